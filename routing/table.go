@@ -1,0 +1,163 @@
+// Package routing holds the in-memory map from a request's host to the app
+// that serves it and to that app's live upstream addresses.
+//
+// Reads never take a lock: the table is an immutable snapshot swapped
+// atomically (copy on write). Writes are rare (deploys, container events,
+// domain changes) and serialised by a mutex, so a request on the hot path
+// pays one atomic load and two map lookups.
+package routing
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Route is what the table knows about one app.
+type Route struct {
+	// App is the app's name.
+	App string
+	// Hosts are the lowercase host names the app answers on.
+	Hosts []string
+	// Targets are the dial addresses ("ip:port") of the app's containers
+	// that are ready to take requests. Empty while the app has none.
+	Targets []string
+}
+
+type snapshot struct {
+	byHost map[string]*Route
+	byApp  map[string]*Route
+}
+
+// Table is the routing table. The zero value is not usable; call New.
+type Table struct {
+	current atomic.Pointer[snapshot]
+	writeMu sync.Mutex
+}
+
+// New returns an empty table.
+func New() *Table {
+	t := &Table{}
+	t.current.Store(&snapshot{byHost: map[string]*Route{}, byApp: map[string]*Route{}})
+	return t
+}
+
+// Lookup returns the route for host (a request's Host, with or without a
+// port; matched case-insensitively), or false when no app answers on it.
+// The returned Route must not be modified.
+func (t *Table) Lookup(host string) (*Route, bool) {
+	r, ok := t.current.Load().byHost[NormalizeHost(host)]
+	return r, ok
+}
+
+// App returns the route of the named app, or false when the table has none.
+func (t *Table) App(name string) (*Route, bool) {
+	r, ok := t.current.Load().byApp[name]
+	return r, ok
+}
+
+// Apps returns every route, sorted by app name.
+func (t *Table) Apps() []*Route {
+	s := t.current.Load()
+	out := make([]*Route, 0, len(s.byApp))
+	for _, r := range s.byApp {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *Route) int { return strings.Compare(a.App, b.App) })
+	return out
+}
+
+// SetHosts replaces the host names app answers on, creating the app's
+// route if it has none. The platform refuses a host that another app
+// already answers on; should two apps name one host anyway, it goes to the
+// first of them in name order, the same way every time.
+func (t *Table) SetHosts(app string, hosts []string) {
+	t.update(app, func(r *Route) { r.Hosts = normalizeHosts(hosts) })
+}
+
+// SetTargets replaces the addresses app's requests are proxied to.
+func (t *Table) SetTargets(app string, targets []string) {
+	t.update(app, func(r *Route) {
+		r.Targets = slices.Clone(targets)
+		slices.Sort(r.Targets)
+	})
+}
+
+// Remove deletes app's route: its hosts answer 404 from then on.
+func (t *Table) Remove(app string) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	old := t.current.Load()
+	if _, ok := old.byApp[app]; !ok {
+		return
+	}
+	apps := make(map[string]*Route, len(old.byApp))
+	for name, r := range old.byApp {
+		if name != app {
+			apps[name] = r
+		}
+	}
+	t.current.Store(build(apps))
+}
+
+func (t *Table) update(app string, change func(*Route)) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	old := t.current.Load()
+	apps := make(map[string]*Route, len(old.byApp)+1)
+	for name, r := range old.byApp {
+		apps[name] = r
+	}
+	r := &Route{App: app}
+	if prev, ok := old.byApp[app]; ok {
+		copied := *prev
+		r = &copied
+	}
+	change(r)
+	apps[app] = r
+	t.current.Store(build(apps))
+}
+
+// build indexes routes by host. Apps are visited in name order so that a
+// host claimed by two apps resolves the same way every time.
+func build(apps map[string]*Route) *snapshot {
+	names := make([]string, 0, len(apps))
+	for name := range apps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	s := &snapshot{byHost: make(map[string]*Route, len(apps)), byApp: apps}
+	for _, name := range names {
+		for _, h := range apps[name].Hosts {
+			if _, taken := s.byHost[h]; !taken {
+				s.byHost[h] = apps[name]
+			}
+		}
+	}
+	return s
+}
+
+// NormalizeHost lowercases host and strips a port and a trailing dot.
+func NormalizeHost(host string) string {
+	host = strings.ToLower(host)
+	if strings.HasPrefix(host, "[") { // IPv6 literal, maybe with a port
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			return host[1:end]
+		}
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
+		host = host[:i]
+	}
+	return strings.TrimSuffix(host, ".")
+}
+
+func normalizeHosts(hosts []string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if h = NormalizeHost(h); h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}

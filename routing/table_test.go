@@ -1,0 +1,134 @@
+package routing
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+)
+
+func TestLookupUnknownHostMisses(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("blog", []string{"blog.example.test"})
+	if _, ok := tbl.Lookup("other.example.test"); ok {
+		t.Fatal("an unknown host resolved to an app")
+	}
+}
+
+func TestLookupIgnoresPortCaseAndTrailingDot(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("blog", []string{"Blog.Example.Test"})
+	for _, host := range []string{"blog.example.test", "BLOG.example.test:8080", "blog.example.test."} {
+		r, ok := tbl.Lookup(host)
+		if !ok || r.App != "blog" {
+			t.Errorf("Lookup(%q) = %v, %v; want blog", host, r, ok)
+		}
+	}
+}
+
+func TestSetTargetsKeepsHosts(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("blog", []string{"blog.example.test"})
+	tbl.SetTargets("blog", []string{"10.0.0.3:5000", "10.0.0.2:5000"})
+	r, _ := tbl.Lookup("blog.example.test")
+	if !slices.Equal(r.Targets, []string{"10.0.0.2:5000", "10.0.0.3:5000"}) {
+		t.Fatalf("targets = %v", r.Targets)
+	}
+}
+
+func TestSnapshotIsNotChangedByLaterWrites(t *testing.T) {
+	tbl := New()
+	tbl.SetTargets("blog", []string{"10.0.0.2:5000"})
+	before, _ := tbl.App("blog")
+	tbl.SetTargets("blog", []string{"10.0.0.9:5000"})
+	if before.Targets[0] != "10.0.0.2:5000" {
+		t.Fatalf("a reader's route changed under it: %v", before.Targets)
+	}
+}
+
+func TestRemoveDropsHosts(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("blog", []string{"blog.example.test"})
+	tbl.Remove("blog")
+	if _, ok := tbl.Lookup("blog.example.test"); ok {
+		t.Fatal("removed app still routed")
+	}
+	if len(tbl.Apps()) != 0 {
+		t.Fatal("removed app still listed")
+	}
+}
+
+func TestDuplicateHostGoesToFirstAppByName(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		tbl := New()
+		tbl.SetHosts("zeta", []string{"shared.test"})
+		tbl.SetHosts("alpha", []string{"shared.test"})
+		if r, _ := tbl.Lookup("shared.test"); r.App != "alpha" {
+			t.Fatalf("shared host went to %s", r.App)
+		}
+	}
+}
+
+func TestNormalizeHost(t *testing.T) {
+	cases := map[string]string{
+		"Example.COM:443": "example.com",
+		"[::1]:8080":      "::1",
+		"[::1]":           "::1",
+		"a.b.":            "a.b",
+		"":                "",
+	}
+	for in, want := range cases {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestConcurrentReadsAndWrites is for the race detector.
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	tbl := New()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				app := fmt.Sprintf("app%d", i%10)
+				tbl.SetHosts(app, []string{app + ".test"})
+				tbl.SetTargets(app, []string{fmt.Sprintf("10.0.%d.%d:5000", w, i%250)})
+			}
+		}(w)
+	}
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				if route, ok := tbl.Lookup(fmt.Sprintf("app%d.test", i%10)); ok {
+					_ = len(route.Targets)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func BenchmarkLookup(b *testing.B) {
+	for _, apps := range []int{10, 500, 10000} {
+		b.Run(fmt.Sprintf("apps=%d", apps), func(b *testing.B) {
+			tbl := New()
+			for i := 0; i < apps; i++ {
+				name := fmt.Sprintf("app%d", i)
+				tbl.SetHosts(name, []string{name + ".example.test"})
+				tbl.SetTargets(name, []string{"10.0.0.2:5000"})
+			}
+			host := fmt.Sprintf("app%d.example.test:443", apps/2)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, ok := tbl.Lookup(host); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
