@@ -1,0 +1,350 @@
+// Package docker is Berth's container runtime: images, containers, the
+// network apps run on, and the event stream, over the Docker Engine API.
+//
+// It knows nothing of apps or releases beyond the labels it is given; the
+// platform package decides what to run.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// Labels Berth puts on every container it runs. The platform finds its
+// containers by them after a restart, so they are part of Berth's state.
+const (
+	LabelApp     = "berth.app"
+	LabelProcess = "berth.process"
+	LabelRelease = "berth.release"
+	// LabelPort is the TCP port the container's process listens on.
+	LabelPort = "berth.port"
+)
+
+// DefaultNetwork is the bridge network apps run on. Berth dials containers
+// at their address on it.
+const DefaultNetwork = "berth"
+
+// Client talks to one Docker engine.
+type Client struct {
+	api     *client.Client
+	network string
+}
+
+// Connect opens a client for host (a DOCKER_HOST-style URL; empty means the
+// environment's DOCKER_HOST, else the local socket) and checks that the
+// engine answers. The API version is negotiated, so engines as old as
+// Docker 20.10 (API 1.41) work.
+func Connect(ctx context.Context, host string) (*Client, error) {
+	opts := []client.Opt{client.FromEnv}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	api, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := api.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		api.Close()
+		return nil, fmt.Errorf("docker engine at %s does not answer (is dockerd running, and may this user use its socket?): %w", api.DaemonHost(), err)
+	}
+	return &Client{api: api, network: DefaultNetwork}, nil
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error { return c.api.Close() }
+
+// Network is the name of the network apps run on.
+func (c *Client) Network() string { return c.network }
+
+// EnsureNetwork creates Berth's bridge network unless it exists.
+func (c *Client) EnsureNetwork(ctx context.Context) error {
+	_, err := c.api.NetworkInspect(ctx, c.network, client.NetworkInspectOptions{})
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: inspect network %s: %w", c.network, err)
+	}
+	_, err = c.api.NetworkCreate(ctx, c.network, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: map[string]string{"berth.managed": "true"},
+	})
+	if err != nil && !cerrdefs.IsConflict(err) { // another process created it first
+		return fmt.Errorf("docker: create network %s: %w", c.network, err)
+	}
+	return nil
+}
+
+// ImageBuild passes a build through to the engine (see package builder).
+func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	return c.api.ImageBuild(ctx, buildContext, options)
+}
+
+// ExposedPort returns the lowest TCP port the image EXPOSEs, or false when
+// it exposes none.
+func (c *Client) ExposedPort(ctx context.Context, image string) (int, bool, error) {
+	res, err := c.api.ImageInspect(ctx, image)
+	if err != nil {
+		return 0, false, fmt.Errorf("docker: inspect image %s: %w", image, err)
+	}
+	if res.Config == nil {
+		return 0, false, nil
+	}
+	var ports []int
+	for spec := range res.Config.ExposedPorts {
+		p, err := network.ParsePort(spec)
+		if err == nil && p.Proto() == network.TCP {
+			ports = append(ports, int(p.Num()))
+		}
+	}
+	if len(ports) == 0 {
+		return 0, false, nil
+	}
+	return slices.Min(ports), true, nil
+}
+
+// RemoveImage deletes an image tag; a missing image is not an error.
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// RunSpec says what container to run.
+type RunSpec struct {
+	Name   string
+	Image  string
+	Env    []string
+	Labels map[string]string
+	// RestartPolicy is Docker's: "no", "always", "unless-stopped" or
+	// "on-failure" (with MaxRetries).
+	RestartPolicy string
+	MaxRetries    int
+	// StopTimeout is how long Docker waits after SIGTERM before SIGKILL.
+	StopTimeout time.Duration
+}
+
+var useInit = true
+
+// Run creates and starts a container on Berth's network and returns its ID.
+// A container that was created but failed to start is removed again.
+func (c *Client) Run(ctx context.Context, spec RunSpec) (string, error) {
+	stopSeconds := int(spec.StopTimeout / time.Second)
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: spec.Name,
+		Config: &container.Config{
+			Image:       spec.Image,
+			Env:         spec.Env,
+			Labels:      spec.Labels,
+			StopTimeout: &stopSeconds,
+		},
+		HostConfig: &container.HostConfig{
+			// An init process as PID 1 forwards SIGTERM to the app and reaps
+			// zombies; without it a shell-form CMD ignores SIGTERM and every
+			// stop waits for the kill timeout.
+			Init:        &useInit,
+			NetworkMode: container.NetworkMode(c.network),
+			RestartPolicy: container.RestartPolicy{
+				Name:              container.RestartPolicyMode(spec.RestartPolicy),
+				MaximumRetryCount: spec.MaxRetries,
+			},
+			LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+		},
+		NetworkingConfig: &network.NetworkingConfig{
+			EndpointsConfig: map[string]*network.EndpointSettings{c.network: {}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker: create container %s: %w", spec.Name, err)
+	}
+	if _, err := c.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		c.Remove(context.WithoutCancel(ctx), created.ID)
+		return "", fmt.Errorf("docker: start container %s: %w", spec.Name, err)
+	}
+	return created.ID, nil
+}
+
+// Container is what Berth needs to know of a container.
+type Container struct {
+	ID           string
+	Name         string
+	Labels       map[string]string
+	Running      bool
+	Restarting   bool
+	ExitCode     int
+	RestartCount int
+	// IP is the container's address on Berth's network; invalid when it
+	// has none (stopped, or not attached).
+	IP netip.Addr
+}
+
+// Inspect returns the container's current state.
+func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
+	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return Container{}, fmt.Errorf("docker: inspect container %s: %w", id, err)
+	}
+	ic := res.Container
+	out := Container{
+		ID:           ic.ID,
+		Name:         strings.TrimPrefix(ic.Name, "/"),
+		RestartCount: ic.RestartCount,
+	}
+	if ic.Config != nil {
+		out.Labels = ic.Config.Labels
+	}
+	if ic.State != nil {
+		out.Running = ic.State.Running
+		out.Restarting = ic.State.Restarting
+		out.ExitCode = ic.State.ExitCode
+	}
+	if ic.NetworkSettings != nil {
+		if ep, ok := ic.NetworkSettings.Networks[c.network]; ok && ep != nil {
+			out.IP = ep.IPAddress
+		}
+	}
+	return out, nil
+}
+
+// IsNotFound reports whether err says a container or image does not exist.
+func IsNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// List returns the IDs of containers (running or not) whose labels match
+// every "key=value" or "key" in labels.
+func (c *Client) List(ctx context.Context, labels ...string) ([]string, error) {
+	f := client.Filters{}
+	f.Add("label", labels...)
+	res, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list containers: %w", err)
+	}
+	ids := make([]string, 0, len(res.Items))
+	for _, s := range res.Items {
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}
+
+// Stop sends the container SIGTERM and, after timeout, SIGKILL.
+func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	secs := int(timeout / time.Second)
+	_, err := c.api.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: stop container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Remove deletes the container, killing it if it still runs.
+func (c *Client) Remove(ctx context.Context, id string) error {
+	_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Rename gives the container a new name.
+func (c *Client) Rename(ctx context.Context, id, name string) error {
+	if _, err := c.api.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: name}); err != nil {
+		return fmt.Errorf("docker: rename container %s to %s: %w", id, name, err)
+	}
+	return nil
+}
+
+// Logs returns the last lines of the container's output (stdout and stderr
+// interleaved as Docker stored them).
+func (c *Client) Logs(ctx context.Context, id string, lines int) (string, error) {
+	rc, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(lines),
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker: logs of %s: %w", id, err)
+	}
+	defer rc.Close()
+	var buf strings.Builder
+	lw := &limitedWriter{w: &buf, n: 64 << 10}
+	if _, err := stdcopy.StdCopy(lw, lw, rc); err != nil && !errors.Is(err, errLimit) {
+		return buf.String(), err
+	}
+	return buf.String(), nil
+}
+
+var errLimit = errors.New("limit reached")
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.w.Write(p)
+	l.n -= n
+	if err == nil && l.n <= 0 {
+		err = errLimit
+	}
+	return n, err
+}
+
+// Event is a container event of interest to Berth.
+type Event struct {
+	ContainerID string
+	Action      string
+	Labels      map[string]string
+}
+
+// Events streams events of containers that carry LabelApp until ctx ends.
+// The error channel yields one error when the stream breaks; the caller
+// reconnects (and should reconcile, since events may have been missed).
+func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
+	f := client.Filters{}
+	f.Add("type", string(events.ContainerEventType))
+	f.Add("label", LabelApp)
+	res := c.api.Events(ctx, client.EventsListOptions{Filters: f})
+	out := make(chan Event)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-res.Messages:
+				ev := Event{ContainerID: m.Actor.ID, Action: string(m.Action), Labels: m.Actor.Attributes}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			case err := <-res.Err:
+				if err == nil {
+					err = io.EOF
+				}
+				errc <- err
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
+}
