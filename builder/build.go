@@ -1,0 +1,110 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+)
+
+// Engine is the part of the Docker client a build needs.
+type Engine interface {
+	ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error)
+}
+
+// Request is one build.
+type Request struct {
+	Source Source
+	// Tag names the resulting image, e.g. "berth/blog:v3".
+	Tag string
+	// Labels are put on the image.
+	Labels map[string]string
+	// Log receives the build's output, line by line, as it happens.
+	Log io.Writer
+}
+
+// ErrNoDockerfile means the source has no Dockerfile at its root.
+var ErrNoDockerfile = errors.New("no Dockerfile at the root of the pushed commit: Berth builds apps from a Dockerfile; add one and push again")
+
+// Build builds req.Source into an image and returns the image's ID. The
+// build uses the classic builder through the Engine API, which needs no
+// BuildKit session and works on every engine Berth supports; base images
+// come from the engine's local store (nothing is pulled unless missing).
+func Build(ctx context.Context, engine Engine, req Request) (string, error) {
+	if _, ok, err := req.Source.ReadFile(ctx, "Dockerfile"); err != nil {
+		return "", err
+	} else if !ok {
+		return "", ErrNoDockerfile
+	}
+	ignore, _, err := req.Source.ReadFile(ctx, ".dockerignore")
+	if err != nil {
+		return "", err
+	}
+	archive, err := req.Source.Archive(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer archive.Close()
+
+	// Filter the archive on its way to the engine, so an ignored file is
+	// neither uploaded nor visible to COPY.
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(FilterContext(pw, archive, ignore)) }()
+	defer pr.Close()
+
+	res, err := engine.ImageBuild(ctx, pr, client.ImageBuildOptions{
+		Tags:        []string{req.Tag},
+		Labels:      req.Labels,
+		Remove:      true,
+		ForceRemove: true,
+		Dockerfile:  "Dockerfile",
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker build: %w", err)
+	}
+	defer res.Body.Close()
+	return readBuildOutput(res.Body, req.Log)
+}
+
+// readBuildOutput relays the engine's JSON message stream to log and
+// returns the built image's ID, or the build's error.
+func readBuildOutput(body io.Reader, log io.Writer) (string, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	dec := json.NewDecoder(body)
+	var imageID string
+	for {
+		var msg jsonstream.Message
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("docker build: reading the engine's output: %w", err)
+		}
+		if msg.Error != nil {
+			return "", fmt.Errorf("docker build failed: %s", strings.TrimSpace(msg.Error.Message))
+		}
+		if msg.Stream != "" {
+			io.WriteString(log, msg.Stream)
+		} else if msg.Status != "" {
+			io.WriteString(log, msg.Status+"\n")
+		}
+		if msg.Aux != nil {
+			var aux struct{ ID string }
+			if json.Unmarshal(*msg.Aux, &aux) == nil && aux.ID != "" {
+				imageID = aux.ID
+			}
+		}
+	}
+	if imageID == "" {
+		return "", errors.New("docker build ended without an image ID; see the build log above")
+	}
+	return imageID, nil
+}
