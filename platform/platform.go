@@ -1,0 +1,383 @@
+// Package platform is Berth's core: apps, releases and the deploy
+// pipeline. It decides what runs (through package docker) and what is
+// routed (through package routing), and keeps app records in a store.
+// It knows nothing of Caddy, SSH or git's wire protocol.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/store"
+)
+
+// Config is what a Platform is made from.
+type Config struct {
+	// Store keeps app records.
+	Store store.Store
+	// Docker runs containers.
+	Docker *docker.Client
+	// Table is the routing table the platform keeps current.
+	Table *routing.Table
+	// ReposDir holds each app's bare git repository, APP.git.
+	ReposDir string
+	// Logger receives what happens; nil means discard.
+	Logger *slog.Logger
+}
+
+// Platform runs apps. Its methods are safe for concurrent use.
+type Platform struct {
+	store    store.Store
+	docker   *docker.Client
+	table    *routing.Table
+	reposDir string
+	log      *slog.Logger
+
+	mu            sync.Mutex
+	globalDomains []string
+	busy          map[string]string // app → what holds it ("a deploy", ...)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// ReconcileInterval is how often the platform re-reads Docker's state in
+// case the event stream dropped something.
+const ReconcileInterval = 15 * time.Second
+
+// New returns a platform; call Start to bring routes up.
+func New(cfg Config) *Platform {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Platform{
+		store:    cfg.Store,
+		docker:   cfg.Docker,
+		table:    cfg.Table,
+		reposDir: cfg.ReposDir,
+		log:      log,
+		busy:     map[string]string{},
+	}
+}
+
+// Start makes sure Berth's network exists, subscribes to container events,
+// then routes every app to its running containers. It does not start,
+// stop or restart any container: apps that kept running while Berth was
+// down are served as they are.
+func (p *Platform) Start(ctx context.Context) error {
+	if err := p.docker.EnsureNetwork(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done = make(chan struct{})
+	// Subscribe before the first reconcile so no event falls between them.
+	events, errs := p.docker.Events(loopCtx)
+	if err := p.Reconcile(ctx); err != nil {
+		cancel()
+		return err
+	}
+	go p.watch(loopCtx, events, errs)
+	return nil
+}
+
+// Close stops watching Docker. Containers keep running.
+func (p *Platform) Close() {
+	if p.cancel != nil {
+		p.cancel()
+		<-p.done
+	}
+}
+
+// SetGlobalDomains sets the domains apps answer under and re-routes every
+// app's hosts.
+func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error {
+	p.mu.Lock()
+	p.globalDomains = slices.Clone(domains)
+	p.mu.Unlock()
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		p.table.SetHosts(name, p.hostsFor(name))
+	}
+	return nil
+}
+
+func (p *Platform) hostsFor(app string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return HostsFor(app, p.globalDomains)
+}
+
+// RepoPath is where the app's bare git repository lives.
+func (p *Platform) RepoPath(app string) string {
+	return filepath.Join(p.reposDir, app+".git")
+}
+
+// ErrBusy is returned when an app is already being changed.
+var ErrBusy = errors.New("app is busy")
+
+// lock marks app busy with what, or fails at once with a message that says
+// what holds it: a second push never queues silently behind a long build.
+func (p *Platform) lock(app, what string) (unlock func(), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if holder, ok := p.busy[app]; ok {
+		return nil, fmt.Errorf("%s of %s is running; try again when it has finished: %w", holder, app, ErrBusy)
+	}
+	p.busy[app] = what
+	return func() {
+		p.mu.Lock()
+		delete(p.busy, app)
+		p.mu.Unlock()
+	}, nil
+}
+
+// AppInfo summarises an app for listings.
+type AppInfo struct {
+	Name    string   `json:"name"`
+	Hosts   []string `json:"hosts"`
+	Release int      `json:"release"`
+	Targets []string `json:"targets"`
+}
+
+// List returns every app, sorted by name.
+func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AppInfo, 0, len(names))
+	for _, name := range names {
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil {
+			return nil, err
+		}
+		info := AppInfo{Name: name, Hosts: p.hostsFor(name), Release: a.Current}
+		if r, ok := p.table.App(name); ok {
+			info.Targets = r.Targets
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// App returns the app's record.
+func (p *Platform) App(ctx context.Context, name string) (*App, error) {
+	if err := ValidateAppName(name); err != nil {
+		return nil, err
+	}
+	return loadApp(ctx, p.store, name)
+}
+
+// Exists reports whether app has a record.
+func (p *Platform) Exists(ctx context.Context, app string) (bool, error) {
+	_, err := loadApp(ctx, p.store, app)
+	if errors.Is(err, ErrAppNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ErrAppExists is returned by Create for a name that is taken.
+var ErrAppExists = errors.New("app exists")
+
+// Create registers a new app. It runs nothing until the first deploy.
+func (p *Platform) Create(ctx context.Context, name string) error {
+	if err := ValidateAppName(name); err != nil {
+		return err
+	}
+	unlock, err := p.lock(name, "a create")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if ok, err := p.Exists(ctx, name); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("app %s already exists: %w", name, ErrAppExists)
+	}
+	hosts := p.hostsFor(name)
+	for _, h := range hosts {
+		if r, ok := p.table.Lookup(h); ok {
+			return fmt.Errorf("cannot create app %s: its domain %s is already served by app %s", name, h, r.App)
+		}
+	}
+	if err := saveApp(ctx, p.store, &App{Name: name, CreatedAt: time.Now().UTC()}); err != nil {
+		return err
+	}
+	p.table.SetHosts(name, hosts)
+	p.log.Info("app created", "app", name)
+	return nil
+}
+
+// Destroy removes the app: its route, containers, images, repository and
+// record. The route goes first so no request reaches a dying container.
+func (p *Platform) Destroy(ctx context.Context, name string) error {
+	if err := ValidateAppName(name); err != nil {
+		return err
+	}
+	unlock, err := p.lock(name, "a destroy")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a, err := loadApp(ctx, p.store, name)
+	if err != nil {
+		return err
+	}
+	p.table.Remove(name)
+	ids, err := p.docker.List(ctx, docker.LabelApp+"="+name)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := p.docker.Remove(ctx, id); err != nil {
+			return err
+		}
+	}
+	for _, r := range a.Releases {
+		if err := p.docker.RemoveImage(ctx, r.Image); err != nil {
+			p.log.Warn("could not remove image", "app", name, "image", r.Image, "error", err)
+		}
+	}
+	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
+		return fmt.Errorf("remove repository of %s: %w", name, err)
+	}
+	if err := p.store.Delete(ctx, appKey(name)); err != nil {
+		return err
+	}
+	p.log.Info("app destroyed", "app", name)
+	return nil
+}
+
+// watch applies container events to the routing table, and reconciles
+// periodically and whenever the event stream had to be reopened.
+func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <-chan error) {
+	defer close(p.done)
+	ticker := time.NewTicker(ReconcileInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if app := ev.Labels[docker.LabelApp]; app != "" {
+				if err := p.refresh(ctx, app); err != nil && ctx.Err() == nil {
+					p.log.Warn("refresh routes after container event", "app", app, "action", ev.Action, "error", err)
+				}
+			}
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Warn("docker event stream broke; reopening", "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+			events, errs = p.docker.Events(ctx)
+			if err := p.Reconcile(ctx); err != nil {
+				p.log.Warn("reconcile", "error", err)
+			}
+		case <-ticker.C:
+			if err := p.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn("reconcile", "error", err)
+			}
+		}
+	}
+}
+
+// Reconcile re-reads every app's record and containers and routes
+// accordingly.
+func (p *Platform) Reconcile(ctx context.Context) error {
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, name := range names {
+		known[name] = true
+		p.table.SetHosts(name, p.hostsFor(name))
+		if err := p.refresh(ctx, name); err != nil {
+			return err
+		}
+	}
+	for _, r := range p.table.Apps() {
+		if !known[r.App] {
+			p.table.Remove(r.App)
+		}
+	}
+	return nil
+}
+
+// refresh routes app to its running web containers of the current release.
+// Containers of other releases are never routed: during a deploy the new
+// container runs before it is ready, and it must not take traffic yet.
+func (p *Platform) refresh(ctx context.Context, app string) error {
+	a, err := loadApp(ctx, p.store, app)
+	if errors.Is(err, ErrAppNotFound) {
+		p.table.Remove(app)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	targets, err := p.readyTargets(ctx, app, a.Current)
+	if err != nil {
+		return err
+	}
+	p.table.SetTargets(app, targets)
+	return nil
+}
+
+func (p *Platform) readyTargets(ctx context.Context, app string, release int) ([]string, error) {
+	if release == 0 {
+		return nil, nil
+	}
+	ids, err := p.docker.List(ctx,
+		docker.LabelApp+"="+app,
+		docker.LabelProcess+"=web",
+		docker.LabelRelease+"="+strconv.Itoa(release))
+	if err != nil {
+		return nil, err
+	}
+	var targets []string
+	for _, id := range ids {
+		c, err := p.docker.Inspect(ctx, id)
+		if docker.IsNotFound(err) {
+			continue // removed between list and inspect
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !c.Running || c.Restarting || !c.IP.IsValid() {
+			continue
+		}
+		port := c.Labels[docker.LabelPort]
+		if port == "" {
+			continue
+		}
+		targets = append(targets, net.JoinHostPort(c.IP.String(), port))
+	}
+	return targets, nil
+}
