@@ -1,0 +1,196 @@
+// Package commands is Berth's command table: the Dokku-style commands
+// (`apps:create blog`) that every front door (SSH today) runs the same way.
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// Version is Berth's version, set at build time with
+// -ldflags "-X github.com/berth-paas/berth/commands.Version=...".
+var Version = "0.1.0-dev"
+
+// IO is where a command reads and writes: Stdout carries the command's
+// result (tables, JSON), Stderr carries messages for people.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+type command struct {
+	name    string
+	usage   string
+	summary string
+	run     func(ctx context.Context, p *platform.Platform, args []string, out IO) error
+}
+
+// usageError is a mistake in how a command was called.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+var table []command
+
+func init() {
+	table = []command{
+		{"apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
+		{"apps:destroy", "apps:destroy APP --force", "Remove an app: its containers, images, repository and record", appsDestroy},
+		{"apps:list", "apps:list [--format json]", "List the apps", appsList},
+		{"help", "help", "Show this list of commands", help},
+		{"version", "version", "Show Berth's version", version},
+	}
+}
+
+// Run runs the command line args and returns its exit status: 0 on
+// success, 1 with a message on stderr that says what to do otherwise.
+func Run(ctx context.Context, p *platform.Platform, args []string, streams IO) int {
+	if len(args) == 0 {
+		args = []string{"help"}
+	}
+	name, rest := args[0], args[1:]
+	i := slices.IndexFunc(table, func(c command) bool { return c.name == name })
+	if i < 0 {
+		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
+		return 1
+	}
+	cmd := table[i]
+	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
+		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
+		return 0
+	}
+	if err := cmd.run(ctx, p, rest, streams); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(streams.Stderr, " !     %s\n !     Usage: %s\n", ue.msg, cmd.usage)
+		} else {
+			fmt.Fprintf(streams.Stderr, " !     %s\n", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// parseFlags splits args into positional arguments and --flags; a flag in
+// valued takes the next argument (or "=value") as its value.
+func parseFlags(args []string, valued ...string) (pos []string, flags map[string]string, err error) {
+	flags = map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "--") || a == "--" {
+			pos = append(pos, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if slices.Contains(valued, name) && !hasValue {
+			if i+1 >= len(args) {
+				return nil, nil, usageError{fmt.Sprintf("--%s needs a value", name)}
+			}
+			i++
+			value = args[i]
+		}
+		flags[name] = value
+	}
+	return pos, flags, nil
+}
+
+func oneApp(args []string, allowed ...string) (string, map[string]string, error) {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return "", nil, err
+	}
+	for f := range flags {
+		if !slices.Contains(allowed, f) {
+			return "", nil, usageError{fmt.Sprintf("unknown flag --%s", f)}
+		}
+	}
+	if len(pos) != 1 {
+		return "", nil, usageError{"name one app"}
+	}
+	return pos[0], flags, nil
+}
+
+func appsCreate(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.Create(ctx, app); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Created %s\n", app)
+	return nil
+}
+
+func appsDestroy(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "force")
+	if err != nil {
+		return err
+	}
+	if _, ok := flags["force"]; !ok {
+		return usageError{fmt.Sprintf("destroying %s removes its containers, images and repository; add --force to go ahead", app)}
+	}
+	if err := p.Destroy(ctx, app); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Destroyed %s\n", app)
+	return nil
+}
+
+func appsList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"apps:list takes no arguments"}
+	}
+	apps, err := p.List(ctx)
+	if err != nil {
+		return err
+	}
+	switch flags["format"] {
+	case "json":
+		enc := json.NewEncoder(out.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(apps)
+	case "":
+		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "APP\tRELEASE\tCONTAINERS\tURL")
+		for _, a := range apps {
+			release := "-"
+			if a.Release > 0 {
+				release = fmt.Sprintf("v%d", a.Release)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\n", a.Name, release, len(a.Targets), strings.Join(a.Hosts, " http://"))
+		}
+		return tw.Flush()
+	default:
+		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+	}
+}
+
+func help(_ context.Context, _ *platform.Platform, _ []string, out IO) error {
+	fmt.Fprintf(out.Stdout, "Berth %s: push an app with git, run it, serve it.\n\n", Version)
+	fmt.Fprintln(out.Stdout, "Deploy:  git remote add berth ssh://berth@HOST:PORT/APP && git push berth main")
+	fmt.Fprintln(out.Stdout, "\nCommands:")
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, c := range table {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.usage, c.summary)
+	}
+	return tw.Flush()
+}
+
+func version(_ context.Context, _ *platform.Platform, _ []string, out IO) error {
+	fmt.Fprintf(out.Stdout, "berth %s\n", Version)
+	return nil
+}
