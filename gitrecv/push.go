@@ -1,0 +1,85 @@
+package gitrecv
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// RefUpdate is one line of a pre-receive hook's input.
+type RefUpdate struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+	Ref string `json:"ref"`
+}
+
+// Deletes reports whether the update removes the ref.
+func (u RefUpdate) Deletes() bool { return isZeroID(u.New) }
+
+func isZeroID(id string) bool { return id != "" && strings.Trim(id, "0") == "" }
+
+// ReadRefUpdates parses a pre-receive hook's standard input:
+// "<old-value> SP <new-value> SP <ref-name> LF" per updated ref.
+func ReadRefUpdates(r io.Reader) ([]RefUpdate, error) {
+	var out []RefUpdate
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("unexpected pre-receive line %q", line)
+		}
+		out = append(out, RefUpdate{Old: f[0], New: f[1], Ref: f[2]})
+	}
+	return out, sc.Err()
+}
+
+// deployableBranches are the branches whose first push makes them an app's
+// deploy branch.
+var deployableBranches = []string{"main", "master"}
+
+// PushPlan is what one push does to an app.
+type PushPlan struct {
+	// Deploy is the update to build and release; nil when the push only
+	// stores refs.
+	Deploy *RefUpdate
+	// Branch is the deploy branch (newly chosen when the app had none).
+	Branch string
+	// Stored lists the refs the push stores without deploying.
+	Stored []string
+}
+
+// PlanPush decides what a push does, given the app's deploy branch ("" if
+// it has none yet). An app's first push of main or master makes that
+// branch its deploy branch (main wins when both come at once); pushes to
+// other refs are stored and not deployed. Deleting the deploy branch is
+// refused, because it is what the app serves.
+func PlanPush(deployBranch string, updates []RefUpdate) (PushPlan, error) {
+	plan := PushPlan{Branch: deployBranch}
+	if plan.Branch == "" {
+	choose:
+		for _, name := range deployableBranches {
+			for _, u := range updates {
+				if u.Ref == "refs/heads/"+name && !u.Deletes() {
+					plan.Branch = name
+					break choose
+				}
+			}
+		}
+	}
+	for i, u := range updates {
+		if plan.Branch != "" && u.Ref == "refs/heads/"+plan.Branch {
+			if u.Deletes() {
+				return PushPlan{}, fmt.Errorf("refusing to delete branch %s: it is the deploy branch", plan.Branch)
+			}
+			plan.Deploy = &updates[i]
+			continue
+		}
+		plan.Stored = append(plan.Stored, u.Ref)
+	}
+	return plan, nil
+}

@@ -1,0 +1,342 @@
+package gitrecv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/platform"
+)
+
+// Environment variables through which `git receive-pack` hands the
+// pre-receive hook the way back to the server.
+const (
+	envHookBin    = "BERTH_HOOK_BIN"
+	envHookSocket = "BERTH_HOOK_SOCKET"
+	envHookToken  = "BERTH_HOOK_TOKEN"
+)
+
+// HookCommand is the argument the hook binary is run with; the binary
+// must dispatch it to RunHook.
+const HookCommand = "berth-hook"
+
+// preReceiveScript is installed in every app repository. It carries no
+// paths: the server tells git where its binary and socket are through the
+// environment of each push, so a moved binary never breaks old repos, and
+// a push that does not come through Berth is refused.
+const preReceiveScript = `#!/bin/sh
+# Installed by Berth. Pushes go through Berth's SSH server, which builds and
+# deploys the pushed commit before git accepts it.
+if [ -z "$` + envHookBin + `" ]; then
+	echo "berth: push through Berth's SSH server to deploy this app" >&2
+	exit 1
+fi
+exec "$` + envHookBin + `" ` + HookCommand + `
+`
+
+// Receiver serves git pushes into app repositories: it runs
+// `git receive-pack`, whose pre-receive hook calls back over a unix
+// socket so the build runs in this process and its log streams to the
+// pusher as "remote:" lines.
+type Receiver struct {
+	platform *platform.Platform
+	hookBin  string
+	socket   string
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	pushes map[string]string // token → app
+	srv    *http.Server
+}
+
+// NewReceiver returns a receiver. hookBin is the executable the hook runs
+// (this process's own binary); socket is the unix socket path the hook
+// calls back on.
+func NewReceiver(p *platform.Platform, hookBin, socket string, log *slog.Logger) *Receiver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Receiver{platform: p, hookBin: hookBin, socket: socket, log: log, pushes: map[string]string{}}
+}
+
+// Start listens on the hook socket.
+func (r *Receiver) Start() error {
+	// A socket file left by a process that died is in the way; nothing
+	// else may live at this path.
+	if err := os.Remove(r.socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("hook socket: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(r.socket), 0o700); err != nil {
+		return err
+	}
+	ln, err := net.Listen("unix", r.socket)
+	if err != nil {
+		return fmt.Errorf("hook socket: %w", err)
+	}
+	if err := os.Chmod(r.socket, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pre-receive", r.servePreReceive)
+	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go r.srv.Serve(ln)
+	return nil
+}
+
+// Close stops taking hook calls, letting running ones finish within ctx.
+func (r *Receiver) Close(ctx context.Context) error {
+	if r.srv == nil {
+		return nil
+	}
+	err := r.srv.Shutdown(ctx)
+	os.Remove(r.socket)
+	return err
+}
+
+// Serve runs a git service for app with the client's streams and returns
+// the exit status for the SSH session. The caller has checked that the
+// client may use app; a push to an app that does not exist creates it.
+func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Reader, stdout, stderr io.Writer) int {
+	repo := r.platform.RepoPath(app)
+	switch service {
+	case ReceivePack:
+		if ok, err := r.platform.Exists(ctx, app); err != nil {
+			fmt.Fprintf(stderr, "berth: %v\n", err)
+			return 1
+		} else if !ok {
+			if err := r.platform.Create(ctx, app); err != nil && !errors.Is(err, platform.ErrAppExists) {
+				fmt.Fprintf(stderr, "berth: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stderr, "-----> Created app %s\n", app)
+		}
+		if err := initRepo(repo); err != nil {
+			fmt.Fprintf(stderr, "berth: preparing the repository of %s: %v\n", app, err)
+			return 1
+		}
+	case UploadPack:
+		if _, err := os.Stat(repo); err != nil {
+			fmt.Fprintf(stderr, "berth: app %s has no repository yet: push to it first\n", app)
+			return 1
+		}
+	default:
+		fmt.Fprintf(stderr, "berth: unknown git service %q\n", service)
+		return 1
+	}
+
+	token := r.register(app)
+	defer r.unregister(token)
+	cmd := exec.CommandContext(ctx, "git", strings.TrimPrefix(service, "git-"), repo)
+	cmd.Env = append(os.Environ(),
+		envHookBin+"="+r.hookBin,
+		envHookSocket+"="+r.socket,
+		envHookToken+"="+token,
+	)
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	// Feed stdin by hand: exec.Cmd would wait for the client to close its
+	// side, which a git client does only after the server has finished.
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "berth: %v\n", err)
+		return 1
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "berth: cannot run git: %v (is git installed on the server?)\n", err)
+		return 1
+	}
+	go func() {
+		io.Copy(in, stdin)
+		in.Close()
+	}()
+	err = cmd.Wait()
+	if service == ReceivePack {
+		r.pointHeadAtDeployBranch(ctx, app, repo)
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "berth: git %s: %v\n", service, err)
+		return 1
+	}
+	return 0
+}
+
+func (r *Receiver) register(app string) string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	r.mu.Lock()
+	r.pushes[token] = app
+	r.mu.Unlock()
+	return token
+}
+
+func (r *Receiver) unregister(token string) {
+	r.mu.Lock()
+	delete(r.pushes, token)
+	r.mu.Unlock()
+}
+
+// initRepo creates the app's bare repository if needed and (re)installs
+// its pre-receive hook.
+func initRepo(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		repo, err := git.PlainInit(path, true)
+		if err != nil {
+			return err
+		}
+		// HEAD names main until the first push says otherwise, so a clone of
+		// a main-branch app checks out the right branch.
+		if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName("main"))); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	hooks := filepath.Join(path, "hooks")
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(hooks, "pre-receive"), []byte(preReceiveScript), 0o755)
+}
+
+// pointHeadAtDeployBranch makes the repository's HEAD name the app's
+// deploy branch, so `git clone` of the app checks out what is deployed.
+func (r *Receiver) pointHeadAtDeployBranch(ctx context.Context, app, path string) {
+	a, err := r.platform.App(ctx, app)
+	if err != nil || a.DeployBranch == "" {
+		return
+	}
+	repo, err := git.PlainOpen(path)
+	if err != nil {
+		r.log.Warn("open repository", "app", app, "error", err)
+		return
+	}
+	head := plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(a.DeployBranch))
+	if err := repo.Storer.SetReference(head); err != nil {
+		r.log.Warn("set HEAD", "app", app, "error", err)
+	}
+}
+
+// hookRequest is what the hook sends: the token of the push it belongs
+// to, the ref updates, and git's quarantine environment, without which the
+// pushed objects cannot be read before the push is accepted.
+type hookRequest struct {
+	Token   string      `json:"token"`
+	Updates []RefUpdate `json:"updates"`
+	Env     []string    `json:"env"`
+}
+
+// Headers of the hook protocol.
+const exitTrailer = "Berth-Exit-Code"
+
+// quarantineVars are the variables git sets for a pre-receive hook that
+// point at the pushed objects.
+var quarantineVars = []string{"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"}
+
+func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
+	var hr hookRequest
+	if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&hr); err != nil {
+		http.Error(w, "bad hook request", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	app, ok := r.pushes[hr.Token]
+	r.mu.Unlock()
+	if !ok {
+		http.Error(w, "berth: this push is not known to the server", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Trailer", exitTrailer)
+	w.WriteHeader(http.StatusOK)
+	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	code := 0
+	if err := r.deployPush(req.Context(), app, hr, out); err != nil {
+		fmt.Fprintf(out, " !     %s\n", strings.ReplaceAll(err.Error(), "\n", "\n !     "))
+		code = 1
+	}
+	w.Header().Set(exitTrailer, fmt.Sprint(code))
+}
+
+func (r *Receiver) deployPush(ctx context.Context, app string, hr hookRequest, out io.Writer) error {
+	a, err := r.platform.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	plan, err := PlanPush(a.DeployBranch, hr.Updates)
+	if err != nil {
+		return err
+	}
+	for _, ref := range plan.Stored {
+		branch := plan.Branch
+		if branch == "" {
+			branch = strings.Join(deployableBranches, " or ")
+		}
+		fmt.Fprintf(out, "-----> %s stored; pushes to %s deploy %s\n", ref, branch, app)
+	}
+	if plan.Deploy == nil {
+		return nil
+	}
+	var env []string
+	for _, kv := range hr.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, allowed := range quarantineVars {
+			if name == allowed {
+				env = append(env, kv)
+			}
+		}
+	}
+	_, err = r.platform.Deploy(ctx, platform.DeployRequest{
+		App:    app,
+		Source: builder.GitCommit{RepoDir: r.platform.RepoPath(app), Rev: plan.Deploy.New, Env: env},
+		GitRev: plan.Deploy.New,
+		Reason: "push",
+		Branch: plan.Branch,
+		Log:    out,
+	})
+	return err
+}
+
+// flushWriter sends each write to the hook at once, so build output
+// reaches the pusher while the build runs.
+type flushWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.w.Write(p)
+	if err == nil {
+		f.rc.Flush()
+	}
+	return n, err
+}

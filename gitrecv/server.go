@@ -1,0 +1,122 @@
+// Package gitrecv is Berth's SSH front door: public-key authentication,
+// `git push` into app repositories through `git receive-pack`, and the
+// command table for every other command line.
+package gitrecv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync/atomic"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/platform"
+)
+
+// Access is what the server serves and to whom. It is swapped as a whole
+// on a config reload, so a session sees one consistent version.
+type Access struct {
+	// AdminKeys may push to every app and run every command.
+	AdminKeys []gossh.PublicKey
+	Platform  *platform.Platform
+	Receiver  *Receiver
+}
+
+func (a *Access) isAdmin(key gossh.PublicKey) bool {
+	if a == nil || key == nil {
+		return false
+	}
+	return slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) })
+}
+
+// Server is the SSH server.
+type Server struct {
+	ssh    *gliderssh.Server
+	access atomic.Pointer[Access]
+	log    *slog.Logger
+}
+
+// NewServer returns a server with the given host key. It refuses every
+// client until SetAccess is called.
+func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log}
+	s.ssh = &gliderssh.Server{
+		HostSigners: []gliderssh.Signer{hostKey},
+		Version:     "Berth",
+		Handler:     s.handleSession,
+		// The key callback only compares keys. It may be called for keys
+		// the client merely offers, so it must not decide what a session
+		// may do: the session handler resolves the caller again from the
+		// key the connection actually authenticated with (CVE-2024-45337).
+		PublicKeyHandler: func(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
+			return s.access.Load().isAdmin(key)
+		},
+		// Berth never gives out a terminal, and never forwards ports.
+		PtyCallback: func(gliderssh.Context, gliderssh.Pty) bool { return false },
+		ConnectionFailedCallback: func(conn net.Conn, err error) {
+			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "error", err)
+		},
+	}
+	return s
+}
+
+// SetAccess replaces what the server serves and to whom.
+func (s *Server) SetAccess(a *Access) { s.access.Store(a) }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.ssh.Serve(ln)
+	if errors.Is(err, gliderssh.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for
+// running sessions (a push in the middle of its build) to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.ssh.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		s.ssh.Close()
+	}
+	return err
+}
+
+func (s *Server) handleSession(sess gliderssh.Session) {
+	access := s.access.Load()
+	key := sess.PublicKey()
+	if !access.isAdmin(key) {
+		fingerprint := "none"
+		if key != nil {
+			fingerprint = gossh.FingerprintSHA256(key)
+		}
+		s.log.Warn("ssh session refused: unknown key", "remote", sess.RemoteAddr().String(), "key", fingerprint)
+		fmt.Fprintln(sess.Stderr(), " !     permission denied: this key is not authorized")
+		sess.Exit(1)
+		return
+	}
+	raw := sess.RawCommand()
+	s.log.Info("ssh command", "remote", sess.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "command", raw)
+	if service, app, ok, err := ParseGitCommand(raw); ok {
+		if err != nil {
+			fmt.Fprintf(sess.Stderr(), " !     %v\n", err)
+			sess.Exit(1)
+			return
+		}
+		sess.Exit(access.Receiver.Serve(sess.Context(), service, app, sess, sess, sess.Stderr()))
+		return
+	}
+	code := commands.Run(sess.Context(), access.Platform, sess.Command(), commands.IO{
+		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
+	})
+	sess.Exit(code)
+}
