@@ -1,0 +1,330 @@
+// Package caddymodule is the Caddy glue of Berth: the `berth` app that owns
+// the platform's lifecycle, the `berth` HTTP handler, the `berth` upstream
+// source for reverse_proxy, the `berth` on-demand TLS permission, and the
+// Caddyfile syntax for all of them. Everything else lives in packages that
+// do not import Caddy.
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/gitrecv"
+	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/store"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// App is the `berth` Caddy app: a git-push PaaS inside Caddy. It serves
+// git pushes and commands over its own SSH listener, builds and runs apps
+// in Docker, and keeps an in-memory routing table that the `berth` HTTP
+// handler and upstream source read.
+//
+// What must outlive a config reload (the SSH server, the Docker event
+// watcher, the routing table, the hook socket) lives in package-level
+// usage pools: a reload takes the same instances, and only the last
+// release destroys them. Stopping the app never stops app containers.
+type App struct {
+	// Domains are the global domains: app "blog" answers on
+	// "blog.DOMAIN" for each of them. An app whose name has a dot answers
+	// on its own name.
+	Domains []string `json:"domains,omitempty"`
+
+	// SSH is the address of the SSH listener for git pushes and
+	// commands. Default: ":2222".
+	SSH string `json:"ssh,omitempty"`
+
+	// AuthorizedKeys is a file of public keys in OpenSSH's
+	// authorized_keys format. These keys may push to every app and run
+	// every command. Required.
+	AuthorizedKeys string `json:"authorized_keys,omitempty"`
+
+	// HostKey is the SSH host key file. Default: a key generated once
+	// and kept in the state directory.
+	HostKey string `json:"host_key,omitempty"`
+
+	// DockerHost is the Docker engine's address, as in DOCKER_HOST.
+	// Default: DOCKER_HOST from the environment, else the local socket.
+	DockerHost string `json:"docker_host,omitempty"`
+
+	// StateDir holds app records and git repositories. Default: "berth"
+	// in Caddy's data directory.
+	StateDir string `json:"state_dir,omitempty"`
+
+	adminKeys []gossh.PublicKey
+	log       *slog.Logger
+
+	core     atomic.Pointer[core]
+	started  chan struct{}
+	coreKey string
+	sshKey  string
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "berth",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// DefaultSSHAddress is where the SSH listener listens unless told.
+const DefaultSSHAddress = ":2222"
+
+// Provision checks the config and reads the authorized keys. It has no
+// side effects: a reload provisions the new config while the old one runs.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.log = ctx.Slogger()
+	a.started = make(chan struct{})
+	if a.SSH == "" {
+		a.SSH = DefaultSSHAddress
+	}
+	if a.StateDir == "" {
+		a.StateDir = filepath.Join(caddy.AppDataDir(), "berth")
+	}
+	abs, err := filepath.Abs(a.StateDir)
+	if err != nil {
+		return err
+	}
+	a.StateDir = abs
+	if a.HostKey == "" {
+		a.HostKey = filepath.Join(a.StateDir, "ssh_host_ed25519_key")
+	}
+	if a.AuthorizedKeys == "" {
+		return errors.New("berth: authorized_keys is required: name a file of OpenSSH public keys that may push and run commands")
+	}
+	a.adminKeys, err = gitrecv.ReadAuthorizedKeys(a.AuthorizedKeys)
+	if err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
+	if len(a.adminKeys) == 0 {
+		a.log.Warn("authorized_keys lists no key: nobody can push or run commands", "file", a.AuthorizedKeys)
+	}
+	for i, d := range a.Domains {
+		if err := platform.ValidateAppName(d); err != nil {
+			return fmt.Errorf("berth: domain %q is not a valid domain name", d)
+		}
+		a.Domains[i] = routing.NormalizeHost(d)
+	}
+	if _, err := caddy.ParseNetworkAddress(a.SSH); err != nil {
+		return fmt.Errorf("berth: ssh address %q: %w", a.SSH, err)
+	}
+	return nil
+}
+
+// Start takes the core and the SSH server from their pools (creating them
+// on first use), and points them at this config.
+func (a *App) Start() error {
+	// Keys are recorded on a only once Start succeeds, so that Stop
+	// releases exactly what was taken.
+	coreKey, sshKey := a.StateDir, a.SSH+"|"+a.HostKey
+	val, _, err := cores.LoadOrNew(coreKey, func() (caddy.Destructor, error) { return a.newCore() })
+	if err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
+	c := val.(*core)
+	if c.dockerHost != a.DockerHost {
+		cores.Delete(coreKey)
+		return fmt.Errorf("berth: docker_host changed from %q to %q; restart Caddy for that to take effect", c.dockerHost, a.DockerHost)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
+		cores.Delete(coreKey)
+		return fmt.Errorf("berth: %w", err)
+	}
+	val, _, err = sshServers.LoadOrNew(sshKey, func() (caddy.Destructor, error) { return a.newSSHServer() })
+	if err != nil {
+		cores.Delete(coreKey)
+		return fmt.Errorf("berth: %w", err)
+	}
+	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
+
+	a.coreKey, a.sshKey = coreKey, sshKey
+	a.core.Store(c)
+	close(a.started)
+	a.log.Info("berth started", "ssh", a.SSH, "domains", a.Domains, "state_dir", a.StateDir)
+	return nil
+}
+
+// Stop releases the SSH server and the core. Whatever a newer config still
+// uses stays up; app containers always keep running.
+func (a *App) Stop() error {
+	var errs []error
+	if a.sshKey != "" {
+		if _, err := sshServers.Delete(a.sshKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.coreKey != "" {
+		if _, err := cores.Delete(a.coreKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// routes waits for the app to start (Caddy starts apps in no fixed order,
+// so a request can arrive a moment before Start) and returns its table.
+func (a *App) routes(ctx context.Context) (*routing.Table, error) {
+	if c := a.core.Load(); c != nil {
+		return c.table, nil
+	}
+	select {
+	case <-a.started:
+		return a.core.Load().table, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("berth has not started")
+	}
+}
+
+// cores and sshServers hold what outlives a config reload.
+var (
+	cores      = caddy.NewUsagePool()
+	sshServers = caddy.NewUsagePool()
+)
+
+// core is one Berth instance: a state directory, its platform and the git
+// receiver.
+type core struct {
+	dockerHost string
+	docker     *docker.Client
+	table      *routing.Table
+	platform   *platform.Platform
+	receiver   *gitrecv.Receiver
+}
+
+func (a *App) newCore() (*core, error) {
+	if err := os.MkdirAll(a.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dc, err := docker.Connect(ctx, a.DockerHost)
+	if err != nil {
+		return nil, err
+	}
+	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
+	c.platform = platform.New(platform.Config{
+		Store:    &store.Files{Dir: a.StateDir},
+		Docker:   dc,
+		Table:    c.table,
+		ReposDir: filepath.Join(a.StateDir, "repos"),
+		Logger:   a.log,
+	})
+	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	if err := c.platform.Start(ctx); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		c.platform.Close()
+		dc.Close()
+		return nil, fmt.Errorf("find this program's path for the git hook: %w", err)
+	}
+	c.receiver = gitrecv.NewReceiver(c.platform, self, hookSocketPath(a.StateDir), a.log)
+	if err := c.receiver.Start(); err != nil {
+		c.platform.Close()
+		dc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Destruct stops the hook socket and the event watcher. It leaves every
+// container running.
+func (c *core) Destruct() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := c.receiver.Close(ctx)
+	c.platform.Close()
+	c.docker.Close()
+	return err
+}
+
+// hookSocketPath is the unix socket the git hook calls back on. A unix
+// socket path is limited to about 100 bytes, so a deep state directory
+// gets a socket in the temporary directory instead.
+func hookSocketPath(stateDir string) string {
+	p := filepath.Join(stateDir, "hook.sock")
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(stateDir))
+	return filepath.Join(os.TempDir(), "berth-"+hex.EncodeToString(sum[:6])+".sock")
+}
+
+// sshServer is the SSH listener and server, pooled by address and host key.
+type sshServer struct {
+	server *gitrecv.Server
+	ln     net.Listener
+}
+
+func (a *App) newSSHServer() (*sshServer, error) {
+	hostKey, err := gitrecv.LoadOrCreateHostKey(a.HostKey)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := caddy.ParseNetworkAddress(a.SSH)
+	if err != nil {
+		return nil, err
+	}
+	// Caddy's listeners can be opened twice for one address, which a
+	// reload that changes the host key needs: the new server listens
+	// before the old one stops.
+	lnAny, err := addr.Listen(context.Background(), 0, net.ListenConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("ssh listener on %s: %w", a.SSH, err)
+	}
+	ln, ok := lnAny.(net.Listener)
+	if !ok {
+		return nil, fmt.Errorf("ssh listener on %s is not a stream listener", a.SSH)
+	}
+	s := &sshServer{server: gitrecv.NewServer(hostKey, a.log), ln: ln}
+	go func() {
+		if err := s.server.Serve(ln); err != nil {
+			a.log.Error("ssh server stopped", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// Destruct stops accepting SSH connections and lets running sessions (a
+// push in the middle of its build) finish.
+func (s *sshServer) Destruct() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return s.server.Shutdown(ctx)
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Destructor  = (*core)(nil)
+	_ caddy.Destructor  = (*sshServer)(nil)
+)
+

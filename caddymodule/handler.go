@@ -1,0 +1,206 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/berth-paas/berth/routing"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("berth", parseHandlerCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("berth", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// Handler serves every Berth app: it proxies a request to the app whose
+// domain the Host names, and answers 404 for a host no app serves, so a
+// request never reaches another app. The proxying is Caddy's own
+// reverse_proxy with the `berth` upstream source.
+//
+// A request for an app that has no ready container (a restart in
+// progress) is held for TryDuration while the proxy looks for one, and
+// then answered 503.
+type Handler struct {
+	// TryDuration is how long a request may wait for a ready container.
+	// Default: 5s.
+	TryDuration caddy.Duration `json:"try_duration,omitempty"`
+
+	app   *App
+	proxy *reverseproxy.Handler
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.berth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// DefaultTryDuration is how long a request waits for an app container.
+const DefaultTryDuration = 5 * time.Second
+
+// Provision finds the berth app and sets up the inner reverse proxy.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := berthApp(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	if h.TryDuration == 0 {
+		h.TryDuration = caddy.Duration(DefaultTryDuration)
+	}
+	h.proxy = &reverseproxy.Handler{
+		DynamicUpstreamsRaw: json.RawMessage(`{"source":"berth"}`),
+		LoadBalancing: &reverseproxy.LoadBalancing{
+			TryDuration: h.TryDuration,
+			TryInterval: caddy.Duration(100 * time.Millisecond),
+		},
+	}
+	return h.proxy.Provision(ctx)
+}
+
+// Cleanup releases the inner proxy.
+func (h *Handler) Cleanup() error {
+	if h.proxy != nil {
+		return h.proxy.Cleanup()
+	}
+	return nil
+}
+
+// ServeHTTP proxies to the app the Host names, or answers 404.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	table, err := h.app.routes(r.Context())
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if _, ok := table.Lookup(r.Host); !ok {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "404: no app is served at %s\n", routing.NormalizeHost(r.Host))
+		return nil
+	}
+	return h.proxy.ServeHTTP(w, r, next)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	berth {
+//		try_duration 5s
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "try_duration":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("try_duration: %v", err)
+			}
+			h.TryDuration = caddy.Duration(dur)
+		default:
+			return d.Errf("unknown berth handler option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseHandlerCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler Handler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// berthApp returns the config's berth app.
+func berthApp(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("berth")
+	if err != nil {
+		return nil, fmt.Errorf("berth app: %w", err)
+	}
+	return v.(*App), nil
+}
+
+// Upstreams is the reverse_proxy upstream source `berth`
+// (`reverse_proxy { dynamic berth }`): the ready containers of the app
+// whose domain the request's Host names. It reads the in-memory routing
+// table on every request; no config reload is ever needed.
+type Upstreams struct {
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Upstreams) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.upstreams.berth",
+		New: func() caddy.Module { return new(Upstreams) },
+	}
+}
+
+func init() { caddy.RegisterModule(Upstreams{}) }
+
+// Provision finds the berth app.
+func (u *Upstreams) Provision(ctx caddy.Context) error {
+	app, err := berthApp(ctx)
+	u.app = app
+	return err
+}
+
+// GetUpstreams returns fresh upstreams on every call: Caddy fills them in
+// place, so they must not be shared between requests.
+func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	table, err := u.app.routes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	route, ok := table.Lookup(r.Host)
+	if !ok {
+		return nil, nil
+	}
+	ups := make([]*reverseproxy.Upstream, len(route.Targets))
+	for i, t := range route.Targets {
+		ups[i] = &reverseproxy.Upstream{Dial: t}
+	}
+	return ups, nil
+}
+
+// UnmarshalCaddyfile reads `dynamic berth`, which takes no options.
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // source name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Err("the berth upstream source takes no options")
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+	_ reverseproxy.UpstreamSource = (*Upstreams)(nil)
+	_ caddy.Provisioner           = (*Upstreams)(nil)
+	_ caddyfile.Unmarshaler       = (*Upstreams)(nil)
+)
