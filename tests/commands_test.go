@@ -1,0 +1,373 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// instance is one Berth (one caddy process) of a script.
+type instance struct {
+	work      string
+	httpPort  int
+	sshPort   int
+	adminPort int
+	domains   []string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+type instanceKey struct{}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// setup gives each script its own ports, state, SSH keys and git identity,
+// and removes the script's containers and images when it ends.
+func setup(env *testscript.Env) error {
+	inst := &instance{work: env.WorkDir, domains: []string{"example.test"}}
+	for _, p := range []*int{&inst.httpPort, &inst.sshPort, &inst.adminPort} {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		*p = port
+	}
+	env.Values[instanceKey{}] = inst
+	home := filepath.Join(env.WorkDir, "home")
+	sshDir := filepath.Join(env.WorkDir, ".ssh")
+	if err := os.MkdirAll(sshDir, 0o700); err != nil {
+		return err
+	}
+	for _, key := range []string{"id_ed25519", "stranger"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", filepath.Join(sshDir, key)).CombinedOutput(); err != nil {
+			return fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(filepath.Join(sshDir, "id_ed25519.pub"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(env.WorkDir, "admin_keys"), pub, 0o600); err != nil {
+		return err
+	}
+	// Host keys are checked for real (accept-new, then strict), so a host
+	// key that changed across a restart fails the script.
+	sshConfig := fmt.Sprintf(`Host 127.0.0.1 berth stranger
+	HostName 127.0.0.1
+	Port %[1]d
+	User berth
+	IdentitiesOnly yes
+	StrictHostKeyChecking accept-new
+	UserKnownHostsFile %[2]s/known_hosts
+	LogLevel ERROR
+	BatchMode yes
+Host 127.0.0.1 berth
+	IdentityFile %[2]s/id_ed25519
+Host stranger
+	IdentityFile %[2]s/stranger
+`, inst.sshPort, sshDir)
+	if err := os.WriteFile(filepath.Join(sshDir, "config"), []byte(sshConfig), 0o600); err != nil {
+		return err
+	}
+	if err := inst.writeCaddyfile(); err != nil {
+		return err
+	}
+	for k, v := range map[string]string{
+		"HOME":                home,
+		"HTTP_PORT":           strconv.Itoa(inst.httpPort),
+		"SSH_PORT":            strconv.Itoa(inst.sshPort),
+		"SSH_CONFIG":          filepath.Join(sshDir, "config"),
+		"GIT_SSH_COMMAND":     "ssh -F " + filepath.Join(sshDir, "config"),
+		"GIT_AUTHOR_NAME":     "Berth Test",
+		"GIT_AUTHOR_EMAIL":    "test@berth.test",
+		"GIT_COMMITTER_NAME":  "Berth Test",
+		"GIT_COMMITTER_EMAIL": "test@berth.test",
+		"GIT_CONFIG_NOSYSTEM": "1",
+		"BASE_IMAGE":          BaseImage,
+	} {
+		env.Setenv(k, v)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env.Defer(func() {
+		inst.stop(syscall.SIGKILL)
+		removeAppsOf(filepath.Join(env.WorkDir, "state"))
+	})
+	return nil
+}
+
+// removeAppsOf deletes the containers and images of every app recorded in
+// a state directory, so scripts leave the engine as they found it.
+func removeAppsOf(stateDir string) {
+	entries, _ := os.ReadDir(filepath.Join(stateDir, "apps"))
+	for _, e := range entries {
+		app, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=berth.app="+app).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		out, _ = exec.Command("docker", "images", "-q", "berth/"+app).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+		}
+	}
+}
+
+func (inst *instance) writeCaddyfile() error {
+	caddyfile := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	persist_config off
+	berth {
+		domain %s
+		ssh 127.0.0.1:%d
+		authorized_keys %s
+		state_dir %s
+	}
+}
+http://:%d {
+	bind 127.0.0.1
+	berth
+}
+`, inst.adminPort, strings.Join(inst.domains, " "), inst.sshPort,
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
+}
+
+func (inst *instance) start() error {
+	if inst.cmd != nil {
+		return fmt.Errorf("berth is already running")
+	}
+	logFile, err := os.OpenFile(filepath.Join(inst.work, "caddy.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(caddyBin, "run", "--config", filepath.Join(inst.work, "Caddyfile"))
+	cmd.Dir = inst.work
+	cmd.Env = append(os.Environ(),
+		"HOME="+filepath.Join(inst.work, "home"),
+		"XDG_DATA_HOME="+filepath.Join(inst.work, "home", "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(inst.work, "home", "config"),
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	inst.cmd = cmd
+	inst.exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(inst.exited)
+	}()
+	// Ready when both listeners answer.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, port := range []int{inst.sshPort, inst.httpPort} {
+		for {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case <-inst.exited:
+				return fmt.Errorf("caddy exited during start; its log:\n%s", inst.logTail())
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("caddy did not listen on port %d within 60s; its log:\n%s", port, inst.logTail())
+			}
+		}
+	}
+	return nil
+}
+
+func (inst *instance) stop(sig os.Signal) error {
+	if inst.cmd == nil {
+		return nil
+	}
+	inst.cmd.Process.Signal(sig)
+	select {
+	case <-inst.exited:
+	case <-time.After(60 * time.Second):
+		inst.cmd.Process.Kill()
+		<-inst.exited
+		return fmt.Errorf("caddy did not stop within 60s of %v", sig)
+	}
+	inst.cmd = nil
+	return nil
+}
+
+func (inst *instance) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cmdBerth controls the script's Berth:
+//
+//	berth start              start caddy with the script's Caddyfile
+//	berth stop               SIGTERM, and wait for it to exit
+//	berth kill               SIGKILL
+//	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
+//	                         domains, if given) and `caddy reload` it
+//	berth log                print caddy's log to stdout
+func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("berth: negation is not supported")
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: berth start|stop|kill|reload|log")
+	}
+	inst := ts.Value(instanceKey{}).(*instance)
+	switch args[0] {
+	case "start":
+		ts.Check(inst.start())
+	case "stop":
+		ts.Check(inst.stop(syscall.SIGTERM))
+	case "kill":
+		ts.Check(inst.stop(syscall.SIGKILL))
+	case "reload":
+		if len(args) > 1 {
+			inst.domains = args[1:]
+		}
+		ts.Check(inst.writeCaddyfile())
+		out, err := exec.Command(caddyBin, "reload", "--config", filepath.Join(inst.work, "Caddyfile"),
+			"--address", fmt.Sprintf("127.0.0.1:%d", inst.adminPort), "--force").CombinedOutput()
+		if err != nil {
+			ts.Fatalf("caddy reload: %v\n%s\nlog:\n%s", err, out, inst.logTail())
+		}
+	case "log":
+		data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
+		ts.Stdout().Write(data)
+	default:
+		ts.Fatalf("berth: unknown subcommand %q", args[0])
+	}
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+func get(inst *instance, host string) (int, string, error) {
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", inst.httpPort), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// cmdGet sends one request for HOST through Caddy and prints the status
+// code on the first line of stdout and the body after it.
+//
+//	get HOST
+func cmdGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: get HOST")
+	}
+	status, body, err := get(ts.Value(instanceKey{}).(*instance), args[0])
+	if neg {
+		if err == nil {
+			ts.Fatalf("request succeeded with %d", status)
+		}
+		return
+	}
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%d\n%s", status, body)
+}
+
+// cmdAwait polls HOST through Caddy until it answers 200 with a body that
+// matches REGEXP, and logs how long that took. It fails after 30 seconds.
+//
+//	await HOST REGEXP
+func cmdAwait(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: await HOST REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	inst := ts.Value(instanceKey{}).(*instance)
+	start := time.Now()
+	var last string
+	for time.Since(start) < 30*time.Second {
+		status, body, err := get(inst, args[0])
+		if err == nil && status == 200 && re.MatchString(body) {
+			ts.Logf("%s answered %q after %s", args[0], strings.TrimSpace(body), time.Since(start).Round(time.Millisecond))
+			return
+		}
+		last = fmt.Sprintf("status %d, body %q, error %v", status, body, err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not answer 200 matching %q within 30s; last: %s", args[0], args[1], last)
+}
+
+func containerIP(name string) (string, error) {
+	out, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+// cmdRestartNewIP restarts a container so that it comes back on another
+// address: it stops the container, starts a filler container on Berth's
+// network (taking the freed address), starts the container again, and
+// checks that its address changed.
+//
+//	restart-new-ip CONTAINER
+func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: restart-new-ip CONTAINER")
+	}
+	name := args[0]
+	before, err := containerIP(name)
+	ts.Check(err)
+	run := func(args ...string) {
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+			ts.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	filler := fmt.Sprintf("berth-test-filler-%d", time.Now().UnixNano())
+	run("stop", "-t", "1", name)
+	ts.Defer(func() { exec.Command("docker", "rm", "-f", filler).Run() })
+	run("run", "-d", "--name", filler, "--network", "berth", BaseImage, "sleep", "300")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "start", name).CombinedOutput(); err != nil {
+		ts.Fatalf("docker start: %v\n%s", err, out)
+	}
+	after, err := containerIP(name)
+	ts.Check(err)
+	if after == before {
+		ts.Fatalf("%s came back on the same address %s; the test needs a new one", name, before)
+	}
+	ts.Logf("%s moved from %s to %s", name, before, after)
+}
