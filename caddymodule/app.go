@@ -71,8 +71,8 @@ type App struct {
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
 
-	core     atomic.Pointer[core]
-	started  chan struct{}
+	core    atomic.Pointer[core]
+	started chan struct{}
 	coreKey string
 	sshKey  string
 }
@@ -327,4 +327,3 @@ var (
 	_ caddy.Destructor  = (*core)(nil)
 	_ caddy.Destructor  = (*sshServer)(nil)
 )
-
