@@ -1,0 +1,72 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// adapt runs `caddy adapt` on a Caddyfile and returns the JSON config.
+func adapt(t *testing.T, caddyfile string) map[string]any {
+	t.Helper()
+	out, err := exec.Command(caddyBin, "adapt", "--config", caddyfile).Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("caddy adapt %s: %v\n%s", caddyfile, err, msg)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
+	cfg := adapt(t, "../Caddyfile.example")
+	apps := cfg["apps"].(map[string]any)
+	berth, ok := apps["berth"].(map[string]any)
+	if !ok {
+		t.Fatal("Caddyfile.example configures no berth app")
+	}
+	if berth["authorized_keys"] != "/etc/berth/admin_keys" || berth["ssh"] != ":2222" {
+		t.Errorf("berth app: %v", berth)
+	}
+	raw, _ := json.Marshal(apps)
+	for _, want := range []string{`"on_demand":true`, `"permission":{"module":"berth"}`, `"handler":"berth"`, `":443"`, `":8080"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("Caddyfile.example's config lacks %s", want)
+		}
+	}
+}
+
+// TestReadmeCaddyfileAdapts keeps the README's quick-start Caddyfile valid.
+func TestReadmeCaddyfileAdapts(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```\n(\\s*\\{\n\\s*berth \\{.*?)\\s*```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md has no Caddyfile block with a berth global option")
+	}
+	lines := strings.Split(string(block[1]), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "   ") // the block is indented in a list
+	}
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := adapt(t, file)
+	berth := cfg["apps"].(map[string]any)["berth"].(map[string]any)
+	if got := berth["domains"].([]any); len(got) != 1 || got[0] != "example.test" {
+		t.Errorf("domains = %v", got)
+	}
+}
