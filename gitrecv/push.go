@@ -49,8 +49,9 @@ type PushPlan struct {
 	Deploy *RefUpdate
 	// Branch is the deploy branch (newly chosen when the app had none).
 	Branch string
-	// Stored lists the refs the push stores without deploying.
-	Stored []string
+	// Stored lists the updates the push stores (or deletes) without
+	// deploying.
+	Stored []RefUpdate
 }
 
 // PlanPush decides what a push does, given the app's deploy branch ("" if
@@ -79,7 +80,7 @@ func PlanPush(deployBranch string, updates []RefUpdate) (PushPlan, error) {
 			plan.Deploy = &updates[i]
 			continue
 		}
-		plan.Stored = append(plan.Stored, u.Ref)
+		plan.Stored = append(plan.Stored, u)
 	}
 	return plan, nil
 }

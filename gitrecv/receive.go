@@ -293,12 +293,16 @@ func (r *Receiver) deployPush(ctx context.Context, app string, hr hookRequest, o
 	if err != nil {
 		return err
 	}
-	for _, ref := range plan.Stored {
-		branch := plan.Branch
-		if branch == "" {
-			branch = strings.Join(deployableBranches, " or ")
+	branch := plan.Branch
+	if branch == "" {
+		branch = strings.Join(deployableBranches, " or ")
+	}
+	for _, u := range plan.Stored {
+		what := "stored"
+		if u.Deletes() {
+			what = "deleted"
 		}
-		fmt.Fprintf(out, "-----> %s stored; pushes to %s deploy %s\n", ref, branch, app)
+		fmt.Fprintf(out, "-----> %s %s; pushes to %s deploy %s\n", u.Ref, what, branch, app)
 	}
 	if plan.Deploy == nil {
 		return nil

@@ -173,25 +173,9 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 // retireOthers stops and removes every container of app that is not of
 // release keep, after DrainDelay.
 func (p *Platform) retireOthers(ctx context.Context, app string, keep int) error {
-	ids, err := p.docker.List(ctx, docker.LabelApp+"="+app)
-	if err != nil {
+	old, err := p.containersExcept(ctx, app, keep)
+	if err != nil || len(old) == 0 {
 		return err
-	}
-	var old []string
-	for _, id := range ids {
-		c, err := p.docker.Inspect(ctx, id)
-		if err != nil {
-			if docker.IsNotFound(err) {
-				continue
-			}
-			return err
-		}
-		if c.Labels[docker.LabelRelease] != strconv.Itoa(keep) {
-			old = append(old, id)
-		}
-	}
-	if len(old) == 0 {
-		return nil
 	}
 	time.Sleep(DrainDelay)
 	var errs []error
@@ -204,6 +188,44 @@ func (p *Platform) retireOthers(ctx context.Context, app string, keep int) error
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeContainersExcept removes, at once, every container of app that is
+// not of release keep.
+func (p *Platform) removeContainersExcept(ctx context.Context, app string, keep int) error {
+	ids, err := p.containersExcept(ctx, app, keep)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		p.log.Info("removing a container of a release that is not current", "app", app, "container", id)
+		if err := p.docker.Remove(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// containersExcept lists app's containers whose release is not keep.
+func (p *Platform) containersExcept(ctx context.Context, app string, keep int) ([]string, error) {
+	ids, err := p.docker.List(ctx, docker.LabelApp+"="+app)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		c, err := p.docker.Inspect(ctx, id)
+		if docker.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Labels[docker.LabelRelease] != strconv.Itoa(keep) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // waitReady waits until the container accepts TCP connections on port and

@@ -85,11 +85,36 @@ func (p *Platform) Start(ctx context.Context) error {
 	p.done = make(chan struct{})
 	// Subscribe before the first reconcile so no event falls between them.
 	events, errs := p.docker.Events(loopCtx)
+	if err := p.removeInterrupted(ctx); err != nil {
+		cancel()
+		return err
+	}
 	if err := p.Reconcile(ctx); err != nil {
 		cancel()
 		return err
 	}
 	go p.watch(loopCtx, events, errs)
+	return nil
+}
+
+// removeInterrupted removes the containers of releases that are not
+// current: what a deploy that was cut off (Berth killed mid-deploy) left.
+// It runs once, before this process has started any deploy, so nothing
+// it removes can belong to a deploy in progress.
+func (p *Platform) removeInterrupted(ctx context.Context) error {
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil {
+			return err
+		}
+		if err := p.removeContainersExcept(ctx, name, a.Current); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
