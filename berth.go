@@ -1,0 +1,7 @@
+// Package berth is Berth's entry point as a Caddy plugin: importing it
+// registers Berth's Caddy modules. xcaddy builds it by module path
+// (`--with github.com/berth-paas/berth`), which needs no look-up of a
+// sub-package path on the module proxy.
+package berth
+
+import _ "github.com/berth-paas/berth/caddymodule"
