@@ -60,7 +60,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.TryDuration == 0 {
 		h.TryDuration = caddy.Duration(DefaultTryDuration)
 	}
+	transport := &reverseproxy.HTTPTransport{}
+	if err := transport.Provision(ctx); err != nil {
+		return err
+	}
 	h.proxy = &reverseproxy.Handler{
+		Transport:           &countingTransport{HTTPTransport: transport, app: app},
 		DynamicUpstreamsRaw: json.RawMessage(`{"source":"berth"}`),
 		LoadBalancing: &reverseproxy.LoadBalancing{
 			TryDuration: h.TryDuration,

@@ -6,6 +6,7 @@
 package docker
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ const (
 	LabelRelease = "berth.release"
 	// LabelPort is the TCP port the container's process listens on.
 	LabelPort = "berth.port"
+	// LabelGeneration is the app rollout the container belongs to.
+	LabelGeneration = "berth.generation"
+	// LabelIndex is the container's number within its process type (the
+	// 2 of web.2).
+	LabelIndex = "berth.index"
 )
 
 // DefaultNetwork is the bridge network apps run on. Berth dials containers
@@ -140,6 +146,42 @@ type RunSpec struct {
 	MaxRetries    int
 	// StopTimeout is how long Docker waits after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
+	// Cmd replaces the image's CMD when set.
+	Cmd []string
+}
+
+// ParseRestartPolicy reads Dokku's form of a restart policy: "no",
+// "always", "unless-stopped", "on-failure" or "on-failure:N".
+func ParseRestartPolicy(s string) (name string, maxRetries int, err error) {
+	name, count, hasCount := strings.Cut(s, ":")
+	switch name {
+	case "no", "always", "unless-stopped":
+		if hasCount {
+			return "", 0, fmt.Errorf("restart policy %q takes no retry count", name)
+		}
+		return name, 0, nil
+	case "on-failure":
+		if !hasCount {
+			return name, 0, nil
+		}
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 0 {
+			return "", 0, fmt.Errorf("restart policy %q: the retry count must be a whole number", s)
+		}
+		return name, n, nil
+	}
+	return "", 0, fmt.Errorf("unknown restart policy %q: use no, always, unless-stopped, on-failure or on-failure:N", s)
+}
+
+// UpdateRestartPolicy changes a running container's restart policy.
+func (c *Client) UpdateRestartPolicy(ctx context.Context, id, name string, maxRetries int) error {
+	_, err := c.api.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{
+		RestartPolicy: &container.RestartPolicy{Name: container.RestartPolicyMode(name), MaximumRetryCount: maxRetries},
+	})
+	if err != nil {
+		return fmt.Errorf("docker: update restart policy of %s: %w", id, err)
+	}
+	return nil
 }
 
 var useInit = true
@@ -147,6 +189,24 @@ var useInit = true
 // Run creates and starts a container on Berth's network and returns its ID.
 // A container that was created but failed to start is removed again.
 func (c *Client) Run(ctx context.Context, spec RunSpec) (string, error) {
+	id, err := c.Create(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	return id, c.Start(ctx, id)
+}
+
+// Start starts a created container; one that fails to start is removed.
+func (c *Client) Start(ctx context.Context, id string) error {
+	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		c.Remove(context.WithoutCancel(ctx), id)
+		return fmt.Errorf("docker: start container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Create creates a container on Berth's network without starting it.
+func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 	stopSeconds := int(spec.StopTimeout / time.Second)
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: spec.Name,
@@ -155,6 +215,7 @@ func (c *Client) Run(ctx context.Context, spec RunSpec) (string, error) {
 			Env:         spec.Env,
 			Labels:      spec.Labels,
 			StopTimeout: &stopSeconds,
+			Cmd:         spec.Cmd,
 		},
 		HostConfig: &container.HostConfig{
 			// An init process as PID 1 forwards SIGTERM to the app and reaps
@@ -175,11 +236,109 @@ func (c *Client) Run(ctx context.Context, spec RunSpec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("docker: create container %s: %w", spec.Name, err)
 	}
-	if _, err := c.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		c.Remove(context.WithoutCancel(ctx), created.ID)
-		return "", fmt.Errorf("docker: start container %s: %w", spec.Name, err)
-	}
 	return created.ID, nil
+}
+
+// OneOff is a container that runs a command to its end: a release phase
+// or a deploy script.
+type OneOff struct {
+	Image  string
+	Cmd    []string
+	Env    []string
+	Labels map[string]string
+	// Files are written into the container before it starts, as
+	// name → content at the root of its file system.
+	Files map[string]string
+	// Output receives the command's stdout and stderr as they come.
+	Output io.Writer
+	// Keep leaves the exited container in place (for Commit); the caller
+	// removes it.
+	Keep bool
+}
+
+// RunOnce runs a one-off container to its end and returns its exit code
+// and ID. The container is removed afterwards unless spec.Keep.
+func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id string, err error) {
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: spec.Labels},
+		HostConfig: &container.HostConfig{
+			Init:        &useInit,
+			NetworkMode: container.NetworkMode(c.network),
+		},
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("docker: create one-off container: %w", err)
+	}
+	id = created.ID
+	cleanup := context.WithoutCancel(ctx)
+	if !spec.Keep {
+		defer c.Remove(cleanup, id)
+	}
+	if len(spec.Files) > 0 {
+		var buf strings.Builder
+		tw := tar.NewWriter(&buf)
+		for name, content := range spec.Files {
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content))})
+			io.WriteString(tw, content)
+		}
+		tw.Close()
+		if _, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: strings.NewReader(buf.String())}); err != nil {
+			return 0, id, fmt.Errorf("docker: copy files into one-off container: %w", err)
+		}
+	}
+	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return 0, id, fmt.Errorf("docker: start one-off container: %w", err)
+	}
+	if spec.Output != nil {
+		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+		if err == nil {
+			stdcopy.StdCopy(spec.Output, spec.Output, logs)
+			logs.Close()
+		}
+	}
+	select {
+	case res := <-wait.Result:
+		if res.Error != nil && res.Error.Message != "" {
+			return int(res.StatusCode), id, fmt.Errorf("docker: waiting for one-off container: %s", res.Error.Message)
+		}
+		return int(res.StatusCode), id, nil
+	case err := <-wait.Error:
+		return 0, id, fmt.Errorf("docker: waiting for one-off container: %w", err)
+	}
+}
+
+// Commit makes an image of a container's file system, tagged ref, keeping
+// the given command (the container ran a different one).
+func (c *Client) Commit(ctx context.Context, id, ref string, cmd []string) (string, error) {
+	res, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{
+		Reference: ref,
+		Config:    &container.Config{Cmd: cmd},
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker: commit %s: %w", id, err)
+	}
+	return res.ID, nil
+}
+
+// ImageCmd returns the image's CMD.
+func (c *Client) ImageCmd(ctx context.Context, image string) ([]string, error) {
+	res, err := c.api.ImageInspect(ctx, image)
+	if err != nil {
+		return nil, fmt.Errorf("docker: inspect image %s: %w", image, err)
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Cmd, nil
+}
+
+// Tag gives an image another name.
+func (c *Client) Tag(ctx context.Context, source, target string) error {
+	if _, err := c.api.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target}); err != nil {
+		return fmt.Errorf("docker: tag %s as %s: %w", source, target, err)
+	}
+	return nil
 }
 
 // Container is what Berth needs to know of a container.
@@ -191,6 +350,11 @@ type Container struct {
 	Restarting   bool
 	ExitCode     int
 	RestartCount int
+	// StartedAt is when the container last started.
+	StartedAt time.Time
+	// RestartPolicy and MaxRetries are the container's restart policy.
+	RestartPolicy string
+	MaxRetries    int
 	// IP is the container's address on Berth's network; invalid when it
 	// has none (stopped, or not attached).
 	IP netip.Addr
@@ -215,6 +379,11 @@ func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
 		out.Running = ic.State.Running
 		out.Restarting = ic.State.Restarting
 		out.ExitCode = ic.State.ExitCode
+		out.StartedAt, _ = time.Parse(time.RFC3339Nano, ic.State.StartedAt)
+	}
+	if ic.HostConfig != nil {
+		out.RestartPolicy = string(ic.HostConfig.RestartPolicy.Name)
+		out.MaxRetries = ic.HostConfig.RestartPolicy.MaximumRetryCount
 	}
 	if ic.NetworkSettings != nil {
 		if ep, ok := ic.NetworkSettings.Networks[c.network]; ok && ep != nil {

@@ -34,6 +34,9 @@ type snapshot struct {
 type Table struct {
 	current atomic.Pointer[snapshot]
 	writeMu sync.Mutex
+
+	// InFlight counts the requests each target is serving.
+	InFlight InFlight
 }
 
 // New returns an empty table.

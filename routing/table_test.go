@@ -132,3 +132,22 @@ func BenchmarkLookup(b *testing.B) {
 		})
 	}
 }
+
+func TestInFlightCountsUntilDone(t *testing.T) {
+	var f InFlight
+	done1 := f.Begin("10.0.0.2:5000")
+	done2 := f.Begin("10.0.0.2:5000")
+	f.Begin("10.0.0.3:5000")
+	if n := f.Count("10.0.0.2:5000"); n != 2 {
+		t.Fatalf("count = %d, want 2", n)
+	}
+	done1()
+	done1() // a second call must not count twice
+	done2()
+	if n := f.Count("10.0.0.2:5000"); n != 0 {
+		t.Fatalf("count = %d, want 0", n)
+	}
+	if n := f.Count("10.0.0.9:5000"); n != 0 {
+		t.Fatalf("unknown address count = %d", n)
+	}
+}
