@@ -49,6 +49,8 @@ func init() {
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
+	table = append(table, processCommands...)
+	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 
 // Run runs the command line args and returns its exit status: 0 on

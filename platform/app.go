@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"slices"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,76 @@ type App struct {
 	Releases []Release `json:"releases,omitempty"`
 	// Current is the Version of the release that serves, 0 for none.
 	Current int `json:"current,omitempty"`
+	// Generation numbers the app's rollouts (deploys, config changes,
+	// restarts). Containers are labelled with theirs, and only those of the
+	// app's Generation are routed, so a rollout's new containers take no
+	// traffic until it records them as current.
+	Generation int `json:"generation,omitempty"`
+	// Formation is how many containers of each process type run.
+	Formation map[string]int `json:"formation,omitempty"`
+	// Config is the app's environment (config:set); the next release takes
+	// a copy of it.
+	Config map[string]string `json:"config,omitempty"`
+	// RestartPolicy is Dokku's form of Docker's restart policy; empty means
+	// DefaultRestartPolicy.
+	RestartPolicy string `json:"restart_policy,omitempty"`
+	// StopTimeoutSeconds is how long a container has between SIGTERM and
+	// SIGKILL; 0 means the default.
+	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// Checks are the app's zero-downtime check settings.
+	Checks ChecksSettings `json:"checks,omitzero"`
+}
+
+// ChecksSettings are Dokku's checks settings for an app.
+type ChecksSettings struct {
+	// Disabled process types (or AllTypes) are replaced with downtime: old
+	// containers stop before new ones start, unchecked.
+	Disabled []string `json:"disabled,omitempty"`
+	// Skipped process types (or AllTypes) start beside the old ones but
+	// take traffic without checks.
+	Skipped []string `json:"skipped,omitempty"`
+	// WaitToRetire bounds, in seconds, how long old containers may keep
+	// serving in-flight requests after a rollout; 0 means the default.
+	WaitToRetire int `json:"wait_to_retire,omitempty"`
+}
+
+// AllTypes stands for every process type in checks settings.
+const AllTypes = "_all_"
+
+func (c ChecksSettings) disabled(typ string) bool {
+	return slices.Contains(c.Disabled, AllTypes) || slices.Contains(c.Disabled, typ)
+}
+
+func (c ChecksSettings) skipped(typ string) bool {
+	return slices.Contains(c.Skipped, AllTypes) || slices.Contains(c.Skipped, typ)
+}
+
+// Defaults of the per-app settings.
+const (
+	DefaultRestartPolicy      = "on-failure:10"
+	DefaultStopTimeoutSeconds = 30
+	DefaultWaitToRetire       = 60
+)
+
+func (a *App) restartPolicy() string {
+	if a.RestartPolicy == "" {
+		return DefaultRestartPolicy
+	}
+	return a.RestartPolicy
+}
+
+func (a *App) stopTimeout() time.Duration {
+	if a.StopTimeoutSeconds > 0 {
+		return time.Duration(a.StopTimeoutSeconds) * time.Second
+	}
+	return DefaultStopTimeoutSeconds * time.Second
+}
+
+func (a *App) waitToRetire() time.Duration {
+	if a.Checks.WaitToRetire > 0 {
+		return time.Duration(a.Checks.WaitToRetire) * time.Second
+	}
+	return DefaultWaitToRetire * time.Second
 }
 
 // Release is one deployable version of an app: an image and how to run it.
@@ -33,6 +104,13 @@ type Release struct {
 	GitRev    string    `json:"git_rev,omitempty"`
 	Reason    string    `json:"reason"`
 	CreatedAt time.Time `json:"created_at"`
+	// Processes is the Procfile: process type → command. Empty means one
+	// web process running the image's CMD.
+	Processes map[string]string `json:"processes,omitempty"`
+	// AppJSON is the release's app.json, if it had one.
+	AppJSON *AppJSON `json:"app_json,omitempty"`
+	// Config is the environment the release runs with.
+	Config map[string]string `json:"config,omitempty"`
 }
 
 // CurrentRelease returns the serving release, or false when none serves.

@@ -2,10 +2,9 @@ package platform
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -17,18 +16,19 @@ import (
 // Deploy timings. They are variables so tests of the pipeline's logic can
 // shorten them; Berth itself never changes them.
 var (
-	// ReadyTimeout bounds the wait for a new container to accept
-	// connections on its port.
+	// ReadyTimeout bounds the wait for a new web container to accept
+	// connections on its port when the app defines no checks.
 	ReadyTimeout = 60 * time.Second
 	// ReadyUptime is how long a new container must stay up, without a
-	// restart, after it first accepts a connection: a process that listens
-	// and then crashes is caught before it takes traffic.
-	ReadyUptime = time.Second
-	// DrainDelay is how long an old container keeps running after the route
-	// has moved away from it, so requests it is serving can finish.
+	// restart, before it counts as started when the app defines no checks
+	// (for web, counted from when it first accepts a connection). Dokku
+	// waits 10 s and checks nothing else; Berth also checks the port, so a
+	// shorter wait catches the same crashes.
+	ReadyUptime = 2 * time.Second
+	// DrainDelay is the least time an old container keeps running after
+	// the route has moved away from it, so that a request which picked it
+	// just before the swap is counted before the drain looks.
 	DrainDelay = time.Second
-	// StopTimeout is how long a container has between SIGTERM and SIGKILL.
-	StopTimeout = 10 * time.Second
 )
 
 // DefaultPort is the container port of an image that exposes none
@@ -50,16 +50,15 @@ type DeployRequest struct {
 	Log io.Writer
 }
 
-// Deploy builds the source, runs the new release beside the old one, moves
-// the route to it once it accepts connections, and then retires the old
-// containers. On any failure the new container and image are removed and
-// the previous release keeps serving; the error says why, with the failing
-// container's last log lines when there are some.
+// Deploy builds the source into a new release and rolls it out: the
+// release's predeploy script and release command run first, then its
+// containers start beside the old ones, take traffic once they pass their
+// checks, and the old containers retire after their in-flight requests
+// finish. On any failure before the swap the new containers and image are
+// removed and the previous release keeps serving; the error says why, with
+// the failing container's last output.
 func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, error) {
-	log := req.Log
-	if log == nil {
-		log = io.Discard
-	}
+	log := logWriter(req.Log)
 	unlock, err := p.lock(req.App, "a deploy")
 	if err != nil {
 		return Release{}, err
@@ -76,27 +75,26 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 		GitRev:    req.GitRev,
 		Reason:    req.Reason,
 		CreatedAt: time.Now().UTC(),
+		Config:    maps.Clone(a.Config),
+	}
+	if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+		return Release{}, err
 	}
 	started := time.Now()
 	fmt.Fprintf(log, "-----> Building %s (%s) as release v%d\n", a.Name, req.Source.Describe(), version)
-	rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{
-		Source: req.Source,
-		Tag:    rel.Image,
-		Log:    log,
-	})
+	rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{Source: req.Source, Tag: rel.Image, Log: log})
 	if err != nil {
 		p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
 		return Release{}, fmt.Errorf("build of %s failed: %w", a.Name, err)
 	}
 	// From here on a failure must leave nothing behind.
 	cleanup := context.WithoutCancel(ctx)
-	keepImage := false
+	released := false
 	defer func() {
-		if !keepImage {
+		if !released {
 			p.docker.RemoveImage(cleanup, rel.Image)
 		}
 	}()
-
 	port, ok, err := p.docker.ExposedPort(ctx, rel.Image)
 	if err != nil {
 		return Release{}, err
@@ -106,181 +104,186 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	}
 	rel.Port = port
 
-	fmt.Fprintf(log, "-----> Starting web.1 of v%d (PORT=%d)\n", version, port)
-	finalName := a.Name + ".web.1"
-	id, err := p.docker.Run(ctx, docker.RunSpec{
-		// A temporary name: the old release's container holds the final one
-		// until it retires.
-		Name:  fmt.Sprintf("%s.v%d", finalName, version),
-		Image: rel.Image,
-		Env: []string{
-			"PORT=" + strconv.Itoa(port),
-			"DYNO=web.1",
-			"GIT_REV=" + req.GitRev,
-		},
-		Labels: map[string]string{
-			docker.LabelApp:     a.Name,
-			docker.LabelProcess: "web",
-			docker.LabelRelease: strconv.Itoa(version),
-			docker.LabelPort:    strconv.Itoa(port),
-		},
-		RestartPolicy: "on-failure",
-		MaxRetries:    10,
-		StopTimeout:   StopTimeout,
-	})
-	if err != nil {
+	if err := p.predeploy(ctx, a, &rel, log); err != nil {
 		return Release{}, err
 	}
-	if err := p.waitReady(ctx, id, port, log); err != nil {
-		p.docker.Remove(cleanup, id)
-		return Release{}, fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err)
+	if err := p.releasePhase(ctx, a, rel, log); err != nil {
+		return Release{}, err
 	}
-
-	// The new container is ready: record the release, then move the route.
-	// Recording first means a crash here restarts into the new release,
-	// whose container is running; the old one is cleaned up on start.
-	previous := a.Current
-	a.Releases = append(a.Releases, rel)
-	a.Current = version
 	if a.DeployBranch == "" {
 		a.DeployBranch = req.Branch
 	}
-	if err := saveApp(cleanup, p.store, a); err != nil {
-		p.docker.Remove(cleanup, id)
-		return Release{}, err
+	if err := p.rollout(ctx, a, rel, log); err != nil {
+		return Release{}, fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err)
 	}
-	keepImage = true
-	if err := p.refresh(cleanup, a.Name); err != nil {
-		p.log.Warn("route switch", "app", a.Name, "error", err)
-	}
-	fmt.Fprintf(log, "-----> v%d of %s is serving on %s\n", version, a.Name, strings.Join(p.hostsFor(a.Name), ", "))
-
-	if previous != 0 {
-		fmt.Fprintf(log, "-----> Retiring v%d\n", previous)
-	}
-	if err := p.retireOthers(cleanup, a.Name, version); err != nil {
-		p.log.Warn("retire old containers", "app", a.Name, "error", err)
-		fmt.Fprintf(log, " !     could not remove the old containers: %v\n", err)
-	}
-	if err := p.docker.Rename(cleanup, id, finalName); err != nil {
-		p.log.Warn("rename container", "app", a.Name, "error", err)
-	}
+	released = true
+	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(log, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond))
 	return rel, nil
 }
 
-// retireOthers stops and removes every container of app that is not of
-// release keep, after DrainDelay.
-func (p *Platform) retireOthers(ctx context.Context, app string, keep int) error {
-	old, err := p.containersExcept(ctx, app, keep)
-	if err != nil || len(old) == 0 {
+// readAppFiles reads the Procfile and app.json of the source into rel.
+func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
+	if data, ok, err := src.ReadFile(ctx, "Procfile"); err != nil {
 		return err
-	}
-	time.Sleep(DrainDelay)
-	var errs []error
-	for _, id := range old {
-		if err := p.docker.Stop(ctx, id, StopTimeout); err != nil {
-			errs = append(errs, err)
-		}
-		if err := p.docker.Remove(ctx, id); err != nil {
-			errs = append(errs, err)
+	} else if ok {
+		if rel.Processes, err = ParseProcfile(data); err != nil {
+			return err
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// removeContainersExcept removes, at once, every container of app that is
-// not of release keep.
-func (p *Platform) removeContainersExcept(ctx context.Context, app string, keep int) error {
-	ids, err := p.containersExcept(ctx, app, keep)
-	if err != nil {
+	if data, ok, err := src.ReadFile(ctx, "app.json"); err != nil {
 		return err
-	}
-	for _, id := range ids {
-		p.log.Info("removing a container of a release that is not current", "app", app, "container", id)
-		if err := p.docker.Remove(ctx, id); err != nil {
+	} else if ok {
+		if rel.AppJSON, err = ParseAppJSON(data); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// containersExcept lists app's containers whose release is not keep.
-func (p *Platform) containersExcept(ctx context.Context, app string, keep int) ([]string, error) {
-	ids, err := p.docker.List(ctx, docker.LabelApp+"="+app)
+// releaseEnv is the environment of a release's containers: its config,
+// then the variables Berth sets, which config cannot override.
+func releaseEnv(rel Release, dyno string) []string {
+	env := make([]string, 0, len(rel.Config)+3)
+	for _, k := range sortedKeys(rel.Config) {
+		if k != "PORT" && k != "DYNO" && k != "GIT_REV" {
+			env = append(env, k+"="+rel.Config[k])
+		}
+	}
+	return append(env,
+		"PORT="+strconv.Itoa(rel.Port),
+		"DYNO="+dyno,
+		"GIT_REV="+rel.GitRev,
+	)
+}
+
+// predeploy runs app.json's scripts.dokku.predeploy in a one-off container
+// of the new image and makes the result the release's image, as Dokku
+// does. The config reaches the script through a file the script deletes
+// before it runs, so no secret is baked into the image's config.
+func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.Writer) error {
+	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Predeploy == "" {
+		return nil
+	}
+	script := rel.AppJSON.Scripts.Dokku.Predeploy
+	fmt.Fprintf(log, "-----> Running predeploy: %s\n", script)
+	cmd, err := p.docker.ImageCmd(ctx, rel.Image)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []string
-	for _, id := range ids {
-		c, err := p.docker.Inspect(ctx, id)
-		if docker.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if c.Labels[docker.LabelRelease] != strconv.Itoa(keep) {
-			out = append(out, id)
-		}
+	var envFile strings.Builder
+	for _, kv := range releaseEnv(*rel, "predeploy") {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&envFile, "%s=%s\n", k, shellQuote(v))
 	}
-	return out, nil
+	const envPath = ".berth-predeploy-env"
+	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Image:  rel.Image,
+		Cmd:    []string{"/bin/sh", "-c", "set -a; . /" + envPath + "; set +a; rm -f /" + envPath + "; " + script},
+		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Files:  map[string]string{envPath: envFile.String()},
+		Output: indent(log),
+		Keep:   true,
+	})
+	if id != "" {
+		defer p.docker.Remove(context.WithoutCancel(ctx), id)
+	}
+	if err != nil {
+		return fmt.Errorf("predeploy of %s: %w", a.Name, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("predeploy of %s failed with exit code %d; the deploy is stopped and the running release keeps serving", a.Name, code)
+	}
+	if rel.ImageID, err = p.docker.Commit(ctx, id, rel.Image, cmd); err != nil {
+		return err
+	}
+	return nil
 }
 
-// waitReady waits until the container accepts TCP connections on port and
-// then stays up for ReadyUptime without restarting.
-func (p *Platform) waitReady(ctx context.Context, id string, port int, log io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-	defer cancel()
-	var listeningSince time.Time
-	for {
-		c, err := p.docker.Inspect(ctx, id)
-		if err != nil {
-			return err
-		}
-		if !c.Running || c.Restarting || c.RestartCount > 0 {
-			return p.exitError(id, c)
-		}
-		if listeningSince.IsZero() && c.IP.IsValid() {
-			addr := net.JoinHostPort(c.IP.String(), strconv.Itoa(port))
-			if conn, err := (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext(ctx, "tcp", addr); err == nil {
-				conn.Close()
-				listeningSince = time.Now()
-				fmt.Fprintf(log, "       web.1 accepts connections on port %d\n", port)
-			}
-		}
-		if !listeningSince.IsZero() && time.Since(listeningSince) >= ReadyUptime {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("the container did not accept connections on port %d within %s: make the app listen on $PORT (or EXPOSE the port it uses)%s",
-					port, ReadyTimeout, p.lastLogs(id))
-			}
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+// releasePhase runs the Procfile's release command in a one-off container.
+func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io.Writer) error {
+	cmd := rel.Processes[ReleaseProcess]
+	if cmd == "" {
+		return nil
+	}
+	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
+	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Image:  rel.Image,
+		Cmd:    []string{"/bin/sh", "-c", cmd},
+		Env:    releaseEnv(rel, "release"),
+		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Output: indent(log),
+	})
+	if err != nil {
+		return fmt.Errorf("release command of %s: %w", a.Name, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("release command of %s failed with exit code %d; the deploy is stopped and the running release keeps serving", a.Name, code)
+	}
+	return nil
+}
+
+// postdeploy runs app.json's scripts.dokku.postdeploy once the release
+// serves. The release is live by then, so a failure is reported, not
+// undone.
+func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.Writer) {
+	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Postdeploy == "" {
+		return
+	}
+	script := rel.AppJSON.Scripts.Dokku.Postdeploy
+	fmt.Fprintf(log, "-----> Running postdeploy: %s\n", script)
+	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Image:  rel.Image,
+		Cmd:    []string{"/bin/sh", "-c", script},
+		Env:    releaseEnv(rel, "postdeploy"),
+		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Output: indent(log),
+	})
+	switch {
+	case err != nil:
+		fmt.Fprintf(log, " !     postdeploy of %s: %v (v%d is serving)\n", a.Name, err, rel.Version)
+	case code != 0:
+		fmt.Fprintf(log, " !     postdeploy of %s failed with exit code %d (v%d is serving)\n", a.Name, code, rel.Version)
 	}
 }
 
-func (p *Platform) exitError(id string, c docker.Container) error {
-	state := fmt.Sprintf("exited with code %d", c.ExitCode)
-	if c.Running || c.Restarting {
-		state = fmt.Sprintf("exited with code %d and is being restarted", c.ExitCode)
-	}
-	return fmt.Errorf("the container %s%s", state, p.lastLogs(id))
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// lastLogs returns the container's last output lines for an error message.
-func (p *Platform) lastLogs(id string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := p.docker.Logs(ctx, id, 20)
-	out = strings.TrimRight(out, "\n")
-	if err != nil || out == "" {
-		return "; it wrote no output"
+func logWriter(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
 	}
-	return "; its last output:\n" + out
+	return w
+}
+
+// indent prefixes each line written to w, so a container's output stands
+// apart from Berth's own lines in a push.
+func indent(w io.Writer) io.Writer { return &prefixWriter{w: w, prefix: "       ", atStart: true} }
+
+type prefixWriter struct {
+	w       io.Writer
+	prefix  string
+	atStart bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if p.atStart {
+			out = append(out, p.prefix...)
+			p.atStart = false
+		}
+		out = append(out, c)
+		if c == '\n' {
+			p.atStart = true
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -47,6 +47,10 @@ type Platform struct {
 	mu            sync.Mutex
 	globalDomains []string
 	busy          map[string]string // app → what holds it ("a deploy", ...)
+	// hidden containers take no traffic although they are of the current
+	// generation: new ones of a scale-up until they pass their checks, and
+	// old ones of a scale-down while they drain.
+	hidden map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -69,6 +73,7 @@ func New(cfg Config) *Platform {
 		reposDir: cfg.ReposDir,
 		log:      log,
 		busy:     map[string]string{},
+		hidden:   map[string]bool{},
 	}
 }
 
@@ -111,8 +116,17 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := p.removeContainersExcept(ctx, name, a.Current); err != nil {
+		all, err := p.containers(ctx, name)
+		if err != nil {
 			return err
+		}
+		for _, c := range all {
+			if c.Labels[docker.LabelGeneration] != strconv.Itoa(a.Generation) {
+				p.log.Info("removing a container of an interrupted rollout", "app", name, "container", c.Name)
+				if err := p.docker.Remove(ctx, c.ID); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -306,6 +320,9 @@ func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <
 				continue
 			}
 			if app := ev.Labels[docker.LabelApp]; app != "" {
+				if ev.Action == "die" {
+					p.noteExit(ctx, ev.ContainerID)
+				}
 				if err := p.refresh(ctx, app); err != nil && ctx.Err() == nil {
 					p.log.Warn("refresh routes after container event", "app", app, "action", ev.Action, "error", err)
 				}
@@ -355,9 +372,10 @@ func (p *Platform) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// refresh routes app to its running web containers of the current release.
-// Containers of other releases are never routed: during a deploy the new
-// container runs before it is ready, and it must not take traffic yet.
+// refresh routes app to its running web containers of the current
+// generation. Containers of other generations are never routed: during a
+// rollout the new containers run before they pass their checks, and must
+// not take traffic yet.
 func (p *Platform) refresh(ctx context.Context, app string) error {
 	a, err := loadApp(ctx, p.store, app)
 	if errors.Is(err, ErrAppNotFound) {
@@ -367,7 +385,7 @@ func (p *Platform) refresh(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
-	targets, err := p.readyTargets(ctx, app, a.Current)
+	targets, err := p.readyTargets(ctx, app, a.Generation)
 	if err != nil {
 		return err
 	}
@@ -375,34 +393,64 @@ func (p *Platform) refresh(ctx context.Context, app string) error {
 	return nil
 }
 
-func (p *Platform) readyTargets(ctx context.Context, app string, release int) ([]string, error) {
-	if release == 0 {
+func (p *Platform) readyTargets(ctx context.Context, app string, generation int) ([]string, error) {
+	if generation == 0 {
 		return nil, nil
 	}
-	ids, err := p.docker.List(ctx,
-		docker.LabelApp+"="+app,
-		docker.LabelProcess+"=web",
-		docker.LabelRelease+"="+strconv.Itoa(release))
+	cs, err := p.containers(ctx, app, docker.LabelProcess+"=web", docker.LabelGeneration+"="+strconv.Itoa(generation))
 	if err != nil {
 		return nil, err
 	}
 	var targets []string
-	for _, id := range ids {
-		c, err := p.docker.Inspect(ctx, id)
-		if docker.IsNotFound(err) {
-			continue // removed between list and inspect
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !c.Running || c.Restarting || !c.IP.IsValid() {
+	for _, c := range cs {
+		if !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
 			continue
 		}
-		port := c.Labels[docker.LabelPort]
-		if port == "" {
-			continue
-		}
-		targets = append(targets, net.JoinHostPort(c.IP.String(), port))
+		targets = append(targets, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
 	}
 	return targets, nil
+}
+
+func (p *Platform) isHidden(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hidden[id]
+}
+
+func (p *Platform) setHidden(id string, hidden bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if hidden {
+		p.hidden[id] = true
+	} else {
+		delete(p.hidden, id)
+	}
+}
+
+// noteExit logs a container that has stopped for good: it exited with an
+// error and its restart policy will not restart it again.
+func (p *Platform) noteExit(ctx context.Context, id string) {
+	c, err := p.docker.Inspect(ctx, id)
+	if err != nil {
+		return
+	}
+	if failed, why := exhausted(c); failed {
+		p.log.Error("app container failed: "+why, "app", c.Labels[docker.LabelApp], "container", c.Name)
+	}
+}
+
+// exhausted reports whether c has failed for good, and says how.
+func exhausted(c docker.Container) (bool, string) {
+	if c.Running || c.Restarting || c.ExitCode == 0 {
+		return false, ""
+	}
+	switch c.RestartPolicy {
+	case "on-failure":
+		if c.MaxRetries > 0 && c.RestartCount >= c.MaxRetries {
+			return true, fmt.Sprintf("exited with code %d after %d restarts (restart policy on-failure:%d exhausted)", c.ExitCode, c.RestartCount, c.MaxRetries)
+		}
+	case "no", "":
+		return true, fmt.Sprintf("exited with code %d (restart policy no)", c.ExitCode)
+	}
+	return false, ""
 }

@@ -1,0 +1,318 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// processCommands run and configure an app's processes.
+var processCommands = []command{
+	{"ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
+	{"ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
+	{"ps:restart", "ps:restart APP", "Replace the app's containers with fresh ones, without downtime", psRestart},
+	{"ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
+	{"config:set", "config:set APP KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
+	{"config:unset", "config:unset APP KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
+	{"config:get", "config:get APP KEY", "Print one config var", configGet},
+	{"config:show", "config:show APP [--format json]", "Show the app's config vars", configShow},
+	{"checks:disable", "checks:disable APP [TYPE,...]", "Replace the types' containers with downtime, unchecked", checksAction("disable")},
+	{"checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
+	{"checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
+	{"checks:report", "checks:report APP [--format json]", "Show the app's checks settings", checksReport},
+	{"checks:set", "checks:set APP wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
+}
+
+func writeJSON(out IO, v any) error {
+	enc := json.NewEncoder(out.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func psReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	r, err := p.Report(ctx, app)
+	if err != nil {
+		return err
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, r)
+	}
+	status := "not deployed"
+	switch {
+	case r.Failed:
+		status = "failed"
+	case r.Running:
+		status = "running"
+	case r.Deployed:
+		status = "stopped"
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s ps information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Status:\t%s\n", status)
+	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
+	fmt.Fprintf(tw, "Restart policy:\t%s\n", r.RestartPolicy)
+	fmt.Fprintf(tw, "Stop timeout seconds:\t%d\n", r.StopTimeout)
+	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
+	for _, ps := range r.Processes {
+		detail := ps.State
+		if ps.Detail != "" {
+			detail += " (" + ps.Detail + ")"
+		}
+		fmt.Fprintf(tw, "Status %s.%d:\t%s, %d restarts\n", ps.Type, ps.Index, detail, ps.Restarts)
+	}
+	return tw.Flush()
+}
+
+func formatFormation(f map[string]int) string {
+	var parts []string
+	for _, t := range slices.Sorted(maps.Keys(f)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", t, f[t]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func psScale(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError{"name one app"}
+	}
+	app := pos[0]
+	if len(pos) == 1 {
+		f, err := p.Formation(ctx, app)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stdout, "%s\n", formatFormation(f))
+		return nil
+	}
+	want, err := platform.ParseScale(pos[1:])
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if err := p.Scale(ctx, app, want, out.Stderr); err != nil {
+		return err
+	}
+	f, err := p.Formation(ctx, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> %s now runs %s\n", app, formatFormation(f))
+	return nil
+}
+
+func psRestart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	return p.Restart(ctx, app, out.Stderr)
+}
+
+func psSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
+		return usageError{"give an app, a setting and its value"}
+	}
+	app, key, value := pos[0], pos[1], pos[2]
+	switch key {
+	case "restart-policy":
+		if err := p.SetRestartPolicy(ctx, app, value); err != nil {
+			return err
+		}
+	case "stop-timeout-seconds":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return usageError{"stop-timeout-seconds takes a whole number of seconds"}
+		}
+		if err := p.SetStopTimeout(ctx, app, n); err != nil {
+			return err
+		}
+	default:
+		return usageError{fmt.Sprintf("unknown setting %q: use restart-policy or stop-timeout-seconds", key)}
+	}
+	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s\n", key, app, value)
+	return nil
+}
+
+func configSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usageError{"give an app and at least one KEY=VALUE"}
+	}
+	set := map[string]string{}
+	for _, kv := range pos[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usageError{fmt.Sprintf("%q is not KEY=VALUE", kv)}
+		}
+		set[k] = v
+	}
+	_, noRestart := flags["no-restart"]
+	if err := p.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
+	return nil
+}
+
+func configUnset(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usageError{"give an app and at least one KEY"}
+	}
+	_, noRestart := flags["no-restart"]
+	if err := p.SetConfig(ctx, pos[0], nil, pos[1:], noRestart, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
+	return nil
+}
+
+func configGet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageError{"give an app and a KEY"}
+	}
+	cfg, err := p.Config(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	v, ok := cfg[pos[1]]
+	if !ok {
+		return fmt.Errorf("%s has no config var %s", pos[0], pos[1])
+	}
+	fmt.Fprintln(out.Stdout, v)
+	return nil
+}
+
+func configShow(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	cfg, err := p.Config(ctx, app)
+	if err != nil {
+		return err
+	}
+	if flags["format"] == "json" {
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		return writeJSON(out, cfg)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s env vars\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintf(tw, "%s:\t%s\n", k, cfg[k])
+	}
+	return tw.Flush()
+}
+
+func checksAction(action string) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		pos, _, err := parseFlags(args)
+		if err != nil {
+			return err
+		}
+		if len(pos) < 1 || len(pos) > 2 {
+			return usageError{"give an app and, optionally, comma-separated process types"}
+		}
+		var types []string
+		if len(pos) == 2 {
+			types = strings.Split(pos[1], ",")
+		}
+		if err := p.SetChecks(ctx, pos[0], action, types); err != nil {
+			return err
+		}
+		what := "all process types"
+		if len(types) > 0 {
+			what = strings.Join(types, ", ")
+		}
+		fmt.Fprintf(out.Stderr, "-----> Checks %sd for %s of %s\n", strings.TrimSuffix(action, "e"), what, pos[0])
+		return nil
+	}
+}
+
+func checksReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	wait := a.Checks.WaitToRetire
+	if wait == 0 {
+		wait = platform.DefaultWaitToRetire
+	}
+	report := map[string]any{
+		"disabled":       orNone(a.Checks.Disabled),
+		"skipped":        orNone(a.Checks.Skipped),
+		"wait_to_retire": wait,
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, report)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s checks information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Checks disabled list:\t%s\n", strings.Join(orNone(a.Checks.Disabled), ","))
+	fmt.Fprintf(tw, "Checks skipped list:\t%s\n", strings.Join(orNone(a.Checks.Skipped), ","))
+	fmt.Fprintf(tw, "Checks wait to retire:\t%d\n", wait)
+	return tw.Flush()
+}
+
+func orNone(list []string) []string {
+	if len(list) == 0 {
+		return []string{"none"}
+	}
+	return list
+}
+
+func checksSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 || pos[1] != "wait-to-retire" {
+		return usageError{"checks:set APP wait-to-retire SECONDS"}
+	}
+	n, err := strconv.Atoi(pos[2])
+	if err != nil {
+		return usageError{"wait-to-retire takes a whole number of seconds"}
+	}
+	if err := p.SetWaitToRetire(ctx, pos[0], n); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
+	return nil
+}

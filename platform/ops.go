@@ -1,0 +1,398 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// ErrNotDeployed is returned for an operation that needs a release.
+var ErrNotDeployed = errors.New("app has not been deployed")
+
+func (p *Platform) lockedApp(ctx context.Context, name, what string) (*App, func(), error) {
+	if err := ValidateAppName(name); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := p.lock(name, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := loadApp(ctx, p.store, name)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return a, unlock, nil
+}
+
+func currentRelease(a *App) (Release, error) {
+	rel, ok := a.CurrentRelease()
+	if !ok {
+		return Release{}, fmt.Errorf("%s has no release yet; push to it first: %w", a.Name, ErrNotDeployed)
+	}
+	return rel, nil
+}
+
+// Restart replaces every container of the app with a fresh one of the
+// same release, with no downtime (Dokku's ps:restart).
+func (p *Platform) Restart(ctx context.Context, app string, log io.Writer) error {
+	a, unlock, err := p.lockedApp(ctx, app, "a restart")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rel, err := currentRelease(a)
+	if err != nil {
+		return err
+	}
+	return p.rollout(ctx, a, rel, logWriter(log))
+}
+
+// ParseScale reads "web=3 worker=2".
+func ParseScale(args []string) (map[string]int, error) {
+	if len(args) == 0 {
+		return nil, errors.New("say what to scale, for example web=2 worker=1")
+	}
+	out := map[string]int{}
+	for _, arg := range args {
+		typ, n, ok := strings.Cut(arg, "=")
+		q, err := strconv.Atoi(n)
+		if !ok || err != nil || q < 0 || q > 100 {
+			return nil, fmt.Errorf("%q: want TYPE=N with N from 0 to 100", arg)
+		}
+		if !processTypePattern.MatchString(typ) {
+			return nil, fmt.Errorf("%q: %q is not a process type", arg, typ)
+		}
+		out[typ] = q
+	}
+	return out, nil
+}
+
+// Scale sets how many containers of each process type run, starting new
+// ones (checked before they take traffic) and draining surplus ones
+// before they stop. The release does not change.
+func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, log io.Writer) error {
+	log = logWriter(log)
+	a, unlock, err := p.lockedApp(ctx, app, "a scale")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rel, err := currentRelease(a)
+	if err != nil {
+		return err
+	}
+	types := processTypes(rel.Processes)
+	for typ := range want {
+		if !slices.Contains(types, typ) {
+			return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
+		}
+	}
+	cleanup := context.WithoutCancel(ctx)
+	for _, typ := range sortedKeys(want) {
+		q := want[typ]
+		running, err := p.containers(ctx, app, docker.LabelProcess+"="+typ, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+		if err != nil {
+			return err
+		}
+		sort.Slice(running, func(i, j int) bool { return index(running[i]) < index(running[j]) })
+		have := len(running)
+		switch {
+		case q > have:
+			var news []started
+			for i := have + 1; i <= q; i++ {
+				s := started{typ: typ, index: i}
+				spec := p.containerSpec(a, rel, a.Generation, typ, i, s.name(app))
+				if s.id, err = p.docker.Create(ctx, spec); err != nil {
+					break
+				}
+				// Hidden before it starts, so no event routes it early.
+				p.setHidden(s.id, true)
+				news = append(news, s)
+				if err = p.docker.Start(ctx, s.id); err != nil {
+					break
+				}
+				fmt.Fprintf(log, "-----> Starting %s.%d\n", typ, i)
+			}
+			if err == nil {
+				err = p.checkAll(ctx, a, rel, news, log)
+			}
+			for _, s := range news {
+				if err != nil {
+					p.docker.Remove(cleanup, s.id)
+				}
+				p.setHidden(s.id, false)
+			}
+			if err != nil {
+				return fmt.Errorf("scaling %s to %d: %w", typ, q, err)
+			}
+		case q < have:
+			surplus := running[q:]
+			for _, c := range surplus {
+				p.setHidden(c.ID, true)
+			}
+			p.refresh(cleanup, app)
+			fmt.Fprintf(log, "-----> Stopping %d %s container(s)\n", len(surplus), typ)
+			p.retire(cleanup, a, surplus, log)
+			for _, c := range surplus {
+				p.setHidden(c.ID, false)
+			}
+		}
+		if a.Formation == nil {
+			a.Formation = map[string]int{}
+		}
+		a.Formation[typ] = q
+		if err := saveApp(cleanup, p.store, a); err != nil {
+			return err
+		}
+		if err := p.refresh(cleanup, app); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func index(c docker.Container) int {
+	n, _ := strconv.Atoi(c.Labels[docker.LabelIndex])
+	return n
+}
+
+// Formation returns how many containers of each type the app runs.
+func (p *Platform) Formation(ctx context.Context, app string) (map[string]int, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(a.Formation), nil
+}
+
+// SetRestartPolicy sets the app's restart policy (Dokku's ps:set APP
+// restart-policy), applying it to the running containers at once.
+func (p *Platform) SetRestartPolicy(ctx context.Context, app, policy string) error {
+	name, retries, err := docker.ParseRestartPolicy(policy)
+	if err != nil {
+		return err
+	}
+	a, unlock, err := p.lockedApp(ctx, app, "a settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a.RestartPolicy = policy
+	if err := saveApp(ctx, p.store, a); err != nil {
+		return err
+	}
+	cs, err := p.containers(ctx, app)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := p.docker.UpdateRestartPolicy(ctx, c.ID, name, retries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetStopTimeout sets how long the app's containers get between SIGTERM
+// and SIGKILL, from the next rollout on.
+func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
+	if seconds < 0 || seconds > 3600 {
+		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	}
+	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
+}
+
+// update changes the app's record under its lock.
+func (p *Platform) update(ctx context.Context, app string, change func(*App)) error {
+	a, unlock, err := p.lockedApp(ctx, app, "a settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	change(a)
+	return saveApp(ctx, p.store, a)
+}
+
+// ProcessStatus is one container in a process report.
+type ProcessStatus struct {
+	Name     string    `json:"name"`
+	Type     string    `json:"type"`
+	Index    int       `json:"index"`
+	Release  int       `json:"release"`
+	State    string    `json:"state"` // running, restarting, exited, failed
+	Detail   string    `json:"detail,omitempty"`
+	Restarts int       `json:"restarts"`
+	Started  time.Time `json:"started_at"`
+}
+
+// ProcessReport describes the app's processes (Dokku's ps:report).
+type ProcessReport struct {
+	App           string          `json:"app"`
+	Deployed      bool            `json:"deployed"`
+	Release       int             `json:"release"`
+	Running       bool            `json:"running"`
+	Failed        bool            `json:"failed"`
+	RestartPolicy string          `json:"restart_policy"`
+	StopTimeout   int             `json:"stop_timeout_seconds"`
+	Formation     map[string]int  `json:"formation"`
+	Processes     []ProcessStatus `json:"processes"`
+}
+
+// Report returns the app's process report. A container that exhausted its
+// restart policy marks the app failed.
+func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return ProcessReport{}, err
+	}
+	r := ProcessReport{
+		App: app, Deployed: a.Current > 0, Release: a.Current,
+		RestartPolicy: a.restartPolicy(), StopTimeout: int(a.stopTimeout() / time.Second),
+		Formation: maps.Clone(a.Formation),
+	}
+	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return r, err
+	}
+	for _, c := range cs {
+		st := ProcessStatus{
+			Name: c.Name, Type: c.Labels[docker.LabelProcess], Index: index(c),
+			Restarts: c.RestartCount, Started: c.StartedAt,
+		}
+		st.Release, _ = strconv.Atoi(c.Labels[docker.LabelRelease])
+		switch failed, why := exhausted(c); {
+		case failed:
+			st.State, st.Detail, r.Failed = "failed", why, true
+		case c.Restarting:
+			st.State = "restarting"
+		case c.Running:
+			st.State = "running"
+			r.Running = true
+		default:
+			st.State, st.Detail = "exited", fmt.Sprintf("exit code %d", c.ExitCode)
+		}
+		r.Processes = append(r.Processes, st)
+	}
+	sort.Slice(r.Processes, func(i, j int) bool {
+		if r.Processes[i].Type != r.Processes[j].Type {
+			return r.Processes[i].Type < r.Processes[j].Type
+		}
+		return r.Processes[i].Index < r.Processes[j].Index
+	})
+	return r, nil
+}
+
+// SetConfig sets config vars and, unless noRestart or the app was never
+// deployed, rolls out a new release with them (the running release serves
+// until the new one passes its checks).
+func (p *Platform) SetConfig(ctx context.Context, app string, set map[string]string, unset []string, noRestart bool, log io.Writer) error {
+	for k := range set {
+		if !validEnvName(k) {
+			return fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
+		}
+	}
+	a, unlock, err := p.lockedApp(ctx, app, "a config change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if a.Config == nil {
+		a.Config = map[string]string{}
+	}
+	maps.Copy(a.Config, set)
+	for _, k := range unset {
+		delete(a.Config, k)
+	}
+	rel, deployed := a.CurrentRelease()
+	if noRestart || !deployed {
+		return saveApp(ctx, p.store, a)
+	}
+	return p.configRelease(ctx, a, rel, logWriter(log))
+}
+
+// configRelease rolls out a copy of rel with the app's current config as a
+// new release, reusing rel's image.
+func (p *Platform) configRelease(ctx context.Context, a *App, rel Release, log io.Writer) error {
+	next := rel
+	next.Version = a.NextVersion()
+	next.Image = fmt.Sprintf("berth/%s:v%d", a.Name, next.Version)
+	next.Reason = "config"
+	next.CreatedAt = time.Now().UTC()
+	next.Config = maps.Clone(a.Config)
+	if err := p.docker.Tag(ctx, rel.ImageID, next.Image); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "-----> Releasing v%d of %s with the new config\n", next.Version, a.Name)
+	if err := p.releasePhase(ctx, a, next, log); err != nil {
+		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
+		return err
+	}
+	if err := p.rollout(ctx, a, next, log); err != nil {
+		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
+		return fmt.Errorf("release v%d of %s did not start: %w", next.Version, a.Name, err)
+	}
+	return nil
+}
+
+// Config returns the app's config vars.
+func (p *Platform) Config(ctx context.Context, app string) (map[string]string, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(a.Config), nil
+}
+
+func validEnvName(k string) bool {
+	if k == "" || (k[0] >= '0' && k[0] <= '9') {
+		return false
+	}
+	for _, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// SetChecks changes the app's checks settings: disable, enable or skip
+// checks for process types (nil or AllTypes for all).
+func (p *Platform) SetChecks(ctx context.Context, app, action string, types []string) error {
+	if len(types) == 0 {
+		types = []string{AllTypes}
+	}
+	return p.update(ctx, app, func(a *App) {
+		c := &a.Checks
+		without := func(list, remove []string) []string {
+			return slices.DeleteFunc(list, func(t string) bool {
+				return slices.Contains(remove, t) || slices.Contains(remove, AllTypes)
+			})
+		}
+		c.Disabled, c.Skipped = without(c.Disabled, types), without(c.Skipped, types)
+		switch action {
+		case "disable":
+			c.Disabled = append(c.Disabled, types...)
+		case "skip":
+			c.Skipped = append(c.Skipped, types...)
+		}
+	})
+}
+
+// SetWaitToRetire sets, in seconds, how long old containers may drain.
+func (p *Platform) SetWaitToRetire(ctx context.Context, app string, seconds int) error {
+	if seconds < 0 || seconds > 3600 {
+		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
+	}
+	return p.update(ctx, app, func(a *App) { a.Checks.WaitToRetire = seconds })
+}
+

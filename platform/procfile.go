@@ -1,0 +1,88 @@
+package platform
+
+import (
+	"bufio"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+var processTypePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// ReleaseProcess is the Procfile entry Heroku and Dokku run once per
+// release, before the new containers start; it is not a process type.
+const ReleaseProcess = "release"
+
+// ParseProcfile reads a Procfile: one "type: command" per line, blank
+// lines and # comments skipped. Types are lowercase letters, digits, dashes
+// and underscores.
+func ParseProcfile(data []byte) (map[string]string, error) {
+	procs := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, cmd, ok := strings.Cut(text, ":")
+		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
+		if !ok || cmd == "" {
+			return nil, fmt.Errorf("Procfile line %d: want \"type: command\", got %q", line, text)
+		}
+		if !processTypePattern.MatchString(name) {
+			return nil, fmt.Errorf("Procfile line %d: process type %q must be lowercase letters, digits, dashes and underscores", line, name)
+		}
+		if _, dup := procs[name]; dup {
+			return nil, fmt.Errorf("Procfile line %d: process type %q is defined twice", line, name)
+		}
+		procs[name] = cmd
+	}
+	return procs, sc.Err()
+}
+
+// processTypes returns the types a release runs, web first: the Procfile's
+// types but release, or just web (the image's CMD) without a Procfile.
+func processTypes(procfile map[string]string) []string {
+	if len(procfile) == 0 {
+		return []string{"web"}
+	}
+	var types []string
+	if _, ok := procfile["web"]; ok {
+		types = append(types, "web")
+	}
+	for _, t := range sortedKeys(procfile) {
+		if t != "web" && t != ReleaseProcess {
+			types = append(types, t)
+		}
+	}
+	return types
+}
+
+// NextFormation decides how many containers of each type a release runs:
+// types already scaled keep their quantity; a type new to the app runs
+// app.json's formation quantity if it gives one, else 1 for web and 0 for
+// every other type (Dokku's rule). Types the release no longer has are
+// dropped.
+func NextFormation(current map[string]int, types []string, appJSON *AppJSON) map[string]int {
+	next := map[string]int{}
+	for _, t := range types {
+		if q, ok := current[t]; ok {
+			next[t] = q
+			continue
+		}
+		if appJSON != nil {
+			if f, ok := appJSON.Formation[t]; ok && f.Quantity != nil {
+				next[t] = *f.Quantity
+				continue
+			}
+		}
+		if t == "web" {
+			next[t] = 1
+		} else {
+			next[t] = 0
+		}
+	}
+	return next
+}

@@ -1,0 +1,433 @@
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// started is one container a rollout started.
+type started struct {
+	id    string
+	typ   string
+	index int
+}
+
+func (s started) name(app string) string { return fmt.Sprintf("%s.%s.%d", app, s.typ, s.index) }
+
+// rollout replaces the app's containers with containers of rel, in a new
+// generation: start them beside the old ones, check them, record the
+// release and generation (which moves the route), then retire the old
+// containers once their in-flight requests finish. a must be locked by
+// the caller; on success a is saved with rel current.
+func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writer) error {
+	cleanup := context.WithoutCancel(ctx)
+	gen := a.Generation + 1
+	types := processTypes(rel.Processes)
+	formation := NextFormation(a.Formation, types, rel.AppJSON)
+
+	old, err := p.containers(ctx, a.Name)
+	if err != nil {
+		return err
+	}
+	// Types whose checks are disabled are replaced with downtime, as in
+	// Dokku: their old containers go before the new ones start.
+	for _, c := range old {
+		if typ := c.Labels[docker.LabelProcess]; a.Checks.disabled(typ) {
+			fmt.Fprintf(log, "-----> Checks are disabled for %s: stopping %s first (downtime)\n", typ, c.Name)
+			p.stopAndRemove(ctx, c.ID, a.stopTimeout())
+		}
+	}
+
+	var news []started
+	fail := func(err error) error {
+		for _, s := range news {
+			p.docker.Remove(cleanup, s.id)
+		}
+		return err
+	}
+	suffix := randomSuffix()
+	for _, typ := range types {
+		for i := 1; i <= formation[typ]; i++ {
+			s := started{typ: typ, index: i}
+			fmt.Fprintf(log, "-----> Starting %s.%d of v%d (PORT=%d)\n", typ, i, rel.Version, rel.Port)
+			s.id, err = p.docker.Run(ctx, p.containerSpec(a, rel, gen, typ, i, s.name(a.Name)+"."+suffix))
+			if err != nil {
+				return fail(err)
+			}
+			news = append(news, s)
+		}
+	}
+	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
+		return fail(err)
+	}
+
+	// Record first, then move the route: a crash in between restarts into
+	// the new generation, whose containers run; the old ones are removed
+	// at start.
+	if !slices.ContainsFunc(a.Releases, func(r Release) bool { return r.Version == rel.Version }) {
+		a.Releases = append(a.Releases, rel)
+	}
+	a.Current, a.Generation, a.Formation = rel.Version, gen, formation
+	if err := saveApp(cleanup, p.store, a); err != nil {
+		return fail(err)
+	}
+	if err := p.refresh(cleanup, a.Name); err != nil {
+		p.log.Warn("route switch", "app", a.Name, "error", err)
+	}
+	fmt.Fprintf(log, "-----> v%d of %s is serving on %s\n", rel.Version, a.Name, strings.Join(p.hostsFor(a.Name), ", "))
+
+	p.retire(cleanup, a, old, log)
+	for _, s := range news {
+		if err := p.docker.Rename(cleanup, s.id, s.name(a.Name)); err != nil {
+			p.log.Warn("rename container", "app", a.Name, "error", err)
+		}
+	}
+	return nil
+}
+
+// containerSpec says how to run container index of process typ.
+func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) docker.RunSpec {
+	policy, retries, err := docker.ParseRestartPolicy(a.restartPolicy())
+	if err != nil { // the record was checked when it was set
+		policy, retries, _ = docker.ParseRestartPolicy(DefaultRestartPolicy)
+	}
+	spec := docker.RunSpec{
+		Name:  name,
+		Image: rel.Image,
+		Env:   releaseEnv(rel, fmt.Sprintf("%s.%d", typ, index)),
+		Labels: map[string]string{
+			docker.LabelApp:        a.Name,
+			docker.LabelProcess:    typ,
+			docker.LabelRelease:    strconv.Itoa(rel.Version),
+			docker.LabelGeneration: strconv.Itoa(gen),
+			docker.LabelIndex:      strconv.Itoa(index),
+			docker.LabelPort:       strconv.Itoa(rel.Port),
+		},
+		RestartPolicy: policy,
+		MaxRetries:    retries,
+		StopTimeout:   a.stopTimeout(),
+	}
+	if cmd, ok := rel.Processes[typ]; ok {
+		spec.Cmd = []string{"/bin/sh", "-c", cmd}
+	}
+	return spec
+}
+
+// checkAll runs every new container's checks at once and returns the first
+// failure.
+func (p *Platform) checkAll(ctx context.Context, a *App, rel Release, news []started, log io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var first error
+	lockedLog := &syncWriter{w: log}
+	for _, s := range news {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := p.check(ctx, a, rel, s, lockedLog)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("%s.%d: %w", s.typ, s.index, err)
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// check waits until container s is ready to take traffic: its app.json
+// checks pass, or, without checks, its port accepts connections (web) and
+// it stays up for ReadyUptime.
+func (p *Platform) check(ctx context.Context, a *App, rel Release, s started, log io.Writer) error {
+	if a.Checks.skipped(s.typ) || a.Checks.disabled(s.typ) {
+		fmt.Fprintf(log, "       %s.%d: checks skipped\n", s.typ, s.index)
+		return nil
+	}
+	checks := rel.AppJSON.deployChecks(s.typ)
+	if len(checks) == 0 {
+		return p.defaultCheck(ctx, s, rel.Port, log)
+	}
+	for _, hc := range checks {
+		if err := p.runCheck(ctx, a, s, rel.Port, hc, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	var upSince time.Time
+	if s.typ != "web" {
+		upSince = time.Now()
+	}
+	for {
+		c, err := p.docker.Inspect(ctx, s.id)
+		if err != nil {
+			return err
+		}
+		if !c.Running || c.Restarting || c.RestartCount > 0 {
+			return p.exitError(s.id, c)
+		}
+		if upSince.IsZero() && c.IP.IsValid() && dialOK(ctx, c.IP.String(), port, 500*time.Millisecond) {
+			upSince = time.Now()
+			fmt.Fprintf(log, "       %s.%d accepts connections on port %d\n", s.typ, s.index, port)
+		}
+		if !upSince.IsZero() && time.Since(upSince) >= ReadyUptime {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("the container did not accept connections on port %d within %s: make the app listen on $PORT (or EXPOSE the port it uses)%s",
+					port, ReadyTimeout, p.lastLogs(s.id))
+			}
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runCheck runs one app.json check against container s, with the check's
+// attempts, timeout, wait and initialDelay.
+func (p *Platform) runCheck(ctx context.Context, a *App, s started, port int, hc Healthcheck, log io.Writer) error {
+	if hc.Port > 0 {
+		port = hc.Port
+	}
+	if hc.InitialDelay > 0 {
+		if err := sleep(ctx, time.Duration(hc.InitialDelay)*time.Second); err != nil {
+			return err
+		}
+	}
+	var reason string
+	for attempt := 1; attempt <= hc.attempts(); attempt++ {
+		c, err := p.docker.Inspect(ctx, s.id)
+		if err != nil {
+			return err
+		}
+		if !c.Running || c.Restarting || c.RestartCount > 0 {
+			return p.exitError(s.id, c)
+		}
+		reason = p.probe(ctx, a, c, port, hc)
+		if reason == "" {
+			fmt.Fprintf(log, "       %s.%d: check %q passed\n", s.typ, s.index, hc.describe())
+			return nil
+		}
+		fmt.Fprintf(log, "       %s.%d: check %q attempt %d/%d failed: %s\n", s.typ, s.index, hc.describe(), attempt, hc.attempts(), reason)
+		if attempt < hc.attempts() {
+			if err := sleep(ctx, hc.wait()); err != nil {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("check %q failed after %d attempts: %s%s", hc.describe(), hc.attempts(), reason, p.lastLogs(s.id))
+}
+
+// probe runs a check once and returns why it failed, or "".
+func (p *Platform) probe(ctx context.Context, a *App, c docker.Container, port int, hc Healthcheck) string {
+	if !c.IP.IsValid() {
+		return "the container has no address yet"
+	}
+	switch {
+	case hc.Path != "":
+		ctx, cancel := context.WithTimeout(ctx, hc.timeout())
+		defer cancel()
+		url := "http://" + net.JoinHostPort(c.IP.String(), strconv.Itoa(port)) + "/" + strings.TrimPrefix(hc.Path, "/")
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			return err.Error()
+		}
+		if hosts := p.hostsFor(a.Name); len(hosts) > 0 {
+			req.Host = hosts[0]
+		}
+		resp, err := checkClient.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Sprintf("GET %s answered %d", hc.Path, resp.StatusCode)
+		}
+		if hc.Content != "" && !strings.Contains(string(body), hc.Content) {
+			return fmt.Sprintf("GET %s answered without %q", hc.Path, hc.Content)
+		}
+		return ""
+	case hc.Uptime > 0:
+		if up := time.Since(c.StartedAt); up < time.Duration(hc.Uptime)*time.Second {
+			return fmt.Sprintf("up for %s of %ds", up.Round(time.Second), hc.Uptime)
+		}
+		return ""
+	default:
+		if !dialOK(ctx, c.IP.String(), port, hc.timeout()) {
+			return fmt.Sprintf("port %d does not accept connections", port)
+		}
+		return ""
+	}
+}
+
+var checkClient = &http.Client{
+	// A check asks the container itself; a redirect elsewhere is an
+	// answer, not something to follow.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func dialOK(ctx context.Context, ip string, port int, timeout time.Duration) bool {
+	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// retire drains and removes old containers: the route has already left
+// them, so each waits until the requests it is serving finish (at least
+// DrainDelay, at most the app's wait-to-retire), then gets SIGTERM and,
+// after the stop timeout, SIGKILL.
+func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, log io.Writer) {
+	if len(old) == 0 {
+		return
+	}
+	var targets []string
+	for _, c := range old {
+		if c.Running && c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
+			targets = append(targets, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
+		}
+	}
+	fmt.Fprintf(log, "-----> Retiring %d old container(s)\n", len(old))
+	drained := p.drain(ctx, targets, a.waitToRetire())
+	if !drained {
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
+	}
+	var wg sync.WaitGroup
+	for _, c := range old {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stopAndRemove(ctx, c.ID, a.stopTimeout())
+		}()
+	}
+	wg.Wait()
+}
+
+// drain waits until no request is in flight to any of targets, for at
+// least DrainDelay and at most limit; it reports whether they drained.
+func (p *Platform) drain(ctx context.Context, targets []string, limit time.Duration) bool {
+	start := time.Now()
+	if err := sleep(ctx, DrainDelay); err != nil {
+		return false
+	}
+	for {
+		busy := false
+		for _, t := range targets {
+			if p.table.InFlight.Count(t) > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return true
+		}
+		if time.Since(start) >= limit {
+			return false
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return false
+		}
+	}
+}
+
+func (p *Platform) stopAndRemove(ctx context.Context, id string, timeout time.Duration) {
+	if err := p.docker.Stop(ctx, id, timeout); err != nil {
+		p.log.Warn("stop container", "container", id, "error", err)
+	}
+	if err := p.docker.Remove(ctx, id); err != nil {
+		p.log.Warn("remove container", "container", id, "error", err)
+	}
+}
+
+// containers returns the app's containers.
+func (p *Platform) containers(ctx context.Context, app string, labels ...string) ([]docker.Container, error) {
+	ids, err := p.docker.List(ctx, append([]string{docker.LabelApp + "=" + app}, labels...)...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]docker.Container, 0, len(ids))
+	for _, id := range ids {
+		c, err := p.docker.Inspect(ctx, id)
+		if docker.IsNotFound(err) {
+			continue // removed between list and inspect
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (p *Platform) exitError(id string, c docker.Container) error {
+	state := fmt.Sprintf("exited with code %d", c.ExitCode)
+	if c.Running || c.Restarting {
+		state = fmt.Sprintf("exited with code %d and is being restarted", c.ExitCode)
+	}
+	return fmt.Errorf("the container %s%s", state, p.lastLogs(id))
+}
+
+// lastLogs returns the container's last output lines for an error message.
+func (p *Platform) lastLogs(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := p.docker.Logs(ctx, id, 20)
+	out = strings.TrimRight(out, "\n")
+	if err != nil || out == "" {
+		return "; it wrote no output"
+	}
+	return "; its last output:\n" + out
+}
+
+func randomSuffix() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
