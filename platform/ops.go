@@ -395,4 +395,3 @@ func (p *Platform) SetWaitToRetire(ctx context.Context, app string, seconds int)
 	}
 	return p.update(ctx, app, func(a *App) { a.Checks.WaitToRetire = seconds })
 }
-
