@@ -325,7 +325,7 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 		}
 	}
 	fmt.Fprintf(log, "-----> Retiring %d old container(s)\n", len(old))
-	drained := p.drain(ctx, targets, a.waitToRetire())
+	drained := p.drain(ctx, targets, a.waitToRetire(), log)
 	if !drained {
 		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
 	}
@@ -342,20 +342,23 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 
 // drain waits until no request is in flight to any of targets, for at
 // least DrainDelay and at most limit; it reports whether they drained.
-func (p *Platform) drain(ctx context.Context, targets []string, limit time.Duration) bool {
+func (p *Platform) drain(ctx context.Context, targets []string, limit time.Duration, log io.Writer) bool {
 	start := time.Now()
 	if err := sleep(ctx, DrainDelay); err != nil {
 		return false
 	}
+	told := false
 	for {
-		busy := false
+		var busy int64
 		for _, t := range targets {
-			if p.table.InFlight.Count(t) > 0 {
-				busy = true
-			}
+			busy += p.table.InFlight.Count(t)
 		}
-		if !busy {
+		if busy == 0 {
 			return true
+		}
+		if !told {
+			fmt.Fprintf(log, "       waiting for %d in-flight request(s) to finish\n", busy)
+			told = true
 		}
 		if time.Since(start) >= limit {
 			return false
