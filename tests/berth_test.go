@@ -114,6 +114,7 @@ func TestScripts(t *testing.T) {
 			"get":            cmdGet,
 			"await":          cmdAwait,
 			"restart-new-ip": cmdRestartNewIP,
+			"load":           cmdLoad,
 		},
 	})
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +30,7 @@ type instance struct {
 	domains   []string
 	cmd       *exec.Cmd
 	exited    chan struct{}
+	load      *loadRun
 }
 
 type instanceKey struct{}
@@ -274,12 +278,16 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 func get(inst *instance, host string) (int, string, error) {
+	return getWith(httpClient, inst, host)
+}
+
+func getWith(client *http.Client, inst *instance, host string) (int, string, error) {
 	req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", inst.httpPort), nil)
 	if err != nil {
 		return 0, "", err
 	}
 	req.Host = host
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -370,4 +378,125 @@ func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s came back on the same address %s; the test needs a new one", name, before)
 	}
 	ts.Logf("%s moved from %s to %s", name, before, after)
+}
+
+// loadRun is a constant stream of requests to one host through Caddy.
+type loadRun struct {
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	total    int
+	failures []string
+	failed   int
+	bodies   map[string]int
+}
+
+// Load bounds: the generator stops by itself after these.
+const (
+	loadWorkers     = 4
+	loadMaxDuration = 10 * time.Minute
+	loadMaxRequests = 2_000_000
+)
+
+// cmdLoad runs a load generator against HOST through Caddy:
+//
+//	load start HOST REGEXP   start 4 workers sending GET / in a loop; a
+//	                         response that is not 200 with a body matching
+//	                         REGEXP, or an error, counts as failed
+//	load stop                stop them, and print to stdout
+//	                         "requests N failed F" and a count per body
+func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: load start HOST REGEXP | load stop")
+	}
+	inst := ts.Value(instanceKey{}).(*instance)
+	switch args[0] {
+	case "start":
+		if len(args) != 3 || inst.load != nil {
+			ts.Fatalf("usage: load start HOST REGEXP (once at a time)")
+		}
+		re, err := regexp.Compile(args[2])
+		ts.Check(err)
+		inst.load = startLoad(inst, args[1], re)
+		ts.Defer(func() {
+			if inst.load != nil {
+				close(inst.load.stop)
+				<-inst.load.done
+			}
+		})
+	case "stop":
+		l := inst.load
+		if l == nil {
+			ts.Fatalf("load stop: no load is running")
+		}
+		inst.load = nil
+		close(l.stop)
+		<-l.done
+		fmt.Fprintf(ts.Stdout(), "requests %d failed %d\n", l.total, l.failed)
+		for _, body := range slices.Sorted(maps.Keys(l.bodies)) {
+			fmt.Fprintf(ts.Stdout(), "body %q: %d\n", body, l.bodies[body])
+		}
+		for _, f := range l.failures {
+			fmt.Fprintf(ts.Stdout(), "failure: %s\n", f)
+		}
+		if l.total == 0 {
+			ts.Fatalf("the load generator sent no request")
+		}
+	default:
+		ts.Fatalf("load: unknown subcommand %q", args[0])
+	}
+}
+
+func startLoad(inst *instance, host string, want *regexp.Regexp) *loadRun {
+	l := &loadRun{stop: make(chan struct{}), done: make(chan struct{}), bodies: map[string]int{}}
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers},
+	}
+	deadline := time.Now().Add(loadMaxDuration)
+	var wg sync.WaitGroup
+	for w := 0; w < loadWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				l.mu.Lock()
+				over := l.total >= loadMaxRequests
+				l.mu.Unlock()
+				if over || time.Now().After(deadline) {
+					return
+				}
+				status, body, err := getWith(client, inst, host)
+				l.mu.Lock()
+				l.total++
+				switch {
+				case err != nil:
+					l.fail(fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
+				case status != 200 || !want.MatchString(body):
+					l.fail(fmt.Sprintf("%s: status %d body %q", time.Now().Format("15:04:05.000"), status, body))
+				default:
+					l.bodies[strings.TrimSpace(body)]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		client.CloseIdleConnections()
+		close(l.done)
+	}()
+	return l
+}
+
+func (l *loadRun) fail(what string) {
+	l.failed++
+	if len(l.failures) < 10 {
+		l.failures = append(l.failures, what)
+	}
 }

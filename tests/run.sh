@@ -12,6 +12,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v file >/dev/null 2>&1 || missing+=(file)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
 	missing+=(busybox-static)
 fi
