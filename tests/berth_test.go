@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	for _, tool := range []string{"docker", "git", "ssh", "ssh-keygen"} {
+	for _, tool := range []string{"docker", "git", "ssh", "ssh-keygen", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			fmt.Fprintf(os.Stderr, "FAIL: %s is required for the end-to-end tests (see .ci/run): %v\n", tool, err)
 			return 1
