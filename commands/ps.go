@@ -64,6 +64,13 @@ func psReport(ctx context.Context, p *platform.Platform, args []string, out IO) 
 	fmt.Fprintf(tw, "Restart policy:\t%s\n", r.RestartPolicy)
 	fmt.Fprintf(tw, "Stop timeout seconds:\t%d\n", r.StopTimeout)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
+	if d := r.LastDeploy; d != nil {
+		line := fmt.Sprintf("v%d %s", d.Release, d.Status)
+		if d.Error != "" {
+			line += ": " + strings.SplitN(d.Error, "\n", 2)[0]
+		}
+		fmt.Fprintf(tw, "Last deploy:\t%s\n", line)
+	}
 	for _, ps := range r.Processes {
 		detail := ps.State
 		if ps.Detail != "" {

@@ -38,6 +38,10 @@ const (
 	// LabelIndex is the container's number within its process type (the
 	// 2 of web.2).
 	LabelIndex = "berth.index"
+	// LabelOneOff marks a one-off container (release phase, deploy
+	// scripts) with its app's name. It is not LabelApp, so one-offs are
+	// never routed, retired or counted as the app's processes.
+	LabelOneOff = "berth.oneoff"
 )
 
 // DefaultNetwork is the bridge network apps run on. Berth dials containers

@@ -41,6 +41,20 @@ type App struct {
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
 	// Checks are the app's zero-downtime check settings.
 	Checks ChecksSettings `json:"checks,omitzero"`
+	// LastDeploy is the outcome of the app's latest deploy attempt.
+	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
+}
+
+// DeployAttempt records one deploy: written as "running" when it starts,
+// so a deploy cut off by a crash is found and marked failed at the next
+// start.
+type DeployAttempt struct {
+	Release  int       `json:"release"`
+	GitRev   string    `json:"git_rev,omitempty"`
+	Started  time.Time `json:"started_at"`
+	Finished time.Time `json:"finished_at,omitzero"`
+	Status   string    `json:"status"` // running, succeeded, failed
+	Error    string    `json:"error,omitempty"`
 }
 
 // ChecksSettings are Dokku's checks settings for an app.

@@ -77,15 +77,37 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 		CreatedAt: time.Now().UTC(),
 		Config:    maps.Clone(a.Config),
 	}
-	if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+	started := time.Now()
+	attempt := &DeployAttempt{Release: version, GitRev: req.GitRev, Started: started.UTC(), Status: "running"}
+	a.LastDeploy = attempt
+	if err := saveApp(ctx, p.store, a); err != nil {
 		return Release{}, err
 	}
-	started := time.Now()
+	defer func() {
+		// Record the outcome on a fresh copy: a failed rollout may have
+		// left a half-changed record in a.
+		attempt.Finished = time.Now().UTC()
+		if attempt.Status == "running" {
+			attempt.Status = "failed"
+		}
+		cleanup := context.WithoutCancel(ctx)
+		if fresh, err := loadApp(cleanup, p.store, req.App); err == nil {
+			fresh.LastDeploy = attempt
+			saveApp(cleanup, p.store, fresh)
+		}
+	}()
+	fail := func(err error) (Release, error) {
+		attempt.Error = err.Error()
+		return Release{}, err
+	}
+	if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+		return fail(err)
+	}
 	fmt.Fprintf(log, "-----> Building %s (%s) as release v%d\n", a.Name, req.Source.Describe(), version)
 	rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{Source: req.Source, Tag: rel.Image, Log: log})
 	if err != nil {
 		p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
-		return Release{}, fmt.Errorf("build of %s failed: %w", a.Name, err)
+		return fail(fmt.Errorf("build of %s failed: %w", a.Name, err))
 	}
 	// From here on a failure must leave nothing behind.
 	cleanup := context.WithoutCancel(ctx)
@@ -97,7 +119,7 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	}()
 	port, ok, err := p.docker.ExposedPort(ctx, rel.Image)
 	if err != nil {
-		return Release{}, err
+		return fail(err)
 	}
 	if !ok {
 		port = DefaultPort
@@ -105,18 +127,19 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	rel.Port = port
 
 	if err := p.predeploy(ctx, a, &rel, log); err != nil {
-		return Release{}, err
+		return fail(err)
 	}
 	if err := p.releasePhase(ctx, a, rel, log); err != nil {
-		return Release{}, err
+		return fail(err)
 	}
 	if a.DeployBranch == "" {
 		a.DeployBranch = req.Branch
 	}
 	if err := p.rollout(ctx, a, rel, log); err != nil {
-		return Release{}, fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err)
+		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
 	released = true
+	attempt.Status = "succeeded"
 	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(log, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond))
@@ -181,7 +204,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", "set -a; . /" + envPath + "; set +a; rm -f /" + envPath + "; " + script},
-		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Files:  map[string]string{envPath: envFile.String()},
 		Output: indent(log),
 		Keep:   true,
@@ -212,7 +235,7 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", cmd},
 		Env:    releaseEnv(rel, "release"),
-		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})
 	if err != nil {
@@ -237,7 +260,7 @@ func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.W
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", script},
 		Env:    releaseEnv(rel, "postdeploy"),
-		Labels: map[string]string{docker.LabelApp + ".oneoff": a.Name},
+		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})
 	switch {

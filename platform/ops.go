@@ -246,6 +246,7 @@ type ProcessReport struct {
 	StopTimeout   int             `json:"stop_timeout_seconds"`
 	Formation     map[string]int  `json:"formation"`
 	Processes     []ProcessStatus `json:"processes"`
+	LastDeploy    *DeployAttempt  `json:"last_deploy,omitempty"`
 }
 
 // Report returns the app's process report. A container that exhausted its
@@ -258,7 +259,7 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	r := ProcessReport{
 		App: app, Deployed: a.Current > 0, Release: a.Current,
 		RestartPolicy: a.restartPolicy(), StopTimeout: int(a.stopTimeout() / time.Second),
-		Formation: maps.Clone(a.Formation),
+		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {

@@ -112,9 +112,26 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 		return err
 	}
 	for _, name := range names {
+		oneOffs, err := p.docker.List(ctx, docker.LabelOneOff+"="+name)
+		if err != nil {
+			return err
+		}
+		for _, id := range oneOffs {
+			if err := p.docker.Remove(ctx, id); err != nil {
+				return err
+			}
+		}
 		a, err := loadApp(ctx, p.store, name)
 		if err != nil {
 			return err
+		}
+		if d := a.LastDeploy; d != nil && d.Status == "running" {
+			d.Status, d.Error = "failed", "interrupted: Berth stopped during the deploy"
+			d.Finished = time.Now().UTC()
+			p.log.Warn("a deploy was interrupted", "app", name, "release", d.Release)
+			if err := saveApp(ctx, p.store, a); err != nil {
+				return err
+			}
 		}
 		all, err := p.containers(ctx, name)
 		if err != nil {
