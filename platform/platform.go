@@ -47,6 +47,13 @@ type Platform struct {
 	mu            sync.Mutex
 	globalDomains []string
 	busy          map[string]string // app → what holds it ("a deploy", ...)
+	// targetOf maps a routed container to its address, so an event that
+	// says it is going away can take it out of the route at once.
+	targetOf map[string]string
+	// gone containers were reported going away by an event and take no
+	// traffic until an event says they started again, whatever a refresh
+	// that began before the event saw.
+	gone map[string]time.Time
 	// hidden containers take no traffic although they are of the current
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
@@ -74,6 +81,8 @@ func New(cfg Config) *Platform {
 		log:      log,
 		busy:     map[string]string{},
 		hidden:   map[string]bool{},
+		targetOf: map[string]string{},
+		gone:     map[string]time.Time{},
 	}
 }
 
@@ -337,6 +346,14 @@ func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <
 				continue
 			}
 			if app := ev.Labels[docker.LabelApp]; app != "" {
+				switch {
+				case goingAway[ev.Action]:
+					p.dropTarget(app, ev.ContainerID)
+				case ev.Action == "start" || ev.Action == "unpause":
+					p.mu.Lock()
+					delete(p.gone, ev.ContainerID)
+					p.mu.Unlock()
+				}
 				if ev.Action == "die" {
 					p.noteExit(ctx, ev.ContainerID)
 				}
@@ -359,6 +376,7 @@ func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <
 				p.log.Warn("reconcile", "error", err)
 			}
 		case <-ticker.C:
+			p.forgetGone(time.Minute)
 			if err := p.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("reconcile", "error", err)
 			}
@@ -423,15 +441,56 @@ func (p *Platform) readyTargets(ctx context.Context, app string, generation int)
 		if !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
 			continue
 		}
-		targets = append(targets, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
+		addr := net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort])
+		targets = append(targets, addr)
+		p.mu.Lock()
+		p.targetOf[c.ID] = addr
+		p.mu.Unlock()
 	}
 	return targets, nil
+}
+
+// forgetGone drops going-away marks older than age: by then every refresh
+// that started before the event has finished, and a container that is
+// still down is left out of routes because it does not run.
+func (p *Platform) forgetGone(age time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, at := range p.gone {
+		if time.Since(at) > age {
+			delete(p.gone, id)
+		}
+	}
+}
+
+// goingAway are the container events after which a container's address
+// must take no more requests.
+var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause": true, "destroy": true}
+
+// dropTarget takes a container out of its app's route at once, without
+// asking Docker anything. When a container dies its address is freed, and
+// Docker may give it to a new container of another app within
+// milliseconds; the full refresh that follows takes longer, and until then
+// the old address would reach the wrong app.
+func (p *Platform) dropTarget(app, id string) {
+	p.mu.Lock()
+	addr, ok := p.targetOf[id]
+	delete(p.targetOf, id)
+	p.gone[id] = time.Now()
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	if r, ok := p.table.App(app); ok && slices.Contains(r.Targets, addr) {
+		p.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
+	}
 }
 
 func (p *Platform) isHidden(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.hidden[id]
+	_, gone := p.gone[id]
+	return p.hidden[id] || gone
 }
 
 func (p *Platform) setHidden(id string, hidden bool) {
