@@ -56,6 +56,19 @@ func init() {
 // Run runs the command line args and returns its exit status: 0 on
 // success, 1 with a message on stderr that says what to do otherwise.
 func Run(ctx context.Context, p *platform.Platform, args []string, streams IO) int {
+	if Exec(ctx, p, args, streams) != nil {
+		return 1
+	}
+	return 0
+}
+
+// ErrUnknownCommand is returned for a command that is not in the table.
+var ErrUnknownCommand = errors.New("unknown command")
+
+// Exec runs the command line args like Run, and returns the command's
+// error (already written to stderr) for callers that map it, such as the
+// admin API's status codes.
+func Exec(ctx context.Context, p *platform.Platform, args []string, streams IO) error {
 	if len(args) == 0 {
 		args = []string{"help"}
 	}
@@ -63,23 +76,30 @@ func Run(ctx context.Context, p *platform.Platform, args []string, streams IO) i
 	i := slices.IndexFunc(table, func(c command) bool { return c.name == name })
 	if i < 0 {
 		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
-		return 1
+		return fmt.Errorf("%q: %w", name, ErrUnknownCommand)
 	}
 	cmd := table[i]
 	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
 		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
-		return 0
+		return nil
 	}
-	if err := cmd.run(ctx, p, rest, streams); err != nil {
+	err := cmd.run(ctx, p, rest, streams)
+	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(streams.Stderr, " !     %s\n !     Usage: %s\n", ue.msg, cmd.usage)
 		} else {
 			fmt.Fprintf(streams.Stderr, " !     %s\n", err)
 		}
-		return 1
 	}
-	return 0
+	return err
+}
+
+// IsUsageError reports whether err is a mistake in how a command was
+// called (as opposed to a failure while running it).
+func IsUsageError(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
 }
 
 // parseFlags splits args into positional arguments and --flags; a flag in

@@ -1,0 +1,246 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/platform"
+)
+
+func init() { caddy.RegisterModule(AdminAPI{}) }
+
+// AdminAPI is Berth's door in Caddy's admin API (`admin.api.berth`): the
+// same command table as the SSH door, under /berth/. POST /berth/commands
+// runs any command line with streamed output (what `caddy berth` uses);
+// the other routes are JSON shorthands for everyday operations. See
+// docs/API.md.
+type AdminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.berth",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Routes returns the admin routes. They are built before any app starts,
+// so every request looks the running berth app up again.
+func (AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/berth/", Handler: caddy.AdminHandlerFunc(serveAdmin)}}
+}
+
+func runningPlatform() (*platform.Platform, error) {
+	ctx := caddy.ActiveContext()
+	v, err := ctx.AppIfConfigured("berth")
+	if err != nil || v == nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("berth is not configured in the running config")}
+	}
+	c := v.(*App).core.Load()
+	if c == nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("berth has not started")}
+	}
+	return c.platform, nil
+}
+
+var adminMux = sync.OnceValue(func() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /berth/commands", serveCommand)
+	// JSON shorthands: each runs one command of the table.
+	rest := func(pattern string, args func(r *http.Request, body map[string]any) ([]string, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { serveREST(w, r, args) })
+	}
+	rest("GET /berth/apps", func(*http.Request, map[string]any) ([]string, error) {
+		return []string{"apps:list", "--format", "json"}, nil
+	})
+	rest("POST /berth/apps", func(_ *http.Request, body map[string]any) ([]string, error) {
+		name, _ := body["name"].(string)
+		if name == "" {
+			return nil, errors.New(`give the app's name: {"name": "blog"}`)
+		}
+		return []string{"apps:create", name}, nil
+	})
+	rest("GET /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"ps:report", r.PathValue("app"), "--format", "json"}, nil
+	})
+	rest("DELETE /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"apps:destroy", r.PathValue("app"), "--force"}, nil
+	})
+	rest("GET /berth/apps/{app}/config", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"config:show", r.PathValue("app"), "--format", "json"}, nil
+	})
+	rest("PUT /berth/apps/{app}/config", func(r *http.Request, body map[string]any) ([]string, error) {
+		args := []string{"config:set", r.PathValue("app")}
+		for k, v := range body {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("config var %s: give its value as a string", k)
+			}
+			args = append(args, k+"="+s)
+		}
+		if len(body) == 0 {
+			return nil, errors.New(`give the vars to set: {"KEY": "value"}`)
+		}
+		return args, nil
+	})
+	rest("POST /berth/apps/{app}/scale", func(r *http.Request, body map[string]any) ([]string, error) {
+		args := []string{"ps:scale", r.PathValue("app")}
+		for typ, v := range body {
+			n, ok := v.(float64)
+			if !ok {
+				return nil, fmt.Errorf("%s: give the quantity as a number", typ)
+			}
+			args = append(args, fmt.Sprintf("%s=%d", typ, int(n)))
+		}
+		return args, nil
+	})
+	rest("POST /berth/apps/{app}/restart", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"ps:restart", r.PathValue("app")}, nil
+	})
+	return mux
+})
+
+func serveAdmin(w http.ResponseWriter, r *http.Request) error {
+	if _, err := runningPlatform(); err != nil {
+		return err
+	}
+	adminMux().ServeHTTP(w, r)
+	return nil
+}
+
+// Frame kinds of the POST /berth/commands stream. Each frame is one kind
+// byte, a 4-byte big-endian length and that many bytes.
+const (
+	FrameStdout byte = 1
+	FrameStderr byte = 2
+	FrameExit   byte = 3 // payload: the exit status in decimal
+)
+
+type frameWriter struct {
+	mu   *sync.Mutex
+	w    io.Writer
+	rc   *http.ResponseController
+	kind byte
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := writeFrame(f.w, f.kind, p); err != nil {
+		return 0, err
+	}
+	f.rc.Flush()
+	return len(p), nil
+}
+
+func writeFrame(w io.Writer, kind byte, p []byte) error {
+	var hdr [5]byte
+	hdr[0] = kind
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// serveCommand runs the command line given as repeated `arg` query
+// parameters, with the request body as its stdin, and streams its stdout,
+// stderr and exit status as frames.
+func serveCommand(w http.ResponseWriter, r *http.Request) {
+	p, err := runningPlatform()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	args := r.URL.Query()["arg"]
+	rc := http.NewResponseController(w)
+	rc.EnableFullDuplex() // the command may read stdin while it writes
+	w.Header().Set("Content-Type", "application/vnd.berth.frames")
+	w.WriteHeader(http.StatusOK)
+	var mu sync.Mutex
+	code := commands.Run(r.Context(), p, args, commands.IO{
+		Stdin:  r.Body,
+		Stdout: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStdout},
+		Stderr: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStderr},
+	})
+	mu.Lock()
+	writeFrame(w, FrameExit, []byte(strconv.Itoa(code)))
+	mu.Unlock()
+}
+
+// serveREST runs the command a shorthand route names and answers with its
+// JSON output, or with {"error": ...} and a status that fits the failure.
+func serveREST(w http.ResponseWriter, r *http.Request, argsFor func(*http.Request, map[string]any) ([]string, error)) {
+	p, err := runningPlatform()
+	if err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	body := map[string]any{}
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		data, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if len(bytes.TrimSpace(data)) > 0 {
+			if err := json.Unmarshal(data, &body); err != nil {
+				writeJSONError(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
+				return
+			}
+		}
+	}
+	args, err := argsFor(r, body)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var stdout, stderr bytes.Buffer
+	err = commands.Exec(r.Context(), p, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		writeJSONError(w, statusFor(err), strings.TrimSpace(strings.ReplaceAll(stderr.String(), " !     ", "")))
+		return
+	}
+	out := bytes.TrimSpace(stdout.Bytes())
+	if len(out) == 0 || !json.Valid(out) {
+		// A command that reports for people only: say what it did.
+		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), "-----> ", ""))
+		out, _ = json.MarshalIndent(map[string]string{"result": msg}, "", "  ")
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/berth/apps" {
+		w.WriteHeader(http.StatusCreated)
+	}
+	w.Write(append(out, '\n'))
+}
+
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, platform.ErrAppNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, platform.ErrAppExists), errors.Is(err, platform.ErrBusy):
+		return http.StatusConflict
+	case commands.IsUsageError(err), errors.Is(err, commands.ErrUnknownCommand):
+		return http.StatusBadRequest
+	}
+	return http.StatusUnprocessableEntity
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(map[string]string{"error": msg})
+}
+
+// Interface guards
+var _ caddy.AdminRouter = AdminAPI{}

@@ -1,0 +1,139 @@
+package caddymodule
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "berth",
+		Usage: "[--address ADMIN | --config FILE [--adapter NAME]] COMMAND [ARGS...]",
+		Short: "Runs a Berth command on the running instance (like `dokku` on a Dokku host)",
+		Long: `Runs a Berth command (apps:list, config:set, ps:scale, ...) on the running
+Caddy through its admin API, the same commands as over SSH. Run
+"caddy berth help" for the list. The admin address is --address, else the
+one in --config, else Caddy's default (localhost:2019).`,
+		CobraFunc: func(cmd *cobra.Command) {
+			// Everything after the options belongs to the Berth command
+			// (apps:destroy APP --force), so cobra must not parse flags.
+			cmd.DisableFlagParsing = true
+			cmd.RunE = func(_ *cobra.Command, args []string) error {
+				code, err := runBerthCLI(args, os.Stdin, os.Stdout, os.Stderr)
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					os.Exit(code)
+				}
+				return nil
+			}
+		},
+	})
+}
+
+// runBerthCLI sends a command line to the running instance's
+// POST /berth/commands and relays its output and exit status.
+func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	var address, configFile, adapter string
+	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(args[0], "--"), "=")
+		if name == "help" {
+			args = []string{"help"}
+			break
+		}
+		if !hasValue {
+			if len(args) < 2 {
+				return 1, fmt.Errorf("--%s needs a value", name)
+			}
+			value, args = args[1], args[1:]
+		}
+		args = args[1:]
+		switch name {
+		case "address":
+			address = value
+		case "config":
+			configFile = value
+		case "adapter":
+			adapter = value
+		default:
+			return 1, fmt.Errorf("unknown option --%s (the options are --address, --config and --adapter, before the command)", name)
+		}
+	}
+	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
+	if err != nil {
+		return 1, err
+	}
+	q := url.Values{}
+	for _, a := range args {
+		q.Add("arg", a)
+	}
+	if stdin == nil || isTerminal(stdin) {
+		stdin = strings.NewReader("")
+	}
+	resp, err := caddycmd.AdminAPIRequest(adminAddr, http.MethodPost, "/berth/commands?"+q.Encode(),
+		http.Header{"Content-Type": {"application/octet-stream"}}, stdin)
+	if err != nil {
+		return 1, fmt.Errorf("reaching Caddy's admin API at %s (is Caddy running with Berth?): %w", adminAddr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return 1, fmt.Errorf("admin API answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return readFrames(bufio.NewReader(resp.Body), stdout, stderr)
+}
+
+// readFrames copies a POST /berth/commands stream to stdout and stderr and
+// returns the exit status it ends with.
+func readFrames(r io.Reader, stdout, stderr io.Writer) (int, error) {
+	var hdr [5]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return 1, errors.New("the command's output ended without an exit status (did Caddy stop?)")
+			}
+			return 1, err
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		if n > 16<<20 {
+			return 1, fmt.Errorf("malformed command output: a %d-byte frame", n)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return 1, err
+		}
+		switch hdr[0] {
+		case FrameStdout:
+			stdout.Write(payload)
+		case FrameStderr:
+			stderr.Write(payload)
+		case FrameExit:
+			return strconv.Atoi(string(payload))
+		default:
+			return 1, fmt.Errorf("malformed command output: frame kind %d", hdr[0])
+		}
+	}
+}
+
+// isTerminal reports whether r is a terminal: a command's stdin is sent
+// only when it is piped or redirected, as with ssh.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
