@@ -98,6 +98,8 @@ Host stranger
 	for k, v := range map[string]string{
 		"HOME":                home,
 		"HTTP_PORT":           strconv.Itoa(inst.httpPort),
+		"ADMIN":               fmt.Sprintf("127.0.0.1:%d", inst.adminPort),
+		"PATH":                filepath.Dir(caddyBin) + string(os.PathListSeparator) + env.Getenv("PATH"),
 		"SSH_PORT":            strconv.Itoa(inst.sshPort),
 		"SSH_CONFIG":          filepath.Join(sshDir, "config"),
 		"GIT_SSH_COMMAND":     "ssh -F " + filepath.Join(sshDir, "config"),
@@ -346,9 +348,10 @@ func containerIP(name string) (string, error) {
 }
 
 // cmdRestartNewIP restarts a container so that it comes back on another
-// address: it stops the container, starts a filler container on Berth's
-// network (taking the freed address), starts the container again, and
-// checks that its address changed.
+// address: it stops the container, starts filler containers on Berth's
+// network until one of them holds the freed address (other scripts free
+// addresses too), starts the container again, and checks that its address
+// changed.
 //
 //	restart-new-ip CONTAINER
 func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
@@ -358,15 +361,25 @@ func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
 	name := args[0]
 	before, err := containerIP(name)
 	ts.Check(err)
-	run := func(args ...string) {
-		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+	docker := func(args ...string) string {
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
 			ts.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return strings.TrimSpace(string(out))
 	}
-	filler := fmt.Sprintf("berth-test-filler-%d", time.Now().UnixNano())
-	run("stop", "-t", "1", name)
-	ts.Defer(func() { exec.Command("docker", "rm", "-f", filler).Run() })
-	run("run", "-d", "--name", filler, "--network", "berth", BaseImage, "sleep", "300")
+	docker("stop", "-t", "1", name)
+	for i := 0; ; i++ {
+		if i == 20 {
+			ts.Fatalf("no filler container got %s's freed address %s", name, before)
+		}
+		filler := fmt.Sprintf("berth-test-filler-%d-%d", time.Now().UnixNano(), i)
+		ts.Defer(func() { exec.Command("docker", "rm", "-f", filler).Run() })
+		docker("run", "-d", "--name", filler, "--network", "berth", BaseImage, "sleep", "300")
+		if ip, _ := containerIP(filler); ip == before {
+			break
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "start", name).CombinedOutput(); err != nil {
@@ -375,7 +388,7 @@ func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
 	after, err := containerIP(name)
 	ts.Check(err)
 	if after == before {
-		ts.Fatalf("%s came back on the same address %s; the test needs a new one", name, before)
+		ts.Fatalf("%s came back on the same address %s", name, before)
 	}
 	ts.Logf("%s moved from %s to %s", name, before, after)
 }
