@@ -105,6 +105,22 @@ var adminMux = sync.OnceValue(func() *http.ServeMux {
 		}
 		return args, nil
 	})
+	rest("GET /berth/apps/{app}/releases", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"releases", r.PathValue("app"), "--format", "json"}, nil
+	})
+	rest("POST /berth/apps/{app}/rollback", func(r *http.Request, body map[string]any) ([]string, error) {
+		args := []string{"rollback", r.PathValue("app")}
+		switch v := body["version"].(type) {
+		case nil:
+		case float64:
+			args = append(args, fmt.Sprintf("v%d", int(v)))
+		case string:
+			args = append(args, v)
+		default:
+			return nil, errors.New(`give the release as {"version": 3}, or nothing for the previous one`)
+		}
+		return args, nil
+	})
 	rest("POST /berth/apps/{app}/restart", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"ps:restart", r.PathValue("app")}, nil
 	})
