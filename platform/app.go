@@ -41,6 +41,11 @@ type App struct {
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
 	// Checks are the app's zero-downtime check settings.
 	Checks ChecksSettings `json:"checks,omitzero"`
+	// Domains are the app's own domains (domains:add), beside its default
+	// hosts under the global domains.
+	Domains []string `json:"domains,omitempty"`
+	// Locked apps refuse deploys (apps:lock).
+	Locked bool `json:"locked,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 }

@@ -68,6 +68,9 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	if err != nil {
 		return Release{}, err
 	}
+	if a.Locked {
+		return Release{}, fmt.Errorf("%s is locked and refuses deploys; run apps:unlock %s first", a.Name, a.Name)
+	}
 	version := a.NextVersion()
 	rel := Release{
 		Version:   version,

@@ -45,7 +45,8 @@ type Platform struct {
 	log      *slog.Logger
 
 	mu            sync.Mutex
-	globalDomains []string
+	globalDomains []string          // from the Caddyfile
+	storedGlobal  []string          // added with domains:add --global
 	busy          map[string]string // app → what holds it ("a deploy", ...)
 	// targetOf maps a routed container to its address, so an event that
 	// says it is going away can take it out of the route at once.
@@ -169,23 +170,57 @@ func (p *Platform) Close() {
 // SetGlobalDomains sets the domains apps answer under and re-routes every
 // app's hosts.
 func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error {
+	stored, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	p.globalDomains = slices.Clone(domains)
+	p.storedGlobal = stored.Domains
 	p.mu.Unlock()
+	return p.rehost(ctx)
+}
+
+// rehost sets every app's hosts again, after the global domains changed.
+func (p *Platform) rehost(ctx context.Context) error {
 	names, err := p.store.List(ctx, "apps")
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		p.table.SetHosts(name, p.hostsFor(name))
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil {
+			return err
+		}
+		p.table.SetHosts(name, p.hostsFor(a))
 	}
 	return nil
 }
 
-func (p *Platform) hostsFor(app string) []string {
+// globalDomainList is the Caddyfile's global domains, then those added
+// with domains:add --global.
+func (p *Platform) globalDomainList() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return HostsFor(app, p.globalDomains)
+	out := slices.Clone(p.globalDomains)
+	for _, d := range p.storedGlobal {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// hostsFor is every host the app answers on: its default hosts under the
+// global domains, then its own domains.
+func (p *Platform) hostsFor(a *App) []string {
+	hosts := HostsFor(a.Name, p.globalDomainList())
+	for _, d := range a.Domains {
+		if !slices.Contains(hosts, d) {
+			hosts = append(hosts, d)
+		}
+	}
+	return hosts
 }
 
 // RepoPath is where the app's bare git repository lives.
@@ -232,7 +267,7 @@ func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		info := AppInfo{Name: name, Hosts: p.hostsFor(name), Release: a.Current}
+		info := AppInfo{Name: name, Hosts: p.hostsFor(a), Release: a.Current}
 		if r, ok := p.table.App(name); ok {
 			info.Targets = r.Targets
 		}
@@ -276,13 +311,14 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	} else if ok {
 		return fmt.Errorf("app %s already exists: %w", name, ErrAppExists)
 	}
-	hosts := p.hostsFor(name)
+	a := &App{Name: name, CreatedAt: time.Now().UTC()}
+	hosts := p.hostsFor(a)
 	for _, h := range hosts {
 		if r, ok := p.table.Lookup(h); ok {
 			return fmt.Errorf("cannot create app %s: its domain %s is already served by app %s", name, h, r.App)
 		}
 	}
-	if err := saveApp(ctx, p.store, &App{Name: name, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}
 	p.table.SetHosts(name, hosts)
@@ -394,7 +430,6 @@ func (p *Platform) Reconcile(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, name := range names {
 		known[name] = true
-		p.table.SetHosts(name, p.hostsFor(name))
 		if err := p.refresh(ctx, name); err != nil {
 			return err
 		}
@@ -424,6 +459,7 @@ func (p *Platform) refresh(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
+	p.table.SetHosts(app, p.hostsFor(a))
 	p.table.SetTargets(app, targets)
 	return nil
 }

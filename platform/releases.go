@@ -32,6 +32,9 @@ func (p *Platform) Rollback(ctx context.Context, app string, target int, log io.
 		return Release{}, err
 	}
 	defer unlock()
+	if a.Locked {
+		return Release{}, fmt.Errorf("%s is locked and refuses deploys; run apps:unlock %s first", app, app)
+	}
 	if a.Current == 0 {
 		return Release{}, fmt.Errorf("%s has no release yet; push to it first: %w", app, ErrNotDeployed)
 	}

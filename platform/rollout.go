@@ -87,7 +87,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 	if err := p.refresh(cleanup, a.Name); err != nil {
 		p.log.Warn("route switch", "app", a.Name, "error", err)
 	}
-	fmt.Fprintf(log, "-----> v%d of %s is serving on %s\n", rel.Version, a.Name, strings.Join(p.hostsFor(a.Name), ", "))
+	fmt.Fprintf(log, "-----> v%d of %s is serving on %s\n", rel.Version, a.Name, strings.Join(p.hostsFor(a), ", "))
 
 	p.retire(cleanup, a, old, log)
 	for _, s := range news {
@@ -257,7 +257,7 @@ func (p *Platform) probe(ctx context.Context, a *App, c docker.Container, port i
 		if err != nil {
 			return err.Error()
 		}
-		if hosts := p.hostsFor(a.Name); len(hosts) > 0 {
+		if hosts := p.hostsFor(a); len(hosts) > 0 {
 			req.Host = hosts[0]
 		}
 		resp, err := checkClient.Do(req)

@@ -1,0 +1,242 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// moreCommands are the domains, apps and config commands beyond the first
+// ones.
+var moreCommands = []command{
+	{"domains:add", "domains:add APP|--global DOMAIN ...", "Add domains to an app (or global domains); routing follows at once", domainsAction("add")},
+	{"domains:remove", "domains:remove APP|--global DOMAIN ...", "Remove domains from an app (or global domains)", domainsAction("remove")},
+	{"domains:set", "domains:set APP|--global DOMAIN ...", "Replace an app's domains (or the global domains)", domainsAction("set")},
+	{"domains:clear", "domains:clear APP|--global", "Remove all of an app's own domains (or the added global domains)", domainsAction("clear")},
+	{"domains:report", "domains:report APP|--global [--format json]", "Show an app's domains (or the global domains)", domainsReport},
+	{"apps:exists", "apps:exists APP", "Exit 0 if the app exists, 1 if not", appsExists},
+	{"apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
+	{"apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
+	{"apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
+	{"config:keys", "config:keys APP", "List the names of the app's config vars", configKeys},
+	{"config:export", "config:export APP [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
+	{"config:clear", "config:clear APP [--no-restart]", "Remove every config var and roll out a release without them", configClear},
+}
+
+func domainsAction(action string) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		pos, flags, err := parseFlags(args)
+		if err != nil {
+			return err
+		}
+		_, global := flags["global"]
+		wantDomains := action != "clear"
+		if global {
+			if wantDomains && len(pos) == 0 || !wantDomains && len(pos) != 0 {
+				return usageError{"give the domains after --global"}
+			}
+			if err := p.ChangeGlobalDomains(ctx, action, pos); err != nil {
+				return err
+			}
+			fmt.Fprintf(out.Stderr, "-----> Global domains: %s done\n", action)
+			return nil
+		}
+		if len(pos) == 0 || wantDomains && len(pos) < 2 && action != "set" || !wantDomains && len(pos) != 1 {
+			return usageError{"give an app, then the domains"}
+		}
+		if err := p.ChangeDomains(ctx, pos[0], action, pos[1:]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stderr, "-----> Domains of %s: %s done\n", pos[0], action)
+		return nil
+	}
+}
+
+func domainsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	var r platform.DomainsReport
+	switch {
+	case global && len(pos) == 0:
+		r.Global = p.GlobalDomains()
+		r.Own = []string{}
+	case !global && len(pos) == 1:
+		if r, err = p.Domains(ctx, pos[0]); err != nil {
+			return err
+		}
+	default:
+		return usageError{"give an app, or --global"}
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, r)
+	}
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	if r.App != "" {
+		fmt.Fprintf(out.Stdout, "=====> %s domains information\n", r.App)
+		fmt.Fprintf(tw, "Domains app default:\t%s\n", strings.Join(r.Default, " "))
+		fmt.Fprintf(tw, "Domains app vhosts:\t%s\n", strings.Join(r.Own, " "))
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Global domains information\n")
+	}
+	fmt.Fprintf(tw, "Domains global vhosts:\t%s\n", strings.Join(r.Global, " "))
+	return tw.Flush()
+}
+
+
+func appsExists(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := platform.ValidateAppName(app); err != nil {
+		return err
+	}
+	ok, err := p.Exists(ctx, app)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("app %s does not exist: %w", app, platform.ErrAppNotFound)
+	}
+	fmt.Fprintf(out.Stderr, "-----> App %s exists\n", app)
+	return nil
+}
+
+func appsLock(locked bool) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		app, _, err := oneApp(args)
+		if err != nil {
+			return err
+		}
+		if err := p.SetLocked(ctx, app, locked); err != nil {
+			return err
+		}
+		what := "unlocked"
+		if locked {
+			what = "locked: deploys are refused until apps:unlock"
+		}
+		fmt.Fprintf(out.Stderr, "-----> %s is %s\n", app, what)
+		return nil
+	}
+}
+
+func appsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	ps, err := p.Report(ctx, app)
+	if err != nil {
+		return err
+	}
+	d, err := p.Domains(ctx, app)
+	if err != nil {
+		return err
+	}
+	report := map[string]any{
+		"name":          a.Name,
+		"created_at":    a.CreatedAt,
+		"deploy_branch": a.DeployBranch,
+		"locked":        a.Locked,
+		"release":       a.Current,
+		"hosts":         slices.Concat(d.Default, d.Own),
+		"formation":     ps.Formation,
+		"running":       ps.Running,
+		"failed":        ps.Failed,
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, report)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s app information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "App created at:\t%s\n", a.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(tw, "App deploy branch:\t%s\n", orDash(a.DeployBranch))
+	fmt.Fprintf(tw, "App locked:\t%t\n", a.Locked)
+	fmt.Fprintf(tw, "App release:\tv%d\n", a.Current)
+	fmt.Fprintf(tw, "App hosts:\t%s\n", strings.Join(slices.Concat(d.Default, d.Own), " "))
+	fmt.Fprintf(tw, "App formation:\t%s\n", formatFormation(ps.Formation))
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func configKeys(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := p.Config(ctx, app)
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintln(out.Stdout, k)
+	}
+	return nil
+}
+
+func configExport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	cfg, err := p.Config(ctx, app)
+	if err != nil {
+		return err
+	}
+	keys := slices.Sorted(maps.Keys(cfg))
+	switch flags["format"] {
+	case "", "shell":
+		for _, k := range keys {
+			fmt.Fprintf(out.Stdout, "export %s=%s\n", k, shellQuote(cfg[k]))
+		}
+	case "envfile":
+		for _, k := range keys {
+			fmt.Fprintf(out.Stdout, "%s=%s\n", k, shellQuote(cfg[k]))
+		}
+	case "json":
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		return writeJSON(out, cfg)
+	default:
+		return usageError{fmt.Sprintf("unknown format %q: use shell, json or envfile", flags["format"])}
+	}
+	return nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func configClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "no-restart")
+	if err != nil {
+		return err
+	}
+	cfg, err := p.Config(ctx, app)
+	if err != nil {
+		return err
+	}
+	_, noRestart := flags["no-restart"]
+	if err := p.SetConfig(ctx, app, nil, slices.Collect(maps.Keys(cfg)), noRestart, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Cleared the config of %s\n", app)
+	return nil
+}

@@ -1,0 +1,176 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/berth-paas/berth/store"
+)
+
+// Global is the platform-wide settings document.
+type Global struct {
+	// Domains are global domains added with domains:add --global, beside
+	// those of the Caddyfile.
+	Domains []string `json:"domains,omitempty"`
+}
+
+const globalKey = "settings/global"
+
+func loadGlobal(ctx context.Context, s store.Store) (Global, error) {
+	var g Global
+	doc, err := s.Get(ctx, globalKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return g, nil
+	}
+	if err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal(doc, &g); err != nil {
+		return g, fmt.Errorf("global settings: %w", err)
+	}
+	return g, nil
+}
+
+func saveGlobal(ctx context.Context, s store.Store, g Global) error {
+	doc, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, globalKey, doc)
+}
+
+// ValidateDomain checks a domain name: lowercase labels of letters, digits
+// and dashes. A leading "*." is not allowed: Berth answers on names, and
+// certificates are obtained for each.
+func ValidateDomain(d string) error {
+	if d != strings.ToLower(d) {
+		return fmt.Errorf("domain %q: use lowercase", d)
+	}
+	if err := ValidateAppName(d); err != nil || !strings.Contains(d, ".") && d != "localhost" {
+		return fmt.Errorf("%q is not a domain name (labels of letters, digits and dashes, separated by dots, such as www.example.com)", d)
+	}
+	return nil
+}
+
+// DomainsReport is what domains:report shows.
+type DomainsReport struct {
+	App     string   `json:"app,omitempty"`
+	Default []string `json:"default,omitempty"`
+	Own     []string `json:"own"`
+	Global  []string `json:"global"`
+}
+
+// Domains reports the app's domains.
+func (p *Platform) Domains(ctx context.Context, app string) (DomainsReport, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return DomainsReport{}, err
+	}
+	own := slices.Clone(a.Domains)
+	if own == nil {
+		own = []string{}
+	}
+	return DomainsReport{App: app, Default: HostsFor(app, p.globalDomainList()), Own: own, Global: p.globalDomainList()}, nil
+}
+
+// ChangeDomains changes the app's own domains: "add", "remove", "set"
+// (replace) or "clear". Routing follows at once; a domain another app
+// answers on is refused.
+func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domains []string) error {
+	for _, d := range domains {
+		if err := ValidateDomain(d); err != nil {
+			return err
+		}
+	}
+	a, unlock, err := p.lockedApp(ctx, app, "a domains change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	switch action {
+	case "add":
+		for _, d := range domains {
+			if !slices.Contains(a.Domains, d) {
+				a.Domains = append(a.Domains, d)
+			}
+		}
+	case "remove":
+		for _, d := range domains {
+			if !slices.Contains(a.Domains, d) {
+				return fmt.Errorf("%s has no domain %s (see domains:report %s)", app, d, app)
+			}
+		}
+		a.Domains = slices.DeleteFunc(a.Domains, func(d string) bool { return slices.Contains(domains, d) })
+	case "set":
+		a.Domains = slices.Compact(slices.Clone(domains))
+	case "clear":
+		a.Domains = nil
+	default:
+		return fmt.Errorf("unknown domains action %q", action)
+	}
+	for _, h := range p.hostsFor(a) {
+		if r, ok := p.table.Lookup(h); ok && r.App != app {
+			return fmt.Errorf("%s is already served by app %s", h, r.App)
+		}
+	}
+	if err := saveApp(ctx, p.store, a); err != nil {
+		return err
+	}
+	p.table.SetHosts(app, p.hostsFor(a))
+	return nil
+}
+
+// ChangeGlobalDomains changes the global domains added by command (those
+// of the Caddyfile stay), and re-routes every app.
+func (p *Platform) ChangeGlobalDomains(ctx context.Context, action string, domains []string) error {
+	for _, d := range domains {
+		if err := ValidateDomain(d); err != nil {
+			return err
+		}
+	}
+	unlock, err := p.lock("_global", "a global domains change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "add":
+		for _, d := range domains {
+			if !slices.Contains(g.Domains, d) {
+				g.Domains = append(g.Domains, d)
+			}
+		}
+	case "remove":
+		g.Domains = slices.DeleteFunc(g.Domains, func(d string) bool { return slices.Contains(domains, d) })
+	case "set":
+		g.Domains = slices.Compact(slices.Clone(domains))
+	case "clear":
+		g.Domains = nil
+	default:
+		return fmt.Errorf("unknown domains action %q", action)
+	}
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.storedGlobal = g.Domains
+	p.mu.Unlock()
+	return p.rehost(ctx)
+}
+
+// SetLocked locks or unlocks the app: a locked app refuses deploys.
+func (p *Platform) SetLocked(ctx context.Context, app string, locked bool) error {
+	return p.update(ctx, app, func(a *App) { a.Locked = locked })
+}
+
+// GlobalDomains returns the global domains: the Caddyfile's, then those
+// added by command.
+func (p *Platform) GlobalDomains() []string { return p.globalDomainList() }
