@@ -90,7 +90,6 @@ func domainsReport(ctx context.Context, p *platform.Platform, args []string, out
 	return tw.Flush()
 }
 
-
 func appsExists(ctx context.Context, p *platform.Platform, args []string, out IO) error {
 	app, _, err := oneApp(args)
 	if err != nil {
