@@ -25,7 +25,23 @@ type IO struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Terminal is set when the client asked for one (ssh -t); only run and
+	// enter use it.
+	Terminal *Terminal
 }
+
+// Terminal is the client's terminal: its size and its size changes
+// (width, height).
+type Terminal struct {
+	Width, Height uint
+	Resize        <-chan [2]uint
+}
+
+// ExitStatus is the error of a command that ran a program which exited
+// with a status other than 0: the front door passes the status on.
+type ExitStatus int
+
+func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 type command struct {
 	name    string
@@ -49,17 +65,22 @@ func init() {
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands)
+	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 
 // Run runs the command line args and returns its exit status: 0 on
 // success, 1 with a message on stderr that says what to do otherwise.
 func Run(ctx context.Context, p *platform.Platform, args []string, streams IO) int {
-	if Exec(ctx, p, args, streams) != nil {
-		return 1
+	err := Exec(ctx, p, args, streams)
+	var status ExitStatus
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &status):
+		return int(status)
 	}
-	return 0
+	return 1
 }
 
 // ErrUnknownCommand is returned for a command that is not in the table.
@@ -84,7 +105,8 @@ func Exec(ctx context.Context, p *platform.Platform, args []string, streams IO) 
 		return nil
 	}
 	err := cmd.run(ctx, p, rest, streams)
-	if err != nil {
+	var status ExitStatus
+	if err != nil && !errors.As(err, &status) {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(streams.Stderr, " !     %s\n !     Usage: %s\n", ue.msg, cmd.usage)

@@ -461,6 +461,28 @@ func (c *Client) Logs(ctx context.Context, id string, lines int) (string, error)
 	return buf.String(), nil
 }
 
+// StreamLogs writes the container's output to w with Docker's timestamps
+// ("2006-01-02T15:04:05.999999999Z07:00 line"): the last tail lines (all
+// when tail < 0), then, when follow, new lines until ctx ends.
+func (c *Client) StreamLogs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error {
+	t := "all"
+	if tail >= 0 {
+		t = strconv.Itoa(tail)
+	}
+	rc, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{
+		ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: follow, Tail: t,
+	})
+	if err != nil {
+		return fmt.Errorf("docker: logs of %s: %w", id, err)
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(w, w, rc)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 var errLimit = errors.New("limit reached")
 
 type limitedWriter struct {

@@ -60,8 +60,9 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 		PublicKeyHandler: func(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
 			return s.access.Load().isAdmin(key)
 		},
-		// Berth never gives out a terminal, and never forwards ports.
-		PtyCallback: func(gliderssh.Context, gliderssh.Pty) bool { return false },
+		// A terminal is granted when asked for (ssh -t), and used only by
+		// run and enter; ports are never forwarded.
+		PtyCallback: func(gliderssh.Context, gliderssh.Pty) bool { return true },
 		ConnectionFailedCallback: func(conn net.Conn, err error) {
 			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "error", err)
 		},
@@ -115,8 +116,21 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 		sess.Exit(access.Receiver.Serve(sess.Context(), service, app, sess, sess, sess.Stderr()))
 		return
 	}
-	code := commands.Run(sess.Context(), access.Platform, sess.Command(), commands.IO{
-		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
-	})
-	sess.Exit(code)
+	streams := commands.IO{Stdin: sess, Stdout: sess, Stderr: sess.Stderr()}
+	if pty, winCh, ok := sess.Pty(); ok {
+		resize := make(chan [2]uint, 1)
+		go func() {
+			defer close(resize)
+			for w := range winCh {
+				select {
+				case resize <- [2]uint{uint(w.Width), uint(w.Height)}:
+				default: // only the latest size matters
+				}
+			}
+		}()
+		// A terminal has one output stream.
+		streams.Stderr = sess
+		streams.Terminal = &commands.Terminal{Width: uint(pty.Window.Width), Height: uint(pty.Window.Height), Resize: resize}
+	}
+	sess.Exit(commands.Run(sess.Context(), access.Platform, sess.Command(), streams))
 }

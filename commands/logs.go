@@ -1,0 +1,46 @@
+package commands
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+var logCommands = []command{
+	{"logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100; -p web or web.1)", logs},
+}
+
+func logs(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	opts := platform.LogOptions{Lines: 100}
+	var app string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "-t", "--tail":
+			opts.Follow = true
+		case "-n", "--num", "-p", "--ps":
+			if i+1 >= len(args) {
+				return usageError{a + " needs a value"}
+			}
+			i++
+			if a == "-p" || a == "--ps" {
+				opts.Process = args[i]
+				continue
+			}
+			n, err := strconv.Atoi(args[i])
+			if err != nil {
+				return usageError{"-n takes a number of lines"}
+			}
+			opts.Lines = n
+		default:
+			if app != "" || len(a) > 0 && a[0] == '-' {
+				return usageError{"unexpected " + strconv.Quote(a)}
+			}
+			app = a
+		}
+	}
+	if app == "" {
+		return usageError{"name one app"}
+	}
+	return p.Logs(ctx, app, opts, out.Stdout)
+}

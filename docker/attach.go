@@ -1,0 +1,144 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// Streams are what an interactive command is attached to.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// TTY gives the command a terminal; its output then comes on Stdout
+	// only, as a terminal's does.
+	TTY bool
+	// Size is the terminal's initial size, and Resize its later sizes.
+	Size   [2]uint // width, height
+	Resize <-chan [2]uint
+}
+
+// RunAttached runs cmd in a new one-off container of image, attached to s,
+// removes the container afterwards and returns the command's exit status.
+func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, s Streams) (int, error) {
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: image, Cmd: cmd, Env: env, Labels: labels,
+			Tty: s.TTY, OpenStdin: true, StdinOnce: true,
+			AttachStdin: true, AttachStdout: true, AttachStderr: true,
+		},
+		HostConfig: &container.HostConfig{
+			Init:        &useInit,
+			NetworkMode: container.NetworkMode(c.network),
+			ConsoleSize: [2]uint{s.Size[1], s.Size[0]},
+		},
+	})
+	if err != nil {
+		return 1, fmt.Errorf("docker: create one-off container: %w", err)
+	}
+	id := created.ID
+	defer c.Remove(context.WithoutCancel(ctx), id)
+	att, err := c.api.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return 1, fmt.Errorf("docker: attach to one-off container: %w", err)
+	}
+	defer att.Close()
+	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return 1, fmt.Errorf("docker: start one-off container: %w", err)
+	}
+	resize := func(size [2]uint) {
+		c.api.ContainerResize(ctx, id, client.ContainerResizeOptions{Width: size[0], Height: size[1]})
+	}
+	if err := pump(ctx, att.HijackedResponse, s, resize); err != nil {
+		return 1, err
+	}
+	select {
+	case res := <-wait.Result:
+		return int(res.StatusCode), nil
+	case err := <-wait.Error:
+		return 1, fmt.Errorf("docker: waiting for one-off container: %w", err)
+	}
+}
+
+// ExecAttached runs cmd inside the running container id (docker exec),
+// attached to s, and returns its exit status.
+func (c *Client) ExecAttached(ctx context.Context, id string, cmd, env []string, s Streams) (int, error) {
+	size := client.ConsoleSize{Height: s.Size[1], Width: s.Size[0]}
+	ex, err := c.api.ExecCreate(ctx, id, client.ExecCreateOptions{
+		Cmd: cmd, Env: env, TTY: s.TTY, ConsoleSize: size,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return 1, fmt.Errorf("docker: exec in %s: %w", id, err)
+	}
+	att, err := c.api.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{TTY: s.TTY, ConsoleSize: size})
+	if err != nil {
+		return 1, fmt.Errorf("docker: attach to exec in %s: %w", id, err)
+	}
+	defer att.Close()
+	resize := func(size [2]uint) {
+		c.api.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Width: size[0], Height: size[1]})
+	}
+	if err := pump(ctx, att.HijackedResponse, s, resize); err != nil {
+		return 1, err
+	}
+	// The exec may be reported running for a moment after its output ends.
+	for i := 0; i < 50; i++ {
+		res, err := c.api.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return 1, fmt.Errorf("docker: inspect exec: %w", err)
+		}
+		if !res.Running {
+			return res.ExitCode, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 1, fmt.Errorf("docker: the exec in %s did not report its exit status", id)
+}
+
+// pump copies s.Stdin to the attached process (closing its stdin at EOF)
+// and its output to s.Stdout and s.Stderr until the output ends.
+func pump(ctx context.Context, h client.HijackedResponse, s Streams, resize func([2]uint)) error {
+	if s.Resize != nil {
+		go func() {
+			for {
+				select {
+				case size, ok := <-s.Resize:
+					if !ok {
+						return
+					}
+					resize(size)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	if s.Stdin != nil {
+		go func() {
+			io.Copy(h.Conn, s.Stdin)
+			// Closing a terminal's input ends Docker's attach stream, and
+			// with it output not yet read; a terminal sends end-of-input
+			// as a byte (Ctrl-D) anyway.
+			if !s.TTY {
+				h.CloseWrite()
+			}
+		}()
+	}
+	var err error
+	if s.TTY {
+		_, err = io.Copy(s.Stdout, h.Reader)
+	} else {
+		_, err = stdcopy.StdCopy(s.Stdout, s.Stderr, h.Reader)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,60 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// Run runs cmd in a one-off container of the app's current release, with
+// its config, attached to s, and returns the command's exit status
+// (Dokku's run).
+func (p *Platform) Run(ctx context.Context, app string, cmd []string, s docker.Streams) (int, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return 1, err
+	}
+	rel, err := currentRelease(a)
+	if err != nil {
+		return 1, err
+	}
+	if len(cmd) == 0 {
+		cmd = []string{"/bin/sh"}
+	}
+	return p.docker.RunAttached(ctx, rel.Image, cmd, releaseEnv(rel, "run.1"),
+		map[string]string{docker.LabelOneOff: app}, s)
+}
+
+// Enter runs cmd (default /bin/sh) inside a running container of the app:
+// process "web" or "web.2", or the first web container (Dokku's enter).
+func (p *Platform) Enter(ctx context.Context, app, process string, cmd []string, s docker.Streams) (int, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return 1, err
+	}
+	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return 1, err
+	}
+	if process == "" {
+		process = "web"
+	}
+	var target *docker.Container
+	for i, c := range cs {
+		dyno := c.Labels[docker.LabelProcess] + "." + c.Labels[docker.LabelIndex]
+		if c.Running && (process == dyno || process == c.Labels[docker.LabelProcess]) {
+			if target == nil || dyno < target.Labels[docker.LabelProcess]+"."+target.Labels[docker.LabelIndex] {
+				target = &cs[i]
+			}
+		}
+	}
+	if target == nil {
+		return 1, fmt.Errorf("%s has no running %s container", app, process)
+	}
+	if len(cmd) == 0 {
+		cmd = []string{"/bin/sh"}
+	}
+	return p.docker.ExecAttached(ctx, target.ID, cmd, nil, s)
+}
