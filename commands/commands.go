@@ -65,7 +65,7 @@ func init() {
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands)
+	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -169,13 +169,9 @@ func configSet(ctx context.Context, p *platform.Platform, args []string, out IO)
 	if len(pos) < 2 {
 		return usageError{"give an app and at least one KEY=VALUE"}
 	}
-	set := map[string]string{}
-	for _, kv := range pos[1:] {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return usageError{fmt.Sprintf("%q is not KEY=VALUE", kv)}
-		}
-		set[k] = v
+	set, err := parseAssignments(pos[1:])
+	if err != nil {
+		return err
 	}
 	_, noRestart := flags["no-restart"]
 	if err := p.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
@@ -322,4 +318,19 @@ func checksSet(ctx context.Context, p *platform.Platform, args []string, out IO)
 	}
 	fmt.Fprintf(out.Stderr, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
 	return nil
+}
+
+// parseAssignments reads config:set's KEY=VALUE arguments: the key runs to
+// the first "=", and the value keeps everything after it, later "=" and
+// spaces included.
+func parseAssignments(args []string) (map[string]string, error) {
+	set := make(map[string]string, len(args))
+	for _, kv := range args {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError{fmt.Sprintf("%q is not KEY=VALUE", kv)}
+		}
+		set[k] = v
+	}
+	return set, nil
 }

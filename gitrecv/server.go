@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -28,11 +29,33 @@ type Access struct {
 	Receiver  *Receiver
 }
 
-func (a *Access) isAdmin(key gossh.PublicKey) bool {
+// principal is who a key is: an admin, or a deploy key of one app.
+type principal struct {
+	admin bool
+	app   string // the deploy key's app
+	name  string // the key's name, for logs
+}
+
+// resolve says who key is, from the Caddyfile's authorized keys and the
+// keys added with ssh-keys:add; ok is false for a key that is neither.
+func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, bool) {
 	if a == nil || key == nil {
-		return false
+		return principal{}, false
 	}
-	return slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) })
+	if slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) }) {
+		return principal{admin: true, name: "authorized_keys"}, true
+	}
+	keys, err := a.Platform.SSHKeys(ctx)
+	if err != nil {
+		return principal{}, false
+	}
+	for _, k := range keys {
+		pk, err := k.PublicKey()
+		if err == nil && gliderssh.KeysEqual(pk, key) {
+			return principal{admin: k.App == "", app: k.App, name: k.Name}, true
+		}
+	}
+	return principal{}, false
 }
 
 // Server is the SSH server.
@@ -58,7 +81,8 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 		// may do: the session handler resolves the caller again from the
 		// key the connection actually authenticated with (CVE-2024-45337).
 		PublicKeyHandler: func(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
-			return s.access.Load().isAdmin(key)
+			_, ok := s.access.Load().resolve(ctx, key)
+			return ok
 		},
 		// A terminal is granted when asked for (ssh -t), and used only by
 		// run and enter; ports are never forwarded.
@@ -95,7 +119,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) handleSession(sess gliderssh.Session) {
 	access := s.access.Load()
 	key := sess.PublicKey()
-	if !access.isAdmin(key) {
+	who, ok := access.resolve(sess.Context(), key)
+	if !ok {
 		fingerprint := "none"
 		if key != nil {
 			fingerprint = gossh.FingerprintSHA256(key)
@@ -106,15 +131,30 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 		return
 	}
 	raw := sess.RawCommand()
-	s.log.Info("ssh command", "remote", sess.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "command", raw)
+	s.log.Info("ssh command", "remote", sess.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "key_name", who.name, "command", raw)
+	refuse := func(err error) {
+		s.log.Warn("ssh command refused", "remote", sess.RemoteAddr().String(), "key_name", who.name, "command", raw, "reason", err.Error())
+		fmt.Fprintf(sess.Stderr(), " !     %v\n", err)
+		sess.Exit(1)
+	}
 	if service, app, ok, err := ParseGitCommand(raw); ok {
 		if err != nil {
 			fmt.Fprintf(sess.Stderr(), " !     %v\n", err)
 			sess.Exit(1)
 			return
 		}
+		if !who.admin && app != who.app {
+			refuse(fmt.Errorf("permission denied: this key may only push to and fetch app %s", who.app))
+			return
+		}
 		sess.Exit(access.Receiver.Serve(sess.Context(), service, app, sess, sess, sess.Stderr()))
 		return
+	}
+	if !who.admin {
+		if err := commands.Authorize(who.app, sess.Command()); err != nil {
+			refuse(fmt.Errorf("permission denied: %v", strings.TrimSuffix(err.Error(), ": "+commands.ErrForbidden.Error())))
+			return
+		}
 	}
 	streams := commands.IO{Stdin: sess, Stdout: sess, Stderr: sess.Stderr()}
 	if pty, winCh, ok := sess.Pty(); ok {

@@ -356,6 +356,19 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 			p.log.Warn("could not remove image", "app", name, "image", r.Image, "error", err)
 		}
 	}
+	// A deploy key of this app must not outlive it: an app created later
+	// under the same name is someone else's.
+	if keys, err := p.SSHKeys(ctx); err == nil {
+		for _, k := range keys {
+			if k.App == name {
+				if err := p.RemoveSSHKey(ctx, k.Name); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		return err
+	}
 	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
 		return fmt.Errorf("remove repository of %s: %w", name, err)
 	}

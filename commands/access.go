@@ -1,0 +1,55 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// appCommands may be run by a deploy key (ssh-keys:add --app APP) on its
+// own app: each takes the app as its first argument. Every other command
+// acts on several apps or on Berth itself and is for admin keys only; a
+// command added to the table is admin-only until it is listed here.
+var appCommands = []string{
+	"apps:exists", "apps:report", "apps:lock", "apps:unlock",
+	"checks:disable", "checks:enable", "checks:skip", "checks:report", "checks:set",
+	"config:set", "config:unset", "config:get", "config:show", "config:keys", "config:export", "config:clear",
+	"domains:report",
+	"enter", "logs", "run",
+	"ps:report", "ps:scale", "ps:restart", "ps:set", "ps:stop", "ps:start", "ps:rebuild",
+	"releases", "rollback",
+	"builds:list", "builds:output", "git:report",
+}
+
+// openCommands may be run by any authorized key.
+var openCommands = []string{"help", "version"}
+
+// ErrForbidden is returned when a deploy key asks for what it may not do.
+var ErrForbidden = errors.New("forbidden")
+
+// Authorize checks that a deploy key scoped to app may run args: an open
+// command, or an app command whose first argument is exactly app, with no
+// --global form. The command's own parsing takes its first argument as the
+// app, so the check and the command agree on which app it acts on.
+func Authorize(app string, args []string) error {
+	if len(args) == 0 {
+		return nil // help
+	}
+	name := args[0]
+	if slices.Contains(openCommands, name) {
+		return nil
+	}
+	if !slices.Contains(appCommands, name) {
+		return fmt.Errorf("this key may only deploy and manage app %s; %s is for admin keys: %w", app, name, ErrForbidden)
+	}
+	if len(args) < 2 || args[1] != app {
+		return fmt.Errorf("this key may only manage app %s: name it first (%s %s ...): %w", app, name, app, ErrForbidden)
+	}
+	for _, a := range args[2:] {
+		if a == "--global" || strings.HasPrefix(a, "--global=") {
+			return fmt.Errorf("this key may not change global settings: %w", ErrForbidden)
+		}
+	}
+	return nil
+}

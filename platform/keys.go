@@ -1,0 +1,126 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/berth-paas/berth/store"
+)
+
+// SSHKey is a public key added with ssh-keys:add. A key with an App is a
+// deploy key: it may push to that app and run commands on it, and nothing
+// else. A key without one is an admin key, like those of the Caddyfile's
+// authorized_keys.
+type SSHKey struct {
+	Name        string    `json:"name"`
+	Key         string    `json:"key"` // authorized_keys form
+	Fingerprint string    `json:"fingerprint"`
+	App         string    `json:"app,omitempty"`
+	AddedAt     time.Time `json:"added_at"`
+}
+
+// PublicKey parses the stored key.
+func (k SSHKey) PublicKey() (gossh.PublicKey, error) {
+	pk, _, _, _, err := gossh.ParseAuthorizedKey([]byte(k.Key))
+	return pk, err
+}
+
+const keysKey = "settings/ssh-keys"
+
+var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// SSHKeys returns the added keys, sorted by name.
+func (p *Platform) SSHKeys(ctx context.Context) ([]SSHKey, error) {
+	doc, err := p.store.Get(ctx, keysKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys []SSHKey
+	if err := json.Unmarshal(doc, &keys); err != nil {
+		return nil, fmt.Errorf("ssh keys: %w", err)
+	}
+	return keys, nil
+}
+
+func (p *Platform) saveSSHKeys(ctx context.Context, keys []SSHKey) error {
+	slices.SortFunc(keys, func(a, b SSHKey) int { return strings.Compare(a.Name, b.Name) })
+	doc, err := json.MarshalIndent(keys, "", "  ")
+	if err != nil {
+		return err
+	}
+	return p.store.Put(ctx, keysKey, doc)
+}
+
+// AddSSHKey adds a public key (one authorized_keys line) under name; app
+// scopes it to one app.
+func (p *Platform) AddSSHKey(ctx context.Context, name, app, line string) (SSHKey, error) {
+	if !keyNamePattern.MatchString(name) {
+		return SSHKey{}, fmt.Errorf("key name %q: use letters, digits, dots, dashes, underscores and @, at most 64", name)
+	}
+	if app != "" {
+		if ok, err := p.Exists(ctx, app); err != nil {
+			return SSHKey{}, err
+		} else if !ok {
+			return SSHKey{}, fmt.Errorf("app %s does not exist: %w", app, ErrAppNotFound)
+		}
+	}
+	pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(line)))
+	if err != nil {
+		return SSHKey{}, fmt.Errorf("no public key on stdin (give one line such as \"ssh-ed25519 AAAA... you@host\"): %w", err)
+	}
+	key := SSHKey{
+		Name:        name,
+		Key:         strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk))) + " " + comment,
+		Fingerprint: gossh.FingerprintSHA256(pk),
+		App:         app,
+		AddedAt:     time.Now().UTC(),
+	}
+	key.Key = strings.TrimSpace(key.Key)
+	unlock, err := p.lock("_keys", "a keys change")
+	if err != nil {
+		return SSHKey{}, err
+	}
+	defer unlock()
+	keys, err := p.SSHKeys(ctx)
+	if err != nil {
+		return SSHKey{}, err
+	}
+	for _, k := range keys {
+		if k.Name == name {
+			return SSHKey{}, fmt.Errorf("a key named %s exists; remove it first (ssh-keys:remove %s)", name, name)
+		}
+		if k.Fingerprint == key.Fingerprint {
+			return SSHKey{}, fmt.Errorf("this key is already added as %s", k.Name)
+		}
+	}
+	return key, p.saveSSHKeys(ctx, append(keys, key))
+}
+
+// RemoveSSHKey removes the key named name.
+func (p *Platform) RemoveSSHKey(ctx context.Context, name string) error {
+	unlock, err := p.lock("_keys", "a keys change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	keys, err := p.SSHKeys(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(keys, func(k SSHKey) bool { return k.Name == name })
+	if i < 0 {
+		return fmt.Errorf("there is no key named %s (see ssh-keys:list)", name)
+	}
+	return p.saveSSHKeys(ctx, slices.Delete(keys, i, i+1))
+}
