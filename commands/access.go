@@ -2,7 +2,7 @@ package commands
 
 import (
 	"errors"
-	"fmt"
+	"github.com/berth-paas/berth/platform"
 	"slices"
 	"strings"
 )
@@ -41,14 +41,14 @@ func Authorize(app string, args []string) error {
 		return nil
 	}
 	if !slices.Contains(appCommands, name) {
-		return fmt.Errorf("this key may only deploy and manage app %s; %s is for admin keys: %w", app, name, ErrForbidden)
+		return platform.Errorf(ErrForbidden, "this key may only deploy and manage app %s; %s is for admin keys", app, name)
 	}
 	if len(args) < 2 || args[1] != app {
-		return fmt.Errorf("this key may only manage app %s: name it first (%s %s ...): %w", app, name, app, ErrForbidden)
+		return platform.Errorf(ErrForbidden, "this key may only manage app %s: name it first (%s %s ...)", app, name, app)
 	}
 	for _, a := range args[2:] {
 		if a == "--global" || strings.HasPrefix(a, "--global=") {
-			return fmt.Errorf("this key may not change global settings: %w", ErrForbidden)
+			return platform.Errorf(ErrForbidden, "this key may not change global settings")
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@
 package commands
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,12 +61,12 @@ var table []command
 func init() {
 	table = []command{
 		{"apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
-		{"apps:destroy", "apps:destroy APP --force", "Remove an app: its containers, images, repository and record", appsDestroy},
+		{"apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository and record (asks for the name unless --force)", appsDestroy},
 		{"apps:list", "apps:list [--format json]", "List the apps", appsList},
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands)
+	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands, renameCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 
@@ -97,7 +98,7 @@ func Exec(ctx context.Context, p *platform.Platform, args []string, streams IO) 
 	i := slices.IndexFunc(table, func(c command) bool { return c.name == name })
 	if i < 0 {
 		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
-		return fmt.Errorf("%q: %w", name, ErrUnknownCommand)
+		return platform.Errorf(ErrUnknownCommand, "%q", name)
 	}
 	cmd := table[i]
 	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
@@ -147,6 +148,13 @@ func parseFlags(args []string, valued ...string) (pos []string, flags map[string
 	return pos, flags, nil
 }
 
+func stdinOrEmpty(out IO) io.Reader {
+	if out.Stdin == nil {
+		return strings.NewReader("")
+	}
+	return out.Stdin
+}
+
 func oneApp(args []string, allowed ...string) (string, map[string]string, error) {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
@@ -181,7 +189,17 @@ func appsDestroy(ctx context.Context, p *platform.Platform, args []string, out I
 		return err
 	}
 	if _, ok := flags["force"]; !ok {
-		return usageError{fmt.Sprintf("destroying %s removes its containers, images and repository; add --force to go ahead", app)}
+		if err := platform.ValidateAppName(app); err != nil {
+			return err
+		}
+		if ok, err := p.Exists(ctx, app); err != nil || !ok {
+			return p.Destroy(ctx, app) // says why
+		}
+		fmt.Fprintf(out.Stderr, " !     WARNING: this destroys %s: its containers, images, repository and config.\n !     To proceed, type the app's name (or run apps:destroy %s --force):\n", app, app)
+		answer, _ := bufio.NewReader(io.LimitReader(stdinOrEmpty(out), 1024)).ReadString('\n')
+		if strings.TrimSpace(answer) != app {
+			return fmt.Errorf("confirmation did not match %s; nothing was destroyed", app)
+		}
 	}
 	if err := p.Destroy(ctx, app); err != nil {
 		return err

@@ -103,7 +103,7 @@ func appsExists(ctx context.Context, p *platform.Platform, args []string, out IO
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("app %s does not exist: %w", app, platform.ErrAppNotFound)
+		return platform.Errorf(platform.ErrAppNotFound, "app %s does not exist", app)
 	}
 	fmt.Fprintf(out.Stderr, "-----> App %s exists\n", app)
 	return nil
@@ -237,5 +237,45 @@ func configClear(ctx context.Context, p *platform.Platform, args []string, out I
 		return err
 	}
 	fmt.Fprintf(out.Stderr, "-----> Cleared the config of %s\n", app)
+	return nil
+}
+
+var renameCommands = []command{
+	{"apps:rename", "apps:rename OLD NEW", "Rename an app: record, repository, images, domains and deploy keys move; it restarts under the new name", appsRename},
+	{"apps:clone", "apps:clone APP NEW", "Make a new app from an app: config and settings copied, its release started under the new name", appsClone},
+}
+
+func twoApps(args []string) (string, string, error) {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return "", "", err
+	}
+	if len(pos) != 2 {
+		return "", "", usageError{"give the app and the new name"}
+	}
+	return pos[0], pos[1], nil
+}
+
+func appsRename(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	from, to, err := twoApps(args)
+	if err != nil {
+		return err
+	}
+	if err := p.Rename(ctx, from, to, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Renamed %s to %s\n", from, to)
+	return nil
+}
+
+func appsClone(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	from, to, err := twoApps(args)
+	if err != nil {
+		return err
+	}
+	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Cloned %s as %s\n", from, to)
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -152,7 +151,7 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 	}
 	if !who.admin {
 		if err := commands.Authorize(who.app, sess.Command()); err != nil {
-			refuse(fmt.Errorf("permission denied: %v", strings.TrimSuffix(err.Error(), ": "+commands.ErrForbidden.Error())))
+			refuse(fmt.Errorf("permission denied: %v", err))
 			return
 		}
 	}

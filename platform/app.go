@@ -159,7 +159,7 @@ func appKey(name string) string { return "apps/" + name }
 func loadApp(ctx context.Context, s store.Store, name string) (*App, error) {
 	doc, err := s.Get(ctx, appKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("app %q does not exist (create it with apps:create %s, or push to it): %w", name, name, ErrAppNotFound)
+		return nil, Errorf(ErrAppNotFound, "app %q does not exist (create it with apps:create %s, or push to it)", name, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read app %s: %w", name, err)

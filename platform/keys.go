@@ -72,7 +72,7 @@ func (p *Platform) AddSSHKey(ctx context.Context, name, app, line string) (SSHKe
 		if ok, err := p.Exists(ctx, app); err != nil {
 			return SSHKey{}, err
 		} else if !ok {
-			return SSHKey{}, fmt.Errorf("app %s does not exist: %w", app, ErrAppNotFound)
+			return SSHKey{}, Errorf(ErrAppNotFound, "app %s does not exist", app)
 		}
 	}
 	pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(line)))

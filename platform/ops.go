@@ -37,7 +37,7 @@ func (p *Platform) lockedApp(ctx context.Context, name, what string) (*App, func
 func currentRelease(a *App) (Release, error) {
 	rel, ok := a.CurrentRelease()
 	if !ok {
-		return Release{}, fmt.Errorf("%s has no release yet; push to it first: %w", a.Name, ErrNotDeployed)
+		return Release{}, Errorf(ErrNotDeployed, "%s has no release yet; push to it first", a.Name)
 	}
 	return rel, nil
 }

@@ -48,6 +48,9 @@ type Platform struct {
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
 	busy          map[string]string // app → what holds it ("a deploy", ...)
+	// leaving apps are being destroyed (or renamed away): events about
+	// their containers must not route them again.
+	leaving map[string]bool
 	// targetOf maps a routed container to its address, so an event that
 	// says it is going away can take it out of the route at once.
 	targetOf map[string]string
@@ -83,6 +86,7 @@ func New(cfg Config) *Platform {
 		busy:     map[string]string{},
 		hidden:   map[string]bool{},
 		targetOf: map[string]string{},
+		leaving:  map[string]bool{},
 		gone:     map[string]time.Time{},
 	}
 }
@@ -237,7 +241,7 @@ func (p *Platform) lock(app, what string) (unlock func(), err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if holder, ok := p.busy[app]; ok {
-		return nil, fmt.Errorf("%s of %s is running; try again when it has finished: %w", holder, app, ErrBusy)
+		return nil, Errorf(ErrBusy, "%s of %s is running; try again when it has finished", holder, app)
 	}
 	p.busy[app] = what
 	return func() {
@@ -309,7 +313,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	if ok, err := p.Exists(ctx, name); err != nil {
 		return err
 	} else if ok {
-		return fmt.Errorf("app %s already exists: %w", name, ErrAppExists)
+		return Errorf(ErrAppExists, "app %s already exists", name)
 	}
 	a := &App{Name: name, CreatedAt: time.Now().UTC()}
 	hosts := p.hostsFor(a)
@@ -341,6 +345,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer p.setLeaving(name)()
 	p.table.Remove(name)
 	ids, err := p.docker.List(ctx, docker.LabelApp+"="+name)
 	if err != nil {
@@ -460,6 +465,13 @@ func (p *Platform) Reconcile(ctx context.Context) error {
 // rollout the new containers run before they pass their checks, and must
 // not take traffic yet.
 func (p *Platform) refresh(ctx context.Context, app string) error {
+	p.mu.Lock()
+	leaving := p.leaving[app]
+	p.mu.Unlock()
+	if leaving {
+		p.table.Remove(app)
+		return nil
+	}
 	a, err := loadApp(ctx, p.store, app)
 	if errors.Is(err, ErrAppNotFound) {
 		p.table.Remove(app)
@@ -532,6 +544,18 @@ func (p *Platform) dropTarget(app, id string) {
 	}
 	if r, ok := p.table.App(app); ok && slices.Contains(r.Targets, addr) {
 		p.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
+	}
+}
+
+// setLeaving marks app as leaving until the returned function is called.
+func (p *Platform) setLeaving(app string) (done func()) {
+	p.mu.Lock()
+	p.leaving[app] = true
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		delete(p.leaving, app)
+		p.mu.Unlock()
 	}
 }
 

@@ -36,7 +36,7 @@ func (p *Platform) Rollback(ctx context.Context, app string, target int, log io.
 		return Release{}, fmt.Errorf("%s is locked and refuses deploys; run apps:unlock %s first", app, app)
 	}
 	if a.Current == 0 {
-		return Release{}, fmt.Errorf("%s has no release yet; push to it first: %w", app, ErrNotDeployed)
+		return Release{}, Errorf(ErrNotDeployed, "%s has no release yet; push to it first", app)
 	}
 	if target == 0 {
 		for _, r := range a.Releases {

@@ -1,0 +1,144 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Rename gives an app a new name: its record, repository, images, own
+// domains and deploy keys move, and its current release is rolled out
+// under the new name before the old containers go. Its default hosts
+// change with the name.
+func (p *Platform) Rename(ctx context.Context, from, to string, log io.Writer) error {
+	return p.copyApp(ctx, from, to, true, logWriter(log))
+}
+
+// Clone makes a new app from an existing one: config, formation, checks
+// and settings are copied, its current release is deployed under the new
+// name, and the repository is copied so pushes continue from it. Own
+// domains and deploy keys stay with the original.
+func (p *Platform) Clone(ctx context.Context, from, to string, log io.Writer) error {
+	return p.copyApp(ctx, from, to, false, logWriter(log))
+}
+
+func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log io.Writer) error {
+	if err := ValidateAppName(to); err != nil {
+		return err
+	}
+	what := "a clone"
+	if move {
+		what = "a rename"
+	}
+	src, unlockFrom, err := p.lockedApp(ctx, from, what)
+	if err != nil {
+		return err
+	}
+	defer unlockFrom()
+	unlockTo, err := p.lock(to, what)
+	if err != nil {
+		return err
+	}
+	defer unlockTo()
+	if ok, err := p.Exists(ctx, to); err != nil {
+		return err
+	} else if ok {
+		return Errorf(ErrAppExists, "app %s already exists", to)
+	}
+	dst := *src
+	dst.Name = to
+	dst.CreatedAt = time.Now().UTC()
+	dst.LastDeploy = nil
+	dst.Config = maps.Clone(src.Config)
+	dst.Formation = maps.Clone(src.Formation)
+	dst.Generation = 0
+	if !move {
+		dst.Domains = nil
+	}
+	for _, h := range p.hostsFor(&dst) {
+		if r, ok := p.table.Lookup(h); ok && r.App != from {
+			return fmt.Errorf("cannot use %s: its domain %s is already served by app %s", to, h, r.App)
+		}
+	}
+	// Images: every release keeps its image under the new name.
+	dst.Releases = nil
+	for _, r := range src.Releases {
+		r.Image = strings.Replace(r.Image, "berth/"+from+":", "berth/"+to+":", 1)
+		if err := p.docker.Tag(ctx, r.ImageID, r.Image); err != nil {
+			if r.Version == src.Current {
+				return err
+			}
+			continue // an old release whose image is gone cannot come along
+		}
+		dst.Releases = append(dst.Releases, r)
+	}
+	if err := copyDir(ctx, p.RepoPath(from), p.RepoPath(to)); err != nil {
+		return fmt.Errorf("copy the repository of %s: %w", from, err)
+	}
+	if err := saveApp(ctx, p.store, &dst); err != nil {
+		return err
+	}
+	p.table.SetHosts(to, p.hostsFor(&dst))
+	if rel, ok := dst.CurrentRelease(); ok {
+		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
+		if err := p.rollout(ctx, &dst, rel, log); err != nil {
+			p.forget(context.WithoutCancel(ctx), &dst)
+			return fmt.Errorf("%s did not start: %w", to, err)
+		}
+	}
+	if !move {
+		return nil
+	}
+	// The new app serves; now the old one goes.
+	keys, err := p.SSHKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range keys {
+		if keys[i].App == from {
+			keys[i].App = to
+		}
+	}
+	if err := p.saveSSHKeys(ctx, keys); err != nil {
+		return err
+	}
+	p.forget(ctx, src)
+	return nil
+}
+
+// forget removes an app's route, containers, images, repository and
+// record, logging what it cannot remove.
+func (p *Platform) forget(ctx context.Context, a *App) {
+	defer p.setLeaving(a.Name)()
+	p.table.Remove(a.Name)
+	cs, _ := p.containers(ctx, a.Name)
+	for _, c := range cs {
+		p.stopAndRemove(ctx, c.ID, a.stopTimeout())
+	}
+	for _, r := range a.Releases {
+		p.docker.RemoveImage(ctx, r.Image)
+	}
+	os.RemoveAll(p.RepoPath(a.Name))
+	if err := p.store.Delete(ctx, appKey(a.Name)); err != nil {
+		p.log.Warn("remove app record", "app", a.Name, "error", err)
+	}
+}
+
+// copyDir copies a directory tree (a bare repository) with cp -a; a
+// missing source is nothing to copy.
+func copyDir(ctx context.Context, from, to string) error {
+	if _, err := os.Stat(from); os.IsNotExist(err) {
+		return nil
+	}
+	out, err := exec.CommandContext(ctx, "cp", "-a", from, to).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
