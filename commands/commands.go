@@ -66,7 +66,7 @@ func init() {
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands, renameCommands)
+	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands, renameCommands, reportCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -23,9 +23,9 @@ var moreCommands = []command{
 	{"apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
 	{"apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
 	{"apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
-	{"config:keys", "config:keys APP", "List the names of the app's config vars", configKeys},
-	{"config:export", "config:export APP [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
-	{"config:clear", "config:clear APP [--no-restart]", "Remove every config var and roll out a release without them", configClear},
+	{"config:keys", "config:keys APP|--global", "List the names of the app's config vars", configKeys},
+	{"config:export", "config:export APP|--global [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
+	{"config:clear", "config:clear APP|--global [--no-restart]", "Remove every config var and roll out a release without them", configClear},
 }
 
 func domainsAction(action string) func(context.Context, *platform.Platform, []string, IO) error {
@@ -177,13 +177,12 @@ func orDash(s string) string {
 }
 
 func configKeys(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, _, err := oneApp(args)
+	_, cfg, pos, _, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	cfg, err := p.Config(ctx, app)
-	if err != nil {
-		return err
+	if len(pos) != 0 {
+		return usageError{"give one app, or --global"}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		fmt.Fprintln(out.Stdout, k)
@@ -192,13 +191,12 @@ func configKeys(ctx context.Context, p *platform.Platform, args []string, out IO
 }
 
 func configExport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	_, cfg, pos, flags, err := configOf(ctx, p, args, "format")
 	if err != nil {
 		return err
 	}
-	cfg, err := p.Config(ctx, app)
-	if err != nil {
-		return err
+	if len(pos) != 0 {
+		return usageError{"give one app, or --global"}
 	}
 	keys := slices.Sorted(maps.Keys(cfg))
 	switch flags["format"] {
@@ -224,14 +222,21 @@ func configExport(ctx context.Context, p *platform.Platform, args []string, out 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func configClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "no-restart")
+	owner, cfg, pos, flags, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	cfg, err := p.Config(ctx, app)
-	if err != nil {
-		return err
+	if len(pos) != 0 {
+		return usageError{"give one app, or --global"}
 	}
+	if _, global := flags["global"]; global {
+		if err := p.SetGlobalConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
+			return err
+		}
+		fmt.Fprintln(out.Stderr, "-----> Cleared the global config")
+		return nil
+	}
+	app := owner
 	_, noRestart := flags["no-restart"]
 	if err := p.SetConfig(ctx, app, nil, slices.Collect(maps.Keys(cfg)), noRestart, out.Stderr); err != nil {
 		return err
@@ -277,5 +282,62 @@ func appsClone(ctx context.Context, p *platform.Platform, args []string, out IO)
 		return err
 	}
 	fmt.Fprintf(out.Stderr, "-----> Cloned %s as %s\n", from, to)
+	return nil
+}
+
+var reportCommands = []command{
+	{"report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks) of one app or of all apps", report},
+}
+
+func report(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	var apps []string
+	switch len(pos) {
+	case 0:
+		list, err := p.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range list {
+			apps = append(apps, a.Name)
+		}
+	case 1:
+		apps = pos
+	default:
+		return usageError{"give one app, or none for all"}
+	}
+	format := []string{}
+	if flags["format"] == "json" {
+		format = []string{"--format", "json"}
+		io := out
+		fmt.Fprint(io.Stdout, "[")
+		for i, app := range apps {
+			if i > 0 {
+				fmt.Fprint(io.Stdout, ",")
+			}
+			fmt.Fprintf(io.Stdout, "\n{\"app\": %q, \"reports\": [", app)
+			for j, name := range []string{"apps:report", "ps:report", "domains:report", "checks:report"} {
+				if j > 0 {
+					fmt.Fprint(io.Stdout, ",")
+				}
+				if err := Exec(ctx, p, slices.Concat([]string{name, app}, format), out); err != nil {
+					return err
+				}
+			}
+			fmt.Fprint(io.Stdout, "]}")
+		}
+		fmt.Fprintln(io.Stdout, "\n]")
+		return nil
+	}
+	for _, app := range apps {
+		for _, name := range []string{"apps:report", "ps:report", "domains:report", "checks:report"} {
+			if err := Exec(ctx, p, []string{name, app}, out); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

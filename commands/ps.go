@@ -19,10 +19,10 @@ var processCommands = []command{
 	{"ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{"ps:restart", "ps:restart APP", "Replace the app's containers with fresh ones, without downtime", psRestart},
 	{"ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
-	{"config:set", "config:set APP KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
-	{"config:unset", "config:unset APP KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
-	{"config:get", "config:get APP KEY", "Print one config var", configGet},
-	{"config:show", "config:show APP [--format json]", "Show the app's config vars", configShow},
+	{"config:set", "config:set APP|--global KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
+	{"config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
+	{"config:get", "config:get APP|--global KEY", "Print one config var", configGet},
+	{"config:show", "config:show APP|--global [--format json]", "Show the app's config vars", configShow},
 	{"checks:disable", "checks:disable APP [TYPE,...]", "Replace the types' containers with downtime, unchecked", checksAction("disable")},
 	{"checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
 	{"checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
@@ -166,6 +166,17 @@ func configSet(ctx context.Context, p *platform.Platform, args []string, out IO)
 	if err != nil {
 		return err
 	}
+	if _, global := flags["global"]; global {
+		set, err := parseAssignments(pos)
+		if err != nil || len(set) == 0 {
+			return usageError{"give at least one KEY=VALUE after --global"}
+		}
+		if err := p.SetGlobalConfig(ctx, set, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stderr, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
+		return nil
+	}
 	if len(pos) < 2 {
 		return usageError{"give an app and at least one KEY=VALUE"}
 	}
@@ -186,6 +197,16 @@ func configUnset(ctx context.Context, p *platform.Platform, args []string, out I
 	if err != nil {
 		return err
 	}
+	if _, global := flags["global"]; global {
+		if len(pos) == 0 {
+			return usageError{"give at least one KEY after --global"}
+		}
+		if err := p.SetGlobalConfig(ctx, nil, pos); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stderr, "-----> Unset %s globally\n", strings.Join(pos, ", "))
+		return nil
+	}
 	if len(pos) < 2 {
 		return usageError{"give an app and at least one KEY"}
 	}
@@ -198,33 +219,28 @@ func configUnset(ctx context.Context, p *platform.Platform, args []string, out I
 }
 
 func configGet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	owner, cfg, pos, _, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usageError{"give an app and a KEY"}
+	if len(pos) != 1 {
+		return usageError{"give an app (or --global) and a KEY"}
 	}
-	cfg, err := p.Config(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	v, ok := cfg[pos[1]]
+	v, ok := cfg[pos[0]]
 	if !ok {
-		return fmt.Errorf("%s has no config var %s", pos[0], pos[1])
+		return fmt.Errorf("%s has no config var %s", owner, pos[0])
 	}
 	fmt.Fprintln(out.Stdout, v)
 	return nil
 }
 
 func configShow(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	app, cfg, pos, flags, err := configOf(ctx, p, args, "format")
 	if err != nil {
 		return err
 	}
-	cfg, err := p.Config(ctx, app)
-	if err != nil {
-		return err
+	if len(pos) != 0 {
+		return usageError{"give one app, or --global"}
 	}
 	if flags["format"] == "json" {
 		if cfg == nil {
@@ -333,4 +349,23 @@ func parseAssignments(args []string) (map[string]string, error) {
 		set[k] = v
 	}
 	return set, nil
+}
+
+// configOf reads the config the arguments name: an app's (the first
+// positional argument) or, with --global, the global one. It returns who
+// owns it ("the global config" or the app), the vars, the other
+// positional arguments and the flags.
+func configOf(ctx context.Context, p *platform.Platform, args []string, valued ...string) (string, map[string]string, []string, map[string]string, error) {
+	pos, flags, err := parseFlags(args, valued...)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	if _, global := flags["global"]; global {
+		return "the global config", p.GlobalConfig(), pos, flags, nil
+	}
+	if len(pos) == 0 {
+		return "", nil, nil, nil, usageError{"name one app, or --global"}
+	}
+	cfg, err := p.Config(ctx, pos[0])
+	return pos[0], cfg, pos[1:], flags, err
 }

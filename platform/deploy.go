@@ -168,13 +168,16 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
 	return nil
 }
 
-// releaseEnv is the environment of a release's containers: its config,
-// then the variables Berth sets, which config cannot override.
-func releaseEnv(rel Release, dyno string) []string {
-	env := make([]string, 0, len(rel.Config)+3)
-	for _, k := range sortedKeys(rel.Config) {
+// releaseEnv is the environment of a release's containers: the global
+// config, overridden by the release's config, then the variables Berth
+// sets, which config cannot override.
+func (p *Platform) releaseEnv(rel Release, dyno string) []string {
+	merged := p.GlobalConfig()
+	maps.Copy(merged, rel.Config)
+	env := make([]string, 0, len(merged)+3)
+	for _, k := range sortedKeys(merged) {
 		if k != "PORT" && k != "DYNO" && k != "GIT_REV" {
-			env = append(env, k+"="+rel.Config[k])
+			env = append(env, k+"="+merged[k])
 		}
 	}
 	return append(env,
@@ -199,7 +202,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 		return err
 	}
 	var envFile strings.Builder
-	for _, kv := range releaseEnv(*rel, "predeploy") {
+	for _, kv := range p.releaseEnv(*rel, "predeploy") {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&envFile, "%s=%s\n", k, shellQuote(v))
 	}
@@ -237,7 +240,7 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", cmd},
-		Env:    releaseEnv(rel, "release"),
+		Env:    p.releaseEnv(rel, "release"),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})
@@ -262,7 +265,7 @@ func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.W
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", script},
-		Env:    releaseEnv(rel, "postdeploy"),
+		Env:    p.releaseEnv(rel, "postdeploy"),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})

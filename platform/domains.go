@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -16,6 +17,9 @@ type Global struct {
 	// Domains are global domains added with domains:add --global, beside
 	// those of the Caddyfile.
 	Domains []string `json:"domains,omitempty"`
+	// Config vars every app gets (config:set --global); an app's own
+	// config wins.
+	Config map[string]string `json:"config,omitempty"`
 }
 
 const globalKey = "settings/global"
@@ -174,3 +178,45 @@ func (p *Platform) SetLocked(ctx context.Context, app string, locked bool) error
 // GlobalDomains returns the global domains: the Caddyfile's, then those
 // added by command.
 func (p *Platform) GlobalDomains() []string { return p.globalDomainList() }
+
+// GlobalConfig returns the config vars every app gets.
+func (p *Platform) GlobalConfig() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string, len(p.globalConfig))
+	maps.Copy(out, p.globalConfig)
+	return out
+}
+
+// SetGlobalConfig sets and unsets global config vars. Apps get them from
+// their next rollout on (a deploy, a config change, ps:restart).
+func (p *Platform) SetGlobalConfig(ctx context.Context, set map[string]string, unset []string) error {
+	for k := range set {
+		if !validEnvName(k) {
+			return fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
+		}
+	}
+	unlock, err := p.lock("_global", "a global config change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	if g.Config == nil {
+		g.Config = map[string]string{}
+	}
+	maps.Copy(g.Config, set)
+	for _, k := range unset {
+		delete(g.Config, k)
+	}
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.globalConfig = g.Config
+	p.mu.Unlock()
+	return nil
+}

@@ -54,6 +54,11 @@ func (p *Platform) Restart(ctx context.Context, app string, log io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Config set with --no-restart takes effect now, as a release of its
+	// own, so the release list says what runs.
+	if !maps.Equal(rel.Config, a.Config) && (len(rel.Config) > 0 || len(a.Config) > 0) {
+		return p.configRelease(ctx, a, rel, logWriter(log))
+	}
 	return p.rollout(ctx, a, rel, logWriter(log))
 }
 
@@ -128,7 +133,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			}
 			for _, s := range news {
 				if err != nil {
-					p.docker.Remove(cleanup, s.id)
+					p.removeForGood(cleanup, s.id)
 				}
 				p.setHidden(s.id, false)
 			}

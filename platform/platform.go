@@ -47,6 +47,7 @@ type Platform struct {
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
+	globalConfig  map[string]string // config:set --global
 	busy          map[string]string // app → what holds it ("a deploy", ...)
 	// leaving apps are being destroyed (or renamed away): events about
 	// their containers must not route them again.
@@ -181,6 +182,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.mu.Lock()
 	p.globalDomains = slices.Clone(domains)
 	p.storedGlobal = stored.Domains
+	p.globalConfig = stored.Config
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }

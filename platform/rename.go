@@ -141,4 +141,3 @@ func copyDir(ctx context.Context, from, to string) error {
 	}
 	return nil
 }
-

@@ -54,7 +54,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 	var news []started
 	fail := func(err error) error {
 		for _, s := range news {
-			p.docker.Remove(cleanup, s.id)
+			p.removeForGood(cleanup, s.id)
 		}
 		return err
 	}
@@ -107,7 +107,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	spec := docker.RunSpec{
 		Name:  name,
 		Image: rel.Image,
-		Env:   releaseEnv(rel, fmt.Sprintf("%s.%d", typ, index)),
+		Env:   p.releaseEnv(rel, fmt.Sprintf("%s.%d", typ, index)),
 		Labels: map[string]string{
 			docker.LabelApp:        a.Name,
 			docker.LabelProcess:    typ,
@@ -367,6 +367,21 @@ func (p *Platform) drain(ctx context.Context, targets []string, limit time.Durat
 			return false
 		}
 	}
+}
+
+// removeForGood removes a container that may be crash-looping: Docker
+// refuses to remove a container while its restart policy is restarting it,
+// so the policy goes first, and the removal is retried a few times.
+func (p *Platform) removeForGood(ctx context.Context, id string) {
+	p.docker.UpdateRestartPolicy(ctx, id, "no", 0)
+	var err error
+	for i := 0; i < 10; i++ {
+		if err = p.docker.Remove(ctx, id); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.log.Warn("remove container", "container", id, "error", err)
 }
 
 func (p *Platform) stopAndRemove(ctx context.Context, id string, timeout time.Duration) {

@@ -23,7 +23,7 @@ func (p *Platform) Run(ctx context.Context, app string, cmd []string, s docker.S
 	if len(cmd) == 0 {
 		cmd = []string{"/bin/sh"}
 	}
-	return p.docker.RunAttached(ctx, rel.Image, cmd, releaseEnv(rel, "run.1"),
+	return p.docker.RunAttached(ctx, rel.Image, cmd, p.releaseEnv(rel, "run.1"),
 		map[string]string{docker.LabelOneOff: app}, s)
 }
 

@@ -395,6 +395,7 @@ func cmdRestartNewIP(ts *testscript.TestScript, neg bool, args []string) {
 
 // loadRun is a constant stream of requests to one host through Caddy.
 type loadRun struct {
+	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
 	mu       sync.Mutex
@@ -430,21 +431,16 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		re, err := regexp.Compile(args[2])
 		ts.Check(err)
-		inst.load = startLoad(inst, args[1], re)
-		ts.Defer(func() {
-			if inst.load != nil {
-				close(inst.load.stop)
-				<-inst.load.done
-			}
-		})
+		l := startLoad(inst, args[1], re)
+		inst.load = l
+		ts.Defer(l.halt)
 	case "stop":
 		l := inst.load
 		if l == nil {
 			ts.Fatalf("load stop: no load is running")
 		}
 		inst.load = nil
-		close(l.stop)
-		<-l.done
+		l.halt()
 		fmt.Fprintf(ts.Stdout(), "requests %d failed %d\n", l.total, l.failed)
 		for _, body := range slices.Sorted(maps.Keys(l.bodies)) {
 			fmt.Fprintf(ts.Stdout(), "body %q: %d\n", body, l.bodies[body])
@@ -505,6 +501,12 @@ func startLoad(inst *instance, host string, want *regexp.Regexp) *loadRun {
 		close(l.done)
 	}()
 	return l
+}
+
+// halt stops the workers and waits for them; calling it again is a no-op.
+func (l *loadRun) halt() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
 }
 
 func (l *loadRun) fail(what string) {
