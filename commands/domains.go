@@ -202,11 +202,11 @@ func configExport(ctx context.Context, p *platform.Platform, args []string, out 
 	switch flags["format"] {
 	case "", "shell":
 		for _, k := range keys {
-			fmt.Fprintf(out.Stdout, "export %s=%s\n", k, shellQuote(cfg[k]))
+			fmt.Fprintf(out.Stdout, "export %s=%s\n", k, platform.ShellQuote(cfg[k]))
 		}
 	case "envfile":
 		for _, k := range keys {
-			fmt.Fprintf(out.Stdout, "%s=%s\n", k, shellQuote(cfg[k]))
+			fmt.Fprintf(out.Stdout, "%s=%s\n", k, platform.ShellQuote(cfg[k]))
 		}
 	case "json":
 		if cfg == nil {
@@ -218,8 +218,6 @@ func configExport(ctx context.Context, p *platform.Platform, args []string, out 
 	}
 	return nil
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func configClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
 	owner, cfg, pos, flags, err := configOf(ctx, p, args)

@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/anmitsu/go-shlex"
+
+	"github.com/berth-paas/berth/platform"
 	"slices"
 	"strings"
 	"testing"
@@ -61,7 +63,7 @@ func FuzzConfigSetSplitting(f *testing.F) {
 		if key == "" || strings.ContainsAny(key, "= \t\n\x00") || strings.ContainsRune(value, 0) || !utf8.ValidString(key) || !utf8.ValidString(value) {
 			return
 		}
-		line := "config:set app " + shellQuote(key+"="+value)
+		line := "config:set app " + platform.ShellQuote(key+"="+value)
 		args, err := shlex.Split(line, true)
 		if err != nil {
 			t.Fatalf("%q: %v", line, err)

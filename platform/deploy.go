@@ -204,7 +204,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 	var envFile strings.Builder
 	for _, kv := range p.releaseEnv(*rel, "predeploy") {
 		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(&envFile, "%s=%s\n", k, shellQuote(v))
+		fmt.Fprintf(&envFile, "%s=%s\n", k, ShellQuote(v))
 	}
 	const envPath = ".berth-predeploy-env"
 	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
@@ -277,8 +277,8 @@ func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.W
 	}
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 

@@ -95,26 +95,8 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 		return err
 	}
 	defer unlock()
-	switch action {
-	case "add":
-		for _, d := range domains {
-			if !slices.Contains(a.Domains, d) {
-				a.Domains = append(a.Domains, d)
-			}
-		}
-	case "remove":
-		for _, d := range domains {
-			if !slices.Contains(a.Domains, d) {
-				return fmt.Errorf("%s has no domain %s (see domains:report %s)", app, d, app)
-			}
-		}
-		a.Domains = slices.DeleteFunc(a.Domains, func(d string) bool { return slices.Contains(domains, d) })
-	case "set":
-		a.Domains = slices.Compact(slices.Clone(domains))
-	case "clear":
-		a.Domains = nil
-	default:
-		return fmt.Errorf("unknown domains action %q", action)
+	if a.Domains, err = changeDomainList(a.Domains, action, domains); err != nil {
+		return fmt.Errorf("%s: %w (see domains:report %s)", app, err, app)
 	}
 	for _, h := range p.hostsFor(a) {
 		if r, ok := p.table.Lookup(h); ok && r.App != app {
@@ -145,21 +127,8 @@ func (p *Platform) ChangeGlobalDomains(ctx context.Context, action string, domai
 	if err != nil {
 		return err
 	}
-	switch action {
-	case "add":
-		for _, d := range domains {
-			if !slices.Contains(g.Domains, d) {
-				g.Domains = append(g.Domains, d)
-			}
-		}
-	case "remove":
-		g.Domains = slices.DeleteFunc(g.Domains, func(d string) bool { return slices.Contains(domains, d) })
-	case "set":
-		g.Domains = slices.Compact(slices.Clone(domains))
-	case "clear":
-		g.Domains = nil
-	default:
-		return fmt.Errorf("unknown domains action %q", action)
+	if g.Domains, err = changeDomainList(g.Domains, action, domains); err != nil {
+		return fmt.Errorf("global domains: %w", err)
 	}
 	if err := saveGlobal(ctx, p.store, g); err != nil {
 		return err
@@ -219,4 +188,32 @@ func (p *Platform) SetGlobalConfig(ctx context.Context, set map[string]string, u
 	p.globalConfig = g.Config
 	p.mu.Unlock()
 	return nil
+}
+
+// changeDomainList applies a domains action ("add", "remove", "set",
+// "clear") to list. Removing a domain the list lacks is an error: it is
+// most likely a typo.
+func changeDomainList(list []string, action string, domains []string) ([]string, error) {
+	switch action {
+	case "add":
+		for _, d := range domains {
+			if !slices.Contains(list, d) {
+				list = append(list, d)
+			}
+		}
+	case "remove":
+		for _, d := range domains {
+			if !slices.Contains(list, d) {
+				return nil, fmt.Errorf("no domain %s to remove", d)
+			}
+		}
+		list = slices.DeleteFunc(list, func(d string) bool { return slices.Contains(domains, d) })
+	case "set":
+		list = slices.Compact(slices.Clone(domains))
+	case "clear":
+		list = nil
+	default:
+		return nil, fmt.Errorf("unknown domains action %q", action)
+	}
+	return list, nil
 }
