@@ -45,7 +45,8 @@ type Healthcheck struct {
 	Command      []string `json:"command,omitempty"`
 }
 
-// Dokku's defaults for a check's fields.
+// Defaults of a check's fields: 5 attempts, 5 s apart, as Dokku's CHECKS
+// file had them, each with a 5 s timeout.
 const (
 	defaultCheckAttempts = 5
 	defaultCheckTimeout  = 5 * time.Second
