@@ -416,6 +416,38 @@ func (c *Client) List(ctx context.Context, labels ...string) ([]string, error) {
 	return ids, nil
 }
 
+// ListRunning returns, in one call, the containers whose labels match
+// every "key=value" or "key" in labels, with what a container listing
+// carries: ID, name, labels, whether it runs or restarts, and its address
+// on Berth's network (no restart count or exit code: Inspect has those).
+func (c *Client) ListRunning(ctx context.Context, labels ...string) ([]Container, error) {
+	f := client.Filters{}
+	f.Add("label", labels...)
+	res, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list containers: %w", err)
+	}
+	out := make([]Container, 0, len(res.Items))
+	for _, s := range res.Items {
+		ct := Container{
+			ID:         s.ID,
+			Labels:     s.Labels,
+			Running:    s.State == container.StateRunning,
+			Restarting: s.State == container.StateRestarting,
+		}
+		if len(s.Names) > 0 {
+			ct.Name = strings.TrimPrefix(s.Names[0], "/")
+		}
+		if s.NetworkSettings != nil {
+			if ep, ok := s.NetworkSettings.Networks[c.network]; ok && ep != nil {
+				ct.IP = ep.IPAddress
+			}
+		}
+		out = append(out, ct)
+	}
+	return out, nil
+}
+
 // Stop sends the container SIGTERM and, after timeout, SIGKILL.
 func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	secs := int(timeout / time.Second)

@@ -49,6 +49,8 @@ type Platform struct {
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
 	busy          map[string]string // app → what holds it ("a deploy", ...)
+	// refreshing holds a mutex per app that serialises its refreshes.
+	refreshing sync.Map
 	// leaving apps are being destroyed (or renamed away): events about
 	// their containers must not route them again.
 	leaving map[string]bool
@@ -126,20 +128,34 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Two listings for all apps, not two per app: starting with 500 apps
+	// must not wait for 1,000 calls to Docker.
+	oneOffs, err := p.docker.ListRunning(ctx, docker.LabelOneOff)
+	if err != nil {
+		return err
+	}
+	all, err := p.docker.ListRunning(ctx, docker.LabelApp)
+	if err != nil {
+		return err
+	}
+	mine := map[string]bool{}
 	for _, name := range names {
-		oneOffs, err := p.docker.List(ctx, docker.LabelOneOff+"="+name)
-		if err != nil {
-			return err
-		}
-		for _, id := range oneOffs {
-			if err := p.docker.Remove(ctx, id); err != nil {
+		mine[name] = true
+	}
+	for _, c := range oneOffs {
+		if mine[c.Labels[docker.LabelOneOff]] {
+			if err := p.docker.Remove(ctx, c.ID); err != nil {
 				return err
 			}
 		}
+	}
+	generation := map[string]string{}
+	for _, name := range names {
 		a, err := loadApp(ctx, p.store, name)
 		if err != nil {
 			return err
 		}
+		generation[name] = strconv.Itoa(a.Generation)
 		if d := a.LastDeploy; d != nil && d.Status == "running" {
 			d.Status, d.Error = "failed", "interrupted: Berth stopped during the deploy"
 			d.Finished = time.Now().UTC()
@@ -148,16 +164,13 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 				return err
 			}
 		}
-		all, err := p.containers(ctx, name)
-		if err != nil {
-			return err
-		}
-		for _, c := range all {
-			if c.Labels[docker.LabelGeneration] != strconv.Itoa(a.Generation) {
-				p.log.Info("removing a container of an interrupted rollout", "app", name, "container", c.Name)
-				if err := p.docker.Remove(ctx, c.ID); err != nil {
-					return err
-				}
+	}
+	for _, c := range all {
+		app := c.Labels[docker.LabelApp]
+		if gen, ok := generation[app]; ok && c.Labels[docker.LabelGeneration] != gen {
+			p.log.Info("removing a container of an interrupted rollout", "app", app, "container", c.Name)
+			if err := p.docker.Remove(ctx, c.ID); err != nil {
+				return err
 			}
 		}
 	}
@@ -443,22 +456,43 @@ func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <
 // Reconcile re-reads every app's record and containers and routes
 // accordingly.
 func (p *Platform) Reconcile(ctx context.Context) error {
+	// Note the routes before looking, so that a route an event or a
+	// deploy changes meanwhile is not overwritten with this older view.
+	seen := p.table.Routes()
 	names, err := p.store.List(ctx, "apps")
 	if err != nil {
 		return err
 	}
+	// One listing for every app's web containers: a reconcile of 500 apps
+	// is one call to Docker, not 500.
+	all, err := p.docker.ListRunning(ctx, docker.LabelApp, docker.LabelProcess+"=web")
+	if err != nil {
+		return err
+	}
+	byApp := map[string][]docker.Container{}
+	for _, c := range all {
+		byApp[c.Labels[docker.LabelApp]] = append(byApp[c.Labels[docker.LabelApp]], c)
+	}
+	next := make(map[string]routing.Route, len(names))
 	known := map[string]bool{}
 	for _, name := range names {
 		known[name] = true
-		if err := p.refresh(ctx, name); err != nil {
+		if p.isLeaving(name) {
+			continue
+		}
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil {
 			return err
 		}
+		next[name] = routing.Route{Hosts: p.hostsFor(a), Targets: p.targetsOf(byApp[name], a.Generation)}
 	}
-	for _, r := range p.table.Apps() {
-		if !known[r.App] {
-			p.table.Remove(r.App)
+	var remove []string
+	for name := range seen {
+		if !known[name] || p.isLeaving(name) {
+			remove = append(remove, name)
 		}
 	}
+	p.table.SetIfUnchanged(seen, next, remove)
 	return nil
 }
 
@@ -467,6 +501,13 @@ func (p *Platform) Reconcile(ctx context.Context) error {
 // rollout the new containers run before they pass their checks, and must
 // not take traffic yet.
 func (p *Platform) refresh(ctx context.Context, app string) error {
+	// One refresh of an app at a time: a refresh that read the record
+	// before a rollout recorded its new generation must finish before the
+	// rollout's own refresh starts, or it would put the old containers
+	// back in the route after the rollout moved it.
+	mu, _ := p.refreshing.LoadOrStore(app, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	p.mu.Lock()
 	leaving := p.leaving[app]
 	p.mu.Unlock()
@@ -495,13 +536,23 @@ func (p *Platform) readyTargets(ctx context.Context, app string, generation int)
 	if generation == 0 {
 		return nil, nil
 	}
-	cs, err := p.containers(ctx, app, docker.LabelProcess+"=web", docker.LabelGeneration+"="+strconv.Itoa(generation))
+	cs, err := p.docker.ListRunning(ctx, docker.LabelApp+"="+app, docker.LabelProcess+"=web")
 	if err != nil {
 		return nil, err
 	}
+	return p.targetsOf(cs, generation), nil
+}
+
+// targetsOf returns the addresses of the running web containers of
+// generation among cs, and remembers which container has which.
+func (p *Platform) targetsOf(cs []docker.Container, generation int) []string {
+	if generation == 0 {
+		return nil
+	}
+	gen := strconv.Itoa(generation)
 	var targets []string
 	for _, c := range cs {
-		if !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
+		if c.Labels[docker.LabelGeneration] != gen || !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
 			continue
 		}
 		addr := net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort])
@@ -510,7 +561,13 @@ func (p *Platform) readyTargets(ctx context.Context, app string, generation int)
 		p.targetOf[c.ID] = addr
 		p.mu.Unlock()
 	}
-	return targets, nil
+	return targets
+}
+
+func (p *Platform) isLeaving(app string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leaving[app]
 }
 
 // forgetGone drops going-away marks older than age: by then every refresh

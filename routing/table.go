@@ -8,6 +8,7 @@
 package routing
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -163,4 +164,48 @@ func normalizeHosts(hosts []string) []string {
 		}
 	}
 	return out
+}
+
+// Routes returns the current route of every app, by name. A reconcile
+// passes it back to SetIfUnchanged.
+func (t *Table) Routes() map[string]*Route {
+	return maps.Clone(t.current.Load().byApp)
+}
+
+// SetIfUnchanged replaces, in one write, the route of every app in next
+// whose current route is still the one in seen (an app absent from seen
+// must still be absent), and removes every app in remove under the same
+// condition. A route that changed meanwhile (a container event, a deploy)
+// is newer than the caller's view and is kept. It costs one copy of the
+// table however many apps change, where one SetHosts or SetTargets per
+// app would copy it once each.
+func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, remove []string) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	old := t.current.Load()
+	apps := maps.Clone(old.byApp)
+	changed := false
+	for name, r := range next {
+		if old.byApp[name] != seen[name] {
+			continue
+		}
+		r.App = name
+		r.Hosts = normalizeHosts(r.Hosts)
+		r.Targets = slices.Clone(r.Targets)
+		slices.Sort(r.Targets)
+		if cur, ok := old.byApp[name]; ok && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets) {
+			continue // nothing to change; keep the pointer so readers share it
+		}
+		apps[name] = &r
+		changed = true
+	}
+	for _, name := range remove {
+		if cur, ok := old.byApp[name]; ok && cur == seen[name] {
+			delete(apps, name)
+			changed = true
+		}
+	}
+	if changed {
+		t.current.Store(build(apps))
+	}
 }

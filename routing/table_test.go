@@ -151,3 +151,52 @@ func TestInFlightCountsUntilDone(t *testing.T) {
 		t.Fatalf("unknown address count = %d", n)
 	}
 }
+
+func TestSetIfUnchangedKeepsNewerRoutes(t *testing.T) {
+	tbl := New()
+	tbl.SetTargets("a", []string{"10.0.0.1:5000"})
+	tbl.SetTargets("b", []string{"10.0.0.2:5000"})
+	tbl.SetTargets("gone", []string{"10.0.0.3:5000"})
+	seen := tbl.Routes()
+	// An event changes b after the reconcile looked.
+	tbl.SetTargets("b", []string{"10.0.0.9:5000"})
+	tbl.SetIfUnchanged(seen, map[string]Route{
+		"a": {Hosts: []string{"a.test"}, Targets: []string{"10.0.0.5:5000"}},
+		"b": {Hosts: []string{"b.test"}, Targets: []string{"10.0.0.2:5000"}},
+		"c": {Hosts: []string{"c.test"}},
+	}, []string{"gone"})
+	if r, _ := tbl.App("a"); r.Targets[0] != "10.0.0.5:5000" {
+		t.Errorf("a was not updated: %v", r.Targets)
+	}
+	if r, _ := tbl.App("b"); r.Targets[0] != "10.0.0.9:5000" {
+		t.Errorf("b's newer route was overwritten: %v", r.Targets)
+	}
+	if _, ok := tbl.Lookup("c.test"); !ok {
+		t.Error("c was not added")
+	}
+	if _, ok := tbl.App("gone"); ok {
+		t.Error("gone was not removed")
+	}
+}
+
+func BenchmarkReconcileWrite(b *testing.B) {
+	for _, apps := range []int{500, 2000} {
+		b.Run(fmt.Sprintf("apps=%d", apps), func(b *testing.B) {
+			tbl := New()
+			next := map[string]Route{}
+			for i := 0; i < apps; i++ {
+				name := fmt.Sprintf("app%d", i)
+				next[name] = Route{Hosts: []string{name + ".test"}, Targets: []string{fmt.Sprintf("10.0.%d.%d:5000", i/250, i%250)}}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// Alternate targets so every round writes.
+				for name, r := range next {
+					r.Targets = []string{r.Targets[0] + fmt.Sprint(i%2)}
+					next[name] = r
+				}
+				tbl.SetIfUnchanged(tbl.Routes(), next, nil)
+			}
+		})
+	}
+}
