@@ -2,6 +2,5 @@ package main
 
 import "context"
 
-func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error { return errSkipped }
-func benchScale(ctx context.Context, e *env, cfg config, rep *report) error    { return errSkipped }
-func benchGit(ctx context.Context, e *env, cfg config, rep *report) error      { return errSkipped }
+func benchScale(ctx context.Context, e *env, cfg config, rep *report) error { return errSkipped }
+func benchGit(ctx context.Context, e *env, cfg config, rep *report) error   { return errSkipped }
