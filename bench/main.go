@@ -8,7 +8,9 @@
 //	          with 0 and with 500 other apps registered, vs the cost of a
 //	          full Caddy config reload (and whether long streams survive it)
 //	scale     500 running apps: Caddy's memory and Berth's reconcile on
-//	          start, vs an empty start; the routing table's Go benchmarks
+//	          start, vs an empty start
+//	lookup    the routing table's Go benchmarks (routing's BenchmarkLookup
+//	          and the write benchmarks in bench/table_test.go)
 //	git       a push of ~100 MB of history through Berth vs git
 //	          receive-pack over OpenSSH's sshd
 //
@@ -19,7 +21,7 @@
 // That prints a Markdown table and writes it, with the date, the machine
 // and the command, into BENCHMARKS.md between its markers. Flags:
 //
-//	-run proxy,converge,scale,git   run a subset (a subset writes no file unless -o is given)
+//	-run proxy,converge,scale,lookup,git   run a subset (a subset writes no file unless -o is given)
 //	-quick                          scale every count and duration down (writes no file unless -o)
 //	-o FILE                         write the results into FILE
 //
@@ -64,7 +66,8 @@ type config struct {
 	idleWindow time.Duration
 	gitMB      int
 	gitRounds  int
-	benchtime  string
+	benchtime  string // for bench/table_test.go
+	lookupN    string // -benchtime for routing's BenchmarkLookup
 }
 
 func fullConfig() config {
@@ -72,7 +75,7 @@ func fullConfig() config {
 		conc: 16, proxyDur: 5 * time.Second, proxyRuns: 5, bbDur: 3 * time.Second, bbRuns: 3, maxReq: 200000,
 		events: 100, regApps: 500, reloads: 50,
 		scaleApps: 500, idleWindow: 16 * time.Second,
-		gitMB: 100, gitRounds: 3, benchtime: "1s",
+		gitMB: 100, gitRounds: 3, benchtime: "1s", lookupN: "5000000x",
 	}
 }
 
@@ -82,11 +85,11 @@ func quickConfig() config {
 		conc:  16, proxyDur: time.Second, proxyRuns: 2, bbDur: time.Second, bbRuns: 2, maxReq: 50000,
 		events: 10, regApps: 50, reloads: 10,
 		scaleApps: 50, idleWindow: 16 * time.Second,
-		gitMB: 10, gitRounds: 1, benchtime: "100ms",
+		gitMB: 10, gitRounds: 1, benchtime: "100ms", lookupN: "1000000x",
 	}
 }
 
-var allBenchmarks = []string{"proxy", "converge", "scale", "git"}
+var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git"}
 
 func main() {
 	runFlag := flag.String("run", strings.Join(allBenchmarks, ","), "benchmarks to run, comma-separated: "+strings.Join(allBenchmarks, ", "))
@@ -173,6 +176,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 		"proxy":    benchProxy,
 		"converge": benchConverge,
 		"scale":    benchScale,
+		"lookup":   benchLookup,
 		"git":      benchGit,
 	}
 	failed := false
