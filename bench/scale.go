@@ -176,7 +176,7 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	defer w.cancel()
 	time.Sleep(200 * time.Millisecond)
 	k := len(apps) / 2
-	conv := e.restarts(ctx, w, b, ids[k], apps[k], false, cfg.events,
+	conv := e.restarts(ctx, w, b, ids[k], apps[k], false, max(10, cfg.events/2),
 		fmt.Sprintf("docker start, same address, %d running apps", len(apps)))
 	b.stop()
 	if conv.failures > 0 {
