@@ -148,6 +148,9 @@ func (e *env) removeLabelled(ctx context.Context, label string) int {
 
 func (e *env) removeContainers(ctx context.Context, ids []string) {
 	parallel(len(ids), 4, func(i int) error {
+		if ids[i] == "" {
+			return nil
+		}
 		_, err := e.dc.ContainerRemove(ctx, ids[i], client.ContainerRemoveOptions{Force: true})
 		return err
 	})

@@ -182,12 +182,14 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 	for _, name := range selected {
 		progress("=== %s", name)
 		t0 := time.Now()
+		load0 := loadavg()
 		if err := runOne(ctx, benches[name], e, cfg, rep); err != nil {
 			failed = true
 			rep.warn("benchmark %s failed: %v", name, err)
 			rep.add(name, "FAILED: "+firstLine(err.Error()), "", "", "")
 		}
 		progress("=== %s took %s", name, time.Since(t0).Round(time.Second))
+		rep.conditions = append(rep.conditions, []string{name, t0.UTC().Format("15:04:05"), time.Since(t0).Round(time.Second).String(), load0, loadavg()})
 	}
 	m.loadavg1 = loadavg()
 	generated := rep.render(m, command, started, time.Since(started))

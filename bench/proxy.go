@@ -28,6 +28,7 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 		{Name: "bench-httpd", Image: httpdImage, Port: 5000},
 	}
 	ids, err := e.runApps(ctx, b.stateDir, apps)
+	defer e.removeContainers(context.WithoutCancel(ctx), ids)
 	if err != nil {
 		return err
 	}

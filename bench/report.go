@@ -20,9 +20,10 @@ type row struct {
 }
 
 type report struct {
-	rows     []row
-	sections []section
-	warnings []string
+	conditions [][]string // per benchmark: name, start, took, load average at start and end
+	rows       []row
+	sections   []section
+	warnings   []string
 }
 
 type section struct {
@@ -150,6 +151,9 @@ func (r *report) render(m machine, command string, started time.Time, took time.
 	for _, s := range r.sections {
 		fmt.Fprintf(&b, "\n### %s\n\n%s", s.title, s.body)
 	}
+	fmt.Fprintf(&b, "\n### Run conditions\n\nThe load average (1, 5, 15 min) from /proc/loadavg when each benchmark began and ended; "+
+		"on 2 cores, a 1-minute load well above what the benchmark itself puts on the machine means something else was running too.\n\n%s",
+		table([]string{"benchmark", "began (UTC)", "took", "load at start", "load at end"}, r.conditions))
 	return b.String()
 }
 
