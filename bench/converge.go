@@ -76,17 +76,28 @@ func (w *startWatcher) wait(id string, limit time.Duration) (time.Time, error) {
 	}
 }
 
+// pollLimit is how long a convergence poller waits for the app.
+const pollLimit = 15 * time.Second
+
 // convResult is what a series of restarts of one app container measured.
 type convResult struct {
-	label    string
-	conv     []time.Duration // start event → first 200 through Berth
-	evAt     []time.Time     // when each start event happened
-	direct   []time.Duration // start event → first 200 from the container itself
-	apiRet   []time.Duration // start event → docker's start call returned
-	newIP    int
-	failures int
-	firstErr string
-	took     time.Duration
+	label  string
+	conv   []time.Duration // start event → first 200 through Berth
+	evAt   []time.Time     // when each start event happened
+	direct []time.Duration // start event → first 200 from the container itself
+	apiRet []time.Duration // start event → docker's start call returned
+	newIP  int
+	// timeouts are events Berth did not route within pollLimit (counted
+	// as pollLimit); early are events whose first 200 came before the
+	// start event (the route had not changed; counted as 0).
+	timeouts, early int
+	// wrong counts 200 answers for the app's host from another container,
+	// in wrongEvents events; wrongSample is one of their bodies.
+	wrong, wrongEvents int
+	wrongSample        string
+	failures           int
+	firstErr           string
+	took               time.Duration
 }
 
 // restarts restarts app's container n times and times each start event
@@ -137,13 +148,8 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 		}
 		w.drain()
 		pollCtx, cancel := context.WithCancel(ctx)
-		type polled struct {
-			at  time.Time
-			err error
-		}
 		poll := func(t target, ch chan<- polled) {
-			at, err := pollFirstOK(pollCtx, pollC, t, time.Millisecond, 50*time.Millisecond, time.Now().Add(15*time.Second))
-			ch <- polled{at, err}
+			ch <- pollFirstOK(pollCtx, pollC, t, time.Millisecond, 50*time.Millisecond, time.Now().Add(pollLimit))
 		}
 		berthCh, directCh := make(chan polled, 1), make(chan polled, 1)
 		go poll(berth, berthCh)
@@ -171,34 +177,56 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 		var viaBerth, direct polled
 		if err == nil {
 			viaBerth, direct = <-berthCh, <-directCh
-			err = viaBerth.err
-			if err == nil {
-				err = direct.err
-			}
+			err = direct.err
 		}
 		cancel()
 		if err != nil {
 			fail(err)
 			// Make sure the app runs again before the next event.
 			e.dc.ContainerStart(ctx, id, client.ContainerStartOptions{})
-			waitFor(probe, berth, 20*time.Second)
+			waitFor(probe, berth, time.Minute)
 			continue
 		}
 		if i == 0 {
 			if newIP {
 				res.newIP = 0
 			}
+			if viaBerth.err != nil {
+				waitFor(probe, berth, time.Minute)
+			}
 			continue
 		}
-		res.conv = append(res.conv, viaBerth.at.Sub(evAt))
+		res.wrong += viaBerth.wrong
+		if viaBerth.wrong > 0 {
+			res.wrongEvents++
+			res.wrongSample = viaBerth.sample
+			progress("  %s: event %d: %d answers for %s came from another container: %q", label, i, viaBerth.wrong, berth.host, viaBerth.sample)
+		}
+		conv := viaBerth.at.Sub(evAt)
+		if viaBerth.err != nil {
+			// Not routed within the poll limit: counted as the limit, so the
+			// percentiles are lower bounds.
+			res.timeouts++
+			conv = pollLimit
+			progress("  %s: event %d: %v", label, i, viaBerth.err)
+			if err := waitFor(probe, berth, time.Minute); err != nil {
+				fail(err)
+			}
+		} else if conv < 0 {
+			// Berth's route never changed (it had not processed the stop), so
+			// the app answered as soon as it listened again.
+			res.early++
+			conv = 0
+		}
+		res.conv = append(res.conv, conv)
 		res.evAt = append(res.evAt, evAt)
 		res.direct = append(res.direct, direct.at.Sub(evAt))
 		res.apiRet = append(res.apiRet, returned.Sub(evAt))
 	}
 	res.took = time.Since(began)
-	progress("  %s: %d events in %s: Berth p50 %s p99 %s; container itself p50 %s p99 %s; failures %d",
+	progress("  %s: %d events in %s: Berth p50 %s p99 %s; container itself p50 %s p99 %s; not routed in %s: %d; answered by another container: %d; failures %d",
 		label, len(res.conv), res.took.Round(time.Second), ms(pct(res.conv, 50)), ms(pct(res.conv, 99)),
-		ms(pct(res.direct, 50)), ms(pct(res.direct, 99)), res.failures)
+		ms(pct(res.direct, 50)), ms(pct(res.direct, 99)), pollLimit, res.timeouts, res.wrong, res.failures)
 	return res
 }
 
@@ -350,11 +378,8 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	// Report.
 	var rows [][]string
 	for _, r := range results {
-		rows = append(rows, []string{r.label, fmt.Sprint(len(r.conv)), ms(pct(r.conv, 50)), ms(pct(r.conv, 99)), ms(slicesMax(r.conv)), fmt.Sprint(r.over(time.Second)),
-			ms(pct(r.direct, 50)), ms(pct(r.direct, 99)), ms(pct(r.apiRet, 50)), newIPText(r), fmt.Sprint(r.failures), r.took.Round(time.Second).String()})
-		if r.failures > 0 {
-			rep.warn("converge (%s): %d events failed; first: %s", r.label, r.failures, r.firstErr)
-		}
+		rows = append(rows, convRow(r))
+		r.warn(rep)
 	}
 	var rrows [][]string
 	for _, r := range reloads {
@@ -384,7 +409,7 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 			"(by a few ms) of when the app itself first answered. p99 is by nearest rank: of 100 events the second-highest, of 50 or fewer the highest. "+
 			"Berth took %s to answer for both apps from process start with 0 other apps, %s with %d.\n\n",
 		cfg.events, cfg.regApps, ms(up0), ms(upN), cfg.regApps)+
-		table([]string{"restart", "events", "via Berth p50", "p99", "max", "events over 1 s", "container itself p50", "p99", "`docker start` returned (p50, after the event)", "came back on a new address", "failures", "took"}, rows)+
+		table(convHeader, rows)+
 		fmt.Sprintf("\nThe baseline: a plain Caddy (same binary, no berth app) whose JSON config has a static `reverse_proxy` site for the app, the stream app, "+
 			"and N other sites; each change is a POST /load of the whole config that moves the app's upstream to another container, %d times per row. "+
 			"\"POST /load\" is how long the admin API took to answer; \"→ 200\" runs from sending the POST to the first 200 from the new upstream. "+
@@ -393,6 +418,32 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 		"\nLong-lived requests (3 s, a tick every 100 ms) to the stream app, with a change a second into them:\n\n"+
 		table([]string{"change", "chunked HTTP response survived", "WebSocket survived"}, survRows))
 	return nil
+}
+
+var convHeader = []string{"restart", "events", "via Berth p50", "p99", "max", "over 1 s", "not routed within 15 s (counted as 15 s)",
+	"200 before the start event (route unchanged; counted as 0)", "answered by another app's container (events)",
+	"container itself p50", "p99", "`docker start` returned (p50, after the event)", "came back on a new address", "failures", "took"}
+
+func convRow(r convResult) []string {
+	wrong := "0"
+	if r.wrong > 0 {
+		wrong = fmt.Sprintf("**%d answers in %d events** (e.g. %q)", r.wrong, r.wrongEvents, r.wrongSample)
+	}
+	return []string{r.label, fmt.Sprint(len(r.conv)), ms(pct(r.conv, 50)), ms(pct(r.conv, 99)), ms(slicesMax(r.conv)), fmt.Sprint(r.over(time.Second)),
+		fmt.Sprint(r.timeouts), fmt.Sprint(r.early), wrong,
+		ms(pct(r.direct, 50)), ms(pct(r.direct, 99)), ms(pct(r.apiRet, 50)), newIPText(r), fmt.Sprint(r.failures), r.took.Round(time.Second).String()}
+}
+
+func (r convResult) warn(rep *report) {
+	if r.failures > 0 {
+		rep.warn("%s: %d events failed; first: %s", r.label, r.failures, r.firstErr)
+	}
+	if r.timeouts > 0 {
+		rep.warn("%s: Berth did not route %d of %d restarted containers within %s", r.label, r.timeouts, len(r.conv), pollLimit)
+	}
+	if r.wrong > 0 {
+		rep.warn("%s: %d requests for the app's host were answered by another app's container (in %d events), e.g. %q", r.label, r.wrong, r.wrongEvents, r.wrongSample)
+	}
 }
 
 // over counts the events that took longer than d to converge.
@@ -433,9 +484,14 @@ func slicesMax(ds []time.Duration) time.Duration {
 // the lowest free address, so lower free addresses are filled first. It
 // returns the fillers, to be removed by the caller.
 func (e *env) occupy(ctx context.Context, addr netip.Addr, tag string) ([]string, error) {
+	return e.occupyServing(ctx, addr, tag, "")
+}
+
+// occupyServing is occupy with fillers that serve body on port 5000.
+func (e *env) occupyServing(ctx context.Context, addr netip.Addr, tag, body string) ([]string, error) {
 	var fillers []string
 	for k := 0; k < 8; k++ {
-		id, err := e.runFiller(ctx, fmt.Sprintf("berth-bench-filler-%s-%s-%d", e.runID, tag, k))
+		id, err := e.runFiller(ctx, fmt.Sprintf("berth-bench-filler-%s-%s-%d", e.runID, tag, k), body)
 		if id != "" {
 			fillers = append(fillers, id)
 		}
@@ -550,10 +606,11 @@ func timeReloads(p *caddyProc, convDial, streamDial string, others, n int) (relo
 			return res, err
 		}
 		t := target{url: fmt.Sprintf("http://127.0.0.1:%d/", p.httpPort), host: "conv.static.test", want: body}
-		at, err := pollFirstOK(context.Background(), c, t, time.Millisecond, 2*time.Second, time.Now().Add(15*time.Second))
-		if err != nil {
-			return res, err
+		r := pollFirstOK(context.Background(), c, t, time.Millisecond, 2*time.Second, time.Now().Add(15*time.Second))
+		if r.err != nil {
+			return res, r.err
 		}
+		at := r.at
 		res.load = append(res.load, took)
 		res.firstOK = append(res.firstOK, at.Sub(t0))
 	}

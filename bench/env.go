@@ -347,16 +347,23 @@ func (e *env) runApp(ctx context.Context, app appSpec) (string, error) {
 	return created.ID, nil
 }
 
-// runFiller starts a container on Berth's network that only sleeps: it
-// takes the address a stopped app container had.
-func (e *env) runFiller(ctx context.Context, name string) (string, error) {
+// runFiller starts a container on Berth's network that is not an app of
+// any Berth: it takes the address a stopped app container had. With an
+// empty body it only sleeps; otherwise it serves body with busybox httpd
+// on port 5000, the port the benchmark's apps use.
+func (e *env) runFiller(ctx context.Context, name, body string) (string, error) {
+	cfg := &container.Config{
+		Image:  httpdImage,
+		Cmd:    []string{"sleep", "600"},
+		Labels: map[string]string{labelBench: e.runID},
+	}
+	if body != "" {
+		cfg.Cmd = nil
+		cfg.Env = []string{"PORT=5000", "BODY=" + body}
+	}
 	created, err := e.dc.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: name,
-		Config: &container.Config{
-			Image:  httpdImage,
-			Cmd:    []string{"sleep", "600"},
-			Labels: map[string]string{labelBench: e.runID},
-		},
+		Name:       name,
+		Config:     cfg,
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(berthNetwork), AutoRemove: false},
 		NetworkingConfig: &network.NetworkingConfig{
 			EndpointsConfig: map[string]*network.EndpointSettings{berthNetwork: {}},

@@ -130,17 +130,31 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return ds[max(0, min(rank, len(ds)-1))]
 }
 
+// polled is what pollFirstOK saw.
+type polled struct {
+	at  time.Time // when the first wanted answer arrived
+	err error
+	// wrong counts 200 answers whose body lacked the wanted text: another
+	// app's container answered for t's host. sample is one of them.
+	wrong  int
+	sample string
+}
+
 // pollFirstOK sends a GET to t every `every` (each request on its own,
 // cancelled after reqTimeout, at most 64 in flight) until one answers 200
 // with the wanted body, and returns when that answer arrived. It gives up
 // at the deadline. Polling starts at once, so it can be started before the
 // event it waits for.
-func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeout time.Duration, deadline time.Time) (time.Time, error) {
+func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeout time.Duration, deadline time.Time) polled {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	found := make(chan time.Time, 1)
-	var inflight atomic.Int32
-	var lastErr atomic.Value
+	var (
+		inflight atomic.Int32
+		lastErr  atomic.Value
+		mu       sync.Mutex
+		res      polled
+	)
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
@@ -162,22 +176,34 @@ func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeou
 				body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 				resp.Body.Close()
 				at := time.Now()
-				if err == nil && resp.StatusCode == http.StatusOK && strings.Contains(string(body), t.want) {
-					select {
-					case found <- at:
-					default:
+				if err == nil && resp.StatusCode == http.StatusOK {
+					if strings.Contains(string(body), t.want) {
+						select {
+						case found <- at:
+						default:
+						}
+						return
 					}
-					return
+					mu.Lock()
+					res.wrong++
+					res.sample = strings.TrimSpace(string(body))
+					mu.Unlock()
 				}
 				lastErr.Store(fmt.Sprintf("status %d body %q", resp.StatusCode, strings.TrimSpace(string(body))))
 			}()
 		}
 		select {
 		case at := <-found:
-			return at, nil
+			mu.Lock()
+			defer mu.Unlock()
+			res.at = at
+			return res
 		case <-ctx.Done():
 			last, _ := lastErr.Load().(string)
-			return time.Time{}, fmt.Errorf("%s did not answer 200 with %q in time (last: %s)", t.host+t.url, t.want, last)
+			mu.Lock()
+			defer mu.Unlock()
+			res.err = fmt.Errorf("%s %s did not answer 200 with %q in time (last: %s)", t.host, t.url, t.want, last)
+			return res
 		case <-ticker.C:
 		}
 	}

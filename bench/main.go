@@ -52,28 +52,30 @@ import (
 type config struct {
 	quick bool
 
-	conc       int           // load generator connections
-	proxyDur   time.Duration // one load run (Go app backend)
-	proxyRuns  int           // interleaved rounds per target (Go app backend)
-	bbDur      time.Duration // one load run (busybox httpd backend)
-	bbRuns     int
-	maxReq     int // cap per load run
-	events     int // convergence events per kind and configuration
-	regApps    int // apps registered (records only) for the second convergence run
-	reloads    int // static Caddy reloads per configuration
-	scaleApps  int // running apps in the scale benchmark
-	idleWindow time.Duration
-	gitMB      int
-	gitRounds  int
-	benchtime  string // for bench/table_test.go
-	lookupN    string // -benchtime for routing's BenchmarkLookup
+	conc        int           // load generator connections
+	proxyDur    time.Duration // one load run (Go app backend)
+	proxyRuns   int           // interleaved rounds per target (Go app backend)
+	bbDur       time.Duration // one load run (busybox httpd backend)
+	bbRuns      int
+	maxReq      int // cap per load run
+	events      int // convergence events per kind and configuration
+	regApps     int // apps registered (records only) for the second convergence run
+	reloads     int // static Caddy reloads per configuration
+	scaleApps   int // running apps in the scale benchmark
+	scaleEvents int // restarts among them
+	staleTrials int // stale-route trials per phase
+	idleWindow  time.Duration
+	gitMB       int
+	gitRounds   int
+	benchtime   string // for bench/table_test.go
+	lookupN     string // -benchtime for routing's BenchmarkLookup
 }
 
 func fullConfig() config {
 	return config{
 		conc: 16, proxyDur: 5 * time.Second, proxyRuns: 5, bbDur: 3 * time.Second, bbRuns: 3, maxReq: 200000,
 		events: 100, regApps: 500, reloads: 50,
-		scaleApps: 500, idleWindow: 16 * time.Second,
+		scaleApps: 500, scaleEvents: 30, staleTrials: 3, idleWindow: 16 * time.Second,
 		gitMB: 100, gitRounds: 3, benchtime: "1s", lookupN: "5000000x",
 	}
 }
@@ -83,7 +85,7 @@ func quickConfig() config {
 		quick: true,
 		conc:  16, proxyDur: time.Second, proxyRuns: 2, bbDur: time.Second, bbRuns: 2, maxReq: 50000,
 		events: 10, regApps: 50, reloads: 10,
-		scaleApps: 50, idleWindow: 16 * time.Second,
+		scaleApps: 50, scaleEvents: 10, staleTrials: 1, idleWindow: 16 * time.Second,
 		gitMB: 10, gitRounds: 1, benchtime: "100ms", lookupN: "1000000x",
 	}
 }

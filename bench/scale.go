@@ -7,7 +7,90 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/moby/moby/client"
 )
+
+// reconcileEvery is platform.ReconcileInterval.
+const reconcileEvery = 15 * time.Second
+
+// staleResult is what staleRoutes saw.
+type staleResult struct {
+	app      string
+	phase    time.Duration
+	trials   int
+	requests int
+	intruder int
+	trial    []int
+	sameAddr int // trials in which an intruder got exactly the app's address
+}
+
+func (r staleResult) perTrial() string {
+	var parts []string
+	for _, n := range r.trial {
+		parts = append(parts, fmt.Sprint(n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// staleRoutes stops app's container `phase` after a tick of Berth's
+// reconcile ticker (which began at started), lets an intruder take its
+// address, and counts the requests for the app's host that the intruder
+// answers through Berth. It restores the app after each trial.
+func (e *env) staleRoutes(ctx context.Context, b *caddyProc, started time.Time, id string, app appSpec, phase time.Duration, trials int) (staleResult, error) {
+	res := staleResult{app: app.Name, phase: phase, trials: trials}
+	// Short: a request for an app without a target is held by Berth.
+	c := newClient(4, 200*time.Millisecond)
+	defer c.CloseIdleConnections()
+	berth := target{url: fmt.Sprintf("http://127.0.0.1:%d/", b.httpPort), host: app.Name + "." + benchDomain, want: app.Name}
+	slow := newClient(1, 10*time.Second)
+	for t := 0; t < trials; t++ {
+		if err := waitFor(slow, berth, time.Minute); err != nil {
+			return res, err
+		}
+		wait := phase - time.Since(started)%reconcileEvery
+		if wait < 0 {
+			wait += reconcileEvery
+		}
+		time.Sleep(wait)
+		before, err := e.containerIP(ctx, id)
+		if err != nil {
+			return res, err
+		}
+		stop := 1
+		if _, err := e.dc.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &stop}); err != nil {
+			return res, err
+		}
+		intruders, err := e.occupyServing(ctx, before, fmt.Sprintf("intruder-%d-%d", phase.Milliseconds(), t), "intruder")
+		if err != nil {
+			e.removeContainers(ctx, intruders)
+			return res, err
+		}
+		if len(intruders) > 0 {
+			if ip, err := e.containerIP(ctx, intruders[len(intruders)-1]); err == nil && ip == before {
+				res.sameAddr++
+			}
+		}
+		n := 0
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			res.requests++
+			if err := get(c, target{url: berth.url, host: berth.host, want: "intruder"}); err == nil {
+				n++
+			}
+		}
+		res.trial = append(res.trial, n)
+		res.intruder += n
+		e.removeContainers(ctx, intruders)
+		if _, err := e.dc.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+			return res, err
+		}
+	}
+	if err := waitFor(slow, berth, time.Minute); err != nil {
+		return res, err
+	}
+	progress("  stale routes, stopped %s after a tick: %d of %d requests answered by the intruder", ms(phase), res.intruder, res.requests)
+	return res, nil
+}
 
 // startMeasure is what one start of a Berth caddy measured.
 type startMeasure struct {
@@ -177,16 +260,18 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	defer w.cancel()
 	time.Sleep(200 * time.Millisecond)
 	k := len(apps) / 2
-	conv := e.restarts(ctx, w, b, ids[k], apps[k], false, max(10, cfg.events/2),
+	conv := e.restarts(ctx, w, b, ids[k], apps[k], false, cfg.scaleEvents,
 		fmt.Sprintf("docker start, same address, %d running apps", len(apps)))
+	conv.warn(rep)
 	// When did the slow events happen, relative to Berth's periodic
 	// reconcile? Its ticker starts as Start ends, just before "berth
 	// started" is logged, and fires every 15 s.
 	var phases []string
-	if started, ok := b.logTime("berth started"); ok {
+	started, ok := b.logTime("berth started")
+	if ok {
 		for i, c := range conv.conv {
 			if c > time.Second {
-				phase := conv.evAt[i].Sub(started) % (15 * time.Second)
+				phase := conv.evAt[i].Sub(started) % reconcileEvery
 				phases = append(phases, fmt.Sprintf("%s (%.1f s after a tick)", ms(c), phase.Seconds()))
 			}
 		}
@@ -194,10 +279,22 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	if len(phases) == 0 {
 		phases = []string{"none"}
 	}
-	b.stop()
-	if conv.failures > 0 {
-		rep.warn("scale (%s): %d events failed; first: %s", conv.label, conv.failures, conv.firstErr)
+	// Stale routes: the last app (the one a reconcile reaches last) is
+	// stopped, and a container that is not one of this Berth's apps takes
+	// its address at once; is it then sent that app's requests?
+	var stale []staleResult
+	if ok {
+		last := len(apps) - 1
+		for _, phase := range []time.Duration{300 * time.Millisecond, 8 * time.Second} {
+			r, err := e.staleRoutes(ctx, b, started, ids[last], apps[last], phase, cfg.staleTrials)
+			if err != nil {
+				b.stop()
+				return err
+			}
+			stale = append(stale, r)
+		}
 	}
+	b.stop()
 
 	n := len(apps)
 	mib := func(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
@@ -208,6 +305,15 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	rep.add("scale", fmt.Sprintf("idle Caddy CPU over %s: %d apps vs none", cfg.idleWindow, n), cpuPct(full.cpuIdle, full.window), cpuPct(empty.cpuIdle, empty.window), ratio(float64(full.cpuIdle), float64(empty.cpuIdle)))
 	rep.add("scale", fmt.Sprintf("dockerd CPU in that window: %d apps vs none", n), cpuPct(full.dockerdIdle, full.window), cpuPct(empty.dockerdIdle, empty.window), ratio(float64(full.dockerdIdle), float64(empty.dockerdIdle)))
 	rep.add("scale", fmt.Sprintf("start event → first 200 via Berth, p99: %d running apps vs the container's own first 200", n), ms(pct(conv.conv, 99)), ms(pct(conv.direct, 99)), ratio(float64(pct(conv.conv, 99)), float64(pct(conv.direct, 99))))
+	var staleRows [][]string
+	for _, r := range stale {
+		rep.add("scale", fmt.Sprintf("requests for a stopped app answered by the container that took its address, %s after a reconcile tick", ms(r.phase)),
+			fmt.Sprintf("%d of %d", r.intruder, r.requests), "0 expected", "")
+		if r.intruder > 0 {
+			rep.warn("scale: %d of %d requests for %s were answered by another container that took its address (stopped %s after a reconcile tick)", r.intruder, r.requests, r.app, ms(r.phase))
+		}
+		staleRows = append(staleRows, []string{ms(r.phase), fmt.Sprint(r.trials), fmt.Sprint(r.requests), fmt.Sprint(r.intruder), r.perTrial(), fmt.Sprint(r.sameAddr)})
+	}
 	rows := [][]string{}
 	for _, m := range []startMeasure{empty, full} {
 		rows = append(rows, []string{fmt.Sprint(m.apps), ms(m.listening), ms(m.firstHTTP), ms(m.berthStarted), ms(m.allOK),
@@ -223,11 +329,15 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 			"includes at least one of Berth's periodic reconciles (every 15 s).\n\n",
 		n, n, created.Round(time.Second), n)+
 		table([]string{"apps", "ports accept", "first HTTP response", "\"berth started\" logged", "all answer 200", "VmRSS", "VmHWM", "idle Caddy CPU", "dockerd CPU"}, rows)+
-		fmt.Sprintf("\nWith the %d apps running, %d restarts (`docker stop`, `docker start`, same address) of one of them: start event → first 200 "+
-			"via Berth p50 %s, p99 %s, max %s; the container itself p50 %s, p99 %s (%d failures). "+
-			"%d events took over 1 s; each with the time since the last tick of Berth's 15 s reconcile ticker when its start event came "+
-			"(the ticker starts when Berth's Start ends, at \"berth started\"): %s.\n",
-			n, len(conv.conv), ms(pct(conv.conv, 50)), ms(pct(conv.conv, 99)), ms(slicesMax(conv.conv)), ms(pct(conv.direct, 50)), ms(pct(conv.direct, 99)), conv.failures,
-			conv.over(time.Second), strings.Join(phases, ", ")))
+		fmt.Sprintf("\nWith the %d apps running, restarts (`docker stop`, `docker start`) of one of them, timed as in the convergence benchmark:\n\n", n)+
+		table(convHeader, [][]string{convRow(conv)})+
+		fmt.Sprintf("\nThe events that took over 1 s, each with the time since the last tick of Berth's 15 s reconcile ticker when its start event came "+
+			"(the ticker starts when Berth's Start ends, at \"berth started\"): %s.\n", strings.Join(phases, ", "))+
+		fmt.Sprintf("\nStale routes: the last of the %d apps is stopped (`docker stop -t 1`) at a given time after a reconcile tick, and at once a busybox httpd "+
+			"that is not an app of this Berth (body \"intruder\", port 5000) takes its address (Docker hands out the lowest free address, so this is "+
+			"what the next container started on the network gets). Then the app's host is requested through Berth for 3 s, one request at a time, "+
+			"10 ms apart, each given 200 ms (Berth holds a request for an app with no ready container). "+
+			"Any \"intruder\" answer is a request for one app delivered to another container.\n\n", n)+
+		table([]string{"stopped after a tick", "trials", "requests", "answered by the intruder", "per trial", "intruder got the app's address"}, staleRows))
 	return nil
 }
