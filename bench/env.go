@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// Names and labels of what the benchmark makes in Docker. Every container
+// it creates carries labelBench, so a run that was killed can be cleaned
+// up by the next one.
+const (
+	labelBench   = "berth.bench"
+	httpdImage   = "berth-bench/httpd"
+	streamImage  = "berth-bench/streamapp"
+	berthNetwork = "berth" // docker.DefaultNetwork: where Berth dials apps
+	benchDomain  = "bench.test"
+)
+
+// env is what every benchmark shares: the binaries, the Docker client,
+// the temporary directory, and the list of things to undo.
+type env struct {
+	root     string // the module's root directory
+	tmp      string // this run's temporary directory
+	caddyBin string
+	dc       *client.Client
+	runID    string
+	quick    bool
+	adminKey string // private key that may push to every Berth the benchmark runs
+	adminPub string
+
+	mu       sync.Mutex
+	cleanups []cleanup
+}
+
+type cleanup struct {
+	what string
+	fn   func()
+}
+
+// defer registers fn to run at the end of the run (or on failure, or on
+// SIGINT/SIGTERM), last registered first.
+func (e *env) defer_(what string, fn func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cleanups = append(e.cleanups, cleanup{what, fn})
+}
+
+// cleanUp runs every registered cleanup once.
+func (e *env) cleanUp() {
+	e.mu.Lock()
+	cs := e.cleanups
+	e.cleanups = nil
+	e.mu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		progress("cleanup: %s", cs[i].what)
+		cs[i].fn()
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func newEnv(quick bool) (*env, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return nil, errors.New("run this from Berth's module (go run ./bench)")
+	}
+	e := &env{root: filepath.Dir(gomod), quick: quick, runID: strconv.FormatInt(time.Now().Unix(), 36)}
+	e.tmp, err = os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e.defer_("remove "+e.tmp, func() { os.RemoveAll(e.tmp) })
+	return e, nil
+}
+
+// setUpDocker connects to the engine, removes what an earlier, killed run
+// left, and makes sure Berth's network exists.
+func (e *env) setUpDocker(ctx context.Context) error {
+	dc, err := client.New(client.FromEnv)
+	if err != nil {
+		return err
+	}
+	if _, err := dc.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return fmt.Errorf("no Docker engine answers (start dockerd): %w", err)
+	}
+	e.dc = dc
+	if n := e.removeLabelled(ctx, labelBench); n > 0 {
+		progress("removed %d containers an earlier benchmark run left", n)
+	}
+	e.defer_("remove the benchmark's containers", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		e.removeLabelled(ctx, labelBench)
+	})
+	_, err = dc.NetworkInspect(ctx, berthNetwork, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		// The same network Berth creates (docker.EnsureNetwork).
+		if _, err := dc.NetworkCreate(ctx, berthNetwork, client.NetworkCreateOptions{
+			Driver: "bridge", Labels: map[string]string{"berth.managed": "true"},
+		}); err != nil && !cerrdefs.IsConflict(err) {
+			return err
+		}
+		e.defer_("remove network "+berthNetwork+" (if nothing else uses it)", func() {
+			dc.NetworkRemove(context.Background(), berthNetwork, client.NetworkRemoveOptions{})
+		})
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// removeLabelled force-removes every container that has label, a few at
+// a time, and says how many there were.
+func (e *env) removeLabelled(ctx context.Context, label string) int {
+	res, err := e.dc.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
+	if err != nil {
+		return 0
+	}
+	var ids []string
+	for _, c := range res.Items {
+		ids = append(ids, c.ID)
+	}
+	e.removeContainers(ctx, ids)
+	return len(ids)
+}
+
+func (e *env) removeContainers(ctx context.Context, ids []string) {
+	parallel(len(ids), 4, func(i int) error {
+		if ids[i] == "" {
+			return nil
+		}
+		_, err := e.dc.ContainerRemove(ctx, ids[i], client.ContainerRemoveOptions{Force: true})
+		return err
+	})
+}
+
+// parallel runs fn(0..n-1) on at most workers goroutines and returns the
+// first error.
+func parallel(n, workers int, fn func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		first error
+		next  int
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// buildBinaries builds the caddy binary with Berth (the same command the
+// end-to-end suite uses, without -race) and the stream app.
+func (e *env) buildBinaries() error {
+	e.caddyBin = filepath.Join(e.tmp, "caddy")
+	progress("building caddy with Berth: go build -o %s ./cmd/caddy", e.caddyBin)
+	if err := e.goBuild(e.caddyBin, "./cmd/caddy"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (e *env) goBuild(out, pkg string, env ...string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = e.root
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, buf.String())
+	}
+	return nil
+}
+
+// makeImages imports the two app images. No registry is reachable, so,
+// like the end-to-end suite, they are made from Debian's static busybox
+// with `docker import`:
+//
+//   - httpd: busybox httpd on $PORT, serving $BODY (the app's name).
+//     busybox httpd closes the connection after every response.
+//   - streamapp: the Go program in bench/streamapp, with keep-alive.
+func (e *env) makeImages(ctx context.Context) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("busybox is required (apt-get install busybox-static): %w", err)
+	}
+	if out, _ := exec.Command("file", "-L", busybox).Output(); len(out) > 0 && !bytes.Contains(out, []byte("statically linked")) {
+		return fmt.Errorf("%s is not statically linked; install busybox-static", busybox)
+	}
+	root := filepath.Join(e.tmp, "rootfs-httpd")
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
+		return err
+	}
+	for _, applet := range []string{"sh", "httpd", "echo", "mkdir", "sleep"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
+			return err
+		}
+	}
+	if err := dockerImport(root, httpdImage,
+		`ENV PATH=/bin`,
+		`CMD ["/bin/sh", "-c", "mkdir -p /www && echo \"$BODY\" > /www/index.html && exec httpd -f -p $PORT -h /www"]`,
+	); err != nil {
+		return err
+	}
+	e.defer_("remove image "+httpdImage, func() { exec.Command("docker", "rmi", "-f", httpdImage).Run() })
+
+	sroot := filepath.Join(e.tmp, "rootfs-stream")
+	if err := os.MkdirAll(sroot, 0o755); err != nil {
+		return err
+	}
+	progress("building bench/streamapp (static)")
+	if err := e.goBuild(filepath.Join(sroot, "streamapp"), "./bench/streamapp", "CGO_ENABLED=0"); err != nil {
+		return err
+	}
+	if err := dockerImport(sroot, streamImage, `CMD ["/streamapp"]`); err != nil {
+		return err
+	}
+	e.defer_("remove image "+streamImage, func() { exec.Command("docker", "rmi", "-f", streamImage).Run() })
+	return nil
+}
+
+func dockerImport(root, name string, changes ...string) error {
+	args := []string{"import"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	args = append(args, "-", name)
+	tar := exec.Command("tar", "-C", root, "-c", ".")
+	imp := exec.Command("docker", args...)
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	imp.Stdin = pipe
+	var out bytes.Buffer
+	imp.Stdout, imp.Stderr = &out, &out
+	if err := tar.Start(); err != nil {
+		return err
+	}
+	if err := imp.Run(); err != nil {
+		tar.Wait()
+		return fmt.Errorf("docker import %s: %v: %s", name, err, out.String())
+	}
+	return tar.Wait()
+}
+
+func imageID(name string) (string, error) {
+	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", name).Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+// appSpec is an app the benchmark runs the way Berth runs a release.
+type appSpec struct {
+	Name  string
+	Image string
+	Port  int
+}
+
+var useInit = true
+
+// runApp creates and starts app's web container as Berth's deploy does
+// (platform.Deploy and docker.Run): name APP.web.1, Berth's labels, Docker's
+// init, Berth's network, the same restart and log settings. The body the
+// app serves is its name.
+func (e *env) runApp(ctx context.Context, app appSpec) (string, error) {
+	stop := 10
+	created, err := e.dc.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: app.Name + ".web.1",
+		Config: &container.Config{
+			Image: app.Image,
+			Env:   []string{"PORT=" + strconv.Itoa(app.Port), "DYNO=web.1", "GIT_REV=bench", "BODY=" + app.Name},
+			Labels: map[string]string{
+				"berth.app":     app.Name,
+				"berth.process": "web",
+				"berth.release": "1",
+				"berth.port":    strconv.Itoa(app.Port),
+				labelBench:      e.runID,
+			},
+			StopTimeout: &stop,
+		},
+		HostConfig: &container.HostConfig{
+			Init:          &useInit,
+			NetworkMode:   container.NetworkMode(berthNetwork),
+			RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 10},
+			LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+		},
+		NetworkingConfig: &network.NetworkingConfig{
+			EndpointsConfig: map[string]*network.EndpointSettings{berthNetwork: {}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", app.Name, err)
+	}
+	if _, err := e.dc.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return created.ID, fmt.Errorf("start %s: %w", app.Name, err)
+	}
+	return created.ID, nil
+}
+
+// runFiller starts a container on Berth's network that is not an app of
+// any Berth: it takes the address a stopped app container had. With an
+// empty body it only sleeps; otherwise it serves body with busybox httpd
+// on port 5000, the port the benchmark's apps use.
+func (e *env) runFiller(ctx context.Context, name, body string) (string, error) {
+	cfg := &container.Config{
+		Image:  httpdImage,
+		Cmd:    []string{"sleep", "600"},
+		Labels: map[string]string{labelBench: e.runID},
+	}
+	if body != "" {
+		cfg.Cmd = nil
+		cfg.Env = []string{"PORT=5000", "BODY=" + body}
+	}
+	created, err := e.dc.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       name,
+		Config:     cfg,
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(berthNetwork), AutoRemove: false},
+		NetworkingConfig: &network.NetworkingConfig{
+			EndpointsConfig: map[string]*network.EndpointSettings{berthNetwork: {}},
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	_, err = e.dc.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
+	return created.ID, err
+}
+
+func (e *env) containerIP(ctx context.Context, id string) (netip.Addr, error) {
+	res, err := e.dc.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if ns := res.Container.NetworkSettings; ns != nil {
+		if ep, ok := ns.Networks[berthNetwork]; ok && ep != nil && ep.IPAddress.IsValid() {
+			return ep.IPAddress, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("container %s has no address on network %s", id, berthNetwork)
+}
+
+// appRecord is Berth's app record (platform.App), written as Berth
+// writes it: STATE_DIR/apps/APP.json.
+type appRecord struct {
+	Name         string          `json:"name"`
+	CreatedAt    time.Time       `json:"created_at"`
+	DeployBranch string          `json:"deploy_branch,omitempty"`
+	Releases     []releaseRecord `json:"releases,omitempty"`
+	Current      int             `json:"current,omitempty"`
+}
+
+type releaseRecord struct {
+	Version   int       `json:"version"`
+	Image     string    `json:"image"`
+	ImageID   string    `json:"image_id"`
+	Port      int       `json:"port"`
+	GitRev    string    `json:"git_rev,omitempty"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// writeRecord writes app's record with one current release. An app with
+// no image is registered only: it has no release and runs nothing.
+func writeRecord(stateDir string, app appSpec) error {
+	now := time.Now().UTC()
+	rec := appRecord{Name: app.Name, CreatedAt: now}
+	if app.Image != "" {
+		id, err := imageID(app.Image)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", app.Image, err)
+		}
+		rec.DeployBranch = "main"
+		rec.Current = 1
+		rec.Releases = []releaseRecord{{
+			Version: 1, Image: app.Image, ImageID: id, Port: app.Port,
+			GitRev: "bench", Reason: "bench", CreatedAt: now,
+		}}
+	}
+	doc, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(stateDir, "apps")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, app.Name+".json"), doc, 0o600)
+}
+
+// runApps writes the records of apps and starts their containers, a few
+// at a time. It returns the container IDs in the order of apps.
+func (e *env) runApps(ctx context.Context, stateDir string, apps []appSpec) ([]string, error) {
+	ids := make([]string, len(apps))
+	err := parallel(len(apps), 4, func(i int) error {
+		if err := writeRecord(stateDir, apps[i]); err != nil {
+			return err
+		}
+		id, err := e.runApp(ctx, apps[i])
+		ids[i] = id
+		return err
+	})
+	return ids, err
+}
