@@ -362,6 +362,11 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {
 		return err
 	}
+	// The containers' events refreshed the route while the record still
+	// existed; take it away again, now that a refresh finds no record.
+	p.mu.Lock()
+	p.table.Remove(name)
+	p.mu.Unlock()
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }
@@ -459,7 +464,17 @@ func (p *Platform) refresh(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
-	p.table.SetHosts(app, p.hostsFor(a))
+	hosts := p.hostsFor(a)
+	// Apply only if the app still exists, checked under the lock Destroy
+	// takes to remove the route after deleting the record: a refresh that
+	// read the record before the delete must not route the app again.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.store.Get(ctx, appKey(app)); errors.Is(err, store.ErrNotFound) {
+		p.table.Remove(app)
+		return nil
+	}
+	p.table.SetHosts(app, hosts)
 	p.table.SetTargets(app, targets)
 	return nil
 }
