@@ -58,12 +58,16 @@ type DeployRequest struct {
 // removed and the previous release keeps serving; the error says why, with
 // the failing container's last output.
 func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, error) {
-	log := logWriter(req.Log)
 	unlock, err := p.lock(req.App, "a deploy")
 	if err != nil {
 		return Release{}, err
 	}
 	defer unlock()
+	return p.deployLocked(ctx, req)
+}
+
+// deployLocked is Deploy for a caller that holds the app's lock.
+func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Release, err error) {
 	a, err := loadApp(ctx, p.store, req.App)
 	if err != nil {
 		return Release{}, err
@@ -86,6 +90,13 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return Release{}, err
 	}
+	build, err := p.builds.begin(Build{App: a.Name, Reason: req.Reason, Source: req.Source.Describe(), GitRev: req.GitRev, Started: started.UTC()})
+	if err != nil {
+		// The deploy goes on; only its record is missing.
+		p.log.Warn("cannot record the build", "app", a.Name, "error", err)
+	}
+	log := io.Writer(teeLog{client: logWriter(req.Log), file: build})
+	made := 0 // the release made, once it serves
 	defer func() {
 		// Record the outcome on a fresh copy: a failed rollout may have
 		// left a half-changed record in a.
@@ -97,6 +108,9 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 		if fresh, err := loadApp(cleanup, p.store, req.App); err == nil {
 			fresh.LastDeploy = attempt
 			saveApp(cleanup, p.store, fresh)
+		}
+		if ferr := build.finish(made, err); ferr != nil {
+			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
 	}()
 	fail := func(err error) (Release, error) {
@@ -141,7 +155,7 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	if err := p.rollout(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
-	released = true
+	released, made = true, version
 	attempt.Status = "succeeded"
 	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))

@@ -32,6 +32,9 @@ type Config struct {
 	Table *routing.Table
 	// ReposDir holds each app's bare git repository, APP.git.
 	ReposDir string
+	// BuildsDir keeps each app's last builds, record and log, under
+	// APP/; empty keeps none.
+	BuildsDir string
 	// Logger receives what happens; nil means discard.
 	Logger *slog.Logger
 }
@@ -42,6 +45,7 @@ type Platform struct {
 	docker   *docker.Client
 	table    *routing.Table
 	reposDir string
+	builds   buildStore
 	log      *slog.Logger
 
 	mu            sync.Mutex
@@ -79,6 +83,7 @@ func New(cfg Config) *Platform {
 		docker:   cfg.Docker,
 		table:    cfg.Table,
 		reposDir: cfg.ReposDir,
+		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
 		busy:     map[string]string{},
 		hidden:   map[string]bool{},
@@ -142,6 +147,9 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 			if err := saveApp(ctx, p.store, a); err != nil {
 				return err
 			}
+		}
+		if err := p.builds.failRunning(name); err != nil {
+			return fmt.Errorf("builds of %s: %w", name, err)
 		}
 		all, err := p.containers(ctx, name)
 		if err != nil {
@@ -326,8 +334,9 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	return nil
 }
 
-// Destroy removes the app: its route, containers, images, repository and
-// record. The route goes first so no request reaches a dying container.
+// Destroy removes the app: its route, containers, images, repository,
+// builds and record. The route goes first so no request reaches a dying
+// container.
 func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := ValidateAppName(name); err != nil {
 		return err
@@ -358,6 +367,9 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
 		return fmt.Errorf("remove repository of %s: %w", name, err)
+	}
+	if err := p.builds.remove(name); err != nil {
+		return fmt.Errorf("remove builds of %s: %w", name, err)
 	}
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {
 		return err
