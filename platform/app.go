@@ -46,6 +46,9 @@ type App struct {
 	Domains []string `json:"domains,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
+	// Stopped apps run no container (ps:stop) until ps:start or the next
+	// rollout; their containers are kept, stopped.
+	Stopped bool `json:"stopped,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 }

@@ -573,6 +573,9 @@ func (p *Platform) noteExit(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
+	if a, err := loadApp(ctx, p.store, c.Labels[docker.LabelApp]); err == nil && a.Stopped {
+		return // ps:stop stopped it
+	}
 	if failed, why := exhausted(c); failed {
 		p.log.Error("app container failed: "+why, "app", c.Labels[docker.LabelApp], "container", c.Name)
 	}
