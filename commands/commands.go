@@ -66,7 +66,7 @@ func init() {
 		{"version", "version", "Show Berth's version", version},
 	}
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
-		lifecycleCommands, buildCommands)
+		lifecycleCommands, buildCommands, gitCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

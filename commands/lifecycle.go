@@ -7,10 +7,11 @@ import (
 	"github.com/berth-paas/berth/platform"
 )
 
-// lifecycleCommands stop and start an app.
+// lifecycleCommands stop, start and rebuild an app.
 var lifecycleCommands = []command{
 	{"ps:stop", "ps:stop APP", "Stop the app's containers (requests get 503); its formation is kept until ps:start", psStop},
 	{"ps:start", "ps:start APP", "Start the app's stopped containers again, creating any its formation misses", psStart},
+	{"ps:rebuild", "ps:rebuild APP", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
 }
 
 func psStop(ctx context.Context, p *platform.Platform, args []string, out IO) error {
@@ -40,4 +41,13 @@ func psStart(ctx context.Context, p *platform.Platform, args []string, out IO) e
 	}
 	fmt.Fprintf(out.Stderr, "=====> %s is running\n", app)
 	return nil
+}
+
+func psRebuild(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	_, err = p.Rebuild(ctx, app, out.Stderr)
+	return err
 }
