@@ -66,6 +66,20 @@ func (g GitCommit) ReadFile(ctx context.Context, name string) ([]byte, bool, err
 	return blob, true, nil
 }
 
+// Resolve returns the full hash of the commit Rev names (a branch, a tag,
+// a hash), or "" when Rev names no commit in the repository.
+func (g GitCommit) Resolve(ctx context.Context) (string, error) {
+	cmd := g.command(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", g.Rev+"^{commit}")
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 && len(bytes.TrimSpace(ee.Stderr)) == 0 {
+		return "", nil // --quiet: a rev that names nothing exits 1 silently
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in %s: %w", g.Rev, g.RepoDir, gitError(err))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // Archive streams `git archive` of the commit.
 func (g GitCommit) Archive(ctx context.Context) (io.ReadCloser, error) {
 	cmd := g.command(ctx, "archive", "--format=tar", g.Rev)

@@ -124,6 +124,9 @@ var adminMux = sync.OnceValue(func() *http.ServeMux {
 	rest("POST /berth/apps/{app}/restart", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"ps:restart", r.PathValue("app")}, nil
 	})
+	rest("POST /berth/apps/{app}/deploy", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"ps:rebuild", r.PathValue("app")}, nil
+	})
 	return mux
 })
 

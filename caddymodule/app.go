@@ -64,8 +64,8 @@ type App struct {
 	// Default: DOCKER_HOST from the environment, else the local socket.
 	DockerHost string `json:"docker_host,omitempty"`
 
-	// StateDir holds app records and git repositories. Default: "berth"
-	// in Caddy's data directory.
+	// StateDir holds app records, git repositories and build logs.
+	// Default: "berth" in Caddy's data directory.
 	StateDir string `json:"state_dir,omitempty"`
 
 	adminKeys []gossh.PublicKey
@@ -225,11 +225,12 @@ func (a *App) newCore() (*core, error) {
 	}
 	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
 	c.platform = platform.New(platform.Config{
-		Store:    &store.Files{Dir: a.StateDir},
-		Docker:   dc,
-		Table:    c.table,
-		ReposDir: filepath.Join(a.StateDir, "repos"),
-		Logger:   a.log,
+		Store:     &store.Files{Dir: a.StateDir},
+		Docker:    dc,
+		Table:     c.table,
+		ReposDir:  filepath.Join(a.StateDir, "repos"),
+		BuildsDir: filepath.Join(a.StateDir, "builds"),
+		Logger:    a.log,
 	})
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()

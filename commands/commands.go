@@ -61,12 +61,13 @@ var table []command
 func init() {
 	table = []command{
 		{"apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
-		{"apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository and record (asks for the name unless --force)", appsDestroy},
+		{"apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository, builds and record (asks for the name unless --force)", appsDestroy},
 		{"apps:list", "apps:list [--format json]", "List the apps", appsList},
 		{"help", "help", "Show this list of commands", help},
 		{"version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands, keyCommands, renameCommands, reportCommands)
+	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
+		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

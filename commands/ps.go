@@ -116,11 +116,15 @@ func psScale(ctx context.Context, p *platform.Platform, args []string, out IO) e
 	if err := p.Scale(ctx, app, want, out.Stderr); err != nil {
 		return err
 	}
-	f, err := p.Formation(ctx, app)
+	a, err := p.App(ctx, app)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> %s now runs %s\n", app, formatFormation(f))
+	if a.Stopped {
+		fmt.Fprintf(out.Stderr, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
+		return nil
+	}
+	fmt.Fprintf(out.Stderr, "-----> %s now runs %s\n", app, formatFormation(a.Formation))
 	return nil
 }
 

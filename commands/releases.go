@@ -48,8 +48,11 @@ func releases(ctx context.Context, p *platform.Platform, args []string, out IO) 
 			marker = " (current)"
 		}
 		by := r.Reason
-		if r.Reason == "push" && r.GitRev != "" {
-			by = "push " + r.GitRev[:min(7, len(r.GitRev))]
+		switch {
+		case (r.Reason == "push" || r.Reason == "rebuild" || r.Reason == "sync") && r.GitRev != "":
+			by = r.Reason + " " + r.GitRev[:min(7, len(r.GitRev))]
+		case r.Reason == "image" && r.SourceImage != "":
+			by = "image " + r.SourceImage
 		}
 		fmt.Fprintf(tw, "v%d%s\t%s\t%s\t%s\n", r.Version, marker, r.CreatedAt.Format(time.RFC3339), by, r.Image)
 	}

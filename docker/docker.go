@@ -129,6 +129,16 @@ func (c *Client) ExposedPort(ctx context.Context, image string) (int, bool, erro
 	return slices.Min(ports), true, nil
 }
 
+// ImageID returns the ID of a local image. The error satisfies IsNotFound
+// when the engine has no image by that reference: nothing is pulled.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	res, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("docker: inspect image %s: %w", ref, err)
+	}
+	return res.ID, nil
+}
+
 // RemoveImage deletes an image tag; a missing image is not an error.
 func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{})

@@ -46,6 +46,9 @@ type App struct {
 	Domains []string `json:"domains,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
+	// Stopped apps run no container (ps:stop) until ps:start or the next
+	// rollout; their containers are kept, stopped.
+	Stopped bool `json:"stopped,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 }
@@ -116,13 +119,16 @@ func (a *App) waitToRetire() time.Duration {
 
 // Release is one deployable version of an app: an image and how to run it.
 type Release struct {
-	Version   int       `json:"version"`
-	Image     string    `json:"image"`
-	ImageID   string    `json:"image_id"`
-	Port      int       `json:"port"`
-	GitRev    string    `json:"git_rev,omitempty"`
-	Reason    string    `json:"reason"`
-	CreatedAt time.Time `json:"created_at"`
+	Version int    `json:"version"`
+	Image   string `json:"image"`
+	ImageID string `json:"image_id"`
+	Port    int    `json:"port"`
+	GitRev  string `json:"git_rev,omitempty"`
+	// SourceImage is the local image the release was deployed from
+	// (git:from-image), when it was not built from a commit.
+	SourceImage string    `json:"source_image,omitempty"`
+	Reason      string    `json:"reason"`
+	CreatedAt   time.Time `json:"created_at"`
 	// Processes is the Procfile: process type → command. Empty means one
 	// web process running the image's CMD.
 	Processes map[string]string `json:"processes,omitempty"`

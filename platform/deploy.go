@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -37,17 +38,32 @@ const DefaultPort = 5000
 
 // DeployRequest is one deploy.
 type DeployRequest struct {
-	App    string
+	App string
+	// Source is built into the release's image. Exactly one of Source
+	// and Image is set.
 	Source builder.Source
+	// Image is a local image deployed as it is, without a build
+	// (git:from-image). Nothing is pulled; it has no Procfile or
+	// app.json.
+	Image string
 	// GitRev is the pushed commit, given to the app as GIT_REV.
 	GitRev string
-	// Reason says what made the release ("push", ...).
+	// Reason says what made the release ("push", "rebuild", "sync",
+	// "image").
 	Reason string
 	// Branch, when the app has no deploy branch yet, becomes it once this
 	// deploy succeeds.
 	Branch string
+	// MoveBranch points the deploy branch of the app's repository at
+	// GitRev once the release serves (git:sync), and not before: a failed
+	// deploy leaves the branch naming what runs.
+	MoveBranch bool
 	// Log receives the build log and progress for the person deploying.
 	Log io.Writer
+
+	// shown is what the caller has already written to Log about this
+	// deploy (git:sync's fetch, say); the build's log starts with it.
+	shown []byte
 }
 
 // Deploy builds the source into a new release and rolls it out: the
@@ -58,12 +74,19 @@ type DeployRequest struct {
 // removed and the previous release keeps serving; the error says why, with
 // the failing container's last output.
 func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, error) {
-	log := logWriter(req.Log)
 	unlock, err := p.lock(req.App, "a deploy")
 	if err != nil {
 		return Release{}, err
 	}
 	defer unlock()
+	return p.deployLocked(ctx, req)
+}
+
+// deployLocked is Deploy for a caller that holds the app's lock.
+func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Release, err error) {
+	if (req.Source == nil) == (req.Image == "") {
+		return Release{}, errors.New("a deploy needs a source to build or an image, not both")
+	}
 	a, err := loadApp(ctx, p.store, req.App)
 	if err != nil {
 		return Release{}, err
@@ -73,12 +96,13 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	}
 	version := a.NextVersion()
 	rel := Release{
-		Version:   version,
-		Image:     fmt.Sprintf("berth/%s:v%d", a.Name, version),
-		GitRev:    req.GitRev,
-		Reason:    req.Reason,
-		CreatedAt: time.Now().UTC(),
-		Config:    maps.Clone(a.Config),
+		Version:     version,
+		Image:       fmt.Sprintf("berth/%s:v%d", a.Name, version),
+		GitRev:      req.GitRev,
+		SourceImage: req.Image,
+		Reason:      req.Reason,
+		CreatedAt:   time.Now().UTC(),
+		Config:      maps.Clone(a.Config),
 	}
 	started := time.Now()
 	attempt := &DeployAttempt{Release: version, GitRev: req.GitRev, Started: started.UTC(), Status: "running"}
@@ -86,6 +110,18 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return Release{}, err
 	}
+	source := "image " + req.Image
+	if req.Source != nil {
+		source = req.Source.Describe()
+	}
+	build, err := p.builds.begin(Build{App: a.Name, Reason: req.Reason, Source: source, GitRev: req.GitRev, Image: req.Image, Started: started.UTC()})
+	if err != nil {
+		// The deploy goes on; only its record is missing.
+		p.log.Warn("cannot record the build", "app", a.Name, "error", err)
+	}
+	build.Write(req.shown)
+	log := io.Writer(teeLog{client: logWriter(req.Log), file: build})
+	made := 0 // the release made, once it serves
 	defer func() {
 		// Record the outcome on a fresh copy: a failed rollout may have
 		// left a half-changed record in a.
@@ -98,19 +134,37 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 			fresh.LastDeploy = attempt
 			saveApp(cleanup, p.store, fresh)
 		}
+		if ferr := build.finish(made, err); ferr != nil {
+			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
+		}
 	}()
 	fail := func(err error) (Release, error) {
 		attempt.Error = err.Error()
 		return Release{}, err
 	}
-	if err := readAppFiles(ctx, req.Source, &rel); err != nil {
-		return fail(err)
-	}
-	fmt.Fprintf(log, "-----> Building %s (%s) as release v%d\n", a.Name, req.Source.Describe(), version)
-	rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{Source: req.Source, Tag: rel.Image, Log: log})
-	if err != nil {
-		p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
-		return fail(fmt.Errorf("build of %s failed: %w", a.Name, err))
+	if req.Image != "" {
+		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)
+		id, err := p.docker.ImageID(ctx, req.Image)
+		if docker.IsNotFound(err) {
+			return fail(fmt.Errorf("there is no image %s on this host; git:from-image deploys local images only (nothing is pulled): build, pull or load it on the server first", req.Image))
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if err := p.docker.Tag(ctx, id, rel.Image); err != nil {
+			return fail(err)
+		}
+		rel.ImageID = id
+	} else {
+		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d\n", a.Name, req.Source.Describe(), version)
+		rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{Source: req.Source, Tag: rel.Image, Log: log})
+		if err != nil {
+			p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
+			return fail(fmt.Errorf("build of %s failed: %w", a.Name, err))
+		}
 	}
 	// From here on a failure must leave nothing behind.
 	cleanup := context.WithoutCancel(ctx)
@@ -141,8 +195,14 @@ func (p *Platform) Deploy(ctx context.Context, req DeployRequest) (Release, erro
 	if err := p.rollout(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
-	released = true
+	released, made = true, version
 	attempt.Status = "succeeded"
+	if req.MoveBranch {
+		if err := setBranch(p.RepoPath(a.Name), a.DeployBranch, req.GitRev); err != nil {
+			p.log.Warn("move the deploy branch", "app", a.Name, "error", err)
+			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, a.DeployBranch, shortRev(req.GitRev), err)
+		}
+	}
 	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(log, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond))

@@ -112,6 +112,10 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		sort.Slice(running, func(i, j int) bool { return index(running[i]) < index(running[j]) })
 		have := len(running)
 		switch {
+		case q > have && a.Stopped:
+			// A stopped app starts nothing: the formation is recorded,
+			// and ps:start runs it.
+			fmt.Fprintf(log, "-----> %s is stopped: %s=%d takes effect at ps:start %s\n", app, typ, q, app)
 		case q > have:
 			var news []started
 			for i := have + 1; i <= q; i++ {
@@ -277,6 +281,8 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 		}
 		st.Release, _ = strconv.Atoi(c.Labels[docker.LabelRelease])
 		switch failed, why := exhausted(c); {
+		case a.Stopped && !c.Running && !c.Restarting:
+			st.State = "stopped"
 		case failed:
 			st.State, st.Detail, r.Failed = "failed", why, true
 		case c.Restarting:

@@ -32,6 +32,9 @@ type Config struct {
 	Table *routing.Table
 	// ReposDir holds each app's bare git repository, APP.git.
 	ReposDir string
+	// BuildsDir keeps each app's last builds, record and log, under
+	// APP/; empty keeps none.
+	BuildsDir string
 	// Logger receives what happens; nil means discard.
 	Logger *slog.Logger
 }
@@ -42,6 +45,7 @@ type Platform struct {
 	docker   *docker.Client
 	table    *routing.Table
 	reposDir string
+	builds   buildStore
 	log      *slog.Logger
 
 	mu            sync.Mutex
@@ -85,6 +89,7 @@ func New(cfg Config) *Platform {
 		docker:   cfg.Docker,
 		table:    cfg.Table,
 		reposDir: cfg.ReposDir,
+		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
 		busy:     map[string]string{},
 		hidden:   map[string]bool{},
@@ -163,6 +168,9 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 			if err := saveApp(ctx, p.store, a); err != nil {
 				return err
 			}
+		}
+		if err := p.builds.failRunning(name); err != nil {
+			return fmt.Errorf("builds of %s: %w", name, err)
 		}
 	}
 	for _, c := range all {
@@ -345,8 +353,9 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	return nil
 }
 
-// Destroy removes the app: its route, containers, images, repository and
-// record. The route goes first so no request reaches a dying container.
+// Destroy removes the app: its route, containers, images, repository,
+// builds and record. The route goes first so no request reaches a dying
+// container.
 func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := ValidateAppName(name); err != nil {
 		return err
@@ -392,9 +401,17 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
 		return fmt.Errorf("remove repository of %s: %w", name, err)
 	}
+	if err := p.builds.remove(name); err != nil {
+		return fmt.Errorf("remove builds of %s: %w", name, err)
+	}
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {
 		return err
 	}
+	// The containers' events refreshed the route while the record still
+	// existed; take it away again, now that a refresh finds no record.
+	p.mu.Lock()
+	p.table.Remove(name)
+	p.mu.Unlock()
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }
@@ -527,7 +544,17 @@ func (p *Platform) refresh(ctx context.Context, app string) error {
 	if err != nil {
 		return err
 	}
-	p.table.SetHosts(app, p.hostsFor(a))
+	hosts := p.hostsFor(a)
+	// Apply only if the app still exists, checked under the lock Destroy
+	// takes to remove the route after deleting the record: a refresh that
+	// read the record before the delete must not route the app again.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.store.Get(ctx, appKey(app)); errors.Is(err, store.ErrNotFound) {
+		p.table.Remove(app)
+		return nil
+	}
+	p.table.SetHosts(app, hosts)
 	p.table.SetTargets(app, targets)
 	return nil
 }
@@ -641,6 +668,9 @@ func (p *Platform) noteExit(ctx context.Context, id string) {
 	c, err := p.docker.Inspect(ctx, id)
 	if err != nil {
 		return
+	}
+	if a, err := loadApp(ctx, p.store, c.Labels[docker.LabelApp]); err == nil && a.Stopped {
+		return // ps:stop stopped it
 	}
 	if failed, why := exhausted(c); failed {
 		p.log.Error("app container failed: "+why, "app", c.Labels[docker.LabelApp], "container", c.Name)

@@ -81,6 +81,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 		a.Releases = append(a.Releases, rel)
 	}
 	a.Current, a.Generation, a.Formation = rel.Version, gen, formation
+	a.Stopped = false // a stopped app runs again from its next rollout on
 	if err := saveApp(cleanup, p.store, a); err != nil {
 		return fail(err)
 	}

@@ -1,0 +1,82 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// buildCommands show the app's builds: each deploy's record and log.
+var buildCommands = []command{
+	{"builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
+	{"builds:output", "builds:output APP [ID]", "Print a build's log, as the deployer saw it (default: the latest build)", buildsOutput},
+}
+
+func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	switch flags["format"] {
+	case "", "json":
+	default:
+		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+	}
+	builds, err := p.Builds(ctx, app)
+	if err != nil {
+		return err
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, builds)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s builds\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTARTED\tDURATION\tSTATUS\tRELEASE\tMADE BY")
+	for _, b := range builds {
+		duration := "-"
+		if !b.Finished.IsZero() {
+			duration = b.Finished.Sub(b.Started).Round(100 * time.Millisecond).String()
+		}
+		release := "-"
+		if b.Release > 0 {
+			release = fmt.Sprintf("v%d", b.Release)
+		}
+		by := b.Reason
+		switch {
+		case b.GitRev != "":
+			by += " " + b.GitRev[:min(7, len(b.GitRev))]
+		case b.Image != "":
+			by += " " + b.Image
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Started.Format(time.RFC3339), duration, b.Status, release, by)
+	}
+	return tw.Flush()
+}
+
+func buildsOutput(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError{"give an app and, optionally, a build id from builds:list"}
+	}
+	id := 0
+	if len(pos) == 2 {
+		if id, err = strconv.Atoi(pos[1]); err != nil || id <= 0 {
+			return usageError{fmt.Sprintf("%q is not a build id; builds:list %s shows them", pos[1], pos[0])}
+		}
+	}
+	_, log, err := p.BuildOutput(ctx, pos[0], id)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	_, err = io.Copy(out.Stdout, log)
+	return err
+}

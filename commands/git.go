@@ -1,0 +1,89 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// gitCommands deploy from somewhere else than a push, and report on the
+// app's repository.
+var gitCommands = []command{
+	{"git:from-image", "git:from-image APP IMAGE", "Deploy an image that is on the server, without a build (no Procfile or app.json is read)", gitFromImage},
+	{"git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL into the app's deploy branch, and deploy it", gitSync},
+	{"git:report", "git:report APP [--format json]", "Show the app's deploy branch, deployed commit and repository", gitReport},
+}
+
+func gitFromImage(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageError{"give an app and an image that is on the server (docker images lists them)"}
+	}
+	_, err = p.DeployImage(ctx, pos[0], pos[1], out.Stderr)
+	return err
+}
+
+func gitSync(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app, a repository URL and, optionally, a branch, tag or commit"}
+	}
+	ref := ""
+	if len(pos) == 3 {
+		ref = pos[2]
+	}
+	_, err = p.Sync(ctx, pos[0], pos[1], ref, out.Stderr)
+	return err
+}
+
+func gitReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	switch flags["format"] {
+	case "", "json":
+	default:
+		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+	}
+	r, err := p.GitReport(ctx, app)
+	if err != nil {
+		return err
+	}
+	if flags["format"] == "json" {
+		return writeJSON(out, r)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s git information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Git deploy branch:\t%s\n", orDash(r.DeployBranch))
+	fmt.Fprintf(tw, "Git deployed rev:\t%s\n", orDash(r.DeployedRev))
+	if r.SourceImage != "" {
+		fmt.Fprintf(tw, "Git source image:\t%s\n", r.SourceImage)
+	}
+	fmt.Fprintf(tw, "Git branch rev:\t%s\n", orDash(r.BranchRev))
+	fmt.Fprintf(tw, "Git repository:\t%s\n", r.Repository)
+	fmt.Fprintf(tw, "Git repository size:\t%s\n", byteSize(r.RepositorySize))
+	return tw.Flush()
+}
+
+// byteSize formats n bytes for people: 512 B, 12.5 KiB, 3.1 MiB.
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,53 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// lifecycleCommands stop, start and rebuild an app.
+var lifecycleCommands = []command{
+	{"ps:stop", "ps:stop APP", "Stop the app's containers (requests get 503); its formation is kept until ps:start", psStop},
+	{"ps:start", "ps:start APP", "Start the app's stopped containers again, creating any its formation misses", psStart},
+	{"ps:rebuild", "ps:rebuild APP", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
+}
+
+func psStop(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.StopApp(ctx, app, out.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
+	return nil
+}
+
+func psStart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	changed, err := p.StartApp(ctx, app, out.Stderr)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		fmt.Fprintf(out.Stderr, "-----> %s is already running\n", app)
+		return nil
+	}
+	fmt.Fprintf(out.Stderr, "=====> %s is running\n", app)
+	return nil
+}
+
+func psRebuild(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	_, err = p.Rebuild(ctx, app, out.Stderr)
+	return err
+}

@@ -1,0 +1,320 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Build is the record of one deploy (a push, ps:rebuild, git:sync,
+// git:from-image): what it deployed, when, how it ended. Its log, what the
+// person deploying saw, is kept beside it.
+type Build struct {
+	// ID numbers the app's builds: 1, 2, ...
+	ID  int    `json:"id"`
+	App string `json:"app"`
+	// Release is the release the deploy made; 0 when it made none (it
+	// failed).
+	Release int `json:"release,omitempty"`
+	// Reason says what started the deploy: push, rebuild, sync, image.
+	Reason string `json:"reason"`
+	// Source names what was deployed: "commit 1a2b3c4", "image NAME".
+	Source   string    `json:"source"`
+	GitRev   string    `json:"git_rev,omitempty"`
+	Image    string    `json:"image,omitempty"`
+	Started  time.Time `json:"started_at"`
+	Finished time.Time `json:"finished_at,omitzero"`
+	Status   string    `json:"status"` // running, succeeded, failed
+	Error    string    `json:"error,omitempty"`
+}
+
+// KeepBuilds is how many builds, logs included, Berth keeps per app; older
+// ones are removed when a build ends.
+const KeepBuilds = 20
+
+// buildStore keeps build records and logs as files: DIR/APP/ID.json and
+// DIR/APP/ID.log, readable by the owner only (a build log can show
+// anything the build printed). An empty dir keeps nothing.
+type buildStore struct{ dir string }
+
+func (s buildStore) appDir(app string) string { return filepath.Join(s.dir, app) }
+
+func (s buildStore) metaPath(app string, id int) string {
+	return filepath.Join(s.appDir(app), strconv.Itoa(id)+".json")
+}
+
+func (s buildStore) logPath(app string, id int) string {
+	return filepath.Join(s.appDir(app), strconv.Itoa(id)+".log")
+}
+
+// ids returns the IDs of the app's builds, oldest first. A build whose
+// record could not be written still holds its ID through its log.
+func (s buildStore) ids(app string) ([]int, error) {
+	if s.dir == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(s.appDir(app))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read builds of %s: %w", app, err)
+	}
+	var ids []int
+	for _, e := range entries {
+		base, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			base, ok = strings.CutSuffix(e.Name(), ".log")
+		}
+		if n, err := strconv.Atoi(base); ok && err == nil && n > 0 && !slices.Contains(ids, n) {
+			ids = append(ids, n)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// list returns the app's builds, newest first.
+func (s buildStore) list(app string) ([]Build, error) {
+	ids, err := s.ids(app)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Build, 0, len(ids))
+	for _, id := range slices.Backward(ids) {
+		b, err := s.get(app, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a log without a record: its build could not record itself
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (s buildStore) get(app string, id int) (Build, error) {
+	if s.dir == "" {
+		return Build{}, fs.ErrNotExist
+	}
+	data, err := os.ReadFile(s.metaPath(app, id))
+	if err != nil {
+		return Build{}, err
+	}
+	var b Build
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Build{}, fmt.Errorf("build %d of %s: its record is not valid JSON: %w", id, app, err)
+	}
+	return b, nil
+}
+
+// save writes the build's record atomically: a temporary file renamed
+// over the old one.
+func (s buildStore) save(b Build) error {
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := s.appDir(b.App)
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.metaPath(b.App, b.ID))
+}
+
+// begin gives b the app's next build ID, records it as running and opens
+// its log. The caller holds the app's lock, so no other build of the app
+// takes the same ID.
+func (s buildStore) begin(b Build) (*buildLog, error) {
+	if s.dir == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(s.appDir(b.App), 0o700); err != nil {
+		return nil, fmt.Errorf("builds directory: %w", err)
+	}
+	ids, err := s.ids(b.App)
+	if err != nil {
+		return nil, err
+	}
+	b.ID = 1
+	if len(ids) > 0 {
+		b.ID = ids[len(ids)-1] + 1
+	}
+	b.Status = "running"
+	f, err := os.OpenFile(s.logPath(b.App, b.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("build log: %w", err)
+	}
+	if err := s.save(b); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("build record: %w", err)
+	}
+	return &buildLog{store: s, b: b, f: f}, nil
+}
+
+// prune removes all but the newest keep builds of the app.
+func (s buildStore) prune(app string, keep int) error {
+	ids, err := s.ids(app)
+	if err != nil || len(ids) <= keep {
+		return err
+	}
+	var errs []error
+	for _, id := range ids[:len(ids)-keep] {
+		for _, p := range []string{s.metaPath(app, id), s.logPath(app, id)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// failRunning marks the app's builds that are still running failed: at
+// start, they are what a Berth that stopped mid-deploy left.
+func (s buildStore) failRunning(app string) error {
+	builds, err := s.list(app)
+	if err != nil {
+		return err
+	}
+	for _, b := range builds {
+		if b.Status != "running" {
+			continue
+		}
+		b.Status, b.Error = "failed", "interrupted: Berth stopped during the deploy"
+		b.Finished = time.Now().UTC()
+		if f, err := os.OpenFile(s.logPath(app, b.ID), os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			fmt.Fprintf(f, " !     %s\n", b.Error)
+			f.Close()
+		}
+		if err := s.save(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes every build of the app.
+func (s buildStore) remove(app string) error {
+	if s.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(s.appDir(app))
+}
+
+// buildLog is a running build: its log file and its record.
+type buildLog struct {
+	store buildStore
+	b     Build
+
+	mu     sync.Mutex
+	f      *os.File
+	failed error // the first write error; later writes are dropped
+}
+
+// Write appends to the build's log file. A log that cannot be written
+// never fails the deploy; finish reports it.
+func (l *buildLog) Write(p []byte) (int, error) {
+	if l == nil {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed == nil {
+		_, l.failed = l.f.Write(p)
+	}
+	return len(p), nil
+}
+
+// finish records how the build ended: the release it made (0 for none)
+// and its error, which is also appended to the log as the deployer saw it.
+func (l *buildLog) finish(release int, deployErr error) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Finished = time.Now().UTC()
+	l.b.Release = release
+	l.b.Status = "succeeded"
+	if deployErr != nil {
+		l.b.Status, l.b.Error = "failed", deployErr.Error()
+		if l.failed == nil {
+			_, l.failed = fmt.Fprintf(l.f, " !     %s\n", strings.ReplaceAll(deployErr.Error(), "\n", "\n !     "))
+		}
+	}
+	errs := []error{l.failed, l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, KeepBuilds)}
+	return errors.Join(errs...)
+}
+
+// teeLog writes a deploy's log to the person deploying and to the build's
+// log file; the deployer's writer decides the result, as before builds
+// were kept.
+type teeLog struct {
+	client io.Writer
+	file   *buildLog
+}
+
+func (t teeLog) Write(p []byte) (int, error) {
+	t.file.Write(p)
+	return t.client.Write(p)
+}
+
+// Builds returns the app's builds, newest first (at most KeepBuilds).
+func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
+	if _, err := p.App(ctx, app); err != nil {
+		return nil, err
+	}
+	return p.builds.list(app)
+}
+
+// BuildOutput returns a build's record and its log: build id, or the
+// latest for 0. The log of a running build holds what it has written so
+// far.
+func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, io.ReadCloser, error) {
+	if _, err := p.App(ctx, app); err != nil {
+		return Build{}, nil, err
+	}
+	if id == 0 {
+		builds, err := p.builds.list(app)
+		if err != nil {
+			return Build{}, nil, err
+		}
+		if len(builds) == 0 {
+			return Build{}, nil, fmt.Errorf("%s has no builds yet: push to it, or run ps:rebuild %s", app, app)
+		}
+		id = builds[0].ID
+	}
+	b, err := p.builds.get(app, id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, KeepBuilds, app)
+	}
+	if err != nil {
+		return Build{}, nil, err
+	}
+	f, err := os.Open(p.builds.logPath(app, id))
+	if err != nil {
+		return Build{}, nil, fmt.Errorf("the log of build %d of %s: %w", id, app, err)
+	}
+	return b, f, nil
+}

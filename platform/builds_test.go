@@ -1,0 +1,121 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBuildStoreRecordsAndPrunes(t *testing.T) {
+	s := buildStore{dir: t.TempDir()}
+	for i := 1; i <= KeepBuilds+3; i++ {
+		b, err := s.begin(Build{App: "blog", Reason: "push", Source: "commit abc", Started: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.b.ID != i {
+			t.Fatalf("build %d got id %d", i, b.b.ID)
+		}
+		running, err := s.get("blog", i)
+		if err != nil || running.Status != "running" {
+			t.Fatalf("build %d while it runs: %+v, %v", i, running, err)
+		}
+		client := &strings.Builder{}
+		fmt.Fprintf(teeLog{client: client, file: b}, "step of build %d\n", i)
+		if client.String() != fmt.Sprintf("step of build %d\n", i) {
+			t.Fatalf("the deployer saw %q", client.String())
+		}
+		var deployErr error
+		release := i
+		if i%2 == 0 {
+			deployErr, release = errors.New("build of blog failed:\nRUN false"), 0
+		}
+		if err := b.finish(release, deployErr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	builds, err := s.list("blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(builds) != KeepBuilds {
+		t.Fatalf("kept %d builds, want %d", len(builds), KeepBuilds)
+	}
+	if builds[0].ID != KeepBuilds+3 || builds[len(builds)-1].ID != 4 {
+		t.Fatalf("builds run from %d to %d, want newest %d first down to 4", builds[0].ID, builds[len(builds)-1].ID, KeepBuilds+3)
+	}
+	for _, gone := range []string{"1.json", "1.log", "3.log"} {
+		if _, err := os.Stat(filepath.Join(s.dir, "blog", gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s of a pruned build is still there (%v)", gone, err)
+		}
+	}
+	failed := builds[1] // 22: even
+	if failed.Status != "failed" || failed.Release != 0 || !strings.Contains(failed.Error, "RUN false") || failed.Finished.IsZero() {
+		t.Fatalf("failed build recorded as %+v", failed)
+	}
+	ok := builds[0]
+	if ok.Status != "succeeded" || ok.Release != ok.ID {
+		t.Fatalf("succeeded build recorded as %+v", ok)
+	}
+	log, err := os.ReadFile(s.logPath("blog", failed.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("step of build %d\n !     build of blog failed:\n !     RUN false\n", failed.ID); string(log) != want {
+		t.Fatalf("log of a failed build:\n%s\nwant:\n%s", log, want)
+	}
+	// A new build after pruning still gets a fresh id.
+	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.b.ID != KeepBuilds+4 {
+		t.Fatalf("next id %d, want %d", b.b.ID, KeepBuilds+4)
+	}
+}
+
+func TestBuildStoreFailsInterruptedBuilds(t *testing.T) {
+	s := buildStore{dir: t.TempDir()}
+	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Write([]byte("Step 1/3\n"))
+	b.f.Close() // Berth dies here
+	if err := s.failRunning("blog"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.get("blog", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "failed" || !strings.Contains(got.Error, "interrupted") {
+		t.Fatalf("interrupted build recorded as %+v", got)
+	}
+	log, _ := os.ReadFile(s.logPath("blog", 1))
+	if !strings.HasSuffix(string(log), "interrupted: Berth stopped during the deploy\n") {
+		t.Fatalf("log of an interrupted build: %q", log)
+	}
+}
+
+func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
+	s := buildStore{}
+	b, err := s.begin(Build{App: "blog"})
+	if err != nil || b != nil {
+		t.Fatalf("begin without a dir: %v, %v", b, err)
+	}
+	// A nil build log takes writes and finishes quietly.
+	if n, err := (teeLog{client: &strings.Builder{}, file: b}).Write([]byte("x")); n != 1 || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if err := b.finish(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if builds, err := s.list("blog"); err != nil || len(builds) != 0 {
+		t.Fatalf("list: %v, %v", builds, err)
+	}
+}

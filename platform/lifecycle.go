@@ -1,0 +1,159 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// StopApp stops every container of the app and keeps them, stopped, with the
+// app's formation (Dokku's ps:stop). The route empties first, so requests
+// are held and then answered 503; requests in flight may finish, up to
+// wait-to-retire. The app stays stopped, across restarts of Berth, until
+// StartApp or the next rollout (a deploy, ps:restart, a config change).
+func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error {
+	log = logWriter(log)
+	a, unlock, err := p.lockedApp(ctx, app, "a stop")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := currentRelease(a); err != nil {
+		return err
+	}
+	cleanup := context.WithoutCancel(ctx)
+	cs, err := p.containers(ctx, app)
+	if err != nil {
+		return err
+	}
+	// Recorded first: the containers' exits that follow are the app
+	// stopping, not failing.
+	a.Stopped = true
+	if err := saveApp(ctx, p.store, a); err != nil {
+		return err
+	}
+	var running []docker.Container
+	var targets []string
+	for _, c := range cs {
+		if c.Running || c.Restarting {
+			running = append(running, c)
+			p.setHidden(c.ID, true)
+			if c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
+				targets = append(targets, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
+			}
+		}
+	}
+	defer func() {
+		for _, c := range running {
+			p.setHidden(c.ID, false)
+		}
+		p.refresh(cleanup, app)
+	}()
+	if err := p.refresh(cleanup, app); err != nil {
+		return err
+	}
+	if len(running) == 0 {
+		fmt.Fprintf(log, "-----> %s runs no container; it stays stopped\n", app)
+		return nil
+	}
+	fmt.Fprintf(log, "-----> Stopping %d container(s) of %s\n", len(running), app)
+	if !p.drain(cleanup, targets, a.waitToRetire(), log) {
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(running))
+	for i, c := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.docker.Stop(cleanup, c.ID, a.stopTimeout())
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stopping %s: %w; run ps:stop %s again", app, err, app)
+	}
+	return nil
+}
+
+// StartApp starts the app's stopped containers again, and creates those of
+// its formation that are missing; each must pass its checks before it
+// takes traffic (Dokku's ps:start). It reports whether anything had to
+// start.
+func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (bool, error) {
+	log = logWriter(log)
+	a, unlock, err := p.lockedApp(ctx, app, "a start")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	rel, err := currentRelease(a)
+	if err != nil {
+		return false, err
+	}
+	cleanup := context.WithoutCancel(ctx)
+	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return false, err
+	}
+	have := map[string]docker.Container{}
+	for _, c := range cs {
+		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
+	}
+	var toStart []started
+	for _, typ := range processTypes(rel.Processes) {
+		for i := 1; i <= a.Formation[typ]; i++ {
+			s := started{typ: typ, index: i}
+			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]
+			switch {
+			case !ok:
+				// Missing: created below.
+			case c.Running || c.Restarting:
+				continue
+			default:
+				s.id = c.ID
+			}
+			toStart = append(toStart, s)
+		}
+	}
+	if len(toStart) == 0 && !a.Stopped {
+		return false, nil
+	}
+	var news []started
+	defer func() {
+		for _, s := range news {
+			p.setHidden(s.id, false)
+		}
+		p.refresh(cleanup, app)
+	}()
+	for _, s := range toStart {
+		if s.id == "" {
+			fmt.Fprintf(log, "-----> Creating %s.%d (it was missing)\n", s.typ, s.index)
+			if s.id, err = p.docker.Create(ctx, p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))); err != nil {
+				return false, err
+			}
+		} else {
+			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
+		}
+		// Hidden until it passes its checks, so no event routes it early.
+		p.setHidden(s.id, true)
+		news = append(news, s)
+		if err := p.docker.Start(ctx, s.id); err != nil {
+			return false, err
+		}
+	}
+	a.Stopped = false
+	if err := saveApp(cleanup, p.store, a); err != nil {
+		return false, err
+	}
+	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
+		return true, fmt.Errorf("%s started, but %w", app, err)
+	}
+	return true, nil
+}
