@@ -35,6 +35,12 @@ type Handler struct {
 	// Default: 5s.
 	TryDuration caddy.Duration `json:"try_duration,omitempty"`
 
+	// StreamCloseDelay is how long upgraded connections (websockets) and
+	// other streams outlive a config reload. Caddy closes them at once by
+	// default, which makes a `caddy reload` cut every websocket (measured
+	// by bench/). Default: 5m.
+	StreamCloseDelay caddy.Duration `json:"stream_close_delay,omitempty"`
+
 	app   *App
 	proxy *reverseproxy.Handler
 }
@@ -47,8 +53,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// DefaultTryDuration is how long a request waits for an app container.
-const DefaultTryDuration = 5 * time.Second
+// Defaults of the handler's options.
+const (
+	// DefaultTryDuration is how long a request waits for an app container.
+	DefaultTryDuration = 5 * time.Second
+	// DefaultStreamCloseDelay is how long streams outlive a config reload.
+	DefaultStreamCloseDelay = 5 * time.Minute
+)
 
 // Provision finds the berth app and sets up the inner reverse proxy.
 func (h *Handler) Provision(ctx caddy.Context) error {
@@ -60,6 +71,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.TryDuration == 0 {
 		h.TryDuration = caddy.Duration(DefaultTryDuration)
 	}
+	if h.StreamCloseDelay == 0 {
+		h.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
+	}
 	transport := &reverseproxy.HTTPTransport{}
 	if err := transport.Provision(ctx); err != nil {
 		return err
@@ -67,6 +81,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.proxy = &reverseproxy.Handler{
 		Transport:           &countingTransport{HTTPTransport: transport, app: app},
 		DynamicUpstreamsRaw: json.RawMessage(`{"source":"berth"}`),
+		StreamCloseDelay:    h.StreamCloseDelay,
 		LoadBalancing: &reverseproxy.LoadBalancing{
 			TryDuration: h.TryDuration,
 			TryInterval: caddy.Duration(100 * time.Millisecond),
@@ -103,6 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 //
 //	berth {
 //		try_duration 5s
+//		stream_close_delay 5m
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -111,15 +127,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		switch d.Val() {
-		case "try_duration":
+		case "try_duration", "stream_close_delay":
+			opt := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
 			dur, err := caddy.ParseDuration(d.Val())
 			if err != nil {
-				return d.Errf("try_duration: %v", err)
+				return d.Errf("%s: %v", opt, err)
 			}
-			h.TryDuration = caddy.Duration(dur)
+			if opt == "try_duration" {
+				h.TryDuration = caddy.Duration(dur)
+			} else {
+				h.StreamCloseDelay = caddy.Duration(dur)
+			}
 		default:
 			return d.Errf("unknown berth handler option %q", d.Val())
 		}
