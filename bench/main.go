@@ -13,6 +13,9 @@
 //	          and the write benchmarks in bench/table_test.go)
 //	git       a push of ~100 MB of history through Berth vs git
 //	          receive-pack over OpenSSH's sshd
+//	deploy    git push → new version serving vs a plain docker build of
+//	          the same context; failed requests under load over the
+//	          deploys, a caddy reload, and the gap of a caddy stop + run
 //
 // Run them all, from the module's root:
 //
@@ -21,7 +24,7 @@
 // That prints a Markdown table and writes it, with the date, the machine
 // and the command, into BENCHMARKS.md between its markers. Flags:
 //
-//	-run proxy,converge,scale,lookup,git   run a subset (a subset writes no file unless -o is given)
+//	-run proxy,converge,scale,lookup,git,deploy   run a subset (a subset writes no file unless -o is given)
 //	-quick                          scale every count and duration down (writes no file unless -o)
 //	-o FILE                         write the results into FILE
 //
@@ -90,7 +93,7 @@ func quickConfig() config {
 	}
 }
 
-var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git"}
+var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy"}
 
 func main() {
 	runFlag := flag.String("run", strings.Join(allBenchmarks, ","), "benchmarks to run, comma-separated: "+strings.Join(allBenchmarks, ", "))
@@ -175,6 +178,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 	rep := &report{}
 	benches := map[string]func(context.Context, *env, config, *report) error{
 		"proxy":    benchProxy,
+		"deploy":   benchDeploy,
 		"converge": benchConverge,
 		"scale":    benchScale,
 		"lookup":   benchLookup,
