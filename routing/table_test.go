@@ -116,12 +116,14 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 func BenchmarkLookup(b *testing.B) {
 	for _, apps := range []int{10, 500, 10000} {
 		b.Run(fmt.Sprintf("apps=%d", apps), func(b *testing.B) {
+			// One batch write: filling app by app copies the table each time.
 			tbl := New()
+			routes := make(map[string]Route, apps)
 			for i := 0; i < apps; i++ {
 				name := fmt.Sprintf("app%d", i)
-				tbl.SetHosts(name, []string{name + ".example.test"})
-				tbl.SetTargets(name, []string{"10.0.0.2:5000"})
+				routes[name] = Route{Hosts: []string{name + ".example.test"}, Targets: []string{"10.0.0.2:5000"}}
 			}
+			tbl.SetIfUnchanged(tbl.Routes(), routes, nil)
 			host := fmt.Sprintf("app%d.example.test:443", apps/2)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
