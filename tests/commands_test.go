@@ -430,11 +430,15 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		re, err := regexp.Compile(args[2])
 		ts.Check(err)
-		inst.load = startLoad(inst, args[1], re)
+		l := startLoad(inst, args[1], re)
+		inst.load = l
+		// Stop this load if the script ends while it runs; a load that
+		// `load stop` ended, or a later one, is not this defer's to close.
 		ts.Defer(func() {
-			if inst.load != nil {
-				close(inst.load.stop)
-				<-inst.load.done
+			if inst.load == l {
+				inst.load = nil
+				close(l.stop)
+				<-l.done
 			}
 		})
 	case "stop":
