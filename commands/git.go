@@ -12,7 +12,7 @@ import (
 // app's repository.
 var gitCommands = []command{
 	{"git:from-image", "git:from-image APP IMAGE", "Deploy an image that is on the server, without a build (no Procfile or app.json is read)", gitFromImage},
-	{"git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL into the app's deploy branch, and deploy it", gitSync},
+	{"git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL and deploy it; the deploy branch moves to it once it serves", gitSync},
 	{"git:report", "git:report APP [--format json]", "Show the app's deploy branch, deployed commit and repository", gitReport},
 }
 

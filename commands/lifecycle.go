@@ -9,7 +9,7 @@ import (
 
 // lifecycleCommands stop, start and rebuild an app.
 var lifecycleCommands = []command{
-	{"ps:stop", "ps:stop APP", "Stop the app's containers (requests get 503); its formation is kept until ps:start", psStop},
+	{"ps:stop", "ps:stop APP", "Stop the app's containers, keeping them and the formation; requests get 503 until ps:start", psStop},
 	{"ps:start", "ps:start APP", "Start the app's stopped containers again, creating any its formation misses", psStart},
 	{"ps:rebuild", "ps:rebuild APP", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
 }
