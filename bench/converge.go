@@ -563,8 +563,16 @@ func staticConfig(p *caddyProc, convDial, streamDial string, others int) []byte 
 }
 
 func postLoad(p *caddyProc, cfg []byte) (time.Duration, error) {
+	req, err := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/load", p.adminPort), bytes.NewReader(cfg))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// A new connection each time: a reload may close the admin server's
+	// idle connections, and a POST on a closed one is not retried.
+	req.Close = true
 	t0 := time.Now()
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/load", p.adminPort), "application/json", bytes.NewReader(cfg))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

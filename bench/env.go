@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -87,12 +88,55 @@ func newEnv(quick bool) (*env, error) {
 		return nil, errors.New("run this from Berth's module (go run ./bench)")
 	}
 	e := &env{root: filepath.Dir(gomod), quick: quick, runID: strconv.FormatInt(time.Now().Unix(), 36)}
+	if err := e.lock(); err != nil {
+		return nil, err
+	}
 	e.tmp, err = os.MkdirTemp("", "berth-bench-")
 	if err != nil {
 		return nil, err
 	}
 	e.defer_("remove "+e.tmp, func() { os.RemoveAll(e.tmp) })
 	return e, nil
+}
+
+// lockPath is where runs of the benchmark take turns: two at once would
+// measure each other, and each removes what it takes for an earlier run's
+// leftovers (containers labelled berth.bench, named APP.web.1).
+var lockPath = filepath.Join(os.TempDir(), "berth-bench.lock")
+
+// lock waits (at most 40 minutes) until no other run of the benchmark
+// holds the lock, then holds it until the process exits.
+func (e *env) lock() error {
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(40 * time.Minute)
+	for said := false; ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return fmt.Errorf("lock %s: %w", lockPath, err)
+		}
+		if !said {
+			holder, _ := os.ReadFile(lockPath)
+			progress("another run of the benchmark (PID %s) is running; waiting for it to finish (%s)", strings.TrimSpace(string(holder)), lockPath)
+			said = true
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return fmt.Errorf("another run of the benchmark held %s for 40 minutes", lockPath)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// f stays open, and so locked, until the process exits.
+	e.defer_("release "+lockPath, func() { f.Truncate(0); f.Close() })
+	return nil
 }
 
 // setUpDocker connects to the engine, removes what an earlier, killed run
@@ -112,7 +156,7 @@ func (e *env) setUpDocker(ctx context.Context) error {
 	e.defer_("remove the benchmark's containers", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		e.removeLabelled(ctx, labelBench)
+		e.removeLabelled(ctx, labelBench+"="+e.runID)
 	})
 	_, err = dc.NetworkInspect(ctx, berthNetwork, client.NetworkInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
