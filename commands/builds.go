@@ -22,16 +22,15 @@ func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO
 	if err != nil {
 		return err
 	}
-	switch flags["format"] {
-	case "", "json":
-	default:
-		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
 	}
 	builds, err := p.Builds(ctx, app)
 	if err != nil {
 		return err
 	}
-	if flags["format"] == "json" {
+	if asJSON {
 		return writeJSON(out, builds)
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s builds\n", app)

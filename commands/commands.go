@@ -149,6 +149,18 @@ func parseFlags(args []string, valued ...string) (pos []string, flags map[string
 	return pos, flags, nil
 }
 
+// wantsJSON reads --format: "json", or empty for people's output; any
+// other value is a usage error.
+func wantsJSON(flags map[string]string) (bool, error) {
+	switch flags["format"] {
+	case "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+}
+
 func stdinOrEmpty(out IO) io.Reader {
 	if out.Stdin == nil {
 		return strings.NewReader("")

@@ -49,16 +49,15 @@ func gitReport(ctx context.Context, p *platform.Platform, args []string, out IO)
 	if err != nil {
 		return err
 	}
-	switch flags["format"] {
-	case "", "json":
-	default:
-		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
 	}
 	r, err := p.GitReport(ctx, app)
 	if err != nil {
 		return err
 	}
-	if flags["format"] == "json" {
+	if asJSON {
 		return writeJSON(out, r)
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s git information\n", app)
