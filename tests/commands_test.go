@@ -178,6 +178,9 @@ func (inst *instance) start() error {
 		"XDG_CONFIG_HOME="+filepath.Join(inst.work, "home", "config"),
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the test binary dies before its deferred clean-up runs, caddy
+	// dies with it rather than watching Docker on behalf of a finished run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return err
