@@ -290,6 +290,20 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 	return nil
 }
 
+// runScript runs a shell command line in a one-off container of rel's
+// image, with the release's environment (DYNO=dyno), its output indented
+// into log, and returns its exit status.
+func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, log io.Writer) (int, error) {
+	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Image:  rel.Image,
+		Cmd:    []string{"/bin/sh", "-c", script},
+		Env:    p.releaseEnv(rel, dyno),
+		Labels: map[string]string{docker.LabelOneOff: a.Name},
+		Output: indent(log),
+	})
+	return code, err
+}
+
 // releasePhase runs the Procfile's release command in a one-off container.
 func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io.Writer) error {
 	cmd := rel.Processes[ReleaseProcess]
@@ -297,13 +311,7 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
-	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
-		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", cmd},
-		Env:    p.releaseEnv(rel, "release"),
-		Labels: map[string]string{docker.LabelOneOff: a.Name},
-		Output: indent(log),
-	})
+	code, err := p.runScript(ctx, a, rel, "release", cmd, log)
 	if err != nil {
 		return fmt.Errorf("release command of %s: %w", a.Name, err)
 	}
@@ -322,13 +330,7 @@ func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.W
 	}
 	script := rel.AppJSON.Scripts.Dokku.Postdeploy
 	fmt.Fprintf(log, "-----> Running postdeploy: %s\n", script)
-	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
-		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", script},
-		Env:    p.releaseEnv(rel, "postdeploy"),
-		Labels: map[string]string{docker.LabelOneOff: a.Name},
-		Output: indent(log),
-	})
+	code, err := p.runScript(ctx, a, rel, "postdeploy", script, log)
 	switch {
 	case err != nil:
 		fmt.Fprintf(log, " !     postdeploy of %s: %v (v%d is serving)\n", a.Name, err, rel.Version)
