@@ -112,6 +112,11 @@ Host stranger
 	} {
 		env.Setenv(k, v)
 	}
+	// Scripts' docker commands must reach the engine the test binary and
+	// caddy use, which need not be the default socket.
+	if host := os.Getenv("DOCKER_HOST"); host != "" {
+		env.Setenv("DOCKER_HOST", host)
+	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return err
 	}
