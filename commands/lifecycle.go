@@ -9,45 +9,39 @@ import (
 
 // lifecycleCommands stop, start and rebuild an app.
 var lifecycleCommands = []command{
-	{"ps:stop", "ps:stop APP", "Stop the app's containers, keeping them and the formation; requests get 503 until ps:start", psStop},
-	{"ps:start", "ps:start APP", "Start the app's stopped containers again, creating any its formation misses", psStart},
-	{"ps:rebuild", "ps:rebuild APP", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
+	{"ps:stop", "ps:stop APP|--all", "Stop the app's containers, keeping them and the formation; requests get 503 until ps:start", psStop},
+	{"ps:start", "ps:start APP|--all", "Start the app's stopped containers again, creating any its formation misses", psStart},
+	{"ps:rebuild", "ps:rebuild APP|--all", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
 }
 
 func psStop(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, _, err := oneApp(args)
-	if err != nil {
-		return err
-	}
-	if err := p.StopApp(ctx, app, out.Stderr); err != nil {
-		return err
-	}
-	fmt.Fprintf(out.Stderr, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
-	return nil
+	return forEachApp(ctx, p, args, out, func(app string) error {
+		if err := p.StopApp(ctx, app, out.Stderr); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stderr, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
+		return nil
+	})
 }
 
 func psStart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, _, err := oneApp(args)
-	if err != nil {
-		return err
-	}
-	changed, err := p.StartApp(ctx, app, out.Stderr)
-	if err != nil {
-		return err
-	}
-	if !changed {
-		fmt.Fprintf(out.Stderr, "-----> %s is already running\n", app)
+	return forEachApp(ctx, p, args, out, func(app string) error {
+		changed, err := p.StartApp(ctx, app, out.Stderr)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			fmt.Fprintf(out.Stderr, "-----> %s is already running\n", app)
+			return nil
+		}
+		fmt.Fprintf(out.Stderr, "=====> %s is running\n", app)
 		return nil
-	}
-	fmt.Fprintf(out.Stderr, "=====> %s is running\n", app)
-	return nil
+	})
 }
 
 func psRebuild(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, _, err := oneApp(args)
-	if err != nil {
+	return forEachApp(ctx, p, args, out, func(app string) error {
+		_, err := p.Rebuild(ctx, app, out.Stderr)
 		return err
-	}
-	_, err = p.Rebuild(ctx, app, out.Stderr)
-	return err
+	})
 }

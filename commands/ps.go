@@ -17,7 +17,7 @@ import (
 var processCommands = []command{
 	{"ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{"ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
-	{"ps:restart", "ps:restart APP", "Replace the app's containers with fresh ones, without downtime", psRestart},
+	{"ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
 	{"ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
 	{"config:set", "config:set APP|--global KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
 	{"config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
@@ -129,11 +129,9 @@ func psScale(ctx context.Context, p *platform.Platform, args []string, out IO) e
 }
 
 func psRestart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, _, err := oneApp(args)
-	if err != nil {
-		return err
-	}
-	return p.Restart(ctx, app, out.Stderr)
+	return forEachApp(ctx, p, args, out, func(app string) error {
+		return p.Restart(ctx, app, out.Stderr)
+	})
 }
 
 func psSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
