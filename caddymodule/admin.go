@@ -108,6 +108,9 @@ var adminMux = sync.OnceValue(func() *http.ServeMux {
 	rest("GET /berth/apps/{app}/releases", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"releases", r.PathValue("app"), "--format", "json"}, nil
 	})
+	rest("GET /berth/apps/{app}/builds", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"builds:list", r.PathValue("app"), "--format", "json"}, nil
+	})
 	rest("POST /berth/apps/{app}/rollback", func(r *http.Request, body map[string]any) ([]string, error) {
 		args := []string{"rollback", r.PathValue("app")}
 		switch v := body["version"].(type) {
