@@ -240,6 +240,13 @@ var ErrNetworkInUse = errors.New("network in use")
 
 // CreateNetwork makes an attachable bridge network labelled as Berth's.
 func (c *Client) CreateNetwork(ctx context.Context, name string) error {
+	// Docker before API 1.44 allows two networks of one name; Berth's
+	// commands name networks, so it refuses a second one.
+	if _, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
+		return fmt.Errorf("a network named %s already exists", name)
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: inspect network %s: %w", name, err)
+	}
 	_, err := c.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 		Driver:     "bridge",
 		Attachable: true,
