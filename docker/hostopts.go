@@ -356,3 +356,13 @@ func ParseCPUs(s string) (int64, error) {
 	}
 	return int64(f * 1e9), nil
 }
+
+// CPUs returns how many CPUs the engine has: the most a container may be
+// limited to.
+func (c *Client) CPUs(ctx context.Context) (int, error) {
+	res, err := c.api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("docker: engine info: %w", err)
+	}
+	return res.Info.NCPU, nil
+}

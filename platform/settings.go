@@ -187,8 +187,14 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 		if kind == "reserve" {
 			return errors.New("Docker cannot reserve CPU for a container; limit it with resource:limit --cpu, or weigh it with docker-options:add APP deploy --cpu-shares N")
 		}
-		if _, err := docker.ParseCPUs(r.CPU); err != nil {
+		n, err := docker.ParseCPUs(r.CPU)
+		if err != nil {
 			return err
+		}
+		// Docker refuses a limit above the host's CPUs only when a
+		// container is created; say so now instead.
+		if cpus, err := p.docker.CPUs(ctx); err == nil && cpus > 0 && n > int64(cpus)*1e9 {
+			return fmt.Errorf("--cpu %s is more than this host's %d CPUs", r.CPU, cpus)
 		}
 	}
 	for _, m := range []string{r.Memory, r.MemorySwap} {
@@ -260,7 +266,11 @@ func (p *Platform) ClearResources(ctx context.Context, app, kind, typ string, al
 		if typ == "" {
 			typ = DefaultProcessType
 		}
+		*m = maps.Clone(*m)
 		delete(*m, typ)
+		if len(*m) == 0 {
+			*m = nil
+		}
 	})
 }
 
@@ -458,6 +468,9 @@ func (p *Platform) SetNetwork(ctx context.Context, app, key string, nets []strin
 		} else if err != nil {
 			return err
 		}
+	}
+	if len(nets) == 0 {
+		nets = nil // cleared: nothing left in the record
 	}
 	return p.update(ctx, app, func(a *App) {
 		switch key {
