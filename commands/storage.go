@@ -14,6 +14,29 @@ var storageCommands = []command{
 	{"storage:unmount", "storage:unmount APP SOURCE:DEST[:ro]", "Remove a mount, from the next deploy", storageUnmount},
 	{"storage:list", "storage:list APP [--format json]", "List the app's mounts", storageList},
 	{"storage:report", "storage:report APP [--format json]", "List the app's mounts (as storage:list)", storageList},
+	{"storage:ensure-directory", "storage:ensure-directory NAME [--chown false|herokuish|heroku|packeto|root]", "Make a directory under Berth's storage directory for mounts, and print its path", storageEnsureDirectory},
+}
+
+func storageEnsureDirectory(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "chown")
+	if err != nil {
+		return err
+	}
+	for f := range flags {
+		if f != "chown" {
+			return usageError{fmt.Sprintf("unknown flag --%s", f)}
+		}
+	}
+	if len(pos) != 1 {
+		return usageError{"name one directory"}
+	}
+	dir, err := p.EnsureStorageDirectory(pos[0], flags["chown"])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out.Stdout, dir)
+	fmt.Fprintf(out.Stderr, "-----> Mount it with storage:mount APP %s:/container/path\n", dir)
+	return nil
 }
 
 func appAndOne(args []string, what string) (string, string, error) {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -608,3 +611,40 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// Owners storage:ensure-directory can give a directory, as in Dokku: the
+// user the app's image runs as.
+var storageOwners = map[string]int{"herokuish": 32767, "heroku": 1000, "packeto": 2000, "paketo": 2000, "root": 0}
+
+// EnsureStorageDirectory makes a directory for mounts under Berth's
+// storage directory and returns its path (Dokku's
+// storage:ensure-directory). chown names the owner ("false" or empty
+// leaves it to Berth's user: Berth builds Dockerfiles, whose images
+// mostly run as root, not herokuish's user).
+func (p *Platform) EnsureStorageDirectory(name, chown string) (string, error) {
+	if p.storageDir == "" {
+		return "", errors.New("this Berth has no storage directory")
+	}
+	if !storageName.MatchString(name) {
+		return "", fmt.Errorf("%q is not a directory name: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+	}
+	uid, chowned := storageOwners[chown]
+	if !chowned && chown != "" && chown != "false" {
+		return "", fmt.Errorf("unknown owner %q: use false, herokuish, heroku, packeto or root", chown)
+	}
+	if err := os.MkdirAll(p.storageDir, 0o755); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(p.storageDir, name)
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return "", err
+	}
+	if chowned {
+		if err := os.Chown(dir, uid, uid); err != nil {
+			return "", fmt.Errorf("cannot give %s to uid %d (Berth must run as root to change owners): %w", dir, uid, err)
+		}
+	}
+	return dir, nil
+}
+
+var storageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
