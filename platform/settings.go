@@ -200,8 +200,12 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 			return fmt.Errorf("--cpu %s is more than this host's %d CPUs", r.CPU, cpus)
 		}
 	}
-	for _, m := range []string{r.Memory, r.MemorySwap} {
-		if m == "" || m == "-1" && m == r.MemorySwap {
+	sizes := []string{r.Memory}
+	if r.MemorySwap != "-1" { // -1: unlimited swap, as in Docker
+		sizes = append(sizes, r.MemorySwap)
+	}
+	for _, m := range sizes {
+		if m == "" {
 			continue
 		}
 		n, err := docker.ParseMemory(m)

@@ -1,11 +1,13 @@
 package platform
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/store"
 )
 
 // FuzzJoinWordsRoundTrip: an option stored as one string reads back into
@@ -75,5 +77,77 @@ func TestResourcesRefuseAReservationAboveTheLimit(t *testing.T) {
 	}
 	if _, err := r.resolve("worker"); err != nil {
 		t.Errorf("worker has no limit: %v", err)
+	}
+}
+
+func settingsPlatform(t *testing.T) *Platform {
+	t.Helper()
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
+	if err := saveApp(context.Background(), p.store, &App{Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSettingsRefusalsKeepTheRecord(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
+	if err := p.SetResources(ctx, "app", "limit", "", Resources{Memory: "64m", MemorySwap: "-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		kind string
+		res  Resources
+		want string
+	}{
+		{"reserve", Resources{Memory: "128m"}, "above its memory limit"},
+		{"limit", Resources{Memory: "1m"}, "below Docker's least"},
+		{"limit", Resources{MemorySwap: "32m"}, "at least its memory limit"},
+		{"reserve", Resources{MemorySwap: "1g"}, "not a reservation"},
+	} {
+		if err := p.SetResources(ctx, "app", r.kind, "", r.res); err == nil || !strings.Contains(err.Error(), r.want) {
+			t.Errorf("SetResources(%s, %+v) = %v; want %q", r.kind, r.res, err, r.want)
+		}
+	}
+	if err := p.Mount(ctx, "app", "/srv/a:/data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mount(ctx, "app", "vol:/data"); err == nil || !strings.Contains(err.Error(), "unmount it first") {
+		t.Errorf("second mount at /data: %v", err)
+	}
+	if _, err := p.AddDockerOptions(ctx, "app", []string{PhaseDeploy, PhaseRun}, []string{"-e", "A=b c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AddDockerOptions(ctx, "app", []string{PhaseDeploy}, []string{"--privileged"}); err == nil {
+		t.Error("--privileged accepted")
+	}
+	if err := p.RemoveDockerOptions(ctx, "app", []string{PhaseRun}, []string{"-e", "A=b c"}); err != nil {
+		t.Errorf("remove what was added: %v", err)
+	}
+	a, err := p.App(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &App{
+		Name:          "app",
+		Storage:       []string{"/srv/a:/data"},
+		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}},
+		DockerOptions: map[string][]string{PhaseDeploy: {"-e 'A=b c'"}},
+	}
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("record = %+v\nwant %+v", a, want)
+	}
+	if err := p.ClearResources(ctx, "app", "limit", "", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ClearDockerOptions(ctx, "app", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unmount(ctx, "app", "/srv/a:/data"); err != nil {
+		t.Fatal(err)
+	}
+	// Cleared settings leave nothing in the record.
+	if a, _ := p.App(ctx, "app"); !reflect.DeepEqual(a, &App{Name: "app"}) {
+		t.Errorf("cleared record = %+v", a)
 	}
 }
