@@ -18,7 +18,7 @@ var networkCommands = []command{
 	{"network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
 	{"network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
 	{"network:report", "network:report APP [--format json]", "Show the app's network properties", networkReport},
-	{"network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:rebuild", networkSet},
+	{"network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:restart", networkSet},
 }
 
 func oneName(args []string, what string, allowed ...string) (string, map[string]string, error) {
@@ -165,9 +165,9 @@ func networkSet(ctx context.Context, p *platform.Platform, args []string, out IO
 		return err
 	}
 	if len(nets) == 0 {
-		fmt.Fprintf(out.Stderr, "-----> Cleared %s of %s; it applies from the next deploy or ps:rebuild %s\n", key, app, app)
+		fmt.Fprintf(out.Stderr, "-----> Cleared %s of %s; it applies from the next deploy or ps:restart %s\n", key, app, app)
 		return nil
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s; it applies from the next deploy or ps:rebuild %s\n", key, app, strings.Join(nets, " "), app)
+	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s; it applies from the next deploy or ps:restart %s\n", key, app, strings.Join(nets, " "), app)
 	return nil
 }

@@ -190,7 +190,7 @@ func dockerOptionsAdd(ctx context.Context, p *platform.Platform, args []string, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:rebuild %s\n", opt, strings.Join(phases, ","), app, app)
+	fmt.Fprintf(out.Stderr, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:restart %s\n", opt, strings.Join(phases, ","), app, app)
 	return nil
 }
 
@@ -202,7 +202,7 @@ func dockerOptionsRemove(ctx context.Context, p *platform.Platform, args []strin
 	if err := p.RemoveDockerOptions(ctx, app, phases, words); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:rebuild %s\n", strings.Join(phases, ","), app, app)
+	fmt.Fprintf(out.Stderr, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:restart %s\n", strings.Join(phases, ","), app, app)
 	return nil
 }
 
@@ -217,7 +217,7 @@ func dockerOptionsClear(ctx context.Context, p *platform.Platform, args []string
 	if err := p.ClearDockerOptions(ctx, args[0], phases); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:rebuild %s\n", args[0], args[0])
+	fmt.Fprintf(out.Stderr, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:restart %s\n", args[0], args[0])
 	return nil
 }
 

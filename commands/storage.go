@@ -54,7 +54,7 @@ func storageMount(ctx context.Context, p *platform.Platform, args []string, out 
 	if err := p.Mount(ctx, app, mount); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:rebuild %s\n", mount, app, app)
+	fmt.Fprintf(out.Stderr, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:restart %s\n", mount, app, app)
 	return nil
 }
 
@@ -66,7 +66,7 @@ func storageUnmount(ctx context.Context, p *platform.Platform, args []string, ou
 	if err := p.Unmount(ctx, app, mount); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:rebuild %s\n", mount, app, app)
+	fmt.Fprintf(out.Stderr, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:restart %s\n", mount, app, app)
 	return nil
 }
 

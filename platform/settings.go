@@ -559,11 +559,11 @@ func (p *Platform) DestroyNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	if apps := users[name]; len(apps) > 0 {
-		return Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP PROPERTY with no network, then ps:rebuild APP)", name, strings.Join(apps, ", "))
+		return Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP PROPERTY with no network, then ps:restart APP)", name, strings.Join(apps, ", "))
 	}
 	if err := p.docker.RemoveNetwork(ctx, name); err != nil {
 		if errors.Is(err, docker.ErrNetworkInUse) {
-			return Errorf(ErrNetworkInUse, "network %s still has containers attached (%s); rebuild the apps that used it (ps:rebuild APP) or disconnect them", name, strings.Join(info.Containers, ", "))
+			return Errorf(ErrNetworkInUse, "network %s still has containers attached (%s); restart the apps that used it (ps:restart APP) or disconnect them", name, strings.Join(info.Containers, ", "))
 		}
 		return err
 	}
