@@ -231,6 +231,8 @@ func (a *App) newCore() (*core, error) {
 		ReposDir:  filepath.Join(a.StateDir, "repos"),
 		BuildsDir: filepath.Join(a.StateDir, "builds"),
 		Logger:    a.log,
+
+		StorageDir: filepath.Join(a.StateDir, "storage"),
 	})
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()

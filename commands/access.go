@@ -20,6 +20,11 @@ var appCommands = []string{
 	"ps:report", "ps:scale", "ps:restart", "ps:set", "ps:stop", "ps:start", "ps:rebuild",
 	"releases", "rollback",
 	"builds:list", "builds:output", "git:report",
+	// Networks, storage and docker-options can reach beyond the app (other
+	// apps' networks, the host's files, capabilities), so only their
+	// reports are here; resources only constrain the app itself.
+	"network:report", "storage:list", "storage:report", "docker-options:report",
+	"resource:limit", "resource:reserve", "resource:limit-clear", "resource:reserve-clear", "resource:report",
 }
 
 // openCommands may be run by any authorized key.

@@ -33,7 +33,8 @@ func TestAuthorizeOwnAppCommandsAreAllowed(t *testing.T) {
 }
 
 func TestAuthorizeAdminCommandsAreRefusedEvenOnOwnApp(t *testing.T) {
-	for _, name := range []string{"apps:create", "apps:destroy", "apps:list", "ssh-keys:add", "ssh-keys:list", "ssh-keys:remove", "domains:add", "domains:set"} {
+	for _, name := range []string{"apps:create", "apps:destroy", "apps:list", "ssh-keys:add", "ssh-keys:list", "ssh-keys:remove", "domains:add", "domains:set",
+		"network:create", "network:destroy", "network:set", "storage:mount", "storage:unmount", "docker-options:add", "docker-options:remove", "docker-options:clear"} {
 		if err := Authorize("mine", []string{name, "mine"}); !errors.Is(err, ErrForbidden) {
 			t.Errorf("%s by a deploy key: %v; want forbidden", name, err)
 		}

@@ -284,8 +284,12 @@ func appsClone(ctx context.Context, p *platform.Platform, args []string, out IO)
 }
 
 var reportCommands = []command{
-	{"report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks) of one app or of all apps", report},
+	{"report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks, network, storage, resources, docker-options) of one app or of all apps", report},
 }
+
+// appReports are the per-app reports report shows, in order.
+var appReports = []string{"apps:report", "ps:report", "domains:report", "checks:report",
+	"network:report", "storage:report", "resource:report", "docker-options:report"}
 
 func report(ctx context.Context, p *platform.Platform, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
@@ -317,7 +321,7 @@ func report(ctx context.Context, p *platform.Platform, args []string, out IO) er
 				fmt.Fprint(io.Stdout, ",")
 			}
 			fmt.Fprintf(io.Stdout, "\n{\"app\": %q, \"reports\": [", app)
-			for j, name := range []string{"apps:report", "ps:report", "domains:report", "checks:report"} {
+			for j, name := range appReports {
 				if j > 0 {
 					fmt.Fprint(io.Stdout, ",")
 				}
@@ -331,7 +335,7 @@ func report(ctx context.Context, p *platform.Platform, args []string, out IO) er
 		return nil
 	}
 	for _, app := range apps {
-		for _, name := range []string{"apps:report", "ps:report", "domains:report", "checks:report"} {
+		for _, name := range appReports {
 			if err := Exec(ctx, p, []string{name, app}, out); err != nil {
 				return err
 			}

@@ -24,25 +24,30 @@ type Streams struct {
 }
 
 // RunAttached runs cmd in a new one-off container of image, attached to s,
-// removes the container afterwards and returns the command's exit status.
-func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, s Streams) (int, error) {
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{
-			Image: image, Cmd: cmd, Env: env, Labels: labels,
-			Tty: s.TTY, OpenStdin: true, StdinOnce: true,
-			AttachStdin: true, AttachStdout: true, AttachStderr: true,
-		},
-		HostConfig: &container.HostConfig{
-			Init:        &useInit,
-			NetworkMode: container.NetworkMode(c.network),
-			ConsoleSize: [2]uint{s.Size[1], s.Size[0]},
-		},
-	})
+// with the host options h, removes the container afterwards and returns
+// the command's exit status.
+func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, h HostOptions, s Streams) (int, error) {
+	cfg := &container.Config{
+		Image: image, Cmd: cmd, Env: env, Labels: labels,
+		Tty: s.TTY, OpenStdin: true, StdinOnce: true,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true,
+	}
+	mode, netcfg := c.createNetworking(h)
+	hc := &container.HostConfig{
+		Init:        &useInit,
+		NetworkMode: mode,
+		ConsoleSize: [2]uint{s.Size[1], s.Size[0]},
+	}
+	h.apply(cfg, hc)
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 1, fmt.Errorf("docker: create one-off container: %w", err)
 	}
 	id := created.ID
 	defer c.Remove(context.WithoutCancel(ctx), id)
+	if err := c.connectNetworks(ctx, id, h); err != nil {
+		return 1, err
+	}
 	att, err := c.api.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return 1, fmt.Errorf("docker: attach to one-off container: %w", err)

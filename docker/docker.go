@@ -162,6 +162,8 @@ type RunSpec struct {
 	StopTimeout time.Duration
 	// Cmd replaces the image's CMD when set.
 	Cmd []string
+	// Host are the app's mounts, resources, networks and docker-options.
+	Host HostOptions
 }
 
 // ParseRestartPolicy reads Dokku's form of a restart policy: "no",
@@ -219,36 +221,41 @@ func (c *Client) Start(ctx context.Context, id string) error {
 	return nil
 }
 
-// Create creates a container on Berth's network without starting it.
+// Create creates a container on Berth's network without starting it,
+// joined to the spec's other networks. One that cannot join them is
+// removed again.
 func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 	stopSeconds := int(spec.StopTimeout / time.Second)
+	cfg := &container.Config{
+		Image:       spec.Image,
+		Env:         spec.Env,
+		Labels:      spec.Labels,
+		StopTimeout: &stopSeconds,
+		Cmd:         spec.Cmd,
+	}
+	mode, netcfg := c.createNetworking(spec.Host)
+	hc := &container.HostConfig{
+		// An init process as PID 1 forwards SIGTERM to the app and reaps
+		// zombies; without it a shell-form CMD ignores SIGTERM and every
+		// stop waits for the kill timeout.
+		Init:        &useInit,
+		NetworkMode: mode,
+		RestartPolicy: container.RestartPolicy{
+			Name:              container.RestartPolicyMode(spec.RestartPolicy),
+			MaximumRetryCount: spec.MaxRetries,
+		},
+		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+	}
+	spec.Host.apply(cfg, hc)
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: spec.Name,
-		Config: &container.Config{
-			Image:       spec.Image,
-			Env:         spec.Env,
-			Labels:      spec.Labels,
-			StopTimeout: &stopSeconds,
-			Cmd:         spec.Cmd,
-		},
-		HostConfig: &container.HostConfig{
-			// An init process as PID 1 forwards SIGTERM to the app and reaps
-			// zombies; without it a shell-form CMD ignores SIGTERM and every
-			// stop waits for the kill timeout.
-			Init:        &useInit,
-			NetworkMode: container.NetworkMode(c.network),
-			RestartPolicy: container.RestartPolicy{
-				Name:              container.RestartPolicyMode(spec.RestartPolicy),
-				MaximumRetryCount: spec.MaxRetries,
-			},
-			LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
-		},
-		NetworkingConfig: &network.NetworkingConfig{
-			EndpointsConfig: map[string]*network.EndpointSettings{c.network: {}},
-		},
+		Name: spec.Name, Config: cfg, HostConfig: hc, NetworkingConfig: netcfg,
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker: create container %s: %w", spec.Name, err)
+	}
+	if err := c.connectNetworks(ctx, created.ID, spec.Host); err != nil {
+		c.Remove(context.WithoutCancel(ctx), created.ID)
+		return "", err
 	}
 	return created.ID, nil
 }
@@ -268,18 +275,19 @@ type OneOff struct {
 	// Keep leaves the exited container in place (for Commit); the caller
 	// removes it.
 	Keep bool
+	// Host are the app's mounts, resources, networks and docker-options
+	// for this phase.
+	Host HostOptions
 }
 
 // RunOnce runs a one-off container to its end and returns its exit code
 // and ID. The container is removed afterwards unless spec.Keep.
 func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id string, err error) {
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: spec.Labels},
-		HostConfig: &container.HostConfig{
-			Init:        &useInit,
-			NetworkMode: container.NetworkMode(c.network),
-		},
-	})
+	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: spec.Labels}
+	mode, netcfg := c.createNetworking(spec.Host)
+	hc := &container.HostConfig{Init: &useInit, NetworkMode: mode}
+	spec.Host.apply(cfg, hc)
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 0, "", fmt.Errorf("docker: create one-off container: %w", err)
 	}
@@ -287,6 +295,9 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 	cleanup := context.WithoutCancel(ctx)
 	if !spec.Keep {
 		defer c.Remove(cleanup, id)
+	}
+	if err := c.connectNetworks(ctx, id, spec.Host); err != nil {
+		return 0, id, err
 	}
 	if len(spec.Files) > 0 {
 		var buf strings.Builder

@@ -51,6 +51,14 @@ type App struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
+	// Networks, Storage, Resources and DockerOptions are how the app's
+	// containers run (network:set, storage:mount, resource:*,
+	// docker-options:*); see settings.go. They apply from the next
+	// rollout.
+	Networks      NetworkSettings     `json:"networks,omitzero"`
+	Storage       []string            `json:"storage,omitempty"`
+	Resources     ResourceSettings    `json:"resources,omitzero"`
+	DockerOptions map[string][]string `json:"docker_options,omitempty"`
 }
 
 // DeployAttempt records one deploy: written as "running" when it starts,

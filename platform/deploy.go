@@ -267,7 +267,12 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 		fmt.Fprintf(&envFile, "%s=%s\n", k, ShellQuote(v))
 	}
 	const envPath = ".berth-predeploy-env"
+	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	if err != nil {
+		return err
+	}
 	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Host:   host,
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", "set -a; . /" + envPath + "; set +a; rm -f /" + envPath + "; " + script},
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
@@ -294,7 +299,15 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 // image, with the release's environment (DYNO=dyno), its output indented
 // into log, and returns its exit status.
 func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, log io.Writer) (int, error) {
+	// Deploy scripts run with the deploy phase's settings, as the app's
+	// containers do, so a release command reaches the same volumes and
+	// networks.
+	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	if err != nil {
+		return 1, err
+	}
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
+		Host:   host,
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", script},
 		Env:    p.releaseEnv(rel, dyno),

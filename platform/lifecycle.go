@@ -135,7 +135,11 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 	for _, s := range toStart {
 		if s.id == "" {
 			fmt.Fprintf(log, "-----> Creating %s.%d (it was missing)\n", s.typ, s.index)
-			if s.id, err = p.docker.Create(ctx, p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))); err != nil {
+			spec, err := p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))
+			if err != nil {
+				return false, err
+			}
+			if s.id, err = p.docker.Create(ctx, spec); err != nil {
 				return false, err
 			}
 		} else {
@@ -153,6 +157,9 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 		return false, err
 	}
 	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
+		return true, fmt.Errorf("%s started, but %w", app, err)
+	}
+	if err := p.attachPostDeploy(ctx, a, news); err != nil {
 		return true, fmt.Errorf("%s started, but %w", app, err)
 	}
 	return true, nil

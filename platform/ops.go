@@ -120,7 +120,10 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			var news []started
 			for i := have + 1; i <= q; i++ {
 				s := started{typ: typ, index: i}
-				spec := p.containerSpec(a, rel, a.Generation, typ, i, s.name(app))
+				var spec docker.RunSpec
+				if spec, err = p.containerSpec(a, rel, a.Generation, typ, i, s.name(app)); err != nil {
+					break
+				}
 				if s.id, err = p.docker.Create(ctx, spec); err != nil {
 					break
 				}
@@ -134,6 +137,9 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			}
 			if err == nil {
 				err = p.checkAll(ctx, a, rel, news, log)
+			}
+			if err == nil {
+				err = p.attachPostDeploy(ctx, a, news)
 			}
 			for _, s := range news {
 				if err != nil {

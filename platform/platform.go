@@ -35,6 +35,8 @@ type Config struct {
 	// BuildsDir keeps each app's last builds, record and log, under
 	// APP/; empty keeps none.
 	BuildsDir string
+	// StorageDir holds the directories storage:ensure-directory makes.
+	StorageDir string
 	// Logger receives what happens; nil means discard.
 	Logger *slog.Logger
 }
@@ -47,6 +49,9 @@ type Platform struct {
 	reposDir string
 	builds   buildStore
 	log      *slog.Logger
+
+	// storageDir holds storage:ensure-directory's directories.
+	storageDir string
 
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
@@ -96,6 +101,8 @@ func New(cfg Config) *Platform {
 		targetOf: map[string]string{},
 		leaving:  map[string]bool{},
 		gone:     map[string]time.Time{},
+
+		storageDir: cfg.StorageDir,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -56,6 +57,16 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	dst.LastDeploy = nil
 	dst.Config = maps.Clone(src.Config)
 	dst.Formation = maps.Clone(src.Formation)
+	// Container settings come along; the copies share nothing with the
+	// original's.
+	dst.Storage = slices.Clone(src.Storage)
+	dst.Networks.AttachPostCreate = slices.Clone(src.Networks.AttachPostCreate)
+	dst.Networks.AttachPostDeploy = slices.Clone(src.Networks.AttachPostDeploy)
+	dst.Resources = ResourceSettings{Limits: maps.Clone(src.Resources.Limits), Reservations: maps.Clone(src.Resources.Reservations)}
+	dst.DockerOptions = cloneOptions(src.DockerOptions)
+	if len(dst.DockerOptions) == 0 {
+		dst.DockerOptions = nil
+	}
 	dst.Generation = 0
 	if !move {
 		dst.Domains = nil

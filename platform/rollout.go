@@ -63,7 +63,11 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 		for i := 1; i <= formation[typ]; i++ {
 			s := started{typ: typ, index: i}
 			fmt.Fprintf(log, "-----> Starting %s.%d of v%d (PORT=%d)\n", typ, i, rel.Version, rel.Port)
-			s.id, err = p.docker.Run(ctx, p.containerSpec(a, rel, gen, typ, i, s.name(a.Name)+"."+suffix))
+			spec, err := p.containerSpec(a, rel, gen, typ, i, s.name(a.Name)+"."+suffix)
+			if err != nil {
+				return fail(err)
+			}
+			s.id, err = p.docker.Run(ctx, spec)
 			if err != nil {
 				return fail(err)
 			}
@@ -71,6 +75,9 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 		}
 	}
 	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
+		return fail(err)
+	}
+	if err := p.attachPostDeploy(ctx, a, news); err != nil {
 		return fail(err)
 	}
 
@@ -100,7 +107,11 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 }
 
 // containerSpec says how to run container index of process typ.
-func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) docker.RunSpec {
+func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) (docker.RunSpec, error) {
+	host, err := hostOptions(a, PhaseDeploy, typ, index)
+	if err != nil {
+		return docker.RunSpec{}, err
+	}
 	policy, retries, err := docker.ParseRestartPolicy(a.restartPolicy())
 	if err != nil { // the record was checked when it was set
 		policy, retries, _ = docker.ParseRestartPolicy(DefaultRestartPolicy)
@@ -120,11 +131,12 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 		RestartPolicy: policy,
 		MaxRetries:    retries,
 		StopTimeout:   a.stopTimeout(),
+		Host:          host,
 	}
 	if cmd, ok := rel.Processes[typ]; ok {
 		spec.Cmd = []string{"/bin/sh", "-c", cmd}
 	}
-	return spec
+	return spec, nil
 }
 
 // checkAll runs every new container's checks at once and returns the first

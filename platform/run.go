@@ -23,8 +23,12 @@ func (p *Platform) Run(ctx context.Context, app string, cmd []string, s docker.S
 	if len(cmd) == 0 {
 		cmd = []string{"/bin/sh"}
 	}
+	host, err := hostOptions(a, PhaseRun, "", 0)
+	if err != nil {
+		return 1, err
+	}
 	return p.docker.RunAttached(ctx, rel.Image, cmd, p.releaseEnv(rel, "run.1"),
-		map[string]string{docker.LabelOneOff: app}, s)
+		map[string]string{docker.LabelOneOff: app}, host, s)
 }
 
 // Enter runs cmd (default /bin/sh) inside a running container of the app:

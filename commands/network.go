@@ -1,0 +1,173 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// networkCommands manage the Docker networks apps share (Dokku's
+// network:*).
+var networkCommands = []command{
+	{"network:create", "network:create NETWORK", "Create a network apps can share (attachable bridge)", networkCreate},
+	{"network:destroy", "network:destroy NETWORK [--force]", "Remove a network network:create made; refused while an app uses it", networkDestroy},
+	{"network:exists", "network:exists NETWORK", "Exit 0 if the network exists", networkExists},
+	{"network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
+	{"network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
+	{"network:report", "network:report APP [--format json]", "Show the app's network properties", networkReport},
+	{"network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:restart", networkSet},
+}
+
+func oneName(args []string, what string, allowed ...string) (string, map[string]string, error) {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return "", nil, err
+	}
+	for f := range flags {
+		if !strings.Contains(" "+strings.Join(allowed, " ")+" ", " "+f+" ") {
+			return "", nil, usageError{fmt.Sprintf("unknown flag --%s", f)}
+		}
+	}
+	if len(pos) != 1 {
+		return "", nil, usageError{"name one " + what}
+	}
+	return pos[0], flags, nil
+}
+
+func networkCreate(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	name, _, err := oneName(args, "network")
+	if err != nil {
+		return err
+	}
+	if err := p.CreateNetwork(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Created network %s; attach apps with network:set APP attach-post-deploy %s\n", name, name)
+	return nil
+}
+
+func networkDestroy(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	// --force is accepted for Dokku's scripts: Berth does not ask.
+	name, _, err := oneName(args, "network", "force")
+	if err != nil {
+		return err
+	}
+	if err := p.DestroyNetwork(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Destroyed network %s\n", name)
+	return nil
+}
+
+func networkExists(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	name, _, err := oneName(args, "network")
+	if err != nil {
+		return err
+	}
+	if _, err := p.NetworkInfo(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Network %s exists\n", name)
+	return nil
+}
+
+func networkInfo(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	name, flags, err := oneName(args, "network", "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	n, err := p.NetworkInfo(ctx, name)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, n)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s network information\n", name)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Network driver:\t%s\n", n.Driver)
+	fmt.Fprintf(tw, "Network internal:\t%t\n", n.Internal)
+	fmt.Fprintf(tw, "Network subnets:\t%s\n", strings.Join(n.Subnets, " "))
+	fmt.Fprintf(tw, "Network made by Berth:\t%t\n", n.Berth)
+	fmt.Fprintf(tw, "Network apps:\t%s\n", strings.Join(n.Apps, " "))
+	fmt.Fprintf(tw, "Network containers:\t%s\n", strings.Join(n.Containers, " "))
+	return tw.Flush()
+}
+
+func networkList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"network:list takes no arguments"}
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	nets, err := p.Networks(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, nets)
+	}
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NETWORK\tDRIVER\tBERTH\tAPPS")
+	for _, n := range nets {
+		apps := strings.Join(n.Apps, " ")
+		if apps == "" {
+			apps = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", n.Name, n.Driver, n.Berth, apps)
+	}
+	return tw.Flush()
+}
+
+func networkReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, a.Networks)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s network information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Network initial network:\t%s\n", a.Networks.InitialNetwork)
+	fmt.Fprintf(tw, "Network attach post create:\t%s\n", strings.Join(a.Networks.AttachPostCreate, " "))
+	fmt.Fprintf(tw, "Network attach post deploy:\t%s\n", strings.Join(a.Networks.AttachPostDeploy, " "))
+	return tw.Flush()
+}
+
+func networkSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
+		return usageError{"name an app and a property"}
+	}
+	app, key, nets := args[0], args[1], args[2:]
+	if err := p.SetNetwork(ctx, app, key, nets); err != nil {
+		return err
+	}
+	if len(nets) == 0 {
+		fmt.Fprintf(out.Stderr, "-----> Cleared %s of %s; it applies from the next deploy or ps:restart %s\n", key, app, app)
+		return nil
+	}
+	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s; it applies from the next deploy or ps:restart %s\n", key, app, strings.Join(nets, " "), app)
+	return nil
+}

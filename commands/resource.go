@@ -1,0 +1,250 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+)
+
+// resourceCommands limit and reserve an app's resources (Dokku's
+// resource:*) and pass it extra docker run options (docker-options:*).
+var resourceCommands = []command{
+	{"resource:limit", "resource:limit APP [--cpu N] [--memory SIZE] [--memory-swap SIZE] [--process-type TYPE]", "Limit the app's CPUs and memory (SIZE: 512m, 1g; a bare number is MB), from the next deploy or ps:restart; no option shows the limits", resourceSet("limit")},
+	{"resource:reserve", "resource:reserve APP [--memory SIZE] [--process-type TYPE]", "Reserve memory for the app's containers (a soft limit), from the next deploy or ps:restart; no option shows the reservations", resourceSet("reserve")},
+	{"resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
+	{"resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
+	{"resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
+	{"docker-options:add", "docker-options:add APP deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), from the next deploy", dockerOptionsAdd},
+	{"docker-options:remove", "docker-options:remove APP deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
+	{"docker-options:clear", "docker-options:clear APP [deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
+	{"docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
+}
+
+func resourceSet(kind string) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		allowed := []string{"cpu", "memory", "memory-swap", "process-type"}
+		if kind == "reserve" {
+			allowed = []string{"cpu", "memory", "process-type"}
+		}
+		pos, flags, err := parseFlags(args, allowed...)
+		if err != nil {
+			return err
+		}
+		for f := range flags {
+			if !slices.Contains(allowed, f) {
+				return usageError{fmt.Sprintf("unknown flag --%s; use --%s", f, strings.Join(allowed, ", --"))}
+			}
+		}
+		if len(pos) != 1 {
+			return usageError{"name one app"}
+		}
+		app, typ := pos[0], flags["process-type"]
+		r := platform.Resources{CPU: flags["cpu"], Memory: flags["memory"], MemorySwap: flags["memory-swap"]}
+		for _, f := range []string{"cpu", "memory", "memory-swap"} {
+			if v, ok := flags[f]; ok && v == "" {
+				return usageError{fmt.Sprintf("--%s needs a value", f)}
+			}
+		}
+		if r == (platform.Resources{}) {
+			return showResources(ctx, p, app, kind, out)
+		}
+		if err := p.SetResources(ctx, app, kind, typ, r); err != nil {
+			return err
+		}
+		if typ == "" {
+			typ = "every process type"
+		}
+		what := "Limited"
+		if kind == "reserve" {
+			what = "Reserved"
+		}
+		fmt.Fprintf(out.Stderr, "-----> %s %s for %s of %s; it applies from the next deploy or ps:restart %s\n", what, describeResources(r), typ, app, app)
+		return nil
+	}
+}
+
+func describeResources(r platform.Resources) string {
+	var parts []string
+	if r.CPU != "" {
+		parts = append(parts, "cpu="+r.CPU)
+	}
+	if r.Memory != "" {
+		parts = append(parts, "memory="+r.Memory)
+	}
+	if r.MemorySwap != "" {
+		parts = append(parts, "memory-swap="+r.MemorySwap)
+	}
+	return strings.Join(parts, " ")
+}
+
+func showResources(ctx context.Context, p *platform.Platform, app, kind string, out IO) error {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	m := a.Resources.Limits
+	title := "limits"
+	if kind == "reserve" {
+		m, title = a.Resources.Reservations, "reservations"
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s resource %s\n", app, title)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, typ := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(tw, "%s:\t%s\n", typ, describeResources(m[typ]))
+	}
+	return tw.Flush()
+}
+
+func resourceClear(kind string) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		pos, flags, err := parseFlags(args, "process-type")
+		if err != nil {
+			return err
+		}
+		for f := range flags {
+			if f != "process-type" {
+				return usageError{fmt.Sprintf("unknown flag --%s", f)}
+			}
+		}
+		if len(pos) != 1 {
+			return usageError{"name one app"}
+		}
+		typ, one := flags["process-type"]
+		if err := p.ClearResources(ctx, pos[0], kind, typ, !one); err != nil {
+			return err
+		}
+		what := "every process type"
+		if one {
+			what = typ
+		}
+		fmt.Fprintf(out.Stderr, "-----> Cleared the resource %ss of %s for %s; it applies from the next deploy or ps:restart %s\n", kind, pos[0], what, pos[0])
+		return nil
+	}
+}
+
+func resourceReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, a.Resources)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s resource information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, kind := range []struct {
+		name string
+		m    map[string]platform.Resources
+	}{{"limit", a.Resources.Limits}, {"reserve", a.Resources.Reservations}} {
+		for _, typ := range slices.Sorted(maps.Keys(kind.m)) {
+			r := kind.m[typ]
+			for _, f := range []struct{ name, v string }{{"cpu", r.CPU}, {"memory", r.Memory}, {"memory-swap", r.MemorySwap}} {
+				if f.v != "" {
+					fmt.Fprintf(tw, "Resource %s %s %s:\t%s\n", typ, kind.name, f.name, f.v)
+				}
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// optionArgs reads APP PHASES OPTION...: an option given as one argument
+// with spaces in it is split into words like a shell would (quotes and
+// backslashes only), and never run by one.
+func optionArgs(args []string) (app string, phases, words []string, err error) {
+	if len(args) < 3 || strings.HasPrefix(args[0], "-") {
+		return "", nil, nil, usageError{"name an app, the phases (deploy, run or deploy,run) and the option"}
+	}
+	app, phases, words = args[0], strings.Split(args[1], ","), args[2:]
+	if len(words) == 1 {
+		if words, err = docker.SplitWords(words[0]); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	if len(words) == 0 {
+		return "", nil, nil, usageError{"give the option, like --memory 512m"}
+	}
+	return app, phases, words, nil
+}
+
+func dockerOptionsAdd(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, phases, words, err := optionArgs(args)
+	if err != nil {
+		return err
+	}
+	opt, err := p.AddDockerOptions(ctx, app, phases, words)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:restart %s\n", opt, strings.Join(phases, ","), app, app)
+	return nil
+}
+
+func dockerOptionsRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, phases, words, err := optionArgs(args)
+	if err != nil {
+		return err
+	}
+	if err := p.RemoveDockerOptions(ctx, app, phases, words); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:restart %s\n", strings.Join(phases, ","), app, app)
+	return nil
+}
+
+func dockerOptionsClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	if len(args) < 1 || len(args) > 2 || strings.HasPrefix(args[0], "-") {
+		return usageError{"name an app, and optionally the phases"}
+	}
+	var phases []string
+	if len(args) == 2 {
+		phases = strings.Split(args[1], ",")
+	}
+	if err := p.ClearDockerOptions(ctx, args[0], phases); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:restart %s\n", args[0], args[0])
+	return nil
+}
+
+func dockerOptionsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		opts := a.DockerOptions
+		if opts == nil {
+			opts = map[string][]string{}
+		}
+		return writeJSON(out, opts)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s docker options information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, ph := range []string{platform.PhaseDeploy, platform.PhaseRun} {
+		fmt.Fprintf(tw, "Docker options %s:\t%s\n", ph, strings.Join(a.DockerOptions[ph], " "))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,98 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// storageCommands mount host paths and named volumes into an app's
+// containers (Dokku's storage:*).
+var storageCommands = []command{
+	{"storage:mount", "storage:mount APP /host/path:/container/path[:ro] | VOLUME:/container/path[:ro]", "Mount a host path or named volume into the app's containers, from the next deploy (and run, now)", storageMount},
+	{"storage:unmount", "storage:unmount APP SOURCE:DEST[:ro]", "Remove a mount, from the next deploy", storageUnmount},
+	{"storage:list", "storage:list APP [--format json]", "List the app's mounts", storageList},
+	{"storage:report", "storage:report APP [--format json]", "List the app's mounts (as storage:list)", storageList},
+	{"storage:ensure-directory", "storage:ensure-directory NAME [--chown false|herokuish|heroku|packeto|root]", "Make a directory under Berth's storage directory for mounts, and print its path", storageEnsureDirectory},
+}
+
+func storageEnsureDirectory(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "chown")
+	if err != nil {
+		return err
+	}
+	for f := range flags {
+		if f != "chown" {
+			return usageError{fmt.Sprintf("unknown flag --%s", f)}
+		}
+	}
+	if len(pos) != 1 {
+		return usageError{"name one directory"}
+	}
+	dir, err := p.EnsureStorageDirectory(pos[0], flags["chown"])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out.Stdout, dir)
+	fmt.Fprintf(out.Stderr, "-----> Mount it with storage:mount APP %s:/container/path\n", dir)
+	return nil
+}
+
+func appAndOne(args []string, what string) (string, string, error) {
+	if len(args) != 2 || args[0] == "" || args[0][0] == '-' {
+		return "", "", usageError{"name one app and one " + what}
+	}
+	return args[0], args[1], nil
+}
+
+func storageMount(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, mount, err := appAndOne(args, "mount")
+	if err != nil {
+		return err
+	}
+	if err := p.Mount(ctx, app, mount); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:restart %s\n", mount, app, app)
+	return nil
+}
+
+func storageUnmount(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, mount, err := appAndOne(args, "mount")
+	if err != nil {
+		return err
+	}
+	if err := p.Unmount(ctx, app, mount); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:restart %s\n", mount, app, app)
+	return nil
+}
+
+func storageList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		mounts := a.Storage
+		if mounts == nil {
+			mounts = []string{}
+		}
+		return writeJSON(out, mounts)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s volume bind-mounts:\n", app)
+	for _, m := range a.Storage {
+		fmt.Fprintf(out.Stdout, "     %s\n", m)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package platform
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/store"
+)
+
+// FuzzJoinWordsRoundTrip: an option stored as one string reads back into
+// the very words that were given, whatever they hold.
+func FuzzJoinWordsRoundTrip(f *testing.F) {
+	f.Add("--label", "a=b c", "it's")
+	f.Add("-e", `A="$HOME"`, "\\")
+	f.Add("", "\t", "*")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		words := []string{a, b, c}
+		got, err := docker.SplitWords(joinWords(words))
+		if err != nil || !reflect.DeepEqual(got, words) {
+			t.Fatalf("joinWords(%q) = %q reads back as %q, %v", words, joinWords(words), got, err)
+		}
+	})
+}
+
+func TestHostOptionsForAProcess(t *testing.T) {
+	a := &App{
+		Name:    "api",
+		Storage: []string{"/srv/api:/data", "cache:/cache:ro"},
+		Networks: NetworkSettings{
+			InitialNetwork:   "front",
+			AttachPostCreate: []string{"shared"},
+			AttachPostDeploy: []string{"late"},
+		},
+		Resources: ResourceSettings{
+			Limits:       map[string]Resources{DefaultProcessType: {Memory: "256m", CPU: "1"}, "worker": {Memory: "128m"}},
+			Reservations: map[string]Resources{DefaultProcessType: {Memory: "64m"}},
+		},
+		DockerOptions: map[string][]string{PhaseDeploy: {"--label team=x"}, PhaseRun: {"-e ONE_OFF=1"}},
+	}
+	h, err := hostOptions(a, PhaseDeploy, "worker", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Memory != 128<<20 || h.NanoCPUs != 1e9 || h.MemoryReservation != 64<<20 {
+		t.Errorf("worker resources: memory %d cpus %d reservation %d", h.Memory, h.NanoCPUs, h.MemoryReservation)
+	}
+	if !reflect.DeepEqual(h.Binds, a.Storage) || h.Labels["team"] != "x" || len(h.Env) != 0 {
+		t.Errorf("binds %q labels %q env %q", h.Binds, h.Labels, h.Env)
+	}
+	want := []string{"api.worker", "api.worker.2"}
+	if h.InitialNetwork != "front" || !reflect.DeepEqual(h.InitialAliases, want) ||
+		len(h.Networks) != 1 || h.Networks[0].Network != "shared" || !reflect.DeepEqual(h.Networks[0].Aliases, want) {
+		t.Errorf("networks: %+v", h)
+	}
+	if got := postDeployAttachments(a, "worker", 2); len(got) != 1 || got[0].Network != "late" || !reflect.DeepEqual(got[0].Aliases, want) {
+		t.Errorf("post-deploy: %+v", got)
+	}
+	run, err := hostOptions(a, PhaseRun, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Memory != 0 || !reflect.DeepEqual(run.Env, []string{"ONE_OFF=1"}) || len(run.InitialAliases) != 0 || !reflect.DeepEqual(run.Binds, a.Storage) {
+		t.Errorf("run one-off: %+v", run)
+	}
+}
+
+func TestResourcesRefuseAReservationAboveTheLimit(t *testing.T) {
+	r := ResourceSettings{
+		Limits:       map[string]Resources{"web": {Memory: "64m"}},
+		Reservations: map[string]Resources{DefaultProcessType: {Memory: "128m"}},
+	}
+	if _, err := r.resolve("web"); err == nil || !strings.Contains(err.Error(), "above its memory limit") {
+		t.Errorf("resolve = %v", err)
+	}
+	if _, err := r.resolve("worker"); err != nil {
+		t.Errorf("worker has no limit: %v", err)
+	}
+}
+
+func settingsPlatform(t *testing.T) *Platform {
+	t.Helper()
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
+	if err := saveApp(context.Background(), p.store, &App{Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSettingsRefusalsKeepTheRecord(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
+	if err := p.SetResources(ctx, "app", "limit", "", Resources{Memory: "64m", MemorySwap: "-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		kind string
+		res  Resources
+		want string
+	}{
+		{"reserve", Resources{Memory: "128m"}, "above its memory limit"},
+		{"limit", Resources{Memory: "1m"}, "below Docker's least"},
+		{"limit", Resources{MemorySwap: "32m"}, "at least its memory limit"},
+		{"reserve", Resources{MemorySwap: "1g"}, "not a reservation"},
+	} {
+		if err := p.SetResources(ctx, "app", r.kind, "", r.res); err == nil || !strings.Contains(err.Error(), r.want) {
+			t.Errorf("SetResources(%s, %+v) = %v; want %q", r.kind, r.res, err, r.want)
+		}
+	}
+	if err := p.Mount(ctx, "app", "/srv/a:/data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mount(ctx, "app", "vol:/data"); err == nil || !strings.Contains(err.Error(), "unmount it first") {
+		t.Errorf("second mount at /data: %v", err)
+	}
+	if _, err := p.AddDockerOptions(ctx, "app", []string{PhaseDeploy, PhaseRun}, []string{"-e", "A=b c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AddDockerOptions(ctx, "app", []string{PhaseDeploy}, []string{"--privileged"}); err == nil {
+		t.Error("--privileged accepted")
+	}
+	if err := p.RemoveDockerOptions(ctx, "app", []string{PhaseRun}, []string{"-e", "A=b c"}); err != nil {
+		t.Errorf("remove what was added: %v", err)
+	}
+	a, err := p.App(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &App{
+		Name:          "app",
+		Storage:       []string{"/srv/a:/data"},
+		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}},
+		DockerOptions: map[string][]string{PhaseDeploy: {"-e 'A=b c'"}},
+	}
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("record = %+v\nwant %+v", a, want)
+	}
+	if err := p.ClearResources(ctx, "app", "limit", "", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ClearDockerOptions(ctx, "app", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unmount(ctx, "app", "/srv/a:/data"); err != nil {
+		t.Fatal(err)
+	}
+	// Cleared settings leave nothing in the record.
+	if a, _ := p.App(ctx, "app"); !reflect.DeepEqual(a, &App{Name: "app"}) {
+		t.Errorf("cleared record = %+v", a)
+	}
+}
