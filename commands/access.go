@@ -20,6 +20,7 @@ var appCommands = []string{
 	"ps:report", "ps:scale", "ps:restart", "ps:set", "ps:stop", "ps:start", "ps:rebuild",
 	"releases", "rollback",
 	"builds:list", "builds:output", "git:report",
+	"certs:add", "certs:update", "certs:remove", "certs:report", "tls:set", "tls:report",
 }
 
 // openCommands may be run by any authorized key.
