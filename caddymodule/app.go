@@ -224,6 +224,9 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
+	// A name that stops being routed loses its cached certificate at once,
+	// so its next handshake is refused (see findCertCache).
+	c.table.OnHostsGone(evictCertificates)
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},
 		Docker:    dc,
@@ -232,6 +235,7 @@ func (a *App) newCore() (*core, error) {
 		BuildsDir: filepath.Join(a.StateDir, "builds"),
 		Logger:    a.log,
 	})
+	c.platform.SetCertificateEvictor(evictCertificates)
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err

@@ -1,0 +1,120 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/tls"
+	"slices"
+	"sync"
+	_ "unsafe" // go:linkname
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/caddytls" // the cache linked to below
+	"github.com/caddyserver/certmagic"
+
+	"github.com/berth-paas/berth/routing"
+)
+
+func init() { caddy.RegisterModule(Certificates{}) }
+
+// Certificates is the certificate manager `berth`
+// (`tls { get_certificate berth }`): it serves an app's custom
+// certificate (certs:add) for the app's names that it covers. Caddy asks
+// managers before it loads or obtains a certificate from ACME, so a
+// custom certificate wins; it answers nothing for any other name, and
+// ACME (gated by the `berth` permission) takes over.
+type Certificates struct {
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Certificates) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "tls.get_certificate.berth",
+		New: func() caddy.Module { return new(Certificates) },
+	}
+}
+
+// Provision finds the berth app.
+func (m *Certificates) Provision(ctx caddy.Context) error {
+	app, err := berthApp(ctx)
+	m.app = app
+	return err
+}
+
+// GetCertificate returns the custom certificate of the app that the
+// handshake's server name routes to, or nil.
+func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := routing.NormalizeHost(hello.ServerName)
+	if name == "" {
+		return nil, nil
+	}
+	table, err := m.app.routes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	route, ok := table.Lookup(name)
+	if !ok {
+		return nil, nil
+	}
+	c := m.app.core.Load()
+	if c == nil {
+		return nil, nil
+	}
+	return c.platform.CustomCertificate(ctx, route.App, name), nil
+}
+
+// UnmarshalCaddyfile reads `get_certificate berth`, which takes no
+// options.
+func (m *Certificates) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Caddy keeps a certificate it obtained on demand in its cache and serves
+// it from there without asking the permission module again, so a domain
+// removed from an app (or a destroyed app) would keep its certificate
+// until it expires; and a cached ACME certificate would hide a custom one
+// added later. Neither caddytls nor certmagic exports a way to drop a
+// certificate by name, so Berth links to caddytls's process-wide cache
+// and its lock. If a Caddy upgrade renames them, the build fails.
+//
+//go:linkname caddyCertCache github.com/caddyserver/caddy/v2/modules/caddytls.certCache
+var caddyCertCache *certmagic.Cache
+
+//go:linkname caddyCertCacheMu github.com/caddyserver/caddy/v2/modules/caddytls.certCacheMu
+var caddyCertCacheMu sync.RWMutex
+
+// evictCertificates drops from Caddy's cache the certificates that name
+// exactly one of names (a wildcard certificate stays: it serves other
+// names too), so the next handshake for them goes through the managers
+// and the permission module again.
+func evictCertificates(names []string) {
+	caddyCertCacheMu.RLock()
+	defer caddyCertCacheMu.RUnlock()
+	cache := caddyCertCache
+	if cache == nil {
+		return // no TLS app: nothing is cached
+	}
+	var hashes []string
+	for _, name := range names {
+		for _, cert := range cache.AllMatchingCertificates(name) {
+			if slices.Contains(cert.Names, name) && !slices.Contains(hashes, cert.Hash()) {
+				hashes = append(hashes, cert.Hash())
+			}
+		}
+	}
+	if len(hashes) > 0 {
+		cache.Remove(hashes)
+	}
+}
+
+// Interface guards
+var (
+	_ certmagic.Manager     = (*Certificates)(nil)
+	_ caddy.Provisioner     = (*Certificates)(nil)
+	_ caddyfile.Unmarshaler = (*Certificates)(nil)
+)
