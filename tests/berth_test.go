@@ -115,6 +115,9 @@ func TestScripts(t *testing.T) {
 			"await":          cmdAwait,
 			"restart-new-ip": cmdRestartNewIP,
 			"load":           cmdLoad,
+			"pebble":         cmdPebble,
+			"get-tls":        cmdGetTLS,
+			"mkcert":         cmdMkcert,
 		},
 	})
 }

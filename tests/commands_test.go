@@ -31,6 +31,9 @@ type instance struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	load      *loadRun
+	// httpsPort and acme are set by `pebble start` (tls_test.go).
+	httpsPort int
+	acme      *acmeEnv
 }
 
 type instanceKey struct{}
@@ -148,6 +151,9 @@ func removeAppsOf(stateDir string) {
 }
 
 func (inst *instance) writeCaddyfile() error {
+	if inst.acme != nil {
+		return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(inst.tlsCaddyfile()), 0o600)
+	}
 	caddyfile := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off
