@@ -121,11 +121,17 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 	if err := os.MkdirAll(env.dir, 0o700); err != nil {
 		return nil, err
 	}
+	// Ports are found free by listening and closing, so a port just
+	// closed can come back: take none the script already uses.
 	var dnsPort, challMgmtPort int
+	taken := []int{inst.httpPort, inst.sshPort, inst.adminPort}
 	for _, p := range []*int{&env.acmePort, &env.mgmtPort, &dnsPort, &challMgmtPort, &inst.httpsPort} {
-		if *p, err = freePort(); err != nil {
-			return nil, err
+		for *p == 0 || slices.Contains(taken, *p) {
+			if *p, err = freePort(); err != nil {
+				return nil, err
+			}
 		}
+		taken = append(taken, *p)
 	}
 	// Pebble's ACME listener needs a certificate that caddy can verify.
 	ca, err := newCA("Berth Test Pebble Listener CA")
@@ -230,7 +236,8 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 
 // tlsCaddyfile is the script's Caddyfile once pebble start ran: every app
 // over HTTPS with on-demand certificates from Pebble and custom ones from
-// Berth, as in Caddyfile.example, on the script's own ports.
+// Berth, as in Caddyfile.example, on the script's own ports. Plain HTTP
+// is Caddy's own: ACME HTTP-01 challenges, and redirects to HTTPS.
 func (inst *instance) tlsCaddyfile() string {
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
@@ -258,13 +265,9 @@ https:// {
 	}
 	berth
 }
-http://:%d {
-	bind 127.0.0.1
-	berth
-}
 `, inst.adminPort, inst.httpPort, inst.httpsPort, inst.acme.acmePort, inst.acme.caRoot,
 		strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"))
 }
 
 // cmdGetTLS sends one HTTPS request for HOST through Caddy, on a new
