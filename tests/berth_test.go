@@ -118,6 +118,7 @@ func TestScripts(t *testing.T) {
 			"pebble":         cmdPebble,
 			"get-tls":        cmdGetTLS,
 			"mkcert":         cmdMkcert,
+			"tls-internal":   cmdTLSInternal,
 		},
 	})
 }

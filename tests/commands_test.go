@@ -31,9 +31,11 @@ type instance struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	load      *loadRun
-	// httpsPort and acme are set by `pebble start` (tls_test.go).
-	httpsPort int
-	acme      *acmeEnv
+	// httpsPort, acme and internalTLS are set by `pebble start` and
+	// `tls-internal` (tls_test.go).
+	httpsPort   int
+	acme        *acmeEnv
+	internalTLS bool
 }
 
 type instanceKey struct{}
@@ -151,7 +153,7 @@ func removeAppsOf(stateDir string) {
 }
 
 func (inst *instance) writeCaddyfile() error {
-	if inst.acme != nil {
+	if inst.httpsPort != 0 {
 		return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(inst.tlsCaddyfile()), 0o600)
 	}
 	caddyfile := fmt.Sprintf(`{

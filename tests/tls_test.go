@@ -239,6 +239,9 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 // Berth, as in Caddyfile.example, on the script's own ports. Plain HTTP
 // is Caddy's own: ACME HTTP-01 challenges, and redirects to HTTPS.
 func (inst *instance) tlsCaddyfile() string {
+	if inst.internalTLS {
+		return inst.internalCaddyfile()
+	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off
@@ -270,8 +273,63 @@ https:// {
 		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"))
 }
 
+// cmdTLSInternal makes the script's Caddyfile serve every app over HTTPS
+// with certificates from Caddy's own local CA (`tls internal`), as the
+// README shows for local development (before berth start).
+//
+//	tls-internal
+func cmdTLSInternal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: tls-internal")
+	}
+	inst := ts.Value(instanceKey{}).(*instance)
+	taken := []int{inst.httpPort, inst.sshPort, inst.adminPort}
+	for inst.httpsPort == 0 || slices.Contains(taken, inst.httpsPort) {
+		port, err := freePort()
+		ts.Check(err)
+		inst.httpsPort = port
+	}
+	inst.internalTLS = true
+	ts.Check(inst.writeCaddyfile())
+	ts.Setenv("HTTPS_PORT", strconv.Itoa(inst.httpsPort))
+}
+
+// internalCaddyfile is the README's local-development Caddyfile on the
+// script's ports. skip_install_trust keeps the test from touching the
+// machine's trust store; clients trust Caddy's root from its data
+// directory instead.
+func (inst *instance) internalCaddyfile() string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	persist_config off
+	http_port %d
+	https_port %d
+	skip_install_trust
+	on_demand_tls {
+		permission berth
+	}
+	berth {
+		domain localhost
+		ssh 127.0.0.1:%d
+		authorized_keys %s
+		state_dir %s
+	}
+}
+https:// {
+	bind 127.0.0.1
+	tls internal {
+		on_demand
+		get_certificate berth
+	}
+	berth
+}
+`, inst.adminPort, inst.httpPort, inst.httpsPort, inst.sshPort,
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"))
+}
+
 // cmdGetTLS sends one HTTPS request for HOST through Caddy, on a new
-// connection, trusting only Pebble's issuing root (or the roots in FILE),
+// connection, trusting only Pebble's issuing root (or Caddy's local root
+// after tls-internal, or the roots in FILE),
 // and prints the status code, the served certificate's issuer and names,
 // the Strict-Transport-Security header ("none" without one), and the
 // body. Negated, it expects the handshake or request to fail and prints
@@ -287,10 +345,15 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	host := fs.Arg(0)
 	inst := ts.Value(instanceKey{}).(*instance)
-	if inst.acme == nil {
-		ts.Fatalf("get-tls: run pebble start first")
+	var root string
+	switch {
+	case inst.acme != nil:
+		root = inst.acme.issuerRoot
+	case inst.internalTLS:
+		root = filepath.Join(inst.work, "home", "data", "caddy", "pki", "authorities", "local", "root.crt")
+	default:
+		ts.Fatalf("get-tls: run pebble start or tls-internal first")
 	}
-	root := inst.acme.issuerRoot
 	if *rootFile != "" {
 		root = ts.MkAbs(*rootFile)
 	}
