@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -595,16 +594,17 @@ func (p *Platform) AddCertificate(ctx context.Context, app string, input []byte,
 		return CertInfo{}, err
 	}
 	hosts := p.hostsFor(a)
-	// A certificate Caddy obtained for these names sits in its cache,
-	// where it would win over the custom one: drop it.
+	// A certificate Caddy obtained for these hosts sits in its cache,
+	// where it would win over the custom one: drop it. Only the app's own
+	// hosts, by exact name: a wildcard in the custom certificate must not
+	// drop a wildcard certificate that serves other apps.
 	var names []string
 	for _, h := range hosts {
 		if after.cert.Leaf.VerifyHostname(h) == nil {
 			names = append(names, h)
 		}
 	}
-	names = append(names, after.cert.Leaf.DNSNames...)
-	p.evictCertificates(slices.Compact(names))
+	p.evictCertificates(names)
 	return p.certInfo(app, after, hosts), nil
 }
 
