@@ -236,6 +236,7 @@ func (a *App) newCore() (*core, error) {
 		Logger:    a.log,
 	})
 	c.platform.SetCertificateEvictor(evictCertificates)
+	c.platform.SetServedCertificates(servedCertificate)
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddytls" // the cache linked to below
 	"github.com/caddyserver/certmagic"
 
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -87,6 +88,24 @@ var caddyCertCache *certmagic.Cache
 
 //go:linkname caddyCertCacheMu github.com/caddyserver/caddy/v2/modules/caddytls.certCacheMu
 var caddyCertCacheMu sync.RWMutex
+
+// servedCertificate returns a certificate Caddy holds in memory that
+// serves host (its own, or a wildcard), for certs:report. Custom
+// certificates are not cached: the manager hands them out.
+func servedCertificate(host string) (platform.ServedCert, bool) {
+	caddyCertCacheMu.RLock()
+	defer caddyCertCacheMu.RUnlock()
+	if caddyCertCache == nil {
+		return platform.ServedCert{}, false
+	}
+	for _, cert := range caddyCertCache.AllMatchingCertificates(host) {
+		if cert.Leaf == nil {
+			continue
+		}
+		return platform.ServedCert{Host: host, Issuer: cert.Leaf.Issuer.CommonName, Names: cert.Names, NotAfter: cert.Leaf.NotAfter.UTC()}, true
+	}
+	return platform.ServedCert{}, false
+}
 
 // evictCertificates drops from Caddy's cache the certificates that name
 // exactly one of names (a wildcard certificate stays: it serves other

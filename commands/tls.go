@@ -93,6 +93,10 @@ func certsReport(ctx context.Context, p *platform.Platform, args []string, out I
 		fmt.Fprintf(tw, "Certs expired:\t%t\n", info.Expired)
 		fmt.Fprintf(tw, "Certs not covered:\t%s\n", strings.Join(info.Unserved, " "))
 	}
+	for _, c := range info.Served {
+		fmt.Fprintf(tw, "Certs served %s:\t%s, for %s, expires %s\n", c.Host, c.Issuer,
+			strings.Join(c.Names, " "), c.NotAfter.Format(time.RFC3339))
+	}
 	tw.Flush()
 	_, err = out.Stdout.Write(b.Bytes())
 	return err

@@ -105,6 +105,9 @@ func tlsKey(app string) string { return "tls/" + app }
 type tlsState struct {
 	writeMu sync.Mutex
 	snap    atomic.Pointer[tlsSnapshot]
+	// served looks up the certificate the TLS server holds in memory for
+	// a host, for certs:report.
+	served atomic.Pointer[func(host string) (ServedCert, bool)]
 	// evict drops certificates the TLS server has cached for names, so
 	// its next handshake for them looks again (sees a new custom
 	// certificate, or is refused).
@@ -126,6 +129,20 @@ type tlsEntry struct {
 // for names from the TLS server (Caddy's certificate cache).
 func (p *Platform) SetCertificateEvictor(f func(names []string)) {
 	p.tls.evict.Store(&f)
+}
+
+// ServedCert is a certificate the TLS server holds in memory for a host.
+type ServedCert struct {
+	Host     string    `json:"host"`
+	Issuer   string    `json:"issuer"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// SetServedCertificates sets the function that finds the certificate the
+// TLS server holds in memory for a host (Caddy's certificate cache).
+func (p *Platform) SetServedCertificates(f func(host string) (ServedCert, bool)) {
+	p.tls.served.Store(&f)
 }
 
 func (p *Platform) evictCertificates(names []string) {
@@ -542,13 +559,24 @@ type CertInfo struct {
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	Expired   bool      `json:"expired,omitempty"`
 	AddedAt   time.Time `json:"added_at,omitzero"`
-	// Unserved are the app's hosts the certificate does not cover: ACME
-	// serves them.
+	// Unserved are the app's hosts the custom certificate does not cover:
+	// ACME serves them.
 	Unserved []string `json:"unserved,omitempty"`
+	// Served are the certificates the TLS server holds in memory for the
+	// app's hosts (from ACME, most often). A host without one gets it at
+	// its next handshake, from storage or from the CA.
+	Served []ServedCert `json:"served,omitempty"`
 }
 
 func (p *Platform) certInfo(app string, e *tlsEntry, hosts []string) CertInfo {
 	info := CertInfo{App: app}
+	if f := p.tls.served.Load(); f != nil {
+		for _, h := range hosts {
+			if c, ok := (*f)(h); ok {
+				info.Served = append(info.Served, c)
+			}
+		}
+	}
 	if e == nil || e.cert == nil {
 		return info
 	}
