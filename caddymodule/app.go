@@ -237,6 +237,7 @@ func (a *App) newCore() (*core, error) {
 	})
 	c.platform.SetCertificateEvictor(evictCertificates)
 	c.platform.SetServedCertificates(servedCertificate)
+	c.platform.SetCustomCertificatesServed(customCertificatesServed)
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err

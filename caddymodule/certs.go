@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"slices"
 	"sync"
+	"sync/atomic"
 	_ "unsafe" // go:linkname
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,9 +40,29 @@ func (Certificates) CaddyModule() caddy.ModuleInfo {
 // Provision finds the berth app.
 func (m *Certificates) Provision(ctx caddy.Context) error {
 	app, err := berthApp(ctx)
+	if err != nil {
+		return err
+	}
 	m.app = app
-	return err
+	managers.Add(1)
+	return nil
 }
+
+// Cleanup counts the manager out.
+func (m *Certificates) Cleanup() error {
+	if m.app != nil {
+		managers.Add(-1)
+	}
+	return nil
+}
+
+// managers counts the provisioned `berth` certificate managers, so that
+// certs:add can say when no config asks for custom certificates. During
+// a reload the old and new configs both count; that errs on the side of
+// not warning.
+var managers atomic.Int64
+
+func customCertificatesServed() bool { return managers.Load() > 0 }
 
 // GetCertificate returns the custom certificate of the app that the
 // handshake's server name routes to, or nil.
@@ -135,5 +156,6 @@ func evictCertificates(names []string) {
 var (
 	_ certmagic.Manager     = (*Certificates)(nil)
 	_ caddy.Provisioner     = (*Certificates)(nil)
+	_ caddy.CleanerUpper    = (*Certificates)(nil)
 	_ caddyfile.Unmarshaler = (*Certificates)(nil)
 )

@@ -46,6 +46,9 @@ func certsAdd(update bool) func(context.Context, *platform.Platform, []string, I
 		if len(info.Unserved) > 0 {
 			fmt.Fprintf(out.Stderr, "       It does not cover %s: ACME serves those\n", strings.Join(info.Unserved, " "))
 		}
+		if !p.CustomCertificatesServed() {
+			fmt.Fprintf(out.Stderr, " !     The Caddyfile does not serve custom certificates yet: add `get_certificate berth`\n !     to the `tls` block of the https:// site (see Caddyfile.example), then caddy reload\n")
+		}
 		return nil
 	}
 }

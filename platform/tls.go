@@ -108,6 +108,9 @@ type tlsState struct {
 	// served looks up the certificate the TLS server holds in memory for
 	// a host, for certs:report.
 	served atomic.Pointer[func(host string) (ServedCert, bool)]
+	// managerOn reports whether the TLS server asks Berth for custom
+	// certificates (`get_certificate berth`); nil means it is unknown.
+	managerOn atomic.Pointer[func() bool]
 	// evict drops certificates the TLS server has cached for names, so
 	// its next handshake for them looks again (sees a new custom
 	// certificate, or is refused).
@@ -129,6 +132,20 @@ type tlsEntry struct {
 // for names from the TLS server (Caddy's certificate cache).
 func (p *Platform) SetCertificateEvictor(f func(names []string)) {
 	p.tls.evict.Store(&f)
+}
+
+// SetCustomCertificatesServed sets the function that reports whether the
+// TLS server asks Berth for custom certificates, so certs:add can warn
+// when it does not.
+func (p *Platform) SetCustomCertificatesServed(f func() bool) {
+	p.tls.managerOn.Store(&f)
+}
+
+// CustomCertificatesServed reports whether custom certificates reach
+// clients: false when the TLS server is known not to ask for them.
+func (p *Platform) CustomCertificatesServed() bool {
+	f := p.tls.managerOn.Load()
+	return f == nil || (*f)()
 }
 
 // ServedCert is a certificate the TLS server holds in memory for a host.
