@@ -238,6 +238,7 @@ func (a *App) newCore() (*core, error) {
 	c.platform.SetCertificateEvictor(evictCertificates)
 	c.platform.SetServedCertificates(servedCertificate)
 	c.platform.SetCustomCertificatesServed(customCertificatesServed)
+	c.platform.SetCertificateInstaller(installCertificate)
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err
@@ -245,6 +246,11 @@ func (a *App) newCore() (*core, error) {
 	if err := c.platform.Start(ctx); err != nil {
 		dc.Close()
 		return nil, err
+	}
+	// Caddy's certificate cache starts empty: custom certificates go in
+	// before the first handshake, so that they win over a wildcard.
+	if err := c.platform.InstallCustomCertificates(ctx); err != nil {
+		a.log.Error("custom certificates not loaded; the manager serves them", "error", err)
 	}
 	self, err := os.Executable()
 	if err != nil {

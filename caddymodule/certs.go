@@ -128,6 +128,28 @@ func servedCertificate(host string) (platform.ServedCert, bool) {
 	return platform.ServedCert{}, false
 }
 
+// installCertificate puts a custom certificate in Caddy's cache, in
+// place of what it held for hosts (the platform calls it only when the
+// certificate names nothing but hosts). An exact name is matched before a
+// wildcard, so the custom certificate wins over ACME's, a wildcard
+// certificate from DNS-01 included. It is cached unmanaged: Caddy serves
+// it and never renews it.
+func installCertificate(hosts []string, certPEM, keyPEM []byte) {
+	caddyCertCacheMu.RLock()
+	defer caddyCertCacheMu.RUnlock()
+	if caddyCertCache == nil {
+		return // no TLS app: the manager serves it once there is one
+	}
+	evictLocked(caddyCertCache, hosts)
+	// A config only to reach the cache; OCSP stapling is off so that it
+	// touches no storage. (Not ...AsReplacement: in certmagic v0.25.6 it
+	// read-locks the cache while holding its write lock, and hangs.)
+	cfg := certmagic.New(caddyCertCache, certmagic.Config{OCSP: certmagic.OCSPConfig{DisableStapling: true}})
+	// The platform checked the pair; should caching fail anyway, the
+	// cache is empty for hosts and the manager serves the certificate.
+	cfg.CacheUnmanagedCertificatePEMBytes(context.Background(), certPEM, keyPEM, []string{"berth-custom"})
+}
+
 // evictCertificates drops from Caddy's cache the certificates that name
 // exactly one of names (a wildcard certificate stays: it serves other
 // names too), so the next handshake for them goes through the managers
@@ -135,10 +157,12 @@ func servedCertificate(host string) (platform.ServedCert, bool) {
 func evictCertificates(names []string) {
 	caddyCertCacheMu.RLock()
 	defer caddyCertCacheMu.RUnlock()
-	cache := caddyCertCache
-	if cache == nil {
-		return // no TLS app: nothing is cached
+	if caddyCertCache != nil { // else no TLS app: nothing is cached
+		evictLocked(caddyCertCache, names)
 	}
+}
+
+func evictLocked(cache *certmagic.Cache, names []string) {
 	var hashes []string
 	for _, name := range names {
 		for _, cert := range cache.AllMatchingCertificates(name) {

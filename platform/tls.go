@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +112,9 @@ type tlsState struct {
 	// managerOn reports whether the TLS server asks Berth for custom
 	// certificates (`get_certificate berth`); nil means it is unknown.
 	managerOn atomic.Pointer[func() bool]
+	// install puts a custom certificate in the TLS server's cache for
+	// exactly hosts, replacing what it held for them.
+	install atomic.Pointer[func(hosts []string, certPEM, keyPEM []byte)]
 	// evict drops certificates the TLS server has cached for names, so
 	// its next handshake for them looks again (sees a new custom
 	// certificate, or is refused).
@@ -160,6 +164,67 @@ type ServedCert struct {
 // TLS server holds in memory for a host (Caddy's certificate cache).
 func (p *Platform) SetServedCertificates(f func(host string) (ServedCert, bool)) {
 	p.tls.served.Store(&f)
+}
+
+// SetCertificateInstaller sets the function that puts a custom
+// certificate in the TLS server's cache for exactly hosts.
+func (p *Platform) SetCertificateInstaller(f func(hosts []string, certPEM, keyPEM []byte)) {
+	p.tls.install.Store(&f)
+}
+
+// installCertificate makes the TLS server serve e's custom certificate
+// for hosts (those of its app it covers). The server's cache indexes a
+// certificate under every name in it, so it goes there only when all of
+// its names are such hosts: a certificate that also names another app's
+// host, or a wildcard, would be served for those too. Otherwise the
+// server's cached certificates for hosts are dropped, so that it asks the
+// manager, which serves the custom one by app.
+func (p *Platform) installCertificate(hosts []string, e *tlsEntry) {
+	if len(hosts) == 0 {
+		return
+	}
+	f := p.tls.install.Load()
+	if f == nil || slices.ContainsFunc(e.cert.Leaf.DNSNames, func(n string) bool { return !slices.Contains(hosts, n) }) {
+		p.evictCertificates(hosts)
+		return
+	}
+	(*f)(hosts, []byte(e.doc.Cert.CertPEM), []byte(e.doc.Cert.KeyPEM))
+}
+
+// coveredHosts are the hosts e's custom certificate serves.
+func coveredHosts(e *tlsEntry, hosts []string) []string {
+	if e == nil || e.cert == nil {
+		return nil
+	}
+	var out []string
+	for _, h := range hosts {
+		if e.cert.Leaf.VerifyHostname(h) == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// InstallCustomCertificates puts every valid custom certificate in the
+// TLS server's cache for the hosts it covers; Berth's start runs it, as
+// the cache starts empty.
+func (p *Platform) InstallCustomCertificates(ctx context.Context) error {
+	s, err := p.tlsSnap(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for app, e := range s.apps {
+		if e.cert == nil || now.After(e.cert.Leaf.NotAfter) {
+			continue
+		}
+		a, err := p.App(ctx, app)
+		if err != nil {
+			continue // its record is gone; its document goes with the next destroy
+		}
+		p.installCertificate(coveredHosts(e, p.hostsFor(a)), e)
+	}
+	return nil
 }
 
 func (p *Platform) evictCertificates(names []string) {
@@ -640,30 +705,33 @@ func (p *Platform) AddCertificate(ctx context.Context, app string, input []byte,
 	}
 	hosts := p.hostsFor(a)
 	// A certificate Caddy obtained for these hosts sits in its cache,
-	// where it would win over the custom one: drop it. Only the app's own
-	// hosts, by exact name: a wildcard in the custom certificate must not
-	// drop a wildcard certificate that serves other apps.
-	var names []string
-	for _, h := range hosts {
-		if after.cert.Leaf.VerifyHostname(h) == nil {
-			names = append(names, h)
-		}
-	}
-	p.evictCertificates(names)
+	// where it would win over the custom one, and a cached wildcard
+	// certificate would too: put the custom one there for exactly the
+	// app's hosts it covers (a wildcard name in it must not replace a
+	// wildcard certificate that serves other apps).
+	p.installCertificate(coveredHosts(after, hosts), after)
 	return p.certInfo(app, after, hosts), nil
 }
 
 // RemoveCertificate removes app's custom certificate; ACME serves its
 // hosts from the next handshake on.
 func (p *Platform) RemoveCertificate(ctx context.Context, app string) error {
-	_, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error {
+	before, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error {
 		if doc.Cert == nil {
 			return fmt.Errorf("%s has no custom certificate to remove", app)
 		}
 		doc.Cert = nil
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	p.evictCertificates(coveredHosts(before, p.hostsFor(a)))
+	return nil
 }
 
 // CertificateReport describes app's custom certificate, if it has one.

@@ -36,6 +36,7 @@ type instance struct {
 	httpsPort   int
 	acme        *acmeEnv
 	internalTLS bool
+	wildcard    string
 }
 
 type instanceKey struct{}

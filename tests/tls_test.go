@@ -277,12 +277,20 @@ https:// {
 // with certificates from Caddy's own local CA (`tls internal`), as the
 // README shows for local development (before berth start).
 //
-//	tls-internal
+// With a domain, the global domain is that one instead of localhost, and
+// it gets its own site with a wildcard certificate that Caddy manages
+// from the start, as the README's DNS-01 setup does (with the internal
+// CA, which needs no DNS provider).
+//
+//	tls-internal [WILDCARD-DOMAIN]
 func cmdTLSInternal(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: tls-internal")
+	if neg || len(args) > 1 {
+		ts.Fatalf("usage: tls-internal [WILDCARD-DOMAIN]")
 	}
 	inst := ts.Value(instanceKey{}).(*instance)
+	if len(args) == 1 {
+		inst.wildcard = args[0]
+	}
 	taken := []int{inst.httpPort, inst.sshPort, inst.adminPort}
 	for inst.httpsPort == 0 || slices.Contains(taken, inst.httpsPort) {
 		port, err := freePort()
@@ -299,6 +307,16 @@ func cmdTLSInternal(ts *testscript.TestScript, neg bool, args []string) {
 // machine's trust store; clients trust Caddy's root from its data
 // directory instead.
 func (inst *instance) internalCaddyfile() string {
+	domain, wildcardSite := "localhost", ""
+	if inst.wildcard != "" {
+		domain = inst.wildcard
+		wildcardSite = fmt.Sprintf(`*.%s {
+	bind 127.0.0.1
+	tls internal
+	berth
+}
+`, inst.wildcard)
+	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off
@@ -309,13 +327,13 @@ func (inst *instance) internalCaddyfile() string {
 		permission berth
 	}
 	berth {
-		domain localhost
+		domain %s
 		ssh 127.0.0.1:%d
 		authorized_keys %s
 		state_dir %s
 	}
 }
-https:// {
+%shttps:// {
 	bind 127.0.0.1
 	tls internal {
 		on_demand
@@ -323,8 +341,8 @@ https:// {
 	}
 	berth
 }
-`, inst.adminPort, inst.httpPort, inst.httpsPort, inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"))
+`, inst.adminPort, inst.httpPort, inst.httpsPort, domain, inst.sshPort,
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), wildcardSite)
 }
 
 // cmdGetTLS sends one HTTPS request for HOST through Caddy, on a new
@@ -336,12 +354,13 @@ https:// {
 // the error to stderr. It logs how long the request took: the first one
 // for a name includes getting its certificate.
 //
-//	get-tls [-root FILE] HOST
+//	get-tls [-root FILE] [-wait] HOST
 func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("get-tls", flag.ContinueOnError)
 	rootFile := fs.String("root", "", "trust the roots in this file instead of Pebble's")
+	wait := fs.Bool("wait", false, "retry a failed request for up to 30s (a certificate Caddy obtains at start)")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		ts.Fatalf("usage: get-tls [-root FILE] HOST")
+		ts.Fatalf("usage: get-tls [-root FILE] [-wait] HOST")
 	}
 	host := fs.Arg(0)
 	inst := ts.Value(instanceKey{}).(*instance)
@@ -377,6 +396,10 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	defer client.CloseIdleConnections()
 	start := time.Now()
 	resp, err := client.Get("https://" + host + "/")
+	for *wait && err != nil && time.Since(start) < 30*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		resp, err = client.Get("https://" + host + "/")
+	}
 	if neg {
 		if err == nil {
 			resp.Body.Close()
