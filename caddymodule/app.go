@@ -224,6 +224,9 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
+	// A name that stops being routed loses its cached certificate at once,
+	// so its next handshake is refused (see findCertCache).
+	c.table.OnHostsGone(evictCertificates)
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},
 		Docker:    dc,
@@ -234,6 +237,10 @@ func (a *App) newCore() (*core, error) {
 
 		StorageDir: filepath.Join(a.StateDir, "storage"),
 	})
+	c.platform.SetCertificateEvictor(evictCertificates)
+	c.platform.SetServedCertificates(servedCertificate)
+	c.platform.SetCustomCertificatesServed(customCertificatesServed)
+	c.platform.SetCertificateInstaller(installCertificate)
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err
@@ -241,6 +248,11 @@ func (a *App) newCore() (*core, error) {
 	if err := c.platform.Start(ctx); err != nil {
 		dc.Close()
 		return nil, err
+	}
+	// Caddy's certificate cache starts empty: custom certificates go in
+	// before the first handshake, so that they win over a wildcard.
+	if err := c.platform.InstallCustomCertificates(ctx); err != nil {
+		a.log.Error("custom certificates not loaded; the manager serves them", "error", err)
 	}
 	self, err := os.Executable()
 	if err != nil {

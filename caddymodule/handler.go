@@ -104,12 +104,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
-	if _, ok := table.Lookup(r.Host); !ok {
+	route, ok := table.Lookup(r.Host)
+	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, "404: no app is served at %s\n", routing.NormalizeHost(r.Host))
 		return nil
+	}
+	// HSTS only over HTTPS: browsers ignore it on plain HTTP, and a
+	// response there must not pin a name that has no certificate yet.
+	if r.TLS != nil {
+		if c := h.app.core.Load(); c != nil {
+			if v := c.platform.HSTSHeader(r.Context(), route.App); v != "" {
+				w.Header().Set("Strict-Transport-Security", v)
+			}
+		}
 	}
 	return h.proxy.ServeHTTP(w, r, next)
 }

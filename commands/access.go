@@ -25,6 +25,7 @@ var appCommands = []string{
 	// reports are here; resources only constrain the app itself.
 	"network:report", "storage:list", "storage:report", "docker-options:report",
 	"resource:limit", "resource:reserve", "resource:limit-clear", "resource:reserve-clear", "resource:report",
+	"certs:add", "certs:update", "certs:remove", "certs:report", "tls:set", "tls:report",
 }
 
 // openCommands may be run by any authorized key.

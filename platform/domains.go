@@ -20,6 +20,8 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
+	// HSTS are the global HSTS settings (tls:set --global).
+	HSTS HSTSSettings `json:"hsts,omitzero"`
 }
 
 const globalKey = "settings/global"

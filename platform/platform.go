@@ -74,6 +74,8 @@ type Platform struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
+	// tls holds HSTS settings and custom certificates (tls.go).
+	tls tlsState
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -410,6 +412,9 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	if err := p.builds.remove(name); err != nil {
 		return fmt.Errorf("remove builds of %s: %w", name, err)
+	}
+	if err := p.dropTLS(ctx, name); err != nil {
+		return err
 	}
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {
 		return err

@@ -94,6 +94,9 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if err := saveApp(ctx, p.store, &dst); err != nil {
 		return err
 	}
+	if err := p.copyTLS(ctx, from, to, move); err != nil {
+		return err
+	}
 	p.table.SetHosts(to, p.hostsFor(&dst))
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
@@ -135,6 +138,9 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 		p.docker.RemoveImage(ctx, r.Image)
 	}
 	os.RemoveAll(p.RepoPath(a.Name))
+	if err := p.dropTLS(ctx, a.Name); err != nil {
+		p.log.Warn("remove TLS settings", "app", a.Name, "error", err)
+	}
 	if err := p.store.Delete(ctx, appKey(a.Name)); err != nil {
 		p.log.Warn("remove app record", "app", a.Name, "error", err)
 	}

@@ -35,6 +35,8 @@ type snapshot struct {
 type Table struct {
 	current atomic.Pointer[snapshot]
 	writeMu sync.Mutex
+	// hostsGone, when set, is told the hosts a write took away.
+	hostsGone func(hosts []string)
 
 	// InFlight counts the requests each target is serving.
 	InFlight InFlight
@@ -102,7 +104,36 @@ func (t *Table) Remove(app string) {
 			apps[name] = r
 		}
 	}
-	t.current.Store(build(apps))
+	t.swap(old, build(apps))
+}
+
+// OnHostsGone sets f to be called with the hosts that stop being routed,
+// after each write that takes some away (a domain removed, an app
+// destroyed). It runs under the table's write lock, so it is done before
+// the change's caller returns; f must not write to the table.
+func (t *Table) OnHostsGone(f func(hosts []string)) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	t.hostsGone = f
+}
+
+// swap installs next, then tells hostsGone what old routed that next does
+// not. The caller holds writeMu.
+func (t *Table) swap(old, next *snapshot) {
+	t.current.Store(next)
+	if t.hostsGone == nil {
+		return
+	}
+	var gone []string
+	for h := range old.byHost {
+		if _, ok := next.byHost[h]; !ok {
+			gone = append(gone, h)
+		}
+	}
+	if len(gone) > 0 {
+		slices.Sort(gone)
+		t.hostsGone(gone)
+	}
 }
 
 func (t *Table) update(app string, change func(*Route)) {
@@ -120,7 +151,7 @@ func (t *Table) update(app string, change func(*Route)) {
 	}
 	change(r)
 	apps[app] = r
-	t.current.Store(build(apps))
+	t.swap(old, build(apps))
 }
 
 // build indexes routes by host. Apps are visited in name order so that a
@@ -206,6 +237,6 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 		}
 	}
 	if changed {
-		t.current.Store(build(apps))
+		t.swap(old, build(apps))
 	}
 }

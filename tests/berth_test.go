@@ -115,6 +115,10 @@ func TestScripts(t *testing.T) {
 			"await":          cmdAwait,
 			"restart-new-ip": cmdRestartNewIP,
 			"load":           cmdLoad,
+			"pebble":         cmdPebble,
+			"get-tls":        cmdGetTLS,
+			"mkcert":         cmdMkcert,
+			"tls-internal":   cmdTLSInternal,
 		},
 	})
 }

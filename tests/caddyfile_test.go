@@ -39,7 +39,8 @@ func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
 		t.Errorf("berth app: %v", berth)
 	}
 	raw, _ := json.Marshal(apps)
-	for _, want := range []string{`"on_demand":true`, `"permission":{"module":"berth"}`, `"handler":"berth"`, `":443"`, `":8080"`} {
+	for _, want := range []string{`"on_demand":true`, `"permission":{"module":"berth"}`, `"get_certificate":[{"via":"berth"}]`,
+		`"email":"admin@example.test"`, `"handler":"berth"`, `":443"`, `":8080"`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("Caddyfile.example's config lacks %s", want)
 		}
@@ -68,5 +69,29 @@ func TestReadmeCaddyfileAdapts(t *testing.T) {
 	berth := cfg["apps"].(map[string]any)["berth"].(map[string]any)
 	if got := berth["domains"].([]any); len(got) != 1 || got[0] != "example.test" {
 		t.Errorf("domains = %v", got)
+	}
+}
+
+// TestReadmeLocalDevelopmentCaddyfileAdapts keeps the README's `tls
+// internal` example valid; tests/testdata/tls_internal.txtar serves apps
+// with the same site block.
+func TestReadmeLocalDevelopmentCaddyfileAdapts(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```\n(\\{\n[^`]*?tls internal \\{.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md has no Caddyfile block with tls internal")
+	}
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, block[1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(adapt(t, file)["apps"])
+	for _, want := range []string{`"module":"internal"`, `"on_demand":true`, `"permission":{"module":"berth"}`, `"get_certificate":[{"via":"berth"}]`, `"domains":["localhost"]`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the README's tls internal Caddyfile lacks %s:\n%s", want, raw)
+		}
 	}
 }

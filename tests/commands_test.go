@@ -31,6 +31,12 @@ type instance struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	load      *loadRun
+	// httpsPort, acme and internalTLS are set by `pebble start` and
+	// `tls-internal` (tls_test.go).
+	httpsPort   int
+	acme        *acmeEnv
+	internalTLS bool
+	wildcard    string
 }
 
 type instanceKey struct{}
@@ -148,6 +154,9 @@ func removeAppsOf(stateDir string) {
 }
 
 func (inst *instance) writeCaddyfile() error {
+	if inst.httpsPort != 0 {
+		return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(inst.tlsCaddyfile()), 0o600)
+	}
 	caddyfile := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off

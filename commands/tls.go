@@ -1,0 +1,207 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// tlsCommands are the custom certificate and HSTS commands. Certificates
+// from ACME need no command: every routed name gets one on demand.
+var tlsCommands = []command{
+	{"certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", certsAdd(false)},
+	{"certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", certsAdd(true)},
+	{"certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", certsRemove},
+	{"certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", certsReport},
+	{"tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", tlsSet},
+	{"tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", tlsReport},
+}
+
+func certsAdd(update bool) func(context.Context, *platform.Platform, []string, IO) error {
+	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		app, _, err := oneApp(args)
+		if err != nil {
+			return err
+		}
+		input, err := io.ReadAll(io.LimitReader(stdinOrEmpty(out), platform.MaxCertInput+1))
+		if err != nil {
+			return fmt.Errorf("read the certificate from stdin: %w", err)
+		}
+		if len(input) > platform.MaxCertInput {
+			return fmt.Errorf("stdin is over %d bytes; give only the certificate, its chain and its key", platform.MaxCertInput)
+		}
+		info, err := p.AddCertificate(ctx, app, input, update)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stderr, "-----> Custom certificate of %s for %s, valid until %s\n", app,
+			strings.Join(info.Names, " "), info.NotAfter.Format(time.RFC3339))
+		if len(info.Unserved) > 0 {
+			fmt.Fprintf(out.Stderr, "       It does not cover %s: ACME serves those\n", strings.Join(info.Unserved, " "))
+		}
+		if !p.CustomCertificatesServed() {
+			fmt.Fprintf(out.Stderr, " !     The Caddyfile does not serve custom certificates yet: add `get_certificate berth`\n !     to the `tls` block of the https:// site (see Caddyfile.example), then caddy reload\n")
+		}
+		return nil
+	}
+}
+
+func certsRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.RemoveCertificate(ctx, app); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "-----> Removed the custom certificate of %s; its names get certificates from ACME\n", app)
+	return nil
+}
+
+func certsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	info, err := p.CertificateReport(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, info)
+	}
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(out.Stdout, "=====> %s certs information\n", app)
+	if !info.Custom {
+		fmt.Fprintf(tw, "Certs source:\tACME (on demand, for every name the app answers on)\n")
+	} else {
+		fmt.Fprintf(tw, "Certs source:\tcustom\n")
+		fmt.Fprintf(tw, "Certs subject:\t%s\n", info.Subject)
+		fmt.Fprintf(tw, "Certs issuer:\t%s\n", info.Issuer)
+		fmt.Fprintf(tw, "Certs names:\t%s\n", strings.Join(info.Names, " "))
+		fmt.Fprintf(tw, "Certs starts at:\t%s\n", info.NotBefore.Format(time.RFC3339))
+		fmt.Fprintf(tw, "Certs expires at:\t%s\n", info.NotAfter.Format(time.RFC3339))
+		fmt.Fprintf(tw, "Certs expired:\t%t\n", info.Expired)
+		fmt.Fprintf(tw, "Certs not covered:\t%s\n", strings.Join(info.Unserved, " "))
+	}
+	for _, c := range info.Served {
+		fmt.Fprintf(tw, "Certs served %s:\t%s, for %s, expires %s\n", c.Host, c.Issuer,
+			strings.Join(c.Names, " "), c.NotAfter.Format(time.RFC3339))
+	}
+	tw.Flush()
+	_, err = out.Stdout.Write(b.Bytes())
+	return err
+}
+
+func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	delete(flags, "global")
+	for f := range flags {
+		return usageError{fmt.Sprintf("unknown flag --%s", f)}
+	}
+	var app string
+	if !global {
+		if len(pos) == 0 {
+			return usageError{"name an app, or --global"}
+		}
+		app, pos = pos[0], pos[1:]
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError{"give a setting and a value"}
+	}
+	key, value := pos[0], ""
+	if len(pos) == 2 {
+		value = pos[1]
+	}
+	if global {
+		err = p.SetGlobalHSTS(ctx, key, value)
+	} else {
+		err = p.SetHSTS(ctx, app, key, value)
+	}
+	if err != nil {
+		return err
+	}
+	r, err := p.TLSReport(ctx, app)
+	if err != nil {
+		return err
+	}
+	who := app
+	if global {
+		who = "apps without their own setting"
+	}
+	header := r.Header
+	if header == "" {
+		header = "none"
+	}
+	fmt.Fprintf(out.Stderr, "-----> HSTS header of %s: %s\n", who, header)
+	return nil
+}
+
+func tlsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	delete(flags, "global")
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	var app string
+	switch {
+	case global && len(pos) == 0:
+	case !global && len(pos) == 1:
+		app = pos[0]
+	default:
+		return usageError{"name an app, or --global"}
+	}
+	r, err := p.TLSReport(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, r)
+	}
+	if app != "" {
+		fmt.Fprintf(out.Stdout, "=====> %s tls information\n", app)
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Global tls information\n")
+	}
+	own := func(b *bool, i *int) string {
+		switch {
+		case b != nil:
+			return strconv.FormatBool(*b)
+		case i != nil:
+			return strconv.Itoa(*i)
+		}
+		return "(not set)"
+	}
+	header := r.Header
+	if header == "" {
+		header = "(none)"
+	}
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Tls hsts:\t%t\t%s\n", r.HSTS.Enabled, own(r.Own.Enabled, nil))
+	fmt.Fprintf(tw, "Tls hsts max age:\t%d\t%s\n", r.HSTS.MaxAge, own(nil, r.Own.MaxAge))
+	fmt.Fprintf(tw, "Tls hsts include subdomains:\t%t\t%s\n", r.HSTS.IncludeSubdomains, own(r.Own.IncludeSubdomains, nil))
+	fmt.Fprintf(tw, "Tls hsts preload:\t%t\t%s\n", r.HSTS.Preload, own(r.Own.Preload, nil))
+	fmt.Fprintf(tw, "Tls hsts header:\t%s\n", header)
+	return tw.Flush()
+}
