@@ -67,7 +67,7 @@ func init() {
 		{"version", "version", "Show Berth's version", version},
 	}
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
-		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands)
+		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands, serviceCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -69,6 +69,8 @@ type Platform struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
+	// destroyed are run after an app is destroyed (OnAppDestroyed).
+	destroyed []func(ctx context.Context, app string)
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -412,6 +414,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	p.mu.Lock()
 	p.table.Remove(name)
 	p.mu.Unlock()
+	p.appDestroyed(ctx, name)
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }

@@ -115,6 +115,7 @@ func TestScripts(t *testing.T) {
 			"await":          cmdAwait,
 			"restart-new-ip": cmdRestartNewIP,
 			"load":           cmdLoad,
+			"serviceimage":   cmdServiceImage,
 		},
 	})
 }
