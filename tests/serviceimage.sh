@@ -128,6 +128,77 @@ EOF
 	changes=(--change 'ENV PATH=/usr/bin:/bin' --change 'WORKDIR /data'
 		--change 'ENTRYPOINT ["/entrypoint"]' --change 'CMD ["redis-server"]' --change 'EXPOSE 6379')
 	;;
+mariadb)
+	put /usr/sbin/mariadbd /usr/bin/mariadb /usr/bin/mariadb-dump /usr/bin/mariadb-admin
+	ln -s mariadb "$root/usr/bin/mysql"
+	ln -s mariadb-dump "$root/usr/bin/mysqldump"
+	for so in /usr/lib/mysql/plugin/*.so; do
+		put "$so"
+	done
+	tree /usr/share/mysql
+	mkdir -p "$root/var/lib/mysql" "$root/run/mysqld"
+	cat >"$root/entrypoint" <<'EOF'
+#!/bin/sh
+# Like the official image's docker-entrypoint.sh: a new data directory is
+# made with the system tables, then a server that does not listen on TCP
+# sets the root password and makes MYSQL_DATABASE and MYSQL_USER. The
+# server runs as mysql (mariadbd drops to it).
+set -e
+if [ "$1" = mariadbd ]; then
+	mkdir -p /var/lib/mysql /run/mysqld
+	chown -R mysql:mysql /var/lib/mysql /run/mysqld
+	if [ ! -d /var/lib/mysql/mysql ]; then
+		root_pw=${MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}
+		db=${MARIADB_DATABASE:-$MYSQL_DATABASE}
+		user=${MARIADB_USER:-$MYSQL_USER}
+		pw=${MARIADB_PASSWORD:-$MYSQL_PASSWORD}
+		if [ -z "$root_pw" ]; then
+			echo "error: MYSQL_ROOT_PASSWORD is not set" >&2
+			exit 1
+		fi
+		{
+			echo "create database if not exists mysql;"
+			echo "use mysql;"
+			echo "SET @auth_root_socket=NULL;"
+			cd /usr/share/mysql
+			cat mysql_system_tables.sql mysql_performance_tables.sql mysql_system_tables_data.sql \
+				fill_help_tables.sql maria_add_gis_sp_bootstrap.sql mysql_sys_schema.sql
+		} | mariadbd --bootstrap --user=mysql --datadir=/var/lib/mysql --log-warnings=0 \
+			--enforce-storage-engine="" --max_allowed_packet=8M --net_buffer_length=16K >/dev/null
+		mariadbd --user=mysql --skip-networking --socket=/run/mysqld/mysqld.sock &
+		i=0
+		until mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; do
+			i=$((i + 1))
+			if [ $i -gt 120 ]; then
+				echo "error: the init server did not start" >&2
+				exit 1
+			fi
+			sleep 0.5
+		done
+		{
+			echo "DELETE FROM mysql.user WHERE user='';"
+			echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$root_pw';"
+			echo "CREATE USER 'root'@'%' IDENTIFIED BY '$root_pw';"
+			echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+			if [ -n "$db" ]; then echo "CREATE DATABASE IF NOT EXISTS \`$db\`;"; fi
+			if [ -n "$user" ]; then
+				echo "CREATE USER '$user'@'%' IDENTIFIED BY '$pw';"
+				if [ -n "$db" ]; then echo "GRANT ALL ON \`$db\`.* TO '$user'@'%';"; fi
+			fi
+			echo "FLUSH PRIVILEGES;"
+		} | mariadb -uroot
+		MYSQL_PWD=$root_pw mariadb-admin -uroot shutdown
+		wait
+		echo "MariaDB init process done. Ready for start up."
+	fi
+	shift
+	exec mariadbd --user=mysql "$@"
+fi
+exec "$@"
+EOF
+	changes=(--change 'ENV PATH=/usr/sbin:/usr/bin:/bin' --change 'ENTRYPOINT ["/entrypoint"]' --change 'CMD ["mariadbd"]'
+		--change 'EXPOSE 3306')
+	;;
 clients)
 	# Not a service: a base for test apps that talk to the services.
 	pg=$(ls -d /usr/lib/postgresql/*/ | sort -V | tail -n 1)
@@ -140,7 +211,7 @@ clients)
 	changes=(--change 'ENV PATH=/bin:/usr/bin')
 	;;
 *)
-	echo "serviceimage.sh: unknown type $type (postgres, redis, clients)" >&2
+	echo "serviceimage.sh: unknown type $type (postgres, redis, mariadb, clients)" >&2
 	exit 2
 	;;
 esac

@@ -20,13 +20,13 @@ type serviceImage struct {
 }
 
 // cmdServiceImage makes the local image berth-test/TYPE for a datastore
-// (postgres, redis) or for test apps that use them (dbclients) from
+// (postgres, mariadb, redis) or for test apps that use them (dbclients) from
 // Debian's packages, with serviceimage.sh, once per test run.
 //
-//	serviceimage TYPE
+//	serviceimage postgres|mariadb|redis|clients
 func cmdServiceImage(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
-		ts.Fatalf("usage: serviceimage postgres|redis|clients")
+		ts.Fatalf("usage: serviceimage postgres|mariadb|redis|clients")
 	}
 	v, _ := serviceImages.LoadOrStore(args[0], new(serviceImage))
 	img := v.(*serviceImage)
