@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a Debian machine, setting it up first:
 # installs what is missing (Docker, git, the OpenSSH client, a static
-# busybox for the test base image, and PostgreSQL, MariaDB and Redis, whose
-# binaries tests/serviceimage.sh makes the datastore test images of), starts dockerd when no engine answers,
-# then runs every Go test with the race detector, the end-to-end suite
+# busybox for the test base image, and PostgreSQL, MariaDB and Redis,
+# whose binaries tests/serviceimage.sh makes the datastore test images
+# of), starts dockerd when no engine answers, then runs every Go test with the race detector, the end-to-end suite
 # included. No Docker means a failed run, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
