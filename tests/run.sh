@@ -3,8 +3,8 @@
 # installs what is missing (Docker, git, the OpenSSH client, a static
 # busybox for the test base image, and PostgreSQL, MariaDB and Redis,
 # whose binaries tests/serviceimage.sh makes the datastore test images
-# of), starts dockerd when no engine answers, then runs every Go test with the race detector, the end-to-end suite
-# included. No Docker means a failed run, never a skipped test.
+# of), starts dockerd when no engine answers, then runs every Go test
+# with the race detector, the end-to-end suite included. No Docker means a failed run, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
