@@ -69,8 +69,8 @@ type Platform struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
-	// destroyed are run after an app is destroyed (OnAppDestroyed).
-	destroyed []func(ctx context.Context, app string)
+	// hooks let other packages follow apps that go or change name.
+	hooks appHooks
 
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -91,7 +91,8 @@ func For(p *platform.Platform) *Manager {
 	}
 	m := &Manager{p: p, docker: p.Docker(), store: p.Store(), log: slog.Default(), busy: map[string]string{}}
 	managers[p] = m
-	p.OnAppDestroyed(m.forgetApp)
+	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "") })
+	p.OnAppRenamed(m.relink)
 	return m
 }
 
@@ -465,32 +466,37 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 	return err
 }
 
-// forgetApp drops the links of an app that was destroyed: its config went
-// with it.
-func (m *Manager) forgetApp(ctx context.Context, app string) {
+// relink follows an app's links when it is renamed (to, its config came
+// along) or destroyed (to is empty: its config went with it).
+func (m *Manager) relink(ctx context.Context, app, to string) {
 	for _, tn := range TypeNames {
 		t := Types[tn]
 		list, err := m.List(ctx, t)
 		if err != nil {
-			m.log.Warn("forgetting a destroyed app's service links", "app", app, "error", err)
+			m.log.Warn("updating the service links of an app", "app", app, "error", err)
 			continue
 		}
 		for _, s := range list {
 			if !slices.ContainsFunc(s.Links, func(l Link) bool { return l.App == app }) {
 				continue
 			}
-			unlock, err := m.lock(t, s.Name, "an unlink")
+			unlock, err := m.lock(t, s.Name, "a link update")
 			if err != nil {
-				m.log.Warn("could not forget a destroyed app's link", "service", s.Name, "app", app, "error", err)
+				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
 				continue
 			}
 			if s, err = m.load(ctx, t, s.Name); err == nil {
-				s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.App == app })
+				for i := range s.Links {
+					if s.Links[i].App == app {
+						s.Links[i].App = to
+					}
+				}
+				s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.App == "" })
 				err = m.save(ctx, t, s)
 			}
 			unlock()
 			if err != nil {
-				m.log.Warn("could not forget a destroyed app's link", "service", s.Name, "app", app, "error", err)
+				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package services
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -146,5 +145,3 @@ func linkVar(alias string) string { return strings.ToUpper(alias) + "_URL" }
 func (t *Type) extraAlias(service string) string {
 	return "DOKKU_" + strings.ToUpper(t.Name) + "_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_"))
 }
-
-func portString(p int) string { return strconv.Itoa(p) }

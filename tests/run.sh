@@ -4,7 +4,8 @@
 # busybox for the test base image, and PostgreSQL, MariaDB and Redis,
 # whose binaries tests/serviceimage.sh makes the datastore test images
 # of), starts dockerd when no engine answers, then runs every Go test
-# with the race detector, the end-to-end suite included. No Docker means a failed run, never a skipped test.
+# with the race detector, the end-to-end suite included. No Docker means
+# a failed run, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
