@@ -315,9 +315,12 @@ func svcImport(ctx context.Context, m *services.Manager, t *services.Type, args 
 }
 
 func svcExpose(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	for f := range flags {
+		return usageError{fmt.Sprintf("unknown flag --%s", f)}
 	}
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{"name one service, and optionally [IP:]PORT"}
