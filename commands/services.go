@@ -41,6 +41,10 @@ var serviceCommands = func() []command {
 			command{tn + ":import", tn + ":import NAME < dump", "Restore a dump of the service's data from stdin", serviceRun(t, svcImport)},
 			command{tn + ":expose", tn + ":expose NAME [[IP:]PORT]", "Publish the service's port on the host (127.0.0.1 unless an IP is given; a free port unless one is given)", serviceRun(t, svcExpose)},
 			command{tn + ":unexpose", tn + ":unexpose NAME", "Stop publishing the service's port on the host", serviceRun(t, svcUnexpose)},
+			command{tn + ":exists", tn + ":exists NAME", "Exit 0 if the service exists, 1 otherwise", serviceRun(t, svcExists)},
+			command{tn + ":links", tn + ":links NAME", "List the apps the service is linked to", serviceRun(t, svcLinks)},
+			command{tn + ":linked", tn + ":linked NAME APP", "Exit 0 if the service is linked to the app, 1 otherwise", serviceRun(t, svcLinked)},
+			command{tn + ":app-links", tn + ":app-links APP", fmt.Sprintf("List the %s services linked to the app", tn), serviceRun(t, svcAppLinks)},
 		)
 	}
 	return out
@@ -346,5 +350,68 @@ func svcUnexpose(ctx context.Context, m *services.Manager, t *services.Type, arg
 		return err
 	}
 	fmt.Fprintf(out.Stderr, "=====> %s service %s is no longer exposed\n", t.Name, pos[0])
+	return nil
+}
+
+func svcExists(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error {
+	pos, _, err := serviceArgs(args, 1, "name one service", nil)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Describe(ctx, t, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stderr, "%s service %s exists\n", t.Name, pos[0])
+	return nil
+}
+
+func svcLinks(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error {
+	pos, _, err := serviceArgs(args, 1, "name one service", nil)
+	if err != nil {
+		return err
+	}
+	in, err := m.Describe(ctx, t, pos[0])
+	if err != nil {
+		return err
+	}
+	for _, l := range in.Links {
+		fmt.Fprintln(out.Stdout, l.App)
+	}
+	return nil
+}
+
+func svcLinked(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error {
+	pos, _, err := serviceArgs(args, 2, "name the service, then the app", nil)
+	if err != nil {
+		return err
+	}
+	in, err := m.Describe(ctx, t, pos[0])
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(in.Links, func(l services.Link) bool { return l.App == pos[1] }) {
+		return fmt.Errorf("%s service %s is not linked to %s", t.Name, pos[0], pos[1])
+	}
+	fmt.Fprintf(out.Stderr, "%s service %s is linked to %s\n", t.Name, pos[0], pos[1])
+	return nil
+}
+
+func svcAppLinks(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error {
+	pos, _, err := serviceArgs(args, 1, "name one app", nil)
+	if err != nil {
+		return err
+	}
+	if err := platform.ValidateAppName(pos[0]); err != nil {
+		return err
+	}
+	list, err := m.List(ctx, t)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if slices.ContainsFunc(s.Links, func(l services.Link) bool { return l.App == pos[0] }) {
+			fmt.Fprintln(out.Stdout, s.Name)
+		}
+	}
 	return nil
 }
