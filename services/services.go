@@ -112,15 +112,6 @@ func (m *Manager) SetLogger(l *slog.Logger) {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$`)
 
-// LookupType returns the type named name.
-func LookupType(name string) (*Type, error) {
-	t, ok := Types[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown service type %q: use %s", name, strings.Join(TypeNames, ", "))
-	}
-	return t, nil
-}
-
 // ValidateName checks a service name.
 func ValidateName(name string) error {
 	if !namePattern.MatchString(name) {
