@@ -97,8 +97,12 @@ func svcDestroy(ctx context.Context, m *services.Manager, t *services.Type, args
 	}
 	name := pos[0]
 	if _, ok := flags["force"]; !ok {
-		if _, err := m.Describe(ctx, t, name); err != nil {
+		in, err := m.Describe(ctx, t, name)
+		if err != nil {
 			return err
+		}
+		if len(in.Links) > 0 {
+			return m.Destroy(ctx, t, name) // refused: says which apps to unlink
 		}
 		fmt.Fprintf(out.Stderr, " !     WARNING: this destroys %s service %s and all its data.\n !     To proceed, type the service's name (or run %s:destroy %s --force):\n", t.Name, name, t.Name, name)
 		answer, _ := bufio.NewReader(io.LimitReader(stdinOrEmpty(out), 1024)).ReadString('\n')
