@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/store"
@@ -55,4 +56,37 @@ func (p *Platform) appRenamed(ctx context.Context, from, to string) {
 	for _, f := range hooks {
 		f(ctx, from, to)
 	}
+}
+
+// ResumeExited starts the app's containers of its serving generation that
+// are not running, unless the app was stopped with ps:stop, and returns
+// how many it started. Berth's start calls it for the apps that link a
+// datastore, once the datastores accept connections: after a reboot
+// Docker starts apps and databases together, and an app that gave up
+// before its database was up comes back. Containers that run are left
+// alone.
+func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return 0, err
+	}
+	if a.Stopped || a.Generation == 0 {
+		return 0, nil
+	}
+	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cs {
+		if c.Running || c.Restarting {
+			continue
+		}
+		if err := p.docker.StartExisting(ctx, c.ID); err != nil {
+			return n, err
+		}
+		p.log.Info("started an app container after its datastores", "app", app, "container", c.Name)
+		n++
+	}
+	return n, nil
 }

@@ -620,8 +620,9 @@ func (m *Manager) Restart(ctx context.Context, t *Type, name string) error {
 
 // Boot brings up every service that was not stopped with TYPE:stop: it
 // runs when Berth starts, before apps are reconciled, so that apps that
-// link a service find it running. A service that fails is logged and the
-// others still start.
+// link a service find it running. Then it starts the exited containers of
+// the apps linked to them (platform.ResumeExited). A service that fails
+// is logged and the others still start.
 func (m *Manager) Boot(ctx context.Context) error {
 	if err := m.docker.EnsureNetwork(ctx); err != nil {
 		return err
@@ -629,7 +630,12 @@ func (m *Manager) Boot(ctx context.Context) error {
 	// A service that does not come up must not hold Berth's start long.
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		linked = map[string]bool{} // apps whose services all came up
+		failed = map[string]bool{}
+	)
 	for _, tn := range TypeNames {
 		t := Types[tn]
 		list, err := m.List(ctx, t)
@@ -643,13 +649,30 @@ func (m *Manager) Boot(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := m.ensureRunning(ctx, t, s); err != nil {
+				err := m.ensureRunning(ctx, t, s)
+				if err != nil {
 					m.log.Error("service did not start", "type", t.Name, "service", s.Name, "error", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, l := range s.Links {
+					linked[l.App] = true
+					failed[l.App] = failed[l.App] || err != nil
 				}
 			}()
 		}
 	}
 	wg.Wait()
+	// Then the apps that link them: those that gave up while their
+	// database was down run again.
+	for app := range linked {
+		if failed[app] {
+			continue
+		}
+		if _, err := m.p.ResumeExited(ctx, app); err != nil {
+			m.log.Warn("could not start an app after its services", "app", app, "error", err)
+		}
+	}
 	return nil
 }
 
