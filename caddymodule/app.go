@@ -25,6 +25,7 @@ import (
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -245,7 +246,14 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// Datastores first, so apps that link one find it running.
+	svc := services.For(c.platform)
+	svc.SetLogger(a.log)
+	if err := svc.Boot(ctx); err != nil {
+		a.log.Error("starting datastore services", "error", err)
+	}
 	if err := c.platform.Start(ctx); err != nil {
+		services.Release(c.platform)
 		dc.Close()
 		return nil, err
 	}
@@ -276,6 +284,7 @@ func (c *core) Destruct() error {
 	defer cancel()
 	err := c.receiver.Close(ctx)
 	c.platform.Close()
+	services.Release(c.platform)
 	c.docker.Close()
 	return err
 }

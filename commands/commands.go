@@ -68,7 +68,7 @@ func init() {
 	}
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
-		networkCommands, storageCommands, resourceCommands, tlsCommands)
+		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

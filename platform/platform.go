@@ -76,6 +76,8 @@ type Platform struct {
 	hidden map[string]bool
 	// tls holds HSTS settings and custom certificates (tls.go).
 	tls tlsState
+	// hooks let other packages follow apps that go or change name.
+	hooks appHooks
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -424,6 +426,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	p.mu.Lock()
 	p.table.Remove(name)
 	p.mu.Unlock()
+	p.appDestroyed(ctx, name)
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }

@@ -122,6 +122,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	p.forget(ctx, src)
+	p.appRenamed(ctx, from, to)
 	return nil
 }
 

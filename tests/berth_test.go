@@ -119,6 +119,7 @@ func TestScripts(t *testing.T) {
 			"get-tls":        cmdGetTLS,
 			"mkcert":         cmdMkcert,
 			"tls-internal":   cmdTLSInternal,
+			"serviceimage":   cmdServiceImage,
 		},
 	})
 }

@@ -129,6 +129,7 @@ Host stranger
 	env.Defer(func() {
 		inst.stop(syscall.SIGKILL)
 		removeAppsOf(filepath.Join(env.WorkDir, "state"))
+		removeServicesOf(filepath.Join(env.WorkDir, "state"))
 	})
 	return nil
 }

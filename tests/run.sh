@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a Debian machine, setting it up first:
 # installs what is missing (Docker, git, the OpenSSH client, a static
-# busybox for the test base image), starts dockerd when no engine answers,
-# then runs every Go test with the race detector, the end-to-end suite
-# included. No Docker means a failed run, never a skipped test.
+# busybox for the test base image, and PostgreSQL, MariaDB and Redis,
+# whose binaries tests/serviceimage.sh makes the datastore test images
+# of), starts dockerd when no engine answers, then runs every Go test
+# with the race detector, the end-to-end suite included. No Docker means
+# a failed run, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,9 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
 	missing+=(busybox-static)
 fi
+ls /usr/lib/postgresql/*/bin/pg_dump >/dev/null 2>&1 || missing+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "==> installing ${missing[*]}"
 	if [ "$(id -u)" -ne 0 ]; then

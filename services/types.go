@@ -1,0 +1,147 @@
+package services
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Type describes one kind of datastore: how its official image is run,
+// how an app reaches it, and which of its own tools connect, dump and
+// restore it. Every command works the same for every type; only this
+// description differs.
+type Type struct {
+	// Name is the command prefix (postgres:create) and the container
+	// name's middle part (berth-postgres-NAME).
+	Name string
+	// Image is the official image, run when create names none.
+	Image, Version string
+	// Port is where the server listens in its container.
+	Port int
+	// DataDir is where the image keeps its data: the volume goes there.
+	DataDir string
+	// StopSignal stops the server cleanly; empty means the image's.
+	StopSignal string
+	// Alias names the config var of an app's first link: ALIAS_URL.
+	Alias string
+	// Dump is how export writes the data to stdout; restore how import
+	// reads it from stdin (nil: the type restores by file, see Import).
+	dump, restore func(s *Service) []string
+	// env and cmd configure the container for the official image.
+	env     func(s *Service) []string
+	cmd     func(s *Service) []string
+	connect func(s *Service) []string
+	// execEnv is the environment of connect, export and import, so that
+	// no password is on a command line.
+	execEnv func(s *Service) []string
+	url     func(s *Service, host string) string
+}
+
+// Types are the datastores Berth runs, by name.
+var Types = map[string]*Type{
+	"postgres": {
+		Name: "postgres", Image: "postgres", Version: "17", Port: 5432,
+		DataDir: "/var/lib/postgresql/data", Alias: "DATABASE", StopSignal: "SIGINT",
+		env: func(s *Service) []string {
+			return []string{"POSTGRES_USER=" + s.User, "POSTGRES_PASSWORD=" + s.Password, "POSTGRES_DB=" + s.Database}
+		},
+		cmd: func(*Service) []string { return nil },
+		connect: func(s *Service) []string {
+			return []string{"psql", "-U", s.User, "-d", s.Database}
+		},
+		// Dokku's form: the custom format, without owners or grants, so
+		// the dump restores into a service with another user.
+		dump: func(s *Service) []string {
+			return []string{"pg_dump", "-Fc", "--no-acl", "--no-owner", "-w", "-U", s.User, s.Database}
+		},
+		restore: func(s *Service) []string {
+			return []string{"pg_restore", "--clean", "--if-exists", "--no-acl", "--no-owner", "-w", "-U", s.User, "-d", s.Database}
+		},
+		execEnv: func(s *Service) []string { return []string{"PGPASSWORD=" + s.Password} },
+		url: func(s *Service, host string) string {
+			return fmt.Sprintf("postgres://%s:%s@%s:5432/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+		},
+	},
+	"mysql": {
+		Name: "mysql", Image: "mysql", Version: "8", Port: 3306,
+		DataDir: "/var/lib/mysql", Alias: "DATABASE",
+		// MariaDB's official image reads the same MYSQL_* variables.
+		env: func(s *Service) []string {
+			return []string{"MYSQL_ROOT_PASSWORD=" + s.RootPassword, "MYSQL_DATABASE=" + s.Database,
+				"MYSQL_USER=" + s.User, "MYSQL_PASSWORD=" + s.Password}
+		},
+		cmd: func(*Service) []string { return nil },
+		// MariaDB 11 ships its clients as mariadb and mariadb-dump only;
+		// MySQL as mysql and mysqldump.
+		connect: func(s *Service) []string {
+			return mysqlTool("mariadb", "mysql", "-uroot", s.Database)
+		},
+		dump: func(s *Service) []string {
+			return mysqlTool("mariadb-dump", "mysqldump", "--single-transaction", "--routines", "--triggers", "--no-tablespaces", "-uroot", s.Database)
+		},
+		restore: func(s *Service) []string {
+			return mysqlTool("mariadb", "mysql", "-uroot", s.Database)
+		},
+		execEnv: func(s *Service) []string { return []string{"MYSQL_PWD=" + s.RootPassword} },
+		url: func(s *Service, host string) string {
+			return fmt.Sprintf("mysql://%s:%s@%s:3306/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+		},
+	},
+	"redis": {
+		Name: "redis", Image: "redis", Version: "7", Port: 6379,
+		DataDir: "/data", Alias: "REDIS",
+		env: func(*Service) []string { return nil },
+		// Snapshots (RDB) only, in the volume: what export and import
+		// move. Redis saves one when it stops, so restarts keep data.
+		cmd: func(s *Service) []string {
+			return []string{"redis-server", "--requirepass", s.Password, "--dir", "/data", "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "3600 1 300 100 60 10000"}
+		},
+		connect: func(*Service) []string { return []string{"redis-cli"} },
+		dump: func(*Service) []string {
+			return []string{"sh", "-c", "redis-cli SAVE >/dev/null && cat /data/dump.rdb"}
+		},
+		execEnv: func(s *Service) []string { return []string{"REDISCLI_AUTH=" + s.Password} },
+		// The user is named: Dokku's redis://:PASSWORD@ form is read as an
+		// empty user name by some clients (redis-cli 7.0 among them).
+		url: func(s *Service, host string) string {
+			return fmt.Sprintf("redis://default:%s@%s:6379", url.QueryEscape(s.Password), host)
+		},
+	},
+}
+
+// TypeNames are the types in the order commands list them.
+var TypeNames = []string{"postgres", "mysql", "redis"}
+
+func mysqlTool(mariadb, mysql string, args ...string) []string {
+	script := fmt.Sprintf(`t=$(command -v %s || command -v %s) || { echo "neither %s nor %s is in the image" >&2; exit 127; }; exec "$t" "$@"`, mariadb, mysql, mariadb, mysql)
+	return append([]string{"sh", "-c", script, "sh"}, args...)
+}
+
+// ImageRef is the image create runs: image (the official one when empty)
+// at version (the image's own tag, or the type's default version, when
+// empty).
+func (t *Type) ImageRef(image, version string) string {
+	if image == "" {
+		image = t.Image
+		if version == "" {
+			version = t.Version
+		}
+	}
+	if version == "" {
+		return image
+	}
+	// Replace a tag, not a registry's port (host:5000/name).
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image + ":" + version
+}
+
+// linkVar is the config var a link sets: ALIAS_URL.
+func linkVar(alias string) string { return strings.ToUpper(alias) + "_URL" }
+
+// extraAlias is the alias of a further link of the type to an app that
+// already has ALIAS_URL: DOKKU_POSTGRES_NAME, as Dokku names them.
+func (t *Type) extraAlias(service string) string {
+	return "DOKKU_" + strings.ToUpper(t.Name) + "_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_"))
+}

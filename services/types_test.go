@@ -1,0 +1,91 @@
+package services
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestImageRef(t *testing.T) {
+	pg := Types["postgres"]
+	for _, c := range []struct{ image, version, want string }{
+		{"", "", "postgres:17"},
+		{"", "16", "postgres:16"},
+		{"berth-test/postgres", "", "berth-test/postgres"},
+		{"postgis/postgis:16-3.4", "", "postgis/postgis:16-3.4"},
+		{"postgis/postgis:16-3.4", "17-3.5", "postgis/postgis:17-3.5"},
+		{"registry.local:5000/pg", "15", "registry.local:5000/pg:15"},
+	} {
+		if got := pg.ImageRef(c.image, c.version); got != c.want {
+			t.Errorf("ImageRef(%q, %q) = %q, want %q", c.image, c.version, got, c.want)
+		}
+	}
+}
+
+func TestParseExpose(t *testing.T) {
+	for in, want := range map[string]string{
+		"":             "127.0.0.1:0",
+		"5432":         "127.0.0.1:5432",
+		"0.0.0.0:6000": "0.0.0.0:6000",
+		"[::1]:7000":   "[::1]:7000",
+	} {
+		got, err := parseExpose(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseExpose(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "70000", "host:5432", "abc", "1.2.3.4:"} {
+		if _, err := parseExpose(bad); err == nil {
+			t.Errorf("parseExpose(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestURLs(t *testing.T) {
+	s := &Service{Name: "db-1", User: "postgres", Password: "p@ss/word", Database: "db_1"}
+	if got, want := Types["postgres"].URL(s), "postgres://postgres:p%40ss%2Fword@berth-postgres-db-1:5432/db_1"; got != want {
+		t.Errorf("postgres URL = %q, want %q", got, want)
+	}
+	s.User = "mysql"
+	if got, want := Types["mysql"].URL(s), "mysql://mysql:p%40ss%2Fword@berth-mysql-db-1:3306/db_1"; got != want {
+		t.Errorf("mysql URL = %q, want %q", got, want)
+	}
+	s.Password = "x"
+	if got, want := Types["redis"].URL(s), "redis://default:x@berth-redis-db-1:6379"; got != want {
+		t.Errorf("redis URL = %q, want %q", got, want)
+	}
+}
+
+func TestLinkVarNames(t *testing.T) {
+	if got := linkVar(Types["postgres"].Alias); got != "DATABASE_URL" {
+		t.Errorf("postgres default var = %s", got)
+	}
+	if got := linkVar(Types["redis"].Alias); got != "REDIS_URL" {
+		t.Errorf("redis default var = %s", got)
+	}
+	if got := linkVar(Types["mysql"].extraAlias("orders-db")); got != "DOKKU_MYSQL_ORDERS_DB_URL" {
+		t.Errorf("further link var = %s", got)
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"db", "a", "orders-2", strings.Repeat("a", 48)} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("ValidateName(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-db", "db-", "Db", "a.b", "a_b", strings.Repeat("a", 49), "../x"} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("ValidateName(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestEveryTypeIsComplete(t *testing.T) {
+	for _, name := range TypeNames {
+		ty := Types[name]
+		if ty == nil || ty.Name != name || ty.env == nil || ty.cmd == nil || ty.connect == nil || ty.dump == nil ||
+			ty.execEnv == nil || ty.url == nil || ty.Port == 0 || ty.DataDir == "" || ty.Alias == "" {
+			t.Errorf("type %s is incomplete: %+v", name, ty)
+		}
+	}
+}
