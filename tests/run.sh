@@ -28,7 +28,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	apt-get update -qq
+	# The database packages are wanted for their binaries only: keep their
+	# services from starting (and failing without an init system) while
+	# they install.
+	made_policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if ! docker info >/dev/null 2>&1; then
