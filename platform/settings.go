@@ -243,42 +243,73 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 		cur.MemorySwap = r.MemorySwap
 	}
 	(*m)[typ] = cur
-	// Check the combination for every type it touches, so a deploy never
-	// meets a reservation above a limit.
-	types := []string{typ}
-	if rel, ok := a.CurrentRelease(); ok {
-		types = append(types, processTypes(rel.Processes)...)
-	}
-	for _, t := range types {
-		if _, err := settings.resolve(t); err != nil {
-			return err
-		}
+	if err := settings.validate(); err != nil {
+		return err
 	}
 	a.Resources = settings
 	return saveApp(ctx, p.store, a)
 }
 
+// validate checks the combination of limits and reservations for every
+// process type, so no rollout meets, say, a memory-swap limit without a
+// memory limit. Types without settings of their own resolve to the
+// default's, so the default and every type that has settings is all
+// there is to check, whatever the app's releases run.
+func (r ResourceSettings) validate() error {
+	types := []string{DefaultProcessType}
+	for _, m := range []map[string]Resources{r.Limits, r.Reservations} {
+		for t := range m {
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+	}
+	slices.Sort(types[1:])
+	for _, t := range types {
+		if _, err := r.resolve(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ClearResources removes the app's limits or reservations of a process
 // type (DefaultProcessType: the defaults), or of every type when all.
 func (p *Platform) ClearResources(ctx context.Context, app, kind, typ string, all bool) error {
-	return p.update(ctx, app, func(a *App) {
-		m := &a.Resources.Limits
-		if kind == "reserve" {
-			m = &a.Resources.Reservations
-		}
-		if all {
-			*m = nil
-			return
-		}
+	a, unlock, err := p.lockedApp(ctx, app, "a resource change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	settings := ResourceSettings{Limits: maps.Clone(a.Resources.Limits), Reservations: maps.Clone(a.Resources.Reservations)}
+	m := &settings.Limits
+	if kind == "reserve" {
+		m = &settings.Reservations
+	}
+	what := "limits"
+	if kind == "reserve" {
+		what = "reservations"
+	}
+	if all {
+		*m = nil
+		what = "all " + what
+	} else {
 		if typ == "" {
 			typ = DefaultProcessType
 		}
-		*m = maps.Clone(*m)
 		delete(*m, typ)
 		if len(*m) == 0 {
 			*m = nil
 		}
-	})
+		what = fmt.Sprintf("the %s of %s", what, typ)
+	}
+	// What is left must still make sense for every type, or every later
+	// rollout would fail on it.
+	if err := settings.validate(); err != nil {
+		return fmt.Errorf("clearing %s of %s would leave settings Docker refuses: %w; nothing was changed (change or clear that setting first)", what, app, err)
+	}
+	a.Resources = settings
+	return saveApp(ctx, p.store, a)
 }
 
 func validProcessType(typ string) error {
