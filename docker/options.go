@@ -71,7 +71,7 @@ func SplitWords(s string) ([]string, error) {
 // long name, with the short forms that map to them.
 var optionFlags = map[string]func(h *HostOptions, v string) error{
 	"add-host":           func(h *HostOptions, v string) error { return appendHost(h, v) },
-	"cap-add":            func(h *HostOptions, v string) error { return appendCap(&h.CapAdd, v) },
+	"cap-add":            appendCapAdd,
 	"cap-drop":           func(h *HostOptions, v string) error { return appendCap(&h.CapDrop, v) },
 	"cpus":               func(h *HostOptions, v string) error { return setCPUs(&h.NanoCPUs, v) },
 	"cpu-shares":         func(h *HostOptions, v string) error { return setInt(&h.CPUShares, "cpu-shares", v) },
@@ -241,6 +241,15 @@ func appendHost(h *HostOptions, v string) error {
 	return nil
 }
 
+// appendCapAdd adds a capability, but not ALL: that is --privileged by
+// another name, which is refused.
+func appendCapAdd(h *HostOptions, v string) error {
+	if u := strings.ToUpper(v); u == "ALL" || u == "CAP_ALL" {
+		return errors.New("adding every capability is --privileged by another name and is not supported: add the ones the app needs by name, like --cap-add NET_ADMIN")
+	}
+	return appendCap(&h.CapAdd, v)
+}
+
 func appendCap(list *[]string, v string) error {
 	if !capName.MatchString(v) {
 		return fmt.Errorf("%q is not a capability name", v)
@@ -323,6 +332,9 @@ func ValidateMount(v string) error {
 		if path.Clean(src) != src {
 			return fmt.Errorf("host path %q is not clean: write it as %s", src, path.Clean(src))
 		}
+		if err := refusedHostPath(src); err != nil {
+			return err
+		}
 	case !volumeName.MatchString(src):
 		return fmt.Errorf("%q is neither an absolute host path nor a volume name (letters, digits, '_', '.', '-')", src)
 	}
@@ -331,6 +343,31 @@ func ValidateMount(v string) error {
 	}
 	if len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" {
 		return fmt.Errorf("mount option %q: use ro or rw", parts[2])
+	}
+	return nil
+}
+
+// dockerSockets are where Docker's and containerd's API sockets usually
+// are. A container that reaches one controls the engine, and so the host.
+var dockerSockets = []string{"/run/docker.sock", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+
+// refusedHostPath refuses the mounts that are plainly the whole host: its
+// root, and the engine's socket or a directory holding it. Mounts are an
+// admin's power and other host paths can give root too (see README); these
+// are refused because they are never what an app needs.
+func refusedHostPath(src string) error {
+	if src == "/" {
+		return errors.New("mounting the host's root / is not supported: mount the directory the app needs")
+	}
+	base := path.Base(src)
+	isSocket := strings.HasPrefix(base, "docker") && strings.HasSuffix(base, ".sock")
+	for _, sock := range dockerSockets {
+		if src == sock || strings.HasPrefix(sock, src+"/") {
+			isSocket = true
+		}
+	}
+	if isSocket {
+		return fmt.Errorf("mounting %s is not supported: it holds the Docker engine's socket, which controls every container and the host", src)
 	}
 	return nil
 }

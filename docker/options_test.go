@@ -85,6 +85,15 @@ func TestParseOptionsRefusesWithAClearReason(t *testing.T) {
 		"--cpus 0":                "not a number of CPUs",
 		"--log-driver x;reboot":   "not a valid log-driver",
 		"--mount type=bind,src=/": "storage:mount",
+		"--cap-add ALL":           "--privileged by another name",
+		"--cap-add=cap_all":       "--privileged by another name",
+		"-v /:/host":              "host's root",
+		"-v /var/run/docker.sock:/var/run/docker.sock": "Docker engine's socket",
+		"-v /run/docker.sock:/s:ro":                    "Docker engine's socket",
+		"-v /var/run:/x":                               "Docker engine's socket",
+		"-v /var:/x":                                   "Docker engine's socket",
+		"-v /srv/docker-alt.sock:/s":                   "Docker engine's socket",
+		"-v /run/containerd:/c":                        "Docker engine's socket",
 	} {
 		words, err := SplitWords(opt)
 		if err != nil {
