@@ -92,7 +92,7 @@ var optionFlags = map[string]func(h *HostOptions, v string) error{
 	"dns":                appendDNS,
 	"dns-search":         func(h *HostOptions, v string) error { return appendWord(&h.DNSSearch, "dns-search", v) },
 	"dns-option":         func(h *HostOptions, v string) error { return appendWord(&h.DNSOptions, "dns-option", v) },
-	"log-driver":         func(h *HostOptions, v string) error { return setWord(&h.LogDriver, "log-driver", v) },
+	"log-driver":         setLogDriver,
 	"log-opt":            appendLogOpt,
 	"security-opt":       func(h *HostOptions, v string) error { return appendWord(&h.SecurityOpt, "security-opt", v) },
 	"sysctl":             appendSysctl,
@@ -146,7 +146,7 @@ var optionShortRefused = map[string]string{
 func supportedFlags() string {
 	return "--add-host, --cap-add, --cap-drop, --cpus, --cpu-shares, --cpuset-cpus, -m/--memory, --memory-reservation, --memory-swap, --shm-size, --pids-limit, " +
 		"-e/--env, -l/--label, -v/--volume, --tmpfs, --ulimit, -u/--user, -w/--workdir, --hostname, --dns, --dns-search, --dns-option, " +
-		"--log-driver, --log-opt, --security-opt, --sysctl, --read-only"
+		"--log-driver json-file|local, --log-opt, --security-opt, --sysctl, --read-only"
 }
 
 // ParseOptions reads docker run options (already split into words) into
@@ -445,6 +445,20 @@ func appendDNS(h *HostOptions, v string) error {
 		return fmt.Errorf("%q is not an IP address", v)
 	}
 	h.DNS = append(h.DNS, ip)
+	return nil
+}
+
+// setLogDriver accepts the drivers that keep a log on the host Docker
+// reads back and rotates: json-file (Berth's) and local. Berth's logs
+// command reads logs through Docker, and Berth's rotation options
+// (max-size, max-file) are valid for both; a remote driver would leave
+// logs to Docker's dual-logging cache, which can be switched off, and
+// rotation to whatever its options say.
+func setLogDriver(h *HostOptions, v string) error {
+	if v != "json-file" && v != "local" {
+		return fmt.Errorf("log driver %q is not supported: use json-file (Berth's) or local, which Berth's logs command can read and which keep Berth's rotation; ship logs elsewhere from the host", v)
+	}
+	h.LogDriver = v
 	return nil
 }
 
