@@ -183,6 +183,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	}
 	rel.Port = port
 
+	// Checked again by rollout; here so it fails before the deploy
+	// scripts run.
+	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
+		return fail(err)
+	}
 	if err := p.predeploy(ctx, a, &rel, log); err != nil {
 		return fail(err)
 	}

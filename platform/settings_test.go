@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -188,5 +189,24 @@ func TestResourceChangesKeepEveryTypeValid(t *testing.T) {
 	}
 	if err := p.ClearResources(ctx, "app", "limit", DefaultProcessType, false); err != nil {
 		t.Errorf("clearing the default once nothing leans on it: %v", err)
+	}
+}
+
+// An all-digit process type on an app with networks is refused before
+// anything starts: its alias APP.TYPE could be another app's APP.TYPE.N.
+func TestAllDigitProcessTypesStayOffNetworks(t *testing.T) {
+	ctx := context.Background()
+	a := &App{Name: "api.web", Networks: NetworkSettings{AttachPostDeploy: []string{"shared"}}}
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
+	// rollout refuses before it touches Docker (this platform has none).
+	err := p.rollout(ctx, a, Release{Processes: map[string]string{"web": "httpd", "1": "worker"}}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `api.web's process type "1" is all digits`) {
+		t.Errorf("rollout of type 1 on a network = %v", err)
+	}
+	if err := checkNetworkAliases(a, []string{"web", "worker2", "2x"}); err != nil {
+		t.Errorf("types with letters: %v", err)
+	}
+	if err := checkNetworkAliases(&App{Name: "api.web"}, []string{"1"}); err != nil {
+		t.Errorf("type 1 without networks has no aliases: %v", err)
 	}
 }
