@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -267,13 +268,15 @@ type OneOff struct {
 	Cmd    []string
 	Env    []string
 	Labels map[string]string
-	// Files are written into the container before it starts, as
-	// name → content at the root of its file system.
+	// Files are written before the container starts, as name → content,
+	// into OneOffFilesDir: a fresh anonymous volume, so they work with a
+	// read-only root file system, never enter an image Commit makes, and
+	// go with the container (RemoveOneOff).
 	Files map[string]string
 	// Output receives the command's stdout and stderr as they come.
 	Output io.Writer
 	// Keep leaves the exited container in place (for Commit); the caller
-	// removes it.
+	// removes it with RemoveOneOff.
 	Keep bool
 	// Host are the app's mounts, resources, networks and docker-options
 	// for this phase.
@@ -287,6 +290,14 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 	mode, netcfg := c.createNetworking(spec.Host)
 	hc := &container.HostConfig{Init: &useInit, NetworkMode: mode}
 	spec.Host.apply(cfg, hc)
+	if len(spec.Files) > 0 {
+		// A mount in HostConfig, not a VOLUME in Config: Commit would
+		// copy the latter into the image.
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type: mount.TypeVolume, Target: OneOffFilesDir,
+			VolumeOptions: &mount.VolumeOptions{Labels: spec.Labels},
+		})
+	}
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 0, "", fmt.Errorf("docker: create one-off container: %w", err)
@@ -294,7 +305,7 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 	id = created.ID
 	cleanup := context.WithoutCancel(ctx)
 	if !spec.Keep {
-		defer c.Remove(cleanup, id)
+		defer c.RemoveOneOff(cleanup, id)
 	}
 	if err := c.connectNetworks(ctx, id, spec.Host); err != nil {
 		return 0, id, err
@@ -307,7 +318,7 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 			io.WriteString(tw, content)
 		}
 		tw.Close()
-		if _, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: strings.NewReader(buf.String())}); err != nil {
+		if _, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: OneOffFilesDir, Content: strings.NewReader(buf.String())}); err != nil {
 			return 0, id, fmt.Errorf("docker: copy files into one-off container: %w", err)
 		}
 	}
@@ -482,6 +493,19 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 // Remove deletes the container, killing it if it still runs.
 func (c *Client) Remove(ctx context.Context, id string) error {
 	_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// OneOffFilesDir is where a one-off's Files are.
+const OneOffFilesDir = "/.berth-files"
+
+// RemoveOneOff deletes a one-off container with its anonymous volumes
+// (the one holding its Files among them), as docker run --rm does.
+func (c *Client) RemoveOneOff(ctx context.Context, id string) error {
+	_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: remove container %s: %w", id, err)
 	}

@@ -163,9 +163,12 @@ func (h HostOptions) apply(cfg *container.Config, hc *container.HostConfig) {
 	hc.SecurityOpt = h.SecurityOpt
 	hc.Sysctls = h.Sysctls
 	hc.ReadonlyRootfs = h.ReadOnly
+	// Berth's rotation options stay unless --log-opt changes them: the
+	// drivers ParseOptions accepts (json-file, local) both take them.
 	if h.LogDriver != "" {
-		hc.LogConfig = container.LogConfig{Type: h.LogDriver, Config: h.LogOpts}
-	} else if len(h.LogOpts) > 0 {
+		hc.LogConfig.Type = h.LogDriver
+	}
+	if len(h.LogOpts) > 0 {
 		if hc.LogConfig.Type == "" {
 			hc.LogConfig.Type = "json-file"
 		}

@@ -71,7 +71,7 @@ func SplitWords(s string) ([]string, error) {
 // long name, with the short forms that map to them.
 var optionFlags = map[string]func(h *HostOptions, v string) error{
 	"add-host":           func(h *HostOptions, v string) error { return appendHost(h, v) },
-	"cap-add":            func(h *HostOptions, v string) error { return appendCap(&h.CapAdd, v) },
+	"cap-add":            appendCapAdd,
 	"cap-drop":           func(h *HostOptions, v string) error { return appendCap(&h.CapDrop, v) },
 	"cpus":               func(h *HostOptions, v string) error { return setCPUs(&h.NanoCPUs, v) },
 	"cpu-shares":         func(h *HostOptions, v string) error { return setInt(&h.CPUShares, "cpu-shares", v) },
@@ -92,7 +92,7 @@ var optionFlags = map[string]func(h *HostOptions, v string) error{
 	"dns":                appendDNS,
 	"dns-search":         func(h *HostOptions, v string) error { return appendWord(&h.DNSSearch, "dns-search", v) },
 	"dns-option":         func(h *HostOptions, v string) error { return appendWord(&h.DNSOptions, "dns-option", v) },
-	"log-driver":         func(h *HostOptions, v string) error { return setWord(&h.LogDriver, "log-driver", v) },
+	"log-driver":         setLogDriver,
 	"log-opt":            appendLogOpt,
 	"security-opt":       func(h *HostOptions, v string) error { return appendWord(&h.SecurityOpt, "security-opt", v) },
 	"sysctl":             appendSysctl,
@@ -146,7 +146,7 @@ var optionShortRefused = map[string]string{
 func supportedFlags() string {
 	return "--add-host, --cap-add, --cap-drop, --cpus, --cpu-shares, --cpuset-cpus, -m/--memory, --memory-reservation, --memory-swap, --shm-size, --pids-limit, " +
 		"-e/--env, -l/--label, -v/--volume, --tmpfs, --ulimit, -u/--user, -w/--workdir, --hostname, --dns, --dns-search, --dns-option, " +
-		"--log-driver, --log-opt, --security-opt, --sysctl, --read-only"
+		"--log-driver json-file|local, --log-opt, --security-opt, --sysctl, --read-only"
 }
 
 // ParseOptions reads docker run options (already split into words) into
@@ -241,6 +241,15 @@ func appendHost(h *HostOptions, v string) error {
 	return nil
 }
 
+// appendCapAdd adds a capability, but not ALL: that is --privileged by
+// another name, which is refused.
+func appendCapAdd(h *HostOptions, v string) error {
+	if u := strings.ToUpper(v); u == "ALL" || u == "CAP_ALL" {
+		return errors.New("adding every capability is --privileged by another name and is not supported: add the ones the app needs by name, like --cap-add NET_ADMIN")
+	}
+	return appendCap(&h.CapAdd, v)
+}
+
 func appendCap(list *[]string, v string) error {
 	if !capName.MatchString(v) {
 		return fmt.Errorf("%q is not a capability name", v)
@@ -323,6 +332,9 @@ func ValidateMount(v string) error {
 		if path.Clean(src) != src {
 			return fmt.Errorf("host path %q is not clean: write it as %s", src, path.Clean(src))
 		}
+		if err := refusedHostPath(src); err != nil {
+			return err
+		}
 	case !volumeName.MatchString(src):
 		return fmt.Errorf("%q is neither an absolute host path nor a volume name (letters, digits, '_', '.', '-')", src)
 	}
@@ -331,6 +343,31 @@ func ValidateMount(v string) error {
 	}
 	if len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" {
 		return fmt.Errorf("mount option %q: use ro or rw", parts[2])
+	}
+	return nil
+}
+
+// dockerSockets are where Docker's and containerd's API sockets usually
+// are. A container that reaches one controls the engine, and so the host.
+var dockerSockets = []string{"/run/docker.sock", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+
+// refusedHostPath refuses the mounts that are plainly the whole host: its
+// root, and the engine's socket or a directory holding it. Mounts are an
+// admin's power and other host paths can give root too (see README); these
+// are refused because they are never what an app needs.
+func refusedHostPath(src string) error {
+	if src == "/" {
+		return errors.New("mounting the host's root / is not supported: mount the directory the app needs")
+	}
+	base := path.Base(src)
+	isSocket := strings.HasPrefix(base, "docker") && strings.HasSuffix(base, ".sock")
+	for _, sock := range dockerSockets {
+		if src == sock || strings.HasPrefix(sock, src+"/") {
+			isSocket = true
+		}
+	}
+	if isSocket {
+		return fmt.Errorf("mounting %s is not supported: it holds the Docker engine's socket, which controls every container and the host", src)
 	}
 	return nil
 }
@@ -408,6 +445,20 @@ func appendDNS(h *HostOptions, v string) error {
 		return fmt.Errorf("%q is not an IP address", v)
 	}
 	h.DNS = append(h.DNS, ip)
+	return nil
+}
+
+// setLogDriver accepts the drivers that keep a log on the host Docker
+// reads back and rotates: json-file (Berth's) and local. Berth's logs
+// command reads logs through Docker, and Berth's rotation options
+// (max-size, max-file) are valid for both; a remote driver would leave
+// logs to Docker's dual-logging cache, which can be switched off, and
+// rotation to whatever its options say.
+func setLogDriver(h *HostOptions, v string) error {
+	if v != "json-file" && v != "local" {
+		return fmt.Errorf("log driver %q is not supported: use json-file (Berth's) or local, which Berth's logs command can read and which keep Berth's rotation; ship logs elsewhere from the host", v)
+	}
+	h.LogDriver = v
 	return nil
 }
 

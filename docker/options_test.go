@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -83,8 +85,18 @@ func TestParseOptionsRefusesWithAClearReason(t *testing.T) {
 		"--add-host x:notanip":    "not an IP",
 		"--ulimit nofile=2:1":     "HARD at least SOFT",
 		"--cpus 0":                "not a number of CPUs",
-		"--log-driver x;reboot":   "not a valid log-driver",
+		"--log-driver x;reboot":   "json-file (Berth's) or local",
+		"--log-driver syslog":     "json-file (Berth's) or local",
 		"--mount type=bind,src=/": "storage:mount",
+		"--cap-add ALL":           "--privileged by another name",
+		"--cap-add=cap_all":       "--privileged by another name",
+		"-v /:/host":              "host's root",
+		"-v /var/run/docker.sock:/var/run/docker.sock": "Docker engine's socket",
+		"-v /run/docker.sock:/s:ro":                    "Docker engine's socket",
+		"-v /var/run:/x":                               "Docker engine's socket",
+		"-v /var:/x":                                   "Docker engine's socket",
+		"-v /srv/docker-alt.sock:/s":                   "Docker engine's socket",
+		"-v /run/containerd:/c":                        "Docker engine's socket",
 	} {
 		words, err := SplitWords(opt)
 		if err != nil {
@@ -147,4 +159,24 @@ func FuzzParseOptions(f *testing.F) {
 			t.Fatalf("%q: docker-options set a network", s)
 		}
 	})
+}
+
+// A log driver or log options keep Berth's rotation unless they change it.
+func TestLogOptionsKeepBerthsRotation(t *testing.T) {
+	for opt, want := range map[string]container.LogConfig{
+		"--log-driver json-file":                   {Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+		"--log-driver local --log-opt max-size=1m": {Type: "local", Config: map[string]string{"max-size": "1m", "max-file": "3"}},
+		"--log-opt max-file=5":                     {Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "5"}},
+	} {
+		words, _ := SplitWords(opt)
+		h, err := ParseOptions(words)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &container.HostConfig{LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}}}
+		h.apply(&container.Config{}, hc)
+		if !reflect.DeepEqual(hc.LogConfig, want) {
+			t.Errorf("%s: log config %+v; want %+v", opt, hc.LogConfig, want)
+		}
+	}
 }

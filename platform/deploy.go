@@ -183,6 +183,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	}
 	rel.Port = port
 
+	// Checked again by rollout; here so it fails before the deploy
+	// scripts run.
+	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
+		return fail(err)
+	}
 	if err := p.predeploy(ctx, a, &rel, log); err != nil {
 		return fail(err)
 	}
@@ -249,8 +254,10 @@ func (p *Platform) releaseEnv(rel Release, dyno string) []string {
 
 // predeploy runs app.json's scripts.dokku.predeploy in a one-off container
 // of the new image and makes the result the release's image, as Dokku
-// does. The config reaches the script through a file the script deletes
-// before it runs, so no secret is baked into the image's config.
+// does. The config reaches the script through a file on the one-off's
+// own volume, which the script deletes before it runs: no secret is baked
+// into the image (a volume is not committed), and a --read-only root file
+// system, which Docker will not copy into, still takes it.
 func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.Writer) error {
 	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Predeploy == "" {
 		return nil
@@ -266,7 +273,8 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&envFile, "%s=%s\n", k, ShellQuote(v))
 	}
-	const envPath = ".berth-predeploy-env"
+	const envName = "predeploy-env"
+	envPath := docker.OneOffFilesDir + "/" + envName
 	host, err := hostOptions(a, PhaseDeploy, "", 0)
 	if err != nil {
 		return err
@@ -274,14 +282,14 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Host:   host,
 		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", "set -a; . /" + envPath + "; set +a; rm -f /" + envPath + "; " + script},
+		Cmd:    []string{"/bin/sh", "-c", "set -a; . " + envPath + "; set +a; rm -f " + envPath + "; " + script},
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
-		Files:  map[string]string{envPath: envFile.String()},
+		Files:  map[string]string{envName: envFile.String()},
 		Output: indent(log),
 		Keep:   true,
 	})
 	if id != "" {
-		defer p.docker.Remove(context.WithoutCancel(ctx), id)
+		defer p.docker.RemoveOneOff(context.WithoutCancel(ctx), id)
 	}
 	if err != nil {
 		return fmt.Errorf("predeploy of %s: %w", a.Name, err)

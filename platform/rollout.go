@@ -37,6 +37,9 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 	gen := a.Generation + 1
 	types := processTypes(rel.Processes)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
+	if err := checkNetworkAliases(a, types); err != nil {
+		return err
+	}
 
 	old, err := p.containers(ctx, a.Name)
 	if err != nil {

@@ -102,6 +102,27 @@ func hostOptions(a *App, phase, typ string, index int) (docker.HostOptions, erro
 	return h, nil
 }
 
+// checkNetworkAliases refuses all-digit process types on an app with
+// networks. Dokku allows such types, but app names may hold dots: app
+// "api.web" with type "1" would get the alias "api.web.1", which is
+// container 1 of app "api"'s web. With no all-digit type an alias reads
+// one way only (a last label of digits is a container number), and
+// aliases exist only on an app's networks, so this check closes every
+// clash.
+func checkNetworkAliases(a *App, types []string) error {
+	n := a.Networks
+	if n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 {
+		return nil
+	}
+	for _, t := range types {
+		if strings.Trim(t, "0123456789") == "" {
+			return fmt.Errorf("%s's process type %q is all digits, which Berth refuses on an app with networks: its network alias %s.%s could be another app's APP.TYPE.N alias (app api.web's type 1 and container 1 of app api's web would both be api.web.1); rename the process type in the Procfile, or take %s off its networks (network:set %s PROPERTY with no network)",
+				a.Name, t, a.Name, t, a.Name, a.Name)
+		}
+	}
+	return nil
+}
+
 // postDeployAttachments are the networks container index of typ joins
 // once it passes its checks.
 func postDeployAttachments(a *App, typ string, index int) []docker.Attachment {
@@ -243,42 +264,73 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 		cur.MemorySwap = r.MemorySwap
 	}
 	(*m)[typ] = cur
-	// Check the combination for every type it touches, so a deploy never
-	// meets a reservation above a limit.
-	types := []string{typ}
-	if rel, ok := a.CurrentRelease(); ok {
-		types = append(types, processTypes(rel.Processes)...)
-	}
-	for _, t := range types {
-		if _, err := settings.resolve(t); err != nil {
-			return err
-		}
+	if err := settings.validate(); err != nil {
+		return err
 	}
 	a.Resources = settings
 	return saveApp(ctx, p.store, a)
 }
 
+// validate checks the combination of limits and reservations for every
+// process type, so no rollout meets, say, a memory-swap limit without a
+// memory limit. Types without settings of their own resolve to the
+// default's, so the default and every type that has settings is all
+// there is to check, whatever the app's releases run.
+func (r ResourceSettings) validate() error {
+	types := []string{DefaultProcessType}
+	for _, m := range []map[string]Resources{r.Limits, r.Reservations} {
+		for t := range m {
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+	}
+	slices.Sort(types[1:])
+	for _, t := range types {
+		if _, err := r.resolve(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ClearResources removes the app's limits or reservations of a process
 // type (DefaultProcessType: the defaults), or of every type when all.
 func (p *Platform) ClearResources(ctx context.Context, app, kind, typ string, all bool) error {
-	return p.update(ctx, app, func(a *App) {
-		m := &a.Resources.Limits
-		if kind == "reserve" {
-			m = &a.Resources.Reservations
-		}
-		if all {
-			*m = nil
-			return
-		}
+	a, unlock, err := p.lockedApp(ctx, app, "a resource change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	settings := ResourceSettings{Limits: maps.Clone(a.Resources.Limits), Reservations: maps.Clone(a.Resources.Reservations)}
+	m := &settings.Limits
+	if kind == "reserve" {
+		m = &settings.Reservations
+	}
+	what := "limits"
+	if kind == "reserve" {
+		what = "reservations"
+	}
+	if all {
+		*m = nil
+		what = "all " + what
+	} else {
 		if typ == "" {
 			typ = DefaultProcessType
 		}
-		*m = maps.Clone(*m)
 		delete(*m, typ)
 		if len(*m) == 0 {
 			*m = nil
 		}
-	})
+		what = fmt.Sprintf("the %s of %s", what, typ)
+	}
+	// What is left must still make sense for every type, or every later
+	// rollout would fail on it.
+	if err := settings.validate(); err != nil {
+		return fmt.Errorf("clearing %s of %s would leave settings Docker refuses: %w; nothing was changed (change or clear that setting first)", what, app, err)
+	}
+	a.Resources = settings
+	return saveApp(ctx, p.store, a)
 }
 
 func validProcessType(typ string) error {
@@ -479,19 +531,28 @@ func (p *Platform) SetNetwork(ctx context.Context, app, key string, nets []strin
 	if len(nets) == 0 {
 		nets = nil // cleared: nothing left in the record
 	}
-	return p.update(ctx, app, func(a *App) {
-		switch key {
-		case "initial-network":
-			a.Networks.InitialNetwork = ""
-			if len(nets) == 1 {
-				a.Networks.InitialNetwork = nets[0]
-			}
-		case "attach-post-create":
-			a.Networks.AttachPostCreate = slices.Clone(nets)
-		case "attach-post-deploy":
-			a.Networks.AttachPostDeploy = slices.Clone(nets)
+	a, unlock, err := p.lockedApp(ctx, app, "a network change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	switch key {
+	case "initial-network":
+		a.Networks.InitialNetwork = ""
+		if len(nets) == 1 {
+			a.Networks.InitialNetwork = nets[0]
 		}
-	})
+	case "attach-post-create":
+		a.Networks.AttachPostCreate = slices.Clone(nets)
+	case "attach-post-deploy":
+		a.Networks.AttachPostDeploy = slices.Clone(nets)
+	}
+	if rel, ok := a.CurrentRelease(); ok {
+		if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
+			return err
+		}
+	}
+	return saveApp(ctx, p.store, a)
 }
 
 // uses reports whether the app's settings name network n.

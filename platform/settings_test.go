@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -149,5 +150,63 @@ func TestSettingsRefusalsKeepTheRecord(t *testing.T) {
 	// Cleared settings leave nothing in the record.
 	if a, _ := p.App(ctx, "app"); !reflect.DeepEqual(a, &App{Name: "app"}) {
 		t.Errorf("cleared record = %+v", a)
+	}
+}
+
+// Setting or clearing one type's resources checks what results for every
+// type that has settings, not only the types of the current release, and
+// a refusal leaves the record as it was.
+func TestResourceChangesKeepEveryTypeValid(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
+	if err := p.SetResources(ctx, "app", "limit", "", Resources{Memory: "64m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetResources(ctx, "app", "limit", "web", Resources{MemorySwap: "128m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetResources(ctx, "app", "limit", "worker", Resources{Memory: "32m"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := p.App(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// web's memory-swap limit leans on the default memory limit.
+	if err := p.ClearResources(ctx, "app", "limit", DefaultProcessType, false); err == nil || !strings.Contains(err.Error(), "memory-swap limit of web needs a memory limit") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("clearing the default memory limit under web's memory-swap = %v", err)
+	}
+	// worker is in no release (the app has none), and its own 32m limit
+	// is below the new default reservation.
+	if err := p.SetResources(ctx, "app", "reserve", "", Resources{Memory: "48m"}); err == nil || !strings.Contains(err.Error(), "reservation of worker") {
+		t.Errorf("default reservation above worker's limit = %v", err)
+	}
+	if after, _ := p.App(ctx, "app"); !reflect.DeepEqual(after, before) {
+		t.Errorf("refused changes altered the record:\n%+v\nwant %+v", after, before)
+	}
+	if err := p.ClearResources(ctx, "app", "limit", "web", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ClearResources(ctx, "app", "limit", DefaultProcessType, false); err != nil {
+		t.Errorf("clearing the default once nothing leans on it: %v", err)
+	}
+}
+
+// An all-digit process type on an app with networks is refused before
+// anything starts: its alias APP.TYPE could be another app's APP.TYPE.N.
+func TestAllDigitProcessTypesStayOffNetworks(t *testing.T) {
+	ctx := context.Background()
+	a := &App{Name: "api.web", Networks: NetworkSettings{AttachPostDeploy: []string{"shared"}}}
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
+	// rollout refuses before it touches Docker (this platform has none).
+	err := p.rollout(ctx, a, Release{Processes: map[string]string{"web": "httpd", "1": "worker"}}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `api.web's process type "1" is all digits`) {
+		t.Errorf("rollout of type 1 on a network = %v", err)
+	}
+	if err := checkNetworkAliases(a, []string{"web", "worker2", "2x"}); err != nil {
+		t.Errorf("types with letters: %v", err)
+	}
+	if err := checkNetworkAliases(&App{Name: "api.web"}, []string{"1"}); err != nil {
+		t.Errorf("type 1 without networks has no aliases: %v", err)
 	}
 }
