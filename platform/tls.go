@@ -259,7 +259,12 @@ func (p *Platform) tlsSnap(ctx context.Context) (*tlsSnapshot, error) {
 			return nil, err
 		}
 		if err := json.Unmarshal(raw, &doc); err != nil {
-			return nil, fmt.Errorf("TLS settings of %s: %w", name, err)
+			// Skipped, not fatal: one bad document must not stop every
+			// TLS command, every handshake's lookup and the app's destroy.
+			// The app gets the global settings and ACME until a TLS
+			// command writes its document again.
+			p.log.Error("TLS settings unreadable; the app gets the global HSTS settings and ACME", "app", name, "key", tlsKey(name), "error", err)
+			continue
 		}
 		e, err := newTLSEntry(doc, s.global)
 		if err != nil {
