@@ -98,6 +98,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	p.table.SetHosts(to, p.hostsFor(&dst))
+	p.restoreCertificate(ctx, &dst)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
 		if err := p.rollout(ctx, &dst, rel, log); err != nil {
