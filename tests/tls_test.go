@@ -416,7 +416,8 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Logf("%s answered %d over HTTPS after %s", host, resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	leaf := resp.TLS.PeerCertificates[0]
-	hsts := resp.Header.Get("Strict-Transport-Security")
+	// Every value: an app that sends its own must not get a second.
+	hsts := strings.Join(resp.Header.Values("Strict-Transport-Security"), " | ")
 	if hsts == "" {
 		hsts = "none"
 	}
