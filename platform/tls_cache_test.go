@@ -25,6 +25,11 @@ import (
 // certs:add, with the given Common Name, DNS names and IP addresses.
 func issueCert(t *testing.T, cn string, dns []string, ips []net.IP) []byte {
 	t.Helper()
+	return issueCertUntil(t, cn, dns, ips, time.Now().Add(time.Hour))
+}
+
+func issueCertUntil(t *testing.T, cn string, dns []string, ips []net.IP, notAfter time.Time) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +40,7 @@ func issueCert(t *testing.T, cn string, dns []string, ips []net.IP) []byte {
 		DNSNames:     dns,
 		IPAddresses:  ips,
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotAfter:     notAfter,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -229,5 +234,27 @@ func TestDomainChangeRestoresTheCertificate(t *testing.T) {
 	}
 	if len(c.installed) > 0 || !slices.Contains(c.evictedAll(), "a.example.test") {
 		t.Errorf("after domains:remove, installed %q, evicted %q", c.installed, c.evicted)
+	}
+}
+
+// A cached custom certificate leaves the cache when it expires, so that,
+// as with the manager, ACME serves its hosts rather than an expired one.
+func TestExpiredCertificateLeavesTheCache(t *testing.T) {
+	ctx := context.Background()
+	p, c := cachePlatform(t, "a.example.test")
+	input := issueCertUntil(t, "", []string{"a.example.test"}, nil, time.Now().Add(2*time.Second))
+	if _, err := p.AddCertificate(ctx, "app", input, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.installed) != 1 || len(c.evicted) != 0 {
+		t.Fatalf("installed %q, evicted %q", c.installed, c.evicted)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !slices.Contains(c.evictedAll(), "a.example.test"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not evicted 30s after it expired: %q", c.evicted)
+		}
+	}
+	if cert := p.CustomCertificate(ctx, "app", "a.example.test"); cert != nil {
+		t.Error("the manager still serves the expired certificate")
 	}
 }
