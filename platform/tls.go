@@ -728,6 +728,12 @@ type CertInfo struct {
 	// Unserved are the app's hosts the custom certificate does not cover:
 	// ACME serves them.
 	Unserved []string `json:"unserved,omitempty"`
+	// Foreign are the names the TLS server's cache would file the
+	// certificate under that are not hosts of the app it covers (its
+	// Common Name, an IP address, ...): so it is not cached, and is
+	// served through the manager only, where a cached wildcard
+	// certificate wins over it.
+	Foreign []string `json:"foreign_names,omitempty"`
 	// Served are the certificates the TLS server holds in memory for the
 	// app's hosts (from ACME, most often). A host without one gets it at
 	// its next handshake, from storage or from the CA.
@@ -757,6 +763,12 @@ func (p *Platform) certInfo(app string, e *tlsEntry, hosts []string) CertInfo {
 	for _, h := range hosts {
 		if l.VerifyHostname(h) != nil {
 			info.Unserved = append(info.Unserved, h)
+		}
+	}
+	covered := coveredHosts(e, hosts)
+	for _, n := range cacheNames(l) {
+		if !slices.Contains(covered, n) {
+			info.Foreign = append(info.Foreign, n)
 		}
 	}
 	return info

@@ -151,8 +151,12 @@ func TestCustomCertificateCachedOnlyForItsAppsNames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, c := cachePlatform(t, "a.example.test")
-			if _, err := p.AddCertificate(ctx, "app", tc.input(t), false); err != nil {
+			info, err := p.AddCertificate(ctx, "app", tc.input(t), false)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if foreign := len(info.Foreign) > 0; foreign == tc.cached {
+				t.Errorf("foreign names %q, cached %v", info.Foreign, tc.cached)
 			}
 			if cached := len(c.installed) > 0; cached != tc.cached {
 				t.Fatalf("cached: %v, want %v (installs %q)", cached, tc.cached, c.installed)
