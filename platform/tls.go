@@ -197,8 +197,9 @@ func (p *Platform) installCertificate(app string, hosts []string, e *tlsEntry) {
 
 // cacheNames are the names Caddy's certificate cache files leaf under,
 // computed as certmagic's fillCertFromLeaf does: the Common Name, the DNS
-// names, IP addresses, email addresses (all lowercased) and URIs.
-// caddymodule's tests check that they match certmagic's.
+// names, IP addresses, email addresses (all lowercased) and URIs. Should
+// a certmagic upgrade change its rules, caddymodule's installCertificate
+// takes a certificate filed under any other name out of the cache again.
 func cacheNames(leaf *x509.Certificate) []string {
 	cn := leaf.Subject.CommonName
 	var names []string
