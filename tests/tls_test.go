@@ -427,20 +427,26 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdMkcert makes a CA and a certificate it signs for NAMES, as a user's
 // own certificate: DIR/ca.pem, DIR/server.crt, DIR/server.key and both
-// of these in DIR/server.pem. Its Common Name is the first name, or CN.
+// of these in DIR/server.pem. Its Common Name is the first name, or CN;
+// with -ip it names IP too.
 //
-//	mkcert [-cn CN] DIR CA-NAME NAME...
+//	mkcert [-cn CN] [-ip IP] DIR CA-NAME NAME...
 func cmdMkcert(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("mkcert", flag.ContinueOnError)
 	cn := fs.String("cn", "", "the certificate's Common Name, if not the first name")
+	ip := fs.String("ip", "", "an IP address the certificate names too")
 	if err := fs.Parse(args); err != nil || neg || fs.NArg() < 3 {
-		ts.Fatalf("usage: mkcert [-cn CN] DIR CA-NAME NAME...")
+		ts.Fatalf("usage: mkcert [-cn CN] [-ip IP] DIR CA-NAME NAME...")
+	}
+	var ips []net.IP
+	if *ip != "" {
+		ips = []net.IP{net.ParseIP(*ip)}
 	}
 	args = fs.Args()
 	dir := ts.MkAbs(args[0])
 	ca, err := newCA(args[1])
 	ts.Check(err)
-	certPEM, keyPEM, err := ca.issueCN(*cn, args[2:], nil)
+	certPEM, keyPEM, err := ca.issueCN(*cn, args[2:], ips)
 	ts.Check(err)
 	ts.Check(os.MkdirAll(dir, 0o700))
 	for name, data := range map[string][]byte{
