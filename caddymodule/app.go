@@ -226,7 +226,9 @@ func (a *App) newCore() (*core, error) {
 	}
 	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
 	// A name that stops being routed loses its cached certificate at once,
-	// so its next handshake is refused (see findCertCache).
+	// so its next handshake goes to the permission module, which refuses
+	// it (see caddyCertCache in certs.go). A custom certificate that named
+	// it goes too; the platform puts it back for the hosts its app keeps.
 	c.table.OnHostsGone(evictCertificates)
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},

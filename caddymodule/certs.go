@@ -111,8 +111,8 @@ var caddyCertCache *certmagic.Cache
 var caddyCertCacheMu sync.RWMutex
 
 // servedCertificate returns a certificate Caddy holds in memory that
-// serves host (its own, or a wildcard), for certs:report. Custom
-// certificates are not cached: the manager hands them out.
+// serves host (its own, or a wildcard), for certs:report: from ACME, or a
+// custom certificate installCertificate put there.
 func servedCertificate(host string) (platform.ServedCert, bool) {
 	caddyCertCacheMu.RLock()
 	defer caddyCertCacheMu.RUnlock()
@@ -129,8 +129,8 @@ func servedCertificate(host string) (platform.ServedCert, bool) {
 }
 
 // installCertificate puts a custom certificate in Caddy's cache, in
-// place of what it held for hosts (the platform calls it only when the
-// certificate names nothing but hosts). An exact name is matched before a
+// place of what it held for hosts (the platform calls it only when every
+// name the cache files the certificate under is one of hosts). An exact name is matched before a
 // wildcard, so the custom certificate wins over ACME's, a wildcard
 // certificate from DNS-01 included. It is cached unmanaged: Caddy serves
 // it and never renews it.
@@ -147,7 +147,24 @@ func installCertificate(hosts []string, certPEM, keyPEM []byte) {
 	cfg := certmagic.New(caddyCertCache, certmagic.Config{OCSP: certmagic.OCSPConfig{DisableStapling: true}})
 	// The platform checked the pair; should caching fail anyway, the
 	// cache is empty for hosts and the manager serves the certificate.
-	cfg.CacheUnmanagedCertificatePEMBytes(context.Background(), certPEM, keyPEM, []string{"berth-custom"})
+	hash, err := cfg.CacheUnmanagedCertificatePEMBytes(context.Background(), certPEM, keyPEM, []string{"berth-custom"})
+	if err != nil {
+		return
+	}
+	// The cache files a certificate under every name in it (Common Name,
+	// IPs, ... too), and serves it for all of them: the platform hands
+	// over only certificates whose names are all hosts, by certmagic's
+	// rules as it knows them. Should certmagic file it under another name
+	// (a newer version's rules), it must not serve another app's host or
+	// a client without SNI: take it out again, and the manager serves it.
+	for _, h := range hosts {
+		for _, cert := range caddyCertCache.AllMatchingCertificates(h) {
+			if cert.Hash() == hash && slices.ContainsFunc(cert.Names, func(n string) bool { return !slices.Contains(hosts, n) }) {
+				caddyCertCache.Remove([]string{hash})
+				return
+			}
+		}
+	}
 }
 
 // evictCertificates drops from Caddy's cache the certificates that name

@@ -114,14 +114,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// HSTS only over HTTPS: browsers ignore it on plain HTTP, and a
 	// response there must not pin a name that has no certificate yet.
+	// It is set before proxying, so that Caddy's own error responses (a
+	// 502 while the app is down) carry it too; an app that sends its own
+	// header keeps it alone (hstsWriter).
 	if r.TLS != nil {
 		if c := h.app.core.Load(); c != nil {
 			if v := c.platform.HSTSHeader(r.Context(), route.App); v != "" {
-				w.Header().Set("Strict-Transport-Security", v)
+				w.Header().Set(hstsHeader, v)
+				w = &hstsWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, ours: v}
 			}
 		}
 	}
 	return h.proxy.ServeHTTP(w, r, next)
+}
+
+const hstsHeader = "Strict-Transport-Security"
+
+// hstsWriter drops Berth's Strict-Transport-Security header from a
+// response whose app sent its own: the proxy adds the upstream's headers
+// to those already set, and a browser given two uses only the first.
+type hstsWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	ours string
+}
+
+func (w *hstsWriter) WriteHeader(status int) {
+	if vs := w.Header().Values(hstsHeader); len(vs) > 1 && vs[0] == w.ours {
+		w.Header()[hstsHeader] = vs[1:]
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:

@@ -46,6 +46,9 @@ func certsAdd(update bool) func(context.Context, *platform.Platform, []string, I
 		if len(info.Unserved) > 0 {
 			fmt.Fprintf(out.Stderr, "       It does not cover %s: ACME serves those\n", strings.Join(info.Unserved, " "))
 		}
+		if len(info.Foreign) > 0 {
+			fmt.Fprintf(out.Stderr, " !     It also names %s, not hosts of %s it covers: it is served only through the\n !     certificate manager, and a wildcard certificate Caddy holds wins over it. A certificate\n !     naming only %s's hosts (Common Name included, no IP address) avoids this\n", strings.Join(info.Foreign, " "), app, app)
+		}
 		if !p.CustomCertificatesServed() {
 			fmt.Fprintf(out.Stderr, " !     The Caddyfile does not serve custom certificates yet: add `get_certificate berth`\n !     to the `tls` block of the https:// site (see Caddyfile.example), then caddy reload\n")
 		}
@@ -95,6 +98,9 @@ func certsReport(ctx context.Context, p *platform.Platform, args []string, out I
 		fmt.Fprintf(tw, "Certs expires at:\t%s\n", info.NotAfter.Format(time.RFC3339))
 		fmt.Fprintf(tw, "Certs expired:\t%t\n", info.Expired)
 		fmt.Fprintf(tw, "Certs not covered:\t%s\n", strings.Join(info.Unserved, " "))
+		if len(info.Foreign) > 0 {
+			fmt.Fprintf(tw, "Certs foreign names:\t%s (so served by the manager only)\n", strings.Join(info.Foreign, " "))
+		}
 	}
 	for _, c := range info.Served {
 		fmt.Fprintf(tw, "Certs served %s:\t%s, for %s, expires %s\n", c.Host, c.Issuer,

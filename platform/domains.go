@@ -109,6 +109,7 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 		return err
 	}
 	p.table.SetHosts(app, p.hostsFor(a))
+	p.restoreCertificate(ctx, a)
 	return nil
 }
 

@@ -231,6 +231,7 @@ func (p *Platform) rehost(ctx context.Context) error {
 			return err
 		}
 		p.table.SetHosts(name, p.hostsFor(a))
+		p.restoreCertificate(ctx, a)
 	}
 	return nil
 }

@@ -95,9 +95,13 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	if err := p.copyTLS(ctx, from, to, move); err != nil {
+		// Nothing runs or routes as to yet: drop its record, so that the
+		// command can be run again.
+		p.forget(context.WithoutCancel(ctx), &dst)
 		return err
 	}
 	p.table.SetHosts(to, p.hostsFor(&dst))
+	p.restoreCertificate(ctx, &dst)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
 		if err := p.rollout(ctx, &dst, rel, log); err != nil {

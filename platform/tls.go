@@ -174,21 +174,79 @@ func (p *Platform) SetCertificateInstaller(f func(hosts []string, certPEM, keyPE
 
 // installCertificate makes the TLS server serve e's custom certificate
 // for hosts (those of its app it covers). The server's cache indexes a
-// certificate under every name in it, so it goes there only when all of
-// its names are such hosts: a certificate that also names another app's
-// host, or a wildcard, would be served for those too. Otherwise the
-// server's cached certificates for hosts are dropped, so that it asks the
-// manager, which serves the custom one by app.
-func (p *Platform) installCertificate(hosts []string, e *tlsEntry) {
+// certificate under every name in it (cacheNames), so it goes there only
+// when all of those names are such hosts: a certificate that also names
+// another app's host, a wildcard or an IP address (in its SAN or its
+// Common Name) would be served for those too, an IP to clients that send
+// no server name. Otherwise the server's cached certificates for hosts
+// are dropped, so that it asks the manager, which serves the custom one
+// only for names routed to its app. The caller holds p.tls.writeMu, so
+// that the cache follows the snapshot's order of changes.
+func (p *Platform) installCertificate(app string, hosts []string, e *tlsEntry) {
 	if len(hosts) == 0 {
 		return
 	}
 	f := p.tls.install.Load()
-	if f == nil || slices.ContainsFunc(e.cert.Leaf.DNSNames, func(n string) bool { return !slices.Contains(hosts, n) }) {
+	if f == nil || !cacheable(e.cert.Leaf, hosts) {
 		p.evictCertificates(hosts)
 		return
 	}
 	(*f)(hosts, []byte(e.doc.Cert.CertPEM), []byte(e.doc.Cert.KeyPEM))
+	p.expireAt(app, e)
+}
+
+// cacheNames are the names Caddy's certificate cache files leaf under,
+// computed as certmagic's fillCertFromLeaf does: the Common Name, the DNS
+// names, IP addresses, email addresses (all lowercased) and URIs. Should
+// a certmagic upgrade change its rules, caddymodule's installCertificate
+// takes a certificate filed under any other name out of the cache again.
+func cacheNames(leaf *x509.Certificate) []string {
+	cn := leaf.Subject.CommonName
+	var names []string
+	if cn != "" {
+		names = append(names, strings.ToLower(cn))
+	}
+	for _, n := range leaf.DNSNames {
+		if n != cn {
+			names = append(names, strings.ToLower(n))
+		}
+	}
+	for _, ip := range leaf.IPAddresses {
+		if s := ip.String(); s != cn {
+			names = append(names, strings.ToLower(s))
+		}
+	}
+	for _, m := range leaf.EmailAddresses {
+		if m != cn {
+			names = append(names, strings.ToLower(m))
+		}
+	}
+	for _, u := range leaf.URIs {
+		if s := u.String(); s != cn {
+			names = append(names, s)
+		}
+	}
+	return names
+}
+
+// cacheable reports whether leaf may go into the TLS server's cache for
+// hosts: every name the cache would file it under is one of them.
+func cacheable(leaf *x509.Certificate, hosts []string) bool {
+	names := cacheNames(leaf)
+	return len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return !slices.Contains(hosts, n) })
+}
+
+// expireAt drops e's certificate from the TLS server's cache when it
+// expires, if it is still app's then: the cache holds it unmanaged and
+// would serve it past its expiry, where the manager falls back to ACME.
+func (p *Platform) expireAt(app string, e *tlsEntry) {
+	time.AfterFunc(time.Until(e.cert.Leaf.NotAfter)+time.Second, func() {
+		p.tls.writeMu.Lock()
+		defer p.tls.writeMu.Unlock()
+		if s := p.tls.snap.Load(); s != nil && s.apps[app] == e {
+			p.evictCertificates(cacheNames(e.cert.Leaf))
+		}
+	})
 }
 
 // coveredHosts are the hosts e's custom certificate serves.
@@ -213,18 +271,33 @@ func (p *Platform) InstallCustomCertificates(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	for app, e := range s.apps {
-		if e.cert == nil || now.After(e.cert.Leaf.NotAfter) {
-			continue
-		}
+	for app := range s.apps {
 		a, err := p.App(ctx, app)
 		if err != nil {
 			continue // its record is gone; its document goes with the next destroy
 		}
-		p.installCertificate(coveredHosts(e, p.hostsFor(a)), e)
+		p.restoreCertificate(ctx, a)
 	}
 	return nil
+}
+
+// restoreCertificate puts a's custom certificate (if it has a valid one)
+// in the TLS server's cache for the hosts a has now. The routing table's
+// hosts-gone hook drops every cached certificate that names a host that
+// stopped being routed, a's own custom one included, so a change of a's
+// hosts runs it to serve the hosts a keeps (and a host added that the
+// certificate covers).
+func (p *Platform) restoreCertificate(ctx context.Context, a *App) {
+	if _, err := p.tlsSnap(ctx); err != nil {
+		return
+	}
+	p.tls.writeMu.Lock()
+	defer p.tls.writeMu.Unlock()
+	e := p.tls.snap.Load().apps[a.Name]
+	if e == nil || e.cert == nil || time.Now().After(e.cert.Leaf.NotAfter) {
+		return
+	}
+	p.installCertificate(a.Name, coveredHosts(e, p.hostsFor(a)), e)
 }
 
 func (p *Platform) evictCertificates(names []string) {
@@ -259,7 +332,12 @@ func (p *Platform) tlsSnap(ctx context.Context) (*tlsSnapshot, error) {
 			return nil, err
 		}
 		if err := json.Unmarshal(raw, &doc); err != nil {
-			return nil, fmt.Errorf("TLS settings of %s: %w", name, err)
+			// Skipped, not fatal: one bad document must not stop every
+			// TLS command, every handshake's lookup and the app's destroy.
+			// The app gets the global settings and ACME until a TLS
+			// command writes its document again.
+			p.log.Error("TLS settings unreadable; the app gets the global HSTS settings and ACME", "app", name, "key", tlsKey(name), "error", err)
+			continue
 		}
 		e, err := newTLSEntry(doc, s.global)
 		if err != nil {
@@ -320,9 +398,13 @@ func (p *Platform) CustomCertificate(ctx context.Context, app, serverName string
 }
 
 // changeTLS applies change to app's TLS document under the app's lock,
-// saves it, and updates the in-memory copy. It returns the entries before
-// and after.
-func (p *Platform) changeTLS(ctx context.Context, app string, change func(*appTLS) error) (before, after *tlsEntry, err error) {
+// saves it, updates the in-memory copy, then runs apply (if not nil) with
+// the app's hosts and the entries before and after, still under the app's
+// lock and p.tls.writeMu: apply changes the TLS server's cache, and two
+// changes must reach it in the order they reached the snapshot (a
+// certs:remove must not evict before a certs:add it follows installs).
+// It returns the entries before and after.
+func (p *Platform) changeTLS(ctx context.Context, app string, change func(*appTLS) error, apply func(hosts []string, before, after *tlsEntry)) (before, after *tlsEntry, err error) {
 	a, unlock, err := p.lockedApp(ctx, app, "a TLS change")
 	if err != nil {
 		return nil, nil, err
@@ -367,6 +449,9 @@ func (p *Platform) changeTLS(ctx context.Context, app string, change func(*appTL
 		next.apps[a.Name] = after
 	}
 	p.tls.snap.Store(next)
+	if apply != nil {
+		apply(p.hostsFor(a), before, after)
+	}
 	return before, after, nil
 }
 
@@ -477,7 +562,7 @@ func applyHSTS(s *HSTSSettings, key, value string) error {
 // SetHSTS changes one HSTS setting of app (key as in tls:set); an empty
 // value goes back to the global setting. It takes effect at once.
 func (p *Platform) SetHSTS(ctx context.Context, app, key, value string) error {
-	_, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error { return applyHSTS(&doc.HSTS, key, value) })
+	_, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error { return applyHSTS(&doc.HSTS, key, value) }, nil)
 	return err
 }
 
@@ -644,6 +729,12 @@ type CertInfo struct {
 	// Unserved are the app's hosts the custom certificate does not cover:
 	// ACME serves them.
 	Unserved []string `json:"unserved,omitempty"`
+	// Foreign are the names the TLS server's cache would file the
+	// certificate under that are not hosts of the app it covers (its
+	// Common Name, an IP address, ...): so it is not cached, and is
+	// served through the manager only, where a cached wildcard
+	// certificate wins over it.
+	Foreign []string `json:"foreign_names,omitempty"`
 	// Served are the certificates the TLS server holds in memory for the
 	// app's hosts (from ACME, most often). A host without one gets it at
 	// its next handshake, from storage or from the CA.
@@ -675,6 +766,12 @@ func (p *Platform) certInfo(app string, e *tlsEntry, hosts []string) CertInfo {
 			info.Unserved = append(info.Unserved, h)
 		}
 	}
+	covered := coveredHosts(e, hosts)
+	for _, n := range cacheNames(l) {
+		if !slices.Contains(covered, n) {
+			info.Foreign = append(info.Foreign, n)
+		}
+	}
 	return info
 }
 
@@ -686,7 +783,8 @@ func (p *Platform) AddCertificate(ctx context.Context, app string, input []byte,
 	if err != nil {
 		return CertInfo{}, err
 	}
-	_, after, err := p.changeTLS(ctx, app, func(doc *appTLS) error {
+	var info CertInfo
+	_, _, err = p.changeTLS(ctx, app, func(doc *appTLS) error {
 		if update && doc.Cert == nil {
 			return fmt.Errorf("%s has no custom certificate to update; use certs:add %s", app, app)
 		}
@@ -695,43 +793,37 @@ func (p *Platform) AddCertificate(ctx context.Context, app string, input []byte,
 		}
 		doc.Cert = &CustomCert{CertPEM: string(certPEM), KeyPEM: string(keyPEM), AddedAt: time.Now().UTC()}
 		return nil
+	}, func(hosts []string, before, after *tlsEntry) {
+		// The certificate being replaced may sit in Caddy's cache for
+		// hosts the new one no longer covers: drop it from all of them.
+		p.evictCertificates(coveredHosts(before, hosts))
+		// A certificate Caddy obtained for these hosts sits in its cache,
+		// where it would win over the custom one, and a cached wildcard
+		// certificate would too: put the custom one there for exactly
+		// the app's hosts it covers (a wildcard name in it must not
+		// replace a wildcard certificate that serves other apps).
+		p.installCertificate(app, coveredHosts(after, hosts), after)
+		info = p.certInfo(app, after, hosts)
 	})
 	if err != nil {
 		return CertInfo{}, err
 	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return CertInfo{}, err
-	}
-	hosts := p.hostsFor(a)
-	// A certificate Caddy obtained for these hosts sits in its cache,
-	// where it would win over the custom one, and a cached wildcard
-	// certificate would too: put the custom one there for exactly the
-	// app's hosts it covers (a wildcard name in it must not replace a
-	// wildcard certificate that serves other apps).
-	p.installCertificate(coveredHosts(after, hosts), after)
-	return p.certInfo(app, after, hosts), nil
+	return info, nil
 }
 
 // RemoveCertificate removes app's custom certificate; ACME serves its
 // hosts from the next handshake on.
 func (p *Platform) RemoveCertificate(ctx context.Context, app string) error {
-	before, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error {
+	_, _, err := p.changeTLS(ctx, app, func(doc *appTLS) error {
 		if doc.Cert == nil {
 			return fmt.Errorf("%s has no custom certificate to remove", app)
 		}
 		doc.Cert = nil
 		return nil
+	}, func(hosts []string, before, _ *tlsEntry) {
+		p.evictCertificates(coveredHosts(before, hosts))
 	})
-	if err != nil {
-		return err
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
-	p.evictCertificates(coveredHosts(before, p.hostsFor(a)))
-	return nil
+	return err
 }
 
 // CertificateReport describes app's custom certificate, if it has one.

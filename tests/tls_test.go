@@ -416,7 +416,8 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Logf("%s answered %d over HTTPS after %s", host, resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	leaf := resp.TLS.PeerCertificates[0]
-	hsts := resp.Header.Get("Strict-Transport-Security")
+	// Every value: an app that sends its own must not get a second.
+	hsts := strings.Join(resp.Header.Values("Strict-Transport-Security"), " | ")
 	if hsts == "" {
 		hsts = "none"
 	}
@@ -426,17 +427,26 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdMkcert makes a CA and a certificate it signs for NAMES, as a user's
 // own certificate: DIR/ca.pem, DIR/server.crt, DIR/server.key and both
-// of these in DIR/server.pem.
+// of these in DIR/server.pem. Its Common Name is the first name, or CN;
+// with -ip it names IP too.
 //
-//	mkcert DIR CA-NAME NAME...
+//	mkcert [-cn CN] [-ip IP] DIR CA-NAME NAME...
 func cmdMkcert(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 3 {
-		ts.Fatalf("usage: mkcert DIR CA-NAME NAME...")
+	fs := flag.NewFlagSet("mkcert", flag.ContinueOnError)
+	cn := fs.String("cn", "", "the certificate's Common Name, if not the first name")
+	ip := fs.String("ip", "", "an IP address the certificate names too")
+	if err := fs.Parse(args); err != nil || neg || fs.NArg() < 3 {
+		ts.Fatalf("usage: mkcert [-cn CN] [-ip IP] DIR CA-NAME NAME...")
 	}
+	var ips []net.IP
+	if *ip != "" {
+		ips = []net.IP{net.ParseIP(*ip)}
+	}
+	args = fs.Args()
 	dir := ts.MkAbs(args[0])
 	ca, err := newCA(args[1])
 	ts.Check(err)
-	certPEM, keyPEM, err := ca.issue(args[2:], nil)
+	certPEM, keyPEM, err := ca.issueCN(*cn, args[2:], ips)
 	ts.Check(err)
 	ts.Check(os.MkdirAll(dir, 0o700))
 	for name, data := range map[string][]byte{
@@ -479,13 +489,21 @@ func newCA(name string) (*testCA, error) {
 }
 
 func (ca *testCA) issue(names []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	return ca.issueCN("", names, ips)
+}
+
+// issueCN is issue with Common Name cn ("": the first name).
+func (ca *testCA) issueCN(cn string, names []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	if cn == "" {
+		cn = names[0]
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
+		Subject:      pkix.Name{CommonName: cn},
 		DNSNames:     names,
 		IPAddresses:  ips,
 		NotBefore:    time.Now().Add(-time.Hour),

@@ -1,0 +1,264 @@
+package platform
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/store"
+)
+
+// issueCert makes a self-signed certificate and key, as PEM text for
+// certs:add, with the given Common Name, DNS names and IP addresses.
+func issueCert(t *testing.T, cn string, dns []string, ips []net.IP) []byte {
+	t.Helper()
+	return issueCertUntil(t, cn, dns, ips, time.Now().Add(time.Hour))
+}
+
+func issueCertUntil(t *testing.T, cn string, dns []string, ips []net.IP, notAfter time.Time) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     notAfter,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...)
+}
+
+// fakeCache records what the platform asks of the TLS server's cache.
+type fakeCache struct {
+	mu        sync.Mutex
+	installed [][]string // hosts of each install
+	evicted   [][]string // names of each evict
+	onInstall func()
+}
+
+func (c *fakeCache) install(hosts []string, certPEM, keyPEM []byte) {
+	c.mu.Lock()
+	c.installed = append(c.installed, slices.Clone(hosts))
+	f := c.onInstall
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (c *fakeCache) evict(names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evicted = append(c.evicted, slices.Clone(names))
+}
+
+func (c *fakeCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.installed, c.evicted = nil, nil
+}
+
+func (c *fakeCache) evictedAll() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var all []string
+	for _, e := range c.evicted {
+		all = append(all, e...)
+	}
+	return all
+}
+
+// cachePlatform is a platform with app "app" on domains, a routing table
+// and a fake certificate cache.
+func cachePlatform(t *testing.T, domains ...string) (*Platform, *fakeCache) {
+	t.Helper()
+	ctx := context.Background()
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Table: routing.New()})
+	a := &App{Name: "app", Domains: domains}
+	if err := saveApp(ctx, p.store, a); err != nil {
+		t.Fatal(err)
+	}
+	p.table.SetHosts("app", p.hostsFor(a))
+	c := &fakeCache{}
+	p.SetCertificateInstaller(c.install)
+	p.SetCertificateEvictor(c.evict)
+	return p, c
+}
+
+func TestCacheNamesAreCertmagics(t *testing.T) {
+	u, _ := url.Parse("spiffe://Example.test/x")
+	leaf := &x509.Certificate{
+		Subject:        pkix.Name{CommonName: "*.Example.test"},
+		DNSNames:       []string{"A.example.test", "*.Example.test"},
+		IPAddresses:    []net.IP{net.ParseIP("127.0.0.1")},
+		EmailAddresses: []string{"Me@example.test"},
+		URIs:           []*url.URL{u},
+	}
+	want := []string{"*.example.test", "a.example.test", "127.0.0.1", "me@example.test", "spiffe://Example.test/x"}
+	if got := cacheNames(leaf); !slices.Equal(got, want) {
+		t.Errorf("cacheNames = %q, want %q", got, want)
+	}
+}
+
+// A certificate is cached only when every name Caddy's cache would file
+// it under is a host of its app; otherwise it would be served for other
+// apps' hosts (a Common Name) or to clients without a server name (an IP).
+func TestCustomCertificateCachedOnlyForItsAppsNames(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		input  func(t *testing.T) []byte
+		cached bool
+	}{
+		{"own names", func(t *testing.T) []byte {
+			return issueCert(t, "a.example.test", []string{"a.example.test"}, nil)
+		}, true},
+		{"no common name", func(t *testing.T) []byte { return issueCert(t, "", []string{"a.example.test"}, nil) }, true},
+		{"wildcard common name", func(t *testing.T) []byte {
+			return issueCert(t, "*.example.test", []string{"a.example.test"}, nil)
+		}, false},
+		{"another app's host as common name", func(t *testing.T) []byte {
+			return issueCert(t, "victim.example.test", []string{"a.example.test"}, nil)
+		}, false},
+		{"IP address", func(t *testing.T) []byte {
+			return issueCert(t, "a.example.test", []string{"a.example.test"}, []net.IP{net.ParseIP("127.0.0.1")})
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, c := cachePlatform(t, "a.example.test")
+			info, err := p.AddCertificate(ctx, "app", tc.input(t), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if foreign := len(info.Foreign) > 0; foreign == tc.cached {
+				t.Errorf("foreign names %q, cached %v", info.Foreign, tc.cached)
+			}
+			if cached := len(c.installed) > 0; cached != tc.cached {
+				t.Fatalf("cached: %v, want %v (installs %q)", cached, tc.cached, c.installed)
+			}
+			if !tc.cached && !slices.Contains(c.evictedAll(), "a.example.test") {
+				t.Errorf("evicted %q, want a.example.test (so that the manager serves it)", c.evicted)
+			}
+			// Berth's start installs stored certificates by the same rule.
+			c.reset()
+			if err := p.InstallCustomCertificates(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if cached := len(c.installed) > 0; cached != tc.cached {
+				t.Errorf("at start, cached: %v, want %v", cached, tc.cached)
+			}
+		})
+	}
+}
+
+// certs:update drops the old certificate for the names the new one no
+// longer covers.
+func TestUpdateEvictsTheOldCertificatesNames(t *testing.T) {
+	ctx := context.Background()
+	p, c := cachePlatform(t, "a.example.test", "b.example.test")
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "b.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	c.reset()
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test"}, nil), true); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(c.evictedAll(), "b.example.test") {
+		t.Errorf("evicted %q, want b.example.test", c.evicted)
+	}
+	if !slices.EqualFunc(c.installed, [][]string{{"a.example.test"}}, slices.Equal) {
+		t.Errorf("installed %q, want a.example.test", c.installed)
+	}
+}
+
+// Cache changes happen under the app's lock: a certs:remove cannot run
+// between a certs:add's store and its cache install (and leave the removed
+// certificate in the cache).
+func TestCacheChangesHoldTheAppLock(t *testing.T) {
+	ctx := context.Background()
+	p, c := cachePlatform(t, "a.example.test")
+	var removeErr error
+	c.onInstall = func() { removeErr = p.RemoveCertificate(ctx, "app") }
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(removeErr, ErrBusy) {
+		t.Errorf("certs:remove during certs:add's install: %v, want it busy", removeErr)
+	}
+}
+
+// A change of the app's hosts puts its certificate back in the cache for
+// the hosts it has now: a domain added that makes every name of the
+// certificate the app's own lets it be cached.
+func TestDomainChangeRestoresTheCertificate(t *testing.T) {
+	ctx := context.Background()
+	p, c := cachePlatform(t, "a.example.test")
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "b.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.installed) > 0 {
+		t.Fatalf("installed %q while b.example.test is not the app's", c.installed)
+	}
+	if err := p.ChangeDomains(ctx, "app", "add", []string{"b.example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(c.installed, [][]string{{"a.example.test", "b.example.test"}}, slices.Equal) {
+		t.Errorf("after domains:add, installed %q", c.installed)
+	}
+	// Removing b again leaves a name of the certificate that is not the
+	// app's: out of the cache, to the manager.
+	c.reset()
+	if err := p.ChangeDomains(ctx, "app", "remove", []string{"b.example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.installed) > 0 || !slices.Contains(c.evictedAll(), "a.example.test") {
+		t.Errorf("after domains:remove, installed %q, evicted %q", c.installed, c.evicted)
+	}
+}
+
+// A cached custom certificate leaves the cache when it expires, so that,
+// as with the manager, ACME serves its hosts rather than an expired one.
+func TestExpiredCertificateLeavesTheCache(t *testing.T) {
+	ctx := context.Background()
+	p, c := cachePlatform(t, "a.example.test")
+	input := issueCertUntil(t, "", []string{"a.example.test"}, nil, time.Now().Add(2*time.Second))
+	if _, err := p.AddCertificate(ctx, "app", input, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.installed) != 1 || len(c.evicted) != 0 {
+		t.Fatalf("installed %q, evicted %q", c.installed, c.evicted)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !slices.Contains(c.evictedAll(), "a.example.test"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not evicted 30s after it expired: %q", c.evicted)
+		}
+	}
+	if cert := p.CustomCertificate(ctx, "app", "a.example.test"); cert != nil {
+		t.Error("the manager still serves the expired certificate")
+	}
+}
