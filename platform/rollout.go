@@ -430,11 +430,41 @@ func (p *Platform) containers(ctx context.Context, app string, labels ...string)
 }
 
 func (p *Platform) exitError(id string, c docker.Container) error {
+	if c.Running && !c.Restarting && c.RestartCount > 0 {
+		// Docker restarted it before we looked, and a running container's
+		// exit code reads 0. A process that crashes at start exits again
+		// within moments; its code is the one to report.
+		c = p.awaitExit(id, c)
+	}
 	state := fmt.Sprintf("exited with code %d", c.ExitCode)
-	if c.Running || c.Restarting {
+	switch {
+	case c.Restarting: // Docker counts a restarting container as running too
 		state = fmt.Sprintf("exited with code %d and is being restarted", c.ExitCode)
+	case c.Running:
+		state = fmt.Sprintf("exited and was restarted %d time(s); it runs again, too late for this deploy", c.RestartCount)
 	}
 	return fmt.Errorf("the container %s%s", state, p.lastLogs(id))
+}
+
+// awaitExit watches a restarted container for up to 3 s and returns its
+// state once it exits again (restarting, in Docker's back-off, or
+// stopped), or the last state seen.
+func (p *Platform) awaitExit(id string, c docker.Container) docker.Container {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for c.Running && !c.Restarting {
+		select {
+		case <-ctx.Done():
+			return c
+		case <-time.After(100 * time.Millisecond):
+		}
+		next, err := p.docker.Inspect(ctx, id)
+		if err != nil {
+			return c
+		}
+		c = next
+	}
+	return c
 }
 
 // lastLogs returns the container's last output lines for an error message.
