@@ -162,6 +162,24 @@ func wantsJSON(flags map[string]string) (bool, error) {
 	return false, usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
 }
 
+// appToReport reads the arguments every per-app report takes (APP
+// [--format json]) and loads the app.
+func appToReport(ctx context.Context, p *platform.Platform, args []string) (*platform.App, bool, error) {
+	app, flags, err := oneApp(args, "format")
+	if err != nil {
+		return nil, false, err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return nil, false, err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return nil, false, err
+	}
+	return a, asJSON, nil
+}
+
 func stdinOrEmpty(out IO) io.Reader {
 	if out.Stdin == nil {
 		return strings.NewReader("")

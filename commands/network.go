@@ -133,18 +133,11 @@ func networkList(ctx context.Context, p *platform.Platform, args []string, out I
 }
 
 func networkReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
+	app := a.Name
 	if asJSON {
 		return writeJSON(out, a.Networks)
 	}

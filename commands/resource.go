@@ -129,18 +129,11 @@ func resourceClear(kind string) func(context.Context, *platform.Platform, []stri
 }
 
 func resourceReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
+	app := a.Name
 	if asJSON {
 		return writeJSON(out, a.Resources)
 	}
@@ -222,18 +215,11 @@ func dockerOptionsClear(ctx context.Context, p *platform.Platform, args []string
 }
 
 func dockerOptionsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
+	app := a.Name
 	if asJSON {
 		opts := a.DockerOptions
 		if opts == nil {

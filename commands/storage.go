@@ -71,18 +71,11 @@ func storageUnmount(ctx context.Context, p *platform.Platform, args []string, ou
 }
 
 func storageList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
+	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
 	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
+	app := a.Name
 	if asJSON {
 		mounts := a.Storage
 		if mounts == nil {
