@@ -7,6 +7,7 @@
 package services
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -269,7 +270,7 @@ func (m *Manager) Create(ctx context.Context, t *Type, name string, opts Options
 	if err := m.docker.CreateVolume(ctx, vol, labels(t, name)); err != nil {
 		return nil, err
 	}
-	id, err := m.docker.CreateService(ctx, m.spec(t, s))
+	id, err := m.createContainer(ctx, t, s)
 	if err == nil {
 		err = m.docker.StartExisting(ctx, id)
 	}
@@ -308,6 +309,22 @@ func (m *Manager) spec(t *Type, s *Service) docker.ServiceSpec {
 		}
 	}
 	return spec
+}
+
+// createContainer creates (without starting) the service's container and
+// writes the type's config file into its volume, so that it is there, and
+// current, whenever the server starts.
+func (m *Manager) createContainer(ctx context.Context, t *Type, s *Service) (string, error) {
+	id, err := m.docker.CreateService(ctx, m.spec(t, s))
+	if err != nil || t.config == nil {
+		return id, err
+	}
+	file, body := t.config(s)
+	if err := m.docker.CopyFileTo(ctx, id, file, bytes.NewReader(body), int64(len(body)), 0o600); err != nil {
+		m.docker.Remove(context.WithoutCancel(ctx), id)
+		return "", err
+	}
+	return id, nil
 }
 
 // waitReady waits until the service's port accepts connections on
@@ -556,7 +573,7 @@ func (m *Manager) ensureRunning(ctx context.Context, t *Type, s *Service) error 
 	name := ContainerName(t, s.Name)
 	c, err := m.docker.Inspect(ctx, name)
 	if docker.IsNotFound(err) {
-		if _, err := m.docker.CreateService(ctx, m.spec(t, s)); err != nil {
+		if _, err := m.createContainer(ctx, t, s); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -736,6 +753,9 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		}
 		return nil
 	}
+	if s.Stopped {
+		return fmt.Errorf("%s service %s is stopped; start it with %s:start %s, then import", t.Name, name, t.Name, name)
+	}
 	// The whole dump is read before the service stops, so a cut upload
 	// leaves the data as it was.
 	f, size, err := docker.SpoolFile(r)
@@ -747,16 +767,66 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		return errors.New("the dump on stdin is empty; nothing was imported")
 	}
 	cname := ContainerName(t, name)
+	if err := m.checkSnapshot(ctx, t, s, f, size, errw); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	// Redis writes its snapshot when it stops; the imported file must
-	// replace it afterwards, not before.
+	// replace it afterwards, not before. The one it wrote is kept, and put
+	// back if the server does not start with the new one.
 	if err := m.docker.Stop(ctx, cname, 30*time.Second); err != nil {
 		return err
 	}
-	if err := m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size); err != nil {
-		m.ensureRunning(context.WithoutCancel(ctx), t, s)
+	cleanup := context.WithoutCancel(ctx)
+	old, oldSize, err := m.docker.CopyFileFrom(ctx, cname, t.DataDir+"/dump.rdb")
+	if err != nil && !docker.IsNotFound(err) {
+		m.ensureRunning(cleanup, t, s)
+		return fmt.Errorf("keeping the current snapshot before the import: %w; nothing was imported", err)
+	}
+	if old != nil {
+		defer old.Close()
+	}
+	err = m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size, 0o600)
+	if err == nil {
+		err = m.ensureRunning(ctx, t, s)
+	}
+	if err == nil {
+		return nil
+	}
+	m.docker.Stop(cleanup, cname, 30*time.Second)
+	if old != nil {
+		if rerr := m.docker.CopyFileTo(cleanup, cname, t.DataDir+"/dump.rdb", old, oldSize, 0o600); rerr != nil {
+			return fmt.Errorf("the import into %s service %s failed (%v), and putting back the previous snapshot failed too: %w", t.Name, name, err, rerr)
+		}
+	}
+	if rerr := m.ensureRunning(cleanup, t, s); rerr != nil {
+		return fmt.Errorf("the import into %s service %s failed (%v); the previous snapshot is back but the service did not start: %w", t.Name, name, err, rerr)
+	}
+	return fmt.Errorf("the import into %s service %s failed, the previous data is back: %w", t.Name, name, err)
+}
+
+// checkSnapshot refuses a Redis snapshot that redis-check-rdb (in the
+// official image) finds broken, before the server is stopped for it: a
+// server that cannot load its snapshot does not start.
+func (m *Manager) checkSnapshot(ctx context.Context, t *Type, s *Service, f io.Reader, size int64, errw io.Writer) error {
+	cname := ContainerName(t, s.Name)
+	tmp := t.DataDir + "/berth-import.rdb"
+	if err := m.docker.CopyFileTo(ctx, cname, tmp, f, size, 0o600); err != nil {
 		return err
 	}
-	return m.ensureRunning(ctx, t, s)
+	script := `f=$1; command -v redis-check-rdb >/dev/null || { rm -f "$f"; exit 0; }; redis-check-rdb "$f"; c=$?; rm -f "$f"; exit $c`
+	var out bytes.Buffer
+	code, err := m.exec(ctx, t, s, []string{"sh", "-c", script, "sh", tmp}, docker.Streams{Stdout: &out, Stderr: &out})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		errw.Write(out.Bytes())
+		return fmt.Errorf("the dump is not a snapshot this Redis can load (redis-check-rdb failed); nothing was imported, the data is as it was")
+	}
+	return nil
 }
 
 // Expose publishes the service's port on the host at addr ("PORT" or
@@ -837,7 +907,7 @@ func (m *Manager) recreate(ctx context.Context, t *Type, s *Service) error {
 	if err := m.docker.Remove(ctx, name); err != nil {
 		return err
 	}
-	if _, err := m.docker.CreateService(ctx, m.spec(t, s)); err != nil {
+	if _, err := m.createContainer(ctx, t, s); err != nil {
 		return err
 	}
 	if s.Stopped {
