@@ -63,7 +63,7 @@ var Types = map[string]*Type{
 		},
 		execEnv: func(s *Service) []string { return []string{"PGPASSWORD=" + s.Password} },
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("postgres://%s:%s@%s:5432/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+			return serviceURL("postgres", s.User, s.Password, host+":5432", s.Database)
 		},
 	},
 	"mysql": {
@@ -88,7 +88,7 @@ var Types = map[string]*Type{
 		},
 		execEnv: func(s *Service) []string { return []string{"MYSQL_PWD=" + s.RootPassword} },
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("mysql://%s:%s@%s:3306/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+			return serviceURL("mysql", s.User, s.Password, host+":3306", s.Database)
 		},
 	},
 	"redis": {
@@ -115,13 +115,23 @@ var Types = map[string]*Type{
 		// The user is named: Dokku's redis://:PASSWORD@ form is read as an
 		// empty user name by some clients (redis-cli 7.0 among them).
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("redis://default:%s@%s:6379", url.QueryEscape(s.Password), host)
+			return serviceURL("redis", "default", s.Password, host+":6379", "")
 		},
 	},
 }
 
 // TypeNames are the types in the order commands list them.
 var TypeNames = []string{"postgres", "mysql", "redis"}
+
+// serviceURL is SCHEME://USER:PASSWORD@HOST/DB with the user info escaped
+// as URLs want it (QueryEscape's + for a space is a literal + there).
+func serviceURL(scheme, user, password, host, db string) string {
+	u := url.URL{Scheme: scheme, User: url.UserPassword(user, password), Host: host}
+	if db != "" {
+		u.Path = "/" + db
+	}
+	return u.String()
+}
 
 // redisConfig is where the redis service's config file is, in its volume.
 const redisConfig = "/data/berth.conf"
