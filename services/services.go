@@ -462,7 +462,12 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 	v := s.Links[i].Var
 	fmt.Fprintf(log, "-----> Unsetting %s on %s\n", v, app)
 	err = m.p.SetConfig(ctx, app, nil, []string{v}, false, log)
-	if err != nil {
+	if errors.Is(err, platform.ErrAppNotFound) {
+		// The app is gone (its destroy could not update the link): there
+		// is no config to change, only the link to forget.
+		fmt.Fprintf(log, "-----> %s does not exist; forgetting its link\n", app)
+		err = nil
+	} else if err != nil {
 		if now, cerr := m.p.Config(ctx, app); cerr != nil || now[v] != "" {
 			return err
 		}
@@ -477,6 +482,10 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 // relink follows an app's links when it is renamed (to, its config came
 // along) or destroyed (to is empty: its config went with it).
 func (m *Manager) relink(ctx context.Context, app, to string) {
+	// The app is gone or renamed already: the links must follow even if
+	// the command's session ends now, or they would name an app that is
+	// not there and block TYPE:destroy.
+	ctx = context.WithoutCancel(ctx)
 	for _, tn := range TypeNames {
 		t := Types[tn]
 		list, err := m.List(ctx, t)
@@ -488,11 +497,7 @@ func (m *Manager) relink(ctx context.Context, app, to string) {
 			if !slices.ContainsFunc(s.Links, func(l Link) bool { return l.App == app }) {
 				continue
 			}
-			unlock, err := m.lock(t, s.Name, "a link update")
-			if err != nil {
-				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
-				continue
-			}
+			unlock := m.waitLock(t, s.Name, "a link update")
 			if s, err = m.load(ctx, t, s.Name); err == nil {
 				for i := range s.Links {
 					if s.Links[i].App == app {
@@ -507,6 +512,19 @@ func (m *Manager) relink(ctx context.Context, app, to string) {
 				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
 			}
 		}
+	}
+}
+
+// waitLock takes the service's lock, waiting for the command that holds
+// it to finish. Only relink waits: the app's own lock, which relink runs
+// under, is never waited for, so a holder that needs the app fails and
+// lets go instead of deadlocking.
+func (m *Manager) waitLock(t *Type, name, what string) func() {
+	for {
+		if unlock, err := m.lock(t, name, what); err == nil {
+			return unlock
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
