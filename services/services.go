@@ -92,8 +92,9 @@ func For(p *platform.Platform) *Manager {
 	}
 	m := &Manager{p: p, docker: p.Docker(), store: p.Store(), log: slog.Default(), busy: map[string]string{}}
 	managers[p] = m
-	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "") })
-	p.OnAppRenamed(m.relink)
+	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
+	p.OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
+	p.OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
 	return m
 }
 
@@ -480,8 +481,10 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 }
 
 // relink follows an app's links when it is renamed (to, its config came
-// along) or destroyed (to is empty: its config went with it).
-func (m *Manager) relink(ctx context.Context, app, to string) {
+// along) or destroyed (to is empty: its config went with it), and, with
+// clone, records links for a clone (to) of it, whose config has the same
+// URLs: a service must not be destroyed under the clone.
+func (m *Manager) relink(ctx context.Context, app, to string, clone bool) {
 	// The app is gone or renamed already: the links must follow even if
 	// the command's session ends now, or they would name an app that is
 	// not there and block TYPE:destroy.
@@ -497,19 +500,26 @@ func (m *Manager) relink(ctx context.Context, app, to string) {
 			if !slices.ContainsFunc(s.Links, func(l Link) bool { return l.App == app }) {
 				continue
 			}
-			unlock := m.waitLock(t, s.Name, "a link update")
-			if s, err = m.load(ctx, t, s.Name); err == nil {
-				for i := range s.Links {
-					if s.Links[i].App == app {
-						s.Links[i].App = to
+			name := s.Name
+			unlock := m.waitLock(t, name, "a link update")
+			if s, err = m.load(ctx, t, name); err == nil {
+				var links []Link
+				for _, l := range s.Links {
+					switch {
+					case l.App != app:
+						links = append(links, l)
+					case clone:
+						links = append(links, l, Link{App: to, Var: l.Var})
+					case to != "":
+						links = append(links, Link{App: to, Var: l.Var})
 					}
 				}
-				s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.App == "" })
+				s.Links = links
 				err = m.save(ctx, t, s)
 			}
 			unlock()
 			if err != nil {
-				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
+				m.log.Warn("could not update a service's links", "service", name, "app", app, "error", err)
 			}
 		}
 	}
