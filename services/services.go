@@ -316,6 +316,15 @@ func (m *Manager) spec(t *Type, s *Service) docker.ServiceSpec {
 // writes the type's config file into its volume, so that it is there, and
 // current, whenever the server starts.
 func (m *Manager) createContainer(ctx context.Context, t *Type, s *Service) (string, error) {
+	// Docker would make a missing volume anew, empty: the service would
+	// come up as a fresh database and the apps would write into it.
+	vol := VolumeName(t, s.Name)
+	if ok, err := m.docker.HasVolume(ctx, vol); err != nil {
+		return "", err
+	} else if !ok {
+		return "", fmt.Errorf("the data volume %s of %s service %s is missing, so its container was not made again (it would start with an empty database); create a new service and %s:import an export into it, or remove this one with %s:destroy %s",
+			vol, t.Name, s.Name, t.Name, t.Name, s.Name)
+	}
 	id, err := m.docker.CreateService(ctx, m.spec(t, s))
 	if err != nil || t.config == nil {
 		return id, err
