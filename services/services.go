@@ -887,14 +887,15 @@ func (m *Manager) Expose(ctx context.Context, t *Type, name, addr string) (strin
 		m.recreate(context.WithoutCancel(ctx), t, s)
 		return "", err
 	}
+	// The port Docker chose is kept, so that a restart (which makes the
+	// container again) publishes the same one.
+	if got, ok, err := m.docker.PublishedPort(ctx, ContainerName(t, name), t.Port); err == nil && ok {
+		s.Expose = got.String()
+	}
 	if err := m.save(ctx, t, s); err != nil {
 		return "", err
 	}
-	got, ok, err := m.docker.PublishedPort(ctx, ContainerName(t, name), t.Port)
-	if err != nil || !ok {
-		return s.Expose, err
-	}
-	return got.String(), nil
+	return s.Expose, nil
 }
 
 // Unexpose removes the service's host binding.
