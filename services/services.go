@@ -576,6 +576,10 @@ type Info struct {
 	DataDir   string `json:"data_dir"`
 	// Exposed is the host address the service is published on.
 	Exposed string `json:"exposed,omitempty"`
+	// RootPassword hides the Service's (it is shallower, so it wins in
+	// JSON) and is never set: info shows the app's credentials, not
+	// MySQL's administrator's.
+	RootPassword string `json:"root_password,omitempty"`
 }
 
 // Describe returns the service's info.

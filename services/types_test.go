@@ -1,6 +1,7 @@
 package services
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -113,5 +114,15 @@ func TestRedisQuote(t *testing.T) {
 	got := redisQuote("a\"b\n--x y")
 	if want := `"a\x22b\x0a\x2d\x2dx\x20y"`; got != want {
 		t.Errorf("redisQuote = %s, want %s", got, want)
+	}
+}
+
+func TestInfoHidesRootPassword(t *testing.T) {
+	doc, err := json.Marshal(Info{Service: &Service{Password: "app-pw", RootPassword: "root-pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(doc), "root-pw") || !strings.Contains(string(doc), "app-pw") {
+		t.Errorf("info JSON %s: want the app's password, not the root password", doc)
 	}
 }
