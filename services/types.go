@@ -59,7 +59,9 @@ var Types = map[string]*Type{
 			return []string{"pg_dump", "-Fc", "--no-acl", "--no-owner", "-w", "-U", s.User, s.Database}
 		},
 		restore: func(s *Service) []string {
-			return []string{"pg_restore", "--clean", "--if-exists", "--no-acl", "--no-owner", "-w", "-U", s.User, "-d", s.Database}
+			// One transaction: a dump that fails halfway leaves the
+			// data as it was.
+			return []string{"pg_restore", "--single-transaction", "--clean", "--if-exists", "--no-acl", "--no-owner", "-w", "-U", s.User, "-d", s.Database}
 		},
 		execEnv: func(s *Service) []string { return []string{"PGPASSWORD=" + s.Password} },
 		url: func(s *Service, host string) string {
