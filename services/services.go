@@ -342,6 +342,14 @@ func (m *Manager) createContainer(ctx context.Context, t *Type, s *Service) (str
 // with a server that does not listen on TCP, so a connection means the
 // real server is up.
 func (m *Manager) waitReady(ctx context.Context, t *Type, s *Service, limit time.Duration) error {
+	return m.waitUp(ctx, t, s, limit, -1)
+}
+
+// waitUp is waitReady; with restarts of zero or more, the service has
+// failed as soon as its container was restarted more often than that (a
+// server that cannot load its data exits, and Docker starts it again
+// and again).
+func (m *Manager) waitUp(ctx context.Context, t *Type, s *Service, limit time.Duration, restarts int) error {
 	deadline := time.Now().Add(limit)
 	name := ContainerName(t, s.Name)
 	for {
@@ -349,7 +357,7 @@ func (m *Manager) waitReady(ctx context.Context, t *Type, s *Service, limit time
 		if err != nil {
 			return err
 		}
-		if !c.Running && !c.Restarting {
+		if !c.Running && !c.Restarting || restarts >= 0 && (c.Restarting || c.RestartCount > restarts) {
 			out, _ := m.docker.Logs(ctx, name, 20)
 			return fmt.Errorf("%s service %s exited (code %d) before accepting connections; its last output:\n%s", t.Name, s.Name, c.ExitCode, out)
 		}
@@ -831,7 +839,7 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 	}
 	err = m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size, 0o600)
 	if err == nil {
-		err = m.ensureRunning(ctx, t, s)
+		err = m.startChecked(ctx, t, s)
 	}
 	if err == nil {
 		return nil
@@ -846,6 +854,21 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		return fmt.Errorf("the import into %s service %s failed (%v); the previous snapshot is back but the service did not start: %w", t.Name, name, err, rerr)
 	}
 	return fmt.Errorf("the import into %s service %s failed, the previous data is back: %w", t.Name, name, err)
+}
+
+// startChecked starts the stopped container and waits until it accepts
+// connections, failing at once if it exits (not after waitReady's limit,
+// while Docker restarts it).
+func (m *Manager) startChecked(ctx context.Context, t *Type, s *Service) error {
+	name := ContainerName(t, s.Name)
+	c, err := m.docker.Inspect(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := m.docker.StartExisting(ctx, name); err != nil {
+		return err
+	}
+	return m.waitUp(ctx, t, s, 2*time.Minute, c.RestartCount)
 }
 
 // checkSnapshot refuses a Redis snapshot that redis-check-rdb (in the
