@@ -179,13 +179,13 @@ func (c *Client) PublishedPort(ctx context.Context, id string, port int) (netip.
 	return netip.AddrPort{}, false, nil
 }
 
-// CopyFileTo writes r (size bytes) as file dst into the container (which
-// may be stopped: a volume mounted there receives it), readable by all.
-func (c *Client) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, size int64) error {
+// CopyFileTo writes r (size bytes) as file dst with mode into the
+// container (which may be stopped: a volume mounted there receives it).
+func (c *Client) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, size int64, mode int64) error {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: path.Base(dst), Mode: 0o644, Size: size, ModTime: time.Now()})
+		err := tw.WriteHeader(&tar.Header{Name: path.Base(dst), Mode: mode, Size: size, ModTime: time.Now()})
 		if err == nil {
 			_, err = io.CopyN(tw, r, size)
 		}
@@ -200,6 +200,21 @@ func (c *Client) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, si
 		return fmt.Errorf("docker: copy %s into %s: %w", dst, id, err)
 	}
 	return nil
+}
+
+// CopyFileFrom reads file src out of the container (which may be
+// stopped) into a temporary file, returned rewound with its size.
+func (c *Client) CopyFileFrom(ctx context.Context, id, src string) (*os.File, int64, error) {
+	res, err := c.api.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src})
+	if err != nil {
+		return nil, 0, fmt.Errorf("docker: copy %s out of %s: %w", src, id, err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		return nil, 0, fmt.Errorf("docker: copy %s out of %s: %w", src, id, err)
+	}
+	return SpoolFile(tr)
 }
 
 // SpoolFile copies r to a temporary file and returns it rewound with its

@@ -130,9 +130,11 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 		return
 	}
 	raw := sess.RawCommand()
-	s.log.Info("ssh command", "remote", sess.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "key_name", who.name, "command", raw)
+	// The log gets the command without its secrets (--password, config:set's values).
+	logged := redact(sess.Command())
+	s.log.Info("ssh command", "remote", sess.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "key_name", who.name, "command", logged)
 	refuse := func(err error) {
-		s.log.Warn("ssh command refused", "remote", sess.RemoteAddr().String(), "key_name", who.name, "command", raw, "reason", err.Error())
+		s.log.Warn("ssh command refused", "remote", sess.RemoteAddr().String(), "key_name", who.name, "command", logged, "reason", err.Error())
 		fmt.Fprintf(sess.Stderr(), " !     %v\n", err)
 		sess.Exit(1)
 	}

@@ -21,6 +21,7 @@ func (p *Platform) Store() store.Store { return p.store }
 type appHooks struct {
 	destroyed []func(ctx context.Context, app string)
 	renamed   []func(ctx context.Context, from, to string)
+	cloned    []func(ctx context.Context, from, to string)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record
@@ -38,6 +39,23 @@ func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hooks.renamed = append(p.hooks.renamed, f)
+}
+
+// OnAppCloned registers f to run after an app was cloned (apps:clone; the
+// clone serves, with a copy of the config).
+func (p *Platform) OnAppCloned(f func(ctx context.Context, from, to string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.cloned = append(p.hooks.cloned, f)
+}
+
+func (p *Platform) appCloned(ctx context.Context, from, to string) {
+	p.mu.Lock()
+	hooks := p.hooks.cloned
+	p.mu.Unlock()
+	for _, f := range hooks {
+		f(ctx, from, to)
+	}
 }
 
 func (p *Platform) appDestroyed(ctx context.Context, app string) {

@@ -110,6 +110,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		}
 	}
 	if !move {
+		p.appCloned(ctx, from, to)
 		return nil
 	}
 	// The new app serves; now the old one goes.

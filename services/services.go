@@ -7,6 +7,7 @@
 package services
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -91,8 +92,9 @@ func For(p *platform.Platform) *Manager {
 	}
 	m := &Manager{p: p, docker: p.Docker(), store: p.Store(), log: slog.Default(), busy: map[string]string{}}
 	managers[p] = m
-	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "") })
-	p.OnAppRenamed(m.relink)
+	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
+	p.OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
+	p.OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
 	return m
 }
 
@@ -269,7 +271,7 @@ func (m *Manager) Create(ctx context.Context, t *Type, name string, opts Options
 	if err := m.docker.CreateVolume(ctx, vol, labels(t, name)); err != nil {
 		return nil, err
 	}
-	id, err := m.docker.CreateService(ctx, m.spec(t, s))
+	id, err := m.createContainer(ctx, t, s)
 	if err == nil {
 		err = m.docker.StartExisting(ctx, id)
 	}
@@ -310,11 +312,44 @@ func (m *Manager) spec(t *Type, s *Service) docker.ServiceSpec {
 	return spec
 }
 
+// createContainer creates (without starting) the service's container and
+// writes the type's config file into its volume, so that it is there, and
+// current, whenever the server starts.
+func (m *Manager) createContainer(ctx context.Context, t *Type, s *Service) (string, error) {
+	// Docker would make a missing volume anew, empty: the service would
+	// come up as a fresh database and the apps would write into it.
+	vol := VolumeName(t, s.Name)
+	if ok, err := m.docker.HasVolume(ctx, vol); err != nil {
+		return "", err
+	} else if !ok {
+		return "", fmt.Errorf("the data volume %s of %s service %s is missing, so its container was not made again (it would start with an empty database); create a new service and %s:import an export into it, or remove this one with %s:destroy %s",
+			vol, t.Name, s.Name, t.Name, t.Name, s.Name)
+	}
+	id, err := m.docker.CreateService(ctx, m.spec(t, s))
+	if err != nil || t.config == nil {
+		return id, err
+	}
+	file, body := t.config(s)
+	if err := m.docker.CopyFileTo(ctx, id, file, bytes.NewReader(body), int64(len(body)), 0o600); err != nil {
+		m.docker.Remove(context.WithoutCancel(ctx), id)
+		return "", err
+	}
+	return id, nil
+}
+
 // waitReady waits until the service's port accepts connections on
 // Berth's network. The official images initialise a new data directory
 // with a server that does not listen on TCP, so a connection means the
 // real server is up.
 func (m *Manager) waitReady(ctx context.Context, t *Type, s *Service, limit time.Duration) error {
+	return m.waitUp(ctx, t, s, limit, -1)
+}
+
+// waitUp is waitReady; with restarts of zero or more, the service has
+// failed as soon as its container was restarted more often than that (a
+// server that cannot load its data exits, and Docker starts it again
+// and again).
+func (m *Manager) waitUp(ctx context.Context, t *Type, s *Service, limit time.Duration, restarts int) error {
 	deadline := time.Now().Add(limit)
 	name := ContainerName(t, s.Name)
 	for {
@@ -322,7 +357,7 @@ func (m *Manager) waitReady(ctx context.Context, t *Type, s *Service, limit time
 		if err != nil {
 			return err
 		}
-		if !c.Running && !c.Restarting {
+		if !c.Running && !c.Restarting || restarts >= 0 && (c.Restarting || c.RestartCount > restarts) {
 			out, _ := m.docker.Logs(ctx, name, 20)
 			return fmt.Errorf("%s service %s exited (code %d) before accepting connections; its last output:\n%s", t.Name, s.Name, c.ExitCode, out)
 		}
@@ -445,7 +480,12 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 	v := s.Links[i].Var
 	fmt.Fprintf(log, "-----> Unsetting %s on %s\n", v, app)
 	err = m.p.SetConfig(ctx, app, nil, []string{v}, false, log)
-	if err != nil {
+	if errors.Is(err, platform.ErrAppNotFound) {
+		// The app is gone (its destroy could not update the link): there
+		// is no config to change, only the link to forget.
+		fmt.Fprintf(log, "-----> %s does not exist; forgetting its link\n", app)
+		err = nil
+	} else if err != nil {
 		if now, cerr := m.p.Config(ctx, app); cerr != nil || now[v] != "" {
 			return err
 		}
@@ -458,8 +498,14 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 }
 
 // relink follows an app's links when it is renamed (to, its config came
-// along) or destroyed (to is empty: its config went with it).
-func (m *Manager) relink(ctx context.Context, app, to string) {
+// along) or destroyed (to is empty: its config went with it), and, with
+// clone, records links for a clone (to) of it, whose config has the same
+// URLs: a service must not be destroyed under the clone.
+func (m *Manager) relink(ctx context.Context, app, to string, clone bool) {
+	// The app is gone or renamed already: the links must follow even if
+	// the command's session ends now, or they would name an app that is
+	// not there and block TYPE:destroy.
+	ctx = context.WithoutCancel(ctx)
 	for _, tn := range TypeNames {
 		t := Types[tn]
 		list, err := m.List(ctx, t)
@@ -471,25 +517,41 @@ func (m *Manager) relink(ctx context.Context, app, to string) {
 			if !slices.ContainsFunc(s.Links, func(l Link) bool { return l.App == app }) {
 				continue
 			}
-			unlock, err := m.lock(t, s.Name, "a link update")
-			if err != nil {
-				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
-				continue
-			}
-			if s, err = m.load(ctx, t, s.Name); err == nil {
-				for i := range s.Links {
-					if s.Links[i].App == app {
-						s.Links[i].App = to
+			name := s.Name
+			unlock := m.waitLock(t, name, "a link update")
+			if s, err = m.load(ctx, t, name); err == nil {
+				var links []Link
+				for _, l := range s.Links {
+					switch {
+					case l.App != app:
+						links = append(links, l)
+					case clone:
+						links = append(links, l, Link{App: to, Var: l.Var})
+					case to != "":
+						links = append(links, Link{App: to, Var: l.Var})
 					}
 				}
-				s.Links = slices.DeleteFunc(s.Links, func(l Link) bool { return l.App == "" })
+				s.Links = links
 				err = m.save(ctx, t, s)
 			}
 			unlock()
 			if err != nil {
-				m.log.Warn("could not update a service's links", "service", s.Name, "app", app, "error", err)
+				m.log.Warn("could not update a service's links", "service", name, "app", app, "error", err)
 			}
 		}
+	}
+}
+
+// waitLock takes the service's lock, waiting for the command that holds
+// it to finish. Only relink waits: the app's own lock, which relink runs
+// under, is never waited for, so a holder that needs the app fails and
+// lets go instead of deadlocking.
+func (m *Manager) waitLock(t *Type, name, what string) func() {
+	for {
+		if unlock, err := m.lock(t, name, what); err == nil {
+			return unlock
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -522,6 +584,10 @@ type Info struct {
 	DataDir   string `json:"data_dir"`
 	// Exposed is the host address the service is published on.
 	Exposed string `json:"exposed,omitempty"`
+	// RootPassword hides the Service's (it is shallower, so it wins in
+	// JSON) and is never set: info shows the app's credentials, not
+	// MySQL's administrator's.
+	RootPassword string `json:"root_password,omitempty"`
 }
 
 // Describe returns the service's info.
@@ -556,7 +622,7 @@ func (m *Manager) ensureRunning(ctx context.Context, t *Type, s *Service) error 
 	name := ContainerName(t, s.Name)
 	c, err := m.docker.Inspect(ctx, name)
 	if docker.IsNotFound(err) {
-		if _, err := m.docker.CreateService(ctx, m.spec(t, s)); err != nil {
+		if _, err := m.createContainer(ctx, t, s); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -736,6 +802,9 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		}
 		return nil
 	}
+	if s.Stopped {
+		return fmt.Errorf("%s service %s is stopped; start it with %s:start %s, then import", t.Name, name, t.Name, name)
+	}
 	// The whole dump is read before the service stops, so a cut upload
 	// leaves the data as it was.
 	f, size, err := docker.SpoolFile(r)
@@ -747,16 +816,81 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		return errors.New("the dump on stdin is empty; nothing was imported")
 	}
 	cname := ContainerName(t, name)
+	if err := m.checkSnapshot(ctx, t, s, f, size, errw); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	// Redis writes its snapshot when it stops; the imported file must
-	// replace it afterwards, not before.
+	// replace it afterwards, not before. The one it wrote is kept, and put
+	// back if the server does not start with the new one.
 	if err := m.docker.Stop(ctx, cname, 30*time.Second); err != nil {
 		return err
 	}
-	if err := m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size); err != nil {
-		m.ensureRunning(context.WithoutCancel(ctx), t, s)
+	cleanup := context.WithoutCancel(ctx)
+	old, oldSize, err := m.docker.CopyFileFrom(ctx, cname, t.DataDir+"/dump.rdb")
+	if err != nil && !docker.IsNotFound(err) {
+		m.ensureRunning(cleanup, t, s)
+		return fmt.Errorf("keeping the current snapshot before the import: %w; nothing was imported", err)
+	}
+	if old != nil {
+		defer old.Close()
+	}
+	err = m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size, 0o600)
+	if err == nil {
+		err = m.startChecked(ctx, t, s)
+	}
+	if err == nil {
+		return nil
+	}
+	m.docker.Stop(cleanup, cname, 30*time.Second)
+	if old != nil {
+		if rerr := m.docker.CopyFileTo(cleanup, cname, t.DataDir+"/dump.rdb", old, oldSize, 0o600); rerr != nil {
+			return fmt.Errorf("the import into %s service %s failed (%v), and putting back the previous snapshot failed too: %w", t.Name, name, err, rerr)
+		}
+	}
+	if rerr := m.ensureRunning(cleanup, t, s); rerr != nil {
+		return fmt.Errorf("the import into %s service %s failed (%v); the previous snapshot is back but the service did not start: %w", t.Name, name, err, rerr)
+	}
+	return fmt.Errorf("the import into %s service %s failed, the previous data is back: %w", t.Name, name, err)
+}
+
+// startChecked starts the stopped container and waits until it accepts
+// connections, failing at once if it exits (not after waitReady's limit,
+// while Docker restarts it).
+func (m *Manager) startChecked(ctx context.Context, t *Type, s *Service) error {
+	name := ContainerName(t, s.Name)
+	c, err := m.docker.Inspect(ctx, name)
+	if err != nil {
 		return err
 	}
-	return m.ensureRunning(ctx, t, s)
+	if err := m.docker.StartExisting(ctx, name); err != nil {
+		return err
+	}
+	return m.waitUp(ctx, t, s, 2*time.Minute, c.RestartCount)
+}
+
+// checkSnapshot refuses a Redis snapshot that redis-check-rdb (in the
+// official image) finds broken, before the server is stopped for it: a
+// server that cannot load its snapshot does not start.
+func (m *Manager) checkSnapshot(ctx context.Context, t *Type, s *Service, f io.Reader, size int64, errw io.Writer) error {
+	cname := ContainerName(t, s.Name)
+	tmp := t.DataDir + "/berth-import.rdb"
+	if err := m.docker.CopyFileTo(ctx, cname, tmp, f, size, 0o600); err != nil {
+		return err
+	}
+	script := `f=$1; command -v redis-check-rdb >/dev/null || { rm -f "$f"; exit 0; }; redis-check-rdb "$f"; c=$?; rm -f "$f"; exit $c`
+	var out bytes.Buffer
+	code, err := m.exec(ctx, t, s, []string{"sh", "-c", script, "sh", tmp}, docker.Streams{Stdout: &out, Stderr: &out})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		errw.Write(out.Bytes())
+		return fmt.Errorf("the dump is not a snapshot this Redis can load (redis-check-rdb failed); nothing was imported, the data is as it was")
+	}
+	return nil
 }
 
 // Expose publishes the service's port on the host at addr ("PORT" or
@@ -780,14 +914,15 @@ func (m *Manager) Expose(ctx context.Context, t *Type, name, addr string) (strin
 		m.recreate(context.WithoutCancel(ctx), t, s)
 		return "", err
 	}
+	// The port Docker chose is kept, so that a restart (which makes the
+	// container again) publishes the same one.
+	if got, ok, err := m.docker.PublishedPort(ctx, ContainerName(t, name), t.Port); err == nil && ok {
+		s.Expose = got.String()
+	}
 	if err := m.save(ctx, t, s); err != nil {
 		return "", err
 	}
-	got, ok, err := m.docker.PublishedPort(ctx, ContainerName(t, name), t.Port)
-	if err != nil || !ok {
-		return s.Expose, err
-	}
-	return got.String(), nil
+	return s.Expose, nil
 }
 
 // Unexpose removes the service's host binding.
@@ -837,7 +972,7 @@ func (m *Manager) recreate(ctx context.Context, t *Type, s *Service) error {
 	if err := m.docker.Remove(ctx, name); err != nil {
 		return err
 	}
-	if _, err := m.docker.CreateService(ctx, m.spec(t, s)); err != nil {
+	if _, err := m.createContainer(ctx, t, s); err != nil {
 		return err
 	}
 	if s.Stopped {

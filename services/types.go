@@ -31,6 +31,10 @@ type Type struct {
 	env     func(s *Service) []string
 	cmd     func(s *Service) []string
 	connect func(s *Service) []string
+	// config, when set, is a file (0600, in the volume) written before
+	// the container starts: settings with secrets that must not be on the
+	// server's command line (docker inspect, ps, events show it).
+	config func(s *Service) (file string, body []byte)
 	// execEnv is the environment of connect, export and import, so that
 	// no password is on a command line.
 	execEnv func(s *Service) []string
@@ -55,11 +59,13 @@ var Types = map[string]*Type{
 			return []string{"pg_dump", "-Fc", "--no-acl", "--no-owner", "-w", "-U", s.User, s.Database}
 		},
 		restore: func(s *Service) []string {
-			return []string{"pg_restore", "--clean", "--if-exists", "--no-acl", "--no-owner", "-w", "-U", s.User, "-d", s.Database}
+			// One transaction: a dump that fails halfway leaves the
+			// data as it was.
+			return []string{"pg_restore", "--single-transaction", "--clean", "--if-exists", "--no-acl", "--no-owner", "-w", "-U", s.User, "-d", s.Database}
 		},
 		execEnv: func(s *Service) []string { return []string{"PGPASSWORD=" + s.Password} },
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("postgres://%s:%s@%s:5432/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+			return serviceURL("postgres", s.User, s.Password, host+":5432", s.Database)
 		},
 	},
 	"mysql": {
@@ -84,33 +90,71 @@ var Types = map[string]*Type{
 		},
 		execEnv: func(s *Service) []string { return []string{"MYSQL_PWD=" + s.RootPassword} },
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("mysql://%s:%s@%s:3306/%s", s.User, url.QueryEscape(s.Password), host, s.Database)
+			return serviceURL("mysql", s.User, s.Password, host+":3306", s.Database)
 		},
 	},
 	"redis": {
 		Name: "redis", Image: "redis", Version: "7", Port: 6379,
 		DataDir: "/data", Alias: "REDIS",
 		env: func(*Service) []string { return nil },
+		// The official image's entrypoint runs redis-server with a config
+		// file argument; the password is in the file, not on the command
+		// line.
+		cmd: func(s *Service) []string { return []string{"redis-server", redisConfig} },
 		// Snapshots (RDB) only, in the volume: what export and import
 		// move. Redis saves one when it stops, so restarts keep data.
-		cmd: func(s *Service) []string {
-			return []string{"redis-server", "--requirepass", s.Password, "--dir", "/data", "--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "3600 1 300 100 60 10000"}
+		config: func(s *Service) (string, []byte) {
+			return redisConfig, []byte("requirepass " + redisQuote(s.Password) + "\n" +
+				"dir /data\ndbfilename dump.rdb\nappendonly no\nsave \"3600 1 300 100 60 10000\"\n")
 		},
 		connect: func(*Service) []string { return []string{"redis-cli"} },
 		dump: func(*Service) []string {
-			return []string{"sh", "-c", "redis-cli SAVE >/dev/null && cat /data/dump.rdb"}
+			// SAVE's reply is checked: an error (a full disk) must not
+			// export an older snapshot as if it were current.
+			return []string{"sh", "-c", `r=$(redis-cli SAVE) || exit 1; [ "$r" = OK ] || { echo "redis SAVE failed: $r" >&2; exit 1; }; exec cat /data/dump.rdb`}
 		},
 		execEnv: func(s *Service) []string { return []string{"REDISCLI_AUTH=" + s.Password} },
 		// The user is named: Dokku's redis://:PASSWORD@ form is read as an
 		// empty user name by some clients (redis-cli 7.0 among them).
 		url: func(s *Service, host string) string {
-			return fmt.Sprintf("redis://default:%s@%s:6379", url.QueryEscape(s.Password), host)
+			return serviceURL("redis", "default", s.Password, host+":6379", "")
 		},
 	},
 }
 
 // TypeNames are the types in the order commands list them.
 var TypeNames = []string{"postgres", "mysql", "redis"}
+
+// serviceURL is SCHEME://USER:PASSWORD@HOST/DB with the user info escaped
+// as URLs want it (QueryEscape's + for a space is a literal + there).
+func serviceURL(scheme, user, password, host, db string) string {
+	u := url.URL{Scheme: scheme, User: url.UserPassword(user, password), Host: host}
+	if db != "" {
+		u.Path = "/" + db
+	}
+	return u.String()
+}
+
+// redisConfig is where the redis service's config file is, in its volume.
+const redisConfig = "/data/berth.conf"
+
+// redisQuote quotes v for a redis.conf line: in double quotes, every
+// byte but letters and digits as \xHH, which Redis's config parser reads
+// back as that byte, so no value can end the string or add a directive.
+func redisQuote(v string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
 
 func mysqlTool(mariadb, mysql string, args ...string) []string {
 	script := fmt.Sprintf(`t=$(command -v %s || command -v %s) || { echo "neither %s nor %s is in the image" >&2; exit 127; }; exec "$t" "$@"`, mariadb, mysql, mariadb, mysql)

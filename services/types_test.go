@@ -1,6 +1,8 @@
 package services
 
 import (
+	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -87,5 +89,40 @@ func TestEveryTypeIsComplete(t *testing.T) {
 			ty.execEnv == nil || ty.url == nil || ty.Port == 0 || ty.DataDir == "" || ty.Alias == "" {
 			t.Errorf("type %s is incomplete: %+v", name, ty)
 		}
+	}
+}
+
+func TestURLPasswordRoundTrip(t *testing.T) {
+	const pw = "a b+c/@:%?#"
+	s := &Service{Name: "db", User: "u", Password: pw, Database: "db"}
+	for _, tn := range TypeNames {
+		raw := Types[tn].URL(s)
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %q does not parse: %v", tn, raw, err)
+		}
+		if got, _ := u.User.Password(); got != pw {
+			t.Errorf("%s: %q carries password %q, want %q", tn, raw, got, pw)
+		}
+		if u.Hostname() != "berth-"+tn+"-db" {
+			t.Errorf("%s: %q has host %q", tn, raw, u.Hostname())
+		}
+	}
+}
+
+func TestRedisQuote(t *testing.T) {
+	got := redisQuote("a\"b\n--x y")
+	if want := `"a\x22b\x0a\x2d\x2dx\x20y"`; got != want {
+		t.Errorf("redisQuote = %s, want %s", got, want)
+	}
+}
+
+func TestInfoHidesRootPassword(t *testing.T) {
+	doc, err := json.Marshal(Info{Service: &Service{Password: "app-pw", RootPassword: "root-pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(doc), "root-pw") || !strings.Contains(string(doc), "app-pw") {
+		t.Errorf("info JSON %s: want the app's password, not the root password", doc)
 	}
 }

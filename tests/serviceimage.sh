@@ -113,6 +113,8 @@ EOF
 	;;
 redis)
 	put /usr/bin/redis-server /usr/bin/redis-cli
+	# The official image has redis-check-rdb too (the same binary, by name).
+	ln -s redis-server "$root/usr/bin/redis-check-rdb"
 	mkdir -p "$root/data"
 	cat >"$root/entrypoint" <<'EOF'
 #!/bin/sh
