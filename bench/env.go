@@ -364,11 +364,13 @@ func (e *env) runApp(ctx context.Context, app appSpec) (string, error) {
 			Image: app.Image,
 			Env:   []string{"PORT=" + strconv.Itoa(app.Port), "DYNO=web.1", "GIT_REV=bench", "BODY=" + app.Name},
 			Labels: map[string]string{
-				"berth.app":     app.Name,
-				"berth.process": "web",
-				"berth.release": "1",
-				"berth.port":    strconv.Itoa(app.Port),
-				labelBench:      e.runID,
+				"berth.app":        app.Name,
+				"berth.process":    "web",
+				"berth.release":    "1",
+				"berth.port":       strconv.Itoa(app.Port),
+				"berth.generation": "1",
+				"berth.index":      "1",
+				labelBench:         e.runID,
 			},
 			StopTimeout: &stop,
 		},
@@ -441,6 +443,11 @@ type appRecord struct {
 	DeployBranch string          `json:"deploy_branch,omitempty"`
 	Releases     []releaseRecord `json:"releases,omitempty"`
 	Current      int             `json:"current,omitempty"`
+	// Generation must match the containers' berth.generation label: Berth
+	// removes containers of any other generation at start, as leftovers
+	// of an interrupted rollout.
+	Generation int            `json:"generation,omitempty"`
+	Formation  map[string]int `json:"formation,omitempty"`
 }
 
 type releaseRecord struct {
@@ -464,7 +471,7 @@ func writeRecord(stateDir string, app appSpec) error {
 			return fmt.Errorf("image %s: %w", app.Image, err)
 		}
 		rec.DeployBranch = "main"
-		rec.Current = 1
+		rec.Current, rec.Generation, rec.Formation = 1, 1, map[string]int{"web": 1}
 		rec.Releases = []releaseRecord{{
 			Version: 1, Image: app.Image, ImageID: id, Port: app.Port,
 			GitRev: "bench", Reason: "bench", CreatedAt: now,
