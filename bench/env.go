@@ -20,6 +20,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"github.com/berth-paas/berth/platform"
 )
 
 // Names and labels of what the benchmark makes in Docker. Every container
@@ -435,36 +437,15 @@ func (e *env) containerIP(ctx context.Context, id string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("container %s has no address on network %s", id, berthNetwork)
 }
 
-// appRecord is Berth's app record (platform.App), written as Berth
-// writes it: STATE_DIR/apps/APP.json.
-type appRecord struct {
-	Name         string          `json:"name"`
-	CreatedAt    time.Time       `json:"created_at"`
-	DeployBranch string          `json:"deploy_branch,omitempty"`
-	Releases     []releaseRecord `json:"releases,omitempty"`
-	Current      int             `json:"current,omitempty"`
-	// Generation must match the containers' berth.generation label: Berth
-	// removes containers of any other generation at start, as leftovers
-	// of an interrupted rollout.
-	Generation int            `json:"generation,omitempty"`
-	Formation  map[string]int `json:"formation,omitempty"`
-}
-
-type releaseRecord struct {
-	Version   int       `json:"version"`
-	Image     string    `json:"image"`
-	ImageID   string    `json:"image_id"`
-	Port      int       `json:"port"`
-	GitRev    string    `json:"git_rev,omitempty"`
-	Reason    string    `json:"reason"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// writeRecord writes app's record with one current release. An app with
-// no image is registered only: it has no release and runs nothing.
+// writeRecord writes app's record (platform.App, the type Berth itself
+// reads, so the two cannot drift) with one current release, as a first
+// deploy leaves it: generation 1, formation web=1. Berth removes
+// containers whose berth.generation label differs from the record's, so
+// runApp labels them to match. An app with no image is registered only:
+// it has no release and runs nothing.
 func writeRecord(stateDir string, app appSpec) error {
 	now := time.Now().UTC()
-	rec := appRecord{Name: app.Name, CreatedAt: now}
+	rec := platform.App{Name: app.Name, CreatedAt: now}
 	if app.Image != "" {
 		id, err := imageID(app.Image)
 		if err != nil {
@@ -472,7 +453,7 @@ func writeRecord(stateDir string, app appSpec) error {
 		}
 		rec.DeployBranch = "main"
 		rec.Current, rec.Generation, rec.Formation = 1, 1, map[string]int{"web": 1}
-		rec.Releases = []releaseRecord{{
+		rec.Releases = []platform.Release{{
 			Version: 1, Image: app.Image, ImageID: id, Port: app.Port,
 			GitRev: "bench", Reason: "bench", CreatedAt: now,
 		}}
