@@ -18,11 +18,7 @@ var buildCommands = []command{
 }
 
 func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
+	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
 	}

@@ -162,14 +162,20 @@ func wantsJSON(flags map[string]string) (bool, error) {
 	return false, usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
 }
 
-// appToReport reads the arguments every per-app report takes (APP
-// [--format json]) and loads the app.
-func appToReport(ctx context.Context, p *platform.Platform, args []string) (*platform.App, bool, error) {
+// oneAppAndFormat reads the arguments a per-app report takes: APP
+// [--format json].
+func oneAppAndFormat(args []string) (app string, asJSON bool, err error) {
 	app, flags, err := oneApp(args, "format")
 	if err != nil {
-		return nil, false, err
+		return "", false, err
 	}
-	asJSON, err := wantsJSON(flags)
+	asJSON, err = wantsJSON(flags)
+	return app, asJSON, err
+}
+
+// appToReport reads a per-app report's arguments and loads the app.
+func appToReport(ctx context.Context, p *platform.Platform, args []string) (*platform.App, bool, error) {
+	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return nil, false, err
 	}

@@ -45,11 +45,7 @@ func gitSync(ctx context.Context, p *platform.Platform, args []string, out IO) e
 }
 
 func gitReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
+	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
 	}

@@ -69,11 +69,7 @@ func certsRemove(ctx context.Context, p *platform.Platform, args []string, out I
 }
 
 func certsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-	app, flags, err := oneApp(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
+	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
 	}
