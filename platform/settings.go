@@ -240,6 +240,29 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 	if r.MemorySwap != "" && kind == "reserve" {
 		return errors.New("memory-swap is a limit, not a reservation: use resource:limit --memory-swap")
 	}
+	return p.changeResources(ctx, app, kind, func(m *map[string]Resources) {
+		if *m == nil {
+			*m = map[string]Resources{}
+		}
+		cur := (*m)[typ]
+		if r.CPU != "" {
+			cur.CPU = r.CPU
+		}
+		if r.Memory != "" {
+			cur.Memory = r.Memory
+		}
+		if r.MemorySwap != "" {
+			cur.MemorySwap = r.MemorySwap
+		}
+		(*m)[typ] = cur
+	}, func(invalid error) error { return invalid })
+}
+
+// changeResources applies edit to a copy of the app's limits (kind
+// "limit") or reservations ("reserve"), under the app's lock, and saves
+// the result only if it still makes sense for every process type; when
+// it does not, refused says why and the record is left as it was.
+func (p *Platform) changeResources(ctx context.Context, app, kind string, edit func(m *map[string]Resources), refused func(invalid error) error) error {
 	a, unlock, err := p.lockedApp(ctx, app, "a resource change")
 	if err != nil {
 		return err
@@ -250,22 +273,9 @@ func (p *Platform) SetResources(ctx context.Context, app, kind, typ string, r Re
 	if kind == "reserve" {
 		m = &settings.Reservations
 	}
-	if *m == nil {
-		*m = map[string]Resources{}
-	}
-	cur := (*m)[typ]
-	if r.CPU != "" {
-		cur.CPU = r.CPU
-	}
-	if r.Memory != "" {
-		cur.Memory = r.Memory
-	}
-	if r.MemorySwap != "" {
-		cur.MemorySwap = r.MemorySwap
-	}
-	(*m)[typ] = cur
+	edit(m)
 	if err := settings.validate(); err != nil {
-		return err
+		return refused(err)
 	}
 	a.Resources = settings
 	return saveApp(ctx, p.store, a)
@@ -297,40 +307,32 @@ func (r ResourceSettings) validate() error {
 // ClearResources removes the app's limits or reservations of a process
 // type (DefaultProcessType: the defaults), or of every type when all.
 func (p *Platform) ClearResources(ctx context.Context, app, kind, typ string, all bool) error {
-	a, unlock, err := p.lockedApp(ctx, app, "a resource change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	settings := ResourceSettings{Limits: maps.Clone(a.Resources.Limits), Reservations: maps.Clone(a.Resources.Reservations)}
-	m := &settings.Limits
-	if kind == "reserve" {
-		m = &settings.Reservations
-	}
 	what := "limits"
 	if kind == "reserve" {
 		what = "reservations"
 	}
 	if all {
-		*m = nil
 		what = "all " + what
 	} else {
 		if typ == "" {
 			typ = DefaultProcessType
 		}
+		what = fmt.Sprintf("the %s of %s", what, typ)
+	}
+	return p.changeResources(ctx, app, kind, func(m *map[string]Resources) {
+		if all {
+			*m = nil
+			return
+		}
 		delete(*m, typ)
 		if len(*m) == 0 {
 			*m = nil
 		}
-		what = fmt.Sprintf("the %s of %s", what, typ)
-	}
-	// What is left must still make sense for every type, or every later
-	// rollout would fail on it.
-	if err := settings.validate(); err != nil {
-		return fmt.Errorf("clearing %s of %s would leave settings Docker refuses: %w; nothing was changed (change or clear that setting first)", what, app, err)
-	}
-	a.Resources = settings
-	return saveApp(ctx, p.store, a)
+	}, func(invalid error) error {
+		// What is left must still make sense for every type, or every
+		// later rollout would fail on it.
+		return fmt.Errorf("clearing %s of %s would leave settings Docker refuses: %w; nothing was changed (change or clear that setting first)", what, app, invalid)
+	})
 }
 
 func validProcessType(typ string) error {
