@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -53,11 +54,14 @@ type Platform struct {
 	// storageDir holds storage:ensure-directory's directories.
 	storageDir string
 
+	// busy names what holds each app ("a deploy", ...): one change of an
+	// app at a time.
+	busy busy.Set
+
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
-	busy          map[string]string // app → what holds it ("a deploy", ...)
 	// refreshing holds a mutex per app that serialises its refreshes.
 	refreshing sync.Map
 	// leaving apps are being destroyed (or renamed away): events about
@@ -100,7 +104,6 @@ func New(cfg Config) *Platform {
 		reposDir: cfg.ReposDir,
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
-		busy:     map[string]string{},
 		hidden:   map[string]bool{},
 		targetOf: map[string]string{},
 		leaving:  map[string]bool{},
@@ -273,17 +276,11 @@ var ErrBusy = errors.New("app is busy")
 // lock marks app busy with what, or fails at once with a message that says
 // what holds it: a second push never queues silently behind a long build.
 func (p *Platform) lock(app, what string) (unlock func(), err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if holder, ok := p.busy[app]; ok {
+	unlock, holder := p.busy.Take(app, what)
+	if unlock == nil {
 		return nil, Errorf(ErrBusy, "%s of %s is running; try again when it has finished", holder, app)
 	}
-	p.busy[app] = what
-	return func() {
-		p.mu.Lock()
-		delete(p.busy, app)
-		p.mu.Unlock()
-	}, nil
+	return unlock, nil
 }
 
 // AppInfo summarises an app for listings.

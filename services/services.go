@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/store"
 )
@@ -73,8 +74,8 @@ type Manager struct {
 	store  store.Store
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	busy map[string]string
+	// busy names what holds each service: one change of it at a time.
+	busy busy.Set
 }
 
 var (
@@ -90,7 +91,7 @@ func For(p *platform.Platform) *Manager {
 	if m, ok := managers[p]; ok {
 		return m
 	}
-	m := &Manager{p: p, docker: p.Docker(), store: p.Store(), log: slog.Default(), busy: map[string]string{}}
+	m := &Manager{p: p, docker: p.Docker(), store: p.Store(), log: slog.Default()}
 	managers[p] = m
 	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
 	p.OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
@@ -132,18 +133,11 @@ func VolumeName(t *Type, name string) string { return ContainerName(t, name) + "
 func key(t *Type, name string) string { return "services/" + t.Name + "/" + name }
 
 func (m *Manager) lock(t *Type, name, what string) (func(), error) {
-	k := t.Name + "/" + name
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if holder, ok := m.busy[k]; ok {
+	unlock, holder := m.busy.Take(t.Name+"/"+name, what)
+	if unlock == nil {
 		return nil, platform.Errorf(ErrBusy, "%s of %s service %s is running; try again when it has finished", holder, t.Name, name)
 	}
-	m.busy[k] = what
-	return func() {
-		m.mu.Lock()
-		delete(m.busy, k)
-		m.mu.Unlock()
-	}, nil
+	return unlock, nil
 }
 
 func (m *Manager) load(ctx context.Context, t *Type, name string) (*Service, error) {
