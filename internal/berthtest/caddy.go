@@ -122,6 +122,7 @@ func (c *Caddy) Start() (time.Duration, error) {
 			}
 			select {
 			case <-exited:
+				c.cmd = nil // reaped: a new Start may try again
 				return 0, fmt.Errorf("caddy exited during start; its log:\n%s", c.LogTail(40))
 			case <-time.After(every):
 			}
