@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -263,7 +262,7 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 				return 0, err
 			}
 		}
-		return time.Since(b.started), nil
+		return time.Since(b.Started()), nil
 	}
 	up0, err := startBerth()
 	if err != nil {
@@ -298,13 +297,9 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	var reloadTook time.Duration
 	h, ws, err = survive(ctx, berthAddr, streamHost, func() error {
 		t0 := time.Now()
-		out, err := exec.Command(e.caddyBin, "reload", "--config", b.config, "--adapter", "caddyfile",
-			"--address", fmt.Sprintf("127.0.0.1:%d", b.adminPort), "--force").CombinedOutput()
+		err := b.reload()
 		reloadTook = time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("caddy reload: %v: %s", err, out)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -317,7 +312,7 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	// written before Caddy starts).
 	b.stop()
 	for i := 0; i < cfg.regApps; i++ {
-		if err := writeRecord(b.stateDir, appSpec{Name: fmt.Sprintf("bench-reg-%04d", i)}); err != nil {
+		if err := writeRecord(ctx, b.stateDir, appSpec{Name: fmt.Sprintf("bench-reg-%04d", i)}); err != nil {
 			return err
 		}
 	}
@@ -348,7 +343,7 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(sc.config, staticConfig(sc, convDial, streamDial, 0), 0o600); err != nil {
+	if err := os.WriteFile(sc.Config, staticConfig(sc, convDial, streamDial, 0), 0o600); err != nil {
 		return err
 	}
 	if _, err := e.start(sc); err != nil {

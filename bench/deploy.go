@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
 // benchDeploy measures issue 4's deploy overhead and zero downtime: the
@@ -46,9 +48,7 @@ func benchDeploy(ctx context.Context, e *env, cfg config, rep *report) error {
 	git := func(args ...string) error {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = src
-		cmd.Env = append(gitEnv(e.tmp), "GIT_SSH_COMMAND="+fmt.Sprintf(
-			"ssh -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR",
-			filepath.Join(e.tmp, "bench_admin")))
+		cmd.Env = e.gitEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -68,14 +68,7 @@ func benchDeploy(ctx context.Context, e *env, cfg config, rep *report) error {
 		return err
 	}
 	e.defer_("remove deploy-app", func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=berth.app=deploy-app").Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-		out, _ = exec.Command("docker", "images", "-q", "berth/deploy-app").Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
-		}
+		berthtest.RemoveApp("deploy-app")
 		exec.Command("docker", "rmi", "-f", "berth-bench/deploy-baseline").Run()
 	})
 
@@ -125,10 +118,8 @@ func benchDeploy(ctx context.Context, e *env, cfg config, rep *report) error {
 	deployFails := load.take()
 
 	// caddy reload under load.
-	reload := exec.Command(e.caddyBin, "reload", "--config", b.config, "--adapter", "caddyfile",
-		"--address", fmt.Sprintf("127.0.0.1:%d", b.adminPort), "--force")
-	if out, err := reload.CombinedOutput(); err != nil {
-		return fmt.Errorf("caddy reload: %v\n%s", err, out)
+	if err := b.reload(); err != nil {
+		return err
 	}
 	time.Sleep(time.Second)
 	reloadFails := load.take()

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -21,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -46,6 +45,13 @@ type env struct {
 	quick    bool
 	adminKey string // private key that may push to every Berth the benchmark runs
 	adminPub string
+	// sshConfig is the OpenSSH client config every ssh and git push of
+	// the run uses (-F): the admin key, no host key checks (every Berth
+	// and sshd of a run is new, with a new host key).
+	sshConfig string
+	// ports hands out every port of the run, never one twice: a port
+	// found free by listening and closing can come back from the kernel.
+	ports berthtest.Ports
 
 	mu       sync.Mutex
 	cleanups []cleanup
@@ -81,15 +87,11 @@ func progress(format string, args ...any) {
 }
 
 func newEnv(quick bool) (*env, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := berthtest.ModuleRoot()
 	if err != nil {
-		return nil, fmt.Errorf("go env GOMOD: %w", err)
+		return nil, err
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return nil, errors.New("run this from Berth's module (go run ./bench)")
-	}
-	e := &env{root: filepath.Dir(gomod), quick: quick, runID: strconv.FormatInt(time.Now().Unix(), 36)}
+	e := &env{root: root, quick: quick, runID: strconv.FormatInt(time.Now().Unix(), 36)}
 	if err := e.lock(); err != nil {
 		return nil, err
 	}
@@ -238,27 +240,35 @@ func parallel(n, workers int, fn func(i int) error) error {
 	return first
 }
 
-// buildBinaries builds the caddy binary with Berth (the same command the
-// end-to-end suite uses, without -race) and the stream app.
+// buildBinaries builds the caddy binary with Berth (as the end-to-end
+// suite does, but without -race: the race detector would slow down what
+// is measured several times over).
 func (e *env) buildBinaries() error {
 	e.caddyBin = filepath.Join(e.tmp, "caddy")
 	progress("building caddy with Berth: go build -o %s ./cmd/caddy", e.caddyBin)
-	if err := e.goBuild(e.caddyBin, "./cmd/caddy"); err != nil {
-		return err
-	}
-	return nil
+	return berthtest.BuildCaddy(e.root, e.caddyBin, false)
 }
 
-func (e *env) goBuild(out, pkg string, env ...string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = e.root
-	cmd.Env = append(os.Environ(), env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, buf.String())
+// setUpSSH makes the admin key that may push to every Berth of the run
+// and the client config that offers it.
+func (e *env) setUpSSH() error {
+	var err error
+	if e.adminKey, e.adminPub, err = berthtest.SSHKey(e.tmp, "bench_admin"); err != nil {
+		return err
 	}
-	return nil
+	e.sshConfig = filepath.Join(e.tmp, "ssh_config")
+	return berthtest.SSHClient{
+		Identities: []berthtest.SSHIdentity{{Hosts: []string{"127.0.0.1"}, Key: e.adminKey}},
+	}.Write(e.sshConfig)
+}
+
+// gitEnv is the environment of the run's git commands: a fixed identity,
+// no user or system config, and ssh with the run's config.
+func (e *env) gitEnv() []string {
+	home := filepath.Join(e.tmp, "githome")
+	os.MkdirAll(home, 0o700)
+	env := append(os.Environ(), berthtest.GitEnv(home, "Berth Bench", "bench@berth.test")...)
+	return append(env, "GIT_SSH_COMMAND="+berthtest.GitSSHCommand(e.sshConfig))
 }
 
 // makeImages imports the two app images. No registry is reachable, so,
@@ -269,30 +279,7 @@ func (e *env) goBuild(out, pkg string, env ...string) error {
 //     busybox httpd closes the connection after every response.
 //   - streamapp: the Go program in bench/streamapp, with keep-alive.
 func (e *env) makeImages(ctx context.Context) error {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return fmt.Errorf("busybox is required (apt-get install busybox-static): %w", err)
-	}
-	if out, _ := exec.Command("file", "-L", busybox).Output(); len(out) > 0 && !bytes.Contains(out, []byte("statically linked")) {
-		return fmt.Errorf("%s is not statically linked; install busybox-static", busybox)
-	}
-	root := filepath.Join(e.tmp, "rootfs-httpd")
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(busybox)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
-		return err
-	}
-	for _, applet := range []string{"sh", "httpd", "echo", "mkdir", "sleep"} {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
-			return err
-		}
-	}
-	if err := dockerImport(root, httpdImage,
+	if err := berthtest.ImportBusybox(e.tmp, httpdImage,
 		`ENV PATH=/bin`,
 		`CMD ["/bin/sh", "-c", "mkdir -p /www && echo \"$BODY\" > /www/index.html && exec httpd -f -p $PORT -h /www"]`,
 	); err != nil {
@@ -305,44 +292,14 @@ func (e *env) makeImages(ctx context.Context) error {
 		return err
 	}
 	progress("building bench/streamapp (static)")
-	if err := e.goBuild(filepath.Join(sroot, "streamapp"), "./bench/streamapp", "CGO_ENABLED=0"); err != nil {
+	if err := berthtest.GoBuild(e.root, filepath.Join(sroot, "streamapp"), "./bench/streamapp", nil, "CGO_ENABLED=0"); err != nil {
 		return err
 	}
-	if err := dockerImport(sroot, streamImage, `CMD ["/streamapp"]`); err != nil {
+	if err := berthtest.DockerImport(sroot, streamImage, `CMD ["/streamapp"]`); err != nil {
 		return err
 	}
 	e.defer_("remove image "+streamImage, func() { exec.Command("docker", "rmi", "-f", streamImage).Run() })
 	return nil
-}
-
-func dockerImport(root, name string, changes ...string) error {
-	args := []string{"import"}
-	for _, c := range changes {
-		args = append(args, "--change", c)
-	}
-	args = append(args, "-", name)
-	tar := exec.Command("tar", "-C", root, "-c", ".")
-	imp := exec.Command("docker", args...)
-	pipe, err := tar.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	imp.Stdin = pipe
-	var out bytes.Buffer
-	imp.Stdout, imp.Stderr = &out, &out
-	if err := tar.Start(); err != nil {
-		return err
-	}
-	if err := imp.Run(); err != nil {
-		tar.Wait()
-		return fmt.Errorf("docker import %s: %v: %s", name, err, out.String())
-	}
-	return tar.Wait()
-}
-
-func imageID(name string) (string, error) {
-	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", name).Output()
-	return strings.TrimSpace(string(out)), err
 }
 
 // appSpec is an app the benchmark runs the way Berth runs a release.
@@ -437,19 +394,19 @@ func (e *env) containerIP(ctx context.Context, id string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("container %s has no address on network %s", id, berthNetwork)
 }
 
-// writeRecord writes app's record (platform.App, the type Berth itself
-// reads, so the two cannot drift) with one current release, as a first
-// deploy leaves it: generation 1, formation web=1. Berth removes
-// containers whose berth.generation label differs from the record's, so
-// runApp labels them to match. An app with no image is registered only:
-// it has no release and runs nothing.
-func writeRecord(stateDir string, app appSpec) error {
+// record is app's record (platform.App, the type Berth itself reads, so
+// the two cannot drift) with one current release, as a first deploy
+// leaves it: generation 1, formation web=1. Berth removes containers
+// whose berth.generation label differs from the record's, so runApp
+// labels them to match. An app with no image is registered only: it has
+// no release and runs nothing.
+func record(app appSpec) (*platform.App, error) {
 	now := time.Now().UTC()
-	rec := platform.App{Name: app.Name, CreatedAt: now}
+	rec := &platform.App{Name: app.Name, CreatedAt: now}
 	if app.Image != "" {
-		id, err := imageID(app.Image)
+		id, err := berthtest.ImageID(app.Image)
 		if err != nil {
-			return fmt.Errorf("image %s: %w", app.Image, err)
+			return nil, err
 		}
 		rec.DeployBranch = "main"
 		rec.Current, rec.Generation, rec.Formation = 1, 1, map[string]int{"web": 1}
@@ -458,15 +415,17 @@ func writeRecord(stateDir string, app appSpec) error {
 			GitRev: "bench", Reason: "bench", CreatedAt: now,
 		}}
 	}
-	doc, err := json.MarshalIndent(rec, "", "  ")
+	return rec, nil
+}
+
+// writeRecord saves app's record into stateDir through Berth's store,
+// before Berth starts on it.
+func writeRecord(ctx context.Context, stateDir string, app appSpec) error {
+	rec, err := record(app)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(stateDir, "apps")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, app.Name+".json"), doc, 0o600)
+	return berthtest.SeedApps(ctx, stateDir, rec)
 }
 
 // runApps writes the records of apps and starts their containers, a few
@@ -474,7 +433,7 @@ func writeRecord(stateDir string, app appSpec) error {
 func (e *env) runApps(ctx context.Context, stateDir string, apps []appSpec) ([]string, error) {
 	ids := make([]string, len(apps))
 	err := parallel(len(apps), 4, func(i int) error {
-		if err := writeRecord(stateDir, apps[i]); err != nil {
+		if err := writeRecord(ctx, stateDir, apps[i]); err != nil {
 			return err
 		}
 		id, err := e.runApp(ctx, apps[i])

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
 // benchGit pushes a repository with about cfg.gitMB MB of incompressible
@@ -40,8 +42,7 @@ func benchGit(ctx context.Context, e *env, cfg config, rep *report) error {
 	}
 	defer b.stop()
 
-	sshCmd := fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR",
-		filepath.Join(e.tmp, "bench_admin"))
+	sshCmd := berthtest.GitSSHCommand(e.sshConfig)
 	baseline := "git receive-pack over OpenSSH sshd"
 	var sshd *sshdProc
 	if sshd, err = e.startSSHD(); err != nil {
@@ -54,7 +55,7 @@ func benchGit(ctx context.Context, e *env, cfg config, rep *report) error {
 	push := func(url string) (time.Duration, string, error) {
 		cmd := exec.Command("git", "push", "--no-progress", url, "data:refs/heads/data")
 		cmd.Dir = src
-		cmd.Env = append(gitEnv(e.tmp), "GIT_SSH_COMMAND="+sshCmd)
+		cmd.Env = e.gitEnv()
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		t0 := time.Now()
@@ -145,14 +146,6 @@ func baselineWhere(s *sshdProc) string {
 	return "a private OpenSSH sshd (its own config, host key and authorized_keys, on a loopback port) running `git-receive-pack`"
 }
 
-func gitEnv(tmp string) []string {
-	home := filepath.Join(tmp, "githome")
-	os.MkdirAll(home, 0o700)
-	return append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Berth Bench", "GIT_AUTHOR_EMAIL=bench@berth.test",
-		"GIT_COMMITTER_NAME=Berth Bench", "GIT_COMMITTER_EMAIL=bench@berth.test")
-}
-
 // makeHistory makes a repository in dir whose branch data has gitCommits
 // commits adding mb MB of random files in all, packs it, and returns the
 // head commit.
@@ -160,7 +153,7 @@ func (e *env) makeHistory(dir string, mb int) (string, error) {
 	git := func(args ...string) (string, error) {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
-		cmd.Env = gitEnv(e.tmp)
+		cmd.Env = e.gitEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
@@ -261,14 +254,14 @@ func (e *env) startSSHD() (*sshdProc, error) {
 		return nil, fmt.Errorf("sshd needs root to run; running as %s", u.Username)
 	}
 	s := &sshdProc{user: u.Username}
-	if s.port, err = freePort(); err != nil {
+	if err = e.ports.Take(&s.port); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(e.tmp, "sshd")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	hostKey, _, err := sshKey(dir, "ssh_host_ed25519_key")
+	hostKey, _, err := berthtest.SSHKey(dir, "ssh_host_ed25519_key")
 	if err != nil {
 		return nil, err
 	}

@@ -158,8 +158,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 
 	ctx := context.Background()
 	setup := func() error {
-		e.adminKey, e.adminPub, err = sshKey(e.tmp, "bench_admin")
-		if err != nil {
+		if err := e.setUpSSH(); err != nil {
 			return err
 		}
 		if err := e.setUpDocker(ctx); err != nil {

@@ -5,72 +5,58 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func freePorts(ps ...*int) error {
-	for _, p := range ps {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		*p = port
-	}
-	return nil
-}
-
 // caddyProc is one caddy process the benchmark started: Berth (with the
-// `berth` global option) or a plain Caddy with a static config.
+// `berth` global option) or a plain Caddy with a static config. The
+// process itself is berthtest's, as in the end-to-end suite.
 type caddyProc struct {
+	berthtest.Caddy
 	name      string
-	dir       string
-	config    string // Caddyfile or JSON file
-	adapter   string // "caddyfile" or "" for JSON
 	adminPort int
 	httpPort  int // the berth site (or the static site of a plain caddy)
 	sshPort   int
 	static    int // the static reverse_proxy sites of a Berth caddy
 	stateDir  string
 	keys      string
-
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	started time.Time // just before the process was started
 }
 
 // newBerth prepares a Berth caddy in its own directory, with its state
 // dir, ports and a Caddyfile (see writeCaddyfile).
 func (e *env) newBerth(name string) (*caddyProc, error) {
-	p := &caddyProc{name: name, dir: filepath.Join(e.tmp, name), adapter: "caddyfile"}
-	if err := freePorts(&p.adminPort, &p.httpPort, &p.sshPort, &p.static); err != nil {
+	p := &caddyProc{name: name}
+	if err := e.ports.Take(&p.adminPort, &p.httpPort, &p.sshPort, &p.static); err != nil {
 		return nil, err
 	}
-	p.stateDir = filepath.Join(p.dir, "state")
+	p.Caddy = e.caddy(name, "caddyfile", "Caddyfile", p.httpPort, p.sshPort)
+	p.stateDir = filepath.Join(p.Dir, "state")
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return nil, err
 	}
-	p.keys = filepath.Join(p.dir, "admin_keys")
+	p.keys = filepath.Join(p.Dir, "admin_keys")
 	if err := os.WriteFile(p.keys, []byte(e.adminPub), 0o600); err != nil {
 		return nil, err
 	}
-	p.config = filepath.Join(p.dir, "Caddyfile")
 	return p, p.writeCaddyfile("")
+}
+
+// caddy is the process of a caddy named name in its own directory,
+// started once its ports accept connections. The benchmark polls them
+// every 2 ms: it measures how long start takes.
+func (e *env) caddy(name, adapter, config string, ports ...int) berthtest.Caddy {
+	dir := filepath.Join(e.tmp, name)
+	return berthtest.Caddy{
+		Bin: e.caddyBin, Dir: dir, Config: filepath.Join(dir, config), Adapter: adapter,
+		Ports: ports, StartLimit: 2 * time.Minute, PollEvery: 2 * time.Millisecond,
+	}
 }
 
 // writeCaddyfile writes the Berth caddy's Caddyfile: the berth global
@@ -78,38 +64,27 @@ func (e *env) newBerth(name string) (*caddyProc, error) {
 // staticSites are more Caddyfile sites, given p.static as their only
 // format argument (for every %[1]d).
 func (p *caddyProc) writeCaddyfile(staticSites string) error {
-	cf := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	persist_config off
-	berth {
-		domain %s
-		ssh 127.0.0.1:%d
-		authorized_keys %s
-		state_dir %s
+	cf := berthtest.Caddyfile{
+		AdminPort: p.adminPort, HTTPPort: p.httpPort, SSHPort: p.sshPort,
+		Domains: []string{benchDomain}, AuthorizedKeys: p.keys, StateDir: p.stateDir,
 	}
-}
-http://:%d {
-	bind 127.0.0.1
-	berth
-}
-`, p.adminPort, benchDomain, p.sshPort, p.keys, p.stateDir, p.httpPort)
 	if staticSites != "" {
-		cf += fmt.Sprintf(staticSites, p.static)
+		cf.Extra = fmt.Sprintf(staticSites, p.static)
 	}
-	return os.WriteFile(p.config, []byte(cf), 0o600)
+	return cf.Write(p.Config)
 }
 
 // newStaticCaddy prepares a plain Caddy (no berth app) run from a JSON
 // config that later reloads replace.
 func (e *env) newStaticCaddy(name string) (*caddyProc, error) {
-	p := &caddyProc{name: name, dir: filepath.Join(e.tmp, name)}
-	if err := freePorts(&p.adminPort, &p.httpPort); err != nil {
+	p := &caddyProc{name: name}
+	if err := e.ports.Take(&p.adminPort, &p.httpPort); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+	p.Caddy = e.caddy(name, "", "caddy.json", p.httpPort)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	p.config = filepath.Join(p.dir, "caddy.json")
 	return p, nil
 }
 
@@ -117,97 +92,33 @@ func (e *env) newStaticCaddy(name string) (*caddyProc, error) {
 // connections (and its SSH port, for Berth). It returns how long that took
 // from just before the process started.
 func (e *env) start(p *caddyProc) (time.Duration, error) {
-	if p.cmd != nil {
-		return 0, fmt.Errorf("%s already runs", p.name)
+	took, err := p.Start()
+	if p.Running() {
+		e.defer_("stop "+p.name, p.stop)
 	}
-	logFile, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", p.name, err)
 	}
-	args := []string{"run", "--config", p.config}
-	if p.adapter != "" {
-		args = append(args, "--adapter", p.adapter)
-	}
-	cmd := exec.Command(e.caddyBin, args...)
-	cmd.Dir = p.dir
-	home := filepath.Join(p.dir, "home")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return 0, err
-	}
-	p.cmd = cmd
-	p.exited = make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	e.defer_("stop "+p.name, func() { p.stop() })
-	ports := []int{p.httpPort}
-	if p.sshPort != 0 {
-		ports = append(ports, p.sshPort)
-	}
-	deadline := p.started.Add(2 * time.Minute)
-	for _, port := range ports {
-		for {
-			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-			if err == nil {
-				conn.Close()
-				break
-			}
-			select {
-			case <-p.exited:
-				return 0, fmt.Errorf("%s exited during start; its log:\n%s", p.name, p.logTail(30))
-			case <-time.After(2 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("%s did not listen on %d within 2 minutes; its log:\n%s", p.name, port, p.logTail(30))
-			}
-		}
-	}
-	return time.Since(p.started), nil
+	return took, nil
 }
 
 // stop sends SIGTERM and waits (SIGKILL after 30s).
 func (p *caddyProc) stop() {
-	if p.cmd == nil {
-		return
+	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		progress("%s: %v", p.name, err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-	p.cmd = nil
 }
 
-func (p *caddyProc) pid() int {
-	if p.cmd == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
-func (p *caddyProc) logPath() string { return filepath.Join(p.dir, "caddy.log") }
-
-func (p *caddyProc) logTail(n int) string {
-	data, _ := os.ReadFile(p.logPath())
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// reload runs `caddy reload --force` of p's config file through its admin
+// endpoint.
+func (p *caddyProc) reload() error {
+	return p.Reload(fmt.Sprintf("127.0.0.1:%d", p.adminPort))
 }
 
 // logTime returns the time of the last log entry of this process (since
 // it started) whose message is msg.
 func (p *caddyProc) logTime(msg string) (time.Time, bool) {
-	f, err := os.Open(p.logPath())
+	f, err := os.Open(p.LogPath())
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -224,7 +135,7 @@ func (p *caddyProc) logTime(msg string) (time.Time, bool) {
 			continue
 		}
 		t := time.Unix(0, int64(entry.TS*1e9))
-		if !t.Before(p.started.Add(-time.Second)) {
+		if !t.Before(p.Started().Add(-time.Second)) {
 			found = t
 		}
 	}
@@ -233,7 +144,7 @@ func (p *caddyProc) logTime(msg string) (time.Time, bool) {
 
 // countLog counts this log's lines that contain s.
 func (p *caddyProc) countLog(s string) int {
-	data, _ := os.ReadFile(p.logPath())
+	data, _ := os.ReadFile(p.LogPath())
 	return bytes.Count(data, []byte(s))
 }
 
@@ -292,15 +203,4 @@ func pidOf(comm string) int {
 		}
 	}
 	return 0
-}
-
-// sshKey makes an ed25519 key pair in dir and returns the private key's
-// path and the public key.
-func sshKey(dir, name string) (string, string, error) {
-	path := filepath.Join(dir, name)
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("ssh-keygen: %v: %s", err, out)
-	}
-	pub, err := os.ReadFile(path + ".pub")
-	return path, string(pub), err
 }

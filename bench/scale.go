@@ -122,7 +122,7 @@ func (e *env) measureStart(b *caddyProc, apps []appSpec, window time.Duration) (
 		resp, err := c.Get(base) // no app answers on 127.0.0.1: a 404 from Berth
 		if err == nil {
 			resp.Body.Close()
-			m.firstHTTP = time.Since(b.started)
+			m.firstHTTP = time.Since(b.Started())
 			break
 		}
 		if time.Now().After(deadline) {
@@ -180,21 +180,21 @@ func (e *env) measureStart(b *caddyProc, apps []appSpec, window time.Duration) (
 		if done < len(apps) {
 			return m, fmt.Errorf("only %d of %d apps answered through %s within 3 minutes", done, len(apps), b.name)
 		}
-		m.allOK = last.Sub(b.started)
+		m.allOK = last.Sub(b.Started())
 	}
 	if t, ok := b.logTime("berth started"); ok {
-		m.berthStarted = t.Sub(b.started)
+		m.berthStarted = t.Sub(b.Started())
 	}
 	time.Sleep(2 * time.Second)
-	if m.rssKB, err = procStatusKB(b.pid(), "VmRSS"); err != nil {
+	if m.rssKB, err = procStatusKB(b.Pid(), "VmRSS"); err != nil {
 		return m, err
 	}
-	m.hwmKB, _ = procStatusKB(b.pid(), "VmHWM")
+	m.hwmKB, _ = procStatusKB(b.Pid(), "VmHWM")
 	dockerd := pidOf("dockerd")
-	c0, _ := cpuTime(b.pid())
+	c0, _ := cpuTime(b.Pid())
 	d0, _ := cpuTime(dockerd)
 	time.Sleep(window)
-	c1, _ := cpuTime(b.pid())
+	c1, _ := cpuTime(b.Pid())
 	d1, _ := cpuTime(dockerd)
 	m.cpuIdle, m.dockerdIdle = c1-c0, d1-d0
 	return m, nil

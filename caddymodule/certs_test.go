@@ -1,43 +1,28 @@
 package caddymodule
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/certmagic"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
-func selfSigned(t *testing.T, cn string, dns []string, ips []net.IP) (certPEM, keyPEM []byte) {
+// issue makes a certificate (and its key) for dns and ips with Common
+// Name cn, from the harness's test CA: the cache does not check the
+// chain, only the names a certificate is filed under.
+func issue(t *testing.T, cn string, dns []string, ips []net.IP) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := berthtest.NewCA("Berth Test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     dns,
-		IPAddresses:  ips,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	certPEM, keyPEM, err = ca.IssueCN(cn, dns, ips)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	return certPEM, keyPEM
 }
 
 // testCache swaps caddytls's certificate cache for an empty one.
@@ -76,7 +61,7 @@ func TestInstallCertificateServesOnlyItsHosts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := testCache(t)
-			certPEM, keyPEM := selfSigned(t, tc.cn, []string{"a.example.test"}, tc.ips)
+			certPEM, keyPEM := issue(t, tc.cn, []string{"a.example.test"}, tc.ips)
 			installCertificate([]string{"a.example.test"}, certPEM, keyPEM)
 			if kept := len(cache.AllMatchingCertificates("a.example.test")) > 0; kept != tc.kept {
 				t.Errorf("cached for a.example.test: %v, want %v", kept, tc.kept)

@@ -195,3 +195,15 @@ func saveApp(ctx context.Context, s store.Store, a *App) error {
 	}
 	return nil
 }
+
+// SaveApp writes a's record into s under the key Berth reads it from. It
+// is for tools that set a state directory up before Berth starts on it
+// (the benchmarks, internal/berthtest), so that they write the record the
+// way Berth does instead of guessing its file layout. Inside a running
+// Berth, change apps through Platform's methods: they hold the app's lock.
+func SaveApp(ctx context.Context, s store.Store, a *App) error {
+	if err := ValidateAppName(a.Name); err != nil {
+		return err
+	}
+	return saveApp(ctx, s, a)
+}

@@ -1,0 +1,109 @@
+package berthtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// BusyboxApplets are the commands the busybox images have: what test apps
+// and the benchmark's apps run (a shell, httpd, nc, wget to call another
+// app, ...). One list for every image, so an app that works in the suite
+// works in the benchmark.
+var BusyboxApplets = []string{"sh", "httpd", "echo", "cat", "ls", "sleep", "mkdir", "env", "nc", "true", "false", "wget"}
+
+// StaticBusybox returns the path of a statically linked busybox (Debian's
+// busybox-static). No registry is reachable where the suite runs, so
+// images are made from it; a dynamically linked one would need a libc
+// inside the image.
+func StaticBusybox() (string, error) {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return "", fmt.Errorf("busybox is required (apt-get install busybox-static): %w", err)
+	}
+	if out, _ := exec.Command("file", "-L", busybox).Output(); len(out) > 0 && !bytes.Contains(out, []byte("statically linked")) {
+		return "", fmt.Errorf("%s is not statically linked; install busybox-static", busybox)
+	}
+	return busybox, nil
+}
+
+// BusyboxRootfs makes an image's root file system in root: /bin/busybox
+// and a symlink to it for each of BusyboxApplets.
+func BusyboxRootfs(root string) error {
+	busybox, err := StaticBusybox()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
+		return err
+	}
+	for _, applet := range BusyboxApplets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImportBusybox makes the image name from a static busybox: the root file
+// system goes into a new directory under dir, then `docker import` with
+// changes (Dockerfile instructions such as `CMD [...]`).
+func ImportBusybox(dir, name string, changes ...string) error {
+	root, err := os.MkdirTemp(dir, "rootfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	if err := BusyboxRootfs(root); err != nil {
+		return err
+	}
+	return DockerImport(root, name, changes...)
+}
+
+// DockerImport makes the image name from the directory root with `docker
+// import`, applying changes. It uses the docker CLI, and so the engine
+// DOCKER_HOST names, as the scripts' own docker commands do.
+func DockerImport(root, name string, changes ...string) error {
+	args := []string{"import"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	args = append(args, "-", name)
+	tar := exec.Command("tar", "-C", root, "-c", ".")
+	imp := exec.Command("docker", args...)
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	imp.Stdin = pipe
+	var out bytes.Buffer
+	imp.Stdout, imp.Stderr = &out, &out
+	if err := tar.Start(); err != nil {
+		return err
+	}
+	if err := imp.Run(); err != nil {
+		tar.Wait()
+		return fmt.Errorf("docker import %s: %v: %s", name, err, out.String())
+	}
+	return tar.Wait()
+}
+
+// ImageID returns the ID of the local image name (what a release record
+// holds besides the name).
+func ImageID(name string) (string, error) {
+	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", name).Output()
+	if err != nil {
+		return "", fmt.Errorf("docker image inspect %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
