@@ -232,7 +232,7 @@ func (a *App) newCore() (*core, error) {
 	c.table.OnHostsGone(evictCertificates)
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},
-		Docker:    dc,
+		Engine:    dc,
 		Table:     c.table,
 		ReposDir:  filepath.Join(a.StateDir, "repos"),
 		BuildsDir: filepath.Join(a.StateDir, "builds"),
@@ -249,7 +249,7 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	// Datastores first, so apps that link one find it running.
-	svc := services.For(c.platform)
+	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)

@@ -54,7 +54,11 @@ type serviceFunc func(ctx context.Context, m *services.Manager, t *services.Type
 
 func serviceRun(t *services.Type, f serviceFunc) func(context.Context, *platform.Platform, []string, IO) error {
 	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-		return f(ctx, services.For(p), t, args, out)
+		m, err := services.For(p)
+		if err != nil {
+			return err
+		}
+		return f(ctx, m, t, args, out)
 	}
 }
 

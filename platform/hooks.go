@@ -8,10 +8,6 @@ import (
 	"github.com/berth-paas/berth/store"
 )
 
-// Docker is the engine client the platform runs containers with, for
-// packages that run containers beside apps (datastore services).
-func (p *Platform) Docker() *docker.Client { return p.docker }
-
 // Store is where the platform keeps its records; other packages keep
 // theirs under their own key prefixes.
 func (p *Platform) Store() store.Store { return p.store }

@@ -27,8 +27,8 @@ import (
 type Config struct {
 	// Store keeps app records.
 	Store store.Store
-	// Docker runs containers.
-	Docker *docker.Client
+	// Engine runs containers: a *docker.Client, or a fake in unit tests.
+	Engine Engine
 	// Table is the routing table the platform keeps current.
 	Table *routing.Table
 	// ReposDir holds each app's bare git repository, APP.git.
@@ -45,7 +45,7 @@ type Config struct {
 // Platform runs apps. Its methods are safe for concurrent use.
 type Platform struct {
 	store    store.Store
-	docker   *docker.Client
+	docker   Engine // the container engine (named for what runs it today)
 	table    *routing.Table
 	reposDir string
 	builds   buildStore
@@ -99,7 +99,7 @@ func New(cfg Config) *Platform {
 	}
 	return &Platform{
 		store:    cfg.Store,
-		docker:   cfg.Docker,
+		docker:   cfg.Engine,
 		table:    cfg.Table,
 		reposDir: cfg.ReposDir,
 		builds:   buildStore{dir: cfg.BuildsDir},
