@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -22,7 +23,8 @@ func init() { caddy.RegisterModule(AdminAPI{}) }
 
 // AdminAPI is Berth's door in Caddy's admin API (`admin.api.berth`): the
 // same command table as the SSH door, under /berth/. POST /berth/commands
-// runs any command line with streamed output (what `caddy berth` uses);
+// runs any command line, given in the body, with streamed output (what
+// `caddy berth` uses);
 // the other routes are JSON shorthands for everyday operations. See
 // docs/API.md.
 type AdminAPI struct{}
@@ -177,29 +179,87 @@ func writeFrame(w io.Writer, kind byte, p []byte) error {
 	return err
 }
 
-// serveCommand runs the command line given as repeated `arg` query
-// parameters, with the request body as its stdin, and streams its stdout,
-// stderr and exit status as frames.
+// maxCommandLine bounds the command line at the head of a
+// POST /berth/commands body.
+const maxCommandLine = 1 << 20
+
+// CommandLine is the first line of a POST /berth/commands body: the
+// command and its arguments, as JSON. Whatever follows that line is the
+// command's stdin.
+type CommandLine struct {
+	Args []string `json:"args"`
+}
+
+// serveCommand runs the command line that heads the request body, with
+// the rest of the body as its stdin, and streams its stdout, stderr and
+// exit status as frames. The command line is never in the URL: Caddy logs
+// every admin request's URI (and headers), and arguments carry secrets
+// (config:set values, --password, a git:sync URL's token).
 func serveCommand(w http.ResponseWriter, r *http.Request) {
 	p, err := runningPlatform()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	args := r.URL.Query()["arg"]
+	if r.URL.RawQuery != "" {
+		http.Error(w, `the command line goes in the request body, as its first line: {"args": ["ps:scale", "blog", "web=2"]}, `+
+			`then the command's stdin, if any. Query parameters are refused: Caddy logs every admin request's URL, `+
+			`and a command's arguments can be secrets (see docs/API.md)`, http.StatusBadRequest)
+		return
+	}
+	body := bufio.NewReader(r.Body)
+	args, err := readCommandLine(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	rc := http.NewResponseController(w)
 	rc.EnableFullDuplex() // the command may read stdin while it writes
 	w.Header().Set("Content-Type", "application/vnd.berth.frames")
 	w.WriteHeader(http.StatusOK)
 	var mu sync.Mutex
 	code := commands.Run(r.Context(), p, args, commands.IO{
-		Stdin:  r.Body,
+		Stdin:  body,
 		Stdout: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStdout},
 		Stderr: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStderr},
 	})
 	mu.Lock()
 	writeFrame(w, FrameExit, []byte(strconv.Itoa(code)))
 	mu.Unlock()
+}
+
+// readCommandLine reads the body's first line, a CommandLine, and leaves
+// body at the first byte of the command's stdin.
+func readCommandLine(body *bufio.Reader) ([]string, error) {
+	var line []byte
+	for {
+		chunk, err := body.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxCommandLine {
+			return nil, fmt.Errorf("the command line is longer than %d bytes", maxCommandLine)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reading the command line: %w", err)
+		}
+		break
+	}
+	const want = `the body must start with the command line, one line of JSON: {"args": ["ps:scale", "blog", "web=2"]}`
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil, errors.New(want)
+	}
+	var cl CommandLine
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cl); err != nil {
+		return nil, fmt.Errorf("%s: %v", want, err)
+	}
+	if cl.Args == nil {
+		return nil, errors.New(want)
+	}
+	return cl.Args, nil
 }
 
 // serveREST runs the command a shorthand route names and answers with its

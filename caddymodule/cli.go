@@ -2,12 +2,13 @@ package caddymodule
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +25,9 @@ func init() {
 		Long: `Runs a Berth command (apps:list, config:set, ps:scale, ...) on the running
 Caddy through its admin API, the same commands as over SSH. Run
 "caddy berth help" for the list. The admin address is --address, else the
-one in --config, else Caddy's default (localhost:2019).`,
+one in --config (as "caddy reload --config" finds it), else
+/run/berth-admin.sock if it exists (Caddyfile.example's), else Caddy's
+default (localhost:2019).`,
 		CobraFunc: func(cmd *cobra.Command) {
 			// Everything after the options belongs to the Berth command
 			// (apps:destroy APP --force), so cobra must not parse flags.
@@ -43,8 +46,15 @@ one in --config, else Caddy's default (localhost:2019).`,
 	})
 }
 
+// DefaultAdminSocket is the admin endpoint of the shipped
+// Caddyfile.example (admin unix//run/berth-admin.sock|0600): a socket
+// only root may open, because whoever reaches the admin API runs every
+// Berth command, and those can take the server over.
+const DefaultAdminSocket = "/run/berth-admin.sock"
+
 // runBerthCLI sends a command line to the running instance's
-// POST /berth/commands and relays its output and exit status.
+// POST /berth/commands, in the body before stdin, and relays its output
+// and exit status.
 func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	var address, configFile, adapter string
 	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
@@ -71,19 +81,31 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 			return 1, fmt.Errorf("unknown option --%s (the options are --address, --config and --adapter, before the command)", name)
 		}
 	}
+	if address == "" && configFile == "" {
+		// The shipped Caddyfile's socket, if this server has it: the
+		// production setup needs no flag.
+		if fi, err := os.Stat(DefaultAdminSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			address = "unix/" + DefaultAdminSocket
+		}
+	}
 	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
 	if err != nil {
 		return 1, err
 	}
-	q := url.Values{}
-	for _, a := range args {
-		q.Add("arg", a)
-	}
 	if stdin == nil || isTerminal(stdin) {
 		stdin = strings.NewReader("")
 	}
-	resp, err := caddycmd.AdminAPIRequest(adminAddr, http.MethodPost, "/berth/commands?"+q.Encode(),
-		http.Header{"Content-Type": {"application/octet-stream"}}, stdin)
+	if args == nil {
+		args = []string{}
+	}
+	// The command line heads the body, never the URL, which Caddy logs.
+	line, err := json.Marshal(CommandLine{Args: args})
+	if err != nil {
+		return 1, err
+	}
+	body := io.MultiReader(bytes.NewReader(append(line, '\n')), stdin)
+	resp, err := caddycmd.AdminAPIRequest(adminAddr, http.MethodPost, "/berth/commands",
+		http.Header{"Content-Type": {"application/octet-stream"}}, body)
 	if err != nil {
 		return 1, fmt.Errorf("reaching Caddy's admin API at %s (is Caddy running with Berth?): %w", adminAddr, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +92,7 @@ func (p *Platform) Sync(ctx context.Context, app, url, ref string, log io.Writer
 	var shown bytes.Buffer
 	log = io.MultiWriter(client, &shown)
 	if err := validRemote(url); err != nil {
-		return Release{}, err
+		return Release{}, scrubbed(err, url)
 	}
 	a, unlock, err := p.lockedApp(ctx, app, "a git:sync")
 	if err != nil {
@@ -113,10 +114,12 @@ func (p *Platform) Sync(ctx context.Context, app, url, ref string, log io.Writer
 	if what == "" {
 		what = "its default branch"
 	}
-	fmt.Fprintf(log, "-----> Fetching %s (%s) into %s\n", url, what, app)
+	// What is shown and kept (the deploy's output, its build log, which
+	// the app's deploy keys read) names the URL without its credentials.
+	fmt.Fprintf(log, "-----> Fetching %s (%s) into %s\n", RedactURL(url), what, app)
 	rev, err := fetchCommit(ctx, repoPath, url, ref)
 	if err != nil {
-		return Release{}, err
+		return Release{}, scrubbed(err, url)
 	}
 	fmt.Fprintf(log, "-----> Fetched %s; deploying it as %s's branch %s\n", shortRev(rev), app, branch)
 	return p.deployLocked(ctx, DeployRequest{
@@ -129,6 +132,94 @@ func (p *Platform) Sync(ctx context.Context, app, url, ref string, log io.Writer
 		Log:        client,
 		shown:      shown.Bytes(),
 	})
+}
+
+// RedactURL returns a repository URL fit to show, log and keep: a URL
+// with a scheme loses its credentials (https://user:TOKEN@host/repo.git
+// and https://TOKEN@host/repo.git both become https://***@host/repo.git;
+// a token can be the user name as well as the password), except that an
+// ssh:// URL keeps its user name (git@), which is no secret. A path and
+// scp-like user@host:path carry none and come back as they are.
+func RedactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	userinfo, hostAndPath, ok := cutUserinfo(rest)
+	if !ok {
+		return raw
+	}
+	if isSSHScheme(scheme) {
+		user, _, hasPassword := strings.Cut(userinfo, ":")
+		if !hasPassword {
+			return raw
+		}
+		return scheme + "://" + user + ":***@" + hostAndPath
+	}
+	return scheme + "://***@" + hostAndPath
+}
+
+// cutUserinfo splits what follows a URL's "scheme://" at the last @ of
+// its authority (up to the first /, ? or #).
+func cutUserinfo(rest string) (userinfo, hostAndPath string, ok bool) {
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return "", rest, false
+	}
+	return rest[:at], rest[at+1:], true
+}
+
+func isSSHScheme(scheme string) bool {
+	switch strings.ToLower(scheme) {
+	case "ssh", "git+ssh", "ssh+git":
+		return true
+	}
+	return false
+}
+
+// scrubbed returns err with the credentials of url taken out of its
+// message: the URL as RedactURL shows it, and its secrets wherever else
+// they appear (a library's error may quote the URL its own way, decoded,
+// or with only the password hidden). The error chain is not kept, as it
+// holds the secret.
+func scrubbed(err error, url string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	redacted := RedactURL(url)
+	if redacted == url {
+		return err
+	}
+	msg = strings.ReplaceAll(msg, url, redacted)
+	scheme, rest, _ := strings.Cut(url, "://")
+	userinfo, _, _ := cutUserinfo(rest)
+	user, password, hasPassword := strings.Cut(userinfo, ":")
+	secrets := []string{userinfo, password}
+	if !hasPassword && !isSSHScheme(scheme) {
+		secrets = append(secrets, user)
+	}
+	for _, s := range secrets {
+		for _, form := range []string{s, unescaped(s)} {
+			// A secret of a few characters would star out every word
+			// that holds them; a real token is longer.
+			if len(form) >= 4 {
+				msg = strings.ReplaceAll(msg, form, "***")
+			}
+		}
+	}
+	return errors.New(msg)
+}
+
+func unescaped(s string) string {
+	if u, err := neturl.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
@@ -171,6 +262,7 @@ var hexRev = regexp.MustCompile(`^[0-9a-f]{4,40}$`)
 // returns the commit it names. What it fetches lands under a temporary
 // ref, removed before it returns, so no branch of the app moves.
 func fetchCommit(ctx context.Context, repoPath, url, ref string) (string, error) {
+	shown := RedactURL(url) // for messages; Sync scrubs the rest
 	repo, err := git.PlainOpen(repoPath)
 	if err != nil {
 		return "", err
@@ -178,10 +270,10 @@ func fetchCommit(ctx context.Context, repoPath, url, ref string) (string, error)
 	remote := git.NewRemote(repo.Storer, &gitconfig.RemoteConfig{Name: "berth-sync", URLs: []string{url}})
 	refs, err := remote.ListContext(ctx, &git.ListOptions{})
 	if err != nil {
-		return "", fmt.Errorf("cannot read the repository at %s: %w; check the URL, and that the server may read it", url, err)
+		return "", fmt.Errorf("cannot read the repository at %s: %w; check the URL, and that the server may read it", shown, err)
 	}
 	if len(refs) == 0 {
-		return "", fmt.Errorf("the repository at %s is empty: it has no branch to deploy", url)
+		return "", fmt.Errorf("the repository at %s is empty: it has no branch to deploy", shown)
 	}
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
@@ -202,11 +294,11 @@ func fetchCommit(ctx context.Context, repoPath, url, ref string) (string, error)
 		}
 		target = ref
 	default:
-		return "", fmt.Errorf("the repository at %s has no branch or tag %q (its branches: %s)", url, ref, strings.Join(branchNames(refs), ", "))
+		return "", fmt.Errorf("the repository at %s has no branch or tag %q (its branches: %s)", shown, ref, strings.Join(branchNames(refs), ", "))
 	}
 	err = remote.FetchContext(ctx, &git.FetchOptions{RefSpecs: specs, Tags: git.NoTags, Force: true})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return "", fmt.Errorf("fetching from %s: %w", url, err)
+		return "", fmt.Errorf("fetching from %s: %w", shown, err)
 	}
 	rev, err := builder.GitCommit{RepoDir: repoPath, Rev: target}.Resolve(ctx)
 	if err != nil {
@@ -218,7 +310,7 @@ func fetchCommit(ctx context.Context, repoPath, url, ref string) (string, error)
 		out, err := exec.CommandContext(ctx, "git", "--git-dir", repoPath, "for-each-ref", "--count=1",
 			"--contains", rev, "--format=%(refname)", tmp+"/").Output()
 		if err != nil {
-			return "", fmt.Errorf("looking for commit %s in what %s has: %w", ref, url, err)
+			return "", fmt.Errorf("looking for commit %s in what %s has: %w", ref, shown, err)
 		}
 		if len(strings.TrimSpace(string(out))) == 0 {
 			rev = ""
@@ -226,9 +318,9 @@ func fetchCommit(ctx context.Context, repoPath, url, ref string) (string, error)
 	}
 	if rev == "" {
 		if target == ref {
-			return "", fmt.Errorf("no branch or tag of %s contains a commit %s", url, ref)
+			return "", fmt.Errorf("no branch or tag of %s contains a commit %s", shown, ref)
 		}
-		return "", fmt.Errorf("%s of %s does not name a commit", ref, url)
+		return "", fmt.Errorf("%s of %s does not name a commit", ref, shown)
 	}
 	return rev, nil
 }

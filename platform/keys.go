@@ -68,13 +68,6 @@ func (p *Platform) AddSSHKey(ctx context.Context, name, app, line string) (SSHKe
 	if !keyNamePattern.MatchString(name) {
 		return SSHKey{}, fmt.Errorf("key name %q: use letters, digits, dots, dashes, underscores and @, at most 64", name)
 	}
-	if app != "" {
-		if ok, err := p.Exists(ctx, app); err != nil {
-			return SSHKey{}, err
-		} else if !ok {
-			return SSHKey{}, Errorf(ErrAppNotFound, "app %s does not exist", app)
-		}
-	}
 	pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(line)))
 	if err != nil {
 		return SSHKey{}, fmt.Errorf("no public key on stdin (give one line such as \"ssh-ed25519 AAAA... you@host\"): %w", err)
@@ -87,40 +80,98 @@ func (p *Platform) AddSSHKey(ctx context.Context, name, app, line string) (SSHKe
 		AddedAt:     time.Now().UTC(),
 	}
 	key.Key = strings.TrimSpace(key.Key)
-	unlock, err := p.lock("_keys", "a keys change")
+	err = p.editSSHKeys(ctx, func(keys []SSHKey) ([]SSHKey, error) {
+		if app != "" {
+			// Checked under the keys lock: apps:destroy and apps:rename
+			// mark the app leaving before they take its keys away under
+			// the same lock, so a key is either added before (and goes
+			// with the app) or refused.
+			if err := p.appTakesKeys(ctx, app); err != nil {
+				return nil, err
+			}
+		}
+		for _, k := range keys {
+			if k.Name == name {
+				return nil, fmt.Errorf("a key named %s exists; remove it first (ssh-keys:remove %s)", name, name)
+			}
+			if k.Fingerprint == key.Fingerprint {
+				return nil, fmt.Errorf("this key is already added as %s", k.Name)
+			}
+		}
+		return append(keys, key), nil
+	})
 	if err != nil {
 		return SSHKey{}, err
 	}
-	defer unlock()
-	keys, err := p.SSHKeys(ctx)
-	if err != nil {
-		return SSHKey{}, err
-	}
-	for _, k := range keys {
-		if k.Name == name {
-			return SSHKey{}, fmt.Errorf("a key named %s exists; remove it first (ssh-keys:remove %s)", name, name)
-		}
-		if k.Fingerprint == key.Fingerprint {
-			return SSHKey{}, fmt.Errorf("this key is already added as %s", k.Name)
-		}
-	}
-	return key, p.saveSSHKeys(ctx, append(keys, key))
+	return key, nil
 }
 
 // RemoveSSHKey removes the key named name.
 func (p *Platform) RemoveSSHKey(ctx context.Context, name string) error {
-	unlock, err := p.lock("_keys", "a keys change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	return p.editSSHKeys(ctx, func(keys []SSHKey) ([]SSHKey, error) {
+		i := slices.IndexFunc(keys, func(k SSHKey) bool { return k.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("there is no key named %s (see ssh-keys:list)", name)
+		}
+		return slices.Delete(keys, i, i+1), nil
+	})
+}
+
+// editSSHKeys is the one read-modify-write of the keys document. Every
+// change of it (ssh-keys:add and ssh-keys:remove, apps:rename moving an
+// app's deploy keys, apps:destroy removing them) runs edit on what is
+// stored at that moment, under keysMu, and saves what edit returns; so no
+// change undoes another (a revoked key that comes back, a moved key that
+// moves back). The lock waits rather than refuses: an edit takes
+// milliseconds, and a rename or destroy must not fail halfway because a
+// key was being added.
+func (p *Platform) editSSHKeys(ctx context.Context, edit func([]SSHKey) ([]SSHKey, error)) error {
+	p.keysMu.Lock()
+	defer p.keysMu.Unlock()
 	keys, err := p.SSHKeys(ctx)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(keys, func(k SSHKey) bool { return k.Name == name })
-	if i < 0 {
-		return fmt.Errorf("there is no key named %s (see ssh-keys:list)", name)
+	keys, err = edit(keys)
+	if err != nil {
+		return err
 	}
-	return p.saveSSHKeys(ctx, slices.Delete(keys, i, i+1))
+	return p.saveSSHKeys(ctx, keys)
+}
+
+// appTakesKeys says whether a deploy key may be added to app now: it
+// exists and is not being destroyed or renamed away.
+func (p *Platform) appTakesKeys(ctx context.Context, app string) error {
+	p.mu.Lock()
+	leaving := p.leaving[app]
+	p.mu.Unlock()
+	if leaving {
+		return fmt.Errorf("app %s is being destroyed or renamed; add the key once that has finished (to the new name, after a rename)", app)
+	}
+	if ok, err := p.Exists(ctx, app); err != nil {
+		return err
+	} else if !ok {
+		return Errorf(ErrAppNotFound, "app %s does not exist", app)
+	}
+	return nil
+}
+
+// moveAppKeys gives the deploy keys of app from to app to (apps:rename);
+// dropAppKeys removes those of app (apps:destroy). The caller has marked
+// the app leaving, so no key of it is added once these have run.
+func (p *Platform) moveAppKeys(ctx context.Context, from, to string) error {
+	return p.editSSHKeys(ctx, func(keys []SSHKey) ([]SSHKey, error) {
+		for i := range keys {
+			if keys[i].App == from {
+				keys[i].App = to
+			}
+		}
+		return keys, nil
+	})
+}
+
+func (p *Platform) dropAppKeys(ctx context.Context, app string) error {
+	return p.editSSHKeys(ctx, func(keys []SSHKey) ([]SSHKey, error) {
+		return slices.DeleteFunc(keys, func(k SSHKey) bool { return k.App == app }), nil
+	})
 }

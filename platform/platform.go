@@ -58,6 +58,10 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
+	// keysMu serialises every read-modify-write of the ssh-keys
+	// document (editSSHKeys).
+	keysMu sync.Mutex
+
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
@@ -395,16 +399,9 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 		}
 	}
 	// A deploy key of this app must not outlive it: an app created later
-	// under the same name is someone else's.
-	if keys, err := p.SSHKeys(ctx); err == nil {
-		for _, k := range keys {
-			if k.App == name {
-				if err := p.RemoveSSHKey(ctx, k.Name); err != nil {
-					return err
-				}
-			}
-		}
-	} else {
+	// under the same name is someone else's. The app is leaving (above),
+	// so no key of it can be added once these are gone.
+	if err := p.dropAppKeys(ctx, name); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(p.RepoPath(name)); err != nil {

@@ -113,17 +113,11 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		p.appCloned(ctx, from, to)
 		return nil
 	}
-	// The new app serves; now the old one goes.
-	keys, err := p.SSHKeys(ctx)
-	if err != nil {
-		return err
-	}
-	for i := range keys {
-		if keys[i].App == from {
-			keys[i].App = to
-		}
-	}
-	if err := p.saveSSHKeys(ctx, keys); err != nil {
+	// The new app serves; now the old one goes. It is leaving from here
+	// on, so no deploy key can be added to it after its keys have moved
+	// (one would own the next app named from).
+	defer p.setLeaving(from)()
+	if err := p.moveAppKeys(ctx, from, to); err != nil {
 		return err
 	}
 	p.forget(ctx, src)

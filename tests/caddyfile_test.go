@@ -30,6 +30,7 @@ func adapt(t *testing.T, caddyfile string) map[string]any {
 
 func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
 	cfg := adapt(t, "../Caddyfile.example")
+	checkAdminIsRootOnly(t, "Caddyfile.example", cfg)
 	apps := cfg["apps"].(map[string]any)
 	berth, ok := apps["berth"].(map[string]any)
 	if !ok {
@@ -52,13 +53,27 @@ func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
 	}
 }
 
+// checkAdminIsRootOnly fails unless a config's admin API listens on a
+// unix socket of mode 0600: Caddy's default, TCP localhost:2019, lets any
+// local user run Berth commands, which can take the server over.
+func checkAdminIsRootOnly(t *testing.T, what string, cfg map[string]any) {
+	t.Helper()
+	admin, _ := cfg["admin"].(map[string]any)
+	listen, _ := admin["listen"].(string)
+	path, mode, ok := strings.Cut(strings.TrimPrefix(listen, "unix/"), "|")
+	if !strings.HasPrefix(listen, "unix/") || !ok || mode != "0600" || !filepath.IsAbs(path) {
+		t.Errorf("%s's admin endpoint is %q; want a unix socket only root may open (admin unix//run/berth-admin.sock|0600): "+
+			"on TCP, any local user can run Berth commands, and so become root", what, listen)
+	}
+}
+
 // TestReadmeCaddyfileAdapts keeps the README's quick-start Caddyfile valid.
 func TestReadmeCaddyfileAdapts(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)```\n(\\s*\\{\n\\s*berth \\{.*?)\\s*```").FindSubmatch(readme)
+	block := regexp.MustCompile("(?s)```\n(\\s*\\{\n(?:\\s*admin [^\n]*\n)?\\s*berth \\{.*?)\\s*```").FindSubmatch(readme)
 	if block == nil {
 		t.Fatal("README.md has no Caddyfile block with a berth global option")
 	}
@@ -71,6 +86,7 @@ func TestReadmeCaddyfileAdapts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := adapt(t, file)
+	checkAdminIsRootOnly(t, "the README's Caddyfile", cfg)
 	berth := cfg["apps"].(map[string]any)["berth"].(map[string]any)
 	if got := berth["domains"].([]any); len(got) != 1 || got[0] != "example.test" {
 		t.Errorf("domains = %v", got)

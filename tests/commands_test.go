@@ -37,6 +37,19 @@ type instance struct {
 	acme        *acmeEnv
 	internalTLS bool
 	wildcard    string
+	// adminSocket, set by `berth admin-socket`, is the unix socket the
+	// admin API listens on instead of adminPort, with adminMode
+	// (Caddyfile.example's).
+	adminSocket string
+	adminMode   string
+}
+
+// adminListen is the Caddyfile's admin address.
+func (inst *instance) adminListen() string {
+	if inst.adminSocket != "" {
+		return "unix/" + inst.adminSocket + "|" + inst.adminMode
+	}
+	return fmt.Sprintf("127.0.0.1:%d", inst.adminPort)
 }
 
 type instanceKey struct{}
@@ -159,7 +172,7 @@ func (inst *instance) writeCaddyfile() error {
 		return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(inst.tlsCaddyfile()), 0o600)
 	}
 	caddyfile := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
+	admin %s
 	persist_config off
 	berth {
 		domain %s
@@ -172,7 +185,7 @@ http://:%d {
 	bind 127.0.0.1
 	berth
 }
-`, inst.adminPort, strings.Join(inst.domains, " "), inst.sshPort,
+`, inst.adminListen(), strings.Join(inst.domains, " "), inst.sshPort,
 		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
 }
@@ -262,6 +275,12 @@ func (inst *instance) logTail() string {
 //	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
 //	                         domains, if given) and `caddy reload` it
 //	berth log                print caddy's log to stdout
+//	berth admin-socket       before start: the admin API listens as
+//	                         Caddyfile.example's does, on a unix socket
+//	                         with its mode, at a path of this script
+//	                         (in a directory every user may enter, so
+//	                         that only the socket's mode keeps others
+//	                         out), set in ADMIN_SOCKET
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("berth: negation is not supported")
@@ -282,17 +301,48 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 			inst.domains = args[1:]
 		}
 		ts.Check(inst.writeCaddyfile())
-		out, err := exec.Command(caddyBin, "reload", "--config", filepath.Join(inst.work, "Caddyfile"),
-			"--address", fmt.Sprintf("127.0.0.1:%d", inst.adminPort), "--force").CombinedOutput()
+		reload := []string{"reload", "--config", filepath.Join(inst.work, "Caddyfile"), "--force"}
+		if inst.adminSocket == "" {
+			reload = append(reload, "--address", inst.adminListen())
+		} // else caddy reload finds the socket in --config, as a user's would
+		out, err := exec.Command(caddyBin, reload...).CombinedOutput()
 		if err != nil {
 			ts.Fatalf("caddy reload: %v\n%s\nlog:\n%s", err, out, inst.logTail())
 		}
 	case "log":
 		data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
 		ts.Stdout().Write(data)
+	case "admin-socket":
+		if inst.cmd != nil {
+			ts.Fatalf("berth admin-socket: give it before berth start")
+		}
+		mode, err := exampleAdminSocketMode()
+		ts.Check(err)
+		// Short: a unix socket's path has at most 107 bytes.
+		dir, err := os.MkdirTemp("", "berth-admin-")
+		ts.Check(err)
+		ts.Defer(func() { os.RemoveAll(dir) })
+		ts.Check(os.Chmod(dir, 0o755))
+		inst.adminSocket, inst.adminMode = filepath.Join(dir, "admin.sock"), mode
+		ts.Setenv("ADMIN_SOCKET", inst.adminSocket)
+		ts.Check(inst.writeCaddyfile())
 	default:
 		ts.Fatalf("berth: unknown subcommand %q", args[0])
 	}
+}
+
+// exampleAdminSocketMode returns the mode of Caddyfile.example's admin
+// unix socket, so that scripts test the setting users get.
+func exampleAdminSocketMode() (string, error) {
+	data, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^\s*admin\s+unix/\S+\|([0-7]{3,4})\s*$`).FindSubmatch(data)
+	if m == nil {
+		return "", fmt.Errorf("Caddyfile.example's admin endpoint is not a unix socket with a mode (admin unix//PATH|0600)")
+	}
+	return string(m[1]), nil
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
