@@ -6,51 +6,24 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
 
-// emptyEngine is a Docker engine with nothing in it: it answers pings and
-// container listings (none), and "not found" to anything else. Renaming
-// or destroying an app that was never deployed asks no more of it, so the
+// newKeysPlatform is a platform on an empty fake engine: renaming or
+// destroying an app that was never deployed asks no more of it, so the
 // keys races below run with the real store and no Docker.
-func emptyEngine(t *testing.T) *docker.Client {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.51")
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/_ping"):
-			w.Write([]byte("OK"))
-		case strings.HasSuffix(r.URL.Path, "/containers/json"):
-			w.Write([]byte("[]"))
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"message": "not found"}`))
-		}
-	}))
-	t.Cleanup(srv.Close)
-	c, err := docker.Connect(context.Background(), "tcp://"+srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func newKeysPlatform(t *testing.T, engine *docker.Client) *Platform {
+func newKeysPlatform(t *testing.T, engine Engine) *Platform {
 	return New(Config{
 		Store:    &store.Files{Dir: t.TempDir()},
-		Docker:   engine,
+		Engine:   engine,
 		Table:    routing.New(),
 		ReposDir: t.TempDir(),
 	})
@@ -79,7 +52,7 @@ const keyRaceIterations = 60
 // app to its new name.
 func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 	ctx := context.Background()
-	engine := emptyEngine(t)
+	engine := fakeengine.New()
 	const revoked = 12
 	for i := range keyRaceIterations {
 		p := newKeysPlatform(t, engine)
@@ -138,7 +111,7 @@ func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 // next app created under the same name.
 func TestDestroyLeavesNoDeployKeyAddedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	engine := emptyEngine(t)
+	engine := fakeengine.New()
 	for i := range keyRaceIterations {
 		p := newKeysPlatform(t, engine)
 		if err := p.Create(ctx, "doomed"); err != nil {
