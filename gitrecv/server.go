@@ -41,6 +41,13 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 	if a == nil || key == nil {
 		return principal{}, false
 	}
+	// A certificate would only match a certificate listed as a key, whose
+	// validity and principals nothing here checks: certificates are
+	// refused wherever keys are read (see CheckKeyKind), and here too
+	// for keys stored before that.
+	if _, isCert := key.(*gossh.Certificate); isCert {
+		return principal{}, false
+	}
 	if slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) }) {
 		return principal{admin: true, name: "authorized_keys"}, true
 	}
@@ -87,6 +94,13 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 		// run and enter; ports are never forwarded.
 		PtyCallback: func(gliderssh.Context, gliderssh.Pty) bool { return true },
 		ConnectionFailedCallback: func(conn net.Conn, err error) {
+			if isMissingUserPresence(err) {
+				// x/crypto/ssh ends the handshake there; the client only
+				// sees the connection close, so the log says why.
+				s.log.Warn("ssh key refused: the security key's signature does not assert user presence (touch the key when ssh asks)",
+					"remote", conn.RemoteAddr().String(), "error", err)
+				return
+			}
 			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "error", err)
 		},
 	}
