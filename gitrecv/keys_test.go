@@ -137,7 +137,7 @@ func (k *skKey) Sign(_ io.Reader, data []byte) (*gossh.Signature, error) {
 	return &gossh.Signature{
 		Format: gossh.KeyAlgoSKED25519,
 		Blob:   ed25519.Sign(k.priv, signed),
-		Rest:   gossh.Marshal(struct {
+		Rest: gossh.Marshal(struct {
 			Flags   byte
 			Counter uint32
 		}{flags, 1}),
@@ -183,8 +183,12 @@ func serve(t *testing.T, keys ...gossh.PublicKey) (string, *syncBuffer) {
 	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.ssh.Close() })
+	servers[ln.Addr().String()] = s
 	return ln.Addr().String(), logs
 }
+
+// servers are the servers serve started, by address.
+var servers = map[string]*Server{}
 
 func dial(addr string, signer gossh.Signer) error {
 	c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -68,7 +70,15 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 type Server struct {
 	ssh    *gliderssh.Server
 	access atomic.Pointer[Access]
+	limits atomic.Pointer[Limits]
 	log    *slog.Logger
+
+	mu              sync.Mutex
+	startups        int            // connections not authenticated yet
+	startupsByIP    map[string]int // the same by source address
+	sessionsByKey   map[string]int // open session channels by key fingerprint
+	refusedSinceLog int
+	lastRefusalLog  time.Time
 }
 
 // NewServer returns a server with the given host key. It refuses every
@@ -77,7 +87,7 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log}
+	s := &Server{log: log, startupsByIP: map[string]int{}, sessionsByKey: map[string]int{}}
 	s.ssh = &gliderssh.Server{
 		HostSigners: []gliderssh.Signer{hostKey},
 		Version:     "Berth",
@@ -103,8 +113,46 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 			}
 			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "error", err)
 		},
+		// The tracked connection (see limits.go) rides in the connection's
+		// context, for the handshake to report success to it and for
+		// sessions to mark it busy.
+		ConnCallback: func(ctx gliderssh.Context, conn net.Conn) net.Conn {
+			if tc, ok := conn.(*trackedConn); ok {
+				ctx.SetValue(trackedConnKey{}, tc)
+			}
+			return conn
+		},
+		ServerConfigCallback: s.serverConfig,
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{
+			"session": s.sessionChannel,
+		},
 	}
 	return s
+}
+
+// sessionChannel serves one session channel (one command). It takes one
+// of the key's session slots first.
+func (s *Server) sessionChannel(srv *gliderssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx gliderssh.Context) {
+	key, _ := ctx.Value(gliderssh.ContextKeyPublicKey).(gliderssh.PublicKey)
+	who, ok := s.access.Load().resolve(ctx, key)
+	if ok {
+		fingerprint := gossh.FingerprintSHA256(key)
+		release, err := s.acquireSession(fingerprint, who.admin)
+		if err != nil {
+			s.log.Warn("ssh session refused", "remote", conn.RemoteAddr().String(), "key", fingerprint, "key_name", who.name, "reason", err.Error())
+			newChan.Reject(gossh.ResourceShortage, err.Error())
+			return
+		}
+		// Deferred first, so it runs after release: a line that says the
+		// slot is free.
+		defer s.log.Info("ssh session closed", "remote", conn.RemoteAddr().String(), "key", fingerprint, "key_name", who.name)
+		defer release()
+	}
+	// An unknown key cannot get here (authentication checked it), unless
+	// it was removed since; handleSession refuses it with a message.
+	// DefaultSessionHandler returns when the channel's requests end,
+	// which is when the channel closes (or the connection does).
+	gliderssh.DefaultSessionHandler(srv, conn, newChan, ctx)
 }
 
 // SetAccess replaces what the server serves and to whom.
@@ -112,7 +160,7 @@ func (s *Server) SetAccess(a *Access) { s.access.Store(a) }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.ssh.Serve(ln)
+	err := s.ssh.Serve(&limitListener{Listener: ln, s: s})
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		return nil
 	}
@@ -130,6 +178,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handleSession(sess gliderssh.Session) {
+	if tc := connOf(sess.Context()); tc != nil {
+		tc.commandStarted()
+		defer tc.commandEnded()
+	}
 	access := s.access.Load()
 	key := sess.PublicKey()
 	who, ok := access.resolve(sess.Context(), key)

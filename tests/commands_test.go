@@ -37,6 +37,9 @@ type instance struct {
 	acme        *acmeEnv
 	internalTLS bool
 	wildcard    string
+	// berthOptions are extra lines of the Caddyfile's berth block, set
+	// with `berth option`.
+	berthOptions []string
 }
 
 type instanceKey struct{}
@@ -166,6 +169,7 @@ func (inst *instance) writeCaddyfile() error {
 		ssh 127.0.0.1:%d
 		authorized_keys %s
 		state_dir %s
+		%s
 	}
 }
 http://:%d {
@@ -173,7 +177,8 @@ http://:%d {
 	berth
 }
 `, inst.adminPort, strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"),
+		strings.Join(inst.berthOptions, "\n\t\t"), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
 }
 
@@ -262,6 +267,8 @@ func (inst *instance) logTail() string {
 //	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
 //	                         domains, if given) and `caddy reload` it
 //	berth log                print caddy's log to stdout
+//	berth option NAME VALUE  set a line of the Caddyfile's berth block
+//	                         for the next start or reload
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("berth: negation is not supported")
@@ -290,6 +297,13 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	case "log":
 		data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
 		ts.Stdout().Write(data)
+	case "option":
+		if len(args) < 3 {
+			ts.Fatalf("usage: berth option NAME VALUE...")
+		}
+		inst.berthOptions = slices.DeleteFunc(inst.berthOptions, func(l string) bool { return strings.Fields(l)[0] == args[1] })
+		inst.berthOptions = append(inst.berthOptions, strings.Join(args[1:], " "))
+		ts.Check(inst.writeCaddyfile())
 	default:
 		ts.Fatalf("berth: unknown subcommand %q", args[0])
 	}
