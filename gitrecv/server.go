@@ -131,7 +131,12 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 }
 
 // sessionChannel serves one session channel (one command). It takes one
-// of the key's session slots first.
+// of the key's session slots, and gives the session a context of its own
+// that ends when the channel closes: gliderlabs/ssh hands every session
+// the connection's context, so under connection multiplexing (OpenSSH's
+// ControlMaster) a client that closes its channel, e.g. Ctrl-C on
+// `logs -t`, would otherwise leave its command running until the whole
+// connection ends.
 func (s *Server) sessionChannel(srv *gliderssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx gliderssh.Context) {
 	key, _ := ctx.Value(gliderssh.ContextKeyPublicKey).(gliderssh.PublicKey)
 	who, ok := s.access.Load().resolve(ctx, key)
@@ -150,10 +155,23 @@ func (s *Server) sessionChannel(srv *gliderssh.Server, conn *gossh.ServerConn, n
 	}
 	// An unknown key cannot get here (authentication checked it), unless
 	// it was removed since; handleSession refuses it with a message.
+	sessCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// DefaultSessionHandler returns when the channel's requests end,
 	// which is when the channel closes (or the connection does).
-	gliderssh.DefaultSessionHandler(srv, conn, newChan, ctx)
+	gliderssh.DefaultSessionHandler(srv, conn, newChan, &sessionContext{Context: ctx, done: sessCtx})
 }
+
+// sessionContext is the connection's context (its values: the key, the
+// addresses) with the lifetime of one channel.
+type sessionContext struct {
+	gliderssh.Context
+	done context.Context
+}
+
+func (c *sessionContext) Done() <-chan struct{}       { return c.done.Done() }
+func (c *sessionContext) Err() error                  { return c.done.Err() }
+func (c *sessionContext) Deadline() (time.Time, bool) { return c.done.Deadline() }
 
 // SetAccess replaces what the server serves and to whom.
 func (s *Server) SetAccess(a *Access) { s.access.Store(a) }
