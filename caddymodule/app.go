@@ -69,6 +69,17 @@ type App struct {
 	// Default: "berth" in Caddy's data directory.
 	StateDir string `json:"state_dir,omitempty"`
 
+	// Limits of the SSH server (see gitrecv.Limits); zero takes the
+	// default. Caddyfile: ssh_login_grace_time, ssh_max_startups,
+	// ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key,
+	// ssh_max_sessions_per_admin_key.
+	SSHLoginGraceTime         caddy.Duration `json:"ssh_login_grace_time,omitempty"`
+	SSHMaxStartups            int            `json:"ssh_max_startups,omitempty"`
+	SSHMaxStartupsPerIP       int            `json:"ssh_max_startups_per_ip,omitempty"`
+	SSHIdleTimeout            caddy.Duration `json:"ssh_idle_timeout,omitempty"`
+	SSHMaxSessionsPerKey      int            `json:"ssh_max_sessions_per_key,omitempty"`
+	SSHMaxSessionsPerAdminKey int            `json:"ssh_max_sessions_per_admin_key,omitempty"`
+
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
 
@@ -127,7 +138,34 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if _, err := caddy.ParseNetworkAddress(a.SSH); err != nil {
 		return fmt.Errorf("berth: ssh address %q: %w", a.SSH, err)
 	}
+	for name, v := range map[string]int64{
+		"ssh_login_grace_time":           int64(a.SSHLoginGraceTime),
+		"ssh_max_startups":               int64(a.SSHMaxStartups),
+		"ssh_max_startups_per_ip":        int64(a.SSHMaxStartupsPerIP),
+		"ssh_idle_timeout":               int64(a.SSHIdleTimeout),
+		"ssh_max_sessions_per_key":       int64(a.SSHMaxSessionsPerKey),
+		"ssh_max_sessions_per_admin_key": int64(a.SSHMaxSessionsPerAdminKey),
+	} {
+		if v < 0 {
+			return fmt.Errorf("berth: %s must be positive (leave it out for the default)", name)
+		}
+	}
+	if a.SSHMaxStartupsPerIP > 0 && a.SSHMaxStartups > 0 && a.SSHMaxStartupsPerIP > a.SSHMaxStartups {
+		return fmt.Errorf("berth: ssh_max_startups_per_ip (%d) is above ssh_max_startups (%d); lower it or raise ssh_max_startups", a.SSHMaxStartupsPerIP, a.SSHMaxStartups)
+	}
 	return nil
+}
+
+// sshLimits are the SSH server's limits from the config.
+func (a *App) sshLimits() gitrecv.Limits {
+	return gitrecv.Limits{
+		LoginGraceTime:         time.Duration(a.SSHLoginGraceTime),
+		MaxStartups:            a.SSHMaxStartups,
+		MaxStartupsPerIP:       a.SSHMaxStartupsPerIP,
+		IdleTimeout:            time.Duration(a.SSHIdleTimeout),
+		MaxSessionsPerKey:      a.SSHMaxSessionsPerKey,
+		MaxSessionsPerAdminKey: a.SSHMaxSessionsPerAdminKey,
+	}.WithDefaults()
 }
 
 // Start takes the core and the SSH server from their pools (creating them
@@ -156,6 +194,7 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
+	val.(*sshServer).server.SetLimits(a.sshLimits())
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
 
 	a.coreKey, a.sshKey = coreKey, sshKey
@@ -330,6 +369,7 @@ func (a *App) newSSHServer() (*sshServer, error) {
 		return nil, fmt.Errorf("ssh listener on %s is not a stream listener", a.SSH)
 	}
 	s := &sshServer{server: gitrecv.NewServer(hostKey, a.log), ln: ln}
+	s.server.SetLimits(a.sshLimits())
 	go func() {
 		if err := s.server.Serve(ln); err != nil {
 			a.log.Error("ssh server stopped", "error", err)

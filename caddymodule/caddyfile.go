@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -20,6 +23,12 @@ func init() {
 //			host_key /etc/berth/ssh_host_ed25519_key
 //			docker_host unix:///var/run/docker.sock
 //			state_dir /var/lib/berth
+//			ssh_login_grace_time 30s
+//			ssh_max_startups 100
+//			ssh_max_startups_per_ip 10
+//			ssh_idle_timeout 10m
+//			ssh_max_sessions_per_key 10
+//			ssh_max_sessions_per_admin_key 50
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -41,6 +50,41 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Domains = append(app.Domains, args...)
 			continue
+		case "ssh_login_grace_time", "ssh_idle_timeout":
+			if !d.NextArg() {
+				return nil, d.Errf("%s needs a duration, such as 30s", opt)
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("%s: %q is not a positive duration (such as 30s or 10m)", opt, d.Val())
+			}
+			if d.NextArg() {
+				return nil, d.Errf("%s takes one value", opt)
+			}
+			if opt == "ssh_login_grace_time" {
+				app.SSHLoginGraceTime = caddy.Duration(dur)
+			} else {
+				app.SSHIdleTimeout = caddy.Duration(dur)
+			}
+			continue
+		case "ssh_max_startups", "ssh_max_startups_per_ip", "ssh_max_sessions_per_key", "ssh_max_sessions_per_admin_key":
+			if !d.NextArg() {
+				return nil, d.Errf("%s needs a number", opt)
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n <= 0 {
+				return nil, d.Errf("%s: %q is not a positive whole number", opt, d.Val())
+			}
+			if d.NextArg() {
+				return nil, d.Errf("%s takes one value", opt)
+			}
+			*map[string]*int{
+				"ssh_max_startups":               &app.SSHMaxStartups,
+				"ssh_max_startups_per_ip":        &app.SSHMaxStartupsPerIP,
+				"ssh_max_sessions_per_key":       &app.SSHMaxSessionsPerKey,
+				"ssh_max_sessions_per_admin_key": &app.SSHMaxSessionsPerAdminKey,
+			}[opt] = n
+			continue
 		}
 		var target *string
 		switch opt {
@@ -55,7 +99,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "state_dir":
 			target = &app.StateDir
 		default:
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir)", opt)
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key)", opt)
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

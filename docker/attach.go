@@ -110,6 +110,12 @@ func (c *Client) ExecAttached(ctx context.Context, id string, cmd, env []string,
 // pump copies s.Stdin to the attached process (closing its stdin at EOF)
 // and its output to s.Stdout and s.Stderr until the output ends.
 func pump(ctx context.Context, h client.HijackedResponse, s Streams, resize func([2]uint)) error {
+	// The hijacked connection does not watch ctx: close it when ctx ends
+	// (the SSH session closed), or the copy below would wait for output
+	// that may never come, keeping a one-off (`run APP sleep 1000`)
+	// running and its caller stuck.
+	stop := context.AfterFunc(ctx, func() { h.Close() })
+	defer stop()
 	if s.Resize != nil {
 		go func() {
 			for {

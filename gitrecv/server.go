@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -41,6 +43,13 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 	if a == nil || key == nil {
 		return principal{}, false
 	}
+	// A certificate would only match a certificate listed as a key, whose
+	// validity and principals nothing here checks: certificates are
+	// refused wherever keys are read (see CheckKeyKind), and here too
+	// for keys stored before that.
+	if _, isCert := key.(*gossh.Certificate); isCert {
+		return principal{}, false
+	}
 	if slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) }) {
 		return principal{admin: true, name: "authorized_keys"}, true
 	}
@@ -61,7 +70,15 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 type Server struct {
 	ssh    *gliderssh.Server
 	access atomic.Pointer[Access]
+	limits atomic.Pointer[Limits]
 	log    *slog.Logger
+
+	mu              sync.Mutex
+	startups        int            // connections not authenticated yet
+	startupsByIP    map[string]int // the same by source address
+	sessionsByKey   map[string]int // open session channels by key fingerprint
+	refusedSinceLog int
+	lastRefusalLog  time.Time
 }
 
 // NewServer returns a server with the given host key. It refuses every
@@ -70,7 +87,7 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log}
+	s := &Server{log: log, startupsByIP: map[string]int{}, sessionsByKey: map[string]int{}}
 	s.ssh = &gliderssh.Server{
 		HostSigners: []gliderssh.Signer{hostKey},
 		Version:     "Berth",
@@ -87,18 +104,81 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 		// run and enter; ports are never forwarded.
 		PtyCallback: func(gliderssh.Context, gliderssh.Pty) bool { return true },
 		ConnectionFailedCallback: func(conn net.Conn, err error) {
+			if isMissingUserPresence(err) {
+				// x/crypto/ssh ends the handshake there; the client only
+				// sees the connection close, so the log says why.
+				s.log.Warn("ssh key refused: the security key's signature does not assert user presence (touch the key when ssh asks)",
+					"remote", conn.RemoteAddr().String(), "error", err)
+				return
+			}
 			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "error", err)
+		},
+		// The tracked connection (see limits.go) rides in the connection's
+		// context, for the handshake to report success to it and for
+		// sessions to mark it busy.
+		ConnCallback: func(ctx gliderssh.Context, conn net.Conn) net.Conn {
+			if tc, ok := conn.(*trackedConn); ok {
+				ctx.SetValue(trackedConnKey{}, tc)
+			}
+			return conn
+		},
+		ServerConfigCallback: s.serverConfig,
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{
+			"session": s.sessionChannel,
 		},
 	}
 	return s
 }
+
+// sessionChannel serves one session channel (one command). It takes one
+// of the key's session slots, and gives the session a context of its own
+// that ends when the channel closes: gliderlabs/ssh hands every session
+// the connection's context, so under connection multiplexing (OpenSSH's
+// ControlMaster) a client that closes its channel, e.g. Ctrl-C on
+// `logs -t`, would otherwise leave its command running until the whole
+// connection ends.
+func (s *Server) sessionChannel(srv *gliderssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx gliderssh.Context) {
+	key, _ := ctx.Value(gliderssh.ContextKeyPublicKey).(gliderssh.PublicKey)
+	who, ok := s.access.Load().resolve(ctx, key)
+	if ok {
+		fingerprint := gossh.FingerprintSHA256(key)
+		release, err := s.acquireSession(fingerprint, who.admin)
+		if err != nil {
+			s.log.Warn("ssh session refused", "remote", conn.RemoteAddr().String(), "key", fingerprint, "key_name", who.name, "reason", err.Error())
+			newChan.Reject(gossh.ResourceShortage, err.Error())
+			return
+		}
+		// Deferred first, so it runs after release: a line that says the
+		// slot is free.
+		defer s.log.Info("ssh session closed", "remote", conn.RemoteAddr().String(), "key", fingerprint, "key_name", who.name)
+		defer release()
+	}
+	// An unknown key cannot get here (authentication checked it), unless
+	// it was removed since; handleSession refuses it with a message.
+	sessCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// DefaultSessionHandler returns when the channel's requests end,
+	// which is when the channel closes (or the connection does).
+	gliderssh.DefaultSessionHandler(srv, conn, newChan, &sessionContext{Context: ctx, done: sessCtx})
+}
+
+// sessionContext is the connection's context (its values: the key, the
+// addresses) with the lifetime of one channel.
+type sessionContext struct {
+	gliderssh.Context
+	done context.Context
+}
+
+func (c *sessionContext) Done() <-chan struct{}       { return c.done.Done() }
+func (c *sessionContext) Err() error                  { return c.done.Err() }
+func (c *sessionContext) Deadline() (time.Time, bool) { return c.done.Deadline() }
 
 // SetAccess replaces what the server serves and to whom.
 func (s *Server) SetAccess(a *Access) { s.access.Store(a) }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.ssh.Serve(ln)
+	err := s.ssh.Serve(&limitListener{Listener: ln, s: s})
 	if errors.Is(err, gliderssh.ErrServerClosed) {
 		return nil
 	}
@@ -116,6 +196,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handleSession(sess gliderssh.Session) {
+	if tc := connOf(sess.Context()); tc != nil {
+		tc.commandStarted()
+		defer tc.commandEnded()
+	}
 	access := s.access.Load()
 	key := sess.PublicKey()
 	who, ok := access.resolve(sess.Context(), key)

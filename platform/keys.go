@@ -33,6 +33,39 @@ func (k SSHKey) PublicKey() (gossh.PublicKey, error) {
 	return pk, err
 }
 
+// harmlessKeyOptions are authorized_keys options that forbid what Berth
+// never grants anyway, so a line may keep them.
+var harmlessKeyOptions = []string{"no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding", "no-user-rc"}
+
+// CheckKeyKind refuses an authorized_keys entry that Berth would
+// otherwise take as a plain key while ignoring what makes it more than
+// one: an OpenSSH certificate (its validity and principals would go
+// unchecked), a cert-authority line (any certificate the CA signed was
+// meant to be accepted, not the CA's key itself), and options such as
+// from= or command= that OpenSSH enforces and Berth does not.
+//
+// Security keys (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@
+// openssh.com) are accepted: golang.org/x/crypto/ssh refuses their
+// signatures unless they assert user presence (a touch), as OpenSSH does.
+func CheckKeyKind(key gossh.PublicKey, options []string) error {
+	if cert, ok := key.(*gossh.Certificate); ok {
+		return fmt.Errorf("this is an OpenSSH certificate (%s), which Berth does not accept: it would not check the certificate's validity or principals; list the plain public key instead (the .pub file without -cert)", cert.Type())
+	}
+	for _, opt := range options {
+		name, _, _ := strings.Cut(opt, "=")
+		switch name = strings.ToLower(strings.TrimSpace(name)); {
+		case slices.Contains(harmlessKeyOptions, name):
+		case name == "cert-authority":
+			return errors.New("cert-authority keys are not supported: Berth does not accept certificates; list each user's plain public key instead")
+		case name == "no-touch-required":
+			return errors.New("no-touch-required is not supported: Berth always requires a security key's touch (user presence); remove the option")
+		default:
+			return fmt.Errorf("the key option %q is not supported: Berth checks only the key and would ignore it; remove it (allowed: %s)", opt, strings.Join(harmlessKeyOptions, ", "))
+		}
+	}
+	return nil
+}
+
 const keysKey = "settings/ssh-keys"
 
 var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
@@ -68,9 +101,12 @@ func (p *Platform) AddSSHKey(ctx context.Context, name, app, line string) (SSHKe
 	if !keyNamePattern.MatchString(name) {
 		return SSHKey{}, fmt.Errorf("key name %q: use letters, digits, dots, dashes, underscores and @, at most 64", name)
 	}
-	pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(line)))
+	pk, comment, options, _, err := gossh.ParseAuthorizedKey([]byte(strings.TrimSpace(line)))
 	if err != nil {
 		return SSHKey{}, fmt.Errorf("no public key on stdin (give one line such as \"ssh-ed25519 AAAA... you@host\"): %w", err)
+	}
+	if err := CheckKeyKind(pk, options); err != nil {
+		return SSHKey{}, err
 	}
 	key := SSHKey{
 		Name:        name,

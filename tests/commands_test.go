@@ -42,6 +42,9 @@ type instance struct {
 	// (Caddyfile.example's).
 	adminSocket string
 	adminMode   string
+	// berthOptions are extra lines of the Caddyfile's berth block, set
+	// with `berth option`.
+	berthOptions []string
 }
 
 // adminListen is the Caddyfile's admin address.
@@ -179,6 +182,7 @@ func (inst *instance) writeCaddyfile() error {
 		ssh 127.0.0.1:%d
 		authorized_keys %s
 		state_dir %s
+		%s
 	}
 }
 http://:%d {
@@ -186,7 +190,8 @@ http://:%d {
 	berth
 }
 `, inst.adminListen(), strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"),
+		strings.Join(inst.berthOptions, "\n\t\t"), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
 }
 
@@ -281,6 +286,8 @@ func (inst *instance) logTail() string {
 //	                         (in a directory every user may enter, so
 //	                         that only the socket's mode keeps others
 //	                         out), set in ADMIN_SOCKET
+//	berth option NAME VALUE  set a line of the Caddyfile's berth block
+//	                         for the next start or reload
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("berth: negation is not supported")
@@ -325,6 +332,13 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(os.Chmod(dir, 0o755))
 		inst.adminSocket, inst.adminMode = filepath.Join(dir, "admin.sock"), mode
 		ts.Setenv("ADMIN_SOCKET", inst.adminSocket)
+		ts.Check(inst.writeCaddyfile())
+	case "option":
+		if len(args) < 3 {
+			ts.Fatalf("usage: berth option NAME VALUE...")
+		}
+		inst.berthOptions = slices.DeleteFunc(inst.berthOptions, func(l string) bool { return strings.Fields(l)[0] == args[1] })
+		inst.berthOptions = append(inst.berthOptions, strings.Join(args[1:], " "))
 		ts.Check(inst.writeCaddyfile())
 	default:
 		ts.Fatalf("berth: unknown subcommand %q", args[0])

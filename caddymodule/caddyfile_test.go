@@ -1,0 +1,53 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func TestSSHLimitOptions(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`berth {
+		authorized_keys /k
+		ssh_login_grace_time 5s
+		ssh_max_startups 50
+		ssh_max_startups_per_ip 4
+		ssh_idle_timeout 2m
+		ssh_max_sessions_per_key 3
+		ssh_max_sessions_per_admin_key 20
+	}`)
+	v, err := parseGlobalOption(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app App
+	if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &app); err != nil {
+		t.Fatal(err)
+	}
+	got := app.sshLimits()
+	if got.LoginGraceTime != 5*time.Second || got.MaxStartups != 50 || got.MaxStartupsPerIP != 4 ||
+		got.IdleTimeout != 2*time.Minute || got.MaxSessionsPerKey != 3 || got.MaxSessionsPerAdminKey != 20 {
+		t.Fatalf("limits %+v", got)
+	}
+	if d := (&App{}).sshLimits(); d.LoginGraceTime != 30*time.Second || d.MaxStartups != 100 || d.MaxStartupsPerIP != 10 {
+		t.Fatalf("defaults %+v", d)
+	}
+
+	for opt, want := range map[string]string{
+		"ssh_login_grace_time 0s":      "is not a positive duration",
+		"ssh_idle_timeout soon":        "is not a positive duration",
+		"ssh_max_startups -1":          "is not a positive whole number",
+		"ssh_max_startups_per_ip":      "needs a number",
+		"ssh_max_sessions_per_key 1 2": "takes one value",
+		"ssh_max_sessoins_per_key 1":   `unknown berth option "ssh_max_sessoins_per_key"`,
+	} {
+		_, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+opt+"\n}"), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", opt, err, want)
+		}
+	}
+}
