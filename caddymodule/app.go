@@ -67,6 +67,10 @@ type App struct {
 	// Default: "berth" in Caddy's data directory.
 	StateDir string `json:"state_dir,omitempty"`
 
+	// MaxLogLines is the most lines per container `logs -n` shows; more
+	// (or -n -1, all) shows this many with a note. Default: 10000.
+	MaxLogLines int `json:"max_log_lines,omitempty"`
+
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
 
@@ -105,6 +109,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.StateDir = abs
 	if a.HostKey == "" {
 		a.HostKey = filepath.Join(a.StateDir, "ssh_host_ed25519_key")
+	}
+	if a.MaxLogLines < 0 {
+		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
 	}
 	if a.AuthorizedKeys == "" {
 		return errors.New("berth: authorized_keys is required: name a file of OpenSSH public keys that may push and run commands")
@@ -149,6 +156,7 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
+	c.platform.SetMaxLogLines(a.MaxLogLines)
 	val, _, err = sshServers.LoadOrNew(sshKey, func() (caddy.Destructor, error) { return a.newSSHServer() })
 	if err != nil {
 		cores.Delete(coreKey)

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -20,6 +22,7 @@ func init() {
 //			host_key /etc/berth/ssh_host_ed25519_key
 //			docker_host unix:///var/run/docker.sock
 //			state_dir /var/lib/berth
+//			max_log_lines 10000
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -41,6 +44,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Domains = append(app.Domains, args...)
 			continue
+		case "max_log_lines":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one number", opt)
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return nil, d.Errf("%s must be a whole number of lines of at least 1, not %q", opt, args[0])
+			}
+			app.MaxLogLines = n
+			continue
 		}
 		var target *string
 		switch opt {
@@ -55,7 +69,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "state_dir":
 			target = &app.StateDir
 		default:
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir)", opt)
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines)", opt)
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)
