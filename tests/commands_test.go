@@ -37,6 +37,8 @@ type instance struct {
 	acme        *acmeEnv
 	internalTLS bool
 	wildcard    string
+	// options are extra lines of the berth block (`berth start OPTION...`).
+	options []string
 }
 
 type instanceKey struct{}
@@ -166,6 +168,7 @@ func (inst *instance) writeCaddyfile() error {
 		ssh 127.0.0.1:%d
 		authorized_keys %s
 		state_dir %s
+		%s
 	}
 }
 http://:%d {
@@ -173,7 +176,8 @@ http://:%d {
 	berth
 }
 `, inst.adminPort, strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"),
+		strings.Join(inst.options, "\n\t\t"), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
 }
 
@@ -256,7 +260,9 @@ func (inst *instance) logTail() string {
 
 // cmdBerth controls the script's Berth:
 //
-//	berth start              start caddy with the script's Caddyfile
+//	berth start [OPTION...]  start caddy with the script's Caddyfile, with
+//	                         each OPTION ('max_log_lines 5') a line of its
+//	                         berth block
 //	berth stop               SIGTERM, and wait for it to exit
 //	berth kill               SIGKILL
 //	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
@@ -272,6 +278,10 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	inst := ts.Value(instanceKey{}).(*instance)
 	switch args[0] {
 	case "start":
+		if len(args) > 1 {
+			inst.options = args[1:]
+			ts.Check(inst.writeCaddyfile())
+		}
 		ts.Check(inst.start())
 	case "stop":
 		ts.Check(inst.stop(syscall.SIGTERM))
