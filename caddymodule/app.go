@@ -7,8 +7,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +77,9 @@ type App struct {
 	SSHIdleTimeout            caddy.Duration `json:"ssh_idle_timeout,omitempty"`
 	SSHMaxSessionsPerKey      int            `json:"ssh_max_sessions_per_key,omitempty"`
 	SSHMaxSessionsPerAdminKey int            `json:"ssh_max_sessions_per_admin_key,omitempty"`
+	// MaxLogLines is the most lines per container `logs -n` shows; more
+	// (or -n -1, all) shows this many with a note. Default: 10000.
+	MaxLogLines int `json:"max_log_lines,omitempty"`
 
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
@@ -118,6 +119,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.StateDir = abs
 	if a.HostKey == "" {
 		a.HostKey = filepath.Join(a.StateDir, "ssh_host_ed25519_key")
+	}
+	if a.MaxLogLines < 0 {
+		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
 	}
 	if a.AuthorizedKeys == "" {
 		return errors.New("berth: authorized_keys is required: name a file of OpenSSH public keys that may push and run commands")
@@ -189,6 +193,7 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
+	c.platform.SetMaxLogLines(a.MaxLogLines)
 	val, _, err = sshServers.LoadOrNew(sshKey, func() (caddy.Destructor, error) { return a.newSSHServer() })
 	if err != nil {
 		cores.Delete(coreKey)
@@ -251,6 +256,9 @@ type core struct {
 	table      *routing.Table
 	platform   *platform.Platform
 	receiver   *gitrecv.Receiver
+	// socketDir is the private temporary directory of the hook socket
+	// when the state directory's path is too long for one; "" otherwise.
+	socketDir string
 }
 
 func (a *App) newCore() (*core, error) {
@@ -309,8 +317,16 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, fmt.Errorf("find this program's path for the git hook: %w", err)
 	}
-	c.receiver = gitrecv.NewReceiver(c.platform, self, hookSocketPath(a.StateDir), a.log)
+	socket, socketDir, err := hookSocketPath(a.StateDir)
+	if err != nil {
+		c.platform.Close()
+		dc.Close()
+		return nil, err
+	}
+	c.socketDir = socketDir
+	c.receiver = gitrecv.NewReceiver(c.platform, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
+		c.removeSocketDir()
 		c.platform.Close()
 		dc.Close()
 		return nil, err
@@ -324,6 +340,7 @@ func (c *core) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := c.receiver.Close(ctx)
+	c.removeSocketDir()
 	c.platform.Close()
 	services.Release(c.platform)
 	c.docker.Close()
@@ -332,14 +349,31 @@ func (c *core) Destruct() error {
 
 // hookSocketPath is the unix socket the git hook calls back on. A unix
 // socket path is limited to about 100 bytes, so a deep state directory
-// gets a socket in the temporary directory instead.
-func hookSocketPath(stateDir string) string {
+// gets a socket in a new private (0700) directory of a random name in the
+// temporary directory instead, returned as dir for removal. Not a fixed
+// name there: another local user could make that name first and so keep
+// Berth from starting (or listen on it).
+func hookSocketPath(stateDir string) (socket, dir string, err error) {
 	p := filepath.Join(stateDir, "hook.sock")
 	if len(p) < 100 {
-		return p
+		return p, "", nil
 	}
-	sum := sha256.Sum256([]byte(stateDir))
-	return filepath.Join(os.TempDir(), "berth-"+hex.EncodeToString(sum[:6])+".sock")
+	dir, err = os.MkdirTemp("", "berth-hook-")
+	if err != nil {
+		return "", "", fmt.Errorf("hook socket: the state directory's path is too long for a unix socket, and a private temporary directory cannot be made: %w", err)
+	}
+	socket = filepath.Join(dir, "hook.sock")
+	if len(socket) >= 100 {
+		os.Remove(dir)
+		return "", "", fmt.Errorf("hook socket: the paths of the state directory (%s) and of the temporary directory (%s) are both too long for a unix socket: use a shorter state_dir or set TMPDIR to a short directory", stateDir, os.TempDir())
+	}
+	return socket, dir, nil
+}
+
+func (c *core) removeSocketDir() {
+	if c.socketDir != "" {
+		os.RemoveAll(c.socketDir)
+	}
 }
 
 // sshServer is the SSH listener and server, pooled by address and host key.

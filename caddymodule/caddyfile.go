@@ -29,6 +29,7 @@ func init() {
 //			ssh_idle_timeout 10m
 //			ssh_max_sessions_per_key 10
 //			ssh_max_sessions_per_admin_key 50
+//			max_log_lines 10000
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -85,6 +86,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				"ssh_max_sessions_per_admin_key": &app.SSHMaxSessionsPerAdminKey,
 			}[opt] = n
 			continue
+		case "max_log_lines":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one number", opt)
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return nil, d.Errf("%s must be a whole number of lines of at least 1, not %q", opt, args[0])
+			}
+			app.MaxLogLines = n
+			continue
 		}
 		var target *string
 		switch opt {
@@ -99,7 +111,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "state_dir":
 			target = &app.StateDir
 		default:
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key)", opt)
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key)", opt)
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

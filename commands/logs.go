@@ -8,7 +8,7 @@ import (
 )
 
 var logCommands = []command{
-	{"logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100; -p web or web.1)", logs},
+	{"logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100, at most max_log_lines (10000), -1 that many; -p web or web.1)", logs},
 }
 
 func logs(ctx context.Context, p *platform.Platform, args []string, out IO) error {
@@ -42,5 +42,5 @@ func logs(ctx context.Context, p *platform.Platform, args []string, out IO) erro
 	if app == "" {
 		return usageError{"name one app"}
 	}
-	return p.Logs(ctx, app, opts, out.Stdout)
+	return p.Logs(ctx, app, opts, out.Stdout, out.Stderr)
 }

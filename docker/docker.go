@@ -7,14 +7,19 @@ package docker
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -24,6 +29,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Labels Berth puts on every container it runs. The platform finds its
@@ -83,23 +89,171 @@ func (c *Client) Close() error { return c.api.Close() }
 // Network is the name of the network apps run on.
 func (c *Client) Network() string { return c.network }
 
-// EnsureNetwork creates Berth's bridge network unless it exists.
+// SetNetwork names the network apps run on instead of DefaultNetwork (the
+// tests race EnsureNetwork on a network of their own). Call it before the
+// client is used.
+func (c *Client) SetNetwork(name string) { c.network = name }
+
+// EnsureNetwork creates Berth's bridge network unless it exists, and
+// heals the state two racing creators can leave behind.
+//
+// Docker before API 1.44 (Docker 20.10 is API 1.41) creates a second
+// network of a name that exists unless the request asks it to check
+// (CheckDuplicate), and even then checks and creates without a lock, so
+// two Berths starting at once on an engine without the network can make
+// two "berth" networks; from then on every container start fails with
+// "network berth is ambiguous". So: one creator at a time in this process
+// (networkMu), CheckDuplicate on old engines, and after creating, a look
+// for duplicates that every racer resolves the same way (healNetwork).
 func (c *Client) EnsureNetwork(ctx context.Context) error {
-	_, err := c.api.NetworkInspect(ctx, c.network, client.NetworkInspectOptions{})
-	if err == nil {
+	networkMu.Lock()
+	defer networkMu.Unlock()
+	nets, err := c.networksNamed(ctx, c.network)
+	if err != nil {
+		return err
+	}
+	if len(nets) == 1 {
 		return nil
 	}
-	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker: inspect network %s: %w", c.network, err)
+	if len(nets) == 0 {
+		_, err := c.createNetworkChecked(ctx, c.network, client.NetworkCreateOptions{
+			Driver: "bridge",
+			Labels: map[string]string{"berth.managed": "true"},
+		})
+		if err != nil && !isDuplicateNetwork(err) { // another process created it first
+			return fmt.Errorf("docker: create network %s: %w", c.network, err)
+		}
 	}
-	_, err = c.api.NetworkCreate(ctx, c.network, client.NetworkCreateOptions{
-		Driver: "bridge",
-		Labels: map[string]string{"berth.managed": "true"},
+	return c.healNetwork(ctx, c.network)
+}
+
+// networkMu serialises the network creation of all Clients of this
+// process (Berth and its services share one engine).
+var networkMu sync.Mutex
+
+func isDuplicateNetwork(err error) bool {
+	return cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists")
+}
+
+// networksNamed lists the networks called exactly name (the engine's name
+// filter matches substrings), oldest first, ties by ID: the order every
+// Berth agrees on when it decides which duplicate to keep.
+func (c *Client) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	res, err := c.api.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list networks: %w", err)
+	}
+	var out []network.Summary
+	for _, n := range res.Items {
+		if n.Name == name {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b network.Summary) int {
+		if d := a.Created.Compare(b.Created); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
 	})
-	if err != nil && !cerrdefs.IsConflict(err) { // another process created it first
-		return fmt.Errorf("docker: create network %s: %w", c.network, err)
+	return out, nil
+}
+
+// healNetwork leaves one network called name when racing creators made
+// several: the one containers are attached to, else the oldest. Empty
+// duplicates are removed; duplicates with containers on more than one of
+// them cannot be merged without stopping those containers, so that is an
+// error that says what to do.
+func (c *Client) healNetwork(ctx context.Context, name string) error {
+	nets, err := c.networksNamed(ctx, name)
+	if err != nil || len(nets) < 2 {
+		return err
+	}
+	keep := -1
+	var used []string
+	for i, n := range nets {
+		// The list leaves out the attached containers; inspecting by ID
+		// has them.
+		res, err := c.api.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			continue // another Berth removed it
+		} else if err != nil {
+			return fmt.Errorf("docker: inspect network %s (%s): %w", name, n.ID, err)
+		}
+		if len(res.Network.Containers) > 0 {
+			used = append(used, n.ID)
+			keep = i
+		}
+	}
+	if len(used) > 1 {
+		return fmt.Errorf("the engine has %d networks named %s with containers on them (IDs %s), so no container can start on %[2]s: "+
+			"stop Berth, remove the containers of all but one of them (docker network inspect ID shows them; Berth makes its app containers again), "+
+			"then `docker network rm` those networks by ID", len(nets), name, strings.Join(used, ", "))
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	for i, n := range nets {
+		if i == keep {
+			continue
+		}
+		if _, err := c.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("the engine has several networks named %s and the empty duplicate %s cannot be removed (remove it with `docker network rm %[2]s`): %w", name, n.ID, err)
+		}
 	}
 	return nil
+}
+
+// createNetworkChecked creates a network, asking engines older than API
+// 1.44 to refuse a duplicate name (CheckDuplicate; newer engines always
+// refuse and no longer take the field, and the client library no longer
+// sends it, so the request is made here by hand).
+func (c *Client) createNetworkChecked(ctx context.Context, name string, opts client.NetworkCreateOptions) (id string, err error) {
+	if !versions.LessThan(c.api.ClientVersion(), "1.44") {
+		res, err := c.api.NetworkCreate(ctx, name, opts)
+		return res.ID, err
+	}
+	body, err := json.Marshal(struct {
+		Name           string
+		CheckDuplicate bool
+		Driver         string
+		Internal       bool
+		Attachable     bool
+		Labels         map[string]string
+	}{name, true, opts.Driver, opts.Internal, opts.Attachable, opts.Labels})
+	if err != nil {
+		return "", err
+	}
+	dial := c.api.Dialer()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+	}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker/v"+c.api.ClientVersion()+"/networks/create", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		var created struct{ ID string }
+		if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
+			return "", fmt.Errorf("engine's answer: %w", err)
+		}
+		return created.ID, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var e struct{ Message string }
+	if json.Unmarshal(msg, &e) == nil && e.Message != "" {
+		msg = []byte(e.Message)
+	}
+	if resp.StatusCode == http.StatusConflict {
+		return "", cerrdefs.ErrConflict.WithMessage(string(msg))
+	}
+	return "", fmt.Errorf("engine answered %s: %s", resp.Status, msg)
 }
 
 // ImageBuild passes a build through to the engine (see package builder).

@@ -244,22 +244,37 @@ var ErrNetworkInUse = errors.New("network in use")
 // CreateNetwork makes an attachable bridge network labelled as Berth's.
 func (c *Client) CreateNetwork(ctx context.Context, name string) error {
 	// Docker before API 1.44 allows two networks of one name; Berth's
-	// commands name networks, so it refuses a second one.
+	// commands name networks, so it refuses a second one: one creator at
+	// a time here, CheckDuplicate for the engine, and a creator that
+	// still raced another process (the engine checks without a lock)
+	// removes its own network again unless it is the older one.
+	networkMu.Lock()
+	defer networkMu.Unlock()
 	if _, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
 		return fmt.Errorf("a network named %s already exists", name)
 	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: inspect network %s: %w", name, err)
 	}
-	_, err := c.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+	id, err := c.createNetworkChecked(ctx, name, client.NetworkCreateOptions{
 		Driver:     "bridge",
 		Attachable: true,
 		Labels:     map[string]string{LabelNetwork: "true"},
 	})
 	if err != nil {
-		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
+		if isDuplicateNetwork(err) {
 			return fmt.Errorf("a network named %s already exists", name)
 		}
 		return fmt.Errorf("docker: create network %s: %w", name, err)
+	}
+	nets, err := c.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(nets) > 1 && nets[0].ID != id {
+		if _, err := c.api.NetworkRemove(context.WithoutCancel(ctx), id, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("another process created network %s at the same time, and this one's duplicate %s cannot be removed (remove it with `docker network rm %[2]s`): %w", name, id, err)
+		}
+		return fmt.Errorf("a network named %s already exists", name)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -63,7 +64,7 @@ type Receiver struct {
 	log      *slog.Logger
 
 	mu     sync.Mutex
-	pushes map[string]string // token → app
+	pushes map[string]push // by token
 	srv    *http.Server
 }
 
@@ -74,7 +75,7 @@ func NewReceiver(p *platform.Platform, hookBin, socket string, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{platform: p, hookBin: hookBin, socket: socket, log: log, pushes: map[string]string{}}
+	return &Receiver{platform: p, hookBin: hookBin, socket: socket, log: log, pushes: map[string]push{}}
 }
 
 // Start listens on the hook socket.
@@ -143,9 +144,13 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 		return 1
 	}
 
-	token := r.register(app)
+	token := r.register(app, ctx)
 	defer r.unregister(token)
 	cmd := exec.CommandContext(ctx, "git", strings.TrimPrefix(service, "git-"), repo)
+	// git and its hook in a process group of their own, so a pusher who
+	// goes away takes the hook down too, not git alone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Env = append(os.Environ(),
 		envHookBin+"="+r.hookBin,
 		envHookSocket+"="+r.socket,
@@ -183,12 +188,25 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 	return 0
 }
 
-func (r *Receiver) register(app string) string {
+// push is a running git service: its app, and the SSH session's context,
+// which ends when the client goes away.
+type push struct {
+	app string
+	ctx context.Context
+}
+
+// ErrPusherGone is why a push's deploy is cancelled when the client
+// disconnects before it finishes: git on the server is killed then, so the
+// pushed branch is never updated, and a deploy that went on would serve a
+// commit the branch does not have.
+var ErrPusherGone = errors.New("the pusher disconnected before the deploy finished, so the push was not recorded; the previous release keeps serving: push again")
+
+func (r *Receiver) register(app string, ctx context.Context) string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := hex.EncodeToString(b)
 	r.mu.Lock()
-	r.pushes[token] = app
+	r.pushes[token] = push{app: app, ctx: ctx}
 	r.mu.Unlock()
 	return token
 }
@@ -266,8 +284,9 @@ func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	app, ok := r.pushes[hr.Token]
+	ps, ok := r.pushes[hr.Token]
 	r.mu.Unlock()
+	app := ps.app
 	if !ok {
 		http.Error(w, "berth: this push is not known to the server", http.StatusForbidden)
 		return
@@ -276,8 +295,16 @@ func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Trailer", exitTrailer)
 	w.WriteHeader(http.StatusOK)
 	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	// The deploy ends when the pusher's SSH session does, or the hook's
+	// connection: either means git will not record the push.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(req.Context()))
+	defer cancel(nil)
+	for _, gone := range []context.Context{ps.ctx, req.Context()} {
+		stop := context.AfterFunc(gone, func() { cancel(ErrPusherGone) })
+		defer stop()
+	}
 	code := 0
-	if err := r.deployPush(req.Context(), app, hr, out); err != nil {
+	if err := r.deployPush(ctx, app, hr, out); err != nil {
 		fmt.Fprintf(out, " !     %s\n", strings.ReplaceAll(err.Error(), "\n", "\n !     "))
 		code = 1
 	}

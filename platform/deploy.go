@@ -123,6 +123,14 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	log := io.Writer(teeLog{client: logWriter(req.Log), file: build})
 	made := 0 // the release made, once it serves
 	defer func() {
+		// A deploy cancelled with a cause (the pusher went away) says so
+		// rather than "context canceled".
+		if err != nil && ctx.Err() != nil {
+			if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+				err = fmt.Errorf("cancelled: %w", cause)
+				attempt.Error = err.Error()
+			}
+		}
 		// Record the outcome on a fresh copy: a failed rollout may have
 		// left a half-changed record in a.
 		attempt.Finished = time.Now().UTC()

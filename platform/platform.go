@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-paas/berth/docker"
@@ -86,6 +87,8 @@ type Platform struct {
 	tls tlsState
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
+	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
+	maxLogLines atomic.Int64
 
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -274,7 +274,9 @@ func (inst *instance) logTail() string {
 
 // cmdBerth controls the script's Berth:
 //
-//	berth start              start caddy with the script's Caddyfile
+//	berth start [OPTION...]  start caddy with the script's Caddyfile, with
+//	                         each OPTION ('max_log_lines 5') a line of its
+//	                         berth block
 //	berth stop               SIGTERM, and wait for it to exit
 //	berth kill               SIGKILL
 //	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
@@ -288,6 +290,8 @@ func (inst *instance) logTail() string {
 //	                         out), set in ADMIN_SOCKET
 //	berth option NAME VALUE  set a line of the Caddyfile's berth block
 //	                         for the next start or reload
+//	berth start 'LINE'...    start with these lines added to the berth
+//	                         block
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("berth: negation is not supported")
@@ -298,6 +302,10 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	inst := ts.Value(instanceKey{}).(*instance)
 	switch args[0] {
 	case "start":
+		if len(args) > 1 {
+			inst.berthOptions = append(inst.berthOptions, args[1:]...)
+			ts.Check(inst.writeCaddyfile())
+		}
 		ts.Check(inst.start())
 	case "stop":
 		ts.Check(inst.stop(syscall.SIGTERM))

@@ -3,9 +3,19 @@
 # installs what is missing (Docker, git, the OpenSSH client, a static
 # busybox for the test base image, and PostgreSQL, MariaDB and Redis,
 # whose binaries tests/serviceimage.sh makes the datastore test images
-# of), starts dockerd when no engine answers, then runs every Go test
-# with the race detector, the end-to-end suite included. No Docker means
-# a failed run, never a skipped test.
+# of), then runs every Go test with the race detector, the end-to-end
+# suite included, against a private Docker engine of its own: a dockerd
+# with a fresh, empty data root, its own socket, exec root, bridge and
+# address pool, started here and removed on the way out (failure and
+# Ctrl-C included). So no run depends on what an earlier run, or a
+# developer, left in an engine, and the machine's own engine (if any) is
+# never touched. It needs root for that. No Docker means a failed run,
+# never a skipped test.
+#
+#   BERTH_TEST_POOL=172.29.0.0/16  the private engine's addresses (a /16;
+#                                  its default bridge takes the last /24)
+#   BERTH_TEST_USE_ENGINE=1        use the engine DOCKER_HOST names instead,
+#                                  which must be empty (.ci/run never does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,16 +51,75 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
-if ! docker info >/dev/null 2>&1; then
-	echo "==> starting dockerd (log: /tmp/berth-dockerd.log)"
-	nohup dockerd >/tmp/berth-dockerd.log 2>&1 &
+if [ -n "${BERTH_TEST_USE_ENGINE:-}" ]; then
+	docker info >/dev/null 2>&1 || { echo "FAIL: BERTH_TEST_USE_ENGINE is set but no engine answers at ${DOCKER_HOST:-the local socket}" >&2; exit 1; }
+	echo "==> using the engine at ${DOCKER_HOST:-the local socket} (BERTH_TEST_USE_ENGINE)"
+else
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "FAIL: the tests start a private, empty Docker engine, which needs root (or set BERTH_TEST_USE_ENGINE=1 and DOCKER_HOST to an empty engine)" >&2
+		exit 1
+	fi
+	pool=${BERTH_TEST_POOL:-172.29.0.0/16}
+	if ! [[ $pool =~ ^([0-9]+)\.([0-9]+)\.0\.0/16$ ]]; then
+		echo "FAIL: BERTH_TEST_POOL must be a /16 such as 172.29.0.0/16, not $pool" >&2
+		exit 1
+	fi
+	prefix=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}
+	# Another engine's networks (or anything else routed) in that range
+	# would collide with the private engine's.
+	if ip -4 route show | grep -q "^$prefix\."; then
+		echo "FAIL: addresses in $pool are in use here:" >&2
+		ip -4 route show | grep "^$prefix\." >&2
+		echo "set BERTH_TEST_POOL to a free /16 (such as 172.28.0.0/16)" >&2
+		exit 1
+	fi
+	engine=$(mktemp -d /tmp/berth-tests-engine.XXXXXX)
+	sock=$engine/docker.sock
+	br=brt$$
+	br=${br:0:15}
+	# The machine's engine (if any) sets the FORWARD policy to DROP and
+	# allows its own bridges only: let the private engine's containers
+	# reach each other and, masqueraded, the outside (DNS answers).
+	fw() {
+		iptables "$1" FORWARD -s "$pool" -j ACCEPT &&
+			iptables "$1" FORWARD -d "$pool" -j ACCEPT &&
+			iptables -t nat "$1" POSTROUTING -s "$pool" ! -d "$pool" -j MASQUERADE
+	}
+	stop_engine() {
+		trap - EXIT INT TERM
+		echo "==> removing the private Docker engine"
+		DOCKER_HOST=unix://$sock docker ps -aq 2>/dev/null | xargs -r env DOCKER_HOST=unix://$sock docker rm -f >/dev/null 2>&1 || true
+		[ -z "${dockerd_pid:-}" ] || { kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null; } || true
+		ip link del "$br" 2>/dev/null || true
+		fw -D 2>/dev/null || true
+		umount -R "$engine/data" "$engine/exec" 2>/dev/null || true
+		rm -rf "$engine" 2>/dev/null || true
+	}
+	trap stop_engine EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	ip link add "$br" type bridge
+	ip addr add "$prefix.255.1/24" dev "$br"
+	ip link set "$br" up
+	fw -I 2>/dev/null || true
+	echo "==> starting a private, empty Docker engine at unix://$sock (addresses $pool, log: $engine/dockerd.log)"
+	# --iptables=false: the machine's engine owns the DOCKER chains; the
+	# rules this engine needs are fw's. Its networks come from the first
+	# half of the pool, its default bridge is the last /24.
+	# Its own session: a Ctrl-C reaches the tests, and the engine is then
+	# taken down here, in order.
+	setsid dockerd --data-root "$engine/data" --exec-root "$engine/exec" --pidfile "$engine/dockerd.pid" \
+		-H "unix://$sock" --bridge="$br" --iptables=false --ip-masq=false \
+		--default-address-pool "base=$prefix.0.0/17,size=24" >"$engine/dockerd.log" 2>&1 &
+	dockerd_pid=$!
+	export DOCKER_HOST=unix://$sock
 	for _ in $(seq 1 60); do
 		docker info >/dev/null 2>&1 && break
 		sleep 1
 	done
 	if ! docker info >/dev/null 2>&1; then
-		echo "FAIL: dockerd did not start; its log:" >&2
-		tail -n 30 /tmp/berth-dockerd.log >&2
+		echo "FAIL: the private dockerd did not start; its log:" >&2
+		tail -n 30 "$engine/dockerd.log" >&2
 		exit 1
 	fi
 fi
@@ -58,4 +127,5 @@ fi
 echo "==> go vet"
 go vet ./...
 echo "==> go test -race"
+# Not exec: the private engine is removed when the tests end.
 go test -race -count=1 -timeout 30m ./... "$@"

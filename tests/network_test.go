@@ -1,0 +1,168 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// envEnsureNetwork makes the test binary a racer: it calls EnsureNetwork
+// for the network it names at the time envEnsureAt says, and exits.
+const (
+	envEnsureNetwork = "BERTH_TEST_ENSURE_NETWORK"
+	envEnsureAt      = "BERTH_TEST_ENSURE_AT"
+)
+
+func ensureNetworkChild(name string) int {
+	ctx := context.Background()
+	dc, err := docker.Connect(ctx, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer dc.Close()
+	dc.SetNetwork(name)
+	if at, err := strconv.ParseInt(os.Getenv(envEnsureAt), 10, 64); err == nil {
+		time.Sleep(time.Until(time.Unix(0, at)))
+	}
+	if err := dc.EnsureNetwork(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// networkIDs lists the networks called exactly name.
+func networkIDs(t *testing.T, api *client.Client, name string) []string {
+	t.Helper()
+	res, err := api.NetworkList(context.Background(), client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, n := range res.Items {
+		if n.Name == name {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
+}
+
+func engineAPI(t *testing.T) *client.Client {
+	t.Helper()
+	api, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Ping(context.Background(), client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	return api
+}
+
+func removeNetworks(t *testing.T, api *client.Client, name string) {
+	t.Cleanup(func() {
+		for _, id := range networkIDs(t, api, name) {
+			api.NetworkRemove(context.Background(), id, client.NetworkRemoveOptions{})
+		}
+	})
+}
+
+// TestEnsureNetworkRace starts many processes that each make sure of a
+// network that does not exist yet, all at the same moment, the way several
+// Berths start on a fresh engine: there must be one network afterwards, not
+// one per racer (Docker 20.10 makes duplicates, after which every container
+// start fails with "network ... is ambiguous").
+func TestEnsureNetworkRace(t *testing.T) {
+	api := engineAPI(t)
+	name := fmt.Sprintf("berth-race-%d", os.Getpid())
+	removeNetworks(t, api, name)
+	const racers = 12
+	at := time.Now().Add(3 * time.Second).UnixNano()
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	outs := make([][]byte, racers)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), envEnsureNetwork+"="+name, envEnsureAt+"="+strconv.FormatInt(at, 10))
+			outs[i], errs[i] = cmd.CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for i := range racers {
+		if errs[i] != nil {
+			t.Errorf("racer %d: %v: %s", i, errs[i], outs[i])
+		}
+	}
+	if ids := networkIDs(t, api, name); len(ids) != 1 {
+		t.Fatalf("%d racers made %d networks named %s, want 1: %v", racers, len(ids), name, ids)
+	}
+}
+
+// TestEnsureNetworkHealsDuplicates starts from the state an old Berth left
+// on Docker 20.10: several networks of Berth's name, one of them (not the
+// oldest) with a container on it. EnsureNetwork keeps that one and removes
+// the empty ones, so containers start again.
+func TestEnsureNetworkHealsDuplicates(t *testing.T) {
+	ctx := context.Background()
+	api := engineAPI(t)
+	name := fmt.Sprintf("berth-dup-%d", os.Getpid())
+	removeNetworks(t, api, name)
+	var made []string
+	for range 3 {
+		// The client library sends no CheckDuplicate, so an engine older
+		// than API 1.44 makes a duplicate as an old Berth did.
+		res, err := api.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge"})
+		if err != nil {
+			if strings.Contains(err.Error(), "already exists") {
+				t.Fatalf("this engine (API %s) refuses duplicate network names; the test needs one that does not, such as Docker 20.10: %v", api.ClientVersion(), err)
+			}
+			t.Fatal(err)
+		}
+		made = append(made, res.ID)
+	}
+	used := made[1]
+	// A container cannot start on an ambiguous name, not even given the
+	// ID: it starts on the default bridge and joins by ID while running.
+	c, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: BaseImage, Cmd: []string{"sleep", "600"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}) })
+	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.NetworkConnect(ctx, used, client.NetworkConnectOptions{Container: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	dc, err := docker.Connect(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	dc.SetNetwork(name)
+	if err := dc.EnsureNetwork(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ids := networkIDs(t, api, name); len(ids) != 1 || ids[0] != used {
+		t.Fatalf("after EnsureNetwork the networks named %s are %v, want only %s (the one with a container)", name, ids, used)
+	}
+}
