@@ -39,7 +39,12 @@ func ParseProcfile(data []byte) (map[string]string, error) {
 		}
 		procs[name] = cmd
 	}
-	return procs, sc.Err()
+	if err := sc.Err(); err != nil {
+		// A line over bufio's 64 KiB: refuse the whole Procfile rather
+		// than return the types read so far.
+		return nil, fmt.Errorf("Procfile line %d: %v; a line may be at most 64 KiB", line+1, err)
+	}
+	return procs, nil
 }
 
 // processTypes returns the types a release runs, web first: the Procfile's
