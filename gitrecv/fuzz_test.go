@@ -104,3 +104,36 @@ func FuzzReadRefUpdates(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRedact: Berth's log of an SSH command never holds a config:set
+// value or a --password, however the command line is written.
+func FuzzRedact(f *testing.F) {
+	f.Add("config:set", "blog", "s3cret")
+	f.Add("postgres:create", "--password", "hunter22")
+	f.Add("config:set", "--global", "a b=c")
+	f.Fuzz(func(t *testing.T, name, arg, secret string) {
+		if len(secret) < 4 || strings.HasPrefix(arg, "--") {
+			// Short secrets turn up in the rest of the line by chance; a
+			// flag in arg's place takes the next word as its value, as the
+			// commands' parseFlags does.
+			return
+		}
+		for _, args := range [][]string{
+			{"config:set", arg, "KEY=" + secret},
+			{"config:set", arg, "KEY=" + secret, "OTHER=" + secret},
+			{name, arg, "--password", secret},
+			{name, "--password=" + secret, arg},
+		} {
+			logged := redact(args)
+			var rest []string
+			for _, a := range args {
+				if !strings.Contains(a, secret) {
+					rest = append(rest, a)
+				}
+			}
+			if strings.Contains(logged, secret) && !strings.Contains(strings.Join(rest, " ")+" KEY=*** OTHER=*** --password=***", secret) {
+				t.Fatalf("%q is logged as %q", args, logged)
+			}
+		}
+	})
+}
