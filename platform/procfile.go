@@ -26,6 +26,12 @@ func ParseProcfile(data []byte) (map[string]string, error) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
+		// bufio drops a line's final CR only: one inside a line is a
+		// Procfile with old Mac line endings, which would read as one
+		// process running the rest of the file.
+		if strings.ContainsRune(text, '\r') {
+			return nil, fmt.Errorf("Procfile line %d: a carriage return inside the line; save the Procfile with LF (or CRLF) line endings", line)
+		}
 		name, cmd, ok := strings.Cut(text, ":")
 		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
 		if !ok || cmd == "" {
