@@ -69,3 +69,27 @@ func FuzzArgumentReaders(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLogArgs: logs takes one app, never a flag for one, and options
+// only from its own flags; a deploy key's logs command reads as its app.
+func FuzzLogArgs(f *testing.F) {
+	for _, s := range []string{"mine -t -n 5 -p web", "-n -1 mine", "mine -n", "mine other", "-p mine", "mine -p -t", "mine --num 1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		app, opts, err := parseLogArgs(args)
+		if err != nil {
+			return
+		}
+		if app == "" || strings.HasPrefix(app, "-") || !slices.Contains(args, app) {
+			t.Fatalf("%q: app %q", args, app)
+		}
+		if opts.Follow != (slices.Contains(args, "-t") || slices.Contains(args, "--tail")) && !slices.Contains(args, "-p") && !slices.Contains(args, "--ps") && !slices.Contains(args, "-n") && !slices.Contains(args, "--num") {
+			t.Fatalf("%q: follow %v", args, opts.Follow)
+		}
+		if Authorize("mine", append([]string{"logs"}, args...)) == nil && app != "mine" {
+			t.Fatalf("logs %q allowed for mine reads app %q", args, app)
+		}
+	})
+}
