@@ -5,6 +5,7 @@ package docker
 // docker-options line.
 
 import (
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -104,6 +105,33 @@ func FuzzSplitWords(f *testing.F) {
 			if strings.ContainsAny(w, " \t\n") && !strings.ContainsAny(raw, `'"\`) {
 				t.Fatalf("%q, with no quotes, split into a word with a space: %q", raw, w)
 			}
+		}
+	})
+}
+
+// FuzzRestartPolicy: ps:set APP restart-policy gives one of Docker's
+// policies and a retry count only for on-failure, written back the same.
+func FuzzRestartPolicy(f *testing.F) {
+	for _, s := range []string{"no", "always", "unless-stopped", "on-failure", "on-failure:5", "on-failure:-1", "always:3", "on-failure:+2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, n, err := ParseRestartPolicy(s)
+		if err != nil {
+			if name != "" || n != 0 {
+				t.Fatalf("%q refused (%v) but gave %q %d", s, err, name, n)
+			}
+			return
+		}
+		if !slices.Contains([]string{"no", "always", "unless-stopped", "on-failure"}, name) || n < 0 || n > 0 && name != "on-failure" {
+			t.Fatalf("%q gave %q %d", s, name, n)
+		}
+		back := name
+		if strings.Contains(s, ":") {
+			back = fmt.Sprintf("%s:%d", name, n)
+		}
+		if n2, c2, err := ParseRestartPolicy(back); err != nil || n2 != name || c2 != n {
+			t.Fatalf("%q gave %q %d, which reads back as %q %d, %v", s, name, n, n2, c2, err)
 		}
 	})
 }

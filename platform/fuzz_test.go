@@ -386,3 +386,27 @@ func fuzzCert(f *testing.F, now time.Time) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
+
+// FuzzReleaseAndSources: rollback's version, git:sync's URL and
+// git:from-image's reference; none that passes can be read as a flag by
+// git or Docker.
+func FuzzReleaseAndSources(f *testing.F) {
+	for _, s := range []string{"v3", "3", "v0", "-1", "v+2", "https://example.test/r.git", "/srv/repo", "git@host:r.git", "--upload-pack=x", "ext::sh -c x", "nginx:1.27", "-x", "registry.test/a/b@sha256:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseVersion(s); err == nil && n <= 0 {
+			t.Fatalf("ParseVersion(%q) = %d", s, n)
+		} else if err == nil {
+			if again, err := ParseVersion(fmt.Sprintf("v%d", n)); err != nil || again != n {
+				t.Fatalf("v%d reads back as %d, %v", n, again, err)
+			}
+		}
+		if validRemote(s) == nil && (strings.HasPrefix(s, "-") || s == "") {
+			t.Fatalf("git:sync URL %q accepted", s)
+		}
+		if validImageRef(s) == nil && (strings.HasPrefix(s, "-") || strings.ContainsAny(s, " \t\n") || len(s) > 512) {
+			t.Fatalf("image %q accepted", s)
+		}
+	})
+}
