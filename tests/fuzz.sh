@@ -32,6 +32,7 @@ done < <(go list -f '{{.Dir}} {{.ImportPath}}' ./...)
 
 results=()
 failed=0
+flaked=0
 total=0
 for pkg in "${pkgs[@]}"; do
 	if ! list=$(go test -list '^Fuzz' -run '^$' "$pkg" 2>&1); then
@@ -48,8 +49,17 @@ for pkg in "${pkgs[@]}"; do
 		total=$((total + 1))
 		t0=$(date +%s)
 		log=$(mktemp)
+		corpus="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name"
+		before=$(ls "$corpus" 2>/dev/null)
 		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
 			status=ok
+		elif [[ $(ls "$corpus" 2>/dev/null) == "$before" ]] && grep -q '^    context deadline exceeded$' "$log" &&
+			go test -run "^${name}\$" "$pkg" >>"$log" 2>&1; then
+			# Go before 1.27 can fail a target when -fuzztime ends while a
+			# worker is busy (golang/go#75804), mostly on a loaded machine.
+			# No input was written and the seeds pass again: not a finding.
+			status=ok
+			flaked=$((flaked + 1))
 		else
 			status=FAIL
 			failed=$((failed + 1))
@@ -65,7 +75,7 @@ done
 echo
 echo "fuzz.sh: $total targets, $fuzztime each:"
 printf '%s\n' "${results[@]}"
-echo "fuzz.sh: $failed failed, $(($(date +%s) - start))s in all"
+echo "fuzz.sh: $failed failed ($flaked stopped by golang/go#75804 with no finding), $(($(date +%s) - start))s in all"
 if ((total == 0)); then
 	echo "fuzz.sh: no fuzz target found" >&2
 	exit 1
