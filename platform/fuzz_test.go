@@ -144,7 +144,15 @@ func normalAppJSON(a *AppJSON) AppJSON {
 	for k, v := range n.Healthchecks {
 		if len(v) == 0 {
 			n.Healthchecks[k] = nil
+			continue
 		}
+		v = slices.Clone(v)
+		for i := range v {
+			if len(v[i].Command) == 0 {
+				v[i].Command = nil
+			}
+		}
+		n.Healthchecks[k] = v
 	}
 	return n
 }
