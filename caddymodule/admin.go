@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,35 +60,71 @@ func runningPlatform() (*platform.Platform, error) {
 var adminMux = sync.OnceValue(func() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /berth/commands", serveCommand)
-	// JSON shorthands: each runs one command of the table.
-	rest := func(pattern string, args func(r *http.Request, body map[string]any) ([]string, error)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { serveREST(w, r, args) })
+	for _, rt := range restRoutes {
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { serveREST(w, r, rt) })
 	}
-	rest("GET /berth/apps", func(*http.Request, map[string]any) ([]string, error) {
+	return mux
+})
+
+// restRoute is a JSON shorthand: the command line a request stands for,
+// or why the request is refused.
+type restRoute struct {
+	pattern string
+	args    func(r *http.Request, body map[string]any) ([]string, error)
+}
+
+// commandFor is the command line of a request to rt. The {app} of the path
+// must be an app name: "--global" there would be read as a flag.
+func commandFor(rt restRoute, r *http.Request, body map[string]any) ([]string, error) {
+	if strings.Contains(rt.pattern, "{app}") {
+		if err := platform.ValidateAppName(r.PathValue("app")); err != nil {
+			return nil, err
+		}
+	}
+	return rt.args(r, body)
+}
+
+// argWord refuses a value from the body that the command would read as a
+// flag (a leading -) or, in KEY=VALUE, as another key (an "=").
+func argWord(what, s string) error {
+	if strings.HasPrefix(s, "-") || strings.Contains(s, "=") {
+		return fmt.Errorf("%s %q: a name starts with no - and holds no =", what, s)
+	}
+	return nil
+}
+
+var restRoutes = []restRoute{
+	{"GET /berth/apps", func(*http.Request, map[string]any) ([]string, error) {
 		return []string{"apps:list", "--format", "json"}, nil
-	})
-	rest("POST /berth/apps", func(_ *http.Request, body map[string]any) ([]string, error) {
+	}},
+	{"POST /berth/apps", func(_ *http.Request, body map[string]any) ([]string, error) {
 		name, _ := body["name"].(string)
 		if name == "" {
 			return nil, errors.New(`give the app's name: {"name": "blog"}`)
 		}
+		if err := platform.ValidateAppName(name); err != nil {
+			return nil, err
+		}
 		return []string{"apps:create", name}, nil
-	})
-	rest("GET /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"GET /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"ps:report", r.PathValue("app"), "--format", "json"}, nil
-	})
-	rest("DELETE /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"DELETE /berth/apps/{app}", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"apps:destroy", r.PathValue("app"), "--force"}, nil
-	})
-	rest("GET /berth/apps/{app}/config", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"GET /berth/apps/{app}/config", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"config:show", r.PathValue("app"), "--format", "json"}, nil
-	})
-	rest("PUT /berth/apps/{app}/config", func(r *http.Request, body map[string]any) ([]string, error) {
+	}},
+	{"PUT /berth/apps/{app}/config", func(r *http.Request, body map[string]any) ([]string, error) {
 		args := []string{"config:set", r.PathValue("app")}
 		for k, v := range body {
 			s, ok := v.(string)
 			if !ok {
 				return nil, fmt.Errorf("config var %s: give its value as a string", k)
+			}
+			if err := argWord("config var", k); err != nil {
+				return nil, err
 			}
 			args = append(args, k+"="+s)
 		}
@@ -95,45 +132,58 @@ var adminMux = sync.OnceValue(func() *http.ServeMux {
 			return nil, errors.New(`give the vars to set: {"KEY": "value"}`)
 		}
 		return args, nil
-	})
-	rest("POST /berth/apps/{app}/scale", func(r *http.Request, body map[string]any) ([]string, error) {
+	}},
+	{"POST /berth/apps/{app}/scale", func(r *http.Request, body map[string]any) ([]string, error) {
 		args := []string{"ps:scale", r.PathValue("app")}
 		for typ, v := range body {
 			n, ok := v.(float64)
-			if !ok {
-				return nil, fmt.Errorf("%s: give the quantity as a number", typ)
+			// int(n) used to drop a fraction (2.5 scaled to 2) and wrap
+			// numbers beyond int.
+			if !ok || n != math.Trunc(n) || math.Abs(n) > 1e6 {
+				return nil, fmt.Errorf("%s: give the quantity as a whole number", typ)
+			}
+			if err := argWord("process type", typ); err != nil {
+				return nil, err
 			}
 			args = append(args, fmt.Sprintf("%s=%d", typ, int(n)))
 		}
+		if len(body) == 0 {
+			return nil, errors.New(`give the quantities: {"web": 2}`)
+		}
 		return args, nil
-	})
-	rest("GET /berth/apps/{app}/releases", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"GET /berth/apps/{app}/releases", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"releases", r.PathValue("app"), "--format", "json"}, nil
-	})
-	rest("GET /berth/apps/{app}/builds", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"GET /berth/apps/{app}/builds", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"builds:list", r.PathValue("app"), "--format", "json"}, nil
-	})
-	rest("POST /berth/apps/{app}/rollback", func(r *http.Request, body map[string]any) ([]string, error) {
+	}},
+	{"POST /berth/apps/{app}/rollback", func(r *http.Request, body map[string]any) ([]string, error) {
 		args := []string{"rollback", r.PathValue("app")}
 		switch v := body["version"].(type) {
 		case nil:
 		case float64:
+			if v != math.Trunc(v) || v < 1 || v > math.MaxInt32 {
+				return nil, fmt.Errorf("version %v: give a release number, like 3", v)
+			}
 			args = append(args, fmt.Sprintf("v%d", int(v)))
 		case string:
+			if err := argWord("version", v); err != nil {
+				return nil, err
+			}
 			args = append(args, v)
 		default:
 			return nil, errors.New(`give the release as {"version": 3}, or nothing for the previous one`)
 		}
 		return args, nil
-	})
-	rest("POST /berth/apps/{app}/restart", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"POST /berth/apps/{app}/restart", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"ps:restart", r.PathValue("app")}, nil
-	})
-	rest("POST /berth/apps/{app}/deploy", func(r *http.Request, _ map[string]any) ([]string, error) {
+	}},
+	{"POST /berth/apps/{app}/deploy", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"ps:rebuild", r.PathValue("app")}, nil
-	})
-	return mux
-})
+	}},
+}
 
 func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 	if _, err := runningPlatform(); err != nil {
@@ -264,23 +314,18 @@ func readCommandLine(body *bufio.Reader) ([]string, error) {
 
 // serveREST runs the command a shorthand route names and answers with its
 // JSON output, or with {"error": ...} and a status that fits the failure.
-func serveREST(w http.ResponseWriter, r *http.Request, argsFor func(*http.Request, map[string]any) ([]string, error)) {
+func serveREST(w http.ResponseWriter, r *http.Request, rt restRoute) {
 	p, err := runningPlatform()
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	body := map[string]any{}
-	if r.Method == http.MethodPost || r.Method == http.MethodPut {
-		data, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if len(bytes.TrimSpace(data)) > 0 {
-			if err := json.Unmarshal(data, &body); err != nil {
-				writeJSONError(w, http.StatusBadRequest, "the body must be a JSON object: "+err.Error())
-				return
-			}
-		}
+	body, err := decodeBody(r)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	args, err := argsFor(r, body)
+	args, err := commandFor(rt, r, body)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
@@ -302,6 +347,20 @@ func serveREST(w http.ResponseWriter, r *http.Request, argsFor func(*http.Reques
 		w.WriteHeader(http.StatusCreated)
 	}
 	w.Write(append(out, '\n'))
+}
+
+// decodeBody reads the JSON object a POST or PUT carries (none is {}).
+func decodeBody(r *http.Request) (map[string]any, error) {
+	body := map[string]any{}
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		data, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if len(bytes.TrimSpace(data)) > 0 {
+			if err := json.Unmarshal(data, &body); err != nil {
+				return nil, errors.New("the body must be a JSON object: " + err.Error())
+			}
+		}
+	}
+	return body, nil
 }
 
 func statusFor(err error) int {

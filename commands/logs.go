@@ -12,6 +12,15 @@ var logCommands = []command{
 }
 
 func logs(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+	app, opts, err := parseLogArgs(args)
+	if err != nil {
+		return err
+	}
+	return p.Logs(ctx, app, opts, out.Stdout, out.Stderr)
+}
+
+// parseLogArgs reads logs' APP [-t] [-n N] [-p PROCESS], in any order.
+func parseLogArgs(args []string) (string, platform.LogOptions, error) {
 	opts := platform.LogOptions{Lines: 100}
 	var app string
 	for i := 0; i < len(args); i++ {
@@ -20,7 +29,7 @@ func logs(ctx context.Context, p *platform.Platform, args []string, out IO) erro
 			opts.Follow = true
 		case "-n", "--num", "-p", "--ps":
 			if i+1 >= len(args) {
-				return usageError{a + " needs a value"}
+				return "", opts, usageError{a + " needs a value"}
 			}
 			i++
 			if a == "-p" || a == "--ps" {
@@ -29,18 +38,18 @@ func logs(ctx context.Context, p *platform.Platform, args []string, out IO) erro
 			}
 			n, err := strconv.Atoi(args[i])
 			if err != nil {
-				return usageError{"-n takes a number of lines"}
+				return "", opts, usageError{"-n takes a number of lines"}
 			}
 			opts.Lines = n
 		default:
 			if app != "" || len(a) > 0 && a[0] == '-' {
-				return usageError{"unexpected " + strconv.Quote(a)}
+				return "", opts, usageError{"unexpected " + strconv.Quote(a)}
 			}
 			app = a
 		}
 	}
 	if app == "" {
-		return usageError{"name one app"}
+		return "", opts, usageError{"name one app"}
 	}
-	return p.Logs(ctx, app, opts, out.Stdout, out.Stderr)
+	return app, opts, nil
 }

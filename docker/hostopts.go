@@ -360,7 +360,8 @@ func ParseMemory(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f*float64(mult) > 1<<50 || strings.ContainsAny(t, "eEnN+") {
+	// f*mult < 1 would be 0 bytes, which Docker reads as no limit at all.
+	if err != nil || f <= 0 || f*float64(mult) < 1 || f*float64(mult) > 1<<50 || strings.ContainsAny(t, "eEnN+") {
 		return 0, fmt.Errorf("%q is not a memory size: use a number with a unit, like 512m or 1g", s)
 	}
 	return int64(f * float64(mult)), nil

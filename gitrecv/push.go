@@ -23,6 +23,7 @@ func isZeroID(id string) bool { return id != "" && strings.Trim(id, "0") == "" }
 // "<old-value> SP <new-value> SP <ref-name> LF" per updated ref.
 func ReadRefUpdates(r io.Reader) ([]RefUpdate, error) {
 	var out []RefUpdate
+	seen := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -33,9 +34,19 @@ func ReadRefUpdates(r io.Reader) ([]RefUpdate, error) {
 		if len(f) != 3 {
 			return nil, fmt.Errorf("unexpected pre-receive line %q", line)
 		}
+		// git names each ref once; a second update of the deploy branch
+		// would leave one of the two undeployed and unreported.
+		if seen[f[2]] {
+			return nil, fmt.Errorf("pre-receive input updates %s twice", f[2])
+		}
+		seen[f[2]] = true
 		out = append(out, RefUpdate{Old: f[0], New: f[1], Ref: f[2]})
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		// Refuse the whole push, not only the updates after a bad line.
+		return nil, fmt.Errorf("pre-receive input: %w", err)
+	}
+	return out, nil
 }
 
 // deployableBranches are the branches whose first push makes them an app's

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -51,6 +52,9 @@ const (
 	defaultCheckAttempts = 5
 	defaultCheckTimeout  = 5 * time.Second
 	defaultCheckWait     = 5 * time.Second
+	// maxCheckSeconds bounds a check's numbers (68 years) so that none
+	// overflows a time.Duration or a 32-bit int.
+	maxCheckSeconds = math.MaxInt32
 )
 
 func (h Healthcheck) attempts() int {
@@ -107,6 +111,19 @@ func ParseAppJSON(data []byte) (*AppJSON, error) {
 			}
 			if len(c.Command) > 0 {
 				return nil, fmt.Errorf("app.json: healthchecks.%s[%d]: command checks are not supported; use a path, an uptime or the port", typ, i)
+			}
+			if c.Port < 0 || c.Port > 65535 {
+				return nil, fmt.Errorf("app.json: healthchecks.%s[%d]: port %d is not a port (1 to 65535; leave it out for the app's $PORT)", typ, i, c.Port)
+			}
+			// Negative numbers used to be ignored, and seconds beyond a
+			// time.Duration wrapped round to a negative timeout.
+			for _, n := range []struct {
+				name  string
+				value int
+			}{{"attempts", c.Attempts}, {"timeout", c.Timeout}, {"wait", c.Wait}, {"initialDelay", c.InitialDelay}, {"uptime", c.Uptime}} {
+				if n.value < 0 || n.value > maxCheckSeconds {
+					return nil, fmt.Errorf("app.json: healthchecks.%s[%d]: %s %d must be from 0 to %d", typ, i, n.name, n.value, maxCheckSeconds)
+				}
 			}
 		}
 	}

@@ -212,7 +212,14 @@ func changeDomainList(list []string, action string, domains []string) ([]string,
 		}
 		list = slices.DeleteFunc(list, func(d string) bool { return slices.Contains(domains, d) })
 	case "set":
-		list = slices.Compact(slices.Clone(domains))
+		// Keep the first of each domain, in the order given (Compact
+		// alone only drops neighbours: "set a b a" kept both a's).
+		list = nil
+		for _, d := range domains {
+			if !slices.Contains(list, d) {
+				list = append(list, d)
+			}
+		}
 	case "clear":
 		list = nil
 	default:

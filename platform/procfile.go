@@ -26,6 +26,12 @@ func ParseProcfile(data []byte) (map[string]string, error) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
+		// bufio drops a line's final CR only: one inside a line is a
+		// Procfile with old Mac line endings, which would read as one
+		// process running the rest of the file.
+		if strings.ContainsRune(text, '\r') {
+			return nil, fmt.Errorf("Procfile line %d: a carriage return inside the line; save the Procfile with LF (or CRLF) line endings", line)
+		}
 		name, cmd, ok := strings.Cut(text, ":")
 		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
 		if !ok || cmd == "" {
@@ -39,7 +45,12 @@ func ParseProcfile(data []byte) (map[string]string, error) {
 		}
 		procs[name] = cmd
 	}
-	return procs, sc.Err()
+	if err := sc.Err(); err != nil {
+		// A line over bufio's 64 KiB: refuse the whole Procfile rather
+		// than return the types read so far.
+		return nil, fmt.Errorf("Procfile line %d: %v; a line may be at most 64 KiB", line+1, err)
+	}
+	return procs, nil
 }
 
 // processTypes returns the types a release runs, web first: the Procfile's

@@ -956,8 +956,10 @@ func parseExpose(addr string) (netip.AddrPort, error) {
 	port := addr
 	if h, p, err := net.SplitHostPort(addr); err == nil {
 		a, err := netip.ParseAddr(h)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address", addr, h)
+		// Docker cannot publish on a zoned address (fe80::1%eth0): the
+		// service would be remade only to fail.
+		if err != nil || a.Zone() != "" {
+			return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address Docker can publish on", addr, h)
 		}
 		ip, port = a, p
 	}

@@ -1,0 +1,420 @@
+package platform
+
+// Fuzz targets for the parsers a user's input reaches in this package:
+// the Procfile and app.json of a push, ps:scale's TYPE=N, domains:*,
+// resource:limit/reserve values, tls:set's HSTS values and certs:add's
+// certificate bundle. tests/fuzz.sh runs each one for a few seconds.
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"math/big"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseProcfile: a Procfile either parses whole or is refused with
+// nothing; what parses holds valid types and one-line commands, and
+// writing it out again reads back the same.
+func FuzzParseProcfile(f *testing.F) {
+	for _, s := range []string{
+		"web: bin/web --port $PORT\nworker: bin/worker\n",
+		"# comment\n\nrelease: bin/migrate\n",
+		"web bin/web", "Web: x", "web: a\nweb: b", "web:", "a-b_c: x: y\r\n",
+		"web: " + strings.Repeat("x", 70000) + "\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		procs, err := ParseProcfile(data)
+		if err != nil {
+			if procs != nil {
+				t.Fatalf("refused (%v) but returned %q", err, procs)
+			}
+			return
+		}
+		var out strings.Builder
+		for _, typ := range sortedKeys(procs) {
+			cmd := procs[typ]
+			if !processTypePattern.MatchString(typ) {
+				t.Fatalf("accepted process type %q", typ)
+			}
+			if cmd == "" || strings.ContainsAny(cmd, "\n\r") || strings.TrimSpace(cmd) != cmd {
+				t.Fatalf("type %s: accepted command %q", typ, cmd)
+			}
+			fmt.Fprintf(&out, "%s: %s\n", typ, cmd)
+		}
+		again, err := ParseProcfile([]byte(out.String()))
+		if err != nil || !maps.Equal(again, procs) {
+			t.Fatalf("%q reads back as %q, %v; want %q", out.String(), again, err, procs)
+		}
+		for _, typ := range processTypes(procs) {
+			if typ == ReleaseProcess {
+				t.Fatalf("release is a process type in %q", procs)
+			}
+		}
+	})
+}
+
+// FuzzParseAppJSON: an accepted app.json holds only what Berth can act on
+// (no negative quantities, known check types, no command checks, numbers
+// that fit their unit and a port that exists), and reads back the same
+// after Berth writes it out.
+func FuzzParseAppJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"formation": {"web": {"quantity": 2}, "worker": {"quantity": 0}}}`,
+		`{"scripts": {"dokku": {"predeploy": "bin/migrate", "postdeploy": "echo done"}}}`,
+		`{"healthchecks": {"web": [{"type": "startup", "path": "/health", "port": 8080, "attempts": 3, "timeout": 2, "wait": 1, "initialDelay": 1, "content": "ok"}, {"uptime": 10}]}}`,
+		`{"healthchecks": {"web": [{"type": "sometimes"}]}}`,
+		`{"healthchecks": {"web": [{"command": ["true"]}]}}`,
+		`{"formation": {"web": {"quantity": -1}}}`,
+		`{"healthchecks": {"web": [{"timeout": 10000000000}]}}`,
+		`{"healthchecks": {"web": [{"port": 70000}]}}`,
+		`{"cron": [{"command": "x", "schedule": "@daily"}]}`,
+		`null`, `[]`, `{not json`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := ParseAppJSON(data)
+		if err != nil {
+			if a != nil {
+				t.Fatalf("refused (%v) but returned %+v", err, a)
+			}
+			return
+		}
+		for typ, fe := range a.Formation {
+			if fe.Quantity != nil && *fe.Quantity < 0 {
+				t.Fatalf("formation %s: quantity %d accepted", typ, *fe.Quantity)
+			}
+		}
+		for typ, checks := range a.Healthchecks {
+			for i, c := range checks {
+				if !slices.Contains([]string{"", "startup", "readiness", "liveness"}, c.Type) || len(c.Command) > 0 {
+					t.Fatalf("healthchecks.%s[%d]: accepted %+v", typ, i, c)
+				}
+				if c.Port < 0 || c.Port > 65535 {
+					t.Fatalf("healthchecks.%s[%d]: accepted port %d", typ, i, c.Port)
+				}
+				if c.timeout() <= 0 || c.wait() <= 0 || c.attempts() <= 0 {
+					t.Fatalf("healthchecks.%s[%d]: %+v gives timeout %s, wait %s, %d attempts", typ, i, c, c.timeout(), c.wait(), c.attempts())
+				}
+				for _, secs := range []int{c.InitialDelay, c.Uptime, c.Timeout, c.Wait, c.Attempts} {
+					if secs < 0 || time.Duration(secs)*time.Second < 0 {
+						t.Fatalf("healthchecks.%s[%d]: accepted %+v", typ, i, c)
+					}
+				}
+			}
+		}
+		out, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseAppJSON(out)
+		if err != nil || !reflect.DeepEqual(normalAppJSON(again), normalAppJSON(a)) {
+			t.Fatalf("%s reads back as %+v, %v; want %+v", out, again, err, a)
+		}
+	})
+}
+
+// normalAppJSON drops the difference between an empty and a missing map
+// or list, which JSON's omitempty does not keep.
+func normalAppJSON(a *AppJSON) AppJSON {
+	n := *a
+	if len(n.Formation) == 0 {
+		n.Formation = nil
+	}
+	if len(n.Healthchecks) == 0 {
+		n.Healthchecks = nil
+	}
+	n.Healthchecks = maps.Clone(n.Healthchecks)
+	for k, v := range n.Healthchecks {
+		if len(v) == 0 {
+			n.Healthchecks[k] = nil
+			continue
+		}
+		v = slices.Clone(v)
+		for i := range v {
+			if len(v[i].Command) == 0 {
+				v[i].Command = nil
+			}
+		}
+		n.Healthchecks[k] = v
+	}
+	return n
+}
+
+// FuzzParseScale: ps:scale's TYPE=N arguments (over SSH, or built by the
+// admin API) give valid types and 0..100 containers, or are refused whole.
+func FuzzParseScale(f *testing.F) {
+	f.Add("web=2 worker=0")
+	f.Add("web=101")
+	f.Add("web=-1 x=1")
+	f.Add("Web=1")
+	f.Add("web=+3")
+	f.Add("=1")
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		got, err := ParseScale(args)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("%q refused (%v) but gave %v", args, err, got)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("%q scales nothing", args)
+		}
+		var out []string
+		for typ, n := range got {
+			if validProcessType(typ) != nil || n < 0 || n > 100 {
+				t.Fatalf("%q gave %s=%d", args, typ, n)
+			}
+			out = append(out, fmt.Sprintf("%s=%d", typ, n))
+		}
+		if again, err := ParseScale(out); err != nil || !maps.Equal(again, got) {
+			t.Fatalf("%q reads back as %v, %v; want %v", out, again, err, got)
+		}
+	})
+}
+
+// FuzzChangeDomains: a domain that passes ValidateDomain is a lowercase
+// host name; each domains action gives a list without duplicates, holding
+// what it should, or an error and no list.
+func FuzzChangeDomains(f *testing.F) {
+	f.Add("a.test b.test", "add", "c.test a.test")
+	f.Add("a.test b.test", "remove", "b.test")
+	f.Add("a.test", "remove", "x.test")
+	f.Add("", "set", "a.test b.test a.test")
+	f.Add("a.test", "clear", "")
+	f.Add("", "add", "Upper.test *.wild.test localhost nodot")
+	f.Fuzz(func(t *testing.T, have, action, give string) {
+		var domains []string
+		for _, d := range strings.Fields(give) {
+			if ValidateDomain(d) != nil {
+				continue
+			}
+			if d != strings.ToLower(d) || strings.ContainsAny(d, "*/:_ ") || !strings.Contains(d, ".") && d != "localhost" {
+				t.Fatalf("domain %q accepted", d)
+			}
+			domains = append(domains, d)
+		}
+		list := slices.Compact(slices.Sorted(slices.Values(strings.Fields(have))))
+		before := slices.Clone(list)
+		got, err := changeDomainList(slices.Clone(list), action, domains)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("%s %q on %q refused (%v) but gave %q", action, domains, list, err, got)
+			}
+			return
+		}
+		if dup := len(got) - len(slices.Compact(slices.Sorted(slices.Values(got)))); dup != 0 {
+			t.Fatalf("%s %q on %q gave duplicates: %q", action, domains, before, got)
+		}
+		for _, d := range got {
+			if !slices.Contains(before, d) && !slices.Contains(domains, d) {
+				t.Fatalf("%s %q on %q gave %q, which came from nowhere", action, domains, before, d)
+			}
+		}
+		switch action {
+		case "add", "set":
+			for _, d := range domains {
+				if !slices.Contains(got, d) {
+					t.Fatalf("%s %q on %q lost %s: %q", action, domains, before, d, got)
+				}
+			}
+		case "remove":
+			for _, d := range got {
+				if slices.Contains(domains, d) {
+					t.Fatalf("remove %q on %q kept %s", domains, before, d)
+				}
+			}
+		case "clear":
+			if len(got) != 0 {
+				t.Fatalf("clear gave %q", got)
+			}
+		default:
+			t.Fatalf("unknown action %q accepted", action)
+		}
+	})
+}
+
+// FuzzResources: resource:limit and resource:reserve values. Settings
+// that validate resolve, for every process type, to amounts Docker takes:
+// positive, a reservation not above the limit, memory-swap with and at
+// least the memory limit.
+func FuzzResources(f *testing.F) {
+	f.Add("1", "512m", "1g", "64m", "worker", "256m")
+	f.Add("0.5", "0.0000001", "", "", "web", "")
+	f.Add("", "64m", "-1", "128m", "", "")
+	f.Add("2e3", "1t", "32m", "", "x", "NaN")
+	f.Fuzz(func(t *testing.T, cpu, mem, swap, reserve, typ, typMem string) {
+		r := ResourceSettings{
+			Limits:       map[string]Resources{DefaultProcessType: {CPU: cpu, Memory: mem, MemorySwap: swap}},
+			Reservations: map[string]Resources{DefaultProcessType: {Memory: reserve}},
+		}
+		if typ != "" && typMem != "" {
+			r.Limits[typ] = Resources{Memory: typMem}
+		}
+		if r.validate() != nil {
+			return
+		}
+		for _, ty := range []string{DefaultProcessType, typ, "other"} {
+			h, err := r.resolve(ty)
+			if err != nil {
+				t.Fatalf("%+v validated, but %s resolves to an error: %v", r, ty, err)
+			}
+			if (cpu != "" && h.NanoCPUs <= 0) || h.NanoCPUs < 0 || h.Memory < 0 || h.MemoryReservation < 0 || h.MemorySwap < -1 {
+				t.Fatalf("%+v: %s resolves to %+v", r, ty, h)
+			}
+			if mem != "" && h.Memory == 0 || reserve != "" && h.MemoryReservation == 0 {
+				t.Fatalf("%+v: %s resolves to no limit: %+v", r, ty, h)
+			}
+			if h.Memory > 0 && h.MemoryReservation > h.Memory || h.MemorySwap > 0 && h.MemorySwap < h.Memory || h.MemorySwap > 0 && h.Memory == 0 {
+				t.Fatalf("%+v: %s resolves to amounts Docker refuses: %+v", r, ty, h)
+			}
+		}
+	})
+}
+
+// FuzzApplyHSTS: tls:set KEY VALUE either changes that one setting or is
+// refused and changes nothing.
+func FuzzApplyHSTS(f *testing.F) {
+	for _, k := range hstsKeys {
+		f.Add(k, "true")
+		f.Add(k, "")
+	}
+	f.Add("hsts-max-age", "31536000")
+	f.Add("hsts-max-age", "-1")
+	f.Add("hsts", "maybe")
+	f.Add("hsts-preload", "nope")
+	f.Add("other", "1")
+	f.Fuzz(func(t *testing.T, key, value string) {
+		yes, age := true, 300
+		s := HSTSSettings{Enabled: &yes, MaxAge: &age, IncludeSubdomains: &yes, Preload: &yes}
+		before, _ := json.Marshal(s)
+		err := applyHSTS(&s, key, value)
+		after, _ := json.Marshal(s)
+		if err != nil {
+			if !bytes.Equal(before, after) {
+				t.Fatalf("tls:set %s %q refused (%v) but changed %s to %s", key, value, err, before, after)
+			}
+			return
+		}
+		if !slices.Contains(hstsKeys, key) {
+			t.Fatalf("unknown key %q accepted", key)
+		}
+		if s.MaxAge != nil && *s.MaxAge < 0 {
+			t.Fatalf("max-age %d accepted", *s.MaxAge)
+		}
+		if h := s.resolve(defaultHSTS).Header(); strings.ContainsAny(h, "\r\n") {
+			t.Fatalf("header %q", h)
+		}
+	})
+}
+
+// FuzzParseCertInput: certs:add's stdin (PEM, or Dokku's tar of
+// server.crt and server.key) gives a key pair that goes together, is
+// valid now and names a DNS name, or an error and nothing.
+func FuzzParseCertInput(f *testing.F) {
+	now := time.Now()
+	cert, key := fuzzCert(f, now)
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	for _, file := range []struct {
+		name string
+		data []byte
+	}{{"server.crt", cert}, {"server.key", key}} {
+		tw.WriteHeader(&tar.Header{Name: file.name, Mode: 0o600, Size: int64(len(file.data)), Typeflag: tar.TypeReg})
+		tw.Write(file.data)
+	}
+	tw.Close()
+	for _, seed := range [][]byte{
+		slices.Concat(cert, key), slices.Concat(key, cert), tarball.Bytes(), cert, key, slices.Concat(key, key, cert),
+		[]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte("hello"), {},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		if len(input) > MaxCertInput {
+			return
+		}
+		certPEM, keyPEM, leaf, err := ParseCertInput(input)
+		if err != nil {
+			if certPEM != nil || keyPEM != nil || leaf != nil {
+				t.Fatalf("refused (%v) but returned a certificate", err)
+			}
+			return
+		}
+		pair, perr := tls.X509KeyPair(certPEM, keyPEM)
+		if perr != nil || leaf == nil || !pair.Leaf.Equal(leaf) {
+			t.Fatalf("accepted a bundle that does not load: %v", perr)
+		}
+		if len(leaf.DNSNames) == 0 || now.After(leaf.NotAfter) || time.Now().Before(leaf.NotBefore) {
+			t.Fatalf("accepted a certificate with names %q valid %s to %s", leaf.DNSNames, leaf.NotBefore, leaf.NotAfter)
+		}
+	})
+}
+
+// fuzzCert makes a certificate for www.example.test valid for a day, and
+// its key, as PEM: a seed made when the fuzzing starts, which never
+// expires in a corpus.
+func fuzzCert(f *testing.F, now time.Time) (certPEM, keyPEM []byte) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "test"},
+		DNSNames:     []string{"www.example.test"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// FuzzReleaseAndSources: rollback's version, git:sync's URL and
+// git:from-image's reference; none that passes can be read as a flag by
+// git or Docker.
+func FuzzReleaseAndSources(f *testing.F) {
+	for _, s := range []string{"v3", "3", "v0", "-1", "v+2", "https://example.test/r.git", "/srv/repo", "git@host:r.git", "--upload-pack=x", "ext::sh -c x", "nginx:1.27", "-x", "registry.test/a/b@sha256:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseVersion(s); err == nil && n <= 0 {
+			t.Fatalf("ParseVersion(%q) = %d", s, n)
+		} else if err == nil {
+			if again, err := ParseVersion(fmt.Sprintf("v%d", n)); err != nil || again != n {
+				t.Fatalf("v%d reads back as %d, %v", n, again, err)
+			}
+		}
+		if validRemote(s) == nil && (strings.HasPrefix(s, "-") || s == "") {
+			t.Fatalf("git:sync URL %q accepted", s)
+		}
+		if validImageRef(s) == nil && (strings.HasPrefix(s, "-") || strings.ContainsAny(s, " \t\n") || len(s) > 512) {
+			t.Fatalf("image %q accepted", s)
+		}
+	})
+}
