@@ -126,6 +126,19 @@ fi
 
 echo "==> go vet"
 go vet ./...
+# Every fuzz target for a short time (tests/fuzz.sh finds them); not when
+# the caller picked tests with arguments. It runs before the test suite so
+# that go test's summary is the last thing printed, and its failure is
+# reported after the suite has run too.
+fuzz_rc=0
+if [ $# -eq 0 ]; then
+	echo "==> fuzzing (tests/fuzz.sh, ${FUZZTIME:-3s} a target)"
+	FUZZTIME=${FUZZTIME:-3s} ./tests/fuzz.sh || fuzz_rc=$?
+fi
 echo "==> go test -race"
 # Not exec: the private engine is removed when the tests end.
 go test -race -count=1 -timeout 30m ./... "$@"
+if [ "$fuzz_rc" -ne 0 ]; then
+	echo "FAIL: tests/fuzz.sh found an input that breaks a parser (its output is above)" >&2
+	exit 1
+fi
