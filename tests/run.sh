@@ -89,8 +89,15 @@ else
 		trap - EXIT INT TERM
 		echo "==> removing the private Docker engine"
 		DOCKER_HOST=unix://$sock docker ps -aq 2>/dev/null | xargs -r env DOCKER_HOST=unix://$sock docker rm -f >/dev/null 2>&1 || true
+		# A network's bridge outlives the engine that made it (dockerd
+		# leaves them on shutdown), and its route would make the next
+		# run refuse the pool: remove the networks, then any bridge still
+		# holding an address of the pool.
+		DOCKER_HOST=unix://$sock docker network prune -f >/dev/null 2>&1 || true
 		[ -z "${dockerd_pid:-}" ] || { kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null; } || true
 		ip link del "$br" 2>/dev/null || true
+		ip -4 -o addr show 2>/dev/null | awk -v p="$prefix." '$2 ~ /^br-/ && index($4, p) == 1 {print $2}' |
+			while read -r dev; do ip link del "$dev" 2>/dev/null || true; done
 		fw -D 2>/dev/null || true
 		umount -R "$engine/data" "$engine/exec" 2>/dev/null || true
 		rm -rf "$engine" 2>/dev/null || true
