@@ -372,7 +372,10 @@ func (e *env) runApp(ctx context.Context, app appSpec) (string, error) {
 				"berth.port":       strconv.Itoa(app.Port),
 				"berth.generation": "1",
 				"berth.index":      "1",
-				labelBench:         e.runID,
+				// The benchmark's state directories name the run as
+				// Berth's instance (writeInstance).
+				"berth.instance": e.runID,
+				labelBench:       e.runID,
 			},
 			StopTimeout: &stop,
 		},
@@ -469,9 +472,26 @@ func writeRecord(stateDir string, app appSpec) error {
 	return os.WriteFile(filepath.Join(dir, app.Name+".json"), doc, 0o600)
 }
 
+// writeInstance makes the run's ID the instance ID of the Berth of
+// stateDir (platform.Instance), so that Berth takes runApp's containers
+// for its own, as it does the containers it makes.
+func (e *env) writeInstance(stateDir string) error {
+	doc, err := json.MarshalIndent(platform.Instance{ID: e.runID, Created: time.Now().UTC()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(stateDir, platform.InstanceFile), doc, 0o600)
+}
+
 // runApps writes the records of apps and starts their containers, a few
 // at a time. It returns the container IDs in the order of apps.
 func (e *env) runApps(ctx context.Context, stateDir string, apps []appSpec) ([]string, error) {
+	if err := e.writeInstance(stateDir); err != nil {
+		return nil, err
+	}
 	ids := make([]string, len(apps))
 	err := parallel(len(apps), 4, func(i int) error {
 		if err := writeRecord(stateDir, apps[i]); err != nil {

@@ -22,8 +22,13 @@ import (
 // until the apps are deployed again).
 const instanceKey = "instance"
 
-// instanceDoc is the instance document.
-type instanceDoc struct {
+// InstanceFile is the instance document's file in the state directory
+// (the file store's name for instanceKey), for the benchmark, which
+// prepares a state directory without running Berth.
+const InstanceFile = instanceKey + ".json"
+
+// Instance is the instance document.
+type Instance struct {
 	// ID is stamped on every container and volume this Berth creates
 	// (docker.LabelInstance) and required of every container it lists.
 	ID      string    `json:"id"`
@@ -35,7 +40,7 @@ type instanceDoc struct {
 }
 
 // Identify gives the platform's Docker client this Berth's instance ID,
-// making one on the first start (see instanceDoc). Start calls it; a
+// making one on the first start (see Instance). Start calls it; a
 // caller that uses the client before Start (services boot first) calls it
 // itself. It is idempotent.
 func (p *Platform) Identify(ctx context.Context) error {
@@ -57,8 +62,8 @@ func (p *Platform) Identify(ctx context.Context) error {
 	return nil
 }
 
-func (p *Platform) loadInstance(ctx context.Context) (instanceDoc, error) {
-	var doc instanceDoc
+func (p *Platform) loadInstance(ctx context.Context) (Instance, error) {
+	var doc Instance
 	data, err := p.store.Get(ctx, instanceKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -100,10 +105,10 @@ func (p *Platform) loadInstance(ctx context.Context) (instanceDoc, error) {
 // from a crash; removed at start as before), and its datastores'. Nothing
 // else is adopted, ever: a container made later without the ID is not
 // this Berth's.
-func (p *Platform) newInstance(ctx context.Context) (instanceDoc, error) {
+func (p *Platform) newInstance(ctx context.Context) (Instance, error) {
 	b := make([]byte, 12)
 	rand.Read(b)
-	doc := instanceDoc{ID: hex.EncodeToString(b), Created: time.Now().UTC()}
+	doc := Instance{ID: hex.EncodeToString(b), Created: time.Now().UTC()}
 	legacy, err := p.docker.ListLegacy(ctx)
 	if err != nil {
 		return doc, err
@@ -156,7 +161,7 @@ func (p *Platform) adoptable(ctx context.Context, apps []string, labels map[stri
 	return false, nil
 }
 
-func (p *Platform) saveInstance(ctx context.Context, doc instanceDoc) error {
+func (p *Platform) saveInstance(ctx context.Context, doc Instance) error {
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
