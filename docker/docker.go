@@ -417,9 +417,17 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 // Commit makes an image of a container's file system, tagged ref, keeping
 // the given command (the container ran a different one).
 func (c *Client) Commit(ctx context.Context, id, ref string, cmd []string) (string, error) {
+	// Docker gives the image the container's labels for every key the
+	// commit does not set: Berth's own (berth.oneoff=APP, the instance
+	// ID) are blanked, so the image says nothing of where it was made and
+	// passes CheckImageLabels if it is deployed again (git:from-image).
+	labels := make(map[string]string, len(containerLabels))
+	for _, k := range containerLabels {
+		labels[k] = ""
+	}
 	res, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{
 		Reference: ref,
-		Config:    &container.Config{Cmd: cmd},
+		Config:    &container.Config{Cmd: cmd, Labels: labels},
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker: commit %s: %w", id, err)
@@ -428,10 +436,11 @@ func (c *Client) Commit(ctx context.Context, id, ref string, cmd []string) (stri
 }
 
 // CheckImageLabels refuses an image whose config carries a label in
-// Berth's namespace (berth.*). Berth sets those on its containers itself
-// (see stamp), so such a label would never take effect; an image that
-// has one was made to pass for another app's container, or is a copy of
-// one of Berth's own, and is not deployed.
+// Berth's namespace (berth.*) with a value. Berth sets those on its
+// containers itself (see stamp), so such a label would never take effect;
+// an image that has one was made to pass for another app's container, or
+// is a copy of one of Berth's containers, and is not deployed. Empty ones
+// say nothing, and are what Commit leaves on a predeploy's image.
 func (c *Client) CheckImageLabels(ctx context.Context, image string) error {
 	res, err := c.api.ImageInspect(ctx, image)
 	if err != nil {
@@ -441,8 +450,8 @@ func (c *Client) CheckImageLabels(ctx context.Context, image string) error {
 		return nil
 	}
 	var keys []string
-	for k := range res.Config.Labels {
-		if IsBerthLabel(k) {
+	for k, v := range res.Config.Labels {
+		if IsBerthLabel(k) && v != "" {
 			keys = append(keys, k)
 		}
 	}
