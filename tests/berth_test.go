@@ -120,6 +120,7 @@ func TestScripts(t *testing.T) {
 			"mkcert":         cmdMkcert,
 			"tls-internal":   cmdTLSInternal,
 			"serviceimage":   cmdServiceImage,
+			"freeport":       cmdFreePort,
 		},
 	})
 }
