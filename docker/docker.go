@@ -101,26 +101,43 @@ func (c *Client) Instance() string { return c.instance }
 // Owns reports whether a container (by ID and labels) is this Berth's:
 // it carries this Berth's instance ID, or it is an adopted legacy one.
 func (c *Client) Owns(id string, labels map[string]string) bool {
-	if c.legacy[id] {
+	return OwnedBy(c.instance, c.legacy, id, labels)
+}
+
+// OwnedBy is the rule of Owns for any engine: a container is instance's
+// when its labels carry instance's ID, or its ID is among legacy.
+func OwnedBy(instance string, legacy map[string]bool, id string, labels map[string]string) bool {
+	if legacy[id] {
 		return true
 	}
 	inst, ok := labels[LabelInstance]
-	return ok && inst == c.instance
+	return ok && inst == instance
 }
 
-// stamp returns the labels a container (or volume) Berth creates gets:
-// every key of containerLabels, empty unless given, and this Berth's
-// instance ID. A label the image carries under one of those keys is thus
-// always overridden.
+// stamp is StampLabels with this Berth's instance ID.
 func (c *Client) stamp(given map[string]string) map[string]string {
-	out := make(map[string]string, len(containerLabels)+len(given))
-	for _, k := range containerLabels {
-		out[k] = ""
-	}
+	return StampLabels(c.instance, given)
+}
+
+// StampLabels returns the labels a container (or volume) Berth creates
+// gets, whatever its engine: every key of containerLabels, empty unless
+// given, and the instance ID, which given cannot change. A label the
+// image carries under one of those keys is thus always overridden.
+func StampLabels(instance string, given map[string]string) map[string]string {
+	out := BlankLabels()
 	for k, v := range given {
 		out[k] = v
 	}
-	out[LabelInstance] = c.instance
+	out[LabelInstance] = instance
+	return out
+}
+
+// BlankLabels returns every label Berth reads off a container, empty.
+func BlankLabels() map[string]string {
+	out := make(map[string]string, len(containerLabels))
+	for _, k := range containerLabels {
+		out[k] = ""
+	}
 	return out
 }
 
@@ -421,13 +438,9 @@ func (c *Client) Commit(ctx context.Context, id, ref string, cmd []string) (stri
 	// commit does not set: Berth's own (berth.oneoff=APP, the instance
 	// ID) are blanked, so the image says nothing of where it was made and
 	// passes CheckImageLabels if it is deployed again (git:from-image).
-	labels := make(map[string]string, len(containerLabels))
-	for _, k := range containerLabels {
-		labels[k] = ""
-	}
 	res, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{
 		Reference: ref,
-		Config:    &container.Config{Cmd: cmd, Labels: labels},
+		Config:    &container.Config{Cmd: cmd, Labels: BlankLabels()},
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker: commit %s: %w", id, err)
@@ -449,8 +462,14 @@ func (c *Client) CheckImageLabels(ctx context.Context, image string) error {
 	if res.Config == nil {
 		return nil
 	}
+	return CheckLabels(res.Config.Labels)
+}
+
+// CheckLabels is the rule of CheckImageLabels for an image's labels, for
+// any engine.
+func CheckLabels(labels map[string]string) error {
 	var keys []string
-	for k, v := range res.Config.Labels {
+	for k, v := range labels {
 		if IsBerthLabel(k) && v != "" {
 			keys = append(keys, k)
 		}
@@ -460,7 +479,7 @@ func (c *Client) CheckImageLabels(ctx context.Context, image string) error {
 	}
 	slices.Sort(keys)
 	return fmt.Errorf("the image sets the label %s=%q: labels that start with berth. are Berth's own and an image may not carry them; remove the LABEL from the Dockerfile (or use a base image without it)",
-		keys[0], res.Config.Labels[keys[0]])
+		keys[0], labels[keys[0]])
 }
 
 // ImageCmd returns the image's CMD.

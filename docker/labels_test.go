@@ -57,3 +57,16 @@ func TestOwns(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckLabels(t *testing.T) {
+	if err := CheckLabels(map[string]string{"org.opencontainers.image.title": "x", LabelApp: ""}); err != nil {
+		t.Errorf("an image without berth.* values was refused: %v", err)
+	}
+	err := CheckLabels(map[string]string{LabelProcess: "web", LabelApp: "victim", "berth.whatever": "1"})
+	if err == nil {
+		t.Fatal("an image with berth.app=victim was accepted")
+	}
+	if want := `the image sets the label berth.app="victim"`; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
+		t.Errorf("error %q does not name the first berth.* label", err)
+	}
+}
