@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/store"
 )
 
 // Names and labels of what the benchmark makes in Docker. Every container
@@ -475,21 +476,14 @@ func writeRecord(stateDir string, app appSpec) error {
 // writeInstance makes the run's ID the instance ID of the Berth of
 // stateDir (platform.Instance), so that Berth takes runApp's containers
 // for its own, as it does the containers it makes.
-func (e *env) writeInstance(stateDir string) error {
-	doc, err := json.MarshalIndent(platform.Instance{ID: e.runID, Created: time.Now().UTC()}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(stateDir, platform.InstanceFile), doc, 0o600)
+func (e *env) writeInstance(ctx context.Context, stateDir string) error {
+	return platform.SaveInstance(ctx, &store.Files{Dir: stateDir}, platform.Instance{ID: e.runID, Created: time.Now().UTC()})
 }
 
 // runApps writes the records of apps and starts their containers, a few
 // at a time. It returns the container IDs in the order of apps.
 func (e *env) runApps(ctx context.Context, stateDir string, apps []appSpec) ([]string, error) {
-	if err := e.writeInstance(stateDir); err != nil {
+	if err := e.writeInstance(ctx, stateDir); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(apps))

@@ -22,11 +22,6 @@ import (
 // until the apps are deployed again).
 const instanceKey = "instance"
 
-// InstanceFile is the instance document's file in the state directory
-// (the file store's name for instanceKey), for the benchmark, which
-// prepares a state directory without running Berth.
-const InstanceFile = instanceKey + ".json"
-
 // Instance is the instance document.
 type Instance struct {
 	// ID is stamped on every container and volume this Berth creates
@@ -162,9 +157,16 @@ func (p *Platform) adoptable(ctx context.Context, apps []string, labels map[stri
 }
 
 func (p *Platform) saveInstance(ctx context.Context, doc Instance) error {
+	return SaveInstance(ctx, p.store, doc)
+}
+
+// SaveInstance writes the instance document into s, as Berth does, for
+// tools that prepare a state directory before Berth starts on it (the
+// benchmark, which runs app containers itself).
+func SaveInstance(ctx context.Context, s store.Store, doc Instance) error {
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
-	return p.store.Put(ctx, instanceKey, data)
+	return s.Put(ctx, instanceKey, data)
 }
