@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/store"
 )
 
 // Names and labels of what the benchmark makes in Docker. Every container
@@ -329,7 +330,10 @@ func (e *env) runApp(ctx context.Context, app appSpec) (string, error) {
 				"berth.port":       strconv.Itoa(app.Port),
 				"berth.generation": "1",
 				"berth.index":      "1",
-				labelBench:         e.runID,
+				// The benchmark's state directories name the run as
+				// Berth's instance (writeInstance).
+				"berth.instance": e.runID,
+				labelBench:       e.runID,
 			},
 			StopTimeout: &stop,
 		},
@@ -428,9 +432,19 @@ func writeRecord(ctx context.Context, stateDir string, app appSpec) error {
 	return berthtest.SeedApps(ctx, stateDir, rec)
 }
 
+// writeInstance makes the run's ID the instance ID of the Berth of
+// stateDir (platform.Instance), so that Berth takes runApp's containers
+// for its own, as it does the containers it makes.
+func (e *env) writeInstance(ctx context.Context, stateDir string) error {
+	return platform.SaveInstance(ctx, &store.Files{Dir: stateDir}, platform.Instance{ID: e.runID, Created: time.Now().UTC()})
+}
+
 // runApps writes the records of apps and starts their containers, a few
 // at a time. It returns the container IDs in the order of apps.
 func (e *env) runApps(ctx context.Context, stateDir string, apps []appSpec) ([]string, error) {
+	if err := e.writeInstance(ctx, stateDir); err != nil {
+		return nil, err
+	}
 	ids := make([]string, len(apps))
 	err := parallel(len(apps), 4, func(i int) error {
 		if err := writeRecord(ctx, stateDir, apps[i]); err != nil {

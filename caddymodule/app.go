@@ -291,6 +291,12 @@ func (a *App) newCore() (*core, error) {
 	c.platform.SetServedCertificates(servedCertificate)
 	c.platform.SetCustomCertificatesServed(customCertificatesServed)
 	c.platform.SetCertificateInstaller(installCertificate)
+	// The instance ID first: services create and find containers with
+	// it before the platform starts.
+	if err := c.platform.Identify(ctx); err != nil {
+		dc.Close()
+		return nil, err
+	}
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err

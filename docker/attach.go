@@ -28,7 +28,7 @@ type Streams struct {
 // the command's exit status.
 func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, h HostOptions, s Streams) (int, error) {
 	cfg := &container.Config{
-		Image: image, Cmd: cmd, Env: env, Labels: labels,
+		Image: image, Cmd: cmd, Env: env, Labels: c.stamp(labels),
 		Tty: s.TTY, OpenStdin: true, StdinOnce: true,
 		AttachStdin: true, AttachStdout: true, AttachStderr: true,
 	}

@@ -49,7 +49,27 @@ const (
 	// scripts) with its app's name. It is not LabelApp, so one-offs are
 	// never routed, retired or counted as the app's processes.
 	LabelOneOff = "berth.oneoff"
+	// LabelInstance is the ID of the Berth that made the container (see
+	// SetInstance): two Berths on one engine never act on each other's
+	// containers, even for apps of the same name.
+	LabelInstance = "berth.instance"
 )
+
+// containerLabels are every label Berth reads off a container. Docker
+// copies an image's labels onto each container made from it, under the
+// container's own: an image built from a pushed Dockerfile could carry
+// berth.app=OTHER and have a one-off of it routed as OTHER's web
+// container. So every container Berth creates sets each of these keys
+// itself (empty when it does not apply), and no image label can stand
+// in for one (see stamp).
+var containerLabels = []string{
+	LabelApp, LabelProcess, LabelRelease, LabelPort, LabelGeneration, LabelIndex,
+	LabelOneOff, LabelInstance, LabelService, LabelServiceType,
+}
+
+// IsBerthLabel reports whether an image or container label key is in
+// Berth's namespace (berth.*), which only Berth may set.
+func IsBerthLabel(key string) bool { return strings.HasPrefix(key, "berth.") }
 
 // DefaultNetwork is the bridge network apps run on. Berth dials containers
 // at their address on it.
@@ -59,6 +79,72 @@ const DefaultNetwork = "berth"
 type Client struct {
 	api     *client.Client
 	network string
+
+	// instance is this Berth's ID, stamped on everything it creates and
+	// required of everything it lists (see SetInstance).
+	instance string
+	// legacy are containers made before Berth had an instance ID, adopted
+	// once, at the first start of a Berth that has one.
+	legacy map[string]bool
+}
+
+// SetInstance makes the client stamp id (LabelInstance) on every
+// container and volume it creates, and list, and report events of, only
+// containers that carry it, or whose IDs are in legacy: containers made
+// by a Berth from before instance IDs, which carry none. Call it once,
+// before the client creates or lists anything.
+func (c *Client) SetInstance(id string, legacy []string) {
+	c.instance = id
+	c.legacy = map[string]bool{}
+	for _, l := range legacy {
+		c.legacy[l] = true
+	}
+}
+
+// Instance is the ID SetInstance gave.
+func (c *Client) Instance() string { return c.instance }
+
+// Owns reports whether a container (by ID and labels) is this Berth's:
+// it carries this Berth's instance ID, or it is an adopted legacy one.
+func (c *Client) Owns(id string, labels map[string]string) bool {
+	return OwnedBy(c.instance, c.legacy, id, labels)
+}
+
+// OwnedBy is the rule of Owns for any engine: a container is instance's
+// when its labels carry instance's ID, or its ID is among legacy.
+func OwnedBy(instance string, legacy map[string]bool, id string, labels map[string]string) bool {
+	if legacy[id] {
+		return true
+	}
+	inst, ok := labels[LabelInstance]
+	return ok && inst == instance
+}
+
+// stamp is StampLabels with this Berth's instance ID.
+func (c *Client) stamp(given map[string]string) map[string]string {
+	return StampLabels(c.instance, given)
+}
+
+// StampLabels returns the labels a container (or volume) Berth creates
+// gets, whatever its engine: every key of containerLabels, empty unless
+// given, and the instance ID, which given cannot change. A label the
+// image carries under one of those keys is thus always overridden.
+func StampLabels(instance string, given map[string]string) map[string]string {
+	out := BlankLabels()
+	for k, v := range given {
+		out[k] = v
+	}
+	out[LabelInstance] = instance
+	return out
+}
+
+// BlankLabels returns every label Berth reads off a container, empty.
+func BlankLabels() map[string]string {
+	out := make(map[string]string, len(containerLabels))
+	for _, k := range containerLabels {
+		out[k] = ""
+	}
+	return out
 }
 
 // Connect opens a client for host (a DOCKER_HOST-style URL; empty means the
@@ -384,7 +470,7 @@ func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 	cfg := &container.Config{
 		Image:       spec.Image,
 		Env:         spec.Env,
-		Labels:      spec.Labels,
+		Labels:      c.stamp(spec.Labels),
 		StopTimeout: &stopSeconds,
 		Cmd:         spec.Cmd,
 	}
@@ -440,7 +526,8 @@ type OneOff struct {
 // RunOnce runs a one-off container to its end and returns its exit code
 // and ID. The container is removed afterwards unless spec.Keep.
 func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id string, err error) {
-	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: spec.Labels}
+	labels := c.stamp(spec.Labels)
+	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: labels}
 	mode, netcfg := c.createNetworking(spec.Host)
 	hc := &container.HostConfig{Init: &useInit, NetworkMode: mode}
 	spec.Host.apply(cfg, hc)
@@ -449,7 +536,7 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 		// copy the latter into the image.
 		hc.Mounts = append(hc.Mounts, mount.Mount{
 			Type: mount.TypeVolume, Target: OneOffFilesDir,
-			VolumeOptions: &mount.VolumeOptions{Labels: spec.Labels},
+			VolumeOptions: &mount.VolumeOptions{Labels: labels},
 		})
 	}
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
@@ -501,14 +588,52 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 // Commit makes an image of a container's file system, tagged ref, keeping
 // the given command (the container ran a different one).
 func (c *Client) Commit(ctx context.Context, id, ref string, cmd []string) (string, error) {
+	// Docker gives the image the container's labels for every key the
+	// commit does not set: Berth's own (berth.oneoff=APP, the instance
+	// ID) are blanked, so the image says nothing of where it was made and
+	// passes CheckImageLabels if it is deployed again (git:from-image).
 	res, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{
 		Reference: ref,
-		Config:    &container.Config{Cmd: cmd},
+		Config:    &container.Config{Cmd: cmd, Labels: BlankLabels()},
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker: commit %s: %w", id, err)
 	}
 	return res.ID, nil
+}
+
+// CheckImageLabels refuses an image whose config carries a label in
+// Berth's namespace (berth.*) with a value. Berth sets those on its
+// containers itself (see stamp), so such a label would never take effect;
+// an image that has one was made to pass for another app's container, or
+// is a copy of one of Berth's containers, and is not deployed. Empty ones
+// say nothing, and are what Commit leaves on a predeploy's image.
+func (c *Client) CheckImageLabels(ctx context.Context, image string) error {
+	res, err := c.api.ImageInspect(ctx, image)
+	if err != nil {
+		return fmt.Errorf("docker: inspect image %s: %w", image, err)
+	}
+	if res.Config == nil {
+		return nil
+	}
+	return CheckLabels(res.Config.Labels)
+}
+
+// CheckLabels is the rule of CheckImageLabels for an image's labels, for
+// any engine.
+func CheckLabels(labels map[string]string) error {
+	var keys []string
+	for k, v := range labels {
+		if IsBerthLabel(k) && v != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	return fmt.Errorf("the image sets the label %s=%q: labels that start with berth. are Berth's own and an image may not carry them; remove the LABEL from the Dockerfile (or use a base image without it)",
+		keys[0], labels[keys[0]])
 }
 
 // ImageCmd returns the image's CMD.
@@ -586,27 +711,60 @@ func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
 // IsNotFound reports whether err says a container or image does not exist.
 func IsNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 
-// List returns the IDs of containers (running or not) whose labels match
-// every "key=value" or "key" in labels.
+// List returns the IDs of this Berth's containers (running or not; see
+// Owns) whose labels match every "key=value" or "key" in labels.
 func (c *Client) List(ctx context.Context, labels ...string) ([]string, error) {
-	f := client.Filters{}
-	f.Add("label", labels...)
-	res, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	cs, err := c.ListRunning(ctx, labels...)
 	if err != nil {
-		return nil, fmt.Errorf("docker: list containers: %w", err)
+		return nil, err
 	}
-	ids := make([]string, 0, len(res.Items))
-	for _, s := range res.Items {
-		ids = append(ids, s.ID)
+	ids := make([]string, 0, len(cs))
+	for _, ct := range cs {
+		ids = append(ids, ct.ID)
 	}
 	return ids, nil
 }
 
-// ListRunning returns, in one call, the containers whose labels match
-// every "key=value" or "key" in labels, with what a container listing
-// carries: ID, name, labels, whether it runs or restarts, and its address
-// on Berth's network (no restart count or exit code: Inspect has those).
+// ListRunning returns, in one call, this Berth's containers (see Owns)
+// whose labels match every "key=value" or "key" in labels, with what a
+// container listing carries: ID, name, labels, whether it runs or
+// restarts, and its address on Berth's network (no restart count or exit
+// code: Inspect has those).
 func (c *Client) ListRunning(ctx context.Context, labels ...string) ([]Container, error) {
+	if len(c.legacy) == 0 {
+		// The engine filters: another Berth's containers never come back.
+		labels = append(slices.Clip(labels), LabelInstance+"="+c.instance)
+	}
+	all, err := c.list(ctx, labels...)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(ct Container) bool { return !c.Owns(ct.ID, ct.Labels) }), nil
+}
+
+// ListLegacy returns the containers that carry one of Berth's container
+// labels (berth.app, berth.oneoff, berth.service) but no instance ID:
+// those a Berth from before instance IDs made, whoever's they are.
+func (c *Client) ListLegacy(ctx context.Context) ([]Container, error) {
+	seen := map[string]bool{}
+	var out []Container
+	for _, key := range []string{LabelApp, LabelOneOff, LabelService} {
+		cs, err := c.list(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range cs {
+			if _, stamped := ct.Labels[LabelInstance]; !stamped && !seen[ct.ID] {
+				seen[ct.ID] = true
+				out = append(out, ct)
+			}
+		}
+	}
+	return out, nil
+}
+
+// list is ListRunning for every container on the engine, whoever made it.
+func (c *Client) list(ctx context.Context, labels ...string) ([]Container, error) {
 	f := client.Filters{}
 	f.Add("label", labels...)
 	res, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
@@ -740,13 +898,18 @@ type Event struct {
 	Labels      map[string]string
 }
 
-// Events streams events of containers that carry LabelApp until ctx ends.
-// The error channel yields one error when the stream breaks; the caller
-// reconnects (and should reconcile, since events may have been missed).
+// Events streams events of this Berth's containers (see Owns) that carry
+// LabelApp until ctx ends. The error channel yields one error when the
+// stream breaks; the caller reconnects (and should reconcile, since
+// events may have been missed).
 func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
 	f := client.Filters{}
 	f.Add("type", string(events.ContainerEventType))
-	f.Add("label", LabelApp)
+	if len(c.legacy) == 0 {
+		f.Add("label", LabelInstance+"="+c.instance)
+	} else {
+		f.Add("label", LabelApp)
+	}
 	res := c.api.Events(ctx, client.EventsListOptions{Filters: f})
 	out := make(chan Event)
 	errc := make(chan error, 1)
@@ -755,6 +918,11 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
 		for {
 			select {
 			case m := <-res.Messages:
+				// An event's attributes are the container's labels (with
+				// its name and image).
+				if _, ok := m.Actor.Attributes[LabelApp]; !ok || !c.Owns(m.Actor.ID, m.Actor.Attributes) {
+					continue
+				}
 				ev := Event{ContainerID: m.Actor.ID, Action: string(m.Action), Labels: m.Actor.Attributes}
 				select {
 				case out <- ev:

@@ -258,7 +258,7 @@ func (c *Client) CreateNetwork(ctx context.Context, name string) error {
 	id, err := c.createNetworkChecked(ctx, name, client.NetworkCreateOptions{
 		Driver:     "bridge",
 		Attachable: true,
-		Labels:     map[string]string{LabelNetwork: "true"},
+		Labels:     map[string]string{LabelNetwork: "true", LabelInstance: c.instance},
 	})
 	if err != nil {
 		if isDuplicateNetwork(err) {
@@ -287,7 +287,7 @@ func (c *Client) InspectNetwork(ctx context.Context, name string) (NetworkInfo, 
 		return NetworkInfo{}, fmt.Errorf("docker: inspect network %s: %w", name, err)
 	}
 	n := res.Network
-	info := NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: n.Labels[LabelNetwork] == "true"}
+	info := NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)}
 	for _, cfg := range n.IPAM.Config {
 		if cfg.Subnet.IsValid() {
 			info.Subnets = append(info.Subnets, cfg.Subnet.String())
@@ -308,10 +308,22 @@ func (c *Client) Networks(ctx context.Context) ([]NetworkInfo, error) {
 	}
 	out := make([]NetworkInfo, 0, len(res.Items))
 	for _, n := range res.Items {
-		out = append(out, NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: n.Labels[LabelNetwork] == "true"})
+		out = append(out, NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)})
 	}
 	slices.SortFunc(out, func(a, b NetworkInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// ownsNetwork reports whether network:create of this Berth made a network
+// with labels. One made by a Berth from before instance IDs has none, and
+// is taken as this Berth's: a network holds no data, and one in use
+// cannot be removed.
+func (c *Client) ownsNetwork(labels map[string]string) bool {
+	if labels[LabelNetwork] != "true" {
+		return false
+	}
+	inst, ok := labels[LabelInstance]
+	return !ok || inst == c.instance
 }
 
 // RemoveNetwork deletes a network. A network with attached containers is

@@ -83,7 +83,7 @@ func (c *Client) Pull(ctx context.Context, image string, log io.Writer) error {
 
 // CreateVolume creates a named volume unless it exists.
 func (c *Client) CreateVolume(ctx context.Context, name string, labels map[string]string) error {
-	if _, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
+	if _, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: c.stamp(labels)}); err != nil {
 		return fmt.Errorf("docker: create volume %s: %w", name, err)
 	}
 	return nil
@@ -137,7 +137,7 @@ func (c *Client) CreateService(ctx context.Context, spec ServiceSpec) (string, e
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: spec.Name,
 		Config: &container.Config{
-			Image: spec.Image, Env: spec.Env, Cmd: spec.Cmd, Labels: spec.Labels,
+			Image: spec.Image, Env: spec.Env, Cmd: spec.Cmd, Labels: c.stamp(spec.Labels),
 			Hostname: spec.Name, ExposedPorts: network.PortSet{port: {}}, StopTimeout: &stop, StopSignal: spec.StopSignal,
 		},
 		HostConfig: hc,

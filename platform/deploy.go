@@ -182,6 +182,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			p.docker.RemoveImage(cleanup, rel.Image)
 		}
 	}()
+	// An image that carries Berth's own labels is refused, whoever
+	// built it (see docker.CheckImageLabels).
+	if err := p.docker.CheckImageLabels(ctx, rel.Image); err != nil {
+		return fail(err)
+	}
 	port, ok, err := p.docker.ExposedPort(ctx, rel.Image)
 	if err != nil {
 		return fail(err)

@@ -64,10 +64,20 @@ type ContainerEngine interface {
 	Commit(ctx context.Context, id, ref string, cmd []string) (string, error)
 	// CPUs is how many CPUs the engine's host has (resource:limit checks).
 	CPUs(ctx context.Context) (int, error)
+	// SetInstance makes the engine stamp this Berth's instance ID on
+	// what it creates (with every berth.* label, docker.StampLabels) and
+	// list, and report events of, only containers that carry it or are
+	// among legacy (docker.OwnedBy); ListLegacy lists the containers with
+	// Berth's labels but no instance ID, whoever's (platform.Identify).
+	SetInstance(id string, legacy []string)
+	ListLegacy(ctx context.Context) ([]docker.Container, error)
 }
 
 // ImageEngine reads, names and removes local images. Nothing is pulled.
 type ImageEngine interface {
+	// CheckImageLabels refuses an image that sets a berth.* label
+	// (docker.CheckLabels).
+	CheckImageLabels(ctx context.Context, image string) error
 	ImageID(ctx context.Context, ref string) (string, error)
 	ExposedPort(ctx context.Context, image string) (int, bool, error)
 	ImageCmd(ctx context.Context, image string) ([]string, error)

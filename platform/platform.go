@@ -89,6 +89,9 @@ type Platform struct {
 	hooks appHooks
 	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
 	maxLogLines atomic.Int64
+	// identified is set once the Docker client has this Berth's
+	// instance ID (Identify).
+	identified bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -125,6 +128,9 @@ func New(cfg Config) *Platform {
 // stop or restart any container: apps that kept running while Berth was
 // down are served as they are.
 func (p *Platform) Start(ctx context.Context) error {
+	if err := p.Identify(ctx); err != nil {
+		return err
+	}
 	if err := p.docker.EnsureNetwork(ctx); err != nil {
 		return err
 	}
@@ -592,7 +598,7 @@ func (p *Platform) targetsOf(cs []docker.Container, generation int) []string {
 	gen := strconv.Itoa(generation)
 	var targets []string
 	for _, c := range cs {
-		if c.Labels[docker.LabelGeneration] != gen || !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
+		if !appContainer(c) || c.Labels[docker.LabelGeneration] != gen || !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
 			continue
 		}
 		addr := net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort])

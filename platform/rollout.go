@@ -409,7 +409,8 @@ func (p *Platform) stopAndRemove(ctx context.Context, id string, timeout time.Du
 	}
 }
 
-// containers returns the app's containers.
+// containers returns the app's containers: those this Berth made for it
+// (the Docker client lists only this instance's), never a one-off.
 func (p *Platform) containers(ctx context.Context, app string, labels ...string) ([]docker.Container, error) {
 	ids, err := p.docker.List(ctx, append([]string{docker.LabelApp + "=" + app}, labels...)...)
 	if err != nil {
@@ -424,9 +425,20 @@ func (p *Platform) containers(ctx context.Context, app string, labels ...string)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		if appContainer(c) {
+			out = append(out, c)
+		}
 	}
 	return out, nil
+}
+
+// appContainer reports whether c, one of this Berth's containers that
+// names an app, is one of that app's process containers, and not a
+// one-off. Berth sets both labels on every container it makes, so this
+// only matters for containers adopted from a Berth before instance IDs,
+// whose one-offs could carry an image's berth.app.
+func appContainer(c docker.Container) bool {
+	return c.Labels[docker.LabelOneOff] == "" && c.Labels[docker.LabelApp] != ""
 }
 
 func (p *Platform) exitError(id string, c docker.Container) error {

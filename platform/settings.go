@@ -615,7 +615,7 @@ func (p *Platform) DestroyNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	if !info.Berth {
-		return fmt.Errorf("network %s was not made by network:create; Berth leaves it alone (remove it with docker network rm if it is yours)", name)
+		return fmt.Errorf("network %s was not made by network:create of this Berth; Berth leaves it alone (remove it with docker network rm if it is yours)", name)
 	}
 	users, err := p.networkUsers(ctx)
 	if err != nil {

@@ -188,11 +188,32 @@ func (m *Manager) locked(ctx context.Context, t *Type, name, what string) (*Serv
 		return nil, nil, err
 	}
 	s, err := m.load(ctx, t, name)
+	if err == nil {
+		err = m.mine(ctx, t, name)
+	}
 	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
 	return s, unlock, nil
+}
+
+// mine refuses a service whose container (found by its name, which is
+// one namespace for the whole engine) another Berth on this engine made,
+// or something else that is not Berth: this Berth must neither stop,
+// remove nor run programs in it.
+func (m *Manager) mine(ctx context.Context, t *Type, name string) error {
+	c, err := m.docker.Inspect(ctx, ContainerName(t, name))
+	if docker.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !m.docker.Owns(c.ID, c.Labels) {
+		return fmt.Errorf("the container %s was not made by this Berth (another Berth on this Docker engine has a %s service of that name, or something else made it); Berth leaves it alone: remove or rename it, or use another service name", c.Name, t.Name)
+	}
+	return nil
 }
 
 // List returns the services of type t, by name.
@@ -618,6 +639,9 @@ func (m *Manager) Logs(ctx context.Context, t *Type, name string, lines int, fol
 	if _, err := m.load(ctx, t, name); err != nil {
 		return err
 	}
+	if err := m.mine(ctx, t, name); err != nil {
+		return err
+	}
 	return m.docker.StreamLogs(ctx, ContainerName(t, name), lines, follow, w)
 }
 
@@ -756,6 +780,9 @@ func (m *Manager) exec(ctx context.Context, t *Type, s *Service, cmd []string, s
 	c, err := m.docker.Inspect(ctx, name)
 	if err != nil {
 		return 1, err
+	}
+	if !m.docker.Owns(c.ID, c.Labels) {
+		return 1, m.mine(ctx, t, s.Name)
 	}
 	if !c.Running {
 		return 1, fmt.Errorf("%s service %s is not running; start it with %s:start %s", t.Name, s.Name, t.Name, s.Name)

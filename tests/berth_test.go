@@ -127,6 +127,7 @@ func TestScripts(t *testing.T) {
 			"sshconns":         cmdSSHConns,
 			"await-log":        cmdAwaitLog,
 			"await-containers": cmdAwaitContainers,
+			"freeport":         cmdFreePort,
 		},
 	})
 }

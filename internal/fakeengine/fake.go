@@ -82,7 +82,11 @@ type Engine struct {
 	// exits 0 with no output.
 	OneOffExit func(spec docker.OneOff) (int, string)
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// instance and legacy are SetInstance's: as docker.Client, the fake
+	// stamps the ID and lists only what carries it or is legacy.
+	instance   string
+	legacy     map[string]bool
 	containers map[string]*Container
 	images     map[string]*Image // by reference and by ID
 	networks   map[string]docker.NetworkInfo
@@ -226,7 +230,7 @@ func (e *Engine) Create(ctx context.Context, spec docker.RunSpec) (string, error
 	}
 	e.containers[id] = &Container{
 		Container: docker.Container{
-			ID: id, Name: name, Labels: mergeLabels(img.Labels, spec.Labels),
+			ID: id, Name: name, Labels: mergeLabels(img.Labels, docker.StampLabels(e.instance, spec.Labels)),
 			RestartPolicy: spec.RestartPolicy, MaxRetries: spec.MaxRetries,
 		},
 		Image: spec.Image, Env: slices.Clone(spec.Env), Cmd: cmd, Host: spec.Host,
@@ -350,7 +354,7 @@ func (e *Engine) RunOnce(ctx context.Context, spec docker.OneOff) (int, string, 
 		return 0, "", notFound("image", spec.Image)
 	}
 	id := randomHex(32)
-	c := &Container{Container: docker.Container{ID: id, Name: "oneoff_" + id[:8], Labels: mergeLabels(e.images[spec.Image].Labels, spec.Labels)},
+	c := &Container{Container: docker.Container{ID: id, Name: "oneoff_" + id[:8], Labels: mergeLabels(e.images[spec.Image].Labels, docker.StampLabels(e.instance, spec.Labels))},
 		Image: spec.Image, Env: spec.Env, Cmd: spec.Cmd, Host: spec.Host, OneOff: true}
 	e.containers[id] = c
 	e.mu.Unlock()
@@ -417,12 +421,43 @@ func matches(c *Container, labels []string) bool {
 	return true
 }
 
+// SetInstance is docker.Client's.
+func (e *Engine) SetInstance(id string, legacy []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.instance, e.legacy = id, map[string]bool{}
+	for _, l := range legacy {
+		e.legacy[l] = true
+	}
+}
+
+// owns is docker.Client's Owns; e.mu is held.
+func (e *Engine) owns(c *Container) bool {
+	return docker.OwnedBy(e.instance, e.legacy, c.ID, c.Labels)
+}
+
+// ListLegacy is docker.Client's: containers with berth.app, berth.oneoff
+// or berth.service but no berth.instance.
+func (e *Engine) ListLegacy(ctx context.Context) ([]docker.Container, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []docker.Container
+	for _, c := range e.containers {
+		_, stamped := c.Labels[docker.LabelInstance]
+		if stamped || !(matches(c, []string{docker.LabelApp}) || matches(c, []string{docker.LabelOneOff}) || matches(c, []string{docker.LabelService})) {
+			continue
+		}
+		out = append(out, docker.Container{ID: c.ID, Name: c.Name, Labels: mergeLabels(nil, c.Labels), Running: c.Running, Restarting: c.Restarting})
+	}
+	return out, nil
+}
+
 func (e *Engine) List(ctx context.Context, labels ...string) ([]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var ids []string
 	for id, c := range e.containers {
-		if matches(c, labels) {
+		if matches(c, labels) && e.owns(c) {
 			ids = append(ids, id)
 		}
 	}
@@ -437,7 +472,7 @@ func (e *Engine) ListRunning(ctx context.Context, labels ...string) ([]docker.Co
 	defer e.mu.Unlock()
 	var out []docker.Container
 	for _, c := range e.containers {
-		if !matches(c, labels) {
+		if !matches(c, labels) || !e.owns(c) {
 			continue
 		}
 		ct := docker.Container{ID: c.ID, Name: c.Name, Labels: mergeLabels(nil, c.Labels), Running: c.Running, Restarting: c.Restarting}
@@ -554,7 +589,8 @@ func (e *Engine) Events(ctx context.Context) (<-chan docker.Event, <-chan error)
 }
 
 // event describes what happened to c; e.mu is held. Docker reports events
-// of app containers only (docker.Client.Events filters on berth.app).
+// of this Berth's app containers only (docker.Client.Events filters on
+// berth.app and the instance ID).
 func (e *Engine) event(c *Container, action string) docker.Event {
 	return docker.Event{ContainerID: c.ID, Action: action, Labels: mergeLabels(nil, c.Labels)}
 }
@@ -564,6 +600,10 @@ func (e *Engine) publish(ev docker.Event) {
 		return
 	}
 	e.mu.Lock()
+	if !docker.OwnedBy(e.instance, e.legacy, ev.ContainerID, ev.Labels) {
+		e.mu.Unlock()
+		return
+	}
 	subs := slices.Clone(e.subs)
 	e.mu.Unlock()
 	for _, ch := range subs {
@@ -596,6 +636,17 @@ func (e *Engine) Commit(ctx context.Context, id, ref string, cmd []string) (stri
 func (e *Engine) CPUs(ctx context.Context) (int, error) { return 2, nil }
 
 // --- images ---
+
+// CheckImageLabels is docker.Client's.
+func (e *Engine) CheckImageLabels(ctx context.Context, image string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, ok := e.images[image]
+	if !ok {
+		return notFound("image", image)
+	}
+	return docker.CheckLabels(img.Labels)
+}
 
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	e.mu.Lock()
