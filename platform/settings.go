@@ -34,6 +34,10 @@ type NetworkSettings struct {
 type ResourceSettings struct {
 	Limits       map[string]Resources `json:"limits,omitempty"`
 	Reservations map[string]Resources `json:"reservations,omitempty"`
+	// SetByAdmin is set when an admin key changed these settings: from
+	// then on a deploy key may read them but not change them (limits.go),
+	// until an admin clears them all.
+	SetByAdmin bool `json:"set_by_admin,omitempty"`
 }
 
 // Resources are amounts as the user wrote them (validated when set).
@@ -268,6 +272,15 @@ func (p *Platform) changeResources(ctx context.Context, app, kind string, edit f
 		return err
 	}
 	defer unlock()
+	// Limits protect the host from the app, so the app's own deploy key
+	// must not undo an admin's: once an admin has changed them, the
+	// settings are the admin's as a whole. A finer rule (a deploy key
+	// may only tighten) would have to weigh every process type against
+	// _default_ and build; this one has no such gaps.
+	byDeployKey := isDeployKey(ctx)
+	if byDeployKey && a.Resources.SetByAdmin {
+		return fmt.Errorf("the resource limits and reservations of %s were set by an admin, so only an admin key can change them; this key may read them (resource:report %s)", app, app)
+	}
 	settings := ResourceSettings{Limits: maps.Clone(a.Resources.Limits), Reservations: maps.Clone(a.Resources.Reservations)}
 	m := &settings.Limits
 	if kind == "reserve" {
@@ -277,6 +290,8 @@ func (p *Platform) changeResources(ctx context.Context, app, kind string, edit f
 	if err := settings.validate(); err != nil {
 		return refused(err)
 	}
+	// An admin who clears everything hands the settings back.
+	settings.SetByAdmin = (a.Resources.SetByAdmin || !byDeployKey) && (len(settings.Limits) > 0 || len(settings.Reservations) > 0)
 	a.Resources = settings
 	return saveApp(ctx, p.store, a)
 }
