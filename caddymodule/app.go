@@ -69,6 +69,12 @@ type App struct {
 	// Default: "berth" in Caddy's data directory.
 	StateDir string `json:"state_dir,omitempty"`
 
+	// Limits bound what one app can take of the host (limits.go).
+	Limits
+
+	limits  platform.Limits
+	maxPush int64
+
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
 
@@ -127,6 +133,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if _, err := caddy.ParseNetworkAddress(a.SSH); err != nil {
 		return fmt.Errorf("berth: ssh address %q: %w", a.SSH, err)
 	}
+	if a.limits, a.maxPush, err = a.Limits.platformLimits(); err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
 	return nil
 }
 
@@ -156,6 +165,9 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
+	// Limits follow a reload, like the domains.
+	c.platform.SetLimits(a.limits)
+	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
 
 	a.coreKey, a.sshKey = coreKey, sshKey

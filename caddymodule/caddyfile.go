@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -20,6 +22,13 @@ func init() {
 //			host_key /etc/berth/ssh_host_ed25519_key
 //			docker_host unix:///var/run/docker.sock
 //			state_dir /var/lib/berth
+//			max_scale 100          # limits.go: each has a default
+//			max_containers 200
+//			build_timeout 30m
+//			build_log_max 10MiB
+//			build_memory 2g        # default: half the host's memory
+//			build_cpus 2           # default: none
+//			push_max 1GiB
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -55,7 +64,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "state_dir":
 			target = &app.StateDir
 		default:
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir)", opt)
+			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -37,6 +37,9 @@ type instance struct {
 	acme        *acmeEnv
 	internalTLS bool
 	wildcard    string
+	// options are more lines of the berth block, from `berth start
+	// NAME=VALUE...` (build_timeout=5s).
+	options []string
 }
 
 type instanceKey struct{}
@@ -165,7 +168,7 @@ func (inst *instance) writeCaddyfile() error {
 		domain %s
 		ssh 127.0.0.1:%d
 		authorized_keys %s
-		state_dir %s
+		state_dir %s%s
 	}
 }
 http://:%d {
@@ -173,8 +176,17 @@ http://:%d {
 	berth
 }
 `, inst.adminPort, strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), extraOptions(inst.options), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
+}
+
+// extraOptions are more lines for the berth block.
+func extraOptions(opts []string) string {
+	var b strings.Builder
+	for _, o := range opts {
+		b.WriteString("\n\t\t" + o)
+	}
+	return b.String()
 }
 
 func (inst *instance) start() error {
@@ -272,6 +284,16 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	inst := ts.Value(instanceKey{}).(*instance)
 	switch args[0] {
 	case "start":
+		for _, opt := range args[1:] {
+			name, value, ok := strings.Cut(opt, "=")
+			if !ok {
+				ts.Fatalf("berth start: want NAME=VALUE options of the berth block, not %q", opt)
+			}
+			inst.options = append(inst.options, name+" "+value)
+		}
+		if len(args) > 1 {
+			ts.Check(inst.writeCaddyfile())
+		}
 		ts.Check(inst.start())
 	case "stop":
 		ts.Check(inst.stop(syscall.SIGTERM))
