@@ -179,13 +179,15 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 		// lands in the repository (and on the state disk).
 		max := r.maxPushSize()
 		args = []string{"-c", fmt.Sprintf("receive.maxInputSize=%d", max)}
-		tooBig = &sizeWatch{w: stderr}
-		stderr = tooBig
-		defer func() {
-			if tooBig.seen {
-				fmt.Fprintf(tooBig.w, "berth: the push is larger than push_max (%s) and was refused; nothing was stored or deployed. Push less (keep build output and large files out of the repository), or have the admin raise push_max in the Caddyfile's berth block\n", formatBytes(max))
+		// git tells the client on its side band (stdout) when it
+		// stops, or on stderr without one.
+		tooBig = &sizeWatch{}
+		stdout, stderr = tooBig.watch(stdout), tooBig.watch(stderr)
+		defer func(stderr io.Writer) {
+			if tooBig.saw() {
+				fmt.Fprintf(stderr, "berth: the push is larger than push_max (%s) and was refused; nothing was stored or deployed. Push less (keep build output and large files out of the repository), or have the admin raise push_max in the Caddyfile's berth block\n", formatBytes(max))
 			}
-		}()
+		}(stderr)
 	}
 	args = append(args, strings.TrimPrefix(service, "git-"), repo)
 	cmd := exec.CommandContext(ctx, "git", args...)
@@ -391,19 +393,30 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 // sizeWatch passes git's messages on and notes the one that says a pack
 // went over receive.maxInputSize, so Berth can say what to do about it.
 type sizeWatch struct {
-	w    io.Writer
 	mu   sync.Mutex
 	seen bool
 }
 
-func (s *sizeWatch) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), "pack exceeds maximum allowed size") {
-		s.mu.Lock()
-		s.seen = true
-		s.mu.Unlock()
-	}
-	return s.w.Write(p)
+func (s *sizeWatch) watch(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "pack exceeds maximum allowed size") {
+			s.mu.Lock()
+			s.seen = true
+			s.mu.Unlock()
+		}
+		return w.Write(p)
+	})
 }
+
+func (s *sizeWatch) saw() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // formatBytes writes a size the way push_max takes it.
 func formatBytes(n int64) string {
