@@ -133,7 +133,7 @@ func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptio
 			defMem = total / 2
 		}
 	}
-	admin := a.Resources.SetByAdmin
+	admin := a.Resources.AdminOwned()
 	if defMem > 0 && (h.Memory == 0 || (!admin && h.Memory > defMem)) {
 		h.Memory = defMem
 	}

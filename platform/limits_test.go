@@ -46,9 +46,9 @@ func TestBuildResources(t *testing.T) {
 	}{
 		{"nothing set", ResourceSettings{}, 1 << 30, 2e9},
 		{"a lower limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "256m", CPU: "0.5"}}}, 256 << 20, 5e8},
-		{"a deploy key's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}}, 1 << 30, 2e9},
-		{"an admin's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}, SetByAdmin: true}, 4 << 30, 4e9},
-		{"_default_ is not the build's", ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}}, 1 << 30, 2e9},
+		{"a deploy key's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}, SetBy: SetByDeployKey}, 1 << 30, 2e9},
+		{"an admin's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}, SetBy: SetByAdmin}, 4 << 30, 4e9},
+		{"_default_ is not the build's", ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}, SetBy: SetByDeployKey}, 1 << 30, 2e9},
 	} {
 		h, err := p.buildResources(ctx, &App{Resources: c.res})
 		if err != nil || h.Memory != c.mem || h.NanoCPUs != c.cpus {

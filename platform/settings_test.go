@@ -132,7 +132,7 @@ func TestSettingsRefusalsKeepTheRecord(t *testing.T) {
 	want := &App{
 		Name:          "app",
 		Storage:       []string{"/srv/a:/data"},
-		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}, SetByAdmin: true},
+		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}, SetBy: SetByAdmin},
 		DockerOptions: map[string][]string{PhaseDeploy: {"-e 'A=b c'"}},
 	}
 	if !reflect.DeepEqual(a, want) {
@@ -221,6 +221,9 @@ func TestDeployKeyCannotLoosenAnAdminsLimits(t *testing.T) {
 	if err := p.SetResources(key, "app", "limit", "worker", Resources{Memory: "96m"}); err != nil {
 		t.Fatalf("a deploy key limits its own app: %v", err)
 	}
+	if a, _ := p.App(ctx, "app"); a.Resources.SetBy != SetByDeployKey {
+		t.Fatalf("set by %q", a.Resources.SetBy)
+	}
 	if err := p.ClearResources(key, "app", "limit", "", true); err != nil {
 		t.Fatalf("a deploy key clears its own limits: %v", err)
 	}
@@ -239,7 +242,7 @@ func TestDeployKeyCannotLoosenAnAdminsLimits(t *testing.T) {
 		}
 	}
 	a, _ := p.App(ctx, "app")
-	if want := (ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}, SetByAdmin: true}); !reflect.DeepEqual(a.Resources, want) {
+	if want := (ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}, SetBy: SetByAdmin}); !reflect.DeepEqual(a.Resources, want) {
 		t.Fatalf("resources = %+v, want %+v", a.Resources, want)
 	}
 	if err := p.ClearResources(ctx, "app", "limit", "", true); err != nil {
@@ -247,5 +250,20 @@ func TestDeployKeyCannotLoosenAnAdminsLimits(t *testing.T) {
 	}
 	if err := p.SetResources(key, "app", "limit", "", Resources{Memory: "128m"}); err != nil {
 		t.Fatalf("once the admin cleared them all: %v", err)
+	}
+}
+
+// Settings recorded before Berth noted who set them are an admin's.
+func TestUnattributedResourceSettingsAreAnAdmins(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
+	if err := saveApp(ctx, p.store, &App{Name: "app", Resources: ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ClearResources(AsDeployKey(ctx), "app", "limit", "", true); err == nil || !strings.Contains(err.Error(), "set by an admin") {
+		t.Fatalf("a deploy key cleared limits of unknown origin: %v", err)
+	}
+	if (ResourceSettings{}).AdminOwned() {
+		t.Fatal("empty settings are nobody's")
 	}
 }
