@@ -27,7 +27,15 @@ type Request struct {
 	Labels map[string]string
 	// Log receives the build's output, line by line, as it happens.
 	Log io.Writer
+	// Memory and MemorySwap (bytes; MemorySwap -1 for unlimited swap)
+	// and NanoCPUs (billionths of a CPU) limit the build's containers;
+	// zero means no limit. The classic builder takes no pids limit:
+	// the build's deadline (ctx) bounds a fork bomb instead.
+	Memory, MemorySwap, NanoCPUs int64
 }
+
+// cpuPeriod is the CFS period CPU limits are expressed in (Docker's).
+const cpuPeriod = 100_000
 
 // ErrNoDockerfile means the source has no Dockerfile at its root.
 var ErrNoDockerfile = errors.New("no Dockerfile at the root of the pushed commit: Berth builds apps from a Dockerfile; add one and push again")
@@ -58,14 +66,20 @@ func Build(ctx context.Context, engine Engine, req Request) (string, error) {
 	go func() { pw.CloseWithError(FilterContext(pw, archive, ignore)) }()
 	defer pr.Close()
 
-	res, err := engine.ImageBuild(ctx, pr, client.ImageBuildOptions{
+	opts := client.ImageBuildOptions{
 		Tags:        []string{req.Tag},
 		Labels:      req.Labels,
 		Remove:      true,
 		ForceRemove: true,
 		Dockerfile:  "Dockerfile",
 		Version:     build.BuilderV1,
-	})
+		Memory:      req.Memory,
+		MemorySwap:  req.MemorySwap,
+	}
+	if req.NanoCPUs > 0 {
+		opts.CPUPeriod, opts.CPUQuota = cpuPeriod, req.NanoCPUs*cpuPeriod/1e9
+	}
+	res, err := engine.ImageBuild(ctx, pr, opts)
 	if err != nil {
 		return "", fmt.Errorf("docker build: %w", err)
 	}

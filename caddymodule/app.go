@@ -80,6 +80,11 @@ type App struct {
 	// MaxLogLines is the most lines per container `logs -n` shows; more
 	// (or -n -1, all) shows this many with a note. Default: 10000.
 	MaxLogLines int `json:"max_log_lines,omitempty"`
+	// Limits bound what one app can take of the host (limits.go).
+	Limits
+
+	limits  platform.Limits
+	maxPush int64
 
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
@@ -157,6 +162,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.SSHMaxStartupsPerIP > 0 && a.SSHMaxStartups > 0 && a.SSHMaxStartupsPerIP > a.SSHMaxStartups {
 		return fmt.Errorf("berth: ssh_max_startups_per_ip (%d) is above ssh_max_startups (%d); lower it or raise ssh_max_startups", a.SSHMaxStartupsPerIP, a.SSHMaxStartups)
 	}
+	if a.limits, a.maxPush, err = a.Limits.platformLimits(); err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
 	return nil
 }
 
@@ -200,6 +208,9 @@ func (a *App) Start() error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	val.(*sshServer).server.SetLimits(a.sshLimits())
+	// Limits follow a reload, like the domains.
+	c.platform.SetLimits(a.limits)
+	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
 
 	a.coreKey, a.sshKey = coreKey, sshKey

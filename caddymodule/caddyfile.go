@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -30,6 +31,13 @@ func init() {
 //			ssh_max_sessions_per_key 10
 //			ssh_max_sessions_per_admin_key 50
 //			max_log_lines 10000
+//			max_scale 100          # limits.go: each has a default
+//			max_containers 200
+//			build_timeout 30m
+//			build_log_max 10MiB
+//			build_memory 2g        # default: half the host's memory
+//			build_cpus 2           # default: none
+//			push_max 1GiB
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -111,7 +119,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "state_dir":
 			target = &app.StateDir
 		default:
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key)", opt)
+			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -22,7 +22,8 @@ var appCommands = []string{
 	"builds:list", "builds:output", "git:report",
 	// Networks, storage and docker-options can reach beyond the app (other
 	// apps' networks, the host's files, capabilities), so only their
-	// reports are here; resources only constrain the app itself.
+	// reports are here; resources only constrain the app itself (and a deploy
+	// key may not change them once an admin has: platform.AsDeployKey).
 	"network:report", "storage:list", "storage:report", "docker-options:report",
 	"resource:limit", "resource:reserve", "resource:limit-clear", "resource:reserve-clear", "resource:report",
 	"certs:add", "certs:update", "certs:remove", "certs:report", "tls:set", "tls:report",

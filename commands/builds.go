@@ -48,9 +48,21 @@ func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO
 		case b.Image != "":
 			by += " " + b.Image
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Started.Format(time.RFC3339), duration, b.Status, release, by)
+		started := "-"
+		if !b.Started.IsZero() {
+			started = b.Started.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, started, duration, b.Status, release, by)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, b := range builds {
+		if b.Status == platform.BuildDamaged {
+			fmt.Fprintf(out.Stderr, " !     %s\n", b.Error)
+		}
+	}
+	return nil
 }
 
 func buildsOutput(ctx context.Context, p *platform.Platform, args []string, out IO) error {

@@ -152,6 +152,9 @@ func resourceReport(ctx context.Context, p *platform.Platform, args []string, ou
 			}
 		}
 	}
+	if a.Resources.AdminOwned() {
+		fmt.Fprintf(tw, "Resource settings:\tset by an admin; only an admin key can change them\n")
+	}
 	return tw.Flush()
 }
 

@@ -397,3 +397,12 @@ func (c *Client) CPUs(ctx context.Context) (int, error) {
 	}
 	return res.Info.NCPU, nil
 }
+
+// MemTotal returns the memory of the engine's host, in bytes.
+func (c *Client) MemTotal(ctx context.Context) (int64, error) {
+	res, err := c.api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("docker: engine info: %w", err)
+	}
+	return res.Info.MemTotal, nil
+}

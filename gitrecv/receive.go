@@ -66,6 +66,33 @@ type Receiver struct {
 	mu     sync.Mutex
 	pushes map[string]push // by token
 	srv    *http.Server
+	// maxPush is git's receive.maxInputSize for every push (push_max).
+	maxPush int64
+}
+
+// DefaultMaxPush is the largest pack a push may send unless the
+// Caddyfile's push_max says otherwise: large enough for any source
+// repository, small enough that one push cannot fill the state disk.
+const DefaultMaxPush = 1 << 30
+
+// SetMaxPush sets the largest pack a push may send, in bytes; 0 or less
+// means DefaultMaxPush. It applies from the next push.
+func (r *Receiver) SetMaxPush(n int64) {
+	if n <= 0 {
+		n = DefaultMaxPush
+	}
+	r.mu.Lock()
+	r.maxPush = n
+	r.mu.Unlock()
+}
+
+func (r *Receiver) maxPushSize() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.maxPush <= 0 {
+		return DefaultMaxPush
+	}
+	return r.maxPush
 }
 
 // NewReceiver returns a receiver. hookBin is the executable the hook runs
@@ -146,7 +173,25 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 
 	token := r.register(app, ctx)
 	defer r.unregister(token)
-	cmd := exec.CommandContext(ctx, "git", strings.TrimPrefix(service, "git-"), repo)
+	var args []string
+	var tooBig *sizeWatch
+	if service == ReceivePack {
+		// git stops reading a pack that grows past this, before it
+		// lands in the repository (and on the state disk).
+		max := r.maxPushSize()
+		args = []string{"-c", fmt.Sprintf("receive.maxInputSize=%d", max)}
+		// git tells the client on its side band (stdout) when it
+		// stops, or on stderr without one.
+		tooBig = &sizeWatch{}
+		stdout, stderr = tooBig.watch(stdout), tooBig.watch(stderr)
+		defer func(stderr io.Writer) {
+			if tooBig.saw() {
+				fmt.Fprintf(stderr, "berth: the push is larger than push_max (%s) and was refused; nothing was stored or deployed. Push less (keep build output and large files out of the repository), or have the admin raise push_max in the Caddyfile's berth block\n", formatBytes(max))
+			}
+		}(stderr)
+	}
+	args = append(args, strings.TrimPrefix(service, "git-"), repo)
+	cmd := exec.CommandContext(ctx, "git", args...)
 	// git and its hook in a process group of their own, so a pusher who
 	// goes away takes the hook down too, not git alone.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -370,4 +415,45 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 		f.rc.Flush()
 	}
 	return n, err
+}
+
+// sizeWatch passes git's messages on and notes the one that says a pack
+// went over receive.maxInputSize, so Berth can say what to do about it.
+type sizeWatch struct {
+	mu   sync.Mutex
+	seen bool
+}
+
+func (s *sizeWatch) watch(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "pack exceeds maximum allowed size") {
+			s.mu.Lock()
+			s.seen = true
+			s.mu.Unlock()
+		}
+		return w.Write(p)
+	})
+}
+
+func (s *sizeWatch) saw() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// formatBytes writes a size the way push_max takes it.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -257,5 +257,9 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 		streams.Stderr = sess
 		streams.Terminal = &commands.Terminal{Width: uint(pty.Window.Width), Height: uint(pty.Window.Height), Resize: resize}
 	}
-	sess.Exit(commands.Run(sess.Context(), access.Platform, sess.Command(), streams))
+	ctx := context.Context(sess.Context())
+	if !who.admin {
+		ctx = platform.AsDeployKey(ctx) // it may not loosen an admin's limits
+	}
+	sess.Exit(commands.Run(ctx, access.Platform, sess.Command(), streams))
 }

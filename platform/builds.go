@@ -113,14 +113,37 @@ func (s buildStore) get(app string, id int) (Build, error) {
 		return Build{}, err
 	}
 	var b Build
-	if err := json.Unmarshal(data, &b); err != nil {
-		return Build{}, fmt.Errorf("build %d of %s: its record is not valid JSON: %w", id, app, err)
+	if err := json.Unmarshal(data, &b); err != nil || b.ID != id {
+		// A record a crash cut short (or anything else that is not
+		// one) must not hide the app's other builds: it is listed as
+		// damaged, with its log still readable.
+		why := "it is empty"
+		if len(data) > 0 {
+			why = "it is not a build record"
+		}
+		return Build{ID: id, App: app, Reason: "unknown", Status: BuildDamaged,
+			Error: fmt.Sprintf("the record of build %d is damaged (%s, perhaps from a crash or power cut while it was written); its log may still be read with builds:output %s %d", id, why, app, id)}, nil
 	}
 	return b, nil
 }
 
-// save writes the build's record atomically: a temporary file renamed
-// over the old one.
+// BuildDamaged is the status of a build whose record cannot be read.
+const BuildDamaged = "damaged"
+
+// syncDir makes a rename or a new file in dir durable: without it a power
+// cut can lose the entry even though the file's data reached the disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// save writes the build's record atomically and durably: a temporary
+// file, synced, renamed over the old one, and the directory synced, so a
+// power cut leaves the old record or the new one, never an empty file.
 func (s buildStore) save(b Build) error {
 	data, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
@@ -136,10 +159,17 @@ func (s buildStore) save(b Build) error {
 		tmp.Close()
 		return err
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), s.metaPath(b.App, b.ID))
+	if err := os.Rename(tmp.Name(), s.metaPath(b.App, b.ID)); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 // begin gives b the app's next build ID, records it as running and opens
@@ -263,21 +293,71 @@ func (l *buildLog) finish(release int, deployErr error) error {
 			_, l.failed = fmt.Fprintf(l.f, " !     %s\n", strings.ReplaceAll(deployErr.Error(), "\n", "\n !     "))
 		}
 	}
-	errs := []error{l.failed, l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, KeepBuilds)}
+	errs := []error{l.failed, l.f.Sync(), l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, KeepBuilds)}
 	return errors.Join(errs...)
 }
 
 // teeLog writes a deploy's log to the person deploying and to the build's
 // log file; the deployer's writer decides the result, as before builds
-// were kept.
+// were kept. Both get at most left bytes (build_log_max): a build that
+// prints without end would otherwise fill the state disk, and with it
+// every app's records. Past the cap both get a note, then nothing more
+// of the log; the deploy goes on, and its outcome is still told (final).
 type teeLog struct {
 	client io.Writer
 	file   *buildLog
+	max    int64
+
+	mu   sync.Mutex
+	left int64
+	cut  bool
 }
 
-func (t teeLog) Write(p []byte) (int, error) {
+func newTeeLog(client io.Writer, file *buildLog, limit, shown int64) *teeLog {
+	return &teeLog{client: client, file: file, max: limit, left: max(0, limit-shown)}
+}
+
+func (t *teeLog) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cut {
+		return len(p), nil
+	}
+	if int64(len(p)) <= t.left {
+		t.left -= int64(len(p))
+		t.file.Write(p)
+		return t.client.Write(p)
+	}
+	head := p[:t.left]
+	t.left, t.cut = 0, true
+	note := fmt.Appendf(slices.Clone(head), "\n !     The build's output passed build_log_max (%s): the rest is neither shown nor kept, and the deploy goes on. Make the build print less, or have the admin raise build_log_max in the Caddyfile's berth block.\n", formatSize(t.max))
+	t.file.Write(note)
+	if _, err := t.client.Write(note); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// final writes the deploy's closing line past the cap: it is short and
+// one, and says how the deploy ended.
+func (t *teeLog) final(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.file.Write(p)
-	return t.client.Write(p)
+	t.client.Write(p)
+}
+
+// formatSize writes a byte count the way the Caddyfile takes it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 // Builds returns the app's builds, newest first (at most KeepBuilds).

@@ -25,7 +25,7 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 			t.Fatalf("build %d while it runs: %+v, %v", i, running, err)
 		}
 		client := &strings.Builder{}
-		fmt.Fprintf(teeLog{client: client, file: b}, "step of build %d\n", i)
+		fmt.Fprintf(newTeeLog(client, b, DefaultBuildLogMax, 0), "step of build %d\n", i)
 		if client.String() != fmt.Sprintf("step of build %d\n", i) {
 			t.Fatalf("the deployer saw %q", client.String())
 		}
@@ -109,7 +109,7 @@ func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
 		t.Fatalf("begin without a dir: %v, %v", b, err)
 	}
 	// A nil build log takes writes and finishes quietly.
-	if n, err := (teeLog{client: &strings.Builder{}, file: b}).Write([]byte("x")); n != 1 || err != nil {
+	if n, err := newTeeLog(&strings.Builder{}, b, DefaultBuildLogMax, 0).Write([]byte("x")); n != 1 || err != nil {
 		t.Fatalf("write: %d, %v", n, err)
 	}
 	if err := b.finish(1, nil); err != nil {
@@ -117,5 +117,82 @@ func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
 	}
 	if builds, err := s.list("blog"); err != nil || len(builds) != 0 {
 		t.Fatalf("list: %v, %v", builds, err)
+	}
+}
+
+// A build that prints without end is cut at the cap, in the stored log
+// and in what the deployer sees, with a note; the closing line still
+// gets through.
+func TestBuildLogIsCapped(t *testing.T) {
+	s := buildStore{dir: t.TempDir()}
+	b, err := s.begin(Build{App: "blog", Started: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &strings.Builder{}
+	tee := newTeeLog(client, b, 1<<10, 0)
+	line := strings.Repeat("x", 99) + "\n"
+	for range 1000 {
+		fmt.Fprint(tee, line)
+	}
+	tee.final([]byte("=====> Deployed blog v1\n"))
+	if err := b.finish(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := os.ReadFile(s.logPath("blog", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stored) != client.String() {
+		t.Fatalf("the stored log and what the deployer saw differ:\n%q\n%q", stored, client.String())
+	}
+	if len(stored) > 1<<10+400 {
+		t.Fatalf("the stored log has %d bytes, above the cap of 1 KiB and its note", len(stored))
+	}
+	for _, want := range []string{"passed build_log_max (1KiB)", "the rest is neither shown nor kept", "=====> Deployed blog v1\n"} {
+		if !strings.Contains(string(stored), want) {
+			t.Fatalf("the stored log lacks %q:\n%s", want, stored)
+		}
+	}
+}
+
+// A record a power cut left empty (or cut short) is listed as damaged,
+// and the app's other builds are still listed and readable.
+func TestBuildListSkipsADamagedRecord(t *testing.T) {
+	s := buildStore{dir: t.TempDir()}
+	for range 3 {
+		b, err := s.begin(Build{App: "blog", Reason: "push", Started: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.finish(b.b.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(s.metaPath("blog", 2), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.metaPath("blog", 3), []byte(`{"id": 3, "app": "bl`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	builds, err := s.list("blog")
+	if err != nil {
+		t.Fatalf("a damaged record broke the list: %v", err)
+	}
+	if len(builds) != 3 || builds[2].Status != "succeeded" || builds[2].ID != 1 {
+		t.Fatalf("builds: %+v", builds)
+	}
+	for _, d := range builds[:2] {
+		if d.Status != BuildDamaged || !strings.Contains(d.Error, "damaged") {
+			t.Fatalf("a damaged record listed as %+v", d)
+		}
+	}
+	if !strings.Contains(builds[1].Error, "it is empty") {
+		t.Fatalf("the empty record: %+v", builds[1])
+	}
+	// The next build still gets a fresh id.
+	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	if err != nil || b.b.ID != 4 {
+		t.Fatalf("next build: %v, %v", b, err)
 	}
 }

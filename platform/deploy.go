@@ -120,7 +120,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		p.log.Warn("cannot record the build", "app", a.Name, "error", err)
 	}
 	build.Write(req.shown)
-	log := io.Writer(teeLog{client: logWriter(req.Log), file: build})
+	limits := p.Limits()
+	tee := newTeeLog(logWriter(req.Log), build, limits.BuildLogMax, int64(len(req.shown)))
+	log := io.Writer(tee)
 	made := 0 // the release made, once it serves
 	defer func() {
 		// A deploy cancelled with a cause (the pusher went away) says so
@@ -150,6 +152,22 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		attempt.Error = err.Error()
 		return Release{}, err
 	}
+	// The build phase (image build, predeploy, release command) runs
+	// under build_timeout and the build's resource limits: a deploy key
+	// must not be able to hold the host's CPUs, memory or a build slot
+	// for ever.
+	buildHost, err := p.buildResources(ctx, a)
+	if err != nil {
+		return fail(fmt.Errorf("the build resource limits of %s: %w", a.Name, err))
+	}
+	buildCtx, endBuildPhase := context.WithTimeoutCause(ctx, limits.BuildTimeout, errBuildTimeout)
+	defer endBuildPhase()
+	timedOut := func(err error) error {
+		if errors.Is(context.Cause(buildCtx), errBuildTimeout) && ctx.Err() == nil {
+			return fmt.Errorf("the build phase of %s (build, predeploy and release command) took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, limits.BuildTimeout)
+		}
+		return err
+	}
 	if req.Image != "" {
 		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)
 		id, err := p.docker.ImageID(ctx, req.Image)
@@ -167,11 +185,22 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d\n", a.Name, req.Source.Describe(), version)
-		rel.ImageID, err = builder.Build(ctx, p.docker, builder.Request{Source: req.Source, Tag: rel.Image, Log: log})
+		// Refused before the build, not after it: a formation of a
+		// million containers must not cost a build first.
+		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
+			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
+		}
+		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d (%s)\n", a.Name, req.Source.Describe(), version, describeBuildResources(buildHost, limits.BuildTimeout))
+		rel.ImageID, err = builder.Build(buildCtx, p.docker, builder.Request{
+			Source: req.Source, Tag: rel.Image, Log: log,
+			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
+		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
-			return fail(fmt.Errorf("build of %s failed: %w", a.Name, err))
+			if t := timedOut(err); t != err {
+				return fail(t)
+			}
+			return fail(fmt.Errorf("build of %s failed: %w%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name)))
 		}
 	}
 	// From here on a failure must leave nothing behind.
@@ -201,12 +230,13 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
-	if err := p.predeploy(ctx, a, &rel, log); err != nil {
-		return fail(err)
+	if err := p.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
+		return fail(timedOut(err))
 	}
-	if err := p.releasePhase(ctx, a, rel, log); err != nil {
-		return fail(err)
+	if err := p.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
+		return fail(timedOut(err))
 	}
+	endBuildPhase()
 	if a.DeployBranch == "" {
 		a.DeployBranch = req.Branch
 	}
@@ -223,7 +253,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	}
 	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
-	fmt.Fprintf(log, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond))
+	tee.final(fmt.Appendf(nil, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond)))
 	return rel, nil
 }
 
@@ -271,7 +301,7 @@ func (p *Platform) releaseEnv(rel Release, dyno string) []string {
 // own volume, which the script deletes before it runs: no secret is baked
 // into the image (a volume is not committed), and a --read-only root file
 // system, which Docker will not copy into, still takes it.
-func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.Writer) error {
+func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits docker.HostOptions, log io.Writer) error {
 	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Predeploy == "" {
 		return nil
 	}
@@ -293,7 +323,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 		return err
 	}
 	code, id, err := p.docker.RunOnce(ctx, docker.OneOff{
-		Host:   host,
+		Host:   limits.Merge(host),
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", "set -a; . " + envPath + "; set +a; rm -f " + envPath + "; " + script},
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
@@ -319,7 +349,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, log io.W
 // runScript runs a shell command line in a one-off container of rel's
 // image, with the release's environment (DYNO=dyno), its output indented
 // into log, and returns its exit status.
-func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, log io.Writer) (int, error) {
+func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, limits docker.HostOptions, log io.Writer) (int, error) {
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
@@ -328,7 +358,7 @@ func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, scr
 		return 1, err
 	}
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
-		Host:   host,
+		Host:   limits.Merge(host),
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", script},
 		Env:    p.releaseEnv(rel, dyno),
@@ -339,13 +369,13 @@ func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, scr
 }
 
 // releasePhase runs the Procfile's release command in a one-off container.
-func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, log io.Writer) error {
+func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, limits docker.HostOptions, log io.Writer) error {
 	cmd := rel.Processes[ReleaseProcess]
 	if cmd == "" {
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
-	code, err := p.runScript(ctx, a, rel, "release", cmd, log)
+	code, err := p.runScript(ctx, a, rel, "release", cmd, limits, log)
 	if err != nil {
 		return fmt.Errorf("release command of %s: %w", a.Name, err)
 	}
@@ -364,13 +394,25 @@ func (p *Platform) postdeploy(ctx context.Context, a *App, rel Release, log io.W
 	}
 	script := rel.AppJSON.Scripts.Dokku.Postdeploy
 	fmt.Fprintf(log, "-----> Running postdeploy: %s\n", script)
-	code, err := p.runScript(ctx, a, rel, "postdeploy", script, log)
+	code, err := p.runScript(ctx, a, rel, "postdeploy", script, docker.HostOptions{}, log)
 	switch {
 	case err != nil:
 		fmt.Fprintf(log, " !     postdeploy of %s: %v (v%d is serving)\n", a.Name, err, rel.Version)
 	case code != 0:
 		fmt.Fprintf(log, " !     postdeploy of %s failed with exit code %d (v%d is serving)\n", a.Name, code, rel.Version)
 	}
+}
+
+// errBuildTimeout is the cause of a build phase that ran out of time.
+var errBuildTimeout = errors.New("build timeout")
+
+// oomHint adds what to do when a build step was killed, which under a
+// memory limit is most likely the kernel's OOM killer (exit code 137).
+func oomHint(err error, memory int64, app string) string {
+	if memory <= 0 || !strings.Contains(err.Error(), "code: 137") {
+		return ""
+	}
+	return fmt.Sprintf(" (a build step was killed: it probably needed more than the build's memory limit of %dm; raise it with resource:limit %s --process-type build --memory SIZE, an admin key's command, or the Caddyfile's build_memory)", memory>>20, app)
 }
 
 // ShellQuote quotes s for a POSIX shell.

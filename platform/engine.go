@@ -64,6 +64,9 @@ type ContainerEngine interface {
 	Commit(ctx context.Context, id, ref string, cmd []string) (string, error)
 	// CPUs is how many CPUs the engine's host has (resource:limit checks).
 	CPUs(ctx context.Context) (int, error)
+	// MemTotal is the engine's host memory in bytes (the default build
+	// memory limit is half of it).
+	MemTotal(ctx context.Context) (int64, error)
 	// SetInstance makes the engine stamp this Berth's instance ID on
 	// what it creates (with every berth.* label, docker.StampLabels) and
 	// list, and report events of, only containers that carry it or are

@@ -62,7 +62,8 @@ func (p *Platform) Restart(ctx context.Context, app string, log io.Writer) error
 	return p.rollout(ctx, a, rel, logWriter(log))
 }
 
-// ParseScale reads "web=3 worker=2".
+// ParseScale reads "web=3 worker=2". How many a type may have is the
+// platform's limit (max_scale), which Scale checks.
 func ParseScale(args []string) (map[string]int, error) {
 	if len(args) == 0 {
 		return nil, errors.New("say what to scale, for example web=2 worker=1")
@@ -71,8 +72,8 @@ func ParseScale(args []string) (map[string]int, error) {
 	for _, arg := range args {
 		typ, n, ok := strings.Cut(arg, "=")
 		q, err := strconv.Atoi(n)
-		if !ok || err != nil || q < 0 || q > 100 {
-			return nil, fmt.Errorf("%q: want TYPE=N with N from 0 to 100", arg)
+		if !ok || err != nil || q < 0 {
+			return nil, fmt.Errorf("%q: want TYPE=N with N a number from 0 up", arg)
 		}
 		if !processTypePattern.MatchString(typ) {
 			return nil, fmt.Errorf("%q: %q is not a process type", arg, typ)
@@ -101,6 +102,14 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		if !slices.Contains(types, typ) {
 			return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
 		}
+	}
+	next := maps.Clone(a.Formation)
+	if next == nil {
+		next = map[string]int{}
+	}
+	maps.Copy(next, want)
+	if err := p.checkFormation(app, next, "ps:scale"); err != nil {
+		return err
 	}
 	cleanup := context.WithoutCancel(ctx)
 	for _, typ := range sortedKeys(want) {
@@ -351,7 +360,20 @@ func (p *Platform) configRelease(ctx context.Context, a *App, rel Release, log i
 		return err
 	}
 	fmt.Fprintf(log, "-----> Releasing v%d of %s with the new config\n", next.Version, a.Name)
-	if err := p.releasePhase(ctx, a, next, log); err != nil {
+	// The release command runs as in a deploy: under the build's limits
+	// and build_timeout.
+	limits, err := p.buildResources(ctx, a)
+	if err != nil {
+		return err
+	}
+	timeout := p.Limits().BuildTimeout
+	releaseCtx, cancel := context.WithTimeoutCause(ctx, timeout, errBuildTimeout)
+	err = p.releasePhase(releaseCtx, a, next, limits, log)
+	if errors.Is(context.Cause(releaseCtx), errBuildTimeout) && ctx.Err() == nil {
+		err = fmt.Errorf("the release command of %s took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, timeout)
+	}
+	cancel()
+	if err != nil {
 		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
 		return err
 	}

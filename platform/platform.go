@@ -41,6 +41,9 @@ type Config struct {
 	StorageDir string
 	// Logger receives what happens; nil means discard.
 	Logger *slog.Logger
+	// Limits bound what one app may take of the host; zero fields take
+	// their defaults (limits.go).
+	Limits Limits
 }
 
 // Platform runs apps. Its methods are safe for concurrent use.
@@ -67,6 +70,7 @@ type Platform struct {
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
+	limits        Limits            // SetLimits
 	// refreshing holds a mutex per app that serialises its refreshes.
 	refreshing sync.Map
 	// leaving apps are being destroyed (or renamed away): events about
@@ -107,7 +111,7 @@ func New(cfg Config) *Platform {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Platform{
+	p := &Platform{
 		store:    cfg.Store,
 		docker:   cfg.Engine,
 		table:    cfg.Table,
@@ -121,6 +125,8 @@ func New(cfg Config) *Platform {
 
 		storageDir: cfg.StorageDir,
 	}
+	p.SetLimits(cfg.Limits)
+	return p
 }
 
 // Start makes sure Berth's network exists, subscribes to container events,

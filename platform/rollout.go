@@ -40,6 +40,11 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 	if err := checkNetworkAliases(a, types); err != nil {
 		return err
 	}
+	// Every way to run a release (deploy, restart, rollback, clone) comes
+	// through here, so no formation above the host's limits starts.
+	if err := p.checkFormation(a.Name, formation, fmt.Sprintf("the formation of v%d", rel.Version)); err != nil {
+		return err
+	}
 
 	old, err := p.containers(ctx, a.Name)
 	if err != nil {

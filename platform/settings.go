@@ -34,6 +34,23 @@ type NetworkSettings struct {
 type ResourceSettings struct {
 	Limits       map[string]Resources `json:"limits,omitempty"`
 	Reservations map[string]Resources `json:"reservations,omitempty"`
+	// SetBy says who last changed these settings: SetByAdmin or
+	// SetByDeployKey. Once an admin has, a deploy key may read them but
+	// not change them, until an admin clears them all. Settings recorded
+	// before Berth kept this (empty SetBy) count as an admin's: nobody
+	// can tell, and the safe guess keeps a deploy key from undoing them.
+	SetBy string `json:"set_by,omitempty"`
+}
+
+// Who changed resource settings (ResourceSettings.SetBy).
+const (
+	SetByAdmin     = "admin"
+	SetByDeployKey = "deploy key"
+)
+
+// AdminOwned reports whether only an admin key may change the settings.
+func (r ResourceSettings) AdminOwned() bool {
+	return r.SetBy == SetByAdmin || (r.SetBy == "" && (len(r.Limits) > 0 || len(r.Reservations) > 0))
 }
 
 // Resources are amounts as the user wrote them (validated when set).
@@ -268,6 +285,15 @@ func (p *Platform) changeResources(ctx context.Context, app, kind string, edit f
 		return err
 	}
 	defer unlock()
+	// Limits protect the host from the app, so the app's own deploy key
+	// must not undo an admin's: once an admin has changed them, the
+	// settings are the admin's as a whole. A finer rule (a deploy key
+	// may only tighten) would have to weigh every process type against
+	// _default_ and build; this one has no such gaps.
+	byDeployKey := isDeployKey(ctx)
+	if byDeployKey && a.Resources.AdminOwned() {
+		return fmt.Errorf("the resource limits and reservations of %s were set by an admin, so only an admin key can change them; this key may read them (resource:report %s)", app, app)
+	}
 	settings := ResourceSettings{Limits: maps.Clone(a.Resources.Limits), Reservations: maps.Clone(a.Resources.Reservations)}
 	m := &settings.Limits
 	if kind == "reserve" {
@@ -276,6 +302,15 @@ func (p *Platform) changeResources(ctx context.Context, app, kind string, edit f
 	edit(m)
 	if err := settings.validate(); err != nil {
 		return refused(err)
+	}
+	// An admin who clears everything hands the settings back.
+	switch {
+	case len(settings.Limits) == 0 && len(settings.Reservations) == 0:
+		settings.SetBy = ""
+	case byDeployKey:
+		settings.SetBy = SetByDeployKey
+	default:
+		settings.SetBy = SetByAdmin
 	}
 	a.Resources = settings
 	return saveApp(ctx, p.store, a)

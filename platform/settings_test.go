@@ -132,7 +132,7 @@ func TestSettingsRefusalsKeepTheRecord(t *testing.T) {
 	want := &App{
 		Name:          "app",
 		Storage:       []string{"/srv/a:/data"},
-		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}},
+		Resources:     ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m", MemorySwap: "-1"}}, SetBy: SetByAdmin},
 		DockerOptions: map[string][]string{PhaseDeploy: {"-e 'A=b c'"}},
 	}
 	if !reflect.DeepEqual(a, want) {
@@ -208,5 +208,62 @@ func TestAllDigitProcessTypesStayOffNetworks(t *testing.T) {
 	}
 	if err := checkNetworkAliases(&App{Name: "api.web"}, []string{"1"}); err != nil {
 		t.Errorf("type 1 without networks has no aliases: %v", err)
+	}
+}
+
+// A deploy key may set and clear its app's resource settings until an
+// admin changes them; then they are the admin's until an admin clears
+// them all.
+func TestDeployKeyCannotLoosenAnAdminsLimits(t *testing.T) {
+	ctx := context.Background()
+	key := AsDeployKey(ctx)
+	p := settingsPlatform(t)
+	if err := p.SetResources(key, "app", "limit", "worker", Resources{Memory: "96m"}); err != nil {
+		t.Fatalf("a deploy key limits its own app: %v", err)
+	}
+	if a, _ := p.App(ctx, "app"); a.Resources.SetBy != SetByDeployKey {
+		t.Fatalf("set by %q", a.Resources.SetBy)
+	}
+	if err := p.ClearResources(key, "app", "limit", "", true); err != nil {
+		t.Fatalf("a deploy key clears its own limits: %v", err)
+	}
+	if err := p.SetResources(ctx, "app", "limit", "", Resources{Memory: "64m"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func() error{
+		"limit-clear":   func() error { return p.ClearResources(key, "app", "limit", "", true) },
+		"limit a type":  func() error { return p.SetResources(key, "app", "limit", "web", Resources{Memory: "1g"}) },
+		"limit builds":  func() error { return p.SetResources(key, "app", "limit", BuildProcessType, Resources{Memory: "1g"}) },
+		"reserve":       func() error { return p.SetResources(key, "app", "reserve", "", Resources{Memory: "32m"}) },
+		"reserve-clear": func() error { return p.ClearResources(key, "app", "reserve", "", true) },
+	} {
+		if err := change(); err == nil || !strings.Contains(err.Error(), "set by an admin") {
+			t.Errorf("%s by a deploy key after an admin's limit: %v", name, err)
+		}
+	}
+	a, _ := p.App(ctx, "app")
+	if want := (ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}, SetBy: SetByAdmin}); !reflect.DeepEqual(a.Resources, want) {
+		t.Fatalf("resources = %+v, want %+v", a.Resources, want)
+	}
+	if err := p.ClearResources(ctx, "app", "limit", "", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetResources(key, "app", "limit", "", Resources{Memory: "128m"}); err != nil {
+		t.Fatalf("once the admin cleared them all: %v", err)
+	}
+}
+
+// Settings recorded before Berth noted who set them are an admin's.
+func TestUnattributedResourceSettingsAreAnAdmins(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
+	if err := saveApp(ctx, p.store, &App{Name: "app", Resources: ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ClearResources(AsDeployKey(ctx), "app", "limit", "", true); err == nil || !strings.Contains(err.Error(), "set by an admin") {
+		t.Fatalf("a deploy key cleared limits of unknown origin: %v", err)
+	}
+	if (ResourceSettings{}).AdminOwned() {
+		t.Fatal("empty settings are nobody's")
 	}
 }

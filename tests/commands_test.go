@@ -181,8 +181,7 @@ func (inst *instance) writeCaddyfile() error {
 		domain %s
 		ssh 127.0.0.1:%d
 		authorized_keys %s
-		state_dir %s
-		%s
+		state_dir %s%s
 	}
 }
 http://:%d {
@@ -190,9 +189,17 @@ http://:%d {
 	berth
 }
 `, inst.adminListen(), strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"),
-		strings.Join(inst.berthOptions, "\n\t\t"), inst.httpPort)
+		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), extraOptions(inst.berthOptions), inst.httpPort)
 	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
+}
+
+// extraOptions are more lines for the berth block.
+func extraOptions(opts []string) string {
+	var b strings.Builder
+	for _, o := range opts {
+		b.WriteString("\n\t\t" + o)
+	}
+	return b.String()
 }
 
 func (inst *instance) start() error {
@@ -290,8 +297,8 @@ func (inst *instance) logTail() string {
 //	                         out), set in ADMIN_SOCKET
 //	berth option NAME VALUE  set a line of the Caddyfile's berth block
 //	                         for the next start or reload
-//	berth start 'LINE'...    start with these lines added to the berth
-//	                         block
+//	berth start OPTION...    start with these lines added to the berth
+//	                         block: 'NAME VALUE' or NAME=VALUE
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("berth: negation is not supported")
@@ -302,8 +309,16 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 	inst := ts.Value(instanceKey{}).(*instance)
 	switch args[0] {
 	case "start":
+		for _, opt := range args[1:] {
+			// 'NAME VALUE' as it stands in the block, or NAME=VALUE.
+			if name, value, ok := strings.Cut(opt, "="); ok && !strings.Contains(name, " ") {
+				opt = name + " " + value
+			} else if !strings.Contains(opt, " ") {
+				ts.Fatalf("berth start: want 'NAME VALUE' or NAME=VALUE options of the berth block, not %q", opt)
+			}
+			inst.berthOptions = append(inst.berthOptions, opt)
+		}
 		if len(args) > 1 {
-			inst.berthOptions = append(inst.berthOptions, args[1:]...)
 			ts.Check(inst.writeCaddyfile())
 		}
 		ts.Check(inst.start())

@@ -635,6 +635,8 @@ func (e *Engine) Commit(ctx context.Context, id, ref string, cmd []string) (stri
 
 func (e *Engine) CPUs(ctx context.Context) (int, error) { return 2, nil }
 
+func (e *Engine) MemTotal(ctx context.Context) (int64, error) { return 8 << 30, nil }
+
 // --- images ---
 
 // CheckImageLabels is docker.Client's.

@@ -1,0 +1,178 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+)
+
+// Limits bound what one app can take of the host, whoever deploys it: a
+// deploy key must not be able to exhaust the machine every other app runs
+// on. Each has a default (the Default* constants) and a Caddyfile setting
+// (berth { max_scale ... }); a zero field means the default.
+type Limits struct {
+	// MaxScale is the most containers of one process type, for ps:scale
+	// and app.json's formation alike.
+	MaxScale int
+	// MaxContainers is the most containers of all types of one app.
+	MaxContainers int
+	// BuildTimeout bounds a deploy's build phase: the image build, the
+	// predeploy script and the release command together.
+	BuildTimeout time.Duration
+	// BuildLogMax is the most bytes of a build's stored log; what comes
+	// after is dropped, with a note, from the log and from the pusher's
+	// stream alike.
+	BuildLogMax int64
+	// BuildMemory is the memory limit of a build (and its predeploy and
+	// release one-offs) when the app sets none for process type build.
+	// Zero means half the host's memory; a negative value means none.
+	BuildMemory int64
+	// BuildCPUs is the CPU limit of a build, in billionths of a CPU, when
+	// the app sets none; zero means none (CPU time is shared, not used
+	// up, and the timeout bounds how long a build holds it).
+	BuildCPUs int64
+}
+
+// The limits' defaults.
+const (
+	DefaultMaxScale      = 100
+	DefaultMaxContainers = 200
+	DefaultBuildTimeout  = 30 * time.Minute
+	DefaultBuildLogMax   = 10 << 20
+)
+
+// BuildProcessType is the process type whose resource settings apply to
+// builds (Dokku 0.38's resource:limit --process-type build). It is never
+// a Procfile type: those run as containers, a build does not.
+const BuildProcessType = "build"
+
+// SetLimits sets the limits; zero fields take their defaults. They apply
+// from the next deploy, scale or push on.
+func (p *Platform) SetLimits(l Limits) {
+	if l.MaxScale <= 0 {
+		l.MaxScale = DefaultMaxScale
+	}
+	if l.MaxContainers <= 0 {
+		l.MaxContainers = DefaultMaxContainers
+	}
+	if l.BuildTimeout <= 0 {
+		l.BuildTimeout = DefaultBuildTimeout
+	}
+	if l.BuildLogMax <= 0 {
+		l.BuildLogMax = DefaultBuildLogMax
+	}
+	p.mu.Lock()
+	p.limits = l
+	p.mu.Unlock()
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (p *Platform) Limits() Limits {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.limits
+}
+
+// ErrOverLimit marks a request refused because it would take more than a
+// limit of the host allows.
+var ErrOverLimit = errors.New("over a limit")
+
+// checkFormation refuses a formation above MaxScale for a type or above
+// MaxContainers in all. what names where the numbers come from, for the
+// message ("app.json's formation", "ps:scale").
+func (p *Platform) checkFormation(app string, formation map[string]int, what string) error {
+	l := p.Limits()
+	total := 0
+	for _, typ := range sortedKeys(formation) {
+		q := formation[typ]
+		if q > l.MaxScale {
+			return Errorf(ErrOverLimit, "%s asks for %s=%d, but Berth runs at most %d containers of one process type (the max_scale setting of the berth block in the Caddyfile); ask for %d or fewer, or have the admin raise max_scale", what, typ, q, l.MaxScale, l.MaxScale)
+		}
+		total += q
+	}
+	if total > l.MaxContainers {
+		return Errorf(ErrOverLimit, "%s asks for %d containers of %s in all, but Berth runs at most %d per app (the max_containers setting of the berth block in the Caddyfile); ask for fewer, or have the admin raise max_containers", what, total, app, l.MaxContainers)
+	}
+	return nil
+}
+
+// buildResources are the CPU and memory limits of app a's build and of its
+// deploy one-offs (predeploy, release command): the app's settings for
+// process type build, else the host's build defaults. A setting a deploy
+// key made cannot go above the host's default: only an admin can give an
+// app's builds more than every app gets.
+func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptions, error) {
+	var h docker.HostOptions
+	l := p.Limits()
+	own := a.Resources.Limits[BuildProcessType]
+	var err error
+	if own.Memory != "" {
+		if h.Memory, err = docker.ParseMemory(own.Memory); err != nil {
+			return h, err
+		}
+	}
+	if own.MemorySwap != "" {
+		if own.MemorySwap == "-1" {
+			h.MemorySwap = -1
+		} else if h.MemorySwap, err = docker.ParseMemory(own.MemorySwap); err != nil {
+			return h, err
+		}
+	}
+	if own.CPU != "" {
+		if h.NanoCPUs, err = docker.ParseCPUs(own.CPU); err != nil {
+			return h, err
+		}
+	}
+	defMem := l.BuildMemory
+	if defMem == 0 {
+		if total, err := p.docker.MemTotal(ctx); err == nil && total > 0 {
+			defMem = total / 2
+		}
+	}
+	admin := a.Resources.AdminOwned()
+	if defMem > 0 && (h.Memory == 0 || (!admin && h.Memory > defMem)) {
+		h.Memory = defMem
+	}
+	if h.MemorySwap > 0 && h.MemorySwap < h.Memory {
+		h.MemorySwap = h.Memory
+	}
+	if !admin && h.MemorySwap == -1 {
+		h.MemorySwap = 0 // Docker's default: as much swap as memory
+	}
+	if l.BuildCPUs > 0 && (h.NanoCPUs == 0 || (!admin && h.NanoCPUs > l.BuildCPUs)) {
+		h.NanoCPUs = l.BuildCPUs
+	}
+	return h, nil
+}
+
+// describeBuildResources says what a build runs with, for the push output.
+func describeBuildResources(h docker.HostOptions, timeout time.Duration) string {
+	parts := []string{"timeout " + timeout.String()}
+	if h.Memory > 0 {
+		parts = append(parts, fmt.Sprintf("memory %dm", h.Memory>>20))
+	}
+	if h.NanoCPUs > 0 {
+		parts = append(parts, fmt.Sprintf("cpu %g", float64(h.NanoCPUs)/1e9))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deployKeyKey marks a context as a deploy key's request.
+type deployKeyKey struct{}
+
+// AsDeployKey marks ctx as the request of a deploy key (a key scoped to
+// one app by ssh-keys:add --app), which may not loosen what an admin set.
+// The SSH door marks every deploy key's command; an unmarked request is
+// an admin's (the admin API, `caddy berth`, admin keys).
+func AsDeployKey(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deployKeyKey{}, true)
+}
+
+func isDeployKey(ctx context.Context) bool {
+	v, _ := ctx.Value(deployKeyKey{}).(bool)
+	return v
+}
