@@ -254,3 +254,23 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 		t.Errorf("global domains %q", got)
 	}
 }
+
+// A clone that fails after the setup hooks ran leaves nothing behind: an
+// app created later under its name does not inherit the copied settings.
+func TestFailedCloneLeavesNoTLSSettings(t *testing.T) {
+	w := newWorld(t)
+	w.app(t, "blog", "www.blog.test")
+	w.p.OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("a later setup failed") })
+	if err := w.p.Clone(w.ctx, "blog", "copy", io.Discard); err == nil {
+		t.Fatal("the clone succeeded")
+	}
+	if w.hasDoc("copy") {
+		t.Error("tls/copy outlived the failed clone")
+	}
+	if err := w.p.Create(w.ctx, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	if h := w.c.HSTSHeader(w.ctx, "copy"); h != defaultHeader {
+		t.Errorf("a new app named copy has HSTS header %q, want the default", h)
+	}
+}
