@@ -139,24 +139,27 @@ var hstsKeys = []string{"hsts", "hsts-max-age", "hsts-include-subdomains", "hsts
 // applyHSTS sets key to value in s; an empty value unsets it (back to the
 // global setting or the default).
 func applyHSTS(s *HSTSSettings, key, value string) error {
-	parseBool := func() (*bool, error) {
+	// setBool leaves *dst as it was when value is refused.
+	setBool := func(dst **bool) error {
 		if value == "" {
-			return nil, nil
+			*dst = nil
+			return nil
 		}
 		b, err := strconv.ParseBool(value)
 		if err != nil {
-			return nil, fmt.Errorf("%s takes true or false, not %q", key, value)
+			return fmt.Errorf("%s takes true or false, not %q", key, value)
 		}
-		return &b, nil
+		*dst = &b
+		return nil
 	}
 	var err error
 	switch key {
 	case "hsts":
-		s.Enabled, err = parseBool()
+		err = setBool(&s.Enabled)
 	case "hsts-include-subdomains":
-		s.IncludeSubdomains, err = parseBool()
+		err = setBool(&s.IncludeSubdomains)
 	case "hsts-preload":
-		s.Preload, err = parseBool()
+		err = setBool(&s.Preload)
 	case "hsts-max-age":
 		if value == "" {
 			s.MaxAge = nil
