@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/platform"
@@ -266,6 +267,7 @@ type core struct {
 	docker     *docker.Client
 	table      *routing.Table
 	platform   *platform.Platform
+	certs      *certs.Certs
 	receiver   *gitrecv.Receiver
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
@@ -286,7 +288,7 @@ func (a *App) newCore() (*core, error) {
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
-	// it goes too; the platform puts it back for the hosts its app keeps.
+	// it goes too; package certs puts it back for the hosts its app keeps.
 	c.table.OnHostsGone(evictCertificates)
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},
@@ -298,10 +300,10 @@ func (a *App) newCore() (*core, error) {
 
 		StorageDir: filepath.Join(a.StateDir, "storage"),
 	})
-	c.platform.SetCertificateEvictor(evictCertificates)
-	c.platform.SetServedCertificates(servedCertificate)
-	c.platform.SetCustomCertificatesServed(customCertificatesServed)
-	c.platform.SetCertificateInstaller(installCertificate)
+	// The apps' TLS settings follow the platform's apps from here on, and
+	// keep Caddy's certificate cache in step with them.
+	c.certs = certs.New(certs.Config{Store: c.platform.Store(), Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
+	c.platform.SetCerts(c.certs)
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
 	if err := c.platform.Identify(ctx); err != nil {
@@ -325,7 +327,7 @@ func (a *App) newCore() (*core, error) {
 	}
 	// Caddy's certificate cache starts empty: custom certificates go in
 	// before the first handshake, so that they win over a wildcard.
-	if err := c.platform.InstallCustomCertificates(ctx); err != nil {
+	if err := c.certs.InstallCustomCertificates(ctx); err != nil {
 		a.log.Error("custom certificates not loaded; the manager serves them", "error", err)
 	}
 	self, err := os.Executable()

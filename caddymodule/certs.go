@@ -13,7 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddytls" // the cache linked to below
 	"github.com/caddyserver/certmagic"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -62,7 +62,16 @@ func (m *Certificates) Cleanup() error {
 // not warning.
 var managers atomic.Int64
 
-func customCertificatesServed() bool { return managers.Load() > 0 }
+// caddyCertificates is Caddy's certificate cache as package certs uses
+// it (certs.Cache).
+type caddyCertificates struct{}
+
+func (caddyCertificates) Install(hosts []string, certPEM, keyPEM []byte) {
+	installCertificate(hosts, certPEM, keyPEM)
+}
+func (caddyCertificates) Evict(names []string)                        { evictCertificates(names) }
+func (caddyCertificates) Served(host string) (certs.ServedCert, bool) { return servedCertificate(host) }
+func (caddyCertificates) CustomServed() bool                          { return managers.Load() > 0 }
 
 // GetCertificate returns the custom certificate of the app that the
 // handshake's server name routes to, or nil.
@@ -83,7 +92,7 @@ func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHell
 	if c == nil {
 		return nil, nil
 	}
-	return c.platform.CustomCertificate(ctx, route.App, name), nil
+	return c.certs.CustomCertificate(ctx, route.App, name), nil
 }
 
 // UnmarshalCaddyfile reads `get_certificate berth`, which takes no
@@ -113,24 +122,25 @@ var caddyCertCacheMu sync.RWMutex
 // servedCertificate returns a certificate Caddy holds in memory that
 // serves host (its own, or a wildcard), for certs:report: from ACME, or a
 // custom certificate installCertificate put there.
-func servedCertificate(host string) (platform.ServedCert, bool) {
+func servedCertificate(host string) (certs.ServedCert, bool) {
 	caddyCertCacheMu.RLock()
 	defer caddyCertCacheMu.RUnlock()
 	if caddyCertCache == nil {
-		return platform.ServedCert{}, false
+		return certs.ServedCert{}, false
 	}
 	for _, cert := range caddyCertCache.AllMatchingCertificates(host) {
 		if cert.Leaf == nil {
 			continue
 		}
-		return platform.ServedCert{Host: host, Issuer: cert.Leaf.Issuer.CommonName, Names: cert.Names, NotAfter: cert.Leaf.NotAfter.UTC()}, true
+		return certs.ServedCert{Host: host, Issuer: cert.Leaf.Issuer.CommonName, Names: cert.Names, NotAfter: cert.Leaf.NotAfter.UTC()}, true
 	}
-	return platform.ServedCert{}, false
+	return certs.ServedCert{}, false
 }
 
 // installCertificate puts a custom certificate in Caddy's cache, in
-// place of what it held for hosts (the platform calls it only when every
-// name the cache files the certificate under is one of hosts). An exact name is matched before a
+// place of what it held for hosts (package certs calls it only when every
+// name the cache files the certificate under is one of hosts). An exact
+// name is matched before a
 // wildcard, so the custom certificate wins over ACME's, a wildcard
 // certificate from DNS-01 included. It is cached unmanaged: Caddy serves
 // it and never renews it.
@@ -145,14 +155,14 @@ func installCertificate(hosts []string, certPEM, keyPEM []byte) {
 	// touches no storage. (Not ...AsReplacement: in certmagic v0.25.6 it
 	// read-locks the cache while holding its write lock, and hangs.)
 	cfg := certmagic.New(caddyCertCache, certmagic.Config{OCSP: certmagic.OCSPConfig{DisableStapling: true}})
-	// The platform checked the pair; should caching fail anyway, the
+	// Package certs checked the pair; should caching fail anyway, the
 	// cache is empty for hosts and the manager serves the certificate.
 	hash, err := cfg.CacheUnmanagedCertificatePEMBytes(context.Background(), certPEM, keyPEM, []string{"berth-custom"})
 	if err != nil {
 		return
 	}
 	// The cache files a certificate under every name in it (Common Name,
-	// IPs, ... too), and serves it for all of them: the platform hands
+	// IPs, ... too), and serves it for all of them: package certs hands
 	// over only certificates whose names are all hosts, by certmagic's
 	// rules as it knows them. Should certmagic file it under another name
 	// (a newer version's rules), it must not serve another app's host or

@@ -119,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// header keeps it alone (hstsWriter).
 	if r.TLS != nil {
 		if c := h.app.core.Load(); c != nil {
-			if v := c.platform.HSTSHeader(r.Context(), route.App); v != "" {
+			if v := c.certs.HSTSHeader(r.Context(), route.App); v != "" {
 				w.Header().Set(hstsHeader, v)
 				w = &hstsWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, ours: v}
 			}

@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,34 +11,49 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
 )
 
 // tlsCommands are the custom certificate and HSTS commands. Certificates
 // from ACME need no command: every routed name gets one on demand.
 var tlsCommands = []command{
-	{"certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", certsAdd(false)},
-	{"certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", certsAdd(true)},
-	{"certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", certsRemove},
-	{"certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", certsReport},
-	{"tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", tlsSet},
-	{"tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", tlsReport},
+	{"certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", withCerts(certsAdd(false))},
+	{"certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", withCerts(certsAdd(true))},
+	{"certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", withCerts(certsRemove)},
+	{"certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", withCerts(certsReport)},
+	{"tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", withCerts(tlsSet)},
+	{"tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", withCerts(tlsReport)},
 }
 
-func certsAdd(update bool) func(context.Context, *platform.Platform, []string, IO) error {
+type certsFunc func(ctx context.Context, c *certs.Certs, args []string, out IO) error
+
+// withCerts runs f with the apps' TLS settings, which the platform
+// carries for the command table.
+func withCerts(f certsFunc) func(context.Context, *platform.Platform, []string, IO) error {
 	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+		c := p.Certs()
+		if c == nil {
+			return errors.New("custom certificates and HSTS settings are not set up in this Berth")
+		}
+		return f(ctx, c, args, out)
+	}
+}
+
+func certsAdd(update bool) certsFunc {
+	return func(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 		app, _, err := oneApp(args)
 		if err != nil {
 			return err
 		}
-		input, err := io.ReadAll(io.LimitReader(stdinOrEmpty(out), platform.MaxCertInput+1))
+		input, err := io.ReadAll(io.LimitReader(stdinOrEmpty(out), certs.MaxCertInput+1))
 		if err != nil {
 			return fmt.Errorf("read the certificate from stdin: %w", err)
 		}
-		if len(input) > platform.MaxCertInput {
-			return fmt.Errorf("stdin is over %d bytes; give only the certificate, its chain and its key", platform.MaxCertInput)
+		if len(input) > certs.MaxCertInput {
+			return fmt.Errorf("stdin is over %d bytes; give only the certificate, its chain and its key", certs.MaxCertInput)
 		}
-		info, err := p.AddCertificate(ctx, app, input, update)
+		info, err := c.AddCertificate(ctx, app, input, update)
 		if err != nil {
 			return err
 		}
@@ -49,31 +65,31 @@ func certsAdd(update bool) func(context.Context, *platform.Platform, []string, I
 		if len(info.Foreign) > 0 {
 			fmt.Fprintf(out.Stderr, " !     It also names %s, not hosts of %s it covers: it is served only through the\n !     certificate manager, and a wildcard certificate Caddy holds wins over it. A certificate\n !     naming only %s's hosts (Common Name included, no IP address) avoids this\n", strings.Join(info.Foreign, " "), app, app)
 		}
-		if !p.CustomCertificatesServed() {
+		if !c.CustomCertificatesServed() {
 			fmt.Fprintf(out.Stderr, " !     The Caddyfile does not serve custom certificates yet: add `get_certificate berth`\n !     to the `tls` block of the https:// site (see Caddyfile.example), then caddy reload\n")
 		}
 		return nil
 	}
 }
 
-func certsRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func certsRemove(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 	app, _, err := oneApp(args)
 	if err != nil {
 		return err
 	}
-	if err := p.RemoveCertificate(ctx, app); err != nil {
+	if err := c.RemoveCertificate(ctx, app); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stderr, "-----> Removed the custom certificate of %s; its names get certificates from ACME\n", app)
 	return nil
 }
 
-func certsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func certsReport(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
 	}
-	info, err := p.CertificateReport(ctx, app)
+	info, err := c.CertificateReport(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -98,16 +114,16 @@ func certsReport(ctx context.Context, p *platform.Platform, args []string, out I
 			fmt.Fprintf(tw, "Certs foreign names:\t%s (so served by the manager only)\n", strings.Join(info.Foreign, " "))
 		}
 	}
-	for _, c := range info.Served {
-		fmt.Fprintf(tw, "Certs served %s:\t%s, for %s, expires %s\n", c.Host, c.Issuer,
-			strings.Join(c.Names, " "), c.NotAfter.Format(time.RFC3339))
+	for _, s := range info.Served {
+		fmt.Fprintf(tw, "Certs served %s:\t%s, for %s, expires %s\n", s.Host, s.Issuer,
+			strings.Join(s.Names, " "), s.NotAfter.Format(time.RFC3339))
 	}
 	tw.Flush()
 	_, err = out.Stdout.Write(b.Bytes())
 	return err
 }
 
-func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func tlsSet(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -132,14 +148,14 @@ func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) er
 		value = pos[1]
 	}
 	if global {
-		err = p.SetGlobalHSTS(ctx, key, value)
+		err = c.SetGlobalHSTS(ctx, key, value)
 	} else {
-		err = p.SetHSTS(ctx, app, key, value)
+		err = c.SetHSTS(ctx, app, key, value)
 	}
 	if err != nil {
 		return err
 	}
-	r, err := p.TLSReport(ctx, app)
+	r, err := c.TLSReport(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -155,7 +171,7 @@ func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) er
 	return nil
 }
 
-func tlsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func tlsReport(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
@@ -174,7 +190,7 @@ func tlsReport(ctx context.Context, p *platform.Platform, args []string, out IO)
 	default:
 		return usageError{"name an app, or --global"}
 	}
-	r, err := p.TLSReport(ctx, app)
+	r, err := c.TLSReport(ctx, app)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,10 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
-	// HSTS are the global HSTS settings (tls:set --global).
-	HSTS HSTSSettings `json:"hsts,omitzero"`
+	// others are the document's fields other packages keep there (certs'
+	// "hsts", the global HSTS settings), kept as they are: the platform
+	// does not know them, and must not drop them when it writes its own.
+	others map[string]json.RawMessage
 }
 
 const globalKey = "settings/global"
@@ -38,11 +40,32 @@ func loadGlobal(ctx context.Context, s store.Store) (Global, error) {
 	if err := json.Unmarshal(doc, &g); err != nil {
 		return g, fmt.Errorf("global settings: %w", err)
 	}
+	if err := json.Unmarshal(doc, &g.others); err != nil {
+		return g, fmt.Errorf("global settings: %w", err)
+	}
+	delete(g.others, "domains")
+	delete(g.others, "config")
 	return g, nil
 }
 
+// saveGlobal writes g, with the fields of other packages that loadGlobal
+// read. The caller holds the global lock (p.lock("_global", ...)), as do
+// other packages that write their fields (LockGlobal).
 func saveGlobal(ctx context.Context, s store.Store, g Global) error {
-	doc, err := json.MarshalIndent(g, "", "  ")
+	own, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(own, &fields); err != nil {
+		return err
+	}
+	for k, v := range g.others {
+		if _, ok := fields[k]; !ok {
+			fields[k] = v
+		}
+	}
+	doc, err := json.MarshalIndent(fields, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -108,8 +131,9 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}
-	p.table.SetHosts(app, p.hostsFor(a))
-	p.restoreCertificate(ctx, a)
+	hosts := p.hostsFor(a)
+	p.table.SetHosts(app, hosts)
+	p.appHostsChanged(ctx, app, hosts)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/store"
 )
@@ -12,12 +13,62 @@ import (
 // theirs under their own key prefixes.
 func (p *Platform) Store() store.Store { return p.store }
 
+// SetCerts gives the platform the apps' TLS settings to carry for the
+// command table, which is handed only the platform; the platform itself
+// never calls them (certs follows the apps through the hooks below).
+// It goes when the commands get a backend of their own.
+func (p *Platform) SetCerts(c *certs.Certs) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.certs = c
+}
+
+// Certs returns what SetCerts gave, nil if nothing.
+func (p *Platform) Certs() *certs.Certs {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.certs
+}
+
+// Hosts returns the hosts app answers on: its default hosts under the
+// global domains, then its own domains.
+func (p *Platform) Hosts(ctx context.Context, app string) ([]string, error) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return p.hostsFor(a), nil
+}
+
+// LockApp marks app busy with what, for a package that changes records of
+// its own about the app (certs), and returns the app's hosts. It fails at
+// once when the app does not exist, or is busy: "a deploy of APP is
+// running; try again when it has finished".
+func (p *Platform) LockApp(ctx context.Context, app, what string) (hosts []string, unlock func(), err error) {
+	a, unlock, err := p.lockedApp(ctx, app, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.hostsFor(a), unlock, nil
+}
+
+// LockGlobal marks the global settings busy with what, for a package
+// that keeps a field of the global settings document (certs' "hsts").
+func (p *Platform) LockGlobal(what string) (unlock func(), err error) {
+	return p.lock("_global", what)
+}
+
 // appHooks are what other packages asked to be told about apps; the
-// platform does not import them.
+// platform does not import them. They are Dokku's plugin triggers:
+// post-delete, post-app-rename(-setup), post-app-clone(-setup),
+// post-domains-update.
 type appHooks struct {
-	destroyed []func(ctx context.Context, app string)
-	renamed   []func(ctx context.Context, from, to string)
-	cloned    []func(ctx context.Context, from, to string)
+	destroyed    []func(ctx context.Context, app string)
+	renameSetup  []func(ctx context.Context, from, to string) error
+	renamed      []func(ctx context.Context, from, to string)
+	cloneSetup   []func(ctx context.Context, from, to string) error
+	cloned       []func(ctx context.Context, from, to string)
+	hostsChanged []func(ctx context.Context, app string, hosts []string)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record
@@ -37,6 +88,34 @@ func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
 	p.hooks.renamed = append(p.hooks.renamed, f)
 }
 
+// OnAppRenameSetup registers f to run during a rename once the new app's
+// record is saved, before it is routed or started, so that what moves
+// with the app serves it from its first request (its custom certificate).
+// An error aborts the rename: the new app is forgotten (and the
+// OnAppDestroyed hooks run for it), the old one serves on.
+func (p *Platform) OnAppRenameSetup(f func(ctx context.Context, from, to string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.renameSetup = append(p.hooks.renameSetup, f)
+}
+
+// OnAppCloneSetup is OnAppRenameSetup for a clone.
+func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.cloneSetup = append(p.hooks.cloneSetup, f)
+}
+
+// OnAppHostsChanged registers f to run when an app's hosts were set in
+// the routing table by a change (domains:*, a global domains change, a
+// rename or a clone), with the hosts it has now. The app is locked,
+// except on a global domains change.
+func (p *Platform) OnAppHostsChanged(f func(ctx context.Context, app string, hosts []string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.hostsChanged = append(p.hooks.hostsChanged, f)
+}
+
 // OnAppCloned registers f to run after an app was cloned (apps:clone; the
 // clone serves, with a copy of the config).
 func (p *Platform) OnAppCloned(f func(ctx context.Context, from, to string)) {
@@ -51,6 +130,32 @@ func (p *Platform) appCloned(ctx context.Context, from, to string) {
 	p.mu.Unlock()
 	for _, f := range hooks {
 		f(ctx, from, to)
+	}
+}
+
+// appCopySetup runs the rename or clone setup hooks, stopping at the
+// first error.
+func (p *Platform) appCopySetup(ctx context.Context, from, to string, move bool) error {
+	p.mu.Lock()
+	hooks := p.hooks.cloneSetup
+	if move {
+		hooks = p.hooks.renameSetup
+	}
+	p.mu.Unlock()
+	for _, f := range hooks {
+		if err := f(ctx, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Platform) appHostsChanged(ctx context.Context, app string, hosts []string) {
+	p.mu.Lock()
+	hooks := p.hooks.hostsChanged
+	p.mu.Unlock()
+	for _, f := range hooks {
+		f(ctx, app, hosts)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/routing"
@@ -87,8 +88,8 @@ type Platform struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
-	// tls holds HSTS settings and custom certificates (tls.go).
-	tls tlsState
+	// certs is carried for the command table (SetCerts).
+	certs *certs.Certs
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
 	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
@@ -252,8 +253,9 @@ func (p *Platform) rehost(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p.table.SetHosts(name, p.hostsFor(a))
-		p.restoreCertificate(ctx, a)
+		hosts := p.hostsFor(a)
+		p.table.SetHosts(name, hosts)
+		p.appHostsChanged(ctx, name, hosts)
 	}
 	return nil
 }
@@ -424,9 +426,6 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	if err := p.builds.remove(name); err != nil {
 		return fmt.Errorf("remove builds of %s: %w", name, err)
-	}
-	if err := p.dropTLS(ctx, name); err != nil {
-		return err
 	}
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {
 		return err

@@ -94,18 +94,19 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if err := saveApp(ctx, p.store, &dst); err != nil {
 		return err
 	}
-	if err := p.copyTLS(ctx, from, to, move); err != nil {
+	if err := p.appCopySetup(ctx, from, to, move); err != nil {
 		// Nothing runs or routes as to yet: drop its record, so that the
 		// command can be run again.
-		p.forget(context.WithoutCancel(ctx), &dst)
+		p.abandon(context.WithoutCancel(ctx), &dst)
 		return err
 	}
-	p.table.SetHosts(to, p.hostsFor(&dst))
-	p.restoreCertificate(ctx, &dst)
+	hosts := p.hostsFor(&dst)
+	p.table.SetHosts(to, hosts)
+	p.appHostsChanged(ctx, to, hosts)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
 		if err := p.rollout(ctx, &dst, rel, log); err != nil {
-			p.forget(context.WithoutCancel(ctx), &dst)
+			p.abandon(context.WithoutCancel(ctx), &dst)
 			return fmt.Errorf("%s did not start: %w", to, err)
 		}
 	}
@@ -138,12 +139,17 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 		p.docker.RemoveImage(ctx, r.Image)
 	}
 	os.RemoveAll(p.RepoPath(a.Name))
-	if err := p.dropTLS(ctx, a.Name); err != nil {
-		p.log.Warn("remove TLS settings", "app", a.Name, "error", err)
-	}
 	if err := p.store.Delete(ctx, appKey(a.Name)); err != nil {
 		p.log.Warn("remove app record", "app", a.Name, "error", err)
 	}
+}
+
+// abandon forgets the new app of a rename or clone that failed, and tells
+// the OnAppDestroyed hooks, so that what a setup hook copied for it goes
+// too: an app created later under its name starts with none of it.
+func (p *Platform) abandon(ctx context.Context, a *App) {
+	p.forget(ctx, a)
+	p.appDestroyed(ctx, a.Name)
 }
 
 // copyDir copies a directory tree (a bare repository) with cp -a; a

@@ -1,7 +1,8 @@
-package platform
+package certs
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/berth-paas/berth/store"
@@ -11,10 +12,7 @@ import (
 // load, and TLS commands of the app itself work (and write it anew).
 func TestBadTLSDocumentIsSkipped(t *testing.T) {
 	ctx := context.Background()
-	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
-	if err := saveApp(ctx, p.store, &App{Name: "app"}); err != nil {
-		t.Fatal(err)
-	}
+	p, apps, _ := newTestCerts(t, "app.example.test")
 	if err := p.store.Put(ctx, tlsKey("app"), []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +28,8 @@ func TestBadTLSDocumentIsSkipped(t *testing.T) {
 	if h := p.HSTSHeader(ctx, "app"); h != "max-age=60; includeSubDomains" {
 		t.Errorf("app's HSTS header %q", h)
 	}
-	if err := p.dropTLS(ctx, "app"); err != nil {
-		t.Fatal(err)
+	apps.destroy(ctx, "app")
+	if _, err := p.store.Get(ctx, tlsKey("app")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the destroyed app's document: %v, want it gone", err)
 	}
 }

@@ -1,4 +1,4 @@
-package platform
+package certs
 
 import (
 	"context"
@@ -12,9 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/berth-paas/berth/routing"
-	"github.com/berth-paas/berth/store"
 )
 
 // issueCert makes a self-signed certificate and key, as PEM text for
@@ -37,15 +34,16 @@ func issueCertUntil(t *testing.T, cn string, dns []string, ips []net.IP, notAfte
 	return append(cert, key...)
 }
 
-// fakeCache records what the platform asks of the TLS server's cache.
+// fakeCache records what certs asks of the TLS server's cache.
 type fakeCache struct {
 	mu        sync.Mutex
 	installed [][]string // hosts of each install
 	evicted   [][]string // names of each evict
 	onInstall func()
+	served    map[string]ServedCert
 }
 
-func (c *fakeCache) install(hosts []string, certPEM, keyPEM []byte) {
+func (c *fakeCache) Install(hosts []string, certPEM, keyPEM []byte) {
 	c.mu.Lock()
 	c.installed = append(c.installed, slices.Clone(hosts))
 	f := c.onInstall
@@ -55,11 +53,20 @@ func (c *fakeCache) install(hosts []string, certPEM, keyPEM []byte) {
 	}
 }
 
-func (c *fakeCache) evict(names []string) {
+func (c *fakeCache) Evict(names []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.evicted = append(c.evicted, slices.Clone(names))
 }
+
+func (c *fakeCache) Served(host string) (ServedCert, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.served[host]
+	return s, ok
+}
+
+func (c *fakeCache) CustomServed() bool { return true }
 
 func (c *fakeCache) reset() {
 	c.mu.Lock()
@@ -75,23 +82,6 @@ func (c *fakeCache) evictedAll() []string {
 		all = append(all, e...)
 	}
 	return all
-}
-
-// cachePlatform is a platform with app "app" on domains, a routing table
-// and a fake certificate cache.
-func cachePlatform(t *testing.T, domains ...string) (*Platform, *fakeCache) {
-	t.Helper()
-	ctx := context.Background()
-	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Table: routing.New()})
-	a := &App{Name: "app", Domains: domains}
-	if err := saveApp(ctx, p.store, a); err != nil {
-		t.Fatal(err)
-	}
-	p.table.SetHosts("app", p.hostsFor(a))
-	c := &fakeCache{}
-	p.SetCertificateInstaller(c.install)
-	p.SetCertificateEvictor(c.evict)
-	return p, c
 }
 
 func TestCacheNamesAreCertmagics(t *testing.T) {
@@ -134,7 +124,7 @@ func TestCustomCertificateCachedOnlyForItsAppsNames(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, c := cachePlatform(t, "a.example.test")
+			p, _, c := newTestCerts(t, "a.example.test")
 			info, err := p.AddCertificate(ctx, "app", tc.input(t), false)
 			if err != nil {
 				t.Fatal(err)
@@ -164,7 +154,7 @@ func TestCustomCertificateCachedOnlyForItsAppsNames(t *testing.T) {
 // longer covers.
 func TestUpdateEvictsTheOldCertificatesNames(t *testing.T) {
 	ctx := context.Background()
-	p, c := cachePlatform(t, "a.example.test", "b.example.test")
+	p, _, c := newTestCerts(t, "a.example.test", "b.example.test")
 	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "b.example.test"}, nil), false); err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +175,13 @@ func TestUpdateEvictsTheOldCertificatesNames(t *testing.T) {
 // certificate in the cache).
 func TestCacheChangesHoldTheAppLock(t *testing.T) {
 	ctx := context.Background()
-	p, c := cachePlatform(t, "a.example.test")
+	p, _, c := newTestCerts(t, "a.example.test")
 	var removeErr error
 	c.onInstall = func() { removeErr = p.RemoveCertificate(ctx, "app") }
 	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test"}, nil), false); err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(removeErr, ErrBusy) {
+	if !errors.Is(removeErr, errBusy) {
 		t.Errorf("certs:remove during certs:add's install: %v, want it busy", removeErr)
 	}
 }
@@ -201,25 +191,21 @@ func TestCacheChangesHoldTheAppLock(t *testing.T) {
 // certificate the app's own lets it be cached.
 func TestDomainChangeRestoresTheCertificate(t *testing.T) {
 	ctx := context.Background()
-	p, c := cachePlatform(t, "a.example.test")
+	p, apps, c := newTestCerts(t, "a.example.test")
 	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "b.example.test"}, nil), false); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.installed) > 0 {
 		t.Fatalf("installed %q while b.example.test is not the app's", c.installed)
 	}
-	if err := p.ChangeDomains(ctx, "app", "add", []string{"b.example.test"}); err != nil {
-		t.Fatal(err)
-	}
+	apps.setHosts(ctx, "app", "a.example.test", "b.example.test")
 	if !slices.EqualFunc(c.installed, [][]string{{"a.example.test", "b.example.test"}}, slices.Equal) {
 		t.Errorf("after domains:add, installed %q", c.installed)
 	}
 	// Removing b again leaves a name of the certificate that is not the
 	// app's: out of the cache, to the manager.
 	c.reset()
-	if err := p.ChangeDomains(ctx, "app", "remove", []string{"b.example.test"}); err != nil {
-		t.Fatal(err)
-	}
+	apps.setHosts(ctx, "app", "a.example.test")
 	if len(c.installed) > 0 || !slices.Contains(c.evictedAll(), "a.example.test") {
 		t.Errorf("after domains:remove, installed %q, evicted %q", c.installed, c.evicted)
 	}
@@ -229,7 +215,7 @@ func TestDomainChangeRestoresTheCertificate(t *testing.T) {
 // as with the manager, ACME serves its hosts rather than an expired one.
 func TestExpiredCertificateLeavesTheCache(t *testing.T) {
 	ctx := context.Background()
-	p, c := cachePlatform(t, "a.example.test")
+	p, _, c := newTestCerts(t, "a.example.test")
 	input := issueCertUntil(t, "", []string{"a.example.test"}, nil, time.Now().Add(2*time.Second))
 	if _, err := p.AddCertificate(ctx, "app", input, false); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package platform
+package certs
 
 import (
 	"archive/tar"
