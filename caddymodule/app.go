@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/platform"
@@ -211,7 +212,7 @@ func (a *App) Start() error {
 	// Limits follow a reload, like the domains.
 	c.platform.SetLimits(a.limits)
 	c.receiver.SetMaxPush(a.maxPush)
-	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
+	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
@@ -267,6 +268,9 @@ type core struct {
 	table      *routing.Table
 	platform   *platform.Platform
 	receiver   *gitrecv.Receiver
+	// backend is what the doors (SSH, admin API) give commands: the
+	// platform and the managers built beside it here.
+	backend *commands.Backend
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -315,6 +319,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc}
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}

@@ -16,16 +16,16 @@ import (
 // tlsCommands are the custom certificate and HSTS commands. Certificates
 // from ACME need no command: every routed name gets one on demand.
 var tlsCommands = []command{
-	{"certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", certsAdd(false)},
-	{"certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", certsAdd(true)},
-	{"certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", certsRemove},
-	{"certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", certsReport},
-	{"tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", tlsSet},
-	{"tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", tlsReport},
+	{appScope, "certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", certsAdd(false)},
+	{appScope, "certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", certsAdd(true)},
+	{appScope, "certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", certsRemove},
+	{appScope, "certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", certsReport},
+	{appScope, "tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", tlsSet},
+	{appScope, "tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", tlsReport},
 }
 
-func certsAdd(update bool) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func certsAdd(update bool) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		app, _, err := oneApp(args)
 		if err != nil {
 			return err
@@ -56,7 +56,7 @@ func certsAdd(update bool) func(context.Context, *platform.Platform, []string, I
 	}
 }
 
-func certsRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func certsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, _, err := oneApp(args)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func certsRemove(ctx context.Context, p *platform.Platform, args []string, out I
 	return nil
 }
 
-func certsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func certsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func certsReport(ctx context.Context, p *platform.Platform, args []string, out I
 	return err
 }
 
-func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func tlsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func tlsSet(ctx context.Context, p *platform.Platform, args []string, out IO) er
 	return nil
 }
 
-func tlsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func tlsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
