@@ -324,7 +324,6 @@ func (a *App) newCore() (*core, error) {
 		a.log.Error("starting datastore services", "error", err)
 	}
 	if err := c.platform.Start(ctx); err != nil {
-		services.Release(c.platform)
 		dc.Close()
 		return nil, err
 	}
@@ -364,7 +363,6 @@ func (c *core) Destruct() error {
 	err := c.receiver.Close(ctx)
 	c.removeSocketDir()
 	c.platform.Close()
-	services.Release(c.platform)
 	c.docker.Close()
 	return err
 }
