@@ -1,5 +1,7 @@
 // Package commands is Berth's command table: the Dokku-style commands
-// (`apps:create blog`) that every front door (SSH today) runs the same way.
+// (`apps:create blog`) that every front door (SSH, the admin API and
+// `caddy berth` through it) runs the same way, on the Backend the door is
+// given. Each entry states who may run it (its scope, see access.go).
 package commands
 
 import (
