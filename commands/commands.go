@@ -97,8 +97,8 @@ func init() {
 
 // Run runs the command line args and returns its exit status: 0 on
 // success, 1 with a message on stderr that says what to do otherwise.
-func Run(ctx context.Context, p *Backend, args []string, streams IO) int {
-	err := Exec(ctx, p, args, streams)
+func Run(ctx context.Context, b *Backend, args []string, streams IO) int {
+	err := Exec(ctx, b, args, streams)
 	var status ExitStatus
 	switch {
 	case err == nil:
@@ -115,7 +115,7 @@ var ErrUnknownCommand = errors.New("unknown command")
 // Exec runs the command line args like Run, and returns the command's
 // error (already written to stderr) for callers that map it, such as the
 // admin API's status codes.
-func Exec(ctx context.Context, p *Backend, args []string, streams IO) error {
+func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
 	if len(args) == 0 {
 		args = []string{"help"}
 	}
@@ -129,7 +129,7 @@ func Exec(ctx context.Context, p *Backend, args []string, streams IO) error {
 		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
 		return nil
 	}
-	err := cmd.run(ctx, p, rest, streams)
+	err := cmd.run(ctx, b, rest, streams)
 	var status ExitStatus
 	if err != nil && !errors.As(err, &status) {
 		var ue usageError
