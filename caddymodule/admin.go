@@ -44,7 +44,8 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/berth/", Handler: caddy.AdminHandlerFunc(serveAdmin)}}
 }
 
-func runningPlatform() (*platform.Platform, error) {
+// runningBackend is what the running berth app gives commands.
+func runningBackend() (*commands.Backend, error) {
 	ctx := caddy.ActiveContext()
 	v, err := ctx.AppIfConfigured("berth")
 	if err != nil || v == nil {
@@ -54,7 +55,7 @@ func runningPlatform() (*platform.Platform, error) {
 	if c == nil {
 		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("berth has not started")}
 	}
-	return c.platform, nil
+	return c.backend, nil
 }
 
 var adminMux = sync.OnceValue(func() *http.ServeMux {
@@ -186,7 +187,7 @@ var restRoutes = []restRoute{
 }
 
 func serveAdmin(w http.ResponseWriter, r *http.Request) error {
-	if _, err := runningPlatform(); err != nil {
+	if _, err := runningBackend(); err != nil {
 		return err
 	}
 	adminMux().ServeHTTP(w, r)
@@ -246,7 +247,7 @@ type CommandLine struct {
 // every admin request's URI (and headers), and arguments carry secrets
 // (config:set values, --password, a git:sync URL's token).
 func serveCommand(w http.ResponseWriter, r *http.Request) {
-	p, err := runningPlatform()
+	b, err := runningBackend()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -268,7 +269,7 @@ func serveCommand(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/vnd.berth.frames")
 	w.WriteHeader(http.StatusOK)
 	var mu sync.Mutex
-	code := commands.Run(r.Context(), p, args, commands.IO{
+	code := commands.Run(r.Context(), b, args, commands.IO{
 		Stdin:  body,
 		Stdout: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStdout},
 		Stderr: &frameWriter{mu: &mu, w: w, rc: rc, kind: FrameStderr},
@@ -315,7 +316,7 @@ func readCommandLine(body *bufio.Reader) ([]string, error) {
 // serveREST runs the command a shorthand route names and answers with its
 // JSON output, or with {"error": ...} and a status that fits the failure.
 func serveREST(w http.ResponseWriter, r *http.Request, rt restRoute) {
-	p, err := runningPlatform()
+	b, err := runningBackend()
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -331,7 +332,7 @@ func serveREST(w http.ResponseWriter, r *http.Request, rt restRoute) {
 		return
 	}
 	var stdout, stderr bytes.Buffer
-	err = commands.Exec(r.Context(), p, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	err = commands.Exec(r.Context(), b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		writeJSONError(w, statusFor(err), strings.TrimSpace(strings.ReplaceAll(stderr.String(), " !     ", "")))

@@ -20,6 +20,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/platform"
@@ -212,7 +213,7 @@ func (a *App) Start() error {
 	// Limits follow a reload, like the domains.
 	c.platform.SetLimits(a.limits)
 	c.receiver.SetMaxPush(a.maxPush)
-	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Platform: c.platform, Receiver: c.receiver})
+	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
@@ -269,6 +270,9 @@ type core struct {
 	platform   *platform.Platform
 	certs      *certs.Certs
 	receiver   *gitrecv.Receiver
+	// backend is what the doors (SSH, admin API) give commands: the
+	// platform and the managers built beside it here.
+	backend *commands.Backend
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -303,7 +307,6 @@ func (a *App) newCore() (*core, error) {
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
 	c.certs = certs.New(certs.Config{Store: c.platform.Store(), Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
-	c.platform.SetCerts(c.certs)
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
 	if err := c.platform.Identify(ctx); err != nil {
@@ -317,11 +320,11 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs}
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
 	if err := c.platform.Start(ctx); err != nil {
-		services.Release(c.platform)
 		dc.Close()
 		return nil, err
 	}
@@ -361,7 +364,6 @@ func (c *core) Destruct() error {
 	err := c.receiver.Close(ctx)
 	c.removeSocketDir()
 	c.platform.Close()
-	services.Release(c.platform)
 	c.docker.Close()
 	return err
 }

@@ -2,7 +2,7 @@ package commands
 
 import (
 	"errors"
-	"slices"
+	"strings"
 	"testing"
 )
 
@@ -14,7 +14,7 @@ func TestAuthorizeEveryCommandNamingAnotherAppIsRefused(t *testing.T) {
 			{c.name, "--app", "mine", "other"},
 			{c.name},
 		} {
-			if slices.Contains(openCommands, c.name) {
+			if c.scope == openScope {
 				continue
 			}
 			if err := Authorize("mine", args); !errors.Is(err, ErrForbidden) {
@@ -25,9 +25,68 @@ func TestAuthorizeEveryCommandNamingAnotherAppIsRefused(t *testing.T) {
 }
 
 func TestAuthorizeOwnAppCommandsAreAllowed(t *testing.T) {
-	for _, name := range appCommands {
-		if err := Authorize("mine", []string{name, "mine", "x"}); err != nil {
-			t.Errorf("%s on its own app: %v", name, err)
+	n := 0
+	for _, c := range table {
+		if c.scope != appScope {
+			continue
+		}
+		n++
+		if err := Authorize("mine", []string{c.name, "mine", "x"}); err != nil {
+			t.Errorf("%s on its own app: %v", c.name, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no app-scoped command in the table")
+	}
+}
+
+func TestAuthorizeOpenCommandsAreAllowed(t *testing.T) {
+	for _, args := range [][]string{nil, {"help"}, {"version"}, {"help", "other"}} {
+		if err := Authorize("mine", args); err != nil {
+			t.Errorf("Authorize(mine, %q) = %v; want allowed", args, err)
+		}
+	}
+}
+
+func TestAuthorizeNoAdminCommandForADeployKey(t *testing.T) {
+	// An admin-scoped command is refused however it is called, naming the
+	// key's app first or not.
+	n := 0
+	for _, c := range table {
+		if c.scope != adminScope {
+			continue
+		}
+		n++
+		for _, args := range [][]string{{c.name}, {c.name, "mine"}, {c.name, "mine", "mine"}, {c.name, "--app", "mine"}} {
+			if err := Authorize("mine", args); !errors.Is(err, ErrForbidden) {
+				t.Errorf("Authorize(mine, %q) = %v; want forbidden", args, err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no admin command in the table")
+	}
+}
+
+func TestAuthorizeUnknownCommandIsForAdmins(t *testing.T) {
+	err := Authorize("mine", []string{"no-such:command", "mine"})
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "is for admin keys") {
+		t.Errorf("unknown command by a deploy key: %v; want forbidden, for admin keys", err)
+	}
+}
+
+func TestAuthorizeMessages(t *testing.T) {
+	// tests/testdata/keys.txtar and the security scripts read these.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apps:create", "mine"}, "this key may only deploy and manage app mine; apps:create is for admin keys"},
+		{[]string{"config:show", "other"}, "this key may only manage app mine: name it first (config:show mine ...)"},
+		{[]string{"config:set", "mine", "--global", "A=b"}, "this key may not change global settings"},
+	} {
+		if err := Authorize("mine", tc.args); err == nil || err.Error() != tc.want {
+			t.Errorf("Authorize(mine, %q) = %v; want %q", tc.args, err, tc.want)
 		}
 	}
 }
@@ -52,15 +111,6 @@ func TestAuthorizeGlobalFormsAreRefused(t *testing.T) {
 	}
 }
 
-func TestAppCommandsAreInTheTable(t *testing.T) {
-	// A name listed here but missing from the table would hide a typo.
-	for _, name := range appCommands {
-		if !slices.ContainsFunc(table, func(c command) bool { return c.name == name }) {
-			t.Errorf("appCommands lists %s, which is not a command", name)
-		}
-	}
-}
-
 func FuzzAuthorize(f *testing.F) {
 	f.Add("config:set", "mine", "A=b")
 	f.Add("logs", "-p", "mine")
@@ -72,7 +122,8 @@ func FuzzAuthorize(f *testing.F) {
 		}
 		// Whatever is allowed names the key's app first and is an app
 		// command or an open one.
-		if !slices.Contains(openCommands, name) && (a1 != "mine" || !slices.Contains(appCommands, name)) {
+		c, _ := lookup(name)
+		if c.scope != openScope && (a1 != "mine" || c.scope != appScope) {
 			t.Fatalf("allowed %q", args)
 		}
 	})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/berth-paas/berth/platform"
 )
 
 // forEachApp runs act on the one app args name, or on every app when args
@@ -14,7 +12,7 @@ import (
 // in name order, apps never deployed are skipped, and a failing app does not stop the others: the command
 // fails at the end, naming each app that failed, so one broken app cannot
 // leave the rest un-restarted.
-func forEachApp(ctx context.Context, p *platform.Platform, args []string, out IO, act func(app string) error) error {
+func forEachApp(ctx context.Context, p *Backend, args []string, out IO, act func(app string) error) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err

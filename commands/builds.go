@@ -13,11 +13,11 @@ import (
 
 // buildCommands show the app's builds: each deploy's record and log.
 var buildCommands = []command{
-	{"builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
-	{"builds:output", "builds:output APP [ID]", "Print a build's log, as the deployer saw it (default: the latest build)", buildsOutput},
+	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
+	{appScope, "builds:output", "builds:output APP [ID]", "Print a build's log, as the deployer saw it (default: the latest build)", buildsOutput},
 }
 
-func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func buildsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func buildsList(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func buildsOutput(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func buildsOutput(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err

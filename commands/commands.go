@@ -1,5 +1,7 @@
 // Package commands is Berth's command table: the Dokku-style commands
-// (`apps:create blog`) that every front door (SSH today) runs the same way.
+// (`apps:create blog`) that every front door (SSH, the admin API and
+// `caddy berth` through it) runs the same way, on the Backend the door is
+// given. Each entry states who may run it (its scope, see access.go).
 package commands
 
 import (
@@ -13,7 +15,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/services"
 )
 
 // Version is Berth's version, set at build time with
@@ -44,11 +48,34 @@ type ExitStatus int
 
 func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// Backend is what commands act on. Each front door (the SSH server, the
+// admin API) is given one by caddymodule, which builds its parts, and
+// passes it to Run or Exec: commands find nothing through package-level
+// state. A new part (a manager of its own concern) is a new field here,
+// set where caddymodule builds the others.
+//
+// The platform is embedded so that commands call its methods directly
+// (p.App, p.Deploy) while concerns still move out of it into packages of
+// their own.
+type Backend struct {
+	*platform.Platform
+	// Services runs the datastore services (postgres:create, redis:link,
+	// ...); nil where none are set up, and their commands then say so.
+	Services *services.Manager
+	// Certs keeps the apps' custom certificates and HSTS settings (certs:*,
+	// tls:*); nil where none are set up, and their commands then say so.
+	Certs *certs.Certs
+}
+
+// command is one entry of the table. Its scope comes first and has no
+// default (the zero value is refused by TestTableEntries): whoever adds a
+// command decides who may run it.
 type command struct {
+	scope   scope
 	name    string
 	usage   string
 	summary string
-	run     func(ctx context.Context, p *platform.Platform, args []string, out IO) error
+	run     func(ctx context.Context, p *Backend, args []string, out IO) error
 }
 
 // usageError is a mistake in how a command was called.
@@ -60,11 +87,11 @@ var table []command
 
 func init() {
 	table = []command{
-		{"apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
-		{"apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository, builds and record (asks for the name unless --force)", appsDestroy},
-		{"apps:list", "apps:list [--format json]", "List the apps", appsList},
-		{"help", "help", "Show this list of commands", help},
-		{"version", "version", "Show Berth's version", version},
+		{adminScope, "apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
+		{adminScope, "apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository, builds and record (asks for the name unless --force)", appsDestroy},
+		{adminScope, "apps:list", "apps:list [--format json]", "List the apps", appsList},
+		{openScope, "help", "help", "Show this list of commands", help},
+		{openScope, "version", "version", "Show Berth's version", version},
 	}
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
@@ -74,8 +101,8 @@ func init() {
 
 // Run runs the command line args and returns its exit status: 0 on
 // success, 1 with a message on stderr that says what to do otherwise.
-func Run(ctx context.Context, p *platform.Platform, args []string, streams IO) int {
-	err := Exec(ctx, p, args, streams)
+func Run(ctx context.Context, b *Backend, args []string, streams IO) int {
+	err := Exec(ctx, b, args, streams)
 	var status ExitStatus
 	switch {
 	case err == nil:
@@ -92,22 +119,21 @@ var ErrUnknownCommand = errors.New("unknown command")
 // Exec runs the command line args like Run, and returns the command's
 // error (already written to stderr) for callers that map it, such as the
 // admin API's status codes.
-func Exec(ctx context.Context, p *platform.Platform, args []string, streams IO) error {
+func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
 	if len(args) == 0 {
 		args = []string{"help"}
 	}
 	name, rest := args[0], args[1:]
-	i := slices.IndexFunc(table, func(c command) bool { return c.name == name })
-	if i < 0 {
+	cmd, ok := lookup(name)
+	if !ok {
 		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
 		return platform.Errorf(ErrUnknownCommand, "%q", name)
 	}
-	cmd := table[i]
 	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
 		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
 		return nil
 	}
-	err := cmd.run(ctx, p, rest, streams)
+	err := cmd.run(ctx, b, rest, streams)
 	var status ExitStatus
 	if err != nil && !errors.As(err, &status) {
 		var ue usageError
@@ -174,7 +200,7 @@ func oneAppAndFormat(args []string) (app string, asJSON bool, err error) {
 }
 
 // appToReport reads a per-app report's arguments and loads the app.
-func appToReport(ctx context.Context, p *platform.Platform, args []string) (*platform.App, bool, error) {
+func appToReport(ctx context.Context, p *Backend, args []string) (*platform.App, bool, error) {
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return nil, false, err
@@ -209,7 +235,7 @@ func oneApp(args []string, allowed ...string) (string, map[string]string, error)
 	return pos[0], flags, nil
 }
 
-func appsCreate(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsCreate(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, _, err := oneApp(args)
 	if err != nil {
 		return err
@@ -221,7 +247,7 @@ func appsCreate(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func appsDestroy(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsDestroy(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, flags, err := oneApp(args, "force")
 	if err != nil {
 		return err
@@ -246,7 +272,7 @@ func appsDestroy(ctx context.Context, p *platform.Platform, args []string, out I
 	return nil
 }
 
-func appsList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
@@ -279,7 +305,7 @@ func appsList(ctx context.Context, p *platform.Platform, args []string, out IO) 
 	}
 }
 
-func help(_ context.Context, _ *platform.Platform, _ []string, out IO) error {
+func help(_ context.Context, _ *Backend, _ []string, out IO) error {
 	fmt.Fprintf(out.Stdout, "Berth %s: push an app with git, run it, serve it.\n\n", Version)
 	fmt.Fprintln(out.Stdout, "Deploy:  git remote add berth ssh://berth@HOST:PORT/APP && git push berth main")
 	fmt.Fprintln(out.Stdout, "\nCommands:")
@@ -290,7 +316,7 @@ func help(_ context.Context, _ *platform.Platform, _ []string, out IO) error {
 	return tw.Flush()
 }
 
-func version(_ context.Context, _ *platform.Platform, _ []string, out IO) error {
+func version(_ context.Context, _ *Backend, _ []string, out IO) error {
 	fmt.Fprintf(out.Stdout, "berth %s\n", Version)
 	return nil
 }

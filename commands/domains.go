@@ -14,22 +14,22 @@ import (
 // moreCommands are the domains, apps and config commands beyond the first
 // ones.
 var moreCommands = []command{
-	{"domains:add", "domains:add APP|--global DOMAIN ...", "Add domains to an app (or global domains); routing follows at once", domainsAction("add")},
-	{"domains:remove", "domains:remove APP|--global DOMAIN ...", "Remove domains from an app (or global domains)", domainsAction("remove")},
-	{"domains:set", "domains:set APP|--global DOMAIN ...", "Replace an app's domains (or the global domains)", domainsAction("set")},
-	{"domains:clear", "domains:clear APP|--global", "Remove all of an app's own domains (or the added global domains)", domainsAction("clear")},
-	{"domains:report", "domains:report APP|--global [--format json]", "Show an app's domains (or the global domains)", domainsReport},
-	{"apps:exists", "apps:exists APP", "Exit 0 if the app exists, 1 if not", appsExists},
-	{"apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
-	{"apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
-	{"apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
-	{"config:keys", "config:keys APP|--global", "List the names of the app's config vars", configKeys},
-	{"config:export", "config:export APP|--global [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
-	{"config:clear", "config:clear APP|--global [--no-restart]", "Remove every config var and roll out a release without them", configClear},
+	{adminScope, "domains:add", "domains:add APP|--global DOMAIN ...", "Add domains to an app (or global domains); routing follows at once", domainsAction("add")},
+	{adminScope, "domains:remove", "domains:remove APP|--global DOMAIN ...", "Remove domains from an app (or global domains)", domainsAction("remove")},
+	{adminScope, "domains:set", "domains:set APP|--global DOMAIN ...", "Replace an app's domains (or the global domains)", domainsAction("set")},
+	{adminScope, "domains:clear", "domains:clear APP|--global", "Remove all of an app's own domains (or the added global domains)", domainsAction("clear")},
+	{appScope, "domains:report", "domains:report APP|--global [--format json]", "Show an app's domains (or the global domains)", domainsReport},
+	{appScope, "apps:exists", "apps:exists APP", "Exit 0 if the app exists, 1 if not", appsExists},
+	{appScope, "apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
+	{appScope, "apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
+	{appScope, "apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
+	{appScope, "config:keys", "config:keys APP|--global", "List the names of the app's config vars", configKeys},
+	{appScope, "config:export", "config:export APP|--global [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
+	{appScope, "config:clear", "config:clear APP|--global [--no-restart]", "Remove every config var and roll out a release without them", configClear},
 }
 
-func domainsAction(action string) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func domainsAction(action string) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		pos, flags, err := parseFlags(args)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func domainsAction(action string) func(context.Context, *platform.Platform, []st
 	}
 }
 
-func domainsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
@@ -90,7 +90,7 @@ func domainsReport(ctx context.Context, p *platform.Platform, args []string, out
 	return tw.Flush()
 }
 
-func appsExists(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsExists(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, _, err := oneApp(args)
 	if err != nil {
 		return err
@@ -109,8 +109,8 @@ func appsExists(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func appsLock(locked bool) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsLock(locked bool) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		app, _, err := oneApp(args)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func appsLock(locked bool) func(context.Context, *platform.Platform, []string, I
 	}
 }
 
-func appsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, flags, err := oneApp(args, "format")
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func orDash(s string) string {
 	return s
 }
 
-func configKeys(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configKeys(ctx context.Context, p *Backend, args []string, out IO) error {
 	_, cfg, pos, _, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
@@ -190,7 +190,7 @@ func configKeys(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func configExport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configExport(ctx context.Context, p *Backend, args []string, out IO) error {
 	_, cfg, pos, flags, err := configOf(ctx, p, args, "format")
 	if err != nil {
 		return err
@@ -219,7 +219,7 @@ func configExport(ctx context.Context, p *platform.Platform, args []string, out 
 	return nil
 }
 
-func configClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 	owner, cfg, pos, flags, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
@@ -244,8 +244,8 @@ func configClear(ctx context.Context, p *platform.Platform, args []string, out I
 }
 
 var renameCommands = []command{
-	{"apps:rename", "apps:rename OLD NEW", "Rename an app: record, repository, images, domains and deploy keys move; it restarts under the new name", appsRename},
-	{"apps:clone", "apps:clone APP NEW", "Make a new app from an app: config and settings copied, its release started under the new name", appsClone},
+	{adminScope, "apps:rename", "apps:rename OLD NEW", "Rename an app: record, repository, images, domains and deploy keys move; it restarts under the new name", appsRename},
+	{adminScope, "apps:clone", "apps:clone APP NEW", "Make a new app from an app: config and settings copied, its release started under the new name", appsClone},
 }
 
 func twoApps(args []string) (string, string, error) {
@@ -259,7 +259,7 @@ func twoApps(args []string) (string, string, error) {
 	return pos[0], pos[1], nil
 }
 
-func appsRename(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
 	from, to, err := twoApps(args)
 	if err != nil {
 		return err
@@ -271,7 +271,7 @@ func appsRename(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func appsClone(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 	from, to, err := twoApps(args)
 	if err != nil {
 		return err
@@ -284,14 +284,14 @@ func appsClone(ctx context.Context, p *platform.Platform, args []string, out IO)
 }
 
 var reportCommands = []command{
-	{"report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks, network, storage, resources, docker-options) of one app or of all apps", report},
+	{adminScope, "report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks, network, storage, resources, docker-options) of one app or of all apps", report},
 }
 
 // appReports are the per-app reports report shows, in order.
 var appReports = []string{"apps:report", "ps:report", "domains:report", "checks:report",
 	"network:report", "storage:report", "resource:report", "docker-options:report"}
 
-func report(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func report(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func FuzzArgumentReaders(f *testing.F) {
 		}
 		// A deploy key's command names its app first, and the command
 		// reads that same argument as the app.
-		if len(args) > 1 && Authorize("mine", args) == nil && slices.Contains(appCommands, args[0]) {
+		if len(args) > 1 && Authorize("mine", args) == nil && scopeOf(args[0]) == appScope {
 			pos, flags, err := parseFlags(args[1:], "format")
 			if err == nil && (len(pos) == 0 || pos[0] != "mine") {
 				t.Fatalf("%q allowed for mine, but reads as app %q", args, pos)

@@ -4,19 +4,17 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-
-	"github.com/berth-paas/berth/platform"
 )
 
 // gitCommands deploy from somewhere else than a push, and report on the
 // app's repository.
 var gitCommands = []command{
-	{"git:from-image", "git:from-image APP IMAGE", "Deploy an image that is on the server, without a build (no Procfile or app.json is read)", gitFromImage},
-	{"git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL and deploy it; the deploy branch moves to it once it serves", gitSync},
-	{"git:report", "git:report APP [--format json]", "Show the app's deploy branch, deployed commit and repository", gitReport},
+	{adminScope, "git:from-image", "git:from-image APP IMAGE", "Deploy an image that is on the server, without a build (no Procfile or app.json is read)", gitFromImage},
+	{adminScope, "git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL and deploy it; the deploy branch moves to it once it serves", gitSync},
+	{appScope, "git:report", "git:report APP [--format json]", "Show the app's deploy branch, deployed commit and repository", gitReport},
 }
 
-func gitFromImage(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func gitFromImage(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -28,7 +26,7 @@ func gitFromImage(ctx context.Context, p *platform.Platform, args []string, out 
 	return err
 }
 
-func gitSync(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func gitSync(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -44,7 +42,7 @@ func gitSync(ctx context.Context, p *platform.Platform, args []string, out IO) e
 	return err
 }
 
-func gitReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func gitReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err

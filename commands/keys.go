@@ -10,12 +10,12 @@ import (
 )
 
 var keyCommands = []command{
-	{"ssh-keys:add", "ssh-keys:add [--app APP] NAME  (public key on stdin)", "Add a key that may push and run commands; with --app, only on that app", sshKeysAdd},
-	{"ssh-keys:list", "ssh-keys:list [--format json]", "List the added keys (the Caddyfile's authorized_keys are admins too)", sshKeysList},
-	{"ssh-keys:remove", "ssh-keys:remove NAME", "Remove an added key", sshKeysRemove},
+	{adminScope, "ssh-keys:add", "ssh-keys:add [--app APP] NAME  (public key on stdin)", "Add a key that may push and run commands; with --app, only on that app", sshKeysAdd},
+	{adminScope, "ssh-keys:list", "ssh-keys:list [--format json]", "List the added keys (the Caddyfile's authorized_keys are admins too)", sshKeysList},
+	{adminScope, "ssh-keys:remove", "ssh-keys:remove NAME", "Remove an added key", sshKeysRemove},
 }
 
-func sshKeysAdd(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func sshKeysAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "app")
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func sshKeysAdd(ctx context.Context, p *platform.Platform, args []string, out IO
 	return nil
 }
 
-func sshKeysList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func sshKeysList(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func orAll(app string) string {
 	return app
 }
 
-func sshKeysRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func sshKeysRemove(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err

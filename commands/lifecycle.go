@@ -3,18 +3,16 @@ package commands
 import (
 	"context"
 	"fmt"
-
-	"github.com/berth-paas/berth/platform"
 )
 
 // lifecycleCommands stop, start and rebuild an app.
 var lifecycleCommands = []command{
-	{"ps:stop", "ps:stop APP|--all", "Stop the app's containers, keeping them and the formation; requests get 503 until ps:start", psStop},
-	{"ps:start", "ps:start APP|--all", "Start the app's stopped containers again, creating any its formation misses", psStart},
-	{"ps:rebuild", "ps:rebuild APP|--all", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
+	{appScope, "ps:stop", "ps:stop APP|--all", "Stop the app's containers, keeping them and the formation; requests get 503 until ps:start", psStop},
+	{appScope, "ps:start", "ps:start APP|--all", "Start the app's stopped containers again, creating any its formation misses", psStart},
+	{appScope, "ps:rebuild", "ps:rebuild APP|--all", "Build the deploy branch's head again from the app's repository and deploy it, as a push would", psRebuild},
 }
 
-func psStop(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psStop(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
 		if err := p.StopApp(ctx, app, out.Stderr); err != nil {
 			return err
@@ -24,7 +22,7 @@ func psStop(ctx context.Context, p *platform.Platform, args []string, out IO) er
 	})
 }
 
-func psStart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psStart(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
 		changed, err := p.StartApp(ctx, app, out.Stderr)
 		if err != nil {
@@ -39,7 +37,7 @@ func psStart(ctx context.Context, p *platform.Platform, args []string, out IO) e
 	})
 }
 
-func psRebuild(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psRebuild(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
 		_, err := p.Rebuild(ctx, app, out.Stderr)
 		return err

@@ -8,10 +8,10 @@ import (
 )
 
 var logCommands = []command{
-	{"logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100, at most max_log_lines (10000), -1 that many; -p web or web.1)", logs},
+	{appScope, "logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100, at most max_log_lines (10000), -1 that many; -p web or web.1)", logs},
 }
 
-func logs(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func logs(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, opts, err := parseLogArgs(args)
 	if err != nil {
 		return err

@@ -5,20 +5,18 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/berth-paas/berth/platform"
 )
 
 // networkCommands manage the Docker networks apps share (Dokku's
 // network:*).
 var networkCommands = []command{
-	{"network:create", "network:create NETWORK", "Create a network apps can share (attachable bridge)", networkCreate},
-	{"network:destroy", "network:destroy NETWORK [--force]", "Remove a network network:create made; refused while an app uses it", networkDestroy},
-	{"network:exists", "network:exists NETWORK", "Exit 0 if the network exists", networkExists},
-	{"network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
-	{"network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
-	{"network:report", "network:report APP [--format json]", "Show the app's network properties", networkReport},
-	{"network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:restart", networkSet},
+	{adminScope, "network:create", "network:create NETWORK", "Create a network apps can share (attachable bridge)", networkCreate},
+	{adminScope, "network:destroy", "network:destroy NETWORK [--force]", "Remove a network network:create made; refused while an app uses it", networkDestroy},
+	{adminScope, "network:exists", "network:exists NETWORK", "Exit 0 if the network exists", networkExists},
+	{adminScope, "network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
+	{adminScope, "network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
+	{appScope, "network:report", "network:report APP [--format json]", "Show the app's network properties", networkReport},
+	{adminScope, "network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:restart", networkSet},
 }
 
 func oneName(args []string, what string, allowed ...string) (string, map[string]string, error) {
@@ -37,7 +35,7 @@ func oneName(args []string, what string, allowed ...string) (string, map[string]
 	return pos[0], flags, nil
 }
 
-func networkCreate(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkCreate(ctx context.Context, p *Backend, args []string, out IO) error {
 	name, _, err := oneName(args, "network")
 	if err != nil {
 		return err
@@ -49,7 +47,7 @@ func networkCreate(ctx context.Context, p *platform.Platform, args []string, out
 	return nil
 }
 
-func networkDestroy(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkDestroy(ctx context.Context, p *Backend, args []string, out IO) error {
 	// --force is accepted for Dokku's scripts: Berth does not ask.
 	name, _, err := oneName(args, "network", "force")
 	if err != nil {
@@ -62,7 +60,7 @@ func networkDestroy(ctx context.Context, p *platform.Platform, args []string, ou
 	return nil
 }
 
-func networkExists(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkExists(ctx context.Context, p *Backend, args []string, out IO) error {
 	name, _, err := oneName(args, "network")
 	if err != nil {
 		return err
@@ -74,7 +72,7 @@ func networkExists(ctx context.Context, p *platform.Platform, args []string, out
 	return nil
 }
 
-func networkInfo(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkInfo(ctx context.Context, p *Backend, args []string, out IO) error {
 	name, flags, err := oneName(args, "network", "format")
 	if err != nil {
 		return err
@@ -101,7 +99,7 @@ func networkInfo(ctx context.Context, p *platform.Platform, args []string, out I
 	return tw.Flush()
 }
 
-func networkList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkList(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
@@ -132,7 +130,7 @@ func networkList(ctx context.Context, p *platform.Platform, args []string, out I
 	return tw.Flush()
 }
 
-func networkReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
@@ -149,7 +147,7 @@ func networkReport(ctx context.Context, p *platform.Platform, args []string, out
 	return tw.Flush()
 }
 
-func networkSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func networkSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
 		return usageError{"name an app and a property"}
 	}

@@ -15,19 +15,19 @@ import (
 
 // processCommands run and configure an app's processes.
 var processCommands = []command{
-	{"ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
-	{"ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
-	{"ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{"ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
-	{"config:set", "config:set APP|--global KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
-	{"config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
-	{"config:get", "config:get APP|--global KEY", "Print one config var", configGet},
-	{"config:show", "config:show APP|--global [--format json]", "Show the app's config vars", configShow},
-	{"checks:disable", "checks:disable APP [TYPE,...]", "Replace the types' containers with downtime, unchecked", checksAction("disable")},
-	{"checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
-	{"checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
-	{"checks:report", "checks:report APP [--format json]", "Show the app's checks settings", checksReport},
-	{"checks:set", "checks:set APP wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
+	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
+	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
+	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
+	{appScope, "ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
+	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
+	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
+	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
+	{appScope, "config:show", "config:show APP|--global [--format json]", "Show the app's config vars", configShow},
+	{appScope, "checks:disable", "checks:disable APP [TYPE,...]", "Replace the types' containers with downtime, unchecked", checksAction("disable")},
+	{appScope, "checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
+	{appScope, "checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
+	{appScope, "checks:report", "checks:report APP [--format json]", "Show the app's checks settings", checksReport},
+	{appScope, "checks:set", "checks:set APP wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
 }
 
 func writeJSON(out IO, v any) error {
@@ -36,7 +36,7 @@ func writeJSON(out IO, v any) error {
 	return enc.Encode(v)
 }
 
-func psReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, flags, err := oneApp(args, "format")
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func formatFormation(f map[string]int) string {
 	return strings.Join(parts, " ")
 }
 
-func psScale(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -128,13 +128,13 @@ func psScale(ctx context.Context, p *platform.Platform, args []string, out IO) e
 	return nil
 }
 
-func psRestart(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psRestart(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
 		return p.Restart(ctx, app, out.Stderr)
 	})
 }
 
-func psSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -163,7 +163,7 @@ func psSet(ctx context.Context, p *platform.Platform, args []string, out IO) err
 	return nil
 }
 
-func configSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -194,7 +194,7 @@ func configSet(ctx context.Context, p *platform.Platform, args []string, out IO)
 	return nil
 }
 
-func configUnset(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -220,7 +220,7 @@ func configUnset(ctx context.Context, p *platform.Platform, args []string, out I
 	return nil
 }
 
-func configGet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configGet(ctx context.Context, p *Backend, args []string, out IO) error {
 	owner, cfg, pos, _, err := configOf(ctx, p, args)
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func configGet(ctx context.Context, p *platform.Platform, args []string, out IO)
 	return nil
 }
 
-func configShow(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func configShow(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, cfg, pos, flags, err := configOf(ctx, p, args, "format")
 	if err != nil {
 		return err
@@ -258,8 +258,8 @@ func configShow(ctx context.Context, p *platform.Platform, args []string, out IO
 	return tw.Flush()
 }
 
-func checksAction(action string) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func checksAction(action string) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		pos, _, err := parseFlags(args)
 		if err != nil {
 			return err
@@ -283,7 +283,7 @@ func checksAction(action string) func(context.Context, *platform.Platform, []str
 	}
 }
 
-func checksReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func checksReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, flags, err := oneApp(args, "format")
 	if err != nil {
 		return err
@@ -319,7 +319,7 @@ func orNone(list []string) []string {
 	return list
 }
 
-func checksSet(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -357,7 +357,7 @@ func parseAssignments(args []string) (map[string]string, error) {
 // positional argument) or, with --global, the global one. It returns who
 // owns it ("the global config" or the app), the vars, the other
 // positional arguments and the flags.
-func configOf(ctx context.Context, p *platform.Platform, args []string, valued ...string) (string, map[string]string, []string, map[string]string, error) {
+func configOf(ctx context.Context, p *Backend, args []string, valued ...string) (string, map[string]string, []string, map[string]string, error) {
 	pos, flags, err := parseFlags(args, valued...)
 	if err != nil {
 		return "", nil, nil, nil, err

@@ -11,11 +11,11 @@ import (
 
 // releaseCommands list releases and return to earlier ones.
 var releaseCommands = []command{
-	{"releases", "releases APP [--format json]", "List the app's releases: number, when, what made it, image", releases},
-	{"rollback", "rollback APP [vN]", "Return to the previous release (or vN), image and config, as a new release", rollback},
+	{appScope, "releases", "releases APP [--format json]", "List the app's releases: number, when, what made it, image", releases},
+	{appScope, "rollback", "rollback APP [vN]", "Return to the previous release (or vN), image and config, as a new release", rollback},
 }
 
-func releases(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func releases(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, flags, err := oneApp(args, "format")
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func releases(ctx context.Context, p *platform.Platform, args []string, out IO) 
 	return tw.Flush()
 }
 
-func rollback(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func rollback(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, _, err := parseFlags(args)
 	if err != nil {
 		return err

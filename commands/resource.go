@@ -15,19 +15,19 @@ import (
 // resourceCommands limit and reserve an app's resources (Dokku's
 // resource:*) and pass it extra docker run options (docker-options:*).
 var resourceCommands = []command{
-	{"resource:limit", "resource:limit APP [--cpu N] [--memory SIZE] [--memory-swap SIZE] [--process-type TYPE]", "Limit the app's CPUs and memory (SIZE: 512m, 1g; a bare number is MB), from the next deploy or ps:restart; no option shows the limits", resourceSet("limit")},
-	{"resource:reserve", "resource:reserve APP [--memory SIZE] [--process-type TYPE]", "Reserve memory for the app's containers (a soft limit), from the next deploy or ps:restart; no option shows the reservations", resourceSet("reserve")},
-	{"resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
-	{"resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
-	{"resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
-	{"docker-options:add", "docker-options:add APP deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), from the next deploy", dockerOptionsAdd},
-	{"docker-options:remove", "docker-options:remove APP deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
-	{"docker-options:clear", "docker-options:clear APP [deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
-	{"docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
+	{appScope, "resource:limit", "resource:limit APP [--cpu N] [--memory SIZE] [--memory-swap SIZE] [--process-type TYPE]", "Limit the app's CPUs and memory (SIZE: 512m, 1g; a bare number is MB), from the next deploy or ps:restart; no option shows the limits", resourceSet("limit")},
+	{appScope, "resource:reserve", "resource:reserve APP [--memory SIZE] [--process-type TYPE]", "Reserve memory for the app's containers (a soft limit), from the next deploy or ps:restart; no option shows the reservations", resourceSet("reserve")},
+	{appScope, "resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
+	{appScope, "resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
+	{appScope, "resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
+	{adminScope, "docker-options:add", "docker-options:add APP deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), from the next deploy", dockerOptionsAdd},
+	{adminScope, "docker-options:remove", "docker-options:remove APP deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
+	{adminScope, "docker-options:clear", "docker-options:clear APP [deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
+	{appScope, "docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
 }
 
-func resourceSet(kind string) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func resourceSet(kind string) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		allowed := []string{"cpu", "memory", "memory-swap", "process-type"}
 		if kind == "reserve" {
 			allowed = []string{"cpu", "memory", "process-type"}
@@ -83,7 +83,7 @@ func describeResources(r platform.Resources) string {
 	return strings.Join(parts, " ")
 }
 
-func showResources(ctx context.Context, p *platform.Platform, app, kind string, out IO) error {
+func showResources(ctx context.Context, p *Backend, app, kind string, out IO) error {
 	a, err := p.App(ctx, app)
 	if err != nil {
 		return err
@@ -101,8 +101,8 @@ func showResources(ctx context.Context, p *platform.Platform, app, kind string, 
 	return tw.Flush()
 }
 
-func resourceClear(kind string) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func resourceClear(kind string) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
 		pos, flags, err := parseFlags(args, "process-type")
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func resourceClear(kind string) func(context.Context, *platform.Platform, []stri
 	}
 }
 
-func resourceReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func resourceReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func optionArgs(args []string) (app string, phases, words []string, err error) {
 	return app, phases, words, nil
 }
 
-func dockerOptionsAdd(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func dockerOptionsAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, phases, words, err := optionArgs(args)
 	if err != nil {
 		return err
@@ -190,7 +190,7 @@ func dockerOptionsAdd(ctx context.Context, p *platform.Platform, args []string, 
 	return nil
 }
 
-func dockerOptionsRemove(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func dockerOptionsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, phases, words, err := optionArgs(args)
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func dockerOptionsRemove(ctx context.Context, p *platform.Platform, args []strin
 	return nil
 }
 
-func dockerOptionsClear(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func dockerOptionsClear(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(args) < 1 || len(args) > 2 || strings.HasPrefix(args[0], "-") {
 		return usageError{"name an app, and optionally the phases"}
 	}
@@ -217,7 +217,7 @@ func dockerOptionsClear(ctx context.Context, p *platform.Platform, args []string
 	return nil
 }
 
-func dockerOptionsReport(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func dockerOptionsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err

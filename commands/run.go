@@ -5,12 +5,11 @@ import (
 	"strings"
 
 	"github.com/berth-paas/berth/docker"
-	"github.com/berth-paas/berth/platform"
 )
 
 var runCommands = []command{
-	{"run", "run APP [--] CMD [ARGS...]", "Run a command in a one-off container of the app, with its config; stdin attached, its exit status returned (ssh -t for a terminal)", run},
-	{"enter", "enter APP [PROCESS] [-- CMD...]", "Run a shell (or CMD) inside a running container of the app (PROCESS: web, web.2, worker...)", enter},
+	{appScope, "run", "run APP [--] CMD [ARGS...]", "Run a command in a one-off container of the app, with its config; stdin attached, its exit status returned (ssh -t for a terminal)", run},
+	{appScope, "enter", "enter APP [PROCESS] [-- CMD...]", "Run a shell (or CMD) inside a running container of the app (PROCESS: web, web.2, worker...)", enter},
 }
 
 func streams(out IO) docker.Streams {
@@ -21,7 +20,7 @@ func streams(out IO) docker.Streams {
 	return s
 }
 
-func run(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func run(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageError{"name one app, then the command"}
 	}
@@ -39,7 +38,7 @@ func run(ctx context.Context, p *platform.Platform, args []string, out IO) error
 	return nil
 }
 
-func enter(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func enter(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageError{"name one app"}
 	}

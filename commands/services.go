@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -25,40 +26,43 @@ var serviceCommands = func() []command {
 		t := services.Types[tn]
 		def := t.Alias + "_URL"
 		out = append(out,
-			command{tn + ":create", tn + ":create NAME [--image IMAGE] [--image-version V] [--password P]",
+			command{adminScope, tn + ":create", tn + ":create NAME [--image IMAGE] [--image-version V] [--password P]",
 				fmt.Sprintf("Create a %s service (image %s:%s unless --image names a local one); data in a named volume", tn, t.Image, t.Version), serviceRun(t, svcCreate)},
-			command{tn + ":destroy", tn + ":destroy NAME [--force]", "Remove the service, its container and its data (asks for the name unless --force; refused while linked)", serviceRun(t, svcDestroy)},
-			command{tn + ":link", tn + ":link NAME APP [--alias ALIAS]", fmt.Sprintf("Set %s (or ALIAS_URL; DOKKU_%s_NAME_URL when the app has %s) on the app and roll it out with no downtime", def, strings.ToUpper(tn), def), serviceRun(t, svcLink)},
-			command{tn + ":unlink", tn + ":unlink NAME APP", "Remove the service's URL from the app's config and roll it out", serviceRun(t, svcUnlink)},
-			command{tn + ":info", tn + ":info NAME [--format json]", "Show the service: status, URL, image, volume, exposed port, links", serviceRun(t, svcInfo)},
-			command{tn + ":list", tn + ":list [--format json]", fmt.Sprintf("List the %s services", tn), serviceRun(t, svcList)},
-			command{tn + ":logs", tn + ":logs NAME [-t] [-n N]", "Show the service's output (-t follows it)", serviceRun(t, svcLogs)},
-			command{tn + ":start", tn + ":start NAME", "Start a stopped service", serviceRun(t, svcStart)},
-			command{tn + ":stop", tn + ":stop NAME", "Stop the service; it stays stopped across restarts until started", serviceRun(t, svcStop)},
-			command{tn + ":restart", tn + ":restart NAME", "Restart the service", serviceRun(t, svcRestart)},
-			command{tn + ":connect", tn + ":connect NAME", "Run the database's client in the service's container (ssh -t for a terminal)", serviceRun(t, svcConnect)},
-			command{tn + ":export", tn + ":export NAME > dump", "Write a dump of the service's data to stdout", serviceRun(t, svcExport)},
-			command{tn + ":import", tn + ":import NAME < dump", "Restore a dump of the service's data from stdin", serviceRun(t, svcImport)},
-			command{tn + ":expose", tn + ":expose NAME [[IP:]PORT]", "Publish the service's port on the host (127.0.0.1 unless an IP is given; a free port unless one is given)", serviceRun(t, svcExpose)},
-			command{tn + ":unexpose", tn + ":unexpose NAME", "Stop publishing the service's port on the host", serviceRun(t, svcUnexpose)},
-			command{tn + ":exists", tn + ":exists NAME", "Exit 0 if the service exists, 1 otherwise", serviceRun(t, svcExists)},
-			command{tn + ":links", tn + ":links NAME", "List the apps the service is linked to", serviceRun(t, svcLinks)},
-			command{tn + ":linked", tn + ":linked NAME APP", "Exit 0 if the service is linked to the app, 1 otherwise", serviceRun(t, svcLinked)},
-			command{tn + ":app-links", tn + ":app-links APP", fmt.Sprintf("List the %s services linked to the app", tn), serviceRun(t, svcAppLinks)},
+			command{adminScope, tn + ":destroy", tn + ":destroy NAME [--force]", "Remove the service, its container and its data (asks for the name unless --force; refused while linked)", serviceRun(t, svcDestroy)},
+			command{adminScope, tn + ":link", tn + ":link NAME APP [--alias ALIAS]", fmt.Sprintf("Set %s (or ALIAS_URL; DOKKU_%s_NAME_URL when the app has %s) on the app and roll it out with no downtime", def, strings.ToUpper(tn), def), serviceRun(t, svcLink)},
+			command{adminScope, tn + ":unlink", tn + ":unlink NAME APP", "Remove the service's URL from the app's config and roll it out", serviceRun(t, svcUnlink)},
+			command{adminScope, tn + ":info", tn + ":info NAME [--format json]", "Show the service: status, URL, image, volume, exposed port, links", serviceRun(t, svcInfo)},
+			command{adminScope, tn + ":list", tn + ":list [--format json]", fmt.Sprintf("List the %s services", tn), serviceRun(t, svcList)},
+			command{adminScope, tn + ":logs", tn + ":logs NAME [-t] [-n N]", "Show the service's output (-t follows it)", serviceRun(t, svcLogs)},
+			command{adminScope, tn + ":start", tn + ":start NAME", "Start a stopped service", serviceRun(t, svcStart)},
+			command{adminScope, tn + ":stop", tn + ":stop NAME", "Stop the service; it stays stopped across restarts until started", serviceRun(t, svcStop)},
+			command{adminScope, tn + ":restart", tn + ":restart NAME", "Restart the service", serviceRun(t, svcRestart)},
+			command{adminScope, tn + ":connect", tn + ":connect NAME", "Run the database's client in the service's container (ssh -t for a terminal)", serviceRun(t, svcConnect)},
+			command{adminScope, tn + ":export", tn + ":export NAME > dump", "Write a dump of the service's data to stdout", serviceRun(t, svcExport)},
+			command{adminScope, tn + ":import", tn + ":import NAME < dump", "Restore a dump of the service's data from stdin", serviceRun(t, svcImport)},
+			command{adminScope, tn + ":expose", tn + ":expose NAME [[IP:]PORT]", "Publish the service's port on the host (127.0.0.1 unless an IP is given; a free port unless one is given)", serviceRun(t, svcExpose)},
+			command{adminScope, tn + ":unexpose", tn + ":unexpose NAME", "Stop publishing the service's port on the host", serviceRun(t, svcUnexpose)},
+			command{adminScope, tn + ":exists", tn + ":exists NAME", "Exit 0 if the service exists, 1 otherwise", serviceRun(t, svcExists)},
+			command{adminScope, tn + ":links", tn + ":links NAME", "List the apps the service is linked to", serviceRun(t, svcLinks)},
+			command{adminScope, tn + ":linked", tn + ":linked NAME APP", "Exit 0 if the service is linked to the app, 1 otherwise", serviceRun(t, svcLinked)},
+			command{adminScope, tn + ":app-links", tn + ":app-links APP", fmt.Sprintf("List the %s services linked to the app", tn), serviceRun(t, svcAppLinks)},
 		)
 	}
 	return out
 }()
 
+// errNoServices is what a service command says in a Berth whose backend
+// has no services manager.
+var errNoServices = errors.New("datastore services are not set up in this Berth")
+
 type serviceFunc func(ctx context.Context, m *services.Manager, t *services.Type, args []string, out IO) error
 
-func serviceRun(t *services.Type, f serviceFunc) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-		m, err := services.For(p)
-		if err != nil {
-			return err
+func serviceRun(t *services.Type, f serviceFunc) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
+		if p.Services == nil {
+			return errNoServices
 		}
-		return f(ctx, m, t, args, out)
+		return f(ctx, p.Services, t, args, out)
 	}
 }
 

@@ -3,21 +3,19 @@ package commands
 import (
 	"context"
 	"fmt"
-
-	"github.com/berth-paas/berth/platform"
 )
 
 // storageCommands mount host paths and named volumes into an app's
 // containers (Dokku's storage:*).
 var storageCommands = []command{
-	{"storage:mount", "storage:mount APP /host/path:/container/path[:ro] | VOLUME:/container/path[:ro]", "Mount a host path or named volume into the app's containers, from the next deploy (and run, now)", storageMount},
-	{"storage:unmount", "storage:unmount APP SOURCE:DEST[:ro]", "Remove a mount, from the next deploy", storageUnmount},
-	{"storage:list", "storage:list APP [--format json]", "List the app's mounts", storageList},
-	{"storage:report", "storage:report APP [--format json]", "List the app's mounts (as storage:list)", storageList},
-	{"storage:ensure-directory", "storage:ensure-directory NAME [--chown false|herokuish|heroku|packeto|root]", "Make a directory under Berth's storage directory for mounts, and print its path", storageEnsureDirectory},
+	{adminScope, "storage:mount", "storage:mount APP /host/path:/container/path[:ro] | VOLUME:/container/path[:ro]", "Mount a host path or named volume into the app's containers, from the next deploy (and run, now)", storageMount},
+	{adminScope, "storage:unmount", "storage:unmount APP SOURCE:DEST[:ro]", "Remove a mount, from the next deploy", storageUnmount},
+	{appScope, "storage:list", "storage:list APP [--format json]", "List the app's mounts", storageList},
+	{appScope, "storage:report", "storage:report APP [--format json]", "List the app's mounts (as storage:list)", storageList},
+	{adminScope, "storage:ensure-directory", "storage:ensure-directory NAME [--chown false|herokuish|heroku|packeto|root]", "Make a directory under Berth's storage directory for mounts, and print its path", storageEnsureDirectory},
 }
 
-func storageEnsureDirectory(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func storageEnsureDirectory(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "chown")
 	if err != nil {
 		return err
@@ -46,7 +44,7 @@ func appAndOne(args []string, what string) (string, string, error) {
 	return args[0], args[1], nil
 }
 
-func storageMount(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func storageMount(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, mount, err := appAndOne(args, "mount")
 	if err != nil {
 		return err
@@ -58,7 +56,7 @@ func storageMount(ctx context.Context, p *platform.Platform, args []string, out 
 	return nil
 }
 
-func storageUnmount(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func storageUnmount(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, mount, err := appAndOne(args, "mount")
 	if err != nil {
 		return err
@@ -70,7 +68,7 @@ func storageUnmount(ctx context.Context, p *platform.Platform, args []string, ou
 	return nil
 }
 
-func storageList(ctx context.Context, p *platform.Platform, args []string, out IO) error {
+func storageList(ctx context.Context, p *Backend, args []string, out IO) error {
 	a, asJSON, err := appToReport(ctx, p, args)
 	if err != nil {
 		return err

@@ -12,27 +12,25 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/certs"
-	"github.com/berth-paas/berth/platform"
 )
 
 // tlsCommands are the custom certificate and HSTS commands. Certificates
 // from ACME need no command: every routed name gets one on demand.
 var tlsCommands = []command{
-	{"certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", withCerts(certsAdd(false))},
-	{"certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", withCerts(certsAdd(true))},
-	{"certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", withCerts(certsRemove)},
-	{"certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", withCerts(certsReport)},
-	{"tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", withCerts(tlsSet)},
-	{"tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", withCerts(tlsReport)},
+	{appScope, "certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", withCerts(certsAdd(false))},
+	{appScope, "certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", withCerts(certsAdd(true))},
+	{appScope, "certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", withCerts(certsRemove)},
+	{appScope, "certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", withCerts(certsReport)},
+	{appScope, "tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", withCerts(tlsSet)},
+	{appScope, "tls:report", "tls:report APP|--global [--format json]", "Show the HSTS settings of an app or of all apps", withCerts(tlsReport)},
 }
 
 type certsFunc func(ctx context.Context, c *certs.Certs, args []string, out IO) error
 
-// withCerts runs f with the apps' TLS settings, which the platform
-// carries for the command table.
-func withCerts(f certsFunc) func(context.Context, *platform.Platform, []string, IO) error {
-	return func(ctx context.Context, p *platform.Platform, args []string, out IO) error {
-		c := p.Certs()
+// withCerts runs f with the apps' TLS settings from the Backend.
+func withCerts(f certsFunc) func(context.Context, *Backend, []string, IO) error {
+	return func(ctx context.Context, b *Backend, args []string, out IO) error {
+		c := b.Certs
 		if c == nil {
 			return errors.New("custom certificates and HSTS settings are not set up in this Berth")
 		}

@@ -26,8 +26,9 @@ import (
 type Access struct {
 	// AdminKeys may push to every app and run every command.
 	AdminKeys []gossh.PublicKey
-	Platform  *platform.Platform
-	Receiver  *Receiver
+	// Backend is what commands act on; its platform holds the added keys.
+	Backend  *commands.Backend
+	Receiver *Receiver
 }
 
 // principal is who a key is: an admin, or a deploy key of one app.
@@ -53,7 +54,7 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 	if slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) }) {
 		return principal{admin: true, name: "authorized_keys"}, true
 	}
-	keys, err := a.Platform.SSHKeys(ctx)
+	keys, err := a.Backend.Platform.SSHKeys(ctx)
 	if err != nil {
 		return principal{}, false
 	}
@@ -261,5 +262,5 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 	if !who.admin {
 		ctx = platform.AsDeployKey(ctx) // it may not loosen an admin's limits
 	}
-	sess.Exit(commands.Run(ctx, access.Platform, sess.Command(), streams))
+	sess.Exit(commands.Run(ctx, access.Backend, sess.Command(), streams))
 }

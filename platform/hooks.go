@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/store"
 )
@@ -12,23 +11,6 @@ import (
 // Store is where the platform keeps its records; other packages keep
 // theirs under their own key prefixes.
 func (p *Platform) Store() store.Store { return p.store }
-
-// SetCerts gives the platform the apps' TLS settings to carry for the
-// command table, which is handed only the platform; the platform itself
-// never calls them (certs follows the apps through the hooks below).
-// It goes when the commands get a backend of their own.
-func (p *Platform) SetCerts(c *certs.Certs) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.certs = c
-}
-
-// Certs returns what SetCerts gave, nil if nothing.
-func (p *Platform) Certs() *certs.Certs {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.certs
-}
 
 // Hosts returns the hosts app answers on: its default hosts under the
 // global domains, then its own domains.

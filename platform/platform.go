@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/routing"
@@ -88,8 +87,6 @@ type Platform struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
-	// certs is carried for the command table (SetCerts).
-	certs *certs.Certs
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
 	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.

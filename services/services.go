@@ -78,44 +78,17 @@ type Manager struct {
 	busy busy.Set
 }
 
-var (
-	managersMu sync.Mutex
-	managers   = map[*platform.Platform]*Manager{}
-)
-
-// New makes the manager of p's services, which runs them on engine, and
-// registers it so that the command table, which is given the platform,
-// finds it with For. The manager follows p's apps: links go with an app
-// that is destroyed, move with a rename and are copied with a clone.
+// New makes the manager of p's services, which runs them on engine.
+// caddymodule builds it beside the platform and gives it to the command
+// table in commands.Backend. The manager follows p's apps: links go with
+// an app that is destroyed, move with a rename and are copied with a
+// clone.
 func New(p *platform.Platform, engine *docker.Client) *Manager {
 	m := &Manager{p: p, docker: engine, store: p.Store(), log: slog.Default()}
 	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
 	p.OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
 	p.OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
-	managersMu.Lock()
-	managers[p] = m
-	managersMu.Unlock()
 	return m
-}
-
-// ErrNoServices is returned by For for a platform that has no manager.
-var ErrNoServices = errors.New("datastore services are not set up in this Berth")
-
-// For returns the manager New made for p.
-func For(p *platform.Platform) (*Manager, error) {
-	managersMu.Lock()
-	defer managersMu.Unlock()
-	if m, ok := managers[p]; ok {
-		return m, nil
-	}
-	return nil, ErrNoServices
-}
-
-// Release forgets p's manager (the platform is closing).
-func Release(p *platform.Platform) {
-	managersMu.Lock()
-	delete(managers, p)
-	managersMu.Unlock()
 }
 
 // SetLogger sets where the manager logs what it does.
