@@ -10,7 +10,6 @@
 package tests
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,13 +17,18 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
 // BaseImage is the local base image test apps build FROM. No registry is
 // reachable, so it is made here from Debian's static busybox.
 const BaseImage = "berth-test/busybox"
 
-var caddyBin string // the binary under test, built once
+var (
+	caddyBin   string // the binary under test, built once
+	moduleRoot string // Berth's module, where go build runs
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -51,60 +55,19 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-race", "-o", caddyBin, "../cmd/caddy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if moduleRoot, err = berthtest.ModuleRoot(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	if err := berthtest.BuildCaddy(moduleRoot, caddyBin, true); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: building caddy with Berth:", err)
 		return 1
 	}
-	if err := makeBaseImage(dir); err != nil {
+	if err := berthtest.ImportBusybox(dir, BaseImage); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: making the base image:", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// makeBaseImage imports a static busybox as BaseImage.
-func makeBaseImage(dir string) error {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return fmt.Errorf("busybox is required (apt-get install busybox-static): %w", err)
-	}
-	if out, _ := exec.Command("file", "-L", busybox).Output(); len(out) > 0 && !bytes.Contains(out, []byte("statically linked")) {
-		return fmt.Errorf("%s is not statically linked; install busybox-static", busybox)
-	}
-	root := filepath.Join(dir, "rootfs")
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(busybox)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
-		return err
-	}
-	for _, applet := range []string{"sh", "httpd", "echo", "cat", "ls", "sleep", "mkdir", "env", "nc", "true", "false", "wget"} {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
-			return err
-		}
-	}
-	tar := exec.Command("tar", "-C", root, "-c", ".")
-	imp := exec.Command("docker", "import", "-", BaseImage)
-	pipe, err := tar.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	imp.Stdin = pipe
-	var out bytes.Buffer
-	imp.Stdout, imp.Stderr = &out, &out
-	if err := tar.Start(); err != nil {
-		return err
-	}
-	if err := imp.Run(); err != nil {
-		return fmt.Errorf("docker import: %v: %s", err, out.String())
-	}
-	return tar.Wait()
 }
 
 func TestScripts(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,118 +18,94 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
-// instance is one Berth (one caddy process) of a script.
+// instance is one Berth (one caddy process) of a script. Its Caddyfile,
+// process, ports and keys are internal/berthtest's, the harness the
+// benchmark shares, so both set Berth up the same way.
 type instance struct {
-	work      string
-	httpPort  int
-	sshPort   int
-	adminPort int
-	domains   []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	load      *loadRun
-	// httpsPort, acme and internalTLS are set by `pebble start` and
-	// `tls-internal` (tls_test.go).
-	httpsPort   int
-	acme        *acmeEnv
-	internalTLS bool
-	wildcard    string
-	// adminSocket, set by `berth admin-socket`, is the unix socket the
-	// admin API listens on instead of adminPort, with adminMode
-	// (Caddyfile.example's).
-	adminSocket string
-	adminMode   string
-	// berthOptions are extra lines of the Caddyfile's berth block, set
-	// with `berth option`.
-	berthOptions []string
-}
-
-// adminListen is the Caddyfile's admin address.
-func (inst *instance) adminListen() string {
-	if inst.adminSocket != "" {
-		return "unix/" + inst.adminSocket + "|" + inst.adminMode
-	}
-	return fmt.Sprintf("127.0.0.1:%d", inst.adminPort)
+	work string
+	// config is the script's Caddyfile: its ports and domains, and what
+	// `pebble start`, `tls-internal` (tls_test.go), `berth admin-socket`
+	// and `berth option` switch on. writeCaddyfile writes it.
+	config berthtest.Caddyfile
+	// ports hands out every port of the script (caddy's, Pebble's,
+	// freeport's), never one twice.
+	ports berthtest.Ports
+	caddy berthtest.Caddy
+	load  *loadRun
+	acme  *acmeEnv // set by pebble start
 }
 
 type instanceKey struct{}
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// stopLimit is how long berth stop and kill wait for caddy to exit.
+const stopLimit = 60 * time.Second
 
 // setup gives each script its own ports, state, SSH keys and git identity,
 // and removes the script's containers and images when it ends.
 func setup(env *testscript.Env) error {
-	inst := &instance{work: env.WorkDir, domains: []string{"example.test"}}
-	for _, p := range []*int{&inst.httpPort, &inst.sshPort, &inst.adminPort} {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		*p = port
+	inst := &instance{work: env.WorkDir}
+	var httpPort, sshPort, adminPort int
+	if err := inst.ports.Take(&httpPort, &sshPort, &adminPort); err != nil {
+		return err
 	}
+	inst.config = berthtest.Caddyfile{
+		AdminPort: adminPort, HTTPPort: httpPort, SSHPort: sshPort,
+		Domains:        []string{"example.test"},
+		AuthorizedKeys: filepath.Join(env.WorkDir, "admin_keys"),
+		StateDir:       filepath.Join(env.WorkDir, "state"),
+	}
+	// Ready when both listeners answer.
+	inst.caddy = berthtest.Caddy{Bin: caddyBin, Dir: env.WorkDir, Config: filepath.Join(env.WorkDir, "Caddyfile"),
+		Ports: []int{sshPort, httpPort}}
 	env.Values[instanceKey{}] = inst
 	home := filepath.Join(env.WorkDir, "home")
 	sshDir := filepath.Join(env.WorkDir, ".ssh")
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {
 		return err
 	}
-	for _, key := range []string{"id_ed25519", "stranger"} {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key, "-f", filepath.Join(sshDir, key)).CombinedOutput(); err != nil {
-			return fmt.Errorf("ssh-keygen: %v: %s", err, out)
-		}
-	}
-	pub, err := os.ReadFile(filepath.Join(sshDir, "id_ed25519.pub"))
+	admin, adminPub, err := berthtest.SSHKey(sshDir, "id_ed25519")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(env.WorkDir, "admin_keys"), pub, 0o600); err != nil {
+	stranger, _, err := berthtest.SSHKey(sshDir, "stranger")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(inst.config.AuthorizedKeys, []byte(adminPub), 0o600); err != nil {
 		return err
 	}
 	// Host keys are checked for real (accept-new, then strict), so a host
 	// key that changed across a restart fails the script.
-	sshConfig := fmt.Sprintf(`Host 127.0.0.1 berth stranger
-	HostName 127.0.0.1
-	Port %[1]d
-	User berth
-	IdentitiesOnly yes
-	StrictHostKeyChecking accept-new
-	UserKnownHostsFile %[2]s/known_hosts
-	LogLevel ERROR
-	BatchMode yes
-Host 127.0.0.1 berth
-	IdentityFile %[2]s/id_ed25519
-Host stranger
-	IdentityFile %[2]s/stranger
-`, inst.sshPort, sshDir)
-	if err := os.WriteFile(filepath.Join(sshDir, "config"), []byte(sshConfig), 0o600); err != nil {
+	sshConfig := filepath.Join(sshDir, "config")
+	err = berthtest.SSHClient{
+		Port: sshPort, User: "berth", KnownHosts: filepath.Join(sshDir, "known_hosts"),
+		Identities: []berthtest.SSHIdentity{
+			{Hosts: []string{"127.0.0.1", "berth"}, Key: admin},
+			{Hosts: []string{"stranger"}, Key: stranger},
+		},
+	}.Write(sshConfig)
+	if err != nil {
 		return err
 	}
 	if err := inst.writeCaddyfile(); err != nil {
 		return err
 	}
+	for _, kv := range berthtest.GitEnv(home, "Berth Test", "test@berth.test") {
+		k, v, _ := strings.Cut(kv, "=")
+		env.Setenv(k, v)
+	}
 	for k, v := range map[string]string{
-		"HOME":                home,
-		"HTTP_PORT":           strconv.Itoa(inst.httpPort),
-		"ADMIN":               fmt.Sprintf("127.0.0.1:%d", inst.adminPort),
-		"PATH":                filepath.Dir(caddyBin) + string(os.PathListSeparator) + env.Getenv("PATH"),
-		"SSH_PORT":            strconv.Itoa(inst.sshPort),
-		"SSH_CONFIG":          filepath.Join(sshDir, "config"),
-		"GIT_SSH_COMMAND":     "ssh -F " + filepath.Join(sshDir, "config"),
-		"GIT_AUTHOR_NAME":     "Berth Test",
-		"GIT_AUTHOR_EMAIL":    "test@berth.test",
-		"GIT_COMMITTER_NAME":  "Berth Test",
-		"GIT_COMMITTER_EMAIL": "test@berth.test",
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"BASE_IMAGE":          BaseImage,
+		"HTTP_PORT":       strconv.Itoa(httpPort),
+		"ADMIN":           inst.config.AdminAddress(),
+		"PATH":            filepath.Dir(caddyBin) + string(os.PathListSeparator) + env.Getenv("PATH"),
+		"SSH_PORT":        strconv.Itoa(sshPort),
+		"SSH_CONFIG":      sshConfig,
+		"GIT_SSH_COMMAND": berthtest.GitSSHCommand(sshConfig),
+		"BASE_IMAGE":      BaseImage,
 	} {
 		env.Setenv(k, v)
 	}
@@ -143,140 +118,15 @@ Host stranger
 		return err
 	}
 	env.Defer(func() {
-		inst.stop(syscall.SIGKILL)
-		removeAppsOf(filepath.Join(env.WorkDir, "state"))
-		removeServicesOf(filepath.Join(env.WorkDir, "state"))
+		inst.caddy.Stop(syscall.SIGKILL, stopLimit)
+		berthtest.RemoveAppsOf(inst.config.StateDir)
+		berthtest.RemoveServicesOf(inst.config.StateDir)
 	})
 	return nil
 }
 
-// removeAppsOf deletes the containers and images of every app recorded in
-// a state directory, so scripts leave the engine as they found it.
-func removeAppsOf(stateDir string) {
-	entries, _ := os.ReadDir(filepath.Join(stateDir, "apps"))
-	for _, e := range entries {
-		app, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=berth.app="+app).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-		out, _ = exec.Command("docker", "images", "-q", "berth/"+app).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
-		}
-	}
-}
-
 func (inst *instance) writeCaddyfile() error {
-	if inst.httpsPort != 0 {
-		return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(inst.tlsCaddyfile()), 0o600)
-	}
-	caddyfile := fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	berth {
-		domain %s
-		ssh 127.0.0.1:%d
-		authorized_keys %s
-		state_dir %s%s
-	}
-}
-http://:%d {
-	bind 127.0.0.1
-	berth
-}
-`, inst.adminListen(), strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), extraOptions(inst.berthOptions), inst.httpPort)
-	return os.WriteFile(filepath.Join(inst.work, "Caddyfile"), []byte(caddyfile), 0o600)
-}
-
-// extraOptions are more lines for the berth block.
-func extraOptions(opts []string) string {
-	var b strings.Builder
-	for _, o := range opts {
-		b.WriteString("\n\t\t" + o)
-	}
-	return b.String()
-}
-
-func (inst *instance) start() error {
-	if inst.cmd != nil {
-		return fmt.Errorf("berth is already running")
-	}
-	logFile, err := os.OpenFile(filepath.Join(inst.work, "caddy.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(caddyBin, "run", "--config", filepath.Join(inst.work, "Caddyfile"))
-	cmd.Dir = inst.work
-	cmd.Env = append(os.Environ(),
-		"HOME="+filepath.Join(inst.work, "home"),
-		"XDG_DATA_HOME="+filepath.Join(inst.work, "home", "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(inst.work, "home", "config"),
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// If the test binary dies before its deferred clean-up runs, caddy
-	// dies with it rather than watching Docker on behalf of a finished run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return err
-	}
-	inst.cmd = cmd
-	inst.exited = make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logFile.Close()
-		close(inst.exited)
-	}()
-	// Ready when both listeners answer.
-	deadline := time.Now().Add(60 * time.Second)
-	for _, port := range []int{inst.sshPort, inst.httpPort} {
-		for {
-			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-			if err == nil {
-				conn.Close()
-				break
-			}
-			select {
-			case <-inst.exited:
-				return fmt.Errorf("caddy exited during start; its log:\n%s", inst.logTail())
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("caddy did not listen on port %d within 60s; its log:\n%s", port, inst.logTail())
-			}
-		}
-	}
-	return nil
-}
-
-func (inst *instance) stop(sig os.Signal) error {
-	if inst.cmd == nil {
-		return nil
-	}
-	inst.cmd.Process.Signal(sig)
-	select {
-	case <-inst.exited:
-	case <-time.After(60 * time.Second):
-		inst.cmd.Process.Kill()
-		<-inst.exited
-		return fmt.Errorf("caddy did not stop within 60s of %v", sig)
-	}
-	inst.cmd = nil
-	return nil
-}
-
-func (inst *instance) logTail() string {
-	data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
+	return inst.config.Write(inst.caddy.Config)
 }
 
 // cmdBerth controls the script's Berth:
@@ -316,34 +166,34 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 			} else if !strings.Contains(opt, " ") {
 				ts.Fatalf("berth start: want 'NAME VALUE' or NAME=VALUE options of the berth block, not %q", opt)
 			}
-			inst.berthOptions = append(inst.berthOptions, opt)
+			inst.config.Options = append(inst.config.Options, opt)
 		}
 		if len(args) > 1 {
 			ts.Check(inst.writeCaddyfile())
 		}
-		ts.Check(inst.start())
+		_, err := inst.caddy.Start()
+		ts.Check(err)
 	case "stop":
-		ts.Check(inst.stop(syscall.SIGTERM))
+		ts.Check(inst.caddy.Stop(syscall.SIGTERM, stopLimit))
 	case "kill":
-		ts.Check(inst.stop(syscall.SIGKILL))
+		ts.Check(inst.caddy.Stop(syscall.SIGKILL, stopLimit))
 	case "reload":
 		if len(args) > 1 {
-			inst.domains = args[1:]
+			inst.config.Domains = args[1:]
 		}
 		ts.Check(inst.writeCaddyfile())
-		reload := []string{"reload", "--config", filepath.Join(inst.work, "Caddyfile"), "--force"}
-		if inst.adminSocket == "" {
-			reload = append(reload, "--address", inst.adminListen())
-		} // else caddy reload finds the socket in --config, as a user's would
-		out, err := exec.Command(caddyBin, reload...).CombinedOutput()
-		if err != nil {
-			ts.Fatalf("caddy reload: %v\n%s\nlog:\n%s", err, out, inst.logTail())
+		admin := inst.config.AdminAddress()
+		if inst.config.AdminSocket != "" {
+			admin = "" // caddy reload finds the socket in --config, as a user's would
+		}
+		if err := inst.caddy.Reload(admin); err != nil {
+			ts.Fatalf("%v\nlog:\n%s", err, inst.caddy.LogTail(40))
 		}
 	case "log":
-		data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
+		data, _ := os.ReadFile(inst.caddy.LogPath())
 		ts.Stdout().Write(data)
 	case "admin-socket":
-		if inst.cmd != nil {
+		if inst.caddy.Running() {
 			ts.Fatalf("berth admin-socket: give it before berth start")
 		}
 		mode, err := exampleAdminSocketMode()
@@ -353,15 +203,15 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		ts.Defer(func() { os.RemoveAll(dir) })
 		ts.Check(os.Chmod(dir, 0o755))
-		inst.adminSocket, inst.adminMode = filepath.Join(dir, "admin.sock"), mode
-		ts.Setenv("ADMIN_SOCKET", inst.adminSocket)
+		inst.config.AdminSocket, inst.config.AdminSocketMode = filepath.Join(dir, "admin.sock"), mode
+		ts.Setenv("ADMIN_SOCKET", inst.config.AdminSocket)
 		ts.Check(inst.writeCaddyfile())
 	case "option":
 		if len(args) < 3 {
 			ts.Fatalf("usage: berth option NAME VALUE...")
 		}
-		inst.berthOptions = slices.DeleteFunc(inst.berthOptions, func(l string) bool { return strings.Fields(l)[0] == args[1] })
-		inst.berthOptions = append(inst.berthOptions, strings.Join(args[1:], " "))
+		inst.config.Options = slices.DeleteFunc(inst.config.Options, func(l string) bool { return strings.Fields(l)[0] == args[1] })
+		inst.config.Options = append(inst.config.Options, strings.Join(args[1:], " "))
 		ts.Check(inst.writeCaddyfile())
 	default:
 		ts.Fatalf("berth: unknown subcommand %q", args[0])
@@ -389,7 +239,7 @@ func get(inst *instance, host string) (int, string, error) {
 }
 
 func getWith(client *http.Client, inst *instance, host string) (int, string, error) {
-	req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", inst.httpPort), nil)
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", inst.config.HTTPPort), nil)
 	if err != nil {
 		return 0, "", err
 	}

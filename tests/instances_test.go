@@ -15,9 +15,11 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: freeport NAME...")
 	}
+	inst := ts.Value(instanceKey{}).(*instance)
 	for _, name := range args {
-		port, err := freePort()
-		ts.Check(err)
+		// From the script's ports: never one its own Berth holds.
+		var port int
+		ts.Check(inst.ports.Take(&port))
 		ts.Setenv(name, strconv.Itoa(port))
 	}
 }

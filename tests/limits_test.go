@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -56,7 +55,7 @@ func cmdSSHConns(ts *testscript.TestScript, neg bool, args []string) {
 		var conns []*rawConn
 		var nets []net.Conn
 		for range n {
-			c, err := dialer.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", inst.sshPort))
+			c, err := dialer.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", inst.config.SSHPort))
 			ts.Check(err)
 			rc := &rawConn{}
 			conns, nets = append(conns, rc), append(nets, c)
@@ -78,7 +77,7 @@ func cmdSSHConns(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		sshConns.Store(ts, key, conns, nets)
 	case "wait":
-		conns := sshConns.load(ts, key)
+		conns := sshConns.load(ts, key).conns
 		want := map[string]int{}
 		for _, cond := range args[2:] {
 			name, val, ok := strings.Cut(cond, "=")
@@ -122,7 +121,7 @@ func cmdSSHConns(ts *testscript.TestScript, neg bool, args []string) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	case "close":
-		for _, c := range sshConns.nets(ts, key) {
+		for _, c := range sshConns.load(ts, key).nets {
 			c.Close()
 		}
 	default:
@@ -162,24 +161,15 @@ func (s *connStore) Store(ts *testscript.TestScript, key connsKey, conns []*rawC
 	s.m[ts][key] = connSet{conns, nets}
 }
 
-func (s *connStore) load(ts *testscript.TestScript, key connsKey) []*rawConn {
+// load returns the connections named key, or fails the script.
+func (s *connStore) load(ts *testscript.TestScript, key connsKey) connSet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set, ok := s.m[ts][key]
 	if !ok {
 		ts.Fatalf("sshconns: no connections named %s", key)
 	}
-	return set.conns
-}
-
-func (s *connStore) nets(ts *testscript.TestScript, key connsKey) []net.Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set, ok := s.m[ts][key]
-	if !ok {
-		ts.Fatalf("sshconns: no connections named %s", key)
-	}
-	return set.nets
+	return set
 }
 
 // cmdAwaitLog waits (60s at most) until caddy's log has at least N lines
@@ -197,13 +187,13 @@ func cmdAwaitLog(ts *testscript.TestScript, neg bool, args []string) {
 	inst := ts.Value(instanceKey{}).(*instance)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		data, _ := os.ReadFile(filepath.Join(inst.work, "caddy.log"))
+		data, _ := os.ReadFile(inst.caddy.LogPath())
 		got := len(re.FindAllIndex(data, -1))
 		if got >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("after 60s caddy's log has %d lines matching %q, want %d; its tail:\n%s", got, args[1], n, inst.logTail())
+			ts.Fatalf("after 60s caddy's log has %d lines matching %q, want %d; its tail:\n%s", got, args[1], n, inst.caddy.LogTail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

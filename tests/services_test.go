@@ -2,10 +2,8 @@ package tests
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -46,22 +44,4 @@ func cmdServiceImage(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	})
 	ts.Check(img.err)
-}
-
-// removeServicesOf deletes the containers and volumes of every datastore
-// service recorded in a state directory.
-func removeServicesOf(stateDir string) {
-	types, _ := os.ReadDir(filepath.Join(stateDir, "services"))
-	for _, t := range types {
-		entries, _ := os.ReadDir(filepath.Join(stateDir, "services", t.Name()))
-		for _, e := range entries {
-			name, ok := strings.CutSuffix(e.Name(), ".json")
-			if !ok {
-				continue
-			}
-			container := "berth-" + t.Name() + "-" + name
-			exec.Command("docker", "rm", "-f", container).Run()
-			exec.Command("docker", "volume", "rm", "-f", container+"-data").Run()
-		}
-	}
 }

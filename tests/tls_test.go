@@ -2,18 +2,12 @@ package tests
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +22,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/berth-paas/berth/internal/berthtest"
 )
 
 // acmeEnv is a script's own ACME server: Pebble, with its challenge-test
@@ -57,8 +53,7 @@ func buildPebble() (pebble, challtestsrv string, err error) {
 			pebble:       "github.com/letsencrypt/pebble/v2/cmd/pebble",
 			challtestsrv: "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv",
 		} {
-			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-				pebbleErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+			if pebbleErr = berthtest.GoBuild(moduleRoot, bin, pkg, nil); pebbleErr != nil {
 				return
 			}
 		}
@@ -84,8 +79,11 @@ func cmdPebble(ts *testscript.TestScript, neg bool, args []string) {
 		env, err := startPebble(ts, inst)
 		ts.Check(err)
 		inst.acme = env
+		c := &inst.config
+		c.TLS, c.Email = berthtest.ACME, "test@berth.test"
+		c.ACMEDirectory, c.ACMERoot = fmt.Sprintf("https://127.0.0.1:%d/dir", env.acmePort), env.caRoot
 		ts.Check(inst.writeCaddyfile())
-		ts.Setenv("HTTPS_PORT", strconv.Itoa(inst.httpsPort))
+		ts.Setenv("HTTPS_PORT", strconv.Itoa(c.HTTPSPort))
 		ts.Setenv("PEBBLE_ROOT", env.issuerRoot)
 	case "orders":
 		if inst.acme == nil {
@@ -121,29 +119,21 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 	if err := os.MkdirAll(env.dir, 0o700); err != nil {
 		return nil, err
 	}
-	// Ports are found free by listening and closing, so a port just
-	// closed can come back: take none the script already uses.
 	var dnsPort, challMgmtPort int
-	taken := []int{inst.httpPort, inst.sshPort, inst.adminPort}
-	for _, p := range []*int{&env.acmePort, &env.mgmtPort, &dnsPort, &challMgmtPort, &inst.httpsPort} {
-		for *p == 0 || slices.Contains(taken, *p) {
-			if *p, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		taken = append(taken, *p)
+	if err := inst.ports.Take(&env.acmePort, &env.mgmtPort, &dnsPort, &challMgmtPort, &inst.config.HTTPSPort); err != nil {
+		return nil, err
 	}
 	// Pebble's ACME listener needs a certificate that caddy can verify.
-	ca, err := newCA("Berth Test Pebble Listener CA")
+	ca, err := berthtest.NewCA("Berth Test Pebble Listener CA")
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := ca.issue([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	certPEM, keyPEM, err := ca.Issue([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
 	env.caRoot = filepath.Join(env.dir, "listener-ca.pem")
-	for name, data := range map[string][]byte{"listener-ca.pem": ca.certPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
+	for name, data := range map[string][]byte{"listener-ca.pem": ca.CertPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(env.dir, name), data, 0o600); err != nil {
 			return nil, err
 		}
@@ -155,8 +145,8 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", env.mgmtPort),
 		"certificate":                    filepath.Join(env.dir, "cert.pem"),
 		"privateKey":                     filepath.Join(env.dir, "key.pem"),
-		"httpPort":                       inst.httpPort,
-		"tlsPort":                        inst.httpsPort,
+		"httpPort":                       inst.config.HTTPPort,
+		"tlsPort":                        inst.config.HTTPSPort,
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
 		"profiles": map[string]any{
@@ -208,7 +198,7 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 	}
 	// Clients trust Pebble's issuing root, which it makes at start.
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.certPEM)
+	pool.AppendCertsFromPEM(ca.CertPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	var root []byte
 	deadline := time.Now().Add(30 * time.Second)
@@ -234,45 +224,6 @@ func startPebble(ts *testscript.TestScript, inst *instance) (*acmeEnv, error) {
 	return env, nil
 }
 
-// tlsCaddyfile is the script's Caddyfile once pebble start ran: every app
-// over HTTPS with on-demand certificates from Pebble and custom ones from
-// Berth, as in Caddyfile.example, on the script's own ports. Plain HTTP
-// is Caddy's own: ACME HTTP-01 challenges, and redirects to HTTPS.
-func (inst *instance) tlsCaddyfile() string {
-	if inst.internalTLS {
-		return inst.internalCaddyfile()
-	}
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	persist_config off
-	http_port %d
-	https_port %d
-	email test@berth.test
-	acme_ca https://127.0.0.1:%d/dir
-	acme_ca_root %s
-	on_demand_tls {
-		permission berth
-	}
-	berth {
-		domain %s
-		ssh 127.0.0.1:%d
-		authorized_keys %s
-		state_dir %s
-	}
-}
-https:// {
-	bind 127.0.0.1
-	tls {
-		on_demand
-		get_certificate berth
-	}
-	berth
-}
-`, inst.adminPort, inst.httpPort, inst.httpsPort, inst.acme.acmePort, inst.acme.caRoot,
-		strings.Join(inst.domains, " "), inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"))
-}
-
 // cmdTLSInternal makes the script's Caddyfile serve every app over HTTPS
 // with certificates from Caddy's own local CA (`tls internal`), as the
 // README shows for local development (before berth start).
@@ -288,61 +239,14 @@ func cmdTLSInternal(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: tls-internal [WILDCARD-DOMAIN]")
 	}
 	inst := ts.Value(instanceKey{}).(*instance)
+	c := &inst.config
+	c.TLS, c.Domains = berthtest.InternalCA, []string{"localhost"}
 	if len(args) == 1 {
-		inst.wildcard = args[0]
+		c.Domains, c.Wildcard = []string{args[0]}, args[0]
 	}
-	taken := []int{inst.httpPort, inst.sshPort, inst.adminPort}
-	for inst.httpsPort == 0 || slices.Contains(taken, inst.httpsPort) {
-		port, err := freePort()
-		ts.Check(err)
-		inst.httpsPort = port
-	}
-	inst.internalTLS = true
+	ts.Check(inst.ports.Take(&c.HTTPSPort))
 	ts.Check(inst.writeCaddyfile())
-	ts.Setenv("HTTPS_PORT", strconv.Itoa(inst.httpsPort))
-}
-
-// internalCaddyfile is the README's local-development Caddyfile on the
-// script's ports. skip_install_trust keeps the test from touching the
-// machine's trust store; clients trust Caddy's root from its data
-// directory instead.
-func (inst *instance) internalCaddyfile() string {
-	domain, wildcardSite := "localhost", ""
-	if inst.wildcard != "" {
-		domain = inst.wildcard
-		wildcardSite = fmt.Sprintf(`*.%s {
-	bind 127.0.0.1
-	tls internal
-	berth
-}
-`, inst.wildcard)
-	}
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	persist_config off
-	http_port %d
-	https_port %d
-	skip_install_trust
-	on_demand_tls {
-		permission berth
-	}
-	berth {
-		domain %s
-		ssh 127.0.0.1:%d
-		authorized_keys %s
-		state_dir %s
-	}
-}
-%shttps:// {
-	bind 127.0.0.1
-	tls internal {
-		on_demand
-		get_certificate berth
-	}
-	berth
-}
-`, inst.adminPort, inst.httpPort, inst.httpsPort, domain, inst.sshPort,
-		filepath.Join(inst.work, "admin_keys"), filepath.Join(inst.work, "state"), wildcardSite)
+	ts.Setenv("HTTPS_PORT", strconv.Itoa(c.HTTPSPort))
 }
 
 // cmdGetTLS sends one HTTPS request for HOST through Caddy, on a new
@@ -368,8 +272,8 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 	switch {
 	case inst.acme != nil:
 		root = inst.acme.issuerRoot
-	case inst.internalTLS:
-		root = filepath.Join(inst.work, "home", "data", "caddy", "pki", "authorities", "local", "root.crt")
+	case inst.config.TLS == berthtest.InternalCA:
+		root = filepath.Join(inst.caddy.Dir, "home", "data", "caddy", "pki", "authorities", "local", "root.crt")
 	default:
 		ts.Fatalf("get-tls: run pebble start or tls-internal first")
 	}
@@ -387,7 +291,7 @@ func cmdGetTLS(ts *testscript.TestScript, neg bool, args []string) {
 		Timeout: 90 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", inst.httpsPort))
+				return dialer.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", inst.config.HTTPSPort))
 			},
 			TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: host},
 			DisableKeepAlives: true,
@@ -444,81 +348,15 @@ func cmdMkcert(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	args = fs.Args()
 	dir := ts.MkAbs(args[0])
-	ca, err := newCA(args[1])
+	ca, err := berthtest.NewCA(args[1])
 	ts.Check(err)
-	certPEM, keyPEM, err := ca.issueCN(*cn, args[2:], ips)
+	certPEM, keyPEM, err := ca.IssueCN(*cn, args[2:], ips)
 	ts.Check(err)
 	ts.Check(os.MkdirAll(dir, 0o700))
 	for name, data := range map[string][]byte{
-		"ca.pem": ca.certPEM, "server.crt": certPEM, "server.key": keyPEM,
+		"ca.pem": ca.CertPEM, "server.crt": certPEM, "server.key": keyPEM,
 		"server.pem": append(slices.Clone(certPEM), keyPEM...),
 	} {
 		ts.Check(os.WriteFile(filepath.Join(dir, name), data, 0o600))
 	}
-}
-
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newCA(name string) (*testCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-func (ca *testCA) issue(names []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
-	return ca.issueCN("", names, ips)
-}
-
-// issueCN is issue with Common Name cn ("": the first name).
-func (ca *testCA) issueCN(cn string, names []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
-	if cn == "" {
-		cn = names[0]
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     names,
-		IPAddresses:  ips,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }

@@ -156,13 +156,19 @@ func (c *Caddy) Stop(sig os.Signal, limit time.Duration) error {
 
 // Reload runs `caddy reload --force` with the config file against the
 // admin endpoint at admin (host:port): --force, because a reload of an
-// unchanged file is what tests of a reload want.
+// unchanged file is what tests of a reload want. With admin "", caddy
+// finds the endpoint in the config file, as a user's `caddy reload` does
+// (the only way to reach an admin unix socket, whose mode is part of
+// the address).
 func (c *Caddy) Reload(admin string) error {
 	args := []string{"reload", "--config", c.Config}
 	if c.Adapter != "" {
 		args = append(args, "--adapter", c.Adapter)
 	}
-	args = append(args, "--address", admin, "--force")
+	if admin != "" {
+		args = append(args, "--address", admin)
+	}
+	args = append(args, "--force")
 	var out bytes.Buffer
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -84,4 +84,29 @@ func TestCaddyStopKillsWhatIgnoresTheSignal(t *testing.T) {
 	}
 }
 
+// Reload passes the admin address when given, and leaves it to the
+// config file when not; a failed reload says what caddy said.
+func TestCaddyReloadArguments(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "args")
+	c := &Caddy{Bin: fakeCaddy(t, "echo \"$*\" >> "+out+"\n"), Dir: t.TempDir(), Config: "/w/Caddyfile"}
+	if err := c.Reload("127.0.0.1:2019"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "reload --config /w/Caddyfile --address 127.0.0.1:2019 --force\nreload --config /w/Caddyfile --force\n"
+	if string(data) != want {
+		t.Errorf("arguments:\n%s\nwant:\n%s", data, want)
+	}
+	c.Bin = fakeCaddy(t, "echo 'Error: sending configuration: connection refused' >&2\nexit 1\n")
+	if err := c.Reload(""); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Reload of a failing caddy: %v", err)
+	}
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }

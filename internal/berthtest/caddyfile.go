@@ -30,14 +30,23 @@ const (
 // does not invent defaults, so a test sees the config it asked for.
 type Caddyfile struct {
 	AdminPort int
-	HTTPPort  int
-	HTTPSPort int // ACME and InternalCA
-	SSHPort   int
+	// AdminSocket, when set, is the unix socket the admin API listens on
+	// instead of AdminPort, with the file mode AdminSocketMode ("0600"):
+	// Caddyfile.example's production form, which security tests of the
+	// admin API need.
+	AdminSocket, AdminSocketMode string
+	HTTPPort                     int
+	HTTPSPort                    int // ACME and InternalCA
+	SSHPort                      int
 	// Domains are the berth option's global domains (apps are served as
 	// APP.DOMAIN).
 	Domains        []string
 	AuthorizedKeys string // file of the admin's public keys
 	StateDir       string
+	// Options are more lines of the berth block, each "NAME VALUE..." as
+	// a user writes it (max_log_lines 5): the limits and settings a test
+	// switches on.
+	Options []string
 
 	TLS TLSMode
 	// Email is the ACME account's contact (global `email`), if any.
@@ -54,10 +63,19 @@ type Caddyfile struct {
 	Extra string
 }
 
+// AdminAddress is the admin API's address as the Caddyfile's `admin`
+// option and Caddy's JSON write it: unix/PATH|MODE or 127.0.0.1:PORT.
+func (c Caddyfile) AdminAddress() string {
+	if c.AdminSocket != "" {
+		return "unix/" + c.AdminSocket + "|" + c.AdminSocketMode
+	}
+	return fmt.Sprintf("127.0.0.1:%d", c.AdminPort)
+}
+
 // String renders the Caddyfile.
 func (c Caddyfile) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", c.AdminPort)
+	fmt.Fprintf(&b, "{\n\tadmin %s\n\tpersist_config off\n", c.AdminAddress())
 	if c.TLS != PlainHTTP {
 		fmt.Fprintf(&b, "\thttp_port %d\n\thttps_port %d\n", c.HTTPPort, c.HTTPSPort)
 	}
@@ -73,8 +91,12 @@ func (c Caddyfile) String() string {
 	if c.TLS != PlainHTTP {
 		b.WriteString("\ton_demand_tls {\n\t\tpermission berth\n\t}\n")
 	}
-	fmt.Fprintf(&b, "\tberth {\n\t\tdomain %s\n\t\tssh 127.0.0.1:%d\n\t\tauthorized_keys %s\n\t\tstate_dir %s\n\t}\n}\n",
+	fmt.Fprintf(&b, "\tberth {\n\t\tdomain %s\n\t\tssh 127.0.0.1:%d\n\t\tauthorized_keys %s\n\t\tstate_dir %s\n",
 		strings.Join(c.Domains, " "), c.SSHPort, c.AuthorizedKeys, c.StateDir)
+	for _, o := range c.Options {
+		fmt.Fprintf(&b, "\t\t%s\n", o)
+	}
+	b.WriteString("\t}\n}\n")
 	switch c.TLS {
 	case PlainHTTP:
 		fmt.Fprintf(&b, "http://:%d {\n\tbind 127.0.0.1\n\tberth\n}\n", c.HTTPPort)

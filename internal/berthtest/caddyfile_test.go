@@ -2,6 +2,7 @@ package berthtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,9 +21,10 @@ func base() Caddyfile {
 	}
 }
 
-// The three forms are, byte for byte, the Caddyfiles tests/ wrote before
-// it used this package (writeCaddyfile, tlsCaddyfile, internalCaddyfile),
-// so moving the suite here changes no script's config.
+// The forms are, byte for byte, the Caddyfiles tests/ wrote before it
+// used this package (writeCaddyfile with its admin socket and extra berth
+// options, tlsCaddyfile, internalCaddyfile), so moving the suite here
+// changes no script's config.
 var golden = []struct {
 	name string
 	edit func(*Caddyfile)
@@ -131,6 +133,54 @@ https:// {
 	berth
 }
 `},
+	{"admin socket and berth options", func(c *Caddyfile) {
+		c.AdminSocket, c.AdminSocketMode = "/tmp/berth-admin-1/admin.sock", "0600"
+		c.Options = []string{"max_log_lines 5", "max_scale 10"}
+	}, `{
+	admin unix//tmp/berth-admin-1/admin.sock|0600
+	persist_config off
+	berth {
+		domain example.test
+		ssh 127.0.0.1:2222
+		authorized_keys /w/admin_keys
+		state_dir /w/state
+		max_log_lines 5
+		max_scale 10
+	}
+}
+http://:8080 {
+	bind 127.0.0.1
+	berth
+}
+`},
+	{"internal CA with berth options", func(c *Caddyfile) {
+		c.TLS, c.Domains, c.Options = InternalCA, []string{"localhost"}, []string{"max_scale 3"}
+	}, `{
+	admin 127.0.0.1:2019
+	persist_config off
+	http_port 8080
+	https_port 8443
+	skip_install_trust
+	on_demand_tls {
+		permission berth
+	}
+	berth {
+		domain localhost
+		ssh 127.0.0.1:2222
+		authorized_keys /w/admin_keys
+		state_dir /w/state
+		max_scale 3
+	}
+}
+https:// {
+	bind 127.0.0.1
+	tls internal {
+		on_demand
+		get_certificate berth
+	}
+	berth
+}
+`},
 	{"extra sites", func(c *Caddyfile) { c.Extra = "http://:9000 {\n\trespond ok\n}\n" }, `{
 	admin 127.0.0.1:2019
 	persist_config off
@@ -191,8 +241,8 @@ func TestCaddyfileAdapts(t *testing.T) {
 			if err := json.Unmarshal(out, &cfg); err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Admin.Listen != "127.0.0.1:2019" {
-				t.Errorf("admin listens on %q", cfg.Admin.Listen)
+			if cfg.Admin.Listen != c.AdminAddress() {
+				t.Errorf("admin listens on %q, want %q", cfg.Admin.Listen, c.AdminAddress())
 			}
 			var berth struct {
 				Domains        []string `json:"domains"`
@@ -208,6 +258,14 @@ func TestCaddyfileAdapts(t *testing.T) {
 				t.Errorf("berth app: %+v", berth)
 			}
 			raw := string(out)
+			// Each option reaches Berth's config as NAME:VALUE (the ones
+			// used here are numbers).
+			for _, o := range c.Options {
+				name, value, _ := strings.Cut(o, " ")
+				if !strings.Contains(string(cfg.Apps["berth"]), fmt.Sprintf("%q:%s", name, value)) {
+					t.Errorf("option %q is not in the berth app: %s", o, cfg.Apps["berth"])
+				}
+			}
 			if c.TLS != PlainHTTP && !strings.Contains(raw, `"permission":{"module":"berth"}`) {
 				t.Errorf("no on-demand permission from berth:\n%s", raw)
 			}
