@@ -255,3 +255,26 @@ func TestDeployOfASourceWithoutBuildersSaysSo(t *testing.T) {
 	// Image deploys need no builder.
 	b.mustDeploy("blog", "app:v1")
 }
+
+func TestBuildersProcessTypesAreHeldToTheFormationLimits(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{tagBuilder{name: "toml", file: "app.toml", image: "app:v2", processes: map[string]string{"web": "serve", "worker": "work"}, engine: e, ran: &ran}}
+	})
+	b.p.SetLimits(platform.Limits{MaxScale: 2})
+	b.mustDeploy("blog", "app:v1")
+	before := b.targets("blog")
+	_, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "app.json": `{"formation": {"worker": {"quantity": 3}}}`})
+	if err == nil || !strings.Contains(err.Error(), "the image's process types asks for worker=3") {
+		t.Fatalf("deploy error %v, want the formation refused\n%s", err, log)
+	}
+	if ran != 1 {
+		t.Fatalf("%d builds, want 1", ran)
+	}
+	if _, err := b.engine.ImageID(b.ctx, "berth/blog:v2"); err == nil {
+		t.Fatal("the refused release's image was left behind")
+	}
+	if got := b.targets("blog"); len(got) != 1 || got[0] != before[0] {
+		t.Fatalf("targets %v, want the previous %v", got, before)
+	}
+}
