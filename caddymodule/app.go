@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/docker"
@@ -294,9 +295,18 @@ func (a *App) newCore() (*core, error) {
 	// it (see caddyCertCache in certs.go). A custom certificate that named
 	// it goes too; package certs puts it back for the hosts its app keeps.
 	c.table.OnHostsGone(evictCertificates)
+	// The builders, in Dokku's detection order; a source none detects
+	// goes to the default, which says what it lacks. Today the
+	// Dockerfile builder is the only one and the default.
+	builders, err := builder.NewSelector(builder.DockerfileName, builder.Dockerfile{Engine: dc})
+	if err != nil {
+		dc.Close()
+		return nil, err
+	}
 	c.platform = platform.New(platform.Config{
 		Store:     &store.Files{Dir: a.StateDir},
 		Engine:    dc,
+		Builders:  builders,
 		Table:     c.table,
 		ReposDir:  filepath.Join(a.StateDir, "repos"),
 		BuildsDir: filepath.Join(a.StateDir, "builds"),

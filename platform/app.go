@@ -44,6 +44,10 @@ type App struct {
 	// Domains are the app's own domains (domains:add), beside its default
 	// hosts under the global domains.
 	Domains []string `json:"domains,omitempty"`
+	// Builder is the name of the builder the app's sources are built
+	// with (SetBuilder); empty means the first builder that detects the
+	// source, else the default (see builder.Selector).
+	Builder string `json:"builder,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next
@@ -140,6 +144,9 @@ type Release struct {
 	// Processes is the Procfile: process type → command. Empty means one
 	// web process running the image's CMD.
 	Processes map[string]string `json:"processes,omitempty"`
+	// Builder is the builder that built the release's image; empty for
+	// an image deployed as it was (git:from-image).
+	Builder string `json:"builder,omitempty"`
 	// AppJSON is the release's app.json, if it had one.
 	AppJSON *AppJSON `json:"app_json,omitempty"`
 	// Config is the environment the release runs with.

@@ -36,6 +36,9 @@ type Build struct {
 	Finished time.Time `json:"finished_at,omitzero"`
 	Status   string    `json:"status"` // running, succeeded, failed
 	Error    string    `json:"error,omitempty"`
+	// Builder is the builder that ran (dockerfile, ...); empty when
+	// none did (an image deploy, or one refused before the build).
+	Builder string `json:"builder,omitempty"`
 }
 
 // KeepBuilds is how many builds, logs included, Berth keeps per app; older
@@ -274,6 +277,16 @@ func (l *buildLog) Write(p []byte) (int, error) {
 		_, l.failed = l.f.Write(p)
 	}
 	return len(p), nil
+}
+
+// setBuilder records which builder runs the build.
+func (l *buildLog) setBuilder(name string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Builder = name
 }
 
 // finish records how the build ended: the release it made (0 for none)

@@ -190,17 +190,34 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
 			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 		}
+		choice, err := p.selectBuilder(buildCtx, a, req.Source, rel.Config)
+		if err != nil {
+			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
+		}
+		rel.Builder = choice.Builder.Name()
+		build.setBuilder(rel.Builder)
 		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d (%s)\n", a.Name, req.Source.Describe(), version, describeBuildResources(buildHost, limits.BuildTimeout))
-		rel.ImageID, err = builder.Build(buildCtx, p.docker, builder.Request{
+		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
+		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
 			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
-			p.log.Warn("build failed", "app", a.Name, "release", version, "error", err)
+			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
 			if t := timedOut(err); t != err {
 				return fail(t)
 			}
 			return fail(fmt.Errorf("build of %s failed: %w%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name)))
+		}
+		rel.ImageID = res.ImageID
+		// Process types the builder found stand in for a missing
+		// Procfile, within the same formation limits.
+		if len(rel.Processes) == 0 && len(res.Processes) > 0 {
+			rel.Processes = maps.Clone(res.Processes)
+			if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
+				p.docker.RemoveImage(context.WithoutCancel(ctx), rel.Image)
+				return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
+			}
 		}
 	}
 	// From here on a failure must leave nothing behind.

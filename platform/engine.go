@@ -5,7 +5,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 )
 
@@ -15,6 +14,9 @@ import (
 // pipeline's logic (rollout, checks, drain, reconcile, events) is unit
 // tested without Docker; a Swarm scheduler is the next implementation.
 //
+// Builds are not the engine's: the Builders (platform.Config) hold what
+// they build with.
+//
 // It is one interface of three parts rather than three interfaces because
 // every implementation so far provides all of them, and the platform needs
 // all of them.
@@ -22,8 +24,6 @@ type Engine interface {
 	ContainerEngine
 	ImageEngine
 	NetworkEngine
-	// ImageBuild is what the Dockerfile builder needs (see builder.Engine).
-	builder.Engine
 }
 
 // ContainerEngine runs, finds and removes containers, and reports what

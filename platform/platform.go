@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/routing"
@@ -30,6 +31,9 @@ type Config struct {
 	Store store.Store
 	// Engine runs containers: a *docker.Client, or a fake in unit tests.
 	Engine Engine
+	// Builders picks the builder of each deploy of a source (see
+	// package builder); nil refuses such deploys.
+	Builders *builder.Selector
 	// Table is the routing table the platform keeps current.
 	Table *routing.Table
 	// ReposDir holds each app's bare git repository, APP.git.
@@ -50,6 +54,7 @@ type Config struct {
 type Platform struct {
 	store    store.Store
 	docker   Engine // the container engine (named for what runs it today)
+	builders *builder.Selector
 	table    *routing.Table
 	reposDir string
 	builds   buildStore
@@ -112,6 +117,7 @@ func New(cfg Config) *Platform {
 	p := &Platform{
 		store:    cfg.Store,
 		docker:   cfg.Engine,
+		builders: cfg.Builders,
 		table:    cfg.Table,
 		reposDir: cfg.ReposDir,
 		builds:   buildStore{dir: cfg.BuildsDir},

@@ -13,25 +13,9 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Engine is the part of the Docker client a build needs.
+// Engine is the part of the Docker client a Dockerfile build needs.
 type Engine interface {
 	ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error)
-}
-
-// Request is one build.
-type Request struct {
-	Source Source
-	// Tag names the resulting image, e.g. "berth/blog:v3".
-	Tag string
-	// Labels are put on the image.
-	Labels map[string]string
-	// Log receives the build's output, line by line, as it happens.
-	Log io.Writer
-	// Memory and MemorySwap (bytes; MemorySwap -1 for unlimited swap)
-	// and NanoCPUs (billionths of a CPU) limit the build's containers;
-	// zero means no limit. The classic builder takes no pids limit:
-	// the build's deadline (ctx) bounds a fork bomb instead.
-	Memory, MemorySwap, NanoCPUs int64
 }
 
 // cpuPeriod is the CFS period CPU limits are expressed in (Docker's).
@@ -40,23 +24,45 @@ const cpuPeriod = 100_000
 // ErrNoDockerfile means the source has no Dockerfile at its root.
 var ErrNoDockerfile = errors.New("no Dockerfile at the root of the pushed commit: Berth builds apps from a Dockerfile; add one and push again")
 
-// Build builds req.Source into an image and returns the image's ID. The
-// build uses the classic builder through the Engine API, which needs no
-// BuildKit session and works on every engine Berth supports; base images
-// come from the engine's local store (nothing is pulled unless missing).
-func Build(ctx context.Context, engine Engine, req Request) (string, error) {
+// DockerfileName is the Dockerfile builder's name.
+const DockerfileName = "dockerfile"
+
+// Dockerfile builds a source's root Dockerfile with the classic builder
+// through the Engine API, which needs no BuildKit session and works on
+// every engine Berth supports; base images come from the engine's local
+// store (nothing is pulled unless missing).
+type Dockerfile struct {
+	Engine Engine
+}
+
+var _ Builder = Dockerfile{}
+
+// Name returns "dockerfile".
+func (Dockerfile) Name() string { return DockerfileName }
+
+// Detect finds a Dockerfile at the source's root.
+func (Dockerfile) Detect(ctx context.Context, src Source, _ map[string]string) (bool, string, error) {
+	if _, ok, err := src.ReadFile(ctx, "Dockerfile"); err != nil || !ok {
+		return false, "a Dockerfile at the root", err
+	}
+	return true, "found a Dockerfile at the root", nil
+}
+
+// Build builds req.Source's Dockerfile into an image, leaving out what
+// its .dockerignore excludes.
+func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 	if _, ok, err := req.Source.ReadFile(ctx, "Dockerfile"); err != nil {
-		return "", err
+		return Result{}, err
 	} else if !ok {
-		return "", ErrNoDockerfile
+		return Result{}, ErrNoDockerfile
 	}
 	ignore, _, err := req.Source.ReadFile(ctx, ".dockerignore")
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
 	archive, err := req.Source.Archive(ctx)
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
 	defer archive.Close()
 
@@ -79,12 +85,13 @@ func Build(ctx context.Context, engine Engine, req Request) (string, error) {
 	if req.NanoCPUs > 0 {
 		opts.CPUPeriod, opts.CPUQuota = cpuPeriod, req.NanoCPUs*cpuPeriod/1e9
 	}
-	res, err := engine.ImageBuild(ctx, pr, opts)
+	res, err := d.Engine.ImageBuild(ctx, pr, opts)
 	if err != nil {
-		return "", fmt.Errorf("docker build: %w", err)
+		return Result{}, fmt.Errorf("docker build: %w", err)
 	}
 	defer res.Body.Close()
-	return readBuildOutput(res.Body, req.Log)
+	id, err := readBuildOutput(res.Body, req.Log)
+	return Result{ImageID: id}, err
 }
 
 // readBuildOutput relays the engine's JSON message stream to log and

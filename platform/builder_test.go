@@ -1,0 +1,280 @@
+package platform_test
+
+// Unit tests of the builder seam: the deploy of a source asks the
+// platform's builder.Selector, and records and logs the builder that ran.
+// The fake engine does not build; a fake builder "builds" by tagging one
+// of its images, which is all the pipeline sees of a build.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/internal/fakeengine"
+	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/store"
+)
+
+// tagBuilder detects a source by one file at its root and builds it by
+// tagging the fake engine's image.
+type tagBuilder struct {
+	name, file, image string
+	processes         map[string]string
+	engine            *fakeengine.Engine
+	ran               *int
+}
+
+func (b tagBuilder) Name() string { return b.name }
+
+func (b tagBuilder) Detect(ctx context.Context, src builder.Source, _ map[string]string) (bool, string, error) {
+	if _, ok, err := src.ReadFile(ctx, b.file); err != nil || !ok {
+		return false, "a " + b.file, err
+	}
+	return true, "found " + b.file, nil
+}
+
+func (b tagBuilder) Build(ctx context.Context, req builder.Request) (builder.Result, error) {
+	*b.ran++
+	fmt.Fprintf(req.Log, "%s builds %s\n", b.name, req.Source.Describe())
+	if err := b.engine.Tag(ctx, b.image, req.Tag); err != nil {
+		return builder.Result{}, err
+	}
+	id, err := b.engine.ImageID(ctx, req.Tag)
+	return builder.Result{ImageID: id, Processes: b.processes}, err
+}
+
+// newBuilderBed is newBed with builders: the given ones, made over its
+// engine, in order, with fallback as the default.
+func newBuilderBed(t *testing.T, fallback string, make func(*fakeengine.Engine) []builder.Builder) *bed {
+	t.Helper()
+	shorten(t)
+	dir := t.TempDir()
+	engine := fakeengine.New()
+	t.Cleanup(engine.Close)
+	engine.AddImage("app:v1", fakeengine.Image{Port: 5000})
+	engine.AddImage("app:v2", fakeengine.Image{Port: 5000})
+	sel, err := builder.NewSelector(fallback, make(engine)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := routing.New()
+	p := platform.New(platform.Config{
+		Store:     &store.Files{Dir: dir + "/state"},
+		Engine:    engine,
+		Builders:  sel,
+		Table:     table,
+		ReposDir:  dir + "/repos",
+		BuildsDir: dir + "/builds",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
+}
+
+// twoBuilders is a "toml" builder (detects app.toml, builds app:v1)
+// before an "other" one (detects Otherfile, builds app:v2); ran counts
+// their builds.
+func twoBuilders(ran *int) func(*fakeengine.Engine) []builder.Builder {
+	return func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{
+			tagBuilder{name: "toml", file: "app.toml", image: "app:v1", engine: e, ran: ran},
+			tagBuilder{name: "other", file: "Otherfile", image: "app:v2", engine: e, ran: ran},
+		}
+	}
+}
+
+// deploySource deploys src to app, creating the app first if need be,
+// and returns the release and what the deployer saw.
+func (b *bed) deploySource(app string, src builder.Source) (platform.Release, string, error) {
+	b.t.Helper()
+	if ok, _ := b.p.Exists(b.ctx, app); !ok {
+		if err := b.p.Create(b.ctx, app); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	var log strings.Builder
+	rel, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: app, Source: src, Reason: "test", Log: &log})
+	return rel, log.String(), err
+}
+
+func TestDeployOfASourceServesWhatTheDetectedBuilderMade(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	rel, log, err := b.deploySource("blog", builder.Files{"Otherfile": "x", "index.html": "hi"})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if ran != 1 || rel.Builder != "other" {
+		t.Fatalf("%d builds, release built by %q; want one, by other", ran, rel.Builder)
+	}
+	for _, line := range []string{
+		"-----> Building blog (files) as release v1 (",
+		"-----> Using builder other (found Otherfile)\nother builds files\n",
+	} {
+		if !strings.Contains(log, line) {
+			t.Errorf("the build log lacks %q:\n%s", line, log)
+		}
+	}
+	web := b.running("blog", "web")
+	if len(web) != 1 || web[0].Image != "berth/blog:v1" {
+		t.Fatalf("running %v, want one web container of berth/blog:v1", web)
+	}
+	if got := b.targets("blog"); len(got) != 1 || !strings.HasPrefix(b.get(got[0]), "blog.web.1") {
+		t.Fatalf("targets %v, want the new container serving", got)
+	}
+	a, _ := b.p.App(b.ctx, "blog")
+	if cur, _ := a.CurrentRelease(); cur.Builder != "other" {
+		t.Fatalf("the current release records builder %q, want other", cur.Builder)
+	}
+	builds, err := b.p.Builds(b.ctx, "blog")
+	if err != nil || len(builds) != 1 || builds[0].Builder != "other" || builds[0].Status != "succeeded" {
+		t.Fatalf("builds %+v (%v), want one succeeded build by other", builds, err)
+	}
+}
+
+func TestDeployBuildsWithTheAppsChosenBuilder(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.SetBuilder(b.ctx, "blog", "other"); err != nil {
+		t.Fatal(err)
+	}
+	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if rel.Builder != "other" || !strings.Contains(log, "-----> Using builder other (chosen for blog)\n") {
+		t.Fatalf("built by %q, log:\n%s\nwant other, chosen for blog", rel.Builder, log)
+	}
+	// Clearing the choice returns the app to detection.
+	if err := b.p.SetBuilder(b.ctx, "blog", ""); err != nil {
+		t.Fatal(err)
+	}
+	if rel, _, err = b.deploySource("blog", builder.Files{"app.toml": "x"}); err != nil || rel.Builder != "toml" {
+		t.Fatalf("built by %q (%v), want toml once the choice is cleared", rel.Builder, err)
+	}
+}
+
+func TestSetBuilderRefusesABuilderThereIsNot(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	err := b.p.SetBuilder(b.ctx, "blog", "herokuish")
+	if err == nil || err.Error() != `there is no builder "herokuish"; this Berth has toml, other` {
+		t.Fatalf("error %v, want the builders there are", err)
+	}
+	if a, _ := b.p.App(b.ctx, "blog"); a.Builder != "" {
+		t.Fatalf("the app's builder became %q", a.Builder)
+	}
+}
+
+func TestSourceNoBuilderFitsIsRefusedAndThePreviousReleaseServes(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	b.mustDeploy("blog", "app:v1")
+	before := b.targets("blog")
+	_, log, err := b.deploySource("blog", builder.Files{"index.php": "<?php"})
+	want := "build of blog failed: nothing in files says how to build it: add a app.toml (toml builder) or a Otherfile (other builder) and push again"
+	var nb *builder.NoBuilderError
+	if err == nil || err.Error() != want || !errors.As(err, &nb) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	if ran != 0 || strings.Contains(log, "-----> Building") {
+		t.Fatalf("%d builds ran; log:\n%s", ran, log)
+	}
+	if got := b.targets("blog"); len(got) != 1 || got[0] != before[0] {
+		t.Fatalf("targets %v, want the previous %v", got, before)
+	}
+	builds, _ := b.p.Builds(b.ctx, "blog")
+	if len(builds) != 2 || builds[0].Status != "failed" || builds[0].Builder != "" {
+		t.Fatalf("builds %+v, want the refused one failed, without a builder", builds)
+	}
+}
+
+// Berth's own setup, the Dockerfile builder alone and the default, on a
+// source without a Dockerfile: the message users have always had.
+func TestSourceWithoutDockerfileFailsWithTheDockerfileBuildersMessage(t *testing.T) {
+	b := newBuilderBed(t, builder.DockerfileName, func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{builder.Dockerfile{Engine: e}}
+	})
+	_, log, err := b.deploySource("blog", builder.Files{"index.html": "hi"})
+	if !errors.Is(err, builder.ErrNoDockerfile) || err.Error() != "build of blog failed: "+builder.ErrNoDockerfile.Error() {
+		t.Fatalf("error %v, want ErrNoDockerfile", err)
+	}
+	if !strings.Contains(log, "-----> Using builder dockerfile (the default; no builder recognised files)\n") {
+		t.Fatalf("the build log does not say the default builder ran:\n%s", log)
+	}
+}
+
+func TestBuildersProcessTypesStandInForAMissingProcfile(t *testing.T) {
+	ran := 0
+	procs := map[string]string{"web": "serve", "worker": "work"}
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{tagBuilder{name: "toml", file: "app.toml", image: "app:v1", processes: procs, engine: e, ran: &ran}}
+	})
+	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if !maps.Equal(rel.Processes, procs) {
+		t.Fatalf("processes %v, want the builder's %v", rel.Processes, procs)
+	}
+	// A Procfile wins over what the builder found.
+	rel, log, err = b.deploySource("blog", builder.Files{"app.toml": "x", "Procfile": "web: mine\n"})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if !maps.Equal(rel.Processes, map[string]string{"web": "mine"}) {
+		t.Fatalf("processes %v, want the Procfile's", rel.Processes)
+	}
+}
+
+func TestDeployOfASourceWithoutBuildersSaysSo(t *testing.T) {
+	b := newBed(t)
+	_, _, err := b.deploySource("blog", builder.Files{"Dockerfile": "FROM x"})
+	if err == nil || !strings.Contains(err.Error(), "this Berth has no builders configured") {
+		t.Fatalf("error %v, want no builders", err)
+	}
+	// Image deploys need no builder.
+	b.mustDeploy("blog", "app:v1")
+}
+
+func TestBuildersProcessTypesAreHeldToTheFormationLimits(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{tagBuilder{name: "toml", file: "app.toml", image: "app:v2", processes: map[string]string{"web": "serve", "worker": "work"}, engine: e, ran: &ran}}
+	})
+	b.p.SetLimits(platform.Limits{MaxScale: 2})
+	b.mustDeploy("blog", "app:v1")
+	before := b.targets("blog")
+	_, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "app.json": `{"formation": {"worker": {"quantity": 3}}}`})
+	if err == nil || !strings.Contains(err.Error(), "the image's process types asks for worker=3") {
+		t.Fatalf("deploy error %v, want the formation refused\n%s", err, log)
+	}
+	if ran != 1 {
+		t.Fatalf("%d builds, want 1", ran)
+	}
+	if _, err := b.engine.ImageID(b.ctx, "berth/blog:v2"); err == nil {
+		t.Fatal("the refused release's image was left behind")
+	}
+	if got := b.targets("blog"); len(got) != 1 || got[0] != before[0] {
+		t.Fatalf("targets %v, want the previous %v", got, before)
+	}
+}
