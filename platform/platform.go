@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
+	"github.com/berth-paas/berth/repo"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -51,7 +50,7 @@ type Platform struct {
 	store    store.Store
 	docker   Engine // the container engine (named for what runs it today)
 	table    *routing.Table
-	reposDir string
+	gitRepos *repo.Store // follows the apps through the hooks (New)
 	builds   buildStore
 	log      *slog.Logger
 
@@ -115,7 +114,7 @@ func New(cfg Config) *Platform {
 		store:    cfg.Store,
 		docker:   cfg.Engine,
 		table:    cfg.Table,
-		reposDir: cfg.ReposDir,
+		gitRepos: repo.New(cfg.ReposDir, log),
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
 		hidden:   map[string]bool{},
@@ -126,6 +125,7 @@ func New(cfg Config) *Platform {
 		storageDir: cfg.StorageDir,
 	}
 	p.SetLimits(cfg.Limits)
+	p.gitRepos.Follow(p)
 	return p
 }
 
@@ -284,11 +284,6 @@ func (p *Platform) hostsFor(a *App) []string {
 	return hosts
 }
 
-// RepoPath is where the app's bare git repository lives.
-func (p *Platform) RepoPath(app string) string {
-	return filepath.Join(p.reposDir, app+".git")
-}
-
 // ErrBusy is returned when an app is already being changed.
 var ErrBusy = errors.New("app is busy")
 
@@ -418,9 +413,6 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	// so no key of it can be added once these are gone.
 	if err := p.dropAppKeys(ctx, name); err != nil {
 		return err
-	}
-	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
-		return fmt.Errorf("remove repository of %s: %w", name, err)
 	}
 	if err := p.builds.remove(name); err != nil {
 		return fmt.Errorf("remove builds of %s: %w", name, err)
