@@ -140,6 +140,9 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			}
 			fmt.Fprintf(stderr, "-----> Created app %s\n", app)
 		}
+		// A new repository's HEAD names main until the first push says
+		// otherwise (platform.Push points it at the deploy branch), so a
+		// clone of a main-branch app checks out the right branch.
 		if err := repos.Create(app, "main"); err != nil {
 			fmt.Fprintf(stderr, "berth: preparing the repository of %s: %v\n", app, err)
 			return 1
