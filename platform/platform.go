@@ -376,9 +376,10 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	return nil
 }
 
-// Destroy removes the app: its route, containers, images, repository,
-// builds and record. The route goes first so no request reaches a dying
-// container.
+// Destroy removes the app: its route, containers, images, builds and
+// record, and through the hooks what other packages keep of it (its
+// repository: package repo). The route goes first so no request reaches
+// a dying container.
 func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := ValidateAppName(name); err != nil {
 		return err
