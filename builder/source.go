@@ -24,7 +24,8 @@ type Source interface {
 }
 
 // GitCommit is the tree of one commit in a local repository, read with the
-// git binary. Env is added to git's environment; a pre-receive hook passes
+// git binary; package repo makes them (repo.Store.Commit) and resolves
+// revisions. Env is added to git's environment; a pre-receive hook passes
 // its quarantine variables (GIT_OBJECT_DIRECTORY and
 // GIT_ALTERNATE_OBJECT_DIRECTORIES) here, because a pushed commit's objects
 // are not in the repository proper until the push is accepted.
@@ -64,20 +65,6 @@ func (g GitCommit) ReadFile(ctx context.Context, name string) ([]byte, bool, err
 		return nil, false, fmt.Errorf("read %s of %s: %w", name, g.Describe(), gitError(err))
 	}
 	return blob, true, nil
-}
-
-// Resolve returns the full hash of the commit Rev names (a branch, a tag,
-// a hash), or "" when Rev names no commit in the repository.
-func (g GitCommit) Resolve(ctx context.Context) (string, error) {
-	cmd := g.command(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", g.Rev+"^{commit}")
-	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 && len(bytes.TrimSpace(ee.Stderr)) == 0 {
-		return "", nil // --quiet: a rev that names nothing exits 1 silently
-	}
-	if err != nil {
-		return "", fmt.Errorf("resolve %s in %s: %w", g.Rev, g.RepoDir, gitError(err))
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // Archive streams `git archive` of the commit.

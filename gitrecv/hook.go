@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+
+	"github.com/berth-paas/berth/repo"
 )
 
 // RunHook is the pre-receive hook: it reads git's ref updates from stdin,
@@ -22,13 +24,13 @@ func RunHook(stdin io.Reader, stderr io.Writer, getenv func(string) string) int 
 		fmt.Fprintln(stderr, "berth: push through Berth's SSH server to deploy this app")
 		return 1
 	}
-	updates, err := ReadRefUpdates(stdin)
+	updates, err := repo.ReadRefUpdates(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "berth: %v\n", err)
 		return 1
 	}
 	hr := hookRequest{Token: token, Updates: updates}
-	for _, name := range quarantineVars {
+	for _, name := range repo.QuarantineVars {
 		if v := getenv(name); v != "" {
 			hr.Env = append(hr.Env, name+"="+v)
 		}

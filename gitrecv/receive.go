@@ -20,38 +20,21 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-
-	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/repo"
 )
 
 // Environment variables through which `git receive-pack` hands the
-// pre-receive hook the way back to the server.
+// pre-receive hook the way back to the server (repo.EnvHookBin, which
+// repo's hook script runs, names the binary).
 const (
-	envHookBin    = "BERTH_HOOK_BIN"
 	envHookSocket = "BERTH_HOOK_SOCKET"
 	envHookToken  = "BERTH_HOOK_TOKEN"
 )
 
 // HookCommand is the argument the hook binary is run with; the binary
 // must dispatch it to RunHook.
-const HookCommand = "berth-hook"
-
-// preReceiveScript is installed in every app repository. It carries no
-// paths: the server tells git where its binary and socket are through the
-// environment of each push, so a moved binary never breaks old repos, and
-// a push that does not come through Berth is refused.
-const preReceiveScript = `#!/bin/sh
-# Installed by Berth. Pushes go through Berth's SSH server, which builds and
-# deploys the pushed commit before git accepts it.
-if [ -z "$` + envHookBin + `" ]; then
-	echo "berth: push through Berth's SSH server to deploy this app" >&2
-	exit 1
-fi
-exec "$` + envHookBin + `" ` + HookCommand + `
-`
+const HookCommand = repo.HookCommand
 
 // Receiver serves git pushes into app repositories: it runs
 // `git receive-pack`, whose pre-receive hook calls back over a unix
@@ -144,7 +127,7 @@ func (r *Receiver) Close(ctx context.Context) error {
 // the exit status for the SSH session. The caller has checked that the
 // client may use app; a push to an app that does not exist creates it.
 func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Reader, stdout, stderr io.Writer) int {
-	repo := r.platform.RepoPath(app)
+	repos := r.platform.Repos()
 	switch service {
 	case ReceivePack:
 		if ok, err := r.platform.Exists(ctx, app); err != nil {
@@ -157,12 +140,15 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			}
 			fmt.Fprintf(stderr, "-----> Created app %s\n", app)
 		}
-		if err := initRepo(repo); err != nil {
+		// A new repository's HEAD names main until the first push says
+		// otherwise (platform.Push points it at the deploy branch), so a
+		// clone of a main-branch app checks out the right branch.
+		if err := repos.Create(app, "main"); err != nil {
 			fmt.Fprintf(stderr, "berth: preparing the repository of %s: %v\n", app, err)
 			return 1
 		}
 	case UploadPack:
-		if _, err := os.Stat(repo); err != nil {
+		if ok, err := repos.Exists(app); err != nil || !ok {
 			fmt.Fprintf(stderr, "berth: app %s has no repository yet: push to it first\n", app)
 			return 1
 		}
@@ -190,14 +176,14 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			}
 		}(stderr)
 	}
-	args = append(args, strings.TrimPrefix(service, "git-"), repo)
+	args = append(args, strings.TrimPrefix(service, "git-"), repos.Path(app))
 	cmd := exec.CommandContext(ctx, "git", args...)
 	// git and its hook in a process group of their own, so a pusher who
 	// goes away takes the hook down too, not git alone.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Env = append(os.Environ(),
-		envHookBin+"="+r.hookBin,
+		repo.EnvHookBin+"="+r.hookBin,
 		envHookSocket+"="+r.socket,
 		envHookToken+"="+token,
 	)
@@ -219,9 +205,6 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 		in.Close()
 	}()
 	err = cmd.Wait()
-	if service == ReceivePack {
-		r.pointHeadAtDeployBranch(ctx, app, repo)
-	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode()
@@ -262,65 +245,17 @@ func (r *Receiver) unregister(token string) {
 	r.mu.Unlock()
 }
 
-// initRepo creates the app's bare repository if needed and (re)installs
-// its pre-receive hook.
-func initRepo(path string) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return err
-		}
-		repo, err := git.PlainInit(path, true)
-		if err != nil {
-			return err
-		}
-		// HEAD names main until the first push says otherwise, so a clone of
-		// a main-branch app checks out the right branch.
-		if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName("main"))); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	hooks := filepath.Join(path, "hooks")
-	if err := os.MkdirAll(hooks, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(hooks, "pre-receive"), []byte(preReceiveScript), 0o755)
-}
-
-// pointHeadAtDeployBranch makes the repository's HEAD name the app's
-// deploy branch, so `git clone` of the app checks out what is deployed.
-func (r *Receiver) pointHeadAtDeployBranch(ctx context.Context, app, path string) {
-	a, err := r.platform.App(ctx, app)
-	if err != nil || a.DeployBranch == "" {
-		return
-	}
-	repo, err := git.PlainOpen(path)
-	if err != nil {
-		r.log.Warn("open repository", "app", app, "error", err)
-		return
-	}
-	head := plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(a.DeployBranch))
-	if err := repo.Storer.SetReference(head); err != nil {
-		r.log.Warn("set HEAD", "app", app, "error", err)
-	}
-}
-
 // hookRequest is what the hook sends: the token of the push it belongs
 // to, the ref updates, and git's quarantine environment, without which the
 // pushed objects cannot be read before the push is accepted.
 type hookRequest struct {
-	Token   string      `json:"token"`
-	Updates []RefUpdate `json:"updates"`
-	Env     []string    `json:"env"`
+	Token   string           `json:"token"`
+	Updates []repo.RefUpdate `json:"updates"`
+	Env     []string         `json:"env"`
 }
 
 // Headers of the hook protocol.
 const exitTrailer = "Berth-Exit-Code"
-
-// quarantineVars are the variables git sets for a pre-receive hook that
-// point at the pushed objects.
-var quarantineVars = []string{"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"}
 
 func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
 	var hr hookRequest
@@ -349,54 +284,11 @@ func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
 		defer stop()
 	}
 	code := 0
-	if err := r.deployPush(ctx, app, hr, out); err != nil {
+	if err := r.platform.Push(ctx, app, hr.Updates, hr.Env, out); err != nil {
 		fmt.Fprintf(out, " !     %s\n", strings.ReplaceAll(err.Error(), "\n", "\n !     "))
 		code = 1
 	}
 	w.Header().Set(exitTrailer, fmt.Sprint(code))
-}
-
-func (r *Receiver) deployPush(ctx context.Context, app string, hr hookRequest, out io.Writer) error {
-	a, err := r.platform.App(ctx, app)
-	if err != nil {
-		return err
-	}
-	plan, err := PlanPush(a.DeployBranch, hr.Updates)
-	if err != nil {
-		return err
-	}
-	branch := plan.Branch
-	if branch == "" {
-		branch = strings.Join(deployableBranches, " or ")
-	}
-	for _, u := range plan.Stored {
-		what := "stored"
-		if u.Deletes() {
-			what = "deleted"
-		}
-		fmt.Fprintf(out, "-----> %s %s; pushes to %s deploy %s\n", u.Ref, what, branch, app)
-	}
-	if plan.Deploy == nil {
-		return nil
-	}
-	var env []string
-	for _, kv := range hr.Env {
-		name, _, _ := strings.Cut(kv, "=")
-		for _, allowed := range quarantineVars {
-			if name == allowed {
-				env = append(env, kv)
-			}
-		}
-	}
-	_, err = r.platform.Deploy(ctx, platform.DeployRequest{
-		App:    app,
-		Source: builder.GitCommit{RepoDir: r.platform.RepoPath(app), Rev: plan.Deploy.New, Env: env},
-		GitRev: plan.Deploy.New,
-		Reason: "push",
-		Branch: plan.Branch,
-		Log:    out,
-	})
-	return err
 }
 
 // flushWriter sends each write to the hook at once, so build output

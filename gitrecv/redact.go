@@ -3,7 +3,7 @@ package gitrecv
 import (
 	"strings"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/repo"
 )
 
 // secretFlags are the options whose values are secrets.
@@ -18,7 +18,7 @@ func redact(args []string) string {
 	config := len(args) > 0 && args[0] == "config:set"
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		out[i] = platform.RedactURL(a)
+		out[i] = repo.RedactURL(a)
 		if name, ok := strings.CutPrefix(a, "--"); ok {
 			name, _, hasValue := strings.Cut(name, "=")
 			for _, f := range secretFlags {

@@ -263,7 +263,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	released, made = true, version
 	attempt.Status = "succeeded"
 	if req.MoveBranch {
-		if err := setBranch(p.RepoPath(a.Name), a.DeployBranch, req.GitRev); err != nil {
+		if err := p.gitRepos.SetBranch(a.Name, a.DeployBranch, req.GitRev); err != nil {
 			p.log.Warn("move the deploy branch", "app", a.Name, "error", err)
 			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, a.DeployBranch, shortRev(req.GitRev), err)
 		}

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +19,7 @@ import (
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
+	"github.com/berth-paas/berth/repo"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -56,7 +55,7 @@ type Platform struct {
 	docker   Engine // the container engine (named for what runs it today)
 	builders *builder.Selector
 	table    *routing.Table
-	reposDir string
+	gitRepos *repo.Store // follows the apps through the hooks (New)
 	builds   buildStore
 	log      *slog.Logger
 
@@ -119,7 +118,7 @@ func New(cfg Config) *Platform {
 		docker:   cfg.Engine,
 		builders: cfg.Builders,
 		table:    cfg.Table,
-		reposDir: cfg.ReposDir,
+		gitRepos: repo.New(cfg.ReposDir, log),
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
 		hidden:   map[string]bool{},
@@ -130,6 +129,7 @@ func New(cfg Config) *Platform {
 		storageDir: cfg.StorageDir,
 	}
 	p.SetLimits(cfg.Limits)
+	p.gitRepos.Follow(p)
 	return p
 }
 
@@ -289,11 +289,6 @@ func (p *Platform) hostsFor(a *App) []string {
 	return hosts
 }
 
-// RepoPath is where the app's bare git repository lives.
-func (p *Platform) RepoPath(app string) string {
-	return filepath.Join(p.reposDir, app+".git")
-}
-
 // ErrBusy is returned when an app is already being changed.
 var ErrBusy = errors.New("app is busy")
 
@@ -386,9 +381,10 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	return nil
 }
 
-// Destroy removes the app: its route, containers, images, repository,
-// builds and record. The route goes first so no request reaches a dying
-// container.
+// Destroy removes the app: its route, containers, images, builds and
+// record, and through the hooks what other packages keep of it (its
+// repository: package repo). The route goes first so no request reaches
+// a dying container.
 func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := ValidateAppName(name); err != nil {
 		return err
@@ -423,9 +419,6 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	// so no key of it can be added once these are gone.
 	if err := p.dropAppKeys(ctx, name); err != nil {
 		return err
-	}
-	if err := os.RemoveAll(p.RepoPath(name)); err != nil {
-		return fmt.Errorf("remove repository of %s: %w", name, err)
 	}
 	if err := p.builds.remove(name); err != nil {
 		return fmt.Errorf("remove builds of %s: %w", name, err)

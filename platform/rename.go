@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -88,9 +86,6 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		}
 		dst.Releases = append(dst.Releases, r)
 	}
-	if err := copyDir(ctx, p.RepoPath(from), p.RepoPath(to)); err != nil {
-		return fmt.Errorf("copy the repository of %s: %w", from, err)
-	}
 	if err := saveApp(ctx, p.store, &dst); err != nil {
 		return err
 	}
@@ -126,8 +121,9 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	return nil
 }
 
-// forget removes an app's route, containers, images, repository and
-// record, logging what it cannot remove.
+// forget removes an app's route, containers, images and record, logging
+// what it cannot remove. (Its repository follows the app's life through
+// the hooks: package repo.)
 func (p *Platform) forget(ctx context.Context, a *App) {
 	defer p.setLeaving(a.Name)()
 	p.table.Remove(a.Name)
@@ -138,7 +134,6 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 	for _, r := range a.Releases {
 		p.docker.RemoveImage(ctx, r.Image)
 	}
-	os.RemoveAll(p.RepoPath(a.Name))
 	if err := p.store.Delete(ctx, appKey(a.Name)); err != nil {
 		p.log.Warn("remove app record", "app", a.Name, "error", err)
 	}
@@ -150,17 +145,4 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 func (p *Platform) abandon(ctx context.Context, a *App) {
 	p.forget(ctx, a)
 	p.appDestroyed(ctx, a.Name)
-}
-
-// copyDir copies a directory tree (a bare repository) with cp -a; a
-// missing source is nothing to copy.
-func copyDir(ctx context.Context, from, to string) error {
-	if _, err := os.Stat(from); os.IsNotExist(err) {
-		return nil
-	}
-	out, err := exec.CommandContext(ctx, "cp", "-a", from, to).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package gitrecv
+package repo
 
 import (
 	"strings"

@@ -1,4 +1,4 @@
-package gitrecv
+package repo
 
 import (
 	"bufio"
@@ -49,9 +49,9 @@ func ReadRefUpdates(r io.Reader) ([]RefUpdate, error) {
 	return out, nil
 }
 
-// deployableBranches are the branches whose first push makes them an app's
+// DeployableBranches are the branches whose first push makes them an app's
 // deploy branch.
-var deployableBranches = []string{"main", "master"}
+var DeployableBranches = []string{"main", "master"}
 
 // PushPlan is what one push does to an app.
 type PushPlan struct {
@@ -74,7 +74,7 @@ func PlanPush(deployBranch string, updates []RefUpdate) (PushPlan, error) {
 	plan := PushPlan{Branch: deployBranch}
 	if plan.Branch == "" {
 	choose:
-		for _, name := range deployableBranches {
+		for _, name := range DeployableBranches {
 			for _, u := range updates {
 				if u.Ref == "refs/heads/"+name && !u.Deletes() {
 					plan.Branch = name
