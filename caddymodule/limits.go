@@ -3,13 +3,13 @@ package caddymodule
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/bytesize"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -78,7 +78,7 @@ func parseLimitOption(d *caddyfile.Dispenser, l *Limits, opt string) (ok bool, e
 		}
 		l.BuildTimeout = caddy.Duration(t)
 	case "build_log_max", "push_max":
-		if _, err := parseSize(v); err != nil {
+		if _, err := bytesize.Parse(v); err != nil {
 			return true, d.Errf("%s: %v", opt, err)
 		}
 		if opt == "push_max" {
@@ -111,7 +111,7 @@ func (l Limits) platformLimits() (platform.Limits, int64, error) {
 	}
 	var err error
 	if l.BuildLogMax != "" {
-		if out.BuildLogMax, err = parseSize(l.BuildLogMax); err != nil {
+		if out.BuildLogMax, err = bytesize.Parse(l.BuildLogMax); err != nil {
 			return out, 0, fmt.Errorf("build_log_max: %w", err)
 		}
 	}
@@ -131,30 +131,9 @@ func (l Limits) platformLimits() (platform.Limits, int64, error) {
 	}
 	var push int64
 	if l.PushMax != "" {
-		if push, err = parseSize(l.PushMax); err != nil {
+		if push, err = bytesize.Parse(l.PushMax); err != nil {
 			return out, 0, fmt.Errorf("push_max: %w", err)
 		}
 	}
 	return out, push, nil
-}
-
-// parseSize reads a byte size: a whole number with an optional unit B,
-// KiB, MiB or GiB (k, m, g as in Docker mean the same).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		shift  uint
-	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"k", 10}, {"m", 20}, {"g", 30}, {"B", 0}}
-	num, shift := s, uint(0)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			num, shift = n, u.shift
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 1 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("%q is not a size: write a whole number with B, KiB, MiB or GiB, like 10MiB", s)
-	}
-	return n << shift, nil
 }

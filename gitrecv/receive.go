@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-paas/berth/internal/bytesize"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/repo"
 )
@@ -172,7 +173,7 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 		stdout, stderr = tooBig.watch(stdout), tooBig.watch(stderr)
 		defer func(stderr io.Writer) {
 			if tooBig.saw() {
-				fmt.Fprintf(stderr, "berth: the push is larger than push_max (%s) and was refused; nothing was stored or deployed. Push less (keep build output and large files out of the repository), or have the admin raise push_max in the Caddyfile's berth block\n", formatBytes(max))
+				fmt.Fprintf(stderr, "berth: the push is larger than push_max (%s) and was refused; nothing was stored or deployed. Push less (keep build output and large files out of the repository), or have the admin raise push_max in the Caddyfile's berth block\n", bytesize.Format(max))
 			}
 		}(stderr)
 	}
@@ -336,16 +337,3 @@ func (s *sizeWatch) saw() bool {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// formatBytes writes a size the way push_max takes it.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}

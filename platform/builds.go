@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berth-paas/berth/internal/bytesize"
 )
 
 // Build is the record of one deploy (a push, ps:rebuild, git:sync,
@@ -343,7 +345,7 @@ func (t *teeLog) Write(p []byte) (int, error) {
 	}
 	head := p[:t.left]
 	t.left, t.cut = 0, true
-	note := fmt.Appendf(slices.Clone(head), "\n !     The build's output passed build_log_max (%s): the rest is neither shown nor kept, and the deploy goes on. Make the build print less, or have the admin raise build_log_max in the Caddyfile's berth block.\n", formatSize(t.max))
+	note := fmt.Appendf(slices.Clone(head), "\n !     The build's output passed build_log_max (%s): the rest is neither shown nor kept, and the deploy goes on. Make the build print less, or have the admin raise build_log_max in the Caddyfile's berth block.\n", bytesize.Format(t.max))
 	t.file.Write(note)
 	if _, err := t.client.Write(note); err != nil {
 		return 0, err
@@ -358,19 +360,6 @@ func (t *teeLog) final(p []byte) {
 	defer t.mu.Unlock()
 	t.file.Write(p)
 	t.client.Write(p)
-}
-
-// formatSize writes a byte count the way the Caddyfile takes it.
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // Builds returns the app's builds, newest first (at most KeepBuilds).
