@@ -178,10 +178,7 @@ func (p *Platform) editSSHKeys(ctx context.Context, edit func([]SSHKey) ([]SSHKe
 // appTakesKeys says whether a deploy key may be added to app now: it
 // exists and is not being destroyed or renamed away.
 func (p *Platform) appTakesKeys(ctx context.Context, app string) error {
-	p.mu.Lock()
-	leaving := p.leaving[app]
-	p.mu.Unlock()
-	if leaving {
+	if p.routes.IsLeaving(app) {
 		return fmt.Errorf("app %s is being destroyed or renamed; add the key once that has finished (to the new name, after a rename)", app)
 	}
 	if ok, err := p.Exists(ctx, app); err != nil {

@@ -43,7 +43,7 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 	for _, c := range cs {
 		if c.Running || c.Restarting {
 			running = append(running, c)
-			p.setHidden(c.ID, true)
+			p.routes.Hide(c.ID)
 			if c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
 				targets = append(targets, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
 			}
@@ -51,11 +51,11 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 	}
 	defer func() {
 		for _, c := range running {
-			p.setHidden(c.ID, false)
+			p.routes.Unhide(c.ID)
 		}
-		p.refresh(cleanup, app)
+		p.routes.Refresh(cleanup, app)
 	}()
-	if err := p.refresh(cleanup, app); err != nil {
+	if err := p.routes.Refresh(cleanup, app); err != nil {
 		return err
 	}
 	if len(running) == 0 {
@@ -128,9 +128,9 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 	var news []started
 	defer func() {
 		for _, s := range news {
-			p.setHidden(s.id, false)
+			p.routes.Unhide(s.id)
 		}
-		p.refresh(cleanup, app)
+		p.routes.Refresh(cleanup, app)
 	}()
 	for _, s := range toStart {
 		if s.id == "" {
@@ -146,7 +146,7 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
 		}
 		// Hidden until it passes its checks, so no event routes it early.
-		p.setHidden(s.id, true)
+		p.routes.Hide(s.id)
 		news = append(news, s)
 		if err := p.docker.Start(ctx, s.id); err != nil {
 			return false, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routes"
 )
 
 // ErrNotDeployed is returned for an operation that needs a release.
@@ -137,7 +138,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 					break
 				}
 				// Hidden before it starts, so no event routes it early.
-				p.setHidden(s.id, true)
+				p.routes.Hide(s.id)
 				news = append(news, s)
 				if err = p.docker.Start(ctx, s.id); err != nil {
 					break
@@ -154,7 +155,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 				if err != nil {
 					p.removeForGood(cleanup, s.id)
 				}
-				p.setHidden(s.id, false)
+				p.routes.Unhide(s.id)
 			}
 			if err != nil {
 				return fmt.Errorf("scaling %s to %d: %w", typ, q, err)
@@ -162,13 +163,13 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		case q < have:
 			surplus := running[q:]
 			for _, c := range surplus {
-				p.setHidden(c.ID, true)
+				p.routes.Hide(c.ID)
 			}
-			p.refresh(cleanup, app)
+			p.routes.Refresh(cleanup, app)
 			fmt.Fprintf(log, "-----> Stopping %d %s container(s)\n", len(surplus), typ)
 			p.retire(cleanup, a, surplus, log)
 			for _, c := range surplus {
-				p.setHidden(c.ID, false)
+				p.routes.Unhide(c.ID)
 			}
 		}
 		if a.Formation == nil {
@@ -178,7 +179,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		if err := saveApp(cleanup, p.store, a); err != nil {
 			return err
 		}
-		if err := p.refresh(cleanup, app); err != nil {
+		if err := p.routes.Refresh(cleanup, app); err != nil {
 			return err
 		}
 	}
@@ -295,7 +296,7 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 			Restarts: c.RestartCount, Started: c.StartedAt,
 		}
 		st.Release, _ = strconv.Atoi(c.Labels[docker.LabelRelease])
-		switch failed, why := exhausted(c); {
+		switch failed, why := routes.Exhausted(c); {
 		case a.Stopped && !c.Running && !c.Restarting:
 			st.State = "stopped"
 		case failed:

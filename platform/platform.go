@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/repo"
+	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -75,22 +75,8 @@ type Platform struct {
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
 	limits        Limits            // SetLimits
-	// refreshing holds a mutex per app that serialises its refreshes.
-	refreshing sync.Map
-	// leaving apps are being destroyed (or renamed away): events about
-	// their containers must not route them again.
-	leaving map[string]bool
-	// targetOf maps a routed container to its address, so an event that
-	// says it is going away can take it out of the route at once.
-	targetOf map[string]string
-	// gone containers were reported going away by an event and take no
-	// traffic until an event says they started again, whatever a refresh
-	// that began before the event saw.
-	gone map[string]time.Time
-	// hidden containers take no traffic although they are of the current
-	// generation: new ones of a scale-up until they pass their checks, and
-	// old ones of a scale-down while they drain.
-	hidden map[string]bool
+	// routes keeps the table following the containers (package routes).
+	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
 	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
@@ -98,14 +84,11 @@ type Platform struct {
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
-
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // ReconcileInterval is how often the platform re-reads Docker's state in
 // case the event stream dropped something.
-const ReconcileInterval = 15 * time.Second
+const ReconcileInterval = routes.ReconcileInterval
 
 // New returns a platform; call Start to bring routes up.
 func New(cfg Config) *Platform {
@@ -121,13 +104,10 @@ func New(cfg Config) *Platform {
 		gitRepos: repo.New(cfg.ReposDir, log),
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
-		hidden:   map[string]bool{},
-		targetOf: map[string]string{},
-		leaving:  map[string]bool{},
-		gone:     map[string]time.Time{},
 
 		storageDir: cfg.StorageDir,
 	}
+	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
 	p.SetLimits(cfg.Limits)
 	p.gitRepos.Follow(p)
 	return p
@@ -144,21 +124,9 @@ func (p *Platform) Start(ctx context.Context) error {
 	if err := p.docker.EnsureNetwork(ctx); err != nil {
 		return err
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.done = make(chan struct{})
-	// Subscribe before the first reconcile so no event falls between them.
-	events, errs := p.docker.Events(loopCtx)
-	if err := p.removeInterrupted(ctx); err != nil {
-		cancel()
-		return err
-	}
-	if err := p.Reconcile(ctx); err != nil {
-		cancel()
-		return err
-	}
-	go p.watch(loopCtx, events, errs)
-	return nil
+	// The controller subscribes to events before removeInterrupted, so
+	// that the removals' events reach it, and before its first reconcile.
+	return p.routes.Start(ctx, p.removeInterrupted)
 }
 
 // removeInterrupted removes the containers of releases that are not
@@ -223,12 +191,11 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 }
 
 // Close stops watching Docker. Containers keep running.
-func (p *Platform) Close() {
-	if p.cancel != nil {
-		p.cancel()
-		<-p.done
-	}
-}
+func (p *Platform) Close() { p.routes.Close() }
+
+// Reconcile re-reads every app's record and containers and routes
+// accordingly (routes.Controller.Reconcile).
+func (p *Platform) Reconcile(ctx context.Context) error { return p.routes.Reconcile(ctx) }
 
 // SetGlobalDomains sets the domains apps answer under and re-routes every
 // app's hosts.
@@ -398,7 +365,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	defer p.setLeaving(name)()
+	defer p.routes.Leaving(name)()
 	p.table.Remove(name)
 	ids, err := p.docker.List(ctx, docker.LabelApp+"="+name)
 	if err != nil {
@@ -428,287 +395,8 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	// The containers' events refreshed the route while the record still
 	// existed; take it away again, now that a refresh finds no record.
-	p.mu.Lock()
-	p.table.Remove(name)
-	p.mu.Unlock()
+	p.routes.Remove(name)
 	p.appDestroyed(ctx, name)
 	p.log.Info("app destroyed", "app", name)
 	return nil
-}
-
-// watch applies container events to the routing table, and reconciles
-// periodically and whenever the event stream had to be reopened.
-func (p *Platform) watch(ctx context.Context, events <-chan docker.Event, errs <-chan error) {
-	defer close(p.done)
-	ticker := time.NewTicker(ReconcileInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			if app := ev.Labels[docker.LabelApp]; app != "" {
-				switch {
-				case goingAway[ev.Action]:
-					p.dropTarget(app, ev.ContainerID)
-				case ev.Action == "start" || ev.Action == "unpause":
-					p.mu.Lock()
-					delete(p.gone, ev.ContainerID)
-					p.mu.Unlock()
-				}
-				if ev.Action == "die" {
-					p.noteExit(ctx, ev.ContainerID)
-				}
-				if err := p.refresh(ctx, app); err != nil && ctx.Err() == nil {
-					p.log.Warn("refresh routes after container event", "app", app, "action", ev.Action, "error", err)
-				}
-			}
-		case err := <-errs:
-			if ctx.Err() != nil {
-				return
-			}
-			p.log.Warn("docker event stream broke; reopening", "error", err)
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-				return
-			}
-			events, errs = p.docker.Events(ctx)
-			if err := p.Reconcile(ctx); err != nil {
-				p.log.Warn("reconcile", "error", err)
-			}
-		case <-ticker.C:
-			p.forgetGone(time.Minute)
-			if err := p.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("reconcile", "error", err)
-			}
-		}
-	}
-}
-
-// Reconcile re-reads every app's record and containers and routes
-// accordingly.
-func (p *Platform) Reconcile(ctx context.Context) error {
-	// Note the routes before looking, so that a route an event or a
-	// deploy changes meanwhile is not overwritten with this older view.
-	seen := p.table.Routes()
-	names, err := p.store.List(ctx, "apps")
-	if err != nil {
-		return err
-	}
-	// One listing for every app's web containers: a reconcile of 500 apps
-	// is one call to Docker, not 500.
-	all, err := p.docker.ListRunning(ctx, docker.LabelApp, docker.LabelProcess+"=web")
-	if err != nil {
-		return err
-	}
-	byApp := map[string][]docker.Container{}
-	for _, c := range all {
-		byApp[c.Labels[docker.LabelApp]] = append(byApp[c.Labels[docker.LabelApp]], c)
-	}
-	next := make(map[string]routing.Route, len(names))
-	known := map[string]bool{}
-	for _, name := range names {
-		known[name] = true
-		if p.isLeaving(name) {
-			continue
-		}
-		a, err := loadApp(ctx, p.store, name)
-		if err != nil {
-			return err
-		}
-		next[name] = routing.Route{Hosts: p.hostsFor(a), Targets: p.targetsOf(byApp[name], a.Generation)}
-	}
-	var remove []string
-	for name := range seen {
-		if !known[name] || p.isLeaving(name) {
-			remove = append(remove, name)
-		}
-	}
-	p.table.SetIfUnchanged(seen, next, remove)
-	return nil
-}
-
-// refresh routes app to its running web containers of the current
-// generation. Containers of other generations are never routed: during a
-// rollout the new containers run before they pass their checks, and must
-// not take traffic yet.
-func (p *Platform) refresh(ctx context.Context, app string) error {
-	// One refresh of an app at a time: a refresh that read the record
-	// before a rollout recorded its new generation must finish before the
-	// rollout's own refresh starts, or it would put the old containers
-	// back in the route after the rollout moved it.
-	mu, _ := p.refreshing.LoadOrStore(app, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	p.mu.Lock()
-	leaving := p.leaving[app]
-	p.mu.Unlock()
-	if leaving {
-		p.table.Remove(app)
-		return nil
-	}
-	a, err := loadApp(ctx, p.store, app)
-	if errors.Is(err, ErrAppNotFound) {
-		p.table.Remove(app)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	targets, err := p.readyTargets(ctx, app, a.Generation)
-	if err != nil {
-		return err
-	}
-	hosts := p.hostsFor(a)
-	// Apply only if the app still exists, checked under the lock Destroy
-	// takes to remove the route after deleting the record: a refresh that
-	// read the record before the delete must not route the app again.
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.store.Get(ctx, appKey(app)); errors.Is(err, store.ErrNotFound) {
-		p.table.Remove(app)
-		return nil
-	}
-	p.table.SetHosts(app, hosts)
-	p.table.SetTargets(app, targets)
-	return nil
-}
-
-func (p *Platform) readyTargets(ctx context.Context, app string, generation int) ([]string, error) {
-	if generation == 0 {
-		return nil, nil
-	}
-	cs, err := p.docker.ListRunning(ctx, docker.LabelApp+"="+app, docker.LabelProcess+"=web")
-	if err != nil {
-		return nil, err
-	}
-	return p.targetsOf(cs, generation), nil
-}
-
-// targetsOf returns the addresses of the running web containers of
-// generation among cs, and remembers which container has which.
-func (p *Platform) targetsOf(cs []docker.Container, generation int) []string {
-	if generation == 0 {
-		return nil
-	}
-	gen := strconv.Itoa(generation)
-	var targets []string
-	for _, c := range cs {
-		if !appContainer(c) || c.Labels[docker.LabelGeneration] != gen || !c.Running || c.Restarting || !c.IP.IsValid() || c.Labels[docker.LabelPort] == "" || p.isHidden(c.ID) {
-			continue
-		}
-		addr := net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort])
-		targets = append(targets, addr)
-		p.mu.Lock()
-		p.targetOf[c.ID] = addr
-		p.mu.Unlock()
-	}
-	return targets
-}
-
-func (p *Platform) isLeaving(app string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.leaving[app]
-}
-
-// forgetGone drops going-away marks older than age: by then every refresh
-// that started before the event has finished, and a container that is
-// still down is left out of routes because it does not run.
-func (p *Platform) forgetGone(age time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for id, at := range p.gone {
-		if time.Since(at) > age {
-			delete(p.gone, id)
-		}
-	}
-}
-
-// goingAway are the container events after which a container's address
-// must take no more requests.
-var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause": true, "destroy": true}
-
-// dropTarget takes a container out of its app's route at once, without
-// asking Docker anything. When a container dies its address is freed, and
-// Docker may give it to a new container of another app within
-// milliseconds; the full refresh that follows takes longer, and until then
-// the old address would reach the wrong app.
-func (p *Platform) dropTarget(app, id string) {
-	p.mu.Lock()
-	addr, ok := p.targetOf[id]
-	delete(p.targetOf, id)
-	p.gone[id] = time.Now()
-	p.mu.Unlock()
-	if !ok {
-		return
-	}
-	if r, ok := p.table.App(app); ok && slices.Contains(r.Targets, addr) {
-		p.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
-	}
-}
-
-// setLeaving marks app as leaving until the returned function is called.
-func (p *Platform) setLeaving(app string) (done func()) {
-	p.mu.Lock()
-	p.leaving[app] = true
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		delete(p.leaving, app)
-		p.mu.Unlock()
-	}
-}
-
-func (p *Platform) isHidden(id string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, gone := p.gone[id]
-	return p.hidden[id] || gone
-}
-
-func (p *Platform) setHidden(id string, hidden bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if hidden {
-		p.hidden[id] = true
-	} else {
-		delete(p.hidden, id)
-	}
-}
-
-// noteExit logs a container that has stopped for good: it exited with an
-// error and its restart policy will not restart it again.
-func (p *Platform) noteExit(ctx context.Context, id string) {
-	c, err := p.docker.Inspect(ctx, id)
-	if err != nil {
-		return
-	}
-	if a, err := loadApp(ctx, p.store, c.Labels[docker.LabelApp]); err == nil && a.Stopped {
-		return // ps:stop stopped it
-	}
-	if failed, why := exhausted(c); failed {
-		p.log.Error("app container failed: "+why, "app", c.Labels[docker.LabelApp], "container", c.Name)
-	}
-}
-
-// exhausted reports whether c has failed for good, and says how.
-func exhausted(c docker.Container) (bool, string) {
-	if c.Running || c.Restarting || c.ExitCode == 0 {
-		return false, ""
-	}
-	switch c.RestartPolicy {
-	case "on-failure":
-		if c.MaxRetries > 0 && c.RestartCount >= c.MaxRetries {
-			return true, fmt.Sprintf("exited with code %d after %d restarts (restart policy on-failure:%d exhausted)", c.ExitCode, c.RestartCount, c.MaxRetries)
-		}
-	case "no", "":
-		return true, fmt.Sprintf("exited with code %d (restart policy no)", c.ExitCode)
-	}
-	return false, ""
 }

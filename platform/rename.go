@@ -112,7 +112,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	// The new app serves; now the old one goes. It is leaving from here
 	// on, so no deploy key can be added to it after its keys have moved
 	// (one would own the next app named from).
-	defer p.setLeaving(from)()
+	defer p.routes.Leaving(from)()
 	if err := p.moveAppKeys(ctx, from, to); err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 // what it cannot remove. (Its repository follows the app's life through
 // the hooks: package repo.)
 func (p *Platform) forget(ctx context.Context, a *App) {
-	defer p.setLeaving(a.Name)()
+	defer p.routes.Leaving(a.Name)()
 	p.table.Remove(a.Name)
 	cs, _ := p.containers(ctx, a.Name)
 	for _, c := range cs {

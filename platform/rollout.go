@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routes"
 )
 
 // started is one container a rollout started.
@@ -100,7 +101,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 	if err := saveApp(cleanup, p.store, a); err != nil {
 		return fail(err)
 	}
-	if err := p.refresh(cleanup, a.Name); err != nil {
+	if err := p.routes.Refresh(cleanup, a.Name); err != nil {
 		p.log.Warn("route switch", "app", a.Name, "error", err)
 	}
 	fmt.Fprintf(log, "-----> v%d of %s is serving on %s\n", rel.Version, a.Name, strings.Join(p.hostsFor(a), ", "))
@@ -430,20 +431,11 @@ func (p *Platform) containers(ctx context.Context, app string, labels ...string)
 		if err != nil {
 			return nil, err
 		}
-		if appContainer(c) {
+		if routes.AppContainer(c) {
 			out = append(out, c)
 		}
 	}
 	return out, nil
-}
-
-// appContainer reports whether c, one of this Berth's containers that
-// names an app, is one of that app's process containers, and not a
-// one-off. Berth sets both labels on every container it makes, so this
-// only matters for containers adopted from a Berth before instance IDs,
-// whose one-offs could carry an image's berth.app.
-func appContainer(c docker.Container) bool {
-	return c.Labels[docker.LabelOneOff] == "" && c.Labels[docker.LabelApp] != ""
 }
 
 func (p *Platform) exitError(id string, c docker.Container) error {

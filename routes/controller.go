@@ -1,0 +1,453 @@
+// Package routes is Berth's route controller: it keeps the routing table
+// (package routing) following what runs. Container events from the engine
+// take a container's address out of its app's route at once and then
+// refresh the app; a periodic reconcile re-reads every app in case the
+// event stream dropped something. The platform tells it what events cannot:
+// containers to hide (checks pending, draining), apps leaving (destroy,
+// rename), and when a rollout moved an app to a new generation (Refresh).
+//
+// The rules it keeps (docs/DESIGN.md, Routing): an address is trusted only
+// while its container runs, so a going-away event drops it without asking
+// the engine, and no refresh that began before the event can put it back;
+// refreshes of one app are serialised, so one that read an older
+// generation cannot undo a rollout's route; the reconcile writes with
+// Table.SetIfUnchanged, keeping any route changed since it looked. Which
+// containers are this Berth's (instance IDs) is the engine's business: its
+// listings and events carry only those.
+package routes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routing"
+)
+
+// Engine is what the controller asks of the container engine.
+// platform.Engine (a *docker.Client, or internal/fakeengine) satisfies it.
+type Engine interface {
+	// Events streams events of app containers until ctx ends; the error
+	// channel yields one error when the stream breaks.
+	Events(ctx context.Context) (<-chan docker.Event, <-chan error)
+	// ListRunning lists the containers with all of labels, inspected.
+	ListRunning(ctx context.Context, labels ...string) ([]docker.Container, error)
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+}
+
+// App is what routes an app.
+type App struct {
+	// Generation is the generation of containers that take traffic; 0
+	// until the first deploy (nothing is routed).
+	Generation int
+	// Hosts are every host the app answers on.
+	Hosts []string
+	// Stopped is set while the app is stopped (ps:stop): its containers'
+	// exits are not failures.
+	Stopped bool
+}
+
+// Apps is what the controller asks of the app core.
+type Apps interface {
+	// Names lists every app.
+	Names(ctx context.Context) ([]string, error)
+	// Lookup returns what routes app; found is false when it has no
+	// record.
+	Lookup(ctx context.Context, app string) (a App, found bool, err error)
+	// Exists reports whether app has a record.
+	Exists(ctx context.Context, app string) (bool, error)
+}
+
+// ReconcileInterval is how often the controller re-reads the engine's
+// state in case the event stream dropped something.
+const ReconcileInterval = 15 * time.Second
+
+// Controller keeps the routing table following the engine. Its methods are
+// safe for concurrent use.
+type Controller struct {
+	engine Engine
+	table  *routing.Table
+	apps   Apps
+	log    *slog.Logger
+
+	// refreshing holds a mutex per app that serialises its refreshes.
+	refreshing sync.Map
+
+	// mu guards the maps below, and orders a refresh's final write with
+	// Remove (see refresh).
+	mu sync.Mutex
+	// leaving apps are being destroyed (or renamed away): events about
+	// their containers must not route them again.
+	leaving map[string]bool
+	// targetOf maps a routed container to its address, so an event that
+	// says it is going away can take it out of the route at once.
+	targetOf map[string]string
+	// gone containers were reported going away by an event and take no
+	// traffic until an event says they started again, whatever a refresh
+	// that began before the event saw.
+	gone map[string]time.Time
+	// hidden containers take no traffic although they are of the current
+	// generation: new ones of a scale-up until they pass their checks, and
+	// old ones of a scale-down while they drain.
+	hidden map[string]bool
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a controller of table; call Start to follow the engine.
+// A nil logger discards.
+func New(engine Engine, table *routing.Table, apps Apps, log *slog.Logger) *Controller {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{
+		engine:   engine,
+		table:    table,
+		apps:     apps,
+		log:      log,
+		leaving:  map[string]bool{},
+		targetOf: map[string]string{},
+		gone:     map[string]time.Time{},
+		hidden:   map[string]bool{},
+	}
+}
+
+// Start subscribes to container events, runs prepare (nil for nothing),
+// reconciles, and then follows events until Close. It subscribes first,
+// so that no event falls between the reconcile and the watch.
+func (c *Controller) Start(ctx context.Context, prepare func(context.Context) error) error {
+	loopCtx, cancel := context.WithCancel(context.Background())
+	events, errs := c.engine.Events(loopCtx)
+	if prepare != nil {
+		if err := prepare(ctx); err != nil {
+			cancel()
+			return err
+		}
+	}
+	if err := c.Reconcile(ctx); err != nil {
+		cancel()
+		return err
+	}
+	c.cancel, c.done = cancel, make(chan struct{})
+	go c.watch(loopCtx, events, errs)
+	return nil
+}
+
+// Close stops following the engine. Routes stay as they are.
+func (c *Controller) Close() {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+}
+
+// watch applies container events to the routing table, and reconciles
+// periodically and whenever the event stream had to be reopened.
+func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs <-chan error) {
+	defer close(c.done)
+	ticker := time.NewTicker(ReconcileInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if app := ev.Labels[docker.LabelApp]; app != "" {
+				switch {
+				case goingAway[ev.Action]:
+					c.dropTarget(app, ev.ContainerID)
+				case ev.Action == "start" || ev.Action == "unpause":
+					c.mu.Lock()
+					delete(c.gone, ev.ContainerID)
+					c.mu.Unlock()
+				}
+				if ev.Action == "die" {
+					c.noteExit(ctx, ev.ContainerID)
+				}
+				if err := c.Refresh(ctx, app); err != nil && ctx.Err() == nil {
+					c.log.Warn("refresh routes after container event", "app", app, "action", ev.Action, "error", err)
+				}
+			}
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("docker event stream broke; reopening", "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+			events, errs = c.engine.Events(ctx)
+			if err := c.Reconcile(ctx); err != nil {
+				c.log.Warn("reconcile", "error", err)
+			}
+		case <-ticker.C:
+			c.forgetGone(time.Minute)
+			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("reconcile", "error", err)
+			}
+		}
+	}
+}
+
+// Reconcile re-reads every app and its containers and routes accordingly.
+func (c *Controller) Reconcile(ctx context.Context) error {
+	// Note the routes before looking, so that a route an event or a
+	// deploy changes meanwhile is not overwritten with this older view.
+	seen := c.table.Routes()
+	names, err := c.apps.Names(ctx)
+	if err != nil {
+		return err
+	}
+	// One listing for every app's web containers: a reconcile of 500 apps
+	// is one call to the engine, not 500.
+	all, err := c.engine.ListRunning(ctx, docker.LabelApp, docker.LabelProcess+"=web")
+	if err != nil {
+		return err
+	}
+	byApp := map[string][]docker.Container{}
+	for _, ct := range all {
+		byApp[ct.Labels[docker.LabelApp]] = append(byApp[ct.Labels[docker.LabelApp]], ct)
+	}
+	next := make(map[string]routing.Route, len(names))
+	known := map[string]bool{}
+	for _, name := range names {
+		known[name] = true
+		if c.IsLeaving(name) {
+			continue
+		}
+		a, found, err := c.apps.Lookup(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			// Gone between the listing and now: this view is stale, so
+			// change nothing; the next reconcile (or the destroy) settles it.
+			return fmt.Errorf("app %s went away during the reconcile", name)
+		}
+		next[name] = routing.Route{Hosts: a.Hosts, Targets: c.targetsOf(byApp[name], a.Generation)}
+	}
+	var remove []string
+	for name := range seen {
+		if !known[name] || c.IsLeaving(name) {
+			remove = append(remove, name)
+		}
+	}
+	c.table.SetIfUnchanged(seen, next, remove)
+	return nil
+}
+
+// Refresh routes app to its running web containers of the current
+// generation, or takes its route away if it has no record or is leaving.
+// Containers of other generations are never routed: during a rollout the
+// new containers run before they pass their checks, and must not take
+// traffic yet.
+func (c *Controller) Refresh(ctx context.Context, app string) error {
+	// One refresh of an app at a time: a refresh that read the record
+	// before a rollout recorded its new generation must finish before the
+	// rollout's own refresh starts, or it would put the old containers
+	// back in the route after the rollout moved it.
+	mu, _ := c.refreshing.LoadOrStore(app, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if c.IsLeaving(app) {
+		c.table.Remove(app)
+		return nil
+	}
+	a, found, err := c.apps.Lookup(ctx, app)
+	if err != nil {
+		return err
+	}
+	if !found {
+		c.table.Remove(app)
+		return nil
+	}
+	targets, err := c.readyTargets(ctx, app, a.Generation)
+	if err != nil {
+		return err
+	}
+	// Apply only if the app still exists, checked under the lock Remove
+	// takes: a refresh that read the record before a destroy deleted it
+	// must not route the app again after the destroy took its route away.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok, err := c.apps.Exists(ctx, app); err == nil && !ok {
+		c.table.Remove(app)
+		return nil
+	}
+	c.table.SetHosts(app, a.Hosts)
+	c.table.SetTargets(app, targets)
+	return nil
+}
+
+// Remove takes app's route away, ordered with refreshes: called after the
+// app's record is deleted, no refresh can route the app again.
+func (c *Controller) Remove(app string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.table.Remove(app)
+}
+
+func (c *Controller) readyTargets(ctx context.Context, app string, generation int) ([]string, error) {
+	if generation == 0 {
+		return nil, nil
+	}
+	cs, err := c.engine.ListRunning(ctx, docker.LabelApp+"="+app, docker.LabelProcess+"=web")
+	if err != nil {
+		return nil, err
+	}
+	return c.targetsOf(cs, generation), nil
+}
+
+// targetsOf returns the addresses of the running web containers of
+// generation among cs, and remembers which container has which.
+func (c *Controller) targetsOf(cs []docker.Container, generation int) []string {
+	if generation == 0 {
+		return nil
+	}
+	gen := strconv.Itoa(generation)
+	var targets []string
+	for _, ct := range cs {
+		if !AppContainer(ct) || ct.Labels[docker.LabelGeneration] != gen || !ct.Running || ct.Restarting || !ct.IP.IsValid() || ct.Labels[docker.LabelPort] == "" || c.isHidden(ct.ID) {
+			continue
+		}
+		addr := net.JoinHostPort(ct.IP.String(), ct.Labels[docker.LabelPort])
+		targets = append(targets, addr)
+		c.mu.Lock()
+		c.targetOf[ct.ID] = addr
+		c.mu.Unlock()
+	}
+	return targets
+}
+
+// AppContainer reports whether c, one of this Berth's containers that
+// names an app, is one of that app's process containers, and not a
+// one-off. Berth sets both labels on every container it makes, so this
+// only matters for containers adopted from a Berth before instance IDs,
+// whose one-offs could carry an image's berth.app.
+func AppContainer(c docker.Container) bool {
+	return c.Labels[docker.LabelOneOff] == "" && c.Labels[docker.LabelApp] != ""
+}
+
+// goingAway are the container events after which a container's address
+// must take no more requests.
+var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause": true, "destroy": true}
+
+// dropTarget takes a container out of its app's route at once, without
+// asking the engine anything. When a container dies its address is freed,
+// and Docker may give it to a new container of another app within
+// milliseconds; the full refresh that follows takes longer, and until then
+// the old address would reach the wrong app.
+func (c *Controller) dropTarget(app, id string) {
+	c.mu.Lock()
+	addr, ok := c.targetOf[id]
+	delete(c.targetOf, id)
+	c.gone[id] = time.Now()
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	if r, ok := c.table.App(app); ok && slices.Contains(r.Targets, addr) {
+		c.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
+	}
+}
+
+// forgetGone drops going-away marks older than age: by then every refresh
+// that started before the event has finished, and a container that is
+// still down is left out of routes because it does not run.
+func (c *Controller) forgetGone(age time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, at := range c.gone {
+		if time.Since(at) > age {
+			delete(c.gone, id)
+		}
+	}
+}
+
+// Leaving marks app as leaving (being destroyed or renamed away) until
+// the returned function is called: no event or refresh routes it
+// meanwhile, and the reconcile takes its route away.
+func (c *Controller) Leaving(app string) (done func()) {
+	c.mu.Lock()
+	c.leaving[app] = true
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.leaving, app)
+		c.mu.Unlock()
+	}
+}
+
+// IsLeaving reports whether app is marked leaving.
+func (c *Controller) IsLeaving(app string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaving[app]
+}
+
+// Hide keeps container id out of routes until Unhide, although it runs
+// and is of its app's generation: a new container until it passes its
+// checks, an old one while it drains. It takes effect at the next refresh.
+func (c *Controller) Hide(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hidden[id] = true
+}
+
+// Unhide undoes Hide; it takes effect at the next refresh.
+func (c *Controller) Unhide(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.hidden, id)
+}
+
+func (c *Controller) isHidden(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, gone := c.gone[id]
+	return c.hidden[id] || gone
+}
+
+// noteExit logs a container that has stopped for good: it exited with an
+// error and its restart policy will not restart it again.
+func (c *Controller) noteExit(ctx context.Context, id string) {
+	ct, err := c.engine.Inspect(ctx, id)
+	if err != nil {
+		return
+	}
+	if a, found, err := c.apps.Lookup(ctx, ct.Labels[docker.LabelApp]); err == nil && found && a.Stopped {
+		return // ps:stop stopped it
+	}
+	if failed, why := Exhausted(ct); failed {
+		c.log.Error("app container failed: "+why, "app", ct.Labels[docker.LabelApp], "container", ct.Name)
+	}
+}
+
+// Exhausted reports whether c has failed for good, and says how.
+func Exhausted(c docker.Container) (bool, string) {
+	if c.Running || c.Restarting || c.ExitCode == 0 {
+		return false, ""
+	}
+	switch c.RestartPolicy {
+	case "on-failure":
+		if c.MaxRetries > 0 && c.RestartCount >= c.MaxRetries {
+			return true, fmt.Sprintf("exited with code %d after %d restarts (restart policy on-failure:%d exhausted)", c.ExitCode, c.RestartCount, c.MaxRetries)
+		}
+	case "no", "":
+		return true, fmt.Sprintf("exited with code %d (restart policy no)", c.ExitCode)
+	}
+	return false, ""
+}
