@@ -63,6 +63,12 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 			args = []string{"help"}
 			break
 		}
+		if name != "address" && name != "config" && name != "adapter" {
+			// Dokku's global options (--app APP, --force, ...) and any
+			// other: the command line's, which the server reads (and
+			// refuses when it does not know one).
+			break
+		}
 		if !hasValue {
 			if len(args) < 2 {
 				return 1, fmt.Errorf("--%s needs a value", name)
@@ -77,8 +83,6 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 			configFile = value
 		case "adapter":
 			adapter = value
-		default:
-			return 1, fmt.Errorf("unknown option --%s (the options are --address, --config and --adapter, before the command)", name)
 		}
 	}
 	if address == "" && configFile == "" {

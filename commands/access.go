@@ -59,7 +59,14 @@ var ErrForbidden = errors.New("forbidden")
 // with no --global form. The command's own parsing takes its first
 // argument as the app, so the check and the command agree on which app it
 // acts on.
+//
+// The global options are resolved first, as Exec resolves them, so that
+// `--app other ps:report` is checked as `ps:report other`.
 func Authorize(app string, args []string) error {
+	args, _, err := resolve(args)
+	if err != nil {
+		return err // Exec would refuse the command line too
+	}
 	if len(args) == 0 {
 		return nil // help
 	}

@@ -115,16 +115,27 @@ func FuzzAuthorize(f *testing.F) {
 	f.Add("config:set", "mine", "A=b")
 	f.Add("logs", "-p", "mine")
 	f.Add("domains:add", "mine", "--global")
+	f.Add("--app", "mine", "config:show")
+	f.Add("--app=other", "config:show", "mine")
+	f.Add("--force", "apps:destroy", "mine")
 	f.Fuzz(func(t *testing.T, name, a1, a2 string) {
 		args := []string{name, a1, a2}
 		if Authorize("mine", args) != nil {
 			return
 		}
-		// Whatever is allowed names the key's app first and is an app
-		// command or an open one.
-		c, _ := lookup(name)
-		if c.scope != openScope && (a1 != "mine" || c.scope != appScope) {
-			t.Fatalf("allowed %q", args)
+		// Whatever is allowed names the key's app first, once the global
+		// options are resolved as Exec resolves them, and is an app command
+		// or an open one.
+		resolved, _, err := resolve(args)
+		if err != nil {
+			t.Fatalf("allowed %q, which Exec refuses: %v", args, err)
+		}
+		if len(resolved) == 0 {
+			return // help
+		}
+		c, _ := lookup(resolved[0])
+		if c.scope != openScope && (len(resolved) < 2 || resolved[1] != "mine" || c.scope != appScope) {
+			t.Fatalf("allowed %q (resolved %q)", args, resolved)
 		}
 	})
 }

@@ -118,8 +118,18 @@ var ErrUnknownCommand = errors.New("unknown command")
 
 // Exec runs the command line args like Run, and returns the command's
 // error (already written to stderr) for callers that map it, such as the
-// admin API's status codes.
+// admin API's status codes. The command line may start with the `dokku`
+// binary's global options (--app APP, --force, --quiet, ...; see
+// resolve), and every --flag is checked against the command's usage line.
 func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
+	args, g, err := resolve(args)
+	if err != nil {
+		fmt.Fprintf(streams.Stderr, " !     %s\n", err)
+		return err
+	}
+	if g.version && len(args) == 0 {
+		return version(ctx, b, nil, streams)
+	}
 	if len(args) == 0 {
 		args = []string{"help"}
 	}
@@ -129,11 +139,35 @@ func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
 		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
 		return platform.Errorf(ErrUnknownCommand, "%q", name)
 	}
-	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
+	if wantsHelp(cmd, rest) {
 		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
 		return nil
 	}
-	err := cmd.run(ctx, b, rest, streams)
+	if g.quiet {
+		q := &quietWriter{w: streams.Stderr}
+		defer q.flush()
+		streams.Stderr = q
+		if quietStdout(cmd.name) {
+			q := &quietWriter{w: streams.Stdout}
+			defer q.flush()
+			streams.Stdout = q
+		}
+	}
+	key, rest, err := reportKey(cmd, rest)
+	if err == nil {
+		err = checkFlags(cmd, rest)
+	}
+	if err == nil {
+		if key != "" {
+			err = lookupReportKey(key, func(stdout io.Writer) error {
+				s := streams
+				s.Stdout = stdout
+				return cmd.run(ctx, b, rest, s)
+			}, streams.Stdout, cmd.name)
+		} else {
+			err = cmd.run(ctx, b, rest, streams)
+		}
+	}
 	var status ExitStatus
 	if err != nil && !errors.As(err, &status) {
 		var ue usageError

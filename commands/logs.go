@@ -8,7 +8,7 @@ import (
 )
 
 var logCommands = []command{
-	{appScope, "logs", "logs APP [-t] [-n N] [-p PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100, at most max_log_lines (10000), -1 that many; -p web or web.1)", logs},
+	{appScope, "logs", "logs APP [-t|--tail] [-n|--num N] [-p|--ps PROCESS]", "Show the app's output (-t follows it until you disconnect; -n lines per container, default 100, at most max_log_lines (10000), -1 that many; -p web or web.1)", logs},
 }
 
 func logs(ctx context.Context, p *Backend, args []string, out IO) error {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -19,7 +20,7 @@ var processCommands = []command{
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
 	{appScope, "ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
-	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart]", "Set config vars and roll out a release with them", configSet},
+	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
 	{appScope, "config:show", "config:show APP|--global [--format json]", "Show the app's config vars", configShow},
@@ -61,8 +62,9 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Status:\t%s\n", status)
 	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
-	fmt.Fprintf(tw, "Restart policy:\t%s\n", r.RestartPolicy)
-	fmt.Fprintf(tw, "Stop timeout seconds:\t%d\n", r.StopTimeout)
+	// Dokku's names (ps:report APP --ps-restart-policy).
+	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
+	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
 	if d := r.LastDeploy; d != nil {
 		line := fmt.Sprintf("v%d %s", d.Release, d.Status)
@@ -167,6 +169,14 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	_, encoded := flags["encoded"]
+	parseAssignments := func(args []string) (map[string]string, error) {
+		set, err := parseAssignments(args)
+		if err != nil || !encoded {
+			return set, err
+		}
+		return decodeValues(set)
 	}
 	if _, global := flags["global"]; global {
 		set, err := parseAssignments(pos)
@@ -278,7 +288,8 @@ func checksAction(action string) func(context.Context, *Backend, []string, IO) e
 		if len(types) > 0 {
 			what = strings.Join(types, ", ")
 		}
-		fmt.Fprintf(out.Stderr, "-----> Checks %sd for %s of %s\n", strings.TrimSuffix(action, "e"), what, pos[0])
+		done := map[string]string{"disable": "disabled", "enable": "enabled", "skip": "skipped"}[action]
+		fmt.Fprintf(out.Stderr, "-----> Checks %s for %s of %s\n", done, what, pos[0])
 		return nil
 	}
 }
@@ -341,6 +352,23 @@ func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 // parseAssignments reads config:set's KEY=VALUE arguments: the key runs to
 // the first "=", and the value keeps everything after it, later "=" and
 // spaces included.
+// decodeValues decodes config:set --encoded's base64 values (standard
+// encoding, with or without padding, as Dokku's `base64 -d` takes them).
+func decodeValues(set map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(set))
+	for k, v := range set {
+		d, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			d, err = base64.RawStdEncoding.DecodeString(v)
+		}
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("the value of %s is not base64 (--encoded): %v; encode it with `base64 -w0`, or leave out --encoded", k, err)}
+		}
+		out[k] = string(d)
+	}
+	return out, nil
+}
+
 func parseAssignments(args []string) (map[string]string, error) {
 	set := make(map[string]string, len(args))
 	for _, kv := range args {

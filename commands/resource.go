@@ -16,7 +16,7 @@ import (
 // resource:*) and pass it extra docker run options (docker-options:*).
 var resourceCommands = []command{
 	{appScope, "resource:limit", "resource:limit APP [--cpu N] [--memory SIZE] [--memory-swap SIZE] [--process-type TYPE]", "Limit the app's CPUs and memory (SIZE: 512m, 1g; a bare number is MB), from the next deploy or ps:restart; no option shows the limits", resourceSet("limit")},
-	{appScope, "resource:reserve", "resource:reserve APP [--memory SIZE] [--process-type TYPE]", "Reserve memory for the app's containers (a soft limit), from the next deploy or ps:restart; no option shows the reservations", resourceSet("reserve")},
+	{appScope, "resource:reserve", "resource:reserve APP [--memory SIZE] [--process-type TYPE] [--cpu N]", "Reserve memory for the app's containers (a soft limit), from the next deploy or ps:restart; no option shows the reservations (--cpu, Dokku's, is refused: Docker cannot reserve CPU)", resourceSet("reserve")},
 	{appScope, "resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
 	{appScope, "resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
 	{appScope, "resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},

@@ -33,7 +33,7 @@ var serviceCommands = func() []command {
 			command{adminScope, tn + ":unlink", tn + ":unlink NAME APP", "Remove the service's URL from the app's config and roll it out", serviceRun(t, svcUnlink)},
 			command{adminScope, tn + ":info", tn + ":info NAME [--format json]", "Show the service: status, URL, image, volume, exposed port, links", serviceRun(t, svcInfo)},
 			command{adminScope, tn + ":list", tn + ":list [--format json]", fmt.Sprintf("List the %s services", tn), serviceRun(t, svcList)},
-			command{adminScope, tn + ":logs", tn + ":logs NAME [-t] [-n N]", "Show the service's output (-t follows it)", serviceRun(t, svcLogs)},
+			command{adminScope, tn + ":logs", tn + ":logs NAME [-t|--tail] [-n|--num N]", "Show the service's output (-t follows it)", serviceRun(t, svcLogs)},
 			command{adminScope, tn + ":start", tn + ":start NAME", "Start a stopped service", serviceRun(t, svcStart)},
 			command{adminScope, tn + ":stop", tn + ":stop NAME", "Stop the service; it stays stopped across restarts until started", serviceRun(t, svcStop)},
 			command{adminScope, tn + ":restart", tn + ":restart NAME", "Restart the service", serviceRun(t, svcRestart)},
