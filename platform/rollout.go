@@ -111,6 +111,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 			p.log.Warn("rename container", "app", a.Name, "error", err)
 		}
 	}
+	p.reportDeployed(a, formation, log)
 	return nil
 }
 
