@@ -73,7 +73,7 @@ func (p *Platform) processCounts(ctx context.Context) (map[string]map[string]int
 }
 
 // FormatProcesses writes counts by type as "web:2 worker:1", web first,
-// then by name; "-" when there are none.
+// then by name; "0" when there are none.
 func FormatProcesses(counts map[string]int) string {
 	types := make([]string, 0, len(counts))
 	for t := range counts {
@@ -90,7 +90,7 @@ func FormatProcesses(counts map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s:%d", t, counts[t]))
 	}
 	if len(parts) == 0 {
-		return "-"
+		return "0"
 	}
 	return strings.Join(parts, " ")
 }
@@ -98,18 +98,24 @@ func FormatProcesses(counts map[string]int) string {
 // reportDeployed ends a deploy's log with the URLs a user can open, and
 // names the process types left at 0 with the command that starts them.
 func (p *Platform) reportDeployed(a *App, formation map[string]int, log io.Writer) {
-	fmt.Fprintf(log, "=====> Application deployed:\n")
+	log.Write(p.deployedReport(a, formation))
+}
+
+func (p *Platform) deployedReport(a *App, formation map[string]int) []byte {
+	var b strings.Builder
+	b.WriteString("=====> Application deployed:\n")
 	for _, u := range p.URLsFor(p.hostsFor(a)) {
-		fmt.Fprintf(log, "       %s\n", u)
+		fmt.Fprintf(&b, "       %s\n", u)
 	}
 	var idle []string
 	for t, n := range formation {
-		if n == 0 && t != "release" {
+		if n == 0 {
 			idle = append(idle, t)
 		}
 	}
 	slices.Sort(idle)
 	for _, t := range idle {
-		fmt.Fprintf(log, "=====> %s: 0, scale with ps:scale %s %s=1\n", t, a.Name, t)
+		fmt.Fprintf(&b, "=====> %s: 0, scale with ps:scale %s %s=1\n", t, a.Name, t)
 	}
+	return []byte(b.String())
 }

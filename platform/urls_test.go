@@ -73,7 +73,7 @@ func TestFormatProcesses(t *testing.T) {
 		in   map[string]int
 		want string
 	}{
-		{nil, "-"},
+		{nil, "0"},
 		{map[string]int{"worker": 1, "web": 2, "clock": 1}, "web:2 clock:1 worker:1"},
 		{map[string]int{"worker": 3}, "worker:3"},
 	} {
