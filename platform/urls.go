@@ -51,13 +51,15 @@ func (p *Platform) URLsFor(hosts []string) []string {
 // processCounts counts the running containers of every app by process
 // type, in one listing: apps:list's CONTAINERS column.
 func (p *Platform) processCounts(ctx context.Context) (map[string]map[string]int, error) {
+	// ListRunning lists stopped containers too (callers look at Running):
+	// a stopped app's exited containers are not counted.
 	all, err := p.docker.ListRunning(ctx, docker.LabelApp)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]map[string]int{}
 	for _, c := range all {
-		if !appContainer(c) {
+		if !c.Running || !appContainer(c) {
 			continue
 		}
 		app, typ := c.Labels[docker.LabelApp], c.Labels[docker.LabelProcess]

@@ -66,6 +66,15 @@ func TestListCountsContainersByType(t *testing.T) {
 	if got := platform.FormatProcesses(list[0].Processes); got != "web:2" {
 		t.Fatalf("processes %q, want web:2", got)
 	}
+	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if list, err = b.p.List(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platform.FormatProcesses(list[0].Processes); got != "0" {
+		t.Fatalf("a stopped app's processes %q, want 0", got)
+	}
 }
 
 func TestFormatProcesses(t *testing.T) {
