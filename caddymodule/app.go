@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/berth-paas/berth/builder"
@@ -94,6 +95,8 @@ type App struct {
 
 	core    atomic.Pointer[core]
 	started chan struct{}
+	// ctx is the config's context: Start reads the http app from it.
+	ctx     caddy.Context
 	coreKey string
 	sshKey  string
 }
@@ -113,6 +116,7 @@ const DefaultSSHAddress = ":2222"
 // side effects: a reload provisions the new config while the old one runs.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.log = ctx.Slogger()
+	a.ctx = ctx
 	a.started = make(chan struct{})
 	if a.SSH == "" {
 		a.SSH = DefaultSSHAddress
@@ -215,11 +219,25 @@ func (a *App) Start() error {
 	c.platform.SetLimits(a.limits)
 	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
+	hostKey := val.(*sshServer).hostKey
+	c.hostKey.Store(&hostKey)
+	// The URLs pushes and apps:list show are what this config's http app
+	// serves; without an http app (or one that never reaches Berth) the
+	// platform falls back to http://HOST.
+	var urls platform.URLsFunc
+	if httpApp, err := a.ctx.AppIfConfigured("http"); err == nil {
+		if h, ok := httpApp.(*caddyhttp.App); ok {
+			urls = urlsFromHTTPApp(h)
+		}
+	}
+	c.platform.SetURLs(urls)
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
 	close(a.started)
-	a.log.Info("berth started", "ssh", a.SSH, "domains", a.Domains, "state_dir", a.StateDir)
+	// The host key's fingerprint, for users to check against what ssh
+	// shows at their first connection (also: caddy berth ssh-keys:host).
+	a.log.Info("berth started", "ssh", a.SSH, "ssh_host_key", gossh.FingerprintSHA256(hostKey), "domains", a.Domains, "state_dir", a.StateDir)
 	return nil
 }
 
@@ -274,6 +292,9 @@ type core struct {
 	// backend is what the doors (SSH, admin API) give commands: the
 	// platform and the managers built beside it here.
 	backend *commands.Backend
+	// hostKey is the SSH host key's public half, for ssh-keys:host (set
+	// by Start: the SSH server is pooled apart from the core).
+	hostKey atomic.Pointer[gossh.PublicKey]
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -330,7 +351,12 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs}
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, SSHHostKey: func() gossh.PublicKey {
+		if k := c.hostKey.Load(); k != nil {
+			return *k
+		}
+		return nil
+	}}
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
@@ -409,8 +435,9 @@ func (c *core) removeSocketDir() {
 
 // sshServer is the SSH listener and server, pooled by address and host key.
 type sshServer struct {
-	server *gitrecv.Server
-	ln     net.Listener
+	server  *gitrecv.Server
+	ln      net.Listener
+	hostKey gossh.PublicKey
 }
 
 func (a *App) newSSHServer() (*sshServer, error) {
@@ -433,7 +460,7 @@ func (a *App) newSSHServer() (*sshServer, error) {
 	if !ok {
 		return nil, fmt.Errorf("ssh listener on %s is not a stream listener", a.SSH)
 	}
-	s := &sshServer{server: gitrecv.NewServer(hostKey, a.log), ln: ln}
+	s := &sshServer{server: gitrecv.NewServer(hostKey, a.log), ln: ln, hostKey: hostKey.PublicKey()}
 	s.server.SetLimits(a.sshLimits())
 	go func() {
 		if err := s.server.Serve(ln); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/services"
+	"golang.org/x/crypto/ssh"
 )
 
 // Version is Berth's version, set at build time with
@@ -65,6 +66,9 @@ type Backend struct {
 	// Certs keeps the apps' custom certificates and HSTS settings (certs:*,
 	// tls:*); nil where none are set up, and their commands then say so.
 	Certs *certs.Certs
+	// SSHHostKey returns the SSH server's host key (ssh-keys:host); nil
+	// where there is none.
+	SSHHostKey func() ssh.PublicKey
 }
 
 // command is one entry of the table. Its scope comes first and has no
@@ -331,7 +335,7 @@ func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 			if a.Release > 0 {
 				release = fmt.Sprintf("v%d", a.Release)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\n", a.Name, release, len(a.Targets), strings.Join(a.Hosts, " http://"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, release, platform.FormatProcesses(a.Processes), strings.Join(a.URLs, " "))
 		}
 		return tw.Flush()
 	default:

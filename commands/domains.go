@@ -83,6 +83,7 @@ func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error
 		fmt.Fprintf(out.Stdout, "=====> %s domains information\n", r.App)
 		fmt.Fprintf(tw, "Domains app default:\t%s\n", strings.Join(r.Default, " "))
 		fmt.Fprintf(tw, "Domains app vhosts:\t%s\n", strings.Join(r.Own, " "))
+		fmt.Fprintf(tw, "Domains app urls:\t%s\n", strings.Join(r.URLs, " "))
 	} else {
 		fmt.Fprintf(out.Stdout, "=====> Global domains information\n")
 	}
@@ -268,6 +269,9 @@ func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	fmt.Fprintf(out.Stderr, "-----> Renamed %s to %s\n", from, to)
+	// A push to the old name would create a new, empty app of that name:
+	// the remote has to follow the rename.
+	fmt.Fprintf(out.Stderr, "       Update your git remote to the new name (same server and port):\n       git remote set-url berth ssh://berth@SERVER:PORT/%s\n", to)
 	return nil
 }
 

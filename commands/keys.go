@@ -2,9 +2,12 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -13,6 +16,28 @@ var keyCommands = []command{
 	{adminScope, "ssh-keys:add", "ssh-keys:add [--app APP] NAME  (public key on stdin)", "Add a key that may push and run commands; with --app, only on that app", sshKeysAdd},
 	{adminScope, "ssh-keys:list", "ssh-keys:list [--format json]", "List the added keys (the Caddyfile's authorized_keys are admins too)", sshKeysList},
 	{adminScope, "ssh-keys:remove", "ssh-keys:remove NAME", "Remove an added key", sshKeysRemove},
+	{adminScope, "ssh-keys:host", "ssh-keys:host", "Show the SSH host key and its fingerprint, to check what ssh asks at the first connection", sshKeysHost},
+}
+
+// sshKeysHost prints the host key's fingerprint as ssh shows it ("ED25519
+// key fingerprint is SHA256:...") and the key as a known_hosts entry takes it.
+func sshKeysHost(_ context.Context, p *Backend, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"ssh-keys:host takes no arguments"}
+	}
+	var key ssh.PublicKey
+	if p.SSHHostKey != nil {
+		key = p.SSHHostKey()
+	}
+	if key == nil {
+		return errors.New("this Berth has no SSH server running")
+	}
+	fmt.Fprintf(out.Stdout, "%s\n%s", ssh.FingerprintSHA256(key), ssh.MarshalAuthorizedKey(key))
+	return nil
 }
 
 func sshKeysAdd(ctx context.Context, p *Backend, args []string, out IO) error {

@@ -135,11 +135,18 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 1
 		} else if !ok {
+			renamedTo, renamed := r.platform.RenamedTo(ctx, app)
 			if err := r.platform.Create(ctx, app); err != nil && !errors.Is(err, platform.ErrAppExists) {
 				fmt.Fprintf(stderr, "berth: %v\n", err)
 				return 1
 			}
-			fmt.Fprintf(stderr, "-----> Created app %s\n", app)
+			// Say it plainly: a push to a name nothing answers to makes a
+			// new, empty app, which is a surprise after apps:rename.
+			if renamed {
+				fmt.Fprintf(stderr, "-----> Created a new app %s: the app of that name was renamed to %s.\n       If you meant that app, update your remote and push again:\n       git remote set-url berth ssh://berth@SERVER:PORT/%s\n", app, renamedTo, renamedTo)
+			} else {
+				fmt.Fprintf(stderr, "-----> Created a new app %s\n", app)
+			}
 		}
 		// A new repository's HEAD names main until the first push says
 		// otherwise (platform.Push points it at the deploy branch), so a

@@ -99,6 +99,13 @@ func NewServer(hostKey gossh.Signer, log *slog.Logger) *Server {
 		// key the connection actually authenticated with (CVE-2024-45337).
 		PublicKeyHandler: func(ctx gliderssh.Context, key gliderssh.PublicKey) bool {
 			_, ok := s.access.Load().resolve(ctx, key)
+			if !ok {
+				// Once per key a client offers (x/crypto/ssh caches the
+				// answer per connection), so a user whose push is refused
+				// can find which key was tried and add it.
+				s.log.Warn("ssh key refused: not an authorized key; add it to authorized_keys or with ssh-keys:add",
+					"remote", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "key_type", key.Type())
+			}
 			return ok
 		},
 		// A terminal is granted when asked for (ssh -t), and used only by

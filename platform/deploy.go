@@ -257,7 +257,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if a.DeployBranch == "" {
 		a.DeployBranch = req.Branch
 	}
-	if err := p.rollout(ctx, a, rel, log); err != nil {
+	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
 	released, made = true, version
@@ -271,6 +271,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	p.postdeploy(ctx, a, rel, log)
 	p.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
 	tee.final(fmt.Appendf(nil, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond)))
+	// Last, and past the log's cap like the line above: what the user
+	// opens next.
+	tee.final(p.deployedReport(a, a.Formation))
 	return rel, nil
 }
 

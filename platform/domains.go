@@ -91,6 +91,8 @@ type DomainsReport struct {
 	Default []string `json:"default,omitempty"`
 	Own     []string `json:"own"`
 	Global  []string `json:"global"`
+	// URLs are the app's hosts as users open them (URLsFor).
+	URLs []string `json:"urls,omitempty"`
 }
 
 // Domains reports the app's domains.
@@ -103,7 +105,7 @@ func (p *Platform) Domains(ctx context.Context, app string) (DomainsReport, erro
 	if own == nil {
 		own = []string{}
 	}
-	return DomainsReport{App: app, Default: HostsFor(app, p.globalDomainList()), Own: own, Global: p.globalDomainList()}, nil
+	return DomainsReport{App: app, Default: HostsFor(app, p.globalDomainList()), Own: own, Global: p.globalDomainList(), URLs: p.URLsFor(p.hostsFor(a))}, nil
 }
 
 // ChangeDomains changes the app's own domains: "add", "remove", "set"

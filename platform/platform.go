@@ -84,6 +84,8 @@ type Platform struct {
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
+	// urls turns hosts into the URLs users open (SetURLs, urls.go).
+	urls atomic.Pointer[URLsFunc]
 }
 
 // ReconcileInterval is how often the platform re-reads Docker's state in
@@ -275,11 +277,19 @@ type AppInfo struct {
 	Hosts   []string `json:"hosts"`
 	Release int      `json:"release"`
 	Targets []string `json:"targets"`
+	// URLs are the hosts as users open them (URLsFor); Processes counts
+	// the app's running containers by process type.
+	URLs      []string       `json:"urls"`
+	Processes map[string]int `json:"processes"`
 }
 
 // List returns every app, sorted by name.
 func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return nil, err
+	}
+	counts, err := p.processCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +299,11 @@ func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		info := AppInfo{Name: name, Hosts: p.hostsFor(a), Release: a.Current}
+		hosts := p.hostsFor(a)
+		info := AppInfo{Name: name, Hosts: hosts, Release: a.Current, URLs: p.URLsFor(hosts), Processes: counts[name]}
+		if info.Processes == nil {
+			info.Processes = map[string]int{}
+		}
 		if r, ok := p.table.App(name); ok {
 			info.Targets = r.Targets
 		}
@@ -343,6 +357,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}
+	p.forgetRenamed(ctx, name)
 	p.table.SetHosts(name, hosts)
 	p.log.Info("app created", "app", name)
 	return nil

@@ -2,12 +2,16 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/berth-paas/berth/store"
 )
 
 // Rename gives an app a new name: its record, repository, images, own
@@ -89,6 +93,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if err := saveApp(ctx, p.store, &dst); err != nil {
 		return err
 	}
+	p.forgetRenamed(ctx, to)
 	if err := p.appCopySetup(ctx, from, to, move); err != nil {
 		// Nothing runs or routes as to yet: drop its record, so that the
 		// command can be run again.
@@ -118,6 +123,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	}
 	p.forget(ctx, src)
 	p.appRenamed(ctx, from, to)
+	p.recordRenamed(ctx, from, to)
 	return nil
 }
 
@@ -145,4 +151,45 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 func (p *Platform) abandon(ctx context.Context, a *App) {
 	p.forget(ctx, a)
 	p.appDestroyed(ctx, a.Name)
+}
+
+// renamedKey keeps the new name of an app renamed away from name, for the
+// push to the old name that git remotes not yet updated make: it creates
+// a new app, and says so with the remote to use instead.
+func renamedKey(name string) string { return "renamed/" + name }
+
+// recordRenamed remembers that from is now to. A failure only loses the
+// hint at a later push, so it is logged.
+func (p *Platform) recordRenamed(ctx context.Context, from, to string) {
+	doc, _ := json.Marshal(map[string]string{"to": to})
+	if err := p.store.Put(ctx, renamedKey(from), doc); err != nil {
+		p.log.Warn("record rename", "from", from, "to", to, "error", err)
+	}
+}
+
+// RenamedTo returns the name the app once called name was renamed to,
+// if no app has taken that name since.
+func (p *Platform) RenamedTo(ctx context.Context, name string) (string, bool) {
+	if ValidateAppName(name) != nil {
+		return "", false
+	}
+	doc, err := p.store.Get(ctx, renamedKey(name))
+	if err != nil {
+		return "", false
+	}
+	var r struct {
+		To string `json:"to"`
+	}
+	if json.Unmarshal(doc, &r) != nil || r.To == "" {
+		return "", false
+	}
+	return r.To, true
+}
+
+// forgetRenamed drops the rename record of name: a new app of that name
+// ends the old name's story.
+func (p *Platform) forgetRenamed(ctx context.Context, name string) {
+	if err := p.store.Delete(ctx, renamedKey(name)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.Warn("forget rename", "app", name, "error", err)
+	}
 }

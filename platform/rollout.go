@@ -32,8 +32,19 @@ func (s started) name(app string) string { return fmt.Sprintf("%s.%s.%d", app, s
 // generation: start them beside the old ones, check them, record the
 // release and generation (which moves the route), then retire the old
 // containers once their in-flight requests finish. a must be locked by
-// the caller; on success a is saved with rel current.
+// the caller; on success a is saved with rel current, and the log ends
+// with the app's URLs (reportDeployed).
 func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writer) error {
+	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
+		return err
+	}
+	p.reportDeployed(a, a.Formation, log)
+	return nil
+}
+
+// rolloutUnreported is rollout without the closing report, for Deploy,
+// which has more to do (postdeploy) before it ends the log with it.
+func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, log io.Writer) error {
 	cleanup := context.WithoutCancel(ctx)
 	gen := a.Generation + 1
 	types := processTypes(rel.Processes)

@@ -498,7 +498,9 @@ func validPhases(phases []string) error {
 		switch ph {
 		case PhaseDeploy, PhaseRun:
 		case "build":
-			return errors.New("the build phase is not supported: Berth builds through the Docker API, not docker build; use Dockerfile ARGs set from config, or build elsewhere and git:from-image")
+			// Config vars do not reach the build as ARGs either, so the
+			// message names only what works today.
+			return errors.New("the build phase is not supported: Berth builds through the Docker API, not docker build, and takes no build options. For a build's memory and CPUs use resource:limit APP --process-type build --memory SIZE --cpu N; for anything else build the image elsewhere, load it on the server and deploy it with git:from-image APP IMAGE")
 		default:
 			return fmt.Errorf("unknown phase %q: use deploy, run or deploy,run", ph)
 		}

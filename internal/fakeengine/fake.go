@@ -6,7 +6,8 @@
 // It is a fake, not a mock: containers have state that the engine's
 // methods change the way Docker's do (create, start, stop, remove, labels
 // merged from the image, restart counts, events), and a running container
-// really listens. Each one gets its own loopback address (127.42.x.y) and,
+// really listens. Each one gets its own loopback address (127.B.x.y, B a block
+// this test process owns) and,
 // unless its Behavior says otherwise, serves HTTP on its port, so the
 // platform's checks dial it and a proxy can reach it as it reaches a real
 // container. It proves nothing about Docker: the end-to-end suite does.
@@ -22,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +100,33 @@ type Engine struct {
 // lastIP numbers the addresses containers get, across every engine of the
 // test binary, so that no two containers of two tests share one.
 var lastIP atomic.Uint32
+
+// block is the second octet of this process's addresses (127.B.x.y). Test
+// binaries of several packages run at once, each with its own lastIP: a
+// container of one must never answer for a silent container of another.
+// A process owns a block by holding a listener on 127.B.255.254, which no
+// other process can then take.
+var block struct {
+	once   sync.Once
+	octet  byte
+	holder net.Listener
+}
+
+func addressBlock() byte {
+	block.once.Do(func() {
+		first := os.Getpid() % 150
+		for i := 0; i < 150; i++ {
+			o := 100 + (first+i)%150
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.%d.255.254:49999", o))
+			if err == nil {
+				block.octet, block.holder = byte(o), ln
+				return
+			}
+		}
+		panic("fake engine: no free block of loopback addresses in 127.100-249.0.0")
+	})
+	return block.octet
+}
 
 // New returns an empty engine with Berth's network.
 func New() *Engine {
@@ -299,7 +328,7 @@ func (e *Engine) StartExisting(ctx context.Context, id string) error {
 	}
 	if !c.IP.IsValid() {
 		n := lastIP.Add(1)
-		c.IP = netip.AddrFrom4([4]byte{127, 42, byte(n >> 8), byte(n)})
+		c.IP = netip.AddrFrom4([4]byte{127, addressBlock(), byte(n >> 8), byte(n)})
 	}
 	if !b.Silent {
 		port := c.port()

@@ -1,0 +1,141 @@
+package caddymodule
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// siteURL is one server of Caddy's http app whose routes reach Berth's
+// handler: its URL prefix and the hosts it answers for.
+type siteURL struct {
+	https  bool
+	port   int
+	routes caddyhttp.RouteList // the top-level routes, for host matching
+}
+
+// urlsFromHTTPApp returns how hosts become URLs under Caddy's provisioned
+// http app: a host goes to the first HTTPS server whose routes reach the
+// berth handler for it, else the first plain-HTTP one. A server counts as
+// HTTPS when it has TLS connection policies, which automatic HTTPS gives
+// every server on the HTTPS port during provisioning. Nil when no server
+// reaches Berth (the platform then falls back to http://HOST).
+func urlsFromHTTPApp(app *caddyhttp.App) platform.URLsFunc {
+	if app == nil {
+		return nil
+	}
+	var sites []siteURL
+	for _, srv := range app.Servers {
+		if !reachesBerth(srv.Routes, "") {
+			continue
+		}
+		port, ok := serverPort(srv.Listen)
+		if !ok {
+			continue
+		}
+		sites = append(sites, siteURL{https: len(srv.TLSConnPolicies) > 0, port: port, routes: srv.Routes})
+	}
+	if len(sites) == 0 {
+		return nil
+	}
+	return func(host string) (string, bool) {
+		for _, wantHTTPS := range []bool{true, false} {
+			// The lowest port of a kind wins, so that the answer does not
+			// depend on the map order of servers.
+			best := -1
+			for i, s := range sites {
+				if s.https == wantHTTPS && reachesBerth(s.routes, host) && (best < 0 || s.port < sites[best].port) {
+					best = i
+				}
+			}
+			if best >= 0 {
+				return formatURL(sites[best].https, host, sites[best].port), true
+			}
+		}
+		return "", false
+	}
+}
+
+func formatURL(https bool, host string, port int) string {
+	if https {
+		if port == caddyhttp.DefaultHTTPSPort {
+			return "https://" + host
+		}
+		return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if port == caddyhttp.DefaultHTTPPort {
+		return "http://" + host
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// serverPort is the TCP port of the server's first network listener.
+func serverPort(listen []string) (int, bool) {
+	for _, l := range listen {
+		addr, err := caddy.ParseNetworkAddress(l)
+		if err != nil || addr.IsUnixNetwork() || addr.IsFdNetwork() {
+			continue
+		}
+		return int(addr.StartPort), true
+	}
+	return 0, false
+}
+
+// reachesBerth says whether a route of routes that matches host (any host
+// when host is "") runs Berth's handler, directly or in a subroute. Only
+// host matchers are considered: a route limited by path or header still
+// serves the host for some requests.
+func reachesBerth(routes caddyhttp.RouteList, host string) bool {
+	for _, r := range routes {
+		if host != "" && !hostMatches(r.MatcherSets, host) {
+			continue
+		}
+		for _, h := range r.Handlers {
+			switch h := h.(type) {
+			case *Handler:
+				return true
+			case *caddyhttp.Subroute:
+				if reachesBerth(h.Routes, host) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hostMatches says whether any matcher set lets host through: one with no
+// host matcher does, one with a host matcher does if it matches.
+func hostMatches(sets caddyhttp.MatcherSets, host string) bool {
+	if len(sets) == 0 {
+		return true
+	}
+	req := (&http.Request{Host: host}).WithContext(context.WithValue(context.Background(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	for _, set := range sets {
+		ok := true
+		for _, m := range set {
+			var mh caddyhttp.MatchHost
+			switch m := m.(type) {
+			case *caddyhttp.MatchHost:
+				mh = *m
+			case caddyhttp.MatchHost:
+				mh = m
+			default:
+				continue
+			}
+			if match, err := mh.MatchWithError(req); err != nil || !match {
+				ok = false
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
