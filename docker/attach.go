@@ -44,7 +44,7 @@ func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []strin
 		return 1, fmt.Errorf("docker: create one-off container: %w", err)
 	}
 	id := created.ID
-	defer c.Remove(context.WithoutCancel(ctx), id)
+	defer c.removeRetrying(context.WithoutCancel(ctx), id)
 	if err := c.connectNetworks(ctx, id, h); err != nil {
 		return 1, err
 	}
@@ -68,6 +68,19 @@ func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []strin
 		return int(res.StatusCode), nil
 	case err := <-wait.Error:
 		return 1, fmt.Errorf("docker: waiting for one-off container: %w", err)
+	}
+}
+
+// removeRetrying removes a one-off container, trying again for a few
+// seconds: a removal that races the container's start (the session ended
+// while Docker was starting it) can be refused for a moment, and the
+// one-off must not outlive its session.
+func (c *Client) removeRetrying(ctx context.Context, id string) {
+	for i := 0; i < 20; i++ {
+		if c.Remove(ctx, id) == nil {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
