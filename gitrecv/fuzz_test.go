@@ -51,10 +51,12 @@ func FuzzRedact(f *testing.F) {
 	f.Add("postgres:create", "--password", "hunter22")
 	f.Add("config:set", "--global", "a b=c")
 	f.Fuzz(func(t *testing.T, name, arg, secret string) {
-		if len(secret) < 4 || strings.HasPrefix(arg, "--") {
+		if len(secret) < 4 || strings.HasPrefix(arg, "--") || strings.Contains(name+" "+arg, secret) {
 			// Short secrets turn up in the rest of the line by chance; a
 			// flag in arg's place takes the next word as its value, as the
-			// commands' parseFlags does.
+			// commands' parseFlags does; and a secret that is also the
+			// command or the app (config:set 0000 KEY=0000) is rightly
+			// shown there.
 			return
 		}
 		for _, args := range [][]string{
