@@ -12,13 +12,10 @@ import (
 	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
-	"github.com/berth-paas/berth/routing"
-	"github.com/berth-paas/berth/store"
 )
 
 // tagBuilder detects a source by one file at its root and builds it by
@@ -53,35 +50,13 @@ func (b tagBuilder) Build(ctx context.Context, req builder.Request) (builder.Res
 // engine, in order, with fallback as the default.
 func newBuilderBed(t *testing.T, fallback string, make func(*fakeengine.Engine) []builder.Builder) *bed {
 	t.Helper()
-	shorten(t)
-	dir := t.TempDir()
-	engine := fakeengine.New()
-	t.Cleanup(engine.Close)
-	engine.AddImage("app:v1", fakeengine.Image{Port: 5000})
-	engine.AddImage("app:v2", fakeengine.Image{Port: 5000})
-	sel, err := builder.NewSelector(fallback, make(engine)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := routing.New()
-	p := platform.New(platform.Config{
-		Store:     &store.Files{Dir: dir + "/state"},
-		Engine:    engine,
-		Builders:  sel,
-		Table:     table,
-		ReposDir:  dir + "/repos",
-		BuildsDir: dir + "/builds",
+	return newBedWith(t, func(e *fakeengine.Engine) *builder.Selector {
+		sel, err := builder.NewSelector(fallback, make(e)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sel
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
 }
 
 // twoBuilders is a "toml" builder (detects app.toml, builds app:v1)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
@@ -30,7 +31,11 @@ type bed struct {
 	ctx    context.Context
 }
 
-func newBed(t *testing.T) *bed {
+func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
+
+// newBedWith is newBed whose platform builds with the selector builders
+// makes over its engine (nil: no builders, image deploys only).
+func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selector) *bed {
 	t.Helper()
 	shorten(t)
 	dir := t.TempDir()
@@ -38,10 +43,15 @@ func newBed(t *testing.T) *bed {
 	t.Cleanup(engine.Close)
 	engine.AddImage("app:v1", fakeengine.Image{Port: 5000})
 	engine.AddImage("app:v2", fakeengine.Image{Port: 5000})
+	var sel *builder.Selector
+	if builders != nil {
+		sel = builders(engine)
+	}
 	table := routing.New()
 	p := platform.New(platform.Config{
 		Store:     &store.Files{Dir: dir + "/state"},
 		Engine:    engine,
+		Builders:  sel,
 		Table:     table,
 		ReposDir:  dir + "/repos",
 		BuildsDir: dir + "/builds",
