@@ -38,6 +38,20 @@ type Request struct {
 	Tag string
 	// Labels are put on the image.
 	Labels map[string]string
+	// App is the app being built, for builders that keep something per
+	// app between builds (a buildpack cache volume).
+	App string
+	// Env is the app's config, for builders that hand it to the build
+	// (buildpacks see it as platform env, herokuish as its environment).
+	// The Dockerfile builder ignores it: config is not a build input there.
+	Env map[string]string
+	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
+	// order; empty means the builder detects them.
+	Buildpacks []string
+	// BuilderImage is the image a builder runs the build in when the
+	// app's settings choose one (buildpacks:set-property stack); empty
+	// means the builder's own default.
+	BuilderImage string
 	// Log receives the build's output, line by line, as it happens.
 	Log io.Writer
 	// Memory and MemorySwap (bytes; MemorySwap -1 for unlimited swap)
@@ -55,6 +69,12 @@ type Result struct {
 	// launch metadata): type → command. They apply when the source has
 	// no Procfile; the Dockerfile builder finds none.
 	Processes map[string]string
+	// Launch is, per process type, the exact argv (entrypoint first)
+	// that starts that type in the built image, for images whose
+	// processes do not start as "/bin/sh -c COMMAND" (a buildpack image's
+	// /cnb/process/TYPE, herokuish's /start TYPE). A type without an
+	// entry runs its Processes command through /bin/sh -c, as today.
+	Launch map[string][]string
 }
 
 // Selector picks the builder of each deploy. It holds the builders it was

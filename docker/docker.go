@@ -403,6 +403,8 @@ type RunSpec struct {
 	StopTimeout time.Duration
 	// Cmd replaces the image's CMD when set.
 	Cmd []string
+	// Entrypoint replaces the image's ENTRYPOINT when set.
+	Entrypoint []string
 	// Host are the app's mounts, resources, networks and docker-options.
 	Host HostOptions
 }
@@ -473,6 +475,7 @@ func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 		Labels:      c.stamp(spec.Labels),
 		StopTimeout: &stopSeconds,
 		Cmd:         spec.Cmd,
+		Entrypoint:  spec.Entrypoint,
 	}
 	mode, netcfg := c.createNetworking(spec.Host)
 	hc := &container.HostConfig{

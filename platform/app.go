@@ -48,6 +48,9 @@ type App struct {
 	// with (SetBuilder); empty means the first builder that detects the
 	// source, else the default (see builder.Selector).
 	Builder string `json:"builder,omitempty"`
+	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
+	// order, handed to the builder; empty means it detects them.
+	Buildpacks []string `json:"buildpacks,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next
@@ -144,6 +147,9 @@ type Release struct {
 	// Processes is the Procfile: process type → command. Empty means one
 	// web process running the image's CMD.
 	Processes map[string]string `json:"processes,omitempty"`
+	// Launch is the builder's argv per process type (builder.Result's
+	// Launch): a type listed here starts with it instead of /bin/sh -c.
+	Launch map[string][]string `json:"launch,omitempty"`
 	// Builder is the builder that built the release's image; empty for
 	// an image deployed as it was (git:from-image).
 	Builder string `json:"builder,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -200,6 +201,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
+			App: a.Name, Env: maps.Clone(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
@@ -210,6 +212,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			return fail(fmt.Errorf("build of %s failed: %w%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name)))
 		}
 		rel.ImageID = res.ImageID
+		rel.Launch = maps.Clone(res.Launch)
 		// Process types the builder found stand in for a missing
 		// Procfile, within the same formation limits.
 		if len(rel.Processes) == 0 && len(res.Processes) > 0 {

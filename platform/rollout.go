@@ -153,7 +153,9 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 		StopTimeout:   a.stopTimeout(),
 		Host:          host,
 	}
-	if cmd, ok := rel.Processes[typ]; ok {
+	if argv, ok := rel.Launch[typ]; ok && len(argv) > 0 {
+		spec.Entrypoint, spec.Cmd = argv[:1], argv[1:]
+	} else if cmd, ok := rel.Processes[typ]; ok {
 		spec.Cmd = []string{"/bin/sh", "-c", cmd}
 	}
 	return spec, nil
