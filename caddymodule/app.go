@@ -56,7 +56,8 @@ type App struct {
 
 	// AuthorizedKeys is a file of public keys in OpenSSH's
 	// authorized_keys format. These keys may push to every app and run
-	// every command. Required.
+	// every command. Default: the *.pub keys in ~/.ssh of the user who
+	// runs Berth (of SUDO_USER under sudo); none there is an error.
 	AuthorizedKeys string `json:"authorized_keys,omitempty"`
 
 	// HostKey is the SSH host key file. Default: a key generated once
@@ -136,10 +137,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
 	}
 	if a.AuthorizedKeys == "" {
-		return errors.New("berth: authorized_keys is required: name a file of OpenSSH public keys that may push and run commands")
-	}
-	a.adminKeys, err = gitrecv.ReadAuthorizedKeys(a.AuthorizedKeys)
-	if err != nil {
+		// The first run needs no key file: the keys of the user who runs
+		// Berth (defaults.go).
+		if a.adminKeys, err = a.takeHomeKeys(); err != nil {
+			return fmt.Errorf("berth: %w", err)
+		}
+	} else if a.adminKeys, err = gitrecv.ReadAuthorizedKeys(a.AuthorizedKeys); err != nil {
 		return fmt.Errorf("berth: %w", err)
 	}
 	if len(a.adminKeys) == 0 {
