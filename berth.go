@@ -4,4 +4,15 @@
 // sub-package path on the module proxy.
 package berth
 
-import _ "github.com/berth-paas/berth/caddymodule"
+import (
+	_ "embed"
+
+	_ "github.com/berth-paas/berth/caddymodule"
+)
+
+// DefaultCaddyfile is the shipped default configuration, the Caddyfile
+// beside this file: `caddy run` with no config serves it (cmd/caddy), so
+// that a first run serves at once on any machine.
+//
+//go:embed Caddyfile
+var DefaultCaddyfile []byte

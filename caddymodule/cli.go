@@ -25,9 +25,11 @@ func init() {
 		Long: `Runs a Berth command (apps:list, config:set, ps:scale, ...) on the running
 Caddy through its admin API, the same commands as over SSH. Run
 "caddy berth help" for the list. The admin address is --address, else the
-one in --config (as "caddy reload --config" finds it), else
-/run/berth-admin.sock if it exists (Caddyfile.example's), else Caddy's
-default (localhost:2019).`,
+one in --config (as "caddy reload --config" finds it), else the first
+socket that exists of $BERTH_ADMIN_SOCKET, /run/berth-admin.sock (the
+shipped Caddyfiles', as root) and $XDG_RUNTIME_DIR/berth-admin.sock (the
+default Caddyfile's for another user), else Caddy's default
+(localhost:2019).`,
 		CobraFunc: func(cmd *cobra.Command) {
 			// Everything after the options belongs to the Berth command
 			// (apps:destroy APP --force), so cobra must not parse flags.
@@ -86,10 +88,13 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 		}
 	}
 	if address == "" && configFile == "" {
-		// The shipped Caddyfile's socket, if this server has it: the
-		// production setup needs no flag.
-		if fi, err := os.Stat(DefaultAdminSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			address = "unix/" + DefaultAdminSocket
+		// The shipped Caddyfiles' socket, if this server has it: neither
+		// the default config nor the production setup needs a flag.
+		for _, sock := range adminSocketCandidates() {
+			if fi, err := os.Stat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				address = "unix/" + sock
+				break
+			}
 		}
 	}
 	adminAddr, err := caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
