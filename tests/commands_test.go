@@ -134,6 +134,10 @@ func (inst *instance) writeCaddyfile() error {
 //	berth start [OPTION...]  start caddy with the script's Caddyfile, with
 //	                         each OPTION ('max_log_lines 5') a line of its
 //	                         berth block
+//	berth start-default      start caddy with the shipped default Caddyfile
+//	                         (../Caddyfile) instead of the script's: see
+//	                         startDefault; negated, expect it to refuse to
+//	                         start, and print why to stderr
 //	berth stop               SIGTERM, and wait for it to exit
 //	berth kill               SIGKILL
 //	berth reload [DOMAIN...] rewrite the Caddyfile (with new global
@@ -150,11 +154,11 @@ func (inst *instance) writeCaddyfile() error {
 //	berth start OPTION...    start with these lines added to the berth
 //	                         block: 'NAME VALUE' or NAME=VALUE
 func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
-	if neg {
-		ts.Fatalf("berth: negation is not supported")
-	}
 	if len(args) == 0 {
-		ts.Fatalf("usage: berth start|stop|kill|reload|log")
+		ts.Fatalf("usage: berth start|start-default|stop|kill|reload|log")
+	}
+	if neg && args[0] != "start-default" {
+		ts.Fatalf("berth: negation is supported by start-default only")
 	}
 	inst := ts.Value(instanceKey{}).(*instance)
 	switch args[0] {
@@ -173,6 +177,8 @@ func cmdBerth(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		_, err := inst.caddy.Start()
 		ts.Check(err)
+	case "start-default":
+		startDefault(ts, inst, neg)
 	case "stop":
 		ts.Check(inst.caddy.Stop(syscall.SIGTERM, stopLimit))
 	case "kill":
@@ -482,4 +488,62 @@ func (l *loadRun) fail(what string) {
 	if len(l.failures) < 10 {
 		l.failures = append(l.failures, what)
 	}
+}
+
+// startDefault starts caddy with the shipped default Caddyfile as a user
+// runs it, given nothing else: no authorized_keys (the admin keys are
+// $HOME/.ssh/*.pub, HOME being the instance's home/), no state_dir (Caddy's
+// data directory, home/data/caddy/berth), no domain of the script's.
+// Only what a test must own differs, through the file's own environment
+// variables (BERTH_HTTP_PORT, BERTH_HTTPS_PORT, BERTH_SSH_PORT,
+// BERTH_ADMIN_SOCKET), plus one line: skip_install_trust, since the
+// machine's trust store is not the test's to change; clients trust the
+// root in Caddy's data directory instead. It sets HTTPS_PORT, ADMIN_SOCKET
+// and CADDY_ROOT (that root's file) for the script; HTTP_PORT and SSH_PORT
+// are the script's already.
+func startDefault(ts *testscript.TestScript, inst *instance, neg bool) {
+	shipped, err := os.ReadFile("../Caddyfile")
+	ts.Check(err)
+	first := strings.Index(string(shipped), "\n{\n")
+	if first < 0 {
+		ts.Fatalf("../Caddyfile has no global options block ({ on a line of its own)")
+	}
+	config := string(shipped[:first+3]) + "\tskip_install_trust\n" + string(shipped[first+3:])
+	path := filepath.Join(inst.work, "Caddyfile.default")
+	ts.Check(os.WriteFile(path, []byte(config), 0o600))
+	c := &inst.config
+	if c.HTTPSPort == 0 {
+		ts.Check(inst.ports.Take(&c.HTTPSPort))
+	}
+	if c.AdminSocket == "" {
+		// Short: a unix socket's path has at most 107 bytes.
+		dir, err := os.MkdirTemp("", "berth-admin-")
+		ts.Check(err)
+		ts.Defer(func() { os.RemoveAll(dir) })
+		c.AdminSocket, c.AdminSocketMode = filepath.Join(dir, "admin.sock"), "0600"
+	}
+	home := filepath.Join(inst.caddy.Dir, "home")
+	// What the default's Berth uses: the harness's clean-up removes its
+	// apps' containers from here.
+	c.StateDir = filepath.Join(home, "data", "caddy", "berth")
+	inst.caddy.Config, inst.caddy.Adapter = path, "caddyfile"
+	inst.caddy.Env = []string{
+		fmt.Sprintf("BERTH_HTTP_PORT=%d", c.HTTPPort),
+		fmt.Sprintf("BERTH_HTTPS_PORT=%d", c.HTTPSPort),
+		fmt.Sprintf("BERTH_SSH_PORT=%d", c.SSHPort),
+		"BERTH_ADMIN_SOCKET=" + c.AdminSocket,
+	}
+	inst.caddy.Ports = []int{c.SSHPort, c.HTTPPort, c.HTTPSPort}
+	ts.Setenv("HTTPS_PORT", strconv.Itoa(c.HTTPSPort))
+	ts.Setenv("ADMIN_SOCKET", c.AdminSocket)
+	ts.Setenv("CADDY_ROOT", filepath.Join(home, "data", "caddy", "pki", "authorities", "local", "root.crt"))
+	_, err = inst.caddy.Start()
+	if neg {
+		if err == nil {
+			ts.Fatalf("berth start-default: caddy started")
+		}
+		fmt.Fprintln(ts.Stderr(), err)
+		return
+	}
+	ts.Check(err)
 }

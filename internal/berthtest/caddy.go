@@ -23,6 +23,9 @@ type Caddy struct {
 	// Adapter is passed as --adapter when set; "" lets caddy choose from
 	// the file name (a file named Caddyfile is a Caddyfile).
 	Adapter string
+	// Env is more of the process's environment, NAME=VALUE: what a
+	// config reads with {$NAME} (the shipped default Caddyfile's ports).
+	Env []string
 	// Ports must all accept connections before Start returns: the HTTP
 	// port alone is not enough for Berth, whose SSH server starts beside.
 	Ports []int
@@ -88,6 +91,7 @@ func (c *Caddy) Start() (time.Duration, error) {
 		"XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
+	cmd.Env = append(cmd.Env, c.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the test or benchmark dies before its clean-up runs, caddy dies
 	// with it rather than watching Docker on behalf of a finished run.
