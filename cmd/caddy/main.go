@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,7 +54,11 @@ func withDefaultConfig(args []string) ([]string, error) {
 	if os.Getenv(caddymodule.AdminSocketEnv) == "" {
 		os.Setenv(caddymodule.AdminSocketEnv, caddymodule.UserAdminSocket())
 	}
-	if _, err := os.Stat("Caddyfile"); err == nil {
+	if data, err := os.ReadFile("Caddyfile"); err == nil {
+		// Caddy reads it; say what it is when it is the default.
+		if bytes.Equal(data, berth.DefaultCaddyfile) {
+			announce("./Caddyfile")
+		}
 		return args, nil
 	}
 	path := filepath.Join(caddy.AppConfigDir(), "berth", "Caddyfile.default")
@@ -65,9 +70,15 @@ func withDefaultConfig(args []string) ([]string, error) {
 	if err := os.WriteFile(path, append([]byte(header), berth.DefaultCaddyfile...), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the default config: %w (give one with --config FILE)", err)
 	}
-	fmt.Fprintf(os.Stderr, "berth: no --config and no ./Caddyfile: serving Berth's default configuration (%s): apps on https://APP.localhost:%s and http://APP.localhost:%s, git push to ssh://berth@HOST:%s/APP\n",
-		path, envOr("BERTH_HTTPS_PORT", "8443"), envOr("BERTH_HTTP_PORT", "8080"), envOr("BERTH_SSH_PORT", "2222"))
+	announce(path)
 	return append(append(args[:2:2], "--config", path, "--adapter", "caddyfile"), args[2:]...), nil
+}
+
+// announce says, before Caddy's log starts, where the default config
+// serves: the first thing a new user needs.
+func announce(path string) {
+	fmt.Fprintf(os.Stderr, "berth: no --config: serving Berth's default configuration (%s): apps on https://APP.localhost:%s and http://APP.localhost:%s, git push to ssh://berth@HOST:%s/APP\n",
+		path, envOr("BERTH_HTTPS_PORT", "8443"), envOr("BERTH_HTTP_PORT", "8080"), envOr("BERTH_SSH_PORT", "2222"))
 }
 
 func envOr(name, def string) string {
