@@ -55,7 +55,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "domain", "domains":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
-				return nil, d.Errf("%s needs at least one domain", opt)
+				return nil, d.Errf("%s needs at least one domain name, such as `domain example.com` (a {$VARIABLE} that is not set, such as Caddyfile.example's {$BERTH_DOMAIN}, gives none: set it)", opt)
 			}
 			app.Domains = append(app.Domains, args...)
 			continue

@@ -2,18 +2,24 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // adapt runs `caddy adapt` on a Caddyfile and returns the JSON config.
-func adapt(t *testing.T, caddyfile string) map[string]any {
+func adapt(t *testing.T, caddyfile string, env ...string) map[string]any {
 	t.Helper()
-	out, err := exec.Command(caddyBin, "adapt", "--config", caddyfile).Output()
+	cmd := exec.Command(caddyBin, "adapt", "--config", caddyfile)
+	// The Caddyfiles' own variables are the caller's alone.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "BERTH_") })
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.Output()
 	if err != nil {
 		msg := ""
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -29,14 +35,14 @@ func adapt(t *testing.T, caddyfile string) map[string]any {
 }
 
 func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
-	cfg := adapt(t, "../Caddyfile.example")
+	cfg := adapt(t, "../Caddyfile.example", "BERTH_DOMAIN=example.com")
 	checkAdminIsRootOnly(t, "Caddyfile.example", cfg)
 	apps := cfg["apps"].(map[string]any)
 	berth, ok := apps["berth"].(map[string]any)
 	if !ok {
 		t.Fatal("Caddyfile.example configures no berth app")
 	}
-	if berth["authorized_keys"] != "/etc/berth/admin_keys" || berth["ssh"] != ":2222" {
+	if berth["authorized_keys"] != "/etc/berth/admin_keys" || berth["ssh"] != ":2222" || fmt.Sprint(berth["domains"]) != "[example.com]" {
 		t.Errorf("berth app: %v", berth)
 	}
 	raw, _ := json.Marshal(apps)
@@ -46,10 +52,53 @@ func TestCaddyfileExampleIsTheProductionForm(t *testing.T) {
 		t.Error("Caddyfile.example sets an ACME email; leave it commented for the user")
 	}
 	for _, want := range []string{`"on_demand":true`, `"permission":{"module":"berth"}`, `"get_certificate":[{"via":"berth"}]`,
-		`"handler":"berth"`, `":443"`, `":8080"`} {
+		`"handler":"berth"`, `":443"`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("Caddyfile.example's config lacks %s", want)
 		}
+	}
+	// Production serves apps over HTTPS only: a plain-HTTP trial site
+	// is the default Caddyfile's.
+	if strings.Contains(string(raw), `":8080"`) {
+		t.Error("Caddyfile.example keeps a plain-HTTP site on :8080")
+	}
+}
+
+// TestCaddyfileExampleNeedsADomain: without BERTH_DOMAIN the production
+// form does not start, and says why, rather than ask Let's Encrypt for a
+// placeholder's certificates (which hangs a first request, then fails).
+func TestCaddyfileExampleNeedsADomain(t *testing.T) {
+	cmd := exec.Command(caddyBin, "adapt", "--config", "../Caddyfile.example")
+	cmd.Env = append(os.Environ(), "BERTH_DOMAIN=")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("Caddyfile.example adapts with no domain:\n%s", out)
+	}
+	if !strings.Contains(string(out), "domain needs at least one domain name") || !strings.Contains(string(out), "BERTH_DOMAIN") {
+		t.Errorf("the error does not say what to set:\n%s", out)
+	}
+}
+
+// TestDefaultCaddyfileServesAnywhere: the shipped default (../Caddyfile,
+// built into cmd/caddy) needs no root port, no DNS and no key file, and
+// keeps the admin API root's (or, run as another user, its own).
+func TestDefaultCaddyfileServesAnywhere(t *testing.T) {
+	cfg := adapt(t, "../Caddyfile")
+	checkAdminIsRootOnly(t, "Caddyfile", cfg)
+	apps := cfg["apps"].(map[string]any)
+	berth := apps["berth"].(map[string]any)
+	if _, ok := berth["authorized_keys"]; ok || berth["ssh"] != ":2222" || fmt.Sprint(berth["domains"]) != "[localhost]" {
+		t.Errorf("berth app: %v (want domain localhost, ssh :2222, the keys from ~/.ssh/*.pub)", berth)
+	}
+	raw, _ := json.Marshal(apps)
+	for _, want := range []string{`"http_port":8080`, `"https_port":8443`, `"listen":[":8080"]`, `"listen":[":8443"]`,
+		`"module":"internal"`, `"on_demand":true`, `"permission":{"module":"berth"}`, `"get_certificate":[{"via":"berth"}]`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the default Caddyfile's config lacks %s:\n%s", want, raw)
+		}
+	}
+	if strings.Contains(string(raw), "acme") || strings.Contains(string(raw), `":443"`) || strings.Contains(string(raw), `":80"`) {
+		t.Errorf("the default Caddyfile needs ACME or a root port:\n%s", raw)
 	}
 }
 
