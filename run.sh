@@ -86,4 +86,7 @@ if docker info >/dev/null 2>&1; then
 	exec ./caddy run "$@"
 fi
 say "running Berth as root (sudo): $(id -un) may not use the Docker socket; the admin keys are still yours (~/.ssh/*.pub)"
-exec sudo ./caddy run "$@"
+# sudo drops the environment: keep what the Caddyfiles and Berth read.
+keep=()
+while IFS= read -r v; do keep+=("$v"); done < <(env | grep -E '^(BERTH_[A-Z_]+|DOCKER_HOST)=' || true)
+exec sudo env "${keep[@]}" ./caddy run "$@"
