@@ -31,12 +31,18 @@ type homeKeys struct {
 // runs as root under sudo (sudo sets HOME to root's, whose ~/.ssh is not
 // where the person at the keyboard keeps keys), else $HOME/.ssh.
 func userSSHDir() (string, error) {
-	if name := os.Getenv("SUDO_USER"); name != "" && name != "root" && os.Geteuid() == 0 {
-		if u, err := user.Lookup(name); err == nil && u.HomeDir != "" {
+	return sshDirFor(os.Geteuid(), os.Getenv("SUDO_USER"), user.Lookup, os.UserHomeDir)
+}
+
+// sshDirFor is userSSHDir's rule, given the process's effective user ID,
+// SUDO_USER, and how to look a user and the home directory up.
+func sshDirFor(euid int, sudoUser string, lookup func(string) (*user.User, error), homeDir func() (string, error)) (string, error) {
+	if sudoUser != "" && sudoUser != "root" && euid == 0 {
+		if u, err := lookup(sudoUser); err == nil && u.HomeDir != "" {
 			return filepath.Join(u.HomeDir, ".ssh"), nil
 		}
 	}
-	home, err := os.UserHomeDir()
+	home, err := homeDir()
 	if err != nil {
 		return "", fmt.Errorf("no authorized_keys file is given, and this user's home directory is unknown (%v): name a file of OpenSSH public keys with authorized_keys FILE in the berth block", err)
 	}

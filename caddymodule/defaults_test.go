@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +145,37 @@ func TestAuthorizedKeysFileWinsOverHome(t *testing.T) {
 	}
 	if len(a.adminKeys) != 1 || gossh.FingerprintSHA256(a.adminKeys[0]) != gossh.FingerprintSHA256(k) {
 		t.Fatalf("admin keys %v, want only the file's", a.adminKeys)
+	}
+}
+
+// Under sudo the keys are those of the user who ran sudo, not root's
+// (sudo sets HOME to root's); SUDO_USER means nothing to a process that
+// is not root, nor when it names root or an unknown user.
+func TestHomeKeysUnderSudo(t *testing.T) {
+	lookup := func(name string) (*user.User, error) {
+		if name == "alice" {
+			return &user.User{Username: "alice", HomeDir: "/home/alice"}, nil
+		}
+		return nil, user.UnknownUserError(name)
+	}
+	home := func() (string, error) { return "/root", nil }
+	for _, c := range []struct {
+		euid int
+		sudo string
+		want string
+	}{
+		{0, "alice", "/home/alice/.ssh"},
+		{0, "", "/root/.ssh"},
+		{0, "root", "/root/.ssh"},
+		{0, "mallory", "/root/.ssh"},
+		{1000, "alice", "/root/.ssh"},
+	} {
+		got, err := sshDirFor(c.euid, c.sudo, lookup, home)
+		if err != nil || got != c.want {
+			t.Errorf("euid %d SUDO_USER=%q: %q, %v; want %q", c.euid, c.sudo, got, err, c.want)
+		}
+	}
+	if _, err := sshDirFor(1000, "", lookup, func() (string, error) { return "", errors.New("$HOME is not defined") }); err == nil || !strings.Contains(err.Error(), "authorized_keys FILE") {
+		t.Errorf("no home: %v", err)
 	}
 }
