@@ -164,7 +164,7 @@ func Connect(ctx context.Context, host string) (*Client, error) {
 	defer cancel()
 	if _, err := api.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		api.Close()
-		return nil, fmt.Errorf("docker engine at %s does not answer (is dockerd running, and may this user use its socket?): %w", api.DaemonHost(), err)
+		return nil, fmt.Errorf("docker engine at %s does not answer (is dockerd running, and may this user use its socket? ./run.sh installs and starts Docker where it is missing): %w", api.DaemonHost(), err)
 	}
 	return &Client{api: api, network: DefaultNetwork}, nil
 }
