@@ -201,7 +201,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
-			App: a.Name, Env: maps.Clone(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
+			App: a.Name, Env: p.buildEnv(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
@@ -297,6 +297,15 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
 		}
 	}
 	return nil
+}
+
+// buildEnv is the config a builder hands to the build: the global config
+// under the release's, as the release's containers get it (a global
+// BUILDPACK_URL chooses herokuish and names its buildpack).
+func (p *Platform) buildEnv(config map[string]string) map[string]string {
+	env := p.GlobalConfig()
+	maps.Copy(env, config)
+	return env
 }
 
 // releaseEnv is the environment of a release's containers: the global
