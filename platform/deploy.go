@@ -183,6 +183,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		rel.ImageID = id
 	} else {
+		if req.Source, err = p.buildSource(ctx, a, req.Source); err != nil {
+			return fail(err)
+		}
 		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
 			return fail(err)
 		}
