@@ -174,3 +174,22 @@ func TestHerokuishRefusesBadEnvNames(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A source no builder recognises goes to the default, and the default's
+// failure says what herokuish would have needed.
+func TestDefaultChoiceNamesWhatHerokuishNeeds(t *testing.T) {
+	sel, err := NewSelector(DockerfileName, Herokuish{}, Dockerfile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sel.Select(context.Background(), "blog", "", Files{"index.html": "hi"}, nil)
+	if err != nil || c.Builder.Name() != DockerfileName {
+		t.Fatalf("Select = %+v, %v", c, err)
+	}
+	if alt := c.Alternatives(); !strings.Contains(alt, "add a .buildpacks file naming the buildpacks (or the config var BUILDPACK_URL) (herokuish builder)") || strings.Contains(alt, "Dockerfile") {
+		t.Errorf("Alternatives = %q", alt)
+	}
+	if c, _ := sel.Select(context.Background(), "blog", "", Files{".buildpacks": "x"}, nil); c.Alternatives() != "" {
+		t.Errorf("a detected builder has alternatives %q", c.Alternatives())
+	}
+}

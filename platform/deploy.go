@@ -212,7 +212,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			if t := timedOut(err); t != err {
 				return fail(t)
 			}
-			return fail(fmt.Errorf("build of %s failed: %w%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name)))
+			return fail(fmt.Errorf("build of %s failed: %w%s%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name), choice.Alternatives()))
 		}
 		rel.ImageID = res.ImageID
 		rel.Launch = maps.Clone(res.Launch)
