@@ -150,7 +150,7 @@ type BuilderReport struct {
 	Detected    string `json:"detected"`
 	DetectedWhy string `json:"detected-reason"`
 	// LastBuilder is the builder that built the serving release.
-	LastBuilder      string `json:"last-builder"`
+	LastBuilder      string `json:"last-used"`
 	BuildDir         string `json:"build-dir"`
 	GlobalBuildDir   string `json:"global-build-dir"`
 	ComputedBuildDir string `json:"computed-build-dir"`
