@@ -195,7 +195,8 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // herokuishLaunch starts each process type of the Procfile, and web, as
 // `/start TYPE`: herokuish reads the command from the Procfile in /app
 // (or the buildpack's default process types) and runs it with the
-// buildpack's profile. The release entry is not a process type.
+// buildpack's profile. The release entry, which is not a process type,
+// runs the same way (/start release) in the release phase.
 func herokuishLaunch(procfile []byte) map[string][]string {
 	launch := map[string][]string{"web": {"/start", "web"}}
 	sc := bufio.NewScanner(bytes.NewReader(procfile))
@@ -205,7 +206,7 @@ func herokuishLaunch(procfile []byte) map[string][]string {
 			continue
 		}
 		typ, _, ok := strings.Cut(line, ":")
-		if typ = strings.TrimSpace(typ); ok && typ != "release" && processType.MatchString(typ) {
+		if typ = strings.TrimSpace(typ); ok && processType.MatchString(typ) {
 			launch[typ] = []string{"/start", typ}
 		}
 	}

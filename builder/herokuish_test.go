@@ -125,7 +125,7 @@ func TestHerokuishBuild(t *testing.T) {
 	if eng.spec.SourceDir != "/tmp/app" || eng.spec.Memory != 1<<30 || eng.spec.Labels[docker.LabelOneOff] != "blog" {
 		t.Errorf("spec %+v", eng.spec)
 	}
-	want := map[string][]string{"web": {"/start", "web"}, "worker": {"/start", "worker"}}
+	want := map[string][]string{"web": {"/start", "web"}, "worker": {"/start", "worker"}, "release": {"/start", "release"}}
 	if !reflect.DeepEqual(res.Launch, want) || res.ImageID != "sha256:built" {
 		t.Errorf("result %+v; want launch %v", res, want)
 	}

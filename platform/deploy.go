@@ -385,6 +385,11 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 // image, with the release's environment (DYNO=dyno), its output indented
 // into log, and returns its exit status.
 func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, limits docker.HostOptions, log io.Writer) (int, error) {
+	return p.runArgv(ctx, a, rel, dyno, []string{"/bin/sh", "-c", script}, limits, log)
+}
+
+// runArgv is runScript for a command given as its argv.
+func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string, argv []string, limits docker.HostOptions, log io.Writer) (int, error) {
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
@@ -395,7 +400,7 @@ func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, scr
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Host:   limits.Merge(host),
 		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", script},
+		Cmd:    argv,
 		Env:    p.releaseEnv(rel, dyno),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
@@ -410,7 +415,13 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, limits
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
-	code, err := p.runScript(ctx, a, rel, "release", cmd, limits, log)
+	// A builder that says how the release entry starts (herokuish's
+	// /start release, with the buildpack's environment) is followed.
+	argv := []string{"/bin/sh", "-c", cmd}
+	if l := rel.Launch[ReleaseProcess]; len(l) > 0 {
+		argv = l
+	}
+	code, err := p.runArgv(ctx, a, rel, "release", argv, limits, log)
 	if err != nil {
 		return fmt.Errorf("release command of %s: %w", a.Name, err)
 	}
