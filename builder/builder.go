@@ -127,6 +127,24 @@ func (s *Selector) Lookup(name string) (Builder, bool) {
 type Choice struct {
 	Builder Builder
 	Why     string
+	// Needs are, when no builder recognised the source and the default
+	// was taken, what each other builder would have needed: the build
+	// error says what the user can add (Alternatives).
+	Needs []Need
+}
+
+// Alternatives is what a failed build of the default builder adds to its
+// error: what the source needs for each other builder. "" when the
+// builder was chosen or detected.
+func (c Choice) Alternatives() string {
+	if len(c.Needs) == 0 {
+		return ""
+	}
+	adds := make([]string, len(c.Needs))
+	for i, n := range c.Needs {
+		adds[i] = fmt.Sprintf("%s (%s builder)", n.What, n.Builder)
+	}
+	return "; or, to build it another way, add " + strings.Join(adds, " or ")
 }
 
 // Select picks the builder for a source of app: chosen, the app's own
@@ -152,7 +170,8 @@ func (s *Selector) Select(ctx context.Context, app, chosen string, src Source, c
 		needs = append(needs, Need{Builder: b.Name(), What: why})
 	}
 	if b, ok := s.Lookup(s.fallback); ok {
-		return Choice{Builder: b, Why: "the default; no builder recognised " + src.Describe()}, nil
+		others := slices.DeleteFunc(slices.Clone(needs), func(n Need) bool { return n.Builder == s.fallback })
+		return Choice{Builder: b, Why: "the default; no builder recognised " + src.Describe(), Needs: others}, nil
 	}
 	return Choice{}, &NoBuilderError{Source: src.Describe(), Needs: needs}
 }

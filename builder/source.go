@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path"
 	"strings"
 )
 
@@ -33,12 +34,28 @@ type GitCommit struct {
 	RepoDir string
 	Rev     string
 	Env     []string
+	// Dir, when set, makes the source the commit's directory Dir only
+	// (builder:set APP build-dir DIR; see Subdir).
+	Dir string
 }
 
 var _ Source = GitCommit{}
 
-// Describe returns the commit's short form.
-func (g GitCommit) Describe() string { return "commit " + shortRev(g.Rev) }
+// Describe returns the commit's short form, and its directory if any.
+func (g GitCommit) Describe() string {
+	if g.Dir != "" {
+		return "commit " + shortRev(g.Rev) + " (directory " + g.Dir + ")"
+	}
+	return "commit " + shortRev(g.Rev)
+}
+
+// tree names the source's tree for git: the commit, or its directory.
+func (g GitCommit) tree() string {
+	if g.Dir != "" {
+		return g.Rev + ":" + g.Dir
+	}
+	return g.Rev
+}
 
 func (g GitCommit) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"--git-dir", g.RepoDir}, args...)...)
@@ -50,7 +67,7 @@ func (g GitCommit) command(ctx context.Context, args ...string) *exec.Cmd {
 func (g GitCommit) ReadFile(ctx context.Context, name string) ([]byte, bool, error) {
 	// ls-tree tells "absent" apart from "git failed"; cat-file alone does not.
 	// Its line is "<mode> SP <type> SP <object> TAB <path>".
-	out, err := g.command(ctx, "ls-tree", g.Rev, "--", name).Output()
+	out, err := g.command(ctx, "ls-tree", g.tree(), "--", name).Output()
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s of %s: %w", name, g.Describe(), gitError(err))
 	}
@@ -69,7 +86,7 @@ func (g GitCommit) ReadFile(ctx context.Context, name string) ([]byte, bool, err
 
 // Archive streams `git archive` of the commit.
 func (g GitCommit) Archive(ctx context.Context) (io.ReadCloser, error) {
-	cmd := g.command(ctx, "archive", "--format=tar", g.Rev)
+	cmd := g.command(ctx, "archive", "--format=tar", g.tree())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -80,6 +97,51 @@ func (g GitCommit) Archive(ctx context.Context) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("git archive: %w", err)
 	}
 	return &commandReader{ReadCloser: out, cmd: cmd, stderr: &stderr}, nil
+}
+
+// ValidBuildDir checks a build directory (builder:set APP build-dir DIR):
+// a relative path inside the repository, in its clean form.
+func ValidBuildDir(dir string) error {
+	bad := dir == "" || dir == "." || strings.HasPrefix(dir, "/") || path.Clean(dir) != dir ||
+		dir == ".." || strings.HasPrefix(dir, "../") || strings.ContainsFunc(dir, func(r rune) bool { return r < ' ' || r == 0x7f })
+	if bad {
+		return fmt.Errorf("the build directory %q is not a directory of the repository: give a relative path such as apps/web, without .. or a trailing slash", dir)
+	}
+	return nil
+}
+
+// Subdir returns the part of src under dir, as a source of its own: the
+// build sees only dir, as its root (Dokku's build-dir, for monorepos).
+// A dir the source lacks is an error that says so.
+func Subdir(ctx context.Context, src Source, dir string) (Source, error) {
+	if err := ValidBuildDir(dir); err != nil {
+		return nil, err
+	}
+	missing := func() error {
+		return fmt.Errorf("%s has no directory %s, which is the app's build directory: push a commit that has it, or change it (builder:set APP build-dir DIR, or an empty DIR for the whole repository)", src.Describe(), dir)
+	}
+	switch s := src.(type) {
+	case GitCommit:
+		sub := s
+		sub.Dir = path.Join(s.Dir, dir)
+		out, err := s.command(ctx, "cat-file", "-t", s.Rev+":"+sub.Dir).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "tree" {
+			return nil, missing()
+		}
+		return sub, nil
+	case Files:
+		sub := Files{}
+		for name, content := range s {
+			if rest, ok := strings.CutPrefix(name, dir+"/"); ok && rest != "" {
+				sub[rest] = content
+			}
+		}
+		if len(sub) == 0 {
+			return nil, missing()
+		}
+		return sub, nil
+	}
+	return nil, fmt.Errorf("a build directory applies to a git commit, not to %s", src.Describe())
 }
 
 // commandReader reports the command's failure at the end of its output,

@@ -82,6 +82,11 @@ type App struct {
 	SSHIdleTimeout            caddy.Duration `json:"ssh_idle_timeout,omitempty"`
 	SSHMaxSessionsPerKey      int            `json:"ssh_max_sessions_per_key,omitempty"`
 	SSHMaxSessionsPerAdminKey int            `json:"ssh_max_sessions_per_admin_key,omitempty"`
+	// HerokuishImage is the image herokuish builds run in (apps with a
+	// .buildpacks file or BUILDPACK_URL). Default:
+	// gliderlabs/herokuish:latest-24, pulled at the first such build if
+	// the engine lacks it.
+	HerokuishImage string `json:"herokuish_image,omitempty"`
 	// MaxLogLines is the most lines per container `logs -n` shows; more
 	// (or -n -1, all) shows this many with a note. Default: 10000.
 	MaxLogLines int `json:"max_log_lines,omitempty"`
@@ -319,10 +324,11 @@ func (a *App) newCore() (*core, error) {
 	// it (see caddyCertCache in certs.go). A custom certificate that named
 	// it goes too; package certs puts it back for the hosts its app keeps.
 	c.table.OnHostsGone(evictCertificates)
-	// The builders, in Dokku's detection order; a source none detects
-	// goes to the default, which says what it lacks. Today the
-	// Dockerfile builder is the only one and the default.
-	builders, err := builder.NewSelector(builder.DockerfileName, builder.Dockerfile{Engine: dc})
+	// The builders, in Dokku's detection order (herokuish for a
+	// .buildpacks file or BUILDPACK_URL, then a Dockerfile); a source
+	// none detects goes to the default, which says what it lacks.
+	herokuish := builder.Herokuish{Engine: dc, Image: a.HerokuishImage}
+	builders, err := builder.NewSelector(builder.DockerfileName, herokuish, builder.Dockerfile{Engine: dc})
 	if err != nil {
 		dc.Close()
 		return nil, err
@@ -338,6 +344,16 @@ func (a *App) newCore() (*core, error) {
 
 		StorageDir: filepath.Join(a.StateDir, "storage"),
 	})
+	// An app's herokuish build cache goes with the app, and with its old
+	// name on a rename (a volume cannot be renamed; the next build fills
+	// a new cache).
+	removeCache := func(ctx context.Context, app string) {
+		if err := herokuish.RemoveCache(ctx, app); err != nil {
+			a.log.Warn("a herokuish build cache was not removed", "app", app, "volume", builder.CacheVolume(app), "error", err)
+		}
+	}
+	c.platform.OnAppDestroyed(removeCache)
+	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
 	c.certs = certs.New(certs.Config{Store: c.platform.Store(), Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})

@@ -38,6 +38,7 @@ func init() {
 //			build_memory 2g        # default: half the host's memory
 //			build_cpus 2           # default: none
 //			push_max 1GiB
+//			herokuish_image gliderlabs/herokuish:latest-24
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -118,6 +119,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			target = &app.DockerHost
 		case "state_dir":
 			target = &app.StateDir
+		case "herokuish_image":
+			target = &app.HerokuishImage
 		default:
 			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
 				if err != nil {
@@ -125,7 +128,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

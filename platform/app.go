@@ -48,6 +48,10 @@ type App struct {
 	// with (SetBuilder); empty means the first builder that detects the
 	// source, else the default (see builder.Selector).
 	Builder string `json:"builder,omitempty"`
+	// BuildDir is the directory of the repository the app is built from
+	// (builder:set APP build-dir DIR, for monorepos); empty means the
+	// global one (builder:set --global build-dir), else the root.
+	BuildDir string `json:"build_dir,omitempty"`
 	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
 	// order, handed to the builder; empty means it detects them.
 	Buildpacks []string `json:"buildpacks,omitempty"`

@@ -253,3 +253,64 @@ func TestBuildersProcessTypesAreHeldToTheFormationLimits(t *testing.T) {
 		t.Fatalf("targets %v, want the previous %v", got, before)
 	}
 }
+
+func TestGlobalBuilderAppliesUnlessTheAppChoosesOne(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	if err := b.p.SetGlobalBuilder(b.ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"})
+	if err != nil || rel.Builder != "other" || !strings.Contains(log, "(chosen for every app with builder:set --global selected)") {
+		t.Fatalf("built by %q (%v), log:\n%s\nwant other, chosen globally", rel.Builder, err, log)
+	}
+	if err := b.p.SetBuilder(b.ctx, "blog", "toml"); err != nil {
+		t.Fatal(err)
+	}
+	if rel, _, err = b.deploySource("blog", builder.Files{"Otherfile": "x"}); err != nil || rel.Builder != "toml" {
+		t.Fatalf("built by %q (%v), want the app's own choice over the global one", rel.Builder, err)
+	}
+	r, err := b.p.BuilderReport(b.ctx, "blog")
+	if err != nil || r.Selected != "toml" || r.GlobalSelected != "other" || r.ComputedSelected != "toml" || r.LastBuilder != "toml" {
+		t.Fatalf("report %+v (%v)", r, err)
+	}
+	// Unsetting the global choice leaves the other global settings.
+	if err := b.p.SetGlobalBuildDir(b.ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.SetGlobalBuilder(b.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := b.p.GlobalBuilderReport(b.ctx); err != nil || g.GlobalSelected != "" || g.GlobalBuildDir != "web" {
+		t.Fatalf("global report %+v (%v)", g, err)
+	}
+	if err := b.p.SetGlobalBuilder(b.ctx, "nope"); err == nil || !strings.Contains(err.Error(), `there is no builder "nope"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestBuildDirIsTheBuildsRoot(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.SetBuildDir(b.ctx, "blog", "../x"); err == nil {
+		t.Fatal("a build dir outside the repository was accepted")
+	}
+	if err := b.p.SetBuildDir(b.ctx, "blog", "web"); err != nil {
+		t.Fatal(err)
+	}
+	// The root's app.toml is not seen; web's Otherfile and Procfile are.
+	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "web/Otherfile": "x", "web/Procfile": "web: serve\nworker: work\n"})
+	if err != nil || rel.Builder != "other" || rel.Processes["worker"] != "work" {
+		t.Fatalf("built by %q with %v (%v), log:\n%s\nwant other, with web's Procfile", rel.Builder, rel.Processes, err, log)
+	}
+	_, _, err = b.deploySource("blog", builder.Files{"app.toml": "x"})
+	if err == nil || !strings.Contains(err.Error(), "has no directory web") {
+		t.Fatalf("err = %v; want the missing build directory named", err)
+	}
+	if a, _ := b.p.App(b.ctx, "blog"); a.Current != rel.Version {
+		t.Fatalf("serving v%d, want v%d to keep serving", a.Current, rel.Version)
+	}
+}

@@ -183,6 +183,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		rel.ImageID = id
 	} else {
+		if req.Source, err = p.buildSource(ctx, a, req.Source); err != nil {
+			return fail(err)
+		}
 		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
 			return fail(err)
 		}
@@ -201,7 +204,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
-			App: a.Name, Env: maps.Clone(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
+			App: a.Name, Env: p.buildEnv(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
@@ -209,7 +212,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			if t := timedOut(err); t != err {
 				return fail(t)
 			}
-			return fail(fmt.Errorf("build of %s failed: %w%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name)))
+			return fail(fmt.Errorf("build of %s failed: %w%s%s", a.Name, err, oomHint(err, buildHost.Memory, a.Name), choice.Alternatives()))
 		}
 		rel.ImageID = res.ImageID
 		rel.Launch = maps.Clone(res.Launch)
@@ -299,6 +302,15 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
 	return nil
 }
 
+// buildEnv is the config a builder hands to the build: the global config
+// under the release's, as the release's containers get it (a global
+// BUILDPACK_URL chooses herokuish and names its buildpack).
+func (p *Platform) buildEnv(config map[string]string) map[string]string {
+	env := p.GlobalConfig()
+	maps.Copy(env, config)
+	return env
+}
+
 // releaseEnv is the environment of a release's containers: the global
 // config, overridden by the release's config, then the variables Berth
 // sets, which config cannot override.
@@ -373,6 +385,11 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 // image, with the release's environment (DYNO=dyno), its output indented
 // into log, and returns its exit status.
 func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, limits docker.HostOptions, log io.Writer) (int, error) {
+	return p.runArgv(ctx, a, rel, dyno, []string{"/bin/sh", "-c", script}, limits, log)
+}
+
+// runArgv is runScript for a command given as its argv.
+func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string, argv []string, limits docker.HostOptions, log io.Writer) (int, error) {
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
@@ -383,7 +400,7 @@ func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, scr
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
 		Host:   limits.Merge(host),
 		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", script},
+		Cmd:    argv,
 		Env:    p.releaseEnv(rel, dyno),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
@@ -398,7 +415,13 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, limits
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
-	code, err := p.runScript(ctx, a, rel, "release", cmd, limits, log)
+	// A builder that says how the release entry starts (herokuish's
+	// /start release, with the buildpack's environment) is followed.
+	argv := []string{"/bin/sh", "-c", cmd}
+	if l := rel.Launch[ReleaseProcess]; len(l) > 0 {
+		argv = l
+	}
+	code, err := p.runArgv(ctx, a, rel, "release", argv, limits, log)
 	if err != nil {
 		return fmt.Errorf("release command of %s: %w", a.Name, err)
 	}

@@ -20,6 +20,10 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
+	// Builder and BuildDir are the builder and build directory of every
+	// app that sets none of its own (builder:set --global).
+	Builder  string `json:"builder,omitempty"`
+	BuildDir string `json:"build_dir,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.
@@ -45,6 +49,8 @@ func loadGlobal(ctx context.Context, s store.Store) (Global, error) {
 	}
 	delete(g.others, "domains")
 	delete(g.others, "config")
+	delete(g.others, "builder")
+	delete(g.others, "build_dir")
 	return g, nil
 }
 

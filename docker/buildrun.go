@@ -1,0 +1,215 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+)
+
+// BuildRun is a build that runs as a container of a builder image
+// (herokuish's /build): the source goes in as a tar, the command runs to
+// its end, and the caller commits the container (Commit) and removes it
+// (RemoveOneOff).
+type BuildRun struct {
+	Image string
+	Cmd   []string
+	// Env is the container's environment. It is committed into the image
+	// with the container, so it must hold no secret: an app's config goes
+	// in as Files.
+	Env []string
+	// Labels are stamped (StampLabels) like every container Berth makes;
+	// a build container carries LabelOneOff, so a start after a crash
+	// removes one left behind.
+	Labels map[string]string
+	// Volumes are named volumes mounted into the container: name → path.
+	// They outlive the container (a build cache).
+	Volumes map[string]string
+	// Files are written, as name → content (mode 0600), into FilesDir, a
+	// fresh anonymous volume: never part of an image Commit makes, and
+	// removed with the container (RemoveOneOff).
+	Files    map[string]string
+	FilesDir string
+	// Source is a tar stream unpacked at SourceDir before the container
+	// starts; SourceDir's parent must exist in the image. The tar's
+	// entries are put under SourceDir's last element, so that the
+	// directory need not exist beforehand.
+	Source    io.Reader
+	SourceDir string
+	// Output receives the command's stdout and stderr as they come.
+	Output io.Writer
+	// Memory, MemorySwap (bytes) and NanoCPUs limit the container, as
+	// the build phase's limits do; zero means none.
+	Memory, MemorySwap, NanoCPUs int64
+}
+
+// RunBuild creates the build container, copies the source in, runs it to
+// its end and returns its exit code and ID. The container is kept even
+// when RunBuild fails after creating it (id is then set): the caller
+// removes it with RemoveOneOff, also when the build was cancelled.
+//
+// The container runs on Docker's default bridge, as `docker build` does,
+// not on Berth's network: a build needs the internet (buildpacks), not
+// the apps.
+func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id string, err error) {
+	labels := c.stamp(spec.Labels)
+	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: labels}
+	hc := &container.HostConfig{
+		Init: &useInit,
+		Resources: container.Resources{
+			Memory: spec.Memory, MemorySwap: spec.MemorySwap, NanoCPUs: spec.NanoCPUs,
+		},
+	}
+	for _, name := range slices.Sorted(maps.Keys(spec.Volumes)) {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: spec.Volumes[name]})
+	}
+	if spec.FilesDir != "" {
+		// A mount in HostConfig, not a VOLUME in Config: Commit would
+		// copy the latter into the image.
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type: mount.TypeVolume, Target: spec.FilesDir,
+			VolumeOptions: &mount.VolumeOptions{Labels: labels},
+		})
+	}
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
+	if err != nil {
+		return 0, "", fmt.Errorf("docker: create the build container from %s: %w", spec.Image, err)
+	}
+	id = created.ID
+	if spec.FilesDir != "" && len(spec.Files) > 0 {
+		pr, pw := io.Pipe()
+		go func() {
+			tw := tar.NewWriter(pw)
+			var err error
+			for _, name := range slices.Sorted(maps.Keys(spec.Files)) {
+				content := spec.Files[name]
+				if err = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content))}); err != nil {
+					break
+				}
+				if _, err = io.WriteString(tw, content); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = tw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: spec.FilesDir, Content: pr})
+		pr.CloseWithError(err)
+		if err != nil {
+			return 0, id, fmt.Errorf("docker: copy the build's files into its container: %w", err)
+		}
+	}
+	if spec.Source != nil {
+		dir := strings.TrimSuffix(spec.SourceDir, "/")
+		parent, base := dir[:strings.LastIndex(dir, "/")+1], dir[strings.LastIndex(dir, "/")+1:]
+		if parent == "" || base == "" {
+			return 0, id, fmt.Errorf("docker: the build's source directory %q must be an absolute path below /", spec.SourceDir)
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(prefixTar(pw, spec.Source, base)) }()
+		_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: parent, Content: pr})
+		pr.CloseWithError(err)
+		if err != nil {
+			return 0, id, fmt.Errorf("docker: copy the source into the build container: %w", err)
+		}
+	}
+	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return 0, id, fmt.Errorf("docker: start the build container: %w", err)
+	}
+	if spec.Output != nil {
+		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+		if err == nil {
+			stdcopy.StdCopy(spec.Output, spec.Output, logs)
+			logs.Close()
+		}
+	}
+	select {
+	case res := <-wait.Result:
+		if res.Error != nil && res.Error.Message != "" {
+			return int(res.StatusCode), id, fmt.Errorf("docker: waiting for the build container: %s", res.Error.Message)
+		}
+		return int(res.StatusCode), id, nil
+	case err := <-wait.Error:
+		return 0, id, fmt.Errorf("docker: waiting for the build container: %w", err)
+	}
+}
+
+// prefixTar copies the tar stream r to w with every entry under dir/ (a
+// directory entry for dir first), so that CopyToContainer into dir's
+// parent makes dir.
+func prefixTar(w io.Writer, r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		return err
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // git archive's commit ID comment
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if name == "" || name == "/" {
+			continue
+		}
+		hdr.Name = dir + "/" + name
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// EnsureVolume creates the named volume with labels (stamped) unless it
+// exists, and says whether it existed. A volume of that name that another
+// Berth on the engine made is refused, not shared: a build cache carries
+// what the next build runs.
+func (c *Client) EnsureVolume(ctx context.Context, name string, labels map[string]string) (existed bool, err error) {
+	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	switch {
+	case err == nil:
+		if inst := res.Volume.Labels[LabelInstance]; inst != c.instance {
+			return true, fmt.Errorf("the volume %s on this engine is not this Berth's (its %s label is %q); remove it (docker volume rm %s) or give this Berth its own engine", name, LabelInstance, inst, name)
+		}
+		return true, nil
+	case !IsNotFound(err):
+		return false, fmt.Errorf("docker: inspect volume %s: %w", name, err)
+	}
+	return false, c.CreateVolume(ctx, name, labels)
+}
+
+// RemoveOwnVolume removes the named volume if it is this Berth's; a
+// missing volume, or another Berth's, is left alone without an error.
+func (c *Client) RemoveOwnVolume(ctx context.Context, name string) error {
+	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
+	}
+	if res.Volume.Labels[LabelInstance] != c.instance {
+		return nil
+	}
+	return c.RemoveVolume(ctx, name)
+}
