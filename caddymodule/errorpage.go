@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 // Error pages of the berth handler. Caddy answers a proxy error with its
@@ -52,6 +53,19 @@ func pageFor(app string, status int, err error) (errorPage, bool) {
 // pass on.
 func upstreamFailure(err error) string {
 	var ne net.Error
+	// Caddy's DialError hides the dial's error (it has no Unwrap), so
+	// its text is all there is to read.
+	var de reverseproxy.DialError
+	if errors.As(err, &de) {
+		switch msg := de.Error(); {
+		case strings.Contains(msg, "connection refused"):
+			err = syscall.ECONNREFUSED
+		case strings.Contains(msg, "timeout"):
+			return "did not answer in time"
+		default:
+			return "could not be reached"
+		}
+	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused the connection (nothing listens on its port: it may have crashed or still be starting)"

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 func TestErrorPages(t *testing.T) {
@@ -21,6 +24,9 @@ func TestErrorPages(t *testing.T) {
 	}{
 		{503, nil, "The app blog is down: its containers are not running."},
 		{502, refused, "The app blog refused the connection"},
+		// As Caddy's transport returns it: the cause hidden in a DialError.
+		{502, reverseproxy.NewDialError(errors.New("dial tcp 10.0.0.2:5000: connect: connection refused")), "The app blog refused the connection"},
+		{502, reverseproxy.NewDialError(errors.New("dial tcp 10.0.0.2:5000: connect: no route to host")), "The app blog could not be reached."},
 		{502, reset, "The app blog reset the connection before it answered."},
 		{502, fmt.Errorf("x: %w", fmt.Errorf("unexpected EOF")), "The app blog did not send a valid response."},
 		{504, nil, "The app blog did not answer in time."},

@@ -146,6 +146,18 @@ func (p *Platform) revive(key string) (n int, ok bool) {
 	return w.revivals[key], true
 }
 
+// refundRevivals gives back the tries counted for keys.
+func (p *Platform) refundRevivals(keys []string) {
+	w := &p.drift
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, k := range keys {
+		if w.revivals[k] > 0 {
+			w.revivals[k]--
+		}
+	}
+}
+
 // startFormation restores every app at start, then runs the drift check
 // until Close. It returns at once: apps come back in the background, so
 // that Caddy serves the ones that kept running without waiting for the
@@ -244,7 +256,7 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			if err := p.restoreApp(ctx, name, boot); err != nil && ctx.Err() == nil {
-				p.log.Error("formation check: "+err.Error(), "app", name)
+				p.log.Error(err.Error(), "app", name)
 			}
 		}()
 	}
@@ -278,14 +290,16 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	gaps := formationGaps(a, rel, cs)
 	_, maxRevivals := p.drift.settings()
 	var toStart []started
-	var did, gaveUp []string
+	var did, gaveUp, keys []string
 	for _, g := range gaps {
 		slot := fmt.Sprintf("%s.%d", g.typ, g.index)
 		why := "it was missing"
 		if g.id != "" {
 			why = "it was stopped"
-			if c := g.was; c.ExitCode != 0 || c.RestartCount > 0 {
+			if c := g.was; c.RestartCount > 0 {
 				why = fmt.Sprintf("it had exited with code %d after %d restart(s)", c.ExitCode, c.RestartCount)
+			} else if c.ExitCode != 0 {
+				why = fmt.Sprintf("it had exited with code %d", c.ExitCode)
 			}
 		}
 		if !boot {
@@ -295,6 +309,7 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 				gaveUp = append(gaveUp, fmt.Sprintf("%s (%s; started again %d time(s) already)", slot, why, n))
 				continue
 			}
+			keys = append(keys, key)
 			why += fmt.Sprintf("; try %d of %d", n, maxRevivals)
 		}
 		verb := "starting it again"
@@ -324,6 +339,14 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	text := strings.Join(did, "; ")
 	if boot {
 		text = "at start: " + text
+	}
+	if err != nil && (docker.IsNotFound(err) || strings.Contains(err.Error(), "marked for removal")) {
+		// Someone is removing a container as the check starts it (docker
+		// rm -f kills, then removes): not the app's failure. The tries go
+		// back, and the next check finds the container missing.
+		p.refundRevivals(keys)
+		p.log.Info(what+": a container went away while it was started; the next check sees to it", "app", app, "error", err)
+		return nil
 	}
 	if err != nil {
 		p.note(app, a.Generation, text+"; then: "+err.Error(), false)
