@@ -90,6 +90,16 @@ type App struct {
 	// MaxLogLines is the most lines per container `logs -n` shows; more
 	// (or -n -1, all) shows this many with a note. Default: 10000.
 	MaxLogLines int `json:"max_log_lines,omitempty"`
+	// FormationCheckInterval is how often the formation check looks for
+	// apps whose containers went missing or stopped (a crash loop that
+	// exhausted its restart policy, a container removed behind Berth's
+	// back) and brings them back; 0 turns it off (the restore at start
+	// still runs). Default: 30s.
+	FormationCheckInterval *caddy.Duration `json:"formation_check_interval,omitempty"`
+	// FormationCheckRevivals is how many times the formation check
+	// starts one container again before it only reports it (log and
+	// ps:report); 0: it only reports. Default: 3.
+	FormationCheckRevivals *int `json:"formation_check_revivals,omitempty"`
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
@@ -137,6 +147,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.StateDir = abs
 	if a.HostKey == "" {
 		a.HostKey = filepath.Join(a.StateDir, "ssh_host_ed25519_key")
+	}
+	if a.FormationCheckInterval != nil && *a.FormationCheckInterval < 0 {
+		return errors.New("berth: formation_check_interval must be a duration of 0 (off) or more, such as 30s")
+	}
+	if a.FormationCheckRevivals != nil && *a.FormationCheckRevivals < 0 {
+		return errors.New("berth: formation_check_revivals must be a whole number of 0 (only report) or more")
 	}
 	if a.MaxLogLines < 0 {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
@@ -217,6 +233,14 @@ func (a *App) Start() error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	c.platform.SetMaxLogLines(a.MaxLogLines)
+	interval, revivals := platform.DefaultFormationCheckInterval, platform.DefaultMaxRevivals
+	if a.FormationCheckInterval != nil {
+		interval = time.Duration(*a.FormationCheckInterval)
+	}
+	if a.FormationCheckRevivals != nil {
+		revivals = *a.FormationCheckRevivals
+	}
+	c.platform.SetFormationCheck(interval, revivals)
 	val, _, err = sshServers.LoadOrNew(sshKey, func() (caddy.Destructor, error) { return a.newSSHServer() })
 	if err != nil {
 		cores.Delete(coreKey)

@@ -31,6 +31,8 @@ func init() {
 //			ssh_max_sessions_per_key 10
 //			ssh_max_sessions_per_admin_key 50
 //			max_log_lines 10000
+//			formation_check_interval 30s  # 0: off
+//			formation_check_revivals 3    # 0: only report
 //			max_scale 100          # limits.go: each has a default
 //			max_containers 200
 //			build_timeout 30m
@@ -95,6 +97,29 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				"ssh_max_sessions_per_admin_key": &app.SSHMaxSessionsPerAdminKey,
 			}[opt] = n
 			continue
+		case "formation_check_interval":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one duration, such as 30s (0 turns the check off)", opt)
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil || dur < 0 {
+				return nil, d.Errf("%s: %q is not a duration such as 30s or 2m (0 turns the check off)", opt, args[0])
+			}
+			v := caddy.Duration(dur)
+			app.FormationCheckInterval = &v
+			continue
+		case "formation_check_revivals":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one number", opt)
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 0 {
+				return nil, d.Errf("%s must be a whole number of 0 (only report) or more, not %q", opt, args[0])
+			}
+			app.FormationCheckRevivals = &n
+			continue
 		case "max_log_lines":
 			args := d.RemainingArgs()
 			if len(args) != 1 {
@@ -128,7 +153,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, max_log_lines, formation_check_interval, formation_check_revivals, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -51,3 +51,40 @@ func TestSSHLimitOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestFormationCheckOptions(t *testing.T) {
+	parse := func(body string) (*App, error) {
+		app := new(App)
+		v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+body+"\n}"), nil)
+		if err != nil {
+			return app, err
+		}
+		return app, json.Unmarshal(v.(httpcaddyfile.App).Value, app)
+	}
+	app, err := parse("formation_check_interval 0\nformation_check_revivals 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0 is a setting (off, only report), not "unset".
+	if app.FormationCheckInterval == nil || *app.FormationCheckInterval != 0 || app.FormationCheckRevivals == nil || *app.FormationCheckRevivals != 0 {
+		t.Fatalf("zero settings lost: %+v %+v", app.FormationCheckInterval, app.FormationCheckRevivals)
+	}
+	app, err = parse("formation_check_interval 5s\nformation_check_revivals 2")
+	if err != nil || time.Duration(*app.FormationCheckInterval) != 5*time.Second || *app.FormationCheckRevivals != 2 {
+		t.Fatalf("%v %v %v", err, app.FormationCheckInterval, app.FormationCheckRevivals)
+	}
+	if app, _ := parse("authorized_keys /k"); app.FormationCheckInterval != nil || app.FormationCheckRevivals != nil {
+		t.Fatal("unset options are not nil (the defaults would be lost)")
+	}
+	for opt, want := range map[string]string{
+		"formation_check_interval -1s":  "is not a duration",
+		"formation_check_interval soon": "is not a duration",
+		"formation_check_interval":      "takes one duration",
+		"formation_check_revivals -1":   "must be a whole number of 0",
+		"formation_check_revivals 1 2":  "takes one number",
+	} {
+		if _, err := parse(opt); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", opt, err, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -29,7 +30,9 @@ func init() {
 //
 // A request for an app that has no ready container (a restart in
 // progress) is held for TryDuration while the proxy looks for one, and
-// then answered 503.
+// then answered 503 with a page that says the app is down; a container
+// that refuses or drops the connection gets a 502 page, one that does not
+// answer in time a 504 page (errorpage.go).
 type Handler struct {
 	// TryDuration is how long a request may wait for a ready container.
 	// Default: 5s.
@@ -125,7 +128,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			}
 		}
 	}
-	return h.proxy.ServeHTTP(w, r, next)
+	watch := &headerWatch{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err = h.proxy.ServeHTTP(watch, r, next)
+	var he caddyhttp.HandlerError
+	if err == nil || watch.wrote || !errors.As(err, &he) {
+		return err
+	}
+	page, ok := pageFor(route.App, he.StatusCode, he.Err)
+	if !ok {
+		return err
+	}
+	// The cause is for the log, not for the visitor.
+	h.app.log.Debug("app unavailable", "app", route.App, "status", he.StatusCode, "error", he.Err)
+	page.write(w, r)
+	return nil
 }
 
 const hstsHeader = "Strict-Transport-Security"

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -49,18 +50,9 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if flags["format"] == "json" {
 		return writeJSON(out, r)
 	}
-	status := "not deployed"
-	switch {
-	case r.Failed:
-		status = "failed"
-	case r.Running:
-		status = "running"
-	case r.Deployed:
-		status = "stopped"
-	}
 	fmt.Fprintf(out.Stdout, "=====> %s ps information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Status:\t%s\n", status)
+	fmt.Fprintf(tw, "Status:\t%s\n", r.Status)
 	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
 	// Dokku's names (ps:report APP --ps-restart-policy).
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
@@ -72,6 +64,9 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 			line += ": " + strings.SplitN(d.Error, "\n", 2)[0]
 		}
 		fmt.Fprintf(tw, "Last deploy:\t%s\n", line)
+	}
+	if n := r.FormationCheck; n != nil {
+		fmt.Fprintf(tw, "Formation check:\t%s %s\n", n.At.Format(time.RFC3339), n.Text)
 	}
 	for _, ps := range r.Processes {
 		detail := ps.State

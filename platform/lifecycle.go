@@ -97,70 +97,22 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 	if err != nil {
 		return false, err
 	}
-	cleanup := context.WithoutCancel(ctx)
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
 		return false, err
 	}
-	have := map[string]docker.Container{}
-	for _, c := range cs {
-		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
-	}
 	var toStart []started
-	for _, typ := range processTypes(rel.Processes) {
-		for i := 1; i <= a.Formation[typ]; i++ {
-			s := started{typ: typ, index: i}
-			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]
-			switch {
-			case !ok:
-				// Missing: created below.
-			case c.Running || c.Restarting:
-				continue
-			default:
-				s.id = c.ID
-			}
-			toStart = append(toStart, s)
-		}
+	for _, g := range formationGaps(a, rel, cs) {
+		toStart = append(toStart, g.started)
 	}
 	if len(toStart) == 0 && !a.Stopped {
 		return false, nil
 	}
-	var news []started
-	defer func() {
-		for _, s := range news {
-			p.routes.Unhide(s.id)
-		}
-		p.routes.Refresh(cleanup, app)
-	}()
-	for _, s := range toStart {
-		if s.id == "" {
-			fmt.Fprintf(log, "-----> Creating %s.%d (it was missing)\n", s.typ, s.index)
-			spec, err := p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))
-			if err != nil {
-				return false, err
-			}
-			if s.id, err = p.docker.Create(ctx, spec); err != nil {
-				return false, err
-			}
-		} else {
-			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
-		}
-		// Hidden until it passes its checks, so no event routes it early.
-		p.routes.Hide(s.id)
-		news = append(news, s)
-		if err := p.docker.Start(ctx, s.id); err != nil {
-			return false, err
-		}
-	}
-	a.Stopped = false
-	if err := saveApp(cleanup, p.store, a); err != nil {
-		return false, err
-	}
-	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
-		return true, fmt.Errorf("%s started, but %w", app, err)
-	}
-	if err := p.attachPostDeploy(ctx, a, news); err != nil {
-		return true, fmt.Errorf("%s started, but %w", app, err)
+	// An explicit start gives every container new tries of the
+	// formation check (restore.go).
+	p.forgetRevivals(app)
+	if err := p.bringUp(ctx, a, rel, toStart, log); err != nil {
+		return true, err
 	}
 	return true, nil
 }

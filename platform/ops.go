@@ -254,7 +254,7 @@ type ProcessStatus struct {
 	Type     string    `json:"type"`
 	Index    int       `json:"index"`
 	Release  int       `json:"release"`
-	State    string    `json:"state"` // running, restarting, exited, failed
+	State    string    `json:"state"` // running, restarting, exited, failed, stopped, missing
 	Detail   string    `json:"detail,omitempty"`
 	Restarts int       `json:"restarts"`
 	Started  time.Time `json:"started_at"`
@@ -262,9 +262,15 @@ type ProcessStatus struct {
 
 // ProcessReport describes the app's processes (Dokku's ps:report).
 type ProcessReport struct {
-	App           string          `json:"app"`
-	Deployed      bool            `json:"deployed"`
-	Release       int             `json:"release"`
+	App      string `json:"app"`
+	Deployed bool   `json:"deployed"`
+	Release  int    `json:"release"`
+	// Status sums the processes up as Docker sees them: "not deployed",
+	// "stopped" (ps:stop), "running", "restarting" (a crash loop that
+	// Docker's restart policy is still answering), "failed" (a container
+	// stopped for good: its restart policy gave up), or "running
+	// (…)" when only part of the formation runs.
+	Status        string          `json:"status"`
 	Running       bool            `json:"running"`
 	Failed        bool            `json:"failed"`
 	RestartPolicy string          `json:"restart_policy"`
@@ -272,6 +278,48 @@ type ProcessReport struct {
 	Formation     map[string]int  `json:"formation"`
 	Processes     []ProcessStatus `json:"processes"`
 	LastDeploy    *DeployAttempt  `json:"last_deploy,omitempty"`
+	// FormationCheck is what the formation check (restore.go) last did
+	// to this release's containers, or found it could not fix.
+	FormationCheck *FormationNote `json:"formation_check,omitempty"`
+}
+
+// reportStatus sums up an app's processes for ps:report.
+func reportStatus(a *App, ps []ProcessStatus) string {
+	if a.Current == 0 {
+		return "not deployed"
+	}
+	if a.Stopped {
+		return "stopped"
+	}
+	count := map[string]int{}
+	var down []string
+	for _, p := range ps {
+		count[p.State]++
+		if p.State != "running" {
+			down = append(down, fmt.Sprintf("%s.%d %s", p.Type, p.Index, p.State))
+		}
+	}
+	switch {
+	case len(ps) == 0 && formationTotal(a.Formation) == 0:
+		return "scaled to zero"
+	case count["failed"] > 0:
+		return "failed (" + strings.Join(down, ", ") + ")"
+	case count["running"] == 0 && count["restarting"] > 0:
+		return "restarting (crash loop: " + strings.Join(down, ", ") + ")"
+	case count["running"] == 0:
+		return "down (" + strings.Join(append(down, "no container runs"), ", ") + ")"
+	case len(down) > 0:
+		return "running (" + strings.Join(down, ", ") + ")"
+	}
+	return "running"
+}
+
+func formationTotal(f map[string]int) int {
+	n := 0
+	for _, v := range f {
+		n += v
+	}
+	return n
 }
 
 // Report returns the app's process report. A container that exhausted its
@@ -302,7 +350,12 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 		case failed:
 			st.State, st.Detail, r.Failed = "failed", why, true
 		case c.Restarting:
+			// Docker counts a restarting container as running too.
 			st.State = "restarting"
+			st.Detail = fmt.Sprintf("exited with code %d; Docker restarts it, restart %d", c.ExitCode, c.RestartCount)
+			if c.RestartPolicy == "on-failure" && c.MaxRetries > 0 {
+				st.Detail += fmt.Sprintf(" of %d", c.MaxRetries)
+			}
 		case c.Running:
 			st.State = "running"
 			r.Running = true
@@ -310,6 +363,19 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 			st.State, st.Detail = "exited", fmt.Sprintf("exit code %d", c.ExitCode)
 		}
 		r.Processes = append(r.Processes, st)
+	}
+	// The formation's containers that are not there at all (removed
+	// behind Berth's back) are part of the picture too.
+	if rel, ok := a.CurrentRelease(); ok {
+		for _, g := range formationGaps(a, rel, cs) {
+			if g.id == "" {
+				r.Processes = append(r.Processes, ProcessStatus{Name: g.name(app), Type: g.typ, Index: g.index, Release: a.Current, State: "missing", Detail: "no container"})
+			}
+		}
+	}
+	r.Status = reportStatus(a, r.Processes)
+	if n, ok := p.formationNote(app, a.Generation); ok {
+		r.FormationCheck = &n
 	}
 	sort.Slice(r.Processes, func(i, j int) bool {
 		if r.Processes[i].Type != r.Processes[j].Type {

@@ -86,6 +86,8 @@ type Platform struct {
 	identified bool
 	// urls turns hosts into the URLs users open (SetURLs, urls.go).
 	urls atomic.Pointer[URLsFunc]
+	// drift is the formation restore and drift check (restore.go).
+	drift formationWatch
 }
 
 // ReconcileInterval is how often the platform re-reads Docker's state in
@@ -110,15 +112,18 @@ func New(cfg Config) *Platform {
 		storageDir: cfg.StorageDir,
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
+	p.drift = formationWatch{interval: DefaultFormationCheckInterval, maxRevivals: DefaultMaxRevivals, kick: make(chan struct{}, 1)}
 	p.SetLimits(cfg.Limits)
 	p.gitRepos.Follow(p)
 	return p
 }
 
 // Start makes sure Berth's network exists, subscribes to container events,
-// then routes every app to its running containers. It does not start,
-// stop or restart any container: apps that kept running while Berth was
-// down are served as they are.
+// then routes every app to its running containers. Apps that kept running
+// while Berth was down are served as they are; then, in the background,
+// every app that is not stopped (ps:stop) gets its recorded formation back
+// (containers that stopped are started, missing ones created), and the
+// formation check watches for drift until Close (restore.go).
 func (p *Platform) Start(ctx context.Context) error {
 	if err := p.Identify(ctx); err != nil {
 		return err
@@ -128,7 +133,11 @@ func (p *Platform) Start(ctx context.Context) error {
 	}
 	// The controller subscribes to events before removeInterrupted, so
 	// that the removals' events reach it, and before its first reconcile.
-	return p.routes.Start(ctx, p.removeInterrupted)
+	if err := p.routes.Start(ctx, p.removeInterrupted); err != nil {
+		return err
+	}
+	p.startFormation()
+	return nil
 }
 
 // removeInterrupted removes the containers of releases that are not
@@ -193,7 +202,10 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 }
 
 // Close stops watching Docker. Containers keep running.
-func (p *Platform) Close() { p.routes.Close() }
+func (p *Platform) Close() {
+	p.stopFormation()
+	p.routes.Close()
+}
 
 // Reconcile re-reads every app's record and containers and routes
 // accordingly (routes.Controller.Reconcile).

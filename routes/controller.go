@@ -96,6 +96,9 @@ type Controller struct {
 	// generation: new ones of a scale-up until they pass their checks, and
 	// old ones of a scale-down while they drain.
 	hidden map[string]bool
+	// bursts count each crash-looping container's restarts, so that a
+	// burst is logged once (noteExit).
+	bursts map[string]*burst
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -116,6 +119,7 @@ func New(engine Engine, table *routing.Table, apps Apps, log *slog.Logger) *Cont
 		targetOf: map[string]string{},
 		gone:     map[string]time.Time{},
 		hidden:   map[string]bool{},
+		bursts:   map[string]*burst{},
 	}
 }
 
@@ -195,6 +199,7 @@ func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs
 			}
 		case <-ticker.C:
 			c.forgetGone(time.Minute)
+			c.forgetBursts()
 			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("reconcile", "error", err)
 			}
@@ -421,19 +426,94 @@ func (c *Controller) isHidden(id string) bool {
 	return c.hidden[id] || gone
 }
 
-// noteExit logs a container that has stopped for good: it exited with an
-// error and its restart policy will not restart it again.
+// noteExit says what a container's exit means: a crash that Docker's
+// restart policy answers (one log line at the start of each burst of
+// restarts, not one per restart), or a container that has stopped for
+// good (its policy gave up, or does not restart it). Exits Berth causes
+// are not crashes: those of a stopped app (ps:stop), and of containers of
+// another generation (a rollout retiring them).
 func (c *Controller) noteExit(ctx context.Context, id string) {
 	ct, err := c.engine.Inspect(ctx, id)
 	if err != nil {
 		return
 	}
-	if a, found, err := c.apps.Lookup(ctx, ct.Labels[docker.LabelApp]); err == nil && found && a.Stopped {
-		return // ps:stop stopped it
+	app := ct.Labels[docker.LabelApp]
+	a, found, err := c.apps.Lookup(ctx, app)
+	if err != nil || !found || a.Stopped || ct.Labels[docker.LabelGeneration] != strconv.Itoa(a.Generation) {
+		return
 	}
+	slot := ct.Labels[docker.LabelProcess] + "." + ct.Labels[docker.LabelIndex]
 	if failed, why := Exhausted(ct); failed {
-		c.log.Error("app container failed: "+why, "app", ct.Labels[docker.LabelApp], "container", ct.Name)
+		c.endBurst(id)
+		c.log.Error("app container failed: "+why+"; it stays down until the formation check starts it again, ps:restart "+app+" or the next deploy (see ps:report "+app+", logs "+app+")",
+			"app", app, "process", slot, "container", ct.Name)
+		return
 	}
+	if !ct.Restarting {
+		return // stopped by Berth (a scale-down) or exited 0 under on-failure: the formation check sees to it
+	}
+	if n, first := c.countRestart(id); first {
+		c.log.Warn(fmt.Sprintf("app container crashed (exit code %d); Docker is restarting it (restart %d%s, restart policy %s)", ct.ExitCode, ct.RestartCount, ofMax(ct), policyName(ct)),
+			"app", app, "process", slot, "container", ct.Name)
+	} else if n%10 == 0 {
+		c.log.Warn(fmt.Sprintf("app container keeps crashing: %d restarts in this burst (exit code %d)", n, ct.ExitCode),
+			"app", app, "process", slot, "container", ct.Name)
+	}
+}
+
+// burstGap is how long a container must stay up for its next crash to
+// start a new burst of restarts (and a new log line).
+const burstGap = time.Minute
+
+type burst struct {
+	count int
+	last  time.Time
+}
+
+// countRestart counts a restart of container id; first is set when it
+// starts a new burst.
+func (c *Controller) countRestart(id string) (n int, first bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.bursts[id]
+	if !ok || time.Since(b.last) > burstGap {
+		b, first = &burst{}, true
+		c.bursts[id] = b
+	}
+	b.count++
+	b.last = time.Now()
+	return b.count, first
+}
+
+func (c *Controller) endBurst(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.bursts, id)
+}
+
+// forgetBursts drops bursts that ended long ago.
+func (c *Controller) forgetBursts() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, b := range c.bursts {
+		if time.Since(b.last) > burstGap {
+			delete(c.bursts, id)
+		}
+	}
+}
+
+func ofMax(ct docker.Container) string {
+	if ct.RestartPolicy == "on-failure" && ct.MaxRetries > 0 {
+		return fmt.Sprintf(" of %d", ct.MaxRetries)
+	}
+	return ""
+}
+
+func policyName(ct docker.Container) string {
+	if ct.RestartPolicy == "on-failure" && ct.MaxRetries > 0 {
+		return fmt.Sprintf("on-failure:%d", ct.MaxRetries)
+	}
+	return ct.RestartPolicy
 }
 
 // Exhausted reports whether c has failed for good, and says how.
@@ -444,7 +524,7 @@ func Exhausted(c docker.Container) (bool, string) {
 	switch c.RestartPolicy {
 	case "on-failure":
 		if c.MaxRetries > 0 && c.RestartCount >= c.MaxRetries {
-			return true, fmt.Sprintf("exited with code %d after %d restarts (restart policy on-failure:%d exhausted)", c.ExitCode, c.RestartCount, c.MaxRetries)
+			return true, fmt.Sprintf("crash loop, gave up after %d restarts: exited with code %d (restart policy on-failure:%d exhausted)", c.RestartCount, c.ExitCode, c.MaxRetries)
 		}
 	case "no", "":
 		return true, fmt.Sprintf("exited with code %d (restart policy no)", c.ExitCode)

@@ -72,6 +72,24 @@ type engine struct {
 	mu     sync.Mutex
 	hold   chan struct{} // the next listing waits for it to close
 	listed chan struct{} // closed once that listing has been read
+	// onFailure marks containers inspected as Docker shows one whose
+	// restart policy on-failure:3 is restarting it after an error exit
+	// (the fake does not emulate restart policies).
+	onFailure map[string]bool
+}
+
+func (e *engine) Inspect(ctx context.Context, id string) (docker.Container, error) {
+	c, err := e.Engine.Inspect(ctx, id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil && e.onFailure[id] {
+		c.RestartPolicy, c.MaxRetries = "on-failure", 3
+		if !c.Running && c.ExitCode != 0 && c.RestartCount < 3 {
+			// Docker counts the restart before it reports the exit.
+			c.Running, c.Restarting, c.RestartCount = true, true, c.RestartCount+1
+		}
+	}
+	return c, err
 }
 
 func (e *engine) ListRunning(ctx context.Context, labels ...string) ([]docker.Container, error) {
@@ -523,5 +541,46 @@ func TestExhausted(t *testing.T) {
 		if got, why := routes.Exhausted(tc.c); got != tc.want {
 			t.Errorf("Exhausted(%+v) = %v (%q), want %v", tc.c, got, why, tc.want)
 		}
+	}
+}
+
+func (b *bed) logged(s string) int {
+	b.logMu.Lock()
+	defer b.logMu.Unlock()
+	return strings.Count(b.log.String(), s)
+}
+
+// A crash loop is logged once per burst of restarts, and again when the
+// restart policy gives up; a rollout's retiring containers (another
+// generation) are not crashes.
+func TestCrashBurstIsLoggedOnceAndTheGivingUp(t *testing.T) {
+	b := newBed(t)
+	id, _ := b.run("blog", 1, nil)
+	b.refresh("blog")
+	b.engine.mu.Lock()
+	b.engine.onFailure = map[string]bool{id: true}
+	b.engine.mu.Unlock()
+	for i := 0; i < 3; i++ {
+		b.engine.Crash(id, 3)
+		b.eventually("the crash is seen", func() bool { return b.logged("app container") > 0 })
+		b.settle()
+		if err := b.engine.Restart(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.engine.Crash(id, 3) // the fourth exit: restart count 3 of 3, Docker gives up
+	b.eventually("the giving up is logged", func() bool {
+		return b.logged("app container failed: crash loop, gave up after 3 restarts: exited with code 3 (restart policy on-failure:3 exhausted)") == 1
+	})
+	if n := b.logged("app container crashed (exit code 3); Docker is restarting it (restart 1 of 3, restart policy on-failure:3)"); n != 1 {
+		t.Fatalf("%d lines for the burst, want 1:\n%s", n, b.log.String())
+	}
+
+	old, _ := b.run("blog", 1, nil)
+	b.apps.set("blog", routes.App{Generation: 2, Hosts: []string{"blog.example.test"}})
+	b.engine.Crash(old, 3)
+	b.settle()
+	if n := b.logged("app container"); n != 2 {
+		t.Fatalf("an exit of another generation was logged:\n%s", b.log.String())
 	}
 }

@@ -92,6 +92,7 @@ func TestScripts(t *testing.T) {
 			"await-containers": cmdAwaitContainers,
 			"freeport":         cmdFreePort,
 			"herokuishimage":   cmdHerokuishImage,
+			"privdockerd":      cmdPrivateDockerd,
 		},
 	})
 }

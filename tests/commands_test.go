@@ -62,6 +62,7 @@ func setup(env *testscript.Env) error {
 	inst.caddy = berthtest.Caddy{Bin: caddyBin, Dir: env.WorkDir, Config: filepath.Join(env.WorkDir, "Caddyfile"),
 		Ports: []int{sshPort, httpPort}}
 	env.Values[instanceKey{}] = inst
+	env.Values[privateEngineKey{}] = new(privateEngine) // restore_test.go
 	home := filepath.Join(env.WorkDir, "home")
 	sshDir := filepath.Join(env.WorkDir, ".ssh")
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {

@@ -1,0 +1,438 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routes"
+)
+
+// Formation restore and drift check (Dokku's boot-time ps:restore, and
+// more). A container can stop without Berth: a dockerd restart or a
+// reboot stops every container, and one whose process exits 0 on SIGTERM
+// (most well-behaved servers do) is not restarted by an on-failure
+// policy; an OOM kill after the policy gave up, or a `docker rm` behind
+// Berth's back, leaves a hole in the formation too. So:
+//
+//   - at start, every deployed app that was not stopped with ps:stop gets
+//     its recorded formation back: the current generation's stopped
+//     containers start again, missing ones are created, each hidden until
+//     it passes its checks (as ps:start does);
+//   - every FormationCheckInterval the same look finds what drifted since,
+//     and acts: a missing container is created again, a stopped one is
+//     started, but at most MaxRevivals times per container and
+//     generation, so a crash loop that keeps failing is reported (log and
+//     ps:report) rather than restarted forever. The next rollout (a new
+//     generation), ps:start or a restart of Berth gives it new tries.
+
+const (
+	// DefaultFormationCheckInterval is how often the drift check looks.
+	DefaultFormationCheckInterval = 30 * time.Second
+	// DefaultMaxRevivals is how many times the drift check starts one
+	// container again before it only reports it.
+	DefaultMaxRevivals = 3
+	// restoreParallel bounds how many apps are restored at once at start:
+	// each waits for its checks, and 500 apps must not start 500 at once.
+	restoreParallel = 4
+)
+
+// formationWatch is the drift check's state.
+type formationWatch struct {
+	mu          sync.Mutex
+	interval    time.Duration // 0: off
+	maxRevivals int
+	// revivals counts the drift check's starts per container slot
+	// (APP|GENERATION|TYPE.INDEX).
+	revivals map[string]int
+	// notes are what the check last did or found per app, for ps:report.
+	notes map[string]FormationNote
+	// kick wakes the loop when the interval changes.
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// FormationNote is what the formation check last did to (or found in) an
+// app's formation.
+type FormationNote struct {
+	Generation int       `json:"-"`
+	At         time.Time `json:"at"`
+	Text       string    `json:"text"`
+	// GaveUp is set when a container kept failing and the check stopped
+	// starting it.
+	GaveUp bool `json:"gave_up,omitempty"`
+}
+
+// SetFormationCheck sets the drift check's interval (0 turns it off) and
+// how many times it starts one container again (0: it only reports).
+// Negative values take the defaults.
+func (p *Platform) SetFormationCheck(interval time.Duration, maxRevivals int) {
+	if interval < 0 {
+		interval = DefaultFormationCheckInterval
+	}
+	if maxRevivals < 0 {
+		maxRevivals = DefaultMaxRevivals
+	}
+	w := &p.drift
+	w.mu.Lock()
+	w.interval, w.maxRevivals = interval, maxRevivals
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *formationWatch) settings() (time.Duration, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.interval, w.maxRevivals
+}
+
+// note records what the check did to app, and logs it.
+func (p *Platform) note(app string, gen int, text string, gaveUp bool) {
+	w := &p.drift
+	w.mu.Lock()
+	if w.notes == nil {
+		w.notes = map[string]FormationNote{}
+	}
+	w.notes[app] = FormationNote{Generation: gen, At: time.Now().UTC(), Text: text, GaveUp: gaveUp}
+	w.mu.Unlock()
+}
+
+// formationNote returns the app's note if it is about its current
+// generation.
+func (p *Platform) formationNote(app string, gen int) (FormationNote, bool) {
+	w := &p.drift
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, ok := w.notes[app]
+	return n, ok && n.Generation == gen
+}
+
+// forgetRevivals gives the app's containers new tries (ps:start).
+func (p *Platform) forgetRevivals(app string) {
+	w := &p.drift
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k := range w.revivals {
+		if strings.HasPrefix(k, app+"|") {
+			delete(w.revivals, k)
+		}
+	}
+	delete(w.notes, app)
+}
+
+// revive counts one more start of a container slot by the drift check;
+// ok is false when the slot has had its tries, and n is how many.
+func (p *Platform) revive(key string) (n int, ok bool) {
+	w := &p.drift
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.revivals == nil {
+		w.revivals = map[string]int{}
+	}
+	if w.revivals[key] >= w.maxRevivals {
+		return w.revivals[key], false
+	}
+	w.revivals[key]++
+	return w.revivals[key], true
+}
+
+// refundRevivals gives back the tries counted for keys.
+func (p *Platform) refundRevivals(keys []string) {
+	w := &p.drift
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, k := range keys {
+		if w.revivals[k] > 0 {
+			w.revivals[k]--
+		}
+	}
+}
+
+// startFormation restores every app at start, then runs the drift check
+// until Close. It returns at once: apps come back in the background, so
+// that Caddy serves the ones that kept running without waiting for the
+// checks of those that did not.
+func (p *Platform) startFormation() {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &p.drift
+	w.cancel, w.done = cancel, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		p.checkFormations(ctx, true)
+		for {
+			interval, _ := w.settings()
+			var tick <-chan time.Time
+			var t *time.Timer
+			if interval > 0 {
+				t = time.NewTimer(interval)
+				tick = t.C
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.kick:
+			case <-tick:
+				p.checkFormations(ctx, false)
+			}
+			if t != nil {
+				t.Stop()
+			}
+		}
+	}()
+}
+
+// stopFormation ends the drift check (Close).
+func (p *Platform) stopFormation() {
+	w := &p.drift
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+// checkFormations looks at every app's formation and brings back what is
+// missing or stopped. One listing of every app container finds the apps
+// that need a closer look; only those are locked and inspected.
+func (p *Platform) checkFormations(ctx context.Context, boot bool) {
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		p.log.Warn("formation check: list apps", "error", err)
+		return
+	}
+	all, err := p.docker.ListRunning(ctx, docker.LabelApp)
+	if err != nil {
+		p.log.Warn("formation check: list containers", "error", err)
+		return
+	}
+	type slot struct{ running, restarting bool }
+	have := map[string]slot{}
+	for _, c := range all {
+		if !routes.AppContainer(c) {
+			continue
+		}
+		key := c.Labels[docker.LabelApp] + "|" + c.Labels[docker.LabelGeneration] + "|" + c.Labels[docker.LabelProcess] + "." + c.Labels[docker.LabelIndex]
+		have[key] = slot{c.Running, c.Restarting}
+	}
+	var todo []string
+	for _, name := range names {
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil || a.Stopped || a.Current == 0 {
+			continue
+		}
+		rel, ok := a.CurrentRelease()
+		if !ok {
+			continue
+		}
+	slots:
+		for _, typ := range processTypes(rel.Processes) {
+			for i := 1; i <= a.Formation[typ]; i++ {
+				s, ok := have[fmt.Sprintf("%s|%d|%s.%d", name, a.Generation, typ, i)]
+				if !ok || !(s.running || s.restarting) {
+					todo = append(todo, name)
+					break slots
+				}
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	sem := make(chan struct{}, restoreParallel)
+	var wg sync.WaitGroup
+	for _, name := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := p.restoreApp(ctx, name, boot); err != nil && ctx.Err() == nil {
+				p.log.Error(err.Error(), "app", name)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// restoreApp brings app to its formation: at boot every stopped container
+// of the current generation starts; later (the drift check) each at most
+// MaxRevivals times. An app being changed (a deploy, ps:stop) is left to
+// that change.
+func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error {
+	a, unlock, err := p.lockedApp(ctx, app, "a formation check")
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrAppNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if a.Stopped {
+		return nil
+	}
+	rel, err := currentRelease(a)
+	if err != nil {
+		return nil
+	}
+	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return err
+	}
+	gaps := formationGaps(a, rel, cs)
+	_, maxRevivals := p.drift.settings()
+	var toStart []started
+	var did, gaveUp, keys []string
+	for _, g := range gaps {
+		slot := fmt.Sprintf("%s.%d", g.typ, g.index)
+		why := "it was missing"
+		if g.id != "" {
+			why = "it was stopped"
+			if c := g.was; c.RestartCount > 0 {
+				why = fmt.Sprintf("it had exited with code %d after %d restart(s)", c.ExitCode, c.RestartCount)
+			} else if c.ExitCode != 0 {
+				why = fmt.Sprintf("it had exited with code %d", c.ExitCode)
+			}
+		}
+		if !boot {
+			key := fmt.Sprintf("%s|%d|%s", app, a.Generation, slot)
+			n, ok := p.revive(key)
+			if !ok {
+				gaveUp = append(gaveUp, fmt.Sprintf("%s (%s; started again %d time(s) already)", slot, why, n))
+				continue
+			}
+			keys = append(keys, key)
+			why += fmt.Sprintf("; try %d of %d", n, maxRevivals)
+		}
+		verb := "starting it again"
+		if g.id == "" {
+			verb = "creating it again"
+		}
+		did = append(did, fmt.Sprintf("%s: %s (%s)", slot, verb, why))
+		toStart = append(toStart, g.started)
+	}
+	if len(gaveUp) > 0 {
+		text := fmt.Sprintf("gave up on %s: it keeps failing; see ps:report %s and logs %s, fix and deploy, or ps:restart %s", strings.Join(gaveUp, ", "), app, app, app)
+		// Said once per container and generation, not at every check.
+		if n, ok := p.formationNote(app, a.Generation); !ok || n.Text != text {
+			p.log.Error("formation check "+text, "app", app)
+			p.note(app, a.Generation, text, true)
+		}
+	}
+	if len(toStart) == 0 {
+		return nil
+	}
+	what := "formation check"
+	if boot {
+		what = "restoring the formation at start"
+	}
+	p.log.Warn(what+": "+strings.Join(did, "; "), "app", app)
+	err = p.bringUp(ctx, a, rel, toStart, io.Discard)
+	text := strings.Join(did, "; ")
+	if boot {
+		text = "at start: " + text
+	}
+	if err != nil && (docker.IsNotFound(err) || strings.Contains(err.Error(), "marked for removal")) {
+		// Someone is removing a container as the check starts it (docker
+		// rm -f kills, then removes): not the app's failure. The tries go
+		// back, and the next check finds the container missing.
+		p.refundRevivals(keys)
+		p.log.Info(what+": a container went away while it was started; the next check sees to it", "app", app, "error", err)
+		return nil
+	}
+	if err != nil {
+		p.note(app, a.Generation, text+"; then: "+err.Error(), false)
+		return fmt.Errorf("%s: %s: %w", what, app, err)
+	}
+	p.note(app, a.Generation, text+"; it passed its checks", false)
+	p.log.Info(what+": "+app+" runs its formation again", "app", app)
+	return nil
+}
+
+// gap is a container of the formation that is not running: missing (id
+// empty) or stopped.
+type gap struct {
+	started
+	was docker.Container
+}
+
+// formationGaps lists the containers of a's formation (of its current
+// generation, among cs) that neither run nor are being restarted by
+// Docker.
+func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
+	have := map[string]docker.Container{}
+	for _, c := range cs {
+		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
+	}
+	var out []gap
+	for _, typ := range processTypes(rel.Processes) {
+		for i := 1; i <= a.Formation[typ]; i++ {
+			g := gap{started: started{typ: typ, index: i}}
+			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]
+			switch {
+			case !ok:
+				// Missing: created by bringUp.
+			case c.Running || c.Restarting:
+				continue
+			default:
+				g.id, g.was = c.ID, c
+			}
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// bringUp starts the stopped containers among toStart and creates the
+// missing ones (id empty), each hidden from routes until it passes its
+// checks; then the app is marked running. a must be locked.
+func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []started, log io.Writer) error {
+	app := a.Name
+	cleanup := context.WithoutCancel(ctx)
+	var news []started
+	defer func() {
+		for _, s := range news {
+			p.routes.Unhide(s.id)
+		}
+		p.routes.Refresh(cleanup, app)
+	}()
+	for _, s := range toStart {
+		if s.id == "" {
+			fmt.Fprintf(log, "-----> Creating %s.%d (it was missing)\n", s.typ, s.index)
+			spec, err := p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))
+			if err != nil {
+				return err
+			}
+			if s.id, err = p.docker.Create(ctx, spec); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
+		}
+		// Hidden until it passes its checks, so no event routes it early.
+		p.routes.Hide(s.id)
+		news = append(news, s)
+		if err := p.docker.Start(ctx, s.id); err != nil {
+			return err
+		}
+	}
+	a.Stopped = false
+	if err := saveApp(cleanup, p.store, a); err != nil {
+		return err
+	}
+	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
+		return fmt.Errorf("%s started, but %w", app, err)
+	}
+	if err := p.attachPostDeploy(ctx, a, news); err != nil {
+		return fmt.Errorf("%s started, but %w", app, err)
+	}
+	return nil
+}
