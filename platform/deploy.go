@@ -203,7 +203,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			Source: req.Source, Tag: rel.Image, Log: log,
 			App: a.Name, Env: maps.Clone(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a),
-			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
+			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
