@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berth-paas/berth/internal/berthtest"
+)
+
+// benchPack measures issue 13's buildpack cache: a pack build of an app
+// whose cache volume is empty (its first push) against a second build of
+// the same, unchanged commit (ps:rebuild), which restores the cached
+// layers from the volume and finds the exported layers unchanged. Both
+// are whole deploys through Berth (build, checks, swap), timed from the
+// command's start to its end, with the creator's own share read from the
+// build log. The builder is tests/cnb/build-builder.sh's (no registry is
+// reachable); its making is timed too, once.
+func benchPack(ctx context.Context, e *env, cfg config, rep *report) error {
+	rounds := 3
+	if cfg.quick {
+		rounds = 1
+	}
+	t0 := time.Now()
+	if out, err := exec.CommandContext(ctx, filepath.Join(e.root, "tests", "cnb", "build-builder.sh")).CombinedOutput(); err != nil {
+		return fmt.Errorf("tests/cnb/build-builder.sh: %v\n%s", err, out)
+	}
+	builderReady := time.Since(t0)
+	progress("pack: the test builder was ready in %s", builderReady.Round(time.Millisecond))
+
+	b, err := e.newBerth("pack")
+	if err != nil {
+		return err
+	}
+	if _, err := e.start(b); err != nil {
+		return err
+	}
+	defer b.stop()
+	ssh := func(args ...string) (string, error) {
+		full := append(strings.Fields(berthtest.GitSSHCommand(e.sshConfig))[1:], "-p", fmt.Sprint(b.sshPort), "berth@127.0.0.1")
+		out, err := exec.CommandContext(ctx, "ssh", append(full, args...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("ssh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := ssh("buildpacks:set-property", "--global", "stack", "berth-test/builder:latest"); err != nil {
+		return err
+	}
+
+	src := filepath.Join(e.tmp, "pack-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"project.toml": "[_]\nschema-version = \"0.2\"\n",
+		"index.html":   "pack bench\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = src
+		cmd.Env = e.gitEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"commit", "-q", "-m", "v1"}} {
+		if _, err := git(args...); err != nil {
+			return err
+		}
+	}
+
+	var cold, warm, coldServer, warmServer []time.Duration
+	hits := 0
+	for i := 1; i <= rounds; i++ {
+		app := fmt.Sprintf("pack-bench-%d", i)
+		e.defer_("remove "+app, func() {
+			berthtest.RemoveApp(app)
+			exec.Command("docker", "volume", "rm", "-f", "berth-pack-cache-"+app).Run()
+		})
+		t0 := time.Now()
+		out, err := git("push", fmt.Sprintf("ssh://berth@127.0.0.1:%d/%s", b.sshPort, app), "main")
+		if err != nil {
+			return err
+		}
+		cold = append(cold, time.Since(t0))
+		coldServer = append(coldServer, deployTime(out))
+		t0 = time.Now()
+		if out, err = ssh("ps:rebuild", app); err != nil {
+			return err
+		}
+		warm = append(warm, time.Since(t0))
+		warmServer = append(warmServer, deployTime(out))
+		if strings.Contains(out, "cache hit: deps layer") {
+			hits++
+		}
+		progress("pack %d/%d: first build %s (server %s), unchanged rebuild %s (server %s)", i, rounds,
+			cold[i-1].Round(time.Millisecond), coldServer[i-1].Round(time.Millisecond), warm[i-1].Round(time.Millisecond), warmServer[i-1].Round(time.Millisecond))
+		if _, err := ssh("apps:destroy", app, "--force"); err != nil {
+			return err
+		}
+	}
+	med := func(ds []time.Duration) time.Duration { return pct(slices.Clone(ds), 50) }
+	rep.add("pack", fmt.Sprintf("unchanged app rebuilt (ps:rebuild, cache volume filled) vs its first build (git push, empty cache), whole deploy, median of %d", rounds),
+		med(warm).Round(time.Millisecond).String(), med(cold).Round(time.Millisecond).String(),
+		fmt.Sprintf("%.2fx", float64(med(warm))/float64(med(cold))))
+	rep.add("pack", "the same, as Berth times the deploy on the server (\"Deployed ... in\")",
+		med(warmServer).Round(time.Millisecond).String(), med(coldServer).Round(time.Millisecond).String(),
+		fmt.Sprintf("%.2fx", float64(med(warmServer))/float64(med(coldServer))))
+	rep.add("pack", "rebuilds that restored the cached layer (cache hit in the log)", fmt.Sprintf("%d of %d", hits, rounds), "", "")
+	rep.add("pack", "tests/cnb/build-builder.sh: builder and run image ready (lifecycle compile with Go's build cache as this machine has it)", builderReady.Round(time.Millisecond).String(), "", "")
+	if hits != rounds {
+		rep.warn("pack: %d of %d rebuilds showed no cache hit", rounds-hits, rounds)
+	}
+	return nil
+}
+
+// deployTime is the deploy's duration as Berth timed it on the server
+// ("=====> Deployed APP vN in D"), without the client's SSH and git
+// costs; 0 when the output has no such line.
+var deployedIn = regexp.MustCompile(`=====> Deployed \S+ v\d+ in ([0-9.]+m?s)`)
+
+func deployTime(out string) time.Duration {
+	m := deployedIn.FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(m[1])
+	if err != nil {
+		return 0
+	}
+	return d
+}
