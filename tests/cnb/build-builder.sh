@@ -69,6 +69,8 @@ common=(
 	--change "ENV CNB_GROUP_ID=$gid"
 	--change "ENV CNB_STACK_ID=$stack"
 	--change "$(label io.buildpacks.stack.id "$stack")"
+	--change "$(label io.buildpacks.base.distro.name busybox)"
+	--change "$(label io.buildpacks.base.distro.version "$("$busybox" | head -1 | awk '{print $2}' | tr -d v)")"
 	--change "$(label io.berth.test.source "$hash")"
 	--change "USER $uid:$gid"
 )
