@@ -40,7 +40,7 @@ type PackEngine interface {
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	RunBuildContainer(ctx context.Context, spec docker.BuildContainer) (int, error)
 	LocalSocket() (string, error)
-	ImageID(ctx context.Context, ref string) (string, error)
+	SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error)
 }
 
 // Pack builds a source with Cloud Native Buildpacks the way `pack build`
@@ -79,6 +79,7 @@ const (
 	packPlatform  = "/platform"
 	packCache     = "/cache"
 	packSocket    = "/var/run/docker.sock"
+	packLauncher  = "/cnb/lifecycle/launcher"
 )
 
 // Build runs the creator for req and returns the image's process types.
@@ -196,7 +197,15 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	id, err := p.Engine.ImageID(ctx, req.Tag)
+	// The lifecycle makes the default process (web) the ENTRYPOINT, so
+	// that `docker run IMAGE` serves. Berth starts each process type by
+	// its Launch argv instead, and runs one-off commands (the release
+	// phase, predeploy, run) as CMD /bin/sh -c ...: with the launcher as
+	// ENTRYPOINT those run in the buildpacks' environment (their PATH,
+	// their env), as `heroku run` does, rather than as arguments of web.
+	// "--": the launcher execs the command as given (direct), not
+	// through bash, which a run image need not have.
+	id, err := p.Engine.SetEntrypoint(ctx, req.Tag, []string{packLauncher, "--"})
 	if err != nil {
 		return Result{}, err
 	}
@@ -483,7 +492,13 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 			h.Name += "/"
 		}
 		if h.Typeflag == tar.TypeLink {
-			h.Linkname = "workspace/" + path.Clean(h.Linkname)
+			// A hard link names a file of the same archive; one that
+			// points outside the tree is dropped (git archive makes none).
+			target := path.Clean(strings.TrimPrefix(h.Linkname, "/"))
+			if target == ".." || strings.HasPrefix(target, "../") {
+				continue
+			}
+			h.Linkname = "workspace/" + target
 		}
 		h.Uid, h.Gid, h.Uname, h.Gname = uid, gid, "", ""
 		if err := tw.WriteHeader(h); err != nil {

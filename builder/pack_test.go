@@ -22,6 +22,8 @@ type fakePackEngine struct {
 	content map[string]string
 	volumes map[string]map[string]string
 	exit    int
+	// entrypoint is what SetEntrypoint gave the built image.
+	entrypoint []string
 	// built is the config the creator "exports" as the run's last
 	// argument.
 	built docker.ImageConfig
@@ -72,7 +74,8 @@ func (f *fakePackEngine) LocalSocket() (string, error) {
 	return f.socket, nil
 }
 
-func (f *fakePackEngine) ImageID(_ context.Context, ref string) (string, error) {
+func (f *fakePackEngine) SetEntrypoint(_ context.Context, ref string, entrypoint []string) (string, error) {
+	f.entrypoint = entrypoint
 	return "sha256:" + ref, nil
 }
 
@@ -158,6 +161,9 @@ value = "project loses to config"
 		if h.Uid != 1000 || h.Gid != 1001 {
 			t.Errorf("%s is owned by %d:%d, want the builder's CNB user 1000:1001", name, h.Uid, h.Gid)
 		}
+	}
+	if !slices.Equal(f.entrypoint, []string{"/cnb/lifecycle/launcher", "--"}) {
+		t.Errorf("the built image's entrypoint is %v, want the launcher", f.entrypoint)
 	}
 	if res.ImageID != "sha256:berth/app:v1" {
 		t.Errorf("image ID %q", res.ImageID)

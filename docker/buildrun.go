@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -157,4 +158,30 @@ func (c *Client) RemoveOwnedVolume(ctx context.Context, name string) error {
 		return nil
 	}
 	return c.RemoveVolume(ctx, name)
+}
+
+// SetEntrypoint gives the image ref a new ENTRYPOINT, keeping its file
+// system and the rest of its config, under the same name, and returns
+// the new image's ID. It commits a container that never starts (stamped,
+// and removed at once; the image gets Berth's labels blank, as Commit
+// gives them).
+func (c *Client) SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error) {
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ref, Labels: c.stamp(nil)}})
+	if err != nil {
+		return "", fmt.Errorf("docker: create a container of %s: %w", ref, err)
+	}
+	defer c.RemoveOneOff(context.WithoutCancel(ctx), created.ID)
+	quoted, err := json.Marshal(entrypoint)
+	if err != nil {
+		return "", err
+	}
+	res, err := c.api.ContainerCommit(ctx, created.ID, client.ContainerCommitOptions{
+		Reference: ref,
+		Changes:   []string{"ENTRYPOINT " + string(quoted)},
+		Config:    &container.Config{Labels: BlankLabels()},
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker: set the entrypoint of %s: %w", ref, err)
+	}
+	return res.ID, nil
 }
