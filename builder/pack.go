@@ -37,7 +37,7 @@ const packPlatformAPI = "0.12"
 type PackEngine interface {
 	ImageConfig(ctx context.Context, ref string) (docker.ImageConfig, bool, error)
 	Pull(ctx context.Context, image string, log io.Writer) error
-	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
+	EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error
 	RunBuildContainer(ctx context.Context, spec docker.BuildContainer) (int, error)
 	LocalSocket() (string, error)
 	SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error)
@@ -154,7 +154,7 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 	files := packFiles(ctx, req.Source, env, order, uid, gid)
 	defer files.Close()
 	cache := PackCacheVolume(req.App)
-	if err := p.Engine.EnsureVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App}); err != nil {
+	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App}); err != nil {
 		return Result{}, fmt.Errorf("the build cache of %s: %w", req.App, err)
 	}
 	cmd := []string{"/cnb/lifecycle/creator",

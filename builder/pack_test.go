@@ -38,7 +38,7 @@ func (f *fakePackEngine) Pull(_ context.Context, image string, _ io.Writer) erro
 	return errors.New("no registry here")
 }
 
-func (f *fakePackEngine) EnsureVolume(_ context.Context, name string, labels map[string]string) error {
+func (f *fakePackEngine) EnsureCacheVolume(_ context.Context, name string, labels map[string]string) error {
 	if f.volumes == nil {
 		f.volumes = map[string]map[string]string{}
 	}

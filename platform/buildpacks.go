@@ -39,18 +39,36 @@ func (p *Platform) loadBuildpacksGlobal(ctx context.Context) (buildpacksGlobal, 
 	return g, nil
 }
 
-// builderImage is the image a buildpack build of a runs in: the app's
-// stack, else the global one, else "" (the builder's own default).
-func (p *Platform) builderImage(ctx context.Context, a *App) string {
-	if a.BuildpacksStack != "" {
-		return a.BuildpacksStack
+// builderImage is the image a build of a by the builder named builder
+// runs in: the app's stack, else the global one, else "" (the builder's
+// own default). One stack serves both buildpack builders, as Dokku's
+// buildpacks:set-property stack did, and goes where Dokku 0.39 forwards
+// it: an image whose name says herokuish to the herokuish builder, any
+// other to pack (a CNB builder is no herokuish image, and the reverse);
+// a builder the stack is not for gets "" and builds with its default.
+func (p *Platform) builderImage(ctx context.Context, a *App, builder string) string {
+	stack := a.BuildpacksStack
+	if stack == "" {
+		g, err := p.loadBuildpacksGlobal(ctx)
+		if err != nil {
+			p.log.Warn("reading the global buildpacks stack; using the builder's default", "error", err)
+			return ""
+		}
+		stack = g.Stack
 	}
-	g, err := p.loadBuildpacksGlobal(ctx)
-	if err != nil {
-		p.log.Warn("reading the global buildpacks stack; using the builder's default", "error", err)
-		return ""
+	forHerokuish := strings.Contains(stack, "herokuish")
+	switch builder {
+	case "herokuish":
+		if forHerokuish {
+			return stack
+		}
+	case "dockerfile":
+	default:
+		if !forHerokuish {
+			return stack
+		}
 	}
-	return g.Stack
+	return ""
 }
 
 // BuildpacksReport is buildpacks:report's content.

@@ -125,4 +125,15 @@ func TestBuildpacksSettingsReachTheBuild(t *testing.T) {
 	if len(r.List) != 0 || r.Stack != "" || r.ComputedStack != "example/builder:1" {
 		t.Errorf("after clearing: %+v", r)
 	}
+	// A herokuish stack is for the herokuish builder only (Dokku 0.39's
+	// forwarding): this builder gets its own default.
+	if err := b.p.SetBuildpacksProperty(b.ctx, "", "stack", "gliderlabs/herokuish:latest-24"); err != nil {
+		t.Fatal(err)
+	}
+	if _, log, err := b.deploySource("bp", builder.Files{"index.html": "y"}); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if last.BuilderImage != "" {
+		t.Errorf("builder image %q for a CNB build, want none (the stack is a herokuish image)", last.BuilderImage)
+	}
 }

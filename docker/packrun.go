@@ -39,11 +39,11 @@ func (c *Client) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, 
 	return ImageConfig{Env: res.Config.Env, Labels: res.Config.Labels, User: res.Config.User}, true, nil
 }
 
-// EnsureVolume creates the named volume, stamped with labels and this
+// EnsureCacheVolume creates the named volume, stamped with labels and this
 // Berth's instance ID, unless it exists. An existing volume of that name
 // that is not this Berth's (another Berth on the same engine, or made by
 // hand) is refused rather than used: a build cache is written into.
-func (c *Client) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
+func (c *Client) EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error {
 	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if err == nil {
 		if v.Volume.Labels[LabelInstance] != c.instance {
