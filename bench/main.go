@@ -93,7 +93,7 @@ func quickConfig() config {
 	}
 }
 
-var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy"}
+var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack"}
 
 func main() {
 	runFlag := flag.String("run", strings.Join(allBenchmarks, ","), "benchmarks to run, comma-separated: "+strings.Join(allBenchmarks, ", "))
@@ -178,6 +178,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 	benches := map[string]func(context.Context, *env, config, *report) error{
 		"proxy":    benchProxy,
 		"deploy":   benchDeploy,
+		"pack":     benchPack,
 		"converge": benchConverge,
 		"scale":    benchScale,
 		"lookup":   benchLookup,

@@ -348,11 +348,12 @@ func (a *App) newCore() (*core, error) {
 	// it (see caddyCertCache in certs.go). A custom certificate that named
 	// it goes too; package certs puts it back for the hosts its app keeps.
 	c.table.OnHostsGone(evictCertificates)
-	// The builders, in Dokku's detection order (herokuish for a
-	// .buildpacks file or BUILDPACK_URL, then a Dockerfile); a source
-	// none detects goes to the default, which says what it lacks.
+	// The builders, in Dokku's detection order: herokuish for a
+	// .buildpacks file or BUILDPACK_URL, pack for a project.toml,
+	// dockerfile for a Dockerfile; a source none detects (a Procfile app,
+	// Heroku-style) goes to the default, pack, as in Dokku.
 	herokuish := builder.Herokuish{Engine: dc, Image: a.HerokuishImage}
-	builders, err := builder.NewSelector(builder.DockerfileName, herokuish, builder.Dockerfile{Engine: dc})
+	builders, err := builder.NewSelector(builder.PackName, herokuish, builder.Pack{Engine: dc}, builder.Dockerfile{Engine: dc})
 	if err != nil {
 		dc.Close()
 		return nil, err
@@ -381,6 +382,16 @@ func (a *App) newCore() (*core, error) {
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
 	c.certs = certs.New(certs.Config{Store: c.platform.Store(), Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
+	// An app's buildpack cache volume goes with the app, and with its
+	// old name on a rename (a cache is cheap to lose: the next build
+	// makes it again).
+	dropPackCache := func(ctx context.Context, app string) {
+		if err := dc.RemoveOwnedVolume(ctx, builder.PackCacheVolume(app)); err != nil {
+			a.log.Warn("removing the buildpack cache volume", "app", app, "error", err)
+		}
+	}
+	c.platform.OnAppDestroyed(dropPackCache)
+	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
 	if err := c.platform.Identify(ctx); err != nil {

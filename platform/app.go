@@ -55,6 +55,10 @@ type App struct {
 	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
 	// order, handed to the builder; empty means it detects them.
 	Buildpacks []string `json:"buildpacks,omitempty"`
+	// BuildpacksStack is the builder image of the app's buildpack builds
+	// (buildpacks:set-property APP stack IMAGE); empty means the global
+	// one, else the builder's default (see BuilderImage).
+	BuildpacksStack string `json:"buildpacks_stack,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

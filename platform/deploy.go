@@ -205,7 +205,8 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
 			App: a.Name, Env: p.buildEnv(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
-			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
+			BuilderImage: p.builderImage(ctx, a, rel.Builder),
+			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
@@ -217,9 +218,22 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		rel.ImageID = res.ImageID
 		rel.Launch = maps.Clone(res.Launch)
 		// Process types the builder found stand in for a missing
-		// Procfile, within the same formation limits.
-		if len(rel.Processes) == 0 && len(res.Processes) > 0 {
-			rel.Processes = maps.Clone(res.Processes)
+		// Procfile, within the same formation limits. A builder that
+		// says how each of its types starts (Launch: a buildpack image,
+		// whose launch metadata already has the Procfile's types) adds
+		// the types the Procfile lacks (a buildpack's web beside a
+		// Procfile of workers); the Procfile's commands stay as written.
+		added, procfile := false, len(rel.Processes) > 0
+		for typ, cmd := range res.Processes {
+			if _, ok := rel.Processes[typ]; ok || (procfile && len(res.Launch[typ]) == 0) {
+				continue
+			}
+			if rel.Processes == nil {
+				rel.Processes = map[string]string{}
+			}
+			rel.Processes[typ], added = cmd, true
+		}
+		if added {
 			if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
 				p.docker.RemoveImage(context.WithoutCancel(ctx), rel.Image)
 				return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))

@@ -93,6 +93,7 @@ func TestScripts(t *testing.T) {
 			"freeport":         cmdFreePort,
 			"herokuishimage":   cmdHerokuishImage,
 			"privdockerd":      cmdPrivateDockerd,
+			"cnbbuilder":       cmdCNBBuilder,
 		},
 	})
 }

@@ -1,0 +1,212 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/berth-paas/berth/store"
+)
+
+// Buildpacks settings (Dokku's buildpacks plugin): an app's buildpack
+// list (App.Buildpacks), handed to the buildpack builders in order, and
+// the stack, the image the buildpack builders build in (the CNB builder
+// image for pack), per app (App.BuildpacksStack) or global.
+
+// buildpacksKey is the store document of the global buildpacks settings,
+// apart from the global settings document so that it has one writer.
+const buildpacksKey = "settings/buildpacks"
+
+type buildpacksGlobal struct {
+	Stack string `json:"stack,omitempty"`
+}
+
+func (p *Platform) loadBuildpacksGlobal(ctx context.Context) (buildpacksGlobal, error) {
+	var g buildpacksGlobal
+	doc, err := p.store.Get(ctx, buildpacksKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return g, nil
+	}
+	if err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal(doc, &g); err != nil {
+		return g, fmt.Errorf("global buildpacks settings: %w", err)
+	}
+	return g, nil
+}
+
+// builderImage is the image a build of a by the builder named builder
+// runs in: the app's stack, else the global one, else "" (the builder's
+// own default). One stack serves both buildpack builders, as Dokku's
+// buildpacks:set-property stack did, and goes where Dokku 0.39 forwards
+// it: an image whose name says herokuish to the herokuish builder, any
+// other to pack (a CNB builder is no herokuish image, and the reverse);
+// a builder the stack is not for gets "" and builds with its default.
+func (p *Platform) builderImage(ctx context.Context, a *App, builder string) string {
+	stack := a.BuildpacksStack
+	if stack == "" {
+		g, err := p.loadBuildpacksGlobal(ctx)
+		if err != nil {
+			p.log.Warn("reading the global buildpacks stack; using the builder's default", "error", err)
+			return ""
+		}
+		stack = g.Stack
+	}
+	forHerokuish := strings.Contains(stack, "herokuish")
+	switch builder {
+	case "herokuish":
+		if forHerokuish {
+			return stack
+		}
+	case "dockerfile":
+	default:
+		if !forHerokuish {
+			return stack
+		}
+	}
+	return ""
+}
+
+// BuildpacksReport is buildpacks:report's content.
+type BuildpacksReport struct {
+	App string `json:"app,omitempty"`
+	// List is the app's buildpacks, in order.
+	List []string `json:"list"`
+	// Stack is the app's own stack, GlobalStack the global one, and
+	// ComputedStack the one its next build uses ("" is the builder's
+	// default).
+	Stack         string `json:"stack"`
+	GlobalStack   string `json:"global_stack"`
+	ComputedStack string `json:"computed_stack"`
+}
+
+// BuildpacksInfo reports an app's buildpacks settings; app "" reports the
+// global ones.
+func (p *Platform) BuildpacksInfo(ctx context.Context, app string) (BuildpacksReport, error) {
+	g, err := p.loadBuildpacksGlobal(ctx)
+	if err != nil {
+		return BuildpacksReport{}, err
+	}
+	r := BuildpacksReport{App: app, List: []string{}, GlobalStack: g.Stack, ComputedStack: g.Stack}
+	if app == "" {
+		return r, nil
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return BuildpacksReport{}, err
+	}
+	if a.Buildpacks != nil {
+		r.List = slices.Clone(a.Buildpacks)
+	}
+	r.Stack = a.BuildpacksStack
+	if a.BuildpacksStack != "" {
+		r.ComputedStack = a.BuildpacksStack
+	}
+	return r, nil
+}
+
+// ChangeBuildpacks changes an app's buildpack list, as Dokku's commands
+// do: "add" inserts url at index (1-based; 0 appends), "set" replaces the
+// buildpack at index (0: the first) or appends to an empty list, "remove"
+// takes url out, "clear" empties the list. It applies from the next build.
+func (p *Platform) ChangeBuildpacks(ctx context.Context, app, action, url string, index int) error {
+	if action != "clear" {
+		if err := validBuildpack(url); err != nil {
+			return err
+		}
+	}
+	if index < 0 {
+		return fmt.Errorf("--index must be 1 or more, not %d", index)
+	}
+	a, unlock, err := p.lockedApp(ctx, app, "a buildpacks change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	list := a.Buildpacks
+	switch action {
+	case "add":
+		if slices.Contains(list, url) {
+			return fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+		}
+		if index == 0 || index > len(list) {
+			list = append(list, url)
+		} else {
+			list = slices.Insert(list, index-1, url)
+		}
+	case "set":
+		i := max(index, 1) - 1
+		if i >= len(list) {
+			if slices.Contains(list, url) {
+				return fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+			}
+			list = append(list, url)
+		} else {
+			list[i] = url
+			list = slices.Compact(list)
+		}
+	case "remove":
+		if !slices.Contains(list, url) {
+			return fmt.Errorf("%s is not among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+		}
+		list = slices.DeleteFunc(list, func(b string) bool { return b == url })
+	case "clear":
+		list = nil
+	default:
+		return fmt.Errorf("unknown buildpacks action %q", action)
+	}
+	if len(list) == 0 {
+		list = nil
+	}
+	a.Buildpacks = list
+	return saveApp(ctx, p.store, a)
+}
+
+// validBuildpack checks a buildpack reference's form: a URL, an ID or a
+// path, one word without control characters. Whether the builder can use
+// it is the builder's to say, at the next build.
+func validBuildpack(b string) error {
+	if b == "" {
+		return errors.New("name a buildpack (a URL, or a CNB buildpack ID such as heroku/nodejs)")
+	}
+	if len(b) > 512 || strings.ContainsFunc(b, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("%q is not a buildpack: a buildpack is a URL or an ID, one word of at most 512 characters", b)
+	}
+	return nil
+}
+
+// SetBuildpacksProperty sets (or, with value "", clears) a buildpacks
+// property of an app, or the global one when app is "". The one property
+// is "stack": the image buildpack builds run in.
+func (p *Platform) SetBuildpacksProperty(ctx context.Context, app, key, value string) error {
+	if key != "stack" {
+		return fmt.Errorf("unknown buildpacks property %q; the property is stack", key)
+	}
+	if value != "" {
+		if err := validImageRef(value); err != nil {
+			return err
+		}
+	}
+	if app == "" {
+		unlock, err := p.lock("_global", "a global buildpacks change")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		g, err := p.loadBuildpacksGlobal(ctx)
+		if err != nil {
+			return err
+		}
+		g.Stack = value
+		doc, err := json.MarshalIndent(g, "", "  ")
+		if err != nil {
+			return err
+		}
+		return p.store.Put(ctx, buildpacksKey, doc)
+	}
+	return p.update(ctx, app, func(a *App) { a.BuildpacksStack = value })
+}
