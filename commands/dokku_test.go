@@ -25,6 +25,11 @@ func TestResolveGlobalOptions(t *testing.T) {
 		{"-v", ""},
 		{"nope:cmd --x", "nope:cmd --x"},
 		{"run blog --app other", "run blog --app other"}, // after the command: the command's
+		// Dokku's remote client sends --app before every command; one
+		// that takes no app leaves it out, as the dokku binary does.
+		{"--app blog apps:list", "apps:list"},
+		{"--app blog version", "version"},
+		{"--app blog report", "report blog"},
 	} {
 		got, _, err := resolve(strings.Fields(tc.in))
 		if err != nil {
@@ -36,15 +41,14 @@ func TestResolveGlobalOptions(t *testing.T) {
 		}
 	}
 	for _, in := range []string{
-		"--app",                    // no app
-		"--app --force apps:list",  // a flag is no app
-		"--app blog apps:list",     // apps:list takes no app
-		"--force ps:report blog",   // ps:report has no --force
-		"--rm ps:report blog",      // --rm is for run
-		"--bogus apps:list",        // unknown global option
-		"--quiet=1 apps:list",      // a switch takes no value
-		"--app blog",               // no command
-		"--app blog version extra", // version takes no app
+		"--app",                     // no app
+		"--app --force apps:list",   // a flag is no app
+		"--app blog ssh-keys:add k", // ssh-keys:add has an --app of its own
+		"--force ps:report blog",    // ps:report has no --force
+		"--rm ps:report blog",       // --rm is for run
+		"--bogus apps:list",         // unknown global option
+		"--quiet=1 apps:list",       // a switch takes no value
+		"--app blog",                // no command
 	} {
 		if _, _, err := resolve(strings.Fields(in)); !IsUsageError(err) {
 			t.Errorf("%q: err = %v, want a usage error", in, err)

@@ -123,10 +123,10 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	if a.Stopped {
-		fmt.Fprintf(out.Stderr, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
+		fmt.Fprintf(out.Stdout, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
 		return nil
 	}
-	fmt.Fprintf(out.Stderr, "-----> %s now runs %s\n", app, formatFormation(a.Formation))
+	fmt.Fprintf(out.Stdout, "-----> %s now runs %s\n", app, formatFormation(a.Formation))
 	return nil
 }
 
@@ -161,7 +161,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	default:
 		return usageError{fmt.Sprintf("unknown setting %q: use restart-policy or stop-timeout-seconds", key)}
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s\n", key, app, value)
+	fmt.Fprintf(out.Stdout, "-----> Set %s of %s to %s\n", key, app, value)
 	return nil
 }
 
@@ -186,7 +186,7 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalConfig(ctx, set, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
+		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
 		return nil
 	}
 	if len(pos) < 2 {
@@ -200,7 +200,7 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
+	fmt.Fprintf(out.Stdout, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
 	return nil
 }
 
@@ -216,7 +216,7 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalConfig(ctx, nil, pos); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Unset %s globally\n", strings.Join(pos, ", "))
+		fmt.Fprintf(out.Stdout, "-----> Unset %s globally\n", strings.Join(pos, ", "))
 		return nil
 	}
 	if len(pos) < 2 {
@@ -226,7 +226,7 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetConfig(ctx, pos[0], nil, pos[1:], noRestart, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
+	fmt.Fprintf(out.Stdout, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
 	return nil
 }
 
@@ -289,7 +289,7 @@ func checksAction(action string) func(context.Context, *Backend, []string, IO) e
 			what = strings.Join(types, ", ")
 		}
 		done := map[string]string{"disable": "disabled", "enable": "enabled", "skip": "skipped"}[action]
-		fmt.Fprintf(out.Stderr, "-----> Checks %s for %s of %s\n", done, what, pos[0])
+		fmt.Fprintf(out.Stdout, "-----> Checks %s for %s of %s\n", done, what, pos[0])
 		return nil
 	}
 }
@@ -345,7 +345,7 @@ func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetWaitToRetire(ctx, pos[0], n); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
+	fmt.Fprintf(out.Stdout, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
 	return nil
 }
 
