@@ -122,6 +122,10 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
+	if a.Current == 0 {
+		fmt.Fprintf(out.Stdout, "-----> %s is not deployed yet; its first deploy runs %s\n", app, formatFormation(a.Formation))
+		return nil
+	}
 	if a.Stopped {
 		fmt.Fprintf(out.Stdout, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
 		return nil

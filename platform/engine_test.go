@@ -282,12 +282,50 @@ func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 	}
 }
 
-func TestScaleToAnUnknownTypeIsRefused(t *testing.T) {
+// An image without a Procfile runs its command as any type ps:scale
+// names (Dokku's rule for Dockerfile and image deploys).
+func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
-		t.Fatalf("error %v, want a refusal naming the type", err)
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	worker := b.running("blog", "worker")
+	if len(worker) != 1 || len(worker[0].Cmd) != 0 {
+		t.Fatalf("running %v; want one worker with the image's command", worker)
+	}
+	// It stays across a restart.
+	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if worker := b.running("blog", "worker"); len(worker) != 1 {
+		t.Fatalf("after a restart, running %v; want one worker", worker)
+	}
+}
+
+// ps:scale before the first deploy records the formation, and the first
+// deploy runs it.
+func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.engine.Containers()) != 0 {
+		t.Fatalf("scaling an app never deployed started %v", b.engine.Containers())
+	}
+	b.mustDeploy("blog", "app:v1")
+	if web, worker := b.running("blog", "web"), b.running("blog", "worker"); len(web) != 2 || len(worker) != 1 {
+		t.Fatalf("first deploy runs %d web, %d worker; want 2 and 1", len(web), len(worker))
+	}
+	// The formation's limits hold before the first deploy too.
+	if err := b.p.Create(b.ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
+		t.Fatal("a formation above the limit was recorded")
 	}
 }
 

@@ -107,7 +107,7 @@ func (p *Platform) StartApp(ctx context.Context, app string, log io.Writer) (boo
 		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
 	}
 	var toStart []started
-	for _, typ := range processTypes(rel.Processes) {
+	for _, typ := range typesToRun(rel, a.Formation) {
 		for i := 1; i <= a.Formation[typ]; i++ {
 			s := started{typ: typ, index: i}
 			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]

@@ -94,16 +94,6 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		return err
 	}
 	defer unlock()
-	rel, err := currentRelease(a)
-	if err != nil {
-		return err
-	}
-	types := processTypes(rel.Processes)
-	for typ := range want {
-		if !slices.Contains(types, typ) {
-			return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
-		}
-	}
 	next := maps.Clone(a.Formation)
 	if next == nil {
 		next = map[string]int{}
@@ -111,6 +101,26 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 	maps.Copy(next, want)
 	if err := p.checkFormation(app, next, "ps:scale"); err != nil {
 		return err
+	}
+	rel, deployed := a.CurrentRelease()
+	if !deployed {
+		// Set up before the first deploy (Dokku allows it): the formation
+		// is recorded, and the first deploy runs it for the types its
+		// release has.
+		a.Formation = next
+		if err := saveApp(context.WithoutCancel(ctx), p.store, a); err != nil {
+			return err
+		}
+		return nil
+	}
+	// An image without a Procfile runs its command as any type (Dokku's
+	// rule); with one, only the Procfile's types exist.
+	if types := processTypes(rel.Processes); len(rel.Processes) > 0 || len(rel.Launch) > 0 {
+		for typ := range want {
+			if !slices.Contains(types, typ) {
+				return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
+			}
+		}
 	}
 	cleanup := context.WithoutCancel(ctx)
 	for _, typ := range sortedKeys(want) {

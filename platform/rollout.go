@@ -47,7 +47,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, log io.Writer) error {
 	cleanup := context.WithoutCancel(ctx)
 	gen := a.Generation + 1
-	types := processTypes(rel.Processes)
+	types := typesToRun(rel, a.Formation)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
 	if err := checkNetworkAliases(a, types); err != nil {
 		return err
