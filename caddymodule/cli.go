@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,13 @@ import (
 )
 
 func init() {
+	// Installed as `dokku` (a link to the caddy binary, see README), the
+	// binary is `caddy berth`: Dokku's scripts run on the server as they
+	// are. This runs before caddycmd.Main reads the arguments, in every
+	// build that includes Berth (xcaddy's too).
+	if dokkuName(os.Args) {
+		os.Args = append([]string{os.Args[0], "berth"}, os.Args[1:]...)
+	}
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "berth",
 		Usage: "[--address ADMIN | --config FILE [--adapter NAME]] COMMAND [ARGS...]",
@@ -26,8 +34,10 @@ func init() {
 Caddy through its admin API, the same commands as over SSH. Run
 "caddy berth help" for the list. The admin address is --address, else the
 one in --config (as "caddy reload --config" finds it), else
-/run/berth-admin.sock if it exists (Caddyfile.example's), else Caddy's
-default (localhost:2019).`,
+$BERTH_ADMIN_ADDRESS, else /run/berth-admin.sock if it exists
+(Caddyfile.example's), else Caddy's default (localhost:2019). Linked as
+"dokku" (ln -s "$(command -v caddy)" /usr/local/bin/dokku), the binary is
+"caddy berth".`,
 		CobraFunc: func(cmd *cobra.Command) {
 			// Everything after the options belongs to the Berth command
 			// (apps:destroy APP --force), so cobra must not parse flags.
@@ -45,6 +55,16 @@ default (localhost:2019).`,
 		},
 	})
 }
+
+// dokkuName reports whether the binary was started by the name dokku.
+func dokkuName(args []string) bool {
+	return len(args) > 0 && filepath.Base(args[0]) == "dokku"
+}
+
+// AdminAddressEnv names the admin address `caddy berth` (and `dokku`)
+// uses when no --address or --config is given: for a server whose admin
+// endpoint is not the shipped Caddyfile's socket.
+const AdminAddressEnv = "BERTH_ADMIN_ADDRESS"
 
 // DefaultAdminSocket is the admin endpoint of the shipped
 // Caddyfile.example (admin unix//run/berth-admin.sock|0600): a socket
@@ -84,6 +104,9 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 		case "adapter":
 			adapter = value
 		}
+	}
+	if address == "" && configFile == "" {
+		address = os.Getenv(AdminAddressEnv)
 	}
 	if address == "" && configFile == "" {
 		// The shipped Caddyfile's socket, if this server has it: the

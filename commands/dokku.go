@@ -85,6 +85,11 @@ func resolve(args []string) ([]string, globals, error) {
 	out := []string{rest[0]}
 	switch {
 	case g.app == "":
+	case takesAppFirst(cmd) && len(rest) > 1 && rest[1] == g.app:
+		// Named twice: Dokku's remote client sends --app from the git
+		// remote and the app the user typed (`dokku apps:destroy blog`
+		// becomes `--app blog apps:destroy blog`); the dokku binary's
+		// commands read the first and ignore the second.
 	case takesAppFirst(cmd):
 		out = append(out, g.app)
 	case slices.Contains(acceptedFlags(cmd), "app"):

@@ -30,6 +30,9 @@ func TestResolveGlobalOptions(t *testing.T) {
 		{"--app blog apps:list", "apps:list"},
 		{"--app blog version", "version"},
 		{"--app blog report", "report blog"},
+		// The client also passes on the app the user typed.
+		{"--app blog --force apps:destroy blog", "apps:destroy blog --force"},
+		{"--app blog config:set blog A=1", "config:set blog A=1"},
 	} {
 		got, _, err := resolve(strings.Fields(tc.in))
 		if err != nil {

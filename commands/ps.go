@@ -60,6 +60,11 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s ps information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	// Dokku's keys first (ps:report APP --deployed, --running, --processes),
+	// then Berth's.
+	fmt.Fprintf(tw, "Deployed:\t%t\n", r.Deployed)
+	fmt.Fprintf(tw, "Processes:\t%d\n", len(r.Processes))
+	fmt.Fprintf(tw, "Running:\t%s\n", runningState(r.Processes))
 	fmt.Fprintf(tw, "Status:\t%s\n", status)
 	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
 	// Dokku's names (ps:report APP --ps-restart-policy).
@@ -81,6 +86,24 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(tw, "Status %s.%d:\t%s, %d restarts\n", ps.Type, ps.Index, detail, ps.Restarts)
 	}
 	return tw.Flush()
+}
+
+// runningState is Dokku's ps:report Running: true when every container
+// runs, false when none does (or there is none), else mixed.
+func runningState(ps []platform.ProcessStatus) string {
+	running := 0
+	for _, p := range ps {
+		if p.State == "running" {
+			running++
+		}
+	}
+	switch {
+	case running > 0 && running == len(ps):
+		return "true"
+	case running == 0:
+		return "false"
+	}
+	return "mixed"
 }
 
 func formatFormation(f map[string]int) string {
