@@ -85,6 +85,9 @@ func resolve(args []string) ([]string, globals, error) {
 	out := []string{rest[0]}
 	switch {
 	case g.app == "":
+	case strings.Contains(cmd.usage, "APP|--global") && slices.Contains(rest[1:], "--global"):
+		// The global form, which Dokku's remote client sends --app before
+		// as before any other (domains:report --global): it acts on no app.
 	case takesAppFirst(cmd) && len(rest) > 1 && rest[1] == g.app:
 		// Named twice: Dokku's remote client sends --app from the git
 		// remote and the app the user typed (`dokku apps:destroy blog`

@@ -33,6 +33,8 @@ func TestResolveGlobalOptions(t *testing.T) {
 		// The client also passes on the app the user typed.
 		{"--app blog --force apps:destroy blog", "apps:destroy blog --force"},
 		{"--app blog config:set blog A=1", "config:set blog A=1"},
+		{"--app blog domains:report --global", "domains:report --global"},
+		{"--app blog config:show --global", "config:show --global"},
 	} {
 		got, _, err := resolve(strings.Fields(tc.in))
 		if err != nil {
