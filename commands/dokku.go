@@ -226,6 +226,10 @@ func reportKey(c command, args []string) (key string, rest []string, err error) 
 			rest = append(rest, a)
 			continue
 		}
+		if a == "--global" {
+			ns, _, _ := strings.Cut(c.name, ":")
+			return "", nil, usageError{fmt.Sprintf("%s has no global settings in Berth; %s APP shows an app's", ns, c.name)}
+		}
 		if key != "" {
 			return "", nil, usageError{fmt.Sprintf("ask for one key at a time (%s and %s)", key, a)}
 		}

@@ -26,6 +26,7 @@ var moreCommands = []command{
 	{appScope, "apps:exists", "apps:exists APP", "Exit 0 if the app exists, 1 if not", appsExists},
 	{appScope, "apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
 	{appScope, "apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
+	{appScope, "apps:locked", "apps:locked APP", "Exit 0 if the app is locked (deploys refused), 1 if not", appsLocked},
 	{appScope, "apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
 	{appScope, "config:keys", "config:keys APP|--global", "List the names of the app's config vars", configKeys},
 	{appScope, "config:export", "config:export APP|--global [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
@@ -139,6 +140,24 @@ func appsLock(locked bool) func(context.Context, *Backend, []string, IO) error {
 		fmt.Fprintf(out.Stdout, "-----> %s is %s\n", app, what)
 		return nil
 	}
+}
+
+// appsLocked answers as Dokku's: exit status 0 and "Deploy lock exists"
+// when locked, status 1 and "Deploy lock does not exist" when not.
+func appsLocked(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if !a.Locked {
+		return fmt.Errorf("Deploy lock does not exist for %s", app)
+	}
+	fmt.Fprintf(out.Stdout, "Deploy lock exists for %s\n", app)
+	return nil
 }
 
 func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {

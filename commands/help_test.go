@@ -85,3 +85,11 @@ func TestIndentWriter(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+// A report without global settings says so for --global, not "unknown key".
+func TestReportGlobalWithoutGlobalSettings(t *testing.T) {
+	_, stderr, err := execText(t, "ps:report --global")
+	if err == nil || !strings.Contains(stderr, "ps has no global settings in Berth; ps:report APP shows an app's") {
+		t.Errorf("stderr %q, err %v", stderr, err)
+	}
+}
