@@ -96,7 +96,7 @@ func argWord(what, s string) error {
 
 var restRoutes = []restRoute{
 	{"GET /berth/apps", func(*http.Request, map[string]any) ([]string, error) {
-		return []string{"apps:list", "--format", "json"}, nil
+		return []string{"apps:list", "--format", "detailed"}, nil
 	}},
 	{"POST /berth/apps", func(_ *http.Request, body map[string]any) ([]string, error) {
 		name, _ := body["name"].(string)

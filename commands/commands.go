@@ -92,7 +92,7 @@ func init() {
 	table = []command{
 		{adminScope, "apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
 		{adminScope, "apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository, builds and record (asks for the name unless --force)", appsDestroy},
-		{adminScope, "apps:list", "apps:list [--format stdout|json]", "List the apps, one name a line (apps:report shows their URLs and containers)", appsList},
+		{adminScope, "apps:list", "apps:list [--format stdout|json|detailed]", "List the apps, one name a line; --format detailed: JSON with each app's release, URLs and running containers", appsList},
 		{openScope, "help", "help [NAMESPACE|COMMAND] [--all]", "Show the namespaces; with one, its commands; --all: every command", help},
 		{openScope, "version", "version", "Show Berth's version", version},
 	}
@@ -320,7 +320,8 @@ func appsDestroy(ctx context.Context, p *Backend, args []string, out IO) error {
 // one name a line (--quiet: names only), or --format json, an array of
 // names. What Berth's listing used to show beside each name (release,
 // running containers, URLs) is in apps:report, for one app or, without
-// one, for every app.
+// one, for every app, and in --format detailed (the admin API's GET
+// /berth/apps).
 func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
@@ -338,6 +339,10 @@ func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 		names = append(names, a.Name)
 	}
 	switch flags["format"] {
+	case "detailed":
+		// Berth's listing (and GET /berth/apps's): each app's release,
+		// hosts, URLs and running containers, for the API's clients.
+		return writeJSON(out, apps)
 	case "json":
 		data, err := json.Marshal(names)
 		if err != nil {
@@ -352,7 +357,7 @@ func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 		}
 		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown format %q; use --format stdout|json", flags["format"])}
+		return usageError{fmt.Sprintf("unknown format %q; use --format stdout|json|detailed", flags["format"])}
 	}
 }
 
