@@ -19,7 +19,7 @@ var processCommands = []command{
 	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{appScope, "ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
+	{appScope, "ps:set", "ps:set APP|--global restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no); --global: restart-policy of apps that set none", psSet},
 	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
@@ -69,6 +69,7 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
 	// Dokku's names (ps:report APP --ps-restart-policy).
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
+	fmt.Fprintf(tw, "Ps global restart policy:\t%s\n", r.GlobalRestartPolicy)
 	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
 	if d := r.LastDeploy; d != nil {
@@ -104,6 +105,13 @@ func runningState(ps []platform.ProcessStatus) string {
 		return "false"
 	}
 	return "mixed"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def + " (the default)"
+	}
+	return s
 }
 
 func formatFormation(f map[string]int) string {
@@ -164,9 +172,23 @@ func psRestart(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "restart-policy" {
+			return usageError{"ps:set --global restart-policy [VALUE] (no value: back to on-failure:10); stop-timeout-seconds is per app"}
+		}
+		value := ""
+		if len(pos) == 2 {
+			value = pos[1]
+		}
+		if err := p.SetGlobalRestartPolicy(ctx, value); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stdout, "-----> Set the global restart-policy to %s; apps that set none get it from their next deploy or ps:restart\n", orDefault(value, platform.DefaultRestartPolicy))
+		return nil
 	}
 	if len(pos) != 3 {
 		return usageError{"give an app, a setting and its value"}

@@ -111,13 +111,6 @@ const (
 	DefaultWaitToRetire       = 60
 )
 
-func (a *App) restartPolicy() string {
-	if a.RestartPolicy == "" {
-		return DefaultRestartPolicy
-	}
-	return a.RestartPolicy
-}
-
 func (a *App) stopTimeout() time.Duration {
 	if a.StopTimeoutSeconds > 0 {
 		return time.Duration(a.StopTimeoutSeconds) * time.Second

@@ -20,6 +20,9 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
+	// RestartPolicy is the restart policy of apps that set none
+	// (ps:set --global restart-policy); empty means DefaultRestartPolicy.
+	RestartPolicy string `json:"restart_policy,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.

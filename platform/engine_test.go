@@ -493,3 +493,40 @@ func TestNewContainersTakeNoTrafficBeforeTheirChecksPass(t *testing.T) {
 		t.Fatalf("targets %v after the failed deploy, want the old %v", got, before)
 	}
 }
+
+// ps:set --global restart-policy: apps that set none get it from their
+// next rollout; an app's own wins; the report says both.
+func TestGlobalRestartPolicy(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
+		t.Fatal("a bad global restart policy was taken")
+	}
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	b.mustDeploy("blog", "app:v1")
+	b.mustDeploy("own", "app:v1")
+	if err := b.p.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
+		t.Fatal(err)
+	}
+	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "unless-stopped" {
+		t.Fatalf("blog runs %+v; want the global policy unless-stopped", web)
+	}
+	if web := b.running("own", "web"); len(web) != 1 || web[0].RestartPolicy != "always" {
+		t.Fatalf("own runs %+v; want its own policy always", web)
+	}
+	r, err := b.p.Report(b.ctx, "blog")
+	if err != nil || r.RestartPolicy != "unless-stopped" || r.GlobalRestartPolicy != "unless-stopped" {
+		t.Fatalf("report %+v, %v", r, err)
+	}
+	// Cleared, the default is back at the next rollout.
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "on-failure" {
+		t.Fatalf("blog runs %+v; want the default on-failure", web)
+	}
+}

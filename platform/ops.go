@@ -238,6 +238,53 @@ func (p *Platform) SetRestartPolicy(ctx context.Context, app, policy string) err
 	return nil
 }
 
+// restartPolicyOf is the restart policy a's containers get: its own, else
+// the global one, else DefaultRestartPolicy.
+func (p *Platform) restartPolicyOf(a *App) string {
+	if a.RestartPolicy != "" {
+		return a.RestartPolicy
+	}
+	if g := p.GlobalRestartPolicy(); g != "" {
+		return g
+	}
+	return DefaultRestartPolicy
+}
+
+// GlobalRestartPolicy is the restart policy ps:set --global set, or "".
+func (p *Platform) GlobalRestartPolicy() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.globalPolicy
+}
+
+// SetGlobalRestartPolicy sets the restart policy of apps that set none
+// (Dokku's ps:set --global restart-policy); "" goes back to the default.
+// Apps' containers get it from their next deploy or ps:restart.
+func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) error {
+	if policy != "" {
+		if _, _, err := docker.ParseRestartPolicy(policy); err != nil {
+			return err
+		}
+	}
+	unlock, err := p.lock("_global", "a global settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	g.RestartPolicy = policy
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.globalPolicy = policy
+	p.mu.Unlock()
+	return nil
+}
+
 // SetStopTimeout sets how long the app's containers get between SIGTERM
 // and SIGKILL, from the next rollout on.
 func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
@@ -272,16 +319,19 @@ type ProcessStatus struct {
 
 // ProcessReport describes the app's processes (Dokku's ps:report).
 type ProcessReport struct {
-	App           string          `json:"app"`
-	Deployed      bool            `json:"deployed"`
-	Release       int             `json:"release"`
-	Running       bool            `json:"running"`
-	Failed        bool            `json:"failed"`
-	RestartPolicy string          `json:"restart_policy"`
-	StopTimeout   int             `json:"stop_timeout_seconds"`
-	Formation     map[string]int  `json:"formation"`
-	Processes     []ProcessStatus `json:"processes"`
-	LastDeploy    *DeployAttempt  `json:"last_deploy,omitempty"`
+	App           string `json:"app"`
+	Deployed      bool   `json:"deployed"`
+	Release       int    `json:"release"`
+	Running       bool   `json:"running"`
+	Failed        bool   `json:"failed"`
+	RestartPolicy string `json:"restart_policy"`
+	// GlobalRestartPolicy is ps:set --global's ("" when not set), which
+	// RestartPolicy is when the app sets none.
+	GlobalRestartPolicy string          `json:"global_restart_policy"`
+	StopTimeout         int             `json:"stop_timeout_seconds"`
+	Formation           map[string]int  `json:"formation"`
+	Processes           []ProcessStatus `json:"processes"`
+	LastDeploy          *DeployAttempt  `json:"last_deploy,omitempty"`
 }
 
 // Report returns the app's process report. A container that exhausted its
@@ -293,8 +343,9 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	}
 	r := ProcessReport{
 		App: app, Deployed: a.Current > 0, Release: a.Current,
-		RestartPolicy: a.restartPolicy(), StopTimeout: int(a.stopTimeout() / time.Second),
-		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
+		RestartPolicy: p.restartPolicyOf(a), GlobalRestartPolicy: p.GlobalRestartPolicy(),
+		StopTimeout: int(a.stopTimeout() / time.Second),
+		Formation:   maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {

@@ -132,7 +132,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	if err != nil {
 		return docker.RunSpec{}, err
 	}
-	policy, retries, err := docker.ParseRestartPolicy(a.restartPolicy())
+	policy, retries, err := docker.ParseRestartPolicy(p.restartPolicyOf(a))
 	if err != nil { // the record was checked when it was set
 		policy, retries, _ = docker.ParseRestartPolicy(DefaultRestartPolicy)
 	}
