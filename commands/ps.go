@@ -28,7 +28,7 @@ var processCommands = []command{
 	{appScope, "checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
 	{appScope, "checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
 	{appScope, "checks:report", "checks:report APP [--format json]", "Show the app's checks settings", checksReport},
-	{appScope, "checks:set", "checks:set APP wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
+	{appScope, "checks:set", "checks:set APP|--global wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
 }
 
 func writeJSON(out IO, v any) error {
@@ -105,6 +105,14 @@ func runningState(ps []platform.ProcessStatus) string {
 		return "false"
 	}
 	return "mixed"
+}
+
+// orEmptyInt prints 0 (not set) as nothing, as Dokku's reports do.
+func orEmptyInt(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 func orDefault(s, def string) string {
@@ -352,14 +360,19 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
+	global := p.GlobalWaitToRetire()
 	wait := a.Checks.WaitToRetire
+	if wait == 0 {
+		wait = global
+	}
 	if wait == 0 {
 		wait = platform.DefaultWaitToRetire
 	}
 	report := map[string]any{
-		"disabled":       orNone(a.Checks.Disabled),
-		"skipped":        orNone(a.Checks.Skipped),
-		"wait_to_retire": wait,
+		"disabled":              orNone(a.Checks.Disabled),
+		"skipped":               orNone(a.Checks.Skipped),
+		"wait_to_retire":        wait,
+		"global_wait_to_retire": global,
 	}
 	if flags["format"] == "json" {
 		return writeJSON(out, report)
@@ -369,6 +382,7 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	fmt.Fprintf(tw, "Checks disabled list:\t%s\n", strings.Join(orNone(a.Checks.Disabled), ","))
 	fmt.Fprintf(tw, "Checks skipped list:\t%s\n", strings.Join(orNone(a.Checks.Skipped), ","))
 	fmt.Fprintf(tw, "Checks wait to retire:\t%d\n", wait)
+	fmt.Fprintf(tw, "Checks global wait to retire:\t%s\n", orEmptyInt(global))
 	return tw.Flush()
 }
 
@@ -380,9 +394,25 @@ func orNone(list []string) []string {
 }
 
 func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "wait-to-retire" {
+			return usageError{"checks:set --global wait-to-retire [SECONDS] (no value: back to 60)"}
+		}
+		n := 0
+		if len(pos) == 2 {
+			if n, err = strconv.Atoi(pos[1]); err != nil {
+				return usageError{"wait-to-retire takes a whole number of seconds"}
+			}
+		}
+		if err := p.SetGlobalWaitToRetire(ctx, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stdout, "-----> Set the global wait-to-retire to %s; apps that set none use it from their next deploy\n", orDefault(orEmptyInt(n), "60"))
+		return nil
 	}
 	if len(pos) != 3 || pos[1] != "wait-to-retire" {
 		return usageError{"checks:set APP wait-to-retire SECONDS"}

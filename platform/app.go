@@ -118,13 +118,6 @@ func (a *App) stopTimeout() time.Duration {
 	return DefaultStopTimeoutSeconds * time.Second
 }
 
-func (a *App) waitToRetire() time.Duration {
-	if a.Checks.WaitToRetire > 0 {
-		return time.Duration(a.Checks.WaitToRetire) * time.Second
-	}
-	return DefaultWaitToRetire * time.Second
-}
-
 // Release is one deployable version of an app: an image and how to run it.
 type Release struct {
 	Version int    `json:"version"`

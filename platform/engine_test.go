@@ -530,3 +530,24 @@ func TestGlobalRestartPolicy(t *testing.T) {
 		t.Fatalf("blog runs %+v; want the default on-failure", web)
 	}
 }
+
+// checks:set --global wait-to-retire: apps that set none drain that long;
+// an app's own wins.
+func TestGlobalWaitToRetire(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
+		t.Fatal("a wait above an hour was taken")
+	}
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.p.GlobalWaitToRetire(); got != 7 {
+		t.Fatalf("global wait-to-retire %d, want 7", got)
+	}
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.p.GlobalWaitToRetire(); got != 0 {
+		t.Fatalf("cleared global wait-to-retire %d, want 0", got)
+	}
+}

@@ -490,6 +490,52 @@ func (p *Platform) SetChecks(ctx context.Context, app, action string, types []st
 	})
 }
 
+// waitToRetireOf is how long a's old containers may drain: its own
+// wait-to-retire, else the global one, else DefaultWaitToRetire.
+func (p *Platform) waitToRetireOf(a *App) time.Duration {
+	if a.Checks.WaitToRetire > 0 {
+		return time.Duration(a.Checks.WaitToRetire) * time.Second
+	}
+	if g := p.GlobalWaitToRetire(); g > 0 {
+		return time.Duration(g) * time.Second
+	}
+	return DefaultWaitToRetire * time.Second
+}
+
+// GlobalWaitToRetire is the wait-to-retire, in seconds, checks:set
+// --global set, or 0.
+func (p *Platform) GlobalWaitToRetire() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.globalWait
+}
+
+// SetGlobalWaitToRetire sets the wait-to-retire of apps that set none
+// (Dokku's checks:set --global wait-to-retire); 0 goes back to the
+// default. It applies from the next rollout.
+func (p *Platform) SetGlobalWaitToRetire(ctx context.Context, seconds int) error {
+	if seconds < 0 || seconds > 3600 {
+		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
+	}
+	unlock, err := p.lock("_global", "a global settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	g.WaitToRetire = seconds
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.globalWait = seconds
+	p.mu.Unlock()
+	return nil
+}
+
 // SetWaitToRetire sets, in seconds, how long old containers may drain.
 func (p *Platform) SetWaitToRetire(ctx context.Context, app string, seconds int) error {
 	if seconds < 0 || seconds > 3600 {

@@ -75,6 +75,7 @@ type Platform struct {
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
 	globalPolicy  string            // ps:set --global restart-policy
+	globalWait    int               // checks:set --global wait-to-retire, seconds
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -212,6 +213,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.storedGlobal = stored.Domains
 	p.globalConfig = stored.Config
 	p.globalPolicy = stored.RestartPolicy
+	p.globalWait = stored.WaitToRetire
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }

@@ -360,9 +360,9 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 		}
 	}
 	fmt.Fprintf(log, "-----> Retiring %d old container(s)\n", len(old))
-	drained := p.drain(ctx, targets, a.waitToRetire(), log)
+	drained := p.drain(ctx, targets, p.waitToRetireOf(a), log)
 	if !drained {
-		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", p.waitToRetireOf(a))
 	}
 	var wg sync.WaitGroup
 	for _, c := range old {
