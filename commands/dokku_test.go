@@ -64,8 +64,10 @@ func TestResolveGlobalOptions(t *testing.T) {
 // A deploy key is checked against the app the command acts on, whichever
 // way the command line names it.
 func TestAuthorizeGlobalApp(t *testing.T) {
-	if err := Authorize("blog", strings.Fields("--app blog config:show")); err != nil {
-		t.Errorf("--app of its own app refused: %v", err)
+	for _, line := range []string{"--app blog config:show", "--app blog config:get blog A", "--app blog ps:help", "apps"} {
+		if err := Authorize("blog", strings.Fields(line)); err != nil {
+			t.Errorf("%q refused: %v", line, err)
+		}
 	}
 	for _, line := range []string{
 		"--app other config:show",
@@ -76,6 +78,16 @@ func TestAuthorizeGlobalApp(t *testing.T) {
 		"--force --app other apps:destroy",
 		"--app blog apps:destroy", // admin command
 		"--app blog --app other ps:report",
+		// --app left out (a command that takes no app, a --global form)
+		// leaves the command line as a deploy key may not run it.
+		"--app blog apps:list",
+		"--app blog config:show --global",
+		"--app blog config:set --global A=b",
+		"--app blog domains:add --global evil.test",
+		"--app blog ps:set --global restart-policy no",
+		"--app blog checks:set --global wait-to-retire 0",
+		"--app blog ssh-keys:add k",
+		"ps:report", // every app's report
 	} {
 		if err := Authorize("blog", strings.Fields(line)); err == nil {
 			t.Errorf("%q allowed for a deploy key of blog", line)
