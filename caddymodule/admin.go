@@ -96,7 +96,7 @@ func argWord(what, s string) error {
 
 var restRoutes = []restRoute{
 	{"GET /berth/apps", func(*http.Request, map[string]any) ([]string, error) {
-		return []string{"apps:list", "--format", "json"}, nil
+		return []string{"apps:list", "--format", "detailed"}, nil
 	}},
 	{"POST /berth/apps", func(_ *http.Request, body map[string]any) ([]string, error) {
 		name, _ := body["name"].(string)
@@ -340,8 +340,10 @@ func serveREST(w http.ResponseWriter, r *http.Request, rt restRoute) {
 	}
 	out := bytes.TrimSpace(stdout.Bytes())
 	if len(out) == 0 || !json.Valid(out) {
-		// A command that reports for people only: say what it did.
-		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), "-----> ", ""))
+		// A command that reports for people only: say what it did (its
+		// success line is on stdout, as Dokku's are; progress on stderr).
+		text := strings.TrimSpace(stdout.String() + "\n" + stderr.String())
+		msg := strings.TrimSpace(strings.NewReplacer("-----> ", "", "=====> ", "").Replace(text))
 		out, _ = json.MarshalIndent(map[string]string{"result": msg}, "", "  ")
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/berth/apps" {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,13 @@ import (
 )
 
 func init() {
+	// Installed as `dokku` (a link to the caddy binary, see README), the
+	// binary is `caddy berth`: Dokku's scripts run on the server as they
+	// are. This runs before caddycmd.Main reads the arguments, in every
+	// build that includes Berth (xcaddy's too).
+	if dokkuName(os.Args) {
+		os.Args = append([]string{os.Args[0], "berth"}, os.Args[1:]...)
+	}
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "berth",
 		Usage: "[--address ADMIN | --config FILE [--adapter NAME]] COMMAND [ARGS...]",
@@ -25,11 +33,13 @@ func init() {
 		Long: `Runs a Berth command (apps:list, config:set, ps:scale, ...) on the running
 Caddy through its admin API, the same commands as over SSH. Run
 "caddy berth help" for the list. The admin address is --address, else the
-one in --config (as "caddy reload --config" finds it), else the first
-socket that exists of $BERTH_ADMIN_SOCKET, /run/berth-admin.sock (the
-shipped Caddyfiles', as root) and $XDG_RUNTIME_DIR/berth-admin.sock (the
-default Caddyfile's for another user), else Caddy's default
-(localhost:2019).`,
+one in --config (as "caddy reload --config" finds it), else
+$BERTH_ADMIN_ADDRESS, else the first socket that exists of
+$BERTH_ADMIN_SOCKET, /run/berth-admin.sock (the shipped Caddyfiles', as
+root) and $XDG_RUNTIME_DIR/berth-admin.sock (the default Caddyfile's for
+another user), else Caddy's default (localhost:2019). Linked as "dokku"
+(ln -s "$(command -v caddy)" /usr/local/bin/dokku), the binary is
+"caddy berth".`,
 		CobraFunc: func(cmd *cobra.Command) {
 			// Everything after the options belongs to the Berth command
 			// (apps:destroy APP --force), so cobra must not parse flags.
@@ -47,6 +57,16 @@ default Caddyfile's for another user), else Caddy's default
 		},
 	})
 }
+
+// dokkuName reports whether the binary was started by the name dokku.
+func dokkuName(args []string) bool {
+	return len(args) > 0 && filepath.Base(args[0]) == "dokku"
+}
+
+// AdminAddressEnv names the admin address `caddy berth` (and `dokku`)
+// uses when no --address or --config is given: for a server whose admin
+// endpoint is not the shipped Caddyfile's socket.
+const AdminAddressEnv = "BERTH_ADMIN_ADDRESS"
 
 // DefaultAdminSocket is the admin endpoint of the shipped
 // Caddyfile.example (admin unix//run/berth-admin.sock|0600): a socket
@@ -86,6 +106,9 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 		case "adapter":
 			adapter = value
 		}
+	}
+	if address == "" && configFile == "" {
+		address = os.Getenv(AdminAddressEnv)
 	}
 	if address == "" && configFile == "" {
 		// The shipped Caddyfiles' socket, if this server has it: neither

@@ -71,7 +71,10 @@ func Authorize(app string, args []string) error {
 		return nil // help
 	}
 	name := args[0]
-	c, _ := lookup(name) // an unknown command has no scope: admin-only
+	c, found := lookup(name) // an unknown command has no scope: admin-only
+	if !found && isHelpRequest(name) {
+		return nil // a namespace's help (apps, apps:help), as open as help
+	}
 	if c.scope == openScope {
 		return nil
 	}

@@ -40,10 +40,10 @@ func forEachApp(ctx context.Context, p *Backend, args []string, out IO, act func
 	var failed []string
 	for _, a := range apps {
 		if a.Release == 0 {
-			fmt.Fprintf(out.Stderr, "=====> %s: skipped, never deployed\n", a.Name)
+			fmt.Fprintf(out.Stdout, "=====> %s: skipped, never deployed\n", a.Name)
 			continue
 		}
-		fmt.Fprintf(out.Stderr, "=====> %s\n", a.Name)
+		fmt.Fprintf(out.Stdout, "=====> %s\n", a.Name)
 		if err := act(a.Name); err != nil {
 			fmt.Fprintf(out.Stderr, " !     %s: %v\n", a.Name, err)
 			failed = append(failed, a.Name)

@@ -22,7 +22,7 @@ var buildpacksCommands = []command{
 	{appScope, "buildpacks:remove", "buildpacks:remove APP BUILDPACK", "Remove a buildpack from the app's list", buildpacksChange("remove")},
 	{appScope, "buildpacks:clear", "buildpacks:clear APP", "Empty the app's buildpack list: the builder detects buildpacks again", buildpacksChange("clear")},
 	{appScope, "buildpacks:list", "buildpacks:list APP", "List the app's buildpacks, in order", buildpacksList},
-	{appScope, "buildpacks:report", "buildpacks:report APP|--global [--format json] [--buildpacks-list|--buildpacks-stack|--buildpacks-global-stack|--buildpacks-computed-stack]", "Show the app's buildpacks and stack (the builder image of pack builds)", buildpacksReport},
+	{appScope, "buildpacks:report", "buildpacks:report APP|--global [--format json] [--buildpacks-KEY]", "Show the app's buildpacks and stack (the builder image of pack builds)", buildpacksReport},
 	{adminScope, "buildpacks:set-property", "buildpacks:set-property APP|--global stack [IMAGE]", "Set (or, without IMAGE, clear) the stack: the builder image buildpack builds run in (pack's default: heroku/builder:24)", buildpacksSetProperty},
 }
 

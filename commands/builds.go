@@ -14,7 +14,7 @@ import (
 // buildCommands show the app's builds: each deploy's record and log.
 var buildCommands = []command{
 	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
-	{appScope, "builds:output", "builds:output APP [ID]", "Print a build's log, as the deployer saw it (default: the latest build)", buildsOutput},
+	{appScope, "builds:output", "builds:output APP [ID|current]", "Print a build's log, as the deployer saw it (default, or current: the latest build)", buildsOutput},
 }
 
 func buildsList(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -74,7 +74,7 @@ func buildsOutput(ctx context.Context, p *Backend, args []string, out IO) error 
 		return usageError{"give an app and, optionally, a build id from builds:list"}
 	}
 	id := 0
-	if len(pos) == 2 {
+	if len(pos) == 2 && pos[1] != "current" { // Dokku's name for the latest
 		if id, err = strconv.Atoi(pos[1]); err != nil || id <= 0 {
 			return usageError{fmt.Sprintf("%q is not a build id; builds:list %s shows them", pos[1], pos[0])}
 		}

@@ -13,7 +13,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
@@ -93,8 +92,8 @@ func init() {
 	table = []command{
 		{adminScope, "apps:create", "apps:create APP", "Create an app (a push to a new app creates it too)", appsCreate},
 		{adminScope, "apps:destroy", "apps:destroy APP [--force]", "Remove an app: its containers, images, repository, builds and record (asks for the name unless --force)", appsDestroy},
-		{adminScope, "apps:list", "apps:list [--format json]", "List the apps", appsList},
-		{openScope, "help", "help", "Show this list of commands", help},
+		{adminScope, "apps:list", "apps:list [--format stdout|json|detailed]", "List the apps, one name a line; --format detailed: JSON with each app's release, URLs and running containers", appsList},
+		{openScope, "help", "help [NAMESPACE|COMMAND] [--all]", "Show the namespaces; with one, its commands; --all: every command", help},
 		{openScope, "version", "version", "Show Berth's version", version},
 	}
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
@@ -140,8 +139,15 @@ func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
 	name, rest := args[0], args[1:]
 	cmd, ok := lookup(name)
 	if !ok {
-		fmt.Fprintf(streams.Stderr, " !     %q is not a Berth command; run `help` to list them\n", name)
-		return platform.Errorf(ErrUnknownCommand, "%q", name)
+		if ok, err := helpFor(name, rest, streams); ok {
+			if err != nil {
+				fmt.Fprintf(streams.Stderr, " !     %s\n", err)
+			}
+			return err
+		}
+		err := unknownCommand(name)
+		fmt.Fprintf(streams.Stderr, " !     %s\n", err)
+		return err
 	}
 	if wantsHelp(cmd, rest) {
 		fmt.Fprintf(streams.Stdout, "Usage: %s\n\n%s\n", cmd.usage, cmd.summary)
@@ -166,10 +172,10 @@ func Exec(ctx context.Context, b *Backend, args []string, streams IO) error {
 			err = lookupReportKey(key, func(stdout io.Writer) error {
 				s := streams
 				s.Stdout = stdout
-				return cmd.run(ctx, b, rest, s)
+				return runCommand(ctx, b, cmd, rest, s)
 			}, streams.Stdout, cmd.name)
 		} else {
-			err = cmd.run(ctx, b, rest, streams)
+			err = runCommand(ctx, b, cmd, rest, streams)
 		}
 	}
 	var status ExitStatus
@@ -281,7 +287,7 @@ func appsCreate(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.Create(ctx, app); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Created %s\n", app)
+	fmt.Fprintf(out.Stdout, "-----> Created %s\n", app)
 	return nil
 }
 
@@ -306,10 +312,16 @@ func appsDestroy(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.Destroy(ctx, app); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Destroyed %s\n", app)
+	fmt.Fprintf(out.Stdout, "-----> Destroyed %s\n", app)
 	return nil
 }
 
+// appsList prints Dokku's form, which scripts parse: "=====> My Apps" and
+// one name a line (--quiet: names only), or --format json, an array of
+// names. What Berth's listing used to show beside each name (release,
+// running containers, URLs) is in apps:report, for one app or, without
+// one, for every app, and in --format detailed (the admin API's GET
+// /berth/apps).
 func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
@@ -322,36 +334,31 @@ func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
+	names := make([]string, 0, len(apps))
+	for _, a := range apps {
+		names = append(names, a.Name)
+	}
 	switch flags["format"] {
+	case "detailed":
+		// Berth's listing (and GET /berth/apps's): each app's release,
+		// hosts, URLs and running containers, for the API's clients.
+		return writeJSON(out, apps)
 	case "json":
-		enc := json.NewEncoder(out.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(apps)
-	case "":
-		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "APP\tRELEASE\tCONTAINERS\tURL")
-		for _, a := range apps {
-			release := "-"
-			if a.Release > 0 {
-				release = fmt.Sprintf("v%d", a.Release)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, release, platform.FormatProcesses(a.Processes), strings.Join(a.URLs, " "))
+		data, err := json.Marshal(names)
+		if err != nil {
+			return err
 		}
-		return tw.Flush()
+		_, err = fmt.Fprintf(out.Stdout, "%s\n", data)
+		return err
+	case "", "stdout":
+		fmt.Fprintln(out.Stdout, "=====> My Apps")
+		for _, n := range names {
+			fmt.Fprintln(out.Stdout, n)
+		}
+		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown format %q; use --format json", flags["format"])}
+		return usageError{fmt.Sprintf("unknown format %q; use --format stdout|json|detailed", flags["format"])}
 	}
-}
-
-func help(_ context.Context, _ *Backend, _ []string, out IO) error {
-	fmt.Fprintf(out.Stdout, "Berth %s: push an app with git, run it, serve it.\n\n", Version)
-	fmt.Fprintln(out.Stdout, "Deploy:  git remote add berth ssh://berth@HOST:PORT/APP && git push berth main")
-	fmt.Fprintln(out.Stdout, "\nCommands:")
-	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	for _, c := range table {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.usage, c.summary)
-	}
-	return tw.Flush()
 }
 
 func version(_ context.Context, _ *Backend, _ []string, out IO) error {

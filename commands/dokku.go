@@ -2,6 +2,8 @@ package commands
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -81,11 +83,28 @@ func resolve(args []string) ([]string, globals, error) {
 		return rest, g, nil // Exec says it is not a command
 	}
 	out := []string{rest[0]}
-	if g.app != "" {
-		if !takesAppFirst(cmd) {
-			return nil, g, usageError{fmt.Sprintf("--app is for commands that take an app first; %s does not (usage: %s)", cmd.name, cmd.usage)}
-		}
+	switch {
+	case g.app == "":
+	case strings.Contains(cmd.usage, "APP|--global") && slices.Contains(rest[1:], "--global"):
+		// The global form, which Dokku's remote client sends --app before
+		// as before any other (domains:report --global): it acts on no app.
+	case takesAppFirst(cmd) && len(rest) > 1 && rest[1] == g.app:
+		// Named twice: Dokku's remote client sends --app from the git
+		// remote and the app the user typed (`dokku apps:destroy blog`
+		// becomes `--app blog apps:destroy blog`); the dokku binary's
+		// commands read the first and ignore the second.
+	case takesAppFirst(cmd):
 		out = append(out, g.app)
+	case slices.Contains(acceptedFlags(cmd), "app"):
+		// ssh-keys:add has an --app of its own (a deploy key's app): a
+		// global --app must not be dropped there, and taking it as the
+		// command's would make a guess about what the caller meant.
+		return nil, g, usageError{fmt.Sprintf("--app before the command is for commands that take an app first; give %s its own option (usage: %s)", cmd.name, cmd.usage)}
+	default:
+		// Dokku's remote client (contrib/dokku_client.sh) sends --app,
+		// from the `dokku` git remote, before every command it does not
+		// know to take none (apps:list, report, postgres:create, ...),
+		// and the dokku binary then leaves it out: so does Berth.
 	}
 	out = append(out, rest[1:]...)
 	if g.force {
@@ -106,7 +125,7 @@ func resolve(args []string) ([]string, globals, error) {
 // its usage line says ("NAME APP ..." or "NAME APP|--global ...").
 func takesAppFirst(c command) bool {
 	f := strings.Fields(c.usage)
-	return len(f) > 1 && (f[1] == "APP" || strings.HasPrefix(f[1], "APP|") || f[1] == "OLD")
+	return len(f) > 1 && (f[1] == "APP" || f[1] == "[APP]" || strings.HasPrefix(f[1], "APP|") || f[1] == "OLD")
 }
 
 var (
@@ -206,6 +225,10 @@ func reportKey(c command, args []string) (key string, rest []string, err error) 
 		if !strings.HasPrefix(a, "--") || slices.Contains(accepted, name) {
 			rest = append(rest, a)
 			continue
+		}
+		if a == "--global" {
+			ns, _, _ := strings.Cut(c.name, ":")
+			return "", nil, usageError{fmt.Sprintf("%s has no global settings in Berth; %s APP shows an app's", ns, c.name)}
 		}
 		if key != "" {
 			return "", nil, usageError{fmt.Sprintf("ask for one key at a time (%s and %s)", key, a)}
@@ -348,4 +371,116 @@ func quietStdout(name string) bool {
 		}
 	}
 	return true
+}
+
+// runCommand runs a command; a report it lays out as Dokku's are
+// ("=====> blog ps information", then "       Key:   value" lines), and a
+// per-app report given no app (and no --global) it runs for every app, as
+// Dokku's `NS:report` does.
+func runCommand(ctx context.Context, b *Backend, cmd command, args []string, out IO) error {
+	if !strings.HasSuffix(cmd.name, ":report") {
+		return cmd.run(ctx, b, args, out)
+	}
+	asJSON := jsonFormat(args)
+	if !takesAppFirst(cmd) || hasPositional(args) || slices.Contains(args, "--global") {
+		return runReport(ctx, b, cmd, args, out, asJSON)
+	}
+	apps, err := b.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !asJSON {
+		for _, a := range apps {
+			if err := runReport(ctx, b, cmd, slices.Concat([]string{a.Name}, args), out, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// JSON: one object, each app's report under its name.
+	all := map[string]json.RawMessage{}
+	for _, a := range apps {
+		var buf bytes.Buffer
+		s := out
+		s.Stdout = &buf
+		if err := runReport(ctx, b, cmd, slices.Concat([]string{a.Name}, args), s, true); err != nil {
+			return err
+		}
+		all[a.Name] = json.RawMessage(bytes.TrimSpace(buf.Bytes()))
+	}
+	return writeJSON(out, all)
+}
+
+// runReport runs one report, its "Key: value" lines indented as Dokku's.
+func runReport(ctx context.Context, b *Backend, cmd command, args []string, out IO, asJSON bool) error {
+	if asJSON {
+		return cmd.run(ctx, b, args, out)
+	}
+	w := &indentWriter{w: out.Stdout, start: true}
+	out.Stdout = w
+	return cmd.run(ctx, b, args, out)
+}
+
+// jsonFormat reports whether args ask for --format json.
+func jsonFormat(args []string) bool {
+	for i, a := range args {
+		if a == "--format=json" || a == "--format" && i+1 < len(args) && args[i+1] == "json" {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPositional reports whether args name anything but flags (a --format's
+// value is the flag's).
+func hasPositional(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--format":
+			i++
+		case strings.HasPrefix(a, "--"):
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// reportIndent is where Dokku's report lines start, under the "=====>"
+// heading.
+const reportIndent = "       "
+
+// indentWriter indents every line but the "=====>" headings (and empty
+// ones) by reportIndent.
+type indentWriter struct {
+	w     io.Writer
+	start bool   // at the start of a line
+	head  []byte // the start of the line, while it may still be a heading
+}
+
+func (iw *indentWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	var out []byte
+	for _, c := range p {
+		if iw.start {
+			iw.head = append(iw.head, c)
+			heading := []byte("=====>")
+			if len(iw.head) <= len(heading) && bytes.HasPrefix(heading, iw.head) && c != '\n' {
+				continue // may still be a heading
+			}
+			if !bytes.HasPrefix(iw.head, heading) && !bytes.Equal(iw.head, []byte("\n")) {
+				out = append(out, reportIndent...)
+			}
+			out = append(out, iw.head...)
+			iw.head = iw.head[:0]
+			iw.start = c == '\n'
+			continue
+		}
+		out = append(out, c)
+		iw.start = c == '\n'
+	}
+	if _, err := iw.w.Write(out); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -25,6 +25,16 @@ func TestResolveGlobalOptions(t *testing.T) {
 		{"-v", ""},
 		{"nope:cmd --x", "nope:cmd --x"},
 		{"run blog --app other", "run blog --app other"}, // after the command: the command's
+		// Dokku's remote client sends --app before every command; one
+		// that takes no app leaves it out, as the dokku binary does.
+		{"--app blog apps:list", "apps:list"},
+		{"--app blog version", "version"},
+		{"--app blog report", "report blog"},
+		// The client also passes on the app the user typed.
+		{"--app blog --force apps:destroy blog", "apps:destroy blog --force"},
+		{"--app blog config:set blog A=1", "config:set blog A=1"},
+		{"--app blog domains:report --global", "domains:report --global"},
+		{"--app blog config:show --global", "config:show --global"},
 	} {
 		got, _, err := resolve(strings.Fields(tc.in))
 		if err != nil {
@@ -36,15 +46,14 @@ func TestResolveGlobalOptions(t *testing.T) {
 		}
 	}
 	for _, in := range []string{
-		"--app",                    // no app
-		"--app --force apps:list",  // a flag is no app
-		"--app blog apps:list",     // apps:list takes no app
-		"--force ps:report blog",   // ps:report has no --force
-		"--rm ps:report blog",      // --rm is for run
-		"--bogus apps:list",        // unknown global option
-		"--quiet=1 apps:list",      // a switch takes no value
-		"--app blog",               // no command
-		"--app blog version extra", // version takes no app
+		"--app",                     // no app
+		"--app --force apps:list",   // a flag is no app
+		"--app blog ssh-keys:add k", // ssh-keys:add has an --app of its own
+		"--force ps:report blog",    // ps:report has no --force
+		"--rm ps:report blog",       // --rm is for run
+		"--bogus apps:list",         // unknown global option
+		"--quiet=1 apps:list",       // a switch takes no value
+		"--app blog",                // no command
 	} {
 		if _, _, err := resolve(strings.Fields(in)); !IsUsageError(err) {
 			t.Errorf("%q: err = %v, want a usage error", in, err)
@@ -55,8 +64,10 @@ func TestResolveGlobalOptions(t *testing.T) {
 // A deploy key is checked against the app the command acts on, whichever
 // way the command line names it.
 func TestAuthorizeGlobalApp(t *testing.T) {
-	if err := Authorize("blog", strings.Fields("--app blog config:show")); err != nil {
-		t.Errorf("--app of its own app refused: %v", err)
+	for _, line := range []string{"--app blog config:show", "--app blog config:get blog A", "--app blog ps:help", "apps"} {
+		if err := Authorize("blog", strings.Fields(line)); err != nil {
+			t.Errorf("%q refused: %v", line, err)
+		}
 	}
 	for _, line := range []string{
 		"--app other config:show",
@@ -67,6 +78,16 @@ func TestAuthorizeGlobalApp(t *testing.T) {
 		"--force --app other apps:destroy",
 		"--app blog apps:destroy", // admin command
 		"--app blog --app other ps:report",
+		// --app left out (a command that takes no app, a --global form)
+		// leaves the command line as a deploy key may not run it.
+		"--app blog apps:list",
+		"--app blog config:show --global",
+		"--app blog config:set --global A=b",
+		"--app blog domains:add --global evil.test",
+		"--app blog ps:set --global restart-policy no",
+		"--app blog checks:set --global wait-to-retire 0",
+		"--app blog ssh-keys:add k",
+		"ps:report", // every app's report
 	} {
 		if err := Authorize("blog", strings.Fields(line)); err == nil {
 			t.Errorf("%q allowed for a deploy key of blog", line)

@@ -18,10 +18,15 @@ var moreCommands = []command{
 	{adminScope, "domains:remove", "domains:remove APP|--global DOMAIN ...", "Remove domains from an app (or global domains)", domainsAction("remove")},
 	{adminScope, "domains:set", "domains:set APP|--global DOMAIN ...", "Replace an app's domains (or the global domains)", domainsAction("set")},
 	{adminScope, "domains:clear", "domains:clear APP|--global", "Remove all of an app's own domains (or the added global domains)", domainsAction("clear")},
+	{adminScope, "domains:add-global", "domains:add-global DOMAIN ...", "Add global domains (as domains:add --global)", globalDomains("add")},
+	{adminScope, "domains:remove-global", "domains:remove-global DOMAIN ...", "Remove global domains (as domains:remove --global)", globalDomains("remove")},
+	{adminScope, "domains:set-global", "domains:set-global DOMAIN ...", "Replace the global domains (as domains:set --global)", globalDomains("set")},
+	{adminScope, "domains:clear-global", "domains:clear-global", "Remove the added global domains (as domains:clear --global)", globalDomains("clear")},
 	{appScope, "domains:report", "domains:report APP|--global [--format json]", "Show an app's domains (or the global domains)", domainsReport},
 	{appScope, "apps:exists", "apps:exists APP", "Exit 0 if the app exists, 1 if not", appsExists},
 	{appScope, "apps:lock", "apps:lock APP", "Refuse deploys of the app until apps:unlock", appsLock(true)},
 	{appScope, "apps:unlock", "apps:unlock APP", "Accept deploys of the app again", appsLock(false)},
+	{appScope, "apps:locked", "apps:locked APP", "Exit 0 if the app is locked (deploys refused), 1 if not", appsLocked},
 	{appScope, "apps:report", "apps:report APP [--format json]", "Show the app: domains, release, deploy branch, lock, processes", appsReport},
 	{appScope, "config:keys", "config:keys APP|--global", "List the names of the app's config vars", configKeys},
 	{appScope, "config:export", "config:export APP|--global [--format shell|json|envfile]", "Print the app's config vars for a shell, as JSON or as an env file", configExport},
@@ -43,7 +48,7 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 			if err := p.ChangeGlobalDomains(ctx, action, pos); err != nil {
 				return err
 			}
-			fmt.Fprintf(out.Stderr, "-----> Global domains: %s done\n", action)
+			fmt.Fprintf(out.Stdout, "-----> Global domains: %s done\n", action)
 			return nil
 		}
 		if len(pos) == 0 || wantDomains && len(pos) < 2 && action != "set" || !wantDomains && len(pos) != 1 {
@@ -52,8 +57,17 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 		if err := p.ChangeDomains(ctx, pos[0], action, pos[1:]); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Domains of %s: %s done\n", pos[0], action)
+		fmt.Fprintf(out.Stdout, "-----> Domains of %s: %s done\n", pos[0], action)
 		return nil
+	}
+}
+
+// globalDomains are Dokku's domains:*-global commands: the --global form
+// of the domains command.
+func globalDomains(action string) func(context.Context, *Backend, []string, IO) error {
+	run := domainsAction(action)
+	return func(ctx context.Context, p *Backend, args []string, out IO) error {
+		return run(ctx, p, append([]string{"--global"}, args...), out)
 	}
 }
 
@@ -106,7 +120,7 @@ func appsExists(ctx context.Context, p *Backend, args []string, out IO) error {
 	if !ok {
 		return platform.Errorf(platform.ErrAppNotFound, "app %s does not exist", app)
 	}
-	fmt.Fprintf(out.Stderr, "-----> App %s exists\n", app)
+	fmt.Fprintf(out.Stdout, "-----> App %s exists\n", app)
 	return nil
 }
 
@@ -123,9 +137,27 @@ func appsLock(locked bool) func(context.Context, *Backend, []string, IO) error {
 		if locked {
 			what = "locked: deploys are refused until apps:unlock"
 		}
-		fmt.Fprintf(out.Stderr, "-----> %s is %s\n", app, what)
+		fmt.Fprintf(out.Stdout, "-----> %s is %s\n", app, what)
 		return nil
 	}
+}
+
+// appsLocked answers as Dokku's: exit status 0 and "Deploy lock exists"
+// when locked, status 1 and "Deploy lock does not exist" when not.
+func appsLocked(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	if !a.Locked {
+		return fmt.Errorf("Deploy lock does not exist for %s", app)
+	}
+	fmt.Fprintf(out.Stdout, "Deploy lock exists for %s\n", app)
+	return nil
 }
 
 func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -145,7 +177,20 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
+	// The release, running containers and URLs apps:list showed before
+	// it took Dokku's form.
+	var urls []string
+	running := map[string]int{}
+	if list, err := p.List(ctx); err == nil {
+		for _, info := range list {
+			if info.Name == app {
+				urls, running = info.URLs, info.Processes
+			}
+		}
+	}
 	report := map[string]any{
+		"urls":          orEmpty(urls),
+		"processes":     running,
 		"name":          a.Name,
 		"created_at":    a.CreatedAt,
 		"deploy_branch": a.DeployBranch,
@@ -167,6 +212,8 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "App release:\tv%d\n", a.Current)
 	fmt.Fprintf(tw, "App hosts:\t%s\n", strings.Join(slices.Concat(d.Default, d.Own), " "))
 	fmt.Fprintf(tw, "App formation:\t%s\n", formatFormation(ps.Formation))
+	fmt.Fprintf(tw, "App processes:\t%s\n", platform.FormatProcesses(running))
+	fmt.Fprintf(tw, "App urls:\t%s\n", strings.Join(urls, " "))
 	return tw.Flush()
 }
 
@@ -232,7 +279,7 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
 			return err
 		}
-		fmt.Fprintln(out.Stderr, "-----> Cleared the global config")
+		fmt.Fprintln(out.Stdout, "-----> Cleared the global config")
 		return nil
 	}
 	app := owner
@@ -240,7 +287,7 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetConfig(ctx, app, nil, slices.Collect(maps.Keys(cfg)), noRestart, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Cleared the config of %s\n", app)
+	fmt.Fprintf(out.Stdout, "-----> Cleared the config of %s\n", app)
 	return nil
 }
 
@@ -268,10 +315,10 @@ func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.Rename(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Renamed %s to %s\n", from, to)
+	fmt.Fprintf(out.Stdout, "-----> Renamed %s to %s\n", from, to)
 	// A push to the old name would create a new, empty app of that name:
 	// the remote has to follow the rename.
-	fmt.Fprintf(out.Stderr, "       Update your git remote to the new name (same server and port):\n       git remote set-url berth ssh://berth@SERVER:PORT/%s\n", to)
+	fmt.Fprintf(out.Stdout, "       Update your git remote to the new name (same server and port):\n       git remote set-url berth ssh://berth@SERVER:PORT/%s\n", to)
 	return nil
 }
 
@@ -283,7 +330,7 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Cloned %s as %s\n", from, to)
+	fmt.Fprintf(out.Stdout, "-----> Cloned %s as %s\n", from, to)
 	return nil
 }
 
@@ -346,4 +393,11 @@ func report(ctx context.Context, p *Backend, args []string, out IO) error {
 		}
 	}
 	return nil
+}
+
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }

@@ -63,7 +63,7 @@ func sshKeysAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 	if key.App != "" {
 		scope = "a deploy key for " + key.App
 	}
-	fmt.Fprintf(out.Stderr, "-----> Added %s (%s) as %s\n", key.Name, key.Fingerprint, scope)
+	fmt.Fprintf(out.Stdout, "-----> Added %s (%s) as %s\n", key.Name, key.Fingerprint, scope)
 	return nil
 }
 
@@ -111,6 +111,6 @@ func sshKeysRemove(ctx context.Context, p *Backend, args []string, out IO) error
 	if err := p.RemoveSSHKey(ctx, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Removed key %s\n", pos[0])
+	fmt.Fprintf(out.Stdout, "-----> Removed key %s\n", pos[0])
 	return nil
 }

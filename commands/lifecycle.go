@@ -17,7 +17,7 @@ func psStop(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.StopApp(ctx, app, out.Stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
+		fmt.Fprintf(out.Stdout, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
 		return nil
 	})
 }
@@ -29,10 +29,10 @@ func psStart(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 		if !changed {
-			fmt.Fprintf(out.Stderr, "-----> %s is already running\n", app)
+			fmt.Fprintf(out.Stdout, "-----> %s is already running\n", app)
 			return nil
 		}
-		fmt.Fprintf(out.Stderr, "=====> %s is running\n", app)
+		fmt.Fprintf(out.Stdout, "=====> %s is running\n", app)
 		return nil
 	})
 }

@@ -43,7 +43,7 @@ func networkCreate(ctx context.Context, p *Backend, args []string, out IO) error
 	if err := p.CreateNetwork(ctx, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Created network %s; attach apps with network:set APP attach-post-deploy %s\n", name, name)
+	fmt.Fprintf(out.Stdout, "-----> Created network %s; attach apps with network:set APP attach-post-deploy %s\n", name, name)
 	return nil
 }
 
@@ -56,7 +56,7 @@ func networkDestroy(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err := p.DestroyNetwork(ctx, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Destroyed network %s\n", name)
+	fmt.Fprintf(out.Stdout, "-----> Destroyed network %s\n", name)
 	return nil
 }
 
@@ -68,7 +68,7 @@ func networkExists(ctx context.Context, p *Backend, args []string, out IO) error
 	if _, err := p.NetworkInfo(ctx, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Network %s exists\n", name)
+	fmt.Fprintf(out.Stdout, "-----> Network %s exists\n", name)
 	return nil
 }
 
@@ -156,9 +156,9 @@ func networkSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	if len(nets) == 0 {
-		fmt.Fprintf(out.Stderr, "-----> Cleared %s of %s; it applies from the next deploy or ps:restart %s\n", key, app, app)
+		fmt.Fprintf(out.Stdout, "-----> Cleared %s of %s; it applies from the next deploy or ps:restart %s\n", key, app, app)
 		return nil
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s; it applies from the next deploy or ps:restart %s\n", key, app, strings.Join(nets, " "), app)
+	fmt.Fprintf(out.Stdout, "-----> Set %s of %s to %s; it applies from the next deploy or ps:restart %s\n", key, app, strings.Join(nets, " "), app)
 	return nil
 }

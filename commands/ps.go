@@ -20,7 +20,7 @@ var processCommands = []command{
 	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{appScope, "ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
+	{appScope, "ps:set", "ps:set APP|--global restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no); --global: restart-policy of apps that set none", psSet},
 	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
@@ -29,7 +29,7 @@ var processCommands = []command{
 	{appScope, "checks:enable", "checks:enable APP [TYPE,...]", "Check the types' new containers before they take traffic (the default)", checksAction("enable")},
 	{appScope, "checks:skip", "checks:skip APP [TYPE,...]", "Start the types' new containers beside the old ones, without checks", checksAction("skip")},
 	{appScope, "checks:report", "checks:report APP [--format json]", "Show the app's checks settings", checksReport},
-	{appScope, "checks:set", "checks:set APP wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
+	{appScope, "checks:set", "checks:set APP|--global wait-to-retire SECONDS", "Set how long old containers may finish in-flight requests", checksSet},
 }
 
 func writeJSON(out IO, v any) error {
@@ -52,10 +52,16 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s ps information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	// Dokku's keys first (ps:report APP --deployed, --running, --processes),
+	// then Berth's.
+	fmt.Fprintf(tw, "Deployed:\t%t\n", r.Deployed)
+	fmt.Fprintf(tw, "Processes:\t%d\n", len(r.Processes))
+	fmt.Fprintf(tw, "Running:\t%s\n", runningState(r.Processes))
 	fmt.Fprintf(tw, "Status:\t%s\n", r.Status)
 	fmt.Fprintf(tw, "Release:\tv%d\n", r.Release)
 	// Dokku's names (ps:report APP --ps-restart-policy).
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
+	fmt.Fprintf(tw, "Ps global restart policy:\t%s\n", r.GlobalRestartPolicy)
 	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
 	if d := r.LastDeploy; d != nil {
@@ -76,6 +82,39 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(tw, "Status %s.%d:\t%s, %d restarts\n", ps.Type, ps.Index, detail, ps.Restarts)
 	}
 	return tw.Flush()
+}
+
+// runningState is Dokku's ps:report Running: true when every container
+// runs, false when none does (or there is none), else mixed.
+func runningState(ps []platform.ProcessStatus) string {
+	running := 0
+	for _, p := range ps {
+		if p.State == "running" {
+			running++
+		}
+	}
+	switch {
+	case running > 0 && running == len(ps):
+		return "true"
+	case running == 0:
+		return "false"
+	}
+	return "mixed"
+}
+
+// orEmptyInt prints 0 (not set) as nothing, as Dokku's reports do.
+func orEmptyInt(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def + " (the default)"
+	}
+	return s
 }
 
 func formatFormation(f map[string]int) string {
@@ -117,11 +156,15 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if a.Stopped {
-		fmt.Fprintf(out.Stderr, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
+	if a.Current == 0 {
+		fmt.Fprintf(out.Stdout, "-----> %s is not deployed yet; its first deploy runs %s\n", app, formatFormation(a.Formation))
 		return nil
 	}
-	fmt.Fprintf(out.Stderr, "-----> %s now runs %s\n", app, formatFormation(a.Formation))
+	if a.Stopped {
+		fmt.Fprintf(out.Stdout, "-----> %s is stopped; its formation is now %s\n", app, formatFormation(a.Formation))
+		return nil
+	}
+	fmt.Fprintf(out.Stdout, "-----> %s now runs %s\n", app, formatFormation(a.Formation))
 	return nil
 }
 
@@ -132,9 +175,23 @@ func psRestart(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "restart-policy" {
+			return usageError{"ps:set --global restart-policy [VALUE] (no value: back to on-failure:10); stop-timeout-seconds is per app"}
+		}
+		value := ""
+		if len(pos) == 2 {
+			value = pos[1]
+		}
+		if err := p.SetGlobalRestartPolicy(ctx, value); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stdout, "-----> Set the global restart-policy to %s; apps that set none get it from their next deploy or ps:restart\n", orDefault(value, platform.DefaultRestartPolicy))
+		return nil
 	}
 	if len(pos) != 3 {
 		return usageError{"give an app, a setting and its value"}
@@ -156,7 +213,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	default:
 		return usageError{fmt.Sprintf("unknown setting %q: use restart-policy or stop-timeout-seconds", key)}
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s\n", key, app, value)
+	fmt.Fprintf(out.Stdout, "-----> Set %s of %s to %s\n", key, app, value)
 	return nil
 }
 
@@ -181,7 +238,7 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalConfig(ctx, set, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
+		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
 		return nil
 	}
 	if len(pos) < 2 {
@@ -195,7 +252,7 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
+	fmt.Fprintf(out.Stdout, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
 	return nil
 }
 
@@ -211,7 +268,7 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalConfig(ctx, nil, pos); err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Unset %s globally\n", strings.Join(pos, ", "))
+		fmt.Fprintf(out.Stdout, "-----> Unset %s globally\n", strings.Join(pos, ", "))
 		return nil
 	}
 	if len(pos) < 2 {
@@ -221,7 +278,7 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetConfig(ctx, pos[0], nil, pos[1:], noRestart, out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
+	fmt.Fprintf(out.Stdout, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
 	return nil
 }
 
@@ -284,7 +341,7 @@ func checksAction(action string) func(context.Context, *Backend, []string, IO) e
 			what = strings.Join(types, ", ")
 		}
 		done := map[string]string{"disable": "disabled", "enable": "enabled", "skip": "skipped"}[action]
-		fmt.Fprintf(out.Stderr, "-----> Checks %s for %s of %s\n", done, what, pos[0])
+		fmt.Fprintf(out.Stdout, "-----> Checks %s for %s of %s\n", done, what, pos[0])
 		return nil
 	}
 }
@@ -298,14 +355,19 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
+	global := p.GlobalWaitToRetire()
 	wait := a.Checks.WaitToRetire
+	if wait == 0 {
+		wait = global
+	}
 	if wait == 0 {
 		wait = platform.DefaultWaitToRetire
 	}
 	report := map[string]any{
-		"disabled":       orNone(a.Checks.Disabled),
-		"skipped":        orNone(a.Checks.Skipped),
-		"wait_to_retire": wait,
+		"disabled":              orNone(a.Checks.Disabled),
+		"skipped":               orNone(a.Checks.Skipped),
+		"wait_to_retire":        wait,
+		"global_wait_to_retire": global,
 	}
 	if flags["format"] == "json" {
 		return writeJSON(out, report)
@@ -315,6 +377,7 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	fmt.Fprintf(tw, "Checks disabled list:\t%s\n", strings.Join(orNone(a.Checks.Disabled), ","))
 	fmt.Fprintf(tw, "Checks skipped list:\t%s\n", strings.Join(orNone(a.Checks.Skipped), ","))
 	fmt.Fprintf(tw, "Checks wait to retire:\t%d\n", wait)
+	fmt.Fprintf(tw, "Checks global wait to retire:\t%s\n", orEmptyInt(global))
 	return tw.Flush()
 }
 
@@ -326,9 +389,25 @@ func orNone(list []string) []string {
 }
 
 func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "wait-to-retire" {
+			return usageError{"checks:set --global wait-to-retire [SECONDS] (no value: back to 60)"}
+		}
+		n := 0
+		if len(pos) == 2 {
+			if n, err = strconv.Atoi(pos[1]); err != nil {
+				return usageError{"wait-to-retire takes a whole number of seconds"}
+			}
+		}
+		if err := p.SetGlobalWaitToRetire(ctx, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(out.Stdout, "-----> Set the global wait-to-retire to %s; apps that set none use it from their next deploy\n", orDefault(orEmptyInt(n), "60"))
+		return nil
 	}
 	if len(pos) != 3 || pos[1] != "wait-to-retire" {
 		return usageError{"checks:set APP wait-to-retire SECONDS"}
@@ -340,7 +419,7 @@ func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err := p.SetWaitToRetire(ctx, pos[0], n); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
+	fmt.Fprintf(out.Stdout, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)
 	return nil
 }
 

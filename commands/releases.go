@@ -77,6 +77,6 @@ func rollback(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s is on v%d (%s)\n", pos[0], rel.Version, rel.Reason)
+	fmt.Fprintf(out.Stdout, "=====> %s is on v%d (%s)\n", pos[0], rel.Version, rel.Reason)
 	return nil
 }

@@ -64,7 +64,7 @@ func resourceSet(kind string) func(context.Context, *Backend, []string, IO) erro
 		if kind == "reserve" {
 			what = "Reserved"
 		}
-		fmt.Fprintf(out.Stderr, "-----> %s %s for %s of %s; it applies from the next deploy or ps:restart %s\n", what, describeResources(r), typ, app, app)
+		fmt.Fprintf(out.Stdout, "-----> %s %s for %s of %s; it applies from the next deploy or ps:restart %s\n", what, describeResources(r), typ, app, app)
 		return nil
 	}
 }
@@ -123,7 +123,7 @@ func resourceClear(kind string) func(context.Context, *Backend, []string, IO) er
 		if one {
 			what = typ
 		}
-		fmt.Fprintf(out.Stderr, "-----> Cleared the resource %ss of %s for %s; it applies from the next deploy or ps:restart %s\n", kind, pos[0], what, pos[0])
+		fmt.Fprintf(out.Stdout, "-----> Cleared the resource %ss of %s for %s; it applies from the next deploy or ps:restart %s\n", kind, pos[0], what, pos[0])
 		return nil
 	}
 }
@@ -186,7 +186,7 @@ func dockerOptionsAdd(ctx context.Context, p *Backend, args []string, out IO) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:restart %s\n", opt, strings.Join(phases, ","), app, app)
+	fmt.Fprintf(out.Stdout, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:restart %s\n", opt, strings.Join(phases, ","), app, app)
 	return nil
 }
 
@@ -198,7 +198,7 @@ func dockerOptionsRemove(ctx context.Context, p *Backend, args []string, out IO)
 	if err := p.RemoveDockerOptions(ctx, app, phases, words); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:restart %s\n", strings.Join(phases, ","), app, app)
+	fmt.Fprintf(out.Stdout, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:restart %s\n", strings.Join(phases, ","), app, app)
 	return nil
 }
 
@@ -213,7 +213,7 @@ func dockerOptionsClear(ctx context.Context, p *Backend, args []string, out IO) 
 	if err := p.ClearDockerOptions(ctx, args[0], phases); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:restart %s\n", args[0], args[0])
+	fmt.Fprintf(out.Stdout, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:restart %s\n", args[0], args[0])
 	return nil
 }
 

@@ -93,8 +93,8 @@ func svcCreate(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s created (%s)\n", t.Name, s.Name, s.Image)
-	fmt.Fprintf(out.Stderr, "       link it to an app with %s:link %s APP\n", t.Name, s.Name)
+	fmt.Fprintf(out.Stdout, "=====> %s service %s created (%s)\n", t.Name, s.Name, s.Image)
+	fmt.Fprintf(out.Stdout, "       link it to an app with %s:link %s APP\n", t.Name, s.Name)
 	return nil
 }
 
@@ -121,7 +121,7 @@ func svcDestroy(ctx context.Context, m *services.Manager, t *services.Type, args
 	if err := m.Destroy(ctx, t, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Destroyed %s service %s\n", t.Name, name)
+	fmt.Fprintf(out.Stdout, "-----> Destroyed %s service %s\n", t.Name, name)
 	return nil
 }
 
@@ -132,7 +132,7 @@ func svcLink(ctx context.Context, m *services.Manager, t *services.Type, args []
 	}
 	v, err := m.Link(ctx, t, pos[0], pos[1], flags["alias"], out.Stderr)
 	if v != "" {
-		fmt.Fprintf(out.Stderr, "=====> %s service %s linked to %s as %s\n", t.Name, pos[0], pos[1], v)
+		fmt.Fprintf(out.Stdout, "=====> %s service %s linked to %s as %s\n", t.Name, pos[0], pos[1], v)
 	}
 	return err
 }
@@ -145,7 +145,7 @@ func svcUnlink(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if err := m.Unlink(ctx, t, pos[0], pos[1], out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s unlinked from %s\n", t.Name, pos[0], pos[1])
+	fmt.Fprintf(out.Stdout, "=====> %s service %s unlinked from %s\n", t.Name, pos[0], pos[1])
 	return nil
 }
 
@@ -267,7 +267,7 @@ func svcStart(ctx context.Context, m *services.Manager, t *services.Type, args [
 	if err := m.Start(ctx, t, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s is running\n", t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "=====> %s service %s is running\n", t.Name, pos[0])
 	return nil
 }
 
@@ -279,7 +279,7 @@ func svcStop(ctx context.Context, m *services.Manager, t *services.Type, args []
 	if err := m.Stop(ctx, t, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s is stopped; %s:start %s starts it again\n", t.Name, pos[0], t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "=====> %s service %s is stopped; %s:start %s starts it again\n", t.Name, pos[0], t.Name, pos[0])
 	return nil
 }
 
@@ -291,7 +291,7 @@ func svcRestart(ctx context.Context, m *services.Manager, t *services.Type, args
 	if err := m.Restart(ctx, t, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s restarted\n", t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "=====> %s service %s restarted\n", t.Name, pos[0])
 	return nil
 }
 
@@ -326,7 +326,7 @@ func svcImport(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if err := m.Import(ctx, t, pos[0], stdinOrEmpty(out), out.Stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> imported into %s service %s\n", t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "=====> imported into %s service %s\n", t.Name, pos[0])
 	return nil
 }
 
@@ -349,7 +349,7 @@ func svcExpose(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s exposed on %s\n", t.Name, pos[0], got)
+	fmt.Fprintf(out.Stdout, "=====> %s service %s exposed on %s\n", t.Name, pos[0], got)
 	return nil
 }
 
@@ -361,7 +361,7 @@ func svcUnexpose(ctx context.Context, m *services.Manager, t *services.Type, arg
 	if err := m.Unexpose(ctx, t, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "=====> %s service %s is no longer exposed\n", t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "=====> %s service %s is no longer exposed\n", t.Name, pos[0])
 	return nil
 }
 
@@ -373,7 +373,7 @@ func svcExists(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if _, err := m.Describe(ctx, t, pos[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "%s service %s exists\n", t.Name, pos[0])
+	fmt.Fprintf(out.Stdout, "%s service %s exists\n", t.Name, pos[0])
 	return nil
 }
 
@@ -404,7 +404,7 @@ func svcLinked(ctx context.Context, m *services.Manager, t *services.Type, args 
 	if !slices.ContainsFunc(in.Links, func(l services.Link) bool { return l.App == pos[1] }) {
 		return fmt.Errorf("%s service %s is not linked to %s", t.Name, pos[0], pos[1])
 	}
-	fmt.Fprintf(out.Stderr, "%s service %s is linked to %s\n", t.Name, pos[0], pos[1])
+	fmt.Fprintf(out.Stdout, "%s service %s is linked to %s\n", t.Name, pos[0], pos[1])
 	return nil
 }
 

@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strings"
+	"text/tabwriter"
 )
 
 // storageCommands mount host paths and named volumes into an app's
@@ -11,7 +13,7 @@ var storageCommands = []command{
 	{adminScope, "storage:mount", "storage:mount APP /host/path:/container/path[:ro] | VOLUME:/container/path[:ro]", "Mount a host path or named volume into the app's containers, from the next deploy (and run, now)", storageMount},
 	{adminScope, "storage:unmount", "storage:unmount APP SOURCE:DEST[:ro]", "Remove a mount, from the next deploy", storageUnmount},
 	{appScope, "storage:list", "storage:list APP [--format json]", "List the app's mounts", storageList},
-	{appScope, "storage:report", "storage:report APP [--format json]", "List the app's mounts (as storage:list)", storageList},
+	{appScope, "storage:report", "storage:report APP [--format json]", "Show the app's mounts as docker options, for each phase", storageReport},
 	{adminScope, "storage:ensure-directory", "storage:ensure-directory NAME [--chown false|herokuish|heroku|packeto|root]", "Make a directory under Berth's storage directory for mounts, and print its path", storageEnsureDirectory},
 }
 
@@ -52,7 +54,7 @@ func storageMount(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err := p.Mount(ctx, app, mount); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:restart %s\n", mount, app, app)
+	fmt.Fprintf(out.Stdout, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:restart %s\n", mount, app, app)
 	return nil
 }
 
@@ -64,7 +66,7 @@ func storageUnmount(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err := p.Unmount(ctx, app, mount); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:restart %s\n", mount, app, app)
+	fmt.Fprintf(out.Stdout, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:restart %s\n", mount, app, app)
 	return nil
 }
 
@@ -86,4 +88,32 @@ func storageList(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(out.Stdout, "     %s\n", m)
 	}
 	return nil
+}
+
+// storageReport is Dokku's storage report: the mounts as the -v options
+// of each phase. Berth builds with none (a Dockerfile build reads only
+// the pushed tree); deploys and run get every mount.
+func storageReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	a, asJSON, err := appToReport(ctx, p, args)
+	if err != nil {
+		return err
+	}
+	var opts []string
+	for _, m := range a.Storage {
+		opts = append(opts, "-v "+m)
+	}
+	deploy := strings.Join(opts, " ")
+	if asJSON {
+		return writeJSON(out, map[string]string{
+			"storage-build-mounts":  "",
+			"storage-deploy-mounts": deploy,
+			"storage-run-mounts":    deploy,
+		})
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s storage information\n", a.Name)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Storage build mounts:\t\n")
+	fmt.Fprintf(tw, "Storage deploy mounts:\t%s\n", deploy)
+	fmt.Fprintf(tw, "Storage run mounts:\t%s\n", deploy)
+	return tw.Flush()
 }

@@ -55,10 +55,10 @@ func certsAdd(update bool) certsFunc {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out.Stderr, "-----> Custom certificate of %s for %s, valid until %s\n", app,
+		fmt.Fprintf(out.Stdout, "-----> Custom certificate of %s for %s, valid until %s\n", app,
 			strings.Join(info.Names, " "), info.NotAfter.Format(time.RFC3339))
 		if len(info.Unserved) > 0 {
-			fmt.Fprintf(out.Stderr, "       It does not cover %s: ACME serves those\n", strings.Join(info.Unserved, " "))
+			fmt.Fprintf(out.Stdout, "       It does not cover %s: ACME serves those\n", strings.Join(info.Unserved, " "))
 		}
 		if len(info.Foreign) > 0 {
 			fmt.Fprintf(out.Stderr, " !     It also names %s, not hosts of %s it covers: it is served only through the\n !     certificate manager, and a wildcard certificate Caddy holds wins over it. A certificate\n !     naming only %s's hosts (Common Name included, no IP address) avoids this\n", strings.Join(info.Foreign, " "), app, app)
@@ -78,7 +78,7 @@ func certsRemove(ctx context.Context, c *certs.Certs, args []string, out IO) err
 	if err := c.RemoveCertificate(ctx, app); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.Stderr, "-----> Removed the custom certificate of %s; its names get certificates from ACME\n", app)
+	fmt.Fprintf(out.Stdout, "-----> Removed the custom certificate of %s; its names get certificates from ACME\n", app)
 	return nil
 }
 
@@ -165,7 +165,7 @@ func tlsSet(ctx context.Context, c *certs.Certs, args []string, out IO) error {
 	if header == "" {
 		header = "none"
 	}
-	fmt.Fprintf(out.Stderr, "-----> HSTS header of %s: %s\n", who, header)
+	fmt.Fprintf(out.Stdout, "-----> HSTS header of %s: %s\n", who, header)
 	return nil
 }
 

@@ -119,25 +119,11 @@ const (
 	DefaultWaitToRetire       = 60
 )
 
-func (a *App) restartPolicy() string {
-	if a.RestartPolicy == "" {
-		return DefaultRestartPolicy
-	}
-	return a.RestartPolicy
-}
-
 func (a *App) stopTimeout() time.Duration {
 	if a.StopTimeoutSeconds > 0 {
 		return time.Duration(a.StopTimeoutSeconds) * time.Second
 	}
 	return DefaultStopTimeoutSeconds * time.Second
-}
-
-func (a *App) waitToRetire() time.Duration {
-	if a.Checks.WaitToRetire > 0 {
-		return time.Duration(a.Checks.WaitToRetire) * time.Second
-	}
-	return DefaultWaitToRetire * time.Second
 }
 
 // Release is one deployable version of an app: an image and how to run it.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -312,5 +313,19 @@ func TestBuildDirIsTheBuildsRoot(t *testing.T) {
 	}
 	if a, _ := b.p.App(b.ctx, "blog"); a.Current != rel.Version {
 		t.Fatalf("serving v%d, want v%d to keep serving", a.Current, rel.Version)
+	}
+}
+
+// An app with a Procfile has only its types: ps:scale of another is
+// refused, naming it.
+func TestScaleToATypeTheProcfileLacksIsRefused(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", twoBuilders(&ran))
+	if _, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "Procfile": "web: mine\n"}); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
+		t.Fatalf("error %v, want a refusal naming the type", err)
 	}
 }

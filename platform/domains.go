@@ -24,6 +24,13 @@ type Global struct {
 	// app that sets none of its own (builder:set --global).
 	Builder  string `json:"builder,omitempty"`
 	BuildDir string `json:"build_dir,omitempty"`
+	// RestartPolicy is the restart policy of apps that set none
+	// (ps:set --global restart-policy); empty means DefaultRestartPolicy.
+	RestartPolicy string `json:"restart_policy,omitempty"`
+	// WaitToRetire is the wait-to-retire, in seconds, of apps that set
+	// none (checks:set --global wait-to-retire); 0 means
+	// DefaultWaitToRetire.
+	WaitToRetire int `json:"wait_to_retire,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.

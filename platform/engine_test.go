@@ -282,12 +282,50 @@ func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 	}
 }
 
-func TestScaleToAnUnknownTypeIsRefused(t *testing.T) {
+// An image without a Procfile runs its command as any type ps:scale
+// names (Dokku's rule for Dockerfile and image deploys).
+func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
-		t.Fatalf("error %v, want a refusal naming the type", err)
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	worker := b.running("blog", "worker")
+	if len(worker) != 1 || len(worker[0].Cmd) != 0 {
+		t.Fatalf("running %v; want one worker with the image's command", worker)
+	}
+	// It stays across a restart.
+	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if worker := b.running("blog", "worker"); len(worker) != 1 {
+		t.Fatalf("after a restart, running %v; want one worker", worker)
+	}
+}
+
+// ps:scale before the first deploy records the formation, and the first
+// deploy runs it.
+func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.engine.Containers()) != 0 {
+		t.Fatalf("scaling an app never deployed started %v", b.engine.Containers())
+	}
+	b.mustDeploy("blog", "app:v1")
+	if web, worker := b.running("blog", "web"), b.running("blog", "worker"); len(web) != 2 || len(worker) != 1 {
+		t.Fatalf("first deploy runs %d web, %d worker; want 2 and 1", len(web), len(worker))
+	}
+	// The formation's limits hold before the first deploy too.
+	if err := b.p.Create(b.ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
+		t.Fatal("a formation above the limit was recorded")
 	}
 }
 
@@ -453,5 +491,63 @@ func TestNewContainersTakeNoTrafficBeforeTheirChecksPass(t *testing.T) {
 	}
 	if got := b.targets("blog"); !slices.Equal(got, before) {
 		t.Fatalf("targets %v after the failed deploy, want the old %v", got, before)
+	}
+}
+
+// ps:set --global restart-policy: apps that set none get it from their
+// next rollout; an app's own wins; the report says both.
+func TestGlobalRestartPolicy(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
+		t.Fatal("a bad global restart policy was taken")
+	}
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	b.mustDeploy("blog", "app:v1")
+	b.mustDeploy("own", "app:v1")
+	if err := b.p.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
+		t.Fatal(err)
+	}
+	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "unless-stopped" {
+		t.Fatalf("blog runs %+v; want the global policy unless-stopped", web)
+	}
+	if web := b.running("own", "web"); len(web) != 1 || web[0].RestartPolicy != "always" {
+		t.Fatalf("own runs %+v; want its own policy always", web)
+	}
+	r, err := b.p.Report(b.ctx, "blog")
+	if err != nil || r.RestartPolicy != "unless-stopped" || r.GlobalRestartPolicy != "unless-stopped" {
+		t.Fatalf("report %+v, %v", r, err)
+	}
+	// Cleared, the default is back at the next rollout.
+	if err := b.p.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "on-failure" {
+		t.Fatalf("blog runs %+v; want the default on-failure", web)
+	}
+}
+
+// checks:set --global wait-to-retire: apps that set none drain that long;
+// an app's own wins.
+func TestGlobalWaitToRetire(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
+		t.Fatal("a wait above an hour was taken")
+	}
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.p.GlobalWaitToRetire(); got != 7 {
+		t.Fatalf("global wait-to-retire %d, want 7", got)
+	}
+	if err := b.p.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.p.GlobalWaitToRetire(); got != 0 {
+		t.Fatalf("cleared global wait-to-retire %d, want 0", got)
 	}
 }

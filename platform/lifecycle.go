@@ -63,8 +63,8 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Stopping %d container(s) of %s\n", len(running), app)
-	if !p.drain(cleanup, targets, a.waitToRetire(), log) {
-		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
+	if !p.drain(cleanup, targets, p.waitToRetireOf(a), log) {
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", p.waitToRetireOf(a))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(running))

@@ -94,16 +94,6 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 		return err
 	}
 	defer unlock()
-	rel, err := currentRelease(a)
-	if err != nil {
-		return err
-	}
-	types := processTypes(rel.Processes)
-	for typ := range want {
-		if !slices.Contains(types, typ) {
-			return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
-		}
-	}
 	next := maps.Clone(a.Formation)
 	if next == nil {
 		next = map[string]int{}
@@ -111,6 +101,26 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 	maps.Copy(next, want)
 	if err := p.checkFormation(app, next, "ps:scale"); err != nil {
 		return err
+	}
+	rel, deployed := a.CurrentRelease()
+	if !deployed {
+		// Set up before the first deploy (Dokku allows it): the formation
+		// is recorded, and the first deploy runs it for the types its
+		// release has.
+		a.Formation = next
+		if err := saveApp(context.WithoutCancel(ctx), p.store, a); err != nil {
+			return err
+		}
+		return nil
+	}
+	// An image without a Procfile runs its command as any type (Dokku's
+	// rule); with one, only the Procfile's types exist.
+	if types := processTypes(rel.Processes); len(rel.Processes) > 0 || len(rel.Launch) > 0 {
+		for typ := range want {
+			if !slices.Contains(types, typ) {
+				return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
+			}
+		}
 	}
 	cleanup := context.WithoutCancel(ctx)
 	for _, typ := range sortedKeys(want) {
@@ -228,6 +238,53 @@ func (p *Platform) SetRestartPolicy(ctx context.Context, app, policy string) err
 	return nil
 }
 
+// restartPolicyOf is the restart policy a's containers get: its own, else
+// the global one, else DefaultRestartPolicy.
+func (p *Platform) restartPolicyOf(a *App) string {
+	if a.RestartPolicy != "" {
+		return a.RestartPolicy
+	}
+	if g := p.GlobalRestartPolicy(); g != "" {
+		return g
+	}
+	return DefaultRestartPolicy
+}
+
+// GlobalRestartPolicy is the restart policy ps:set --global set, or "".
+func (p *Platform) GlobalRestartPolicy() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.globalPolicy
+}
+
+// SetGlobalRestartPolicy sets the restart policy of apps that set none
+// (Dokku's ps:set --global restart-policy); "" goes back to the default.
+// Apps' containers get it from their next deploy or ps:restart.
+func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) error {
+	if policy != "" {
+		if _, _, err := docker.ParseRestartPolicy(policy); err != nil {
+			return err
+		}
+	}
+	unlock, err := p.lock("_global", "a global settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	g.RestartPolicy = policy
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.globalPolicy = policy
+	p.mu.Unlock()
+	return nil
+}
+
 // SetStopTimeout sets how long the app's containers get between SIGTERM
 // and SIGKILL, from the next rollout on.
 func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
@@ -270,14 +327,17 @@ type ProcessReport struct {
 	// Docker's restart policy is still answering), "failed" (a container
 	// stopped for good: its restart policy gave up), or "running
 	// (…)" when only part of the formation runs.
-	Status        string          `json:"status"`
-	Running       bool            `json:"running"`
-	Failed        bool            `json:"failed"`
-	RestartPolicy string          `json:"restart_policy"`
-	StopTimeout   int             `json:"stop_timeout_seconds"`
-	Formation     map[string]int  `json:"formation"`
-	Processes     []ProcessStatus `json:"processes"`
-	LastDeploy    *DeployAttempt  `json:"last_deploy,omitempty"`
+	Status        string `json:"status"`
+	Running       bool   `json:"running"`
+	Failed        bool   `json:"failed"`
+	RestartPolicy string `json:"restart_policy"`
+	// GlobalRestartPolicy is ps:set --global's ("" when not set), which
+	// RestartPolicy is when the app sets none.
+	GlobalRestartPolicy string          `json:"global_restart_policy"`
+	StopTimeout         int             `json:"stop_timeout_seconds"`
+	Formation           map[string]int  `json:"formation"`
+	Processes           []ProcessStatus `json:"processes"`
+	LastDeploy          *DeployAttempt  `json:"last_deploy,omitempty"`
 	// FormationCheck is what the formation check (restore.go) last did
 	// to this release's containers, or found it could not fix.
 	FormationCheck *FormationNote `json:"formation_check,omitempty"`
@@ -331,8 +391,9 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	}
 	r := ProcessReport{
 		App: app, Deployed: a.Current > 0, Release: a.Current,
-		RestartPolicy: a.restartPolicy(), StopTimeout: int(a.stopTimeout() / time.Second),
-		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
+		RestartPolicy: p.restartPolicyOf(a), GlobalRestartPolicy: p.GlobalRestartPolicy(),
+		StopTimeout: int(a.stopTimeout() / time.Second),
+		Formation:   maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
@@ -493,6 +554,52 @@ func (p *Platform) SetChecks(ctx context.Context, app, action string, types []st
 			c.Skipped = append(c.Skipped, types...)
 		}
 	})
+}
+
+// waitToRetireOf is how long a's old containers may drain: its own
+// wait-to-retire, else the global one, else DefaultWaitToRetire.
+func (p *Platform) waitToRetireOf(a *App) time.Duration {
+	if a.Checks.WaitToRetire > 0 {
+		return time.Duration(a.Checks.WaitToRetire) * time.Second
+	}
+	if g := p.GlobalWaitToRetire(); g > 0 {
+		return time.Duration(g) * time.Second
+	}
+	return DefaultWaitToRetire * time.Second
+}
+
+// GlobalWaitToRetire is the wait-to-retire, in seconds, checks:set
+// --global set, or 0.
+func (p *Platform) GlobalWaitToRetire() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.globalWait
+}
+
+// SetGlobalWaitToRetire sets the wait-to-retire of apps that set none
+// (Dokku's checks:set --global wait-to-retire); 0 goes back to the
+// default. It applies from the next rollout.
+func (p *Platform) SetGlobalWaitToRetire(ctx context.Context, seconds int) error {
+	if seconds < 0 || seconds > 3600 {
+		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
+	}
+	unlock, err := p.lock("_global", "a global settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return err
+	}
+	g.WaitToRetire = seconds
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.globalWait = seconds
+	p.mu.Unlock()
+	return nil
 }
 
 // SetWaitToRetire sets, in seconds, how long old containers may drain.

@@ -74,6 +74,8 @@ type Platform struct {
 	globalDomains []string          // from the Caddyfile
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
+	globalPolicy  string            // ps:set --global restart-policy
+	globalWait    int               // checks:set --global wait-to-retire, seconds
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -222,6 +224,8 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalDomains = slices.Clone(domains)
 	p.storedGlobal = stored.Domains
 	p.globalConfig = stored.Config
+	p.globalPolicy = stored.RestartPolicy
+	p.globalWait = stored.WaitToRetire
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -65,6 +66,23 @@ func processTypes(procfile map[string]string) []string {
 	}
 	for _, t := range sortedKeys(procfile) {
 		if t != "web" && t != ReleaseProcess {
+			types = append(types, t)
+		}
+	}
+	return types
+}
+
+// typesToRun are the process types a release runs: its Procfile's or, for
+// an image without a Procfile (nor a builder's process types), web and
+// every other type ps:scale named, each running the image's command: the
+// rule Dokku follows for Dockerfile and image deploys.
+func typesToRun(rel Release, formation map[string]int) []string {
+	types := processTypes(rel.Processes)
+	if len(rel.Processes) > 0 || len(rel.Launch) > 0 {
+		return types
+	}
+	for _, t := range sortedKeys(formation) {
+		if !slices.Contains(types, t) && t != ReleaseProcess {
 			types = append(types, t)
 		}
 	}

@@ -373,7 +373,7 @@ func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
 		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
 	}
 	var out []gap
-	for _, typ := range processTypes(rel.Processes) {
+	for _, typ := range typesToRun(rel, a.Formation) {
 		for i := 1; i <= a.Formation[typ]; i++ {
 			g := gap{started: started{typ: typ, index: i}}
 			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]

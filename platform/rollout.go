@@ -47,7 +47,7 @@ func (p *Platform) rollout(ctx context.Context, a *App, rel Release, log io.Writ
 func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, log io.Writer) error {
 	cleanup := context.WithoutCancel(ctx)
 	gen := a.Generation + 1
-	types := processTypes(rel.Processes)
+	types := typesToRun(rel, a.Formation)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
 	if err := checkNetworkAliases(a, types); err != nil {
 		return err
@@ -132,7 +132,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	if err != nil {
 		return docker.RunSpec{}, err
 	}
-	policy, retries, err := docker.ParseRestartPolicy(a.restartPolicy())
+	policy, retries, err := docker.ParseRestartPolicy(p.restartPolicyOf(a))
 	if err != nil { // the record was checked when it was set
 		policy, retries, _ = docker.ParseRestartPolicy(DefaultRestartPolicy)
 	}
@@ -360,9 +360,9 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 		}
 	}
 	fmt.Fprintf(log, "-----> Retiring %d old container(s)\n", len(old))
-	drained := p.drain(ctx, targets, a.waitToRetire(), log)
+	drained := p.drain(ctx, targets, p.waitToRetireOf(a), log)
 	if !drained {
-		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", a.waitToRetire())
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", p.waitToRetireOf(a))
 	}
 	var wg sync.WaitGroup
 	for _, c := range old {
