@@ -51,6 +51,10 @@ type App struct {
 	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
 	// order, handed to the builder; empty means it detects them.
 	Buildpacks []string `json:"buildpacks,omitempty"`
+	// DockerfilePath is the path of the app's Dockerfile in its source
+	// (builder-dockerfile:set APP dockerfile-path); empty means
+	// "Dockerfile" at the root.
+	DockerfilePath string `json:"dockerfile_path,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

@@ -195,6 +195,10 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
+		buildOpts, err := buildOptions(a)
+		if err != nil {
+			return fail(err)
+		}
 		rel.Builder = choice.Builder.Name()
 		build.setBuilder(rel.Builder)
 		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d (%s)\n", a.Name, req.Source.Describe(), version, describeBuildResources(buildHost, limits.BuildTimeout))
@@ -203,6 +207,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			Source: req.Source, Tag: rel.Image, Log: log,
 			App: a.Name, Env: maps.Clone(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			Memory: buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
+			Dockerfile: a.DockerfilePath, Options: buildOpts,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
