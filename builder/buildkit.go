@@ -50,6 +50,22 @@ func (d Dockerfile) buildKitBuild(ctx context.Context, req Request, body io.Read
 		BuildArgs:  opts.buildArgs(),
 		Target:     opts.Target,
 	}
+	if len(opts.Secrets) > 0 {
+		secrets, err := opts.secretValues(req.App, req.Env)
+		if err != nil {
+			return "", err
+		}
+		dialer, ok := d.Engine.(SessionDialer)
+		if !ok {
+			return "", errors.New("build secrets need a BuildKit session, which this engine client cannot open")
+		}
+		sid, stop, err := startSession(ctx, dialer, secrets)
+		if err != nil {
+			return "", err
+		}
+		defer stop()
+		bopts.SessionID = sid
+	}
 	res, err := d.Engine.ImageBuild(ctx, body, bopts)
 	if err != nil {
 		return "", fmt.Errorf("docker build (BuildKit): %w", err)
@@ -249,7 +265,9 @@ func buildKitHint(msg string, dockerfile []byte) string {
 	case syntaxAny.Match(firstLines(dockerfile)) && (strings.Contains(msg, "frontend gateway") || strings.Contains(msg, "resolve image config") || strings.Contains(msg, "failed to do request")):
 		return "; the Dockerfile's # syntax= line asks BuildKit to fetch that Dockerfile frontend image, and this engine cannot pull it: remove the line to build with the engine's built-in frontend, or put the image on the server (docker load)"
 	case strings.Contains(msg, "no active session"):
-		return "; RUN --mount=type=secret and --mount=type=ssh need a build session that Berth does not open: pass what the step needs as a build argument (docker-options:add APP build --build-arg K=V) or leave the mount out"
+		return "; a RUN --mount=type=secret needs the secret declared: docker-options:add APP build --secret id=ID,env=CONFIG_KEY (its value is the app's config var); --mount=type=ssh is not supported"
+	case strings.Contains(msg, "secret") && strings.Contains(msg, "not found"):
+		return "; declare each secret the Dockerfile mounts: docker-options:add APP build --secret id=ID,env=CONFIG_KEY"
 	case (strings.Contains(msg, "Unknown flag: link") || strings.Contains(msg, "unknown flag: link")) && linkRe.Match(dockerfile),
 		strings.Contains(msg, "unknown instruction") && heredocRe.Match(dockerfile):
 		return "; this engine's built-in Dockerfile frontend predates COPY --link and heredocs (Dockerfile syntax 1.4, built into Docker 23 and later; Docker 20.10 has 1.2): rewrite those lines, or upgrade the server's Docker"

@@ -150,7 +150,16 @@ func TestBuildOptionsParse(t *testing.T) {
 	if o.BuildArgs["A"] != "2" || o.BuildArgs["B"] != "x=y" || o.Target != "final" {
 		t.Fatalf("%+v", o)
 	}
-	for _, words := range [][]string{{"--memory", "1g"}, {"--build-arg"}, {"--build-arg", "NOVALUE"}, {"--build-arg", "1A=1"}, {"--target", "-x"}, {"--squash"}, {"A=1"}} {
+	if err := o.Parse([]string{"--secret", "id=token,env=API_TOKEN", "--secret=id=npmrc"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.Secrets["token"] != "API_TOKEN" || o.Secrets["npmrc"] != "npmrc" {
+		t.Fatalf("secrets %v", o.Secrets)
+	}
+	if _, err := o.secretValues("app", map[string]string{"API_TOKEN": "x"}); err == nil || !strings.Contains(err.Error(), "config:set app npmrc=VALUE") {
+		t.Fatalf("a missing config var: %v", err)
+	}
+	for _, words := range [][]string{{"--secret", "id=a,src=/etc/shadow"}, {"--secret", "id=a,type=file"}, {"--secret", "env=X"}, {"--secret", "id=a,env=1x"}, {"--memory", "1g"}, {"--build-arg"}, {"--build-arg", "NOVALUE"}, {"--build-arg", "1A=1"}, {"--target", "-x"}, {"--squash"}, {"A=1"}} {
 		if _, err := ParseBuildOptions(words); err == nil {
 			t.Errorf("%q accepted", words)
 		}
@@ -225,7 +234,8 @@ func TestDockerfileBuildUsesBuildKitWhenNothingLimitsIt(t *testing.T) {
 func TestBuildKitHints(t *testing.T) {
 	for _, c := range []struct{ msg, dockerfile, want string }{
 		{"failed to solve with frontend dockerfile.v0: failed to solve with frontend gateway.v0: failed to do request: Head ...", "# syntax=docker/dockerfile:1.7\nFROM x\n", "remove the line"},
-		{"no active sessions", "FROM x\nRUN --mount=type=secret,id=a cat /run/secrets/a\n", "--build-arg K=V"},
+		{"no active sessions", "FROM x\nRUN --mount=type=secret,id=a cat /run/secrets/a\n", "--secret id=ID,env=CONFIG_KEY"},
+		{"secret token: not found", "FROM x\n", "declare each secret"},
 		{"dockerfile parse error line 2: Unknown flag: link", "FROM x\nCOPY --link a b\n", "Dockerfile syntax 1.4"},
 		{"dockerfile parse error line 3: unknown instruction: ECHO", "FROM x\nRUN <<EOF\necho\nEOF\n", "Dockerfile syntax 1.4"},
 		{"executor failed: exit code 1", "FROM x\n", ""},

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
@@ -37,4 +38,10 @@ func (c *Client) BuildKit(ctx context.Context) (bool, string, error) {
 func (c *Client) BuildCancel(ctx context.Context, id string) error {
 	_, err := c.api.BuildCancel(ctx, id, client.BuildCancelOptions{})
 	return err
+}
+
+// DialSession opens the engine's /session endpoint for a BuildKit
+// session (package builder serves it).
+func (c *Client) DialSession(ctx context.Context, meta map[string][]string) (net.Conn, error) {
+	return c.api.DialHijack(ctx, "/session", "h2c", meta)
 }
