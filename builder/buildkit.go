@@ -25,9 +25,10 @@ type BuildKitProber interface {
 	BuildKit(ctx context.Context) (ok bool, why string, err error)
 }
 
-// BuildCanceller stops a BuildKit build by its ID. Closing the request
-// alone does not reliably stop a BuildKit solve on every engine; the
-// docker CLI cancels explicitly too, and so does Berth.
+// BuildCanceller stops a BuildKit build by its ID. On Docker 20.10 the
+// closed request alone stops the solve (limits_buildkit_timeout.txtar
+// passes without the cancel too); the docker CLI also cancels by ID, and
+// so does Berth, so that no engine keeps a deadline-stopped step running.
 type BuildCanceller interface {
 	BuildCancel(ctx context.Context, id string) error
 }
@@ -37,8 +38,9 @@ type BuildCanceller interface {
 // the engine serves the body to BuildKit's Dockerfile frontend as the
 // remote context (moby's builder-next reqBodyHandler, in Docker 20.10
 // and current alike), and base images resolve from the engine's own
-// image store. What a session alone gives (RUN --mount=type=secret and
-// type=ssh) is refused with an error that says so (see buildKitHint).
+// image store. A session (session.go) is opened only for build secrets;
+// RUN --mount=type=ssh is refused with an error that says so
+// (buildKitHint).
 func (d Dockerfile) buildKitBuild(ctx context.Context, req Request, body io.Reader, dockerfile string, opts BuildOptions) (string, error) {
 	id := newBuildID()
 	bopts := client.ImageBuildOptions{

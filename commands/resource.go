@@ -20,7 +20,7 @@ var resourceCommands = []command{
 	{appScope, "resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
 	{appScope, "resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
 	{appScope, "resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
-	{adminScope, "docker-options:add", "docker-options:add APP build|deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), or build options (build: --build-arg K=V, --target STAGE), from the next deploy", dockerOptionsAdd},
+	{adminScope, "docker-options:add", "docker-options:add APP build|deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), or build options (build: --build-arg K=V, --target STAGE, --secret id=ID,env=CONFIG_KEY), from the next deploy", dockerOptionsAdd},
 	{adminScope, "docker-options:remove", "docker-options:remove APP build|deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
 	{adminScope, "docker-options:clear", "docker-options:clear APP [build|deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
 	{appScope, "docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
