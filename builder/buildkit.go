@@ -219,17 +219,16 @@ func (p *progress) flush() {
 	}
 }
 
-// buildKitOnly finds what in a Dockerfile the classic builder cannot
-// build, for the message of a build that cannot use BuildKit: the
-// first such line, as "line N: WHAT", or "" when there is none.
+// buildKitOnly finds what in a Dockerfile no classic builder builds, for
+// the message of a build that cannot use BuildKit: RUN's --mount,
+// --network and --security, and heredocs. It answers the first such
+// line, as "line N: WHAT", or "". COPY and ADD flags are left to the
+// classic builder, which says "the --chmod option requires BuildKit"
+// where it lacks one (newer classic builders take more of them), and a
+// # syntax= line is a comment to it.
 func buildKitOnly(dockerfile []byte) string {
-	lines := strings.Split(string(dockerfile), "\n")
-	for i, line := range lines {
-		t := strings.TrimSpace(line)
-		if i < 20 && syntaxLine.MatchString(t) {
-			return fmt.Sprintf("line %d: a # syntax= directive", i+1)
-		}
-		m := flagLine.FindStringSubmatch(t)
+	for i, line := range strings.Split(string(dockerfile), "\n") {
+		m := flagLine.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil {
 			continue
 		}
@@ -239,8 +238,7 @@ func buildKitOnly(dockerfile []byte) string {
 		rest := strings.Fields(m[2])
 		for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
 			flag := strings.ToLower(strings.TrimPrefix(strings.SplitN(rest[0], "=", 2)[0], "--"))
-			if (instr == "RUN" && (flag == "mount" || flag == "network" || flag == "security")) ||
-				(instr != "RUN" && flag != "from" && flag != "chown") {
+			if instr == "RUN" && (flag == "mount" || flag == "network" || flag == "security") {
 				return fmt.Sprintf("line %d: %s --%s", i+1, instr, flag)
 			}
 			rest = rest[1:]
@@ -253,11 +251,10 @@ func buildKitOnly(dockerfile []byte) string {
 }
 
 var (
-	syntaxLine = regexp.MustCompile(`^#\s*syntax\s*=`)
-	syntaxAny  = regexp.MustCompile(`(?m)^#\s*syntax\s*=`)
-	flagLine   = regexp.MustCompile(`(?i)^(RUN|COPY|ADD)\s+(.*)$`)
-	heredocRe  = regexp.MustCompile(`(?mi)^\s*(RUN|COPY|ADD)\s+(--\S+\s+)*<<`)
-	linkRe     = regexp.MustCompile(`(?mi)^\s*(COPY|ADD)\s+(--\S+\s+)*--link\b`)
+	syntaxAny = regexp.MustCompile(`(?m)^#\s*syntax\s*=`)
+	flagLine  = regexp.MustCompile(`(?i)^(RUN|COPY|ADD)\s+(.*)$`)
+	heredocRe = regexp.MustCompile(`(?mi)^\s*(RUN|COPY|ADD)\s+(--\S+\s+)*<<`)
+	linkRe    = regexp.MustCompile(`(?mi)^\s*(COPY|ADD)\s+(--\S+\s+)*--link\b`)
 )
 
 // buildKitHint says what to do about a BuildKit build error that, on its

@@ -125,13 +125,17 @@ func TestDecodeStatusRefusesGarbage(t *testing.T) {
 func TestBuildKitOnlyFindsWhatTheClassicBuilderCannotBuild(t *testing.T) {
 	for df, want := range map[string]string{
 		"FROM x\nRUN make\nCOPY --from=b --chown=1 a b\n":           "",
-		"# syntax=docker/dockerfile:1\nFROM x\n":                    "line 1: a # syntax= directive",
 		"FROM x\nRUN --mount=type=cache,target=/c make\n":           "line 2: RUN --mount",
-		"FROM x\ncopy --chmod=755 a /a\n":                           "line 2: COPY --chmod",
-		"FROM x\nCOPY --link a /a\n":                                "line 2: COPY --link",
+		"FROM x\nRUN --network=none make\n":                         "line 2: RUN --network",
 		"FROM x\nRUN <<EOF\necho hi\nEOF\n":                         "line 2: a heredoc (RUN <<)",
+		"FROM x\nCOPY <<EOF /a\nhi\nEOF\n":                          "line 2: a heredoc (COPY <<)",
 		"FROM x\nRUN echo --mount is only text here && cat <<<x\n":  "",
 		"FROM x\n# RUN --mount=type=cache in a comment\nRUN true\n": "",
+		// Left to the classic builder, which says "requires BuildKit"
+		// where it lacks them; a # syntax= line is a comment to it.
+		"# syntax=docker/dockerfile:1\nFROM x\n": "",
+		"FROM x\ncopy --chmod=755 a /a\n":        "",
+		"FROM x\nCOPY --link a /a\n":             "",
 	} {
 		if got := buildKitOnly([]byte(df)); got != want {
 			t.Errorf("buildKitOnly(%q) = %q, want %q", df, got, want)
@@ -228,6 +232,13 @@ func TestDockerfileBuildUsesBuildKitWhenNothingLimitsIt(t *testing.T) {
 	res, err = Dockerfile{Engine: e}.Build(context.Background(), Request{Source: Files{"Dockerfile": "FROM x\n"}, Tag: "berth/a:v3", Log: &log})
 	if err != nil || res.ImageID != "sha256:classic" || e.opts.Version != build.BuilderV1 || !strings.Contains(log.String(), "classic builder: the engine says no") {
 		t.Fatalf("%v %+v %q", err, res, log.String())
+	}
+	// What the classic builder refuses as BuildKit's, the error says why
+	// the classic builder ran.
+	e.stream = `{"errorDetail":{"message":"the --chmod option requires BuildKit."}}` + "\n"
+	_, err = Dockerfile{Engine: e}.Build(context.Background(), Request{Source: Files{"Dockerfile": "FROM x\nCOPY --chmod=1 a b\n"}, Tag: "berth/a:v4"})
+	if err == nil || !strings.Contains(err.Error(), "requires BuildKit.; Berth built it with the classic builder because the engine says no") {
+		t.Fatalf("error %v", err)
 	}
 }
 

@@ -133,6 +133,9 @@ func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 	}
 	defer res.Body.Close()
 	id, err := readBuildOutput(res.Body, req.Log)
+	if err != nil && strings.Contains(err.Error(), "requires BuildKit") {
+		err = fmt.Errorf("%w; Berth built it with the classic builder because %s", err, why)
+	}
 	return Result{ImageID: id}, err
 }
 
