@@ -191,7 +191,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
 			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 		}
-		choice, err := p.selectBuilder(buildCtx, a, req.Source, rel.Config)
+		choice, err := p.selectBuilderAt(buildCtx, a, req.Source, rel.Config)
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
