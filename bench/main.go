@@ -16,6 +16,8 @@
 //	deploy    git push → new version serving vs a plain docker build of
 //	          the same context; failed requests under load over the
 //	          deploys, a caddy reload, and the gap of a caddy stop + run
+//	rebuild   the build of an unchanged app vs its first build, with
+//	          BuildKit and with the classic builder (issue 13)
 //
 // Run them all, from the module's root:
 //
@@ -24,7 +26,7 @@
 // That prints a Markdown table and writes it, with the date, the machine
 // and the command, into BENCHMARKS.md between its markers. Flags:
 //
-//	-run proxy,converge,scale,lookup,git,deploy   run a subset (a subset writes no file unless -o is given)
+//	-run proxy,converge,scale,lookup,git,deploy,rebuild   run a subset (a subset writes no file unless -o is given)
 //	-quick                          scale every count and duration down (writes no file unless -o)
 //	-o FILE                         write the results into FILE
 //
@@ -93,7 +95,7 @@ func quickConfig() config {
 	}
 }
 
-var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack"}
+var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack", "rebuild"}
 
 func main() {
 	runFlag := flag.String("run", strings.Join(allBenchmarks, ","), "benchmarks to run, comma-separated: "+strings.Join(allBenchmarks, ", "))
@@ -179,6 +181,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 		"proxy":    benchProxy,
 		"deploy":   benchDeploy,
 		"pack":     benchPack,
+		"rebuild":  benchRebuild,
 		"converge": benchConverge,
 		"scale":    benchScale,
 		"lookup":   benchLookup,

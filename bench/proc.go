@@ -27,6 +27,7 @@ type caddyProc struct {
 	static    int // the static reverse_proxy sites of a Berth caddy
 	stateDir  string
 	keys      string
+	options   []string // more lines of the berth block ("build_memory none")
 }
 
 // newBerth prepares a Berth caddy in its own directory, with its state
@@ -67,6 +68,7 @@ func (p *caddyProc) writeCaddyfile(staticSites string) error {
 	cf := berthtest.Caddyfile{
 		AdminPort: p.adminPort, HTTPPort: p.httpPort, SSHPort: p.sshPort,
 		Domains: []string{benchDomain}, AuthorizedKeys: p.keys, StateDir: p.stateDir,
+		Options: p.options,
 	}
 	if staticSites != "" {
 		cf.Extra = fmt.Sprintf(staticSites, p.static)

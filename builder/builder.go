@@ -52,6 +52,13 @@ type Request struct {
 	// app's settings choose one (buildpacks:set-property stack); empty
 	// means the builder's own default.
 	BuilderImage string
+	// Dockerfile is the path of the Dockerfile in the source
+	// (builder-dockerfile:set APP dockerfile-path); "" means
+	// "Dockerfile" at the root. Other builders ignore it.
+	Dockerfile string
+	// Options are the app's build-phase docker-options (--build-arg,
+	// --target), for the Dockerfile builder.
+	Options BuildOptions
 	// Log receives the build's output, line by line, as it happens.
 	Log io.Writer
 	// Memory and MemorySwap (bytes; MemorySwap -1 for unlimited swap)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"github.com/moby/moby/api/types/build"
 	"io"
 	"maps"
 	"slices"
@@ -222,8 +223,13 @@ func TestDockerfileBuildSendsTheFilteredSourceWithItsLimits(t *testing.T) {
 	if res.ImageID != "sha256:abc" || res.Processes != nil {
 		t.Fatalf("result %+v, want the image ID and no process types", res)
 	}
-	if log.String() != "Step 1/1 : FROM x\n" {
-		t.Fatalf("log %q, want the engine's stream", log.String())
+	// A limited build runs on the classic builder, which applies the
+	// limits; the log says why.
+	if !strings.HasPrefix(log.String(), "-----> Building with the classic builder: this build has a memory or CPU limit") || !strings.HasSuffix(log.String(), "\nStep 1/1 : FROM x\n") {
+		t.Fatalf("log %q, want the classic builder's reason and the engine's stream", log.String())
+	}
+	if engine.opts.Version != build.BuilderV1 {
+		t.Fatalf("builder version %q, want the classic builder's", engine.opts.Version)
 	}
 	if want := []string{".dockerignore", "Dockerfile", "index.html"}; !slices.Equal(engine.context, want) {
 		t.Fatalf("build context %v, want %v", engine.context, want)

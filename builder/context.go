@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/moby/patternmatcher"
@@ -16,8 +17,8 @@ import (
 // FilterContext copies the tar stream src to dst, leaving out the entries
 // that the .dockerignore patterns exclude, the way the docker CLI does:
 // the Dockerfile and .dockerignore themselves are always kept, because the
-// builder needs them.
-func FilterContext(dst io.Writer, src io.Reader, dockerignore []byte) error {
+// builder needs them, and so are the keep names (a Dockerfile elsewhere).
+func FilterContext(dst io.Writer, src io.Reader, dockerignore []byte, keep ...string) error {
 	patterns, err := ignorefile.ReadAll(bytes.NewReader(dockerignore))
 	if err != nil {
 		return fmt.Errorf(".dockerignore: %w", err)
@@ -40,7 +41,7 @@ func FilterContext(dst io.Writer, src io.Reader, dockerignore []byte) error {
 			continue
 		}
 		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if name != "Dockerfile" && name != ".dockerignore" && len(patterns) > 0 {
+		if name != "Dockerfile" && name != ".dockerignore" && !slices.Contains(keep, name) && len(patterns) > 0 {
 			excluded, err := pm.MatchesOrParentMatches(name)
 			if err != nil {
 				return fmt.Errorf(".dockerignore: %w", err)

@@ -27,10 +27,20 @@ var ErrNoDockerfile = errors.New("no Dockerfile at the root of the pushed commit
 // DockerfileName is the Dockerfile builder's name.
 const DockerfileName = "dockerfile"
 
-// Dockerfile builds a source's root Dockerfile with the classic builder
-// through the Engine API, which needs no BuildKit session and works on
-// every engine Berth supports; base images come from the engine's local
-// store (nothing is pulled unless missing).
+// Dockerfile builds a source's Dockerfile through the Engine API, with
+// the engine's own BuildKit where it has one and the build can use it,
+// else with the classic builder. Base images come from the engine's
+// local store (nothing is pulled unless missing), either way.
+//
+// BuildKit in Docker Engine applies none of a build request's memory or
+// CPU limits (moby's builder-next passes no Memory, CPUQuota or
+// CgroupParent to its RUN containers, in 20.10 and today; its RUN steps
+// run in the engine's own cgroup). A build that has such a limit
+// (build_memory, which defaults to half the host's memory, build_cpus,
+// or resource:limit APP --process-type build) therefore runs on the
+// classic builder, which enforces them, and the log says so; a
+// Dockerfile that needs BuildKit is refused there with what to change.
+// The admin who sets build_memory none (and no CPU limit) gets BuildKit.
 type Dockerfile struct {
 	Engine Engine
 }
@@ -48,13 +58,34 @@ func (Dockerfile) Detect(ctx context.Context, src Source, _ map[string]string) (
 	return true, "found a Dockerfile at the root", nil
 }
 
-// Build builds req.Source's Dockerfile into an image, leaving out what
-// its .dockerignore excludes.
+// Build builds req.Source's Dockerfile (req.Dockerfile, else the root's)
+// into an image, leaving out what its .dockerignore excludes.
 func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
-	if _, ok, err := req.Source.ReadFile(ctx, "Dockerfile"); err != nil {
+	name := req.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	text, ok, err := req.Source.ReadFile(ctx, name)
+	if err != nil {
 		return Result{}, err
 	} else if !ok {
-		return Result{}, ErrNoDockerfile
+		if name == "Dockerfile" {
+			return Result{}, ErrNoDockerfile
+		}
+		return Result{}, fmt.Errorf("no %s in the pushed commit, the app's dockerfile-path: add it, or change it with builder-dockerfile:set APP dockerfile-path PATH (no PATH for the root's Dockerfile)", name)
+	}
+	log := req.Log
+	if log == nil {
+		log = io.Discard
+	}
+	kit, why, err := d.chooseBuildKit(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if !kit {
+		if need := buildKitOnly(text); need != "" {
+			return Result{}, fmt.Errorf("%s needs BuildKit (%s), and this build cannot use it: %s", name, need, why)
+		}
 	}
 	ignore, _, err := req.Source.ReadFile(ctx, ".dockerignore")
 	if err != nil {
@@ -69,18 +100,29 @@ func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 	// Filter the archive on its way to the engine, so an ignored file is
 	// neither uploaded nor visible to COPY.
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(FilterContext(pw, archive, ignore)) }()
+	go func() { pw.CloseWithError(FilterContext(pw, archive, ignore, name)) }()
 	defer pr.Close()
 
+	if kit {
+		fmt.Fprintln(log, "-----> Building with BuildKit")
+		id, err := d.buildKitBuild(ctx, req, pr, name, req.Options)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w%s", err, buildKitHint(err.Error(), text))
+		}
+		return Result{ImageID: id}, nil
+	}
+	fmt.Fprintf(log, "-----> Building with the classic builder: %s\n", why)
 	opts := client.ImageBuildOptions{
 		Tags:        []string{req.Tag},
 		Labels:      req.Labels,
 		Remove:      true,
 		ForceRemove: true,
-		Dockerfile:  "Dockerfile",
+		Dockerfile:  name,
 		Version:     build.BuilderV1,
 		Memory:      req.Memory,
 		MemorySwap:  req.MemorySwap,
+		BuildArgs:   req.Options.buildArgs(),
+		Target:      req.Options.Target,
 	}
 	if req.NanoCPUs > 0 {
 		opts.CPUPeriod, opts.CPUQuota = cpuPeriod, req.NanoCPUs*cpuPeriod/1e9
@@ -91,7 +133,27 @@ func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 	}
 	defer res.Body.Close()
 	id, err := readBuildOutput(res.Body, req.Log)
+	if err != nil && strings.Contains(err.Error(), "requires BuildKit") {
+		err = fmt.Errorf("%w; Berth built it with the classic builder because %s", err, why)
+	}
 	return Result{ImageID: id}, err
+}
+
+// chooseBuildKit says whether req builds with BuildKit, and when not,
+// why, in words for the build log that say how to get it.
+func (d Dockerfile) chooseBuildKit(ctx context.Context, req Request) (bool, string, error) {
+	if req.Memory > 0 || req.NanoCPUs > 0 {
+		return false, "this build has a memory or CPU limit (build_memory, build_cpus or resource:limit --process-type build), which BuildKit in Docker Engine does not apply; the classic builder does. An admin who sets build_memory none, and no CPU limit, gets BuildKit", nil
+	}
+	p, ok := d.Engine.(BuildKitProber)
+	if !ok {
+		return false, "this engine client cannot use BuildKit", nil
+	}
+	kit, why, err := p.BuildKit(ctx)
+	if err != nil {
+		return false, "", fmt.Errorf("asking the engine whether it has BuildKit: %w", err)
+	}
+	return kit, why, nil
 }
 
 // readBuildOutput relays the engine's JSON message stream to log and

@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"io"
 	"path"
 	"slices"
@@ -99,6 +100,24 @@ func FuzzFilterContext(f *testing.F) {
 					t.Fatalf(".dockerignore line %q, but %q was kept", l, n)
 				}
 			}
+		}
+	})
+}
+
+// FuzzBuildKitOutput feeds the engine's BuildKit stream reader arbitrary
+// protobuf in a trace message: it must return an error or lines, never
+// panic, and every line it writes ends with a newline.
+func FuzzBuildKitOutput(f *testing.F) {
+	f.Add([]byte("\n\x05\n\x01a\x1a\x00"))
+	f.Add([]byte("\x1a\x07\n\x01a\"\x02hi"))
+	f.Add([]byte{0x0a, 0x05, 0x01})
+	f.Fuzz(func(t *testing.T, pb []byte) {
+		aux, _ := json.Marshal(pb)
+		stream := `{"id":"moby.buildkit.trace","aux":` + string(aux) + "}\n" + `{"id":"moby.image.id","aux":{"ID":"sha256:x"}}` + "\n"
+		var log strings.Builder
+		readBuildKitOutput(strings.NewReader(stream), &log)
+		if s := log.String(); s != "" && !strings.HasSuffix(s, "\n") {
+			t.Fatalf("log %q does not end with a newline", s)
 		}
 	})
 }

@@ -20,9 +20,9 @@ var resourceCommands = []command{
 	{appScope, "resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
 	{appScope, "resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
 	{appScope, "resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
-	{adminScope, "docker-options:add", "docker-options:add APP deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), from the next deploy", dockerOptionsAdd},
-	{adminScope, "docker-options:remove", "docker-options:remove APP deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
-	{adminScope, "docker-options:clear", "docker-options:clear APP [deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
+	{adminScope, "docker-options:add", "docker-options:add APP build|deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), or build options (build: --build-arg K=V, --target STAGE, --secret id=ID,env=CONFIG_KEY), from the next deploy", dockerOptionsAdd},
+	{adminScope, "docker-options:remove", "docker-options:remove APP build|deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
+	{adminScope, "docker-options:clear", "docker-options:clear APP [build|deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
 	{appScope, "docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
 }
 
@@ -163,7 +163,7 @@ func resourceReport(ctx context.Context, p *Backend, args []string, out IO) erro
 // backslashes only), and never run by one.
 func optionArgs(args []string) (app string, phases, words []string, err error) {
 	if len(args) < 3 || strings.HasPrefix(args[0], "-") {
-		return "", nil, nil, usageError{"name an app, the phases (deploy, run or deploy,run) and the option"}
+		return "", nil, nil, usageError{"name an app, the phases (build, deploy, run or deploy,run) and the option"}
 	}
 	app, phases, words = args[0], strings.Split(args[1], ","), args[2:]
 	if len(words) == 1 {
@@ -232,7 +232,7 @@ func dockerOptionsReport(ctx context.Context, p *Backend, args []string, out IO)
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s docker options information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	for _, ph := range []string{platform.PhaseDeploy, platform.PhaseRun} {
+	for _, ph := range []string{platform.PhaseBuild, platform.PhaseDeploy, platform.PhaseRun} {
 		fmt.Fprintf(tw, "Docker options %s:\t%s\n", ph, strings.Join(a.DockerOptions[ph], " "))
 	}
 	return tw.Flush()

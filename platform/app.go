@@ -59,6 +59,10 @@ type App struct {
 	// (buildpacks:set-property APP stack IMAGE); empty means the global
 	// one, else the builder's default (see BuilderImage).
 	BuildpacksStack string `json:"buildpacks_stack,omitempty"`
+	// DockerfilePath is the path of the app's Dockerfile in its source
+	// (builder-dockerfile:set APP dockerfile-path); empty means
+	// "Dockerfile" at the root.
+	DockerfilePath string `json:"dockerfile_path,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

@@ -194,9 +194,13 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
 			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 		}
-		choice, err := p.selectBuilder(buildCtx, a, req.Source, rel.Config)
+		choice, err := p.selectBuilderAt(buildCtx, a, req.Source, rel.Config)
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
+		}
+		buildOpts, err := buildOptions(a)
+		if err != nil {
+			return fail(err)
 		}
 		rel.Builder = choice.Builder.Name()
 		build.setBuilder(rel.Builder)
@@ -207,6 +211,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			App: a.Name, Env: p.buildEnv(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
+			Dockerfile: a.DockerfilePath, Options: buildOpts,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)

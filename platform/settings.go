@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 )
 
@@ -68,6 +69,9 @@ const DefaultProcessType = "_default_"
 const (
 	PhaseDeploy = "deploy"
 	PhaseRun    = "run"
+	// PhaseBuild's options are the Dockerfile builder's (--build-arg,
+	// --target; builder.BuildOptions), not docker run flags.
+	PhaseBuild = "build"
 )
 
 // ErrNetworkInUse is returned when a network an app uses would go.
@@ -428,7 +432,7 @@ func (p *Platform) AddDockerOptions(ctx context.Context, app string, phases []st
 	if err := validPhases(phases); err != nil {
 		return "", err
 	}
-	if _, err := docker.ParseOptions(words); err != nil {
+	if err := checkPhaseOptions(phases, words); err != nil {
 		return "", err
 	}
 	opt := joinWords(words)
@@ -496,16 +500,46 @@ func (p *Platform) ClearDockerOptions(ctx context.Context, app string, phases []
 func validPhases(phases []string) error {
 	for _, ph := range phases {
 		switch ph {
-		case PhaseDeploy, PhaseRun:
-		case "build":
-			// Config vars do not reach the build as ARGs either, so the
-			// message names only what works today.
-			return errors.New("the build phase is not supported: Berth builds through the Docker API, not docker build, and takes no build options. For a build's memory and CPUs use resource:limit APP --process-type build --memory SIZE --cpu N; for anything else build the image elsewhere, load it on the server and deploy it with git:from-image APP IMAGE")
+		case PhaseDeploy, PhaseRun, PhaseBuild:
 		default:
-			return fmt.Errorf("unknown phase %q: use deploy, run or deploy,run", ph)
+			return fmt.Errorf("unknown phase %q: use build, deploy, run or a list of them like deploy,run", ph)
 		}
 	}
 	return nil
+}
+
+// checkPhaseOptions checks words against what each phase takes: docker
+// run flags for deploy and run, the Dockerfile builder's options for
+// build. Nothing a phase does not understand is stored.
+func checkPhaseOptions(phases, words []string) error {
+	for _, ph := range phases {
+		var err error
+		if ph == PhaseBuild {
+			_, err = builder.ParseBuildOptions(words)
+		} else {
+			_, err = docker.ParseOptions(words)
+		}
+		if err != nil {
+			return fmt.Errorf("%s phase: %w", ph, err)
+		}
+	}
+	return nil
+}
+
+// buildOptions reads the app's build-phase docker-options, each checked
+// when it was added; an error means the record was edited by hand.
+func buildOptions(a *App) (builder.BuildOptions, error) {
+	var o builder.BuildOptions
+	for _, opt := range a.DockerOptions[PhaseBuild] {
+		words, err := docker.SplitWords(opt)
+		if err == nil {
+			err = o.Parse(words)
+		}
+		if err != nil {
+			return o, fmt.Errorf("build docker-options of %s: %q: %w; fix it with docker-options:remove %s build", a.Name, opt, err, a.Name)
+		}
+	}
+	return o, nil
 }
 
 func cloneOptions(m map[string][]string) map[string][]string {

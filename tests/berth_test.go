@@ -75,6 +75,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata",
 		Setup:               setup,
 		RequireExplicitExec: true,
+		Condition:           condition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"berth":            cmdBerth,
 			"get":              cmdGet,
