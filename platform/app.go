@@ -19,6 +19,9 @@ type App struct {
 	// first push of main or master; pushes to other branches are stored
 	// in the repository and not deployed.
 	DeployBranch string `json:"deploy_branch,omitempty"`
+	// GitRevEnvVar is the name of the variable that carries the deployed
+	// commit (git:set APP rev-env-var); nil means GIT_REV, "" none.
+	GitRevEnvVar *string `json:"git_rev_env_var,omitempty"`
 	// Releases are the app's successful deploys, oldest first.
 	Releases []Release `json:"releases,omitempty"`
 	// Current is the Version of the release that serves, 0 for none.

@@ -302,20 +302,24 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
 // releaseEnv is the environment of a release's containers: the global
 // config, overridden by the release's config, then the variables Berth
 // sets, which config cannot override.
-func (p *Platform) releaseEnv(rel Release, dyno string) []string {
+func (p *Platform) releaseEnv(a *App, rel Release, dyno string) []string {
 	merged := p.GlobalConfig()
 	maps.Copy(merged, rel.Config)
+	rev := a.revEnvVar()
 	env := make([]string, 0, len(merged)+3)
 	for _, k := range sortedKeys(merged) {
-		if k != "PORT" && k != "DYNO" && k != "GIT_REV" {
+		if k != "PORT" && k != "DYNO" && k != "GIT_REV" && k != rev {
 			env = append(env, k+"="+merged[k])
 		}
 	}
-	return append(env,
+	env = append(env,
 		"PORT="+strconv.Itoa(rel.Port),
 		"DYNO="+dyno,
-		"GIT_REV="+rel.GitRev,
 	)
+	if rev != "" {
+		env = append(env, rev+"="+rel.GitRev)
+	}
+	return env
 }
 
 // predeploy runs app.json's scripts.dokku.predeploy in a one-off container
@@ -335,7 +339,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 		return err
 	}
 	var envFile strings.Builder
-	for _, kv := range p.releaseEnv(*rel, "predeploy") {
+	for _, kv := range p.releaseEnv(a, *rel, "predeploy") {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&envFile, "%s=%s\n", k, ShellQuote(v))
 	}
@@ -384,7 +388,7 @@ func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, scr
 		Host:   limits.Merge(host),
 		Image:  rel.Image,
 		Cmd:    []string{"/bin/sh", "-c", script},
-		Env:    p.releaseEnv(rel, dyno),
+		Env:    p.releaseEnv(a, rel, dyno),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})

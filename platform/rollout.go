@@ -139,7 +139,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	spec := docker.RunSpec{
 		Name:  name,
 		Image: rel.Image,
-		Env:   p.releaseEnv(rel, fmt.Sprintf("%s.%d", typ, index)),
+		Env:   p.releaseEnv(a, rel, fmt.Sprintf("%s.%d", typ, index)),
 		Labels: map[string]string{
 			docker.LabelApp:        a.Name,
 			docker.LabelProcess:    typ,

@@ -1,0 +1,114 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+)
+
+// dokkuCommands are Dokku commands that Berth took on for its users'
+// scripts (docs/DOKKU.md): git:set, git:unlock, url, urls.
+var dokkuCommands = []command{
+	{appScope, "git:set", "git:set APP deploy-branch|keep-git-dir|rev-env-var [VALUE]", "Set a git property of the app; without VALUE, back to the default (deploy-branch: the first push of main or master chooses; rev-env-var: GIT_REV; keep-git-dir: false)", gitSet},
+	{appScope, "git:unlock", "git:unlock APP [--force]", "Accepted for Dokku's scripts: Berth keeps no clone folder to remove, and a deploy's lock ends with the deploy", gitUnlock},
+	{appScope, "url", "url APP", "Show the app's first URL", urlCmd},
+	{appScope, "urls", "urls APP [--quiet]", "Show every URL of the app, one a line", urlsCmd},
+}
+
+func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app, a property (deploy-branch, keep-git-dir or rev-env-var) and, to set it, a value"}
+	}
+	app, key := pos[0], pos[1]
+	value, unset := "", len(pos) == 2
+	if !unset {
+		value = pos[2]
+	}
+	switch key {
+	case "deploy-branch":
+		if err := p.SetDeployBranch(ctx, app, value); err != nil {
+			return err
+		}
+	case "rev-env-var":
+		if err := p.SetGitRevEnvVar(ctx, app, value, unset); err != nil {
+			return err
+		}
+	case "keep-git-dir":
+		switch value {
+		case "", "false":
+			if _, err := p.App(ctx, app); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("keep-git-dir %q is not supported: Berth builds from the commit's files (git archive) and has no .git directory to keep; the commit is in %s (git:set %s rev-env-var)", value, "GIT_REV", app)
+		}
+	default:
+		return usageError{fmt.Sprintf("unknown git property %q; git:set takes deploy-branch, keep-git-dir or rev-env-var", key)}
+	}
+	if unset {
+		fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", key)
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", key, value)
+	}
+	return nil
+}
+
+func gitUnlock(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args, "force")
+	if err != nil {
+		return err
+	}
+	if _, err := p.App(ctx, app); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> %s has no clone folder to remove: Berth builds from the repository itself, and a deploy's lock ends with the deploy\n", app)
+	return nil
+}
+
+func appURLs(ctx context.Context, p *Backend, app string) ([]string, error) {
+	r, err := p.Domains(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return r.URLs, nil
+}
+
+func urlCmd(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	urls, err := appURLs(ctx, p, app)
+	if err != nil {
+		return err
+	}
+	if len(urls) == 0 {
+		return fmt.Errorf("%s has no URL: give it a domain (domains:add %s DOMAIN)", app, app)
+	}
+	fmt.Fprintln(out.Stdout, urls[0])
+	return nil
+}
+
+func urlsCmd(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, flags, err := oneApp(args, "quiet")
+	if err != nil {
+		return err
+	}
+	urls, err := appURLs(ctx, p, app)
+	if err != nil {
+		return err
+	}
+	if len(urls) == 0 {
+		return fmt.Errorf("%s has no URL: give it a domain (domains:add %s DOMAIN)", app, app)
+	}
+	if _, quiet := flags["quiet"]; !quiet {
+		fmt.Fprintf(out.Stdout, "=====> %s URLs\n", app)
+	}
+	for _, u := range urls {
+		fmt.Fprintln(out.Stdout, u)
+	}
+	return nil
+}
