@@ -100,7 +100,7 @@ func init() {
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands,
-		dokkuCommands)
+		dokkuCommands, proxyCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -81,6 +81,7 @@ func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	if r.App != "" {
 		fmt.Fprintf(out.Stdout, "=====> %s domains information\n", r.App)
+		fmt.Fprintf(tw, "Domains app enabled:\t%t\n", r.Enabled == nil || *r.Enabled)
 		fmt.Fprintf(tw, "Domains app default:\t%s\n", strings.Join(r.Default, " "))
 		fmt.Fprintf(tw, "Domains app vhosts:\t%s\n", strings.Join(r.Own, " "))
 		fmt.Fprintf(tw, "Domains app urls:\t%s\n", strings.Join(r.URLs, " "))

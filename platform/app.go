@@ -54,6 +54,14 @@ type App struct {
 	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
 	// order, handed to the builder; empty means it detects them.
 	Buildpacks []string `json:"buildpacks,omitempty"`
+	// ProxyDisabled apps are out of routing (proxy:disable) and
+	// DomainsDisabled apps answer on no domain (domains:disable): their
+	// containers keep running, and no host reaches them.
+	ProxyDisabled   bool `json:"proxy_disabled,omitempty"`
+	DomainsDisabled bool `json:"domains_disabled,omitempty"`
+	// PortMap is Dokku's port mappings (ports:set), "scheme:host:container";
+	// empty means the release's port (ProxyPort).
+	PortMap []string `json:"port_map,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

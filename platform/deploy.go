@@ -313,7 +313,7 @@ func (p *Platform) releaseEnv(a *App, rel Release, dyno string) []string {
 		}
 	}
 	env = append(env,
-		"PORT="+strconv.Itoa(rel.Port),
+		"PORT="+strconv.Itoa(a.ProxyPort(rel)),
 		"DYNO="+dyno,
 	)
 	if rev != "" {
