@@ -356,6 +356,7 @@ func help(_ context.Context, _ *Backend, _ []string, out IO) error {
 }
 
 func version(_ context.Context, _ *Backend, _ []string, out IO) error {
-	fmt.Fprintf(out.Stdout, "berth %s\n", Version)
+	// Dokku's form: "dokku version 0.35.12".
+	fmt.Fprintf(out.Stdout, "berth version %s\n", Version)
 	return nil
 }

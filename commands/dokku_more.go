@@ -3,6 +3,10 @@ package commands
 import (
 	"context"
 	"fmt"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/platform"
 )
 
 // dokkuCommands are Dokku commands that Berth took on for its users'
@@ -12,6 +16,10 @@ var dokkuCommands = []command{
 	{appScope, "git:unlock", "git:unlock APP [--force]", "Accepted for Dokku's scripts: Berth keeps no clone folder to remove, and a deploy's lock ends with the deploy", gitUnlock},
 	{appScope, "url", "url APP", "Show the app's first URL", urlCmd},
 	{appScope, "urls", "urls APP [--quiet]", "Show every URL of the app, one a line", urlsCmd},
+	{appScope, "logs:failed", "logs:failed APP|--all", "Print the log of the app's last failed deploy (every app's with --all)", logsFailed},
+	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart", logsSet},
+	{appScope, "logs:report", "logs:report APP [--format json]", "Show the app's log settings", logsReport},
+	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or its key (PEM), as certs:add took them", withCerts(certsShow)},
 }
 
 func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -110,5 +118,107 @@ func urlsCmd(ctx context.Context, p *Backend, args []string, out IO) error {
 	for _, u := range urls {
 		fmt.Fprintln(out.Stdout, u)
 	}
+	return nil
+}
+
+func logsFailed(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	_, all := flags["all"]
+	var apps []string
+	switch {
+	case all && len(pos) == 0:
+		list, err := p.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range list {
+			apps = append(apps, a.Name)
+		}
+	case !all && len(pos) == 1:
+		apps = pos
+	default:
+		return usageError{"name one app, or --all"}
+	}
+	for _, app := range apps {
+		if all {
+			fmt.Fprintf(out.Stdout, "=====> %s failed deploy log\n", app)
+		}
+		found, err := p.FailedDeployLog(ctx, app, out.Stdout)
+		if err != nil {
+			return err
+		}
+		if !found {
+			fmt.Fprintf(out.Stdout, "-----> %s has no failed deploy among its last %d builds\n", app, platform.KeepBuilds)
+		}
+	}
+	return nil
+}
+
+func logsSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app, max-size and, to set it, a size"}
+	}
+	if pos[1] != "max-size" {
+		return usageError{fmt.Sprintf("unknown logs property %q; logs:set takes max-size (Berth has no vector log shipping)", pos[1])}
+	}
+	value := ""
+	if len(pos) == 3 {
+		value = pos[2]
+	}
+	if err := p.SetLogMaxSize(ctx, pos[0], value); err != nil {
+		return err
+	}
+	if value == "" {
+		fmt.Fprintln(out.Stdout, "=====> Unsetting max-size")
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Setting max-size to %s\n", value)
+	}
+	fmt.Fprintf(out.Stderr, "       It applies from the next deploy or ps:restart %s\n", pos[0])
+	return nil
+}
+
+func logsReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	a, asJSON, err := appToReport(ctx, p, args)
+	if err != nil {
+		return err
+	}
+	set, computed := a.LogMaxSizes()
+	r := struct {
+		App             string `json:"app"`
+		MaxSize         string `json:"max_size"`
+		ComputedMaxSize string `json:"computed_max_size"`
+		GlobalMaxSize   string `json:"global_max_size"`
+	}{a.Name, set, computed, platform.DefaultLogMaxSize}
+	if asJSON {
+		return writeJSON(out, r)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s logs information\n", a.Name)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Logs computed max size:\t%s\n", r.ComputedMaxSize)
+	fmt.Fprintf(tw, "Logs global max size:\t%s\n", r.GlobalMaxSize)
+	fmt.Fprintf(tw, "Logs max size:\t%s\n", r.MaxSize)
+	return tw.Flush()
+}
+
+func certsShow(ctx context.Context, c *certs.Certs, args []string, out IO) error {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageError{"give an app and crt or key"}
+	}
+	pem, err := c.ShowCertificate(ctx, pos[0], pos[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out.Stdout, pem)
 	return nil
 }

@@ -247,7 +247,7 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 
 var renameCommands = []command{
 	{adminScope, "apps:rename", "apps:rename OLD NEW", "Rename an app: record, repository, images, domains and deploy keys move; it restarts under the new name", appsRename},
-	{adminScope, "apps:clone", "apps:clone APP NEW", "Make a new app from an app: config and settings copied, its release started under the new name", appsClone},
+	{adminScope, "apps:clone", "apps:clone APP NEW [--ignore-existing]", "Make a new app from an app: config and settings copied, its release started under the new name (--ignore-existing: succeed, doing nothing, when NEW exists)", appsClone},
 }
 
 func twoApps(args []string) (string, string, error) {
@@ -259,6 +259,12 @@ func twoApps(args []string) (string, string, error) {
 		return "", "", usageError{"give the app and the new name"}
 	}
 	return pos[0], pos[1], nil
+}
+
+// flagsOf returns the --flags of args (checkFlags has checked them).
+func flagsOf(args []string) map[string]string {
+	_, flags, _ := parseFlags(args)
+	return flags
 }
 
 func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -280,6 +286,12 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 	from, to, err := twoApps(args)
 	if err != nil {
 		return err
+	}
+	if _, ignore := flagsOf(args)["ignore-existing"]; ignore {
+		if exists, err := p.Exists(ctx, to); err == nil && exists {
+			fmt.Fprintf(out.Stderr, " !     Name is already taken: %s exists; nothing was cloned (--ignore-existing)\n", to)
+			return nil
+		}
 	}
 	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
 		return err

@@ -19,7 +19,7 @@ var processCommands = []command{
 	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{appScope, "ps:set", "ps:set APP restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no)", psSet},
+	{appScope, "ps:set", "ps:set APP procfile-path|restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no; procfile-path: where the Procfile is in the source, from the next deploy; no value: Procfile)", psSet},
 	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
@@ -65,6 +65,12 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	// Dokku's names (ps:report APP --ps-restart-policy).
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
 	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
+	computed := r.ProcfilePath
+	if computed == "" {
+		computed = "Procfile"
+	}
+	fmt.Fprintf(tw, "Ps computed procfile path:\t%s\n", computed)
+	fmt.Fprintf(tw, "Ps procfile path:\t%s\n", r.ProcfilePath)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
 	if d := r.LastDeploy; d != nil {
 		line := fmt.Sprintf("v%d %s", d.Release, d.Status)
@@ -141,6 +147,9 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
+	if len(pos) == 2 && pos[1] == "procfile-path" {
+		pos = append(pos, "") // no value: back to the default
+	}
 	if len(pos) != 3 {
 		return usageError{"give an app, a setting and its value"}
 	}
@@ -148,6 +157,10 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	switch key {
 	case "restart-policy":
 		if err := p.SetRestartPolicy(ctx, app, value); err != nil {
+			return err
+		}
+	case "procfile-path":
+		if err := p.SetProcfilePath(ctx, app, value); err != nil {
 			return err
 		}
 	case "stop-timeout-seconds":
@@ -159,7 +172,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 	default:
-		return usageError{fmt.Sprintf("unknown setting %q: use restart-policy or stop-timeout-seconds", key)}
+		return usageError{fmt.Sprintf("unknown setting %q: use procfile-path, restart-policy or stop-timeout-seconds", key)}
 	}
 	fmt.Fprintf(out.Stderr, "-----> Set %s of %s to %s\n", key, app, value)
 	return nil

@@ -62,6 +62,12 @@ type App struct {
 	// PortMap is Dokku's port mappings (ports:set), "scheme:host:container";
 	// empty means the release's port (ProxyPort).
 	PortMap []string `json:"port_map,omitempty"`
+	// ProcfilePath is where the source's Procfile is (ps:set
+	// procfile-path); empty means Procfile at the root.
+	ProcfilePath string `json:"procfile_path,omitempty"`
+	// LogMaxSize is the app's log retention (logs:set max-size): "10m",
+	// "unlimited", or empty for DefaultLogMaxSize.
+	LogMaxSize string `json:"log_max_size,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

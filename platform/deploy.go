@@ -183,7 +183,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		rel.ImageID = id
 	} else {
-		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+		if err := readAppFiles(ctx, req.Source, &rel, a.ProcfilePath); err != nil {
 			return fail(err)
 		}
 		// Refused before the build, not after it: a formation of a
@@ -281,9 +281,17 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 }
 
 // readAppFiles reads the Procfile and app.json of the source into rel.
-func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
-	if data, ok, err := src.ReadFile(ctx, "Procfile"); err != nil {
+// procfilePath is where the Procfile is (ps:set procfile-path): "" for
+// the root's Procfile, which may be absent; a path set must be there.
+func readAppFiles(ctx context.Context, src builder.Source, rel *Release, procfilePath string) error {
+	procfile := procfilePath
+	if procfile == "" {
+		procfile = "Procfile"
+	}
+	if data, ok, err := src.ReadFile(ctx, procfile); err != nil {
 		return err
+	} else if !ok && procfilePath != "" {
+		return fmt.Errorf("the Procfile path %s (ps:set procfile-path) is not in %s; add it, or reset it with ps:set APP procfile-path", procfilePath, src.Describe())
 	} else if ok {
 		if rel.Processes, err = ParseProcfile(data); err != nil {
 			return err

@@ -272,6 +272,8 @@ type ProcessReport struct {
 	Formation     map[string]int  `json:"formation"`
 	Processes     []ProcessStatus `json:"processes"`
 	LastDeploy    *DeployAttempt  `json:"last_deploy,omitempty"`
+	// ProcfilePath is ps:set procfile-path; "" for Procfile.
+	ProcfilePath string `json:"procfile_path"`
 }
 
 // Report returns the app's process report. A container that exhausted its
@@ -285,6 +287,7 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 		App: app, Deployed: a.Current > 0, Release: a.Current,
 		RestartPolicy: a.restartPolicy(), StopTimeout: int(a.stopTimeout() / time.Second),
 		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
+		ProcfilePath: a.ProcfilePath,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
