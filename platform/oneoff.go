@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-paas/berth/docker"
@@ -40,6 +41,24 @@ func (p *Platform) Run(ctx context.Context, app string, cmd []string, opts RunOp
 // (Dokku's run:detached) and is removed when it exits; it returns the
 // container's name, which run:list shows and run:stop takes.
 func (p *Platform) RunDetached(ctx context.Context, app string, cmd []string, opts RunOptions) (string, error) {
+	// Detached runs count against max_scale, as a process type's
+	// containers do: nothing else bounds them, and a deploy key may
+	// start them. The count and the start are one step.
+	detachedMu.Lock()
+	defer detachedMu.Unlock()
+	running, err := p.docker.ListRunning(ctx, docker.LabelRun+"=detached", docker.LabelOneOff+"="+app)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, c := range running {
+		if c.Running {
+			n++
+		}
+	}
+	if limit := p.Limits().MaxScale; n >= limit {
+		return "", Errorf(ErrOverLimit, "%s already runs %d detached one-offs, the most Berth allows per app (the max_scale setting of the berth block in the Caddyfile); stop some with run:stop %s, or have the admin raise max_scale", app, n, app)
+	}
 	spec, err := p.runSpec(ctx, app, cmd, opts, "detached")
 	if err != nil {
 		return "", err
@@ -50,6 +69,9 @@ func (p *Platform) RunDetached(ctx context.Context, app string, cmd []string, op
 	}
 	return spec.Name, nil
 }
+
+// detachedMu makes RunDetached's count and start one step.
+var detachedMu sync.Mutex
 
 // runSpec is the one-off container of a run: the current release's
 // image, the app's config with opts.Env over it, the run phase's host
@@ -196,10 +218,9 @@ func (p *Platform) StopRun(ctx context.Context, app, container string) ([]string
 		if a, err := p.App(ctx, c.App); err == nil {
 			timeout = a.stopTimeout()
 		}
+		// Stopped is enough: a detached run is removed by Docker when it
+		// exits (AutoRemove), an attached one by its session.
 		if err := p.docker.Stop(ctx, c.ID, timeout); err != nil {
-			return names, err
-		}
-		if err := p.docker.RemoveOneOff(ctx, c.ID); err != nil {
 			return names, err
 		}
 		names = append(names, c.Name)
