@@ -19,6 +19,7 @@ var dokkuCommands = []command{
 	{appScope, "logs:failed", "logs:failed APP|--all", "Print the log of the app's last failed deploy (every app's with --all)", logsFailed},
 	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart", logsSet},
 	{appScope, "logs:report", "logs:report APP [--format json]", "Show the app's log settings", logsReport},
+	{appScope, "docker-options:list", "docker-options:list APP --phase build|deploy|run", "List the app's docker options of one phase, one a line", dockerOptionsList},
 	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or its key (PEM), as certs:add took them", withCerts(certsShow)},
 }
 
@@ -220,5 +221,32 @@ func certsShow(ctx context.Context, c *certs.Certs, args []string, out IO) error
 		return err
 	}
 	fmt.Fprint(out.Stdout, pem)
+	return nil
+}
+
+func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) error {
+	// --process is refused by its usage line: Berth's docker options
+	// apply to every process type of the app.
+	pos, flags, err := parseFlags(args, "phase")
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"name one app, and --phase"}
+	}
+	phase, ok := flags["phase"]
+	switch {
+	case !ok || phase == "":
+		return usageError{"give --phase build, deploy or run"}
+	case phase != "build" && phase != platform.PhaseDeploy && phase != platform.PhaseRun:
+		return usageError{fmt.Sprintf("unknown phase %q; use --phase build, deploy or run", phase)}
+	}
+	a, err := p.App(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	for _, opt := range a.DockerOptions[phase] {
+		fmt.Fprintln(out.Stdout, opt)
+	}
 	return nil
 }
