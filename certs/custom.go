@@ -224,3 +224,27 @@ func (c *Certs) CertificateReport(ctx context.Context, app string) (CertInfo, er
 	}
 	return c.certInfo(app, s.apps[app], hosts), nil
 }
+
+// ShowCertificate returns the PEM of app's custom certificate (which
+// "crt") or of its key ("key"), as certs:add took them (Dokku's
+// certs:show).
+func (c *Certs) ShowCertificate(ctx context.Context, app, which string) (string, error) {
+	if which != "crt" && which != "key" {
+		return "", fmt.Errorf("certs:show shows crt or key, not %q", which)
+	}
+	if _, err := c.apps.Hosts(ctx, app); err != nil {
+		return "", err // no such app
+	}
+	s, err := c.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	e := s.apps[app]
+	if e == nil || e.doc.Cert == nil {
+		return "", fmt.Errorf("%s has no custom certificate (certs:add %s < CERT_AND_KEY adds one)", app, app)
+	}
+	if which == "key" {
+		return e.doc.Cert.KeyPEM, nil
+	}
+	return e.doc.Cert.CertPEM, nil
+}

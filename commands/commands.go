@@ -99,7 +99,7 @@ func init() {
 	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
-		builderDockerfileCommands)
+		builderDockerfileCommands, dokkuCommands, proxyCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 
@@ -363,6 +363,7 @@ func appsList(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func version(_ context.Context, _ *Backend, _ []string, out IO) error {
-	fmt.Fprintf(out.Stdout, "berth %s\n", Version)
+	// Dokku's form: "dokku version 0.35.12".
+	fmt.Fprintf(out.Stdout, "berth version %s\n", Version)
 	return nil
 }

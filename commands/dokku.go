@@ -156,7 +156,7 @@ func formats(c command) []string {
 // another program's, which Berth must not read as its own flags.
 func passesArgsOn(name string) bool {
 	switch name {
-	case "run", "docker-options:add", "docker-options:remove":
+	case "run", "run:detached", "docker-options:add", "docker-options:remove":
 		return true
 	}
 	return false

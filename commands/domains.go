@@ -95,6 +95,7 @@ func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	if r.App != "" {
 		fmt.Fprintf(out.Stdout, "=====> %s domains information\n", r.App)
+		fmt.Fprintf(tw, "Domains app enabled:\t%t\n", r.Enabled == nil || *r.Enabled)
 		fmt.Fprintf(tw, "Domains app default:\t%s\n", strings.Join(r.Default, " "))
 		fmt.Fprintf(tw, "Domains app vhosts:\t%s\n", strings.Join(r.Own, " "))
 		fmt.Fprintf(tw, "Domains app urls:\t%s\n", strings.Join(r.URLs, " "))
@@ -293,7 +294,7 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 
 var renameCommands = []command{
 	{adminScope, "apps:rename", "apps:rename OLD NEW", "Rename an app: record, repository, images, domains and deploy keys move; it restarts under the new name", appsRename},
-	{adminScope, "apps:clone", "apps:clone APP NEW", "Make a new app from an app: config and settings copied, its release started under the new name", appsClone},
+	{adminScope, "apps:clone", "apps:clone APP NEW [--ignore-existing]", "Make a new app from an app: config and settings copied, its release started under the new name (--ignore-existing: succeed, doing nothing, when NEW exists)", appsClone},
 }
 
 func twoApps(args []string) (string, string, error) {
@@ -305,6 +306,12 @@ func twoApps(args []string) (string, string, error) {
 		return "", "", usageError{"give the app and the new name"}
 	}
 	return pos[0], pos[1], nil
+}
+
+// flagsOf returns the --flags of args (checkFlags has checked them).
+func flagsOf(args []string) map[string]string {
+	_, flags, _ := parseFlags(args)
+	return flags
 }
 
 func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -326,6 +333,12 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 	from, to, err := twoApps(args)
 	if err != nil {
 		return err
+	}
+	if _, ignore := flagsOf(args)["ignore-existing"]; ignore {
+		if exists, err := p.Exists(ctx, to); err == nil && exists {
+			fmt.Fprintf(out.Stderr, " !     Name is already taken: %s exists; nothing was cloned (--ignore-existing)\n", to)
+			return nil
+		}
 	}
 	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
 		return err

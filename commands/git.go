@@ -64,6 +64,8 @@ func gitReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "Git branch rev:\t%s\n", orDash(r.BranchRev))
 	fmt.Fprintf(tw, "Git repository:\t%s\n", r.Repository)
 	fmt.Fprintf(tw, "Git repository size:\t%s\n", byteSize(r.RepositorySize))
+	fmt.Fprintf(tw, "Git rev env var:\t%s\n", r.RevEnvVar)
+	fmt.Fprintf(tw, "Git keep git dir:\tfalse\n")
 	return tw.Flush()
 }
 

@@ -20,7 +20,7 @@ var processCommands = []command{
 	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{appScope, "ps:set", "ps:set APP|--global restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no); --global: restart-policy of apps that set none", psSet},
+	{appScope, "ps:set", "ps:set APP|--global procfile-path|restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no; procfile-path: where the Procfile is in the source, from the next deploy; no value: Procfile); --global: restart-policy of apps that set none", psSet},
 	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
@@ -63,6 +63,12 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
 	fmt.Fprintf(tw, "Ps global restart policy:\t%s\n", r.GlobalRestartPolicy)
 	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
+	computed := r.ProcfilePath
+	if computed == "" {
+		computed = "Procfile"
+	}
+	fmt.Fprintf(tw, "Ps computed procfile path:\t%s\n", computed)
+	fmt.Fprintf(tw, "Ps procfile path:\t%s\n", r.ProcfilePath)
 	fmt.Fprintf(tw, "Formation:\t%s\n", formatFormation(r.Formation))
 	if d := r.LastDeploy; d != nil {
 		line := fmt.Sprintf("v%d %s", d.Release, d.Status)
@@ -193,6 +199,9 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(out.Stdout, "-----> Set the global restart-policy to %s; apps that set none get it from their next deploy or ps:restart\n", orDefault(value, platform.DefaultRestartPolicy))
 		return nil
 	}
+	if len(pos) == 2 && pos[1] == "procfile-path" {
+		pos = append(pos, "") // no value: back to the default
+	}
 	if len(pos) != 3 {
 		return usageError{"give an app, a setting and its value"}
 	}
@@ -200,6 +209,10 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	switch key {
 	case "restart-policy":
 		if err := p.SetRestartPolicy(ctx, app, value); err != nil {
+			return err
+		}
+	case "procfile-path":
+		if err := p.SetProcfilePath(ctx, app, value); err != nil {
 			return err
 		}
 	case "stop-timeout-seconds":
@@ -211,7 +224,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 	default:
-		return usageError{fmt.Sprintf("unknown setting %q: use restart-policy or stop-timeout-seconds", key)}
+		return usageError{fmt.Sprintf("unknown setting %q: use procfile-path, restart-policy or stop-timeout-seconds", key)}
 	}
 	fmt.Fprintf(out.Stdout, "-----> Set %s of %s to %s\n", key, app, value)
 	return nil

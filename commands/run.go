@@ -2,13 +2,21 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
 )
 
 var runCommands = []command{
-	{appScope, "run", "run APP [--] CMD [ARGS...]", "Run a command in a one-off container of the app, with its config; stdin attached, its exit status returned (ssh -t for a terminal)", run},
+	{appScope, "run", "run APP [-e|--env KEY=VALUE]... [--no-tty] [--] CMD|PROCFILE_TYPE [ARGS...]", "Run a command (or a Procfile entry) in a one-off container of the app, with its config and -e vars; stdin attached, its exit status returned (ssh -t for a terminal). Dokku's form, flags before APP, works too", run},
+	{appScope, "run:detached", "run:detached APP [-e|--env KEY=VALUE]... [--] CMD|PROCFILE_TYPE [ARGS...]", "Start a command (or a Procfile entry) in a one-off container that runs on its own; prints its name (run:list, run:stop). It is removed when it exits", runDetached},
+	{appScope, "run:list", "run:list APP [--format json|stdout]", "List the app's running one-off containers (every app's without APP; admin keys)", runList},
+	{appScope, "run:stop", "run:stop APP|--container NAME", "Stop (and remove) the app's running one-off containers, or the one named", runStop},
 	{appScope, "enter", "enter APP [PROCESS] [-- CMD...]", "Run a shell (or CMD) inside a running container of the app (PROCESS: web, web.2, worker...)", enter},
 }
 
@@ -20,15 +28,90 @@ func streams(out IO) docker.Streams {
 	return s
 }
 
+// runArgs are run's and run:detached's arguments.
+type runArgs struct {
+	app   string
+	cmd   []string
+	env   map[string]string
+	noTTY bool
+}
+
+// parseRunArgs reads `[FLAGS] APP [FLAGS] [--] CMD...`: Dokku puts run's
+// flags (-e/--env KEY=VALUE, --no-tty) before the app; `--app APP run
+// ...` puts the app first, so the same flags are read right after the
+// app too. The first argument that is not one of them (or "--") starts
+// the command, and from there every argument is the command's: `run APP
+// ls -e` passes -e to ls.
+func parseRunArgs(args []string, detached bool) (runArgs, error) {
+	r := runArgs{env: map[string]string{}}
+	flag := func(i int) (int, bool, error) {
+		a := args[i]
+		switch {
+		case a == "-e" || a == "--env":
+			if i+1 >= len(args) {
+				return 0, false, usageError{a + " needs KEY=VALUE"}
+			}
+			return 2, true, r.setEnv(args[i+1])
+		case strings.HasPrefix(a, "--env="):
+			return 1, true, r.setEnv(strings.TrimPrefix(a, "--env="))
+		case a == "--no-tty" && !detached:
+			r.noTTY = true
+			return 1, true, nil
+		}
+		return 0, false, nil
+	}
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		n, ok, err := flag(i)
+		if err != nil {
+			return r, err
+		}
+		if !ok {
+			return r, usageError{fmt.Sprintf("unknown flag %s; before the app, run takes -e/--env KEY=VALUE and --no-tty", args[i])}
+		}
+		i += n
+	}
+	if i >= len(args) {
+		return r, usageError{"name one app, then the command"}
+	}
+	r.app = args[i]
+	i++
+	for i < len(args) {
+		if args[i] == "--" {
+			i++
+			break
+		}
+		n, ok, err := flag(i)
+		if err != nil {
+			return r, err
+		}
+		if !ok {
+			break
+		}
+		i += n
+	}
+	r.cmd = args[i:]
+	return r, nil
+}
+
+func (r *runArgs) setEnv(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+		return usageError{fmt.Sprintf("-e/--env takes KEY=VALUE, not %q", kv)}
+	}
+	r.env[k] = v
+	return nil
+}
+
 func run(ctx context.Context, p *Backend, args []string, out IO) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageError{"name one app, then the command"}
+	r, err := parseRunArgs(args, false)
+	if err != nil {
+		return err
 	}
-	app, cmd := args[0], args[1:]
-	if len(cmd) > 0 && cmd[0] == "--" {
-		cmd = cmd[1:]
+	if r.noTTY {
+		out.Terminal = nil
 	}
-	code, err := p.Run(ctx, app, cmd, streams(out))
+	code, err := p.Run(ctx, r.app, r.cmd, platform.RunOptions{Env: r.env, Notes: out.Stderr}, streams(out))
 	if err != nil {
 		return err
 	}
@@ -36,6 +119,86 @@ func run(ctx context.Context, p *Backend, args []string, out IO) error {
 		return ExitStatus(code)
 	}
 	return nil
+}
+
+func runDetached(ctx context.Context, p *Backend, args []string, out IO) error {
+	r, err := parseRunArgs(args, true)
+	if err != nil {
+		return err
+	}
+	if len(r.cmd) == 0 {
+		return usageError{"give the command to run (a detached run has no terminal for a shell)"}
+	}
+	name, err := p.RunDetached(ctx, r.app, r.cmd, platform.RunOptions{Env: r.env, Notes: out.Stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out.Stdout, name)
+	return nil
+}
+
+func runList(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageError{"name at most one app"}
+	}
+	app := ""
+	if len(pos) == 1 {
+		app = pos[0]
+	}
+	format := flags["format"]
+	if format != "" && format != "json" && format != "stdout" {
+		return usageError{fmt.Sprintf("unknown format %q; use --format json|stdout", format)}
+	}
+	cs, err := p.RunContainers(ctx, app)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return json.NewEncoder(out.Stdout).Encode(cs)
+	}
+	if app == "" {
+		fmt.Fprintln(out.Stdout, "=====> run containers")
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> %s run containers\n", app)
+	}
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCOMMAND\tCREATED")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Command, c.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func runStop(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "container")
+	if err != nil {
+		return err
+	}
+	container, byName := flags["container"]
+	switch {
+	case byName && container == "":
+		return usageError{"--container needs a name (run:list shows them)"}
+	case byName && len(pos) > 0:
+		return usageError{"name an app or --container NAME, not both"}
+	case !byName && len(pos) != 1:
+		return usageError{"name one app, or --container NAME"}
+	}
+	app := ""
+	if !byName {
+		app = pos[0]
+	}
+	names, err := p.StopRun(ctx, app, container)
+	for _, n := range names {
+		fmt.Fprintf(out.Stdout, "-----> Stopped %s\n", n)
+	}
+	if err == nil && len(names) == 0 {
+		fmt.Fprintf(out.Stdout, "-----> No run containers of %s are running\n", app)
+	}
+	return err
 }
 
 func enter(ctx context.Context, p *Backend, args []string, out IO) error {

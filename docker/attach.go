@@ -23,12 +23,14 @@ type Streams struct {
 	Resize <-chan [2]uint
 }
 
-// RunAttached runs cmd in a new one-off container of image, attached to s,
-// with the host options h, removes the container afterwards and returns
-// the command's exit status.
-func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, h HostOptions, s Streams) (int, error) {
+// RunAttached runs spec's command in a new one-off container, attached
+// to s, removes the container afterwards and returns the command's exit
+// status. Of spec, Name (empty: Docker picks one), Image, Entrypoint,
+// Cmd, Env, Labels and Host are used; a one-off restarts never.
+func (c *Client) RunAttached(ctx context.Context, spec RunSpec, s Streams) (int, error) {
+	h := spec.Host
 	cfg := &container.Config{
-		Image: image, Cmd: cmd, Env: env, Labels: c.stamp(labels),
+		Image: spec.Image, Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env, Labels: c.stamp(spec.Labels),
 		Tty: s.TTY, OpenStdin: true, StdinOnce: true,
 		AttachStdin: true, AttachStdout: true, AttachStderr: true,
 	}
@@ -39,7 +41,7 @@ func (c *Client) RunAttached(ctx context.Context, image string, cmd, env []strin
 		ConsoleSize: [2]uint{s.Size[1], s.Size[0]},
 	}
 	h.apply(cfg, hc)
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: spec.Name, Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 1, fmt.Errorf("docker: create one-off container: %w", err)
 	}

@@ -49,6 +49,10 @@ const (
 	// scripts) with its app's name. It is not LabelApp, so one-offs are
 	// never routed, retired or counted as the app's processes.
 	LabelOneOff = "berth.oneoff"
+	// LabelRun marks the one-offs of `run` ("attached") and `run:detached`
+	// ("detached"): those run:list lists and run:stop stops. A detached
+	// one-off outlives the session that started it, and Berth's restart.
+	LabelRun = "berth.run"
 	// LabelInstance is the ID of the Berth that made the container (see
 	// SetInstance): two Berths on one engine never act on each other's
 	// containers, even for apps of the same name.
@@ -64,7 +68,7 @@ const (
 // in for one (see stamp).
 var containerLabels = []string{
 	LabelApp, LabelProcess, LabelRelease, LabelPort, LabelGeneration, LabelIndex,
-	LabelOneOff, LabelInstance, LabelService, LabelServiceType,
+	LabelOneOff, LabelInstance, LabelService, LabelServiceType, LabelRun,
 }
 
 // IsBerthLabel reports whether an image or container label key is in
@@ -407,6 +411,9 @@ type RunSpec struct {
 	Entrypoint []string
 	// Host are the app's mounts, resources, networks and docker-options.
 	Host HostOptions
+	// AutoRemove removes the container when it exits (docker run --rm):
+	// run:detached's one-offs.
+	AutoRemove bool
 }
 
 // ParseRestartPolicy reads Dokku's form of a restart policy: "no",
@@ -488,7 +495,8 @@ func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 			Name:              container.RestartPolicyMode(spec.RestartPolicy),
 			MaximumRetryCount: spec.MaxRetries,
 		},
-		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+		LogConfig:  container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
+		AutoRemove: spec.AutoRemove,
 	}
 	spec.Host.apply(cfg, hc)
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
@@ -676,6 +684,10 @@ type Container struct {
 	// IP is the container's address on Berth's network; invalid when it
 	// has none (stopped, or not attached).
 	IP netip.Addr
+	// Command and Created are what a listing shows of the container
+	// (run:list): its command line and when it was made.
+	Command string
+	Created time.Time
 }
 
 // Inspect returns the container's current state.
@@ -781,6 +793,8 @@ func (c *Client) list(ctx context.Context, labels ...string) ([]Container, error
 			Labels:     s.Labels,
 			Running:    s.State == container.StateRunning,
 			Restarting: s.State == container.StateRestarting,
+			Command:    s.Command,
+			Created:    time.Unix(s.Created, 0),
 		}
 		if len(s.Names) > 0 {
 			ct.Name = strings.TrimPrefix(s.Names[0], "/")

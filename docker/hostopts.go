@@ -173,6 +173,9 @@ func (h HostOptions) apply(cfg *container.Config, hc *container.HostConfig) {
 			hc.LogConfig.Type = "json-file"
 		}
 		hc.LogConfig.Config = mergeMap(hc.LogConfig.Config, h.LogOpts)
+		// An empty value drops the option (logs:set max-size unlimited
+		// drops Berth's rotation).
+		maps.DeleteFunc(hc.LogConfig.Config, func(_, v string) bool { return v == "" })
 	}
 }
 

@@ -19,6 +19,9 @@ type App struct {
 	// first push of main or master; pushes to other branches are stored
 	// in the repository and not deployed.
 	DeployBranch string `json:"deploy_branch,omitempty"`
+	// GitRevEnvVar is the name of the variable that carries the deployed
+	// commit (git:set APP rev-env-var); nil means GIT_REV, "" none.
+	GitRevEnvVar *string `json:"git_rev_env_var,omitempty"`
 	// Releases are the app's successful deploys, oldest first.
 	Releases []Release `json:"releases,omitempty"`
 	// Current is the Version of the release that serves, 0 for none.
@@ -63,6 +66,20 @@ type App struct {
 	// (builder-dockerfile:set APP dockerfile-path); empty means
 	// "Dockerfile" at the root.
 	DockerfilePath string `json:"dockerfile_path,omitempty"`
+	// ProxyDisabled apps are out of routing (proxy:disable) and
+	// DomainsDisabled apps answer on no domain (domains:disable): their
+	// containers keep running, and no host reaches them.
+	ProxyDisabled   bool `json:"proxy_disabled,omitempty"`
+	DomainsDisabled bool `json:"domains_disabled,omitempty"`
+	// PortMap is Dokku's port mappings (ports:set), "scheme:host:container";
+	// empty means the release's port (ProxyPort).
+	PortMap []string `json:"port_map,omitempty"`
+	// ProcfilePath is where the source's Procfile is (ps:set
+	// procfile-path); empty means Procfile at the root.
+	ProcfilePath string `json:"procfile_path,omitempty"`
+	// LogMaxSize is the app's log retention (logs:set max-size): "10m",
+	// "unlimited", or empty for DefaultLogMaxSize.
+	LogMaxSize string `json:"log_max_size,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

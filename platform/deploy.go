@@ -186,7 +186,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if req.Source, err = p.buildSource(ctx, a, req.Source); err != nil {
 			return fail(err)
 		}
-		if err := readAppFiles(ctx, req.Source, &rel); err != nil {
+		if err := readAppFiles(ctx, req.Source, &rel, a.ProcfilePath); err != nil {
 			return fail(err)
 		}
 		// Refused before the build, not after it: a formation of a
@@ -303,9 +303,17 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 }
 
 // readAppFiles reads the Procfile and app.json of the source into rel.
-func readAppFiles(ctx context.Context, src builder.Source, rel *Release) error {
-	if data, ok, err := src.ReadFile(ctx, "Procfile"); err != nil {
+// procfilePath is where the Procfile is (ps:set procfile-path): "" for
+// the root's Procfile, which may be absent; a path set must be there.
+func readAppFiles(ctx context.Context, src builder.Source, rel *Release, procfilePath string) error {
+	procfile := procfilePath
+	if procfile == "" {
+		procfile = "Procfile"
+	}
+	if data, ok, err := src.ReadFile(ctx, procfile); err != nil {
 		return err
+	} else if !ok && procfilePath != "" {
+		return fmt.Errorf("the Procfile path %s (ps:set procfile-path) is not in %s; add it, or reset it with ps:set APP procfile-path", procfilePath, src.Describe())
 	} else if ok {
 		if rel.Processes, err = ParseProcfile(data); err != nil {
 			return err
@@ -333,20 +341,24 @@ func (p *Platform) buildEnv(config map[string]string) map[string]string {
 // releaseEnv is the environment of a release's containers: the global
 // config, overridden by the release's config, then the variables Berth
 // sets, which config cannot override.
-func (p *Platform) releaseEnv(rel Release, dyno string) []string {
+func (p *Platform) releaseEnv(a *App, rel Release, dyno string) []string {
 	merged := p.GlobalConfig()
 	maps.Copy(merged, rel.Config)
+	rev := a.revEnvVar()
 	env := make([]string, 0, len(merged)+3)
 	for _, k := range sortedKeys(merged) {
-		if k != "PORT" && k != "DYNO" && k != "GIT_REV" {
+		if k != "PORT" && k != "DYNO" && k != "GIT_REV" && k != rev {
 			env = append(env, k+"="+merged[k])
 		}
 	}
-	return append(env,
-		"PORT="+strconv.Itoa(rel.Port),
+	env = append(env,
+		"PORT="+strconv.Itoa(a.ProxyPort(rel)),
 		"DYNO="+dyno,
-		"GIT_REV="+rel.GitRev,
 	)
+	if rev != "" {
+		env = append(env, rev+"="+rel.GitRev)
+	}
+	return env
 }
 
 // predeploy runs app.json's scripts.dokku.predeploy in a one-off container
@@ -366,7 +378,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 		return err
 	}
 	var envFile strings.Builder
-	for _, kv := range p.releaseEnv(*rel, "predeploy") {
+	for _, kv := range p.releaseEnv(a, *rel, "predeploy") {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&envFile, "%s=%s\n", k, ShellQuote(v))
 	}
@@ -420,7 +432,7 @@ func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string
 		Host:   limits.Merge(host),
 		Image:  rel.Image,
 		Cmd:    argv,
-		Env:    p.releaseEnv(rel, dyno),
+		Env:    p.releaseEnv(a, rel, dyno),
 		Labels: map[string]string{docker.LabelOneOff: a.Name},
 		Output: indent(log),
 	})

@@ -106,6 +106,8 @@ type DomainsReport struct {
 	Global  []string `json:"global"`
 	// URLs are the app's hosts as users open them (URLsFor).
 	URLs []string `json:"urls,omitempty"`
+	// Enabled is false after domains:disable (nil in the global report).
+	Enabled *bool `json:"app_enabled,omitempty"`
 }
 
 // Domains reports the app's domains.
@@ -118,7 +120,8 @@ func (p *Platform) Domains(ctx context.Context, app string) (DomainsReport, erro
 	if own == nil {
 		own = []string{}
 	}
-	return DomainsReport{App: app, Default: HostsFor(app, p.globalDomainList()), Own: own, Global: p.globalDomainList(), URLs: p.URLsFor(p.hostsFor(a))}, nil
+	enabled := !a.DomainsDisabled
+	return DomainsReport{App: app, Default: HostsFor(app, p.globalDomainList()), Own: own, Global: p.globalDomainList(), URLs: p.URLsFor(p.hostsFor(a)), Enabled: &enabled}, nil
 }
 
 // ChangeDomains changes the app's own domains: "add", "remove", "set"

@@ -40,7 +40,7 @@ type ContainerEngine interface {
 	RunOnce(ctx context.Context, spec docker.OneOff) (exitCode int, id string, err error)
 	// RunAttached runs a one-off container attached to the caller's
 	// streams (run); ExecAttached runs a command in a running one (enter).
-	RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, h docker.HostOptions, s docker.Streams) (int, error)
+	RunAttached(ctx context.Context, spec docker.RunSpec, s docker.Streams) (int, error)
 	ExecAttached(ctx context.Context, id string, cmd, env []string, s docker.Streams) (int, error)
 	Inspect(ctx context.Context, id string) (docker.Container, error)
 	// List returns the IDs of every container (running or not) with all

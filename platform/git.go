@@ -134,6 +134,9 @@ type GitReport struct {
 	BranchRev      string `json:"branch_rev"`
 	Repository     string `json:"repository"`
 	RepositorySize int64  `json:"repository_size_bytes"`
+	// RevEnvVar is the variable that carries the deployed commit
+	// (git:set rev-env-var); "" for none.
+	RevEnvVar string `json:"rev_env_var"`
 }
 
 // GitReport returns the app's git report.
@@ -142,7 +145,7 @@ func (p *Platform) GitReport(ctx context.Context, app string) (GitReport, error)
 	if err != nil {
 		return GitReport{}, err
 	}
-	r := GitReport{App: app, DeployBranch: a.DeployBranch, Repository: p.gitRepos.Path(app)}
+	r := GitReport{App: app, DeployBranch: a.DeployBranch, Repository: p.gitRepos.Path(app), RevEnvVar: a.revEnvVar()}
 	if rel, ok := a.CurrentRelease(); ok {
 		r.DeployedRev, r.SourceImage = rel.GitRev, rel.SourceImage
 	}

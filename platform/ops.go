@@ -341,6 +341,8 @@ type ProcessReport struct {
 	// FormationCheck is what the formation check (restore.go) last did
 	// to this release's containers, or found it could not fix.
 	FormationCheck *FormationNote `json:"formation_check,omitempty"`
+	// ProcfilePath is ps:set procfile-path; "" for Procfile.
+	ProcfilePath string `json:"procfile_path"`
 }
 
 // reportStatus sums up an app's processes for ps:report.
@@ -394,6 +396,7 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 		RestartPolicy: p.restartPolicyOf(a), GlobalRestartPolicy: p.GlobalRestartPolicy(),
 		StopTimeout: int(a.stopTimeout() / time.Second),
 		Formation:   maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
+		ProcfilePath: a.ProcfilePath,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {

@@ -166,6 +166,12 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 		mine[name] = true
 	}
 	for _, c := range oneOffs {
+		// A detached run (run:detached) was started to outlive its
+		// session; every other one-off belonged to a session or deploy
+		// that this restart ended.
+		if c.Labels[docker.LabelRun] == "detached" && c.Running {
+			continue
+		}
 		if mine[c.Labels[docker.LabelOneOff]] {
 			if err := p.docker.Remove(ctx, c.ID); err != nil {
 				return err
@@ -404,6 +410,17 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	for _, id := range ids {
 		if err := p.docker.Remove(ctx, id); err != nil {
+			return err
+		}
+	}
+	// Its detached runs (run:detached) go with it: they run its image
+	// with its config, and nothing else would stop them.
+	runs, err := p.docker.List(ctx, docker.LabelRun, docker.LabelOneOff+"="+name)
+	if err != nil {
+		return err
+	}
+	for _, id := range runs {
+		if err := p.docker.RemoveOneOff(ctx, id); err != nil {
 			return err
 		}
 	}

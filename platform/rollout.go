@@ -82,7 +82,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	for _, typ := range types {
 		for i := 1; i <= formation[typ]; i++ {
 			s := started{typ: typ, index: i}
-			fmt.Fprintf(log, "-----> Starting %s.%d of v%d (PORT=%d)\n", typ, i, rel.Version, rel.Port)
+			fmt.Fprintf(log, "-----> Starting %s.%d of v%d (PORT=%d)\n", typ, i, rel.Version, a.ProxyPort(rel))
 			spec, err := p.containerSpec(a, rel, gen, typ, i, s.name(a.Name)+"."+suffix)
 			if err != nil {
 				return fail(err)
@@ -139,14 +139,14 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	spec := docker.RunSpec{
 		Name:  name,
 		Image: rel.Image,
-		Env:   p.releaseEnv(rel, fmt.Sprintf("%s.%d", typ, index)),
+		Env:   p.releaseEnv(a, rel, fmt.Sprintf("%s.%d", typ, index)),
 		Labels: map[string]string{
 			docker.LabelApp:        a.Name,
 			docker.LabelProcess:    typ,
 			docker.LabelRelease:    strconv.Itoa(rel.Version),
 			docker.LabelGeneration: strconv.Itoa(gen),
 			docker.LabelIndex:      strconv.Itoa(index),
-			docker.LabelPort:       strconv.Itoa(rel.Port),
+			docker.LabelPort:       strconv.Itoa(a.ProxyPort(rel)),
 		},
 		RestartPolicy: policy,
 		MaxRetries:    retries,
@@ -199,10 +199,10 @@ func (p *Platform) check(ctx context.Context, a *App, rel Release, s started, lo
 	}
 	checks := rel.AppJSON.deployChecks(s.typ)
 	if len(checks) == 0 {
-		return p.defaultCheck(ctx, s, rel.Port, log)
+		return p.defaultCheck(ctx, s, a.ProxyPort(rel), log)
 	}
 	for _, hc := range checks {
-		if err := p.runCheck(ctx, a, s, rel.Port, hc, log); err != nil {
+		if err := p.runCheck(ctx, a, s, a.ProxyPort(rel), hc, log); err != nil {
 			return err
 		}
 	}

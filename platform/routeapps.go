@@ -26,7 +26,11 @@ func (r routeApps) Lookup(ctx context.Context, app string) (routes.App, bool, er
 	if err != nil {
 		return routes.App{}, false, err
 	}
-	return routes.App{Generation: a.Generation, Hosts: r.p.hostsFor(a), Stopped: a.Stopped}, true, nil
+	hosts := r.p.hostsFor(a)
+	if a.ProxyDisabled || a.DomainsDisabled {
+		hosts = nil // out of routing; its containers keep running
+	}
+	return routes.App{Generation: a.Generation, Hosts: hosts, Stopped: a.Stopped}, true, nil
 }
 
 // Exists reads only whether the record is there: the controller asks it

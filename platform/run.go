@@ -8,29 +8,6 @@ import (
 	"github.com/berth-paas/berth/docker"
 )
 
-// Run runs cmd in a one-off container of the app's current release, with
-// its config, attached to s, and returns the command's exit status
-// (Dokku's run).
-func (p *Platform) Run(ctx context.Context, app string, cmd []string, s docker.Streams) (int, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return 1, err
-	}
-	rel, err := currentRelease(a)
-	if err != nil {
-		return 1, err
-	}
-	if len(cmd) == 0 {
-		cmd = []string{"/bin/sh"}
-	}
-	host, err := hostOptions(a, PhaseRun, "", 0)
-	if err != nil {
-		return 1, err
-	}
-	return p.docker.RunAttached(ctx, rel.Image, cmd, p.releaseEnv(rel, "run.1"),
-		map[string]string{docker.LabelOneOff: app}, host, s)
-}
-
 // Enter runs cmd (default /bin/sh) inside a running container of the app:
 // process "web" or "web.2", or the first web container (Dokku's enter).
 func (p *Platform) Enter(ctx context.Context, app, process string, cmd []string, s docker.Streams) (int, error) {

@@ -97,6 +97,12 @@ func hostOptions(a *App, phase, typ string, index int) (docker.HostOptions, erro
 		}
 		h = h.Merge(r)
 	}
+	// logs:set max-size, before docker-options: a --log-opt wins.
+	if size := a.LogMaxSize; size == LogMaxSizeUnlimited {
+		h.LogOpts = map[string]string{"max-size": "", "max-file": ""} // omitted
+	} else if size != "" {
+		h.LogOpts = map[string]string{"max-size": size}
+	}
 	for _, opt := range a.DockerOptions[phase] {
 		words, err := docker.SplitWords(opt)
 		if err != nil {

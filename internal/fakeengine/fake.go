@@ -403,8 +403,9 @@ func (e *Engine) RunOnce(ctx context.Context, spec docker.OneOff) (int, string, 
 	return code, id, nil
 }
 
-func (e *Engine) RunAttached(ctx context.Context, image string, cmd, env []string, labels map[string]string, h docker.HostOptions, s docker.Streams) (int, error) {
-	code, _, err := e.RunOnce(ctx, docker.OneOff{Image: image, Cmd: cmd, Env: env, Labels: labels, Host: h, Output: s.Stdout})
+func (e *Engine) RunAttached(ctx context.Context, spec docker.RunSpec, s docker.Streams) (int, error) {
+	cmd := append(slices.Clone(spec.Entrypoint), spec.Cmd...)
+	code, _, err := e.RunOnce(ctx, docker.OneOff{Image: spec.Image, Cmd: cmd, Env: spec.Env, Labels: spec.Labels, Host: spec.Host, Output: s.Stdout})
 	return code, err
 }
 

@@ -1,0 +1,261 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// proxyCommands are Dokku's ports:* and proxy:* and the domains:
+// commands that change whether an app is routed.
+var proxyCommands = []command{
+	{appScope, "ports:list", "ports:list APP", "List the app's port mappings (scheme, host port, container port)", portsList},
+	{appScope, "ports:report", "ports:report APP [--format json]", "Show the app's port mappings, set and detected", portsReport},
+	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT): the container port Caddy proxies the app to; the app restarts if it changes", portsAdd},
+	{appScope, "ports:set", "ports:set APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Set the app's port mappings, replacing the ones set before", portsSet},
+	{appScope, "ports:remove", "ports:remove APP HOST-PORT|SCHEME:HOST-PORT:CONTAINER-PORT...", "Remove port mappings, by mapping or by host port", portsRemove},
+	{appScope, "ports:clear", "ports:clear APP", "Remove every port mapping set: the release's port is proxied again", portsClear},
+	{appScope, "proxy:disable", "proxy:disable APP", "Take the app out of routing without stopping it: its domains answer 404", proxyDisable},
+	{appScope, "proxy:enable", "proxy:enable APP", "Put the app back into routing", proxyEnable},
+	{appScope, "proxy:report", "proxy:report APP [--format json]", "Show whether the app is routed, and by what", proxyReport},
+	{appScope, "domains:disable", "domains:disable APP", "Make the app answer on none of its domains (kept for domains:enable); it keeps running", domainsDisable},
+	{appScope, "domains:enable", "domains:enable APP", "Make the app answer on its domains again", domainsEnable},
+	{appScope, "domains:reset", "domains:reset APP", "Remove the app's own domains: it answers on its default hosts under the global domains", domainsReset},
+}
+
+func parseMappings(args []string) ([]platform.PortMapping, error) {
+	if len(args) == 0 {
+		return nil, usageError{"give at least one mapping, for example http:80:5000"}
+	}
+	var out []platform.PortMapping
+	for _, a := range args {
+		m, err := platform.ParsePortMapping(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func appAndRest(args []string) (string, []string, error) {
+	pos, _, err := parseFlags(args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(pos) == 0 {
+		return "", nil, usageError{"name one app"}
+	}
+	return pos[0], pos[1:], nil
+}
+
+func changePorts(ctx context.Context, p *Backend, args []string, out IO, change func(app string, rest []string) (platform.PortChange, error)) error {
+	app, rest, err := appAndRest(args)
+	if err != nil {
+		return err
+	}
+	fn, err := change(app, rest)
+	if err != nil {
+		return err
+	}
+	if err := p.ChangePorts(ctx, app, fn, out.Stderr); err != nil {
+		return err
+	}
+	r, err := p.Ports(ctx, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Ports map of %s: %s\n", app, mapOrNone(mappingStrings(r.Map)))
+	return nil
+}
+
+func mappingStrings(ms []platform.PortMapping) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = m.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func mapOrNone(s string) string {
+	if s == "" {
+		return "none (the release's port is proxied)"
+	}
+	return s
+}
+
+func portsAdd(ctx context.Context, p *Backend, args []string, out IO) error {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+		add, err := parseMappings(rest)
+		if err != nil {
+			return nil, err
+		}
+		return func(cur []platform.PortMapping) ([]platform.PortMapping, error) { return append(cur, add...), nil }, nil
+	})
+}
+
+func portsSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+		set, err := parseMappings(rest)
+		if err != nil {
+			return nil, err
+		}
+		return func([]platform.PortMapping) ([]platform.PortMapping, error) { return set, nil }, nil
+	})
+}
+
+func portsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+		if len(rest) == 0 {
+			return nil, usageError{"give a host port or a mapping to remove"}
+		}
+		var hostPorts []int
+		var mappings []string
+		for _, a := range rest {
+			if n, err := strconv.Atoi(a); err == nil {
+				hostPorts = append(hostPorts, n)
+				continue
+			}
+			m, err := platform.ParsePortMapping(a)
+			if err != nil {
+				return nil, err
+			}
+			mappings = append(mappings, m.String())
+		}
+		return func(cur []platform.PortMapping) ([]platform.PortMapping, error) {
+			return slices.DeleteFunc(cur, func(m platform.PortMapping) bool {
+				return slices.Contains(hostPorts, m.HostPort) || slices.Contains(mappings, m.String())
+			}), nil
+		}, nil
+	})
+}
+
+func portsClear(ctx context.Context, p *Backend, args []string, out IO) error {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+		if len(rest) > 0 {
+			return nil, usageError{"ports:clear takes only the app"}
+		}
+		return func([]platform.PortMapping) ([]platform.PortMapping, error) { return nil, nil }, nil
+	})
+}
+
+func portsList(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	r, err := p.Ports(ctx, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Port mappings for %s\n", app)
+	fmt.Fprintf(out.Stdout, "-----> %-18s %-25s %s\n", "scheme", "host port", "container port")
+	for _, m := range r.Effective {
+		fmt.Fprintf(out.Stdout, "%-25s %-25d %d\n", m.Scheme, m.HostPort, m.ContainerPort)
+	}
+	return nil
+}
+
+func portsReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, asJSON, err := oneAppAndFormat(args)
+	if err != nil {
+		return err
+	}
+	r, err := p.Ports(ctx, app)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(out, r)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s ports information\n", app)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Ports map:\t%s\n", mappingStrings(r.Map))
+	fmt.Fprintf(tw, "Ports map detected:\t%s\n", mappingStrings(r.Detected))
+	return tw.Flush()
+}
+
+func proxyDisable(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.SetProxyEnabled(ctx, app, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Disabling proxy for app (%s)\n", app)
+	return nil
+}
+
+func proxyEnable(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.SetProxyEnabled(ctx, app, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Enabling proxy for app (%s)\n", app)
+	return nil
+}
+
+func proxyReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	a, asJSON, err := appToReport(ctx, p, args)
+	if err != nil {
+		return err
+	}
+	r := struct {
+		App     string `json:"app"`
+		Enabled bool   `json:"enabled"`
+		Type    string `json:"type"`
+	}{a.Name, !a.ProxyDisabled, "caddy"}
+	if asJSON {
+		return writeJSON(out, r)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s proxy information\n", a.Name)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Proxy enabled:\t%t\n", r.Enabled)
+	fmt.Fprintf(tw, "Proxy type:\t%s\n", r.Type)
+	return tw.Flush()
+}
+
+func domainsDisable(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.SetDomainsEnabled(ctx, app, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Disabled domains of %s: it answers on none (domains:enable %s undoes it)\n", app, app)
+	return nil
+}
+
+func domainsEnable(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.SetDomainsEnabled(ctx, app, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Enabled domains of %s\n", app)
+	return nil
+}
+
+func domainsReset(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if err := p.ResetDomains(ctx, app); err != nil {
+		return err
+	}
+	fmt.Fprintf(out.Stdout, "-----> Reset the domains of %s to its default hosts\n", app)
+	return nil
+}

@@ -1,0 +1,61 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+)
+
+// DefaultGitRevEnvVar is the variable that carries the deployed commit
+// unless git:set APP rev-env-var names another (Dokku's default).
+const DefaultGitRevEnvVar = "GIT_REV"
+
+func (a *App) revEnvVar() string {
+	if a == nil || a.GitRevEnvVar == nil {
+		return DefaultGitRevEnvVar
+	}
+	return *a.GitRevEnvVar
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// SetGitRevEnvVar names the variable that carries the deployed commit
+// (Dokku's git:set APP rev-env-var NAME): "" turns it off, and unset
+// goes back to GIT_REV. It applies to containers started from now on
+// (the next deploy, ps:restart, run).
+func (p *Platform) SetGitRevEnvVar(ctx context.Context, app, name string, unset bool) error {
+	if !unset && name != "" {
+		if !envName.MatchString(name) {
+			return fmt.Errorf("rev-env-var %q is not a variable name: letters, digits and _, not starting with a digit", name)
+		}
+		if name == "PORT" || name == "DYNO" {
+			return fmt.Errorf("rev-env-var cannot be %s: Berth sets %s itself", name, name)
+		}
+	}
+	return p.update(ctx, app, func(a *App) {
+		if unset {
+			a.GitRevEnvVar = nil
+		} else {
+			a.GitRevEnvVar = &name
+		}
+	})
+}
+
+// SetDeployBranch makes branch the app's deploy branch (Dokku's git:set
+// APP deploy-branch BRANCH): pushes to it deploy, pushes to others are
+// stored. "" goes back to the default: the first push of main or master
+// chooses. Nothing is deployed by the change itself (ps:rebuild builds
+// the branch's head).
+func (p *Platform) SetDeployBranch(ctx context.Context, app, branch string) error {
+	if branch != "" {
+		if branch[0] == '-' || exec.CommandContext(ctx, "git", "check-ref-format", "--branch", branch).Run() != nil {
+			return fmt.Errorf("%q is not a valid branch name (git check-ref-format --branch refuses it)", branch)
+		}
+	}
+	if err := p.update(ctx, app, func(a *App) { a.DeployBranch = branch }); err != nil {
+		return err
+	}
+	p.pointHead(ctx, app)
+	return nil
+}
