@@ -38,6 +38,8 @@ func init() {
 //			build_memory 2g        # default: half the host's memory
 //			build_cpus 2           # default: none
 //			push_max 1GiB
+//			keep_releases 10       # releases of an app that keep their image
+//			build_cache_max 10GiB  # or none
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {

@@ -97,7 +97,7 @@ func init() {
 		{openScope, "help", "help", "Show this list of commands", help},
 		{openScope, "version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
+	table = slices.Concat(table, processCommands, releaseCommands, diskCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })

@@ -381,8 +381,13 @@ func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
 }
 
 // RemoveImage deletes an image tag; a missing image is not an error.
+// When it was the image's last tag, the image goes, and with it its
+// untagged parents that nothing else uses (PruneChildren, docker rmi's
+// default): the classic builder's intermediate images of each step. The
+// client library's zero value asks for noprune, which left every build's
+// intermediate layers behind as dangling images.
 func (c *Client) RemoveImage(ctx context.Context, ref string) error {
-	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: remove image %s: %w", ref, err)
 	}

@@ -169,6 +169,22 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		return err
 	}
+	// From here on a failure must leave nothing behind: the release's
+	// tag goes (with the image and its build's intermediate images, when
+	// nothing else uses them) unless the release serves. A tag that was
+	// never made is no error.
+	cleanup := context.WithoutCancel(ctx)
+	released := false
+	defer func() {
+		if !released {
+			p.docker.RemoveImage(cleanup, rel.Image)
+		}
+	}()
+	if req.Source != nil {
+		// The build cache grows with every build; prune it to its bound
+		// after this one, off the deploy's path.
+		defer func() { go p.pruneBuildCache(cleanup) }()
+	}
 	if req.Image != "" {
 		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)
 		id, err := p.docker.ImageID(ctx, req.Image)
@@ -218,19 +234,10 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if len(rel.Processes) == 0 && len(res.Processes) > 0 {
 			rel.Processes = maps.Clone(res.Processes)
 			if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
-				p.docker.RemoveImage(context.WithoutCancel(ctx), rel.Image)
 				return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 			}
 		}
 	}
-	// From here on a failure must leave nothing behind.
-	cleanup := context.WithoutCancel(ctx)
-	released := false
-	defer func() {
-		if !released {
-			p.docker.RemoveImage(cleanup, rel.Image)
-		}
-	}()
 	// An image that carries Berth's own labels is refused, whoever
 	// built it (see docker.CheckImageLabels).
 	if err := p.docker.CheckImageLabels(ctx, rel.Image); err != nil {

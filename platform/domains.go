@@ -20,6 +20,9 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
+	// KeepReleases is releases:set --global keep N; 0 means the
+	// Caddyfile's keep_releases.
+	KeepReleases int `json:"keep_releases,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.
@@ -45,6 +48,7 @@ func loadGlobal(ctx context.Context, s store.Store) (Global, error) {
 	}
 	delete(g.others, "domains")
 	delete(g.others, "config")
+	delete(g.others, "keep_releases")
 	return g, nil
 }
 

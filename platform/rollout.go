@@ -123,6 +123,11 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 			p.log.Warn("rename container", "app", a.Name, "error", err)
 		}
 	}
+	// The new release serves: releases beyond the app's retention go,
+	// with their images. A failure here costs disk, not the rollout.
+	if err := p.pruneReleases(cleanup, a, log); err != nil {
+		p.log.Warn("remove old releases", "app", a.Name, "error", err)
+	}
 	return nil
 }
 
