@@ -125,12 +125,13 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	tee := newTeeLog(logWriter(req.Log), build, limits.BuildLogMax, int64(len(req.shown)))
 	log := io.Writer(tee)
 	made := 0 // the release made, once it serves
+	ctx, step := withStep(ctx, "the build")
 	defer func() {
-		// A deploy cancelled with a cause (the pusher went away) says so
-		// rather than "context canceled".
+		// A deploy cancelled with a cause (the pusher went away) says so,
+		// and at which step, rather than "context canceled".
 		if err != nil && ctx.Err() != nil {
 			if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-				err = fmt.Errorf("cancelled: %w", cause)
+				err = cancelledError(cause, step.String())
 				attempt.Error = err.Error()
 			}
 		}
@@ -257,9 +258,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
+	setStep(ctx, "the predeploy script")
 	if err := p.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
+	setStep(ctx, "the release command")
 	if err := p.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}

@@ -79,6 +79,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 		return err
 	}
 	suffix := randomSuffix()
+	setStep(ctx, "container creation")
 	for _, typ := range types {
 		for i := 1; i <= formation[typ]; i++ {
 			s := started{typ: typ, index: i}
@@ -87,19 +88,29 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 			if err != nil {
 				return fail(err)
 			}
-			s.id, err = p.docker.Run(ctx, spec)
+			// Made and started whatever happens to ctx, then given up
+			// if ctx ended meanwhile: a request cut off halfway would
+			// leave a container whose ID no one knows (a Created one,
+			// until the next rollout).
+			s.id, err = p.docker.Run(cleanup, spec)
 			if err != nil {
 				return fail(err)
 			}
 			news = append(news, s)
+			if ctx.Err() != nil {
+				return fail(context.Cause(ctx))
+			}
 		}
 	}
 	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
 		return fail(err)
 	}
+	setStep(ctx, "the switch to the new containers")
 	if err := p.attachPostDeploy(ctx, a, news); err != nil {
 		return fail(err)
 	}
+	// Past this point the rollout finishes whatever happens to ctx: the
+	// record and the route move together.
 
 	// Record first, then move the route: a crash in between restarts into
 	// the new generation, whose containers run; the old ones are removed
@@ -215,6 +226,11 @@ func (p *Platform) check(ctx context.Context, a *App, rel Release, s started, lo
 }
 
 func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io.Writer) error {
+	if s.typ == "web" {
+		setStep(ctx, "the port wait")
+	} else {
+		setStep(ctx, "the uptime check")
+	}
 	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
 	var upSince time.Time
@@ -254,6 +270,7 @@ func (p *Platform) runCheck(ctx context.Context, a *App, s started, port int, hc
 	if hc.Port > 0 {
 		port = hc.Port
 	}
+	setStep(ctx, "checks")
 	if hc.InitialDelay > 0 {
 		if err := sleep(ctx, time.Duration(hc.InitialDelay)*time.Second); err != nil {
 			return err
