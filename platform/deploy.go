@@ -31,6 +31,9 @@ var (
 	// the route has moved away from it, so that a request which picked it
 	// just before the swap is counted before the drain looks.
 	DrainDelay = time.Second
+	// ProgressInterval is how often a wait (the port wait, a check's
+	// initialDelay) says in the deploy's log what it waits for.
+	ProgressInterval = 5 * time.Second
 )
 
 // DefaultPort is the container port of an image that exposes none

@@ -237,6 +237,8 @@ func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io
 	if s.typ != "web" {
 		upSince = time.Now()
 	}
+	start := time.Now()
+	note := start.Add(ProgressInterval)
 	for {
 		c, err := p.docker.Inspect(ctx, s.id)
 		if err != nil {
@@ -248,6 +250,12 @@ func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io
 		if upSince.IsZero() && c.IP.IsValid() && dialOK(ctx, c.IP.String(), port, 500*time.Millisecond) {
 			upSince = time.Now()
 			fmt.Fprintf(log, "       %s.%d accepts connections on port %d\n", s.typ, s.index, port)
+		}
+		// Every few seconds, what the deploy waits for: a push that
+		// says nothing for a minute looks hung.
+		if upSince.IsZero() && time.Now().After(note) {
+			fmt.Fprintf(log, "       %s.%d: waiting for port %d (%s of %s)\n", s.typ, s.index, port, seconds(time.Since(start)), seconds(ReadyTimeout))
+			note = note.Add(ProgressInterval)
 		}
 		if !upSince.IsZero() && time.Since(upSince) >= ReadyUptime {
 			return nil
@@ -272,8 +280,17 @@ func (p *Platform) runCheck(ctx context.Context, a *App, s started, port int, hc
 	}
 	setStep(ctx, "checks")
 	if hc.InitialDelay > 0 {
-		if err := sleep(ctx, time.Duration(hc.InitialDelay)*time.Second); err != nil {
-			return err
+		delay := time.Duration(hc.InitialDelay) * time.Second
+		fmt.Fprintf(log, "       %s.%d: waiting %s (initialDelay) before the check %q\n", s.typ, s.index, seconds(delay), hc.describe())
+		for waited := time.Duration(0); waited < delay; {
+			step := min(ProgressInterval, delay-waited)
+			if err := sleep(ctx, step); err != nil {
+				return err
+			}
+			waited += step
+			if waited < delay {
+				fmt.Fprintf(log, "       %s.%d: waiting for the initialDelay of %q (%s of %s)\n", s.typ, s.index, hc.describe(), seconds(waited), seconds(delay))
+			}
 		}
 	}
 	var reason string
@@ -424,6 +441,11 @@ func (p *Platform) drain(ctx context.Context, targets []string, limit time.Durat
 			return false
 		}
 	}
+}
+
+// seconds says d in whole seconds, as progress lines do ("12 s").
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
 }
 
 // removeForGood removes a container that may be crash-looping: Docker
