@@ -153,6 +153,12 @@ var restRoutes = []restRoute{
 		}
 		return args, nil
 	}},
+	{"GET /berth/disk", func(*http.Request, map[string]any) ([]string, error) {
+		return []string{"disk:report", "--format", "json"}, nil
+	}},
+	{"GET /berth/apps/{app}/disk", func(r *http.Request, _ map[string]any) ([]string, error) {
+		return []string{"disk:report", r.PathValue("app"), "--format", "json"}, nil
+	}},
 	{"GET /berth/apps/{app}/releases", func(r *http.Request, _ map[string]any) ([]string, error) {
 		return []string{"releases", r.PathValue("app"), "--format", "json"}, nil
 	}},

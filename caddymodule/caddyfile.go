@@ -41,6 +41,8 @@ func init() {
 //			build_cpus 2           # default: none
 //			push_max 1GiB
 //			herokuish_image gliderlabs/herokuish:latest-24
+//			keep_releases 10       # releases of an app that keep their image
+//			build_cache_max 10GiB  # or none
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {

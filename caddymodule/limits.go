@@ -38,10 +38,19 @@ type Limits struct {
 	// PushMax is the largest pack a git push may send, as a size.
 	// Default 1GiB.
 	PushMax string `json:"push_max,omitempty"`
+	// KeepReleases is how many releases of each app keep their image
+	// (the current one and the ones before it, which rollback returns
+	// to), unless the app or releases:set --global says otherwise.
+	// Default 10, at least 2.
+	KeepReleases int `json:"keep_releases,omitempty"`
+	// BuildCacheMax bounds the engine's build cache, pruned to it after
+	// each build, as a size (10GiB), or "none" for no pruning. Default
+	// 10GiB.
+	BuildCacheMax string `json:"build_cache_max,omitempty"`
 }
 
 // limitOptions are the Caddyfile names of the Limits fields.
-var limitOptions = []string{"max_scale", "max_containers", "build_timeout", "build_log_max", "build_memory", "build_cpus", "push_max"}
+var limitOptions = []string{"max_scale", "max_containers", "build_timeout", "build_log_max", "build_memory", "build_cpus", "push_max", "keep_releases", "build_cache_max"}
 
 // parseLimitOption reads one of limitOptions into l; ok is false for
 // any other option.
@@ -98,6 +107,19 @@ func parseLimitOption(d *caddyfile.Dispenser, l *Limits, opt string) (ok bool, e
 			return true, d.Errf("build_cpus: %v", err)
 		}
 		l.BuildCPUs = v
+	case "keep_releases":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < platform.MinKeepReleases {
+			return true, d.Errf("keep_releases %q: want a whole number from %d up (the current release and the one rollback returns to)", v, platform.MinKeepReleases)
+		}
+		l.KeepReleases = n
+	case "build_cache_max":
+		if v != "none" {
+			if _, err := bytesize.Parse(v); err != nil {
+				return true, d.Errf("build_cache_max: %v (or none)", err)
+			}
+		}
+		l.BuildCacheMax = v
 	}
 	return true, nil
 }
@@ -127,6 +149,24 @@ func (l Limits) platformLimits() (platform.Limits, int64, error) {
 	if l.BuildCPUs != "" {
 		if out.BuildCPUs, err = docker.ParseCPUs(l.BuildCPUs); err != nil {
 			return out, 0, fmt.Errorf("build_cpus: %w", err)
+		}
+	}
+	if l.KeepReleases != 0 {
+		if l.KeepReleases < platform.MinKeepReleases {
+			return out, 0, fmt.Errorf("keep_releases %d: want %d or more (the current release and the one rollback returns to)", l.KeepReleases, platform.MinKeepReleases)
+		}
+		out.KeepReleases = l.KeepReleases
+	}
+	switch l.BuildCacheMax {
+	case "":
+	case "none":
+		out.BuildCacheMax = -1
+	default:
+		if out.BuildCacheMax, err = bytesize.Parse(l.BuildCacheMax); err != nil {
+			return out, 0, fmt.Errorf("build_cache_max: %w", err)
+		}
+		if out.BuildCacheMax <= 0 {
+			return out, 0, fmt.Errorf("build_cache_max: give a size above 0, or none")
 		}
 	}
 	var push int64

@@ -38,12 +38,13 @@ func forEachApp(ctx context.Context, p *Backend, args []string, out IO, act func
 		return err
 	}
 	var failed []string
-	for _, a := range apps {
+	for i, a := range apps {
 		if a.Release == 0 {
 			fmt.Fprintf(out.Stdout, "=====> %s: skipped, never deployed\n", a.Name)
 			continue
 		}
-		fmt.Fprintf(out.Stdout, "=====> %s\n", a.Name)
+		// Where a long run over every app is (ps:rebuild --all).
+		fmt.Fprintf(out.Stdout, "=====> %s (%d of %d)\n", a.Name, i+1, len(apps))
 		if err := act(a.Name); err != nil {
 			fmt.Fprintf(out.Stderr, " !     %s: %v\n", a.Name, err)
 			failed = append(failed, a.Name)

@@ -96,7 +96,7 @@ func init() {
 		{openScope, "help", "help [NAMESPACE|COMMAND] [--all]", "Show the namespaces; with one, its commands; --all: every command", help},
 		{openScope, "version", "version", "Show Berth's version", version},
 	}
-	table = slices.Concat(table, processCommands, releaseCommands, moreCommands, logCommands, runCommands,
+	table = slices.Concat(table, processCommands, releaseCommands, diskCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
 		builderDockerfileCommands, dokkuCommands, proxyCommands)

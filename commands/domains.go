@@ -348,12 +348,12 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 var reportCommands = []command{
-	{adminScope, "report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks, network, storage, resources, docker-options) of one app or of all apps", report},
+	{adminScope, "report", "report [APP] [--format json]", "Show every report (app, processes, domains, checks, network, storage, resources, docker-options, disk) of one app or of all apps, and of all, Berth's disk usage", report},
 }
 
 // appReports are the per-app reports report shows, in order.
 var appReports = []string{"apps:report", "ps:report", "domains:report", "checks:report",
-	"network:report", "storage:report", "resource:report", "docker-options:report"}
+	"network:report", "storage:report", "resource:report", "docker-options:report", "disk:report"}
 
 func report(ctx context.Context, p *Backend, args []string, out IO) error {
 	pos, flags, err := parseFlags(args, "format")
@@ -404,6 +404,11 @@ func report(ctx context.Context, p *Backend, args []string, out IO) error {
 				return err
 			}
 		}
+	}
+	if len(pos) == 0 {
+		// What all of Berth takes of the disk: volumes and the build
+		// cache are no one app's.
+		return Exec(ctx, p, []string{"disk:report"}, out)
 	}
 	return nil
 }

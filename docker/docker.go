@@ -385,8 +385,13 @@ func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
 }
 
 // RemoveImage deletes an image tag; a missing image is not an error.
+// When it was the image's last tag, the image goes, and with it its
+// untagged parents that nothing else uses (PruneChildren, docker rmi's
+// default): the classic builder's intermediate images of each step. The
+// client library's zero value asks for noprune, which left every build's
+// intermediate layers behind as dangling images.
 func (c *Client) RemoveImage(ctx context.Context, ref string) error {
-	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: remove image %s: %w", ref, err)
 	}
@@ -499,14 +504,22 @@ func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 		AutoRemove: spec.AutoRemove,
 	}
 	spec.Host.apply(cfg, hc)
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+	// Created whatever happens to ctx, and removed again if ctx ended
+	// meanwhile: a create cut off halfway (a pusher's Ctrl-C) would
+	// leave a Created container whose ID no one knows.
+	cleanup := context.WithoutCancel(ctx)
+	created, err := c.api.ContainerCreate(cleanup, client.ContainerCreateOptions{
 		Name: spec.Name, Config: cfg, HostConfig: hc, NetworkingConfig: netcfg,
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker: create container %s: %w", spec.Name, err)
 	}
+	if err := ctx.Err(); err != nil {
+		c.Remove(cleanup, created.ID)
+		return "", err
+	}
 	if err := c.connectNetworks(ctx, created.ID, spec.Host); err != nil {
-		c.Remove(context.WithoutCancel(ctx), created.ID)
+		c.Remove(cleanup, created.ID)
 		return "", err
 	}
 	return created.ID, nil
@@ -550,14 +563,20 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 			VolumeOptions: &mount.VolumeOptions{Labels: labels},
 		})
 	}
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
+	// Created whatever happens to ctx, so that its ID is known and it
+	// is removed: a create cut off halfway leaves a container no one
+	// knows of.
+	cleanup := context.WithoutCancel(ctx)
+	created, err := c.api.ContainerCreate(cleanup, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 0, "", fmt.Errorf("docker: create one-off container: %w", err)
 	}
 	id = created.ID
-	cleanup := context.WithoutCancel(ctx)
 	if !spec.Keep {
 		defer c.RemoveOneOff(cleanup, id)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, id, err
 	}
 	if err := c.connectNetworks(ctx, id, spec.Host); err != nil {
 		return 0, id, err

@@ -235,7 +235,9 @@ type push struct {
 // disconnects before it finishes: git on the server is killed then, so the
 // pushed branch is never updated, and a deploy that went on would serve a
 // commit the branch does not have.
-var ErrPusherGone = errors.New("the pusher disconnected before the deploy finished, so the push was not recorded; the previous release keeps serving: push again")
+// The platform names the step the deploy was at ("cancelled: the pusher
+// disconnected during the port wait; ...").
+var ErrPusherGone = platform.ErrPusherGone
 
 func (r *Receiver) register(app string, ctx context.Context) string {
 	b := make([]byte, 32)

@@ -85,6 +85,9 @@ type App struct {
 	// Stopped apps run no container (ps:stop) until ps:start or the next
 	// rollout; their containers are kept, stopped.
 	Stopped bool `json:"stopped,omitempty"`
+	// KeepReleases is how many of the app's newest releases keep their
+	// image (releases:set APP keep N); 0 means the global setting.
+	KeepReleases int `json:"keep_releases,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 	// Networks, Storage, Resources and DockerOptions are how the app's

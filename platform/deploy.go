@@ -31,6 +31,9 @@ var (
 	// the route has moved away from it, so that a request which picked it
 	// just before the swap is counted before the drain looks.
 	DrainDelay = time.Second
+	// ProgressInterval is how often a wait (the port wait, a check's
+	// initialDelay) says in the deploy's log what it waits for.
+	ProgressInterval = 5 * time.Second
 )
 
 // DefaultPort is the container port of an image that exposes none
@@ -125,12 +128,13 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	tee := newTeeLog(logWriter(req.Log), build, limits.BuildLogMax, int64(len(req.shown)))
 	log := io.Writer(tee)
 	made := 0 // the release made, once it serves
+	ctx, step := withStep(ctx, "the build")
 	defer func() {
-		// A deploy cancelled with a cause (the pusher went away) says so
-		// rather than "context canceled".
+		// A deploy cancelled with a cause (the pusher went away) says so,
+		// and at which step, rather than "context canceled".
 		if err != nil && ctx.Err() != nil {
 			if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-				err = fmt.Errorf("cancelled: %w", cause)
+				err = cancelledError(cause, step.String())
 				attempt.Error = err.Error()
 			}
 		}
@@ -168,6 +172,22 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			return fmt.Errorf("the build phase of %s (build, predeploy and release command) took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, limits.BuildTimeout)
 		}
 		return err
+	}
+	// From here on a failure must leave nothing behind: the release's
+	// tag goes (with the image and its build's intermediate images, when
+	// nothing else uses them) unless the release serves. A tag that was
+	// never made is no error.
+	cleanup := context.WithoutCancel(ctx)
+	released := false
+	defer func() {
+		if !released {
+			p.docker.RemoveImage(cleanup, rel.Image)
+		}
+	}()
+	if req.Source != nil {
+		// The build cache grows with every build; prune it to its bound
+		// after this one, off the deploy's path.
+		defer func() { go p.pruneBuildCache(cleanup) }()
 	}
 	if req.Image != "" {
 		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)
@@ -240,19 +260,10 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		if added {
 			if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
-				p.docker.RemoveImage(context.WithoutCancel(ctx), rel.Image)
 				return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 			}
 		}
 	}
-	// From here on a failure must leave nothing behind.
-	cleanup := context.WithoutCancel(ctx)
-	released := false
-	defer func() {
-		if !released {
-			p.docker.RemoveImage(cleanup, rel.Image)
-		}
-	}()
 	// An image that carries Berth's own labels is refused, whoever
 	// built it (see docker.CheckImageLabels).
 	if err := p.docker.CheckImageLabels(ctx, rel.Image); err != nil {
@@ -272,9 +283,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
+	setStep(ctx, "the predeploy script")
 	if err := p.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
+	setStep(ctx, "the release command")
 	if err := p.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -31,6 +32,9 @@ type Global struct {
 	// none (checks:set --global wait-to-retire); 0 means
 	// DefaultWaitToRetire.
 	WaitToRetire int `json:"wait_to_retire,omitempty"`
+	// KeepReleases is releases:set --global keep N; 0 means the
+	// Caddyfile's keep_releases.
+	KeepReleases int `json:"keep_releases,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.
@@ -54,11 +58,27 @@ func loadGlobal(ctx context.Context, s store.Store) (Global, error) {
 	if err := json.Unmarshal(doc, &g.others); err != nil {
 		return g, fmt.Errorf("global settings: %w", err)
 	}
-	delete(g.others, "domains")
-	delete(g.others, "config")
-	delete(g.others, "builder")
-	delete(g.others, "build_dir")
+	for _, k := range globalOwnKeys() {
+		delete(g.others, k)
+	}
 	return g, nil
+}
+
+// globalOwnKeys are the JSON names of Global's own fields. They are read
+// off the struct, not listed by hand: a field missing from a hand-written
+// list stayed in others, and saveGlobal wrote its old value back when the
+// field was cleared (omitempty), so an unset setting came back.
+func globalOwnKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[Global]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.IsExported() && name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 // saveGlobal writes g, with the fields of other packages that loadGlobal

@@ -85,7 +85,13 @@ type ImageEngine interface {
 	ExposedPort(ctx context.Context, image string) (int, bool, error)
 	ImageCmd(ctx context.Context, image string) ([]string, error)
 	Tag(ctx context.Context, source, target string) error
+	// RemoveImage removes a tag, and the image with its unused untagged
+	// parents when it was the last.
 	RemoveImage(ctx context.Context, ref string) error
+	// DiskUsage says what images, this Berth's volumes and the build
+	// cache take; PruneBuildCache prunes the build cache to keep bytes.
+	DiskUsage(ctx context.Context) (docker.DiskUsage, error)
+	PruneBuildCache(ctx context.Context, keep int64) (int64, error)
 }
 
 // NetworkEngine manages Berth's network, on which the proxy dials apps,

@@ -35,6 +35,14 @@ type Limits struct {
 	// the app sets none; zero means none (CPU time is shared, not used
 	// up, and the timeout bounds how long a build holds it).
 	BuildCPUs int64
+	// KeepReleases is how many of an app's newest releases keep their
+	// image, the current one among them, unless the app or the global
+	// setting (releases:set) says otherwise; older releases are
+	// forgotten and their images removed after each rollout.
+	KeepReleases int
+	// BuildCacheMax bounds the engine's build cache: after each build it
+	// is pruned to this many bytes. Negative means never.
+	BuildCacheMax int64
 }
 
 // The limits' defaults.
@@ -43,6 +51,11 @@ const (
 	DefaultMaxContainers = 200
 	DefaultBuildTimeout  = 30 * time.Minute
 	DefaultBuildLogMax   = 10 << 20
+	DefaultKeepReleases  = 10
+	DefaultBuildCacheMax = 10 << 30
+	// MinKeepReleases is the least retention: the current release and
+	// the one a plain rollback returns to.
+	MinKeepReleases = 2
 )
 
 // BuildProcessType is the process type whose resource settings apply to
@@ -64,6 +77,15 @@ func (p *Platform) SetLimits(l Limits) {
 	}
 	if l.BuildLogMax <= 0 {
 		l.BuildLogMax = DefaultBuildLogMax
+	}
+	if l.KeepReleases <= 0 {
+		l.KeepReleases = DefaultKeepReleases
+	}
+	if l.KeepReleases < MinKeepReleases {
+		l.KeepReleases = MinKeepReleases
+	}
+	if l.BuildCacheMax == 0 {
+		l.BuildCacheMax = DefaultBuildCacheMax
 	}
 	p.mu.Lock()
 	p.limits = l

@@ -192,6 +192,7 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 			if err := saveApp(ctx, p.store, a); err != nil {
 				return err
 			}
+			p.removeUnreleasedImage(ctx, a, d.Release)
 		}
 		if err := p.builds.failRunning(name); err != nil {
 			return fmt.Errorf("builds of %s: %w", name, err)
@@ -428,6 +429,11 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 		if err := p.docker.RemoveImage(ctx, r.Image); err != nil {
 			p.log.Warn("could not remove image", "app", name, "image", r.Image, "error", err)
 		}
+	}
+	// A deploy that never finished (Berth stopped during it) may have
+	// left its image, which no release names.
+	if d := a.LastDeploy; d != nil {
+		p.removeUnreleasedImage(ctx, a, d.Release)
 	}
 	// A deploy key of this app must not outlive it: an app created later
 	// under the same name is someone else's. The app is leaving (above),

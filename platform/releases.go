@@ -50,7 +50,8 @@ func (p *Platform) Rollback(ctx context.Context, app string, target int, log io.
 	}
 	i := slices.IndexFunc(a.Releases, func(r Release) bool { return r.Version == target })
 	if i < 0 {
-		return Release{}, fmt.Errorf("%s has no release v%d; see `releases %s`", app, target, app)
+		keep, _ := p.keepReleases(ctx, a)
+		return Release{}, fmt.Errorf("%s has no release v%d; see `releases %s` (an app keeps its newest %d releases with their images: releases:set %s keep N)", app, target, app, keep, app)
 	}
 	if target == a.Current {
 		return Release{}, fmt.Errorf("v%d is already the current release of %s", target, app)

@@ -79,6 +79,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 		return err
 	}
 	suffix := randomSuffix()
+	setStep(ctx, "container creation")
 	for _, typ := range types {
 		for i := 1; i <= formation[typ]; i++ {
 			s := started{typ: typ, index: i}
@@ -87,19 +88,29 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 			if err != nil {
 				return fail(err)
 			}
-			s.id, err = p.docker.Run(ctx, spec)
+			// Made and started whatever happens to ctx, then given up
+			// if ctx ended meanwhile: a request cut off halfway would
+			// leave a container whose ID no one knows (a Created one,
+			// until the next rollout).
+			s.id, err = p.docker.Run(cleanup, spec)
 			if err != nil {
 				return fail(err)
 			}
 			news = append(news, s)
+			if ctx.Err() != nil {
+				return fail(context.Cause(ctx))
+			}
 		}
 	}
 	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
 		return fail(err)
 	}
+	setStep(ctx, "the switch to the new containers")
 	if err := p.attachPostDeploy(ctx, a, news); err != nil {
 		return fail(err)
 	}
+	// Past this point the rollout finishes whatever happens to ctx: the
+	// record and the route move together.
 
 	// Record first, then move the route: a crash in between restarts into
 	// the new generation, whose containers run; the old ones are removed
@@ -122,6 +133,11 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 		if err := p.docker.Rename(cleanup, s.id, s.name(a.Name)); err != nil {
 			p.log.Warn("rename container", "app", a.Name, "error", err)
 		}
+	}
+	// The new release serves: releases beyond the app's retention go,
+	// with their images. A failure here costs disk, not the rollout.
+	if err := p.pruneReleases(cleanup, a, log); err != nil {
+		p.log.Warn("remove old releases", "app", a.Name, "error", err)
 	}
 	return nil
 }
@@ -210,12 +226,19 @@ func (p *Platform) check(ctx context.Context, a *App, rel Release, s started, lo
 }
 
 func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io.Writer) error {
+	if s.typ == "web" {
+		setStep(ctx, "the port wait")
+	} else {
+		setStep(ctx, "the uptime check")
+	}
 	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
 	var upSince time.Time
 	if s.typ != "web" {
 		upSince = time.Now()
 	}
+	start := time.Now()
+	note := start.Add(ProgressInterval)
 	for {
 		c, err := p.docker.Inspect(ctx, s.id)
 		if err != nil {
@@ -227,6 +250,12 @@ func (p *Platform) defaultCheck(ctx context.Context, s started, port int, log io
 		if upSince.IsZero() && c.IP.IsValid() && dialOK(ctx, c.IP.String(), port, 500*time.Millisecond) {
 			upSince = time.Now()
 			fmt.Fprintf(log, "       %s.%d accepts connections on port %d\n", s.typ, s.index, port)
+		}
+		// Every few seconds, what the deploy waits for: a push that
+		// says nothing for a minute looks hung.
+		if upSince.IsZero() && time.Now().After(note) {
+			fmt.Fprintf(log, "       %s.%d: waiting for port %d (%s of %s)\n", s.typ, s.index, port, seconds(time.Since(start)), seconds(ReadyTimeout))
+			note = note.Add(ProgressInterval)
 		}
 		if !upSince.IsZero() && time.Since(upSince) >= ReadyUptime {
 			return nil
@@ -249,9 +278,19 @@ func (p *Platform) runCheck(ctx context.Context, a *App, s started, port int, hc
 	if hc.Port > 0 {
 		port = hc.Port
 	}
+	setStep(ctx, "checks")
 	if hc.InitialDelay > 0 {
-		if err := sleep(ctx, time.Duration(hc.InitialDelay)*time.Second); err != nil {
-			return err
+		delay := time.Duration(hc.InitialDelay) * time.Second
+		fmt.Fprintf(log, "       %s.%d: waiting %s (initialDelay) before the check %q\n", s.typ, s.index, seconds(delay), hc.describe())
+		for waited := time.Duration(0); waited < delay; {
+			step := min(ProgressInterval, delay-waited)
+			if err := sleep(ctx, step); err != nil {
+				return err
+			}
+			waited += step
+			if waited < delay {
+				fmt.Fprintf(log, "       %s.%d: waiting for the initialDelay of %q (%s of %s)\n", s.typ, s.index, hc.describe(), seconds(waited), seconds(delay))
+			}
 		}
 	}
 	var reason string
@@ -402,6 +441,11 @@ func (p *Platform) drain(ctx context.Context, targets []string, limit time.Durat
 			return false
 		}
 	}
+}
+
+// seconds says d in whole seconds, as progress lines do ("12 s").
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
 }
 
 // removeForGood removes a container that may be crash-looping: Docker

@@ -277,7 +277,7 @@ func (m *Manager) Create(ctx context.Context, t *Type, name string, opts Options
 	}
 	if err == nil {
 		fmt.Fprintf(log, "-----> Waiting for %s to accept connections\n", name)
-		err = m.waitReady(ctx, t, s, 3*time.Minute)
+		err = m.waitUpProgress(ctx, t, s, 3*time.Minute, -1, log)
 	}
 	if err == nil {
 		err = m.save(ctx, t, s)
@@ -350,9 +350,22 @@ func (m *Manager) waitReady(ctx context.Context, t *Type, s *Service, limit time
 // server that cannot load its data exits, and Docker starts it again
 // and again).
 func (m *Manager) waitUp(ctx context.Context, t *Type, s *Service, limit time.Duration, restarts int) error {
-	deadline := time.Now().Add(limit)
+	return m.waitUpProgress(ctx, t, s, limit, restarts, nil)
+}
+
+// waitUpProgress is waitUp that says every few seconds, on log (when not
+// nil), what it waits for: a first start initialises a database, which
+// can take a while.
+func (m *Manager) waitUpProgress(ctx context.Context, t *Type, s *Service, limit time.Duration, restarts int, log io.Writer) error {
+	start := time.Now()
+	deadline := start.Add(limit)
+	note := start.Add(progressInterval)
 	name := ContainerName(t, s.Name)
 	for {
+		if log != nil && time.Now().After(note) {
+			fmt.Fprintf(log, "       waiting for %s to accept connections on port %d (%d s of %d s)\n", name, t.Port, int(time.Since(start).Round(time.Second)/time.Second), int(limit/time.Second))
+			note = note.Add(progressInterval)
+		}
 		c, err := m.docker.Inspect(ctx, name)
 		if err != nil {
 			return err
@@ -798,6 +811,12 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		return err
 	}
 	defer unlock()
+	// A large dump takes a while: say every few seconds how much of it
+	// has been read.
+	errw = &lockedWriter{w: errw}
+	progress := &progressReader{r: r, w: errw, next: time.Now().Add(progressInterval)}
+	defer progress.done()
+	r = progress
 	if t.restore != nil {
 		code, err := m.exec(ctx, t, s, t.restore(s), docker.Streams{Stdin: r, Stdout: errw, Stderr: errw})
 		if err != nil {
@@ -990,4 +1009,56 @@ func (m *Manager) recreate(ctx context.Context, t *Type, s *Service) error {
 		return err
 	}
 	return m.waitReady(ctx, t, s, 2*time.Minute)
+}
+
+// progressInterval is how often a long wait or import says how far it
+// is.
+const progressInterval = 5 * time.Second
+
+// progressReader passes r on and says on w, every progressInterval, how
+// much has been read.
+type progressReader struct {
+	r    io.Reader
+	w    io.Writer
+	mu   sync.Mutex // the stdin copier may still read when done runs
+	n    int64
+	next time.Time
+	said bool
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += int64(n)
+	if time.Now().After(p.next) {
+		fmt.Fprintf(p.w, "-----> Import: %s read so far\n", mib(p.n))
+		p.next = time.Now().Add(progressInterval)
+		p.said = true
+	}
+	return n, err
+}
+
+// done says the total, when progress was shown at all.
+func (p *progressReader) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.said {
+		fmt.Fprintf(p.w, "-----> Import: %s read in all\n", mib(p.n))
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// lockedWriter serialises writes: an import's progress and the restore
+// tool's output go to the same stream from two goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

@@ -729,6 +729,42 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 	return nil
 }
 
+// Images returns the references the engine has (tags, not IDs), sorted.
+func (e *Engine) Images() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var refs []string
+	for ref, img := range e.images {
+		if ref != img.ID {
+			refs = append(refs, ref)
+		}
+	}
+	slices.Sort(refs)
+	return refs
+}
+
+// DiskUsage is docker.Client's: every tag with its image's ID, size 1
+// MB each; no volumes or build cache.
+func (e *Engine) DiskUsage(ctx context.Context) (docker.DiskUsage, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := docker.DiskUsage{Images: map[string]docker.ImageUsage{}, Volumes: map[string]int64{}}
+	for ref, img := range e.images {
+		if ref != img.ID {
+			out.Images[ref] = docker.ImageUsage{ID: img.ID, Size: 1 << 20}
+		}
+	}
+	return out, nil
+}
+
+// PruneBuildCache records the call; the fake has no build cache.
+func (e *Engine) PruneBuildCache(ctx context.Context, keep int64) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record(fmt.Sprintf("PruneBuildCache %d", keep))
+	return 0, nil
+}
+
 // ImageBuild is not faked: unit tests deploy images (DeployRequest.Image);
 // builds are proven end to end.
 func (e *Engine) ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error) {
