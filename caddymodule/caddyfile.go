@@ -38,6 +38,8 @@ func init() {
 //			build_memory 2g        # default: half the host's memory
 //			build_cpus 2           # default: none
 //			push_max 1GiB
+//			dashboard berth.example.com  # the web dashboard; default: off
+//			dashboard_session 12h
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -58,6 +60,19 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("%s needs at least one domain name, such as `domain example.com` (a {$VARIABLE} that is not set, such as Caddyfile.example's {$BERTH_DOMAIN}, gives none: set it)", opt)
 			}
 			app.Domains = append(app.Domains, args...)
+			continue
+		case "dashboard_session":
+			if !d.NextArg() {
+				return nil, d.Errf("%s needs a duration, such as 12h", opt)
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("%s: %q is not a positive duration (such as 12h)", opt, d.Val())
+			}
+			if d.NextArg() {
+				return nil, d.Errf("%s takes one value", opt)
+			}
+			app.DashboardSession = caddy.Duration(dur)
 			continue
 		case "ssh_login_grace_time", "ssh_idle_timeout":
 			if !d.NextArg() {
@@ -118,6 +133,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			target = &app.DockerHost
 		case "state_dir":
 			target = &app.StateDir
+		case "dashboard":
+			target = &app.Dashboard
 		default:
 			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
 				if err != nil {
@@ -125,7 +142,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, dashboard, dashboard_session, max_log_lines, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)
