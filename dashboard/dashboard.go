@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Config struct {
 type Dashboard struct {
 	log    *slog.Logger
 	urlFor func(host string) string
+
+	handlerOnce sync.Once
+	mux         http.Handler
 
 	mu         sync.Mutex
 	backend    *commands.Backend

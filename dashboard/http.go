@@ -49,7 +49,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
-	d.handler().ServeHTTP(w, r)
+	d.handlerOnce.Do(func() { d.mux = d.handler() })
+	d.mux.ServeHTTP(w, r)
 }
 
 func (d *Dashboard) handler() http.Handler {
