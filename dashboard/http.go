@@ -43,9 +43,12 @@ const actionTimeout = 10 * time.Minute
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// No script at all; the login token in the URL must not leak in a
-	// Referer; pages with secrets must not be cached.
+	// Referer to another site; pages with secrets must not be cached.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser sends
+	// "Origin: null" on the forms' POSTs, which the cross-origin check
+	// must refuse (over plain HTTP there is no Sec-Fetch-Site).
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")

@@ -91,6 +91,7 @@ func TestScripts(t *testing.T) {
 			"await-log":        cmdAwaitLog,
 			"await-containers": cmdAwaitContainers,
 			"freeport":         cmdFreePort,
+			"browser":          cmdBrowser,
 		},
 	})
 }
