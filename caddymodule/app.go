@@ -23,6 +23,7 @@ import (
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/dashboard"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/platform"
@@ -103,6 +104,13 @@ type App struct {
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
+	// Dashboard is the host the web dashboard answers on (package
+	// dashboard); empty (the default) turns it off. No app can take it.
+	Dashboard string `json:"dashboard,omitempty"`
+	// DashboardSession is how long a dashboard session lasts. Default:
+	// dashboard.DefaultSessionTTL (12h).
+	DashboardSession caddy.Duration `json:"dashboard_session,omitempty"`
+
 	limits  platform.Limits
 	maxPush int64
 
@@ -175,6 +183,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.Domains[i] = routing.NormalizeHost(d)
 	}
+	if a.Dashboard != "" {
+		a.Dashboard = routing.NormalizeHost(a.Dashboard)
+		if err := platform.ValidateDomain(a.Dashboard); err != nil {
+			return fmt.Errorf("berth: dashboard: %w", err)
+		}
+	}
+	if a.DashboardSession < 0 {
+		return fmt.Errorf("berth: dashboard_session must be positive (leave it out for %s)", dashboard.DefaultSessionTTL)
+	}
 	if _, err := caddy.ParseNetworkAddress(a.SSH); err != nil {
 		return fmt.Errorf("berth: ssh address %q: %w", a.SSH, err)
 	}
@@ -197,6 +214,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	return nil
+}
+
+// reservedHosts are the hosts Berth answers on itself, which no app may
+// take: the dashboard's.
+func (a *App) reservedHosts() []string {
+	if a.Dashboard == "" {
+		return nil
+	}
+	return []string{a.Dashboard}
 }
 
 // sshLimits are the SSH server's limits from the config.
@@ -228,6 +254,7 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	c.platform.SetReservedHosts(a.reservedHosts())
 	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
@@ -263,6 +290,7 @@ func (a *App) Start() error {
 		}
 	}
 	c.platform.SetURLs(urls)
+	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
@@ -324,6 +352,9 @@ type core struct {
 	// backend is what the doors (SSH, admin API) give commands: the
 	// platform and the managers built beside it here.
 	backend *commands.Backend
+	// dashboard is the web dashboard; its host is the config's (Start),
+	// its sessions outlive a reload.
+	dashboard *dashboard.Dashboard
 	// hostKey is the SSH host key's public half, for ssh-keys:host (set
 	// by Start: the SSH server is pooled apart from the core).
 	hostKey atomic.Pointer[gossh.PublicKey]
@@ -392,6 +423,7 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.platform.OnAppDestroyed(dropPackCache)
 	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
+	c.platform.SetReservedHosts(a.reservedHosts())
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
 	if err := c.platform.Identify(ctx); err != nil {
@@ -411,6 +443,9 @@ func (a *App) newCore() (*core, error) {
 		}
 		return nil
 	}}
+	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
+		URLFor: func(h string) string { return c.platform.URLsFor([]string{h})[0] }})
+	c.backend.Dashboard = c.dashboard
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}

@@ -43,6 +43,8 @@ func init() {
 //			herokuish_image gliderlabs/herokuish:latest-24
 //			keep_releases 10       # releases of an app that keep their image
 //			build_cache_max 10GiB  # or none
+//			dashboard berth.example.com  # the web dashboard; default: off
+//			dashboard_session 12h
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -63,6 +65,19 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("%s needs at least one domain name, such as `domain example.com` (a {$VARIABLE} that is not set, such as Caddyfile.example's {$BERTH_DOMAIN}, gives none: set it)", opt)
 			}
 			app.Domains = append(app.Domains, args...)
+			continue
+		case "dashboard_session":
+			if !d.NextArg() {
+				return nil, d.Errf("%s needs a duration, such as 12h", opt)
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("%s: %q is not a positive duration (such as 12h)", opt, d.Val())
+			}
+			if d.NextArg() {
+				return nil, d.Errf("%s takes one value", opt)
+			}
+			app.DashboardSession = caddy.Duration(dur)
 			continue
 		case "ssh_login_grace_time", "ssh_idle_timeout":
 			if !d.NextArg() {
@@ -148,6 +163,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			target = &app.StateDir
 		case "herokuish_image":
 			target = &app.HerokuishImage
+		case "dashboard":
+			target = &app.Dashboard
 		default:
 			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
 				if err != nil {
@@ -155,7 +172,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, max_log_lines, formation_check_interval, formation_check_revivals, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, formation_check_interval, formation_check_revivals, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -88,3 +88,34 @@ func TestFormationCheckOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestDashboardOptions(t *testing.T) {
+	v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n\tdashboard berth.example.com\n\tdashboard_session 2h\n}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app App
+	if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &app); err != nil {
+		t.Fatal(err)
+	}
+	if app.Dashboard != "berth.example.com" || time.Duration(app.DashboardSession) != 2*time.Hour {
+		t.Fatalf("dashboard %q, session %v", app.Dashboard, app.DashboardSession)
+	}
+	if hosts := app.reservedHosts(); len(hosts) != 1 || hosts[0] != "berth.example.com" {
+		t.Errorf("reserved hosts %v", hosts)
+	}
+	if hosts := (&App{}).reservedHosts(); hosts != nil {
+		t.Errorf("no dashboard, reserved hosts %v", hosts)
+	}
+	for opt, want := range map[string]string{
+		"dashboard":                     "needs a value",
+		"dashboard a.example b.example": "takes one value",
+		"dashboard_session 0s":          "is not a positive duration",
+		"dashboard_session":             "needs a duration",
+	} {
+		_, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+opt+"\n}"), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", opt, err, want)
+		}
+	}
+}

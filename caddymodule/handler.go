@@ -107,6 +107,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	// The dashboard's host is Berth's own (no app can take it).
+	if c := h.app.core.Load(); c != nil && c.dashboard.Serves(r.Host) {
+		c.dashboard.ServeHTTP(w, r)
+		return nil
+	}
 	route, ok := table.Lookup(r.Host)
 	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -35,11 +35,15 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 	return err
 }
 
-// CertificateAllowed allows name when an app answers on it.
+// CertificateAllowed allows name when an app answers on it, or the
+// dashboard does.
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
 	table, err := p.app.routes(ctx)
 	if err != nil {
 		return err
+	}
+	if c := p.app.core.Load(); c != nil && c.dashboard.Serves(name) {
+		return nil // the dashboard gets HTTPS like any app
 	}
 	if _, ok := table.Lookup(name); !ok {
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)

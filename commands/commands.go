@@ -68,6 +68,9 @@ type Backend struct {
 	// SSHHostKey returns the SSH server's host key (ssh-keys:host); nil
 	// where there is none.
 	SSHHostKey func() ssh.PublicKey
+	// Dashboard makes the web dashboard's login URLs (dashboard:*); nil
+	// when the Caddyfile sets no dashboard host.
+	Dashboard Logins
 }
 
 // command is one entry of the table. Its scope comes first and has no
@@ -99,7 +102,7 @@ func init() {
 	table = slices.Concat(table, processCommands, releaseCommands, diskCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
-		builderDockerfileCommands, dokkuCommands, proxyCommands)
+		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

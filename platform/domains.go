@@ -152,6 +152,9 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 		if err := ValidateDomain(d); err != nil {
 			return err
 		}
+		if err := p.checkNotReserved(d); err != nil && action != "remove" {
+			return err
+		}
 	}
 	a, unlock, err := p.lockedApp(ctx, app, "a domains change")
 	if err != nil {

@@ -194,6 +194,9 @@ func AsDeployKey(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deployKeyKey{}, true)
 }
 
+// IsDeployKey says whether ctx is marked by AsDeployKey.
+func IsDeployKey(ctx context.Context) bool { return isDeployKey(ctx) }
+
 func isDeployKey(ctx context.Context) bool {
 	v, _ := ctx.Value(deployKeyKey{}).(bool)
 	return v

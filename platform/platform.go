@@ -72,6 +72,7 @@ type Platform struct {
 
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
+	reserved      []string          // Berth's own hosts (reserved.go)
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
 	globalPolicy  string            // ps:set --global restart-policy
@@ -278,7 +279,9 @@ func (p *Platform) hostsFor(a *App) []string {
 			hosts = append(hosts, d)
 		}
 	}
-	return hosts
+	// Berth's own hosts are never an app's, even one stored before the
+	// host was reserved.
+	return slices.DeleteFunc(hosts, p.reservedHost)
 }
 
 // ErrBusy is returned when an app is already being changed.

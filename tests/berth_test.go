@@ -95,6 +95,7 @@ func TestScripts(t *testing.T) {
 			"herokuishimage":   cmdHerokuishImage,
 			"privdockerd":      cmdPrivateDockerd,
 			"cnbbuilder":       cmdCNBBuilder,
+			"browser":          cmdBrowser,
 		},
 	})
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a Debian machine, setting it up first:
-# installs what is missing (Docker, git, the OpenSSH client, a static
-# busybox for the test base image, and PostgreSQL, MariaDB and Redis,
+# installs what is missing (Docker, git, the OpenSSH client, Chromium for
+# the dashboard's browser test, a static busybox for the test base image,
+# and PostgreSQL, MariaDB and Redis,
 # whose binaries tests/serviceimage.sh makes the datastore test images
 # of), then runs every Go test with the race detector, the end-to-end
 # suite included, against a private Docker engine of its own: a dockerd
@@ -25,6 +26,9 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v file >/dev/null 2>&1 || missing+=(file)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The dashboard's browser test (tests/browser_test.go) drives Debian's
+# Chromium; without it that test fails, it never skips.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
 	missing+=(busybox-static)
 fi

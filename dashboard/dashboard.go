@@ -1,0 +1,267 @@
+// Package dashboard is Berth's web dashboard: server-rendered pages on the
+// host the Caddyfile's `dashboard HOST` names, signed in with SSH keys
+// (dashboard:login prints a one-time URL) and no passwords. Every page
+// and every action runs a command of the command table (package
+// commands) with the scope of the key that made the session, so the
+// dashboard can do nothing that key could not do over SSH.
+//
+// It knows nothing of Caddy: caddymodule builds one per Berth core, sets
+// its host on every config (re)load and hands it the requests for that
+// host. Sessions live in memory in the core, so they survive a `caddy
+// reload` and end with the process.
+package dashboard
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/routing"
+)
+
+const (
+	// LoginTTL is how long a login URL works (once).
+	LoginTTL = 10 * time.Minute
+	// DefaultSessionTTL is how long a session lasts unless the Caddyfile's
+	// dashboard_session says otherwise.
+	DefaultSessionTTL = 12 * time.Hour
+	// maxPendingLogins bounds the unused login URLs kept: an admin script
+	// in a loop cannot grow memory without end. The oldest goes first.
+	maxPendingLogins = 1000
+	// maxSessions bounds the open sessions the same way.
+	maxSessions = 10000
+
+	cookieName = "berth_session"
+)
+
+// Config is what a Dashboard is built from.
+type Config struct {
+	// Backend runs the commands; set later with SetBackend when the
+	// backend holds the dashboard too.
+	Backend *commands.Backend
+	// URLFor returns the URL a user opens for host (scheme and port of
+	// the server that serves it); nil means http://HOST.
+	URLFor func(host string) string
+	Logger *slog.Logger
+}
+
+// Dashboard is the web dashboard of one Berth.
+type Dashboard struct {
+	log    *slog.Logger
+	urlFor func(host string) string
+
+	handlerOnce sync.Once
+	mux         http.Handler
+
+	mu         sync.Mutex
+	backend    *commands.Backend
+	host       string
+	sessionTTL time.Duration
+	logins     map[string]login    // by the token's hash: a leaked map holds no usable token
+	sessions   map[string]*session // by the cookie's hash
+	now        func() time.Time
+}
+
+type login struct {
+	app     string // "" for an admin session
+	expires time.Time
+}
+
+type session struct {
+	app     string // "" for an admin session
+	expires time.Time
+	csrf    string // the forms' token
+	flash   string // the last action's result, shown once
+	flashOK bool
+}
+
+// New returns a dashboard with no host: it serves nothing and makes no
+// login URL until SetHost.
+func New(c Config) *Dashboard {
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	urlFor := c.URLFor
+	if urlFor == nil {
+		urlFor = func(h string) string { return "http://" + h }
+	}
+	return &Dashboard{log: log, urlFor: urlFor, backend: c.Backend, sessionTTL: DefaultSessionTTL,
+		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now}
+}
+
+// SetBackend sets the backend commands run on.
+func (d *Dashboard) SetBackend(b *commands.Backend) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.backend = b
+}
+
+// SetHost sets the dashboard's host ("" turns it off) and how long
+// sessions last (0: the default). A reload calls it; sessions stay.
+func (d *Dashboard) SetHost(host string, sessionTTL time.Duration, urlFor func(string) string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.host = routing.NormalizeHost(host)
+	if sessionTTL <= 0 {
+		sessionTTL = DefaultSessionTTL
+	}
+	d.sessionTTL = sessionTTL
+	if urlFor != nil {
+		d.urlFor = urlFor
+	}
+}
+
+// Serves says whether a request for host is the dashboard's.
+func (d *Dashboard) Serves(host string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.host != "" && routing.NormalizeHost(host) == d.host
+}
+
+// ErrOff is returned for a login while no dashboard host is set.
+var ErrOff = errors.New("the web dashboard is off: set `dashboard HOST` in the Caddyfile's berth block (such as `dashboard berth.example.com`) and reload")
+
+// NewLogin makes a one-time login URL for a session scoped to app ("" for
+// admin). Only the token's hash is kept.
+func (d *Dashboard) NewLogin(app string) (string, time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.host == "" {
+		return "", time.Time{}, ErrOff
+	}
+	d.purge()
+	if len(d.logins) >= maxPendingLogins {
+		var oldest string
+		for k, l := range d.logins {
+			if oldest == "" || l.expires.Before(d.logins[oldest].expires) {
+				oldest = k
+			}
+		}
+		delete(d.logins, oldest)
+	}
+	token := randomToken()
+	expires := d.now().Add(LoginTTL)
+	d.logins[hash(token)] = login{app: app, expires: expires}
+	return strings.TrimSuffix(d.urlFor(d.host), "/") + "/login?token=" + token, expires, nil
+}
+
+// LogoutAll ends every session and voids every unused login URL.
+func (d *Dashboard) LogoutAll() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(d.sessions)
+	d.sessions = map[string]*session{}
+	d.logins = map[string]login{}
+	d.log.Info("dashboard: every session signed out", "sessions", n)
+	return n
+}
+
+// validLogin says whether token is a login URL's that still works,
+// without using it up (the page that asks to sign in shows it).
+func (d *Dashboard) validLogin(token string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.logins[hash(token)]
+	return ok && d.now().Before(l.expires)
+}
+
+// redeem uses a login token up and opens a session; it returns the
+// session's cookie value.
+func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := hash(token)
+	l, ok := d.logins[h]
+	delete(d.logins, h) // one use, even a late one
+	if !ok || !d.now().Before(l.expires) {
+		return "", nil, false
+	}
+	d.purge()
+	if len(d.sessions) >= maxSessions {
+		var oldest string
+		for k, s := range d.sessions {
+			if oldest == "" || s.expires.Before(d.sessions[oldest].expires) {
+				oldest = k
+			}
+		}
+		delete(d.sessions, oldest)
+	}
+	cookie = randomToken()
+	s = &session{app: l.app, expires: d.now().Add(d.sessionTTL), csrf: randomToken()}
+	d.sessions[hash(cookie)] = s
+	return cookie, s, true
+}
+
+// sessionFor returns the session of a cookie value, nil when there is
+// none or it expired.
+func (d *Dashboard) sessionFor(cookie string) *session {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := hash(cookie)
+	s, ok := d.sessions[h]
+	if !ok {
+		return nil
+	}
+	if !d.now().Before(s.expires) {
+		delete(d.sessions, h)
+		return nil
+	}
+	return s
+}
+
+func (d *Dashboard) endSession(cookie string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.sessions, hash(cookie))
+}
+
+// setFlash and takeFlash carry an action's result to the page the
+// browser is sent to next.
+func (d *Dashboard) setFlash(s *session, msg string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.flash, s.flashOK = msg, ok
+}
+
+func (d *Dashboard) takeFlash(s *session) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	msg, ok := s.flash, s.flashOK
+	s.flash = ""
+	return msg, ok
+}
+
+// purge drops expired logins and sessions; d.mu is held.
+func (d *Dashboard) purge() {
+	now := d.now()
+	for k, l := range d.logins {
+		if !now.Before(l.expires) {
+			delete(d.logins, k)
+		}
+	}
+	for k, s := range d.sessions {
+		if !now.Before(s.expires) {
+			delete(d.sessions, k)
+		}
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

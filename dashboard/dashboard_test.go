@@ -1,0 +1,171 @@
+package dashboard
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The sign-in's own logic, without a backend: only requests that are
+// refused before any command runs are sent. tests/testdata/dashboard*.txtar
+// drive the whole through the real Caddy, ssh and a browser.
+
+func newTest(t *testing.T) (*Dashboard, *time.Time) {
+	t.Helper()
+	d := New(Config{})
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	d.SetHost("Dash.Example.test", 0, nil)
+	return d, &now
+}
+
+func do(d *Dashboard, method, target string, form url.Values, header http.Header) *httptest.ResponseRecorder {
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	r := httptest.NewRequest(method, "http://dash.example.test"+target, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	d.ServeHTTP(w, r)
+	return w
+}
+
+func token(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil || p.Host != "dash.example.test" || p.Path != "/login" {
+		t.Fatalf("login URL %q", u)
+	}
+	return p.Query().Get("token")
+}
+
+func signIn(t *testing.T, d *Dashboard) (*http.Cookie, *session) {
+	t.Helper()
+	u, _, err := d.NewLogin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := token(t, u)
+	if w := do(d, "GET", "/login?token="+tok, nil, nil); w.Code != 200 {
+		t.Fatalf("login page: %d", w.Code)
+	}
+	w := do(d, "POST", "/login", url.Values{"token": {tok}}, nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	c := w.Result().Cookies()[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Name != cookieName {
+		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, not Secure over plain HTTP", c)
+	}
+	return c, d.sessionFor(c.Value)
+}
+
+func TestOffUntilAHostIsSet(t *testing.T) {
+	d := New(Config{})
+	if _, _, err := d.NewLogin(""); !errors.Is(err, ErrOff) {
+		t.Fatalf("NewLogin with no host: %v", err)
+	}
+	d.SetHost("dash.example.test", 0, nil)
+	if !d.Serves("DASH.example.test:8443") || d.Serves("app.example.test") {
+		t.Error("Serves does not match the host alone")
+	}
+}
+
+func TestALoginURLWorksOnce(t *testing.T) {
+	d, _ := newTest(t)
+	u, _, _ := d.NewLogin("blog")
+	tok := token(t, u)
+	if w := do(d, "POST", "/login", url.Values{"token": {tok}}, nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("first use: %d", w.Code)
+	}
+	if w := do(d, "GET", "/login?token="+tok, nil, nil); w.Code != http.StatusForbidden {
+		t.Errorf("page of a used URL: %d", w.Code)
+	}
+	if w := do(d, "POST", "/login", url.Values{"token": {tok}}, nil); w.Code != http.StatusForbidden {
+		t.Errorf("second use: %d", w.Code)
+	}
+}
+
+func TestALoginURLExpiresAfterTenMinutes(t *testing.T) {
+	d, now := newTest(t)
+	u, exp, _ := d.NewLogin("")
+	if exp.Sub(*now) != LoginTTL || LoginTTL != 10*time.Minute {
+		t.Fatalf("expires %v", exp)
+	}
+	*now = now.Add(LoginTTL)
+	if w := do(d, "POST", "/login", url.Values{"token": {token(t, u)}}, nil); w.Code != http.StatusForbidden {
+		t.Errorf("expired URL: %d", w.Code)
+	}
+}
+
+func TestSessionsExpireAndLogoutAllEndsThem(t *testing.T) {
+	d, now := newTest(t)
+	c, _ := signIn(t, d)
+	if d.sessionFor(c.Value) == nil {
+		t.Fatal("no session")
+	}
+	*now = now.Add(DefaultSessionTTL)
+	if w := do(d, "GET", "/", nil, http.Header{"Cookie": {c.String()}}); w.Code != http.StatusUnauthorized {
+		t.Errorf("expired session: %d", w.Code)
+	}
+	c, _ = signIn(t, d)
+	if n := d.LogoutAll(); n != 1 {
+		t.Errorf("LogoutAll ended %d sessions", n)
+	}
+	if d.sessionFor(c.Value) != nil {
+		t.Error("a session outlived LogoutAll")
+	}
+}
+
+func TestCrossSitePostsAreRefused(t *testing.T) {
+	d, _ := newTest(t)
+	c, s := signIn(t, d)
+	cookie := c.String()
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		header http.Header
+	}{
+		{"no form token", url.Values{"version": {"1"}}, http.Header{}},
+		{"wrong form token", url.Values{"csrf": {"x" + s.csrf}}, http.Header{}},
+		{"another origin", url.Values{"csrf": {s.csrf}}, http.Header{"Origin": {"http://evil.example"}}},
+		{"cross-site fetch", url.Values{"csrf": {s.csrf}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+	} {
+		tc.header.Set("Cookie", cookie)
+		if w := do(d, "POST", "/apps/blog/rollback", tc.form, tc.header); w.Code != http.StatusForbidden {
+			t.Errorf("%s: %d", tc.name, w.Code)
+		}
+	}
+	// A login from another site (login CSRF) is refused too, and does
+	// not use the URL up.
+	u, _, _ := d.NewLogin("")
+	if w := do(d, "POST", "/login", url.Values{"token": {token(t, u)}}, http.Header{"Origin": {"http://evil.example"}}); w.Code != http.StatusForbidden {
+		t.Errorf("cross-site login: %d", w.Code)
+	}
+	if !d.validLogin(token(t, u)) {
+		t.Error("a refused cross-site login used the URL up")
+	}
+}
+
+func TestPagesCarryNoScriptNorReferrer(t *testing.T) {
+	d, _ := newTest(t)
+	w := do(d, "GET", "/", nil, nil)
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if w.Header().Get("Referrer-Policy") != "same-origin" {
+		t.Error("the login token could leak in a Referer")
+	}
+}
