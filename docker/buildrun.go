@@ -148,7 +148,7 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 		if err != nil {
 			// The build runs on; only its output is lost. Say so in the
 			// push rather than leave a silent gap.
-			fmt.Fprintf(spec.Output, " !     could not follow the build's output (%v); it runs on: see builds:output after it ends\n", err)
+			fmt.Fprintf(spec.Output, " !     could not follow the build's output (%v); the build runs on, and its result (pass or fail) still decides the push\n", err)
 		} else {
 			stdcopy.StdCopy(spec.Output, spec.Output, logs)
 			logs.Close()
