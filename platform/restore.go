@@ -470,11 +470,11 @@ func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
 
 // bringUp starts the stopped containers among toStart and creates the
 // missing ones (id empty), each hidden from routes until it passes its
-// checks; then the app is marked running. A container that does not pass
-// (or is not checked: bringUp failed or was cancelled first) is stopped
-// and never routed: a failing container must not take traffic, and a
-// check pre-empted by a user command leaves nothing half-done. a must be
-// locked.
+// checks; then the app is marked running. A container that runs but does
+// not pass, or is not checked (bringUp failed or was cancelled first), is
+// stopped and never routed: a failing container must not take traffic,
+// and a check pre-empted by a user command leaves nothing half-done. One
+// that crashed is left to Docker's restart policy. a must be locked.
 func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []started, log io.Writer) error {
 	app := a.Name
 	cleanup := context.WithoutCancel(ctx)
@@ -524,17 +524,32 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 	}
 	var ok []started
 	var failed []string
+	stopped := false
 	for i, s := range news {
 		if errs[i] != nil {
 			failed = append(failed, fmt.Sprintf("%s.%d: %v", s.typ, s.index, errs[i]))
+			// One that crashed is its restart policy's: Docker starts it
+			// again or gives up (and the route follows it, as any
+			// container Docker restarts). One that runs and failed
+			// anyway (never listened, failed a check) is stopped below:
+			// routed, it would take traffic it cannot serve.
+			if c, err := p.docker.Inspect(cleanup, s.id); err == nil && (c.Restarting || !c.Running || c.RestartCount > 0) {
+				passed[s.id] = true
+			} else {
+				stopped = true
+			}
 			continue
 		}
 		passed[s.id] = true
 		ok = append(ok, s)
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(log, "       stopped what did not pass its checks; it takes no traffic\n")
-		err := fmt.Errorf("%s started, but %s; what failed its checks was stopped and takes no traffic: see logs %s, fix and deploy, or ps:start %s", app, strings.Join(failed, "; "), app, app)
+		what := "it crashed and is left to its restart policy"
+		if stopped {
+			fmt.Fprintf(log, "       stopped what runs but did not pass its checks; it takes no traffic\n")
+			what = "what runs but failed its checks was stopped and takes no traffic"
+		}
+		err := fmt.Errorf("%s started, but %s; %s: see logs %s, fix and deploy, or ps:start %s", app, strings.Join(failed, "; "), what, app, app)
 		if aerr := p.attachPostDeploy(ctx, a, ok); aerr != nil {
 			err = fmt.Errorf("%w; and %w", err, aerr)
 		}
