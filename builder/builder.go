@@ -45,6 +45,10 @@ type Request struct {
 	// (buildpacks see it as platform env, herokuish as its environment).
 	// The Dockerfile builder ignores it: config is not a build input there.
 	Env map[string]string
+	// GlobalEnv names the vars of Env that come from the global config
+	// (config:set --global), so that an error about one says how to
+	// unset it there.
+	GlobalEnv map[string]bool
 	// Buildpacks are the app's chosen buildpacks (buildpacks:add), in
 	// order; empty means the builder detects them.
 	Buildpacks []string
@@ -64,9 +68,17 @@ type Request struct {
 	// Memory and MemorySwap (bytes; MemorySwap -1 for unlimited swap)
 	// and NanoCPUs (billionths of a CPU) limit the build's containers;
 	// zero means no limit. The classic builder takes no pids limit:
-	// the build's deadline (ctx) bounds a fork bomb instead.
-	Memory, MemorySwap, NanoCPUs int64
+	// the build's deadline (ctx) bounds a fork bomb instead. PidsLimit
+	// bounds the processes of a herokuish build's container; zero takes
+	// DefaultBuildPidsLimit.
+	Memory, MemorySwap, NanoCPUs, PidsLimit int64
 }
+
+// DefaultBuildPidsLimit is how many processes a herokuish build's
+// container may run at once: far above what buildpacks (compilers, make
+// -j, npm) use, low enough that a fork bomb in a build script hits it
+// instead of the host's pid table.
+const DefaultBuildPidsLimit = 4096
 
 // Result is what a build made, and what the builder learned on the way.
 type Result struct {

@@ -133,9 +133,19 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		// The app's buildpacks (buildpacks:add) replace the source's
 		// .buildpacks, as Dokku's buildpacks plugin does.
 		pr, pw := io.Pipe()
-		defer pr.Close()
 		content := strings.Join(req.Buildpacks, "\n") + "\n"
-		go func() { pw.CloseWithError(replaceFile(pw, archive, ".buildpacks", content)) }()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pw.CloseWithError(replaceFile(pw, archive, ".buildpacks", content))
+		}()
+		// Runs before archive.Close (deferred above): the goroutine must
+		// have stopped reading the archive when it is closed. Closing pr
+		// makes its next write fail, if it has not finished.
+		defer func() {
+			pr.Close()
+			<-done
+		}()
 		src = pr
 		fmt.Fprintf(log, "-----> Using the app's buildpacks: %s\n", strings.Join(req.Buildpacks, " "))
 	}
@@ -147,7 +157,11 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 	files := make(map[string]string, len(req.Env))
 	for k, v := range req.Env {
 		if !envName.MatchString(k) {
-			return Result{}, fmt.Errorf("the config var name %q cannot be passed to a buildpack; unset it (config:unset) or rename it to letters, digits and underscores", k)
+			unset := fmt.Sprintf("config:unset %s %s", req.App, k)
+			if req.GlobalEnv[k] {
+				unset = "config:unset --global " + k
+			}
+			return Result{}, fmt.Errorf("the config var name %q cannot be passed to a buildpack; unset it (%s) or rename it to letters, digits and underscores", k, unset)
 		}
 		files[k] = v
 	}
@@ -164,6 +178,7 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		SourceDir: herokuishImportPath,
 		Output:    log,
 		Memory:    req.Memory, MemorySwap: req.MemorySwap, NanoCPUs: req.NanoCPUs,
+		PidsLimit: cmp.Or(req.PidsLimit, DefaultBuildPidsLimit),
 	})
 	if id != "" {
 		// Removed whatever happened, cancelled or not: the container

@@ -120,14 +120,27 @@ const AdminSocketEnv = "BERTH_ADMIN_SOCKET"
 // who runs Berth: DefaultAdminSocket as root; else a socket in the user's
 // runtime directory ($XDG_RUNTIME_DIR, which only that user may enter),
 // else in Caddy's data directory, since /run is root's.
+//
+// The data directory is created (0700) if need be: on a first run nothing
+// has made it yet, and Caddy's listen would fail with "bind: no such file
+// or directory".
 func UserAdminSocket() string {
-	if os.Geteuid() == 0 {
+	return adminSocketFor(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"), caddy.AppDataDir)
+}
+
+// adminSocketFor is UserAdminSocket's rule, given the effective user ID,
+// XDG_RUNTIME_DIR and how to find Caddy's data directory.
+func adminSocketFor(euid int, runtimeDir string, dataDir func() string) string {
+	if euid == 0 {
 		return DefaultAdminSocket
 	}
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, "berth-admin.sock")
+	if runtimeDir != "" {
+		return filepath.Join(runtimeDir, "berth-admin.sock")
 	}
-	return filepath.Join(caddy.AppDataDir(), "berth-admin.sock")
+	dir := dataDir()
+	// An error shows when Caddy binds the socket, naming the path.
+	_ = os.MkdirAll(dir, 0o700)
+	return filepath.Join(dir, "berth-admin.sock")
 }
 
 // adminSocketCandidates are the admin sockets `caddy berth` tries, in

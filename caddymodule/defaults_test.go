@@ -179,3 +179,21 @@ func TestHomeKeysUnderSudo(t *testing.T) {
 		t.Errorf("no home: %v", err)
 	}
 }
+
+// A first run as a user without XDG_RUNTIME_DIR puts the admin socket in
+// Caddy's data directory, which nothing has made yet: it is made, for
+// the user alone, so that binding the socket does not fail.
+func TestAdminSocketDirIsMadeOnFirstRun(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "share", "caddy")
+	sock := adminSocketFor(1000, "", func() string { return data })
+	if sock != filepath.Join(data, "berth-admin.sock") {
+		t.Fatalf("socket %s, want it in %s", sock, data)
+	}
+	fi, err := os.Stat(data)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory: %v, %v; want a directory 0700", fi, err)
+	}
+	if got := adminSocketFor(1000, "/run/user/1000", func() string { return data }); got != "/run/user/1000/berth-admin.sock" {
+		t.Fatalf("with XDG_RUNTIME_DIR: %s", got)
+	}
+}

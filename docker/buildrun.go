@@ -47,8 +47,9 @@ type BuildRun struct {
 	// Output receives the command's stdout and stderr as they come.
 	Output io.Writer
 	// Memory, MemorySwap (bytes) and NanoCPUs limit the container, as
-	// the build phase's limits do; zero means none.
-	Memory, MemorySwap, NanoCPUs int64
+	// the build phase's limits do; PidsLimit bounds its processes (a fork
+	// bomb in a build script); zero means none.
+	Memory, MemorySwap, NanoCPUs, PidsLimit int64
 }
 
 // RunBuild creates the build container, copies the source in, runs it to
@@ -68,6 +69,10 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 			Memory: spec.Memory, MemorySwap: spec.MemorySwap, NanoCPUs: spec.NanoCPUs,
 		},
 	}
+	if spec.PidsLimit > 0 {
+		limit := spec.PidsLimit
+		hc.PidsLimit = &limit
+	}
 	for _, name := range slices.Sorted(maps.Keys(spec.Volumes)) {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: spec.Volumes[name]})
 	}
@@ -86,7 +91,9 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 	id = created.ID
 	if spec.FilesDir != "" && len(spec.Files) > 0 {
 		pr, pw := io.Pipe()
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			tw := tar.NewWriter(pw)
 			var err error
 			for _, name := range slices.Sorted(maps.Keys(spec.Files)) {
@@ -105,6 +112,7 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 		}()
 		_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: spec.FilesDir, Content: pr})
 		pr.CloseWithError(err)
+		<-done
 		if err != nil {
 			return 0, id, fmt.Errorf("docker: copy the build's files into its container: %w", err)
 		}
@@ -116,9 +124,17 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 			return 0, id, fmt.Errorf("docker: the build's source directory %q must be an absolute path below /", spec.SourceDir)
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(prefixTar(pw, spec.Source, base)) }()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pw.CloseWithError(prefixTar(pw, spec.Source, base))
+		}()
 		_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: parent, Content: pr})
 		pr.CloseWithError(err)
+		// The caller closes spec.Source when RunBuild returns (the git
+		// archive): prefixTar must have stopped reading it by then. With
+		// pr closed, its next write fails, so this does not block.
+		<-done
 		if err != nil {
 			return 0, id, fmt.Errorf("docker: copy the source into the build container: %w", err)
 		}
@@ -129,7 +145,11 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 	}
 	if spec.Output != nil {
 		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err == nil {
+		if err != nil {
+			// The build runs on; only its output is lost. Say so in the
+			// push rather than leave a silent gap.
+			fmt.Fprintf(spec.Output, " !     could not follow the build's output (%v); the build runs on, and its result (pass or fail) still decides the push\n", err)
+		} else {
 			stdcopy.StdCopy(spec.Output, spec.Output, logs)
 			logs.Close()
 		}

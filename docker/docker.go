@@ -860,6 +860,36 @@ func (c *Client) RemoveOneOff(ctx context.Context, id string) error {
 	return nil
 }
 
+// RemoveOrphanOneOffVolumes removes this Berth's one-off volumes
+// (labelled LabelOneOff, as a herokuish build's FilesDir volume, which
+// holds the app's config) that no container uses: what a crash between a
+// build container's creation and its RemoveOneOff left on disk. It
+// returns how many it removed.
+func (c *Client) RemoveOrphanOneOffVolumes(ctx context.Context) (int, error) {
+	if c.instance == "" {
+		return 0, nil // not Identified: nothing to tell this Berth's from another's
+	}
+	f := client.Filters{}
+	f.Add("label", LabelOneOff)
+	f.Add("label", LabelInstance+"="+c.instance)
+	f.Add("dangling", "true")
+	res, err := c.api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("docker: list one-off volumes: %w", err)
+	}
+	n := 0
+	for _, v := range res.Items {
+		_, err := c.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{})
+		if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			return n, fmt.Errorf("docker: remove one-off volume %s: %w", v.Name, err)
+		}
+		if err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Rename gives the container a new name.
 func (c *Client) Rename(ctx context.Context, id, name string) error {
 	if _, err := c.api.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: name}); err != nil {

@@ -228,7 +228,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
-			App: a.Name, Env: p.buildEnv(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
+			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 			Dockerfile: a.DockerfilePath, Options: buildOpts,
@@ -349,6 +349,18 @@ func (p *Platform) buildEnv(config map[string]string) map[string]string {
 	env := p.GlobalConfig()
 	maps.Copy(env, config)
 	return env
+}
+
+// globalOnly names the global config vars that config does not override
+// (what buildEnv takes from the global config).
+func (p *Platform) globalOnly(config map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range p.GlobalConfig() {
+		if _, own := config[k]; !own {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // releaseEnv is the environment of a release's containers: the global

@@ -51,6 +51,9 @@ type ContainerEngine interface {
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	Remove(ctx context.Context, id string) error
 	RemoveOneOff(ctx context.Context, id string) error
+	// RemoveOrphanOneOffVolumes removes this Berth's one-off volumes
+	// that no container uses (a build's config volume a crash left).
+	RemoveOrphanOneOffVolumes(ctx context.Context) (int, error)
 	Rename(ctx context.Context, id, name string) error
 	UpdateRestartPolicy(ctx context.Context, id, name string, maxRetries int) error
 	// Logs returns the container's last lines; StreamLogs copies them

@@ -118,6 +118,12 @@ func New(cfg Config) *Platform {
 	p.drift = formationWatch{interval: DefaultFormationCheckInterval, maxRevivals: DefaultMaxRevivals, kick: make(chan struct{}, 1)}
 	p.SetLimits(cfg.Limits)
 	p.gitRepos.Follow(p)
+	// The formation check's tries and note of an app must not outlive it.
+	p.OnAppDestroyed(func(_ context.Context, app string) { p.forgetRevivals(app) })
+	p.OnAppRenamed(func(_ context.Context, from, to string) {
+		p.forgetRevivals(from)
+		p.forgetRevivals(to)
+	})
 	return p
 }
 
@@ -174,10 +180,18 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 			continue
 		}
 		if mine[c.Labels[docker.LabelOneOff]] {
-			if err := p.docker.Remove(ctx, c.ID); err != nil {
+			// With its anonymous volumes: a herokuish build's holds the
+			// app's config vars (docker.BuildRun.Files).
+			if err := p.docker.RemoveOneOff(ctx, c.ID); err != nil {
 				return err
 			}
 		}
+	}
+	// And the volumes of one-offs whose container is gone already.
+	if n, err := p.docker.RemoveOrphanOneOffVolumes(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		p.log.Info("removed the volumes of interrupted one-off containers", "volumes", n)
 	}
 	generation := map[string]string{}
 	for _, name := range names {
@@ -289,13 +303,32 @@ var ErrBusy = errors.New("app is busy")
 
 // lock marks app busy with what, or fails at once with a message that says
 // what holds it: a second push never queues silently behind a long build.
+//
+// The formation check is the exception: it runs in the background and its
+// container checks can take ReadyTimeout, so a user command cancels it and
+// waits (up to preemptWait, while it stops what it started) for the lock.
 func (p *Platform) lock(app, what string) (unlock func(), err error) {
 	unlock, holder := p.busy.Take(app, what)
+	if unlock == nil && holder == formationCheckHolder && what != formationCheckHolder {
+		deadline := time.Now().Add(preemptWait)
+		for unlock == nil && holder == formationCheckHolder && time.Now().Before(deadline) {
+			// Again each time: the check registers its cancel just
+			// after it takes the lock.
+			p.drift.preempt(app)
+			time.Sleep(10 * time.Millisecond)
+			unlock, holder = p.busy.Take(app, what)
+		}
+	}
 	if unlock == nil {
 		return nil, Errorf(ErrBusy, "%s of %s is running; try again when it has finished", holder, app)
 	}
 	return unlock, nil
 }
+
+// preemptWait bounds how long a user command waits for a formation check
+// it cancelled to give the app up: enough for it to stop the containers
+// it started.
+var preemptWait = 30 * time.Second
 
 // AppInfo summarises an app for listings.
 type AppInfo struct {

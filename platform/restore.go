@@ -53,6 +53,11 @@ type formationWatch struct {
 	revivals map[string]int
 	// notes are what the check last did or found per app, for ps:report.
 	notes map[string]FormationNote
+	// checks cancels the formation check that holds an app's lock, so
+	// that a user command (a push, ps:stop, config:set, apps:destroy)
+	// pre-empts it instead of being refused for the length of its
+	// container checks (lock).
+	checks map[string]context.CancelFunc
 	// kick wakes the loop when the interval changes.
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -117,7 +122,38 @@ func (p *Platform) formationNote(app string, gen int) (FormationNote, bool) {
 	return n, ok && n.Generation == gen
 }
 
-// forgetRevivals gives the app's containers new tries (ps:start).
+// formationCheckHolder is what the formation check holds an app's lock
+// with (p.lock pre-empts it).
+const formationCheckHolder = "a formation check"
+
+// registerCheck records cancel as the way to pre-empt the check of app.
+func (w *formationWatch) registerCheck(app string, cancel context.CancelFunc) (unregister func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.checks == nil {
+		w.checks = map[string]context.CancelFunc{}
+	}
+	w.checks[app] = cancel
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.checks, app)
+	}
+}
+
+// preempt cancels the formation check of app, if one runs.
+func (w *formationWatch) preempt(app string) {
+	w.mu.Lock()
+	cancel := w.checks[app]
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// forgetRevivals gives the app's containers new tries (ps:start), and
+// forgets an app that is destroyed or renamed: its tries and note must
+// not carry over to another app created under the name.
 func (p *Platform) forgetRevivals(app string) {
 	w := &p.drift
 	w.mu.Lock()
@@ -138,6 +174,16 @@ func (p *Platform) revive(key string) (n int, ok bool) {
 	defer w.mu.Unlock()
 	if w.revivals == nil {
 		w.revivals = map[string]int{}
+	}
+	// The tries of the app's older generations are over: a rollout gave
+	// every container new ones (keys are APP|GENERATION|SLOT).
+	if app, rest, ok := strings.Cut(key, "|"); ok {
+		gen, _, _ := strings.Cut(rest, "|")
+		for k := range w.revivals {
+			if a, r, _ := strings.Cut(k, "|"); a == app && !strings.HasPrefix(r, gen+"|") {
+				delete(w.revivals, k)
+			}
+		}
 	}
 	if w.revivals[key] >= w.maxRevivals {
 		return w.revivals[key], false
@@ -268,7 +314,13 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 // MaxRevivals times. An app being changed (a deploy, ps:stop) is left to
 // that change.
 func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error {
-	a, unlock, err := p.lockedApp(ctx, app, "a formation check")
+	// A user command that finds the check holding the app cancels it
+	// (p.lock): the check's container checks can take ReadyTimeout, and a
+	// push or ps:stop must not be refused for that long.
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a, unlock, err := p.lockedApp(ctx, app, formationCheckHolder)
 	if errors.Is(err, ErrBusy) || errors.Is(err, ErrAppNotFound) {
 		return nil
 	}
@@ -276,6 +328,7 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 		return err
 	}
 	defer unlock()
+	defer p.drift.registerCheck(app, cancel)()
 	if a.Stopped {
 		return nil
 	}
@@ -306,7 +359,11 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 			key := fmt.Sprintf("%s|%d|%s", app, a.Generation, slot)
 			n, ok := p.revive(key)
 			if !ok {
-				gaveUp = append(gaveUp, fmt.Sprintf("%s (%s; started again %d time(s) already)", slot, why, n))
+				if maxRevivals == 0 {
+					gaveUp = append(gaveUp, fmt.Sprintf("%s (%s)", slot, why))
+				} else {
+					gaveUp = append(gaveUp, fmt.Sprintf("%s (%s; started again %d time(s) already)", slot, why, n))
+				}
 				continue
 			}
 			keys = append(keys, key)
@@ -321,6 +378,10 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	}
 	if len(gaveUp) > 0 {
 		text := fmt.Sprintf("gave up on %s: it keeps failing; see ps:report %s and logs %s, fix and deploy, or ps:restart %s", strings.Join(gaveUp, ", "), app, app, app)
+		if maxRevivals == 0 {
+			// formation_check_revivals 0: the check only reports.
+			text = fmt.Sprintf("found %s down; the check only reports (formation_check_revivals is 0): see ps:report %s and logs %s, then ps:start %s", strings.Join(gaveUp, ", "), app, app, app)
+		}
 		// Said once per container and generation, not at every check.
 		if n, ok := p.formationNote(app, a.Generation); !ok || n.Text != text {
 			p.log.Error("formation check "+text, "app", app)
@@ -340,15 +401,23 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	if boot {
 		text = "at start: " + text
 	}
-	if err != nil && (docker.IsNotFound(err) || strings.Contains(err.Error(), "marked for removal")) {
+	var gone *containerGoneError
+	switch {
+	case err != nil && ctx.Err() != nil && parent.Err() == nil:
+		// Pre-empted by a user command (p.lock): bringUp stopped what it
+		// had started and not checked; the tries go back, and the next
+		// check looks again once the command is done.
+		p.refundRevivals(keys)
+		p.log.Info(what+": gave way to a user command", "app", app)
+		return nil
+	case errors.As(err, &gone):
 		// Someone is removing a container as the check starts it (docker
 		// rm -f kills, then removes): not the app's failure. The tries go
 		// back, and the next check finds the container missing.
 		p.refundRevivals(keys)
 		p.log.Info(what+": a container went away while it was started; the next check sees to it", "app", app, "error", err)
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		p.note(app, a.Generation, text+"; then: "+err.Error(), false)
 		return fmt.Errorf("%s: %s: %w", what, app, err)
 	}
@@ -356,6 +425,14 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	p.log.Info(what+": "+app+" runs its formation again", "app", app)
 	return nil
 }
+
+// containerGoneError is a container that went away (docker rm) while
+// bringUp started it: a race with whoever removed it, not the app's
+// failure.
+type containerGoneError struct{ err error }
+
+func (e *containerGoneError) Error() string { return e.err.Error() }
+func (e *containerGoneError) Unwrap() error { return e.err }
 
 // gap is a container of the formation that is not running: missing (id
 // empty) or stopped.
@@ -393,13 +470,23 @@ func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
 
 // bringUp starts the stopped containers among toStart and creates the
 // missing ones (id empty), each hidden from routes until it passes its
-// checks; then the app is marked running. a must be locked.
+// checks; then the app is marked running. A container that runs but does
+// not pass, or is not checked (bringUp failed or was cancelled first), is
+// stopped and never routed: a failing container must not take traffic,
+// and a check pre-empted by a user command leaves nothing half-done. One
+// that crashed is left to Docker's restart policy. a must be locked.
 func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []started, log io.Writer) error {
 	app := a.Name
 	cleanup := context.WithoutCancel(ctx)
 	var news []started
+	passed := map[string]bool{}
 	defer func() {
 		for _, s := range news {
+			if !passed[s.id] {
+				if err := p.docker.Stop(cleanup, s.id, a.stopTimeout()); err != nil && !docker.IsNotFound(err) {
+					p.log.Warn("could not stop a container that did not pass its checks", "app", app, "container", s.name(app), "error", err)
+				}
+			}
 			p.routes.Unhide(s.id)
 		}
 		p.routes.Refresh(cleanup, app)
@@ -412,7 +499,7 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 				return err
 			}
 			if s.id, err = p.docker.Create(ctx, spec); err != nil {
-				return err
+				return p.createError(ctx, a, rel, s, err)
 			}
 		} else {
 			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
@@ -421,6 +508,9 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 		p.routes.Hide(s.id)
 		news = append(news, s)
 		if err := p.docker.Start(ctx, s.id); err != nil {
+			if docker.IsNotFound(err) || strings.Contains(err.Error(), "marked for removal") {
+				return &containerGoneError{err}
+			}
 			return err
 		}
 	}
@@ -428,11 +518,76 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 	if err := saveApp(cleanup, p.store, a); err != nil {
 		return err
 	}
-	if err := p.checkAll(ctx, a, rel, news, log); err != nil {
-		return fmt.Errorf("%s started, but %w", app, err)
+	errs := p.checkEach(ctx, a, rel, news, log)
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	if err := p.attachPostDeploy(ctx, a, news); err != nil {
+	var ok []started
+	var failed []string
+	stopped := false
+	for i, s := range news {
+		if errs[i] != nil {
+			failed = append(failed, fmt.Sprintf("%s.%d: %v", s.typ, s.index, errs[i]))
+			// One that crashed is its restart policy's: Docker starts it
+			// again or gives up (and the route follows it, as any
+			// container Docker restarts). One that runs and failed
+			// anyway (never listened, failed a check) is stopped below:
+			// routed, it would take traffic it cannot serve.
+			if c, err := p.docker.Inspect(cleanup, s.id); err == nil && (c.Restarting || !c.Running || c.RestartCount > 0) {
+				passed[s.id] = true
+			} else {
+				stopped = true
+			}
+			continue
+		}
+		passed[s.id] = true
+		ok = append(ok, s)
+	}
+	if len(failed) > 0 {
+		what := "it crashed and is left to its restart policy"
+		if stopped {
+			fmt.Fprintf(log, "       stopped what runs but did not pass its checks; it takes no traffic\n")
+			what = "what runs but failed its checks was stopped and takes no traffic"
+		}
+		err := fmt.Errorf("%s started, but %s; %s: see logs %s, fix and deploy, or ps:start %s", app, strings.Join(failed, "; "), what, app, app)
+		if aerr := p.attachPostDeploy(ctx, a, ok); aerr != nil {
+			err = fmt.Errorf("%w; and %w", err, aerr)
+		}
+		return err
+	}
+	if err := p.attachPostDeploy(ctx, a, ok); err != nil {
 		return fmt.Errorf("%s started, but %w", app, err)
 	}
 	return nil
+}
+
+// createError says what to do when bringUp cannot create a container
+// again: its image or a network it needs is gone (docker rmi, docker
+// network rm), which no number of tries mends.
+func (p *Platform) createError(ctx context.Context, a *App, rel Release, s started, err error) error {
+	if !docker.IsNotFound(err) {
+		return fmt.Errorf("creating %s.%d: %w", s.typ, s.index, err)
+	}
+	if _, ierr := p.docker.ImageID(ctx, rel.Image); docker.IsNotFound(ierr) {
+		return fmt.Errorf("creating %s.%d: image %s is gone; redeploy with ps:rebuild %s", s.typ, s.index, rel.Image, a.Name)
+	}
+	return fmt.Errorf("creating %s.%d: %w; something it needs (a network?) is gone: recreate it or redeploy with ps:rebuild %s", s.typ, s.index, err, a.Name)
+}
+
+// checkEach checks every container of news on its own (checkAll stops at
+// the first failure): each result says whether that container may take
+// traffic.
+func (p *Platform) checkEach(ctx context.Context, a *App, rel Release, news []started, log io.Writer) []error {
+	errs := make([]error, len(news))
+	var wg sync.WaitGroup
+	lockedLog := &syncWriter{w: log}
+	for i, s := range news {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.check(ctx, a, rel, s, lockedLog)
+		}()
+	}
+	wg.Wait()
+	return errs
 }

@@ -559,7 +559,22 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-func (e *Engine) RemoveOneOff(ctx context.Context, id string) error { return e.Remove(ctx, id) }
+// RemoveOneOff is Remove, recorded as "RemoveOneOff ID" (it removes the
+// container's anonymous volumes too).
+func (e *Engine) RemoveOneOff(ctx context.Context, id string) error {
+	e.mu.Lock()
+	e.record("RemoveOneOff " + id)
+	e.mu.Unlock()
+	return e.Remove(ctx, id)
+}
+
+// RemoveOrphanOneOffVolumes is recorded; the fake keeps no volumes.
+func (e *Engine) RemoveOrphanOneOffVolumes(ctx context.Context) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record("RemoveOrphanOneOffVolumes")
+	return 0, nil
+}
 
 func (e *Engine) Rename(ctx context.Context, id, name string) error {
 	e.mu.Lock()
