@@ -108,6 +108,7 @@ func main() {
 	gitMB := flag.Int("git-mb", 0, "size of the pushed history in MB (default 100, -quick 10)")
 	proxyRounds := flag.Int("proxy-rounds", 0, "interleaved rounds per proxy target (default 5, -quick 2)")
 	proxyDur := flag.Duration("proxy-dur", 0, "duration of one proxy load round (default 5s, -quick 1s)")
+	conc := flag.Int("conc", 0, "load generator connections per proxy target (default 16)")
 	pprofDir := flag.String("pprof", "", "take CPU and allocation profiles of the Berth caddy under load into this directory")
 	flag.Parse()
 
@@ -131,6 +132,9 @@ func main() {
 		cfg.proxyDur = *proxyDur
 	}
 	cfg.pprofDir = *pprofDir
+	if *conc > 0 {
+		cfg.conc = *conc
+	}
 	var selected []string
 	for _, name := range strings.Split(*runFlag, ",") {
 		name = strings.TrimSpace(name)
@@ -143,7 +147,7 @@ func main() {
 		}
 		selected = append(selected, name)
 	}
-	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0
+	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0 && *conc == 0
 	command := "go run ./bench"
 	if len(os.Args) > 1 {
 		command += " " + strings.Join(os.Args[1:], " ")
