@@ -74,6 +74,7 @@ type config struct {
 	gitRounds   int
 	benchtime   string // for bench/table_test.go
 	lookupN     string // -benchtime for routing's BenchmarkLookup
+	pprofDir    string // if set, profile the Berth caddy under load into this dir
 }
 
 func fullConfig() config {
@@ -98,12 +99,19 @@ func quickConfig() config {
 var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack", "rebuild"}
 
 func main() {
+	if spec := os.Getenv(goProxyEnv); spec != "" {
+		runGoProxy(spec)
+	}
 	runFlag := flag.String("run", strings.Join(allBenchmarks, ","), "benchmarks to run, comma-separated: "+strings.Join(allBenchmarks, ", "))
 	quick := flag.Bool("quick", false, "scale counts and durations down for a quick run")
 	out := flag.String("o", "", "write the results into this file (default: BENCHMARKS.md on a full run, nothing otherwise)")
 	events := flag.Int("events", 0, "convergence events per kind and configuration (default 100, -quick 10)")
 	apps := flag.Int("apps", 0, "apps for the scale benchmark and registered apps for convergence (default 500, -quick 50)")
 	gitMB := flag.Int("git-mb", 0, "size of the pushed history in MB (default 100, -quick 10)")
+	proxyRounds := flag.Int("proxy-rounds", 0, "interleaved rounds per proxy target (default 5, -quick 2)")
+	proxyDur := flag.Duration("proxy-dur", 0, "duration of one proxy load round (default 5s, -quick 1s)")
+	conc := flag.Int("conc", 0, "load generator connections per proxy target (default 16)")
+	pprofDir := flag.String("pprof", "", "take CPU and allocation profiles of the Berth caddy under load into this directory")
 	flag.Parse()
 
 	cfg := fullConfig()
@@ -119,6 +127,16 @@ func main() {
 	if *gitMB > 0 {
 		cfg.gitMB = *gitMB
 	}
+	if *proxyRounds > 0 {
+		cfg.proxyRuns = *proxyRounds
+	}
+	if *proxyDur > 0 {
+		cfg.proxyDur = *proxyDur
+	}
+	cfg.pprofDir = *pprofDir
+	if *conc > 0 {
+		cfg.conc = *conc
+	}
 	var selected []string
 	for _, name := range strings.Split(*runFlag, ",") {
 		name = strings.TrimSpace(name)
@@ -131,7 +149,7 @@ func main() {
 		}
 		selected = append(selected, name)
 	}
-	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0
+	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0 && *conc == 0
 	command := "go run ./bench"
 	if len(os.Args) > 1 {
 		command += " " + strings.Join(os.Args[1:], " ")

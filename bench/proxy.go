@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -60,22 +63,52 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 	}
 	defer b.stop()
 
-	for i, a := range apps {
+	// The non-Caddy peers (issue 16) stand in front of the Go app only:
+	// busybox httpd closes every connection, which measures dialing.
+	streamUp := netip.AddrPortFrom(ips[0], uint16(apps[0].Port)).String()
+	nginxPort, err := e.startNginx(streamUp)
+	if err != nil {
+		return err
+	}
+	goPort, err := e.startGoProxy(streamUp)
+	if err != nil {
+		return err
+	}
+
+	type proxyCase struct {
+		app   int
+		path  string
+		label string
+		dur   time.Duration
+		runs  int
+	}
+	cases := []proxyCase{
+		{0, "/", "Go app, keep-alive", cfg.proxyDur, cfg.proxyRuns},
+		{0, "/64k", "Go app, keep-alive, 64 KiB", cfg.proxyDur, cfg.proxyRuns},
+		{1, "/", "busybox httpd, conn per request", cfg.bbDur, cfg.bbRuns},
+	}
+	for _, pc := range cases {
+		i, a := pc.app, apps[pc.app]
 		targets := []target{
-			{name: "Berth route", url: fmt.Sprintf("http://127.0.0.1:%d/", b.httpPort), host: a.Name + "." + benchDomain, want: want(a)},
-			{name: "Caddy static reverse_proxy", url: fmt.Sprintf("http://127.0.0.1:%d/", b.static), host: a.Name + ".static.test", want: want(a)},
-			direct(i),
+			{name: "Berth route", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.httpPort, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
+			{name: "Caddy static reverse_proxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.static, pc.path), host: a.Name + ".static.test", want: want(a)},
 		}
-		targets[2].name = "direct to container"
+		peers := a.Image == streamImage
+		if peers {
+			targets = append(targets,
+				target{name: "nginx (2 workers, keepalive upstream)", url: fmt.Sprintf("http://127.0.0.1:%d%s", nginxPort, pc.path), host: a.Name + ".nginx.test", want: want(a)},
+				target{name: "Go httputil.ReverseProxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", goPort, pc.path), host: a.Name + ".go.test", want: want(a)},
+			)
+		}
+		d := direct(i)
+		d.name, d.url = "direct to container", strings.TrimSuffix(d.url, "/")+pc.path
+		targets = append(targets, d)
 		for _, t := range targets {
 			if err := waitFor(c, t, 20*time.Second); err != nil {
 				return err
 			}
 		}
-		dur, runs, label := cfg.proxyDur, cfg.proxyRuns, "Go app, keep-alive"
-		if a.Image == httpdImage {
-			dur, runs, label = cfg.bbDur, cfg.bbRuns, "busybox httpd, conn per request"
-		}
+		dur, runs, label := pc.dur, pc.runs, pc.label
 		progress("proxy (%s): %d interleaved rounds of %s per target, %d connections", label, runs, dur, cfg.conc)
 		for _, t := range targets { // warm-up, not counted
 			runLoad(t, cfg.conc, dur/5, cfg.maxReq/5)
@@ -85,17 +118,29 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 			for j, t := range targets {
 				res := runLoad(t, cfg.conc, dur, cfg.maxReq)
 				stats[j].add(res)
-				progress("  round %d %-28s %8.0f req/s  p50 %s  p99 %s  errors %d", r+1, t.name, res.rps(), ms(pct(res.lat, 50)), ms(pct(res.lat, 99)), res.errs)
+				progress("  round %d %-38s %8.0f req/s  p50 %s  p99 %s  errors %d", r+1, t.name, res.rps(), ms(pct(res.lat, 50)), ms(pct(res.lat, 99)), res.errs)
+			}
+		}
+		if cfg.pprofDir != "" && pc.app == 0 {
+			if err := profileBerth(b, targets[0], cfg, pc.path); err != nil {
+				rep.warn("proxy (%s): profile: %v", label, err)
 			}
 		}
 		bench := "proxy (" + label + ")"
-		berth, static, dir := stats[0], stats[1], stats[2]
+		berth, static, dir := stats[0], stats[1], stats[len(stats)-1]
+		if peers {
+			ngx, gop := stats[2], stats[3]
+			rep.add(bench, "req/s: Berth route vs nginx", f0(berth.rps()), f0(ngx.rps()), ratio(berth.rps(), ngx.rps()))
+			rep.add(bench, "p99 latency: Berth vs nginx", ms(berth.p(99)), ms(ngx.p(99)), ratio(float64(berth.p(99)), float64(ngx.p(99))))
+			rep.add(bench, "req/s: Caddy static reverse_proxy vs nginx", f0(static.rps()), f0(ngx.rps()), ratio(static.rps(), ngx.rps()))
+			rep.add(bench, "req/s: Go httputil.ReverseProxy vs nginx", f0(gop.rps()), f0(ngx.rps()), ratio(gop.rps(), ngx.rps()))
+			rep.add(bench, "req/s: Berth route vs Go httputil.ReverseProxy", f0(berth.rps()), f0(gop.rps()), ratio(berth.rps(), gop.rps()))
+			rep.add(bench, "req/s: direct to container vs nginx", f0(dir.rps()), f0(ngx.rps()), ratio(dir.rps(), ngx.rps()))
+		}
 		rep.add(bench, "req/s: Berth route vs Caddy static reverse_proxy", f0(berth.rps()), f0(static.rps()), ratio(berth.rps(), static.rps()))
 		rep.add(bench, "p50 latency: Berth vs static", ms(berth.p(50)), ms(static.p(50)), ratio(float64(berth.p(50)), float64(static.p(50))))
 		rep.add(bench, "p99 latency: Berth vs static", ms(berth.p(99)), ms(static.p(99)), ratio(float64(berth.p(99)), float64(static.p(99))))
 		rep.add(bench, "req/s: static reverse_proxy vs direct to container", f0(static.rps()), f0(dir.rps()), ratio(static.rps(), dir.rps()))
-		rep.add(bench, "p50 latency: static vs direct", ms(static.p(50)), ms(dir.p(50)), ratio(float64(static.p(50)), float64(dir.p(50))))
-		rep.add(bench, "p99 latency: static vs direct", ms(static.p(99)), ms(dir.p(99)), ratio(float64(static.p(99)), float64(dir.p(99))))
 		var rows [][]string
 		for j, t := range targets {
 			s := stats[j]
@@ -179,3 +224,45 @@ func (r loadResult) rps() float64 {
 }
 
 func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+
+// profileBerth takes a CPU profile of the Berth caddy from its admin
+// endpoint (/debug/pprof) while t is under load, then its allocation
+// profile, into cfg.pprofDir (read them with go tool pprof -top).
+func profileBerth(b *caddyProc, t target, cfg config, path string) error {
+	if err := os.MkdirAll(cfg.pprofDir, 0o755); err != nil {
+		return err
+	}
+	name := "small"
+	if path != "/" {
+		name = strings.Trim(path, "/")
+	}
+	secs := max(1, int(cfg.proxyDur/time.Second))
+	done := make(chan loadResult, 1)
+	go func() { done <- runLoad(t, cfg.conc, time.Duration(secs+1)*time.Second, cfg.maxReq*4) }()
+	time.Sleep(500 * time.Millisecond)
+	fetch := func(q, file string, timeout time.Duration) error {
+		c := &http.Client{Timeout: timeout}
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", b.adminPort, q))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: status %d", q, resp.StatusCode)
+		}
+		f, err := os.Create(filepath.Join(cfg.pprofDir, file))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(f, resp.Body)
+		return err
+	}
+	err := fetch(fmt.Sprintf("profile?seconds=%d", secs), "berth-cpu-"+name+".pprof", time.Duration(secs+30)*time.Second)
+	res := <-done
+	progress("  profiled Berth route (%s) for %ds under load: %.0f req/s", name, secs, res.rps())
+	if err != nil {
+		return err
+	}
+	return fetch("allocs", "berth-allocs-"+name+".pprof", 30*time.Second)
+}

@@ -141,6 +141,7 @@ const DefaultSSHAddress = ":2222"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.log = ctx.Slogger()
 	a.ctx = ctx
+	applyGCDefaults(a.log)
 	a.started = make(chan struct{})
 	if a.SSH == "" {
 		a.SSH = DefaultSSHAddress

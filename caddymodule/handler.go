@@ -77,7 +77,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.StreamCloseDelay == 0 {
 		h.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
 	}
-	transport := &reverseproxy.HTTPTransport{}
+	// Idle upstream connections per host: Caddy's default is 32, so more
+	// concurrent clients than that on one app would open and close an
+	// upstream connection per request. 256 covers what one app on one
+	// host sees; nginx's keepalive cache is per worker and unbounded in
+	// this sense (it closes above its own count too).
+	transport := &reverseproxy.HTTPTransport{KeepAlive: &reverseproxy.KeepAlive{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}}
 	if err := transport.Provision(ctx); err != nil {
 		return err
 	}
@@ -243,11 +248,17 @@ func (u *Upstreams) Provision(ctx caddy.Context) error {
 // GetUpstreams returns fresh upstreams on every call: Caddy fills them in
 // place, so they must not be shared between requests.
 func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	table, err := u.app.routes(ctx)
-	if err != nil {
-		return nil, err
+	var table *routing.Table
+	if c := u.app.core.Load(); c != nil {
+		// Started: no context with a timer per request (issue 16 profile).
+		table = c.table
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		var err error
+		if table, err = u.app.routes(ctx); err != nil {
+			return nil, err
+		}
 	}
 	route, ok := table.Lookup(r.Host)
 	if !ok {

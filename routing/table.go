@@ -1,10 +1,14 @@
 // Package routing holds the in-memory map from a request's host to the app
 // that serves it and to that app's live upstream addresses.
 //
-// Reads never take a lock: the table is an immutable snapshot swapped
-// atomically (copy on write). Writes are rare (deploys, container events,
-// domain changes) and serialised by a mutex, so a request on the hot path
-// pays one atomic load and two map lookups.
+// Reads never take a lock: the table is a snapshot of host → app cell maps
+// swapped atomically (copy on write), and each app's cell holds its current
+// Route behind an atomic pointer. Writes are serialised by a mutex. A write
+// that changes only an app's targets (every container event) stores a new
+// Route into the app's cell: O(1), whatever the number of apps. Only a
+// write that adds or removes an app or changes its hosts (deploys of new
+// apps, domain changes: rare) copies the maps. A request on the hot path
+// pays two atomic loads and one map lookup.
 package routing
 
 import (
@@ -26,9 +30,21 @@ type Route struct {
 	Targets []string
 }
 
+// cell holds one app's current Route. Snapshots share cells, so a targets
+// change stored into a cell is seen through every snapshot at once.
+type cell struct {
+	route atomic.Pointer[Route]
+}
+
+func newCell(r *Route) *cell {
+	c := &cell{}
+	c.route.Store(r)
+	return c
+}
+
 type snapshot struct {
-	byHost map[string]*Route
-	byApp  map[string]*Route
+	byHost map[string]*cell
+	byApp  map[string]*cell
 }
 
 // Table is the routing table. The zero value is not usable; call New.
@@ -45,7 +61,7 @@ type Table struct {
 // New returns an empty table.
 func New() *Table {
 	t := &Table{}
-	t.current.Store(&snapshot{byHost: map[string]*Route{}, byApp: map[string]*Route{}})
+	t.current.Store(&snapshot{byHost: map[string]*cell{}, byApp: map[string]*cell{}})
 	return t
 }
 
@@ -53,22 +69,28 @@ func New() *Table {
 // port; matched case-insensitively), or false when no app answers on it.
 // The returned Route must not be modified.
 func (t *Table) Lookup(host string) (*Route, bool) {
-	r, ok := t.current.Load().byHost[NormalizeHost(host)]
-	return r, ok
+	c, ok := t.current.Load().byHost[NormalizeHost(host)]
+	if !ok {
+		return nil, false
+	}
+	return c.route.Load(), true
 }
 
 // App returns the route of the named app, or false when the table has none.
 func (t *Table) App(name string) (*Route, bool) {
-	r, ok := t.current.Load().byApp[name]
-	return r, ok
+	c, ok := t.current.Load().byApp[name]
+	if !ok {
+		return nil, false
+	}
+	return c.route.Load(), true
 }
 
 // Apps returns every route, sorted by app name.
 func (t *Table) Apps() []*Route {
 	s := t.current.Load()
 	out := make([]*Route, 0, len(s.byApp))
-	for _, r := range s.byApp {
-		out = append(out, r)
+	for _, c := range s.byApp {
+		out = append(out, c.route.Load())
 	}
 	slices.SortFunc(out, func(a, b *Route) int { return strings.Compare(a.App, b.App) })
 	return out
@@ -98,12 +120,8 @@ func (t *Table) Remove(app string) {
 	if _, ok := old.byApp[app]; !ok {
 		return
 	}
-	apps := make(map[string]*Route, len(old.byApp))
-	for name, r := range old.byApp {
-		if name != app {
-			apps[name] = r
-		}
-	}
+	apps := maps.Clone(old.byApp)
+	delete(apps, app)
 	t.swap(old, build(apps))
 }
 
@@ -136,35 +154,41 @@ func (t *Table) swap(old, next *snapshot) {
 	}
 }
 
+// update applies change to a copy of app's route. When the app exists
+// and its hosts stay the same, the copy is stored into the app's cell and
+// nothing else is touched; otherwise the snapshot is rebuilt with a new
+// cell for the app.
 func (t *Table) update(app string, change func(*Route)) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	old := t.current.Load()
-	apps := make(map[string]*Route, len(old.byApp)+1)
-	for name, r := range old.byApp {
-		apps[name] = r
-	}
 	r := &Route{App: app}
-	if prev, ok := old.byApp[app]; ok {
-		copied := *prev
+	c, exists := old.byApp[app]
+	if exists {
+		copied := *c.route.Load()
 		r = &copied
 	}
 	change(r)
-	apps[app] = r
+	if exists && slices.Equal(r.Hosts, c.route.Load().Hosts) {
+		c.route.Store(r)
+		return
+	}
+	apps := maps.Clone(old.byApp)
+	apps[app] = newCell(r)
 	t.swap(old, build(apps))
 }
 
 // build indexes routes by host. Apps are visited in name order so that a
 // host claimed by two apps resolves the same way every time.
-func build(apps map[string]*Route) *snapshot {
+func build(apps map[string]*cell) *snapshot {
 	names := make([]string, 0, len(apps))
 	for name := range apps {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	s := &snapshot{byHost: make(map[string]*Route, len(apps)), byApp: apps}
+	s := &snapshot{byHost: make(map[string]*cell, len(apps)), byApp: apps}
 	for _, name := range names {
-		for _, h := range apps[name].Hosts {
+		for _, h := range apps[name].route.Load().Hosts {
 			if _, taken := s.byHost[h]; !taken {
 				s.byHost[h] = apps[name]
 			}
@@ -200,7 +224,12 @@ func normalizeHosts(hosts []string) []string {
 // Routes returns the current route of every app, by name. A reconcile
 // passes it back to SetIfUnchanged.
 func (t *Table) Routes() map[string]*Route {
-	return maps.Clone(t.current.Load().byApp)
+	s := t.current.Load()
+	out := make(map[string]*Route, len(s.byApp))
+	for name, c := range s.byApp {
+		out[name] = c.route.Load()
+	}
+	return out
 }
 
 // SetIfUnchanged replaces, in one write, the route of every app in next
@@ -214,29 +243,46 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	old := t.current.Load()
-	apps := maps.Clone(old.byApp)
-	changed := false
+	current := func(name string) *Route {
+		if c, ok := old.byApp[name]; ok {
+			return c.route.Load()
+		}
+		return nil
+	}
+	// Targets-only changes go into the apps' cells; new apps, changed
+	// hosts and removals need a new snapshot (rebuilt once, at the end).
+	var apps map[string]*cell
+	rebuild := func() {
+		if apps == nil {
+			apps = maps.Clone(old.byApp)
+		}
+	}
 	for name, r := range next {
-		if old.byApp[name] != seen[name] {
+		cur := current(name)
+		if cur != seen[name] {
 			continue
 		}
 		r.App = name
 		r.Hosts = normalizeHosts(r.Hosts)
 		r.Targets = slices.Clone(r.Targets)
 		slices.Sort(r.Targets)
-		if cur, ok := old.byApp[name]; ok && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets) {
-			continue // nothing to change; keep the pointer so readers share it
+		switch {
+		case cur != nil && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets):
+			// nothing to change; keep the pointer so readers share it
+		case cur != nil && slices.Equal(cur.Hosts, r.Hosts):
+			old.byApp[name].route.Store(&r)
+		default:
+			rebuild()
+			apps[name] = newCell(&r)
 		}
-		apps[name] = &r
-		changed = true
 	}
 	for _, name := range remove {
-		if cur, ok := old.byApp[name]; ok && cur == seen[name] {
+		if cur := current(name); cur != nil && cur == seen[name] {
+			rebuild()
 			delete(apps, name)
-			changed = true
 		}
 	}
-	if changed {
+	if apps != nil {
 		t.swap(old, build(apps))
 	}
 }

@@ -3,6 +3,7 @@
 // on $PORT with keep-alive. It serves:
 //
 //	/             a short fixed body (the proxy benchmark's backend)
+//	/64k          a 64 KiB body that starts with "streamapp"
 //	/stream       a chunked response that sends "tick N" lines for a while
 //	/ws           a WebSocket handshake, then text frames "tick N" for a while
 //
@@ -13,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
@@ -32,6 +34,13 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("streamapp\n"))
+	})
+	// /64k: a 64 KiB body (issue 16's large-response case); it starts
+	// with the name so the load generator's body check still holds.
+	big := append([]byte("streamapp\n"), bytes.Repeat([]byte("x"), 64<<10-len("streamapp\n"))...)
+	mux.HandleFunc("/64k", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(big)
 	})
 	mux.HandleFunc("/stream", serveStream)
 	mux.HandleFunc("/ws", serveWS)
