@@ -223,9 +223,9 @@ func TestDockerfileBuildSendsTheFilteredSourceWithItsLimits(t *testing.T) {
 	if res.ImageID != "sha256:abc" || res.Processes != nil {
 		t.Fatalf("result %+v, want the image ID and no process types", res)
 	}
-	// A limited build runs on the classic builder, which applies the
-	// limits; the log says why.
-	if !strings.HasPrefix(log.String(), "-----> Building with the classic builder: this build has a memory or CPU limit") || !strings.HasSuffix(log.String(), "\nStep 1/1 : FROM x\n") {
+	// An engine client that cannot use BuildKit gets the classic builder,
+	// which applies the limits; the log says why.
+	if !strings.HasPrefix(log.String(), "-----> Building with the classic builder: this engine client cannot use BuildKit") || !strings.HasSuffix(log.String(), "\nStep 1/1 : FROM x\n") {
 		t.Fatalf("log %q, want the classic builder's reason and the engine's stream", log.String())
 	}
 	if engine.opts.Version != build.BuilderV1 {

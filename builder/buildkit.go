@@ -25,6 +25,14 @@ type BuildKitProber interface {
 	BuildKit(ctx context.Context) (ok bool, why string, err error)
 }
 
+// BuildKitLimiter is the part of an engine that can bound its BuildKit's
+// RUN steps (see docker.Client.LimitBuildKit): memory and swap in bytes,
+// CPUs in billionths, 0 for none. release ends the build's claim; why
+// says, for the log, why it cannot (then release is nil).
+type BuildKitLimiter interface {
+	LimitBuildKit(ctx context.Context, memory, swap, nanoCPUs int64) (release func(), why string, err error)
+}
+
 // BuildCanceller stops a BuildKit build by its ID. On Docker 20.10 the
 // closed request alone stops the solve (limits_buildkit_timeout.txtar
 // passes without the cancel too); the docker CLI also cancels by ID, and

@@ -257,3 +257,47 @@ func TestBuildKitHints(t *testing.T) {
 		}
 	}
 }
+
+// limitingEngine can bound its BuildKit's cgroup, or says why not.
+type limitingEngine struct {
+	buildKitEngine
+	why              string
+	memory, nanoCPUs int64
+	claims, releases int
+}
+
+func (e *limitingEngine) LimitBuildKit(_ context.Context, memory, _, nanoCPUs int64) (func(), string, error) {
+	if e.why != "" {
+		return nil, e.why, nil
+	}
+	e.memory, e.nanoCPUs = memory, nanoCPUs
+	e.claims++
+	return func() { e.releases++ }, "", nil
+}
+
+func TestDockerfileBuildBoundsBuildKitWhereTheEngineCan(t *testing.T) {
+	e := &limitingEngine{buildKitEngine: buildKitEngine{kit: true, stream: `{"id":"moby.image.id","aux":{"ID":"sha256:kit"}}` + "\n"}}
+	var log strings.Builder
+	src := Files{"Dockerfile": "FROM x\nRUN --mount=type=cache,target=/c true\n"}
+	res, err := Dockerfile{Engine: e}.Build(context.Background(), Request{Source: src, Tag: "berth/a:v1", Log: &log, Memory: 1 << 30, NanoCPUs: 1e9})
+	if err != nil || res.ImageID != "sha256:kit" || e.opts.Version != build.BuilderBuildKit {
+		t.Fatalf("%v %+v %+v", err, res, e.opts)
+	}
+	if e.memory != 1<<30 || e.nanoCPUs != 1e9 || e.claims != 1 || e.releases != 1 {
+		t.Fatalf("limits %d %d, claims %d, releases %d", e.memory, e.nanoCPUs, e.claims, e.releases)
+	}
+	// Where the cgroup cannot be bounded, a limited build goes to the
+	// classic builder with the reason.
+	e.why = "the engine is far away"
+	e.stream = `{"aux":{"ID":"sha256:classic"}}` + "\n"
+	log.Reset()
+	res, err = Dockerfile{Engine: e}.Build(context.Background(), Request{Source: Files{"Dockerfile": "FROM x\n"}, Tag: "berth/a:v2", Log: &log, Memory: 1 << 30})
+	if err != nil || res.ImageID != "sha256:classic" || !strings.Contains(log.String(), "classic builder: this build has a memory or CPU limit") || !strings.Contains(log.String(), "the engine is far away") {
+		t.Fatalf("%v %+v %q", err, res, log.String())
+	}
+	// A build without limits builds with BuildKit all the same.
+	e.stream = `{"id":"moby.image.id","aux":{"ID":"sha256:kit"}}` + "\n"
+	if res, err = (Dockerfile{Engine: e}).Build(context.Background(), Request{Source: src, Tag: "berth/a:v3"}); err != nil || res.ImageID != "sha256:kit" {
+		t.Fatalf("%v %+v", err, res)
+	}
+}

@@ -34,13 +34,15 @@ const DockerfileName = "dockerfile"
 //
 // BuildKit in Docker Engine applies none of a build request's memory or
 // CPU limits (moby's builder-next passes no Memory, CPUQuota or
-// CgroupParent to its RUN containers, in 20.10 and today; its RUN steps
-// run in the engine's own cgroup). A build that has such a limit
-// (build_memory, which defaults to half the host's memory, build_cpus,
-// or resource:limit APP --process-type build) therefore runs on the
-// classic builder, which enforces them, and the log says so; a
+// CgroupParent to its RUN containers, in 20.10 and today; they run in
+// per-step cgroups under one fixed parent, docker/buildkit). Berth sets
+// a build's limits (build_memory, which defaults to half the host's
+// memory, build_cpus, or resource:limit APP --process-type build) on
+// that parent while the build runs (BuildKitLimiter), so BuildKit is
+// the default with limits on. Where it cannot (a remote engine, the
+// systemd cgroup driver, a cgroup it cannot write) a limited build runs
+// on the classic builder, which enforces them, and the log says why; a
 // Dockerfile that needs BuildKit is refused there with what to change.
-// The admin who sets build_memory none (and no CPU limit) gets BuildKit.
 type Dockerfile struct {
 	Engine Engine
 }
@@ -81,6 +83,17 @@ func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 	kit, why, err := d.chooseBuildKit(ctx, req)
 	if err != nil {
 		return Result{}, err
+	}
+	if kit {
+		release, whyNot, err := d.limitBuildKit(ctx, req)
+		if err != nil {
+			return Result{}, err
+		}
+		if release == nil {
+			kit, why = false, whyNot
+		} else {
+			defer release()
+		}
 	}
 	if !kit {
 		if need := buildKitOnly(text); need != "" {
@@ -142,9 +155,6 @@ func (d Dockerfile) Build(ctx context.Context, req Request) (Result, error) {
 // chooseBuildKit says whether req builds with BuildKit, and when not,
 // why, in words for the build log that say how to get it.
 func (d Dockerfile) chooseBuildKit(ctx context.Context, req Request) (bool, string, error) {
-	if req.Memory > 0 || req.NanoCPUs > 0 {
-		return false, "this build has a memory or CPU limit (build_memory, build_cpus or resource:limit --process-type build), which BuildKit in Docker Engine does not apply; the classic builder does. An admin who sets build_memory none, and no CPU limit, gets BuildKit", nil
-	}
 	p, ok := d.Engine.(BuildKitProber)
 	if !ok {
 		return false, "this engine client cannot use BuildKit", nil
@@ -154,6 +164,33 @@ func (d Dockerfile) chooseBuildKit(ctx context.Context, req Request) (bool, stri
 		return false, "", fmt.Errorf("asking the engine whether it has BuildKit: %w", err)
 	}
 	return kit, why, nil
+}
+
+// limitBuildKit bounds a BuildKit build's RUN steps to req's limits
+// through the engine's BuildKit cgroup (docker/buildcgroup.go). When it
+// cannot, and the build has a limit, why says so and the build goes to
+// the classic builder; a build without limits builds with BuildKit
+// either way (its failed attempt only means no stale limit is lifted).
+func (d Dockerfile) limitBuildKit(ctx context.Context, req Request) (release func(), why string, err error) {
+	limited := req.Memory > 0 || req.NanoCPUs > 0
+	l, ok := d.Engine.(BuildKitLimiter)
+	if !ok {
+		if limited {
+			return nil, "this build has a memory or CPU limit (build_memory, build_cpus or resource:limit --process-type build), which BuildKit in Docker Engine does not apply, and this engine client cannot bound BuildKit's cgroup; the classic builder applies them. An admin who sets build_memory none, and no CPU limit, gets BuildKit", nil
+		}
+		return func() {}, "", nil
+	}
+	release, why, err = l.LimitBuildKit(ctx, req.Memory, req.MemorySwap, req.NanoCPUs)
+	if err != nil {
+		return nil, "", fmt.Errorf("bounding BuildKit's cgroup: %w", err)
+	}
+	if why != "" {
+		if limited {
+			return nil, "this build has a memory or CPU limit (build_memory, build_cpus or resource:limit --process-type build), which BuildKit in Docker Engine does not apply, and Berth cannot bound BuildKit's RUN steps itself here: " + why + "; the classic builder applies the limits. An admin who sets build_memory none, and no CPU limit, gets BuildKit", nil
+		}
+		return func() {}, "", nil
+	}
+	return release, "", nil
 }
 
 // readBuildOutput relays the engine's JSON message stream to log and
