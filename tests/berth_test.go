@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -71,8 +72,35 @@ func run(m *testing.M) int {
 }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata",
+	testscript.Run(t, scriptParams("testdata", nil))
+}
+
+// TestSerialScripts runs the scripts of testdata/serial one at a time,
+// after every other script has finished (Go runs top-level tests one
+// after another, and each testscript.Run here waits for its script).
+// These scripts set build limits on the engine's BuildKit cgroup, which is
+// one for every dockerd and every Berth on the host (see
+// docker/buildcgroup.go): another script's build starting or ending in
+// the middle would raise or lift the limit they assert, or their small
+// limit would kill the other script's build.
+func TestSerialScripts(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "serial", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata/serial (%v)", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
+			testscript.Run(t, scriptParams("", []string{f}))
+		})
+	}
+}
+
+// scriptParams are the suite's testscript parameters: the scripts of dir,
+// or the given files when dir is "".
+func scriptParams(dir string, files []string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		Files:               files,
 		Setup:               setup,
 		RequireExplicitExec: true,
 		Condition:           condition,
@@ -97,5 +125,5 @@ func TestScripts(t *testing.T) {
 			"cnbbuilder":       cmdCNBBuilder,
 			"browser":          cmdBrowser,
 		},
-	})
+	}
 }
