@@ -148,6 +148,16 @@ func (d *Dashboard) withSession(next func(http.ResponseWriter, *http.Request, *s
 		if err == nil {
 			s = d.sessionFor(c.Value)
 		}
+		if s != nil {
+			// The key may have been removed, the app destroyed or
+			// recreated since the session began: the session holds only
+			// while what made it does.
+			if err := d.granted(r.Context(), s.grant); err != nil {
+				d.log.Warn("dashboard: session ended: what it was made for is gone", "remote", r.RemoteAddr, "scope", scopeName(s), "reason", err.Error())
+				d.endSession(c.Value)
+				s = nil
+			}
+		}
 		if s == nil {
 			d.fail(w, http.StatusUnauthorized, "Not signed in, or the session has ended: run `ssh berth@SERVER dashboard:login APP` (or --admin) and open the URL it prints.")
 			return
