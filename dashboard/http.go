@@ -297,7 +297,7 @@ func (d *Dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 	names := []string{s.app}
 	if s.app == "" {
 		var list []platform.AppInfo
-		if err := d.runJSON(ctx, s, &list, "apps:list", "--format", "json"); err != nil {
+		if err := d.runJSON(ctx, s, &list, "apps:list", "--format", "detailed"); err != nil {
 			d.commandFailed(w, err)
 			return
 		}
