@@ -107,6 +107,9 @@ func (d *Dashboard) fail(w http.ResponseWriter, status int, msg string) {
 // elsewhere would not be sent on the redirect after it).
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
+	// Caddy's access log skips this request (its URL holds the token):
+	// this line, without the token, is its record.
+	d.log.Info("dashboard: login page opened", "remote", r.RemoteAddr, "valid", d.validLogin(token))
 	if !d.validLogin(token) {
 		d.fail(w, http.StatusForbidden, "This login URL was used already, has expired, or is not one: run `dashboard:login APP` (or --admin) over ssh again.")
 		return
