@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -279,6 +280,11 @@ func (a *App) Start() error {
 	c.platform.SetLimits(a.limits)
 	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
+	adminFPs := make([]string, 0, len(a.adminKeys))
+	for _, k := range a.adminKeys {
+		adminFPs = append(adminFPs, gossh.FingerprintSHA256(k))
+	}
+	c.adminKeys.Store(&adminFPs)
 	hostKey := val.(*sshServer).hostKey
 	c.hostKey.Store(&hostKey)
 	// The URLs pushes and apps:list show are what this config's http app
@@ -359,6 +365,9 @@ type core struct {
 	// hostKey is the SSH host key's public half, for ssh-keys:host (set
 	// by Start: the SSH server is pooled apart from the core).
 	hostKey atomic.Pointer[gossh.PublicKey]
+	// adminKeys are the fingerprints of the config's authorized_keys, for
+	// the dashboard to check that a session's key is still one.
+	adminKeys atomic.Pointer[[]string]
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -445,8 +454,13 @@ func (a *App) newCore() (*core, error) {
 		return nil
 	}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
-		URLFor: func(h string) string { return c.platform.URLsFor([]string{h})[0] }})
+		URLFor:       func(h string) string { return c.platform.URLsFor([]string{h})[0] },
+		StillGranted: c.stillGranted})
 	c.backend.Dashboard = c.dashboard
+	// A session never outlives its app; stillGranted would refuse it at
+	// its next request too, this only ends it at once.
+	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.dashboard.EndAppSessions(app) })
+	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.dashboard.EndAppSessions(from) })
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
@@ -575,3 +589,41 @@ var (
 	_ caddy.Destructor  = (*core)(nil)
 	_ caddy.Destructor  = (*sshServer)(nil)
 )
+
+// stillGranted says whether a dashboard session's grant holds now: its
+// key is still an authorized_keys key or an added key whose scope covers
+// the session's app (ssh-keys:remove ends its sessions), and the app is
+// the one the session was made for (apps:destroy, apps:rename, or a new
+// app under the old name end it).
+func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
+	if g.Key != "" {
+		found := false
+		if fps := c.adminKeys.Load(); fps != nil && slices.Contains(*fps, g.Key) {
+			found = true
+		} else {
+			keys, err := c.platform.SSHKeys(ctx)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if k.Fingerprint == g.Key && (k.App == "" || k.App == g.App) {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("key %s is no longer authorized for this session's scope", g.Key)
+		}
+	}
+	if g.App != "" {
+		app, err := c.platform.App(ctx, g.App)
+		if err != nil {
+			return err
+		}
+		if !app.CreatedAt.Equal(g.AppCreated) {
+			return fmt.Errorf("app %s was destroyed or renamed since the session began; this one is a new app", g.App)
+		}
+	}
+	return nil
+}

@@ -114,6 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// The dashboard's host is Berth's own (no app can take it).
 	if c := h.app.core.Load(); c != nil && c.dashboard.Serves(r.Host) {
+		skipLoginTokenLog(r)
 		c.dashboard.ServeHTTP(w, r)
 		return nil
 	}
@@ -293,3 +294,14 @@ var (
 	_ caddy.Provisioner           = (*Upstreams)(nil)
 	_ caddyfile.Unmarshaler       = (*Upstreams)(nil)
 )
+
+// skipLoginTokenLog keeps a dashboard login URL out of Caddy's access log
+// (when the site has one): its token signs a browser in until it is used,
+// and a log line would keep it for whoever reads the logs. The dashboard
+// logs the request itself, without the token; the POST that uses the
+// token carries it in its body, which access logs do not keep.
+func skipLoginTokenLog(r *http.Request) {
+	if r.URL.Path == "/login" && r.URL.Query().Has("token") {
+		caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
+	}
+}

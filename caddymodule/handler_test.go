@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -32,5 +33,22 @@ func TestHSTSWriterKeepsTheAppsOwnHeader(t *testing.T) {
 				t.Errorf("Strict-Transport-Security %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A login URL's token must not stay in Caddy's access log.
+func TestDashboardLoginTokenSkipsTheAccessLog(t *testing.T) {
+	for target, skip := range map[string]bool{
+		"/login?token=abc": true,
+		"/login":           false,
+		"/apps/blog":       false,
+	} {
+		vars := map[string]any{}
+		r := httptest.NewRequest("GET", "http://dash.example.test"+target, nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, vars))
+		skipLoginTokenLog(r)
+		if got, _ := vars[caddyhttp.LogSkipVar].(bool); got != skip {
+			t.Errorf("%s: log_skip %v, want %v", target, got, skip)
+		}
 	}
 }

@@ -12,12 +12,27 @@ import (
 // Logins is the web dashboard's sign-in (package dashboard): one-time
 // login URLs made by a key's command, and the sessions they open.
 type Logins interface {
-	// NewLogin returns a one-time URL that opens a session scoped to app
-	// ("" for an admin session), and when it stops working.
-	NewLogin(app string) (url string, expires time.Time, err error)
+	// NewLogin returns a one-time URL that opens a session for g, and
+	// when it stops working.
+	NewLogin(g LoginGrant) (url string, expires time.Time, err error)
 	// LogoutAll ends every session and unused login URL; it returns how
 	// many sessions it ended.
 	LogoutAll() int
+}
+
+// LoginGrant is what a dashboard session is made for, so that it ends
+// when what it came from is gone: every request of the session checks
+// that the key still exists with a scope that covers App, and that App
+// is still the app it was (not destroyed and recreated under the name,
+// nor renamed away).
+type LoginGrant struct {
+	// App is the session's app, "" for an admin session.
+	App string
+	// AppCreated is App's CreatedAt when the login URL was made.
+	AppCreated time.Time
+	// Key is the SHA256 fingerprint of the SSH key that ran
+	// dashboard:login; "" when no key did (`caddy berth` on the host).
+	Key string
 }
 
 var dashboardCommands = []command{
@@ -38,7 +53,7 @@ func dashboardLogin(ctx context.Context, p *Backend, args []string, out IO) erro
 			return usageError{fmt.Sprintf("unknown flag --%s", f)}
 		}
 	}
-	app := ""
+	g := LoginGrant{Key: platform.KeyFingerprint(ctx)}
 	switch {
 	case admin && len(pos) == 0:
 		// The door lets a deploy key run an app-scoped command only with
@@ -48,23 +63,24 @@ func dashboardLogin(ctx context.Context, p *Backend, args []string, out IO) erro
 			return platform.Errorf(ErrForbidden, "a deploy key's session is scoped to its app: run dashboard:login APP")
 		}
 	case !admin && len(pos) == 1:
-		app = pos[0]
-		if _, err := p.App(ctx, app); err != nil {
+		a, err := p.App(ctx, pos[0])
+		if err != nil {
 			return err
 		}
+		g.App, g.AppCreated = a.Name, a.CreatedAt
 	default:
 		return usageError{"name one app, or --admin for a session that sees every app"}
 	}
 	if p.Dashboard == nil {
 		return errNoDashboard
 	}
-	url, expires, err := p.Dashboard.NewLogin(app)
+	url, expires, err := p.Dashboard.NewLogin(g)
 	if err != nil {
 		return err
 	}
 	scope := "every app (admin)"
-	if app != "" {
-		scope = "app " + app + " only"
+	if g.App != "" {
+		scope = "app " + g.App + " only"
 	}
 	fmt.Fprintln(out.Stdout, url)
 	fmt.Fprintf(out.Stderr, "-----> Open the URL above within %s (until %s); it works once, and signs in for %s\n",

@@ -17,10 +17,10 @@ var dokkuCommands = []command{
 	{appScope, "url", "url APP", "Show the app's first URL", urlCmd},
 	{appScope, "urls", "urls APP [--quiet]", "Show every URL of the app, one a line", urlsCmd},
 	{appScope, "logs:failed", "logs:failed APP|--all", "Print the log of the app's last failed deploy (every app's with --all)", logsFailed},
-	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart", logsSet},
+	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart; a deploy key may set up to 10m or what an admin key set", logsSet},
 	{appScope, "logs:report", "logs:report APP [--format json]", "Show the app's log settings", logsReport},
 	{appScope, "docker-options:list", "docker-options:list APP --phase build|deploy|run", "List the app's docker options of one phase, one a line", dockerOptionsList},
-	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or its key (PEM), as certs:add took them", withCerts(certsShow)},
+	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or (admin keys) its key (PEM), as certs:add took them", withCerts(certsShow)},
 }
 
 func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -215,6 +215,12 @@ func certsShow(ctx context.Context, c *certs.Certs, args []string, out IO) error
 	}
 	if len(pos) != 2 {
 		return usageError{"give an app and crt or key"}
+	}
+	// An admin may have installed the certificate (a wildcard shared by
+	// several apps): its key is not the app's to hand out, so a deploy
+	// key reads the certificate only.
+	if pos[1] == "key" && platform.IsDeployKey(ctx) {
+		return platform.Errorf(ErrForbidden, "certs:show %s key prints a private key, which only an admin key may read (the certificate may be an admin's, shared with other apps); this key may read the certificate: certs:show %s crt", pos[0], pos[0])
 	}
 	pem, err := c.ShowCertificate(ctx, pos[0], pos[1])
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 var runCommands = []command{
 	{appScope, "run", "run APP [-e|--env KEY=VALUE]... [--no-tty] [--] CMD|PROCFILE_TYPE [ARGS...]", "Run a command (or a Procfile entry) in a one-off container of the app, with its config and -e vars; stdin attached, its exit status returned (ssh -t for a terminal). Dokku's form, flags before APP, works too", run},
 	{appScope, "run:detached", "run:detached APP [-e|--env KEY=VALUE]... [--] CMD|PROCFILE_TYPE [ARGS...]", "Start a command (or a Procfile entry) in a one-off container that runs on its own; prints its name (run:list, run:stop). It is removed when it exits", runDetached},
-	{appScope, "run:list", "run:list APP [--format json|stdout]", "List the app's running one-off containers (every app's without APP; admin keys)", runList},
-	{appScope, "run:stop", "run:stop APP|--container NAME", "Stop (and remove) the app's running one-off containers, or the one named", runStop},
+	{appScope, "run:list", "run:list [APP] [--format json|stdout]", "List the app's running one-off containers (every app's without APP; admin keys)", runList},
+	{appScope, "run:stop", "run:stop APP [--container NAME] | --container NAME", "Stop (and remove) the app's running one-off containers, or the one named (of APP when given; a deploy key names its app)", runStop},
 	{appScope, "enter", "enter APP [PROCESS] [-- CMD...]", "Run a shell (or CMD) inside a running container of the app (PROCESS: web, web.2, worker...)", enter},
 }
 
@@ -182,13 +182,13 @@ func runStop(ctx context.Context, p *Backend, args []string, out IO) error {
 	switch {
 	case byName && container == "":
 		return usageError{"--container needs a name (run:list shows them)"}
-	case byName && len(pos) > 0:
-		return usageError{"name an app or --container NAME, not both"}
-	case !byName && len(pos) != 1:
-		return usageError{"name one app, or --container NAME"}
+	case len(pos) > 1, !byName && len(pos) != 1:
+		return usageError{"name one app, --container NAME, or both (the app's container of that name)"}
 	}
+	// With both, only the app's container of that name is stopped: that
+	// is how a deploy key, which must name its app first, stops one run.
 	app := ""
-	if !byName {
+	if len(pos) == 1 {
 		app = pos[0]
 	}
 	names, err := p.StopRun(ctx, app, container)

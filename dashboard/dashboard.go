@@ -12,6 +12,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -51,12 +52,20 @@ type Config struct {
 	// the server that serves it); nil means http://HOST.
 	URLFor func(host string) string
 	Logger *slog.Logger
+	// StillGranted says whether what a session was made for still holds:
+	// its key (when one made it) still exists with a scope that covers
+	// the session's app, and that app is the same one (not destroyed,
+	// renamed away, or recreated under its name). Every request of a
+	// session asks it, and a session it refuses ends. Nil grants nothing:
+	// every session ends at its first request.
+	StillGranted func(ctx context.Context, g commands.LoginGrant) error
 }
 
 // Dashboard is the web dashboard of one Berth.
 type Dashboard struct {
-	log    *slog.Logger
-	urlFor func(host string) string
+	log     *slog.Logger
+	urlFor  func(host string) string
+	granted func(ctx context.Context, g commands.LoginGrant) error
 
 	handlerOnce sync.Once
 	mux         http.Handler
@@ -71,12 +80,13 @@ type Dashboard struct {
 }
 
 type login struct {
-	app     string // "" for an admin session
+	grant   commands.LoginGrant
 	expires time.Time
 }
 
 type session struct {
 	app     string // "" for an admin session
+	grant   commands.LoginGrant
 	expires time.Time
 	csrf    string // the forms' token
 	flash   string // the last action's result, shown once
@@ -94,7 +104,13 @@ func New(c Config) *Dashboard {
 	if urlFor == nil {
 		urlFor = func(h string) string { return "http://" + h }
 	}
-	return &Dashboard{log: log, urlFor: urlFor, backend: c.Backend, sessionTTL: DefaultSessionTTL,
+	granted := c.StillGranted
+	if granted == nil {
+		granted = func(context.Context, commands.LoginGrant) error {
+			return errors.New("no check of sessions is set up")
+		}
+	}
+	return &Dashboard{log: log, urlFor: urlFor, granted: granted, backend: c.Backend, sessionTTL: DefaultSessionTTL,
 		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now}
 }
 
@@ -130,9 +146,9 @@ func (d *Dashboard) Serves(host string) bool {
 // ErrOff is returned for a login while no dashboard host is set.
 var ErrOff = errors.New("the web dashboard is off: set `dashboard HOST` in the Caddyfile's berth block (such as `dashboard berth.example.com`) and reload")
 
-// NewLogin makes a one-time login URL for a session scoped to app ("" for
-// admin). Only the token's hash is kept.
-func (d *Dashboard) NewLogin(app string) (string, time.Time, error) {
+// NewLogin makes a one-time login URL for a session of g (scoped to g.App,
+// "" for admin). Only the token's hash is kept.
+func (d *Dashboard) NewLogin(g commands.LoginGrant) (string, time.Time, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.host == "" {
@@ -150,7 +166,7 @@ func (d *Dashboard) NewLogin(app string) (string, time.Time, error) {
 	}
 	token := randomToken()
 	expires := d.now().Add(LoginTTL)
-	d.logins[hash(token)] = login{app: app, expires: expires}
+	d.logins[hash(token)] = login{grant: g, expires: expires}
 	return strings.TrimSuffix(d.urlFor(d.host), "/") + "/login?token=" + token, expires, nil
 }
 
@@ -196,7 +212,7 @@ func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
 		delete(d.sessions, oldest)
 	}
 	cookie = randomToken()
-	s = &session{app: l.app, expires: d.now().Add(d.sessionTTL), csrf: randomToken()}
+	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken()}
 	d.sessions[hash(cookie)] = s
 	return cookie, s, true
 }
@@ -216,6 +232,30 @@ func (d *Dashboard) sessionFor(cookie string) *session {
 		return nil
 	}
 	return s
+}
+
+// EndAppSessions ends the sessions and voids the unused login URLs of app
+// (apps:destroy, apps:rename): a session never outlives its app, even
+// before its next request would find out.
+func (d *Dashboard) EndAppSessions(app string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for k, s := range d.sessions {
+		if s.app == app {
+			delete(d.sessions, k)
+			n++
+		}
+	}
+	for k, l := range d.logins {
+		if l.grant.App == app {
+			delete(d.logins, k)
+		}
+	}
+	if n > 0 {
+		d.log.Info("dashboard: sessions of a destroyed or renamed app signed out", "app", app, "sessions", n)
+	}
+	return n
 }
 
 func (d *Dashboard) endSession(cookie string) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-paas/berth/commands"
 )
 
 // The sign-in's own logic, without a backend: only requests that are
@@ -16,7 +19,7 @@ import (
 
 func newTest(t *testing.T) (*Dashboard, *time.Time) {
 	t.Helper()
-	d := New(Config{})
+	d := New(Config{StillGranted: func(context.Context, commands.LoginGrant) error { return nil }})
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	d.now = func() time.Time { return now }
 	d.SetHost("Dash.Example.test", 0, nil)
@@ -53,7 +56,7 @@ func token(t *testing.T, u string) string {
 
 func signIn(t *testing.T, d *Dashboard) (*http.Cookie, *session) {
 	t.Helper()
-	u, _, err := d.NewLogin("")
+	u, _, err := d.NewLogin(commands.LoginGrant{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func signIn(t *testing.T, d *Dashboard) (*http.Cookie, *session) {
 
 func TestOffUntilAHostIsSet(t *testing.T) {
 	d := New(Config{})
-	if _, _, err := d.NewLogin(""); !errors.Is(err, ErrOff) {
+	if _, _, err := d.NewLogin(commands.LoginGrant{}); !errors.Is(err, ErrOff) {
 		t.Fatalf("NewLogin with no host: %v", err)
 	}
 	d.SetHost("dash.example.test", 0, nil)
@@ -85,7 +88,7 @@ func TestOffUntilAHostIsSet(t *testing.T) {
 
 func TestALoginURLWorksOnce(t *testing.T) {
 	d, _ := newTest(t)
-	u, _, _ := d.NewLogin("blog")
+	u, _, _ := d.NewLogin(commands.LoginGrant{App: "blog"})
 	tok := token(t, u)
 	if w := do(d, "POST", "/login", url.Values{"token": {tok}}, nil); w.Code != http.StatusSeeOther {
 		t.Fatalf("first use: %d", w.Code)
@@ -100,7 +103,7 @@ func TestALoginURLWorksOnce(t *testing.T) {
 
 func TestALoginURLExpiresAfterTenMinutes(t *testing.T) {
 	d, now := newTest(t)
-	u, exp, _ := d.NewLogin("")
+	u, exp, _ := d.NewLogin(commands.LoginGrant{})
 	if exp.Sub(*now) != LoginTTL || LoginTTL != 10*time.Minute {
 		t.Fatalf("expires %v", exp)
 	}
@@ -150,7 +153,7 @@ func TestCrossSitePostsAreRefused(t *testing.T) {
 	}
 	// A login from another site (login CSRF) is refused too, and does
 	// not use the URL up.
-	u, _, _ := d.NewLogin("")
+	u, _, _ := d.NewLogin(commands.LoginGrant{})
 	if w := do(d, "POST", "/login", url.Values{"token": {token(t, u)}}, http.Header{"Origin": {"http://evil.example"}}); w.Code != http.StatusForbidden {
 		t.Errorf("cross-site login: %d", w.Code)
 	}
@@ -167,5 +170,101 @@ func TestPagesCarryNoScriptNorReferrer(t *testing.T) {
 	}
 	if w.Header().Get("Referrer-Policy") != "same-origin" {
 		t.Error("the login token could leak in a Referer")
+	}
+}
+
+// world is a fake of what sessions are made from: the keys (fingerprint
+// to app, "" for an admin key) and the apps (name to creation time).
+type world struct {
+	keys map[string]string
+	apps map[string]time.Time
+}
+
+func (w *world) granted(_ context.Context, g commands.LoginGrant) error {
+	app, ok := w.keys[g.Key]
+	if !ok || (app != "" && app != g.App) {
+		return errors.New("key gone")
+	}
+	if g.App != "" {
+		if created, ok := w.apps[g.App]; !ok || !created.Equal(g.AppCreated) {
+			return errors.New("app gone")
+		}
+	}
+	return nil
+}
+
+// alive says whether the session of c still holds: a POST with a wrong
+// form token is refused as stale (403) while it does, as signed out (401)
+// once it has ended, and no command runs either way.
+func alive(t *testing.T, d *Dashboard, c *http.Cookie) bool {
+	t.Helper()
+	w := do(d, "POST", "/apps/blog/rollback", url.Values{"csrf": {"stale"}}, http.Header{"Cookie": {c.String()}})
+	switch w.Code {
+	case http.StatusForbidden:
+		return true
+	case http.StatusUnauthorized:
+		return false
+	}
+	t.Fatalf("probe: %d %s", w.Code, w.Body)
+	return false
+}
+
+func signInAs(t *testing.T, d *Dashboard, g commands.LoginGrant) *http.Cookie {
+	t.Helper()
+	u, _, err := d.NewLogin(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := do(d, "POST", "/login", url.Values{"token": {token(t, u)}}, nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	return w.Result().Cookies()[0]
+}
+
+// A session lasts only while the key that made it is still authorized
+// for its scope and its app is the same app: ssh-keys:remove,
+// apps:destroy and apps:rename end it, and a new app under the old name
+// is not the one the session was for.
+func TestSessionsEndWithTheirKeyAndApp(t *testing.T) {
+	d, _ := newTest(t)
+	created := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	w := &world{keys: map[string]string{"SHA256:contractor": "blog", "SHA256:admin": ""},
+		apps: map[string]time.Time{"blog": created}}
+	d.granted = w.granted
+	blog := commands.LoginGrant{App: "blog", AppCreated: created, Key: "SHA256:contractor"}
+
+	// The contractor's key is removed: its session ends.
+	c := signInAs(t, d, blog)
+	if !alive(t, d, c) {
+		t.Fatal("a fresh session is not alive")
+	}
+	delete(w.keys, "SHA256:contractor")
+	if alive(t, d, c) {
+		t.Error("a session outlived ssh-keys:remove of its key")
+	}
+	if d.sessionFor(c.Value) != nil {
+		t.Error("the refused session was kept")
+	}
+
+	// blog is destroyed and recreated: the old session is not the new
+	// blog's.
+	w.keys["SHA256:contractor"] = "blog"
+	c = signInAs(t, d, blog)
+	w.apps["blog"] = created.Add(time.Hour)
+	if alive(t, d, c) {
+		t.Error("a session of the old blog reaches a new app named blog")
+	}
+
+	// apps:destroy and apps:rename end an app's sessions at once (the
+	// platform's hooks call EndAppSessions), the admin's stay.
+	w.apps["blog"] = created
+	c = signInAs(t, d, blog)
+	admin := signInAs(t, d, commands.LoginGrant{Key: "SHA256:admin"})
+	if n := d.EndAppSessions("blog"); n != 1 {
+		t.Errorf("EndAppSessions ended %d sessions, want 1", n)
+	}
+	if alive(t, d, c) || !alive(t, d, admin) {
+		t.Error("EndAppSessions ended the wrong sessions")
 	}
 }

@@ -107,6 +107,9 @@ func (d *Dashboard) fail(w http.ResponseWriter, status int, msg string) {
 // elsewhere would not be sent on the redirect after it).
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
+	// Caddy's access log skips this request (its URL holds the token):
+	// this line, without the token, is its record.
+	d.log.Info("dashboard: login page opened", "remote", r.RemoteAddr, "valid", d.validLogin(token))
 	if !d.validLogin(token) {
 		d.fail(w, http.StatusForbidden, "This login URL was used already, has expired, or is not one: run `dashboard:login APP` (or --admin) over ssh again.")
 		return
@@ -147,6 +150,16 @@ func (d *Dashboard) withSession(next func(http.ResponseWriter, *http.Request, *s
 		var s *session
 		if err == nil {
 			s = d.sessionFor(c.Value)
+		}
+		if s != nil {
+			// The key may have been removed, the app destroyed or
+			// recreated since the session began: the session holds only
+			// while what made it does.
+			if err := d.granted(r.Context(), s.grant); err != nil {
+				d.log.Warn("dashboard: session ended: what it was made for is gone", "remote", r.RemoteAddr, "scope", scopeName(s), "reason", err.Error())
+				d.endSession(c.Value)
+				s = nil
+			}
 		}
 		if s == nil {
 			d.fail(w, http.StatusUnauthorized, "Not signed in, or the session has ended: run `ssh berth@SERVER dashboard:login APP` (or --admin) and open the URL it prints.")
@@ -287,7 +300,7 @@ func (d *Dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 	names := []string{s.app}
 	if s.app == "" {
 		var list []platform.AppInfo
-		if err := d.runJSON(ctx, s, &list, "apps:list", "--format", "json"); err != nil {
+		if err := d.runJSON(ctx, s, &list, "apps:list", "--format", "detailed"); err != nil {
 			d.commandFailed(w, err)
 			return
 		}

@@ -265,7 +265,7 @@ func (s *Server) handleSession(sess gliderssh.Session) {
 		streams.Stderr = sess
 		streams.Terminal = &commands.Terminal{Width: uint(pty.Window.Width), Height: uint(pty.Window.Height), Resize: resize}
 	}
-	ctx := context.Context(sess.Context())
+	ctx := platform.WithKeyFingerprint(sess.Context(), gossh.FingerprintSHA256(key))
 	if !who.admin {
 		ctx = platform.AsDeployKey(ctx) // it may not loosen an admin's limits
 	}

@@ -80,6 +80,10 @@ type App struct {
 	// LogMaxSize is the app's log retention (logs:set max-size): "10m",
 	// "unlimited", or empty for DefaultLogMaxSize.
 	LogMaxSize string `json:"log_max_size,omitempty"`
+	// LogMaxSizeAllowed is the largest max-size an admin key set for the
+	// app (or "unlimited"): a deploy key may set up to it, or up to
+	// DefaultLogMaxSize when no admin set one.
+	LogMaxSizeAllowed string `json:"log_max_size_allowed,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -23,11 +25,54 @@ var logSize = regexp.MustCompile(`^[1-9][0-9]*[kmg]$`)
 // max-size SIZE): a whole number and k, m or g, or "unlimited"; ""
 // goes back to DefaultLogMaxSize. It applies to containers started from
 // now on (the next deploy or ps:restart).
+//
+// Log files are on the host's disk, and everything a deploy key can do
+// to fill the host is bounded: a deploy key may set a size up to
+// DefaultLogMaxSize, or up to what an admin key set for the app (its
+// LogMaxSizeAllowed), never more; an admin's setting is the new bound
+// (an admin unsetting it goes back to the default bound).
 func (p *Platform) SetLogMaxSize(ctx context.Context, app, size string) error {
 	if size != "" && size != LogMaxSizeUnlimited && !logSize.MatchString(size) {
 		return fmt.Errorf("max-size %q: use a whole number and k, m or g (20m), or unlimited", size)
 	}
-	return p.update(ctx, app, func(a *App) { a.LogMaxSize = size })
+	a, unlock, err := p.lockedApp(ctx, app, "a settings change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !isDeployKey(ctx) {
+		a.LogMaxSize, a.LogMaxSizeAllowed = size, size
+		return saveApp(ctx, p.store, a)
+	}
+	bound := DefaultLogMaxSize
+	if logSizeBytes(a.LogMaxSizeAllowed) > logSizeBytes(bound) {
+		bound = a.LogMaxSizeAllowed
+	}
+	if size != "" && logSizeBytes(size) > logSizeBytes(bound) {
+		return fmt.Errorf("max-size %s is more than a deploy key may set for %s (at most %s): logs fill the host's disk, so a larger size or unlimited needs an admin key (logs:set %s max-size %s from one)", size, app, bound, app, size)
+	}
+	a.LogMaxSize = size
+	return saveApp(ctx, p.store, a)
+}
+
+// logSizeBytes is a max-size in bytes: "unlimited" is the most, a size
+// too large to count counts as unlimited, "" (unset) is nothing.
+func logSizeBytes(size string) uint64 {
+	switch {
+	case size == "":
+		return 0
+	case size == LogMaxSizeUnlimited || !logSize.MatchString(size):
+		return math.MaxUint64
+	}
+	n, err := strconv.ParseUint(size[:len(size)-1], 10, 64)
+	if err != nil {
+		return math.MaxUint64
+	}
+	unit := map[byte]uint64{'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[size[len(size)-1]]
+	if n > math.MaxUint64/unit {
+		return math.MaxUint64
+	}
+	return n * unit
 }
 
 // LogMaxSizes are the app's log retention as set, and as it applies.

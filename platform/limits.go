@@ -201,3 +201,20 @@ func isDeployKey(ctx context.Context) bool {
 	v, _ := ctx.Value(deployKeyKey{}).(bool)
 	return v
 }
+
+// keyFingerprintKey carries the SSH key a request came with.
+type keyFingerprintKey struct{}
+
+// WithKeyFingerprint records the SHA256 fingerprint of the SSH key that
+// made a request (the SSH door sets it), so that what the request leaves
+// behind (a dashboard session) can be tied to that key and end with it.
+func WithKeyFingerprint(ctx context.Context, fingerprint string) context.Context {
+	return context.WithValue(ctx, keyFingerprintKey{}, fingerprint)
+}
+
+// KeyFingerprint returns the fingerprint WithKeyFingerprint recorded, ""
+// for a request that came with no key (the admin API, `caddy berth`).
+func KeyFingerprint(ctx context.Context) string {
+	v, _ := ctx.Value(keyFingerprintKey{}).(string)
+	return v
+}

@@ -210,6 +210,9 @@ func (p *Platform) StopRun(ctx context.Context, app, container string) ([]string
 		}
 	}
 	if container != "" && len(stop) == 0 {
+		if app != "" {
+			return nil, fmt.Errorf("no running run container of %s is named %q; run:list %s shows them", app, container, app)
+		}
 		return nil, fmt.Errorf("no running run container is named %q; run:list shows them", container)
 	}
 	var names []string
