@@ -128,14 +128,19 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	defer archive.Close()
-	src := io.Reader(archive)
+	// The pushed tree is checked the way the pack builder's is (see
+	// treeGuard): no entry through a symlink, no symlink out of /tmp/app.
+	guarded, gw := io.Pipe()
+	defer guarded.Close()
+	go func() { gw.CloseWithError(guardTree(gw, archive)) }()
+	src := io.Reader(guarded)
 	if len(req.Buildpacks) > 0 {
 		// The app's buildpacks (buildpacks:add) replace the source's
 		// .buildpacks, as Dokku's buildpacks plugin does.
 		pr, pw := io.Pipe()
 		defer pr.Close()
 		content := strings.Join(req.Buildpacks, "\n") + "\n"
-		go func() { pw.CloseWithError(replaceFile(pw, archive, ".buildpacks", content)) }()
+		go func() { pw.CloseWithError(replaceFile(pw, guarded, ".buildpacks", content)) }()
 		src = pr
 		fmt.Fprintf(log, "-----> Using the app's buildpacks: %s\n", strings.Join(req.Buildpacks, " "))
 	}

@@ -471,6 +471,7 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 			return err
 		}
 	}
+	guard := newTreeGuard()
 	tr := tar.NewReader(archive)
 	for {
 		h, err := tr.Next()
@@ -486,6 +487,9 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 		}
 		if h.Typeflag == tar.TypeXGlobalHeader {
 			continue
+		}
+		if err := guard.check(name, h); err != nil {
+			return err
 		}
 		h.Name = "workspace/" + name
 		if h.Typeflag == tar.TypeDir {
@@ -507,6 +511,11 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 		if _, err := io.Copy(tw, tr); err != nil {
 			return fmt.Errorf("reading the source: %w", err)
 		}
+	}
+	// An error here fails the copy into the container, which is then
+	// removed without having started.
+	if err := guard.finish(); err != nil {
+		return err
 	}
 	return tw.Close()
 }
