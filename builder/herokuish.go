@@ -132,7 +132,8 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 	// treeGuard): no entry through a symlink, no symlink out of /tmp/app.
 	guarded, gw := io.Pipe()
 	defer guarded.Close()
-	go func() { gw.CloseWithError(guardTree(gw, archive)) }()
+	copied := &copyResult{}
+	go func() { gw.CloseWithError(copied.set(guardTree(gw, archive))) }()
 	src := io.Reader(guarded)
 	if len(req.Buildpacks) > 0 {
 		// The app's buildpacks (buildpacks:add) replace the source's
@@ -174,6 +175,9 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		// Removed whatever happened, cancelled or not: the container
 		// holds the app's build and its files volume its config.
 		defer h.Engine.RemoveOneOff(context.WithoutCancel(ctx), id)
+	}
+	if refusal := copied.refusal(); refusal != nil {
+		return Result{}, refusal
 	}
 	if err != nil {
 		if ctx.Err() != nil {

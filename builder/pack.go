@@ -151,7 +151,7 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	files := packFiles(ctx, req.Source, env, order, uid, gid)
+	files, copied := packFiles(ctx, req.Source, env, order, uid, gid)
 	defer files.Close()
 	cache := PackCacheVolume(req.App)
 	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App}); err != nil {
@@ -180,6 +180,9 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 		Output:  log,
 		Memory:  req.Memory, MemorySwap: req.MemorySwap, NanoCPUs: req.NanoCPUs,
 	})
+	if refusal := copied.refusal(); refusal != nil {
+		return Result{}, refusal
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -430,10 +433,11 @@ var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // under /workspace, the env as /platform/env/NAME files, and the explicit
 // order at /layers/order.toml, all owned by the builder's CNB user (the
 // buildpacks run as it and write into /workspace).
-func packFiles(ctx context.Context, src Source, env map[string]string, order []byte, uid, gid int) io.ReadCloser {
+func packFiles(ctx context.Context, src Source, env map[string]string, order []byte, uid, gid int) (io.ReadCloser, *copyResult) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writePackFiles(ctx, pw, src, env, order, uid, gid)) }()
-	return pr
+	res := &copyResult{}
+	go func() { pw.CloseWithError(res.set(writePackFiles(ctx, pw, src, env, order, uid, gid))) }()
+	return pr, res
 }
 
 func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string]string, order []byte, uid, gid int) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 )
 
 // treeGuard checks a pushed source's tar entries before they are unpacked
@@ -34,7 +35,37 @@ func newTreeGuard() *treeGuard {
 
 // refuse words a refusal: what is wrong, and what to do.
 func refuse(name, why string) error {
-	return fmt.Errorf("the pushed tree cannot be built: %s %s", name, why)
+	return &treeError{fmt.Errorf("the pushed tree cannot be built: %s %s", name, why)}
+}
+
+// treeError is a refusal of treeGuard. The builders report it as it is,
+// not inside the engine's error about the copy it cut short (see
+// copyResult).
+type treeError struct{ error }
+
+// copyResult keeps the error a goroutine that writes a build container's
+// tar ended with, for the builder to report a refusal plainly.
+type copyResult struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (c *copyResult) set(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
+	return err
+}
+
+// refusal returns the treeGuard refusal the copy ended with, if any.
+func (c *copyResult) refusal() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var te *treeError
+	if errors.As(c.err, &te) {
+		return te
+	}
+	return nil
 }
 
 // crafted is the advice for what git itself never writes.
