@@ -82,8 +82,9 @@ func (Herokuish) Detect(ctx context.Context, src Source, config map[string]strin
 
 var dotenvBuildpack = regexp.MustCompile(`(?m)^\s*(export\s+)?BUILDPACK_URL=\S`)
 
-// CacheVolume is the name of app's herokuish build cache volume.
-func CacheVolume(app string) string { return "berth-" + app + "-herokuish-cache" }
+// CacheVolume is the name of app's herokuish build cache volume; "_"
+// cannot be in an app's name, so it is no other app's (PackCacheVolume).
+func CacheVolume(app string) string { return "berth-" + app + "_herokuish-cache" }
 
 // RemoveCache removes app's cache volume (the app was destroyed).
 func (h Herokuish) RemoveCache(ctx context.Context, app string) error {

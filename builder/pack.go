@@ -70,7 +70,11 @@ func (Pack) Detect(ctx context.Context, src Source, _ map[string]string) (bool, 
 
 // PackCacheVolume is the volume that keeps an app's buildpack cache
 // between builds. The platform removes it with the app.
-func PackCacheVolume(app string) string { return "berth-pack-cache-" + app }
+// The "_" before the suffix keeps the names of two apps' volumes apart:
+// app names are [a-z0-9-], so no app's name ends where another's suffix
+// starts (berth-pack-cache-APP was app a's pack cache and app
+// pack-cache-a's herokuish cache's prefix alike).
+func PackCacheVolume(app string) string { return "berth-" + app + "_pack-cache" }
 
 // Paths inside the build container, the lifecycle's defaults.
 const (
@@ -154,7 +158,7 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 	files, copied := packFiles(ctx, req.Source, env, order, uid, gid)
 	defer files.Close()
 	cache := PackCacheVolume(req.App)
-	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App}); err != nil {
+	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App, docker.LabelApp: req.App, LabelBuilder: PackName}); err != nil {
 		return Result{}, fmt.Errorf("the build cache of %s: %w", req.App, err)
 	}
 	cmd := []string{"/cnb/lifecycle/creator",

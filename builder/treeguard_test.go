@@ -148,3 +148,20 @@ func TestHerokuishRefusesCraftedTrees(t *testing.T) {
 		t.Errorf("a plain tree: %v", err)
 	}
 }
+
+// TestCacheVolumesAreEachApps: no two apps share a cache volume name, of
+// either builder (berth-pack-cache-a was also where app pack-cache-a's
+// herokuish cache's name began, and a-herokuish-cache's pack cache was
+// pack-cache-a's herokuish cache).
+func TestCacheVolumesAreEachApps(t *testing.T) {
+	apps := []string{"a", "pack-cache-a", "a-herokuish-cache", "herokuish-cache", "pack-cache", "a-pack-cache", "b"}
+	owner := map[string]string{}
+	for _, app := range apps {
+		for _, name := range []string{PackCacheVolume(app), CacheVolume(app)} {
+			if other, ok := owner[name]; ok {
+				t.Errorf("the volume %s is both %s's and %s's", name, other, app)
+			}
+			owner[name] = app
+		}
+	}
+}
