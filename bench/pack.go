@@ -112,7 +112,7 @@ func packRounds(ctx context.Context, e *env, src string, sshPort, rounds, mb int
 		app := fmt.Sprintf("pack-bench-%d-%d", mb, i)
 		e.defer_("remove "+app, func() {
 			berthtest.RemoveApp(app)
-			exec.Command("docker", "volume", "rm", "-f", "berth-pack-cache-"+app).Run()
+			exec.Command("docker", "volume", "rm", "-f", "berth-"+app+"_pack-cache").Run()
 		})
 		if _, err := ssh("apps:create", app); err != nil {
 			return err

@@ -82,8 +82,9 @@ func (Herokuish) Detect(ctx context.Context, src Source, config map[string]strin
 
 var dotenvBuildpack = regexp.MustCompile(`(?m)^\s*(export\s+)?BUILDPACK_URL=\S`)
 
-// CacheVolume is the name of app's herokuish build cache volume.
-func CacheVolume(app string) string { return "berth-" + app + "-herokuish-cache" }
+// CacheVolume is the name of app's herokuish build cache volume; "_"
+// cannot be in an app's name, so it is no other app's (PackCacheVolume).
+func CacheVolume(app string) string { return "berth-" + app + "_herokuish-cache" }
 
 // RemoveCache removes app's cache volume (the app was destroyed).
 func (h Herokuish) RemoveCache(ctx context.Context, app string) error {
@@ -128,7 +129,22 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	defer archive.Close()
-	src := io.Reader(archive)
+	// The pushed tree is checked the way the pack builder's is (see
+	// treeGuard): no entry through a symlink, no symlink out of /tmp/app.
+	guarded, gw := io.Pipe()
+	copied := &copyResult{}
+	guardDone := make(chan struct{})
+	go func() {
+		defer close(guardDone)
+		gw.CloseWithError(copied.set(guardTree(gw, archive)))
+	}()
+	// As below: the guard must have stopped reading the archive before
+	// the archive is closed (deferred above).
+	defer func() {
+		guarded.Close()
+		<-guardDone
+	}()
+	src := io.Reader(guarded)
 	if len(req.Buildpacks) > 0 {
 		// The app's buildpacks (buildpacks:add) replace the source's
 		// .buildpacks, as Dokku's buildpacks plugin does.
@@ -137,7 +153,7 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			pw.CloseWithError(replaceFile(pw, archive, ".buildpacks", content))
+			pw.CloseWithError(replaceFile(pw, guarded, ".buildpacks", content))
 		}()
 		// Runs before archive.Close (deferred above): the goroutine must
 		// have stopped reading the archive when it is closed. Closing pr
@@ -184,6 +200,9 @@ func (h Herokuish) Build(ctx context.Context, req Request) (Result, error) {
 		// Removed whatever happened, cancelled or not: the container
 		// holds the app's build and its files volume its config.
 		defer h.Engine.RemoveOneOff(context.WithoutCancel(ctx), id)
+	}
+	if refusal := copied.refusal(); refusal != nil {
+		return Result{}, refusal
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -132,7 +132,7 @@ func TestHerokuishBuild(t *testing.T) {
 	if !reflect.DeepEqual(eng.committed, []string{"c1 berth/blog:v3 /start web"}) || !reflect.DeepEqual(eng.removed, []string{"c1"}) {
 		t.Errorf("committed %v, removed %v", eng.committed, eng.removed)
 	}
-	if !strings.Contains(log.String(), "Creating the build cache volume berth-blog-herokuish-cache") || !strings.Contains(log.String(), "fake build") {
+	if !strings.Contains(log.String(), "Creating the build cache volume berth-blog_herokuish-cache") || !strings.Contains(log.String(), "fake build") {
 		t.Errorf("log:\n%s", log.String())
 	}
 	// The second build finds the cache.

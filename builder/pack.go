@@ -70,7 +70,11 @@ func (Pack) Detect(ctx context.Context, src Source, _ map[string]string) (bool, 
 
 // PackCacheVolume is the volume that keeps an app's buildpack cache
 // between builds. The platform removes it with the app.
-func PackCacheVolume(app string) string { return "berth-pack-cache-" + app }
+// The "_" before the suffix keeps the names of two apps' volumes apart:
+// app names are [a-z0-9-], so no app's name ends where another's suffix
+// starts (berth-pack-cache-APP was app a's pack cache and app
+// pack-cache-a's herokuish cache's prefix alike).
+func PackCacheVolume(app string) string { return "berth-" + app + "_pack-cache" }
 
 // Paths inside the build container, the lifecycle's defaults.
 const (
@@ -151,10 +155,10 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	files := packFiles(ctx, req.Source, env, order, uid, gid)
+	files, copied := packFiles(ctx, req.Source, env, order, uid, gid)
 	defer files.Close()
 	cache := PackCacheVolume(req.App)
-	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App}); err != nil {
+	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App, docker.LabelApp: req.App, LabelBuilder: PackName}); err != nil {
 		return Result{}, fmt.Errorf("the build cache of %s: %w", req.App, err)
 	}
 	cmd := []string{"/cnb/lifecycle/creator",
@@ -180,6 +184,9 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 		Output:  log,
 		Memory:  req.Memory, MemorySwap: req.MemorySwap, NanoCPUs: req.NanoCPUs,
 	})
+	if refusal := copied.refusal(); refusal != nil {
+		return Result{}, refusal
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -430,10 +437,11 @@ var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // under /workspace, the env as /platform/env/NAME files, and the explicit
 // order at /layers/order.toml, all owned by the builder's CNB user (the
 // buildpacks run as it and write into /workspace).
-func packFiles(ctx context.Context, src Source, env map[string]string, order []byte, uid, gid int) io.ReadCloser {
+func packFiles(ctx context.Context, src Source, env map[string]string, order []byte, uid, gid int) (io.ReadCloser, *copyResult) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writePackFiles(ctx, pw, src, env, order, uid, gid)) }()
-	return pr
+	res := &copyResult{}
+	go func() { pw.CloseWithError(res.set(writePackFiles(ctx, pw, src, env, order, uid, gid))) }()
+	return pr, res
 }
 
 func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string]string, order []byte, uid, gid int) error {
@@ -471,6 +479,7 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 			return err
 		}
 	}
+	guard := newTreeGuard()
 	tr := tar.NewReader(archive)
 	for {
 		h, err := tr.Next()
@@ -486,6 +495,9 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 		}
 		if h.Typeflag == tar.TypeXGlobalHeader {
 			continue
+		}
+		if err := guard.check(name, h); err != nil {
+			return err
 		}
 		h.Name = "workspace/" + name
 		if h.Typeflag == tar.TypeDir {
@@ -507,6 +519,11 @@ func writePackFiles(ctx context.Context, w io.Writer, src Source, env map[string
 		if _, err := io.Copy(tw, tr); err != nil {
 			return fmt.Errorf("reading the source: %w", err)
 		}
+	}
+	// An error here fails the copy into the container, which is then
+	// removed without having started.
+	if err := guard.finish(); err != nil {
+		return err
 	}
 	return tw.Close()
 }

@@ -130,10 +130,10 @@ value = "project loses to config"
 	if strings.Contains(cmd, "-order") {
 		t.Errorf("no explicit buildpacks, but the command has -order: %s", cmd)
 	}
-	if run.User != "root" || !slices.Equal(run.Binds, []string{"/run/docker.sock:/var/run/docker.sock"}) || run.Volumes["berth-pack-cache-app"] != "/cache" || run.Memory != 1<<30 {
+	if run.User != "root" || !slices.Equal(run.Binds, []string{"/run/docker.sock:/var/run/docker.sock"}) || run.Volumes["berth-app_pack-cache"] != "/cache" || run.Memory != 1<<30 {
 		t.Errorf("container spec: %+v", run)
 	}
-	if run.Labels[docker.LabelOneOff] != "app" || f.volumes["berth-pack-cache-app"][docker.LabelOneOff] != "app" {
+	if run.Labels[docker.LabelOneOff] != "app" || f.volumes["berth-app_pack-cache"][docker.LabelOneOff] != "app" || f.volumes["berth-app_pack-cache"][docker.LabelApp] != "app" {
 		t.Errorf("labels: container %v, volume %v", run.Labels, f.volumes)
 	}
 	for name, want := range map[string]string{

@@ -29,12 +29,9 @@ type globals struct {
 // globalUsage lists the global options for error messages.
 const globalUsage = "--app APP, --force, --quiet, --trace, --rm, --rm-container, --version"
 
-// resolve reads the global options in front of the command and returns
-// the command line the command runs: --app APP becomes the command's first
-// argument and --force the command's --force. Exec and Authorize both
-// call it, so the app a deploy key is checked against is the app the
-// command acts on.
-func resolve(args []string) ([]string, globals, error) {
+// readGlobals reads the global options in front of args and returns how
+// many words they take.
+func readGlobals(args []string) (int, globals, error) {
 	var g globals
 	i := 0
 	for ; i < len(args) && strings.HasPrefix(args[i], "-"); i++ {
@@ -43,13 +40,13 @@ func resolve(args []string) ([]string, globals, error) {
 		case "--app":
 			if !hasValue {
 				if i+1 >= len(args) {
-					return nil, g, usageError{"--app needs an app name: --app APP COMMAND ..."}
+					return i, g, usageError{"--app needs an app name: --app APP COMMAND ..."}
 				}
 				i++
 				value = args[i]
 			}
 			if value == "" || strings.HasPrefix(value, "-") {
-				return nil, g, usageError{"--app needs an app name: --app APP COMMAND ..."}
+				return i, g, usageError{"--app needs an app name: --app APP COMMAND ..."}
 			}
 			g.app = value
 			continue
@@ -65,11 +62,44 @@ func resolve(args []string) ([]string, globals, error) {
 		case "--version", "-v":
 			g.version = true
 		default:
-			return nil, g, usageError{fmt.Sprintf("unknown global option %s; the options before the command are %s", args[i], globalUsage)}
+			return i, g, usageError{fmt.Sprintf("unknown global option %s; the options before the command are %s", args[i], globalUsage)}
 		}
 		if hasValue {
-			return nil, g, usageError{fmt.Sprintf("%s takes no value", name)}
+			return i, g, usageError{fmt.Sprintf("%s takes no value", name)}
 		}
+	}
+	return i, g, nil
+}
+
+// CommandLine returns args from the command's name on: the global
+// options in front (--app APP, --quiet, ...), read the way the commands
+// read them, left out. Berth's log redacts the secrets of a command line
+// by its command (config:set's values), so it must find the command
+// where the commands do. A command line whose global options are wrong
+// (and which no command runs) is cut after its leading option words
+// (and --app's value).
+func CommandLine(args []string) []string {
+	i, _, err := readGlobals(args)
+	if err != nil {
+		for i = 0; i < len(args) && strings.HasPrefix(args[i], "-"); i++ {
+			if args[i] == "--app" {
+				i++ // its value, whatever it is
+			}
+		}
+		i = min(i, len(args))
+	}
+	return args[i:]
+}
+
+// resolve reads the global options in front of the command and returns
+// the command line the command runs: --app APP becomes the command's first
+// argument and --force the command's --force. Exec and Authorize both
+// call it, so the app a deploy key is checked against is the app the
+// command acts on.
+func resolve(args []string) ([]string, globals, error) {
+	i, g, err := readGlobals(args)
+	if err != nil {
+		return nil, g, err
 	}
 	rest := args[i:]
 	if len(rest) == 0 {

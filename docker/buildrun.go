@@ -202,16 +202,13 @@ func prefixTar(w io.Writer, r io.Reader, dir string) error {
 
 // EnsureVolume creates the named volume with labels (stamped) unless it
 // exists, and says whether it existed. A volume of that name that another
-// Berth on the engine made is refused, not shared: a build cache carries
-// what the next build runs.
+// Berth on the engine made, or another app's, is refused, not shared: a
+// build cache carries what the next build runs (checkVolumeOwner).
 func (c *Client) EnsureVolume(ctx context.Context, name string, labels map[string]string) (existed bool, err error) {
 	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	switch {
 	case err == nil:
-		if inst := res.Volume.Labels[LabelInstance]; inst != c.instance {
-			return true, fmt.Errorf("the volume %s on this engine is not this Berth's (its %s label is %q); remove it (docker volume rm %s) or give this Berth its own engine", name, LabelInstance, inst, name)
-		}
-		return true, nil
+		return true, checkVolumeOwner(name, res.Volume.Labels, c.instance, labels)
 	case !IsNotFound(err):
 		return false, fmt.Errorf("docker: inspect volume %s: %w", name, err)
 	}

@@ -42,19 +42,31 @@ func (c *Client) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, 
 // EnsureCacheVolume creates the named volume, stamped with labels and this
 // Berth's instance ID, unless it exists. An existing volume of that name
 // that is not this Berth's (another Berth on the same engine, or made by
-// hand) is refused rather than used: a build cache is written into.
+// hand), or not the app's that labels name, is refused rather than used:
+// a build cache is written into.
 func (c *Client) EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error {
 	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if err == nil {
-		if v.Volume.Labels[LabelInstance] != c.instance {
-			return fmt.Errorf("the volume %s exists and is not this Berth's (its %s label is %q): remove it (docker volume rm %s) or rename the app", name, LabelInstance, v.Volume.Labels[LabelInstance], name)
-		}
-		return nil
+		return checkVolumeOwner(name, v.Volume.Labels, c.instance, labels)
 	}
 	if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
 	}
 	return c.CreateVolume(ctx, name, labels)
+}
+
+// checkVolumeOwner refuses an existing build cache volume that is not
+// this Berth's (its instance label) or not the app's (its app label, when
+// the caller names an app): a build cache is written into and carries
+// what the next build runs, so one app's must never be another's.
+func checkVolumeOwner(name string, have map[string]string, instance string, want map[string]string) error {
+	if have[LabelInstance] != instance {
+		return fmt.Errorf("the volume %s exists and is not this Berth's (its %s label is %q): remove it (docker volume rm %s) or give this Berth its own engine", name, LabelInstance, have[LabelInstance], name)
+	}
+	if app := want[LabelApp]; app != "" && have[LabelApp] != app {
+		return fmt.Errorf("the volume %s exists and is not the build cache of app %s (its %s label is %q): remove it (docker volume rm %s); the next build makes it again", name, app, LabelApp, have[LabelApp], name)
+	}
+	return nil
 }
 
 // LocalSocket returns the path of the engine's unix socket, for a build

@@ -45,7 +45,8 @@ func FuzzGitPathRoundTrip(f *testing.F) {
 }
 
 // FuzzRedact: Berth's log of an SSH command never holds a config:set
-// value or a --password, however the command line is written.
+// value, a run -e value or a --password, however the command line is
+// written (global options first, as Dokku's client sends it).
 func FuzzRedact(f *testing.F) {
 	f.Add("config:set", "blog", "s3cret")
 	f.Add("postgres:create", "--password", "hunter22")
@@ -62,6 +63,12 @@ func FuzzRedact(f *testing.F) {
 		for _, args := range [][]string{
 			{"config:set", arg, "KEY=" + secret},
 			{"config:set", arg, "KEY=" + secret, "OTHER=" + secret},
+			{"--app", arg, "config:set", "KEY=" + secret},
+			{"--app=" + arg, "--quiet", "config:set", "--no-restart", "KEY=" + secret},
+			{"--quiet", "config:set", arg, "KEY=" + secret},
+			{"run", "-e", "KEY=" + secret, arg, "env"},
+			{"--app", arg, "run", "--env", "KEY=" + secret, "env"},
+			{"run:detached", arg, "--env=KEY=" + secret, "env"},
 			{name, arg, "--password", secret},
 			{name, "--password=" + secret, arg},
 		} {
@@ -72,7 +79,7 @@ func FuzzRedact(f *testing.F) {
 					rest = append(rest, a)
 				}
 			}
-			if strings.Contains(logged, secret) && !strings.Contains(strings.Join(rest, " ")+" KEY=*** OTHER=*** --password=***", secret) {
+			if strings.Contains(logged, secret) && !strings.Contains(strings.Join(rest, " ")+" KEY=*** OTHER=*** --password=*** --env=KEY=***", secret) {
 				t.Fatalf("%q is logged as %q", args, logged)
 			}
 		}

@@ -173,7 +173,10 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 		// git stops reading a pack that grows past this, before it
 		// lands in the repository (and on the state disk).
 		max := r.maxPushSize()
-		args = []string{"-c", fmt.Sprintf("receive.maxInputSize=%d", max)}
+		// fsckObjects: git checks every pushed object, and refuses
+		// trees git never writes (duplicate names such as a symlink x
+		// and a directory x/), which a builder would otherwise unpack.
+		args = []string{"-c", fmt.Sprintf("receive.maxInputSize=%d", max), "-c", "receive.fsckObjects=true"}
 		// git tells the client on its side band (stdout) when it
 		// stops, or on stderr without one.
 		tooBig = &sizeWatch{}
