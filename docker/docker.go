@@ -528,10 +528,14 @@ func (c *Client) Create(ctx context.Context, spec RunSpec) (string, error) {
 // OneOff is a container that runs a command to its end: a release phase
 // or a deploy script.
 type OneOff struct {
-	Image  string
-	Cmd    []string
-	Env    []string
-	Labels map[string]string
+	Image string
+	Cmd   []string
+	// Entrypoint replaces the image's ENTRYPOINT when set (a builder's
+	// launch argv for a process type, such as /cnb/process/release, which
+	// must not run under the image's own launcher entrypoint).
+	Entrypoint []string
+	Env        []string
+	Labels     map[string]string
 	// Files are written before the container starts, as name → content,
 	// into OneOffFilesDir: a fresh anonymous volume, so they work with a
 	// read-only root file system, never enter an image Commit makes, and
@@ -551,7 +555,7 @@ type OneOff struct {
 // and ID. The container is removed afterwards unless spec.Keep.
 func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id string, err error) {
 	labels := c.stamp(spec.Labels)
-	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: labels}
+	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Entrypoint: spec.Entrypoint, Env: spec.Env, Labels: labels}
 	mode, netcfg := c.createNetworking(spec.Host)
 	hc := &container.HostConfig{Init: &useInit, NetworkMode: mode}
 	spec.Host.apply(cfg, hc)

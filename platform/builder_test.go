@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,6 +25,7 @@ import (
 type tagBuilder struct {
 	name, file, image string
 	processes         map[string]string
+	launch            map[string][]string
 	engine            *fakeengine.Engine
 	ran               *int
 }
@@ -44,7 +46,7 @@ func (b tagBuilder) Build(ctx context.Context, req builder.Request) (builder.Res
 		return builder.Result{}, err
 	}
 	id, err := b.engine.ImageID(ctx, req.Tag)
-	return builder.Result{ImageID: id, Processes: b.processes}, err
+	return builder.Result{ImageID: id, Processes: b.processes, Launch: b.launch}, err
 }
 
 // newBuilderBed is newBed with builders: the given ones, made over its
@@ -327,5 +329,23 @@ func TestScaleToATypeTheProcfileLacksIsRefused(t *testing.T) {
 	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
 		t.Fatalf("error %v, want a refusal naming the type", err)
+	}
+}
+
+// A release entry the builder says how to start (a buildpack image's
+// /cnb/process/release) starts with that argv as its entrypoint, as the
+// app's containers do, not under the image's own entrypoint.
+func TestReleaseEntryStartsWithTheBuildersLaunchArgv(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{tagBuilder{name: "toml", file: "app.toml", image: "app:v1", engine: e, ran: &ran,
+			processes: map[string]string{"web": "serve", "release": "migrate"},
+			launch:    map[string][]string{"web": {"/cnb/process/web"}, "release": {"/cnb/process/release"}}}}
+	})
+	if _, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"}); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log)
+	}
+	if !slices.Contains(b.engine.Calls(), "RunOnce entrypoint=/cnb/process/release") {
+		t.Fatalf("calls %q; want the release run with /cnb/process/release as its entrypoint", b.engine.Calls())
 	}
 }

@@ -441,11 +441,13 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 // image, with the release's environment (DYNO=dyno), its output indented
 // into log, and returns its exit status.
 func (p *Platform) runScript(ctx context.Context, a *App, rel Release, dyno, script string, limits docker.HostOptions, log io.Writer) (int, error) {
-	return p.runArgv(ctx, a, rel, dyno, []string{"/bin/sh", "-c", script}, limits, log)
+	return p.runArgv(ctx, a, rel, dyno, nil, []string{"/bin/sh", "-c", script}, limits, log)
 }
 
 // runArgv is runScript for a command given as its argv.
-func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string, argv []string, limits docker.HostOptions, log io.Writer) (int, error) {
+// runArgv runs argv in a one-off container of rel's image; entrypoint,
+// when set, replaces the image's own.
+func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string, entrypoint, argv []string, limits docker.HostOptions, log io.Writer) (int, error) {
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
@@ -454,12 +456,13 @@ func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string
 		return 1, err
 	}
 	code, _, err := p.docker.RunOnce(ctx, docker.OneOff{
-		Host:   limits.Merge(host),
-		Image:  rel.Image,
-		Cmd:    argv,
-		Env:    p.releaseEnv(a, rel, dyno),
-		Labels: map[string]string{docker.LabelOneOff: a.Name},
-		Output: indent(log),
+		Host:       limits.Merge(host),
+		Image:      rel.Image,
+		Entrypoint: entrypoint,
+		Cmd:        argv,
+		Env:        p.releaseEnv(a, rel, dyno),
+		Labels:     map[string]string{docker.LabelOneOff: a.Name},
+		Output:     indent(log),
 	})
 	return code, err
 }
@@ -472,12 +475,17 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, limits
 	}
 	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
 	// A builder that says how the release entry starts (herokuish's
-	// /start release, with the buildpack's environment) is followed.
+	// /start release, a buildpack image's /cnb/process/release, each with
+	// the buildpacks' environment) is followed, as the app's containers
+	// follow it (rollout.go): its argv replaces the image's entrypoint
+	// too. A CNB launcher started under the image's launcher entrypoint
+	// finds CNB_PLATFORM_API cleared and fails.
+	var entrypoint []string
 	argv := []string{"/bin/sh", "-c", cmd}
 	if l := rel.Launch[ReleaseProcess]; len(l) > 0 {
-		argv = l
+		entrypoint, argv = l[:1], l[1:]
 	}
-	code, err := p.runArgv(ctx, a, rel, "release", argv, limits, log)
+	code, err := p.runArgv(ctx, a, rel, "release", entrypoint, argv, limits, log)
 	if err != nil {
 		return fmt.Errorf("release command of %s: %w", a.Name, err)
 	}

@@ -377,7 +377,11 @@ func (e *Engine) halt(c *Container) {
 
 func (e *Engine) RunOnce(ctx context.Context, spec docker.OneOff) (int, string, error) {
 	e.mu.Lock()
-	e.record("RunOnce " + strings.Join(spec.Cmd, " "))
+	if len(spec.Entrypoint) > 0 {
+		e.record(strings.TrimSpace("RunOnce entrypoint=" + strings.Join(spec.Entrypoint, " ") + " " + strings.Join(spec.Cmd, " ")))
+	} else {
+		e.record("RunOnce " + strings.Join(spec.Cmd, " "))
+	}
 	if _, ok := e.images[spec.Image]; !ok {
 		e.mu.Unlock()
 		return 0, "", notFound("image", spec.Image)
