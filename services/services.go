@@ -377,8 +377,11 @@ func (m *Manager) waitUpProgress(ctx context.Context, t *Type, s *Service, limit
 		if c.Running && c.IP.IsValid() {
 			conn, err := net.DialTimeout("tcp", net.JoinHostPort(c.IP.String(), strconv.Itoa(t.Port)), time.Second)
 			if err == nil {
+				ready := t.ready == nil || t.ready(conn, s)
 				conn.Close()
-				return nil
+				if ready {
+					return nil
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -1,9 +1,12 @@
 package services
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Type describes one kind of datastore: how its official image is run,
@@ -22,6 +25,10 @@ type Type struct {
 	DataDir string
 	// StopSignal stops the server cleanly; empty means the image's.
 	StopSignal string
+	// ready, when set, tells whether a server that accepts connections
+	// is ready for its apps (conn is a fresh connection to it); unset
+	// means accepting a connection is enough.
+	ready func(conn net.Conn, s *Service) bool
 	// Alias names the config var of an app's first link: ALIAS_URL.
 	Alias string
 	// Dump is how export writes the data to stdout; restore how import
@@ -108,6 +115,9 @@ var Types = map[string]*Type{
 				"dir /data\ndbfilename dump.rdb\nappendonly no\nsave \"3600 1 300 100 60 10000\"\n")
 		},
 		connect: func(*Service) []string { return []string{"redis-cli"} },
+		// Redis accepts connections while it loads its snapshot, and a
+		// bad one makes it exit after that: ready is a PONG, not -LOADING.
+		ready: redisReady,
 		dump: func(*Service) []string {
 			// SAVE's reply is checked: an error (a full disk) must not
 			// export an older snapshot as if it were current.
@@ -188,4 +198,19 @@ func linkVar(alias string) string { return strings.ToUpper(alias) + "_URL" }
 // already has ALIAS_URL: DOKKU_POSTGRES_NAME, as Dokku names them.
 func (t *Type) extraAlias(service string) string {
 	return "DOKKU_" + strings.ToUpper(t.Name) + "_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_"))
+}
+
+// redisReady authenticates and sends PING: +PONG means the server has
+// loaded its data; -LOADING (or a closed connection: a snapshot it could
+// not load) means not yet, or never.
+func redisReady(conn net.Conn, s *Service) bool {
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(conn, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n", len(s.Password), s.Password)
+	r := bufio.NewReader(conn)
+	auth, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(auth, "+OK") {
+		return false
+	}
+	pong, err := r.ReadString('\n')
+	return err == nil && strings.HasPrefix(pong, "+PONG")
 }

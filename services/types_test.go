@@ -2,6 +2,7 @@ package services
 
 import (
 	"encoding/json"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -124,5 +125,28 @@ func TestInfoHidesRootPassword(t *testing.T) {
 	}
 	if strings.Contains(string(doc), "root-pw") || !strings.Contains(string(doc), "app-pw") {
 		t.Errorf("info JSON %s: want the app's password, not the root password", doc)
+	}
+}
+
+// A Redis that accepts connections while it loads its snapshot is not
+// ready: only its PONG after AUTH is.
+func TestRedisReadyWantsPong(t *testing.T) {
+	for reply, want := range map[string]bool{
+		"+OK\r\n+PONG\r\n": true,
+		"+OK\r\n-LOADING Redis is loading the dataset in memory\r\n": false,
+		"-WRONGPASS invalid username-password pair\r\n":              false,
+		"": false,
+	} {
+		client, server := net.Pipe()
+		go func() {
+			buf := make([]byte, 256)
+			server.Read(buf)
+			server.Write([]byte(reply))
+			server.Close()
+		}()
+		if got := redisReady(client, &Service{Password: "p w"}); got != want {
+			t.Errorf("reply %q: ready = %v, want %v", reply, got, want)
+		}
+		client.Close()
 	}
 }
