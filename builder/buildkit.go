@@ -142,6 +142,10 @@ func readBuildKitOutput(body io.Reader, log io.Writer) (string, error) {
 	if imageID == "" {
 		return "", errors.New("docker build ended without an image ID; see the build log above")
 	}
+	// BuildKit's own "writing image" status is not relayed (statuses
+	// are left out of the log): say which image the build made, as the
+	// classic builder's "Successfully built" does.
+	fmt.Fprintf(log, "-----> Built image %s\n", imageID)
 	return imageID, nil
 }
 

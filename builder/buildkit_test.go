@@ -96,7 +96,7 @@ func TestReadBuildKitOutputPrintsStepsLogsAndTheImageID(t *testing.T) {
 	if id != "sha256:built" {
 		t.Fatalf("image %q", id)
 	}
-	want := "#1 [1/3] FROM base\n#1 CACHED\n#2 [2/3] RUN make\n#2 compiling\n#2 partial line\n#2 DONE 2.0s\nSuccessfully tagged berth/app:v1\n"
+	want := "#1 [1/3] FROM base\n#1 CACHED\n#2 [2/3] RUN make\n#2 compiling\n#2 partial line\n#2 DONE 2.0s\nSuccessfully tagged berth/app:v1\n-----> Built image sha256:built\n"
 	if log.String() != want {
 		t.Fatalf("log\n%s\nwant\n%s", log.String(), want)
 	}
