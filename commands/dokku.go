@@ -412,7 +412,10 @@ func runCommand(ctx context.Context, b *Backend, cmd command, args []string, out
 		return cmd.run(ctx, b, args, out)
 	}
 	asJSON := jsonFormat(args)
-	if !takesAppFirst(cmd) || hasPositional(args) || slices.Contains(args, "--global") {
+	// A report whose app is optional ("disk:report [APP]") has its own
+	// answer for no app (Berth as a whole): it is not run per app.
+	optionalApp := strings.HasPrefix(cmd.usage, cmd.name+" [APP]")
+	if !takesAppFirst(cmd) || optionalApp || hasPositional(args) || slices.Contains(args, "--global") {
 		return runReport(ctx, b, cmd, args, out, asJSON)
 	}
 	apps, err := b.List(ctx)
