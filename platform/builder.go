@@ -76,7 +76,7 @@ func (p *Platform) SetGlobalBuilder(ctx context.Context, name string) error {
 	if err := p.checkBuilderName(name); err != nil {
 		return err
 	}
-	return p.changeGlobal(ctx, "a global builder change", func(g *Global) { g.Builder = name })
+	return p.changeGlobal(ctx, "a global builder change", func(g *Global) { g.Builder = name }, nil)
 }
 
 func (p *Platform) checkBuilderName(name string) error {
@@ -118,11 +118,14 @@ func (p *Platform) SetGlobalBuildDir(ctx context.Context, dir string) error {
 			return err
 		}
 	}
-	return p.changeGlobal(ctx, "a global build directory change", func(g *Global) { g.BuildDir = dir })
+	return p.changeGlobal(ctx, "a global build directory change", func(g *Global) { g.BuildDir = dir }, nil)
 }
 
 // changeGlobal changes the global settings document under the global lock.
-func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*Global)) error {
+// applied, when not nil, runs after the document is saved, still under
+// the lock, for a setting the platform also keeps in memory: caches are
+// then set in the order the saves happened, and not when a save fails.
+func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*Global), applied func()) error {
 	unlock, err := p.lock("_global", what)
 	if err != nil {
 		return err
@@ -133,7 +136,13 @@ func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*G
 		return err
 	}
 	change(&g)
-	return saveGlobal(ctx, p.store, g)
+	if err := saveGlobal(ctx, p.store, g); err != nil {
+		return err
+	}
+	if applied != nil {
+		applied()
+	}
+	return nil
 }
 
 // BuilderReport is what builder:report shows, under Dokku's keys.

@@ -135,17 +135,7 @@ func (p *Platform) SetKeepReleases(ctx context.Context, app string, n int, log i
 		return fmt.Errorf("keep must be %d or more: the current release and the one rollback returns to keep their images", MinKeepReleases)
 	}
 	if app == "" {
-		unlock, err := p.lock("_global", "a global settings change")
-		if err != nil {
-			return err
-		}
-		g, err := loadGlobal(ctx, p.store)
-		if err == nil {
-			g.KeepReleases = n
-			err = saveGlobal(ctx, p.store, g)
-		}
-		unlock()
-		return err
+		return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.KeepReleases = n }, nil)
 	}
 	a, unlock, err := p.lockedApp(ctx, app, "a releases setting change")
 	if err != nil {

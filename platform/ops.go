@@ -266,23 +266,11 @@ func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) er
 			return err
 		}
 	}
-	unlock, err := p.lock("_global", "a global settings change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return err
-	}
-	g.RestartPolicy = policy
-	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.globalPolicy = policy
-	p.mu.Unlock()
-	return nil
+	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.RestartPolicy = policy }, func() {
+		p.mu.Lock()
+		p.globalPolicy = policy
+		p.mu.Unlock()
+	})
 }
 
 // SetStopTimeout sets how long the app's containers get between SIGTERM
@@ -586,23 +574,11 @@ func (p *Platform) SetGlobalWaitToRetire(ctx context.Context, seconds int) error
 	if seconds < 0 || seconds > 3600 {
 		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
 	}
-	unlock, err := p.lock("_global", "a global settings change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return err
-	}
-	g.WaitToRetire = seconds
-	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.globalWait = seconds
-	p.mu.Unlock()
-	return nil
+	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.WaitToRetire = seconds }, func() {
+		p.mu.Lock()
+		p.globalWait = seconds
+		p.mu.Unlock()
+	})
 }
 
 // SetWaitToRetire sets, in seconds, how long old containers may drain.
