@@ -170,3 +170,21 @@ func SaveInstance(ctx context.Context, s store.Store, doc Instance) error {
 	}
 	return s.Put(ctx, instanceKey, data)
 }
+
+// ReadInstance reads the instance document of s without making one: ok
+// is false when Berth never started on s. For tools that clean up after a
+// Berth (the test harness removes only what this instance made, not the
+// containers of another Berth on the same engine).
+func ReadInstance(ctx context.Context, s store.Store) (doc Instance, ok bool, err error) {
+	data, err := s.Get(ctx, instanceKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return doc, false, nil
+	}
+	if err != nil {
+		return doc, false, err
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.ID == "" {
+		return doc, false, fmt.Errorf("the instance document %q is damaged: %v", instanceKey, err)
+	}
+	return doc, true, nil
+}

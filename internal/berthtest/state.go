@@ -46,12 +46,26 @@ func RemoveApp(app string) {
 	}
 }
 
-// RemoveAppsOf removes the containers and images of every app recorded
-// in stateDir (RemoveApp).
+// RemoveAppsOf removes what the Berth on stateDir made: every container
+// that carries its instance ID (apps, one-offs, datastores), and the
+// images of the apps recorded there. Containers are matched by instance,
+// not by app name: another Berth on the same engine (a script running
+// beside) may have an app of the same name, and its containers are not
+// ours to remove.
 func RemoveAppsOf(stateDir string) {
-	names, _ := Store(stateDir).List(context.Background(), "apps")
+	s := Store(stateDir)
+	if doc, ok, _ := platform.ReadInstance(context.Background(), s); ok {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelInstance+"="+doc.ID).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	}
+	names, _ := s.List(context.Background(), "apps")
 	for _, app := range names {
-		RemoveApp(app)
+		out, _ := exec.Command("docker", "images", "-q", "berth/"+app).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+		}
 	}
 }
 
