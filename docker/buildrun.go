@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -139,30 +138,8 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 			return 0, id, fmt.Errorf("docker: copy the source into the build container: %w", err)
 		}
 	}
-	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return 0, id, fmt.Errorf("docker: start the build container: %w", err)
-	}
-	if spec.Output != nil {
-		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err != nil {
-			// The build runs on; only its output is lost. Say so in the
-			// push rather than leave a silent gap.
-			fmt.Fprintf(spec.Output, " !     could not follow the build's output (%v); the build runs on, and its result (pass or fail) still decides the push\n", err)
-		} else {
-			stdcopy.StdCopy(spec.Output, spec.Output, logs)
-			logs.Close()
-		}
-	}
-	select {
-	case res := <-wait.Result:
-		if res.Error != nil && res.Error.Message != "" {
-			return int(res.StatusCode), id, fmt.Errorf("docker: waiting for the build container: %s", res.Error.Message)
-		}
-		return int(res.StatusCode), id, nil
-	case err := <-wait.Error:
-		return 0, id, fmt.Errorf("docker: waiting for the build container: %w", err)
-	}
+	code, err := c.runToExit(ctx, id, spec.Output, "build container")
+	return code, id, err
 }
 
 // prefixTar copies the tar stream r to w with every entry under dir/ (a

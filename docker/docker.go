@@ -597,25 +597,42 @@ func (c *Client) RunOnce(ctx context.Context, spec OneOff) (exitCode int, id str
 			return 0, id, fmt.Errorf("docker: copy files into one-off container: %w", err)
 		}
 	}
+	code, err := c.runToExit(ctx, id, spec.Output, "one-off container")
+	return code, id, err
+}
+
+// runToExit starts the created container id, copies its output to output
+// (when not nil) as it comes, and waits for it to exit. what names the
+// container in errors ("build container").
+func (c *Client) runToExit(ctx context.Context, id string, output io.Writer, what string) (int, error) {
+	// Waited for before it starts, so that an exit right after the
+	// start is not missed.
 	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return 0, id, fmt.Errorf("docker: start one-off container: %w", err)
+		return 0, fmt.Errorf("docker: start the %s: %w", what, err)
 	}
-	if spec.Output != nil {
+	if output != nil {
 		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err == nil {
-			stdcopy.StdCopy(spec.Output, spec.Output, logs)
+		if err != nil {
+			// It runs on; only its output is lost. Say so rather than
+			// leave a silent gap.
+			fmt.Fprintf(output, " !     could not follow the %s's output (%v); it runs on, and its result still counts\n", what, err)
+		} else {
+			stdcopy.StdCopy(output, output, logs)
 			logs.Close()
 		}
 	}
 	select {
 	case res := <-wait.Result:
 		if res.Error != nil && res.Error.Message != "" {
-			return int(res.StatusCode), id, fmt.Errorf("docker: waiting for one-off container: %s", res.Error.Message)
+			return int(res.StatusCode), fmt.Errorf("docker: waiting for the %s: %s", what, res.Error.Message)
 		}
-		return int(res.StatusCode), id, nil
+		return int(res.StatusCode), nil
 	case err := <-wait.Error:
-		return 0, id, fmt.Errorf("docker: waiting for one-off container: %w", err)
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		return 0, fmt.Errorf("docker: waiting for the %s: %w", what, err)
 	}
 }
 

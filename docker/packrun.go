@@ -8,7 +8,6 @@ import (
 	"net/url"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
@@ -130,29 +129,7 @@ func (c *Client) RunBuildContainer(ctx context.Context, spec BuildContainer) (in
 			return 0, fmt.Errorf("docker: copy the source into the build container: %w", err)
 		}
 	}
-	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return 0, fmt.Errorf("docker: start build container: %w", err)
-	}
-	if spec.Output != nil {
-		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err == nil {
-			stdcopy.StdCopy(spec.Output, spec.Output, logs)
-			logs.Close()
-		}
-	}
-	select {
-	case res := <-wait.Result:
-		if res.Error != nil && res.Error.Message != "" {
-			return int(res.StatusCode), fmt.Errorf("docker: waiting for the build container: %s", res.Error.Message)
-		}
-		return int(res.StatusCode), nil
-	case err := <-wait.Error:
-		if ctx.Err() != nil {
-			return 0, context.Cause(ctx)
-		}
-		return 0, fmt.Errorf("docker: waiting for the build container: %w", err)
-	}
+	return c.runToExit(ctx, id, spec.Output, "build container")
 }
 
 // RemoveOwnedVolume deletes a named volume if it is this Berth's (its
