@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -113,25 +113,10 @@ func (e *privateEngine) start(ts *testscript.TestScript) error {
 	}
 	if first {
 		// The suite's base image, from the suite's engine.
-		save := exec.Command("docker", "save", BaseImage)
 		load := exec.Command("docker", "load")
 		load.Env = e.env()
-		pipe, err := save.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		load.Stdin = pipe
-		var out bytes.Buffer
-		load.Stdout, load.Stderr = &out, &out
-		if err := save.Start(); err != nil {
-			return err
-		}
-		if err := load.Run(); err != nil {
-			save.Wait()
-			return fmt.Errorf("privdockerd: load %s: %v: %s", BaseImage, err, out.String())
-		}
-		if err := save.Wait(); err != nil {
-			return fmt.Errorf("privdockerd: docker save %s: %w", BaseImage, err)
+		if err := berthtest.Pipe(exec.Command("docker", "save", BaseImage), load); err != nil {
+			return fmt.Errorf("privdockerd: copy %s from the suite's engine: %w", BaseImage, err)
 		}
 		ts.Setenv("DOCKER_HOST", "unix://"+e.sock)
 		ts.Setenv("PRIVATE_DOCKER_HOST", "unix://"+e.sock)

@@ -79,23 +79,30 @@ func DockerImport(root, name string, changes ...string) error {
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", name)
-	tar := exec.Command("tar", "-C", root, "-c", ".")
-	imp := exec.Command("docker", args...)
-	pipe, err := tar.StdoutPipe()
+	return Pipe(exec.Command("tar", "-C", root, "-c", "."), exec.Command("docker", args...))
+}
+
+// Pipe runs `from | to`; an error carries to's output. to's Env and Dir
+// are the caller's to set (a private engine's DOCKER_HOST, say).
+func Pipe(from, to *exec.Cmd) error {
+	pipe, err := from.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	imp.Stdin = pipe
+	to.Stdin = pipe
 	var out bytes.Buffer
-	imp.Stdout, imp.Stderr = &out, &out
-	if err := tar.Start(); err != nil {
+	to.Stdout, to.Stderr = &out, &out
+	if err := from.Start(); err != nil {
 		return err
 	}
-	if err := imp.Run(); err != nil {
-		tar.Wait()
-		return fmt.Errorf("docker import %s: %v: %s", name, err, out.String())
+	if err := to.Run(); err != nil {
+		from.Wait()
+		return fmt.Errorf("%s: %v: %s", strings.Join(to.Args, " "), err, out.String())
 	}
-	return tar.Wait()
+	if err := from.Wait(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(from.Args, " "), err)
+	}
+	return nil
 }
 
 // ImageID returns the ID of the local image name (what a release record
