@@ -105,28 +105,17 @@ func readBuildKitOutput(body io.Reader, log io.Writer) (string, error) {
 		log = io.Discard
 	}
 	p := newProgress(log)
-	dec := json.NewDecoder(body)
 	var imageID string
-	for {
-		var msg jsonstream.Message
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("docker build: reading the engine's output: %w", err)
-		}
-		if msg.Error != nil {
-			p.flush()
-			return "", fmt.Errorf("docker build failed: %s", strings.TrimSpace(msg.Error.Message))
-		}
+	err := eachBuildMessage(body, p.flush, func(msg jsonstream.Message) error {
 		switch {
 		case msg.ID == "moby.buildkit.trace" && msg.Aux != nil:
 			var raw []byte // a JSON string: the protobuf, base64
 			if err := json.Unmarshal(*msg.Aux, &raw); err != nil {
-				return "", fmt.Errorf("docker build: BuildKit's progress is not what Berth reads: %w", err)
+				return fmt.Errorf("docker build: BuildKit's progress is not what Berth reads: %w", err)
 			}
 			st, err := decodeStatus(raw)
 			if err != nil {
-				return "", fmt.Errorf("docker build: BuildKit's progress: %w", err)
+				return fmt.Errorf("docker build: BuildKit's progress: %w", err)
 			}
 			p.write(st)
 		case msg.ID == "moby.image.id" && msg.Aux != nil:
@@ -137,6 +126,10 @@ func readBuildKitOutput(body io.Reader, log io.Writer) (string, error) {
 		case msg.Stream != "":
 			io.WriteString(log, msg.Stream)
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	p.flush()
 	if imageID == "" {

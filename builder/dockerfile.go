@@ -193,24 +193,37 @@ func (d Dockerfile) limitBuildKit(ctx context.Context, req Request) (release fun
 	return release, "", nil
 }
 
+// eachBuildMessage calls fn with each message of a build's JSON message
+// stream (both builders speak it) until it ends. A build error ends it
+// with that error, after beforeError (what is held back is written
+// first, so the log shows the step that failed).
+func eachBuildMessage(body io.Reader, beforeError func(), fn func(jsonstream.Message) error) error {
+	dec := json.NewDecoder(body)
+	for {
+		var msg jsonstream.Message
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("docker build: reading the engine's output: %w", err)
+		}
+		if msg.Error != nil {
+			beforeError()
+			return fmt.Errorf("docker build failed: %s", strings.TrimSpace(msg.Error.Message))
+		}
+		if err := fn(msg); err != nil {
+			return err
+		}
+	}
+}
+
 // readBuildOutput relays the engine's JSON message stream to log and
 // returns the built image's ID, or the build's error.
 func readBuildOutput(body io.Reader, log io.Writer) (string, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	dec := json.NewDecoder(body)
 	var imageID string
-	for {
-		var msg jsonstream.Message
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("docker build: reading the engine's output: %w", err)
-		}
-		if msg.Error != nil {
-			return "", fmt.Errorf("docker build failed: %s", strings.TrimSpace(msg.Error.Message))
-		}
+	err := eachBuildMessage(body, func() {}, func(msg jsonstream.Message) error {
 		if msg.Stream != "" {
 			io.WriteString(log, msg.Stream)
 		} else if msg.Status != "" {
@@ -222,6 +235,10 @@ func readBuildOutput(body io.Reader, log io.Writer) (string, error) {
 				imageID = aux.ID
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if imageID == "" {
 		return "", errors.New("docker build ended without an image ID; see the build log above")
