@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 
@@ -112,6 +114,9 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 	uid, gid, err := cnbUser(bcfg.Env)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s is not a CNB builder image: %w", image, err)
+	}
+	if err := socketClosedTo(socket, uid, gid); err != nil {
+		return Result{}, err
 	}
 	runImage := meta.runImage()
 	if runImage == "" {
@@ -344,6 +349,36 @@ func orderTOML(group []buildpackRef) []byte {
 		fmt.Fprintf(&b, "  [[order.group]]\n    id = %s\n    version = %s\n", strconv.Quote(g.ID), strconv.Quote(g.Version))
 	}
 	return b.Bytes()
+}
+
+// socketClosedTo refuses a build whose buildpacks (and the app code they
+// run: npm's install scripts, say) could use the engine's socket, which
+// is mounted into the creator's container: whoever can write to it is
+// root on the host. The creator connects to it as root and then drops to
+// the CNB user (uid, gid) for the buildpacks, so the socket must be
+// closed to that user: not root, not the socket's owner or group, and the
+// socket not writable by all.
+func socketClosedTo(socket string, uid, gid int) error {
+	if uid == 0 || gid == 0 {
+		return fmt.Errorf("the builder image's CNB user is root (CNB_USER_ID %d, CNB_GROUP_ID %d): its buildpacks would run with the engine's socket, which is root on this host; use a builder image whose CNB user is not root", uid, gid)
+	}
+	fi, err := os.Stat(socket)
+	if err != nil {
+		return fmt.Errorf("the pack builder cannot check the engine's socket: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("the pack builder cannot read the owner of the engine's socket %s", socket)
+	}
+	switch {
+	case fi.Mode().Perm()&0o002 != 0:
+		return fmt.Errorf("the engine's socket %s is writable by every user (mode %v), so the buildpacks could use it (root on this host); chmod o-rw %s, then push again", socket, fi.Mode().Perm(), socket)
+	case int(st.Uid) == uid:
+		return fmt.Errorf("the engine's socket %s belongs to uid %d, the builder image's CNB user, so the buildpacks could use it (root on this host); use a builder whose CNB_USER_ID differs", socket, uid)
+	case int(st.Gid) == gid && fi.Mode().Perm()&0o020 != 0:
+		return fmt.Errorf("the engine's socket %s is writable by group %d, the builder image's CNB group, so the buildpacks could use it (root on this host); use a builder whose CNB_GROUP_ID is not the docker group's", socket, gid)
+	}
+	return nil
 }
 
 // cnbUser reads CNB_USER_ID and CNB_GROUP_ID from a builder image's env.

@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berth-paas/berth/docker"
@@ -81,9 +84,21 @@ func (f *fakePackEngine) SetEntrypoint(_ context.Context, ref string, entrypoint
 
 const testBuilderMetadata = `{"buildpacks":[{"id":"berth-test/shell","version":"0.1.0"},{"id":"heroku/nodejs","version":"3.0.0"}],"stack":{"runImage":{"image":"old/run"}},"runImages":[{"image":"berth-test/run:latest"}]}`
 
+// fakeSocket stands for the engine's socket: a file only root may write,
+// as dockerd makes it (root:docker, 0660), of a group the CNB user is not in.
+var fakeSocket = func() string {
+	f, err := os.CreateTemp("", "fake-docker-sock-")
+	if err != nil {
+		panic(err)
+	}
+	f.Close()
+	os.Chmod(f.Name(), 0o660)
+	return f.Name()
+}()
+
 func newFakePack() *fakePackEngine {
 	return &fakePackEngine{
-		socket: "/run/docker.sock",
+		socket: fakeSocket,
 		images: map[string]docker.ImageConfig{
 			"berth-test/builder:latest": {
 				Env:    []string{"PATH=/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1001"},
@@ -130,7 +145,7 @@ value = "project loses to config"
 	if strings.Contains(cmd, "-order") {
 		t.Errorf("no explicit buildpacks, but the command has -order: %s", cmd)
 	}
-	if run.User != "root" || !slices.Equal(run.Binds, []string{"/run/docker.sock:/var/run/docker.sock"}) || run.Volumes["berth-app_pack-cache"] != "/cache" || run.Memory != 1<<30 {
+	if run.User != "root" || !slices.Equal(run.Binds, []string{fakeSocket + ":/var/run/docker.sock"}) || run.Volumes["berth-app_pack-cache"] != "/cache" || run.Memory != 1<<30 {
 		t.Errorf("container spec: %+v", run)
 	}
 	if run.Labels[docker.LabelOneOff] != "app" || f.volumes["berth-app_pack-cache"][docker.LabelOneOff] != "app" || f.volumes["berth-app_pack-cache"][docker.LabelApp] != "app" {
@@ -255,6 +270,57 @@ func TestPackRefusals(t *testing.T) {
 	f.exit = 20
 	if err := build(f, "berth-test/builder:latest"); err == nil || !strings.Contains(err.Error(), "no buildpack of the builder berth-test/builder:latest recognised the app") {
 		t.Errorf("failed detect: %v", err)
+	}
+}
+
+func TestPackSocketMustBeClosedToTheCNBUser(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	if err := os.WriteFile(sock, nil, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	// Owned by a user and group that are not root (the test may run as
+	// root, and a root CNB user is refused before the owner is read).
+	if os.Getuid() == 0 {
+		if err := os.Chown(sock, 4242, 4343); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	uid, gid := int(st.Uid), int(st.Gid)
+	if err := socketClosedTo(sock, uid+1000, gid+1000); err != nil {
+		t.Errorf("a socket of another user and group: %v", err)
+	}
+	for _, c := range []struct {
+		name     string
+		mode     os.FileMode
+		uid, gid int
+		want     string
+	}{
+		{"the CNB user is root", 0o660, 0, 1000, "CNB user is root"},
+		{"the CNB group is root", 0o660, 1000, 0, "CNB user is root"},
+		{"writable by all", 0o666, uid + 1000, gid + 1000, "writable by every user"},
+		{"owned by the CNB user", 0o600, uid, gid + 1000, "belongs to uid"},
+		{"writable by the CNB group", 0o660, uid + 1000, gid, "writable by group"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.Chmod(sock, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			err := socketClosedTo(sock, c.uid, c.gid)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+	if err := os.Chmod(sock, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := socketClosedTo(sock, uid+1000, gid); err != nil {
+		t.Errorf("a socket its group may only read is closed to that group: %v", err)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // match, so that an app and a datastore may share a name).
 var appNamePatterns = []*regexp.Regexp{
 	regexp.MustCompile(`\b((?:postgres|mysql|redis|network):create\s+[a-z0-9][a-z0-9-]*)`),
-	regexp.MustCompile(`SSH_PORT/([a-z0-9][a-z0-9-]*)`),
+	regexp.MustCompile(`ssh://\S+/([a-z0-9][a-z0-9-]*)`),
 	regexp.MustCompile(`apps:create\s+([a-z0-9][a-z0-9-]*)`),
 	regexp.MustCompile(`apps:clone(?:\s+--\S+)*\s+[a-z0-9-]+\s+([a-z0-9][a-z0-9-]*)`),
 	regexp.MustCompile(`apps:rename(?:\s+--\S+)*\s+[a-z0-9-]+\s+([a-z0-9][a-z0-9-]*)`),

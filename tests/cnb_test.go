@@ -2,8 +2,11 @@ package tests
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,4 +47,32 @@ func cmdCNBBuilder(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	ts.Logf("the CNB test builder was ready in %s (once per run)", cnbBuilder.took.Round(time.Second))
 	ts.Check(cnbBuilder.err)
+}
+
+// cmdEngineSocketMode sets the permission bits of the suite engine's
+// unix socket (DOCKER_HOST, or /var/run/docker.sock) to MODE, in octal,
+// and sets them back when the script ends, failed or not. Only serial
+// scripts may use it: every script beside would meet the changed socket.
+//
+//	engine-socket-mode MODE
+func cmdEngineSocketMode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: engine-socket-mode MODE")
+	}
+	mode, err := strconv.ParseUint(args[0], 8, 32)
+	ts.Check(err)
+	sock := "/var/run/docker.sock"
+	if host := ts.Getenv("DOCKER_HOST"); host != "" {
+		path, ok := strings.CutPrefix(host, "unix://")
+		if !ok {
+			ts.Fatalf("engine-socket-mode: the engine %s is not a unix socket", host)
+		}
+		sock = path
+	}
+	fi, err := os.Stat(sock)
+	ts.Check(err)
+	was := fi.Mode().Perm()
+	ts.Defer(func() { os.Chmod(sock, was) })
+	ts.Check(os.Chmod(sock, os.FileMode(mode)))
+	ts.Logf("%s: mode %o (was %o)", sock, mode, was)
 }
