@@ -42,10 +42,12 @@ func (p *Platform) LockGlobal(what string) (unlock func(), err error) {
 
 // appHooks are what other packages asked to be told about apps; the
 // platform does not import them. They are Dokku's plugin triggers:
-// post-delete, post-app-rename(-setup), post-app-clone(-setup),
+// pre-delete, post-delete, post-app-rename(-setup), post-app-clone(-setup),
 // post-domains-update.
 type appHooks struct {
+	destroying   []func(ctx context.Context, app string) error
 	destroyed    []func(ctx context.Context, app string)
+	renaming     []func(ctx context.Context, from, to string) error
 	renameSetup  []func(ctx context.Context, from, to string) error
 	renamed      []func(ctx context.Context, from, to string)
 	cloneSetup   []func(ctx context.Context, from, to string) error
@@ -61,6 +63,29 @@ func (p *Platform) OnAppDestroyed(f func(ctx context.Context, app string)) {
 	defer p.mu.Unlock()
 	p.hooks.destroyed = append(p.hooks.destroyed, f)
 }
+
+// OnAppDestroying registers f to run while an app is being destroyed:
+// its containers are gone and it is leaving (nothing can be added to it),
+// its record is not gone yet. An error stops the destroy there, so what
+// must not outlive the app (its deploy keys) is gone before the name is
+// free for a new app.
+func (p *Platform) OnAppDestroying(f func(ctx context.Context, app string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.destroying = append(p.hooks.destroying, f)
+}
+
+// OnAppRenaming registers f to run during a rename once the new app
+// serves, while the old name is leaving, before the old app is forgotten
+// (and before the OnAppRenamed hooks). An error stops the rename there.
+func (p *Platform) OnAppRenaming(f func(ctx context.Context, from, to string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.renaming = append(p.hooks.renaming, f)
+}
+
+// Leaving reports whether app is being destroyed or renamed away.
+func (p *Platform) Leaving(app string) bool { return p.routes.IsLeaving(app) }
 
 // OnAppRenamed registers f to run after an app was renamed (apps:rename;
 // its config came along).
@@ -148,6 +173,32 @@ func (p *Platform) appDestroyed(ctx context.Context, app string) {
 	for _, f := range hooks {
 		f(ctx, app)
 	}
+}
+
+// appDestroying and appRenaming run their hooks, stopping at the first
+// error.
+func (p *Platform) appDestroying(ctx context.Context, app string) error {
+	p.mu.Lock()
+	hooks := p.hooks.destroying
+	p.mu.Unlock()
+	for _, f := range hooks {
+		if err := f(ctx, app); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Platform) appRenaming(ctx context.Context, from, to string) error {
+	p.mu.Lock()
+	hooks := p.hooks.renaming
+	p.mu.Unlock()
+	for _, f := range hooks {
+		if err := f(ctx, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Platform) appRenamed(ctx context.Context, from, to string) {

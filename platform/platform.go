@@ -66,10 +66,6 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
-	// keysMu serialises every read-modify-write of the ssh-keys
-	// document (editSSHKeys).
-	keysMu sync.Mutex
-
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	reserved      []string          // Berth's own hosts (reserved.go)
@@ -471,10 +467,10 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if d := a.LastDeploy; d != nil {
 		p.removeUnreleasedImage(ctx, a, d.Release)
 	}
-	// A deploy key of this app must not outlive it: an app created later
-	// under the same name is someone else's. The app is leaving (above),
-	// so no key of it can be added once these are gone.
-	if err := p.dropAppKeys(ctx, name); err != nil {
+	// What must not outlive the app (its deploy keys: an app created
+	// later under the same name is someone else's) goes now, while it is
+	// leaving (above) and before its record; a failure stops the destroy.
+	if err := p.appDestroying(ctx, name); err != nil {
 		return err
 	}
 	if err := p.builds.remove(name); err != nil {

@@ -115,10 +115,11 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return nil
 	}
 	// The new app serves; now the old one goes. It is leaving from here
-	// on, so no deploy key can be added to it after its keys have moved
-	// (one would own the next app named from).
+	// on, so what moves with the app before it goes (its deploy keys)
+	// cannot be added to it afterwards (one would own the next app named
+	// from).
 	defer p.routes.Leaving(from)()
-	if err := p.moveAppKeys(ctx, from, to); err != nil {
+	if err := p.appRenaming(ctx, from, to); err != nil {
 		return err
 	}
 	p.forget(ctx, src)
