@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -262,7 +263,7 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
-	c.platform.SetMaxLogLines(a.MaxLogLines)
+	c.backend.Logs.SetMaxLines(a.MaxLogLines)
 	interval, revivals := platform.DefaultFormationCheckInterval, platform.DefaultMaxRevivals
 	if a.FormationCheckInterval != nil {
 		interval = time.Duration(*a.FormationCheckInterval)
@@ -430,6 +431,7 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
+	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -454,7 +456,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

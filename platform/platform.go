@@ -78,8 +78,6 @@ type Platform struct {
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
-	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
-	maxLogLines atomic.Int64
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
