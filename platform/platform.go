@@ -259,7 +259,7 @@ func (p *Platform) rehost(ctx context.Context) error {
 		}
 		hosts := p.hostsFor(a)
 		p.table.SetHosts(name, hosts)
-		p.appHostsChanged(ctx, name, hosts)
+		p.hooks.runHostsChanged(ctx, name, hosts)
 	}
 	return nil
 }
@@ -468,7 +468,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	// What must not outlive the app (its deploy keys: an app created
 	// later under the same name is someone else's) goes now, while it is
 	// leaving (above) and before its record; a failure stops the destroy.
-	if err := p.appDestroying(ctx, name); err != nil {
+	if err := p.hooks.runDestroying(ctx, name); err != nil {
 		return err
 	}
 	if err := p.builds.remove(name); err != nil {
@@ -480,7 +480,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	// The containers' events refreshed the route while the record still
 	// existed; take it away again, now that a refresh finds no record.
 	p.routes.Remove(name)
-	p.appDestroyed(ctx, name)
+	p.hooks.runDestroyed(ctx, name)
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }
