@@ -21,12 +21,14 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/dashboard"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
+	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/services"
@@ -261,7 +263,7 @@ func (a *App) Start() error {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
-	c.platform.SetMaxLogLines(a.MaxLogLines)
+	c.backend.Logs.SetMaxLines(a.MaxLogLines)
 	interval, revivals := platform.DefaultFormationCheckInterval, platform.DefaultMaxRevivals
 	if a.FormationCheckInterval != nil {
 		interval = time.Duration(*a.FormationCheckInterval)
@@ -399,8 +401,11 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// One store for the records of the core and of the packages that
+	// follow its apps (certs, keys), each under its own keys.
+	st := &store.Files{Dir: a.StateDir}
 	c.platform = platform.New(platform.Config{
-		Store:     &store.Files{Dir: a.StateDir},
+		Store:     st,
 		Engine:    dc,
 		Builders:  builders,
 		Table:     c.table,
@@ -422,7 +427,11 @@ func (a *App) newCore() (*core, error) {
 	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
-	c.certs = certs.New(certs.Config{Store: c.platform.Store(), Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
+	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
+	// The added SSH keys: deploy keys follow their apps (they go with a
+	// destroyed app, move with a renamed one).
+	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
+	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -447,7 +456,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}
@@ -601,7 +610,7 @@ func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
 		if fps := c.adminKeys.Load(); fps != nil && slices.Contains(*fps, g.Key) {
 			found = true
 		} else {
-			keys, err := c.platform.SSHKeys(ctx)
+			keys, err := c.backend.Keys.List(ctx)
 			if err != nil {
 				return err
 			}

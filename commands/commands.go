@@ -14,7 +14,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/services"
 	"golang.org/x/crypto/ssh"
@@ -65,6 +67,12 @@ type Backend struct {
 	// Certs keeps the apps' custom certificates and HSTS settings (certs:*,
 	// tls:*); nil where none are set up, and their commands then say so.
 	Certs *certs.Certs
+	// Logs shows the apps' output and keeps their log settings (logs,
+	// logs:*).
+	Logs *applogs.Logs
+	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
+	// which the SSH door and the dashboard check callers against.
+	Keys *keys.Keys
 	// SSHHostKey returns the SSH server's host key (ssh-keys:host); nil
 	// where there is none.
 	SSHHostKey func() ssh.PublicKey

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
 )
@@ -147,7 +148,7 @@ func logsFailed(ctx context.Context, p *Backend, args []string, out IO) error {
 		if all {
 			fmt.Fprintf(out.Stdout, "=====> %s failed deploy log\n", app)
 		}
-		found, err := p.FailedDeployLog(ctx, app, out.Stdout)
+		found, err := p.Logs.FailedDeploy(ctx, app, out.Stdout)
 		if err != nil {
 			return err
 		}
@@ -173,7 +174,7 @@ func logsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) == 3 {
 		value = pos[2]
 	}
-	if err := p.SetLogMaxSize(ctx, pos[0], value); err != nil {
+	if err := p.Logs.SetMaxSize(ctx, pos[0], value); err != nil {
 		return err
 	}
 	if value == "" {
@@ -190,13 +191,13 @@ func logsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	set, computed := a.LogMaxSizes()
+	set, computed := applogs.MaxSizes(a)
 	r := struct {
 		App             string `json:"app"`
 		MaxSize         string `json:"max_size"`
 		ComputedMaxSize string `json:"computed_max_size"`
 		GlobalMaxSize   string `json:"global_max_size"`
-	}{a.Name, set, computed, platform.DefaultLogMaxSize}
+	}{a.Name, set, computed, applogs.DefaultMaxSize}
 	if asJSON {
 		return writeJSON(out, r)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/keys"
 )
 
 var keyCommands = []command{
@@ -55,7 +55,7 @@ func sshKeysAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	key, err := p.AddSSHKey(ctx, pos[0], flags["app"], string(line))
+	key, err := p.Keys.Add(ctx, pos[0], flags["app"], string(line))
 	if err != nil {
 		return err
 	}
@@ -75,19 +75,19 @@ func sshKeysList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) != 0 {
 		return usageError{"ssh-keys:list takes no arguments"}
 	}
-	keys, err := p.SSHKeys(ctx)
+	list, err := p.Keys.List(ctx)
 	if err != nil {
 		return err
 	}
 	if flags["format"] == "json" {
-		if keys == nil {
-			keys = []platform.SSHKey{}
+		if list == nil {
+			list = []keys.Key{}
 		}
-		return writeJSON(out, keys)
+		return writeJSON(out, list)
 	}
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFINGERPRINT\tAPP")
-	for _, k := range keys {
+	for _, k := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Fingerprint, orAll(k.App))
 	}
 	return tw.Flush()
@@ -108,7 +108,7 @@ func sshKeysRemove(ctx context.Context, p *Backend, args []string, out IO) error
 	if len(pos) != 1 {
 		return usageError{"name the key to remove"}
 	}
-	if err := p.RemoveSSHKey(ctx, pos[0]); err != nil {
+	if err := p.Keys.Remove(ctx, pos[0]); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Removed key %s\n", pos[0])

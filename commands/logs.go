@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/applogs"
 )
 
 var logCommands = []command{
@@ -16,12 +16,12 @@ func logs(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	return p.Logs(ctx, app, opts, out.Stdout, out.Stderr)
+	return p.Logs.Show(ctx, app, opts, out.Stdout, out.Stderr)
 }
 
 // parseLogArgs reads logs' APP [-t] [-n N] [-p PROCESS], in any order.
-func parseLogArgs(args []string) (string, platform.LogOptions, error) {
-	opts := platform.LogOptions{Lines: 100}
+func parseLogArgs(args []string) (string, applogs.Options, error) {
+	opts := applogs.Options{Lines: 100}
 	var app string
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; a {

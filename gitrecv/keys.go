@@ -14,7 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/keys"
 )
 
 // LoadOrCreateHostKey reads the SSH host key at path (an OpenSSH private
@@ -70,10 +70,10 @@ func LoadOrCreateHostKey(path string) (gossh.Signer, error) {
 // Comments and blank lines are skipped; a line that is not a key is an
 // error naming the line, so a typo does not silently lock someone out. So
 // is a certificate, a cert-authority line or an option Berth does not
-// enforce (see platform.CheckKeyKind): taking them as plain keys would
+// enforce (see keys.CheckKind): taking them as plain keys would
 // grant more than the line says.
 func ParseAuthorizedKeys(data []byte) ([]gossh.PublicKey, error) {
-	var keys []gossh.PublicKey
+	var parsed []gossh.PublicKey
 	line := 0
 	for len(bytes.TrimSpace(data)) > 0 {
 		line++
@@ -87,12 +87,12 @@ func ParseAuthorizedKeys(data []byte) ([]gossh.PublicKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		if err := platform.CheckKeyKind(key, options); err != nil {
+		if err := keys.CheckKind(key, options); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		keys = append(keys, key)
+		parsed = append(parsed, key)
 	}
-	return keys, nil
+	return parsed, nil
 }
 
 // ReadAuthorizedKeys reads an authorized_keys file.

@@ -26,7 +26,7 @@ import (
 type Access struct {
 	// AdminKeys may push to every app and run every command.
 	AdminKeys []gossh.PublicKey
-	// Backend is what commands act on; its platform holds the added keys.
+	// Backend is what commands act on; its Keys hold the added keys.
 	Backend  *commands.Backend
 	Receiver *Receiver
 }
@@ -46,7 +46,7 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 	}
 	// A certificate would only match a certificate listed as a key, whose
 	// validity and principals nothing here checks: certificates are
-	// refused wherever keys are read (see CheckKeyKind), and here too
+	// refused wherever keys are read (see keys.CheckKind), and here too
 	// for keys stored before that.
 	if _, isCert := key.(*gossh.Certificate); isCert {
 		return principal{}, false
@@ -54,7 +54,7 @@ func (a *Access) resolve(ctx context.Context, key gossh.PublicKey) (principal, b
 	if slices.ContainsFunc(a.AdminKeys, func(k gossh.PublicKey) bool { return gliderssh.KeysEqual(k, key) }) {
 		return principal{admin: true, name: "authorized_keys"}, true
 	}
-	keys, err := a.Backend.Platform.SSHKeys(ctx)
+	keys, err := a.Backend.Keys.List(ctx)
 	if err != nil {
 		return principal{}, false
 	}

@@ -78,11 +78,11 @@ type App struct {
 	// procfile-path); empty means Procfile at the root.
 	ProcfilePath string `json:"procfile_path,omitempty"`
 	// LogMaxSize is the app's log retention (logs:set max-size): "10m",
-	// "unlimited", or empty for DefaultLogMaxSize.
+	// "unlimited", or empty for applogs.DefaultMaxSize.
 	LogMaxSize string `json:"log_max_size,omitempty"`
 	// LogMaxSizeAllowed is the largest max-size an admin key set for the
 	// app (or "unlimited"): a deploy key may set up to it, or up to
-	// DefaultLogMaxSize when no admin set one.
+	// applogs.DefaultMaxSize when no admin set one.
 	LogMaxSizeAllowed string `json:"log_max_size_allowed,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`

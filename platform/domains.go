@@ -174,7 +174,7 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 	}
 	hosts := p.hostsFor(a)
 	p.table.SetHosts(app, hosts)
-	p.appHostsChanged(ctx, app, hosts)
+	p.hooks.runHostsChanged(ctx, app, hosts)
 	return nil
 }
 

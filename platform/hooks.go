@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"strconv"
+	"sync"
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/store"
@@ -42,10 +43,13 @@ func (p *Platform) LockGlobal(what string) (unlock func(), err error) {
 
 // appHooks are what other packages asked to be told about apps; the
 // platform does not import them. They are Dokku's plugin triggers:
-// post-delete, post-app-rename(-setup), post-app-clone(-setup),
+// pre-delete, post-delete, post-app-rename(-setup), post-app-clone(-setup),
 // post-domains-update.
 type appHooks struct {
+	mu           sync.Mutex // guards the lists; a hook runs without it
+	destroying   []func(ctx context.Context, app string) error
 	destroyed    []func(ctx context.Context, app string)
+	renaming     []func(ctx context.Context, from, to string) error
 	renameSetup  []func(ctx context.Context, from, to string) error
 	renamed      []func(ctx context.Context, from, to string)
 	cloneSetup   []func(ctx context.Context, from, to string) error
@@ -57,16 +61,39 @@ type appHooks struct {
 // is gone), so that what refers to the app by name (a datastore's links)
 // can forget it.
 func (p *Platform) OnAppDestroyed(f func(ctx context.Context, app string)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.destroyed = append(p.hooks.destroyed, f)
 }
+
+// OnAppDestroying registers f to run while an app is being destroyed:
+// its containers are gone and it is leaving (nothing can be added to it),
+// its record is not gone yet. An error stops the destroy there, so what
+// must not outlive the app (its deploy keys) is gone before the name is
+// free for a new app.
+func (p *Platform) OnAppDestroying(f func(ctx context.Context, app string) error) {
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
+	p.hooks.destroying = append(p.hooks.destroying, f)
+}
+
+// OnAppRenaming registers f to run during a rename once the new app
+// serves, while the old name is leaving, before the old app is forgotten
+// (and before the OnAppRenamed hooks). An error stops the rename there.
+func (p *Platform) OnAppRenaming(f func(ctx context.Context, from, to string) error) {
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
+	p.hooks.renaming = append(p.hooks.renaming, f)
+}
+
+// Leaving reports whether app is being destroyed or renamed away.
+func (p *Platform) Leaving(app string) bool { return p.routes.IsLeaving(app) }
 
 // OnAppRenamed registers f to run after an app was renamed (apps:rename;
 // its config came along).
 func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.renamed = append(p.hooks.renamed, f)
 }
 
@@ -76,15 +103,15 @@ func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
 // An error aborts the rename: the new app is forgotten (and the
 // OnAppDestroyed hooks run for it), the old one serves on.
 func (p *Platform) OnAppRenameSetup(f func(ctx context.Context, from, to string) error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.renameSetup = append(p.hooks.renameSetup, f)
 }
 
 // OnAppCloneSetup is OnAppRenameSetup for a clone.
 func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.cloneSetup = append(p.hooks.cloneSetup, f)
 }
 
@@ -93,37 +120,51 @@ func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) 
 // rename or a clone), with the hosts it has now. The app is locked,
 // except on a global domains change.
 func (p *Platform) OnAppHostsChanged(f func(ctx context.Context, app string, hosts []string)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.hostsChanged = append(p.hooks.hostsChanged, f)
 }
 
 // OnAppCloned registers f to run after an app was cloned (apps:clone; the
 // clone serves, with a copy of the config).
 func (p *Platform) OnAppCloned(f func(ctx context.Context, from, to string)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
 	p.hooks.cloned = append(p.hooks.cloned, f)
 }
 
-func (p *Platform) appCloned(ctx context.Context, from, to string) {
-	p.mu.Lock()
-	hooks := p.hooks.cloned
-	p.mu.Unlock()
-	for _, f := range hooks {
-		f(ctx, from, to)
+// snapshot returns the hooks registered in list so far, for running them
+// without the lock (a hook may take time, or register another).
+func snapshot[F any](h *appHooks, list *[]F) []F {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return *list
+}
+
+// The runners: those of the setup and pre- hooks stop at the first error,
+// which stops the change; the post- hooks cannot undo it, so they run all.
+
+func (h *appHooks) runDestroying(ctx context.Context, app string) error {
+	for _, f := range snapshot(h, &h.destroying) {
+		if err := f(ctx, app); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *appHooks) runDestroyed(ctx context.Context, app string) {
+	for _, f := range snapshot(h, &h.destroyed) {
+		f(ctx, app)
 	}
 }
 
-// appCopySetup runs the rename or clone setup hooks, stopping at the
-// first error.
-func (p *Platform) appCopySetup(ctx context.Context, from, to string, move bool) error {
-	p.mu.Lock()
-	hooks := p.hooks.cloneSetup
+// runCopySetup runs the rename (move) or clone setup hooks.
+func (h *appHooks) runCopySetup(ctx context.Context, from, to string, move bool) error {
+	hooks := snapshot(h, &h.cloneSetup)
 	if move {
-		hooks = p.hooks.renameSetup
+		hooks = snapshot(h, &h.renameSetup)
 	}
-	p.mu.Unlock()
 	for _, f := range hooks {
 		if err := f(ctx, from, to); err != nil {
 			return err
@@ -132,30 +173,30 @@ func (p *Platform) appCopySetup(ctx context.Context, from, to string, move bool)
 	return nil
 }
 
-func (p *Platform) appHostsChanged(ctx context.Context, app string, hosts []string) {
-	p.mu.Lock()
-	hooks := p.hooks.hostsChanged
-	p.mu.Unlock()
-	for _, f := range hooks {
-		f(ctx, app, hosts)
+func (h *appHooks) runRenaming(ctx context.Context, from, to string) error {
+	for _, f := range snapshot(h, &h.renaming) {
+		if err := f(ctx, from, to); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (p *Platform) appDestroyed(ctx context.Context, app string) {
-	p.mu.Lock()
-	hooks := p.hooks.destroyed
-	p.mu.Unlock()
-	for _, f := range hooks {
-		f(ctx, app)
-	}
-}
-
-func (p *Platform) appRenamed(ctx context.Context, from, to string) {
-	p.mu.Lock()
-	hooks := p.hooks.renamed
-	p.mu.Unlock()
-	for _, f := range hooks {
+func (h *appHooks) runRenamed(ctx context.Context, from, to string) {
+	for _, f := range snapshot(h, &h.renamed) {
 		f(ctx, from, to)
+	}
+}
+
+func (h *appHooks) runCloned(ctx context.Context, from, to string) {
+	for _, f := range snapshot(h, &h.cloned) {
+		f(ctx, from, to)
+	}
+}
+
+func (h *appHooks) runHostsChanged(ctx context.Context, app string, hosts []string) {
+	for _, f := range snapshot(h, &h.hostsChanged) {
+		f(ctx, app, hosts)
 	}
 }
 

@@ -282,15 +282,25 @@ func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) 
 	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
 }
 
-// update changes the app's record under its lock.
-func (p *Platform) update(ctx context.Context, app string, change func(*App)) error {
+// UpdateApp changes the app's record under its lock ("a settings
+// change"), for a package whose setting lives on the record (applogs'
+// max-size, which the container spec reads); an error from change leaves
+// the record as it was.
+func (p *Platform) UpdateApp(ctx context.Context, app string, change func(*App) error) error {
 	a, unlock, err := p.lockedApp(ctx, app, "a settings change")
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	change(a)
+	if err := change(a); err != nil {
+		return err
+	}
 	return saveApp(ctx, p.store, a)
+}
+
+// update changes the app's record under its lock.
+func (p *Platform) update(ctx context.Context, app string, change func(*App)) error {
+	return p.UpdateApp(ctx, app, func(a *App) error { change(a); return nil })
 }
 
 // ProcessStatus is one container in a process report.

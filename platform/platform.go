@@ -66,10 +66,6 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
-	// keysMu serialises every read-modify-write of the ssh-keys
-	// document (editSSHKeys).
-	keysMu sync.Mutex
-
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	reserved      []string          // Berth's own hosts (reserved.go)
@@ -82,8 +78,6 @@ type Platform struct {
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
 	hooks appHooks
-	// maxLogLines caps logs -n (SetMaxLogLines); 0 means the default.
-	maxLogLines atomic.Int64
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
@@ -265,7 +259,7 @@ func (p *Platform) rehost(ctx context.Context) error {
 		}
 		hosts := p.hostsFor(a)
 		p.table.SetHosts(name, hosts)
-		p.appHostsChanged(ctx, name, hosts)
+		p.hooks.runHostsChanged(ctx, name, hosts)
 	}
 	return nil
 }
@@ -471,10 +465,10 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if d := a.LastDeploy; d != nil {
 		p.removeUnreleasedImage(ctx, a, d.Release)
 	}
-	// A deploy key of this app must not outlive it: an app created later
-	// under the same name is someone else's. The app is leaving (above),
-	// so no key of it can be added once these are gone.
-	if err := p.dropAppKeys(ctx, name); err != nil {
+	// What must not outlive the app (its deploy keys: an app created
+	// later under the same name is someone else's) goes now, while it is
+	// leaving (above) and before its record; a failure stops the destroy.
+	if err := p.hooks.runDestroying(ctx, name); err != nil {
 		return err
 	}
 	if err := p.builds.remove(name); err != nil {
@@ -486,7 +480,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	// The containers' events refreshed the route while the record still
 	// existed; take it away again, now that a refresh finds no record.
 	p.routes.Remove(name)
-	p.appDestroyed(ctx, name)
+	p.hooks.runDestroyed(ctx, name)
 	p.log.Info("app destroyed", "app", name)
 	return nil
 }

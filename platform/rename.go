@@ -94,7 +94,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	p.forgetRenamed(ctx, to)
-	if err := p.appCopySetup(ctx, from, to, move); err != nil {
+	if err := p.hooks.runCopySetup(ctx, from, to, move); err != nil {
 		// Nothing runs or routes as to yet: drop its record, so that the
 		// command can be run again.
 		p.abandon(context.WithoutCancel(ctx), &dst)
@@ -102,7 +102,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	}
 	hosts := p.hostsFor(&dst)
 	p.table.SetHosts(to, hosts)
-	p.appHostsChanged(ctx, to, hosts)
+	p.hooks.runHostsChanged(ctx, to, hosts)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
 		if err := p.rollout(ctx, &dst, rel, log); err != nil {
@@ -111,18 +111,19 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		}
 	}
 	if !move {
-		p.appCloned(ctx, from, to)
+		p.hooks.runCloned(ctx, from, to)
 		return nil
 	}
 	// The new app serves; now the old one goes. It is leaving from here
-	// on, so no deploy key can be added to it after its keys have moved
-	// (one would own the next app named from).
+	// on, so what moves with the app before it goes (its deploy keys)
+	// cannot be added to it afterwards (one would own the next app named
+	// from).
 	defer p.routes.Leaving(from)()
-	if err := p.moveAppKeys(ctx, from, to); err != nil {
+	if err := p.hooks.runRenaming(ctx, from, to); err != nil {
 		return err
 	}
 	p.forget(ctx, src)
-	p.appRenamed(ctx, from, to)
+	p.hooks.runRenamed(ctx, from, to)
 	p.recordRenamed(ctx, from, to)
 	return nil
 }
@@ -150,7 +151,7 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 // too: an app created later under its name starts with none of it.
 func (p *Platform) abandon(ctx context.Context, a *App) {
 	p.forget(ctx, a)
-	p.appDestroyed(ctx, a.Name)
+	p.hooks.runDestroyed(ctx, a.Name)
 }
 
 // renamedKey keeps the new name of an app renamed away from name, for the

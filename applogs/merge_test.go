@@ -1,4 +1,4 @@
-package platform
+package applogs
 
 import (
 	"bytes"
@@ -49,16 +49,16 @@ func TestMergeLogsOrdersByTime(t *testing.T) {
 	}
 }
 
-// A line longer than maxLogLineBytes is cut, not kept whole and not an
+// A line longer than maxLineBytes is cut, not kept whole and not an
 // error that ends the output.
 func TestMergeLogsCutsLongLines(t *testing.T) {
-	long := strings.Repeat("x", 3*maxLogLineBytes)
+	long := strings.Repeat("x", 3*maxLineBytes)
 	var out bytes.Buffer
 	if err := mergeLogs(&out, []logSource{textSource("p: ", "2026-01-01T00:00:00Z "+long+"\n2026-01-01T00:00:01Z after\n")}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 2 || len(lines[0]) > maxLogLineBytes+len("p: ")+1 || lines[1] != "2026-01-01T00:00:01Z p: after" {
+	if len(lines) != 2 || len(lines[0]) > maxLineBytes+len("p: ")+1 || lines[1] != "2026-01-01T00:00:01Z p: after" {
 		t.Fatalf("got %d lines, the first of %d bytes, the last %q", len(lines), len(lines[0]), lines[len(lines)-1])
 	}
 }

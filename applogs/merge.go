@@ -1,132 +1,19 @@
-package platform
+package applogs
 
 import (
 	"bufio"
 	"bytes"
 	"container/heap"
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/berth-paas/berth/docker"
 )
 
-// DefaultMaxLogLines is how many lines per container `logs -n` shows at
-// most unless the Caddyfile's max_log_lines says otherwise.
-const DefaultMaxLogLines = 10000
-
-// maxLogLineBytes is how much of one log line is kept; the rest of a
-// longer line is cut, so one line cannot take unbounded memory.
-const maxLogLineBytes = 16 << 10
-
-// LogOptions select what Logs shows.
-type LogOptions struct {
-	// Lines is how many lines of each container to show first; negative
-	// means all (which is capped at the maximum, see SetMaxLogLines).
-	Lines int
-	// Follow keeps streaming new lines until ctx ends.
-	Follow bool
-	// Process limits the output to one process type ("web") or one
-	// container ("web.1").
-	Process string
-}
-
-// SetMaxLogLines sets how many lines per container Logs shows at most
-// (the Caddyfile's max_log_lines); n <= 0 means DefaultMaxLogLines.
-func (p *Platform) SetMaxLogLines(n int) {
-	if n <= 0 {
-		n = DefaultMaxLogLines
-	}
-	p.maxLogLines.Store(int64(n))
-}
-
-func (p *Platform) logLinesCap() int {
-	if n := p.maxLogLines.Load(); n > 0 {
-		return int(n)
-	}
-	return DefaultMaxLogLines
-}
-
-// Logs writes the output of the app's running release, each line as
-// Dokku does: "TIMESTAMP app[web.1]: line". Without Follow the lines of all
-// containers are merged in time order as they are read (a k-way merge that
-// holds one line per container), so memory does not grow with the logs.
-// More lines per container than the maximum (or all of them, a negative
-// Lines) are capped at the maximum, with a note on notes saying so.
-func (p *Platform) Logs(ctx context.Context, app string, opts LogOptions, w, notes io.Writer) error {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
-	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
-	if err != nil {
-		return err
-	}
-	cs = slices.DeleteFunc(cs, func(c docker.Container) bool {
-		dyno := c.Labels[docker.LabelProcess] + "." + c.Labels[docker.LabelIndex]
-		return opts.Process != "" && opts.Process != c.Labels[docker.LabelProcess] && opts.Process != dyno
-	})
-	if len(cs) == 0 {
-		if opts.Process != "" {
-			return fmt.Errorf("%s runs no %s container", app, opts.Process)
-		}
-		return fmt.Errorf("%s runs no container: push to it, or ps:scale it", app)
-	}
-	if max := p.logLinesCap(); opts.Lines < 0 || opts.Lines > max {
-		fmt.Fprintf(notes, "berth: showing the last %d lines per container, the most logs shows (the max_log_lines option of the Caddyfile's berth block sets it); use -t to follow the output instead\n", max)
-		opts.Lines = max
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(cs))
-	sources := make([]logSource, len(cs))
-	for i, c := range cs {
-		prefix := fmt.Sprintf("%s[%s.%s]: ", app, c.Labels[docker.LabelProcess], c.Labels[docker.LabelIndex])
-		pr, pw := io.Pipe()
-		// A pipe holds nothing: the engine's stream waits until the merge
-		// takes the line it wrote.
-		sources[i] = logSource{r: pr, prefix: prefix}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := p.docker.StreamLogs(ctx, c.ID, opts.Lines, opts.Follow, pw)
-			pw.CloseWithError(err)
-			if err != nil {
-				errs <- err
-			}
-		}()
-	}
-	var werr error
-	if opts.Follow {
-		werr = followLogs(w, sources)
-	} else {
-		werr = mergeLogs(w, sources)
-	}
-	// A writer that failed (the client went away) leaves streams unread:
-	// end them.
-	cancel()
-	for _, s := range sources {
-		s.r.CloseWithError(errOutputClosed)
-	}
-	wg.Wait()
-	close(errs)
-	if werr != nil {
-		return werr
-	}
-	for err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-	}
-	return nil
-}
+// maxLineBytes is how much of one log line is kept; the rest of a longer
+// line is cut, so one line cannot take unbounded memory.
+const maxLineBytes = 16 << 10
 
 var errOutputClosed = errors.New("logs: output closed")
 
@@ -163,7 +50,7 @@ func (h *lineHeap) Pop() any {
 	return x
 }
 
-// lineReader reads lines of at most maxLogLineBytes, cutting longer ones.
+// lineReader reads lines of at most maxLineBytes, cutting longer ones.
 type lineReader struct {
 	br  *bufio.Reader
 	buf []byte
@@ -179,7 +66,7 @@ func (lr *lineReader) next() ([]byte, error) {
 	lr.buf = lr.buf[:0]
 	for {
 		chunk, err := lr.br.ReadSlice('\n')
-		if room := maxLogLineBytes - len(lr.buf); room > 0 {
+		if room := maxLineBytes - len(lr.buf); room > 0 {
 			lr.buf = append(lr.buf, chunk[:min(len(chunk), room)]...)
 		}
 		switch {

@@ -1,4 +1,4 @@
-package platform
+package keys_test
 
 import (
 	"context"
@@ -13,20 +13,25 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/berth-paas/berth/internal/fakeengine"
+	"github.com/berth-paas/berth/keys"
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
 
-// newKeysPlatform is a platform on an empty fake engine: renaming or
-// destroying an app that was never deployed asks no more of it, so the
-// keys races below run with the real store and no Docker.
-func newKeysPlatform(t *testing.T, engine Engine) *Platform {
-	return New(Config{
-		Store:    &store.Files{Dir: t.TempDir()},
+// newKeysPlatform is a platform on an empty fake engine, and the keys
+// following its apps in the same store: renaming or destroying an app that
+// was never deployed asks no more of the engine, so the keys races below
+// run with the real store and no Docker.
+func newKeysPlatform(t *testing.T, engine platform.Engine) (*platform.Platform, *keys.Keys) {
+	st := &store.Files{Dir: t.TempDir()}
+	p := platform.New(platform.Config{
+		Store:    st,
 		Engine:   engine,
 		Table:    routing.New(),
 		ReposDir: t.TempDir(),
 	})
+	return p, keys.New(keys.Config{Store: st, Apps: p})
 }
 
 func newAuthorizedKey(t *testing.T) string {
@@ -55,15 +60,15 @@ func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 	engine := fakeengine.New()
 	const revoked = 12
 	for i := range keyRaceIterations {
-		p := newKeysPlatform(t, engine)
+		p, ks := newKeysPlatform(t, engine)
 		if err := p.Create(ctx, "old-name"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.AddSSHKey(ctx, "deployer", "old-name", newAuthorizedKey(t)); err != nil {
+		if _, err := ks.Add(ctx, "deployer", "old-name", newAuthorizedKey(t)); err != nil {
 			t.Fatal(err)
 		}
 		for k := range revoked {
-			if _, err := p.AddSSHKey(ctx, fmt.Sprintf("revoked-%d", k), "", newAuthorizedKey(t)); err != nil {
+			if _, err := ks.Add(ctx, fmt.Sprintf("revoked-%d", k), "", newAuthorizedKey(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -81,7 +86,7 @@ func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 			defer wg.Done()
 			<-start
 			for k := range revoked {
-				removeErrs[k] = removeRetrying(ctx, p, fmt.Sprintf("revoked-%d", k))
+				removeErrs[k] = removeRetrying(ctx, ks, fmt.Sprintf("revoked-%d", k))
 			}
 		}()
 		close(start)
@@ -92,15 +97,15 @@ func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 		if err := errors.Join(removeErrs...); err != nil {
 			t.Fatalf("iteration %d: ssh-keys:remove: %v", i, err)
 		}
-		keys, err := p.SSHKeys(ctx)
+		got, err := ks.List(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var names []string
-		for _, k := range keys {
+		for _, k := range got {
 			names = append(names, k.Name+"→"+k.App)
 		}
-		if len(keys) != 1 || keys[0].Name != "deployer" || keys[0].App != "new-name" {
+		if len(got) != 1 || got[0].Name != "deployer" || got[0].App != "new-name" {
 			t.Fatalf("iteration %d: keys after the rename and the removals: %v; want only deployer→new-name", i, names)
 		}
 	}
@@ -113,13 +118,13 @@ func TestDestroyLeavesNoDeployKeyAddedMeanwhile(t *testing.T) {
 	ctx := context.Background()
 	engine := fakeengine.New()
 	for i := range keyRaceIterations {
-		p := newKeysPlatform(t, engine)
+		p, ks := newKeysPlatform(t, engine)
 		if err := p.Create(ctx, "doomed"); err != nil {
 			t.Fatal(err)
 		}
-		keys := make([]string, 12)
-		for k := range keys {
-			keys[k] = newAuthorizedKey(t)
+		lines := make([]string, 12)
+		for k := range lines {
+			lines[k] = newAuthorizedKey(t)
 		}
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -135,8 +140,8 @@ func TestDestroyLeavesNoDeployKeyAddedMeanwhile(t *testing.T) {
 			<-start
 			// Added one after another, as a script adding a team's keys
 			// would; those that come too late are refused.
-			for k, line := range keys {
-				p.AddSSHKey(ctx, fmt.Sprintf("dev-%d", k), "doomed", line)
+			for k, line := range lines {
+				ks.Add(ctx, fmt.Sprintf("dev-%d", k), "doomed", line)
 			}
 		}()
 		close(start)
@@ -147,7 +152,7 @@ func TestDestroyLeavesNoDeployKeyAddedMeanwhile(t *testing.T) {
 		if err := p.Create(ctx, "doomed"); err != nil {
 			t.Fatal(err)
 		}
-		left, err := p.SSHKeys(ctx)
+		left, err := ks.List(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,19 +166,19 @@ func TestDestroyLeavesNoDeployKeyAddedMeanwhile(t *testing.T) {
 
 // removeRetrying and destroyRetrying retry while the platform says it is
 // busy: a refusal is an answer, not a race, and the races are the point.
-func removeRetrying(ctx context.Context, p *Platform, name string) error {
+func removeRetrying(ctx context.Context, k *keys.Keys, name string) error {
 	for {
-		err := p.RemoveSSHKey(ctx, name)
-		if !errors.Is(err, ErrBusy) {
+		err := k.Remove(ctx, name)
+		if !errors.Is(err, platform.ErrBusy) {
 			return err
 		}
 	}
 }
 
-func destroyRetrying(ctx context.Context, p *Platform, app string) error {
+func destroyRetrying(ctx context.Context, p *platform.Platform, app string) error {
 	for {
 		err := p.Destroy(ctx, app)
-		if !errors.Is(err, ErrBusy) {
+		if !errors.Is(err, platform.ErrBusy) {
 			return err
 		}
 	}
