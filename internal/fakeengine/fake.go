@@ -50,6 +50,12 @@ type Behavior struct {
 	Handler http.Handler
 	// Output is what the container writes to its log.
 	Output string
+	// StartError, when set, is Docker refusing to start the container (an
+	// OCI runtime error: a missing executable, a mount that fails): the
+	// start returns it and the container stays created, not running, as
+	// in Docker. Start (not StartExisting) then removes it, as
+	// docker.Client's does.
+	StartError string
 }
 
 // Image is a local image.
@@ -83,6 +89,14 @@ type Engine struct {
 	// OneOffExit decides a one-off container's exit code and output; nil
 	// exits 0 with no output.
 	OneOffExit func(spec docker.OneOff) (int, string)
+	// RefuseCreate, when it returns an error, is Docker refusing to create
+	// the container (an option it rejects, a network that is gone): Create
+	// returns the error and nothing is created. Set it before use.
+	RefuseCreate func(spec docker.RunSpec) error
+	// BeforeStop, when set, is called with the container Stop is about to
+	// stop (running or not), before it stops: a test's look at the world
+	// at that moment (is it still routed?). It must not call the engine.
+	BeforeStop func(c Container)
 
 	mu sync.Mutex
 	// instance and legacy are SetInstance's: as docker.Client, the fake
@@ -241,6 +255,11 @@ func (e *Engine) Create(ctx context.Context, spec docker.RunSpec) (string, error
 	if !ok {
 		return "", notFound("image", spec.Image)
 	}
+	if e.RefuseCreate != nil {
+		if err := e.RefuseCreate(spec); err != nil {
+			return "", fmt.Errorf("fake engine: create container %s: %w", spec.Name, err)
+		}
+	}
 	if spec.Name != "" {
 		for _, c := range e.containers {
 			if c.Name == spec.Name {
@@ -314,6 +333,13 @@ func (e *Engine) StartExisting(ctx context.Context, id string) error {
 		e.mu.Unlock()
 		b = e.BehaviorOf(snapshot)
 		e.mu.Lock()
+	}
+	if b.StartError != "" {
+		// Docker records the failure on the container, which stays
+		// created with exit code 127 ("executable file not found").
+		c.ExitCode = 127
+		e.mu.Unlock()
+		return fmt.Errorf("fake engine: start container %s: %s", c.Name, b.StartError)
 	}
 	c.Stopped = false
 	c.StartedAt = time.Now()
@@ -527,6 +553,16 @@ func (e *Engine) Stop(ctx context.Context, id string, timeout time.Duration) err
 		e.mu.Unlock()
 		return notFound("container", id)
 	}
+	if e.BeforeStop != nil {
+		snapshot := *c
+		e.mu.Unlock()
+		e.BeforeStop(snapshot)
+		e.mu.Lock()
+		if c, ok = e.containers[id]; !ok {
+			e.mu.Unlock()
+			return notFound("container", id)
+		}
+	}
 	if !c.Running {
 		e.mu.Unlock()
 		return nil
@@ -586,6 +622,12 @@ func (e *Engine) Rename(ctx context.Context, id, name string) error {
 	c, ok := e.containers[id]
 	if !ok {
 		return notFound("container", id)
+	}
+	// Docker refuses a name another container has.
+	for _, other := range e.containers {
+		if other != c && other.Name == name {
+			return fmt.Errorf("fake engine: rename %s: the container name %q is already in use: %w", c.Name, name, cerrdefs.ErrConflict)
+		}
 	}
 	c.Name = name
 	return nil
