@@ -257,3 +257,47 @@ func TestScaleOfOneTypeLeavesTheOtherAlone(t *testing.T) {
 		t.Fatalf("formation %v, want web=2 worker=0", f)
 	}
 }
+
+// A container removed behind Berth's back (docker rm) leaves a hole in
+// the indexes; scaling up fills the hole rather than take the name of a
+// container that runs.
+func TestScaleUpFillsAHoleInTheIndexes(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.scale("blog", map[string]int{"web": 3}); err != nil {
+		t.Fatal(err)
+	}
+	two, _ := b.containerWith("blog", docker.LabelIndex, "2")
+	if err := b.engine.Remove(b.ctx, two.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.scale("blog", map[string]int{"web": 4}); err != nil {
+		t.Fatalf("scale with web.2 missing: %v", err)
+	}
+	if got := b.indexes("blog", "web"); !slices.Equal(got, []string{"1", "2", "3", "4"}) {
+		t.Fatalf("running indexes %v, want 1 2 3 4", got)
+	}
+}
+
+// Scaling down with a hole stops the indexes above the new quantity, and
+// brings the formation to exactly 1..N.
+func TestScaleDownWithAHoleKeepsIndexesOneToN(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.scale("blog", map[string]int{"web": 3}); err != nil {
+		t.Fatal(err)
+	}
+	two, _ := b.containerWith("blog", docker.LabelIndex, "2")
+	if err := b.engine.Remove(b.ctx, two.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.scale("blog", map[string]int{"web": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.indexes("blog", "web"); !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("running indexes %v at web=2, want 1 2", got)
+	}
+	if got := b.targets("blog"); len(got) != 2 {
+		t.Fatalf("targets %v, want 2", got)
+	}
+}
