@@ -247,10 +247,40 @@ func randomHex(n int) string {
 
 // --- containers ---
 
+// Create is docker.Client's: the container is made on its initial
+// network (refused if that is gone), then joined to its other networks;
+// one that cannot join them is removed again (a destroy event), and the
+// create fails.
 func (e *Engine) Create(ctx context.Context, spec docker.RunSpec) (string, error) {
+	id, err := e.create(spec)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	var missing string
+	for _, a := range spec.Host.Networks {
+		if _, ok := e.networks[a.Network]; !ok {
+			missing = a.Network
+			break
+		}
+	}
+	e.mu.Unlock()
+	if missing != "" {
+		e.Remove(context.WithoutCancel(ctx), id)
+		return "", fmt.Errorf("fake engine: network %s does not exist: %w", missing, cerrdefs.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (e *Engine) create(spec docker.RunSpec) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.record("Create " + spec.Name)
+	if n := spec.Host.InitialNetwork; n != "" && n != docker.DefaultNetwork {
+		if _, ok := e.networks[n]; !ok {
+			return "", notFound("network", n)
+		}
+	}
 	img, ok := e.images[spec.Image]
 	if !ok {
 		return "", notFound("image", spec.Image)
