@@ -413,3 +413,42 @@ func TestDockerStopTakesTheContainerOutAndStartPutsItBack(t *testing.T) {
 		return slices.Equal(b.targets("blog"), []string{addr(web)})
 	})
 }
+
+// As network.txtar's ps:restart after `docker network rm`: a restart
+// whose new container cannot join a network that is gone fails, and the
+// app's only container serves on, routed.
+func TestRestartWhoseNetworkIsGoneKeepsTheOldContainerServing(t *testing.T) {
+	for _, key := range []string{"attach-post-create", "attach-post-deploy", "initial-network"} {
+		t.Run(key, func(t *testing.T) {
+			b := newBed(t)
+			b.mustDeploy("blog", "app:v1")
+			if err := b.p.CreateNetwork(b.ctx, "gone"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.p.SetNetwork(b.ctx, "blog", key, []string{"gone"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+				t.Fatalf("restart with the network there: %v", err)
+			}
+			web := b.running("blog", "web")[0]
+			if err := b.engine.RemoveNetwork(b.ctx, "gone"); err != nil { // docker network rm
+				t.Fatal(err)
+			}
+			err := b.p.Restart(b.ctx, "blog", io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "gone") {
+				t.Fatalf("restart error %v, want the missing network named", err)
+			}
+			b.settle()
+			if err := b.p.Reconcile(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if cs := b.containersOf("blog"); len(cs) != 1 || cs[0].ID != web.ID || !cs[0].Running {
+				t.Fatalf("containers %v, want only the old one, running", cs)
+			}
+			if got := b.targets("blog"); !slices.Equal(got, []string{addr(web)}) {
+				t.Fatalf("targets %v, want the old container's [%s]", got, addr(web))
+			}
+		})
+	}
+}
