@@ -199,3 +199,37 @@ func TestFormationCheckLeavesAStoppedAppStopped(t *testing.T) {
 		t.Fatalf("the check started the stopped app's container %d times", n)
 	}
 }
+
+// Berth's start restores what stopped and leaves what runs alone: the
+// running container is not stopped, restarted or replaced, and is routed
+// before the restored one has passed its check.
+func TestStartRestoresWhatStoppedAndLeavesWhatRuns(t *testing.T) {
+	b, dir := newRestoreBed(t, 0, 3)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
+	two, _ := b.containerWith("blog", docker.LabelIndex, "2")
+	b.p.Close()
+	b.engine.Crash(two.ID, 0) // exits 0: an on-failure policy leaves it down
+	// Started again, web.2 never listens: its check waits, and fails.
+	b.engine.BehaviorOf = silent
+	from := len(b.engine.Calls())
+	b2 := bedOn(t, b.engine, dir, 0, 3)
+	b2.eventually("web.1 is routed", func() bool { return slices.Equal(b2.targets("blog"), []string{addr(one)}) })
+	b2.eventually("the start restores web.2", func() bool {
+		c, _ := b2.engine.Container(two.ID)
+		return c.Running
+	})
+	if got := b2.targets("blog"); !slices.Equal(got, []string{addr(one)}) {
+		t.Fatalf("targets %v while web.2 is unchecked, want web.1's only", got)
+	}
+	b2.waitFor("the restore reports web.2's failure", func() bool { return strings.Contains(b2.note("blog"), "then:") })
+	if calls := b2.callsOf(one.ID, from); len(calls) != 0 {
+		t.Fatalf("the restore touched web.1, which ran: %v", calls)
+	}
+	if got := b2.targets("blog"); !slices.Equal(got, []string{addr(one)}) {
+		t.Fatalf("targets %v after web.2 failed, want web.1's only", got)
+	}
+}
