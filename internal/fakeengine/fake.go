@@ -107,7 +107,7 @@ type Engine struct {
 	images     map[string]*Image // by reference and by ID
 	networks   map[string]docker.NetworkInfo
 	logs       map[string]string // what each container wrote
-	subs       []chan docker.Event
+	subs       []subscription
 	calls      []string
 }
 
@@ -212,6 +212,25 @@ func (e *Engine) Crash(id string, code int) {
 	e.publish(ev)
 }
 
+// CrashLoop makes a running container exit with code and be in Docker's
+// restart back-off: its listener closes, die is reported, and it shows
+// as Docker shows it, Restarting (and Running: Docker counts a
+// restarting container as running), until Restart starts it.
+func (e *Engine) CrashLoop(id string, code int) {
+	e.mu.Lock()
+	c, ok := e.containers[id]
+	if !ok || !c.Running {
+		e.mu.Unlock()
+		return
+	}
+	e.halt(c)
+	c.ExitCode = code
+	c.Running, c.Restarting = true, true
+	ev := e.event(c, "die")
+	e.mu.Unlock()
+	e.publish(ev)
+}
+
 // Restart starts a crashed container again, counting the restart, as
 // Docker's restart policy does.
 func (e *Engine) Restart(id string) error {
@@ -222,6 +241,9 @@ func (e *Engine) Restart(id string) error {
 		return notFound("container", id)
 	}
 	c.RestartCount++
+	if c.Restarting {
+		c.Running, c.Restarting = false, false
+	}
 	e.mu.Unlock()
 	return e.StartExisting(context.Background(), id)
 }
@@ -428,7 +450,7 @@ func (e *Engine) halt(c *Container) {
 		c.server.Close()
 		c.server, c.listener = nil, nil
 	}
-	c.Running = false
+	c.Running, c.Restarting = false, false
 }
 
 func (e *Engine) RunOnce(ctx context.Context, spec docker.OneOff) (int, string, error) {
@@ -694,19 +716,43 @@ func (e *Engine) StreamLogs(ctx context.Context, id string, tail int, follow boo
 	return err
 }
 
-// Events streams every later container event until ctx ends.
+// subscription is one Events stream.
+type subscription struct {
+	events chan docker.Event
+	errs   chan error
+}
+
+// Events streams every later container event until ctx ends, or until
+// BreakEvents breaks the stream.
 func (e *Engine) Events(ctx context.Context) (<-chan docker.Event, <-chan error) {
-	ch := make(chan docker.Event, 1024)
+	sub := subscription{events: make(chan docker.Event, 1024), errs: make(chan error, 1)}
 	e.mu.Lock()
-	e.subs = append(e.subs, ch)
+	e.subs = append(e.subs, sub)
 	e.mu.Unlock()
 	go func() {
 		<-ctx.Done()
-		e.mu.Lock()
-		e.subs = slices.DeleteFunc(e.subs, func(c chan docker.Event) bool { return c == ch })
-		e.mu.Unlock()
+		e.unsubscribe(sub)
 	}()
-	return ch, make(chan error)
+	return sub.events, sub.errs
+}
+
+func (e *Engine) unsubscribe(sub subscription) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.subs = slices.DeleteFunc(e.subs, func(s subscription) bool { return s.events == sub.events })
+}
+
+// BreakEvents breaks every open event stream, as a dockerd restart does:
+// each yields an error, and events that follow reach only streams opened
+// after it.
+func (e *Engine) BreakEvents() {
+	e.mu.Lock()
+	subs := e.subs
+	e.subs = nil
+	e.mu.Unlock()
+	for _, s := range subs {
+		s.errs <- errors.New("fake engine: the event stream broke")
+	}
 }
 
 // event describes what happened to c; e.mu is held. Docker reports events
@@ -727,9 +773,9 @@ func (e *Engine) publish(ev docker.Event) {
 	}
 	subs := slices.Clone(e.subs)
 	e.mu.Unlock()
-	for _, ch := range subs {
+	for _, sub := range subs {
 		select {
-		case ch <- ev:
+		case sub.events <- ev:
 		default: // a subscriber that does not read loses events, as with Docker
 		}
 	}
