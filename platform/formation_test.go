@@ -233,3 +233,28 @@ func TestStartRestoresWhatStoppedAndLeavesWhatRuns(t *testing.T) {
 		t.Fatalf("targets %v after web.2 failed, want web.1's only", got)
 	}
 }
+
+// A container Docker's restart policy is restarting is Docker's: the
+// formation check neither starts, stops nor removes it, and ps:report
+// says it is restarting.
+func TestFormationCheckLeavesARestartingContainerToDocker(t *testing.T) {
+	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
+	b.mustDeploy("blog", "app:v1")
+	web := b.running("blog", "web")[0]
+	from := len(b.engine.Calls())
+	b.engine.CrashLoop(web.ID, 1)
+	b.eventually("the crashed container leaves the route", func() bool { return len(b.targets("blog")) == 0 })
+	time.Sleep(100 * time.Millisecond) // several checks
+	if calls := b.callsOf(web.ID, from); len(calls) != 0 {
+		t.Fatalf("the formation check acted on a container Docker is restarting: %v", calls)
+	}
+	if r, _ := b.p.Report(b.ctx, "blog"); !strings.HasPrefix(r.Status, "restarting") {
+		t.Fatalf("status %q, want restarting", r.Status)
+	}
+	if err := b.engine.Restart(web.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.eventually("the restarted container is routed again", func() bool {
+		return slices.Equal(b.targets("blog"), []string{addr(web)})
+	})
+}

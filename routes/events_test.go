@@ -176,3 +176,37 @@ func TestReconcileMovesTheRouteToTheRecordedGeneration(t *testing.T) {
 		t.Fatalf("targets %v, want generation 2's [%s], not %s", got, two, one)
 	}
 }
+
+// When the event stream breaks (dockerd restarted), the controller opens
+// it again and reconciles: what happened meanwhile, unseen, is routed.
+func TestBrokenEventStreamIsReopenedAndReconciled(t *testing.T) {
+	b := newBed(t)
+	id, _ := b.run("blog", 1, nil)
+	b.refresh("blog")
+	b.engine.BreakEvents()
+	b.engine.Crash(id, 137) // no stream hears it
+	b.eventually("the reconcile after the reopened stream takes the dead container out", func() bool { return len(b.targets("blog")) == 0 })
+	_, addr := b.start("blog", 1, nil) // the new stream hears this
+	b.eventually("events reach the controller again", func() bool { return slices.Equal(b.targets("blog"), []string{addr}) })
+}
+
+// A container in Docker's restart back-off counts as running to Docker,
+// but serves nothing: it is out of the route until it runs again.
+func TestRestartingContainerIsNotRouted(t *testing.T) {
+	b := newBed(t)
+	id, addr := b.run("blog", 1, nil)
+	b.refresh("blog")
+	b.engine.CrashLoop(id, 1)
+	b.eventually("the crashed container leaves the route", func() bool { return len(b.targets("blog")) == 0 })
+	b.table.SetTargets("blog", nil)
+	if err := b.c.Reconcile(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.targets("blog"); len(got) != 0 {
+		t.Fatalf("targets %v after a reconcile, want none while it restarts", got)
+	}
+	if err := b.engine.Restart(id); err != nil {
+		t.Fatal(err)
+	}
+	b.eventually("the restarted container is routed again", func() bool { return slices.Equal(b.targets("blog"), []string{addr}) })
+}
