@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -175,5 +176,68 @@ func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 	}
 	if r, _ := b.p.Report(b.ctx, "blog"); r.Status != "stopped" {
 		t.Fatalf("status %q, want stopped", r.Status)
+	}
+}
+
+// "Fix and deploy": a deploy replaces a container Docker is restarting in
+// a crash loop, and the new one is routed.
+func TestDeployReplacesACrashLoopingContainer(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	old := b.running("blog", "web")[0]
+	b.engine.CrashLoop(old.ID, 1)
+	b.eventually("the crashing container leaves the route", func() bool { return len(b.targets("blog")) == 0 })
+	b.mustDeploy("blog", "app:v2")
+	if _, ok := b.engine.Container(old.ID); ok {
+		t.Fatal("the crash-looping container is still there")
+	}
+	web := b.running("blog", "web")
+	if len(web) != 1 || web[0].Image != "berth/blog:v2" || !slices.Equal(b.targets("blog"), []string{addr(web[0])}) {
+		t.Fatalf("running %v, targets %v; want v2's container routed", web, b.targets("blog"))
+	}
+}
+
+// A deploy runs a stopped app again (ps:stop lasts until the next
+// rollout), and its stopped containers go.
+func TestDeployOfAStoppedAppRunsItAgain(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	old := b.running("blog", "web")[0]
+	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b.mustDeploy("blog", "app:v2")
+	if _, ok := b.engine.Container(old.ID); ok {
+		t.Fatal("the stopped container of v1 is still there")
+	}
+	if a, _ := b.p.App(b.ctx, "blog"); a.Stopped {
+		t.Fatal("the app is still recorded stopped after a deploy")
+	}
+	if web := b.running("blog", "web"); len(web) != 1 || !slices.Equal(b.targets("blog"), []string{addr(web[0])}) {
+		t.Fatalf("running %v, targets %v; want v2's container routed", web, b.targets("blog"))
+	}
+}
+
+// apps:destroy pre-empts a formation check waiting for a container's
+// check, and nothing of the app is left: no container, no route.
+func TestDestroyPreemptsTheFormationCheck(t *testing.T) {
+	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
+	b.mustDeploy("blog", "app:v1")
+	web := b.running("blog", "web")[0]
+	b.engine.BehaviorOf = silent
+	b.engine.Crash(web.ID, 1)
+	b.eventually("the check starts it again", func() bool {
+		c, _ := b.engine.Container(web.ID)
+		return c.Running
+	})
+	if err := b.p.Destroy(b.ctx, "blog"); err != nil {
+		t.Fatalf("destroy during a formation check: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // several more checks
+	if cs := b.containersOf("blog"); len(cs) != 0 {
+		t.Fatalf("containers %v of the destroyed app remain", cs)
+	}
+	if _, ok := b.table.App("blog"); ok {
+		t.Fatal("the destroyed app is still routed")
 	}
 }
