@@ -10,7 +10,12 @@
 // this test process owns) and,
 // unless its Behavior says otherwise, serves HTTP on its port, so the
 // platform's checks dial it and a proxy can reach it as it reaches a real
-// container. It proves nothing about Docker: the end-to-end suite does.
+// container. It refuses what Docker refuses (a name in use, a missing
+// image or network, a create or start a test makes fail: RefuseCreate,
+// Behavior.StartError), and a test can do to a container what happens
+// behind Berth's back (Crash, CrashLoop, Restart, docker stop and rm
+// through Stop and Remove, BreakEvents). It proves nothing about Docker:
+// the end-to-end suite does.
 package fakeengine
 
 import (
