@@ -4,6 +4,7 @@ package platform_test
 // what it starts again, when it gives up, and what it must never touch.
 
 import (
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -256,5 +257,34 @@ func TestFormationCheckLeavesARestartingContainerToDocker(t *testing.T) {
 	}
 	b.eventually("the restarted container is routed again", func() bool {
 		return slices.Equal(b.targets("blog"), []string{addr(web)})
+	})
+}
+
+// With checks disabled the old container goes before the new one starts
+// (downtime, as in Dokku); if the new one then fails, the app runs
+// nothing until the formation check brings the current release back.
+func TestFormationCheckRevivesAnAppWhoseDowntimeRolloutFailed(t *testing.T) {
+	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
+	b.engine.AddImage("app:v2", fakeengine.Image{Port: 5000})
+	b.mustDeploy("blog", "app:v1")
+	old := b.running("blog", "web")[0]
+	if err := b.p.SetChecks(b.ctx, "blog", "disable", []string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	b.engine.RefuseCreate = func(spec docker.RunSpec) error {
+		if spec.Image == "berth/blog:v2" {
+			return errors.New("invalid mount config")
+		}
+		return nil
+	}
+	if _, err := b.deploy("blog", "app:v2"); err == nil {
+		t.Fatal("the refused deploy succeeded")
+	}
+	if _, ok := b.engine.Container(old.ID); ok {
+		t.Fatal("with checks disabled, the old container was not removed before the new one was created")
+	}
+	b.eventually("the check runs v1 again, routed", func() bool {
+		web := b.running("blog", "web")
+		return len(web) == 1 && web[0].ID != old.ID && web[0].Image == "berth/blog:v1" && slices.Equal(b.targets("blog"), []string{addr(web[0])})
 	})
 }
