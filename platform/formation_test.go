@@ -288,3 +288,21 @@ func TestFormationCheckRevivesAnAppWhoseDowntimeRolloutFailed(t *testing.T) {
 		return len(web) == 1 && web[0].ID != old.ID && web[0].Image == "berth/blog:v1" && slices.Equal(b.targets("blog"), []string{addr(web[0])})
 	})
 }
+
+// An image without a Procfile runs its command as any type ps:scale
+// names; the check watches those types too.
+func TestFormationCheckStartsAScaledTypeOfAnImageWithoutAProcfile(t *testing.T) {
+	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	worker := b.running("blog", "worker")[0]
+	if err := b.engine.Stop(b.ctx, worker.ID, time.Second); err != nil { // docker stop
+		t.Fatal(err)
+	}
+	b.waitFor("the check starts the worker again", func() bool {
+		c, _ := b.engine.Container(worker.ID)
+		return c.Running
+	})
+}
