@@ -626,7 +626,7 @@ func (e *Engine) Stop(ctx context.Context, id string, timeout time.Duration) err
 	}
 	e.halt(c)
 	c.Stopped = true
-	evs := []docker.Event{e.event(c, "kill"), e.event(c, "die"), e.event(c, "stop")}
+	evs := []docker.Event{e.kill(c, 15), e.event(c, "die"), e.event(c, "stop")}
 	e.mu.Unlock()
 	for _, ev := range evs {
 		e.publish(ev)
@@ -645,7 +645,7 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	var evs []docker.Event
 	if c.Running {
 		e.halt(c)
-		evs = append(evs, e.event(c, "kill"), e.event(c, "die"))
+		evs = append(evs, e.kill(c, 9), e.event(c, "die"))
 	}
 	evs = append(evs, e.event(c, "destroy"))
 	delete(e.containers, id)
@@ -758,6 +758,34 @@ func (e *Engine) BreakEvents() {
 	for _, s := range subs {
 		s.errs <- errors.New("fake engine: the event stream broke")
 	}
+}
+
+// kill is the kill event of signal to c, which Docker reports with the
+// signal's number among the attributes; e.mu is held.
+func (e *Engine) kill(c *Container, signal int) docker.Event {
+	ev := e.event(c, "kill")
+	ev.Labels["signal"] = strconv.Itoa(signal)
+	return ev
+}
+
+// Signal sends signal to a running container, as docker kill -s does,
+// and reports the kill event. The fake's processes ignore signals: it
+// runs on (Crash is a signal that ends it).
+func (e *Engine) Signal(id string, signal int) error {
+	e.mu.Lock()
+	c, ok := e.containers[id]
+	if !ok {
+		e.mu.Unlock()
+		return notFound("container", id)
+	}
+	if !c.Running {
+		e.mu.Unlock()
+		return fmt.Errorf("fake engine: container %s is not running", c.Name)
+	}
+	ev := e.kill(c, signal)
+	e.mu.Unlock()
+	e.publish(ev)
+	return nil
 }
 
 // event describes what happened to c; e.mu is held. Docker reports events
