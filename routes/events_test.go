@@ -210,3 +210,34 @@ func TestRestartingContainerIsNotRouted(t *testing.T) {
 	}
 	b.eventually("the restarted container is routed again", func() bool { return slices.Equal(b.targets("blog"), []string{addr}) })
 }
+
+// docker kill -s HUP (a reload, log reopening) signals the container but
+// does not stop it: it stays routed. Were it dropped as going away, it
+// would stay out of the route until the going-away mark expired (a
+// minute) and a reconcile ran.
+func TestSignalThatDoesNotStopTheContainerKeepsItRouted(t *testing.T) {
+	b := newBed(t)
+	id, addr := b.run("blog", 1, nil)
+	b.refresh("blog")
+	if err := b.engine.Signal(id, 1); err != nil { // SIGHUP
+		t.Fatal(err)
+	}
+	b.settle()
+	if got := b.targets("blog"); !slices.Equal(got, []string{addr}) {
+		t.Fatalf("targets %v after a SIGHUP, want the running container [%s]", got, addr)
+	}
+}
+
+// docker kill (SIGKILL) and kill -s TERM take the address out at once,
+// before the container has exited.
+func TestKillThatStopsTheContainerDropsTheAddress(t *testing.T) {
+	for _, sig := range []int{9, 15} {
+		b := newBed(t)
+		id, _ := b.run("blog", 1, nil)
+		b.refresh("blog")
+		if err := b.engine.Signal(id, sig); err != nil {
+			t.Fatal(err)
+		}
+		b.eventually("the killed container leaves the route", func() bool { return len(b.targets("blog")) == 0 })
+	}
+}
