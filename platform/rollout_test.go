@@ -452,3 +452,29 @@ func TestRestartWhoseNetworkIsGoneKeepsTheOldContainerServing(t *testing.T) {
 		})
 	}
 }
+
+// A type the new release's Procfile no longer has is retired with the old
+// containers, and leaves the formation.
+func TestRolloutRetiresATypeTheNewProcfileDropped(t *testing.T) {
+	ran := 0
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{tagBuilder{name: "toml", file: "app.toml", image: "app:v1", engine: e, ran: &ran}}
+	})
+	v1 := builder.Files{"app.toml": "", "Procfile": "web: serve\nworker: work\n"}
+	if _, log, err := b.deploySource("blog", v1); err != nil {
+		t.Fatalf("deploy v1: %v\n%s", err, log)
+	}
+	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	worker := b.running("blog", "worker")[0]
+	if _, log, err := b.deploySource("blog", builder.Files{"app.toml": "", "Procfile": "web: serve\n"}); err != nil {
+		t.Fatalf("deploy v2: %v\n%s", err, log)
+	}
+	if _, ok := b.engine.Container(worker.ID); ok || len(b.running("blog", "worker")) != 0 {
+		t.Fatal("the worker the new Procfile dropped still exists")
+	}
+	if f := b.formation("blog"); f["web"] != 1 || len(f) != 1 {
+		t.Fatalf("formation %v, want web=1 alone", f)
+	}
+}
