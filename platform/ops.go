@@ -130,15 +130,33 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			return err
 		}
 		sort.Slice(running, func(i, j int) bool { return index(running[i]) < index(running[j]) })
-		have := len(running)
+		// By index, not by count: a container removed behind Berth's back
+		// (docker rm) leaves a hole, which a scale-up fills (the next
+		// index's name is taken) and a scale-down does not count as a
+		// container to keep.
+		present := map[int]bool{}
+		var surplus []docker.Container
+		for _, c := range running {
+			if index(c) > q {
+				surplus = append(surplus, c)
+			} else {
+				present[index(c)] = true
+			}
+		}
+		var missing []int
+		for i := 1; i <= q; i++ {
+			if !present[i] {
+				missing = append(missing, i)
+			}
+		}
 		switch {
-		case q > have && a.Stopped:
+		case len(missing) > 0 && a.Stopped:
 			// A stopped app starts nothing: the formation is recorded,
 			// and ps:start runs it.
 			fmt.Fprintf(log, "-----> %s is stopped: %s=%d takes effect at ps:start %s\n", app, typ, q, app)
-		case q > have:
+		case len(missing) > 0:
 			var news []started
-			for i := have + 1; i <= q; i++ {
+			for _, i := range missing {
 				s := started{typ: typ, index: i}
 				var spec docker.RunSpec
 				if spec, err = p.containerSpec(a, rel, a.Generation, typ, i, s.name(app)); err != nil {
@@ -170,8 +188,8 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			if err != nil {
 				return fmt.Errorf("scaling %s to %d: %w", typ, q, err)
 			}
-		case q < have:
-			surplus := running[q:]
+		}
+		if len(surplus) > 0 {
 			for _, c := range surplus {
 				p.routes.Hide(c.ID)
 			}

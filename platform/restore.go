@@ -280,7 +280,9 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 			continue
 		}
 	slots:
-		for _, typ := range processTypes(rel.Processes) {
+		// typesToRun, as formationGaps: an image without a Procfile runs
+		// every type ps:scale named, not only web.
+		for _, typ := range typesToRun(rel, a.Formation) {
 			for i := 1; i <= a.Formation[typ]; i++ {
 				s, ok := have[fmt.Sprintf("%s|%d|%s.%d", name, a.Generation, typ, i)]
 				if !ok || !(s.running || s.restarting) {

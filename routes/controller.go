@@ -169,7 +169,7 @@ func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs
 			}
 			if app := ev.Labels[docker.LabelApp]; app != "" {
 				switch {
-				case goingAway[ev.Action]:
+				case goingAway[ev.Action] && !signalOnly(ev):
 					c.dropTarget(app, ev.ContainerID)
 				case ev.Action == "start" || ev.Action == "unpause":
 					c.mu.Lock()
@@ -349,6 +349,26 @@ func AppContainer(c docker.Container) bool {
 // goingAway are the container events after which a container's address
 // must take no more requests.
 var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause": true, "destroy": true}
+
+// signalOnly reports whether ev is a kill that signals a container
+// without asking it to stop (docker kill -s HUP: a reload, log
+// reopening). Docker reports every docker kill -s as a kill event, with the
+// signal's number. The container runs on; if the signal does end it, its
+// die event takes it out. Dropped as going away, it would stay out of the
+// route until the mark expired (forgetGone, a minute) and a reconcile ran.
+// SIGKILL, SIGTERM, SIGINT and SIGQUIT (docker stop, and the usual
+// STOPSIGNALs) are going away, and so is a kill that names no signal.
+func signalOnly(ev docker.Event) bool {
+	if ev.Action != "kill" {
+		return false
+	}
+	switch ev.Labels["signal"] {
+	case "", "9", "15", "2", "3":
+		return false
+	}
+	_, err := strconv.Atoi(ev.Labels["signal"])
+	return err == nil
+}
 
 // dropTarget takes a container out of its app's route at once, without
 // asking the engine anything. When a container dies its address is freed,

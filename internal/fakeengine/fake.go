@@ -10,7 +10,12 @@
 // this test process owns) and,
 // unless its Behavior says otherwise, serves HTTP on its port, so the
 // platform's checks dial it and a proxy can reach it as it reaches a real
-// container. It proves nothing about Docker: the end-to-end suite does.
+// container. It refuses what Docker refuses (a name in use, a missing
+// image or network, a create or start a test makes fail: RefuseCreate,
+// Behavior.StartError), and a test can do to a container what happens
+// behind Berth's back (Crash, CrashLoop, Restart, docker stop and rm
+// through Stop and Remove, BreakEvents). It proves nothing about Docker:
+// the end-to-end suite does.
 package fakeengine
 
 import (
@@ -50,6 +55,12 @@ type Behavior struct {
 	Handler http.Handler
 	// Output is what the container writes to its log.
 	Output string
+	// StartError, when set, is Docker refusing to start the container (an
+	// OCI runtime error: a missing executable, a mount that fails): the
+	// start returns it and the container stays created, not running, as
+	// in Docker. Start (not StartExisting) then removes it, as
+	// docker.Client's does.
+	StartError string
 }
 
 // Image is a local image.
@@ -83,6 +94,14 @@ type Engine struct {
 	// OneOffExit decides a one-off container's exit code and output; nil
 	// exits 0 with no output.
 	OneOffExit func(spec docker.OneOff) (int, string)
+	// RefuseCreate, when it returns an error, is Docker refusing to create
+	// the container (an option it rejects, a network that is gone): Create
+	// returns the error and nothing is created. Set it before use.
+	RefuseCreate func(spec docker.RunSpec) error
+	// BeforeStop, when set, is called with the container Stop is about to
+	// stop (running or not), before it stops: a test's look at the world
+	// at that moment (is it still routed?). It must not call the engine.
+	BeforeStop func(c Container)
 
 	mu sync.Mutex
 	// instance and legacy are SetInstance's: as docker.Client, the fake
@@ -93,7 +112,7 @@ type Engine struct {
 	images     map[string]*Image // by reference and by ID
 	networks   map[string]docker.NetworkInfo
 	logs       map[string]string // what each container wrote
-	subs       []chan docker.Event
+	subs       []subscription
 	calls      []string
 }
 
@@ -198,6 +217,25 @@ func (e *Engine) Crash(id string, code int) {
 	e.publish(ev)
 }
 
+// CrashLoop makes a running container exit with code and be in Docker's
+// restart back-off: its listener closes, die is reported, and it shows
+// as Docker shows it, Restarting (and Running: Docker counts a
+// restarting container as running), until Restart starts it.
+func (e *Engine) CrashLoop(id string, code int) {
+	e.mu.Lock()
+	c, ok := e.containers[id]
+	if !ok || !c.Running {
+		e.mu.Unlock()
+		return
+	}
+	e.halt(c)
+	c.ExitCode = code
+	c.Running, c.Restarting = true, true
+	ev := e.event(c, "die")
+	e.mu.Unlock()
+	e.publish(ev)
+}
+
 // Restart starts a crashed container again, counting the restart, as
 // Docker's restart policy does.
 func (e *Engine) Restart(id string) error {
@@ -208,6 +246,9 @@ func (e *Engine) Restart(id string) error {
 		return notFound("container", id)
 	}
 	c.RestartCount++
+	if c.Restarting {
+		c.Running, c.Restarting = false, false
+	}
 	e.mu.Unlock()
 	return e.StartExisting(context.Background(), id)
 }
@@ -233,13 +274,48 @@ func randomHex(n int) string {
 
 // --- containers ---
 
+// Create is docker.Client's: the container is made on its initial
+// network (refused if that is gone), then joined to its other networks;
+// one that cannot join them is removed again (a destroy event), and the
+// create fails.
 func (e *Engine) Create(ctx context.Context, spec docker.RunSpec) (string, error) {
+	id, err := e.create(spec)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	var missing string
+	for _, a := range spec.Host.Networks {
+		if _, ok := e.networks[a.Network]; !ok {
+			missing = a.Network
+			break
+		}
+	}
+	e.mu.Unlock()
+	if missing != "" {
+		e.Remove(context.WithoutCancel(ctx), id)
+		return "", fmt.Errorf("fake engine: network %s does not exist: %w", missing, cerrdefs.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (e *Engine) create(spec docker.RunSpec) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.record("Create " + spec.Name)
+	if n := spec.Host.InitialNetwork; n != "" && n != docker.DefaultNetwork {
+		if _, ok := e.networks[n]; !ok {
+			return "", notFound("network", n)
+		}
+	}
 	img, ok := e.images[spec.Image]
 	if !ok {
 		return "", notFound("image", spec.Image)
+	}
+	if e.RefuseCreate != nil {
+		if err := e.RefuseCreate(spec); err != nil {
+			return "", fmt.Errorf("fake engine: create container %s: %w", spec.Name, err)
+		}
 	}
 	if spec.Name != "" {
 		for _, c := range e.containers {
@@ -315,6 +391,13 @@ func (e *Engine) StartExisting(ctx context.Context, id string) error {
 		b = e.BehaviorOf(snapshot)
 		e.mu.Lock()
 	}
+	if b.StartError != "" {
+		// Docker records the failure on the container, which stays
+		// created with exit code 127 ("executable file not found").
+		c.ExitCode = 127
+		e.mu.Unlock()
+		return fmt.Errorf("fake engine: start container %s: %s", c.Name, b.StartError)
+	}
 	c.Stopped = false
 	c.StartedAt = time.Now()
 	e.logs[c.ID] += b.Output
@@ -372,7 +455,7 @@ func (e *Engine) halt(c *Container) {
 		c.server.Close()
 		c.server, c.listener = nil, nil
 	}
-	c.Running = false
+	c.Running, c.Restarting = false, false
 }
 
 func (e *Engine) RunOnce(ctx context.Context, spec docker.OneOff) (int, string, error) {
@@ -527,13 +610,23 @@ func (e *Engine) Stop(ctx context.Context, id string, timeout time.Duration) err
 		e.mu.Unlock()
 		return notFound("container", id)
 	}
+	if e.BeforeStop != nil {
+		snapshot := *c
+		e.mu.Unlock()
+		e.BeforeStop(snapshot)
+		e.mu.Lock()
+		if c, ok = e.containers[id]; !ok {
+			e.mu.Unlock()
+			return notFound("container", id)
+		}
+	}
 	if !c.Running {
 		e.mu.Unlock()
 		return nil
 	}
 	e.halt(c)
 	c.Stopped = true
-	evs := []docker.Event{e.event(c, "kill"), e.event(c, "die"), e.event(c, "stop")}
+	evs := []docker.Event{e.kill(c, 15), e.event(c, "die"), e.event(c, "stop")}
 	e.mu.Unlock()
 	for _, ev := range evs {
 		e.publish(ev)
@@ -552,7 +645,7 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	var evs []docker.Event
 	if c.Running {
 		e.halt(c)
-		evs = append(evs, e.event(c, "kill"), e.event(c, "die"))
+		evs = append(evs, e.kill(c, 9), e.event(c, "die"))
 	}
 	evs = append(evs, e.event(c, "destroy"))
 	delete(e.containers, id)
@@ -586,6 +679,12 @@ func (e *Engine) Rename(ctx context.Context, id, name string) error {
 	c, ok := e.containers[id]
 	if !ok {
 		return notFound("container", id)
+	}
+	// Docker refuses a name another container has.
+	for _, other := range e.containers {
+		if other != c && other.Name == name {
+			return fmt.Errorf("fake engine: rename %s: the container name %q is already in use: %w", c.Name, name, cerrdefs.ErrConflict)
+		}
 	}
 	c.Name = name
 	return nil
@@ -622,19 +721,71 @@ func (e *Engine) StreamLogs(ctx context.Context, id string, tail int, follow boo
 	return err
 }
 
-// Events streams every later container event until ctx ends.
+// subscription is one Events stream.
+type subscription struct {
+	events chan docker.Event
+	errs   chan error
+}
+
+// Events streams every later container event until ctx ends, or until
+// BreakEvents breaks the stream.
 func (e *Engine) Events(ctx context.Context) (<-chan docker.Event, <-chan error) {
-	ch := make(chan docker.Event, 1024)
+	sub := subscription{events: make(chan docker.Event, 1024), errs: make(chan error, 1)}
 	e.mu.Lock()
-	e.subs = append(e.subs, ch)
+	e.subs = append(e.subs, sub)
 	e.mu.Unlock()
 	go func() {
 		<-ctx.Done()
-		e.mu.Lock()
-		e.subs = slices.DeleteFunc(e.subs, func(c chan docker.Event) bool { return c == ch })
-		e.mu.Unlock()
+		e.unsubscribe(sub)
 	}()
-	return ch, make(chan error)
+	return sub.events, sub.errs
+}
+
+func (e *Engine) unsubscribe(sub subscription) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.subs = slices.DeleteFunc(e.subs, func(s subscription) bool { return s.events == sub.events })
+}
+
+// BreakEvents breaks every open event stream, as a dockerd restart does:
+// each yields an error, and events that follow reach only streams opened
+// after it.
+func (e *Engine) BreakEvents() {
+	e.mu.Lock()
+	subs := e.subs
+	e.subs = nil
+	e.mu.Unlock()
+	for _, s := range subs {
+		s.errs <- errors.New("fake engine: the event stream broke")
+	}
+}
+
+// kill is the kill event of signal to c, which Docker reports with the
+// signal's number among the attributes; e.mu is held.
+func (e *Engine) kill(c *Container, signal int) docker.Event {
+	ev := e.event(c, "kill")
+	ev.Labels["signal"] = strconv.Itoa(signal)
+	return ev
+}
+
+// Signal sends signal to a running container, as docker kill -s does,
+// and reports the kill event. The fake's processes ignore signals: it
+// runs on (Crash is a signal that ends it).
+func (e *Engine) Signal(id string, signal int) error {
+	e.mu.Lock()
+	c, ok := e.containers[id]
+	if !ok {
+		e.mu.Unlock()
+		return notFound("container", id)
+	}
+	if !c.Running {
+		e.mu.Unlock()
+		return fmt.Errorf("fake engine: container %s is not running", c.Name)
+	}
+	ev := e.kill(c, signal)
+	e.mu.Unlock()
+	e.publish(ev)
+	return nil
 }
 
 // event describes what happened to c; e.mu is held. Docker reports events
@@ -655,9 +806,9 @@ func (e *Engine) publish(ev docker.Event) {
 	}
 	subs := slices.Clone(e.subs)
 	e.mu.Unlock()
-	for _, ch := range subs {
+	for _, sub := range subs {
 		select {
-		case ch <- ev:
+		case sub.events <- ev:
 		default: // a subscriber that does not read loses events, as with Docker
 		}
 	}
