@@ -243,11 +243,8 @@ func (m *Manager) Create(ctx context.Context, t *Type, name string, opts Options
 	if s.Password == "" {
 		s.Password = secret()
 	}
-	switch t.Name {
-	case "postgres":
-		s.User, s.Database = "postgres", strings.ReplaceAll(name, "-", "_")
-	case "mysql":
-		s.User, s.Database, s.RootPassword = "mysql", strings.ReplaceAll(name, "-", "_"), secret()
+	if t.accounts != nil {
+		t.accounts(s)
 	}
 	if err := m.docker.EnsureNetwork(ctx); err != nil {
 		return nil, err
@@ -830,6 +827,9 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 		}
 		return nil
 	}
+	if t.snapshot == nil {
+		return fmt.Errorf("%s services cannot import", t.Name)
+	}
 	if s.Stopped {
 		return fmt.Errorf("%s service %s is stopped; start it with %s:start %s, then import", t.Name, name, t.Name, name)
 	}
@@ -850,14 +850,16 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	// Redis writes its snapshot when it stops; the imported file must
-	// replace it afterwards, not before. The one it wrote is kept, and put
-	// back if the server does not start with the new one.
+	// The server may write its snapshot when it stops (Redis does); the
+	// imported file must replace it afterwards, not before. The one it
+	// wrote is kept, and put back if the server does not start with the
+	// new one.
 	if err := m.docker.Stop(ctx, cname, 30*time.Second); err != nil {
 		return err
 	}
 	cleanup := context.WithoutCancel(ctx)
-	old, oldSize, err := m.docker.CopyFileFrom(ctx, cname, t.DataDir+"/dump.rdb")
+	snapshotPath := t.DataDir + "/" + t.snapshot.Name
+	old, oldSize, err := m.docker.CopyFileFrom(ctx, cname, snapshotPath)
 	if err != nil && !docker.IsNotFound(err) {
 		m.ensureRunning(cleanup, t, s)
 		return fmt.Errorf("keeping the current snapshot before the import: %w; nothing was imported", err)
@@ -865,7 +867,7 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 	if old != nil {
 		defer old.Close()
 	}
-	err = m.docker.CopyFileTo(ctx, cname, t.DataDir+"/dump.rdb", f, size, 0o600)
+	err = m.docker.CopyFileTo(ctx, cname, snapshotPath, f, size, 0o600)
 	if err == nil {
 		err = m.startChecked(ctx, t, s)
 	}
@@ -874,7 +876,7 @@ func (m *Manager) Import(ctx context.Context, t *Type, name string, r io.Reader,
 	}
 	m.docker.Stop(cleanup, cname, 30*time.Second)
 	if old != nil {
-		if rerr := m.docker.CopyFileTo(cleanup, cname, t.DataDir+"/dump.rdb", old, oldSize, 0o600); rerr != nil {
+		if rerr := m.docker.CopyFileTo(cleanup, cname, snapshotPath, old, oldSize, 0o600); rerr != nil {
 			return fmt.Errorf("the import into %s service %s failed (%v), and putting back the previous snapshot failed too: %w", t.Name, name, err, rerr)
 		}
 	}
@@ -899,24 +901,23 @@ func (m *Manager) startChecked(ctx context.Context, t *Type, s *Service) error {
 	return m.waitUp(ctx, t, s, 2*time.Minute, c.RestartCount)
 }
 
-// checkSnapshot refuses a Redis snapshot that redis-check-rdb (in the
-// official image) finds broken, before the server is stopped for it: a
-// server that cannot load its snapshot does not start.
+// checkSnapshot runs the type's check on the dump (snapshotFile.Check)
+// before the server is stopped for it: a server that cannot load its
+// snapshot does not start.
 func (m *Manager) checkSnapshot(ctx context.Context, t *Type, s *Service, f io.Reader, size int64, errw io.Writer) error {
 	cname := ContainerName(t, s.Name)
-	tmp := t.DataDir + "/berth-import.rdb"
+	tmp := t.DataDir + "/berth-import-" + t.snapshot.Name
 	if err := m.docker.CopyFileTo(ctx, cname, tmp, f, size, 0o600); err != nil {
 		return err
 	}
-	script := `f=$1; command -v redis-check-rdb >/dev/null || { rm -f "$f"; exit 0; }; redis-check-rdb "$f"; c=$?; rm -f "$f"; exit $c`
 	var out bytes.Buffer
-	code, err := m.exec(ctx, t, s, []string{"sh", "-c", script, "sh", tmp}, docker.Streams{Stdout: &out, Stderr: &out})
+	code, err := m.exec(ctx, t, s, []string{"sh", "-c", t.snapshot.Check, "sh", tmp}, docker.Streams{Stdout: &out, Stderr: &out})
 	if err != nil {
 		return err
 	}
 	if code != 0 {
 		errw.Write(out.Bytes())
-		return fmt.Errorf("the dump is not a snapshot this Redis can load (redis-check-rdb failed); nothing was imported, the data is as it was")
+		return errors.New(t.snapshot.Refusal)
 	}
 	return nil
 }

@@ -31,9 +31,17 @@ type Type struct {
 	ready func(conn net.Conn, s *Service) bool
 	// Alias names the config var of an app's first link: ALIAS_URL.
 	Alias string
+	// accounts fills in the new service's user and database names and
+	// any second password, from its name (nil: the image needs none).
+	accounts func(s *Service)
 	// Dump is how export writes the data to stdout; restore how import
-	// reads it from stdin (nil: the type restores by file, see Import).
+	// reads it from stdin. A type that cannot restore into a running
+	// server restores by file instead (snapshot).
 	dump, restore func(s *Service) []string
+	// snapshot, for a type without restore, is the file in DataDir that
+	// the server loads at start: import checks the dump, stops the
+	// server, puts the dump there, and starts it again.
+	snapshot *snapshotFile
 	// env and cmd configure the container for the official image.
 	env     func(s *Service) []string
 	cmd     func(s *Service) []string
@@ -48,11 +56,29 @@ type Type struct {
 	url     func(s *Service, host string) string
 }
 
+// snapshotFile is a data file a server loads when it starts.
+type snapshotFile struct {
+	// Name is the file's name in the type's DataDir.
+	Name string
+	// Check is a shell script, run in the service's container with the
+	// path of a candidate file as $1, that exits non-zero when the server
+	// could not load it (the server would then not start). It removes
+	// the file.
+	Check string
+	// Refusal is the error when Check fails.
+	Refusal string
+}
+
+// dbName is a service name as a database name: SQL identifiers take no
+// dashes unquoted.
+func dbName(s *Service) string { return strings.ReplaceAll(s.Name, "-", "_") }
+
 // Types are the datastores Berth runs, by name.
 var Types = map[string]*Type{
 	"postgres": {
 		Name: "postgres", Image: "postgres", Version: "17", Port: 5432,
 		DataDir: "/var/lib/postgresql/data", Alias: "DATABASE", StopSignal: "SIGINT",
+		accounts: func(s *Service) { s.User, s.Database = "postgres", dbName(s) },
 		env: func(s *Service) []string {
 			return []string{"POSTGRES_USER=" + s.User, "POSTGRES_PASSWORD=" + s.Password, "POSTGRES_DB=" + s.Database}
 		},
@@ -78,6 +104,7 @@ var Types = map[string]*Type{
 	"mysql": {
 		Name: "mysql", Image: "mysql", Version: "8", Port: 3306,
 		DataDir: "/var/lib/mysql", Alias: "DATABASE",
+		accounts: func(s *Service) { s.User, s.Database, s.RootPassword = "mysql", dbName(s), secret() },
 		// MariaDB's official image reads the same MYSQL_* variables.
 		env: func(s *Service) []string {
 			return []string{"MYSQL_ROOT_PASSWORD=" + s.RootPassword, "MYSQL_DATABASE=" + s.Database,
@@ -122,6 +149,15 @@ var Types = map[string]*Type{
 			// SAVE's reply is checked: an error (a full disk) must not
 			// export an older snapshot as if it were current.
 			return []string{"sh", "-c", `r=$(redis-cli SAVE) || exit 1; [ "$r" = OK ] || { echo "redis SAVE failed: $r" >&2; exit 1; }; exec cat /data/dump.rdb`}
+		},
+		// Redis has no restore command: the snapshot replaces dump.rdb
+		// while the server is stopped. redis-check-rdb (in the official
+		// image; a custom image without it is not checked) refuses a
+		// snapshot Redis could not load.
+		snapshot: &snapshotFile{
+			Name:    "dump.rdb",
+			Check:   `f=$1; command -v redis-check-rdb >/dev/null || { rm -f "$f"; exit 0; }; redis-check-rdb "$f"; c=$?; rm -f "$f"; exit $c`,
+			Refusal: "the dump is not a snapshot this Redis can load (redis-check-rdb failed); nothing was imported, the data is as it was",
 		},
 		execEnv: func(s *Service) []string { return []string{"REDISCLI_AUTH=" + s.Password} },
 		// The user is named: Dokku's redis://:PASSWORD@ form is read as an

@@ -150,3 +150,38 @@ func TestRedisReadyWantsPong(t *testing.T) {
 		client.Close()
 	}
 }
+
+// Every type says how its data comes back in (a restore command, or a
+// snapshot file with its check), so import needs no knowledge of types.
+func TestEveryTypeCanImport(t *testing.T) {
+	for _, name := range TypeNames {
+		typ := Types[name]
+		if (typ.restore == nil) == (typ.snapshot == nil) {
+			t.Errorf("%s: want exactly one of restore and snapshot", name)
+		}
+		if s := typ.snapshot; s != nil && (s.Name == "" || s.Check == "" || s.Refusal == "") {
+			t.Errorf("%s: snapshot %+v lacks its file, check or refusal", name, *s)
+		}
+		if typ.dump == nil {
+			t.Errorf("%s: no dump", name)
+		}
+	}
+}
+
+// A type's accounts come from the service's name: a database name has no
+// dash, and MySQL gets a root password of its own.
+func TestAccountsFromTheServiceName(t *testing.T) {
+	pg := &Service{Name: "my-db", Password: "p"}
+	Types["postgres"].accounts(pg)
+	if pg.User != "postgres" || pg.Database != "my_db" || pg.RootPassword != "" {
+		t.Errorf("postgres: %+v", pg)
+	}
+	my := &Service{Name: "my-db", Password: "p"}
+	Types["mysql"].accounts(my)
+	if my.User != "mysql" || my.Database != "my_db" || my.RootPassword == "" || my.RootPassword == my.Password {
+		t.Errorf("mysql: %+v", my)
+	}
+	if Types["redis"].accounts != nil {
+		t.Error("redis has no accounts to name")
+	}
+}
