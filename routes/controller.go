@@ -84,7 +84,10 @@ type Controller struct {
 	mu sync.Mutex
 	// leaving apps are being destroyed (or renamed away): events about
 	// their containers must not route them again.
-	leaving map[string]bool
+	// The count is of the marks not yet undone: a destroy that marks
+	// an app inside a rename that marked it already leaves it marked
+	// until both are done.
+	leaving map[string]int
 	// targetOf maps a routed container to its address, so an event that
 	// says it is going away can take it out of the route at once.
 	targetOf map[string]string
@@ -115,7 +118,7 @@ func New(engine Engine, table *routing.Table, apps Apps, log *slog.Logger) *Cont
 		table:    table,
 		apps:     apps,
 		log:      log,
-		leaving:  map[string]bool{},
+		leaving:  map[string]int{},
 		targetOf: map[string]string{},
 		gone:     map[string]time.Time{},
 		hidden:   map[string]bool{},
@@ -356,18 +359,22 @@ var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause"
 // signal's number. The container runs on; if the signal does end it, its
 // die event takes it out. Dropped as going away, it would stay out of the
 // route until the mark expired (forgetGone, a minute) and a reconcile ran.
-// SIGKILL, SIGTERM, SIGINT and SIGQUIT (docker stop, and the usual
-// STOPSIGNALs) are going away, and so is a kill that names no signal.
+//
+// Only HUP, USR1 and USR2, the signals servers take for a reload or a log
+// reopening, are signal-only: docker stop sends the image's STOPSIGNAL,
+// which may be any other (httpd's is WINCH, nginx's QUIT), and such a
+// container closes its listeners at once, so every other kill is going
+// away. An image whose STOPSIGNAL is one of the three leaves the route at
+// its die event instead, after its stop.
 func signalOnly(ev docker.Event) bool {
 	if ev.Action != "kill" {
 		return false
 	}
 	switch ev.Labels["signal"] {
-	case "", "9", "15", "2", "3":
-		return false
+	case "1", "10", "12":
+		return true
 	}
-	_, err := strconv.Atoi(ev.Labels["signal"])
-	return err == nil
+	return false
 }
 
 // dropTarget takes a container out of its app's route at once, without
@@ -404,15 +411,21 @@ func (c *Controller) forgetGone(age time.Duration) {
 
 // Leaving marks app as leaving (being destroyed or renamed away) until
 // the returned function is called: no event or refresh routes it
-// meanwhile, and the reconcile takes its route away.
+// meanwhile, and the reconcile takes its route away. Marks nest: the app
+// stays marked until every done is called; done is idempotent.
 func (c *Controller) Leaving(app string) (done func()) {
 	c.mu.Lock()
-	c.leaving[app] = true
+	c.leaving[app]++
 	c.mu.Unlock()
+	var once sync.Once
 	return func() {
-		c.mu.Lock()
-		delete(c.leaving, app)
-		c.mu.Unlock()
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.leaving[app]--; c.leaving[app] <= 0 {
+				delete(c.leaving, app)
+			}
+		})
 	}
 }
 
@@ -420,7 +433,7 @@ func (c *Controller) Leaving(app string) (done func()) {
 func (c *Controller) IsLeaving(app string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaving[app]
+	return c.leaving[app] > 0
 }
 
 // Hide keeps container id out of routes until Unhide, although it runs

@@ -228,10 +228,11 @@ func TestSignalThatDoesNotStopTheContainerKeepsItRouted(t *testing.T) {
 	}
 }
 
-// docker kill (SIGKILL) and kill -s TERM take the address out at once,
-// before the container has exited.
+// docker kill (SIGKILL), kill -s TERM and docker stop with an image's
+// own STOPSIGNAL (httpd's WINCH, nginx's QUIT, INT) take the address out
+// at once, before the container has exited.
 func TestKillThatStopsTheContainerDropsTheAddress(t *testing.T) {
-	for _, sig := range []int{9, 15} {
+	for _, sig := range []int{9, 15, 28, 3, 2} {
 		b := newBed(t)
 		id, _ := b.run("blog", 1, nil)
 		b.refresh("blog")
