@@ -257,6 +257,35 @@ func (s buildStore) remove(app string) error {
 	return os.RemoveAll(s.appDir(app))
 }
 
+// move gives the builds of from to to (a rename): the history goes with
+// the app, and nothing of it stays under the old name for an app created
+// later under that name (whose deploy keys would read it).
+func (s buildStore) move(from, to string) error {
+	if s.dir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(s.appDir(to)); err != nil {
+		return err
+	}
+	if err := os.Rename(s.appDir(from), s.appDir(to)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	bs, err := s.list(to)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		b.App = to
+		if err := s.save(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // buildLog is a running build: its log file and its record.
 type buildLog struct {
 	store buildStore

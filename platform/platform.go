@@ -407,6 +407,11 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 			return fmt.Errorf("cannot create app %s: its domain %s is already served by app %s", name, h, r.App)
 		}
 	}
+	// Builds left under the name (a rename that could not move them) are
+	// another app's history: a new app starts with none.
+	if err := p.builds.remove(name); err != nil {
+		return fmt.Errorf("the builds left under the name %s could not be removed: %w", name, err)
+	}
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}

@@ -7,8 +7,11 @@ package platform_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,5 +130,58 @@ func TestRepositoryFollowsRenameCloneAndDestroy(t *testing.T) {
 	}
 	if ok, _ := repos.Exists("copy"); !ok {
 		t.Fatal("destroying journal took its clone's repository")
+	}
+}
+
+// A rename takes the app's build history along; an app created later
+// under the old name starts with none (its deploy keys must not read the
+// renamed app's build logs).
+func TestBuildsFollowARenameAndANewAppOfTheOldNameHasNone(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	before, err := b.p.Builds(b.ctx, "blog")
+	if err != nil || len(before) == 0 {
+		t.Fatalf("builds of blog: %v, %v", before, err)
+	}
+	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.p.Builds(b.ctx, "journal")
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("builds of journal after the rename: %v, %v (blog had %d)", after, err, len(before))
+	}
+	for _, bd := range after {
+		if bd.App != "journal" {
+			t.Errorf("build %d still names app %q", bd.ID, bd.App)
+		}
+	}
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := b.p.Builds(b.ctx, "blog"); err != nil || len(bs) != 0 {
+		t.Fatalf("the new blog has builds: %v, %v", bs, err)
+	}
+}
+
+// A clone or rename that fails drops its new app as a destroy does: what
+// must not outlive an app (the OnAppDestroying hooks: a deploy key added
+// for the new name meanwhile) goes with it.
+func TestAFailedCloneDropsItsNewAppAsADestroyDoes(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	var destroying []string
+	b.p.OnAppDestroying(func(_ context.Context, app string) error {
+		destroying = append(destroying, app)
+		return nil
+	})
+	b.p.OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("setup failed") })
+	if err := b.p.Clone(b.ctx, "blog", "copy", nil); err == nil {
+		t.Fatal("the clone succeeded although its setup failed")
+	}
+	if !slices.Equal(destroying, []string{"copy"}) {
+		t.Fatalf("OnAppDestroying ran for %v, want [copy]", destroying)
+	}
+	if ok, _ := b.p.Exists(b.ctx, "copy"); ok {
+		t.Fatal("the failed clone's app is still there")
 	}
 }

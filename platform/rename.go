@@ -123,6 +123,12 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	p.forget(ctx, src)
+	if err := p.builds.move(from, to); err != nil {
+		p.log.Warn("move builds", "from", from, "to", to, "error", err)
+		if err := p.builds.remove(from); err != nil {
+			p.log.Error("remove the builds of a renamed app; remove them by hand before an app of the old name is created", "app", from, "error", err)
+		}
+	}
 	p.hooks.runRenamed(ctx, from, to)
 	p.recordRenamed(ctx, from, to)
 	return nil
@@ -149,8 +155,20 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 // abandon forgets the new app of a rename or clone that failed, and tells
 // the OnAppDestroyed hooks, so that what a setup hook copied for it goes
 // too: an app created later under its name starts with none of it.
+//
+// It is a destroy: what must not outlive an app (OnAppDestroying: a deploy
+// key added for the new name while the rollout ran) goes first, with the
+// app marked leaving so that nothing is added for it meanwhile, and the
+// builds recorded under its name go too.
 func (p *Platform) abandon(ctx context.Context, a *App) {
+	defer p.routes.Leaving(a.Name)()
+	if err := p.hooks.runDestroying(ctx, a.Name); err != nil {
+		p.log.Error("a failed rename or clone could not drop what belongs to its new app; check ssh-keys:list for keys of it", "app", a.Name, "error", err)
+	}
 	p.forget(ctx, a)
+	if err := p.builds.remove(a.Name); err != nil {
+		p.log.Warn("remove builds", "app", a.Name, "error", err)
+	}
 	p.hooks.runDestroyed(ctx, a.Name)
 }
 
