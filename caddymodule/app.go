@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/berth-paas/berth/appmetrics"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -298,6 +299,12 @@ func (a *App) Start() error {
 	}
 	c.platform.SetURLs(urls)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
+	// Each config has a registry of its own (Caddy's admin /metrics serves
+	// the running config's); the counters are the core's, so they go on
+	// across a reload.
+	if err := a.ctx.GetMetricsRegistry().Register(c.metrics); err != nil {
+		a.log.Warn("the apps' metrics are not on the metrics endpoint", "error", err)
+	}
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
@@ -368,6 +375,11 @@ type core struct {
 	// adminKeys are the fingerprints of the config's authorized_keys, for
 	// the dashboard to check that a session's key is still one.
 	adminKeys atomic.Pointer[[]string]
+	// metrics are the apps' request counters (the berth handler counts,
+	// Caddy's metrics endpoint and the dashboard read); they outlive a
+	// reload with the core. stopMetrics ends their sampler.
+	metrics     *appmetrics.Set
+	stopMetrics context.CancelFunc
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -383,7 +395,7 @@ func (a *App) newCore() (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
+	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New(), metrics: appmetrics.New()}
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
@@ -461,6 +473,9 @@ func (a *App) newCore() (*core, error) {
 	// its next request too, this only ends it at once.
 	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.dashboard.EndAppSessions(app) })
 	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.dashboard.EndAppSessions(from) })
+	// Metrics are labelled by app name: a gone name goes from them too.
+	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
+	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
@@ -493,6 +508,9 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	mctx, stop := context.WithCancel(context.Background())
+	c.stopMetrics = stop
+	go c.metrics.Run(mctx, c.countContainers)
 	return c, nil
 }
 
@@ -501,6 +519,7 @@ func (a *App) newCore() (*core, error) {
 func (c *core) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	c.stopMetrics()
 	err := c.receiver.Close(ctx)
 	c.removeSocketDir()
 	c.platform.Close()
@@ -626,4 +645,31 @@ func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
 		}
 	}
 	return nil
+}
+
+// countContainers gives the metrics the container counts of every app's
+// current release by process type and state, as ps:report sees them. The
+// sampler calls it, so that a scrape asks Docker nothing.
+func (c *core) countContainers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	apps, err := c.platform.List(ctx)
+	if err != nil {
+		return // the counts of the last time stay
+	}
+	var out []appmetrics.ContainerCount
+	for _, a := range apps {
+		rep, err := c.platform.Report(ctx, a.Name)
+		if err != nil {
+			continue
+		}
+		n := map[[2]string]int{}
+		for _, p := range rep.Processes {
+			n[[2]string{p.Type, p.State}]++
+		}
+		for k, v := range n {
+			out = append(out, appmetrics.ContainerCount{App: a.Name, Process: k[0], State: k[1], N: v})
+		}
+	}
+	c.metrics.SetContainers(out)
 }
