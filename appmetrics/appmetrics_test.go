@@ -117,3 +117,18 @@ func TestSeries(t *testing.T) {
 		t.Errorf("%d points after two hours, want %d", n, History)
 	}
 }
+
+// The cost the berth handler pays per request (bench/ prices it end to
+// end against the same handler with `metrics off`).
+func BenchmarkObserve(b *testing.B) {
+	s := New()
+	for _, n := range []string{"a", "b", "blog", "shop", "api"} {
+		s.App(n)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			start := time.Now()
+			s.App("blog").Observe(200, time.Since(start))
+		}
+	})
+}

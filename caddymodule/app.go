@@ -467,7 +467,7 @@ func (a *App) newCore() (*core, error) {
 	}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
 		URLFor:       func(h string) string { return c.platform.URLsFor([]string{h})[0] },
-		StillGranted: c.stillGranted})
+		StillGranted: c.stillGranted, Metrics: c.metrics})
 	c.backend.Dashboard = c.dashboard
 	// A session never outlives its app; stillGranted would refuse it at
 	// its next request too, this only ends it at once.

@@ -42,9 +42,11 @@ const actionTimeout = 10 * time.Minute
 // the session's form token too, for clients that send neither.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	// No script at all; the login token in the URL must not leak in a
+	// No script but the live logs'; the login token in the URL must not leak in a
 	// Referer to another site; pages with secrets must not be cached.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// The one script is the dashboard's own file (the live logs); no
+	// inline script, so an injected one would not run.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	// same-origin, not no-referrer: with no-referrer a browser sends
 	// "Origin: null" on the forms' POSTs, which the cross-origin check
 	// must refuse (over plain HTTP there is no Sec-Fetch-Site).
@@ -64,6 +66,9 @@ func (d *Dashboard) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", d.withSession(d.appsPage))
 	mux.HandleFunc("GET /apps/{app}", d.withSession(d.appPage))
 	mux.HandleFunc("POST /apps/{app}/{action}", d.withSession(d.appAction))
+	mux.HandleFunc("GET /apps/{app}/logs/stream", d.withSession(d.logsStream))
+	mux.HandleFunc("GET /apps/{app}/logs.txt", d.withSession(d.logsDownload))
+	mux.HandleFunc("GET /static/logs.js", d.script)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "No such page.")
 	})
@@ -246,6 +251,7 @@ type appSummary struct {
 	Broken     string // what is wrong, "" when nothing is
 	LastDeploy *platform.DeployAttempt
 	Processes  string
+	Traffic    traffic
 }
 
 func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSummary {
@@ -260,6 +266,10 @@ func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSum
 		sum.URLs = dom.URLs
 	}
 	sum.Release, sum.LastDeploy = rep.Release, rep.LastDeploy
+	// The traffic only now: ps:report ran with the session's scope, so
+	// this is an app the session may see.
+	var failing string
+	sum.Traffic, failing = glance(d.metrics, name)
 	switch {
 	case rep.Failed:
 		sum.State = "failed"
@@ -289,6 +299,8 @@ func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSum
 		sum.Broken = strings.Join(bad, ", ")
 	case rep.Deployed && !rep.Running:
 		sum.Broken = "stopped"
+	case failing != "":
+		sum.Broken = failing
 	}
 	return sum
 }
@@ -361,6 +373,8 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	data := appPageData{appSummary: d.summary(ctx, s, app), Formation: rep.Formation, Revealed: r.URL.Query().Get("reveal") == "1"}
+	// ps:report above ran with the session's scope: the app is one it may see.
+	data.Traffic = appTraffic(d.metrics, app, time.Now())
 	if err := d.runJSON(ctx, s, &data.Releases, "releases", app, "--format", "json"); err != nil {
 		d.commandFailed(w, err)
 		return

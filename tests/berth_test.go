@@ -124,6 +124,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"privdockerd":      cmdPrivateDockerd,
 			"cnbbuilder":       cmdCNBBuilder,
 			"browser":          cmdBrowser,
+			"browser-metrics":  cmdBrowserMetrics,
 		},
 	}
 }

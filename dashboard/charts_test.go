@@ -1,0 +1,67 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/appmetrics"
+	"github.com/berth-paas/berth/commands"
+)
+
+// fakeMetrics notes which apps' traffic was read.
+type fakeMetrics struct{ asked []string }
+
+func (f *fakeMetrics) Series(app string) []appmetrics.Point {
+	f.asked = append(f.asked, app)
+	return []appmetrics.Point{{End: time.Now(), Rate: 2, Requests: 60}}
+}
+
+func (f *fakeMetrics) Glance(app string) (appmetrics.Point, bool) {
+	f.asked = append(f.asked, app)
+	return appmetrics.Point{Rate: 2, Requests: 60, Errors: 6, ErrorRate: .1}, true
+}
+
+// A deploy key's session cannot read another app's traffic: the page is
+// refused by the command table's scope before any metric is read.
+func TestAnotherAppsMetricsAreNotRead(t *testing.T) {
+	m := &fakeMetrics{}
+	d := New(Config{Metrics: m, StillGranted: func(context.Context, commands.LoginGrant) error { return nil }})
+	d.SetHost("dash.example.test", 0, nil)
+	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
+	w := do(d, "GET", "/apps/shop", nil, http.Header{"Cookie": {c.String()}})
+	if w.Code != http.StatusForbidden {
+		t.Errorf("another app's page: %d, want 403", w.Code)
+	}
+	if strings.Contains(w.Body.String(), "chart-") || len(m.asked) > 0 {
+		t.Errorf("another app's metrics were read (%v) or shown", m.asked)
+	}
+}
+
+func TestTrafficFiguresAndCharts(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tr := appTraffic(&fakeMetrics{}, "blog", now)
+	if !tr.Has || tr.Rate != "2.0/s" || tr.ErrorRate != "10%" {
+		t.Errorf("figures %+v", tr)
+	}
+	_, broken := glance(&fakeMetrics{}, "blog")
+	if !strings.Contains(broken, "10% of requests answered 5xx") {
+		t.Errorf("an app answering 10%% 5xx is not broken: %q", broken)
+	}
+	for _, c := range []string{string(tr.RateChart), string(tr.ErrChart), string(tr.LatencyChart)} {
+		if !strings.Contains(c, "<svg") || strings.Contains(c, "NaN") || strings.Contains(c, "Inf") {
+			t.Errorf("chart %s", c)
+		}
+	}
+	if !strings.Contains(string(tr.RateChart), "<polyline") {
+		t.Errorf("no line in %s", tr.RateChart)
+	}
+	if got := niceCeil(3.2); got != 5 {
+		t.Errorf("niceCeil(3.2) = %v", got)
+	}
+	if got := niceCeil(0.013); got != 0.02 {
+		t.Errorf("niceCeil(0.013) = %v", got)
+	}
+}

@@ -1,0 +1,75 @@
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// cmdBrowserMetrics signs in through the login URL in URLFILE in a real
+// headless Chromium (see cmdBrowser), and prints what the apps page shows
+// first (the first card's app, and what is broken in it) and APP's
+// traffic figures and plots on its page; then it requests a new path of
+// APP and waits for the line the app logs for it to show in the page's
+// live logs, and searches the logs for it. Screenshots go to the
+// artifacts directory's dashboard-metrics.
+//
+//	browser-metrics URLFILE APP
+func cmdBrowserMetrics(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: browser-metrics URLFILE APP")
+	}
+	url := strings.TrimSpace(ts.ReadFile(args[0]))
+	app := args[1]
+	b := startBrowser(ts, "dashboard-metrics")
+	defer b.close()
+
+	b.step("login page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("signin")))
+	b.step("apps", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.CSS(`[data-app="`+app+`"]`)))
+	fmt.Fprintf(ts.Stdout(), "first: %s\n", b.text(`main .card h2 a`))
+	fmt.Fprintf(ts.Stdout(), "first broken: %s\n", b.text(`main .card p`))
+	fmt.Fprintf(ts.Stdout(), "%s at a glance: %s\n", app, strings.Join(strings.Fields(b.text(`[data-app="`+app+`"] [data-traffic]`)), " "))
+	b.step("app traffic", chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] h2 a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chart-rate svg polyline`)),
+		chromedp.ScrollIntoView(chromedp.ID("traffic")))
+	for _, id := range []string{"m-rate", "m-errors", "m-p50", "m-p95"} {
+		fmt.Fprintf(ts.Stdout(), "%s: %s\n", id, b.text("#"+id))
+	}
+	for _, id := range []string{"chart-rate", "chart-errors", "chart-latency"} {
+		fmt.Fprintf(ts.Stdout(), "%s: %s\n", id, b.text("#"+id+" figcaption"))
+	}
+
+	// Live logs: a request made now shows in the page's log view without
+	// a reload (the app logs each request), and the search box keeps
+	// only the lines that contain its text.
+	marker := fmt.Sprintf("live-%d", time.Now().UnixNano())
+	req, err := http.NewRequest("GET", "http://127.0.0.1:"+ts.Getenv("HTTP_PORT")+"/"+marker, nil)
+	ts.Check(err)
+	req.Host = app + ".example.test"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		if strings.Contains(b.text("#logs"), marker) {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("browser: %s did not show in the live logs within 60s; status %q, logs:\n%s", marker, b.text("#logs-status"), b.text("#logs"))
+		}
+		time.Sleep(time.Second)
+	}
+	b.step("live logs", chromedp.ScrollIntoView(chromedp.ID("logs-card")))
+	fmt.Fprintf(ts.Stdout(), "logs status: %s\nlive line: %s\n", b.text("#logs-status"), marker)
+	b.step("logs search", chromedp.SendKeys(chromedp.ID("logs-search"), marker), chromedp.ScrollIntoView(chromedp.ID("logs-card")))
+	shown := strings.Split(b.text("#logs"), "\n")
+	all := true
+	for _, l := range shown {
+		all = all && strings.Contains(l, marker)
+	}
+	fmt.Fprintf(ts.Stdout(), "search shows %d line(s), all with the text: %v\n", len(shown), all)
+}
