@@ -101,6 +101,8 @@ type Set struct {
 	now        func() time.Time
 
 	requests, duration, upstream, containersDesc *prometheus.Desc
+	// deploys are rare: a plain histogram vector, locks and all.
+	deploys *prometheus.HistogramVec
 }
 
 // New returns an empty set.
@@ -116,7 +118,18 @@ func New() *Set {
 			"Requests the proxy could not complete with one of the app's containers (refused, dropped, timed out, none ready).", []string{"app"}, nil),
 		containersDesc: prometheus.NewDesc("berth_app_containers",
 			"The app's containers of its current release, by process type and state (as ps:report shows them).", []string{"app", "process", "state"}, nil),
+		deploys: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "berth_app_deploy_duration_seconds",
+			Help:    "How long the app's deploys took (push or command to serving, or to failing), by result: succeeded or failed.",
+			Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800},
+		}, []string{"app", "result"}),
 	}
+}
+
+// Deployed counts a deploy of app that ended with result (succeeded,
+// failed) after d.
+func (s *Set) Deployed(app, result string, d time.Duration) {
+	s.deploys.WithLabelValues(app, result).Observe(d.Seconds())
 }
 
 // App returns app's counters, made on first use. name must come from the
@@ -144,6 +157,7 @@ func (s *Set) App(name string) *App {
 // renamed), so that the metrics endpoint does not list it forever.
 func (s *Set) Forget(name string) {
 	s.apps.Delete(name)
+	s.deploys.DeletePartialMatch(prometheus.Labels{"app": name})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.rings, name)
@@ -170,6 +184,7 @@ func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.duration
 	ch <- s.upstream
 	ch <- s.containersDesc
+	s.deploys.Describe(ch)
 }
 
 // Collect is prometheus.Collector's.
@@ -192,6 +207,7 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(s.upstream, prometheus.CounterValue, float64(a.upstreamErrors.Load()), name)
 		return true
 	})
+	s.deploys.Collect(ch)
 	s.mu.Lock()
 	cs := s.containers
 	s.mu.Unlock()

@@ -17,6 +17,9 @@ func TestCollect(t *testing.T) {
 	a.Observe(42, time.Millisecond) // not a status code: Caddy's 500
 	a.UpstreamError()
 	s.SetContainers([]ContainerCount{{App: "blog", Process: "web", State: "running", N: 2}})
+	s.Deployed("blog", "succeeded", 12*time.Second)
+	s.Deployed("blog", "succeeded", 8*time.Second)
+	s.Deployed("blog", "failed", time.Second)
 
 	// Caddy's registry is a pedantic one: it checks Describe against Collect.
 	reg := prometheus.NewPedanticRegistry()
@@ -44,13 +47,17 @@ func TestCollect(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"berth_app_requests_total,app=blog,code=200":              2,
-		"berth_app_requests_total,app=blog,code=502":              1,
-		"berth_app_requests_total,app=blog,code=500":              1,
-		"berth_app_upstream_errors_total,app=blog":                1,
-		"berth_app_request_duration_seconds,app=blog,count":       4,
-		"berth_app_containers,app=blog,process=web,state=running": 2,
-		"berth_app_request_duration_seconds,app=blog,sum":         1.034,
+		"berth_app_requests_total,app=blog,code=200":                        2,
+		"berth_app_requests_total,app=blog,code=502":                        1,
+		"berth_app_requests_total,app=blog,code=500":                        1,
+		"berth_app_upstream_errors_total,app=blog":                          1,
+		"berth_app_request_duration_seconds,app=blog,count":                 4,
+		"berth_app_containers,app=blog,process=web,state=running":           2,
+		"berth_app_request_duration_seconds,app=blog,sum":                   1.034,
+		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,count": 2,
+		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,sum":   20,
+		"berth_app_deploy_duration_seconds,app=blog,result=failed,count":    1,
+		"berth_app_deploy_duration_seconds,app=blog,result=failed,sum":      1,
 	}
 	for k, v := range want {
 		if math.Abs(got[k]-v) > 1e-9 {

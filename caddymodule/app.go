@@ -476,6 +476,9 @@ func (a *App) newCore() (*core, error) {
 	// Metrics are labelled by app name: a gone name goes from them too.
 	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
 	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
+	c.platform.OnDeployFinished(func(app string, d platform.DeployAttempt) {
+		c.metrics.Deployed(app, d.Status, d.Finished.Sub(d.Started))
+	})
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
