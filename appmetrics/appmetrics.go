@@ -39,6 +39,7 @@ const (
 // App is one app's counters since Berth started (or since the app was
 // first routed a request).
 type App struct {
+	born           time.Time // for Retain
 	codes          [maxCode - minCode + 1]atomic.Uint64
 	hist           [len(Buckets) + 1]atomic.Uint64 // the last one is +Inf
 	sumNanos       atomic.Uint64
@@ -138,7 +139,7 @@ func (s *Set) App(name string) *App {
 	if v, ok := s.apps.Load(name); ok {
 		return v.(*App)
 	}
-	v, loaded := s.apps.LoadOrStore(name, new(App))
+	v, loaded := s.apps.LoadOrStore(name, &App{born: s.now()})
 	if !loaded {
 		// A zero sample first, so that the plots count the requests
 		// before the sampler's next tick too.
@@ -168,6 +169,30 @@ func (s *Set) Forget(name string) {
 		}
 	}
 	s.containers = kept
+}
+
+// Retain makes sure every app of names is listed (an app that was never
+// routed a request shows zeros, so the endpoint shows every app), and
+// forgets the apps not among them that were made before listed: the
+// time names were read, so that an app made since keeps its counts.
+// Forget does this at once for a destroyed or renamed app; Retain
+// catches one that a request made again just after.
+func (s *Set) Retain(names []string, listed time.Time) {
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+		s.App(n)
+	}
+	var gone []string
+	s.apps.Range(func(k, v any) bool {
+		if !keep[k.(string)] && v.(*App).born.Before(listed) {
+			gone = append(gone, k.(string))
+		}
+		return true
+	})
+	for _, n := range gone {
+		s.Forget(n)
+	}
 }
 
 // SetContainers replaces the container counts (the sampler reads them

@@ -2,6 +2,7 @@ package appmetrics
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,4 +139,22 @@ func BenchmarkObserve(b *testing.B) {
 			s.App("blog").Observe(200, time.Since(start))
 		}
 	})
+}
+
+func TestRetain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := New()
+	s.now = func() time.Time { return now }
+	s.App("gone").Observe(200, time.Millisecond)
+	now = now.Add(time.Second)
+	listed := now
+	now = now.Add(time.Second)
+	s.App("fresh").Observe(200, time.Millisecond) // made after the list was read
+	s.Retain([]string{"idle", "fresh"}, listed)
+	var names []string
+	s.apps.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"fresh", "idle"}) {
+		t.Errorf("apps %v, want fresh (made since) and idle (listed, no request yet)", names)
+	}
 }

@@ -651,15 +651,22 @@ func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
 }
 
 // countContainers gives the metrics the container counts of every app's
-// current release by process type and state, as ps:report sees them. The
-// sampler calls it, so that a scrape asks Docker nothing.
+// current release by process type and state, as ps:report sees them, and
+// the list of apps (every app shows, none that is gone). The sampler
+// calls it, so that a scrape asks Docker nothing.
 func (c *core) countContainers(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	listed := time.Now()
 	apps, err := c.platform.List(ctx)
 	if err != nil {
 		return // the counts of the last time stay
 	}
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = a.Name
+	}
+	c.metrics.Retain(names, listed)
 	var out []appmetrics.ContainerCount
 	for _, a := range apps {
 		rep, err := c.platform.Report(ctx, a.Name)
