@@ -99,9 +99,11 @@ type Set struct {
 	mu         sync.Mutex
 	rings      map[string]*ring
 	containers []ContainerCount
+	usage      map[string][]Usage // the last hour's, oldest first
 	now        func() time.Time
 
 	requests, duration, upstream, containersDesc *prometheus.Desc
+	cpu, memory                                  *prometheus.Desc
 	// deploys are rare: a plain histogram vector, locks and all.
 	deploys *prometheus.HistogramVec
 }
@@ -110,7 +112,12 @@ type Set struct {
 func New() *Set {
 	return &Set{
 		rings: map[string]*ring{},
+		usage: map[string][]Usage{},
 		now:   time.Now,
+		cpu: prometheus.NewDesc("berth_app_cpu_cores",
+			"CPU the app's running containers used over the last sample (30s), in cores (1 is one core busy), from Docker's stats.", []string{"app"}, nil),
+		memory: prometheus.NewDesc("berth_app_memory_bytes",
+			"Memory the app's running containers use, without the page cache, as docker stats shows it.", []string{"app"}, nil),
 		requests: prometheus.NewDesc("berth_app_requests_total",
 			"Requests the berth handler answered for the app, by status code.", []string{"app", "code"}, nil),
 		duration: prometheus.NewDesc("berth_app_request_duration_seconds",
@@ -162,6 +169,7 @@ func (s *Set) Forget(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.rings, name)
+	delete(s.usage, name)
 	kept := s.containers[:0:0]
 	for _, c := range s.containers {
 		if c.App != name {
@@ -169,6 +177,42 @@ func (s *Set) Forget(name string) {
 		}
 	}
 	s.containers = kept
+}
+
+// Usage is an app's resource use at one sample, summed over its running
+// containers.
+type Usage struct {
+	At time.Time
+	// CPU is in cores (0.5: half of one core busy) over the interval
+	// since the last sample (since the container started, for a new one).
+	CPU    float64
+	Memory uint64
+}
+
+// AddUsage records an app's resource use (the sampler reads it from
+// Docker).
+func (s *Set) AddUsage(app string, u Usage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := append(s.usage[app], u)
+	if len(us) > History {
+		us = append(us[:0:0], us[len(us)-History:]...)
+	}
+	s.usage[app] = us
+}
+
+// Usage returns the app's resource use over the last hour, oldest first.
+func (s *Set) Usage(app string) []Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := s.now().Add(-time.Hour)
+	var out []Usage
+	for _, u := range s.usage[app] {
+		if u.At.After(from) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // Retain makes sure every app of names is listed (an app that was never
@@ -209,6 +253,8 @@ func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.duration
 	ch <- s.upstream
 	ch <- s.containersDesc
+	ch <- s.cpu
+	ch <- s.memory
 	s.deploys.Describe(ch)
 }
 
@@ -235,7 +281,20 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	s.deploys.Collect(ch)
 	s.mu.Lock()
 	cs := s.containers
+	var latest []Usage
+	var names []string
+	for app, us := range s.usage {
+		// A sample older than two intervals is of containers that are
+		// gone (scaled to zero, stopped): no figure rather than an old one.
+		if u := us[len(us)-1]; s.now().Sub(u.At) <= 2*SampleInterval+SampleInterval/2 {
+			latest, names = append(latest, u), append(names, app)
+		}
+	}
 	s.mu.Unlock()
+	for i, u := range latest {
+		ch <- prometheus.MustNewConstMetric(s.cpu, prometheus.GaugeValue, u.CPU, names[i])
+		ch <- prometheus.MustNewConstMetric(s.memory, prometheus.GaugeValue, float64(u.Memory), names[i])
+	}
 	for _, c := range cs {
 		ch <- prometheus.MustNewConstMetric(s.containersDesc, prometheus.GaugeValue, float64(c.N), c.App, c.Process, c.State)
 	}

@@ -21,6 +21,8 @@ func TestCollect(t *testing.T) {
 	s.Deployed("blog", "succeeded", 12*time.Second)
 	s.Deployed("blog", "succeeded", 8*time.Second)
 	s.Deployed("blog", "failed", time.Second)
+	s.AddUsage("blog", Usage{At: time.Now(), CPU: .25, Memory: 3 << 20})
+	s.AddUsage("old", Usage{At: time.Now().Add(-5 * time.Minute), CPU: 1, Memory: 1})
 
 	// Caddy's registry is a pedantic one: it checks Describe against Collect.
 	reg := prometheus.NewPedanticRegistry()
@@ -58,6 +60,8 @@ func TestCollect(t *testing.T) {
 		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,count": 2,
 		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,sum":   20,
 		"berth_app_deploy_duration_seconds,app=blog,result=failed,count":    1,
+		"berth_app_cpu_cores,app=blog":                                      .25,
+		"berth_app_memory_bytes,app=blog":                                   3 << 20,
 		"berth_app_deploy_duration_seconds,app=blog,result=failed,sum":      1,
 	}
 	for k, v := range want {

@@ -380,6 +380,9 @@ type core struct {
 	// reload with the core. stopMetrics ends their sampler.
 	metrics     *appmetrics.Set
 	stopMetrics context.CancelFunc
+	// usagePrev is each running container's last stats, for the CPU
+	// used between two samples (the sampler's goroutine alone uses it).
+	usagePrev map[string]docker.Usage
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -652,8 +655,9 @@ func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
 
 // countContainers gives the metrics the container counts of every app's
 // current release by process type and state, as ps:report sees them, and
-// the list of apps (every app shows, none that is gone). The sampler
-// calls it, so that a scrape asks Docker nothing.
+// the list of apps (every app shows, none that is gone), and the running
+// containers' CPU and memory from Docker's stats. The sampler calls it,
+// so that a scrape asks Docker nothing.
 func (c *core) countContainers(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -668,18 +672,44 @@ func (c *core) countContainers(ctx context.Context) {
 	}
 	c.metrics.Retain(names, listed)
 	var out []appmetrics.ContainerCount
+	seen := map[string]docker.Usage{}
 	for _, a := range apps {
 		rep, err := c.platform.Report(ctx, a.Name)
 		if err != nil {
 			continue
 		}
 		n := map[[2]string]int{}
+		var sum appmetrics.Usage
+		running := 0
 		for _, p := range rep.Processes {
 			n[[2]string{p.Type, p.State}]++
+			if p.State != "running" {
+				continue
+			}
+			u, err := c.docker.Usage(ctx, p.Name)
+			if err != nil {
+				continue
+			}
+			running++
+			seen[p.Name] = u
+			sum.Memory += u.Memory
+			// Cores over the time since the last sample, or since the
+			// container started for one not seen before (or restarted:
+			// its counter began again).
+			if prev, ok := c.usagePrev[p.Name]; ok && u.CPU >= prev.CPU && u.Read.After(prev.Read) {
+				sum.CPU += (u.CPU - prev.CPU).Seconds() / u.Read.Sub(prev.Read).Seconds()
+			} else if up := u.Read.Sub(p.Started); up > 0 {
+				sum.CPU += u.CPU.Seconds() / up.Seconds()
+			}
 		}
 		for k, v := range n {
 			out = append(out, appmetrics.ContainerCount{App: a.Name, Process: k[0], State: k[1], N: v})
 		}
+		if running > 0 {
+			sum.At = time.Now()
+			c.metrics.AddUsage(a.Name, sum)
+		}
 	}
+	c.usagePrev = seen
 	c.metrics.SetContainers(out)
 }

@@ -17,6 +17,8 @@ import (
 type Metrics interface {
 	Series(app string) []appmetrics.Point
 	Glance(app string) (appmetrics.Point, bool)
+	// Usage is the app's CPU and memory, sampled from Docker.
+	Usage(app string) []appmetrics.Usage
 }
 
 // Glance thresholds: an app whose requests were answered 5xx this often
@@ -33,6 +35,9 @@ type traffic struct {
 	P50, P95            string
 	RateChart, ErrChart template.HTML
 	LatencyChart        template.HTML
+	// CPU and Memory are the last sample's ("" before the first).
+	CPU, Memory        string
+	CPUChart, MemChart template.HTML
 }
 
 func rateText(perSec float64) string {
@@ -104,6 +109,18 @@ func appTraffic(m Metrics, app string, now time.Time) traffic {
 	t.RateChart = chart("chart-rate", "Requests per second", from, now, "/s", line{"requests", "#1565c0", rate})
 	t.ErrChart = chart("chart-errors", "5xx responses, % of requests", from, now, "%", line{"5xx", "#c62828", errs})
 	t.LatencyChart = chart("chart-latency", "Latency (ms)", from, now, " ms", line{"p50", "#2e7d32", p50}, line{"p95", "#ef6c00", p95})
+	if us := m.Usage(app); len(us) > 0 {
+		var cpu, mem []sample
+		for _, u := range us {
+			cpu = append(cpu, sample{u.At, u.CPU * 100})
+			mem = append(mem, sample{u.At, float64(u.Memory) / (1 << 20)})
+		}
+		last := us[len(us)-1]
+		t.CPU = strings.TrimSuffix(fmt.Sprintf("%.1f", last.CPU*100), ".0") + "%"
+		t.Memory = fmt.Sprintf("%.1f MiB", float64(last.Memory)/(1<<20))
+		t.CPUChart = chart("chart-cpu", "CPU, % of one core", from, now, "%", line{"cpu", "#6a1b9a", cpu})
+		t.MemChart = chart("chart-memory", "Memory (MiB)", from, now, " MiB", line{"memory", "#00838f", mem})
+	}
 	return t
 }
 

@@ -19,6 +19,11 @@ func (f *fakeMetrics) Series(app string) []appmetrics.Point {
 	return []appmetrics.Point{{End: time.Now(), Rate: 2, Requests: 60}}
 }
 
+func (f *fakeMetrics) Usage(app string) []appmetrics.Usage {
+	f.asked = append(f.asked, app)
+	return []appmetrics.Usage{{At: time.Now(), CPU: .031, Memory: 5 << 20}}
+}
+
 func (f *fakeMetrics) Glance(app string) (appmetrics.Point, bool) {
 	f.asked = append(f.asked, app)
 	return appmetrics.Point{Rate: 2, Requests: 60, Errors: 6, ErrorRate: .1}, true
@@ -43,14 +48,14 @@ func TestAnotherAppsMetricsAreNotRead(t *testing.T) {
 func TestTrafficFiguresAndCharts(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	tr := appTraffic(&fakeMetrics{}, "blog", now)
-	if !tr.Has || tr.Rate != "2.0/s" || tr.ErrorRate != "10%" {
+	if !tr.Has || tr.Rate != "2.0/s" || tr.ErrorRate != "10%" || tr.CPU != "3.1%" || tr.Memory != "5.0 MiB" {
 		t.Errorf("figures %+v", tr)
 	}
 	_, broken := glance(&fakeMetrics{}, "blog")
 	if !strings.Contains(broken, "10% of requests answered 5xx") {
 		t.Errorf("an app answering 10%% 5xx is not broken: %q", broken)
 	}
-	for _, c := range []string{string(tr.RateChart), string(tr.ErrChart), string(tr.LatencyChart)} {
+	for _, c := range []string{string(tr.RateChart), string(tr.ErrChart), string(tr.LatencyChart), string(tr.CPUChart), string(tr.MemChart)} {
 		if !strings.Contains(c, "<svg") || strings.Contains(c, "NaN") || strings.Contains(c, "Inf") {
 			t.Errorf("chart %s", c)
 		}

@@ -36,10 +36,10 @@ func cmdBrowserMetrics(ts *testscript.TestScript, neg bool, args []string) {
 	b.step("app traffic", chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] h2 a`)),
 		chromedp.WaitVisible(chromedp.CSS(`#chart-rate svg polyline`)),
 		chromedp.ScrollIntoView(chromedp.ID("traffic")))
-	for _, id := range []string{"m-rate", "m-errors", "m-p50", "m-p95"} {
+	for _, id := range []string{"m-rate", "m-errors", "m-p50", "m-p95", "m-cpu", "m-memory"} {
 		fmt.Fprintf(ts.Stdout(), "%s: %s\n", id, b.text("#"+id))
 	}
-	for _, id := range []string{"chart-rate", "chart-errors", "chart-latency"} {
+	for _, id := range []string{"chart-rate", "chart-errors", "chart-latency", "chart-cpu", "chart-memory"} {
 		fmt.Fprintf(ts.Stdout(), "%s: %s\n", id, b.text("#"+id+" figcaption"))
 	}
 
