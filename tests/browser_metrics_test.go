@@ -15,7 +15,8 @@ import (
 // first (the first card's app, and what is broken in it) and APP's
 // traffic figures and plots on its page; then it requests a new path of
 // APP and waits for the line the app logs for it to show in the page's
-// live logs, and searches the logs for it. Screenshots go to the
+// live logs, searches the logs for it, and does it again after a
+// `caddy reload`. Screenshots go to the
 // artifacts directory's dashboard-metrics.
 //
 //	browser-metrics URLFILE APP
@@ -47,22 +48,25 @@ func cmdBrowserMetrics(ts *testscript.TestScript, neg bool, args []string) {
 	// a reload (the app logs each request), and the search box keeps
 	// only the lines that contain its text.
 	marker := fmt.Sprintf("live-%d", time.Now().UnixNano())
-	req, err := http.NewRequest("GET", "http://127.0.0.1:"+ts.Getenv("HTTP_PORT")+"/"+marker, nil)
-	ts.Check(err)
-	req.Host = app + ".example.test"
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+	awaitLine := func(path string) {
+		req, err := http.NewRequest("GET", "http://127.0.0.1:"+ts.Getenv("HTTP_PORT")+"/"+path, nil)
+		ts.Check(err)
+		req.Host = app + ".example.test"
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			if strings.Contains(b.text("#logs"), path) {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("browser: %s did not show in the live logs within 60s; status %q, logs:\n%s", path, b.text("#logs-status"), b.text("#logs"))
+			}
+			time.Sleep(time.Second)
 		}
-		if strings.Contains(b.text("#logs"), marker) {
-			break
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("browser: %s did not show in the live logs within 60s; status %q, logs:\n%s", marker, b.text("#logs-status"), b.text("#logs"))
-		}
-		time.Sleep(time.Second)
 	}
+	awaitLine(marker)
 	b.step("live logs", chromedp.ScrollIntoView(chromedp.ID("logs-card")))
 	fmt.Fprintf(ts.Stdout(), "logs status: %s\nlive line: %s\n", b.text("#logs-status"), marker)
 	b.step("logs search", chromedp.SendKeys(chromedp.ID("logs-search"), marker), chromedp.ScrollIntoView(chromedp.ID("logs-card")))
@@ -72,4 +76,11 @@ func cmdBrowserMetrics(ts *testscript.TestScript, neg bool, args []string) {
 		all = all && strings.Contains(l, marker)
 	}
 	fmt.Fprintf(ts.Stdout(), "search shows %d line(s), all with the text: %v\n", len(shown), all)
+
+	// A config reload does not end the live view: the stream goes on, or
+	// the page reconnects by itself.
+	cmdBerth(ts, false, []string{"reload"})
+	awaitLine(marker + "-after-reload")
+	b.step("logs after reload", chromedp.ScrollIntoView(chromedp.ID("logs-card")))
+	fmt.Fprintf(ts.Stdout(), "after reload: the new line shows, logs status: %s\n", b.text("#logs-status"))
 }
