@@ -68,6 +68,8 @@ func (d *Dashboard) handler() http.Handler {
 	mux.HandleFunc("POST /apps/{app}/{action}", d.withSession(d.appAction))
 	mux.HandleFunc("GET /apps/{app}/logs/stream", d.withSession(d.logsStream))
 	mux.HandleFunc("GET /apps/{app}/logs.txt", d.withSession(d.logsDownload))
+	mux.HandleFunc("GET /apps/{app}/builds/{id}/stream", d.withSession(d.buildStream))
+	mux.HandleFunc("GET /apps/{app}/builds/{file}", d.withSession(d.buildLog))
 	mux.HandleFunc("GET /static/logs.js", d.script)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "No such page.")
@@ -362,7 +364,11 @@ type appPageData struct {
 	Releases  []releaseRow
 	Config    []configRow
 	Revealed  bool
+	Builds    []platform.Build // newest first, at most shownBuilds
 }
+
+// shownBuilds is how many builds the app page lists.
+const shownBuilds = 5
 
 func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
@@ -380,6 +386,9 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	slices.Reverse(data.Releases) // newest first
+	if err := d.runJSON(ctx, s, &data.Builds, "builds:list", app, "--format", "json"); err == nil && len(data.Builds) > shownBuilds {
+		data.Builds = data.Builds[:shownBuilds]
+	}
 	var cfg map[string]string
 	if err := d.runJSON(ctx, s, &cfg, "config:show", app, "--format", "json"); err != nil {
 		d.commandFailed(w, err)

@@ -28,14 +28,14 @@ func TestEventWriterSendsALinePerEvent(t *testing.T) {
 	}
 }
 
-// A deploy key's session cannot read another app's logs, live or as a
+// A deploy key's session cannot read another app's logs or build logs, live or as a
 // file: refused by the command table's scope before anything runs (this
 // dashboard has no backend at all).
 func TestAnotherAppsLogsAreRefused(t *testing.T) {
 	d := New(Config{StillGranted: func(context.Context, commands.LoginGrant) error { return nil }})
 	d.SetHost("dash.example.test", 0, nil)
 	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
-	for _, path := range []string{"/apps/shop/logs/stream", "/apps/shop/logs.txt"} {
+	for _, path := range []string{"/apps/shop/logs/stream", "/apps/shop/logs.txt", "/apps/shop/builds/current/stream", "/apps/shop/builds/1.txt"} {
 		w := do(d, "GET", path, nil, http.Header{"Cookie": {c.String()}})
 		if w.Code != http.StatusForbidden || strings.Contains(w.Header().Get("Content-Type"), "event-stream") {
 			t.Errorf("%s: %d %s", path, w.Code, w.Header().Get("Content-Type"))

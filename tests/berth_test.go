@@ -125,6 +125,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"cnbbuilder":       cmdCNBBuilder,
 			"browser":          cmdBrowser,
 			"browser-metrics":  cmdBrowserMetrics,
+			"browser-deploy":   cmdBrowserDeploy,
 		},
 	}
 }

@@ -84,3 +84,52 @@ func cmdBrowserMetrics(ts *testscript.TestScript, neg bool, args []string) {
 	b.step("logs after reload", chromedp.ScrollIntoView(chromedp.ID("logs-card")))
 	fmt.Fprintf(ts.Stdout(), "after reload: the new line shows, logs status: %s\n", b.text("#logs-status"))
 }
+
+// cmdBrowserDeploy signs in through the login URL in URLFILE and opens
+// APP's page while a deploy of it runs (it reloads the page until the
+// latest build is running), then watches the deploy log in the page
+// until the build ends. It prints whether the page showed the build
+// running with TEXT not yet in its log, the build's end as the page
+// shows it, and whether TEXT arrived.
+//
+//	browser-deploy URLFILE APP TEXT
+func cmdBrowserDeploy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: browser-deploy URLFILE APP TEXT")
+	}
+	url := strings.TrimSpace(ts.ReadFile(args[0]))
+	app, want := args[1], args[2]
+	base, _, _ := strings.Cut(url, "/login")
+	b := startBrowser(ts, "dashboard-deploy")
+	defer b.close()
+
+	b.step("login page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("signin")))
+	b.step("apps", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.CSS(`[data-app="`+app+`"]`)))
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		b.step("app during deploy", chromedp.Navigate(base+"/apps/"+app), chromedp.WaitVisible(chromedp.ID("deploy-log-status")))
+		if st := b.text("#deploy-log-status"); strings.Contains(st, "running") || st == "live" {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("browser: no deploy of %s was running within 90s", app)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	sawRunning := false
+	for {
+		st, log := b.text("#deploy-log-status"), b.text("#deploy-log")
+		if st == "live" && !strings.Contains(log, want) {
+			sawRunning = true
+		}
+		if strings.HasPrefix(st, "build ") && !strings.Contains(st, "running") {
+			b.step("deploy done", chromedp.ScrollIntoView(chromedp.ID("deploy-card")))
+			fmt.Fprintf(ts.Stdout(), "saw it running: %v\ndeploy status: %s\nlog has %s: %v\n", sawRunning, st, want, strings.Contains(log, want))
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("browser: the deploy log did not end within 90s; status %q, log:\n%s", st, log)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
