@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,27 @@ func TestTrafficFiguresAndCharts(t *testing.T) {
 	}
 	if got := niceCeil(0.013); got != 0.02 {
 		t.Errorf("niceCeil(0.013) = %v", got)
+	}
+}
+
+// The config and domain forms pass names to the command table, never
+// flags: a forged --global is refused before any command runs (this
+// dashboard has no backend at all).
+func TestFormsPassNoFlags(t *testing.T) {
+	d, _ := newTest(t)
+	c, s := signIn(t, d)
+	for _, tc := range []struct{ action, field, value string }{
+		{"config-set", "key", "--global"},
+		{"config-unset", "key", "-x"},
+		{"config-set", "key", "1ABC"},
+		{"domain-add", "domain", "--global"},
+		{"domain-remove", "domain", "-example.com"},
+		{"domain-add", "domain", "a b"},
+	} {
+		w := do(d, "POST", "/apps/blog/"+tc.action, url.Values{"csrf": {s.csrf}, tc.field: {tc.value}, "value": {"v"}},
+			http.Header{"Cookie": {c.String()}, "Origin": {"http://dash.example.test"}})
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("%s %s=%q: %d, want 400", tc.action, tc.field, tc.value, w.Code)
+		}
 	}
 }

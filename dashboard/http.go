@@ -365,6 +365,8 @@ type appPageData struct {
 	Config    []configRow
 	Revealed  bool
 	Builds    []platform.Build // newest first, at most shownBuilds
+	Domains   []string         // the app's own (domains:add)
+	Admin     bool             // an admin session: it may add and remove domains
 }
 
 // shownBuilds is how many builds the app page lists.
@@ -386,6 +388,11 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	slices.Reverse(data.Releases) // newest first
+	var dom platform.DomainsReport
+	if err := d.runJSON(ctx, s, &dom, "domains:report", app, "--format", "json"); err == nil {
+		data.Domains = dom.Own
+	}
+	data.Admin = s.app == ""
 	if err := d.runJSON(ctx, s, &data.Builds, "builds:list", app, "--format", "json"); err == nil && len(data.Builds) > shownBuilds {
 		data.Builds = data.Builds[:shownBuilds]
 	}
@@ -404,13 +411,20 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 	d.page(w, s, "app.html", app, data)
 }
 
-var processType = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+var (
+	processType = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+	configKey   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// domainName keeps what reaches the command a name, never a flag
+	// (--global); the command checks the rest.
+	domainName = regexp.MustCompile(`^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$`)
+)
 
 // appAction runs one action of the app page and sends the browser back
 // to it, with the result shown once.
 func (d *Dashboard) appAction(w http.ResponseWriter, r *http.Request, s *session) {
 	app := r.PathValue("app")
 	var args []string
+	shown := "" // the command as the page and the log show it
 	switch action := r.PathValue("action"); action {
 	case "rollback":
 		v, err := strconv.Atoi(strings.TrimPrefix(r.PostFormValue("version"), "v"))
@@ -432,23 +446,45 @@ func (d *Dashboard) appAction(w http.ResponseWriter, r *http.Request, s *session
 			return
 		}
 		args = []string{"ps:scale", app, typ + "=" + n}
+	case "config-set", "config-unset":
+		key := r.PostFormValue("key")
+		if !configKey.MatchString(key) {
+			d.fail(w, http.StatusBadRequest, "A config var's name is letters, digits and _, and does not start with a digit (DATABASE_URL).")
+			return
+		}
+		if action == "config-set" {
+			// The value stays out of the page's message and the log.
+			args, shown = []string{"config:set", app, key + "=" + r.PostFormValue("value")}, "config:set "+app+" "+key
+		} else {
+			args = []string{"config:unset", app, key}
+		}
+	case "domain-add", "domain-remove":
+		domain := strings.TrimSpace(r.PostFormValue("domain"))
+		if !domainName.MatchString(domain) {
+			d.fail(w, http.StatusBadRequest, "Give a domain name, such as www.example.com.")
+			return
+		}
+		args = []string{"domains:" + strings.TrimPrefix(action, "domain-"), app, domain}
 	default:
 		d.fail(w, http.StatusNotFound, fmt.Sprintf("No action %q.", action))
 		return
 	}
+	if shown == "" {
+		shown = strings.Join(args, " ")
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
 	defer cancel()
-	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", args)
+	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown)
 	_, err := d.run(ctx, s, args...)
 	if errors.Is(err, commands.ErrForbidden) {
-		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", args, "reason", err.Error())
+		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown, "reason", err.Error())
 		d.commandFailed(w, err)
 		return
 	}
 	if err != nil {
-		d.setFlash(s, strings.Join(args, " ")+" failed: "+err.Error(), false)
+		d.setFlash(s, shown+" failed: "+err.Error(), false)
 	} else {
-		d.setFlash(s, strings.Join(args, " ")+": done", true)
+		d.setFlash(s, shown+": done", true)
 	}
 	http.Redirect(w, r, "/apps/"+app, http.StatusSeeOther)
 }

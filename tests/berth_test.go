@@ -126,6 +126,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"browser":          cmdBrowser,
 			"browser-metrics":  cmdBrowserMetrics,
 			"browser-deploy":   cmdBrowserDeploy,
+			"browser-config":   cmdBrowserConfig,
 		},
 	}
 }

@@ -133,3 +133,30 @@ func cmdBrowserDeploy(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// cmdBrowserConfig signs in through the login URL in URLFILE, sets the
+// config var KEY to VALUE on APP's page with its form, and prints the
+// message the page shows, the row's value (masked), and the value once
+// revealed.
+//
+//	browser-config URLFILE APP KEY VALUE
+func cmdBrowserConfig(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: browser-config URLFILE APP KEY VALUE")
+	}
+	url := strings.TrimSpace(ts.ReadFile(args[0]))
+	app, key, value := args[1], args[2], args[3]
+	b := startBrowser(ts, "dashboard-config")
+	defer b.close()
+
+	b.step("login page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("signin")))
+	b.step("apps", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.CSS(`[data-app="`+app+`"]`)))
+	b.step("app", chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] h2 a`)), chromedp.WaitVisible(chromedp.ID("config-set")))
+	b.step("config typed", chromedp.SendKeys(chromedp.ID("config-key"), key), chromedp.SendKeys(chromedp.ID("config-value"), value),
+		chromedp.ScrollIntoView(chromedp.ID("config-set")))
+	b.step("config set", chromedp.Click(chromedp.ID("config-set")), chromedp.WaitVisible(chromedp.ID("flash")))
+	fmt.Fprintf(ts.Stdout(), "flash: %s\n", b.text("#flash"))
+	fmt.Fprintf(ts.Stdout(), "row: %s\n", strings.Join(strings.Fields(b.text("#config-"+key)), " "))
+	b.step("config revealed", chromedp.Click(chromedp.ID("reveal")), chromedp.WaitVisible(chromedp.ID("config-"+key)))
+	fmt.Fprintf(ts.Stdout(), "revealed: %s\n", strings.Join(strings.Fields(b.text("#config-"+key)), " "))
+}
