@@ -55,6 +55,10 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 		fmt.Fprintf(&sites, "http://%s.static.test:%%[1]d {\n\tbind 127.0.0.1\n\treverse_proxy %s\n}\n",
 			a.Name, netip.AddrPortFrom(ips[i], uint16(a.Port)))
 	}
+	// The same berth handler without its per-app metrics (issue 15), as
+	// the static port's catch-all: an app's own host sent there reaches
+	// it, which prices the metrics in the same process.
+	sites.WriteString("http://:%[1]d {\n\tbind 127.0.0.1\n\tberth {\n\t\tmetrics off\n\t}\n}\n")
 	if err := b.writeCaddyfile(sites.String()); err != nil {
 		return err
 	}
@@ -92,6 +96,7 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 		targets := []target{
 			{name: "Berth route", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.httpPort, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
 			{name: "Caddy static reverse_proxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.static, pc.path), host: a.Name + ".static.test", want: want(a)},
+			{name: "Berth route, metrics off", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.static, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
 		}
 		peers := a.Image == streamImage
 		if peers {
@@ -127,9 +132,11 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 			}
 		}
 		bench := "proxy (" + label + ")"
-		berth, static, dir := stats[0], stats[1], stats[len(stats)-1]
+		berth, static, noMetrics, dir := stats[0], stats[1], stats[2], stats[len(stats)-1]
+		rep.add(bench, "req/s: Berth route vs the same without metrics", f0(berth.rps()), f0(noMetrics.rps()), ratio(berth.rps(), noMetrics.rps()))
+		rep.add(bench, "p99 latency: Berth vs the same without metrics", ms(berth.p(99)), ms(noMetrics.p(99)), ratio(float64(berth.p(99)), float64(noMetrics.p(99))))
 		if peers {
-			ngx, gop := stats[2], stats[3]
+			ngx, gop := stats[3], stats[4]
 			rep.add(bench, "req/s: Berth route vs nginx", f0(berth.rps()), f0(ngx.rps()), ratio(berth.rps(), ngx.rps()))
 			rep.add(bench, "p99 latency: Berth vs nginx", ms(berth.p(99)), ms(ngx.p(99)), ratio(float64(berth.p(99)), float64(ngx.p(99))))
 			rep.add(bench, "req/s: Caddy static reverse_proxy vs nginx", f0(static.rps()), f0(ngx.rps()), ratio(static.rps(), ngx.rps()))

@@ -22,6 +22,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/berth-paas/berth/applogs"
+	"github.com/berth-paas/berth/appmetrics"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -300,6 +301,12 @@ func (a *App) Start() error {
 	}
 	c.platform.SetURLs(urls)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
+	// Each config has a registry of its own (Caddy's admin /metrics serves
+	// the running config's); the counters are the core's, so they go on
+	// across a reload.
+	if err := a.ctx.GetMetricsRegistry().Register(c.metrics); err != nil {
+		a.log.Warn("the apps' metrics are not on the metrics endpoint", "error", err)
+	}
 
 	a.coreKey, a.sshKey = coreKey, sshKey
 	a.core.Store(c)
@@ -370,6 +377,14 @@ type core struct {
 	// adminKeys are the fingerprints of the config's authorized_keys, for
 	// the dashboard to check that a session's key is still one.
 	adminKeys atomic.Pointer[[]string]
+	// metrics are the apps' request counters (the berth handler counts,
+	// Caddy's metrics endpoint and the dashboard read); they outlive a
+	// reload with the core. stopMetrics ends their sampler.
+	metrics     *appmetrics.Set
+	stopMetrics context.CancelFunc
+	// usagePrev is each running container's last stats, for the CPU
+	// used between two samples (the sampler's goroutine alone uses it).
+	usagePrev map[string]docker.Usage
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -385,7 +400,7 @@ func (a *App) newCore() (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New()}
+	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New(), metrics: appmetrics.New()}
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
@@ -464,12 +479,18 @@ func (a *App) newCore() (*core, error) {
 	}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
 		URLFor:       func(h string) string { return c.platform.URLsFor([]string{h})[0] },
-		StillGranted: c.stillGranted})
+		StillGranted: c.stillGranted, Metrics: c.metrics})
 	c.backend.Dashboard = c.dashboard
 	// A session never outlives its app; stillGranted would refuse it at
 	// its next request too, this only ends it at once.
 	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.dashboard.EndAppSessions(app) })
 	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.dashboard.EndAppSessions(from) })
+	// Metrics are labelled by app name: a gone name goes from them too.
+	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
+	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
+	c.platform.OnDeployFinished(func(app string, d platform.DeployAttempt) {
+		c.metrics.Deployed(app, d.Status, d.Finished.Sub(d.Started))
+	})
 	if err := svc.Boot(ctx); err != nil {
 		a.log.Error("starting datastore services", "error", err)
 	}
@@ -502,6 +523,9 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	mctx, stop := context.WithCancel(context.Background())
+	c.stopMetrics = stop
+	go c.metrics.Run(mctx, c.countContainers)
 	return c, nil
 }
 
@@ -510,6 +534,7 @@ func (a *App) newCore() (*core, error) {
 func (c *core) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	c.stopMetrics()
 	err := c.receiver.Close(ctx)
 	c.removeSocketDir()
 	c.platform.Close()
@@ -635,4 +660,65 @@ func (c *core) stillGranted(ctx context.Context, g commands.LoginGrant) error {
 		}
 	}
 	return nil
+}
+
+// countContainers gives the metrics the container counts of every app's
+// current release by process type and state, as ps:report sees them, and
+// the list of apps (every app shows, none that is gone), and the running
+// containers' CPU and memory from Docker's stats. The sampler calls it,
+// so that a scrape asks Docker nothing.
+func (c *core) countContainers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	listed := time.Now()
+	apps, err := c.platform.List(ctx)
+	if err != nil {
+		return // the counts of the last time stay
+	}
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = a.Name
+	}
+	c.metrics.Retain(names, listed)
+	var out []appmetrics.ContainerCount
+	seen := map[string]docker.Usage{}
+	for _, a := range apps {
+		rep, err := c.platform.Report(ctx, a.Name)
+		if err != nil {
+			continue
+		}
+		n := map[[2]string]int{}
+		var sum appmetrics.Usage
+		running := 0
+		for _, p := range rep.Processes {
+			n[[2]string{p.Type, p.State}]++
+			if p.State != "running" {
+				continue
+			}
+			u, err := c.docker.Usage(ctx, p.Name)
+			if err != nil {
+				continue
+			}
+			running++
+			seen[p.Name] = u
+			sum.Memory += u.Memory
+			// Cores over the time since the last sample, or since the
+			// container started for one not seen before (or restarted:
+			// its counter began again).
+			if prev, ok := c.usagePrev[p.Name]; ok && u.CPU >= prev.CPU && u.Read.After(prev.Read) {
+				sum.CPU += (u.CPU - prev.CPU).Seconds() / u.Read.Sub(prev.Read).Seconds()
+			} else if up := u.Read.Sub(p.Started); up > 0 {
+				sum.CPU += u.CPU.Seconds() / up.Seconds()
+			}
+		}
+		for k, v := range n {
+			out = append(out, appmetrics.ContainerCount{App: a.Name, Process: k[0], State: k[1], N: v})
+		}
+		if running > 0 {
+			sum.At = time.Now()
+			c.metrics.AddUsage(a.Name, sum)
+		}
+	}
+	c.usagePrev = seen
+	c.metrics.SetContainers(out)
 }

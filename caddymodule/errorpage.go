@@ -127,17 +127,26 @@ func (p errorPage) write(w http.ResponseWriter, r *http.Request) {
 type headerWatch struct {
 	*caddyhttp.ResponseWriterWrapper
 	wrote bool
+	// status is the final response's code (for the app's metrics); 0
+	// until one is written, 200 for a body written without one.
+	status int
 }
 
 func (w *headerWatch) WriteHeader(status int) {
 	if status >= 200 || status == http.StatusSwitchingProtocols {
 		w.wrote = true
+		if w.status == 0 {
+			w.status = status
+		}
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
 }
 
 func (w *headerWatch) Write(b []byte) (int, error) {
 	w.wrote = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
 	return w.ResponseWriterWrapper.Write(b)
 }
 
@@ -145,5 +154,8 @@ func (w *headerWatch) Write(b []byte) (int, error) {
 // Write still means the response began.
 func (w *headerWatch) ReadFrom(r io.Reader) (int64, error) {
 	w.wrote = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
 	return w.ResponseWriterWrapper.ReadFrom(r)
 }

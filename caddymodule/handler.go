@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/berth-paas/berth/appmetrics"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -43,6 +44,11 @@ type Handler struct {
 	// default, which makes a `caddy reload` cut every websocket (measured
 	// by bench/). Default: 5m.
 	StreamCloseDelay caddy.Duration `json:"stream_close_delay,omitempty"`
+
+	// Metrics counts each app's requests for Caddy's metrics endpoint
+	// (berth_app_*) and the dashboard's plots. Caddyfile: `metrics off`.
+	// Default: on (bench/ measures what it costs).
+	Metrics *bool `json:"metrics,omitempty"`
 
 	app   *App
 	proxy *reverseproxy.Handler
@@ -140,6 +146,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	watch := &headerWatch{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	if h.Metrics == nil || *h.Metrics {
+		// The app's name is the routing table's, never the Host's: the
+		// metrics' labels stay bounded by the apps there are.
+		if c := h.app.core.Load(); c != nil {
+			defer observe(c.metrics.App(route.App), watch, time.Now(), &err)
+		}
+	}
 	err = h.proxy.ServeHTTP(watch, r, next)
 	var he caddyhttp.HandlerError
 	if err == nil || watch.wrote || !errors.As(err, &he) {
@@ -149,10 +162,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !ok {
 		return err
 	}
+	// The page's status is the request's, for the metrics.
+	watch.status = he.StatusCode
 	// The cause is for the log, not for the visitor.
 	h.app.log.Debug("app unavailable", "app", route.App, "status", he.StatusCode, "error", he.Err)
 	page.write(w, r)
 	return nil
+}
+
+// observe counts a proxied request in its app's metrics: the status
+// code sent (or the one Caddy sends for the error returned), how long it
+// took, and whether the proxy failed to complete it with a container.
+func observe(m *appmetrics.App, watch *headerWatch, start time.Time, errp *error) {
+	code := watch.status
+	var he caddyhttp.HandlerError
+	if err := *errp; err != nil {
+		if code == 0 {
+			code = http.StatusInternalServerError
+			if errors.As(err, &he) && he.StatusCode != 0 {
+				code = he.StatusCode
+			}
+		}
+	}
+	if code == 0 {
+		code = http.StatusOK // nothing written: Caddy sends an empty 200
+	}
+	// A client that went away (Caddy's 499) is not the app's failure.
+	if *errp != nil && code != 499 {
+		m.UpstreamError()
+	}
+	m.Observe(code, time.Since(start))
 }
 
 const hstsHeader = "Strict-Transport-Security"
@@ -177,6 +216,7 @@ func (w *hstsWriter) WriteHeader(status int) {
 //	berth {
 //		try_duration 5s
 //		stream_close_delay 5m
+//		metrics on|off
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -199,6 +239,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			} else {
 				h.StreamCloseDelay = caddy.Duration(dur)
 			}
+		case "metrics":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			on := d.Val() == "on"
+			if !on && d.Val() != "off" {
+				return d.Errf("metrics: %q is neither on nor off", d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Metrics = &on
 		default:
 			return d.Errf("unknown berth handler option %q", d.Val())
 		}

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -49,6 +51,34 @@ func TestDashboardLoginTokenSkipsTheAccessLog(t *testing.T) {
 		skipLoginTokenLog(r)
 		if got, _ := vars[caddyhttp.LogSkipVar].(bool); got != skip {
 			t.Errorf("%s: log_skip %v, want %v", target, got, skip)
+		}
+	}
+}
+
+func TestHandlerMetricsOption(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *bool
+		err  string
+	}{
+		{in: "berth", want: nil},
+		{in: "berth {\n\tmetrics off\n}", want: new(bool)},
+		{in: "berth {\n\tmetrics on\n}", want: func() *bool { b := true; return &b }()},
+		{in: "berth {\n\tmetrics no\n}", err: `"no" is neither on nor off`},
+		{in: "berth {\n\tmetrics\n}", err: "wrong argument count"},
+		{in: "berth {\n\tmetrics off on\n}", err: "wrong argument count"},
+	} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.in))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one with %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case (h.Metrics == nil) != (tc.want == nil) || h.Metrics != nil && *h.Metrics != *tc.want:
+			t.Errorf("%q: metrics %v, want %v", tc.in, h.Metrics, tc.want)
 		}
 	}
 }

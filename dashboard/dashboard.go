@@ -59,6 +59,8 @@ type Config struct {
 	// session asks it, and a session it refuses ends. Nil grants nothing:
 	// every session ends at its first request.
 	StillGranted func(ctx context.Context, g commands.LoginGrant) error
+	// Metrics is the apps' traffic (nil: the pages show none).
+	Metrics Metrics
 }
 
 // Dashboard is the web dashboard of one Berth.
@@ -66,6 +68,7 @@ type Dashboard struct {
 	log     *slog.Logger
 	urlFor  func(host string) string
 	granted func(ctx context.Context, g commands.LoginGrant) error
+	metrics Metrics
 
 	handlerOnce sync.Once
 	mux         http.Handler
@@ -110,7 +113,7 @@ func New(c Config) *Dashboard {
 			return errors.New("no check of sessions is set up")
 		}
 	}
-	return &Dashboard{log: log, urlFor: urlFor, granted: granted, backend: c.Backend, sessionTTL: DefaultSessionTTL,
+	return &Dashboard{log: log, urlFor: urlFor, granted: granted, metrics: c.Metrics, backend: c.Backend, sessionTTL: DefaultSessionTTL,
 		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now}
 }
 

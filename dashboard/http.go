@@ -42,9 +42,11 @@ const actionTimeout = 10 * time.Minute
 // the session's form token too, for clients that send neither.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	// No script at all; the login token in the URL must not leak in a
+	// No script but the live logs'; the login token in the URL must not leak in a
 	// Referer to another site; pages with secrets must not be cached.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// The one script is the dashboard's own file (the live logs); no
+	// inline script, so an injected one would not run.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	// same-origin, not no-referrer: with no-referrer a browser sends
 	// "Origin: null" on the forms' POSTs, which the cross-origin check
 	// must refuse (over plain HTTP there is no Sec-Fetch-Site).
@@ -64,6 +66,11 @@ func (d *Dashboard) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", d.withSession(d.appsPage))
 	mux.HandleFunc("GET /apps/{app}", d.withSession(d.appPage))
 	mux.HandleFunc("POST /apps/{app}/{action}", d.withSession(d.appAction))
+	mux.HandleFunc("GET /apps/{app}/logs/stream", d.withSession(d.logsStream))
+	mux.HandleFunc("GET /apps/{app}/logs.txt", d.withSession(d.logsDownload))
+	mux.HandleFunc("GET /apps/{app}/builds/{id}/stream", d.withSession(d.buildStream))
+	mux.HandleFunc("GET /apps/{app}/builds/{file}", d.withSession(d.buildLog))
+	mux.HandleFunc("GET /static/logs.js", d.script)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "No such page.")
 	})
@@ -246,6 +253,7 @@ type appSummary struct {
 	Broken     string // what is wrong, "" when nothing is
 	LastDeploy *platform.DeployAttempt
 	Processes  string
+	Traffic    traffic
 }
 
 func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSummary {
@@ -260,6 +268,10 @@ func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSum
 		sum.URLs = dom.URLs
 	}
 	sum.Release, sum.LastDeploy = rep.Release, rep.LastDeploy
+	// The traffic only now: ps:report ran with the session's scope, so
+	// this is an app the session may see.
+	var failing string
+	sum.Traffic, failing = glance(d.metrics, name)
 	switch {
 	case rep.Failed:
 		sum.State = "failed"
@@ -289,6 +301,8 @@ func (d *Dashboard) summary(ctx context.Context, s *session, name string) appSum
 		sum.Broken = strings.Join(bad, ", ")
 	case rep.Deployed && !rep.Running:
 		sum.Broken = "stopped"
+	case failing != "":
+		sum.Broken = failing
 	}
 	return sum
 }
@@ -350,7 +364,13 @@ type appPageData struct {
 	Releases  []releaseRow
 	Config    []configRow
 	Revealed  bool
+	Builds    []platform.Build // newest first, at most shownBuilds
+	Domains   []string         // the app's own (domains:add)
+	Admin     bool             // an admin session: it may add and remove domains
 }
+
+// shownBuilds is how many builds the app page lists.
+const shownBuilds = 5
 
 func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
@@ -361,11 +381,21 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	data := appPageData{appSummary: d.summary(ctx, s, app), Formation: rep.Formation, Revealed: r.URL.Query().Get("reveal") == "1"}
+	// ps:report above ran with the session's scope: the app is one it may see.
+	data.Traffic = appTraffic(d.metrics, app, time.Now())
 	if err := d.runJSON(ctx, s, &data.Releases, "releases", app, "--format", "json"); err != nil {
 		d.commandFailed(w, err)
 		return
 	}
 	slices.Reverse(data.Releases) // newest first
+	var dom platform.DomainsReport
+	if err := d.runJSON(ctx, s, &dom, "domains:report", app, "--format", "json"); err == nil {
+		data.Domains = dom.Own
+	}
+	data.Admin = s.app == ""
+	if err := d.runJSON(ctx, s, &data.Builds, "builds:list", app, "--format", "json"); err == nil && len(data.Builds) > shownBuilds {
+		data.Builds = data.Builds[:shownBuilds]
+	}
 	var cfg map[string]string
 	if err := d.runJSON(ctx, s, &cfg, "config:show", app, "--format", "json"); err != nil {
 		d.commandFailed(w, err)
@@ -381,13 +411,20 @@ func (d *Dashboard) appPage(w http.ResponseWriter, r *http.Request, s *session) 
 	d.page(w, s, "app.html", app, data)
 }
 
-var processType = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+var (
+	processType = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+	configKey   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// domainName keeps what reaches the command a name, never a flag
+	// (--global); the command checks the rest.
+	domainName = regexp.MustCompile(`^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$`)
+)
 
 // appAction runs one action of the app page and sends the browser back
 // to it, with the result shown once.
 func (d *Dashboard) appAction(w http.ResponseWriter, r *http.Request, s *session) {
 	app := r.PathValue("app")
 	var args []string
+	shown := "" // the command as the page and the log show it
 	switch action := r.PathValue("action"); action {
 	case "rollback":
 		v, err := strconv.Atoi(strings.TrimPrefix(r.PostFormValue("version"), "v"))
@@ -409,23 +446,45 @@ func (d *Dashboard) appAction(w http.ResponseWriter, r *http.Request, s *session
 			return
 		}
 		args = []string{"ps:scale", app, typ + "=" + n}
+	case "config-set", "config-unset":
+		key := r.PostFormValue("key")
+		if !configKey.MatchString(key) {
+			d.fail(w, http.StatusBadRequest, "A config var's name is letters, digits and _, and does not start with a digit (DATABASE_URL).")
+			return
+		}
+		if action == "config-set" {
+			// The value stays out of the page's message and the log.
+			args, shown = []string{"config:set", app, key + "=" + r.PostFormValue("value")}, "config:set "+app+" "+key
+		} else {
+			args = []string{"config:unset", app, key}
+		}
+	case "domain-add", "domain-remove":
+		domain := strings.TrimSpace(r.PostFormValue("domain"))
+		if !domainName.MatchString(domain) {
+			d.fail(w, http.StatusBadRequest, "Give a domain name, such as www.example.com.")
+			return
+		}
+		args = []string{"domains:" + strings.TrimPrefix(action, "domain-"), app, domain}
 	default:
 		d.fail(w, http.StatusNotFound, fmt.Sprintf("No action %q.", action))
 		return
 	}
+	if shown == "" {
+		shown = strings.Join(args, " ")
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
 	defer cancel()
-	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", args)
+	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown)
 	_, err := d.run(ctx, s, args...)
 	if errors.Is(err, commands.ErrForbidden) {
-		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", args, "reason", err.Error())
+		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown, "reason", err.Error())
 		d.commandFailed(w, err)
 		return
 	}
 	if err != nil {
-		d.setFlash(s, strings.Join(args, " ")+" failed: "+err.Error(), false)
+		d.setFlash(s, shown+" failed: "+err.Error(), false)
 	} else {
-		d.setFlash(s, strings.Join(args, " ")+": done", true)
+		d.setFlash(s, shown+": done", true)
 	}
 	http.Redirect(w, r, "/apps/"+app, http.StatusSeeOther)
 }

@@ -152,6 +152,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if ferr := build.finish(made, err); ferr != nil {
 			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
+		p.deployFinished(req.App, *attempt)
 	}()
 	fail := func(err error) (Release, error) {
 		attempt.Error = err.Error()

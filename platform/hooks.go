@@ -55,6 +55,7 @@ type appHooks struct {
 	cloneSetup   []func(ctx context.Context, from, to string) error
 	cloned       []func(ctx context.Context, from, to string)
 	hostsChanged []func(ctx context.Context, app string, hosts []string)
+	deployed     []func(app string, d DeployAttempt)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record
@@ -231,4 +232,22 @@ func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// OnDeployFinished registers f to run when a deploy of an app ends, with
+// its record (Status succeeded or failed, Started and Finished): the
+// metrics count deploys by result.
+func (p *Platform) OnDeployFinished(f func(app string, d DeployAttempt)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hooks.deployed = append(p.hooks.deployed, f)
+}
+
+func (p *Platform) deployFinished(app string, d DeployAttempt) {
+	p.mu.Lock()
+	hooks := p.hooks.deployed
+	p.mu.Unlock()
+	for _, f := range hooks {
+		f(app, d)
+	}
 }

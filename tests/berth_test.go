@@ -125,6 +125,9 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"cnbbuilder":         cmdCNBBuilder,
 			"engine-socket-mode": cmdEngineSocketMode,
 			"browser":            cmdBrowser,
+			"browser-metrics":    cmdBrowserMetrics,
+			"browser-deploy":     cmdBrowserDeploy,
+			"browser-config":     cmdBrowserConfig,
 		},
 	}
 }

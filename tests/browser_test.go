@@ -27,6 +27,33 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: browser URLFILE APP BUTTON")
 	}
+	url := strings.TrimSpace(ts.ReadFile(args[0]))
+	app, button := args[1], args[2]
+	b := startBrowser(ts, "dashboard-browser")
+	defer b.close()
+	step, text := b.step, b.text
+
+	step("login page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("signin")))
+	step("apps", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.CSS(`[data-app="`+app+`"]`)))
+	step("app", chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] h2 a`)), chromedp.WaitVisible(chromedp.ID(button)))
+	step("after "+button, chromedp.Click(chromedp.ID(button)), chromedp.WaitVisible(chromedp.ID("flash")))
+	fmt.Fprintf(ts.Stdout(), "flash: %s\ncurrent: %s\n", text("#flash"), text("#current"))
+}
+
+// browser is a headless Chromium for one script command: step runs
+// actions and keeps a screenshot of where they end, text reads an
+// element's text.
+type browser struct {
+	ctx   context.Context
+	step  func(what string, actions ...chromedp.Action[chromedp.Void])
+	text  func(sel string) string
+	close func()
+}
+
+// startBrowser starts Chromium (phone-sized, every host resolving to
+// 127.0.0.1), keeping screenshots in $WORK and in the artifacts
+// directory's subdirectory dir.
+func startBrowser(ts *testscript.TestScript, dir string) *browser {
 	bin := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -39,13 +66,11 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		// installs it there.
 		ts.Fatalf("FAIL: chromium is required for the dashboard's browser test: apt-get install -y chromium (tests/run.sh does)")
 	}
-	url := strings.TrimSpace(ts.ReadFile(args[0]))
-	app, button := args[1], args[2]
 	artifacts := os.Getenv("BERTH_TEST_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = filepath.Join(os.TempDir(), "berth-test-artifacts")
 	}
-	artifacts = filepath.Join(artifacts, "dashboard-browser")
+	artifacts = filepath.Join(artifacts, dir)
 	ts.Check(os.MkdirAll(artifacts, 0o755))
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -62,12 +87,12 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		chromedp.UserDataDir(filepath.Join(ts.Getenv("WORK"), "chromium-profile")),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(ts.Logf))
-	defer cancelBrowser()
+	closeAll := func() { cancelBrowser(); cancelAlloc() }
 	// The browser starts without a timeout (a timeout there would stop
 	// it); each step below has one.
 	if err := chromedp.Do(bctx); err != nil {
+		closeAll()
 		ts.Fatalf("starting %s: %v", bin, err)
 	}
 	shot := 0
@@ -102,10 +127,5 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		return strings.TrimSpace(s)
 	}
-
-	step("login page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("signin")))
-	step("apps", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.CSS(`[data-app="`+app+`"]`)))
-	step("app", chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] h2 a`)), chromedp.WaitVisible(chromedp.ID(button)))
-	step("after "+button, chromedp.Click(chromedp.ID(button)), chromedp.WaitVisible(chromedp.ID("flash")))
-	fmt.Fprintf(ts.Stdout(), "flash: %s\ncurrent: %s\n", text("#flash"), text("#current"))
+	return &browser{ctx: bctx, step: step, text: text, close: closeAll}
 }

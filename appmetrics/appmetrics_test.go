@@ -1,0 +1,164 @@
+package appmetrics
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestCollect(t *testing.T) {
+	s := New()
+	a := s.App("blog")
+	a.Observe(200, 3*time.Millisecond)
+	a.Observe(200, 30*time.Millisecond)
+	a.Observe(502, time.Second)
+	a.Observe(42, time.Millisecond) // not a status code: Caddy's 500
+	a.UpstreamError()
+	s.SetContainers([]ContainerCount{{App: "blog", Process: "web", State: "running", N: 2}})
+	s.Deployed("blog", "succeeded", 12*time.Second)
+	s.Deployed("blog", "succeeded", 8*time.Second)
+	s.Deployed("blog", "failed", time.Second)
+	s.AddUsage("blog", Usage{At: time.Now(), CPU: .25, Memory: 3 << 20})
+	s.AddUsage("old", Usage{At: time.Now().Add(-5 * time.Minute), CPU: 1, Memory: 1})
+
+	// Caddy's registry is a pedantic one: it checks Describe against Collect.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			key := mf.GetName()
+			for _, l := range m.Label {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				got[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				got[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				got[key+",count"] = float64(m.Histogram.GetSampleCount())
+				got[key+",sum"] = m.Histogram.GetSampleSum()
+			}
+		}
+	}
+	want := map[string]float64{
+		"berth_app_requests_total,app=blog,code=200":                        2,
+		"berth_app_requests_total,app=blog,code=502":                        1,
+		"berth_app_requests_total,app=blog,code=500":                        1,
+		"berth_app_upstream_errors_total,app=blog":                          1,
+		"berth_app_request_duration_seconds,app=blog,count":                 4,
+		"berth_app_containers,app=blog,process=web,state=running":           2,
+		"berth_app_request_duration_seconds,app=blog,sum":                   1.034,
+		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,count": 2,
+		"berth_app_deploy_duration_seconds,app=blog,result=succeeded,sum":   20,
+		"berth_app_deploy_duration_seconds,app=blog,result=failed,count":    1,
+		"berth_app_cpu_cores,app=blog":                                      .25,
+		"berth_app_memory_bytes,app=blog":                                   3 << 20,
+		"berth_app_deploy_duration_seconds,app=blog,result=failed,sum":      1,
+	}
+	for k, v := range want {
+		if math.Abs(got[k]-v) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d series, want %d: %v", len(got), len(want), got)
+	}
+
+	s.Forget("blog")
+	if mfs, _ := reg.Gather(); len(mfs) != 0 {
+		t.Errorf("a forgotten app is still listed: %v", mfs)
+	}
+}
+
+func TestSeries(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := New()
+	s.now = func() time.Time { return now }
+	if s.Series("blog") != nil {
+		t.Fatal("an app never routed a request has a series")
+	}
+	a := s.App("blog") // its zero sample at 12:00:00
+	for i := 0; i < 90; i++ {
+		a.Observe(200, 2*time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		a.Observe(503, 200*time.Millisecond)
+	}
+	now = now.Add(SampleInterval)
+	s.Sample()
+	for i := 0; i < 30; i++ {
+		a.Observe(200, 7*time.Millisecond)
+	}
+	now = now.Add(10 * time.Second)
+	ps := s.Series("blog")
+	if len(ps) != 2 {
+		t.Fatalf("%d points, want 2: %+v", len(ps), ps)
+	}
+	p := ps[0]
+	if p.Requests != 100 || p.Errors != 10 || math.Abs(p.Rate-100/30.0) > 1e-9 || math.Abs(p.ErrorRate-.1) > 1e-9 {
+		t.Errorf("first point %+v", p)
+	}
+	// 90 of 100 in (1ms, 2.5ms]: the median is in there; the 95th
+	// percentile in (.1s, .25s].
+	if p.P50 <= .001 || p.P50 > .0025 || p.P95 <= .1 || p.P95 > .25 {
+		t.Errorf("p50 %v p95 %v", p.P50, p.P95)
+	}
+	if q := ps[1]; q.Requests != 30 || q.Errors != 0 || math.Abs(q.Rate-3) > 1e-9 || q.P50 <= .005 || q.P50 > .01 {
+		t.Errorf("the running interval %+v", q)
+	}
+	g, ok := s.Glance("blog")
+	if !ok || g.Requests != 130 || g.Errors != 10 {
+		t.Errorf("glance %+v %v", g, ok)
+	}
+
+	// The ring keeps an hour.
+	for i := 0; i < 2*History; i++ {
+		now = now.Add(SampleInterval)
+		s.Sample()
+	}
+	if n := len(s.Series("blog")); n != History {
+		t.Errorf("%d points after two hours, want %d", n, History)
+	}
+}
+
+// The cost the berth handler pays per request (bench/ prices it end to
+// end against the same handler with `metrics off`).
+func BenchmarkObserve(b *testing.B) {
+	s := New()
+	for _, n := range []string{"a", "b", "blog", "shop", "api"} {
+		s.App(n)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			start := time.Now()
+			s.App("blog").Observe(200, time.Since(start))
+		}
+	})
+}
+
+func TestRetain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := New()
+	s.now = func() time.Time { return now }
+	s.App("gone").Observe(200, time.Millisecond)
+	now = now.Add(time.Second)
+	listed := now
+	now = now.Add(time.Second)
+	s.App("fresh").Observe(200, time.Millisecond) // made after the list was read
+	s.Retain([]string{"idle", "fresh"}, listed)
+	var names []string
+	s.apps.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"fresh", "idle"}) {
+		t.Errorf("apps %v, want fresh (made since) and idle (listed, no request yet)", names)
+	}
+}

@@ -1,0 +1,202 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/platform"
+)
+
+// The live logs are the command table's `logs APP -t`, run with the
+// session's scope like every page (a deploy key's session reads its own
+// app's only), streamed to the page as server-sent events. The browser's
+// EventSource reconnects by itself when the stream ends (a `caddy reload`
+// that outlives stream_close_delay, a restart), and each connection
+// starts with the last lines again.
+
+// logsJS is the app page's only script: it fills the log view from the
+// event stream and filters it by the search box. Served from the
+// dashboard itself (the CSP allows scripts from 'self' only).
+//
+//go:embed static/logs.js
+var logsJS []byte
+
+// liveLogLines is how many lines per container a new stream starts
+// with, and the download's (at most max_log_lines).
+const (
+	liveLogLines     = 200
+	downloadLogLines = "-1" // logs' "all", capped at max_log_lines
+)
+
+func (d *Dashboard) script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=300")
+	w.Write(logsJS)
+}
+
+// stream runs a command with the session's scope, its output to w as it
+// comes. It returns before the command runs if the scope forbids it.
+func (d *Dashboard) stream(ctx context.Context, s *session, stdout, stderr io.Writer, args ...string) error {
+	if s.app != "" {
+		if err := commands.Authorize(s.app, args); err != nil {
+			return &cmdError{err, "Permission denied: " + err.Error()}
+		}
+		ctx = platform.AsDeployKey(ctx)
+	}
+	d.mu.Lock()
+	b := d.backend
+	d.mu.Unlock()
+	return commands.Exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
+}
+
+// logsStream is GET /apps/{app}/logs/stream: the app's output as
+// server-sent events, one event per line, until the browser leaves.
+func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *session) {
+	app := r.PathValue("app")
+	args := []string{"logs", app, "-t", "-n", fmt.Sprint(liveLogLines)}
+	// Scope first, so that a refused stream is a plain 403 page, not an
+	// event stream.
+	if s.app != "" {
+		if err := commands.Authorize(s.app, args); err != nil {
+			d.log.Warn("dashboard: logs refused", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
+			d.commandFailed(w, &cmdError{err, "Permission denied: " + err.Error()})
+			return
+		}
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	ev := &eventWriter{w: w, flush: rc.Flush}
+	ev.comment("logs of " + app)
+	// A comment now and then keeps proxies and the browser from taking a
+	// quiet app's stream for a dead one.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				ev.comment("")
+			}
+		}
+	}()
+	var notes bytes.Buffer
+	err := d.stream(ctx, s, ev, &notes, args...)
+	ev.end()
+	if err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
+		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
+		if msg == "" {
+			msg = err.Error()
+		}
+		ev.event("failed", msg)
+	}
+}
+
+// logsDownload is GET /apps/{app}/logs.txt: the app's last lines as a
+// file.
+func (d *Dashboard) logsDownload(w http.ResponseWriter, r *http.Request, s *session) {
+	app := r.PathValue("app")
+	var out, notes bytes.Buffer
+	if err := d.stream(r.Context(), s, &out, &notes, "logs", app, "-n", downloadLogLines); err != nil {
+		var ce *cmdError
+		if !errors.As(err, &ce) {
+			msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
+			if msg == "" {
+				msg = err.Error()
+			}
+			err = &cmdError{err, msg}
+		}
+		d.commandFailed(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
+	w.Write(out.Bytes())
+}
+
+// eventWriter turns lines written to it into server-sent events.
+type eventWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	flush   func() error
+	partial []byte
+}
+
+func (e *eventWriter) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.partial = append(e.partial, p...)
+	var out bytes.Buffer
+	for {
+		i := bytes.IndexByte(e.partial, '\n')
+		if i < 0 {
+			break
+		}
+		writeEvent(&out, "", string(bytes.TrimSuffix(e.partial[:i], []byte("\r"))))
+		e.partial = e.partial[i+1:]
+	}
+	if out.Len() > 0 {
+		if _, err := e.w.Write(out.Bytes()); err != nil {
+			return 0, err
+		}
+		e.flush()
+	}
+	return len(p), nil
+}
+
+// end sends what is left of a last line without its newline.
+func (e *eventWriter) end() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.partial) > 0 {
+		var out bytes.Buffer
+		writeEvent(&out, "", string(e.partial))
+		e.partial = nil
+		e.w.Write(out.Bytes())
+		e.flush()
+	}
+}
+
+func (e *eventWriter) event(name, data string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out bytes.Buffer
+	writeEvent(&out, name, data)
+	e.w.Write(out.Bytes())
+	e.flush()
+}
+
+func (e *eventWriter) comment(c string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.w, ": %s\n\n", strings.ReplaceAll(c, "\n", " "))
+	e.flush()
+}
+
+// writeEvent writes one event; a line break inside data (there is none
+// in a log line, but an error can have them) makes more data lines, as
+// the format wants.
+func writeEvent(w *bytes.Buffer, name, data string) {
+	if name != "" {
+		fmt.Fprintf(w, "event: %s\n", name)
+	}
+	for _, l := range strings.Split(data, "\n") {
+		fmt.Fprintf(w, "data: %s\n", strings.TrimSuffix(l, "\r"))
+	}
+	w.WriteString("\n")
+}
