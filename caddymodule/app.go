@@ -105,6 +105,13 @@ type App struct {
 	// starts one container again before it only reports it (log and
 	// ps:report); 0: it only reports. Default: 3.
 	FormationCheckRevivals *int `json:"formation_check_revivals,omitempty"`
+	// ProxyReadTimeout is how long the proxy waits for an app's response
+	// to begin (its headers) once the request is sent: past it the
+	// visitor gets the 504 page. Dokku's nginx proxy-read-timeout, with
+	// its default; 0 waits as long as the visitor does. A response that
+	// has begun (a stream, server-sent events) is not bounded.
+	// Default: 60s.
+	ProxyReadTimeout *caddy.Duration `json:"proxy_read_timeout,omitempty"`
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
@@ -163,6 +170,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.FormationCheckInterval != nil && *a.FormationCheckInterval < 0 {
 		return errors.New("berth: formation_check_interval must be a duration of 0 (off) or more, such as 30s")
+	}
+	if a.ProxyReadTimeout != nil && *a.ProxyReadTimeout < 0 {
+		return errors.New("berth: proxy_read_timeout must be a duration of 0 (no limit) or more, such as 60s")
 	}
 	if a.FormationCheckRevivals != nil && *a.FormationCheckRevivals < 0 {
 		return errors.New("berth: formation_check_revivals must be a whole number of 0 (only report) or more")

@@ -33,6 +33,7 @@ func init() {
 //			max_log_lines 10000
 //			formation_check_interval 30s  # 0: off
 //			formation_check_revivals 3    # 0: only report
+//			proxy_read_timeout 60s        # an app's response must begin within it (504); 0: no limit
 //			max_scale 100          # limits.go: each has a default
 //			max_containers 200
 //			build_timeout 30m
@@ -126,6 +127,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			v := caddy.Duration(dur)
 			app.FormationCheckInterval = &v
 			continue
+		case "proxy_read_timeout":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one duration, such as 60s (0: no limit)", opt)
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil || dur < 0 {
+				return nil, d.Errf("%s: %q is not a duration such as 60s or 5m (0: no limit)", opt, args[0])
+			}
+			v := caddy.Duration(dur)
+			app.ProxyReadTimeout = &v
+			continue
 		case "formation_check_revivals":
 			args := d.RemainingArgs()
 			if len(args) != 1 {
@@ -172,7 +185,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, formation_check_interval, formation_check_revivals, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -89,6 +89,35 @@ func TestFormationCheckOptions(t *testing.T) {
 	}
 }
 
+func TestProxyReadTimeoutOption(t *testing.T) {
+	parse := func(body string) (*App, error) {
+		app := new(App)
+		v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+body+"\n}"), nil)
+		if err != nil {
+			return app, err
+		}
+		return app, json.Unmarshal(v.(httpcaddyfile.App).Value, app)
+	}
+	app, err := parse("proxy_read_timeout 0")
+	if err != nil || app.ProxyReadTimeout == nil || *app.ProxyReadTimeout != 0 {
+		t.Fatalf("0 (no limit) is a setting, not unset: %v %v", err, app.ProxyReadTimeout)
+	}
+	app, err = parse("proxy_read_timeout 2m")
+	if err != nil || time.Duration(*app.ProxyReadTimeout) != 2*time.Minute {
+		t.Fatalf("%v %v", err, app.ProxyReadTimeout)
+	}
+	for opt, want := range map[string]string{
+		"proxy_read_timeout -1s":   "is not a duration",
+		"proxy_read_timeout soon":  "is not a duration",
+		"proxy_read_timeout":       "takes one duration",
+		"proxy_read_timeout 1s 2s": "takes one duration",
+	} {
+		if _, err := parse(opt); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", opt, err, want)
+		}
+	}
+}
+
 func TestDashboardOptions(t *testing.T) {
 	v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n\tdashboard berth.example.com\n\tdashboard_session 2h\n}"), nil)
 	if err != nil {

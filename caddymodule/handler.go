@@ -68,6 +68,9 @@ const (
 	DefaultTryDuration = 5 * time.Second
 	// DefaultStreamCloseDelay is how long streams outlive a config reload.
 	DefaultStreamCloseDelay = 5 * time.Minute
+	// DefaultProxyReadTimeout is how long an app's response may take to
+	// begin (the berth option proxy_read_timeout): Dokku's nginx default.
+	DefaultProxyReadTimeout = 60 * time.Second
 )
 
 // Provision finds the berth app and sets up the inner reverse proxy.
@@ -83,12 +86,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.StreamCloseDelay == 0 {
 		h.StreamCloseDelay = caddy.Duration(DefaultStreamCloseDelay)
 	}
+	// An app that never answers would hold the visitor (and a connection
+	// to it) for ever; Dokku's nginx gives up after proxy-read-timeout,
+	// and so does Berth, with the 504 page.
+	readTimeout := DefaultProxyReadTimeout
+	if app.ProxyReadTimeout != nil {
+		readTimeout = time.Duration(*app.ProxyReadTimeout)
+	}
 	// Idle upstream connections per host: Caddy's default is 32, so more
 	// concurrent clients than that on one app would open and close an
 	// upstream connection per request. 256 covers what one app on one
 	// host sees; nginx's keepalive cache is per worker and unbounded in
 	// this sense (it closes above its own count too).
-	transport := &reverseproxy.HTTPTransport{KeepAlive: &reverseproxy.KeepAlive{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}}
+	transport := &reverseproxy.HTTPTransport{KeepAlive: &reverseproxy.KeepAlive{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024},
+		ResponseHeaderTimeout: caddy.Duration(readTimeout)}
 	if err := transport.Provision(ctx); err != nil {
 		return err
 	}
