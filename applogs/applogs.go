@@ -183,24 +183,7 @@ func (l *Logs) Show(ctx context.Context, app string, opts Options, w, notes io.W
 // containers are the app's containers of generation (its running
 // release's), one-offs left out: those whose output logs shows.
 func (l *Logs) containers(ctx context.Context, app string, generation int) ([]docker.Container, error) {
-	ids, err := l.engine.List(ctx, docker.LabelApp+"="+app, docker.LabelGeneration+"="+strconv.Itoa(generation))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]docker.Container, 0, len(ids))
-	for _, id := range ids {
-		c, err := l.engine.Inspect(ctx, id)
-		if docker.IsNotFound(err) {
-			continue // removed between list and inspect
-		}
-		if err != nil {
-			return nil, err
-		}
-		if routes.AppContainer(c) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return routes.AppContainers(ctx, l.engine, app, docker.LabelGeneration+"="+strconv.Itoa(generation))
 }
 
 // FailedDeploy writes the log of the app's latest failed deploy to w

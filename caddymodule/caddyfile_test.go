@@ -52,15 +52,18 @@ func TestSSHLimitOptions(t *testing.T) {
 	}
 }
 
-func TestFormationCheckOptions(t *testing.T) {
-	parse := func(body string) (*App, error) {
-		app := new(App)
-		v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+body+"\n}"), nil)
-		if err != nil {
-			return app, err
-		}
-		return app, json.Unmarshal(v.(httpcaddyfile.App).Value, app)
+// parseBerthBlock reads body as the lines of a berth global option block.
+func parseBerthBlock(body string) (*App, error) {
+	app := new(App)
+	v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+body+"\n}"), nil)
+	if err != nil {
+		return app, err
 	}
+	return app, json.Unmarshal(v.(httpcaddyfile.App).Value, app)
+}
+
+func TestFormationCheckOptions(t *testing.T) {
+	parse := parseBerthBlock
 	app, err := parse("formation_check_interval 0\nformation_check_revivals 0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,14 +93,7 @@ func TestFormationCheckOptions(t *testing.T) {
 }
 
 func TestProxyReadTimeoutOption(t *testing.T) {
-	parse := func(body string) (*App, error) {
-		app := new(App)
-		v, err := parseGlobalOption(caddyfile.NewTestDispenser("berth {\n"+body+"\n}"), nil)
-		if err != nil {
-			return app, err
-		}
-		return app, json.Unmarshal(v.(httpcaddyfile.App).Value, app)
-	}
+	parse := parseBerthBlock
 	app, err := parse("proxy_read_timeout 0")
 	if err != nil || app.ProxyReadTimeout == nil || *app.ProxyReadTimeout != 0 {
 		t.Fatalf("0 (no limit) is a setting, not unset: %v %v", err, app.ProxyReadTimeout)

@@ -475,24 +475,7 @@ func (p *Platform) stopAndRemove(ctx context.Context, id string, timeout time.Du
 // containers returns the app's containers: those this Berth made for it
 // (the Docker client lists only this instance's), never a one-off.
 func (p *Platform) containers(ctx context.Context, app string, labels ...string) ([]docker.Container, error) {
-	ids, err := p.docker.List(ctx, append([]string{docker.LabelApp + "=" + app}, labels...)...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]docker.Container, 0, len(ids))
-	for _, id := range ids {
-		c, err := p.docker.Inspect(ctx, id)
-		if docker.IsNotFound(err) {
-			continue // removed between list and inspect
-		}
-		if err != nil {
-			return nil, err
-		}
-		if routes.AppContainer(c) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return routes.AppContainers(ctx, p.docker, app, labels...)
 }
 
 func (p *Platform) exitError(id string, c docker.Container) error {

@@ -349,6 +349,37 @@ func AppContainer(c docker.Container) bool {
 	return c.Labels[docker.LabelOneOff] == "" && c.Labels[docker.LabelApp] != ""
 }
 
+// ContainerLister lists containers by label and inspects them
+// (platform.Engine is one).
+type ContainerLister interface {
+	List(ctx context.Context, labels ...string) ([]string, error)
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+}
+
+// AppContainers returns app's process containers (AppContainer: never a
+// one-off), running or not, that carry all of labels; one removed between
+// the listing and its inspection is left out.
+func AppContainers(ctx context.Context, e ContainerLister, app string, labels ...string) ([]docker.Container, error) {
+	ids, err := e.List(ctx, append([]string{docker.LabelApp + "=" + app}, labels...)...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]docker.Container, 0, len(ids))
+	for _, id := range ids {
+		c, err := e.Inspect(ctx, id)
+		if docker.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if AppContainer(c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // goingAway are the container events after which a container's address
 // must take no more requests.
 var goingAway = map[string]bool{"kill": true, "die": true, "stop": true, "pause": true, "destroy": true}
