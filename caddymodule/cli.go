@@ -146,6 +146,13 @@ func runBerthCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) (int,
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return 1, fmt.Errorf("admin API answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
+	// Progress goes to stderr, as over SSH; on a terminal its lines are
+	// drawn in place (progress.go).
+	if isTerminalWriter(stderr) {
+		tp := &terminalProgress{w: stderr}
+		defer tp.Close()
+		stderr = tp
+	}
 	return readFrames(bufio.NewReader(resp.Body), stdout, stderr)
 }
 
@@ -179,6 +186,16 @@ func readFrames(r io.Reader, stdout, stderr io.Writer) (int, error) {
 			return 1, fmt.Errorf("malformed command output: frame kind %d", hdr[0])
 		}
 	}
+}
+
+// isTerminalWriter reports whether w is a terminal.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // isTerminal reports whether r is a terminal: a command's stdin is sent
