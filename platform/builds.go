@@ -36,7 +36,7 @@ type Build struct {
 	Image    string    `json:"image,omitempty"`
 	Started  time.Time `json:"started_at"`
 	Finished time.Time `json:"finished_at,omitzero"`
-	Status   string    `json:"status"` // running, succeeded, failed
+	Status   string    `json:"status"` // running, succeeded, failed, canceled
 	Error    string    `json:"error,omitempty"`
 	// Builder is the builder that ran (dockerfile, ...); empty when
 	// none did (an image deploy, or one refused before the build).
@@ -134,6 +134,9 @@ func (s buildStore) get(app string, id int) (Build, error) {
 
 // BuildDamaged is the status of a build whose record cannot be read.
 const BuildDamaged = "damaged"
+
+// BuildCanceled is the status of a build cancelled with builds:cancel.
+const BuildCanceled = "canceled"
 
 // syncDir makes a rename or a new file in dir durable: without it a power
 // cut can lose the entry even though the file's data reached the disk.
@@ -293,7 +296,7 @@ func (l *buildLog) setBuilder(name string) {
 
 // finish records how the build ended: the release it made (0 for none)
 // and its error, which is also appended to the log as the deployer saw it.
-func (l *buildLog) finish(release int, deployErr error) error {
+func (l *buildLog) finish(release int, deployErr error, keep int) error {
 	if l == nil {
 		return nil
 	}
@@ -304,11 +307,14 @@ func (l *buildLog) finish(release int, deployErr error) error {
 	l.b.Status = "succeeded"
 	if deployErr != nil {
 		l.b.Status, l.b.Error = "failed", deployErr.Error()
+		if errors.Is(deployErr, ErrBuildCanceled) {
+			l.b.Status = BuildCanceled // Dokku's word
+		}
 		if l.failed == nil {
 			_, l.failed = fmt.Fprintf(l.f, " !     %s\n", strings.ReplaceAll(deployErr.Error(), "\n", "\n !     "))
 		}
 	}
-	errs := []error{l.failed, l.f.Sync(), l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, KeepBuilds)}
+	errs := []error{l.failed, l.f.Sync(), l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, keep)}
 	return errors.Join(errs...)
 }
 

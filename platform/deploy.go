@@ -128,6 +128,12 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	tee := newTeeLog(logWriter(req.Log), build, limits.BuildLogMax, int64(len(req.shown)))
 	log := io.Writer(tee)
 	made := 0 // the release made, once it serves
+	// builds:cancel cancels ctx with ErrBuildCanceled, as a pusher's
+	// Ctrl-C does with ErrPusherGone; it waits for end, which comes after
+	// the outcome below is recorded.
+	ctx, cancelDeploy := context.WithCancelCause(ctx)
+	defer cancelDeploy(nil)
+	defer p.deploys.add(a.Name, build.id(), cancelDeploy)()
 	ctx, step := withStep(ctx, "the build")
 	defer func() {
 		// A deploy cancelled with a cause (the pusher went away) says so,
@@ -149,7 +155,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			fresh.LastDeploy = attempt
 			saveApp(cleanup, p.store, fresh)
 		}
-		if ferr := build.finish(made, err); ferr != nil {
+		if ferr := build.finish(made, err, p.buildRetention(cleanup, a)); ferr != nil {
 			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
 	}()

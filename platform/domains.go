@@ -35,6 +35,13 @@ type Global struct {
 	// KeepReleases is releases:set --global keep N; 0 means the
 	// Caddyfile's keep_releases.
 	KeepReleases int `json:"keep_releases,omitempty"`
+	// BuildRetention is builds:set --global retention N; 0 means
+	// KeepBuilds.
+	BuildRetention int `json:"build_retention,omitempty"`
+	// StopTimeoutSeconds is ps:set --global stop-timeout-seconds N: the
+	// stop timeout of apps that set none; 0 means
+	// DefaultStopTimeoutSeconds.
+	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.

@@ -70,6 +70,9 @@ type Platform struct {
 	// document (editSSHKeys).
 	keysMu sync.Mutex
 
+	// deploys are the deploys under way, for builds:cancel.
+	deploys runningDeploys
+
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	reserved      []string          // Berth's own hosts (reserved.go)
@@ -77,6 +80,7 @@ type Platform struct {
 	globalConfig  map[string]string // config:set --global
 	globalPolicy  string            // ps:set --global restart-policy
 	globalWait    int               // checks:set --global wait-to-retire, seconds
+	globalStop    int               // ps:set --global stop-timeout-seconds
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -248,6 +252,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalConfig = stored.Config
 	p.globalPolicy = stored.RestartPolicy
 	p.globalWait = stored.WaitToRetire
+	p.globalStop = stored.StopTimeoutSeconds
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }
