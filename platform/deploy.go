@@ -286,7 +286,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 
 	// Checked again by rollout; here so it fails before the deploy
 	// scripts run.
-	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
+	if err := checkNetworkAliases(p.withGlobalNetworks(a), processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
 	setStep(ctx, "the predeploy script")
@@ -415,7 +415,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 	}
 	const envName = "predeploy-env"
 	envPath := docker.OneOffFilesDir + "/" + envName
-	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
-	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
 	if err != nil {
 		return 1, err
 	}

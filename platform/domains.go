@@ -42,6 +42,9 @@ type Global struct {
 	// stop timeout of apps that set none; 0 means
 	// DefaultStopTimeoutSeconds.
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// Networks are network:set --global's: each property applies to the
+	// apps that set none of it.
+	Networks NetworkSettings `json:"networks,omitzero"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.

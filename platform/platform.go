@@ -81,6 +81,7 @@ type Platform struct {
 	globalPolicy  string            // ps:set --global restart-policy
 	globalWait    int               // checks:set --global wait-to-retire, seconds
 	globalStop    int               // ps:set --global stop-timeout-seconds
+	globalNets    NetworkSettings   // network:set --global
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -253,6 +254,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalPolicy = stored.RestartPolicy
 	p.globalWait = stored.WaitToRetire
 	p.globalStop = stored.StopTimeoutSeconds
+	p.globalNets = stored.Networks
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }

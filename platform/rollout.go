@@ -49,7 +49,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	gen := a.Generation + 1
 	types := typesToRun(rel, a.Formation)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
-	if err := checkNetworkAliases(a, types); err != nil {
+	if err := checkNetworkAliases(p.withGlobalNetworks(a), types); err != nil {
 		return err
 	}
 	// Every way to run a release (deploy, restart, rollback, clone) comes
@@ -144,7 +144,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 
 // containerSpec says how to run container index of process typ.
 func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) (docker.RunSpec, error) {
-	host, err := hostOptions(a, PhaseDeploy, typ, index)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, typ, index)
 	if err != nil {
 		return docker.RunSpec{}, err
 	}

@@ -1,0 +1,76 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// The builds, ps, git and network forms of this round refuse bad input
+// with a usage error before they touch anything (the backend is nil
+// here: reaching it would panic).
+func TestDokkuFormsRefuseBadInput(t *testing.T) {
+	for line, want := range map[string]string{
+		"builds:set blog keep 3":                    `unknown builds property "keep"; the one Berth has is retention`,
+		"builds:set blog retention many":            `retention "many": give a whole number of builds to keep`,
+		"builds:set blog retention 0":               "retention 0: give a whole number",
+		"builds:set --global retention -3 x":        "give an app (or --global), the property retention",
+		"builds:set blog":                           "give an app (or --global), the property retention",
+		"builds:report blog --global":               "give an app, or --global",
+		"builds:report blog --format yaml":          "unknown format",
+		"builds:cancel":                             "name one app",
+		"builds:cancel blog other":                  "name one app",
+		"ps:set --global procfile-path x":           "procfile-path is per app",
+		"ps:set --global stop-timeout-seconds soon": "stop-timeout-seconds takes a whole number of seconds",
+		"ps:set blog stop-timeout-seconds soon":     "stop-timeout-seconds takes a whole number of seconds",
+		"git:report --global blog":                  "give an app, or --global",
+		"network:report --global blog":              "give an app, or --global",
+		"network:set --global":                      "name an app (or --global) and a property",
+	} {
+		var stderr bytes.Buffer
+		err := Exec(context.Background(), nil, strings.Fields(line), IO{Stdout: io.Discard, Stderr: &stderr})
+		if !IsUsageError(err) || !strings.Contains(stderr.String(), want) {
+			t.Errorf("%q: err = %v, stderr %q; want a usage error saying %q", line, err, stderr.String(), want)
+		}
+	}
+}
+
+// A deploy key may not change the global forms.
+func TestAuthorizeGlobalFormsOfThisRound(t *testing.T) {
+	for _, args := range [][]string{
+		{"builds:set", "--global", "retention", "5"},
+		{"builds:report", "--global"},
+		{"ps:set", "--global", "stop-timeout-seconds", "5"},
+		{"network:set", "--global", "initial-network", "x"},
+	} {
+		if err := Authorize("mine", args); !errors.Is(err, ErrForbidden) {
+			t.Errorf("Authorize(mine, %q) = %v; want forbidden", args, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"builds:cancel", "mine"},
+		{"builds:set", "mine", "retention", "5"},
+		{"builds:report", "mine", "--build-status"},
+	} {
+		if err := Authorize("mine", args); err != nil {
+			t.Errorf("Authorize(mine, %q) = %v; want allowed", args, err)
+		}
+	}
+}
+
+// builds:report's Dokku values.
+func TestBuildReportValues(t *testing.T) {
+	for reason, want := range map[string]string{"push": "git-hook", "rebuild": "ps:rebuild", "sync": "git:sync", "image": "git:from-image"} {
+		if got := buildSource(reason); got != want {
+			t.Errorf("buildSource(%q) = %q, want %q", reason, got, want)
+		}
+	}
+	for status, want := range map[string]string{"succeeded": "0", "failed": "1", "canceled": "-1", "running": "", "": ""} {
+		if got := buildExitCode(status); got != want {
+			t.Errorf("buildExitCode(%q) = %q, want %q", status, got, want)
+		}
+	}
+}

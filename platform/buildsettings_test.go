@@ -1,0 +1,108 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// A build cancelled with builds:cancel is recorded canceled (Dokku's
+// status), and the retention it is given is what finish keeps.
+func TestBuildFinishCanceledAndRetention(t *testing.T) {
+	s := buildStore{dir: t.TempDir()}
+	for i := range 4 {
+		b, err := s.begin(Build{App: "blog", Reason: "push", Started: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deployErr error
+		if i == 3 {
+			deployErr = cancelledError(ErrBuildCanceled, "the build")
+		}
+		if err := b.finish(0, deployErr, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	builds, err := s.list("blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(builds) != 2 || builds[0].ID != 4 || builds[1].ID != 3 {
+		t.Fatalf("kept %+v, want builds 4 and 3", builds)
+	}
+	if builds[0].Status != BuildCanceled || builds[1].Status != "succeeded" {
+		t.Fatalf("statuses %q %q", builds[0].Status, builds[1].Status)
+	}
+}
+
+// CancelDeploy cancels the registered deploy with ErrBuildCanceled and
+// waits for its end; with none registered it says so.
+func TestRunningDeploysCancel(t *testing.T) {
+	var r runningDeploys
+	if r.get("blog") != nil {
+		t.Fatal("a deploy with none registered")
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	end := r.add("blog", 7, cancel)
+	d := r.get("blog")
+	if d == nil || d.build != 7 {
+		t.Fatalf("registered %+v", d)
+	}
+	go func() {
+		<-ctx.Done()
+		end()
+	}()
+	d.cancel(ErrBuildCanceled)
+	<-d.done
+	if !errors.Is(context.Cause(ctx), ErrBuildCanceled) {
+		t.Fatalf("cause %v", context.Cause(ctx))
+	}
+	if r.get("blog") != nil {
+		t.Fatal("the ended deploy is still registered")
+	}
+	err := cancelledError(context.Cause(ctx), "the port wait")
+	if !errors.Is(err, ErrBuildCanceled) || err.Error() != "cancelled with builds:cancel during the port wait; nothing of the cancelled deploy is left, and the previous release keeps serving" {
+		t.Fatalf("error %q", err)
+	}
+}
+
+func TestCheckRetention(t *testing.T) {
+	deployKey := AsDeployKey(context.Background())
+	for _, c := range []struct {
+		ctx context.Context
+		n   int
+		ok  bool
+	}{
+		{context.Background(), 1, true},
+		{context.Background(), MaxBuildRetention, true},
+		{context.Background(), MaxBuildRetention + 1, false},
+		{context.Background(), 0, false},
+		{context.Background(), -1, false},
+		{deployKey, KeepBuilds, true},
+		{deployKey, KeepBuilds + 1, false},
+	} {
+		if err := checkRetention(c.ctx, c.n); (err == nil) != c.ok {
+			t.Errorf("checkRetention(%d) = %v, want ok %t", c.n, err, c.ok)
+		}
+	}
+}
+
+// Each network property applies the app's own, else the global one.
+func TestComputedNetworks(t *testing.T) {
+	global := NetworkSettings{InitialNetwork: "g-init", AttachPostCreate: []string{"g-c1", "g-c2"}, AttachPostDeploy: []string{"g-d"}}
+	app := NetworkSettings{AttachPostCreate: []string{"a-c"}}
+	c := app.computed(global)
+	if c.InitialNetwork != "g-init" || !slices.Equal(c.AttachPostCreate, []string{"a-c"}) || !slices.Equal(c.AttachPostDeploy, []string{"g-d"}) {
+		t.Fatalf("computed %+v", c)
+	}
+	c.AttachPostDeploy[0] = "changed"
+	if global.AttachPostDeploy[0] != "g-d" {
+		t.Fatal("computed shares the global settings' slice")
+	}
+	if got := (NetworkSettings{}).computed(NetworkSettings{}); fmt.Sprint(got) != fmt.Sprint(NetworkSettings{}) {
+		t.Fatalf("empty computed %+v", got)
+	}
+}
