@@ -29,6 +29,10 @@ func TestDokkuFormsRefuseBadInput(t *testing.T) {
 		"git:report --global blog":                  "give an app, or --global",
 		"network:report --global blog":              "give an app, or --global",
 		"network:set --global":                      "name an app (or --global) and a property",
+		"apps:set blog disable-autocreation true":   "disable-autocreation is global only",
+		"apps:set --global disable-autocreation 1":  `disable-autocreation "1": give true or false`,
+		"apps:set --global bogus":                   `unknown apps property "bogus"`,
+		"apps:set --global":                         "give the property disable-autocreation",
 	} {
 		var stderr bytes.Buffer
 		err := Exec(context.Background(), nil, strings.Fields(line), IO{Stdout: io.Discard, Stderr: &stderr})

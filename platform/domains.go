@@ -42,6 +42,9 @@ type Global struct {
 	// stop timeout of apps that set none; 0 means
 	// DefaultStopTimeoutSeconds.
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// DisableAutocreation refuses pushes to apps that do not exist
+	// (Dokku's apps:set --global disable-autocreation true).
+	DisableAutocreation bool `json:"disable_autocreation,omitempty"`
 	// Networks are network:set --global's: each property applies to the
 	// apps that set none of it.
 	Networks NetworkSettings `json:"networks,omitzero"`
