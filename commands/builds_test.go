@@ -78,3 +78,19 @@ func TestBuildReportValues(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRunLogArgs(t *testing.T) {
+	app, opts, err := parseRunLogArgs(strings.Fields("blog -t -n 5 -q --container blog.run.1234"))
+	if err != nil || app != "blog" || !opts.Follow || opts.Lines != 5 || !opts.Raw || opts.Container != "blog.run.1234" {
+		t.Fatalf("got %q %+v %v", app, opts, err)
+	}
+	app, opts, err = parseRunLogArgs(strings.Fields("--container=my.app.run.1234"))
+	if err != nil || app != "" || opts.Container != "my.app.run.1234" || opts.Lines != 100 {
+		t.Fatalf("got %q %+v %v", app, opts, err)
+	}
+	for _, bad := range []string{"", "blog other", "blog -n", "blog -n x", "blog --container blog.web.1", "blog --container other.run.1", "blog -x"} {
+		if _, _, err := parseRunLogArgs(strings.Fields(bad)); !IsUsageError(err) {
+			t.Errorf("%q: err = %v, want a usage error", bad, err)
+		}
+	}
+}
