@@ -94,3 +94,23 @@ func TestParseRunLogArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestProcessArgs(t *testing.T) {
+	rest, types, err := processArgs(strings.Fields("--process web blog deploy --ulimit nofile=12 --process=api"))
+	if err != nil || strings.Join(rest, " ") != "blog deploy --ulimit nofile=12" || strings.Join(types, ",") != "web,api" {
+		t.Fatalf("%q %q %v", rest, types, err)
+	}
+	if _, _, err := processArgs(strings.Fields("blog deploy -x --process")); !IsUsageError(err) {
+		t.Errorf("--process without a type: %v", err)
+	}
+	keys, err := processPhases([]string{"deploy"}, []string{"web", "api"})
+	if err != nil || strings.Join(keys, ",") != "deploy.web,deploy.api" {
+		t.Errorf("keys %q %v", keys, err)
+	}
+	if _, err := processPhases([]string{"deploy", "run"}, []string{"web"}); !IsUsageError(err) {
+		t.Errorf("--process with the run phase: %v", err)
+	}
+	if keys, _ := processPhases([]string{"build"}, nil); strings.Join(keys, ",") != "build" {
+		t.Errorf("no --process: %q", keys)
+	}
+}

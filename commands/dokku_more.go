@@ -19,7 +19,7 @@ var dokkuCommands = []command{
 	{appScope, "logs:failed", "logs:failed APP|--all", "Print the log of the app's last failed deploy (every app's with --all)", logsFailed},
 	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart; a deploy key may set up to 10m or what an admin key set", logsSet},
 	{appScope, "logs:report", "logs:report APP [--format json]", "Show the app's log settings", logsReport},
-	{appScope, "docker-options:list", "docker-options:list APP --phase build|deploy|run", "List the app's docker options of one phase, one a line", dockerOptionsList},
+	{appScope, "docker-options:list", "docker-options:list APP [--process TYPE] --phase build|deploy|run", "List the app's docker options of one phase (--process: of that type's deploy options), one a line", dockerOptionsList},
 	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or (admin keys) its key (PEM), as certs:add took them", withCerts(certsShow)},
 }
 
@@ -231,9 +231,7 @@ func certsShow(ctx context.Context, c *certs.Certs, args []string, out IO) error
 }
 
 func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) error {
-	// --process is refused by its usage line: Berth's docker options
-	// apply to every process type of the app.
-	pos, flags, err := parseFlags(args, "phase")
+	pos, flags, err := parseFlags(args, "phase", "process")
 	if err != nil {
 		return err
 	}
@@ -247,11 +245,18 @@ func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) e
 	case phase != "build" && phase != platform.PhaseDeploy && phase != platform.PhaseRun:
 		return usageError{fmt.Sprintf("unknown phase %q; use --phase build, deploy or run", phase)}
 	}
+	key := phase
+	if typ, ok := flags["process"]; ok {
+		if phase != platform.PhaseDeploy {
+			return usageError{fmt.Sprintf("--process is for the deploy phase only (the %s phase has no process types)", phase)}
+		}
+		key = platform.ProcessPhase(typ)
+	}
 	a, err := p.App(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	for _, opt := range a.DockerOptions[phase] {
+	for _, opt := range a.DockerOptions[key] {
 		fmt.Fprintln(out.Stdout, opt)
 	}
 	return nil

@@ -103,7 +103,13 @@ func hostOptions(a *App, phase, typ string, index int) (docker.HostOptions, erro
 	} else if size != "" {
 		h.LogOpts = map[string]string{"max-size": size}
 	}
-	for _, opt := range a.DockerOptions[phase] {
+	// The phase's options, then (deploy) those of the process type
+	// (docker-options:add --process TYPE, kept as "deploy.TYPE").
+	phaseOpts := a.DockerOptions[phase]
+	if phase == PhaseDeploy && typ != "" {
+		phaseOpts = slices.Concat(phaseOpts, a.DockerOptions[ProcessPhase(typ)])
+	}
+	for _, opt := range phaseOpts {
 		words, err := docker.SplitWords(opt)
 		if err != nil {
 			return h, fmt.Errorf("docker-options of %s: %q: %w", a.Name, opt, err)
@@ -492,19 +498,33 @@ func (p *Platform) ClearDockerOptions(ctx context.Context, app string, phases []
 	}
 	return p.update(ctx, app, func(a *App) {
 		if len(phases) == 0 {
-			a.DockerOptions = nil
-			return
+			// Every phase of the app's own scope: a process type's
+			// options stay (Dokku's rule; clear them with --process).
+			phases = []string{PhaseBuild, PhaseDeploy, PhaseRun}
 		}
 		opts := cloneOptions(a.DockerOptions)
 		for _, ph := range phases {
 			delete(opts, ph)
 		}
+		if len(opts) == 0 {
+			opts = nil
+		}
 		a.DockerOptions = opts
 	})
 }
 
+// ProcessPhase is the key of a process type's deploy options
+// (docker-options:add --process TYPE APP deploy ...; Dokku's name).
+func ProcessPhase(typ string) string { return PhaseDeploy + "." + typ }
+
 func validPhases(phases []string) error {
 	for _, ph := range phases {
+		if typ, ok := strings.CutPrefix(ph, PhaseDeploy+"."); ok {
+			if err := validProcessType(typ); err != nil || typ == DefaultProcessType {
+				return fmt.Errorf("--process %q: give a process type of the app's Procfile (web, worker, ...)", typ)
+			}
+			continue
+		}
 		switch ph {
 		case PhaseDeploy, PhaseRun, PhaseBuild:
 		default:
