@@ -237,7 +237,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
-			Dockerfile: a.DockerfilePath, Options: buildOpts,
+			Dockerfile: p.dockerfilePathOf(ctx, a), Options: buildOpts,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)

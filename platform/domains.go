@@ -42,6 +42,9 @@ type Global struct {
 	// stop timeout of apps that set none; 0 means
 	// DefaultStopTimeoutSeconds.
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// DockerfilePath is builder-dockerfile:set --global dockerfile-path:
+	// the Dockerfile of apps that set none; "" means the root's.
+	DockerfilePath string `json:"dockerfile_path,omitempty"`
 	// DisableAutocreation refuses pushes to apps that do not exist
 	// (Dokku's apps:set --global disable-autocreation true).
 	DisableAutocreation bool `json:"disable_autocreation,omitempty"`
