@@ -33,6 +33,10 @@ func TestDokkuFormsRefuseBadInput(t *testing.T) {
 		"apps:set --global disable-autocreation 1":  `disable-autocreation "1": give true or false`,
 		"apps:set --global bogus":                   `unknown apps property "bogus"`,
 		"apps:set --global":                         "give the property disable-autocreation",
+		"git:set --global rev-env-var X":            "git:set --global takes deploy-branch [BRANCH]",
+		"git:set --global deploy-branch a b":        "git:set --global takes deploy-branch [BRANCH]",
+		"builder-dockerfile:report --global blog":   "name one app, or --global",
+		"builder-dockerfile:set --global x":         `unknown setting "x": builder-dockerfile has dockerfile-path`,
 	} {
 		var stderr bytes.Buffer
 		err := Exec(context.Background(), nil, strings.Fields(line), IO{Stdout: io.Discard, Stderr: &stderr})

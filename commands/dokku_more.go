@@ -12,7 +12,7 @@ import (
 // dokkuCommands are Dokku commands that Berth took on for its users'
 // scripts (docs/DOKKU.md): git:set, git:unlock, url, urls.
 var dokkuCommands = []command{
-	{appScope, "git:set", "git:set APP deploy-branch|keep-git-dir|rev-env-var [VALUE]", "Set a git property of the app; without VALUE, back to the default (deploy-branch: the first push of main or master chooses; rev-env-var: GIT_REV; keep-git-dir: false)", gitSet},
+	{appScope, "git:set", "git:set APP|--global deploy-branch|keep-git-dir|rev-env-var [VALUE]", "Set a git property of the app; without VALUE, back to the default (deploy-branch: the global one, else the first push of main or master chooses; rev-env-var: GIT_REV; keep-git-dir: false); --global: deploy-branch of the apps that set none", gitSet},
 	{appScope, "git:unlock", "git:unlock APP [--force]", "Accepted for Dokku's scripts: Berth keeps no clone folder to remove, and a deploy's lock ends with the deploy", gitUnlock},
 	{appScope, "url", "url APP", "Show the app's first URL", urlCmd},
 	{appScope, "urls", "urls APP [--quiet]", "Show every URL of the app, one a line", urlsCmd},
@@ -24,9 +24,27 @@ var dokkuCommands = []command{
 }
 
 func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "deploy-branch" {
+			return usageError{"git:set --global takes deploy-branch [BRANCH] (rev-env-var and keep-git-dir are per app)"}
+		}
+		value := ""
+		if len(pos) == 2 {
+			value = pos[1]
+		}
+		if err := p.SetGlobalDeployBranch(ctx, value); err != nil {
+			return err
+		}
+		if value == "" {
+			fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", pos[0])
+		} else {
+			fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", pos[0], value)
+		}
+		return nil
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError{"give an app, a property (deploy-branch, keep-git-dir or rev-env-var) and, to set it, a value"}

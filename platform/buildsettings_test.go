@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/berth-paas/berth/store"
 )
 
 // A build cancelled with builds:cancel is recorded canceled (Dokku's
@@ -146,4 +148,74 @@ func TestHostOptionsProcessOptions(t *testing.T) {
 			t.Errorf("%s was accepted", ph)
 		}
 	}
+}
+
+// The global settings of this round: each app's own wins, then the
+// global one, then the default; and each clears back.
+func TestGlobalSettingsOfThisRound(t *testing.T) {
+	ctx := context.Background()
+	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
+	none, own := &App{}, &App{DeployBranch: "main", DockerfilePath: "own.Dockerfile", BuildRetention: 3, StopTimeoutSeconds: 4}
+	check := func(what string, got, want any) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	check("default branch", p.deployBranchOf(ctx, none), "")
+	check("default dockerfile", p.dockerfilePathOf(ctx, none), "")
+	check("default retention", p.buildRetention(ctx, none), KeepBuilds)
+	check("default stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
+	if err := p.SetGlobalDeployBranch(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetGlobalDockerfilePath(ctx, "./g/Dockerfile"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetGlobalBuildRetention(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetGlobalStopTimeout(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	off, err := p.AutocreationDisabled(ctx)
+	check("autocreation off by default", off, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetDisableAutocreation(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	off, _ = p.AutocreationDisabled(ctx)
+	check("autocreation off", off, true)
+	check("global branch", p.deployBranchOf(ctx, none), "prod")
+	check("global dockerfile", p.dockerfilePathOf(ctx, none), "g/Dockerfile")
+	check("global retention", p.buildRetention(ctx, none), 7)
+	check("global stop", p.stopTimeout(none), 12*time.Second)
+	check("own branch", p.deployBranchOf(ctx, own), "main")
+	check("own dockerfile", p.dockerfilePathOf(ctx, own), "own.Dockerfile")
+	check("own retention", p.buildRetention(ctx, own), 3)
+	check("own stop", p.stopTimeout(own), 4*time.Second)
+	for _, bad := range []error{
+		p.SetGlobalDeployBranch(ctx, "bad..name"),
+		p.SetGlobalDockerfilePath(ctx, "../x"),
+		p.SetGlobalBuildRetention(ctx, MaxBuildRetention+1),
+		p.SetGlobalStopTimeout(ctx, 3601),
+	} {
+		if bad == nil {
+			t.Error("a bad global value was taken")
+		}
+	}
+	check("branch kept", p.deployBranchOf(ctx, none), "prod")
+	p.SetGlobalDeployBranch(ctx, "")
+	p.SetGlobalDockerfilePath(ctx, "")
+	p.SetGlobalBuildRetention(ctx, 0)
+	p.SetGlobalStopTimeout(ctx, 0)
+	p.SetDisableAutocreation(ctx, false)
+	check("cleared branch", p.deployBranchOf(ctx, none), "")
+	check("cleared dockerfile", p.dockerfilePathOf(ctx, none), "")
+	check("cleared retention", p.buildRetention(ctx, none), KeepBuilds)
+	check("cleared stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
+	off, _ = p.AutocreationDisabled(ctx)
+	check("autocreation cleared", off, false)
 }

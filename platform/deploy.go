@@ -298,8 +298,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		return fail(timedOut(err))
 	}
 	endBuildPhase()
-	if a.DeployBranch == "" {
-		a.DeployBranch = req.Branch
+	// The first deploy's branch becomes the app's own, unless the global
+	// deploy branch chose it: the app then follows the global setting.
+	deployBranch := p.deployBranchOf(ctx, a)
+	if deployBranch == "" {
+		a.DeployBranch, deployBranch = req.Branch, req.Branch
 	}
 	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
@@ -307,9 +310,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	released, made = true, version
 	attempt.Status = "succeeded"
 	if req.MoveBranch {
-		if err := p.gitRepos.SetBranch(a.Name, a.DeployBranch, req.GitRev); err != nil {
+		if err := p.gitRepos.SetBranch(a.Name, deployBranch, req.GitRev); err != nil {
 			p.log.Warn("move the deploy branch", "app", a.Name, "error", err)
-			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, a.DeployBranch, shortRev(req.GitRev), err)
+			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, deployBranch, shortRev(req.GitRev), err)
 		}
 	}
 	p.postdeploy(ctx, a, rel, log)

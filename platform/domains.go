@@ -42,6 +42,10 @@ type Global struct {
 	// stop timeout of apps that set none; 0 means
 	// DefaultStopTimeoutSeconds.
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// DeployBranch is git:set --global deploy-branch: the deploy branch
+	// of apps that set none; "" lets an app's first push of main or
+	// master choose.
+	DeployBranch string `json:"deploy_branch,omitempty"`
 	// DockerfilePath is builder-dockerfile:set --global dockerfile-path:
 	// the Dockerfile of apps that set none; "" means the root's.
 	DockerfilePath string `json:"dockerfile_path,omitempty"`
