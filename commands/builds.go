@@ -14,7 +14,7 @@ import (
 
 // buildCommands show the app's builds: each deploy's record and log.
 var buildCommands = []command{
-	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
+	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last builds (deploys; %d unless builds:set retention says otherwise), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
 	{appScope, "builds:output", "builds:output APP [ID|current]", "Print a build's log, as the deployer saw it (default, or current: the latest build)", buildsOutput},
 	{appScope, "builds:report", "builds:report APP|--global [--format json]", "Show the app's latest build (id, status, source, times, exit code) and how many builds are kept (no APP: every app)", buildsReport},
 	{appScope, "builds:set", "builds:set APP|--global retention [N]", fmt.Sprintf("Set how many builds of the app are kept (from the end of its next deploy; no value: the global setting, else %d)", platform.KeepBuilds), buildsSet},

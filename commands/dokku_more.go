@@ -170,7 +170,7 @@ func logsFailed(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 		if !found {
-			fmt.Fprintf(out.Stdout, "-----> %s has no failed deploy among its last %d builds\n", app, platform.KeepBuilds)
+			fmt.Fprintf(out.Stdout, "-----> %s has no failed deploy among the builds Berth keeps of it\n", app)
 		}
 	}
 	return nil

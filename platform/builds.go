@@ -368,7 +368,8 @@ func (t *teeLog) final(p []byte) {
 	t.client.Write(p)
 }
 
-// Builds returns the app's builds, newest first (at most KeepBuilds).
+// Builds returns the app's builds, newest first (the last its retention
+// keeps, see builds:set).
 func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
 	if _, err := p.App(ctx, app); err != nil {
 		return nil, err
@@ -380,7 +381,8 @@ func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
 // latest for 0. The log of a running build holds what it has written so
 // far.
 func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, io.ReadCloser, error) {
-	if _, err := p.App(ctx, app); err != nil {
+	a, err := p.App(ctx, app)
+	if err != nil {
 		return Build{}, nil, err
 	}
 	if id == 0 {
@@ -395,7 +397,7 @@ func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, 
 	}
 	b, err := p.builds.get(app, id)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, KeepBuilds, app)
+		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, p.buildRetention(ctx, a), app)
 	}
 	if err != nil {
 		return Build{}, nil, err
