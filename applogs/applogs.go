@@ -86,6 +86,9 @@ func (l *Logs) SetMaxLines(n int) {
 	l.maxLines.Store(int64(n))
 }
 
+// MaxLines is the most lines per container logs shows (SetMaxLines).
+func (l *Logs) MaxLines() int { return l.linesCap() }
+
 func (l *Logs) linesCap() int {
 	if n := l.maxLines.Load(); n > 0 {
 		return int(n)

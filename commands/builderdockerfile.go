@@ -10,8 +10,8 @@ import (
 // finds an app's Dockerfile (Dokku's builder-dockerfile:*). Build
 // arguments and the target stage are build-phase docker-options.
 var builderDockerfileCommands = []command{
-	{appScope, "builder-dockerfile:set", "builder-dockerfile:set APP dockerfile-path [PATH]", "Build the app from the Dockerfile at PATH in its repository (no PATH: the root's Dockerfile), from the next deploy", builderDockerfileSet},
-	{appScope, "builder-dockerfile:report", "builder-dockerfile:report APP [--format json] [--builder-dockerfile-KEY]", "Show the app's Dockerfile builder settings", builderDockerfileReport},
+	{appScope, "builder-dockerfile:set", "builder-dockerfile:set APP|--global dockerfile-path [PATH]", "Build the app from the Dockerfile at PATH in its repository (no PATH: the global one, else the root's Dockerfile), from the next deploy; --global: of the apps that set none", builderDockerfileSet},
+	{appScope, "builder-dockerfile:report", "builder-dockerfile:report APP|--global [--format json] [--builder-dockerfile-KEY]", "Show the app's Dockerfile builder settings", builderDockerfileReport},
 }
 
 func builderDockerfileSet(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -19,11 +19,14 @@ func builderDockerfileSet(ctx context.Context, p *Backend, args []string, out IO
 	if err != nil {
 		return err
 	}
+	_, global := flags["global"]
 	for f := range flags {
-		if f == "global" {
-			return usageError{"builder-dockerfile:set --global is not supported: every app's default is the root's Dockerfile; set dockerfile-path per app"}
+		if f != "global" {
+			return usageError{fmt.Sprintf("unknown flag --%s", f)}
 		}
-		return usageError{fmt.Sprintf("unknown flag --%s", f)}
+	}
+	if global {
+		pos = append([]string{""}, pos...)
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError{"give an app, dockerfile-path and the path (no path for the root's Dockerfile)"}
@@ -35,6 +38,17 @@ func builderDockerfileSet(ctx context.Context, p *Backend, args []string, out IO
 	path := ""
 	if len(pos) == 3 {
 		path = pos[2]
+	}
+	if global {
+		if err := p.SetGlobalDockerfilePath(ctx, path); err != nil {
+			return err
+		}
+		if path == "" {
+			fmt.Fprintln(out.Stderr, "-----> Unset the global dockerfile-path: apps that set none build from the root's Dockerfile from their next deploy")
+			return nil
+		}
+		fmt.Fprintf(out.Stderr, "-----> Set the global dockerfile-path to %s; apps that set none build from it from their next deploy\n", path)
+		return nil
 	}
 	if err := p.SetDockerfilePath(ctx, app, path); err != nil {
 		return err
@@ -56,21 +70,33 @@ func builderDockerfileReport(ctx context.Context, p *Backend, args []string, out
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"name one app"}
+	_, global := flags["global"]
+	delete(flags, "global")
+	if global == (len(pos) == 1) || len(pos) > 1 {
+		return usageError{"name one app, or --global"}
 	}
-	a, err := p.App(ctx, pos[0])
-	if err != nil {
-		return err
+	globalPath := p.GlobalDockerfilePath(ctx)
+	if globalPath == "" {
+		globalPath = "Dockerfile"
 	}
-	computed := a.DockerfilePath
-	if computed == "" {
-		computed = "Dockerfile"
-	}
-	keys := []struct{ flag, label, value string }{
-		{"builder-dockerfile-computed-dockerfile-path", "Builder dockerfile computed dockerfile path", computed},
-		{"builder-dockerfile-global-dockerfile-path", "Builder dockerfile global dockerfile path", "Dockerfile"},
-		{"builder-dockerfile-dockerfile-path", "Builder dockerfile dockerfile path", a.DockerfilePath},
+	type key struct{ flag, label, value string }
+	keys := []key{{"builder-dockerfile-global-dockerfile-path", "Builder dockerfile global dockerfile path", globalPath}}
+	name := "--global" // Dokku's heading of a global report
+	if !global {
+		a, err := p.App(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		name = a.Name
+		computed := a.DockerfilePath
+		if computed == "" {
+			computed = globalPath
+		}
+		keys = []key{
+			{"builder-dockerfile-computed-dockerfile-path", "Builder dockerfile computed dockerfile path", computed},
+			keys[0],
+			{"builder-dockerfile-dockerfile-path", "Builder dockerfile dockerfile path", a.DockerfilePath},
+		}
 	}
 	asJSON := false
 	for f := range flags {
@@ -99,7 +125,7 @@ func builderDockerfileReport(ctx context.Context, p *Backend, args []string, out
 		}
 		return writeJSON(out, m)
 	}
-	fmt.Fprintf(out.Stdout, "=====> %s builder-dockerfile information\n", a.Name)
+	fmt.Fprintf(out.Stdout, "=====> %s builder-dockerfile information\n", name)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	for _, k := range keys {
 		fmt.Fprintf(tw, "%s:\t%s\n", k.label, k.value)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,8 +14,212 @@ import (
 
 // buildCommands show the app's builds: each deploy's record and log.
 var buildCommands = []command{
-	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last %d builds (deploys), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
+	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last builds (deploys; %d unless builds:set retention says otherwise), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
 	{appScope, "builds:output", "builds:output APP [ID|current]", "Print a build's log, as the deployer saw it (default, or current: the latest build)", buildsOutput},
+	{appScope, "builds:report", "builds:report APP|--global [--format json]", "Show the app's latest build (id, status, source, times, exit code) and how many builds are kept (no APP: every app)", buildsReport},
+	{appScope, "builds:set", "builds:set APP|--global retention [N]", fmt.Sprintf("Set how many builds of the app are kept (from the end of its next deploy; no value: the global setting, else %d)", platform.KeepBuilds), buildsSet},
+	{appScope, "builds:cancel", "builds:cancel APP", "Cancel the app's deploy under way, as Ctrl-C on git push does: it stops at its step, leaves nothing behind, and the running release keeps serving", buildsCancel},
+}
+
+// buildSource is Dokku's name (--build-source) of what started a build.
+func buildSource(reason string) string {
+	switch reason {
+	case "push":
+		return "git-hook"
+	case "rebuild":
+		return "ps:rebuild"
+	case "sync":
+		return "git:sync"
+	case "image":
+		return "git:from-image"
+	}
+	return reason
+}
+
+// buildExitCode is Dokku's --build-exit-code: 0 for a build that
+// succeeded, 1 for one that failed, -1 for one cancelled (Dokku's value
+// for a killed build), nothing while it runs.
+func buildExitCode(status string) string {
+	switch status {
+	case "succeeded":
+		return "0"
+	case "failed", platform.BuildDamaged:
+		return "1"
+	case platform.BuildCanceled:
+		return "-1"
+	}
+	return ""
+}
+
+// retentionValue prints a retention setting, nothing when unset.
+func retentionValue(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// buildsReport is Dokku's builds:report: the latest build's keys and the
+// retention. Dokku's --build-pid is empty: Berth builds inside its own
+// process, and there is no build process to signal (builds:cancel does
+// that).
+func buildsReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	if global == (len(pos) == 1) || len(pos) > 1 {
+		return usageError{"give an app, or --global"}
+	}
+	app := ""
+	if !global {
+		app = pos[0]
+	}
+	settings, err := p.BuildsSettings(ctx, app)
+	if err != nil {
+		return err
+	}
+	type kv struct{ key, value string }
+	var rows []kv
+	if !global {
+		builds, err := p.Builds(ctx, app)
+		if err != nil {
+			return err
+		}
+		var b platform.Build
+		if len(builds) > 0 {
+			b = builds[0]
+		}
+		id, started, finished := "", "", ""
+		if b.ID > 0 {
+			id = strconv.Itoa(b.ID)
+		}
+		if !b.Started.IsZero() {
+			started = b.Started.Format(time.RFC3339)
+		}
+		if !b.Finished.IsZero() {
+			finished = b.Finished.Format(time.RFC3339)
+		}
+		kind := ""
+		if b.ID > 0 {
+			kind = "build" // every Berth build makes a new image (Dokku's "deploy" kind re-deploys one)
+		}
+		rows = append(rows,
+			kv{"build-exit-code", buildExitCode(b.Status)},
+			kv{"build-finished-at", finished},
+			kv{"build-id", id},
+			kv{"build-kind", kind},
+			kv{"build-pid", ""},
+			kv{"build-source", buildSource(b.Reason)},
+			kv{"build-started-at", started},
+			kv{"build-status", b.Status},
+			kv{"builds-computed-retention", strconv.Itoa(settings.ComputedRetention)},
+		)
+	}
+	rows = append(rows, kv{"builds-global-retention", retentionValue(settings.GlobalRetention)})
+	if !global {
+		rows = append(rows, kv{"builds-retention", retentionValue(settings.Retention)})
+	}
+	if asJSON {
+		// Dokku's JSON keys: the builds- prefix trimmed, and the legacy
+		// prefixed key too (Dokku emits both during 0.38.x).
+		m := map[string]string{}
+		for _, r := range rows {
+			m[r.key] = r.value
+			if k, ok := strings.CutPrefix(r.key, "builds-"); ok {
+				m[k] = r.value
+			}
+		}
+		return writeJSON(out, m)
+	}
+	name := app
+	if global {
+		name = "--global" // Dokku's heading of a global report
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s builds information\n", name)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		label := strings.ReplaceAll(r.key, "-", " ")
+		fmt.Fprintf(tw, "%s%s:\t%s\n", strings.ToUpper(label[:1]), label[1:], r.value)
+	}
+	return tw.Flush()
+}
+
+func buildsSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	if global {
+		pos = append([]string{""}, pos...)
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app (or --global), the property retention and its value (none to unset it)"}
+	}
+	app, key, value := pos[0], pos[1], ""
+	if len(pos) == 3 {
+		value = pos[2]
+	}
+	if key != "retention" {
+		return usageError{fmt.Sprintf("unknown builds property %q; the one Berth has is retention", key)}
+	}
+	n := 0
+	if value != "" {
+		if n, err = strconv.Atoi(value); err != nil {
+			return usageError{fmt.Sprintf("retention %q: give a whole number of builds to keep, from 1 to %d", value, platform.MaxBuildRetention)}
+		}
+		if n == 0 {
+			return usageError{fmt.Sprintf("retention 0: give a whole number of builds to keep, from 1 to %d (no value unsets it)", platform.MaxBuildRetention)}
+		}
+	}
+	if global {
+		err = p.SetGlobalBuildRetention(ctx, n)
+	} else {
+		err = p.SetBuildRetention(ctx, app, n)
+	}
+	if err != nil {
+		return err
+	}
+	// Dokku's lines.
+	if value == "" {
+		fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", key)
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", key, value)
+	}
+	return nil
+}
+
+func buildsCancel(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, _, err := oneApp(args)
+	if err != nil {
+		return err
+	}
+	if d := p.Deploying(app); !d {
+		if _, err := p.App(ctx, app); err != nil {
+			return err
+		}
+		fmt.Fprintln(out.Stdout, "-----> App not currently deploying") // Dokku's line
+		return nil
+	}
+	fmt.Fprintln(out.Stdout, "-----> Killing app deploy") // Dokku's line
+	b, running, err := p.CancelDeploy(ctx, app)
+	switch {
+	case err != nil:
+		return err
+	case !running:
+		fmt.Fprintln(out.Stdout, "-----> The deploy ended before it could be cancelled")
+	case b.Status != platform.BuildCanceled:
+		fmt.Fprintf(out.Stdout, "-----> Build %d of %s had got past cancelling and ended %s\n", b.ID, app, b.Status)
+	default:
+		fmt.Fprintf(out.Stdout, "-----> Cancelled build %d of %s; nothing of it is left, and the previous release keeps serving\n", b.ID, app)
+	}
+	return nil
 }
 
 func buildsList(ctx context.Context, p *Backend, args []string, out IO) error {

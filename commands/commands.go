@@ -110,7 +110,7 @@ func init() {
 	table = slices.Concat(table, processCommands, releaseCommands, diskCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
-		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands)
+		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands, configImportCommands, appsSetCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -305,6 +305,11 @@ func lookupReportKey(key string, runReport func(stdout io.Writer) error, out io.
 	keys, values := reportValues(buf.String())
 	v, ok := values[key]
 	if !ok {
+		// Dokku's dynamic keys hold a dot (--docker-options-deploy.web);
+		// the report's label reads as dashes.
+		v, ok = values[strings.ReplaceAll(key, ".", "-")]
+	}
+	if !ok {
 		if len(keys) == 0 {
 			return usageError{fmt.Sprintf("unknown key %s; %s has no single-value keys", key, name)}
 		}

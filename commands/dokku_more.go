@@ -13,21 +13,39 @@ import (
 // dokkuCommands are Dokku commands that Berth took on for its users'
 // scripts (docs/DOKKU.md): git:set, git:unlock, url, urls.
 var dokkuCommands = []command{
-	{appScope, "git:set", "git:set APP deploy-branch|keep-git-dir|rev-env-var [VALUE]", "Set a git property of the app; without VALUE, back to the default (deploy-branch: the first push of main or master chooses; rev-env-var: GIT_REV; keep-git-dir: false)", gitSet},
+	{appScope, "git:set", "git:set APP|--global deploy-branch|keep-git-dir|rev-env-var [VALUE]", "Set a git property of the app; without VALUE, back to the default (deploy-branch: the global one, else the first push of main or master chooses; rev-env-var: GIT_REV; keep-git-dir: false); --global: deploy-branch of the apps that set none", gitSet},
 	{appScope, "git:unlock", "git:unlock APP [--force]", "Accepted for Dokku's scripts: Berth keeps no clone folder to remove, and a deploy's lock ends with the deploy", gitUnlock},
 	{appScope, "url", "url APP", "Show the app's first URL", urlCmd},
 	{appScope, "urls", "urls APP [--quiet]", "Show every URL of the app, one a line", urlsCmd},
 	{appScope, "logs:failed", "logs:failed APP|--all", "Print the log of the app's last failed deploy (every app's with --all)", logsFailed},
 	{appScope, "logs:set", "logs:set APP max-size [SIZE]", "Set the app's log retention (20m, 1g, unlimited; no SIZE: the default, 10m), from the next deploy or ps:restart; a deploy key may set up to 10m or what an admin key set", logsSet},
 	{appScope, "logs:report", "logs:report APP [--format json]", "Show the app's log settings", logsReport},
-	{appScope, "docker-options:list", "docker-options:list APP --phase build|deploy|run", "List the app's docker options of one phase, one a line", dockerOptionsList},
+	{appScope, "docker-options:list", "docker-options:list APP [--process TYPE] --phase build|deploy|run", "List the app's docker options of one phase (--process: of that type's deploy options), one a line", dockerOptionsList},
 	{appScope, "certs:show", "certs:show APP crt|key", "Print the app's custom certificate or (admin keys) its key (PEM), as certs:add took them", withCerts(certsShow)},
 }
 
 func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if _, global := flags["global"]; global {
+		if len(pos) < 1 || len(pos) > 2 || pos[0] != "deploy-branch" {
+			return usageError{"git:set --global takes deploy-branch [BRANCH] (rev-env-var and keep-git-dir are per app)"}
+		}
+		value := ""
+		if len(pos) == 2 {
+			value = pos[1]
+		}
+		if err := p.SetGlobalDeployBranch(ctx, value); err != nil {
+			return err
+		}
+		if value == "" {
+			fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", pos[0])
+		} else {
+			fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", pos[0], value)
+		}
+		return nil
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError{"give an app, a property (deploy-branch, keep-git-dir or rev-env-var) and, to set it, a value"}
@@ -153,7 +171,7 @@ func logsFailed(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 		if !found {
-			fmt.Fprintf(out.Stdout, "-----> %s has no failed deploy among its last %d builds\n", app, platform.KeepBuilds)
+			fmt.Fprintf(out.Stdout, "-----> %s has no failed deploy among the builds Berth keeps of it\n", app)
 		}
 	}
 	return nil
@@ -232,9 +250,7 @@ func certsShow(ctx context.Context, c *certs.Certs, args []string, out IO) error
 }
 
 func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) error {
-	// --process is refused by its usage line: Berth's docker options
-	// apply to every process type of the app.
-	pos, flags, err := parseFlags(args, "phase")
+	pos, flags, err := parseFlags(args, "phase", "process")
 	if err != nil {
 		return err
 	}
@@ -248,11 +264,18 @@ func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) e
 	case phase != "build" && phase != platform.PhaseDeploy && phase != platform.PhaseRun:
 		return usageError{fmt.Sprintf("unknown phase %q; use --phase build, deploy or run", phase)}
 	}
+	key := phase
+	if typ, ok := flags["process"]; ok {
+		if phase != platform.PhaseDeploy {
+			return usageError{fmt.Sprintf("--process is for the deploy phase only (the %s phase has no process types)", phase)}
+		}
+		key = platform.ProcessPhase(typ)
+	}
 	a, err := p.App(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	for _, opt := range a.DockerOptions[phase] {
+	for _, opt := range a.DockerOptions[key] {
 		fmt.Fprintln(out.Stdout, opt)
 	}
 	return nil

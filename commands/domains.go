@@ -210,6 +210,13 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "App created at:\t%s\n", a.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(tw, "App deploy branch:\t%s\n", orDash(a.DeployBranch))
 	fmt.Fprintf(tw, "App locked:\t%t\n", a.Locked)
+	// Dokku's key of apps:set --global disable-autocreation: "true" when
+	// set, empty otherwise.
+	autocreationOff, err := p.AutocreationDisabled(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "App global disable autocreation:\t%s\n", map[bool]string{true: "true"}[autocreationOff])
 	fmt.Fprintf(tw, "App release:\tv%d\n", a.Current)
 	fmt.Fprintf(tw, "App hosts:\t%s\n", strings.Join(slices.Concat(d.Default, d.Own), " "))
 	fmt.Fprintf(tw, "App formation:\t%s\n", formatFormation(ps.Formation))

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 )
 
@@ -11,7 +12,7 @@ import (
 var gitCommands = []command{
 	{adminScope, "git:from-image", "git:from-image APP IMAGE", "Deploy an image that is on the server, without a build (no Procfile or app.json is read)", gitFromImage},
 	{adminScope, "git:sync", "git:sync APP URL [REF]", "Fetch REF (branch, tag or commit; default: the default branch) from URL and deploy it; the deploy branch moves to it once it serves", gitSync},
-	{appScope, "git:report", "git:report APP [--format json]", "Show the app's deploy branch, deployed commit and repository", gitReport},
+	{appScope, "git:report", "git:report APP|--global [--format json]", "Show the app's deploy branch, deployed commit and repository (--global: the global deploy branch)", gitReport},
 }
 
 func gitFromImage(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -42,7 +43,35 @@ func gitSync(ctx context.Context, p *Backend, args []string, out IO) error {
 	return err
 }
 
+// gitGlobalReport is git:report --global: the global deploy branch
+// (git:set --global deploy-branch) and keep-git-dir, which Berth never
+// sets (no .git is kept).
+func gitGlobalReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"give an app, or --global"}
+	}
+	if asJSON {
+		return writeJSON(out, map[string]string{"global-deploy-branch": p.GlobalDeployBranch(ctx), "global-keep-git-dir": ""})
+	}
+	fmt.Fprintln(out.Stdout, "=====> --global git information")
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Git global deploy branch:\t%s\n", p.GlobalDeployBranch(ctx))
+	fmt.Fprintf(tw, "Git global keep git dir:\t\n")
+	return tw.Flush()
+}
+
 func gitReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	if slices.Contains(args, "--global") {
+		return gitGlobalReport(ctx, p, slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--global" }), out)
+	}
 	app, asJSON, err := oneAppAndFormat(args)
 	if err != nil {
 		return err
@@ -66,6 +95,13 @@ func gitReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "Git repository size:\t%s\n", byteSize(r.RepositorySize))
 	fmt.Fprintf(tw, "Git rev env var:\t%s\n", r.RevEnvVar)
 	fmt.Fprintf(tw, "Git keep git dir:\tfalse\n")
+	// Dokku's computed and global keys (Berth keeps no .git, so
+	// keep-git-dir has no global setting).
+	fmt.Fprintf(tw, "Git computed deploy branch:\t%s\n", r.ComputedDeployBranch)
+	fmt.Fprintf(tw, "Git computed keep git dir:\tfalse\n")
+	fmt.Fprintf(tw, "Git global deploy branch:\t%s\n", r.GlobalDeployBranch)
+	fmt.Fprintf(tw, "Git global keep git dir:\t\n")
+	fmt.Fprintf(tw, "Git sha:\t%s\n", r.DeployedRev)
 	return tw.Flush()
 }
 

@@ -59,7 +59,7 @@ func TestNamespaceHelp(t *testing.T) {
 // An unknown command names the closest ones.
 func TestDidYouMean(t *testing.T) {
 	for line, want := range map[string]string{
-		"apps:lsit":    "did you mean apps:list?",
+		"apps:lsit":    "did you mean apps:list or apps:set?", // both are two edits away
 		"app:list":     "did you mean apps:list?",
 		"ps:scael web": "did you mean ps:scale?",
 		"frobnicate":   "run `help` to list them",

@@ -3,8 +3,11 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/berth-paas/berth/platform"
 )
 
 // networkCommands manage the Docker networks apps share (Dokku's
@@ -15,8 +18,8 @@ var networkCommands = []command{
 	{adminScope, "network:exists", "network:exists NETWORK", "Exit 0 if the network exists", networkExists},
 	{adminScope, "network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
 	{adminScope, "network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
-	{appScope, "network:report", "network:report APP [--format json]", "Show the app's network properties", networkReport},
-	{adminScope, "network:set", "network:set APP initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; applies from the next deploy or ps:restart", networkSet},
+	{appScope, "network:report", "network:report APP|--global [--format json]", "Show the app's network properties: its own, the global ones and those that apply", networkReport},
+	{adminScope, "network:set", "network:set APP|--global initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; --global: for apps that set none; applies from the next deploy or ps:restart", networkSet},
 }
 
 func oneName(args []string, what string, allowed ...string) (string, map[string]string, error) {
@@ -131,25 +134,76 @@ func networkList(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func networkReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	a, asJSON, err := appToReport(ctx, p, args)
+	pos, flags, err := parseFlags(args, "format")
 	if err != nil {
 		return err
 	}
-	app := a.Name
-	if asJSON {
-		return writeJSON(out, a.Networks)
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(out.Stdout, "=====> %s network information\n", app)
+	_, global := flags["global"]
+	if global == (len(pos) == 1) || len(pos) > 1 {
+		return usageError{"give an app, or --global"}
+	}
+	g := p.GlobalNetworks()
+	type row struct{ key, value string }
+	list := func(n []string) string { return strings.Join(n, " ") }
+	globals := []row{
+		{"global-attach-post-create", list(g.AttachPostCreate)},
+		{"global-attach-post-deploy", list(g.AttachPostDeploy)},
+		{"global-initial-network", g.InitialNetwork},
+	}
+	name, rows := "--global", globals // Dokku's heading of a global report
+	if !global {
+		a, err := p.App(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			// Berth's JSON of an app: its own settings, as before, with
+			// the computed and global ones beside them.
+			return writeJSON(out, struct {
+				platform.NetworkSettings
+				Computed platform.NetworkSettings `json:"computed"`
+				Global   platform.NetworkSettings `json:"global"`
+			}{a.Networks, p.ComputedNetworks(a), g})
+		}
+		c := p.ComputedNetworks(a)
+		name = a.Name
+		rows = slices.Concat([]row{
+			{"attach-post-create", list(a.Networks.AttachPostCreate)},
+			{"attach-post-deploy", list(a.Networks.AttachPostDeploy)},
+			{"computed-attach-post-create", list(c.AttachPostCreate)},
+			{"computed-attach-post-deploy", list(c.AttachPostDeploy)},
+			{"computed-initial-network", c.InitialNetwork},
+		}, globals, []row{{"initial-network", a.Networks.InitialNetwork}})
+	} else if asJSON {
+		return writeJSON(out, g)
+	}
+	fmt.Fprintf(out.Stdout, "=====> %s network information\n", name)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Network initial network:\t%s\n", a.Networks.InitialNetwork)
-	fmt.Fprintf(tw, "Network attach post create:\t%s\n", strings.Join(a.Networks.AttachPostCreate, " "))
-	fmt.Fprintf(tw, "Network attach post deploy:\t%s\n", strings.Join(a.Networks.AttachPostDeploy, " "))
+	for _, r := range rows {
+		fmt.Fprintf(tw, "Network %s:\t%s\n", strings.ReplaceAll(r.key, "-", " "), r.value)
+	}
 	return tw.Flush()
 }
 
 func networkSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	if len(args) >= 2 && args[0] == "--global" {
+		key, nets := args[1], args[2:]
+		if err := p.SetGlobalNetwork(ctx, key, nets); err != nil {
+			return err
+		}
+		if len(nets) == 0 {
+			fmt.Fprintf(out.Stdout, "-----> Cleared the global %s; it applies from each app's next deploy or ps:restart\n", key)
+			return nil
+		}
+		fmt.Fprintf(out.Stdout, "-----> Set the global %s to %s, for the apps that set none; it applies from each app's next deploy or ps:restart\n", key, strings.Join(nets, " "))
+		return nil
+	}
 	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
-		return usageError{"name an app and a property"}
+		return usageError{"name an app (or --global) and a property"}
 	}
 	app, key, nets := args[0], args[1], args[2:]
 	if err := p.SetNetwork(ctx, app, key, nets); err != nil {

@@ -23,6 +23,7 @@ var proxyCommands = []command{
 	{appScope, "proxy:disable", "proxy:disable APP", "Take the app out of routing without stopping it: its domains answer 404", proxyDisable},
 	{appScope, "proxy:enable", "proxy:enable APP", "Put the app back into routing", proxyEnable},
 	{appScope, "proxy:report", "proxy:report APP [--format json]", "Show whether the app is routed, and by what", proxyReport},
+	{appScope, "proxy:set", "proxy:set APP|--global type [caddy]", "Accepted for Dokku's scripts: the proxy is Caddy, built in (type caddy is the one value)", proxySet},
 	{appScope, "domains:disable", "domains:disable APP", "Make the app answer on none of its domains (kept for domains:enable); it keeps running", domainsDisable},
 	{appScope, "domains:enable", "domains:enable APP", "Make the app answer on its domains again", domainsEnable},
 	{appScope, "domains:reset", "domains:reset APP", "Remove the app's own domains: it answers on its default hosts under the global domains", domainsReset},
@@ -201,6 +202,52 @@ func proxyEnable(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Enabling proxy for app (%s)\n", app)
+	return nil
+}
+
+// proxySet takes Dokku's proxy:set APP|--global type caddy (and the
+// older proxy:set APP caddy): Berth is built into Caddy, so caddy is the
+// one proxy there is, and any other is refused rather than ignored.
+func proxySet(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	if global {
+		pos = append([]string{""}, pos...)
+	}
+	if len(pos) == 2 && pos[1] != "type" && pos[1] != "proxy-port" && pos[1] != "proxy-ssl-port" {
+		pos = []string{pos[0], "type", pos[1]} // Dokku's older form: proxy:set APP TYPE
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app (or --global), the property type and its value (caddy)"}
+	}
+	app, key, value := pos[0], pos[1], ""
+	if len(pos) == 3 {
+		value = pos[2]
+	}
+	switch key {
+	case "type":
+		if value != "" && value != "caddy" {
+			return fmt.Errorf("proxy type %q is not supported: Berth is built into Caddy, which routes every app; caddy is the one type", value)
+		}
+	case "proxy-port", "proxy-ssl-port":
+		return fmt.Errorf("%s is not supported: Berth serves apps on Caddy's listeners only (an app with its domains disabled answers on none), so there is no host port to set", key)
+	default:
+		return usageError{fmt.Sprintf("unknown proxy property %q; proxy:set takes type (caddy)", key)}
+	}
+	if !global {
+		if _, err := p.App(ctx, app); err != nil {
+			return err
+		}
+	}
+	// Dokku's lines; the type stays caddy either way.
+	if value == "" {
+		fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", key)
+	} else {
+		fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", key, value)
+	}
 	return nil
 }
 

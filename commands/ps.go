@@ -20,7 +20,7 @@ var processCommands = []command{
 	{appScope, "ps:report", "ps:report APP [--format json]", "Show the app's processes, their state and restarts", psReport},
 	{appScope, "ps:scale", "ps:scale APP [TYPE=N ...]", "Show or set how many containers of each process type run", psScale},
 	{appScope, "ps:restart", "ps:restart APP|--all", "Replace the app's containers with fresh ones, without downtime", psRestart},
-	{appScope, "ps:set", "ps:set APP|--global procfile-path|restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no; procfile-path: where the Procfile is in the source, from the next deploy; no value: Procfile); --global: restart-policy of apps that set none", psSet},
+	{appScope, "ps:set", "ps:set APP|--global procfile-path|restart-policy|stop-timeout-seconds VALUE", "Set a process setting (restart-policy: on-failure:10, always, unless-stopped, no; procfile-path: where the Procfile is in the source, from the next deploy; no value: Procfile); --global: restart-policy or stop-timeout-seconds of apps that set none", psSet},
 	{appScope, "config:set", "config:set APP|--global KEY=VALUE ... [--no-restart] [--encoded]", "Set config vars and roll out a release with them (--encoded: the values are base64, as Dokku takes them)", configSet},
 	{appScope, "config:unset", "config:unset APP|--global KEY ... [--no-restart]", "Remove config vars and roll out a release without them", configUnset},
 	{appScope, "config:get", "config:get APP|--global KEY", "Print one config var", configGet},
@@ -62,7 +62,11 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	// Dokku's names (ps:report APP --ps-restart-policy).
 	fmt.Fprintf(tw, "Ps restart policy:\t%s\n", r.RestartPolicy)
 	fmt.Fprintf(tw, "Ps global restart policy:\t%s\n", r.GlobalRestartPolicy)
-	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%d\n", r.StopTimeout)
+	// Dokku's three keys: the app's own (empty: none), the global one,
+	// and the one that applies.
+	fmt.Fprintf(tw, "Ps stop timeout seconds:\t%s\n", orEmptyInt(r.AppStopTimeout))
+	fmt.Fprintf(tw, "Ps global stop timeout seconds:\t%s\n", orEmptyInt(r.GlobalStopTimeout))
+	fmt.Fprintf(tw, "Ps computed stop timeout seconds:\t%d\n", r.StopTimeout)
 	computed := r.ProcfilePath
 	if computed == "" {
 		computed = "Procfile"
@@ -186,12 +190,25 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	if _, global := flags["global"]; global {
-		if len(pos) < 1 || len(pos) > 2 || pos[0] != "restart-policy" {
-			return usageError{"ps:set --global restart-policy [VALUE] (no value: back to on-failure:10); stop-timeout-seconds is per app"}
+		if len(pos) < 1 || len(pos) > 2 || (pos[0] != "restart-policy" && pos[0] != "stop-timeout-seconds") {
+			return usageError{"ps:set --global restart-policy|stop-timeout-seconds [VALUE] (no value: back to on-failure:10, or 30 seconds); procfile-path is per app"}
 		}
 		value := ""
 		if len(pos) == 2 {
 			value = pos[1]
+		}
+		if pos[0] == "stop-timeout-seconds" {
+			n := 0
+			if value != "" {
+				if n, err = strconv.Atoi(value); err != nil {
+					return usageError{"stop-timeout-seconds takes a whole number of seconds"}
+				}
+			}
+			if err := p.SetGlobalStopTimeout(ctx, n); err != nil {
+				return err
+			}
+			fmt.Fprintf(out.Stdout, "-----> Set the global stop-timeout-seconds to %s; apps that set none stop their containers with it from now on\n", orDefault(value, strconv.Itoa(platform.DefaultStopTimeoutSeconds)))
+			return nil
 		}
 		if err := p.SetGlobalRestartPolicy(ctx, value); err != nil {
 			return err
@@ -199,7 +216,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(out.Stdout, "-----> Set the global restart-policy to %s; apps that set none get it from their next deploy or ps:restart\n", orDefault(value, platform.DefaultRestartPolicy))
 		return nil
 	}
-	if len(pos) == 2 && pos[1] == "procfile-path" {
+	if len(pos) == 2 && (pos[1] == "procfile-path" || pos[1] == "stop-timeout-seconds") {
 		pos = append(pos, "") // no value: back to the default
 	}
 	if len(pos) != 3 {
@@ -216,9 +233,11 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 	case "stop-timeout-seconds":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return usageError{"stop-timeout-seconds takes a whole number of seconds"}
+		n := 0 // no value: the global setting, else the default
+		if value != "" {
+			if n, err = strconv.Atoi(value); err != nil {
+				return usageError{"stop-timeout-seconds takes a whole number of seconds"}
+			}
 		}
 		if err := p.SetStopTimeout(ctx, app, n); err != nil {
 			return err

@@ -20,9 +20,9 @@ var resourceCommands = []command{
 	{appScope, "resource:limit-clear", "resource:limit-clear APP [--process-type TYPE]", "Remove the limits of a type (_default_ for the defaults), or all of them", resourceClear("limit")},
 	{appScope, "resource:reserve-clear", "resource:reserve-clear APP [--process-type TYPE]", "Remove the reservations of a type (_default_ for the defaults), or all of them", resourceClear("reserve")},
 	{appScope, "resource:report", "resource:report APP [--format json]", "Show the app's resource limits and reservations", resourceReport},
-	{adminScope, "docker-options:add", "docker-options:add APP build|deploy|run|deploy,run OPTION...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy) or one-offs (run), or build options (build: --build-arg K=V, --target STAGE, --secret id=ID,env=CONFIG_KEY), from the next deploy", dockerOptionsAdd},
-	{adminScope, "docker-options:remove", "docker-options:remove APP build|deploy|run|deploy,run OPTION...", "Remove docker run options that were added", dockerOptionsRemove},
-	{adminScope, "docker-options:clear", "docker-options:clear APP [build|deploy|run|deploy,run]", "Remove all the app's docker run options (of the phases)", dockerOptionsClear},
+	{adminScope, "docker-options:add", "docker-options:add APP build|deploy|run|deploy,run OPTION... [--process TYPE]...", "Add docker run options (a supported subset, never run by a shell) to the app's containers (deploy; --process: of those types only) or one-offs (run), or build options (build: --build-arg K=V, --target STAGE, --secret id=ID,env=CONFIG_KEY), from the next deploy", dockerOptionsAdd},
+	{adminScope, "docker-options:remove", "docker-options:remove APP build|deploy|run|deploy,run OPTION... [--process TYPE]...", "Remove docker run options that were added (--process: from those types' options)", dockerOptionsRemove},
+	{adminScope, "docker-options:clear", "docker-options:clear APP [build|deploy|run|deploy,run] [--process TYPE]...", "Remove all the app's docker run options (of the phases; --process: the types' deploy options, which are kept otherwise)", dockerOptionsClear},
 	{appScope, "docker-options:report", "docker-options:report APP [--format json]", "Show the app's docker run options by phase", dockerOptionsReport},
 }
 
@@ -161,7 +161,58 @@ func resourceReport(ctx context.Context, p *Backend, args []string, out IO) erro
 // optionArgs reads APP PHASES OPTION...: an option given as one argument
 // with spaces in it is split into words like a shell would (quotes and
 // backslashes only), and never run by one.
+// processArgs takes Dokku's --process TYPE flags (any number, before the
+// app or after the options: Dokku honours both) out of args, and returns
+// the phases' keys: each phase as it is without --process, else the
+// types' deploy keys ("deploy.web"), since only the deploy phase has
+// process types.
+func processArgs(args []string) (rest, types []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if v, ok := strings.CutPrefix(a, "--process="); ok {
+			types = append(types, v)
+			continue
+		}
+		if a != "--process" {
+			rest = append(rest, a)
+			continue
+		}
+		if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
+			return nil, nil, usageError{"--process needs a process type: --process web"}
+		}
+		i++
+		types = append(types, args[i])
+	}
+	return rest, types, nil
+}
+
+// processPhases turns phases into the keys --process TYPE... names.
+func processPhases(phases, types []string) ([]string, error) {
+	if len(types) == 0 {
+		return phases, nil
+	}
+	var keys []string
+	for _, ph := range phases {
+		if ph != platform.PhaseDeploy {
+			return nil, usageError{fmt.Sprintf("--process is for the deploy phase only (the %s phase has no process types)", ph)}
+		}
+	}
+	for _, t := range types {
+		keys = append(keys, platform.ProcessPhase(t))
+	}
+	return keys, nil
+}
+
 func optionArgs(args []string) (app string, phases, words []string, err error) {
+	args, types, err := processArgs(args)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer func() {
+		if err == nil {
+			phases, err = processPhases(phases, types)
+		}
+	}()
 	if len(args) < 3 || strings.HasPrefix(args[0], "-") {
 		return "", nil, nil, usageError{"name an app, the phases (build, deploy, run or deploy,run) and the option"}
 	}
@@ -186,8 +237,29 @@ func dockerOptionsAdd(ctx context.Context, p *Backend, args []string, out IO) er
 	if err != nil {
 		return err
 	}
+	warnUnknownTypes(ctx, p, app, phases, out)
 	fmt.Fprintf(out.Stdout, "-----> Added %s to the %s options of %s; it applies from the next deploy or ps:restart %s\n", opt, strings.Join(phases, ","), app, app)
 	return nil
+}
+
+// warnUnknownTypes warns (as Dokku does) of --process types the app's
+// serving release does not have: set ahead of the deploy that adds them,
+// they apply from then.
+func warnUnknownTypes(ctx context.Context, p *Backend, app string, phases []string, out IO) {
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return
+	}
+	rel, ok := a.CurrentRelease()
+	if !ok {
+		return
+	}
+	for _, ph := range phases {
+		typ, ok := strings.CutPrefix(ph, platform.PhaseDeploy+".")
+		if _, has := rel.Processes[typ]; ok && !has {
+			fmt.Fprintf(out.Stderr, " !     %s's release v%d has no process type %s; the option applies once a deploy adds it\n", app, rel.Version, typ)
+		}
+	}
 }
 
 func dockerOptionsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -203,12 +275,21 @@ func dockerOptionsRemove(ctx context.Context, p *Backend, args []string, out IO)
 }
 
 func dockerOptionsClear(ctx context.Context, p *Backend, args []string, out IO) error {
+	args, types, err := processArgs(args)
+	if err != nil {
+		return err
+	}
 	if len(args) < 1 || len(args) > 2 || strings.HasPrefix(args[0], "-") {
 		return usageError{"name an app, and optionally the phases"}
 	}
 	var phases []string
 	if len(args) == 2 {
 		phases = strings.Split(args[1], ",")
+	} else if len(types) > 0 {
+		phases = []string{platform.PhaseDeploy}
+	}
+	if phases, err = processPhases(phases, types); err != nil {
+		return err
 	}
 	if err := p.ClearDockerOptions(ctx, args[0], phases); err != nil {
 		return err
@@ -234,6 +315,13 @@ func dockerOptionsReport(ctx context.Context, p *Backend, args []string, out IO)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	for _, ph := range []string{platform.PhaseBuild, platform.PhaseDeploy, platform.PhaseRun} {
 		fmt.Fprintf(tw, "Docker options %s:\t%s\n", ph, strings.Join(a.DockerOptions[ph], " "))
+	}
+	// Dokku's dynamic keys of process types' options
+	// (--docker-options-deploy.web), in order.
+	for _, key := range slices.Sorted(maps.Keys(a.DockerOptions)) {
+		if strings.HasPrefix(key, platform.PhaseDeploy+".") {
+			fmt.Fprintf(tw, "Docker options %s:\t%s\n", key, strings.Join(a.DockerOptions[key], " "))
+		}
 	}
 	return tw.Flush()
 }

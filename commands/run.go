@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ var runCommands = []command{
 	{appScope, "run", "run APP [-e|--env KEY=VALUE]... [--no-tty] [--] CMD|PROCFILE_TYPE [ARGS...]", "Run a command (or a Procfile entry) in a one-off container of the app, with its config and -e vars; stdin attached, its exit status returned (ssh -t for a terminal). Dokku's form, flags before APP, works too", run},
 	{appScope, "run:detached", "run:detached APP [-e|--env KEY=VALUE]... [--] CMD|PROCFILE_TYPE [ARGS...]", "Start a command (or a Procfile entry) in a one-off container that runs on its own; prints its name (run:list, run:stop). It is removed when it exits", runDetached},
 	{appScope, "run:list", "run:list [APP] [--format json|stdout]", "List the app's running one-off containers (every app's without APP; admin keys)", runList},
+	{appScope, "run:logs", "run:logs APP [--container NAME] [-t|--tail] [-n|--num N] [-q|--quiet] | --container NAME ...", "Show the output of the app's running one-off containers, or of the one named (-t follows it; -n lines per container, default 100; -q the program's lines only)", runLogs},
 	{appScope, "run:stop", "run:stop APP [--container NAME] | --container NAME", "Stop (and remove) the app's running one-off containers, or the one named (of APP when given; a deploy key names its app)", runStop},
 	{appScope, "enter", "enter APP [PROCESS] [-- CMD...]", "Run a shell (or CMD) inside a running container of the app (PROCESS: web, web.2, worker...)", enter},
 }
@@ -171,6 +173,68 @@ func runList(ctx context.Context, p *Backend, args []string, out IO) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.Command, c.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// runLogs is Dokku's run:logs APP|--container NAME [-t] [-n N] [-q].
+func runLogs(ctx context.Context, p *Backend, args []string, out IO) error {
+	app, opts, err := parseRunLogArgs(args)
+	if err != nil {
+		return err
+	}
+	opts.MaxLines = p.Logs.MaxLines()
+	return p.RunLogs(ctx, app, opts, out.Stdout, out.Stderr)
+}
+
+// parseRunLogArgs reads run:logs' arguments, in any order. A container
+// is named APP.run.NNNN; with an app too, it must be that app's (Dokku's
+// checks), which is how a deploy key, which names its app first, reads one.
+func parseRunLogArgs(args []string) (string, platform.RunLogOptions, error) {
+	opts := platform.RunLogOptions{Lines: 100}
+	app := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if v, ok := strings.CutPrefix(a, "--container="); ok {
+			opts.Container = v
+			continue
+		}
+		switch a {
+		case "-t", "--tail":
+			opts.Follow = true
+		case "-q", "--quiet":
+			opts.Raw = true
+		case "-n", "--num", "--container":
+			if i+1 >= len(args) {
+				return "", opts, usageError{a + " needs a value"}
+			}
+			i++
+			if a == "--container" {
+				opts.Container = args[i]
+				continue
+			}
+			n, err := strconv.Atoi(args[i])
+			if err != nil {
+				return "", opts, usageError{a + " takes a number of lines"}
+			}
+			opts.Lines = n
+		default:
+			if app != "" || strings.HasPrefix(a, "-") {
+				return "", opts, usageError{"unexpected " + strconv.Quote(a)}
+			}
+			app = a
+		}
+	}
+	if opts.Container != "" {
+		parts := strings.Split(opts.Container, ".")
+		if len(parts) < 3 || parts[len(parts)-2] != "run" {
+			return "", opts, usageError{fmt.Sprintf("%q is not a run container's name (APP.run.NNNN; run:list shows them)", opts.Container)}
+		}
+		if owner := strings.Join(parts[:len(parts)-2], "."); app != "" && owner != app {
+			return "", opts, usageError{fmt.Sprintf("container %s is not %s's", opts.Container, app)}
+		}
+	} else if app == "" {
+		return "", opts, usageError{"name an app, or --container NAME"}
+	}
+	return app, opts, nil
 }
 
 func runStop(ctx context.Context, p *Backend, args []string, out IO) error {

@@ -135,6 +135,13 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 1
 		} else if !ok {
+			if off, err := r.platform.AutocreationDisabled(ctx); err != nil || off {
+				if err != nil {
+					fmt.Fprintf(stderr, "berth: %v\n", err)
+				}
+				fmt.Fprintf(stderr, " !     App %s does not exist, and pushes create no apps here (apps:set --global disable-autocreation): create it first with apps:create %s\n", app, app)
+				return 1
+			}
 			renamedTo, renamed := r.platform.RenamedTo(ctx, app)
 			if err := r.platform.Create(ctx, app); err != nil && !errors.Is(err, platform.ErrAppExists) {
 				fmt.Fprintf(stderr, "berth: %v\n", err)

@@ -92,6 +92,9 @@ type App struct {
 	// KeepReleases is how many of the app's newest releases keep their
 	// image (releases:set APP keep N); 0 means the global setting.
 	KeepReleases int `json:"keep_releases,omitempty"`
+	// BuildRetention is how many builds (record and log) Berth keeps of
+	// the app (builds:set APP retention N); 0 means the global setting.
+	BuildRetention int `json:"build_retention,omitempty"`
 	// LastDeploy is the outcome of the app's latest deploy attempt.
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 	// Networks, Storage, Resources and DockerOptions are how the app's
@@ -147,9 +150,15 @@ const (
 	DefaultWaitToRetire       = 60
 )
 
-func (a *App) stopTimeout() time.Duration {
+// stopTimeout is how long a's containers get between SIGTERM and SIGKILL:
+// its own setting, else the global one (ps:set --global
+// stop-timeout-seconds), else DefaultStopTimeoutSeconds.
+func (p *Platform) stopTimeout(a *App) time.Duration {
 	if a.StopTimeoutSeconds > 0 {
 		return time.Duration(a.StopTimeoutSeconds) * time.Second
+	}
+	if g := p.GlobalStopTimeout(); g > 0 {
+		return time.Duration(g) * time.Second
 	}
 	return DefaultStopTimeoutSeconds * time.Second
 }

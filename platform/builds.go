@@ -36,7 +36,7 @@ type Build struct {
 	Image    string    `json:"image,omitempty"`
 	Started  time.Time `json:"started_at"`
 	Finished time.Time `json:"finished_at,omitzero"`
-	Status   string    `json:"status"` // running, succeeded, failed
+	Status   string    `json:"status"` // running, succeeded, failed, canceled
 	Error    string    `json:"error,omitempty"`
 	// Builder is the builder that ran (dockerfile, ...); empty when
 	// none did (an image deploy, or one refused before the build).
@@ -134,6 +134,9 @@ func (s buildStore) get(app string, id int) (Build, error) {
 
 // BuildDamaged is the status of a build whose record cannot be read.
 const BuildDamaged = "damaged"
+
+// BuildCanceled is the status of a build cancelled with builds:cancel.
+const BuildCanceled = "canceled"
 
 // syncDir makes a rename or a new file in dir durable: without it a power
 // cut can lose the entry even though the file's data reached the disk.
@@ -322,7 +325,7 @@ func (l *buildLog) setBuilder(name string) {
 
 // finish records how the build ended: the release it made (0 for none)
 // and its error, which is also appended to the log as the deployer saw it.
-func (l *buildLog) finish(release int, deployErr error) error {
+func (l *buildLog) finish(release int, deployErr error, keep int) error {
 	if l == nil {
 		return nil
 	}
@@ -333,11 +336,14 @@ func (l *buildLog) finish(release int, deployErr error) error {
 	l.b.Status = "succeeded"
 	if deployErr != nil {
 		l.b.Status, l.b.Error = "failed", deployErr.Error()
+		if errors.Is(deployErr, ErrBuildCanceled) {
+			l.b.Status = BuildCanceled // Dokku's word
+		}
 		if l.failed == nil {
 			_, l.failed = fmt.Fprintf(l.f, " !     %s\n", strings.ReplaceAll(deployErr.Error(), "\n", "\n !     "))
 		}
 	}
-	errs := []error{l.failed, l.f.Sync(), l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, KeepBuilds)}
+	errs := []error{l.failed, l.f.Sync(), l.f.Close(), l.store.save(l.b), l.store.prune(l.b.App, keep)}
 	return errors.Join(errs...)
 }
 
@@ -391,7 +397,8 @@ func (t *teeLog) final(p []byte) {
 	t.client.Write(p)
 }
 
-// Builds returns the app's builds, newest first (at most KeepBuilds).
+// Builds returns the app's builds, newest first (the last its retention
+// keeps, see builds:set).
 func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
 	if _, err := p.App(ctx, app); err != nil {
 		return nil, err
@@ -403,7 +410,8 @@ func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
 // latest for 0. The log of a running build holds what it has written so
 // far.
 func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, io.ReadCloser, error) {
-	if _, err := p.App(ctx, app); err != nil {
+	a, err := p.App(ctx, app)
+	if err != nil {
 		return Build{}, nil, err
 	}
 	if id == 0 {
@@ -418,7 +426,7 @@ func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, 
 	}
 	b, err := p.builds.get(app, id)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, KeepBuilds, app)
+		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, p.buildRetention(ctx, a), app)
 	}
 	if err != nil {
 		return Build{}, nil, err

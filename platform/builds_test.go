@@ -34,7 +34,7 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 		if i%2 == 0 {
 			deployErr, release = errors.New("build of blog failed:\nRUN false"), 0
 		}
-		if err := b.finish(release, deployErr); err != nil {
+		if err := b.finish(release, deployErr, KeepBuilds); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,7 +112,7 @@ func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
 	if n, err := newTeeLog(&strings.Builder{}, b, DefaultBuildLogMax, 0).Write([]byte("x")); n != 1 || err != nil {
 		t.Fatalf("write: %d, %v", n, err)
 	}
-	if err := b.finish(1, nil); err != nil {
+	if err := b.finish(1, nil, KeepBuilds); err != nil {
 		t.Fatal(err)
 	}
 	if builds, err := s.list("blog"); err != nil || len(builds) != 0 {
@@ -136,7 +136,7 @@ func TestBuildLogIsCapped(t *testing.T) {
 		fmt.Fprint(tee, line)
 	}
 	tee.final([]byte("=====> Deployed blog v1\n"))
-	if err := b.finish(1, nil); err != nil {
+	if err := b.finish(1, nil, KeepBuilds); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := os.ReadFile(s.logPath("blog", 1))
@@ -165,7 +165,7 @@ func TestBuildListSkipsADamagedRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.finish(b.b.ID, nil); err != nil {
+		if err := b.finish(b.b.ID, nil, KeepBuilds); err != nil {
 			t.Fatal(err)
 		}
 	}

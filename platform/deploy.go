@@ -128,6 +128,12 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	tee := newTeeLog(logWriter(req.Log), build, limits.BuildLogMax, int64(len(req.shown)))
 	log := io.Writer(tee)
 	made := 0 // the release made, once it serves
+	// builds:cancel cancels ctx with ErrBuildCanceled, as a pusher's
+	// Ctrl-C does with ErrPusherGone; it waits for end, which comes after
+	// the outcome below is recorded.
+	ctx, cancelDeploy := context.WithCancelCause(ctx)
+	defer cancelDeploy(nil)
+	defer p.deploys.add(a.Name, build.id(), cancelDeploy)()
 	ctx, step := withStep(ctx, "the build")
 	defer func() {
 		// A deploy cancelled with a cause (the pusher went away) says so,
@@ -149,7 +155,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			fresh.LastDeploy = attempt
 			saveApp(cleanup, p.store, fresh)
 		}
-		if ferr := build.finish(made, err); ferr != nil {
+		if ferr := build.finish(made, err, p.buildRetention(cleanup, a)); ferr != nil {
 			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
 		p.deployFinished(req.App, *attempt)
@@ -232,7 +238,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
-			Dockerfile: a.DockerfilePath, Options: buildOpts,
+			Dockerfile: p.dockerfilePathOf(ctx, a), Options: buildOpts,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
@@ -281,7 +287,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 
 	// Checked again by rollout; here so it fails before the deploy
 	// scripts run.
-	if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
+	if err := checkNetworkAliases(p.withGlobalNetworks(a), processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
 	setStep(ctx, "the predeploy script")
@@ -293,8 +299,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		return fail(timedOut(err))
 	}
 	endBuildPhase()
-	if a.DeployBranch == "" {
-		a.DeployBranch = req.Branch
+	// The first deploy's branch becomes the app's own, unless the global
+	// deploy branch chose it: the app then follows the global setting.
+	deployBranch := p.deployBranchOf(ctx, a)
+	if deployBranch == "" {
+		a.DeployBranch, deployBranch = req.Branch, req.Branch
 	}
 	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
@@ -302,9 +311,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	released, made = true, version
 	attempt.Status = "succeeded"
 	if req.MoveBranch {
-		if err := p.gitRepos.SetBranch(a.Name, a.DeployBranch, req.GitRev); err != nil {
+		if err := p.gitRepos.SetBranch(a.Name, deployBranch, req.GitRev); err != nil {
 			p.log.Warn("move the deploy branch", "app", a.Name, "error", err)
-			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, a.DeployBranch, shortRev(req.GitRev), err)
+			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, deployBranch, shortRev(req.GitRev), err)
 		}
 	}
 	p.postdeploy(ctx, a, rel, log)
@@ -410,7 +419,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 	}
 	const envName = "predeploy-env"
 	envPath := docker.OneOffFilesDir + "/" + envName
-	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
 	if err != nil {
 		return err
 	}
@@ -452,7 +461,7 @@ func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
-	host, err := hostOptions(a, PhaseDeploy, "", 0)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
 	if err != nil {
 		return 1, err
 	}

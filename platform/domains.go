@@ -35,6 +35,26 @@ type Global struct {
 	// KeepReleases is releases:set --global keep N; 0 means the
 	// Caddyfile's keep_releases.
 	KeepReleases int `json:"keep_releases,omitempty"`
+	// BuildRetention is builds:set --global retention N; 0 means
+	// KeepBuilds.
+	BuildRetention int `json:"build_retention,omitempty"`
+	// StopTimeoutSeconds is ps:set --global stop-timeout-seconds N: the
+	// stop timeout of apps that set none; 0 means
+	// DefaultStopTimeoutSeconds.
+	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// DeployBranch is git:set --global deploy-branch: the deploy branch
+	// of apps that set none; "" lets an app's first push of main or
+	// master choose.
+	DeployBranch string `json:"deploy_branch,omitempty"`
+	// DockerfilePath is builder-dockerfile:set --global dockerfile-path:
+	// the Dockerfile of apps that set none; "" means the root's.
+	DockerfilePath string `json:"dockerfile_path,omitempty"`
+	// DisableAutocreation refuses pushes to apps that do not exist
+	// (Dokku's apps:set --global disable-autocreation true).
+	DisableAutocreation bool `json:"disable_autocreation,omitempty"`
+	// Networks are network:set --global's: each property applies to the
+	// apps that set none of it.
+	Networks NetworkSettings `json:"networks,omitzero"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.

@@ -22,18 +22,19 @@ func (p *Platform) Rebuild(ctx context.Context, app string, log io.Writer) (Rele
 		return Release{}, err
 	}
 	defer unlock()
-	if a.DeployBranch == "" {
+	branch := p.deployBranchOf(ctx, a)
+	if branch == "" {
 		return Release{}, fmt.Errorf("%s has no deploy branch yet: push to it (git push berth main) or run git:sync %s URL first", app, app)
 	}
-	rev, err := p.gitRepos.BranchHead(ctx, app, a.DeployBranch)
+	rev, err := p.gitRepos.BranchHead(ctx, app, branch)
 	if err != nil {
 		return Release{}, err
 	}
 	if rev == "" {
-		return Release{}, fmt.Errorf("the repository of %s has no branch %s: push it (git push berth %s) or run git:sync %s URL", app, a.DeployBranch, a.DeployBranch, app)
+		return Release{}, fmt.Errorf("the repository of %s has no branch %s: push it (git push berth %s) or run git:sync %s URL", app, branch, branch, app)
 	}
 	var shown bytes.Buffer
-	fmt.Fprintf(io.MultiWriter(logWriter(log), &shown), "-----> Rebuilding %s from %s (%s)\n", app, a.DeployBranch, shortRev(rev))
+	fmt.Fprintf(io.MultiWriter(logWriter(log), &shown), "-----> Rebuilding %s from %s (%s)\n", app, branch, shortRev(rev))
 	return p.deployLocked(ctx, DeployRequest{
 		App:    app,
 		Source: p.gitRepos.Commit(app, rev, nil),
@@ -88,7 +89,7 @@ func (p *Platform) Sync(ctx context.Context, app, url, ref string, log io.Writer
 	if a.Locked {
 		return Release{}, fmt.Errorf("%s is locked and refuses deploys; run apps:unlock %s first", app, app)
 	}
-	branch := a.DeployBranch
+	branch := p.deployBranchOf(ctx, a)
 	if branch == "" {
 		branch = DefaultBranch
 	}
@@ -124,6 +125,10 @@ func (p *Platform) Sync(ctx context.Context, app, url, ref string, log io.Writer
 type GitReport struct {
 	App          string `json:"app"`
 	DeployBranch string `json:"deploy_branch"`
+	// ComputedDeployBranch is the one that applies (DeployBranch, else
+	// GlobalDeployBranch); GlobalDeployBranch is git:set --global's.
+	ComputedDeployBranch string `json:"computed_deploy_branch"`
+	GlobalDeployBranch   string `json:"global_deploy_branch"`
 	// DeployedRev is the commit of the release that serves; "" when it
 	// was deployed from an image, or nothing serves.
 	DeployedRev string `json:"deployed_rev"`
@@ -145,15 +150,15 @@ func (p *Platform) GitReport(ctx context.Context, app string) (GitReport, error)
 	if err != nil {
 		return GitReport{}, err
 	}
-	r := GitReport{App: app, DeployBranch: a.DeployBranch, Repository: p.gitRepos.Path(app), RevEnvVar: a.revEnvVar()}
+	r := GitReport{App: app, DeployBranch: a.DeployBranch, ComputedDeployBranch: p.deployBranchOf(ctx, a), GlobalDeployBranch: p.GlobalDeployBranch(ctx), Repository: p.gitRepos.Path(app), RevEnvVar: a.revEnvVar()}
 	if rel, ok := a.CurrentRelease(); ok {
 		r.DeployedRev, r.SourceImage = rel.GitRev, rel.SourceImage
 	}
 	if ok, err := p.gitRepos.Exists(app); err != nil || !ok {
 		return r, err
 	}
-	if a.DeployBranch != "" {
-		if r.BranchRev, err = p.gitRepos.BranchHead(ctx, app, a.DeployBranch); err != nil {
+	if r.ComputedDeployBranch != "" {
+		if r.BranchRev, err = p.gitRepos.BranchHead(ctx, app, r.ComputedDeployBranch); err != nil {
 			return r, err
 		}
 	}

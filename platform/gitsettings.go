@@ -48,14 +48,49 @@ func (p *Platform) SetGitRevEnvVar(ctx context.Context, app, name string, unset 
 // chooses. Nothing is deployed by the change itself (ps:rebuild builds
 // the branch's head).
 func (p *Platform) SetDeployBranch(ctx context.Context, app, branch string) error {
-	if branch != "" {
-		if branch[0] == '-' || exec.CommandContext(ctx, "git", "check-ref-format", "--branch", branch).Run() != nil {
-			return fmt.Errorf("%q is not a valid branch name (git check-ref-format --branch refuses it)", branch)
-		}
+	if err := checkBranchName(ctx, branch); err != nil {
+		return err
 	}
 	if err := p.update(ctx, app, func(a *App) { a.DeployBranch = branch }); err != nil {
 		return err
 	}
 	p.pointHead(ctx, app)
+	return nil
+}
+
+// deployBranchOf is the branch whose pushes deploy a: its own, else the
+// global one (git:set --global deploy-branch), else "" (the first push of
+// main or master chooses, and becomes its own).
+func (p *Platform) deployBranchOf(ctx context.Context, a *App) string {
+	if a.DeployBranch != "" {
+		return a.DeployBranch
+	}
+	return p.GlobalDeployBranch(ctx)
+}
+
+// GlobalDeployBranch is git:set --global deploy-branch, or "".
+func (p *Platform) GlobalDeployBranch(ctx context.Context) string {
+	g, err := loadGlobal(ctx, p.store)
+	if err != nil {
+		return ""
+	}
+	return g.DeployBranch
+}
+
+// SetGlobalDeployBranch sets the deploy branch of the apps that set none
+// (Dokku's git:set --global deploy-branch BRANCH); "" goes back to the
+// first push of main or master choosing. Nothing is deployed by the
+// change itself.
+func (p *Platform) SetGlobalDeployBranch(ctx context.Context, branch string) error {
+	if err := checkBranchName(ctx, branch); err != nil {
+		return err
+	}
+	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.DeployBranch = branch }, nil)
+}
+
+func checkBranchName(ctx context.Context, branch string) error {
+	if branch != "" && (branch[0] == '-' || exec.CommandContext(ctx, "git", "check-ref-format", "--branch", branch).Run() != nil) {
+		return fmt.Errorf("%q is not a valid branch name (git check-ref-format --branch refuses it)", branch)
+	}
 	return nil
 }

@@ -72,7 +72,7 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.docker.Stop(cleanup, c.ID, a.stopTimeout())
+			errs[i] = p.docker.Stop(cleanup, c.ID, p.stopTimeout(a))
 		}()
 	}
 	wg.Wait()

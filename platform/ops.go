@@ -300,6 +300,28 @@ func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) 
 	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
 }
 
+// GlobalStopTimeout is the stop timeout, in seconds, ps:set --global
+// stop-timeout-seconds set, or 0.
+func (p *Platform) GlobalStopTimeout() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.globalStop
+}
+
+// SetGlobalStopTimeout sets the stop timeout of apps that set none
+// (Dokku's ps:set --global stop-timeout-seconds); 0 goes back to the
+// default. It applies to the containers stopped from now on.
+func (p *Platform) SetGlobalStopTimeout(ctx context.Context, seconds int) error {
+	if seconds < 0 || seconds > 3600 {
+		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	}
+	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.StopTimeoutSeconds = seconds }, func() {
+		p.mu.Lock()
+		p.globalStop = seconds
+		p.mu.Unlock()
+	})
+}
+
 // UpdateApp changes the app's record under its lock ("a settings
 // change"), for a package whose setting lives on the record (applogs'
 // max-size, which the container spec reads); an error from change leaves
@@ -349,11 +371,16 @@ type ProcessReport struct {
 	RestartPolicy string `json:"restart_policy"`
 	// GlobalRestartPolicy is ps:set --global's ("" when not set), which
 	// RestartPolicy is when the app sets none.
-	GlobalRestartPolicy string          `json:"global_restart_policy"`
-	StopTimeout         int             `json:"stop_timeout_seconds"`
-	Formation           map[string]int  `json:"formation"`
-	Processes           []ProcessStatus `json:"processes"`
-	LastDeploy          *DeployAttempt  `json:"last_deploy,omitempty"`
+	GlobalRestartPolicy string `json:"global_restart_policy"`
+	StopTimeout         int    `json:"stop_timeout_seconds"`
+	// AppStopTimeout and GlobalStopTimeout are the stop timeouts ps:set
+	// APP and ps:set --global set (0: none); StopTimeout is the one that
+	// applies.
+	AppStopTimeout    int             `json:"app_stop_timeout_seconds,omitempty"`
+	GlobalStopTimeout int             `json:"global_stop_timeout_seconds,omitempty"`
+	Formation         map[string]int  `json:"formation"`
+	Processes         []ProcessStatus `json:"processes"`
+	LastDeploy        *DeployAttempt  `json:"last_deploy,omitempty"`
 	// FormationCheck is what the formation check (restore.go) last did
 	// to this release's containers, or found it could not fix.
 	FormationCheck *FormationNote `json:"formation_check,omitempty"`
@@ -410,8 +437,9 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	r := ProcessReport{
 		App: app, Deployed: a.Current > 0, Release: a.Current,
 		RestartPolicy: p.restartPolicyOf(a), GlobalRestartPolicy: p.GlobalRestartPolicy(),
-		StopTimeout: int(a.stopTimeout() / time.Second),
-		Formation:   maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
+		StopTimeout:    int(p.stopTimeout(a) / time.Second),
+		AppStopTimeout: a.StopTimeoutSeconds, GlobalStopTimeout: p.GlobalStopTimeout(),
+		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 		ProcfilePath: a.ProcfilePath,
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))

@@ -66,6 +66,9 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
+	// deploys are the deploys under way, for builds:cancel.
+	deploys runningDeploys
+
 	mu            sync.Mutex
 	globalDomains []string          // from the Caddyfile
 	reserved      []string          // Berth's own hosts (reserved.go)
@@ -73,6 +76,8 @@ type Platform struct {
 	globalConfig  map[string]string // config:set --global
 	globalPolicy  string            // ps:set --global restart-policy
 	globalWait    int               // checks:set --global wait-to-retire, seconds
+	globalStop    int               // ps:set --global stop-timeout-seconds
+	globalNets    NetworkSettings   // network:set --global
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -242,6 +247,8 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalConfig = stored.Config
 	p.globalPolicy = stored.RestartPolicy
 	p.globalWait = stored.WaitToRetire
+	p.globalStop = stored.StopTimeoutSeconds
+	p.globalNets = stored.Networks
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }

@@ -32,7 +32,7 @@ func (p *Platform) Push(ctx context.Context, app string, updates []repo.RefUpdat
 	if err != nil {
 		return err
 	}
-	plan, err := repo.PlanPush(a.DeployBranch, updates)
+	plan, err := repo.PlanPush(p.deployBranchOf(ctx, a), updates)
 	if err != nil {
 		return err
 	}
@@ -65,10 +65,14 @@ func (p *Platform) Push(ctx context.Context, app string, updates []repo.RefUpdat
 // it has one.
 func (p *Platform) pointHead(ctx context.Context, app string) {
 	a, err := p.App(ctx, app)
-	if err != nil || a.DeployBranch == "" {
+	if err != nil {
 		return
 	}
-	if err := p.gitRepos.PointHead(app, a.DeployBranch); err != nil {
+	branch := p.deployBranchOf(ctx, a)
+	if branch == "" {
+		return
+	}
+	if err := p.gitRepos.PointHead(app, branch); err != nil {
 		p.log.Warn("set HEAD", "app", app, "error", err)
 	}
 }

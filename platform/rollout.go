@@ -49,7 +49,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	gen := a.Generation + 1
 	types := typesToRun(rel, a.Formation)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
-	if err := checkNetworkAliases(a, types); err != nil {
+	if err := checkNetworkAliases(p.withGlobalNetworks(a), types); err != nil {
 		return err
 	}
 	// Every way to run a release (deploy, restart, rollback, clone) comes
@@ -67,7 +67,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	for _, c := range old {
 		if typ := c.Labels[docker.LabelProcess]; a.Checks.disabled(typ) {
 			fmt.Fprintf(log, "-----> Checks are disabled for %s: stopping %s first (downtime)\n", typ, c.Name)
-			p.stopAndRemove(ctx, c.ID, a.stopTimeout())
+			p.stopAndRemove(ctx, c.ID, p.stopTimeout(a))
 		}
 	}
 
@@ -144,7 +144,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 
 // containerSpec says how to run container index of process typ.
 func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) (docker.RunSpec, error) {
-	host, err := hostOptions(a, PhaseDeploy, typ, index)
+	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, typ, index)
 	if err != nil {
 		return docker.RunSpec{}, err
 	}
@@ -166,7 +166,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 		},
 		RestartPolicy: policy,
 		MaxRetries:    retries,
-		StopTimeout:   a.stopTimeout(),
+		StopTimeout:   p.stopTimeout(a),
 		Host:          host,
 	}
 	if argv, ok := rel.Launch[typ]; ok && len(argv) > 0 {
@@ -408,7 +408,7 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.stopAndRemove(ctx, c.ID, a.stopTimeout())
+			p.stopAndRemove(ctx, c.ID, p.stopTimeout(a))
 		}()
 	}
 	wg.Wait()

@@ -103,7 +103,13 @@ func hostOptions(a *App, phase, typ string, index int) (docker.HostOptions, erro
 	} else if size != "" {
 		h.LogOpts = map[string]string{"max-size": size}
 	}
-	for _, opt := range a.DockerOptions[phase] {
+	// The phase's options, then (deploy) those of the process type
+	// (docker-options:add --process TYPE, kept as "deploy.TYPE").
+	phaseOpts := a.DockerOptions[phase]
+	if phase == PhaseDeploy && typ != "" {
+		phaseOpts = slices.Concat(phaseOpts, a.DockerOptions[ProcessPhase(typ)])
+	}
+	for _, opt := range phaseOpts {
 		words, err := docker.SplitWords(opt)
 		if err != nil {
 			return h, fmt.Errorf("docker-options of %s: %q: %w", a.Name, opt, err)
@@ -164,7 +170,7 @@ func postDeployAttachments(a *App, typ string, index int) []docker.Attachment {
 // attach-post-deploy networks.
 func (p *Platform) attachPostDeploy(ctx context.Context, a *App, news []started) error {
 	for _, s := range news {
-		for _, att := range postDeployAttachments(a, s.typ, s.index) {
+		for _, att := range postDeployAttachments(p.withGlobalNetworks(a), s.typ, s.index) {
 			if err := p.docker.Connect(ctx, s.id, att); err != nil {
 				return err
 			}
@@ -492,19 +498,33 @@ func (p *Platform) ClearDockerOptions(ctx context.Context, app string, phases []
 	}
 	return p.update(ctx, app, func(a *App) {
 		if len(phases) == 0 {
-			a.DockerOptions = nil
-			return
+			// Every phase of the app's own scope: a process type's
+			// options stay (Dokku's rule; clear them with --process).
+			phases = []string{PhaseBuild, PhaseDeploy, PhaseRun}
 		}
 		opts := cloneOptions(a.DockerOptions)
 		for _, ph := range phases {
 			delete(opts, ph)
 		}
+		if len(opts) == 0 {
+			opts = nil
+		}
 		a.DockerOptions = opts
 	})
 }
 
+// ProcessPhase is the key of a process type's deploy options
+// (docker-options:add --process TYPE APP deploy ...; Dokku's name).
+func ProcessPhase(typ string) string { return PhaseDeploy + "." + typ }
+
 func validPhases(phases []string) error {
 	for _, ph := range phases {
+		if typ, ok := strings.CutPrefix(ph, PhaseDeploy+"."); ok {
+			if err := validProcessType(typ); err != nil || typ == DefaultProcessType {
+				return fmt.Errorf("--process %q: give a process type of the app's Procfile (web, worker, ...)", typ)
+			}
+			continue
+		}
 		switch ph {
 		case PhaseDeploy, PhaseRun, PhaseBuild:
 		default:
@@ -575,6 +595,44 @@ func joinWords(words []string) string {
 // number; none clears the property. Networks must exist. They apply from
 // the next rollout.
 func (p *Platform) SetNetwork(ctx context.Context, app, key string, nets []string) error {
+	if err := p.checkNetworkProperty(ctx, key, nets); err != nil {
+		return err
+	}
+	if len(nets) == 0 {
+		nets = nil // cleared: nothing left in the record
+	}
+	a, unlock, err := p.lockedApp(ctx, app, "a network change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a.Networks.set(key, nets)
+	if rel, ok := a.CurrentRelease(); ok {
+		if err := checkNetworkAliases(p.withGlobalNetworks(a), processTypes(rel.Processes)); err != nil {
+			return err
+		}
+	}
+	return saveApp(ctx, p.store, a)
+}
+
+// set sets one network property (checked by checkNetworkProperty).
+func (s *NetworkSettings) set(key string, nets []string) {
+	switch key {
+	case "initial-network":
+		s.InitialNetwork = ""
+		if len(nets) == 1 {
+			s.InitialNetwork = nets[0]
+		}
+	case "attach-post-create":
+		s.AttachPostCreate = slices.Clone(nets)
+	case "attach-post-deploy":
+		s.AttachPostDeploy = slices.Clone(nets)
+	}
+}
+
+// checkNetworkProperty refuses a network property Berth does not have,
+// and networks an app cannot join or that do not exist.
+func (p *Platform) checkNetworkProperty(ctx context.Context, key string, nets []string) error {
 	switch key {
 	case "initial-network":
 		if len(nets) > 1 {
@@ -607,31 +665,7 @@ func (p *Platform) SetNetwork(ctx context.Context, app, key string, nets []strin
 			return err
 		}
 	}
-	if len(nets) == 0 {
-		nets = nil // cleared: nothing left in the record
-	}
-	a, unlock, err := p.lockedApp(ctx, app, "a network change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	switch key {
-	case "initial-network":
-		a.Networks.InitialNetwork = ""
-		if len(nets) == 1 {
-			a.Networks.InitialNetwork = nets[0]
-		}
-	case "attach-post-create":
-		a.Networks.AttachPostCreate = slices.Clone(nets)
-	case "attach-post-deploy":
-		a.Networks.AttachPostDeploy = slices.Clone(nets)
-	}
-	if rel, ok := a.CurrentRelease(); ok {
-		if err := checkNetworkAliases(a, processTypes(rel.Processes)); err != nil {
-			return err
-		}
-	}
-	return saveApp(ctx, p.store, a)
+	return nil
 }
 
 // uses reports whether the app's settings name network n.
@@ -660,6 +694,14 @@ func (p *Platform) networkUsers(ctx context.Context) (map[string][]string, error
 			if n != "" && !slices.Contains(users[n], name) {
 				users[n] = append(users[n], name)
 			}
+		}
+	}
+	// The global settings (network:set --global) use their networks too:
+	// every app that sets none joins them.
+	g := p.GlobalNetworks()
+	for _, n := range slices.Concat([]string{g.InitialNetwork}, g.AttachPostCreate, g.AttachPostDeploy) {
+		if n != "" && !slices.Contains(users[n], "--global") {
+			users[n] = append(users[n], "--global")
 		}
 	}
 	return users, nil
@@ -699,7 +741,7 @@ func (p *Platform) DestroyNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	if apps := users[name]; len(apps) > 0 {
-		return Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP PROPERTY with no network, then ps:restart APP)", name, strings.Join(apps, ", "))
+		return Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP|--global PROPERTY with no network, then ps:restart APP)", name, strings.Join(apps, ", "))
 	}
 	if err := p.docker.RemoveNetwork(ctx, name); err != nil {
 		if errors.Is(err, docker.ErrNetworkInUse) {

@@ -51,5 +51,8 @@ func cancelledError(cause error, step string) error {
 	if errors.Is(cause, ErrPusherGone) {
 		return fmt.Errorf("cancelled: %w during %s; the push was not recorded, nothing of the cancelled deploy is left, and the previous release keeps serving: push again", cause, step)
 	}
+	if errors.Is(cause, ErrBuildCanceled) {
+		return fmt.Errorf("%w during %s; nothing of the cancelled deploy is left, and the previous release keeps serving", cause, step)
+	}
 	return fmt.Errorf("cancelled during %s: %w", step, cause)
 }

@@ -1,0 +1,109 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+func TestParseEnvFile(t *testing.T) {
+	in := "# a comment\n\nA=plain\nexport B='it'\\''s quoted'\nC=\"two\\nlines \\\"q\\\"\"\nD=\nE=x # trailing comment\nF=a=b\n  G = spaced\n"
+	got, err := parseEnvFile([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A": "plain", "B": "it's quoted", "C": "two\nlines \"q\"", "D": "", "E": "x", "F": "a=b", "G": "spaced"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	for _, bad := range []string{"NOEQUALS", "A='open", "A=\"open", "A=two words", "'K'=v"} {
+		if _, err := parseEnvFile([]byte(bad)); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
+
+// What config:export --format envfile prints, config:import reads back
+// unchanged.
+func TestEnvFileRoundTrip(t *testing.T) {
+	cfg := map[string]string{"A": "it's", "B": "two\nlines", "C": `$HOME "x" \ #`, "D": ""}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, platform.ShellQuote(cfg[k]))
+	}
+	// A value with a newline spans lines in the export: the import reads
+	// lines, so it is refused rather than cut; everything else round-trips.
+	delete(cfg, "B")
+	b.Reset()
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, platform.ShellQuote(cfg[k]))
+	}
+	got, err := parseEnvFile([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, cfg) {
+		t.Fatalf("got %q, want %q", got, cfg)
+	}
+}
+
+func TestConfigImportAndProxySetRefuseBadInput(t *testing.T) {
+	for line, want := range map[string]string{
+		"config:import blog":                 "give an app (or --global) and a file on the server, or - to read stdin",
+		"config:import blog - --format yaml": "unknown format",
+		"config:import --global":             "give an app (or --global) and a file",
+		"proxy:set blog port 80":             `unknown proxy property "port"`,
+		"proxy:set blog":                     "give an app (or --global), the property type",
+		"config:import blog - extra":         "give an app (or --global) and a file",
+	} {
+		var stderr bytes.Buffer
+		err := Exec(context.Background(), nil, strings.Fields(line), IO{Stdout: io.Discard, Stderr: &stderr})
+		if !IsUsageError(err) || !strings.Contains(stderr.String(), want) {
+			t.Errorf("%q: err = %v, stderr %q; want a usage error saying %q", line, err, stderr.String(), want)
+		}
+	}
+	for line, want := range map[string]string{
+		"proxy:set blog type nginx":       `proxy type "nginx" is not supported`,
+		"proxy:set blog nginx":            `proxy type "nginx" is not supported`,
+		"proxy:set --global type traefik": `proxy type "traefik" is not supported`,
+		"proxy:set blog proxy-port 5000":  "proxy-port is not supported",
+	} {
+		var stderr bytes.Buffer
+		err := Exec(context.Background(), nil, strings.Fields(line), IO{Stdout: io.Discard, Stderr: &stderr})
+		if err == nil || !strings.Contains(stderr.String(), want) {
+			t.Errorf("%q: err = %v, stderr %q; want %q", line, err, stderr.String(), want)
+		}
+	}
+}
+
+// A deploy key reads no file on the server into config (it could then
+// print it with config:show); it imports from stdin.
+func TestConfigImportDeployKeyReadsNoServerFile(t *testing.T) {
+	ctx := platform.AsDeployKey(context.Background())
+	err := configImport(ctx, nil, []string{"blog", "/etc/passwd"}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "a deploy key imports from stdin only") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func FuzzParseEnvFile(f *testing.F) {
+	f.Add("A=1\nexport B='x'\\''y'\nC=\"a\\nb\" # c\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		set, err := parseEnvFile([]byte(in))
+		if err != nil {
+			return
+		}
+		for k := range set {
+			if k == "" || strings.ContainsAny(k, "= \t\n'\"") {
+				t.Fatalf("%q: key %q", in, k)
+			}
+		}
+	})
+}

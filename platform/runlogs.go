@@ -1,0 +1,145 @@
+package platform
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// RunLogOptions select what RunLogs shows (Dokku's run:logs).
+type RunLogOptions struct {
+	// Container is one run container's name (APP.run.NNNN); "" for all
+	// of the app's.
+	Container string
+	// Lines per container to show first; negative means the most logs
+	// shows (max_log_lines).
+	Lines int
+	// Follow keeps streaming until ctx ends.
+	Follow bool
+	// Raw prints the lines as the program wrote them, without the
+	// timestamp and name (Dokku's -q).
+	Raw bool
+	// MaxLines is the most lines per container shown first, the cap
+	// logs has (applogs, the Caddyfile's max_log_lines); a larger or
+	// negative Lines is capped at it, with a note.
+	MaxLines int
+}
+
+// RunLogs writes the output of the app's running one-off containers
+// (run:detached, run), each line "TIMESTAMP APP[run.NNNN]: text" as logs
+// writes a process's. As in Dokku, the containers' streams are written as
+// they come, one whole line at a time, not merged by time. A one-off is
+// removed when it exits, so only running ones have logs to show.
+func (p *Platform) RunLogs(ctx context.Context, app string, opts RunLogOptions, w, notes io.Writer) error {
+	cs, err := p.RunContainers(ctx, app)
+	if err != nil {
+		return err
+	}
+	if opts.Container != "" {
+		var one []RunContainer
+		for _, c := range cs {
+			if c.Name == opts.Container {
+				one = append(one, c)
+			}
+		}
+		if len(one) == 0 {
+			if app != "" {
+				return fmt.Errorf("no running run container of %s is named %q; run:list %s shows them", app, opts.Container, app)
+			}
+			return fmt.Errorf("no running run container is named %q; run:list shows them", opts.Container)
+		}
+		cs = one
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("%s has no running run container (one-offs are removed when they exit); run:detached %s CMD starts one", app, app)
+	}
+	if max := opts.MaxLines; max > 0 && (opts.Lines < 0 || opts.Lines > max) {
+		fmt.Fprintf(notes, "berth: showing the last %d lines per container, the most logs shows (the max_log_lines option of the Caddyfile's berth block sets it); use -t to follow the output instead\n", max)
+		opts.Lines = max
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		werr error
+		wg   sync.WaitGroup
+	)
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		dyno := strings.TrimPrefix(c.Name, c.App+".")
+		pr, pw := io.Pipe()
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			err := p.docker.StreamLogs(ctx, c.ID, opts.Lines, opts.Follow, pw)
+			pw.CloseWithError(err)
+			errs[i] = err
+		}()
+		go func() {
+			defer wg.Done()
+			defer pr.Close()
+			br := bufio.NewReaderSize(pr, 4<<10)
+			for {
+				line, err := readRunLogLine(br)
+				if len(line) > 0 {
+					ts, text, ok := bytes.Cut(line, []byte(" "))
+					if !ok {
+						ts, text = nil, line
+					}
+					var out []byte
+					if opts.Raw {
+						out = append(append(out, text...), '\n')
+					} else {
+						out = fmt.Appendf(out, "%s %s[%s]: %s\n", ts, c.App, dyno, text)
+					}
+					mu.Lock()
+					if werr == nil {
+						if _, werr = w.Write(out); werr != nil {
+							cancel() // the client went away: end every stream
+						}
+					}
+					mu.Unlock()
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRunLogLine reads one line without its newline, cut at 16 KiB so one
+// line cannot take unbounded memory.
+func readRunLogLine(br *bufio.Reader) ([]byte, error) {
+	const maxLine = 16 << 10
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if room := maxLine - len(line); room > 0 {
+			line = append(line, chunk[:min(len(chunk), room)]...)
+		}
+		switch {
+		case err == nil:
+			return bytes.TrimSuffix(line, []byte("\n")), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return line, err
+		}
+	}
+}
