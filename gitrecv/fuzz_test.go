@@ -52,12 +52,12 @@ func FuzzRedact(f *testing.F) {
 	f.Add("postgres:create", "--password", "hunter22")
 	f.Add("config:set", "--global", "a b=c")
 	f.Fuzz(func(t *testing.T, name, arg, secret string) {
-		if len(secret) < 4 || strings.HasPrefix(arg, "--") || strings.Contains(name+" "+arg, secret) {
+		if len(secret) < 4 || strings.HasPrefix(arg, "--") || strings.Contains(name+" "+arg+" --app="+arg, secret) {
 			// Short secrets turn up in the rest of the line by chance; a
 			// flag in arg's place takes the next word as its value, as the
 			// commands' parseFlags does; and a secret that is also the
-			// command or the app (config:set 0000 KEY=0000) is rightly
-			// shown there.
+			// command or the app, or part of --app=APP (config:set 0000
+			// KEY=0000; --app=000 with KEY==000), is rightly shown there.
 			return
 		}
 		for _, args := range [][]string{
