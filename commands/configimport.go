@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,31 +137,66 @@ func parseConfigImport(data []byte, format string) (map[string]string, error) {
 // not an assignment is an error naming it, never skipped.
 func parseEnvFile(data []byte) (map[string]string, error) {
 	set := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	sc.Buffer(make([]byte, 0, 64<<10), maxConfigImport)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	// Lines, not a bufio.Scanner: a quoted value may span lines (what
+	// config:export writes for a value with a newline, K='a<newline>b'), so
+	// while a quote is open the next line is part of the value, kept as is
+	// (its spaces too). data is already bounded by maxConfigImport.
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		n := i + 1
+		first := strings.TrimSuffix(lines[i], "\r")
+		line := strings.TrimLeft(first, " \t")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		line = strings.TrimPrefix(line, "export ")
 		key, raw, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
 		if !ok || key == "" || strings.ContainsAny(key, " \t'\"") {
-			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", n, sc.Text())
+			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", n, first)
 		}
-		value, err := shellWord(strings.TrimLeft(raw, " \t"))
+		raw = strings.TrimLeft(raw, " \t")
+		for quoteOpen(raw) && i+1 < len(lines) {
+			i++
+			raw += "\n" + lines[i]
+		}
+		value, err := shellWord(strings.TrimRight(raw, " \t\r"))
 		if err != nil {
 			return nil, fmt.Errorf("line %d (%s): %w", n, key, err)
 		}
 		set[key] = value
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
 	return set, nil
+}
+
+// quoteOpen reports whether s ends inside a single or double quote, read
+// as shellWord reads it: then the value goes on on the next line. Unquoted
+// whitespace ends the word (what follows is a comment), so a quote there
+// opens nothing.
+func quoteOpen(s string) bool {
+	var q byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case q == '\'':
+			if c == '\'' {
+				q = 0
+			}
+		case q == '"':
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				q = 0
+			}
+		case c == '\\':
+			i++
+		case c == '\'' || c == '"':
+			q = c
+		case c == ' ' || c == '\t':
+			return false
+		}
+	}
+	return q != 0
 }
 
 // shellWord reads one shell word: quoted parts joined with unquoted ones;
@@ -175,7 +209,7 @@ func shellWord(s string) (string, error) {
 		case '\'':
 			end := strings.IndexByte(s[i+1:], '\'')
 			if end < 0 {
-				return "", errors.New("a single quote is not closed (a value on several lines must be written with \\n in double quotes)")
+				return "", errors.New("a single quote is not closed before the end of the input")
 			}
 			b.WriteString(s[i+1 : i+1+end])
 			i += end + 1
@@ -204,7 +238,7 @@ func shellWord(s string) (string, error) {
 				b.WriteByte(s[i])
 			}
 			if !closed {
-				return "", errors.New("a double quote is not closed")
+				return "", errors.New("a double quote is not closed before the end of the input")
 			}
 		case ' ', '\t':
 			rest := strings.TrimSpace(s[i:])
