@@ -291,11 +291,15 @@ func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) er
 	})
 }
 
+// MaxStopTimeoutSeconds bounds stop-timeout-seconds: an hour between
+// SIGTERM and SIGKILL.
+const MaxStopTimeoutSeconds = 3600
+
 // SetStopTimeout sets how long the app's containers get between SIGTERM
 // and SIGKILL, from the next rollout on.
 func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
+		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
 	}
 	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
 }
@@ -312,8 +316,8 @@ func (p *Platform) GlobalStopTimeout() int {
 // (Dokku's ps:set --global stop-timeout-seconds); 0 goes back to the
 // default. It applies to the containers stopped from now on.
 func (p *Platform) SetGlobalStopTimeout(ctx context.Context, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
+		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
 	}
 	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.StopTimeoutSeconds = seconds }, func() {
 		p.mu.Lock()
