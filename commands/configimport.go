@@ -79,33 +79,28 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if len(set) == 0 {
 		return errors.New("no config vars to set") // Dokku's error
 	}
+	// --replace: the vars to remove are read under the app's (or the
+	// global) lock, where the new ones are written, so the import is all
+	// or nothing even beside a concurrent config:set.
 	var unset []string
-	if replace {
-		var current map[string]string
-		if global {
-			current = p.GlobalConfig()
-		} else {
-			a, err := p.App(ctx, app)
-			if err != nil {
-				return err
-			}
-			current = a.Config
-		}
-		for k := range current {
-			if _, ok := set[k]; !ok {
-				unset = append(unset, k)
-			}
-		}
-		slices.Sort(unset)
-	}
 	keys := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
 	if global {
-		if err := p.SetGlobalConfig(ctx, set, unset); err != nil {
+		if replace {
+			unset, err = p.ReplaceGlobalConfig(ctx, set)
+		} else {
+			err = p.SetGlobalConfig(ctx, set, nil)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", keys)
 	} else {
-		if err := p.SetConfig(ctx, app, set, unset, noRestart, out.Stderr); err != nil {
+		if replace {
+			unset, err = p.ReplaceConfig(ctx, app, set, noRestart, out.Stderr)
+		} else {
+			err = p.SetConfig(ctx, app, set, nil, noRestart, out.Stderr)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set %s on %s\n", keys, app)
