@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -58,11 +59,19 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 		if platform.IsDeployKey(ctx) {
 			return errors.New("a deploy key imports from stdin only: config:import APP - < FILE")
 		}
-		f, err := os.Open(file)
+		// O_NONBLOCK: opening a FIFO with no writer would wait forever;
+		// anything but a regular file (a FIFO, a device, a directory) is
+		// refused before it is read.
+		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %w; give a file on the server, or - and the file on stdin", file, err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err != nil {
+			return fmt.Errorf("cannot read %s: %w", file, err)
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("cannot read %s: it is %s, not a regular file; give a file on the server, or - and the file on stdin", file, describeFileType(fi.Mode()))
+		}
 		in = f
 	}
 	data, err := io.ReadAll(io.LimitReader(in, maxConfigImport+1))
@@ -251,4 +260,19 @@ func shellWord(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// describeFileType names what a non-regular file is, for an error.
+func describeFileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a " + m.Type().String() + " file"
 }

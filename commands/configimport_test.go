@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -109,4 +111,30 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// config:import of a FIFO (or anything but a regular file) is refused at
+// once: reading a FIFO with no writer would hang the command.
+func TestConfigImportRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := dir + "/fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- configImport(context.Background(), nil, []string{"blog", fifo}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "it is a FIFO, not a regular file") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("config:import of a FIFO hangs")
+	}
+	err := configImport(context.Background(), nil, []string{"blog", dir}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "it is a directory, not a regular file") {
+		t.Fatalf("directory: err = %v", err)
+	}
 }
