@@ -247,3 +247,19 @@ func TestGlobalDockerfilePathOnlyWhereTheFileIs(t *testing.T) {
 		}
 	}
 }
+
+// OwnDeployBranches names the apps git:set --global deploy-branch does
+// not reach.
+func TestOwnDeployBranches(t *testing.T) {
+	ctx := context.Background()
+	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
+	for _, a := range []*App{{Name: "a", DeployBranch: "main"}, {Name: "b"}, {Name: "c", DeployBranch: "master"}} {
+		if err := saveApp(ctx, p.store, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, err := p.OwnDeployBranches(ctx)
+	if err != nil || len(own) != 2 || own["a"] != "main" || own["c"] != "master" {
+		t.Fatalf("own = %v, %v", own, err)
+	}
+}
