@@ -312,6 +312,12 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if deployBranch == "" {
 		a.DeployBranch, deployBranch = req.Branch, req.Branch
 	}
+	if req.MoveBranch && req.Branch != "" {
+		// git:sync moves the branch it announced ("deploying it as APP's
+		// branch X"), not one looked up again: the global deploy branch
+		// may have changed during the build.
+		deployBranch = req.Branch
+	}
 	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
