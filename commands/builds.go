@@ -169,6 +169,9 @@ func buildsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if key != "retention" {
 		return usageError{fmt.Sprintf("unknown builds property %q; the one Berth has is retention", key)}
 	}
+	if value == "none" {
+		value = "" // what the usage line offers for unsetting
+	}
 	n := 0
 	if value != "" {
 		if n, err = strconv.Atoi(value); err != nil {

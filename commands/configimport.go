@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -59,11 +59,19 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 		if platform.IsDeployKey(ctx) {
 			return errors.New("a deploy key imports from stdin only: config:import APP - < FILE")
 		}
-		f, err := os.Open(file)
+		// O_NONBLOCK: opening a FIFO with no writer would wait forever;
+		// anything but a regular file (a FIFO, a device, a directory) is
+		// refused before it is read.
+		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %w; give a file on the server, or - and the file on stdin", file, err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err != nil {
+			return fmt.Errorf("cannot read %s: %w", file, err)
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("cannot read %s: it is %s, not a regular file; give a file on the server, or - and the file on stdin", file, describeFileType(fi.Mode()))
+		}
 		in = f
 	}
 	data, err := io.ReadAll(io.LimitReader(in, maxConfigImport+1))
@@ -80,33 +88,28 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if len(set) == 0 {
 		return errors.New("no config vars to set") // Dokku's error
 	}
+	// --replace: the vars to remove are read under the app's (or the
+	// global) lock, where the new ones are written, so the import is all
+	// or nothing even beside a concurrent config:set.
 	var unset []string
-	if replace {
-		var current map[string]string
-		if global {
-			current = p.GlobalConfig()
-		} else {
-			a, err := p.App(ctx, app)
-			if err != nil {
-				return err
-			}
-			current = a.Config
-		}
-		for k := range current {
-			if _, ok := set[k]; !ok {
-				unset = append(unset, k)
-			}
-		}
-		slices.Sort(unset)
-	}
 	keys := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
 	if global {
-		if err := p.SetGlobalConfig(ctx, set, unset); err != nil {
+		if replace {
+			unset, err = p.ReplaceGlobalConfig(ctx, set)
+		} else {
+			err = p.SetGlobalConfig(ctx, set, nil)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", keys)
 	} else {
-		if err := p.SetConfig(ctx, app, set, unset, noRestart, out.Stderr); err != nil {
+		if replace {
+			unset, err = p.ReplaceConfig(ctx, app, set, noRestart, out.Stderr)
+		} else {
+			err = p.SetConfig(ctx, app, set, nil, noRestart, out.Stderr)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set %s on %s\n", keys, app)
@@ -138,31 +141,66 @@ func parseConfigImport(data []byte, format string) (map[string]string, error) {
 // not an assignment is an error naming it, never skipped.
 func parseEnvFile(data []byte) (map[string]string, error) {
 	set := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	sc.Buffer(make([]byte, 0, 64<<10), maxConfigImport)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	// Lines, not a bufio.Scanner: a quoted value may span lines (what
+	// config:export writes for a value with a newline, K='a<newline>b'), so
+	// while a quote is open the next line is part of the value, kept as is
+	// (its spaces too). data is already bounded by maxConfigImport.
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		n := i + 1
+		first := strings.TrimSuffix(lines[i], "\r")
+		line := strings.TrimLeft(first, " \t")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		line = strings.TrimPrefix(line, "export ")
 		key, raw, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
 		if !ok || key == "" || strings.ContainsAny(key, " \t'\"") {
-			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", n, sc.Text())
+			return nil, fmt.Errorf("line %d is not KEY=VALUE: %q", n, first)
 		}
-		value, err := shellWord(strings.TrimLeft(raw, " \t"))
+		raw = strings.TrimLeft(raw, " \t")
+		for quoteOpen(raw) && i+1 < len(lines) {
+			i++
+			raw += "\n" + lines[i]
+		}
+		value, err := shellWord(strings.TrimRight(raw, " \t\r"))
 		if err != nil {
 			return nil, fmt.Errorf("line %d (%s): %w", n, key, err)
 		}
 		set[key] = value
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
 	return set, nil
+}
+
+// quoteOpen reports whether s ends inside a single or double quote, read
+// as shellWord reads it: then the value goes on on the next line. Unquoted
+// whitespace ends the word (what follows is a comment), so a quote there
+// opens nothing.
+func quoteOpen(s string) bool {
+	var q byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case q == '\'':
+			if c == '\'' {
+				q = 0
+			}
+		case q == '"':
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				q = 0
+			}
+		case c == '\\':
+			i++
+		case c == '\'' || c == '"':
+			q = c
+		case c == ' ' || c == '\t':
+			return false
+		}
+	}
+	return q != 0
 }
 
 // shellWord reads one shell word: quoted parts joined with unquoted ones;
@@ -175,7 +213,7 @@ func shellWord(s string) (string, error) {
 		case '\'':
 			end := strings.IndexByte(s[i+1:], '\'')
 			if end < 0 {
-				return "", errors.New("a single quote is not closed (a value on several lines must be written with \\n in double quotes)")
+				return "", errors.New("a single quote is not closed before the end of the input")
 			}
 			b.WriteString(s[i+1 : i+1+end])
 			i += end + 1
@@ -204,7 +242,7 @@ func shellWord(s string) (string, error) {
 				b.WriteByte(s[i])
 			}
 			if !closed {
-				return "", errors.New("a double quote is not closed")
+				return "", errors.New("a double quote is not closed before the end of the input")
 			}
 		case ' ', '\t':
 			rest := strings.TrimSpace(s[i:])
@@ -222,4 +260,19 @@ func shellWord(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// describeFileType names what a non-regular file is, for an error.
+func describeFileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a " + m.Type().String() + " file"
 }

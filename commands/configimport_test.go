@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -33,15 +35,9 @@ func TestParseEnvFile(t *testing.T) {
 // What config:export --format envfile prints, config:import reads back
 // unchanged.
 func TestEnvFileRoundTrip(t *testing.T) {
-	cfg := map[string]string{"A": "it's", "B": "two\nlines", "C": `$HOME "x" \ #`, "D": ""}
+	pem := "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA  \n\n  it's = \"x\" # not a comment\n-----END PRIVATE KEY-----\n"
+	cfg := map[string]string{"A": "it's", "B": "two\nlines", "C": `$HOME "x" \ #`, "D": "", "E": pem, "F": "'\n'", "G": "after"}
 	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(cfg)) {
-		fmt.Fprintf(&b, "%s=%s\n", k, platform.ShellQuote(cfg[k]))
-	}
-	// A value with a newline spans lines in the export: the import reads
-	// lines, so it is refused rather than cut; everything else round-trips.
-	delete(cfg, "B")
-	b.Reset()
 	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		fmt.Fprintf(&b, "%s=%s\n", k, platform.ShellQuote(cfg[k]))
 	}
@@ -51,6 +47,15 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	}
 	if !maps.Equal(got, cfg) {
 		t.Fatalf("got %q, want %q", got, cfg)
+	}
+	// Double quotes may span lines too (a newline in them is kept), and
+	// an unclosed quote is still an error, not the rest of the file.
+	got, err = parseEnvFile([]byte("K=\"a\nb \\\"c\\\"\"\nL=1\n"))
+	if err != nil || got["K"] != "a\nb \"c\"" || got["L"] != "1" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if _, err := parseEnvFile([]byte("K='open\nL=1\n")); err == nil || !strings.Contains(err.Error(), "line 1 (K): a single quote is not closed") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -106,4 +111,30 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// config:import of a FIFO (or anything but a regular file) is refused at
+// once: reading a FIFO with no writer would hang the command.
+func TestConfigImportRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := dir + "/fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- configImport(context.Background(), nil, []string{"blog", fifo}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "it is a FIFO, not a regular file") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("config:import of a FIFO hangs")
+	}
+	err := configImport(context.Background(), nil, []string{"blog", dir}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "it is a directory, not a regular file") {
+		t.Fatalf("directory: err = %v", err)
+	}
 }

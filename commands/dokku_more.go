@@ -3,6 +3,9 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/berth-paas/berth/applogs"
@@ -44,6 +47,20 @@ func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", pos[0])
 		} else {
 			fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", pos[0], value)
+		}
+		// The global branch reaches only the apps without one of their
+		// own, and every app's first push of main or master pins one: say
+		// which apps it does not reach, rather than be silently ignored.
+		own, err := p.OwnDeployBranches(ctx)
+		if err != nil {
+			return err
+		}
+		if len(own) > 0 {
+			var list []string
+			for _, name := range slices.Sorted(maps.Keys(own)) {
+				list = append(list, fmt.Sprintf("%s (%s)", name, own[name]))
+			}
+			fmt.Fprintf(out.Stdout, "       %d of the apps keep their own deploy branch, which wins over the global one: %s; git:set APP deploy-branch with no branch makes an app follow the global one\n", len(own), strings.Join(list, ", "))
 		}
 		return nil
 	}

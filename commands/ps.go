@@ -198,11 +198,9 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			value = pos[1]
 		}
 		if pos[0] == "stop-timeout-seconds" {
-			n := 0
-			if value != "" {
-				if n, err = strconv.Atoi(value); err != nil {
-					return usageError{"stop-timeout-seconds takes a whole number of seconds"}
-				}
+			n, err := parseStopTimeout(value, "ps:set --global stop-timeout-seconds")
+			if err != nil {
+				return err
 			}
 			if err := p.SetGlobalStopTimeout(ctx, n); err != nil {
 				return err
@@ -233,11 +231,9 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			return err
 		}
 	case "stop-timeout-seconds":
-		n := 0 // no value: the global setting, else the default
-		if value != "" {
-			if n, err = strconv.Atoi(value); err != nil {
-				return usageError{"stop-timeout-seconds takes a whole number of seconds"}
-			}
+		n, err := parseStopTimeout(value, "ps:set "+app+" stop-timeout-seconds")
+		if err != nil {
+			return err
 		}
 		if err := p.SetStopTimeout(ctx, app, n); err != nil {
 			return err
@@ -247,6 +243,22 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	fmt.Fprintf(out.Stdout, "-----> Set %s of %s to %s\n", key, app, value)
 	return nil
+}
+
+// parseStopTimeout reads a stop-timeout-seconds value: 1 to 3600, or ""
+// (Dokku's form for unsetting), which is 0 to the platform: the global
+// setting, else the default. 0 itself is refused: it read as "stop at
+// once" but meant "unset", so the command printed one thing and did
+// another.
+func parseStopTimeout(value, unset string) (int, error) {
+	if value == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 || n > platform.MaxStopTimeoutSeconds {
+		return 0, usageError{fmt.Sprintf("stop-timeout-seconds %q: give a whole number of seconds from 1 to %d; to unset it, give no value (%s)", value, platform.MaxStopTimeoutSeconds, unset)}
+	}
+	return n, nil
 }
 
 func configSet(ctx context.Context, p *Backend, args []string, out IO) error {

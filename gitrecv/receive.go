@@ -135,14 +135,21 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 1
 		} else if !ok {
+			// RenamedTo first: a push to a renamed app's old name is most
+			// likely meant for the app under its new name, whether or not
+			// pushes may create apps.
+			renamedTo, renamed := r.platform.RenamedTo(ctx, app)
 			if off, err := r.platform.AutocreationDisabled(ctx); err != nil || off {
 				if err != nil {
 					fmt.Fprintf(stderr, "berth: %v\n", err)
 				}
+				if renamed {
+					fmt.Fprintf(stderr, " !     App %s does not exist: it was renamed to %s. Update your remote and push again:\n       git remote set-url berth ssh://berth@SERVER:PORT/%s\n       (pushes create no apps here: apps:set --global disable-autocreation)\n", app, renamedTo, renamedTo)
+					return 1
+				}
 				fmt.Fprintf(stderr, " !     App %s does not exist, and pushes create no apps here (apps:set --global disable-autocreation): create it first with apps:create %s\n", app, app)
 				return 1
 			}
-			renamedTo, renamed := r.platform.RenamedTo(ctx, app)
 			if err := r.platform.Create(ctx, app); err != nil && !errors.Is(err, platform.ErrAppExists) {
 				fmt.Fprintf(stderr, "berth: %v\n", err)
 				return 1

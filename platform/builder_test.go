@@ -349,3 +349,56 @@ func TestReleaseEntryStartsWithTheBuildersLaunchArgv(t *testing.T) {
 		t.Fatalf("calls %q; want the release run with /cnb/process/release as its entrypoint", b.engine.Calls())
 	}
 }
+
+// hookBuilder builds every source by tagging app:v1, running during its
+// build what a concurrent command would do.
+type hookBuilder struct {
+	engine *fakeengine.Engine
+	during func()
+}
+
+func (hookBuilder) Name() string { return "hook" }
+
+func (hookBuilder) Detect(context.Context, builder.Source, map[string]string) (bool, string, error) {
+	return true, "always", nil
+}
+
+func (b hookBuilder) Build(ctx context.Context, req builder.Request) (builder.Result, error) {
+	b.during()
+	if err := b.engine.Tag(ctx, "app:v1", req.Tag); err != nil {
+		return builder.Result{}, err
+	}
+	id, err := b.engine.ImageID(ctx, req.Tag)
+	return builder.Result{ImageID: id}, err
+}
+
+// A git:sync deploy (MoveBranch) moves the branch it announced, req.Branch,
+// even when the global deploy branch changes during its build. (The
+// repository has no such commit here, so the move fails and its line in
+// the log names the branch it tried.)
+func TestSyncMovesTheBranchItAnnounced(t *testing.T) {
+	var p *platform.Platform
+	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
+		return []builder.Builder{hookBuilder{engine: e, during: func() {
+			if err := p.SetGlobalDeployBranch(context.Background(), "other"); err != nil {
+				t.Error(err)
+			}
+		}}}
+	})
+	p = b.p
+	if err := p.SetGlobalDeployBranch(b.ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	_, err := p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Source: builder.Files{"x": "y"}, Reason: "sync",
+		Branch: "prod", MoveBranch: true, GitRev: "0123456789abcdef0123456789abcdef01234567", Log: &log})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "the branch prod of the repository") {
+		t.Fatalf("the deploy did not move prod, the branch it announced:\n%s", log.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -218,4 +219,47 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 	check("cleared stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
 	off, _ = p.AutocreationDisabled(ctx)
 	check("autocreation cleared", off, false)
+}
+
+// A global dockerfile-path is used only by sources that have that file;
+// the others keep their root Dockerfile. An app's own path is used
+// whether or not it is there (its build then fails naming the setting).
+func TestGlobalDockerfilePathOnlyWhereTheFileIs(t *testing.T) {
+	ctx := context.Background()
+	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
+	if err := p.SetGlobalDockerfilePath(ctx, "docker/web.Dockerfile"); err != nil {
+		t.Fatal(err)
+	}
+	root := builder.Files{"Dockerfile": "FROM x"}
+	both := builder.Files{"Dockerfile": "FROM x", "docker/web.Dockerfile": "FROM y"}
+	for _, c := range []struct {
+		a          *App
+		src        builder.Files
+		want, note string
+	}{
+		{&App{}, root, "", "the global dockerfile-path docker/web.Dockerfile is not in this source: building its root Dockerfile"},
+		{&App{}, both, "docker/web.Dockerfile", "building docker/web.Dockerfile, the global dockerfile-path"},
+		{&App{DockerfilePath: "own.Dockerfile"}, root, "own.Dockerfile", ""},
+	} {
+		file, note, err := p.dockerfileFor(ctx, c.a, c.src)
+		if err != nil || file != c.want || note != c.note {
+			t.Errorf("%v with %q: got %q, %q, %v; want %q, %q", c.a.DockerfilePath, c.src, file, note, err, c.want, c.note)
+		}
+	}
+}
+
+// OwnDeployBranches names the apps git:set --global deploy-branch does
+// not reach.
+func TestOwnDeployBranches(t *testing.T) {
+	ctx := context.Background()
+	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
+	for _, a := range []*App{{Name: "a", DeployBranch: "main"}, {Name: "b"}, {Name: "c", DeployBranch: "master"}} {
+		if err := saveApp(ctx, p.store, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, err := p.OwnDeployBranches(ctx)
+	if err != nil || len(own) != 2 || own["a"] != "main" || own["c"] != "master" {
+		t.Fatalf("own = %v, %v", own, err)
+	}
 }

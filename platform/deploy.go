@@ -229,16 +229,23 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err != nil {
 			return fail(err)
 		}
+		dockerfile, dockerfileNote, err := p.dockerfileFor(buildCtx, a, req.Source)
+		if err != nil {
+			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
+		}
 		rel.Builder = choice.Builder.Name()
 		build.setBuilder(rel.Builder)
 		fmt.Fprintf(log, "-----> Building %s (%s) as release v%d (%s)\n", a.Name, req.Source.Describe(), version, describeBuildResources(buildHost, limits.BuildTimeout))
 		fmt.Fprintf(log, "-----> Using builder %s (%s)\n", rel.Builder, choice.Why)
+		if dockerfileNote != "" && rel.Builder == builder.DockerfileName {
+			fmt.Fprintf(log, "-----> %s\n", dockerfileNote)
+		}
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
 			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
 			BuilderImage: p.builderImage(ctx, a, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
-			Dockerfile: p.dockerfilePathOf(ctx, a), Options: buildOpts,
+			Dockerfile: dockerfile, Options: buildOpts,
 		})
 		if err != nil {
 			p.log.Warn("build failed", "app", a.Name, "release", version, "builder", rel.Builder, "error", err)
@@ -304,6 +311,12 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	deployBranch := p.deployBranchOf(ctx, a)
 	if deployBranch == "" {
 		a.DeployBranch, deployBranch = req.Branch, req.Branch
+	}
+	if req.MoveBranch && req.Branch != "" {
+		// git:sync moves the branch it announced ("deploying it as APP's
+		// branch X"), not one looked up again: the global deploy branch
+		// may have changed during the build.
+		deployBranch = req.Branch
 	}
 	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))

@@ -39,6 +39,28 @@ func (p *Platform) dockerfilePathOf(ctx context.Context, a *App) string {
 	return p.GlobalDockerfilePath(ctx)
 }
 
+// dockerfileFor is the Dockerfile a's build of src uses, and a line for
+// the build log saying why when it is the global setting's doing: the
+// app's own dockerfile-path always (missing, the build fails naming that
+// setting); the global one only when src has that file, since it is set
+// for many apps at once and apps with just a root Dockerfile must keep
+// building; else "" (the root's Dockerfile).
+func (p *Platform) dockerfileFor(ctx context.Context, a *App, src builder.Source) (file, note string, err error) {
+	if a.DockerfilePath != "" {
+		return a.DockerfilePath, "", nil
+	}
+	g := p.GlobalDockerfilePath(ctx)
+	if g == "" {
+		return "", "", nil
+	}
+	if _, found, err := src.ReadFile(ctx, g); err != nil {
+		return "", "", err
+	} else if !found {
+		return "", "the global dockerfile-path " + g + " is not in this source: building its root Dockerfile", nil
+	}
+	return g, "building " + g + ", the global dockerfile-path", nil
+}
+
 // GlobalDockerfilePath is builder-dockerfile:set --global dockerfile-path,
 // or "".
 func (p *Platform) GlobalDockerfilePath(ctx context.Context) string {

@@ -248,34 +248,49 @@ func (p *Platform) GlobalConfig() map[string]string {
 // SetGlobalConfig sets and unsets global config vars. Apps get them from
 // their next rollout on (a deploy, a config change, ps:restart).
 func (p *Platform) SetGlobalConfig(ctx context.Context, set map[string]string, unset []string) error {
+	_, err := p.setGlobalConfig(ctx, set, unset, false)
+	return err
+}
+
+// ReplaceGlobalConfig is SetGlobalConfig for config:import --global
+// --replace: the global config becomes set, the vars to remove read under
+// the global lock. It returns the removed keys, sorted.
+func (p *Platform) ReplaceGlobalConfig(ctx context.Context, set map[string]string) ([]string, error) {
+	return p.setGlobalConfig(ctx, set, nil, true)
+}
+
+func (p *Platform) setGlobalConfig(ctx context.Context, set map[string]string, unset []string, replace bool) ([]string, error) {
 	for k := range set {
 		if !validEnvName(k) {
-			return fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
+			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
 		}
 	}
 	unlock, err := p.lock("_global", "a global config change")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	g, err := loadGlobal(ctx, p.store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if g.Config == nil {
 		g.Config = map[string]string{}
+	}
+	if replace {
+		unset = replacedKeys(g.Config, set)
 	}
 	maps.Copy(g.Config, set)
 	for _, k := range unset {
 		delete(g.Config, k)
 	}
 	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return err
+		return nil, err
 	}
 	p.mu.Lock()
 	p.globalConfig = g.Config
 	p.mu.Unlock()
-	return nil
+	return unset, nil
 }
 
 // changeDomainList applies a domains action ("add", "remove", "set",

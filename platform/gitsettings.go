@@ -88,6 +88,28 @@ func (p *Platform) SetGlobalDeployBranch(ctx context.Context, branch string) err
 	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.DeployBranch = branch }, nil)
 }
 
+// OwnDeployBranches are the apps with a deploy branch of their own (set
+// with git:set APP deploy-branch, or pinned by their first push of main
+// or master), app name to branch: git:set --global deploy-branch does not
+// reach them, and says so.
+func (p *Platform) OwnDeployBranches(ctx context.Context) (map[string]string, error) {
+	names, err := p.store.List(ctx, "apps")
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]string{}
+	for _, name := range names {
+		a, err := loadApp(ctx, p.store, name)
+		if err != nil {
+			return nil, err
+		}
+		if a.DeployBranch != "" {
+			own[name] = a.DeployBranch
+		}
+	}
+	return own, nil
+}
+
 func checkBranchName(ctx context.Context, branch string) error {
 	if branch != "" && (branch[0] == '-' || exec.CommandContext(ctx, "git", "check-ref-format", "--branch", branch).Run() != nil) {
 		return fmt.Errorf("%q is not a valid branch name (git check-ref-format --branch refuses it)", branch)

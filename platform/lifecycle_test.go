@@ -241,3 +241,33 @@ func TestDestroyPreemptsTheFormationCheck(t *testing.T) {
 		t.Fatal("the destroyed app is still routed")
 	}
 }
+
+// config:import --replace: the config becomes the set given, the removed
+// keys read under the lock and returned; the global one too.
+func TestReplaceConfig(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "1", "B": "1", "Z": "1"}, nil, true, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"B": "2", "C": "3"}, false, io.Discard)
+	if err != nil || !slices.Equal(gone, []string{"A", "Z"}) {
+		t.Fatalf("removed %v, %v; want [A Z]", gone, err)
+	}
+	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+		t.Fatalf("config %v", cfg)
+	}
+	if _, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"1BAD": "x"}, false, io.Discard); err == nil {
+		t.Fatal("a bad name was taken")
+	}
+	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+		t.Fatalf("config %v after a refused replace", cfg)
+	}
+	if err := b.p.SetGlobalConfig(b.ctx, map[string]string{"G": "1", "H": "1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gone, err = b.p.ReplaceGlobalConfig(b.ctx, map[string]string{"H": "2"})
+	if err != nil || !slices.Equal(gone, []string{"G"}) || !maps.Equal(b.p.GlobalConfig(), map[string]string{"H": "2"}) {
+		t.Fatalf("global: removed %v, %v; config %v", gone, err, b.p.GlobalConfig())
+	}
+}

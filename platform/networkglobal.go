@@ -66,6 +66,30 @@ func (p *Platform) SetGlobalNetwork(ctx context.Context, key string, nets []stri
 	if len(nets) == 0 {
 		nets = nil
 	}
+	// The alias check of the per-app setting, against every app the new
+	// global property would reach: an app with an all-digit process type
+	// must not join networks through the global door either.
+	if nets != nil {
+		g := p.GlobalNetworks()
+		g.set(key, nets)
+		names, err := p.store.List(ctx, "apps")
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			a, err := loadApp(ctx, p.store, name)
+			if err != nil {
+				return err
+			}
+			if rel, ok := a.CurrentRelease(); ok {
+				c := *a
+				c.Networks = a.Networks.computed(g)
+				if err := checkNetworkAliases(&c, processTypes(rel.Processes)); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	var next NetworkSettings
 	return p.changeGlobal(ctx, "a global network change", func(g *Global) {
 		g.Networks.set(key, nets)

@@ -291,11 +291,15 @@ func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) er
 	})
 }
 
+// MaxStopTimeoutSeconds bounds stop-timeout-seconds: an hour between
+// SIGTERM and SIGKILL.
+const MaxStopTimeoutSeconds = 3600
+
 // SetStopTimeout sets how long the app's containers get between SIGTERM
 // and SIGKILL, from the next rollout on.
 func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
+		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
 	}
 	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
 }
@@ -312,8 +316,8 @@ func (p *Platform) GlobalStopTimeout() int {
 // (Dokku's ps:set --global stop-timeout-seconds); 0 goes back to the
 // default. It applies to the containers stopped from now on.
 func (p *Platform) SetGlobalStopTimeout(ctx context.Context, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("stop-timeout-seconds must be from 0 to 3600")
+	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
+		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
 	}
 	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.StopTimeoutSeconds = seconds }, func() {
 		p.mu.Lock()
@@ -498,18 +502,34 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 // deployed, rolls out a new release with them (the running release serves
 // until the new one passes its checks).
 func (p *Platform) SetConfig(ctx context.Context, app string, set map[string]string, unset []string, noRestart bool, log io.Writer) error {
+	_, err := p.setConfig(ctx, app, set, unset, false, noRestart, log)
+	return err
+}
+
+// ReplaceConfig is SetConfig for config:import --replace: the app's config
+// becomes set, all or nothing. The vars to remove are read under the
+// app's lock, so a config:set between reading and writing cannot survive
+// the replace. It returns the removed keys, sorted.
+func (p *Platform) ReplaceConfig(ctx context.Context, app string, set map[string]string, noRestart bool, log io.Writer) ([]string, error) {
+	return p.setConfig(ctx, app, set, nil, true, noRestart, log)
+}
+
+func (p *Platform) setConfig(ctx context.Context, app string, set map[string]string, unset []string, replace, noRestart bool, log io.Writer) ([]string, error) {
 	for k := range set {
 		if !validEnvName(k) {
-			return fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
+			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
 		}
 	}
 	a, unlock, err := p.lockedApp(ctx, app, "a config change")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	if a.Config == nil {
 		a.Config = map[string]string{}
+	}
+	if replace {
+		unset = replacedKeys(a.Config, set)
 	}
 	maps.Copy(a.Config, set)
 	for _, k := range unset {
@@ -517,9 +537,22 @@ func (p *Platform) SetConfig(ctx context.Context, app string, set map[string]str
 	}
 	rel, deployed := a.CurrentRelease()
 	if noRestart || !deployed {
-		return saveApp(ctx, p.store, a)
+		return unset, saveApp(ctx, p.store, a)
 	}
-	return p.configRelease(ctx, a, rel, logWriter(log))
+	return unset, p.configRelease(ctx, a, rel, logWriter(log))
+}
+
+// replacedKeys are the keys of current that set lacks, sorted: what a
+// replace removes.
+func replacedKeys(current, set map[string]string) []string {
+	var gone []string
+	for k := range current {
+		if _, ok := set[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	slices.Sort(gone)
+	return gone
 }
 
 // configRelease rolls out a copy of rel with the app's current config as a

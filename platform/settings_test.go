@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -265,5 +266,42 @@ func TestUnattributedResourceSettingsAreAnAdmins(t *testing.T) {
 	}
 	if (ResourceSettings{}).AdminOwned() {
 		t.Fatal("empty settings are nobody's")
+	}
+}
+
+// network:set --global runs the per-app alias check against the apps it
+// would reach: an app whose release has an all-digit process type is not
+// put on networks through the global door either.
+func TestGlobalNetworkChecksAliasesOfExistingApps(t *testing.T) {
+	ctx := context.Background()
+	engine := fakeengine.New()
+	t.Cleanup(engine.Close)
+	if err := engine.CreateNetwork(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Engine: engine})
+	a := &App{Name: "api.web", Current: 1, Releases: []Release{{Version: 1, Processes: map[string]string{"1": "worker"}}}}
+	if err := saveApp(ctx, p.store, a); err != nil {
+		t.Fatal(err)
+	}
+	err := p.SetGlobalNetwork(ctx, "attach-post-deploy", []string{"shared"})
+	if err == nil || !strings.Contains(err.Error(), `api.web's process type "1" is all digits`) {
+		t.Fatalf("global network with an all-digit app = %v", err)
+	}
+	if g := p.GlobalNetworks(); len(g.AttachPostDeploy) != 0 {
+		t.Fatalf("the refused global setting was kept: %v", g)
+	}
+	// Clearing is never refused; an app with its own setting is not
+	// reached by the global one.
+	if err := p.SetGlobalNetwork(ctx, "attach-post-deploy", nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Networks.AttachPostDeploy = []string{}
+	a.Releases[0].Processes = map[string]string{"web": "httpd"}
+	if err := saveApp(ctx, p.store, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetGlobalNetwork(ctx, "attach-post-deploy", []string{"shared"}); err != nil {
+		t.Fatalf("an app with letters only: %v", err)
 	}
 }
