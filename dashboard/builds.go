@@ -46,7 +46,10 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	ev := &eventWriter{w: w, flush: rc.Flush}
-	ctx := r.Context()
+	// The stream ends with the session, and each poll checks that the
+	// session's key and app still hold, as every request does.
+	ctx, cancel := streamContext(r, s)
+	defer cancel()
 	sent := 0
 	for {
 		var builds []platform.Build
@@ -87,11 +90,26 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 		select {
 		case <-ctx.Done():
+			sessionEnded(r, ev)
 			return
 		case <-time.After(buildPoll):
 		}
+		if d.stillValid(ctx, s) != nil {
+			sessionEnded(r, ev)
+			return
+		}
 	}
 }
+
+// sessionEnded tells a browser that is still there that its stream ended
+// with its session.
+func sessionEnded(r *http.Request, ev *eventWriter) {
+	if r.Context().Err() == nil {
+		ev.event("failed", sessionEndedMsg)
+	}
+}
+
+const sessionEndedMsg = "The session has ended: run `ssh berth@SERVER dashboard:login APP` (or --admin) and open the URL it prints."
 
 func streamFailed(ctx context.Context, ev *eventWriter, err error) {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {

@@ -80,6 +80,12 @@ type Dashboard struct {
 	logins     map[string]login    // by the token's hash: a leaked map holds no usable token
 	sessions   map[string]*session // by the cookie's hash
 	now        func() time.Time
+
+	// exec runs a command line (commands.Exec; a fake in unit tests).
+	exec func(ctx context.Context, b *commands.Backend, args []string, streams commands.IO) error
+	// heartbeat is how often a live stream sends a comment and checks
+	// that its session still holds.
+	heartbeat time.Duration
 }
 
 type login struct {
@@ -94,6 +100,13 @@ type session struct {
 	csrf    string // the forms' token
 	flash   string // the last action's result, shown once
 	flashOK bool
+	// key is the cookie's hash, the session's key in Dashboard.sessions.
+	key string
+	// ctx is done when the session ends (sign-out, logout-all, its app
+	// destroyed, its key removed, expiry): the live streams it opened
+	// derive from it, so that none outlives the session.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New returns a dashboard with no host: it serves nothing and makes no
@@ -114,7 +127,8 @@ func New(c Config) *Dashboard {
 		}
 	}
 	return &Dashboard{log: log, urlFor: urlFor, granted: granted, metrics: c.Metrics, backend: c.Backend, sessionTTL: DefaultSessionTTL,
-		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now}
+		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now,
+		exec: commands.Exec, heartbeat: 20 * time.Second}
 }
 
 // SetBackend sets the backend commands run on.
@@ -178,6 +192,9 @@ func (d *Dashboard) LogoutAll() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := len(d.sessions)
+	for _, s := range d.sessions {
+		s.cancel()
+	}
 	d.sessions = map[string]*session{}
 	d.logins = map[string]login{}
 	d.log.Info("dashboard: every session signed out", "sessions", n)
@@ -212,11 +229,14 @@ func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
 				oldest = k
 			}
 		}
-		delete(d.sessions, oldest)
+		d.drop(oldest)
 	}
 	cookie = randomToken()
-	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken()}
-	d.sessions[hash(cookie)] = s
+	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken(), key: hash(cookie)}
+	// The deadline ends a stream that is open when the session expires
+	// (a stream makes no further request that would find out).
+	s.ctx, s.cancel = context.WithTimeout(context.Background(), d.sessionTTL)
+	d.sessions[s.key] = s
 	return cookie, s, true
 }
 
@@ -230,11 +250,45 @@ func (d *Dashboard) sessionFor(cookie string) *session {
 	if !ok {
 		return nil
 	}
-	if !d.now().Before(s.expires) {
-		delete(d.sessions, h)
+	if !d.now().Before(s.expires) || s.ctx.Err() != nil {
+		d.drop(h)
 		return nil
 	}
 	return s
+}
+
+// drop ends the session of a cookie's hash and the streams it opened;
+// d.mu is held.
+func (d *Dashboard) drop(h string) {
+	if s, ok := d.sessions[h]; ok {
+		s.cancel()
+		delete(d.sessions, h)
+	}
+}
+
+// stillValid says why a session no longer holds (nil when it does): a
+// live stream asks it at each heartbeat and build poll, as every request
+// does through withSession.
+func (d *Dashboard) stillValid(ctx context.Context, s *session) error {
+	if err := s.ctx.Err(); err != nil {
+		return errors.New("the session has ended")
+	}
+	if err := d.granted(ctx, s.grant); err != nil {
+		d.log.Warn("dashboard: session ended: what it was made for is gone", "scope", scopeName(s), "reason", err.Error())
+		d.mu.Lock()
+		d.drop(s.key)
+		d.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// streamContext is the context of a live stream: done when the browser
+// leaves or the session ends.
+func streamContext(r *http.Request, s *session) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // EndAppSessions ends the sessions and voids the unused login URLs of app
@@ -246,7 +300,7 @@ func (d *Dashboard) EndAppSessions(app string) int {
 	n := 0
 	for k, s := range d.sessions {
 		if s.app == app {
-			delete(d.sessions, k)
+			d.drop(k)
 			n++
 		}
 	}
@@ -264,7 +318,7 @@ func (d *Dashboard) EndAppSessions(app string) int {
 func (d *Dashboard) endSession(cookie string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.sessions, hash(cookie))
+	d.drop(hash(cookie))
 }
 
 // setFlash and takeFlash carry an action's result to the page the
@@ -293,7 +347,7 @@ func (d *Dashboard) purge() {
 	}
 	for k, s := range d.sessions {
 		if !now.Before(s.expires) {
-			delete(d.sessions, k)
+			d.drop(k)
 		}
 	}
 }

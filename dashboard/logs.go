@@ -55,7 +55,7 @@ func (d *Dashboard) stream(ctx context.Context, s *session, stdout, stderr io.Wr
 	d.mu.Lock()
 	b := d.backend
 	d.mu.Unlock()
-	return commands.Exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
+	return d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
 }
 
 // logsStream is GET /apps/{app}/logs/stream: the app's output as
@@ -79,18 +79,25 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 	w.WriteHeader(http.StatusOK)
 	ev := &eventWriter{w: w, flush: rc.Flush}
 	ev.comment("logs of " + app)
-	// A comment now and then keeps proxies and the browser from taking a
-	// quiet app's stream for a dead one.
-	ctx, cancel := context.WithCancel(r.Context())
+	// The stream ends with the session (sign-out, logout-all, its app
+	// destroyed): it derives from the session's context. A comment now
+	// and then keeps proxies and the browser from taking a quiet app's
+	// stream for a dead one, and is when the stream checks that the
+	// session's key and app still hold, as every request does.
+	ctx, cancel := streamContext(r, s)
 	defer cancel()
 	go func() {
-		t := time.NewTicker(20 * time.Second)
+		t := time.NewTicker(d.heartbeat)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				if d.stillValid(ctx, s) != nil {
+					cancel()
+					return
+				}
 				ev.comment("")
 			}
 		}
@@ -98,6 +105,10 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 	var notes bytes.Buffer
 	err := d.stream(ctx, s, ev, &notes, args...)
 	ev.end()
+	if ctx.Err() != nil {
+		sessionEnded(r, ev) // when the browser is still there
+		return
+	}
 	if err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
 		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
 		if msg == "" {

@@ -1,0 +1,151 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/commands"
+)
+
+// Live streams against a fake command runner: `logs -t` follows until its
+// context ends, as the real one follows Docker's log; builds:list shows a
+// build that never ends.
+
+type fakeRunner struct {
+	mu      sync.Mutex
+	started chan struct{} // a `logs -t` began
+	polled  chan struct{} // builds:output ran
+	output  string        // builds:output's
+}
+
+func newFakeRunner() *fakeRunner {
+	return &fakeRunner{started: make(chan struct{}, 16), polled: make(chan struct{}, 1000)}
+}
+
+func (f *fakeRunner) exec(ctx context.Context, _ *commands.Backend, args []string, io commands.IO) error {
+	switch args[0] {
+	case "logs":
+		fmt.Fprintln(io.Stdout, "web.1: hello")
+		for _, a := range args {
+			if a == "-t" {
+				f.started <- struct{}{}
+				<-ctx.Done()
+				return ctx.Err()
+			}
+		}
+		return nil
+	case "builds:list":
+		fmt.Fprintln(io.Stdout, `[{"id":1,"status":"running"}]`)
+		return nil
+	case "builds:output":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fmt.Fprint(io.Stdout, f.output)
+		f.polled <- struct{}{}
+		return nil
+	}
+	return errors.New("fake: " + args[0])
+}
+
+// openStream serves path in the background; the channel is closed when
+// the handler returns.
+func openStream(d *Dashboard, c *http.Cookie, path string) (*httptest.ResponseRecorder, chan struct{}) {
+	r := httptest.NewRequest("GET", "http://dash.example.test"+path, nil)
+	r.Header.Set("Cookie", c.String())
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.ServeHTTP(w, r)
+	}()
+	return w, done
+}
+
+// ended waits for a stream's handler to return; a stream that does not
+// end fails the test (after a minute, not a timing assertion: a broken
+// build hangs for ever).
+func ended(t *testing.T, done chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: the stream is still open", what)
+	}
+}
+
+func streamTest(t *testing.T) (*Dashboard, *fakeRunner, *atomic.Bool) {
+	var revoked atomic.Bool
+	d := New(Config{StillGranted: func(context.Context, commands.LoginGrant) error {
+		if revoked.Load() {
+			return errors.New("key removed")
+		}
+		return nil
+	}})
+	d.SetHost("dash.example.test", 0, nil)
+	f := newFakeRunner()
+	d.exec = f.exec
+	return d, f, &revoked
+}
+
+// A deploy key's live log ends when its session does: logout-all,
+// the app's sessions ended, sign-out, or the key removed (found at the
+// next heartbeat).
+func TestLiveLogsEndWithTheSession(t *testing.T) {
+	blog := commands.LoginGrant{App: "blog", Key: "SHA256:deploy"}
+	ends := map[string]func(d *Dashboard, c *http.Cookie, revoked *atomic.Bool){
+		"logout-all":    func(d *Dashboard, _ *http.Cookie, _ *atomic.Bool) { d.LogoutAll() },
+		"app destroyed": func(d *Dashboard, _ *http.Cookie, _ *atomic.Bool) { d.EndAppSessions("blog") },
+		"sign-out":      func(d *Dashboard, c *http.Cookie, _ *atomic.Bool) { d.endSession(c.Value) },
+		"key removed":   func(_ *Dashboard, _ *http.Cookie, revoked *atomic.Bool) { revoked.Store(true) },
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			d, f, revoked := streamTest(t)
+			d.heartbeat = 10 * time.Millisecond
+			c := signInAs(t, d, blog)
+			w, done := openStream(d, c, "/apps/blog/logs/stream")
+			<-f.started
+			end(d, c, revoked)
+			ended(t, done, name)
+			if !strings.Contains(w.Body.String(), "data: web.1: hello") || !strings.Contains(w.Body.String(), "event: failed\ndata: The session has ended") {
+				t.Errorf("stream: %q", w.Body)
+			}
+			// And it cannot come back.
+			if w := do(d, "GET", "/apps/blog/logs/stream", nil, http.Header{"Cookie": {c.String()}}); w.Code != http.StatusUnauthorized {
+				t.Errorf("reconnect: %d", w.Code)
+			}
+		})
+	}
+}
+
+// A build's live log ends when the session does (logout-all), and at the
+// next poll when its key is removed.
+func TestBuildStreamEndsWithTheSession(t *testing.T) {
+	blog := commands.LoginGrant{App: "blog", Key: "SHA256:deploy"}
+	for _, name := range []string{"logout-all", "key removed"} {
+		t.Run(name, func(t *testing.T) {
+			d, f, revoked := streamTest(t)
+			f.output = "step 1\n"
+			c := signInAs(t, d, blog)
+			w, done := openStream(d, c, "/apps/blog/builds/current/stream")
+			<-f.polled
+			if name == "logout-all" {
+				d.LogoutAll()
+			} else {
+				revoked.Store(true)
+			}
+			ended(t, done, name)
+			if !strings.Contains(w.Body.String(), "event: failed\ndata: The session has ended") {
+				t.Errorf("stream: %q", w.Body)
+			}
+		})
+	}
+}
