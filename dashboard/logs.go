@@ -195,19 +195,23 @@ func (e *eventWriter) event(name, data string) {
 func (e *eventWriter) comment(c string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	fmt.Fprintf(e.w, ": %s\n\n", strings.ReplaceAll(c, "\n", " "))
+	fmt.Fprintf(e.w, ": %s\n\n", strings.NewReplacer("\n", " ", "\r", " ").Replace(c))
 	e.flush()
 }
 
-// writeEvent writes one event; a line break inside data (there is none
-// in a log line, but an error can have them) makes more data lines, as
-// the format wants.
+// writeEvent writes one event; a line break inside data (an error can
+// have them) makes more data lines, as the format wants. The format ends
+// a line at \r, \n or \r\n, so a bare \r in an app's output (a progress
+// bar, or `foo\revent: done` on purpose) is a line break too: left in a
+// data line, it would let the app's output write fields of its own and
+// end the viewer's stream.
 func writeEvent(w *bytes.Buffer, name, data string) {
 	if name != "" {
 		fmt.Fprintf(w, "event: %s\n", name)
 	}
+	data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 	for _, l := range strings.Split(data, "\n") {
-		fmt.Fprintf(w, "data: %s\n", strings.TrimSuffix(l, "\r"))
+		fmt.Fprintf(w, "data: %s\n", l)
 	}
 	w.WriteString("\n")
 }
