@@ -274,6 +274,9 @@ func (d *Dashboard) stillValid(ctx context.Context, s *session) error {
 		return errors.New("the session has ended")
 	}
 	if err := d.granted(ctx, s.grant); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the browser left during the check: the session holds
+		}
 		d.log.Warn("dashboard: session ended: what it was made for is gone", "scope", scopeName(s), "reason", err.Error())
 		d.mu.Lock()
 		d.drop(s.key)

@@ -85,8 +85,16 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 	// stream for a dead one, and is when the stream checks that the
 	// session's key and app still hold, as every request does.
 	ctx, cancel := streamContext(r, s)
-	defer cancel()
+	// The heartbeat writes to w: it must be over before the handler
+	// returns, after which w is not ours.
+	var heartbeat sync.WaitGroup
+	defer func() {
+		cancel()
+		heartbeat.Wait()
+	}()
+	heartbeat.Add(1)
 	go func() {
+		defer heartbeat.Done()
 		t := time.NewTicker(d.heartbeat)
 		defer t.Stop()
 		for {
@@ -96,6 +104,9 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 			case <-t.C:
 				if d.stillValid(ctx, s) != nil {
 					cancel()
+					return
+				}
+				if ctx.Err() != nil {
 					return
 				}
 				ev.comment("")

@@ -149,3 +149,79 @@ func TestBuildStreamEndsWithTheSession(t *testing.T) {
 		})
 	}
 }
+
+// afterReturn is a ResponseWriter that counts writes made after the
+// handler returned (when w belongs to the server again).
+type afterReturn struct {
+	*httptest.ResponseRecorder
+	mu       sync.Mutex
+	returned bool
+	late     int
+}
+
+func (a *afterReturn) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.returned {
+		a.late++
+		return len(p), nil
+	}
+	return a.ResponseRecorder.Write(p)
+}
+
+// The heartbeat is over before the live log's handler returns: a check
+// of the session still running when the browser leaves does not write
+// to the response afterwards.
+func TestHeartbeatEndsBeforeTheHandlerReturns(t *testing.T) {
+	inCheck := make(chan struct{}, 1)
+	returned := make(chan struct{})
+	var armed atomic.Bool // from when the stream runs: the heartbeat's checks
+	d := New(Config{StillGranted: func(ctx context.Context, _ commands.LoginGrant) error {
+		if !armed.Load() {
+			return nil
+		}
+		select {
+		case inCheck <- struct{}{}:
+		default:
+			return nil // a later heartbeat
+		}
+		<-ctx.Done() // the browser leaves during the check
+		select {
+		case <-returned:
+		case <-time.After(time.Second): // the fixed handler waits for this check
+		}
+		return nil
+	}})
+	d.SetHost("dash.example.test", 0, nil)
+	f := newFakeRunner()
+	d.exec = f.exec
+	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
+	d.heartbeat = time.Millisecond
+	ctx, leave := context.WithCancel(context.Background())
+	r := httptest.NewRequest("GET", "http://dash.example.test/apps/blog/logs/stream", nil).WithContext(ctx)
+	r.Header.Set("Cookie", c.String())
+	w := &afterReturn{ResponseRecorder: httptest.NewRecorder()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.ServeHTTP(w, r)
+	}()
+	<-f.started
+	armed.Store(true)
+	<-inCheck
+	leave()
+	ended(t, done, "browser left")
+	w.mu.Lock()
+	w.returned = true
+	w.mu.Unlock()
+	close(returned)
+	time.Sleep(100 * time.Millisecond) // time for a stray heartbeat to write
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.late > 0 {
+		t.Errorf("%d writes after the handler returned", w.late)
+	}
+	if d.sessionFor(c.Value) == nil {
+		t.Error("the browser leaving during a check ended the session")
+	}
+}
