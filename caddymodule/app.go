@@ -311,6 +311,10 @@ func (a *App) Start() error {
 	}
 	c.platform.SetURLs(urls)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
+	// A live dashboard view is a command left running, like an SSH
+	// session: the same per-key limits.
+	sl := a.sshLimits()
+	c.dashboard.SetStreamLimits(sl.MaxSessionsPerKey, sl.MaxSessionsPerAdminKey)
 	// Each config has a registry of its own (Caddy's admin /metrics serves
 	// the running config's); the counters are the core's, so they go on
 	// across a reload.

@@ -41,6 +41,13 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		}
 	}
+	release, err := d.acquireStream(s)
+	if err != nil {
+		d.log.Warn("dashboard: build log refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
+		d.fail(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")

@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -41,6 +42,12 @@ const (
 	maxSessions = 10000
 
 	cookieName = "berth_session"
+
+	// DefaultMaxStreamsPerKey and DefaultMaxStreamsPerAdminKey are the
+	// live streams one key's sessions may hold until SetStreamLimits
+	// (the SSH server's session defaults).
+	DefaultMaxStreamsPerKey      = 10
+	DefaultMaxStreamsPerAdminKey = 50
 )
 
 // Config is what a Dashboard is built from.
@@ -86,6 +93,59 @@ type Dashboard struct {
 	// heartbeat is how often a live stream sends a comment and checks
 	// that its session still holds.
 	heartbeat time.Duration
+
+	// Live streams open per key that made their session (each follows
+	// a Docker log or polls a build): a key gets as many as it may open
+	// SSH sessions, since either way it is a command left running.
+	streams         map[string]int // by grant key
+	maxStreams      int            // per deploy key
+	maxAdminStreams int            // per admin key
+}
+
+// SetStreamLimits sets how many live streams (log views, build logs) the
+// sessions of one key may have open at once: perKey for a deploy key's,
+// perAdminKey for an admin's. The Caddyfile's ssh_max_sessions_per_key
+// and ssh_max_sessions_per_admin_key, passed in at each reload.
+func (d *Dashboard) SetStreamLimits(perKey, perAdminKey int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.maxStreams, d.maxAdminStreams = perKey, perAdminKey
+}
+
+// errTooManyStreams is answered 429.
+type errTooManyStreams struct {
+	open    int
+	setting string
+}
+
+func (e *errTooManyStreams) Error() string {
+	return fmt.Sprintf("Too many live views for this key (%d open): close some dashboard tabs showing live logs or build logs, and sign out of sessions you no longer use (`dashboard:logout-all` ends them all), then reload. The server's limit is the Caddyfile's %s (the setting of SSH sessions; dashboard views are counted apart).", e.open, e.setting)
+}
+
+// acquireStream takes one of the session key's stream slots, or says why
+// not.
+func (d *Dashboard) acquireStream(s *session) (release func(), err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	max, setting := d.maxStreams, "ssh_max_sessions_per_key"
+	if s.app == "" {
+		max, setting = d.maxAdminStreams, "ssh_max_sessions_per_admin_key"
+	}
+	k := s.grant.Key
+	if max > 0 && d.streams[k] >= max {
+		return nil, &errTooManyStreams{d.streams[k], setting}
+	}
+	d.streams[k]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.streams[k]--; d.streams[k] <= 0 {
+				delete(d.streams, k)
+			}
+		})
+	}, nil
 }
 
 type login struct {
@@ -128,7 +188,8 @@ func New(c Config) *Dashboard {
 	}
 	return &Dashboard{log: log, urlFor: urlFor, granted: granted, metrics: c.Metrics, backend: c.Backend, sessionTTL: DefaultSessionTTL,
 		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now,
-		exec: commands.Exec, heartbeat: 20 * time.Second}
+		exec: commands.Exec, heartbeat: 20 * time.Second,
+		streams: map[string]int{}, maxStreams: DefaultMaxStreamsPerKey, maxAdminStreams: DefaultMaxStreamsPerAdminKey}
 }
 
 // SetBackend sets the backend commands run on.

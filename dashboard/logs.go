@@ -72,6 +72,13 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 			return
 		}
 	}
+	release, err := d.acquireStream(s)
+	if err != nil {
+		d.log.Warn("dashboard: live logs refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
+		d.fail(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -114,7 +121,7 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 	}()
 	var notes bytes.Buffer
-	err := d.stream(ctx, s, ev, &notes, args...)
+	err = d.stream(ctx, s, ev, &notes, args...)
 	ev.end()
 	if ctx.Err() != nil {
 		sessionEnded(r, ev) // when the browser is still there

@@ -225,3 +225,48 @@ func TestHeartbeatEndsBeforeTheHandlerReturns(t *testing.T) {
 		t.Error("the browser leaving during a check ended the session")
 	}
 }
+
+// One key's sessions may hold only so many live streams at once (each a
+// Docker log followed): the next gets 429 saying what to do; another
+// key is not held back, and a closed stream frees its slot.
+func TestLiveStreamsPerKeyAreCapped(t *testing.T) {
+	d, f, _ := streamTest(t)
+	d.SetStreamLimits(2, 5)
+	blog := commands.LoginGrant{App: "blog", Key: "SHA256:deploy"}
+	var leave []context.CancelFunc
+	var dones []chan struct{}
+	for i := 0; i < 2; i++ {
+		c := signInAs(t, d, blog) // a session each: the cap is the key's
+		ctx, cancel := context.WithCancel(context.Background())
+		r := httptest.NewRequest("GET", "http://dash.example.test/apps/blog/logs/stream", nil).WithContext(ctx)
+		r.Header.Set("Cookie", c.String())
+		done := make(chan struct{})
+		go func() { defer close(done); d.ServeHTTP(httptest.NewRecorder(), r) }()
+		<-f.started
+		leave, dones = append(leave, cancel), append(dones, done)
+	}
+	c := signInAs(t, d, blog)
+	for _, path := range []string{"/apps/blog/logs/stream", "/apps/blog/builds/current/stream"} {
+		w := do(d, "GET", path, nil, http.Header{"Cookie": {c.String()}})
+		if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "Too many live views for this key (2 open)") || !strings.Contains(w.Body.String(), "ssh_max_sessions_per_key") {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body)
+		}
+	}
+	// Another key's session is not held back.
+	other := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:other"})
+	wo, doneOther := openStream(d, other, "/apps/blog/logs/stream")
+	<-f.started
+	// A closed stream frees its slot.
+	leave[0]()
+	ended(t, dones[0], "browser left")
+	w, done := openStream(d, c, "/apps/blog/logs/stream")
+	<-f.started
+	leave[1]()
+	ended(t, dones[1], "browser left")
+	d.LogoutAll()
+	ended(t, done, "logout-all")
+	ended(t, doneOther, "logout-all")
+	if w.Code != http.StatusOK || wo.Code != http.StatusOK {
+		t.Errorf("after one closed: %d %s; another key: %d", w.Code, w.Body, wo.Code)
+	}
+}
