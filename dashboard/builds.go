@@ -16,9 +16,9 @@ import (
 
 // A deploy's log, live: the command table has no follow for a build's
 // output, so the stream asks builds:list and builds:output (with the
-// session's scope, like every page) once a second, sends what the log
-// gained, and ends with the build. Reading a log of a few MB a second is
-// cheap next to the build that writes it.
+// session's scope, like every page) once a second, reads the log from the
+// byte it sent last (--from), sends what it gained, and ends with the
+// build.
 
 // buildPoll is how often a running build's log is read again.
 const buildPoll = time.Second
@@ -81,14 +81,16 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 		// The status before the log: a build that ended before the
 		// read has its whole log in it.
 		running := b.Status == "running"
-		out, err := d.run(ctx, s, "builds:output", app, id)
+		// Only what was not sent yet: a build log of some MB is not
+		// read again each second.
+		out, err := d.run(ctx, s, "builds:output", app, id, "--from", strconv.Itoa(sent))
 		if err != nil {
 			streamFailed(ctx, ev, err)
 			return
 		}
-		if len(out) > sent {
-			ev.Write([]byte(out[sent:]))
-			sent = len(out)
+		if len(out) > 0 {
+			ev.Write([]byte(out))
+			sent += len(out)
 		}
 		if !running {
 			ev.end()

@@ -24,6 +24,7 @@ type fakeRunner struct {
 	started chan struct{} // a `logs -t` began
 	polled  chan struct{} // builds:output ran
 	output  string        // builds:output's
+	froms   []string      // builds:output's --from, each time
 }
 
 func newFakeRunner() *fakeRunner {
@@ -48,7 +49,16 @@ func (f *fakeRunner) exec(ctx context.Context, _ *commands.Backend, args []strin
 	case "builds:output":
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		fmt.Fprint(io.Stdout, f.output)
+		out := f.output
+		for i, a := range args {
+			if a == "--from" {
+				f.froms = append(f.froms, args[i+1])
+				var n int
+				fmt.Sscan(args[i+1], &n)
+				out = out[min(n, len(out)):]
+			}
+		}
+		fmt.Fprint(io.Stdout, out)
 		f.polled <- struct{}{}
 		return nil
 	}
@@ -268,5 +278,30 @@ func TestLiveStreamsPerKeyAreCapped(t *testing.T) {
 	ended(t, doneOther, "logout-all")
 	if w.Code != http.StatusOK || wo.Code != http.StatusOK {
 		t.Errorf("after one closed: %d %s; another key: %d", w.Code, w.Body, wo.Code)
+	}
+}
+
+// The live build log reads the log from the byte it sent last, not the
+// whole log each poll, and sends each line once.
+func TestBuildStreamReadsFromWhereItWas(t *testing.T) {
+	d, f, _ := streamTest(t)
+	f.output = "step 1\n"
+	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
+	w, done := openStream(d, c, "/apps/blog/builds/current/stream")
+	<-f.polled
+	f.mu.Lock()
+	f.output += "step 2\n"
+	f.mu.Unlock()
+	<-f.polled
+	<-f.polled
+	d.LogoutAll()
+	ended(t, done, "logout-all")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.froms) < 3 || f.froms[0] != "0" || f.froms[len(f.froms)-1] != "14" {
+		t.Errorf("--from of each poll: %v, want 0 first, 14 (both lines sent) last", f.froms)
+	}
+	if got := strings.Count(w.Body.String(), "data: step"); got != 2 {
+		t.Errorf("%d lines sent, want 2: %q", got, w.Body)
 	}
 }
