@@ -137,25 +137,58 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 // logsDownload is GET /apps/{app}/logs.txt: the app's last lines as a
-// file.
+// file, streamed as logs writes them (up to max_log_lines of every
+// container: not held in memory first).
 func (d *Dashboard) logsDownload(w http.ResponseWriter, r *http.Request, s *session) {
 	app := r.PathValue("app")
-	var out, notes bytes.Buffer
-	if err := d.stream(r.Context(), s, &out, &notes, "logs", app, "-n", downloadLogLines); err != nil {
-		var ce *cmdError
-		if !errors.As(err, &ce) {
-			msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
-			if msg == "" {
-				msg = err.Error()
-			}
-			err = &cmdError{err, msg}
-		}
-		d.commandFailed(w, err)
+	var notes bytes.Buffer
+	file := &downloadWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
+	}}
+	err := d.stream(r.Context(), s, file, &notes, "logs", app, "-n", downloadLogLines)
+	if err == nil {
+		file.Write(nil) // an empty log is an empty file
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
-	w.Write(out.Bytes())
+	var ce *cmdError
+	if !errors.As(err, &ce) {
+		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
+		if msg == "" {
+			msg = err.Error()
+		}
+		err = &cmdError{err, msg}
+	}
+	file.mu.Lock()
+	started := file.started
+	file.mu.Unlock()
+	if started {
+		// The file is half sent: its status is gone, the log says why
+		// it ends there.
+		d.log.Warn("dashboard: log download cut short", "remote", r.RemoteAddr, "app", app, "error", err.Error())
+		return
+	}
+	d.commandFailed(w, err)
+}
+
+// downloadWriter sends a file's headers with its first bytes, so that a
+// command that fails before writing anything still gets an error page.
+type downloadWriter struct {
+	mu      sync.Mutex // logs may write from a goroutine per container
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (f *downloadWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		f.started = true
+		f.start()
+		f.w.WriteHeader(http.StatusOK)
+	}
+	return f.w.Write(p)
 }
 
 // eventWriter turns lines written to it into server-sent events.

@@ -25,6 +25,8 @@ type fakeRunner struct {
 	polled  chan struct{} // builds:output ran
 	output  string        // builds:output's
 	froms   []string      // builds:output's --from, each time
+	midway  func()        // called between the lines of a `logs` without -t
+	fail    error         // what `logs` without -t returns
 }
 
 func newFakeRunner() *fakeRunner {
@@ -42,6 +44,14 @@ func (f *fakeRunner) exec(ctx context.Context, _ *commands.Backend, args []strin
 				return ctx.Err()
 			}
 		}
+		if f.midway != nil {
+			f.midway()
+		}
+		if f.fail != nil {
+			fmt.Fprintln(io.Stderr, " !     "+f.fail.Error())
+			return f.fail
+		}
+		fmt.Fprintln(io.Stdout, "web.1: bye")
 		return nil
 	case "builds:list":
 		fmt.Fprintln(io.Stdout, `[{"id":1,"status":"running"}]`)
@@ -303,5 +313,25 @@ func TestBuildStreamReadsFromWhereItWas(t *testing.T) {
 	}
 	if got := strings.Count(w.Body.String(), "data: step"); got != 2 {
 		t.Errorf("%d lines sent, want 2: %q", got, w.Body)
+	}
+}
+
+// The log download is sent as logs writes it, not gathered first; a
+// command that fails before writing still gets an error page.
+func TestLogDownloadIsStreamed(t *testing.T) {
+	d, f, _ := streamTest(t)
+	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
+	var w *httptest.ResponseRecorder
+	var sentMidway string
+	f.midway = func() { sentMidway = w.Body.String() }
+	r := httptest.NewRequest("GET", "http://dash.example.test/apps/blog/logs.txt", nil)
+	r.Header.Set("Cookie", c.String())
+	w = httptest.NewRecorder()
+	d.ServeHTTP(w, r)
+	if w.Code != 200 || w.Body.String() != "web.1: hello\nweb.1: bye\n" || !strings.Contains(w.Header().Get("Content-Disposition"), `filename="blog-`) {
+		t.Fatalf("%d %q %v", w.Code, w.Body, w.Header())
+	}
+	if sentMidway != "web.1: hello\n" {
+		t.Errorf("sent before the command ended: %q, want the first line", sentMidway)
 	}
 }
