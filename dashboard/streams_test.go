@@ -267,7 +267,14 @@ func TestLiveStreamsPerKeyAreCapped(t *testing.T) {
 	}
 	c := signInAs(t, d, blog)
 	for _, path := range []string{"/apps/blog/logs/stream", "/apps/blog/builds/current/stream"} {
-		w := do(d, "GET", path, nil, http.Header{"Cookie": {c.String()}})
+		w, done := openStream(d, c, path)
+		select {
+		case <-done:
+		case <-f.started:
+			t.Fatalf("%s: a third stream was served", path)
+		case <-f.polled:
+			t.Fatalf("%s: a third stream was served", path)
+		}
 		if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "Too many live views for this key (2 open)") || !strings.Contains(w.Body.String(), "ssh_max_sessions_per_key") {
 			t.Errorf("%s: %d %s", path, w.Code, w.Body)
 		}
