@@ -44,6 +44,10 @@ type App struct {
 	hist           [len(Buckets) + 1]atomic.Uint64 // the last one is +Inf
 	sumNanos       atomic.Uint64
 	upstreamErrors atomic.Uint64
+	// seen says a request reached the app: Retain makes every app so
+	// that the endpoint lists it, and an app it made with no request is
+	// still one that "no request reached" for the dashboard.
+	seen atomic.Bool
 }
 
 // Observe counts one request answered with code after d.
@@ -53,6 +57,7 @@ func (a *App) Observe(code int, d time.Duration) {
 		code = 500
 	}
 	a.codes[code-minCode].Add(1)
+	a.seen.Store(true)
 	s := d.Seconds()
 	i := sort.SearchFloat64s(Buckets[:], s) // the first bound >= s
 	a.hist[i].Add(1)
@@ -63,7 +68,10 @@ func (a *App) Observe(code int, d time.Duration) {
 
 // UpstreamError counts a request the proxy could not complete with one of
 // the app's containers (refused, dropped, timed out, or none ready).
-func (a *App) UpstreamError() { a.upstreamErrors.Add(1) }
+func (a *App) UpstreamError() {
+	a.upstreamErrors.Add(1)
+	a.seen.Store(true)
+}
 
 // snapshot is an app's counters at one moment.
 type snapshot struct {
@@ -380,7 +388,7 @@ type Point struct {
 // It is empty for an app that was never routed a request.
 func (s *Set) Series(app string) []Point {
 	v, ok := s.apps.Load(app)
-	if !ok {
+	if !ok || !v.(*App).seen.Load() {
 		return nil
 	}
 	now := v.(*App).snapshot(s.now())
@@ -405,7 +413,7 @@ func (s *Set) Series(app string) []Point {
 // an app that was never routed a request.
 func (s *Set) Glance(app string) (p Point, ok bool) {
 	v, found := s.apps.Load(app)
-	if !found {
+	if !found || !v.(*App).seen.Load() {
 		return Point{}, false
 	}
 	now := v.(*App).snapshot(s.now())

@@ -162,3 +162,30 @@ func TestRetain(t *testing.T) {
 		t.Errorf("apps %v, want fresh (made since) and idle (listed, no request yet)", names)
 	}
 }
+
+// Retain (the sampler, each tick) makes every app so the endpoint lists
+// it, but an app it made is still one no request reached: the dashboard
+// says so rather than plotting zeros.
+func TestRetainedAppHasNoTrafficUntilARequest(t *testing.T) {
+	s := New()
+	s.Retain([]string{"blog"}, time.Now())
+	s.Sample()
+	if p := s.Series("blog"); p != nil {
+		t.Errorf("series of an app no request reached: %+v", p)
+	}
+	if _, ok := s.Glance("blog"); ok {
+		t.Error("glance of an app no request reached: ok")
+	}
+	s.App("blog").Observe(200, time.Millisecond)
+	if p, ok := s.Glance("blog"); !ok || p.Requests != 1 {
+		t.Errorf("after a request: %+v %v", p, ok)
+	}
+	if len(s.Series("blog")) == 0 {
+		t.Error("after a request: no series")
+	}
+	s.Retain([]string{"shop"}, time.Now())
+	s.App("shop").UpstreamError()
+	if _, ok := s.Glance("shop"); !ok {
+		t.Error("a request that failed upstream reached the app too")
+	}
+}

@@ -311,6 +311,10 @@ func (a *App) Start() error {
 	}
 	c.platform.SetURLs(urls)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
+	// A live dashboard view is a command left running, like an SSH
+	// session: the same per-key limits.
+	sl := a.sshLimits()
+	c.dashboard.SetStreamLimits(sl.MaxSessionsPerKey, sl.MaxSessionsPerAdminKey)
 	// Each config has a registry of its own (Caddy's admin /metrics serves
 	// the running config's); the counters are the core's, so they go on
 	// across a reload.
@@ -391,10 +395,10 @@ type core struct {
 	// Caddy's metrics endpoint and the dashboard read); they outlive a
 	// reload with the core. stopMetrics ends their sampler.
 	metrics     *appmetrics.Set
-	stopMetrics context.CancelFunc
-	// usagePrev is each running container's last stats, for the CPU
+	stopMetrics func()
+	// sampler is each app's last container counts and stats, for the CPU
 	// used between two samples (the sampler's goroutine alone uses it).
-	usagePrev map[string]docker.Usage
+	sampler containerSampler
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
@@ -533,9 +537,16 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
-	mctx, stop := context.WithCancel(context.Background())
-	c.stopMetrics = stop
-	go c.metrics.Run(mctx, c.countContainers)
+	c.sampler = containerSampler{
+		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
+			rep, err := c.platform.Report(ctx, app)
+			return rep.Processes, err
+		},
+		usage: c.docker.Usage,
+	}
+	// stopMetrics returns once the sampler has: Destruct closes the
+	// Docker client and the platform it uses next.
+	c.stopMetrics = startSampler(func(ctx context.Context) { c.metrics.Run(ctx, c.countContainers) })
 	return c, nil
 }
 
@@ -690,45 +701,6 @@ func (c *core) countContainers(ctx context.Context) {
 		names[i] = a.Name
 	}
 	c.metrics.Retain(names, listed)
-	var out []appmetrics.ContainerCount
-	seen := map[string]docker.Usage{}
-	for _, a := range apps {
-		rep, err := c.platform.Report(ctx, a.Name)
-		if err != nil {
-			continue
-		}
-		n := map[[2]string]int{}
-		var sum appmetrics.Usage
-		running := 0
-		for _, p := range rep.Processes {
-			n[[2]string{p.Type, p.State}]++
-			if p.State != "running" {
-				continue
-			}
-			u, err := c.docker.Usage(ctx, p.Name)
-			if err != nil {
-				continue
-			}
-			running++
-			seen[p.Name] = u
-			sum.Memory += u.Memory
-			// Cores over the time since the last sample, or since the
-			// container started for one not seen before (or restarted:
-			// its counter began again).
-			if prev, ok := c.usagePrev[p.Name]; ok && u.CPU >= prev.CPU && u.Read.After(prev.Read) {
-				sum.CPU += (u.CPU - prev.CPU).Seconds() / u.Read.Sub(prev.Read).Seconds()
-			} else if up := u.Read.Sub(p.Started); up > 0 {
-				sum.CPU += u.CPU.Seconds() / up.Seconds()
-			}
-		}
-		for k, v := range n {
-			out = append(out, appmetrics.ContainerCount{App: a.Name, Process: k[0], State: k[1], N: v})
-		}
-		if running > 0 {
-			sum.At = time.Now()
-			c.metrics.AddUsage(a.Name, sum)
-		}
-	}
-	c.usagePrev = seen
+	out := c.sampler.sample(ctx, names, c.metrics.AddUsage)
 	c.metrics.SetContainers(out)
 }

@@ -15,7 +15,7 @@ import (
 // buildCommands show the app's builds: each deploy's record and log.
 var buildCommands = []command{
 	{appScope, "builds:list", "builds:list APP [--format json]", fmt.Sprintf("List the app's last builds (deploys; %d unless builds:set retention says otherwise), newest first: id, when, status, release", platform.KeepBuilds), buildsList},
-	{appScope, "builds:output", "builds:output APP [ID|current]", "Print a build's log, as the deployer saw it (default, or current: the latest build)", buildsOutput},
+	{appScope, "builds:output", "builds:output APP [ID|current] [--from BYTES]", "Print a build's log, as the deployer saw it (default, or current: the latest build); --from skips its first BYTES", buildsOutput},
 	{appScope, "builds:report", "builds:report APP|--global [--format json]", "Show the app's latest build (id, status, source, times, exit code) and how many builds are kept (no APP: every app)", buildsReport},
 	{appScope, "builds:set", "builds:set APP|--global retention [N]", fmt.Sprintf("Set how many builds of the app are kept (from the end of its next deploy; no value: the global setting, else %d)", platform.KeepBuilds), buildsSet},
 	{appScope, "builds:cancel", "builds:cancel APP", "Cancel the app's deploy under way, as Ctrl-C on git push does: it stops at its step, leaves nothing behind, and the running release keeps serving", buildsCancel},
@@ -274,12 +274,20 @@ func buildsList(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func buildsOutput(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, _, err := parseFlags(args)
+	pos, flags, err := parseFlags(args, "from")
 	if err != nil {
 		return err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{"give an app and, optionally, a build id from builds:list"}
+	}
+	// --from skips the log's first bytes: the dashboard's live build log
+	// reads only what it has not sent yet, not the whole log each poll.
+	var from int64
+	if v, ok := flags["from"]; ok {
+		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
+			return usageError{fmt.Sprintf("--from %q is not a byte offset (0 or more)", v)}
+		}
 	}
 	id := 0
 	if len(pos) == 2 && pos[1] != "current" { // Dokku's name for the latest
@@ -292,6 +300,15 @@ func buildsOutput(ctx context.Context, p *Backend, args []string, out IO) error 
 		return err
 	}
 	defer log.Close()
+	if from > 0 {
+		if sk, ok := log.(io.Seeker); ok {
+			if _, err := sk.Seek(from, io.SeekStart); err != nil {
+				return err
+			}
+		} else if _, err := io.CopyN(io.Discard, log, from); err != nil && err != io.EOF {
+			return err
+		}
+	}
 	_, err = io.Copy(out.Stdout, log)
 	return err
 }

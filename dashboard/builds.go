@@ -16,9 +16,9 @@ import (
 
 // A deploy's log, live: the command table has no follow for a build's
 // output, so the stream asks builds:list and builds:output (with the
-// session's scope, like every page) once a second, sends what the log
-// gained, and ends with the build. Reading a log of a few MB a second is
-// cheap next to the build that writes it.
+// session's scope, like every page) once a second, reads the log from the
+// byte it sent last (--from), sends what it gained, and ends with the
+// build.
 
 // buildPoll is how often a running build's log is read again.
 const buildPoll = time.Second
@@ -41,12 +41,22 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		}
 	}
+	release, err := d.acquireStream(s)
+	if err != nil {
+		d.log.Warn("dashboard: build log refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
+		d.fail(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	ev := &eventWriter{w: w, flush: rc.Flush}
-	ctx := r.Context()
+	// The stream ends with the session, and each poll checks that the
+	// session's key and app still hold, as every request does.
+	ctx, cancel := streamContext(r, s)
+	defer cancel()
 	sent := 0
 	for {
 		var builds []platform.Build
@@ -71,14 +81,16 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 		// The status before the log: a build that ended before the
 		// read has its whole log in it.
 		running := b.Status == "running"
-		out, err := d.run(ctx, s, "builds:output", app, id)
+		// Only what was not sent yet: a build log of some MB is not
+		// read again each second.
+		out, err := d.run(ctx, s, "builds:output", app, id, "--from", strconv.Itoa(sent))
 		if err != nil {
 			streamFailed(ctx, ev, err)
 			return
 		}
-		if len(out) > sent {
-			ev.Write([]byte(out[sent:]))
-			sent = len(out)
+		if len(out) > 0 {
+			ev.Write([]byte(out))
+			sent += len(out)
 		}
 		if !running {
 			ev.end()
@@ -87,11 +99,26 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 		select {
 		case <-ctx.Done():
+			sessionEnded(r, ev)
 			return
 		case <-time.After(buildPoll):
 		}
+		if d.stillValid(ctx, s) != nil {
+			sessionEnded(r, ev)
+			return
+		}
 	}
 }
+
+// sessionEnded tells a browser that is still there that its stream ended
+// with its session.
+func sessionEnded(r *http.Request, ev *eventWriter) {
+	if r.Context().Err() == nil {
+		ev.event("failed", sessionEndedMsg)
+	}
+}
+
+const sessionEndedMsg = "The session has ended: run `ssh berth@SERVER dashboard:login APP` (or --admin) and open the URL it prints."
 
 func streamFailed(ctx context.Context, ev *eventWriter, err error) {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {

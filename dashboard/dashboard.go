@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -41,6 +42,12 @@ const (
 	maxSessions = 10000
 
 	cookieName = "berth_session"
+
+	// DefaultMaxStreamsPerKey and DefaultMaxStreamsPerAdminKey are the
+	// live streams one key's sessions may hold until SetStreamLimits
+	// (the SSH server's session defaults).
+	DefaultMaxStreamsPerKey      = 10
+	DefaultMaxStreamsPerAdminKey = 50
 )
 
 // Config is what a Dashboard is built from.
@@ -80,6 +87,65 @@ type Dashboard struct {
 	logins     map[string]login    // by the token's hash: a leaked map holds no usable token
 	sessions   map[string]*session // by the cookie's hash
 	now        func() time.Time
+
+	// exec runs a command line (commands.Exec; a fake in unit tests).
+	exec func(ctx context.Context, b *commands.Backend, args []string, streams commands.IO) error
+	// heartbeat is how often a live stream sends a comment and checks
+	// that its session still holds.
+	heartbeat time.Duration
+
+	// Live streams open per key that made their session (each follows
+	// a Docker log or polls a build): a key gets as many as it may open
+	// SSH sessions, since either way it is a command left running.
+	streams         map[string]int // by grant key
+	maxStreams      int            // per deploy key
+	maxAdminStreams int            // per admin key
+}
+
+// SetStreamLimits sets how many live streams (log views, build logs) the
+// sessions of one key may have open at once: perKey for a deploy key's,
+// perAdminKey for an admin's. The Caddyfile's ssh_max_sessions_per_key
+// and ssh_max_sessions_per_admin_key, passed in at each reload.
+func (d *Dashboard) SetStreamLimits(perKey, perAdminKey int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.maxStreams, d.maxAdminStreams = perKey, perAdminKey
+}
+
+// errTooManyStreams is answered 429.
+type errTooManyStreams struct {
+	open    int
+	setting string
+}
+
+func (e *errTooManyStreams) Error() string {
+	return fmt.Sprintf("Too many live views for this key (%d open): close some dashboard tabs showing live logs or build logs, and sign out of sessions you no longer use (`dashboard:logout-all` ends them all), then reload. The server's limit is the Caddyfile's %s (the setting of SSH sessions; dashboard views are counted apart).", e.open, e.setting)
+}
+
+// acquireStream takes one of the session key's stream slots, or says why
+// not.
+func (d *Dashboard) acquireStream(s *session) (release func(), err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	max, setting := d.maxStreams, "ssh_max_sessions_per_key"
+	if s.app == "" {
+		max, setting = d.maxAdminStreams, "ssh_max_sessions_per_admin_key"
+	}
+	k := s.grant.Key
+	if max > 0 && d.streams[k] >= max {
+		return nil, &errTooManyStreams{d.streams[k], setting}
+	}
+	d.streams[k]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.streams[k]--; d.streams[k] <= 0 {
+				delete(d.streams, k)
+			}
+		})
+	}, nil
 }
 
 type login struct {
@@ -94,6 +160,13 @@ type session struct {
 	csrf    string // the forms' token
 	flash   string // the last action's result, shown once
 	flashOK bool
+	// key is the cookie's hash, the session's key in Dashboard.sessions.
+	key string
+	// ctx is done when the session ends (sign-out, logout-all, its app
+	// destroyed, its key removed, expiry): the live streams it opened
+	// derive from it, so that none outlives the session.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New returns a dashboard with no host: it serves nothing and makes no
@@ -114,7 +187,9 @@ func New(c Config) *Dashboard {
 		}
 	}
 	return &Dashboard{log: log, urlFor: urlFor, granted: granted, metrics: c.Metrics, backend: c.Backend, sessionTTL: DefaultSessionTTL,
-		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now}
+		logins: map[string]login{}, sessions: map[string]*session{}, now: time.Now,
+		exec: commands.Exec, heartbeat: 20 * time.Second,
+		streams: map[string]int{}, maxStreams: DefaultMaxStreamsPerKey, maxAdminStreams: DefaultMaxStreamsPerAdminKey}
 }
 
 // SetBackend sets the backend commands run on.
@@ -178,6 +253,9 @@ func (d *Dashboard) LogoutAll() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := len(d.sessions)
+	for _, s := range d.sessions {
+		s.cancel()
+	}
 	d.sessions = map[string]*session{}
 	d.logins = map[string]login{}
 	d.log.Info("dashboard: every session signed out", "sessions", n)
@@ -212,11 +290,14 @@ func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
 				oldest = k
 			}
 		}
-		delete(d.sessions, oldest)
+		d.drop(oldest)
 	}
 	cookie = randomToken()
-	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken()}
-	d.sessions[hash(cookie)] = s
+	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken(), key: hash(cookie)}
+	// The deadline ends a stream that is open when the session expires
+	// (a stream makes no further request that would find out).
+	s.ctx, s.cancel = context.WithTimeout(context.Background(), d.sessionTTL)
+	d.sessions[s.key] = s
 	return cookie, s, true
 }
 
@@ -230,11 +311,48 @@ func (d *Dashboard) sessionFor(cookie string) *session {
 	if !ok {
 		return nil
 	}
-	if !d.now().Before(s.expires) {
-		delete(d.sessions, h)
+	if !d.now().Before(s.expires) || s.ctx.Err() != nil {
+		d.drop(h)
 		return nil
 	}
 	return s
+}
+
+// drop ends the session of a cookie's hash and the streams it opened;
+// d.mu is held.
+func (d *Dashboard) drop(h string) {
+	if s, ok := d.sessions[h]; ok {
+		s.cancel()
+		delete(d.sessions, h)
+	}
+}
+
+// stillValid says why a session no longer holds (nil when it does): a
+// live stream asks it at each heartbeat and build poll, as every request
+// does through withSession.
+func (d *Dashboard) stillValid(ctx context.Context, s *session) error {
+	if err := s.ctx.Err(); err != nil {
+		return errors.New("the session has ended")
+	}
+	if err := d.granted(ctx, s.grant); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the browser left during the check: the session holds
+		}
+		d.log.Warn("dashboard: session ended: what it was made for is gone", "scope", scopeName(s), "reason", err.Error())
+		d.mu.Lock()
+		d.drop(s.key)
+		d.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// streamContext is the context of a live stream: done when the browser
+// leaves or the session ends.
+func streamContext(r *http.Request, s *session) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // EndAppSessions ends the sessions and voids the unused login URLs of app
@@ -246,7 +364,7 @@ func (d *Dashboard) EndAppSessions(app string) int {
 	n := 0
 	for k, s := range d.sessions {
 		if s.app == app {
-			delete(d.sessions, k)
+			d.drop(k)
 			n++
 		}
 	}
@@ -264,7 +382,7 @@ func (d *Dashboard) EndAppSessions(app string) int {
 func (d *Dashboard) endSession(cookie string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.sessions, hash(cookie))
+	d.drop(hash(cookie))
 }
 
 // setFlash and takeFlash carry an action's result to the page the
@@ -293,7 +411,7 @@ func (d *Dashboard) purge() {
 	}
 	for k, s := range d.sessions {
 		if !now.Before(s.expires) {
-			delete(d.sessions, k)
+			d.drop(k)
 		}
 	}
 }

@@ -213,7 +213,7 @@ func (d *Dashboard) run(ctx context.Context, s *session, args ...string) (string
 	b := d.backend
 	d.mu.Unlock()
 	var out, errb bytes.Buffer
-	err := commands.Exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
+	err := d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
 	if err != nil {
 		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(errb.String(), ""))
 		if msg == "" {

@@ -55,7 +55,7 @@ func (d *Dashboard) stream(ctx context.Context, s *session, stdout, stderr io.Wr
 	d.mu.Lock()
 	b := d.backend
 	d.mu.Unlock()
-	return commands.Exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
+	return d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
 }
 
 // logsStream is GET /apps/{app}/logs/stream: the app's output as
@@ -72,6 +72,13 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 			return
 		}
 	}
+	release, err := d.acquireStream(s)
+	if err != nil {
+		d.log.Warn("dashboard: live logs refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
+		d.fail(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -79,25 +86,47 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 	w.WriteHeader(http.StatusOK)
 	ev := &eventWriter{w: w, flush: rc.Flush}
 	ev.comment("logs of " + app)
-	// A comment now and then keeps proxies and the browser from taking a
-	// quiet app's stream for a dead one.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// The stream ends with the session (sign-out, logout-all, its app
+	// destroyed): it derives from the session's context. A comment now
+	// and then keeps proxies and the browser from taking a quiet app's
+	// stream for a dead one, and is when the stream checks that the
+	// session's key and app still hold, as every request does.
+	ctx, cancel := streamContext(r, s)
+	// The heartbeat writes to w: it must be over before the handler
+	// returns, after which w is not ours.
+	var heartbeat sync.WaitGroup
+	defer func() {
+		cancel()
+		heartbeat.Wait()
+	}()
+	heartbeat.Add(1)
 	go func() {
-		t := time.NewTicker(20 * time.Second)
+		defer heartbeat.Done()
+		t := time.NewTicker(d.heartbeat)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				if d.stillValid(ctx, s) != nil {
+					cancel()
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
 				ev.comment("")
 			}
 		}
 	}()
 	var notes bytes.Buffer
-	err := d.stream(ctx, s, ev, &notes, args...)
+	err = d.stream(ctx, s, ev, &notes, args...)
 	ev.end()
+	if ctx.Err() != nil {
+		sessionEnded(r, ev) // when the browser is still there
+		return
+	}
 	if err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
 		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
 		if msg == "" {
@@ -108,25 +137,58 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 // logsDownload is GET /apps/{app}/logs.txt: the app's last lines as a
-// file.
+// file, streamed as logs writes them (up to max_log_lines of every
+// container: not held in memory first).
 func (d *Dashboard) logsDownload(w http.ResponseWriter, r *http.Request, s *session) {
 	app := r.PathValue("app")
-	var out, notes bytes.Buffer
-	if err := d.stream(r.Context(), s, &out, &notes, "logs", app, "-n", downloadLogLines); err != nil {
-		var ce *cmdError
-		if !errors.As(err, &ce) {
-			msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
-			if msg == "" {
-				msg = err.Error()
-			}
-			err = &cmdError{err, msg}
-		}
-		d.commandFailed(w, err)
+	var notes bytes.Buffer
+	file := &downloadWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
+	}}
+	err := d.stream(r.Context(), s, file, &notes, "logs", app, "-n", downloadLogLines)
+	if err == nil {
+		file.Write(nil) // an empty log is an empty file
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
-	w.Write(out.Bytes())
+	var ce *cmdError
+	if !errors.As(err, &ce) {
+		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(notes.String(), ""))
+		if msg == "" {
+			msg = err.Error()
+		}
+		err = &cmdError{err, msg}
+	}
+	file.mu.Lock()
+	started := file.started
+	file.mu.Unlock()
+	if started {
+		// The file is half sent: its status is gone, the log says why
+		// it ends there.
+		d.log.Warn("dashboard: log download cut short", "remote", r.RemoteAddr, "app", app, "error", err.Error())
+		return
+	}
+	d.commandFailed(w, err)
+}
+
+// downloadWriter sends a file's headers with its first bytes, so that a
+// command that fails before writing anything still gets an error page.
+type downloadWriter struct {
+	mu      sync.Mutex // logs may write from a goroutine per container
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (f *downloadWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		f.started = true
+		f.start()
+		f.w.WriteHeader(http.StatusOK)
+	}
+	return f.w.Write(p)
 }
 
 // eventWriter turns lines written to it into server-sent events.
@@ -184,19 +246,23 @@ func (e *eventWriter) event(name, data string) {
 func (e *eventWriter) comment(c string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	fmt.Fprintf(e.w, ": %s\n\n", strings.ReplaceAll(c, "\n", " "))
+	fmt.Fprintf(e.w, ": %s\n\n", strings.NewReplacer("\n", " ", "\r", " ").Replace(c))
 	e.flush()
 }
 
-// writeEvent writes one event; a line break inside data (there is none
-// in a log line, but an error can have them) makes more data lines, as
-// the format wants.
+// writeEvent writes one event; a line break inside data (an error can
+// have them) makes more data lines, as the format wants. The format ends
+// a line at \r, \n or \r\n, so a bare \r in an app's output (a progress
+// bar, or `foo\revent: done` on purpose) is a line break too: left in a
+// data line, it would let the app's output write fields of its own and
+// end the viewer's stream.
 func writeEvent(w *bytes.Buffer, name, data string) {
 	if name != "" {
 		fmt.Fprintf(w, "event: %s\n", name)
 	}
+	data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 	for _, l := range strings.Split(data, "\n") {
-		fmt.Fprintf(w, "data: %s\n", strings.TrimSuffix(l, "\r"))
+		fmt.Fprintf(w, "data: %s\n", l)
 	}
 	w.WriteString("\n")
 }

@@ -28,6 +28,21 @@ func TestEventWriterSendsALinePerEvent(t *testing.T) {
 	}
 }
 
+// A bare \r in an app's output is a line break in the event format: it
+// must not reach the stream inside a data line, where the app could write
+// an `event: done` of its own and end the viewer's stream.
+func TestEventWriterBreaksLinesAtCarriageReturns(t *testing.T) {
+	var out bytes.Buffer
+	e := &eventWriter{w: &out, flush: func() error { return nil }}
+	e.Write([]byte("web.1: foo\revent: done\r\n"))
+	e.Write([]byte("web.1: 10%\r20%\n"))
+	e.comment("a\rb")
+	want := "data: web.1: foo\ndata: event: done\n\ndata: web.1: 10%\ndata: 20%\n\n: a b\n\n"
+	if out.String() != want {
+		t.Errorf("got %q\nwant %q", out.String(), want)
+	}
+}
+
 // A deploy key's session cannot read another app's logs or build logs, live or as a
 // file: refused by the command table's scope before anything runs (this
 // dashboard has no backend at all).

@@ -1,0 +1,102 @@
+package caddymodule
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/appmetrics"
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+)
+
+// A tick whose budget runs out part way keeps the counts and CPU
+// baselines of the apps it did not reach, and starts with them next.
+func TestSamplerKeepsAppsItDidNotReach(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tick := 0
+	var cancelTick context.CancelFunc
+	var visited []string
+	s := containerSampler{
+		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
+			if tick == 2 && app == "b" {
+				cancelTick() // the budget runs out here
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			visited = append(visited, app)
+			return []platform.ProcessStatus{{Name: app + ".web.1", Type: "web", State: "running", Started: t0.Add(-time.Hour)}}, nil
+		},
+		usage: func(ctx context.Context, name string) (docker.Usage, error) {
+			if ctx.Err() != nil {
+				return docker.Usage{}, ctx.Err()
+			}
+			// One core busy since t0, idle for the hour before.
+			at := t0.Add(time.Duration(tick) * 30 * time.Second)
+			return docker.Usage{CPU: at.Sub(t0), Memory: 1 << 20, Read: at}, nil
+		},
+	}
+	apps := []string{"a", "b", "c"}
+	run := func() ([]appmetrics.ContainerCount, map[string]float64) {
+		tick++
+		visited = nil
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cancelTick = cancel
+		cpu := map[string]float64{}
+		out := s.sample(ctx, apps, func(app string, u appmetrics.Usage) { cpu[app] = u.CPU })
+		return out, cpu
+	}
+	names := func(cs []appmetrics.ContainerCount) []string {
+		var n []string
+		for _, c := range cs {
+			n = append(n, c.App)
+		}
+		slices.Sort(n)
+		return n
+	}
+	if out, _ := run(); !slices.Equal(names(out), apps) {
+		t.Fatalf("tick 1: %v", out)
+	}
+	out, cpu := run()
+	if !slices.Equal(visited, []string{"a"}) || len(cpu) != 1 {
+		t.Fatalf("tick 2 visited %v (usage of %v), want a alone", visited, cpu)
+	}
+	if !slices.Equal(names(out), apps) {
+		t.Errorf("tick 2: the apps it did not reach lost their counts: %v", out)
+	}
+	if _, ok := s.prev["c"]["c.web.1"]; !ok {
+		t.Error("tick 2: c's CPU baseline is lost")
+	}
+	// Tick 3 starts where tick 2 stopped, and b's CPU comes from its
+	// baseline (1 core), which tick 2 kept.
+	_, cpu = run()
+	if !slices.Equal(visited, []string{"b", "c", "a"}) {
+		t.Errorf("tick 3 visited %v, want b first", visited)
+	}
+	if math.Abs(cpu["b"]-1) > 1e-9 || math.Abs(cpu["c"]-1) > 1e-9 {
+		t.Errorf("tick 3 CPU: %v", cpu)
+	}
+	// A gone app goes from the counts.
+	apps = []string{"a"}
+	if out, _ := run(); !slices.Equal(names(out), []string{"a"}) {
+		t.Errorf("after b and c are gone: %v", out)
+	}
+}
+
+// stop returns only once the sampler has: Destruct closes what it uses.
+func TestStopSamplerWaitsForIt(t *testing.T) {
+	ended := false
+	stop := startSampler(func(ctx context.Context) {
+		<-ctx.Done()
+		time.Sleep(10 * time.Millisecond) // a last Docker call finishing
+		ended = true
+	})
+	stop()
+	if !ended {
+		t.Error("stop returned while the sampler still ran")
+	}
+}
