@@ -16,13 +16,9 @@ var builderCommands = []command{
 }
 
 func builderSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args)
+	pos, global, err := setArgs(args)
 	if err != nil {
 		return err
-	}
-	_, global := flags["global"]
-	if global {
-		pos = append([]string{""}, pos...)
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError{"give an app (or --global), a property (selected or build-dir) and its value (none to unset it)"}

@@ -64,21 +64,9 @@ func retentionValue(n int) string {
 // process, and there is no build process to signal (builds:cancel does
 // that).
 func buildsReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args, "format")
+	app, global, asJSON, err := appOrGlobalReport(args)
 	if err != nil {
 		return err
-	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	_, global := flags["global"]
-	if global == (len(pos) == 1) || len(pos) > 1 {
-		return usageError{"give an app, or --global"}
-	}
-	app := ""
-	if !global {
-		app = pos[0]
 	}
 	settings, err := p.BuildsSettings(ctx, app)
 	if err != nil {
@@ -151,13 +139,9 @@ func buildsReport(ctx context.Context, p *Backend, args []string, out IO) error 
 }
 
 func buildsSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args)
+	pos, global, err := setArgs(args)
 	if err != nil {
 		return err
-	}
-	_, global := flags["global"]
-	if global {
-		pos = append([]string{""}, pos...)
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError{"give an app (or --global), the property retention and its value (none to unset it)"}

@@ -255,6 +255,39 @@ func oneAppAndFormat(args []string) (app string, asJSON bool, err error) {
 	return app, asJSON, err
 }
 
+// appOrGlobalReport reads the arguments of a report that is per app or
+// global: APP|--global [--format json]; app is "" with --global.
+func appOrGlobalReport(args []string) (app string, global, asJSON bool, err error) {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return "", false, false, err
+	}
+	if asJSON, err = wantsJSON(flags); err != nil {
+		return "", false, false, err
+	}
+	_, global = flags["global"]
+	if global == (len(pos) == 1) || len(pos) > 1 {
+		return "", false, false, usageError{"give an app, or --global"}
+	}
+	if !global {
+		app = pos[0]
+	}
+	return app, global, asJSON, nil
+}
+
+// setArgs reads Dokku's NS:set APP|--global PROPERTY [VALUE]: the
+// positional arguments, with "" in the app's place for --global.
+func setArgs(args []string) (pos []string, global bool, err error) {
+	pos, flags, err := parseFlags(args)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, global = flags["global"]; global {
+		pos = append([]string{""}, pos...)
+	}
+	return pos, global, nil
+}
+
 // appToReport reads a per-app report's arguments and loads the app.
 func appToReport(ctx context.Context, p *Backend, args []string) (*platform.App, bool, error) {
 	app, asJSON, err := oneAppAndFormat(args)

@@ -134,17 +134,9 @@ func networkList(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func networkReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args, "format")
+	app, global, asJSON, err := appOrGlobalReport(args)
 	if err != nil {
 		return err
-	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	_, global := flags["global"]
-	if global == (len(pos) == 1) || len(pos) > 1 {
-		return usageError{"give an app, or --global"}
 	}
 	g := p.GlobalNetworks()
 	type row struct{ key, value string }
@@ -156,7 +148,7 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 	}
 	name, rows := "--global", globals // Dokku's heading of a global report
 	if !global {
-		a, err := p.App(ctx, pos[0])
+		a, err := p.App(ctx, app)
 		if err != nil {
 			return err
 		}

@@ -209,13 +209,9 @@ func proxyEnable(ctx context.Context, p *Backend, args []string, out IO) error {
 // older proxy:set APP caddy): Berth is built into Caddy, so caddy is the
 // one proxy there is, and any other is refused rather than ignored.
 func proxySet(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args)
+	pos, global, err := setArgs(args)
 	if err != nil {
 		return err
-	}
-	_, global := flags["global"]
-	if global {
-		pos = append([]string{""}, pos...)
 	}
 	if len(pos) == 2 && pos[1] != "type" && pos[1] != "proxy-port" && pos[1] != "proxy-ssl-port" {
 		pos = []string{pos[0], "type", pos[1]} // Dokku's older form: proxy:set APP TYPE
