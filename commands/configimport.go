@@ -59,19 +59,11 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 		if platform.IsDeployKey(ctx) {
 			return errors.New("a deploy key imports from stdin only: config:import APP - < FILE")
 		}
-		// O_NONBLOCK: opening a FIFO with no writer would wait forever;
-		// anything but a regular file (a FIFO, a device, a directory) is
-		// refused before it is read.
-		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		f, err := openServerFile(file)
 		if err != nil {
-			return fmt.Errorf("cannot read %s: %w; give a file on the server, or - and the file on stdin", file, err)
+			return err
 		}
 		defer f.Close()
-		if fi, err := f.Stat(); err != nil {
-			return fmt.Errorf("cannot read %s: %w", file, err)
-		} else if !fi.Mode().IsRegular() {
-			return fmt.Errorf("cannot read %s: it is %s, not a regular file; give a file on the server, or - and the file on stdin", file, describeFileType(fi.Mode()))
-		}
 		in = f
 	}
 	data, err := io.ReadAll(io.LimitReader(in, maxConfigImport+1))
@@ -260,6 +252,28 @@ func shellWord(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// openServerFile opens a regular file on the server for an admin's
+// command that names one (config:import, ssh-keys:add). O_NONBLOCK:
+// opening a FIFO with no writer would wait forever; anything but a
+// regular file (a FIFO, a device, a directory) is refused before it is
+// read.
+func openServerFile(file string) (*os.File, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w; give a file on the server, or - and the file on stdin", file, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot read %s: %w", file, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("cannot read %s: it is %s, not a regular file; give a file on the server, or - and the file on stdin", file, describeFileType(fi.Mode()))
+	}
+	return f, nil
 }
 
 // describeFileType names what a non-regular file is, for an error.

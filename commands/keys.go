@@ -13,7 +13,7 @@ import (
 )
 
 var keyCommands = []command{
-	{adminScope, "ssh-keys:add", "ssh-keys:add [--app APP] NAME  (public key on stdin)", "Add a key that may push and run commands; with --app, only on that app", sshKeysAdd},
+	{adminScope, "ssh-keys:add", "ssh-keys:add [--app APP] NAME [FILE]  (public key in FILE on the server, or on stdin)", "Add a key that may push and run commands; with --app, only on that app", sshKeysAdd},
 	{adminScope, "ssh-keys:list", "ssh-keys:list [--format json]", "List the added keys (the Caddyfile's authorized_keys are admins too)", sshKeysList},
 	{adminScope, "ssh-keys:remove", "ssh-keys:remove NAME", "Remove an added key", sshKeysRemove},
 	{adminScope, "ssh-keys:host", "ssh-keys:host", "Show the SSH host key and its fingerprint, to check what ssh asks at the first connection", sshKeysHost},
@@ -45,13 +45,24 @@ func sshKeysAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"give the key a name, and the public key on stdin"}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError{"give the key a name, and the public key in a file on the server or on stdin"}
 	}
-	if out.Stdin == nil {
-		return usageError{"give the public key on stdin"}
+	// Dokku's ssh-keys:add NAME FILE: a file on the server (the command
+	// is for admin keys, who may read it anyway), else stdin.
+	in := out.Stdin
+	if len(pos) == 2 && pos[1] != "-" {
+		f, err := openServerFile(pos[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
 	}
-	line, err := io.ReadAll(io.LimitReader(out.Stdin, 16<<10))
+	if in == nil {
+		return usageError{"give the public key in a file on the server or on stdin"}
+	}
+	line, err := io.ReadAll(io.LimitReader(in, 16<<10))
 	if err != nil {
 		return err
 	}
