@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/platform"
 )
 
 // tlsCommands are the custom certificate and HSTS commands. Certificates
 // from ACME need no command: every routed name gets one on demand.
 var tlsCommands = []command{
-	{appScope, "certs:add", "certs:add APP < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin); it is served instead of ACME's for its names", withCerts(certsAdd(false))},
-	{appScope, "certs:update", "certs:update APP < CERT_AND_KEY", "Replace the app's custom certificate", withCerts(certsAdd(true))},
+	{appScope, "certs:add", "certs:add APP [CRT_FILE KEY_FILE] < CERT_AND_KEY", "Add a custom certificate (PEM certificate and key, or a tar of server.crt and server.key, on stdin; or two files on the server, admin keys only); it is served instead of ACME's for its names", withCerts(certsAdd(false))},
+	{appScope, "certs:update", "certs:update APP [CRT_FILE KEY_FILE] < CERT_AND_KEY", "Replace the app's custom certificate", withCerts(certsAdd(true))},
 	{appScope, "certs:remove", "certs:remove APP", "Remove the app's custom certificate; ACME serves its names again", withCerts(certsRemove)},
 	{appScope, "certs:report", "certs:report APP [--format json]", "Show the app's custom certificate: issuer, names, expiry", withCerts(certsReport)},
 	{appScope, "tls:set", "tls:set APP|--global hsts|hsts-max-age|hsts-include-subdomains|hsts-preload [VALUE]", "Set an HSTS setting of an app or of all apps (no value: back to the global setting or the default)", withCerts(tlsSet)},
@@ -40,16 +41,36 @@ func withCerts(f certsFunc) func(context.Context, *Backend, []string, IO) error 
 
 func certsAdd(update bool) certsFunc {
 	return func(ctx context.Context, c *certs.Certs, args []string, out IO) error {
-		app, _, err := oneApp(args)
+		pos, flags, err := parseFlags(args)
 		if err != nil {
 			return err
 		}
-		input, err := io.ReadAll(io.LimitReader(stdinOrEmpty(out), certs.MaxCertInput+1))
-		if err != nil {
-			return fmt.Errorf("read the certificate from stdin: %w", err)
+		for f := range flags {
+			return usageError{fmt.Sprintf("unknown flag --%s", f)}
+		}
+		if len(pos) != 1 && len(pos) != 3 {
+			return usageError{"give an app and the certificate and key on stdin, or an app, a certificate file and a key file on the server"}
+		}
+		app := pos[0]
+		var input []byte
+		if len(pos) == 3 {
+			// Dokku's certs:add APP CRT KEY: files on the server, which an
+			// admin may read anyway; a deploy key could read any file Berth
+			// can (a key in it would be kept as the app's).
+			if platform.IsDeployKey(ctx) {
+				return errors.New("a deploy key gives the certificate and key on stdin: certs:add APP < server.pem")
+			}
+			if input, err = readServerFiles(pos[1], pos[2]); err != nil {
+				return err
+			}
+		} else {
+			input, err = io.ReadAll(io.LimitReader(stdinOrEmpty(out), certs.MaxCertInput+1))
+			if err != nil {
+				return fmt.Errorf("read the certificate from stdin: %w", err)
+			}
 		}
 		if len(input) > certs.MaxCertInput {
-			return fmt.Errorf("stdin is over %d bytes; give only the certificate, its chain and its key", certs.MaxCertInput)
+			return fmt.Errorf("the input is over %d bytes; give only the certificate, its chain and its key", certs.MaxCertInput)
 		}
 		info, err := c.AddCertificate(ctx, app, input, update)
 		if err != nil {
@@ -68,6 +89,25 @@ func certsAdd(update bool) certsFunc {
 		}
 		return nil
 	}
+}
+
+// readServerFiles reads the certificate and key files of certs:add APP CRT
+// KEY as one PEM bundle, the form stdin takes.
+func readServerFiles(crt, key string) ([]byte, error) {
+	var out []byte
+	for _, name := range []string{crt, key} {
+		f, err := openServerFile(name)
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(f, certs.MaxCertInput+1))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", name, err)
+		}
+		out = append(append(out, data...), '\n')
+	}
+	return out, nil
 }
 
 func certsRemove(ctx context.Context, c *certs.Certs, args []string, out IO) error {
