@@ -40,10 +40,6 @@ func appsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	// Dokku's lines.
-	if value == "" {
-		fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", key)
-	} else {
-		fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", key, value)
-	}
+	settingLine(out.Stdout, key, value)
 	return nil
 }

@@ -183,10 +183,6 @@ func buildpacksSetProperty(ctx context.Context, p *Backend, args []string, out I
 	if err := p.SetBuildpacksProperty(ctx, app, key, value); err != nil {
 		return err
 	}
-	if value == "" {
-		fmt.Fprintf(out.Stderr, "=====> Unsetting %s\n", key)
-	} else {
-		fmt.Fprintf(out.Stderr, "=====> Setting %s to %s\n", key, value)
-	}
+	settingLine(out.Stderr, key, value)
 	return nil
 }

@@ -255,6 +255,16 @@ func oneAppAndFormat(args []string) (app string, asJSON bool, err error) {
 	return app, asJSON, err
 }
 
+// settingLine prints Dokku's line for a NS:set of key: "Unsetting KEY"
+// for an empty value, "Setting KEY to VALUE" otherwise.
+func settingLine(w io.Writer, key, value string) {
+	if value == "" {
+		fmt.Fprintf(w, "=====> Unsetting %s\n", key)
+	} else {
+		fmt.Fprintf(w, "=====> Setting %s to %s\n", key, value)
+	}
+}
+
 // appOrGlobalReport reads the arguments of a report that is per app or
 // global: APP|--global [--format json]; app is "" with --global.
 func appOrGlobalReport(args []string) (app string, global, asJSON bool, err error) {

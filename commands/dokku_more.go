@@ -43,11 +43,7 @@ func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err := p.SetGlobalDeployBranch(ctx, value); err != nil {
 			return err
 		}
-		if value == "" {
-			fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", pos[0])
-		} else {
-			fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", pos[0], value)
-		}
+		settingLine(out.Stdout, pos[0], value)
 		// The global branch reaches only the apps without one of their
 		// own, and every app's first push of main or master pins one: say
 		// which apps it does not reach, rather than be silently ignored.

@@ -239,11 +239,7 @@ func proxySet(ctx context.Context, p *Backend, args []string, out IO) error {
 		}
 	}
 	// Dokku's lines; the type stays caddy either way.
-	if value == "" {
-		fmt.Fprintf(out.Stdout, "=====> Unsetting %s\n", key)
-	} else {
-		fmt.Fprintf(out.Stdout, "=====> Setting %s to %s\n", key, value)
-	}
+	settingLine(out.Stdout, key, value)
 	return nil
 }
 
