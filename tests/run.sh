@@ -29,6 +29,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The dashboard's browser test (tests/browser_test.go) drives Debian's
 # Chromium; without it that test fails, it never skips.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# progress.txtar gives caddy berth a terminal with script(1).
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
 	missing+=(busybox-static)
 fi
