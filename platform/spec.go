@@ -20,7 +20,7 @@ const (
 	// PhaseDeploy is the app's process containers and the deploy's
 	// one-offs (predeploy, release command).
 	PhaseDeploy = "deploy"
-	// PhaseRun is run's one-offs (run, run:detached, enter's siblings).
+	// PhaseRun is the one-offs of run and run:detached.
 	PhaseRun = "run"
 )
 
