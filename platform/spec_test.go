@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -104,5 +105,26 @@ func TestPostDeployGetsTheCheckedContainers(t *testing.T) {
 	want := []Deployed{{ID: "c1", Type: "web", Index: 1}, {ID: "c2", Type: "worker", Index: 3}}
 	if !reflect.DeepEqual(f.deployed, want) {
 		t.Fatalf("deployed %+v, want %+v", f.deployed, want)
+	}
+}
+
+// A run one-off asks the contributors for the run phase's part, with no
+// process type.
+func TestRunOneOffTakesTheRunSlot(t *testing.T) {
+	ctx := context.Background()
+	engine := fakeengine.New()
+	t.Cleanup(engine.Close)
+	f := &fakeSpec{label: "run"}
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Engine: engine, Specs: []SpecContributor{f}})
+	a := &App{Name: "api", Current: 1, Releases: []Release{{Version: 1, Image: "berth/api:v1"}}}
+	if err := saveApp(ctx, p.store, a); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := p.runSpec(ctx, "api", []string{"true"}, RunOptions{Notes: io.Discard}, "attached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Slot{{Phase: PhaseRun}}; !reflect.DeepEqual(f.slots, want) || spec.Host.Labels["family"] != "run" {
+		t.Fatalf("slots %v, labels %v", f.slots, spec.Host.Labels)
 	}
 }
