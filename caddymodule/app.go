@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appmetrics"
+	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -433,6 +434,10 @@ func (a *App) newCore() (*core, error) {
 	// One store for the records of the core and of the packages that
 	// follow its apps (certs, keys), each under its own keys.
 	st := &store.Files{Dir: a.StateDir}
+	// The container settings (networks, storage, resources,
+	// docker-options) contribute to every container the platform runs,
+	// so their contributor is made first and handed in.
+	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: dc})
 	c.platform = platform.New(platform.Config{
 		Store:     st,
 		Engine:    dc,
@@ -441,9 +446,9 @@ func (a *App) newCore() (*core, error) {
 		ReposDir:  filepath.Join(a.StateDir, "repos"),
 		BuildsDir: filepath.Join(a.StateDir, "builds"),
 		Logger:    a.log,
-
-		StorageDir: filepath.Join(a.StateDir, "storage"),
+		Specs:     []platform.SpecContributor{spec},
 	})
+	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
 	// a new cache).
@@ -485,7 +490,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

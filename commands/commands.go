@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/berth-paas/berth/applogs"
+	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
@@ -70,6 +71,10 @@ type Backend struct {
 	// Logs shows the apps' output and keeps their log settings (logs,
 	// logs:*).
 	Logs *applogs.Logs
+	// AppSpec keeps the settings of how the apps' containers run:
+	// networks, storage, resources, docker-options (network:*,
+	// storage:*, resource:*, docker-options:*).
+	AppSpec *appspec.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/berth-paas/berth/applogs"
+	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/platform"
 )
@@ -274,15 +275,15 @@ func dockerOptionsList(ctx context.Context, p *Backend, args []string, out IO) e
 	switch {
 	case !ok || phase == "":
 		return usageError{"give --phase build, deploy or run"}
-	case phase != "build" && phase != platform.PhaseDeploy && phase != platform.PhaseRun:
+	case phase != "build" && phase != appspec.PhaseDeploy && phase != appspec.PhaseRun:
 		return usageError{fmt.Sprintf("unknown phase %q; use --phase build, deploy or run", phase)}
 	}
 	key := phase
 	if typ, ok := flags["process"]; ok {
-		if phase != platform.PhaseDeploy {
+		if phase != appspec.PhaseDeploy {
 			return usageError{fmt.Sprintf("--process is for the deploy phase only (the %s phase has no process types)", phase)}
 		}
-		key = platform.ProcessPhase(typ)
+		key = appspec.ProcessPhase(typ)
 	}
 	a, err := p.App(ctx, pos[0])
 	if err != nil {

@@ -43,7 +43,7 @@ func networkCreate(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	if err := p.CreateNetwork(ctx, name); err != nil {
+	if err := p.AppSpec.CreateNetwork(ctx, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Created network %s; attach apps with network:set APP attach-post-deploy %s\n", name, name)
@@ -56,7 +56,7 @@ func networkDestroy(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	if err := p.DestroyNetwork(ctx, name); err != nil {
+	if err := p.AppSpec.DestroyNetwork(ctx, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Destroyed network %s\n", name)
@@ -68,7 +68,7 @@ func networkExists(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	if _, err := p.NetworkInfo(ctx, name); err != nil {
+	if _, err := p.AppSpec.NetworkInfo(ctx, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Network %s exists\n", name)
@@ -84,7 +84,7 @@ func networkInfo(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	n, err := p.NetworkInfo(ctx, name)
+	n, err := p.AppSpec.NetworkInfo(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func networkList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	nets, err := p.Networks(ctx)
+	nets, err := p.AppSpec.Networks(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,10 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	g := p.GlobalNetworks()
+	g, err := p.AppSpec.GlobalNetworks(ctx)
+	if err != nil {
+		return err
+	}
 	type row struct{ key, value string }
 	list := func(n []string) string { return strings.Join(n, " ") }
 	globals := []row{
@@ -152,6 +155,10 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 		if err != nil {
 			return err
 		}
+		c, err := p.AppSpec.ComputedNetworks(ctx, a)
+		if err != nil {
+			return err
+		}
 		if asJSON {
 			// Berth's JSON of an app: its own settings, as before, with
 			// the computed and global ones beside them.
@@ -159,9 +166,8 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 				platform.NetworkSettings
 				Computed platform.NetworkSettings `json:"computed"`
 				Global   platform.NetworkSettings `json:"global"`
-			}{a.Networks, p.ComputedNetworks(a), g})
+			}{a.Networks, c, g})
 		}
-		c := p.ComputedNetworks(a)
 		name = a.Name
 		rows = slices.Concat([]row{
 			{"attach-post-create", list(a.Networks.AttachPostCreate)},
@@ -184,7 +190,7 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 func networkSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(args) >= 2 && args[0] == "--global" {
 		key, nets := args[1], args[2:]
-		if err := p.SetGlobalNetwork(ctx, key, nets); err != nil {
+		if err := p.AppSpec.SetGlobalNetwork(ctx, key, nets); err != nil {
 			return err
 		}
 		if len(nets) == 0 {
@@ -198,7 +204,7 @@ func networkSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		return usageError{"name an app (or --global) and a property"}
 	}
 	app, key, nets := args[0], args[1], args[2:]
-	if err := p.SetNetwork(ctx, app, key, nets); err != nil {
+	if err := p.AppSpec.SetNetwork(ctx, app, key, nets); err != nil {
 		return err
 	}
 	if len(nets) == 0 {

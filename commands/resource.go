@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 )
@@ -54,7 +55,7 @@ func resourceSet(kind string) func(context.Context, *Backend, []string, IO) erro
 		if r == (platform.Resources{}) {
 			return showResources(ctx, p, app, kind, out)
 		}
-		if err := p.SetResources(ctx, app, kind, typ, r); err != nil {
+		if err := p.AppSpec.SetResources(ctx, app, kind, typ, r); err != nil {
 			return err
 		}
 		if typ == "" {
@@ -116,7 +117,7 @@ func resourceClear(kind string) func(context.Context, *Backend, []string, IO) er
 			return usageError{"name one app"}
 		}
 		typ, one := flags["process-type"]
-		if err := p.ClearResources(ctx, pos[0], kind, typ, !one); err != nil {
+		if err := p.AppSpec.ClearResources(ctx, pos[0], kind, typ, !one); err != nil {
 			return err
 		}
 		what := "every process type"
@@ -152,7 +153,7 @@ func resourceReport(ctx context.Context, p *Backend, args []string, out IO) erro
 			}
 		}
 	}
-	if a.Resources.AdminOwned() {
+	if appspec.AdminOwned(a.Resources) {
 		fmt.Fprintf(tw, "Resource settings:\tset by an admin; only an admin key can change them\n")
 	}
 	return tw.Flush()
@@ -193,12 +194,12 @@ func processPhases(phases, types []string) ([]string, error) {
 	}
 	var keys []string
 	for _, ph := range phases {
-		if ph != platform.PhaseDeploy {
+		if ph != appspec.PhaseDeploy {
 			return nil, usageError{fmt.Sprintf("--process is for the deploy phase only (the %s phase has no process types)", ph)}
 		}
 	}
 	for _, t := range types {
-		keys = append(keys, platform.ProcessPhase(t))
+		keys = append(keys, appspec.ProcessPhase(t))
 	}
 	return keys, nil
 }
@@ -233,7 +234,7 @@ func dockerOptionsAdd(ctx context.Context, p *Backend, args []string, out IO) er
 	if err != nil {
 		return err
 	}
-	opt, err := p.AddDockerOptions(ctx, app, phases, words)
+	opt, err := p.AppSpec.AddDockerOptions(ctx, app, phases, words)
 	if err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func warnUnknownTypes(ctx context.Context, p *Backend, app string, phases []stri
 		return
 	}
 	for _, ph := range phases {
-		typ, ok := strings.CutPrefix(ph, platform.PhaseDeploy+".")
+		typ, ok := strings.CutPrefix(ph, appspec.PhaseDeploy+".")
 		if _, has := rel.Processes[typ]; ok && !has {
 			fmt.Fprintf(out.Stderr, " !     %s's release v%d has no process type %s; the option applies once a deploy adds it\n", app, rel.Version, typ)
 		}
@@ -267,7 +268,7 @@ func dockerOptionsRemove(ctx context.Context, p *Backend, args []string, out IO)
 	if err != nil {
 		return err
 	}
-	if err := p.RemoveDockerOptions(ctx, app, phases, words); err != nil {
+	if err := p.AppSpec.RemoveDockerOptions(ctx, app, phases, words); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Removed it from the %s options of %s; it applies from the next deploy or ps:restart %s\n", strings.Join(phases, ","), app, app)
@@ -286,12 +287,12 @@ func dockerOptionsClear(ctx context.Context, p *Backend, args []string, out IO) 
 	if len(args) == 2 {
 		phases = strings.Split(args[1], ",")
 	} else if len(types) > 0 {
-		phases = []string{platform.PhaseDeploy}
+		phases = []string{appspec.PhaseDeploy}
 	}
 	if phases, err = processPhases(phases, types); err != nil {
 		return err
 	}
-	if err := p.ClearDockerOptions(ctx, args[0], phases); err != nil {
+	if err := p.AppSpec.ClearDockerOptions(ctx, args[0], phases); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Cleared the docker options of %s; it applies from the next deploy or ps:restart %s\n", args[0], args[0])
@@ -313,13 +314,13 @@ func dockerOptionsReport(ctx context.Context, p *Backend, args []string, out IO)
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s docker options information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	for _, ph := range []string{platform.PhaseBuild, platform.PhaseDeploy, platform.PhaseRun} {
+	for _, ph := range []string{appspec.PhaseBuild, appspec.PhaseDeploy, appspec.PhaseRun} {
 		fmt.Fprintf(tw, "Docker options %s:\t%s\n", ph, strings.Join(a.DockerOptions[ph], " "))
 	}
 	// Dokku's dynamic keys of process types' options
 	// (--docker-options-deploy.web), in order.
 	for _, key := range slices.Sorted(maps.Keys(a.DockerOptions)) {
-		if strings.HasPrefix(key, platform.PhaseDeploy+".") {
+		if strings.HasPrefix(key, appspec.PhaseDeploy+".") {
 			fmt.Fprintf(tw, "Docker options %s:\t%s\n", key, strings.Join(a.DockerOptions[key], " "))
 		}
 	}

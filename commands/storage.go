@@ -30,7 +30,7 @@ func storageEnsureDirectory(ctx context.Context, p *Backend, args []string, out 
 	if len(pos) != 1 {
 		return usageError{"name one directory"}
 	}
-	dir, err := p.EnsureStorageDirectory(pos[0], flags["chown"])
+	dir, err := p.AppSpec.EnsureStorageDirectory(pos[0], flags["chown"])
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func storageMount(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if err := p.Mount(ctx, app, mount); err != nil {
+	if err := p.AppSpec.Mount(ctx, app, mount); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Mounted %s on %s; the app's containers get it from the next deploy or ps:restart %s\n", mount, app, app)
@@ -63,7 +63,7 @@ func storageUnmount(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	if err := p.Unmount(ctx, app, mount); err != nil {
+	if err := p.AppSpec.Unmount(ctx, app, mount); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Unmounted %s from %s; the app's containers lose it from the next deploy or ps:restart %s\n", mount, app, app)

@@ -99,12 +99,50 @@ type App struct {
 	LastDeploy *DeployAttempt `json:"last_deploy,omitempty"`
 	// Networks, Storage, Resources and DockerOptions are how the app's
 	// containers run (network:set, storage:mount, resource:*,
-	// docker-options:*); see settings.go. They apply from the next
+	// docker-options:*). Package appspec owns them: it changes them and
+	// contributes them to the containers (a SpecContributor); the
+	// platform only keeps and copies them. They apply from the next
 	// rollout.
 	Networks      NetworkSettings     `json:"networks,omitzero"`
 	Storage       []string            `json:"storage,omitempty"`
 	Resources     ResourceSettings    `json:"resources,omitzero"`
 	DockerOptions map[string][]string `json:"docker_options,omitempty"`
+}
+
+// NetworkSettings are Dokku's network properties of an app (network:set;
+// package appspec): the Docker networks its containers join, and when.
+type NetworkSettings struct {
+	// InitialNetwork is the network containers are created on. Berth's own
+	// network is joined as well, before they start: Berth reaches its
+	// containers there.
+	InitialNetwork string `json:"initial_network,omitempty"`
+	// AttachPostCreate networks are joined after a container is created
+	// and before it starts.
+	AttachPostCreate []string `json:"attach_post_create,omitempty"`
+	// AttachPostDeploy networks are joined once a new container passes its
+	// checks, before it takes traffic.
+	AttachPostDeploy []string `json:"attach_post_deploy,omitempty"`
+}
+
+// ResourceSettings are the app's resource limits and reservations, by
+// process type (resource:limit, resource:reserve; package appspec);
+// "_default_"'s apply to types without their own, and BuildProcessType's
+// to builds.
+type ResourceSettings struct {
+	Limits       map[string]Resources `json:"limits,omitempty"`
+	Reservations map[string]Resources `json:"reservations,omitempty"`
+	// SetBy says who last changed these settings: "admin" or "deploy
+	// key" (appspec.SetByAdmin, SetByDeployKey). Once an admin has, a
+	// deploy key may read them but not change them, until an admin
+	// clears them all (appspec.AdminOwned).
+	SetBy string `json:"set_by,omitempty"`
+}
+
+// Resources are amounts as the user wrote them (validated when set).
+type Resources struct {
+	CPU        string `json:"cpu,omitempty"`
+	Memory     string `json:"memory,omitempty"`
+	MemorySwap string `json:"memory_swap,omitempty"`
 }
 
 // DeployAttempt records one deploy: written as "running" when it starts,

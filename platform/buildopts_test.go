@@ -2,44 +2,24 @@ package platform
 
 import (
 	"context"
-	"strings"
 	"testing"
+
+	"github.com/berth-paas/berth/store"
 )
 
-func TestBuildPhaseOptionsAndDockerfilePath(t *testing.T) {
-	ctx := context.Background()
-	p := settingsPlatform(t)
-	for _, c := range []struct {
-		phases []string
-		words  []string
-		want   string
-	}{
-		{[]string{PhaseBuild}, []string{"--memory", "1g"}, `build phase: unknown build option "--memory"`},
-		{[]string{PhaseDeploy, PhaseBuild}, []string{"--target", "web"}, "deploy phase: unknown or unsupported option --target"},
-		{[]string{PhaseBuild, PhaseRun}, []string{"-e", "A=1"}, `build phase: unknown build option "-e"`},
-		{[]string{"bulid"}, []string{"--target", "web"}, `unknown phase "bulid"`},
-	} {
-		if _, err := p.AddDockerOptions(ctx, "app", c.phases, c.words); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("AddDockerOptions(%v, %q) = %v, want %q", c.phases, c.words, err, c.want)
-		}
-	}
-	for _, words := range [][]string{{"--build-arg", "A=one two"}, {"--target=web"}, {"--build-arg", "A=three"}} {
-		if _, err := p.AddDockerOptions(ctx, "app", []string{PhaseBuild}, words); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, err := p.App(ctx, "app")
-	if err != nil {
+// settingsPlatform is a platform without an engine, with one app "app".
+func settingsPlatform(t *testing.T) *Platform {
+	t.Helper()
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}})
+	if err := saveApp(context.Background(), p.store, &App{Name: "app"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(a.DockerOptions[PhaseDeploy]) != 0 || len(a.DockerOptions[PhaseBuild]) != 3 {
-		t.Fatalf("options %v: a refused option was kept or an accepted one lost", a.DockerOptions)
-	}
-	o, err := buildOptions(a)
-	if err != nil || o.BuildArgs["A"] != "three" || o.Target != "web" {
-		t.Fatalf("build options %+v, %v: later options override earlier ones", o, err)
-	}
+	return p
+}
 
+func TestDockerfilePathIsCleaned(t *testing.T) {
+	ctx := context.Background()
+	p := settingsPlatform(t)
 	for path, want := range map[string]string{"./deploy//web.Dockerfile": "deploy/web.Dockerfile", "Dockerfile.prod": "Dockerfile.prod", "": ""} {
 		if err := p.SetDockerfilePath(ctx, "app", path); err != nil {
 			t.Fatal(err)

@@ -3,8 +3,6 @@ package platform
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -89,64 +87,6 @@ func TestCheckRetention(t *testing.T) {
 	} {
 		if err := checkRetention(c.ctx, c.n); (err == nil) != c.ok {
 			t.Errorf("checkRetention(%d) = %v, want ok %t", c.n, err, c.ok)
-		}
-	}
-}
-
-// Each network property applies the app's own, else the global one.
-func TestComputedNetworks(t *testing.T) {
-	global := NetworkSettings{InitialNetwork: "g-init", AttachPostCreate: []string{"g-c1", "g-c2"}, AttachPostDeploy: []string{"g-d"}}
-	app := NetworkSettings{AttachPostCreate: []string{"a-c"}}
-	c := app.computed(global)
-	if c.InitialNetwork != "g-init" || !slices.Equal(c.AttachPostCreate, []string{"a-c"}) || !slices.Equal(c.AttachPostDeploy, []string{"g-d"}) {
-		t.Fatalf("computed %+v", c)
-	}
-	c.AttachPostDeploy[0] = "changed"
-	if global.AttachPostDeploy[0] != "g-d" {
-		t.Fatal("computed shares the global settings' slice")
-	}
-	if got := (NetworkSettings{}).computed(NetworkSettings{}); fmt.Sprint(got) != fmt.Sprint(NetworkSettings{}) {
-		t.Fatalf("empty computed %+v", got)
-	}
-}
-
-// docker-options:add --process TYPE: the type's deploy options come after
-// the app's, on that type's containers only.
-func TestHostOptionsProcessOptions(t *testing.T) {
-	a := &App{Name: "api", DockerOptions: map[string][]string{
-		PhaseDeploy:            {"--label team=x"},
-		ProcessPhase("worker"): {"--label only=worker"},
-		PhaseRun:               {"--label one=off"},
-	}}
-	w, err := hostOptions(a, PhaseDeploy, "worker", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.Labels["team"] != "x" || w.Labels["only"] != "worker" {
-		t.Fatalf("worker labels %q", w.Labels)
-	}
-	web, err := hostOptions(a, PhaseDeploy, "web", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if web.Labels["team"] != "x" || web.Labels["only"] != "" {
-		t.Fatalf("web labels %q", web.Labels)
-	}
-	run, err := hostOptions(a, PhaseRun, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if run.Labels["only"] != "" || run.Labels["one"] != "off" {
-		t.Fatalf("run labels %q", run.Labels)
-	}
-	for _, ph := range []string{"deploy.web", "deploy.worker-2"} {
-		if err := validPhases([]string{ph}); err != nil {
-			t.Errorf("%s: %v", ph, err)
-		}
-	}
-	for _, ph := range []string{"deploy._default_", "deploy.", "run.web", "deploy.a b"} {
-		if err := validPhases([]string{ph}); err == nil {
-			t.Errorf("%s was accepted", ph)
 		}
 	}
 }

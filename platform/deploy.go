@@ -168,9 +168,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	// under build_timeout and the build's resource limits: a deploy key
 	// must not be able to hold the host's CPUs, memory or a build slot
 	// for ever.
-	buildHost, err := p.buildResources(ctx, a)
+	// An error names the setting (the build's resource limits, its
+	// docker-options): the record was edited by hand.
+	buildHost, buildSpec, err := p.buildResources(ctx, a)
 	if err != nil {
-		return fail(fmt.Errorf("the build resource limits of %s: %w", a.Name, err))
+		return fail(err)
 	}
 	buildCtx, endBuildPhase := context.WithTimeoutCause(ctx, limits.BuildTimeout, errBuildTimeout)
 	defer endBuildPhase()
@@ -225,10 +227,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
-		buildOpts, err := buildOptions(a)
-		if err != nil {
-			return fail(err)
-		}
+		buildOpts := buildSpec.Options
 		dockerfile, dockerfileNote, err := p.dockerfileFor(buildCtx, a, req.Source)
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
@@ -294,7 +293,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 
 	// Checked again by rollout; here so it fails before the deploy
 	// scripts run.
-	if err := checkNetworkAliases(p.withGlobalNetworks(a), processTypes(rel.Processes)); err != nil {
+	if err := p.specs.checkTypes(a, processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
 	setStep(ctx, "the predeploy script")
@@ -432,7 +431,7 @@ func (p *Platform) predeploy(ctx context.Context, a *App, rel *Release, limits d
 	}
 	const envName = "predeploy-env"
 	envPath := docker.OneOffFilesDir + "/" + envName
-	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
+	host, err := p.specs.host(a, Slot{Phase: PhaseDeploy})
 	if err != nil {
 		return err
 	}
@@ -474,7 +473,7 @@ func (p *Platform) runArgv(ctx context.Context, a *App, rel Release, dyno string
 	// Deploy scripts run with the deploy phase's settings, as the app's
 	// containers do, so a release command reaches the same volumes and
 	// networks.
-	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, "", 0)
+	host, err := p.specs.host(a, Slot{Phase: PhaseDeploy})
 	if err != nil {
 		return 1, err
 	}

@@ -52,11 +52,9 @@ type Global struct {
 	// DisableAutocreation refuses pushes to apps that do not exist
 	// (Dokku's apps:set --global disable-autocreation true).
 	DisableAutocreation bool `json:"disable_autocreation,omitempty"`
-	// Networks are network:set --global's: each property applies to the
-	// apps that set none of it.
-	Networks NetworkSettings `json:"networks,omitzero"`
 	// others are the document's fields other packages keep there (certs'
-	// "hsts", the global HSTS settings), kept as they are: the platform
+	// "hsts", the global HSTS settings; appspec's "networks", those of
+	// network:set --global), kept as they are: the platform
 	// does not know them, and must not drop them when it writes its own.
 	others map[string]json.RawMessage
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -29,6 +30,7 @@ type bed struct {
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
+	spec   *appspec.Settings
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -48,13 +50,17 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		sel = builders(engine)
 	}
 	table := routing.New()
+	st := &store.Files{Dir: dir + "/state"}
+	// The container settings, as Berth wires them (caddymodule).
+	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
 	p := platform.New(platform.Config{
-		Store:     &store.Files{Dir: dir + "/state"},
+		Store:     st,
 		Engine:    engine,
 		Builders:  sel,
 		Table:     table,
 		ReposDir:  dir + "/repos",
 		BuildsDir: dir + "/builds",
+		Specs:     []platform.SpecContributor{spec},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -65,7 +71,7 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
+	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p})}
 }
 
 // shorten makes the deploy timings short for one test.

@@ -172,7 +172,7 @@ func FuzzParseScale(f *testing.F) {
 		}
 		var out []string
 		for typ, n := range got {
-			if validProcessType(typ) != nil || n < 0 {
+			if ValidProcessType(typ) != nil || n < 0 {
 				t.Fatalf("%q gave %s=%d", args, typ, n)
 			}
 			out = append(out, fmt.Sprintf("%s=%d", typ, n))
@@ -240,44 +240,6 @@ func FuzzChangeDomains(f *testing.F) {
 			}
 		default:
 			t.Fatalf("unknown action %q accepted", action)
-		}
-	})
-}
-
-// FuzzResources: resource:limit and resource:reserve values. Settings
-// that validate resolve, for every process type, to amounts Docker takes:
-// positive, a reservation not above the limit, memory-swap with and at
-// least the memory limit.
-func FuzzResources(f *testing.F) {
-	f.Add("1", "512m", "1g", "64m", "worker", "256m")
-	f.Add("0.5", "0.0000001", "", "", "web", "")
-	f.Add("", "64m", "-1", "128m", "", "")
-	f.Add("2e3", "1t", "32m", "", "x", "NaN")
-	f.Fuzz(func(t *testing.T, cpu, mem, swap, reserve, typ, typMem string) {
-		r := ResourceSettings{
-			Limits:       map[string]Resources{DefaultProcessType: {CPU: cpu, Memory: mem, MemorySwap: swap}},
-			Reservations: map[string]Resources{DefaultProcessType: {Memory: reserve}},
-		}
-		if typ != "" && typMem != "" {
-			r.Limits[typ] = Resources{Memory: typMem}
-		}
-		if r.validate() != nil {
-			return
-		}
-		for _, ty := range []string{DefaultProcessType, typ, "other"} {
-			h, err := r.resolve(ty)
-			if err != nil {
-				t.Fatalf("%+v validated, but %s resolves to an error: %v", r, ty, err)
-			}
-			if (cpu != "" && h.NanoCPUs <= 0) || h.NanoCPUs < 0 || h.Memory < 0 || h.MemoryReservation < 0 || h.MemorySwap < -1 {
-				t.Fatalf("%+v: %s resolves to %+v", r, ty, h)
-			}
-			if mem != "" && h.Memory == 0 || reserve != "" && h.MemoryReservation == 0 {
-				t.Fatalf("%+v: %s resolves to no limit: %+v", r, ty, h)
-			}
-			if h.Memory > 0 && h.MemoryReservation > h.Memory || h.MemorySwap > 0 && h.MemorySwap < h.Memory || h.MemorySwap > 0 && h.Memory == 0 {
-				t.Fatalf("%+v: %s resolves to amounts Docker refuses: %+v", r, ty, h)
-			}
 		}
 	})
 }

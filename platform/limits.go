@@ -123,39 +123,25 @@ func (p *Platform) checkFormation(app string, formation map[string]int, what str
 }
 
 // buildResources are the CPU and memory limits of app a's build and of its
-// deploy one-offs (predeploy, release command): the app's settings for
-// process type build, else the host's build defaults. A setting a deploy
-// key made cannot go above the host's default: only an admin can give an
-// app's builds more than every app gets.
-func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptions, error) {
-	var h docker.HostOptions
+// deploy one-offs (predeploy, release command), and the build's options:
+// what the contributors give (the app's settings for process type build),
+// else the host's build defaults. A setting a deploy key made cannot go
+// above the host's default: only an admin can give an app's builds more
+// than every app gets.
+func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptions, BuildSpec, error) {
+	b, err := p.specs.build(a)
+	if err != nil {
+		return docker.HostOptions{}, b, err
+	}
+	h := b.Resources
 	l := p.Limits()
-	own := a.Resources.Limits[BuildProcessType]
-	var err error
-	if own.Memory != "" {
-		if h.Memory, err = docker.ParseMemory(own.Memory); err != nil {
-			return h, err
-		}
-	}
-	if own.MemorySwap != "" {
-		if own.MemorySwap == "-1" {
-			h.MemorySwap = -1
-		} else if h.MemorySwap, err = docker.ParseMemory(own.MemorySwap); err != nil {
-			return h, err
-		}
-	}
-	if own.CPU != "" {
-		if h.NanoCPUs, err = docker.ParseCPUs(own.CPU); err != nil {
-			return h, err
-		}
-	}
 	defMem := l.BuildMemory
 	if defMem == 0 {
 		if total, err := p.docker.MemTotal(ctx); err == nil && total > 0 {
 			defMem = total / 2
 		}
 	}
-	admin := a.Resources.AdminOwned()
+	admin := b.ByAdmin
 	if defMem > 0 && (h.Memory == 0 || (!admin && h.Memory > defMem)) {
 		h.Memory = defMem
 	}
@@ -168,7 +154,7 @@ func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptio
 	if l.BuildCPUs > 0 && (h.NanoCPUs == 0 || (!admin && h.NanoCPUs > l.BuildCPUs)) {
 		h.NanoCPUs = l.BuildCPUs
 	}
-	return h, nil
+	return h, b, nil
 }
 
 // describeBuildResources says what a build runs with, for the push output.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/berth-paas/berth/docker"
 )
 
 func TestLimitsDefaults(t *testing.T) {
@@ -34,29 +36,29 @@ func TestFormationLimits(t *testing.T) {
 	}
 }
 
-// A build runs under the host's build limits unless the app sets its
-// own; a deploy key's own cannot go above the host's, an admin's can.
+// A build runs under the host's build limits unless the contributors give
+// it its own; a deploy key's own cannot go above the host's, an admin's
+// can.
 func TestBuildResources(t *testing.T) {
 	ctx := context.Background()
-	p := New(Config{Limits: Limits{BuildMemory: 1 << 30, BuildCPUs: 2e9}})
 	for _, c := range []struct {
 		name      string
-		res       ResourceSettings
+		own       BuildSpec
 		mem, cpus int64
 	}{
-		{"nothing set", ResourceSettings{}, 1 << 30, 2e9},
-		{"a lower limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "256m", CPU: "0.5"}}}, 256 << 20, 5e8},
-		{"a deploy key's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}, SetBy: SetByDeployKey}, 1 << 30, 2e9},
-		{"an admin's higher limit", ResourceSettings{Limits: map[string]Resources{BuildProcessType: {Memory: "4g", CPU: "4"}}, SetBy: SetByAdmin}, 4 << 30, 4e9},
-		{"_default_ is not the build's", ResourceSettings{Limits: map[string]Resources{DefaultProcessType: {Memory: "64m"}}, SetBy: SetByDeployKey}, 1 << 30, 2e9},
+		{"nothing set", BuildSpec{}, 1 << 30, 2e9},
+		{"a lower limit", BuildSpec{Resources: docker.HostOptions{Memory: 256 << 20, NanoCPUs: 5e8}}, 256 << 20, 5e8},
+		{"a deploy key's higher limit", BuildSpec{Resources: docker.HostOptions{Memory: 4 << 30, NanoCPUs: 4e9}}, 1 << 30, 2e9},
+		{"an admin's higher limit", BuildSpec{Resources: docker.HostOptions{Memory: 4 << 30, NanoCPUs: 4e9}, ByAdmin: true}, 4 << 30, 4e9},
 	} {
-		h, err := p.buildResources(ctx, &App{Resources: c.res})
+		p := New(Config{Limits: Limits{BuildMemory: 1 << 30, BuildCPUs: 2e9}, Specs: []SpecContributor{&fakeSpec{build: c.own}}})
+		h, _, err := p.buildResources(ctx, &App{})
 		if err != nil || h.Memory != c.mem || h.NanoCPUs != c.cpus {
 			t.Errorf("%s: memory %d, cpus %d, %v; want %d, %d", c.name, h.Memory, h.NanoCPUs, err, c.mem, c.cpus)
 		}
 	}
-	p.SetLimits(Limits{BuildMemory: -1})
-	if h, err := p.buildResources(ctx, &App{}); err != nil || h.Memory != 0 || h.NanoCPUs != 0 {
+	p := New(Config{Limits: Limits{BuildMemory: -1}})
+	if h, _, err := p.buildResources(ctx, &App{}); err != nil || h.Memory != 0 || h.NanoCPUs != 0 {
 		t.Errorf("build_memory none: %+v, %v", h, err)
 	}
 }

@@ -86,7 +86,7 @@ func (p *Platform) runSpec(ctx context.Context, app string, cmd []string, opts R
 	if err != nil {
 		return docker.RunSpec{}, err
 	}
-	host, err := hostOptions(p.withGlobalNetworks(a), PhaseRun, "", 0)
+	host, err := p.specs.host(a, Slot{Phase: PhaseRun})
 	if err != nil {
 		return docker.RunSpec{}, err
 	}

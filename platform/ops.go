@@ -177,7 +177,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 				err = p.checkAll(ctx, a, rel, news, log)
 			}
 			if err == nil {
-				err = p.attachPostDeploy(ctx, a, news)
+				err = p.specs.postDeploy(ctx, a, news)
 			}
 			for _, s := range news {
 				if err != nil {
@@ -570,7 +570,7 @@ func (p *Platform) configRelease(ctx context.Context, a *App, rel Release, log i
 	fmt.Fprintf(log, "-----> Releasing v%d of %s with the new config\n", next.Version, a.Name)
 	// The release command runs as in a deploy: under the build's limits
 	// and build_timeout.
-	limits, err := p.buildResources(ctx, a)
+	limits, _, err := p.buildResources(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -40,8 +40,9 @@ type Config struct {
 	// BuildsDir keeps each app's last builds, record and log, under
 	// APP/; empty keeps none.
 	BuildsDir string
-	// StorageDir holds the directories storage:ensure-directory makes.
-	StorageDir string
+	// Specs contribute to every container the platform runs, and to
+	// builds, in order (spec.go): package appspec's settings families.
+	Specs []SpecContributor
 	// Logger receives what happens; nil means discard.
 	Logger *slog.Logger
 	// Limits bound what one app may take of the host; zero fields take
@@ -59,8 +60,8 @@ type Platform struct {
 	builds   buildStore
 	log      *slog.Logger
 
-	// storageDir holds storage:ensure-directory's directories.
-	storageDir string
+	// specs contribute to the containers' host options (spec.go).
+	specs specs
 
 	// busy names what holds each app ("a deploy", ...): one change of an
 	// app at a time.
@@ -77,7 +78,6 @@ type Platform struct {
 	globalPolicy  string            // ps:set --global restart-policy
 	globalWait    int               // checks:set --global wait-to-retire, seconds
 	globalStop    int               // ps:set --global stop-timeout-seconds
-	globalNets    NetworkSettings   // network:set --global
 	limits        Limits            // SetLimits
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
@@ -110,8 +110,7 @@ func New(cfg Config) *Platform {
 		gitRepos: repo.New(cfg.ReposDir, log),
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
-
-		storageDir: cfg.StorageDir,
+		specs:    specs(cfg.Specs),
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
 	p.drift = formationWatch{interval: DefaultFormationCheckInterval, maxRevivals: DefaultMaxRevivals, kick: make(chan struct{}, 1)}
@@ -248,7 +247,6 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalPolicy = stored.RestartPolicy
 	p.globalWait = stored.WaitToRetire
 	p.globalStop = stored.StopTimeoutSeconds
-	p.globalNets = stored.Networks
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }
@@ -378,6 +376,11 @@ func (p *Platform) App(ctx context.Context, name string) (*App, error) {
 		return nil, err
 	}
 	return loadApp(ctx, p.store, name)
+}
+
+// AppNames lists every app, sorted.
+func (p *Platform) AppNames(ctx context.Context) ([]string, error) {
+	return p.store.List(ctx, "apps")
 }
 
 // Exists reports whether app has a record.

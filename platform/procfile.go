@@ -10,6 +10,18 @@ import (
 
 var processTypePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
+// ValidProcessType refuses what cannot be a Procfile's process type.
+func ValidProcessType(typ string) error {
+	if !processTypePattern.MatchString(typ) {
+		return fmt.Errorf("%q is not a process type", typ)
+	}
+	return nil
+}
+
+// Types are the process types rel runs: web first, then the others
+// sorted; web alone when it has no Procfile.
+func (r Release) Types() []string { return processTypes(r.Processes) }
+
 // ReleaseProcess is the Procfile entry Heroku and Dokku run once per
 // release, before the new containers start; it is not a process type.
 const ReleaseProcess = "release"

@@ -65,9 +65,12 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	dst.Networks.AttachPostCreate = slices.Clone(src.Networks.AttachPostCreate)
 	dst.Networks.AttachPostDeploy = slices.Clone(src.Networks.AttachPostDeploy)
 	dst.Resources = ResourceSettings{Limits: maps.Clone(src.Resources.Limits), Reservations: maps.Clone(src.Resources.Reservations)}
-	dst.DockerOptions = cloneOptions(src.DockerOptions)
-	if len(dst.DockerOptions) == 0 {
-		dst.DockerOptions = nil
+	dst.DockerOptions = nil
+	for ph, opts := range src.DockerOptions {
+		if dst.DockerOptions == nil {
+			dst.DockerOptions = map[string][]string{}
+		}
+		dst.DockerOptions[ph] = slices.Clone(opts)
 	}
 	dst.Generation = 0
 	if !move {

@@ -552,12 +552,12 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 			what = "what runs but failed its checks was stopped and takes no traffic"
 		}
 		err := fmt.Errorf("%s started, but %s; %s: see logs %s, fix and deploy, or ps:start %s", app, strings.Join(failed, "; "), what, app, app)
-		if aerr := p.attachPostDeploy(ctx, a, ok); aerr != nil {
+		if aerr := p.specs.postDeploy(ctx, a, ok); aerr != nil {
 			err = fmt.Errorf("%w; and %w", err, aerr)
 		}
 		return err
 	}
-	if err := p.attachPostDeploy(ctx, a, ok); err != nil {
+	if err := p.specs.postDeploy(ctx, a, ok); err != nil {
 		return fmt.Errorf("%s started, but %w", app, err)
 	}
 	return nil

@@ -49,7 +49,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	gen := a.Generation + 1
 	types := typesToRun(rel, a.Formation)
 	formation := NextFormation(a.Formation, types, rel.AppJSON)
-	if err := checkNetworkAliases(p.withGlobalNetworks(a), types); err != nil {
+	if err := p.specs.checkTypes(a, types); err != nil {
 		return err
 	}
 	// Every way to run a release (deploy, restart, rollback, clone) comes
@@ -106,7 +106,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 		return fail(err)
 	}
 	setStep(ctx, "the switch to the new containers")
-	if err := p.attachPostDeploy(ctx, a, news); err != nil {
+	if err := p.specs.postDeploy(ctx, a, news); err != nil {
 		return fail(err)
 	}
 	// Past this point the rollout finishes whatever happens to ctx: the
@@ -144,7 +144,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 
 // containerSpec says how to run container index of process typ.
 func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index int, name string) (docker.RunSpec, error) {
-	host, err := hostOptions(p.withGlobalNetworks(a), PhaseDeploy, typ, index)
+	host, err := p.specs.host(a, Slot{Phase: PhaseDeploy, Type: typ, Index: index})
 	if err != nil {
 		return docker.RunSpec{}, err
 	}

@@ -422,10 +422,10 @@ func TestRestartWhoseNetworkIsGoneKeepsTheOldContainerServing(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			b := newBed(t)
 			b.mustDeploy("blog", "app:v1")
-			if err := b.p.CreateNetwork(b.ctx, "gone"); err != nil {
+			if err := b.spec.CreateNetwork(b.ctx, "gone"); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.p.SetNetwork(b.ctx, "blog", key, []string{"gone"}); err != nil {
+			if err := b.spec.SetNetwork(b.ctx, "blog", key, []string{"gone"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {

@@ -1,0 +1,408 @@
+package appspec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/store"
+)
+
+// This file holds Dokku's network properties: the Docker networks an
+// app's containers join, and when (network:set APP|--global), and the
+// networks network:create makes for apps to share.
+
+// ErrNetworkInUse is returned when a network an app uses would go.
+var ErrNetworkInUse = errors.New("network in use")
+
+// The network properties, as network:set names them.
+const (
+	InitialNetwork   = "initial-network"
+	AttachPostCreate = "attach-post-create"
+	AttachPostDeploy = "attach-post-deploy"
+)
+
+// SetNetwork sets one of the app's network properties (Dokku's
+// network:set): initial-network takes one network, the attach phases any
+// number; none clears the property. Networks must exist. They apply from
+// the next rollout.
+func (s *Settings) SetNetwork(ctx context.Context, app, key string, nets []string) error {
+	if err := s.checkNetworkProperty(ctx, key, nets); err != nil {
+		return err
+	}
+	if len(nets) == 0 {
+		nets = nil // cleared: nothing left in the record
+	}
+	global, err := s.spec.Global(ctx)
+	if err != nil {
+		return err
+	}
+	return s.apps.UpdateApp(ctx, app, func(a *platform.App) error {
+		setNetwork(&a.Networks, key, nets)
+		if rel, ok := a.CurrentRelease(); ok {
+			return checkNetworkAliases(a.Name, Computed(a.Networks, global), rel.Types())
+		}
+		return nil
+	})
+}
+
+// setNetwork sets one network property (checked by checkNetworkProperty).
+func setNetwork(s *platform.NetworkSettings, key string, nets []string) {
+	switch key {
+	case InitialNetwork:
+		s.InitialNetwork = ""
+		if len(nets) == 1 {
+			s.InitialNetwork = nets[0]
+		}
+	case AttachPostCreate:
+		s.AttachPostCreate = slices.Clone(nets)
+	case AttachPostDeploy:
+		s.AttachPostDeploy = slices.Clone(nets)
+	}
+}
+
+// checkNetworkProperty refuses a network property Berth does not have,
+// and networks an app cannot join or that do not exist.
+func (s *Settings) checkNetworkProperty(ctx context.Context, key string, nets []string) error {
+	switch key {
+	case InitialNetwork:
+		if len(nets) > 1 {
+			return errors.New("initial-network takes one network")
+		}
+	case AttachPostCreate, AttachPostDeploy:
+	default:
+		return fmt.Errorf("unknown network property %q: use initial-network, attach-post-create or attach-post-deploy", key)
+	}
+	seen := map[string]bool{}
+	for _, n := range nets {
+		if err := docker.ValidNetworkName(n); err != nil {
+			return err
+		}
+		switch n {
+		case "host", "none":
+			return fmt.Errorf("network %s is not supported: Berth reaches app containers over its own bridge network, which a container on %s cannot join", n, n)
+		case "bridge":
+			return errors.New("Docker's default bridge network has no name resolution between containers; create one with network:create NAME")
+		case s.engine.Network():
+			return fmt.Errorf("every app is on Berth's network %s already", n)
+		}
+		if seen[n] {
+			return fmt.Errorf("network %s is named twice", n)
+		}
+		seen[n] = true
+		if _, err := s.engine.InspectNetwork(ctx, n); docker.IsNotFound(err) {
+			return fmt.Errorf("network %s does not exist; create it with network:create %s", n, n)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Computed are the network properties that apply to an app whose own are
+// own: each of own, else global's (as Dokku's computed keys). It shares
+// no slice with either.
+func Computed(own, global platform.NetworkSettings) platform.NetworkSettings {
+	c := cloneNetworks(own)
+	if c.InitialNetwork == "" {
+		c.InitialNetwork = global.InitialNetwork
+	}
+	if len(c.AttachPostCreate) == 0 {
+		c.AttachPostCreate = slices.Clone(global.AttachPostCreate)
+	}
+	if len(c.AttachPostDeploy) == 0 {
+		c.AttachPostDeploy = slices.Clone(global.AttachPostDeploy)
+	}
+	return c
+}
+
+func cloneNetworks(s platform.NetworkSettings) platform.NetworkSettings {
+	s.AttachPostCreate = slices.Clone(s.AttachPostCreate)
+	s.AttachPostDeploy = slices.Clone(s.AttachPostDeploy)
+	return s
+}
+
+// ComputedNetworks are the network properties a's containers get: its
+// own, else the global ones.
+func (s *Settings) ComputedNetworks(ctx context.Context, a *platform.App) (platform.NetworkSettings, error) {
+	g, err := s.spec.Global(ctx)
+	if err != nil {
+		return platform.NetworkSettings{}, err
+	}
+	return Computed(a.Networks, g), nil
+}
+
+// GlobalNetworks are the network properties network:set --global set.
+func (s *Settings) GlobalNetworks(ctx context.Context) (platform.NetworkSettings, error) {
+	return s.spec.Global(ctx)
+}
+
+// The global network settings are the "networks" field of the global
+// settings document, where they were before this package had them: the
+// platform keeps the fields it does not know as they are, and both change
+// the document under the global lock.
+const (
+	globalKey   = "settings/global"
+	globalField = "networks"
+)
+
+// Global are the network properties network:set --global set.
+func (sp *Spec) Global(ctx context.Context) (platform.NetworkSettings, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.loaded {
+		g, err := loadGlobalNetworks(ctx, sp.store)
+		if err != nil {
+			return g, err
+		}
+		sp.global, sp.loaded = g, true
+	}
+	return cloneNetworks(sp.global), nil
+}
+
+// computed are the network properties a's containers get.
+func (sp *Spec) computed(a *platform.App) (platform.NetworkSettings, error) {
+	// The settings are cached after the first read; a store that
+	// cannot be read then fails the container, as the record would.
+	g, err := sp.Global(context.Background())
+	if err != nil {
+		return g, err
+	}
+	return Computed(a.Networks, g), nil
+}
+
+func loadGlobalDoc(ctx context.Context, st store.Store) (map[string]json.RawMessage, error) {
+	doc := map[string]json.RawMessage{}
+	raw, err := st.Get(ctx, globalKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return doc, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("global settings: %w", err)
+	}
+	return doc, nil
+}
+
+func loadGlobalNetworks(ctx context.Context, st store.Store) (platform.NetworkSettings, error) {
+	var n platform.NetworkSettings
+	doc, err := loadGlobalDoc(ctx, st)
+	if err != nil {
+		return n, err
+	}
+	if raw, ok := doc[globalField]; ok {
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return n, fmt.Errorf("global settings: %s: %w", globalField, err)
+		}
+	}
+	return n, nil
+}
+
+// saveGlobalNetworks writes n into the global settings document, leaving
+// its other fields as they are. The caller holds the global lock.
+func saveGlobalNetworks(ctx context.Context, st store.Store, n platform.NetworkSettings) error {
+	doc, err := loadGlobalDoc(ctx, st)
+	if err != nil {
+		return err
+	}
+	if n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 {
+		delete(doc, globalField) // omitzero, as the platform wrote it
+	} else {
+		raw, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		doc[globalField] = raw
+	}
+	raw, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, globalKey, raw)
+}
+
+// SetGlobalNetwork sets a network property of every app that sets none
+// (Dokku's network:set --global KEY [NETWORK...]); no network clears it.
+// It applies from each app's next deploy or ps:restart.
+func (s *Settings) SetGlobalNetwork(ctx context.Context, key string, nets []string) error {
+	if err := s.checkNetworkProperty(ctx, key, nets); err != nil {
+		return err
+	}
+	if len(nets) == 0 {
+		nets = nil
+	}
+	unlock, err := s.apps.LockGlobal("a global network change")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	g, err := s.spec.Global(ctx)
+	if err != nil {
+		return err
+	}
+	setNetwork(&g, key, nets)
+	// The alias check of the per-app setting, against every app the new
+	// global property would reach: an app with an all-digit process type
+	// must not join networks through the global door either.
+	if nets != nil {
+		names, err := s.apps.AppNames(ctx)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			a, err := s.apps.App(ctx, name)
+			if err != nil {
+				return err
+			}
+			if rel, ok := a.CurrentRelease(); ok {
+				if err := checkNetworkAliases(a.Name, Computed(a.Networks, g), rel.Types()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	s.spec.mu.Lock()
+	defer s.spec.mu.Unlock()
+	if err := saveGlobalNetworks(ctx, s.spec.store, g); err != nil {
+		return err
+	}
+	s.spec.global = g
+	return nil
+}
+
+// NetworkUse is a network and the apps whose settings name it.
+type NetworkUse struct {
+	docker.NetworkInfo
+	Apps []string `json:"apps"`
+}
+
+// networkUsers maps each network the settings name to the apps that name
+// it, and "--global" for the global settings.
+func (s *Settings) networkUsers(ctx context.Context) (map[string][]string, error) {
+	names, err := s.apps.AppNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := map[string][]string{}
+	for _, name := range names {
+		a, err := s.apps.App(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range slices.Concat([]string{a.Networks.InitialNetwork}, a.Networks.AttachPostCreate, a.Networks.AttachPostDeploy) {
+			if n != "" && !slices.Contains(users[n], name) {
+				users[n] = append(users[n], name)
+			}
+		}
+	}
+	// The global settings (network:set --global) use their networks too:
+	// every app that sets none joins them.
+	g, err := s.spec.Global(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range slices.Concat([]string{g.InitialNetwork}, g.AttachPostCreate, g.AttachPostDeploy) {
+		if n != "" && !slices.Contains(users[n], "--global") {
+			users[n] = append(users[n], "--global")
+		}
+	}
+	return users, nil
+}
+
+// CreateNetwork makes an attachable bridge network for apps to share
+// (Dokku's network:create).
+func (s *Settings) CreateNetwork(ctx context.Context, name string) error {
+	if err := docker.ValidNetworkName(name); err != nil {
+		return err
+	}
+	switch name {
+	case "bridge", "host", "none", s.engine.Network():
+		return fmt.Errorf("%s is a reserved network name", name)
+	}
+	return s.engine.CreateNetwork(ctx, name)
+}
+
+// DestroyNetwork removes a network network:create made. It is refused
+// while an app's settings name it or a container is attached to it.
+func (s *Settings) DestroyNetwork(ctx context.Context, name string) error {
+	if err := docker.ValidNetworkName(name); err != nil {
+		return err
+	}
+	info, err := s.engine.InspectNetwork(ctx, name)
+	if docker.IsNotFound(err) {
+		return fmt.Errorf("network %s does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	if !info.Berth {
+		return fmt.Errorf("network %s was not made by network:create of this Berth; Berth leaves it alone (remove it with docker network rm if it is yours)", name)
+	}
+	users, err := s.networkUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if apps := users[name]; len(apps) > 0 {
+		return platform.Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP|--global PROPERTY with no network, then ps:restart APP)", name, strings.Join(apps, ", "))
+	}
+	if err := s.engine.RemoveNetwork(ctx, name); err != nil {
+		if errors.Is(err, docker.ErrNetworkInUse) {
+			return platform.Errorf(ErrNetworkInUse, "network %s still has containers attached (%s); restart the apps that used it (ps:restart APP) or disconnect them", name, strings.Join(info.Containers, ", "))
+		}
+		return err
+	}
+	return nil
+}
+
+// Networks lists the networks network:create made, and any other an app
+// uses, with the apps that use them.
+func (s *Settings) Networks(ctx context.Context) ([]NetworkUse, error) {
+	all, err := s.engine.Networks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.networkUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []NetworkUse{}
+	for _, n := range all {
+		if n.Berth || len(users[n.Name]) > 0 {
+			out = append(out, NetworkUse{NetworkInfo: n, Apps: nonNil(users[n.Name])})
+		}
+	}
+	return out, nil
+}
+
+// NetworkInfo describes one network, with the apps that use it.
+func (s *Settings) NetworkInfo(ctx context.Context, name string) (NetworkUse, error) {
+	if err := docker.ValidNetworkName(name); err != nil {
+		return NetworkUse{}, err
+	}
+	info, err := s.engine.InspectNetwork(ctx, name)
+	if docker.IsNotFound(err) {
+		return NetworkUse{}, fmt.Errorf("network %s does not exist", name)
+	}
+	if err != nil {
+		return NetworkUse{}, err
+	}
+	users, err := s.networkUsers(ctx)
+	if err != nil {
+		return NetworkUse{}, err
+	}
+	return NetworkUse{NetworkInfo: info, Apps: nonNil(users[name])}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
