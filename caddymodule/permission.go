@@ -36,7 +36,10 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 }
 
 // CertificateAllowed allows name when an app answers on it, or the
-// dashboard does.
+// dashboard does. A name an app's wildcard domain covers (*.example.org)
+// is answered on, so it gets its own certificate on demand; the wildcard
+// name itself is not (it would need a DNS challenge: certs:add gives a
+// custom wildcard certificate).
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
 	table, err := p.app.routes(ctx)
 	if err != nil {
@@ -45,7 +48,7 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if c := p.app.core.Load(); c != nil && c.dashboard.Serves(name) {
 		return nil // the dashboard gets HTTPS like any app
 	}
-	if _, ok := table.Lookup(name); !ok {
+	if _, ok := table.Match(name); !ok {
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}
 	return nil
