@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-paas/berth/routing"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
@@ -50,6 +51,11 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	}
 	if _, ok := table.Match(name); !ok {
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
+	}
+	if _, exact := table.Lookup(name); !exact {
+		if c := p.app.core.Load(); c != nil {
+			c.wildNames.add(routing.NormalizeHost(name))
+		}
 	}
 	return nil
 }
