@@ -143,7 +143,7 @@ func ValidateDomain(d string) error {
 
 // ValidateAppDomain checks an app's own domain: a host name
 // (ValidateDomain), or a wildcard: "*." then a host name of at least two
-// labels ("*.example.org"), which covers every host under it, at any
+// labels ("*.example.org"; or "*.localhost", for local development), which covers every host under it, at any
 // depth, as nginx's server_name (Dokku's) does; see routing.Table.Match.
 // A "*" anywhere else is refused ("*foo.example.org", "a.*.example.org",
 // "*", "*."): nginx reads those otherwise or not at all, and "*.org"
@@ -159,7 +159,7 @@ func ValidateAppDomain(d string) error {
 	if d != strings.ToLower(d) {
 		return fmt.Errorf("domain %q: use lowercase", d)
 	}
-	if strings.Contains(rest, "*") || ValidateAppName(rest) != nil || !strings.Contains(rest, ".") {
+	if strings.Contains(rest, "*") || ValidateAppName(rest) != nil || !strings.Contains(rest, ".") && rest != "localhost" {
 		return fmt.Errorf("%q is not a wildcard domain: a wildcard is \"*.\" then a domain of at least two labels, such as *.example.org (it covers www.example.org and a.b.example.org, not example.org itself)", d)
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 )
 
 func TestAppDomainAcceptsALeadingWildcardLabel(t *testing.T) {
-	for _, d := range []string{"*.example.org", "*.a.example.org", "*.wc.localhost", "www.example.org"} {
+	for _, d := range []string{"*.example.org", "*.a.example.org", "*.wc.localhost", "*.localhost", "www.example.org"} {
 		if err := platform.ValidateAppDomain(d); err != nil {
 			t.Errorf("ValidateAppDomain(%q) = %v, want nil", d, err)
 		}
