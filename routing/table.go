@@ -102,13 +102,13 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 func (t *Table) Match(host string) (*Route, bool) {
 	s := t.current.Load()
 	h := NormalizeHost(host)
-	if strings.IndexByte(h, '*') >= 0 {
-		return nil, false
-	}
 	if c, ok := s.byHost[h]; ok {
+		if h[0] == '*' { // a wildcard's own name (keys are never "")
+			return nil, false
+		}
 		return c.route.Load(), true
 	}
-	if len(s.wild) == 0 {
+	if len(s.wild) == 0 || strings.IndexByte(h, '*') >= 0 {
 		return nil, false
 	}
 	// The suffix after the first dot is the longest, so the most
