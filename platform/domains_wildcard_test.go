@@ -121,3 +121,24 @@ func TestRemovingTheWildcardStopsRoutingItsHosts(t *testing.T) {
 		t.Fatalf("www.example.org still goes to %s", r.App)
 	}
 }
+
+// FuzzValidateAppDomain: an accepted app domain is a host name
+// ValidateDomain accepts, or "*." and one (of two labels at least, or
+// localhost); a "*" appears nowhere else.
+func FuzzValidateAppDomain(f *testing.F) {
+	for _, d := range []string{"*.example.org", "*", "*.", "a.*.b.c", "*foo.example.org", "*.localhost", "**.a.b", "*.a.b."} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		if platform.ValidateAppDomain(d) != nil {
+			return
+		}
+		rest, wild := strings.CutPrefix(d, "*.")
+		if platform.ValidateDomain(rest) != nil {
+			t.Fatalf("%q accepted, but %q is no host name", d, rest)
+		}
+		if wild && !strings.Contains(rest, ".") && rest != "localhost" {
+			t.Fatalf("%q accepted: a wildcard over a single label", d)
+		}
+	})
+}
