@@ -403,6 +403,9 @@ type core struct {
 	// socketDir is the private temporary directory of the hook socket
 	// when the state directory's path is too long for one; "" otherwise.
 	socketDir string
+	// wildNames are the names on-demand TLS was allowed for through an
+	// app's wildcard domain, to evict when the wildcard goes.
+	wildNames wildcardNames
 }
 
 func (a *App) newCore() (*core, error) {
@@ -420,7 +423,9 @@ func (a *App) newCore() (*core, error) {
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
 	// it goes too; package certs puts it back for the hosts its app keeps.
-	c.table.OnHostsGone(evictCertificates)
+	// A wildcard names none of the hosts it served: the names the
+	// permission allowed through it go with it (wildcardNames).
+	c.table.OnHostsGone(func(hosts []string) { evictCertificates(c.wildNames.gone(c.table, hosts)) })
 	// The builders, in Dokku's detection order: herokuish for a
 	// .buildpacks file or BUILDPACK_URL, pack for a project.toml,
 	// dockerfile for a Dockerfile; a source none detects (a Procfile app,

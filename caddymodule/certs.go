@@ -84,7 +84,7 @@ func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHell
 	if err != nil {
 		return nil, err
 	}
-	route, ok := table.Lookup(name)
+	route, ok := table.Match(name)
 	if !ok {
 		return nil, nil
 	}

@@ -135,7 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.dashboard.ServeHTTP(w, r)
 		return nil
 	}
-	route, ok := table.Lookup(r.Host)
+	route, ok := table.Match(r.Host)
 	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -324,7 +324,7 @@ func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, err
 			return nil, err
 		}
 	}
-	route, ok := table.Lookup(r.Host)
+	route, ok := table.Match(r.Host)
 	if !ok {
 		return nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-paas/berth/routing"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
@@ -36,7 +37,10 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 }
 
 // CertificateAllowed allows name when an app answers on it, or the
-// dashboard does.
+// dashboard does. A name an app's wildcard domain covers (*.example.org)
+// is answered on, so it gets its own certificate on demand; the wildcard
+// name itself is not (it would need a DNS challenge: certs:add gives a
+// custom wildcard certificate).
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
 	table, err := p.app.routes(ctx)
 	if err != nil {
@@ -45,8 +49,13 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if c := p.app.core.Load(); c != nil && c.dashboard.Serves(name) {
 		return nil // the dashboard gets HTTPS like any app
 	}
-	if _, ok := table.Lookup(name); !ok {
+	if _, ok := table.Match(name); !ok {
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
+	}
+	if _, exact := table.Lookup(name); !exact {
+		if c := p.app.core.Load(); c != nil {
+			c.wildNames.add(routing.NormalizeHost(name))
+		}
 	}
 	return nil
 }

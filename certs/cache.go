@@ -150,13 +150,22 @@ func cacheable(leaf *x509.Certificate, hosts []string) bool {
 	return len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return !slices.Contains(hosts, n) })
 }
 
-// coveredHosts are the hosts e's custom certificate serves.
+// coveredHosts are the hosts e's custom certificate serves. An app's
+// wildcard domain ("*.example.org") is not one: it is no name a client
+// asks for, and a certificate cached under it would be served for every
+// name below it, other apps' exact hosts included (exact beats wildcard
+// in routing, not in Caddy's cache). A custom wildcard certificate is
+// served through the manager (GetCertificate), for the names the
+// wildcard routes to its app.
 func coveredHosts(e *entry, hosts []string) []string {
 	if e == nil || e.cert == nil {
 		return nil
 	}
 	var out []string
 	for _, h := range hosts {
+		if strings.HasPrefix(h, "*.") {
+			continue
+		}
 		if e.cert.Leaf.VerifyHostname(h) == nil {
 			out = append(out, h)
 		}

@@ -123,15 +123,42 @@ func saveGlobal(ctx context.Context, s store.Store, g Global) error {
 	return s.Put(ctx, globalKey, doc)
 }
 
-// ValidateDomain checks a domain name: lowercase labels of letters, digits
-// and dashes. A leading "*." is not allowed: Berth answers on names, and
-// certificates are obtained for each.
+// ValidateDomain checks a host name: lowercase labels of letters, digits
+// and dashes (the dashboard's host, a global domain). An app's own domain
+// may also be a wildcard: ValidateAppDomain.
 func ValidateDomain(d string) error {
 	if d != strings.ToLower(d) {
 		return fmt.Errorf("domain %q: use lowercase", d)
 	}
+	if strings.Contains(d, "*") {
+		return fmt.Errorf("%q is not a domain name: a wildcard (such as *.example.org) can only be an app's own domain (domains:add APP *.example.org)", d)
+	}
 	if err := ValidateAppName(d); err != nil || !strings.Contains(d, ".") && d != "localhost" {
 		return fmt.Errorf("%q is not a domain name (labels of letters, digits and dashes, separated by dots, such as www.example.com)", d)
+	}
+	return nil
+}
+
+// ValidateAppDomain checks an app's own domain: a host name
+// (ValidateDomain), or a wildcard: "*." then a host name of at least two
+// labels ("*.example.org"; or "*.localhost", for local development), which covers every host under it, at any
+// depth, as nginx's server_name (Dokku's) does; see routing.Table.Match.
+// A "*" anywhere else is refused ("*foo.example.org", "a.*.example.org",
+// "*", "*."): nginx reads those otherwise or not at all, and "*.org"
+// would take a whole top-level domain.
+func ValidateAppDomain(d string) error {
+	rest, wild := strings.CutPrefix(d, "*.")
+	if !wild {
+		if strings.Contains(d, "*") {
+			return fmt.Errorf("%q is not a domain name: \"*\" may only stand first, as a whole label, in a wildcard such as *.example.org", d)
+		}
+		return ValidateDomain(d)
+	}
+	if d != strings.ToLower(d) {
+		return fmt.Errorf("domain %q: use lowercase", d)
+	}
+	if strings.Contains(rest, "*") || ValidateAppName(rest) != nil || !strings.Contains(rest, ".") && rest != "localhost" {
+		return fmt.Errorf("%q is not a wildcard domain: a wildcard is \"*.\" then a domain of at least two labels, such as *.example.org (it covers www.example.org and a.b.example.org, not example.org itself)", d)
 	}
 	return nil
 }
@@ -164,10 +191,12 @@ func (p *Platform) Domains(ctx context.Context, app string) (DomainsReport, erro
 
 // ChangeDomains changes the app's own domains: "add", "remove", "set"
 // (replace) or "clear". Routing follows at once; a domain another app
-// answers on is refused.
+// names is refused. Names are compared exactly (the table's Lookup): a
+// wildcard conflicts only with the same wildcard, and an exact host under
+// another app's wildcard is allowed, as it wins over the wildcard.
 func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domains []string) error {
 	for _, d := range domains {
-		if err := ValidateDomain(d); err != nil {
+		if err := ValidateAppDomain(d); err != nil {
 			return err
 		}
 		if err := p.checkNotReserved(d); err != nil && action != "remove" {

@@ -9,6 +9,15 @@
 // write that adds or removes an app or changes its hosts (deploys of new
 // apps, domain changes: rare) copies the maps. A request on the hot path
 // pays two atomic loads and one map lookup.
+//
+// Wildcard hosts ("*.example.org", Dokku's wildcard domains) match, as
+// nginx's server_name does, every host that ends in ".example.org", at
+// any depth, but not example.org itself. The most specific entry wins: an
+// exact host before any wildcard, and a deeper wildcard (*.a.example.org)
+// before a shallower one (*.example.org). Match tries the exact host, and
+// only when the table holds wildcards, each suffix after a dot from the
+// longest down: one map lookup per label, on substrings of the host, so
+// it allocates nothing.
 package routing
 
 import (
@@ -43,8 +52,14 @@ func newCell(r *Route) *cell {
 }
 
 type snapshot struct {
+	// byHost holds every host as the apps name it, wildcards included
+	// ("*.example.org"): Lookup's exact view, which conflicts are
+	// checked against.
 	byHost map[string]*cell
-	byApp  map[string]*cell
+	// wild holds the wildcards by the domain they cover: "example.org"
+	// for "*.example.org". Empty when no app has one.
+	wild  map[string]*cell
+	byApp map[string]*cell
 }
 
 // Table is the routing table. The zero value is not usable; call New.
@@ -61,13 +76,15 @@ type Table struct {
 // New returns an empty table.
 func New() *Table {
 	t := &Table{}
-	t.current.Store(&snapshot{byHost: map[string]*cell{}, byApp: map[string]*cell{}})
+	t.current.Store(&snapshot{byHost: map[string]*cell{}, wild: map[string]*cell{}, byApp: map[string]*cell{}})
 	return t
 }
 
-// Lookup returns the route for host (a request's Host, with or without a
-// port; matched case-insensitively), or false when no app answers on it.
-// The returned Route must not be modified.
+// Lookup returns the route of the app that names host exactly (with or
+// without a port; matched case-insensitively): a wildcard is found only
+// by its own name ("*.example.org"). It is who claims a name, for the
+// platform's conflict checks; a request is routed by Match. The returned
+// Route must not be modified.
 func (t *Table) Lookup(host string) (*Route, bool) {
 	c, ok := t.current.Load().byHost[NormalizeHost(host)]
 	if !ok {
@@ -75,6 +92,41 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 	}
 	return c.route.Load(), true
 }
+
+// Match returns the route that serves a request for host (a request's
+// Host or a TLS server name, with or without a port; matched
+// case-insensitively): the app that names it exactly, else the app whose
+// wildcard covers it most specifically; false when none does. A name
+// with a "*" is never served (it is no host a client can ask for). The
+// returned Route must not be modified.
+func (t *Table) Match(host string) (*Route, bool) {
+	s := t.current.Load()
+	h := NormalizeHost(host)
+	if c, ok := s.byHost[h]; ok {
+		if h[0] == '*' { // a wildcard's own name (keys are never "")
+			return nil, false
+		}
+		return c.route.Load(), true
+	}
+	if len(s.wild) == 0 || strings.IndexByte(h, '*') >= 0 {
+		return nil, false
+	}
+	// The suffix after the first dot is the longest, so the most
+	// specific wildcard; a label before it is required (i > 0), so
+	// *.example.org does not match example.org or ".example.org".
+	for i := 1; i < len(h); i++ {
+		if h[i] != '.' {
+			continue
+		}
+		if c, ok := s.wild[h[i+1:]]; ok {
+			return c.route.Load(), true
+		}
+	}
+	return nil, false
+}
+
+// IsWildcard says whether host is a wildcard entry ("*.example.org").
+func IsWildcard(host string) bool { return strings.HasPrefix(host, "*.") }
 
 // App returns the route of the named app, or false when the table has none.
 func (t *Table) App(name string) (*Route, bool) {
@@ -186,11 +238,14 @@ func build(apps map[string]*cell) *snapshot {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	s := &snapshot{byHost: make(map[string]*cell, len(apps)), byApp: apps}
+	s := &snapshot{byHost: make(map[string]*cell, len(apps)), wild: map[string]*cell{}, byApp: apps}
 	for _, name := range names {
 		for _, h := range apps[name].route.Load().Hosts {
 			if _, taken := s.byHost[h]; !taken {
 				s.byHost[h] = apps[name]
+				if IsWildcard(h) {
+					s.wild[h[len("*."):]] = apps[name]
+				}
 			}
 		}
 	}
