@@ -70,6 +70,8 @@ func (d *Dashboard) handler() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/logs.txt", d.withSession(d.logsDownload))
 	mux.HandleFunc("GET /apps/{app}/builds/{id}/stream", d.withSession(d.buildStream))
 	mux.HandleFunc("GET /apps/{app}/builds/{file}", d.withSession(d.buildLog))
+	mux.HandleFunc("GET /datastores", d.withSession(d.datastoresPage))
+	mux.HandleFunc("GET /keys", d.withSession(d.keysPage))
 	mux.HandleFunc("GET /static/logs.js", d.script)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "No such page.")
@@ -85,6 +87,8 @@ func (d *Dashboard) handler() http.Handler {
 type pageData struct {
 	Title   string
 	Scope   string // "admin" or "app NAME"
+	Admin   bool   // an admin session: the navigation links the keys page
+	Nav     string // the navigation's current entry: apps, datastores, keys
 	CSRF    string
 	Flash   string
 	FlashOK bool
@@ -342,7 +346,11 @@ func (d *Dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 
 func (d *Dashboard) page(w http.ResponseWriter, s *session, name, title string, body any) {
 	flash, ok := d.takeFlash(s)
-	d.render(w, http.StatusOK, name, pageData{Title: title, Scope: scopeName(s), CSRF: s.csrf, Flash: flash, FlashOK: ok, Body: body})
+	nav := strings.TrimSuffix(name, ".html")
+	if nav == "app" {
+		nav = "apps"
+	}
+	d.render(w, http.StatusOK, name, pageData{Title: title, Scope: scopeName(s), Admin: s.app == "", Nav: nav, CSRF: s.csrf, Flash: flash, FlashOK: ok, Body: body})
 }
 
 type releaseRow struct {
