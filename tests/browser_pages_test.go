@@ -35,7 +35,7 @@ func cmdBrowserPages(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "admin nav: %s\n", flat("#nav"))
 	b.step("datastores", chromedp.Click(chromedp.ID("nav-datastores")), chromedp.WaitVisible(chromedp.CSS(`[data-datastore="`+store+`"]`)))
 	fmt.Fprintf(ts.Stdout(), "datastore: %s\n", flat(`[data-datastore="`+store+`"]`))
-	b.step("datastores revealed", chromedp.Click(chromedp.ID("reveal")), chromedp.WaitVisible(chromedp.CSS(`[data-datastore="`+store+`"]`)))
+	b.step("datastores revealed", chromedp.Click(chromedp.ID("reveal")), chromedp.WaitVisible(chromedp.ID("hide")))
 	fmt.Fprintf(ts.Stdout(), "revealed: %s\n", flat(`[data-datastore="`+store+`"] dd code`))
 	b.step("keys", chromedp.Click(chromedp.ID("nav-keys")), chromedp.WaitVisible(chromedp.CSS(`[data-key="`+key+`"]`)))
 	fmt.Fprintf(ts.Stdout(), "key: %s\n", flat(`[data-key="`+key+`"]`))
