@@ -468,9 +468,12 @@ func (s *Set) Glance(app string) (p Point, ok bool) {
 		})
 	}
 	s.mu.Unlock()
-	if from.at.Equal(now.at) {
-		// Counters since the app's first request, over at most one
-		// interval: a fresh Berth's first requests still show.
+	if from.requests == 0 && now.at.Sub(from.at) < SampleInterval {
+		// Counters since the app's first request (its zero sample, or
+		// none yet), over at least one interval: a fresh Berth's first
+		// requests still show, and 13 requests a moment after the zero
+		// sample read as 13 over the last 30 s (there was none before
+		// it), not as hundreds a second.
 		from.at = now.at.Add(-SampleInterval)
 	}
 	p, _ = between(from, now)

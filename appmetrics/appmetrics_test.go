@@ -219,3 +219,20 @@ func TestLatest(t *testing.T) {
 		t.Error("a forgotten app has figures")
 	}
 }
+
+// Requests a moment after an app's zero sample read as a rate over one
+// interval, not over the moment since it.
+func TestGlanceOfAFreshAppIsOverOneInterval(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := New()
+	s.now = func() time.Time { return now }
+	a := s.App("blog") // its zero sample now
+	now = now.Add(200 * time.Millisecond)
+	for i := 0; i < 15; i++ {
+		a.Observe(200, time.Millisecond)
+	}
+	p, ok := s.Glance("blog")
+	if !ok || p.Requests != 15 || math.Abs(p.Rate-15/SampleInterval.Seconds()) > 1e-9 {
+		t.Errorf("glance %+v %v, want 15 requests at %v/s", p, ok, 15/SampleInterval.Seconds())
+	}
+}
