@@ -3,12 +3,15 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/services"
 )
 
@@ -131,4 +134,59 @@ func (d *Dashboard) keysPage(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	d.page(w, s, "keys.html", "Keys", list)
+}
+
+// keyName keeps what reaches ssh-keys:add and :remove a name, never a
+// flag; the command checks the rest.
+var keyName = regexp.MustCompile(`^[A-Za-z0-9][^\s]{0,63}$`)
+
+// keysAction is POST /keys/add (name, key, app: empty for an admin key)
+// and POST /keys/remove (name): ssh-keys:add and ssh-keys:remove with the
+// session's scope, which the table keeps for admin keys (403 for a
+// deploy key's session, forged or not).
+func (d *Dashboard) keysAction(w http.ResponseWriter, r *http.Request, s *session) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if !keyName.MatchString(name) {
+		d.fail(w, http.StatusBadRequest, "Give the key a name: letters, digits, and . _ @ - after the first (alice, ci-deploy).")
+		return
+	}
+	var args []string
+	stdin := ""
+	switch r.PathValue("action") {
+	case "add":
+		stdin = strings.TrimSpace(r.PostFormValue("key"))
+		if stdin == "" || strings.ContainsAny(stdin, "\r\n") {
+			d.fail(w, http.StatusBadRequest, "Paste one public key, on one line, as in a .pub file (ssh-ed25519 AAAA... comment).")
+			return
+		}
+		args = []string{"ssh-keys:add", name}
+		if app := strings.TrimSpace(r.PostFormValue("app")); app != "" {
+			if err := platform.ValidateAppName(app); err != nil {
+				d.fail(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			args = []string{"ssh-keys:add", "--app", app, name}
+		}
+	case "remove":
+		args = []string{"ssh-keys:remove", name}
+	default:
+		d.fail(w, http.StatusNotFound, fmt.Sprintf("No action %q.", r.PathValue("action")))
+		return
+	}
+	shown := strings.Join(args, " ")
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Minute)
+	defer cancel()
+	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown)
+	_, err := d.runInput(ctx, s, stdin, args...)
+	if errors.Is(err, commands.ErrForbidden) {
+		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown, "reason", err.Error())
+		d.commandFailed(w, err)
+		return
+	}
+	if err != nil {
+		d.setFlash(s, shown+" failed: "+err.Error(), false)
+	} else {
+		d.setFlash(s, shown+": done", true)
+	}
+	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 }

@@ -3,7 +3,9 @@ package dashboard
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,27 +17,31 @@ import (
 // command table's scopes (commands.Authorize) are the real ones.
 
 type pagesRunner struct {
-	mu  sync.Mutex
-	ran []string
+	mu    sync.Mutex
+	ran   []string
+	stdin string // the last command's
 }
 
-func (f *pagesRunner) exec(_ context.Context, _ *commands.Backend, args []string, io commands.IO) error {
+func (f *pagesRunner) exec(_ context.Context, _ *commands.Backend, args []string, out commands.IO) error {
+	in, _ := io.ReadAll(out.Stdin)
 	f.mu.Lock()
 	f.ran = append(f.ran, strings.Join(args, " "))
+	f.stdin = string(in)
 	f.mu.Unlock()
 	switch args[0] {
+	case "ssh-keys:add", "ssh-keys:remove":
 	case "postgres:list":
-		fmt.Fprintln(io.Stdout, `[{"type":"postgres","name":"pg1","image":"postgres:17","password":"hunter2","status":"running",
+		fmt.Fprintln(out.Stdout, `[{"type":"postgres","name":"pg1","image":"postgres:17","password":"hunter2","status":"running",
 "url":"postgres://postgres:hunter2@berth-postgres-pg1:5432/pg1","links":[{"app":"blog","var":"DATABASE_URL"}]}]`)
 	case "mysql:list":
-		fmt.Fprintln(io.Stdout, `[]`)
+		fmt.Fprintln(out.Stdout, `[]`)
 	case "redis:list":
-		fmt.Fprintln(io.Stdout, `[{"type":"redis","name":"cache","image":"redis:7","status":"exited","url":"redis://default:s3cret@berth-redis-cache:6379"}]`)
+		fmt.Fprintln(out.Stdout, `[{"type":"redis","name":"cache","image":"redis:7","status":"exited","url":"redis://default:s3cret@berth-redis-cache:6379"}]`)
 	case "ssh-keys:list":
-		fmt.Fprintln(io.Stdout, `[{"name":"alice","key":"ssh-ed25519 AAAA","fingerprint":"SHA256:abc","added_at":"2026-01-01T10:00:00Z"},
+		fmt.Fprintln(out.Stdout, `[{"name":"alice","key":"ssh-ed25519 AAAAC3alicekey","fingerprint":"SHA256:abc","added_at":"2026-01-01T10:00:00Z"},
 {"name":"ci","key":"ssh-ed25519 BBBB","fingerprint":"SHA256:def","app":"blog","added_at":"2026-01-01T11:00:00Z"}]`)
 	default:
-		fmt.Fprintf(io.Stderr, " !     no fake for %s\n", args[0])
+		fmt.Fprintf(out.Stderr, " !     no fake for %s\n", args[0])
 		return fmt.Errorf("no fake for %s", args[0])
 	}
 	return nil
@@ -112,7 +118,7 @@ func TestKeysPageListsTheKeys(t *testing.T) {
 			t.Errorf("the page has no %s", want)
 		}
 	}
-	if strings.Contains(body, "AAAA") {
+	if strings.Contains(body, "AAAAC3alicekey") {
 		t.Error("the page shows the public keys themselves, not their fingerprints")
 	}
 }
@@ -143,5 +149,73 @@ func TestMaskPassword(t *testing.T) {
 		if got := maskPassword(in); got != want {
 			t.Errorf("maskPassword(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func (d *Dashboard) csrfOf(t *testing.T, h http.Header) string {
+	t.Helper()
+	c, err := (&http.Request{Header: h}).Cookie(cookieName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.sessionFor(c.Value).csrf
+}
+
+func TestKeysAddAndRemoveRunTheCommands(t *testing.T) {
+	d, f, h := pagesTest(t, commands.LoginGrant{})
+	csrf := d.csrfOf(t, h)
+	w := do(d, "POST", "/keys/add", url.Values{"csrf": {csrf}, "name": {"ci"}, "key": {"ssh-ed25519 AAAA ci@host"}, "app": {"blog"}}, h)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/keys" {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	if ran := f.commands(); len(ran) != 1 || ran[0] != "ssh-keys:add --app blog ci" || f.stdin != "ssh-ed25519 AAAA ci@host" {
+		t.Errorf("add ran %v with stdin %q", ran, f.stdin)
+	}
+	w = do(d, "POST", "/keys/remove", url.Values{"csrf": {csrf}, "name": {"ci"}}, h)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("remove: %d %s", w.Code, w.Body)
+	}
+	if ran := f.commands(); len(ran) != 2 || ran[1] != "ssh-keys:remove ci" {
+		t.Errorf("remove ran %v", ran)
+	}
+	if w := do(d, "GET", "/keys", nil, h); !strings.Contains(w.Body.String(), "ssh-keys:remove ci: done") {
+		t.Error("the page does not say the key was removed")
+	}
+}
+
+// A name that would read as a flag, or a key of several lines, is
+// refused before any command runs.
+func TestKeysActionsRefuseBadInput(t *testing.T) {
+	d, f, h := pagesTest(t, commands.LoginGrant{})
+	csrf := d.csrfOf(t, h)
+	for _, form := range []url.Values{
+		{"name": {"--app"}, "key": {"ssh-ed25519 AAAA"}},
+		{"name": {"ci"}, "key": {"ssh-ed25519 AAAA\nssh-ed25519 BBBB"}},
+		{"name": {"ci"}, "key": {"ssh-ed25519 AAAA"}, "app": {"--global"}},
+		{"name": {""}},
+	} {
+		form.Set("csrf", csrf)
+		if w := do(d, "POST", "/keys/add", form, h); w.Code != http.StatusBadRequest {
+			t.Errorf("%v: %d", form, w.Code)
+		}
+	}
+	if ran := f.commands(); len(ran) != 0 {
+		t.Errorf("commands ran: %v", ran)
+	}
+}
+
+// A deploy key's session cannot add or remove keys, even with its own
+// form token: the table's scope of ssh-keys:add and :remove.
+func TestKeysActionsOfADeployKeyAre403(t *testing.T) {
+	d, f, h := pagesTest(t, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
+	csrf := d.csrfOf(t, h)
+	for _, path := range []string{"/keys/add", "/keys/remove"} {
+		w := do(d, "POST", path, url.Values{"csrf": {csrf}, "name": {"alice"}, "key": {"ssh-ed25519 AAAA"}}, h)
+		if w.Code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", path, w.Code)
+		}
+	}
+	if ran := f.commands(); len(ran) != 0 {
+		t.Errorf("commands ran: %v", ran)
 	}
 }

@@ -12,16 +12,19 @@ import (
 // real headless Chromium (see cmdBrowser): signed in through the admin
 // login URL in ADMINURL, it opens the datastores page from the
 // navigation and prints the card of DATASTORE (TYPE/NAME), then the keys
-// page and the card of KEY; signed in through the deploy key's login
+// page and the card of KEY; it adds the public key in NEWKEYFILE as the
+// admin key dsh4-added with the page's form, and removes it with its
+// button, printing what the page says; signed in through the deploy key's login
 // URL in DEPLOYURL, it prints the navigation, the datastores page's
 // message, and what /keys answers when opened by hand. Screenshots go
 // to the artifacts directory's dashboard-pages.
 //
-//	browser-pages ADMINURL DEPLOYURL DATASTORE KEY
+//	browser-pages ADMINURL DEPLOYURL DATASTORE KEY NEWKEYFILE
 func cmdBrowserPages(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 4 {
-		ts.Fatalf("usage: browser-pages ADMINURL DEPLOYURL DATASTORE KEY")
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: browser-pages ADMINURL DEPLOYURL DATASTORE KEY NEWKEYFILE")
 	}
+	newKey := strings.TrimSpace(ts.ReadFile(args[4]))
 	adminURL := strings.TrimSpace(ts.ReadFile(args[0]))
 	deployURL := strings.TrimSpace(ts.ReadFile(args[1]))
 	store, key := args[2], args[3]
@@ -39,6 +42,15 @@ func cmdBrowserPages(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "revealed: %s\n", flat(`[data-datastore="`+store+`"] dd code`))
 	b.step("keys", chromedp.Click(chromedp.ID("nav-keys")), chromedp.WaitVisible(chromedp.CSS(`[data-key="`+key+`"]`)))
 	fmt.Fprintf(ts.Stdout(), "key: %s\n", flat(`[data-key="`+key+`"]`))
+	b.step("key typed", chromedp.SendKeys(chromedp.ID("key-name"), "dsh4-added"), chromedp.SendKeys(chromedp.ID("key-text"), newKey),
+		chromedp.ScrollIntoView(chromedp.ID("key-add")))
+	b.step("key added", chromedp.Click(chromedp.ID("key-add")), chromedp.WaitVisible(chromedp.CSS(`[data-key="dsh4-added"]`)))
+	fmt.Fprintf(ts.Stdout(), "add: %s\nadded: %s\n", flat("#flash"), flat(`[data-key="dsh4-added"] h2`))
+	// A fresh page without the message, so that the next wait is for
+	// the removal's.
+	b.step("keys again", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.ID("remove-dsh4-added")))
+	b.step("key removed", chromedp.Click(chromedp.ID("remove-dsh4-added")), chromedp.WaitVisible(chromedp.ID("flash")))
+	fmt.Fprintf(ts.Stdout(), "remove: %s\nafter remove: %s\n", flat("#flash"), flat("main"))
 
 	// The deploy key's session, in the same browser: its cookie replaces
 	// the admin's.
