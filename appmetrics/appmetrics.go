@@ -108,7 +108,10 @@ type Set struct {
 	rings      map[string]*ring
 	containers []ContainerCount
 	usage      map[string][]Usage // the last hour's, oldest first
-	now        func() time.Time
+	// perContainer is each app's last sample by container: the reports
+	// show it, the plots need only the sums, so the history holds none.
+	perContainer map[string][]ContainerUsage
+	now          func() time.Time
 
 	requests, duration, upstream, containersDesc *prometheus.Desc
 	cpu, memory                                  *prometheus.Desc
@@ -119,9 +122,10 @@ type Set struct {
 // New returns an empty set.
 func New() *Set {
 	return &Set{
-		rings: map[string]*ring{},
-		usage: map[string][]Usage{},
-		now:   time.Now,
+		rings:        map[string]*ring{},
+		usage:        map[string][]Usage{},
+		perContainer: map[string][]ContainerUsage{},
+		now:          time.Now,
 		cpu: prometheus.NewDesc("berth_app_cpu_cores",
 			"CPU the app's running containers used over the last sample (30s), in cores (1 is one core busy), from Docker's stats.", []string{"app"}, nil),
 		memory: prometheus.NewDesc("berth_app_memory_bytes",
@@ -178,6 +182,7 @@ func (s *Set) Forget(name string) {
 	defer s.mu.Unlock()
 	delete(s.rings, name)
 	delete(s.usage, name)
+	delete(s.perContainer, name)
 	kept := s.containers[:0:0]
 	for _, c := range s.containers {
 		if c.App != name {
@@ -195,13 +200,30 @@ type Usage struct {
 	// since the last sample (since the container started, for a new one).
 	CPU    float64
 	Memory uint64
+	// Containers is the figures of each running container, summed in
+	// CPU and Memory; only the latest sample (Latest) keeps them.
+	Containers []ContainerUsage
 }
+
+// ContainerUsage is one running container's resource use at a sample.
+type ContainerUsage struct {
+	Name   string // APP.TYPE.N, as ps:report names it
+	CPU    float64
+	Memory uint64
+}
+
+// stale is how old the last sample may be and still be shown as the
+// app's use now: older is of containers that are gone (scaled to zero,
+// stopped), and shows as no figure rather than an old one.
+const stale = 2*SampleInterval + SampleInterval/2
 
 // AddUsage records an app's resource use (the sampler reads it from
 // Docker).
 func (s *Set) AddUsage(app string, u Usage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.perContainer[app] = u.Containers
+	u.Containers = nil
 	us := append(s.usage[app], u)
 	if len(us) > History {
 		us = append(us[:0:0], us[len(us)-History:]...)
@@ -221,6 +243,25 @@ func (s *Set) Usage(app string) []Usage {
 		}
 	}
 	return out
+}
+
+// Latest is the app's last resource sample with its containers' figures,
+// if it is recent (taken within the last two and a half intervals): ok
+// is false before the first sample and once the app's containers are
+// gone, so that no one reads an old or made-up figure as today's.
+func (s *Set) Latest(app string) (u Usage, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := s.usage[app]
+	if len(us) == 0 {
+		return Usage{}, false
+	}
+	u = us[len(us)-1]
+	if s.now().Sub(u.At) > stale {
+		return Usage{}, false
+	}
+	u.Containers = append([]ContainerUsage(nil), s.perContainer[app]...)
+	return u, true
 }
 
 // Retain makes sure every app of names is listed (an app that was never
@@ -292,9 +333,9 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	var latest []Usage
 	var names []string
 	for app, us := range s.usage {
-		// A sample older than two intervals is of containers that are
-		// gone (scaled to zero, stopped): no figure rather than an old one.
-		if u := us[len(us)-1]; s.now().Sub(u.At) <= 2*SampleInterval+SampleInterval/2 {
+		// A stale sample is of containers that are gone: no figure
+		// rather than an old one.
+		if u := us[len(us)-1]; s.now().Sub(u.At) <= stale {
 			latest, names = append(latest, u), append(names, app)
 		}
 	}
@@ -427,9 +468,12 @@ func (s *Set) Glance(app string) (p Point, ok bool) {
 		})
 	}
 	s.mu.Unlock()
-	if from.at.Equal(now.at) {
-		// Counters since the app's first request, over at most one
-		// interval: a fresh Berth's first requests still show.
+	if from.requests == 0 && now.at.Sub(from.at) < SampleInterval {
+		// Counters since the app's first request (its zero sample, or
+		// none yet), over at least one interval: a fresh Berth's first
+		// requests still show, and 13 requests a moment after the zero
+		// sample read as 13 over the last 30 s (there was none before
+		// it), not as hundreds a second.
 		from.at = now.at.Add(-SampleInterval)
 	}
 	p, _ = between(from, now)

@@ -189,3 +189,50 @@ func TestRetainedAppHasNoTrafficUntilARequest(t *testing.T) {
 		t.Error("a request that failed upstream reached the app too")
 	}
 }
+
+// Latest is the last sample with its containers, and nothing before the
+// first sample or once it is stale: never an old figure shown as now's.
+func TestLatest(t *testing.T) {
+	s := New()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	if _, ok := s.Latest("a"); ok {
+		t.Fatal("a figure before the first sample")
+	}
+	s.AddUsage("a", Usage{At: now, CPU: .5, Memory: 3 << 20, Containers: []ContainerUsage{
+		{Name: "a.web.1", CPU: .2, Memory: 1 << 20}, {Name: "a.web.2", CPU: .3, Memory: 2 << 20}}})
+	u, ok := s.Latest("a")
+	if !ok || u.CPU != .5 || len(u.Containers) != 2 || u.Containers[1].Name != "a.web.2" {
+		t.Fatalf("Latest = %+v, %v", u, ok)
+	}
+	// The history keeps the sums alone.
+	if h := s.Usage("a"); len(h) != 1 || h[0].Containers != nil {
+		t.Errorf("the history holds containers: %+v", h)
+	}
+	now = now.Add(3 * SampleInterval)
+	if u, ok := s.Latest("a"); ok {
+		t.Errorf("a stale sample is shown as now's: %+v", u)
+	}
+	s.Forget("a")
+	now = now.Add(-3 * SampleInterval)
+	if _, ok := s.Latest("a"); ok {
+		t.Error("a forgotten app has figures")
+	}
+}
+
+// Requests a moment after an app's zero sample read as a rate over one
+// interval, not over the moment since it.
+func TestGlanceOfAFreshAppIsOverOneInterval(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := New()
+	s.now = func() time.Time { return now }
+	a := s.App("blog") // its zero sample now
+	now = now.Add(200 * time.Millisecond)
+	for i := 0; i < 15; i++ {
+		a.Observe(200, time.Millisecond)
+	}
+	p, ok := s.Glance("blog")
+	if !ok || p.Requests != 15 || math.Abs(p.Rate-15/SampleInterval.Seconds()) > 1e-9 {
+		t.Errorf("glance %+v %v, want 15 requests at %v/s", p, ok, 15/SampleInterval.Seconds())
+	}
+}

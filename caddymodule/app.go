@@ -495,7 +495,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

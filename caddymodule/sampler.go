@@ -67,15 +67,18 @@ func (s *containerSampler) sample(ctx context.Context, apps []string, addUsage f
 			}
 			running++
 			seen[p.Name] = u
-			sum.Memory += u.Memory
+			c := appmetrics.ContainerUsage{Name: p.Name, Memory: u.Memory}
 			// Cores over the time since the last sample, or since the
 			// container started for one not seen before (or restarted:
 			// its counter began again).
 			if old, ok := s.prev[app][p.Name]; ok && u.CPU >= old.CPU && u.Read.After(old.Read) {
-				sum.CPU += (u.CPU - old.CPU).Seconds() / u.Read.Sub(old.Read).Seconds()
+				c.CPU = (u.CPU - old.CPU).Seconds() / u.Read.Sub(old.Read).Seconds()
 			} else if up := u.Read.Sub(p.Started); up > 0 {
-				sum.CPU += u.CPU.Seconds() / up.Seconds()
+				c.CPU = u.CPU.Seconds() / up.Seconds()
 			}
+			sum.CPU += c.CPU
+			sum.Memory += c.Memory
+			sum.Containers = append(sum.Containers, c)
 		}
 		var cs []appmetrics.ContainerCount
 		for k, v := range n {

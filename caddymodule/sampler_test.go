@@ -100,3 +100,36 @@ func TestStopSamplerWaitsForIt(t *testing.T) {
 		t.Error("stop returned while the sampler still ran")
 	}
 }
+
+// A sample gives each running container's figures, and their sums.
+func TestSamplerGivesEachContainer(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := containerSampler{
+		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
+			return []platform.ProcessStatus{
+				{Name: "a.web.1", Type: "web", State: "running", Started: t0.Add(-10 * time.Second)},
+				{Name: "a.web.2", Type: "web", State: "running", Started: t0.Add(-10 * time.Second)},
+				{Name: "a.worker.1", Type: "worker", State: "exited"},
+			}, nil
+		},
+		usage: func(ctx context.Context, name string) (docker.Usage, error) {
+			// web.1 was busy 5 of its 10 seconds, web.2 1 of them.
+			cpu := 5 * time.Second
+			if name == "a.web.2" {
+				cpu = time.Second
+			}
+			return docker.Usage{CPU: cpu, Memory: 1 << 20, Read: t0}, nil
+		},
+	}
+	var got appmetrics.Usage
+	s.sample(context.Background(), []string{"a"}, func(_ string, u appmetrics.Usage) { got = u })
+	if len(got.Containers) != 2 || got.Containers[0].Name != "a.web.1" || got.Containers[1].Name != "a.web.2" {
+		t.Fatalf("containers = %+v, want web.1 and web.2 (the exited one has none)", got.Containers)
+	}
+	if math.Abs(got.Containers[0].CPU-.5) > 1e-9 || math.Abs(got.Containers[1].CPU-.1) > 1e-9 || math.Abs(got.CPU-.6) > 1e-9 {
+		t.Errorf("CPU = %v (web.1 %v, web.2 %v), want .6 (.5, .1)", got.CPU, got.Containers[0].CPU, got.Containers[1].CPU)
+	}
+	if got.Memory != 2<<20 {
+		t.Errorf("memory = %d, want the sum of both", got.Memory)
+	}
+}

@@ -84,6 +84,10 @@ type Backend struct {
 	// Dashboard makes the web dashboard's login URLs (dashboard:*); nil
 	// when the Caddyfile sets no dashboard host.
 	Dashboard Logins
+	// Metrics are the apps' traffic and CPU and memory figures, which
+	// ps:report and apps:report show; nil: none (the reports say there
+	// are no samples).
+	Metrics Metrics
 }
 
 // command is one entry of the table. Its scope comes first and has no

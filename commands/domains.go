@@ -201,6 +201,7 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 		"formation":     ps.Formation,
 		"running":       ps.Running,
 		"failed":        ps.Failed,
+		"metrics":       figuresOf(p.Metrics, app, nil),
 	}
 	if flags["format"] == "json" {
 		return writeJSON(out, report)
@@ -222,6 +223,8 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "App formation:\t%s\n", formatFormation(ps.Formation))
 	fmt.Fprintf(tw, "App processes:\t%s\n", platform.FormatProcesses(running))
 	fmt.Fprintf(tw, "App urls:\t%s\n", strings.Join(urls, " "))
+	// Berth's figures (docs/DOKKU.md), after every key scripts knew.
+	report["metrics"].(appFigures).trafficLines(tw, "App")
 	return tw.Flush()
 }
 

@@ -47,8 +47,12 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
+	figures := figuresOf(p.Metrics, app, r.Processes)
 	if flags["format"] == "json" {
-		return writeJSON(out, r)
+		return writeJSON(out, struct {
+			platform.ProcessReport
+			Metrics appFigures `json:"metrics"`
+		}{r, figures})
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s ps information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
@@ -91,6 +95,9 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 		}
 		fmt.Fprintf(tw, "Status %s.%d:\t%s, %d restarts\n", ps.Type, ps.Index, detail, ps.Restarts)
 	}
+	// Berth's figures (docs/DOKKU.md), after every key scripts knew.
+	figures.trafficLines(tw, "Ps")
+	figures.containerLines(tw, r.Processes)
 	return tw.Flush()
 }
 

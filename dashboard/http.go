@@ -70,6 +70,9 @@ func (d *Dashboard) handler() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/logs.txt", d.withSession(d.logsDownload))
 	mux.HandleFunc("GET /apps/{app}/builds/{id}/stream", d.withSession(d.buildStream))
 	mux.HandleFunc("GET /apps/{app}/builds/{file}", d.withSession(d.buildLog))
+	mux.HandleFunc("GET /datastores", d.withSession(d.datastoresPage))
+	mux.HandleFunc("GET /keys", d.withSession(d.keysPage))
+	mux.HandleFunc("POST /keys/{action}", d.withSession(d.keysAction))
 	mux.HandleFunc("GET /static/logs.js", d.script)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "No such page.")
@@ -85,6 +88,8 @@ func (d *Dashboard) handler() http.Handler {
 type pageData struct {
 	Title   string
 	Scope   string // "admin" or "app NAME"
+	Admin   bool   // an admin session: the navigation links the keys page
+	Nav     string // the navigation's current entry: apps, datastores, keys
 	CSRF    string
 	Flash   string
 	FlashOK bool
@@ -203,6 +208,11 @@ var bangPrefix = regexp.MustCompile(`(?m)^ !\s+`)
 // deploy key (or for one app) is held to exactly what that key may run
 // over SSH (commands.Authorize, then the deploy key's limits).
 func (d *Dashboard) run(ctx context.Context, s *session, args ...string) (string, error) {
+	return d.runInput(ctx, s, "", args...)
+}
+
+// runInput is run with stdin (ssh-keys:add reads the key there).
+func (d *Dashboard) runInput(ctx context.Context, s *session, stdin string, args ...string) (string, error) {
 	if s.app != "" {
 		if err := commands.Authorize(s.app, args); err != nil {
 			return "", &cmdError{err, "Permission denied: " + err.Error()}
@@ -213,7 +223,7 @@ func (d *Dashboard) run(ctx context.Context, s *session, args ...string) (string
 	b := d.backend
 	d.mu.Unlock()
 	var out, errb bytes.Buffer
-	err := d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
+	err := d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
 	if err != nil {
 		msg := strings.TrimSpace(bangPrefix.ReplaceAllString(errb.String(), ""))
 		if msg == "" {
@@ -342,7 +352,11 @@ func (d *Dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 
 func (d *Dashboard) page(w http.ResponseWriter, s *session, name, title string, body any) {
 	flash, ok := d.takeFlash(s)
-	d.render(w, http.StatusOK, name, pageData{Title: title, Scope: scopeName(s), CSRF: s.csrf, Flash: flash, FlashOK: ok, Body: body})
+	nav := strings.TrimSuffix(name, ".html")
+	if nav == "app" {
+		nav = "apps"
+	}
+	d.render(w, http.StatusOK, name, pageData{Title: title, Scope: scopeName(s), Admin: s.app == "", Nav: nav, CSRF: s.csrf, Flash: flash, FlashOK: ok, Body: body})
 }
 
 type releaseRow struct {

@@ -128,6 +128,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"browser-metrics":    cmdBrowserMetrics,
 			"browser-deploy":     cmdBrowserDeploy,
 			"browser-config":     cmdBrowserConfig,
+			"browser-pages":      cmdBrowserPages,
 		},
 	}
 }
