@@ -18,6 +18,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/services"
 	"golang.org/x/crypto/ssh"
 )
@@ -70,6 +71,9 @@ type Backend struct {
 	// Logs shows the apps' output and keeps their log settings (logs,
 	// logs:*).
 	Logs *applogs.Logs
+	// Processes keeps the apps' process settings (ps:set, checks:set,
+	// checks:disable|enable|skip, checks:report).
+	Processes *pssettings.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -29,6 +30,8 @@ type bed struct {
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
+	// ps is the settings package wired as Berth wires it.
+	ps *pssettings.Settings
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -65,7 +68,13 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx})
+}
+
+// withPackages wires the packages that keep settings of b's apps.
+func withPackages(b *bed) *bed {
+	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
+	return b
 }
 
 // shorten makes the deploy timings short for one test.
@@ -498,15 +507,15 @@ func TestNewContainersTakeNoTrafficBeforeTheirChecksPass(t *testing.T) {
 // next rollout; an app's own wins; the report says both.
 func TestGlobalRestartPolicy(t *testing.T) {
 	b := newBed(t)
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
 		t.Fatal("a bad global restart policy was taken")
 	}
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v1")
 	b.mustDeploy("own", "app:v1")
-	if err := b.p.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
+	if err := b.ps.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
 		t.Fatal(err)
 	}
 	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "unless-stopped" {
@@ -520,7 +529,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 		t.Fatalf("report %+v, %v", r, err)
 	}
 	// Cleared, the default is back at the next rollout.
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
@@ -535,19 +544,19 @@ func TestGlobalRestartPolicy(t *testing.T) {
 // an app's own wins.
 func TestGlobalWaitToRetire(t *testing.T) {
 	b := newBed(t)
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
 		t.Fatal("a wait above an hour was taken")
 	}
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.p.GlobalWaitToRetire(); got != 7 {
+	if got := b.ps.GlobalWaitToRetire(); got != 7 {
 		t.Fatalf("global wait-to-retire %d, want 7", got)
 	}
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.p.GlobalWaitToRetire(); got != 0 {
+	if got := b.ps.GlobalWaitToRetire(); got != 0 {
 		t.Fatalf("cleared global wait-to-retire %d, want 0", got)
 	}
 }

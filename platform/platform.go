@@ -74,11 +74,11 @@ type Platform struct {
 	reserved      []string          // Berth's own hosts (reserved.go)
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
-	globalPolicy  string            // ps:set --global restart-policy
-	globalWait    int               // checks:set --global wait-to-retire, seconds
-	globalStop    int               // ps:set --global stop-timeout-seconds
 	globalNets    NetworkSettings   // network:set --global
 	limits        Limits            // SetLimits
+	// processGlobals are ps:set and checks:set --global's (package
+	// pssettings), which the rollout applies.
+	processGlobals ProcessGlobals
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
@@ -245,9 +245,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalDomains = slices.Clone(domains)
 	p.storedGlobal = stored.Domains
 	p.globalConfig = stored.Config
-	p.globalPolicy = stored.RestartPolicy
-	p.globalWait = stored.WaitToRetire
-	p.globalStop = stored.StopTimeoutSeconds
+	p.processGlobals = processGlobalsOf(stored)
 	p.globalNets = stored.Networks
 	p.mu.Unlock()
 	return p.rehost(ctx)
