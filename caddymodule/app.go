@@ -27,6 +27,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/dashboard"
+	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/keys"
@@ -463,6 +464,9 @@ func (a *App) newCore() (*core, error) {
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
+	// Old releases and the build cache are pruned after each rollout and
+	// build from here on.
+	diskUse := disk.New(disk.Config{Apps: c.platform, Engine: dc, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -487,7 +491,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Processes: processes, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Processes: processes, Disk: diskUse, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

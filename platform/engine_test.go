@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
@@ -30,8 +31,10 @@ type bed struct {
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
-	// ps is the settings package wired as Berth wires it.
-	ps *pssettings.Settings
+	// ps and disk are the settings packages wired as Berth wires them:
+	// disk prunes releases after each rollout.
+	ps   *pssettings.Settings
+	disk *disk.Disk
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -74,6 +77,7 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 // withPackages wires the packages that keep settings of b's apps.
 func withPackages(b *bed) *bed {
 	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Engine: b.engine})
 	return b
 }
 

@@ -69,3 +69,18 @@ func TestProcessGlobalsReadFromThePreviousDocument(t *testing.T) {
 		t.Fatalf("wait-to-retire %d after it was cleared", got)
 	}
 }
+
+// The retention is the app's, else the global document's, else the
+// Caddyfile's keep_releases, and each says where it comes from.
+func TestKeepReleasesOrder(t *testing.T) {
+	l := Limits{KeepReleases: 10}
+	if n, from := KeepReleasesOf(&App{}, Global{}, l); n != 10 || from != "keep_releases" {
+		t.Errorf("default: %d from %s", n, from)
+	}
+	if n, from := KeepReleasesOf(&App{}, Global{KeepReleases: 4}, l); n != 4 || from != "global" {
+		t.Errorf("global: %d from %s", n, from)
+	}
+	if n, from := KeepReleasesOf(&App{KeepReleases: 3}, Global{KeepReleases: 4}, l); n != 3 || from != "app" {
+		t.Errorf("own: %d from %s", n, from)
+	}
+}

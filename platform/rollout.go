@@ -134,10 +134,11 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 			p.log.Warn("rename container", "app", a.Name, "error", err)
 		}
 	}
-	// The new release serves: releases beyond the app's retention go,
-	// with their images. A failure here costs disk, not the rollout.
-	if err := p.pruneReleases(cleanup, a, log); err != nil {
-		p.log.Warn("remove old releases", "app", a.Name, "error", err)
+	// The new release serves: what follows it runs (package disk removes
+	// the releases beyond the app's retention, with their images). A
+	// failure there costs disk, not the rollout.
+	for _, err := range p.hooks.runRolledOut(cleanup, a, func() error { return saveApp(cleanup, p.store, a) }, log) {
+		p.log.Warn("after a rollout", "app", a.Name, "error", err)
 	}
 	return nil
 }

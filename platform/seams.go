@@ -2,15 +2,17 @@ package platform
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
 // The settings an app's containers run with (restart policy, stop
-// timeout, wait-to-retire) are set by a package of their own (pssettings:
-// ps:set, checks:set), which keeps them where they always were: on the
-// app record and in the global settings document. The core only resolves
+// timeout, wait-to-retire) and how many releases keep their image are
+// set by packages of their own (pssettings: ps:set, checks:set; disk:
+// releases:set), which keep them where they always were: on the app
+// record and in the global settings document. The core only resolves
 // them, with the plain functions below, when it makes or retires
-// containers.
+// containers and prunes releases.
 
 // ProcessGlobals are the process settings of the global document that
 // apply to the apps that set none of their own; zero fields are unset.
@@ -64,12 +66,32 @@ func WaitToRetireOf(a *App, g ProcessGlobals) time.Duration {
 	return DefaultWaitToRetire * time.Second
 }
 
+// KeepReleasesOf is how many of a's newest releases keep their image, and
+// where that number comes from: "app" (releases:set APP), "global"
+// (releases:set --global, in g) or "keep_releases" (the Caddyfile's
+// limit l, or its default).
+func KeepReleasesOf(a *App, g Global, l Limits) (int, string) {
+	if a.KeepReleases > 0 {
+		return a.KeepReleases, "app"
+	}
+	if g.KeepReleases > 0 {
+		return g.KeepReleases, "global"
+	}
+	return l.KeepReleases, "keep_releases"
+}
+
 // ProcessGlobals returns the process settings of the global document, as
 // the core uses them (read at Start, kept current by ChangeGlobal).
 func (p *Platform) ProcessGlobals() ProcessGlobals {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.processGlobals
+}
+
+// GlobalSettings reads the global settings document, for a package that
+// keeps settings in it (disk's keep).
+func (p *Platform) GlobalSettings(ctx context.Context) (Global, error) {
+	return loadGlobal(ctx, p.store)
 }
 
 // ChangeGlobal changes the global settings document under the global lock
@@ -110,4 +132,46 @@ func (p *Platform) ChangeApp(ctx context.Context, app, what string, change func(
 	}
 	defer unlock()
 	return change(a, func() error { return saveApp(ctx, p.store, a) })
+}
+
+// OnRolledOut registers f to run after a rollout made a release of a
+// serve (a deploy, config change, restart or rollback), with the app
+// still locked: f may change a and save it with save. A failure costs
+// what f was for (disk: old releases stay), not the rollout, so f's error
+// is logged only. log is the rollout's output.
+func (p *Platform) OnRolledOut(f func(ctx context.Context, a *App, save func() error, log io.Writer) error) {
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
+	p.hooks.rolledOut = append(p.hooks.rolledOut, f)
+}
+
+// OnBuilt registers f to run after a deploy built from a source (it
+// succeeded or not), off the deploy's path, in a goroutine of its own:
+// disk prunes the build cache there.
+func (p *Platform) OnBuilt(f func(ctx context.Context)) {
+	p.hooks.mu.Lock()
+	defer p.hooks.mu.Unlock()
+	p.hooks.built = append(p.hooks.built, f)
+}
+
+func (h *appHooks) runRolledOut(ctx context.Context, a *App, save func() error, log io.Writer) []error {
+	var errs []error
+	for _, f := range snapshot(h, &h.rolledOut) {
+		if err := f(ctx, a, save, log); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func (h *appHooks) runBuilt(ctx context.Context) {
+	for _, f := range snapshot(h, &h.built) {
+		f(ctx)
+	}
+}
+
+// AppNames lists the apps' names, sorted, for a package that goes through
+// every app (disk's cleanup).
+func (p *Platform) AppNames(ctx context.Context) ([]string, error) {
+	return p.store.List(ctx, "apps")
 }
