@@ -28,10 +28,12 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/dashboard"
+	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
@@ -471,6 +473,10 @@ func (a *App) newCore() (*core, error) {
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
+	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
+	// Old releases and the build cache are pruned after each rollout and
+	// build from here on.
+	diskUse := disk.New(disk.Config{Apps: c.platform, Engine: dc, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -495,7 +501,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

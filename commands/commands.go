@@ -17,8 +17,10 @@ import (
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/services"
 	"golang.org/x/crypto/ssh"
 )
@@ -75,6 +77,12 @@ type Backend struct {
 	// networks, storage, resources, docker-options (network:*,
 	// storage:*, resource:*, docker-options:*).
 	AppSpec *appspec.Settings
+	// Processes keeps the apps' process settings (ps:set, checks:set,
+	// checks:disable|enable|skip, checks:report).
+	Processes *pssettings.Settings
+	// Disk keeps the releases' retention and the build cache in bounds
+	// (releases:set, cleanup, disk:report).
+	Disk *disk.Disk
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

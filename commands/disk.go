@@ -48,7 +48,7 @@ func releasesSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	default:
 		return usageError{"keep takes one number"}
 	}
-	if err := p.SetKeepReleases(ctx, app, n, out.Stderr); err != nil {
+	if err := p.Disk.SetKeepReleases(ctx, app, n, out.Stderr); err != nil {
 		return err
 	}
 	what := app
@@ -75,7 +75,7 @@ func cleanup(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) == 1 {
 		app = pos[0]
 	}
-	return p.Cleanup(ctx, app, out.Stderr)
+	return p.Disk.Cleanup(ctx, app, out.Stderr)
 }
 
 func diskReport(ctx context.Context, p *Backend, args []string, out IO) error {
@@ -99,7 +99,7 @@ func diskReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) == 1 {
 		app = pos[0]
 	}
-	rep, err := p.Disk(ctx, app)
+	rep, err := p.Disk.Report(ctx, app)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 )
 
 // processCommands run and configure an app's processes.
@@ -209,13 +210,13 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 			if err != nil {
 				return err
 			}
-			if err := p.SetGlobalStopTimeout(ctx, n); err != nil {
+			if err := p.Processes.SetGlobalStopTimeout(ctx, n); err != nil {
 				return err
 			}
 			fmt.Fprintf(out.Stdout, "-----> Set the global stop-timeout-seconds to %s; apps that set none stop their containers with it from now on\n", orDefault(value, strconv.Itoa(platform.DefaultStopTimeoutSeconds)))
 			return nil
 		}
-		if err := p.SetGlobalRestartPolicy(ctx, value); err != nil {
+		if err := p.Processes.SetGlobalRestartPolicy(ctx, value); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set the global restart-policy to %s; apps that set none get it from their next deploy or ps:restart\n", orDefault(value, platform.DefaultRestartPolicy))
@@ -230,11 +231,11 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	app, key, value := pos[0], pos[1], pos[2]
 	switch key {
 	case "restart-policy":
-		if err := p.SetRestartPolicy(ctx, app, value); err != nil {
+		if err := p.Processes.SetRestartPolicy(ctx, app, value); err != nil {
 			return err
 		}
 	case "procfile-path":
-		if err := p.SetProcfilePath(ctx, app, value); err != nil {
+		if err := p.Processes.SetProcfilePath(ctx, app, value); err != nil {
 			return err
 		}
 	case "stop-timeout-seconds":
@@ -242,7 +243,7 @@ func psSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err != nil {
 			return err
 		}
-		if err := p.SetStopTimeout(ctx, app, n); err != nil {
+		if err := p.Processes.SetStopTimeout(ctx, app, n); err != nil {
 			return err
 		}
 	default:
@@ -262,8 +263,8 @@ func parseStopTimeout(value, unset string) (int, error) {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(value)
-	if err != nil || n < 1 || n > platform.MaxStopTimeoutSeconds {
-		return 0, usageError{fmt.Sprintf("stop-timeout-seconds %q: give a whole number of seconds from 1 to %d; to unset it, give no value (%s)", value, platform.MaxStopTimeoutSeconds, unset)}
+	if err != nil || n < 1 || n > pssettings.MaxStopTimeoutSeconds {
+		return 0, usageError{fmt.Sprintf("stop-timeout-seconds %q: give a whole number of seconds from 1 to %d; to unset it, give no value (%s)", value, pssettings.MaxStopTimeoutSeconds, unset)}
 	}
 	return n, nil
 }
@@ -384,7 +385,7 @@ func checksAction(action string) func(context.Context, *Backend, []string, IO) e
 		if len(pos) == 2 {
 			types = strings.Split(pos[1], ",")
 		}
-		if err := p.SetChecks(ctx, pos[0], action, types); err != nil {
+		if err := p.Processes.SetChecks(ctx, pos[0], action, types); err != nil {
 			return err
 		}
 		what := "all process types"
@@ -402,21 +403,14 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	a, err := p.App(ctx, app)
+	r, err := p.Processes.Checks(ctx, app)
 	if err != nil {
 		return err
 	}
-	global := p.GlobalWaitToRetire()
-	wait := a.Checks.WaitToRetire
-	if wait == 0 {
-		wait = global
-	}
-	if wait == 0 {
-		wait = platform.DefaultWaitToRetire
-	}
+	wait, global := r.WaitToRetire, r.GlobalWaitToRetire
 	report := map[string]any{
-		"disabled":              orNone(a.Checks.Disabled),
-		"skipped":               orNone(a.Checks.Skipped),
+		"disabled":              orNone(r.Disabled),
+		"skipped":               orNone(r.Skipped),
 		"wait_to_retire":        wait,
 		"global_wait_to_retire": global,
 	}
@@ -425,8 +419,8 @@ func checksReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	}
 	fmt.Fprintf(out.Stdout, "=====> %s checks information\n", app)
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Checks disabled list:\t%s\n", strings.Join(orNone(a.Checks.Disabled), ","))
-	fmt.Fprintf(tw, "Checks skipped list:\t%s\n", strings.Join(orNone(a.Checks.Skipped), ","))
+	fmt.Fprintf(tw, "Checks disabled list:\t%s\n", strings.Join(orNone(r.Disabled), ","))
+	fmt.Fprintf(tw, "Checks skipped list:\t%s\n", strings.Join(orNone(r.Skipped), ","))
 	fmt.Fprintf(tw, "Checks wait to retire:\t%d\n", wait)
 	fmt.Fprintf(tw, "Checks global wait to retire:\t%s\n", orEmptyInt(global))
 	return tw.Flush()
@@ -454,7 +448,7 @@ func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 				return usageError{"wait-to-retire takes a whole number of seconds"}
 			}
 		}
-		if err := p.SetGlobalWaitToRetire(ctx, n); err != nil {
+		if err := p.Processes.SetGlobalWaitToRetire(ctx, n); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set the global wait-to-retire to %s; apps that set none use it from their next deploy\n", orDefault(orEmptyInt(n), "60"))
@@ -467,7 +461,7 @@ func checksSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return usageError{"wait-to-retire takes a whole number of seconds"}
 	}
-	if err := p.SetWaitToRetire(ctx, pos[0], n); err != nil {
+	if err := p.Processes.SetWaitToRetire(ctx, pos[0], n); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Set wait-to-retire of %s to %ds\n", pos[0], n)

@@ -188,19 +188,6 @@ const (
 	DefaultWaitToRetire       = 60
 )
 
-// stopTimeout is how long a's containers get between SIGTERM and SIGKILL:
-// its own setting, else the global one (ps:set --global
-// stop-timeout-seconds), else DefaultStopTimeoutSeconds.
-func (p *Platform) stopTimeout(a *App) time.Duration {
-	if a.StopTimeoutSeconds > 0 {
-		return time.Duration(a.StopTimeoutSeconds) * time.Second
-	}
-	if g := p.GlobalStopTimeout(); g > 0 {
-		return time.Duration(g) * time.Second
-	}
-	return DefaultStopTimeoutSeconds * time.Second
-}
-
 // Release is one deployable version of an app: an image and how to run it.
 type Release struct {
 	Version int    `json:"version"`

@@ -96,7 +96,7 @@ func TestCheckRetention(t *testing.T) {
 func TestGlobalSettingsOfThisRound(t *testing.T) {
 	ctx := context.Background()
 	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	none, own := &App{}, &App{DeployBranch: "main", DockerfilePath: "own.Dockerfile", BuildRetention: 3, StopTimeoutSeconds: 4}
+	none, own := &App{}, &App{DeployBranch: "main", DockerfilePath: "own.Dockerfile", BuildRetention: 3}
 	check := func(what string, got, want any) {
 		t.Helper()
 		if got != want {
@@ -106,7 +106,6 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 	check("default branch", p.deployBranchOf(ctx, none), "")
 	check("default dockerfile", p.dockerfilePathOf(ctx, none), "")
 	check("default retention", p.buildRetention(ctx, none), KeepBuilds)
-	check("default stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
 	if err := p.SetGlobalDeployBranch(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +113,6 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := p.SetGlobalBuildRetention(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetGlobalStopTimeout(ctx, 12); err != nil {
 		t.Fatal(err)
 	}
 	off, err := p.AutocreationDisabled(ctx)
@@ -132,16 +128,13 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 	check("global branch", p.deployBranchOf(ctx, none), "prod")
 	check("global dockerfile", p.dockerfilePathOf(ctx, none), "g/Dockerfile")
 	check("global retention", p.buildRetention(ctx, none), 7)
-	check("global stop", p.stopTimeout(none), 12*time.Second)
 	check("own branch", p.deployBranchOf(ctx, own), "main")
 	check("own dockerfile", p.dockerfilePathOf(ctx, own), "own.Dockerfile")
 	check("own retention", p.buildRetention(ctx, own), 3)
-	check("own stop", p.stopTimeout(own), 4*time.Second)
 	for _, bad := range []error{
 		p.SetGlobalDeployBranch(ctx, "bad..name"),
 		p.SetGlobalDockerfilePath(ctx, "../x"),
 		p.SetGlobalBuildRetention(ctx, MaxBuildRetention+1),
-		p.SetGlobalStopTimeout(ctx, 3601),
 	} {
 		if bad == nil {
 			t.Error("a bad global value was taken")
@@ -151,12 +144,10 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 	p.SetGlobalDeployBranch(ctx, "")
 	p.SetGlobalDockerfilePath(ctx, "")
 	p.SetGlobalBuildRetention(ctx, 0)
-	p.SetGlobalStopTimeout(ctx, 0)
 	p.SetDisableAutocreation(ctx, false)
 	check("cleared branch", p.deployBranchOf(ctx, none), "")
 	check("cleared dockerfile", p.dockerfilePathOf(ctx, none), "")
 	check("cleared retention", p.buildRetention(ctx, none), KeepBuilds)
-	check("cleared stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
 	off, _ = p.AutocreationDisabled(ctx)
 	check("autocreation cleared", off, false)
 }

@@ -120,7 +120,7 @@ func TestDrainStopsTheOldContainerAfterWaitToRetire(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.SetWaitToRetire(b.ctx, "blog", 1); err != nil {
+	if err := b.ps.SetWaitToRetire(b.ctx, "blog", 1); err != nil {
 		t.Fatal(err)
 	}
 	b.table.InFlight.Begin(addr(old)) // never done

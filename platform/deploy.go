@@ -194,9 +194,10 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 	}()
 	if req.Source != nil {
-		// The build cache grows with every build; prune it to its bound
-		// after this one, off the deploy's path.
-		defer func() { go p.pruneBuildCache(cleanup) }()
+		// The build cache grows with every build: what follows a build
+		// (package disk prunes the cache to its bound) runs after this
+		// one, off the deploy's path.
+		defer func() { go p.hooks.runBuilt(cleanup) }()
 	}
 	if req.Image != "" {
 		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)

@@ -15,10 +15,10 @@ func TestRetentionRemovesOldReleaseImages(t *testing.T) {
 	if err := b.p.Create(b.ctx, "ret"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.SetKeepReleases(b.ctx, "ret", 1, nil); err == nil {
+	if err := b.disk.SetKeepReleases(b.ctx, "ret", 1, nil); err == nil {
 		t.Fatal("keep 1 was taken; it must be refused (the rollback target would go)")
 	}
-	if err := b.p.SetKeepReleases(b.ctx, "ret", 2, nil); err != nil {
+	if err := b.disk.SetKeepReleases(b.ctx, "ret", 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, img := range []string{"app:v1", "app:v2", "app:v1", "app:v2"} {
@@ -55,7 +55,7 @@ func TestRetentionRemovesOldReleaseImages(t *testing.T) {
 	if rel.Version != 5 {
 		t.Fatalf("rollback made v%d, want v5", rel.Version)
 	}
-	rep, err := b.p.Disk(b.ctx, "")
+	rep, err := b.disk.Report(b.ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,11 @@ import (
 
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
@@ -31,6 +33,10 @@ type bed struct {
 	table  *routing.Table
 	ctx    context.Context
 	spec   *appspec.Settings
+	// ps and disk are the settings packages wired as Berth wires them:
+	// disk prunes releases after each rollout.
+	ps   *pssettings.Settings
+	disk *disk.Disk
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -71,7 +77,14 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p})}
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p})})
+}
+
+// withPackages wires the packages that keep settings of b's apps.
+func withPackages(b *bed) *bed {
+	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Engine: b.engine})
+	return b
 }
 
 // shorten makes the deploy timings short for one test.
@@ -504,15 +517,15 @@ func TestNewContainersTakeNoTrafficBeforeTheirChecksPass(t *testing.T) {
 // next rollout; an app's own wins; the report says both.
 func TestGlobalRestartPolicy(t *testing.T) {
 	b := newBed(t)
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, "bogus"); err == nil {
 		t.Fatal("a bad global restart policy was taken")
 	}
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, "unless-stopped"); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v1")
 	b.mustDeploy("own", "app:v1")
-	if err := b.p.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
+	if err := b.ps.SetRestartPolicy(b.ctx, "own", "always"); err != nil {
 		t.Fatal(err)
 	}
 	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "unless-stopped" {
@@ -526,7 +539,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 		t.Fatalf("report %+v, %v", r, err)
 	}
 	// Cleared, the default is back at the next rollout.
-	if err := b.p.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
+	if err := b.ps.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
@@ -541,19 +554,19 @@ func TestGlobalRestartPolicy(t *testing.T) {
 // an app's own wins.
 func TestGlobalWaitToRetire(t *testing.T) {
 	b := newBed(t)
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
 		t.Fatal("a wait above an hour was taken")
 	}
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.p.GlobalWaitToRetire(); got != 7 {
+	if got := b.ps.GlobalWaitToRetire(); got != 7 {
 		t.Fatalf("global wait-to-retire %d, want 7", got)
 	}
-	if err := b.p.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
+	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.p.GlobalWaitToRetire(); got != 0 {
+	if got := b.ps.GlobalWaitToRetire(); got != 0 {
 		t.Fatalf("cleared global wait-to-retire %d, want 0", got)
 	}
 }

@@ -116,7 +116,7 @@ func TestPreemptedFormationCheckStopsOnlyWhatItStarted(t *testing.T) {
 		c, _ := b.engine.Container(two.ID)
 		return c.Running
 	})
-	if err := b.p.SetStopTimeout(b.ctx, "blog", 5); err != nil {
+	if err := b.ps.SetStopTimeout(b.ctx, "blog", 5); err != nil {
 		t.Fatalf("a settings change during a formation check: %v", err)
 	}
 	calls := b.callsOf(two.ID, from)
@@ -268,7 +268,7 @@ func TestFormationCheckRevivesAnAppWhoseDowntimeRolloutFailed(t *testing.T) {
 	b.engine.AddImage("app:v2", fakeengine.Image{Port: 5000})
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.SetChecks(b.ctx, "blog", "disable", []string{"web"}); err != nil {
+	if err := b.ps.SetChecks(b.ctx, "blog", "disable", []string{"web"}); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.RefuseCreate = func(spec docker.RunSpec) error {

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"sync"
 
@@ -56,6 +57,8 @@ type appHooks struct {
 	cloned       []func(ctx context.Context, from, to string)
 	hostsChanged []func(ctx context.Context, app string, hosts []string)
 	deployed     []func(app string, d DeployAttempt)
+	rolledOut    []func(ctx context.Context, a *App, save func() error, log io.Writer) error
+	built        []func(ctx context.Context)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record

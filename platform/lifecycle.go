@@ -63,8 +63,8 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 		return nil
 	}
 	fmt.Fprintf(log, "-----> Stopping %d container(s) of %s\n", len(running), app)
-	if !p.drain(cleanup, targets, p.waitToRetireOf(a), log) {
-		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", p.waitToRetireOf(a))
+	if !p.drain(cleanup, targets, WaitToRetireOf(a, p.ProcessGlobals()), log) {
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", WaitToRetireOf(a, p.ProcessGlobals()))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(running))
@@ -72,7 +72,7 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.docker.Stop(cleanup, c.ID, p.stopTimeout(a))
+			errs[i] = p.docker.Stop(cleanup, c.ID, StopTimeoutOf(a, p.ProcessGlobals()))
 		}()
 	}
 	wg.Wait()

@@ -123,7 +123,7 @@ func (p *Platform) runSpec(ctx context.Context, app string, cmd []string, opts R
 		Image:       rel.Image,
 		Env:         env,
 		Labels:      map[string]string{docker.LabelOneOff: app, docker.LabelRun: mode},
-		StopTimeout: p.stopTimeout(a),
+		StopTimeout: StopTimeoutOf(a, p.ProcessGlobals()),
 		Host:        host,
 	}
 	switch {
@@ -219,7 +219,7 @@ func (p *Platform) StopRun(ctx context.Context, app, container string) ([]string
 	for _, c := range stop {
 		timeout := DefaultStopTimeoutSeconds * time.Second
 		if a, err := p.App(ctx, c.App); err == nil {
-			timeout = p.stopTimeout(a)
+			timeout = StopTimeoutOf(a, p.ProcessGlobals())
 		}
 		// Stopped is enough: a detached run is removed by Docker when it
 		// exits (AutoRemove), an attached one by its session.

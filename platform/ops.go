@@ -228,104 +228,6 @@ func (p *Platform) Formation(ctx context.Context, app string) (map[string]int, e
 	return maps.Clone(a.Formation), nil
 }
 
-// SetRestartPolicy sets the app's restart policy (Dokku's ps:set APP
-// restart-policy), applying it to the running containers at once.
-func (p *Platform) SetRestartPolicy(ctx context.Context, app, policy string) error {
-	name, retries, err := docker.ParseRestartPolicy(policy)
-	if err != nil {
-		return err
-	}
-	a, unlock, err := p.lockedApp(ctx, app, "a settings change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	a.RestartPolicy = policy
-	if err := saveApp(ctx, p.store, a); err != nil {
-		return err
-	}
-	cs, err := p.containers(ctx, app)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		if err := p.docker.UpdateRestartPolicy(ctx, c.ID, name, retries); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// restartPolicyOf is the restart policy a's containers get: its own, else
-// the global one, else DefaultRestartPolicy.
-func (p *Platform) restartPolicyOf(a *App) string {
-	if a.RestartPolicy != "" {
-		return a.RestartPolicy
-	}
-	if g := p.GlobalRestartPolicy(); g != "" {
-		return g
-	}
-	return DefaultRestartPolicy
-}
-
-// GlobalRestartPolicy is the restart policy ps:set --global set, or "".
-func (p *Platform) GlobalRestartPolicy() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.globalPolicy
-}
-
-// SetGlobalRestartPolicy sets the restart policy of apps that set none
-// (Dokku's ps:set --global restart-policy); "" goes back to the default.
-// Apps' containers get it from their next deploy or ps:restart.
-func (p *Platform) SetGlobalRestartPolicy(ctx context.Context, policy string) error {
-	if policy != "" {
-		if _, _, err := docker.ParseRestartPolicy(policy); err != nil {
-			return err
-		}
-	}
-	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.RestartPolicy = policy }, func() {
-		p.mu.Lock()
-		p.globalPolicy = policy
-		p.mu.Unlock()
-	})
-}
-
-// MaxStopTimeoutSeconds bounds stop-timeout-seconds: an hour between
-// SIGTERM and SIGKILL.
-const MaxStopTimeoutSeconds = 3600
-
-// SetStopTimeout sets how long the app's containers get between SIGTERM
-// and SIGKILL, from the next rollout on.
-func (p *Platform) SetStopTimeout(ctx context.Context, app string, seconds int) error {
-	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
-		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
-	}
-	return p.update(ctx, app, func(a *App) { a.StopTimeoutSeconds = seconds })
-}
-
-// GlobalStopTimeout is the stop timeout, in seconds, ps:set --global
-// stop-timeout-seconds set, or 0.
-func (p *Platform) GlobalStopTimeout() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.globalStop
-}
-
-// SetGlobalStopTimeout sets the stop timeout of apps that set none
-// (Dokku's ps:set --global stop-timeout-seconds); 0 goes back to the
-// default. It applies to the containers stopped from now on.
-func (p *Platform) SetGlobalStopTimeout(ctx context.Context, seconds int) error {
-	if seconds < 0 || seconds > MaxStopTimeoutSeconds {
-		return fmt.Errorf("stop-timeout-seconds must be from 1 to %d (0 unsets it)", MaxStopTimeoutSeconds)
-	}
-	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.StopTimeoutSeconds = seconds }, func() {
-		p.mu.Lock()
-		p.globalStop = seconds
-		p.mu.Unlock()
-	})
-}
-
 // UpdateApp changes the app's record under its lock ("a settings
 // change"), for a package whose setting lives on the record (applogs'
 // max-size, which the container spec reads); an error from change leaves
@@ -438,11 +340,12 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	if err != nil {
 		return ProcessReport{}, err
 	}
+	g := p.ProcessGlobals()
 	r := ProcessReport{
 		App: app, Deployed: a.Current > 0, Release: a.Current,
-		RestartPolicy: p.restartPolicyOf(a), GlobalRestartPolicy: p.GlobalRestartPolicy(),
-		StopTimeout:    int(p.stopTimeout(a) / time.Second),
-		AppStopTimeout: a.StopTimeoutSeconds, GlobalStopTimeout: p.GlobalStopTimeout(),
+		RestartPolicy: RestartPolicyOf(a, g), GlobalRestartPolicy: g.RestartPolicy,
+		StopTimeout:    int(StopTimeoutOf(a, g) / time.Second),
+		AppStopTimeout: a.StopTimeoutSeconds, GlobalStopTimeout: g.StopTimeoutSeconds,
 		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 		ProcfilePath: a.ProcfilePath,
 	}
@@ -611,69 +514,4 @@ func validEnvName(k string) bool {
 		}
 	}
 	return true
-}
-
-// SetChecks changes the app's checks settings: disable, enable or skip
-// checks for process types (nil or AllTypes for all).
-func (p *Platform) SetChecks(ctx context.Context, app, action string, types []string) error {
-	if len(types) == 0 {
-		types = []string{AllTypes}
-	}
-	return p.update(ctx, app, func(a *App) {
-		c := &a.Checks
-		without := func(list, remove []string) []string {
-			return slices.DeleteFunc(list, func(t string) bool {
-				return slices.Contains(remove, t) || slices.Contains(remove, AllTypes)
-			})
-		}
-		c.Disabled, c.Skipped = without(c.Disabled, types), without(c.Skipped, types)
-		switch action {
-		case "disable":
-			c.Disabled = append(c.Disabled, types...)
-		case "skip":
-			c.Skipped = append(c.Skipped, types...)
-		}
-	})
-}
-
-// waitToRetireOf is how long a's old containers may drain: its own
-// wait-to-retire, else the global one, else DefaultWaitToRetire.
-func (p *Platform) waitToRetireOf(a *App) time.Duration {
-	if a.Checks.WaitToRetire > 0 {
-		return time.Duration(a.Checks.WaitToRetire) * time.Second
-	}
-	if g := p.GlobalWaitToRetire(); g > 0 {
-		return time.Duration(g) * time.Second
-	}
-	return DefaultWaitToRetire * time.Second
-}
-
-// GlobalWaitToRetire is the wait-to-retire, in seconds, checks:set
-// --global set, or 0.
-func (p *Platform) GlobalWaitToRetire() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.globalWait
-}
-
-// SetGlobalWaitToRetire sets the wait-to-retire of apps that set none
-// (Dokku's checks:set --global wait-to-retire); 0 goes back to the
-// default. It applies from the next rollout.
-func (p *Platform) SetGlobalWaitToRetire(ctx context.Context, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
-	}
-	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.WaitToRetire = seconds }, func() {
-		p.mu.Lock()
-		p.globalWait = seconds
-		p.mu.Unlock()
-	})
-}
-
-// SetWaitToRetire sets, in seconds, how long old containers may drain.
-func (p *Platform) SetWaitToRetire(ctx context.Context, app string, seconds int) error {
-	if seconds < 0 || seconds > 3600 {
-		return fmt.Errorf("wait-to-retire must be from 0 to 3600 seconds")
-	}
-	return p.update(ctx, app, func(a *App) { a.Checks.WaitToRetire = seconds })
 }

@@ -75,10 +75,10 @@ type Platform struct {
 	reserved      []string          // Berth's own hosts (reserved.go)
 	storedGlobal  []string          // added with domains:add --global
 	globalConfig  map[string]string // config:set --global
-	globalPolicy  string            // ps:set --global restart-policy
-	globalWait    int               // checks:set --global wait-to-retire, seconds
-	globalStop    int               // ps:set --global stop-timeout-seconds
 	limits        Limits            // SetLimits
+	// processGlobals are ps:set and checks:set --global's (package
+	// pssettings), which the rollout applies.
+	processGlobals ProcessGlobals
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
@@ -244,9 +244,7 @@ func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error
 	p.globalDomains = slices.Clone(domains)
 	p.storedGlobal = stored.Domains
 	p.globalConfig = stored.Config
-	p.globalPolicy = stored.RestartPolicy
-	p.globalWait = stored.WaitToRetire
-	p.globalStop = stored.StopTimeoutSeconds
+	p.processGlobals = processGlobalsOf(stored)
 	p.mu.Unlock()
 	return p.rehost(ctx)
 }
@@ -378,7 +376,8 @@ func (p *Platform) App(ctx context.Context, name string) (*App, error) {
 	return loadApp(ctx, p.store, name)
 }
 
-// AppNames lists every app, sorted.
+// AppNames lists every app, sorted (for packages that go through every
+// app: appspec's network users, disk's cleanup).
 func (p *Platform) AppNames(ctx context.Context) ([]string, error) {
 	return p.store.List(ctx, "apps")
 }

@@ -50,7 +50,8 @@ func (p *Platform) Rollback(ctx context.Context, app string, target int, log io.
 	}
 	i := slices.IndexFunc(a.Releases, func(r Release) bool { return r.Version == target })
 	if i < 0 {
-		keep, _ := p.keepReleases(ctx, a)
+		g, _ := loadGlobal(ctx, p.store) // a broken document says so elsewhere; the message still helps
+		keep, _ := KeepReleasesOf(a, g, p.Limits())
 		return Release{}, fmt.Errorf("%s has no release v%d; see `releases %s` (an app keeps its newest %d releases with their images: releases:set %s keep N)", app, target, app, keep, app)
 	}
 	if target == a.Current {
@@ -84,4 +85,17 @@ func ParseVersion(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a release; give one like v3", s)
 	}
 	return n, nil
+}
+
+// removeUnreleasedImage removes the image a deploy of a tagged as release
+// version and that never became a release (Berth stopped during it, say),
+// unless a release record names it.
+func (p *Platform) removeUnreleasedImage(ctx context.Context, a *App, version int) {
+	if version <= 0 || slices.ContainsFunc(a.Releases, func(r Release) bool { return r.Version == version }) {
+		return
+	}
+	ref := fmt.Sprintf("berth/%s:v%d", a.Name, version)
+	if err := p.docker.RemoveImage(ctx, ref); err != nil {
+		p.log.Warn("remove the image of a deploy that did not finish", "app", a.Name, "image", ref, "error", err)
+	}
 }

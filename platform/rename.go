@@ -145,7 +145,7 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 	p.table.Remove(a.Name)
 	cs, _ := p.containers(ctx, a.Name)
 	for _, c := range cs {
-		p.stopAndRemove(ctx, c.ID, p.stopTimeout(a))
+		p.stopAndRemove(ctx, c.ID, StopTimeoutOf(a, p.ProcessGlobals()))
 	}
 	for _, r := range a.Releases {
 		p.docker.RemoveImage(ctx, r.Image)

@@ -485,7 +485,7 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 	defer func() {
 		for _, s := range news {
 			if !passed[s.id] {
-				if err := p.docker.Stop(cleanup, s.id, p.stopTimeout(a)); err != nil && !docker.IsNotFound(err) {
+				if err := p.docker.Stop(cleanup, s.id, StopTimeoutOf(a, p.ProcessGlobals())); err != nil && !docker.IsNotFound(err) {
 					p.log.Warn("could not stop a container that did not pass its checks", "app", app, "container", s.name(app), "error", err)
 				}
 			}

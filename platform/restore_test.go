@@ -34,7 +34,7 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {

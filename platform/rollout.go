@@ -67,7 +67,7 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 	for _, c := range old {
 		if typ := c.Labels[docker.LabelProcess]; a.Checks.disabled(typ) {
 			fmt.Fprintf(log, "-----> Checks are disabled for %s: stopping %s first (downtime)\n", typ, c.Name)
-			p.stopAndRemove(ctx, c.ID, p.stopTimeout(a))
+			p.stopAndRemove(ctx, c.ID, StopTimeoutOf(a, p.ProcessGlobals()))
 		}
 	}
 
@@ -134,10 +134,11 @@ func (p *Platform) rolloutUnreported(ctx context.Context, a *App, rel Release, l
 			p.log.Warn("rename container", "app", a.Name, "error", err)
 		}
 	}
-	// The new release serves: releases beyond the app's retention go,
-	// with their images. A failure here costs disk, not the rollout.
-	if err := p.pruneReleases(cleanup, a, log); err != nil {
-		p.log.Warn("remove old releases", "app", a.Name, "error", err)
+	// The new release serves: what follows it runs (package disk removes
+	// the releases beyond the app's retention, with their images). A
+	// failure there costs disk, not the rollout.
+	for _, err := range p.hooks.runRolledOut(cleanup, a, func() error { return saveApp(cleanup, p.store, a) }, log) {
+		p.log.Warn("after a rollout", "app", a.Name, "error", err)
 	}
 	return nil
 }
@@ -148,7 +149,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 	if err != nil {
 		return docker.RunSpec{}, err
 	}
-	policy, retries, err := docker.ParseRestartPolicy(p.restartPolicyOf(a))
+	policy, retries, err := docker.ParseRestartPolicy(RestartPolicyOf(a, p.ProcessGlobals()))
 	if err != nil { // the record was checked when it was set
 		policy, retries, _ = docker.ParseRestartPolicy(DefaultRestartPolicy)
 	}
@@ -166,7 +167,7 @@ func (p *Platform) containerSpec(a *App, rel Release, gen int, typ string, index
 		},
 		RestartPolicy: policy,
 		MaxRetries:    retries,
-		StopTimeout:   p.stopTimeout(a),
+		StopTimeout:   StopTimeoutOf(a, p.ProcessGlobals()),
 		Host:          host,
 	}
 	if argv, ok := rel.Launch[typ]; ok && len(argv) > 0 {
@@ -399,16 +400,16 @@ func (p *Platform) retire(ctx context.Context, a *App, old []docker.Container, l
 		}
 	}
 	fmt.Fprintf(log, "-----> Retiring %d old container(s)\n", len(old))
-	drained := p.drain(ctx, targets, p.waitToRetireOf(a), log)
+	drained := p.drain(ctx, targets, WaitToRetireOf(a, p.ProcessGlobals()), log)
 	if !drained {
-		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", p.waitToRetireOf(a))
+		fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); stopping anyway\n", WaitToRetireOf(a, p.ProcessGlobals()))
 	}
 	var wg sync.WaitGroup
 	for _, c := range old {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.stopAndRemove(ctx, c.ID, p.stopTimeout(a))
+			p.stopAndRemove(ctx, c.ID, StopTimeoutOf(a, p.ProcessGlobals()))
 		}()
 	}
 	wg.Wait()

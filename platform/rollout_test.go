@@ -274,7 +274,7 @@ func TestChecksDisabledTypeStopsTheOldContainerFirst(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.SetChecks(b.ctx, "blog", "disable", []string{"web"}); err != nil {
+	if err := b.ps.SetChecks(b.ctx, "blog", "disable", []string{"web"}); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v2")
@@ -296,7 +296,7 @@ func TestChecksSkippedTypeReplacesWithoutDowntimeOrChecks(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.SetChecks(b.ctx, "blog", "skip", []string{"web"}); err != nil {
+	if err := b.ps.SetChecks(b.ctx, "blog", "skip", []string{"web"}); err != nil {
 		t.Fatal(err)
 	}
 	// It never listens: a check would fail it.
