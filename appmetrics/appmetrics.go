@@ -15,6 +15,7 @@ package appmetrics
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -222,7 +223,9 @@ const stale = 2*SampleInterval + SampleInterval/2
 func (s *Set) AddUsage(app string, u Usage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.perContainer[app] = u.Containers
+	// A copy: Latest hands these out under the lock, and a caller that
+	// reused its slice would otherwise change them under a reader.
+	s.perContainer[app] = slices.Clone(u.Containers)
 	u.Containers = nil
 	us := append(s.usage[app], u)
 	if len(us) > History {
@@ -285,6 +288,21 @@ func (s *Set) Retain(names []string, listed time.Time) {
 	})
 	for _, n := range gone {
 		s.Forget(n)
+	}
+	// A sample that was under way when its app was forgotten adds its
+	// usage back after Forget; nothing else would ever remove it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n := range s.usage {
+		if _, ok := s.apps.Load(n); !ok {
+			delete(s.usage, n)
+			delete(s.perContainer, n)
+		}
+	}
+	for n := range s.perContainer {
+		if _, ok := s.apps.Load(n); !ok {
+			delete(s.perContainer, n)
+		}
 	}
 }
 

@@ -236,3 +236,22 @@ func TestGlanceOfAFreshAppIsOverOneInterval(t *testing.T) {
 		t.Errorf("glance %+v %v, want 15 requests at %v/s", p, ok, 15/SampleInterval.Seconds())
 	}
 }
+
+// A sample under way when its app was destroyed adds the app's usage back
+// after Forget; the next Retain drops it, so a gone app's figures do not
+// stay in memory for ever.
+func TestRetainDropsUsageAddedAfterForget(t *testing.T) {
+	s := New()
+	s.App("gone").Observe(200, time.Millisecond)
+	s.Forget("gone")
+	s.AddUsage("gone", Usage{At: time.Now(), Containers: []ContainerUsage{{}}})
+	s.Retain(nil, time.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.usage["gone"]; ok {
+		t.Error("usage of a forgotten app kept")
+	}
+	if _, ok := s.perContainer["gone"]; ok {
+		t.Error("container usage of a forgotten app kept")
+	}
+}

@@ -137,8 +137,9 @@ func (d *Dashboard) keysPage(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 // keyName keeps what reaches ssh-keys:add and :remove a name, never a
-// flag; the command checks the rest.
-var keyName = regexp.MustCompile(`^[A-Za-z0-9][^\s]{0,63}$`)
+// flag: the same rule as package keys' names, so the page's error says
+// what the command would have said.
+var keyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 // keysAction is POST /keys/add (name, key, app: empty for an admin key)
 // and POST /keys/remove (name): ssh-keys:add and ssh-keys:remove with the

@@ -110,8 +110,13 @@ func New(cfg Config) *Disk {
 // keepReleases is how many of a's newest releases keep their image, and
 // where that number comes from.
 func (d *Disk) keepReleases(ctx context.Context, a *platform.App) (int, string) {
-	// An unreadable document counts as unset, as it always did here.
-	g, _ := d.apps.GlobalSettings(ctx)
+	// An unreadable document counts as unset, as it always did here: the
+	// decoder fills what it could read, so a half-read document would
+	// otherwise prune by a value nobody can see in disk:report.
+	g, err := d.apps.GlobalSettings(ctx)
+	if err != nil {
+		g = platform.Global{}
+	}
 	return platform.KeepReleasesOf(a, g, d.apps.Limits())
 }
 

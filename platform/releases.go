@@ -50,7 +50,10 @@ func (p *Platform) Rollback(ctx context.Context, app string, target int, log io.
 	}
 	i := slices.IndexFunc(a.Releases, func(r Release) bool { return r.Version == target })
 	if i < 0 {
-		g, _ := loadGlobal(ctx, p.store) // a broken document says so elsewhere; the message still helps
+		g, err := loadGlobal(ctx, p.store) // a broken document says so elsewhere; the message still helps
+		if err != nil {
+			g = Global{} // half-read: the decoder fills what it could
+		}
 		keep, _ := KeepReleasesOf(a, g, p.Limits())
 		return Release{}, fmt.Errorf("%s has no release v%d; see `releases %s` (an app keeps its newest %d releases with their images: releases:set %s keep N)", app, target, app, keep, app)
 	}
