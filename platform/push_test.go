@@ -185,3 +185,26 @@ func TestAFailedCloneDropsItsNewAppAsADestroyDoes(t *testing.T) {
 		t.Fatal("the failed clone's app is still there")
 	}
 }
+
+// A rename keeps who set the app's resource limits: limits its deploy key
+// set stay the key's to change (an empty SetBy would count as an admin's).
+func TestRenameKeepsWhoSetTheResourceLimits(t *testing.T) {
+	b := newBed(t)
+	b.mustDeploy("blog", "app:v1")
+	if err := b.p.UpdateApp(b.ctx, "blog", func(a *platform.App) error {
+		a.Resources = platform.ResourceSettings{Limits: map[string]platform.Resources{"web": {Memory: "256m"}}, SetBy: "deploy key"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := b.p.App(b.ctx, "journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Resources.SetBy != "deploy key" || a.Resources.Limits["web"].Memory != "256m" {
+		t.Errorf("resources after the rename: %+v", a.Resources)
+	}
+}

@@ -64,7 +64,9 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	dst.Storage = slices.Clone(src.Storage)
 	dst.Networks.AttachPostCreate = slices.Clone(src.Networks.AttachPostCreate)
 	dst.Networks.AttachPostDeploy = slices.Clone(src.Networks.AttachPostDeploy)
-	dst.Resources = ResourceSettings{Limits: maps.Clone(src.Resources.Limits), Reservations: maps.Clone(src.Resources.Reservations)}
+	// SetBy too: limits a deploy key set stay its to change (empty would
+	// count as an admin's and lock the key out of its own app's limits).
+	dst.Resources = ResourceSettings{Limits: maps.Clone(src.Resources.Limits), Reservations: maps.Clone(src.Resources.Reservations), SetBy: src.Resources.SetBy}
 	dst.DockerOptions = nil
 	for ph, opts := range src.DockerOptions {
 		if dst.DockerOptions == nil {
