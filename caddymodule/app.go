@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appmetrics"
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -443,6 +444,9 @@ func (a *App) newCore() (*core, error) {
 		Logger:    a.log,
 
 		StorageDir: filepath.Join(a.StateDir, "storage"),
+		// The deploy pipeline reads the apps' build settings through
+		// buildconfig, which keeps them (buildSettings below).
+		BuildSettings: buildconfig.NewResolver(st, a.log),
 	})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
@@ -460,6 +464,7 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Logger: a.log})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
@@ -485,7 +490,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/berth-paas/berth/applogs"
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/platform"
@@ -70,6 +71,11 @@ type Backend struct {
 	// Logs shows the apps' output and keeps their log settings (logs,
 	// logs:*).
 	Logs *applogs.Logs
+	// Build keeps how apps are built: builder, build-dir, dockerfile-path,
+	// buildpacks and stack, build retention, deploy branch and rev-env-var
+	// (builder:*, builder-dockerfile:*, buildpacks:*, builds:set|report,
+	// git:set).
+	Build *buildconfig.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestBuildPhaseOptionsAndDockerfilePath(t *testing.T) {
+func TestBuildPhaseOptions(t *testing.T) {
 	ctx := context.Background()
 	p := settingsPlatform(t)
 	for _, c := range []struct {
@@ -40,17 +40,4 @@ func TestBuildPhaseOptionsAndDockerfilePath(t *testing.T) {
 		t.Fatalf("build options %+v, %v: later options override earlier ones", o, err)
 	}
 
-	for path, want := range map[string]string{"./deploy//web.Dockerfile": "deploy/web.Dockerfile", "Dockerfile.prod": "Dockerfile.prod", "": ""} {
-		if err := p.SetDockerfilePath(ctx, "app", path); err != nil {
-			t.Fatal(err)
-		}
-		if a, _ := p.App(ctx, "app"); a.DockerfilePath != want {
-			t.Errorf("dockerfile-path %q stored as %q, want %q", path, a.DockerfilePath, want)
-		}
-	}
-	for _, bad := range []string{"/etc/passwd", "../x", "a/../../x", ".", "a\nb"} {
-		if err := p.SetDockerfilePath(ctx, "app", bad); err == nil {
-			t.Errorf("dockerfile-path %q accepted", bad)
-		}
-	}
 }

@@ -72,27 +72,6 @@ func TestRunningDeploysCancel(t *testing.T) {
 	}
 }
 
-func TestCheckRetention(t *testing.T) {
-	deployKey := AsDeployKey(context.Background())
-	for _, c := range []struct {
-		ctx context.Context
-		n   int
-		ok  bool
-	}{
-		{context.Background(), 1, true},
-		{context.Background(), MaxBuildRetention, true},
-		{context.Background(), MaxBuildRetention + 1, false},
-		{context.Background(), 0, false},
-		{context.Background(), -1, false},
-		{deployKey, KeepBuilds, true},
-		{deployKey, KeepBuilds + 1, false},
-	} {
-		if err := checkRetention(c.ctx, c.n); (err == nil) != c.ok {
-			t.Errorf("checkRetention(%d) = %v, want ok %t", c.n, err, c.ok)
-		}
-	}
-}
-
 // Each network property applies the app's own, else the global one.
 func TestComputedNetworks(t *testing.T) {
 	global := NetworkSettings{InitialNetwork: "g-init", AttachPostCreate: []string{"g-c1", "g-c2"}, AttachPostDeploy: []string{"g-d"}}
@@ -156,26 +135,14 @@ func TestHostOptionsProcessOptions(t *testing.T) {
 func TestGlobalSettingsOfThisRound(t *testing.T) {
 	ctx := context.Background()
 	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	none, own := &App{}, &App{DeployBranch: "main", DockerfilePath: "own.Dockerfile", BuildRetention: 3, StopTimeoutSeconds: 4}
+	none, own := &App{}, &App{StopTimeoutSeconds: 4}
 	check := func(what string, got, want any) {
 		t.Helper()
 		if got != want {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
 	}
-	check("default branch", p.deployBranchOf(ctx, none), "")
-	check("default dockerfile", p.dockerfilePathOf(ctx, none), "")
-	check("default retention", p.buildRetention(ctx, none), KeepBuilds)
 	check("default stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
-	if err := p.SetGlobalDeployBranch(ctx, "prod"); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetGlobalDockerfilePath(ctx, "./g/Dockerfile"); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetGlobalBuildRetention(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
 	if err := p.SetGlobalStopTimeout(ctx, 12); err != nil {
 		t.Fatal(err)
 	}
@@ -189,33 +156,17 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 	}
 	off, _ = p.AutocreationDisabled(ctx)
 	check("autocreation off", off, true)
-	check("global branch", p.deployBranchOf(ctx, none), "prod")
-	check("global dockerfile", p.dockerfilePathOf(ctx, none), "g/Dockerfile")
-	check("global retention", p.buildRetention(ctx, none), 7)
 	check("global stop", p.stopTimeout(none), 12*time.Second)
-	check("own branch", p.deployBranchOf(ctx, own), "main")
-	check("own dockerfile", p.dockerfilePathOf(ctx, own), "own.Dockerfile")
-	check("own retention", p.buildRetention(ctx, own), 3)
 	check("own stop", p.stopTimeout(own), 4*time.Second)
 	for _, bad := range []error{
-		p.SetGlobalDeployBranch(ctx, "bad..name"),
-		p.SetGlobalDockerfilePath(ctx, "../x"),
-		p.SetGlobalBuildRetention(ctx, MaxBuildRetention+1),
 		p.SetGlobalStopTimeout(ctx, 3601),
 	} {
 		if bad == nil {
 			t.Error("a bad global value was taken")
 		}
 	}
-	check("branch kept", p.deployBranchOf(ctx, none), "prod")
-	p.SetGlobalDeployBranch(ctx, "")
-	p.SetGlobalDockerfilePath(ctx, "")
-	p.SetGlobalBuildRetention(ctx, 0)
 	p.SetGlobalStopTimeout(ctx, 0)
 	p.SetDisableAutocreation(ctx, false)
-	check("cleared branch", p.deployBranchOf(ctx, none), "")
-	check("cleared dockerfile", p.dockerfilePathOf(ctx, none), "")
-	check("cleared retention", p.buildRetention(ctx, none), KeepBuilds)
 	check("cleared stop", p.stopTimeout(none), DefaultStopTimeoutSeconds*time.Second)
 	off, _ = p.AutocreationDisabled(ctx)
 	check("autocreation cleared", off, false)
@@ -226,40 +177,21 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 // whether or not it is there (its build then fails naming the setting).
 func TestGlobalDockerfilePathOnlyWhereTheFileIs(t *testing.T) {
 	ctx := context.Background()
-	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	if err := p.SetGlobalDockerfilePath(ctx, "docker/web.Dockerfile"); err != nil {
-		t.Fatal(err)
-	}
+	global := AppBuildSettings{DockerfilePath: "docker/web.Dockerfile", GlobalDockerfilePath: true}
 	root := builder.Files{"Dockerfile": "FROM x"}
 	both := builder.Files{"Dockerfile": "FROM x", "docker/web.Dockerfile": "FROM y"}
 	for _, c := range []struct {
-		a          *App
+		s          AppBuildSettings
 		src        builder.Files
 		want, note string
 	}{
-		{&App{}, root, "", "the global dockerfile-path docker/web.Dockerfile is not in this source: building its root Dockerfile"},
-		{&App{}, both, "docker/web.Dockerfile", "building docker/web.Dockerfile, the global dockerfile-path"},
-		{&App{DockerfilePath: "own.Dockerfile"}, root, "own.Dockerfile", ""},
+		{global, root, "", "the global dockerfile-path docker/web.Dockerfile is not in this source: building its root Dockerfile"},
+		{global, both, "docker/web.Dockerfile", "building docker/web.Dockerfile, the global dockerfile-path"},
+		{AppBuildSettings{DockerfilePath: "own.Dockerfile"}, root, "own.Dockerfile", ""},
 	} {
-		file, note, err := p.dockerfileFor(ctx, c.a, c.src)
+		file, note, err := dockerfileFor(ctx, c.s, c.src)
 		if err != nil || file != c.want || note != c.note {
-			t.Errorf("%v with %q: got %q, %q, %v; want %q, %q", c.a.DockerfilePath, c.src, file, note, err, c.want, c.note)
+			t.Errorf("%+v with %q: got %q, %q, %v; want %q, %q", c.s, c.src, file, note, err, c.want, c.note)
 		}
-	}
-}
-
-// OwnDeployBranches names the apps git:set --global deploy-branch does
-// not reach.
-func TestOwnDeployBranches(t *testing.T) {
-	ctx := context.Background()
-	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	for _, a := range []*App{{Name: "a", DeployBranch: "main"}, {Name: "b"}, {Name: "c", DeployBranch: "master"}} {
-		if err := saveApp(ctx, p.store, a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	own, err := p.OwnDeployBranches(ctx)
-	if err != nil || len(own) != 2 || own["a"] != "main" || own["c"] != "master" {
-		t.Fatalf("own = %v, %v", own, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -29,6 +30,9 @@ type bed struct {
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
+	// build keeps the build settings (package buildconfig), which the
+	// platform reads through its BuildSettings seam.
+	build *buildconfig.Settings
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -48,13 +52,15 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		sel = builders(engine)
 	}
 	table := routing.New()
+	st := &store.Files{Dir: dir + "/state"}
 	p := platform.New(platform.Config{
-		Store:     &store.Files{Dir: dir + "/state"},
-		Engine:    engine,
-		Builders:  sel,
-		Table:     table,
-		ReposDir:  dir + "/repos",
-		BuildsDir: dir + "/builds",
+		Store:         st,
+		BuildSettings: buildconfig.NewResolver(st, nil),
+		Engine:        engine,
+		Builders:      sel,
+		Table:         table,
+		ReposDir:      dir + "/repos",
+		BuildsDir:     dir + "/builds",
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -65,7 +71,8 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx}
+	build := buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})
+	return &bed{t: t, p: p, engine: engine, table: table, ctx: ctx, build: build}
 }
 
 // shorten makes the deploy timings short for one test.
