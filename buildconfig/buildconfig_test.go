@@ -344,7 +344,7 @@ func TestAClearedGlobalSettingLeavesTheDocument(t *testing.T) {
 	}
 }
 
-func TestAGlobalChangeWaitsForNoneHeldTheGlobalLock(t *testing.T) {
+func TestAGlobalChangeIsRefusedWhileTheGlobalSettingsAreBusy(t *testing.T) {
 	b := newBed(t)
 	b.apps.globalBusy = true
 	if err := b.settings.SetGlobalDeployBranch(b.ctx, "prod"); err == nil {
