@@ -219,3 +219,27 @@ func (e *NoBuilderError) Error() string {
 	}
 	return fmt.Sprintf("nothing in %s says how to build it: add %s and push again", e.Source, list)
 }
+
+// StackImage is the image a build by the builder named name runs in, for
+// the buildpacks stack stack (buildpacks:set-property stack; "" : the
+// builder's default). One stack serves both buildpack builders, as
+// Dokku's buildpacks:set-property stack did, and goes where Dokku 0.39
+// forwards it: an image whose name says herokuish to the herokuish
+// builder, any other to pack (a CNB builder is no herokuish image, and
+// the reverse); a builder the stack is not for gets "" and builds with
+// its default.
+func StackImage(stack, name string) string {
+	forHerokuish := strings.Contains(stack, "herokuish")
+	switch name {
+	case "herokuish":
+		if forHerokuish {
+			return stack
+		}
+	case DockerfileName:
+	default:
+		if !forHerokuish {
+			return stack
+		}
+	}
+	return ""
+}

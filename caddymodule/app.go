@@ -24,6 +24,7 @@ import (
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appmetrics"
 	"github.com/berth-paas/berth/appspec"
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
@@ -454,6 +455,9 @@ func (a *App) newCore() (*core, error) {
 		BuildsDir: filepath.Join(a.StateDir, "builds"),
 		Logger:    a.log,
 		Specs:     []platform.SpecContributor{spec},
+		// The deploy pipeline reads the apps' build settings through
+		// buildconfig, which keeps them (buildSettings below).
+		BuildSettings: buildconfig.NewResolver(st, a.log),
 	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
@@ -472,6 +476,7 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Logger: a.log})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// Old releases and the build cache are pruned after each rollout and
@@ -501,7 +506,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

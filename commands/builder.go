@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/buildconfig"
 )
 
 // builderCommands choose how apps are built (Dokku's builder plugin).
@@ -34,15 +34,15 @@ func builderSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	switch key {
 	case "selected":
 		if global {
-			err = p.SetGlobalBuilder(ctx, value)
+			err = p.Build.SetGlobalBuilder(ctx, value)
 		} else {
-			err = p.SetBuilder(ctx, app, value)
+			err = p.Build.SetBuilder(ctx, app, value)
 		}
 	case "build-dir":
 		if global {
-			err = p.SetGlobalBuildDir(ctx, value)
+			err = p.Build.SetGlobalBuildDir(ctx, value)
 		} else {
-			err = p.SetBuildDir(ctx, app, value)
+			err = p.Build.SetBuildDir(ctx, app, value)
 		}
 	case "skip-cleanup":
 		return fmt.Errorf("Berth has no skip-cleanup: it keeps the images of recent releases for rollback and removes the rest itself")
@@ -73,16 +73,16 @@ func builderReport(ctx context.Context, p *Backend, args []string, out IO) error
 		return err
 	}
 	_, global := flags["global"]
-	var reports []platform.BuilderReport
+	var reports []buildconfig.BuilderReport
 	switch {
 	case global && len(pos) == 0:
-		r, err := p.GlobalBuilderReport(ctx)
+		r, err := p.Build.GlobalBuilderReport(ctx)
 		if err != nil {
 			return err
 		}
 		reports = append(reports, r)
 	case !global && len(pos) == 1:
-		r, err := p.BuilderReport(ctx, pos[0])
+		r, err := p.Build.BuilderReport(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func builderReport(ctx context.Context, p *Backend, args []string, out IO) error
 			return err
 		}
 		for _, a := range apps {
-			r, err := p.BuilderReport(ctx, a.Name)
+			r, err := p.Build.BuilderReport(ctx, a.Name)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"text/tabwriter"
@@ -40,7 +41,7 @@ func builderDockerfileSet(ctx context.Context, p *Backend, args []string, out IO
 		path = pos[2]
 	}
 	if global {
-		if err := p.SetGlobalDockerfilePath(ctx, path); err != nil {
+		if err := p.Build.SetGlobalDockerfilePath(ctx, path); err != nil {
 			return err
 		}
 		if path == "" {
@@ -50,7 +51,7 @@ func builderDockerfileSet(ctx context.Context, p *Backend, args []string, out IO
 		fmt.Fprintf(out.Stderr, "-----> Set the global dockerfile-path to %s; apps that set none build from it from their next deploy\n", path)
 		return nil
 	}
-	if err := p.SetDockerfilePath(ctx, app, path); err != nil {
+	if err := p.Build.SetDockerfilePath(ctx, app, path); err != nil {
 		return err
 	}
 	if path == "" {
@@ -75,27 +76,25 @@ func builderDockerfileReport(ctx context.Context, p *Backend, args []string, out
 	if global == (len(pos) == 1) || len(pos) > 1 {
 		return usageError{"name one app, or --global"}
 	}
-	globalPath := p.GlobalDockerfilePath(ctx)
-	if globalPath == "" {
-		globalPath = "Dockerfile"
+	app := ""
+	if !global {
+		app = pos[0]
 	}
+	r, err := p.Build.DockerfileReport(ctx, app)
+	if err != nil {
+		return err
+	}
+	// Dokku shows the root's Dockerfile as "Dockerfile", not as nothing.
+	globalPath := cmp.Or(r.GlobalPath, "Dockerfile")
 	type key struct{ flag, label, value string }
 	keys := []key{{"builder-dockerfile-global-dockerfile-path", "Builder dockerfile global dockerfile path", globalPath}}
 	name := "--global" // Dokku's heading of a global report
 	if !global {
-		a, err := p.App(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		name = a.Name
-		computed := a.DockerfilePath
-		if computed == "" {
-			computed = globalPath
-		}
+		name = r.App
 		keys = []key{
-			{"builder-dockerfile-computed-dockerfile-path", "Builder dockerfile computed dockerfile path", computed},
+			{"builder-dockerfile-computed-dockerfile-path", "Builder dockerfile computed dockerfile path", cmp.Or(r.ComputedPath, globalPath)},
 			keys[0],
-			{"builder-dockerfile-dockerfile-path", "Builder dockerfile dockerfile path", a.DockerfilePath},
+			{"builder-dockerfile-dockerfile-path", "Builder dockerfile dockerfile path", r.Path},
 		}
 	}
 	asJSON := false

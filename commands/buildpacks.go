@@ -57,7 +57,7 @@ func buildpacksChange(action string) func(ctx context.Context, p *Backend, args 
 		if want == 2 {
 			url = pos[1]
 		}
-		if err := p.ChangeBuildpacks(ctx, app, action, url, index); err != nil {
+		if err := p.Build.ChangeBuildpacks(ctx, app, action, url, index); err != nil {
 			return err
 		}
 		switch action {
@@ -79,7 +79,7 @@ func buildpacksList(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	r, err := p.BuildpacksInfo(ctx, app)
+	r, err := p.Build.BuildpacksInfo(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func buildpacksReport(ctx context.Context, p *Backend, args []string, out IO) er
 	if !global {
 		app = pos[0]
 	}
-	r, err := p.BuildpacksInfo(ctx, app)
+	r, err := p.Build.BuildpacksInfo(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func buildpacksSetProperty(ctx context.Context, p *Backend, args []string, out I
 	if len(pos) == 2 {
 		value = pos[1]
 	}
-	if err := p.SetBuildpacksProperty(ctx, app, key, value); err != nil {
+	if err := p.Build.SetBuildpacksProperty(ctx, app, key, value); err != nil {
 		return err
 	}
 	settingLine(out.Stderr, key, value)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -68,7 +69,7 @@ func buildsReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	settings, err := p.BuildsSettings(ctx, app)
+	settings, err := p.Build.BuildsSettings(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -159,16 +160,16 @@ func buildsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	n := 0
 	if value != "" {
 		if n, err = strconv.Atoi(value); err != nil {
-			return usageError{fmt.Sprintf("retention %q: give a whole number of builds to keep, from 1 to %d", value, platform.MaxBuildRetention)}
+			return usageError{fmt.Sprintf("retention %q: give a whole number of builds to keep, from 1 to %d", value, buildconfig.MaxBuildRetention)}
 		}
 		if n == 0 {
-			return usageError{fmt.Sprintf("retention 0: give a whole number of builds to keep, from 1 to %d (no value unsets it)", platform.MaxBuildRetention)}
+			return usageError{fmt.Sprintf("retention 0: give a whole number of builds to keep, from 1 to %d (no value unsets it)", buildconfig.MaxBuildRetention)}
 		}
 	}
 	if global {
-		err = p.SetGlobalBuildRetention(ctx, n)
+		err = p.Build.SetGlobalBuildRetention(ctx, n)
 	} else {
-		err = p.SetBuildRetention(ctx, app, n)
+		err = p.Build.SetBuildRetention(ctx, app, n)
 	}
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appspec"
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/keys"
@@ -83,6 +84,11 @@ type Backend struct {
 	// Disk keeps the releases' retention and the build cache in bounds
 	// (releases:set, cleanup, disk:report).
 	Disk *disk.Disk
+	// Build keeps how apps are built: builder, build-dir, dockerfile-path,
+	// buildpacks and stack, build retention, deploy branch and rev-env-var
+	// (builder:*, builder-dockerfile:*, buildpacks:*, builds:set|report,
+	// git:set).
+	Build *buildconfig.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

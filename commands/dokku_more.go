@@ -41,14 +41,14 @@ func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if len(pos) == 2 {
 			value = pos[1]
 		}
-		if err := p.SetGlobalDeployBranch(ctx, value); err != nil {
+		if err := p.Build.SetGlobalDeployBranch(ctx, value); err != nil {
 			return err
 		}
 		settingLine(out.Stdout, pos[0], value)
 		// The global branch reaches only the apps without one of their
 		// own, and every app's first push of main or master pins one: say
 		// which apps it does not reach, rather than be silently ignored.
-		own, err := p.OwnDeployBranches(ctx)
+		own, err := p.Build.OwnDeployBranches(ctx)
 		if err != nil {
 			return err
 		}
@@ -71,11 +71,11 @@ func gitSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	switch key {
 	case "deploy-branch":
-		if err := p.SetDeployBranch(ctx, app, value); err != nil {
+		if err := p.Build.SetDeployBranch(ctx, app, value); err != nil {
 			return err
 		}
 	case "rev-env-var":
-		if err := p.SetGitRevEnvVar(ctx, app, value, unset); err != nil {
+		if err := p.Build.SetGitRevEnvVar(ctx, app, value, unset); err != nil {
 			return err
 		}
 	case "keep-git-dir":

@@ -59,11 +59,11 @@ func gitGlobalReport(ctx context.Context, p *Backend, args []string, out IO) err
 		return usageError{"give an app, or --global"}
 	}
 	if asJSON {
-		return writeJSON(out, map[string]string{"global-deploy-branch": p.GlobalDeployBranch(ctx), "global-keep-git-dir": ""})
+		return writeJSON(out, map[string]string{"global-deploy-branch": p.Build.GlobalDeployBranch(ctx), "global-keep-git-dir": ""})
 	}
 	fmt.Fprintln(out.Stdout, "=====> --global git information")
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Git global deploy branch:\t%s\n", p.GlobalDeployBranch(ctx))
+	fmt.Fprintf(tw, "Git global deploy branch:\t%s\n", p.Build.GlobalDeployBranch(ctx))
 	fmt.Fprintf(tw, "Git global keep git dir:\t\n")
 	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
@@ -129,7 +130,7 @@ func TestDeployBuildsWithTheAppsChosenBuilder(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.SetBuilder(b.ctx, "blog", "other"); err != nil {
+	if err := b.build.SetBuilder(b.ctx, "blog", "other"); err != nil {
 		t.Fatal(err)
 	}
 	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"})
@@ -140,7 +141,7 @@ func TestDeployBuildsWithTheAppsChosenBuilder(t *testing.T) {
 		t.Fatalf("built by %q, log:\n%s\nwant other, chosen for blog", rel.Builder, log)
 	}
 	// Clearing the choice returns the app to detection.
-	if err := b.p.SetBuilder(b.ctx, "blog", ""); err != nil {
+	if err := b.build.SetBuilder(b.ctx, "blog", ""); err != nil {
 		t.Fatal(err)
 	}
 	if rel, _, err = b.deploySource("blog", builder.Files{"app.toml": "x"}); err != nil || rel.Builder != "toml" {
@@ -154,7 +155,7 @@ func TestSetBuilderRefusesABuilderThereIsNot(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	err := b.p.SetBuilder(b.ctx, "blog", "herokuish")
+	err := b.build.SetBuilder(b.ctx, "blog", "herokuish")
 	if err == nil || err.Error() != `there is no builder "herokuish"; this Berth has toml, other` {
 		t.Fatalf("error %v, want the builders there are", err)
 	}
@@ -260,34 +261,34 @@ func TestBuildersProcessTypesAreHeldToTheFormationLimits(t *testing.T) {
 func TestGlobalBuilderAppliesUnlessTheAppChoosesOne(t *testing.T) {
 	ran := 0
 	b := newBuilderBed(t, "", twoBuilders(&ran))
-	if err := b.p.SetGlobalBuilder(b.ctx, "other"); err != nil {
+	if err := b.build.SetGlobalBuilder(b.ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
 	rel, log, err := b.deploySource("blog", builder.Files{"app.toml": "x"})
 	if err != nil || rel.Builder != "other" || !strings.Contains(log, "(chosen for every app with builder:set --global selected)") {
 		t.Fatalf("built by %q (%v), log:\n%s\nwant other, chosen globally", rel.Builder, err, log)
 	}
-	if err := b.p.SetBuilder(b.ctx, "blog", "toml"); err != nil {
+	if err := b.build.SetBuilder(b.ctx, "blog", "toml"); err != nil {
 		t.Fatal(err)
 	}
 	if rel, _, err = b.deploySource("blog", builder.Files{"Otherfile": "x"}); err != nil || rel.Builder != "toml" {
 		t.Fatalf("built by %q (%v), want the app's own choice over the global one", rel.Builder, err)
 	}
-	r, err := b.p.BuilderReport(b.ctx, "blog")
+	r, err := b.build.BuilderReport(b.ctx, "blog")
 	if err != nil || r.Selected != "toml" || r.GlobalSelected != "other" || r.ComputedSelected != "toml" || r.LastBuilder != "toml" {
 		t.Fatalf("report %+v (%v)", r, err)
 	}
 	// Unsetting the global choice leaves the other global settings.
-	if err := b.p.SetGlobalBuildDir(b.ctx, "web"); err != nil {
+	if err := b.build.SetGlobalBuildDir(b.ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.SetGlobalBuilder(b.ctx, ""); err != nil {
+	if err := b.build.SetGlobalBuilder(b.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if g, err := b.p.GlobalBuilderReport(b.ctx); err != nil || g.GlobalSelected != "" || g.GlobalBuildDir != "web" {
+	if g, err := b.build.GlobalBuilderReport(b.ctx); err != nil || g.GlobalSelected != "" || g.GlobalBuildDir != "web" {
 		t.Fatalf("global report %+v (%v)", g, err)
 	}
-	if err := b.p.SetGlobalBuilder(b.ctx, "nope"); err == nil || !strings.Contains(err.Error(), `there is no builder "nope"`) {
+	if err := b.build.SetGlobalBuilder(b.ctx, "nope"); err == nil || !strings.Contains(err.Error(), `there is no builder "nope"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -298,10 +299,10 @@ func TestBuildDirIsTheBuildsRoot(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.SetBuildDir(b.ctx, "blog", "../x"); err == nil {
+	if err := b.build.SetBuildDir(b.ctx, "blog", "../x"); err == nil {
 		t.Fatal("a build dir outside the repository was accepted")
 	}
-	if err := b.p.SetBuildDir(b.ctx, "blog", "web"); err != nil {
+	if err := b.build.SetBuildDir(b.ctx, "blog", "web"); err != nil {
 		t.Fatal(err)
 	}
 	// The root's app.toml is not seen; web's Otherfile and Procfile are.
@@ -377,16 +378,16 @@ func (b hookBuilder) Build(ctx context.Context, req builder.Request) (builder.Re
 // repository has no such commit here, so the move fails and its line in
 // the log names the branch it tried.)
 func TestSyncMovesTheBranchItAnnounced(t *testing.T) {
-	var p *platform.Platform
+	var build *buildconfig.Settings
 	b := newBuilderBed(t, "", func(e *fakeengine.Engine) []builder.Builder {
 		return []builder.Builder{hookBuilder{engine: e, during: func() {
-			if err := p.SetGlobalDeployBranch(context.Background(), "other"); err != nil {
+			if err := build.SetGlobalDeployBranch(context.Background(), "other"); err != nil {
 				t.Error(err)
 			}
 		}}}
 	})
-	p = b.p
-	if err := p.SetGlobalDeployBranch(b.ctx, "prod"); err != nil {
+	p, build := b.p, b.build
+	if err := build.SetGlobalDeployBranch(b.ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Create(b.ctx, "blog"); err != nil {

@@ -60,7 +60,7 @@ func TestBuildpacksSettingsReachTheBuild(t *testing.T) {
 		{"add", "two words", 0, nil, "is not a buildpack"},
 	}
 	for _, s := range steps {
-		err := b.p.ChangeBuildpacks(b.ctx, "bp", s.action, s.url, s.index)
+		err := b.build.ChangeBuildpacks(b.ctx, "bp", s.action, s.url, s.index)
 		if s.err != "" {
 			if err == nil || !strings.Contains(err.Error(), s.err) {
 				t.Fatalf("%s %s: error %v, want %q", s.action, s.url, err, s.err)
@@ -70,14 +70,14 @@ func TestBuildpacksSettingsReachTheBuild(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", s.action, s.url, err)
 		}
-		r, err := b.p.BuildpacksInfo(b.ctx, "bp")
+		r, err := b.build.BuildpacksInfo(b.ctx, "bp")
 		if err != nil || !slices.Equal(r.List, s.want) {
 			t.Fatalf("%s %s: list %v (%v), want %v", s.action, s.url, r.List, err, s.want)
 		}
 	}
 
 	// The stack: the global one, unless the app has its own.
-	if err := b.p.SetBuildpacksProperty(b.ctx, "", "stack", "example/builder:1"); err != nil {
+	if err := b.build.SetBuildpacksProperty(b.ctx, "", "stack", "example/builder:1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, log, err := b.deploySource("bp", builder.Files{"Procfile": "worker: from-procfile"}); err != nil {
@@ -96,10 +96,10 @@ func TestBuildpacksSettingsReachTheBuild(t *testing.T) {
 	if rel.Processes["web"] != "serve" || rel.Processes["worker"] != "from-procfile" || !slices.Equal(rel.Launch["worker"], []string{"/cnb/process/worker"}) {
 		t.Errorf("release processes %v, launch %v", rel.Processes, rel.Launch)
 	}
-	if err := b.p.SetBuildpacksProperty(b.ctx, "bp", "stack", "example/own:2"); err != nil {
+	if err := b.build.SetBuildpacksProperty(b.ctx, "bp", "stack", "example/own:2"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := b.p.BuildpacksInfo(b.ctx, "bp")
+	r, err := b.build.BuildpacksInfo(b.ctx, "bp")
 	if err != nil || r.Stack != "example/own:2" || r.GlobalStack != "example/builder:1" || r.ComputedStack != "example/own:2" {
 		t.Errorf("report %+v, %v", r, err)
 	}
@@ -110,24 +110,24 @@ func TestBuildpacksSettingsReachTheBuild(t *testing.T) {
 		t.Errorf("builder image %q, want the app's", last.BuilderImage)
 	}
 	for _, bad := range [][2]string{{"stack", "-rf"}, {"stack", "a b"}, {"colour", "x"}} {
-		if err := b.p.SetBuildpacksProperty(b.ctx, "bp", bad[0], bad[1]); err == nil {
+		if err := b.build.SetBuildpacksProperty(b.ctx, "bp", bad[0], bad[1]); err == nil {
 			t.Errorf("%s %q accepted", bad[0], bad[1])
 		}
 	}
 	// Clearing returns to detection and to the global stack.
-	if err := b.p.ChangeBuildpacks(b.ctx, "bp", "clear", "", 0); err != nil {
+	if err := b.build.ChangeBuildpacks(b.ctx, "bp", "clear", "", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.SetBuildpacksProperty(b.ctx, "bp", "stack", ""); err != nil {
+	if err := b.build.SetBuildpacksProperty(b.ctx, "bp", "stack", ""); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = b.p.BuildpacksInfo(b.ctx, "bp")
+	r, _ = b.build.BuildpacksInfo(b.ctx, "bp")
 	if len(r.List) != 0 || r.Stack != "" || r.ComputedStack != "example/builder:1" {
 		t.Errorf("after clearing: %+v", r)
 	}
 	// A herokuish stack is for the herokuish builder only (Dokku 0.39's
 	// forwarding): this builder gets its own default.
-	if err := b.p.SetBuildpacksProperty(b.ctx, "", "stack", "gliderlabs/herokuish:latest-24"); err != nil {
+	if err := b.build.SetBuildpacksProperty(b.ctx, "", "stack", "gliderlabs/herokuish:latest-24"); err != nil {
 		t.Fatal(err)
 	}
 	if _, log, err := b.deploySource("bp", builder.Files{"index.html": "y"}); err != nil {

@@ -426,7 +426,7 @@ func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, 
 	}
 	b, err := p.builds.get(app, id)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, p.buildRetention(ctx, a), app)
+		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, p.retentionOf(ctx, a), app)
 	}
 	if err != nil {
 		return Build{}, nil, err

@@ -3,98 +3,15 @@ package platform
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 )
 
-// This file holds Dokku's builds:set and builds:cancel: how many builds
-// Berth keeps of an app, and the cancel of a running deploy.
-
-// MaxBuildRetention bounds builds:set retention: every kept build holds
-// its log (up to build_log_max) on the state disk.
-const MaxBuildRetention = 1000
+// This file holds Dokku's builds:cancel: the cancel of a running deploy.
+// How many builds Berth keeps (builds:set retention) is package
+// buildconfig's, read through the BuildSettings seam.
 
 // ErrBuildCanceled is the cause of a deploy cancelled with builds:cancel.
 var ErrBuildCanceled = errors.New("cancelled with builds:cancel")
-
-// BuildRetention is how many builds of app Berth keeps: its own setting,
-// else the global one, else KeepBuilds.
-func (p *Platform) buildRetention(ctx context.Context, a *App) int {
-	if a.BuildRetention > 0 {
-		return a.BuildRetention
-	}
-	if g, err := loadGlobal(ctx, p.store); err == nil && g.BuildRetention > 0 {
-		return g.BuildRetention
-	}
-	return KeepBuilds
-}
-
-// checkRetention refuses a retention Berth does not keep. A deploy key
-// may lower an app's retention, or raise it back up to KeepBuilds, never
-// beyond: builds fill the state disk.
-func checkRetention(ctx context.Context, n int) error {
-	if n < 1 || n > MaxBuildRetention {
-		return fmt.Errorf("retention %d: give a whole number of builds from 1 to %d (or no value for the default, %d)", n, MaxBuildRetention, KeepBuilds)
-	}
-	if isDeployKey(ctx) && n > KeepBuilds {
-		return fmt.Errorf("retention %d is more than a deploy key may set (at most %d): kept builds fill the host's disk, so a larger retention needs an admin key", n, KeepBuilds)
-	}
-	return nil
-}
-
-// SetBuildRetention sets how many builds of app Berth keeps (Dokku's
-// builds:set APP retention N); 0 goes back to the global setting. Older
-// builds are removed at the end of the app's next deploy, as in Dokku.
-func (p *Platform) SetBuildRetention(ctx context.Context, app string, n int) error {
-	if n != 0 {
-		if err := checkRetention(ctx, n); err != nil {
-			return err
-		}
-	}
-	return p.update(ctx, app, func(a *App) { a.BuildRetention = n })
-}
-
-// SetGlobalBuildRetention sets how many builds Berth keeps of apps that
-// set none (builds:set --global retention N); 0 goes back to KeepBuilds.
-func (p *Platform) SetGlobalBuildRetention(ctx context.Context, n int) error {
-	if n != 0 {
-		if err := checkRetention(ctx, n); err != nil {
-			return err
-		}
-	}
-	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.BuildRetention = n }, nil)
-}
-
-// BuildsSettings are what builds:report shows of the retention: the
-// app's own (0: none), the global one (0: none) and the one that applies.
-type BuildsSettings struct {
-	Retention, GlobalRetention, ComputedRetention int
-}
-
-// BuildsSettings returns the retention settings of app, or the global
-// ones for "".
-func (p *Platform) BuildsSettings(ctx context.Context, app string) (BuildsSettings, error) {
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return BuildsSettings{}, err
-	}
-	s := BuildsSettings{GlobalRetention: g.BuildRetention, ComputedRetention: KeepBuilds}
-	if g.BuildRetention > 0 {
-		s.ComputedRetention = g.BuildRetention
-	}
-	if app == "" {
-		return s, nil
-	}
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return BuildsSettings{}, err
-	}
-	s.Retention = a.BuildRetention
-	if a.BuildRetention > 0 {
-		s.ComputedRetention = a.BuildRetention
-	}
-	return s, nil
-}
 
 // runningDeploys are the deploys under way, by app (one at most: a deploy
 // holds its app's lock), so that builds:cancel can stop one.

@@ -70,86 +70,26 @@ func TestRunningDeploysCancel(t *testing.T) {
 	}
 }
 
-func TestCheckRetention(t *testing.T) {
-	deployKey := AsDeployKey(context.Background())
-	for _, c := range []struct {
-		ctx context.Context
-		n   int
-		ok  bool
-	}{
-		{context.Background(), 1, true},
-		{context.Background(), MaxBuildRetention, true},
-		{context.Background(), MaxBuildRetention + 1, false},
-		{context.Background(), 0, false},
-		{context.Background(), -1, false},
-		{deployKey, KeepBuilds, true},
-		{deployKey, KeepBuilds + 1, false},
-	} {
-		if err := checkRetention(c.ctx, c.n); (err == nil) != c.ok {
-			t.Errorf("checkRetention(%d) = %v, want ok %t", c.n, err, c.ok)
-		}
-	}
-}
-
-// The global settings of this round: each app's own wins, then the
-// global one, then the default; and each clears back.
+// apps:set --global disable-autocreation: off by default, on once set,
+// and off again once cleared. (The other global settings of that round
+// are tested in their packages: buildconfig, appspec, pssettings.)
 func TestGlobalSettingsOfThisRound(t *testing.T) {
 	ctx := context.Background()
 	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	none, own := &App{}, &App{DeployBranch: "main", DockerfilePath: "own.Dockerfile", BuildRetention: 3}
-	check := func(what string, got, want any) {
-		t.Helper()
-		if got != want {
-			t.Errorf("%s = %v, want %v", what, got, want)
-		}
-	}
-	check("default branch", p.deployBranchOf(ctx, none), "")
-	check("default dockerfile", p.dockerfilePathOf(ctx, none), "")
-	check("default retention", p.buildRetention(ctx, none), KeepBuilds)
-	if err := p.SetGlobalDeployBranch(ctx, "prod"); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetGlobalDockerfilePath(ctx, "./g/Dockerfile"); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetGlobalBuildRetention(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
 	off, err := p.AutocreationDisabled(ctx)
-	check("autocreation off by default", off, false)
-	if err != nil {
-		t.Fatal(err)
+	if off || err != nil {
+		t.Fatalf("autocreation off by default: %v, %v", off, err)
 	}
 	if err := p.SetDisableAutocreation(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	off, _ = p.AutocreationDisabled(ctx)
-	check("autocreation off", off, true)
-	check("global branch", p.deployBranchOf(ctx, none), "prod")
-	check("global dockerfile", p.dockerfilePathOf(ctx, none), "g/Dockerfile")
-	check("global retention", p.buildRetention(ctx, none), 7)
-	check("own branch", p.deployBranchOf(ctx, own), "main")
-	check("own dockerfile", p.dockerfilePathOf(ctx, own), "own.Dockerfile")
-	check("own retention", p.buildRetention(ctx, own), 3)
-	for _, bad := range []error{
-		p.SetGlobalDeployBranch(ctx, "bad..name"),
-		p.SetGlobalDockerfilePath(ctx, "../x"),
-		p.SetGlobalBuildRetention(ctx, MaxBuildRetention+1),
-	} {
-		if bad == nil {
-			t.Error("a bad global value was taken")
-		}
+	if off, _ = p.AutocreationDisabled(ctx); !off {
+		t.Error("autocreation not off once disabled")
 	}
-	check("branch kept", p.deployBranchOf(ctx, none), "prod")
-	p.SetGlobalDeployBranch(ctx, "")
-	p.SetGlobalDockerfilePath(ctx, "")
-	p.SetGlobalBuildRetention(ctx, 0)
 	p.SetDisableAutocreation(ctx, false)
-	check("cleared branch", p.deployBranchOf(ctx, none), "")
-	check("cleared dockerfile", p.dockerfilePathOf(ctx, none), "")
-	check("cleared retention", p.buildRetention(ctx, none), KeepBuilds)
-	off, _ = p.AutocreationDisabled(ctx)
-	check("autocreation cleared", off, false)
+	if off, _ = p.AutocreationDisabled(ctx); off {
+		t.Error("autocreation still off once cleared")
+	}
 }
 
 // A global dockerfile-path is used only by sources that have that file;
@@ -157,40 +97,21 @@ func TestGlobalSettingsOfThisRound(t *testing.T) {
 // whether or not it is there (its build then fails naming the setting).
 func TestGlobalDockerfilePathOnlyWhereTheFileIs(t *testing.T) {
 	ctx := context.Background()
-	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	if err := p.SetGlobalDockerfilePath(ctx, "docker/web.Dockerfile"); err != nil {
-		t.Fatal(err)
-	}
+	global := AppBuildSettings{DockerfilePath: "docker/web.Dockerfile", GlobalDockerfilePath: true}
 	root := builder.Files{"Dockerfile": "FROM x"}
 	both := builder.Files{"Dockerfile": "FROM x", "docker/web.Dockerfile": "FROM y"}
 	for _, c := range []struct {
-		a          *App
+		s          AppBuildSettings
 		src        builder.Files
 		want, note string
 	}{
-		{&App{}, root, "", "the global dockerfile-path docker/web.Dockerfile is not in this source: building its root Dockerfile"},
-		{&App{}, both, "docker/web.Dockerfile", "building docker/web.Dockerfile, the global dockerfile-path"},
-		{&App{DockerfilePath: "own.Dockerfile"}, root, "own.Dockerfile", ""},
+		{global, root, "", "the global dockerfile-path docker/web.Dockerfile is not in this source: building its root Dockerfile"},
+		{global, both, "docker/web.Dockerfile", "building docker/web.Dockerfile, the global dockerfile-path"},
+		{AppBuildSettings{DockerfilePath: "own.Dockerfile"}, root, "own.Dockerfile", ""},
 	} {
-		file, note, err := p.dockerfileFor(ctx, c.a, c.src)
+		file, note, err := dockerfileFor(ctx, c.s, c.src)
 		if err != nil || file != c.want || note != c.note {
-			t.Errorf("%v with %q: got %q, %q, %v; want %q, %q", c.a.DockerfilePath, c.src, file, note, err, c.want, c.note)
+			t.Errorf("%+v with %q: got %q, %q, %v; want %q, %q", c.s, c.src, file, note, err, c.want, c.note)
 		}
-	}
-}
-
-// OwnDeployBranches names the apps git:set --global deploy-branch does
-// not reach.
-func TestOwnDeployBranches(t *testing.T) {
-	ctx := context.Background()
-	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	for _, a := range []*App{{Name: "a", DeployBranch: "main"}, {Name: "b"}, {Name: "c", DeployBranch: "master"}} {
-		if err := saveApp(ctx, p.store, a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	own, err := p.OwnDeployBranches(ctx)
-	if err != nil || len(own) != 2 || own["a"] != "main" || own["c"] != "master" {
-		t.Fatalf("own = %v, %v", own, err)
 	}
 }

@@ -155,7 +155,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			fresh.LastDeploy = attempt
 			saveApp(cleanup, p.store, fresh)
 		}
-		if ferr := build.finish(made, err, p.buildRetention(cleanup, a)); ferr != nil {
+		// The retention is read at the end, as it always was: a builds:set
+		// during the deploy applies to it. Unreadable global settings
+		// leave the app's own retention, or the default.
+		settings, _ := p.buildSettingsOf(cleanup, a)
+		if ferr := build.finish(made, err, settings.Retention); ferr != nil {
 			p.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
 		p.deployFinished(req.App, *attempt)
@@ -213,7 +217,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		rel.ImageID = id
 	} else {
-		if req.Source, err = p.buildSource(ctx, a, req.Source); err != nil {
+		settings, err := p.buildSettingsOf(ctx, a)
+		if err != nil {
+			return fail(err)
+		}
+		if req.Source, err = buildSource(ctx, settings, req.Source); err != nil {
 			return fail(err)
 		}
 		if err := readAppFiles(ctx, req.Source, &rel, a.ProcfilePath); err != nil {
@@ -224,12 +232,12 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
 			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 		}
-		choice, err := p.selectBuilderAt(buildCtx, a, req.Source, rel.Config)
+		choice, err := p.selectBuilderAt(buildCtx, a, settings, req.Source, rel.Config)
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
 		buildOpts := buildSpec.Options
-		dockerfile, dockerfileNote, err := p.dockerfileFor(buildCtx, a, req.Source)
+		dockerfile, dockerfileNote, err := dockerfileFor(buildCtx, settings, req.Source)
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
@@ -242,8 +250,8 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		res, err := choice.Builder.Build(buildCtx, builder.Request{
 			Source: req.Source, Tag: rel.Image, Log: log,
-			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(a.Buildpacks),
-			BuilderImage: p.builderImage(ctx, a, rel.Builder),
+			App: a.Name, Env: p.buildEnv(rel.Config), GlobalEnv: p.globalOnly(rel.Config), Buildpacks: slices.Clone(settings.Buildpacks),
+			BuilderImage: builder.StackImage(settings.Stack, rel.Builder),
 			Memory:       buildHost.Memory, MemorySwap: buildHost.MemorySwap, NanoCPUs: buildHost.NanoCPUs,
 			Dockerfile: dockerfile, Options: buildOpts,
 		})
@@ -392,7 +400,7 @@ func (p *Platform) globalOnly(config map[string]string) map[string]bool {
 func (p *Platform) releaseEnv(a *App, rel Release, dyno string) []string {
 	merged := p.GlobalConfig()
 	maps.Copy(merged, rel.Config)
-	rev := a.revEnvVar()
+	rev := p.buildSettings.RevEnvVar(a)
 	env := make([]string, 0, len(merged)+3)
 	for _, k := range sortedKeys(merged) {
 		if k != "PORT" && k != "DYNO" && k != "GIT_REV" && k != rev {

@@ -21,10 +21,6 @@ type Global struct {
 	// Config vars every app gets (config:set --global); an app's own
 	// config wins.
 	Config map[string]string `json:"config,omitempty"`
-	// Builder and BuildDir are the builder and build directory of every
-	// app that sets none of its own (builder:set --global).
-	Builder  string `json:"builder,omitempty"`
-	BuildDir string `json:"build_dir,omitempty"`
 	// RestartPolicy is the restart policy of apps that set none
 	// (ps:set --global restart-policy); empty means DefaultRestartPolicy.
 	RestartPolicy string `json:"restart_policy,omitempty"`
@@ -35,27 +31,19 @@ type Global struct {
 	// KeepReleases is releases:set --global keep N; 0 means the
 	// Caddyfile's keep_releases.
 	KeepReleases int `json:"keep_releases,omitempty"`
-	// BuildRetention is builds:set --global retention N; 0 means
-	// KeepBuilds.
-	BuildRetention int `json:"build_retention,omitempty"`
 	// StopTimeoutSeconds is ps:set --global stop-timeout-seconds N: the
 	// stop timeout of apps that set none; 0 means
 	// DefaultStopTimeoutSeconds.
 	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
-	// DeployBranch is git:set --global deploy-branch: the deploy branch
-	// of apps that set none; "" lets an app's first push of main or
-	// master choose.
-	DeployBranch string `json:"deploy_branch,omitempty"`
-	// DockerfilePath is builder-dockerfile:set --global dockerfile-path:
-	// the Dockerfile of apps that set none; "" means the root's.
-	DockerfilePath string `json:"dockerfile_path,omitempty"`
 	// DisableAutocreation refuses pushes to apps that do not exist
 	// (Dokku's apps:set --global disable-autocreation true).
 	DisableAutocreation bool `json:"disable_autocreation,omitempty"`
 	// others are the document's fields other packages keep there (certs'
 	// "hsts", the global HSTS settings; appspec's "networks", those of
-	// network:set --global), kept as they are: the platform
-	// does not know them, and must not drop them when it writes its own.
+	// network:set --global; buildconfig's builder, build_dir,
+	// build_retention, deploy_branch and dockerfile_path), kept as they
+	// are: the platform does not know them, and must not drop them when it
+	// writes its own.
 	others map[string]json.RawMessage
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/appspec"
+	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
@@ -37,6 +38,9 @@ type bed struct {
 	// disk prunes releases after each rollout.
 	ps   *pssettings.Settings
 	disk *disk.Disk
+	// build keeps the build settings (package buildconfig), which the
+	// platform reads through its BuildSettings seam.
+	build *buildconfig.Settings
 }
 
 func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
@@ -60,13 +64,14 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 	// The container settings, as Berth wires them (caddymodule).
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
 	p := platform.New(platform.Config{
-		Store:     st,
-		Engine:    engine,
-		Builders:  sel,
-		Table:     table,
-		ReposDir:  dir + "/repos",
-		BuildsDir: dir + "/builds",
-		Specs:     []platform.SpecContributor{spec},
+		Store:         st,
+		Engine:        engine,
+		Builders:      sel,
+		Table:         table,
+		ReposDir:      dir + "/repos",
+		BuildsDir:     dir + "/builds",
+		Specs:         []platform.SpecContributor{spec},
+		BuildSettings: buildconfig.NewResolver(st, nil),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -77,7 +82,7 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p})})
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
 }
 
 // withPackages wires the packages that keep settings of b's apps.

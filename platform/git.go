@@ -150,7 +150,10 @@ func (p *Platform) GitReport(ctx context.Context, app string) (GitReport, error)
 	if err != nil {
 		return GitReport{}, err
 	}
-	r := GitReport{App: app, DeployBranch: a.DeployBranch, ComputedDeployBranch: p.deployBranchOf(ctx, a), GlobalDeployBranch: p.GlobalDeployBranch(ctx), Repository: p.gitRepos.Path(app), RevEnvVar: a.revEnvVar()}
+	// Unreadable global settings leave the app's own, as they always
+	// did: a report shows what it can.
+	s, _ := p.buildSettingsOf(ctx, a)
+	r := GitReport{App: app, DeployBranch: a.DeployBranch, ComputedDeployBranch: s.DeployBranch, GlobalDeployBranch: s.GlobalDeployBranch, Repository: p.gitRepos.Path(app), RevEnvVar: p.buildSettings.RevEnvVar(a)}
 	if rel, ok := a.CurrentRelease(); ok {
 		r.DeployedRev, r.SourceImage = rel.GitRev, rel.SourceImage
 	}

@@ -48,6 +48,10 @@ type Config struct {
 	// Limits bound what one app may take of the host; zero fields take
 	// their defaults (limits.go).
 	Limits Limits
+	// BuildSettings resolves the apps' build settings for the deploy
+	// pipeline (package buildconfig); nil builds every app with the
+	// defaults.
+	BuildSettings BuildSettings
 }
 
 // Platform runs apps. Its methods are safe for concurrent use.
@@ -59,6 +63,8 @@ type Platform struct {
 	gitRepos *repo.Store // follows the apps through the hooks (New)
 	builds   buildStore
 	log      *slog.Logger
+	// buildSettings are the apps' build settings (buildconfig's).
+	buildSettings BuildSettings
 
 	// specs contribute to the containers' host options (spec.go).
 	specs specs
@@ -111,6 +117,9 @@ func New(cfg Config) *Platform {
 		builds:   buildStore{dir: cfg.BuildsDir},
 		log:      log,
 		specs:    specs(cfg.Specs),
+	}
+	if p.buildSettings = cfg.BuildSettings; p.buildSettings == nil {
+		p.buildSettings = noBuildSettings{}
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
 	p.drift = formationWatch{interval: DefaultFormationCheckInterval, maxRevivals: DefaultMaxRevivals, kick: make(chan struct{}, 1)}

@@ -27,7 +27,7 @@ func (p *Platform) Push(ctx context.Context, app string, updates []repo.RefUpdat
 	// Whatever the push did, HEAD names the deploy branch afterwards, so
 	// `git clone` of the app checks out what is deployed (a first push
 	// chooses it).
-	defer p.pointHead(context.WithoutCancel(ctx), app)
+	defer p.PointHead(context.WithoutCancel(ctx), app)
 	a, err := p.App(ctx, app)
 	if err != nil {
 		return err
@@ -61,9 +61,9 @@ func (p *Platform) Push(ctx context.Context, app string, updates []repo.RefUpdat
 	return err
 }
 
-// pointHead makes the repository's HEAD name the app's deploy branch, if
+// PointHead makes the repository's HEAD name the app's deploy branch, if
 // it has one.
-func (p *Platform) pointHead(ctx context.Context, app string) {
+func (p *Platform) PointHead(ctx context.Context, app string) {
 	a, err := p.App(ctx, app)
 	if err != nil {
 		return

@@ -1,4 +1,4 @@
-package platform
+package buildconfig
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -24,9 +25,9 @@ type buildpacksGlobal struct {
 	Stack string `json:"stack,omitempty"`
 }
 
-func (p *Platform) loadBuildpacksGlobal(ctx context.Context) (buildpacksGlobal, error) {
+func loadBuildpacksGlobal(ctx context.Context, s store.Store) (buildpacksGlobal, error) {
 	var g buildpacksGlobal
-	doc, err := p.store.Get(ctx, buildpacksKey)
+	doc, err := s.Get(ctx, buildpacksKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return g, nil
 	}
@@ -37,38 +38,6 @@ func (p *Platform) loadBuildpacksGlobal(ctx context.Context) (buildpacksGlobal, 
 		return g, fmt.Errorf("global buildpacks settings: %w", err)
 	}
 	return g, nil
-}
-
-// builderImage is the image a build of a by the builder named builder
-// runs in: the app's stack, else the global one, else "" (the builder's
-// own default). One stack serves both buildpack builders, as Dokku's
-// buildpacks:set-property stack did, and goes where Dokku 0.39 forwards
-// it: an image whose name says herokuish to the herokuish builder, any
-// other to pack (a CNB builder is no herokuish image, and the reverse);
-// a builder the stack is not for gets "" and builds with its default.
-func (p *Platform) builderImage(ctx context.Context, a *App, builder string) string {
-	stack := a.BuildpacksStack
-	if stack == "" {
-		g, err := p.loadBuildpacksGlobal(ctx)
-		if err != nil {
-			p.log.Warn("reading the global buildpacks stack; using the builder's default", "error", err)
-			return ""
-		}
-		stack = g.Stack
-	}
-	forHerokuish := strings.Contains(stack, "herokuish")
-	switch builder {
-	case "herokuish":
-		if forHerokuish {
-			return stack
-		}
-	case "dockerfile":
-	default:
-		if !forHerokuish {
-			return stack
-		}
-	}
-	return ""
 }
 
 // BuildpacksReport is buildpacks:report's content.
@@ -86,8 +55,8 @@ type BuildpacksReport struct {
 
 // BuildpacksInfo reports an app's buildpacks settings; app "" reports the
 // global ones.
-func (p *Platform) BuildpacksInfo(ctx context.Context, app string) (BuildpacksReport, error) {
-	g, err := p.loadBuildpacksGlobal(ctx)
+func (s *Settings) BuildpacksInfo(ctx context.Context, app string) (BuildpacksReport, error) {
+	g, err := loadBuildpacksGlobal(ctx, s.store)
 	if err != nil {
 		return BuildpacksReport{}, err
 	}
@@ -95,7 +64,7 @@ func (p *Platform) BuildpacksInfo(ctx context.Context, app string) (BuildpacksRe
 	if app == "" {
 		return r, nil
 	}
-	a, err := p.App(ctx, app)
+	a, err := s.apps.App(ctx, app)
 	if err != nil {
 		return BuildpacksReport{}, err
 	}
@@ -113,7 +82,7 @@ func (p *Platform) BuildpacksInfo(ctx context.Context, app string) (BuildpacksRe
 // do: "add" inserts url at index (1-based; 0 appends), "set" replaces the
 // buildpack at index (0: the first) or appends to an empty list, "remove"
 // takes url out, "clear" empties the list. It applies from the next build.
-func (p *Platform) ChangeBuildpacks(ctx context.Context, app, action, url string, index int) error {
+func (s *Settings) ChangeBuildpacks(ctx context.Context, app, action, url string, index int) error {
 	if action != "clear" {
 		if err := validBuildpack(url); err != nil {
 			return err
@@ -122,16 +91,23 @@ func (p *Platform) ChangeBuildpacks(ctx context.Context, app, action, url string
 	if index < 0 {
 		return fmt.Errorf("--index must be 1 or more, not %d", index)
 	}
-	a, unlock, err := p.lockedApp(ctx, app, "a buildpacks change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	list := a.Buildpacks
+	return s.apps.UpdateApp(ctx, app, func(a *platform.App) error {
+		list, err := changeList(a.Buildpacks, app, action, url, index)
+		if err != nil {
+			return err
+		}
+		a.Buildpacks = list
+		return nil
+	})
+}
+
+// changeList is ChangeBuildpacks' change of the list; nil for an empty
+// one.
+func changeList(list []string, app, action, url string, index int) ([]string, error) {
 	switch action {
 	case "add":
 		if slices.Contains(list, url) {
-			return fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+			return nil, fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
 		}
 		if index == 0 || index > len(list) {
 			list = append(list, url)
@@ -142,7 +118,7 @@ func (p *Platform) ChangeBuildpacks(ctx context.Context, app, action, url string
 		i := max(index, 1) - 1
 		if i >= len(list) {
 			if slices.Contains(list, url) {
-				return fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+				return nil, fmt.Errorf("%s is already among the buildpacks of %s (buildpacks:list %s)", url, app, app)
 			}
 			list = append(list, url)
 		} else {
@@ -151,19 +127,18 @@ func (p *Platform) ChangeBuildpacks(ctx context.Context, app, action, url string
 		}
 	case "remove":
 		if !slices.Contains(list, url) {
-			return fmt.Errorf("%s is not among the buildpacks of %s (buildpacks:list %s)", url, app, app)
+			return nil, fmt.Errorf("%s is not among the buildpacks of %s (buildpacks:list %s)", url, app, app)
 		}
 		list = slices.DeleteFunc(list, func(b string) bool { return b == url })
 	case "clear":
 		list = nil
 	default:
-		return fmt.Errorf("unknown buildpacks action %q", action)
+		return nil, fmt.Errorf("unknown buildpacks action %q", action)
 	}
 	if len(list) == 0 {
 		list = nil
 	}
-	a.Buildpacks = list
-	return saveApp(ctx, p.store, a)
+	return list, nil
 }
 
 // validBuildpack checks a buildpack reference's form: a URL, an ID or a
@@ -181,23 +156,25 @@ func validBuildpack(b string) error {
 
 // SetBuildpacksProperty sets (or, with value "", clears) a buildpacks
 // property of an app, or the global one when app is "". The one property
-// is "stack": the image buildpack builds run in.
-func (p *Platform) SetBuildpacksProperty(ctx context.Context, app, key, value string) error {
+// is "stack": the image buildpack builds run in. The command is for admin
+// keys only (the stack runs as root with the engine's socket); the
+// command table says so.
+func (s *Settings) SetBuildpacksProperty(ctx context.Context, app, key, value string) error {
 	if key != "stack" {
 		return fmt.Errorf("unknown buildpacks property %q; the property is stack", key)
 	}
 	if value != "" {
-		if err := validImageRef(value); err != nil {
+		if err := platform.ValidImageRef(value); err != nil {
 			return err
 		}
 	}
 	if app == "" {
-		unlock, err := p.lock("_global", "a global buildpacks change")
+		unlock, err := s.apps.LockGlobal("a global buildpacks change")
 		if err != nil {
 			return err
 		}
 		defer unlock()
-		g, err := p.loadBuildpacksGlobal(ctx)
+		g, err := loadBuildpacksGlobal(ctx, s.store)
 		if err != nil {
 			return err
 		}
@@ -206,7 +183,7 @@ func (p *Platform) SetBuildpacksProperty(ctx context.Context, app, key, value st
 		if err != nil {
 			return err
 		}
-		return p.store.Put(ctx, buildpacksKey, doc)
+		return s.store.Put(ctx, buildpacksKey, doc)
 	}
-	return p.update(ctx, app, func(a *App) { a.BuildpacksStack = value })
+	return s.apps.UpdateApp(ctx, app, func(a *platform.App) error { a.BuildpacksStack = value; return nil })
 }
