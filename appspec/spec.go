@@ -145,7 +145,10 @@ func (sp *Spec) ContributeBuild(a *platform.App, b *platform.BuildSpec) error {
 	}
 	b.Resources = b.Resources.Merge(h)
 	b.ByAdmin = b.ByAdmin || AdminOwned(a.Resources)
-	return buildOptions(a, &b.Options)
+	if err := buildOptions(a, &b.Options); err != nil && b.OptionsErr == nil {
+		b.OptionsErr = err
+	}
+	return nil
 }
 
 // buildLimits reads the build's own limits as Docker takes them.

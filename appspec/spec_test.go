@@ -184,6 +184,28 @@ func TestContributeBuild(t *testing.T) {
 	}
 }
 
+// A hand-edited build option fails only what uses it: the build from
+// source (platform's deploy checks OptionsErr there). A deploy that
+// builds nothing (git:from-image, a config change's release) still gets
+// the build's limits and goes on.
+func TestHandEditedBuildOptionFailsOnlyTheBuild(t *testing.T) {
+	f := newFixture(t)
+	a := &platform.App{Name: "api",
+		Resources:     platform.ResourceSettings{Limits: map[string]platform.Resources{platform.BuildProcessType: {Memory: "256m"}}},
+		DockerOptions: map[string][]string{PhaseBuild: {"--memory 1g"}},
+	}
+	var b platform.BuildSpec
+	if err := f.spec.ContributeBuild(a, &b); err != nil {
+		t.Fatalf("the contribution failed over a build option: %v", err)
+	}
+	if b.OptionsErr == nil || !strings.Contains(b.OptionsErr.Error(), "api") {
+		t.Errorf("options error %v, want one naming the app", b.OptionsErr)
+	}
+	if b.Resources.Memory != 256<<20 {
+		t.Errorf("build resources %+v", b.Resources)
+	}
+}
+
 // The settings a previous version wrote read unchanged: an app record's
 // fields and the global document's "networks", beside fields of others.
 func TestStateOfThePreviousVersionReads(t *testing.T) {

@@ -236,6 +236,9 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		if err != nil {
 			return fail(timedOut(fmt.Errorf("build of %s failed: %w", a.Name, err)))
 		}
+		if buildSpec.OptionsErr != nil {
+			return fail(buildSpec.OptionsErr)
+		}
 		buildOpts := buildSpec.Options
 		dockerfile, dockerfileNote, err := dockerfileFor(buildCtx, settings, req.Source)
 		if err != nil {

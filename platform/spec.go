@@ -69,6 +69,11 @@ type PostDeployer interface {
 type BuildSpec struct {
 	// Options are the builder's options (docker-options:add APP build).
 	Options builder.BuildOptions
+	// OptionsErr says why Options could not be read (a record edited by
+	// hand). It fails a build from source only: a deploy that builds
+	// nothing (git:from-image, a config change's release) never uses the
+	// options, and must not fail over them.
+	OptionsErr error
 	// Resources are the app's own limits of its builds and deploy
 	// one-offs (resource:limit --process-type build). The host's build
 	// defaults fill what they leave, and cap them unless ByAdmin.
