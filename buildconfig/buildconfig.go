@@ -223,14 +223,17 @@ func (r *Resolver) Of(ctx context.Context, a *platform.App) (platform.AppBuildSe
 		if s.DockerfilePath == "" && g.DockerfilePath != "" {
 			s.DockerfilePath, s.GlobalDockerfilePath = g.DockerfilePath, true
 		}
-		if s.Retention == 0 {
+		// Only a positive number is a retention: a hand-edited 0 or
+		// negative one is unset, as it always was (a negative count
+		// would make the pruning slice past its builds).
+		if s.Retention <= 0 && g.BuildRetention > 0 {
 			s.Retention = g.BuildRetention
 		}
 		if s.DeployBranch == "" {
 			s.DeployBranch = g.DeployBranch
 		}
 	}
-	if s.Retention == 0 {
+	if s.Retention <= 0 {
 		s.Retention = platform.KeepBuilds
 	}
 	return s, err

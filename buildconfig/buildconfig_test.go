@@ -168,6 +168,21 @@ func TestRetentionIsTheAppsThenTheGlobalThenKeepBuilds(t *testing.T) {
 	}
 }
 
+// A hand-edited retention of 0 or less, the app's or the global one, is
+// unset: a negative count reaching the build pruning would slice past the
+// app's builds (a panic in the deploy, or every build log gone).
+func TestANonPositiveRetentionIsUnset(t *testing.T) {
+	b := newBed(t)
+	b.must(b.store.Put(b.ctx, "settings/global", []byte(`{"build_retention": -3}`)))
+	b.must(b.apps.UpdateApp(b.ctx, "blog", func(a *platform.App) error {
+		a.BuildRetention = -2
+		return nil
+	}))
+	if s := b.of("blog"); s.Retention != platform.KeepBuilds {
+		t.Fatalf("retention %d, want the default %d", s.Retention, platform.KeepBuilds)
+	}
+}
+
 func TestARetentionOutOfRangeIsRefused(t *testing.T) {
 	b := newBed(t)
 	for _, n := range []int{-1, MaxBuildRetention + 1} {

@@ -217,9 +217,13 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		rel.ImageID = id
 	} else {
+		// An unreadable global document fails the build only where the
+		// app leaves to it what the build needs (its build directory, or
+		// its builder when no dockerfile-path of its own chooses one), as
+		// before the settings had a package of their own.
 		settings, err := p.buildSettingsOf(ctx, a)
-		if err != nil {
-			return fail(err)
+		if err != nil && (settings.BuildDir == "" || (settings.Builder == "" && settings.DockerfilePath == "")) {
+			return fail(fmt.Errorf("build of %s failed: %w", a.Name, err))
 		}
 		if req.Source, err = buildSource(ctx, settings, req.Source); err != nil {
 			return fail(err)
