@@ -112,13 +112,23 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 // are its own): the caller serves nothing for it. The returned Route
 // must not be modified.
 func (t *Table) Match(host string) (*Route, bool) {
+	if len(host) > maxHostLength {
+		return nil, false // before NormalizeHost copies it
+	}
 	r, _, ok := t.match(NormalizeHost(host))
 	return r, ok
 }
 
+// maxHostLength is the longest Host or server name that can normalize to
+// a DNS name: 253 bytes, a trailing dot and ":65535".
+const maxHostLength = MaxNameLength + len(".:65535")
+
 // MatchWildcard is Match that also says through which wildcard
 // ("*.example.org") host matched: "" when an app names it exactly.
 func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
+	if len(host) > maxHostLength {
+		return nil, "", false
+	}
 	r, domain, ok := t.match(NormalizeHost(host))
 	if ok && domain != "" {
 		return r, "*." + domain, true
