@@ -125,6 +125,13 @@ type App struct {
 	// DashboardSession is how long a dashboard session lasts. Default:
 	// dashboard.DefaultSessionTTL (12h).
 	DashboardSession caddy.Duration `json:"dashboard_session,omitempty"`
+	// WildcardCertsPerHour and WildcardCertsMax are the budget of
+	// on-demand certificates under one wildcard domain: new names per
+	// hour, and names in all (a name that has one already is free). 0: no
+	// new name gets one. Defaults: DefaultWildcardCertsPerHour (20),
+	// DefaultWildcardCertsMax (500).
+	WildcardCertsPerHour *int `json:"wildcard_certs_per_hour,omitempty"`
+	WildcardCertsMax     *int `json:"wildcard_certs_max,omitempty"`
 
 	limits  platform.Limits
 	maxPush int64
@@ -181,6 +188,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.FormationCheckRevivals != nil && *a.FormationCheckRevivals < 0 {
 		return errors.New("berth: formation_check_revivals must be a whole number of 0 (only report) or more")
 	}
+	if a.WildcardCertsPerHour != nil && *a.WildcardCertsPerHour < 0 {
+		return errors.New("berth: wildcard_certs_per_hour must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 20")
+	}
+	if a.WildcardCertsMax != nil && *a.WildcardCertsMax < 0 {
+		return errors.New("berth: wildcard_certs_max must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 500")
+	}
 	if a.MaxLogLines < 0 {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
 	}
@@ -233,6 +246,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	return nil
+}
+
+func (a *App) wildcardCertsPerHour() int {
+	if a.WildcardCertsPerHour == nil {
+		return DefaultWildcardCertsPerHour
+	}
+	return *a.WildcardCertsPerHour
+}
+
+func (a *App) wildcardCertsMax() int {
+	if a.WildcardCertsMax == nil {
+		return DefaultWildcardCertsMax
+	}
+	return *a.WildcardCertsMax
 }
 
 // reservedHosts are the hosts Berth answers on itself, which no app may
@@ -308,12 +335,20 @@ func (a *App) Start() error {
 	// serves; without an http app (or one that never reaches Berth) the
 	// platform falls back to http://HOST.
 	var urls platform.URLsFunc
+	var sites []string
 	if httpApp, err := a.ctx.AppIfConfigured("http"); err == nil {
 		if h, ok := httpApp.(*caddyhttp.App); ok {
 			urls = urlsFromHTTPApp(h)
+			sites = siteHosts(h)
 		}
 	}
 	c.platform.SetURLs(urls)
+	// No app's wildcard takes the dashboard's host or the Caddyfile's own
+	// sites' hosts: not their requests, not their handshakes (the
+	// certificate manager asks the table too), not an on-demand
+	// certificate.
+	c.table.SetReserved(append(a.reservedHosts(), sites...))
+	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.log)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
 	// A live dashboard view is a command left running, like an SSH
 	// session: the same per-key limits.

@@ -46,6 +46,8 @@ func init() {
 //			build_cache_max 10GiB  # or none
 //			dashboard berth.example.com  # the web dashboard; default: off
 //			dashboard_session 12h
+//			wildcard_certs_per_hour 20   # new on-demand certificates under one wildcard domain
+//			wildcard_certs_max 500       # names under one wildcard domain with one
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -150,6 +152,21 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.FormationCheckRevivals = &n
 			continue
+		case "wildcard_certs_per_hour", "wildcard_certs_max":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one number", opt)
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 0 {
+				return nil, d.Errf("%s must be a whole number of 0 (no new name under a wildcard domain gets an on-demand certificate) or more, not %q", opt, args[0])
+			}
+			if opt == "wildcard_certs_per_hour" {
+				app.WildcardCertsPerHour = &n
+			} else {
+				app.WildcardCertsMax = &n
+			}
+			continue
 		case "max_log_lines":
 			args := d.RemainingArgs()
 			if len(args) != 1 {
@@ -185,7 +202,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

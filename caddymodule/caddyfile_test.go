@@ -144,3 +144,27 @@ func TestDashboardOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestWildcardCertsOptions(t *testing.T) {
+	parse := parseBerthBlock
+	app, err := parse("wildcard_certs_per_hour 0\nwildcard_certs_max 3")
+	if err != nil || app.WildcardCertsPerHour == nil || *app.WildcardCertsPerHour != 0 || *app.WildcardCertsMax != 3 {
+		t.Fatalf("%v %v %v", err, app.WildcardCertsPerHour, app.WildcardCertsMax)
+	}
+	if app.wildcardCertsPerHour() != 0 || app.wildcardCertsMax() != 3 {
+		t.Fatal("the settings are not the budget")
+	}
+	if app, _ := parse("authorized_keys /k"); app.wildcardCertsPerHour() != DefaultWildcardCertsPerHour || app.wildcardCertsMax() != DefaultWildcardCertsMax {
+		t.Fatal("unset options are not the defaults")
+	}
+	for opt, want := range map[string]string{
+		"wildcard_certs_per_hour -1":   "must be a whole number of 0",
+		"wildcard_certs_per_hour many": "must be a whole number of 0",
+		"wildcard_certs_max":           "takes one number",
+		"wildcard_certs_max 1 2":       "takes one number",
+	} {
+		if _, err := parse(opt); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", opt, err, want)
+		}
+	}
+}

@@ -74,7 +74,11 @@ func (caddyCertificates) Served(host string) (certs.ServedCert, bool) { return s
 func (caddyCertificates) CustomServed() bool                          { return managers.Load() > 0 }
 
 // GetCertificate returns the custom certificate of the app that the
-// handshake's server name routes to, or nil.
+// handshake's server name routes to, or nil. The dashboard's host is
+// Berth's own, as in the handler and the permission: an app's wildcard
+// over it (whose custom certificate its deploy key may have added) must
+// not get its handshakes (the table refuses it too: SetReserved). A
+// disabled app serves nothing, so it shows no certificate.
 func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := routing.NormalizeHost(hello.ServerName)
 	if name == "" {
@@ -84,12 +88,12 @@ func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHell
 	if err != nil {
 		return nil, err
 	}
-	route, ok := table.Match(name)
-	if !ok {
+	c := m.app.core.Load()
+	if c == nil || c.dashboard.Serves(name) {
 		return nil, nil
 	}
-	c := m.app.core.Load()
-	if c == nil {
+	route, ok := table.Match(name)
+	if !ok || route.Disabled {
 		return nil, nil
 	}
 	return c.certs.CustomCertificate(ctx, route.App, name), nil

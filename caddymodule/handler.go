@@ -136,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	route, ok := table.Match(r.Host)
-	if !ok {
+	if !ok || route.Disabled { // a disabled app's hosts are its, unserved
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusNotFound)
@@ -325,7 +325,7 @@ func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, err
 		}
 	}
 	route, ok := table.Match(r.Host)
-	if !ok {
+	if !ok || route.Disabled {
 		return nil, nil
 	}
 	ups := make([]*reverseproxy.Upstream, len(route.Targets))

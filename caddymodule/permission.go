@@ -38,24 +38,41 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 
 // CertificateAllowed allows name when an app answers on it, or the
 // dashboard does. A name an app's wildcard domain covers (*.example.org)
-// is answered on, so it gets its own certificate on demand; the wildcard
-// name itself is not (it would need a DNS challenge: certs:add gives a
-// custom wildcard certificate).
+// is answered on, so it gets its own certificate on demand, within the
+// wildcard's budget (wildcardNames.allow); the wildcard name itself is
+// not (it would need a DNS challenge: certs:add gives a custom wildcard
+// certificate). A disabled app's hosts (proxy:disable, domains:disable)
+// get none: they serve nothing. A name that is no DNS name (over 253
+// bytes, an empty or over-63-byte label) is refused by Match.
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
 	table, err := p.app.routes(ctx)
 	if err != nil {
 		return err
 	}
-	if c := p.app.core.Load(); c != nil && c.dashboard.Serves(name) {
+	c := p.app.core.Load()
+	if c != nil && c.dashboard.Serves(name) {
 		return nil // the dashboard gets HTTPS like any app
 	}
-	if _, ok := table.Match(name); !ok {
-		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
+	route, wild, ok := table.MatchWildcard(name)
+	if !ok {
+		return fmt.Errorf("%.300s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}
-	if _, exact := table.Lookup(name); !exact {
-		if c := p.app.core.Load(); c != nil {
-			c.wildNames.add(routing.NormalizeHost(name))
-		}
+	if route.Disabled {
+		return fmt.Errorf("%s: %w: app %s is disabled (proxy:enable or domains:enable %s serves it again)", name, caddytls.ErrPermissionDenied, route.App, route.App)
+	}
+	if wild == "" || c == nil {
+		return nil
+	}
+	n := routing.NormalizeHost(name)
+	if err := c.wildNames.allow(wild, n); err != nil {
+		return fmt.Errorf("%s: %w: %v", name, caddytls.ErrPermissionDenied, err)
+	}
+	// The wildcard may have gone between the match and allow, after the
+	// hosts-gone hook looked at its names: this one would be remembered
+	// under it, and its certificate never evicted. Look again.
+	if r, w, ok := table.MatchWildcard(n); !ok || w != wild || r.Disabled {
+		c.wildNames.forget(wild, n)
+		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}
 	return nil
 }

@@ -139,3 +139,33 @@ func hostMatches(sets caddyhttp.MatcherSets, host string) bool {
 	}
 	return false
 }
+
+// siteHosts are the hosts the http app's sites name that do not reach
+// Berth's handler (`api.example.org { reverse_proxy ... }` beside Berth's
+// site): the Caddyfile's own, which no app's wildcard may take (the
+// routing table's reserved hosts), neither their requests nor, worse,
+// their TLS handshakes (an app's custom certificate).
+func siteHosts(app *caddyhttp.App) []string {
+	if app == nil {
+		return nil
+	}
+	var out []string
+	for _, srv := range app.Servers {
+		for _, r := range srv.Routes {
+			if reachesBerth(caddyhttp.RouteList{r}, "") {
+				continue
+			}
+			for _, set := range r.MatcherSets {
+				for _, m := range set {
+					switch m := m.(type) {
+					case *caddyhttp.MatchHost:
+						out = append(out, *m...)
+					case caddyhttp.MatchHost:
+						out = append(out, m...)
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -62,3 +62,15 @@ func TestURLsFromHTTPApp(t *testing.T) {
 		t.Error("an http app that never reaches Berth gives a URL function; the platform's fallback should apply")
 	}
 }
+
+func TestSiteHostsAreTheSitesThatDoNotReachBerth(t *testing.T) {
+	api := caddyhttp.MatchHost{"api.example.test", "*.internal.example.test"}
+	own := caddyhttp.Route{MatcherSets: caddyhttp.MatcherSets{{&api}}, Handlers: []caddyhttp.MiddlewareHandler{&caddyauth.Authentication{}}}
+	app := &caddyhttp.App{Servers: map[string]*caddyhttp.Server{
+		"srv0": {Listen: []string{":443"}, Routes: caddyhttp.RouteList{own, berthRoute("*.example.test"), berthRoute()}},
+	}}
+	got := siteHosts(app)
+	if len(got) != 2 || got[0] != "api.example.test" || got[1] != "*.internal.example.test" {
+		t.Fatalf("siteHosts = %q, want the non-Berth site's hosts only", got)
+	}
+}

@@ -1,8 +1,13 @@
 package caddymodule
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/routing"
 )
@@ -12,30 +17,88 @@ func TestWildcardGoneEvictsTheNamesItServedOnly(t *testing.T) {
 	table.SetHosts("outer", []string{"*.example.org"})
 	table.SetHosts("inner", []string{"*.a.example.org", "exact.example.org"})
 	var w wildcardNames
-	for _, n := range []string{"x.example.org", "y.a.example.org", "other.test"} {
-		w.add(n)
+	for _, n := range []string{"x.example.org", "y.a.example.org"} {
+		if _, wild, _ := table.MatchWildcard(n); w.allow(wild, n) != nil {
+			t.Fatal(n)
+		}
+	}
+	// z.a.example.org was outer's before inner took *.a.example.org.
+	if err := w.allow("*.example.org", "z.a.example.org"); err != nil {
+		t.Fatal(err)
 	}
 	table.SetHosts("outer", nil) // *.example.org goes
 	got := w.gone(table, []string{"*.example.org", "plain.example.test"})
 	slices.Sort(got)
-	// x.example.org is routed no more; y.a.example.org still is (the
-	// deeper wildcard); other.test is under no gone wildcard; the
-	// wildcard itself is never evicted (a Caddyfile-managed *.DOMAIN
-	// certificate must stay).
+	// x.example.org is routed no more; z.a.example.org still is (the
+	// deeper wildcard) and is inner's now; y.a.example.org is inner's and
+	// not even looked at; the wildcard itself is never evicted (a
+	// Caddyfile-managed *.DOMAIN certificate must stay).
 	if want := []string{"plain.example.test", "x.example.org"}; !slices.Equal(got, want) {
 		t.Fatalf("gone = %q, want %q", got, want)
 	}
 	if got := w.gone(table, []string{"*.example.org"}); len(got) != 0 {
 		t.Fatalf("an evicted name was remembered still: %q", got)
 	}
+	table.SetHosts("inner", nil)
+	got = w.gone(table, []string{"*.a.example.org"})
+	slices.Sort(got)
+	if want := []string{"y.a.example.org", "z.a.example.org"}; !slices.Equal(got, want) {
+		t.Fatalf("gone = %q, want %q (an adopted name goes with its new wildcard)", got, want)
+	}
 }
 
-func TestWildcardNamesAreBounded(t *testing.T) {
-	var w wildcardNames
-	for i := range maxWildcardNames + 10 {
-		w.add(string(rune('a'+i%26)) + "." + string(rune(i)) + ".example.org")
+func TestWildcardBudgetBoundsNewNamesPerHourAndInAll(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(3, 5, slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := range 3 {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if len(w.names) > maxWildcardNames {
-		t.Fatalf("%d names remembered, over the bound %d", len(w.names), maxWildcardNames)
+	err := w.allow("*.example.org", "n3.example.org")
+	if err == nil || !strings.Contains(err.Error(), "wildcard_certs_per_hour 3") {
+		t.Fatalf("the 4th new name in an hour: %v", err)
+	}
+	if !strings.Contains(logs.String(), "certs:add") || !strings.Contains(logs.String(), "DNS-01") {
+		t.Fatalf("the log line does not say what to do: %s", logs.String())
+	}
+	// Remembered names are free; another wildcard has its own budget.
+	if err := w.allow("*.example.org", "n1.example.org"); err != nil {
+		t.Fatalf("a remembered name: %v", err)
+	}
+	if err := w.allow("*.other.org", "a.other.org"); err != nil {
+		t.Fatalf("another wildcard: %v", err)
+	}
+	// An hour later there is room again, up to the total.
+	now = now.Add(time.Hour)
+	for i := 3; i < 5; i++ {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = w.allow("*.example.org", "n5.example.org")
+	if err == nil || !strings.Contains(err.Error(), "wildcard_certs_max 5") {
+		t.Fatalf("the 6th name in all: %v", err)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 2 {
+		t.Fatalf("%d log lines, want 2 (one per refusal, a minute apart at least):\n%s", n, logs.String())
+	}
+	// The total follows the budget: no wildcard remembers more.
+	if got := len(w.byWild["*.example.org"].names); got != 5 {
+		t.Fatalf("%d names remembered, want 5", got)
+	}
+}
+
+func TestWildcardBudgetDefaults(t *testing.T) {
+	var w wildcardNames
+	for i := range DefaultWildcardCertsPerHour {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.allow("*.example.org", "one-more.example.org"); err == nil {
+		t.Fatalf("name %d in an hour was allowed", DefaultWildcardCertsPerHour+1)
 	}
 }

@@ -232,3 +232,22 @@ func TestExpiredCertificateLeavesTheCache(t *testing.T) {
 		t.Error("the manager still serves the expired certificate")
 	}
 }
+
+// A wildcard certificate for the app's own wildcard domain names nothing
+// foreign: certs:add must not warn about the very name it is for.
+func TestOwnWildcardIsNoForeignName(t *testing.T) {
+	ctx := context.Background()
+	p, _, _ := newTestCerts(t, "a.example.test", "*.example.test")
+	info, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"*.example.test"}, nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Foreign) != 0 {
+		t.Fatalf("foreign names %q for the app's own wildcard", info.Foreign)
+	}
+	// Another wildcard it does not own is foreign still.
+	p, _, _ = newTestCerts(t, "a.example.test")
+	if info, _ = p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "*.example.test"}, nil), false); len(info.Foreign) == 0 {
+		t.Fatal("a wildcard the app does not own is not foreign")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -148,6 +149,11 @@ func ValidateAppDomain(d string) error {
 	if strings.Contains(rest, "*") || ValidateAppName(rest) != nil || !strings.Contains(rest, ".") && rest != "localhost" {
 		return fmt.Errorf("%q is not a wildcard domain: a wildcard is \"*.\" then a domain of at least two labels, such as *.example.org (it covers www.example.org and a.b.example.org, not example.org itself)", d)
 	}
+	// No top-level domain is all digits: *.0.1 would cover IPv4 Host
+	// values (10.0.0.1), which are no app's names.
+	if last := rest[strings.LastIndexByte(rest, '.')+1:]; strings.Trim(last, "0123456789") == "" {
+		return fmt.Errorf("%q is not a wildcard domain: its last label %q is a number, so it would cover IP addresses; use a domain name such as *.example.org", d, last)
+	}
 	return nil
 }
 
@@ -208,10 +214,28 @@ func (p *Platform) ChangeDomains(ctx context.Context, app, action string, domain
 		return err
 	}
 	hosts := p.hostsFor(a)
-	p.table.SetHosts(app, hosts)
+	// A disabled app's new hosts are claimed, not served, like its others.
+	p.table.SetHostsDisabled(app, hosts, a.routingDisabled())
 	p.hooks.runHostsChanged(ctx, app, hosts)
 	return nil
 }
+
+// firstExactHost is the first of hosts that is no wildcard, or "": the
+// Host a health check sends (a "*.example.org" Host is no name a client
+// sends, and an app may well answer it 400).
+func firstExactHost(hosts []string) string {
+	for _, h := range hosts {
+		if !routing.IsWildcard(h) {
+			return h
+		}
+	}
+	return ""
+}
+
+// routingDisabled says whether the app is out of routing (proxy:disable,
+// domains:disable): its hosts stay its own in the routing table, unserved
+// (routing.Route.Disabled), so that no other app's wildcard takes them.
+func (a *App) routingDisabled() bool { return a.ProxyDisabled || a.DomainsDisabled }
 
 // ChangeGlobalDomains changes the global domains added by command (those
 // of the Caddyfile stay), and re-routes every app.

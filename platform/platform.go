@@ -264,14 +264,21 @@ func (p *Platform) rehost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every app's hosts in one table write: one at a time, an app not yet
+	// rewritten would have lost its old default host while a wildcard
+	// over the new global domain took its new one. (Disabled apps stay
+	// disabled: SetAllHosts keeps the flag.)
+	all := make(map[string][]string, len(names))
 	for _, name := range names {
 		a, err := loadApp(ctx, p.store, name)
 		if err != nil {
 			return err
 		}
-		hosts := p.hostsFor(a)
-		p.table.SetHosts(name, hosts)
-		p.hooks.runHostsChanged(ctx, name, hosts)
+		all[name] = p.hostsFor(a)
+	}
+	p.table.SetAllHosts(all)
+	for _, name := range names {
+		p.hooks.runHostsChanged(ctx, name, all[name])
 	}
 	return nil
 }

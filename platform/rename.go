@@ -106,7 +106,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	hosts := p.hostsFor(&dst)
-	p.table.SetHosts(to, hosts)
+	p.table.SetHostsDisabled(to, hosts, dst.routingDisabled())
 	p.hooks.runHostsChanged(ctx, to, hosts)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)

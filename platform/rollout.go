@@ -332,8 +332,8 @@ func (p *Platform) probe(ctx context.Context, a *App, c docker.Container, port i
 		if err != nil {
 			return err.Error()
 		}
-		if hosts := p.hostsFor(a); len(hosts) > 0 {
-			req.Host = hosts[0]
+		if host := firstExactHost(p.hostsFor(a)); host != "" {
+			req.Host = host
 		}
 		resp, err := checkClient.Do(req)
 		if err != nil {

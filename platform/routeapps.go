@@ -26,11 +26,10 @@ func (r routeApps) Lookup(ctx context.Context, app string) (routes.App, bool, er
 	if err != nil {
 		return routes.App{}, false, err
 	}
-	hosts := r.p.hostsFor(a)
-	if a.ProxyDisabled || a.DomainsDisabled {
-		hosts = nil // out of routing; its containers keep running
-	}
-	return routes.App{Generation: a.Generation, Hosts: hosts, Stopped: a.Stopped}, true, nil
+	// A disabled app is out of routing (its containers keep running),
+	// but its hosts stay its own: with none, another app's wildcard would
+	// take them, their cookies and a certificate for them.
+	return routes.App{Generation: a.Generation, Hosts: r.p.hostsFor(a), Stopped: a.Stopped, Disabled: a.routingDisabled()}, true, nil
 }
 
 // Exists reads only whether the record is there: the controller asks it

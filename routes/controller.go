@@ -51,6 +51,10 @@ type App struct {
 	// Stopped is set while the app is stopped (ps:stop): its containers'
 	// exits are not failures.
 	Stopped bool
+	// Disabled is set while the app is out of routing (proxy:disable,
+	// domains:disable): its hosts stay its own in the table (no other
+	// app's wildcard takes them), with no targets (routing.Route.Disabled).
+	Disabled bool
 }
 
 // Apps is what the controller asks of the app core.
@@ -245,7 +249,11 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 			// change nothing; the next reconcile (or the destroy) settles it.
 			return fmt.Errorf("app %s went away during the reconcile", name)
 		}
-		next[name] = routing.Route{Hosts: a.Hosts, Targets: c.targetsOf(byApp[name], a.Generation)}
+		r := routing.Route{Hosts: a.Hosts, Disabled: a.Disabled}
+		if !a.Disabled {
+			r.Targets = c.targetsOf(byApp[name], a.Generation)
+		}
+		next[name] = r
 	}
 	var remove []string
 	for name := range seen {
@@ -282,9 +290,11 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		c.table.Remove(app)
 		return nil
 	}
-	targets, err := c.readyTargets(ctx, app, a.Generation)
-	if err != nil {
-		return err
+	var targets []string
+	if !a.Disabled {
+		if targets, err = c.readyTargets(ctx, app, a.Generation); err != nil {
+			return err
+		}
 	}
 	// Apply only if the app still exists, checked under the lock Remove
 	// takes: a refresh that read the record before a destroy deleted it
@@ -295,7 +305,7 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		c.table.Remove(app)
 		return nil
 	}
-	c.table.SetHosts(app, a.Hosts)
+	c.table.SetHostsDisabled(app, a.Hosts, a.Disabled)
 	c.table.SetTargets(app, targets)
 	return nil
 }

@@ -37,6 +37,11 @@ type Route struct {
 	// Targets are the dial addresses ("ip:port") of the app's containers
 	// that are ready to take requests. Empty while the app has none.
 	Targets []string
+	// Disabled is set while the app is out of routing (proxy:disable,
+	// domains:disable): its hosts stay claimed, so that no other app's
+	// wildcard takes them (their cookies, a certificate for them), but it
+	// serves nothing: Berth answers 404 and issues no certificate.
+	Disabled bool
 }
 
 // cell holds one app's current Route. Snapshots share cells, so a targets
@@ -65,7 +70,11 @@ type snapshot struct {
 // Table is the routing table. The zero value is not usable; call New.
 type Table struct {
 	current atomic.Pointer[snapshot]
-	writeMu sync.Mutex
+	// reserved are the hosts (and "*.domain" patterns) that are Berth's
+	// own or the Caddyfile's: Match never resolves one to an app's
+	// wildcard (SetReserved).
+	reserved atomic.Pointer[reservedSet]
+	writeMu  sync.Mutex
 	// hostsGone, when set, is told the hosts a write took away.
 	hostsGone func(hosts []string)
 
@@ -97,19 +106,59 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 // Host or a TLS server name, with or without a port; matched
 // case-insensitively): the app that names it exactly, else the app whose
 // wildcard covers it most specifically; false when none does. A name
-// with a "*" is never served (it is no host a client can ask for). The
-// returned Route must not be modified.
+// with a "*" is never served (it is no host a client can ask for), nor
+// one that is no DNS name (ValidName), nor a reserved one through a
+// wildcard (SetReserved). A disabled app's route is returned (its hosts
+// are its own): the caller serves nothing for it. The returned Route
+// must not be modified.
 func (t *Table) Match(host string) (*Route, bool) {
+	if len(host) > maxHostLength {
+		return nil, false // before NormalizeHost copies it
+	}
+	r, _, ok := t.match(NormalizeHost(host))
+	return r, ok
+}
+
+// maxHostLength is the longest Host or server name that can normalize to
+// a DNS name: 253 bytes, a trailing dot and ":65535".
+const maxHostLength = MaxNameLength + len(".:65535")
+
+// MatchWildcard is Match that also says through which wildcard
+// ("*.example.org") host matched: "" when an app names it exactly.
+func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
+	if len(host) > maxHostLength {
+		return nil, "", false
+	}
+	r, domain, ok := t.match(NormalizeHost(host))
+	if ok && domain != "" {
+		return r, "*." + domain, true
+	}
+	return r, "", ok
+}
+
+// match is Match on a normalized host; domain is the wildcard's domain
+// ("example.org", a substring of h: no allocation) when one matched.
+func (t *Table) match(h string) (*Route, string, bool) {
+	if !ValidName(h) {
+		// Before any lookup: a 60 KB server name must cost no more than
+		// a short one (each lookup below hashes a suffix of it).
+		return nil, "", false
+	}
 	s := t.current.Load()
-	h := NormalizeHost(host)
 	if c, ok := s.byHost[h]; ok {
 		if h[0] == '*' { // a wildcard's own name (keys are never "")
-			return nil, false
+			return nil, "", false
 		}
-		return c.route.Load(), true
+		return c.route.Load(), "", true
 	}
 	if len(s.wild) == 0 || strings.IndexByte(h, '*') >= 0 {
-		return nil, false
+		return nil, "", false
+	}
+	res := t.reserved.Load()
+	if res != nil {
+		if _, ok := res.exact[h]; ok {
+			return nil, "", false // Berth's own or the Caddyfile's
+		}
 	}
 	// The suffix after the first dot is the longest, so the most
 	// specific wildcard; a label before it is required (i > 0), so
@@ -118,11 +167,69 @@ func (t *Table) Match(host string) (*Route, bool) {
 		if h[i] != '.' {
 			continue
 		}
+		if res != nil {
+			if _, ok := res.wild[h[i+1:]]; ok {
+				return nil, "", false // a Caddyfile site's wildcard is more specific
+			}
+		}
 		if c, ok := s.wild[h[i+1:]]; ok {
-			return c.route.Load(), true
+			return c.route.Load(), h[i+1:], true
 		}
 	}
-	return nil, false
+	return nil, "", false
+}
+
+// MaxNameLength is the longest DNS name (RFC 1035), without the trailing
+// dot; MaxLabelLength the longest label in one.
+const (
+	MaxNameLength  = 253
+	MaxLabelLength = 63
+)
+
+// ValidName says whether h (normalized) can be a DNS name or an IP
+// address: at most 253 bytes, each dot-separated label 1 to 63 bytes.
+// Match and the on-demand permission refuse any other name, so that
+// "a..example.org" is no host under *.example.org and a huge server name
+// costs nothing.
+func ValidName(h string) bool {
+	if h == "" || len(h) > MaxNameLength {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(h); i++ {
+		if i == len(h) || h[i] == '.' {
+			if n := i - start; n == 0 || n > MaxLabelLength {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
+}
+
+// reservedSet is what SetReserved installs.
+type reservedSet struct {
+	exact map[string]struct{}
+	wild  map[string]struct{} // "example.org" for "*.example.org"
+}
+
+// SetReserved sets the hosts no app's wildcard may take: the dashboard's
+// host, the Caddyfile's own sites' hosts. Match (and so every caller:
+// the proxy, the certificate manager, the on-demand permission) never
+// resolves one to a wildcard; an app that names one exactly still gets it
+// (the platform refuses that for Berth's own). A "*.domain" entry
+// reserves every name under domain that no app names exactly or through
+// a deeper wildcard. It replaces the previous set (a config reload).
+func (t *Table) SetReserved(hosts []string) {
+	rs := &reservedSet{exact: map[string]struct{}{}, wild: map[string]struct{}{}}
+	for _, h := range normalizeHosts(hosts) {
+		if IsWildcard(h) {
+			rs.wild[h[len("*."):]] = struct{}{}
+		} else {
+			rs.exact[h] = struct{}{}
+		}
+	}
+	t.reserved.Store(rs)
 }
 
 // IsWildcard says whether host is a wildcard entry ("*.example.org").
@@ -151,9 +258,50 @@ func (t *Table) Apps() []*Route {
 // SetHosts replaces the host names app answers on, creating the app's
 // route if it has none. The platform refuses a host that another app
 // already answers on; should two apps name one host anyway, it goes to the
-// first of them in name order, the same way every time.
+// first of them in name order, the same way every time. Whether the app
+// is disabled stays as it was (SetHostsDisabled sets both).
 func (t *Table) SetHosts(app string, hosts []string) {
 	t.update(app, func(r *Route) { r.Hosts = normalizeHosts(hosts) })
+}
+
+// SetHostsDisabled is SetHosts that also sets whether the app is disabled
+// (Route.Disabled), in one write: a disabled app is never routed, not
+// even for a moment.
+func (t *Table) SetHostsDisabled(app string, hosts []string, disabled bool) {
+	t.update(app, func(r *Route) {
+		r.Hosts = normalizeHosts(hosts)
+		r.Disabled = disabled
+	})
+}
+
+// SetAllHosts replaces the hosts of every app in hosts in one write
+// (creating a route for an app that has none; targets and Disabled stay):
+// after a global domain change, no request sees some apps moved and
+// others not, so a wildcard never takes for a moment a host whose app is
+// yet to be rewritten.
+func (t *Table) SetAllHosts(hosts map[string][]string) {
+	t.writeMu.Lock()
+	old := t.current.Load()
+	apps := maps.Clone(old.byApp)
+	changed := false
+	for app, hs := range hosts {
+		r := &Route{App: app}
+		if c, ok := old.byApp[app]; ok {
+			copied := *c.route.Load()
+			r = &copied
+		}
+		r.Hosts = normalizeHosts(hs)
+		if c, ok := old.byApp[app]; ok && slices.Equal(r.Hosts, c.route.Load().Hosts) {
+			continue
+		}
+		apps[app] = newCell(r)
+		changed = true
+	}
+	if !changed {
+		t.writeMu.Unlock()
+		return
+	}
+	t.swap(old, build(apps)) // unlocks
 }
 
 // SetTargets replaces the addresses app's requests are proxied to.
@@ -167,9 +315,9 @@ func (t *Table) SetTargets(app string, targets []string) {
 // Remove deletes app's route: its hosts answer 404 from then on.
 func (t *Table) Remove(app string) {
 	t.writeMu.Lock()
-	defer t.writeMu.Unlock()
 	old := t.current.Load()
 	if _, ok := old.byApp[app]; !ok {
+		t.writeMu.Unlock()
 		return
 	}
 	apps := maps.Clone(old.byApp)
@@ -179,19 +327,24 @@ func (t *Table) Remove(app string) {
 
 // OnHostsGone sets f to be called with the hosts that stop being routed,
 // after each write that takes some away (a domain removed, an app
-// destroyed). It runs under the table's write lock, so it is done before
-// the change's caller returns; f must not write to the table.
+// destroyed). It runs after the write, outside the table's write lock
+// (so that its work, however long, holds up no other write), in the
+// writer's goroutine: it is done before the change's caller returns. Two
+// writes at once may call it at once, in either order: f must look at the
+// table as it is then (Match), not trust the order of the calls.
 func (t *Table) OnHostsGone(f func(hosts []string)) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	t.hostsGone = f
 }
 
-// swap installs next, then tells hostsGone what old routed that next does
-// not. The caller holds writeMu.
+// swap installs next, releases writeMu (which the caller holds), then
+// tells hostsGone what old routed that next does not.
 func (t *Table) swap(old, next *snapshot) {
 	t.current.Store(next)
-	if t.hostsGone == nil {
+	f := t.hostsGone
+	t.writeMu.Unlock()
+	if f == nil {
 		return
 	}
 	var gone []string
@@ -202,7 +355,7 @@ func (t *Table) swap(old, next *snapshot) {
 	}
 	if len(gone) > 0 {
 		slices.Sort(gone)
-		t.hostsGone(gone)
+		f(gone)
 	}
 }
 
@@ -212,7 +365,6 @@ func (t *Table) swap(old, next *snapshot) {
 // cell for the app.
 func (t *Table) update(app string, change func(*Route)) {
 	t.writeMu.Lock()
-	defer t.writeMu.Unlock()
 	old := t.current.Load()
 	r := &Route{App: app}
 	c, exists := old.byApp[app]
@@ -223,11 +375,12 @@ func (t *Table) update(app string, change func(*Route)) {
 	change(r)
 	if exists && slices.Equal(r.Hosts, c.route.Load().Hosts) {
 		c.route.Store(r)
+		t.writeMu.Unlock()
 		return
 	}
 	apps := maps.Clone(old.byApp)
 	apps[app] = newCell(r)
-	t.swap(old, build(apps))
+	t.swap(old, build(apps)) // unlocks
 }
 
 // build indexes routes by host. Apps are visited in name order so that a
@@ -296,7 +449,6 @@ func (t *Table) Routes() map[string]*Route {
 // app would copy it once each.
 func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, remove []string) {
 	t.writeMu.Lock()
-	defer t.writeMu.Unlock()
 	old := t.current.Load()
 	current := func(name string) *Route {
 		if c, ok := old.byApp[name]; ok {
@@ -322,7 +474,7 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 		r.Targets = slices.Clone(r.Targets)
 		slices.Sort(r.Targets)
 		switch {
-		case cur != nil && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets):
+		case cur != nil && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets) && cur.Disabled == r.Disabled:
 			// nothing to change; keep the pointer so readers share it
 		case cur != nil && slices.Equal(cur.Hosts, r.Hosts):
 			old.byApp[name].route.Store(&r)
@@ -337,7 +489,9 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 			delete(apps, name)
 		}
 	}
-	if apps != nil {
-		t.swap(old, build(apps))
+	if apps == nil {
+		t.writeMu.Unlock()
+		return
 	}
+	t.swap(old, build(apps)) // unlocks
 }
