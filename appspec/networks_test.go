@@ -194,3 +194,70 @@ func TestCreateNetworkRefusesReservedNames(t *testing.T) {
 		}
 	}
 }
+
+// network:set APP tld takes one DNS suffix and refuses what is not one,
+// keeping nothing of a refused value; no value clears it.
+func TestSetTLD(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, bad := range [][]string{
+		{"svc.cluster.local", "other"}, {"Svc.local"}, {".local"}, {"svc..local"}, {"local."},
+		{"-svc.local"}, {"svc-.local"}, {"svc.local_1"}, {"svc/local"}, {"svc.123"}, {"7"},
+		{strings.Repeat("a", 64) + ".local"}, {strings.Repeat("abcdefg.", 20) + "local"},
+	} {
+		if err := f.settings.SetNetwork(ctx, "app", TLD, bad); err == nil || !strings.Contains(err.Error(), "tld") {
+			t.Errorf("tld %q = %v; want a refusal", bad, err)
+		}
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("record after refusals = %+v", got)
+	}
+	for _, good := range []string{"svc.cluster.local", "local", "k8s-1.example", "a1.2b"} {
+		if err := f.settings.SetNetwork(ctx, "app", TLD, []string{good}); err != nil {
+			t.Errorf("tld %q: %v", good, err)
+		}
+		if got := f.app(t, "app").Networks.TLD; got != good {
+			t.Errorf("tld %q recorded as %q", good, got)
+		}
+	}
+	if err := f.settings.SetNetwork(ctx, "app", TLD, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("cleared record = %+v", got)
+	}
+}
+
+// The tld is the app's own, else the global one, and is kept in the
+// global document's networks field (and cleared from it).
+func TestGlobalTLD(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, []string{"svc.cluster.local"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, []string{"Bad"}); err == nil {
+		t.Fatal("a bad global tld was taken")
+	}
+	fresh := NewSpec(SpecConfig{Store: f.store, Engine: f.engine})
+	g, err := fresh.Global(ctx)
+	if err != nil || g.TLD != "svc.cluster.local" {
+		t.Fatalf("global read afresh = %+v, %v", g, err)
+	}
+	if c := Computed(platform.NetworkSettings{}, g); c.TLD != "svc.cluster.local" {
+		t.Errorf("computed without an own tld = %q", c.TLD)
+	}
+	if c := Computed(platform.NetworkSettings{TLD: "own.local"}, g); c.TLD != "own.local" {
+		t.Errorf("computed with an own tld = %q", c.TLD)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := f.store.Get(ctx, globalKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), globalField) {
+		t.Errorf("cleared global tld left %s", raw)
+	}
+}
