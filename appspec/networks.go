@@ -183,6 +183,15 @@ func (sp *Spec) Global(ctx context.Context) (platform.NetworkSettings, error) {
 	return cloneNetworks(sp.global), nil
 }
 
+// Load reads the global network settings now. Berth calls it at start-up
+// and refuses to start when they cannot be read, with the error naming
+// the field, the file and what to do: read later, at the first container,
+// a malformed field would fail every container made from then on.
+func (sp *Spec) Load(ctx context.Context) error {
+	_, err := sp.Global(ctx)
+	return err
+}
+
 // computed are the network properties a's containers get.
 func (sp *Spec) computed(a *platform.App) (platform.NetworkSettings, error) {
 	// The settings are cached after the first read; a store that
@@ -204,7 +213,7 @@ func loadGlobalDoc(ctx context.Context, st store.Store) (map[string]json.RawMess
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("global settings: %w", err)
+		return nil, fmt.Errorf("global settings (%s.json in Berth's state directory) are not a JSON object: %w; fix the file, or restore it from a backup", globalKey, err)
 	}
 	return doc, nil
 }
@@ -217,7 +226,9 @@ func loadGlobalNetworks(ctx context.Context, st store.Store) (platform.NetworkSe
 	}
 	if raw, ok := doc[globalField]; ok {
 		if err := json.Unmarshal(raw, &n); err != nil {
-			return n, fmt.Errorf("global settings: %s: %w", globalField, err)
+			return n, fmt.Errorf("the %q field of the global settings (%s.json in Berth's state directory) is not network:set --global's settings: %w; "+
+				`fix it to the form {"initial_network": "NET", "attach_post_create": ["NET"], "attach_post_deploy": ["NET"], "tld": "SUFFIX"} `+
+				"(each part optional), or remove the field to clear them, then start Berth again", globalField, globalKey, err)
 		}
 	}
 	return n, nil

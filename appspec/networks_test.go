@@ -261,3 +261,25 @@ func TestGlobalTLD(t *testing.T) {
 		t.Errorf("cleared global tld left %s", raw)
 	}
 }
+
+// A malformed networks field of the global settings is found by Load (at
+// start-up), and the error names the field, the file and what to do.
+func TestLoadRefusesAMalformedGlobalNetworksField(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if err := f.store.Put(ctx, globalKey, []byte(`{"networks": "oops", "build_retention": 3}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := NewSpec(SpecConfig{Store: f.store, Engine: f.engine}).Load(ctx)
+	for _, want := range []string{`"networks" field`, "settings/global.json", "remove the field", "start Berth again"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v; want an error with %q", err, want)
+		}
+	}
+	if err := f.store.Put(ctx, globalKey, []byte(`{"networks": {"tld": "local"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewSpec(SpecConfig{Store: f.store, Engine: f.engine}).Load(ctx); err != nil {
+		t.Errorf("Load of good settings = %v", err)
+	}
+}
