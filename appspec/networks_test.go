@@ -283,3 +283,70 @@ func TestLoadRefusesAMalformedGlobalNetworksField(t *testing.T) {
 		t.Errorf("Load of good settings = %v", err)
 	}
 }
+
+// network:set --global writes the global document only under the global
+// lock, and lets it go afterwards.
+func TestGlobalNetworkWritesUnderTheGlobalLock(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	if err := f.settings.SetGlobalNetwork(ctx, AttachPostDeploy, []string{"shared"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, AttachPostDeploy, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.store.unlockedWrites(); len(w) > 0 {
+		t.Fatalf("writes of the global settings without the global lock: %q", w)
+	}
+	unlock, err := f.apps.LockGlobal("a test")
+	if err != nil {
+		t.Fatalf("the global lock was kept: %v", err)
+	}
+	unlock()
+	// The recorder sees a write without the lock.
+	if err := saveGlobalNetworks(ctx, f.store, platform.NetworkSettings{TLD: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.store.unlockedWrites(); len(w) != 1 {
+		t.Fatalf("an unlocked write was not recorded: %q", w)
+	}
+}
+
+// While another change holds the global lock, network:set --global is
+// refused and writes nothing.
+func TestGlobalNetworkRefusedWhileTheGlobalLockIsHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	unlock, err := f.apps.LockGlobal("a global settings change")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := f.settings.SetGlobalNetwork(ctx, InitialNetwork, []string{"shared"}); !errors.Is(err, platform.ErrBusy) {
+		t.Fatalf("SetGlobalNetwork under another's lock = %v; want platform.ErrBusy", err)
+	}
+	if _, err := f.store.Get(ctx, globalKey); err == nil {
+		t.Fatal("the global settings were written under another's lock")
+	}
+}
+
+// An app's settings change under the app's lock: while a deploy holds
+// it, network:set APP is refused and the record stays as it was.
+func TestAppSettingsChangeUnderTheAppsLock(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	unlock, err := f.apps.take("app", "a deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetNetwork(ctx, "app", AttachPostDeploy, []string{"shared"}); !errors.Is(err, platform.ErrBusy) {
+		t.Fatalf("SetNetwork while the app is busy = %v; want platform.ErrBusy", err)
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("record changed while the app was busy: %+v", got)
+	}
+	unlock()
+	if err := f.settings.SetNetwork(ctx, "app", AttachPostDeploy, []string{"shared"}); err != nil {
+		t.Fatal(err)
+	}
+}
