@@ -449,7 +449,7 @@ func (a *App) newCore() (*core, error) {
 	// what to fix, rather than failing every container later.
 	if err := spec.Load(ctx); err != nil {
 		dc.Close()
-		return nil, fmt.Errorf("berth: %w", err)
+		return nil, err
 	}
 	c.platform = platform.New(platform.Config{
 		Store:     st,
