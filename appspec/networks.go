@@ -25,12 +25,14 @@ const (
 	InitialNetwork   = "initial-network"
 	AttachPostCreate = "attach-post-create"
 	AttachPostDeploy = "attach-post-deploy"
+	// TLD is not a network but a DNS suffix of the aliases, as in Dokku.
+	TLD = "tld"
 )
 
 // SetNetwork sets one of the app's network properties (Dokku's
 // network:set): initial-network takes one network, the attach phases any
-// number; none clears the property. Networks must exist. They apply from
-// the next rollout.
+// number, tld one DNS suffix; none clears the property. Networks must
+// exist. They apply from the next rollout.
 func (s *Settings) SetNetwork(ctx context.Context, app, key string, nets []string) error {
 	if err := s.checkNetworkProperty(ctx, key, nets); err != nil {
 		return err
@@ -63,6 +65,11 @@ func setNetwork(s *platform.NetworkSettings, key string, nets []string) {
 		s.AttachPostCreate = slices.Clone(nets)
 	case AttachPostDeploy:
 		s.AttachPostDeploy = slices.Clone(nets)
+	case TLD:
+		s.TLD = ""
+		if len(nets) == 1 {
+			s.TLD = nets[0]
+		}
 	}
 }
 
@@ -75,8 +82,16 @@ func (s *Settings) checkNetworkProperty(ctx context.Context, key string, nets []
 			return errors.New("initial-network takes one network")
 		}
 	case AttachPostCreate, AttachPostDeploy:
+	case TLD:
+		if len(nets) > 1 {
+			return errors.New("tld takes one DNS suffix, such as svc.cluster.local")
+		}
+		if len(nets) == 1 {
+			return ValidTLD(nets[0])
+		}
+		return nil
 	default:
-		return fmt.Errorf("unknown network property %q: use initial-network, attach-post-create or attach-post-deploy", key)
+		return fmt.Errorf("unknown network property %q: use initial-network, attach-post-create, attach-post-deploy or tld", key)
 	}
 	seen := map[string]bool{}
 	for _, n := range nets {
@@ -117,6 +132,9 @@ func Computed(own, global platform.NetworkSettings) platform.NetworkSettings {
 	}
 	if len(c.AttachPostDeploy) == 0 {
 		c.AttachPostDeploy = slices.Clone(global.AttachPostDeploy)
+	}
+	if c.TLD == "" {
+		c.TLD = global.TLD
 	}
 	return c
 }
@@ -165,6 +183,15 @@ func (sp *Spec) Global(ctx context.Context) (platform.NetworkSettings, error) {
 	return cloneNetworks(sp.global), nil
 }
 
+// Load reads the global network settings now. Berth calls it at start-up
+// and refuses to start when they cannot be read, with the error naming
+// the field, the file and what to do: read later, at the first container,
+// a malformed field would fail every container made from then on.
+func (sp *Spec) Load(ctx context.Context) error {
+	_, err := sp.Global(ctx)
+	return err
+}
+
 // computed are the network properties a's containers get.
 func (sp *Spec) computed(a *platform.App) (platform.NetworkSettings, error) {
 	// The settings are cached after the first read; a store that
@@ -186,7 +213,7 @@ func loadGlobalDoc(ctx context.Context, st store.Store) (map[string]json.RawMess
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("global settings: %w", err)
+		return nil, fmt.Errorf("global settings (%s.json in Berth's state directory) are not a JSON object: %w; fix the file, or restore it from a backup", globalKey, err)
 	}
 	return doc, nil
 }
@@ -199,7 +226,9 @@ func loadGlobalNetworks(ctx context.Context, st store.Store) (platform.NetworkSe
 	}
 	if raw, ok := doc[globalField]; ok {
 		if err := json.Unmarshal(raw, &n); err != nil {
-			return n, fmt.Errorf("global settings: %s: %w", globalField, err)
+			return n, fmt.Errorf("the %q field of the global settings (%s.json in Berth's state directory) is not network:set --global's settings: %w; "+
+				`fix it to the form {"initial_network": "NET", "attach_post_create": ["NET"], "attach_post_deploy": ["NET"], "tld": "SUFFIX"} `+
+				"(each part optional), or remove the field to clear them, then start Berth again", globalField, globalKey, err)
 		}
 	}
 	return n, nil
@@ -212,7 +241,7 @@ func saveGlobalNetworks(ctx context.Context, st store.Store, n platform.NetworkS
 	if err != nil {
 		return err
 	}
-	if n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 {
+	if n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 && n.TLD == "" {
 		delete(doc, globalField) // omitzero, as the platform wrote it
 	} else {
 		raw, err := json.Marshal(n)
@@ -229,7 +258,7 @@ func saveGlobalNetworks(ctx context.Context, st store.Store, n platform.NetworkS
 }
 
 // SetGlobalNetwork sets a network property of every app that sets none
-// (Dokku's network:set --global KEY [NETWORK...]); no network clears it.
+// (Dokku's network:set --global KEY [NETWORK...|TLD]); no value clears it.
 // It applies from each app's next deploy or ps:restart.
 func (s *Settings) SetGlobalNetwork(ctx context.Context, key string, nets []string) error {
 	if err := s.checkNetworkProperty(ctx, key, nets); err != nil {
@@ -405,4 +434,42 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// maxTLD leaves an alias (APP.TYPE.N.TLD) room within DNS's 253
+// characters for the app name and process type.
+const maxTLD = 128
+
+// ValidTLD checks a tld network property: a DNS suffix of lowercase
+// labels (letters, digits, hyphens inside), such as svc.cluster.local.
+// Its last label must not be all digits: APP.TYPE.TLD would then read as
+// APP.TYPE.N, container N of another app's alias.
+func ValidTLD(tld string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("tld %q is not a DNS suffix (%s); use lowercase labels of letters, digits and inner hyphens joined by dots, such as svc.cluster.local", tld, why)
+	}
+	if len(tld) > maxTLD {
+		return bad(fmt.Sprintf("longer than %d characters", maxTLD))
+	}
+	labels := strings.Split(tld, ".")
+	for _, l := range labels {
+		if l == "" {
+			return bad("an empty label")
+		}
+		if len(l) > 63 {
+			return bad("a label longer than 63 characters")
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return bad("a label starts or ends with a hyphen")
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return bad(fmt.Sprintf("%q is not allowed", r))
+			}
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return bad("its last label is all digits, which reads as a container number")
+	}
+	return nil
 }

@@ -194,3 +194,159 @@ func TestCreateNetworkRefusesReservedNames(t *testing.T) {
 		}
 	}
 }
+
+// network:set APP tld takes one DNS suffix and refuses what is not one,
+// keeping nothing of a refused value; no value clears it.
+func TestSetTLD(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, bad := range [][]string{
+		{"svc.cluster.local", "other"}, {"Svc.local"}, {".local"}, {"svc..local"}, {"local."},
+		{"-svc.local"}, {"svc-.local"}, {"svc.local_1"}, {"svc/local"}, {"svc.123"}, {"7"},
+		{strings.Repeat("a", 64) + ".local"}, {strings.Repeat("abcdefg.", 20) + "local"},
+	} {
+		if err := f.settings.SetNetwork(ctx, "app", TLD, bad); err == nil || !strings.Contains(err.Error(), "tld") {
+			t.Errorf("tld %q = %v; want a refusal", bad, err)
+		}
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("record after refusals = %+v", got)
+	}
+	for _, good := range []string{"svc.cluster.local", "local", "k8s-1.example", "a1.2b"} {
+		if err := f.settings.SetNetwork(ctx, "app", TLD, []string{good}); err != nil {
+			t.Errorf("tld %q: %v", good, err)
+		}
+		if got := f.app(t, "app").Networks.TLD; got != good {
+			t.Errorf("tld %q recorded as %q", good, got)
+		}
+	}
+	if err := f.settings.SetNetwork(ctx, "app", TLD, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("cleared record = %+v", got)
+	}
+}
+
+// The tld is the app's own, else the global one, and is kept in the
+// global document's networks field (and cleared from it).
+func TestGlobalTLD(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, []string{"svc.cluster.local"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, []string{"Bad"}); err == nil {
+		t.Fatal("a bad global tld was taken")
+	}
+	fresh := NewSpec(SpecConfig{Store: f.store, Engine: f.engine})
+	g, err := fresh.Global(ctx)
+	if err != nil || g.TLD != "svc.cluster.local" {
+		t.Fatalf("global read afresh = %+v, %v", g, err)
+	}
+	if c := Computed(platform.NetworkSettings{}, g); c.TLD != "svc.cluster.local" {
+		t.Errorf("computed without an own tld = %q", c.TLD)
+	}
+	if c := Computed(platform.NetworkSettings{TLD: "own.local"}, g); c.TLD != "own.local" {
+		t.Errorf("computed with an own tld = %q", c.TLD)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := f.store.Get(ctx, globalKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), globalField) {
+		t.Errorf("cleared global tld left %s", raw)
+	}
+}
+
+// A malformed networks field of the global settings is found by Load (at
+// start-up), and the error names the field, the file and what to do.
+func TestLoadRefusesAMalformedGlobalNetworksField(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if err := f.store.Put(ctx, globalKey, []byte(`{"networks": "oops", "build_retention": 3}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := NewSpec(SpecConfig{Store: f.store, Engine: f.engine}).Load(ctx)
+	for _, want := range []string{`"networks" field`, "settings/global.json", "remove the field", "start Berth again"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v; want an error with %q", err, want)
+		}
+	}
+	if err := f.store.Put(ctx, globalKey, []byte(`{"networks": {"tld": "local"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewSpec(SpecConfig{Store: f.store, Engine: f.engine}).Load(ctx); err != nil {
+		t.Errorf("Load of good settings = %v", err)
+	}
+}
+
+// network:set --global writes the global document only under the global
+// lock, and lets it go afterwards.
+func TestGlobalNetworkWritesUnderTheGlobalLock(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	if err := f.settings.SetGlobalNetwork(ctx, AttachPostDeploy, []string{"shared"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetGlobalNetwork(ctx, AttachPostDeploy, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.store.unlockedWrites(); len(w) > 0 {
+		t.Fatalf("writes of the global settings without the global lock: %q", w)
+	}
+	unlock, err := f.apps.LockGlobal("a test")
+	if err != nil {
+		t.Fatalf("the global lock was kept: %v", err)
+	}
+	unlock()
+	// The recorder sees a write without the lock.
+	if err := saveGlobalNetworks(ctx, f.store, platform.NetworkSettings{TLD: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.store.unlockedWrites(); len(w) != 1 {
+		t.Fatalf("an unlocked write was not recorded: %q", w)
+	}
+}
+
+// While another change holds the global lock, network:set --global is
+// refused and writes nothing.
+func TestGlobalNetworkRefusedWhileTheGlobalLockIsHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	unlock, err := f.apps.LockGlobal("a global settings change")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := f.settings.SetGlobalNetwork(ctx, InitialNetwork, []string{"shared"}); !errors.Is(err, platform.ErrBusy) {
+		t.Fatalf("SetGlobalNetwork under another's lock = %v; want platform.ErrBusy", err)
+	}
+	if _, err := f.store.Get(ctx, globalKey); err == nil {
+		t.Fatal("the global settings were written under another's lock")
+	}
+}
+
+// An app's settings change under the app's lock: while a deploy holds
+// it, network:set APP is refused and the record stays as it was.
+func TestAppSettingsChangeUnderTheAppsLock(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "shared")
+	unlock, err := f.apps.take("app", "a deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.settings.SetNetwork(ctx, "app", AttachPostDeploy, []string{"shared"}); !errors.Is(err, platform.ErrBusy) {
+		t.Fatalf("SetNetwork while the app is busy = %v; want platform.ErrBusy", err)
+	}
+	if got := f.app(t, "app"); !reflect.DeepEqual(got, &platform.App{Name: "app"}) {
+		t.Fatalf("record changed while the app was busy: %+v", got)
+	}
+	unlock()
+	if err := f.settings.SetNetwork(ctx, "app", AttachPostDeploy, []string{"shared"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -60,7 +60,7 @@ func contribute(a *platform.App, nets platform.NetworkSettings, s platform.Slot,
 	}
 	var aliases []string
 	if s.Type != "" {
-		aliases = aliasesOf(a.Name, s.Type, s.Index)
+		aliases = aliasesOf(a.Name, s.Type, s.Index, nets.TLD)
 	}
 	if n := nets.InitialNetwork; n != "" {
 		h.InitialNetwork, h.InitialAliases = n, aliases
@@ -73,9 +73,16 @@ func contribute(a *platform.App, nets platform.NetworkSettings, s platform.Slot,
 
 // aliasesOf are the names other apps on a shared network reach container
 // index of typ by: APP.TYPE (all its containers) or APP.TYPE.N (that
-// one), as in Dokku.
-func aliasesOf(app, typ string, index int) []string {
-	return []string{app + "." + typ, fmt.Sprintf("%s.%s.%d", app, typ, index)}
+// one), as in Dokku, each followed by .TLD when the app has a tld
+// (network:set APP tld svc.cluster.local: APP.web.svc.cluster.local).
+func aliasesOf(app, typ string, index int, tld string) []string {
+	aliases := []string{app + "." + typ, fmt.Sprintf("%s.%s.%d", app, typ, index)}
+	if tld != "" {
+		for i := range aliases {
+			aliases[i] += "." + tld
+		}
+	}
+	return aliases
 }
 
 // CheckTypes refuses all-digit process types on an app with networks
@@ -130,7 +137,7 @@ func (sp *Spec) PostDeploy(ctx context.Context, a *platform.App, news []platform
 func postDeployAttachments(app string, nets platform.NetworkSettings, typ string, index int) []docker.Attachment {
 	var out []docker.Attachment
 	for _, n := range nets.AttachPostDeploy {
-		out = append(out, docker.Attachment{Network: n, Aliases: aliasesOf(app, typ, index)})
+		out = append(out, docker.Attachment{Network: n, Aliases: aliasesOf(app, typ, index, nets.TLD)})
 	}
 	return out
 }

@@ -234,3 +234,26 @@ func TestStateOfThePreviousVersionReads(t *testing.T) {
 		t.Fatalf("global networks %+v, %v", g, err)
 	}
 }
+
+// The tld (the app's own, else the global one) is appended to every
+// alias, on the create-time networks and the post-deploy ones.
+func TestAliasesTakeTheTLD(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.settings.SetGlobalNetwork(ctx, TLD, []string{"svc.cluster.local"}); err != nil {
+		t.Fatal(err)
+	}
+	a := processApp()
+	h := contributed(t, f.spec, a, platform.Slot{Phase: PhaseDeploy, Type: "worker", Index: 2})
+	want := []string{"api.worker.svc.cluster.local", "api.worker.2.svc.cluster.local"}
+	if !reflect.DeepEqual(h.InitialAliases, want) || !reflect.DeepEqual(h.Networks[0].Aliases, want) {
+		t.Errorf("aliases with the global tld: %q %+v", h.InitialAliases, h.Networks)
+	}
+	a.Networks.TLD = "own"
+	if err := f.spec.PostDeploy(ctx, a, []platform.Deployed{{ID: "c1", Type: "web", Index: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c1 late api.web.own,api.web.1.own"}; !reflect.DeepEqual(f.engine.connected, want) {
+		t.Errorf("post-deploy joined %q, want %q", f.engine.connected, want)
+	}
+}

@@ -481,6 +481,12 @@ func (a *App) newCore() (*core, error) {
 	// docker-options) contribute to every container the platform runs,
 	// so their contributor is made first and handed in.
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: dc})
+	// A malformed network:set --global record stops start-up here, with
+	// what to fix, rather than failing every container later.
+	if err := spec.Load(ctx); err != nil {
+		dc.Close()
+		return nil, err
+	}
 	c.platform = platform.New(platform.Config{
 		Store:     st,
 		Engine:    dc,

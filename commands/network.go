@@ -19,7 +19,7 @@ var networkCommands = []command{
 	{adminScope, "network:info", "network:info NETWORK [--format json]", "Show a network: driver, subnets, attached containers, apps that use it", networkInfo},
 	{adminScope, "network:list", "network:list [--format json]", "List Berth's networks and any other network an app uses, with their apps", networkList},
 	{appScope, "network:report", "network:report APP|--global [--format json]", "Show the app's network properties: its own, the global ones and those that apply", networkReport},
-	{adminScope, "network:set", "network:set APP|--global initial-network|attach-post-create|attach-post-deploy [NETWORK...]", "Set (or, with no network, clear) a network property; --global: for apps that set none; applies from the next deploy or ps:restart", networkSet},
+	{adminScope, "network:set", "network:set APP|--global initial-network|attach-post-create|attach-post-deploy [NETWORK...] | tld [SUFFIX]", "Set (or, with no value, clear) a network property (tld: a DNS suffix of the aliases); --global: for apps that set none; applies from the next deploy or ps:restart", networkSet},
 }
 
 func oneName(args []string, what string, allowed ...string) (string, map[string]string, error) {
@@ -148,6 +148,7 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 		{"global-attach-post-create", list(g.AttachPostCreate)},
 		{"global-attach-post-deploy", list(g.AttachPostDeploy)},
 		{"global-initial-network", g.InitialNetwork},
+		{"global-tld", g.TLD},
 	}
 	name, rows := "--global", globals // Dokku's heading of a global report
 	if !global {
@@ -175,7 +176,11 @@ func networkReport(ctx context.Context, p *Backend, args []string, out IO) error
 			{"computed-attach-post-create", list(c.AttachPostCreate)},
 			{"computed-attach-post-deploy", list(c.AttachPostDeploy)},
 			{"computed-initial-network", c.InitialNetwork},
-		}, globals, []row{{"initial-network", a.Networks.InitialNetwork}})
+			{"computed-tld", c.TLD},
+		}, globals, []row{
+			{"initial-network", a.Networks.InitialNetwork},
+			{"tld", a.Networks.TLD},
+		})
 	} else if asJSON {
 		return writeJSON(out, g)
 	}

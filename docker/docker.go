@@ -57,6 +57,10 @@ const (
 	// SetInstance): two Berths on one engine never act on each other's
 	// containers, even for apps of the same name.
 	LabelInstance = "berth.instance"
+	// LabelAnonymousVolumes marks a container made with anonymous
+	// volumes of its own (docker-options -v /path): Remove removes them
+	// with it. Other containers keep theirs (a datastore's, say).
+	LabelAnonymousVolumes = "berth.anonymous-volumes"
 )
 
 // containerLabels are every label Berth reads off a container. Docker
@@ -859,9 +863,20 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 	return nil
 }
 
-// Remove deletes the container, killing it if it still runs.
+// Remove deletes the container, killing it if it still runs. A container
+// with LabelAnonymousVolumes goes with its anonymous volumes (as docker rm
+// -v): the next container of its app gets fresh ones, so keeping them
+// would only fill the disk. Named volumes and bind mounts always stay.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	_, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	opts := client.ContainerRemoveOptions{Force: true}
+	if res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil {
+		if res.Container.Config != nil && res.Container.Config.Labels[LabelAnonymousVolumes] == "true" {
+			opts.RemoveVolumes = true
+		}
+	} else if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	_, err := c.api.ContainerRemove(ctx, id, opts)
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("docker: remove container %s: %w", id, err)
 	}

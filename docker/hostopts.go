@@ -13,6 +13,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -24,7 +25,12 @@ type HostOptions struct {
 	// Binds are "SOURCE:DEST[:OPTIONS]" mounts; SOURCE is an absolute host
 	// path or a named volume.
 	Binds []string
-	Tmpfs map[string]string
+	// Volumes are container paths that get a fresh anonymous volume each
+	// (docker run -v /path). The container carries LabelAnonymousVolumes,
+	// and Remove removes those volumes with it, so a redeploy does not
+	// leave the old containers' volumes on disk.
+	Volumes []string
+	Tmpfs   map[string]string
 	// Memory, MemoryReservation and MemorySwap are in bytes; NanoCPUs in
 	// billionths of a CPU.
 	Memory, MemoryReservation, MemorySwap int64
@@ -68,6 +74,7 @@ type Attachment struct {
 // merged, and o's non-zero single values win.
 func (h HostOptions) Merge(o HostOptions) HostOptions {
 	h.Binds = slices.Concat(h.Binds, o.Binds)
+	h.Volumes = slices.Concat(h.Volumes, o.Volumes)
 	h.Tmpfs = mergeMap(h.Tmpfs, o.Tmpfs)
 	for _, p := range []struct{ dst, src *int64 }{
 		{&h.Memory, &o.Memory}, {&h.MemoryReservation, &o.MemoryReservation}, {&h.MemorySwap, &o.MemorySwap},
@@ -141,6 +148,15 @@ func (h HostOptions) apply(cfg *container.Config, hc *container.HostConfig) {
 		cfg.Hostname = h.Hostname
 	}
 	hc.Binds = h.Binds
+	for _, target := range h.Volumes {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: target})
+	}
+	if len(h.Volumes) > 0 {
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[LabelAnonymousVolumes] = "true"
+	}
 	hc.Tmpfs = h.Tmpfs
 	hc.Memory = h.Memory
 	hc.MemoryReservation = h.MemoryReservation

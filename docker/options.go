@@ -373,6 +373,18 @@ func refusedHostPath(src string) error {
 }
 
 func appendBind(h *HostOptions, v string) error {
+	if strings.HasPrefix(v, "/") && !strings.Contains(v, ":") {
+		// -v /path: an anonymous volume, as docker run makes one; it is
+		// the container's own and goes with it (HostOptions.Volumes).
+		if path.Clean(v) != v || v == "/" {
+			return fmt.Errorf("container path %q must be a clean absolute path other than /", v)
+		}
+		h.Volumes = append(h.Volumes, v)
+		return nil
+	}
+	if !strings.Contains(v, ":") {
+		return fmt.Errorf("%q is not a mount: use /host/path:/container/path[:ro], VOLUME:/container/path[:ro], or /container/path for an anonymous volume", v)
+	}
 	if err := ValidateMount(v); err != nil {
 		return err
 	}

@@ -2,10 +2,12 @@ package docker
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -178,5 +180,57 @@ func TestLogOptionsKeepBerthsRotation(t *testing.T) {
 		if !reflect.DeepEqual(hc.LogConfig, want) {
 			t.Errorf("%s: log config %+v; want %+v", opt, hc.LogConfig, want)
 		}
+	}
+}
+
+// -v /path is an anonymous volume, as docker run makes one: the container
+// path alone, checked like any container path; a bind still needs its
+// host side and its rules.
+func TestParseOptionsAnonymousVolume(t *testing.T) {
+	h, err := ParseOptions([]string{"-v", "/data", "--volume=/cache", "-v", "/srv/x:/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(h.Volumes, []string{"/data", "/cache"}) || !slices.Equal(h.Binds, []string{"/srv/x:/x"}) {
+		t.Fatalf("volumes %q binds %q", h.Volumes, h.Binds)
+	}
+	for opt, want := range map[string]string{
+		"-v /":        "other than /",
+		"-v /a/../b":  "clean absolute path",
+		"-v /a/":      "clean absolute path",
+		"-v data":     "/container/path for an anonymous volume",
+		"-v /a:":      "container path",
+		"-v /var/run": "", // a container path: no host side is reached
+	} {
+		words, _ := SplitWords(opt)
+		_, err := ParseOptions(words)
+		if want == "" {
+			if err != nil {
+				t.Errorf("ParseOptions(%q) = %v", opt, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseOptions(%q) = %v; want an error with %q", opt, err, want)
+		}
+	}
+}
+
+// An anonymous volume is a volume mount without a source, and marks the
+// container so that Remove takes its volumes with it.
+func TestApplyAnonymousVolumes(t *testing.T) {
+	var cfg container.Config
+	var hc container.HostConfig
+	HostOptions{Volumes: []string{"/data"}}.apply(&cfg, &hc)
+	if len(hc.Mounts) != 1 || hc.Mounts[0].Type != mount.TypeVolume || hc.Mounts[0].Source != "" || hc.Mounts[0].Target != "/data" {
+		t.Fatalf("mounts %+v", hc.Mounts)
+	}
+	if cfg.Labels[LabelAnonymousVolumes] != "true" {
+		t.Fatalf("labels %v", cfg.Labels)
+	}
+	var cfg2 container.Config
+	HostOptions{Binds: []string{"v:/v"}}.apply(&cfg2, &container.HostConfig{})
+	if _, ok := cfg2.Labels[LabelAnonymousVolumes]; ok {
+		t.Fatal("a container without anonymous volumes is marked")
 	}
 }

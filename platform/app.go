@@ -122,6 +122,9 @@ type NetworkSettings struct {
 	// AttachPostDeploy networks are joined once a new container passes its
 	// checks, before it takes traffic.
 	AttachPostDeploy []string `json:"attach_post_deploy,omitempty"`
+	// TLD is appended to the containers' network aliases (network:set
+	// APP tld svc.cluster.local: APP.web.svc.cluster.local).
+	TLD string `json:"tld,omitempty"`
 }
 
 // ResourceSettings are the app's resource limits and reservations, by
