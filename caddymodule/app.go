@@ -33,6 +33,7 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/keys"
+	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
@@ -520,6 +521,9 @@ func (a *App) newCore() (*core, error) {
 	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Logger: a.log})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
+	// run's one-offs: their run:logs shares logs' max_log_lines, read at
+	// each call, as a reload may change it.
+	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
 	diskUse := disk.New(disk.Config{Apps: c.platform, Engine: dc, Logger: a.log})
@@ -547,7 +551,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/keys"
+	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/services"
@@ -92,6 +93,9 @@ type Backend struct {
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys
+	// OneOff runs the apps' one-off containers (run, run:detached,
+	// run:list, run:logs, run:stop, enter).
+	OneOff *oneoff.Runner
 	// SSHHostKey returns the SSH server's host key (ssh-keys:host); nil
 	// where there is none.
 	SSHHostKey func() ssh.PublicKey

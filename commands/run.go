@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/oneoff"
 )
 
 var runCommands = []command{
@@ -113,7 +113,7 @@ func run(ctx context.Context, p *Backend, args []string, out IO) error {
 	if r.noTTY {
 		out.Terminal = nil
 	}
-	code, err := p.Run(ctx, r.app, r.cmd, platform.RunOptions{Env: r.env, Notes: out.Stderr}, streams(out))
+	code, err := p.OneOff.Run(ctx, r.app, r.cmd, oneoff.Options{Env: r.env, Notes: out.Stderr}, streams(out))
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func runDetached(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(r.cmd) == 0 {
 		return usageError{"give the command to run (a detached run has no terminal for a shell)"}
 	}
-	name, err := p.RunDetached(ctx, r.app, r.cmd, platform.RunOptions{Env: r.env, Notes: out.Stderr})
+	name, err := p.OneOff.Detached(ctx, r.app, r.cmd, oneoff.Options{Env: r.env, Notes: out.Stderr})
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func runList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if format != "" && format != "json" && format != "stdout" {
 		return usageError{fmt.Sprintf("unknown format %q; use --format json|stdout", format)}
 	}
-	cs, err := p.RunContainers(ctx, app)
+	cs, err := p.OneOff.List(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -181,15 +181,14 @@ func runLogs(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	opts.MaxLines = p.Logs.MaxLines()
-	return p.RunLogs(ctx, app, opts, out.Stdout, out.Stderr)
+	return p.OneOff.Logs(ctx, app, opts, out.Stdout, out.Stderr)
 }
 
 // parseRunLogArgs reads run:logs' arguments, in any order. A container
 // is named APP.run.NNNN; with an app too, it must be that app's (Dokku's
 // checks), which is how a deploy key, which names its app first, reads one.
-func parseRunLogArgs(args []string) (string, platform.RunLogOptions, error) {
-	opts := platform.RunLogOptions{Lines: 100}
+func parseRunLogArgs(args []string) (string, oneoff.LogOptions, error) {
+	opts := oneoff.LogOptions{Lines: 100}
 	app := ""
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -255,7 +254,7 @@ func runStop(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) == 1 {
 		app = pos[0]
 	}
-	names, err := p.StopRun(ctx, app, container)
+	names, err := p.OneOff.Stop(ctx, app, container)
 	for _, n := range names {
 		fmt.Fprintf(out.Stdout, "-----> Stopped %s\n", n)
 	}
@@ -277,7 +276,7 @@ func enter(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	code, err := p.Enter(ctx, app, process, rest, streams(out))
+	code, err := p.OneOff.Enter(ctx, app, process, rest, streams(out))
 	if err != nil {
 		return err
 	}

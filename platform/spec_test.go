@@ -120,11 +120,11 @@ func TestRunOneOffTakesTheRunSlot(t *testing.T) {
 	if err := saveApp(ctx, p.store, a); err != nil {
 		t.Fatal(err)
 	}
-	spec, err := p.runSpec(ctx, "api", []string{"true"}, RunOptions{Notes: io.Discard}, "attached")
+	base, err := p.RunBase(ctx, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Slot{{Phase: PhaseRun}}; !reflect.DeepEqual(f.slots, want) || spec.Host.Labels["family"] != "run" {
-		t.Fatalf("slots %v, labels %v", f.slots, spec.Host.Labels)
+	if want := []Slot{{Phase: PhaseRun}}; !reflect.DeepEqual(f.slots, want) || base.Host.Labels["family"] != "run" {
+		t.Fatalf("slots %v, labels %v", f.slots, base.Host.Labels)
 	}
 }

@@ -1,4 +1,4 @@
-package platform
+package oneoff
 
 import (
 	"context"
@@ -6,16 +6,18 @@ import (
 	"strconv"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/routes"
 )
 
-// Enter runs cmd (default /bin/sh) inside a running container of the app:
-// process "web" or "web.2", or the first web container (Dokku's enter).
-func (p *Platform) Enter(ctx context.Context, app, process string, cmd []string, s docker.Streams) (int, error) {
-	a, err := p.App(ctx, app)
+// Enter runs cmd (default /bin/sh) inside a running container of the
+// app's current generation: process "web" or "web.2", or the first web
+// container (Dokku's enter). It starts no container of its own.
+func (r *Runner) Enter(ctx context.Context, app, process string, cmd []string, s docker.Streams) (int, error) {
+	a, err := r.apps.App(ctx, app)
 	if err != nil {
 		return 1, err
 	}
-	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	cs, err := routes.AppContainers(ctx, r.engine, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
 		return 1, err
 	}
@@ -37,5 +39,5 @@ func (p *Platform) Enter(ctx context.Context, app, process string, cmd []string,
 	if len(cmd) == 0 {
 		cmd = []string{"/bin/sh"}
 	}
-	return p.docker.ExecAttached(ctx, target.ID, cmd, nil, s)
+	return r.engine.ExecAttached(ctx, target.ID, cmd, nil, s)
 }

@@ -1,4 +1,4 @@
-package platform
+package oneoff
 
 import (
 	"bufio"
@@ -11,54 +11,49 @@ import (
 	"sync"
 )
 
-// RunLogOptions select what RunLogs shows (Dokku's run:logs).
-type RunLogOptions struct {
+// LogOptions select what Logs shows (Dokku's run:logs).
+type LogOptions struct {
 	// Container is one run container's name (APP.run.NNNN); "" for all
 	// of the app's.
 	Container string
 	// Lines per container to show first; negative means the most logs
-	// shows (max_log_lines).
+	// shows (Config.MaxLines).
 	Lines int
 	// Follow keeps streaming until ctx ends.
 	Follow bool
 	// Raw prints the lines as the program wrote them, without the
 	// timestamp and name (Dokku's -q).
 	Raw bool
-	// MaxLines is the most lines per container shown first, the cap
-	// logs has (applogs, the Caddyfile's max_log_lines); a larger or
-	// negative Lines is capped at it, with a note.
-	MaxLines int
 }
 
-// RunLogs writes the output of the app's running one-off containers
+// Logs writes the output of the app's running one-off containers
 // (run:detached, run), each line "TIMESTAMP APP[run.NNNN]: text" as logs
 // writes a process's. As in Dokku, the containers' streams are written as
 // they come, one whole line at a time, not merged by time. A one-off is
-// removed when it exits, so only running ones have logs to show.
-func (p *Platform) RunLogs(ctx context.Context, app string, opts RunLogOptions, w, notes io.Writer) error {
-	cs, err := p.RunContainers(ctx, app)
+// removed when it exits, so only running ones have logs to show. More
+// lines per container than Config.MaxLines (or all of them, a negative
+// Lines) are capped at it, with a note on notes saying so.
+func (r *Runner) Logs(ctx context.Context, app string, opts LogOptions, w, notes io.Writer) error {
+	cs, err := r.List(ctx, app)
 	if err != nil {
 		return err
 	}
 	if opts.Container != "" {
-		var one []RunContainer
+		var one []Container
 		for _, c := range cs {
 			if c.Name == opts.Container {
 				one = append(one, c)
 			}
 		}
 		if len(one) == 0 {
-			if app != "" {
-				return fmt.Errorf("no running run container of %s is named %q; run:list %s shows them", app, opts.Container, app)
-			}
-			return fmt.Errorf("no running run container is named %q; run:list shows them", opts.Container)
+			return notNamed(app, opts.Container)
 		}
 		cs = one
 	}
 	if len(cs) == 0 {
 		return fmt.Errorf("%s has no running run container (one-offs are removed when they exit); run:detached %s CMD starts one", app, app)
 	}
-	if max := opts.MaxLines; max > 0 && (opts.Lines < 0 || opts.Lines > max) {
+	if max := r.maxLogLines(); max > 0 && (opts.Lines < 0 || opts.Lines > max) {
 		fmt.Fprintf(notes, "berth: showing the last %d lines per container, the most logs shows (the max_log_lines option of the Caddyfile's berth block sets it); use -t to follow the output instead\n", max)
 		opts.Lines = max
 	}
@@ -76,7 +71,7 @@ func (p *Platform) RunLogs(ctx context.Context, app string, opts RunLogOptions, 
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			err := p.docker.StreamLogs(ctx, c.ID, opts.Lines, opts.Follow, pw)
+			err := r.engine.StreamLogs(ctx, c.ID, opts.Lines, opts.Follow, pw)
 			pw.CloseWithError(err)
 			errs[i] = err
 		}()
@@ -85,7 +80,7 @@ func (p *Platform) RunLogs(ctx context.Context, app string, opts RunLogOptions, 
 			defer pr.Close()
 			br := bufio.NewReaderSize(pr, 4<<10)
 			for {
-				line, err := readRunLogLine(br)
+				line, err := readLine(br)
 				if len(line) > 0 {
 					ts, text, ok := bytes.Cut(line, []byte(" "))
 					if !ok {
@@ -123,9 +118,9 @@ func (p *Platform) RunLogs(ctx context.Context, app string, opts RunLogOptions, 
 	return nil
 }
 
-// readRunLogLine reads one line without its newline, cut at 16 KiB so one
+// readLine reads one line without its newline, cut at 16 KiB so one
 // line cannot take unbounded memory.
-func readRunLogLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br *bufio.Reader) ([]byte, error) {
 	const maxLine = 16 << 10
 	var line []byte
 	for {
@@ -142,4 +137,13 @@ func readRunLogLine(br *bufio.Reader) ([]byte, error) {
 			return line, err
 		}
 	}
+}
+
+// maxLogLines is Config.MaxLines' answer now (a reload may change it); 0
+// for no cap.
+func (r *Runner) maxLogLines() int {
+	if r.maxLines == nil {
+		return 0
+	}
+	return r.maxLines()
 }
