@@ -234,9 +234,13 @@ func (c *Controller) reconcileAside(ctx context.Context) {
 	go func() {
 		defer c.reconciles.Done()
 		defer c.reconciling.Store(false)
+		start := time.Now()
 		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile", "error", err)
+			return
 		}
+		// How long it took, for whoever measures Berth at scale.
+		c.log.Debug("reconciled routes", "took", time.Since(start))
 	}()
 }
 
