@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/routes"
 )
 
@@ -96,4 +97,68 @@ func TestStartEventIsAppliedWhileAReconcileRuns(t *testing.T) {
 	b.eventually("the started container is routed during the reconcile", func() bool {
 		return slices.Equal(b.targets("blog"), []string{addr})
 	})
+}
+
+// heldLookup is an app core whose Lookup of one app waits until released:
+// a reconcile caught after its listing, before its write.
+type heldLookup struct {
+	*apps
+	app     string
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *heldLookup) Lookup(ctx context.Context, app string) (routes.App, bool, error) {
+	if app == h.app {
+		h.once.Do(func() {
+			close(h.entered)
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+			}
+		})
+	}
+	return h.apps.Lookup(ctx, app)
+}
+
+// A reconcile that listed a container running, and writes after the
+// container's die event but before the refresh that follows it, leaves
+// the container out: whether it takes traffic is decided at the write.
+func TestReconcileWritingAfterADeathLeavesTheDeadContainerOut(t *testing.T) {
+	var held *heldLookup
+	b := newBedWith(t, routes.ReconcileInterval, func(a *apps) routes.Apps {
+		held = &heldLookup{apps: a, app: "zzz", entered: make(chan struct{}), release: make(chan struct{})}
+		return held
+	})
+	b.apps.set("zzz", routes.App{Generation: 1, Hosts: []string{"zzz.example.test"}})
+	_, first := b.run("blog", 1, nil)
+	// A running container of blog that is not routed yet (hidden, then
+	// shown without a refresh): only the reconcile will route it.
+	id, err := b.engine.Create(b.ctx, docker.RunSpec{Image: "app", Env: []string{"PORT=5000"}, Labels: map[string]string{
+		docker.LabelApp: "blog", docker.LabelProcess: "web", docker.LabelGeneration: "1", docker.LabelPort: "5000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Hide(id)
+	if err := b.engine.StartExisting(b.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.settle()
+	b.c.Unhide(id)
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has listed the container running and read blog
+	listed, releaseRefresh := b.hold()
+	b.engine.Crash(id, 137)
+	<-listed // the event's refresh is under way, its write held
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := b.targets("blog"); !slices.Equal(got, []string{first}) {
+		t.Fatalf("targets %v after the reconcile, want only [%s]: the dead container was routed", got, first)
+	}
+	releaseRefresh()
 }
