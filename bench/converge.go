@@ -268,7 +268,8 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	if err != nil {
 		return err
 	}
-	progress("converge: Berth answered for both apps %s after process start", ms(up0))
+	rss0, _ := procStatusKB(b.Pid(), "VmRSS")
+	progress("converge: Berth answered for both apps %s after process start (VmRSS %s)", ms(up0), mib(rss0))
 	var results []convResult
 	progress("converge: %d restarts of each kind, no other apps", cfg.events)
 	results = append(results,
@@ -320,7 +321,8 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	if err != nil {
 		return err
 	}
-	progress("converge: with %d registered apps, Berth answered for both apps %s after process start", cfg.regApps, ms(upN))
+	rssN, _ := procStatusKB(b.Pid(), "VmRSS")
+	progress("converge: with %d registered apps, Berth answered for both apps %s after process start (VmRSS %s)", cfg.regApps, ms(upN), mib(rssN))
 	progress("converge: %d restarts of each kind, %d other apps registered", cfg.events, cfg.regApps)
 	results = append(results,
 		e.restarts(ctx, w, b, convID, conv, false, cfg.events, fmt.Sprintf("docker start, same address, %d other apps", cfg.regApps)),
@@ -402,8 +404,8 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 			"a new GET is sent every 1 ms (each cancelled after 50 ms), and a second poller does the same against the container's address "+
 			"directly; it can only begin once `docker start` has returned and the address is known, so that column is an upper bound "+
 			"(by a few ms) of when the app itself first answered. p99 is by nearest rank: of 100 events the second-highest, of 50 or fewer the highest. "+
-			"Berth took %s to answer for both apps from process start with 0 other apps, %s with %d.\n\n",
-		cfg.events, cfg.regApps, ms(up0), ms(upN), cfg.regApps)+
+			"Berth took %s to answer for both apps from process start with 0 other apps, %s with %d; Caddy's VmRSS just after: %s and %s.\n\n",
+		cfg.events, cfg.regApps, ms(up0), ms(upN), cfg.regApps, mib(rss0), mib(rssN))+
 		table(convHeader, rows)+
 		fmt.Sprintf("\nThe baseline: a plain Caddy (same binary, no berth app) whose JSON config has a static `reverse_proxy` site for the app, the stream app, "+
 			"and N other sites; each change is a POST /load of the whole config that moves the app's upstream to another container, %d times per row. "+

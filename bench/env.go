@@ -37,6 +37,10 @@ const (
 
 // env is what every benchmark shares: the binaries, the Docker client,
 // the temporary directory, and the list of things to undo.
+// benchSubnet is -subnet: the subnet of Berth's network when the bench
+// creates it ("" lets the engine pick).
+var benchSubnet string
+
 type env struct {
 	root     string // the module's root directory
 	tmp      string // this run's temporary directory
@@ -166,9 +170,17 @@ func (e *env) setUpDocker(ctx context.Context) error {
 	_, err = dc.NetworkInspect(ctx, berthNetwork, client.NetworkInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		// The same network Berth creates (docker.EnsureNetwork).
-		if _, err := dc.NetworkCreate(ctx, berthNetwork, client.NetworkCreateOptions{
+		opts := client.NetworkCreateOptions{
 			Driver: "bridge", Labels: map[string]string{"berth.managed": "true"},
-		}); err != nil && !cerrdefs.IsConflict(err) {
+		}
+		if benchSubnet != "" {
+			pfx, err := netip.ParsePrefix(benchSubnet)
+			if err != nil {
+				return fmt.Errorf("-subnet: %w", err)
+			}
+			opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: pfx}}}
+		}
+		if _, err := dc.NetworkCreate(ctx, berthNetwork, opts); err != nil && !cerrdefs.IsConflict(err) {
 			return err
 		}
 		e.defer_("remove network "+berthNetwork+" (if nothing else uses it)", func() {

@@ -112,6 +112,7 @@ func main() {
 	proxyDur := flag.Duration("proxy-dur", 0, "duration of one proxy load round (default 5s, -quick 1s)")
 	conc := flag.Int("conc", 0, "load generator connections per proxy target (default 16)")
 	pprofDir := flag.String("pprof", "", "take CPU and allocation profiles of the Berth caddy under load into this directory")
+	flag.StringVar(&benchSubnet, "subnet", "", "create Berth's network with this subnet (e.g. 10.107.128.0/17) when the bench creates it: an engine whose address pool hands out /24s fits only ~250 app containers")
 	flag.Parse()
 
 	cfg := fullConfig()

@@ -297,7 +297,6 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	b.stop()
 
 	n := len(apps)
-	mib := func(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 	cpuPct := func(d, w time.Duration) string { return fmt.Sprintf("%.1f%% of a core", 100*d.Seconds()/w.Seconds()) }
 	rep.add("scale", fmt.Sprintf("Caddy VmRSS after start: %d running apps vs no apps", n), mib(full.rssKB), mib(empty.rssKB), ratio(float64(full.rssKB), float64(empty.rssKB)))
 	rep.add("scale", fmt.Sprintf("process start → all %d hosts answer 200 vs empty start → first HTTP response", n), ms(full.allOK), ms(empty.firstHTTP), ratio(float64(full.allOK), float64(empty.firstHTTP)))
@@ -341,3 +340,6 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 		table([]string{"stopped after a tick", "trials", "requests", "answered by the intruder", "per trial", "intruder got the app's address"}, staleRows))
 	return nil
 }
+
+// mib formats a size in KiB (as /proc reports it) as MiB.
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }

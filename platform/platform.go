@@ -264,10 +264,11 @@ func (p *Platform) rehost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Every app's hosts in one table write: one at a time, an app not yet
-	// rewritten would have lost its old default host while a wildcard
-	// over the new global domain took its new one. (Disabled apps stay
-	// disabled: SetAllHosts keeps the flag.)
+	// Every app's hosts in one table write: one per app copied the table
+	// once per app (quadratic at start-up: seconds at 5,000 apps), and an
+	// app not yet rewritten would have lost its old default host while a
+	// wildcard over the new global domain took its new one. (Disabled
+	// apps stay disabled: SetAllHosts keeps the flag.)
 	all := make(map[string][]string, len(names))
 	for _, name := range names {
 		a, err := loadApp(ctx, p.store, name)

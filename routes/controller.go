@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-paas/berth/docker"
@@ -107,6 +108,15 @@ type Controller struct {
 	// burst is logged once (noteExit).
 	bursts map[string]*burst
 
+	// reconciling is set while the periodic reconcile runs (on a
+	// goroutine of its own, so that events never wait behind it);
+	// reconciles tracks it for Close.
+	reconciling atomic.Bool
+	reconciles  sync.WaitGroup
+
+	// interval is ReconcileInterval (tests shorten it).
+	interval time.Duration
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -127,6 +137,7 @@ func New(engine Engine, table *routing.Table, apps Apps, log *slog.Logger) *Cont
 		gone:     map[string]time.Time{},
 		hidden:   map[string]bool{},
 		bursts:   map[string]*burst{},
+		interval: ReconcileInterval,
 	}
 }
 
@@ -156,6 +167,7 @@ func (c *Controller) Close() {
 	if c.cancel != nil {
 		c.cancel()
 		<-c.done
+		c.reconciles.Wait()
 	}
 }
 
@@ -163,7 +175,7 @@ func (c *Controller) Close() {
 // periodically and whenever the event stream had to be reopened.
 func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs <-chan error) {
 	defer close(c.done)
-	ticker := time.NewTicker(ReconcileInterval)
+	ticker := time.NewTicker(c.interval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -201,17 +213,39 @@ func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs
 				return
 			}
 			events, errs = c.engine.Events(ctx)
-			if err := c.Reconcile(ctx); err != nil {
-				c.log.Warn("reconcile", "error", err)
-			}
+			c.reconcileAside(ctx)
 		case <-ticker.C:
 			c.forgetGone(time.Minute)
 			c.forgetBursts()
-			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("reconcile", "error", err)
-			}
+			c.reconcileAside(ctx)
 		}
 	}
+}
+
+// reconcileAside runs a reconcile on a goroutine of its own, unless one
+// is still running (it will see what this one would). Events go on being
+// applied meanwhile: with 500 apps a reconcile reads 500 records, and a
+// die event that waited behind it would leave a stopped container's
+// address routed, to reach whichever container Docker gives it next
+// (another tenant's). The reconcile cannot undo an event: it writes with
+// SetIfUnchanged, and drops containers that went away while it looked
+// (live).
+func (c *Controller) reconcileAside(ctx context.Context) {
+	if !c.reconciling.CompareAndSwap(false, true) {
+		return
+	}
+	c.reconciles.Add(1)
+	go func() {
+		defer c.reconciles.Done()
+		defer c.reconciling.Store(false)
+		start := time.Now()
+		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("reconcile", "error", err)
+			return
+		}
+		// How long it took, for whoever measures Berth at scale.
+		c.log.Debug("reconciled routes", "took", time.Since(start))
+	}()
 }
 
 // Reconcile re-reads every app and its containers and routes accordingly.
@@ -233,7 +267,12 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	for _, ct := range all {
 		byApp[ct.Labels[docker.LabelApp]] = append(byApp[ct.Labels[docker.LabelApp]], ct)
 	}
-	next := make(map[string]routing.Route, len(names))
+	type view struct {
+		hosts    []string
+		disabled bool
+		cands    []candidate
+	}
+	views := make(map[string]view, len(names))
 	known := map[string]bool{}
 	for _, name := range names {
 		known[name] = true
@@ -249,15 +288,25 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 			// change nothing; the next reconcile (or the destroy) settles it.
 			return fmt.Errorf("app %s went away during the reconcile", name)
 		}
-		r := routing.Route{Hosts: a.Hosts, Disabled: a.Disabled}
+		v := view{hosts: a.Hosts, disabled: a.Disabled}
 		if !a.Disabled {
-			r.Targets = c.targetsOf(byApp[name], a.Generation)
+			v.cands = candidates(byApp[name], a.Generation)
 		}
-		next[name] = r
+		views[name] = v
+	}
+	// Decide what is live and write under c.mu, which dropTarget's mark
+	// and Refresh's write take too: a container that an event said went
+	// away while this reconcile looked is left out, and one that goes
+	// away after the write is in targetOf for the event to drop.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := make(map[string]routing.Route, len(views))
+	for name, v := range views {
+		next[name] = routing.Route{Hosts: v.hosts, Disabled: v.disabled, Targets: c.liveLocked(v.cands)}
 	}
 	var remove []string
 	for name := range seen {
-		if !known[name] || c.IsLeaving(name) {
+		if !known[name] || c.leaving[name] > 0 {
 			remove = append(remove, name)
 		}
 	}
@@ -290,9 +339,9 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		c.table.Remove(app)
 		return nil
 	}
-	var targets []string
+	var cands []candidate
 	if !a.Disabled {
-		if targets, err = c.readyTargets(ctx, app, a.Generation); err != nil {
+		if cands, err = c.readyTargets(ctx, app, a.Generation); err != nil {
 			return err
 		}
 	}
@@ -306,7 +355,7 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		return nil
 	}
 	c.table.SetHostsDisabled(app, a.Hosts, a.Disabled)
-	c.table.SetTargets(app, targets)
+	c.table.SetTargets(app, c.liveLocked(cands))
 	return nil
 }
 
@@ -318,7 +367,7 @@ func (c *Controller) Remove(app string) {
 	c.table.Remove(app)
 }
 
-func (c *Controller) readyTargets(ctx context.Context, app string, generation int) ([]string, error) {
+func (c *Controller) readyTargets(ctx context.Context, app string, generation int) ([]candidate, error) {
 	if generation == 0 {
 		return nil, nil
 	}
@@ -326,26 +375,44 @@ func (c *Controller) readyTargets(ctx context.Context, app string, generation in
 	if err != nil {
 		return nil, err
 	}
-	return c.targetsOf(cs, generation), nil
+	return candidates(cs, generation), nil
 }
 
-// targetsOf returns the addresses of the running web containers of
-// generation among cs, and remembers which container has which.
-func (c *Controller) targetsOf(cs []docker.Container, generation int) []string {
+// candidate is a running web container of an app's generation, as a
+// listing saw it: whether it takes traffic is decided at the write
+// (liveLocked), since an event may say it went away in between.
+type candidate struct {
+	id, addr string
+}
+
+// candidates returns the running web containers of generation among cs.
+func candidates(cs []docker.Container, generation int) []candidate {
 	if generation == 0 {
 		return nil
 	}
 	gen := strconv.Itoa(generation)
-	var targets []string
+	var out []candidate
 	for _, ct := range cs {
-		if !AppContainer(ct) || ct.Labels[docker.LabelGeneration] != gen || !ct.Running || ct.Restarting || !ct.IP.IsValid() || ct.Labels[docker.LabelPort] == "" || c.isHidden(ct.ID) {
+		if !AppContainer(ct) || ct.Labels[docker.LabelGeneration] != gen || !ct.Running || ct.Restarting || !ct.IP.IsValid() || ct.Labels[docker.LabelPort] == "" {
 			continue
 		}
-		addr := net.JoinHostPort(ct.IP.String(), ct.Labels[docker.LabelPort])
-		targets = append(targets, addr)
-		c.mu.Lock()
-		c.targetOf[ct.ID] = addr
-		c.mu.Unlock()
+		out = append(out, candidate{id: ct.ID, addr: net.JoinHostPort(ct.IP.String(), ct.Labels[docker.LabelPort])})
+	}
+	return out
+}
+
+// liveLocked returns the addresses of cands that may take traffic (not
+// hidden, not reported going away), and remembers which container has
+// which, for dropTarget. The caller holds c.mu and writes the result to
+// the table before releasing it.
+func (c *Controller) liveLocked(cands []candidate) []string {
+	var targets []string
+	for _, cd := range cands {
+		if _, gone := c.gone[cd.id]; gone || c.hidden[cd.id] {
+			continue
+		}
+		targets = append(targets, cd.addr)
+		c.targetOf[cd.id] = cd.addr
 	}
 	return targets
 }
@@ -491,13 +558,6 @@ func (c *Controller) Unhide(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.hidden, id)
-}
-
-func (c *Controller) isHidden(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, gone := c.gone[id]
-	return c.hidden[id] || gone
 }
 
 // noteExit says what a container's exit means: a crash that Docker's

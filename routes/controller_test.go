@@ -130,6 +130,13 @@ type bed struct {
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
+	return newBedWith(t, routes.ReconcileInterval, nil)
+}
+
+// newBedWith is newBed with the periodic reconcile every interval, and the
+// controller's app core wrapped by wrap (nil: the apps themselves).
+func newBedWith(t *testing.T, interval time.Duration, wrap func(*apps) routes.Apps) *bed {
+	t.Helper()
 	fake := fakeengine.New()
 	t.Cleanup(fake.Close)
 	fake.SetInstance("test", nil)
@@ -143,7 +150,12 @@ func newBed(t *testing.T) *bed {
 	var logMu sync.Mutex
 	var log strings.Builder
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, nil))
-	c := routes.New(e, table, a, logger)
+	var core routes.Apps = a
+	if wrap != nil {
+		core = wrap(a)
+	}
+	c := routes.New(e, table, core, logger)
+	routes.SetReconcileInterval(c, interval)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	if err := c.Start(ctx, nil); err != nil {

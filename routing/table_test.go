@@ -262,3 +262,40 @@ func TestSetTargetsDoesNotCopyTheTable(t *testing.T) {
 		t.Fatalf("b.test = %+v, %v", r, ok)
 	}
 }
+
+// SetAllHosts sets every app's hosts in one write: new apps are routed,
+// an existing app keeps its targets, and hosts an app no longer names
+// stop being routed.
+func TestSetAllHostsSetsEveryAppInOneWrite(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("a", []string{"a.test", "old.test"})
+	tbl.SetTargets("a", []string{"10.0.0.1:5000"})
+	var goneCalls [][]string
+	tbl.OnHostsGone(func(h []string) { goneCalls = append(goneCalls, h) })
+	tbl.SetAllHosts(map[string][]string{"a": {"A.test."}, "b": {"b.test"}, "c": {"c.test"}})
+	if r, ok := tbl.Lookup("a.test"); !ok || r.App != "a" || len(r.Targets) != 1 || r.Targets[0] != "10.0.0.1:5000" {
+		t.Fatalf("a.test = %+v, %v; want app a with its target", r, ok)
+	}
+	for _, h := range []string{"b.test", "c.test"} {
+		if _, ok := tbl.Lookup(h); !ok {
+			t.Fatalf("%s is not routed", h)
+		}
+	}
+	if _, ok := tbl.Lookup("old.test"); ok {
+		t.Fatal("old.test is still routed")
+	}
+	if len(goneCalls) != 1 || len(goneCalls[0]) != 1 || goneCalls[0][0] != "old.test" {
+		t.Fatalf("hosts gone calls %v, want one of [old.test]", goneCalls)
+	}
+}
+
+// Setting the same hosts again changes nothing: no new snapshot.
+func TestSetAllHostsWithTheSameHostsKeepsTheSnapshot(t *testing.T) {
+	tbl := New()
+	tbl.SetAllHosts(map[string][]string{"a": {"a.test"}, "b": {"b.test"}})
+	before := tbl.current.Load()
+	tbl.SetAllHosts(map[string][]string{"a": {"a.test"}, "b": {"B.TEST"}})
+	if tbl.current.Load() != before {
+		t.Fatal("an unchanged SetAllHosts replaced the snapshot")
+	}
+}
