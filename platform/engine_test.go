@@ -23,6 +23,7 @@ import (
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -72,6 +73,7 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		BuildsDir:     dir + "/builds",
 		Specs:         []platform.SpecContributor{spec},
 		BuildSettings: buildconfig.NewResolver(st, nil),
+		Scheduler:     dockerLocal(-1, -1),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -83,6 +85,14 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 	}
 	t.Cleanup(p.Close)
 	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+}
+
+// dockerLocal makes the platform's scheduler as Berth does (caddymodule),
+// with the formation check's settings (negative: the defaults).
+func dockerLocal(interval time.Duration, revivals int) func(platform.SchedulerDeps) platform.Scheduler {
+	return func(deps platform.SchedulerDeps) platform.Scheduler {
+		return dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: interval, MaxRevivals: revivals})
+	}
 }
 
 // withPackages wires the packages that keep settings of b's apps.

@@ -1,4 +1,4 @@
-package platform
+package dockerlocal
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routes"
 )
 
@@ -52,7 +53,7 @@ type formationWatch struct {
 	// (APP|GENERATION|TYPE.INDEX).
 	revivals map[string]int
 	// notes are what the check last did or found per app, for ps:report.
-	notes map[string]FormationNote
+	notes map[string]platform.FormationNote
 	// checks cancels the formation check that holds an app's lock, so
 	// that a user command (a push, ps:stop, config:set, apps:destroy)
 	// pre-empts it instead of being refused for the length of its
@@ -64,28 +65,17 @@ type formationWatch struct {
 	done   chan struct{}
 }
 
-// FormationNote is what the formation check last did to (or found in) an
-// app's formation.
-type FormationNote struct {
-	Generation int       `json:"-"`
-	At         time.Time `json:"at"`
-	Text       string    `json:"text"`
-	// GaveUp is set when a container kept failing and the check stopped
-	// starting it.
-	GaveUp bool `json:"gave_up,omitempty"`
-}
-
 // SetFormationCheck sets the drift check's interval (0 turns it off) and
 // how many times it starts one container again (0: it only reports).
 // Negative values take the defaults.
-func (p *Platform) SetFormationCheck(interval time.Duration, maxRevivals int) {
+func (d *Scheduler) SetFormationCheck(interval time.Duration, maxRevivals int) {
 	if interval < 0 {
 		interval = DefaultFormationCheckInterval
 	}
 	if maxRevivals < 0 {
 		maxRevivals = DefaultMaxRevivals
 	}
-	w := &p.drift
+	w := &d.drift
 	w.mu.Lock()
 	w.interval, w.maxRevivals = interval, maxRevivals
 	w.mu.Unlock()
@@ -102,29 +92,24 @@ func (w *formationWatch) settings() (time.Duration, int) {
 }
 
 // note records what the check did to app, and logs it.
-func (p *Platform) note(app string, gen int, text string, gaveUp bool) {
-	w := &p.drift
+func (d *Scheduler) note(app string, gen int, text string, gaveUp bool) {
+	w := &d.drift
 	w.mu.Lock()
 	if w.notes == nil {
-		w.notes = map[string]FormationNote{}
+		w.notes = map[string]platform.FormationNote{}
 	}
-	w.notes[app] = FormationNote{Generation: gen, At: time.Now().UTC(), Text: text, GaveUp: gaveUp}
+	w.notes[app] = platform.FormationNote{Generation: gen, At: time.Now().UTC(), Text: text, GaveUp: gaveUp}
 	w.mu.Unlock()
 }
 
-// formationNote returns the app's note if it is about its current
-// generation.
-func (p *Platform) formationNote(app string, gen int) (FormationNote, bool) {
-	w := &p.drift
+// FormationNote returns the app's note if it is about generation gen.
+func (d *Scheduler) FormationNote(app string, gen int) (platform.FormationNote, bool) {
+	w := &d.drift
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n, ok := w.notes[app]
 	return n, ok && n.Generation == gen
 }
-
-// formationCheckHolder is what the formation check holds an app's lock
-// with (p.lock pre-empts it).
-const formationCheckHolder = "a formation check"
 
 // registerCheck records cancel as the way to pre-empt the check of app.
 func (w *formationWatch) registerCheck(app string, cancel context.CancelFunc) (unregister func()) {
@@ -141,8 +126,9 @@ func (w *formationWatch) registerCheck(app string, cancel context.CancelFunc) (u
 	}
 }
 
-// preempt cancels the formation check of app, if one runs.
-func (w *formationWatch) preempt(app string) {
+// Preempt cancels the formation check of app, if one runs.
+func (d *Scheduler) Preempt(app string) {
+	w := &d.drift
 	w.mu.Lock()
 	cancel := w.checks[app]
 	w.mu.Unlock()
@@ -154,8 +140,8 @@ func (w *formationWatch) preempt(app string) {
 // forgetRevivals gives the app's containers new tries (ps:start), and
 // forgets an app that is destroyed or renamed: its tries and note must
 // not carry over to another app created under the name.
-func (p *Platform) forgetRevivals(app string) {
-	w := &p.drift
+func (d *Scheduler) forgetRevivals(app string) {
+	w := &d.drift
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k := range w.revivals {
@@ -168,8 +154,8 @@ func (p *Platform) forgetRevivals(app string) {
 
 // revive counts one more start of a container slot by the drift check;
 // ok is false when the slot has had its tries, and n is how many.
-func (p *Platform) revive(key string) (n int, ok bool) {
-	w := &p.drift
+func (d *Scheduler) revive(key string) (n int, ok bool) {
+	w := &d.drift
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.revivals == nil {
@@ -193,8 +179,8 @@ func (p *Platform) revive(key string) (n int, ok bool) {
 }
 
 // refundRevivals gives back the tries counted for keys.
-func (p *Platform) refundRevivals(keys []string) {
-	w := &p.drift
+func (d *Scheduler) refundRevivals(keys []string) {
+	w := &d.drift
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, k := range keys {
@@ -204,17 +190,17 @@ func (p *Platform) refundRevivals(keys []string) {
 	}
 }
 
-// startFormation restores every app at start, then runs the drift check
-// until Close. It returns at once: apps come back in the background, so
+// Run restores every app at start, then runs the drift check until
+// Close. It returns at once: apps come back in the background, so
 // that Caddy serves the ones that kept running without waiting for the
 // checks of those that did not.
-func (p *Platform) startFormation() {
+func (d *Scheduler) Run() {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &p.drift
+	w := &d.drift
 	w.cancel, w.done = cancel, make(chan struct{})
 	go func() {
 		defer close(w.done)
-		p.checkFormations(ctx, true)
+		d.checkFormations(ctx, true)
 		for {
 			interval, _ := w.settings()
 			var tick <-chan time.Time
@@ -228,7 +214,7 @@ func (p *Platform) startFormation() {
 				return
 			case <-w.kick:
 			case <-tick:
-				p.checkFormations(ctx, false)
+				d.checkFormations(ctx, false)
 			}
 			if t != nil {
 				t.Stop()
@@ -237,9 +223,9 @@ func (p *Platform) startFormation() {
 	}()
 }
 
-// stopFormation ends the drift check (Close).
-func (p *Platform) stopFormation() {
-	w := &p.drift
+// Close ends the drift check.
+func (d *Scheduler) Close() {
+	w := &d.drift
 	if w.cancel != nil {
 		w.cancel()
 		<-w.done
@@ -249,15 +235,15 @@ func (p *Platform) stopFormation() {
 // checkFormations looks at every app's formation and brings back what is
 // missing or stopped. One listing of every app container finds the apps
 // that need a closer look; only those are locked and inspected.
-func (p *Platform) checkFormations(ctx context.Context, boot bool) {
-	names, err := p.store.List(ctx, "apps")
+func (d *Scheduler) checkFormations(ctx context.Context, boot bool) {
+	names, err := d.apps.AppNames(ctx)
 	if err != nil {
-		p.log.Warn("formation check: list apps", "error", err)
+		d.log.Warn("formation check: list apps", "error", err)
 		return
 	}
-	all, err := p.docker.ListRunning(ctx, docker.LabelApp)
+	all, err := d.engine.ListRunning(ctx, docker.LabelApp)
 	if err != nil {
-		p.log.Warn("formation check: list containers", "error", err)
+		d.log.Warn("formation check: list containers", "error", err)
 		return
 	}
 	type slot struct{ running, restarting bool }
@@ -271,7 +257,7 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 	}
 	var todo []string
 	for _, name := range names {
-		a, err := loadApp(ctx, p.store, name)
+		a, err := d.apps.App(ctx, name)
 		if err != nil || a.Stopped || a.Current == 0 {
 			continue
 		}
@@ -282,7 +268,7 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 	slots:
 		// typesToRun, as formationGaps: an image without a Procfile runs
 		// every type ps:scale named, not only web.
-		for _, typ := range typesToRun(rel, a.Formation) {
+		for _, typ := range platform.TypesToRun(rel, a.Formation) {
 			for i := 1; i <= a.Formation[typ]; i++ {
 				s, ok := have[fmt.Sprintf("%s|%d|%s.%d", name, a.Generation, typ, i)]
 				if !ok || !(s.running || s.restarting) {
@@ -303,8 +289,8 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := p.restoreApp(ctx, name, boot); err != nil && ctx.Err() == nil {
-				p.log.Error(err.Error(), "app", name)
+			if err := d.restoreApp(ctx, name, boot); err != nil && ctx.Err() == nil {
+				d.log.Error(err.Error(), "app", name)
 			}
 		}()
 	}
@@ -315,43 +301,55 @@ func (p *Platform) checkFormations(ctx context.Context, boot bool) {
 // of the current generation starts; later (the drift check) each at most
 // MaxRevivals times. An app being changed (a deploy, ps:stop) is left to
 // that change.
-func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error {
+func (d *Scheduler) restoreApp(ctx context.Context, app string, boot bool) error {
 	// A user command that finds the check holding the app cancels it
-	// (p.lock): the check's container checks can take ReadyTimeout, and a
+	// (platform.Platform.lock): the check's container checks can take platform.ReadyTimeout, and a
 	// push or ps:stop must not be refused for that long.
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a, unlock, err := p.lockedApp(ctx, app, formationCheckHolder)
-	if errors.Is(err, ErrBusy) || errors.Is(err, ErrAppNotFound) {
+	// Only the lock's refusals are passed over (another change holds
+	// the app, or it is gone); what restore says is the check's.
+	var restoreErr error
+	err := d.apps.ChangeApp(ctx, app, platform.FormationCheckHolder, func(a *platform.App, _ func() error) error {
+		defer d.drift.registerCheck(app, cancel)()
+		restoreErr = d.restore(ctx, parent, a, boot)
+		return nil
+	})
+	if errors.Is(err, platform.ErrBusy) || errors.Is(err, platform.ErrAppNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	defer p.drift.registerCheck(app, cancel)()
+	return restoreErr
+}
+
+// restore is restoreApp with a locked; ctx is cancelled by a user command
+// that pre-empts the check, parent by Close.
+func (d *Scheduler) restore(ctx, parent context.Context, a *platform.App, boot bool) error {
+	app := a.Name
 	if a.Stopped {
 		return nil
 	}
-	rel, err := currentRelease(a)
-	if err != nil {
+	rel, ok := a.CurrentRelease()
+	if !ok {
 		return nil
 	}
-	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	cs, err := d.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
 		return err
 	}
-	gaps := formationGaps(a, rel, cs)
-	_, maxRevivals := p.drift.settings()
+	gaps := platform.FormationGaps(a, rel, cs)
+	_, maxRevivals := d.drift.settings()
 	var toStart []started
 	var did, gaveUp, keys []string
 	for _, g := range gaps {
-		slot := fmt.Sprintf("%s.%d", g.typ, g.index)
+		slot := fmt.Sprintf("%s.%d", g.Type, g.Index)
 		why := "it was missing"
-		if g.id != "" {
+		if g.ID != "" {
 			why = "it was stopped"
-			if c := g.was; c.RestartCount > 0 {
+			if c := g.Was; c.RestartCount > 0 {
 				why = fmt.Sprintf("it had exited with code %d after %d restart(s)", c.ExitCode, c.RestartCount)
 			} else if c.ExitCode != 0 {
 				why = fmt.Sprintf("it had exited with code %d", c.ExitCode)
@@ -359,7 +357,7 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 		}
 		if !boot {
 			key := fmt.Sprintf("%s|%d|%s", app, a.Generation, slot)
-			n, ok := p.revive(key)
+			n, ok := d.revive(key)
 			if !ok {
 				if maxRevivals == 0 {
 					gaveUp = append(gaveUp, fmt.Sprintf("%s (%s)", slot, why))
@@ -372,11 +370,11 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 			why += fmt.Sprintf("; try %d of %d", n, maxRevivals)
 		}
 		verb := "starting it again"
-		if g.id == "" {
+		if g.ID == "" {
 			verb = "creating it again"
 		}
 		did = append(did, fmt.Sprintf("%s: %s (%s)", slot, verb, why))
-		toStart = append(toStart, g.started)
+		toStart = append(toStart, fromGap(g))
 	}
 	if len(gaveUp) > 0 {
 		text := fmt.Sprintf("gave up on %s: it keeps failing; see ps:report %s and logs %s, fix and deploy, or ps:restart %s", strings.Join(gaveUp, ", "), app, app, app)
@@ -385,9 +383,9 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 			text = fmt.Sprintf("found %s down; the check only reports (formation_check_revivals is 0): see ps:report %s and logs %s, then ps:start %s", strings.Join(gaveUp, ", "), app, app, app)
 		}
 		// Said once per container and generation, not at every check.
-		if n, ok := p.formationNote(app, a.Generation); !ok || n.Text != text {
-			p.log.Error("formation check "+text, "app", app)
-			p.note(app, a.Generation, text, true)
+		if n, ok := d.FormationNote(app, a.Generation); !ok || n.Text != text {
+			d.log.Error("formation check "+text, "app", app)
+			d.note(app, a.Generation, text, true)
 		}
 	}
 	if len(toStart) == 0 {
@@ -397,8 +395,8 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	if boot {
 		what = "restoring the formation at start"
 	}
-	p.log.Warn(what+": "+strings.Join(did, "; "), "app", app)
-	err = p.bringUp(ctx, a, rel, toStart, io.Discard)
+	d.log.Warn(what+": "+strings.Join(did, "; "), "app", app)
+	err = d.bringUp(ctx, a, rel, toStart, io.Discard)
 	text := strings.Join(did, "; ")
 	if boot {
 		text = "at start: " + text
@@ -406,25 +404,25 @@ func (p *Platform) restoreApp(ctx context.Context, app string, boot bool) error 
 	var gone *containerGoneError
 	switch {
 	case err != nil && ctx.Err() != nil && parent.Err() == nil:
-		// Pre-empted by a user command (p.lock): bringUp stopped what it
+		// Pre-empted by a user command (platform.Platform.lock): bringUp stopped what it
 		// had started and not checked; the tries go back, and the next
 		// check looks again once the command is done.
-		p.refundRevivals(keys)
-		p.log.Info(what+": gave way to a user command", "app", app)
+		d.refundRevivals(keys)
+		d.log.Info(what+": gave way to a user command", "app", app)
 		return nil
 	case errors.As(err, &gone):
 		// Someone is removing a container as the check starts it (docker
 		// rm -f kills, then removes): not the app's failure. The tries go
 		// back, and the next check finds the container missing.
-		p.refundRevivals(keys)
-		p.log.Info(what+": a container went away while it was started; the next check sees to it", "app", app, "error", err)
+		d.refundRevivals(keys)
+		d.log.Info(what+": a container went away while it was started; the next check sees to it", "app", app, "error", err)
 		return nil
 	case err != nil:
-		p.note(app, a.Generation, text+"; then: "+err.Error(), false)
+		d.note(app, a.Generation, text+"; then: "+err.Error(), false)
 		return fmt.Errorf("%s: %s: %w", what, app, err)
 	}
-	p.note(app, a.Generation, text+"; it passed its checks", false)
-	p.log.Info(what+": "+app+" runs its formation again", "app", app)
+	d.note(app, a.Generation, text+"; it passed its checks", false)
+	d.log.Info(what+": "+app+" runs its formation again", "app", app)
 	return nil
 }
 
@@ -436,40 +434,6 @@ type containerGoneError struct{ err error }
 func (e *containerGoneError) Error() string { return e.err.Error() }
 func (e *containerGoneError) Unwrap() error { return e.err }
 
-// gap is a container of the formation that is not running: missing (id
-// empty) or stopped.
-type gap struct {
-	started
-	was docker.Container
-}
-
-// formationGaps lists the containers of a's formation (of its current
-// generation, among cs) that neither run nor are being restarted by
-// Docker.
-func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
-	have := map[string]docker.Container{}
-	for _, c := range cs {
-		have[c.Labels[docker.LabelProcess]+"."+c.Labels[docker.LabelIndex]] = c
-	}
-	var out []gap
-	for _, typ := range typesToRun(rel, a.Formation) {
-		for i := 1; i <= a.Formation[typ]; i++ {
-			g := gap{started: started{typ: typ, index: i}}
-			c, ok := have[fmt.Sprintf("%s.%d", typ, i)]
-			switch {
-			case !ok:
-				// Missing: created by bringUp.
-			case c.Running || c.Restarting:
-				continue
-			default:
-				g.id, g.was = c.ID, c
-			}
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
 // bringUp starts the stopped containers among toStart and creates the
 // missing ones (id empty), each hidden from routes until it passes its
 // checks; then the app is marked running. A container that runs but does
@@ -477,7 +441,7 @@ func formationGaps(a *App, rel Release, cs []docker.Container) []gap {
 // stopped and never routed: a failing container must not take traffic,
 // and a check pre-empted by a user command leaves nothing half-done. One
 // that crashed is left to Docker's restart policy. a must be locked.
-func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []started, log io.Writer) error {
+func (d *Scheduler) bringUp(ctx context.Context, a *platform.App, rel platform.Release, toStart []started, log io.Writer) error {
 	app := a.Name
 	cleanup := context.WithoutCancel(ctx)
 	var news []started
@@ -485,31 +449,31 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 	defer func() {
 		for _, s := range news {
 			if !passed[s.id] {
-				if err := p.docker.Stop(cleanup, s.id, StopTimeoutOf(a, p.ProcessGlobals())); err != nil && !docker.IsNotFound(err) {
-					p.log.Warn("could not stop a container that did not pass its checks", "app", app, "container", s.name(app), "error", err)
+				if err := d.engine.Stop(cleanup, s.id, platform.StopTimeoutOf(a, d.apps.ProcessGlobals())); err != nil && !docker.IsNotFound(err) {
+					d.log.Warn("could not stop a container that did not pass its checks", "app", app, "container", s.name(app), "error", err)
 				}
 			}
-			p.routes.Unhide(s.id)
+			d.routes.Unhide(s.id)
 		}
-		p.routes.Refresh(cleanup, app)
+		d.routes.Refresh(cleanup, app)
 	}()
 	for _, s := range toStart {
 		if s.id == "" {
 			fmt.Fprintf(log, "-----> Creating %s.%d (it was missing)\n", s.typ, s.index)
-			spec, err := p.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))
+			spec, err := d.containerSpec(a, rel, a.Generation, s.typ, s.index, s.name(app))
 			if err != nil {
 				return err
 			}
-			if s.id, err = p.docker.Create(ctx, spec); err != nil {
-				return p.createError(ctx, a, rel, s, err)
+			if s.id, err = d.engine.Create(ctx, spec); err != nil {
+				return d.createError(ctx, a, rel, s, err)
 			}
 		} else {
 			fmt.Fprintf(log, "-----> Starting %s.%d\n", s.typ, s.index)
 		}
 		// Hidden until it passes its checks, so no event routes it early.
-		p.routes.Hide(s.id)
+		d.routes.Hide(s.id)
 		news = append(news, s)
-		if err := p.docker.Start(ctx, s.id); err != nil {
+		if err := d.engine.Start(ctx, s.id); err != nil {
 			if docker.IsNotFound(err) || strings.Contains(err.Error(), "marked for removal") {
 				return &containerGoneError{err}
 			}
@@ -517,10 +481,10 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 		}
 	}
 	a.Stopped = false
-	if err := saveApp(cleanup, p.store, a); err != nil {
+	if err := d.save(cleanup, a); err != nil {
 		return err
 	}
-	errs := p.checkEach(ctx, a, rel, news, log)
+	errs := d.checkEach(ctx, a, rel, news, log)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -535,7 +499,7 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 			// container Docker restarts). One that runs and failed
 			// anyway (never listened, failed a check) is stopped below:
 			// routed, it would take traffic it cannot serve.
-			if c, err := p.docker.Inspect(cleanup, s.id); err == nil && (c.Restarting || !c.Running || c.RestartCount > 0) {
+			if c, err := d.engine.Inspect(cleanup, s.id); err == nil && (c.Restarting || !c.Running || c.RestartCount > 0) {
 				passed[s.id] = true
 			} else {
 				stopped = true
@@ -552,12 +516,12 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 			what = "what runs but failed its checks was stopped and takes no traffic"
 		}
 		err := fmt.Errorf("%s started, but %s; %s: see logs %s, fix and deploy, or ps:start %s", app, strings.Join(failed, "; "), what, app, app)
-		if aerr := p.specs.postDeploy(ctx, a, ok); aerr != nil {
+		if aerr := d.specs.PostDeploy(ctx, a, deployed(ok)); aerr != nil {
 			err = fmt.Errorf("%w; and %w", err, aerr)
 		}
 		return err
 	}
-	if err := p.specs.postDeploy(ctx, a, ok); err != nil {
+	if err := d.specs.PostDeploy(ctx, a, deployed(ok)); err != nil {
 		return fmt.Errorf("%s started, but %w", app, err)
 	}
 	return nil
@@ -566,11 +530,11 @@ func (p *Platform) bringUp(ctx context.Context, a *App, rel Release, toStart []s
 // createError says what to do when bringUp cannot create a container
 // again: its image or a network it needs is gone (docker rmi, docker
 // network rm), which no number of tries mends.
-func (p *Platform) createError(ctx context.Context, a *App, rel Release, s started, err error) error {
+func (d *Scheduler) createError(ctx context.Context, a *platform.App, rel platform.Release, s started, err error) error {
 	if !docker.IsNotFound(err) {
 		return fmt.Errorf("creating %s.%d: %w", s.typ, s.index, err)
 	}
-	if _, ierr := p.docker.ImageID(ctx, rel.Image); docker.IsNotFound(ierr) {
+	if _, ierr := d.engine.ImageID(ctx, rel.Image); docker.IsNotFound(ierr) {
 		return fmt.Errorf("creating %s.%d: image %s is gone; redeploy with ps:rebuild %s", s.typ, s.index, rel.Image, a.Name)
 	}
 	return fmt.Errorf("creating %s.%d: %w; something it needs (a network?) is gone: recreate it or redeploy with ps:rebuild %s", s.typ, s.index, err, a.Name)
@@ -579,7 +543,7 @@ func (p *Platform) createError(ctx context.Context, a *App, rel Release, s start
 // checkEach checks every container of news on its own (checkAll stops at
 // the first failure): each result says whether that container may take
 // traffic.
-func (p *Platform) checkEach(ctx context.Context, a *App, rel Release, news []started, log io.Writer) []error {
+func (d *Scheduler) checkEach(ctx context.Context, a *platform.App, rel platform.Release, news []started, log io.Writer) []error {
 	errs := make([]error, len(news))
 	var wg sync.WaitGroup
 	lockedLog := &syncWriter{w: log}
@@ -587,7 +551,7 @@ func (p *Platform) checkEach(ctx context.Context, a *App, rel Release, news []st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.check(ctx, a, rel, s, lockedLog)
+			errs[i] = d.check(ctx, a, rel, s, lockedLog)
 		}()
 	}
 	wg.Wait()
