@@ -20,12 +20,6 @@ func (p *Platform) StopApp(ctx context.Context, app string, log io.Writer) error
 	if _, err := currentRelease(a); err != nil {
 		return err
 	}
-	// Recorded first: the containers' exits that follow are the app
-	// stopping, not failing.
-	a.Stopped = true
-	if err := saveApp(ctx, p.store, a); err != nil {
-		return err
-	}
 	return p.sched.Stop(ctx, a, log)
 }
 

@@ -44,8 +44,10 @@ type Scheduler interface {
 	// surplus ones; it saves a.Formation as each type is done. A stopped
 	// app (a.Stopped) starts nothing: the formation is only recorded.
 	Scale(ctx context.Context, a *App, rel Release, want map[string]int, log io.Writer) error
-	// Stop takes a's processes out of the route, drains and stops them,
-	// keeping them for Start (ps:stop). a.Stopped is already saved.
+	// Stop marks a stopped (a.Stopped, saved before any process stops,
+	// so that their exits read as the app stopping, not failing), takes
+	// a's processes out of the route, drains and stops them, keeping them
+	// for Start (ps:stop).
 	Stop(ctx context.Context, a *App, log io.Writer) error
 	// Start brings a's formation of its current release back (ps:start):
 	// stopped processes start, missing ones are made, each routed only

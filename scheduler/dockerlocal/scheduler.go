@@ -198,13 +198,19 @@ func (d *Scheduler) Scale(ctx context.Context, a *platform.App, rel platform.Rel
 	return nil
 }
 
-// Stop takes a's running containers out of the route, drains and stops
-// them; they stay, stopped, for Start (ps:stop).
+// Stop marks a stopped, then takes its running containers out of the
+// route, drains and stops them; they stay, stopped, for Start (ps:stop).
 func (d *Scheduler) Stop(ctx context.Context, a *platform.App, log io.Writer) error {
 	app := a.Name
 	cleanup := context.WithoutCancel(ctx)
 	cs, err := d.containers(ctx, app)
 	if err != nil {
+		return err
+	}
+	// Recorded first: the containers' exits that follow are the app
+	// stopping, not failing.
+	a.Stopped = true
+	if err := d.save(ctx, a); err != nil {
 		return err
 	}
 	var running []docker.Container
