@@ -467,14 +467,8 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	defer p.routes.Leaving(name)()
 	p.table.Remove(name)
-	ids, err := p.docker.List(ctx, docker.LabelApp+"="+name)
-	if err != nil {
+	if err := p.sched.Remove(ctx, a, false); err != nil {
 		return err
-	}
-	for _, id := range ids {
-		if err := p.docker.Remove(ctx, id); err != nil {
-			return err
-		}
 	}
 	// Its detached runs (run:detached) go with it: they run its image
 	// with its config, and nothing else would stop them.

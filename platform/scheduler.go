@@ -54,9 +54,12 @@ type Scheduler interface {
 	// once it passes its checks; a.Stopped is cleared. It reports whether
 	// anything had to start.
 	Start(ctx context.Context, a *App, rel Release, log io.Writer) (bool, error)
-	// Remove removes every process of a for good (apps:destroy, the old
-	// name of a rename).
-	Remove(ctx context.Context, a *App)
+	// Remove removes every process of a for good. With grace (the old
+	// name of a rename or clone's undo), each is stopped first (SIGTERM,
+	// the stop timeout) and failures are only logged; without (apps:
+	// destroy, once the route has left the app), each goes at once,
+	// and the first failure is returned.
+	Remove(ctx context.Context, a *App, grace bool) error
 	// Run brings every app that is not stopped back to its formation
 	// (what stopped while Berth was down), in the background, and then
 	// watches the formations for drift until Close.
@@ -181,7 +184,7 @@ func (noScheduler) Stop(context.Context, *App, io.Writer) error { return errNoSc
 func (noScheduler) Start(context.Context, *App, Release, io.Writer) (bool, error) {
 	return false, errNoScheduler
 }
-func (noScheduler) Remove(context.Context, *App)                    {}
+func (noScheduler) Remove(context.Context, *App, bool) error        { return nil }
 func (noScheduler) Run()                                            {}
 func (noScheduler) Close()                                          {}
 func (noScheduler) Preempt(string)                                  {}

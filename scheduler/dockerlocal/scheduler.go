@@ -282,12 +282,28 @@ func (d *Scheduler) Start(ctx context.Context, a *platform.App, rel platform.Rel
 	return true, nil
 }
 
-// Remove stops and removes every container of a (apps:destroy).
-func (d *Scheduler) Remove(ctx context.Context, a *platform.App) {
-	cs, _ := d.containers(ctx, a.Name)
-	for _, c := range cs {
-		d.stopAndRemove(ctx, c.ID, platform.StopTimeoutOf(a, d.apps.ProcessGlobals()))
+// Remove removes every container of a: with grace each is stopped first
+// and failures are logged (a rename's old name); without, every
+// container labelled with the app (a leftover one-off that carries its
+// image's label too) is removed at once (apps:destroy).
+func (d *Scheduler) Remove(ctx context.Context, a *platform.App, grace bool) error {
+	if grace {
+		cs, _ := d.containers(ctx, a.Name)
+		for _, c := range cs {
+			d.stopAndRemove(ctx, c.ID, platform.StopTimeoutOf(a, d.apps.ProcessGlobals()))
+		}
+		return nil
 	}
+	ids, err := d.engine.List(ctx, docker.LabelApp+"="+a.Name)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := d.engine.Remove(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func index(c docker.Container) int {
