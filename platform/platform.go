@@ -133,9 +133,15 @@ func New(cfg Config) *Platform {
 		p.sched = cfg.Scheduler(SchedulerDeps{
 			Apps: p, Engine: cfg.Engine, Table: cfg.Table, Routes: p.routes,
 			Specs: Specs{p.specs}, Log: log,
-			Save:           func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
-			Env:            p.releaseEnv,
-			Hosts:          p.hostsFor,
+			Save:  func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
+			Env:   p.releaseEnv,
+			Hosts: p.hostsFor,
+			CheckHost: func(a *App) string {
+				if hosts := p.hostsFor(a); len(hosts) > 0 {
+					return hosts[0]
+				}
+				return ""
+			},
 			CheckFormation: p.checkFormation,
 			RolledOut:      p.hooks.runRolledOut,
 		})

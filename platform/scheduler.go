@@ -96,8 +96,10 @@ type SchedulerDeps struct {
 	Save func(ctx context.Context, a *App) error
 	// Env is the environment of process dyno (web.1) of rel.
 	Env func(a *App, rel Release, dyno string) []string
-	// Hosts are a's hosts (checks send the first as Host).
+	// Hosts are a's hosts (a rollout names them once it serves).
 	Hosts func(a *App) []string
+	// CheckHost is the Host an HTTP check sends ("": none).
+	CheckHost func(a *App) string
 	// CheckFormation refuses a formation above the host's limits.
 	CheckFormation func(app string, formation map[string]int, what string) error
 	// RolledOut runs the OnRolledOut hooks after a rollout's switch.

@@ -175,8 +175,8 @@ func (d *Scheduler) probe(ctx context.Context, a *platform.App, c docker.Contain
 		if err != nil {
 			return err.Error()
 		}
-		if hosts := d.hosts(a); len(hosts) > 0 {
-			req.Host = hosts[0]
+		if host := d.checkHost(a); host != "" {
+			req.Host = host
 		}
 		resp, err := checkClient.Do(req)
 		if err != nil {

@@ -58,6 +58,7 @@ type Scheduler struct {
 	save           func(ctx context.Context, a *platform.App) error
 	env            func(a *platform.App, rel platform.Release, dyno string) []string
 	hosts          func(a *platform.App) []string
+	checkHost      func(a *platform.App) string
 	checkFormation func(app string, formation map[string]int, what string) error
 	rolledOut      func(ctx context.Context, a *platform.App, save func() error, log io.Writer) []error
 
@@ -85,7 +86,7 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 	}
 	d := &Scheduler{
 		apps: deps.Apps, engine: deps.Engine, table: deps.Table, routes: deps.Routes,
-		specs: deps.Specs, log: log, save: deps.Save, env: deps.Env, hosts: deps.Hosts,
+		specs: deps.Specs, log: log, save: deps.Save, env: deps.Env, hosts: deps.Hosts, checkHost: deps.CheckHost,
 		checkFormation: deps.CheckFormation, rolledOut: deps.RolledOut,
 	}
 	d.drift = formationWatch{kick: make(chan struct{}, 1)}
