@@ -37,6 +37,7 @@ import (
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
 )
@@ -307,14 +308,14 @@ func (a *App) Start() error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	c.backend.Logs.SetMaxLines(a.MaxLogLines)
-	interval, revivals := platform.DefaultFormationCheckInterval, platform.DefaultMaxRevivals
+	interval, revivals := dockerlocal.DefaultFormationCheckInterval, dockerlocal.DefaultMaxRevivals
 	if a.FormationCheckInterval != nil {
 		interval = time.Duration(*a.FormationCheckInterval)
 	}
 	if a.FormationCheckRevivals != nil {
 		revivals = *a.FormationCheckRevivals
 	}
-	c.platform.SetFormationCheck(interval, revivals)
+	c.scheduler.SetFormationCheck(interval, revivals)
 	val, _, err = sshServers.LoadOrNew(sshKey, func() (caddy.Destructor, error) { return a.newSSHServer() })
 	if err != nil {
 		cores.Delete(coreKey)
@@ -417,8 +418,11 @@ type core struct {
 	docker     *docker.Client
 	table      *routing.Table
 	platform   *platform.Platform
-	certs      *certs.Certs
-	receiver   *gitrecv.Receiver
+	// scheduler runs the apps' containers for the platform; its
+	// formation check follows the config (Provision).
+	scheduler *dockerlocal.Scheduler
+	certs     *certs.Certs
+	receiver  *gitrecv.Receiver
 	// backend is what the doors (SSH, admin API) give commands: the
 	// platform and the managers built beside it here.
 	backend *commands.Backend
@@ -500,6 +504,13 @@ func (a *App) newCore() (*core, error) {
 		// The deploy pipeline reads the apps' build settings through
 		// buildconfig, which keeps them (buildSettings below).
 		BuildSettings: buildconfig.NewResolver(st, a.log),
+		// The apps run as containers on this host's Docker (Dokku's
+		// docker-local scheduler); the formation check's settings
+		// follow the config (Provision).
+		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
+			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
+			return c.scheduler
+		},
 	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old

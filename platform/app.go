@@ -176,11 +176,11 @@ type ChecksSettings struct {
 // AllTypes stands for every process type in checks settings.
 const AllTypes = "_all_"
 
-func (c ChecksSettings) disabled(typ string) bool {
+func (c ChecksSettings) IsDisabled(typ string) bool {
 	return slices.Contains(c.Disabled, AllTypes) || slices.Contains(c.Disabled, typ)
 }
 
-func (c ChecksSettings) skipped(typ string) bool {
+func (c ChecksSettings) IsSkipped(typ string) bool {
 	return slices.Contains(c.Skipped, AllTypes) || slices.Contains(c.Skipped, typ)
 }
 

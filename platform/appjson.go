@@ -57,28 +57,28 @@ const (
 	maxCheckSeconds = math.MaxInt32
 )
 
-func (h Healthcheck) attempts() int {
+func (h Healthcheck) AttemptCount() int {
 	if h.Attempts > 0 {
 		return h.Attempts
 	}
 	return defaultCheckAttempts
 }
 
-func (h Healthcheck) timeout() time.Duration {
+func (h Healthcheck) TimeoutDuration() time.Duration {
 	if h.Timeout > 0 {
 		return time.Duration(h.Timeout) * time.Second
 	}
 	return defaultCheckTimeout
 }
 
-func (h Healthcheck) wait() time.Duration {
+func (h Healthcheck) WaitDuration() time.Duration {
 	if h.Wait > 0 {
 		return time.Duration(h.Wait) * time.Second
 	}
 	return defaultCheckWait
 }
 
-func (h Healthcheck) describe() string {
+func (h Healthcheck) Describe() string {
 	if h.Name != "" {
 		return h.Name
 	}
@@ -133,7 +133,7 @@ func ParseAppJSON(data []byte) (*AppJSON, error) {
 // deployChecks returns the checks a new container of type typ must pass
 // before it takes traffic: startup and readiness checks (liveness checks
 // are for a running container).
-func (a *AppJSON) deployChecks(typ string) []Healthcheck {
+func (a *AppJSON) DeployChecks(typ string) []Healthcheck {
 	if a == nil {
 		return nil
 	}

@@ -1,6 +1,6 @@
 package platform_test
 
-// Unit tests of a rollout's checks (rollout.go: check, runCheck, probe)
+// Unit tests of a rollout's checks (scheduler/dockerlocal/rollout.go: check, runCheck, probe)
 // and of the drain's limit, against the fake engine, with app.json
 // checks from a source deploy.
 

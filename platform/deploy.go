@@ -312,11 +312,11 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 	if err := p.specs.checkTypes(a, processTypes(rel.Processes)); err != nil {
 		return fail(err)
 	}
-	setStep(ctx, "the predeploy script")
+	SetStep(ctx, "the predeploy script")
 	if err := p.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
-	setStep(ctx, "the release command")
+	SetStep(ctx, "the release command")
 	if err := p.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
@@ -333,7 +333,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		// may have changed during the build.
 		deployBranch = req.Branch
 	}
-	if err := p.rolloutUnreported(ctx, a, rel, log); err != nil {
+	if err := p.sched.Rollout(ctx, a, rel, log); err != nil {
 		return fail(fmt.Errorf("release v%d of %s did not start: %w", version, a.Name, err))
 	}
 	released, made = true, version
@@ -515,7 +515,7 @@ func (p *Platform) releasePhase(ctx context.Context, a *App, rel Release, limits
 	// A builder that says how the release entry starts (herokuish's
 	// /start release, a buildpack image's /cnb/process/release, each with
 	// the buildpacks' environment) is followed, as the app's containers
-	// follow it (rollout.go): its argv replaces the image's entrypoint
+	// follow it (scheduler/dockerlocal/rollout.go): its argv replaces the image's entrypoint
 	// too. A CNB launcher started under the image's launcher entrypoint
 	// finds CNB_PLATFORM_API cleared and fails.
 	var entrypoint []string

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -49,6 +50,13 @@ func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
 // makes over its engine (nil: no builders, image deploys only).
 func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selector) *bed {
 	t.Helper()
+	return newBedScheduled(t, builders, nil)
+}
+
+// newBedScheduled is newBedWith whose docker-local scheduler the platform
+// reaches through wrap (nil: directly).
+func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Selector, wrap func(platform.Scheduler) platform.Scheduler) *bed {
+	t.Helper()
 	shorten(t)
 	dir := t.TempDir()
 	engine := fakeengine.New()
@@ -72,6 +80,7 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 		BuildsDir:     dir + "/builds",
 		Specs:         []platform.SpecContributor{spec},
 		BuildSettings: buildconfig.NewResolver(st, nil),
+		Scheduler:     wrapped(dockerLocal(-1, -1), wrap),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -83,6 +92,22 @@ func newBedWith(t *testing.T, builders func(*fakeengine.Engine) *builder.Selecto
 	}
 	t.Cleanup(p.Close)
 	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+}
+
+// dockerLocal makes the platform's scheduler as Berth does (caddymodule),
+// with the formation check's settings (negative: the defaults).
+func dockerLocal(interval time.Duration, revivals int) func(platform.SchedulerDeps) platform.Scheduler {
+	return func(deps platform.SchedulerDeps) platform.Scheduler {
+		return dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: interval, MaxRevivals: revivals})
+	}
+}
+
+// wrapped is make, its scheduler seen through wrap (nil: as it is).
+func wrapped(make func(platform.SchedulerDeps) platform.Scheduler, wrap func(platform.Scheduler) platform.Scheduler) func(platform.SchedulerDeps) platform.Scheduler {
+	if wrap == nil {
+		return make
+	}
+	return func(deps platform.SchedulerDeps) platform.Scheduler { return wrap(make(deps)) }
 }
 
 // withPackages wires the packages that keep settings of b's apps.

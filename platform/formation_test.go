@@ -1,6 +1,6 @@
 package platform_test
 
-// Unit tests of the formation check (restore.go) against the fake engine:
+// Unit tests of the formation check (scheduler/dockerlocal/formation.go) against the fake engine:
 // what it starts again, when it gives up, and what it must never touch.
 
 import (

@@ -99,8 +99,8 @@ func FuzzParseAppJSON(f *testing.F) {
 				if c.Port < 0 || c.Port > 65535 {
 					t.Fatalf("healthchecks.%s[%d]: accepted port %d", typ, i, c.Port)
 				}
-				if c.timeout() <= 0 || c.wait() <= 0 || c.attempts() <= 0 {
-					t.Fatalf("healthchecks.%s[%d]: %+v gives timeout %s, wait %s, %d attempts", typ, i, c, c.timeout(), c.wait(), c.attempts())
+				if c.TimeoutDuration() <= 0 || c.WaitDuration() <= 0 || c.AttemptCount() <= 0 {
+					t.Fatalf("healthchecks.%s[%d]: %+v gives timeout %s, wait %s, %d attempts", typ, i, c, c.TimeoutDuration(), c.WaitDuration(), c.AttemptCount())
 				}
 				for _, secs := range []int{c.InitialDelay, c.Uptime, c.Timeout, c.Wait, c.Attempts} {
 					if secs < 0 || time.Duration(secs)*time.Second < 0 {

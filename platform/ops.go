@@ -122,96 +122,7 @@ func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, l
 			}
 		}
 	}
-	cleanup := context.WithoutCancel(ctx)
-	for _, typ := range sortedKeys(want) {
-		q := want[typ]
-		running, err := p.containers(ctx, app, docker.LabelProcess+"="+typ, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
-		if err != nil {
-			return err
-		}
-		sort.Slice(running, func(i, j int) bool { return index(running[i]) < index(running[j]) })
-		// By index, not by count: a container removed behind Berth's back
-		// (docker rm) leaves a hole, which a scale-up fills (the next
-		// index's name is taken) and a scale-down does not count as a
-		// container to keep.
-		present := map[int]bool{}
-		var surplus []docker.Container
-		for _, c := range running {
-			if index(c) > q {
-				surplus = append(surplus, c)
-			} else {
-				present[index(c)] = true
-			}
-		}
-		var missing []int
-		for i := 1; i <= q; i++ {
-			if !present[i] {
-				missing = append(missing, i)
-			}
-		}
-		switch {
-		case len(missing) > 0 && a.Stopped:
-			// A stopped app starts nothing: the formation is recorded,
-			// and ps:start runs it.
-			fmt.Fprintf(log, "-----> %s is stopped: %s=%d takes effect at ps:start %s\n", app, typ, q, app)
-		case len(missing) > 0:
-			var news []started
-			for _, i := range missing {
-				s := started{typ: typ, index: i}
-				var spec docker.RunSpec
-				if spec, err = p.containerSpec(a, rel, a.Generation, typ, i, s.name(app)); err != nil {
-					break
-				}
-				if s.id, err = p.docker.Create(ctx, spec); err != nil {
-					break
-				}
-				// Hidden before it starts, so no event routes it early.
-				p.routes.Hide(s.id)
-				news = append(news, s)
-				if err = p.docker.Start(ctx, s.id); err != nil {
-					break
-				}
-				fmt.Fprintf(log, "-----> Starting %s.%d\n", typ, i)
-			}
-			if err == nil {
-				err = p.checkAll(ctx, a, rel, news, log)
-			}
-			if err == nil {
-				err = p.specs.postDeploy(ctx, a, news)
-			}
-			for _, s := range news {
-				if err != nil {
-					p.removeForGood(cleanup, s.id)
-				}
-				p.routes.Unhide(s.id)
-			}
-			if err != nil {
-				return fmt.Errorf("scaling %s to %d: %w", typ, q, err)
-			}
-		}
-		if len(surplus) > 0 {
-			for _, c := range surplus {
-				p.routes.Hide(c.ID)
-			}
-			p.routes.Refresh(cleanup, app)
-			fmt.Fprintf(log, "-----> Stopping %d %s container(s)\n", len(surplus), typ)
-			p.retire(cleanup, a, surplus, log)
-			for _, c := range surplus {
-				p.routes.Unhide(c.ID)
-			}
-		}
-		if a.Formation == nil {
-			a.Formation = map[string]int{}
-		}
-		a.Formation[typ] = q
-		if err := saveApp(cleanup, p.store, a); err != nil {
-			return err
-		}
-		if err := p.routes.Refresh(cleanup, app); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.sched.Scale(ctx, a, rel, want, log)
 }
 
 func index(c docker.Container) int {
@@ -287,7 +198,7 @@ type ProcessReport struct {
 	Formation         map[string]int  `json:"formation"`
 	Processes         []ProcessStatus `json:"processes"`
 	LastDeploy        *DeployAttempt  `json:"last_deploy,omitempty"`
-	// FormationCheck is what the formation check (restore.go) last did
+	// FormationCheck is what the formation check (scheduler/dockerlocal/formation.go) last did
 	// to this release's containers, or found it could not fix.
 	FormationCheck *FormationNote `json:"formation_check,omitempty"`
 	// ProcfilePath is ps:set procfile-path; "" for Procfile.
@@ -382,14 +293,14 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	// The formation's containers that are not there at all (removed
 	// behind Berth's back) are part of the picture too.
 	if rel, ok := a.CurrentRelease(); ok {
-		for _, g := range formationGaps(a, rel, cs) {
-			if g.id == "" {
-				r.Processes = append(r.Processes, ProcessStatus{Name: g.name(app), Type: g.typ, Index: g.index, Release: a.Current, State: "missing", Detail: "no container"})
+		for _, g := range FormationGaps(a, rel, cs) {
+			if g.ID == "" {
+				r.Processes = append(r.Processes, ProcessStatus{Name: g.Name(app), Type: g.Type, Index: g.Index, Release: a.Current, State: "missing", Detail: "no container"})
 			}
 		}
 	}
 	r.Status = reportStatus(a, r.Processes)
-	if n, ok := p.formationNote(app, a.Generation); ok {
+	if n, ok := p.sched.FormationNote(app, a.Generation); ok {
 		r.FormationCheck = &n
 	}
 	sort.Slice(r.Processes, func(i, j int) bool {

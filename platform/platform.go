@@ -52,6 +52,10 @@ type Config struct {
 	// pipeline (package buildconfig); nil builds every app with the
 	// defaults.
 	BuildSettings BuildSettings
+	// Scheduler makes the scheduler that runs the apps' formations
+	// (scheduler.go; package scheduler/dockerlocal), from what the
+	// platform gives it; nil runs nothing (every rollout is refused).
+	Scheduler func(SchedulerDeps) Scheduler
 }
 
 // Platform runs apps. Its methods are safe for concurrent use.
@@ -94,8 +98,8 @@ type Platform struct {
 	identified bool
 	// urls turns hosts into the URLs users open (SetURLs, urls.go).
 	urls atomic.Pointer[URLsFunc]
-	// drift is the formation restore and drift check (restore.go).
-	drift formationWatch
+	// sched runs the apps' formations (Config.Scheduler).
+	sched Scheduler
 }
 
 // ReconcileInterval is how often the platform re-reads Docker's state in
@@ -122,15 +126,23 @@ func New(cfg Config) *Platform {
 		p.buildSettings = noBuildSettings{}
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
-	p.drift = formationWatch{interval: DefaultFormationCheckInterval, maxRevivals: DefaultMaxRevivals, kick: make(chan struct{}, 1)}
 	p.SetLimits(cfg.Limits)
 	p.gitRepos.Follow(p)
-	// The formation check's tries and note of an app must not outlive it.
-	p.OnAppDestroyed(func(_ context.Context, app string) { p.forgetRevivals(app) })
-	p.OnAppRenamed(func(_ context.Context, from, to string) {
-		p.forgetRevivals(from)
-		p.forgetRevivals(to)
-	})
+	p.sched = noScheduler{}
+	if cfg.Scheduler != nil {
+		p.sched = cfg.Scheduler(SchedulerDeps{
+			Apps: p, Engine: cfg.Engine, Table: cfg.Table, Routes: p.routes,
+			Specs: Specs{p.specs}, Log: log,
+			Save:  func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
+			Env:   p.releaseEnv,
+			Hosts: p.hostsFor,
+			// An HTTP check sends an exact host of the app: never a
+			// wildcard (an app with a host allowlist would refuse it).
+			CheckHost:      func(a *App) string { return firstExactHost(p.hostsFor(a)) },
+			CheckFormation: p.checkFormation,
+			RolledOut:      p.hooks.runRolledOut,
+		})
+	}
 	return p
 }
 
@@ -139,7 +151,7 @@ func New(cfg Config) *Platform {
 // while Berth was down are served as they are; then, in the background,
 // every app that is not stopped (ps:stop) gets its recorded formation back
 // (containers that stopped are started, missing ones created), and the
-// formation check watches for drift until Close (restore.go).
+// formation check watches for drift until Close (package scheduler/dockerlocal).
 func (p *Platform) Start(ctx context.Context) error {
 	if err := p.Identify(ctx); err != nil {
 		return err
@@ -152,7 +164,7 @@ func (p *Platform) Start(ctx context.Context) error {
 	if err := p.routes.Start(ctx, p.removeInterrupted); err != nil {
 		return err
 	}
-	p.startFormation()
+	p.sched.Run()
 	return nil
 }
 
@@ -234,7 +246,7 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 
 // Close stops watching Docker. Containers keep running.
 func (p *Platform) Close() {
-	p.stopFormation()
+	p.sched.Close()
 	p.routes.Close()
 }
 
@@ -323,12 +335,12 @@ var ErrBusy = errors.New("app is busy")
 // waits (up to preemptWait, while it stops what it started) for the lock.
 func (p *Platform) lock(app, what string) (unlock func(), err error) {
 	unlock, holder := p.busy.Take(app, what)
-	if unlock == nil && holder == formationCheckHolder && what != formationCheckHolder {
+	if unlock == nil && holder == FormationCheckHolder && what != FormationCheckHolder {
 		deadline := time.Now().Add(preemptWait)
-		for unlock == nil && holder == formationCheckHolder && time.Now().Before(deadline) {
+		for unlock == nil && holder == FormationCheckHolder && time.Now().Before(deadline) {
 			// Again each time: the check registers its cancel just
 			// after it takes the lock.
-			p.drift.preempt(app)
+			p.sched.Preempt(app)
 			time.Sleep(10 * time.Millisecond)
 			unlock, holder = p.busy.Take(app, what)
 		}
@@ -466,14 +478,8 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	}
 	defer p.routes.Leaving(name)()
 	p.table.Remove(name)
-	ids, err := p.docker.List(ctx, docker.LabelApp+"="+name)
-	if err != nil {
+	if err := p.sched.Remove(ctx, a, false); err != nil {
 		return err
-	}
-	for _, id := range ids {
-		if err := p.docker.Remove(ctx, id); err != nil {
-			return err
-		}
 	}
 	// Its detached runs (run:detached) go with it: they run its image
 	// with its config, and nothing else would stop them.

@@ -88,7 +88,7 @@ func processTypes(procfile map[string]string) []string {
 // an image without a Procfile (nor a builder's process types), web and
 // every other type ps:scale named, each running the image's command: the
 // rule Dokku follows for Dockerfile and image deploys.
-func typesToRun(rel Release, formation map[string]int) []string {
+func TypesToRun(rel Release, formation map[string]int) []string {
 	types := processTypes(rel.Processes)
 	if len(rel.Processes) > 0 || len(rel.Launch) > 0 {
 		return types

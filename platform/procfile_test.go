@@ -78,20 +78,20 @@ func TestParseAppJSONRejects(t *testing.T) {
 func TestDeployChecksLeaveOutLiveness(t *testing.T) {
 	a, _ := ParseAppJSON([]byte(`{"healthchecks": {"web": [{"type": "liveness", "path": "/l"}, {"type": "startup", "path": "/s"}, {"path": "/d"}]}}`))
 	var paths []string
-	for _, c := range a.deployChecks("web") {
+	for _, c := range a.DeployChecks("web") {
 		paths = append(paths, c.Path)
 	}
 	if !slices.Equal(paths, []string{"/s", "/d"}) {
 		t.Fatalf("got %v", paths)
 	}
-	if (*AppJSON)(nil).deployChecks("web") != nil {
+	if (*AppJSON)(nil).DeployChecks("web") != nil {
 		t.Fatal("no app.json must mean no checks")
 	}
 }
 
 func TestCheckDefaults(t *testing.T) {
 	var h Healthcheck
-	if h.attempts() != 5 || h.timeout().Seconds() != 5 || h.wait().Seconds() != 5 {
-		t.Fatalf("defaults: %d attempts, %s timeout, %s wait", h.attempts(), h.timeout(), h.wait())
+	if h.AttemptCount() != 5 || h.TimeoutDuration().Seconds() != 5 || h.WaitDuration().Seconds() != 5 {
+		t.Fatalf("defaults: %d attempts, %s timeout, %s wait", h.AttemptCount(), h.TimeoutDuration(), h.WaitDuration())
 	}
 }

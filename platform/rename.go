@@ -145,10 +145,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 func (p *Platform) forget(ctx context.Context, a *App) {
 	defer p.routes.Leaving(a.Name)()
 	p.table.Remove(a.Name)
-	cs, _ := p.containers(ctx, a.Name)
-	for _, c := range cs {
-		p.stopAndRemove(ctx, c.ID, StopTimeoutOf(a, p.ProcessGlobals()))
-	}
+	p.sched.Remove(ctx, a, true)
 	for _, r := range a.Releases {
 		p.docker.RemoveImage(ctx, r.Image)
 	}

@@ -23,8 +23,8 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 	p := platform.New(platform.Config{
 		Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table,
 		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
+		Scheduler: dockerLocal(interval, revivals),
 	})
-	p.SetFormationCheck(interval, revivals)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {

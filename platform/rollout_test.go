@@ -1,6 +1,6 @@
 package platform_test
 
-// Unit tests of the rollout (rollout.go) against the fake engine: what a
+// Unit tests of the rollout (scheduler/dockerlocal/rollout.go, through the platform) against the fake engine: what a
 // deploy or ps:restart does to the old and new containers and to the
 // route when a step fails, and in which order it retires the old ones.
 

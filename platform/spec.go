@@ -123,22 +123,34 @@ func (cs specs) checkTypes(a *App, types []string) error {
 
 // postDeploy runs every PostDeployer's step on the checked new
 // containers.
-func (cs specs) postDeploy(ctx context.Context, a *App, news []started) error {
+func (cs specs) postDeploy(ctx context.Context, a *App, news []Deployed) error {
 	if len(news) == 0 {
 		return nil
 	}
-	deployed := make([]Deployed, len(news))
-	for i, s := range news {
-		deployed[i] = Deployed{ID: s.id, Type: s.typ, Index: s.index}
-	}
 	for _, c := range cs {
 		if pd, ok := c.(PostDeployer); ok {
-			if err := pd.PostDeploy(ctx, a, deployed); err != nil {
+			if err := pd.PostDeploy(ctx, a, news); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// Specs are the contributors of Config.Specs as a scheduler applies them
+// (SchedulerDeps): the host options of each process, the types an app
+// may run, and the step between a rollout's checks and its switch.
+type Specs struct{ cs specs }
+
+// Host is the host options of the process of slot s of app a.
+func (s Specs) Host(a *App, slot Slot) (docker.HostOptions, error) { return s.cs.host(a, slot) }
+
+// CheckTypes asks every TypeChecker whether a may run types.
+func (s Specs) CheckTypes(a *App, types []string) error { return s.cs.checkTypes(a, types) }
+
+// PostDeploy runs every PostDeployer's step on the checked new processes.
+func (s Specs) PostDeploy(ctx context.Context, a *App, news []Deployed) error {
+	return s.cs.postDeploy(ctx, a, news)
 }
 
 // build is what the contributors give a's build.

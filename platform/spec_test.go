@@ -3,9 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
-	"io"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/berth-paas/berth/docker"
@@ -53,24 +51,6 @@ func (f *fakeSpec) ContributeBuild(a *App, b *BuildSpec) error {
 	return nil
 }
 
-// A process container's spec carries what each contributor gives, asked
-// for its slot, the later contributor's single values winning.
-func TestContainerSpecTakesTheContributions(t *testing.T) {
-	first, second := &fakeSpec{label: "first"}, &fakeSpec{label: "second"}
-	p := New(Config{Specs: []SpecContributor{first, second}})
-	spec, err := p.containerSpec(&App{Name: "api"}, Release{Version: 1, Image: "berth/api:v1"}, 1, "worker", 2, "api.worker.2.x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.Host.Labels["family"] != "second" {
-		t.Errorf("labels %v", spec.Host.Labels)
-	}
-	want := []Slot{{Phase: PhaseDeploy, Type: "worker", Index: 2}}
-	if !reflect.DeepEqual(first.slots, want) || !reflect.DeepEqual(second.slots, want) {
-		t.Errorf("slots asked: %v, %v; want %v", first.slots, second.slots, want)
-	}
-}
-
 // logs:set max-size is the platform's; a contributor's --log-opt wins.
 func TestContributedLogOptionsWinOverMaxSize(t *testing.T) {
 	a := &App{Name: "api", LogMaxSize: "20m"}
@@ -84,21 +64,11 @@ func TestContributedLogOptionsWinOverMaxSize(t *testing.T) {
 	}
 }
 
-// A rollout asks the type checkers before it touches the engine (this
-// platform has none).
-func TestRolloutAsksTheTypeCheckersFirst(t *testing.T) {
-	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Specs: []SpecContributor{&fakeSpec{refuse: "1"}}})
-	err := p.rollout(context.Background(), &App{Name: "api"}, Release{Processes: map[string]string{"web": "httpd", "1": "worker"}}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "type 1 refused") {
-		t.Fatalf("rollout = %v", err)
-	}
-}
-
 // The post-deploy step gets every checked container, with its type and
 // number.
 func TestPostDeployGetsTheCheckedContainers(t *testing.T) {
 	f := &fakeSpec{}
-	news := []started{{id: "c1", typ: "web", index: 1}, {id: "c2", typ: "worker", index: 3}}
+	news := []Deployed{{ID: "c1", Type: "web", Index: 1}, {ID: "c2", Type: "worker", Index: 3}}
 	if err := (specs{f}).postDeploy(context.Background(), &App{Name: "api"}, news); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func withStep(ctx context.Context, first string) (context.Context, *deployStep) 
 }
 
 // setStep says the deploy of ctx (if it is one) is now at step.
-func setStep(ctx context.Context, step string) {
+func SetStep(ctx context.Context, step string) {
 	if s, ok := ctx.Value(stepKey{}).(*deployStep); ok {
 		s.mu.Lock()
 		s.name = step
