@@ -122,16 +122,16 @@ func (w *wildcardNames) forget(wild, name string) {
 	}
 }
 
-// gone turns the hosts a table write took away into the names whose
-// cached certificates must go: the exact hosts among them, and the
-// remembered names of a wildcard among them that table no longer routes.
-// Those it still routes keep theirs (a certificate is the name's, not the
-// app's): through another wildcard, they are that wildcard's names now
-// (without taking from its budget); as an exact host, that host's removal
-// evicts it. The wildcards themselves are left out: no certificate of
-// Berth's is cached under one, and one the Caddyfile manages (a DNS-01
-// *.DOMAIN site) must stay. Only the gone wildcards' own names are looked
-// at, outside the lock.
+// gone turns the hosts a table write took away (or disabled) into the
+// names whose cached certificates must go: the exact hosts among them,
+// and the remembered names of a wildcard among them that table no longer
+// serves. Those it still routes through another wildcard keep theirs (a
+// certificate is the name's, not the app's): they are that wildcard's
+// names now (without taking from its budget); as an exact host, that
+// host's removal evicts it. The wildcards themselves are left out: no
+// certificate of Berth's is cached under one, and one the Caddyfile
+// manages (a DNS-01 *.DOMAIN site) must stay. Only the gone wildcards'
+// own names are looked at, outside the lock.
 func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 	var out []string
 	var sets []*wildNameSet
@@ -149,26 +149,44 @@ func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 	w.mu.Unlock()
 	for _, s := range sets {
 		for n := range s.names {
-			_, wild, ok := table.MatchWildcard(n)
+			r, wild, ok := table.MatchWildcard(n)
 			switch {
-			case !ok:
+			case !ok || r.Disabled:
+				// A disabled app's names are served no more either: its
+				// wildcard's names keep matching it, and their cached
+				// certificates would finish handshakes.
 				out = append(out, n)
 			case wild != "":
-				w.adopt(wild, n)
+				if !w.adopt(table, wild, n) {
+					out = append(out, n)
+				}
 			}
 		}
 	}
 	return out
 }
 
-// adopt remembers name under wild without taking from its budget.
-func (w *wildcardNames) adopt(wild, name string) {
+// adopt remembers name under wild without taking from its budget, and
+// says whether wild still serves it. wild may have gone since the match,
+// its own hosts-gone call having emptied its names already: this one
+// would be remembered under it and never evicted, so the table is asked
+// again after the name is in (as the permission does), and a name wild no
+// longer serves is dropped again for the caller to evict.
+func (w *wildcardNames) adopt(table *routing.Table, wild, name string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	if w.byWild == nil {
+		w.byWild = map[string]*wildNameSet{}
+	}
 	s := w.byWild[wild]
 	if s == nil {
 		s = &wildNameSet{names: map[string]struct{}{}}
 		w.byWild[wild] = s
 	}
 	s.names[name] = struct{}{}
+	w.mu.Unlock()
+	if r, again, ok := table.MatchWildcard(name); ok && again == wild && !r.Disabled {
+		return true
+	}
+	w.forget(wild, name)
+	return false
 }

@@ -102,3 +102,42 @@ func TestWildcardBudgetDefaults(t *testing.T) {
 		t.Fatalf("name %d in an hour was allowed", DefaultWildcardCertsPerHour+1)
 	}
 }
+
+// A disabled app keeps its wildcard, and the names remembered under it
+// keep matching it: they must be evicted all the same (their cached
+// certificates would finish handshakes for an app that serves nothing).
+func TestWildcardDisabledEvictsItsNames(t *testing.T) {
+	table := routing.New()
+	table.SetHosts("t", []string{"*.example.org", "exact.example.org"})
+	var w wildcardNames
+	if err := w.allow("*.example.org", "x.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	table.OnHostsGone(func(hosts []string) { got = w.gone(table, hosts) })
+	table.SetHostsDisabled("t", []string{"*.example.org", "exact.example.org"}, true)
+	slices.Sort(got)
+	if want := []string{"exact.example.org", "x.example.org"}; !slices.Equal(got, want) {
+		t.Fatalf("disabling the app evicts %q, want %q", got, want)
+	}
+}
+
+// Two wildcards gone at once: the first one's hook matched a name to the
+// second, whose own hook has emptied its names already. The name must not
+// be remembered under the gone wildcard (never evicted): adopt looks
+// again and hands it back to evict.
+func TestWildcardAdoptUnderAWildcardGoneMeanwhile(t *testing.T) {
+	table := routing.New()
+	table.SetHosts("inner", []string{"*.a.example.org"})
+	var w wildcardNames
+	table.SetHosts("inner", nil) // gone after the first hook's match
+	if w.gone(table, []string{"*.a.example.org"}) != nil {
+		t.Fatal("nothing was remembered under the inner wildcard")
+	}
+	if w.adopt(table, "*.a.example.org", "z.a.example.org") {
+		t.Fatal("adopt kept a name under a wildcard the table no longer has")
+	}
+	if s := w.byWild["*.a.example.org"]; s != nil && len(s.names) > 0 {
+		t.Fatalf("the name stays remembered under the gone wildcard: %v", s.names)
+	}
+}
