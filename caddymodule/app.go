@@ -129,11 +129,14 @@ type App struct {
 	DashboardSession caddy.Duration `json:"dashboard_session,omitempty"`
 	// WildcardCertsPerHour and WildcardCertsMax are the budget of
 	// on-demand certificates under one wildcard domain: new names per
-	// hour, and names in all (a name that has one already is free). 0: no
+	// hour, and per 7 days (a name that has one already, remembered or in
+	// storage, is free); WildcardCertsPerDomain bounds the new names
+	// under all the wildcards of one registered domain per 7 days. 0: no
 	// new name gets one. Defaults: DefaultWildcardCertsPerHour (20),
-	// DefaultWildcardCertsMax (500).
-	WildcardCertsPerHour *int `json:"wildcard_certs_per_hour,omitempty"`
-	WildcardCertsMax     *int `json:"wildcard_certs_max,omitempty"`
+	// DefaultWildcardCertsMax (500), DefaultWildcardCertsPerDomain (40).
+	WildcardCertsPerHour   *int `json:"wildcard_certs_per_hour,omitempty"`
+	WildcardCertsMax       *int `json:"wildcard_certs_max,omitempty"`
+	WildcardCertsPerDomain *int `json:"wildcard_certs_per_domain,omitempty"`
 
 	limits  platform.Limits
 	maxPush int64
@@ -195,6 +198,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.WildcardCertsMax != nil && *a.WildcardCertsMax < 0 {
 		return errors.New("berth: wildcard_certs_max must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 500")
+	}
+	if a.WildcardCertsPerDomain != nil && *a.WildcardCertsPerDomain < 0 {
+		return errors.New("berth: wildcard_certs_per_domain must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 40")
 	}
 	if a.MaxLogLines < 0 {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
@@ -262,6 +268,13 @@ func (a *App) wildcardCertsMax() int {
 		return DefaultWildcardCertsMax
 	}
 	return *a.WildcardCertsMax
+}
+
+func (a *App) wildcardCertsPerDomain() int {
+	if a.WildcardCertsPerDomain == nil {
+		return DefaultWildcardCertsPerDomain
+	}
+	return *a.WildcardCertsPerDomain
 }
 
 // reservedHosts are the hosts Berth answers on itself, which no app may
@@ -350,7 +363,9 @@ func (a *App) Start() error {
 	// certificate manager asks the table too), not an on-demand
 	// certificate.
 	c.table.SetReserved(append(a.reservedHosts(), sites...))
-	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.log)
+	// Certificates already in Caddy's storage (this config's) are free:
+	// after a restart, certmagic asks the permission before it loads one.
+	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), storedCertificate(a.ctx.Storage()), a.log)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
 	// A live dashboard view is a command left running, like an SSH
 	// session: the same per-key limits.

@@ -47,7 +47,8 @@ func init() {
 //			dashboard berth.example.com  # the web dashboard; default: off
 //			dashboard_session 12h
 //			wildcard_certs_per_hour 20   # new on-demand certificates under one wildcard domain
-//			wildcard_certs_max 500       # names under one wildcard domain with one
+//			wildcard_certs_max 500       # new names under one wildcard domain in 7 days
+//			wildcard_certs_per_domain 40 # new names under the wildcards of one registered domain in 7 days
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -152,7 +153,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.FormationCheckRevivals = &n
 			continue
-		case "wildcard_certs_per_hour", "wildcard_certs_max":
+		case "wildcard_certs_per_hour", "wildcard_certs_max", "wildcard_certs_per_domain":
 			args := d.RemainingArgs()
 			if len(args) != 1 {
 				return nil, d.Errf("%s takes one number", opt)
@@ -161,10 +162,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err != nil || n < 0 {
 				return nil, d.Errf("%s must be a whole number of 0 (no new name under a wildcard domain gets an on-demand certificate) or more, not %q", opt, args[0])
 			}
-			if opt == "wildcard_certs_per_hour" {
+			switch opt {
+			case "wildcard_certs_per_hour":
 				app.WildcardCertsPerHour = &n
-			} else {
+			case "wildcard_certs_max":
 				app.WildcardCertsMax = &n
+			default:
+				app.WildcardCertsPerDomain = &n
 			}
 			continue
 		case "max_log_lines":
@@ -202,7 +206,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -154,10 +154,16 @@ func TestWildcardCertsOptions(t *testing.T) {
 	if app.wildcardCertsPerHour() != 0 || app.wildcardCertsMax() != 3 {
 		t.Fatal("the settings are not the budget")
 	}
-	if app, _ := parse("authorized_keys /k"); app.wildcardCertsPerHour() != DefaultWildcardCertsPerHour || app.wildcardCertsMax() != DefaultWildcardCertsMax {
-		t.Fatal("unset options are not the defaults")
+	if app, _ := parse("authorized_keys /k"); app.wildcardCertsPerHour() != DefaultWildcardCertsPerHour || app.wildcardCertsMax() != DefaultWildcardCertsMax ||
+		app.wildcardCertsPerDomain() != DefaultWildcardCertsPerDomain || DefaultWildcardCertsPerDomain >= 50 {
+		t.Fatal("unset options are not the defaults (or the per-domain default is not below Let's Encrypt's 50 a week)")
+	}
+	if app, err := parse("wildcard_certs_per_domain 7"); err != nil || app.wildcardCertsPerDomain() != 7 {
+		t.Fatalf("wildcard_certs_per_domain 7: %v", err)
 	}
 	for opt, want := range map[string]string{
+		"wildcard_certs_per_domain -1": "must be a whole number of 0",
+		"wildcard_certs_per_domain":    "takes one number",
 		"wildcard_certs_per_hour -1":   "must be a whole number of 0",
 		"wildcard_certs_per_hour many": "must be a whole number of 0",
 		"wildcard_certs_max":           "takes one number",

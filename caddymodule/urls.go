@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/berth-paas/berth/platform"
 )
@@ -100,6 +102,11 @@ func reachesBerth(routes caddyhttp.RouteList, host string) bool {
 			switch h := h.(type) {
 			case *Handler:
 				return true
+			case *reverseproxy.Handler:
+				// `reverse_proxy { dynamic berth }`: Berth's upstreams.
+				if _, ok := h.DynamicUpstreams.(*Upstreams); ok {
+					return true
+				}
 			case *caddyhttp.Subroute:
 				if reachesBerth(h.Routes, host) {
 					return true
@@ -140,32 +147,91 @@ func hostMatches(sets caddyhttp.MatcherSets, host string) bool {
 	return false
 }
 
-// siteHosts are the hosts the http app's sites name that do not reach
-// Berth's handler (`api.example.org { reverse_proxy ... }` beside Berth's
-// site): the Caddyfile's own, which no app's wildcard may take (the
-// routing table's reserved hosts), neither their requests nor, worse,
-// their TLS handshakes (an app's custom certificate).
+// siteHosts are the hosts the http app's sites name that no server routes
+// to Berth (`api.example.org { reverse_proxy ... }` beside Berth's site):
+// the Caddyfile's own, which no app's wildcard may take (the routing
+// table's reserved hosts), neither their requests nor, worse, their TLS
+// handshakes (an app's custom certificate). A host is reserved only when
+// no route of any server that matches it reaches Berth: Caddy's automatic
+// HTTPS gives every HTTPS site a redirect route on the HTTP port, which
+// does not reach Berth and must not reserve Berth's own sites (a DNS-01
+// `*.customer.com { tls {dns ...} berth }` site for an app's wildcard
+// would answer 404 for every name under it), and those redirect routes
+// are skipped for the same reason.
 func siteHosts(app *caddyhttp.App) []string {
 	if app == nil {
 		return nil
 	}
-	var out []string
+	var candidates []string
 	for _, srv := range app.Servers {
 		for _, r := range srv.Routes {
-			if reachesBerth(caddyhttp.RouteList{r}, "") {
+			if isAutoHTTPSRedirect(r) || reachesBerth(caddyhttp.RouteList{r}, "") {
 				continue
 			}
 			for _, set := range r.MatcherSets {
 				for _, m := range set {
 					switch m := m.(type) {
 					case *caddyhttp.MatchHost:
-						out = append(out, *m...)
+						candidates = append(candidates, *m...)
 					case caddyhttp.MatchHost:
-						out = append(out, m...)
+						candidates = append(candidates, m...)
 					}
 				}
 			}
 		}
 	}
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range candidates {
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		berth := false
+		for _, srv := range app.Servers {
+			if routesToBerth(srv.Routes, h) {
+				berth = true
+				break
+			}
+		}
+		if !berth {
+			out = append(out, h)
+		}
+	}
 	return out
+}
+
+// routesToBerth says whether routes send a request for host to Berth: the
+// first routes that match it, up to a terminal one (a Caddyfile site
+// block's), reach Berth's handler. Automatic HTTPS's redirects are not
+// the site's.
+func routesToBerth(routes caddyhttp.RouteList, host string) bool {
+	for _, r := range routes {
+		if isAutoHTTPSRedirect(r) || !hostMatches(r.MatcherSets, host) {
+			continue
+		}
+		if reachesBerth(caddyhttp.RouteList{r}, host) {
+			return true
+		}
+		if r.Terminal {
+			return false
+		}
+	}
+	return false
+}
+
+// isAutoHTTPSRedirect says whether r is a redirect route Caddy's automatic
+// HTTPS added (caddyhttp's makeRedirRoute: a StaticResponse value, not
+// the pointer a Caddyfile `redir` gives, sending to
+// https://{http.request.host}...).
+func isAutoHTTPSRedirect(r caddyhttp.Route) bool {
+	if len(r.Handlers) != 1 {
+		return false
+	}
+	sr, ok := r.Handlers[0].(caddyhttp.StaticResponse)
+	if !ok {
+		return false
+	}
+	loc := sr.Headers.Get("Location")
+	return strings.HasPrefix(loc, "https://{http.request.host}") && strings.HasSuffix(loc, "{http.request.uri}")
 }

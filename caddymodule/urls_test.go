@@ -65,7 +65,7 @@ func TestURLsFromHTTPApp(t *testing.T) {
 
 func TestSiteHostsAreTheSitesThatDoNotReachBerth(t *testing.T) {
 	api := caddyhttp.MatchHost{"api.example.test", "*.internal.example.test"}
-	own := caddyhttp.Route{MatcherSets: caddyhttp.MatcherSets{{&api}}, Handlers: []caddyhttp.MiddlewareHandler{&caddyauth.Authentication{}}}
+	own := caddyhttp.Route{Terminal: true, MatcherSets: caddyhttp.MatcherSets{{&api}}, Handlers: []caddyhttp.MiddlewareHandler{&caddyauth.Authentication{}}}
 	app := &caddyhttp.App{Servers: map[string]*caddyhttp.Server{
 		"srv0": {Listen: []string{":443"}, Routes: caddyhttp.RouteList{own, berthRoute("*.example.test"), berthRoute()}},
 	}}

@@ -1,49 +1,75 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"path"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/certmagic"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/berth-paas/berth/routing"
 )
 
-// The default budget of on-demand certificates under one wildcard domain
-// (Caddyfile: wildcard_certs_per_hour, wildcard_certs_max). Every name
-// under *.example.org is anyone's to ask for, and each new one is an ACME
-// order: unbounded, a visitor could spend Let's Encrypt's 50 certificates
-// per registered domain per week in a minute, and no new app of the
-// domain would get one. A site with more names under one wildcard wants
-// one wildcard certificate (certs:add, or a DNS-01 *.DOMAIN site).
+// The default budget of on-demand certificates under wildcard domains
+// (Caddyfile: wildcard_certs_per_hour, wildcard_certs_max,
+// wildcard_certs_per_domain). Every name under *.example.org is anyone's
+// to ask for, and each new one is an ACME order: unbounded, a visitor
+// could spend Let's Encrypt's 50 certificates per registered domain per
+// week in a minute, and no new app of the domain would get one. So a
+// wildcard takes perHour new names an hour and max in a week, and all the
+// wildcards under one registered domain (*.a.example.org,
+// *.b.example.org: example.org) take perDomain new names a week, below
+// Let's Encrypt's 50, leaving room for the domain's exact hosts and
+// renewals. A site with more names under one wildcard wants one wildcard
+// certificate (certs:add, or a DNS-01 *.DOMAIN site).
 const (
-	DefaultWildcardCertsPerHour = 20
-	DefaultWildcardCertsMax     = 500
+	DefaultWildcardCertsPerHour   = 20
+	DefaultWildcardCertsMax       = 500
+	DefaultWildcardCertsPerDomain = 40
 )
+
+// budgetWeek is the window of wildcard_certs_max and
+// wildcard_certs_per_domain: Let's Encrypt's window of certificates per
+// registered domain.
+const budgetWeek = 7 * 24 * time.Hour
 
 // wildcardNames are the names the permission allowed because an app's
 // wildcard domain covers them, not because an app names them, kept per
-// wildcard. They are the wildcard's budget (allow): a name remembered is
-// allowed again (a renewal, a restart) for free; a new one only while
-// the wildcard has taken fewer than perHour new names in the last hour
-// and max in all. And Caddy caches the certificate it obtains for such a
-// name under the name; when the wildcard goes, the routing table's
-// hosts-gone hook names only the wildcard ("*.example.org"), and Caddy's
-// cache cannot be searched by suffix: these are the names to evict then
-// (gone).
+// wildcard. They are the wildcards' budget (allow): a name remembered, or
+// one whose certificate is in Caddy's storage already (a restart: certmagic
+// asks the permission before it loads a stored certificate), is allowed
+// for free; a new one only while its wildcard has taken fewer than
+// perHour new names in the last hour and max in the last week, and the
+// wildcards of its registered domain fewer than perDomain in the last
+// week. And Caddy caches the certificate it obtains for such a name under
+// the name; when the wildcard goes (or its app is disabled), the routing
+// table's hosts-gone hook names only the wildcard ("*.example.org"), and
+// Caddy's cache cannot be searched by suffix: these are the names to
+// evict then (gone).
 type wildcardNames struct {
-	mu      sync.Mutex
-	perHour int // 0: no new name (set by setBudget; the zero value is the defaults')
-	max     int
-	set     bool
-	byWild  map[string]*wildNameSet // by wildcard, "*.example.org"
-	log     *slog.Logger
-	now     func() time.Time // tests
+	mu        sync.Mutex
+	perHour   int // 0: no new name (set by setBudget; the zero value is the defaults')
+	max       int
+	perDomain int
+	set       bool
+	byWild    map[string]*wildNameSet // by wildcard, "*.example.org"
+	// byDomain are the times new names were added under the wildcards of
+	// a registered domain ("example.org") in the last week, oldest first.
+	byDomain map[string][]time.Time
+	log      *slog.Logger
+	// stored says whether Caddy's storage holds a certificate for a name
+	// (nil: none is looked for). Called without mu held: it reads storage.
+	stored func(name string) bool
+	now    func() time.Time // tests
 }
 
 type wildNameSet struct {
 	names map[string]struct{}
-	// added are the times new names were added in the last hour, oldest
+	// added are the times new names were added in the last week, oldest
 	// first.
 	added []time.Time
 	// warned is when a refusal was last logged: one line a minute per
@@ -51,25 +77,47 @@ type wildNameSet struct {
 	warned time.Time
 }
 
-// setBudget sets the budget (a config reload may change it; names already
-// remembered stay).
-func (w *wildcardNames) setBudget(perHour, max int, log *slog.Logger) {
+// setBudget sets the budget and where stored certificates are looked for
+// (a config reload may change them; names already remembered stay).
+func (w *wildcardNames) setBudget(perHour, max, perDomain int, stored func(string) bool, log *slog.Logger) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.perHour, w.max, w.set, w.log = perHour, max, true, log
+	w.perHour, w.max, w.perDomain, w.set, w.stored, w.log = perHour, max, perDomain, true, stored, log
 }
 
-func (w *wildcardNames) budget() (perHour, max int) {
+func (w *wildcardNames) budget() (perHour, max, perDomain int) {
 	if !w.set {
-		return DefaultWildcardCertsPerHour, DefaultWildcardCertsMax
+		return DefaultWildcardCertsPerHour, DefaultWildcardCertsMax, DefaultWildcardCertsPerDomain
 	}
-	return w.perHour, w.max
+	return w.perHour, w.max, w.perDomain
+}
+
+// registeredDomain is the domain Let's Encrypt counts a name's
+// certificates under ("example.org" for a.b.example.org, by the public
+// suffix list); the wildcard's domain when the list gives none.
+func registeredDomain(wild, name string) string {
+	if d, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
+		return d
+	}
+	return wild[len("*."):]
 }
 
 // allow remembers name (a lowercase host) under wild (the wildcard that
-// covers it, "*.example.org") if it is remembered already or the
-// wildcard's budget has room, and says why not otherwise.
+// covers it, "*.example.org") if it is remembered already, has a stored
+// certificate, or the budget has room, and says why not otherwise.
 func (w *wildcardNames) allow(wild, name string) error {
+	w.mu.Lock()
+	if s := w.byWild[wild]; s != nil {
+		if _, ok := s.names[name]; ok {
+			w.mu.Unlock()
+			return nil
+		}
+	}
+	stored := w.stored
+	w.mu.Unlock()
+	// A certificate in storage costs no ACME order: it was obtained
+	// before (this process or an earlier one) and is free to load.
+	free := stored != nil && stored(name)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.byWild == nil {
@@ -80,23 +128,35 @@ func (w *wildcardNames) allow(wild, name string) error {
 		s = &wildNameSet{names: map[string]struct{}{}}
 		w.byWild[wild] = s
 	}
-	if _, ok := s.names[name]; ok {
+	if _, ok := s.names[name]; ok || free {
+		s.names[name] = struct{}{}
 		return nil
 	}
 	now := time.Now()
 	if w.now != nil {
 		now = w.now()
 	}
-	for len(s.added) > 0 && now.Sub(s.added[0]) >= time.Hour {
-		s.added = s.added[1:]
+	s.added = since(s.added, now.Add(-budgetWeek))
+	domain := registeredDomain(wild, name)
+	if w.byDomain == nil {
+		w.byDomain = map[string][]time.Time{}
 	}
-	perHour, max := w.budget()
+	byDomain := since(w.byDomain[domain], now.Add(-budgetWeek))
+	if len(byDomain) == 0 {
+		delete(w.byDomain, domain)
+	} else {
+		w.byDomain[domain] = byDomain
+	}
+	lastHour := len(since(s.added, now.Add(-time.Hour)))
+	perHour, max, perDomain := w.budget()
 	var why string
 	switch {
-	case len(s.names) >= max:
-		why = fmt.Sprintf("%d names under %s have certificates already (wildcard_certs_max %d)", len(s.names), wild, max)
-	case len(s.added) >= perHour:
-		why = fmt.Sprintf("%d new names under %s got certificates in the last hour (wildcard_certs_per_hour %d)", len(s.added), wild, perHour)
+	case len(s.added) >= max:
+		why = fmt.Sprintf("%d new names under %s got certificates in the last 7 days (wildcard_certs_max %d)", len(s.added), wild, max)
+	case lastHour >= perHour:
+		why = fmt.Sprintf("%d new names under %s got certificates in the last hour (wildcard_certs_per_hour %d)", lastHour, wild, perHour)
+	case len(byDomain) >= perDomain:
+		why = fmt.Sprintf("%d new names under wildcard domains of %s got certificates in the last 7 days (wildcard_certs_per_domain %d; Let's Encrypt allows 50 certificates per registered domain per week)", len(byDomain), domain, perDomain)
 	}
 	if why != "" {
 		if w.log != nil && now.Sub(s.warned) >= time.Minute {
@@ -109,7 +169,39 @@ func (w *wildcardNames) allow(wild, name string) error {
 	}
 	s.names[name] = struct{}{}
 	s.added = append(s.added, now)
+	w.byDomain[domain] = append(byDomain, now)
 	return nil
+}
+
+// since keeps the times of ts (oldest first) after from: a window of an
+// hour ends an hour after the name was added.
+func since(ts []time.Time, from time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && !ts[i].After(from) {
+		i++
+	}
+	return ts[i:]
+}
+
+// storedCertificate says whether storage holds a certificate for name
+// from any issuer (certmagic keeps each issuer's under
+// certificates/ISSUER/NAME/NAME.crt).
+func storedCertificate(storage certmagic.Storage) func(string) bool {
+	return func(name string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		issuers, err := storage.List(ctx, certmagic.StorageKeys.CertsPrefix(""), false)
+		if err != nil {
+			return false
+		}
+		safe := certmagic.StorageKeys.Safe(name)
+		for _, dir := range issuers {
+			if storage.Exists(ctx, path.Join(dir, safe, safe+".crt")) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // forget drops name from wild's names (the permission's re-check found
@@ -122,16 +214,16 @@ func (w *wildcardNames) forget(wild, name string) {
 	}
 }
 
-// gone turns the hosts a table write took away into the names whose
-// cached certificates must go: the exact hosts among them, and the
-// remembered names of a wildcard among them that table no longer routes.
-// Those it still routes keep theirs (a certificate is the name's, not the
-// app's): through another wildcard, they are that wildcard's names now
-// (without taking from its budget); as an exact host, that host's removal
-// evicts it. The wildcards themselves are left out: no certificate of
-// Berth's is cached under one, and one the Caddyfile manages (a DNS-01
-// *.DOMAIN site) must stay. Only the gone wildcards' own names are looked
-// at, outside the lock.
+// gone turns the hosts a table write took away (or disabled) into the
+// names whose cached certificates must go: the exact hosts among them,
+// and the remembered names of a wildcard among them that table no longer
+// serves. Those it still routes through another wildcard keep theirs (a
+// certificate is the name's, not the app's): they are that wildcard's
+// names now (without taking from its budget); as an exact host, that
+// host's removal evicts it. The wildcards themselves are left out: no
+// certificate of Berth's is cached under one, and one the Caddyfile
+// manages (a DNS-01 *.DOMAIN site) must stay. Only the gone wildcards'
+// own names are looked at, outside the lock.
 func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 	var out []string
 	var sets []*wildNameSet
@@ -149,26 +241,44 @@ func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 	w.mu.Unlock()
 	for _, s := range sets {
 		for n := range s.names {
-			_, wild, ok := table.MatchWildcard(n)
+			r, wild, ok := table.MatchWildcard(n)
 			switch {
-			case !ok:
+			case !ok || r.Disabled:
+				// A disabled app's names are served no more either: its
+				// wildcard's names keep matching it, and their cached
+				// certificates would finish handshakes.
 				out = append(out, n)
 			case wild != "":
-				w.adopt(wild, n)
+				if !w.adopt(table, wild, n) {
+					out = append(out, n)
+				}
 			}
 		}
 	}
 	return out
 }
 
-// adopt remembers name under wild without taking from its budget.
-func (w *wildcardNames) adopt(wild, name string) {
+// adopt remembers name under wild without taking from its budget, and
+// says whether wild still serves it. wild may have gone since the match,
+// its own hosts-gone call having emptied its names already: this one
+// would be remembered under it and never evicted, so the table is asked
+// again after the name is in (as the permission does), and a name wild no
+// longer serves is dropped again for the caller to evict.
+func (w *wildcardNames) adopt(table *routing.Table, wild, name string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	if w.byWild == nil {
+		w.byWild = map[string]*wildNameSet{}
+	}
 	s := w.byWild[wild]
 	if s == nil {
 		s = &wildNameSet{names: map[string]struct{}{}}
 		w.byWild[wild] = s
 	}
 	s.names[name] = struct{}{}
+	w.mu.Unlock()
+	if r, again, ok := table.MatchWildcard(name); ok && again == wild && !r.Disabled {
+		return true
+	}
+	w.forget(wild, name)
+	return false
 }

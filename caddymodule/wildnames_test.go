@@ -2,12 +2,15 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"github.com/berth-paas/berth/routing"
 )
@@ -51,7 +54,7 @@ func TestWildcardBudgetBoundsNewNamesPerHourAndInAll(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var logs bytes.Buffer
 	w := wildcardNames{now: func() time.Time { return now }}
-	w.setBudget(3, 5, slog.New(slog.NewTextHandler(&logs, nil)))
+	w.setBudget(3, 5, 100, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	for i := range 3 {
 		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
 			t.Fatal(err)
@@ -100,5 +103,127 @@ func TestWildcardBudgetDefaults(t *testing.T) {
 	}
 	if err := w.allow("*.example.org", "one-more.example.org"); err == nil {
 		t.Fatalf("name %d in an hour was allowed", DefaultWildcardCertsPerHour+1)
+	}
+}
+
+// After a restart the names already in use are remembered by no one, and
+// certmagic asks the permission before it loads a stored certificate:
+// one in storage is free, whatever the budget.
+func TestWildcardBudgetStoredCertificatesAreFree(t *testing.T) {
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	ctx := context.Background()
+	for issuer, name := range map[string]string{
+		"acme-v02.api.letsencrypt.org-directory": "old.example.org",
+		"local":                                  "internal.example.org",
+	} {
+		if err := storage.Store(ctx, certmagic.StorageKeys.SiteCert(issuer, name), []byte("cert")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var w wildcardNames
+	w.setBudget(0, 0, 0, storedCertificate(storage), nil)
+	for _, n := range []string{"old.example.org", "internal.example.org"} {
+		if err := w.allow("*.example.org", n); err != nil {
+			t.Errorf("%s has a stored certificate: %v", n, err)
+		}
+	}
+	if err := w.allow("*.example.org", "new.example.org"); err == nil {
+		t.Error("a name with no stored certificate was allowed with a budget of 0")
+	}
+}
+
+// The total is a rolling week, not every name ever allowed: an anonymous
+// visitor who fills it locks new names out for a week at most, not until
+// a restart.
+func TestWildcardBudgetMaxIsARollingWeek(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(100, 5, 100, nil, nil)
+	for i := range 5 {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2 * time.Hour)
+	}
+	if err := w.allow("*.example.org", "n5.example.org"); err == nil || !strings.Contains(err.Error(), "wildcard_certs_max 5") {
+		t.Fatalf("the 6th name in a week: %v", err)
+	}
+	// A week after the first, one more has room; the remembered stay free.
+	now = time.Date(2026, 1, 8, 0, 0, 1, 0, time.UTC)
+	if err := w.allow("*.example.org", "n5.example.org"); err != nil {
+		t.Fatalf("a week later: %v", err)
+	}
+	if err := w.allow("*.example.org", "n6.example.org"); err == nil {
+		t.Fatal("the week's window let two in where one left it")
+	}
+	if err := w.allow("*.example.org", "n0.example.org"); err != nil {
+		t.Fatalf("a remembered name: %v", err)
+	}
+}
+
+// Let's Encrypt counts 50 certificates per registered domain per week,
+// whatever the wildcards under it: they share one budget.
+func TestWildcardBudgetPerRegisteredDomain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(100, 100, 3, nil, nil)
+	for wild, name := range map[string]string{"*.a.example.org": "x.a.example.org", "*.b.example.org": "x.b.example.org", "*.example.org": "y.example.org"} {
+		if err := w.allow(wild, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := w.allow("*.c.example.org", "x.c.example.org")
+	if err == nil || !strings.Contains(err.Error(), "wildcard_certs_per_domain 3") || !strings.Contains(err.Error(), "example.org") {
+		t.Fatalf("the 4th new name under example.org in a week: %v", err)
+	}
+	// Another registered domain has its own, also under a public suffix
+	// of two labels (a.co.uk and b.co.uk are two domains).
+	for _, n := range []string{"x.a.co.uk", "y.a.co.uk", "z.a.co.uk", "x.b.co.uk"} {
+		if err := w.allow("*."+n[2:], n); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+	now = now.Add(budgetWeek)
+	if err := w.allow("*.c.example.org", "x.c.example.org"); err != nil {
+		t.Fatalf("a week later: %v", err)
+	}
+}
+
+// A disabled app keeps its wildcard, and the names remembered under it
+// keep matching it: they must be evicted all the same (their cached
+// certificates would finish handshakes for an app that serves nothing).
+func TestWildcardDisabledEvictsItsNames(t *testing.T) {
+	table := routing.New()
+	table.SetHosts("t", []string{"*.example.org", "exact.example.org"})
+	var w wildcardNames
+	if err := w.allow("*.example.org", "x.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	table.OnHostsGone(func(hosts []string) { got = w.gone(table, hosts) })
+	table.SetHostsDisabled("t", []string{"*.example.org", "exact.example.org"}, true)
+	slices.Sort(got)
+	if want := []string{"exact.example.org", "x.example.org"}; !slices.Equal(got, want) {
+		t.Fatalf("disabling the app evicts %q, want %q", got, want)
+	}
+}
+
+// Two wildcards gone at once: the first one's hook matched a name to the
+// second, whose own hook has emptied its names already. The name must not
+// be remembered under the gone wildcard (never evicted): adopt looks
+// again and hands it back to evict.
+func TestWildcardAdoptUnderAWildcardGoneMeanwhile(t *testing.T) {
+	table := routing.New()
+	table.SetHosts("inner", []string{"*.a.example.org"})
+	var w wildcardNames
+	table.SetHosts("inner", nil) // gone after the first hook's match
+	if w.gone(table, []string{"*.a.example.org"}) != nil {
+		t.Fatal("nothing was remembered under the inner wildcard")
+	}
+	if w.adopt(table, "*.a.example.org", "z.a.example.org") {
+		t.Fatal("adopt kept a name under a wildcard the table no longer has")
+	}
+	if s := w.byWild["*.a.example.org"]; s != nil && len(s.names) > 0 {
+		t.Fatalf("the name stays remembered under the gone wildcard: %v", s.names)
 	}
 }

@@ -151,6 +151,7 @@ func (d *Dashboard) acquireStream(s *session) (release func(), err error) {
 type login struct {
 	grant   commands.LoginGrant
 	expires time.Time
+	host    string // the dashboard host it was made for
 }
 
 type session struct {
@@ -162,6 +163,11 @@ type session struct {
 	flashOK bool
 	// key is the cookie's hash, the session's key in Dashboard.sessions.
 	key string
+	// host is the dashboard host the session was made on: its cookie is
+	// host-only, and one presented on any other host (a former dashboard
+	// host an app's wildcard domain now routes, whose app relays it) is
+	// refused.
+	host string
 	// ctx is done when the session ends (sign-out, logout-all, its app
 	// destroyed, its key removed, expiry): the live streams it opened
 	// derive from it, so that none outlives the session.
@@ -200,11 +206,22 @@ func (d *Dashboard) SetBackend(b *commands.Backend) {
 }
 
 // SetHost sets the dashboard's host ("" turns it off) and how long
-// sessions last (0: the default). A reload calls it; sessions stay.
+// sessions last (0: the default). A reload calls it; sessions stay while
+// the host stays. When the host changes, every session ends and every
+// unused login URL is voided (as dashboard:logout-all does): the old host
+// is no longer reserved, an app's wildcard domain may route it now, and a
+// browser's bookmark to it would hand that app the session cookie (or an
+// old login URL's token) to replay at the new host.
 func (d *Dashboard) SetHost(host string, sessionTTL time.Duration, urlFor func(string) string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.host = routing.NormalizeHost(host)
+	host = routing.NormalizeHost(host)
+	if host != d.host && (len(d.sessions) > 0 || len(d.logins) > 0) {
+		n := len(d.sessions)
+		d.endAll()
+		d.log.Info("dashboard: the dashboard host changed: every session signed out and every unused login URL voided", "from", d.host, "to", host, "sessions", n)
+	}
+	d.host = host
 	if sessionTTL <= 0 {
 		sessionTTL = DefaultSessionTTL
 	}
@@ -244,7 +261,7 @@ func (d *Dashboard) NewLogin(g commands.LoginGrant) (string, time.Time, error) {
 	}
 	token := randomToken()
 	expires := d.now().Add(LoginTTL)
-	d.logins[hash(token)] = login{grant: g, expires: expires}
+	d.logins[hash(token)] = login{grant: g, expires: expires, host: d.host}
 	return strings.TrimSuffix(d.urlFor(d.host), "/") + "/login?token=" + token, expires, nil
 }
 
@@ -253,13 +270,18 @@ func (d *Dashboard) LogoutAll() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := len(d.sessions)
+	d.endAll()
+	d.log.Info("dashboard: every session signed out", "sessions", n)
+	return n
+}
+
+// endAll ends every session and voids every login URL; d.mu is held.
+func (d *Dashboard) endAll() {
 	for _, s := range d.sessions {
 		s.cancel()
 	}
 	d.sessions = map[string]*session{}
 	d.logins = map[string]login{}
-	d.log.Info("dashboard: every session signed out", "sessions", n)
-	return n
 }
 
 // validLogin says whether token is a login URL's that still works,
@@ -271,15 +293,16 @@ func (d *Dashboard) validLogin(token string) bool {
 	return ok && d.now().Before(l.expires)
 }
 
-// redeem uses a login token up and opens a session; it returns the
-// session's cookie value.
-func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
+// redeem uses a login token up and opens a session on host (the
+// request's); it returns the session's cookie value. A token is good only
+// on the dashboard host it was made for.
+func (d *Dashboard) redeem(token, host string) (cookie string, s *session, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h := hash(token)
 	l, ok := d.logins[h]
 	delete(d.logins, h) // one use, even a late one
-	if !ok || !d.now().Before(l.expires) {
+	if !ok || !d.now().Before(l.expires) || l.host == "" || routing.NormalizeHost(host) != l.host {
 		return "", nil, false
 	}
 	d.purge()
@@ -293,7 +316,7 @@ func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
 		d.drop(oldest)
 	}
 	cookie = randomToken()
-	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken(), key: hash(cookie)}
+	s = &session{app: l.grant.App, grant: l.grant, expires: d.now().Add(d.sessionTTL), csrf: randomToken(), key: hash(cookie), host: l.host}
 	// The deadline ends a stream that is open when the session expires
 	// (a stream makes no further request that would find out).
 	s.ctx, s.cancel = context.WithTimeout(context.Background(), d.sessionTTL)
@@ -301,14 +324,15 @@ func (d *Dashboard) redeem(token string) (cookie string, s *session, ok bool) {
 	return cookie, s, true
 }
 
-// sessionFor returns the session of a cookie value, nil when there is
-// none or it expired.
-func (d *Dashboard) sessionFor(cookie string) *session {
+// sessionFor returns the session of a cookie value presented on host
+// (the request's), nil when there is none, it expired, or it was made on
+// another host.
+func (d *Dashboard) sessionFor(cookie, host string) *session {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h := hash(cookie)
 	s, ok := d.sessions[h]
-	if !ok {
+	if !ok || routing.NormalizeHost(host) != s.host {
 		return nil
 	}
 	if !d.now().Before(s.expires) || s.ctx.Err() != nil {

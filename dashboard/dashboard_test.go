@@ -72,7 +72,7 @@ func signIn(t *testing.T, d *Dashboard) (*http.Cookie, *session) {
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Name != cookieName {
 		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, not Secure over plain HTTP", c)
 	}
-	return c, d.sessionFor(c.Value)
+	return c, d.sessionFor(c.Value, "dash.example.test")
 }
 
 func TestOffUntilAHostIsSet(t *testing.T) {
@@ -116,7 +116,7 @@ func TestALoginURLExpiresAfterTenMinutes(t *testing.T) {
 func TestSessionsExpireAndLogoutAllEndsThem(t *testing.T) {
 	d, now := newTest(t)
 	c, _ := signIn(t, d)
-	if d.sessionFor(c.Value) == nil {
+	if d.sessionFor(c.Value, "dash.example.test") == nil {
 		t.Fatal("no session")
 	}
 	*now = now.Add(DefaultSessionTTL)
@@ -127,7 +127,7 @@ func TestSessionsExpireAndLogoutAllEndsThem(t *testing.T) {
 	if n := d.LogoutAll(); n != 1 {
 		t.Errorf("LogoutAll ended %d sessions", n)
 	}
-	if d.sessionFor(c.Value) != nil {
+	if d.sessionFor(c.Value, "dash.example.test") != nil {
 		t.Error("a session outlived LogoutAll")
 	}
 }
@@ -243,7 +243,7 @@ func TestSessionsEndWithTheirKeyAndApp(t *testing.T) {
 	if alive(t, d, c) {
 		t.Error("a session outlived ssh-keys:remove of its key")
 	}
-	if d.sessionFor(c.Value) != nil {
+	if d.sessionFor(c.Value, "dash.example.test") != nil {
 		t.Error("the refused session was kept")
 	}
 

@@ -130,7 +130,7 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	cookie, s, ok := d.redeem(r.PostFormValue("token"))
+	cookie, s, ok := d.redeem(r.PostFormValue("token"), r.Host)
 	if !ok {
 		d.log.Warn("dashboard: login refused (used, expired or unknown URL)", "remote", r.RemoteAddr)
 		d.fail(w, http.StatusForbidden, "This login URL was used already, has expired, or is not one: run `dashboard:login APP` (or --admin) over ssh again.")
@@ -161,7 +161,7 @@ func (d *Dashboard) withSession(next func(http.ResponseWriter, *http.Request, *s
 		c, err := r.Cookie(cookieName)
 		var s *session
 		if err == nil {
-			s = d.sessionFor(c.Value)
+			s = d.sessionFor(c.Value, r.Host)
 		}
 		if s != nil {
 			// The key may have been removed, the app destroyed or

@@ -158,7 +158,7 @@ func (d *Dashboard) csrfOf(t *testing.T, h http.Header) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.sessionFor(c.Value).csrf
+	return d.sessionFor(c.Value, "dash.example.test").csrf
 }
 
 func TestKeysAddAndRemoveRunTheCommands(t *testing.T) {

@@ -241,7 +241,7 @@ func TestHeartbeatEndsBeforeTheHandlerReturns(t *testing.T) {
 	if w.late > 0 {
 		t.Errorf("%d writes after the handler returned", w.late)
 	}
-	if d.sessionFor(c.Value) == nil {
+	if d.sessionFor(c.Value, "dash.example.test") == nil {
 		t.Error("the browser leaving during a check ended the session")
 	}
 }

@@ -301,7 +301,7 @@ func (t *Table) SetAllHosts(hosts map[string][]string) {
 		t.writeMu.Unlock()
 		return
 	}
-	t.swap(old, build(apps)) // unlocks
+	t.swap(old, build(apps), nil) // unlocks
 }
 
 // SetTargets replaces the addresses app's requests are proxied to.
@@ -322,7 +322,7 @@ func (t *Table) Remove(app string) {
 	}
 	apps := maps.Clone(old.byApp)
 	delete(apps, app)
-	t.swap(old, build(apps))
+	t.swap(old, build(apps), nil)
 }
 
 // OnHostsGone sets f to be called with the hosts that stop being routed,
@@ -339,24 +339,42 @@ func (t *Table) OnHostsGone(f func(hosts []string)) {
 }
 
 // swap installs next, releases writeMu (which the caller holds), then
-// tells hostsGone what old routed that next does not.
-func (t *Table) swap(old, next *snapshot) {
+// tells hostsGone what old served that next does not: the hosts next
+// does not route, those whose route next disables (their certificates
+// must go as a removed host's do: Caddy's cache would finish their
+// handshakes), and extra (hosts disabled in a cell old and next share).
+func (t *Table) swap(old, next *snapshot, extra []string) {
 	t.current.Store(next)
 	f := t.hostsGone
 	t.writeMu.Unlock()
 	if f == nil {
 		return
 	}
-	var gone []string
-	for h := range old.byHost {
-		if _, ok := next.byHost[h]; !ok {
+	gone := slices.Clone(extra)
+	for h, oc := range old.byHost {
+		nc, ok := next.byHost[h]
+		if !ok || (nc.route.Load().Disabled && !oc.route.Load().Disabled) {
 			gone = append(gone, h)
 		}
 	}
-	if len(gone) > 0 {
-		slices.Sort(gone)
-		f(gone)
+	report(f, gone)
+}
+
+// report calls f with hosts, sorted and once each, if there are any.
+func report(f func([]string), hosts []string) {
+	if f == nil || len(hosts) == 0 {
+		return
 	}
+	slices.Sort(hosts)
+	f(slices.Compact(hosts))
+}
+
+// newlyDisabled are next's hosts when it disables what was served.
+func newlyDisabled(was, next *Route) []string {
+	if was == nil || was.Disabled || !next.Disabled {
+		return nil
+	}
+	return slices.Clone(next.Hosts)
 }
 
 // update applies change to a copy of app's route. When the app exists
@@ -374,13 +392,18 @@ func (t *Table) update(app string, change func(*Route)) {
 	}
 	change(r)
 	if exists && slices.Equal(r.Hosts, c.route.Load().Hosts) {
+		was := c.route.Load()
 		c.route.Store(r)
+		f := t.hostsGone
 		t.writeMu.Unlock()
+		// A disable keeps the hosts (no new snapshot), but they are
+		// served no more.
+		report(f, newlyDisabled(was, r))
 		return
 	}
 	apps := maps.Clone(old.byApp)
 	apps[app] = newCell(r)
-	t.swap(old, build(apps)) // unlocks
+	t.swap(old, build(apps), nil) // unlocks
 }
 
 // build indexes routes by host. Apps are visited in name order so that a
@@ -459,6 +482,7 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 	// Targets-only changes go into the apps' cells; new apps, changed
 	// hosts and removals need a new snapshot (rebuilt once, at the end).
 	var apps map[string]*cell
+	var disabled []string // hosts disabled in cells the snapshots share
 	rebuild := func() {
 		if apps == nil {
 			apps = maps.Clone(old.byApp)
@@ -478,6 +502,7 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 			// nothing to change; keep the pointer so readers share it
 		case cur != nil && slices.Equal(cur.Hosts, r.Hosts):
 			old.byApp[name].route.Store(&r)
+			disabled = append(disabled, newlyDisabled(cur, &r)...)
 		default:
 			rebuild()
 			apps[name] = newCell(&r)
@@ -490,8 +515,10 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 		}
 	}
 	if apps == nil {
+		f := t.hostsGone
 		t.writeMu.Unlock()
+		report(f, disabled)
 		return
 	}
-	t.swap(old, build(apps)) // unlocks
+	t.swap(old, build(apps), disabled) // unlocks
 }
