@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -499,9 +498,10 @@ func (c *Controller) dropTarget(app, id string) {
 	if !ok {
 		return
 	}
-	if r, ok := c.table.App(app); ok && slices.Contains(r.Targets, addr) {
-		c.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
-	}
+	// Read and written in one step under the table's write lock: a
+	// rollout's refresh writing new targets between a read and a write
+	// here would be overwritten with the old targets less addr.
+	c.table.RemoveTarget(app, addr)
 }
 
 // forgetGone drops going-away marks older than age: by then every refresh
