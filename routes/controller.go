@@ -280,12 +280,19 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		}
 		a, found, err := c.apps.Lookup(ctx, name)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// One unreadable record must not keep every other app from
+			// being reconciled: this one's route stays as it is.
+			c.log.Warn("reconcile: skipping an app whose record cannot be read", "app", name, "error", err)
+			continue
 		}
 		if !found {
-			// Gone between the listing and now: this view is stale, so
-			// change nothing; the next reconcile (or the destroy) settles it.
-			return fmt.Errorf("app %s went away during the reconcile", name)
+			// Destroyed between the listing and now: its route is the
+			// destroy's to take away (it is in known, so it is not in
+			// remove either); the other apps are reconciled.
+			continue
 		}
 		v := view{hosts: a.Hosts, disabled: a.Disabled}
 		if !a.Disabled {
@@ -301,6 +308,22 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	defer c.mu.Unlock()
 	next := make(map[string]routing.Route, len(views))
 	for name, v := range views {
+		if c.leaving[name] > 0 {
+			// Marked leaving since it was read: it is in remove below. In
+			// next too, a targets-only change would make its route differ
+			// from seen, and the removal would be skipped.
+			continue
+		}
+		if seen[name] == nil {
+			// Not routed when seen was read, so SetIfUnchanged's check
+			// (still absent) cannot tell a destroy that came and went
+			// since: ask, as Refresh does, under c.mu, which the destroy's
+			// Remove takes. An app whose record is gone (or cannot be
+			// read now) is left to the next reconcile.
+			if ok, err := c.apps.Exists(ctx, name); err != nil || !ok {
+				continue
+			}
+		}
 		next[name] = routing.Route{Hosts: v.hosts, Disabled: v.disabled, Targets: c.liveLocked(v.cands)}
 	}
 	var remove []string

@@ -162,3 +162,79 @@ func TestReconcileWritingAfterADeathLeavesTheDeadContainerOut(t *testing.T) {
 	}
 	releaseRefresh()
 }
+
+// newHeldLookupBed is a bed whose reconcile can be held after its listing,
+// at its lookup of app zzz (the last in name order).
+func newHeldLookupBed(t *testing.T) (*bed, *heldLookup) {
+	var held *heldLookup
+	b := newBedWith(t, routes.ReconcileInterval, func(a *apps) routes.Apps {
+		held = &heldLookup{apps: a, app: "zzz", entered: make(chan struct{}), release: make(chan struct{})}
+		return held
+	})
+	b.apps.set("zzz", routes.App{Generation: 1, Hosts: []string{"zzz.example.test"}})
+	t.Cleanup(func() {
+		select {
+		case <-held.release:
+		default:
+			close(held.release)
+		}
+	})
+	return b, held
+}
+
+// An app created after a reconcile noted the routes, and destroyed before
+// its write, is not routed again by it: its hosts would answer "no ready
+// container" and stay taken until the next reconcile.
+func TestReconcileDoesNotRouteAnAppDestroyedWhileItRan(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	b.apps.set("fresh", routes.App{Generation: 1, Hosts: []string{"fresh.example.test"}}) // no route yet
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has read fresh's record
+	b.apps.remove("fresh")
+	b.c.Remove("fresh") // the destroy
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := b.table.App("fresh"); ok {
+		t.Fatalf("the destroyed app fresh is routed again: %+v", r)
+	}
+}
+
+// An app marked leaving while a reconcile runs loses its route at the
+// write, even when the reconcile also found new targets for it.
+func TestReconcileRemovesAnAppMarkedLeavingWhileItRan(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	_, first := b.run("blog", 1, nil)
+	// A running container of blog not routed yet (hidden, then shown
+	// without a refresh): the reconcile's view of blog differs from the
+	// route in its targets only.
+	id, err := b.engine.Create(b.ctx, docker.RunSpec{Image: "app", Env: []string{"PORT=5000"}, Labels: map[string]string{
+		docker.LabelApp: "blog", docker.LabelProcess: "web", docker.LabelGeneration: "1", docker.LabelPort: "5000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Hide(id)
+	if err := b.engine.StartExisting(b.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.settle()
+	b.c.Unhide(id)
+	if got := b.targets("blog"); !slices.Equal(got, []string{first}) {
+		t.Fatalf("targets %v before the reconcile, want [%s]", got, first)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has read blog
+	leave := b.c.Leaving("blog")
+	defer leave()
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := b.table.App("blog"); ok {
+		t.Fatalf("blog, marked leaving, is still routed after the reconcile: %+v", r)
+	}
+}
