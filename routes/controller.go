@@ -112,6 +112,10 @@ type Controller struct {
 	// reconciles tracks it for Close.
 	reconciling atomic.Bool
 	reconciles  sync.WaitGroup
+	// reconcileStart is when the running reconcile began (UnixNano; 0
+	// when none runs): forgetGone keeps every gone mark newer than it,
+	// since that reconcile's listing may still show the container running.
+	reconcileStart atomic.Int64
 
 	// interval is ReconcileInterval (tests shorten it).
 	interval time.Duration
@@ -249,6 +253,11 @@ func (c *Controller) reconcileAside(ctx context.Context) {
 
 // Reconcile re-reads every app and its containers and routes accordingly.
 func (c *Controller) Reconcile(ctx context.Context) error {
+	// Note when it began, for forgetGone. Should two run at once (a caller
+	// beside the periodic one), the first's start is kept, the older.
+	if start := time.Now().UnixNano(); c.reconcileStart.CompareAndSwap(0, start) {
+		defer c.reconcileStart.CompareAndSwap(start, 0)
+	}
 	// Note the routes before looking, so that a route an event or a
 	// deploy changes meanwhile is not overwritten with this older view.
 	seen := c.table.Routes()
@@ -529,12 +538,20 @@ func (c *Controller) dropTarget(app, id string) {
 
 // forgetGone drops going-away marks older than age: by then every refresh
 // that started before the event has finished, and a container that is
-// still down is left out of routes because it does not run.
+// still down is left out of routes because it does not run. A reconcile
+// may take longer (a stuck engine): while one runs, only marks older than
+// its start go, since its listing may show a container that died since as
+// running, and only the mark keeps the write from routing its address
+// (which Docker may have given to another app's container).
 func (c *Controller) forgetGone(age time.Duration) {
+	cutoff := time.Now().Add(-age)
+	if start := c.reconcileStart.Load(); start != 0 && time.Unix(0, start).Before(cutoff) {
+		cutoff = time.Unix(0, start)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, at := range c.gone {
-		if time.Since(at) > age {
+		if at.Before(cutoff) {
 			delete(c.gone, id)
 		}
 	}

@@ -238,3 +238,45 @@ func TestReconcileRemovesAnAppMarkedLeavingWhileItRan(t *testing.T) {
 		t.Fatalf("blog, marked leaving, is still routed after the reconcile: %+v", r)
 	}
 }
+
+// A going-away mark is not forgotten while a reconcile that began before
+// it runs: that reconcile listed the container running, and only the mark
+// keeps its write from routing the dead container's address, which the
+// engine may have given to another app's container by then. (The marks
+// are forgotten after a minute; a reconcile against a stuck engine can
+// take longer.)
+func TestGoneMarkOutlivesAReconcileThatBeganBeforeIt(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	_, first := b.run("blog", 1, nil)
+	// A running container of blog that is not routed yet (hidden, then
+	// shown without a refresh): only the reconcile will route it.
+	id, err := b.engine.Create(b.ctx, docker.RunSpec{Image: "app", Env: []string{"PORT=5000"}, Labels: map[string]string{
+		docker.LabelApp: "blog", docker.LabelProcess: "web", docker.LabelGeneration: "1", docker.LabelPort: "5000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Hide(id)
+	if err := b.engine.StartExisting(b.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.settle()
+	b.c.Unhide(id)
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has listed the container running and read blog
+	listed, releaseRefresh := b.hold()
+	b.engine.Crash(id, 137)
+	<-listed // the event's refresh is under way (the mark is set), its write held
+	// The ticker forgets marks older than a minute; the mark is older than
+	// no time at all, and still must stay while this reconcile runs.
+	routes.ForgetGone(b.c, 0)
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := b.targets("blog"); !slices.Equal(got, []string{first}) {
+		t.Fatalf("targets %v after the reconcile, want only [%s]: the dead container was routed", got, first)
+	}
+	releaseRefresh()
+}
