@@ -16,8 +16,10 @@ import (
 	"github.com/berth-paas/berth/routes"
 )
 
-// heldNames is an app core whose Names (which only a reconcile asks)
-// waits, once armed, until released: a reconcile caught in the middle.
+// heldNames is an app core whose lookup of app zzz-held (which only a
+// reconcile asks: it has no containers) waits, once armed, until
+// released: a reconcile caught in the middle, after its listing of the
+// containers and before its write.
 type heldNames struct {
 	*apps
 	mu      sync.Mutex
@@ -26,10 +28,15 @@ type heldNames struct {
 	release chan struct{}
 }
 
-func (h *heldNames) Names(ctx context.Context) ([]string, error) {
+// heldApp is the app whose lookup heldNames holds.
+const heldApp = "zzz-held"
+
+func (h *heldNames) Lookup(ctx context.Context, app string) (routes.App, bool, error) {
 	h.mu.Lock()
-	armed := h.armed
-	h.armed = false
+	armed := h.armed && app == heldApp
+	if armed {
+		h.armed = false
+	}
 	h.mu.Unlock()
 	if armed {
 		close(h.entered)
@@ -38,13 +45,14 @@ func (h *heldNames) Names(ctx context.Context) ([]string, error) {
 		case <-ctx.Done():
 		}
 	}
-	return h.apps.Names(ctx)
+	return h.apps.Lookup(ctx, app)
 }
 
 // arm holds the next reconcile; it returns when one is held, and a
 // function that lets it go (also called when the test ends).
 func (h *heldNames) arm(t *testing.T) (release func()) {
 	t.Helper()
+	h.apps.set(heldApp, routes.App{Generation: 1, Hosts: []string{heldApp + ".example.test"}})
 	h.mu.Lock()
 	h.armed, h.entered, h.release = true, make(chan struct{}), make(chan struct{})
 	entered := h.entered
@@ -60,7 +68,10 @@ func (h *heldNames) arm(t *testing.T) (release func()) {
 }
 
 // A die event is applied while a periodic reconcile of 500 apps runs: the
-// address leaves the route at once, not when the reconcile is done.
+// address leaves the route at once, not when the reconcile is done. The
+// reconcile is held after its listing, which shows the container running,
+// so its write must not put the address back (the route changed since it
+// noted it: SetIfUnchanged keeps the event's).
 func TestDieEventIsAppliedWhileAReconcileRuns(t *testing.T) {
 	var held *heldNames
 	b := newBedWith(t, 20*time.Millisecond, func(a *apps) routes.Apps {
