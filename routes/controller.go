@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,6 +112,10 @@ type Controller struct {
 	// reconciles tracks it for Close.
 	reconciling atomic.Bool
 	reconciles  sync.WaitGroup
+	// reconcileStart is when the running reconcile began (UnixNano; 0
+	// when none runs): forgetGone keeps every gone mark newer than it,
+	// since that reconcile's listing may still show the container running.
+	reconcileStart atomic.Int64
 
 	// interval is ReconcileInterval (tests shorten it).
 	interval time.Duration
@@ -250,6 +253,11 @@ func (c *Controller) reconcileAside(ctx context.Context) {
 
 // Reconcile re-reads every app and its containers and routes accordingly.
 func (c *Controller) Reconcile(ctx context.Context) error {
+	// Note when it began, for forgetGone. Should two run at once (a caller
+	// beside the periodic one), the first's start is kept, the older.
+	if start := time.Now().UnixNano(); c.reconcileStart.CompareAndSwap(0, start) {
+		defer c.reconcileStart.CompareAndSwap(start, 0)
+	}
 	// Note the routes before looking, so that a route an event or a
 	// deploy changes meanwhile is not overwritten with this older view.
 	seen := c.table.Routes()
@@ -281,12 +289,19 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		}
 		a, found, err := c.apps.Lookup(ctx, name)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// One unreadable record must not keep every other app from
+			// being reconciled: this one's route stays as it is.
+			c.log.Warn("reconcile: skipping an app whose record cannot be read", "app", name, "error", err)
+			continue
 		}
 		if !found {
-			// Gone between the listing and now: this view is stale, so
-			// change nothing; the next reconcile (or the destroy) settles it.
-			return fmt.Errorf("app %s went away during the reconcile", name)
+			// Destroyed between the listing and now: its route is the
+			// destroy's to take away (it is in known, so it is not in
+			// remove either); the other apps are reconciled.
+			continue
 		}
 		v := view{hosts: a.Hosts, disabled: a.Disabled}
 		if !a.Disabled {
@@ -302,6 +317,22 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	defer c.mu.Unlock()
 	next := make(map[string]routing.Route, len(views))
 	for name, v := range views {
+		if c.leaving[name] > 0 {
+			// Marked leaving since it was read: it is in remove below. In
+			// next too, a targets-only change would make its route differ
+			// from seen, and the removal would be skipped.
+			continue
+		}
+		if seen[name] == nil {
+			// Not routed when seen was read, so SetIfUnchanged's check
+			// (still absent) cannot tell a destroy that came and went
+			// since: ask, as Refresh does, under c.mu, which the destroy's
+			// Remove takes. An app whose record is gone (or cannot be
+			// read now) is left to the next reconcile.
+			if ok, err := c.apps.Exists(ctx, name); err != nil || !ok {
+				continue
+			}
+		}
 		next[name] = routing.Route{Hosts: v.hosts, Disabled: v.disabled, Targets: c.liveLocked(v.cands)}
 	}
 	var remove []string
@@ -499,19 +530,28 @@ func (c *Controller) dropTarget(app, id string) {
 	if !ok {
 		return
 	}
-	if r, ok := c.table.App(app); ok && slices.Contains(r.Targets, addr) {
-		c.table.SetTargets(app, slices.DeleteFunc(slices.Clone(r.Targets), func(t string) bool { return t == addr }))
-	}
+	// Read and written in one step under the table's write lock: a
+	// rollout's refresh writing new targets between a read and a write
+	// here would be overwritten with the old targets less addr.
+	c.table.RemoveTarget(app, addr)
 }
 
 // forgetGone drops going-away marks older than age: by then every refresh
 // that started before the event has finished, and a container that is
-// still down is left out of routes because it does not run.
+// still down is left out of routes because it does not run. A reconcile
+// may take longer (a stuck engine): while one runs, only marks older than
+// its start go, since its listing may show a container that died since as
+// running, and only the mark keeps the write from routing its address
+// (which Docker may have given to another app's container).
 func (c *Controller) forgetGone(age time.Duration) {
+	cutoff := time.Now().Add(-age)
+	if start := c.reconcileStart.Load(); start != 0 && time.Unix(0, start).Before(cutoff) {
+		cutoff = time.Unix(0, start)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, at := range c.gone {
-		if time.Since(at) > age {
+		if at.Before(cutoff) {
 			delete(c.gone, id)
 		}
 	}

@@ -16,8 +16,10 @@ import (
 	"github.com/berth-paas/berth/routes"
 )
 
-// heldNames is an app core whose Names (which only a reconcile asks)
-// waits, once armed, until released: a reconcile caught in the middle.
+// heldNames is an app core whose lookup of app zzz-held (which only a
+// reconcile asks: it has no containers) waits, once armed, until
+// released: a reconcile caught in the middle, after its listing of the
+// containers and before its write.
 type heldNames struct {
 	*apps
 	mu      sync.Mutex
@@ -26,10 +28,15 @@ type heldNames struct {
 	release chan struct{}
 }
 
-func (h *heldNames) Names(ctx context.Context) ([]string, error) {
+// heldApp is the app whose lookup heldNames holds.
+const heldApp = "zzz-held"
+
+func (h *heldNames) Lookup(ctx context.Context, app string) (routes.App, bool, error) {
 	h.mu.Lock()
-	armed := h.armed
-	h.armed = false
+	armed := h.armed && app == heldApp
+	if armed {
+		h.armed = false
+	}
 	h.mu.Unlock()
 	if armed {
 		close(h.entered)
@@ -38,13 +45,14 @@ func (h *heldNames) Names(ctx context.Context) ([]string, error) {
 		case <-ctx.Done():
 		}
 	}
-	return h.apps.Names(ctx)
+	return h.apps.Lookup(ctx, app)
 }
 
 // arm holds the next reconcile; it returns when one is held, and a
 // function that lets it go (also called when the test ends).
 func (h *heldNames) arm(t *testing.T) (release func()) {
 	t.Helper()
+	h.apps.set(heldApp, routes.App{Generation: 1, Hosts: []string{heldApp + ".example.test"}})
 	h.mu.Lock()
 	h.armed, h.entered, h.release = true, make(chan struct{}), make(chan struct{})
 	entered := h.entered
@@ -60,7 +68,10 @@ func (h *heldNames) arm(t *testing.T) (release func()) {
 }
 
 // A die event is applied while a periodic reconcile of 500 apps runs: the
-// address leaves the route at once, not when the reconcile is done.
+// address leaves the route at once, not when the reconcile is done. The
+// reconcile is held after its listing, which shows the container running,
+// so its write must not put the address back (the route changed since it
+// noted it: SetIfUnchanged keeps the event's).
 func TestDieEventIsAppliedWhileAReconcileRuns(t *testing.T) {
 	var held *heldNames
 	b := newBedWith(t, 20*time.Millisecond, func(a *apps) routes.Apps {
@@ -153,6 +164,124 @@ func TestReconcileWritingAfterADeathLeavesTheDeadContainerOut(t *testing.T) {
 	listed, releaseRefresh := b.hold()
 	b.engine.Crash(id, 137)
 	<-listed // the event's refresh is under way, its write held
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := b.targets("blog"); !slices.Equal(got, []string{first}) {
+		t.Fatalf("targets %v after the reconcile, want only [%s]: the dead container was routed", got, first)
+	}
+	releaseRefresh()
+}
+
+// newHeldLookupBed is a bed whose reconcile can be held after its listing,
+// at its lookup of app zzz (the last in name order).
+func newHeldLookupBed(t *testing.T) (*bed, *heldLookup) {
+	var held *heldLookup
+	b := newBedWith(t, routes.ReconcileInterval, func(a *apps) routes.Apps {
+		held = &heldLookup{apps: a, app: "zzz", entered: make(chan struct{}), release: make(chan struct{})}
+		return held
+	})
+	b.apps.set("zzz", routes.App{Generation: 1, Hosts: []string{"zzz.example.test"}})
+	t.Cleanup(func() {
+		select {
+		case <-held.release:
+		default:
+			close(held.release)
+		}
+	})
+	return b, held
+}
+
+// An app created after a reconcile noted the routes, and destroyed before
+// its write, is not routed again by it: its hosts would answer "no ready
+// container" and stay taken until the next reconcile.
+func TestReconcileDoesNotRouteAnAppDestroyedWhileItRan(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	b.apps.set("fresh", routes.App{Generation: 1, Hosts: []string{"fresh.example.test"}}) // no route yet
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has read fresh's record
+	b.apps.remove("fresh")
+	b.c.Remove("fresh") // the destroy
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := b.table.App("fresh"); ok {
+		t.Fatalf("the destroyed app fresh is routed again: %+v", r)
+	}
+}
+
+// An app marked leaving while a reconcile runs loses its route at the
+// write, even when the reconcile also found new targets for it.
+func TestReconcileRemovesAnAppMarkedLeavingWhileItRan(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	_, first := b.run("blog", 1, nil)
+	// A running container of blog not routed yet (hidden, then shown
+	// without a refresh): the reconcile's view of blog differs from the
+	// route in its targets only.
+	id, err := b.engine.Create(b.ctx, docker.RunSpec{Image: "app", Env: []string{"PORT=5000"}, Labels: map[string]string{
+		docker.LabelApp: "blog", docker.LabelProcess: "web", docker.LabelGeneration: "1", docker.LabelPort: "5000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Hide(id)
+	if err := b.engine.StartExisting(b.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.settle()
+	b.c.Unhide(id)
+	if got := b.targets("blog"); !slices.Equal(got, []string{first}) {
+		t.Fatalf("targets %v before the reconcile, want [%s]", got, first)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has read blog
+	leave := b.c.Leaving("blog")
+	defer leave()
+	close(held.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := b.table.App("blog"); ok {
+		t.Fatalf("blog, marked leaving, is still routed after the reconcile: %+v", r)
+	}
+}
+
+// A going-away mark is not forgotten while a reconcile that began before
+// it runs: that reconcile listed the container running, and only the mark
+// keeps its write from routing the dead container's address, which the
+// engine may have given to another app's container by then. (The marks
+// are forgotten after a minute; a reconcile against a stuck engine can
+// take longer.)
+func TestGoneMarkOutlivesAReconcileThatBeganBeforeIt(t *testing.T) {
+	b, held := newHeldLookupBed(t)
+	_, first := b.run("blog", 1, nil)
+	// A running container of blog that is not routed yet (hidden, then
+	// shown without a refresh): only the reconcile will route it.
+	id, err := b.engine.Create(b.ctx, docker.RunSpec{Image: "app", Env: []string{"PORT=5000"}, Labels: map[string]string{
+		docker.LabelApp: "blog", docker.LabelProcess: "web", docker.LabelGeneration: "1", docker.LabelPort: "5000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Hide(id)
+	if err := b.engine.StartExisting(b.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	b.settle()
+	b.c.Unhide(id)
+	done := make(chan error, 1)
+	go func() { done <- b.c.Reconcile(b.ctx) }()
+	<-held.entered // it has listed the container running and read blog
+	listed, releaseRefresh := b.hold()
+	b.engine.Crash(id, 137)
+	<-listed // the event's refresh is under way (the mark is set), its write held
+	// The ticker forgets marks older than a minute; the mark is older than
+	// no time at all, and still must stay while this reconcile runs.
+	routes.ForgetGone(b.c, 0)
 	close(held.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -312,6 +312,28 @@ func (t *Table) SetTargets(app string, targets []string) {
 	})
 }
 
+// RemoveTarget takes addr out of app's targets, if it is there, reading
+// and writing the route under the write lock: a read of App followed by
+// SetTargets would overwrite a newer write that came in between (a
+// rollout's new targets) with the old targets less addr. An app without
+// a route stays without one. Only the targets change, so the new route
+// goes into the app's cell; no snapshot is rebuilt.
+func (t *Table) RemoveTarget(app, addr string) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	c, ok := t.current.Load().byApp[app]
+	if !ok {
+		return
+	}
+	cur := c.route.Load()
+	if !slices.Contains(cur.Targets, addr) {
+		return
+	}
+	r := *cur
+	r.Targets = slices.DeleteFunc(slices.Clone(cur.Targets), func(a string) bool { return a == addr })
+	c.route.Store(&r)
+}
+
 // Remove deletes app's route: its hosts answer 404 from then on.
 func (t *Table) Remove(app string) {
 	t.writeMu.Lock()

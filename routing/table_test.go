@@ -266,13 +266,19 @@ func TestSetTargetsDoesNotCopyTheTable(t *testing.T) {
 // SetAllHosts sets every app's hosts in one write: new apps are routed,
 // an existing app keeps its targets, and hosts an app no longer names
 // stop being routed.
+//
+// One write: every write that takes hosts away calls OnHostsGone once,
+// after its swap, so two apps that each lose a host give one call with
+// both hosts (a write per app would give two, and between them a request
+// would see one app moved and the other not).
 func TestSetAllHostsSetsEveryAppInOneWrite(t *testing.T) {
 	tbl := New()
 	tbl.SetHosts("a", []string{"a.test", "old.test"})
 	tbl.SetTargets("a", []string{"10.0.0.1:5000"})
+	tbl.SetHosts("d", []string{"d.test", "old-d.test"})
 	var goneCalls [][]string
 	tbl.OnHostsGone(func(h []string) { goneCalls = append(goneCalls, h) })
-	tbl.SetAllHosts(map[string][]string{"a": {"A.test."}, "b": {"b.test"}, "c": {"c.test"}})
+	tbl.SetAllHosts(map[string][]string{"a": {"A.test."}, "b": {"b.test"}, "c": {"c.test"}, "d": {"d.test"}})
 	if r, ok := tbl.Lookup("a.test"); !ok || r.App != "a" || len(r.Targets) != 1 || r.Targets[0] != "10.0.0.1:5000" {
 		t.Fatalf("a.test = %+v, %v; want app a with its target", r, ok)
 	}
@@ -284,8 +290,8 @@ func TestSetAllHostsSetsEveryAppInOneWrite(t *testing.T) {
 	if _, ok := tbl.Lookup("old.test"); ok {
 		t.Fatal("old.test is still routed")
 	}
-	if len(goneCalls) != 1 || len(goneCalls[0]) != 1 || goneCalls[0][0] != "old.test" {
-		t.Fatalf("hosts gone calls %v, want one of [old.test]", goneCalls)
+	if len(goneCalls) != 1 || !slices.Equal(goneCalls[0], []string{"old-d.test", "old.test"}) {
+		t.Fatalf("hosts gone calls %v, want one of [old-d.test old.test]: not one write", goneCalls)
 	}
 }
 
@@ -297,5 +303,21 @@ func TestSetAllHostsWithTheSameHostsKeepsTheSnapshot(t *testing.T) {
 	tbl.SetAllHosts(map[string][]string{"a": {"a.test"}, "b": {"B.TEST"}})
 	if tbl.current.Load() != before {
 		t.Fatal("an unchanged SetAllHosts replaced the snapshot")
+	}
+}
+
+// RemoveTarget takes one address out and keeps the rest; an app without a
+// route stays without one (a late die event must not create a route).
+func TestRemoveTargetTakesOneAddressOut(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("a", []string{"a.test"})
+	tbl.SetTargets("a", []string{"10.0.0.1:5000", "10.0.0.2:5000"})
+	tbl.RemoveTarget("a", "10.0.0.1:5000")
+	if r, ok := tbl.Lookup("a.test"); !ok || !slices.Equal(r.Targets, []string{"10.0.0.2:5000"}) {
+		t.Fatalf("a.test = %+v, %v; want only 10.0.0.2:5000", r, ok)
+	}
+	tbl.RemoveTarget("gone", "10.0.0.1:5000")
+	if _, ok := tbl.App("gone"); ok {
+		t.Fatal("RemoveTarget created a route for an app that had none")
 	}
 }
