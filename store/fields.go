@@ -44,8 +44,12 @@ type Field struct {
 
 // fields reads the document field by field; an absent one is empty.
 func (f Field) fields(ctx context.Context, s Store) (map[string]json.RawMessage, error) {
+	return getFields(ctx, s, f.Key, f.NotObject)
+}
+
+func getFields(ctx context.Context, s Store, key string, notObject func(error) error) (map[string]json.RawMessage, error) {
 	doc := map[string]json.RawMessage{}
-	raw, err := s.Get(ctx, f.Key)
+	raw, err := s.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return doc, nil
 	}
@@ -53,9 +57,44 @@ func (f Field) fields(ctx context.Context, s Store) (map[string]json.RawMessage,
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, f.NotObject(err)
+		return nil, notObject(err)
 	}
 	return doc, nil
+}
+
+func putFields(ctx context.Context, s Store, key string, doc map[string]json.RawMessage) error {
+	raw, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, raw)
+}
+
+// SaveFields writes v, a struct, as fields of the document at key: the
+// fields named in own are v's, those v's JSON leaves out (omitempty) are
+// removed, and the document's other fields keep their values. A document
+// that is not a JSON object is notObject's error, not replaced. The
+// caller holds the document's lock.
+func SaveFields(ctx context.Context, s Store, key string, own []string, v any, notObject func(error) error) error {
+	doc, err := getFields(ctx, s, key, notObject)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	mine := map[string]json.RawMessage{}
+	if err := json.Unmarshal(raw, &mine); err != nil {
+		return err
+	}
+	for _, k := range own {
+		delete(doc, k)
+	}
+	for k, v := range mine {
+		doc[k] = v
+	}
+	return putFields(ctx, s, key, doc)
 }
 
 // Load decodes the field into v; an absent document or field leaves v as
@@ -92,9 +131,5 @@ func (f Field) Save(ctx context.Context, s Store, v any, zero bool) error {
 		}
 		doc[f.Name] = raw
 	}
-	raw, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, f.Key, raw)
+	return putFields(ctx, s, f.Key, doc)
 }

@@ -156,3 +156,38 @@ func TestGetJSON(t *testing.T) {
 		t.Fatalf("malformed: %v", err)
 	}
 }
+
+type pair struct {
+	A string `json:"a,omitempty"`
+	B int    `json:"b,omitempty"`
+}
+
+// SaveFields writes a struct's fields, removes its cleared ones, keeps the
+// others, and refuses a malformed document.
+func TestSaveFields(t *testing.T) {
+	ctx := context.Background()
+	s := &Files{Dir: t.TempDir()}
+	notObject := func(err error) error { return errors.Join(errNotObject, err) }
+	if err := SaveFields(ctx, s, "settings/global", []string{"a", "b"}, pair{A: "x", B: 2}, notObject); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "settings/global", []byte(`{"a":"x","b":2,"hsts":{"max_age":60}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveFields(ctx, s, "settings/global", []string{"a", "b"}, pair{A: "y"}, notObject); err != nil {
+		t.Fatal(err)
+	}
+	doc := fieldsOf(t, s)
+	if _, ok := doc["b"]; ok || string(doc["a"]) != `"y"` || string(doc["hsts"]) != `{"max_age":60}` || len(doc) != 2 {
+		t.Fatalf("document after SaveFields: %s", doc)
+	}
+	if err := s.Put(ctx, "settings/global", []byte(`[1]`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveFields(ctx, s, "settings/global", []string{"a", "b"}, pair{A: "z"}, notObject); !errors.Is(err, errNotObject) {
+		t.Fatalf("SaveFields over a malformed document: %v", err)
+	}
+	if raw, _ := s.Get(ctx, "settings/global"); string(raw) != `[1]` {
+		t.Fatalf("malformed document replaced: %s", raw)
+	}
+}
