@@ -299,16 +299,7 @@ func (p *Platform) setGlobalConfig(ctx context.Context, set map[string]string, u
 		}
 	}
 	change := func(g *Global) error {
-		if g.Config == nil {
-			g.Config = map[string]string{}
-		}
-		if replace {
-			unset = replacedKeys(g.Config, set)
-		}
-		maps.Copy(g.Config, set)
-		for _, k := range unset {
-			delete(g.Config, k)
-		}
+		unset = changeConfig(&g.Config, set, unset, replace)
 		return nil
 	}
 	err := p.changeGlobal(ctx, "a global config change", change, func(g Global) error {
