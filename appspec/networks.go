@@ -2,7 +2,6 @@ package appspec
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -203,58 +202,33 @@ func (sp *Spec) computed(a *platform.App) (platform.NetworkSettings, error) {
 	return Computed(a.Networks, g), nil
 }
 
-func loadGlobalDoc(ctx context.Context, st store.Store) (map[string]json.RawMessage, error) {
-	doc := map[string]json.RawMessage{}
-	raw, err := st.Get(ctx, globalKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return doc, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("global settings (%s.json in Berth's state directory) are not a JSON object: %w; fix the file, or restore it from a backup", globalKey, err)
-	}
-	return doc, nil
+// globalNetworks is network:set --global's field of the global settings
+// document; the other fields are other packages'.
+var globalNetworks = store.Field{
+	Key:  globalKey,
+	Name: globalField,
+	NotObject: func(err error) error {
+		return fmt.Errorf("global settings (%s.json in Berth's state directory) are not a JSON object: %w; fix the file, or restore it from a backup", globalKey, err)
+	},
+	BadValue: func(err error) error {
+		return fmt.Errorf("the %q field of the global settings (%s.json in Berth's state directory) is not network:set --global's settings: %w; "+
+			`fix it to the form {"initial_network": "NET", "attach_post_create": ["NET"], "attach_post_deploy": ["NET"], "tld": "SUFFIX"} `+
+			"(each part optional), or remove the field to clear them, then start Berth again", globalField, globalKey, err)
+	},
 }
 
 func loadGlobalNetworks(ctx context.Context, st store.Store) (platform.NetworkSettings, error) {
 	var n platform.NetworkSettings
-	doc, err := loadGlobalDoc(ctx, st)
-	if err != nil {
-		return n, err
-	}
-	if raw, ok := doc[globalField]; ok {
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return n, fmt.Errorf("the %q field of the global settings (%s.json in Berth's state directory) is not network:set --global's settings: %w; "+
-				`fix it to the form {"initial_network": "NET", "attach_post_create": ["NET"], "attach_post_deploy": ["NET"], "tld": "SUFFIX"} `+
-				"(each part optional), or remove the field to clear them, then start Berth again", globalField, globalKey, err)
-		}
-	}
-	return n, nil
+	err := globalNetworks.Load(ctx, st, &n)
+	return n, err
 }
 
 // saveGlobalNetworks writes n into the global settings document, leaving
 // its other fields as they are. The caller holds the global lock.
 func saveGlobalNetworks(ctx context.Context, st store.Store, n platform.NetworkSettings) error {
-	doc, err := loadGlobalDoc(ctx, st)
-	if err != nil {
-		return err
-	}
-	if n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 && n.TLD == "" {
-		delete(doc, globalField) // omitzero, as the platform wrote it
-	} else {
-		raw, err := json.Marshal(n)
-		if err != nil {
-			return err
-		}
-		doc[globalField] = raw
-	}
-	raw, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return st.Put(ctx, globalKey, raw)
+	// omitzero, as the platform wrote it
+	zero := n.InitialNetwork == "" && len(n.AttachPostCreate) == 0 && len(n.AttachPostDeploy) == 0 && n.TLD == ""
+	return globalNetworks.Save(ctx, st, n, zero)
 }
 
 // SetGlobalNetwork sets a network property of every app that sets none

@@ -131,8 +131,12 @@ func TestGlobalNetworkKeepsTheDocumentsOtherFields(t *testing.T) {
 	}
 	fields := func() map[string]json.RawMessage {
 		t.Helper()
-		doc, err := loadGlobalDoc(ctx, f.store)
+		raw, err := f.store.Get(ctx, globalKey)
 		if err != nil {
+			t.Fatal(err)
+		}
+		doc := map[string]json.RawMessage{}
+		if err := json.Unmarshal(raw, &doc); err != nil {
 			t.Fatal(err)
 		}
 		return doc

@@ -28,8 +28,6 @@ package buildconfig
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -110,18 +108,12 @@ type global struct {
 
 func loadGlobal(ctx context.Context, s store.Store) (global, error) {
 	var g global
-	doc, err := s.Get(ctx, globalKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return g, nil
-	}
-	if err != nil {
-		return g, err
-	}
-	if err := json.Unmarshal(doc, &g); err != nil {
-		return g, fmt.Errorf("global settings: %w", err)
-	}
-	return g, nil
+	err := store.GetJSON(ctx, s, globalKey, &g, "global settings")
+	return g, err
 }
+
+// globalOwnKeys are the JSON names of global's fields.
+var globalOwnKeys = []string{"builder", "build_dir", "build_retention", "deploy_branch", "dockerfile_path"}
 
 // changeGlobal changes this package's fields of the global settings
 // document under the core's global lock, leaving the others as they are.
@@ -131,43 +123,15 @@ func (s *Settings) changeGlobal(ctx context.Context, what string, change func(*g
 		return err
 	}
 	defer unlock()
-	fields := map[string]json.RawMessage{}
-	var g global
-	doc, err := s.store.Get(ctx, globalKey)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
+	g, err := loadGlobal(ctx, s.store)
+	if err != nil {
 		return err
-	default:
-		if err := json.Unmarshal(doc, &fields); err != nil {
-			return fmt.Errorf("global settings: %w", err)
-		}
-		if err := json.Unmarshal(doc, &g); err != nil {
-			return fmt.Errorf("global settings: %w", err)
-		}
 	}
 	change(&g)
 	// Ours are written as a field each, and a cleared one goes (the
 	// omitempty of the struct), as the core's saveGlobal does.
-	for _, k := range []string{"builder", "build_dir", "build_retention", "deploy_branch", "dockerfile_path"} {
-		delete(fields, k)
-	}
-	own, err := json.Marshal(g)
-	if err != nil {
-		return err
-	}
-	ownFields := map[string]json.RawMessage{}
-	if err := json.Unmarshal(own, &ownFields); err != nil {
-		return err
-	}
-	for k, v := range ownFields {
-		fields[k] = v
-	}
-	out, err := json.MarshalIndent(fields, "", "  ")
-	if err != nil {
-		return err
-	}
-	return s.store.Put(ctx, globalKey, out)
+	return store.SaveFields(ctx, s.store, globalKey, globalOwnKeys, g,
+		func(err error) error { return fmt.Errorf("global settings: %w", err) })
 }
 
 // Resolver resolves an app's build settings for a build: it is the

@@ -27,17 +27,8 @@ type buildpacksGlobal struct {
 
 func loadBuildpacksGlobal(ctx context.Context, s store.Store) (buildpacksGlobal, error) {
 	var g buildpacksGlobal
-	doc, err := s.Get(ctx, buildpacksKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return g, nil
-	}
-	if err != nil {
-		return g, err
-	}
-	if err := json.Unmarshal(doc, &g); err != nil {
-		return g, fmt.Errorf("global buildpacks settings: %w", err)
-	}
-	return g, nil
+	err := store.GetJSON(ctx, s, buildpacksKey, &g, "global buildpacks settings")
+	return g, err
 }
 
 // BuildpacksReport is buildpacks:report's content.

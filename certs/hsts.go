@@ -2,8 +2,6 @@ package certs
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -80,57 +78,25 @@ const (
 	globalField = "hsts"
 )
 
-// loadGlobalDoc reads the global settings document, field by field.
-func loadGlobalDoc(ctx context.Context, s store.Store) (map[string]json.RawMessage, error) {
-	doc := map[string]json.RawMessage{}
-	raw, err := s.Get(ctx, globalKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return doc, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("global settings: %w", err)
-	}
-	return doc, nil
+// globalHSTS is the global HSTS settings' field of the global settings
+// document; the other fields are other packages'.
+var globalHSTS = store.Field{
+	Key:       globalKey,
+	Name:      globalField,
+	NotObject: func(err error) error { return fmt.Errorf("global settings: %w", err) },
+	BadValue:  func(err error) error { return fmt.Errorf("global settings: %s: %w", globalField, err) },
 }
 
 func loadGlobalHSTS(ctx context.Context, s store.Store) (HSTSSettings, error) {
 	var h HSTSSettings
-	doc, err := loadGlobalDoc(ctx, s)
-	if err != nil {
-		return h, err
-	}
-	if raw, ok := doc[globalField]; ok {
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return h, fmt.Errorf("global settings: %s: %w", globalField, err)
-		}
-	}
-	return h, nil
+	err := globalHSTS.Load(ctx, s, &h)
+	return h, err
 }
 
 // saveGlobalHSTS writes h into the global settings document, leaving its
 // other fields as they are. The caller holds the global lock.
 func saveGlobalHSTS(ctx context.Context, s store.Store, h HSTSSettings) error {
-	doc, err := loadGlobalDoc(ctx, s)
-	if err != nil {
-		return err
-	}
-	if h == (HSTSSettings{}) {
-		delete(doc, globalField)
-	} else {
-		raw, err := json.Marshal(h)
-		if err != nil {
-			return err
-		}
-		doc[globalField] = raw
-	}
-	raw, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, globalKey, raw)
+	return globalHSTS.Save(ctx, s, h, h == (HSTSSettings{}))
 }
 
 // HSTS settings names, as tls:set takes them.

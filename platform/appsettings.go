@@ -16,5 +16,5 @@ func (p *Platform) AutocreationDisabled(ctx context.Context) (bool, error) {
 
 // SetDisableAutocreation sets apps:set --global disable-autocreation.
 func (p *Platform) SetDisableAutocreation(ctx context.Context, disabled bool) error {
-	return p.changeGlobal(ctx, "a global settings change", func(g *Global) { g.DisableAutocreation = disabled }, nil)
+	return p.changeGlobal(ctx, "a global settings change", func(g *Global) error { g.DisableAutocreation = disabled; return nil }, nil)
 }

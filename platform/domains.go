@@ -245,25 +245,19 @@ func (p *Platform) ChangeGlobalDomains(ctx context.Context, action string, domai
 			return err
 		}
 	}
-	unlock, err := p.lock("_global", "a global domains change")
-	if err != nil {
-		return err
+	change := func(g *Global) (err error) {
+		if g.Domains, err = changeDomainList(g.Domains, action, domains); err != nil {
+			return fmt.Errorf("global domains: %w", err)
+		}
+		return nil
 	}
-	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return err
-	}
-	if g.Domains, err = changeDomainList(g.Domains, action, domains); err != nil {
-		return fmt.Errorf("global domains: %w", err)
-	}
-	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.storedGlobal = g.Domains
-	p.mu.Unlock()
-	return p.rehost(ctx)
+	// Re-routed under the global lock, as the domains were saved.
+	return p.changeGlobal(ctx, "a global domains change", change, func(g Global) error {
+		p.mu.Lock()
+		p.storedGlobal = g.Domains
+		p.mu.Unlock()
+		return p.rehost(ctx)
+	})
 }
 
 // SetLocked locks or unlocks the app: a locked app refuses deploys.
@@ -304,31 +298,19 @@ func (p *Platform) setGlobalConfig(ctx context.Context, set map[string]string, u
 			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
 		}
 	}
-	unlock, err := p.lock("_global", "a global config change")
+	change := func(g *Global) error {
+		unset = changeConfig(&g.Config, set, unset, replace)
+		return nil
+	}
+	err := p.changeGlobal(ctx, "a global config change", change, func(g Global) error {
+		p.mu.Lock()
+		p.globalConfig = g.Config
+		p.mu.Unlock()
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return nil, err
-	}
-	if g.Config == nil {
-		g.Config = map[string]string{}
-	}
-	if replace {
-		unset = replacedKeys(g.Config, set)
-	}
-	maps.Copy(g.Config, set)
-	for _, k := range unset {
-		delete(g.Config, k)
-	}
-	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	p.globalConfig = g.Config
-	p.mu.Unlock()
 	return unset, nil
 }
 

@@ -2,11 +2,13 @@ package platform
 
 import "context"
 
-// changeGlobal changes the global settings document under the global lock.
-// applied, when not nil, runs after the document is saved, still under
-// the lock, for a setting the platform also keeps in memory: caches are
-// then set in the order the saves happened, and not when a save fails.
-func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*Global), applied func()) error {
+// changeGlobal changes the global settings document under the global lock
+// (busy with what): load, change, save. An error from change leaves the
+// document as it was. applied, when not nil, runs after the document is
+// saved, still under the lock, for a setting the platform also keeps in
+// memory: caches are then set in the order the saves happened, and not
+// when a save fails. Its error is the change's (the document stays saved).
+func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*Global) error, applied func(Global) error) error {
 	unlock, err := p.lock("_global", what)
 	if err != nil {
 		return err
@@ -16,12 +18,14 @@ func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*G
 	if err != nil {
 		return err
 	}
-	change(&g)
+	if err := change(&g); err != nil {
+		return err
+	}
 	if err := saveGlobal(ctx, p.store, g); err != nil {
 		return err
 	}
 	if applied != nil {
-		applied()
+		return applied(g)
 	}
 	return nil
 }

@@ -339,21 +339,29 @@ func (p *Platform) setConfig(ctx context.Context, app string, set map[string]str
 		return nil, err
 	}
 	defer unlock()
-	if a.Config == nil {
-		a.Config = map[string]string{}
-	}
-	if replace {
-		unset = replacedKeys(a.Config, set)
-	}
-	maps.Copy(a.Config, set)
-	for _, k := range unset {
-		delete(a.Config, k)
-	}
+	unset = changeConfig(&a.Config, set, unset, replace)
 	rel, deployed := a.CurrentRelease()
 	if noRestart || !deployed {
 		return unset, saveApp(ctx, p.store, a)
 	}
 	return unset, p.configRelease(ctx, a, rel, logWriter(log))
+}
+
+// changeConfig applies a config change to *cfg (made when nil), an app's
+// or the global one: set's vars, then unset's removed; with replace,
+// unset is every var set lacks. It returns the removed keys.
+func changeConfig(cfg *map[string]string, set map[string]string, unset []string, replace bool) []string {
+	if *cfg == nil {
+		*cfg = map[string]string{}
+	}
+	if replace {
+		unset = replacedKeys(*cfg, set)
+	}
+	maps.Copy(*cfg, set)
+	for _, k := range unset {
+		delete(*cfg, k)
+	}
+	return unset
 }
 
 // replacedKeys are the keys of current that set lacks, sorted: what a

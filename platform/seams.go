@@ -100,25 +100,12 @@ func (p *Platform) GlobalSettings(ctx context.Context) (Global, error) {
 // (pssettings, disk). An error from change leaves the document as it was.
 // The core's copy of the process settings follows the saved document.
 func (p *Platform) ChangeGlobal(ctx context.Context, what string, change func(*Global) error) error {
-	unlock, err := p.lock("_global", what)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return err
-	}
-	if err := change(&g); err != nil {
-		return err
-	}
-	if err := saveGlobal(ctx, p.store, g); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.processGlobals = processGlobalsOf(g)
-	p.mu.Unlock()
-	return nil
+	return p.changeGlobal(ctx, what, change, func(g Global) error {
+		p.mu.Lock()
+		p.processGlobals = processGlobalsOf(g)
+		p.mu.Unlock()
+		return nil
+	})
 }
 
 // ChangeApp runs change on app's record under the app's lock (busy with
