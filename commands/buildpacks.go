@@ -62,13 +62,13 @@ func buildpacksChange(action string) func(ctx context.Context, p *Backend, args 
 		}
 		switch action {
 		case "add":
-			fmt.Fprintf(out.Stderr, "-----> Added %s to the buildpacks of %s; it applies from the next build\n", url, app)
+			fmt.Fprintf(out.Stdout, "-----> Added %s to the buildpacks of %s; it applies from the next build\n", url, app)
 		case "set":
-			fmt.Fprintf(out.Stderr, "-----> Set %s in the buildpacks of %s; it applies from the next build\n", url, app)
+			fmt.Fprintf(out.Stdout, "-----> Set %s in the buildpacks of %s; it applies from the next build\n", url, app)
 		case "remove":
-			fmt.Fprintf(out.Stderr, "-----> Removed %s from the buildpacks of %s\n", url, app)
+			fmt.Fprintf(out.Stdout, "-----> Removed %s from the buildpacks of %s\n", url, app)
 		case "clear":
-			fmt.Fprintf(out.Stderr, "-----> Cleared the buildpacks of %s: the builder detects them\n", app)
+			fmt.Fprintf(out.Stdout, "-----> Cleared the buildpacks of %s: the builder detects them\n", app)
 		}
 		return nil
 	}
@@ -183,6 +183,6 @@ func buildpacksSetProperty(ctx context.Context, p *Backend, args []string, out I
 	if err := p.Build.SetBuildpacksProperty(ctx, app, key, value); err != nil {
 		return err
 	}
-	settingLine(out.Stderr, key, value)
+	settingLine(out.Stdout, key, value)
 	return nil
 }
