@@ -365,7 +365,7 @@ func (a *App) Start() error {
 	c.table.SetReserved(append(a.reservedHosts(), sites...))
 	// Certificates already in Caddy's storage (this config's) are free:
 	// after a restart, certmagic asks the permission before it loads one.
-	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), storedCertificate(a.ctx.Storage()), a.log)
+	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), storedCertificate(a.ctx.Storage(), onDemandIssuerKeys(a.ctx)), a.log)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
 	// A live dashboard view is a command left running, like an SSH
 	// session: the same per-key limits.
