@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -201,20 +202,48 @@ func siteHosts(app *caddyhttp.App) []string {
 	return out
 }
 
-// routesToBerth says whether routes send a request for host to Berth: the
-// first routes that match it, up to a terminal one (a Caddyfile site
-// block's), reach Berth's handler. Automatic HTTPS's redirects are not
-// the site's.
+// routesToBerth says whether routes send a request for host to Berth
+// because a site names it: the first routes that match it, up to a
+// terminal one (a Caddyfile site block's), reach Berth's handler through
+// a route whose host matcher names host. A matcher-less catch-all that
+// reaches Berth (`https:// { berth }`) does not count: it routes every
+// host, so the Caddyfile's `http://status.example.org { respond }` would
+// be Berth's by the catch-all's HTTPS side. Automatic HTTPS's redirect
+// for host ends the walk: on its port (the shipped Caddyfile's http_port)
+// it comes before an http:// catch-all, which never sees the host.
 func routesToBerth(routes caddyhttp.RouteList, host string) bool {
 	for _, r := range routes {
-		if isAutoHTTPSRedirect(r) || !hostMatches(r.MatcherSets, host) {
+		if !hostMatches(r.MatcherSets, host) {
 			continue
 		}
+		if isAutoHTTPSRedirect(r) {
+			return false
+		}
 		if reachesBerth(caddyhttp.RouteList{r}, host) {
-			return true
+			return namesHost(r.MatcherSets, host)
 		}
 		if r.Terminal {
 			return false
+		}
+	}
+	return false
+}
+
+// namesHost says whether a host matcher of sets names host itself (as a
+// site's address does: "*.example.org" names "*.example.org").
+func namesHost(sets caddyhttp.MatcherSets, host string) bool {
+	for _, set := range sets {
+		for _, m := range set {
+			var mh caddyhttp.MatchHost
+			switch m := m.(type) {
+			case *caddyhttp.MatchHost:
+				mh = *m
+			case caddyhttp.MatchHost:
+				mh = m
+			}
+			if slices.ContainsFunc(mh, func(h string) bool { return strings.EqualFold(h, host) }) {
+				return true
+			}
 		}
 	}
 	return false
