@@ -71,6 +71,8 @@ func TestSiteHostsOfCaddyfiles(t *testing.T) {
 		{"a plain-HTTP site of its own beside Berth's HTTPS catch-all",
 			"http://status.example.test {\n\trespond \"ok\"\n}\nhttps:// {\n\ttls internal\n\tberth\n}\n",
 			[]string{"status.example.test"}},
+		{"a site that invokes a named route containing berth",
+			"&(apps) {\n\tberth\n}\napi.example.test {\n\ttls internal\n\tinvoke apps\n}\n", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := siteHosts(provisionedHTTPApp(t, c.sites))
