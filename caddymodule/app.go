@@ -365,7 +365,7 @@ func (a *App) Start() error {
 	c.table.SetReserved(append(a.reservedHosts(), sites...))
 	// Certificates already in Caddy's storage (this config's) are free:
 	// after a restart, certmagic asks the permission before it loads one.
-	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), storedCertificate(a.ctx.Storage()), a.log)
+	c.wildNames.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), storedCertificate(a.ctx.Storage(), onDemandIssuerKeys(a.ctx)), a.log)
 	c.dashboard.SetHost(a.Dashboard, time.Duration(a.DashboardSession), nil)
 	// A live dashboard view is a command left running, like an SSH
 	// session: the same per-key limits.
@@ -540,7 +540,8 @@ func (a *App) newCore() (*core, error) {
 	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
-	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log})
+	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log,
+		Disabled: func(app string) bool { r, ok := c.table.App(app); return ok && r.Disabled }})
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})

@@ -62,6 +62,17 @@ func TestSiteHostsOfCaddyfiles(t *testing.T) {
 		{"a plain-HTTP site of its own beside Berth's catch-all",
 			"http://status.example.test {\n\trespond \"ok\"\n}\nhttp:// {\n\tberth\n}\n",
 			[]string{"status.example.test"}},
+		// Failed before: the auto-HTTPS redirect for api.example.test on
+		// :80 was skipped and the http:// catch-all reached.
+		{"the shipped Caddyfile's two catch-alls and an operator's HTTPS site",
+			"https:// {\n\ttls internal\n\tberth\n}\nhttp:// {\n\tberth\n}\napi.example.test {\n\ttls internal\n\trespond \"api\"\n}\n",
+			[]string{"api.example.test"}},
+		// Failed before: the catch-all's HTTPS side reached Berth.
+		{"a plain-HTTP site of its own beside Berth's HTTPS catch-all",
+			"http://status.example.test {\n\trespond \"ok\"\n}\nhttps:// {\n\ttls internal\n\tberth\n}\n",
+			[]string{"status.example.test"}},
+		{"a site that invokes a named route containing berth",
+			"&(apps) {\n\tberth\n}\napi.example.test {\n\ttls internal\n\tinvoke apps\n}\n", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := siteHosts(provisionedHTTPApp(t, c.sites))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,8 @@ import (
 type siteURL struct {
 	https  bool
 	port   int
-	routes caddyhttp.RouteList // the top-level routes, for host matching
+	routes caddyhttp.RouteList         // the top-level routes, for host matching
+	named  map[string]*caddyhttp.Route // the server's named routes (invoke)
 }
 
 // urlsFromHTTPApp returns how hosts become URLs under Caddy's provisioned
@@ -34,14 +36,14 @@ func urlsFromHTTPApp(app *caddyhttp.App) platform.URLsFunc {
 	}
 	var sites []siteURL
 	for _, srv := range app.Servers {
-		if !reachesBerth(srv.Routes, "") {
+		if !reachesBerth(srv.Routes, "", srv.NamedRoutes) {
 			continue
 		}
 		port, ok := serverPort(srv.Listen)
 		if !ok {
 			continue
 		}
-		sites = append(sites, siteURL{https: len(srv.TLSConnPolicies) > 0, port: port, routes: srv.Routes})
+		sites = append(sites, siteURL{https: len(srv.TLSConnPolicies) > 0, port: port, routes: srv.Routes, named: srv.NamedRoutes})
 	}
 	if len(sites) == 0 {
 		return nil
@@ -52,7 +54,7 @@ func urlsFromHTTPApp(app *caddyhttp.App) platform.URLsFunc {
 			// depend on the map order of servers.
 			best := -1
 			for i, s := range sites {
-				if s.https == wantHTTPS && reachesBerth(s.routes, host) && (best < 0 || s.port < sites[best].port) {
+				if s.https == wantHTTPS && reachesBerth(s.routes, host, s.named) && (best < 0 || s.port < sites[best].port) {
 					best = i
 				}
 			}
@@ -92,8 +94,15 @@ func serverPort(listen []string) (int, bool) {
 // reachesBerth says whether a route of routes that matches host (any host
 // when host is "") runs Berth's handler, directly or in a subroute. Only
 // host matchers are considered: a route limited by path or header still
-// serves the host for some requests.
-func reachesBerth(routes caddyhttp.RouteList, host string) bool {
+// serves the host for some requests. An `invoke` of a named route (of
+// named, the server's) is followed.
+func reachesBerth(routes caddyhttp.RouteList, host string, named map[string]*caddyhttp.Route) bool {
+	return reachesBerthVia(routes, host, named, map[string]bool{})
+}
+
+// reachesBerthVia is reachesBerth; invoked are the named routes followed
+// already (a route invoking itself ends).
+func reachesBerthVia(routes caddyhttp.RouteList, host string, named map[string]*caddyhttp.Route, invoked map[string]bool) bool {
 	for _, r := range routes {
 		if host != "" && !hostMatches(r.MatcherSets, host) {
 			continue
@@ -108,8 +117,15 @@ func reachesBerth(routes caddyhttp.RouteList, host string) bool {
 					return true
 				}
 			case *caddyhttp.Subroute:
-				if reachesBerth(h.Routes, host) {
+				if reachesBerthVia(h.Routes, host, named, invoked) {
 					return true
+				}
+			case *caddyhttp.Invoke:
+				if nr := named[h.Name]; nr != nil && !invoked[h.Name] {
+					invoked[h.Name] = true
+					if reachesBerthVia(caddyhttp.RouteList{*nr}, host, named, invoked) {
+						return true
+					}
 				}
 			}
 		}
@@ -165,7 +181,7 @@ func siteHosts(app *caddyhttp.App) []string {
 	var candidates []string
 	for _, srv := range app.Servers {
 		for _, r := range srv.Routes {
-			if isAutoHTTPSRedirect(r) || reachesBerth(caddyhttp.RouteList{r}, "") {
+			if isAutoHTTPSRedirect(r) || reachesBerth(caddyhttp.RouteList{r}, "", srv.NamedRoutes) {
 				continue
 			}
 			for _, set := range r.MatcherSets {
@@ -189,7 +205,7 @@ func siteHosts(app *caddyhttp.App) []string {
 		seen[h] = true
 		berth := false
 		for _, srv := range app.Servers {
-			if routesToBerth(srv.Routes, h) {
+			if routesToBerth(srv.Routes, h, srv.NamedRoutes) {
 				berth = true
 				break
 			}
@@ -201,20 +217,48 @@ func siteHosts(app *caddyhttp.App) []string {
 	return out
 }
 
-// routesToBerth says whether routes send a request for host to Berth: the
-// first routes that match it, up to a terminal one (a Caddyfile site
-// block's), reach Berth's handler. Automatic HTTPS's redirects are not
-// the site's.
-func routesToBerth(routes caddyhttp.RouteList, host string) bool {
+// routesToBerth says whether routes send a request for host to Berth
+// because a site names it: the first routes that match it, up to a
+// terminal one (a Caddyfile site block's), reach Berth's handler through
+// a route whose host matcher names host. A matcher-less catch-all that
+// reaches Berth (`https:// { berth }`) does not count: it routes every
+// host, so the Caddyfile's `http://status.example.org { respond }` would
+// be Berth's by the catch-all's HTTPS side. Automatic HTTPS's redirect
+// for host ends the walk: on its port (the shipped Caddyfile's http_port)
+// it comes before an http:// catch-all, which never sees the host.
+func routesToBerth(routes caddyhttp.RouteList, host string, named map[string]*caddyhttp.Route) bool {
 	for _, r := range routes {
-		if isAutoHTTPSRedirect(r) || !hostMatches(r.MatcherSets, host) {
+		if !hostMatches(r.MatcherSets, host) {
 			continue
 		}
-		if reachesBerth(caddyhttp.RouteList{r}, host) {
-			return true
+		if isAutoHTTPSRedirect(r) {
+			return false
+		}
+		if reachesBerth(caddyhttp.RouteList{r}, host, named) {
+			return namesHost(r.MatcherSets, host)
 		}
 		if r.Terminal {
 			return false
+		}
+	}
+	return false
+}
+
+// namesHost says whether a host matcher of sets names host itself (as a
+// site's address does: "*.example.org" names "*.example.org").
+func namesHost(sets caddyhttp.MatcherSets, host string) bool {
+	for _, set := range sets {
+		for _, m := range set {
+			var mh caddyhttp.MatchHost
+			switch m := m.(type) {
+			case *caddyhttp.MatchHost:
+				mh = *m
+			case caddyhttp.MatchHost:
+				mh = m
+			}
+			if slices.ContainsFunc(mh, func(h string) bool { return strings.EqualFold(h, host) }) {
+				return true
+			}
 		}
 	}
 	return false

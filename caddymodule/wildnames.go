@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"github.com/caddyserver/certmagic"
 	"golang.org/x/net/publicsuffix"
 
@@ -63,9 +65,22 @@ type wildcardNames struct {
 	log      *slog.Logger
 	// stored says whether Caddy's storage holds a certificate for a name
 	// (nil: none is looked for). Called without mu held: it reads storage.
-	stored func(name string) bool
-	now    func() time.Time // tests
+	// Its answers (yes and no) are kept in known, at most knownMax of
+	// them, oldest out first: a visitor's random names would otherwise
+	// each cost storage reads before the budget refused them.
+	stored     func(name string) bool
+	known      map[string]bool
+	knownOrder []string
+	now        func() time.Time // tests
 }
+
+// Bounds on the storage reads of the budget (allow): the answers kept,
+// and the names of one wildcard looked up in storage per minute; a name
+// over that is taken as new (it costs the budget, not storage reads).
+const (
+	knownMax            = 4096
+	storedLookupsPerMin = 30
+)
 
 type wildNameSet struct {
 	names map[string]struct{}
@@ -75,6 +90,9 @@ type wildNameSet struct {
 	// warned is when a refusal was last logged: one line a minute per
 	// wildcard, however many names a visitor tries.
 	warned time.Time
+	// lookups are the times this wildcard's names were looked up in
+	// storage in the last minute (storedLookupsPerMin at most).
+	lookups []time.Time
 }
 
 // setBudget sets the budget and where stored certificates are looked for
@@ -83,6 +101,29 @@ func (w *wildcardNames) setBudget(perHour, max, perDomain int, stored func(strin
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.perHour, w.max, w.perDomain, w.set, w.stored, w.log = perHour, max, perDomain, true, stored, log
+	w.known, w.knownOrder = nil, nil // another storage or issuers: ask again
+}
+
+func (w *wildcardNames) clock() time.Time {
+	if w.now != nil {
+		return w.now()
+	}
+	return time.Now()
+}
+
+// remember keeps stored's answer for name (mu held).
+func (w *wildcardNames) remember(name string, stored bool) {
+	if w.known == nil {
+		w.known = map[string]bool{}
+	}
+	if _, ok := w.known[name]; !ok {
+		if len(w.knownOrder) >= knownMax {
+			delete(w.known, w.knownOrder[0])
+			w.knownOrder = w.knownOrder[1:]
+		}
+		w.knownOrder = append(w.knownOrder, name)
+	}
+	w.known[name] = stored
 }
 
 func (w *wildcardNames) budget() (perHour, max, perDomain int) {
@@ -107,35 +148,40 @@ func registeredDomain(wild, name string) string {
 // certificate, or the budget has room, and says why not otherwise.
 func (w *wildcardNames) allow(wild, name string) error {
 	w.mu.Lock()
-	if s := w.byWild[wild]; s != nil {
-		if _, ok := s.names[name]; ok {
-			w.mu.Unlock()
-			return nil
+	s := w.wildSet(wild)
+	if _, ok := s.names[name]; ok {
+		w.mu.Unlock()
+		return nil
+	}
+	// A certificate in storage costs no ACME order: it was obtained
+	// before (this process or an earlier one) and is free to load. The
+	// answer is kept; a wildcard's lookups are capped per minute.
+	free, known := w.known[name]
+	lookup := false
+	if !known && w.stored != nil {
+		now := w.clock()
+		s.lookups = since(s.lookups, now.Add(-time.Minute))
+		if len(s.lookups) < storedLookupsPerMin {
+			s.lookups = append(s.lookups, now)
+			lookup = true
 		}
 	}
 	stored := w.stored
 	w.mu.Unlock()
-	// A certificate in storage costs no ACME order: it was obtained
-	// before (this process or an earlier one) and is free to load.
-	free := stored != nil && stored(name)
+	if lookup {
+		free = stored(name)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.byWild == nil {
-		w.byWild = map[string]*wildNameSet{}
+	if lookup {
+		w.remember(name, free)
 	}
-	s := w.byWild[wild]
-	if s == nil {
-		s = &wildNameSet{names: map[string]struct{}{}}
-		w.byWild[wild] = s
-	}
+	s = w.wildSet(wild)
 	if _, ok := s.names[name]; ok || free {
 		s.names[name] = struct{}{}
 		return nil
 	}
-	now := time.Now()
-	if w.now != nil {
-		now = w.now()
-	}
+	now := w.clock()
 	s.added = since(s.added, now.Add(-budgetWeek))
 	domain := registeredDomain(wild, name)
 	if w.byDomain == nil {
@@ -173,6 +219,19 @@ func (w *wildcardNames) allow(wild, name string) error {
 	return nil
 }
 
+// wildSet is wild's set, made if need be (mu held).
+func (w *wildcardNames) wildSet(wild string) *wildNameSet {
+	if w.byWild == nil {
+		w.byWild = map[string]*wildNameSet{}
+	}
+	s := w.byWild[wild]
+	if s == nil {
+		s = &wildNameSet{names: map[string]struct{}{}}
+		w.byWild[wild] = s
+	}
+	return s
+}
+
 // since keeps the times of ts (oldest first) after from: a window of an
 // hour ends an hour after the name was added.
 func since(ts []time.Time, from time.Time) []time.Time {
@@ -184,24 +243,69 @@ func since(ts []time.Time, from time.Time) []time.Time {
 }
 
 // storedCertificate says whether storage holds a certificate for name
-// from any issuer (certmagic keeps each issuer's under
-// certificates/ISSUER/NAME/NAME.crt).
-func storedCertificate(storage certmagic.Storage) func(string) bool {
+// from one of issuers (issuer keys: certmagic keeps each issuer's under
+// certificates/ISSUER/NAME/NAME.crt, and loads only its policy's
+// issuers'; one under another issuer's directory, say a `local` one when
+// the policy's issuer is ACME, would still be an ACME order). One Exists
+// per issuer: no listing.
+func storedCertificate(storage certmagic.Storage, issuers []string) func(string) bool {
 	return func(name string) bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		issuers, err := storage.List(ctx, certmagic.StorageKeys.CertsPrefix(""), false)
-		if err != nil {
-			return false
-		}
-		safe := certmagic.StorageKeys.Safe(name)
-		for _, dir := range issuers {
-			if storage.Exists(ctx, path.Join(dir, safe, safe+".crt")) {
+		for _, issuer := range issuers {
+			if storage.Exists(ctx, certmagic.StorageKeys.SiteCert(issuer, name)) {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// onDemandIssuerKeys are the issuer keys of the TLS app's on-demand
+// automation policies (their issuers, or Caddy's default ones for a
+// policy that names none): the storage directories certmagic loads an
+// on-demand certificate from. Determined once per config (Start).
+func onDemandIssuerKeys(ctx caddy.Context) []string {
+	seen := map[string]bool{}
+	var keys []string
+	var policies []*caddytls.AutomationPolicy
+	if app, err := ctx.AppIfConfigured("tls"); err == nil {
+		if tlsApp, ok := app.(*caddytls.TLS); ok && tlsApp.Automation != nil {
+			policies = tlsApp.Automation.Policies
+		}
+	}
+	add := func(iss []certmagic.Issuer) {
+		for _, i := range iss {
+			if k := i.IssuerKey(); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, ap := range policies {
+		if !ap.OnDemand {
+			continue
+		}
+		if len(ap.Issuers) > 0 {
+			add(ap.Issuers)
+			continue
+		}
+		if def, err := caddytls.DefaultIssuersProvisioned(ctx); err == nil {
+			add(def)
+		}
+	}
+	if len(keys) == 0 {
+		// No on-demand policy to ask (the permission is then not
+		// asked either, or a policy we cannot see): the issuer
+		// directories in storage, listed once per config.
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		dirs, _ := ctx.Storage().List(c, certmagic.StorageKeys.CertsPrefix(""), false)
+		for _, d := range dirs {
+			keys = append(keys, path.Base(d))
+		}
+	}
+	return keys
 }
 
 // forget drops name from wild's names (the permission's re-check found
@@ -233,9 +337,12 @@ func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 			out = append(out, h)
 			continue
 		}
-		if s := w.byWild[h]; s != nil {
-			sets = append(sets, s)
-			delete(w.byWild, h)
+		// Only the names go: the counts of the rolling week (added,
+		// warned, lookups) stay, or a domains:disable/enable would
+		// give the wildcard its whole budget again.
+		if s := w.byWild[h]; s != nil && len(s.names) > 0 {
+			sets = append(sets, &wildNameSet{names: s.names})
+			s.names = map[string]struct{}{}
 		}
 	}
 	w.mu.Unlock()

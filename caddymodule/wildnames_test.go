@@ -112,23 +112,80 @@ func TestWildcardBudgetDefaults(t *testing.T) {
 func TestWildcardBudgetStoredCertificatesAreFree(t *testing.T) {
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 	ctx := context.Background()
+	const acme = "acme-v02.api.letsencrypt.org-directory"
 	for issuer, name := range map[string]string{
-		"acme-v02.api.letsencrypt.org-directory": "old.example.org",
-		"local":                                  "internal.example.org",
+		acme:    "old.example.org",
+		"local": "internal.example.org",
 	} {
 		if err := storage.Store(ctx, certmagic.StorageKeys.SiteCert(issuer, name), []byte("cert")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var w wildcardNames
-	w.setBudget(0, 0, 0, storedCertificate(storage), nil)
-	for _, n := range []string{"old.example.org", "internal.example.org"} {
-		if err := w.allow("*.example.org", n); err != nil {
-			t.Errorf("%s has a stored certificate: %v", n, err)
+	// The on-demand policy's issuer is ACME: certmagic loads only its
+	// certificates, so a `local` one is no free load but an ACME order
+	// (failed before: any issuer directory counted).
+	w.setBudget(0, 0, 0, storedCertificate(storage, []string{acme}), nil)
+	if err := w.allow("*.example.org", "old.example.org"); err != nil {
+		t.Errorf("old.example.org has a stored certificate of the policy's issuer: %v", err)
+	}
+	for _, n := range []string{"internal.example.org", "new.example.org"} {
+		if err := w.allow("*.example.org", n); err == nil {
+			t.Errorf("%s has no certificate of the policy's issuer and was allowed with a budget of 0", n)
 		}
 	}
-	if err := w.allow("*.example.org", "new.example.org"); err == nil {
-		t.Error("a name with no stored certificate was allowed with a budget of 0")
+}
+
+// countingStorage counts the reads of the budget's lookups.
+type countingStorage struct {
+	certmagic.Storage
+	lists, exists int
+}
+
+func (c *countingStorage) List(ctx context.Context, p string, r bool) ([]string, error) {
+	c.lists++
+	return c.Storage.List(ctx, p, r)
+}
+
+func (c *countingStorage) Exists(ctx context.Context, key string) bool {
+	c.exists++
+	return c.Storage.Exists(ctx, key)
+}
+
+// Random names under a wildcard cost at most storedLookupsPerMin lookups
+// of one Exists per policy issuer a minute, and no listing: each
+// handshake listed every issuer directory before (failed before: 1,000
+// lists and 2,000 Exists for 1,000 names).
+func TestWildcardBudgetStorageLookupsAreCapped(t *testing.T) {
+	storage := &countingStorage{Storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	for _, issuer := range []string{"acme", "zerossl"} {
+		if err := storage.Store(context.Background(), certmagic.StorageKeys.SiteCert(issuer, "old.example.org"), []byte("c")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(0, 0, 0, storedCertificate(storage, []string{"acme", "zerossl"}), nil)
+	for i := range 1000 {
+		if w.allow("*.example.org", fmt.Sprintf("r%d.example.org", i)) == nil {
+			t.Fatalf("r%d allowed with a budget of 0", i)
+		}
+	}
+	if storage.lists != 0 || storage.exists > 2*storedLookupsPerMin {
+		t.Fatalf("1000 names: %d lists, %d Exists (want 0, at most %d)", storage.lists, storage.exists, 2*storedLookupsPerMin)
+	}
+	// Over the cap, a stored name counts as new; a minute later it is
+	// looked up, and a known answer is not asked again.
+	if w.allow("*.example.org", "old.example.org") == nil {
+		t.Fatal("a name over the lookup cap was looked up")
+	}
+	now = now.Add(time.Minute + time.Second)
+	if err := w.allow("*.example.org", "old.example.org"); err != nil {
+		t.Fatalf("a stored name a minute later: %v", err)
+	}
+	before := storage.exists
+	if w.allow("*.example.org", "r1.example.org") == nil || storage.exists != before {
+		t.Fatalf("a name with a known answer was looked up again (%d Exists, %d before)", storage.exists, before)
 	}
 }
 
@@ -225,5 +282,29 @@ func TestWildcardAdoptUnderAWildcardGoneMeanwhile(t *testing.T) {
 	}
 	if s := w.byWild["*.a.example.org"]; s != nil && len(s.names) > 0 {
 		t.Fatalf("the name stays remembered under the gone wildcard: %v", s.names)
+	}
+}
+
+// A wildcard's hosts-gone call (domains:disable, open to a deploy key)
+// evicts its names but keeps its week's counts: a disable and enable gave
+// it its whole budget again (failed before: the 4th name was allowed).
+func TestWildcardGoneKeepsTheBudgetCounts(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(100, 3, 100, nil, nil)
+	table := routing.New()
+	table.SetHosts("app", []string{"*.example.org"})
+	for i := range 3 {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table.SetHosts("app", nil)
+	if got := w.gone(table, []string{"*.example.org"}); len(got) != 3 {
+		t.Fatalf("gone = %q, want the 3 names", got)
+	}
+	table.SetHosts("app", []string{"*.example.org"})
+	if err := w.allow("*.example.org", "n3.example.org"); err == nil || !strings.Contains(err.Error(), "wildcard_certs_max 3") {
+		t.Fatalf("a 4th name after a disable and enable: %v", err)
 	}
 }

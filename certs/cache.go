@@ -76,13 +76,17 @@ func (c *Certs) restore(ctx context.Context, app string, hosts []string) {
 // be served for those too, an IP to clients that send no server name.
 // Otherwise the server's cached certificates for hosts are dropped, so
 // that it asks the manager, which serves the custom one only for names
-// routed to its app. The caller holds c.writeMu, so that the cache
+// routed to its app. A disabled app's certificate is evicted, never
+// installed. The caller holds c.writeMu, so that the cache
 // follows the snapshot's order of changes.
 func (c *Certs) install(app string, hosts []string, e *entry) {
 	if len(hosts) == 0 {
 		return
 	}
-	if !cacheable(e.cert.Leaf, hosts) {
+	// A disabled app's hosts complete no handshake from the cache (a
+	// start, a hosts change or a certs:add would put it back there); its
+	// enable (OnAppHostsChanged) installs it again.
+	if !cacheable(e.cert.Leaf, hosts) || c.disabled(app) {
 		c.evict(hosts)
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-paas/berth/store"
 )
 
 // issueCert makes a self-signed certificate and key, as PEM text for
@@ -249,5 +251,42 @@ func TestOwnWildcardIsNoForeignName(t *testing.T) {
 	p, _, _ = newTestCerts(t, "a.example.test")
 	if info, _ = p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "*.example.test"}, nil), false); len(info.Foreign) == 0 {
 		t.Fatal("a wildcard the app does not own is not foreign")
+	}
+}
+
+// A disabled app's custom certificate stays out of the TLS server's
+// cache: a start (InstallCustomCertificates), a hosts change and a
+// certs:add evict it rather than install it, and a hosts change after the
+// enable installs it again (failed before: each installed it).
+func TestDisabledAppsCertificateStaysOutOfTheCache(t *testing.T) {
+	ctx := context.Background()
+	apps := &fakeApps{hosts: map[string][]string{"app": {"a.example.test"}}}
+	cache := &fakeCache{}
+	var mu sync.Mutex
+	disabled := true
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: apps, Cache: cache, Disabled: func(app string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return app == "app" && disabled
+	}})
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "a.example.test", []string{"a.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.InstallCustomCertificates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apps.setHosts(ctx, "app", "a.example.test")
+	if len(cache.installed) != 0 {
+		t.Fatalf("a disabled app's certificate was cached for %q", cache.installed)
+	}
+	if !slices.Contains(cache.evictedAll(), "a.example.test") {
+		t.Fatalf("evicted %q, want a.example.test", cache.evicted)
+	}
+	mu.Lock()
+	disabled = false
+	mu.Unlock()
+	apps.setHosts(ctx, "app", "a.example.test") // the enable's hosts-changed
+	if want := [][]string{{"a.example.test"}}; !slices.EqualFunc(cache.installed, want, slices.Equal) {
+		t.Fatalf("after the enable: installed %q, want %q", cache.installed, want)
 	}
 }

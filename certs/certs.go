@@ -99,6 +99,11 @@ type Config struct {
 	Cache Cache
 	// Logger receives what goes wrong; nil means discard.
 	Logger *slog.Logger
+	// Disabled says whether app is out of routing (the routing table's
+	// Route.Disabled: proxy:disable, domains:disable); its custom
+	// certificate then stays out of the TLS server's cache, which would
+	// finish its hosts' handshakes. nil means none is.
+	Disabled func(app string) bool
 }
 
 // Certs keeps the apps' TLS settings. Its methods are safe for concurrent
@@ -108,6 +113,8 @@ type Certs struct {
 	apps  Apps
 	cache Cache
 	log   *slog.Logger
+	// disabled is Config.Disabled (never nil).
+	disabled func(app string) bool
 
 	// writeMu serialises changes of the snapshot and of the cache, so
 	// that the cache follows the snapshot's order of changes.
@@ -121,7 +128,10 @@ type Certs struct {
 
 // New returns the apps' TLS settings, following cfg.Apps's apps from now on.
 func New(cfg Config) *Certs {
-	c := &Certs{store: cfg.Store, apps: cfg.Apps, cache: cfg.Cache, log: cfg.Logger}
+	c := &Certs{store: cfg.Store, apps: cfg.Apps, cache: cfg.Cache, log: cfg.Logger, disabled: cfg.Disabled}
+	if c.disabled == nil {
+		c.disabled = func(string) bool { return false }
+	}
 	if c.cache == nil {
 		c.cache = noCache{}
 	}

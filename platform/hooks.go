@@ -121,8 +121,9 @@ func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) 
 
 // OnAppHostsChanged registers f to run when an app's hosts were set in
 // the routing table by a change (domains:*, a global domains change, a
-// rename or a clone), with the hosts it has now. The app is locked,
-// except on a global domains change.
+// rename or a clone, proxy:enable/disable), with the hosts it has now.
+// The app is locked, except on a global domains change and on
+// proxy:enable/disable, domains:enable/disable/reset (after their write).
 func (p *Platform) OnAppHostsChanged(f func(ctx context.Context, app string, hosts []string)) {
 	p.hooks.mu.Lock()
 	defer p.hooks.mu.Unlock()

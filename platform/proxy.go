@@ -167,5 +167,16 @@ func (p *Platform) setRouted(ctx context.Context, app string, change func(*App))
 	if err := p.update(ctx, app, change); err != nil {
 		return err
 	}
-	return p.routes.Refresh(context.WithoutCancel(ctx), app)
+	if err := p.routes.Refresh(context.WithoutCancel(ctx), app); err != nil {
+		return err
+	}
+	// The hosts (and whether they are served) were set: an enabled app's
+	// custom certificate goes back into the TLS server's cache, a
+	// disabled one's stays out (certs' hosts-changed hook).
+	a, err := p.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	p.hooks.runHostsChanged(context.WithoutCancel(ctx), app, p.hostsFor(a))
+	return nil
 }
