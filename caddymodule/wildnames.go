@@ -216,6 +216,10 @@ func (w *wildcardNames) allow(wild, name string) error {
 	s.names[name] = struct{}{}
 	s.added = append(s.added, now)
 	w.byDomain[domain] = append(byDomain, now)
+	// Its certificate is about to be obtained and stored: a cached "not
+	// stored" would charge it again once the wildcard's names are
+	// cleared (a disable and enable keeps the week's counts).
+	w.remember(name, true)
 	return nil
 }
 

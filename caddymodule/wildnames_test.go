@@ -308,3 +308,27 @@ func TestWildcardGoneKeepsTheBudgetCounts(t *testing.T) {
 		t.Fatalf("a 4th name after a disable and enable: %v", err)
 	}
 }
+
+// A name the budget let in has its certificate obtained and stored: after
+// a disable and enable (which clears the wildcard's names and keeps the
+// week's counts) it is free, not charged again. Before, the cached "not
+// stored" answer from its first lookup charged it, and past the budget
+// its handshakes failed for a week though its certificate was stored.
+func TestWildcardNameLetInIsFreeAfterADisable(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := wildcardNames{now: func() time.Time { return now }}
+	w.setBudget(100, 3, 100, func(string) bool { return false }, nil)
+	table := routing.New()
+	table.SetHosts("app", []string{"*.example.org"})
+	for i := range 3 {
+		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table.SetHosts("app", nil)
+	w.gone(table, []string{"*.example.org"})
+	table.SetHosts("app", []string{"*.example.org"})
+	if err := w.allow("*.example.org", "n0.example.org"); err != nil {
+		t.Fatalf("a name let in before the disable: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package platform_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -74,6 +75,36 @@ func TestWildcardRefusesANumericLastLabel(t *testing.T) {
 	for _, d := range []string{"*.example.org", "*.123.example.org", "*.a1.b2"} {
 		if err := platform.ValidateAppDomain(d); err != nil {
 			t.Errorf("%s: %v", d, err)
+		}
+	}
+}
+
+// proxy:enable|disable, domains:enable|disable and domains:reset run the
+// hosts-changed hook with the app's hosts (certs puts an enabled app's
+// custom certificate back in the TLS server's cache, keeps a disabled
+// one's out): without it, a re-enabled app's certificate stayed out.
+func TestRoutedChangesRunTheHostsChangedHook(t *testing.T) {
+	b := newBed(t)
+	if err := b.p.Create(b.ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	b.p.OnAppHostsChanged(func(_ context.Context, app string, hosts []string) {
+		calls = append(calls, app+" "+strings.Join(hosts, ","))
+	})
+	for _, change := range []func() error{
+		func() error { return b.p.SetProxyEnabled(b.ctx, "b", false) },
+		func() error { return b.p.SetProxyEnabled(b.ctx, "b", true) },
+		func() error { return b.p.SetDomainsEnabled(b.ctx, "b", false) },
+		func() error { return b.p.SetDomainsEnabled(b.ctx, "b", true) },
+		func() error { return b.p.ResetDomains(b.ctx, "b") },
+	} {
+		before := len(calls)
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != before+1 || !strings.HasPrefix(calls[len(calls)-1], "b ") {
+			t.Fatalf("hook calls %q after change %d", calls, before)
 		}
 	}
 }

@@ -167,16 +167,15 @@ func (p *Platform) setRouted(ctx context.Context, app string, change func(*App))
 	if err := p.update(ctx, app, change); err != nil {
 		return err
 	}
-	if err := p.routes.Refresh(context.WithoutCancel(ctx), app); err != nil {
-		return err
-	}
-	// The hosts (and whether they are served) were set: an enabled app's
+	// The hosts (and whether they are served) changed: an enabled app's
 	// custom certificate goes back into the TLS server's cache, a
-	// disabled one's stays out (certs' hosts-changed hook).
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return err
-	}
-	p.hooks.runHostsChanged(context.WithoutCancel(ctx), app, p.hostsFor(a))
-	return nil
+	// disabled one's stays out (certs' hosts-changed hook). Also when the
+	// refresh fails: the record changed, and the next reconcile routes
+	// it without running the hook.
+	defer func() {
+		if a, err := p.App(ctx, app); err == nil {
+			p.hooks.runHostsChanged(context.WithoutCancel(ctx), app, p.hostsFor(a))
+		}
+	}()
+	return p.routes.Refresh(context.WithoutCancel(ctx), app)
 }

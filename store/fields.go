@@ -59,6 +59,11 @@ func getFields(ctx context.Context, s Store, key string, notObject func(error) e
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, notObject(err)
 	}
+	if doc == nil {
+		// A document of JSON null (a hand edit) decodes to a nil map: an
+		// empty one, or the next write would panic on it.
+		doc = map[string]json.RawMessage{}
+	}
 	return doc, nil
 }
 

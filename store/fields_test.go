@@ -191,3 +191,21 @@ func TestSaveFields(t *testing.T) {
 		t.Fatalf("malformed document replaced: %s", raw)
 	}
 }
+
+// A document of JSON null (a hand edit) reads as empty and is written
+// over as an object: before, the save panicked on the nil map, taking
+// the server down with it.
+func TestFieldNullDocumentIsEmpty(t *testing.T) {
+	ctx := context.Background()
+	s := &Files{Dir: t.TempDir()}
+	f := testField()
+	if err := s.Put(ctx, f.Key, []byte("null")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(ctx, s, color{Name: "red"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(fieldsOf(t, s)["color"]); got != `{"name":"red"}` {
+		t.Fatalf("color = %s", got)
+	}
+}
