@@ -486,19 +486,35 @@ func (d *Dashboard) appAction(w http.ResponseWriter, r *http.Request, s *session
 	if shown == "" {
 		shown = strings.Join(args, " ")
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
+	d.act(w, r, s, postAction{shown: shown, timeout: actionTimeout, back: "/apps/" + app}, "", args...)
+}
+
+// postAction is how a POST runs its command: shown is what the log and the
+// flash say of it (never a secret), timeout bounds it, back is the page
+// the browser goes back to.
+type postAction struct {
+	shown   string
+	timeout time.Duration
+	back    string
+}
+
+// act runs a POST's command with stdin in the session's scope, logs it,
+// and goes back to the page with a flash saying how it went; a refusal
+// by the command table is the 403 page, as a forged request gets.
+func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, s *session, a postAction, stdin string, args ...string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.timeout)
 	defer cancel()
-	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown)
-	_, err := d.run(ctx, s, args...)
+	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", a.shown)
+	_, err := d.runInput(ctx, s, stdin, args...)
 	if errors.Is(err, commands.ErrForbidden) {
-		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown, "reason", err.Error())
+		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", a.shown, "reason", err.Error())
 		d.commandFailed(w, err)
 		return
 	}
 	if err != nil {
-		d.setFlash(s, shown+" failed: "+err.Error(), false)
+		d.setFlash(s, a.shown+" failed: "+err.Error(), false)
 	} else {
-		d.setFlash(s, shown+": done", true)
+		d.setFlash(s, a.shown+": done", true)
 	}
-	http.Redirect(w, r, "/apps/"+app, http.StatusSeeOther)
+	http.Redirect(w, r, a.back, http.StatusSeeOther)
 }

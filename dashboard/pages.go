@@ -174,20 +174,5 @@ func (d *Dashboard) keysAction(w http.ResponseWriter, r *http.Request, s *sessio
 		d.fail(w, http.StatusNotFound, fmt.Sprintf("No action %q.", r.PathValue("action")))
 		return
 	}
-	shown := strings.Join(args, " ")
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Minute)
-	defer cancel()
-	d.log.Info("dashboard command", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown)
-	_, err := d.runInput(ctx, s, stdin, args...)
-	if errors.Is(err, commands.ErrForbidden) {
-		d.log.Warn("dashboard command refused", "remote", r.RemoteAddr, "scope", scopeName(s), "command", shown, "reason", err.Error())
-		d.commandFailed(w, err)
-		return
-	}
-	if err != nil {
-		d.setFlash(s, shown+" failed: "+err.Error(), false)
-	} else {
-		d.setFlash(s, shown+": done", true)
-	}
-	http.Redirect(w, r, "/keys", http.StatusSeeOther)
+	d.act(w, r, s, postAction{shown: strings.Join(args, " "), timeout: time.Minute, back: "/keys"}, stdin, args...)
 }
