@@ -143,13 +143,8 @@ func hostMatches(sets caddyhttp.MatcherSets, host string) bool {
 	for _, set := range sets {
 		ok := true
 		for _, m := range set {
-			var mh caddyhttp.MatchHost
-			switch m := m.(type) {
-			case *caddyhttp.MatchHost:
-				mh = *m
-			case caddyhttp.MatchHost:
-				mh = m
-			default:
+			mh, isHost := hostMatcher(m)
+			if !isHost {
 				continue
 			}
 			if match, err := mh.MatchWithError(req); err != nil || !match {
@@ -186,11 +181,8 @@ func siteHosts(app *caddyhttp.App) []string {
 			}
 			for _, set := range r.MatcherSets {
 				for _, m := range set {
-					switch m := m.(type) {
-					case *caddyhttp.MatchHost:
-						candidates = append(candidates, *m...)
-					case caddyhttp.MatchHost:
-						candidates = append(candidates, m...)
+					if mh, ok := hostMatcher(m); ok {
+						candidates = append(candidates, mh...)
 					}
 				}
 			}
@@ -249,13 +241,7 @@ func routesToBerth(routes caddyhttp.RouteList, host string, named map[string]*ca
 func namesHost(sets caddyhttp.MatcherSets, host string) bool {
 	for _, set := range sets {
 		for _, m := range set {
-			var mh caddyhttp.MatchHost
-			switch m := m.(type) {
-			case *caddyhttp.MatchHost:
-				mh = *m
-			case caddyhttp.MatchHost:
-				mh = m
-			}
+			mh, _ := hostMatcher(m)
 			if slices.ContainsFunc(mh, func(h string) bool { return strings.EqualFold(h, host) }) {
 				return true
 			}
@@ -278,4 +264,16 @@ func isAutoHTTPSRedirect(r caddyhttp.Route) bool {
 	}
 	loc := sr.Headers.Get("Location")
 	return strings.HasPrefix(loc, "https://{http.request.host}") && strings.HasSuffix(loc, "{http.request.uri}")
+}
+
+// hostMatcher is m as a host matcher, which Caddy gives as a value or a
+// pointer; ok is false for any other matcher.
+func hostMatcher(m any) (caddyhttp.MatchHost, bool) {
+	switch m := m.(type) {
+	case *caddyhttp.MatchHost:
+		return *m, true
+	case caddyhttp.MatchHost:
+		return m, true
+	}
+	return nil, false
 }

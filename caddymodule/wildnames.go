@@ -334,7 +334,7 @@ func (w *wildcardNames) forget(wild, name string) {
 // own names are looked at, outside the lock.
 func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 	var out []string
-	var sets []*wildNameSet
+	var sets []map[string]struct{}
 	w.mu.Lock()
 	for _, h := range hosts {
 		if !routing.IsWildcard(h) {
@@ -345,13 +345,13 @@ func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 		// warned, lookups) stay, or a domains:disable/enable would
 		// give the wildcard its whole budget again.
 		if s := w.byWild[h]; s != nil && len(s.names) > 0 {
-			sets = append(sets, &wildNameSet{names: s.names})
+			sets = append(sets, s.names)
 			s.names = map[string]struct{}{}
 		}
 	}
 	w.mu.Unlock()
-	for _, s := range sets {
-		for n := range s.names {
+	for _, names := range sets {
+		for n := range names {
 			r, wild, ok := table.MatchWildcard(n)
 			switch {
 			case !ok || r.Disabled:
@@ -377,15 +377,7 @@ func (w *wildcardNames) gone(table *routing.Table, hosts []string) []string {
 // longer serves is dropped again for the caller to evict.
 func (w *wildcardNames) adopt(table *routing.Table, wild, name string) bool {
 	w.mu.Lock()
-	if w.byWild == nil {
-		w.byWild = map[string]*wildNameSet{}
-	}
-	s := w.byWild[wild]
-	if s == nil {
-		s = &wildNameSet{names: map[string]struct{}{}}
-		w.byWild[wild] = s
-	}
-	s.names[name] = struct{}{}
+	w.wildSet(wild).names[name] = struct{}{}
 	w.mu.Unlock()
 	if r, again, ok := table.MatchWildcard(name); ok && again == wild && !r.Disabled {
 		return true
