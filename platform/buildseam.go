@@ -74,6 +74,12 @@ func (p *Platform) buildSettingsOf(ctx context.Context, a *App) (AppBuildSetting
 // push of main or master chooses. A failure to read the global settings
 // leaves the app's own (or none), as it always did.
 func (p *Platform) deployBranchOf(ctx context.Context, a *App) string {
+	// The app's own branch wins and is the core's record (a first push
+	// writes it): no settings documents need reading for it, and a push
+	// asks this several times.
+	if a.DeployBranch != "" {
+		return a.DeployBranch
+	}
 	s, _ := p.buildSettingsOf(ctx, a)
 	return s.DeployBranch
 }
