@@ -65,8 +65,6 @@ type Config struct {
 	// Builders are the builders an app may choose, and detect with for
 	// builder:report; nil when Berth has none.
 	Builders *builder.Selector
-	// Logger receives what goes wrong in the background; nil discards.
-	Logger *slog.Logger
 }
 
 // Settings are the build settings, for the commands that change and
@@ -75,13 +73,12 @@ type Settings struct {
 	store    store.Store
 	apps     Apps
 	builders *builder.Selector
-	resolver *Resolver
 }
 
 // New returns the build settings kept in cfg.Store and on cfg.Apps'
 // records.
 func New(cfg Config) *Settings {
-	return &Settings{store: cfg.Store, apps: cfg.Apps, builders: cfg.Builders, resolver: NewResolver(cfg.Store, cfg.Logger)}
+	return &Settings{store: cfg.Store, apps: cfg.Apps, builders: cfg.Builders}
 }
 
 // globalKey is the global settings document, which this package shares

@@ -545,7 +545,7 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
-	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Logger: a.log})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
