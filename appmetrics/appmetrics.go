@@ -296,12 +296,7 @@ func (s *Set) Retain(names []string, listed time.Time) {
 	for n := range s.usage {
 		if _, ok := s.apps.Load(n); !ok {
 			delete(s.usage, n)
-			delete(s.perContainer, n)
-		}
-	}
-	for n := range s.perContainer {
-		if _, ok := s.apps.Load(n); !ok {
-			delete(s.perContainer, n)
+			delete(s.perContainer, n) // added and forgotten with usage
 		}
 	}
 }
