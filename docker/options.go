@@ -338,11 +338,20 @@ func ValidateMount(v string) error {
 	case !volumeName.MatchString(src):
 		return fmt.Errorf("%q is neither an absolute host path nor a volume name (letters, digits, '_', '.', '-')", src)
 	}
-	if !strings.HasPrefix(dest, "/") || path.Clean(dest) != dest || dest == "/" {
-		return fmt.Errorf("container path %q must be a clean absolute path other than /", dest)
+	if err := checkContainerPath(dest); err != nil {
+		return err
 	}
 	if len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw" {
 		return fmt.Errorf("mount option %q: use ro or rw", parts[2])
+	}
+	return nil
+}
+
+// checkContainerPath checks the container side of a mount (ValidateMount's
+// DEST, and docker-options' -v /path): a clean absolute path other than /.
+func checkContainerPath(dest string) error {
+	if !strings.HasPrefix(dest, "/") || path.Clean(dest) != dest || dest == "/" {
+		return fmt.Errorf("container path %q must be a clean absolute path other than /", dest)
 	}
 	return nil
 }
@@ -375,9 +384,10 @@ func refusedHostPath(src string) error {
 func appendBind(h *HostOptions, v string) error {
 	if strings.HasPrefix(v, "/") && !strings.Contains(v, ":") {
 		// -v /path: an anonymous volume, as docker run makes one; it is
-		// the container's own and goes with it (HostOptions.Volumes).
-		if path.Clean(v) != v || v == "/" {
-			return fmt.Errorf("container path %q must be a clean absolute path other than /", v)
+		// the container's own and goes with it (HostOptions.Volumes). Its
+		// path is checked as a mount's container side is.
+		if err := checkContainerPath(v); err != nil {
+			return err
 		}
 		h.Volumes = append(h.Volumes, v)
 		return nil
