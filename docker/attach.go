@@ -27,7 +27,7 @@ type Streams struct {
 // to s, removes the container afterwards and returns the command's exit
 // status. Of spec, Name (empty: Docker picks one), Image, Entrypoint,
 // Cmd, Env, Labels and Host are used; a one-off restarts never.
-func (c *Client) RunAttached(ctx context.Context, spec RunSpec, s Streams) (int, error) {
+func (c *ContainerAPI) RunAttached(ctx context.Context, spec RunSpec, s Streams) (int, error) {
 	h := spec.Host
 	cfg := &container.Config{
 		Image: spec.Image, Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, Env: spec.Env, Labels: c.stamp(spec.Labels),
@@ -77,7 +77,7 @@ func (c *Client) RunAttached(ctx context.Context, spec RunSpec, s Streams) (int,
 // seconds: a removal that races the container's start (the session ended
 // while Docker was starting it) can be refused for a moment, and the
 // one-off must not outlive its session.
-func (c *Client) removeRetrying(ctx context.Context, id string) {
+func (c *ContainerAPI) removeRetrying(ctx context.Context, id string) {
 	for i := 0; i < 20; i++ {
 		if c.Remove(ctx, id) == nil {
 			return
@@ -88,7 +88,7 @@ func (c *Client) removeRetrying(ctx context.Context, id string) {
 
 // ExecAttached runs cmd inside the running container id (docker exec),
 // attached to s, and returns its exit status.
-func (c *Client) ExecAttached(ctx context.Context, id string, cmd, env []string, s Streams) (int, error) {
+func (c *ContainerAPI) ExecAttached(ctx context.Context, id string, cmd, env []string, s Streams) (int, error) {
 	size := client.ConsoleSize{Height: s.Size[1], Width: s.Size[0]}
 	ex, err := c.api.ExecCreate(ctx, id, client.ExecCreateOptions{
 		Cmd: cmd, Env: env, TTY: s.TTY, ConsoleSize: size,

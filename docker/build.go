@@ -3,12 +3,28 @@ package docker
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/versions"
 )
+
+// BuildAPI is the part of Client that builds: it passes Dockerfile
+// builds to the engine's builder (BuildKit or the classic one), bounds
+// BuildKit's RUN steps (buildcgroup.go), and runs builders' build
+// containers (buildrun.go, packrun.go), as one-offs of the
+// ContainerAPI.
+type BuildAPI struct {
+	*conn
+	containers *ContainerAPI
+}
+
+// ImageBuild passes a build through to the engine (see package builder).
+func (c *BuildAPI) ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	return c.api.ImageBuild(ctx, buildContext, options)
+}
 
 // BuildKit reports whether the engine builds with its own BuildKit
 // (the build API's version=2, API 1.39 and later, Linux engines). The
@@ -17,7 +33,7 @@ import (
 // Docker 20.10 sends none unless configured, and builds with BuildKit
 // all the same when asked. An engine whose admin turned BuildKit off
 // ("1") gets the classic builder.
-func (c *Client) BuildKit(ctx context.Context) (bool, string, error) {
+func (c *BuildAPI) BuildKit(ctx context.Context) (bool, string, error) {
 	ping, err := c.api.Ping(ctx, client.PingOptions{})
 	if err != nil {
 		return false, "", err
@@ -35,13 +51,13 @@ func (c *Client) BuildKit(ctx context.Context) (bool, string, error) {
 
 // BuildCancel stops the BuildKit build with the given ID (package
 // builder cancels explicitly, as the docker CLI does).
-func (c *Client) BuildCancel(ctx context.Context, id string) error {
+func (c *BuildAPI) BuildCancel(ctx context.Context, id string) error {
 	_, err := c.api.BuildCancel(ctx, id, client.BuildCancelOptions{})
 	return err
 }
 
 // DialSession opens the engine's /session endpoint for a BuildKit
 // session (package builder serves it).
-func (c *Client) DialSession(ctx context.Context, meta map[string][]string) (net.Conn, error) {
+func (c *BuildAPI) DialSession(ctx context.Context, meta map[string][]string) (net.Conn, error) {
 	return c.api.DialHijack(ctx, "/session", "h2c", meta)
 }

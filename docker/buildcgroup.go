@@ -47,7 +47,7 @@ var bkCgroup struct {
 // nanoCPUs, for as long as the build runs: call release when it ends.
 // 0 means no limit. When it cannot, why says so, in words for the build
 // log, and release is nil.
-func (c *Client) LimitBuildKit(ctx context.Context, memory, swap, nanoCPUs int64) (release func(), why string, err error) {
+func (c *BuildAPI) LimitBuildKit(ctx context.Context, memory, swap, nanoCPUs int64) (release func(), why string, err error) {
 	dirs, why, err := c.buildKitCgroup(ctx)
 	if why != "" || err != nil {
 		return nil, why, err
@@ -112,7 +112,7 @@ type bkDirs struct {
 	memory, cpu string
 }
 
-func (c *Client) buildKitCgroup(ctx context.Context) (bkDirs, string, error) {
+func (c *BuildAPI) buildKitCgroup(ctx context.Context) (bkDirs, string, error) {
 	host := c.api.DaemonHost()
 	if !strings.HasPrefix(host, "unix://") {
 		return bkDirs{}, fmt.Sprintf("the engine (%s) is not a local unix socket, so its cgroups are not on Berth's host", host), nil

@@ -59,7 +59,7 @@ type BuildRun struct {
 // The container runs on Docker's default bridge, as `docker build` does,
 // not on Berth's network: a build needs the internet (buildpacks), not
 // the apps.
-func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id string, err error) {
+func (c *BuildAPI) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id string, err error) {
 	labels := c.stamp(spec.Labels)
 	cfg := &container.Config{Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, Labels: labels}
 	hc := &container.HostConfig{
@@ -138,7 +138,7 @@ func (c *Client) RunBuild(ctx context.Context, spec BuildRun) (exitCode int, id 
 			return 0, id, fmt.Errorf("docker: copy the source into the build container: %w", err)
 		}
 	}
-	code, err := c.runToExit(ctx, id, spec.Output, "build container")
+	code, err := c.containers.runToExit(ctx, id, spec.Output, "build container")
 	return code, id, err
 }
 
@@ -175,35 +175,4 @@ func prefixTar(w io.Writer, r io.Reader, dir string) error {
 		}
 	}
 	return tw.Close()
-}
-
-// EnsureVolume creates the named volume with labels (stamped) unless it
-// exists, and says whether it existed. A volume of that name that another
-// Berth on the engine made, or another app's, is refused, not shared: a
-// build cache carries what the next build runs (checkVolumeOwner).
-func (c *Client) EnsureVolume(ctx context.Context, name string, labels map[string]string) (existed bool, err error) {
-	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	switch {
-	case err == nil:
-		return true, checkVolumeOwner(name, res.Volume.Labels, c.instance, labels)
-	case !IsNotFound(err):
-		return false, fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	return false, c.CreateVolume(ctx, name, labels)
-}
-
-// RemoveOwnVolume removes the named volume if it is this Berth's; a
-// missing volume, or another Berth's, is left alone without an error.
-func (c *Client) RemoveOwnVolume(ctx context.Context, name string) error {
-	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	if res.Volume.Labels[LabelInstance] != c.instance {
-		return nil
-	}
-	return c.RemoveVolume(ctx, name)
 }

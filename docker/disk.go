@@ -31,7 +31,7 @@ type ImageUsage struct {
 
 // DiskUsage asks the engine what its images, this Berth's volumes and the
 // build cache take (docker system df).
-func (c *Client) DiskUsage(ctx context.Context) (DiskUsage, error) {
+func (c *ImageAPI) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	res, err := c.api.DiskUsage(ctx, client.DiskUsageOptions{Images: true, Volumes: true, BuildCache: true, Verbose: true})
 	if err != nil {
 		return DiskUsage{}, fmt.Errorf("docker: disk usage: %w", err)
@@ -70,7 +70,7 @@ func (c *Client) DiskUsage(ctx context.Context) (DiskUsage, error) {
 // cache is the engine's, not only Berth's: this is what `docker builder
 // prune --keep-storage` does, and what BuildKit's own garbage collection
 // would do with that bound.
-func (c *Client) PruneBuildCache(ctx context.Context, keep int64) (int64, error) {
+func (c *ImageAPI) PruneBuildCache(ctx context.Context, keep int64) (int64, error) {
 	opts := client.BuildCachePruneOptions{}
 	if versions.LessThan(c.api.ClientVersion(), "1.48") {
 		opts.ReservedSpace = keep // sent as keep-storage

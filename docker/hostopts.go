@@ -2,19 +2,15 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
@@ -195,179 +191,6 @@ func (h HostOptions) apply(cfg *container.Config, hc *container.HostConfig) {
 	}
 }
 
-// createNetworking returns the network a container is created on and its
-// endpoint settings. The engine API before 1.44 takes one network at
-// creation; the others are connected by connectNetworks before start.
-func (c *Client) createNetworking(h HostOptions) (container.NetworkMode, *network.NetworkingConfig) {
-	name := c.network
-	ep := &network.EndpointSettings{}
-	if h.InitialNetwork != "" && h.InitialNetwork != c.network {
-		name = h.InitialNetwork
-		ep.Aliases = h.InitialAliases
-	}
-	return container.NetworkMode(name), &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{name: ep}}
-}
-
-// connectNetworks joins a created container to Berth's network (when it
-// was created on another) and to h's networks.
-func (c *Client) connectNetworks(ctx context.Context, id string, h HostOptions) error {
-	var joins []Attachment
-	if h.InitialNetwork != "" && h.InitialNetwork != c.network {
-		joins = append(joins, Attachment{Network: c.network})
-	}
-	joins = append(joins, h.Networks...)
-	for _, a := range joins {
-		if err := c.Connect(ctx, id, a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Connect joins a container to a network under the attachment's aliases;
-// one that is already joined is left as it is.
-func (c *Client) Connect(ctx context.Context, id string, a Attachment) error {
-	_, err := c.api.NetworkConnect(ctx, a.Network, client.NetworkConnectOptions{
-		Container:      id,
-		EndpointConfig: &network.EndpointSettings{Aliases: a.Aliases},
-	})
-	if err != nil && !strings.Contains(err.Error(), "already exists in network") {
-		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
-		}
-		return fmt.Errorf("docker: connect container %s to network %s: %w", id, a.Network, err)
-	}
-	return nil
-}
-
-// NetworkInfo is what Berth shows of a Docker network.
-type NetworkInfo struct {
-	Name     string   `json:"name"`
-	ID       string   `json:"id"`
-	Driver   string   `json:"driver"`
-	Internal bool     `json:"internal"`
-	Subnets  []string `json:"subnets,omitempty"`
-	// Berth says whether network:create made it.
-	Berth bool `json:"berth"`
-	// Containers are the names of the containers attached to it.
-	Containers []string `json:"containers,omitempty"`
-}
-
-// LabelNetwork marks a network made by network:create.
-const LabelNetwork = "berth.network"
-
-// ErrNetworkInUse is returned when a network cannot be removed because
-// containers are attached to it.
-var ErrNetworkInUse = errors.New("network in use")
-
-// CreateNetwork makes an attachable bridge network labelled as Berth's.
-func (c *Client) CreateNetwork(ctx context.Context, name string) error {
-	// Docker before API 1.44 allows two networks of one name; Berth's
-	// commands name networks, so it refuses a second one: one creator at
-	// a time here, CheckDuplicate for the engine, and a creator that
-	// still raced another process (the engine checks without a lock)
-	// removes its own network again unless it is the older one.
-	networkMu.Lock()
-	defer networkMu.Unlock()
-	if _, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
-		return fmt.Errorf("a network named %s already exists", name)
-	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker: inspect network %s: %w", name, err)
-	}
-	id, err := c.createNetworkChecked(ctx, name, client.NetworkCreateOptions{
-		Driver:     "bridge",
-		Attachable: true,
-		Labels:     map[string]string{LabelNetwork: "true", LabelInstance: c.instance},
-	})
-	if err != nil {
-		if isDuplicateNetwork(err) {
-			return fmt.Errorf("a network named %s already exists", name)
-		}
-		return fmt.Errorf("docker: create network %s: %w", name, err)
-	}
-	nets, err := c.networksNamed(ctx, name)
-	if err != nil {
-		return err
-	}
-	if len(nets) > 1 && nets[0].ID != id {
-		if _, err := c.api.NetworkRemove(context.WithoutCancel(ctx), id, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("another process created network %s at the same time, and this one's duplicate %s cannot be removed (remove it with `docker network rm %[2]s`): %w", name, id, err)
-		}
-		return fmt.Errorf("a network named %s already exists", name)
-	}
-	return nil
-}
-
-// InspectNetwork describes a network; the error satisfies IsNotFound when
-// there is none by that name.
-func (c *Client) InspectNetwork(ctx context.Context, name string) (NetworkInfo, error) {
-	res, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
-	if err != nil {
-		return NetworkInfo{}, fmt.Errorf("docker: inspect network %s: %w", name, err)
-	}
-	n := res.Network
-	info := NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)}
-	for _, cfg := range n.IPAM.Config {
-		if cfg.Subnet.IsValid() {
-			info.Subnets = append(info.Subnets, cfg.Subnet.String())
-		}
-	}
-	for _, ep := range n.Containers {
-		info.Containers = append(info.Containers, ep.Name)
-	}
-	slices.Sort(info.Containers)
-	return info, nil
-}
-
-// Networks lists the engine's networks by name.
-func (c *Client) Networks(ctx context.Context) ([]NetworkInfo, error) {
-	res, err := c.api.NetworkList(ctx, client.NetworkListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("docker: list networks: %w", err)
-	}
-	out := make([]NetworkInfo, 0, len(res.Items))
-	for _, n := range res.Items {
-		out = append(out, NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)})
-	}
-	slices.SortFunc(out, func(a, b NetworkInfo) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-// ownsNetwork reports whether network:create of this Berth made a network
-// with labels. One made by a Berth from before instance IDs has none, and
-// is taken as this Berth's: a network holds no data, and one in use
-// cannot be removed.
-func (c *Client) ownsNetwork(labels map[string]string) bool {
-	if labels[LabelNetwork] != "true" {
-		return false
-	}
-	inst, ok := labels[LabelInstance]
-	return !ok || inst == c.instance
-}
-
-// RemoveNetwork deletes a network. A network with attached containers is
-// refused with ErrNetworkInUse.
-func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
-	_, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
-	if err != nil {
-		if strings.Contains(err.Error(), "active endpoints") {
-			return fmt.Errorf("%w: containers are still attached to %s", ErrNetworkInUse, name)
-		}
-		return fmt.Errorf("docker: remove network %s: %w", name, err)
-	}
-	return nil
-}
-
-var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-
-// ValidNetworkName checks a name Docker accepts for a network.
-func ValidNetworkName(name string) error {
-	if !networkName.MatchString(name) {
-		return fmt.Errorf("%q is not a network name: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
-	}
-	return nil
-}
-
 // ParseMemory reads a memory size in Dokku's form: a number with an
 // optional unit b, k, m or g (either case, "kb", "mb", "gb" too); a bare
 // number is megabytes, as in Dokku.
@@ -409,7 +232,7 @@ func ParseCPUs(s string) (int64, error) {
 
 // CPUs returns how many CPUs the engine has: the most a container may be
 // limited to.
-func (c *Client) CPUs(ctx context.Context) (int, error) {
+func (c *ContainerAPI) CPUs(ctx context.Context) (int, error) {
 	res, err := c.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("docker: engine info: %w", err)
@@ -418,7 +241,7 @@ func (c *Client) CPUs(ctx context.Context) (int, error) {
 }
 
 // MemTotal returns the memory of the engine's host, in bytes.
-func (c *Client) MemTotal(ctx context.Context) (int64, error) {
+func (c *ContainerAPI) MemTotal(ctx context.Context) (int64, error) {
 	res, err := c.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("docker: engine info: %w", err)

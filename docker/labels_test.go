@@ -5,9 +5,9 @@ import "testing"
 // Every label Berth reads is set by Berth on each container it creates,
 // so none can come from the image; the instance ID cannot be given.
 func TestStampSetsEveryBerthLabel(t *testing.T) {
-	c := &Client{}
+	c := newClient(&conn{})
 	c.SetInstance("me", nil)
-	got := c.stamp(map[string]string{LabelOneOff: "app-a", LabelInstance: "someone-else", "other": "x"})
+	got := c.conn.stamp(map[string]string{LabelOneOff: "app-a", LabelInstance: "someone-else", "other": "x"})
 	for _, k := range containerLabels {
 		v, ok := got[k]
 		if !ok {
@@ -39,7 +39,7 @@ func TestStampSetsEveryBerthLabel(t *testing.T) {
 }
 
 func TestOwns(t *testing.T) {
-	c := &Client{}
+	c := newClient(&conn{})
 	c.SetInstance("me", []string{"old"})
 	for _, tc := range []struct {
 		id     string

@@ -24,7 +24,7 @@ type ImageConfig struct {
 
 // ImageConfig returns a local image's config; ok is false when the engine
 // has no image by that reference (nothing is pulled).
-func (c *Client) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, ok bool, err error) {
+func (c *ImageAPI) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, ok bool, err error) {
 	res, err := c.api.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
 		return ImageConfig{}, false, nil
@@ -38,42 +38,12 @@ func (c *Client) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, 
 	return ImageConfig{Env: res.Config.Env, Labels: res.Config.Labels, User: res.Config.User}, true, nil
 }
 
-// EnsureCacheVolume creates the named volume, stamped with labels and this
-// Berth's instance ID, unless it exists. An existing volume of that name
-// that is not this Berth's (another Berth on the same engine, or made by
-// hand), or not the app's that labels name, is refused rather than used:
-// a build cache is written into.
-func (c *Client) EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error {
-	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if err == nil {
-		return checkVolumeOwner(name, v.Volume.Labels, c.instance, labels)
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	return c.CreateVolume(ctx, name, labels)
-}
-
-// checkVolumeOwner refuses an existing build cache volume that is not
-// this Berth's (its instance label) or not the app's (its app label, when
-// the caller names an app): a build cache is written into and carries
-// what the next build runs, so one app's must never be another's.
-func checkVolumeOwner(name string, have map[string]string, instance string, want map[string]string) error {
-	if have[LabelInstance] != instance {
-		return fmt.Errorf("the volume %s exists and is not this Berth's (its %s label is %q): remove it (docker volume rm %s) or give this Berth its own engine", name, LabelInstance, have[LabelInstance], name)
-	}
-	if app := want[LabelApp]; app != "" && have[LabelApp] != app {
-		return fmt.Errorf("the volume %s exists and is not the build cache of app %s (its %s label is %q): remove it (docker volume rm %s); the next build makes it again", name, app, LabelApp, have[LabelApp], name)
-	}
-	return nil
-}
-
 // LocalSocket returns the path of the engine's unix socket, for a build
 // container that talks to the engine itself (the CNB lifecycle's -daemon
 // export, which gets the socket mounted in). An engine reached any other
 // way (tcp://, ssh://) has no socket on this host to mount: the error
 // says so.
-func (c *Client) LocalSocket() (string, error) {
+func (c *BuildAPI) LocalSocket() (string, error) {
 	host := c.api.DaemonHost()
 	u, err := url.Parse(host)
 	if err != nil || u.Scheme != "unix" || u.Path == "" {
@@ -111,7 +81,7 @@ type BuildContainer struct {
 // RunBuildContainer runs spec to its end and returns its exit code. The
 // container is removed afterwards, also when ctx is cancelled (a build
 // cut off by a timeout or a pusher who went away leaves nothing behind).
-func (c *Client) RunBuildContainer(ctx context.Context, spec BuildContainer) (int, error) {
+func (c *BuildAPI) RunBuildContainer(ctx context.Context, spec BuildContainer) (int, error) {
 	cfg := &container.Config{Image: spec.Image, User: spec.User, Cmd: spec.Cmd, Env: spec.Env, Labels: c.stamp(spec.Labels)}
 	hc := &container.HostConfig{Init: &useInit, Binds: spec.Binds}
 	for name, target := range spec.Volumes {
@@ -123,30 +93,13 @@ func (c *Client) RunBuildContainer(ctx context.Context, spec BuildContainer) (in
 		return 0, fmt.Errorf("docker: create build container from %s: %w", spec.Image, err)
 	}
 	id := created.ID
-	defer c.RemoveOneOff(context.WithoutCancel(ctx), id)
+	defer c.containers.RemoveOneOff(context.WithoutCancel(ctx), id)
 	if spec.Files != nil {
 		if _, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: spec.Files}); err != nil {
 			return 0, fmt.Errorf("docker: copy the source into the build container: %w", err)
 		}
 	}
-	return c.runToExit(ctx, id, spec.Output, "build container")
-}
-
-// RemoveOwnedVolume deletes a named volume if it is this Berth's (its
-// instance label), and leaves another's alone; a missing one is not an
-// error.
-func (c *Client) RemoveOwnedVolume(ctx context.Context, name string) error {
-	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	if v.Volume.Labels[LabelInstance] != c.instance {
-		return nil
-	}
-	return c.RemoveVolume(ctx, name)
+	return c.containers.runToExit(ctx, id, spec.Output, "build container")
 }
 
 // SetEntrypoint gives the image ref a new ENTRYPOINT, keeping its file
@@ -154,12 +107,12 @@ func (c *Client) RemoveOwnedVolume(ctx context.Context, name string) error {
 // the new image's ID. It commits a container that never starts (stamped,
 // and removed at once; the image gets Berth's labels blank, as Commit
 // gives them).
-func (c *Client) SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error) {
+func (c *BuildAPI) SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error) {
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ref, Labels: c.stamp(nil)}})
 	if err != nil {
 		return "", fmt.Errorf("docker: create a container of %s: %w", ref, err)
 	}
-	defer c.RemoveOneOff(context.WithoutCancel(ctx), created.ID)
+	defer c.containers.RemoveOneOff(context.WithoutCancel(ctx), created.ID)
 	quoted, err := json.Marshal(entrypoint)
 	if err != nil {
 		return "", err

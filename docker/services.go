@@ -49,7 +49,7 @@ type ServiceSpec struct {
 }
 
 // HasImage reports whether the engine has image locally.
-func (c *Client) HasImage(ctx context.Context, image string) (bool, error) {
+func (c *ImageAPI) HasImage(ctx context.Context, image string) (bool, error) {
 	_, err := c.api.ImageInspect(ctx, image)
 	if err == nil {
 		return true, nil
@@ -61,7 +61,7 @@ func (c *Client) HasImage(ctx context.Context, image string) (bool, error) {
 }
 
 // Pull fetches image from its registry, writing progress lines to log.
-func (c *Client) Pull(ctx context.Context, image string, log io.Writer) error {
+func (c *ImageAPI) Pull(ctx context.Context, image string, log io.Writer) error {
 	res, err := c.api.ImagePull(ctx, image, client.ImagePullOptions{})
 	if err != nil {
 		return fmt.Errorf("docker: pull %s: %w", image, err)
@@ -81,40 +81,11 @@ func (c *Client) Pull(ctx context.Context, image string, log io.Writer) error {
 	return nil
 }
 
-// CreateVolume creates a named volume unless it exists.
-func (c *Client) CreateVolume(ctx context.Context, name string, labels map[string]string) error {
-	if _, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: c.stamp(labels)}); err != nil {
-		return fmt.Errorf("docker: create volume %s: %w", name, err)
-	}
-	return nil
-}
-
-// RemoveVolume deletes a named volume; a missing one is not an error.
-func (c *Client) RemoveVolume(ctx context.Context, name string) error {
-	_, err := c.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker: remove volume %s: %w", name, err)
-	}
-	return nil
-}
-
-// HasVolume reports whether a named volume exists.
-func (c *Client) HasVolume(ctx context.Context, name string) (bool, error) {
-	_, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if err == nil {
-		return true, nil
-	}
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("docker: inspect volume %s: %w", name, err)
-}
-
 // CreateService creates (without starting) a service container on
 // Berth's network, reachable there by its name, with its data volume
 // mounted and restart policy unless-stopped: Docker starts it again
 // after a reboot unless it was stopped on purpose.
-func (c *Client) CreateService(ctx context.Context, spec ServiceSpec) (string, error) {
+func (c *ContainerAPI) CreateService(ctx context.Context, spec ServiceSpec) (string, error) {
 	port, ok := network.PortFrom(uint16(spec.Port), network.TCP)
 	if !ok {
 		return "", fmt.Errorf("docker: bad service port %d", spec.Port)
@@ -153,7 +124,7 @@ func (c *Client) CreateService(ctx context.Context, spec ServiceSpec) (string, e
 
 // StartExisting starts a created or stopped container, leaving it in
 // place if it fails (a service's container is its configuration).
-func (c *Client) StartExisting(ctx context.Context, id string) error {
+func (c *ContainerAPI) StartExisting(ctx context.Context, id string) error {
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("docker: start container %s: %w", id, err)
 	}
@@ -162,7 +133,7 @@ func (c *Client) StartExisting(ctx context.Context, id string) error {
 
 // PublishedPort returns the host address a running container's port is
 // bound to, if any.
-func (c *Client) PublishedPort(ctx context.Context, id string, port int) (netip.AddrPort, bool, error) {
+func (c *ContainerAPI) PublishedPort(ctx context.Context, id string, port int) (netip.AddrPort, bool, error) {
 	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return netip.AddrPort{}, false, fmt.Errorf("docker: inspect container %s: %w", id, err)
@@ -181,7 +152,7 @@ func (c *Client) PublishedPort(ctx context.Context, id string, port int) (netip.
 
 // CopyFileTo writes r (size bytes) as file dst with mode into the
 // container (which may be stopped: a volume mounted there receives it).
-func (c *Client) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, size int64, mode int64) error {
+func (c *ContainerAPI) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, size int64, mode int64) error {
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -204,7 +175,7 @@ func (c *Client) CopyFileTo(ctx context.Context, id, dst string, r io.Reader, si
 
 // CopyFileFrom reads file src out of the container (which may be
 // stopped) into a temporary file, returned rewound with its size.
-func (c *Client) CopyFileFrom(ctx context.Context, id, src string) (*os.File, int64, error) {
+func (c *ContainerAPI) CopyFileFrom(ctx context.Context, id, src string) (*os.File, int64, error) {
 	res, err := c.api.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src})
 	if err != nil {
 		return nil, 0, fmt.Errorf("docker: copy %s out of %s: %w", src, id, err)

@@ -24,7 +24,7 @@ type Usage struct {
 
 // Usage reads a running container's resource use once (Docker's
 // one-shot stats: no wait for a second sample).
-func (c *Client) Usage(ctx context.Context, nameOrID string) (Usage, error) {
+func (c *ContainerAPI) Usage(ctx context.Context, nameOrID string) (Usage, error) {
 	res, err := c.api.ContainerStats(ctx, nameOrID, client.ContainerStatsOptions{})
 	if err != nil {
 		return Usage{}, err

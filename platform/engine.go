@@ -110,4 +110,14 @@ type NetworkEngine interface {
 	Connect(ctx context.Context, id string, a docker.Attachment) error
 }
 
-var _ Engine = (*docker.Client)(nil)
+// Each implementation is made of one type per part, and each part type
+// implements its interface on its own: docker.Client of docker.ContainerAPI,
+// ImageAPI and NetworkAPI (with VolumeAPI and BuildAPI beside them),
+// fakeengine.Engine of fakeengine.ContainerEngine, ImageEngine and
+// NetworkEngine (asserted in its tests: platform's tests import it).
+var (
+	_ Engine          = (*docker.Client)(nil)
+	_ ContainerEngine = (*docker.ContainerAPI)(nil)
+	_ ImageEngine     = (*docker.ImageAPI)(nil)
+	_ NetworkEngine   = (*docker.NetworkAPI)(nil)
+)

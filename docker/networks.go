@@ -1,0 +1,342 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
+)
+
+// NetworkAPI is the part of Client that manages networks: the one
+// apps run on, on which the proxy dials them, and those of
+// network:create. It implements platform.NetworkEngine.
+type NetworkAPI struct {
+	*conn
+}
+
+// Network is the name of the network apps run on.
+func (c *NetworkAPI) Network() string { return c.network }
+
+// SetNetwork names the network apps run on instead of DefaultNetwork (the
+// tests race EnsureNetwork on a network of their own). Call it before the
+// client is used.
+func (c *NetworkAPI) SetNetwork(name string) { c.network = name }
+
+// EnsureNetwork creates Berth's bridge network unless it exists, and
+// heals the state two racing creators can leave behind.
+//
+// Docker before API 1.44 (Docker 20.10 is API 1.41) creates a second
+// network of a name that exists unless the request asks it to check
+// (CheckDuplicate), and even then checks and creates without a lock, so
+// two Berths starting at once on an engine without the network can make
+// two "berth" networks; from then on every container start fails with
+// "network berth is ambiguous". So: one creator at a time in this process
+// (networkMu), CheckDuplicate on old engines, and after creating, a look
+// for duplicates that every racer resolves the same way (healNetwork).
+func (c *NetworkAPI) EnsureNetwork(ctx context.Context) error {
+	networkMu.Lock()
+	defer networkMu.Unlock()
+	nets, err := c.networksNamed(ctx, c.network)
+	if err != nil {
+		return err
+	}
+	if len(nets) == 1 {
+		return nil
+	}
+	if len(nets) == 0 {
+		_, err := c.createNetworkChecked(ctx, c.network, client.NetworkCreateOptions{
+			Driver: "bridge",
+			Labels: map[string]string{"berth.managed": "true"},
+		})
+		if err != nil && !isDuplicateNetwork(err) { // another process created it first
+			return fmt.Errorf("docker: create network %s: %w", c.network, err)
+		}
+	}
+	return c.healNetwork(ctx, c.network)
+}
+
+// networkMu serialises the network creation of all Clients of this
+// process (Berth and its services share one engine).
+var networkMu sync.Mutex
+
+func isDuplicateNetwork(err error) bool {
+	return cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists")
+}
+
+// networksNamed lists the networks called exactly name (the engine's name
+// filter matches substrings), oldest first, ties by ID: the order every
+// Berth agrees on when it decides which duplicate to keep.
+func (c *NetworkAPI) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	res, err := c.api.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list networks: %w", err)
+	}
+	var out []network.Summary
+	for _, n := range res.Items {
+		if n.Name == name {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b network.Summary) int {
+		if d := a.Created.Compare(b.Created); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// healNetwork leaves one network called name when racing creators made
+// several: the one containers are attached to, else the oldest. Empty
+// duplicates are removed; duplicates with containers on more than one of
+// them cannot be merged without stopping those containers, so that is an
+// error that says what to do.
+func (c *NetworkAPI) healNetwork(ctx context.Context, name string) error {
+	nets, err := c.networksNamed(ctx, name)
+	if err != nil || len(nets) < 2 {
+		return err
+	}
+	keep := -1
+	var used []string
+	for i, n := range nets {
+		// The list leaves out the attached containers; inspecting by ID
+		// has them.
+		res, err := c.api.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			continue // another Berth removed it
+		} else if err != nil {
+			return fmt.Errorf("docker: inspect network %s (%s): %w", name, n.ID, err)
+		}
+		if len(res.Network.Containers) > 0 {
+			used = append(used, n.ID)
+			keep = i
+		}
+	}
+	if len(used) > 1 {
+		return fmt.Errorf("the engine has %d networks named %s with containers on them (IDs %s), so no container can start on %[2]s: "+
+			"stop Berth, remove the containers of all but one of them (docker network inspect ID shows them; Berth makes its app containers again), "+
+			"then `docker network rm` those networks by ID", len(nets), name, strings.Join(used, ", "))
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	for i, n := range nets {
+		if i == keep {
+			continue
+		}
+		if _, err := c.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("the engine has several networks named %s and the empty duplicate %s cannot be removed (remove it with `docker network rm %[2]s`): %w", name, n.ID, err)
+		}
+	}
+	return nil
+}
+
+// createNetworkChecked creates a network, asking engines older than API
+// 1.44 to refuse a duplicate name (CheckDuplicate; newer engines always
+// refuse and no longer take the field, and the client library no longer
+// sends it, so the request is made here by hand).
+func (c *NetworkAPI) createNetworkChecked(ctx context.Context, name string, opts client.NetworkCreateOptions) (id string, err error) {
+	if !versions.LessThan(c.api.ClientVersion(), "1.44") {
+		res, err := c.api.NetworkCreate(ctx, name, opts)
+		return res.ID, err
+	}
+	body, err := json.Marshal(struct {
+		Name           string
+		CheckDuplicate bool
+		Driver         string
+		Internal       bool
+		Attachable     bool
+		Labels         map[string]string
+	}{name, true, opts.Driver, opts.Internal, opts.Attachable, opts.Labels})
+	if err != nil {
+		return "", err
+	}
+	dial := c.api.Dialer()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+	}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker/v"+c.api.ClientVersion()+"/networks/create", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		var created struct{ ID string }
+		if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
+			return "", fmt.Errorf("engine's answer: %w", err)
+		}
+		return created.ID, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var e struct{ Message string }
+	if json.Unmarshal(msg, &e) == nil && e.Message != "" {
+		msg = []byte(e.Message)
+	}
+	if resp.StatusCode == http.StatusConflict {
+		return "", cerrdefs.ErrConflict.WithMessage(string(msg))
+	}
+	return "", fmt.Errorf("engine answered %s: %s", resp.Status, msg)
+}
+
+// Connect joins a container to a network under the attachment's aliases;
+// one that is already joined is left as it is.
+func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error {
+	_, err := c.api.NetworkConnect(ctx, a.Network, client.NetworkConnectOptions{
+		Container:      id,
+		EndpointConfig: &network.EndpointSettings{Aliases: a.Aliases},
+	})
+	if err != nil && !strings.Contains(err.Error(), "already exists in network") {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
+		}
+		return fmt.Errorf("docker: connect container %s to network %s: %w", id, a.Network, err)
+	}
+	return nil
+}
+
+// NetworkInfo is what Berth shows of a Docker network.
+type NetworkInfo struct {
+	Name     string   `json:"name"`
+	ID       string   `json:"id"`
+	Driver   string   `json:"driver"`
+	Internal bool     `json:"internal"`
+	Subnets  []string `json:"subnets,omitempty"`
+	// Berth says whether network:create made it.
+	Berth bool `json:"berth"`
+	// Containers are the names of the containers attached to it.
+	Containers []string `json:"containers,omitempty"`
+}
+
+// LabelNetwork marks a network made by network:create.
+const LabelNetwork = "berth.network"
+
+// ErrNetworkInUse is returned when a network cannot be removed because
+// containers are attached to it.
+var ErrNetworkInUse = errors.New("network in use")
+
+// CreateNetwork makes an attachable bridge network labelled as Berth's.
+func (c *NetworkAPI) CreateNetwork(ctx context.Context, name string) error {
+	// Docker before API 1.44 allows two networks of one name; Berth's
+	// commands name networks, so it refuses a second one: one creator at
+	// a time here, CheckDuplicate for the engine, and a creator that
+	// still raced another process (the engine checks without a lock)
+	// removes its own network again unless it is the older one.
+	networkMu.Lock()
+	defer networkMu.Unlock()
+	if _, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
+		return fmt.Errorf("a network named %s already exists", name)
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: inspect network %s: %w", name, err)
+	}
+	id, err := c.createNetworkChecked(ctx, name, client.NetworkCreateOptions{
+		Driver:     "bridge",
+		Attachable: true,
+		Labels:     map[string]string{LabelNetwork: "true", LabelInstance: c.instance},
+	})
+	if err != nil {
+		if isDuplicateNetwork(err) {
+			return fmt.Errorf("a network named %s already exists", name)
+		}
+		return fmt.Errorf("docker: create network %s: %w", name, err)
+	}
+	nets, err := c.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(nets) > 1 && nets[0].ID != id {
+		if _, err := c.api.NetworkRemove(context.WithoutCancel(ctx), id, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("another process created network %s at the same time, and this one's duplicate %s cannot be removed (remove it with `docker network rm %[2]s`): %w", name, id, err)
+		}
+		return fmt.Errorf("a network named %s already exists", name)
+	}
+	return nil
+}
+
+// InspectNetwork describes a network; the error satisfies IsNotFound when
+// there is none by that name.
+func (c *NetworkAPI) InspectNetwork(ctx context.Context, name string) (NetworkInfo, error) {
+	res, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil {
+		return NetworkInfo{}, fmt.Errorf("docker: inspect network %s: %w", name, err)
+	}
+	n := res.Network
+	info := NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)}
+	for _, cfg := range n.IPAM.Config {
+		if cfg.Subnet.IsValid() {
+			info.Subnets = append(info.Subnets, cfg.Subnet.String())
+		}
+	}
+	for _, ep := range n.Containers {
+		info.Containers = append(info.Containers, ep.Name)
+	}
+	slices.Sort(info.Containers)
+	return info, nil
+}
+
+// Networks lists the engine's networks by name.
+func (c *NetworkAPI) Networks(ctx context.Context) ([]NetworkInfo, error) {
+	res, err := c.api.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list networks: %w", err)
+	}
+	out := make([]NetworkInfo, 0, len(res.Items))
+	for _, n := range res.Items {
+		out = append(out, NetworkInfo{Name: n.Name, ID: n.ID, Driver: n.Driver, Internal: n.Internal, Berth: c.ownsNetwork(n.Labels)})
+	}
+	slices.SortFunc(out, func(a, b NetworkInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// ownsNetwork reports whether network:create of this Berth made a network
+// with labels. One made by a Berth from before instance IDs has none, and
+// is taken as this Berth's: a network holds no data, and one in use
+// cannot be removed.
+func (c *NetworkAPI) ownsNetwork(labels map[string]string) bool {
+	if labels[LabelNetwork] != "true" {
+		return false
+	}
+	inst, ok := labels[LabelInstance]
+	return !ok || inst == c.instance
+}
+
+// RemoveNetwork deletes a network. A network with attached containers is
+// refused with ErrNetworkInUse.
+func (c *NetworkAPI) RemoveNetwork(ctx context.Context, name string) error {
+	_, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	if err != nil {
+		if strings.Contains(err.Error(), "active endpoints") {
+			return fmt.Errorf("%w: containers are still attached to %s", ErrNetworkInUse, name)
+		}
+		return fmt.Errorf("docker: remove network %s: %w", name, err)
+	}
+	return nil
+}
+
+var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// ValidNetworkName checks a name Docker accepts for a network.
+func ValidNetworkName(name string) error {
+	if !networkName.MatchString(name) {
+		return fmt.Errorf("%q is not a network name: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
