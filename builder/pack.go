@@ -39,7 +39,7 @@ const packPlatformAPI = "0.12"
 type PackEngine interface {
 	ImageConfig(ctx context.Context, ref string) (docker.ImageConfig, bool, error)
 	Pull(ctx context.Context, image string, log io.Writer) error
-	EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error
+	EnsureVolume(ctx context.Context, name string, labels map[string]string) (existed bool, err error)
 	RunBuildContainer(ctx context.Context, spec docker.BuildContainer) (int, error)
 	LocalSocket() (string, error)
 	SetEntrypoint(ctx context.Context, ref string, entrypoint []string) (string, error)
@@ -163,7 +163,7 @@ func (p Pack) Build(ctx context.Context, req Request) (Result, error) {
 	files, copied := packFiles(ctx, req.Source, env, order, uid, gid)
 	defer files.Close()
 	cache := PackCacheVolume(req.App)
-	if err := p.Engine.EnsureCacheVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App, docker.LabelApp: req.App, LabelBuilder: PackName}); err != nil {
+	if _, err := p.Engine.EnsureVolume(ctx, cache, map[string]string{docker.LabelOneOff: req.App, docker.LabelApp: req.App, LabelBuilder: PackName}); err != nil {
 		return Result{}, fmt.Errorf("the build cache of %s: %w", req.App, err)
 	}
 	cmd := []string{"/cnb/lifecycle/creator",

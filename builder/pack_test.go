@@ -41,12 +41,13 @@ func (f *fakePackEngine) Pull(_ context.Context, image string, _ io.Writer) erro
 	return errors.New("no registry here")
 }
 
-func (f *fakePackEngine) EnsureCacheVolume(_ context.Context, name string, labels map[string]string) error {
+func (f *fakePackEngine) EnsureVolume(_ context.Context, name string, labels map[string]string) (bool, error) {
 	if f.volumes == nil {
 		f.volumes = map[string]map[string]string{}
 	}
+	_, existed := f.volumes[name]
 	f.volumes[name] = labels
-	return nil
+	return existed, nil
 }
 
 func (f *fakePackEngine) RunBuildContainer(_ context.Context, spec docker.BuildContainer) (int, error) {

@@ -558,7 +558,7 @@ func (a *App) newCore() (*core, error) {
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
 	dropPackCache := func(ctx context.Context, app string) {
-		if err := dc.RemoveOwnedVolume(ctx, builder.PackCacheVolume(app)); err != nil {
+		if err := dc.RemoveOwnVolume(ctx, builder.PackCacheVolume(app)); err != nil {
 			a.log.Warn("removing the buildpack cache volume", "app", app, "error", err)
 		}
 	}

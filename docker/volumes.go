@@ -45,9 +45,12 @@ func (c *VolumeAPI) HasVolume(ctx context.Context, name string) (bool, error) {
 }
 
 // EnsureVolume creates the named volume with labels (stamped) unless it
-// exists, and says whether it existed. A volume of that name that another
-// Berth on the engine made, or another app's, is refused, not shared: a
-// build cache carries what the next build runs (checkVolumeOwner).
+// exists, and says whether it existed. A volume of that name that is not
+// this Berth's (another Berth on the engine made it, or it was made by
+// hand), or not the app's that labels name, is refused rather than
+// shared: a build cache carries what the next build runs
+// (checkVolumeOwner). The herokuish and pack builders' caches are made
+// by it.
 func (c *VolumeAPI) EnsureVolume(ctx context.Context, name string, labels map[string]string) (existed bool, err error) {
 	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	switch {
@@ -59,8 +62,9 @@ func (c *VolumeAPI) EnsureVolume(ctx context.Context, name string, labels map[st
 	return false, c.CreateVolume(ctx, name, labels)
 }
 
-// RemoveOwnVolume removes the named volume if it is this Berth's; a
-// missing volume, or another Berth's, is left alone without an error.
+// RemoveOwnVolume removes the named volume if it is this Berth's (its
+// instance label); a missing volume, or another Berth's, is left alone
+// without an error.
 func (c *VolumeAPI) RemoveOwnVolume(ctx context.Context, name string) error {
 	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if IsNotFound(err) {
@@ -75,22 +79,6 @@ func (c *VolumeAPI) RemoveOwnVolume(ctx context.Context, name string) error {
 	return c.RemoveVolume(ctx, name)
 }
 
-// EnsureCacheVolume creates the named volume, stamped with labels and this
-// Berth's instance ID, unless it exists. An existing volume of that name
-// that is not this Berth's (another Berth on the same engine, or made by
-// hand), or not the app's that labels name, is refused rather than used:
-// a build cache is written into.
-func (c *VolumeAPI) EnsureCacheVolume(ctx context.Context, name string, labels map[string]string) error {
-	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if err == nil {
-		return checkVolumeOwner(name, v.Volume.Labels, c.instance, labels)
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	return c.CreateVolume(ctx, name, labels)
-}
-
 // checkVolumeOwner refuses an existing build cache volume that is not
 // this Berth's (its instance label) or not the app's (its app label, when
 // the caller names an app): a build cache is written into and carries
@@ -103,21 +91,4 @@ func checkVolumeOwner(name string, have map[string]string, instance string, want
 		return fmt.Errorf("the volume %s exists and is not the build cache of app %s (its %s label is %q): remove it (docker volume rm %s); the next build makes it again", name, app, LabelApp, have[LabelApp], name)
 	}
 	return nil
-}
-
-// RemoveOwnedVolume deletes a named volume if it is this Berth's (its
-// instance label), and leaves another's alone; a missing one is not an
-// error.
-func (c *VolumeAPI) RemoveOwnedVolume(ctx context.Context, name string) error {
-	v, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("docker: inspect volume %s: %w", name, err)
-	}
-	if v.Volume.Labels[LabelInstance] != c.instance {
-		return nil
-	}
-	return c.RemoveVolume(ctx, name)
 }
