@@ -27,6 +27,19 @@ type HostResolver interface {
 	URLsFor(hosts []string) []string
 }
 
+// DomainsReport is what domains:report shows (package domains makes it;
+// the type stays here, where the dashboard reads it).
+type DomainsReport struct {
+	App     string   `json:"app,omitempty"`
+	Default []string `json:"default,omitempty"`
+	Own     []string `json:"own"`
+	Global  []string `json:"global"`
+	// URLs are the app's hosts as users open them (HostResolver.URLsFor).
+	URLs []string `json:"urls,omitempty"`
+	// Enabled is false after domains:disable (nil in the global report).
+	Enabled *bool `json:"app_enabled,omitempty"`
+}
+
 // bareHosts is the HostResolver of a platform given none (unit tests):
 // no global domain, no reserved host, plain http.
 type bareHosts struct{}
