@@ -2,11 +2,14 @@ package domains_test
 
 import (
 	"bytes"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/domains"
+	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -150,5 +153,76 @@ func TestPortsOfAnAppNotDeployedAreRecorded(t *testing.T) {
 	a, err := b.p.App(b.ctx, "blog")
 	if err != nil || !slices.Equal(a.PortMap, []string{"http:80:3000"}) {
 		t.Fatalf("the record's port_map %q, %v", a.PortMap, err)
+	}
+}
+
+func webEnv(t *testing.T, engine *fakeengine.Engine, app string) [][]string {
+	t.Helper()
+	var envs [][]string
+	for _, c := range engine.Containers() {
+		if c.Labels[docker.LabelApp] == app && c.Running && !c.OneOff {
+			envs = append(envs, c.Env)
+		}
+	}
+	return envs
+}
+
+func setPort(port int) domains.PortChange {
+	return func([]platform.PortMapping) ([]platform.PortMapping, error) {
+		return []platform.PortMapping{{Scheme: "http", HostPort: 80, ContainerPort: port}}, nil
+	}
+}
+
+// A running app whose proxied port changes rolls out again with PORT set
+// to it, and the mapping is recorded.
+func TestAPortChangeRollsTheAppOutOnTheNewPort(t *testing.T) {
+	b, engine := newDeployBed(t)
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if err := b.d.ChangePorts(b.ctx, "blog", setPort(3000), &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "Caddy proxies to port 3000 now (was 5000)") {
+		t.Fatalf("log %q", log.String())
+	}
+	envs := webEnv(t, engine, "blog")
+	if len(envs) != 1 || !slices.Contains(envs[0], "PORT=3000") {
+		t.Fatalf("running containers' environments %q, want one with PORT=3000", envs)
+	}
+	if a, err := b.p.App(b.ctx, "blog"); err != nil || !slices.Equal(a.PortMap, []string{"http:80:3000"}) {
+		t.Fatalf("the record's port_map %q, %v", a.PortMap, err)
+	}
+}
+
+// A port change whose rollout fails changes nothing: the mapping is not
+// recorded and the running release keeps serving on its port.
+func TestAFailedPortChangeKeepsTheRunningRelease(t *testing.T) {
+	b, engine := newDeployBed(t)
+	if err := b.p.Create(b.ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
+		return fakeengine.Behavior{Silent: slices.Contains(c.Env, "PORT=3000")}
+	}
+	if err := b.d.ChangePorts(b.ctx, "blog", setPort(3000), io.Discard); err == nil {
+		t.Fatal("a port change whose containers never listen succeeded")
+	}
+	if a, err := b.p.App(b.ctx, "blog"); err != nil || len(a.PortMap) != 0 {
+		t.Fatalf("the record's port_map %q, %v; want none", a.PortMap, err)
+	}
+	envs := webEnv(t, engine, "blog")
+	if len(envs) != 1 || !slices.Contains(envs[0], "PORT=5000") {
+		t.Fatalf("running containers' environments %q, want the old one, PORT=5000", envs)
+	}
+	if r, ok := b.table.App("blog"); !ok || len(r.Targets) != 1 {
+		t.Fatalf("blog's route %+v, want its old container", r)
 	}
 }
