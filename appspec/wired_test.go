@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/appspec"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
@@ -19,6 +20,7 @@ type wired struct {
 	st       store.Store
 	engine   *fakeengine.Engine
 	p        *platform.Platform
+	domains  *domains.Domains
 	settings *appspec.Settings
 	ps       *pssettings.Settings
 }
@@ -36,13 +38,15 @@ func newWired(t *testing.T) *wired {
 	}
 	st := &store.Files{Dir: dir + "/state"}
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
+	table, hosts := routing.New(), domains.NewResolver()
 	p := platform.New(platform.Config{
-		Store: st, Engine: engine, Table: routing.New(),
+		Hosts: hosts, Store: st, Engine: engine, Table: table,
 		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
 		Specs: []platform.SpecContributor{spec},
 	})
 	return &wired{
 		st: st, engine: engine, p: p,
+		domains:  domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts}),
 		settings: appspec.New(appspec.Config{Spec: spec, Apps: p}),
 		ps:       pssettings.New(pssettings.Config{Apps: p, Engine: engine}),
 	}
@@ -87,7 +91,7 @@ func (w *wired) setPlatforms(t *testing.T) {
 	if err := w.ps.SetGlobalRestartPolicy(ctx, "on-failure:5"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.ChangeGlobalDomains(ctx, "add", []string{"example.test"}); err != nil {
+	if err := w.domains.ChangeGlobal(ctx, "add", []string{"example.test"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
@@ -53,10 +54,11 @@ func BenchmarkStart(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				table := routing.New()
-				p := platform.New(platform.Config{Store: st, Engine: engine, Table: table,
+				table, hosts := routing.New(), domains.NewResolver()
+				p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table,
 					ReposDir: dir + "/repos", BuildsDir: dir + "/builds"})
-				if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
+				d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+				if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 					b.Fatal(err)
 				}
 				if err := p.Start(ctx); err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-paas/berth/dashboard"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/gitrecv"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/oneoff"
@@ -315,8 +316,8 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c.platform.SetReservedHosts(a.reservedHosts())
-	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
+	c.hosts.SetReservedHosts(a.reservedHosts())
+	if err := c.domains.SetGlobalDomains(ctx, a.Domains); err != nil {
 		cores.Delete(coreKey)
 		return fmt.Errorf("berth: %w", err)
 	}
@@ -349,7 +350,7 @@ func (a *App) Start() error {
 	// The URLs pushes and apps:list show are what this config's http app
 	// serves; without an http app (or one that never reaches Berth) the
 	// platform falls back to http://HOST.
-	var urls platform.URLsFunc
+	var urls domains.URLsFunc
 	var sites []string
 	if httpApp, err := a.ctx.AppIfConfigured("http"); err == nil {
 		if h, ok := httpApp.(*caddyhttp.App); ok {
@@ -357,7 +358,7 @@ func (a *App) Start() error {
 			sites = siteHosts(h)
 		}
 	}
-	c.platform.SetURLs(urls)
+	c.hosts.SetURLs(urls)
 	// No app's wildcard takes the dashboard's host or the Caddyfile's own
 	// sites' hosts: not their requests, not their handshakes (the
 	// certificate manager asks the table too), not an on-demand
@@ -437,7 +438,12 @@ type core struct {
 	// formation check follows the config (Provision).
 	scheduler *dockerlocal.Scheduler
 	certs     *certs.Certs
-	receiver  *gitrecv.Receiver
+	// hosts says which hosts each app answers on (the global domains,
+	// the reserved hosts) and their URLs; the platform asks it, domains
+	// changes it; both follow the config (Start).
+	hosts    *domains.Resolver
+	domains  *domains.Domains
+	receiver *gitrecv.Receiver
 	// backend is what the doors (SSH, admin API) give commands: the
 	// platform and the managers built beside it here.
 	backend *commands.Backend
@@ -507,7 +513,11 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// The hosts an app answers on are package domains' knowledge, which
+	// the core asks wherever it routes an app.
+	c.hosts = domains.NewResolver()
 	c.platform = platform.New(platform.Config{
+		Hosts:     c.hosts,
 		Store:     st,
 		Engine:    dc,
 		Builders:  builders,
@@ -564,28 +574,29 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.platform.OnAppDestroyed(dropPackCache)
 	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
-	c.platform.SetReservedHosts(a.reservedHosts())
+	c.domains = domains.New(domains.Config{Apps: c.platform, Table: c.table, Resolver: c.hosts})
+	c.hosts.SetReservedHosts(a.reservedHosts())
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
 	if err := c.platform.Identify(ctx); err != nil {
 		dc.Close()
 		return nil, err
 	}
-	if err := c.platform.SetGlobalDomains(ctx, a.Domains); err != nil {
+	if err := c.domains.SetGlobalDomains(ctx, a.Domains); err != nil {
 		dc.Close()
 		return nil, err
 	}
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}
 		return nil
 	}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
-		URLFor:       func(h string) string { return c.platform.URLsFor([]string{h})[0] },
+		URLFor:       func(h string) string { return c.hosts.URLsFor([]string{h})[0] },
 		StillGranted: c.stillGranted, Metrics: c.metrics})
 	c.backend.Dashboard = c.dashboard
 	// A session never outlives its app; stillGranted would refuse it at

@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/domains"
 )
 
 // siteURL is one server of Caddy's http app whose routes reach Berth's
@@ -30,7 +30,7 @@ type siteURL struct {
 // HTTPS when it has TLS connection policies, which automatic HTTPS gives
 // every server on the HTTPS port during provisioning. Nil when no server
 // reaches Berth (the platform then falls back to http://HOST).
-func urlsFromHTTPApp(app *caddyhttp.App) platform.URLsFunc {
+func urlsFromHTTPApp(app *caddyhttp.App) domains.URLsFunc {
 	if app == nil {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
@@ -59,6 +60,7 @@ type world struct {
 	ctx   context.Context
 	st    store.Store
 	p     *platform.Platform
+	d     *domains.Domains
 	c     *certs.Certs
 	cache *recCache
 }
@@ -69,14 +71,16 @@ func newWorld(t *testing.T) *world {
 	engine := fakeengine.New()
 	t.Cleanup(engine.Close)
 	st := &store.Files{Dir: dir + "/state"}
-	p := platform.New(platform.Config{Store: st, Engine: engine, Table: routing.New(), ReposDir: dir + "/repos"})
+	table, hosts := routing.New(), domains.NewResolver()
+	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table, ReposDir: dir + "/repos"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
+	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 		t.Fatal(err)
 	}
 	cache := &recCache{}
-	return &world{ctx: ctx, st: st, p: p, c: certs.New(certs.Config{Store: st, Apps: p, Cache: cache}), cache: cache}
+	return &world{ctx: ctx, st: st, p: p, d: d, c: certs.New(certs.Config{Store: st, Apps: p, Cache: cache}), cache: cache}
 }
 
 // app creates app with the own domain and a custom certificate for it,
@@ -86,7 +90,7 @@ func (w *world) app(t *testing.T, app, domain string) {
 	if err := w.p.Create(w.ctx, app); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.ChangeDomains(w.ctx, app, "add", []string{domain}); err != nil {
+	if err := w.d.Change(w.ctx, app, "add", []string{domain}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.c.AddCertificate(w.ctx, app, certFor(t, domain), false); err != nil {
@@ -147,7 +151,7 @@ func TestDestroyedAppLosesItsTLSSettings(t *testing.T) {
 	if err := w.p.Create(w.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.ChangeDomains(w.ctx, "blog", "add", []string{"www.blog.test"}); err != nil {
+	if err := w.d.Change(w.ctx, "blog", "add", []string{"www.blog.test"}); err != nil {
 		t.Fatal(err)
 	}
 	if h := w.c.HSTSHeader(w.ctx, "blog"); h != defaultHeader {
@@ -228,7 +232,7 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 	if err := w.p.SetGlobalConfig(w.ctx, map[string]string{"K": "v"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.ChangeGlobalDomains(w.ctx, "add", []string{"other.test"}); err != nil {
+	if err := w.d.ChangeGlobal(w.ctx, "add", []string{"other.test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.c.SetGlobalHSTS(w.ctx, "hsts-preload", "true"); err != nil {
@@ -243,14 +247,16 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 	if r.Header != "max-age=600; includeSubDomains; preload" {
 		t.Errorf("global HSTS header %q", r.Header)
 	}
-	p := platform.New(platform.Config{Store: w.st, Table: routing.New()})
-	if err := p.SetGlobalDomains(w.ctx, nil); err != nil {
+	table, hosts := routing.New(), domains.NewResolver()
+	p := platform.New(platform.Config{Hosts: hosts, Store: w.st, Table: table})
+	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	if err := d.SetGlobalDomains(w.ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.GlobalConfig()["K"]; got != "v" {
 		t.Errorf("global config K = %q", got)
 	}
-	if got := p.GlobalDomains(); !slices.Equal(got, []string{"other.test"}) {
+	if got := d.GlobalDomains(); !slices.Equal(got, []string{"other.test"}) {
 		t.Errorf("global domains %q", got)
 	}
 }

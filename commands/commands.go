@@ -19,6 +19,7 @@ import (
 	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/disk"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/keys"
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
@@ -90,6 +91,10 @@ type Backend struct {
 	// (builder:*, builder-dockerfile:*, buildpacks:*, builds:set|report,
 	// git:set).
 	Build *buildconfig.Settings
+	// Domains keeps the apps' hosts and how they are served: domains,
+	// global domains, ports, proxy and domains enable/disable, the URLs
+	// (domains:*, ports:*, proxy:*, url, urls).
+	Domains *domains.Domains
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys

@@ -111,7 +111,7 @@ func gitUnlock(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func appURLs(ctx context.Context, p *Backend, app string) ([]string, error) {
-	r, err := p.Domains(ctx, app)
+	r, err := p.Domains.Report(ctx, app)
 	if err != nil {
 		return nil, err
 	}

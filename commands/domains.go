@@ -45,7 +45,7 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 			if wantDomains && len(pos) == 0 || !wantDomains && len(pos) != 0 {
 				return usageError{"give the domains after --global"}
 			}
-			if err := p.ChangeGlobalDomains(ctx, action, pos); err != nil {
+			if err := p.Domains.ChangeGlobal(ctx, action, pos); err != nil {
 				return err
 			}
 			fmt.Fprintf(out.Stdout, "-----> Global domains: %s done\n", action)
@@ -54,7 +54,7 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 		if len(pos) == 0 || wantDomains && len(pos) < 2 && action != "set" || !wantDomains && len(pos) != 1 {
 			return usageError{"give an app, then the domains"}
 		}
-		if err := p.ChangeDomains(ctx, pos[0], action, pos[1:]); err != nil {
+		if err := p.Domains.Change(ctx, pos[0], action, pos[1:]); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Domains of %s: %s done\n", pos[0], action)
@@ -80,10 +80,10 @@ func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error
 	var r platform.DomainsReport
 	switch {
 	case global && len(pos) == 0:
-		r.Global = p.GlobalDomains()
+		r.Global = p.Domains.GlobalDomains()
 		r.Own = []string{}
 	case !global && len(pos) == 1:
-		if r, err = p.Domains(ctx, pos[0]); err != nil {
+		if r, err = p.Domains.Report(ctx, pos[0]); err != nil {
 			return err
 		}
 	default:
@@ -131,7 +131,7 @@ func appsLock(locked bool) func(context.Context, *Backend, []string, IO) error {
 		if err != nil {
 			return err
 		}
-		if err := p.SetLocked(ctx, app, locked); err != nil {
+		if err := p.UpdateApp(ctx, app, func(a *platform.App) error { a.Locked = locked; return nil }); err != nil {
 			return err
 		}
 		what := "unlocked"
@@ -174,7 +174,7 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	d, err := p.Domains(ctx, app)
+	d, err := p.Domains.Report(ctx, app)
 	if err != nil {
 		return err
 	}

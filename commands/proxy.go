@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -55,7 +56,7 @@ func appAndRest(args []string) (string, []string, error) {
 	return pos[0], pos[1:], nil
 }
 
-func changePorts(ctx context.Context, p *Backend, args []string, out IO, change func(app string, rest []string) (platform.PortChange, error)) error {
+func changePorts(ctx context.Context, p *Backend, args []string, out IO, change func(app string, rest []string) (domains.PortChange, error)) error {
 	app, rest, err := appAndRest(args)
 	if err != nil {
 		return err
@@ -64,10 +65,10 @@ func changePorts(ctx context.Context, p *Backend, args []string, out IO, change 
 	if err != nil {
 		return err
 	}
-	if err := p.ChangePorts(ctx, app, fn, out.Stderr); err != nil {
+	if err := p.Domains.ChangePorts(ctx, app, fn, out.Stderr); err != nil {
 		return err
 	}
-	r, err := p.Ports(ctx, app)
+	r, err := p.Domains.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func mapOrNone(s string) string {
 }
 
 func portsAdd(ctx context.Context, p *Backend, args []string, out IO) error {
-	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (domains.PortChange, error) {
 		add, err := parseMappings(rest)
 		if err != nil {
 			return nil, err
@@ -101,7 +102,7 @@ func portsAdd(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func portsSet(ctx context.Context, p *Backend, args []string, out IO) error {
-	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (domains.PortChange, error) {
 		set, err := parseMappings(rest)
 		if err != nil {
 			return nil, err
@@ -111,7 +112,7 @@ func portsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func portsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
-	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (domains.PortChange, error) {
 		if len(rest) == 0 {
 			return nil, usageError{"give a host port or a mapping to remove"}
 		}
@@ -137,7 +138,7 @@ func portsRemove(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func portsClear(ctx context.Context, p *Backend, args []string, out IO) error {
-	return changePorts(ctx, p, args, out, func(app string, rest []string) (platform.PortChange, error) {
+	return changePorts(ctx, p, args, out, func(app string, rest []string) (domains.PortChange, error) {
 		if len(rest) > 0 {
 			return nil, usageError{"ports:clear takes only the app"}
 		}
@@ -150,7 +151,7 @@ func portsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Ports(ctx, app)
+	r, err := p.Domains.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func portsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Ports(ctx, app)
+	r, err := p.Domains.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func proxyDisable(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if err := p.SetProxyEnabled(ctx, app, false); err != nil {
+	if err := p.Domains.SetProxyEnabled(ctx, app, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Disabling proxy for app (%s)\n", app)
@@ -198,7 +199,7 @@ func proxyEnable(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if err := p.SetProxyEnabled(ctx, app, true); err != nil {
+	if err := p.Domains.SetProxyEnabled(ctx, app, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Enabling proxy for app (%s)\n", app)
@@ -268,7 +269,7 @@ func domainsDisable(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	if err := p.SetDomainsEnabled(ctx, app, false); err != nil {
+	if err := p.Domains.SetEnabled(ctx, app, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Disabled domains of %s: it answers on none (domains:enable %s undoes it)\n", app, app)
@@ -280,7 +281,7 @@ func domainsEnable(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	if err := p.SetDomainsEnabled(ctx, app, true); err != nil {
+	if err := p.Domains.SetEnabled(ctx, app, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Enabled domains of %s\n", app)
@@ -292,7 +293,7 @@ func domainsReset(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if err := p.ResetDomains(ctx, app); err != nil {
+	if err := p.Domains.Reset(ctx, app); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Reset the domains of %s to its default hosts\n", app)

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
@@ -37,7 +38,10 @@ type bed struct {
 	spec   *appspec.Settings
 	// ps and disk are the settings packages wired as Berth wires them:
 	// disk prunes releases after each rollout.
-	ps   *pssettings.Settings
+	ps *pssettings.Settings
+	// dom keeps the apps' hosts (package domains), which the platform
+	// asks through its Hosts seam.
+	dom  *domains.Domains
 	disk *disk.Disk
 	// build keeps the build settings (package buildconfig), which the
 	// platform reads through its BuildSettings seam.
@@ -71,7 +75,9 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 	st := &store.Files{Dir: dir + "/state"}
 	// The container settings, as Berth wires them (caddymodule).
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
+	hosts := domains.NewResolver()
 	p := platform.New(platform.Config{
+		Hosts:         hosts,
 		Store:         st,
 		Engine:        engine,
 		Builders:      sel,
@@ -84,14 +90,23 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
-		t.Fatal(err)
-	}
+	dom := withDomains(t, ctx, p, table, hosts)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, dom: dom, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+}
+
+// withDomains wires package domains over p as Berth does (caddymodule):
+// hosts is the resolver p was given; the global domain is example.test.
+func withDomains(t *testing.T, ctx context.Context, p *platform.Platform, table *routing.Table, hosts *domains.Resolver) *domains.Domains {
+	t.Helper()
+	dom := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	if err := dom.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	return dom
 }
 
 // dockerLocal makes the platform's scheduler as Berth does (caddymodule),
@@ -471,7 +486,7 @@ func TestDestroyRemovesContainersRouteAndImages(t *testing.T) {
 func TestLockedAppRefusesDeploys(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.SetLocked(b.ctx, "blog", true); err != nil {
+	if err := b.p.UpdateApp(b.ctx, "blog", func(a *platform.App) error { a.Locked = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	_, err := b.deploy("blog", "app:v2")

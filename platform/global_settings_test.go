@@ -55,7 +55,7 @@ func TestProcessGlobalsReadFromThePreviousDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Platform{store: st, table: routing.New()}
-	if err := p.SetGlobalDomains(ctx, nil); err != nil {
+	if _, err := p.ReloadGlobal(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := p.ProcessGlobals(), (ProcessGlobals{RestartPolicy: "unless-stopped", StopTimeoutSeconds: 12, WaitToRetire: 9}); got != want {

@@ -21,7 +21,7 @@ func (p *Platform) Hosts(ctx context.Context, app string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.hostsFor(a), nil
+	return p.hosts.HostsOf(a), nil
 }
 
 // LockApp marks app busy with what, for a package that changes records of
@@ -33,7 +33,7 @@ func (p *Platform) LockApp(ctx context.Context, app, what string) (hosts []strin
 	if err != nil {
 		return nil, nil, err
 	}
-	return p.hostsFor(a), unlock, nil
+	return p.hosts.HostsOf(a), unlock, nil
 }
 
 // LockGlobal marks the global settings busy with what, for a package

@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/berth-paas/berth/builder"
@@ -56,6 +54,11 @@ type Config struct {
 	// (scheduler.go; package scheduler/dockerlocal), from what the
 	// platform gives it; nil runs nothing (every rollout is refused).
 	Scheduler func(SchedulerDeps) Scheduler
+	// Hosts says which hosts each app answers on and how users open them
+	// (hosts.go; package domains, which keeps the global domains and
+	// Berth's reserved hosts); nil: each app on its bare name and own
+	// domains, over http.
+	Hosts HostResolver
 }
 
 // Platform runs apps. Its methods are safe for concurrent use.
@@ -80,12 +83,9 @@ type Platform struct {
 	// deploys are the deploys under way, for builds:cancel.
 	deploys runningDeploys
 
-	mu            sync.Mutex
-	globalDomains []string          // from the Caddyfile
-	reserved      []string          // Berth's own hosts (reserved.go)
-	storedGlobal  []string          // added with domains:add --global
-	globalConfig  map[string]string // config:set --global
-	limits        Limits            // SetLimits
+	mu           sync.Mutex
+	globalConfig map[string]string // config:set --global
+	limits       Limits            // SetLimits
 	// processGlobals are ps:set and checks:set --global's (package
 	// pssettings), which the rollout applies.
 	processGlobals ProcessGlobals
@@ -96,8 +96,9 @@ type Platform struct {
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
-	// urls turns hosts into the URLs users open (SetURLs, urls.go).
-	urls atomic.Pointer[URLsFunc]
+	// hosts says which hosts each app answers on, and their URLs
+	// (Config.Hosts: package domains).
+	hosts HostResolver
 	// sched runs the apps' formations (Config.Scheduler).
 	sched Scheduler
 }
@@ -125,6 +126,9 @@ func New(cfg Config) *Platform {
 	if p.buildSettings = cfg.BuildSettings; p.buildSettings == nil {
 		p.buildSettings = noBuildSettings{}
 	}
+	if p.hosts = cfg.Hosts; p.hosts == nil {
+		p.hosts = bareHosts{}
+	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
 	p.SetLimits(cfg.Limits)
 	p.gitRepos.Follow(p)
@@ -135,10 +139,10 @@ func New(cfg Config) *Platform {
 			Specs: Specs{p.specs}, Log: log,
 			Save:  func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
 			Env:   p.releaseEnv,
-			Hosts: p.hostsFor,
+			Hosts: p.hosts.HostsOf,
 			// An HTTP check sends an exact host of the app: never a
 			// wildcard (an app with a host allowlist would refuse it).
-			CheckHost:      func(a *App) string { return firstExactHost(p.hostsFor(a)) },
+			CheckHost:      func(a *App) string { return firstExactHost(p.hosts.HostsOf(a)) },
 			CheckFormation: p.checkFormation,
 			RolledOut:      p.hooks.runRolledOut,
 		})
@@ -254,76 +258,6 @@ func (p *Platform) Close() {
 // accordingly (routes.Controller.Reconcile).
 func (p *Platform) Reconcile(ctx context.Context) error { return p.routes.Reconcile(ctx) }
 
-// SetGlobalDomains sets the domains apps answer under and re-routes every
-// app's hosts.
-func (p *Platform) SetGlobalDomains(ctx context.Context, domains []string) error {
-	stored, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.globalDomains = slices.Clone(domains)
-	p.storedGlobal = stored.Domains
-	p.globalConfig = stored.Config
-	p.processGlobals = processGlobalsOf(stored)
-	p.mu.Unlock()
-	return p.rehost(ctx)
-}
-
-// rehost sets every app's hosts again, after the global domains changed.
-func (p *Platform) rehost(ctx context.Context) error {
-	names, err := p.store.List(ctx, "apps")
-	if err != nil {
-		return err
-	}
-	// Every app's hosts in one table write: one per app copied the table
-	// once per app (quadratic at start-up: seconds at 5,000 apps), and an
-	// app not yet rewritten would have lost its old default host while a
-	// wildcard over the new global domain took its new one. (Disabled
-	// apps stay disabled: SetAllHosts keeps the flag.)
-	all := make(map[string][]string, len(names))
-	for _, name := range names {
-		a, err := loadApp(ctx, p.store, name)
-		if err != nil {
-			return err
-		}
-		all[name] = p.hostsFor(a)
-	}
-	p.table.SetAllHosts(all)
-	for _, name := range names {
-		p.hooks.runHostsChanged(ctx, name, all[name])
-	}
-	return nil
-}
-
-// globalDomainList is the Caddyfile's global domains, then those added
-// with domains:add --global.
-func (p *Platform) globalDomainList() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := slices.Clone(p.globalDomains)
-	for _, d := range p.storedGlobal {
-		if !slices.Contains(out, d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// hostsFor is every host the app answers on: its default hosts under the
-// global domains, then its own domains.
-func (p *Platform) hostsFor(a *App) []string {
-	hosts := HostsFor(a.Name, p.globalDomainList())
-	for _, d := range a.Domains {
-		if !slices.Contains(hosts, d) {
-			hosts = append(hosts, d)
-		}
-	}
-	// Berth's own hosts are never an app's, even one stored before the
-	// host was reserved.
-	return slices.DeleteFunc(hosts, p.reservedHost)
-}
-
 // ErrBusy is returned when an app is already being changed.
 var ErrBusy = errors.New("app is busy")
 
@@ -362,7 +296,7 @@ type AppInfo struct {
 	Hosts   []string `json:"hosts"`
 	Release int      `json:"release"`
 	Targets []string `json:"targets"`
-	// URLs are the hosts as users open them (URLsFor); Processes counts
+	// URLs are the hosts as users open them (Config.Hosts); Processes counts
 	// the app's running containers by process type.
 	URLs      []string       `json:"urls"`
 	Processes map[string]int `json:"processes"`
@@ -384,8 +318,8 @@ func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		hosts := p.hostsFor(a)
-		info := AppInfo{Name: name, Hosts: hosts, Release: a.Current, URLs: p.URLsFor(hosts), Processes: counts[name]}
+		hosts := p.hosts.HostsOf(a)
+		info := AppInfo{Name: name, Hosts: hosts, Release: a.Current, URLs: p.hosts.URLsFor(hosts), Processes: counts[name]}
 		if info.Processes == nil {
 			info.Processes = map[string]int{}
 		}
@@ -439,7 +373,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 		return Errorf(ErrAppExists, "app %s already exists", name)
 	}
 	a := &App{Name: name, CreatedAt: time.Now().UTC()}
-	hosts := p.hostsFor(a)
+	hosts := p.hosts.HostsOf(a)
 	for _, h := range hosts {
 		if r, ok := p.table.Lookup(h); ok {
 			return fmt.Errorf("cannot create app %s: its domain %s is already served by app %s", name, h, r.App)

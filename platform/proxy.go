@@ -1,10 +1,7 @@
 package platform
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,7 +46,9 @@ func ParsePortMapping(s string) (PortMapping, error) {
 	return PortMapping{Scheme: scheme, HostPort: host, ContainerPort: ctr}, nil
 }
 
-func parsePortMap(m []string) []PortMapping {
+// ParsePortMap reads an app's stored mappings (App.PortMap), skipping
+// any that no longer parses.
+func ParsePortMap(m []string) []PortMapping {
 	var out []PortMapping
 	for _, s := range m {
 		if pm, err := ParsePortMapping(s); err == nil {
@@ -63,119 +62,8 @@ func parsePortMap(m []string) []PortMapping {
 // the port mappings' (ports:set), else the release's (its EXPOSE, else
 // DefaultPort). PORT is set to it.
 func (a *App) ProxyPort(rel Release) int {
-	if pm := parsePortMap(a.PortMap); len(pm) > 0 {
+	if pm := ParsePortMap(a.PortMap); len(pm) > 0 {
 		return pm[0].ContainerPort
 	}
 	return rel.Port
-}
-
-// PortsReport is ports:list and ports:report.
-type PortsReport struct {
-	App string `json:"app"`
-	// Map is what ports:set set; Detected what the release gives without
-	// it (http:80:PORT); Effective the one in use.
-	Map       []PortMapping `json:"map"`
-	Detected  []PortMapping `json:"detected"`
-	Effective []PortMapping `json:"effective"`
-}
-
-// Ports reports the app's port mappings.
-func (p *Platform) Ports(ctx context.Context, app string) (PortsReport, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return PortsReport{}, err
-	}
-	r := PortsReport{App: app, Map: parsePortMap(a.PortMap), Detected: []PortMapping{}}
-	if r.Map == nil {
-		r.Map = []PortMapping{}
-	}
-	if rel, ok := a.CurrentRelease(); ok {
-		r.Detected = []PortMapping{{Scheme: "http", HostPort: 80, ContainerPort: rel.Port}}
-	}
-	r.Effective = r.Map
-	if len(r.Effective) == 0 {
-		r.Effective = r.Detected
-	}
-	return r, nil
-}
-
-// PortChange is how a ports:* command changes an app's mappings.
-type PortChange func(current []PortMapping) ([]PortMapping, error)
-
-// ChangePorts changes the app's port mappings. Berth proxies both
-// schemes to one container port, so mappings to two container ports
-// are refused. When the port Caddy proxies to changes on a running app,
-// the app rolls out again with PORT set to it (checked, without
-// downtime); if that fails, nothing changes and the running release
-// keeps serving.
-func (p *Platform) ChangePorts(ctx context.Context, app string, change PortChange, log io.Writer) error {
-	a, unlock, err := p.lockedApp(ctx, app, "a ports change")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	next, err := change(parsePortMap(a.PortMap))
-	if err != nil {
-		return err
-	}
-	var ports []int
-	seen := map[string]bool{}
-	var strs []string
-	for _, m := range next {
-		if seen[m.String()] {
-			continue
-		}
-		seen[m.String()] = true
-		strs = append(strs, m.String())
-		if !slices.Contains(ports, m.ContainerPort) {
-			ports = append(ports, m.ContainerPort)
-		}
-	}
-	if len(ports) > 1 {
-		return fmt.Errorf("the mappings name container ports %v: Berth proxies http and https to one container port; map both to the same one", ports)
-	}
-	rel, deployed := a.CurrentRelease()
-	before := a.ProxyPort(rel)
-	a.PortMap = strs
-	if !deployed || a.Stopped || a.ProxyPort(rel) == before {
-		return saveApp(ctx, p.store, a)
-	}
-	fmt.Fprintf(log, "-----> Restarting %s: Caddy proxies to port %d now (was %d)\n", app, a.ProxyPort(rel), before)
-	return p.rollout(ctx, a, rel, logWriter(log))
-}
-
-// SetProxyEnabled takes the app out of routing (proxy:disable) or puts
-// it back (proxy:enable), without stopping or restarting anything.
-func (p *Platform) SetProxyEnabled(ctx context.Context, app string, enabled bool) error {
-	return p.setRouted(ctx, app, func(a *App) { a.ProxyDisabled = !enabled })
-}
-
-// SetDomainsEnabled is domains:enable and domains:disable: a disabled
-// app answers on none of its domains (Berth routes by domain only, so it
-// is out of routing, as with proxy:disable); its domains are kept.
-func (p *Platform) SetDomainsEnabled(ctx context.Context, app string, enabled bool) error {
-	return p.setRouted(ctx, app, func(a *App) { a.DomainsDisabled = !enabled })
-}
-
-// ResetDomains removes the app's own domains (domains:reset): it answers
-// on its default hosts under the global domains again.
-func (p *Platform) ResetDomains(ctx context.Context, app string) error {
-	return p.setRouted(ctx, app, func(a *App) { a.Domains = nil })
-}
-
-func (p *Platform) setRouted(ctx context.Context, app string, change func(*App)) error {
-	if err := p.update(ctx, app, change); err != nil {
-		return err
-	}
-	// The hosts (and whether they are served) changed: an enabled app's
-	// custom certificate goes back into the TLS server's cache, a
-	// disabled one's stays out (certs' hosts-changed hook). Also when the
-	// refresh fails: the record changed, and the next reconcile routes
-	// it without running the hook.
-	defer func() {
-		if a, err := p.App(ctx, app); err == nil {
-			p.hooks.runHostsChanged(context.WithoutCancel(ctx), app, p.hostsFor(a))
-		}
-	}()
-	return p.routes.Refresh(context.WithoutCancel(ctx), app)
 }

@@ -78,7 +78,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if !move {
 		dst.Domains = nil
 	}
-	for _, h := range p.hostsFor(&dst) {
+	for _, h := range p.hosts.HostsOf(&dst) {
 		if r, ok := p.table.Lookup(h); ok && r.App != from {
 			return fmt.Errorf("cannot use %s: its domain %s is already served by app %s", to, h, r.App)
 		}
@@ -105,8 +105,8 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		p.abandon(context.WithoutCancel(ctx), &dst)
 		return err
 	}
-	hosts := p.hostsFor(&dst)
-	p.table.SetHostsDisabled(to, hosts, dst.routingDisabled())
+	hosts := p.hosts.HostsOf(&dst)
+	p.table.SetHostsDisabled(to, hosts, dst.RoutingDisabled())
 	p.hooks.runHostsChanged(ctx, to, hosts)
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)

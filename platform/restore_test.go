@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
@@ -20,21 +21,21 @@ import (
 func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Duration, revivals int) *bed {
 	t.Helper()
 	table := routing.New()
+	hosts := domains.NewResolver()
 	p := platform.New(platform.Config{
+		Hosts: hosts,
 		Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table,
 		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
 		Scheduler: dockerLocal(interval, revivals),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
-		t.Fatal(err)
-	}
+	dom := withDomains(t, ctx, p, table, hosts)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx})
+	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, dom: dom})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {

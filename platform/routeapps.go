@@ -29,7 +29,7 @@ func (r routeApps) Lookup(ctx context.Context, app string) (routes.App, bool, er
 	// A disabled app is out of routing (its containers keep running),
 	// but its hosts stay its own: with none, another app's wildcard would
 	// take them, their cookies and a certificate for them.
-	return routes.App{Generation: a.Generation, Hosts: r.p.hostsFor(a), Stopped: a.Stopped, Disabled: a.routingDisabled()}, true, nil
+	return routes.App{Generation: a.Generation, Hosts: r.p.hosts.HostsOf(a), Stopped: a.Stopped, Disabled: a.RoutingDisabled()}, true, nil
 }
 
 // Exists reads only whether the record is there: the controller asks it

@@ -12,43 +12,6 @@ import (
 	"github.com/berth-paas/berth/routes"
 )
 
-// URLsFunc returns, for each host, the URL a user opens to reach it: the
-// scheme and port of the server that serves it (https when an HTTPS site
-// does, else the plain HTTP listener's port). It is the HTTP server's
-// knowledge, not the platform's (caddymodule computes it from Caddy's
-// http app); a host it cannot place gets no URL and URLsFor falls back.
-type URLsFunc func(host string) (url string, ok bool)
-
-// SetURLs sets how hosts become URLs (a config reload replaces it); nil
-// restores the fallback, http://HOST.
-func (p *Platform) SetURLs(f URLsFunc) {
-	if f == nil {
-		p.urls.Store(nil)
-		return
-	}
-	p.urls.Store(&f)
-}
-
-// URLsFor returns the URLs of hosts, in their order: what SetURLs says,
-// else http://HOST (what a plain-HTTP site on the default port serves).
-func (p *Platform) URLsFor(hosts []string) []string {
-	var f URLsFunc
-	if fp := p.urls.Load(); fp != nil {
-		f = *fp
-	}
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		if f != nil {
-			if u, ok := f(h); ok {
-				out = append(out, u)
-				continue
-			}
-		}
-		out = append(out, "http://"+h)
-	}
-	return out
-}
-
 // processCounts counts the running containers of every app by process
 // type, in one listing: apps:list's CONTAINERS column.
 func (p *Platform) processCounts(ctx context.Context) (map[string]map[string]int, error) {
@@ -107,7 +70,7 @@ func (p *Platform) reportDeployed(a *App, formation map[string]int, log io.Write
 func (p *Platform) deployedReport(a *App, formation map[string]int) []byte {
 	var b strings.Builder
 	b.WriteString("=====> Application deployed:\n")
-	for _, u := range p.URLsFor(p.hostsFor(a)) {
+	for _, u := range p.hosts.URLsFor(p.hosts.HostsOf(a)) {
 		fmt.Fprintf(&b, "       %s\n", u)
 	}
 	var idle []string

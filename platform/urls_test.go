@@ -21,13 +21,13 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 		t.Fatalf("without a URL function the fallback is http://HOST; the log:\n%s", log.String())
 	}
 
-	b.p.SetURLs(func(host string) (string, bool) {
+	b.dom.Resolver().SetURLs(func(host string) (string, bool) {
 		if host == "blog.example.test" {
 			return "https://" + host + ":8443", true
 		}
 		return "", false
 	})
-	if err := b.p.ChangeDomains(b.ctx, "blog", "add", []string{"www.blog.test"}); err != nil {
+	if err := b.dom.Change(b.ctx, "blog", "add", []string{"www.blog.test"}); err != nil {
 		t.Fatal(err)
 	}
 	log.Reset()
@@ -44,7 +44,7 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 	if len(list) != 1 || strings.Join(list[0].URLs, " ") != "https://blog.example.test:8443 http://www.blog.test" {
 		t.Fatalf("apps:list's URLs: %+v", list)
 	}
-	r, err := b.p.Domains(b.ctx, "blog")
+	r, err := b.dom.Report(b.ctx, "blog")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,11 @@
-package platform_test
+package domains_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 
-	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/domains"
 )
 
 // A disabled app's hosts stay its own: another app's wildcard must not
@@ -19,14 +19,14 @@ func TestDisabledAppsHostsDoNotFallToAWildcard(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := b.p.ChangeDomains(b.ctx, "wild", "add", []string{"*.example.test"}); err != nil {
+			if err := b.d.Change(b.ctx, "wild", "add", []string{"*.example.test"}); err != nil {
 				t.Fatal(err)
 			}
 			var err error
 			if disable == "proxy" {
-				err = b.p.SetProxyEnabled(b.ctx, "b", false)
+				err = b.d.SetProxyEnabled(b.ctx, "b", false)
 			} else {
-				err = b.p.SetDomainsEnabled(b.ctx, "b", false)
+				err = b.d.SetEnabled(b.ctx, "b", false)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -43,18 +43,18 @@ func TestDisabledAppsHostsDoNotFallToAWildcard(t *testing.T) {
 			check("disabled", "b.example.test")
 			// domains:add and a global domains change (a reload) keep it
 			// disabled.
-			if err := b.p.ChangeDomains(b.ctx, "b", "add", []string{"www.example.test"}); err != nil {
+			if err := b.d.Change(b.ctx, "b", "add", []string{"www.example.test"}); err != nil {
 				t.Fatal(err)
 			}
 			check("after domains:add", "b.example.test", "www.example.test")
-			if err := b.p.SetGlobalDomains(b.ctx, []string{"example.test", "other.test"}); err != nil {
+			if err := b.d.SetGlobalDomains(b.ctx, []string{"example.test", "other.test"}); err != nil {
 				t.Fatal(err)
 			}
 			check("after a global domain change", "b.example.test", "www.example.test", "b.other.test")
 			if disable == "proxy" {
-				err = b.p.SetProxyEnabled(b.ctx, "b", true)
+				err = b.d.SetProxyEnabled(b.ctx, "b", true)
 			} else {
-				err = b.p.SetDomainsEnabled(b.ctx, "b", true)
+				err = b.d.SetEnabled(b.ctx, "b", true)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -68,12 +68,12 @@ func TestDisabledAppsHostsDoNotFallToAWildcard(t *testing.T) {
 
 func TestWildcardRefusesANumericLastLabel(t *testing.T) {
 	for _, d := range []string{"*.0.1", "*.1.2.3", "*.example.123"} {
-		if err := platform.ValidateAppDomain(d); err == nil || !strings.Contains(err.Error(), "IP address") {
+		if err := domains.ValidateAppDomain(d); err == nil || !strings.Contains(err.Error(), "IP address") {
 			t.Errorf("%s: %v, want a refusal", d, err)
 		}
 	}
 	for _, d := range []string{"*.example.org", "*.123.example.org", "*.a1.b2"} {
-		if err := platform.ValidateAppDomain(d); err != nil {
+		if err := domains.ValidateAppDomain(d); err != nil {
 			t.Errorf("%s: %v", d, err)
 		}
 	}
@@ -93,11 +93,11 @@ func TestRoutedChangesRunTheHostsChangedHook(t *testing.T) {
 		calls = append(calls, app+" "+strings.Join(hosts, ","))
 	})
 	for _, change := range []func() error{
-		func() error { return b.p.SetProxyEnabled(b.ctx, "b", false) },
-		func() error { return b.p.SetProxyEnabled(b.ctx, "b", true) },
-		func() error { return b.p.SetDomainsEnabled(b.ctx, "b", false) },
-		func() error { return b.p.SetDomainsEnabled(b.ctx, "b", true) },
-		func() error { return b.p.ResetDomains(b.ctx, "b") },
+		func() error { return b.d.SetProxyEnabled(b.ctx, "b", false) },
+		func() error { return b.d.SetProxyEnabled(b.ctx, "b", true) },
+		func() error { return b.d.SetEnabled(b.ctx, "b", false) },
+		func() error { return b.d.SetEnabled(b.ctx, "b", true) },
+		func() error { return b.d.Reset(b.ctx, "b") },
 	} {
 		before := len(calls)
 		if err := change(); err != nil {

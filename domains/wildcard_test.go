@@ -1,15 +1,16 @@
-package platform_test
+package domains_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/platform"
 )
 
 func TestAppDomainAcceptsALeadingWildcardLabel(t *testing.T) {
 	for _, d := range []string{"*.example.org", "*.a.example.org", "*.wc.localhost", "*.localhost", "www.example.org"} {
-		if err := platform.ValidateAppDomain(d); err != nil {
+		if err := domains.ValidateAppDomain(d); err != nil {
 			t.Errorf("ValidateAppDomain(%q) = %v, want nil", d, err)
 		}
 	}
@@ -28,7 +29,7 @@ func TestAppDomainRefusesAStarAnywhereElse(t *testing.T) {
 		"*.Example.org":    "use lowercase",
 		"*.-x.example.org": "is not a wildcard domain",
 	} {
-		err := platform.ValidateAppDomain(d)
+		err := domains.ValidateAppDomain(d)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ValidateAppDomain(%q) = %v, want an error saying %q", d, err, want)
 		}
@@ -44,7 +45,7 @@ func TestHostNamesStillRefuseWildcards(t *testing.T) {
 
 func TestGlobalDomainCannotBeAWildcard(t *testing.T) {
 	b := newBed(t)
-	err := b.p.ChangeGlobalDomains(b.ctx, "add", []string{"*.example.test"})
+	err := b.d.ChangeGlobal(b.ctx, "add", []string{"*.example.test"})
 	if err == nil || !strings.Contains(err.Error(), "can only be an app's own domain") {
 		t.Fatalf("a wildcard global domain: %v", err)
 	}
@@ -57,7 +58,7 @@ func TestWildcardDomainRoutesHostsNoOtherAppNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.p.ChangeDomains(b.ctx, "wild", "add", []string{"*.example.test"}); err != nil {
+	if err := b.d.Change(b.ctx, "wild", "add", []string{"*.example.test"}); err != nil {
 		t.Fatal(err)
 	}
 	for host, want := range map[string]string{
@@ -79,7 +80,7 @@ func TestWildcardDomainRoutesHostsNoOtherAppNames(t *testing.T) {
 		t.Fatalf("shop.example.test goes to %v, want shop", r)
 	}
 	// So is another app's exact domain under it.
-	if err := b.p.ChangeDomains(b.ctx, "blog", "add", []string{"www.example.test", "*.blog.example.test"}); err != nil {
+	if err := b.d.Change(b.ctx, "blog", "add", []string{"www.example.test", "*.blog.example.test"}); err != nil {
 		t.Fatalf("an exact domain and a deeper wildcard under another app's wildcard: %v", err)
 	}
 	if r, _ := b.table.Match("x.blog.example.test"); r == nil || r.App != "blog" {
@@ -94,14 +95,14 @@ func TestTwoAppsCannotClaimOneWildcard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.p.ChangeDomains(b.ctx, "wild", "add", []string{"*.example.org"}); err != nil {
+	if err := b.d.Change(b.ctx, "wild", "add", []string{"*.example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	err := b.p.ChangeDomains(b.ctx, "other", "add", []string{"*.example.org"})
+	err := b.d.Change(b.ctx, "other", "add", []string{"*.example.org"})
 	if err == nil || !strings.Contains(err.Error(), "*.example.org is already served by app wild") {
 		t.Fatalf("a second app's claim on the same wildcard: %v", err)
 	}
-	if d, _ := b.p.Domains(b.ctx, "other"); len(d.Own) != 0 {
+	if d, _ := b.d.Report(b.ctx, "other"); len(d.Own) != 0 {
 		t.Fatalf("the refused wildcard was kept: %v", d.Own)
 	}
 }
@@ -111,10 +112,10 @@ func TestRemovingTheWildcardStopsRoutingItsHosts(t *testing.T) {
 	if err := b.p.Create(b.ctx, "wild"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.ChangeDomains(b.ctx, "wild", "add", []string{"*.example.org"}); err != nil {
+	if err := b.d.Change(b.ctx, "wild", "add", []string{"*.example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.ChangeDomains(b.ctx, "wild", "remove", []string{"*.example.org"}); err != nil {
+	if err := b.d.Change(b.ctx, "wild", "remove", []string{"*.example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := b.table.Match("www.example.org"); ok {
@@ -130,7 +131,7 @@ func FuzzValidateAppDomain(f *testing.F) {
 		f.Add(d)
 	}
 	f.Fuzz(func(t *testing.T, d string) {
-		if platform.ValidateAppDomain(d) != nil {
+		if domains.ValidateAppDomain(d) != nil {
 			return
 		}
 		rest, wild := strings.CutPrefix(d, "*.")
