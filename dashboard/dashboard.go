@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/commands"
+	"github.com/berth-paas/berth/routing"
 )
 
 const (
@@ -129,7 +130,12 @@ func (d *Dashboard) SetHost(host string, sessionTTL time.Duration, urlFor func(s
 }
 
 // Serves says whether a request for host is the dashboard's.
-func (d *Dashboard) Serves(host string) bool { return d.sessions.serves(host) }
+func (d *Dashboard) Serves(host string) bool { return d.sessions.serves(routing.NormalizeHost(host)) }
+
+// ServesNormal is Serves for a name routing.NormalName gave, which it
+// does not normalize again (the TLS permission normalizes a server name
+// once for all its checks).
+func (d *Dashboard) ServesNormal(name string) bool { return d.sessions.serves(name) }
 
 // ErrOff is returned for a login while no dashboard host is set.
 var ErrOff = errors.New("the web dashboard is off: set `dashboard HOST` in the Caddyfile's berth block (such as `dashboard berth.example.com`) and reload")

@@ -88,11 +88,12 @@ func (ss *sessions) setHost(host string, sessionTTL time.Duration, urlFor func(s
 	}
 }
 
-// serves says whether a request for host is the dashboard's.
+// serves says whether a request for host (normalized) is the
+// dashboard's.
 func (ss *sessions) serves(host string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.host != "" && routing.NormalizeHost(host) == ss.host
+	return ss.host != "" && host == ss.host
 }
 
 // newLogin is Dashboard.NewLogin.

@@ -112,10 +112,11 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 // are its own): the caller serves nothing for it. The returned Route
 // must not be modified.
 func (t *Table) Match(host string) (*Route, bool) {
-	if len(host) > maxHostLength {
-		return nil, false // before NormalizeHost copies it
+	n, ok := NormalName(host)
+	if !ok {
+		return nil, false
 	}
-	r, _, ok := t.match(NormalizeHost(host))
+	r, _, ok := t.match(n)
 	return r, ok
 }
 
@@ -123,13 +124,33 @@ func (t *Table) Match(host string) (*Route, bool) {
 // a DNS name: 253 bytes, a trailing dot and ":65535".
 const maxHostLength = MaxNameLength + len(".:65535")
 
+// NormalName is NormalizeHost(host), or false for a host too long to
+// normalize to a DNS name, refused before NormalizeHost copies it. A
+// caller that checks one name several ways (the TLS permission)
+// normalizes it once and passes the result on.
+func NormalName(host string) (string, bool) {
+	if len(host) > maxHostLength {
+		return "", false
+	}
+	return NormalizeHost(host), true
+}
+
 // MatchWildcard is Match that also says through which wildcard
 // ("*.example.org") host matched: "" when an app names it exactly.
 func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
-	if len(host) > maxHostLength {
+	n, ok := NormalName(host)
+	if !ok {
 		return nil, "", false
 	}
-	r, domain, ok := t.match(NormalizeHost(host))
+	return t.MatchWildcardNormal(n)
+}
+
+// MatchWildcardNormal is MatchWildcard for a name NormalName gave, which
+// it does not normalize again. Only such a name: another (upper case, a
+// port) would miss its exact host and the reservations and could still
+// match a wildcard.
+func (t *Table) MatchWildcardNormal(name string) (*Route, string, bool) {
+	r, domain, ok := t.match(name)
 	if ok && domain != "" {
 		return r, "*." + domain, true
 	}
