@@ -11,10 +11,6 @@ import (
 	"time"
 )
 
-// maxLineBytes is how much of one log line is kept; the rest of a longer
-// line is cut, so one line cannot take unbounded memory.
-const maxLineBytes = 16 << 10
-
 var errOutputClosed = errors.New("logs: output closed")
 
 // logSource is one container's log stream: lines "TIMESTAMP text" with
@@ -50,42 +46,12 @@ func (h *lineHeap) Pop() any {
 	return x
 }
 
-// lineReader reads lines of at most maxLineBytes, cutting longer ones.
-type lineReader struct {
-	br  *bufio.Reader
-	buf []byte
-}
-
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, 4<<10)}
-}
-
-// next returns the next line without its newline; the slice is valid until
-// the following call.
-func (lr *lineReader) next() ([]byte, error) {
-	lr.buf = lr.buf[:0]
-	for {
-		chunk, err := lr.br.ReadSlice('\n')
-		if room := maxLineBytes - len(lr.buf); room > 0 {
-			lr.buf = append(lr.buf, chunk[:min(len(chunk), room)]...)
-		}
-		switch {
-		case err == nil:
-			return bytes.TrimSuffix(lr.buf, []byte("\n")), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err == io.EOF && len(lr.buf) > 0:
-			return lr.buf, nil
-		default:
-			return nil, err
-		}
-	}
-}
-
 // read fills l with the source's next line.
-func (l *logLine) read(lr *lineReader) error {
-	line, err := lr.next()
-	if err != nil {
+func (l *logLine) read(lr *LineReader) error {
+	line, err := lr.Next()
+	// A last line without its newline is a line; what came before
+	// another error is dropped with the source.
+	if err != nil && (err != io.EOF || len(line) == 0) {
 		return err
 	}
 	ts, text, _ := bytes.Cut(line, []byte(" "))
@@ -109,11 +75,11 @@ func writeLogLine(w *bufio.Writer, ts []byte, prefix string, text []byte) {
 // source: the heap has each source's next line, the earliest goes out and
 // its source's following line takes its place.
 func mergeLogs(w io.Writer, sources []logSource) error {
-	readers := make([]*lineReader, len(sources))
+	readers := make([]*LineReader, len(sources))
 	h := make(lineHeap, 0, len(sources))
 	var srcErr error
 	for i, s := range sources {
-		readers[i] = newLineReader(s.r)
+		readers[i] = NewLineReader(s.r)
 		l := &logLine{src: i}
 		if err := l.read(readers[i]); err == nil {
 			h = append(h, l)
@@ -157,7 +123,7 @@ func followLogs(w io.Writer, sources []logSource) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lr := newLineReader(s.r)
+			lr := NewLineReader(s.r)
 			l := &logLine{}
 			var out bytes.Buffer
 			for l.read(lr) == nil {

@@ -115,15 +115,14 @@ type Config struct {
 // Settings change the families' settings (the commands' side). Its
 // methods are safe for concurrent use.
 type Settings struct {
-	spec       *Spec
-	engine     Engine
+	spec       *Spec // its engine and global network settings are the settings' too
 	apps       Apps
 	storageDir string
 }
 
 // New returns the settings.
 func New(cfg Config) *Settings {
-	return &Settings{spec: cfg.Spec, engine: cfg.Spec.engine, apps: cfg.Apps, storageDir: cfg.StorageDir}
+	return &Settings{spec: cfg.Spec, apps: cfg.Apps, storageDir: cfg.StorageDir}
 }
 
 // Interface guards: Spec is every kind of contributor the platform has.

@@ -102,14 +102,14 @@ func (s *Settings) checkNetworkProperty(ctx context.Context, key string, nets []
 			return fmt.Errorf("network %s is not supported: Berth reaches app containers over its own bridge network, which a container on %s cannot join", n, n)
 		case "bridge":
 			return errors.New("Docker's default bridge network has no name resolution between containers; create one with network:create NAME")
-		case s.engine.Network():
+		case s.spec.engine.Network():
 			return fmt.Errorf("every app is on Berth's network %s already", n)
 		}
 		if seen[n] {
 			return fmt.Errorf("network %s is named twice", n)
 		}
 		seen[n] = true
-		if _, err := s.engine.InspectNetwork(ctx, n); docker.IsNotFound(err) {
+		if _, err := s.spec.engine.InspectNetwork(ctx, n); docker.IsNotFound(err) {
 			return fmt.Errorf("network %s does not exist; create it with network:create %s", n, n)
 		} else if err != nil {
 			return err
@@ -299,8 +299,8 @@ func (s *Settings) networkUsers(ctx context.Context) (map[string][]string, error
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range slices.Concat([]string{a.Networks.InitialNetwork}, a.Networks.AttachPostCreate, a.Networks.AttachPostDeploy) {
-			if n != "" && !slices.Contains(users[n], name) {
+		for _, n := range networksNamed(a.Networks) {
+			if !slices.Contains(users[n], name) {
 				users[n] = append(users[n], name)
 			}
 		}
@@ -311,12 +311,18 @@ func (s *Settings) networkUsers(ctx context.Context) (map[string][]string, error
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range slices.Concat([]string{g.InitialNetwork}, g.AttachPostCreate, g.AttachPostDeploy) {
-		if n != "" && !slices.Contains(users[n], "--global") {
+	for _, n := range networksNamed(g) {
+		if !slices.Contains(users[n], "--global") {
 			users[n] = append(users[n], "--global")
 		}
 	}
 	return users, nil
+}
+
+// networksNamed are the networks n names: its initial network (if it has
+// one), then its attach-post-create and attach-post-deploy networks.
+func networksNamed(n platform.NetworkSettings) []string {
+	return slices.DeleteFunc(slices.Concat([]string{n.InitialNetwork}, n.AttachPostCreate, n.AttachPostDeploy), func(name string) bool { return name == "" })
 }
 
 // CreateNetwork makes an attachable bridge network for apps to share
@@ -326,10 +332,10 @@ func (s *Settings) CreateNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	switch name {
-	case "bridge", "host", "none", s.engine.Network():
+	case "bridge", "host", "none", s.spec.engine.Network():
 		return fmt.Errorf("%s is a reserved network name", name)
 	}
-	return s.engine.CreateNetwork(ctx, name)
+	return s.spec.engine.CreateNetwork(ctx, name)
 }
 
 // DestroyNetwork removes a network network:create made. It is refused
@@ -338,7 +344,7 @@ func (s *Settings) DestroyNetwork(ctx context.Context, name string) error {
 	if err := docker.ValidNetworkName(name); err != nil {
 		return err
 	}
-	info, err := s.engine.InspectNetwork(ctx, name)
+	info, err := s.spec.engine.InspectNetwork(ctx, name)
 	if docker.IsNotFound(err) {
 		return fmt.Errorf("network %s does not exist", name)
 	}
@@ -355,7 +361,7 @@ func (s *Settings) DestroyNetwork(ctx context.Context, name string) error {
 	if apps := users[name]; len(apps) > 0 {
 		return platform.Errorf(ErrNetworkInUse, "network %s is used by %s; take it out of their settings first (network:set APP|--global PROPERTY with no network, then ps:restart APP)", name, strings.Join(apps, ", "))
 	}
-	if err := s.engine.RemoveNetwork(ctx, name); err != nil {
+	if err := s.spec.engine.RemoveNetwork(ctx, name); err != nil {
 		if errors.Is(err, docker.ErrNetworkInUse) {
 			return platform.Errorf(ErrNetworkInUse, "network %s still has containers attached (%s); restart the apps that used it (ps:restart APP) or disconnect them", name, strings.Join(info.Containers, ", "))
 		}
@@ -367,7 +373,7 @@ func (s *Settings) DestroyNetwork(ctx context.Context, name string) error {
 // Networks lists the networks network:create made, and any other an app
 // uses, with the apps that use them.
 func (s *Settings) Networks(ctx context.Context) ([]NetworkUse, error) {
-	all, err := s.engine.Networks(ctx)
+	all, err := s.spec.engine.Networks(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +395,7 @@ func (s *Settings) NetworkInfo(ctx context.Context, name string) (NetworkUse, er
 	if err := docker.ValidNetworkName(name); err != nil {
 		return NetworkUse{}, err
 	}
-	info, err := s.engine.InspectNetwork(ctx, name)
+	info, err := s.spec.engine.InspectNetwork(ctx, name)
 	if docker.IsNotFound(err) {
 		return NetworkUse{}, fmt.Errorf("network %s does not exist", name)
 	}

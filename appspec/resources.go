@@ -132,7 +132,7 @@ func (s *Settings) SetResources(ctx context.Context, app, kind, typ string, r pl
 		}
 		// Docker refuses a limit above the host's CPUs only when a
 		// container is created; say so now instead.
-		if cpus, err := s.engine.CPUs(ctx); err == nil && cpus > 0 && n > int64(cpus)*1e9 {
+		if cpus, err := s.spec.engine.CPUs(ctx); err == nil && cpus > 0 && n > int64(cpus)*1e9 {
 			return fmt.Errorf("--cpu %s is more than this host's %d CPUs", r.CPU, cpus)
 		}
 	}

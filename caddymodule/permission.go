@@ -49,11 +49,17 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if err != nil {
 		return err
 	}
+	// One normal form (lowercase, no trailing dot) for every check below;
+	// a name too long to be a DNS name is refused before it is copied.
+	n, ok := routing.NormalName(name)
+	if !ok {
+		return fmt.Errorf("%.300s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
+	}
 	c := p.app.core.Load()
-	if c != nil && c.dashboard.Serves(name) {
+	if c != nil && c.dashboard.ServesNormal(n) {
 		return nil // the dashboard gets HTTPS like any app
 	}
-	route, wild, ok := table.MatchWildcard(name)
+	route, wild, ok := table.MatchWildcardNormal(n)
 	if !ok {
 		return fmt.Errorf("%.300s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}
@@ -63,14 +69,13 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if wild == "" || c == nil {
 		return nil
 	}
-	n := routing.NormalizeHost(name)
 	if err := c.wildNames.allow(wild, n); err != nil {
 		return fmt.Errorf("%s: %w: %v", name, caddytls.ErrPermissionDenied, err)
 	}
 	// The wildcard may have gone between the match and allow, after the
 	// hosts-gone hook looked at its names: this one would be remembered
 	// under it, and its certificate never evicted. Look again.
-	if r, w, ok := table.MatchWildcard(n); !ok || w != wild || r.Disabled {
+	if r, w, ok := table.MatchWildcardNormal(n); !ok || w != wild || r.Disabled {
 		c.wildNames.forget(wild, n)
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}

@@ -53,11 +53,15 @@ const budgetWeek = 7 * 24 * time.Hour
 // Caddy's cache cannot be searched by suffix: these are the names to
 // evict then (gone).
 type wildcardNames struct {
-	mu        sync.Mutex
-	perHour   int // 0: no new name (set by setBudget; the zero value is the defaults')
+	mu sync.Mutex
+
+	// The budget, from setBudget: the berth app's Start gives it the
+	// Caddyfile's (App.wildcardCerts*, where the defaults are) before it
+	// publishes the core the permission reads. 0: no new name; the zero
+	// value allows none.
+	perHour   int
 	max       int
 	perDomain int
-	set       bool
 	byWild    map[string]*wildNameSet // by wildcard, "*.example.org"
 	// byDomain are the times new names were added under the wildcards of
 	// a registered domain ("example.org") in the last week, oldest first.
@@ -100,7 +104,7 @@ type wildNameSet struct {
 func (w *wildcardNames) setBudget(perHour, max, perDomain int, stored func(string) bool, log *slog.Logger) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.perHour, w.max, w.perDomain, w.set, w.stored, w.log = perHour, max, perDomain, true, stored, log
+	w.perHour, w.max, w.perDomain, w.stored, w.log = perHour, max, perDomain, stored, log
 	w.known, w.knownOrder = nil, nil // another storage or issuers: ask again
 }
 
@@ -124,13 +128,6 @@ func (w *wildcardNames) remember(name string, stored bool) {
 		w.knownOrder = append(w.knownOrder, name)
 	}
 	w.known[name] = stored
-}
-
-func (w *wildcardNames) budget() (perHour, max, perDomain int) {
-	if !w.set {
-		return DefaultWildcardCertsPerHour, DefaultWildcardCertsMax, DefaultWildcardCertsPerDomain
-	}
-	return w.perHour, w.max, w.perDomain
 }
 
 // registeredDomain is the domain Let's Encrypt counts a name's
@@ -194,7 +191,7 @@ func (w *wildcardNames) allow(wild, name string) error {
 		w.byDomain[domain] = byDomain
 	}
 	lastHour := len(since(s.added, now.Add(-time.Hour)))
-	perHour, max, perDomain := w.budget()
+	perHour, max, perDomain := w.perHour, w.max, w.perDomain
 	var why string
 	switch {
 	case len(s.added) >= max:

@@ -20,6 +20,7 @@ func TestWildcardGoneEvictsTheNamesItServedOnly(t *testing.T) {
 	table.SetHosts("outer", []string{"*.example.org"})
 	table.SetHosts("inner", []string{"*.a.example.org", "exact.example.org"})
 	var w wildcardNames
+	defaultBudget(&w)
 	for _, n := range []string{"x.example.org", "y.a.example.org"} {
 		if _, wild, _ := table.MatchWildcard(n); w.allow(wild, n) != nil {
 			t.Fatal(n)
@@ -96,6 +97,7 @@ func TestWildcardBudgetBoundsNewNamesPerHourAndInAll(t *testing.T) {
 
 func TestWildcardBudgetDefaults(t *testing.T) {
 	var w wildcardNames
+	defaultBudget(&w)
 	for i := range DefaultWildcardCertsPerHour {
 		if err := w.allow("*.example.org", fmt.Sprintf("n%d.example.org", i)); err != nil {
 			t.Fatal(err)
@@ -253,6 +255,7 @@ func TestWildcardDisabledEvictsItsNames(t *testing.T) {
 	table := routing.New()
 	table.SetHosts("t", []string{"*.example.org", "exact.example.org"})
 	var w wildcardNames
+	defaultBudget(&w)
 	if err := w.allow("*.example.org", "x.example.org"); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +276,7 @@ func TestWildcardAdoptUnderAWildcardGoneMeanwhile(t *testing.T) {
 	table := routing.New()
 	table.SetHosts("inner", []string{"*.a.example.org"})
 	var w wildcardNames
+	defaultBudget(&w)
 	table.SetHosts("inner", nil) // gone after the first hook's match
 	if w.gone(table, []string{"*.a.example.org"}) != nil {
 		t.Fatal("nothing was remembered under the inner wildcard")
@@ -331,4 +335,11 @@ func TestWildcardNameLetInIsFreeAfterADisable(t *testing.T) {
 	if err := w.allow("*.example.org", "n0.example.org"); err != nil {
 		t.Fatalf("a name let in before the disable: %v", err)
 	}
+}
+
+// defaultBudget gives w the budget of a Caddyfile that sets none, as the
+// berth app's Start does.
+func defaultBudget(w *wildcardNames) {
+	var a App
+	w.setBudget(a.wildcardCertsPerHour(), a.wildcardCertsMax(), a.wildcardCertsPerDomain(), nil, nil)
 }

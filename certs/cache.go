@@ -77,9 +77,11 @@ func (c *Certs) restore(ctx context.Context, app string, hosts []string) {
 // Otherwise the server's cached certificates for hosts are dropped, so
 // that it asks the manager, which serves the custom one only for names
 // routed to its app. A disabled app's certificate is evicted, never
-// installed. The caller holds c.writeMu, so that the cache
-// follows the snapshot's order of changes.
+// installed. A wildcard domain among hosts is left out (cacheHosts). The
+// caller holds c.writeMu, so that the cache follows the snapshot's order
+// of changes.
 func (c *Certs) install(app string, hosts []string, e *entry) {
+	hosts = cacheHosts(hosts)
 	if len(hosts) == 0 {
 		return
 	}
@@ -94,10 +96,28 @@ func (c *Certs) install(app string, hosts []string, e *entry) {
 	c.expireAt(app, e)
 }
 
-func (c *Certs) evict(names []string) {
-	if len(names) > 0 {
-		c.cache.Evict(names)
+// evict drops the TLS server's cached certificates for an app's hosts
+// (a wildcard domain among them left out: cacheHosts).
+func (c *Certs) evict(hosts []string) {
+	if hosts = cacheHosts(hosts); len(hosts) > 0 {
+		c.cache.Evict(hosts)
 	}
+}
+
+// cacheHosts are the hosts under which the TLS server's cache may be
+// written for an app: not its wildcard domains ("*.example.org"). A
+// wildcard is no name a client asks for, and a certificate cached under
+// it would be served for every name below it, other apps' exact hosts
+// included (exact beats wildcard in routing, not in Caddy's cache);
+// evicting one would drop a wildcard certificate that serves other apps.
+// A custom wildcard certificate is served through the manager
+// (GetCertificate), for the names the wildcard routes to its app.
+func cacheHosts(hosts []string) []string {
+	wildcard := func(h string) bool { return strings.HasPrefix(h, "*.") }
+	if !slices.ContainsFunc(hosts, wildcard) {
+		return hosts
+	}
+	return slices.DeleteFunc(slices.Clone(hosts), wildcard)
 }
 
 // expireAt drops e's certificate from the TLS server's cache when it
@@ -154,22 +174,15 @@ func cacheable(leaf *x509.Certificate, hosts []string) bool {
 	return len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return !slices.Contains(hosts, n) })
 }
 
-// coveredHosts are the hosts e's custom certificate serves. An app's
-// wildcard domain ("*.example.org") is not one: it is no name a client
-// asks for, and a certificate cached under it would be served for every
-// name below it, other apps' exact hosts included (exact beats wildcard
-// in routing, not in Caddy's cache). A custom wildcard certificate is
-// served through the manager (GetCertificate), for the names the
-// wildcard routes to its app.
+// coveredHosts are the hosts e's custom certificate serves (an app's
+// wildcard domain when the certificate names it; install and evict leave
+// that out of the cache).
 func coveredHosts(e *entry, hosts []string) []string {
 	if e == nil || e.cert == nil {
 		return nil
 	}
 	var out []string
 	for _, h := range hosts {
-		if strings.HasPrefix(h, "*.") {
-			continue
-		}
 		if e.cert.Leaf.VerifyHostname(h) == nil {
 			out = append(out, h)
 		}

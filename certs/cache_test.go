@@ -254,6 +254,31 @@ func TestOwnWildcardIsNoForeignName(t *testing.T) {
 	}
 }
 
+// The app's own wildcard domain is covered by its wildcard certificate
+// but never written to the TLS server's cache, neither installed nor
+// evicted: cached under it, a certificate would serve every name below,
+// and evicting it would drop a wildcard certificate other apps use.
+func TestOwnWildcardNeverReachesTheCache(t *testing.T) {
+	ctx := context.Background()
+	p, _, c := newTestCerts(t, "a.example.test", "*.example.test")
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "*.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoveCertificate(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, hosts := range slices.Concat(c.installed, c.evicted) {
+		if slices.Contains(hosts, "*.example.test") {
+			t.Fatalf("the cache was written under the wildcard: installs %q, evicts %q", c.installed, c.evicted)
+		}
+	}
+	if len(c.evicted) == 0 || !slices.Contains(c.evicted[len(c.evicted)-1], "a.example.test") {
+		t.Fatalf("certs:remove evicted %q, want a.example.test", c.evicted)
+	}
+}
+
 // A disabled app's custom certificate stays out of the TLS server's
 // cache: a start (InstallCustomCertificates), a hosts change and a
 // certs:add evict it rather than install it, and a hosts change after the

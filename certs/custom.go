@@ -155,10 +155,10 @@ func (c *Certs) certInfo(app string, e *entry, hosts []string) CertInfo {
 	}
 	covered := coveredHosts(e, hosts)
 	for _, n := range cacheNames(l) {
-		// The app's own wildcard domain is no foreign name: it is never
-		// cached by design (cachedHosts), and the warning would tell the
-		// user to drop the very name the certificate is for.
-		if !slices.Contains(covered, n) && !(strings.HasPrefix(n, "*.") && slices.Contains(hosts, n)) {
+		// The app's own wildcard domain is covered, so no foreign name
+		// (the warning would tell the user to drop the very name the
+		// certificate is for), though the cache never holds it.
+		if !slices.Contains(covered, n) {
 			info.Foreign = append(info.Foreign, n)
 		}
 	}

@@ -41,7 +41,7 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		}
 	}
-	release, err := d.acquireStream(s)
+	release, err := d.slots.acquire(s)
 	if err != nil {
 		d.log.Warn("dashboard: build log refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
 		d.fail(w, http.StatusTooManyRequests, err.Error())
@@ -60,7 +60,7 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 	sent := 0
 	for {
 		var builds []platform.Build
-		if err := d.runJSON(ctx, s, &builds, "builds:list", app, "--format", "json"); err != nil {
+		if err := d.cmds.runJSON(ctx, s, &builds, "builds:list", app, "--format", "json"); err != nil {
 			streamFailed(ctx, ev, err)
 			return
 		}
@@ -83,7 +83,7 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 		running := b.Status == "running"
 		// Only what was not sent yet: a build log of some MB is not
 		// read again each second.
-		out, err := d.run(ctx, s, "builds:output", app, id, "--from", strconv.Itoa(sent))
+		out, err := d.cmds.run(ctx, s, "builds:output", app, id, "--from", strconv.Itoa(sent))
 		if err != nil {
 			streamFailed(ctx, ev, err)
 			return
@@ -103,7 +103,7 @@ func (d *Dashboard) buildStream(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		case <-time.After(buildPoll):
 		}
-		if d.stillValid(ctx, s) != nil {
+		if d.sessions.stillValid(ctx, s) != nil {
 			sessionEnded(r, ev)
 			return
 		}
@@ -135,7 +135,7 @@ func (d *Dashboard) buildLog(w http.ResponseWriter, r *http.Request, s *session)
 		d.fail(w, http.StatusNotFound, "No such build.")
 		return
 	}
-	out, err := d.run(r.Context(), s, "builds:output", app, id)
+	out, err := d.cmds.run(r.Context(), s, "builds:output", app, id)
 	if err != nil {
 		d.commandFailed(w, err)
 		return

@@ -21,7 +21,7 @@ func newTest(t *testing.T) (*Dashboard, *time.Time) {
 	t.Helper()
 	d := New(Config{StillGranted: func(context.Context, commands.LoginGrant) error { return nil }})
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	d.now = func() time.Time { return now }
+	d.sessions.now = func() time.Time { return now }
 	d.SetHost("Dash.Example.test", 0, nil)
 	return d, &now
 }
@@ -72,7 +72,7 @@ func signIn(t *testing.T, d *Dashboard) (*http.Cookie, *session) {
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Name != cookieName {
 		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, not Secure over plain HTTP", c)
 	}
-	return c, d.sessionFor(c.Value, "dash.example.test")
+	return c, d.sessions.sessionFor(c.Value, "dash.example.test")
 }
 
 func TestOffUntilAHostIsSet(t *testing.T) {
@@ -116,7 +116,7 @@ func TestALoginURLExpiresAfterTenMinutes(t *testing.T) {
 func TestSessionsExpireAndLogoutAllEndsThem(t *testing.T) {
 	d, now := newTest(t)
 	c, _ := signIn(t, d)
-	if d.sessionFor(c.Value, "dash.example.test") == nil {
+	if d.sessions.sessionFor(c.Value, "dash.example.test") == nil {
 		t.Fatal("no session")
 	}
 	*now = now.Add(DefaultSessionTTL)
@@ -127,7 +127,7 @@ func TestSessionsExpireAndLogoutAllEndsThem(t *testing.T) {
 	if n := d.LogoutAll(); n != 1 {
 		t.Errorf("LogoutAll ended %d sessions", n)
 	}
-	if d.sessionFor(c.Value, "dash.example.test") != nil {
+	if d.sessions.sessionFor(c.Value, "dash.example.test") != nil {
 		t.Error("a session outlived LogoutAll")
 	}
 }
@@ -157,7 +157,7 @@ func TestCrossSitePostsAreRefused(t *testing.T) {
 	if w := do(d, "POST", "/login", url.Values{"token": {token(t, u)}}, http.Header{"Origin": {"http://evil.example"}}); w.Code != http.StatusForbidden {
 		t.Errorf("cross-site login: %d", w.Code)
 	}
-	if !d.validLogin(token(t, u)) {
+	if !d.sessions.validLogin(token(t, u)) {
 		t.Error("a refused cross-site login used the URL up")
 	}
 }
@@ -231,7 +231,7 @@ func TestSessionsEndWithTheirKeyAndApp(t *testing.T) {
 	created := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	w := &world{keys: map[string]string{"SHA256:contractor": "blog", "SHA256:admin": ""},
 		apps: map[string]time.Time{"blog": created}}
-	d.granted = w.granted
+	d.sessions.granted = w.granted
 	blog := commands.LoginGrant{App: "blog", AppCreated: created, Key: "SHA256:contractor"}
 
 	// The contractor's key is removed: its session ends.
@@ -243,7 +243,7 @@ func TestSessionsEndWithTheirKeyAndApp(t *testing.T) {
 	if alive(t, d, c) {
 		t.Error("a session outlived ssh-keys:remove of its key")
 	}
-	if d.sessionFor(c.Value, "dash.example.test") != nil {
+	if d.sessions.sessionFor(c.Value, "dash.example.test") != nil {
 		t.Error("the refused session was kept")
 	}
 

@@ -70,7 +70,7 @@ func TestAReloadWithTheSameHostKeepsSessions(t *testing.T) {
 	d, _ := newTest(t)
 	c, _ := signIn(t, d)
 	d.SetHost("DASH.example.test", 0, nil)
-	if d.sessionFor(c.Value, "dash.example.test") == nil {
+	if d.sessions.sessionFor(c.Value, "dash.example.test") == nil {
 		t.Errorf("a reload with the same host ended the session")
 	}
 }
@@ -83,7 +83,7 @@ func TestASessionCookieOnAnotherHostIsRefused(t *testing.T) {
 	if w := doOn(d, "other.example.test", "GET", "/", nil, http.Header{"Cookie": {c.String()}}); w.Code != http.StatusUnauthorized {
 		t.Errorf("a session cookie on another host: %d, want 401", w.Code)
 	}
-	if d.sessionFor(c.Value, "DASH.example.test:8443") == nil {
+	if d.sessions.sessionFor(c.Value, "DASH.example.test:8443") == nil {
 		t.Errorf("a session cookie on its own host with a port was refused")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/commands"
-	"github.com/berth-paas/berth/platform"
 )
 
 // The live logs are the command table's `logs APP -t`, run with the
@@ -43,21 +42,6 @@ func (d *Dashboard) script(w http.ResponseWriter, r *http.Request) {
 	w.Write(logsJS)
 }
 
-// stream runs a command with the session's scope, its output to w as it
-// comes. It returns before the command runs if the scope forbids it.
-func (d *Dashboard) stream(ctx context.Context, s *session, stdout, stderr io.Writer, args ...string) error {
-	if s.app != "" {
-		if err := commands.Authorize(s.app, args); err != nil {
-			return &cmdError{err, "Permission denied: " + err.Error()}
-		}
-		ctx = platform.AsDeployKey(ctx)
-	}
-	d.mu.Lock()
-	b := d.backend
-	d.mu.Unlock()
-	return d.exec(ctx, b, args, commands.IO{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr})
-}
-
 // logsStream is GET /apps/{app}/logs/stream: the app's output as
 // server-sent events, one event per line, until the browser leaves.
 func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *session) {
@@ -72,7 +56,7 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 			return
 		}
 	}
-	release, err := d.acquireStream(s)
+	release, err := d.slots.acquire(s)
 	if err != nil {
 		d.log.Warn("dashboard: live logs refused: too many streams", "remote", r.RemoteAddr, "scope", scopeName(s), "app", app)
 		d.fail(w, http.StatusTooManyRequests, err.Error())
@@ -109,7 +93,7 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if d.stillValid(ctx, s) != nil {
+				if d.sessions.stillValid(ctx, s) != nil {
 					cancel()
 					return
 				}
@@ -121,7 +105,7 @@ func (d *Dashboard) logsStream(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 	}()
 	var notes bytes.Buffer
-	err = d.stream(ctx, s, ev, &notes, args...)
+	err = d.cmds.stream(ctx, s, strings.NewReader(""), ev, &notes, args...)
 	ev.end()
 	if ctx.Err() != nil {
 		sessionEnded(r, ev) // when the browser is still there
@@ -146,7 +130,7 @@ func (d *Dashboard) logsDownload(w http.ResponseWriter, r *http.Request, s *sess
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.log"`, app, time.Now().UTC().Format("20060102-150405")))
 	}}
-	err := d.stream(r.Context(), s, file, &notes, "logs", app, "-n", downloadLogLines)
+	err := d.cmds.stream(r.Context(), s, strings.NewReader(""), file, &notes, "logs", app, "-n", downloadLogLines)
 	if err == nil {
 		file.Write(nil) // an empty log is an empty file
 		return

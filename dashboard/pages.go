@@ -73,18 +73,18 @@ func (d *Dashboard) datastoresPage(w http.ResponseWriter, r *http.Request, s *se
 func (d *Dashboard) datastores(ctx context.Context, s *session, tn string) ([]datastore, error) {
 	var list []datastore
 	if s.app == "" {
-		if err := d.runJSON(ctx, s, &list, tn+":list", "--format", "json"); err != nil {
+		if err := d.cmds.runJSON(ctx, s, &list, tn+":list", "--format", "json"); err != nil {
 			return nil, err
 		}
 		return list, nil
 	}
-	out, err := d.run(ctx, s, tn+":app-links", s.app)
+	out, err := d.cmds.run(ctx, s, tn+":app-links", s.app)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range strings.Fields(out) {
 		var one datastore
-		if err := d.runJSON(ctx, s, &one, tn+":info", name, "--format", "json"); err != nil {
+		if err := d.cmds.runJSON(ctx, s, &one, tn+":info", name, "--format", "json"); err != nil {
 			return nil, err
 		}
 		list = append(list, one)
@@ -126,7 +126,7 @@ type keyRow struct {
 // table (403), as it would be over ssh.
 func (d *Dashboard) keysPage(w http.ResponseWriter, r *http.Request, s *session) {
 	var list []keyRow
-	if err := d.runJSON(r.Context(), s, &list, "ssh-keys:list", "--format", "json"); err != nil {
+	if err := d.cmds.runJSON(r.Context(), s, &list, "ssh-keys:list", "--format", "json"); err != nil {
 		if errors.Is(err, commands.ErrForbidden) {
 			d.log.Warn("dashboard: keys page refused", "remote", r.RemoteAddr, "scope", scopeName(s))
 		}

@@ -57,7 +57,7 @@ func pagesTest(t *testing.T, g commands.LoginGrant) (*Dashboard, *pagesRunner, h
 	t.Helper()
 	d, _ := newTest(t)
 	f := &pagesRunner{}
-	d.exec = f.exec
+	d.cmds.exec = f.exec
 	c := signInAs(t, d, g)
 	return d, f, http.Header{"Cookie": {c.String()}}
 }
@@ -158,7 +158,7 @@ func (d *Dashboard) csrfOf(t *testing.T, h http.Header) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.sessionFor(c.Value, "dash.example.test").csrf
+	return d.sessions.sessionFor(c.Value, "dash.example.test").csrf
 }
 
 func TestKeysAddAndRemoveRunTheCommands(t *testing.T) {

@@ -111,7 +111,7 @@ func streamTest(t *testing.T) (*Dashboard, *fakeRunner, *atomic.Bool) {
 	}})
 	d.SetHost("dash.example.test", 0, nil)
 	f := newFakeRunner()
-	d.exec = f.exec
+	d.cmds.exec = f.exec
 	return d, f, &revoked
 }
 
@@ -123,7 +123,7 @@ func TestLiveLogsEndWithTheSession(t *testing.T) {
 	ends := map[string]func(d *Dashboard, c *http.Cookie, revoked *atomic.Bool){
 		"logout-all":    func(d *Dashboard, _ *http.Cookie, _ *atomic.Bool) { d.LogoutAll() },
 		"app destroyed": func(d *Dashboard, _ *http.Cookie, _ *atomic.Bool) { d.EndAppSessions("blog") },
-		"sign-out":      func(d *Dashboard, c *http.Cookie, _ *atomic.Bool) { d.endSession(c.Value) },
+		"sign-out":      func(d *Dashboard, c *http.Cookie, _ *atomic.Bool) { d.sessions.end(c.Value) },
 		"key removed":   func(_ *Dashboard, _ *http.Cookie, revoked *atomic.Bool) { revoked.Store(true) },
 	}
 	for name, end := range ends {
@@ -214,7 +214,7 @@ func TestHeartbeatEndsBeforeTheHandlerReturns(t *testing.T) {
 	}})
 	d.SetHost("dash.example.test", 0, nil)
 	f := newFakeRunner()
-	d.exec = f.exec
+	d.cmds.exec = f.exec
 	c := signInAs(t, d, commands.LoginGrant{App: "blog", Key: "SHA256:deploy"})
 	d.heartbeat = time.Millisecond
 	ctx, leave := context.WithCancel(context.Background())
@@ -241,7 +241,7 @@ func TestHeartbeatEndsBeforeTheHandlerReturns(t *testing.T) {
 	if w.late > 0 {
 		t.Errorf("%d writes after the handler returned", w.late)
 	}
-	if d.sessionFor(c.Value, "dash.example.test") == nil {
+	if d.sessions.sessionFor(c.Value, "dash.example.test") == nil {
 		t.Error("the browser leaving during a check ended the session")
 	}
 }

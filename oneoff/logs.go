@@ -1,7 +1,6 @@
 package oneoff
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/berth-paas/berth/applogs"
 )
 
 // LogOptions select what Logs shows (Dokku's run:logs).
@@ -78,9 +79,9 @@ func (r *Runner) Logs(ctx context.Context, app string, opts LogOptions, w, notes
 		go func() {
 			defer wg.Done()
 			defer pr.Close()
-			br := bufio.NewReaderSize(pr, 4<<10)
+			lines := applogs.NewLineReader(pr)
 			for {
-				line, err := readLine(br)
+				line, err := lines.Next()
 				if len(line) > 0 {
 					ts, text, ok := bytes.Cut(line, []byte(" "))
 					if !ok {
@@ -116,27 +117,6 @@ func (r *Runner) Logs(ctx context.Context, app string, opts LogOptions, w, notes
 		}
 	}
 	return nil
-}
-
-// readLine reads one line without its newline, cut at 16 KiB so one
-// line cannot take unbounded memory.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	const maxLine = 16 << 10
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if room := maxLine - len(line); room > 0 {
-			line = append(line, chunk[:min(len(chunk), room)]...)
-		}
-		switch {
-		case err == nil:
-			return bytes.TrimSuffix(line, []byte("\n")), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		default:
-			return line, err
-		}
-	}
 }
 
 // maxLogLines is Config.MaxLines' answer now (a reload may change it); 0

@@ -595,8 +595,8 @@ func TestGlobalRestartPolicy(t *testing.T) {
 	}
 }
 
-// checks:set --global wait-to-retire: apps that set none drain that long;
-// an app's own wins.
+// checks:set --global wait-to-retire is bounded, and what it sets (or
+// clears) is what the rollout reads (ProcessGlobals).
 func TestGlobalWaitToRetire(t *testing.T) {
 	b := newBed(t)
 	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 4000); err == nil {
@@ -605,13 +605,13 @@ func TestGlobalWaitToRetire(t *testing.T) {
 	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.ps.GlobalWaitToRetire(); got != 7 {
+	if got := b.p.ProcessGlobals().WaitToRetire; got != 7 {
 		t.Fatalf("global wait-to-retire %d, want 7", got)
 	}
 	if err := b.ps.SetGlobalWaitToRetire(b.ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.ps.GlobalWaitToRetire(); got != 0 {
+	if got := b.p.ProcessGlobals().WaitToRetire; got != 0 {
 		t.Fatalf("cleared global wait-to-retire %d, want 0", got)
 	}
 }

@@ -250,7 +250,3 @@ func (s *Settings) Checks(ctx context.Context, app string) (ChecksReport, error)
 		GlobalWaitToRetire: g.WaitToRetire,
 	}, nil
 }
-
-// GlobalWaitToRetire is checks:set --global's wait-to-retire, in
-// seconds, or 0.
-func (s *Settings) GlobalWaitToRetire() int { return s.apps.ProcessGlobals().WaitToRetire }

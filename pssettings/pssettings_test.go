@@ -195,8 +195,9 @@ func TestWaitToRetireIsBoundedToAnHour(t *testing.T) {
 	if err := s.SetGlobalWaitToRetire(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	if f.record("blog").Checks.WaitToRetire != 5 || s.GlobalWaitToRetire() != 7 {
-		t.Fatalf("app %d global %d", f.record("blog").Checks.WaitToRetire, s.GlobalWaitToRetire())
+	r, err := s.Checks(ctx, "blog")
+	if err != nil || f.record("blog").Checks.WaitToRetire != 5 || r.GlobalWaitToRetire != 7 {
+		t.Fatalf("app %d global %d (%v)", f.record("blog").Checks.WaitToRetire, r.GlobalWaitToRetire, err)
 	}
 }
 

@@ -112,10 +112,11 @@ func (t *Table) Lookup(host string) (*Route, bool) {
 // are its own): the caller serves nothing for it. The returned Route
 // must not be modified.
 func (t *Table) Match(host string) (*Route, bool) {
-	if len(host) > maxHostLength {
-		return nil, false // before NormalizeHost copies it
+	n, ok := NormalName(host)
+	if !ok {
+		return nil, false
 	}
-	r, _, ok := t.match(NormalizeHost(host))
+	r, _, ok := t.match(n)
 	return r, ok
 }
 
@@ -123,13 +124,33 @@ func (t *Table) Match(host string) (*Route, bool) {
 // a DNS name: 253 bytes, a trailing dot and ":65535".
 const maxHostLength = MaxNameLength + len(".:65535")
 
+// NormalName is NormalizeHost(host), or false for a host too long to
+// normalize to a DNS name, refused before NormalizeHost copies it. A
+// caller that checks one name several ways (the TLS permission)
+// normalizes it once and passes the result on.
+func NormalName(host string) (string, bool) {
+	if len(host) > maxHostLength {
+		return "", false
+	}
+	return NormalizeHost(host), true
+}
+
 // MatchWildcard is Match that also says through which wildcard
 // ("*.example.org") host matched: "" when an app names it exactly.
 func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
-	if len(host) > maxHostLength {
+	n, ok := NormalName(host)
+	if !ok {
 		return nil, "", false
 	}
-	r, domain, ok := t.match(NormalizeHost(host))
+	return t.MatchWildcardNormal(n)
+}
+
+// MatchWildcardNormal is MatchWildcard for a name NormalName gave, which
+// it does not normalize again. Only such a name: another (upper case, a
+// port) would miss its exact host and the reservations and could still
+// match a wildcard.
+func (t *Table) MatchWildcardNormal(name string) (*Route, string, bool) {
+	r, domain, ok := t.match(name)
 	if ok && domain != "" {
 		return r, "*." + domain, true
 	}
@@ -285,13 +306,8 @@ func (t *Table) SetAllHosts(hosts map[string][]string) {
 	apps := maps.Clone(old.byApp)
 	changed := false
 	for app, hs := range hosts {
-		r := &Route{App: app}
-		if c, ok := old.byApp[app]; ok {
-			copied := *c.route.Load()
-			r = &copied
-		}
-		r.Hosts = normalizeHosts(hs)
-		if c, ok := old.byApp[app]; ok && slices.Equal(r.Hosts, c.route.Load().Hosts) {
+		r, _, sameHosts := old.edit(app, func(r *Route) { r.Hosts = normalizeHosts(hs) })
+		if sameHosts {
 			continue
 		}
 		apps[app] = newCell(r)
@@ -367,28 +383,33 @@ func (t *Table) OnHostsGone(f func(hosts []string)) {
 // handshakes), and extra (hosts disabled in a cell old and next share).
 func (t *Table) swap(old, next *snapshot, extra []string) {
 	t.current.Store(next)
+	t.unlockThenReport(func() []string {
+		gone := slices.Clone(extra)
+		for h, oc := range old.byHost {
+			nc, ok := next.byHost[h]
+			if !ok || (nc.route.Load().Disabled && !oc.route.Load().Disabled) {
+				gone = append(gone, h)
+			}
+		}
+		return gone
+	})
+}
+
+// unlockThenReport releases writeMu, which the caller holds, then calls
+// the hostsGone hook set when the write was made with the hosts gone
+// names, sorted and once each, if there are any. gone runs after the
+// unlock and only when there is a hook: neither it nor the hook holds up
+// another write.
+func (t *Table) unlockThenReport(gone func() []string) {
 	f := t.hostsGone
 	t.writeMu.Unlock()
 	if f == nil {
 		return
 	}
-	gone := slices.Clone(extra)
-	for h, oc := range old.byHost {
-		nc, ok := next.byHost[h]
-		if !ok || (nc.route.Load().Disabled && !oc.route.Load().Disabled) {
-			gone = append(gone, h)
-		}
+	if hosts := gone(); len(hosts) > 0 {
+		slices.Sort(hosts)
+		f(slices.Compact(hosts))
 	}
-	report(f, gone)
-}
-
-// report calls f with hosts, sorted and once each, if there are any.
-func report(f func([]string), hosts []string) {
-	if f == nil || len(hosts) == 0 {
-		return
-	}
-	slices.Sort(hosts)
-	f(slices.Compact(hosts))
 }
 
 // newlyDisabled are next's hosts when it disables what was served.
@@ -406,26 +427,33 @@ func newlyDisabled(was, next *Route) []string {
 func (t *Table) update(app string, change func(*Route)) {
 	t.writeMu.Lock()
 	old := t.current.Load()
-	r := &Route{App: app}
-	c, exists := old.byApp[app]
-	if exists {
-		copied := *c.route.Load()
-		r = &copied
-	}
-	change(r)
-	if exists && slices.Equal(r.Hosts, c.route.Load().Hosts) {
-		was := c.route.Load()
-		c.route.Store(r)
-		f := t.hostsGone
-		t.writeMu.Unlock()
+	r, was, sameHosts := old.edit(app, change)
+	if sameHosts {
+		old.byApp[app].route.Store(r)
 		// A disable keeps the hosts (no new snapshot), but they are
 		// served no more.
-		report(f, newlyDisabled(was, r))
+		t.unlockThenReport(func() []string { return newlyDisabled(was, r) })
 		return
 	}
 	apps := maps.Clone(old.byApp)
 	apps[app] = newCell(r)
 	t.swap(old, build(apps), nil) // unlocks
+}
+
+// edit applies change to a copy of app's route in s (to a new route for
+// an app that has none). was is the route copied (nil when none);
+// sameHosts says that there was one and the copy keeps its hosts, so the
+// copy may go into the app's cell with no new snapshot. The caller holds
+// writeMu, under which alone cells change.
+func (s *snapshot) edit(app string, change func(*Route)) (r, was *Route, sameHosts bool) {
+	r = &Route{App: app}
+	if c, ok := s.byApp[app]; ok {
+		was = c.route.Load()
+		copied := *was
+		r = &copied
+	}
+	change(r)
+	return r, was, was != nil && slices.Equal(r.Hosts, was.Hosts)
 }
 
 // build indexes routes by host. Apps are visited in name order so that a
@@ -537,9 +565,7 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 		}
 	}
 	if apps == nil {
-		f := t.hostsGone
-		t.writeMu.Unlock()
-		report(f, disabled)
+		t.unlockThenReport(func() []string { return disabled })
 		return
 	}
 	t.swap(old, build(apps), disabled) // unlocks

@@ -137,3 +137,26 @@ func TestHostsGoneMayWriteTheTable(t *testing.T) {
 		t.Fatal("the hook's write is missing")
 	}
 }
+
+// The TLS permission normalizes a server name once (NormalName) and
+// matches the result with MatchWildcardNormal: the same answer as
+// MatchWildcard on the name as it came.
+func TestMatchWildcardNormalAgreesOnANormalName(t *testing.T) {
+	tbl := New()
+	tbl.SetHosts("outer", []string{"*.example.org", "www.example.org"})
+	tbl.SetReserved([]string{"dash.example.org"})
+	for _, host := range []string{"X.Example.ORG.", "www.EXAMPLE.org", "dash.example.org", "none.example.test"} {
+		r1, w1, ok1 := tbl.MatchWildcard(host)
+		n, ok := NormalName(host)
+		if !ok {
+			t.Fatalf("NormalName(%q) refused it", host)
+		}
+		r2, w2, ok2 := tbl.MatchWildcardNormal(n)
+		if r1 != r2 || w1 != w2 || ok1 != ok2 {
+			t.Errorf("%q: MatchWildcard %v %q %v, MatchWildcardNormal(%q) %v %q %v", host, r1, w1, ok1, n, r2, w2, ok2)
+		}
+	}
+	if _, ok := NormalName(strings.Repeat("a.", 200) + "example.org"); ok {
+		t.Error("NormalName took a name too long to be a DNS name")
+	}
+}

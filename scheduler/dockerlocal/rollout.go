@@ -25,7 +25,9 @@ type started struct {
 	index int
 }
 
-func (s started) name(app string) string { return fmt.Sprintf("%s.%s.%d", app, s.typ, s.index) }
+// name is its container's name, APP.TYPE.INDEX: platform.Gap's, so that
+// the scheduler and ps:report name a slot the same way.
+func (s started) name(app string) string { return platform.Gap{Type: s.typ, Index: s.index}.Name(app) }
 
 // fromGap is the container of g to start (or create: id empty).
 func fromGap(g platform.Gap) started { return started{id: g.ID, typ: g.Type, index: g.Index} }
