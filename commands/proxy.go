@@ -16,7 +16,7 @@ import (
 var proxyCommands = []command{
 	{appScope, "ports:list", "ports:list APP", "List the app's port mappings (scheme, host port, container port)", portsList},
 	{appScope, "ports:report", "ports:report APP [--format json]", "Show the app's port mappings, set and detected", portsReport},
-	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT): the container port Caddy proxies the app to; the app restarts if it changes", portsAdd},
+	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT: the container port Caddy proxies the app to, the app restarts if it changes; tcp:HOST-PORT:PORT: Berth listens on HOST-PORT and forwards connections to the app's web containers)", portsAdd},
 	{appScope, "ports:set", "ports:set APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Set the app's port mappings, replacing the ones set before", portsSet},
 	{appScope, "ports:remove", "ports:remove APP HOST-PORT|SCHEME:HOST-PORT:CONTAINER-PORT...", "Remove port mappings, by mapping or by host port", portsRemove},
 	{appScope, "ports:clear", "ports:clear APP", "Remove every port mapping set: the release's port is proxied again", portsClear},
@@ -64,7 +64,11 @@ func changePorts(ctx context.Context, p *Backend, args []string, out IO, change 
 	if err != nil {
 		return err
 	}
-	if err := p.ChangePorts(ctx, app, fn, out.Stderr); err != nil {
+	if err := p.ChangePorts(ctx, app, withTCP(ctx, p, app, fn), out.Stderr); err != nil {
+		syncTCP(ctx, p, app)
+		return err
+	}
+	if err := syncTCP(ctx, p, app); err != nil {
 		return err
 	}
 	r, err := p.Ports(ctx, app)

@@ -23,8 +23,9 @@ func (m PortMapping) String() string {
 // ParsePortMapping reads scheme:host-port:container-port. Berth's Caddy
 // serves every app on its HTTP and HTTPS listeners, so a mapping says
 // which container port those proxy to: http's host port is 80 and
-// https's 443 (whatever ports Caddy listens on). TCP and UDP mappings
-// are not served yet.
+// https's 443 (whatever ports Caddy listens on). A tcp mapping's host
+// port is any (package tcproute listens on it and checks it is free);
+// UDP is not served yet.
 func ParsePortMapping(s string) (PortMapping, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) != 3 {
@@ -38,10 +39,12 @@ func ParsePortMapping(s string) (PortMapping, error) {
 	}
 	switch scheme {
 	case "http", "https":
-	case "tcp", "udp", "grpc", "grpcs":
-		return PortMapping{}, fmt.Errorf("%q: %s mappings are not supported yet; Berth proxies http and https only", s, scheme)
+	case "tcp":
+		return PortMapping{Scheme: scheme, HostPort: host, ContainerPort: ctr}, nil
+	case "udp", "grpc", "grpcs":
+		return PortMapping{}, fmt.Errorf("%q: %s mappings are not supported yet; Berth proxies http, https and tcp only", s, scheme)
 	default:
-		return PortMapping{}, fmt.Errorf("%q: unknown scheme %q; use http or https", s, scheme)
+		return PortMapping{}, fmt.Errorf("%q: unknown scheme %q; use http, https or tcp", s, scheme)
 	}
 	if want := map[string]int{"http": 80, "https": 443}[scheme]; host != want {
 		return PortMapping{}, fmt.Errorf("%q: Berth serves apps on Caddy's own %s listener; give host port %d (a listener on another port is Caddy's configuration, not an app's)", s, scheme, want)
@@ -63,8 +66,10 @@ func parsePortMap(m []string) []PortMapping {
 // the port mappings' (ports:set), else the release's (its EXPOSE, else
 // DefaultPort). PORT is set to it.
 func (a *App) ProxyPort(rel Release) int {
-	if pm := parsePortMap(a.PortMap); len(pm) > 0 {
-		return pm[0].ContainerPort
+	for _, m := range parsePortMap(a.PortMap) {
+		if m.Scheme != "tcp" { // tcp mappings are tcproute's, not Caddy's
+			return m.ContainerPort
+		}
 	}
 	return rel.Port
 }
@@ -93,8 +98,8 @@ func (p *Platform) Ports(ctx context.Context, app string) (PortsReport, error) {
 		r.Detected = []PortMapping{{Scheme: "http", HostPort: 80, ContainerPort: rel.Port}}
 	}
 	r.Effective = r.Map
-	if len(r.Effective) == 0 {
-		r.Effective = r.Detected
+	if !slices.ContainsFunc(r.Map, func(m PortMapping) bool { return m.Scheme != "tcp" }) {
+		r.Effective = append(slices.Clone(r.Detected), r.Map...) // tcp only: HTTP is still detected
 	}
 	return r, nil
 }
@@ -127,7 +132,7 @@ func (p *Platform) ChangePorts(ctx context.Context, app string, change PortChang
 		}
 		seen[m.String()] = true
 		strs = append(strs, m.String())
-		if !slices.Contains(ports, m.ContainerPort) {
+		if m.Scheme != "tcp" && !slices.Contains(ports, m.ContainerPort) {
 			ports = append(ports, m.ContainerPort)
 		}
 	}
