@@ -630,12 +630,14 @@ func (a *App) newCore() (*core, error) {
 	}
 	self, err := os.Executable()
 	if err != nil {
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, fmt.Errorf("find this program's path for the git hook: %w", err)
 	}
 	socket, socketDir, err := hookSocketPath(a.StateDir)
 	if err != nil {
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, err
@@ -644,6 +646,7 @@ func (a *App) newCore() (*core, error) {
 	c.receiver = gitrecv.NewReceiver(c.platform, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
 		c.removeSocketDir()
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, err
