@@ -21,9 +21,9 @@
 // program holding it are all refused alike) and, for a deploy key, inside
 // the range an admin opened (tcp_ports; none by default). Sync then makes
 // the listeners match the saved record. The listeners follow the apps'
-// lives through the core's hooks (destroy closes them, rename moves them,
-// a clone gets none) and live as long as the Berth core: a Caddy reload
-// keeps them, connections included.
+// lives through the core's hooks (destroy closes them, rename moves them;
+// the core gives a clone no tcp mapping) and live as long as the Berth
+// core: a Caddy reload keeps them, connections included.
 package tcproute
 
 import (
@@ -47,7 +47,6 @@ import (
 type Apps interface {
 	App(ctx context.Context, name string) (*platform.App, error)
 	AppNames(ctx context.Context) ([]string, error)
-	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
 }
 
 // Hooks are the core's app lifecycle hooks; *platform.Platform has them.
@@ -55,7 +54,6 @@ type Hooks interface {
 	OnAppDestroyed(f func(ctx context.Context, app string))
 	OnAppRenameSetup(f func(ctx context.Context, from, to string) error)
 	OnAppRenamed(f func(ctx context.Context, from, to string))
-	OnAppCloned(f func(ctx context.Context, from, to string))
 }
 
 // Config is what a Router is built with.
@@ -141,7 +139,6 @@ func New(cfg Config) *Router {
 		h.OnAppDestroyed(func(_ context.Context, app string) { r.destroyed(app) })
 		h.OnAppRenameSetup(func(_ context.Context, from, to string) error { r.renameSetup(from, to); return nil })
 		h.OnAppRenamed(func(_ context.Context, _, to string) { r.mu.Lock(); delete(r.renaming, to); r.mu.Unlock() })
-		h.OnAppCloned(r.cloned)
 	}
 	return r
 }
@@ -376,21 +373,6 @@ func (r *Router) rekeyLocked(from, to string) {
 		if d := l.dest.Load(); d.app == from {
 			l.dest.Store(&dest{app: to, port: d.port})
 		}
-	}
-}
-
-// cloned drops the tcp mappings the clone's record copied: their host
-// ports are the original's.
-func (r *Router) cloned(ctx context.Context, _, to string) {
-	err := r.cfg.Apps.UpdateApp(ctx, to, func(a *platform.App) error {
-		a.PortMap = slices.DeleteFunc(a.PortMap, func(s string) bool {
-			m, err := platform.ParsePortMapping(s)
-			return err == nil && m.Scheme == "tcp"
-		})
-		return nil
-	})
-	if err != nil {
-		r.log.Warn("the clone keeps the original's tcp mappings, which are not served; ports:remove them", "app", to, "error", err)
 	}
 }
 

@@ -42,16 +42,6 @@ func (f *fakeApps) AppNames(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fakeApps) UpdateApp(_ context.Context, app string, change func(*platform.App) error) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	a, ok := f.apps[app]
-	if !ok {
-		return platform.ErrAppNotFound
-	}
-	return change(a)
-}
-
 func (f *fakeApps) set(app string, portMap ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -72,7 +62,6 @@ type fakeHooks struct {
 	destroyed   []func(context.Context, string)
 	renameSetup []func(context.Context, string, string) error
 	renamed     []func(context.Context, string, string)
-	cloned      []func(context.Context, string, string)
 }
 
 func (h *fakeHooks) OnAppDestroyed(f func(context.Context, string)) {
@@ -83,9 +72,6 @@ func (h *fakeHooks) OnAppRenameSetup(f func(context.Context, string, string) err
 }
 func (h *fakeHooks) OnAppRenamed(f func(context.Context, string, string)) {
 	h.renamed = append(h.renamed, f)
-}
-func (h *fakeHooks) OnAppCloned(f func(context.Context, string, string)) {
-	h.cloned = append(h.cloned, f)
 }
 
 // echo is a backend on loopback that answers each line with its name.
@@ -459,18 +445,6 @@ func TestAbortedRenameGivesTheListenerBack(t *testing.T) {
 	}
 	if got := e.r.Ports("db"); len(got) != 1 {
 		t.Fatalf("Ports(db) = %v; want the port back", got)
-	}
-}
-
-func TestCloneDropsTheCopiedTCPMappings(t *testing.T) {
-	e := newEnv(t)
-	e.apps.set("copy", "http:80:5000", "tcp:15432:5432")
-	for _, f := range e.hooks.cloned {
-		f(context.Background(), "db", "copy")
-	}
-	a, _ := e.apps.App(context.Background(), "copy")
-	if len(a.PortMap) != 1 || a.PortMap[0] != "http:80:5000" {
-		t.Fatalf("the clone's port map: %v", a.PortMap)
 	}
 }
 
