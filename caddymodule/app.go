@@ -540,7 +540,7 @@ func (a *App) newCore() (*core, error) {
 			return c.scheduler
 		},
 	})
-	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Hooks: c.platform, Logger: a.log})
+	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform, Logger: a.log})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills

@@ -161,7 +161,11 @@ func portsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(out.Stdout, "-----> Port mappings for %s\n", app)
 	fmt.Fprintf(out.Stdout, "-----> %-18s %-25s %s\n", "scheme", "host port", "container port")
 	for _, m := range r.Effective {
-		fmt.Fprintf(out.Stdout, "%-25s %-25d %d\n", m.Scheme, m.HostPort, m.ContainerPort)
+		line := fmt.Sprintf("%-25s %-25d %d", m.Scheme, m.HostPort, m.ContainerPort)
+		if m.Process != "" { // Berth's tcp:HOST:CONTAINER:TYPE
+			line = fmt.Sprintf("%-25s %-25d %-14d %s", m.Scheme, m.HostPort, m.ContainerPort, m.Process)
+		}
+		fmt.Fprintln(out.Stdout, line)
 	}
 	return nil
 }

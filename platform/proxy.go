@@ -14,9 +14,15 @@ type PortMapping struct {
 	Scheme        string `json:"scheme"`
 	HostPort      int    `json:"host_port"`
 	ContainerPort int    `json:"container_port"`
+	// Process is the process type a tcp mapping goes to
+	// (tcp:HOST:CONTAINER:TYPE); "" is web.
+	Process string `json:"process,omitempty"`
 }
 
 func (m PortMapping) String() string {
+	if m.Process != "" {
+		return fmt.Sprintf("%s:%d:%d:%s", m.Scheme, m.HostPort, m.ContainerPort, m.Process)
+	}
 	return fmt.Sprintf("%s:%d:%d", m.Scheme, m.HostPort, m.ContainerPort)
 }
 
@@ -28,6 +34,17 @@ func (m PortMapping) String() string {
 // UDP is not served yet.
 func ParsePortMapping(s string) (PortMapping, error) {
 	parts := strings.Split(s, ":")
+	process := ""
+	if len(parts) == 4 && parts[0] == "tcp" {
+		// Berth's process-scoped tcp mapping: tcp:HOST:CONTAINER:TYPE.
+		if err := ValidProcessType(parts[3]); err != nil {
+			return PortMapping{}, fmt.Errorf("%q: %w", s, err)
+		}
+		if parts[3] != "web" {
+			process = parts[3]
+		}
+		parts = parts[:3]
+	}
 	if len(parts) != 3 {
 		return PortMapping{}, fmt.Errorf("%q is not a port mapping: use scheme:host-port:container-port, for example http:80:5000", s)
 	}
@@ -40,7 +57,7 @@ func ParsePortMapping(s string) (PortMapping, error) {
 	switch scheme {
 	case "http", "https":
 	case "tcp":
-		return PortMapping{Scheme: scheme, HostPort: host, ContainerPort: ctr}, nil
+		return PortMapping{Scheme: scheme, HostPort: host, ContainerPort: ctr, Process: process}, nil
 	case "udp", "grpc", "grpcs":
 		return PortMapping{}, fmt.Errorf("%q: %s mappings are not supported yet; Berth proxies http, https and tcp only", s, scheme)
 	default:

@@ -31,3 +31,19 @@ func TestProxyPortIgnoresTCPMappings(t *testing.T) {
 		t.Fatalf("ProxyPort = %d; want the http mapping's 7000", got)
 	}
 }
+
+// tcp:HOST:CONTAINER:TYPE names a process type; web is the default.
+func TestParseTakesAProcessTypeForTCP(t *testing.T) {
+	m, err := platform.ParsePortMapping("tcp:18081:5001:api")
+	if err != nil || m.Process != "api" || m.String() != "tcp:18081:5001:api" {
+		t.Fatalf("ParsePortMapping = %+v, %v", m, err)
+	}
+	if m, err := platform.ParsePortMapping("tcp:18081:5001:web"); err != nil || m.Process != "" || m.String() != "tcp:18081:5001" {
+		t.Fatalf("web: %+v, %v", m, err)
+	}
+	for _, bad := range []string{"tcp:18081:5001:Bad Type", "http:80:5000:api"} {
+		if _, err := platform.ParsePortMapping(bad); err == nil {
+			t.Errorf("%q was taken", bad)
+		}
+	}
+}

@@ -39,7 +39,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -47,6 +49,12 @@ import (
 type Apps interface {
 	App(ctx context.Context, name string) (*platform.App, error)
 	AppNames(ctx context.Context) ([]string, error)
+}
+
+// Engine is what the router asks of the container engine.
+type Engine interface {
+	// ListRunning lists the containers with all of labels, inspected.
+	ListRunning(ctx context.Context, labels ...string) ([]docker.Container, error)
 }
 
 // Hooks are the core's app lifecycle hooks; *platform.Platform has them.
@@ -62,6 +70,10 @@ type Config struct {
 	// Table is the routing table: the targets connections go to, and the
 	// in-flight counts a rollout's drain reads.
 	Table *routing.Table
+	// Engine lists the running containers of a process type other than
+	// web (tcp:HOST:CONTAINER:TYPE), which the table does not route; nil:
+	// such mappings have no targets.
+	Engine Engine
 	// Hooks, when set, are where the router follows the apps' lives.
 	Hooks  Hooks
 	Logger *slog.Logger
@@ -105,8 +117,9 @@ type Router struct {
 }
 
 type dest struct {
-	app  string
-	port int // the container port
+	app     string
+	port    int    // the container port
+	process string // "" for web
 }
 
 type listener struct {
@@ -208,7 +221,7 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 			if d := l.dest.Load(); d.app != app {
 				return fail(fmt.Errorf("host port %d is being mapped by app %s; choose another port", m.HostPort, d.app))
 			}
-			l.dest.Store(&dest{app: app, port: m.ContainerPort})
+			l.dest.Store(&dest{app: app, port: m.ContainerPort, process: m.Process})
 			continue
 		}
 		if deployKey && (m.HostPort < r.lo || m.HostPort > r.hi || r.lo == 0) {
@@ -219,7 +232,7 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 			return fail(fmt.Errorf("host port %d is in use on this host (by Caddy, Berth's SSH server or another program: %v); choose another port", m.HostPort, err))
 		}
 		l := &listener{port: m.HostPort, ln: ln}
-		l.dest.Store(&dest{app: app, port: m.ContainerPort})
+		l.dest.Store(&dest{app: app, port: m.ContainerPort, process: m.Process})
 		r.pending[m.HostPort] = l
 		bound = append(bound, l)
 	}
@@ -256,7 +269,7 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 	wanted := map[int]bool{}
 	for _, m := range want {
 		wanted[m.HostPort] = true
-		d := &dest{app: app, port: m.ContainerPort}
+		d := &dest{app: app, port: m.ContainerPort, process: m.Process}
 		if l, ok := r.listeners[m.HostPort]; ok {
 			if l.dest.Load().app == app {
 				l.dest.Store(d)
@@ -371,7 +384,7 @@ func (r *Router) renameSetup(from, to string) {
 func (r *Router) rekeyLocked(from, to string) {
 	for _, l := range r.listeners {
 		if d := l.dest.Load(); d.app == from {
-			l.dest.Store(&dest{app: to, port: d.port})
+			l.dest.Store(&dest{app: to, port: d.port, process: d.process})
 		}
 	}
 }
@@ -405,7 +418,7 @@ func (r *Router) handle(l *listener, c net.Conn) {
 	d := l.dest.Load()
 	deadline := time.Now().Add(r.cfg.HoldTimeout)
 	for {
-		targets := r.targets(d.app)
+		targets := r.targets(d)
 		if len(targets) > 0 {
 			start := int(l.next.Add(1) - 1)
 			for i := range targets {
@@ -437,12 +450,43 @@ func (r *Router) handle(l *listener, c net.Conn) {
 	}
 }
 
-func (r *Router) targets(app string) []string {
-	route, ok := r.cfg.Table.App(app)
+// targets are the addresses ("ip:port", the port the container's
+// berth.port label names, as the drain counts them) d's connections may
+// go to: the app's route's for web; for another process type, its
+// running containers of the app's current generation, asked of the
+// engine at each connection (an address is trusted only while its
+// container runs, so none is kept).
+func (r *Router) targets(d *dest) []string {
+	route, ok := r.cfg.Table.App(d.app)
 	if !ok || route.Disabled {
 		return nil
 	}
-	return route.Targets
+	if d.process == "" {
+		return route.Targets
+	}
+	if r.cfg.Engine == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
+	defer cancel()
+	a, err := r.cfg.Apps.App(ctx, d.app)
+	if err != nil || a.Generation == 0 || a.Stopped {
+		return nil
+	}
+	cs, err := r.cfg.Engine.ListRunning(ctx, docker.LabelApp+"="+d.app, docker.LabelProcess+"="+d.process)
+	if err != nil {
+		r.log.Warn("listing a process's containers for a tcp mapping", "app", d.app, "process", d.process, "error", err)
+		return nil
+	}
+	gen := strconv.Itoa(a.Generation)
+	var out []string
+	for _, c := range cs {
+		if routes.AppContainer(c) && c.Labels[docker.LabelGeneration] == gen && c.Running && !c.Restarting && c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
+			out = append(out, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
+		}
+	}
+	slices.Sort(out) // a stable order for the turns
+	return out
 }
 
 // withPort is target (a route's "ip:port") with port in place of its own.
