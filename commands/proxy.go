@@ -16,7 +16,7 @@ import (
 var proxyCommands = []command{
 	{appScope, "ports:list", "ports:list APP", "List the app's port mappings (scheme, host port, container port)", portsList},
 	{appScope, "ports:report", "ports:report APP [--format json]", "Show the app's port mappings, set and detected", portsReport},
-	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT: the container port Caddy proxies the app to, the app restarts if it changes; tcp:HOST-PORT:PORT: Berth listens on HOST-PORT and forwards connections to the app's web containers)", portsAdd},
+	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT: the container port Caddy proxies the app to, the app restarts if it changes; tcp:HOST-PORT:PORT[:TYPE]: Berth listens on HOST-PORT and forwards connections to the app's web (or TYPE) containers)", portsAdd},
 	{appScope, "ports:set", "ports:set APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Set the app's port mappings, replacing the ones set before", portsSet},
 	{appScope, "ports:remove", "ports:remove APP HOST-PORT|SCHEME:HOST-PORT:CONTAINER-PORT...", "Remove port mappings, by mapping or by host port", portsRemove},
 	{appScope, "ports:clear", "ports:clear APP", "Remove every port mapping set: the release's port is proxied again", portsClear},
