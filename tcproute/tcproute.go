@@ -7,7 +7,10 @@
 // port_map (platform's ports:* write them), and which containers take
 // connections is the routing table's knowledge, the same targets the HTTP
 // proxy uses (the app's ready web containers of its current generation,
-// kept by the route controller as containers come and go). A connection
+// kept by the route controller as containers come and go); a
+// process-scoped mapping (tcp:HOST:CONTAINER:TYPE) goes to that type's
+// running containers of the current generation instead, asked of the
+// engine, since the table routes web only. A connection
 // picks the next target in turn, with the target's port replaced by the
 // mapping's container port. It is counted in the table's in-flight
 // counter under the target's address for as long as it lasts, so a
