@@ -118,7 +118,7 @@ type env struct {
 	r     *Router
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	e := &env{apps: &fakeApps{}, table: routing.New(), hooks: &fakeHooks{}}
 	e.r = New(Config{Apps: e.apps, Table: e.table, Hooks: e.hooks, HoldTimeout: 300 * time.Millisecond,
 		Listen: func(port int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)) }})
@@ -132,7 +132,7 @@ func mapping(host, ctr int) platform.PortMapping {
 
 // mapApp checks, records and syncs app's tcp mapping host → ctr, as
 // ports:add does.
-func (e *env) mapApp(t *testing.T, app string, host, ctr int) {
+func (e *env) mapApp(t testing.TB, app string, host, ctr int) {
 	t.Helper()
 	if err := e.r.Check(app, []platform.PortMapping{mapping(host, ctr)}, false); err != nil {
 		t.Fatal(err)
