@@ -41,6 +41,7 @@ import (
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
+	"github.com/berth-paas/berth/tcproute"
 )
 
 func init() {
@@ -119,6 +120,10 @@ type App struct {
 	// has begun (a stream, server-sent events) is not bounded.
 	// Default: 60s.
 	ProxyReadTimeout *caddy.Duration `json:"proxy_read_timeout,omitempty"`
+	// TCPPorts is the range of host ports ("10000-10999") a deploy key
+	// may map with ports:add APP tcp:PORT:... (tcpports.go). Default:
+	// none, only admin keys map TCP ports.
+	TCPPorts string `json:"tcp_ports,omitempty"`
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
@@ -139,8 +144,9 @@ type App struct {
 	WildcardCertsMax       *int `json:"wildcard_certs_max,omitempty"`
 	WildcardCertsPerDomain *int `json:"wildcard_certs_per_domain,omitempty"`
 
-	limits  platform.Limits
-	maxPush int64
+	limits       platform.Limits
+	maxPush      int64
+	tcpLo, tcpHi int
 
 	adminKeys []gossh.PublicKey
 	log       *slog.Logger
@@ -251,6 +257,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.SSHMaxStartupsPerIP > 0 && a.SSHMaxStartups > 0 && a.SSHMaxStartupsPerIP > a.SSHMaxStartups {
 		return fmt.Errorf("berth: ssh_max_startups_per_ip (%d) is above ssh_max_startups (%d); lower it or raise ssh_max_startups", a.SSHMaxStartupsPerIP, a.SSHMaxStartups)
 	}
+	if a.tcpLo, a.tcpHi, err = parseTCPPorts(a.TCPPorts); err != nil {
+		return fmt.Errorf("berth: %w", err)
+	}
 	if a.limits, a.maxPush, err = a.Limits.platformLimits(); err != nil {
 		return fmt.Errorf("berth: %w", err)
 	}
@@ -338,6 +347,7 @@ func (a *App) Start() error {
 	val.(*sshServer).server.SetLimits(a.sshLimits())
 	// Limits follow a reload, like the domains.
 	c.platform.SetLimits(a.limits)
+	c.tcp.SetDeployKeyPorts(a.tcpLo, a.tcpHi)
 	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
 	adminFPs := make([]string, 0, len(a.adminKeys))
@@ -437,7 +447,10 @@ type core struct {
 	// scheduler runs the apps' containers for the platform; its
 	// formation check follows the config (Provision).
 	scheduler *dockerlocal.Scheduler
-	certs     *certs.Certs
+	// tcp serves the apps' tcp port mappings; its listeners live as long
+	// as the core, so a reload keeps them and their connections.
+	tcp   *tcproute.Router
+	certs *certs.Certs
 	// hosts says which hosts each app answers on (the global domains,
 	// the reserved hosts) and their URLs; the platform asks it, domains
 	// changes it; both follow the config (Start).
@@ -537,6 +550,7 @@ func (a *App) newCore() (*core, error) {
 			return c.scheduler
 		},
 	})
+	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform, Logger: a.log})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
@@ -589,7 +603,7 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}
@@ -616,6 +630,10 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// The routes are up: tcp mappings serve from here.
+	if err := c.tcp.Start(ctx); err != nil {
+		a.log.Error("tcp port mappings not served", "error", err)
+	}
 	// Caddy's certificate cache starts empty: custom certificates go in
 	// before the first handshake, so that they win over a wildcard.
 	if err := c.certs.InstallCustomCertificates(ctx); err != nil {
@@ -623,12 +641,14 @@ func (a *App) newCore() (*core, error) {
 	}
 	self, err := os.Executable()
 	if err != nil {
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, fmt.Errorf("find this program's path for the git hook: %w", err)
 	}
 	socket, socketDir, err := hookSocketPath(a.StateDir)
 	if err != nil {
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, err
@@ -637,6 +657,7 @@ func (a *App) newCore() (*core, error) {
 	c.receiver = gitrecv.NewReceiver(c.platform, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
 		c.removeSocketDir()
+		c.tcp.Close()
 		c.platform.Close()
 		dc.Close()
 		return nil, err
@@ -660,6 +681,7 @@ func (c *core) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c.stopMetrics()
+	c.tcp.Close()
 	err := c.receiver.Close(ctx)
 	c.removeSocketDir()
 	c.platform.Close()

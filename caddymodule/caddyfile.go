@@ -199,6 +199,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			target = &app.HerokuishImage
 		case "dashboard":
 			target = &app.Dashboard
+		case "tcp_ports":
+			target = &app.TCPPorts
 		default:
 			if ok, err := parseLimitOption(d, &app.Limits, opt); ok {
 				if err != nil {
@@ -206,7 +208,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, tcp_ports, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

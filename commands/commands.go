@@ -111,6 +111,9 @@ type Backend struct {
 	// ps:report and apps:report show; nil: none (the reports say there
 	// are no samples).
 	Metrics Metrics
+	// TCP serves the apps' tcp port mappings (package tcproute); nil:
+	// tcp mappings are refused.
+	TCP TCPPorts
 }
 
 // command is one entry of the table. Its scope comes first and has no

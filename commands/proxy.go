@@ -17,7 +17,7 @@ import (
 var proxyCommands = []command{
 	{appScope, "ports:list", "ports:list APP", "List the app's port mappings (scheme, host port, container port)", portsList},
 	{appScope, "ports:report", "ports:report APP [--format json]", "Show the app's port mappings, set and detected", portsReport},
-	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT): the container port Caddy proxies the app to; the app restarts if it changes", portsAdd},
+	{appScope, "ports:add", "ports:add APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Add port mappings (http:80:PORT, https:443:PORT: the container port Caddy proxies the app to, the app restarts if it changes; tcp:HOST-PORT:PORT[:TYPE]: Berth listens on HOST-PORT and forwards connections to the app's web (or TYPE) containers)", portsAdd},
 	{appScope, "ports:set", "ports:set APP SCHEME:HOST-PORT:CONTAINER-PORT...", "Set the app's port mappings, replacing the ones set before", portsSet},
 	{appScope, "ports:remove", "ports:remove APP HOST-PORT|SCHEME:HOST-PORT:CONTAINER-PORT...", "Remove port mappings, by mapping or by host port", portsRemove},
 	{appScope, "ports:clear", "ports:clear APP", "Remove every port mapping set: the release's port is proxied again", portsClear},
@@ -65,7 +65,11 @@ func changePorts(ctx context.Context, p *Backend, args []string, out IO, change 
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.ChangePorts(ctx, app, fn, out.Stderr); err != nil {
+	if err := p.Domains.ChangePorts(ctx, app, withTCP(ctx, p, app, fn), out.Stderr); err != nil {
+		syncTCP(ctx, p, app)
+		return err
+	}
+	if err := syncTCP(ctx, p, app); err != nil {
 		return err
 	}
 	r, err := p.Domains.Ports(ctx, app)
@@ -158,7 +162,11 @@ func portsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(out.Stdout, "-----> Port mappings for %s\n", app)
 	fmt.Fprintf(out.Stdout, "-----> %-18s %-25s %s\n", "scheme", "host port", "container port")
 	for _, m := range r.Effective {
-		fmt.Fprintf(out.Stdout, "%-25s %-25d %d\n", m.Scheme, m.HostPort, m.ContainerPort)
+		line := fmt.Sprintf("%-25s %-25d %d", m.Scheme, m.HostPort, m.ContainerPort)
+		if m.Process != "" { // Berth's tcp:HOST:CONTAINER:TYPE
+			line = fmt.Sprintf("%-25s %-25d %-14d %s", m.Scheme, m.HostPort, m.ContainerPort, m.Process)
+		}
+		fmt.Fprintln(out.Stdout, line)
 	}
 	return nil
 }

@@ -37,8 +37,8 @@ func (d *Domains) Ports(ctx context.Context, app string) (PortsReport, error) {
 		r.Detected = []platform.PortMapping{{Scheme: "http", HostPort: 80, ContainerPort: rel.Port}}
 	}
 	r.Effective = r.Map
-	if len(r.Effective) == 0 {
-		r.Effective = r.Detected
+	if !slices.ContainsFunc(r.Map, func(m platform.PortMapping) bool { return m.Scheme != "tcp" }) {
+		r.Effective = append(slices.Clone(r.Detected), r.Map...) // tcp only: HTTP is still detected
 	}
 	return r, nil
 }
@@ -67,7 +67,7 @@ func (d *Domains) ChangePorts(ctx context.Context, app string, change PortChange
 			}
 			seen[m.String()] = true
 			strs = append(strs, m.String())
-			if !slices.Contains(ports, m.ContainerPort) {
+			if m.Scheme != "tcp" && !slices.Contains(ports, m.ContainerPort) {
 				ports = append(ports, m.ContainerPort)
 			}
 		}

@@ -77,6 +77,9 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	dst.Generation = 0
 	if !move {
 		dst.Domains = nil
+		// A tcp mapping's host port is the original's (tcproute serves
+		// one app per port): the clone gets none.
+		dst.PortMap = slices.DeleteFunc(slices.Clone(src.PortMap), func(m string) bool { return strings.HasPrefix(m, "tcp:") })
 	}
 	for _, h := range p.hosts.HostsOf(&dst) {
 		if r, ok := p.table.Lookup(h); ok && r.App != from {

@@ -129,6 +129,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"browser-deploy":     cmdBrowserDeploy,
 			"browser-config":     cmdBrowserConfig,
 			"browser-pages":      cmdBrowserPages,
+			"tcp":                cmdTCP,
 		},
 	}
 }
