@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"slices"
@@ -69,7 +70,10 @@ type caddyCertificates struct{}
 func (caddyCertificates) Install(hosts []string, certPEM, keyPEM []byte) {
 	installCertificate(hosts, certPEM, keyPEM)
 }
-func (caddyCertificates) Evict(names []string)                        { evictCertificates(names) }
+func (caddyCertificates) Evict(names []string) { evictCertificates(names) }
+func (caddyCertificates) EvictCertificate(names []string, leafDER []byte) {
+	evictCertificate(names, leafDER)
+}
 func (caddyCertificates) Served(host string) (certs.ServedCert, bool) { return servedCertificate(host) }
 func (caddyCertificates) CustomServed() bool                          { return managers.Load() > 0 }
 
@@ -190,6 +194,28 @@ func evictCertificates(names []string) {
 	defer caddyCertCacheMu.RUnlock()
 	if caddyCertCache != nil { // else no TLS app: nothing is cached
 		evictLocked(caddyCertCache, names)
+	}
+}
+
+// evictCertificate drops from Caddy's cache the certificate whose leaf
+// is leafDER, looked up under names; other certificates filed under those
+// names stay.
+func evictCertificate(names []string, leafDER []byte) {
+	caddyCertCacheMu.RLock()
+	defer caddyCertCacheMu.RUnlock()
+	if caddyCertCache == nil {
+		return
+	}
+	var hashes []string
+	for _, name := range names {
+		for _, cert := range caddyCertCache.AllMatchingCertificates(name) {
+			if len(cert.Certificate.Certificate) > 0 && bytes.Equal(cert.Certificate.Certificate[0], leafDER) && !slices.Contains(hashes, cert.Hash()) {
+				hashes = append(hashes, cert.Hash())
+			}
+		}
+	}
+	if len(hashes) > 0 {
+		caddyCertCache.Remove(hashes)
 	}
 }
 

@@ -38,11 +38,12 @@ func issueCertUntil(t *testing.T, cn string, dns []string, ips []net.IP, notAfte
 
 // fakeCache records what certs asks of the TLS server's cache.
 type fakeCache struct {
-	mu        sync.Mutex
-	installed [][]string // hosts of each install
-	evicted   [][]string // names of each evict
-	onInstall func()
-	served    map[string]ServedCert
+	mu         sync.Mutex
+	installed  [][]string // hosts of each install
+	evicted    [][]string // names of each evict
+	evictedDER [][]byte   // leaves of each EvictCertificate
+	onInstall  func()
+	served     map[string]ServedCert
 }
 
 func (c *fakeCache) Install(hosts []string, certPEM, keyPEM []byte) {
@@ -59,6 +60,12 @@ func (c *fakeCache) Evict(names []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.evicted = append(c.evicted, slices.Clone(names))
+}
+
+func (c *fakeCache) EvictCertificate(names []string, leafDER []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evictedDER = append(c.evictedDER, leafDER)
 }
 
 func (c *fakeCache) Served(host string) (ServedCert, bool) {
@@ -313,5 +320,31 @@ func TestDisabledAppsCertificateStaysOutOfTheCache(t *testing.T) {
 	apps.setHosts(ctx, "app", "a.example.test") // the enable's hosts-changed
 	if want := [][]string{{"a.example.test"}}; !slices.EqualFunc(cache.installed, want, slices.Equal) {
 		t.Fatalf("after the enable: installed %q, want %q", cache.installed, want)
+	}
+}
+
+// A destroyed app's certificate leaves the cache by itself: its names
+// are not evicted, for they may be what other certificates are filed
+// under (a Caddyfile's DNS-01 wildcard, another app's host), and it was
+// cached only if they were all the app's.
+func TestDestroyEvictsOnlyTheAppsCertificate(t *testing.T) {
+	ctx := context.Background()
+	p, apps, c := newTestCerts(t, "a.example.test")
+	if _, err := p.AddCertificate(ctx, "app", issueCert(t, "", []string{"a.example.test", "*.example.test", "other.example.test"}, nil), false); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.evicted = nil
+	c.mu.Unlock()
+	apps.destroy(ctx, "app")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, names := range c.evicted {
+		if slices.Contains(names, "*.example.test") || slices.Contains(names, "other.example.test") {
+			t.Errorf("the destroy evicted by the certificate's names %q: other certificates filed under them go too", names)
+		}
+	}
+	if len(c.evictedDER) != 1 {
+		t.Errorf("the destroyed app's certificate was evicted %d times, want once", len(c.evictedDER))
 	}
 }

@@ -63,6 +63,12 @@ type Cache interface {
 	// next handshake for them looks again (sees a new custom certificate,
 	// or is refused).
 	Evict(names []string)
+	// EvictCertificate drops exactly this certificate (leaf.Raw, its
+	// leaf's DER) wherever the cache filed it under names, and nothing
+	// else: a destroyed app's certificate may name hosts it never served
+	// (another app's, a wildcard a Caddyfile certificate serves), and
+	// evicting by those names would drop their certificates.
+	EvictCertificate(names []string, leafDER []byte)
 	// Served finds the certificate the cache holds for host, for
 	// certs:report.
 	Served(host string) (ServedCert, bool)
@@ -84,10 +90,11 @@ type ServedCert struct {
 // and custom certificates are taken to be served (nothing to warn about).
 type noCache struct{}
 
-func (noCache) Install([]string, []byte, []byte) {}
-func (noCache) Evict([]string)                   {}
-func (noCache) Served(string) (ServedCert, bool) { return ServedCert{}, false }
-func (noCache) CustomServed() bool               { return true }
+func (noCache) Install([]string, []byte, []byte)  {}
+func (noCache) Evict([]string)                    {}
+func (noCache) EvictCertificate([]string, []byte) {}
+func (noCache) Served(string) (ServedCert, bool)  { return ServedCert{}, false }
+func (noCache) CustomServed() bool                { return true }
 
 // Config is what Certs is made from.
 type Config struct {
@@ -340,7 +347,7 @@ func (c *Certs) appDestroyed(ctx context.Context, app string) {
 	if e != nil && e.cert != nil {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
-		c.cache.Evict(cacheNames(e.cert.Leaf))
+		c.cache.EvictCertificate(cacheNames(e.cert.Leaf), e.cert.Leaf.Raw)
 	}
 }
 

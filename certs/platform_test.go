@@ -47,6 +47,14 @@ func (c *recCache) Evict(names []string) {
 	c.evicted = append(c.evicted, names...)
 }
 
+// EvictCertificate counts as evicting the names: the world's tests ask
+// which names lost their certificate.
+func (c *recCache) EvictCertificate(names []string, _ []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evicted = append(c.evicted, names...)
+}
+
 func (c *recCache) Served(string) (certs.ServedCert, bool) { return certs.ServedCert{}, false }
 func (c *recCache) CustomServed() bool                     { return true }
 
