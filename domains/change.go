@@ -140,6 +140,13 @@ func (d *Domains) rehost(ctx context.Context) error {
 	// apps stay disabled: SetAllHosts keeps the flag.)
 	all := make(map[string][]string, len(names))
 	for _, name := range names {
+		if platform.ValidateAppName(name) != nil {
+			// A record no command can name (a hand-copied apps/Blog.json)
+			// must not stop start-up or a global domain change; the route
+			// controller's reconcile, which reads records as they are,
+			// rehosts it.
+			continue
+		}
 		a, err := d.apps.App(ctx, name)
 		if err != nil {
 			return err

@@ -81,7 +81,7 @@ func KeepReleasesOf(a *App, g Global, l Limits) (int, string) {
 }
 
 // ProcessGlobals returns the process settings of the global document, as
-// the core uses them (read by SetGlobalDomains, before Start and at each
+// the core uses them (read by ReloadGlobal, before Start and at each
 // reload, and kept current by ChangeGlobal).
 func (p *Platform) ProcessGlobals() ProcessGlobals {
 	p.mu.Lock()
