@@ -550,7 +550,7 @@ func (a *App) newCore() (*core, error) {
 			return c.scheduler
 		},
 	})
-	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform, Logger: a.log})
+	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
@@ -560,15 +560,15 @@ func (a *App) newCore() (*core, error) {
 			a.log.Warn("a herokuish build cache was not removed", "app", app, "volume", builder.CacheVolume(app), "error", err)
 		}
 	}
-	c.platform.OnAppDestroyed(removeCache)
-	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
+	c.platform.Hooks().OnAppDestroyed(removeCache)
+	c.platform.Hooks().OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
-	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Cache: caddyCertificates{}, Logger: a.log,
+	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks(), Cache: caddyCertificates{}, Logger: a.log,
 		Disabled: func(app string) bool { r, ok := c.table.App(app); return ok && r.Disabled }})
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
-	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
+	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks()})
 	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
@@ -577,7 +577,7 @@ func (a *App) newCore() (*core, error) {
 	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
-	diskUse := disk.New(disk.Config{Apps: c.platform, Engine: dc, Logger: a.log})
+	diskUse := disk.New(disk.Config{Apps: c.platform, Hooks: c.platform.Hooks(), Engine: dc, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -586,8 +586,8 @@ func (a *App) newCore() (*core, error) {
 			a.log.Warn("removing the buildpack cache volume", "app", app, "error", err)
 		}
 	}
-	c.platform.OnAppDestroyed(dropPackCache)
-	c.platform.OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
+	c.platform.Hooks().OnAppDestroyed(dropPackCache)
+	c.platform.Hooks().OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
 	c.domains = domains.New(domains.Config{Apps: c.platform, Table: c.table, Resolver: c.hosts})
 	c.hosts.SetReservedHosts(a.reservedHosts())
 	// The instance ID first: services create and find containers with
@@ -615,12 +615,12 @@ func (a *App) newCore() (*core, error) {
 	c.backend.Dashboard = c.dashboard
 	// A session never outlives its app; stillGranted would refuse it at
 	// its next request too, this only ends it at once.
-	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.dashboard.EndAppSessions(app) })
-	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.dashboard.EndAppSessions(from) })
+	c.platform.Hooks().OnAppDestroyed(func(_ context.Context, app string) { c.dashboard.EndAppSessions(app) })
+	c.platform.Hooks().OnAppRenamed(func(_ context.Context, from, _ string) { c.dashboard.EndAppSessions(from) })
 	// Metrics are labelled by app name: a gone name goes from them too.
-	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
-	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
-	c.platform.OnDeployFinished(func(app string, d platform.DeployAttempt) {
+	c.platform.Hooks().OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
+	c.platform.Hooks().OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
+	c.platform.Hooks().OnDeployFinished(func(app string, d platform.DeployAttempt) {
 		c.metrics.Deployed(app, d.Status, d.Finished.Sub(d.Started))
 	})
 	if err := svc.Boot(ctx); err != nil {

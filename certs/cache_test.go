@@ -296,7 +296,7 @@ func TestDisabledAppsCertificateStaysOutOfTheCache(t *testing.T) {
 	cache := &fakeCache{}
 	var mu sync.Mutex
 	disabled := true
-	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: apps, Cache: cache, Disabled: func(app string) bool {
+	p := New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: apps, Hooks: apps, Cache: cache, Disabled: func(app string) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return app == "app" && disabled

@@ -36,7 +36,10 @@ type Apps interface {
 	LockApp(ctx context.Context, app, what string) (hosts []string, unlock func(), err error)
 	// LockGlobal marks the global settings busy with what.
 	LockGlobal(what string) (unlock func(), err error)
+}
 
+// Hooks are the app life events Certs follows (*platform.Hooks).
+type Hooks interface {
 	// OnAppDestroyed runs f after an app's record is gone.
 	OnAppDestroyed(f func(ctx context.Context, app string))
 	// OnAppRenameSetup and OnAppCloneSetup run f when the new app's record
@@ -100,8 +103,10 @@ func (noCache) CustomServed() bool                { return true }
 type Config struct {
 	// Store keeps the TLS documents (tls/APP) and the global settings.
 	Store store.Store
-	// Apps is the app core, whose hooks Certs follows.
+	// Apps is the app core.
 	Apps Apps
+	// Hooks are the app core's life events, which Certs follows.
+	Hooks Hooks
 	// Cache is the TLS server's certificate cache; nil means none.
 	Cache Cache
 	// Logger receives what goes wrong; nil means discard.
@@ -133,7 +138,7 @@ type Certs struct {
 	snap atomic.Pointer[snapshot]
 }
 
-// New returns the apps' TLS settings, following cfg.Apps's apps from now on.
+// New returns the apps' TLS settings, following the apps through cfg.Hooks from now on.
 func New(cfg Config) *Certs {
 	c := &Certs{store: cfg.Store, apps: cfg.Apps, cache: cfg.Cache, log: cfg.Logger, disabled: cfg.Disabled}
 	if c.disabled == nil {
@@ -145,16 +150,16 @@ func New(cfg Config) *Certs {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.apps.OnAppDestroyed(c.appDestroyed)
-	c.apps.OnAppRenameSetup(func(ctx context.Context, from, to string) error { return c.copyDoc(ctx, from, to, true) })
-	c.apps.OnAppCloneSetup(func(ctx context.Context, from, to string) error { return c.copyDoc(ctx, from, to, false) })
-	c.apps.OnAppRenamed(func(ctx context.Context, from, _ string) {
+	cfg.Hooks.OnAppDestroyed(c.appDestroyed)
+	cfg.Hooks.OnAppRenameSetup(func(ctx context.Context, from, to string) error { return c.copyDoc(ctx, from, to, true) })
+	cfg.Hooks.OnAppCloneSetup(func(ctx context.Context, from, to string) error { return c.copyDoc(ctx, from, to, false) })
+	cfg.Hooks.OnAppRenamed(func(ctx context.Context, from, _ string) {
 		// The certificate went with the new name: only the document goes.
 		if _, err := c.drop(context.WithoutCancel(ctx), from); err != nil {
 			c.log.Error("TLS settings of a renamed app not removed; remove them by hand before an app takes the old name", "app", from, "key", tlsKey(from), "error", err)
 		}
 	})
-	c.apps.OnAppHostsChanged(c.restore)
+	cfg.Hooks.OnAppHostsChanged(c.restore)
 	return c
 }
 

@@ -135,5 +135,5 @@ func newTestCerts(t *testing.T, hosts ...string) (*Certs, *fakeApps, *fakeCache)
 	t.Helper()
 	apps := &fakeApps{hosts: map[string][]string{"app": hosts}}
 	cache := &fakeCache{}
-	return New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: apps, Cache: cache}), apps, cache
+	return New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: apps, Hooks: apps, Cache: cache}), apps, cache
 }

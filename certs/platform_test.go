@@ -88,7 +88,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	cache := &recCache{}
-	return &world{ctx: ctx, st: st, p: p, d: d, c: certs.New(certs.Config{Store: st, Apps: p, Cache: cache}), cache: cache}
+	return &world{ctx: ctx, st: st, p: p, d: d, c: certs.New(certs.Config{Store: st, Apps: p, Hooks: p.Hooks(), Cache: cache}), cache: cache}
 }
 
 // app creates app with the own domain and a custom certificate for it,
@@ -247,7 +247,7 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read back from the store, as after a restart.
-	fresh := certs.New(certs.Config{Store: w.st, Apps: w.p})
+	fresh := certs.New(certs.Config{Store: w.st, Apps: w.p, Hooks: w.p.Hooks()})
 	r, err := fresh.TLSReport(w.ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +274,7 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 func TestFailedCloneLeavesNoTLSSettings(t *testing.T) {
 	w := newWorld(t)
 	w.app(t, "blog", "www.blog.test")
-	w.p.OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("a later setup failed") })
+	w.p.Hooks().OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("a later setup failed") })
 	if err := w.p.Clone(w.ctx, "blog", "copy", io.Discard); err == nil {
 		t.Fatal("the clone succeeded")
 	}

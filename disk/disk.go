@@ -51,6 +51,10 @@ type Apps interface {
 	ChangeGlobal(ctx context.Context, what string, change func(*platform.Global) error) error
 	// Limits are the Caddyfile's (keep_releases, build_cache_max).
 	Limits() platform.Limits
+}
+
+// Hooks are the app core's events the disk prunes on (*platform.Hooks).
+type Hooks interface {
 	// OnRolledOut and OnBuilt register what runs after a rollout (the
 	// app locked) and after a build.
 	OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error)
@@ -72,6 +76,7 @@ type Engine interface {
 // Config is what a Disk is made from.
 type Config struct {
 	Apps   Apps
+	Hooks  Hooks
 	Engine Engine
 	// Logger receives what is removed; nil means discard.
 	Logger *slog.Logger
@@ -97,13 +102,13 @@ func New(cfg Config) *Disk {
 	d := &Disk{apps: cfg.Apps, engine: cfg.Engine, log: log}
 	// The new release serves: releases beyond the app's retention go,
 	// with their images.
-	cfg.Apps.OnRolledOut(func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error {
+	cfg.Hooks.OnRolledOut(func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error {
 		if err := d.pruneReleases(ctx, a, save, log); err != nil {
 			return fmt.Errorf("remove old releases: %w", err)
 		}
 		return nil
 	})
-	cfg.Apps.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
+	cfg.Hooks.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
 	return d
 }
 

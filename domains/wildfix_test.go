@@ -89,7 +89,7 @@ func TestRoutedChangesRunTheHostsChangedHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls []string
-	b.p.OnAppHostsChanged(func(_ context.Context, app string, hosts []string) {
+	b.p.Hooks().OnAppHostsChanged(func(_ context.Context, app string, hosts []string) {
 		calls = append(calls, app+" "+strings.Join(hosts, ","))
 	})
 	for _, change := range []func() error{

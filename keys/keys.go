@@ -52,6 +52,10 @@ type Apps interface {
 	Exists(ctx context.Context, app string) (bool, error)
 	// Leaving says whether app is being destroyed or renamed away.
 	Leaving(app string) bool
+}
+
+// Hooks are the app life events deploy keys follow (*platform.Hooks).
+type Hooks interface {
 	// OnAppDestroying runs f while an app is being destroyed (it is
 	// leaving), before its record goes; an error stops the destroy.
 	OnAppDestroying(f func(ctx context.Context, app string) error)
@@ -65,8 +69,9 @@ type Apps interface {
 type Config struct {
 	// Store keeps the keys document.
 	Store store.Store
-	// Apps is the app core the deploy keys follow.
-	Apps Apps
+	// Apps is the app core the deploy keys follow, through its Hooks.
+	Apps  Apps
+	Hooks Hooks
 }
 
 // Keys are the added SSH keys. Their methods are safe for concurrent use.
@@ -78,17 +83,17 @@ type Keys struct {
 	mu sync.Mutex
 }
 
-// New returns the keys kept in cfg.Store, following cfg.Apps from now on.
+// New returns the keys kept in cfg.Store, following the apps through cfg.Hooks from now on.
 func New(cfg Config) *Keys {
 	k := &Keys{store: cfg.Store, apps: cfg.Apps}
 	// A deploy key of an app must not outlive it: an app created later
 	// under the same name is someone else's. The app is leaving, so no
 	// key of it can be added once these are gone.
-	k.apps.OnAppDestroying(k.dropApp)
+	cfg.Hooks.OnAppDestroying(k.dropApp)
 	// The new name serves and the old one is leaving: no deploy key can
 	// be added to the old name after its keys have moved (one would own
 	// the next app of that name).
-	k.apps.OnAppRenaming(k.moveApp)
+	cfg.Hooks.OnAppRenaming(k.moveApp)
 	return k
 }
 

@@ -37,7 +37,7 @@ func newKeys(t *testing.T, apps ...string) (*Keys, *fakeApps) {
 	for _, a := range apps {
 		f.apps[a] = true
 	}
-	return New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: f}), f
+	return New(Config{Store: &store.Files{Dir: t.TempDir()}, Apps: f, Hooks: f}), f
 }
 
 func authorizedKey(t *testing.T) (gossh.PublicKey, string) {

@@ -31,7 +31,7 @@ func newKeysPlatform(t *testing.T, engine platform.Engine) (*platform.Platform, 
 		Table:    routing.New(),
 		ReposDir: t.TempDir(),
 	})
-	return p, keys.New(keys.Config{Store: st, Apps: p})
+	return p, keys.New(keys.Config{Store: st, Apps: p, Hooks: p.Hooks()})
 }
 
 func newAuthorizedKey(t *testing.T) string {

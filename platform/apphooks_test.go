@@ -10,7 +10,7 @@ import (
 // A pre- or setup hook's error stops the hooks after it (and the change);
 // post- hooks all run, in the order they were registered.
 func TestAppHooksRunInOrderAndPreHooksStopAtTheFirstError(t *testing.T) {
-	var h appHooks
+	var h Hooks
 	var ran []string
 	stop := errors.New("stop")
 	h.destroying = append(h.destroying,
@@ -32,7 +32,7 @@ func TestAppHooksRunInOrderAndPreHooksStopAtTheFirstError(t *testing.T) {
 
 // A rename runs the rename setup hooks, a clone the clone setup hooks.
 func TestAppCopySetupRunsTheHooksOfItsKind(t *testing.T) {
-	var h appHooks
+	var h Hooks
 	var ran []string
 	h.renameSetup = append(h.renameSetup, func(_ context.Context, from, to string) error { ran = append(ran, "rename "+from+"→"+to); return nil })
 	h.cloneSetup = append(h.cloneSetup, func(_ context.Context, from, to string) error { ran = append(ran, "clone "+from+"→"+to); return nil })

@@ -128,7 +128,7 @@ func wrapped(make func(platform.SchedulerDeps) platform.Scheduler, wrap func(pla
 // withPackages wires the packages that keep settings of b's apps.
 func withPackages(b *bed) *bed {
 	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
-	b.disk = disk.New(disk.Config{Apps: b.p, Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Hooks: b.p.Hooks(), Engine: b.engine})
 	return b
 }
 

@@ -10,6 +10,9 @@ import (
 	"github.com/berth-paas/berth/store"
 )
 
+// Hooks is where packages register to follow the apps' lives.
+func (p *Platform) Hooks() *Hooks { return p.hooks }
+
 // Store is where the platform keeps its records; other packages keep
 // theirs under their own key prefixes.
 func (p *Platform) Store() store.Store { return p.store }
@@ -42,11 +45,14 @@ func (p *Platform) LockGlobal(what string) (unlock func(), err error) {
 	return p.lock("_global", what)
 }
 
-// appHooks are what other packages asked to be told about apps; the
+// Hooks are what other packages asked to be told about apps; the
 // platform does not import them. They are Dokku's plugin triggers:
 // pre-delete, post-delete, post-app-rename(-setup), post-app-clone(-setup),
-// post-domains-update.
-type appHooks struct {
+// post-domains-update, post-deploy. A package is given the platform's
+// Hooks (Platform.Hooks) to follow the apps' lives, apart from the core
+// it asks things of: registering is a concern of its own, and a package
+// that only follows apps needs nothing else of the core.
+type Hooks struct {
 	mu           sync.Mutex // guards the lists; a hook runs without it
 	destroying   []func(ctx context.Context, app string) error
 	destroyed    []func(ctx context.Context, app string)
@@ -64,10 +70,10 @@ type appHooks struct {
 // OnAppDestroyed registers f to run after an app is destroyed (its record
 // is gone), so that what refers to the app by name (a datastore's links)
 // can forget it.
-func (p *Platform) OnAppDestroyed(f func(ctx context.Context, app string)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.destroyed = append(p.hooks.destroyed, f)
+func (h *Hooks) OnAppDestroyed(f func(ctx context.Context, app string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.destroyed = append(h.destroyed, f)
 }
 
 // OnAppDestroying registers f to run while an app is being destroyed:
@@ -75,19 +81,19 @@ func (p *Platform) OnAppDestroyed(f func(ctx context.Context, app string)) {
 // its record is not gone yet. An error stops the destroy there, so what
 // must not outlive the app (its deploy keys) is gone before the name is
 // free for a new app.
-func (p *Platform) OnAppDestroying(f func(ctx context.Context, app string) error) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.destroying = append(p.hooks.destroying, f)
+func (h *Hooks) OnAppDestroying(f func(ctx context.Context, app string) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.destroying = append(h.destroying, f)
 }
 
 // OnAppRenaming registers f to run during a rename once the new app
 // serves, while the old name is leaving, before the old app is forgotten
 // (and before the OnAppRenamed hooks). An error stops the rename there.
-func (p *Platform) OnAppRenaming(f func(ctx context.Context, from, to string) error) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.renaming = append(p.hooks.renaming, f)
+func (h *Hooks) OnAppRenaming(f func(ctx context.Context, from, to string) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.renaming = append(h.renaming, f)
 }
 
 // Leaving reports whether app is being destroyed or renamed away.
@@ -95,10 +101,10 @@ func (p *Platform) Leaving(app string) bool { return p.routes.IsLeaving(app) }
 
 // OnAppRenamed registers f to run after an app was renamed (apps:rename;
 // its config came along).
-func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.renamed = append(p.hooks.renamed, f)
+func (h *Hooks) OnAppRenamed(f func(ctx context.Context, from, to string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.renamed = append(h.renamed, f)
 }
 
 // OnAppRenameSetup registers f to run during a rename once the new app's
@@ -106,17 +112,17 @@ func (p *Platform) OnAppRenamed(f func(ctx context.Context, from, to string)) {
 // with the app serves it from its first request (its custom certificate).
 // An error aborts the rename: the new app is forgotten (and the
 // OnAppDestroyed hooks run for it), the old one serves on.
-func (p *Platform) OnAppRenameSetup(f func(ctx context.Context, from, to string) error) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.renameSetup = append(p.hooks.renameSetup, f)
+func (h *Hooks) OnAppRenameSetup(f func(ctx context.Context, from, to string) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.renameSetup = append(h.renameSetup, f)
 }
 
 // OnAppCloneSetup is OnAppRenameSetup for a clone.
-func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) error) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.cloneSetup = append(p.hooks.cloneSetup, f)
+func (h *Hooks) OnAppCloneSetup(f func(ctx context.Context, from, to string) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cloneSetup = append(h.cloneSetup, f)
 }
 
 // OnAppHostsChanged registers f to run when an app's hosts were set in
@@ -124,23 +130,23 @@ func (p *Platform) OnAppCloneSetup(f func(ctx context.Context, from, to string) 
 // rename or a clone, proxy:enable/disable), with the hosts it has now.
 // The app is locked, except on a global domains change and on
 // proxy:enable/disable, domains:enable/disable/reset (after their write).
-func (p *Platform) OnAppHostsChanged(f func(ctx context.Context, app string, hosts []string)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.hostsChanged = append(p.hooks.hostsChanged, f)
+func (h *Hooks) OnAppHostsChanged(f func(ctx context.Context, app string, hosts []string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hostsChanged = append(h.hostsChanged, f)
 }
 
 // OnAppCloned registers f to run after an app was cloned (apps:clone; the
 // clone serves, with a copy of the config).
-func (p *Platform) OnAppCloned(f func(ctx context.Context, from, to string)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.cloned = append(p.hooks.cloned, f)
+func (h *Hooks) OnAppCloned(f func(ctx context.Context, from, to string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cloned = append(h.cloned, f)
 }
 
 // snapshot returns the hooks registered in list so far, for running them
 // without the lock (a hook may take time, or register another).
-func snapshot[F any](h *appHooks, list *[]F) []F {
+func snapshot[F any](h *Hooks, list *[]F) []F {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return *list
@@ -149,7 +155,7 @@ func snapshot[F any](h *appHooks, list *[]F) []F {
 // The runners: those of the setup and pre- hooks stop at the first error,
 // which stops the change; the post- hooks cannot undo it, so they run all.
 
-func (h *appHooks) runDestroying(ctx context.Context, app string) error {
+func (h *Hooks) runDestroying(ctx context.Context, app string) error {
 	for _, f := range snapshot(h, &h.destroying) {
 		if err := f(ctx, app); err != nil {
 			return err
@@ -158,14 +164,14 @@ func (h *appHooks) runDestroying(ctx context.Context, app string) error {
 	return nil
 }
 
-func (h *appHooks) runDestroyed(ctx context.Context, app string) {
+func (h *Hooks) runDestroyed(ctx context.Context, app string) {
 	for _, f := range snapshot(h, &h.destroyed) {
 		f(ctx, app)
 	}
 }
 
 // runCopySetup runs the rename (move) or clone setup hooks.
-func (h *appHooks) runCopySetup(ctx context.Context, from, to string, move bool) error {
+func (h *Hooks) runCopySetup(ctx context.Context, from, to string, move bool) error {
 	hooks := snapshot(h, &h.cloneSetup)
 	if move {
 		hooks = snapshot(h, &h.renameSetup)
@@ -178,7 +184,7 @@ func (h *appHooks) runCopySetup(ctx context.Context, from, to string, move bool)
 	return nil
 }
 
-func (h *appHooks) runRenaming(ctx context.Context, from, to string) error {
+func (h *Hooks) runRenaming(ctx context.Context, from, to string) error {
 	for _, f := range snapshot(h, &h.renaming) {
 		if err := f(ctx, from, to); err != nil {
 			return err
@@ -187,19 +193,19 @@ func (h *appHooks) runRenaming(ctx context.Context, from, to string) error {
 	return nil
 }
 
-func (h *appHooks) runRenamed(ctx context.Context, from, to string) {
+func (h *Hooks) runRenamed(ctx context.Context, from, to string) {
 	for _, f := range snapshot(h, &h.renamed) {
 		f(ctx, from, to)
 	}
 }
 
-func (h *appHooks) runCloned(ctx context.Context, from, to string) {
+func (h *Hooks) runCloned(ctx context.Context, from, to string) {
 	for _, f := range snapshot(h, &h.cloned) {
 		f(ctx, from, to)
 	}
 }
 
-func (h *appHooks) runHostsChanged(ctx context.Context, app string, hosts []string) {
+func (h *Hooks) runHostsChanged(ctx context.Context, app string, hosts []string) {
 	for _, f := range snapshot(h, &h.hostsChanged) {
 		f(ctx, app, hosts)
 	}
@@ -241,17 +247,14 @@ func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
 // OnDeployFinished registers f to run when a deploy of an app ends, with
 // its record (Status succeeded or failed, Started and Finished): the
 // metrics count deploys by result.
-func (p *Platform) OnDeployFinished(f func(app string, d DeployAttempt)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hooks.deployed = append(p.hooks.deployed, f)
+func (h *Hooks) OnDeployFinished(f func(app string, d DeployAttempt)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deployed = append(h.deployed, f)
 }
 
 func (p *Platform) deployFinished(app string, d DeployAttempt) {
-	p.mu.Lock()
-	hooks := p.hooks.deployed
-	p.mu.Unlock()
-	for _, f := range hooks {
+	for _, f := range snapshot(p.hooks, &p.hooks.deployed) {
 		f(app, d)
 	}
 }

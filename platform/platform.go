@@ -92,7 +92,7 @@ type Platform struct {
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
-	hooks appHooks
+	hooks *Hooks
 	// identified is set once the Docker client has this Berth's
 	// instance ID (Identify).
 	identified bool
@@ -114,6 +114,7 @@ func New(cfg Config) *Platform {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Platform{
+		hooks:    &Hooks{},
 		store:    cfg.Store,
 		docker:   cfg.Engine,
 		builders: cfg.Builders,
@@ -131,11 +132,11 @@ func New(cfg Config) *Platform {
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
 	p.SetLimits(cfg.Limits)
-	p.gitRepos.Follow(p)
+	p.gitRepos.Follow(p.hooks)
 	p.sched = noScheduler{}
 	if cfg.Scheduler != nil {
 		p.sched = cfg.Scheduler(SchedulerDeps{
-			Apps: p, Engine: cfg.Engine, Table: cfg.Table, Routes: p.routes,
+			Apps: p, Hooks: p.hooks, Engine: cfg.Engine, Table: cfg.Table, Routes: p.routes,
 			Specs: Specs{p.specs}, Log: log,
 			Save:  func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
 			Env:   p.releaseEnv,

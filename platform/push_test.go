@@ -170,11 +170,11 @@ func TestAFailedCloneDropsItsNewAppAsADestroyDoes(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	var destroying []string
-	b.p.OnAppDestroying(func(_ context.Context, app string) error {
+	b.p.Hooks().OnAppDestroying(func(_ context.Context, app string) error {
 		destroying = append(destroying, app)
 		return nil
 	})
-	b.p.OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("setup failed") })
+	b.p.Hooks().OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("setup failed") })
 	if err := b.p.Clone(b.ctx, "blog", "copy", nil); err == nil {
 		t.Fatal("the clone succeeded although its setup failed")
 	}

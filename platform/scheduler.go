@@ -77,8 +77,10 @@ type Scheduler interface {
 
 // SchedulerDeps is what the platform gives its scheduler (Config.Scheduler).
 type SchedulerDeps struct {
-	// Apps are the app records, settings and life (*Platform).
+	// Apps are the app records and settings (*Platform).
 	Apps SchedulerApps
+	// Hooks let the scheduler follow apps that go or change name.
+	Hooks *Hooks
 	// Engine runs containers.
 	Engine Engine
 	// Table is the routing table: its in-flight counts tell a drain when
@@ -113,8 +115,6 @@ type SchedulerApps interface {
 	ProcessGlobals() ProcessGlobals
 	// ChangeApp locks app (busy with what) and runs change on its record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *App, save func() error) error) error
-	OnAppDestroyed(f func(ctx context.Context, app string))
-	OnAppRenamed(f func(ctx context.Context, from, to string))
 }
 
 // FormationCheckHolder is what the formation check holds an app's lock

@@ -127,22 +127,22 @@ func (p *Platform) ChangeApp(ctx context.Context, app, what string, change func(
 // still locked: f may change a and save it with save. A failure costs
 // what f was for (disk: old releases stay), not the rollout, so f's error
 // is logged only. log is the rollout's output.
-func (p *Platform) OnRolledOut(f func(ctx context.Context, a *App, save func() error, log io.Writer) error) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.rolledOut = append(p.hooks.rolledOut, f)
+func (h *Hooks) OnRolledOut(f func(ctx context.Context, a *App, save func() error, log io.Writer) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rolledOut = append(h.rolledOut, f)
 }
 
 // OnBuilt registers f to run after a deploy built from a source (it
 // succeeded or not), off the deploy's path, in a goroutine of its own:
 // disk prunes the build cache there.
-func (p *Platform) OnBuilt(f func(ctx context.Context)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.built = append(p.hooks.built, f)
+func (h *Hooks) OnBuilt(f func(ctx context.Context)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.built = append(h.built, f)
 }
 
-func (h *appHooks) runRolledOut(ctx context.Context, a *App, save func() error, log io.Writer) []error {
+func (h *Hooks) runRolledOut(ctx context.Context, a *App, save func() error, log io.Writer) []error {
 	var errs []error
 	for _, f := range snapshot(h, &h.rolledOut) {
 		if err := f(ctx, a, save, log); err != nil {
@@ -152,7 +152,7 @@ func (h *appHooks) runRolledOut(ctx context.Context, a *App, save func() error, 
 	return errs
 }
 
-func (h *appHooks) runBuilt(ctx context.Context) {
+func (h *Hooks) runBuilt(ctx context.Context) {
 	for _, f := range snapshot(h, &h.built) {
 		f(ctx)
 	}

@@ -85,9 +85,9 @@ type Manager struct {
 // clone.
 func New(p *platform.Platform, engine *docker.Client) *Manager {
 	m := &Manager{p: p, docker: engine, store: p.Store(), log: slog.Default()}
-	p.OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
-	p.OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
-	p.OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
+	p.Hooks().OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
+	p.Hooks().OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
+	p.Hooks().OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
 	return m
 }
 

@@ -92,8 +92,8 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 	d.drift = formationWatch{kick: make(chan struct{}, 1)}
 	d.SetFormationCheck(cfg.FormationCheckInterval, cfg.MaxRevivals)
 	// The formation check's tries and note of an app must not outlive it.
-	d.apps.OnAppDestroyed(func(_ context.Context, app string) { d.forgetRevivals(app) })
-	d.apps.OnAppRenamed(func(_ context.Context, from, to string) {
+	deps.Hooks.OnAppDestroyed(func(_ context.Context, app string) { d.forgetRevivals(app) })
+	deps.Hooks.OnAppRenamed(func(_ context.Context, from, to string) {
 		d.forgetRevivals(from)
 		d.forgetRevivals(to)
 	})
