@@ -29,6 +29,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/dashboard"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/gitrecv"
@@ -578,7 +579,10 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
+	// The apps' releases (rollback, restart, ps:scale) run on the
+	// scheduler the platform was given.
+	deploys := deploy.New(deploy.Config{Apps: c.platform, Engine: dc, Scheduler: c.scheduler})
+	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}

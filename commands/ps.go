@@ -156,7 +156,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	app := pos[0]
 	if len(pos) == 1 {
-		f, err := p.Formation(ctx, app)
+		f, err := p.Deploy.Formation(ctx, app)
 		if err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	if err := p.Scale(ctx, app, want, out.Stderr); err != nil {
+	if err := p.Deploy.Scale(ctx, app, want, out.Stderr); err != nil {
 		return err
 	}
 	a, err := p.App(ctx, app)
@@ -188,7 +188,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 
 func psRestart(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		return p.Restart(ctx, app, out.Stderr)
+		return p.Deploy.Restart(ctx, app, out.Stderr)
 	})
 }
 

@@ -327,7 +327,7 @@ func TestScaleToATypeTheProcfileLacksIsRefused(t *testing.T) {
 	if _, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "Procfile": "web: mine\n"}); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, log)
 	}
-	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
+	err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
 		t.Fatalf("error %v, want a refusal naming the type", err)
 	}

@@ -233,7 +233,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 		}
 		// Refused before the build, not after it: a formation of a
 		// million containers must not cost a build first.
-		if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
+		if err := p.CheckFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "app.json's formation"); err != nil {
 			return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 		}
 		choice, err := p.selectBuilderAt(buildCtx, a, settings, req.Source, rel.Config)
@@ -288,7 +288,7 @@ func (p *Platform) deployLocked(ctx context.Context, req DeployRequest) (_ Relea
 			rel.Processes[typ], added = cmd, true
 		}
 		if added {
-			if err := p.checkFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
+			if err := p.CheckFormation(a.Name, NextFormation(a.Formation, processTypes(rel.Processes), rel.AppJSON), "the image's process types"); err != nil {
 				return fail(fmt.Errorf("%w; the deploy is refused and the running release keeps serving", err))
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -29,8 +30,10 @@ import (
 
 // bed is one platform on a fake engine, with short deploy timings.
 type bed struct {
-	t      *testing.T
-	p      *platform.Platform
+	t *testing.T
+	p *platform.Platform
+	// d runs the releases (package deploy), as Berth wires it.
+	d      *deploy.Deployer
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
@@ -71,6 +74,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 	st := &store.Files{Dir: dir + "/state"}
 	// The container settings, as Berth wires them (caddymodule).
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
+	var sched platform.Scheduler
 	p := platform.New(platform.Config{
 		Store:         st,
 		Engine:        engine,
@@ -80,7 +84,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		BuildsDir:     dir + "/builds",
 		Specs:         []platform.SpecContributor{spec},
 		BuildSettings: buildconfig.NewResolver(st, nil),
-		Scheduler:     wrapped(dockerLocal(-1, -1), wrap),
+		Scheduler:     captured(&sched, wrapped(dockerLocal(-1, -1), wrap)),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -91,7 +95,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Scheduler: sched}), engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
 }
 
 // dockerLocal makes the platform's scheduler as Berth does (caddymodule),
@@ -108,6 +112,15 @@ func wrapped(make func(platform.SchedulerDeps) platform.Scheduler, wrap func(pla
 		return make
 	}
 	return func(deps platform.SchedulerDeps) platform.Scheduler { return wrap(make(deps)) }
+}
+
+// captured is make, the scheduler it makes kept in *s (for package
+// deploy, given the platform's scheduler as caddymodule gives it).
+func captured(s *platform.Scheduler, make func(platform.SchedulerDeps) platform.Scheduler) func(platform.SchedulerDeps) platform.Scheduler {
+	return func(deps platform.SchedulerDeps) platform.Scheduler {
+		*s = make(deps)
+		return *s
+	}
 }
 
 // withPackages wires the packages that keep settings of b's apps.
@@ -302,7 +315,7 @@ func TestRestartedContainerComesBackIntoTheRoute(t *testing.T) {
 func TestScaleUpRoutesEveryCheckedContainer(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.running("blog", "web")); n != 3 {
@@ -316,10 +329,10 @@ func TestScaleUpRoutesEveryCheckedContainer(t *testing.T) {
 func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	web := b.running("blog", "web")
@@ -336,7 +349,7 @@ func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")
@@ -344,7 +357,7 @@ func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 		t.Fatalf("running %v; want one worker with the image's command", worker)
 	}
 	// It stays across a restart.
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if worker := b.running("blog", "worker"); len(worker) != 1 {
@@ -359,7 +372,7 @@ func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.engine.Containers()) != 0 {
@@ -373,7 +386,7 @@ func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
 	if err := b.p.Create(b.ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
+	if err := b.d.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
 		t.Fatal("a formation above the limit was recorded")
 	}
 }
@@ -420,7 +433,7 @@ func TestRollbackReleasesThePreviousImageAgainWithoutABuild(t *testing.T) {
 	b := newBed(t)
 	v1 := b.mustDeploy("blog", "app:v1")
 	b.mustDeploy("blog", "app:v2")
-	rel, err := b.p.Rollback(b.ctx, "blog", 1, io.Discard)
+	rel, err := b.d.Rollback(b.ctx, "blog", 1, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +585,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 	if err := b.ps.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "on-failure" {

@@ -104,7 +104,7 @@ func TestFormationCheckGivesANewGenerationNewTries(t *testing.T) {
 func TestPreemptedFormationCheckStopsOnlyWhatItStarted(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -140,7 +140,7 @@ func TestPreemptedFormationCheckStopsOnlyWhatItStarted(t *testing.T) {
 func TestFormationCheckNeverStopsARunningRoutedContainer(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 1)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -207,7 +207,7 @@ func TestFormationCheckLeavesAStoppedAppStopped(t *testing.T) {
 func TestStartRestoresWhatStoppedAndLeavesWhatRuns(t *testing.T) {
 	b, dir := newRestoreBed(t, 0, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -294,7 +294,7 @@ func TestFormationCheckRevivesAnAppWhoseDowntimeRolloutFailed(t *testing.T) {
 func TestFormationCheckStartsAScaledTypeOfAnImageWithoutAProcfile(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")[0]

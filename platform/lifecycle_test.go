@@ -56,7 +56,7 @@ func TestRollbackWhoseRolloutFailsKeepsTheCurrentRelease(t *testing.T) {
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
 		return fakeengine.Behavior{Exit: c.Image == "berth/blog:v3", ExitCode: 1}
 	}
-	if _, err := b.p.Rollback(b.ctx, "blog", 1, io.Discard); err == nil || !strings.Contains(err.Error(), "rollback of blog to v1 did not start") {
+	if _, err := b.d.Rollback(b.ctx, "blog", 1, io.Discard); err == nil || !strings.Contains(err.Error(), "rollback of blog to v1 did not start") {
 		t.Fatalf("rollback error %v", err)
 	}
 	if a, _ := b.p.App(b.ctx, "blog"); a.Current != 2 {
@@ -159,7 +159,7 @@ func TestStartAppOfARunningAppDoesNothing(t *testing.T) {
 func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {

@@ -103,10 +103,10 @@ func (p *Platform) Limits() Limits {
 // limit of the host allows.
 var ErrOverLimit = errors.New("over a limit")
 
-// checkFormation refuses a formation above MaxScale for a type or above
+// CheckFormation refuses a formation above MaxScale for a type or above
 // MaxContainers in all. what names where the numbers come from, for the
 // message ("app.json's formation", "ps:scale").
-func (p *Platform) checkFormation(app string, formation map[string]int, what string) error {
+func (p *Platform) CheckFormation(app string, formation map[string]int, what string) error {
 	l := p.Limits()
 	total := 0
 	for _, typ := range sortedKeys(formation) {

@@ -18,7 +18,7 @@ func TestLimitsDefaults(t *testing.T) {
 
 func TestFormationLimits(t *testing.T) {
 	p := New(Config{Limits: Limits{MaxScale: 3, MaxContainers: 5}})
-	if err := p.checkFormation("app", map[string]int{"web": 3, "worker": 2}, "ps:scale"); err != nil {
+	if err := p.CheckFormation("app", map[string]int{"web": 3, "worker": 2}, "ps:scale"); err != nil {
 		t.Fatalf("at the limits: %v", err)
 	}
 	for _, c := range []struct {
@@ -29,7 +29,7 @@ func TestFormationLimits(t *testing.T) {
 		{map[string]int{"web": 1_000_000}, "ask for 3 or fewer"},
 		{map[string]int{"web": 3, "worker": 3}, "ps:scale asks for 6 containers of app in all, but Berth runs at most 5 per app (the max_containers setting"},
 	} {
-		err := p.checkFormation("app", c.formation, "ps:scale")
+		err := p.CheckFormation("app", c.formation, "ps:scale")
 		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrOverLimit) {
 			t.Errorf("%v: %v; want %q", c.formation, err, c.want)
 		}

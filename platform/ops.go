@@ -43,26 +43,6 @@ func currentRelease(a *App) (Release, error) {
 	return rel, nil
 }
 
-// Restart replaces every container of the app with a fresh one of the
-// same release, with no downtime (Dokku's ps:restart).
-func (p *Platform) Restart(ctx context.Context, app string, log io.Writer) error {
-	a, unlock, err := p.lockedApp(ctx, app, "a restart")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	rel, err := currentRelease(a)
-	if err != nil {
-		return err
-	}
-	// Config set with --no-restart takes effect now, as a release of its
-	// own, so the release list says what runs.
-	if !maps.Equal(rel.Config, a.Config) && (len(rel.Config) > 0 || len(a.Config) > 0) {
-		return p.configRelease(ctx, a, rel, logWriter(log))
-	}
-	return p.rollout(ctx, a, rel, logWriter(log))
-}
-
 // ParseScale reads "web=3 worker=2". How many a type may have is the
 // platform's limit (max_scale), which Scale checks.
 func ParseScale(args []string) (map[string]int, error) {
@@ -84,59 +64,9 @@ func ParseScale(args []string) (map[string]int, error) {
 	return out, nil
 }
 
-// Scale sets how many containers of each process type run, starting new
-// ones (checked before they take traffic) and draining surplus ones
-// before they stop. The release does not change.
-func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, log io.Writer) error {
-	log = logWriter(log)
-	a, unlock, err := p.lockedApp(ctx, app, "a scale")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	next := maps.Clone(a.Formation)
-	if next == nil {
-		next = map[string]int{}
-	}
-	maps.Copy(next, want)
-	if err := p.checkFormation(app, next, "ps:scale"); err != nil {
-		return err
-	}
-	rel, deployed := a.CurrentRelease()
-	if !deployed {
-		// Set up before the first deploy (Dokku allows it): the formation
-		// is recorded, and the first deploy runs it for the types its
-		// release has.
-		a.Formation = next
-		if err := saveApp(context.WithoutCancel(ctx), p.store, a); err != nil {
-			return err
-		}
-		return nil
-	}
-	// An image without a Procfile runs its command as any type (Dokku's
-	// rule); with one, only the Procfile's types exist.
-	if types := processTypes(rel.Processes); len(rel.Processes) > 0 || len(rel.Launch) > 0 {
-		for typ := range want {
-			if !slices.Contains(types, typ) {
-				return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
-			}
-		}
-	}
-	return p.sched.Scale(ctx, a, rel, want, log)
-}
-
 func index(c docker.Container) int {
 	n, _ := strconv.Atoi(c.Labels[docker.LabelIndex])
 	return n
-}
-
-// Formation returns how many containers of each type the app runs.
-func (p *Platform) Formation(ctx context.Context, app string) (map[string]int, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	return maps.Clone(a.Formation), nil
 }
 
 // UpdateApp changes the app's record under its lock ("a settings

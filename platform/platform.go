@@ -139,7 +139,7 @@ func New(cfg Config) *Platform {
 			// An HTTP check sends an exact host of the app: never a
 			// wildcard (an app with a host allowlist would refuse it).
 			CheckHost:      func(a *App) string { return firstExactHost(p.hostsFor(a)) },
-			CheckFormation: p.checkFormation,
+			CheckFormation: p.CheckFormation,
 			RolledOut:      p.hooks.runRolledOut,
 		})
 	}

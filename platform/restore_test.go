@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
@@ -20,10 +21,11 @@ import (
 func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Duration, revivals int) *bed {
 	t.Helper()
 	table := routing.New()
+	var sched platform.Scheduler
 	p := platform.New(platform.Config{
 		Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table,
 		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
-		Scheduler: dockerLocal(interval, revivals),
+		Scheduler: captured(&sched, dockerLocal(interval, revivals)),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -34,7 +36,7 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx})
+	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Scheduler: sched}), engine: engine, table: table, ctx: ctx})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {
@@ -62,7 +64,7 @@ func (b *bed) containersOf(app string) []fakeengine.Container {
 func TestStartRestoresTheFormation(t *testing.T) {
 	b, dir := newRestoreBed(t, 0, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("shop", "app:v1")

@@ -108,7 +108,7 @@ func TestRestartWhoseCreateIsRefusedKeepsTheOldContainerServing(t *testing.T) {
 		}
 		return errors.New("invalid mount config")
 	}
-	err := b.p.Restart(b.ctx, "blog", io.Discard)
+	err := b.d.Restart(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "invalid mount config") {
 		t.Fatalf("restart error %v, want Docker's refusal", err)
 	}
@@ -143,7 +143,7 @@ func TestRestartWhoseNewContainerCannotStartKeepsTheOldContainerServing(t *testi
 		}
 		return fakeengine.Behavior{}
 	}
-	err := b.p.Restart(b.ctx, "blog", io.Discard)
+	err := b.d.Restart(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "executable file not found") {
 		t.Fatalf("restart error %v, want Docker's refusal", err)
 	}
@@ -197,7 +197,7 @@ func TestRolloutWhoseCheckFailsRemovesTheNewContainerAndKeepsTheOld(t *testing.T
 func TestRolloutWhereOneOfTwoNewContainersFailsRemovesBoth(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	before := b.targets("blog")
@@ -320,7 +320,7 @@ func TestChecksSkippedTypeReplacesWithoutDowntimeOrChecks(t *testing.T) {
 func TestRolloutNamesTheNewContainersOnceTheOldAreGone(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v2")
@@ -342,7 +342,7 @@ func TestRolloutNamesTheNewContainersOnceTheOldAreGone(t *testing.T) {
 func TestWorkerThatExitsFailsTheDeploy(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
@@ -364,7 +364,7 @@ func TestRestartRunsTheSameReleaseInANewGeneration(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	web := b.running("blog", "web")
@@ -428,14 +428,14 @@ func TestRestartWhoseNetworkIsGoneKeepsTheOldContainerServing(t *testing.T) {
 			if err := b.spec.SetNetwork(b.ctx, "blog", key, []string{"gone"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+			if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 				t.Fatalf("restart with the network there: %v", err)
 			}
 			web := b.running("blog", "web")[0]
 			if err := b.engine.RemoveNetwork(b.ctx, "gone"); err != nil { // docker network rm
 				t.Fatal(err)
 			}
-			err := b.p.Restart(b.ctx, "blog", io.Discard)
+			err := b.d.Restart(b.ctx, "blog", io.Discard)
 			if err == nil || !strings.Contains(err.Error(), "gone") {
 				t.Fatalf("restart error %v, want the missing network named", err)
 			}
@@ -464,7 +464,7 @@ func TestRolloutRetiresATypeTheNewProcfileDropped(t *testing.T) {
 	if _, log, err := b.deploySource("blog", v1); err != nil {
 		t.Fatalf("deploy v1: %v\n%s", err, log)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")[0]

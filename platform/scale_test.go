@@ -31,12 +31,12 @@ func (b *bed) indexes(app, typ string) []string {
 }
 
 func (b *bed) scale(app string, want map[string]int) error {
-	return b.p.Scale(b.ctx, app, want, io.Discard)
+	return b.d.Scale(b.ctx, app, want, io.Discard)
 }
 
 func (b *bed) formation(app string) map[string]int {
 	b.t.Helper()
-	f, err := b.p.Formation(b.ctx, app)
+	f, err := b.d.Formation(b.ctx, app)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestScaleUpRoutesANewContainerOnlyOnceChecked(t *testing.T) {
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	scaled := make(chan error, 1)
-	go func() { scaled <- b.p.Scale(ctx, "blog", map[string]int{"web": 2}, io.Discard) }()
+	go func() { scaled <- b.d.Scale(ctx, "blog", map[string]int{"web": 2}, io.Discard) }()
 	b.eventually("web.2 runs", func() bool { return len(b.running("blog", "web")) == 2 })
 	time.Sleep(50 * time.Millisecond)
 	if got := b.targets("blog"); !slices.Equal(got, before) {

@@ -56,7 +56,7 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 func TestListCountsContainersByType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	list, err := b.p.List(b.ctx)
