@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/appspec"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
@@ -38,7 +39,7 @@ func newWired(t *testing.T) *wired {
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
 	p := platform.New(platform.Config{
 		Store: st, Engine: engine, Table: routing.New(),
-		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
+		ReposDir: dir + "/repos", Builds: deploy.NewBuilds(dir + "/builds"),
 		Specs: []platform.SpecContributor{spec},
 	})
 	return &wired{

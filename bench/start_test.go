@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -55,7 +56,7 @@ func BenchmarkStart(b *testing.B) {
 			for range b.N {
 				table := routing.New()
 				p := platform.New(platform.Config{Store: st, Engine: engine, Table: table,
-					ReposDir: dir + "/repos", BuildsDir: dir + "/builds"})
+					ReposDir: dir + "/repos", Builds: deploy.NewBuilds(dir + "/builds")})
 				if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 					b.Fatal(err)
 				}

@@ -508,18 +508,22 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// The build records are the deploy pipeline's (package deploy); the
+	// core removes and moves them with the apps.
+	builds := deploy.NewBuilds(filepath.Join(a.StateDir, "builds"))
+	// The deploy pipeline and the release's environment read the apps'
+	// build settings through buildconfig, which keeps them
+	// (buildSettings below).
+	buildResolver := buildconfig.NewResolver(st, a.log)
 	c.platform = platform.New(platform.Config{
-		Store:     st,
-		Engine:    dc,
-		Builders:  builders,
-		Table:     c.table,
-		ReposDir:  filepath.Join(a.StateDir, "repos"),
-		BuildsDir: filepath.Join(a.StateDir, "builds"),
-		Logger:    a.log,
-		Specs:     []platform.SpecContributor{spec},
-		// The deploy pipeline reads the apps' build settings through
-		// buildconfig, which keeps them (buildSettings below).
-		BuildSettings: buildconfig.NewResolver(st, a.log),
+		Store:         st,
+		Engine:        dc,
+		Table:         c.table,
+		ReposDir:      filepath.Join(a.StateDir, "repos"),
+		Builds:        builds,
+		Logger:        a.log,
+		Specs:         []platform.SpecContributor{spec},
+		BuildSettings: buildResolver,
 		// The apps run as containers on this host's Docker (Dokku's
 		// docker-local scheduler); the formation check's settings
 		// follow the config (Provision).
@@ -527,6 +531,14 @@ func (a *App) newCore() (*core, error) {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 			return c.scheduler
 		},
+	})
+	// The deploy pipeline (push, rebuild, git:sync, git:from-image,
+	// builds, releases, rollback, config releases, restart and ps:scale)
+	// runs on the scheduler the platform was given.
+	deploys := deploy.New(deploy.Config{
+		Apps: c.platform, Engine: dc, Store: st, Scheduler: c.scheduler,
+		Specs: platform.NewSpecs(spec), Builders: builders, BuildSettings: buildResolver,
+		Repos: c.platform.Repos(), Builds: builds, Logger: a.log,
 	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
@@ -547,7 +559,7 @@ func (a *App) newCore() (*core, error) {
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
 	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders})
-	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
+	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
 	// each call, as a reload may change it.
@@ -577,11 +589,8 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	// Datastores first, so apps that link one find it running.
-	svc := services.New(c.platform, dc)
+	svc := services.New(c.platform, dc, deploys)
 	svc.SetLogger(a.log)
-	// The apps' releases (rollback, restart, ps:scale) run on the
-	// scheduler the platform was given.
-	deploys := deploy.New(deploy.Config{Apps: c.platform, Engine: dc, Scheduler: c.scheduler})
 	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
@@ -627,7 +636,7 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	c.socketDir = socketDir
-	c.receiver = gitrecv.NewReceiver(c.platform, self, socket, a.log)
+	c.receiver = gitrecv.NewReceiver(c.platform, deploys, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
 		c.removeSocketDir()
 		c.platform.Close()

@@ -39,7 +39,7 @@ func psStart(ctx context.Context, p *Backend, args []string, out IO) error {
 
 func psRebuild(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		_, err := p.Rebuild(ctx, app, out.Stderr)
+		_, err := p.Deploy.Rebuild(ctx, app, out.Stderr)
 		return err
 	})
 }

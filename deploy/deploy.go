@@ -18,8 +18,13 @@ package deploy
 import (
 	"context"
 	"io"
+	"log/slog"
 
+	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/repo"
+	"github.com/berth-paas/berth/store"
 )
 
 // Apps is what the pipeline needs of the app core (a *platform.Platform).
@@ -27,22 +32,31 @@ type Apps interface {
 	// App returns the app's record (ErrAppNotFound when there is none).
 	App(ctx context.Context, name string) (*platform.App, error)
 	// ChangeApp runs change on the app's record under its lock, busy with
-	// what ("a rollback"); save writes the record.
+	// what ("a deploy"); save writes the record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *platform.App, save func() error) error) error
 	// GlobalSettings reads the global settings document (releases:set
 	// --global's keep, for rollback's message).
 	GlobalSettings(ctx context.Context) (platform.Global, error)
-	// Limits are the Caddyfile's bounds (max_scale, keep_releases, ...).
+	// GlobalConfig is config:set --global's, under every app's.
+	GlobalConfig() map[string]string
+	// Limits are the Caddyfile's bounds (max_scale, build_timeout, ...).
 	Limits() platform.Limits
 	// CheckFormation refuses a formation over the limits, saying what
 	// asked for it.
 	CheckFormation(app string, formation map[string]int, what string) error
+	// ReleaseEnv is the environment of a release's containers (DYNO=dyno).
+	ReleaseEnv(a *platform.App, rel platform.Release, dyno string) []string
 	// Rollout runs a release as the app's formation (the scheduler's
 	// rollout) and ends the log with the app's URLs; the app is locked.
 	Rollout(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error
-	// ConfigRelease rolls out a copy of rel with the app's current config
-	// as a new release; the app is locked.
-	ConfigRelease(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error
+	// DeployedReport is the end of a deploy's log: the app's URLs and
+	// formation.
+	DeployedReport(a *platform.App, formation map[string]int) []byte
+	// DeployFinished and Built run the hooks registered with
+	// OnDeployFinished (the metrics) and OnBuilt (disk's build cache
+	// pruning).
+	DeployFinished(app string, d platform.DeployAttempt)
+	Built(ctx context.Context)
 }
 
 // Engine is what the pipeline needs of the container engine (a
@@ -53,28 +67,107 @@ type Engine interface {
 	// RemoveImage removes a tag, and the image with its unused untagged
 	// parents when it was the last.
 	RemoveImage(ctx context.Context, ref string) error
+	// ImageID, ExposedPort, ImageCmd and CheckImageLabels read an image.
+	ImageID(ctx context.Context, ref string) (string, error)
+	ExposedPort(ctx context.Context, ref string) (int, bool, error)
+	ImageCmd(ctx context.Context, ref string) ([]string, error)
+	CheckImageLabels(ctx context.Context, ref string) error
+	// RunOnce runs a deploy's one-off (predeploy, release command,
+	// postdeploy); RemoveOneOff removes a kept one, Commit makes an image
+	// of it.
+	RunOnce(ctx context.Context, o docker.OneOff) (code int, id string, err error)
+	RemoveOneOff(ctx context.Context, id string) error
+	Commit(ctx context.Context, id, ref string, cmd []string) (string, error)
+	// MemTotal is the host's memory (a build's default limit is half).
+	MemTotal(ctx context.Context) (int64, error)
 }
 
 // Config is what a Deployer is made from.
 type Config struct {
 	Apps   Apps
 	Engine Engine
+	// Store keeps the app records (the deploy's outcome is written to a
+	// fresh copy of the record).
+	Store store.Store
 	// Scheduler runs the apps' formations (the one the platform was
 	// given: package scheduler/dockerlocal).
 	Scheduler platform.Scheduler
+	// Specs contribute to the deploy's one-offs and its build (package
+	// appspec's settings families), as to the apps' containers.
+	Specs platform.Specs
+	// Builders picks the builder of each deploy of a source (package
+	// builder); nil refuses such deploys (images only).
+	Builders *builder.Selector
+	// BuildSettings resolves the apps' build settings (package
+	// buildconfig); nil builds every app with the defaults.
+	BuildSettings platform.BuildSettings
+	// Repos are the apps' repositories (the platform's, which follow the
+	// apps' lives).
+	Repos *repo.Store
+	// Builds keeps the build records and logs (NewBuilds; the same value
+	// the platform is given as its BuildRecords).
+	Builds *Builds
+	// Logger receives what happens; nil means discard.
+	Logger *slog.Logger
 }
 
-// Deployer runs the apps' releases. Its methods are safe for concurrent
-// use: every change takes the app's lock through the core.
+// Deployer runs the apps' deploys and releases. Its methods are safe for
+// concurrent use: every change takes the app's lock through the core.
 type Deployer struct {
-	apps   Apps
-	engine Engine
-	sched  platform.Scheduler
+	apps          Apps
+	engine        Engine
+	store         store.Store
+	sched         platform.Scheduler
+	specs         platform.Specs
+	builders      *builder.Selector
+	buildSettings platform.BuildSettings
+	repos         *repo.Store
+	builds        Builds
+	log           *slog.Logger
+
+	// deploys are the deploys under way, for builds:cancel.
+	deploys runningDeploys
 }
 
 // New returns a Deployer.
 func New(cfg Config) *Deployer {
-	return &Deployer{apps: cfg.Apps, engine: cfg.Engine, sched: cfg.Scheduler}
+	d := &Deployer{apps: cfg.Apps, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
+		builders: cfg.Builders, buildSettings: cfg.BuildSettings, repos: cfg.Repos, log: cfg.Logger}
+	if d.buildSettings == nil {
+		d.buildSettings = platform.DefaultBuildSettings{}
+	}
+	if cfg.Builds != nil {
+		d.builds = *cfg.Builds
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// NewBuilds returns the store of build records and logs under dir
+// (DIR/APP/ID.json and ID.log, where earlier versions wrote them); an
+// empty dir keeps none.
+func NewBuilds(dir string) *Builds { return &Builds{dir: dir} }
+
+// buildSettingsOf resolves a's build settings (see
+// platform.BuildSettings.Of).
+func (d *Deployer) buildSettingsOf(ctx context.Context, a *platform.App) (platform.AppBuildSettings, error) {
+	return d.buildSettings.Of(ctx, a)
+}
+
+// deployBranchOf is the branch whose pushes deploy a, "" when its first
+// push of main or master chooses. A failure to read the global settings
+// leaves the app's own (or none), as it always did.
+func (d *Deployer) deployBranchOf(ctx context.Context, a *platform.App) string {
+	// The app's own branch wins and is the core's record (a first push
+	// writes it): no settings documents need reading for it, and a push
+	// asks this several times.
+	if a.DeployBranch != "" {
+		return a.DeployBranch
+	}
+	s, _ := d.buildSettingsOf(ctx, a)
+	return s.DeployBranch
 }
 
 func logWriter(w io.Writer) io.Writer {

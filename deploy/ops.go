@@ -22,7 +22,7 @@ func (d *Deployer) Restart(ctx context.Context, app string, log io.Writer) error
 		// Config set with --no-restart takes effect now, as a release of
 		// its own, so the release list says what runs.
 		if !maps.Equal(rel.Config, a.Config) && (len(rel.Config) > 0 || len(a.Config) > 0) {
-			return d.apps.ConfigRelease(ctx, a, rel, logWriter(log))
+			return d.configRelease(ctx, a, rel, logWriter(log))
 		}
 		return d.apps.Rollout(ctx, a, rel, logWriter(log))
 	})

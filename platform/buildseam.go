@@ -2,6 +2,8 @@ package platform
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 
 	"github.com/berth-paas/berth/builder"
 )
@@ -50,16 +52,16 @@ type AppBuildSettings struct {
 	DeployBranch, GlobalDeployBranch string
 }
 
-// noBuildSettings is the seam of a platform made without one (unit tests
-// of the pipeline): every app builds with the defaults, and its deploy
+// DefaultBuildSettings is the seam of a platform (or deployer) made
+// without one (unit tests of the pipeline): every app builds with the defaults, and its deploy
 // branch is the one its first push pinned on the record.
-type noBuildSettings struct{}
+type DefaultBuildSettings struct{}
 
-func (noBuildSettings) Of(_ context.Context, a *App) (AppBuildSettings, error) {
+func (DefaultBuildSettings) Of(_ context.Context, a *App) (AppBuildSettings, error) {
 	return AppBuildSettings{Retention: KeepBuilds, DeployBranch: a.DeployBranch}, nil
 }
 
-func (noBuildSettings) RevEnvVar(*App) string { return DefaultGitRevEnvVar }
+func (DefaultBuildSettings) RevEnvVar(*App) string { return DefaultGitRevEnvVar }
 
 // DefaultGitRevEnvVar is the variable that carries the deployed commit
 // unless git:set APP rev-env-var names another (Dokku's default).
@@ -91,12 +93,15 @@ func (p *Platform) CommitSource(app, rev string) builder.Source {
 	return p.gitRepos.Commit(app, rev, nil)
 }
 
-// retentionOf is how many builds of a Berth keeps.
-func (p *Platform) retentionOf(ctx context.Context, a *App) int {
-	s, _ := p.buildSettingsOf(ctx, a)
-	return s.Retention
-}
-
 // ValidImageRef checks an image reference's form (git:from-image, and
 // buildconfig's buildpacks stack).
 func ValidImageRef(ref string) error { return validImageRef(ref) }
+
+var imageRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$`)
+
+func validImageRef(ref string) error {
+	if !imageRefPattern.MatchString(ref) || len(ref) > 512 {
+		return fmt.Errorf("%q is not an image reference; give one like myimage:1.0 or registry.example.com/team/app:latest", ref)
+	}
+	return nil
+}

@@ -75,17 +75,20 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 	// The container settings, as Berth wires them (caddymodule).
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
 	var sched platform.Scheduler
+	builds := deploy.NewBuilds(dir + "/builds")
+	resolver := buildconfig.NewResolver(st, nil)
 	p := platform.New(platform.Config{
 		Store:         st,
 		Engine:        engine,
-		Builders:      sel,
 		Table:         table,
 		ReposDir:      dir + "/repos",
-		BuildsDir:     dir + "/builds",
+		Builds:        builds,
 		Specs:         []platform.SpecContributor{spec},
-		BuildSettings: buildconfig.NewResolver(st, nil),
+		BuildSettings: resolver,
 		Scheduler:     captured(&sched, wrapped(dockerLocal(-1, -1), wrap)),
 	})
+	d := deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Specs: platform.NewSpecs(spec),
+		Builders: sel, BuildSettings: resolver, Repos: p.Repos(), Builds: builds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	if err := p.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
@@ -95,7 +98,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Scheduler: sched}), engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
 }
 
 // dockerLocal makes the platform's scheduler as Berth does (caddymodule),
@@ -145,7 +148,7 @@ func (b *bed) deploy(app, image string) (platform.Release, error) {
 			b.t.Fatal(err)
 		}
 	}
-	return b.p.Deploy(b.ctx, platform.DeployRequest{App: app, Image: image, Reason: "test", Log: io.Discard})
+	return b.d.Deploy(b.ctx, deploy.DeployRequest{App: app, Image: image, Reason: "test", Log: io.Discard})
 }
 
 func (b *bed) mustDeploy(app, image string) platform.Release {

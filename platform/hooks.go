@@ -247,7 +247,9 @@ func (p *Platform) OnDeployFinished(f func(app string, d DeployAttempt)) {
 	p.hooks.deployed = append(p.hooks.deployed, f)
 }
 
-func (p *Platform) deployFinished(app string, d DeployAttempt) {
+// DeployFinished runs what was registered with OnDeployFinished (package
+// deploy calls it when a deploy ends).
+func (p *Platform) DeployFinished(app string, d DeployAttempt) {
 	p.mu.Lock()
 	hooks := p.hooks.deployed
 	p.mu.Unlock()

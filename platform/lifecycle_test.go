@@ -21,18 +21,18 @@ import (
 func TestConfigChangeWhoseRolloutFailsKeepsTheOldConfig(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "1"}, nil, false, io.Discard); err != nil {
+	if err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "1"}, nil, false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	old := b.running("blog", "web")[0]
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
 		return fakeengine.Behavior{Exit: slices.Contains(c.Env, "A=2"), ExitCode: 1}
 	}
-	err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "2"}, nil, false, io.Discard)
+	err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "2"}, nil, false, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "release v3 of blog did not start") {
 		t.Fatalf("config change error %v, want the release that did not start", err)
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"A": "1"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"A": "1"}) {
 		t.Fatalf("config %v after the failed change, want A=1", cfg)
 	}
 	a, _ := b.p.App(b.ctx, "blog")
@@ -247,20 +247,20 @@ func TestDestroyPreemptsTheFormationCheck(t *testing.T) {
 func TestReplaceConfig(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "1", "B": "1", "Z": "1"}, nil, true, io.Discard); err != nil {
+	if err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "1", "B": "1", "Z": "1"}, nil, true, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	gone, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"B": "2", "C": "3"}, false, io.Discard)
+	gone, err := b.d.ReplaceConfig(b.ctx, "blog", map[string]string{"B": "2", "C": "3"}, false, io.Discard)
 	if err != nil || !slices.Equal(gone, []string{"A", "Z"}) {
 		t.Fatalf("removed %v, %v; want [A Z]", gone, err)
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
 		t.Fatalf("config %v", cfg)
 	}
-	if _, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"1BAD": "x"}, false, io.Discard); err == nil {
+	if _, err := b.d.ReplaceConfig(b.ctx, "blog", map[string]string{"1BAD": "x"}, false, io.Discard); err == nil {
 		t.Fatal("a bad name was taken")
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
 		t.Fatalf("config %v after a refused replace", cfg)
 	}
 	if err := b.p.SetGlobalConfig(b.ctx, map[string]string{"G": "1", "H": "1"}, nil); err != nil {

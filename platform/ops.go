@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"sort"
@@ -242,41 +241,6 @@ func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error
 	return r, nil
 }
 
-// SetConfig sets config vars and, unless noRestart or the app was never
-// deployed, rolls out a new release with them (the running release serves
-// until the new one passes its checks).
-func (p *Platform) SetConfig(ctx context.Context, app string, set map[string]string, unset []string, noRestart bool, log io.Writer) error {
-	_, err := p.setConfig(ctx, app, set, unset, false, noRestart, log)
-	return err
-}
-
-// ReplaceConfig is SetConfig for config:import --replace: the app's config
-// becomes set, all or nothing. The vars to remove are read under the
-// app's lock, so a config:set between reading and writing cannot survive
-// the replace. It returns the removed keys, sorted.
-func (p *Platform) ReplaceConfig(ctx context.Context, app string, set map[string]string, noRestart bool, log io.Writer) ([]string, error) {
-	return p.setConfig(ctx, app, set, nil, true, noRestart, log)
-}
-
-func (p *Platform) setConfig(ctx context.Context, app string, set map[string]string, unset []string, replace, noRestart bool, log io.Writer) ([]string, error) {
-	for k := range set {
-		if !validEnvName(k) {
-			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
-		}
-	}
-	a, unlock, err := p.lockedApp(ctx, app, "a config change")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	unset = changeConfig(&a.Config, set, unset, replace)
-	rel, deployed := a.CurrentRelease()
-	if noRestart || !deployed {
-		return unset, saveApp(ctx, p.store, a)
-	}
-	return unset, p.configRelease(ctx, a, rel, logWriter(log))
-}
-
 // changeConfig applies a config change to *cfg (made when nil), an app's
 // or the global one: set's vars, then unset's removed; with replace,
 // unset is every var set lacks. It returns the removed keys.
@@ -305,52 +269,6 @@ func replacedKeys(current, set map[string]string) []string {
 	}
 	slices.Sort(gone)
 	return gone
-}
-
-// configRelease rolls out a copy of rel with the app's current config as a
-// new release, reusing rel's image.
-func (p *Platform) configRelease(ctx context.Context, a *App, rel Release, log io.Writer) error {
-	next := rel
-	next.Version = a.NextVersion()
-	next.Image = fmt.Sprintf("berth/%s:v%d", a.Name, next.Version)
-	next.Reason = "config"
-	next.CreatedAt = time.Now().UTC()
-	next.Config = maps.Clone(a.Config)
-	if err := p.docker.Tag(ctx, rel.ImageID, next.Image); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "-----> Releasing v%d of %s with the new config\n", next.Version, a.Name)
-	// The release command runs as in a deploy: under the build's limits
-	// and build_timeout.
-	limits, _, err := p.buildResources(ctx, a)
-	if err != nil {
-		return err
-	}
-	timeout := p.Limits().BuildTimeout
-	releaseCtx, cancel := context.WithTimeoutCause(ctx, timeout, errBuildTimeout)
-	err = p.releasePhase(releaseCtx, a, next, limits, log)
-	if errors.Is(context.Cause(releaseCtx), errBuildTimeout) && ctx.Err() == nil {
-		err = fmt.Errorf("the release command of %s took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, timeout)
-	}
-	cancel()
-	if err != nil {
-		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
-		return err
-	}
-	if err := p.rollout(ctx, a, next, log); err != nil {
-		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
-		return fmt.Errorf("release v%d of %s did not start: %w", next.Version, a.Name, err)
-	}
-	return nil
-}
-
-// Config returns the app's config vars.
-func (p *Platform) Config(ctx context.Context, app string) (map[string]string, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	return maps.Clone(a.Config), nil
 }
 
 func validEnvName(k string) bool {

@@ -22,9 +22,11 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 	t.Helper()
 	table := routing.New()
 	var sched platform.Scheduler
+	st := &store.Files{Dir: dir + "/state"}
+	builds := deploy.NewBuilds(dir + "/builds")
 	p := platform.New(platform.Config{
-		Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table,
-		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
+		Store: st, Engine: engine, Table: table,
+		ReposDir: dir + "/repos", Builds: builds,
 		Scheduler: captured(&sched, dockerLocal(interval, revivals)),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -36,7 +38,7 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Scheduler: sched}), engine: engine, table: table, ctx: ctx})
+	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Repos: p.Repos(), Builds: builds}), engine: engine, table: table, ctx: ctx})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {

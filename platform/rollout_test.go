@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
-	"github.com/berth-paas/berth/platform"
 )
 
 // addr is the address a web container of the beds' apps is routed at.
@@ -232,7 +232,7 @@ func TestCutOffRolloutRemovesTheNewContainerAndKeepsTheOld(t *testing.T) {
 	defer cancel()
 	deployed := make(chan error, 1)
 	go func() {
-		_, err := b.p.Deploy(ctx, platform.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: io.Discard})
+		_, err := b.d.Deploy(ctx, deploy.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: io.Discard})
 		deployed <- err
 	}()
 	b.eventually("the new container runs", func() bool {
