@@ -558,7 +558,7 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform})
-	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Repos: deploys})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
@@ -566,7 +566,7 @@ func (a *App) newCore() (*core, error) {
 	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
-	diskUse := disk.New(disk.Config{Apps: c.platform, Engine: dc, Logger: a.log})
+	diskUse := disk.New(disk.Config{Apps: c.platform, Builds: deploys, Engine: dc, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -608,7 +608,7 @@ func (a *App) newCore() (*core, error) {
 	// Metrics are labelled by app name: a gone name goes from them too.
 	c.platform.OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
 	c.platform.OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
-	c.platform.OnDeployFinished(func(app string, d platform.DeployAttempt) {
+	deploys.OnDeployFinished(func(app string, d platform.DeployAttempt) {
 		c.metrics.Deployed(app, d.Status, d.Finished.Sub(d.Started))
 	})
 	if err := svc.Boot(ctx); err != nil {

@@ -66,7 +66,7 @@ func (d *Deployer) configRelease(ctx context.Context, a *platform.App, rel platf
 	}
 	timeout := d.apps.Limits().BuildTimeout
 	releaseCtx, cancel := context.WithTimeoutCause(ctx, timeout, errBuildTimeout)
-	err = d.releasePhase(releaseCtx, a, next, limits, log)
+	err = d.scripts.releasePhase(releaseCtx, a, next, limits, log)
 	if errors.Is(context.Cause(releaseCtx), errBuildTimeout) && ctx.Err() == nil {
 		err = fmt.Errorf("the release command of %s took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, timeout)
 	}

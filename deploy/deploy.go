@@ -52,11 +52,6 @@ type Apps interface {
 	// DeployedReport is the end of a deploy's log: the app's URLs and
 	// formation.
 	DeployedReport(a *platform.App, formation map[string]int) []byte
-	// DeployFinished and Built run the hooks registered with
-	// OnDeployFinished (the metrics) and OnBuilt (disk's build cache
-	// pruning).
-	DeployFinished(app string, d platform.DeployAttempt)
-	Built(ctx context.Context)
 }
 
 // Engine is what the pipeline needs of the container engine (a
@@ -127,12 +122,17 @@ type Deployer struct {
 
 	// deploys are the deploys under way, for builds:cancel.
 	deploys runningDeploys
+	// hooks are the OnBuilt and OnDeployFinished registrations.
+	hooks hooks
+	// scripts run the deploy scripts (predeploy, release, postdeploy).
+	scripts scripts
 }
 
 // New returns a Deployer.
 func New(cfg Config) *Deployer {
 	d := &Deployer{apps: cfg.Apps, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
 		builders: cfg.Builders, buildSettings: cfg.BuildSettings, repos: cfg.Repos, log: cfg.Logger}
+	d.scripts = scripts{engine: cfg.Engine, specs: cfg.Specs, apps: cfg.Apps}
 	if d.buildSettings == nil {
 		d.buildSettings = platform.DefaultBuildSettings{}
 	}

@@ -132,7 +132,7 @@ func (d *Deployer) deployLocked(ctx context.Context, a *platform.App, save func(
 		if ferr := build.finish(made, err, settings.Retention); ferr != nil {
 			d.log.Warn("cannot record the build's end", "app", a.Name, "error", ferr)
 		}
-		d.apps.DeployFinished(req.App, *attempt)
+		d.hooks.runFinished(req.App, *attempt)
 	}()
 	fail := func(err error) (platform.Release, error) {
 		attempt.Error = err.Error()
@@ -171,7 +171,7 @@ func (d *Deployer) deployLocked(ctx context.Context, a *platform.App, save func(
 		// The build cache grows with every build: what follows a build
 		// (package disk prunes the cache to its bound) runs after this
 		// one, off the deploy's path.
-		defer func() { go d.apps.Built(cleanup) }()
+		defer func() { go d.hooks.runBuilt(cleanup) }()
 	}
 	if req.Image != "" {
 		fmt.Fprintf(log, "-----> Deploying image %s to %s as release v%d (no build)\n", req.Image, a.Name, version)
@@ -283,11 +283,11 @@ func (d *Deployer) deployLocked(ctx context.Context, a *platform.App, save func(
 		return fail(err)
 	}
 	platform.SetStep(ctx, "the predeploy script")
-	if err := d.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
+	if err := d.scripts.predeploy(buildCtx, a, &rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
 	platform.SetStep(ctx, "the release command")
-	if err := d.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
+	if err := d.scripts.releasePhase(buildCtx, a, rel, buildHost, log); err != nil {
 		return fail(timedOut(err))
 	}
 	endBuildPhase()
@@ -314,7 +314,7 @@ func (d *Deployer) deployLocked(ctx context.Context, a *platform.App, save func(
 			fmt.Fprintf(log, " !     v%d serves, but the branch %s of the repository could not be moved to %s: %v\n", version, deployBranch, shortRev(req.GitRev), err)
 		}
 	}
-	d.postdeploy(ctx, a, rel, log)
+	d.scripts.postdeploy(ctx, a, rel, log)
 	d.log.Info("deployed", "app", a.Name, "release", version, "git_rev", req.GitRev, "duration", time.Since(started).Round(time.Millisecond))
 	tee.final(fmt.Appendf(nil, "=====> Deployed %s v%d in %s\n", a.Name, version, time.Since(started).Round(100*time.Millisecond)))
 	// Last, and past the log's cap like the line above: what the user
@@ -369,133 +369,6 @@ func (d *Deployer) globalOnly(config map[string]string) map[string]bool {
 		}
 	}
 	return out
-}
-
-// predeploy runs app.json's scripts.dokku.predeploy in a one-off container
-// of the new image and makes the result the release's image, as Dokku
-// does. The config reaches the script through a file on the one-off's
-// own volume, which the script deletes before it runs: no secret is baked
-// into the image (a volume is not committed), and a --read-only root file
-// system, which Docker will not copy into, still takes it.
-func (d *Deployer) predeploy(ctx context.Context, a *platform.App, rel *platform.Release, limits docker.HostOptions, log io.Writer) error {
-	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Predeploy == "" {
-		return nil
-	}
-	script := rel.AppJSON.Scripts.Dokku.Predeploy
-	fmt.Fprintf(log, "-----> Running predeploy: %s\n", script)
-	cmd, err := d.engine.ImageCmd(ctx, rel.Image)
-	if err != nil {
-		return err
-	}
-	var envFile strings.Builder
-	for _, kv := range d.apps.ReleaseEnv(a, *rel, "predeploy") {
-		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(&envFile, "%s=%s\n", k, platform.ShellQuote(v))
-	}
-	const envName = "predeploy-env"
-	envPath := docker.OneOffFilesDir + "/" + envName
-	host, err := d.specs.Host(a, platform.Slot{Phase: platform.PhaseDeploy})
-	if err != nil {
-		return err
-	}
-	code, id, err := d.engine.RunOnce(ctx, docker.OneOff{
-		Host:   limits.Merge(host),
-		Image:  rel.Image,
-		Cmd:    []string{"/bin/sh", "-c", "set -a; . " + envPath + "; set +a; rm -f " + envPath + "; " + script},
-		Labels: map[string]string{docker.LabelOneOff: a.Name},
-		Files:  map[string]string{envName: envFile.String()},
-		Output: indent(log),
-		Keep:   true,
-	})
-	if id != "" {
-		defer d.engine.RemoveOneOff(context.WithoutCancel(ctx), id)
-	}
-	if err != nil {
-		return fmt.Errorf("predeploy of %s: %w", a.Name, err)
-	}
-	if code != 0 {
-		return fmt.Errorf("predeploy of %s failed with exit code %d; the deploy is stopped and the running release keeps serving", a.Name, code)
-	}
-	if rel.ImageID, err = d.engine.Commit(ctx, id, rel.Image, cmd); err != nil {
-		return err
-	}
-	return nil
-}
-
-// runScript runs a shell command line in a one-off container of rel's
-// image, with the release's environment (DYNO=dyno), its output indented
-// into log, and returns its exit status.
-func (d *Deployer) runScript(ctx context.Context, a *platform.App, rel platform.Release, dyno, script string, limits docker.HostOptions, log io.Writer) (int, error) {
-	return d.runArgv(ctx, a, rel, dyno, nil, []string{"/bin/sh", "-c", script}, limits, log)
-}
-
-// runArgv is runScript for a command given as its argv.
-// runArgv runs argv in a one-off container of rel's image; entrypoint,
-// when set, replaces the image's own.
-func (d *Deployer) runArgv(ctx context.Context, a *platform.App, rel platform.Release, dyno string, entrypoint, argv []string, limits docker.HostOptions, log io.Writer) (int, error) {
-	// Deploy scripts run with the deploy phase's settings, as the app's
-	// containers do, so a release command reaches the same volumes and
-	// networks.
-	host, err := d.specs.Host(a, platform.Slot{Phase: platform.PhaseDeploy})
-	if err != nil {
-		return 1, err
-	}
-	code, _, err := d.engine.RunOnce(ctx, docker.OneOff{
-		Host:       limits.Merge(host),
-		Image:      rel.Image,
-		Entrypoint: entrypoint,
-		Cmd:        argv,
-		Env:        d.apps.ReleaseEnv(a, rel, dyno),
-		Labels:     map[string]string{docker.LabelOneOff: a.Name},
-		Output:     indent(log),
-	})
-	return code, err
-}
-
-// releasePhase runs the Procfile's release command in a one-off container.
-func (d *Deployer) releasePhase(ctx context.Context, a *platform.App, rel platform.Release, limits docker.HostOptions, log io.Writer) error {
-	cmd := rel.Processes[platform.ReleaseProcess]
-	if cmd == "" {
-		return nil
-	}
-	fmt.Fprintf(log, "-----> Running release command: %s\n", cmd)
-	// A builder that says how the release entry starts (herokuish's
-	// /start release, a buildpack image's /cnb/process/release, each with
-	// the buildpacks' environment) is followed, as the app's containers
-	// follow it (scheduler/dockerlocal/rollout.go): its argv replaces the image's entrypoint
-	// too. A CNB launcher started under the image's launcher entrypoint
-	// finds CNB_PLATFORM_API cleared and fails.
-	var entrypoint []string
-	argv := []string{"/bin/sh", "-c", cmd}
-	if l := rel.Launch[platform.ReleaseProcess]; len(l) > 0 {
-		entrypoint, argv = l[:1], l[1:]
-	}
-	code, err := d.runArgv(ctx, a, rel, "release", entrypoint, argv, limits, log)
-	if err != nil {
-		return fmt.Errorf("release command of %s: %w", a.Name, err)
-	}
-	if code != 0 {
-		return fmt.Errorf("release command of %s failed with exit code %d; the deploy is stopped and the running release keeps serving", a.Name, code)
-	}
-	return nil
-}
-
-// postdeploy runs app.json's scripts.dokku.postdeploy once the release
-// serves. The release is live by then, so a failure is reported, not
-// undone.
-func (d *Deployer) postdeploy(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) {
-	if rel.AppJSON == nil || rel.AppJSON.Scripts.Dokku.Postdeploy == "" {
-		return
-	}
-	script := rel.AppJSON.Scripts.Dokku.Postdeploy
-	fmt.Fprintf(log, "-----> Running postdeploy: %s\n", script)
-	code, err := d.runScript(ctx, a, rel, "postdeploy", script, docker.HostOptions{}, log)
-	switch {
-	case err != nil:
-		fmt.Fprintf(log, " !     postdeploy of %s: %v (v%d is serving)\n", a.Name, err, rel.Version)
-	case code != 0:
-		fmt.Fprintf(log, " !     postdeploy of %s failed with exit code %d (v%d is serving)\n", a.Name, code, rel.Version)
-	}
 }
 
 // errBuildTimeout is the cause of a build phase that ran out of time.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/repo"
 )
 
@@ -23,7 +24,7 @@ func (d *Deployer) Push(ctx context.Context, app string, updates []repo.RefUpdat
 	// Whatever the push did, HEAD names the deploy branch afterwards, so
 	// `git clone` of the app checks out what is deployed (a first push
 	// chooses it).
-	defer d.pointHead(context.WithoutCancel(ctx), app)
+	defer d.PointHead(context.WithoutCancel(ctx), app)
 	a, err := d.apps.App(ctx, app)
 	if err != nil {
 		return err
@@ -57,9 +58,9 @@ func (d *Deployer) Push(ctx context.Context, app string, updates []repo.RefUpdat
 	return err
 }
 
-// pointHead makes the repository's HEAD name the app's deploy branch, if
-// it has one (as platform.PointHead, which buildconfig's git:set calls).
-func (d *Deployer) pointHead(ctx context.Context, app string) {
+// PointHead makes the repository's HEAD name the app's deploy branch, if
+// it has one (after a push; buildconfig's git:set deploy-branch).
+func (d *Deployer) PointHead(ctx context.Context, app string) {
 	a, err := d.apps.App(ctx, app)
 	if err != nil {
 		return
@@ -71,4 +72,11 @@ func (d *Deployer) pointHead(ctx context.Context, app string) {
 	if err := d.repos.PointHead(app, branch); err != nil {
 		d.log.Warn("set HEAD", "app", app, "error", err)
 	}
+}
+
+// CommitSource is the source of the commit rev of app's repository, for
+// a package that looks at what a build would see (builder:report's
+// detection).
+func (d *Deployer) CommitSource(app, rev string) builder.Source {
+	return d.repos.Commit(app, rev, nil)
 }

@@ -51,9 +51,14 @@ type Apps interface {
 	ChangeGlobal(ctx context.Context, what string, change func(*platform.Global) error) error
 	// Limits are the Caddyfile's (keep_releases, build_cache_max).
 	Limits() platform.Limits
-	// OnRolledOut and OnBuilt register what runs after a rollout (the
-	// app locked) and after a build.
+	// OnRolledOut registers what runs after a rollout (the app locked).
 	OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error)
+}
+
+// Builds are the deploy pipeline (package deploy's Deployer), which says
+// when a build has run.
+type Builds interface {
+	// OnBuilt registers what runs after each build, off its path.
 	OnBuilt(f func(ctx context.Context))
 }
 
@@ -73,6 +78,9 @@ type Engine interface {
 type Config struct {
 	Apps   Apps
 	Engine Engine
+	// Builds tell when the build cache may have grown (after each
+	// build); nil: it is pruned only by cleanup.
+	Builds Builds
 	// Logger receives what is removed; nil means discard.
 	Logger *slog.Logger
 }
@@ -103,7 +111,9 @@ func New(cfg Config) *Disk {
 		}
 		return nil
 	})
-	cfg.Apps.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
+	if cfg.Builds != nil {
+		cfg.Builds.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
+	}
 	return d
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-
-	"github.com/berth-paas/berth/builder"
 )
 
 // BuildSettings is where the deploy pipeline reads an app's build
@@ -66,32 +64,6 @@ func (DefaultBuildSettings) RevEnvVar(*App) string { return DefaultGitRevEnvVar 
 // DefaultGitRevEnvVar is the variable that carries the deployed commit
 // unless git:set APP rev-env-var names another (Dokku's default).
 const DefaultGitRevEnvVar = "GIT_REV"
-
-// buildSettingsOf resolves a's build settings (see BuildSettings.Of).
-func (p *Platform) buildSettingsOf(ctx context.Context, a *App) (AppBuildSettings, error) {
-	return p.buildSettings.Of(ctx, a)
-}
-
-// deployBranchOf is the branch whose pushes deploy a, "" when its first
-// push of main or master chooses. A failure to read the global settings
-// leaves the app's own (or none), as it always did.
-func (p *Platform) deployBranchOf(ctx context.Context, a *App) string {
-	// The app's own branch wins and is the core's record (a first push
-	// writes it): no settings documents need reading for it, and a push
-	// asks this several times.
-	if a.DeployBranch != "" {
-		return a.DeployBranch
-	}
-	s, _ := p.buildSettingsOf(ctx, a)
-	return s.DeployBranch
-}
-
-// CommitSource is the source of the commit rev of app's repository, for
-// a package that looks at what a build would see (builder:report's
-// detection).
-func (p *Platform) CommitSource(app, rev string) builder.Source {
-	return p.gitRepos.Commit(app, rev, nil)
-}
 
 // ValidImageRef checks an image reference's form (git:from-image, and
 // buildconfig's buildpacks stack).

@@ -12,8 +12,7 @@ import (
 // releases, needs of the core beyond the app record and its lock: the
 // rollout with the deployed report (the core's own changes, a rename and
 // proxy:disable, roll out too), the release's environment (the scheduler
-// uses it as well), and the hooks other packages registered with the
-// core (OnBuilt, OnDeployFinished). The core never imports package
+// uses it as well). The core never imports package
 // deploy: it calls the build records through the BuildRecords it is given.
 
 // Rollout runs rel as a's formation (the scheduler's rollout) and ends the
@@ -27,10 +26,6 @@ func (p *Platform) Rollout(ctx context.Context, a *App, rel Release, log io.Writ
 func (p *Platform) DeployedReport(a *App, formation map[string]int) []byte {
 	return p.deployedReport(a, formation)
 }
-
-// Built runs what was registered with OnBuilt; a deploy calls it after it
-// built from a source (it succeeded or not), off its path.
-func (p *Platform) Built(ctx context.Context) { p.hooks.runBuilt(ctx) }
 
 // ProcessTypes returns the types a release runs, web first: the
 // Procfile's types but release, or just web without a Procfile.

@@ -98,7 +98,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel, Repos: d})})
 }
 
 // dockerLocal makes the platform's scheduler as Berth does (caddymodule),
@@ -129,7 +129,7 @@ func captured(s *platform.Scheduler, make func(platform.SchedulerDeps) platform.
 // withPackages wires the packages that keep settings of b's apps.
 func withPackages(b *bed) *bed {
 	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
-	b.disk = disk.New(disk.Config{Apps: b.p, Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Builds: b.d, Engine: b.engine})
 	return b
 }
 

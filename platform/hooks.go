@@ -56,9 +56,7 @@ type appHooks struct {
 	cloneSetup   []func(ctx context.Context, from, to string) error
 	cloned       []func(ctx context.Context, from, to string)
 	hostsChanged []func(ctx context.Context, app string, hosts []string)
-	deployed     []func(app string, d DeployAttempt)
 	rolledOut    []func(ctx context.Context, a *App, save func() error, log io.Writer) error
-	built        []func(ctx context.Context)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record
@@ -236,24 +234,4 @@ func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// OnDeployFinished registers f to run when a deploy of an app ends, with
-// its record (Status succeeded or failed, Started and Finished): the
-// metrics count deploys by result.
-func (p *Platform) OnDeployFinished(f func(app string, d DeployAttempt)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hooks.deployed = append(p.hooks.deployed, f)
-}
-
-// DeployFinished runs what was registered with OnDeployFinished (package
-// deploy calls it when a deploy ends).
-func (p *Platform) DeployFinished(app string, d DeployAttempt) {
-	p.mu.Lock()
-	hooks := p.hooks.deployed
-	p.mu.Unlock()
-	for _, f := range hooks {
-		f(app, d)
-	}
 }

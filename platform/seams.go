@@ -133,15 +133,6 @@ func (p *Platform) OnRolledOut(f func(ctx context.Context, a *App, save func() e
 	p.hooks.rolledOut = append(p.hooks.rolledOut, f)
 }
 
-// OnBuilt registers f to run after a deploy built from a source (it
-// succeeded or not), off the deploy's path, in a goroutine of its own:
-// disk prunes the build cache there.
-func (p *Platform) OnBuilt(f func(ctx context.Context)) {
-	p.hooks.mu.Lock()
-	defer p.hooks.mu.Unlock()
-	p.hooks.built = append(p.hooks.built, f)
-}
-
 func (h *appHooks) runRolledOut(ctx context.Context, a *App, save func() error, log io.Writer) []error {
 	var errs []error
 	for _, f := range snapshot(h, &h.rolledOut) {
@@ -150,10 +141,4 @@ func (h *appHooks) runRolledOut(ctx context.Context, a *App, save func() error, 
 		}
 	}
 	return errs
-}
-
-func (h *appHooks) runBuilt(ctx context.Context) {
-	for _, f := range snapshot(h, &h.built) {
-		f(ctx)
-	}
 }
