@@ -1,18 +1,32 @@
-// Package deploy is Berth's deploy pipeline and what it runs: releases and
-// rollback, restart, ps:scale and the formation (issue 12 moves the rest
-// of the pipeline here from package platform: the build, push, git:sync,
-// git:from-image, build records and config releases).
+// Package deploy is Berth's deploy pipeline and what it runs: a push
+// (Push: the ref updates planned by repo.PlanPush, the deploy branch's
+// commit built and rolled out), ps:rebuild, git:sync, git:from-image and
+// git:report; the build (the builder's choice over package builder's
+// Selector, the build's resources and timeout, the predeploy script and
+// release command); the build records and logs (builds:list, :output,
+// :cancel); releases, ps:rollback, config:set's config release,
+// ps:restart, ps:scale and the formation. It calls the scheduler
+// (platform.Scheduler) for scales; rollouts go through the core's Rollout,
+// which ends the log with the app's URLs.
 //
-// It owns no record of its own yet: the releases, the formation and the
-// last deploy stay on the app record where earlier versions wrote them,
-// changed under the app's lock through the core (Apps.ChangeApp), so an
-// upgrade reads everything unchanged.
+// Records stay where earlier versions wrote them, so an upgrade reads
+// everything unchanged: the releases, the formation, the config and the
+// last deploy on the app record (changed under the app's lock through
+// the core, Apps.ChangeApp), the builds under builds/APP/ID.json and
+// ID.log (Builds). The build records follow the apps through the core:
+// platform.Config.Builds is the same *Builds, which the core removes
+// with an app (and before a new app takes its name), moves with a rename
+// and marks failed at start when a deploy was cut off.
 //
-// The direction of the imports: deploy imports platform (the App and
-// Release types, the error kinds, the Scheduler seam), never the other
-// way round. The core's own changes that must roll out a release (a
-// rename, proxy:disable) call its rollout directly; the commands reach
-// the pipeline through commands.Backend's Deploy field.
+// The direction of the imports: deploy imports platform (the App,
+// Release and Build types, error kinds, the Scheduler and BuildSettings
+// seams), never the other way round. The core calls into what this
+// package owns only through interfaces it is given (platform.BuildRecords),
+// as it calls the scheduler; its own changes that roll a release out (a
+// rename, proxy:disable) use its rollout directly. Other packages follow
+// the pipeline through its hooks (OnBuilt: disk; OnDeployFinished: the
+// metrics); the commands reach it through commands.Backend's Deploy
+// field, the git door through gitrecv.Pusher.
 package deploy
 
 import (
