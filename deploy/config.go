@@ -75,7 +75,7 @@ func (d *Deployer) configRelease(ctx context.Context, a *platform.App, rel platf
 		d.engine.RemoveImage(context.WithoutCancel(ctx), next.Image)
 		return err
 	}
-	if err := d.apps.Rollout(ctx, a, next, log); err != nil {
+	if err := d.rollout(ctx, a, next, log); err != nil {
 		d.engine.RemoveImage(context.WithoutCancel(ctx), next.Image)
 		return fmt.Errorf("release v%d of %s did not start: %w", next.Version, a.Name, err)
 	}

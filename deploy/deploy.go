@@ -6,8 +6,8 @@
 // release command); the build records and logs (builds:list, :output,
 // :cancel); releases, ps:rollback, config:set's config release,
 // ps:restart, ps:scale and the formation. It calls the scheduler
-// (platform.Scheduler) for scales; rollouts go through the core's Rollout,
-// which ends the log with the app's URLs.
+// (platform.Scheduler) for rollouts and scales, and ends a rollout's log
+// with the app's URLs (the core's DeployedReport).
 //
 // Records stay where earlier versions wrote them, so an upgrade reads
 // everything unchanged: the releases, the formation, the config and the
@@ -60,9 +60,6 @@ type Apps interface {
 	CheckFormation(app string, formation map[string]int, what string) error
 	// ReleaseEnv is the environment of a release's containers (DYNO=dyno).
 	ReleaseEnv(a *platform.App, rel platform.Release, dyno string) []string
-	// Rollout runs a release as the app's formation (the scheduler's
-	// rollout) and ends the log with the app's URLs; the app is locked.
-	Rollout(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error
 	// DeployedReport is the end of a deploy's log: the app's URLs and
 	// formation.
 	DeployedReport(a *platform.App, formation map[string]int) []byte
@@ -99,7 +96,7 @@ type Config struct {
 	// fresh copy of the record).
 	Store store.Store
 	// Scheduler runs the apps' formations (the one the platform was
-	// given: package scheduler/dockerlocal).
+	// given: package scheduler/dockerlocal): rollouts and scales.
 	Scheduler platform.Scheduler
 	// Specs contribute to the deploy's one-offs and its build (package
 	// appspec's settings families), as to the apps' containers.
@@ -163,6 +160,16 @@ func New(cfg Config) *Deployer {
 // (DIR/APP/ID.json and ID.log, where earlier versions wrote them); an
 // empty dir keeps none.
 func NewBuilds(dir string) *Builds { return &Builds{dir: dir} }
+
+// rollout runs rel as a's formation (the scheduler's rollout) and ends
+// the log with the app's URLs. a must be locked.
+func (d *Deployer) rollout(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error {
+	if err := d.sched.Rollout(ctx, a, rel, log); err != nil {
+		return err
+	}
+	log.Write(d.apps.DeployedReport(a, a.Formation))
+	return nil
+}
 
 // buildSettingsOf resolves a's build settings (see
 // platform.BuildSettings.Of).

@@ -91,13 +91,22 @@ func (f *fakeApps) GlobalSettings(context.Context) (platform.Global, error) {
 	return platform.Global{}, nil
 }
 
-func (f *fakeApps) Rollout(_ context.Context, a *platform.App, rel platform.Release, _ io.Writer) error {
+func (f *fakeApps) DeployedReport(*platform.App, map[string]int) []byte { return nil }
+
+// fakeScheduler rolls a release out by recording it as current in the
+// fake core, as the scheduler's rollout saves it; nothing else is faked.
+type fakeScheduler struct {
+	platform.Scheduler // what a test does not fake panics if called
+	apps               *fakeApps
+}
+
+func (s fakeScheduler) Rollout(_ context.Context, a *platform.App, rel platform.Release, _ io.Writer) error {
 	a.Releases = append(a.Releases, rel)
 	a.Current = rel.Version
-	f.save(a)
-	f.mu.Lock()
-	f.rollouts = append(f.rollouts, rel)
-	f.mu.Unlock()
+	s.apps.save(a)
+	s.apps.mu.Lock()
+	s.apps.rollouts = append(s.apps.rollouts, rel)
+	s.apps.mu.Unlock()
 	return nil
 }
 

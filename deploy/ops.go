@@ -24,7 +24,7 @@ func (d *Deployer) Restart(ctx context.Context, app string, log io.Writer) error
 		if !maps.Equal(rel.Config, a.Config) && (len(rel.Config) > 0 || len(a.Config) > 0) {
 			return d.configRelease(ctx, a, rel, logWriter(log))
 		}
-		return d.apps.Rollout(ctx, a, rel, logWriter(log))
+		return d.rollout(ctx, a, rel, logWriter(log))
 	})
 }
 

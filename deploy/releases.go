@@ -84,7 +84,7 @@ func (d *Deployer) rollback(ctx context.Context, a *platform.App, target int, lo
 	// config change starts from what now runs.
 	a.Config = maps.Clone(from.Config)
 	fmt.Fprintf(log, "-----> Rolling %s back to v%d as v%d\n", app, target, next.Version)
-	if err := d.apps.Rollout(ctx, a, next, log); err != nil {
+	if err := d.rollout(ctx, a, next, log); err != nil {
 		d.engine.RemoveImage(context.WithoutCancel(ctx), next.Image)
 		return platform.Release{}, fmt.Errorf("rollback of %s to v%d did not start: %w", app, target, err)
 	}

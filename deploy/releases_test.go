@@ -15,7 +15,7 @@ func newDeployer(t *testing.T, apps *fakeApps) (*Deployer, *fakeengine.Engine) {
 	t.Helper()
 	engine := fakeengine.New()
 	t.Cleanup(engine.Close)
-	return New(Config{Apps: apps, Engine: engine}), engine
+	return New(Config{Apps: apps, Engine: engine, Scheduler: fakeScheduler{apps: apps}}), engine
 }
 
 // A rollback with no target makes a new release of the one before the
@@ -73,7 +73,7 @@ func TestRollbackWhileBusyIsRefused(t *testing.T) {
 // first deploy then runs; nothing is scheduled.
 func TestScaleBeforeTheFirstDeployRecordsTheFormation(t *testing.T) {
 	apps := newFakeApps(&platform.App{Name: "blog"})
-	d, _ := newDeployer(t, apps) // no scheduler: a call to it panics
+	d, _ := newDeployer(t, apps) // the fake scheduler has no Scale: a call panics
 	if err := d.Scale(context.Background(), "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -3,23 +3,17 @@ package platform
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/berth-paas/berth/store"
 )
 
 // What package deploy, which runs the deploy pipeline and the apps'
 // releases, needs of the core beyond the app record and its lock: the
-// rollout with the deployed report (the core's own changes, a rename and
-// proxy:disable, roll out too), the release's environment (the scheduler
-// uses it as well). The core never imports package
-// deploy: it calls the build records through the BuildRecords it is given.
-
-// Rollout runs rel as a's formation (the scheduler's rollout) and ends the
-// log with the app's URLs. a must be locked (ChangeApp).
-func (p *Platform) Rollout(ctx context.Context, a *App, rel Release, log io.Writer) error {
-	return p.rollout(ctx, a, rel, logWriter(log))
-}
+// report that ends a deploy's log (the URLs are the core's), the
+// release's environment (ReleaseEnv, which the scheduler uses as well),
+// and a few of the core's helpers. The core never imports package
+// deploy: it calls the build records through the BuildRecords it is
+// given.
 
 // DeployedReport is what a deploy's log ends with: the app's URLs and its
 // formation.
