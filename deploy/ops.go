@@ -71,3 +71,36 @@ func (d *Deployer) Formation(ctx context.Context, app string) (map[string]int, e
 	}
 	return maps.Clone(a.Formation), nil
 }
+
+// StopApp stops every container of the app and keeps them, stopped, with
+// the app's formation (Dokku's ps:stop). The route empties first, so
+// requests are held and then answered 503; requests in flight may finish,
+// up to wait-to-retire. The app stays stopped, across restarts of Berth,
+// until StartApp or the next rollout (a deploy, ps:restart, a config
+// change).
+func (d *Deployer) StopApp(ctx context.Context, app string, log io.Writer) error {
+	log = logWriter(log)
+	return d.apps.ChangeApp(ctx, app, "a stop", func(a *platform.App, _ func() error) error {
+		if _, ok := a.CurrentRelease(); !ok {
+			return platform.Errorf(platform.ErrNotDeployed, "%s has no release yet; push to it first", a.Name)
+		}
+		return d.sched.Stop(ctx, a, log)
+	})
+}
+
+// StartApp starts the app's stopped containers again, and creates those
+// of its formation that are missing; each must pass its checks before it
+// takes traffic (Dokku's ps:start). It reports whether anything had to
+// start.
+func (d *Deployer) StartApp(ctx context.Context, app string, log io.Writer) (started bool, err error) {
+	log = logWriter(log)
+	err = d.apps.ChangeApp(ctx, app, "a start", func(a *platform.App, _ func() error) (err error) {
+		rel, ok := a.CurrentRelease()
+		if !ok {
+			return platform.Errorf(platform.ErrNotDeployed, "%s has no release yet; push to it first", a.Name)
+		}
+		started, err = d.sched.Start(ctx, a, rel, log)
+		return err
+	})
+	return started, err
+}

@@ -455,11 +455,11 @@ func TestRollbackReleasesThePreviousImageAgainWithoutABuild(t *testing.T) {
 func TestStopAppRemovesItsRouteAndStartBringsItBack(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.eventually("the stopped app has no targets", func() bool { return len(b.targets("blog")) == 0 })
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.eventually("the started app is routed", func() bool { return len(b.targets("blog")) == 1 })

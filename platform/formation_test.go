@@ -191,7 +191,7 @@ func TestFormationCheckLeavesAStoppedAppStopped(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	from := len(b.engine.Calls())

@@ -98,11 +98,11 @@ func TestStartAppStopsAContainerThatRunsButFailsItsCheck(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = silent
-	_, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	_, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "was stopped and takes no traffic") {
 		t.Fatalf("ps:start error %v, want it to say the failing container was stopped", err)
 	}
@@ -120,12 +120,12 @@ func TestStartAppLeavesACrashingContainerToItsRestartPolicy(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = func(fakeengine.Container) fakeengine.Behavior { return fakeengine.Behavior{Exit: true, ExitCode: 3} }
 	from := len(b.engine.Calls())
-	_, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	_, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "left to its restart policy") {
 		t.Fatalf("ps:start error %v, want it to say the crash is the restart policy's", err)
 	}
@@ -143,7 +143,7 @@ func TestStartAppOfARunningAppDoesNothing(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
 	from := len(b.engine.Calls())
-	started, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	started, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err != nil || started {
 		t.Fatalf("ps:start of a running app: started %v, %v; want nothing to do", started, err)
 	}
@@ -162,7 +162,7 @@ func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	cs := b.containersOf("blog")
@@ -203,7 +203,7 @@ func TestDeployOfAStoppedAppRunsItAgain(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v2")

@@ -37,7 +37,7 @@ func TestUserCommandPreemptsTheFormationCheck(t *testing.T) {
 	b.engine.BehaviorOf = silent
 	b.engine.Crash(w.ID, 1)
 	b.eventually("the check starts it again", func() bool { return len(b.running("blog", "web")) == 1 })
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatalf("ps:stop during a formation check: %v", err)
 	}
 	if n := len(b.running("blog", "web")); n != 0 || len(b.targets("blog")) != 0 {

@@ -70,7 +70,7 @@ func TestStartRestoresTheFormation(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.mustDeploy("shop", "app:v1")
-	if err := b.p.StopApp(b.ctx, "shop", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "shop", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.p.Close()
@@ -136,7 +136,7 @@ func TestFormationCheckActsWithinLimits(t *testing.T) {
 		t.Fatalf("status %q, check %q", r.Status, r.FormationCheck.Text)
 	}
 	// ps:start gives it new tries.
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.running("blog", "web")); n != 1 {

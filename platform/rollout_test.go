@@ -385,7 +385,7 @@ func TestStopAppEmptiesTheRouteBeforeItStopsAContainer(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
 	w := b.watchStops("blog")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if routed, ok := w.stopped(web.ID); !ok || routed {

@@ -215,7 +215,7 @@ func TestScaleToZeroEmptiesTheRoute(t *testing.T) {
 func TestScaleOfAStoppedAppStartsNothingUntilStart(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.scale("blog", map[string]int{"web": 3}); err != nil {
@@ -224,7 +224,7 @@ func TestScaleOfAStoppedAppStartsNothingUntilStart(t *testing.T) {
 	if n := len(b.running("blog", "web")); n != 0 {
 		t.Fatalf("scaling a stopped app started %d containers", n)
 	}
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.indexes("blog", "web"); !slices.Equal(got, []string{"1", "2", "3"}) {

@@ -67,7 +67,7 @@ func TestListCountsContainersByType(t *testing.T) {
 	if got := platform.FormatProcesses(list[0].Processes); got != "web:2" {
 		t.Fatalf("processes %q, want web:2", got)
 	}
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if list, err = b.p.List(b.ctx); err != nil {
