@@ -533,7 +533,8 @@ func (a *App) newCore() (*core, error) {
 		},
 	})
 	// The deploy pipeline (push, rebuild, git:sync, git:from-image,
-	// builds, releases, rollback, config releases, restart and ps:scale)
+	// builds, releases, rollback, config releases, ps:restart, ps:scale,
+	// ps:stop and ps:start)
 	// runs on the scheduler the platform was given.
 	deploys := deploy.New(deploy.Config{
 		Apps: c.platform, Engine: dc, Store: st, Scheduler: c.scheduler,
