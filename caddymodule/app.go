@@ -646,7 +646,7 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.sampler = containerSampler{
 		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
-			rep, err := c.platform.Report(ctx, app)
+			rep, err := deploys.Report(ctx, app)
 			return rep.Processes, err
 		},
 		usage: c.docker.Usage,

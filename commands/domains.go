@@ -170,7 +170,7 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	ps, err := p.Report(ctx, app)
+	ps, err := p.Deploy.Report(ctx, app)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Report(ctx, app)
+	r, err := p.Deploy.Report(ctx, app)
 	if err != nil {
 		return err
 	}

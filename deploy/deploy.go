@@ -51,6 +51,8 @@ type Apps interface {
 	// GlobalSettings reads the global settings document (releases:set
 	// --global's keep, for rollback's message).
 	GlobalSettings(ctx context.Context) (platform.Global, error)
+	// ProcessGlobals are ps:set --global's, for ps:report.
+	ProcessGlobals() platform.ProcessGlobals
 	// GlobalConfig is config:set --global's, under every app's.
 	GlobalConfig() map[string]string
 	// Limits are the Caddyfile's bounds (max_scale, build_timeout, ...).
@@ -86,6 +88,9 @@ type Engine interface {
 	Commit(ctx context.Context, id, ref string, cmd []string) (string, error)
 	// MemTotal is the host's memory (a build's default limit is half).
 	MemTotal(ctx context.Context) (int64, error)
+	// List and Inspect find an app's containers (ps:report).
+	List(ctx context.Context, labels ...string) ([]string, error)
+	Inspect(ctx context.Context, id string) (docker.Container, error)
 }
 
 // Config is what a Deployer is made from.

@@ -580,7 +580,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 	if web := b.running("own", "web"); len(web) != 1 || web[0].RestartPolicy != "always" {
 		t.Fatalf("own runs %+v; want its own policy always", web)
 	}
-	r, err := b.p.Report(b.ctx, "blog")
+	r, err := b.d.Report(b.ctx, "blog")
 	if err != nil || r.RestartPolicy != "unless-stopped" || r.GlobalRestartPolicy != "unless-stopped" {
 		t.Fatalf("report %+v, %v", r, err)
 	}

@@ -17,7 +17,7 @@ import (
 
 // note returns the formation check's note on app, or "".
 func (b *bed) note(app string) string {
-	r, err := b.p.Report(b.ctx, app)
+	r, err := b.d.Report(b.ctx, app)
 	if err != nil || r.FormationCheck == nil {
 		return ""
 	}
@@ -64,7 +64,7 @@ func TestFormationCheckGivesUpAfterMaxRevivals(t *testing.T) {
 	from := len(b.engine.Calls())
 	b.engine.Crash(web.ID, 1)
 	b.waitFor("the check gives up", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	time.Sleep(100 * time.Millisecond) // several more checks
@@ -86,7 +86,7 @@ func TestFormationCheckGivesANewGenerationNewTries(t *testing.T) {
 	}
 	b.engine.Crash(b.running("blog", "web")[0].ID, 1)
 	b.waitFor("the check gives up on v1", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	b.mustDeploy("blog", "app:v2")
@@ -249,7 +249,7 @@ func TestFormationCheckLeavesARestartingContainerToDocker(t *testing.T) {
 	if calls := b.callsOf(web.ID, from); len(calls) != 0 {
 		t.Fatalf("the formation check acted on a container Docker is restarting: %v", calls)
 	}
-	if r, _ := b.p.Report(b.ctx, "blog"); !strings.HasPrefix(r.Status, "restarting") {
+	if r, _ := b.d.Report(b.ctx, "blog"); !strings.HasPrefix(r.Status, "restarting") {
 		t.Fatalf("status %q, want restarting", r.Status)
 	}
 	if err := b.engine.Restart(web.ID); err != nil {

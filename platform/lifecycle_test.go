@@ -174,7 +174,7 @@ func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 			t.Errorf("%s (%s) still runs", c.Name, c.Labels[docker.LabelProcess])
 		}
 	}
-	if r, _ := b.p.Report(b.ctx, "blog"); r.Status != "stopped" {
+	if r, _ := b.d.Report(b.ctx, "blog"); r.Status != "stopped" {
 		t.Fatalf("status %q, want stopped", r.Status)
 	}
 }

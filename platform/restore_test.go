@@ -89,7 +89,7 @@ func TestStartRestoresTheFormation(t *testing.T) {
 	if n := len(b2.running("shop", "web")); n != 0 {
 		t.Fatalf("the stopped app shop runs %d containers", n)
 	}
-	r, err := b2.p.Report(b2.ctx, "blog")
+	r, err := b2.d.Report(b2.ctx, "blog")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestStartRestoresTheFormation(t *testing.T) {
 		!strings.Contains(r.FormationCheck.Text, "creating it again") || !strings.Contains(r.FormationCheck.Text, "starting it again") {
 		t.Fatalf("report %q, formation check %+v", r.Status, r.FormationCheck)
 	}
-	if r, _ := b2.p.Report(b2.ctx, "shop"); r.Status != "stopped" {
+	if r, _ := b2.d.Report(b2.ctx, "shop"); r.Status != "stopped" {
 		t.Fatalf("shop's status %q, want stopped", r.Status)
 	}
 }
@@ -124,14 +124,14 @@ func TestFormationCheckActsWithinLimits(t *testing.T) {
 		b.engine.Crash(w[0].ID, 1)
 	}
 	b.eventually("the check gives up and says so", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	time.Sleep(100 * time.Millisecond) // several more checks
 	if n := len(b.running("blog", "web")); n != 0 {
 		t.Fatalf("the check kept starting the failing container: %d running", n)
 	}
-	r, _ := b.p.Report(b.ctx, "blog")
+	r, _ := b.d.Report(b.ctx, "blog")
 	if !strings.HasPrefix(r.Status, "down") || !strings.Contains(r.FormationCheck.Text, "gave up on web.1") {
 		t.Fatalf("status %q, check %q", r.Status, r.FormationCheck.Text)
 	}
