@@ -45,19 +45,25 @@ type Engine interface {
 type Apps interface {
 	// App returns the app's record (ErrAppNotFound when there is none).
 	App(ctx context.Context, name string) (*platform.App, error)
+	// UpdateApp changes the app's record under its lock; an error from
+	// change leaves it as it was.
+	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
+}
+
+// Builds are the apps' build records (package deploy's Deployer).
+type Builds interface {
 	// Builds lists the app's kept builds, newest first; BuildOutput
 	// returns one's record and log.
 	Builds(ctx context.Context, app string) ([]platform.Build, error)
 	BuildOutput(ctx context.Context, app string, id int) (platform.Build, io.ReadCloser, error)
-	// UpdateApp changes the app's record under its lock; an error from
-	// change leaves it as it was.
-	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
 }
 
 // Config is what Logs are made from.
 type Config struct {
 	Engine Engine
 	Apps   Apps
+	// Builds are read by logs:failed.
+	Builds Builds
 	// MaxLines caps logs -n (SetMaxLines); 0 means DefaultMaxLines.
 	MaxLines int
 }
@@ -66,12 +72,13 @@ type Config struct {
 type Logs struct {
 	engine   Engine
 	apps     Apps
+	builds   Builds
 	maxLines atomic.Int64
 }
 
 // New returns the logs of cfg.Apps' apps, read from cfg.Engine.
 func New(cfg Config) *Logs {
-	l := &Logs{engine: cfg.Engine, apps: cfg.Apps}
+	l := &Logs{engine: cfg.Engine, apps: cfg.Apps, builds: cfg.Builds}
 	l.SetMaxLines(cfg.MaxLines)
 	return l
 }
@@ -193,7 +200,7 @@ func (l *Logs) containers(ctx context.Context, app string, generation int) ([]do
 // (Dokku's logs:failed); found is false when none of the builds Berth
 // keeps failed.
 func (l *Logs) FailedDeploy(ctx context.Context, app string, w io.Writer) (found bool, err error) {
-	builds, err := l.apps.Builds(ctx, app)
+	builds, err := l.builds.Builds(ctx, app)
 	if err != nil {
 		return false, err
 	}
@@ -201,7 +208,7 @@ func (l *Logs) FailedDeploy(ctx context.Context, app string, w io.Writer) (found
 		if b.Status != "failed" {
 			continue
 		}
-		_, log, err := l.apps.BuildOutput(ctx, app, b.ID)
+		_, log, err := l.builds.BuildOutput(ctx, app, b.ID)
 		if err != nil {
 			return false, err
 		}

@@ -56,7 +56,7 @@ func newLogs(t *testing.T) (*Logs, *fakeengine.Engine) {
 	oneOff := dyno("web", 2, "run", "1")
 	oneOff[docker.LabelOneOff] = "web"
 	start(t, e, "web.run.1", oneOff)
-	return New(Config{Engine: e, Apps: apps}), e
+	return New(Config{Engine: e, Apps: apps, Builds: apps}), e
 }
 
 func TestShowMergesTheRunningReleasesContainersInTimeOrder(t *testing.T) {
@@ -116,7 +116,8 @@ func TestShowCapsTheLinesAtTheMaximumWithANote(t *testing.T) {
 func TestShowAnAppThatRunsNothing(t *testing.T) {
 	e := fakeengine.New()
 	t.Cleanup(e.Close)
-	l := New(Config{Engine: e, Apps: newFakeApps("idle")})
+	idle := newFakeApps("idle")
+	l := New(Config{Engine: e, Apps: idle, Builds: idle})
 	err := l.Show(context.Background(), "idle", Options{}, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "idle runs no container: push to it") {
 		t.Fatalf("logs of an app with no containers: %v", err)
@@ -132,7 +133,7 @@ func TestFailedDeployWritesTheNewestFailedBuildsLog(t *testing.T) {
 	apps.logs["web/2"] = "build 2 failed here\n"
 	apps.logs["web/1"] = "build 1 failed too\n"
 	apps.builds["fine"] = []platform.Build{{ID: 1, Status: "succeeded"}}
-	l := New(Config{Apps: apps})
+	l := New(Config{Apps: apps, Builds: apps})
 	ctx := context.Background()
 	var out bytes.Buffer
 	if found, err := l.FailedDeploy(ctx, "web", &out); err != nil || !found || out.String() != "build 2 failed here\n" {

@@ -14,7 +14,7 @@ func TestDeployKeyLogMaxSizeIsBounded(t *testing.T) {
 	ctx := context.Background()
 	key := platform.AsDeployKey(ctx)
 	apps := newFakeApps("app")
-	p := New(Config{Apps: apps})
+	p := New(Config{Apps: apps, Builds: apps})
 	for _, size := range []string{"unlimited", "9999g", "11m", "10241k", "99999999999999999999999g"} {
 		if err := p.SetMaxSize(key, "app", size); err == nil || !strings.Contains(err.Error(), "needs an admin key") {
 			t.Errorf("a deploy key set max-size %s: %v", size, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/domains"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
@@ -41,7 +42,7 @@ func newWired(t *testing.T) *wired {
 	table, hosts := routing.New(), domains.NewResolver()
 	p := platform.New(platform.Config{
 		Hosts: hosts, Store: st, Engine: engine, Table: table,
-		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
+		ReposDir: dir + "/repos", Builds: deploy.NewBuilds(dir + "/builds"),
 		Specs: []platform.SpecContributor{spec},
 	})
 	return &wired{

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/berthtest"
@@ -56,7 +57,7 @@ func BenchmarkStart(b *testing.B) {
 			for range b.N {
 				table, hosts := routing.New(), domains.NewResolver()
 				p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table,
-					ReposDir: dir + "/repos", BuildsDir: dir + "/builds"})
+					ReposDir: dir + "/repos", Builds: deploy.NewBuilds(dir + "/builds")})
 				d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
 				if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 					b.Fatal(err)

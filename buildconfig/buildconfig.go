@@ -49,6 +49,11 @@ type Apps interface {
 	// GlobalConfig is config:set --global's, which builder detection
 	// sees under an app's own config.
 	GlobalConfig() map[string]string
+}
+
+// Repos is what the build settings need of the apps' repositories, as the
+// deploy pipeline sees them (package deploy's Deployer).
+type Repos interface {
 	// CommitSource is the source of a commit of an app's repository.
 	CommitSource(app, rev string) builder.Source
 	// PointHead makes an app's repository's HEAD name its deploy branch.
@@ -65,6 +70,10 @@ type Config struct {
 	// Builders are the builders an app may choose, and detect with for
 	// builder:report; nil when Berth has none.
 	Builders *builder.Selector
+	// Repos are the apps' repositories: builder:report's detection reads
+	// the deployed commit, git:set deploy-branch points HEAD; nil: none
+	// (no HEAD is moved).
+	Repos Repos
 }
 
 // Settings are the build settings, for the commands that change and
@@ -73,13 +82,25 @@ type Settings struct {
 	store    store.Store
 	apps     Apps
 	builders *builder.Selector
+	repos    Repos
 }
 
 // New returns the build settings kept in cfg.Store and on cfg.Apps'
 // records.
 func New(cfg Config) *Settings {
-	return &Settings{store: cfg.Store, apps: cfg.Apps, builders: cfg.Builders}
+	s := &Settings{store: cfg.Store, apps: cfg.Apps, builders: cfg.Builders, repos: cfg.Repos}
+	if s.repos == nil {
+		s.repos = noRepos{}
+	}
+	return s
 }
+
+// noRepos are the repositories of settings made without any: no HEAD
+// moves, no commit is read (builder:report says so).
+type noRepos struct{}
+
+func (noRepos) CommitSource(string, string) builder.Source { return nil }
+func (noRepos) PointHead(context.Context, string)          {}
 
 // globalKey is the global settings document, which this package shares
 // with the core and certs, one field each.

@@ -119,7 +119,11 @@ func (s *Settings) BuilderReport(ctx context.Context, app string) (BuilderReport
 		r.DetectedWhy = "this Berth has no builders"
 		return r, nil
 	}
-	src := s.apps.CommitSource(app, rel.GitRev)
+	src := s.repos.CommitSource(app, rel.GitRev)
+	if src == nil {
+		r.DetectedWhy = "this Berth has no repositories"
+		return r, nil
+	}
 	if r.ComputedBuildDir != "" {
 		if src, err = builder.Subdir(ctx, src, r.ComputedBuildDir); err != nil {
 			r.DetectedWhy = err.Error()

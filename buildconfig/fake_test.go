@@ -119,7 +119,7 @@ func newBed(t *testing.T) *bed {
 	apps := &fakeApps{t: t, store: st, sources: map[string]builder.Source{}}
 	apps.put(&platform.App{Name: "blog"})
 	return &bed{t: t, ctx: context.Background(), store: st, apps: apps,
-		settings: New(Config{Store: st, Apps: apps, Builders: sel}), resolver: NewResolver(st, nil)}
+		settings: New(Config{Store: st, Apps: apps, Builders: sel, Repos: apps}), resolver: NewResolver(st, nil)}
 }
 
 // of resolves the settings of app as the deploy pipeline does.

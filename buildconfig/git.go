@@ -50,7 +50,7 @@ func (s *Settings) SetDeployBranch(ctx context.Context, app, branch string) erro
 	if err := s.apps.UpdateApp(ctx, app, func(a *platform.App) error { a.DeployBranch = branch; return nil }); err != nil {
 		return err
 	}
-	s.apps.PointHead(ctx, app)
+	s.repos.PointHead(ctx, app)
 	return nil
 }
 

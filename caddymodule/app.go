@@ -29,6 +29,7 @@ import (
 	"github.com/berth-paas/berth/certs"
 	"github.com/berth-paas/berth/commands"
 	"github.com/berth-paas/berth/dashboard"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/domains"
@@ -526,22 +527,26 @@ func (a *App) newCore() (*core, error) {
 		dc.Close()
 		return nil, err
 	}
+	// The build records are the deploy pipeline's (package deploy); the
+	// core removes and moves them with the apps.
+	builds := deploy.NewBuilds(filepath.Join(a.StateDir, "builds"))
+	// The deploy pipeline and the release's environment read the apps'
+	// build settings through buildconfig, which keeps them
+	// (buildSettings below).
+	buildResolver := buildconfig.NewResolver(st, a.log)
 	// The hosts an app answers on are package domains' knowledge, which
 	// the core asks wherever it routes an app.
 	c.hosts = domains.NewResolver()
 	c.platform = platform.New(platform.Config{
-		Hosts:     c.hosts,
-		Store:     st,
-		Engine:    dc,
-		Builders:  builders,
-		Table:     c.table,
-		ReposDir:  filepath.Join(a.StateDir, "repos"),
-		BuildsDir: filepath.Join(a.StateDir, "builds"),
-		Logger:    a.log,
-		Specs:     []platform.SpecContributor{spec},
-		// The deploy pipeline reads the apps' build settings through
-		// buildconfig, which keeps them (buildSettings below).
-		BuildSettings: buildconfig.NewResolver(st, a.log),
+		Hosts:         c.hosts,
+		Store:         st,
+		Engine:        dc,
+		Table:         c.table,
+		ReposDir:      filepath.Join(a.StateDir, "repos"),
+		Builds:        builds,
+		Logger:        a.log,
+		Specs:         []platform.SpecContributor{spec},
+		BuildSettings: buildResolver,
 		// The apps run as containers on this host's Docker (Dokku's
 		// docker-local scheduler); the formation check's settings
 		// follow the config (Provision).
@@ -551,6 +556,15 @@ func (a *App) newCore() (*core, error) {
 		},
 	})
 	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
+	// The deploy pipeline (push, rebuild, git:sync, git:from-image,
+	// builds, releases, rollback, config releases, ps:restart, ps:scale,
+	// ps:stop and ps:start)
+	// runs on the scheduler the platform was given.
+	deploys := deploy.New(deploy.Config{
+		Apps: c.platform, Engine: dc, Store: st, Scheduler: c.scheduler,
+		Specs: platform.NewSpecs(spec), Builders: builders, BuildSettings: buildResolver,
+		Repos: c.platform.Repos(), Builds: builds, Logger: a.log,
+	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
@@ -569,15 +583,15 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks()})
-	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders})
-	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, MaxLines: a.MaxLogLines})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Repos: deploys})
+	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
 	// each call, as a reload may change it.
 	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
-	diskUse := disk.New(disk.Config{Apps: c.platform, Hooks: c.platform.Hooks(), Engine: dc, Logger: a.log})
+	diskUse := disk.New(disk.Config{Apps: c.platform, Hooks: c.platform.Hooks(), Engine: dc, Builds: deploys, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -601,9 +615,9 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	// Datastores first, so apps that link one find it running.
-	svc := services.New(c.platform, dc)
+	svc := services.New(c.platform, dc, deploys)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp, SSHHostKey: func() gossh.PublicKey {
+	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp, SSHHostKey: func() gossh.PublicKey {
 		if k := c.hostKey.Load(); k != nil {
 			return *k
 		}
@@ -620,7 +634,7 @@ func (a *App) newCore() (*core, error) {
 	// Metrics are labelled by app name: a gone name goes from them too.
 	c.platform.Hooks().OnAppDestroyed(func(_ context.Context, app string) { c.metrics.Forget(app) })
 	c.platform.Hooks().OnAppRenamed(func(_ context.Context, from, _ string) { c.metrics.Forget(from) })
-	c.platform.Hooks().OnDeployFinished(func(app string, d platform.DeployAttempt) {
+	deploys.OnDeployFinished(func(app string, d platform.DeployAttempt) {
 		c.metrics.Deployed(app, d.Status, d.Finished.Sub(d.Started))
 	})
 	if err := svc.Boot(ctx); err != nil {
@@ -654,7 +668,7 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	c.socketDir = socketDir
-	c.receiver = gitrecv.NewReceiver(c.platform, self, socket, a.log)
+	c.receiver = gitrecv.NewReceiver(c.platform, deploys, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
 		c.removeSocketDir()
 		c.tcp.Close()
@@ -664,7 +678,7 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.sampler = containerSampler{
 		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
-			rep, err := c.platform.Report(ctx, app)
+			rep, err := deploys.Report(ctx, app)
 			return rep.Processes, err
 		},
 		usage: c.docker.Usage,

@@ -76,7 +76,7 @@ func buildsReport(ctx context.Context, p *Backend, args []string, out IO) error 
 	type kv struct{ key, value string }
 	var rows []kv
 	if !global {
-		builds, err := p.Builds(ctx, app)
+		builds, err := p.Deploy.Builds(ctx, app)
 		if err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func buildsCancel(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if d := p.Deploying(app); !d {
+	if d := p.Deploy.Deploying(app); !d {
 		if _, err := p.App(ctx, app); err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func buildsCancel(ctx context.Context, p *Backend, args []string, out IO) error 
 		return nil
 	}
 	fmt.Fprintln(out.Stdout, "-----> Killing app deploy") // Dokku's line
-	b, running, err := p.CancelDeploy(ctx, app)
+	b, running, err := p.Deploy.CancelDeploy(ctx, app)
 	switch {
 	case err != nil:
 		return err
@@ -211,7 +211,7 @@ func buildsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	builds, err := p.Builds(ctx, app)
+	builds, err := p.Deploy.Builds(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func buildsOutput(ctx context.Context, p *Backend, args []string, out IO) error 
 			return usageError{fmt.Sprintf("%q is not a build id; builds:list %s shows them", pos[1], pos[0])}
 		}
 	}
-	_, log, err := p.BuildOutput(ctx, pos[0], id)
+	_, log, err := p.Deploy.BuildOutput(ctx, pos[0], id)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/certs"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/keys"
@@ -67,6 +68,9 @@ func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 // their own.
 type Backend struct {
 	*platform.Platform
+	// Deploy runs the apps' releases: releases, rollback, ps:restart,
+	// ps:scale and the formation (package deploy).
+	Deploy *deploy.Deployer
 	// Services runs the datastore services (postgres:create, redis:link,
 	// ...); nil where none are set up, and their commands then say so.
 	Services *services.Manager

@@ -97,9 +97,9 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", keys)
 	} else {
 		if replace {
-			unset, err = p.ReplaceConfig(ctx, app, set, noRestart, out.Stderr)
+			unset, err = p.Deploy.ReplaceConfig(ctx, app, set, noRestart, out.Stderr)
 		} else {
-			err = p.SetConfig(ctx, app, set, nil, noRestart, out.Stderr)
+			err = p.Deploy.SetConfig(ctx, app, set, nil, noRestart, out.Stderr)
 		}
 		if err != nil {
 			return err

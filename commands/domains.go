@@ -170,7 +170,7 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	ps, err := p.Report(ctx, app)
+	ps, err := p.Deploy.Report(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	app := owner
 	_, noRestart := flags["no-restart"]
-	if err := p.SetConfig(ctx, app, nil, slices.Collect(maps.Keys(cfg)), noRestart, out.Stderr); err != nil {
+	if err := p.Deploy.SetConfig(ctx, app, nil, slices.Collect(maps.Keys(cfg)), noRestart, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Cleared the config of %s\n", app)

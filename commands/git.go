@@ -23,7 +23,7 @@ func gitFromImage(ctx context.Context, p *Backend, args []string, out IO) error 
 	if len(pos) != 2 {
 		return usageError{"give an app and an image that is on the server (docker images lists them)"}
 	}
-	_, err = p.DeployImage(ctx, pos[0], pos[1], out.Stderr)
+	_, err = p.Deploy.DeployImage(ctx, pos[0], pos[1], out.Stderr)
 	return err
 }
 
@@ -39,7 +39,7 @@ func gitSync(ctx context.Context, p *Backend, args []string, out IO) error {
 	if len(pos) == 3 {
 		ref = pos[2]
 	}
-	_, err = p.Sync(ctx, pos[0], pos[1], ref, out.Stderr)
+	_, err = p.Deploy.Sync(ctx, pos[0], pos[1], ref, out.Stderr)
 	return err
 }
 
@@ -76,7 +76,7 @@ func gitReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.GitReport(ctx, app)
+	r, err := p.Deploy.GitReport(ctx, app)
 	if err != nil {
 		return err
 	}

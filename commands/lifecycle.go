@@ -14,7 +14,7 @@ var lifecycleCommands = []command{
 
 func psStop(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		if err := p.StopApp(ctx, app, out.Stderr); err != nil {
+		if err := p.Deploy.StopApp(ctx, app, out.Stderr); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "=====> %s is stopped; ps:start %s starts it again\n", app, app)
@@ -24,7 +24,7 @@ func psStop(ctx context.Context, p *Backend, args []string, out IO) error {
 
 func psStart(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		changed, err := p.StartApp(ctx, app, out.Stderr)
+		changed, err := p.Deploy.StartApp(ctx, app, out.Stderr)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func psStart(ctx context.Context, p *Backend, args []string, out IO) error {
 
 func psRebuild(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		_, err := p.Rebuild(ctx, app, out.Stderr)
+		_, err := p.Deploy.Rebuild(ctx, app, out.Stderr)
 		return err
 	})
 }

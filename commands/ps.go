@@ -44,7 +44,7 @@ func psReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Report(ctx, app)
+	r, err := p.Deploy.Report(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	}
 	app := pos[0]
 	if len(pos) == 1 {
-		f, err := p.Formation(ctx, app)
+		f, err := p.Deploy.Formation(ctx, app)
 		if err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	if err := p.Scale(ctx, app, want, out.Stderr); err != nil {
+	if err := p.Deploy.Scale(ctx, app, want, out.Stderr); err != nil {
 		return err
 	}
 	a, err := p.App(ctx, app)
@@ -188,7 +188,7 @@ func psScale(ctx context.Context, p *Backend, args []string, out IO) error {
 
 func psRestart(ctx context.Context, p *Backend, args []string, out IO) error {
 	return forEachApp(ctx, p, args, out, func(app string) error {
-		return p.Restart(ctx, app, out.Stderr)
+		return p.Deploy.Restart(ctx, app, out.Stderr)
 	})
 }
 
@@ -301,7 +301,7 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		return err
 	}
 	_, noRestart := flags["no-restart"]
-	if err := p.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
+	if err := p.Deploy.SetConfig(ctx, pos[0], set, nil, noRestart, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Set %s on %s\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "), pos[0])
@@ -327,7 +327,7 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 		return usageError{"give an app and at least one KEY"}
 	}
 	_, noRestart := flags["no-restart"]
-	if err := p.SetConfig(ctx, pos[0], nil, pos[1:], noRestart, out.Stderr); err != nil {
+	if err := p.Deploy.SetConfig(ctx, pos[0], nil, pos[1:], noRestart, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Unset %s on %s\n", strings.Join(pos[1:], ", "), pos[0])
@@ -515,6 +515,6 @@ func configOf(ctx context.Context, p *Backend, args []string, valued ...string) 
 	if len(pos) == 0 {
 		return "", nil, nil, nil, usageError{"name one app, or --global"}
 	}
-	cfg, err := p.Config(ctx, pos[0])
+	cfg, err := p.Deploy.Config(ctx, pos[0])
 	return pos[0], cfg, pos[1:], flags, err
 }

@@ -20,7 +20,7 @@ func releases(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	rels, current, err := p.Releases(ctx, app)
+	rels, current, err := p.Deploy.Releases(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func rollback(ctx context.Context, p *Backend, args []string, out IO) error {
 			return usageError{err.Error()}
 		}
 	}
-	rel, err := p.Rollback(ctx, pos[0], target, out.Stderr)
+	rel, err := p.Deploy.Rollback(ctx, pos[0], target, out.Stderr)
 	if err != nil {
 		return err
 	}

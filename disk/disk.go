@@ -55,9 +55,14 @@ type Apps interface {
 
 // Hooks are the app core's events the disk prunes on (*platform.Hooks).
 type Hooks interface {
-	// OnRolledOut and OnBuilt register what runs after a rollout (the
-	// app locked) and after a build.
+	// OnRolledOut registers what runs after a rollout (the app locked).
 	OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error)
+}
+
+// Builds are the deploy pipeline (package deploy's Deployer), which says
+// when a build has run.
+type Builds interface {
+	// OnBuilt registers what runs after each build, off its path.
 	OnBuilt(f func(ctx context.Context))
 }
 
@@ -78,6 +83,9 @@ type Config struct {
 	Apps   Apps
 	Hooks  Hooks
 	Engine Engine
+	// Builds tell when the build cache may have grown (after each
+	// build); nil: it is pruned only by cleanup.
+	Builds Builds
 	// Logger receives what is removed; nil means discard.
 	Logger *slog.Logger
 }
@@ -108,7 +116,9 @@ func New(cfg Config) *Disk {
 		}
 		return nil
 	})
-	cfg.Hooks.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
+	if cfg.Builds != nil {
+		cfg.Builds.OnBuilt(func(ctx context.Context) { d.pruneBuildCache(ctx) })
+	}
 	return d
 }
 

@@ -2,6 +2,7 @@ package domains_test
 
 import (
 	"context"
+	"github.com/berth-paas/berth/deploy"
 	"testing"
 	"time"
 
@@ -17,10 +18,11 @@ import (
 // it as Berth wires them (caddymodule): the platform asks the resolver
 // for the apps' hosts, the global domain is example.test. No Docker.
 type bed struct {
-	ctx   context.Context
-	p     *platform.Platform
-	d     *domains.Domains
-	table *routing.Table
+	ctx    context.Context
+	p      *platform.Platform
+	d      *domains.Domains
+	deploy *deploy.Deployer
+	table  *routing.Table
 }
 
 var _ domains.Apps = (*platform.Platform)(nil)
@@ -48,7 +50,13 @@ func newBedOn(t *testing.T, engine *fakeengine.Engine, sched func(platform.Sched
 	t.Cleanup(engine.Close)
 	table := routing.New()
 	hosts := domains.NewResolver()
-	p := platform.New(platform.Config{Hosts: hosts, Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table, ReposDir: dir + "/repos", BuildsDir: dir + "/builds", Scheduler: sched})
+	st := &store.Files{Dir: dir + "/state"}
+	builds := deploy.NewBuilds(dir + "/builds")
+	var scheduler platform.Scheduler
+	if sched != nil {
+		sched = captureScheduler(&scheduler, sched)
+	}
+	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table, ReposDir: dir + "/repos", Builds: builds, Scheduler: sched})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
@@ -59,5 +67,14 @@ func newBedOn(t *testing.T, engine *fakeengine.Engine, sched func(platform.Sched
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &bed{ctx: ctx, p: p, d: d, table: table}
+	dep := deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: scheduler, Repos: p.Repos(), Builds: builds})
+	return &bed{ctx: ctx, p: p, d: d, deploy: dep, table: table}
+}
+
+// captureScheduler keeps the scheduler make makes for the deployer.
+func captureScheduler(s *platform.Scheduler, make func(platform.SchedulerDeps) platform.Scheduler) func(platform.SchedulerDeps) platform.Scheduler {
+	return func(deps platform.SchedulerDeps) platform.Scheduler {
+		*s = make(deps)
+		return *s
+	}
 }

@@ -2,6 +2,7 @@ package domains_test
 
 import (
 	"bytes"
+	"github.com/berth-paas/berth/deploy"
 	"io"
 	"slices"
 	"strings"
@@ -180,7 +181,7 @@ func TestAPortChangeRollsTheAppOutOnTheNewPort(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
+	if _, err := b.deploy.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
@@ -206,7 +207,7 @@ func TestAFailedPortChangeKeepsTheRunningRelease(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
+	if _, err := b.deploy.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {

@@ -28,7 +28,7 @@ func TestGlobalDomainsSetWithAnOddRecordName(t *testing.T) {
 	e := fakeengine.New()
 	defer e.Close()
 	table, hosts := routing.New(), domains.NewResolver()
-	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: e, Table: table, ReposDir: filepath.Join(dir, "repos"), BuildsDir: filepath.Join(dir, "builds")})
+	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: e, Table: table, ReposDir: filepath.Join(dir, "repos")})
 	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
 	if err := d.SetGlobalDomains(context.Background(), []string{"example.test"}); err != nil {
 		t.Fatalf("SetGlobalDomains: %v", err)

@@ -43,6 +43,7 @@ const HookCommand = repo.HookCommand
 // pusher as "remote:" lines.
 type Receiver struct {
 	platform *platform.Platform
+	pusher   Pusher
 	hookBin  string
 	socket   string
 	log      *slog.Logger
@@ -79,14 +80,21 @@ func (r *Receiver) maxPushSize() int64 {
 	return r.maxPush
 }
 
+// Pusher deploys what a push brings (package deploy's Deployer): one call
+// from the pre-receive hook's handler, which decides what deploys and
+// what is only stored, and streams the log to out.
+type Pusher interface {
+	Push(ctx context.Context, app string, updates []repo.RefUpdate, quarantine []string, out io.Writer) error
+}
+
 // NewReceiver returns a receiver. hookBin is the executable the hook runs
 // (this process's own binary); socket is the unix socket path the hook
-// calls back on.
-func NewReceiver(p *platform.Platform, hookBin, socket string, log *slog.Logger) *Receiver {
+// calls back on; pushes go to pusher.
+func NewReceiver(p *platform.Platform, pusher Pusher, hookBin, socket string, log *slog.Logger) *Receiver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{platform: p, hookBin: hookBin, socket: socket, log: log, pushes: map[string]push{}}
+	return &Receiver{platform: p, pusher: pusher, hookBin: hookBin, socket: socket, log: log, pushes: map[string]push{}}
 }
 
 // Start listens on the hook socket.
@@ -163,7 +171,7 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			}
 		}
 		// A new repository's HEAD names main until the first push says
-		// otherwise (platform.Push points it at the deploy branch), so a
+		// otherwise (deploy's Push points it at the deploy branch), so a
 		// clone of a main-branch app checks out the right branch.
 		if err := repos.Create(app, "main"); err != nil {
 			fmt.Fprintf(stderr, "berth: preparing the repository of %s: %v\n", app, err)
@@ -311,7 +319,7 @@ func (r *Receiver) servePreReceive(w http.ResponseWriter, req *http.Request) {
 		defer stop()
 	}
 	code := 0
-	if err := r.platform.Push(ctx, app, hr.Updates, hr.Env, out); err != nil {
+	if err := r.pusher.Push(ctx, app, hr.Updates, hr.Env, out); err != nil {
 		fmt.Fprintf(out, " !     %s\n", strings.ReplaceAll(err.Error(), "\n", "\n !     "))
 		code = 1
 	}

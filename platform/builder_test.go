@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 )
@@ -85,7 +86,7 @@ func (b *bed) deploySource(app string, src builder.Source) (platform.Release, st
 		}
 	}
 	var log strings.Builder
-	rel, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: app, Source: src, Reason: "test", Log: &log})
+	rel, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: app, Source: src, Reason: "test", Log: &log})
 	return rel, log.String(), err
 }
 
@@ -118,7 +119,7 @@ func TestDeployOfASourceServesWhatTheDetectedBuilderMade(t *testing.T) {
 	if cur, _ := a.CurrentRelease(); cur.Builder != "other" {
 		t.Fatalf("the current release records builder %q, want other", cur.Builder)
 	}
-	builds, err := b.p.Builds(b.ctx, "blog")
+	builds, err := b.d.Builds(b.ctx, "blog")
 	if err != nil || len(builds) != 1 || builds[0].Builder != "other" || builds[0].Status != "succeeded" {
 		t.Fatalf("builds %+v (%v), want one succeeded build by other", builds, err)
 	}
@@ -181,7 +182,7 @@ func TestSourceNoBuilderFitsIsRefusedAndThePreviousReleaseServes(t *testing.T) {
 	if got := b.targets("blog"); len(got) != 1 || got[0] != before[0] {
 		t.Fatalf("targets %v, want the previous %v", got, before)
 	}
-	builds, _ := b.p.Builds(b.ctx, "blog")
+	builds, _ := b.d.Builds(b.ctx, "blog")
 	if len(builds) != 2 || builds[0].Status != "failed" || builds[0].Builder != "" {
 		t.Fatalf("builds %+v, want the refused one failed, without a builder", builds)
 	}
@@ -327,7 +328,7 @@ func TestScaleToATypeTheProcfileLacksIsRefused(t *testing.T) {
 	if _, log, err := b.deploySource("blog", builder.Files{"app.toml": "x", "Procfile": "web: mine\n"}); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, log)
 	}
-	err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
+	err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `no process type "worker"`) {
 		t.Fatalf("error %v, want a refusal naming the type", err)
 	}
@@ -394,7 +395,7 @@ func TestSyncMovesTheBranchItAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	_, err := p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Source: builder.Files{"x": "y"}, Reason: "sync",
+	_, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Source: builder.Files{"x": "y"}, Reason: "sync",
 		Branch: "prod", MoveBranch: true, GitRev: "0123456789abcdef0123456789abcdef01234567", Log: &log})
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, log.String())

@@ -2,8 +2,8 @@ package platform
 
 import (
 	"context"
-
-	"github.com/berth-paas/berth/builder"
+	"fmt"
+	"regexp"
 )
 
 // BuildSettings is where the deploy pipeline reads an app's build
@@ -50,53 +50,30 @@ type AppBuildSettings struct {
 	DeployBranch, GlobalDeployBranch string
 }
 
-// noBuildSettings is the seam of a platform made without one (unit tests
-// of the pipeline): every app builds with the defaults, and its deploy
+// DefaultBuildSettings is the seam of a platform (or deployer) made
+// without one (unit tests of the pipeline): every app builds with the defaults, and its deploy
 // branch is the one its first push pinned on the record.
-type noBuildSettings struct{}
+type DefaultBuildSettings struct{}
 
-func (noBuildSettings) Of(_ context.Context, a *App) (AppBuildSettings, error) {
+func (DefaultBuildSettings) Of(_ context.Context, a *App) (AppBuildSettings, error) {
 	return AppBuildSettings{Retention: KeepBuilds, DeployBranch: a.DeployBranch}, nil
 }
 
-func (noBuildSettings) RevEnvVar(*App) string { return DefaultGitRevEnvVar }
+func (DefaultBuildSettings) RevEnvVar(*App) string { return DefaultGitRevEnvVar }
 
 // DefaultGitRevEnvVar is the variable that carries the deployed commit
 // unless git:set APP rev-env-var names another (Dokku's default).
 const DefaultGitRevEnvVar = "GIT_REV"
 
-// buildSettingsOf resolves a's build settings (see BuildSettings.Of).
-func (p *Platform) buildSettingsOf(ctx context.Context, a *App) (AppBuildSettings, error) {
-	return p.buildSettings.Of(ctx, a)
-}
-
-// deployBranchOf is the branch whose pushes deploy a, "" when its first
-// push of main or master chooses. A failure to read the global settings
-// leaves the app's own (or none), as it always did.
-func (p *Platform) deployBranchOf(ctx context.Context, a *App) string {
-	// The app's own branch wins and is the core's record (a first push
-	// writes it): no settings documents need reading for it, and a push
-	// asks this several times.
-	if a.DeployBranch != "" {
-		return a.DeployBranch
-	}
-	s, _ := p.buildSettingsOf(ctx, a)
-	return s.DeployBranch
-}
-
-// CommitSource is the source of the commit rev of app's repository, for
-// a package that looks at what a build would see (builder:report's
-// detection).
-func (p *Platform) CommitSource(app, rev string) builder.Source {
-	return p.gitRepos.Commit(app, rev, nil)
-}
-
-// retentionOf is how many builds of a Berth keeps.
-func (p *Platform) retentionOf(ctx context.Context, a *App) int {
-	s, _ := p.buildSettingsOf(ctx, a)
-	return s.Retention
-}
-
 // ValidImageRef checks an image reference's form (git:from-image, and
 // buildconfig's buildpacks stack).
 func ValidImageRef(ref string) error { return validImageRef(ref) }
+
+var imageRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$`)
+
+func validImageRef(ref string) error {
+	if !imageRefPattern.MatchString(ref) || len(ref) > 512 {
+		return fmt.Errorf("%q is not an image reference; give one like myimage:1.0 or registry.example.com/team/app:latest", ref)
+	}
+	return nil
+}

@@ -125,7 +125,7 @@ func TestDrainStopsTheOldContainerAfterWaitToRetire(t *testing.T) {
 	}
 	b.table.InFlight.Begin(addr(old)) // never done
 	var log strings.Builder
-	if err := b.p.Restart(b.ctx, "blog", &log); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", &log); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := b.engine.Container(old.ID); ok {

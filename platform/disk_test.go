@@ -41,14 +41,14 @@ func TestRetentionRemovesOldReleaseImages(t *testing.T) {
 			t.Fatalf("%s was removed; Berth did not make it", ref)
 		}
 	}
-	rels, _, err := b.p.Releases(b.ctx, "ret")
+	rels, _, err := b.d.Releases(b.ctx, "ret")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rels) != 2 || rels[0].Version != 4 || rels[1].Version != 3 {
 		t.Fatalf("releases %+v, want v4 and v3", rels)
 	}
-	rel, err := b.p.Rollback(b.ctx, "ret", 0, nil)
+	rel, err := b.d.Rollback(b.ctx, "ret", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

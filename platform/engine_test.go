@@ -17,6 +17,7 @@ import (
 	"github.com/berth-paas/berth/appspec"
 	"github.com/berth-paas/berth/buildconfig"
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/disk"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/domains"
@@ -30,8 +31,10 @@ import (
 
 // bed is one platform on a fake engine, with short deploy timings.
 type bed struct {
-	t      *testing.T
-	p      *platform.Platform
+	t *testing.T
+	p *platform.Platform
+	// d runs the releases (package deploy), as Berth wires it.
+	d      *deploy.Deployer
 	engine *fakeengine.Engine
 	table  *routing.Table
 	ctx    context.Context
@@ -76,18 +79,22 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 	// The container settings, as Berth wires them (caddymodule).
 	spec := appspec.NewSpec(appspec.SpecConfig{Store: st, Engine: engine})
 	hosts := domains.NewResolver()
+	var sched platform.Scheduler
+	builds := deploy.NewBuilds(dir + "/builds")
+	resolver := buildconfig.NewResolver(st, nil)
 	p := platform.New(platform.Config{
 		Hosts:         hosts,
 		Store:         st,
 		Engine:        engine,
-		Builders:      sel,
 		Table:         table,
 		ReposDir:      dir + "/repos",
-		BuildsDir:     dir + "/builds",
+		Builds:        builds,
 		Specs:         []platform.SpecContributor{spec},
-		BuildSettings: buildconfig.NewResolver(st, nil),
-		Scheduler:     wrapped(dockerLocal(-1, -1), wrap),
+		BuildSettings: resolver,
+		Scheduler:     captured(&sched, wrapped(dockerLocal(-1, -1), wrap)),
 	})
+	d := deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Specs: platform.NewSpecs(spec),
+		Builders: sel, BuildSettings: resolver, Repos: p.Repos(), Builds: builds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	dom := withDomains(t, ctx, p, table, hosts)
@@ -95,7 +102,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, dom: dom, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel})})
+	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, dom: dom, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel, Repos: d})})
 }
 
 // withDomains wires package domains over p as Berth does (caddymodule):
@@ -125,10 +132,19 @@ func wrapped(make func(platform.SchedulerDeps) platform.Scheduler, wrap func(pla
 	return func(deps platform.SchedulerDeps) platform.Scheduler { return wrap(make(deps)) }
 }
 
+// captured is make, the scheduler it makes kept in *s (for package
+// deploy, given the platform's scheduler as caddymodule gives it).
+func captured(s *platform.Scheduler, make func(platform.SchedulerDeps) platform.Scheduler) func(platform.SchedulerDeps) platform.Scheduler {
+	return func(deps platform.SchedulerDeps) platform.Scheduler {
+		*s = make(deps)
+		return *s
+	}
+}
+
 // withPackages wires the packages that keep settings of b's apps.
 func withPackages(b *bed) *bed {
 	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
-	b.disk = disk.New(disk.Config{Apps: b.p, Hooks: b.p.Hooks(), Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Hooks: b.p.Hooks(), Builds: b.d, Engine: b.engine})
 	return b
 }
 
@@ -147,7 +163,7 @@ func (b *bed) deploy(app, image string) (platform.Release, error) {
 			b.t.Fatal(err)
 		}
 	}
-	return b.p.Deploy(b.ctx, platform.DeployRequest{App: app, Image: image, Reason: "test", Log: io.Discard})
+	return b.d.Deploy(b.ctx, deploy.DeployRequest{App: app, Image: image, Reason: "test", Log: io.Discard})
 }
 
 func (b *bed) mustDeploy(app, image string) platform.Release {
@@ -317,7 +333,7 @@ func TestRestartedContainerComesBackIntoTheRoute(t *testing.T) {
 func TestScaleUpRoutesEveryCheckedContainer(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.running("blog", "web")); n != 3 {
@@ -331,10 +347,10 @@ func TestScaleUpRoutesEveryCheckedContainer(t *testing.T) {
 func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 3}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	web := b.running("blog", "web")
@@ -351,7 +367,7 @@ func TestScaleDownRemovesTheHighestIndexes(t *testing.T) {
 func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")
@@ -359,7 +375,7 @@ func TestScaleAnImageWithoutAProcfileRunsItsCommandAsAnyType(t *testing.T) {
 		t.Fatalf("running %v; want one worker with the image's command", worker)
 	}
 	// It stays across a restart.
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if worker := b.running("blog", "worker"); len(worker) != 1 {
@@ -374,7 +390,7 @@ func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.engine.Containers()) != 0 {
@@ -388,7 +404,7 @@ func TestScaleBeforeTheFirstDeployIsItsFormation(t *testing.T) {
 	if err := b.p.Create(b.ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
+	if err := b.d.Scale(b.ctx, "other", map[string]int{"web": 1 << 20}, io.Discard); err == nil {
 		t.Fatal("a formation above the limit was recorded")
 	}
 }
@@ -435,7 +451,7 @@ func TestRollbackReleasesThePreviousImageAgainWithoutABuild(t *testing.T) {
 	b := newBed(t)
 	v1 := b.mustDeploy("blog", "app:v1")
 	b.mustDeploy("blog", "app:v2")
-	rel, err := b.p.Rollback(b.ctx, "blog", 1, io.Discard)
+	rel, err := b.d.Rollback(b.ctx, "blog", 1, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,11 +470,11 @@ func TestRollbackReleasesThePreviousImageAgainWithoutABuild(t *testing.T) {
 func TestStopAppRemovesItsRouteAndStartBringsItBack(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.eventually("the stopped app has no targets", func() bool { return len(b.targets("blog")) == 0 })
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.eventually("the started app is routed", func() bool { return len(b.targets("blog")) == 1 })
@@ -579,7 +595,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 	if web := b.running("own", "web"); len(web) != 1 || web[0].RestartPolicy != "always" {
 		t.Fatalf("own runs %+v; want its own policy always", web)
 	}
-	r, err := b.p.Report(b.ctx, "blog")
+	r, err := b.d.Report(b.ctx, "blog")
 	if err != nil || r.RestartPolicy != "unless-stopped" || r.GlobalRestartPolicy != "unless-stopped" {
 		t.Fatalf("report %+v, %v", r, err)
 	}
@@ -587,7 +603,7 @@ func TestGlobalRestartPolicy(t *testing.T) {
 	if err := b.ps.SetGlobalRestartPolicy(b.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if web := b.running("blog", "web"); len(web) != 1 || web[0].RestartPolicy != "on-failure" {

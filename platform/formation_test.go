@@ -17,7 +17,7 @@ import (
 
 // note returns the formation check's note on app, or "".
 func (b *bed) note(app string) string {
-	r, err := b.p.Report(b.ctx, app)
+	r, err := b.d.Report(b.ctx, app)
 	if err != nil || r.FormationCheck == nil {
 		return ""
 	}
@@ -64,7 +64,7 @@ func TestFormationCheckGivesUpAfterMaxRevivals(t *testing.T) {
 	from := len(b.engine.Calls())
 	b.engine.Crash(web.ID, 1)
 	b.waitFor("the check gives up", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	time.Sleep(100 * time.Millisecond) // several more checks
@@ -86,7 +86,7 @@ func TestFormationCheckGivesANewGenerationNewTries(t *testing.T) {
 	}
 	b.engine.Crash(b.running("blog", "web")[0].ID, 1)
 	b.waitFor("the check gives up on v1", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	b.mustDeploy("blog", "app:v2")
@@ -104,7 +104,7 @@ func TestFormationCheckGivesANewGenerationNewTries(t *testing.T) {
 func TestPreemptedFormationCheckStopsOnlyWhatItStarted(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -140,7 +140,7 @@ func TestPreemptedFormationCheckStopsOnlyWhatItStarted(t *testing.T) {
 func TestFormationCheckNeverStopsARunningRoutedContainer(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 1)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -191,7 +191,7 @@ func TestFormationCheckLeavesAStoppedAppStopped(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	from := len(b.engine.Calls())
@@ -207,7 +207,7 @@ func TestFormationCheckLeavesAStoppedAppStopped(t *testing.T) {
 func TestStartRestoresWhatStoppedAndLeavesWhatRuns(t *testing.T) {
 	b, dir := newRestoreBed(t, 0, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	one, _ := b.containerWith("blog", docker.LabelIndex, "1")
@@ -249,7 +249,7 @@ func TestFormationCheckLeavesARestartingContainerToDocker(t *testing.T) {
 	if calls := b.callsOf(web.ID, from); len(calls) != 0 {
 		t.Fatalf("the formation check acted on a container Docker is restarting: %v", calls)
 	}
-	if r, _ := b.p.Report(b.ctx, "blog"); !strings.HasPrefix(r.Status, "restarting") {
+	if r, _ := b.d.Report(b.ctx, "blog"); !strings.HasPrefix(r.Status, "restarting") {
 		t.Fatalf("status %q, want restarting", r.Status)
 	}
 	if err := b.engine.Restart(web.ID); err != nil {
@@ -294,7 +294,7 @@ func TestFormationCheckRevivesAnAppWhoseDowntimeRolloutFailed(t *testing.T) {
 func TestFormationCheckStartsAScaledTypeOfAnImageWithoutAProcfile(t *testing.T) {
 	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")[0]

@@ -62,9 +62,7 @@ type Hooks struct {
 	cloneSetup   []func(ctx context.Context, from, to string) error
 	cloned       []func(ctx context.Context, from, to string)
 	hostsChanged []func(ctx context.Context, app string, hosts []string)
-	deployed     []func(app string, d DeployAttempt)
 	rolledOut    []func(ctx context.Context, a *App, save func() error, log io.Writer) error
-	built        []func(ctx context.Context)
 }
 
 // OnAppDestroyed registers f to run after an app is destroyed (its record
@@ -242,19 +240,4 @@ func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// OnDeployFinished registers f to run when a deploy of an app ends, with
-// its record (Status succeeded or failed, Started and Finished): the
-// metrics count deploys by result.
-func (h *Hooks) OnDeployFinished(f func(app string, d DeployAttempt)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.deployed = append(h.deployed, f)
-}
-
-func (p *Platform) deployFinished(app string, d DeployAttempt) {
-	for _, f := range snapshot(p.hooks, &p.hooks.deployed) {
-		f(app, d)
-	}
 }

@@ -21,18 +21,18 @@ import (
 func TestConfigChangeWhoseRolloutFailsKeepsTheOldConfig(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "1"}, nil, false, io.Discard); err != nil {
+	if err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "1"}, nil, false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	old := b.running("blog", "web")[0]
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
 		return fakeengine.Behavior{Exit: slices.Contains(c.Env, "A=2"), ExitCode: 1}
 	}
-	err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "2"}, nil, false, io.Discard)
+	err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "2"}, nil, false, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "release v3 of blog did not start") {
 		t.Fatalf("config change error %v, want the release that did not start", err)
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"A": "1"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"A": "1"}) {
 		t.Fatalf("config %v after the failed change, want A=1", cfg)
 	}
 	a, _ := b.p.App(b.ctx, "blog")
@@ -56,7 +56,7 @@ func TestRollbackWhoseRolloutFailsKeepsTheCurrentRelease(t *testing.T) {
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
 		return fakeengine.Behavior{Exit: c.Image == "berth/blog:v3", ExitCode: 1}
 	}
-	if _, err := b.p.Rollback(b.ctx, "blog", 1, io.Discard); err == nil || !strings.Contains(err.Error(), "rollback of blog to v1 did not start") {
+	if _, err := b.d.Rollback(b.ctx, "blog", 1, io.Discard); err == nil || !strings.Contains(err.Error(), "rollback of blog to v1 did not start") {
 		t.Fatalf("rollback error %v", err)
 	}
 	if a, _ := b.p.App(b.ctx, "blog"); a.Current != 2 {
@@ -98,11 +98,11 @@ func TestStartAppStopsAContainerThatRunsButFailsItsCheck(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = silent
-	_, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	_, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "was stopped and takes no traffic") {
 		t.Fatalf("ps:start error %v, want it to say the failing container was stopped", err)
 	}
@@ -120,12 +120,12 @@ func TestStartAppLeavesACrashingContainerToItsRestartPolicy(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = func(fakeengine.Container) fakeengine.Behavior { return fakeengine.Behavior{Exit: true, ExitCode: 3} }
 	from := len(b.engine.Calls())
-	_, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	_, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "left to its restart policy") {
 		t.Fatalf("ps:start error %v, want it to say the crash is the restart policy's", err)
 	}
@@ -143,7 +143,7 @@ func TestStartAppOfARunningAppDoesNothing(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
 	from := len(b.engine.Calls())
-	started, err := b.p.StartApp(b.ctx, "blog", io.Discard)
+	started, err := b.d.StartApp(b.ctx, "blog", io.Discard)
 	if err != nil || started {
 		t.Fatalf("ps:start of a running app: started %v, %v; want nothing to do", started, err)
 	}
@@ -159,10 +159,10 @@ func TestStartAppOfARunningAppDoesNothing(t *testing.T) {
 func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2, "worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	cs := b.containersOf("blog")
@@ -174,7 +174,7 @@ func TestStopAppStopsEveryTypeAndKeepsTheContainers(t *testing.T) {
 			t.Errorf("%s (%s) still runs", c.Name, c.Labels[docker.LabelProcess])
 		}
 	}
-	if r, _ := b.p.Report(b.ctx, "blog"); r.Status != "stopped" {
+	if r, _ := b.d.Report(b.ctx, "blog"); r.Status != "stopped" {
 		t.Fatalf("status %q, want stopped", r.Status)
 	}
 }
@@ -203,7 +203,7 @@ func TestDeployOfAStoppedAppRunsItAgain(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v2")
@@ -247,20 +247,20 @@ func TestDestroyPreemptsTheFormationCheck(t *testing.T) {
 func TestReplaceConfig(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.SetConfig(b.ctx, "blog", map[string]string{"A": "1", "B": "1", "Z": "1"}, nil, true, io.Discard); err != nil {
+	if err := b.d.SetConfig(b.ctx, "blog", map[string]string{"A": "1", "B": "1", "Z": "1"}, nil, true, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	gone, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"B": "2", "C": "3"}, false, io.Discard)
+	gone, err := b.d.ReplaceConfig(b.ctx, "blog", map[string]string{"B": "2", "C": "3"}, false, io.Discard)
 	if err != nil || !slices.Equal(gone, []string{"A", "Z"}) {
 		t.Fatalf("removed %v, %v; want [A Z]", gone, err)
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
 		t.Fatalf("config %v", cfg)
 	}
-	if _, err := b.p.ReplaceConfig(b.ctx, "blog", map[string]string{"1BAD": "x"}, false, io.Discard); err == nil {
+	if _, err := b.d.ReplaceConfig(b.ctx, "blog", map[string]string{"1BAD": "x"}, false, io.Discard); err == nil {
 		t.Fatal("a bad name was taken")
 	}
-	if cfg, _ := b.p.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
+	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
 		t.Fatalf("config %v after a refused replace", cfg)
 	}
 	if err := b.p.SetGlobalConfig(b.ctx, map[string]string{"G": "1", "H": "1"}, nil); err != nil {

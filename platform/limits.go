@@ -3,11 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
-
-	"github.com/berth-paas/berth/docker"
 )
 
 // Limits bound what one app can take of the host, whoever deploys it: a
@@ -103,10 +99,10 @@ func (p *Platform) Limits() Limits {
 // limit of the host allows.
 var ErrOverLimit = errors.New("over a limit")
 
-// checkFormation refuses a formation above MaxScale for a type or above
+// CheckFormation refuses a formation above MaxScale for a type or above
 // MaxContainers in all. what names where the numbers come from, for the
 // message ("app.json's formation", "ps:scale").
-func (p *Platform) checkFormation(app string, formation map[string]int, what string) error {
+func (p *Platform) CheckFormation(app string, formation map[string]int, what string) error {
 	l := p.Limits()
 	total := 0
 	for _, typ := range sortedKeys(formation) {
@@ -120,53 +116,6 @@ func (p *Platform) checkFormation(app string, formation map[string]int, what str
 		return Errorf(ErrOverLimit, "%s asks for %d containers of %s in all, but Berth runs at most %d per app (the max_containers setting of the berth block in the Caddyfile); ask for fewer, or have the admin raise max_containers", what, total, app, l.MaxContainers)
 	}
 	return nil
-}
-
-// buildResources are the CPU and memory limits of app a's build and of its
-// deploy one-offs (predeploy, release command), and the build's options:
-// what the contributors give (the app's settings for process type build),
-// else the host's build defaults. A setting a deploy key made cannot go
-// above the host's default: only an admin can give an app's builds more
-// than every app gets.
-func (p *Platform) buildResources(ctx context.Context, a *App) (docker.HostOptions, BuildSpec, error) {
-	b, err := p.specs.build(a)
-	if err != nil {
-		return docker.HostOptions{}, b, err
-	}
-	h := b.Resources
-	l := p.Limits()
-	defMem := l.BuildMemory
-	if defMem == 0 {
-		if total, err := p.docker.MemTotal(ctx); err == nil && total > 0 {
-			defMem = total / 2
-		}
-	}
-	admin := b.ByAdmin
-	if defMem > 0 && (h.Memory == 0 || (!admin && h.Memory > defMem)) {
-		h.Memory = defMem
-	}
-	if h.MemorySwap > 0 && h.MemorySwap < h.Memory {
-		h.MemorySwap = h.Memory
-	}
-	if !admin && h.MemorySwap == -1 {
-		h.MemorySwap = 0 // Docker's default: as much swap as memory
-	}
-	if l.BuildCPUs > 0 && (h.NanoCPUs == 0 || (!admin && h.NanoCPUs > l.BuildCPUs)) {
-		h.NanoCPUs = l.BuildCPUs
-	}
-	return h, b, nil
-}
-
-// describeBuildResources says what a build runs with, for the push output.
-func describeBuildResources(h docker.HostOptions, timeout time.Duration) string {
-	parts := []string{"timeout " + timeout.String()}
-	if h.Memory > 0 {
-		parts = append(parts, fmt.Sprintf("memory %dm", h.Memory>>20))
-	}
-	if h.NanoCPUs > 0 {
-		parts = append(parts, fmt.Sprintf("cpu %g", float64(h.NanoCPUs)/1e9))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // deployKeyKey marks a context as a deploy key's request.

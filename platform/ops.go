@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/berth-paas/berth/docker"
-	"github.com/berth-paas/berth/routes"
 )
 
 // ErrNotDeployed is returned for an operation that needs a release.
@@ -43,26 +38,6 @@ func currentRelease(a *App) (Release, error) {
 	return rel, nil
 }
 
-// Restart replaces every container of the app with a fresh one of the
-// same release, with no downtime (Dokku's ps:restart).
-func (p *Platform) Restart(ctx context.Context, app string, log io.Writer) error {
-	a, unlock, err := p.lockedApp(ctx, app, "a restart")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	rel, err := currentRelease(a)
-	if err != nil {
-		return err
-	}
-	// Config set with --no-restart takes effect now, as a release of its
-	// own, so the release list says what runs.
-	if !maps.Equal(rel.Config, a.Config) && (len(rel.Config) > 0 || len(a.Config) > 0) {
-		return p.configRelease(ctx, a, rel, logWriter(log))
-	}
-	return p.rollout(ctx, a, rel, logWriter(log))
-}
-
 // ParseScale reads "web=3 worker=2". How many a type may have is the
 // platform's limit (max_scale), which Scale checks.
 func ParseScale(args []string) (map[string]int, error) {
@@ -82,61 +57,6 @@ func ParseScale(args []string) (map[string]int, error) {
 		out[typ] = q
 	}
 	return out, nil
-}
-
-// Scale sets how many containers of each process type run, starting new
-// ones (checked before they take traffic) and draining surplus ones
-// before they stop. The release does not change.
-func (p *Platform) Scale(ctx context.Context, app string, want map[string]int, log io.Writer) error {
-	log = logWriter(log)
-	a, unlock, err := p.lockedApp(ctx, app, "a scale")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	next := maps.Clone(a.Formation)
-	if next == nil {
-		next = map[string]int{}
-	}
-	maps.Copy(next, want)
-	if err := p.checkFormation(app, next, "ps:scale"); err != nil {
-		return err
-	}
-	rel, deployed := a.CurrentRelease()
-	if !deployed {
-		// Set up before the first deploy (Dokku allows it): the formation
-		// is recorded, and the first deploy runs it for the types its
-		// release has.
-		a.Formation = next
-		if err := saveApp(context.WithoutCancel(ctx), p.store, a); err != nil {
-			return err
-		}
-		return nil
-	}
-	// An image without a Procfile runs its command as any type (Dokku's
-	// rule); with one, only the Procfile's types exist.
-	if types := processTypes(rel.Processes); len(rel.Processes) > 0 || len(rel.Launch) > 0 {
-		for typ := range want {
-			if !slices.Contains(types, typ) {
-				return fmt.Errorf("%s has no process type %q; its types are %s (from its Procfile)", app, typ, strings.Join(types, ", "))
-			}
-		}
-	}
-	return p.sched.Scale(ctx, a, rel, want, log)
-}
-
-func index(c docker.Container) int {
-	n, _ := strconv.Atoi(c.Labels[docker.LabelIndex])
-	return n
-}
-
-// Formation returns how many containers of each type the app runs.
-func (p *Platform) Formation(ctx context.Context, app string) (map[string]int, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	return maps.Clone(a.Formation), nil
 }
 
 // UpdateApp changes the app's record under its lock ("a settings
@@ -205,148 +125,6 @@ type ProcessReport struct {
 	ProcfilePath string `json:"procfile_path"`
 }
 
-// reportStatus sums up an app's processes for ps:report.
-func reportStatus(a *App, ps []ProcessStatus) string {
-	if a.Current == 0 {
-		return "not deployed"
-	}
-	if a.Stopped {
-		return "stopped"
-	}
-	count := map[string]int{}
-	var down []string
-	for _, p := range ps {
-		count[p.State]++
-		if p.State != "running" {
-			down = append(down, fmt.Sprintf("%s.%d %s", p.Type, p.Index, p.State))
-		}
-	}
-	switch {
-	case len(ps) == 0 && formationTotal(a.Formation) == 0:
-		return "scaled to zero"
-	case count["failed"] > 0:
-		return "failed (" + strings.Join(down, ", ") + ")"
-	case count["running"] == 0 && count["restarting"] > 0:
-		return "restarting (crash loop: " + strings.Join(down, ", ") + ")"
-	case count["running"] == 0:
-		return "down (" + strings.Join(append(down, "no container runs"), ", ") + ")"
-	case len(down) > 0:
-		return "running (" + strings.Join(down, ", ") + ")"
-	}
-	return "running"
-}
-
-func formationTotal(f map[string]int) int {
-	n := 0
-	for _, v := range f {
-		n += v
-	}
-	return n
-}
-
-// Report returns the app's process report. A container that exhausted its
-// restart policy marks the app failed.
-func (p *Platform) Report(ctx context.Context, app string) (ProcessReport, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return ProcessReport{}, err
-	}
-	g := p.ProcessGlobals()
-	r := ProcessReport{
-		App: app, Deployed: a.Current > 0, Release: a.Current,
-		RestartPolicy: RestartPolicyOf(a, g), GlobalRestartPolicy: g.RestartPolicy,
-		StopTimeout:    int(StopTimeoutOf(a, g) / time.Second),
-		AppStopTimeout: a.StopTimeoutSeconds, GlobalStopTimeout: g.StopTimeoutSeconds,
-		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
-		ProcfilePath: a.ProcfilePath,
-	}
-	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
-	if err != nil {
-		return r, err
-	}
-	for _, c := range cs {
-		st := ProcessStatus{
-			Name: c.Name, Type: c.Labels[docker.LabelProcess], Index: index(c),
-			Restarts: c.RestartCount, Started: c.StartedAt,
-		}
-		st.Release, _ = strconv.Atoi(c.Labels[docker.LabelRelease])
-		switch failed, why := routes.Exhausted(c); {
-		case a.Stopped && !c.Running && !c.Restarting:
-			st.State = "stopped"
-		case failed:
-			st.State, st.Detail, r.Failed = "failed", why, true
-		case c.Restarting:
-			// Docker counts a restarting container as running too.
-			st.State = "restarting"
-			st.Detail = fmt.Sprintf("exited with code %d; Docker restarts it, restart %d", c.ExitCode, c.RestartCount)
-			if c.RestartPolicy == "on-failure" && c.MaxRetries > 0 {
-				st.Detail += fmt.Sprintf(" of %d", c.MaxRetries)
-			}
-		case c.Running:
-			st.State = "running"
-			r.Running = true
-		default:
-			st.State, st.Detail = "exited", fmt.Sprintf("exit code %d", c.ExitCode)
-		}
-		r.Processes = append(r.Processes, st)
-	}
-	// The formation's containers that are not there at all (removed
-	// behind Berth's back) are part of the picture too.
-	if rel, ok := a.CurrentRelease(); ok {
-		for _, g := range FormationGaps(a, rel, cs) {
-			if g.ID == "" {
-				r.Processes = append(r.Processes, ProcessStatus{Name: g.Name(app), Type: g.Type, Index: g.Index, Release: a.Current, State: "missing", Detail: "no container"})
-			}
-		}
-	}
-	r.Status = reportStatus(a, r.Processes)
-	if n, ok := p.sched.FormationNote(app, a.Generation); ok {
-		r.FormationCheck = &n
-	}
-	sort.Slice(r.Processes, func(i, j int) bool {
-		if r.Processes[i].Type != r.Processes[j].Type {
-			return r.Processes[i].Type < r.Processes[j].Type
-		}
-		return r.Processes[i].Index < r.Processes[j].Index
-	})
-	return r, nil
-}
-
-// SetConfig sets config vars and, unless noRestart or the app was never
-// deployed, rolls out a new release with them (the running release serves
-// until the new one passes its checks).
-func (p *Platform) SetConfig(ctx context.Context, app string, set map[string]string, unset []string, noRestart bool, log io.Writer) error {
-	_, err := p.setConfig(ctx, app, set, unset, false, noRestart, log)
-	return err
-}
-
-// ReplaceConfig is SetConfig for config:import --replace: the app's config
-// becomes set, all or nothing. The vars to remove are read under the
-// app's lock, so a config:set between reading and writing cannot survive
-// the replace. It returns the removed keys, sorted.
-func (p *Platform) ReplaceConfig(ctx context.Context, app string, set map[string]string, noRestart bool, log io.Writer) ([]string, error) {
-	return p.setConfig(ctx, app, set, nil, true, noRestart, log)
-}
-
-func (p *Platform) setConfig(ctx context.Context, app string, set map[string]string, unset []string, replace, noRestart bool, log io.Writer) ([]string, error) {
-	for k := range set {
-		if !validEnvName(k) {
-			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
-		}
-	}
-	a, unlock, err := p.lockedApp(ctx, app, "a config change")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	unset = changeConfig(&a.Config, set, unset, replace)
-	rel, deployed := a.CurrentRelease()
-	if noRestart || !deployed {
-		return unset, saveApp(ctx, p.store, a)
-	}
-	return unset, p.configRelease(ctx, a, rel, logWriter(log))
-}
-
 // changeConfig applies a config change to *cfg (made when nil), an app's
 // or the global one: set's vars, then unset's removed; with replace,
 // unset is every var set lacks. It returns the removed keys.
@@ -375,52 +153,6 @@ func replacedKeys(current, set map[string]string) []string {
 	}
 	slices.Sort(gone)
 	return gone
-}
-
-// configRelease rolls out a copy of rel with the app's current config as a
-// new release, reusing rel's image.
-func (p *Platform) configRelease(ctx context.Context, a *App, rel Release, log io.Writer) error {
-	next := rel
-	next.Version = a.NextVersion()
-	next.Image = fmt.Sprintf("berth/%s:v%d", a.Name, next.Version)
-	next.Reason = "config"
-	next.CreatedAt = time.Now().UTC()
-	next.Config = maps.Clone(a.Config)
-	if err := p.docker.Tag(ctx, rel.ImageID, next.Image); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "-----> Releasing v%d of %s with the new config\n", next.Version, a.Name)
-	// The release command runs as in a deploy: under the build's limits
-	// and build_timeout.
-	limits, _, err := p.buildResources(ctx, a)
-	if err != nil {
-		return err
-	}
-	timeout := p.Limits().BuildTimeout
-	releaseCtx, cancel := context.WithTimeoutCause(ctx, timeout, errBuildTimeout)
-	err = p.releasePhase(releaseCtx, a, next, limits, log)
-	if errors.Is(context.Cause(releaseCtx), errBuildTimeout) && ctx.Err() == nil {
-		err = fmt.Errorf("the release command of %s took longer than build_timeout (%s) and was stopped; make it faster, or have the admin raise build_timeout in the Caddyfile's berth block; the running release keeps serving", a.Name, timeout)
-	}
-	cancel()
-	if err != nil {
-		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
-		return err
-	}
-	if err := p.rollout(ctx, a, next, log); err != nil {
-		p.docker.RemoveImage(context.WithoutCancel(ctx), next.Image)
-		return fmt.Errorf("release v%d of %s did not start: %w", next.Version, a.Name, err)
-	}
-	return nil
-}
-
-// Config returns the app's config vars.
-func (p *Platform) Config(ctx context.Context, app string) (map[string]string, error) {
-	a, err := p.App(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	return maps.Clone(a.Config), nil
 }
 
 func validEnvName(k string) bool {

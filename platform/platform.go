@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-paas/berth/builder"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/repo"
@@ -28,16 +27,14 @@ type Config struct {
 	Store store.Store
 	// Engine runs containers: a *docker.Client, or a fake in unit tests.
 	Engine Engine
-	// Builders picks the builder of each deploy of a source (see
-	// package builder); nil refuses such deploys.
-	Builders *builder.Selector
 	// Table is the routing table the platform keeps current.
 	Table *routing.Table
 	// ReposDir holds each app's bare git repository, APP.git.
 	ReposDir string
-	// BuildsDir keeps each app's last builds, record and log, under
-	// APP/; empty keeps none.
-	BuildsDir string
+	// Builds are the apps' build records (package deploy's, which
+	// writes them), which the core removes, moves and fails with the
+	// apps' lives; nil keeps none.
+	Builds BuildRecords
 	// Specs contribute to every container the platform runs, and to
 	// builds, in order (spec.go): package appspec's settings families.
 	Specs []SpecContributor
@@ -65,10 +62,9 @@ type Config struct {
 type Platform struct {
 	store    store.Store
 	docker   Engine // the container engine (named for what runs it today)
-	builders *builder.Selector
 	table    *routing.Table
 	gitRepos *repo.Store // follows the apps through the hooks (New)
-	builds   buildStore
+	builds   BuildRecords
 	log      *slog.Logger
 	// buildSettings are the apps' build settings (buildconfig's).
 	buildSettings BuildSettings
@@ -79,9 +75,6 @@ type Platform struct {
 	// busy names what holds each app ("a deploy", ...): one change of an
 	// app at a time.
 	busy busy.Set
-
-	// deploys are the deploys under way, for builds:cancel.
-	deploys runningDeploys
 
 	mu           sync.Mutex
 	globalConfig map[string]string // config:set --global
@@ -117,15 +110,17 @@ func New(cfg Config) *Platform {
 		hooks:    &Hooks{},
 		store:    cfg.Store,
 		docker:   cfg.Engine,
-		builders: cfg.Builders,
 		table:    cfg.Table,
 		gitRepos: repo.New(cfg.ReposDir, log),
-		builds:   buildStore{dir: cfg.BuildsDir},
+		builds:   cfg.Builds,
 		log:      log,
 		specs:    specs(cfg.Specs),
 	}
+	if p.builds == nil {
+		p.builds = noBuildRecords{}
+	}
 	if p.buildSettings = cfg.BuildSettings; p.buildSettings == nil {
-		p.buildSettings = noBuildSettings{}
+		p.buildSettings = DefaultBuildSettings{}
 	}
 	if p.hosts = cfg.Hosts; p.hosts == nil {
 		p.hosts = bareHosts{}
@@ -139,12 +134,12 @@ func New(cfg Config) *Platform {
 			Apps: p, Hooks: p.hooks, Engine: cfg.Engine, Table: cfg.Table, Routes: p.routes,
 			Specs: Specs{p.specs}, Log: log,
 			Save:  func(ctx context.Context, a *App) error { return saveApp(ctx, p.store, a) },
-			Env:   p.releaseEnv,
+			Env:   p.ReleaseEnv,
 			Hosts: p.hosts.HostsOf,
 			// An HTTP check sends an exact host of the app: never a
 			// wildcard (an app with a host allowlist would refuse it).
 			CheckHost:      func(a *App) string { return firstExactHost(p.hosts.HostsOf(a)) },
-			CheckFormation: p.checkFormation,
+			CheckFormation: p.CheckFormation,
 			RolledOut:      p.hooks.runRolledOut,
 		})
 	}
@@ -233,7 +228,7 @@ func (p *Platform) removeInterrupted(ctx context.Context) error {
 			}
 			p.removeUnreleasedImage(ctx, a, d.Release)
 		}
-		if err := p.builds.failRunning(name); err != nil {
+		if err := p.builds.FailRunning(name); err != nil {
 			return fmt.Errorf("builds of %s: %w", name, err)
 		}
 	}
@@ -382,7 +377,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	}
 	// Builds left under the name (a rename that could not move them) are
 	// another app's history: a new app starts with none.
-	if err := p.builds.remove(name); err != nil {
+	if err := p.builds.Remove(name); err != nil {
 		return fmt.Errorf("the builds left under the name %s could not be removed: %w", name, err)
 	}
 	if err := saveApp(ctx, p.store, a); err != nil {
@@ -443,7 +438,7 @@ func (p *Platform) Destroy(ctx context.Context, name string) error {
 	if err := p.hooks.runDestroying(ctx, name); err != nil {
 		return err
 	}
-	if err := p.builds.remove(name); err != nil {
+	if err := p.builds.Remove(name); err != nil {
 		return fmt.Errorf("remove builds of %s: %w", name, err)
 	}
 	if err := p.store.Delete(ctx, appKey(name)); err != nil {

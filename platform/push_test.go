@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/repo"
 )
@@ -57,12 +58,12 @@ func TestPushOfAnotherBranchIsStoredNotDeployed(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Branch: "master", Reason: "test"}); err != nil {
+	if _, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v1", Branch: "master", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	b.withBranch("blog") // HEAD names main
 	var out bytes.Buffer
-	err := b.p.Push(b.ctx, "blog", []repo.RefUpdate{{Old: zeroRev, New: someRev, Ref: "refs/heads/feature"}}, nil, &out)
+	err := b.d.Push(b.ctx, "blog", []repo.RefUpdate{{Old: zeroRev, New: someRev, Ref: "refs/heads/feature"}}, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +85,12 @@ func TestPushThatDeletesTheDeployBranchIsRefused(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Branch: "main", Reason: "test"}); err != nil {
+	if _, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v1", Branch: "main", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	rev := b.withBranch("blog")
 	var out bytes.Buffer
-	err := b.p.Push(b.ctx, "blog", []repo.RefUpdate{{Old: rev, New: zeroRev, Ref: "refs/heads/main"}}, nil, &out)
+	err := b.d.Push(b.ctx, "blog", []repo.RefUpdate{{Old: rev, New: zeroRev, Ref: "refs/heads/main"}}, nil, &out)
 	if err == nil || !strings.Contains(err.Error(), "it is the deploy branch") {
 		t.Fatalf("deleting the deploy branch: %v", err)
 	}
@@ -97,7 +98,7 @@ func TestPushThatDeletesTheDeployBranchIsRefused(t *testing.T) {
 
 func TestPushToAnAppThatDoesNotExistIsAnError(t *testing.T) {
 	b := newBed(t)
-	err := b.p.Push(b.ctx, "ghost", []repo.RefUpdate{{Old: zeroRev, New: someRev, Ref: "refs/heads/main"}}, nil, &bytes.Buffer{})
+	err := b.d.Push(b.ctx, "ghost", []repo.RefUpdate{{Old: zeroRev, New: someRev, Ref: "refs/heads/main"}}, nil, &bytes.Buffer{})
 	if err == nil {
 		t.Fatal("a push to an app with no record was accepted")
 	}
@@ -139,14 +140,14 @@ func TestRepositoryFollowsRenameCloneAndDestroy(t *testing.T) {
 func TestBuildsFollowARenameAndANewAppOfTheOldNameHasNone(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	before, err := b.p.Builds(b.ctx, "blog")
+	before, err := b.d.Builds(b.ctx, "blog")
 	if err != nil || len(before) == 0 {
 		t.Fatalf("builds of blog: %v, %v", before, err)
 	}
 	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
 		t.Fatal(err)
 	}
-	after, err := b.p.Builds(b.ctx, "journal")
+	after, err := b.d.Builds(b.ctx, "journal")
 	if err != nil || len(after) != len(before) {
 		t.Fatalf("builds of journal after the rename: %v, %v (blog had %d)", after, err, len(before))
 	}
@@ -158,7 +159,7 @@ func TestBuildsFollowARenameAndANewAppOfTheOldNameHasNone(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if bs, err := b.p.Builds(b.ctx, "blog"); err != nil || len(bs) != 0 {
+	if bs, err := b.d.Builds(b.ctx, "blog"); err != nil || len(bs) != 0 {
 		t.Fatalf("the new blog has builds: %v, %v", bs, err)
 	}
 }

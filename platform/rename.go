@@ -131,9 +131,9 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		return err
 	}
 	p.forget(ctx, src)
-	if err := p.builds.move(from, to); err != nil {
+	if err := p.builds.Move(from, to); err != nil {
 		p.log.Warn("move builds", "from", from, "to", to, "error", err)
-		if err := p.builds.remove(from); err != nil {
+		if err := p.builds.Remove(from); err != nil {
 			p.log.Error("remove the builds of a renamed app; remove them by hand before an app of the old name is created", "app", from, "error", err)
 		}
 	}
@@ -171,7 +171,7 @@ func (p *Platform) abandon(ctx context.Context, a *App) {
 		p.log.Error("a failed rename or clone could not drop what belongs to its new app; check ssh-keys:list for keys of it", "app", a.Name, "error", err)
 	}
 	p.forget(ctx, a)
-	if err := p.builds.remove(a.Name); err != nil {
+	if err := p.builds.Remove(a.Name); err != nil {
 		p.log.Warn("remove builds", "app", a.Name, "error", err)
 	}
 	p.hooks.runDestroyed(ctx, a.Name)

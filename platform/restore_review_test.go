@@ -37,7 +37,7 @@ func TestUserCommandPreemptsTheFormationCheck(t *testing.T) {
 	b.engine.BehaviorOf = silent
 	b.engine.Crash(w.ID, 1)
 	b.eventually("the check starts it again", func() bool { return len(b.running("blog", "web")) == 1 })
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatalf("ps:stop during a formation check: %v", err)
 	}
 	if n := len(b.running("blog", "web")); n != 0 || len(b.targets("blog")) != 0 {
@@ -78,7 +78,7 @@ func TestContainerFailingItsChecksGetsNoTraffic(t *testing.T) {
 	b.engine.Crash(w.ID, 1)
 	var text string
 	b.waitFor("the check reports the failure", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		if err == nil && r.FormationCheck != nil {
 			text = r.FormationCheck.Text
 		}
@@ -104,7 +104,7 @@ func TestMissingImageIsReportedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor("the check gives up", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	creates := 0
@@ -130,7 +130,7 @@ func TestMissingImageNoteSaysRebuild(t *testing.T) {
 	}
 	want := "image " + rel.Image + " is gone; redeploy with ps:rebuild blog"
 	b.waitFor("the note names the missing image", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && strings.Contains(r.FormationCheck.Text, want)
 	})
 }
@@ -143,7 +143,7 @@ func TestRevivalsDoNotOutliveTheApp(t *testing.T) {
 	b.engine.BehaviorOf = func(fakeengine.Container) fakeengine.Behavior { return fakeengine.Behavior{Exit: true, ExitCode: 1} }
 	b.engine.Crash(b.running("blog", "web")[0].ID, 1)
 	b.waitFor("the check gives up", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	if err := b.p.Destroy(b.ctx, "blog"); err != nil {
@@ -151,7 +151,7 @@ func TestRevivalsDoNotOutliveTheApp(t *testing.T) {
 	}
 	b.engine.BehaviorOf = nil
 	b.mustDeploy("blog", "app:v1")
-	if r, _ := b.p.Report(b.ctx, "blog"); r.FormationCheck != nil {
+	if r, _ := b.d.Report(b.ctx, "blog"); r.FormationCheck != nil {
 		t.Fatalf("the new blog has the old one's note: %+v", r.FormationCheck)
 	}
 	first := b.running("blog", "web")[0]
@@ -170,7 +170,7 @@ func TestNoRevivalsOnlyReports(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	b.engine.Crash(b.running("blog", "web")[0].ID, 1)
 	b.waitFor("the check reports", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && strings.Contains(r.FormationCheck.Text, "only reports")
 	})
 	if n := len(b.running("blog", "web")); n != 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
@@ -21,12 +22,15 @@ import (
 func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Duration, revivals int) *bed {
 	t.Helper()
 	table := routing.New()
+	var sched platform.Scheduler
+	st := &store.Files{Dir: dir + "/state"}
+	builds := deploy.NewBuilds(dir + "/builds")
 	hosts := domains.NewResolver()
 	p := platform.New(platform.Config{
 		Hosts: hosts,
-		Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table,
-		ReposDir: dir + "/repos", BuildsDir: dir + "/builds",
-		Scheduler: dockerLocal(interval, revivals),
+		Store: st, Engine: engine, Table: table,
+		ReposDir: dir + "/repos", Builds: builds,
+		Scheduler: captured(&sched, dockerLocal(interval, revivals)),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -35,7 +39,7 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, engine: engine, table: table, ctx: ctx, dom: dom})
+	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Repos: p.Repos(), Builds: builds}), engine: engine, table: table, ctx: ctx, dom: dom})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {
@@ -63,11 +67,11 @@ func (b *bed) containersOf(app string) []fakeengine.Container {
 func TestStartRestoresTheFormation(t *testing.T) {
 	b, dir := newRestoreBed(t, 0, 3)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("shop", "app:v1")
-	if err := b.p.StopApp(b.ctx, "shop", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "shop", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.p.Close()
@@ -86,7 +90,7 @@ func TestStartRestoresTheFormation(t *testing.T) {
 	if n := len(b2.running("shop", "web")); n != 0 {
 		t.Fatalf("the stopped app shop runs %d containers", n)
 	}
-	r, err := b2.p.Report(b2.ctx, "blog")
+	r, err := b2.d.Report(b2.ctx, "blog")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func TestStartRestoresTheFormation(t *testing.T) {
 		!strings.Contains(r.FormationCheck.Text, "creating it again") || !strings.Contains(r.FormationCheck.Text, "starting it again") {
 		t.Fatalf("report %q, formation check %+v", r.Status, r.FormationCheck)
 	}
-	if r, _ := b2.p.Report(b2.ctx, "shop"); r.Status != "stopped" {
+	if r, _ := b2.d.Report(b2.ctx, "shop"); r.Status != "stopped" {
 		t.Fatalf("shop's status %q, want stopped", r.Status)
 	}
 }
@@ -121,19 +125,19 @@ func TestFormationCheckActsWithinLimits(t *testing.T) {
 		b.engine.Crash(w[0].ID, 1)
 	}
 	b.eventually("the check gives up and says so", func() bool {
-		r, err := b.p.Report(b.ctx, "blog")
+		r, err := b.d.Report(b.ctx, "blog")
 		return err == nil && r.FormationCheck != nil && r.FormationCheck.GaveUp
 	})
 	time.Sleep(100 * time.Millisecond) // several more checks
 	if n := len(b.running("blog", "web")); n != 0 {
 		t.Fatalf("the check kept starting the failing container: %d running", n)
 	}
-	r, _ := b.p.Report(b.ctx, "blog")
+	r, _ := b.d.Report(b.ctx, "blog")
 	if !strings.HasPrefix(r.Status, "down") || !strings.Contains(r.FormationCheck.Text, "gave up on web.1") {
 		t.Fatalf("status %q, check %q", r.Status, r.FormationCheck.Text)
 	}
 	// ps:start gives it new tries.
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.running("blog", "web")); n != 1 {

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
-	"github.com/berth-paas/berth/platform"
 )
 
 // addr is the address a web container of the beds' apps is routed at.
@@ -108,7 +108,7 @@ func TestRestartWhoseCreateIsRefusedKeepsTheOldContainerServing(t *testing.T) {
 		}
 		return errors.New("invalid mount config")
 	}
-	err := b.p.Restart(b.ctx, "blog", io.Discard)
+	err := b.d.Restart(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "invalid mount config") {
 		t.Fatalf("restart error %v, want Docker's refusal", err)
 	}
@@ -143,7 +143,7 @@ func TestRestartWhoseNewContainerCannotStartKeepsTheOldContainerServing(t *testi
 		}
 		return fakeengine.Behavior{}
 	}
-	err := b.p.Restart(b.ctx, "blog", io.Discard)
+	err := b.d.Restart(b.ctx, "blog", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "executable file not found") {
 		t.Fatalf("restart error %v, want Docker's refusal", err)
 	}
@@ -197,7 +197,7 @@ func TestRolloutWhoseCheckFailsRemovesTheNewContainerAndKeepsTheOld(t *testing.T
 func TestRolloutWhereOneOfTwoNewContainersFailsRemovesBoth(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	before := b.targets("blog")
@@ -232,7 +232,7 @@ func TestCutOffRolloutRemovesTheNewContainerAndKeepsTheOld(t *testing.T) {
 	defer cancel()
 	deployed := make(chan error, 1)
 	go func() {
-		_, err := b.p.Deploy(ctx, platform.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: io.Discard})
+		_, err := b.d.Deploy(ctx, deploy.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: io.Discard})
 		deployed <- err
 	}()
 	b.eventually("the new container runs", func() bool {
@@ -320,7 +320,7 @@ func TestChecksSkippedTypeReplacesWithoutDowntimeOrChecks(t *testing.T) {
 func TestRolloutNamesTheNewContainersOnceTheOldAreGone(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.mustDeploy("blog", "app:v2")
@@ -342,7 +342,7 @@ func TestRolloutNamesTheNewContainersOnceTheOldAreGone(t *testing.T) {
 func TestWorkerThatExitsFailsTheDeploy(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b.engine.BehaviorOf = func(c fakeengine.Container) fakeengine.Behavior {
@@ -364,7 +364,7 @@ func TestRestartRunsTheSameReleaseInANewGeneration(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
 	old := b.running("blog", "web")[0]
-	if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	web := b.running("blog", "web")
@@ -385,7 +385,7 @@ func TestStopAppEmptiesTheRouteBeforeItStopsAContainer(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	web := b.running("blog", "web")[0]
 	w := b.watchStops("blog")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if routed, ok := w.stopped(web.ID); !ok || routed {
@@ -428,14 +428,14 @@ func TestRestartWhoseNetworkIsGoneKeepsTheOldContainerServing(t *testing.T) {
 			if err := b.spec.SetNetwork(b.ctx, "blog", key, []string{"gone"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.p.Restart(b.ctx, "blog", io.Discard); err != nil {
+			if err := b.d.Restart(b.ctx, "blog", io.Discard); err != nil {
 				t.Fatalf("restart with the network there: %v", err)
 			}
 			web := b.running("blog", "web")[0]
 			if err := b.engine.RemoveNetwork(b.ctx, "gone"); err != nil { // docker network rm
 				t.Fatal(err)
 			}
-			err := b.p.Restart(b.ctx, "blog", io.Discard)
+			err := b.d.Restart(b.ctx, "blog", io.Discard)
 			if err == nil || !strings.Contains(err.Error(), "gone") {
 				t.Fatalf("restart error %v, want the missing network named", err)
 			}
@@ -464,7 +464,7 @@ func TestRolloutRetiresATypeTheNewProcfileDropped(t *testing.T) {
 	if _, log, err := b.deploySource("blog", v1); err != nil {
 		t.Fatalf("deploy v1: %v\n%s", err, log)
 	}
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"worker": 1}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	worker := b.running("blog", "worker")[0]

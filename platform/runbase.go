@@ -43,7 +43,7 @@ func (p *Platform) RunBase(ctx context.Context, app string) (RunBase, error) {
 		return RunBase{}, err
 	}
 	return RunBase{
-		App: a, Release: rel, Env: p.releaseEnv(a, rel, "run.1"), Host: host,
+		App: a, Release: rel, Env: p.ReleaseEnv(a, rel, "run.1"), Host: host,
 		StopTimeout: StopTimeoutOf(a, p.ProcessGlobals()),
 	}, nil
 }

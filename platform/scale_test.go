@@ -31,12 +31,12 @@ func (b *bed) indexes(app, typ string) []string {
 }
 
 func (b *bed) scale(app string, want map[string]int) error {
-	return b.p.Scale(b.ctx, app, want, io.Discard)
+	return b.d.Scale(b.ctx, app, want, io.Discard)
 }
 
 func (b *bed) formation(app string) map[string]int {
 	b.t.Helper()
-	f, err := b.p.Formation(b.ctx, app)
+	f, err := b.d.Formation(b.ctx, app)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestScaleUpRoutesANewContainerOnlyOnceChecked(t *testing.T) {
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	scaled := make(chan error, 1)
-	go func() { scaled <- b.p.Scale(ctx, "blog", map[string]int{"web": 2}, io.Discard) }()
+	go func() { scaled <- b.d.Scale(ctx, "blog", map[string]int{"web": 2}, io.Discard) }()
 	b.eventually("web.2 runs", func() bool { return len(b.running("blog", "web")) == 2 })
 	time.Sleep(50 * time.Millisecond)
 	if got := b.targets("blog"); !slices.Equal(got, before) {
@@ -215,7 +215,7 @@ func TestScaleToZeroEmptiesTheRoute(t *testing.T) {
 func TestScaleOfAStoppedAppStartsNothingUntilStart(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.scale("blog", map[string]int{"web": 3}); err != nil {
@@ -224,7 +224,7 @@ func TestScaleOfAStoppedAppStartsNothingUntilStart(t *testing.T) {
 	if n := len(b.running("blog", "web")); n != 0 {
 		t.Fatalf("scaling a stopped app started %d containers", n)
 	}
-	if _, err := b.p.StartApp(b.ctx, "blog", io.Discard); err != nil {
+	if _, err := b.d.StartApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.indexes("blog", "web"); !slices.Equal(got, []string{"1", "2", "3"}) {

@@ -78,10 +78,10 @@ func TestEveryChangeOfWhatRunsGoesThroughTheScheduler(t *testing.T) {
 		do   func() error
 	}{
 		{"ps:scale", func() error { return b.scale("blog", map[string]int{"web": 2}) }},
-		{"ps:stop", func() error { return b.p.StopApp(b.ctx, "blog", io.Discard) }},
-		{"ps:start", func() error { _, err := b.p.StartApp(b.ctx, "blog", io.Discard); return err }},
-		{"ps:restart", func() error { return b.p.Restart(b.ctx, "blog", io.Discard) }},
-		{"releases:rollback", func() error { _, err := b.p.Rollback(b.ctx, "blog", 1, io.Discard); return err }},
+		{"ps:stop", func() error { return b.d.StopApp(b.ctx, "blog", io.Discard) }},
+		{"ps:start", func() error { _, err := b.d.StartApp(b.ctx, "blog", io.Discard); return err }},
+		{"ps:restart", func() error { return b.d.Restart(b.ctx, "blog", io.Discard) }},
+		{"releases:rollback", func() error { _, err := b.d.Rollback(b.ctx, "blog", 1, io.Discard); return err }},
 		{"apps:destroy", func() error { return b.p.Destroy(b.ctx, "blog") }},
 	}
 	for _, s := range steps {

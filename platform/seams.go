@@ -133,15 +133,6 @@ func (h *Hooks) OnRolledOut(f func(ctx context.Context, a *App, save func() erro
 	h.rolledOut = append(h.rolledOut, f)
 }
 
-// OnBuilt registers f to run after a deploy built from a source (it
-// succeeded or not), off the deploy's path, in a goroutine of its own:
-// disk prunes the build cache there.
-func (h *Hooks) OnBuilt(f func(ctx context.Context)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.built = append(h.built, f)
-}
-
 func (h *Hooks) runRolledOut(ctx context.Context, a *App, save func() error, log io.Writer) []error {
 	var errs []error
 	for _, f := range snapshot(h, &h.rolledOut) {
@@ -150,10 +141,4 @@ func (h *Hooks) runRolledOut(ctx context.Context, a *App, save func() error, log
 		}
 	}
 	return errs
-}
-
-func (h *Hooks) runBuilt(ctx context.Context) {
-	for _, f := range snapshot(h, &h.built) {
-		f(ctx)
-	}
 }

@@ -13,6 +13,9 @@ import (
 // deploy must not go on behind the branch's back.
 var ErrPusherGone = errors.New("the pusher disconnected")
 
+// ErrBuildCanceled is the cause of a deploy cancelled with builds:cancel.
+var ErrBuildCanceled = errors.New("cancelled with builds:cancel")
+
 // deployStep names the step a deploy is at ("the build", "the port
 // wait", ...), for the record of a deploy cancelled during it. The
 // rollout's checks run in parallel, so it is locked.

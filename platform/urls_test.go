@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/deploy"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -14,7 +15,7 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: &log}); err != nil {
+	if _, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v1", Reason: "test", Log: &log}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "=====> Application deployed:\n       http://blog.example.test\n") {
@@ -31,7 +32,7 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.Reset()
-	if _, err := b.p.Deploy(b.ctx, platform.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: &log}); err != nil {
+	if _, err := b.d.Deploy(b.ctx, deploy.DeployRequest{App: "blog", Image: "app:v2", Reason: "test", Log: &log}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "=====> Application deployed:\n       https://blog.example.test:8443\n       http://www.blog.test\n") {
@@ -56,7 +57,7 @@ func TestDeployEndsWithTheAppsURLs(t *testing.T) {
 func TestListCountsContainersByType(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if err := b.p.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
+	if err := b.d.Scale(b.ctx, "blog", map[string]int{"web": 2}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	list, err := b.p.List(b.ctx)
@@ -66,7 +67,7 @@ func TestListCountsContainersByType(t *testing.T) {
 	if got := platform.FormatProcesses(list[0].Processes); got != "web:2" {
 		t.Fatalf("processes %q, want web:2", got)
 	}
-	if err := b.p.StopApp(b.ctx, "blog", io.Discard); err != nil {
+	if err := b.d.StopApp(b.ctx, "blog", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if list, err = b.p.List(b.ctx); err != nil {

@@ -70,6 +70,7 @@ var (
 // Manager runs the services of one platform.
 type Manager struct {
 	p      *platform.Platform
+	config Configs
 	docker *docker.Client
 	store  store.Store
 	log    *slog.Logger
@@ -78,13 +79,20 @@ type Manager struct {
 	busy busy.Set
 }
 
+// Configs are the apps' config vars, which a link sets and an unlink
+// unsets (a config release, as config:set: package deploy's).
+type Configs interface {
+	Config(ctx context.Context, app string) (map[string]string, error)
+	SetConfig(ctx context.Context, app string, set map[string]string, unset []string, noRestart bool, log io.Writer) error
+}
+
 // New makes the manager of p's services, which runs them on engine.
 // caddymodule builds it beside the platform and gives it to the command
 // table in commands.Backend. The manager follows p's apps: links go with
 // an app that is destroyed, move with a rename and are copied with a
 // clone.
-func New(p *platform.Platform, engine *docker.Client) *Manager {
-	m := &Manager{p: p, docker: engine, store: p.Store(), log: slog.Default()}
+func New(p *platform.Platform, engine *docker.Client, config Configs) *Manager {
+	m := &Manager{p: p, config: config, docker: engine, store: p.Store(), log: slog.Default()}
 	p.Hooks().OnAppDestroyed(func(ctx context.Context, app string) { m.relink(ctx, app, "", false) })
 	p.Hooks().OnAppRenamed(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, false) })
 	p.Hooks().OnAppCloned(func(ctx context.Context, from, to string) { m.relink(ctx, from, to, true) })
@@ -434,7 +442,7 @@ func (m *Manager) Link(ctx context.Context, t *Type, name, app, alias string, lo
 		return "", err
 	}
 	defer unlock()
-	config, err := m.p.Config(ctx, app)
+	config, err := m.config.Config(ctx, app)
 	if err != nil {
 		return "", err
 	}
@@ -461,11 +469,11 @@ func (m *Manager) Link(ctx context.Context, t *Type, name, app, alias string, lo
 	}
 	url := t.URL(s)
 	fmt.Fprintf(log, "-----> Setting %s on %s\n", v, app)
-	err = m.p.SetConfig(ctx, app, map[string]string{v: url}, nil, false, log)
+	err = m.config.SetConfig(ctx, app, map[string]string{v: url}, nil, false, log)
 	// A rollout that failed after the config was stored leaves the var
 	// set: record the link so that unlink can take it away.
 	if err != nil {
-		if now, cerr := m.p.Config(ctx, app); cerr != nil || now[v] != url {
+		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != url {
 			return "", err
 		}
 	}
@@ -492,14 +500,14 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 	}
 	v := s.Links[i].Var
 	fmt.Fprintf(log, "-----> Unsetting %s on %s\n", v, app)
-	err = m.p.SetConfig(ctx, app, nil, []string{v}, false, log)
+	err = m.config.SetConfig(ctx, app, nil, []string{v}, false, log)
 	if errors.Is(err, platform.ErrAppNotFound) {
 		// The app is gone (its destroy could not update the link): there
 		// is no config to change, only the link to forget.
 		fmt.Fprintf(log, "-----> %s does not exist; forgetting its link\n", app)
 		err = nil
 	} else if err != nil {
-		if now, cerr := m.p.Config(ctx, app); cerr != nil || now[v] != "" {
+		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != "" {
 			return err
 		}
 	}

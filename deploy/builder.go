@@ -1,4 +1,4 @@
-package platform
+package deploy
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/berth-paas/berth/builder"
+	"github.com/berth-paas/berth/platform"
 )
 
 // The deploy pipeline's choice of a builder and of what it builds. The
@@ -17,13 +18,13 @@ import (
 // the platform's builders (package builder's Selector), with the global
 // config under the release's for detection (BUILDPACK_URL may be set
 // either way, as in Dokku).
-func (p *Platform) selectBuilder(ctx context.Context, a *App, s AppBuildSettings, src builder.Source, config map[string]string) (builder.Choice, error) {
-	if p.builders == nil {
+func (d *Deployer) selectBuilder(ctx context.Context, a *platform.App, s platform.AppBuildSettings, src builder.Source, config map[string]string) (builder.Choice, error) {
+	if d.builders == nil {
 		return builder.Choice{}, errors.New("this Berth has no builders configured, so it deploys images only (git:from-image)")
 	}
-	env := p.GlobalConfig()
+	env := d.apps.GlobalConfig()
 	maps.Copy(env, config)
-	choice, err := p.builders.Select(ctx, a.Name, s.Builder, src, env)
+	choice, err := d.builders.Select(ctx, a.Name, s.Builder, src, env)
 	if err == nil && s.GlobalBuilder {
 		choice.Why = "chosen for every app with builder:set --global selected"
 	}
@@ -34,13 +35,13 @@ func (p *Platform) selectBuilder(ctx context.Context, a *App, s AppBuildSettings
 // Dokku's builder-dockerfile, the file at that path, not the root's
 // Dockerfile, makes a source a Dockerfile app. A builder chosen for the
 // app itself still comes first.
-func (p *Platform) selectBuilderAt(ctx context.Context, a *App, s AppBuildSettings, src builder.Source, config map[string]string) (builder.Choice, error) {
+func (d *Deployer) selectBuilderAt(ctx context.Context, a *platform.App, s platform.AppBuildSettings, src builder.Source, config map[string]string) (builder.Choice, error) {
 	file, whose := s.DockerfilePath, "the app's"
 	if s.GlobalDockerfilePath {
 		whose = "the global"
 	}
-	if p.builders != nil && (s.Builder == "" || s.GlobalBuilder) && file != "" {
-		if b, ok := p.builders.Lookup(builder.DockerfileName); ok {
+	if d.builders != nil && (s.Builder == "" || s.GlobalBuilder) && file != "" {
+		if b, ok := d.builders.Lookup(builder.DockerfileName); ok {
 			if _, found, err := src.ReadFile(ctx, file); err != nil {
 				return builder.Choice{}, err
 			} else if found {
@@ -48,12 +49,12 @@ func (p *Platform) selectBuilderAt(ctx context.Context, a *App, s AppBuildSettin
 			}
 		}
 	}
-	return p.selectBuilder(ctx, a, s, src, config)
+	return d.selectBuilder(ctx, a, s, src, config)
 }
 
 // buildSource is the part of src a's builds see: its build directory
 // (the app's, else the global one) or all of it.
-func buildSource(ctx context.Context, s AppBuildSettings, src builder.Source) (builder.Source, error) {
+func buildSource(ctx context.Context, s platform.AppBuildSettings, src builder.Source) (builder.Source, error) {
 	if s.BuildDir == "" {
 		return src, nil
 	}
@@ -66,7 +67,7 @@ func buildSource(ctx context.Context, s AppBuildSettings, src builder.Source) (b
 // setting); the global one only when src has that file, since it is set
 // for many apps at once and apps with just a root Dockerfile must keep
 // building; else "" (the root's Dockerfile).
-func dockerfileFor(ctx context.Context, s AppBuildSettings, src builder.Source) (file, note string, err error) {
+func dockerfileFor(ctx context.Context, s platform.AppBuildSettings, src builder.Source) (file, note string, err error) {
 	if s.DockerfilePath == "" || !s.GlobalDockerfilePath {
 		return s.DockerfilePath, "", nil
 	}

@@ -1,17 +1,13 @@
-package platform
+package deploy
 
 import (
 	"context"
-	"errors"
 	"sync"
+
+	"github.com/berth-paas/berth/platform"
 )
 
 // This file holds Dokku's builds:cancel: the cancel of a running deploy.
-// How many builds Berth keeps (builds:set retention) is package
-// buildconfig's, read through the BuildSettings seam.
-
-// ErrBuildCanceled is the cause of a deploy cancelled with builds:cancel.
-var ErrBuildCanceled = errors.New("cancelled with builds:cancel")
 
 // runningDeploys are the deploys under way, by app (one at most: a deploy
 // holds its app's lock), so that builds:cancel can stop one.
@@ -58,23 +54,23 @@ func (r *runningDeploys) get(app string) *runningDeploy {
 // the deploy has ended and recorded its end, with the build's record (its
 // Status says whether the cancel came in time: a deploy past its swap
 // finishes); running is false when the app has no deploy under way.
-func (p *Platform) CancelDeploy(ctx context.Context, app string) (b Build, running bool, err error) {
-	if _, err := p.App(ctx, app); err != nil {
-		return Build{}, false, err
+func (d *Deployer) CancelDeploy(ctx context.Context, app string) (b platform.Build, running bool, err error) {
+	if _, err := d.apps.App(ctx, app); err != nil {
+		return platform.Build{}, false, err
 	}
-	d := p.deploys.get(app)
-	if d == nil {
-		return Build{}, false, nil
+	r := d.deploys.get(app)
+	if r == nil {
+		return platform.Build{}, false, nil
 	}
-	d.cancel(ErrBuildCanceled)
+	r.cancel(platform.ErrBuildCanceled)
 	select {
-	case <-d.done:
+	case <-r.done:
 	case <-ctx.Done():
-		return Build{}, true, context.Cause(ctx)
+		return platform.Build{}, true, context.Cause(ctx)
 	}
-	b = Build{ID: d.build, App: app, Status: BuildCanceled}
-	if d.build > 0 {
-		if rec, err := p.builds.get(app, d.build); err == nil {
+	b = platform.Build{ID: r.build, App: app, Status: platform.BuildCanceled}
+	if r.build > 0 {
+		if rec, err := d.builds.get(app, r.build); err == nil {
 			b = rec
 		}
 	}
@@ -90,4 +86,4 @@ func (l *buildLog) id() int {
 }
 
 // Deploying reports whether app has a deploy under way.
-func (p *Platform) Deploying(app string) bool { return p.deploys.get(app) != nil }
+func (d *Deployer) Deploying(app string) bool { return d.deploys.get(app) != nil }

@@ -1,4 +1,4 @@
-package platform
+package deploy
 
 import (
 	"errors"
@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-paas/berth/platform"
 )
 
 func TestBuildStoreRecordsAndPrunes(t *testing.T) {
-	s := buildStore{dir: t.TempDir()}
-	for i := 1; i <= KeepBuilds+3; i++ {
-		b, err := s.begin(Build{App: "blog", Reason: "push", Source: "commit abc", Started: time.Now().UTC()})
+	s := Builds{dir: t.TempDir()}
+	for i := 1; i <= platform.KeepBuilds+3; i++ {
+		b, err := s.begin(platform.Build{App: "blog", Reason: "push", Source: "commit abc", Started: time.Now().UTC()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -25,7 +27,7 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 			t.Fatalf("build %d while it runs: %+v, %v", i, running, err)
 		}
 		client := &strings.Builder{}
-		fmt.Fprintf(newTeeLog(client, b, DefaultBuildLogMax, 0), "step of build %d\n", i)
+		fmt.Fprintf(newTeeLog(client, b, platform.DefaultBuildLogMax, 0), "step of build %d\n", i)
 		if client.String() != fmt.Sprintf("step of build %d\n", i) {
 			t.Fatalf("the deployer saw %q", client.String())
 		}
@@ -34,7 +36,7 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 		if i%2 == 0 {
 			deployErr, release = errors.New("build of blog failed:\nRUN false"), 0
 		}
-		if err := b.finish(release, deployErr, KeepBuilds); err != nil {
+		if err := b.finish(release, deployErr, platform.KeepBuilds); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,11 +44,11 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(builds) != KeepBuilds {
-		t.Fatalf("kept %d builds, want %d", len(builds), KeepBuilds)
+	if len(builds) != platform.KeepBuilds {
+		t.Fatalf("kept %d builds, want %d", len(builds), platform.KeepBuilds)
 	}
-	if builds[0].ID != KeepBuilds+3 || builds[len(builds)-1].ID != 4 {
-		t.Fatalf("builds run from %d to %d, want newest %d first down to 4", builds[0].ID, builds[len(builds)-1].ID, KeepBuilds+3)
+	if builds[0].ID != platform.KeepBuilds+3 || builds[len(builds)-1].ID != 4 {
+		t.Fatalf("builds run from %d to %d, want newest %d first down to 4", builds[0].ID, builds[len(builds)-1].ID, platform.KeepBuilds+3)
 	}
 	for _, gone := range []string{"1.json", "1.log", "3.log"} {
 		if _, err := os.Stat(filepath.Join(s.dir, "blog", gone)); !errors.Is(err, os.ErrNotExist) {
@@ -69,24 +71,24 @@ func TestBuildStoreRecordsAndPrunes(t *testing.T) {
 		t.Fatalf("log of a failed build:\n%s\nwant:\n%s", log, want)
 	}
 	// A new build after pruning still gets a fresh id.
-	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	b, err := s.begin(platform.Build{App: "blog", Started: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.b.ID != KeepBuilds+4 {
-		t.Fatalf("next id %d, want %d", b.b.ID, KeepBuilds+4)
+	if b.b.ID != platform.KeepBuilds+4 {
+		t.Fatalf("next id %d, want %d", b.b.ID, platform.KeepBuilds+4)
 	}
 }
 
 func TestBuildStoreFailsInterruptedBuilds(t *testing.T) {
-	s := buildStore{dir: t.TempDir()}
-	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	s := Builds{dir: t.TempDir()}
+	b, err := s.begin(platform.Build{App: "blog", Started: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Write([]byte("Step 1/3\n"))
 	b.f.Close() // Berth dies here
-	if err := s.failRunning("blog"); err != nil {
+	if err := s.FailRunning("blog"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.get("blog", 1)
@@ -103,16 +105,16 @@ func TestBuildStoreFailsInterruptedBuilds(t *testing.T) {
 }
 
 func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
-	s := buildStore{}
-	b, err := s.begin(Build{App: "blog"})
+	s := Builds{}
+	b, err := s.begin(platform.Build{App: "blog"})
 	if err != nil || b != nil {
 		t.Fatalf("begin without a dir: %v, %v", b, err)
 	}
 	// A nil build log takes writes and finishes quietly.
-	if n, err := newTeeLog(&strings.Builder{}, b, DefaultBuildLogMax, 0).Write([]byte("x")); n != 1 || err != nil {
+	if n, err := newTeeLog(&strings.Builder{}, b, platform.DefaultBuildLogMax, 0).Write([]byte("x")); n != 1 || err != nil {
 		t.Fatalf("write: %d, %v", n, err)
 	}
-	if err := b.finish(1, nil, KeepBuilds); err != nil {
+	if err := b.finish(1, nil, platform.KeepBuilds); err != nil {
 		t.Fatal(err)
 	}
 	if builds, err := s.list("blog"); err != nil || len(builds) != 0 {
@@ -124,8 +126,8 @@ func TestBuildStoreWithoutDirKeepsNothing(t *testing.T) {
 // and in what the deployer sees, with a note; the closing line still
 // gets through.
 func TestBuildLogIsCapped(t *testing.T) {
-	s := buildStore{dir: t.TempDir()}
-	b, err := s.begin(Build{App: "blog", Started: time.Now().UTC()})
+	s := Builds{dir: t.TempDir()}
+	b, err := s.begin(platform.Build{App: "blog", Started: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestBuildLogIsCapped(t *testing.T) {
 		fmt.Fprint(tee, line)
 	}
 	tee.final([]byte("=====> Deployed blog v1\n"))
-	if err := b.finish(1, nil, KeepBuilds); err != nil {
+	if err := b.finish(1, nil, platform.KeepBuilds); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := os.ReadFile(s.logPath("blog", 1))
@@ -159,13 +161,13 @@ func TestBuildLogIsCapped(t *testing.T) {
 // A record a power cut left empty (or cut short) is listed as damaged,
 // and the app's other builds are still listed and readable.
 func TestBuildListSkipsADamagedRecord(t *testing.T) {
-	s := buildStore{dir: t.TempDir()}
+	s := Builds{dir: t.TempDir()}
 	for range 3 {
-		b, err := s.begin(Build{App: "blog", Reason: "push", Started: time.Now().UTC()})
+		b, err := s.begin(platform.Build{App: "blog", Reason: "push", Started: time.Now().UTC()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.finish(b.b.ID, nil, KeepBuilds); err != nil {
+		if err := b.finish(b.b.ID, nil, platform.KeepBuilds); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +185,7 @@ func TestBuildListSkipsADamagedRecord(t *testing.T) {
 		t.Fatalf("builds: %+v", builds)
 	}
 	for _, d := range builds[:2] {
-		if d.Status != BuildDamaged || !strings.Contains(d.Error, "damaged") {
+		if d.Status != platform.BuildDamaged || !strings.Contains(d.Error, "damaged") {
 			t.Fatalf("a damaged record listed as %+v", d)
 		}
 	}
@@ -191,7 +193,7 @@ func TestBuildListSkipsADamagedRecord(t *testing.T) {
 		t.Fatalf("the empty record: %+v", builds[1])
 	}
 	// The next build still gets a fresh id.
-	b, err := s.begin(Build{App: "blog", Started: time.Now()})
+	b, err := s.begin(platform.Build{App: "blog", Started: time.Now()})
 	if err != nil || b.b.ID != 4 {
 		t.Fatalf("next build: %v, %v", b, err)
 	}

@@ -1,4 +1,4 @@
-package platform
+package deploy
 
 import (
 	"context"
@@ -16,55 +16,27 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/internal/bytesize"
+	"github.com/berth-paas/berth/platform"
 )
 
-// Build is the record of one deploy (a push, ps:rebuild, git:sync,
-// git:from-image): what it deployed, when, how it ended. Its log, what the
-// person deploying saw, is kept beside it.
-type Build struct {
-	// ID numbers the app's builds: 1, 2, ...
-	ID  int    `json:"id"`
-	App string `json:"app"`
-	// Release is the release the deploy made; 0 when it made none (it
-	// failed).
-	Release int `json:"release,omitempty"`
-	// Reason says what started the deploy: push, rebuild, sync, image.
-	Reason string `json:"reason"`
-	// Source names what was deployed: "commit 1a2b3c4", "image NAME".
-	Source   string    `json:"source"`
-	GitRev   string    `json:"git_rev,omitempty"`
-	Image    string    `json:"image,omitempty"`
-	Started  time.Time `json:"started_at"`
-	Finished time.Time `json:"finished_at,omitzero"`
-	Status   string    `json:"status"` // running, succeeded, failed, canceled
-	Error    string    `json:"error,omitempty"`
-	// Builder is the builder that ran (dockerfile, ...); empty when
-	// none did (an image deploy, or one refused before the build).
-	Builder string `json:"builder,omitempty"`
-}
-
-// KeepBuilds is how many builds, logs included, Berth keeps per app; older
-// ones are removed when a build ends.
-const KeepBuilds = 20
-
-// buildStore keeps build records and logs as files: DIR/APP/ID.json and
+// Builds keeps build records and logs as files: DIR/APP/ID.json and
 // DIR/APP/ID.log, readable by the owner only (a build log can show
 // anything the build printed). An empty dir keeps nothing.
-type buildStore struct{ dir string }
+type Builds struct{ dir string }
 
-func (s buildStore) appDir(app string) string { return filepath.Join(s.dir, app) }
+func (s Builds) appDir(app string) string { return filepath.Join(s.dir, app) }
 
-func (s buildStore) metaPath(app string, id int) string {
+func (s Builds) metaPath(app string, id int) string {
 	return filepath.Join(s.appDir(app), strconv.Itoa(id)+".json")
 }
 
-func (s buildStore) logPath(app string, id int) string {
+func (s Builds) logPath(app string, id int) string {
 	return filepath.Join(s.appDir(app), strconv.Itoa(id)+".log")
 }
 
 // ids returns the IDs of the app's builds, oldest first. A build whose
 // record could not be written still holds its ID through its log.
-func (s buildStore) ids(app string) ([]int, error) {
+func (s Builds) ids(app string) ([]int, error) {
 	if s.dir == "" {
 		return nil, nil
 	}
@@ -90,12 +62,12 @@ func (s buildStore) ids(app string) ([]int, error) {
 }
 
 // list returns the app's builds, newest first.
-func (s buildStore) list(app string) ([]Build, error) {
+func (s Builds) list(app string) ([]platform.Build, error) {
 	ids, err := s.ids(app)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Build, 0, len(ids))
+	out := make([]platform.Build, 0, len(ids))
 	for _, id := range slices.Backward(ids) {
 		b, err := s.get(app, id)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -109,15 +81,15 @@ func (s buildStore) list(app string) ([]Build, error) {
 	return out, nil
 }
 
-func (s buildStore) get(app string, id int) (Build, error) {
+func (s Builds) get(app string, id int) (platform.Build, error) {
 	if s.dir == "" {
-		return Build{}, fs.ErrNotExist
+		return platform.Build{}, fs.ErrNotExist
 	}
 	data, err := os.ReadFile(s.metaPath(app, id))
 	if err != nil {
-		return Build{}, err
+		return platform.Build{}, err
 	}
-	var b Build
+	var b platform.Build
 	if err := json.Unmarshal(data, &b); err != nil || b.ID != id {
 		// A record a crash cut short (or anything else that is not
 		// one) must not hide the app's other builds: it is listed as
@@ -126,17 +98,11 @@ func (s buildStore) get(app string, id int) (Build, error) {
 		if len(data) > 0 {
 			why = "it is not a build record"
 		}
-		return Build{ID: id, App: app, Reason: "unknown", Status: BuildDamaged,
+		return platform.Build{ID: id, App: app, Reason: "unknown", Status: platform.BuildDamaged,
 			Error: fmt.Sprintf("the record of build %d is damaged (%s, perhaps from a crash or power cut while it was written); its log may still be read with builds:output %s %d", id, why, app, id)}, nil
 	}
 	return b, nil
 }
-
-// BuildDamaged is the status of a build whose record cannot be read.
-const BuildDamaged = "damaged"
-
-// BuildCanceled is the status of a build cancelled with builds:cancel.
-const BuildCanceled = "canceled"
 
 // syncDir makes a rename or a new file in dir durable: without it a power
 // cut can lose the entry even though the file's data reached the disk.
@@ -152,7 +118,7 @@ func syncDir(dir string) error {
 // save writes the build's record atomically and durably: a temporary
 // file, synced, renamed over the old one, and the directory synced, so a
 // power cut leaves the old record or the new one, never an empty file.
-func (s buildStore) save(b Build) error {
+func (s Builds) save(b platform.Build) error {
 	data, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
 		return err
@@ -183,7 +149,7 @@ func (s buildStore) save(b Build) error {
 // begin gives b the app's next build ID, records it as running and opens
 // its log. The caller holds the app's lock, so no other build of the app
 // takes the same ID.
-func (s buildStore) begin(b Build) (*buildLog, error) {
+func (s Builds) begin(b platform.Build) (*buildLog, error) {
 	if s.dir == "" {
 		return nil, nil
 	}
@@ -212,7 +178,7 @@ func (s buildStore) begin(b Build) (*buildLog, error) {
 }
 
 // prune removes all but the newest keep builds of the app.
-func (s buildStore) prune(app string, keep int) error {
+func (s Builds) prune(app string, keep int) error {
 	ids, err := s.ids(app)
 	if err != nil || len(ids) <= keep {
 		return err
@@ -230,7 +196,7 @@ func (s buildStore) prune(app string, keep int) error {
 
 // failRunning marks the app's builds that are still running failed: at
 // start, they are what a Berth that stopped mid-deploy left.
-func (s buildStore) failRunning(app string) error {
+func (s Builds) FailRunning(app string) error {
 	builds, err := s.list(app)
 	if err != nil {
 		return err
@@ -253,7 +219,7 @@ func (s buildStore) failRunning(app string) error {
 }
 
 // remove deletes every build of the app.
-func (s buildStore) remove(app string) error {
+func (s Builds) Remove(app string) error {
 	if s.dir == "" {
 		return nil
 	}
@@ -263,7 +229,7 @@ func (s buildStore) remove(app string) error {
 // move gives the builds of from to to (a rename): the history goes with
 // the app, and nothing of it stays under the old name for an app created
 // later under that name (whose deploy keys would read it).
-func (s buildStore) move(from, to string) error {
+func (s Builds) Move(from, to string) error {
 	if s.dir == "" {
 		return nil
 	}
@@ -291,8 +257,8 @@ func (s buildStore) move(from, to string) error {
 
 // buildLog is a running build: its log file and its record.
 type buildLog struct {
-	store buildStore
-	b     Build
+	store Builds
+	b     platform.Build
 
 	mu     sync.Mutex
 	f      *os.File
@@ -336,8 +302,8 @@ func (l *buildLog) finish(release int, deployErr error, keep int) error {
 	l.b.Status = "succeeded"
 	if deployErr != nil {
 		l.b.Status, l.b.Error = "failed", deployErr.Error()
-		if errors.Is(deployErr, ErrBuildCanceled) {
-			l.b.Status = BuildCanceled // Dokku's word
+		if errors.Is(deployErr, platform.ErrBuildCanceled) {
+			l.b.Status = platform.BuildCanceled // Dokku's word
 		}
 		if l.failed == nil {
 			_, l.failed = fmt.Fprintf(l.f, " !     %s\n", strings.ReplaceAll(deployErr.Error(), "\n", "\n !     "))
@@ -399,41 +365,41 @@ func (t *teeLog) final(p []byte) {
 
 // Builds returns the app's builds, newest first (the last its retention
 // keeps, see builds:set).
-func (p *Platform) Builds(ctx context.Context, app string) ([]Build, error) {
-	if _, err := p.App(ctx, app); err != nil {
+func (d *Deployer) Builds(ctx context.Context, app string) ([]platform.Build, error) {
+	if _, err := d.apps.App(ctx, app); err != nil {
 		return nil, err
 	}
-	return p.builds.list(app)
+	return d.builds.list(app)
 }
 
 // BuildOutput returns a build's record and its log: build id, or the
 // latest for 0. The log of a running build holds what it has written so
 // far.
-func (p *Platform) BuildOutput(ctx context.Context, app string, id int) (Build, io.ReadCloser, error) {
-	a, err := p.App(ctx, app)
+func (d *Deployer) BuildOutput(ctx context.Context, app string, id int) (platform.Build, io.ReadCloser, error) {
+	a, err := d.apps.App(ctx, app)
 	if err != nil {
-		return Build{}, nil, err
+		return platform.Build{}, nil, err
 	}
 	if id == 0 {
-		builds, err := p.builds.list(app)
+		builds, err := d.builds.list(app)
 		if err != nil {
-			return Build{}, nil, err
+			return platform.Build{}, nil, err
 		}
 		if len(builds) == 0 {
-			return Build{}, nil, fmt.Errorf("%s has no builds yet: push to it, or run ps:rebuild %s", app, app)
+			return platform.Build{}, nil, fmt.Errorf("%s has no builds yet: push to it, or run ps:rebuild %s", app, app)
 		}
 		id = builds[0].ID
 	}
-	b, err := p.builds.get(app, id)
+	b, err := d.builds.get(app, id)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, p.retentionOf(ctx, a), app)
+		return platform.Build{}, nil, fmt.Errorf("%s has no build %d (Berth keeps the last %d); see builds:list %s", app, id, d.retentionOf(ctx, a), app)
 	}
 	if err != nil {
-		return Build{}, nil, err
+		return platform.Build{}, nil, err
 	}
-	f, err := os.Open(p.builds.logPath(app, id))
+	f, err := os.Open(d.builds.logPath(app, id))
 	if err != nil {
-		return Build{}, nil, fmt.Errorf("the log of build %d of %s: %w", id, app, err)
+		return platform.Build{}, nil, fmt.Errorf("the log of build %d of %s: %w", id, app, err)
 	}
 	return b, f, nil
 }
