@@ -38,6 +38,7 @@ import (
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
+	"github.com/berth-paas/berth/scheduler/selector"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
 )
@@ -522,9 +523,11 @@ func (a *App) newCore() (*core, error) {
 		// The apps run as containers on this host's Docker (Dokku's
 		// docker-local scheduler); the formation check's settings
 		// follow the config (Provision).
+		// Each app runs on the scheduler it selected (scheduler:set),
+		// docker-local by default.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
-			return c.scheduler
+			return selector.New(deps, st, map[string]platform.Scheduler{selector.DockerLocal: c.scheduler})
 		},
 	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
@@ -578,12 +581,13 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, SSHHostKey: func() gossh.PublicKey {
-		if k := c.hostKey.Load(); k != nil {
-			return *k
-		}
-		return nil
-	}}
+	c.backend = &commands.Backend{Platform: c.platform, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings,
+		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SSHHostKey: func() gossh.PublicKey {
+			if k := c.hostKey.Load(); k != nil {
+				return *k
+			}
+			return nil
+		}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
 		URLFor:       func(h string) string { return c.platform.URLsFor([]string{h})[0] },
 		StillGranted: c.stillGranted, Metrics: c.metrics})
