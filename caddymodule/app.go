@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -39,6 +40,7 @@ import (
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/scheduler/selector"
+	"github.com/berth-paas/berth/scheduler/swarm"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
 )
@@ -432,8 +434,10 @@ var (
 type core struct {
 	dockerHost string
 	docker     *docker.Client
-	table      *routing.Table
-	platform   *platform.Platform
+	// swarmAPI is the swarm scheduler's client of the same engine.
+	swarmAPI io.Closer
+	table    *routing.Table
+	platform *platform.Platform
 	// scheduler runs the apps' containers for the platform; its
 	// formation check follows the config (Provision).
 	scheduler *dockerlocal.Scheduler
@@ -477,7 +481,20 @@ func (a *App) newCore() (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New(), metrics: appmetrics.New()}
+	// The swarm scheduler's own client of the same engine: the Swarm API
+	// is not part of platform.Engine.
+	swarmAPI, err := swarm.Connect(ctx, a.DockerHost)
+	if err != nil {
+		dc.Close()
+		return nil, fmt.Errorf("docker engine (for the swarm scheduler): %w", err)
+	}
+	made := false
+	defer func() {
+		if !made {
+			swarmAPI.Close()
+		}
+	}()
+	c := &core{dockerHost: a.DockerHost, docker: dc, swarmAPI: swarmAPI, table: routing.New(), metrics: appmetrics.New()}
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
@@ -527,7 +544,10 @@ func (a *App) newCore() (*core, error) {
 		// docker-local by default.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
-			return selector.New(deps, st, map[string]platform.Scheduler{selector.DockerLocal: c.scheduler})
+			return selector.New(deps, st, map[string]platform.Scheduler{
+				selector.DockerLocal: c.scheduler,
+				selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance}),
+			})
 		},
 	})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
@@ -644,6 +664,7 @@ func (a *App) newCore() (*core, error) {
 	// stopMetrics returns once the sampler has: Destruct closes the
 	// Docker client and the platform it uses next.
 	c.stopMetrics = startSampler(func(ctx context.Context) { c.metrics.Run(ctx, c.countContainers) })
+	made = true
 	return c, nil
 }
 
@@ -657,6 +678,7 @@ func (c *core) Destruct() error {
 	c.removeSocketDir()
 	c.platform.Close()
 	c.docker.Close()
+	c.swarmAPI.Close()
 	return err
 }
 
