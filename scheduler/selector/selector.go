@@ -146,22 +146,23 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 	if err != nil {
 		return err
 	}
-	prev := running(a)
+	prev, prevRan := running(a), a.SchedulerRan
+	// Noted before the rollout, so that the record its switch saves says
+	// which scheduler runs the new generation: from that moment on, the
+	// other's background work (docker-local's formation check) must
+	// leave the app alone. Undone if the rollout fails before the switch.
+	a.SchedulerRan = name
+	if name == DockerLocal {
+		a.SchedulerRan = "" // the default leaves no trace on the record
+	}
 	if err := sc.Rollout(ctx, a, rel, log); err != nil {
+		a.SchedulerRan = prevRan
 		return err
 	}
 	if prev == name {
 		return nil
 	}
 	cleanup := context.WithoutCancel(ctx)
-	ran := name
-	if name == DockerLocal {
-		ran = "" // the default leaves no trace on the record
-	}
-	a.SchedulerRan = ran
-	if err := s.save(cleanup, a); err != nil {
-		return fmt.Errorf("v%d serves on %s, but the record could not note it: %w; run ps:rebuild %s", rel.Version, name, err, a.Name)
-	}
 	if old := s.scheds[prev]; old != nil {
 		fmt.Fprintf(log, "-----> %s now runs on %s: removing what ran on %s\n", a.Name, name, prev)
 		// Requests the old processes were serving when the route moved

@@ -2,6 +2,7 @@ package selector_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -15,11 +16,16 @@ import (
 type fake struct {
 	name  string
 	calls *[]string
+	fail  bool
 }
 
 func (f fake) note(what string) { *f.calls = append(*f.calls, f.name+" "+what) }
 func (f fake) Rollout(_ context.Context, a *platform.App, _ platform.Release, _ io.Writer) error {
-	f.note("rollout " + a.Name)
+	// The record the rollout's switch saves names who runs it.
+	f.note("rollout " + a.Name + " ran=" + a.SchedulerRan)
+	if f.fail {
+		return errors.New("the new tasks failed")
+	}
 	return nil
 }
 func (f fake) Scale(_ context.Context, a *platform.App, _ platform.Release, _ map[string]int, _ io.Writer) error {
@@ -57,8 +63,8 @@ func newRig(t *testing.T) *rig {
 	r := &rig{st: &store.Files{Dir: t.TempDir()}}
 	deps := platform.SchedulerDeps{Save: func(context.Context, *platform.App) error { r.saves++; return nil }}
 	r.sel = selector.New(deps, r.st, map[string]platform.Scheduler{
-		selector.DockerLocal: fake{"docker-local", &r.calls},
-		selector.Swarm:       fake{"swarm", &r.calls},
+		selector.DockerLocal: fake{name: "docker-local", calls: &r.calls},
+		selector.Swarm:       fake{name: "swarm", calls: &r.calls},
 	})
 	return r
 }
@@ -69,7 +75,7 @@ func TestADefaultAppRunsOnDockerLocalAndItsRecordStaysAsItWas(t *testing.T) {
 	if err := r.sel.Rollout(context.Background(), a, platform.Release{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(r.calls, ";") != "docker-local rollout blog" || r.saves != 0 || a.SchedulerRan != "" {
+	if strings.Join(r.calls, ";") != "docker-local rollout blog ran=" || r.saves != 0 || a.SchedulerRan != "" {
 		t.Fatalf("calls %q, saves %d, ran %q", r.calls, r.saves, a.SchedulerRan)
 	}
 }
@@ -80,7 +86,7 @@ func TestARolloutOntoANewSchedulerRemovesWhatTheOldOneRan(t *testing.T) {
 	if err := r.sel.Rollout(context.Background(), a, platform.Release{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(r.calls, ";") != "swarm rollout blog;docker-local remove blog" || a.SchedulerRan != selector.Swarm || r.saves != 1 {
+	if strings.Join(r.calls, ";") != "swarm rollout blog ran=swarm;docker-local remove blog" || a.SchedulerRan != selector.Swarm {
 		t.Fatalf("calls %q, saves %d, ran %q", r.calls, r.saves, a.SchedulerRan)
 	}
 }
@@ -124,5 +130,20 @@ func TestRemoveGoesToEveryScheduler(t *testing.T) {
 	}
 	if got := strings.Join(r.calls, ";"); got != "docker-local remove blog;swarm remove blog" {
 		t.Fatalf("calls %q", got)
+	}
+}
+
+func TestAFailedRolloutLeavesTheRecordOnTheOldScheduler(t *testing.T) {
+	var calls []string
+	sel := selector.New(platform.SchedulerDeps{}, &store.Files{Dir: t.TempDir()}, map[string]platform.Scheduler{
+		selector.DockerLocal: fake{"docker-local", &calls, false},
+		selector.Swarm:       fake{"swarm", &calls, true},
+	})
+	a := &platform.App{Name: "blog", Scheduler: selector.Swarm}
+	if err := sel.Rollout(context.Background(), a, platform.Release{}, io.Discard); err == nil {
+		t.Fatal("no error")
+	}
+	if a.SchedulerRan != "" || strings.Join(calls, ";") != "swarm rollout blog ran=swarm" {
+		t.Fatalf("ran %q, calls %q", a.SchedulerRan, calls)
 	}
 }
