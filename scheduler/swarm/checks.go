@@ -49,8 +49,8 @@ func probe(ctx context.Context, t task, hc platform.Healthcheck, host string) st
 		}
 		return ""
 	default:
-		if !dialOK(ctx, t.addr, hc.TimeoutDuration()) {
-			return fmt.Sprintf("%s does not accept connections", t.addr)
+		if !answers(ctx, t.addr, hc.TimeoutDuration()) {
+			return fmt.Sprintf("%s does not answer", t.addr)
 		}
 		return ""
 	}
@@ -61,13 +61,23 @@ var checkClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-func dialOK(ctx context.Context, addr string, timeout time.Duration) bool {
+// answers reports whether the process behind a published port answers an
+// HTTP request with anything at all. A bare connection says nothing: the
+// engine's port proxy accepts it whether or not the task listens (and
+// then closes it), so the default check of a web task asks for a reply.
+func answers(ctx context.Context, addr string, timeout time.Duration) bool {
 	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return false
 	}
-	conn.Close()
-	return true
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(conn, "HEAD / HTTP/1.0\r\n\r\n"); err != nil {
+		return false
+	}
+	var b [1]byte
+	n, _ := conn.Read(b[:])
+	return n > 0
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

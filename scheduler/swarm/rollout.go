@@ -109,6 +109,7 @@ func (s *Scheduler) Rollout(ctx context.Context, a *platform.App, rel platform.R
 		return err
 	}
 	platform.SetStep(ctx, "service creation")
+	since := time.Now()
 	for _, typ := range types {
 		fmt.Fprintf(log, "-----> Starting %s=%d of v%d as the swarm service %s (PORT=%d)\n", typ, formation[typ], rel.Version, serviceName(a.Name, typ, gen), a.ProxyPort(rel))
 		id, err := s.create(cleanup, a, rel, typ, gen, formation[typ])
@@ -117,7 +118,7 @@ func (s *Scheduler) Rollout(ctx context.Context, a *platform.App, rel platform.R
 		}
 		created = append(created, id)
 	}
-	checked, err := s.awaitChecked(ctx, a, rel, gen, nil, log)
+	checked, err := s.awaitChecked(ctx, a, rel, gen, nil, since, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -204,7 +205,7 @@ func (s *Scheduler) drain(ctx context.Context, targets []string, limit time.Dura
 // replicas and each of their tasks not in skip passed its checks; it
 // returns the checked tasks. A task that fails (Swarm could not start it,
 // it exited, it failed a check) fails the wait.
-func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platform.Release, gen int, skip map[string]bool, log io.Writer) ([]string, error) {
+func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platform.Release, gen int, skip map[string]bool, since time.Time, log io.Writer) ([]string, error) {
 	platform.SetStep(ctx, "the tasks' checks")
 	deadline := time.Now().Add(platform.ReadyTimeout)
 	started := map[string]bool{}
@@ -215,17 +216,27 @@ func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platf
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lockedLog := &syncWriter{w: log}
+	// stop ends the wait with err, unless a check failed first: its
+	// failure cancelled ctx, and says what went wrong.
+	stop := func(err error) ([]string, error) {
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return nil, first
+		}
+		return nil, err
+	}
 	for {
 		v, err := s.look(ctx)
 		if err != nil {
-			return nil, err
+			return stop(err)
 		}
 		ready := true
 		for _, sv := range v.of(a.Name, gen) {
-			if err := taskFailed(ctx, s.api, sv); err != nil {
-				cancel()
-				wg.Wait()
-				return nil, err
+			if err := taskFailed(ctx, s.api, sv, since); err != nil {
+				return stop(err)
 			}
 			running := 0
 			for _, t := range sv.tasks {
@@ -259,8 +270,7 @@ func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platf
 		n, ferr := len(done), first
 		mu.Unlock()
 		if ferr != nil {
-			wg.Wait()
-			return nil, ferr
+			return stop(ferr)
 		}
 		if ready && n == countNew(v.of(a.Name, gen), skip) {
 			wg.Wait()
@@ -272,18 +282,10 @@ func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platf
 			return done, nil
 		}
 		if time.Now().After(deadline) {
-			cancel()
-			wg.Wait()
-			return nil, fmt.Errorf("the tasks of %s did not all run and pass their checks within %s (docker service ps %s)", a.Name, platform.ReadyTimeout, serviceName(a.Name, "web", gen))
+			return stop(fmt.Errorf("the tasks of %s did not all run and pass their checks within %s (docker service ps %s)", a.Name, platform.ReadyTimeout, serviceName(a.Name, "web", gen)))
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			wg.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			if first != nil {
-				return nil, first
-			}
-			return nil, context.Cause(ctx)
+			return stop(err)
 		}
 	}
 }
@@ -301,10 +303,11 @@ func countNew(svcs []service, skip map[string]bool) int {
 	return n
 }
 
-// taskFailed reports a task of sv that Swarm gave up on (a task that
-// failed or was rejected is replaced, and its desired state is then no
-// longer running, so the service's history is read).
-func taskFailed(ctx context.Context, api API, sv service) error {
+// taskFailed reports a task of sv made since then that failed or was
+// rejected (Swarm replaces such a task, and its desired state is then no
+// longer running, so the service's history is read; older tasks there
+// are not the change's: a crash Swarm already answered).
+func taskFailed(ctx context.Context, api API, sv service, since time.Time) error {
 	f := client.Filters{}
 	f.Add("service", sv.id)
 	res, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
@@ -312,6 +315,9 @@ func taskFailed(ctx context.Context, api API, sv service) error {
 		return err
 	}
 	for _, t := range res.Items {
+		if t.CreatedAt.Before(since) {
+			continue
+		}
 		switch t.Status.State {
 		case swarm.TaskStateFailed, swarm.TaskStateRejected:
 			why := t.Status.Err
@@ -335,6 +341,7 @@ func (s *Scheduler) Scale(ctx context.Context, a *platform.App, rel platform.Rel
 	}
 	for _, typ := range slices.Sorted(maps.Keys(want)) {
 		q := want[typ]
+		since := time.Now()
 		svcs := v.of(a.Name, a.Generation)
 		i := slices.IndexFunc(svcs, func(sv service) bool { return sv.typ == typ })
 		switch {
@@ -352,7 +359,7 @@ func (s *Scheduler) Scale(ctx context.Context, a *platform.App, rel platform.Rel
 			}
 		}
 		if !a.Stopped {
-			if err := s.checkNew(ctx, a, rel, log); err != nil {
+			if err := s.checkNew(ctx, a, rel, since, log); err != nil {
 				return fmt.Errorf("scaling %s to %d: %w", typ, q, err)
 			}
 		}
@@ -373,11 +380,11 @@ func (s *Scheduler) Scale(ctx context.Context, a *platform.App, rel platform.Rel
 
 // checkNew waits for the current generation's tasks that were not
 // checked yet, checks them and marks them routable.
-func (s *Scheduler) checkNew(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error {
+func (s *Scheduler) checkNew(ctx context.Context, a *platform.App, rel platform.Release, since time.Time, log io.Writer) error {
 	s.mu.Lock()
 	skip := maps.Clone(s.checked)
 	s.mu.Unlock()
-	ids, err := s.awaitChecked(ctx, a, rel, a.Generation, skip, log)
+	ids, err := s.awaitChecked(ctx, a, rel, a.Generation, skip, since, log)
 	if err != nil {
 		return err
 	}
@@ -425,6 +432,36 @@ func (s *Scheduler) Stop(ctx context.Context, a *platform.App, log io.Writer) er
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stopping %s: %w; run ps:stop %s again", a.Name, err, a.Name)
 	}
+	// Swarm stops the tasks after the update returns: ps:stop returns
+	// once they have, as docker-local's does once its containers have.
+	if err := s.awaitStopped(cleanup, svcs, platform.StopTimeoutOf(a, s.apps.ProcessGlobals())+10*time.Second); err != nil {
+		return fmt.Errorf("stopping %s: %w; run ps:stop %s again", a.Name, err, a.Name)
+	}
+	return nil
+}
+
+// awaitStopped waits up to limit until no task of svcs runs.
+func (s *Scheduler) awaitStopped(ctx context.Context, svcs []service, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, sv := range svcs {
+		f := client.Filters{}
+		f.Add("service", sv.id)
+		for {
+			res, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: f})
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(res.Items, func(t swarm.Task) bool { return t.Status.State == swarm.TaskStateRunning }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("tasks of %s still run after %s (docker service ps %s)", sv.name, limit.Round(time.Second), sv.name)
+			}
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -439,6 +476,7 @@ func (s *Scheduler) Start(ctx context.Context, a *platform.App, rel platform.Rel
 	}
 	svcs := v.of(a.Name, a.Generation)
 	changed := false
+	since := time.Now()
 	for _, typ := range platform.TypesToRun(rel, a.Formation) {
 		q := a.Formation[typ]
 		i := slices.IndexFunc(svcs, func(sv service) bool { return sv.typ == typ })
@@ -464,7 +502,7 @@ func (s *Scheduler) Start(ctx context.Context, a *platform.App, rel platform.Rel
 	if err := s.save(cleanup, a); err != nil {
 		return true, err
 	}
-	err = s.checkNew(ctx, a, rel, log)
+	err = s.checkNew(ctx, a, rel, since, log)
 	s.look(cleanup)
 	s.routes.Refresh(cleanup, a.Name)
 	return true, err
@@ -563,7 +601,7 @@ func (s *Scheduler) defaultCheck(ctx context.Context, sv service, t task, port i
 		if err != nil {
 			return err
 		}
-		if upSince.IsZero() && cur.addr != "" && dialOK(ctx, cur.addr, 500*time.Millisecond) {
+		if upSince.IsZero() && cur.addr != "" && answers(ctx, cur.addr, time.Second) {
 			upSince = time.Now()
 			fmt.Fprintf(log, "       %s.%d accepts connections on port %d (%s)\n", sv.typ, t.slot, port, cur.addr)
 		}
@@ -573,7 +611,7 @@ func (s *Scheduler) defaultCheck(ctx context.Context, sv service, t task, port i
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("the task did not accept connections on port %d within %s: make the app listen on $PORT (docker service logs %s)", port, platform.ReadyTimeout, sv.name)
+				return fmt.Errorf("the task did not answer on port %d within %s: make the app serve HTTP on $PORT (docker service logs %s)", port, platform.ReadyTimeout, sv.name)
 			}
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):

@@ -131,6 +131,7 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 			ContainerSpec: cs,
 			RestartPolicy: restart,
 			Resources:     resources(in.Host),
+			LogDriver:     logDriver(in.Host),
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		// What Swarm itself updates (a node drained, a spec changed by
@@ -207,4 +208,23 @@ func resources(h docker.HostOptions) *swarm.ResourceRequirements {
 		r.Reservations = &swarm.Resources{MemoryBytes: h.MemoryReservation}
 	}
 	return r
+}
+
+// logDriver carries logs:set max-size (the host options' log options) to
+// the tasks; nil leaves the engine's default.
+func logDriver(h docker.HostOptions) *swarm.Driver {
+	opts := map[string]string{}
+	for k, v := range h.LogOpts {
+		if v != "" { // "" means the option is left out (unlimited)
+			opts[k] = v
+		}
+	}
+	if len(opts) == 0 && h.LogDriver == "" {
+		return nil
+	}
+	name := h.LogDriver
+	if name == "" {
+		name = "json-file"
+	}
+	return &swarm.Driver{Name: name, Options: opts}
 }

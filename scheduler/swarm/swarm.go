@@ -341,6 +341,7 @@ func (s *Scheduler) Run() {
 	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
 		defer close(s.done)
+		s.boot(ctx)
 		prev := map[string]string{}
 		idle := 0
 		for {
@@ -381,6 +382,39 @@ func (s *Scheduler) Run() {
 			s.checkStrays(ctx, v)
 		}
 	}()
+}
+
+// boot takes over what ran while Berth was down, as docker-local does
+// with its containers at start: the running tasks of each app's current
+// generation take traffic at once (they passed their checks when they
+// started), and the services of other generations, left by a rollout
+// Berth stopped in, go.
+func (s *Scheduler) boot(ctx context.Context) {
+	v, err := s.look(ctx)
+	if err != nil || !v.active {
+		return
+	}
+	apps := map[string]bool{}
+	for _, sv := range v.services {
+		a, err := s.apps.App(ctx, sv.app)
+		if err != nil {
+			continue // gone, or unreadable: left as it is
+		}
+		if sv.gen != a.Generation {
+			s.log.Info("swarm: removing a service a rollout left behind", "app", sv.app, "service", sv.name)
+			s.remove(ctx, sv.id)
+			continue
+		}
+		for _, t := range sv.tasks {
+			if t.state == swarm.TaskStateRunning {
+				s.markChecked(t.id)
+			}
+		}
+		apps[sv.app] = true
+	}
+	for app := range apps {
+		s.routes.Refresh(ctx, app)
+	}
 }
 
 // fingerprints sums up, per app, what its route depends on.
