@@ -157,7 +157,12 @@ func (e *privateEngine) setUp(ts *testscript.TestScript) error {
 	e.bridge = fmt.Sprintf("brtpd%d", os.Getpid()%1000000)
 	ts.Defer(e.tearDown)
 	for _, args := range [][]string{
-		{"link", "add", e.bridge, "type", "bridge"},
+		// A MAC address of its own, as Docker gives the bridges it makes:
+		// left to the kernel, a bridge takes its lowest port's, which
+		// changes as containers come and go, and the containers' cached
+		// address of their gateway goes stale (replies to the host stall
+		// for up to 30 s: scheduler_swarm's tasks are on this bridge).
+		{"link", "add", e.bridge, "address", "02:42:ac:1f:fa:01", "type", "bridge"},
 		{"addr", "add", e.bridgeAddr, "dev", e.bridge},
 		{"link", "set", e.bridge, "up"},
 	} {

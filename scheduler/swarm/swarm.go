@@ -41,8 +41,8 @@
 //
 // Not yet (docs/SCALING.md): a registry for nodes other than the
 // manager, placement settings, run/enter/logs on tasks, ps:report's
-// figures, and a scale-down drain (Swarm picks which tasks a lower
-// replica count stops).
+// figures. A scale-down is a new generation (Scale): Swarm picks which
+// tasks a lower replica count stops only as it stops them.
 package swarm
 
 import (
