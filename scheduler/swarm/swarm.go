@@ -125,6 +125,10 @@ type Scheduler struct {
 	checkFormation func(app string, formation map[string]int, what string) error
 	rolledOut      func(ctx context.Context, a *platform.App, save func() error, log io.Writer) []error
 
+	// looking orders the looks (the poller's, a rollout's): a look that
+	// began earlier never replaces the view of one that began later.
+	looking sync.Mutex
+
 	mu sync.Mutex
 	// view is what the last look at the swarm saw.
 	view view
@@ -191,6 +195,8 @@ var errNotSwarm = errors.New("the swarm scheduler needs Berth's Docker engine to
 // look reads this Berth's services, their running tasks and the nodes'
 // addresses, and keeps them as the view.
 func (s *Scheduler) look(ctx context.Context) (view, error) {
+	s.looking.Lock()
+	defer s.looking.Unlock()
 	info, err := s.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return view{}, err
