@@ -11,10 +11,10 @@
 //
 // Selector is the platform's Scheduler (platform.Config.Scheduler): it
 // hands each call to one of the schedulers it is given by name. A rollout
-// goes to the app's selected scheduler; once it served, the record notes
-// which one runs the app's current generation (scheduler_ran, empty for
-// docker-local) and the processes the other schedulers still ran for the
-// app are removed. ps:scale, ps:stop and ps:start go to the scheduler
+// goes to the app's selected scheduler; the record its switch saves names
+// the one that runs the app's current generation (scheduler_ran, empty
+// for docker-local), and once it serves, the processes the other
+// schedulers still ran for the app are removed. ps:scale, ps:stop and ps:start go to the scheduler
 // that runs the current generation, so a scheduler:set takes effect at
 // the next deploy (ps:rebuild), as in Dokku.
 package selector
