@@ -146,7 +146,7 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 	if err != nil {
 		return err
 	}
-	prev, prevRan := running(a), a.SchedulerRan
+	prev, prevRan, ranBefore := running(a), a.SchedulerRan, a.Current != 0
 	// Noted before the rollout, so that the record its switch saves says
 	// which scheduler runs the new generation: from that moment on, the
 	// other's background work (docker-local's formation check) must
@@ -159,7 +159,8 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 		a.SchedulerRan = prevRan
 		return err
 	}
-	if prev == name {
+	// A first deploy leaves nothing on the other scheduler.
+	if prev == name || !ranBefore {
 		return nil
 	}
 	cleanup := context.WithoutCancel(ctx)

@@ -82,7 +82,7 @@ func TestADefaultAppRunsOnDockerLocalAndItsRecordStaysAsItWas(t *testing.T) {
 
 func TestARolloutOntoANewSchedulerRemovesWhatTheOldOneRan(t *testing.T) {
 	r := newRig(t)
-	a := &platform.App{Name: "blog", Scheduler: selector.Swarm}
+	a := &platform.App{Name: "blog", Scheduler: selector.Swarm, Current: 1}
 	if err := r.sel.Rollout(context.Background(), a, platform.Release{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -145,5 +145,16 @@ func TestAFailedRolloutLeavesTheRecordOnTheOldScheduler(t *testing.T) {
 	}
 	if a.SchedulerRan != "" || strings.Join(calls, ";") != "swarm rollout blog ran=swarm" {
 		t.Fatalf("ran %q, calls %q", a.SchedulerRan, calls)
+	}
+}
+
+func TestAFirstDeployOntoSwarmRemovesNothingElsewhere(t *testing.T) {
+	r := newRig(t)
+	a := &platform.App{Name: "blog", Scheduler: selector.Swarm}
+	if err := r.sel.Rollout(context.Background(), a, platform.Release{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.calls, ";"); got != "swarm rollout blog ran=swarm" || a.SchedulerRan != selector.Swarm {
+		t.Fatalf("calls %q, ran %q", got, a.SchedulerRan)
 	}
 }
