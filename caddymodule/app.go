@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -40,6 +41,8 @@ import (
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
+	"github.com/berth-paas/berth/scheduler/selector"
+	"github.com/berth-paas/berth/scheduler/swarm"
 	"github.com/berth-paas/berth/services"
 	"github.com/berth-paas/berth/store"
 	"github.com/berth-paas/berth/tcproute"
@@ -443,8 +446,10 @@ var (
 type core struct {
 	dockerHost string
 	docker     *docker.Client
-	table      *routing.Table
-	platform   *platform.Platform
+	// swarmAPI is the swarm scheduler's client of the same engine.
+	swarmAPI io.Closer
+	table    *routing.Table
+	platform *platform.Platform
 	// scheduler runs the apps' containers for the platform; its
 	// formation check follows the config (Provision).
 	scheduler *dockerlocal.Scheduler
@@ -496,7 +501,20 @@ func (a *App) newCore() (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &core{dockerHost: a.DockerHost, docker: dc, table: routing.New(), metrics: appmetrics.New()}
+	// The swarm scheduler's own client of the same engine: the Swarm API
+	// is not part of platform.Engine.
+	swarmAPI, err := swarm.Connect(ctx, a.DockerHost)
+	if err != nil {
+		dc.Close()
+		return nil, fmt.Errorf("docker engine (for the swarm scheduler): %w", err)
+	}
+	made := false
+	defer func() {
+		if !made {
+			swarmAPI.Close()
+		}
+	}()
+	c := &core{dockerHost: a.DockerHost, docker: dc, swarmAPI: swarmAPI, table: routing.New(), metrics: appmetrics.New()}
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
@@ -537,6 +555,9 @@ func (a *App) newCore() (*core, error) {
 	// The hosts an app answers on are package domains' knowledge, which
 	// the core asks wherever it routes an app.
 	c.hosts = domains.NewResolver()
+	// sched is the scheduler the platform runs apps on (New makes it); the
+	// deploy pipeline rolls out on the same one.
+	var sched platform.Scheduler
 	c.platform = platform.New(platform.Config{
 		Hosts:         c.hosts,
 		Store:         st,
@@ -550,9 +571,15 @@ func (a *App) newCore() (*core, error) {
 		// The apps run as containers on this host's Docker (Dokku's
 		// docker-local scheduler); the formation check's settings
 		// follow the config (Provision).
+		// Each app runs on the scheduler it selected (scheduler:set),
+		// docker-local by default.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
-			return c.scheduler
+			sched = selector.New(deps, st, map[string]platform.Scheduler{
+				selector.DockerLocal: c.scheduler,
+				selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance}),
+			})
+			return sched
 		},
 	})
 	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
@@ -561,7 +588,7 @@ func (a *App) newCore() (*core, error) {
 	// ps:stop and ps:start)
 	// runs on the scheduler the platform was given.
 	deploys := deploy.New(deploy.Config{
-		Apps: c.platform, Engine: dc, Store: st, Scheduler: c.scheduler,
+		Apps: c.platform, Engine: dc, Store: st, Scheduler: sched,
 		Specs: platform.NewSpecs(spec), Builders: builders, BuildSettings: buildResolver,
 		Repos: c.platform.Repos(), Builds: builds, Logger: a.log,
 	})
@@ -617,12 +644,13 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc, deploys)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp, SSHHostKey: func() gossh.PublicKey {
-		if k := c.hostKey.Load(); k != nil {
-			return *k
-		}
-		return nil
-	}}
+	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
+		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SSHHostKey: func() gossh.PublicKey {
+			if k := c.hostKey.Load(); k != nil {
+				return *k
+			}
+			return nil
+		}}
 	c.dashboard = dashboard.New(dashboard.Config{Backend: c.backend, Logger: a.log,
 		URLFor:       func(h string) string { return c.hosts.URLsFor([]string{h})[0] },
 		StillGranted: c.stillGranted, Metrics: c.metrics})
@@ -686,6 +714,7 @@ func (a *App) newCore() (*core, error) {
 	// stopMetrics returns once the sampler has: Destruct closes the
 	// Docker client and the platform it uses next.
 	c.stopMetrics = startSampler(func(ctx context.Context) { c.metrics.Run(ctx, c.countContainers) })
+	made = true
 	return c, nil
 }
 
@@ -700,6 +729,7 @@ func (c *core) Destruct() error {
 	c.removeSocketDir()
 	c.platform.Close()
 	c.docker.Close()
+	c.swarmAPI.Close()
 	return err
 }
 

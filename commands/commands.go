@@ -25,6 +25,7 @@ import (
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
+	"github.com/berth-paas/berth/scheduler/selector"
 	"github.com/berth-paas/berth/services"
 	"golang.org/x/crypto/ssh"
 )
@@ -99,6 +100,9 @@ type Backend struct {
 	// global domains, ports, proxy and domains enable/disable, the URLs
 	// (domains:*, ports:*, proxy:*, url, urls).
 	Domains *domains.Domains
+	// Scheduler keeps which scheduler runs each app (scheduler:set,
+	// scheduler:report).
+	Scheduler *selector.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys
@@ -149,7 +153,8 @@ func init() {
 	table = slices.Concat(table, processCommands, releaseCommands, diskCommands, moreCommands, logCommands, runCommands,
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
-		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands, configImportCommands, appsSetCommands)
+		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands, configImportCommands, appsSetCommands,
+		schedulerCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -84,6 +84,14 @@ type App struct {
 	// app (or "unlimited"): a deploy key may set up to it, or up to
 	// applogs.DefaultMaxSize when no admin set one.
 	LogMaxSizeAllowed string `json:"log_max_size_allowed,omitempty"`
+	// Scheduler is the scheduler the app's next rollout runs on
+	// (scheduler:set APP selected; package scheduler/selector owns it):
+	// "docker-local", "swarm", or empty for the global one, else
+	// docker-local. SchedulerRan is the one its current generation runs
+	// on, empty for docker-local, which ps:scale, ps:stop and ps:start
+	// go to until the next rollout.
+	Scheduler    string `json:"scheduler,omitempty"`
+	SchedulerRan string `json:"scheduler_ran,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

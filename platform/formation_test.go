@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/internal/fakeengine"
+	"github.com/berth-paas/berth/platform"
 )
 
 // note returns the formation check's note on app, or "".
@@ -305,4 +306,22 @@ func TestFormationCheckStartsAScaledTypeOfAnImageWithoutAProcfile(t *testing.T) 
 		c, _ := b.engine.Container(worker.ID)
 		return c.Running
 	})
+}
+
+// An app another scheduler runs (swarm: platform.App.SchedulerRan) has no
+// containers here: the check creates none for it.
+func TestFormationCheckLeavesAnAppAnotherSchedulerRuns(t *testing.T) {
+	b, _ := newRestoreBed(t, 20*time.Millisecond, 3)
+	b.mustDeploy("blog", "app:v1")
+	web := b.running("blog", "web")[0]
+	if err := b.p.UpdateApp(b.ctx, "blog", func(a *platform.App) error { a.SchedulerRan = "swarm"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Remove(b.ctx, web.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // fifteen checks
+	if cs := b.running("blog", "web"); len(cs) != 0 {
+		t.Fatalf("the check made %d container(s) for an app swarm runs", len(cs))
+	}
 }

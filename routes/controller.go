@@ -120,6 +120,10 @@ type Controller struct {
 	// interval is ReconcileInterval (tests shorten it).
 	interval time.Duration
 
+	// source gives the targets of apps that run elsewhere than in this
+	// engine's containers (SetTargetSource); nil: none do.
+	source atomic.Pointer[TargetSource]
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -305,7 +309,10 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		}
 		v := view{hosts: a.Hosts, disabled: a.Disabled}
 		if !a.Disabled {
-			v.cands = candidates(byApp[name], a.Generation)
+			var elsewhere bool
+			if v.cands, elsewhere = c.sourced(name, a.Generation); !elsewhere {
+				v.cands = candidates(byApp[name], a.Generation)
+			}
 		}
 		views[name] = v
 	}
@@ -402,11 +409,56 @@ func (c *Controller) readyTargets(ctx context.Context, app string, generation in
 	if generation == 0 {
 		return nil, nil
 	}
+	if cands, elsewhere := c.sourced(app, generation); elsewhere {
+		return cands, nil
+	}
 	cs, err := c.engine.ListRunning(ctx, docker.LabelApp+"="+app, docker.LabelProcess+"=web")
 	if err != nil {
 		return nil, err
 	}
 	return candidates(cs, generation), nil
+}
+
+// Target is a process that takes an app's traffic at an address that is
+// not a container's on this engine: a Swarm task's published port.
+type Target struct {
+	// ID names the process (a task's ID) for Hide and Unhide.
+	ID string
+	// Addr is where Caddy reaches it, host:port.
+	Addr string
+}
+
+// TargetSource gives the targets of apps whose processes are not this
+// engine's containers (package scheduler/swarm: tasks, which it follows
+// by polling, as Swarm sends no task events). It answers from memory:
+// refreshes and the reconcile ask it under no lock of theirs.
+type TargetSource interface {
+	// Targets returns the web processes of app's generation that may take
+	// traffic (running, checks passed), and whether the source runs that
+	// generation of app at all; when it does not, the app's containers
+	// are routed.
+	Targets(app string, generation int) (targets []Target, runs bool)
+}
+
+// SetTargetSource makes the controller route the apps s runs to the
+// targets s gives, and every other app to its containers.
+func (c *Controller) SetTargetSource(s TargetSource) { c.source.Store(&s) }
+
+// sourced asks the target source for app's generation.
+func (c *Controller) sourced(app string, generation int) ([]candidate, bool) {
+	s := c.source.Load()
+	if s == nil || generation == 0 {
+		return nil, false
+	}
+	ts, runs := (*s).Targets(app, generation)
+	if !runs {
+		return nil, false
+	}
+	out := make([]candidate, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, candidate{id: t.ID, addr: t.Addr})
+	}
+	return out, true
 }
 
 // candidate is a running web container of an app's generation, as a

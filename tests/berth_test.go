@@ -82,7 +82,9 @@ func TestScripts(t *testing.T) {
 // one for every dockerd and every Berth on the host (see
 // docker/buildcgroup.go): another script's build starting or ending in
 // the middle would raise or lift the limit they assert, or their small
-// limit would kill the other script's build.
+// limit would kill the other script's build. scheduler_swarm is here too:
+// its private engine's bridge has the address restore's has, and swarm
+// mode makes a host bridge of a fixed name (docker_gwbridge).
 func TestSerialScripts(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "serial", "*.txtar"))
 	if err != nil || len(files) == 0 {

@@ -37,9 +37,13 @@ type privateEngineKey struct{}
 //	                     DOCKER_HOST and PRIVATE_DOCKER_HOST at it)
 //	privdockerd stop     stop it (SIGTERM: it stops its containers)
 //	privdockerd restart  stop, then start with the same data
+//	privdockerd swarm    make it a single-node swarm's manager, advertised
+//	                     on its own bridge's address (scheduler_swarm: swarm
+//	                     mode on the suite's engine would disturb every
+//	                     other script)
 func cmdPrivateDockerd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
-		ts.Fatalf("usage: privdockerd start|stop|restart")
+		ts.Fatalf("usage: privdockerd start|stop|restart|swarm")
 	}
 	e, _ := ts.Value(privateEngineKey{}).(*privateEngine)
 	if e == nil {
@@ -53,6 +57,18 @@ func cmdPrivateDockerd(ts *testscript.TestScript, neg bool, args []string) {
 	case "restart":
 		ts.Check(e.stop())
 		ts.Check(e.start(ts))
+	case "swarm":
+		ip, _, _ := strings.Cut(e.bridgeAddr, "/")
+		// Swarm mode makes a host bridge of a fixed name, which outlives
+		// dockerd: it goes with the script, unless it was there before.
+		if exec.Command("ip", "link", "show", "docker_gwbridge").Run() != nil {
+			ts.Defer(func() { exec.Command("ip", "link", "del", "docker_gwbridge").Run() })
+		}
+		init := exec.Command("docker", "swarm", "init", "--advertise-addr", ip, "--listen-addr", ip+":2377")
+		init.Env = e.env()
+		if out, err := init.CombinedOutput(); err != nil {
+			ts.Fatalf("privdockerd swarm: %v: %s", err, out)
+		}
 	default:
 		ts.Fatalf("privdockerd: unknown subcommand %q", args[0])
 	}
@@ -141,7 +157,12 @@ func (e *privateEngine) setUp(ts *testscript.TestScript) error {
 	e.bridge = fmt.Sprintf("brtpd%d", os.Getpid()%1000000)
 	ts.Defer(e.tearDown)
 	for _, args := range [][]string{
-		{"link", "add", e.bridge, "type", "bridge"},
+		// A MAC address of its own, as Docker gives the bridges it makes:
+		// left to the kernel, a bridge takes its lowest port's, which
+		// changes as containers come and go, and the containers' cached
+		// address of their gateway goes stale (replies to the host stall
+		// for up to 30 s: scheduler_swarm's tasks are on this bridge).
+		{"link", "add", e.bridge, "address", "02:42:ac:1f:fa:01", "type", "bridge"},
 		{"addr", "add", e.bridgeAddr, "dev", e.bridge},
 		{"link", "set", e.bridge, "up"},
 	} {

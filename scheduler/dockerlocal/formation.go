@@ -258,7 +258,9 @@ func (d *Scheduler) checkFormations(ctx context.Context, boot bool) {
 	var todo []string
 	for _, name := range names {
 		a, err := d.apps.App(ctx, name)
-		if err != nil || a.Stopped || a.Current == 0 {
+		// An app another scheduler runs (SchedulerRan: swarm) has no
+		// containers here to restore.
+		if err != nil || a.Stopped || a.Current == 0 || a.SchedulerRan != "" {
 			continue
 		}
 		rel, ok := a.CurrentRelease()
@@ -329,7 +331,7 @@ func (d *Scheduler) restoreApp(ctx context.Context, app string, boot bool) error
 // that pre-empts the check, parent by Close.
 func (d *Scheduler) restore(ctx, parent context.Context, a *platform.App, boot bool) error {
 	app := a.Name
-	if a.Stopped {
+	if a.Stopped || a.SchedulerRan != "" {
 		return nil
 	}
 	rel, ok := a.CurrentRelease()

@@ -1,0 +1,115 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/berth-paas/berth/scheduler/selector"
+)
+
+// schedulerCommands choose what runs an app's processes (Dokku's
+// scheduler plugin): docker-local (containers on this host) or swarm.
+var schedulerCommands = []command{
+	{appScope, "scheduler:set", "scheduler:set APP|--global selected [docker-local|swarm]", "Choose the scheduler the app's next deploy runs on (docker-local, the default, or swarm; none to unset)", schedulerSet},
+	{appScope, "scheduler:report", "scheduler:report APP|--global [--format json]", "Show the app's scheduler settings and what runs it (no APP: every app)", schedulerReport},
+}
+
+func schedulerSet(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, global, err := setArgs(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usageError{"give an app (or --global), the property selected and a scheduler (" + strings.Join(selector.Names, " or ") + "; none to unset it)"}
+	}
+	app, key, value := pos[0], pos[1], ""
+	if len(pos) == 3 {
+		value = pos[2]
+	}
+	if key != "selected" {
+		return usageError{fmt.Sprintf("unknown scheduler property %q: use selected", key)}
+	}
+	who := app
+	if global {
+		who = "every app that selects none"
+		err = p.Scheduler.SetGlobal(ctx, value)
+	} else {
+		err = p.Scheduler.Set(ctx, app, value)
+	}
+	if err != nil {
+		return err
+	}
+	if value == "" {
+		fmt.Fprintf(out.Stderr, "-----> Unset the scheduler of %s; it applies from the next deploy\n", who)
+		return nil
+	}
+	fmt.Fprintf(out.Stderr, "-----> Set the scheduler of %s to %s; it applies from the next deploy (ps:rebuild)\n", who, value)
+	return nil
+}
+
+func schedulerReport(ctx context.Context, p *Backend, args []string, out IO) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	var reports []selector.Report
+	switch {
+	case global && len(pos) == 0:
+		r, err := p.Scheduler.GlobalReport(ctx)
+		if err != nil {
+			return err
+		}
+		reports = append(reports, r)
+	case !global && len(pos) == 1:
+		r, err := p.Scheduler.Report(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		reports = append(reports, r)
+	case !global && len(pos) == 0:
+		apps, err := p.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range apps {
+			r, err := p.Scheduler.Report(ctx, a.Name)
+			if err != nil {
+				return err
+			}
+			reports = append(reports, r)
+		}
+	default:
+		return usageError{"give an app, or --global, or nothing for every app"}
+	}
+	if asJSON {
+		if len(pos) == 1 || global {
+			return writeJSON(out, reports[0])
+		}
+		return writeJSON(out, reports)
+	}
+	for _, r := range reports {
+		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+		if r.App == "" {
+			fmt.Fprintf(out.Stdout, "=====> Global scheduler information\n")
+		} else {
+			fmt.Fprintf(out.Stdout, "=====> %s scheduler information\n", r.App)
+		}
+		fmt.Fprintf(tw, "Scheduler computed selected:\t%s\n", r.ComputedSelected)
+		fmt.Fprintf(tw, "Scheduler global selected:\t%s\n", r.GlobalSelected)
+		if r.App != "" {
+			fmt.Fprintf(tw, "Scheduler selected:\t%s\n", r.Selected)
+			fmt.Fprintf(tw, "Scheduler running:\t%s\n", r.Running)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

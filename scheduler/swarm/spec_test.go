@@ -1,0 +1,140 @@
+package swarm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+	"github.com/moby/moby/api/types/swarm"
+)
+
+func input() serviceInput {
+	return serviceInput{
+		App:     &platform.App{Name: "blog"},
+		Release: platform.Release{Version: 3, Image: "berth/blog:3", Port: 5000, Processes: map[string]string{"web": "./server"}},
+		Type:    "web", Gen: 7, Replicas: 2, Instance: "inst1",
+		Env:           []string{"PORT=5000", "DYNO=web.1", "GREETING={{.Node.Hostname}}"},
+		RestartPolicy: "on-failure:10",
+		StopTimeout:   30 * time.Second,
+	}
+}
+
+func TestAServiceRunsTheFormationWithBerthsLabels(t *testing.T) {
+	spec, err := serviceSpec(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Name != "blog_web_7" || *spec.Mode.Replicated.Replicas != 2 {
+		t.Fatalf("name %q replicas %d", spec.Name, *spec.Mode.Replicated.Replicas)
+	}
+	l := spec.Labels
+	if l[docker.LabelApp] != "blog" || l[docker.LabelProcess] != "web" || l[docker.LabelGeneration] != "7" || l[docker.LabelRelease] != "3" || l[docker.LabelInstance] != "inst1" || l[docker.LabelPort] != "5000" {
+		t.Fatalf("service labels %v", l)
+	}
+	cs := spec.TaskTemplate.ContainerSpec
+	if cs.Image != "berth/blog:3" || !slices.Equal(cs.Command, []string{"/bin/sh", "-c", "./server"}) || *cs.StopGracePeriod != 30*time.Second {
+		t.Fatalf("container spec %+v", cs)
+	}
+	if spec.UpdateConfig.Order != swarm.UpdateOrderStartFirst {
+		t.Fatalf("update order %q", spec.UpdateConfig.Order)
+	}
+}
+
+func TestATaskIsNotADockerLocalContainerOfTheApp(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	l := spec.TaskTemplate.ContainerSpec.Labels
+	// Every Berth container label is set (an image's cannot stand in),
+	// and those that make a container the app's are empty.
+	if v, ok := l[docker.LabelApp]; !ok || v != "" {
+		t.Fatalf("berth.app %q (set %v)", v, ok)
+	}
+	if v, ok := l[docker.LabelInstance]; !ok || v != "" {
+		t.Fatalf("berth.instance %q (set %v)", v, ok)
+	}
+	if l[LabelTaskApp] != "blog" || l[LabelTaskProcess] != "web" {
+		t.Fatalf("task labels %v", l)
+	}
+}
+
+func TestEachTaskPublishesTheAppsPortInHostModeOnAPortTheEngineChooses(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	ports := spec.EndpointSpec.Ports
+	if len(ports) != 1 || ports[0].PublishMode != swarm.PortConfigPublishModeHost || ports[0].TargetPort != 5000 || ports[0].PublishedPort != 0 {
+		t.Fatalf("ports %+v", ports)
+	}
+}
+
+func TestTheEnvironmentNamesEachTasksDynoAndQuotesTemplates(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	env := spec.TaskTemplate.ContainerSpec.Env
+	if !slices.Contains(env, "DYNO=web.{{.Task.Slot}}") || slices.Contains(env, "DYNO=web.1") {
+		t.Fatalf("env %q", env)
+	}
+	if !slices.Contains(env, `GREETING={{"{{"}}.Node.Hostname}}`) {
+		t.Fatalf("a config value is read as a template: %q", env)
+	}
+}
+
+func TestRestartPoliciesInSwarmsTerms(t *testing.T) {
+	for policy, want := range map[string]swarm.RestartPolicyCondition{
+		"no": swarm.RestartPolicyConditionNone, "always": swarm.RestartPolicyConditionAny,
+		"unless-stopped": swarm.RestartPolicyConditionAny, "on-failure:10": swarm.RestartPolicyConditionOnFailure,
+	} {
+		p, err := restartPolicy(policy)
+		if err != nil || p.Condition != want {
+			t.Fatalf("%s: %+v (%v), want %s", policy, p, err, want)
+		}
+	}
+	if p, _ := restartPolicy("on-failure:10"); *p.MaxAttempts != 10 {
+		t.Fatalf("max attempts %d", *p.MaxAttempts)
+	}
+}
+
+func TestALongNameBecomesAValidServiceName(t *testing.T) {
+	n := serviceName(strings.Repeat("a", 60), "worker", 12)
+	if len(n) > 63 || !validName.MatchString(n) || !strings.HasSuffix(n, "_12") {
+		t.Fatalf("name %q", n)
+	}
+}
+
+func TestSettingsTheSchedulerDoesNotCarryAreRefused(t *testing.T) {
+	a := &platform.App{Name: "blog", Storage: []string{"/data:/data"}}
+	if got := unsupported(a); !strings.Contains(got, "storage mounts") {
+		t.Fatalf("unsupported %q", got)
+	}
+	if got := unsupported(&platform.App{Name: "blog"}); got != "" {
+		t.Fatalf("unsupported %q of an app with none", got)
+	}
+}
+
+func TestOnlyCheckedRunningWebTasksOfTheGenerationAreRouted(t *testing.T) {
+	s := &Scheduler{checked: map[string]bool{"t1": true, "t3": true}}
+	s.view = view{active: true, services: []service{
+		{app: "blog", typ: "web", gen: 2, tasks: []task{
+			{id: "t1", state: swarm.TaskStateRunning, addr: "10.0.0.1:30001"},
+			{id: "t2", state: swarm.TaskStateRunning, addr: "10.0.0.1:30002"}, // not checked yet
+			{id: "t3", state: swarm.TaskStateStarting, addr: "10.0.0.1:30003"},
+		}},
+		{app: "blog", typ: "worker", gen: 2, tasks: []task{{id: "t4", state: swarm.TaskStateRunning, addr: "10.0.0.1:30004"}}},
+	}}
+	s.checked["t4"] = true
+	ts, runs := s.Targets("blog", 2)
+	if !runs || len(ts) != 1 || ts[0].Addr != "10.0.0.1:30001" {
+		t.Fatalf("targets %v runs %v", ts, runs)
+	}
+	if _, runs := s.Targets("blog", 1); runs {
+		t.Fatal("runs a generation it has no service of")
+	}
+}
+
+func TestATaskIsReachedAtItsNodesAddressAndPublishedPort(t *testing.T) {
+	x := taskOf(swarm.Task{ID: "t1", Status: swarm.TaskStatus{State: swarm.TaskStateRunning, PortStatus: swarm.PortStatus{Ports: []swarm.PortConfig{
+		{PublishMode: swarm.PortConfigPublishModeHost, TargetPort: 5000, PublishedPort: 31234},
+	}}}}, nodeAddr(swarm.Node{Status: swarm.NodeStatus{Addr: "192.0.2.7"}}))
+	if x.addr != "192.0.2.7:31234" {
+		t.Fatalf("addr %q", x.addr)
+	}
+}
