@@ -568,11 +568,10 @@ func (a *App) newCore() (*core, error) {
 		Logger:        a.log,
 		Specs:         []platform.SpecContributor{spec},
 		BuildSettings: buildResolver,
-		// The apps run as containers on this host's Docker (Dokku's
-		// docker-local scheduler); the formation check's settings
-		// follow the config (Provision).
-		// Each app runs on the scheduler it selected (scheduler:set),
-		// docker-local by default.
+		// Each app runs on the scheduler it selected (scheduler:set):
+		// docker-local (containers on this host's Docker, Dokku's
+		// default; the formation check's settings follow the config,
+		// Provision) or swarm.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 			sched = selector.New(deps, st, map[string]platform.Scheduler{

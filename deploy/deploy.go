@@ -101,7 +101,8 @@ type Config struct {
 	// fresh copy of the record).
 	Store store.Store
 	// Scheduler runs the apps' formations (the one the platform was
-	// given: package scheduler/dockerlocal): rollouts and scales.
+	// given: package scheduler/selector, which runs each app on
+	// docker-local or swarm): rollouts and scales.
 	Scheduler platform.Scheduler
 	// Specs contribute to the deploy's one-offs and its build (package
 	// appspec's settings families), as to the apps' containers.

@@ -75,11 +75,6 @@ func (p *Platform) UpdateApp(ctx context.Context, app string, change func(*App) 
 	return saveApp(ctx, p.store, a)
 }
 
-// update changes the app's record under its lock.
-func (p *Platform) update(ctx context.Context, app string, change func(*App)) error {
-	return p.UpdateApp(ctx, app, func(a *App) error { change(a); return nil })
-}
-
 // ProcessStatus is one container in a process report.
 type ProcessStatus struct {
 	Name     string    `json:"name"`
