@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,17 @@ type Instance struct {
 	Legacy []string `json:"legacy,omitempty"`
 }
 
+// identity reads, makes and keeps this Berth's instance document: the
+// instance ID its containers carry, and the containers of a version from
+// before instance IDs that it adopted.
+type identity struct {
+	store  store.Store
+	engine interface {
+		ListLegacy(ctx context.Context) ([]docker.Container, error)
+	}
+	log *slog.Logger
+}
+
 // Identify gives the platform's Docker client this Berth's instance ID,
 // making one on the first start (see Instance). Start calls it; a
 // caller that uses the client before Start (services boot first) calls it
@@ -45,7 +57,7 @@ func (p *Platform) Identify(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	doc, err := p.loadInstance(ctx)
+	doc, err := identity{store: p.store, engine: p.docker, log: p.log}.loadInstance(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,12 +69,12 @@ func (p *Platform) Identify(ctx context.Context) error {
 	return nil
 }
 
-func (p *Platform) loadInstance(ctx context.Context) (Instance, error) {
+func (id identity) loadInstance(ctx context.Context) (Instance, error) {
 	var doc Instance
-	data, err := p.store.Get(ctx, instanceKey)
+	data, err := id.store.Get(ctx, instanceKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return p.newInstance(ctx)
+		return id.newInstance(ctx)
 	case err != nil:
 		return doc, err
 	}
@@ -74,7 +86,7 @@ func (p *Platform) loadInstance(ctx context.Context) (Instance, error) {
 	}
 	// Forget adopted containers that are gone: once none is left, the
 	// engine filters every listing by the instance ID alone.
-	legacy, err := p.docker.ListLegacy(ctx)
+	legacy, err := id.engine.ListLegacy(ctx)
 	if err != nil {
 		return doc, err
 	}
@@ -86,7 +98,7 @@ func (p *Platform) loadInstance(ctx context.Context) (Instance, error) {
 	}
 	if len(kept) != len(doc.Legacy) {
 		doc.Legacy = kept
-		if err := p.saveInstance(ctx, doc); err != nil {
+		if err := id.saveInstance(ctx, doc); err != nil {
 			return doc, err
 		}
 	}
@@ -100,36 +112,36 @@ func (p *Platform) loadInstance(ctx context.Context) (Instance, error) {
 // from a crash; removed at start as before), and its datastores'. Nothing
 // else is adopted, ever: a container made later without the ID is not
 // this Berth's.
-func (p *Platform) newInstance(ctx context.Context) (Instance, error) {
+func (id identity) newInstance(ctx context.Context) (Instance, error) {
 	b := make([]byte, 12)
 	rand.Read(b)
 	doc := Instance{ID: hex.EncodeToString(b), Created: time.Now().UTC()}
-	legacy, err := p.docker.ListLegacy(ctx)
+	legacy, err := id.engine.ListLegacy(ctx)
 	if err != nil {
 		return doc, err
 	}
 	if len(legacy) > 0 {
-		apps, err := p.store.List(ctx, "apps")
+		apps, err := id.store.List(ctx, "apps")
 		if err != nil {
 			return doc, err
 		}
 		for _, c := range legacy {
-			ok, err := p.adoptable(ctx, apps, c.Labels)
+			ok, err := id.adoptable(ctx, apps, c.Labels)
 			if err != nil {
 				return doc, err
 			}
 			if ok {
 				doc.Legacy = append(doc.Legacy, c.ID)
-				p.log.Info("adopting a container made before instance IDs", "container", c.Name)
+				id.log.Info("adopting a container made before instance IDs", "container", c.Name)
 			}
 		}
 	}
-	return doc, p.saveInstance(ctx, doc)
+	return doc, id.saveInstance(ctx, doc)
 }
 
 // adoptable reports whether a legacy container with labels is one of
 // this state directory's.
-func (p *Platform) adoptable(ctx context.Context, apps []string, labels map[string]string) (bool, error) {
+func (id identity) adoptable(ctx context.Context, apps []string, labels map[string]string) (bool, error) {
 	app, oneOff := labels[docker.LabelApp], labels[docker.LabelOneOff]
 	switch {
 	case oneOff != "":
@@ -147,7 +159,7 @@ func (p *Platform) adoptable(ctx context.Context, apps []string, labels map[stri
 		if strings.Contains(name+typ, "/") {
 			return false, nil
 		}
-		_, err := p.store.Get(ctx, "services/"+typ+"/"+name)
+		_, err := id.store.Get(ctx, "services/"+typ+"/"+name)
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}
@@ -156,8 +168,8 @@ func (p *Platform) adoptable(ctx context.Context, apps []string, labels map[stri
 	return false, nil
 }
 
-func (p *Platform) saveInstance(ctx context.Context, doc Instance) error {
-	return SaveInstance(ctx, p.store, doc)
+func (id identity) saveInstance(ctx context.Context, doc Instance) error {
+	return SaveInstance(ctx, id.store, doc)
 }
 
 // SaveInstance writes the instance document into s, as Berth does, for

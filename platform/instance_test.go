@@ -36,7 +36,7 @@ func TestAdoptable(t *testing.T) {
 		{"unknown service", map[string]string{docker.LabelService: "db2", docker.LabelServiceType: "postgres"}, false},
 		{"bad service name", map[string]string{docker.LabelService: "../apps/mine", docker.LabelServiceType: "postgres"}, false},
 	} {
-		got, err := p.adoptable(ctx, apps, tc.labels)
+		got, err := identity{store: p.store, engine: p.docker, log: p.log}.adoptable(ctx, apps, tc.labels)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: adoptable = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
