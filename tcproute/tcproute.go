@@ -396,22 +396,53 @@ func (r *Router) rekeyLocked(from, to string) {
 func (r *Router) serve(l *listener) {
 	r.listeners[l.port] = l
 	go func() {
+		var delay time.Duration
 		for {
 			c, err := l.ln.Accept()
 			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					time.Sleep(50 * time.Millisecond)
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				if retryable(err) {
+					// Out of file descriptors (EMFILE, ENFILE) or another
+					// passing error: back off and accept again, as
+					// net/http's Server.Serve does; giving up would hold
+					// the port with nothing answering until a restart.
+					delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+					r.log.Error("tcp accept failed; retrying", "port", l.port, "in", delay, "error", err)
+					time.Sleep(delay)
 					continue
 				}
-				if !errors.Is(err, net.ErrClosed) {
-					r.log.Error("tcp listener stopped", "port", l.port, "error", err)
-				}
+				r.log.Error("tcp listener stopped; the app's next ports change or a restart binds it again", "port", l.port, "error", err)
+				r.dropListener(l)
 				return
 			}
+			delay = 0
 			go r.handle(l, c)
 		}
 	}()
+}
+
+// retryable is whether an Accept error passes: a timeout or an error the
+// system calls temporary (EMFILE, ENFILE, ECONNABORTED...).
+func retryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// dropListener forgets and closes l, whose accept loop ended, so that the
+// port is not held with nothing answering and Sync binds it again.
+func (r *Router) dropListener(l *listener) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.listeners[l.port] == l {
+		delete(r.listeners, l.port)
+	}
+	l.close()
 }
 
 // handle forwards c to a target of the listener's app, waiting up to
