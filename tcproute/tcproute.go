@@ -200,7 +200,7 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 	if r.closed {
 		return errors.New("Berth is stopping; try again in a moment")
 	}
-	seen := map[int]bool{}
+	seen := map[int]platform.PortMapping{}
 	var bound []*listener
 	fail := func(err error) error {
 		for _, l := range bound {
@@ -210,10 +210,15 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 		return err
 	}
 	for _, m := range TCPMappings(next) {
-		if seen[m.HostPort] {
+		if prev, ok := seen[m.HostPort]; ok {
+			if prev == m {
+				// The same mapping again (ports:add re-run, as Dokku's can
+				// be): the record keeps one.
+				continue
+			}
 			return fail(fmt.Errorf("host port %d is mapped twice: one tcp mapping a host port", m.HostPort))
 		}
-		seen[m.HostPort] = true
+		seen[m.HostPort] = m
 		if l, ok := r.listeners[m.HostPort]; ok {
 			if d := l.dest.Load(); d.app != app {
 				return fail(fmt.Errorf("host port %d is app %s's tcp mapping; choose another port", m.HostPort, d.app))

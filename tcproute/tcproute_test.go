@@ -488,3 +488,15 @@ func assertClosed(t *testing.T, port int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// ports:add of a mapping the app has already is accepted (Dokku's
+// ports:add can be re-run): the same mapping twice is one.
+func TestAddingAMappingTheAppHasIsAccepted(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	e.mapApp(t, "db", host, 5432)
+	cur := []platform.PortMapping{mapping(host, 5432)}
+	if err := e.r.Check("db", append(cur, mapping(host, 5432)), true); err != nil {
+		t.Fatalf("ports:add db tcp:%d:5432 a second time: %v", host, err)
+	}
+}
