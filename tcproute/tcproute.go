@@ -64,6 +64,7 @@ type Engine interface {
 type Hooks interface {
 	OnAppDestroyed(f func(ctx context.Context, app string))
 	OnAppRenameSetup(f func(ctx context.Context, from, to string) error)
+	OnAppRenaming(f func(ctx context.Context, from, to string) error)
 	OnAppRenamed(f func(ctx context.Context, from, to string))
 }
 
@@ -154,7 +155,14 @@ func New(cfg Config) *Router {
 	if h := cfg.Hooks; h != nil {
 		h.OnAppDestroyed(func(_ context.Context, app string) { r.destroyed(app) })
 		h.OnAppRenameSetup(func(_ context.Context, from, to string) error { r.renameSetup(from, to); return nil })
-		h.OnAppRenamed(func(_ context.Context, _, to string) { r.mu.Lock(); delete(r.renaming, to); r.mu.Unlock() })
+		// From the renaming hooks on, the new app serves whatever
+		// happens: the core abandons it (its destroyed hook) only before
+		// them. A rename that fails in them leaves both apps, the ports
+		// with the new one; so the mark that gives them back on an abort
+		// goes here, or a later apps:destroy of the new app would hand
+		// its ports to the old name.
+		h.OnAppRenaming(func(_ context.Context, _, to string) error { r.renameDone(to); return nil })
+		h.OnAppRenamed(func(_ context.Context, _, to string) { r.renameDone(to) })
 	}
 	return r
 }
@@ -371,10 +379,12 @@ func (r *Router) destroyed(app string) {
 		r.rekeyLocked(app, from)
 		return
 	}
-	for port, l := range r.listeners {
-		if l.dest.Load().app == app {
-			delete(r.listeners, port)
-			l.close()
+	for _, m := range []map[int]*listener{r.listeners, r.pending} {
+		for port, l := range m {
+			if l.dest.Load().app == app {
+				delete(m, port)
+				l.close()
+			}
 		}
 	}
 }
@@ -389,10 +399,21 @@ func (r *Router) renameSetup(from, to string) {
 	r.rekeyLocked(from, to)
 }
 
+// renameDone ends a rename's chance of an abort: to keeps the ports.
+func (r *Router) renameDone(to string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.renaming, to)
+}
+
+// rekeyLocked gives from's listeners, served and pending (a ports change
+// between its check and its sync), to to; r.mu is held.
 func (r *Router) rekeyLocked(from, to string) {
-	for _, l := range r.listeners {
-		if d := l.dest.Load(); d.app == from {
-			l.dest.Store(&dest{app: to, port: d.port, process: d.process})
+	for _, m := range []map[int]*listener{r.listeners, r.pending} {
+		for _, l := range m {
+			if d := l.dest.Load(); d.app == from {
+				l.dest.Store(&dest{app: to, port: d.port, process: d.process})
+			}
 		}
 	}
 }
