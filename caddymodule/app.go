@@ -37,6 +37,7 @@ import (
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
+	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/services"
@@ -529,6 +530,9 @@ func (a *App) newCore() (*core, error) {
 	// The hosts an app answers on are package domains' knowledge, which
 	// the core asks wherever it routes an app.
 	c.hosts = domains.NewResolver()
+	// The route controller, for the tcp router's process-scoped mappings
+	// (the containers it keeps out of routes); the core makes it.
+	var routeCtl *routes.Controller
 	c.platform = platform.New(platform.Config{
 		Hosts:     c.hosts,
 		Store:     st,
@@ -546,11 +550,16 @@ func (a *App) newCore() (*core, error) {
 		// docker-local scheduler); the formation check's settings
 		// follow the config (Provision).
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
+			routeCtl = deps.Routes
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 			return c.scheduler
 		},
 	})
-	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
+	var tcpRoutes tcproute.Routes
+	if routeCtl != nil {
+		tcpRoutes = routeCtl
+	}
+	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Routes: tcpRoutes, Hooks: c.platform.Hooks(), Logger: a.log})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills

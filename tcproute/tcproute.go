@@ -60,6 +60,15 @@ type Engine interface {
 	ListRunning(ctx context.Context, labels ...string) ([]docker.Container, error)
 }
 
+// Routes is what the router asks of the route controller (package
+// routes; *routes.Controller is one).
+type Routes interface {
+	// KeptOut is whether a container takes no traffic although it runs
+	// and is of the app's generation: not yet past its checks, draining,
+	// or going away.
+	KeptOut(id string) bool
+}
+
 // Hooks are the core's app lifecycle hooks; *platform.Platform has them.
 type Hooks interface {
 	OnAppDestroyed(f func(ctx context.Context, app string))
@@ -78,6 +87,10 @@ type Config struct {
 	// web (tcp:HOST:CONTAINER:TYPE), which the table does not route; nil:
 	// such mappings have no targets.
 	Engine Engine
+	// Routes, when set, keeps the containers the route controller keeps
+	// out of routes out of a process-scoped mapping's targets too (a
+	// scale-up's new container until its checks pass, a draining one).
+	Routes Routes
 	// Hooks, when set, are where the router follows the apps' lives.
 	Hooks  Hooks
 	Logger *slog.Logger
@@ -541,7 +554,8 @@ func (r *Router) targets(d *dest) []string {
 	gen := strconv.Itoa(a.Generation)
 	var out []string
 	for _, c := range cs {
-		if routes.AppContainer(c) && c.Labels[docker.LabelGeneration] == gen && c.Running && !c.Restarting && c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
+		if routes.AppContainer(c) && c.Labels[docker.LabelGeneration] == gen && c.Running && !c.Restarting && c.IP.IsValid() && c.Labels[docker.LabelPort] != "" &&
+			(r.cfg.Routes == nil || !r.cfg.Routes.KeptOut(c.ID)) {
 			out = append(out, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
 		}
 	}
