@@ -125,6 +125,10 @@ type App struct {
 	// may map with ports:add APP tcp:PORT:... (tcpports.go). Default:
 	// none, only admin keys map TCP ports.
 	TCPPorts string `json:"tcp_ports,omitempty"`
+	// TCPMaxConnections is the most connections one tcp port mapping has
+	// open at once; one over it is closed at once. Default:
+	// tcproute.DefaultMaxConns (512).
+	TCPMaxConnections int `json:"tcp_max_connections,omitempty"`
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
@@ -209,6 +213,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.WildcardCertsPerDomain != nil && *a.WildcardCertsPerDomain < 0 {
 		return errors.New("berth: wildcard_certs_per_domain must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 40")
+	}
+	if a.TCPMaxConnections < 0 {
+		return fmt.Errorf("berth: tcp_max_connections must be at least 1, not %d", a.TCPMaxConnections)
 	}
 	if a.MaxLogLines < 0 {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
@@ -349,6 +356,7 @@ func (a *App) Start() error {
 	// Limits follow a reload, like the domains.
 	c.platform.SetLimits(a.limits)
 	c.tcp.SetDeployKeyPorts(a.tcpLo, a.tcpHi)
+	c.tcp.SetMaxConns(a.TCPMaxConnections)
 	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
 	adminFPs := make([]string, 0, len(a.adminKeys))

@@ -103,6 +103,14 @@ type Config struct {
 	// routed container (a restart, the moment of a switch) before it is
 	// closed; 0: DefaultHoldTimeout.
 	HoldTimeout time.Duration
+	// MaxConns is the most connections one mapping has open at once
+	// (tcp_max_connections); one over it is closed at once. 0:
+	// DefaultMaxConns. SetMaxConns changes it.
+	MaxConns int
+	// ProcessTargetsTTL is how long one engine listing of a process
+	// type's containers serves every connection of its mappings; 0:
+	// DefaultProcessTargetsTTL.
+	ProcessTargetsTTL time.Duration
 }
 
 // DefaultHoldTimeout is how long a new connection waits for a container.
@@ -110,6 +118,21 @@ const DefaultHoldTimeout = 5 * time.Second
 
 // DialTimeout bounds one dial to a container.
 const DialTimeout = 3 * time.Second
+
+// DefaultMaxConns is how many connections one mapping has open at once
+// unless tcp_max_connections says otherwise: a database's clients hold
+// a pool of a few dozen; a flood past it costs Berth no more descriptors.
+const DefaultMaxConns = 512
+
+// DefaultProcessTargetsTTL is how long a listing of a process type's
+// running containers is shared by the connections waiting for one, so
+// that engine calls do not grow with the connections; short, since an
+// address is trusted only while its container runs (a dial to a gone
+// one fails and the next target is tried).
+const DefaultProcessTargetsTTL = 250 * time.Millisecond
+
+// capLogEvery is how often a mapping at its connection cap says so.
+const capLogEvery = 10 * time.Second
 
 // Router holds the listeners of every app's tcp mappings.
 type Router struct {
@@ -131,6 +154,24 @@ type Router struct {
 	// lo and hi are the host ports a deploy key may map (tcp_ports);
 	// 0, 0: none.
 	lo, hi int
+
+	// maxConns is the connection cap of one mapping.
+	maxConns atomic.Int64
+
+	procMu sync.Mutex
+	// procs share the process-scoped mappings' engine listings.
+	procs map[procKey]*procTargets
+}
+
+type procKey struct{ app, process string }
+
+// procTargets is one process type's targets as last listed; its mu is
+// held during a listing, so the connections that want it meanwhile wait
+// for that one rather than list again.
+type procTargets struct {
+	mu      sync.Mutex
+	at      time.Time
+	targets []string
 }
 
 type dest struct {
@@ -145,6 +186,11 @@ type listener struct {
 	dest atomic.Pointer[dest]
 	next atomic.Uint64 // round robin over the targets
 	once sync.Once
+	// active counts the open connections (the cap); capped counts the
+	// ones closed at the cap since capLogged (unix nanoseconds).
+	active    atomic.Int64
+	capped    atomic.Int64
+	capLogged atomic.Int64
 }
 
 func (l *listener) close() { l.once.Do(func() { l.ln.Close() }) }
@@ -164,7 +210,14 @@ func New(cfg Config) *Router {
 	if cfg.HoldTimeout <= 0 {
 		cfg.HoldTimeout = DefaultHoldTimeout
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, listeners: map[int]*listener{}, pending: map[int]*listener{}, renaming: map[string]string{}}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ProcessTargetsTTL <= 0 {
+		cfg.ProcessTargetsTTL = DefaultProcessTargetsTTL
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger, listeners: map[int]*listener{}, pending: map[int]*listener{}, renaming: map[string]string{}, procs: map[procKey]*procTargets{}}
+	r.maxConns.Store(int64(cfg.MaxConns))
 	if h := cfg.Hooks; h != nil {
 		h.OnAppDestroyed(func(_ context.Context, app string) { r.destroyed(app) })
 		h.OnAppRenameSetup(func(_ context.Context, from, to string) error { r.renameSetup(from, to); return nil })
@@ -187,6 +240,16 @@ func (r *Router) SetDeployKeyPorts(lo, hi int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lo, r.hi = lo, hi
+}
+
+// SetMaxConns sets the most connections one mapping has open at once
+// (the Caddyfile's tcp_max_connections); 0: DefaultMaxConns. Open
+// connections over a lowered cap go on.
+func (r *Router) SetMaxConns(n int) {
+	if n <= 0 {
+		n = DefaultMaxConns
+	}
+	r.maxConns.Store(int64(n))
 }
 
 // TCPMappings returns the tcp mappings among ms.
@@ -392,6 +455,7 @@ func (r *Router) destroyed(app string) {
 		r.rekeyLocked(app, from)
 		return
 	}
+	r.forgetProcs(app)
 	for _, m := range []map[int]*listener{r.listeners, r.pending} {
 		for port, l := range m {
 			if l.dest.Load().app == app {
@@ -419,9 +483,21 @@ func (r *Router) renameDone(to string) {
 	delete(r.renaming, to)
 }
 
+// forgetProcs drops app's shared process listings.
+func (r *Router) forgetProcs(app string) {
+	r.procMu.Lock()
+	defer r.procMu.Unlock()
+	for k := range r.procs {
+		if k.app == app {
+			delete(r.procs, k)
+		}
+	}
+}
+
 // rekeyLocked gives from's listeners, served and pending (a ports change
 // between its check and its sync), to to; r.mu is held.
 func (r *Router) rekeyLocked(from, to string) {
+	r.forgetProcs(from)
 	for _, m := range []map[int]*listener{r.listeners, r.pending} {
 		for _, l := range m {
 			if d := l.dest.Load(); d.app == from {
@@ -457,9 +533,32 @@ func (r *Router) serve(l *listener) {
 				return
 			}
 			delay = 0
-			go r.handle(l, c)
+			if l.active.Add(1) > r.maxConns.Load() {
+				l.active.Add(-1)
+				r.atCap(l)
+				c.Close()
+				continue
+			}
+			go func() {
+				defer l.active.Add(-1)
+				r.handle(l, c)
+			}()
 		}
 	}()
+}
+
+// atCap notes a connection closed at l's cap, and says so in the log
+// once every capLogEvery with how many.
+func (r *Router) atCap(l *listener) {
+	l.capped.Add(1)
+	now := time.Now().UnixNano()
+	last := l.capLogged.Load()
+	if now-last < int64(capLogEvery) || !l.capLogged.CompareAndSwap(last, now) {
+		return
+	}
+	d := l.dest.Load()
+	r.log.Warn("tcp mapping at its connection cap: new connections are closed at once; raise tcp_max_connections in the Caddyfile's berth block if the app needs more, or find the client that opens so many",
+		"app", d.app, "port", l.port, "cap", r.maxConns.Load(), "closed", l.capped.Swap(0))
 }
 
 // retryable is whether an Accept error passes: a timeout or an error the
@@ -526,9 +625,10 @@ func (r *Router) handle(l *listener, c net.Conn) {
 // targets are the addresses ("ip:port", the port the container's
 // berth.port label names, as the drain counts them) d's connections may
 // go to: the app's route's for web; for another process type, its
-// running containers of the app's current generation, asked of the
-// engine at each connection (an address is trusted only while its
-// container runs, so none is kept).
+// running containers of the app's current generation that the route
+// controller does not keep out, asked of the engine at most once per
+// ProcessTargetsTTL for all its connections (an address is trusted only
+// while its container runs, so a listing is kept that briefly).
 func (r *Router) targets(d *dest) []string {
 	route, ok := r.cfg.Table.App(d.app)
 	if !ok || route.Disabled {
@@ -540,6 +640,28 @@ func (r *Router) targets(d *dest) []string {
 	if r.cfg.Engine == nil {
 		return nil
 	}
+	// One listing serves every connection for ProcessTargetsTTL: the
+	// ones waiting for a container would otherwise each read the record
+	// and list the containers every 100 ms.
+	k := procKey{d.app, d.process}
+	r.procMu.Lock()
+	p, ok := r.procs[k]
+	if !ok {
+		p = &procTargets{}
+		r.procs[k] = p
+	}
+	r.procMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.at.IsZero() && time.Since(p.at) < r.cfg.ProcessTargetsTTL {
+		return p.targets
+	}
+	p.targets, p.at = r.processTargets(d), time.Now()
+	return p.targets
+}
+
+// processTargets lists d's process containers of the app's generation.
+func (r *Router) processTargets(d *dest) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 	defer cancel()
 	a, err := r.cfg.Apps.App(ctx, d.app)
