@@ -313,10 +313,15 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 			if d := l.dest.Load(); d.app != app {
 				return fail(fmt.Errorf("host port %d is being mapped by app %s; choose another port", m.HostPort, d.app))
 			}
+			// Not served yet: a deploy key may take it only inside its
+			// range, as a port it binds itself.
+			if deployKey && !r.inDeployKeyRange(m.HostPort) {
+				return fail(r.deployKeyError(m.HostPort))
+			}
 			l.dest.Store(&dest{app: app, port: m.ContainerPort, process: m.Process})
 			continue
 		}
-		if deployKey && (m.HostPort < r.lo || m.HostPort > r.hi || r.lo == 0) {
+		if deployKey && !r.inDeployKeyRange(m.HostPort) {
 			return fail(r.deployKeyError(m.HostPort))
 		}
 		ln, err := r.cfg.Listen(m.HostPort)
@@ -329,6 +334,11 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 		bound = append(bound, l)
 	}
 	return nil
+}
+
+// inDeployKeyRange is whether a deploy key may map port; r.mu is held.
+func (r *Router) inDeployKeyRange(port int) bool {
+	return r.lo != 0 && port >= r.lo && port <= r.hi
 }
 
 func (r *Router) deployKeyError(port int) error {

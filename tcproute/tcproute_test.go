@@ -563,3 +563,17 @@ func TestRenameMovesAPortBeingMapped(t *testing.T) {
 		t.Fatalf("pg's port: %q, %v", got, err)
 	}
 }
+
+// A port an admin key's change bound and not yet served is no deploy
+// key's to take outside tcp_ports either.
+func TestDeployKeyMayNotTakeAPortBeingMappedOutsideItsRange(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	if err := e.r.Check("db", []platform.PortMapping{mapping(host, 5432)}, false); err != nil {
+		t.Fatal(err)
+	}
+	err := e.r.Check("db", []platform.PortMapping{mapping(host, 5433)}, true)
+	if err == nil || !strings.Contains(err.Error(), "deploy key") {
+		t.Fatalf("a deploy key took port %d, being mapped, outside tcp_ports: %v", host, err)
+	}
+}
