@@ -465,6 +465,11 @@ func (r *Router) destroyed(app string) {
 		r.rekeyLocked(app, from)
 		return
 	}
+	for to, from := range r.renaming {
+		if from == app { // the old name is gone: nothing to give back to
+			delete(r.renaming, to)
+		}
+	}
 	r.forgetProcs(app)
 	for _, m := range []map[int]*listener{r.listeners, r.pending} {
 		for port, l := range m {

@@ -577,3 +577,24 @@ func TestDeployKeyMayNotTakeAPortBeingMappedOutsideItsRange(t *testing.T) {
 		t.Fatalf("a deploy key took port %d, being mapped, outside tcp_ports: %v", host, err)
 	}
 }
+
+// Whatever left a rename's mark (a renaming hook before the router's
+// failed), once the old app is destroyed its ports are nobody's to get
+// back: destroying the new app closes them.
+func TestDestroyOfTheOldNameEndsARenamesMark(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	e.mapApp(t, "db", host, 5432)
+	for _, f := range e.hooks.renameSetup {
+		f(context.Background(), "db", "pg")
+	}
+	for _, app := range []string{"db", "pg"} {
+		for _, f := range e.hooks.destroyed {
+			f(context.Background(), app)
+		}
+	}
+	if got := e.r.Ports("db"); len(got) != 0 {
+		t.Fatalf("Ports(db) = %v after db and pg were destroyed; want none", got)
+	}
+	assertClosed(t, host)
+}
