@@ -525,6 +525,9 @@ func (a *App) newCore() (*core, error) {
 	// One store for the records of the core and of the packages that
 	// follow its apps (certs, keys), each under its own keys.
 	st := &store.Files{Dir: a.StateDir}
+	// The route controller, for the tcp router's process-scoped mappings
+	// (the containers it keeps out of routes); the core makes it.
+	var routeCtl *routes.Controller
 	// The container settings (networks, storage, resources,
 	// docker-options) contribute to every container the platform runs,
 	// so their contributor is made first and handed in.
@@ -538,9 +541,6 @@ func (a *App) newCore() (*core, error) {
 	// The hosts an app answers on are package domains' knowledge, which
 	// the core asks wherever it routes an app.
 	c.hosts = domains.NewResolver()
-	// The route controller, for the tcp router's process-scoped mappings
-	// (the containers it keeps out of routes); the core makes it.
-	var routeCtl *routes.Controller
 	c.platform = platform.New(platform.Config{
 		Hosts:     c.hosts,
 		Store:     st,
@@ -563,11 +563,7 @@ func (a *App) newCore() (*core, error) {
 			return c.scheduler
 		},
 	})
-	var tcpRoutes tcproute.Routes
-	if routeCtl != nil {
-		tcpRoutes = routeCtl
-	}
-	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Routes: tcpRoutes, Hooks: c.platform.Hooks(), Logger: a.log})
+	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
 	appSpec := appspec.New(appspec.Config{Spec: spec, Apps: c.platform, StorageDir: filepath.Join(a.StateDir, "storage")})
 	// An app's herokuish build cache goes with the app, and with its old
 	// name on a rename (a volume cannot be renamed; the next build fills
@@ -579,6 +575,11 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.platform.Hooks().OnAppDestroyed(removeCache)
 	c.platform.Hooks().OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
+	// The tcp router's process-scoped mappings skip the containers the
+	// route controller keeps out of routes (before its Start).
+	if routeCtl != nil {
+		c.tcp.SetRoutes(routeCtl)
+	}
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
 	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks(), Cache: caddyCertificates{}, Logger: a.log,

@@ -2,7 +2,6 @@ package domains_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"slices"
 	"strings"
@@ -225,21 +224,5 @@ func TestAFailedPortChangeKeepsTheRunningRelease(t *testing.T) {
 	}
 	if r, ok := b.table.App("blog"); !ok || len(r.Targets) != 1 {
 		t.Fatalf("blog's route %+v, want its old container", r)
-	}
-}
-
-// ChangePortsThen's then runs after a refused change too (tcproute's
-// Sync releases the host ports its check bound), and the change's error
-// is the one returned.
-func TestPortsThenRunsAfterARefusedChange(t *testing.T) {
-	b := newBed(t)
-	if err := b.p.Create(b.ctx, "blog"); err != nil {
-		t.Fatal(err)
-	}
-	ran := false
-	refuse := func([]platform.PortMapping) ([]platform.PortMapping, error) { return nil, io.ErrUnexpectedEOF }
-	err := b.d.ChangePortsThen(b.ctx, "blog", refuse, func(context.Context) error { ran = true; return nil }, io.Discard)
-	if !ran || err != io.ErrUnexpectedEOF {
-		t.Fatalf("then ran %t; change returned %v", ran, err)
 	}
 }

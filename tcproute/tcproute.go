@@ -242,6 +242,9 @@ func (r *Router) SetDeployKeyPorts(lo, hi int) {
 	r.lo, r.hi = lo, hi
 }
 
+// SetRoutes sets Config.Routes; call it before Start.
+func (r *Router) SetRoutes(routes Routes) { r.cfg.Routes = routes }
+
 // SetMaxConns sets the most connections one mapping has open at once
 // (the Caddyfile's tcp_max_connections); 0: DefaultMaxConns. Open
 // connections over a lowered cap go on.
