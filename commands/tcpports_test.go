@@ -85,7 +85,7 @@ func TestTCPSyncRunsAfterTheSaveWithTheAppLocked(t *testing.T) {
 	t.Cleanup(engine.Close)
 	table := routing.New()
 	hosts := domains.NewResolver()
-	p := platform.New(platform.Config{Hosts: hosts, Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table, ReposDir: dir + "/repos", BuildsDir: dir + "/builds"})
+	p := platform.New(platform.Config{Hosts: hosts, Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table, ReposDir: dir + "/repos"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.Start(ctx); err != nil {
