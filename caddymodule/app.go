@@ -39,6 +39,7 @@ import (
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
+	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
 	"github.com/berth-paas/berth/scheduler/selector"
@@ -128,6 +129,10 @@ type App struct {
 	// may map with ports:add APP tcp:PORT:... (tcpports.go). Default:
 	// none, only admin keys map TCP ports.
 	TCPPorts string `json:"tcp_ports,omitempty"`
+	// TCPMaxConnections is the most connections one tcp port mapping has
+	// open at once; one over it is closed at once. Default:
+	// tcproute.DefaultMaxConns (512).
+	TCPMaxConnections int `json:"tcp_max_connections,omitempty"`
 	// Limits bound what one app can take of the host (limits.go).
 	Limits
 
@@ -212,6 +217,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.WildcardCertsPerDomain != nil && *a.WildcardCertsPerDomain < 0 {
 		return errors.New("berth: wildcard_certs_per_domain must be a whole number of 0 (no new name under a wildcard gets a certificate) or more, such as 40")
+	}
+	if a.TCPMaxConnections < 0 {
+		return fmt.Errorf("berth: tcp_max_connections must be at least 1, not %d", a.TCPMaxConnections)
 	}
 	if a.MaxLogLines < 0 {
 		return fmt.Errorf("berth: max_log_lines must be at least 1, not %d", a.MaxLogLines)
@@ -352,6 +360,7 @@ func (a *App) Start() error {
 	// Limits follow a reload, like the domains.
 	c.platform.SetLimits(a.limits)
 	c.tcp.SetDeployKeyPorts(a.tcpLo, a.tcpHi)
+	c.tcp.SetMaxConns(a.TCPMaxConnections)
 	c.receiver.SetMaxPush(a.maxPush)
 	val.(*sshServer).server.SetAccess(&gitrecv.Access{AdminKeys: a.adminKeys, Backend: c.backend, Receiver: c.receiver})
 	adminFPs := make([]string, 0, len(a.adminKeys))
@@ -535,6 +544,9 @@ func (a *App) newCore() (*core, error) {
 	// One store for the records of the core and of the packages that
 	// follow its apps (certs, keys), each under its own keys.
 	st := &store.Files{Dir: a.StateDir}
+	// The route controller, for the tcp router's process-scoped mappings
+	// (the containers it keeps out of routes); the core makes it.
+	var routeCtl *routes.Controller
 	// The container settings (networks, storage, resources,
 	// docker-options) contribute to every container the platform runs,
 	// so their contributor is made first and handed in.
@@ -573,6 +585,7 @@ func (a *App) newCore() (*core, error) {
 		// default; the formation check's settings follow the config,
 		// Provision) or swarm.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
+			routeCtl = deps.Routes
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 			sched = selector.New(deps, st, map[string]platform.Scheduler{
 				selector.DockerLocal: c.scheduler,
@@ -602,6 +615,11 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.platform.Hooks().OnAppDestroyed(removeCache)
 	c.platform.Hooks().OnAppRenamed(func(ctx context.Context, from, _ string) { removeCache(ctx, from) })
+	// The tcp router's process-scoped mappings skip the containers the
+	// route controller keeps out of routes (before its Start).
+	if routeCtl != nil {
+		c.tcp.SetRoutes(routeCtl)
+	}
 	// The apps' TLS settings follow the platform's apps from here on, and
 	// keep Caddy's certificate cache in step with them.
 	c.certs = certs.New(certs.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks(), Cache: caddyCertificates{}, Logger: a.log,

@@ -31,6 +31,7 @@ func init() {
 //			ssh_max_sessions_per_key 10
 //			ssh_max_sessions_per_admin_key 50
 //			max_log_lines 10000
+//			tcp_max_connections 512       # per tcp port mapping
 //			formation_check_interval 30s  # 0: off
 //			formation_check_revivals 3    # 0: only report
 //			proxy_read_timeout 60s        # an app's response must begin within it (504); 0: no limit
@@ -171,6 +172,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				app.WildcardCertsPerDomain = &n
 			}
 			continue
+		case "tcp_max_connections":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("%s takes one number", opt)
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return nil, d.Errf("%s must be a whole number of connections of at least 1 (per tcp port mapping), not %q", opt, args[0])
+			}
+			app.TCPMaxConnections = n
+			continue
 		case "max_log_lines":
 			args := d.RemainingArgs()
 			if len(args) != 1 {
@@ -208,7 +220,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, tcp_ports, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, tcp_ports, tcp_max_connections, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

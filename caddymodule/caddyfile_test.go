@@ -174,3 +174,15 @@ func TestWildcardCertsOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPMaxConnectionsOption(t *testing.T) {
+	app, err := parseBerthBlock("authorized_keys /k\ntcp_max_connections 64")
+	if err != nil || app.TCPMaxConnections != 64 {
+		t.Fatalf("tcp_max_connections 64: %d, %v", app.TCPMaxConnections, err)
+	}
+	for _, bad := range []string{"tcp_max_connections 0", "tcp_max_connections many", "tcp_max_connections"} {
+		if _, err := parseBerthBlock(bad); err == nil || !strings.Contains(err.Error(), "tcp_max_connections") {
+			t.Errorf("%s: error %v", bad, err)
+		}
+	}
+}

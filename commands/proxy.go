@@ -65,11 +65,11 @@ func changePorts(ctx context.Context, p *Backend, args []string, out IO, change 
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.ChangePorts(ctx, app, withTCP(ctx, p, app, fn), out.Stderr); err != nil {
-		syncTCP(ctx, p, app)
-		return err
-	}
-	if err := syncTCP(ctx, p, app); err != nil {
+	// The listeners follow the record inside the change, with the app
+	// locked: a destroy, rename or another ports change of the app cannot
+	// come between the saved record and them.
+	sync := func(ctx context.Context) error { return syncTCP(ctx, p, app) }
+	if err := p.Domains.ChangePortsThen(ctx, app, withTCP(ctx, p, app, fn), sync, out.Stderr); err != nil {
 		return err
 	}
 	r, err := p.Domains.Ports(ctx, app)

@@ -11,7 +11,8 @@ import (
 // TCPPorts serves tcp:HOST-PORT:CONTAINER-PORT mappings (package
 // tcproute): Check claims the host ports of new mappings under the app's
 // lock, refusing a port in use or, for a deploy key, outside the range
-// an admin opened; Sync serves what the saved record names afterwards.
+// an admin opened; Sync serves what the saved record names afterwards,
+// the app still locked.
 type TCPPorts interface {
 	Check(app string, next []platform.PortMapping, deployKey bool) error
 	Sync(ctx context.Context, app string) error
@@ -38,7 +39,7 @@ func withTCP(ctx context.Context, p *Backend, app string, change domains.PortCha
 }
 
 // syncTCP makes the app's listeners match its record, whether the change
-// was saved or not.
+// was saved or not; it runs at the end of the change, the app locked.
 func syncTCP(ctx context.Context, p *Backend, app string) error {
 	if p.TCP == nil {
 		return nil

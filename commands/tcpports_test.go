@@ -2,10 +2,18 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-paas/berth/domains"
+	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/store"
 )
 
 type recordingTCP struct {
@@ -45,5 +53,58 @@ func TestTCPCheckSeesTheNewMappingsAndWhoAsks(t *testing.T) {
 	}
 	if rec.app != "db" || len(rec.next) != 2 || !rec.deployKey || len(next) != 2 {
 		t.Fatalf("Check saw app %q, %v, deploy key %t; change gave %v", rec.app, rec.next, rec.deployKey, next)
+	}
+}
+
+// lockProbeTCP tries to destroy the app from Sync: refused (busy) while
+// the ports change still holds the app's lock.
+type lockProbeTCP struct {
+	p         *platform.Platform
+	destroyed error
+	synced    bool
+	saw       []string
+}
+
+func (l *lockProbeTCP) Check(string, []platform.PortMapping, bool) error { return nil }
+func (l *lockProbeTCP) Sync(ctx context.Context, app string) error {
+	l.synced = true
+	if a, err := l.p.App(ctx, app); err == nil {
+		l.saw = a.PortMap
+	}
+	l.destroyed = l.p.Destroy(ctx, app)
+	return nil
+}
+
+// The tcp listeners follow the saved record inside the ports change,
+// with the app still locked: no destroy (or rename, or other change) of
+// the app comes between the record Sync reads and the listeners it
+// serves, which would leave a listener for a destroyed app.
+func TestTCPSyncRunsAfterTheSaveWithTheAppLocked(t *testing.T) {
+	dir := t.TempDir()
+	engine := fakeengine.New()
+	t.Cleanup(engine.Close)
+	table := routing.New()
+	hosts := domains.NewResolver()
+	p := platform.New(platform.Config{Hosts: hosts, Store: &store.Files{Dir: dir + "/state"}, Engine: engine, Table: table, ReposDir: dir + "/repos"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.Create(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	probe := &lockProbeTCP{p: p}
+	b := &Backend{Domains: domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts}), TCP: probe}
+	err := portsAdd(ctx, b, []string{"db", "tcp:15432:5432"}, IO{Stdout: io.Discard, Stderr: io.Discard})
+	if !probe.synced || !slices.Equal(probe.saw, []string{"tcp:15432:5432"}) {
+		t.Fatalf("Sync ran %t and saw the record %v; want it after the save", probe.synced, probe.saw)
+	}
+	if !errors.Is(probe.destroyed, platform.ErrBusy) {
+		t.Fatalf("a destroy during Sync: %v; want it refused, the app locked by the ports change", probe.destroyed)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

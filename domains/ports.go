@@ -53,34 +53,55 @@ type PortChange func(current []platform.PortMapping) ([]platform.PortMapping, er
 // downtime); if that fails, nothing changes and the running release
 // keeps serving.
 func (d *Domains) ChangePorts(ctx context.Context, app string, change PortChange, log io.Writer) error {
+	return d.ChangePortsThen(ctx, app, change, nil, log)
+}
+
+// ChangePortsThen is ChangePorts, with then run at its end with the app
+// still locked, whether the change was saved or not: the tcp listeners
+// follow the saved record there (tcproute's Sync), so no destroy, rename
+// or other change of the app comes between the record and them. then's
+// error is returned when the change itself succeeded.
+func (d *Domains) ChangePortsThen(ctx context.Context, app string, change PortChange, then func(context.Context) error, log io.Writer) error {
 	return d.apps.ChangeApp(ctx, app, "a ports change", func(a *platform.App, save func() error) error {
-		next, err := change(platform.ParsePortMap(a.PortMap))
-		if err != nil {
+		err := d.changePorts(ctx, a, change, save, log)
+		if then == nil {
 			return err
 		}
-		var ports []int
-		seen := map[string]bool{}
-		var strs []string
-		for _, m := range next {
-			if seen[m.String()] {
-				continue
-			}
-			seen[m.String()] = true
-			strs = append(strs, m.String())
-			if m.Scheme != "tcp" && !slices.Contains(ports, m.ContainerPort) {
-				ports = append(ports, m.ContainerPort)
-			}
+		if thenErr := then(context.WithoutCancel(ctx)); err == nil {
+			return thenErr
 		}
-		if len(ports) > 1 {
-			return fmt.Errorf("the mappings name container ports %v: Berth proxies http and https to one container port; map both to the same one", ports)
-		}
-		rel, deployed := a.CurrentRelease()
-		before := a.ProxyPort(rel)
-		a.PortMap = strs
-		if !deployed || a.Stopped || a.ProxyPort(rel) == before {
-			return save()
-		}
-		fmt.Fprintf(log, "-----> Restarting %s: Caddy proxies to port %d now (was %d)\n", app, a.ProxyPort(rel), before)
-		return d.apps.RollOut(ctx, a, rel, log)
+		return err
 	})
+}
+
+func (d *Domains) changePorts(ctx context.Context, a *platform.App, change PortChange, save func() error, log io.Writer) error {
+	app := a.Name
+	next, err := change(platform.ParsePortMap(a.PortMap))
+	if err != nil {
+		return err
+	}
+	var ports []int
+	seen := map[string]bool{}
+	var strs []string
+	for _, m := range next {
+		if seen[m.String()] {
+			continue
+		}
+		seen[m.String()] = true
+		strs = append(strs, m.String())
+		if m.Scheme != "tcp" && !slices.Contains(ports, m.ContainerPort) {
+			ports = append(ports, m.ContainerPort)
+		}
+	}
+	if len(ports) > 1 {
+		return fmt.Errorf("the mappings name container ports %v: Berth proxies http and https to one container port; map both to the same one", ports)
+	}
+	rel, deployed := a.CurrentRelease()
+	before := a.ProxyPort(rel)
+	a.PortMap = strs
+	if !deployed || a.Stopped || a.ProxyPort(rel) == before {
+		return save()
+	}
+	fmt.Fprintf(log, "-----> Restarting %s: Caddy proxies to port %d now (was %d)\n", app, a.ProxyPort(rel), before)
+	return d.apps.RollOut(ctx, a, rel, log)
 }

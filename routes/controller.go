@@ -645,6 +645,18 @@ func (c *Controller) Hide(id string) {
 	c.hidden[id] = true
 }
 
+// KeptOut reports whether container id takes no traffic although it may
+// run and be of its app's generation: hidden (Hide: a scale-up's new
+// container before its checks, a scale-down's draining one) or reported
+// going away. It is for traffic routed outside the table (tcproute's
+// process-scoped tcp mappings), which must follow the same rules.
+func (c *Controller) KeptOut(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, gone := c.gone[id]
+	return gone || c.hidden[id]
+}
+
 // Unhide undoes Hide; it takes effect at the next refresh.
 func (c *Controller) Unhide(id string) {
 	c.mu.Lock()

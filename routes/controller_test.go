@@ -596,3 +596,20 @@ func TestCrashBurstIsLoggedOnceAndTheGivingUp(t *testing.T) {
 		t.Fatalf("an exit of another generation was logged:\n%s", b.log.String())
 	}
 }
+
+// KeptOut says which containers the controller keeps out of routes
+// (hidden ones), for traffic routed outside the table.
+func TestKeptOutFollowsHideAndUnhide(t *testing.T) {
+	b := newBed(t)
+	if b.c.KeptOut("c1") {
+		t.Fatal("a container never hidden is kept out")
+	}
+	b.c.Hide("c1")
+	if !b.c.KeptOut("c1") {
+		t.Fatal("a hidden container is not kept out")
+	}
+	b.c.Unhide("c1")
+	if b.c.KeptOut("c1") {
+		t.Fatal("an unhidden container is still kept out")
+	}
+}

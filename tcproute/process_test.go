@@ -84,3 +84,34 @@ func TestProcessMappingOfAStoppedAppHasNoTarget(t *testing.T) {
 		t.Fatalf("a stopped app answered %q", got)
 	}
 }
+
+// keptOut is a route controller keeping the given containers out.
+type keptOut map[string]bool
+
+func (k keptOut) KeptOut(id string) bool { return k[id] }
+
+// A container the route controller keeps out of routes (a scale-up's new
+// one before its checks pass, a scale-down's draining one) gets no
+// connection of a process-scoped mapping either.
+func TestProcessMappingSkipsContainersTheControllerKeepsOut(t *testing.T) {
+	e := newEnv(t)
+	port := echo(t, "api")
+	c := ctr("svc", "api", 1, "127.0.0.1")
+	c.ID = "checking"
+	e.r.cfg.Engine = listing{c}
+	e.r.cfg.Routes = keptOut{"checking": true}
+	e.table.SetHosts("svc", []string{"svc.example.test"})
+	host := freePort(t)
+	m := platform.PortMapping{Scheme: "tcp", HostPort: host, ContainerPort: port, Process: "api"}
+	if err := e.r.Check("svc", []platform.PortMapping{m}, false); err != nil {
+		t.Fatal(err)
+	}
+	e.apps.set("svc", m.String())
+	e.apps.apps["svc"].Generation = 1
+	if err := e.r.Sync(context.Background(), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ask(t, host, "x"); err == nil {
+		t.Fatalf("a container kept out of routes answered %q", got)
+	}
+}

@@ -33,7 +33,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -44,7 +43,6 @@ import (
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
-	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -60,10 +58,20 @@ type Engine interface {
 	ListRunning(ctx context.Context, labels ...string) ([]docker.Container, error)
 }
 
+// Routes is what the router asks of the route controller (package
+// routes; *routes.Controller is one).
+type Routes interface {
+	// KeptOut is whether a container takes no traffic although it runs
+	// and is of the app's generation: not yet past its checks, draining,
+	// or going away.
+	KeptOut(id string) bool
+}
+
 // Hooks are the core's app lifecycle hooks; *platform.Platform has them.
 type Hooks interface {
 	OnAppDestroyed(f func(ctx context.Context, app string))
 	OnAppRenameSetup(f func(ctx context.Context, from, to string) error)
+	OnAppRenaming(f func(ctx context.Context, from, to string) error)
 	OnAppRenamed(f func(ctx context.Context, from, to string))
 }
 
@@ -77,6 +85,10 @@ type Config struct {
 	// web (tcp:HOST:CONTAINER:TYPE), which the table does not route; nil:
 	// such mappings have no targets.
 	Engine Engine
+	// Routes, when set, keeps the containers the route controller keeps
+	// out of routes out of a process-scoped mapping's targets too (a
+	// scale-up's new container until its checks pass, a draining one).
+	Routes Routes
 	// Hooks, when set, are where the router follows the apps' lives.
 	Hooks  Hooks
 	Logger *slog.Logger
@@ -89,6 +101,14 @@ type Config struct {
 	// routed container (a restart, the moment of a switch) before it is
 	// closed; 0: DefaultHoldTimeout.
 	HoldTimeout time.Duration
+	// MaxConns is the most connections one mapping has open at once
+	// (tcp_max_connections); one over it is closed at once. 0:
+	// DefaultMaxConns. SetMaxConns changes it.
+	MaxConns int
+	// ProcessTargetsTTL is how long one engine listing of a process
+	// type's containers serves every connection of its mappings; 0:
+	// DefaultProcessTargetsTTL.
+	ProcessTargetsTTL time.Duration
 }
 
 // DefaultHoldTimeout is how long a new connection waits for a container.
@@ -96,6 +116,21 @@ const DefaultHoldTimeout = 5 * time.Second
 
 // DialTimeout bounds one dial to a container.
 const DialTimeout = 3 * time.Second
+
+// DefaultMaxConns is how many connections one mapping has open at once
+// unless tcp_max_connections says otherwise: a database's clients hold
+// a pool of a few dozen; a flood past it costs Berth no more descriptors.
+const DefaultMaxConns = 512
+
+// DefaultProcessTargetsTTL is how long a listing of a process type's
+// running containers is shared by the connections waiting for one, so
+// that engine calls do not grow with the connections; short, since an
+// address is trusted only while its container runs (a dial to a gone
+// one fails and the next target is tried).
+const DefaultProcessTargetsTTL = 250 * time.Millisecond
+
+// capLogEvery is how often a mapping at its connection cap says so.
+const capLogEvery = 10 * time.Second
 
 // Router holds the listeners of every app's tcp mappings.
 type Router struct {
@@ -117,6 +152,24 @@ type Router struct {
 	// lo and hi are the host ports a deploy key may map (tcp_ports);
 	// 0, 0: none.
 	lo, hi int
+
+	// maxConns is the connection cap of one mapping.
+	maxConns atomic.Int64
+
+	procMu sync.Mutex
+	// procs share the process-scoped mappings' engine listings.
+	procs map[procKey]*procTargets
+}
+
+type procKey struct{ app, process string }
+
+// procTargets is one process type's targets as last listed; its mu is
+// held during a listing, so the connections that want it meanwhile wait
+// for that one rather than list again.
+type procTargets struct {
+	mu      sync.Mutex
+	at      time.Time
+	targets []string
 }
 
 type dest struct {
@@ -131,6 +184,11 @@ type listener struct {
 	dest atomic.Pointer[dest]
 	next atomic.Uint64 // round robin over the targets
 	once sync.Once
+	// active counts the open connections (the cap); capped counts the
+	// ones closed at the cap since capLogged (unix nanoseconds).
+	active    atomic.Int64
+	capped    atomic.Int64
+	capLogged atomic.Int64
 }
 
 func (l *listener) close() { l.once.Do(func() { l.ln.Close() }) }
@@ -150,11 +208,25 @@ func New(cfg Config) *Router {
 	if cfg.HoldTimeout <= 0 {
 		cfg.HoldTimeout = DefaultHoldTimeout
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, listeners: map[int]*listener{}, pending: map[int]*listener{}, renaming: map[string]string{}}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ProcessTargetsTTL <= 0 {
+		cfg.ProcessTargetsTTL = DefaultProcessTargetsTTL
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger, listeners: map[int]*listener{}, pending: map[int]*listener{}, renaming: map[string]string{}, procs: map[procKey]*procTargets{}}
+	r.maxConns.Store(int64(cfg.MaxConns))
 	if h := cfg.Hooks; h != nil {
 		h.OnAppDestroyed(func(_ context.Context, app string) { r.destroyed(app) })
 		h.OnAppRenameSetup(func(_ context.Context, from, to string) error { r.renameSetup(from, to); return nil })
-		h.OnAppRenamed(func(_ context.Context, _, to string) { r.mu.Lock(); delete(r.renaming, to); r.mu.Unlock() })
+		// From the renaming hooks on, the new app serves whatever
+		// happens: the core abandons it (its destroyed hook) only before
+		// them. A rename that fails in them leaves both apps, the ports
+		// with the new one; so the mark that gives them back on an abort
+		// goes here, or a later apps:destroy of the new app would hand
+		// its ports to the old name.
+		h.OnAppRenaming(func(_ context.Context, _, to string) error { r.renameDone(to); return nil })
+		h.OnAppRenamed(func(_ context.Context, _, to string) { r.renameDone(to) })
 	}
 	return r
 }
@@ -166,6 +238,19 @@ func (r *Router) SetDeployKeyPorts(lo, hi int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lo, r.hi = lo, hi
+}
+
+// SetRoutes sets Config.Routes; call it before Start.
+func (r *Router) SetRoutes(routes Routes) { r.cfg.Routes = routes }
+
+// SetMaxConns sets the most connections one mapping has open at once
+// (the Caddyfile's tcp_max_connections); 0: DefaultMaxConns. Open
+// connections over a lowered cap go on.
+func (r *Router) SetMaxConns(n int) {
+	if n <= 0 {
+		n = DefaultMaxConns
+	}
+	r.maxConns.Store(int64(n))
 }
 
 // TCPMappings returns the tcp mappings among ms.
@@ -200,7 +285,7 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 	if r.closed {
 		return errors.New("Berth is stopping; try again in a moment")
 	}
-	seen := map[int]bool{}
+	seen := map[int]platform.PortMapping{}
 	var bound []*listener
 	fail := func(err error) error {
 		for _, l := range bound {
@@ -210,10 +295,15 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 		return err
 	}
 	for _, m := range TCPMappings(next) {
-		if seen[m.HostPort] {
+		if prev, ok := seen[m.HostPort]; ok {
+			if prev == m {
+				// The same mapping again (ports:add re-run, as Dokku's can
+				// be): the record keeps one.
+				continue
+			}
 			return fail(fmt.Errorf("host port %d is mapped twice: one tcp mapping a host port", m.HostPort))
 		}
-		seen[m.HostPort] = true
+		seen[m.HostPort] = m
 		if l, ok := r.listeners[m.HostPort]; ok {
 			if d := l.dest.Load(); d.app != app {
 				return fail(fmt.Errorf("host port %d is app %s's tcp mapping; choose another port", m.HostPort, d.app))
@@ -224,10 +314,15 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 			if d := l.dest.Load(); d.app != app {
 				return fail(fmt.Errorf("host port %d is being mapped by app %s; choose another port", m.HostPort, d.app))
 			}
+			// Not served yet: a deploy key may take it only inside its
+			// range, as a port it binds itself.
+			if deployKey && !r.inDeployKeyRange(m.HostPort) {
+				return fail(r.deployKeyError(m.HostPort))
+			}
 			l.dest.Store(&dest{app: app, port: m.ContainerPort, process: m.Process})
 			continue
 		}
-		if deployKey && (m.HostPort < r.lo || m.HostPort > r.hi || r.lo == 0) {
+		if deployKey && !r.inDeployKeyRange(m.HostPort) {
 			return fail(r.deployKeyError(m.HostPort))
 		}
 		ln, err := r.cfg.Listen(m.HostPort)
@@ -240,6 +335,11 @@ func (r *Router) Check(app string, next []platform.PortMapping, deployKey bool) 
 		bound = append(bound, l)
 	}
 	return nil
+}
+
+// inDeployKeyRange is whether a deploy key may map port; r.mu is held.
+func (r *Router) inDeployKeyRange(port int) bool {
+	return r.lo != 0 && port >= r.lo && port <= r.hi
 }
 
 func (r *Router) deployKeyError(port int) error {
@@ -366,10 +466,18 @@ func (r *Router) destroyed(app string) {
 		r.rekeyLocked(app, from)
 		return
 	}
-	for port, l := range r.listeners {
-		if l.dest.Load().app == app {
-			delete(r.listeners, port)
-			l.close()
+	for to, from := range r.renaming {
+		if from == app { // the old name is gone: nothing to give back to
+			delete(r.renaming, to)
+		}
+	}
+	r.forgetProcs(app)
+	for _, m := range []map[int]*listener{r.listeners, r.pending} {
+		for port, l := range m {
+			if l.dest.Load().app == app {
+				delete(m, port)
+				l.close()
+			}
 		}
 	}
 }
@@ -384,140 +492,33 @@ func (r *Router) renameSetup(from, to string) {
 	r.rekeyLocked(from, to)
 }
 
+// renameDone ends a rename's chance of an abort: to keeps the ports.
+func (r *Router) renameDone(to string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.renaming, to)
+}
+
+// forgetProcs drops app's shared process listings.
+func (r *Router) forgetProcs(app string) {
+	r.procMu.Lock()
+	defer r.procMu.Unlock()
+	for k := range r.procs {
+		if k.app == app {
+			delete(r.procs, k)
+		}
+	}
+}
+
+// rekeyLocked gives from's listeners, served and pending (a ports change
+// between its check and its sync), to to; r.mu is held.
 func (r *Router) rekeyLocked(from, to string) {
-	for _, l := range r.listeners {
-		if d := l.dest.Load(); d.app == from {
-			l.dest.Store(&dest{app: to, port: d.port, process: d.process})
-		}
-	}
-}
-
-// serve starts l's accept loop; r.mu is held.
-func (r *Router) serve(l *listener) {
-	r.listeners[l.port] = l
-	go func() {
-		for {
-			c, err := l.ln.Accept()
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				if !errors.Is(err, net.ErrClosed) {
-					r.log.Error("tcp listener stopped", "port", l.port, "error", err)
-				}
-				return
-			}
-			go r.handle(l, c)
-		}
-	}()
-}
-
-// handle forwards c to a target of the listener's app, waiting up to
-// HoldTimeout for one; with none, c is closed.
-func (r *Router) handle(l *listener, c net.Conn) {
-	defer c.Close()
-	d := l.dest.Load()
-	deadline := time.Now().Add(r.cfg.HoldTimeout)
-	for {
-		targets := r.targets(d)
-		if len(targets) > 0 {
-			start := int(l.next.Add(1) - 1)
-			for i := range targets {
-				t := targets[(start+i)%len(targets)]
-				addr, err := withPort(t, d.port)
-				if err != nil {
-					continue
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
-				up, err := r.cfg.Dial(ctx, addr)
-				cancel()
-				if err != nil {
-					r.log.Debug("tcp dial failed", "app", d.app, "addr", addr, "error", err)
-					continue
-				}
-				// Counted under the target's own address: the drain of a
-				// rollout waits for it as for an HTTP request.
-				done := r.cfg.Table.InFlight.Begin(t)
-				pipe(c, up)
-				done()
-				return
+	r.forgetProcs(from)
+	for _, m := range []map[int]*listener{r.listeners, r.pending} {
+		for _, l := range m {
+			if d := l.dest.Load(); d.app == from {
+				l.dest.Store(&dest{app: to, port: d.port, process: d.process})
 			}
 		}
-		if time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-		d = l.dest.Load() // a rename moves it
 	}
-}
-
-// targets are the addresses ("ip:port", the port the container's
-// berth.port label names, as the drain counts them) d's connections may
-// go to: the app's route's for web; for another process type, its
-// running containers of the app's current generation, asked of the
-// engine at each connection (an address is trusted only while its
-// container runs, so none is kept).
-func (r *Router) targets(d *dest) []string {
-	route, ok := r.cfg.Table.App(d.app)
-	if !ok || route.Disabled {
-		return nil
-	}
-	if d.process == "" {
-		return route.Targets
-	}
-	if r.cfg.Engine == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
-	defer cancel()
-	a, err := r.cfg.Apps.App(ctx, d.app)
-	if err != nil || a.Generation == 0 || a.Stopped {
-		return nil
-	}
-	cs, err := r.cfg.Engine.ListRunning(ctx, docker.LabelApp+"="+d.app, docker.LabelProcess+"="+d.process)
-	if err != nil {
-		r.log.Warn("listing a process's containers for a tcp mapping", "app", d.app, "process", d.process, "error", err)
-		return nil
-	}
-	gen := strconv.Itoa(a.Generation)
-	var out []string
-	for _, c := range cs {
-		if routes.AppContainer(c) && c.Labels[docker.LabelGeneration] == gen && c.Running && !c.Restarting && c.IP.IsValid() && c.Labels[docker.LabelPort] != "" {
-			out = append(out, net.JoinHostPort(c.IP.String(), c.Labels[docker.LabelPort]))
-		}
-	}
-	slices.Sort(out) // a stable order for the turns
-	return out
-}
-
-// withPort is target (a route's "ip:port") with port in place of its own.
-func withPort(target string, port int) (string, error) {
-	host, _, err := net.SplitHostPort(target)
-	if err != nil {
-		return "", err
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
-}
-
-// pipe copies both ways until both directions end; the end of one
-// direction is passed on as a half close, so a client that shuts its
-// writing side still reads the app's answer.
-func pipe(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	cp := func(dst, src net.Conn) {
-		defer wg.Done()
-		io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		} else {
-			dst.Close()
-		}
-	}
-	go cp(a, b)
-	go cp(b, a)
-	wg.Wait()
-	b.Close()
 }

@@ -61,6 +61,7 @@ func (f *fakeApps) remove(app string) {
 type fakeHooks struct {
 	destroyed   []func(context.Context, string)
 	renameSetup []func(context.Context, string, string) error
+	renaming    []func(context.Context, string, string) error
 	renamed     []func(context.Context, string, string)
 }
 
@@ -69,6 +70,9 @@ func (h *fakeHooks) OnAppDestroyed(f func(context.Context, string)) {
 }
 func (h *fakeHooks) OnAppRenameSetup(f func(context.Context, string, string) error) {
 	h.renameSetup = append(h.renameSetup, f)
+}
+func (h *fakeHooks) OnAppRenaming(f func(context.Context, string, string) error) {
+	h.renaming = append(h.renaming, f)
 }
 func (h *fakeHooks) OnAppRenamed(f func(context.Context, string, string)) {
 	h.renamed = append(h.renamed, f)
@@ -487,4 +491,110 @@ func assertClosed(t *testing.T, port int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ports:add of a mapping the app has already is accepted (Dokku's
+// ports:add can be re-run): the same mapping twice is one.
+func TestAddingAMappingTheAppHasIsAccepted(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	e.mapApp(t, "db", host, 5432)
+	cur := []platform.PortMapping{mapping(host, 5432)}
+	if err := e.r.Check("db", append(cur, mapping(host, 5432)), true); err != nil {
+		t.Fatalf("ports:add db tcp:%d:5432 a second time: %v", host, err)
+	}
+}
+
+// A rename that fails in its renaming hooks (after the new app serves,
+// so the core does not abandon it) leaves the ports with the new app: a
+// later apps:destroy of it closes them rather than handing them to the
+// old name, which a new app of that name would then get.
+func TestRenameFailedInItsRenamingHooksKeepsThePortsWithTheNewApp(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	e.mapApp(t, "db", host, 5432)
+	for _, f := range e.hooks.renameSetup {
+		f(context.Background(), "db", "pg")
+	}
+	for _, f := range e.hooks.renaming {
+		f(context.Background(), "db", "pg")
+	}
+	// Another renaming hook failed: no renamed hook runs. Later:
+	// apps:destroy pg.
+	for _, f := range e.hooks.destroyed {
+		f(context.Background(), "pg")
+	}
+	if got := e.r.Ports("db"); len(got) != 0 {
+		t.Fatalf("Ports(db) = %v after pg was destroyed; want none", got)
+	}
+	assertClosed(t, host)
+}
+
+// A port being mapped (checked, not yet synced) follows the app's
+// destroy and rename as a served one does.
+func TestDestroyClosesAPortBeingMapped(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	if err := e.r.Check("db", []platform.PortMapping{mapping(host, 5432)}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range e.hooks.destroyed {
+		f(context.Background(), "db")
+	}
+	assertClosed(t, host)
+}
+
+func TestRenameMovesAPortBeingMapped(t *testing.T) {
+	e := newEnv(t)
+	ctr := echo(t, "v1")
+	e.table.SetTargets("pg", []string{"127.0.0.1:1"})
+	host := freePort(t)
+	if err := e.r.Check("db", []platform.PortMapping{mapping(host, ctr)}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range e.hooks.renameSetup {
+		f(context.Background(), "db", "pg")
+	}
+	e.apps.set("pg", mapping(host, ctr).String())
+	if err := e.r.Sync(context.Background(), "pg"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ask(t, host, "hi"); err != nil || got != "v1 hi" {
+		t.Fatalf("pg's port: %q, %v", got, err)
+	}
+}
+
+// A port an admin key's change bound and not yet served is no deploy
+// key's to take outside tcp_ports either.
+func TestDeployKeyMayNotTakeAPortBeingMappedOutsideItsRange(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	if err := e.r.Check("db", []platform.PortMapping{mapping(host, 5432)}, false); err != nil {
+		t.Fatal(err)
+	}
+	err := e.r.Check("db", []platform.PortMapping{mapping(host, 5433)}, true)
+	if err == nil || !strings.Contains(err.Error(), "deploy key") {
+		t.Fatalf("a deploy key took port %d, being mapped, outside tcp_ports: %v", host, err)
+	}
+}
+
+// Whatever left a rename's mark (a renaming hook before the router's
+// failed), once the old app is destroyed its ports are nobody's to get
+// back: destroying the new app closes them.
+func TestDestroyOfTheOldNameEndsARenamesMark(t *testing.T) {
+	e := newEnv(t)
+	host := freePort(t)
+	e.mapApp(t, "db", host, 5432)
+	for _, f := range e.hooks.renameSetup {
+		f(context.Background(), "db", "pg")
+	}
+	for _, app := range []string{"db", "pg"} {
+		for _, f := range e.hooks.destroyed {
+			f(context.Background(), app)
+		}
+	}
+	if got := e.r.Ports("db"); len(got) != 0 {
+		t.Fatalf("Ports(db) = %v after db and pg were destroyed; want none", got)
+	}
+	assertClosed(t, host)
 }
