@@ -23,7 +23,6 @@ package routing
 import (
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -89,145 +88,6 @@ func New() *Table {
 	return t
 }
 
-// Lookup returns the route of the app that names host exactly (with or
-// without a port; matched case-insensitively): a wildcard is found only
-// by its own name ("*.example.org"). It is who claims a name, for the
-// platform's conflict checks; a request is routed by Match. The returned
-// Route must not be modified.
-func (t *Table) Lookup(host string) (*Route, bool) {
-	c, ok := t.current.Load().byHost[NormalizeHost(host)]
-	if !ok {
-		return nil, false
-	}
-	return c.route.Load(), true
-}
-
-// Match returns the route that serves a request for host (a request's
-// Host or a TLS server name, with or without a port; matched
-// case-insensitively): the app that names it exactly, else the app whose
-// wildcard covers it most specifically; false when none does. A name
-// with a "*" is never served (it is no host a client can ask for), nor
-// one that is no DNS name (ValidName), nor a reserved one through a
-// wildcard (SetReserved). A disabled app's route is returned (its hosts
-// are its own): the caller serves nothing for it. The returned Route
-// must not be modified.
-func (t *Table) Match(host string) (*Route, bool) {
-	n, ok := NormalName(host)
-	if !ok {
-		return nil, false
-	}
-	r, _, ok := t.match(n)
-	return r, ok
-}
-
-// maxHostLength is the longest Host or server name that can normalize to
-// a DNS name: 253 bytes, a trailing dot and ":65535".
-const maxHostLength = MaxNameLength + len(".:65535")
-
-// NormalName is NormalizeHost(host), or false for a host too long to
-// normalize to a DNS name, refused before NormalizeHost copies it. A
-// caller that checks one name several ways (the TLS permission)
-// normalizes it once and passes the result on.
-func NormalName(host string) (string, bool) {
-	if len(host) > maxHostLength {
-		return "", false
-	}
-	return NormalizeHost(host), true
-}
-
-// MatchWildcard is Match that also says through which wildcard
-// ("*.example.org") host matched: "" when an app names it exactly.
-func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
-	n, ok := NormalName(host)
-	if !ok {
-		return nil, "", false
-	}
-	return t.MatchWildcardNormal(n)
-}
-
-// MatchWildcardNormal is MatchWildcard for a name NormalName gave, which
-// it does not normalize again. Only such a name: another (upper case, a
-// port) would miss its exact host and the reservations and could still
-// match a wildcard.
-func (t *Table) MatchWildcardNormal(name string) (*Route, string, bool) {
-	r, domain, ok := t.match(name)
-	if ok && domain != "" {
-		return r, "*." + domain, true
-	}
-	return r, "", ok
-}
-
-// match is Match on a normalized host; domain is the wildcard's domain
-// ("example.org", a substring of h: no allocation) when one matched.
-func (t *Table) match(h string) (*Route, string, bool) {
-	if !ValidName(h) {
-		// Before any lookup: a 60 KB server name must cost no more than
-		// a short one (each lookup below hashes a suffix of it).
-		return nil, "", false
-	}
-	s := t.current.Load()
-	if c, ok := s.byHost[h]; ok {
-		if h[0] == '*' { // a wildcard's own name (keys are never "")
-			return nil, "", false
-		}
-		return c.route.Load(), "", true
-	}
-	if len(s.wild) == 0 || strings.IndexByte(h, '*') >= 0 {
-		return nil, "", false
-	}
-	res := t.reserved.Load()
-	if res != nil {
-		if _, ok := res.exact[h]; ok {
-			return nil, "", false // Berth's own or the Caddyfile's
-		}
-	}
-	// The suffix after the first dot is the longest, so the most
-	// specific wildcard; a label before it is required (i > 0), so
-	// *.example.org does not match example.org or ".example.org".
-	for i := 1; i < len(h); i++ {
-		if h[i] != '.' {
-			continue
-		}
-		if res != nil {
-			if _, ok := res.wild[h[i+1:]]; ok {
-				return nil, "", false // a Caddyfile site's wildcard is more specific
-			}
-		}
-		if c, ok := s.wild[h[i+1:]]; ok {
-			return c.route.Load(), h[i+1:], true
-		}
-	}
-	return nil, "", false
-}
-
-// MaxNameLength is the longest DNS name (RFC 1035), without the trailing
-// dot; MaxLabelLength the longest label in one.
-const (
-	MaxNameLength  = 253
-	MaxLabelLength = 63
-)
-
-// ValidName says whether h (normalized) can be a DNS name or an IP
-// address: at most 253 bytes, each dot-separated label 1 to 63 bytes.
-// Match and the on-demand permission refuse any other name, so that
-// "a..example.org" is no host under *.example.org and a huge server name
-// costs nothing.
-func ValidName(h string) bool {
-	if h == "" || len(h) > MaxNameLength {
-		return false
-	}
-	start := 0
-	for i := 0; i <= len(h); i++ {
-		if i == len(h) || h[i] == '.' {
-			if n := i - start; n == 0 || n > MaxLabelLength {
-				return false
-			}
-			start = i + 1
-		}
-	}
-	return true
-}
-
 // reservedSet is what SetReserved installs.
 type reservedSet struct {
 	exact map[string]struct{}
@@ -251,29 +111,6 @@ func (t *Table) SetReserved(hosts []string) {
 		}
 	}
 	t.reserved.Store(rs)
-}
-
-// IsWildcard says whether host is a wildcard entry ("*.example.org").
-func IsWildcard(host string) bool { return strings.HasPrefix(host, "*.") }
-
-// App returns the route of the named app, or false when the table has none.
-func (t *Table) App(name string) (*Route, bool) {
-	c, ok := t.current.Load().byApp[name]
-	if !ok {
-		return nil, false
-	}
-	return c.route.Load(), true
-}
-
-// Apps returns every route, sorted by app name.
-func (t *Table) Apps() []*Route {
-	s := t.current.Load()
-	out := make([]*Route, 0, len(s.byApp))
-	for _, c := range s.byApp {
-		out = append(out, c.route.Load())
-	}
-	slices.SortFunc(out, func(a, b *Route) int { return strings.Compare(a.App, b.App) })
-	return out
 }
 
 // SetHosts replaces the host names app answers on, creating the app's
@@ -476,41 +313,6 @@ func build(apps map[string]*cell) *snapshot {
 		}
 	}
 	return s
-}
-
-// NormalizeHost lowercases host and strips a port and a trailing dot.
-func NormalizeHost(host string) string {
-	host = strings.ToLower(host)
-	if strings.HasPrefix(host, "[") { // IPv6 literal, maybe with a port
-		if end := strings.IndexByte(host, ']'); end > 0 {
-			return host[1:end]
-		}
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
-		host = host[:i]
-	}
-	return strings.TrimSuffix(host, ".")
-}
-
-func normalizeHosts(hosts []string) []string {
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		if h = NormalizeHost(h); h != "" && !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// Routes returns the current route of every app, by name. A reconcile
-// passes it back to SetIfUnchanged.
-func (t *Table) Routes() map[string]*Route {
-	s := t.current.Load()
-	out := make(map[string]*Route, len(s.byApp))
-	for name, c := range s.byApp {
-		out[name] = c.route.Load()
-	}
-	return out
 }
 
 // SetIfUnchanged replaces, in one write, the route of every app in next

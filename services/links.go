@@ -1,0 +1,163 @@
+// Linking services to apps: link, unlink, and relinking the apps that follow a
+// service when its URL changes.
+
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/berth-paas/berth/platform"
+)
+
+// URL is the service's URL for apps on Berth's network.
+func (t *Type) URL(s *Service) string { return t.url(s, ContainerName(t, s.Name)) }
+
+// Link sets the service's URL in the app's config (a new release, rolled
+// out with no downtime) and records the link. The config var is ALIAS_URL
+// with --alias, else the type's (DATABASE_URL, REDIS_URL), or, when the
+// app has that already, DOKKU_TYPE_NAME_URL.
+func (m *Manager) Link(ctx context.Context, t *Type, name, app, alias string, log io.Writer) (string, error) {
+	s, unlock, err := m.locked(ctx, t, name, "a link")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	config, err := m.config.Config(ctx, app)
+	if err != nil {
+		return "", err
+	}
+	if i := slices.IndexFunc(s.Links, func(l Link) bool { return l.App == app }); i >= 0 {
+		return "", fmt.Errorf("%s service %s is already linked to %s (as %s)", t.Name, name, app, s.Links[i].Var)
+	}
+	var v string
+	if alias != "" {
+		if !aliasPattern.MatchString(alias) {
+			return "", fmt.Errorf("invalid alias %q: use letters, digits and underscores, starting with a letter", alias)
+		}
+		v = linkVar(alias)
+		if _, taken := config[v]; taken {
+			return "", fmt.Errorf("%s already has %s; choose another --alias", app, v)
+		}
+	} else {
+		v = linkVar(t.Alias)
+		if _, taken := config[v]; taken {
+			v = linkVar(t.extraAlias(name))
+		}
+		if _, taken := config[v]; taken {
+			return "", fmt.Errorf("%s already has %s; name another with --alias", app, v)
+		}
+	}
+	url := t.URL(s)
+	fmt.Fprintf(log, "-----> Setting %s on %s\n", v, app)
+	err = m.config.SetConfig(ctx, app, map[string]string{v: url}, nil, false, log)
+	// A rollout that failed after the config was stored leaves the var
+	// set: record the link so that unlink can take it away.
+	if err != nil {
+		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != url {
+			return "", err
+		}
+	}
+	s.Links = append(s.Links, Link{App: app, Var: v})
+	if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
+		return "", serr
+	}
+	return v, err
+}
+
+var aliasPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// Unlink removes the service's URL from the app's config (rolling out a
+// new release) and forgets the link.
+func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.Writer) error {
+	s, unlock, err := m.locked(ctx, t, name, "an unlink")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	i := slices.IndexFunc(s.Links, func(l Link) bool { return l.App == app })
+	if i < 0 {
+		return fmt.Errorf("%s service %s is not linked to %s", t.Name, name, app)
+	}
+	v := s.Links[i].Var
+	fmt.Fprintf(log, "-----> Unsetting %s on %s\n", v, app)
+	err = m.config.SetConfig(ctx, app, nil, []string{v}, false, log)
+	if errors.Is(err, platform.ErrAppNotFound) {
+		// The app is gone (its destroy could not update the link): there
+		// is no config to change, only the link to forget.
+		fmt.Fprintf(log, "-----> %s does not exist; forgetting its link\n", app)
+		err = nil
+	} else if err != nil {
+		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != "" {
+			return err
+		}
+	}
+	s.Links = slices.Delete(s.Links, i, i+1)
+	if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
+		return serr
+	}
+	return err
+}
+
+// relink follows an app's links when it is renamed (to, its config came
+// along) or destroyed (to is empty: its config went with it), and, with
+// clone, records links for a clone (to) of it, whose config has the same
+// URLs: a service must not be destroyed under the clone.
+func (m *Manager) relink(ctx context.Context, app, to string, clone bool) {
+	// The app is gone or renamed already: the links must follow even if
+	// the command's session ends now, or they would name an app that is
+	// not there and block TYPE:destroy.
+	ctx = context.WithoutCancel(ctx)
+	for _, tn := range TypeNames {
+		t := Types[tn]
+		list, err := m.List(ctx, t)
+		if err != nil {
+			m.log.Warn("updating the service links of an app", "app", app, "error", err)
+			continue
+		}
+		for _, s := range list {
+			if !slices.ContainsFunc(s.Links, func(l Link) bool { return l.App == app }) {
+				continue
+			}
+			name := s.Name
+			unlock := m.waitLock(t, name, "a link update")
+			if s, err = m.load(ctx, t, name); err == nil {
+				var links []Link
+				for _, l := range s.Links {
+					switch {
+					case l.App != app:
+						links = append(links, l)
+					case clone:
+						links = append(links, l, Link{App: to, Var: l.Var})
+					case to != "":
+						links = append(links, Link{App: to, Var: l.Var})
+					}
+				}
+				s.Links = links
+				err = m.save(ctx, t, s)
+			}
+			unlock()
+			if err != nil {
+				m.log.Warn("could not update a service's links", "service", name, "app", app, "error", err)
+			}
+		}
+	}
+}
+
+// waitLock takes the service's lock, waiting for the command that holds
+// it to finish. Only relink waits: the app's own lock, which relink runs
+// under, is never waited for, so a holder that needs the app fails and
+// lets go instead of deadlocking.
+func (m *Manager) waitLock(t *Type, name, what string) func() {
+	for {
+		if unlock, err := m.lock(t, name, what); err == nil {
+			return unlock
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
