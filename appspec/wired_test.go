@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/appspec"
-	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/deploy"
+	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
