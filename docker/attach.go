@@ -73,16 +73,19 @@ func (c *ContainerAPI) RunAttached(ctx context.Context, spec RunSpec, s Streams)
 	}
 }
 
-// removeRetrying removes a one-off container, trying again for a few
-// seconds: a removal that races the container's start (the session ended
-// while Docker was starting it) can be refused for a moment, and the
-// one-off must not outlive its session.
+// removeRetrying removes a one-off container, trying again for up to
+// about 30 seconds: a removal that races the container's start (the
+// session ended while Docker was starting it) is refused until the start
+// is through, which on a loaded engine took longer than the 5 seconds
+// this once allowed, and the one-off must not outlive its session.
 func (c *ContainerAPI) removeRetrying(ctx context.Context, id string) {
-	for i := 0; i < 20; i++ {
-		if c.Remove(ctx, id) == nil {
+	wait := 100 * time.Millisecond
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if c.Remove(ctx, id) == nil || time.Now().After(deadline) {
 			return
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(wait)
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
