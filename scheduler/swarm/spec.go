@@ -71,6 +71,12 @@ func unsupported(a *platform.App) string {
 	if len(a.DockerOptions) > 0 {
 		what = append(what, "docker-options (docker-options:clear)")
 	}
+	for _, s := range a.PortMap {
+		if m, err := platform.ParsePortMapping(s); err == nil && m.Scheme == "tcp" {
+			what = append(what, "tcp port mappings (ports:remove APP "+s+")")
+			break
+		}
+	}
 	if a.Networks.InitialNetwork != "" || len(a.Networks.AttachPostCreate) > 0 || len(a.Networks.AttachPostDeploy) > 0 || a.Networks.TLD != "" {
 		what = append(what, "networks (network:set APP ... with no value)")
 	}

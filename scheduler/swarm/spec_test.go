@@ -138,3 +138,13 @@ func TestATaskIsReachedAtItsNodesAddressAndPublishedPort(t *testing.T) {
 		t.Fatalf("addr %q", x.addr)
 	}
 }
+
+// A tcp mapping swaps a target's port for its own: on a swarm target
+// (NODE-IP:PUBLISHED-PORT) that is any program of the node. A rollout of
+// an app with one is refused (scheduler:set --global swarm lets one by).
+func TestATCPMappingIsUnsupported(t *testing.T) {
+	a := &platform.App{Name: "db", PortMap: []string{"http:80:5000", "tcp:15432:5432"}}
+	if got := unsupported(a); !strings.Contains(got, "ports:remove APP tcp:15432:5432") {
+		t.Fatalf("unsupported = %q", got)
+	}
+}
