@@ -94,7 +94,7 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 		return swarm.ServiceSpec{}, fmt.Errorf("the app's port %d cannot be published", port)
 	}
 	cs := &swarm.ContainerSpec{
-		Image:  rel.Image,
+		Image:  taskImage(rel),
 		Env:    taskEnv(in.Env, in.Host.Env, in.Type),
 		Labels: docker.BlankLabels(),
 	}
@@ -160,6 +160,19 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 		},
 	}
 	return spec, nil
+}
+
+// taskImage is the image a task runs: the release's image ID. Swarm's
+// executor pulls a task's image before it starts it unless the reference
+// is an image ID (or a digest already present): a tag (berth/APP:vN)
+// would be pulled from Docker Hub at every task start, a stranger's image
+// if one by that name exists there. A record without an ID (none is
+// written so) keeps the tag.
+func taskImage(rel platform.Release) string {
+	if strings.HasPrefix(rel.ImageID, "sha256:") {
+		return rel.ImageID
+	}
+	return rel.Image
 }
 
 // taskEnv is the release's environment for every task of a type: DYNO is

@@ -14,7 +14,7 @@ import (
 func input() serviceInput {
 	return serviceInput{
 		App:     &platform.App{Name: "blog"},
-		Release: platform.Release{Version: 3, Image: "berth/blog:3", Port: 5000, Processes: map[string]string{"web": "./server"}},
+		Release: platform.Release{Version: 3, Image: "berth/blog:3", ImageID: testImageID, Port: 5000, Processes: map[string]string{"web": "./server"}},
 		Type:    "web", Gen: 7, Replicas: 2, Instance: "inst1",
 		Env:           []string{"PORT=5000", "DYNO=web.1", "GREETING={{.Node.Hostname}}"},
 		RestartPolicy: "on-failure:10",
@@ -35,7 +35,7 @@ func TestAServiceRunsTheFormationWithBerthsLabels(t *testing.T) {
 		t.Fatalf("service labels %v", l)
 	}
 	cs := spec.TaskTemplate.ContainerSpec
-	if cs.Image != "berth/blog:3" || !slices.Equal(cs.Command, []string{"/bin/sh", "-c", "./server"}) || *cs.StopGracePeriod != 30*time.Second {
+	if cs.Image != testImageID || !slices.Equal(cs.Command, []string{"/bin/sh", "-c", "./server"}) || *cs.StopGracePeriod != 30*time.Second {
 		t.Fatalf("container spec %+v", cs)
 	}
 	if spec.UpdateConfig.Order != swarm.UpdateOrderStartFirst {
@@ -146,5 +146,20 @@ func TestATCPMappingIsUnsupported(t *testing.T) {
 	a := &platform.App{Name: "db", PortMap: []string{"http:80:5000", "tcp:15432:5432"}}
 	if got := unsupported(a); !strings.Contains(got, "ports:remove APP tcp:15432:5432") {
 		t.Fatalf("unsupported = %q", got)
+	}
+}
+
+const testImageID = "sha256:4a1c0f5e8b6d2c3e9f7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
+
+// Swarm's executor pulls a task's image before each task start unless it
+// is referenced by ID: a tag (berth/APP:vN) would be pulled from Docker
+// Hub every time, a stranger's image if the name is taken there.
+func TestTheTaskImageIsTheReleasesImageID(t *testing.T) {
+	spec, err := serviceSpec(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := spec.TaskTemplate.ContainerSpec.Image; img != testImageID {
+		t.Fatalf("task image %q; want the release's image ID %s", img, testImageID)
 	}
 }
