@@ -163,3 +163,61 @@ func TestTheTaskImageIsTheReleasesImageID(t *testing.T) {
 		t.Fatalf("task image %q; want the release's image ID %s", img, testImageID)
 	}
 }
+
+// docker-local's containers rotate their logs at 10m x 3 unless logs:set
+// says otherwise (docker.Client.Create); the engine's default for a task
+// has no cap.
+func TestTaskLogsAreRotatedAsDockerLocalsByDefault(t *testing.T) {
+	spec, err := serviceSpec(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := spec.TaskTemplate.LogDriver
+	if d == nil || d.Name != "json-file" || d.Options["max-size"] != "10m" || d.Options["max-file"] != "3" {
+		t.Fatalf("log driver %+v; want json-file max-size 10m max-file 3", d)
+	}
+	in := input()
+	in.Host.LogOpts = map[string]string{"max-size": "", "max-file": ""} // logs:set max-size unlimited
+	spec, _ = serviceSpec(in)
+	if d := spec.TaskTemplate.LogDriver; len(d.Options) != 0 {
+		t.Fatalf("unlimited: options %v; want none", d.Options)
+	}
+	in.Host.LogOpts = map[string]string{"max-size": "50m"}
+	spec, _ = serviceSpec(in)
+	if d := spec.TaskTemplate.LogDriver; d.Options["max-size"] != "50m" || d.Options["max-file"] != "3" {
+		t.Fatalf("max-size 50m: options %v", d.Options)
+	}
+}
+
+// docker-local runs --init: PID 1 forwards SIGTERM and reaps zombies.
+func TestTasksRunWithAnInit(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	if i := spec.TaskTemplate.ContainerSpec.Init; i == nil || !*i {
+		t.Fatalf("init %v; want true", i)
+	}
+}
+
+// A memory-swap limit has no place in a Swarm service: refused, not
+// dropped.
+func TestAMemorySwapLimitIsRefused(t *testing.T) {
+	in := input()
+	in.Host.Memory, in.Host.MemorySwap = 256<<20, 256<<20
+	if _, err := serviceSpec(in); err == nil || !strings.Contains(err.Error(), "memory-swap") {
+		t.Fatalf("error %v; want the memory-swap limit refused", err)
+	}
+}
+
+// The global networks reach the host options (the app's own are refused
+// by unsupported): refused alike.
+func TestGlobalNetworksAreRefusedLikeTheAppsOwn(t *testing.T) {
+	for _, h := range []docker.HostOptions{
+		{InitialNetwork: "shared"},
+		{Networks: []docker.Attachment{{Network: "shared"}}},
+	} {
+		in := input()
+		in.Host = h
+		if _, err := serviceSpec(in); err == nil || !strings.Contains(err.Error(), "networks") {
+			t.Fatalf("host %+v: error %v; want refused", h, err)
+		}
+	}
+}
