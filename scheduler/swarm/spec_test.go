@@ -221,3 +221,16 @@ func TestGlobalNetworksAreRefusedLikeTheAppsOwn(t *testing.T) {
 		}
 	}
 }
+
+// A task re-read (current) keeps its node's address: an IPv6 one is
+// bracketed in "host:port", and must come out whole.
+func TestAReReadTaskKeepsItsIPv6NodeAddress(t *testing.T) {
+	x := swarm.Task{ID: "t1", Status: swarm.TaskStatus{State: swarm.TaskStateRunning, PortStatus: swarm.PortStatus{
+		Ports: []swarm.PortConfig{{PublishMode: swarm.PortConfigPublishModeHost, TargetPort: 5000, PublishedPort: 30002}},
+	}}}
+	for addr, want := range map[string]string{"[fd00::1]:30001": "[fd00::1]:30002", "10.0.0.2:30001": "10.0.0.2:30002", "": ""} {
+		if got := taskOf(x, hostOf(addr)).addr; got != want {
+			t.Errorf("re-read of a task at %q: address %q; want %q", addr, got, want)
+		}
+	}
+}
