@@ -259,7 +259,7 @@ func unsupportedHost(app string, h docker.HostOptions) error {
 	var what []string
 	if h.MemorySwap != 0 {
 		// Swarm's Limit has memory, CPUs and pids, no swap.
-		what = append(what, "a memory-swap limit (resource:limit "+app+" --memory-swap ... : Swarm services have none; unset it with resource:limit-clear or an empty value)")
+		what = append(what, "a memory-swap limit (Swarm's services have none: resource:limit-clear "+app+" [--process-type TYPE], then resource:limit "+app+" --memory/--cpu again without --memory-swap)")
 	}
 	if h.InitialNetwork != "" || len(h.Networks) > 0 {
 		// The app's own networks are refused by unsupported(); the
