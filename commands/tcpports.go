@@ -66,7 +66,7 @@ func tcpScheduler(ctx context.Context, p *Backend, app string, next []platform.P
 	}
 	for _, s := range []string{r.ComputedSelected, r.Running} {
 		if s != "" && s != selector.DockerLocal {
-			return fmt.Errorf("app %s runs on the %s scheduler, which serves no tcp mappings (its tasks' addresses are their nodes'): use an http mapping, or scheduler:set %s selected docker-local and redeploy first", app, s, app)
+			return fmt.Errorf("app %s runs on the %s scheduler, which serves no tcp mappings (its tasks' addresses are their nodes'): leave them out (ports:remove the ones it has), use an http mapping, or scheduler:set %s selected docker-local and redeploy first", app, s, app)
 		}
 	}
 	return nil
