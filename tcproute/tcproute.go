@@ -461,22 +461,19 @@ func (r *Router) handle(l *listener, c net.Conn) {
 // container runs, so none is kept).
 func (r *Router) targets(d *dest) []string {
 	route, ok := r.cfg.Table.App(d.app)
-	if !ok || route.Disabled {
+	if !ok || route.Disabled || r.otherScheduler(d.app) {
+		return nil
+	}
+	if d.process == "" {
+		return route.Targets
+	}
+	if r.cfg.Engine == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 	defer cancel()
 	a, err := r.cfg.Apps.App(ctx, d.app)
-	if err == nil && !dockerLocal(a) {
-		return nil
-	}
-	if d.process == "" {
-		// A record not read (a rename's moment) leaves the route's
-		// targets, as before: only a record naming another scheduler
-		// takes them away.
-		return route.Targets
-	}
-	if err != nil || r.cfg.Engine == nil || a.Generation == 0 || a.Stopped {
+	if err != nil || a.Generation == 0 || a.Stopped {
 		return nil
 	}
 	cs, err := r.cfg.Engine.ListRunning(ctx, docker.LabelApp+"="+d.app, docker.LabelProcess+"="+d.process)
@@ -494,15 +491,6 @@ func (r *Router) targets(d *dest) []string {
 	slices.Sort(out) // a stable order for the turns
 	return out
 }
-
-// dockerLocal is whether a's current generation runs as docker-local
-// containers, the only targets whose port may be swapped for a mapping's:
-// a container's address is its own, so any of its ports is the app's. An
-// app another scheduler runs (swarm) has routes to NODE-IP:PUBLISHED-PORT,
-// where another port is some other program of the node (Caddy's admin API
-// on 127.0.0.1:2019): its tcp mappings are refused when they are made, and
-// never served should one be on its record all the same.
-func dockerLocal(a *platform.App) bool { return a.SchedulerRan == "" }
 
 // withPort is target (a route's "ip:port") with port in place of its own.
 func withPort(target string, port int) (string, error) {
