@@ -140,3 +140,15 @@ func FuzzAuthorize(f *testing.F) {
 		}
 	})
 }
+
+// A swarm task's port is published on every interface of its node, a
+// weaker boundary than docker-local's: a deploy key may not move its own
+// app there (an admin does, knowing the firewall it needs).
+func TestADeployKeyMayNotChooseItsAppsScheduler(t *testing.T) {
+	if err := Authorize("mine", []string{"scheduler:set", "mine", "selected", "swarm"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("scheduler:set by a deploy key on its own app: %v; want forbidden", err)
+	}
+	if err := Authorize("mine", []string{"scheduler:report", "mine"}); err != nil {
+		t.Fatalf("scheduler:report by a deploy key on its own app: %v", err)
+	}
+}

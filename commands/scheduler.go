@@ -12,7 +12,7 @@ import (
 // schedulerCommands choose what runs an app's processes (Dokku's
 // scheduler plugin): docker-local (containers on this host) or swarm.
 var schedulerCommands = []command{
-	{appScope, "scheduler:set", "scheduler:set APP|--global selected [docker-local|swarm]", "Choose the scheduler the app's next deploy runs on (docker-local, the default, or swarm; none to unset)", schedulerSet},
+	{adminScope, "scheduler:set", "scheduler:set APP|--global selected [docker-local|swarm]", "Choose the scheduler the app's next deploy runs on (docker-local, the default, or swarm; none to unset). Admin only: a swarm task publishes its port on every interface of its node", schedulerSet},
 	{appScope, "scheduler:report", "scheduler:report APP|--global [--format json]", "Show the app's scheduler settings and what runs it (no APP: every app)", schedulerReport},
 }
 

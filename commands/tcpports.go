@@ -3,9 +3,12 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/berth-paas/berth/domains"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/scheduler/selector"
 )
 
 // TCPPorts serves tcp:HOST-PORT:CONTAINER-PORT mappings (package
@@ -24,6 +27,9 @@ func withTCP(ctx context.Context, p *Backend, app string, change domains.PortCha
 	return func(cur []platform.PortMapping) ([]platform.PortMapping, error) {
 		next, err := change(cur)
 		if err != nil {
+			return nil, err
+		}
+		if err := tcpScheduler(ctx, p, app, next); err != nil {
 			return nil, err
 		}
 		if p.TCP == nil {
@@ -45,4 +51,24 @@ func syncTCP(ctx context.Context, p *Backend, app string) error {
 		return nil
 	}
 	return p.TCP.Sync(context.WithoutCancel(ctx), app)
+}
+
+// tcpScheduler refuses tcp mappings for an app that is, or is to be, run
+// by a scheduler other than docker-local: a swarm task's address is its
+// node's (NODE-IP:PUBLISHED-PORT), where a mapping's container port would
+// be any program of the node (Caddy's admin API included), not the app.
+func tcpScheduler(ctx context.Context, p *Backend, app string, next []platform.PortMapping) error {
+	if p.Scheduler == nil || !slices.ContainsFunc(next, func(m platform.PortMapping) bool { return m.Scheme == "tcp" }) {
+		return nil
+	}
+	r, err := p.Scheduler.Report(ctx, app)
+	if err != nil {
+		return err
+	}
+	for _, s := range []string{r.ComputedSelected, r.Running} {
+		if s != "" && s != selector.DockerLocal {
+			return fmt.Errorf("app %s runs on the %s scheduler, which serves no tcp mappings (its tasks' addresses are their nodes'): leave them out (ports:remove the ones it has), use an http mapping, or scheduler:set %s selected docker-local and redeploy first", app, s, app)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-paas/berth/internal/fakeengine"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/scheduler/selector"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -106,5 +107,46 @@ func TestTCPSyncRunsAfterTheSaveWithTheAppLocked(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+type schedApps struct{ recs map[string]*platform.App }
+
+func (f *schedApps) App(_ context.Context, name string) (*platform.App, error) {
+	if a, ok := f.recs[name]; ok {
+		return a, nil
+	}
+	return nil, platform.ErrAppNotFound
+}
+func (f *schedApps) UpdateApp(ctx context.Context, name string, change func(*platform.App) error) error {
+	a, err := f.App(ctx, name)
+	if err != nil {
+		return err
+	}
+	return change(a)
+}
+func (f *schedApps) LockGlobal(string) (func(), error) { return func() {}, nil }
+
+// A swarm app's targets are its nodes' addresses: a tcp mapping's
+// container port there is any program of the node, so ports:add/set
+// refuse it (for an app selected for swarm, or still running on it).
+func TestTCPMappingsAreRefusedForSwarmApps(t *testing.T) {
+	f := &schedApps{recs: map[string]*platform.App{
+		"sw":      {Name: "sw", Scheduler: "swarm"},
+		"running": {Name: "running", SchedulerRan: "swarm", Current: 1},
+		"local":   {Name: "local"},
+	}}
+	b := &Backend{TCP: &recordingTCP{}, Scheduler: selector.NewSettings(selector.Config{Store: &store.Files{Dir: t.TempDir()}, Apps: f})}
+	add := func(cur []platform.PortMapping) ([]platform.PortMapping, error) {
+		return append(cur, tcpMapping(15432, 5432)), nil
+	}
+	ctx := platform.AsDeployKey(context.Background())
+	for _, app := range []string{"sw", "running"} {
+		if _, err := withTCP(ctx, b, app, add)(nil); err == nil || !strings.Contains(err.Error(), "serves no tcp mappings") {
+			t.Errorf("%s: change = %v; want refused", app, err)
+		}
+	}
+	if _, err := withTCP(ctx, b, "local", add)(nil); err != nil {
+		t.Errorf("docker-local app refused: %v", err)
 	}
 }

@@ -456,7 +456,7 @@ func (c *Controller) sourced(app string, generation int) ([]candidate, bool) {
 	}
 	out := make([]candidate, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, candidate{id: t.ID, addr: t.Addr})
+		out = append(out, candidate{id: t.ID, addr: t.Addr, sourced: true})
 	}
 	return out, true
 }
@@ -466,6 +466,10 @@ func (c *Controller) sourced(app string, generation int) ([]candidate, bool) {
 // (liveLocked), since an event may say it went away in between.
 type candidate struct {
 	id, addr string
+	// sourced: the target source's (a task), which no container event
+	// names, so it has no place in targetOf: kept there, it would stay
+	// after the task is gone, forever.
+	sourced bool
 }
 
 // candidates returns the running web containers of generation among cs.
@@ -495,7 +499,9 @@ func (c *Controller) liveLocked(cands []candidate) []string {
 			continue
 		}
 		targets = append(targets, cd.addr)
-		c.targetOf[cd.id] = cd.addr
+		if !cd.sourced {
+			c.targetOf[cd.id] = cd.addr
+		}
 	}
 	return targets
 }

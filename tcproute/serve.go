@@ -142,7 +142,7 @@ func (r *Router) handle(l *listener, c net.Conn) {
 // while its container runs, so a listing is kept that briefly).
 func (r *Router) targets(d *dest) []string {
 	route, ok := r.cfg.Table.App(d.app)
-	if !ok || route.Disabled {
+	if !ok || route.Disabled || r.otherScheduler(d.app) {
 		return nil
 	}
 	if d.process == "" {

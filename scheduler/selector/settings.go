@@ -44,6 +44,9 @@ func (s *Settings) Set(ctx context.Context, app, name string) error {
 		return err
 	}
 	return s.apps.UpdateApp(ctx, app, func(a *platform.App) error {
+		if err := tcpRefused(a, name); err != nil {
+			return err
+		}
 		a.Scheduler = name
 		return nil
 	})
@@ -118,4 +121,21 @@ func computed(own, global string) string {
 		return global
 	}
 	return DockerLocal
+}
+
+// tcpRefused refuses scheduler name for a, when a has tcp port mappings
+// and name is not docker-local: Berth serves them by swapping a target's
+// port for the mapping's, which is sound only for a container's own
+// address (a swarm task's is its node's, any program of which the
+// mapping would reach).
+func tcpRefused(a *platform.App, name string) error {
+	if name == "" || name == DockerLocal {
+		return nil
+	}
+	for _, s := range a.PortMap {
+		if m, err := platform.ParsePortMapping(s); err == nil && m.Scheme == "tcp" {
+			return fmt.Errorf("app %s has the tcp port mapping %s, which the %s scheduler does not serve: ports:remove %s %s first", a.Name, s, name, a.Name, s)
+		}
+	}
+	return nil
 }

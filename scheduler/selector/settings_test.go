@@ -74,3 +74,18 @@ func TestTheGlobalSettingIsAFieldOfTheGlobalDocument(t *testing.T) {
 		t.Fatalf("unset left %s", raw)
 	}
 }
+
+func TestSwarmIsRefusedForAnAppWithTCPMappings(t *testing.T) {
+	f := &apps{recs: map[string]*platform.App{"db": {Name: "db", PortMap: []string{"tcp:15432:5432"}}}}
+	s := selector.NewSettings(selector.Config{Store: &store.Files{Dir: t.TempDir()}, Apps: f})
+	err := s.Set(context.Background(), "db", "swarm")
+	if err == nil || !strings.Contains(err.Error(), "ports:remove db tcp:15432:5432 first") {
+		t.Fatalf("error %v; want refused", err)
+	}
+	if f.recs["db"].Scheduler != "" {
+		t.Fatalf("record changed: %q", f.recs["db"].Scheduler)
+	}
+	if err := s.Set(context.Background(), "db", "docker-local"); err != nil {
+		t.Fatalf("docker-local refused: %v", err)
+	}
+}

@@ -146,11 +146,7 @@ func (s *Scheduler) current(ctx context.Context, sv service, t task) (task, erro
 		if x.ID != t.id {
 			continue
 		}
-		host := ""
-		if addr != "" {
-			host, _, _ = strings.Cut(addr, ":")
-		}
-		n := taskOf(x, host)
+		n := taskOf(x, hostOf(addr))
 		if n.addr == "" {
 			n.addr = addr
 		}
@@ -222,4 +218,15 @@ func (s *Scheduler) runCheck(ctx context.Context, a *platform.App, sv service, t
 		}
 	}
 	return fmt.Errorf("check %q failed after %d attempts: %s (docker service logs %s)", hc.Describe(), hc.AttemptCount(), reason, sv.name)
+}
+
+// hostOf is the node address of a task's "host:port" ("" for ""): an
+// IPv6 node's is bracketed ("[fd00::1]:30001"), which a cut at the first
+// colon would break.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return host
 }

@@ -216,8 +216,17 @@ func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platf
 	defer cancel()
 	lockedLog := &syncWriter{w: log}
 	// stop ends the wait with err, unless a check failed first: its
-	// failure cancelled ctx, and says what went wrong.
+	// failure cancelled ctx, and says what went wrong. err is recorded
+	// before ctx is cancelled: the checks still running then fail with
+	// "context canceled", which must not stand in for the cause (a
+	// crashed task, seen by this loop, came out as "web.2: context
+	// canceled").
 	stop := func(err error) ([]string, error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
 		cancel()
 		wg.Wait()
 		mu.Lock()

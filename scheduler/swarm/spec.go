@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ func unsupported(a *platform.App) string {
 	if len(a.DockerOptions) > 0 {
 		what = append(what, "docker-options (docker-options:clear)")
 	}
+	for _, s := range a.PortMap {
+		if m, err := platform.ParsePortMapping(s); err == nil && m.Scheme == "tcp" {
+			what = append(what, "tcp port mappings (ports:remove APP "+s+")")
+			break
+		}
+	}
 	if a.Networks.InitialNetwork != "" || len(a.Networks.AttachPostCreate) > 0 || len(a.Networks.AttachPostDeploy) > 0 || a.Networks.TLD != "" {
 		what = append(what, "networks (network:set APP ... with no value)")
 	}
@@ -87,10 +94,17 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 	if port <= 0 || port > 65535 {
 		return swarm.ServiceSpec{}, fmt.Errorf("the app's port %d cannot be published", port)
 	}
+	if err := unsupportedHost(a.Name, in.Host); err != nil {
+		return swarm.ServiceSpec{}, err
+	}
+	useInit := true
 	cs := &swarm.ContainerSpec{
-		Image:  rel.Image,
+		Image:  taskImage(rel),
 		Env:    taskEnv(in.Env, in.Host.Env, in.Type),
 		Labels: docker.BlankLabels(),
+		// As docker-local's --init: PID 1 forwards SIGTERM to the app and
+		// reaps zombies (a shell-form CMD ignores SIGTERM without it).
+		Init: &useInit,
 	}
 	// An image's berth.* labels must not stand in for Berth's (as for
 	// docker-local's containers): every key is set, most empty.
@@ -156,6 +170,19 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 	return spec, nil
 }
 
+// taskImage is the image a task runs: the release's image ID. Swarm's
+// executor pulls a task's image before it starts it unless the reference
+// is an image ID (or a digest already present): a tag (berth/APP:vN)
+// would be pulled from Docker Hub at every task start, a stranger's image
+// if one by that name exists there. A record without an ID (none is
+// written so) keeps the tag.
+func taskImage(rel platform.Release) string {
+	if strings.HasPrefix(rel.ImageID, "sha256:") {
+		return rel.ImageID
+	}
+	return rel.Image
+}
+
 // taskEnv is the release's environment for every task of a type: DYNO is
 // the task's own (Swarm's template of its slot), and every other "{{" is
 // quoted, so that no value of the app's config is read as a template.
@@ -210,21 +237,37 @@ func resources(h docker.HostOptions) *swarm.ResourceRequirements {
 	return r
 }
 
-// logDriver carries logs:set max-size (the host options' log options) to
-// the tasks; nil leaves the engine's default.
+// logDriver is the tasks' log driver, as docker-local's containers get
+// it (docker.Client.Create): json-file rotated at 10m x 3 unless logs:set
+// max-size or a log driver says otherwise. The engine's own default has
+// no size cap: a chatty task would fill the node's disk.
 func logDriver(h docker.HostOptions) *swarm.Driver {
-	opts := map[string]string{}
-	for k, v := range h.LogOpts {
-		if v != "" { // "" means the option is left out (unlimited)
-			opts[k] = v
-		}
+	d := &swarm.Driver{Name: "json-file", Options: map[string]string{"max-size": "10m", "max-file": "3"}}
+	if h.LogDriver != "" {
+		d.Name = h.LogDriver
 	}
-	if len(opts) == 0 && h.LogDriver == "" {
+	maps.Copy(d.Options, h.LogOpts)
+	// "" means the option is left out (logs:set max-size unlimited).
+	maps.DeleteFunc(d.Options, func(_, v string) bool { return v == "" })
+	return d
+}
+
+// unsupportedHost refuses the host options a Swarm service has no place
+// for, rather than dropping them: a limit an admin set must hold, or the
+// deploy fails saying so.
+func unsupportedHost(app string, h docker.HostOptions) error {
+	var what []string
+	if h.MemorySwap != 0 {
+		// Swarm's Limit has memory, CPUs and pids, no swap.
+		what = append(what, "a memory-swap limit (Swarm's services have none: resource:limit-clear "+app+" [--process-type TYPE], then resource:limit "+app+" --memory/--cpu again without --memory-swap)")
+	}
+	if h.InitialNetwork != "" || len(h.Networks) > 0 {
+		// The app's own networks are refused by unsupported(); the
+		// global ones (network:set --global) reach the host options.
+		what = append(what, "networks, the app's own or the global ones (network:set --global initial-network / attach-post-create with no value)")
+	}
+	if len(what) == 0 {
 		return nil
 	}
-	name := h.LogDriver
-	if name == "" {
-		name = "json-file"
-	}
-	return &swarm.Driver{Name: name, Options: opts}
+	return fmt.Errorf("the swarm scheduler does not apply %s yet: remove them, or scheduler:set %s selected docker-local", strings.Join(what, ", "), app)
 }

@@ -14,7 +14,7 @@ import (
 func input() serviceInput {
 	return serviceInput{
 		App:     &platform.App{Name: "blog"},
-		Release: platform.Release{Version: 3, Image: "berth/blog:3", Port: 5000, Processes: map[string]string{"web": "./server"}},
+		Release: platform.Release{Version: 3, Image: "berth/blog:3", ImageID: testImageID, Port: 5000, Processes: map[string]string{"web": "./server"}},
 		Type:    "web", Gen: 7, Replicas: 2, Instance: "inst1",
 		Env:           []string{"PORT=5000", "DYNO=web.1", "GREETING={{.Node.Hostname}}"},
 		RestartPolicy: "on-failure:10",
@@ -35,7 +35,7 @@ func TestAServiceRunsTheFormationWithBerthsLabels(t *testing.T) {
 		t.Fatalf("service labels %v", l)
 	}
 	cs := spec.TaskTemplate.ContainerSpec
-	if cs.Image != "berth/blog:3" || !slices.Equal(cs.Command, []string{"/bin/sh", "-c", "./server"}) || *cs.StopGracePeriod != 30*time.Second {
+	if cs.Image != testImageID || !slices.Equal(cs.Command, []string{"/bin/sh", "-c", "./server"}) || *cs.StopGracePeriod != 30*time.Second {
 		t.Fatalf("container spec %+v", cs)
 	}
 	if spec.UpdateConfig.Order != swarm.UpdateOrderStartFirst {
@@ -136,5 +136,101 @@ func TestATaskIsReachedAtItsNodesAddressAndPublishedPort(t *testing.T) {
 	}}}}, nodeAddr(swarm.Node{Status: swarm.NodeStatus{Addr: "192.0.2.7"}}))
 	if x.addr != "192.0.2.7:31234" {
 		t.Fatalf("addr %q", x.addr)
+	}
+}
+
+// A tcp mapping swaps a target's port for its own: on a swarm target
+// (NODE-IP:PUBLISHED-PORT) that is any program of the node. A rollout of
+// an app with one is refused (scheduler:set --global swarm lets one by).
+func TestATCPMappingIsUnsupported(t *testing.T) {
+	a := &platform.App{Name: "db", PortMap: []string{"http:80:5000", "tcp:15432:5432"}}
+	if got := unsupported(a); !strings.Contains(got, "ports:remove APP tcp:15432:5432") {
+		t.Fatalf("unsupported = %q", got)
+	}
+}
+
+const testImageID = "sha256:4a1c0f5e8b6d2c3e9f7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
+
+// Swarm's executor pulls a task's image before each task start unless it
+// is referenced by ID: a tag (berth/APP:vN) would be pulled from Docker
+// Hub every time, a stranger's image if the name is taken there.
+func TestTheTaskImageIsTheReleasesImageID(t *testing.T) {
+	spec, err := serviceSpec(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := spec.TaskTemplate.ContainerSpec.Image; img != testImageID {
+		t.Fatalf("task image %q; want the release's image ID %s", img, testImageID)
+	}
+}
+
+// docker-local's containers rotate their logs at 10m x 3 unless logs:set
+// says otherwise (docker.Client.Create); the engine's default for a task
+// has no cap.
+func TestTaskLogsAreRotatedAsDockerLocalsByDefault(t *testing.T) {
+	spec, err := serviceSpec(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := spec.TaskTemplate.LogDriver
+	if d == nil || d.Name != "json-file" || d.Options["max-size"] != "10m" || d.Options["max-file"] != "3" {
+		t.Fatalf("log driver %+v; want json-file max-size 10m max-file 3", d)
+	}
+	in := input()
+	in.Host.LogOpts = map[string]string{"max-size": "", "max-file": ""} // logs:set max-size unlimited
+	spec, _ = serviceSpec(in)
+	if d := spec.TaskTemplate.LogDriver; len(d.Options) != 0 {
+		t.Fatalf("unlimited: options %v; want none", d.Options)
+	}
+	in.Host.LogOpts = map[string]string{"max-size": "50m"}
+	spec, _ = serviceSpec(in)
+	if d := spec.TaskTemplate.LogDriver; d.Options["max-size"] != "50m" || d.Options["max-file"] != "3" {
+		t.Fatalf("max-size 50m: options %v", d.Options)
+	}
+}
+
+// docker-local runs --init: PID 1 forwards SIGTERM and reaps zombies.
+func TestTasksRunWithAnInit(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	if i := spec.TaskTemplate.ContainerSpec.Init; i == nil || !*i {
+		t.Fatalf("init %v; want true", i)
+	}
+}
+
+// A memory-swap limit has no place in a Swarm service: refused, not
+// dropped.
+func TestAMemorySwapLimitIsRefused(t *testing.T) {
+	in := input()
+	in.Host.Memory, in.Host.MemorySwap = 256<<20, 256<<20
+	if _, err := serviceSpec(in); err == nil || !strings.Contains(err.Error(), "memory-swap") {
+		t.Fatalf("error %v; want the memory-swap limit refused", err)
+	}
+}
+
+// The global networks reach the host options (the app's own are refused
+// by unsupported): refused alike.
+func TestGlobalNetworksAreRefusedLikeTheAppsOwn(t *testing.T) {
+	for _, h := range []docker.HostOptions{
+		{InitialNetwork: "shared"},
+		{Networks: []docker.Attachment{{Network: "shared"}}},
+	} {
+		in := input()
+		in.Host = h
+		if _, err := serviceSpec(in); err == nil || !strings.Contains(err.Error(), "networks") {
+			t.Fatalf("host %+v: error %v; want refused", h, err)
+		}
+	}
+}
+
+// A task re-read (current) keeps its node's address: an IPv6 one is
+// bracketed in "host:port", and must come out whole.
+func TestAReReadTaskKeepsItsIPv6NodeAddress(t *testing.T) {
+	x := swarm.Task{ID: "t1", Status: swarm.TaskStatus{State: swarm.TaskStateRunning, PortStatus: swarm.PortStatus{
+		Ports: []swarm.PortConfig{{PublishMode: swarm.PortConfigPublishModeHost, TargetPort: 5000, PublishedPort: 30002}},
+	}}}
+	for addr, want := range map[string]string{"[fd00::1]:30001": "[fd00::1]:30002", "10.0.0.2:30001": "10.0.0.2:30002", "": ""} {
+		if got := taskOf(x, hostOf(addr)).addr; got != want {
+			t.Errorf("re-read of a task at %q: address %q; want %q", addr, got, want)
+		}
 	}
 }
