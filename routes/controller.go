@@ -13,11 +13,12 @@
 // generation cannot undo a rollout's route; the reconcile writes with
 // Table.SetIfUnchanged, keeping any route changed since it looked. Which
 // containers are this Berth's (instance IDs) is the engine's business: its
-// listings and events carry only those.//
+// listings and events carry only those.
+package routes
+
 // controller.go is longer than the project's ~500 lines on purpose: it
 // holds the controller's state and every method that takes its lock, so
-// the rules above can be checked in one reading.
-package routes
+// the rules in the package doc can be checked in one reading.
 
 import (
 	"context"
