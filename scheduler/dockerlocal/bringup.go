@@ -135,7 +135,7 @@ func (d *Scheduler) createError(ctx context.Context, a *platform.App, rel platfo
 func (d *Scheduler) checkEach(ctx context.Context, a *platform.App, rel platform.Release, news []started, log io.Writer) []error {
 	errs := make([]error, len(news))
 	var wg sync.WaitGroup
-	lockedLog := &syncWriter{w: log}
+	lockedLog := &syncWriter{W: log}
 	for i, s := range news {
 		wg.Add(1)
 		go func() {

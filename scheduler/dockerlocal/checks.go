@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/scheduler/health"
 )
 
 // checkAll runs every new container's checks at once and returns the first
@@ -29,7 +29,7 @@ func (d *Scheduler) checkAll(ctx context.Context, a *platform.App, rel platform.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var first error
-	lockedLog := &syncWriter{w: log}
+	lockedLog := &syncWriter{W: log}
 	for _, s := range news {
 		wg.Add(1)
 		go func() {
@@ -137,26 +137,18 @@ func (d *Scheduler) runCheck(ctx context.Context, a *platform.App, s started, po
 			}
 		}
 	}
-	var reason string
-	for attempt := 1; attempt <= hc.AttemptCount(); attempt++ {
+	passed, reason, err := health.Attempts(ctx, hc, fmt.Sprintf("%s.%d", s.typ, s.index), log, func() (string, error) {
 		c, err := d.engine.Inspect(ctx, s.id)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !c.Running || c.Restarting || c.RestartCount > 0 {
-			return d.exitError(s.id, c)
+			return "", d.exitError(s.id, c)
 		}
-		reason = d.probe(ctx, a, c, port, hc)
-		if reason == "" {
-			fmt.Fprintf(log, "       %s.%d: check %q passed\n", s.typ, s.index, hc.Describe())
-			return nil
-		}
-		fmt.Fprintf(log, "       %s.%d: check %q attempt %d/%d failed: %s\n", s.typ, s.index, hc.Describe(), attempt, hc.AttemptCount(), reason)
-		if attempt < hc.AttemptCount() {
-			if err := sleep(ctx, hc.WaitDuration()); err != nil {
-				return err
-			}
-		}
+		return d.probe(ctx, a, c, port, hc), nil
+	})
+	if err != nil || passed {
+		return err
 	}
 	return fmt.Errorf("check %q failed after %d attempts: %s%s", hc.Describe(), hc.AttemptCount(), reason, d.lastLogs(s.id))
 }
@@ -166,67 +158,24 @@ func (d *Scheduler) probe(ctx context.Context, a *platform.App, c docker.Contain
 	if !c.IP.IsValid() {
 		return "the container has no address yet"
 	}
-	switch {
-	case hc.Path != "":
-		ctx, cancel := context.WithTimeout(ctx, hc.TimeoutDuration())
-		defer cancel()
-		url := "http://" + net.JoinHostPort(c.IP.String(), strconv.Itoa(port)) + "/" + strings.TrimPrefix(hc.Path, "/")
-		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-		if err != nil {
-			return err.Error()
-		}
-		if host := d.checkHost(a); host != "" {
-			req.Host = host
-		}
-		resp, err := checkClient.Do(req)
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return fmt.Sprintf("GET %s answered %d", hc.Path, resp.StatusCode)
-		}
-		if hc.Content != "" && !strings.Contains(string(body), hc.Content) {
-			return fmt.Sprintf("GET %s answered without %q", hc.Path, hc.Content)
-		}
-		return ""
-	case hc.Uptime > 0:
-		if up := time.Since(c.StartedAt); up < time.Duration(hc.Uptime)*time.Second {
-			return fmt.Sprintf("up for %s of %ds", up.Round(time.Second), hc.Uptime)
-		}
-		return ""
-	default:
-		if !dialOK(ctx, c.IP.String(), port, hc.TimeoutDuration()) {
+	var host string
+	if hc.Path != "" { // only an HTTP check sends a Host
+		host = d.checkHost(a)
+	}
+	addr := net.JoinHostPort(c.IP.String(), strconv.Itoa(port))
+	return health.Probe(ctx, hc, addr, host, c.StartedAt, func(ctx context.Context, addr string, timeout time.Duration) string {
+		if !health.Accepts(ctx, addr, timeout) {
 			return fmt.Sprintf("port %d does not accept connections", port)
 		}
 		return ""
-	}
-}
-
-var checkClient = &http.Client{
-	// A check asks the container itself; a redirect elsewhere is an
-	// answer, not something to follow.
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	})
 }
 
 func dialOK(ctx context.Context, ip string, port int, timeout time.Duration) bool {
-	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
+	return health.Accepts(ctx, net.JoinHostPort(ip, strconv.Itoa(port)), timeout)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return health.Sleep(ctx, d) }
 
 // seconds says d in whole seconds, as progress lines do ("12 s").
 func seconds(d time.Duration) string {
@@ -283,13 +232,4 @@ func (d *Scheduler) lastLogs(id string) string {
 	return "; its last output:\n" + out
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
+type syncWriter = health.SyncWriter

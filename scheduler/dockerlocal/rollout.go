@@ -16,6 +16,7 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routes"
+	"github.com/berth-paas/berth/scheduler/health"
 )
 
 // started is one container a rollout started.
@@ -213,30 +214,7 @@ func (d *Scheduler) retire(ctx context.Context, a *platform.App, old []docker.Co
 // drain waits until no request is in flight to any of targets, for at
 // least platform.DrainDelay and at most limit; it reports whether they drained.
 func (d *Scheduler) drain(ctx context.Context, targets []string, limit time.Duration, log io.Writer) bool {
-	start := time.Now()
-	if err := sleep(ctx, platform.DrainDelay); err != nil {
-		return false
-	}
-	told := false
-	for {
-		var busy int64
-		for _, t := range targets {
-			busy += d.table.InFlight.Count(t)
-		}
-		if busy == 0 {
-			return true
-		}
-		if !told {
-			fmt.Fprintf(log, "       waiting for %d in-flight request(s) to finish\n", busy)
-			told = true
-		}
-		if time.Since(start) >= limit {
-			return false
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return false
-		}
-	}
+	return health.Drain(ctx, &d.table.InFlight, targets, limit, log)
 }
 
 // removeForGood removes a container that may be crash-looping: Docker

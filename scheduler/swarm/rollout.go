@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/scheduler/health"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -174,30 +175,7 @@ func (s *Scheduler) retire(ctx context.Context, a *platform.App, svcs []service,
 // least platform.DrainDelay and at most limit; it reports whether they
 // drained.
 func (s *Scheduler) drain(ctx context.Context, targets []string, limit time.Duration, log io.Writer) bool {
-	start := time.Now()
-	if err := sleep(ctx, platform.DrainDelay); err != nil {
-		return false
-	}
-	told := false
-	for {
-		var busy int64
-		for _, t := range targets {
-			busy += s.table.InFlight.Count(t)
-		}
-		if busy == 0 {
-			return true
-		}
-		if !told {
-			fmt.Fprintf(log, "       waiting for %d in-flight request(s) to finish\n", busy)
-			told = true
-		}
-		if time.Since(start) >= limit {
-			return false
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return false
-		}
-	}
+	return health.Drain(ctx, &s.table.InFlight, targets, limit, log)
 }
 
 // awaitChecked waits until every service of a's generation gen runs its
@@ -214,7 +192,7 @@ func (s *Scheduler) awaitChecked(ctx context.Context, a *platform.App, rel platf
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lockedLog := &syncWriter{w: log}
+	lockedLog := &syncWriter{W: log}
 	// stop ends the wait with err, unless a check failed first: its
 	// failure cancelled ctx, and says what went wrong. err is recorded
 	// before ctx is cancelled: the checks still running then fail with
