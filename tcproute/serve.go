@@ -39,8 +39,7 @@ func (r *Router) serve(l *listener) {
 					time.Sleep(delay)
 					continue
 				}
-				r.log.Error("tcp listener stopped; the app's next ports change or a restart binds it again", "port", l.port, "error", err)
-				r.dropListener(l)
+				r.listenerStopped(l, err)
 				return
 			}
 			delay = 0
@@ -83,15 +82,36 @@ func retryable(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// dropListener forgets and closes l, whose accept loop ended, so that the
-// port is not held with nothing answering and Sync binds it again.
-func (r *Router) dropListener(l *listener) {
+// listenerStopped handles l's accept loop ending on an error that does
+// not pass. The port stays the app's, whose record names it: it is bound
+// again at once and served on; if that fails, l stays in r.listeners,
+// closed and marked stopped, so that Check refuses the port to another
+// app (whose mapping would make this app's next Sync fail and its ports
+// changes be refused) and the app's next Sync binds it again.
+func (r *Router) listenerStopped(l *listener, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.listeners[l.port] == l {
-		delete(r.listeners, l.port)
-	}
 	l.close()
+	if r.closed || r.listeners[l.port] != l {
+		return // closed meanwhile: the port is no longer this listener's
+	}
+	d := l.dest.Load()
+	// A listener bound again that stops at once is not bound yet again:
+	// a port that fails so would spin here.
+	if l.rebound.IsZero() || time.Since(l.rebound) > time.Second {
+		ln, lerr := r.cfg.Listen(l.port)
+		if lerr == nil {
+			nl := &listener{port: l.port, ln: ln, rebound: time.Now()}
+			nl.dest.Store(d)
+			r.serve(nl)
+			r.log.Warn("tcp listener stopped; bound it again", "app", d.app, "port", l.port, "error", err)
+			return
+		}
+		err = errors.Join(err, lerr)
+	}
+	l.stopped = true
+	r.log.Error("tcp listener stopped and could not be bound again; the port stays the app's: its next ports change or a restart binds it again",
+		"app", d.app, "port", l.port, "error", err)
 }
 
 // handle forwards c to a target of the listener's app, waiting up to

@@ -189,6 +189,13 @@ type listener struct {
 	active    atomic.Int64
 	capped    atomic.Int64
 	capLogged atomic.Int64
+	// rebound is when this listener was bound again after its port's
+	// previous listener stopped (zero: it was not).
+	rebound time.Time
+	// stopped: its accept loop ended on an error and the port could not
+	// be bound again; it holds the port for its app (Check refuses it to
+	// others) until the app's next Sync binds it. r.mu guards it.
+	stopped bool
 }
 
 func (l *listener) close() { l.once.Do(func() { l.ln.Close() }) }
@@ -374,10 +381,18 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 		wanted[m.HostPort] = true
 		d := &dest{app: app, port: m.ContainerPort, process: m.Process}
 		if l, ok := r.listeners[m.HostPort]; ok {
-			if l.dest.Load().app == app {
-				l.dest.Store(d)
-			} else {
+			if l.dest.Load().app != app {
 				errs = append(errs, fmt.Errorf("app %s: host port %d is app %s's; its tcp:%d:%d is not served", app, m.HostPort, l.dest.Load().app, m.HostPort, m.ContainerPort))
+			} else if !l.stopped {
+				l.dest.Store(d)
+			} else if ln, err := r.cfg.Listen(m.HostPort); err != nil {
+				// Still held for the app: tried again at its next Sync.
+				l.dest.Store(d)
+				errs = append(errs, fmt.Errorf("app %s: tcp:%d:%d is not served: %w", app, m.HostPort, m.ContainerPort, err))
+			} else {
+				nl := &listener{port: m.HostPort, ln: ln}
+				nl.dest.Store(d)
+				r.serve(nl)
 			}
 			continue
 		}
@@ -449,7 +464,7 @@ func (r *Router) Ports(app string) []int {
 	defer r.mu.Unlock()
 	var out []int
 	for port, l := range r.listeners {
-		if l.dest.Load().app == app {
+		if l.dest.Load().app == app && !l.stopped {
 			out = append(out, port)
 		}
 	}
