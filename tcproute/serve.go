@@ -35,7 +35,7 @@ func (r *Router) serve(l *listener) {
 					// net/http's Server.Serve does; giving up would hold
 					// the port with nothing answering until a restart.
 					delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-					r.log.Error("tcp accept failed; retrying", "port", l.port, "in", delay, "error", err)
+					r.acceptFailed(l, delay, err)
 					time.Sleep(delay)
 					continue
 				}
@@ -69,6 +69,20 @@ func (r *Router) atCap(l *listener) {
 	d := l.dest.Load()
 	r.log.Warn("tcp mapping at its connection cap: new connections are closed at once; raise tcp_max_connections in the Caddyfile's berth block if the app needs more, or find the client that opens so many",
 		"app", d.app, "port", l.port, "cap", r.maxConns.Load(), "closed", l.capped.Swap(0))
+}
+
+// acceptFailed logs a passing Accept error of l, once every capLogEvery
+// with how many: a long run of EMFILE would otherwise log every retry of
+// every mapping (a line a second each) and bury what caused it.
+func (r *Router) acceptFailed(l *listener, delay time.Duration, err error) {
+	l.acceptFails.Add(1)
+	now := time.Now().UnixNano()
+	last := l.failLogged.Load()
+	if now-last < int64(capLogEvery) || !l.failLogged.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Error("tcp accept failed; retrying (out of file descriptors? raise Berth's open-files limit, e.g. LimitNOFILE in its systemd unit, or lower tcp_max_connections in the Caddyfile's berth block)",
+		"app", l.dest.Load().app, "port", l.port, "in", delay, "failures", l.acceptFails.Swap(0), "error", err)
 }
 
 // retryable is whether an Accept error passes: a timeout or an error the

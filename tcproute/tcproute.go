@@ -189,6 +189,10 @@ type listener struct {
 	active    atomic.Int64
 	capped    atomic.Int64
 	capLogged atomic.Int64
+	// acceptFails counts the passing Accept errors since failLogged
+	// (unix nanoseconds) said so.
+	acceptFails atomic.Int64
+	failLogged  atomic.Int64
 	// rebound is when this listener was bound again after its port's
 	// previous listener stopped (zero: it was not).
 	rebound time.Time
