@@ -370,6 +370,13 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 	switch {
 	case errors.Is(err, platform.ErrAppNotFound):
 	case err != nil:
+		// Which mappings the record names is not known: the served ones
+		// stay, but the ports Check bound are released rather than held
+		// with nothing serving them; the app's next Sync binds what its
+		// record names.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.releasePendingLocked(app)
 		return err
 	default:
 		want = recordMappings(a)
@@ -421,13 +428,19 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 			l.close()
 		}
 	}
+	r.releasePendingLocked(app)
+	return errors.Join(errs...)
+}
+
+// releasePendingLocked closes the ports Check bound for app and Sync did
+// not serve; r.mu is held.
+func (r *Router) releasePendingLocked(app string) {
 	for port, l := range r.pending {
 		if l.dest.Load().app == app {
 			delete(r.pending, port)
 			l.close()
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // Start serves every app's recorded tcp mappings; a port that cannot be
