@@ -188,7 +188,17 @@ func (r *Router) targets(d *dest) []string {
 	// One listing serves every connection for ProcessTargetsTTL: the
 	// ones waiting for a container would otherwise each read the record
 	// and list the containers every 100 ms.
+	// Only for a mapping the router serves: a connection still holding
+	// the dest of a renamed or destroyed app (or of a mapping changed
+	// since) would otherwise store a listing after forgetProcs cleared
+	// it, which nothing removes; it gets none and reads its listener's
+	// dest again. r.mu is taken before procMu, as forgetProcs is called.
 	k := procKey{d.app, d.process}
+	r.mu.Lock()
+	if !r.servesLocked(k) {
+		r.mu.Unlock()
+		return nil
+	}
 	r.procMu.Lock()
 	p, ok := r.procs[k]
 	if !ok {
@@ -196,6 +206,7 @@ func (r *Router) targets(d *dest) []string {
 		r.procs[k] = p
 	}
 	r.procMu.Unlock()
+	r.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.at.IsZero() && time.Since(p.at) < r.cfg.ProcessTargetsTTL {
@@ -203,6 +214,17 @@ func (r *Router) targets(d *dest) []string {
 	}
 	p.targets, p.at = r.processTargets(d), time.Now()
 	return p.targets
+}
+
+// servesLocked is whether a listener serves k's app and process type;
+// r.mu is held.
+func (r *Router) servesLocked(k procKey) bool {
+	for _, l := range r.listeners {
+		if d := l.dest.Load(); d.app == k.app && d.process == k.process {
+			return true
+		}
+	}
+	return false
 }
 
 // processTargets lists d's process containers of the app's generation.
