@@ -362,7 +362,8 @@ func (r *Router) deployKeyError(port int) error {
 
 // Sync makes app's listeners match its record: the tcp mappings it names
 // are served (a port Check bound is served from now on; one bound by
-// nobody is bound now, as at start), the others closed. Established
+// nobody, or whose listener stopped, is bound now, as at start), the
+// others closed. Established
 // connections of a closed listener go on. An app with no record has none.
 func (r *Router) Sync(ctx context.Context, app string) error {
 	var want []platform.PortMapping
