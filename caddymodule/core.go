@@ -188,6 +188,12 @@ func (a *App) newCore() (*core, error) {
 			return sched
 		},
 	})
+	// Before keys.New below, on purpose: the core runs the OnAppRenaming
+	// hooks in the order registered and stops at the first error. The
+	// router's hook ends a rename's chance of an abort (the new app keeps
+	// the tcp ports); registered after keys', a failing key move would
+	// skip it, and a later apps:destroy of the new app would hand its
+	// ports back to the old name.
 	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
 	// The deploy pipeline (push, rebuild, git:sync, git:from-image,
 	// builds, releases, rollback, config releases, ps:restart, ps:scale,

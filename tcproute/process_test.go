@@ -115,3 +115,48 @@ func TestProcessMappingSkipsContainersTheControllerKeepsOut(t *testing.T) {
 		t.Fatalf("a container kept out of routes answered %q", got)
 	}
 }
+
+// A connection still holding a renamed or destroyed app's old dest does
+// not leave a shared listing behind for that app (it would never be
+// removed): the router lists only for the mappings it serves.
+func TestAnOldDestLeavesNoProcessListingBehind(t *testing.T) {
+	for _, end := range []string{"rename", "destroy"} {
+		t.Run(end, func(t *testing.T) {
+			e := newEnv(t)
+			port := echo(t, "api")
+			e.r.cfg.Engine = listing{ctr("svc", "api", 2, "127.0.0.1")}
+			e.table.SetHosts("svc", []string{"svc.example.test"})
+			host := freePort(t)
+			m := platform.PortMapping{Scheme: "tcp", HostPort: host, ContainerPort: port, Process: "api"}
+			if err := e.r.Check("svc", []platform.PortMapping{m}, false); err != nil {
+				t.Fatal(err)
+			}
+			e.apps.set("svc", m.String())
+			e.apps.apps["svc"].Generation = 2
+			if err := e.r.Sync(context.Background(), "svc"); err != nil {
+				t.Fatal(err)
+			}
+			old := &dest{app: "svc", port: port, process: "api"}
+			if got := e.r.targets(old); len(got) != 1 {
+				t.Fatalf("targets while served: %v", got)
+			}
+			ctx := context.Background()
+			if end == "rename" {
+				e.hooks.renameSetup[0](ctx, "svc", "renamed")
+				e.hooks.renamed[0](ctx, "svc", "renamed")
+			} else {
+				e.hooks.destroyed[0](ctx, "svc")
+			}
+			// The route and the record are still there for a moment (the
+			// core drops them after the hooks): a connection of the old
+			// dest asks now.
+			e.r.targets(old)
+			e.r.procMu.Lock()
+			_, left := e.r.procs[procKey{"svc", "api"}]
+			e.r.procMu.Unlock()
+			if left {
+				t.Fatalf("after the %s, a listing of the old app is kept for good", end)
+			}
+		})
+	}
+}

@@ -35,12 +35,11 @@ func (r *Router) serve(l *listener) {
 					// net/http's Server.Serve does; giving up would hold
 					// the port with nothing answering until a restart.
 					delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-					r.log.Error("tcp accept failed; retrying", "port", l.port, "in", delay, "error", err)
+					r.acceptFailed(l, delay, err)
 					time.Sleep(delay)
 					continue
 				}
-				r.log.Error("tcp listener stopped; the app's next ports change or a restart binds it again", "port", l.port, "error", err)
-				r.dropListener(l)
+				r.listenerStopped(l, err)
 				return
 			}
 			delay = 0
@@ -72,6 +71,20 @@ func (r *Router) atCap(l *listener) {
 		"app", d.app, "port", l.port, "cap", r.maxConns.Load(), "closed", l.capped.Swap(0))
 }
 
+// acceptFailed logs a passing Accept error of l, once every capLogEvery
+// with how many: a long run of EMFILE would otherwise log every retry of
+// every mapping (a line a second each) and bury what caused it.
+func (r *Router) acceptFailed(l *listener, delay time.Duration, err error) {
+	l.acceptFails.Add(1)
+	now := time.Now().UnixNano()
+	last := l.failLogged.Load()
+	if now-last < int64(capLogEvery) || !l.failLogged.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Error("tcp accept failed; retrying (out of file descriptors? raise Berth's open-files limit, e.g. LimitNOFILE in its systemd unit, or lower tcp_max_connections in the Caddyfile's berth block)",
+		"app", l.dest.Load().app, "port", l.port, "in", delay, "failures", l.acceptFails.Swap(0), "error", err)
+}
+
 // retryable is whether an Accept error passes: a timeout or an error the
 // system calls temporary (EMFILE, ENFILE, ECONNABORTED...).
 func retryable(err error) bool {
@@ -83,15 +96,36 @@ func retryable(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// dropListener forgets and closes l, whose accept loop ended, so that the
-// port is not held with nothing answering and Sync binds it again.
-func (r *Router) dropListener(l *listener) {
+// listenerStopped handles l's accept loop ending on an error that does
+// not pass. The port stays the app's, whose record names it: it is bound
+// again at once and served on; if that fails, l stays in r.listeners,
+// closed and marked stopped, so that Check refuses the port to another
+// app (whose mapping would make this app's next Sync fail and its ports
+// changes be refused) and the app's next Sync binds it again.
+func (r *Router) listenerStopped(l *listener, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.listeners[l.port] == l {
-		delete(r.listeners, l.port)
-	}
 	l.close()
+	if r.closed || r.listeners[l.port] != l {
+		return // closed meanwhile: the port is no longer this listener's
+	}
+	d := l.dest.Load()
+	// A listener bound again that stops at once is not bound yet again:
+	// a port that fails so would spin here.
+	if l.rebound.IsZero() || time.Since(l.rebound) > time.Second {
+		ln, lerr := r.cfg.Listen(l.port)
+		if lerr == nil {
+			nl := &listener{port: l.port, ln: ln, rebound: time.Now()}
+			nl.dest.Store(d)
+			r.serve(nl)
+			r.log.Warn("tcp listener stopped; bound it again", "app", d.app, "port", l.port, "error", err)
+			return
+		}
+		err = errors.Join(err, lerr)
+	}
+	l.stopped = true
+	r.log.Error("tcp listener stopped and could not be bound again; the port stays the app's: its next ports change or a restart binds it again",
+		"app", d.app, "port", l.port, "error", err)
 }
 
 // handle forwards c to a target of the listener's app, waiting up to
@@ -154,7 +188,17 @@ func (r *Router) targets(d *dest) []string {
 	// One listing serves every connection for ProcessTargetsTTL: the
 	// ones waiting for a container would otherwise each read the record
 	// and list the containers every 100 ms.
+	// Only for a mapping the router serves: a connection still holding
+	// the dest of a renamed or destroyed app (or of a mapping changed
+	// since) would otherwise store a listing after forgetProcs cleared
+	// it, which nothing removes; it gets none and reads its listener's
+	// dest again. r.mu is taken before procMu, as forgetProcs is called.
 	k := procKey{d.app, d.process}
+	r.mu.Lock()
+	if !r.servesLocked(k) {
+		r.mu.Unlock()
+		return nil
+	}
 	r.procMu.Lock()
 	p, ok := r.procs[k]
 	if !ok {
@@ -162,6 +206,7 @@ func (r *Router) targets(d *dest) []string {
 		r.procs[k] = p
 	}
 	r.procMu.Unlock()
+	r.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.at.IsZero() && time.Since(p.at) < r.cfg.ProcessTargetsTTL {
@@ -169,6 +214,17 @@ func (r *Router) targets(d *dest) []string {
 	}
 	p.targets, p.at = r.processTargets(d), time.Now()
 	return p.targets
+}
+
+// servesLocked is whether a listener serves k's app and process type;
+// r.mu is held.
+func (r *Router) servesLocked(k procKey) bool {
+	for _, l := range r.listeners {
+		if d := l.dest.Load(); d.app == k.app && d.process == k.process {
+			return true
+		}
+	}
+	return false
 }
 
 // processTargets lists d's process containers of the app's generation.

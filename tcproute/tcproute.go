@@ -189,6 +189,17 @@ type listener struct {
 	active    atomic.Int64
 	capped    atomic.Int64
 	capLogged atomic.Int64
+	// acceptFails counts the passing Accept errors since failLogged
+	// (unix nanoseconds) said so.
+	acceptFails atomic.Int64
+	failLogged  atomic.Int64
+	// rebound is when this listener was bound again after its port's
+	// previous listener stopped (zero: it was not).
+	rebound time.Time
+	// stopped: its accept loop ended on an error and the port could not
+	// be bound again; it holds the port for its app (Check refuses it to
+	// others) until the app's next Sync binds it. r.mu guards it.
+	stopped bool
 }
 
 func (l *listener) close() { l.once.Do(func() { l.ln.Close() }) }
@@ -351,7 +362,8 @@ func (r *Router) deployKeyError(port int) error {
 
 // Sync makes app's listeners match its record: the tcp mappings it names
 // are served (a port Check bound is served from now on; one bound by
-// nobody is bound now, as at start), the others closed. Established
+// nobody, or whose listener stopped, is bound now, as at start), the
+// others closed. Established
 // connections of a closed listener go on. An app with no record has none.
 func (r *Router) Sync(ctx context.Context, app string) error {
 	var want []platform.PortMapping
@@ -359,6 +371,13 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 	switch {
 	case errors.Is(err, platform.ErrAppNotFound):
 	case err != nil:
+		// Which mappings the record names is not known: the served ones
+		// stay, but the ports Check bound are released rather than held
+		// with nothing serving them; the app's next Sync binds what its
+		// record names.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.releasePendingLocked(app)
 		return err
 	default:
 		want = recordMappings(a)
@@ -374,10 +393,18 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 		wanted[m.HostPort] = true
 		d := &dest{app: app, port: m.ContainerPort, process: m.Process}
 		if l, ok := r.listeners[m.HostPort]; ok {
-			if l.dest.Load().app == app {
-				l.dest.Store(d)
-			} else {
+			if l.dest.Load().app != app {
 				errs = append(errs, fmt.Errorf("app %s: host port %d is app %s's; its tcp:%d:%d is not served", app, m.HostPort, l.dest.Load().app, m.HostPort, m.ContainerPort))
+			} else if !l.stopped {
+				l.dest.Store(d)
+			} else if ln, err := r.cfg.Listen(m.HostPort); err != nil {
+				// Still held for the app: tried again at its next Sync.
+				l.dest.Store(d)
+				errs = append(errs, fmt.Errorf("app %s: tcp:%d:%d is not served: %w", app, m.HostPort, m.ContainerPort, err))
+			} else {
+				nl := &listener{port: m.HostPort, ln: ln}
+				nl.dest.Store(d)
+				r.serve(nl)
 			}
 			continue
 		}
@@ -402,13 +429,19 @@ func (r *Router) Sync(ctx context.Context, app string) error {
 			l.close()
 		}
 	}
+	r.releasePendingLocked(app)
+	return errors.Join(errs...)
+}
+
+// releasePendingLocked closes the ports Check bound for app and Sync did
+// not serve; r.mu is held.
+func (r *Router) releasePendingLocked(app string) {
 	for port, l := range r.pending {
 		if l.dest.Load().app == app {
 			delete(r.pending, port)
 			l.close()
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // Start serves every app's recorded tcp mappings; a port that cannot be
@@ -449,7 +482,7 @@ func (r *Router) Ports(app string) []int {
 	defer r.mu.Unlock()
 	var out []int
 	for port, l := range r.listeners {
-		if l.dest.Load().app == app {
+		if l.dest.Load().app == app && !l.stopped {
 			out = append(out, port)
 		}
 	}
