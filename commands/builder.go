@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/berth-paas/berth/buildconfig"
 )
 
 // builderCommands choose how apps are built (Dokku's builder plugin).
@@ -73,37 +71,12 @@ func builderReport(ctx context.Context, p *Backend, args []string, out IO) error
 		return err
 	}
 	_, global := flags["global"]
-	var reports []buildconfig.BuilderReport
-	switch {
-	case global && len(pos) == 0:
-		r, err := p.Build.GlobalBuilderReport(ctx)
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
-	case !global && len(pos) == 1:
-		r, err := p.Build.BuilderReport(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
-	case !global && len(pos) == 0:
-		apps, err := p.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range apps {
-			r, err := p.Build.BuilderReport(ctx, a.Name)
-			if err != nil {
-				return err
-			}
-			reports = append(reports, r)
-		}
-	default:
-		return usageError{"give an app, or --global, or nothing for every app"}
+	reports, single, err := gatherReports(ctx, p, pos, global, p.Build.GlobalBuilderReport, p.Build.BuilderReport)
+	if err != nil {
+		return err
 	}
 	if asJSON {
-		if len(pos) == 1 || global {
+		if single {
 			return writeJSON(out, reports[0])
 		}
 		return writeJSON(out, reports)

@@ -276,6 +276,42 @@ func parseFlags(args []string, valued ...string) (pos []string, flags map[string
 	return pos, flags, nil
 }
 
+// gatherReports reads the reports a `NS:report [APP|--global]` command
+// asks for: the global one, one app's, or every app's (no argument), with
+// global and app reading one. single says a lone report was asked for,
+// which --format json writes as an object rather than an array.
+func gatherReports[R any](ctx context.Context, p *Backend, pos []string, global bool,
+	globalReport func(context.Context) (R, error), appReport func(context.Context, string) (R, error)) (reports []R, single bool, err error) {
+	switch {
+	case global && len(pos) == 0:
+		r, err := globalReport(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		return []R{r}, true, nil
+	case !global && len(pos) == 1:
+		r, err := appReport(ctx, pos[0])
+		if err != nil {
+			return nil, false, err
+		}
+		return []R{r}, true, nil
+	case !global && len(pos) == 0:
+		apps, err := p.List(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, a := range apps {
+			r, err := appReport(ctx, a.Name)
+			if err != nil {
+				return nil, false, err
+			}
+			reports = append(reports, r)
+		}
+		return reports, false, nil
+	}
+	return nil, false, usageError{"give an app, or --global, or nothing for every app"}
+}
+
 // wantsJSON reads --format: "json", or empty for people's output; any
 // other value is a usage error.
 func wantsJSON(flags map[string]string) (bool, error) {

@@ -59,37 +59,12 @@ func schedulerReport(ctx context.Context, p *Backend, args []string, out IO) err
 		return err
 	}
 	_, global := flags["global"]
-	var reports []selector.Report
-	switch {
-	case global && len(pos) == 0:
-		r, err := p.Scheduler.GlobalReport(ctx)
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
-	case !global && len(pos) == 1:
-		r, err := p.Scheduler.Report(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
-	case !global && len(pos) == 0:
-		apps, err := p.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range apps {
-			r, err := p.Scheduler.Report(ctx, a.Name)
-			if err != nil {
-				return err
-			}
-			reports = append(reports, r)
-		}
-	default:
-		return usageError{"give an app, or --global, or nothing for every app"}
+	reports, single, err := gatherReports(ctx, p, pos, global, p.Scheduler.GlobalReport, p.Scheduler.Report)
+	if err != nil {
+		return err
 	}
 	if asJSON {
-		if len(pos) == 1 || global {
+		if single {
 			return writeJSON(out, reports[0])
 		}
 		return writeJSON(out, reports)
