@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-paas/berth/internal/bytesize"
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/store"
 )
 
 // Builds keeps build records and logs as files: DIR/APP/ID.json and
@@ -104,17 +105,6 @@ func (s Builds) get(app string, id int) (platform.Build, error) {
 	return b, nil
 }
 
-// syncDir makes a rename or a new file in dir durable: without it a power
-// cut can lose the entry even though the file's data reached the disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // save writes the build's record atomically and durably: a temporary
 // file, synced, renamed over the old one, and the directory synced, so a
 // power cut leaves the old record or the new one, never an empty file.
@@ -123,27 +113,10 @@ func (s Builds) save(b platform.Build) error {
 	if err != nil {
 		return err
 	}
-	dir := s.appDir(b.App)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	if err := store.ReplaceFile(s.metaPath(b.App, b.ID), data); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), s.metaPath(b.App, b.ID)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return store.SyncDir(s.appDir(b.App))
 }
 
 // begin gives b the app's next build ID, records it as running and opens

@@ -54,12 +54,26 @@ func (f *Files) Put(_ context.Context, key string, doc []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err := ReplaceFile(p, doc); err != nil {
+		return err
+	}
+	// Sync the directory so the rename itself survives a power cut (best
+	// effort: the document is whole either way).
+	SyncDir(dir)
+	return nil
+}
+
+// ReplaceFile writes data to a temporary file beside path, syncs it and
+// renames it over path, so a crash at any point leaves the old file or
+// the new one whole, never a torn one. The directory must exist; SyncDir
+// makes the rename itself durable.
+func ReplaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(doc); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -70,15 +84,18 @@ func (f *Files) Put(_ context.Context, key string, doc []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	return os.Rename(tmp.Name(), path)
+}
+
+// SyncDir makes a rename or a new file in dir durable: without it a power
+// cut can lose the entry even though the file's data reached the disk.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	// Sync the directory so the rename itself survives a power cut.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
 
 // Delete removes the document at key; a missing document is not an error.
