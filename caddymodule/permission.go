@@ -69,14 +69,14 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if wild == "" || c == nil {
 		return nil
 	}
-	if err := c.wildNames.allow(wild, n); err != nil {
+	if err := c.wildNames.allow(wild, n.String()); err != nil {
 		return fmt.Errorf("%s: %w: %v", name, caddytls.ErrPermissionDenied, err)
 	}
 	// The wildcard may have gone between the match and allow, after the
 	// hosts-gone hook looked at its names: this one would be remembered
 	// under it, and its certificate never evicted. Look again.
 	if r, w, ok := table.MatchWildcardNormal(n); !ok || w != wild || r.Disabled {
-		c.wildNames.forget(wild, n)
+		c.wildNames.forget(wild, n.String())
 		return fmt.Errorf("%s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)
 	}
 	return nil

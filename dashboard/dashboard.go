@@ -135,7 +135,7 @@ func (d *Dashboard) Serves(host string) bool { return d.sessions.serves(routing.
 // ServesNormal is Serves for a name routing.NormalName gave, which it
 // does not normalize again (the TLS permission normalizes a server name
 // once for all its checks).
-func (d *Dashboard) ServesNormal(name string) bool { return d.sessions.serves(name) }
+func (d *Dashboard) ServesNormal(name routing.Name) bool { return d.sessions.serves(name.String()) }
 
 // ErrOff is returned for a login while no dashboard host is set.
 var ErrOff = errors.New("the web dashboard is off: set `dashboard HOST` in the Caddyfile's berth block (such as `dashboard berth.example.com`) and reload")

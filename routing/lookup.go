@@ -35,7 +35,7 @@ func (t *Table) Match(host string) (*Route, bool) {
 	if !ok {
 		return nil, false
 	}
-	r, _, ok := t.match(n)
+	r, _, ok := t.match(n.s)
 	return r, ok
 }
 
@@ -50,11 +50,9 @@ func (t *Table) MatchWildcard(host string) (*Route, string, bool) {
 }
 
 // MatchWildcardNormal is MatchWildcard for a name NormalName gave, which
-// it does not normalize again. Only such a name: another (upper case, a
-// port) would miss its exact host and the reservations and could still
-// match a wildcard.
-func (t *Table) MatchWildcardNormal(name string) (*Route, string, bool) {
-	r, domain, ok := t.match(name)
+// it does not normalize again.
+func (t *Table) MatchWildcardNormal(name Name) (*Route, string, bool) {
+	r, domain, ok := t.match(name.s)
 	if ok && domain != "" {
 		return r, "*." + domain, true
 	}

@@ -11,15 +11,25 @@ import (
 // a DNS name: 253 bytes, a trailing dot and ":65535".
 const maxHostLength = MaxNameLength + len(".:65535")
 
+// Name is a host name in the table's normal form (lowercase, no port, no
+// trailing dot), as only NormalName makes it: a function that takes a
+// Name need not normalize it again, and cannot be handed a raw Host by
+// mistake (an upper-case name or one with a port would miss its exact
+// host and the reservations and could still match a wildcard).
+type Name struct{ s string }
+
+// String returns the normalized name.
+func (n Name) String() string { return n.s }
+
 // NormalName is NormalizeHost(host), or false for a host too long to
 // normalize to a DNS name, refused before NormalizeHost copies it. A
 // caller that checks one name several ways (the TLS permission)
 // normalizes it once and passes the result on.
-func NormalName(host string) (string, bool) {
+func NormalName(host string) (Name, bool) {
 	if len(host) > maxHostLength {
-		return "", false
+		return Name{}, false
 	}
-	return NormalizeHost(host), true
+	return Name{NormalizeHost(host)}, true
 }
 
 // MaxNameLength is the longest DNS name (RFC 1035), without the trailing
