@@ -41,7 +41,12 @@ func (c *ContainerAPI) RunAttached(ctx context.Context, spec RunSpec, s Streams)
 		ConsoleSize: [2]uint{s.Size[1], s.Size[0]},
 	}
 	h.apply(cfg, hc)
-	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: spec.Name, Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
+	// Not cancelled with the session: a create that the session's end
+	// cut off on the client's side may still complete in the engine, and
+	// a container whose ID never came back could not be removed (a
+	// one-off left behind for good, seen on a loaded engine). The
+	// deferred removal below deals with a session that ended meanwhile.
+	created, err := c.api.ContainerCreate(context.WithoutCancel(ctx), client.ContainerCreateOptions{Name: spec.Name, Config: cfg, HostConfig: hc, NetworkingConfig: netcfg})
 	if err != nil {
 		return 1, fmt.Errorf("docker: create one-off container: %w", err)
 	}
