@@ -199,11 +199,14 @@ func (d *Scheduler) exitError(id string, c docker.Container) error {
 	return fmt.Errorf("the container %s%s", state, d.lastLogs(id))
 }
 
-// awaitExit watches a restarted container for up to 3 s and returns its
+// awaitExit watches a restarted container for up to 10 s and returns its
 // state once it exits again (restarting, in Docker's back-off, or
 // stopped), or the last state seen.
 func (d *Scheduler) awaitExit(id string, c docker.Container) docker.Container {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// 10 s, not less: on a loaded machine a crashing process took over 3 s
+	// to start and crash again, and the deploy's error then said only
+	// that it was running again, without the exit code (push.txtar).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for c.Running && !c.Restarting {
 		select {
