@@ -200,25 +200,30 @@ func cmdAwaitLog(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdAwaitContainers waits (60s at most) until exactly N containers, running
-// or not, match the docker ps filter.
+// or not, match the docker ps filters (all of them: status=running counts
+// running ones only).
 //
-//	await-containers FILTER N
+//	await-containers FILTER... N
 func cmdAwaitContainers(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: await-containers FILTER N")
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: await-containers FILTER... N")
 	}
-	n, err := strconv.Atoi(args[1])
+	n, err := strconv.Atoi(args[len(args)-1])
 	ts.Check(err)
+	ps := []string{"ps", "-aq"}
+	for _, f := range args[:len(args)-1] {
+		ps = append(ps, "--filter", f)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", args[0]).Output()
+		out, err := exec.Command("docker", ps...).Output()
 		ts.Check(err)
 		got := len(strings.Fields(string(out)))
 		if got == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("after 60s %d containers match %s, want %d", got, args[0], n)
+			ts.Fatalf("after 60s %d containers match %s, want %d", got, strings.Join(args[:len(args)-1], " "), n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
