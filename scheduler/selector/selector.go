@@ -246,3 +246,14 @@ func (s *Selector) FormationNote(app string, generation int) (platform.Formation
 	}
 	return platform.FormationNote{}, false
 }
+
+// ProcessesOf is the platform.Processes of the scheduler that runs a's
+// current generation, nil when its processes are containers of Berth's
+// engine (docker-local), which ps:report, logs and enter read
+// themselves.
+func (s *Selector) ProcessesOf(a *platform.App) platform.Processes {
+	if p, ok := s.scheds[running(a)].(platform.Processes); ok {
+		return p
+	}
+	return nil
+}
