@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
@@ -14,22 +13,17 @@ import (
 	"github.com/berth-paas/berth/store"
 )
 
-// lockedBuffer is a log two goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// waitingLog is a rollout's log that says when the drain waits.
+type waitingLog struct {
+	once    sync.Once
+	waiting chan struct{}
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (w *waitingLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("waiting for 1 in-flight request(s) to finish")) {
+		w.once.Do(func() { close(w.waiting) })
+	}
+	return len(p), nil
 }
 
 // An app that moves to another scheduler: what the old one ran is
@@ -39,8 +33,8 @@ func (b *lockedBuffer) String() string {
 func TestAMoveRemovesTheOldProcessesOnceTheirRequestsFinished(t *testing.T) {
 	platform.DrainDelay = 0
 	// The fakes note their calls unlocked: the swarm rollout's note comes
-	// before the log's "waiting" line (the buffer's lock orders them),
-	// the removal's before Rollout returns.
+	// before the log's "waiting" line (the channel orders them), the
+	// removal's before Rollout returns.
 	var calls []string
 	table := routing.New()
 	table.SetTargets("blog", []string{"10.0.0.5:5000"})
@@ -49,16 +43,14 @@ func TestAMoveRemovesTheOldProcessesOnceTheirRequestsFinished(t *testing.T) {
 		selector.Swarm:       fake{name: "swarm", calls: &calls},
 	})
 	done := table.InFlight.Begin("10.0.0.5:5000")
-	log := &lockedBuffer{}
+	log := &waitingLog{waiting: make(chan struct{})}
 	a := &platform.App{Name: "blog", Scheduler: selector.Swarm, Current: 1}
 	finished := make(chan error, 1)
 	go func() { finished <- sel.Rollout(context.Background(), a, platform.Release{}, log) }()
-	for !strings.Contains(log.String(), "waiting for 1 in-flight request(s) to finish") {
-		select {
-		case err := <-finished:
-			t.Fatalf("rollout ended (%v) with a request in flight; log:\n%s", err, log.String())
-		case <-time.After(10 * time.Millisecond):
-		}
+	select {
+	case err := <-finished:
+		t.Fatalf("rollout ended (%v) with a request in flight", err)
+	case <-log.waiting:
 	}
 	if got := strings.Join(calls, ";"); got != "swarm rollout blog ran=swarm" {
 		t.Fatalf("calls %q while a request is in flight", got)
