@@ -228,6 +228,9 @@ func (s *Scheduler) LogStreams(ctx context.Context, a *platform.App) ([]platform
 	}
 	var out []platform.LogStream
 	for i, t := range ts {
+		if containerOf(t) == "" {
+			continue // not started yet (pending, assigned): no output to read
+		}
 		id := t.ID
 		out = append(out, platform.LogStream{Type: svcs[i].typ, Index: t.Slot,
 			Stream: func(ctx context.Context, tail int, follow bool, w io.Writer) error {
