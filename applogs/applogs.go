@@ -66,6 +66,11 @@ type Config struct {
 	Builds Builds
 	// MaxLines caps logs -n (SetMaxLines); 0 means DefaultMaxLines.
 	MaxLines int
+	// Scheduler is the platform's: an app whose processes another
+	// scheduler runs (swarm's tasks) has its output read through it
+	// (platform.ProcessesOf). nil: every app's processes are containers
+	// of Engine.
+	Scheduler platform.Scheduler
 }
 
 // Logs shows the apps' output. Its methods are safe for concurrent use.
@@ -73,12 +78,13 @@ type Logs struct {
 	engine   Engine
 	apps     Apps
 	builds   Builds
+	sched    platform.Scheduler
 	maxLines atomic.Int64
 }
 
 // New returns the logs of cfg.Apps' apps, read from cfg.Engine.
 func New(cfg Config) *Logs {
-	l := &Logs{engine: cfg.Engine, apps: cfg.Apps, builds: cfg.Builds}
+	l := &Logs{engine: cfg.Engine, apps: cfg.Apps, builds: cfg.Builds, sched: cfg.Scheduler}
 	l.SetMaxLines(cfg.MaxLines)
 	return l
 }
@@ -126,13 +132,13 @@ func (l *Logs) Show(ctx context.Context, app string, opts Options, w, notes io.W
 	if err != nil {
 		return err
 	}
-	cs, err := l.containers(ctx, app, a.Generation)
+	cs, err := l.streams(ctx, a)
 	if err != nil {
 		return err
 	}
-	cs = slices.DeleteFunc(cs, func(c docker.Container) bool {
-		dyno := c.Labels[docker.LabelProcess] + "." + c.Labels[docker.LabelIndex]
-		return opts.Process != "" && opts.Process != c.Labels[docker.LabelProcess] && opts.Process != dyno
+	cs = slices.DeleteFunc(cs, func(c platform.LogStream) bool {
+		dyno := c.Type + "." + strconv.Itoa(c.Index)
+		return opts.Process != "" && opts.Process != c.Type && opts.Process != dyno
 	})
 	if len(cs) == 0 {
 		if opts.Process != "" {
@@ -150,7 +156,7 @@ func (l *Logs) Show(ctx context.Context, app string, opts Options, w, notes io.W
 	errs := make(chan error, len(cs))
 	sources := make([]logSource, len(cs))
 	for i, c := range cs {
-		prefix := fmt.Sprintf("%s[%s.%s]: ", app, c.Labels[docker.LabelProcess], c.Labels[docker.LabelIndex])
+		prefix := fmt.Sprintf("%s[%s.%d]: ", app, c.Type, c.Index)
 		pr, pw := io.Pipe()
 		// A pipe holds nothing: the engine's stream waits until the merge
 		// takes the line it wrote.
@@ -158,7 +164,7 @@ func (l *Logs) Show(ctx context.Context, app string, opts Options, w, notes io.W
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := l.engine.StreamLogs(ctx, c.ID, opts.Lines, opts.Follow, pw)
+			err := c.Stream(ctx, opts.Lines, opts.Follow, pw)
 			pw.CloseWithError(err)
 			if err != nil {
 				errs <- err
@@ -190,10 +196,27 @@ func (l *Logs) Show(ctx context.Context, app string, opts Options, w, notes io.W
 	return nil
 }
 
-// containers are the app's containers of generation (its running
-// release's), one-offs left out: those whose output logs shows.
-func (l *Logs) containers(ctx context.Context, app string, generation int) ([]docker.Container, error) {
-	return routes.AppContainers(ctx, l.engine, app, docker.LabelGeneration+"="+strconv.Itoa(generation))
+// streams are the outputs of a's processes of its current generation
+// (its running release's), one-offs left out: those logs shows. A
+// scheduler whose processes are not containers of Berth's engine (swarm)
+// gives its own; docker-local's are the app's containers.
+func (l *Logs) streams(ctx context.Context, a *platform.App) ([]platform.LogStream, error) {
+	if pr := platform.ProcessesOf(l.sched, a); pr != nil {
+		return pr.LogStreams(ctx, a)
+	}
+	cs, err := routes.AppContainers(ctx, l.engine, a.Name, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]platform.LogStream, len(cs))
+	for i, c := range cs {
+		index, _ := strconv.Atoi(c.Labels[docker.LabelIndex])
+		out[i] = platform.LogStream{Type: c.Labels[docker.LabelProcess], Index: index,
+			Stream: func(ctx context.Context, tail int, follow bool, w io.Writer) error {
+				return l.engine.StreamLogs(ctx, c.ID, tail, follow, w)
+			}}
+	}
+	return out, nil
 }
 
 // FailedDeploy writes the log of the app's latest failed deploy to w

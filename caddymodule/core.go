@@ -228,11 +228,11 @@ func (a *App) newCore() (*core, error) {
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks()})
 	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Repos: deploys})
-	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines})
+	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines, Scheduler: sched})
 	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
 	// each call, as a reload may change it.
-	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines})
+	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines, Scheduler: sched})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
 	diskUse := disk.New(disk.Config{Apps: c.platform, Hooks: c.platform.Hooks(), Engine: dc, Builds: deploys, Logger: a.log})

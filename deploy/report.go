@@ -74,6 +74,20 @@ func (d *Deployer) Report(ctx context.Context, app string) (platform.ProcessRepo
 		Formation: maps.Clone(a.Formation), LastDeploy: a.LastDeploy,
 		ProcfilePath: a.ProcfilePath,
 	}
+	if pr := platform.ProcessesOf(d.sched, a); pr != nil {
+		// Another scheduler's processes (swarm's tasks) are not
+		// containers here: it lists them.
+		ps, err := pr.Statuses(ctx, a)
+		if err != nil {
+			return r, err
+		}
+		for _, p := range ps {
+			r.Running = r.Running || p.State == "running"
+			r.Failed = r.Failed || p.State == "failed"
+		}
+		r.Processes = ps
+		return d.finishReport(app, a, r), nil
+	}
 	cs, err := routes.AppContainers(ctx, d.engine, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
 		return r, err
@@ -113,6 +127,12 @@ func (d *Deployer) Report(ctx context.Context, app string) (platform.ProcessRepo
 			}
 		}
 	}
+	return d.finishReport(app, a, r), nil
+}
+
+// finishReport sums r's processes up, adds the formation check's note
+// and sorts the processes by type and index.
+func (d *Deployer) finishReport(app string, a *platform.App, r platform.ProcessReport) platform.ProcessReport {
 	r.Status = reportStatus(a, r.Processes)
 	if n, ok := d.sched.FormationNote(app, a.Generation); ok {
 		r.FormationCheck = &n
@@ -123,5 +143,5 @@ func (d *Deployer) Report(ctx context.Context, app string) (platform.ProcessRepo
 		}
 		return r.Processes[i].Index < r.Processes[j].Index
 	})
-	return r, nil
+	return r
 }

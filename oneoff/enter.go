@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routes"
 )
 
@@ -16,6 +17,18 @@ func (r *Runner) Enter(ctx context.Context, app, process string, cmd []string, s
 	a, err := r.apps.App(ctx, app)
 	if err != nil {
 		return 1, err
+	}
+	if len(cmd) == 0 {
+		cmd = []string{"/bin/sh"}
+	}
+	if pr := platform.ProcessesOf(r.sched, a); pr != nil {
+		// Another scheduler's process (a swarm task): it names the
+		// container on this engine, or says where the task runs.
+		id, err := pr.EnterTarget(ctx, a, process)
+		if err != nil {
+			return 1, err
+		}
+		return r.engine.ExecAttached(ctx, id, cmd, nil, s)
 	}
 	cs, err := routes.AppContainers(ctx, r.engine, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {
@@ -35,9 +48,6 @@ func (r *Runner) Enter(ctx context.Context, app, process string, cmd []string, s
 	}
 	if target == nil {
 		return 1, fmt.Errorf("%s has no running %s container", app, process)
-	}
-	if len(cmd) == 0 {
-		cmd = []string{"/bin/sh"}
 	}
 	return r.engine.ExecAttached(ctx, target.ID, cmd, nil, s)
 }

@@ -73,6 +73,11 @@ type Config struct {
 	// Caddyfile's max_log_lines, which logs shows too and a reload may
 	// change); nil or a result <= 0 means no cap.
 	MaxLines func() int
+	// Scheduler is the platform's: enter reaches an app whose processes
+	// another scheduler runs (swarm's tasks) through it
+	// (platform.ProcessesOf). nil: every app's processes are containers
+	// of Engine.
+	Scheduler platform.Scheduler
 }
 
 // Runner starts, lists, stops and shows the apps' one-offs. Its methods
@@ -81,6 +86,7 @@ type Runner struct {
 	engine   Engine
 	apps     Apps
 	maxLines func() int
+	sched    platform.Scheduler
 
 	// detachedMu makes Detached's count and start one step.
 	detachedMu sync.Mutex
@@ -88,7 +94,7 @@ type Runner struct {
 
 // New returns the Runner of cfg.Apps' one-offs on cfg.Engine.
 func New(cfg Config) *Runner {
-	return &Runner{engine: cfg.Engine, apps: cfg.Apps, maxLines: cfg.MaxLines}
+	return &Runner{engine: cfg.Engine, apps: cfg.Apps, maxLines: cfg.MaxLines, sched: cfg.Scheduler}
 }
 
 // Options are how a `run` one-off differs from the app's processes.

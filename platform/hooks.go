@@ -215,13 +215,22 @@ func (h *Hooks) runHostsChanged(ctx context.Context, app string, hosts []string)
 // datastore, once the datastores accept connections: after a reboot
 // Docker starts apps and databases together, and an app that gave up
 // before its database was up comes back. Containers that run are left
-// alone.
+// alone. An app another scheduler runs (swarm) is left to it: Swarm
+// restarts its own tasks.
 func (p *Platform) ResumeExited(ctx context.Context, app string) (int, error) {
 	a, err := p.App(ctx, app)
 	if err != nil {
 		return 0, err
 	}
 	if a.Stopped || a.Generation == 0 {
+		return 0, nil
+	}
+	// An app whose processes another scheduler runs (swarm) has no
+	// containers here to start: Swarm restarts its own tasks (the
+	// restart policy in Swarm's terms), and a docker-local container of
+	// the app's generation (left by a move between schedulers) must not
+	// come back beside them.
+	if ProcessesOf(p.sched, a) != nil {
 		return 0, nil
 	}
 	cs, err := p.containers(ctx, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))

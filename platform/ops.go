@@ -85,6 +85,12 @@ type ProcessStatus struct {
 	Detail   string    `json:"detail,omitempty"`
 	Restarts int       `json:"restarts"`
 	Started  time.Time `json:"started_at"`
+	// Node and Address are where a process of a scheduler other than
+	// docker-local runs (a Swarm task: its node's hostname, the node's
+	// address and the task's published port); empty for containers of
+	// Berth's engine.
+	Node    string `json:"node,omitempty"`
+	Address string `json:"address,omitempty"`
 }
 
 // ProcessReport describes the app's processes (Dokku's ps:report).

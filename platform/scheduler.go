@@ -172,6 +172,25 @@ func FormationGaps(a *App, rel Release, cs []docker.Container) []Gap {
 	return out
 }
 
+// PlanRollout is the process types a rollout of rel runs for a and the
+// formation it leaves, refused when a spec contributor cannot run one of
+// the types (specs) or the formation is above the host's limits
+// (checkFormation, SchedulerDeps.CheckFormation). Every scheduler's
+// Rollout starts with it: every way to run a release (deploy, restart,
+// rollback, clone) comes through a rollout, so no formation above the
+// host's limits starts on any scheduler.
+func PlanRollout(specs Specs, checkFormation func(app string, formation map[string]int, what string) error, a *App, rel Release) (types []string, formation map[string]int, err error) {
+	types = TypesToRun(rel, a.Formation)
+	formation = NextFormation(a.Formation, types, rel.AppJSON)
+	if err := specs.CheckTypes(a, types); err != nil {
+		return nil, nil, err
+	}
+	if err := checkFormation(a.Name, formation, fmt.Sprintf("the formation of v%d", rel.Version)); err != nil {
+		return nil, nil, err
+	}
+	return types, formation, nil
+}
+
 // noScheduler is the scheduler of a platform made without one (unit
 // tests of what runs nothing): every change of what runs is refused.
 type noScheduler struct{}

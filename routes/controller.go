@@ -287,6 +287,8 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		hosts    []string
 		disabled bool
 		cands    []candidate
+		// remote: cands are the target source's (Route.Remote).
+		remote bool
 	}
 	views := make(map[string]view, len(names))
 	known := map[string]bool{}
@@ -313,8 +315,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		}
 		v := view{hosts: a.Hosts, disabled: a.Disabled}
 		if !a.Disabled {
-			var elsewhere bool
-			if v.cands, elsewhere = c.sourced(name, a.Generation); !elsewhere {
+			if v.cands, v.remote = c.sourced(name, a.Generation); !v.remote {
 				v.cands = candidates(byApp[name], a.Generation)
 			}
 		}
@@ -344,7 +345,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 				continue
 			}
 		}
-		next[name] = routing.Route{Hosts: v.hosts, Disabled: v.disabled, Targets: c.liveLocked(v.cands)}
+		next[name] = routing.Route{Hosts: v.hosts, Disabled: v.disabled, Targets: c.liveLocked(v.cands), Remote: v.remote}
 	}
 	var remove []string
 	for name := range seen {
@@ -382,8 +383,9 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		return nil
 	}
 	var cands []candidate
+	var remote bool
 	if !a.Disabled {
-		if cands, err = c.readyTargets(ctx, app, a.Generation); err != nil {
+		if cands, remote, err = c.readyTargets(ctx, app, a.Generation); err != nil {
 			return err
 		}
 	}
@@ -397,7 +399,7 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		return nil
 	}
 	c.table.SetHostsDisabled(app, a.Hosts, a.Disabled)
-	c.table.SetTargets(app, c.liveLocked(cands))
+	c.table.SetTargetsFrom(app, c.liveLocked(cands), remote)
 	return nil
 }
 
@@ -409,18 +411,21 @@ func (c *Controller) Remove(app string) {
 	c.table.Remove(app)
 }
 
-func (c *Controller) readyTargets(ctx context.Context, app string, generation int) ([]candidate, error) {
+// readyTargets are app's web processes of generation that may take
+// traffic; remote when the target source runs that generation (its
+// targets are not containers of this host: Route.Remote).
+func (c *Controller) readyTargets(ctx context.Context, app string, generation int) (cands []candidate, remote bool, err error) {
 	if generation == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	if cands, elsewhere := c.sourced(app, generation); elsewhere {
-		return cands, nil
+		return cands, true, nil
 	}
 	cs, err := c.engine.ListRunning(ctx, docker.LabelApp+"="+app, docker.LabelProcess+"=web")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return candidates(cs, generation), nil
+	return candidates(cs, generation), false, nil
 }
 
 // Target is a process that takes an app's traffic at an address that is

@@ -41,6 +41,12 @@ type Route struct {
 	// wildcard takes them (their cookies, a certificate for them), but it
 	// serves nothing: Berth answers 404 and issues no certificate.
 	Disabled bool
+	// Remote is set when Targets are not containers of this host but
+	// processes another scheduler runs (Swarm tasks, NODE-IP:PUBLISHED-
+	// PORT), written with them in one route: a tcp mapping, which swaps
+	// a target's port for its own, must not be served on such a target
+	// (it would reach any program of the node).
+	Remote bool
 }
 
 // cell holds one app's current Route. Snapshots share cells, so a targets
@@ -157,11 +163,19 @@ func (t *Table) SetAllHosts(hosts map[string][]string) {
 	t.swap(old, build(apps), nil) // unlocks
 }
 
-// SetTargets replaces the addresses app's requests are proxied to.
+// SetTargets replaces the addresses app's requests are proxied to, its
+// containers' on this host.
 func (t *Table) SetTargets(app string, targets []string) {
+	t.SetTargetsFrom(app, targets, false)
+}
+
+// SetTargetsFrom is SetTargets of targets that are, when remote, not
+// containers of this host (Route.Remote).
+func (t *Table) SetTargetsFrom(app string, targets []string, remote bool) {
 	t.update(app, func(r *Route) {
 		r.Targets = slices.Clone(targets)
 		slices.Sort(r.Targets)
+		r.Remote = remote
 	})
 }
 
@@ -350,7 +364,7 @@ func (t *Table) SetIfUnchanged(seen map[string]*Route, next map[string]Route, re
 		r.Targets = slices.Clone(r.Targets)
 		slices.Sort(r.Targets)
 		switch {
-		case cur != nil && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets) && cur.Disabled == r.Disabled:
+		case cur != nil && slices.Equal(cur.Hosts, r.Hosts) && slices.Equal(cur.Targets, r.Targets) && cur.Disabled == r.Disabled && cur.Remote == r.Remote:
 			// nothing to change; keep the pointer so readers share it
 		case cur != nil && slices.Equal(cur.Hosts, r.Hosts):
 			old.byApp[name].route.Store(&r)

@@ -176,7 +176,15 @@ func (r *Router) handle(l *listener, c net.Conn) {
 // while its container runs, so a listing is kept that briefly).
 func (r *Router) targets(d *dest) []string {
 	route, ok := r.cfg.Table.App(d.app)
-	if !ok || route.Disabled || r.otherScheduler(d.app) {
+	// A route whose targets another scheduler runs (Swarm tasks at
+	// NODE-IP:PUBLISHED-PORT) serves no tcp mapping: the mapping's
+	// container port swapped in would reach any program of the node
+	// (Caddy's admin API on 127.0.0.1:2019). Such an app's mappings are
+	// refused when they are made (ports:*, scheduler:set, the swarm
+	// rollout); this serves none should one be on its record all the
+	// same. The route says so itself, written with its targets, so no
+	// connection (nor a waiting one's every 100 ms) reads the app record.
+	if !ok || route.Disabled || route.Remote {
 		return nil
 	}
 	if d.process == "" {

@@ -10,19 +10,18 @@ import (
 // port for a mapping's container port (which a deploy key picks) would
 // reach any port of the node, e.g. Caddy's admin API on loopback. The
 // router serves no tcp mapping of an app another scheduler runs, even one
-// on its record.
+// on its record: its route says its targets are remote (Route.Remote,
+// written with them), which the router reads instead of the app record.
 func TestTCPMappingOfASwarmAppReachesNoPortOfTheNode(t *testing.T) {
 	e := newEnv(t)
-	admin := echo(t, "caddy-admin")                       // stands for 127.0.0.1:2019
-	e.table.SetTargets("sw", []string{"127.0.0.1:32768"}) // what swarm.Targets gives
+	admin := echo(t, "caddy-admin") // stands for 127.0.0.1:2019
+	// What the route controller writes of swarm.Targets: remote targets.
+	e.table.SetTargetsFrom("sw", []string{"127.0.0.1:32768"}, true)
 	host := freePort(t)
 	if err := e.r.Check("sw", []platform.PortMapping{mapping(host, admin)}, false); err != nil {
 		t.Fatal(err)
 	}
 	e.apps.set("sw", mapping(host, admin).String())
-	e.apps.mu.Lock()
-	e.apps.apps["sw"].SchedulerRan = "swarm"
-	e.apps.mu.Unlock()
 	if err := e.r.Sync(t.Context(), "sw"); err != nil {
 		t.Fatal(err)
 	}

@@ -50,14 +50,8 @@ func deployed(news []started) []platform.Deployed {
 func (d *Scheduler) Rollout(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error {
 	cleanup := context.WithoutCancel(ctx)
 	gen := a.Generation + 1
-	types := platform.TypesToRun(rel, a.Formation)
-	formation := platform.NextFormation(a.Formation, types, rel.AppJSON)
-	if err := d.specs.CheckTypes(a, types); err != nil {
-		return err
-	}
-	// Every way to run a release (deploy, restart, rollback, clone) comes
-	// through here, so no formation above the host's limits starts.
-	if err := d.checkFormation(a.Name, formation, fmt.Sprintf("the formation of v%d", rel.Version)); err != nil {
+	types, formation, err := platform.PlanRollout(d.specs, d.checkFormation, a, rel)
+	if err != nil {
 		return err
 	}
 

@@ -27,9 +27,10 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/routing"
+	"github.com/berth-paas/berth/scheduler/health"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -72,8 +73,12 @@ func check(name string) error {
 // Selector is a platform.Scheduler that runs each app on the scheduler it
 // selected. Make it with New.
 type Selector struct {
-	store  store.Store
-	save   func(ctx context.Context, a *platform.App) error
+	store store.Store
+	save  func(ctx context.Context, a *platform.App) error
+	// table and apps drain the old scheduler's processes when an app
+	// moves (nil in unit tests that do not drain).
+	table  *routing.Table
+	apps   platform.SchedulerApps
 	log    *slog.Logger
 	scheds map[string]platform.Scheduler
 	// order is scheds' names, the default first, for the calls that go
@@ -92,7 +97,7 @@ func New(deps platform.SchedulerDeps, st store.Store, scheds map[string]platform
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Selector{store: st, save: deps.Save, log: log, scheds: scheds}
+	s := &Selector{store: st, save: deps.Save, table: deps.Table, apps: deps.Apps, log: log, scheds: scheds}
 	for _, n := range Names {
 		if scheds[n] != nil {
 			s.order = append(s.order, n)
@@ -102,6 +107,14 @@ func New(deps platform.SchedulerDeps, st store.Store, scheds map[string]platform
 }
 
 var _ platform.Scheduler = (*Selector)(nil)
+
+// globals are the global process settings (wait-to-retire's).
+func (s *Selector) globals() platform.ProcessGlobals {
+	if s.apps == nil {
+		return platform.ProcessGlobals{}
+	}
+	return s.apps.ProcessGlobals()
+}
 
 // Selected is the scheduler a's next rollout runs on: its own, else the
 // global one, else docker-local.
@@ -147,6 +160,14 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 		return err
 	}
 	prev, prevRan, ranBefore := running(a), a.SchedulerRan, a.Current != 0
+	// What the old scheduler's processes serve before the route moves:
+	// the targets to drain before they are removed.
+	var oldTargets []string
+	if s.table != nil && prev != name {
+		if r, ok := s.table.App(a.Name); ok {
+			oldTargets = slices.Clone(r.Targets)
+		}
+	}
 	// Noted before the rollout, so that the record its switch saves says
 	// which scheduler runs the new generation: from that moment on, the
 	// other's background work (docker-local's formation check) must
@@ -167,8 +188,14 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 	if old := s.scheds[prev]; old != nil {
 		fmt.Fprintf(log, "-----> %s now runs on %s: removing what ran on %s\n", a.Name, name, prev)
 		// Requests the old processes were serving when the route moved
-		// finish first.
-		time.Sleep(platform.DrainDelay)
+		// finish first, as a rollout drains its own old processes: the
+		// routing table's in-flight counts, up to wait-to-retire.
+		if s.table != nil {
+			limit := platform.WaitToRetireOf(a, s.globals())
+			if !health.Drain(cleanup, &s.table.InFlight, oldTargets, limit, log) {
+				fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); removing anyway\n", limit)
+			}
+		}
 		if err := old.Remove(cleanup, a, true); err != nil {
 			s.log.Warn("removing an app's processes from its previous scheduler", "app", a.Name, "scheduler", prev, "error", err)
 		}
@@ -245,4 +272,15 @@ func (s *Selector) FormationNote(app string, generation int) (platform.Formation
 		}
 	}
 	return platform.FormationNote{}, false
+}
+
+// ProcessesOf is the platform.Processes of the scheduler that runs a's
+// current generation, nil when its processes are containers of Berth's
+// engine (docker-local), which ps:report, logs and enter read
+// themselves.
+func (s *Selector) ProcessesOf(a *platform.App) platform.Processes {
+	if p, ok := s.scheds[running(a)].(platform.Processes); ok {
+		return p
+	}
+	return nil
 }

@@ -92,12 +92,8 @@ func (s *Scheduler) Rollout(ctx context.Context, a *platform.App, rel platform.R
 		return fmt.Errorf("the swarm scheduler does not apply %s yet: remove them, or scheduler:set %s selected docker-local", what, a.Name)
 	}
 	gen := a.Generation + 1
-	types := platform.TypesToRun(rel, a.Formation)
-	formation := platform.NextFormation(a.Formation, types, rel.AppJSON)
-	if err := s.specs.CheckTypes(a, types); err != nil {
-		return err
-	}
-	if err := s.checkFormation(a.Name, formation, fmt.Sprintf("the formation of v%d", rel.Version)); err != nil {
+	types, formation, err := platform.PlanRollout(s.specs, s.checkFormation, a, rel)
+	if err != nil {
 		return err
 	}
 	old := v.of(a.Name, 0)

@@ -36,12 +36,12 @@
 // task of the current generation that Swarm started on its own (a crashed
 // one restarted, one moved to another node) is routed once it passes its
 // checks. Task containers carry berth.swarm.* labels, not berth.app: to
-// the rest of Berth (routes, the formation check, one-offs, logs) they
-// are not docker-local containers of the app.
+// the rest of Berth (routes, the formation check, one-offs) they are not
+// docker-local containers of the app; ps:report, logs and enter reach
+// them through this scheduler (platform.Processes, processes.go).
 //
 // Not yet (docs/SCALING.md): a registry for nodes other than the
-// manager, placement settings, run/enter/logs on tasks, ps:report's
-// figures. A scale-down is a new generation (Scale): Swarm picks which
+// manager, placement settings, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
 // tasks a lower replica count stops only as it stops them.
 package swarm
 

@@ -1,0 +1,53 @@
+package platform
+
+import (
+	"context"
+	"io"
+)
+
+// Processes is what a scheduler whose processes are not containers of
+// Berth's engine (the swarm scheduler's tasks, which may run on any node)
+// tells the parts of Berth that show or reach an app's processes:
+// ps:report, logs, enter, and the core's resume of exited containers.
+// docker-local's processes are containers labelled with the app on
+// Berth's engine, which those parts read themselves, as they always did;
+// ProcessesOf says which way an app goes (issue 12's seam, issue 18).
+type Processes interface {
+	// Statuses lists a's processes of its current generation, as
+	// ps:report shows them (State, Node and Address filled in).
+	Statuses(ctx context.Context, a *App) ([]ProcessStatus, error)
+	// LogStreams are the output of a's running processes of its current
+	// generation, one per process.
+	LogStreams(ctx context.Context, a *App) ([]LogStream, error)
+	// EnterTarget is the ID of a container on Berth's engine that runs
+	// process ("web" or "web.2"; the first of the type) of a's current
+	// generation, for enter's exec; a clear error when it runs elsewhere.
+	EnterTarget(ctx context.Context, a *App, process string) (string, error)
+}
+
+// LogStream is one process's output.
+type LogStream struct {
+	Type  string
+	Index int
+	// Stream copies the process's last tail lines (all when tail < 0)
+	// and, with follow, what comes next until ctx ends, to w, each line
+	// "TIMESTAMP text" as Docker's container logs write them.
+	Stream func(ctx context.Context, tail int, follow bool, w io.Writer) error
+}
+
+// processesFinder is a scheduler that runs some apps' processes
+// elsewhere than in containers of Berth's engine (scheduler/selector).
+type processesFinder interface {
+	ProcessesOf(a *App) Processes
+}
+
+// ProcessesOf returns the Processes of the scheduler s (the platform's)
+// that runs a's current generation, or nil when a's processes are
+// containers of Berth's engine (docker-local, or a scheduler that says
+// nothing), which the caller reads as it always did.
+func ProcessesOf(s Scheduler, a *App) Processes {
+	if f, ok := s.(processesFinder); ok {
+		return f.ProcessesOf(a)
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/berth-paas/berth/platform"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// The scheduler's answers to ps:report, logs and enter
+// (platform.Processes): its processes are tasks, on any node of the
+// swarm, not containers of Berth's engine.
+var _ platform.Processes = (*Scheduler)(nil)
+
+// LogsAPI is what logs need of the manager beyond API (*client.Client
+// has it): a task's output, which the manager fetches from whichever node
+// runs the task (the path of docker service logs).
+type LogsAPI interface {
+	TaskLogs(ctx context.Context, taskID string, options client.TaskLogsOptions) (client.TaskLogsResult, error)
+}
+
+// node is a node as ps:report and enter name it.
+type node struct{ name, addr string }
+
+func (s *Scheduler) nodes(ctx context.Context) (map[string]node, error) {
+	res, err := s.api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]node{}
+	for _, n := range res.Items {
+		name := n.Description.Hostname
+		if name == "" {
+			name = n.ID
+		}
+		out[n.ID] = node{name: name, addr: nodeAddr(n)}
+	}
+	return out, nil
+}
+
+// currentTasks are the tasks of a's current generation's services, every
+// one Swarm still keeps (its task history), by service.
+func (s *Scheduler) currentTasks(ctx context.Context, a *platform.App) ([]service, map[string][]swarm.Task, error) {
+	v, err := s.active(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svcs := v.of(a.Name, a.Generation)
+	tasks := map[string][]swarm.Task{}
+	for _, sv := range svcs {
+		f := client.Filters{}
+		f.Add("service", sv.id)
+		res, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: f})
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks[sv.id] = res.Items
+	}
+	return svcs, tasks, nil
+}
+
+// Statuses lists the tasks of a's current generation for ps:report: per
+// slot of the formation, the task Swarm wants running (its state, node
+// and address), else the slot's latest (failed, or stopped by ps:stop),
+// else "missing". Restarts are the slot's older tasks Swarm still keeps
+// (its task history, 5 by default).
+func (s *Scheduler) Statuses(ctx context.Context, a *platform.App) ([]platform.ProcessStatus, error) {
+	svcs, tasks, err := s.currentTasks(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []platform.ProcessStatus
+	for _, sv := range svcs {
+		bySlot := map[int][]swarm.Task{}
+		for _, t := range tasks[sv.id] {
+			bySlot[t.Slot] = append(bySlot[t.Slot], t)
+		}
+		// The formation's slots, and any other slot Swarm still has
+		// tasks of.
+		slots := map[int]bool{}
+		for slot := 1; slot <= max(a.Formation[sv.typ], sv.replicas); slot++ {
+			slots[slot] = true
+		}
+		for slot := range bySlot {
+			slots[slot] = true
+		}
+		for _, slot := range slices.Sorted(maps.Keys(slots)) {
+			ts := bySlot[slot]
+			if len(ts) == 0 {
+				out = append(out, platform.ProcessStatus{Name: fmt.Sprintf("%s.%d", sv.name, slot), Type: sv.typ, Index: slot,
+					Release: a.Current, State: "missing", Detail: "no task"})
+				continue
+			}
+			out = append(out, taskStatus(a, sv, ts, nodes))
+		}
+	}
+	return out, nil
+}
+
+// taskStatus is slot's line of ps:report, ts its tasks.
+func taskStatus(a *platform.App, sv service, ts []swarm.Task, nodes map[string]node) platform.ProcessStatus {
+	// The newest first; the one Swarm wants running, if any, before it.
+	slices.SortFunc(ts, func(x, y swarm.Task) int {
+		if xr, yr := x.DesiredState == swarm.TaskStateRunning, y.DesiredState == swarm.TaskStateRunning; xr != yr {
+			if xr {
+				return -1
+			}
+			return 1
+		}
+		return y.CreatedAt.Compare(x.CreatedAt)
+	})
+	t := ts[0]
+	// Every service of the current generation runs the current release.
+	st := platform.ProcessStatus{
+		Name: fmt.Sprintf("%s.%d", sv.name, t.Slot), Type: sv.typ, Index: t.Slot, Release: a.Current,
+		Restarts: len(ts) - 1, Started: t.Status.Timestamp,
+	}
+	nd := nodes[t.NodeID]
+	st.Node = nd.name
+	if x := taskOf(t, nd.addr); x.addr != "" {
+		st.Address = x.addr
+	}
+	why := t.Status.Err
+	if why == "" {
+		why = t.Status.Message
+	}
+	where := "task " + shortID(t.ID)
+	if st.Node != "" {
+		where += " on node " + st.Node
+	}
+	if st.Address != "" {
+		where += " at " + st.Address
+	}
+	switch {
+	case t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning:
+		st.State, st.Detail = "running", where
+	case t.DesiredState == swarm.TaskStateRunning && len(ts) > 1:
+		// A task that replaces one that stopped: Swarm's restart.
+		st.State = "restarting"
+		st.Detail = fmt.Sprintf("%s, %s; Swarm restarts it after: %s", where, t.Status.State, lastFailure(ts[1:]))
+	case t.DesiredState == swarm.TaskStateRunning:
+		st.State, st.Detail = "starting", fmt.Sprintf("%s, %s", where, t.Status.State)
+	case a.Stopped:
+		st.State, st.Detail = "stopped", where
+	default:
+		// Nothing Swarm wants running in the slot: the restart policy
+		// gave up (or the task ended by itself).
+		st.State, st.Detail = "failed", fmt.Sprintf("%s, %s: %s", where, t.Status.State, why)
+	}
+	return st
+}
+
+func lastFailure(ts []swarm.Task) string {
+	t := ts[0]
+	why := t.Status.Err
+	if why == "" {
+		why = t.Status.Message
+	}
+	return fmt.Sprintf("%s %s", t.Status.State, why)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// runningTasks are the tasks of a's current generation Swarm wants
+// running, of process ("web" or "web.2"; "" for all), in dyno order.
+func (s *Scheduler) runningTasks(ctx context.Context, a *platform.App, process string) ([]service, []swarm.Task, error) {
+	svcs, tasks, err := s.currentTasks(ctx, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	var outS []service
+	var outT []swarm.Task
+	for _, sv := range svcs {
+		for _, t := range tasks[sv.id] {
+			dyno := fmt.Sprintf("%s.%d", sv.typ, t.Slot)
+			if t.DesiredState != swarm.TaskStateRunning || process != "" && process != sv.typ && process != dyno {
+				continue
+			}
+			outS, outT = append(outS, sv), append(outT, t)
+		}
+	}
+	idx := make([]int, len(outT))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int {
+		if c := strings.Compare(outS[i].typ, outS[j].typ); c != 0 {
+			return c
+		}
+		return outT[i].Slot - outT[j].Slot
+	})
+	s2, t2 := make([]service, len(idx)), make([]swarm.Task, len(idx))
+	for k, i := range idx {
+		s2[k], t2[k] = outS[i], outT[i]
+	}
+	return s2, t2, nil
+}
+
+// LogStreams are the outputs of the tasks of a's current generation that
+// Swarm wants running, each read through the manager (Docker's task
+// logs, the path of docker service logs), wherever the task runs. A task
+// Swarm replaced is a new task: the old one's output is not among them.
+func (s *Scheduler) LogStreams(ctx context.Context, a *platform.App) ([]platform.LogStream, error) {
+	logs, ok := s.api.(LogsAPI)
+	if !ok {
+		return nil, fmt.Errorf("this Berth's swarm client cannot read task logs")
+	}
+	svcs, ts, err := s.runningTasks(ctx, a, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []platform.LogStream
+	for i, t := range ts {
+		if containerOf(t) == "" {
+			continue // not started yet (pending, assigned): no output to read
+		}
+		id := t.ID
+		out = append(out, platform.LogStream{Type: svcs[i].typ, Index: t.Slot,
+			Stream: func(ctx context.Context, tail int, follow bool, w io.Writer) error {
+				tl := "all"
+				if tail >= 0 {
+					tl = strconv.Itoa(tail)
+				}
+				rc, err := logs.TaskLogs(ctx, id, client.TaskLogsOptions{
+					ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: follow, Tail: tl,
+				})
+				if err != nil {
+					return fmt.Errorf("swarm: logs of task %s: %w", shortID(id), err)
+				}
+				defer rc.Close()
+				_, err = stdcopy.StdCopy(w, w, rc)
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}})
+	}
+	return out, nil
+}
+
+// EnterTarget is the container of the first running task of process
+// among a's current generation, when that task runs on the Berth
+// server's node: Berth reaches only its own engine's containers. A task
+// on another node is refused with the node's name.
+func (s *Scheduler) EnterTarget(ctx context.Context, a *platform.App, process string) (string, error) {
+	if process == "" {
+		process = "web"
+	}
+	svcs, ts, err := s.runningTasks(ctx, a, process)
+	if err != nil {
+		return "", err
+	}
+	info, err := s.api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", err
+	}
+	here := info.Info.Swarm.NodeID
+	for i, t := range ts {
+		if t.Status.State != swarm.TaskStateRunning {
+			continue
+		}
+		if t.NodeID != here {
+			nodes, err := s.nodes(ctx)
+			if err != nil {
+				return "", err
+			}
+			name := nodes[t.NodeID].name
+			if name == "" {
+				name = t.NodeID
+			}
+			return "", fmt.Errorf("%s.%d of %s runs on the swarm node %s (%s), not on the Berth server: enter works only for tasks on the Berth server's node (on that node, docker exec -it %s sh)",
+				svcs[i].typ, t.Slot, a.Name, name, nodes[t.NodeID].addr, shortID(containerOf(t)))
+		}
+		if id := containerOf(t); id != "" {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("%s has no running %s task", a.Name, process)
+}
+
+func containerOf(t swarm.Task) string {
+	if t.Status.ContainerStatus == nil {
+		return ""
+	}
+	return t.Status.ContainerStatus.ContainerID
+}

@@ -1,0 +1,197 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+)
+
+// tasksAPI is a swarm manager (node "here") with fixed services, tasks
+// and nodes, whose task logs are logs[task ID].
+type tasksAPI struct {
+	fakeAPI
+	svcs  []swarm.Service
+	tasks []swarm.Task
+	nodes []swarm.Node
+	logs  map[string]string
+	asked []client.TaskLogsOptions
+}
+
+func (f *tasksAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	return client.SystemInfoResult{Info: system.Info{Swarm: swarm.Info{NodeID: "here", LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true}}}, nil
+}
+func (f *tasksAPI) ServiceList(context.Context, client.ServiceListOptions) (client.ServiceListResult, error) {
+	return client.ServiceListResult{Items: f.svcs}, nil
+}
+func (f *tasksAPI) TaskList(_ context.Context, o client.TaskListOptions) (client.TaskListResult, error) {
+	var out client.TaskListResult
+	for _, t := range f.tasks {
+		if o.Filters["service"] != nil && !o.Filters["service"][t.ServiceID] {
+			continue
+		}
+		if o.Filters["desired-state"] != nil && !o.Filters["desired-state"][string(t.DesiredState)] {
+			continue
+		}
+		out.Items = append(out.Items, t)
+	}
+	return out, nil
+}
+func (f *tasksAPI) NodeList(context.Context, client.NodeListOptions) (client.NodeListResult, error) {
+	return client.NodeListResult{Items: f.nodes}, nil
+}
+
+// TaskLogs multiplexes the task's output on stdout, as Docker does for a
+// service without a TTY.
+func (f *tasksAPI) TaskLogs(_ context.Context, id string, o client.TaskLogsOptions) (client.TaskLogsResult, error) {
+	f.asked = append(f.asked, o)
+	var buf bytes.Buffer
+	for _, line := range strings.SplitAfter(f.logs[id], "\n") {
+		if line == "" {
+			continue
+		}
+		hdr := [8]byte{1}
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(line)))
+		buf.Write(hdr[:])
+		buf.WriteString(line)
+	}
+	return io.NopCloser(&buf), nil
+}
+
+// newTasks is app blog at generation 3 as a web service of two slots and
+// a worker service: web.1 runs here, web.2 is restarting after a crash,
+// worker.1 runs on node "far"; an old service of generation 2 is not the
+// app's now.
+func newTasks() (*Scheduler, *tasksAPI) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	labels := func(typ, gen string) map[string]string {
+		return map[string]string{docker.LabelApp: "blog", docker.LabelProcess: typ, docker.LabelGeneration: gen, docker.LabelInstance: "inst1"}
+	}
+	two := uint64(2)
+	one := uint64(1)
+	svc := func(id, typ, gen string, n *uint64) swarm.Service {
+		return swarm.Service{ID: id, Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "blog_" + typ + "_" + gen, Labels: labels(typ, gen)},
+			Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: n}}}}
+	}
+	task := func(id, svc, node string, slot int, desired, state swarm.TaskState, port uint32, created time.Time) swarm.Task {
+		t := swarm.Task{ID: id, ServiceID: svc, NodeID: node, Slot: slot, DesiredState: desired,
+			Meta:   swarm.Meta{CreatedAt: created},
+			Status: swarm.TaskStatus{State: state, Timestamp: created, ContainerStatus: &swarm.ContainerStatus{ContainerID: "c-" + id}}}
+		if port != 0 {
+			t.Status.PortStatus.Ports = []swarm.PortConfig{{PublishMode: swarm.PortConfigPublishModeHost, TargetPort: 5000, PublishedPort: port}}
+		}
+		if state == swarm.TaskStateFailed {
+			t.Status.Err = "task: non-zero exit (1)"
+		}
+		return t
+	}
+	api := &tasksAPI{
+		svcs: []swarm.Service{svc("w3", "web", "3", &two), svc("k3", "worker", "3", &one), svc("w2", "web", "2", &one)},
+		tasks: []swarm.Task{
+			task("t1", "w3", "here", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, 30001, at),
+			task("t2old", "w3", "here", 2, swarm.TaskStateShutdown, swarm.TaskStateFailed, 0, at),
+			task("t2", "w3", "here", 2, swarm.TaskStateRunning, swarm.TaskStatePreparing, 0, at.Add(time.Second)),
+			task("k1", "k3", "far", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, 0, at),
+			task("old1", "w2", "here", 1, swarm.TaskStateRunning, swarm.TaskStateRunning, 30000, at),
+		},
+		nodes: []swarm.Node{
+			{ID: "here", Description: swarm.NodeDescription{Hostname: "berth"}, Status: swarm.NodeStatus{Addr: "10.0.0.1"}},
+			{ID: "far", Description: swarm.NodeDescription{Hostname: "worker-1"}, Status: swarm.NodeStatus{Addr: "10.0.0.2"}},
+		},
+		logs: map[string]string{
+			"t1": "2026-01-01T00:00:01.000000000Z web one\n",
+			"t2": "2026-01-01T00:00:02.000000000Z web two\n",
+			"k1": "2026-01-01T00:00:03.000000000Z worker\n",
+		},
+	}
+	s := New(platform.SchedulerDeps{Apps: fakeApps{}}, Config{API: api, Instance: func() string { return "inst1" }})
+	return s, api
+}
+
+var blog = &platform.App{Name: "blog", Current: 7, Generation: 3, Formation: map[string]int{"web": 3, "worker": 1}}
+
+func TestStatusesListEachSlotsTaskWithItsNodeAndAddress(t *testing.T) {
+	s, _ := newTasks()
+	got, err := s.Statuses(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]platform.ProcessStatus{}
+	for _, p := range got {
+		lines[p.Name] = p
+	}
+	if len(got) != 4 {
+		t.Fatalf("statuses %+v", got)
+	}
+	if w := lines["blog_web_3.1"]; w.State != "running" || w.Node != "berth" || w.Address != "10.0.0.1:30001" || w.Release != 7 ||
+		w.Detail != "task t1 on node berth at 10.0.0.1:30001" {
+		t.Fatalf("web.1 %+v", w)
+	}
+	if w := lines["blog_web_3.2"]; w.State != "restarting" || w.Restarts != 1 || !strings.Contains(w.Detail, "failed task: non-zero exit (1)") {
+		t.Fatalf("web.2 %+v", w)
+	}
+	if w := lines["blog_web_3.3"]; w.State != "missing" {
+		t.Fatalf("web.3 %+v", w)
+	}
+	if w := lines["blog_worker_3.1"]; w.State != "running" || w.Node != "worker-1" {
+		t.Fatalf("worker.1 %+v", w)
+	}
+}
+
+func TestLogStreamsReadEachRunningTaskThroughTheManager(t *testing.T) {
+	s, api := newTasks()
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dynos []string
+	for _, st := range streams {
+		dynos = append(dynos, st.Type+"."+string(rune('0'+st.Index)))
+	}
+	if strings.Join(dynos, " ") != "web.1 web.2 worker.1" {
+		t.Fatalf("streams of %v", dynos)
+	}
+	var out bytes.Buffer
+	if err := streams[2].Stream(context.Background(), 5, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2026-01-01T00:00:03.000000000Z worker\n" {
+		t.Fatalf("worker's output %q", out.String())
+	}
+	if o := api.asked[0]; o.Tail != "5" || !o.Follow || !o.Timestamps || !o.ShowStdout || !o.ShowStderr {
+		t.Fatalf("asked %+v", o)
+	}
+	if err := streams[0].Stream(context.Background(), -1, false, io.Discard); err != nil || api.asked[1].Tail != "all" {
+		t.Fatalf("all lines: %v, asked %+v", err, api.asked[1])
+	}
+}
+
+func TestEnterTargetIsTheContainerOfATaskOnThisNode(t *testing.T) {
+	s, _ := newTasks()
+	id, err := s.EnterTarget(context.Background(), blog, "")
+	if err != nil || id != "c-t1" {
+		t.Fatalf("enter web: %q, %v", id, err)
+	}
+	// web.2 is not running yet.
+	if _, err := s.EnterTarget(context.Background(), blog, "web.2"); err == nil || err.Error() != "blog has no running web.2 task" {
+		t.Fatalf("enter web.2: %v", err)
+	}
+}
+
+func TestEnterTargetOnAnotherNodeSaysWhichNode(t *testing.T) {
+	s, _ := newTasks()
+	_, err := s.EnterTarget(context.Background(), blog, "worker")
+	if err == nil || !strings.Contains(err.Error(), "worker.1 of blog runs on the swarm node worker-1 (10.0.0.2)") ||
+		!strings.Contains(err.Error(), "enter works only for tasks on the Berth server") {
+		t.Fatalf("enter worker: %v", err)
+	}
+}
