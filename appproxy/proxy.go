@@ -290,7 +290,7 @@ func (p *Proxy) prepare(r *http.Request, ctx context.Context) *http.Request {
 		out.Header = make(http.Header)
 	}
 	// The Host header goes to the app unchanged (out.Host is r.Host).
-	if r.Body != nil {
+	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0 || len(r.Trailer) > 0) {
 		if len(r.Trailer) > 0 {
 			// The server fills r.Trailer's values when the body ends;
 			// the transport sends out.Trailer after the body, so they
@@ -301,9 +301,6 @@ func (p *Proxy) prepare(r *http.Request, ctx context.Context) *http.Request {
 		// A failed dial must not close the client's body: the next
 		// attempt sends it (Caddy's bodyNopCloserIfNotRead).
 		out.Body = &keepBodyIfUnread{ReadCloser: r.Body}
-	}
-	if caddyhttp.IsIncremental(out.Header) && out.ContentLength == 0 && r.Body == nil {
-		out.Body = nil
 	}
 	if out.ContentLength == 0 {
 		out.Body = nil // golang/go#16036: a nil body lets the transport retry
