@@ -256,9 +256,6 @@ func profileBerth(b *caddyProc, t target, cfg config, path string) error {
 		name = strings.Trim(path, "/")
 	}
 	secs := max(1, int(cfg.proxyDur/time.Second))
-	done := make(chan loadResult, 1)
-	go func() { done <- runLoad(t, cfg.conc, time.Duration(secs+1)*time.Second, cfg.maxReq*4) }()
-	time.Sleep(500 * time.Millisecond)
 	fetch := func(q, file string, timeout time.Duration) error {
 		c := &http.Client{Timeout: timeout}
 		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", b.adminPort, q))
@@ -277,6 +274,16 @@ func profileBerth(b *caddyProc, t target, cfg config, path string) error {
 		_, err = io.Copy(f, resp.Body)
 		return err
 	}
+	// The allocation profile counts from the process's start, every
+	// target's rounds included: one taken before this load is the base
+	// (go tool pprof -diff_base BEFORE AFTER) that leaves the Berth
+	// route's alone.
+	if err := fetch("allocs", "berth-allocs-"+name+"-before.pprof", 30*time.Second); err != nil {
+		return err
+	}
+	done := make(chan loadResult, 1)
+	go func() { done <- runLoad(t, cfg.conc, time.Duration(secs+1)*time.Second, cfg.maxReq*4) }()
+	time.Sleep(500 * time.Millisecond)
 	err := fetch(fmt.Sprintf("profile?seconds=%d", secs), "berth-cpu-"+name+".pprof", time.Duration(secs+30)*time.Second)
 	res := <-done
 	progress("  profiled Berth route (%s) for %ds under load: %.0f req/s", name, secs, res.rps())
