@@ -110,7 +110,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				proxyErr = caddyhttp.Error(http.StatusServiceUnavailable, ErrNoTarget)
 			}
 			if !p.tryAgain(r, start, proxyErr, false) {
-				return statusError(proxyErr)
+				return p.giveUp(w, r, proxyErr)
 			}
 			continue
 		}
@@ -132,9 +132,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		// tried yet is tried at once (nginx's proxy_next_upstream).
 		untried := dial && tried.hasUntried(p.cfg.Targets(r))
 		if !p.tryAgain(r, start, proxyErr, untried) {
-			return statusError(proxyErr)
+			return p.giveUp(w, r, proxyErr)
 		}
 	}
+}
+
+// giveUp ends a request that no attempt served: Caddy's 499 when the
+// client went away while it waited, else the last attempt's error.
+func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, proxyErr error) error {
+	if r.Context().Err() != nil {
+		w.WriteHeader(499)
+		return nil
+	}
+	return statusError(proxyErr)
 }
 
 // tryAgain says whether to try again and waits for it, as Caddy's

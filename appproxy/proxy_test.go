@@ -407,3 +407,20 @@ func TestIsUpgrade(t *testing.T) {
 		t.Error("a websocket request is not an upgrade")
 	}
 }
+
+// A client that goes away while its request is held for a target gets
+// Caddy's 499, not the app's 503.
+func TestClientGoneWhileHeldIs499(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var asked atomic.Int32
+	p := newProxy(t, func() []string {
+		if asked.Add(1) == 2 {
+			cancel()
+		}
+		return nil
+	}, func(c *Config) { c.TryDuration = time.Hour })
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
+	if err != nil || resp.StatusCode != 499 {
+		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+}
