@@ -9,8 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-paas/berth/appproxy"
 )
 
 // The proxy benchmark's non-Caddy peers (issue 16): nginx as Dokku runs it
@@ -104,11 +108,37 @@ const goProxyEnv = "BERTH_BENCH_GOPROXY"
 // transport, except that idle connections per host are raised from Go's
 // default of 2 to 100 (kamal-proxy does the same); with 2, most requests
 // would open a new connection and the comparison would say nothing.
+//
+// With a third word "appproxy" it runs Berth's own proxy (appproxy) in a
+// plain net/http server instead, with Berth's transport settings and GC
+// percent: Berth's proxy without Caddy's server around it, which prices
+// what Caddy's server costs a Berth route.
 func runGoProxy(spec string) {
-	var listen, upstream string
-	if _, err := fmt.Sscan(spec, &listen, &upstream); err != nil {
+	var listen, upstream, kind string
+	if _, err := fmt.Sscan(spec, &listen, &upstream, &kind); err != nil && kind != "" {
 		fmt.Fprintln(os.Stderr, "goproxy:", err)
 		os.Exit(2)
+	}
+	if kind == "appproxy" {
+		debug.SetGCPercent(200) // caddymodule/gc.go's default
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
+		p := appproxy.New(appproxy.Config{
+			Transport: tr,
+			Targets:   func(*http.Request) []string { return []string{upstream} },
+		})
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goproxy:", err)
+			os.Exit(1)
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := p.ServeHTTP(w, r); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+			}
+		})
+		fmt.Fprintln(os.Stderr, (&http.Server{Handler: h}).Serve(ln))
+		os.Exit(1)
 	}
 	u, err := url.Parse("http://" + upstream)
 	if err != nil {
@@ -128,8 +158,9 @@ func runGoProxy(spec string) {
 	os.Exit(1)
 }
 
-// startGoProxy starts the plain Go peer in front of upstream.
-func (e *env) startGoProxy(upstream string) (int, error) {
+// startGoProxy starts the plain Go peer in front of upstream (kind
+// "appproxy": Berth's proxy without Caddy; "": httputil).
+func (e *env) startGoProxy(upstream, kind string) (int, error) {
 	var port int
 	if err := e.ports.Take(&port); err != nil {
 		return 0, err
@@ -139,7 +170,7 @@ func (e *env) startGoProxy(upstream string) (int, error) {
 		return 0, err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=127.0.0.1:%d %s", goProxyEnv, port, upstream))
+	cmd.Env = append(os.Environ(), strings.TrimSpace(fmt.Sprintf("%s=127.0.0.1:%d %s %s", goProxyEnv, port, upstream, kind)))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("go proxy: %w", err)

@@ -59,6 +59,14 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 	// the static port's catch-all: an app's own host sent there reaches
 	// it, which prices the metrics in the same process.
 	sites.WriteString("http://:%[1]d {\n\tbind 127.0.0.1\n\tberth {\n\t\tmetrics off\n\t}\n}\n")
+	// And once more on its own port through Caddy's reverse_proxy handler
+	// (`proxy caddy`, Berth's path before issue 16), to compare the two
+	// proxy paths in one run.
+	var caddyPathPort int
+	if err := e.ports.Take(&caddyPathPort); err != nil {
+		return err
+	}
+	fmt.Fprintf(&sites, "http://:%d {\n\tbind 127.0.0.1\n\tberth {\n\t\tmetrics off\n\t\tproxy caddy\n\t}\n}\n", caddyPathPort)
 	if err := b.writeCaddyfile(sites.String()); err != nil {
 		return err
 	}
@@ -74,7 +82,11 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 	if err != nil {
 		return err
 	}
-	goPort, err := e.startGoProxy(streamUp)
+	goPort, err := e.startGoProxy(streamUp, "")
+	if err != nil {
+		return err
+	}
+	leanPort, err := e.startGoProxy(streamUp, "appproxy")
 	if err != nil {
 		return err
 	}
@@ -97,12 +109,14 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 			{name: "Berth route", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.httpPort, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
 			{name: "Caddy static reverse_proxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.static, pc.path), host: a.Name + ".static.test", want: want(a)},
 			{name: "Berth route, metrics off", url: fmt.Sprintf("http://127.0.0.1:%d%s", b.static, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
+			{name: "Berth, metrics off, Caddy's proxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", caddyPathPort, pc.path), host: a.Name + "." + benchDomain, want: want(a)},
 		}
 		peers := a.Image == streamImage
 		if peers {
 			targets = append(targets,
 				target{name: "nginx (2 workers, keepalive upstream)", url: fmt.Sprintf("http://127.0.0.1:%d%s", nginxPort, pc.path), host: a.Name + ".nginx.test", want: want(a)},
 				target{name: "Go httputil.ReverseProxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", goPort, pc.path), host: a.Name + ".go.test", want: want(a)},
+				target{name: "appproxy in net/http, no Caddy", url: fmt.Sprintf("http://127.0.0.1:%d%s", leanPort, pc.path), host: a.Name + ".lean.test", want: want(a)},
 			)
 		}
 		d := direct(i)
@@ -132,14 +146,19 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 			}
 		}
 		bench := "proxy (" + label + ")"
-		berth, static, noMetrics, dir := stats[0], stats[1], stats[2], stats[len(stats)-1]
+		berth, static, noMetrics, viaCaddy, dir := stats[0], stats[1], stats[2], stats[3], stats[len(stats)-1]
+		rep.add(bench, "req/s: Berth's proxy vs Caddy's reverse_proxy handler (both metrics off)", f0(noMetrics.rps()), f0(viaCaddy.rps()), ratio(noMetrics.rps(), viaCaddy.rps()))
+		rep.add(bench, "p99 latency: Berth's proxy vs Caddy's handler", ms(noMetrics.p(99)), ms(viaCaddy.p(99)), ratio(float64(noMetrics.p(99)), float64(viaCaddy.p(99))))
 		rep.add(bench, "req/s: Berth route vs the same without metrics", f0(berth.rps()), f0(noMetrics.rps()), ratio(berth.rps(), noMetrics.rps()))
 		rep.add(bench, "p99 latency: Berth vs the same without metrics", ms(berth.p(99)), ms(noMetrics.p(99)), ratio(float64(berth.p(99)), float64(noMetrics.p(99))))
 		if peers {
-			ngx, gop := stats[3], stats[4]
+			ngx, gop, lean := stats[4], stats[5], stats[6]
+			rep.add(bench, "req/s: Berth route (metrics off) vs Berth's proxy without Caddy's server", f0(noMetrics.rps()), f0(lean.rps()), ratio(noMetrics.rps(), lean.rps()))
+			rep.add(bench, "req/s: Berth's proxy without Caddy vs nginx", f0(lean.rps()), f0(ngx.rps()), ratio(lean.rps(), ngx.rps()))
 			rep.add(bench, "req/s: Berth route vs nginx", f0(berth.rps()), f0(ngx.rps()), ratio(berth.rps(), ngx.rps()))
 			rep.add(bench, "p99 latency: Berth vs nginx", ms(berth.p(99)), ms(ngx.p(99)), ratio(float64(berth.p(99)), float64(ngx.p(99))))
 			rep.add(bench, "req/s: Caddy static reverse_proxy vs nginx", f0(static.rps()), f0(ngx.rps()), ratio(static.rps(), ngx.rps()))
+			rep.add(bench, "req/s: Berth through Caddy's handler (metrics off) vs nginx", f0(viaCaddy.rps()), f0(ngx.rps()), ratio(viaCaddy.rps(), ngx.rps()))
 			rep.add(bench, "req/s: Go httputil.ReverseProxy vs nginx", f0(gop.rps()), f0(ngx.rps()), ratio(gop.rps(), ngx.rps()))
 			rep.add(bench, "req/s: Berth route vs Go httputil.ReverseProxy", f0(berth.rps()), f0(gop.rps()), ratio(berth.rps(), gop.rps()))
 			rep.add(bench, "req/s: direct to container vs nginx", f0(dir.rps()), f0(ngx.rps()), ratio(dir.rps(), ngx.rps()))
@@ -244,9 +263,6 @@ func profileBerth(b *caddyProc, t target, cfg config, path string) error {
 		name = strings.Trim(path, "/")
 	}
 	secs := max(1, int(cfg.proxyDur/time.Second))
-	done := make(chan loadResult, 1)
-	go func() { done <- runLoad(t, cfg.conc, time.Duration(secs+1)*time.Second, cfg.maxReq*4) }()
-	time.Sleep(500 * time.Millisecond)
 	fetch := func(q, file string, timeout time.Duration) error {
 		c := &http.Client{Timeout: timeout}
 		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", b.adminPort, q))
@@ -265,6 +281,16 @@ func profileBerth(b *caddyProc, t target, cfg config, path string) error {
 		_, err = io.Copy(f, resp.Body)
 		return err
 	}
+	// The allocation profile counts from the process's start, every
+	// target's rounds included: one taken before this load is the base
+	// (go tool pprof -diff_base BEFORE AFTER) that leaves the Berth
+	// route's alone.
+	if err := fetch("allocs", "berth-allocs-"+name+"-before.pprof", 30*time.Second); err != nil {
+		return err
+	}
+	done := make(chan loadResult, 1)
+	go func() { done <- runLoad(t, cfg.conc, time.Duration(secs+1)*time.Second, cfg.maxReq*4) }()
+	time.Sleep(500 * time.Millisecond)
 	err := fetch(fmt.Sprintf("profile?seconds=%d", secs), "berth-cpu-"+name+".pprof", time.Duration(secs+30)*time.Second)
 	res := <-done
 	progress("  profiled Berth route (%s) for %ds under load: %.0f req/s", name, secs, res.rps())

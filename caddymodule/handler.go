@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/berth-paas/berth/appmetrics"
+	"github.com/berth-paas/berth/appproxy"
 	"github.com/berth-paas/berth/routing"
 )
 
@@ -26,8 +27,12 @@ func init() {
 
 // Handler serves every Berth app: it proxies a request to the app whose
 // domain the Host names, and answers 404 for a host no app serves, so a
-// request never reaches another app. The proxying is Caddy's own
-// reverse_proxy with the `berth` upstream source.
+// request never reaches another app. The proxying is Berth's own lean
+// proxy (appproxy: what Caddy's reverse_proxy sends and answers, without
+// its per-request costs, issue 16); protocol upgrades (websockets) go
+// through Caddy's reverse_proxy with the `berth` upstream source, which
+// keeps them open across reloads. `proxy caddy` sends every request
+// through Caddy's, for comparison (bench/).
 //
 // A request for an app that has no ready container (a restart in
 // progress) is held for TryDuration while the proxy looks for one, and
@@ -50,8 +55,16 @@ type Handler struct {
 	// Default: on (bench/ measures what it costs).
 	Metrics *bool `json:"metrics,omitempty"`
 
+	// Proxy is the proxy path: "berth" (Berth's own, appproxy) or
+	// "caddy" (Caddy's reverse_proxy handler for every request, as
+	// before issue 16: kept to measure one against the other).
+	// Default: berth.
+	Proxy string `json:"proxy,omitempty"`
+
 	app   *App
 	proxy *reverseproxy.Handler
+	// lean is Berth's own proxy; nil with `proxy caddy`.
+	lean *appproxy.Proxy
 }
 
 // CaddyModule returns the Caddy module information.
@@ -71,7 +84,24 @@ const (
 	// DefaultProxyReadTimeout is how long an app's response may take to
 	// begin (the berth option proxy_read_timeout): Dokku's nginx default.
 	DefaultProxyReadTimeout = 60 * time.Second
+	// tryInterval is the wait between attempts while a request is held.
+	tryInterval = 100 * time.Millisecond
 )
+
+// The proxy paths (the handler's proxy option).
+const (
+	ProxyBerth = "berth"
+	ProxyCaddy = "caddy"
+)
+
+// checkProxy says what to do about a proxy option Berth does not know.
+func checkProxy(v string) error {
+	switch v {
+	case "", ProxyBerth, ProxyCaddy:
+		return nil
+	}
+	return fmt.Errorf("berth handler: proxy %q is neither %s (the default) nor %s", v, ProxyBerth, ProxyCaddy)
+}
 
 // Provision finds the berth app and sets up the inner reverse proxy.
 func (h *Handler) Provision(ctx caddy.Context) error {
@@ -80,6 +110,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app
+	if err := checkProxy(h.Proxy); err != nil {
+		return err
+	}
+	if h.Proxy == "" {
+		h.Proxy = ProxyBerth
+	}
 	if h.TryDuration == 0 {
 		h.TryDuration = caddy.Duration(DefaultTryDuration)
 	}
@@ -109,10 +145,48 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		StreamCloseDelay:    h.StreamCloseDelay,
 		LoadBalancing: &reverseproxy.LoadBalancing{
 			TryDuration: h.TryDuration,
-			TryInterval: caddy.Duration(100 * time.Millisecond),
+			TryInterval: caddy.Duration(tryInterval),
 		},
 	}
-	return h.proxy.Provision(ctx)
+	if err := h.proxy.Provision(ctx); err != nil {
+		return err
+	}
+	if h.Proxy == ProxyBerth {
+		// The same *http.Transport as Caddy's path: one pool of idle
+		// connections, the same dialer (its DialError tells a failed
+		// dial) and ResponseHeaderTimeout.
+		h.lean = appproxy.New(appproxy.Config{
+			Transport:   transport.Transport,
+			Targets:     h.targets,
+			InFlight:    h.inFlight,
+			TryDuration: time.Duration(h.TryDuration),
+			TryInterval: tryInterval,
+		})
+	}
+	return nil
+}
+
+// targets are the ready containers of the app r's Host names (none for
+// a host no app serves or a disabled app).
+func (h *Handler) targets(r *http.Request) []string {
+	c := h.app.core.Load()
+	if c == nil {
+		return nil // ServeHTTP waited for the start: not reached
+	}
+	route, ok := c.table.Match(r.Host)
+	if !ok || route.Disabled {
+		return nil
+	}
+	return route.Targets
+}
+
+// inFlight counts a request against its container for drains (what
+// countingTransport does on Caddy's path).
+func (h *Handler) inFlight(addr string) func() {
+	if c := h.app.core.Load(); c != nil {
+		return c.table.InFlight.Begin(addr)
+	}
+	return func() {}
 }
 
 // Cleanup releases the inner proxy.
@@ -164,7 +238,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			defer observe(c.metrics.App(route.App), watch, time.Now(), &err)
 		}
 	}
-	err = h.proxy.ServeHTTP(watch, r, next)
+	if h.lean != nil && !appproxy.IsUpgrade(r) {
+		err = h.lean.ServeHTTP(watch, r)
+	} else {
+		err = h.proxy.ServeHTTP(watch, r, next)
+	}
 	var he caddyhttp.HandlerError
 	if err == nil || watch.wrote || !errors.As(err, &he) {
 		return err
@@ -228,6 +306,7 @@ func (w *hstsWriter) WriteHeader(status int) {
 //		try_duration 5s
 //		stream_close_delay 5m
 //		metrics on|off
+//		proxy berth|caddy
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -262,6 +341,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.Metrics = &on
+		case "proxy":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if err := checkProxy(d.Val()); err != nil {
+				return d.Err(err.Error())
+			}
+			h.Proxy = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		default:
 			return d.Errf("unknown berth handler option %q", d.Val())
 		}

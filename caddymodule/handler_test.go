@@ -82,3 +82,29 @@ func TestHandlerMetricsOption(t *testing.T) {
 		}
 	}
 }
+
+// The proxy path: berth (the default) or caddy; anything else is an
+// error that names both.
+func TestHandlerProxyOption(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "berth", want: ""},
+		{in: "berth {\n\tproxy caddy\n}", want: ProxyCaddy},
+		{in: "berth {\n\tproxy berth\n}", want: ProxyBerth},
+		{in: "berth {\n\tproxy nginx\n}", err: `proxy "nginx" is neither berth (the default) nor caddy`},
+		{in: "berth {\n\tproxy\n}", err: "wrong argument count"},
+		{in: "berth {\n\tproxy caddy berth\n}", err: "wrong argument count"},
+	} {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.in))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one with %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case h.Proxy != tc.want:
+			t.Errorf("%q: proxy %q, want %q", tc.in, h.Proxy, tc.want)
+		}
+	}
+}

@@ -1,0 +1,647 @@
+// Package appproxy is Berth's own reverse proxy for app requests: the
+// lean path the berth handler uses instead of Caddy's reverse_proxy
+// handler (issue 16). It owns what happens to one request between the
+// routing table's answer (the app's ready targets) and the app's
+// response: target choice, holding the request while the app has no
+// ready target, retrying a failed dial on another target, the headers
+// the app sees (X-Forwarded-*, Via, hop-by-hop), the copy of the
+// response (flushed at once for streams), and the in-flight count that
+// deploys drain.
+//
+// It sends the app what Caddy's reverse_proxy (v2.11) sends, and answers
+// the client as it does, without what Berth never configures there
+// (header operations, response handlers, buffering, health checks,
+// placeholders): the profile of Caddy's handler showed those costs paid
+// on every request (a logger built per request, the replacer, request
+// and header clones). Protocol upgrades (websockets) are not handled
+// here: the berth handler gives them to Caddy's handler, which keeps
+// them open across config reloads (stream_close_delay).
+package appproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// Config is what the proxy needs: where to send a request and how.
+type Config struct {
+	// Transport sends requests to the app's containers (Caddy's HTTP
+	// transport's *http.Transport, so both paths share its idle
+	// connections and settings: dial timeout, ResponseHeaderTimeout).
+	Transport http.RoundTripper
+	// Targets returns the dial addresses ("ip:port") of the ready
+	// containers of the app the request is for; it is called again on
+	// every attempt, so a container that becomes ready while a request
+	// waits is used.
+	Targets func(r *http.Request) []string
+	// InFlight, when set, counts a request against its target until its
+	// response body is done (deploys drain by it).
+	InFlight func(addr string) (done func())
+	// TryDuration is how long a request may wait for a ready target and
+	// retry failed attempts; TryInterval the wait between attempts.
+	TryDuration, TryInterval time.Duration
+	// IsDialError tells a failed dial (nothing was sent: safe to retry
+	// with any method) from other transport errors. Default: Caddy's
+	// reverseproxy.DialError, which its transport's dialer returns.
+	IsDialError func(error) bool
+}
+
+// Proxy proxies requests to app containers. It is safe for concurrent
+// use.
+type Proxy struct {
+	cfg Config
+}
+
+// New returns a proxy with cfg.
+func New(cfg Config) *Proxy {
+	if cfg.IsDialError == nil {
+		cfg.IsDialError = func(err error) bool {
+			var de reverseproxy.DialError
+			return errors.As(err, &de)
+		}
+	}
+	return &Proxy{cfg: cfg}
+}
+
+// ErrNoTarget is the cause of a 503: the app had no ready target for
+// the whole TryDuration.
+var ErrNoTarget = errors.New("no upstreams available")
+
+// IsUpgrade says whether r asks for a protocol upgrade (a websocket),
+// which this proxy leaves to Caddy's handler: HTTP/1.1's Upgrade, or the
+// extended CONNECT of HTTP/2 and HTTP/3.
+func IsUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodConnect || upgradeType(r.Header) != ""
+}
+
+// ServeHTTP proxies r to one of its app's targets. Errors are
+// caddyhttp.HandlerErrors with Caddy's statuses: 503 when no target was
+// ready in time, 504 when the app did not answer in time, 502 for other
+// failures; nothing is written then. A client that went away gets
+// Caddy's 499 written and no error.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	// One trace for all attempts: it forwards 1xx responses (103 Early
+	// Hints, 100 Continue) to the client as Caddy does.
+	a := &attempt{w: w}
+	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{Got1xxResponse: a.got1xx})
+	out := p.prepare(r, ctx)
+	start := time.Now()
+	var (
+		proxyErr error
+		tried    triedSet
+	)
+	for {
+		target, ok := tried.choose(p.cfg.Targets(r))
+		if !ok {
+			if proxyErr == nil {
+				proxyErr = caddyhttp.Error(http.StatusServiceUnavailable, ErrNoTarget)
+			}
+			if !p.tryAgain(r, start, proxyErr, false) {
+				return p.giveUp(w, r, proxyErr)
+			}
+			continue
+		}
+		err := p.roundTrip(w, r, out, a, target)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, context.Canceled) {
+			// The client went away: not the app's failure, no retry.
+			w.WriteHeader(499)
+			return nil
+		}
+		proxyErr = err
+		dial := p.cfg.IsDialError(err)
+		if dial {
+			tried.add(target)
+		}
+		// A failed dial sent nothing: another target that was not
+		// tried yet is tried at once (nginx's proxy_next_upstream).
+		untried := dial && tried.hasUntried(p.cfg.Targets(r))
+		if !p.tryAgain(r, start, proxyErr, untried) {
+			return p.giveUp(w, r, proxyErr)
+		}
+	}
+}
+
+// giveUp ends a request that no attempt served: Caddy's 499 when the
+// client went away while it waited, else the last attempt's error.
+func (p *Proxy) giveUp(w http.ResponseWriter, r *http.Request, proxyErr error) error {
+	if r.Context().Err() != nil {
+		w.WriteHeader(499)
+		return nil
+	}
+	return statusError(proxyErr)
+}
+
+// tryAgain says whether to try again and waits for it, as Caddy's
+// LoadBalancing.tryAgain does with try_duration and no retry_match:
+// within TryDuration, a missing target or a failed dial is always tried
+// again, other failures only for GET; every TryInterval. now skips the
+// wait.
+func (p *Proxy) tryAgain(r *http.Request, start time.Time, proxyErr error, now bool) bool {
+	if p.cfg.TryDuration <= 0 || time.Since(start) >= p.cfg.TryDuration {
+		return false
+	}
+	var he caddyhttp.HandlerError
+	noTarget := errors.As(proxyErr, &he) && errors.Is(he.Err, ErrNoTarget)
+	if !noTarget && !p.cfg.IsDialError(proxyErr) && r.Method != http.MethodGet {
+		return false
+	}
+	if now || p.cfg.TryInterval <= 0 {
+		return true
+	}
+	t := time.NewTimer(p.cfg.TryInterval)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// statusError is Caddy's: 504 for a timeout, 499 for a cancelled
+// request, 502 for the rest.
+func statusError(err error) error {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return err
+	}
+	status := http.StatusBadGateway
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		status = http.StatusGatewayTimeout
+	}
+	if errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "operation was canceled") {
+		status = 499
+	}
+	return caddyhttp.Error(status, err)
+}
+
+// triedSet remembers the targets whose dial failed, without allocating
+// for the first few.
+type triedSet struct {
+	few  [4]string
+	n    int
+	more []string
+}
+
+func (s *triedSet) add(t string) {
+	if s.has(t) {
+		return
+	}
+	if s.n < len(s.few) {
+		s.few[s.n] = t
+		s.n++
+		return
+	}
+	s.more = append(s.more, t)
+}
+
+func (s *triedSet) has(t string) bool {
+	for _, x := range s.few[:s.n] {
+		if x == t {
+			return true
+		}
+	}
+	for _, x := range s.more {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *triedSet) hasUntried(targets []string) bool {
+	for _, t := range targets {
+		if !s.has(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// choose picks a target at random (Caddy's default selection policy),
+// among those not tried yet when there are any: a retry after a failed
+// dial goes to another container.
+func (s *triedSet) choose(targets []string) (string, bool) {
+	switch len(targets) {
+	case 0:
+		return "", false
+	case 1:
+		return targets[0], true
+	}
+	if s.n == 0 {
+		return targets[rand.IntN(len(targets))], true
+	}
+	untried := 0
+	for _, t := range targets {
+		if !s.has(t) {
+			untried++
+		}
+	}
+	if untried == 0 {
+		return targets[rand.IntN(len(targets))], true
+	}
+	k := rand.IntN(untried)
+	for _, t := range targets {
+		if !s.has(t) {
+			if k == 0 {
+				return t, true
+			}
+			k--
+		}
+	}
+	return targets[0], true // not reached
+}
+
+// hopHeaders are Caddy's: removed from both directions.
+var hopHeaders = []string{
+	"Alt-Svc",
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// prepare makes the request sent upstream, once for all attempts, as
+// Caddy's prepareRequest does: a shallow copy with its own URL and
+// headers (the original's stay as the client sent them, for the access
+// log and for the error pages).
+func (p *Proxy) prepare(r *http.Request, ctx context.Context) *http.Request {
+	out := r.WithContext(ctx)
+	u := *r.URL
+	if u.User != nil {
+		ui := *u.User
+		u.User = &ui
+	}
+	u.Scheme, u.Host = "http", ""
+	out.URL = &u
+	out.Header = r.Header.Clone()
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
+	// The Host header goes to the app unchanged (out.Host is r.Host).
+	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0 || len(r.Trailer) > 0) {
+		if len(r.Trailer) > 0 {
+			// The server fills r.Trailer's values when the body ends;
+			// the transport sends out.Trailer after the body, so they
+			// share the map (Caddy copies it at EOF).
+			out.ContentLength = -1
+			out.Header.Del("Content-Length")
+		}
+		// A failed dial must not close the client's body: the next
+		// attempt sends it (Caddy's bodyNopCloserIfNotRead).
+		out.Body = &keepBodyIfUnread{ReadCloser: r.Body}
+	}
+	if out.ContentLength == 0 {
+		out.Body = nil // golang/go#16036: a nil body lets the transport retry
+	}
+	out.Close = false
+	// No User-Agent from the client: none to the app either (Go's
+	// transport would add its own).
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""}
+	}
+	if r.TLS != nil && !r.TLS.HandshakeComplete {
+		out.Header["Early-Data"] = []string{"1"} // RFC 8470
+	}
+	removeConnectionHeaders(out.Header)
+	for _, h := range hopHeaders {
+		if h == "Te" && headerValuesContainToken(out.Header["Te"], "trailers") {
+			out.Header["Te"] = []string{"trailers"}
+			continue
+		}
+		delete(out.Header, h)
+	}
+	addForwardedHeaders(out)
+	out.Header["Via"] = append(out.Header["Via"], viaValue("", r.ProtoMajor, r.ProtoMinor))
+	return out
+}
+
+// viaValue is "1.1 Caddy" for HTTP/1.1, without building it each time.
+func viaValue(prefix string, major, minor int) string {
+	switch {
+	case prefix == "" && major == 1 && minor == 1:
+		return "1.1 Caddy"
+	case prefix == "" && major == 2 && minor == 0:
+		return "2.0 Caddy"
+	}
+	return prefix + strconv.Itoa(major) + "." + strconv.Itoa(minor) + " Caddy"
+}
+
+// addForwardedHeaders sets X-Forwarded-For, -Proto and -Host as Caddy's
+// reverse_proxy does: the client's values are kept (For appended to)
+// only when the server's trusted_proxies trust the client; an empty
+// header the client set to nil is omitted.
+func addForwardedHeaders(req *http.Request) {
+	trusted, _ := caddyhttp.GetVar(req.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	var clientIP string
+	if req.RemoteAddr == "@" {
+		if !trusted {
+			delete(req.Header, "X-Forwarded-For")
+			delete(req.Header, "X-Forwarded-Proto")
+			delete(req.Header, "X-Forwarded-Host")
+			return
+		}
+	} else {
+		var err error
+		clientIP, _, err = net.SplitHostPort(req.RemoteAddr)
+		if err != nil {
+			delete(req.Header, "X-Forwarded-For")
+			delete(req.Header, "X-Forwarded-Proto")
+			delete(req.Header, "X-Forwarded-Host")
+			return
+		}
+		clientIP, _, _ = strings.Cut(clientIP, "%")
+	}
+	if values, ok := req.Header["X-Forwarded-For"]; !(ok && values == nil) {
+		prior := strings.Join(values, ", ")
+		if trusted && prior != "" {
+			if clientIP != "" {
+				req.Header["X-Forwarded-For"] = []string{prior + ", " + clientIP}
+			} else {
+				req.Header["X-Forwarded-For"] = []string{prior}
+			}
+		} else if clientIP != "" {
+			req.Header["X-Forwarded-For"] = []string{clientIP}
+		}
+	}
+	setForwarded := func(field, ours string) {
+		values, ok := req.Header[field]
+		if ok && values == nil {
+			return // omitted on purpose
+		}
+		if trusted && len(values) > 0 && values[len(values)-1] != "" {
+			ours = values[len(values)-1]
+		}
+		req.Header[field] = []string{ours}
+	}
+	proto := "https"
+	if req.TLS == nil {
+		proto = "http"
+	}
+	setForwarded("X-Forwarded-Proto", proto)
+	setForwarded("X-Forwarded-Host", req.Host)
+}
+
+// attempt is one round trip's state shared with its 1xx callback.
+type attempt struct {
+	mu   sync.Mutex
+	done bool
+	w    http.ResponseWriter
+}
+
+// got1xx forwards an informational response (103 Early Hints, 100
+// Continue) to the client, as Caddy does, keeping the client's response
+// headers as they were.
+func (a *attempt) got1xx(code int, header textproto.MIMEHeader) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done {
+		return nil
+	}
+	h := a.w.Header()
+	own := h.Clone()
+	up := http.Header(header).Clone()
+	stripHopByHopHeaders(up)
+	copyHeader(h, up)
+	a.w.WriteHeader(code)
+	clear(h)
+	for k, v := range own {
+		h[k] = v
+	}
+	return nil
+}
+
+// roundTrip sends out to target and copies the response to w. An error
+// is returned only when nothing was written; a failure while copying
+// the body aborts the response (http.ErrAbortHandler), as Caddy does.
+func (p *Proxy) roundTrip(w http.ResponseWriter, r, out *http.Request, a *attempt, target string) error {
+	if p.cfg.InFlight != nil {
+		done := p.cfg.InFlight(target)
+		defer done()
+	}
+	out.URL.Host = target
+	a.mu.Lock()
+	a.done = false
+	a.mu.Unlock()
+	res, err := p.cfg.Transport.RoundTrip(out)
+	a.mu.Lock()
+	a.done = true
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return finalize(w, res)
+}
+
+// finalize writes res to w: Caddy's finalizeResponse for a response
+// that is not a protocol switch.
+func finalize(w http.ResponseWriter, res *http.Response) error {
+	incremental := caddyhttp.IsIncremental(res.Header)
+	stripHopByHopHeaders(res.Header)
+	h := w.Header()
+	delete(h, "Server") // Caddy's own: the app's, if any, is sent
+	var prefix string
+	if !strings.HasPrefix(strings.ToUpper(res.Proto), "HTTP/") {
+		if i := strings.Index(res.Proto, "/"); i >= 0 {
+			prefix = res.Proto[:i+1]
+		}
+	}
+	h["Via"] = append(h["Via"], viaValue(prefix, res.ProtoMajor, res.ProtoMinor))
+	copyHeader(h, res.Header)
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, len(res.Trailer))
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// Not asked for (upgrades go to Caddy's handler): nothing to
+		// switch to. Caddy answers this with nothing written either.
+		res.Body.Close()
+		return nil
+	}
+	w.WriteHeader(res.StatusCode)
+	err := copyBody(w, res.Body, flushAtOnce(res, incremental))
+	res.Body.Close() // now, not deferred: it fills res.Trailer
+	if err != nil {
+		_ = http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	if len(res.Trailer) > 0 {
+		_ = http.NewResponseController(w).Flush()
+	}
+	if len(res.Trailer) == announced {
+		copyHeader(w.Header(), res.Trailer)
+		return nil
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			w.Header().Add(k, v)
+		}
+	}
+	return nil
+}
+
+// flushAtOnce says whether each chunk of the body is flushed to the
+// client at once (Caddy's flushInterval -1; its default interval is
+// otherwise 0, no flushing): streams of unknown length, server-sent
+// events, incremental responses. (Caddy's fourth case, an HTTP/2
+// bidirectional stream, needs an HTTP/2 upstream: Berth's are HTTP/1.1.)
+func flushAtOnce(res *http.Response, incremental bool) bool {
+	if incremental || caddyhttp.IsIncremental(res.Header) || res.ContentLength == -1 {
+		return true
+	}
+	ct := res.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if strings.EqualFold(strings.TrimSpace(ct), "text/event-stream") {
+		return true
+	}
+	return false
+}
+
+// bufPool holds the buffers bodies are copied through (Caddy's size).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// errWriting marks a failure to write to the client.
+var errWriting = errors.New("writing")
+
+// copyBody copies the app's body to the client through a pooled buffer,
+// flushing after each write when flush is set (and once before the
+// first, so that a stream's headers reach the client at once).
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+		_ = rc.Flush()
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			nw, werr := w.Write(buf[:n])
+			if werr != nil {
+				return errors.Join(errWriting, werr)
+			}
+			if nw != n {
+				return io.ErrShortWrite
+			}
+			if flush {
+				if err := rc.Flush(); err != nil {
+					return errors.Join(errWriting, err)
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// keepBodyIfUnread keeps the client's body open when the transport
+// closes it without having read it (a failed dial), so that the next
+// attempt can send it; once read, Close closes.
+type keepBodyIfUnread struct {
+	io.ReadCloser
+	read int // bytes read; -1 when the first read was an empty EOF
+}
+
+func (b *keepBodyIfUnread) Read(p []byte) (int, error) {
+	if b.read == -1 {
+		return 0, io.EOF
+	}
+	n, err := b.ReadCloser.Read(p)
+	if b.read == 0 && n == 0 && err == io.EOF {
+		b.read = -1
+	} else {
+		b.read += n
+	}
+	return n, err
+}
+
+func (b *keepBodyIfUnread) Close() error {
+	if b.read == 0 {
+		return nil
+	}
+	return b.ReadCloser.Close()
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		for _, v := range vv {
+			dst.Add(k, v)
+		}
+	}
+}
+
+func removeConnectionHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+}
+
+func stripHopByHopHeaders(h http.Header) {
+	removeConnectionHeaders(h)
+	for _, hop := range hopHeaders {
+		h.Del(hop)
+	}
+}
+
+// upgradeType is the protocol the request asks to switch to, lowercase,
+// or "".
+func upgradeType(h http.Header) string {
+	if !headerValuesContainToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	if v := h["Upgrade"]; len(v) > 0 {
+		return strings.ToLower(v[0])
+	}
+	return ""
+}
+
+// headerValuesContainToken is httpguts.HeaderValuesContainsToken: any of
+// the comma-separated values is token, case-insensitively.
+func headerValuesContainToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,426 @@
+package appproxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// caddyTransport is the transport the berth handler gives the proxy:
+// Caddy's, whose dialer returns reverseproxy.DialError.
+func caddyTransport(t *testing.T, headerTimeout time.Duration) *http.Transport {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	ht := &reverseproxy.HTTPTransport{ResponseHeaderTimeout: caddy.Duration(headerTimeout)}
+	if err := ht.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ht.Transport.CloseIdleConnections)
+	return ht.Transport
+}
+
+func addr(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+// refused is an address nothing listens on.
+func refused(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+func newProxy(t *testing.T, targets func() []string, mod func(*Config)) *Proxy {
+	cfg := Config{
+		Transport:   caddyTransport(t, 0),
+		Targets:     func(*http.Request) []string { return targets() },
+		TryDuration: 2 * time.Second,
+		TryInterval: 10 * time.Millisecond,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg)
+}
+
+// serve runs r through p as the berth handler does and returns the
+// response and the error p returned.
+func serve(p *Proxy, r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	err := p.ServeHTTP(rec, r)
+	return rec.Result(), err
+}
+
+func status(t *testing.T, err error) int {
+	t.Helper()
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) {
+		t.Fatalf("error %v (%T) is not a HandlerError", err, err)
+	}
+	return he.StatusCode
+}
+
+// The app sees the Host the client sent, X-Forwarded-* with the client's
+// address, Via, and none of the client's hop-by-hop headers.
+func TestRequestHeadersAsCaddySendsThem(t *testing.T) {
+	var got *http.Request
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r }))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+
+	r := httptest.NewRequest("GET", "http://web.example.test/path?q=1", nil)
+	r.RemoteAddr = "192.0.2.7:4321"
+	r.Header.Set("Connection", "keep-alive, X-Secret")
+	r.Header.Set("X-Secret", "hop")
+	r.Header.Set("Keep-Alive", "timeout=5")
+	r.Header.Set("Proxy-Authorization", "Basic eA==")
+	r.Header.Set("Te", "trailers, deflate")
+	r.Header.Set("X-Forwarded-For", "203.0.113.9") // a client's claim: not trusted
+	r.Header.Set("X-Forwarded-Host", "evil.test")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-App", "kept")
+	resp, err := serve(p, r)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+	want := map[string]string{
+		"X-Forwarded-For":   "192.0.2.7",
+		"X-Forwarded-Host":  "web.example.test",
+		"X-Forwarded-Proto": "http",
+		"Via":               "1.1 Caddy",
+		"Te":                "trailers",
+		"X-App":             "kept",
+	}
+	for k, v := range want {
+		if g := got.Header.Values(k); len(g) != 1 || g[0] != v {
+			t.Errorf("%s: %q, want %q", k, g, v)
+		}
+	}
+	// User-Agent: none from the client, none from Go's transport.
+	for _, k := range []string{"X-Secret", "Keep-Alive", "Proxy-Authorization", "User-Agent"} {
+		if v, ok := got.Header[k]; ok {
+			t.Errorf("%s reached the app: %q", k, v)
+		}
+	}
+	if got.Host != "web.example.test" || got.URL.RequestURI() != "/path?q=1" {
+		t.Errorf("app got Host %q URI %q", got.Host, got.URL.RequestURI())
+	}
+	// The client's request is left as it came (the access log's).
+	if r.Header.Get("X-Secret") != "hop" || r.Header.Get("X-Forwarded-For") != "203.0.113.9" || r.Header.Get("Via") != "" {
+		t.Errorf("the client's request was changed: %v", r.Header)
+	}
+}
+
+// Behind a proxy the server trusts (trusted_proxies), the client's
+// X-Forwarded-* are kept and For is appended to.
+func TestTrustedProxyKeepsForwardedHeaders(t *testing.T) {
+	var got http.Header
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header }))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+
+	r := httptest.NewRequest("GET", "http://web.example.test/", nil)
+	r.RemoteAddr = "10.0.0.2:1234"
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: true}))
+	r.Header.Set("X-Forwarded-For", "203.0.113.9")
+	r.Header.Set("X-Forwarded-Host", "front.test")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if _, err := serve(p, r); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"X-Forwarded-For": "203.0.113.9, 10.0.0.2", "X-Forwarded-Host": "front.test", "X-Forwarded-Proto": "https"} {
+		if g := got.Get(k); g != v {
+			t.Errorf("%s: %q, want %q", k, g, v)
+		}
+	}
+}
+
+// The client gets the app's status, headers and body, with Via, the
+// app's own Server header, and none of the app's hop-by-hop headers.
+func TestResponseAsCaddySendsIt(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "app/1")
+		w.Header().Set("Connection", "X-Private")
+		w.Header().Set("X-Private", "hop")
+		w.Header().Set("Alt-Svc", `h3=":443"`)
+		w.Header().Set("X-App", "yes")
+		w.WriteHeader(201)
+		io.WriteString(w, "made")
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Server", "Caddy") // as Caddy's server sets it
+	if err := p.ServeHTTP(rec, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	resp := rec.Result()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 || string(body) != "made" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if v := resp.Header.Values("Server"); len(v) != 1 || v[0] != "app/1" {
+		t.Errorf("Server %q", v)
+	}
+	if resp.Header.Get("Via") != "1.1 Caddy" || resp.Header.Get("X-App") != "yes" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	for _, k := range []string{"X-Private", "Alt-Svc", "Connection"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("hop-by-hop %s reached the client: %q", k, v)
+		}
+	}
+}
+
+// A target that refuses the connection is given up for another, with
+// the request's body intact.
+func TestDialFailureRetriesAnotherTargetWithTheBody(t *testing.T) {
+	var bodies []string
+	var mu sync.Mutex
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer app.Close()
+	dead := refused(t)
+	// The dead target first in the list and chosen often: every request
+	// must still reach the live one, with its whole body.
+	p := newProxy(t, func() []string { return []string{dead, addr(app)} }, func(c *Config) { c.TryInterval = time.Hour })
+	for i := 0; i < 20; i++ {
+		resp, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("payload")))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d, error %v", i, resp.StatusCode, err)
+		}
+	}
+	for _, b := range bodies {
+		if b != "payload" {
+			t.Fatalf("the app got body %q", b)
+		}
+	}
+	if len(bodies) != 20 {
+		t.Fatalf("the app got %d requests, want 20", len(bodies))
+	}
+}
+
+// Only refused targets: a 502 that says so once TryDuration is over.
+func TestAllTargetsRefuse502(t *testing.T) {
+	p := newProxy(t, func() []string { return []string{refused(t)} }, func(c *Config) { c.TryDuration = 200 * time.Millisecond })
+	_, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil))
+	if status(t, err) != http.StatusBadGateway {
+		t.Fatalf("error %v", err)
+	}
+	var de reverseproxy.DialError
+	if !errors.As(err, &de) {
+		t.Errorf("cause %v is not the dial's error (the 502 page reads it)", err)
+	}
+}
+
+// An app with no ready target holds the request; one that becomes ready
+// in that time serves it.
+func TestNoTargetHoldsUntilOneIsReady(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up") }))
+	defer app.Close()
+	var calls atomic.Int32
+	p := newProxy(t, func() []string {
+		if calls.Add(1) < 3 {
+			return nil
+		}
+		return []string{addr(app)}
+	}, nil)
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+	if calls.Load() < 3 {
+		t.Errorf("targets asked %d times", calls.Load())
+	}
+}
+
+// An app without a ready target for the whole TryDuration: 503.
+func TestNoTarget503(t *testing.T) {
+	p := newProxy(t, func() []string { return nil }, func(c *Config) { c.TryDuration = 100 * time.Millisecond })
+	_, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil))
+	if status(t, err) != http.StatusServiceUnavailable || !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// hangUp is an app that closes every connection without an answer.
+func hangUp(t *testing.T, n *atomic.Int32) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// A failure after the request was sent is tried again for a GET (as
+// Caddy does with try_duration) but never for a POST, which the app may
+// have acted on.
+func TestNonDialFailureRetriedOnlyForGET(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			var n atomic.Int32
+			app := hangUp(t, &n)
+			p := newProxy(t, func() []string { return []string{addr(app)} }, func(c *Config) { c.TryDuration = 300 * time.Millisecond })
+			_, err := serve(p, httptest.NewRequest(method, "http://web.test/", strings.NewReader("x")))
+			if status(t, err) != http.StatusBadGateway {
+				t.Fatalf("error %v", err)
+			}
+			if method == "POST" && n.Load() != 1 {
+				t.Errorf("POST sent %d times, want 1", n.Load())
+			}
+			if method == "GET" && n.Load() < 2 {
+				t.Errorf("GET sent %d times, want it retried", n.Load())
+			}
+		})
+	}
+}
+
+// An app slower than proxy_read_timeout (the transport's
+// ResponseHeaderTimeout): 504.
+func TestSlowApp504(t *testing.T) {
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer app.Close()
+	defer close(release)
+	p := newProxy(t, func() []string { return []string{addr(app)} }, func(c *Config) {
+		c.Transport = caddyTransport(t, 50*time.Millisecond)
+		c.TryDuration = 0
+	})
+	_, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil))
+	if status(t, err) != http.StatusGatewayTimeout {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// A server-sent event reaches the client while the app's response is
+// still open: the stream is flushed as it comes.
+func TestEventStreamIsFlushedAtOnce(t *testing.T) {
+	more := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", "100") // known length: only the type says "stream"
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-more
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { recover() }() // the app's short body aborts the response
+		p.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	resp, err := http.Get(front.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: one\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	close(more)
+}
+
+// A request counts against its target until the response body is done.
+func TestInFlightCountsUntilTheBodyIsDone(t *testing.T) {
+	var counted atomic.Int32
+	var during int32
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		during = counted.Load()
+		io.WriteString(w, "body")
+	}))
+	defer app.Close()
+	var gotAddr string
+	p := newProxy(t, func() []string { return []string{addr(app)} }, func(c *Config) {
+		c.InFlight = func(a string) func() {
+			gotAddr = a
+			counted.Add(1)
+			return func() { counted.Add(-1) }
+		}
+	})
+	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if during != 1 || counted.Load() != 0 || gotAddr != addr(app) {
+		t.Errorf("in flight while serving %d, after %d, address %q", during, counted.Load(), gotAddr)
+	}
+}
+
+// A client that went away is not the app's failure: Caddy's 499, no
+// error, no retry.
+func TestClientGoneIs499(t *testing.T) {
+	var n atomic.Int32
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		<-r.Context().Done()
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx)
+	go func() {
+		for n.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	resp, err := serve(p, r)
+	if err != nil || resp.StatusCode != 499 || n.Load() != 1 {
+		t.Fatalf("status %d, error %v, sent %d times", resp.StatusCode, err, n.Load())
+	}
+}
+
+// Upgrades are left to Caddy's handler.
+func TestIsUpgrade(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://web.test/ws", nil)
+	if IsUpgrade(r) {
+		t.Error("a plain GET is an upgrade")
+	}
+	r.Header.Set("Connection", "keep-alive, Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	if !IsUpgrade(r) {
+		t.Error("a websocket request is not an upgrade")
+	}
+}
+
+// A client that goes away while its request is held for a target gets
+// Caddy's 499, not the app's 503.
+func TestClientGoneWhileHeldIs499(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var asked atomic.Int32
+	p := newProxy(t, func() []string {
+		if asked.Add(1) == 2 {
+			cancel()
+		}
+		return nil
+	}, func(c *Config) { c.TryDuration = time.Hour })
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
+	if err != nil || resp.StatusCode != 499 {
+		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+}
