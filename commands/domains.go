@@ -213,7 +213,11 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "App locked:\t%t\n", a.Locked)
 	// Dokku's key of apps:set --global disable-autocreation: "true" when
 	// set, empty otherwise.
-	autocreationOff, err := p.AutocreationDisabled(ctx)
+	g, err := part(p.Globals, "the global settings")
+	if err != nil {
+		return err
+	}
+	autocreationOff, err := g.AutocreationDisabled(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,7 +291,11 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 		return usageError{"give one app, or --global"}
 	}
 	if _, global := flags["global"]; global {
-		if err := p.SetGlobalConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return err
+		}
+		if err := g.SetConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
 			return err
 		}
 		fmt.Fprintln(out.Stdout, "-----> Cleared the global config")
@@ -329,7 +337,11 @@ func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Rename(ctx, from, to, out.Stderr); err != nil {
+	r, err := part(p.Renames, "renames and clones")
+	if err != nil {
+		return err
+	}
+	if err := r.Rename(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Renamed %s to %s\n", from, to)
@@ -350,7 +362,11 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 			return nil
 		}
 	}
-	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
+	r, err := part(p.Renames, "renames and clones")
+	if err != nil {
+		return err
+	}
+	if err := r.Clone(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Cloned %s as %s\n", from, to)

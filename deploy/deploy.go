@@ -48,13 +48,8 @@ type Apps interface {
 	// ChangeApp runs change on the app's record under its lock, busy with
 	// what ("a deploy"); save writes the record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *platform.App, save func() error) error) error
-	// GlobalSettings reads the global settings document (releases:set
-	// --global's keep, for rollback's message).
-	GlobalSettings(ctx context.Context) (platform.Global, error)
 	// ProcessGlobals are ps:set --global's, for ps:report.
 	ProcessGlobals() platform.ProcessGlobals
-	// GlobalConfig is config:set --global's, under every app's.
-	GlobalConfig() map[string]string
 	// Limits are the Caddyfile's bounds (max_scale, build_timeout, ...).
 	Limits() platform.Limits
 	// CheckFormation refuses a formation over the limits, saying what
@@ -65,6 +60,16 @@ type Apps interface {
 	// DeployedReport is the end of a deploy's log: the app's URLs and
 	// formation.
 	DeployedReport(a *platform.App, formation map[string]int) []byte
+}
+
+// Globals is what the pipeline reads of the global settings document (a
+// *platform.Globals).
+type Globals interface {
+	// Settings reads the document (releases:set --global's keep, for
+	// rollback's message).
+	Settings(ctx context.Context) (platform.Global, error)
+	// Config is config:set --global's, under every app's.
+	Config() map[string]string
 }
 
 // Engine is what the pipeline needs of the container engine (a
@@ -95,8 +100,10 @@ type Engine interface {
 
 // Config is what a Deployer is made from.
 type Config struct {
-	Apps   Apps
-	Engine Engine
+	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
+	Engine  Engine
 	// Store keeps the app records (the deploy's outcome is written to a
 	// fresh copy of the record).
 	Store store.Store
@@ -127,6 +134,7 @@ type Config struct {
 // concurrent use: every change takes the app's lock through the core.
 type Deployer struct {
 	apps          Apps
+	globals       Globals
 	engine        Engine
 	store         store.Store
 	sched         platform.Scheduler
@@ -147,7 +155,7 @@ type Deployer struct {
 
 // New returns a Deployer.
 func New(cfg Config) *Deployer {
-	d := &Deployer{apps: cfg.Apps, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
+	d := &Deployer{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
 		builders: cfg.Builders, buildSettings: cfg.BuildSettings, repos: cfg.Repos, log: cfg.Logger}
 	d.scripts = scripts{engine: cfg.Engine, specs: cfg.Specs, apps: cfg.Apps}
 	if d.buildSettings == nil {

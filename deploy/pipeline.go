@@ -354,7 +354,7 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *platform.Release
 // under the release's, as the release's containers get it (a global
 // BUILDPACK_URL chooses herokuish and names its buildpack).
 func (d *Deployer) buildEnv(config map[string]string) map[string]string {
-	env := d.apps.GlobalConfig()
+	env := d.globals.Config()
 	maps.Copy(env, config)
 	return env
 }
@@ -363,7 +363,7 @@ func (d *Deployer) buildEnv(config map[string]string) map[string]string {
 // (what buildEnv takes from the global config).
 func (d *Deployer) globalOnly(config map[string]string) map[string]bool {
 	out := map[string]bool{}
-	for k := range d.apps.GlobalConfig() {
+	for k := range d.globals.Config() {
 		if _, own := config[k]; !own {
 			out[k] = true
 		}

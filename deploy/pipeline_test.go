@@ -20,7 +20,7 @@ func newPipeline(t *testing.T, apps *fakeApps) (*Deployer, *Builds) {
 	t.Cleanup(engine.Close)
 	dir := t.TempDir()
 	builds := NewBuilds(dir + "/builds")
-	return New(Config{Apps: apps, Engine: engine, Scheduler: fakeScheduler{apps: apps},
+	return New(Config{Apps: apps, Globals: fakeGlobals{}, Engine: engine, Scheduler: fakeScheduler{apps: apps},
 		Repos: repo.New(dir+"/repos", nil), Builds: builds}), builds
 }
 

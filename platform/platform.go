@@ -76,12 +76,11 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
-	mu           sync.Mutex
-	globalConfig map[string]string // config:set --global
-	limits       Limits            // SetLimits
-	// processGlobals are ps:set and checks:set --global's (package
-	// pssettings), which the rollout applies.
-	processGlobals ProcessGlobals
+	mu     sync.Mutex
+	limits Limits // SetLimits
+	// globals is the global settings document (Globals), whose config
+	// and process settings the rollout applies.
+	globals *Globals
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
@@ -115,6 +114,7 @@ func New(cfg Config) *Platform {
 		builds:   cfg.Builds,
 		log:      log,
 		specs:    specs(cfg.Specs),
+		globals:  newGlobals(cfg.Store),
 	}
 	if p.builds == nil {
 		p.builds = noBuildRecords{}
@@ -383,7 +383,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}
-	p.forgetRenamed(ctx, name)
+	forgetRenamed(ctx, p.store, p.log, name)
 	p.table.SetHosts(name, hosts)
 	p.log.Info("app created", "app", name)
 	return nil
