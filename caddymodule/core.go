@@ -205,7 +205,7 @@ func (a *App) newCore() (*core, error) {
 	// ps:stop and ps:start)
 	// runs on the scheduler the platform was given.
 	deploys := deploy.New(deploy.Config{
-		Apps: c.platform, Globals: globals, Engine: dc, Store: st, Scheduler: sched,
+		Apps: c.platform, Globals: globals, Engine: dc, Scheduler: sched,
 		Specs: platform.NewSpecs(spec), Builders: builders, BuildSettings: buildResolver,
 		Repos: c.platform.Repos(), Builds: builds, Logger: a.log,
 	})

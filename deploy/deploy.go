@@ -38,7 +38,6 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/repo"
-	"github.com/berth-paas/berth/store"
 )
 
 // Apps is what the pipeline needs of the app core (a *platform.Platform).
@@ -104,9 +103,6 @@ type Config struct {
 	// Globals is the global settings document (the platform's).
 	Globals Globals
 	Engine  Engine
-	// Store keeps the app records (the deploy's outcome is written to a
-	// fresh copy of the record).
-	Store store.Store
 	// Scheduler runs the apps' formations (the one the platform was
 	// given: package scheduler/selector, which runs each app on
 	// docker-local or swarm): rollouts and scales.
@@ -136,7 +132,6 @@ type Deployer struct {
 	apps          Apps
 	globals       Globals
 	engine        Engine
-	store         store.Store
 	sched         platform.Scheduler
 	specs         platform.Specs
 	builders      *builder.Selector
@@ -155,7 +150,7 @@ type Deployer struct {
 
 // New returns a Deployer.
 func New(cfg Config) *Deployer {
-	d := &Deployer{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
+	d := &Deployer{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine, sched: cfg.Scheduler, specs: cfg.Specs,
 		builders: cfg.Builders, buildSettings: cfg.BuildSettings, repos: cfg.Repos, log: cfg.Logger}
 	d.scripts = scripts{engine: cfg.Engine, specs: cfg.Specs, apps: cfg.Apps}
 	if d.buildSettings == nil {

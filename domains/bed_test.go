@@ -67,7 +67,7 @@ func newBedOn(t *testing.T, engine *fakeengine.Engine, sched func(platform.Sched
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	dep := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Store: st, Scheduler: scheduler, Repos: p.Repos(), Builds: builds})
+	dep := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Scheduler: scheduler, Repos: p.Repos(), Builds: builds})
 	return &bed{ctx: ctx, p: p, d: d, deploy: dep, table: table}
 }
 

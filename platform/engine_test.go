@@ -93,7 +93,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		BuildSettings: resolver,
 		Scheduler:     captured(&sched, wrapped(dockerLocal(-1, -1), wrap)),
 	})
-	d := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Store: st, Scheduler: sched, Specs: platform.NewSpecs(spec),
+	d := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Scheduler: sched, Specs: platform.NewSpecs(spec),
 		Builders: sel, BuildSettings: resolver, Repos: p.Repos(), Builds: builds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

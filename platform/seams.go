@@ -96,7 +96,10 @@ func (p *Platform) ChangeApp(ctx context.Context, app, what string, change func(
 		return err
 	}
 	defer unlock()
-	return change(a, func() error { return saveApp(ctx, p.store, a) })
+	// The write is not cut by the caller's cancel: a deploy whose pusher
+	// went away still records its outcome (package deploy).
+	save := func() error { return saveApp(context.WithoutCancel(ctx), p.store, a) }
+	return change(a, save)
 }
 
 // OnRolledOut registers f to run after a rollout made a release of a
