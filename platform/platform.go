@@ -54,7 +54,11 @@ type Config struct {
 	// Hosts says which hosts each app answers on and how users open them
 	// (hosts.go; package domains, which keeps the global domains and
 	// Berth's reserved hosts); nil: each app on its bare name and own
-	// domains, over http.
+	// domains, over http (bareHosts), and New logs a warning saying so.
+	// nil is not an error on purpose: package domains imports this one,
+	// so the unit tests of the core alone (here and in the packages
+	// beside it) can only give none; Berth's one constructor
+	// (caddymodule's newCore) always sets it.
 	Hosts HostResolver
 }
 
@@ -123,6 +127,7 @@ func New(cfg Config) *Platform {
 		p.buildSettings = DefaultBuildSettings{}
 	}
 	if p.hosts = cfg.Hosts; p.hosts == nil {
+		log.Warn("no host resolver given: apps answer on their bare names and own domains only, over http (set platform.Config.Hosts)")
 		p.hosts = bareHosts{}
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
