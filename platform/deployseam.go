@@ -13,12 +13,6 @@ import (
 // deploy: it calls the build records through the BuildRecords it is
 // given.
 
-// DeployedReport is what a deploy's log ends with: the app's URLs and its
-// formation.
-func (p *Platform) DeployedReport(a *App, formation map[string]int) []byte {
-	return p.deployedReport(a, formation)
-}
-
 // ProcessTypes returns the types a release runs, web first: the
 // Procfile's types but release, or just web without a Procfile.
 func ProcessTypes(procfile map[string]string) []string { return processTypes(procfile) }

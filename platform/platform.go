@@ -309,7 +309,7 @@ func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	counts, err := p.processCounts(ctx)
+	counts, err := processCounts(ctx, p.docker)
 	if err != nil {
 		return nil, err
 	}
