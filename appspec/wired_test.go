@@ -47,9 +47,9 @@ func newWired(t *testing.T) *wired {
 	})
 	return &wired{
 		st: st, engine: engine, p: p,
-		domains:  domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts}),
+		domains:  domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts}),
 		settings: appspec.New(appspec.Config{Spec: spec, Apps: p}),
-		ps:       pssettings.New(pssettings.Config{Apps: p, Engine: engine}),
+		ps:       pssettings.New(pssettings.Config{Apps: p, Globals: p.Globals(), Engine: engine}),
 	}
 }
 
@@ -66,7 +66,7 @@ func (w *wired) check(t *testing.T) {
 	if !slices.Equal(g.AttachPostDeploy, []string{"shared"}) || g.TLD != "svc.local" {
 		t.Errorf("global networks read afresh = %+v; want attach-post-deploy shared, tld svc.local", g)
 	}
-	pg, err := w.p.GlobalSettings(ctx)
+	pg, err := w.p.Globals().Settings(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func BenchmarkStart(b *testing.B) {
 				table, hosts := routing.New(), domains.NewResolver()
 				p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table,
 					ReposDir: dir + "/repos", Builds: deploy.NewBuilds(dir + "/builds")})
-				d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+				d := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 				if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 					b.Fatal(err)
 				}

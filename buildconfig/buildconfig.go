@@ -46,9 +46,14 @@ type Apps interface {
 	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
 	// LockGlobal marks the global settings busy with what.
 	LockGlobal(what string) (unlock func(), err error)
-	// GlobalConfig is config:set --global's, which builder detection
-	// sees under an app's own config.
-	GlobalConfig() map[string]string
+}
+
+// Globals is what the build settings read of the global settings
+// document (a *platform.Globals).
+type Globals interface {
+	// Config is config:set --global's, which builder detection sees
+	// under an app's own config.
+	Config() map[string]string
 }
 
 // Repos is what the build settings need of the apps' repositories, as the
@@ -67,6 +72,8 @@ type Config struct {
 	Store store.Store
 	// Apps is the app core whose records hold the apps' own settings.
 	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
 	// Builders are the builders an app may choose, and detect with for
 	// builder:report; nil when Berth has none.
 	Builders *builder.Selector
@@ -81,6 +88,7 @@ type Config struct {
 type Settings struct {
 	store    store.Store
 	apps     Apps
+	globals  Globals
 	builders *builder.Selector
 	repos    Repos
 }
@@ -88,7 +96,7 @@ type Settings struct {
 // New returns the build settings kept in cfg.Store and on cfg.Apps'
 // records.
 func New(cfg Config) *Settings {
-	s := &Settings{store: cfg.Store, apps: cfg.Apps, builders: cfg.Builders, repos: cfg.Repos}
+	s := &Settings{store: cfg.Store, apps: cfg.Apps, globals: cfg.Globals, builders: cfg.Builders, repos: cfg.Repos}
 	if s.repos == nil {
 		s.repos = noRepos{}
 	}

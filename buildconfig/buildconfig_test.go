@@ -56,7 +56,7 @@ func TestABuilderThereIsNotIsRefused(t *testing.T) {
 
 func TestABerthWithoutBuildersRefusesABuilderChoice(t *testing.T) {
 	b := newBed(t)
-	s := New(Config{Store: b.store, Apps: b.apps, Repos: b.apps})
+	s := New(Config{Store: b.store, Apps: b.apps, Globals: b.apps, Repos: b.apps})
 	if err := s.SetGlobalBuilder(b.ctx, "pack"); err == nil || !strings.Contains(err.Error(), "no builders configured") {
 		t.Fatalf("err = %v", err)
 	}

@@ -130,7 +130,7 @@ func (s *Settings) BuilderReport(ctx context.Context, app string) (BuilderReport
 			return r, nil
 		}
 	}
-	env := s.apps.GlobalConfig()
+	env := s.globals.Config()
 	maps.Copy(env, a.Config)
 	choice, err := s.builders.Select(ctx, app, "", src, env)
 	if err != nil {

@@ -48,7 +48,7 @@ func oldState(t *testing.T) (*store.Files, *platform.Platform, *buildconfig.Sett
 		}
 	}
 	p := platform.New(platform.Config{Store: st, BuildSettings: buildconfig.NewResolver(st, nil)})
-	return st, p, buildconfig.New(buildconfig.Config{Store: st, Apps: p})
+	return st, p, buildconfig.New(buildconfig.Config{Store: st, Apps: p, Globals: p.Globals()})
 }
 
 func TestTheAppsOwnSettingsOfThePreviousVersionReadUnchanged(t *testing.T) {
@@ -120,12 +120,13 @@ func TestTheReportsOfThePreviousVersionsStateAreUnchanged(t *testing.T) {
 
 func TestTheCoresGlobalWritesKeepTheBuildSettings(t *testing.T) {
 	_, p, b := oldState(t)
+	g := p.Globals()
 	ctx := context.Background()
 	if err := b.SetGlobalBuilder(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	// A setting of the core's own, written by the core.
-	if err := p.SetDisableAutocreation(ctx, true); err != nil {
+	if err := g.SetDisableAutocreation(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	r, err := b.GlobalBuilderReport(ctx)
@@ -135,7 +136,7 @@ func TestTheCoresGlobalWritesKeepTheBuildSettings(t *testing.T) {
 	if r.GlobalSelected != "" || r.GlobalBuildDir != "api" {
 		t.Fatalf("global builder report %+v: the core's write lost or brought back a build setting", r)
 	}
-	if off, err := p.AutocreationDisabled(ctx); err != nil || !off {
+	if off, err := g.AutocreationDisabled(ctx); err != nil || !off {
 		t.Fatalf("autocreation disabled %t, %v: the build settings' write lost the core's", off, err)
 	}
 }

@@ -75,7 +75,7 @@ func (f *fakeApps) LockGlobal(what string) (func(), error) {
 	return f.mu.Unlock, nil
 }
 
-func (f *fakeApps) GlobalConfig() map[string]string { return map[string]string{} }
+func (f *fakeApps) Config() map[string]string { return map[string]string{} }
 
 func (f *fakeApps) CommitSource(_, rev string) builder.Source { return f.sources[rev] }
 
@@ -119,7 +119,7 @@ func newBed(t *testing.T) *bed {
 	apps := &fakeApps{t: t, store: st, sources: map[string]builder.Source{}}
 	apps.put(&platform.App{Name: "blog"})
 	return &bed{t: t, ctx: context.Background(), store: st, apps: apps,
-		settings: New(Config{Store: st, Apps: apps, Builders: sel, Repos: apps}), resolver: NewResolver(st, nil)}
+		settings: New(Config{Store: st, Apps: apps, Globals: apps, Builders: sel, Repos: apps}), resolver: NewResolver(st, nil)}
 }
 
 // of resolves the settings of app as the deploy pipeline does.

@@ -194,13 +194,18 @@ func (a *App) newCore() (*core, error) {
 	// the tcp ports); registered after keys', a failing key move would
 	// skip it, and a later apps:destroy of the new app would hand its
 	// ports back to the old name.
+	// The global settings document: the core reads its config and process
+	// settings on every rollout, and the packages that keep fields in it
+	// (domains, pssettings, disk, the build settings) change it through
+	// this one value, under its one lock.
+	globals := c.platform.Globals()
 	c.tcp = tcproute.New(tcproute.Config{Apps: c.platform, Table: c.table, Engine: dc, Hooks: c.platform.Hooks(), Logger: a.log})
 	// The deploy pipeline (push, rebuild, git:sync, git:from-image,
 	// builds, releases, rollback, config releases, ps:restart, ps:scale,
 	// ps:stop and ps:start)
 	// runs on the scheduler the platform was given.
 	deploys := deploy.New(deploy.Config{
-		Apps: c.platform, Engine: dc, Store: st, Scheduler: sched,
+		Apps: c.platform, Globals: globals, Engine: dc, Scheduler: sched,
 		Specs: platform.NewSpecs(spec), Builders: builders, BuildSettings: buildResolver,
 		Repos: c.platform.Repos(), Builds: builds, Logger: a.log,
 	})
@@ -227,15 +232,15 @@ func (a *App) newCore() (*core, error) {
 	// The added SSH keys: deploy keys follow their apps (they go with a
 	// destroyed app, move with a renamed one).
 	sshKeys := keys.New(keys.Config{Store: st, Apps: c.platform, Hooks: c.platform.Hooks()})
-	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Builders: builders, Repos: deploys})
+	buildSettings := buildconfig.New(buildconfig.Config{Store: st, Apps: c.platform, Globals: globals, Builders: builders, Repos: deploys})
 	appLogs := applogs.New(applogs.Config{Engine: dc, Apps: c.platform, Builds: deploys, MaxLines: a.MaxLogLines, Scheduler: sched})
-	processes := pssettings.New(pssettings.Config{Apps: c.platform, Engine: dc})
+	processes := pssettings.New(pssettings.Config{Apps: c.platform, Globals: globals, Engine: dc})
 	// run's one-offs: their run:logs shares logs' max_log_lines, read at
 	// each call, as a reload may change it.
 	oneOffs := oneoff.New(oneoff.Config{Engine: dc, Apps: c.platform, MaxLines: appLogs.MaxLines, Scheduler: sched})
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
-	diskUse := disk.New(disk.Config{Apps: c.platform, Hooks: c.platform.Hooks(), Engine: dc, Builds: deploys, Logger: a.log})
+	diskUse := disk.New(disk.Config{Apps: c.platform, Globals: globals, Hooks: c.platform.Hooks(), Engine: dc, Builds: deploys, Logger: a.log})
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -246,7 +251,7 @@ func (a *App) newCore() (*core, error) {
 	}
 	c.platform.Hooks().OnAppDestroyed(dropPackCache)
 	c.platform.Hooks().OnAppRenamed(func(ctx context.Context, from, _ string) { dropPackCache(ctx, from) })
-	c.domains = domains.New(domains.Config{Apps: c.platform, Table: c.table, Resolver: c.hosts})
+	c.domains = domains.New(domains.Config{Apps: c.platform, Globals: globals, Table: c.table, Resolver: c.hosts})
 	c.hosts.SetReservedHosts(a.reservedHosts())
 	// The instance ID first: services create and find containers with
 	// it before the platform starts.
@@ -261,7 +266,8 @@ func (a *App) newCore() (*core, error) {
 	// Datastores first, so apps that link one find it running.
 	svc := services.New(c.platform, dc, deploys)
 	svc.SetLogger(a.log)
-	c.backend = &commands.Backend{Platform: c.platform, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
+	renames := platform.NewRenamer(c.platform)
+	c.backend = &commands.Backend{Platform: c.platform, Globals: globals, Renames: renames, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
 		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SSHHostKey: func() gossh.PublicKey {
 			if k := c.hostKey.Load(); k != nil {
 				return *k
@@ -313,7 +319,7 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	c.socketDir = socketDir
-	c.receiver = gitrecv.NewReceiver(c.platform, deploys, self, socket, a.log)
+	c.receiver = gitrecv.NewReceiver(c.platform, renames, globals, deploys, self, socket, a.log)
 	if err := c.receiver.Start(); err != nil {
 		c.removeSocketDir()
 		c.tcp.Close()

@@ -43,7 +43,7 @@ func TestHookSocketOfADeepStateDirIsPrivate(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o700 {
 		t.Fatalf("socket directory %s has mode %o, want 700", dir, perm)
 	}
-	r := gitrecv.NewReceiver(nil, nil, "", socket, slog.Default())
+	r := gitrecv.NewReceiver(nil, nil, nil, nil, "", socket, slog.Default())
 	if err := r.Start(); err != nil {
 		t.Fatalf("the hook socket does not start with something at the old name %s: %v", old, err)
 	}

@@ -83,7 +83,7 @@ func newWorld(t *testing.T) *world {
 	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table, ReposDir: dir + "/repos"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	d := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 	if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestRenameMovesTheTLSSettings(t *testing.T) {
 	w := newWorld(t)
 	w.app(t, "blog", "www.blog.test")
 	w.cache.reset()
-	if err := w.p.Rename(w.ctx, "blog", "news", io.Discard); err != nil {
+	if err := platform.NewRenamer(w.p).Rename(w.ctx, "blog", "news", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if w.hasDoc("blog") || !w.hasDoc("news") {
@@ -198,7 +198,7 @@ func TestRenameMovesTheTLSSettings(t *testing.T) {
 func TestCloneCopiesHSTSOnly(t *testing.T) {
 	w := newWorld(t)
 	w.app(t, "blog", "www.blog.test")
-	if err := w.p.Clone(w.ctx, "blog", "copy", io.Discard); err != nil {
+	if err := platform.NewRenamer(w.p).Clone(w.ctx, "blog", "copy", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if h := w.c.HSTSHeader(w.ctx, "copy"); h != "max-age=60; includeSubDomains" {
@@ -237,7 +237,7 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 	if err := w.c.SetGlobalHSTS(w.ctx, "hsts-max-age", "600"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.SetGlobalConfig(w.ctx, map[string]string{"K": "v"}, nil); err != nil {
+	if err := w.p.Globals().SetConfig(w.ctx, map[string]string{"K": "v"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.d.ChangeGlobal(w.ctx, "add", []string{"other.test"}); err != nil {
@@ -257,11 +257,11 @@ func TestGlobalSettingsKeepEachOthersFields(t *testing.T) {
 	}
 	table, hosts := routing.New(), domains.NewResolver()
 	p := platform.New(platform.Config{Hosts: hosts, Store: w.st, Table: table})
-	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	d := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 	if err := d.SetGlobalDomains(w.ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.GlobalConfig()["K"]; got != "v" {
+	if got := p.Globals().Config()["K"]; got != "v" {
 		t.Errorf("global config K = %q", got)
 	}
 	if got := d.GlobalDomains(); !slices.Equal(got, []string{"other.test"}) {
@@ -275,7 +275,7 @@ func TestFailedCloneLeavesNoTLSSettings(t *testing.T) {
 	w := newWorld(t)
 	w.app(t, "blog", "www.blog.test")
 	w.p.Hooks().OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("a later setup failed") })
-	if err := w.p.Clone(w.ctx, "blog", "copy", io.Discard); err == nil {
+	if err := platform.NewRenamer(w.p).Clone(w.ctx, "blog", "copy", io.Discard); err == nil {
 		t.Fatal("the clone succeeded")
 	}
 	if w.hasDoc("copy") {

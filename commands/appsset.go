@@ -36,7 +36,11 @@ func appsSet(ctx context.Context, p *Backend, args []string, out IO) error {
 	if value != "" && value != "true" && value != "false" {
 		return usageError{fmt.Sprintf("disable-autocreation %q: give true or false (no value: the default, false)", value)}
 	}
-	if err := p.SetDisableAutocreation(ctx, value == "true"); err != nil {
+	g, err := part(p.Globals, "the global settings")
+	if err != nil {
+		return err
+	}
+	if err := g.SetDisableAutocreation(ctx, value == "true"); err != nil {
 		return err
 	}
 	// Dokku's lines.

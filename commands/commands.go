@@ -69,6 +69,12 @@ func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 // their own.
 type Backend struct {
 	*platform.Platform
+	// Globals is the global settings document: config:set --global,
+	// apps:set --global disable-autocreation (the platform's
+	// Config.Globals).
+	Globals *platform.Globals
+	// Renames renames and clones apps (apps:rename, apps:clone).
+	Renames *platform.Renamer
 	// Deploy runs the apps' releases: releases, rollback, ps:restart,
 	// ps:scale and the formation (package deploy).
 	Deploy *deploy.Deployer
@@ -122,6 +128,16 @@ type Backend struct {
 	// TCP serves the apps' tcp port mappings (package tcproute); nil:
 	// tcp mappings are refused.
 	TCP TCPPorts
+}
+
+// part returns a part of the Backend (a field), or, when this Berth's
+// Backend was built without it, an error that says so: a command of a
+// part that is not there fails with a message instead of a nil pointer.
+func part[T any](v *T, what string) (*T, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%s are not set up in this Berth", what)
+	}
+	return v, nil
 }
 
 // command is one entry of the table. Its scope comes first and has no

@@ -86,10 +86,14 @@ func configImport(ctx context.Context, p *Backend, args []string, out IO) error 
 	var unset []string
 	keys := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
 	if global {
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return err
+		}
 		if replace {
-			unset, err = p.ReplaceGlobalConfig(ctx, set)
+			unset, err = g.ReplaceConfig(ctx, set)
 		} else {
-			err = p.SetGlobalConfig(ctx, set, nil)
+			err = g.SetConfig(ctx, set, nil)
 		}
 		if err != nil {
 			return err

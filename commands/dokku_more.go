@@ -111,7 +111,11 @@ func gitUnlock(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func appURLs(ctx context.Context, p *Backend, app string) ([]string, error) {
-	r, err := p.Domains.Report(ctx, app)
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return nil, err
+	}
+	r, err := dom.Report(ctx, app)
 	if err != nil {
 		return nil, err
 	}

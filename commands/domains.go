@@ -45,7 +45,11 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 			if wantDomains && len(pos) == 0 || !wantDomains && len(pos) != 0 {
 				return usageError{"give the domains after --global"}
 			}
-			if err := p.Domains.ChangeGlobal(ctx, action, pos); err != nil {
+			dom, err := part(p.Domains, "domains")
+			if err != nil {
+				return err
+			}
+			if err := dom.ChangeGlobal(ctx, action, pos); err != nil {
 				return err
 			}
 			fmt.Fprintf(out.Stdout, "-----> Global domains: %s done\n", action)
@@ -54,7 +58,11 @@ func domainsAction(action string) func(context.Context, *Backend, []string, IO) 
 		if len(pos) == 0 || wantDomains && len(pos) < 2 && action != "set" || !wantDomains && len(pos) != 1 {
 			return usageError{"give an app, then the domains"}
 		}
-		if err := p.Domains.Change(ctx, pos[0], action, pos[1:]); err != nil {
+		dom, err := part(p.Domains, "domains")
+		if err != nil {
+			return err
+		}
+		if err := dom.Change(ctx, pos[0], action, pos[1:]); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Domains of %s: %s done\n", pos[0], action)
@@ -80,10 +88,18 @@ func domainsReport(ctx context.Context, p *Backend, args []string, out IO) error
 	var r platform.DomainsReport
 	switch {
 	case global && len(pos) == 0:
-		r.Global = p.Domains.GlobalDomains()
+		dom, err := part(p.Domains, "domains")
+		if err != nil {
+			return err
+		}
+		r.Global = dom.GlobalDomains()
 		r.Own = []string{}
 	case !global && len(pos) == 1:
-		if r, err = p.Domains.Report(ctx, pos[0]); err != nil {
+		dom, err := part(p.Domains, "domains")
+		if err != nil {
+			return err
+		}
+		if r, err = dom.Report(ctx, pos[0]); err != nil {
 			return err
 		}
 	default:
@@ -174,7 +190,11 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	d, err := p.Domains.Report(ctx, app)
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	d, err := dom.Report(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -213,7 +233,11 @@ func appsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	fmt.Fprintf(tw, "App locked:\t%t\n", a.Locked)
 	// Dokku's key of apps:set --global disable-autocreation: "true" when
 	// set, empty otherwise.
-	autocreationOff, err := p.AutocreationDisabled(ctx)
+	g, err := part(p.Globals, "the global settings")
+	if err != nil {
+		return err
+	}
+	autocreationOff, err := g.AutocreationDisabled(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,7 +311,11 @@ func configClear(ctx context.Context, p *Backend, args []string, out IO) error {
 		return usageError{"give one app, or --global"}
 	}
 	if _, global := flags["global"]; global {
-		if err := p.SetGlobalConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return err
+		}
+		if err := g.SetConfig(ctx, nil, slices.Collect(maps.Keys(cfg))); err != nil {
 			return err
 		}
 		fmt.Fprintln(out.Stdout, "-----> Cleared the global config")
@@ -329,7 +357,11 @@ func appsRename(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Rename(ctx, from, to, out.Stderr); err != nil {
+	r, err := part(p.Renames, "renames and clones")
+	if err != nil {
+		return err
+	}
+	if err := r.Rename(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Renamed %s to %s\n", from, to)
@@ -350,7 +382,11 @@ func appsClone(ctx context.Context, p *Backend, args []string, out IO) error {
 			return nil
 		}
 	}
-	if err := p.Clone(ctx, from, to, out.Stderr); err != nil {
+	r, err := part(p.Renames, "renames and clones")
+	if err != nil {
+		return err
+	}
+	if err := r.Clone(ctx, from, to, out.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Cloned %s as %s\n", from, to)

@@ -69,10 +69,14 @@ func changePorts(ctx context.Context, p *Backend, args []string, out IO, change 
 	// locked: a destroy, rename or another ports change of the app cannot
 	// come between the saved record and them.
 	sync := func(ctx context.Context) error { return syncTCP(ctx, p, app) }
-	if err := p.Domains.ChangePortsThen(ctx, app, withTCP(ctx, p, app, fn), sync, out.Stderr); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
 		return err
 	}
-	r, err := p.Domains.Ports(ctx, app)
+	if err := dom.ChangePortsThen(ctx, app, withTCP(ctx, p, app, fn), sync, out.Stderr); err != nil {
+		return err
+	}
+	r, err := dom.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -155,7 +159,11 @@ func portsList(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Domains.Ports(ctx, app)
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	r, err := dom.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -176,7 +184,11 @@ func portsReport(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.Domains.Ports(ctx, app)
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	r, err := dom.Ports(ctx, app)
 	if err != nil {
 		return err
 	}
@@ -195,7 +207,11 @@ func proxyDisable(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.SetProxyEnabled(ctx, app, false); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	if err := dom.SetProxyEnabled(ctx, app, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Disabling proxy for app (%s)\n", app)
@@ -207,7 +223,11 @@ func proxyEnable(ctx context.Context, p *Backend, args []string, out IO) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.SetProxyEnabled(ctx, app, true); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	if err := dom.SetProxyEnabled(ctx, app, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Enabling proxy for app (%s)\n", app)
@@ -277,7 +297,11 @@ func domainsDisable(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.SetEnabled(ctx, app, false); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	if err := dom.SetEnabled(ctx, app, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Disabled domains of %s: it answers on none (domains:enable %s undoes it)\n", app, app)
@@ -289,7 +313,11 @@ func domainsEnable(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.SetEnabled(ctx, app, true); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	if err := dom.SetEnabled(ctx, app, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Enabled domains of %s\n", app)
@@ -301,7 +329,11 @@ func domainsReset(ctx context.Context, p *Backend, args []string, out IO) error 
 	if err != nil {
 		return err
 	}
-	if err := p.Domains.Reset(ctx, app); err != nil {
+	dom, err := part(p.Domains, "domains")
+	if err != nil {
+		return err
+	}
+	if err := dom.Reset(ctx, app); err != nil {
 		return err
 	}
 	fmt.Fprintf(out.Stdout, "-----> Reset the domains of %s to its default hosts\n", app)

@@ -287,7 +287,11 @@ func configSet(ctx context.Context, p *Backend, args []string, out IO) error {
 		if err != nil || len(set) == 0 {
 			return usageError{"give at least one KEY=VALUE after --global"}
 		}
-		if err := p.SetGlobalConfig(ctx, set, nil); err != nil {
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return err
+		}
+		if err := g.SetConfig(ctx, set, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Set %s globally; apps get it from their next deploy or ps:restart\n", strings.Join(slices.Sorted(maps.Keys(set)), ", "))
@@ -317,7 +321,11 @@ func configUnset(ctx context.Context, p *Backend, args []string, out IO) error {
 		if len(pos) == 0 {
 			return usageError{"give at least one KEY after --global"}
 		}
-		if err := p.SetGlobalConfig(ctx, nil, pos); err != nil {
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return err
+		}
+		if err := g.SetConfig(ctx, nil, pos); err != nil {
 			return err
 		}
 		fmt.Fprintf(out.Stdout, "-----> Unset %s globally\n", strings.Join(pos, ", "))
@@ -510,7 +518,11 @@ func configOf(ctx context.Context, p *Backend, args []string, valued ...string) 
 		return "", nil, nil, nil, err
 	}
 	if _, global := flags["global"]; global {
-		return "the global config", p.GlobalConfig(), pos, flags, nil
+		g, err := part(p.Globals, "the global settings")
+		if err != nil {
+			return "", nil, nil, nil, err
+		}
+		return "the global config", g.Config(), pos, flags, nil
 	}
 	if len(pos) == 0 {
 		return "", nil, nil, nil, usageError{"name one app, or --global"}

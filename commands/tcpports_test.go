@@ -97,7 +97,7 @@ func TestTCPSyncRunsAfterTheSaveWithTheAppLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := &lockProbeTCP{p: p}
-	b := &Backend{Domains: domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts}), TCP: probe}
+	b := &Backend{Domains: domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts}), TCP: probe}
 	err := portsAdd(ctx, b, []string{"db", "tcp:15432:5432"}, IO{Stdout: io.Discard, Stderr: io.Discard})
 	if !probe.synced || !slices.Equal(probe.saw, []string{"tcp:15432:5432"}) {
 		t.Fatalf("Sync ran %t and saw the record %v; want it after the save", probe.synced, probe.saw)

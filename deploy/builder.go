@@ -22,7 +22,7 @@ func (d *Deployer) selectBuilder(ctx context.Context, a *platform.App, s platfor
 	if d.builders == nil {
 		return builder.Choice{}, errors.New("this Berth has no builders configured, so it deploys images only (git:from-image)")
 	}
-	env := d.apps.GlobalConfig()
+	env := d.globals.Config()
 	maps.Copy(env, config)
 	choice, err := d.builders.Select(ctx, a.Name, s.Builder, src, env)
 	if err == nil && s.GlobalBuilder {

@@ -38,7 +38,6 @@ import (
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/repo"
-	"github.com/berth-paas/berth/store"
 )
 
 // Apps is what the pipeline needs of the app core (a *platform.Platform).
@@ -48,13 +47,8 @@ type Apps interface {
 	// ChangeApp runs change on the app's record under its lock, busy with
 	// what ("a deploy"); save writes the record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *platform.App, save func() error) error) error
-	// GlobalSettings reads the global settings document (releases:set
-	// --global's keep, for rollback's message).
-	GlobalSettings(ctx context.Context) (platform.Global, error)
 	// ProcessGlobals are ps:set --global's, for ps:report.
 	ProcessGlobals() platform.ProcessGlobals
-	// GlobalConfig is config:set --global's, under every app's.
-	GlobalConfig() map[string]string
 	// Limits are the Caddyfile's bounds (max_scale, build_timeout, ...).
 	Limits() platform.Limits
 	// CheckFormation refuses a formation over the limits, saying what
@@ -65,6 +59,16 @@ type Apps interface {
 	// DeployedReport is the end of a deploy's log: the app's URLs and
 	// formation.
 	DeployedReport(a *platform.App, formation map[string]int) []byte
+}
+
+// Globals is what the pipeline reads of the global settings document (a
+// *platform.Globals).
+type Globals interface {
+	// Settings reads the document (releases:set --global's keep, for
+	// rollback's message).
+	Settings(ctx context.Context) (platform.Global, error)
+	// Config is config:set --global's, under every app's.
+	Config() map[string]string
 }
 
 // Engine is what the pipeline needs of the container engine (a
@@ -95,11 +99,10 @@ type Engine interface {
 
 // Config is what a Deployer is made from.
 type Config struct {
-	Apps   Apps
-	Engine Engine
-	// Store keeps the app records (the deploy's outcome is written to a
-	// fresh copy of the record).
-	Store store.Store
+	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
+	Engine  Engine
 	// Scheduler runs the apps' formations (the one the platform was
 	// given: package scheduler/selector, which runs each app on
 	// docker-local or swarm): rollouts and scales.
@@ -127,8 +130,8 @@ type Config struct {
 // concurrent use: every change takes the app's lock through the core.
 type Deployer struct {
 	apps          Apps
+	globals       Globals
 	engine        Engine
-	store         store.Store
 	sched         platform.Scheduler
 	specs         platform.Specs
 	builders      *builder.Selector
@@ -147,7 +150,7 @@ type Deployer struct {
 
 // New returns a Deployer.
 func New(cfg Config) *Deployer {
-	d := &Deployer{apps: cfg.Apps, engine: cfg.Engine, store: cfg.Store, sched: cfg.Scheduler, specs: cfg.Specs,
+	d := &Deployer{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine, sched: cfg.Scheduler, specs: cfg.Specs,
 		builders: cfg.Builders, buildSettings: cfg.BuildSettings, repos: cfg.Repos, log: cfg.Logger}
 	d.scripts = scripts{engine: cfg.Engine, specs: cfg.Specs, apps: cfg.Apps}
 	if d.buildSettings == nil {

@@ -87,7 +87,12 @@ func (f *fakeApps) CheckFormation(app string, formation map[string]int, what str
 	return nil
 }
 
-func (f *fakeApps) GlobalSettings(context.Context) (platform.Global, error) {
+// fakeGlobals is an empty global settings document.
+type fakeGlobals struct {
+	Globals // what a test does not fake panics if called
+}
+
+func (fakeGlobals) Settings(context.Context) (platform.Global, error) {
 	return platform.Global{}, nil
 }
 

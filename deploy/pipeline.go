@@ -115,15 +115,20 @@ func (d *Deployer) deployLocked(ctx context.Context, a *platform.App, save func(
 			}
 		}
 		// Record the outcome on a fresh copy: a failed rollout may have
-		// left a half-changed record in a.
+		// left a half-changed record in a. The copy becomes a and is
+		// written with the core's save, still under the deploy's lock:
+		// the core is the one writer of app records.
 		attempt.Finished = time.Now().UTC()
 		if attempt.Status == "running" {
 			attempt.Status = "failed"
 		}
 		cleanup := context.WithoutCancel(ctx)
-		if fresh, err := platform.LoadApp(cleanup, d.store, req.App); err == nil {
-			fresh.LastDeploy = attempt
-			platform.SaveApp(cleanup, d.store, fresh)
+		if fresh, err := d.apps.App(cleanup, req.App); err == nil {
+			*a = *fresh
+			a.LastDeploy = attempt
+			if err := save(); err != nil {
+				d.log.Warn("cannot record the deploy's outcome", "app", a.Name, "error", err)
+			}
 		}
 		// The retention is read at the end, as it always was: a builds:set
 		// during the deploy applies to it. Unreadable global settings
@@ -354,7 +359,7 @@ func readAppFiles(ctx context.Context, src builder.Source, rel *platform.Release
 // under the release's, as the release's containers get it (a global
 // BUILDPACK_URL chooses herokuish and names its buildpack).
 func (d *Deployer) buildEnv(config map[string]string) map[string]string {
-	env := d.apps.GlobalConfig()
+	env := d.globals.Config()
 	maps.Copy(env, config)
 	return env
 }
@@ -363,7 +368,7 @@ func (d *Deployer) buildEnv(config map[string]string) map[string]string {
 // (what buildEnv takes from the global config).
 func (d *Deployer) globalOnly(config map[string]string) map[string]bool {
 	out := map[string]bool{}
-	for k := range d.apps.GlobalConfig() {
+	for k := range d.globals.Config() {
 		if _, own := config[k]; !own {
 			out[k] = true
 		}

@@ -20,7 +20,7 @@ func newPipeline(t *testing.T, apps *fakeApps) (*Deployer, *Builds) {
 	t.Cleanup(engine.Close)
 	dir := t.TempDir()
 	builds := NewBuilds(dir + "/builds")
-	return New(Config{Apps: apps, Engine: engine, Scheduler: fakeScheduler{apps: apps},
+	return New(Config{Apps: apps, Globals: fakeGlobals{}, Engine: engine, Scheduler: fakeScheduler{apps: apps},
 		Repos: repo.New(dir+"/repos", nil), Builds: builds}), builds
 }
 
@@ -95,5 +95,24 @@ func TestCancelWithNoDeployUnderWay(t *testing.T) {
 	}
 	if _, running, err := d.CancelDeploy(context.Background(), "blog"); running || err != nil {
 		t.Fatalf("cancel: running %v, %v", running, err)
+	}
+}
+
+// A deploy that fails records its outcome on the app's record through the
+// core's save (the one writer of app records), on a fresh copy of the
+// record: what the failed deploy had changed of its copy is not written.
+func TestFailedDeployRecordsItsOutcomeThroughTheCore(t *testing.T) {
+	apps := newFakeApps(&platform.App{Name: "blog", Config: map[string]string{"K": "v"}})
+	d, _ := newPipeline(t, apps)
+	_, err := d.DeployImage(context.Background(), "blog", "example.test/none:1", io.Discard)
+	if err == nil {
+		t.Fatal("the deploy of an image the engine does not have succeeded")
+	}
+	a, _ := apps.App(context.Background(), "blog")
+	if a.LastDeploy == nil || a.LastDeploy.Status != "failed" || a.LastDeploy.Error == "" || a.LastDeploy.Finished.IsZero() {
+		t.Fatalf("last deploy %+v", a.LastDeploy)
+	}
+	if a.Config["K"] != "v" || len(a.Releases) != 0 {
+		t.Fatalf("record after the failed deploy: config %v, releases %v", a.Config, a.Releases)
 	}
 }

@@ -60,7 +60,7 @@ func (d *Deployer) rollback(ctx context.Context, a *platform.App, target int, lo
 	}
 	i := slices.IndexFunc(a.Releases, func(r platform.Release) bool { return r.Version == target })
 	if i < 0 {
-		g, err := d.apps.GlobalSettings(ctx) // a broken document says so elsewhere; the message still helps
+		g, err := d.globals.Settings(ctx) // a broken document says so elsewhere; the message still helps
 		if err != nil {
 			g = platform.Global{} // half-read: the decoder fills what it could
 		}

@@ -15,7 +15,7 @@ func newDeployer(t *testing.T, apps *fakeApps) (*Deployer, *fakeengine.Engine) {
 	t.Helper()
 	engine := fakeengine.New()
 	t.Cleanup(engine.Close)
-	return New(Config{Apps: apps, Engine: engine, Scheduler: fakeScheduler{apps: apps}}), engine
+	return New(Config{Apps: apps, Globals: fakeGlobals{}, Engine: engine, Scheduler: fakeScheduler{apps: apps}}), engine
 }
 
 // A rollback with no target makes a new release of the one before the

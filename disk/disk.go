@@ -45,12 +45,16 @@ type Apps interface {
 	// ChangeApp runs change under the app's lock, busy with what; save
 	// writes the record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *platform.App, save func() error) error) error
-	// GlobalSettings reads, and ChangeGlobal changes under its lock, the
-	// global settings document.
-	GlobalSettings(ctx context.Context) (platform.Global, error)
-	ChangeGlobal(ctx context.Context, what string, change func(*platform.Global) error) error
 	// Limits are the Caddyfile's (keep_releases, build_cache_max).
 	Limits() platform.Limits
+}
+
+// Globals is the global settings document (a *platform.Globals): releases:set
+// --global keeps its retention there.
+type Globals interface {
+	// Settings reads, and Change changes under its lock, the document.
+	Settings(ctx context.Context) (platform.Global, error)
+	Change(ctx context.Context, what string, change func(*platform.Global) error) error
 }
 
 // Hooks are the app core's events the disk prunes on (*platform.Hooks).
@@ -80,9 +84,11 @@ type Engine interface {
 
 // Config is what a Disk is made from.
 type Config struct {
-	Apps   Apps
-	Hooks  Hooks
-	Engine Engine
+	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
+	Hooks   Hooks
+	Engine  Engine
 	// Builds tell when the build cache may have grown (after each
 	// build); nil: it is pruned only by cleanup.
 	Builds Builds
@@ -93,9 +99,10 @@ type Config struct {
 // Disk prunes releases and the build cache. Its methods are safe for
 // concurrent use.
 type Disk struct {
-	apps   Apps
-	engine Engine
-	log    *slog.Logger
+	apps    Apps
+	globals Globals
+	engine  Engine
+	log     *slog.Logger
 	// prune lets one build cache prune run at a time.
 	prune sync.Mutex
 }
@@ -107,7 +114,7 @@ func New(cfg Config) *Disk {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Disk{apps: cfg.Apps, engine: cfg.Engine, log: log}
+	d := &Disk{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine, log: log}
 	// The new release serves: releases beyond the app's retention go,
 	// with their images.
 	cfg.Hooks.OnRolledOut(func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error {
@@ -128,7 +135,7 @@ func (d *Disk) keepReleases(ctx context.Context, a *platform.App) (int, string) 
 	// An unreadable document counts as unset, as it always did here: the
 	// decoder fills what it could read, so a half-read document would
 	// otherwise prune by a value nobody can see in disk:report.
-	g, err := d.apps.GlobalSettings(ctx)
+	g, err := d.globals.Settings(ctx)
 	if err != nil {
 		g = platform.Global{}
 	}
@@ -222,7 +229,7 @@ func (d *Disk) SetKeepReleases(ctx context.Context, app string, n int, log io.Wr
 		return fmt.Errorf("keep must be %d or more: the current release and the one rollback returns to keep their images", platform.MinKeepReleases)
 	}
 	if app == "" {
-		return d.apps.ChangeGlobal(ctx, "a global settings change", func(g *platform.Global) error {
+		return d.globals.Change(ctx, "a global settings change", func(g *platform.Global) error {
 			g.KeepReleases = n
 			return nil
 		})

@@ -27,7 +27,7 @@ func newDisk(t *testing.T, name string, n int) (*Disk, *fakeApps, *fakeengine.En
 			e.AddImage(image(name, v), fakeengine.Image{})
 		}
 	}
-	return New(Config{Apps: f, Hooks: f, Engine: e, Builds: f}), f, e
+	return New(Config{Apps: f, Globals: f, Hooks: f, Engine: e, Builds: f}), f, e
 }
 
 func removed(e *fakeengine.Engine) []string {

@@ -97,13 +97,13 @@ func (f *fakeApps) saver(a *platform.App) func() error {
 	}
 }
 
-func (f *fakeApps) GlobalSettings(context.Context) (platform.Global, error) {
+func (f *fakeApps) Settings(context.Context) (platform.Global, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.global, nil
 }
 
-func (f *fakeApps) ChangeGlobal(_ context.Context, _ string, change func(*platform.Global) error) error {
+func (f *fakeApps) Change(_ context.Context, _ string, change func(*platform.Global) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.global

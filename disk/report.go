@@ -61,7 +61,7 @@ func (d *Disk) Report(ctx context.Context, app string) (Report, error) {
 	l := d.apps.Limits()
 	rep := Report{Apps: []AppDisk{}, BuildCacheMax: l.BuildCacheMax, BuildCacheBytes: du.BuildCache, BuildCacheRecords: du.BuildCacheCount}
 	rep.KeepReleases, rep.KeepReleasesFrom = l.KeepReleases, "keep_releases"
-	if g, err := d.apps.GlobalSettings(ctx); err == nil && g.KeepReleases > 0 {
+	if g, err := d.globals.Settings(ctx); err == nil && g.KeepReleases > 0 {
 		rep.KeepReleases, rep.KeepReleasesFrom = g.KeepReleases, "global"
 	}
 	all := map[string]int64{}

@@ -59,7 +59,7 @@ func newBedOn(t *testing.T, engine *fakeengine.Engine, sched func(platform.Sched
 	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: engine, Table: table, ReposDir: dir + "/repos", Builds: builds, Scheduler: sched})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	d := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 	if err := d.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func newBedOn(t *testing.T, engine *fakeengine.Engine, sched func(platform.Sched
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	dep := deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: scheduler, Repos: p.Repos(), Builds: builds})
+	dep := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Scheduler: scheduler, Repos: p.Repos(), Builds: builds})
 	return &bed{ctx: ctx, p: p, d: d, deploy: dep, table: table}
 }
 

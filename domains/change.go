@@ -109,7 +109,7 @@ func (d *Domains) ChangeGlobal(ctx context.Context, action string, domains []str
 		return nil
 	}
 	// Re-routed under the global lock, as the domains were saved.
-	return d.apps.ChangeGlobalThen(ctx, "a global domains change", change, func(g platform.Global) error {
+	return d.globals.ChangeThen(ctx, "a global domains change", change, func(g platform.Global) error {
 		d.hosts.setStored(g.Domains)
 		return d.rehost(ctx)
 	})
@@ -117,9 +117,9 @@ func (d *Domains) ChangeGlobal(ctx context.Context, action string, domains []str
 
 // SetGlobalDomains sets the Caddyfile's global domains (before Start and
 // at each config reload), reads those added by command (and the core's
-// other global settings: ReloadGlobal), and re-routes every app's hosts.
+// other global settings: Globals.Reload), and re-routes every app's hosts.
 func (d *Domains) SetGlobalDomains(ctx context.Context, domains []string) error {
-	g, err := d.apps.ReloadGlobal(ctx)
+	g, err := d.globals.Reload(ctx)
 	if err != nil {
 		return err
 	}

@@ -37,12 +37,6 @@ type Apps interface {
 	// UpdateApp changes the record under the app's lock ("a settings
 	// change").
 	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
-	// ReloadGlobal reads the global settings document (and sets the
-	// core's own copies of it).
-	ReloadGlobal(ctx context.Context) (platform.Global, error)
-	// ChangeGlobalThen changes the global settings document under the
-	// global lock; then runs after the save, still under it.
-	ChangeGlobalThen(ctx context.Context, what string, change func(*platform.Global) error, then func(platform.Global) error) error
 	// HostsChanged tells the packages that follow the apps' hosts
 	// (certs) that app has hosts now.
 	HostsChanged(ctx context.Context, app string, hosts []string)
@@ -52,10 +46,22 @@ type Apps interface {
 	RollOut(ctx context.Context, a *platform.App, rel platform.Release, log io.Writer) error
 }
 
+// Globals is the global settings document, which keeps the global
+// domains added by command (a *platform.Globals).
+type Globals interface {
+	// Reload reads the document (and sets the core's own copies of it).
+	Reload(ctx context.Context) (platform.Global, error)
+	// ChangeThen changes the document under the global lock; then runs
+	// after the save, still under it.
+	ChangeThen(ctx context.Context, what string, change func(*platform.Global) error, then func(platform.Global) error) error
+}
+
 // Config is what Domains is made from.
 type Config struct {
 	// Apps is the app core.
 	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
 	// Table is the routing table, where the apps' hosts are claimed.
 	Table *routing.Table
 	// Resolver is the one given to the core (platform.Config.Hosts).
@@ -65,14 +71,15 @@ type Config struct {
 // Domains runs the domains, proxy and ports commands. Its methods are
 // safe for concurrent use.
 type Domains struct {
-	apps  Apps
-	table *routing.Table
-	hosts *Resolver
+	apps    Apps
+	globals Globals
+	table   *routing.Table
+	hosts   *Resolver
 }
 
 // New returns the commands' side of the apps' domains.
 func New(cfg Config) *Domains {
-	return &Domains{apps: cfg.Apps, table: cfg.Table, hosts: cfg.Resolver}
+	return &Domains{apps: cfg.Apps, globals: cfg.Globals, table: cfg.Table, hosts: cfg.Resolver}
 }
 
 // Resolver returns the resolver d changes (for URLs and reserved hosts).

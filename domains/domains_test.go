@@ -78,7 +78,7 @@ func TestAGlobalDomainGivesEveryAppAHost(t *testing.T) {
 	if r, ok := b.table.Lookup("blog.other.test"); !ok || r.App != "blog" {
 		t.Fatalf("blog.other.test goes to %v", r)
 	}
-	g, err := b.p.GlobalSettings(b.ctx)
+	g, err := b.p.Globals().Settings(b.ctx)
 	if err != nil || !slices.Equal(g.Domains, []string{"other.test"}) {
 		t.Fatalf("settings/global's domains %q, %v; want the added one only", g.Domains, err)
 	}

@@ -29,7 +29,7 @@ func TestGlobalDomainsSetWithAnOddRecordName(t *testing.T) {
 	defer e.Close()
 	table, hosts := routing.New(), domains.NewResolver()
 	p := platform.New(platform.Config{Hosts: hosts, Store: st, Engine: e, Table: table, ReposDir: filepath.Join(dir, "repos")})
-	d := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	d := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 	if err := d.SetGlobalDomains(context.Background(), []string{"example.test"}); err != nil {
 		t.Fatalf("SetGlobalDomains: %v", err)
 	}

@@ -43,10 +43,14 @@ const HookCommand = repo.HookCommand
 // pusher as "remote:" lines.
 type Receiver struct {
 	platform *platform.Platform
-	pusher   Pusher
-	hookBin  string
-	socket   string
-	log      *slog.Logger
+	// renames say where an app renamed away went, and globals whether
+	// pushes may create apps: a push to a name no app has asks both.
+	renames *platform.Renamer
+	globals *platform.Globals
+	pusher  Pusher
+	hookBin string
+	socket  string
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	pushes map[string]push // by token
@@ -87,14 +91,15 @@ type Pusher interface {
 	Push(ctx context.Context, app string, updates []repo.RefUpdate, quarantine []string, out io.Writer) error
 }
 
-// NewReceiver returns a receiver. hookBin is the executable the hook runs
+// NewReceiver returns a receiver of pushes to p's apps (renames and
+// globals: what a push to a name no app has asks). hookBin is the executable the hook runs
 // (this process's own binary); socket is the unix socket path the hook
 // calls back on; pushes go to pusher.
-func NewReceiver(p *platform.Platform, pusher Pusher, hookBin, socket string, log *slog.Logger) *Receiver {
+func NewReceiver(p *platform.Platform, renames *platform.Renamer, globals *platform.Globals, pusher Pusher, hookBin, socket string, log *slog.Logger) *Receiver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{platform: p, pusher: pusher, hookBin: hookBin, socket: socket, log: log, pushes: map[string]push{}}
+	return &Receiver{platform: p, renames: renames, globals: globals, pusher: pusher, hookBin: hookBin, socket: socket, log: log, pushes: map[string]push{}}
 }
 
 // Start listens on the hook socket.
@@ -146,8 +151,8 @@ func (r *Receiver) Serve(ctx context.Context, service, app string, stdin io.Read
 			// RenamedTo first: a push to a renamed app's old name is most
 			// likely meant for the app under its new name, whether or not
 			// pushes may create apps.
-			renamedTo, renamed := r.platform.RenamedTo(ctx, app)
-			if off, err := r.platform.AutocreationDisabled(ctx); err != nil || off {
+			renamedTo, renamed := r.renames.RenamedTo(ctx, app)
+			if off, err := r.globals.AutocreationDisabled(ctx); err != nil || off {
 				if err != nil {
 					fmt.Fprintf(stderr, "berth: %v\n", err)
 				}

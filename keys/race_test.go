@@ -79,7 +79,7 @@ func TestRenameLosesNoConcurrentKeyRemoval(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			renameErr = p.Rename(ctx, "old-name", "new-name", nil)
+			renameErr = platform.NewRenamer(p).Rename(ctx, "old-name", "new-name", nil)
 		}()
 		removeErrs := make([]error, revoked)
 		go func() {

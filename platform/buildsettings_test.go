@@ -12,19 +12,19 @@ import (
 // are tested in their packages: buildconfig, appspec, pssettings.)
 func TestGlobalSettingsOfThisRound(t *testing.T) {
 	ctx := context.Background()
-	p := &Platform{store: &store.Files{Dir: t.TempDir()}}
-	off, err := p.AutocreationDisabled(ctx)
+	g := newGlobals(&store.Files{Dir: t.TempDir()})
+	off, err := g.AutocreationDisabled(ctx)
 	if off || err != nil {
 		t.Fatalf("autocreation off by default: %v, %v", off, err)
 	}
-	if err := p.SetDisableAutocreation(ctx, true); err != nil {
+	if err := g.SetDisableAutocreation(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if off, _ = p.AutocreationDisabled(ctx); !off {
+	if off, _ = g.AutocreationDisabled(ctx); !off {
 		t.Error("autocreation not off once disabled")
 	}
-	p.SetDisableAutocreation(ctx, false)
-	if off, _ = p.AutocreationDisabled(ctx); off {
+	g.SetDisableAutocreation(ctx, false)
+	if off, _ = g.AutocreationDisabled(ctx); off {
 		t.Error("autocreation still off once cleared")
 	}
 }

@@ -37,7 +37,7 @@ const DefaultPort = 5000
 // config, overridden by the release's config, then the variables Berth
 // sets, which config cannot override.
 func (p *Platform) ReleaseEnv(a *App, rel Release, dyno string) []string {
-	merged := p.GlobalConfig()
+	merged := p.globals.Config()
 	maps.Copy(merged, rel.Config)
 	rev := p.buildSettings.RevEnvVar(a)
 	env := make([]string, 0, len(merged)+3)

@@ -3,8 +3,6 @@ package platform
 import (
 	"context"
 	"fmt"
-
-	"github.com/berth-paas/berth/store"
 )
 
 // What package deploy, which runs the deploy pipeline and the apps'
@@ -15,22 +13,9 @@ import (
 // deploy: it calls the build records through the BuildRecords it is
 // given.
 
-// DeployedReport is what a deploy's log ends with: the app's URLs and its
-// formation.
-func (p *Platform) DeployedReport(a *App, formation map[string]int) []byte {
-	return p.deployedReport(a, formation)
-}
-
 // ProcessTypes returns the types a release runs, web first: the
 // Procfile's types but release, or just web without a Procfile.
 func ProcessTypes(procfile map[string]string) []string { return processTypes(procfile) }
-
-// LoadApp reads app name's record from s, for a package that keeps a
-// record current under the app's lock (the deploy's outcome, on a fresh
-// copy of the record, written back with SaveApp).
-func LoadApp(ctx context.Context, s store.Store, name string) (*App, error) {
-	return loadApp(ctx, s, name)
-}
 
 // ChangeConfig applies a config change to *cfg (made when nil): set's
 // vars, then unset's removed; with replace, unset is every var set lacks.

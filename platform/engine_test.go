@@ -93,7 +93,7 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		BuildSettings: resolver,
 		Scheduler:     captured(&sched, wrapped(dockerLocal(-1, -1), wrap)),
 	})
-	d := deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Specs: platform.NewSpecs(spec),
+	d := deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Scheduler: sched, Specs: platform.NewSpecs(spec),
 		Builders: sel, BuildSettings: resolver, Repos: p.Repos(), Builds: builds})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -102,14 +102,14 @@ func newBedScheduled(t *testing.T, builders func(*fakeengine.Engine) *builder.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, dom: dom, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Builders: sel, Repos: d})})
+	return withPackages(&bed{t: t, p: p, d: d, engine: engine, table: table, ctx: ctx, dom: dom, spec: appspec.New(appspec.Config{Spec: spec, Apps: p}), build: buildconfig.New(buildconfig.Config{Store: st, Apps: p, Globals: p.Globals(), Builders: sel, Repos: d})})
 }
 
 // withDomains wires package domains over p as Berth does (caddymodule):
 // hosts is the resolver p was given; the global domain is example.test.
 func withDomains(t *testing.T, ctx context.Context, p *platform.Platform, table *routing.Table, hosts *domains.Resolver) *domains.Domains {
 	t.Helper()
-	dom := domains.New(domains.Config{Apps: p, Table: table, Resolver: hosts})
+	dom := domains.New(domains.Config{Apps: p, Globals: p.Globals(), Table: table, Resolver: hosts})
 	if err := dom.SetGlobalDomains(ctx, []string{"example.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +143,8 @@ func captured(s *platform.Scheduler, make func(platform.SchedulerDeps) platform.
 
 // withPackages wires the packages that keep settings of b's apps.
 func withPackages(b *bed) *bed {
-	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Engine: b.engine})
-	b.disk = disk.New(disk.Config{Apps: b.p, Hooks: b.p.Hooks(), Builds: b.d, Engine: b.engine})
+	b.ps = pssettings.New(pssettings.Config{Apps: b.p, Globals: b.p.Globals(), Engine: b.engine})
+	b.disk = disk.New(disk.Config{Apps: b.p, Globals: b.p.Globals(), Hooks: b.p.Hooks(), Builds: b.d, Engine: b.engine})
 	return b
 }
 

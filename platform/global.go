@@ -8,7 +8,9 @@ import (
 	"maps"
 	"reflect"
 	"strings"
+	"sync"
 
+	"github.com/berth-paas/berth/internal/busy"
 	"github.com/berth-paas/berth/store"
 )
 
@@ -87,8 +89,8 @@ func globalOwnKeys() []string {
 }
 
 // saveGlobal writes g, with the fields of other packages that loadGlobal
-// read. The caller holds the global lock (p.lock("_global", ...)), as do
-// other packages that write their fields (LockGlobal).
+// read. The caller holds the global lock (Globals.Lock), as do other
+// packages that write their fields.
 func saveGlobal(ctx context.Context, s store.Store, g Global) error {
 	own, err := json.Marshal(g)
 	if err != nil {
@@ -126,75 +128,181 @@ func ValidateDomain(d string) error {
 	return nil
 }
 
-// GlobalConfig returns the config vars every app gets.
-func (p *Platform) GlobalConfig() map[string]string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]string, len(p.globalConfig))
-	maps.Copy(out, p.globalConfig)
+// Globals owns the global settings document (settings/global): it reads
+// and changes it under the global lock, and keeps the copies of it the
+// core reads on every rollout (the global config, the process settings).
+// Packages that keep a field of the document (domains, pssettings, disk,
+// certs, appspec, buildconfig) change it through Globals, so that one
+// lock orders every write of it. Its methods are safe for concurrent use.
+//
+// The platform makes it on its store and hands it out (Platform.Globals)
+// to the packages that read or change the document: one value, one lock.
+type Globals struct {
+	store store.Store
+	// busy holds the document's one lock, busy with what.
+	busy busy.Set
+
+	mu      sync.Mutex
+	config  map[string]string // config:set --global
+	process ProcessGlobals    // ps:set and checks:set --global's
+}
+
+func newGlobals(s store.Store) *Globals { return &Globals{store: s} }
+
+// Globals is the global settings document the platform reads, for the
+// packages that keep settings in it and the commands that change it.
+func (p *Platform) Globals() *Globals { return p.globals }
+
+// globalLockName is what a held global lock is called in the message
+// that refuses a second change ("a global config change of _global is
+// running"): the name the lock had when the platform held it.
+const globalLockName = "_global"
+
+// Lock marks the global settings busy with what, or fails at once with a
+// message that says what holds them, for a package that keeps a field of
+// the document (certs' "hsts") and writes it itself.
+func (g *Globals) Lock(what string) (unlock func(), err error) {
+	unlock, holder := g.busy.Take(globalLockName, what)
+	if unlock == nil {
+		return nil, Errorf(ErrBusy, "%s of %s is running; try again when it has finished", holder, globalLockName)
+	}
+	return unlock, nil
+}
+
+// Config returns the config vars every app gets.
+func (g *Globals) Config() map[string]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]string, len(g.config))
+	maps.Copy(out, g.config)
 	return out
 }
 
-// SetGlobalConfig sets and unsets global config vars. Apps get them from
-// their next rollout on (a deploy, a config change, ps:restart).
-func (p *Platform) SetGlobalConfig(ctx context.Context, set map[string]string, unset []string) error {
-	_, err := p.setGlobalConfig(ctx, set, unset, false)
+// Process returns the process settings of the global document, as the
+// core uses them (read by Reload, before Start and at each reload, and
+// kept current by every change).
+func (g *Globals) Process() ProcessGlobals {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.process
+}
+
+// SetConfig sets and unsets global config vars. Apps get them from their
+// next rollout on (a deploy, a config change, ps:restart).
+func (g *Globals) SetConfig(ctx context.Context, set map[string]string, unset []string) error {
+	_, err := g.setConfig(ctx, set, unset, false)
 	return err
 }
 
-// ReplaceGlobalConfig is SetGlobalConfig for config:import --global
-// --replace: the global config becomes set, the vars to remove read under
-// the global lock. It returns the removed keys, sorted.
-func (p *Platform) ReplaceGlobalConfig(ctx context.Context, set map[string]string) ([]string, error) {
-	return p.setGlobalConfig(ctx, set, nil, true)
+// ReplaceConfig is SetConfig for config:import --global --replace: the
+// global config becomes set, the vars to remove read under the global
+// lock. It returns the removed keys, sorted.
+func (g *Globals) ReplaceConfig(ctx context.Context, set map[string]string) ([]string, error) {
+	return g.setConfig(ctx, set, nil, true)
 }
 
-func (p *Platform) setGlobalConfig(ctx context.Context, set map[string]string, unset []string, replace bool) ([]string, error) {
+func (g *Globals) setConfig(ctx context.Context, set map[string]string, unset []string, replace bool) ([]string, error) {
 	for k := range set {
 		if !validEnvName(k) {
 			return nil, fmt.Errorf("%q is not a valid config var name: use letters, digits and underscores, not starting with a digit", k)
 		}
 	}
-	change := func(g *Global) error {
-		unset = changeConfig(&g.Config, set, unset, replace)
+	change := func(doc *Global) error {
+		unset = changeConfig(&doc.Config, set, unset, replace)
 		return nil
 	}
-	err := p.changeGlobal(ctx, "a global config change", change, func(g Global) error {
-		p.mu.Lock()
-		p.globalConfig = g.Config
-		p.mu.Unlock()
-		return nil
-	})
-	if err != nil {
+	if err := g.change(ctx, "a global config change", change, nil); err != nil {
 		return nil, err
 	}
 	return unset, nil
 }
 
-// changeGlobal changes the global settings document under the global lock
+// AutocreationDisabled reports whether a push to an app that does not
+// exist is refused (apps:set --global disable-autocreation true) rather
+// than creating it. A settings document that cannot be read refuses: the
+// admin who turned creation off must not find apps made behind their back.
+func (g *Globals) AutocreationDisabled(ctx context.Context) (bool, error) {
+	doc, err := loadGlobal(ctx, g.store)
+	if err != nil {
+		return true, err
+	}
+	return doc.DisableAutocreation, nil
+}
+
+// SetDisableAutocreation sets apps:set --global disable-autocreation.
+func (g *Globals) SetDisableAutocreation(ctx context.Context, disabled bool) error {
+	return g.change(ctx, "a global settings change", func(doc *Global) error { doc.DisableAutocreation = disabled; return nil }, nil)
+}
+
+// Settings reads the global settings document, for a package that keeps
+// settings in it (disk's keep).
+func (g *Globals) Settings(ctx context.Context) (Global, error) {
+	return loadGlobal(ctx, g.store)
+}
+
+// Reload reads the global settings document again and sets the copies
+// the core reads (the global config, the process settings), before Start
+// and at each config reload; it returns the document for package
+// domains, which keeps its domains field.
+func (g *Globals) Reload(ctx context.Context) (Global, error) {
+	doc, err := loadGlobal(ctx, g.store)
+	if err != nil {
+		return doc, err
+	}
+	g.keep(doc)
+	return doc, nil
+}
+
+// Change changes the global settings document under the global lock
+// (busy with what), for a package that keeps settings in its fields
+// (pssettings, disk). An error from change leaves the document as it was.
+// The copies the core reads follow the saved document.
+func (g *Globals) Change(ctx context.Context, what string, change func(*Global) error) error {
+	return g.change(ctx, what, change, nil)
+}
+
+// ChangeThen is Change for a package that keeps a copy of its field in
+// memory (domains' global domains): then runs after the document is
+// saved, still under the global lock, so copies are set in the order the
+// saves happened, and not when a save fails. Its error is the change's
+// (the document stays saved).
+func (g *Globals) ChangeThen(ctx context.Context, what string, change func(*Global) error, then func(Global) error) error {
+	return g.change(ctx, what, change, then)
+}
+
+// change changes the global settings document under the global lock
 // (busy with what): load, change, save. An error from change leaves the
-// document as it was. applied, when not nil, runs after the document is
-// saved, still under the lock, for a setting the platform also keeps in
-// memory: caches are then set in the order the saves happened, and not
-// when a save fails. Its error is the change's (the document stays saved).
-func (p *Platform) changeGlobal(ctx context.Context, what string, change func(*Global) error, applied func(Global) error) error {
-	unlock, err := p.lock("_global", what)
+// document as it was. Once it is saved, still under the lock, the core's
+// copies follow it, and then (when not nil) runs, for a package's own
+// copy: copies are set in the order the saves happened, and not when a
+// save fails. then's error is the change's (the document stays saved).
+func (g *Globals) change(ctx context.Context, what string, change func(*Global) error, then func(Global) error) error {
+	unlock, err := g.Lock(what)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	g, err := loadGlobal(ctx, p.store)
+	doc, err := loadGlobal(ctx, g.store)
 	if err != nil {
 		return err
 	}
-	if err := change(&g); err != nil {
+	if err := change(&doc); err != nil {
 		return err
 	}
-	if err := saveGlobal(ctx, p.store, g); err != nil {
+	if err := saveGlobal(ctx, g.store, doc); err != nil {
 		return err
 	}
-	if applied != nil {
-		return applied(g)
+	g.keep(doc)
+	if then != nil {
+		return then(doc)
 	}
 	return nil
+}
+
+// keep sets the copies the core reads from doc.
+func (g *Globals) keep(doc Global) {
+	g.mu.Lock()
+	g.config = doc.Config
+	g.process = processGlobalsOf(doc)
+	g.mu.Unlock()
 }

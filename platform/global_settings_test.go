@@ -54,15 +54,15 @@ func TestProcessGlobalsReadFromThePreviousDocument(t *testing.T) {
 	if err := st.Put(ctx, "settings/global", []byte(doc)); err != nil {
 		t.Fatal(err)
 	}
-	p := &Platform{store: st, table: routing.New()}
-	if _, err := p.ReloadGlobal(ctx); err != nil {
+	p := &Platform{store: st, table: routing.New(), globals: newGlobals(st)}
+	if _, err := p.globals.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := p.ProcessGlobals(), (ProcessGlobals{RestartPolicy: "unless-stopped", StopTimeoutSeconds: 12, WaitToRetire: 9}); got != want {
 		t.Fatalf("process globals %+v, want %+v", got, want)
 	}
-	// A change through ChangeGlobal keeps the core's copy current.
-	if err := p.ChangeGlobal(ctx, "a test", func(g *Global) error { g.WaitToRetire = 0; return nil }); err != nil {
+	// A change through Globals.Change keeps the core's copy current.
+	if err := p.globals.Change(ctx, "a test", func(g *Global) error { g.WaitToRetire = 0; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.ProcessGlobals().WaitToRetire; got != 0 {

@@ -40,9 +40,10 @@ func (p *Platform) LockApp(ctx context.Context, app, what string) (hosts []strin
 }
 
 // LockGlobal marks the global settings busy with what, for a package
-// that keeps a field of the global settings document (certs' "hsts").
+// that keeps a field of the global settings document (certs' "hsts"):
+// Globals.Lock, through the core for the packages that ask it.
 func (p *Platform) LockGlobal(what string) (unlock func(), err error) {
-	return p.lock("_global", what)
+	return p.globals.Lock(what)
 }
 
 // Hooks are what other packages asked to be told about apps; the

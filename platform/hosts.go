@@ -79,36 +79,6 @@ func firstExactHost(hosts []string) string {
 // (routing.Route.Disabled), so that no other app's wildcard takes them.
 func (a *App) RoutingDisabled() bool { return a.ProxyDisabled || a.DomainsDisabled }
 
-// ReloadGlobal reads the global settings document again and sets the
-// core's copies of it (the global config, the process settings), before
-// Start and at each config reload; it returns the document for package
-// domains, which keeps its domains field.
-func (p *Platform) ReloadGlobal(ctx context.Context) (Global, error) {
-	g, err := loadGlobal(ctx, p.store)
-	if err != nil {
-		return g, err
-	}
-	p.mu.Lock()
-	p.globalConfig = g.Config
-	p.processGlobals = processGlobalsOf(g)
-	p.mu.Unlock()
-	return g, nil
-}
-
-// ChangeGlobalThen is ChangeGlobal for a package that keeps a copy of
-// its field in memory (domains' global domains): then runs after the
-// document is saved, still under the global lock, so copies are set in
-// the order the saves happened, and not when a save fails. Its error is
-// the change's (the document stays saved).
-func (p *Platform) ChangeGlobalThen(ctx context.Context, what string, change func(*Global) error, then func(Global) error) error {
-	return p.changeGlobal(ctx, what, change, func(g Global) error {
-		p.mu.Lock()
-		p.processGlobals = processGlobalsOf(g)
-		p.mu.Unlock()
-		return then(g)
-	})
-}
-
 // HostsChanged runs the OnAppHostsChanged hooks, for package domains,
 // which sets the apps' hosts in the routing table.
 func (p *Platform) HostsChanged(ctx context.Context, app string, hosts []string) {

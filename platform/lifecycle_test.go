@@ -263,11 +263,11 @@ func TestReplaceConfig(t *testing.T) {
 	if cfg, _ := b.d.Config(b.ctx, "blog"); !maps.Equal(cfg, map[string]string{"B": "2", "C": "3"}) {
 		t.Fatalf("config %v after a refused replace", cfg)
 	}
-	if err := b.p.SetGlobalConfig(b.ctx, map[string]string{"G": "1", "H": "1"}, nil); err != nil {
+	if err := b.p.Globals().SetConfig(b.ctx, map[string]string{"G": "1", "H": "1"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	gone, err = b.p.ReplaceGlobalConfig(b.ctx, map[string]string{"H": "2"})
-	if err != nil || !slices.Equal(gone, []string{"G"}) || !maps.Equal(b.p.GlobalConfig(), map[string]string{"H": "2"}) {
-		t.Fatalf("global: removed %v, %v; config %v", gone, err, b.p.GlobalConfig())
+	gone, err = b.p.Globals().ReplaceConfig(b.ctx, map[string]string{"H": "2"})
+	if err != nil || !slices.Equal(gone, []string{"G"}) || !maps.Equal(b.p.Globals().Config(), map[string]string{"H": "2"}) {
+		t.Fatalf("global: removed %v, %v; config %v", gone, err, b.p.Globals().Config())
 	}
 }

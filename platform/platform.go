@@ -54,7 +54,11 @@ type Config struct {
 	// Hosts says which hosts each app answers on and how users open them
 	// (hosts.go; package domains, which keeps the global domains and
 	// Berth's reserved hosts); nil: each app on its bare name and own
-	// domains, over http.
+	// domains, over http (bareHosts), and New logs a warning saying so.
+	// nil is not an error on purpose: package domains imports this one,
+	// so the unit tests of the core alone (here and in the packages
+	// beside it) can only give none; Berth's one constructor
+	// (caddymodule's newCore) always sets it.
 	Hosts HostResolver
 }
 
@@ -76,12 +80,11 @@ type Platform struct {
 	// app at a time.
 	busy busy.Set
 
-	mu           sync.Mutex
-	globalConfig map[string]string // config:set --global
-	limits       Limits            // SetLimits
-	// processGlobals are ps:set and checks:set --global's (package
-	// pssettings), which the rollout applies.
-	processGlobals ProcessGlobals
+	mu     sync.Mutex
+	limits Limits // SetLimits
+	// globals is the global settings document (Globals), whose config
+	// and process settings the rollout applies.
+	globals *Globals
 	// routes keeps the table following the containers (package routes).
 	routes *routes.Controller
 	// hooks let other packages follow apps that go or change name.
@@ -115,6 +118,7 @@ func New(cfg Config) *Platform {
 		builds:   cfg.Builds,
 		log:      log,
 		specs:    specs(cfg.Specs),
+		globals:  newGlobals(cfg.Store),
 	}
 	if p.builds == nil {
 		p.builds = noBuildRecords{}
@@ -123,6 +127,7 @@ func New(cfg Config) *Platform {
 		p.buildSettings = DefaultBuildSettings{}
 	}
 	if p.hosts = cfg.Hosts; p.hosts == nil {
+		log.Warn("no host resolver given: apps answer on their bare names and own domains only, over http (set platform.Config.Hosts)")
 		p.hosts = bareHosts{}
 	}
 	p.routes = routes.New(cfg.Engine, cfg.Table, routeApps{p}, log)
@@ -304,7 +309,7 @@ func (p *Platform) List(ctx context.Context) ([]AppInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	counts, err := p.processCounts(ctx)
+	counts, err := processCounts(ctx, p.docker)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +388,7 @@ func (p *Platform) Create(ctx context.Context, name string) error {
 	if err := saveApp(ctx, p.store, a); err != nil {
 		return err
 	}
-	p.forgetRenamed(ctx, name)
+	forgetRenamed(ctx, p.store, p.log, name)
 	p.table.SetHosts(name, hosts)
 	p.log.Info("app created", "app", name)
 	return nil

@@ -109,10 +109,10 @@ func TestRepositoryFollowsRenameCloneAndDestroy(t *testing.T) {
 	b.mustDeploy("blog", "app:v1")
 	rev := b.withBranch("blog")
 	repos := b.p.Repos()
-	if err := b.p.Clone(b.ctx, "blog", "copy", nil); err != nil {
+	if err := platform.NewRenamer(b.p).Clone(b.ctx, "blog", "copy", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
+	if err := platform.NewRenamer(b.p).Rename(b.ctx, "blog", "journal", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, app := range []string{"copy", "journal"} {
@@ -144,7 +144,7 @@ func TestBuildsFollowARenameAndANewAppOfTheOldNameHasNone(t *testing.T) {
 	if err != nil || len(before) == 0 {
 		t.Fatalf("builds of blog: %v, %v", before, err)
 	}
-	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
+	if err := platform.NewRenamer(b.p).Rename(b.ctx, "blog", "journal", nil); err != nil {
 		t.Fatal(err)
 	}
 	after, err := b.d.Builds(b.ctx, "journal")
@@ -176,7 +176,7 @@ func TestAFailedCloneDropsItsNewAppAsADestroyDoes(t *testing.T) {
 		return nil
 	})
 	b.p.Hooks().OnAppCloneSetup(func(context.Context, string, string) error { return errors.New("setup failed") })
-	if err := b.p.Clone(b.ctx, "blog", "copy", nil); err == nil {
+	if err := platform.NewRenamer(b.p).Clone(b.ctx, "blog", "copy", nil); err == nil {
 		t.Fatal("the clone succeeded although its setup failed")
 	}
 	if !slices.Equal(destroying, []string{"copy"}) {
@@ -198,7 +198,7 @@ func TestRenameKeepsWhoSetTheResourceLimits(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.p.Rename(b.ctx, "blog", "journal", nil); err != nil {
+	if err := platform.NewRenamer(b.p).Rename(b.ctx, "blog", "journal", nil); err != nil {
 		t.Fatal(err)
 	}
 	a, err := b.p.App(b.ctx, "journal")

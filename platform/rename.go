@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -14,23 +15,41 @@ import (
 	"github.com/berth-paas/berth/store"
 )
 
+// Renamer renames and clones apps (apps:rename, apps:clone), and keeps
+// the rename records that let a push to an old name point at the new one
+// (RenamedTo). It is the app core's lifecycle beside Create and Destroy:
+// it takes both names' locks, copies the record, runs the OnAppRenameSetup
+// / OnAppCloneSetup hooks (what other packages keep of the app follows
+// it), rolls the release out under the new name and, for a rename,
+// forgets the old app (OnAppRenaming, OnAppRenamed). It lives in this
+// package because a rename is a destroy of the old name done halfway
+// through a rollout: it needs the core's lock, routing table, scheduler
+// and build records, which no other package is given.
+type Renamer struct {
+	p *Platform
+}
+
+// NewRenamer returns the renames and clones of p's apps.
+func NewRenamer(p *Platform) *Renamer { return &Renamer{p: p} }
+
 // Rename gives an app a new name: its record, repository, images, own
 // domains and deploy keys move, and its current release is rolled out
 // under the new name before the old containers go. Its default hosts
 // change with the name.
-func (p *Platform) Rename(ctx context.Context, from, to string, log io.Writer) error {
-	return p.copyApp(ctx, from, to, true, logWriter(log))
+func (r *Renamer) Rename(ctx context.Context, from, to string, log io.Writer) error {
+	return r.copyApp(ctx, from, to, true, logWriter(log))
 }
 
 // Clone makes a new app from an existing one: config, formation, checks
 // and settings are copied, its current release is deployed under the new
 // name, and the repository is copied so pushes continue from it. Own
 // domains and deploy keys stay with the original.
-func (p *Platform) Clone(ctx context.Context, from, to string, log io.Writer) error {
-	return p.copyApp(ctx, from, to, false, logWriter(log))
+func (r *Renamer) Clone(ctx context.Context, from, to string, log io.Writer) error {
+	return r.copyApp(ctx, from, to, false, logWriter(log))
 }
 
-func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log io.Writer) error {
+func (r *Renamer) copyApp(ctx context.Context, from, to string, move bool, log io.Writer) error {
+	p := r.p
 	if err := ValidateAppName(to); err != nil {
 		return err
 	}
@@ -82,30 +101,30 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		dst.PortMap = slices.DeleteFunc(slices.Clone(src.PortMap), func(m string) bool { return strings.HasPrefix(m, "tcp:") })
 	}
 	for _, h := range p.hosts.HostsOf(&dst) {
-		if r, ok := p.table.Lookup(h); ok && r.App != from {
-			return fmt.Errorf("cannot use %s: its domain %s is already served by app %s", to, h, r.App)
+		if route, ok := p.table.Lookup(h); ok && route.App != from {
+			return fmt.Errorf("cannot use %s: its domain %s is already served by app %s", to, h, route.App)
 		}
 	}
 	// Images: every release keeps its image under the new name.
 	dst.Releases = nil
-	for _, r := range src.Releases {
-		r.Image = strings.Replace(r.Image, "berth/"+from+":", "berth/"+to+":", 1)
-		if err := p.docker.Tag(ctx, r.ImageID, r.Image); err != nil {
-			if r.Version == src.Current {
+	for _, rel := range src.Releases {
+		rel.Image = strings.Replace(rel.Image, "berth/"+from+":", "berth/"+to+":", 1)
+		if err := p.docker.Tag(ctx, rel.ImageID, rel.Image); err != nil {
+			if rel.Version == src.Current {
 				return err
 			}
 			continue // an old release whose image is gone cannot come along
 		}
-		dst.Releases = append(dst.Releases, r)
+		dst.Releases = append(dst.Releases, rel)
 	}
 	if err := saveApp(ctx, p.store, &dst); err != nil {
 		return err
 	}
-	p.forgetRenamed(ctx, to)
+	forgetRenamed(ctx, p.store, p.log, to)
 	if err := p.hooks.runCopySetup(ctx, from, to, move); err != nil {
 		// Nothing runs or routes as to yet: drop its record, so that the
 		// command can be run again.
-		p.abandon(context.WithoutCancel(ctx), &dst)
+		r.abandon(context.WithoutCancel(ctx), &dst)
 		return err
 	}
 	hosts := p.hosts.HostsOf(&dst)
@@ -114,7 +133,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if rel, ok := dst.CurrentRelease(); ok {
 		fmt.Fprintf(log, "-----> Starting v%d of %s\n", rel.Version, to)
 		if err := p.rollout(ctx, &dst, rel, log); err != nil {
-			p.abandon(context.WithoutCancel(ctx), &dst)
+			r.abandon(context.WithoutCancel(ctx), &dst)
 			return fmt.Errorf("%s did not start: %w", to, err)
 		}
 	}
@@ -130,7 +149,7 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 	if err := p.hooks.runRenaming(ctx, from, to); err != nil {
 		return err
 	}
-	p.forget(ctx, src)
+	r.forget(ctx, src)
 	if err := p.builds.Move(from, to); err != nil {
 		p.log.Warn("move builds", "from", from, "to", to, "error", err)
 		if err := p.builds.Remove(from); err != nil {
@@ -138,14 +157,15 @@ func (p *Platform) copyApp(ctx context.Context, from, to string, move bool, log 
 		}
 	}
 	p.hooks.runRenamed(ctx, from, to)
-	p.recordRenamed(ctx, from, to)
+	r.recordRenamed(ctx, from, to)
 	return nil
 }
 
 // forget removes an app's route, containers, images and record, logging
 // what it cannot remove. (Its repository follows the app's life through
 // the hooks: package repo.)
-func (p *Platform) forget(ctx context.Context, a *App) {
+func (r *Renamer) forget(ctx context.Context, a *App) {
+	p := r.p
 	defer p.routes.Leaving(a.Name)()
 	p.table.Remove(a.Name)
 	p.sched.Remove(ctx, a, true)
@@ -165,12 +185,13 @@ func (p *Platform) forget(ctx context.Context, a *App) {
 // key added for the new name while the rollout ran) goes first, with the
 // app marked leaving so that nothing is added for it meanwhile, and the
 // builds recorded under its name go too.
-func (p *Platform) abandon(ctx context.Context, a *App) {
+func (r *Renamer) abandon(ctx context.Context, a *App) {
+	p := r.p
 	defer p.routes.Leaving(a.Name)()
 	if err := p.hooks.runDestroying(ctx, a.Name); err != nil {
 		p.log.Error("a failed rename or clone could not drop what belongs to its new app; check ssh-keys:list for keys of it", "app", a.Name, "error", err)
 	}
-	p.forget(ctx, a)
+	r.forget(ctx, a)
 	if err := p.builds.Remove(a.Name); err != nil {
 		p.log.Warn("remove builds", "app", a.Name, "error", err)
 	}
@@ -184,36 +205,36 @@ func renamedKey(name string) string { return "renamed/" + name }
 
 // recordRenamed remembers that from is now to. A failure only loses the
 // hint at a later push, so it is logged.
-func (p *Platform) recordRenamed(ctx context.Context, from, to string) {
+func (r *Renamer) recordRenamed(ctx context.Context, from, to string) {
 	doc, _ := json.Marshal(map[string]string{"to": to})
-	if err := p.store.Put(ctx, renamedKey(from), doc); err != nil {
-		p.log.Warn("record rename", "from", from, "to", to, "error", err)
+	if err := r.p.store.Put(ctx, renamedKey(from), doc); err != nil {
+		r.p.log.Warn("record rename", "from", from, "to", to, "error", err)
 	}
 }
 
 // RenamedTo returns the name the app once called name was renamed to,
 // if no app has taken that name since.
-func (p *Platform) RenamedTo(ctx context.Context, name string) (string, bool) {
+func (r *Renamer) RenamedTo(ctx context.Context, name string) (string, bool) {
 	if ValidateAppName(name) != nil {
 		return "", false
 	}
-	doc, err := p.store.Get(ctx, renamedKey(name))
+	doc, err := r.p.store.Get(ctx, renamedKey(name))
 	if err != nil {
 		return "", false
 	}
-	var r struct {
+	var rec struct {
 		To string `json:"to"`
 	}
-	if json.Unmarshal(doc, &r) != nil || r.To == "" {
+	if json.Unmarshal(doc, &rec) != nil || rec.To == "" {
 		return "", false
 	}
-	return r.To, true
+	return rec.To, true
 }
 
 // forgetRenamed drops the rename record of name: a new app of that name
-// ends the old name's story.
-func (p *Platform) forgetRenamed(ctx context.Context, name string) {
-	if err := p.store.Delete(ctx, renamedKey(name)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.log.Warn("forget rename", "app", name, "error", err)
+// (Create, a rename or clone to it) ends the old name's story.
+func forgetRenamed(ctx context.Context, s store.Store, log *slog.Logger, name string) {
+	if err := s.Delete(ctx, renamedKey(name)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Warn("forget rename", "app", name, "error", err)
 	}
 }

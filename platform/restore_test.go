@@ -39,7 +39,7 @@ func bedOn(t *testing.T, engine *fakeengine.Engine, dir string, interval time.Du
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Engine: engine, Store: st, Scheduler: sched, Repos: p.Repos(), Builds: builds}), engine: engine, table: table, ctx: ctx, dom: dom})
+	return withPackages(&bed{t: t, p: p, d: deploy.New(deploy.Config{Apps: p, Globals: p.Globals(), Engine: engine, Scheduler: sched, Repos: p.Repos(), Builds: builds}), engine: engine, table: table, ctx: ctx, dom: dom})
 }
 
 func newRestoreBed(t *testing.T, interval time.Duration, revivals int) (*bed, string) {

@@ -81,32 +81,9 @@ func KeepReleasesOf(a *App, g Global, l Limits) (int, string) {
 }
 
 // ProcessGlobals returns the process settings of the global document, as
-// the core uses them (read by ReloadGlobal, before Start and at each
-// reload, and kept current by ChangeGlobal).
-func (p *Platform) ProcessGlobals() ProcessGlobals {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.processGlobals
-}
-
-// GlobalSettings reads the global settings document, for a package that
-// keeps settings in it (disk's keep).
-func (p *Platform) GlobalSettings(ctx context.Context) (Global, error) {
-	return loadGlobal(ctx, p.store)
-}
-
-// ChangeGlobal changes the global settings document under the global lock
-// (busy with what), for a package that keeps settings in its fields
-// (pssettings, disk). An error from change leaves the document as it was.
-// The core's copy of the process settings follows the saved document.
-func (p *Platform) ChangeGlobal(ctx context.Context, what string, change func(*Global) error) error {
-	return p.changeGlobal(ctx, what, change, func(g Global) error {
-		p.mu.Lock()
-		p.processGlobals = processGlobalsOf(g)
-		p.mu.Unlock()
-		return nil
-	})
-}
+// the core uses them (Globals.Process): schedulers and one-offs read them
+// through the core (SchedulerApps).
+func (p *Platform) ProcessGlobals() ProcessGlobals { return p.globals.Process() }
 
 // ChangeApp runs change on app's record under the app's lock (busy with
 // what, as "a cleanup"), for a package that must save the record before
@@ -119,7 +96,10 @@ func (p *Platform) ChangeApp(ctx context.Context, app, what string, change func(
 		return err
 	}
 	defer unlock()
-	return change(a, func() error { return saveApp(ctx, p.store, a) })
+	// The write is not cut by the caller's cancel: a deploy whose pusher
+	// went away still records its outcome (package deploy).
+	save := func() error { return saveApp(context.WithoutCancel(ctx), p.store, a) }
+	return change(a, save)
 }
 
 // OnRolledOut registers f to run after a rollout made a release of a

@@ -13,11 +13,11 @@ import (
 )
 
 // processCounts counts the running containers of every app by process
-// type, in one listing: apps:list's CONTAINERS column.
-func (p *Platform) processCounts(ctx context.Context) (map[string]map[string]int, error) {
+// type, in one listing of e: apps:list's CONTAINERS column.
+func processCounts(ctx context.Context, e Engine) (map[string]map[string]int, error) {
 	// ListRunning lists stopped containers too (callers look at Running):
 	// a stopped app's exited containers are not counted.
-	all, err := p.docker.ListRunning(ctx, docker.LabelApp)
+	all, err := e.ListRunning(ctx, docker.LabelApp)
 	if err != nil {
 		return nil, err
 	}
@@ -64,10 +64,12 @@ func FormatProcesses(counts map[string]int) string {
 // reportDeployed ends a deploy's log with the URLs a user can open, and
 // names the process types left at 0 with the command that starts them.
 func (p *Platform) reportDeployed(a *App, formation map[string]int, log io.Writer) {
-	log.Write(p.deployedReport(a, formation))
+	log.Write(p.DeployedReport(a, formation))
 }
 
-func (p *Platform) deployedReport(a *App, formation map[string]int) []byte {
+// DeployedReport is what a deploy's log ends with: the app's URLs and its
+// formation (package deploy ends its deploys' logs with it).
+func (p *Platform) DeployedReport(a *App, formation map[string]int) []byte {
 	var b strings.Builder
 	b.WriteString("=====> Application deployed:\n")
 	for _, u := range p.hosts.URLsFor(p.hosts.HostsOf(a)) {

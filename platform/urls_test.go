@@ -96,19 +96,19 @@ func TestFormatProcesses(t *testing.T) {
 func TestRenameIsRememberedUntilTheNameIsTakenAgain(t *testing.T) {
 	b := newBed(t)
 	b.mustDeploy("blog", "app:v1")
-	if _, ok := b.p.RenamedTo(b.ctx, "blog"); ok {
+	if _, ok := platform.NewRenamer(b.p).RenamedTo(b.ctx, "blog"); ok {
 		t.Fatal("an app never renamed has a rename record")
 	}
-	if err := b.p.Rename(b.ctx, "blog", "journal", io.Discard); err != nil {
+	if err := platform.NewRenamer(b.p).Rename(b.ctx, "blog", "journal", io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if to, ok := b.p.RenamedTo(b.ctx, "blog"); !ok || to != "journal" {
+	if to, ok := platform.NewRenamer(b.p).RenamedTo(b.ctx, "blog"); !ok || to != "journal" {
 		t.Fatalf("RenamedTo(blog) = %q, %v; want journal", to, ok)
 	}
 	if err := b.p.Create(b.ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	if to, ok := b.p.RenamedTo(b.ctx, "blog"); ok {
+	if to, ok := platform.NewRenamer(b.p).RenamedTo(b.ctx, "blog"); ok {
 		t.Fatalf("a new app blog still reads as renamed to %q", to)
 	}
 }

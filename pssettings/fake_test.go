@@ -62,7 +62,7 @@ func (f *fakeApps) ChangeApp(_ context.Context, app, _ string, change func(a *pl
 	})
 }
 
-func (f *fakeApps) ChangeGlobal(_ context.Context, _ string, change func(*platform.Global) error) error {
+func (f *fakeApps) Change(_ context.Context, _ string, change func(*platform.Global) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.global
@@ -73,7 +73,7 @@ func (f *fakeApps) ChangeGlobal(_ context.Context, _ string, change func(*platfo
 	return nil
 }
 
-func (f *fakeApps) ProcessGlobals() platform.ProcessGlobals {
+func (f *fakeApps) Process() platform.ProcessGlobals {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return platform.ProcessGlobals{RestartPolicy: f.global.RestartPolicy, StopTimeoutSeconds: f.global.StopTimeoutSeconds, WaitToRetire: f.global.WaitToRetire}

@@ -47,10 +47,15 @@ type Apps interface {
 	// ChangeApp runs change under the app's lock, busy with what; save
 	// writes the record.
 	ChangeApp(ctx context.Context, app, what string, change func(a *platform.App, save func() error) error) error
-	// ChangeGlobal changes the global settings document under its lock.
-	ChangeGlobal(ctx context.Context, what string, change func(*platform.Global) error) error
-	// ProcessGlobals are the process settings of the global document.
-	ProcessGlobals() platform.ProcessGlobals
+}
+
+// Globals is what the settings need of the global settings document (a
+// *platform.Globals).
+type Globals interface {
+	// Change changes the document under its lock.
+	Change(ctx context.Context, what string, change func(*platform.Global) error) error
+	// Process are the process settings of the document.
+	Process() platform.ProcessGlobals
 }
 
 // Engine is what the settings need of the container engine (a
@@ -63,20 +68,23 @@ type Engine interface {
 
 // Config is what Settings are made from.
 type Config struct {
-	Apps   Apps
-	Engine Engine
+	Apps Apps
+	// Globals is the global settings document (the platform's).
+	Globals Globals
+	Engine  Engine
 }
 
 // Settings keeps the apps' process settings. Its methods are safe for
 // concurrent use (the core's locks serialize the changes).
 type Settings struct {
-	apps   Apps
-	engine Engine
+	apps    Apps
+	globals Globals
+	engine  Engine
 }
 
 // New returns the process settings of cfg.Apps' apps.
 func New(cfg Config) *Settings {
-	return &Settings{apps: cfg.Apps, engine: cfg.Engine}
+	return &Settings{apps: cfg.Apps, globals: cfg.Globals, engine: cfg.Engine}
 }
 
 // SetRestartPolicy sets the app's restart policy (Dokku's ps:set APP
@@ -115,7 +123,7 @@ func (s *Settings) SetGlobalRestartPolicy(ctx context.Context, policy string) er
 			return err
 		}
 	}
-	return s.apps.ChangeGlobal(ctx, "a global settings change", func(g *platform.Global) error {
+	return s.globals.Change(ctx, "a global settings change", func(g *platform.Global) error {
 		g.RestartPolicy = policy
 		return nil
 	})
@@ -147,7 +155,7 @@ func (s *Settings) SetGlobalStopTimeout(ctx context.Context, seconds int) error 
 	if err := checkStopTimeout(seconds); err != nil {
 		return err
 	}
-	return s.apps.ChangeGlobal(ctx, "a global settings change", func(g *platform.Global) error {
+	return s.globals.Change(ctx, "a global settings change", func(g *platform.Global) error {
 		g.StopTimeoutSeconds = seconds
 		return nil
 	})
@@ -219,7 +227,7 @@ func (s *Settings) SetGlobalWaitToRetire(ctx context.Context, seconds int) error
 	if err := checkWaitToRetire(seconds); err != nil {
 		return err
 	}
-	return s.apps.ChangeGlobal(ctx, "a global settings change", func(g *platform.Global) error {
+	return s.globals.Change(ctx, "a global settings change", func(g *platform.Global) error {
 		g.WaitToRetire = seconds
 		return nil
 	})
@@ -243,7 +251,7 @@ func (s *Settings) Checks(ctx context.Context, app string) (ChecksReport, error)
 	if err != nil {
 		return ChecksReport{}, err
 	}
-	g := s.apps.ProcessGlobals()
+	g := s.globals.Process()
 	return ChecksReport{
 		Disabled: slices.Clone(a.Checks.Disabled), Skipped: slices.Clone(a.Checks.Skipped),
 		WaitToRetire:       int(platform.WaitToRetireOf(a, g).Seconds()),

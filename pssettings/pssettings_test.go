@@ -16,7 +16,7 @@ func newSettings(t *testing.T, apps ...string) (*Settings, *fakeApps, *fakeengin
 	e := fakeengine.New()
 	t.Cleanup(e.Close)
 	f := newFakeApps(apps...)
-	return New(Config{Apps: f, Engine: e}), f, e
+	return New(Config{Apps: f, Globals: f, Engine: e}), f, e
 }
 
 // container makes a container of app in e, as the rollout labels it.
