@@ -70,8 +70,7 @@ func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 type Backend struct {
 	*platform.Platform
 	// Globals is the global settings document: config:set --global,
-	// apps:set --global disable-autocreation (the platform's
-	// Config.Globals).
+	// apps:set --global disable-autocreation (Platform.Globals()).
 	Globals *platform.Globals
 	// Renames renames and clones apps (apps:rename, apps:clone).
 	Renames *platform.Renamer

@@ -141,6 +141,13 @@ type Globals struct {
 	store store.Store
 	// busy holds the document's one lock, busy with what.
 	busy busy.Set
+	// copying is held from a read of the document to the copies set
+	// from it (Reload, and change's save): without it a Reload that read
+	// the document before a change saved could set its older copy after
+	// the change's, and rollouts would use stale global config until the
+	// next change. Reload must not fail on a busy lock (start-up), so it
+	// waits on this instead of taking busy.
+	copying sync.Mutex
 
 	mu      sync.Mutex
 	config  map[string]string // config:set --global
@@ -245,6 +252,8 @@ func (g *Globals) Settings(ctx context.Context) (Global, error) {
 // and at each config reload; it returns the document for package
 // domains, which keeps its domains field.
 func (g *Globals) Reload(ctx context.Context) (Global, error) {
+	g.copying.Lock()
+	defer g.copying.Unlock()
 	doc, err := loadGlobal(ctx, g.store)
 	if err != nil {
 		return doc, err
@@ -282,17 +291,10 @@ func (g *Globals) change(ctx context.Context, what string, change func(*Global) 
 		return err
 	}
 	defer unlock()
-	doc, err := loadGlobal(ctx, g.store)
+	doc, err := g.changeAndKeep(ctx, change)
 	if err != nil {
 		return err
 	}
-	if err := change(&doc); err != nil {
-		return err
-	}
-	if err := saveGlobal(ctx, g.store, doc); err != nil {
-		return err
-	}
-	g.keep(doc)
 	if then != nil {
 		return then(doc)
 	}
@@ -305,4 +307,22 @@ func (g *Globals) keep(doc Global) {
 	g.config = doc.Config
 	g.process = processGlobalsOf(doc)
 	g.mu.Unlock()
+}
+
+// changeAndKeep is change's load, change, save and copy, under copying.
+func (g *Globals) changeAndKeep(ctx context.Context, change func(*Global) error) (Global, error) {
+	g.copying.Lock()
+	defer g.copying.Unlock()
+	doc, err := loadGlobal(ctx, g.store)
+	if err != nil {
+		return doc, err
+	}
+	if err := change(&doc); err != nil {
+		return doc, err
+	}
+	if err := saveGlobal(ctx, g.store, doc); err != nil {
+		return doc, err
+	}
+	g.keep(doc)
+	return doc, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/store"
 )
@@ -68,5 +69,63 @@ func TestGlobalChangesKeepTheCoresCopies(t *testing.T) {
 	}
 	if g.Config()["K"] != "v" || g.Process().StopTimeoutSeconds != 7 {
 		t.Fatalf("config %v, process %+v", g.Config(), g.Process())
+	}
+}
+
+// pausedGet is a store whose next Get of the global document, once
+// armed, reads it and then waits for release before it returns.
+type pausedGet struct {
+	store.Store
+	armed   chan struct{} // closed: pause the next Get
+	read    chan struct{} // closed when the paused Get has read
+	release chan struct{}
+}
+
+func (s *pausedGet) Get(ctx context.Context, key string) ([]byte, error) {
+	doc, err := s.Store.Get(ctx, key)
+	select {
+	case <-s.armed:
+		s.armed = make(chan struct{}) // only once
+		close(s.read)
+		<-s.release
+	default:
+	}
+	return doc, err
+}
+
+// A Reload that read the document before a change saved it cannot set
+// its older copy over the change's: the rollouts would use stale global
+// config until the next change.
+func TestReloadDoesNotUndoAChangeSavedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	s := &pausedGet{Store: &store.Files{Dir: t.TempDir()}, armed: make(chan struct{}), read: make(chan struct{}), release: make(chan struct{})}
+	g := newGlobals(s)
+	close(s.armed)
+	reloaded := make(chan error)
+	go func() { _, err := g.Reload(ctx); reloaded <- err }()
+	<-s.read // Reload has read the document (no config yet)
+	changed := make(chan error)
+	go func() { changed <- g.SetConfig(ctx, map[string]string{"A": "1"}, nil) }()
+	// The change either waits for the Reload (right) or saves and sets
+	// its copy now, before the Reload sets its older one (the fault).
+	select {
+	case err := <-changed:
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed = nil
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(s.release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	if changed != nil {
+		if err := <-changed; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := g.Config()["A"]; got != "1" {
+		t.Fatalf("after a change saved during a Reload the core's copy of A is %q, want 1", got)
 	}
 }

@@ -97,7 +97,8 @@ func (p *Platform) ChangeApp(ctx context.Context, app, what string, change func(
 	}
 	defer unlock()
 	// The write is not cut by the caller's cancel: a deploy whose pusher
-	// went away still records its outcome (package deploy).
+	// went away still records its outcome (package deploy). store.Files
+	// ignores cancellation anyway; this keeps that true for another store.
 	save := func() error { return saveApp(context.WithoutCancel(ctx), p.store, a) }
 	return change(a, save)
 }
