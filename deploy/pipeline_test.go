@@ -100,19 +100,35 @@ func TestCancelWithNoDeployUnderWay(t *testing.T) {
 
 // A deploy that fails records its outcome on the app's record through the
 // core's save (the one writer of app records), on a fresh copy of the
-// record: what the failed deploy had changed of its copy is not written.
+// record: what the failed rollout had changed of its copy (a release
+// appended, the deploy branch) is not written.
 func TestFailedDeployRecordsItsOutcomeThroughTheCore(t *testing.T) {
 	apps := newFakeApps(&platform.App{Name: "blog", Config: map[string]string{"K": "v"}})
-	d, _ := newPipeline(t, apps)
-	_, err := d.DeployImage(context.Background(), "blog", "example.test/none:1", io.Discard)
-	if err == nil {
-		t.Fatal("the deploy of an image the engine does not have succeeded")
+	engine := fakeengine.New()
+	t.Cleanup(engine.Close)
+	engine.AddImage("example.test/app:1", fakeengine.Image{ID: "sha256:one", Port: 5000})
+	dir := t.TempDir()
+	d := New(Config{Apps: apps, Globals: fakeGlobals{}, Engine: engine, Scheduler: failingScheduler{},
+		Repos: repo.New(dir+"/repos", nil), Builds: NewBuilds(dir + "/builds")})
+	_, err := d.DeployImage(context.Background(), "blog", "example.test/app:1", io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the rollout failed on purpose") {
+		t.Fatalf("the deploy whose rollout fails: %v", err)
 	}
 	a, _ := apps.App(context.Background(), "blog")
 	if a.LastDeploy == nil || a.LastDeploy.Status != "failed" || a.LastDeploy.Error == "" || a.LastDeploy.Finished.IsZero() {
 		t.Fatalf("last deploy %+v", a.LastDeploy)
 	}
-	if a.Config["K"] != "v" || len(a.Releases) != 0 {
-		t.Fatalf("record after the failed deploy: config %v, releases %v", a.Config, a.Releases)
+	if a.Config["K"] != "v" || len(a.Releases) != 0 || a.DeployBranch != "" {
+		t.Fatalf("record after the failed deploy: config %v, releases %v, deploy branch %q", a.Config, a.Releases, a.DeployBranch)
 	}
+}
+
+// failingScheduler's rollout changes the app's copy, as a rollout does
+// before it saves, and then fails without saving.
+type failingScheduler struct{ platform.Scheduler }
+
+func (failingScheduler) Rollout(_ context.Context, a *platform.App, rel platform.Release, _ io.Writer) error {
+	a.Releases = append(a.Releases, rel)
+	a.DeployBranch = "changed-by-the-failed-rollout"
+	return errors.New("the rollout failed on purpose")
 }
