@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,7 @@ type swarmWorker struct {
 	nodeID             string
 	managerEnv         []string
 	managerIP          string
+	bridgeAddr         string // the worker's default bridge, inside its namespace
 	cleanedUp, created bool
 }
 
@@ -55,7 +57,10 @@ type swarmWorkerKey struct{}
 //	                             and privdockerd swarm first). Sets
 //	                             WORKER_DOCKER_HOST, WORKER_ADDR (its
 //	                             address, where its tasks' ports are
-//	                             reached) and WORKER_NODE (its node ID).
+//	                             reached), WORKER_NODE (its node ID), and
+//	                             MANAGER_TASKS and WORKER_TASKS: regular
+//	                             expressions of the addresses of each
+//	                             node's tasks (its engine's bridge).
 //	swarmworker loadimage IMAGE...
 //	                             copy images from the manager's engine to
 //	                             the worker's (docker save | docker load).
@@ -169,6 +174,7 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	w.ns = "berthsw" + w.id
 	w.hostIf, w.nsIf = "bswh"+w.id, "bsww"+w.id
 	w.cgroup = "/berth-sw-" + w.id
+	w.bridgeAddr = envOr("BERTH_TEST_SWARM_WORKER_BRIDGE", "172.31.251.1/24")
 	// Short: the socket's path must fit a unix socket address.
 	if w.dir, err = os.MkdirTemp("", "berth-sw-"); err != nil {
 		return err
@@ -198,26 +204,22 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	// would also remount /sys, without the cgroup mounts dockerd needs)
 	// and in the harness's cgroup, entered before exec so that every
 	// process it starts is there too.
-	var procs []string
-	for _, h := range cgroupHierarchies() {
-		dir := filepath.Join(h, w.cgroup, "engine")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("swarmworker: making the cgroup %s: %w", dir, err)
-		}
-		procs = append(procs, filepath.Join(dir, "cgroup.procs"))
+	track := trackingHierarchy()
+	if track == "" {
+		return fmt.Errorf("swarmworker: no cgroup hierarchy to follow the worker's processes in (neither cgroup v2 nor v1's pids)")
 	}
-	script := ""
-	for _, p := range procs {
-		script += "echo $$ > " + p + " && "
+	dir := filepath.Join(track, w.cgroup, "engine")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("swarmworker: making the cgroup %s: %w", dir, err)
 	}
-	script += `exec "$@"`
+	script := "echo $$ > " + filepath.Join(dir, "cgroup.procs") + ` && exec "$@"`
 	cmd := exec.Command("sh", []string{"-c", script, "sh", "nsenter", "--net=/var/run/netns/" + w.ns, "--",
 		"dockerd", "--data-root", filepath.Join(w.dir, "data"), "--exec-root", filepath.Join(w.dir, "exec"),
 		"--pidfile", filepath.Join(w.dir, "dockerd.pid"), "-H", "unix://" + w.sock,
 		// Its own bridge addresses, apart from the manager's (a task's
 		// address says which node it is on), and no iptables rules:
 		// host-mode ports go through docker-proxy, as on the manager.
-		"--bip", envOr("BERTH_TEST_SWARM_WORKER_BRIDGE", "172.31.251.1/24"),
+		"--bip", w.bridgeAddr,
 		"--default-address-pool", "base=" + envOr("BERTH_TEST_SWARM_WORKER_POOL", "172.29.0.0/16") + ",size=24",
 		"--iptables=false", "--ip-masq=false", "--cgroup-parent", w.cgroup}...)
 	logf, err := os.OpenFile(filepath.Join(w.dir, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -285,7 +287,22 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	ts.Setenv("WORKER_DOCKER_HOST", "unix://"+w.sock)
 	ts.Setenv("WORKER_ADDR", w.workerIP)
 	ts.Setenv("WORKER_NODE", w.nodeID)
+	// Which node a task is on, by its address: the default bridge of its
+	// node's engine (both /24s), as regular expressions.
+	ts.Setenv("MANAGER_TASKS", netPrefixRE(e.bridgeAddr))
+	ts.Setenv("WORKER_TASKS", netPrefixRE(w.bridgeAddr))
 	return nil
+}
+
+// netPrefixRE is a regular expression of the addresses of the /24 cidr
+// (172.31.251.1/24: 172\.31\.251\.\d+).
+func netPrefixRE(cidr string) string {
+	ip, _, _ := strings.Cut(cidr, "/")
+	parts := strings.Split(ip, ".")
+	if len(parts) != 4 {
+		return regexp.QuoteMeta(ip)
+	}
+	return strings.Join(parts[:3], `\.`) + `\.\d+`
 }
 
 // cgroupHierarchies are the mounted cgroup hierarchies' roots (cgroup v1:
@@ -315,10 +332,22 @@ func cgroupHierarchies() []string {
 	return out
 }
 
+// trackingHierarchy is the cgroup hierarchy the worker's processes are
+// followed in: v2's, else v1's pids controller (any would do, but not
+// cpuset, which takes no process before its cpus are set).
+func trackingHierarchy() string {
+	for _, h := range cgroupHierarchies() {
+		if h == "/sys/fs/cgroup" || filepath.Base(h) == "pids" {
+			return h
+		}
+	}
+	return ""
+}
+
 // pids are the processes in the worker's cgroup, at any depth.
 func (w *swarmWorker) pids() []int {
 	var out []int
-	for _, h := range cgroupHierarchies() {
+	if h := trackingHierarchy(); h != "" {
 		filepath.WalkDir(filepath.Join(h, w.cgroup), func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
 				return nil
