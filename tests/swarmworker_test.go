@@ -44,6 +44,7 @@ type swarmWorker struct {
 	managerEnv         []string
 	managerIP          string
 	bridgeAddr         string // the worker's default bridge, inside its namespace
+	cut                bool   // the partition's rules are in place
 	cleanedUp, created bool
 }
 
@@ -70,6 +71,12 @@ type swarmWorkerKey struct{}
 //	                             is loaded here. Services name the image
 //	                             by ID (sha256:...), which a load keeps,
 //	                             so the worker resolves it locally.
+//	swarmworker cut              drop every packet between the host and
+//	                             the worker (iptables on the host's end of
+//	                             the veth pair): the server is gone from
+//	                             the network as a powered-off one is; a
+//	                             connection to it hangs rather than being
+//	                             refused.
 //	swarmworker kill             SIGKILL the worker's engine and everything
 //	                             it started (containerd, shims, tasks): the
 //	                             node is lost as a server that dies is.
@@ -81,7 +88,7 @@ type swarmWorkerKey struct{}
 // pair and the namespace deleted.
 func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: swarmworker start|loadimage IMAGE...|kill")
+		ts.Fatalf("usage: swarmworker start|loadimage IMAGE...|cut|kill")
 	}
 	w, _ := ts.Value(swarmWorkerKey{}).(*swarmWorker)
 	if w == nil {
@@ -115,6 +122,12 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Fatalf("swarmworker loadimage %s: %v", img, err)
 			}
 		}
+	case "cut":
+		if !w.created || w.cmd == nil {
+			ts.Fatalf("swarmworker cut: no running worker")
+		}
+		ts.Check(w.partition("-I"))
+		w.cut = true
 	case "kill":
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker kill: no running worker")
@@ -385,11 +398,28 @@ func (w *swarmWorker) killAll() error {
 	}
 }
 
+// partition adds (-I) or deletes (-D) the rules that drop the traffic of
+// the host's end of the veth pair, both ways.
+func (w *swarmWorker) partition(op string) error {
+	for _, args := range [][]string{
+		{op, "INPUT", "-i", w.hostIf, "-j", "DROP"},
+		{op, "OUTPUT", "-o", w.hostIf, "-j", "DROP"},
+	} {
+		if err := runCmd("iptables", args...); err != nil {
+			return fmt.Errorf("swarmworker: %w", err)
+		}
+	}
+	return nil
+}
+
 func (w *swarmWorker) cleanUp() {
 	if w.cleanedUp {
 		return
 	}
 	w.cleanedUp = true
+	if w.cut {
+		w.partition("-D")
+	}
 	if err := w.killAll(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
