@@ -39,9 +39,9 @@
 // the rest of Berth (routes, the formation check, one-offs, logs) they
 // are not docker-local containers of the app.
 //
+// Placement constraints are the app's (scheduler-swarm:set, placement.go).
 // Not yet (docs/SCALING.md): a registry for nodes other than the
-// manager, placement settings, run/enter/logs on tasks, ps:report's
-// figures. A scale-down is a new generation (Scale): Swarm picks which
+// manager, run/enter/logs on tasks, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
 // tasks a lower replica count stops only as it stops them.
 package swarm
 
