@@ -268,7 +268,7 @@ func (a *App) newCore() (*core, error) {
 	svc.SetLogger(a.log)
 	renames := platform.NewRenamer(c.platform)
 	c.backend = &commands.Backend{Platform: c.platform, Globals: globals, Renames: renames, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
-		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SSHHostKey: func() gossh.PublicKey {
+		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SwarmSettings: swarm.NewSettings(c.platform), SSHHostKey: func() gossh.PublicKey {
 			if k := c.hostKey.Load(); k != nil {
 				return *k
 			}

@@ -151,4 +151,11 @@ func TestADeployKeyMayNotChooseItsAppsScheduler(t *testing.T) {
 	if err := Authorize("mine", []string{"scheduler:report", "mine"}); err != nil {
 		t.Fatalf("scheduler:report by a deploy key on its own app: %v", err)
 	}
+	// Placement moves the app's tasks between nodes: the admin's, too.
+	if err := Authorize("mine", []string{"scheduler-swarm:set", "mine", "placement", "node.role==worker"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("scheduler-swarm:set by a deploy key on its own app: %v; want forbidden", err)
+	}
+	if err := Authorize("mine", []string{"scheduler-swarm:report", "mine"}); err != nil {
+		t.Fatalf("scheduler-swarm:report by a deploy key on its own app: %v", err)
+	}
 }

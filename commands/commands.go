@@ -26,6 +26,7 @@ import (
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
 	"github.com/berth-paas/berth/scheduler/selector"
+	"github.com/berth-paas/berth/scheduler/swarm"
 	"github.com/berth-paas/berth/services"
 	"golang.org/x/crypto/ssh"
 )
@@ -108,6 +109,9 @@ type Backend struct {
 	// Scheduler keeps which scheduler runs each app (scheduler:set,
 	// scheduler:report).
 	Scheduler *selector.Settings
+	// SwarmSettings are the swarm scheduler's settings of each app
+	// (scheduler-swarm:set, scheduler-swarm:report).
+	SwarmSettings *swarm.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys
@@ -169,7 +173,7 @@ func init() {
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
 		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands, configImportCommands, appsSetCommands,
-		schedulerCommands)
+		schedulerCommands, schedulerSwarmCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

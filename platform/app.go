@@ -92,6 +92,11 @@ type App struct {
 	// go to until the next rollout.
 	Scheduler    string `json:"scheduler,omitempty"`
 	SchedulerRan string `json:"scheduler_ran,omitempty"`
+	// SwarmPlacement are the placement constraints of the app's swarm
+	// services, in Swarm's form (node.role==manager), from its next
+	// rollout (scheduler-swarm:set APP placement; package scheduler/swarm
+	// owns them).
+	SwarmPlacement []string `json:"swarm_placement,omitempty"`
 	// Locked apps refuse deploys (apps:lock).
 	Locked bool `json:"locked,omitempty"`
 	// Stopped apps run no container (ps:stop) until ps:start or the next

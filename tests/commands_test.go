@@ -63,6 +63,7 @@ func setup(env *testscript.Env) error {
 		Ports: []int{sshPort, httpPort}}
 	env.Values[instanceKey{}] = inst
 	env.Values[privateEngineKey{}] = new(privateEngine) // restore_test.go
+	env.Values[swarmWorkerKey{}] = new(swarmWorker)     // swarmworker_test.go
 	home := filepath.Join(env.WorkDir, "home")
 	sshDir := filepath.Join(env.WorkDir, ".ssh")
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {
@@ -378,6 +379,9 @@ type loadRun struct {
 	failures []string
 	failed   int
 	bodies   map[string]int
+	// firstFail and lastFail bound the failures in time: load stop
+	// prints the window (a node lost: how long requests failed).
+	firstFail, lastFail time.Time
 }
 
 // Load bounds: the generator stops by itself after these.
@@ -422,6 +426,11 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		for _, f := range l.failures {
 			fmt.Fprintf(ts.Stdout(), "failure: %s\n", f)
+		}
+		if l.failed > 0 {
+			// A measurement, not an assertion (no timing assertions).
+			fmt.Fprintf(ts.Stdout(), "failures from %s to %s (%s)\n", l.firstFail.Format("15:04:05.000"),
+				l.lastFail.Format("15:04:05.000"), l.lastFail.Sub(l.firstFail).Round(time.Millisecond))
 		}
 		if l.total == 0 {
 			ts.Fatalf("the load generator sent no request")
@@ -486,6 +495,11 @@ func (l *loadRun) halt() {
 
 func (l *loadRun) fail(what string) {
 	l.failed++
+	now := time.Now()
+	if l.firstFail.IsZero() {
+		l.firstFail = now
+	}
+	l.lastFail = now
 	if len(l.failures) < 10 {
 		l.failures = append(l.failures, what)
 	}

@@ -143,6 +143,7 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 		},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: cs,
+			Placement:     placement(a), // placement.go
 			RestartPolicy: restart,
 			Resources:     resources(in.Host),
 			LogDriver:     logDriver(in.Host),

@@ -40,8 +40,9 @@
 // docker-local containers of the app; ps:report, logs and enter reach
 // them through this scheduler (platform.Processes, processes.go).
 //
+// Placement constraints are the app's (scheduler-swarm:set, placement.go).
 // Not yet (docs/SCALING.md): a registry for nodes other than the
-// manager, placement settings, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
+// manager, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
 // tasks a lower replica count stops only as it stops them.
 package swarm
 
