@@ -346,28 +346,62 @@ func TestEventStreamIsFlushedAtOnce(t *testing.T) {
 	close(more)
 }
 
-// A request counts against its target until the response body is done.
+// A request counts against its target until the response body is done:
+// the app sends its headers and part of its body, then waits; while the
+// client reads that part the request still counts, and only once the
+// body is done does it stop counting.
 func TestInFlightCountsUntilTheBodyIsDone(t *testing.T) {
 	var counted atomic.Int32
-	var during int32
+	more := make(chan struct{})
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		during = counted.Load()
-		io.WriteString(w, "body")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-more
+		io.WriteString(w, "rest")
 	}))
 	defer app.Close()
-	var gotAddr string
+	defer func() {
+		select {
+		case <-more:
+		default:
+			close(more)
+		}
+	}()
+	var gotAddr atomic.Value
 	p := newProxy(t, func() []string { return []string{addr(app)} }, func(c *Config) {
 		c.InFlight = func(a string) func() {
-			gotAddr = a
+			gotAddr.Store(a)
 			counted.Add(1)
 			return func() { counted.Add(-1) }
 		}
 	})
-	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+	served := make(chan error, 1)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served <- p.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	resp, err := http.Get(front.URL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if during != 1 || counted.Load() != 0 || gotAddr != addr(app) {
-		t.Errorf("in flight while serving %d, after %d, address %q", during, counted.Load(), gotAddr)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "first\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	if n := counted.Load(); n != 1 {
+		t.Errorf("in flight while the client reads the body: %d, want 1", n)
+	}
+	close(more)
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "rest" {
+		t.Fatalf("read %q, %v", rest, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.Load(); n != 0 || gotAddr.Load() != addr(app) {
+		t.Errorf("in flight after the body: %d, address %v", n, gotAddr.Load())
 	}
 }
 
