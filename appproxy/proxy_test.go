@@ -458,3 +458,37 @@ func TestClientGoneWhileHeldIs499(t *testing.T) {
 		t.Fatalf("status %d, error %v", resp.StatusCode, err)
 	}
 }
+
+// Trailers the client sends without announcing them in a Trailer header
+// reach the app, as with Caddy (requestBodyWithTrailers): the upstream
+// request has its own trailer map, filled when the body ends.
+func TestUnannouncedRequestTrailersReachTheApp(t *testing.T) {
+	got := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- string(body) + " " + r.Trailer.Get("X-Sum")
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := p.ServeHTTP(w, r); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer front.Close()
+	conn, err := net.Dial("tcp", addr(front))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s := <-got; s != "abc 1" {
+		t.Errorf("the app got body and X-Sum trailer %q, want %q", s, "abc 1")
+	}
+}
