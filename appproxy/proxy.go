@@ -469,6 +469,15 @@ func (p *Proxy) roundTrip(w http.ResponseWriter, r, out *http.Request, a *attemp
 func finalize(w http.ResponseWriter, res *http.Response) error {
 	incremental := caddyhttp.IsIncremental(res.Header)
 	stripHopByHopHeaders(res.Header)
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// Not asked for (upgrades go to Caddy's handler): nothing to
+		// switch to. Caddy's handleUpgradeResponse refuses the
+		// mismatched protocol before touching the response: none of
+		// the app's headers, no Via, nothing written (the server then
+		// sends an empty 200).
+		res.Body.Close()
+		return nil
+	}
 	h := w.Header()
 	delete(h, "Server") // Caddy's own: the app's, if any, is sent
 	var prefix string
@@ -486,12 +495,6 @@ func finalize(w http.ResponseWriter, res *http.Response) error {
 			keys = append(keys, k)
 		}
 		h.Add("Trailer", strings.Join(keys, ", "))
-	}
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		// Not asked for (upgrades go to Caddy's handler): nothing to
-		// switch to. Caddy answers this with nothing written either.
-		res.Body.Close()
-		return nil
 	}
 	w.WriteHeader(res.StatusCode)
 	err := copyBody(w, res.Body, flushAtOnce(res, incremental))

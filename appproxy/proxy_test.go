@@ -492,3 +492,29 @@ func TestUnannouncedRequestTrailersReachTheApp(t *testing.T) {
 		t.Errorf("the app got body and X-Sum trailer %q, want %q", s, "abc 1")
 	}
 }
+
+// An app that answers 101 to a request that asked for no upgrade gets
+// nothing of its response to the client: as Caddy, none of its headers
+// (a Set-Cookie), no Via, nothing written.
+func TestUnaskedSwitchingProtocolsSendsNothingOfTheApps(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n" +
+			"Set-Cookie: session=app\r\nX-App: yes\r\n\r\n")
+		bw.Flush()
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	rec := httptest.NewRecorder()
+	if err := p.ServeHTTP(rec, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || len(rec.Header()) != 0 || rec.Body.Len() != 0 {
+		t.Errorf("client got %d, headers %v, body %q; want Caddy's empty 200", rec.Code, rec.Header(), rec.Body)
+	}
+}
