@@ -567,9 +567,11 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 				return io.ErrShortWrite
 			}
 			if flush {
-				if err := rc.Flush(); err != nil {
-					return errors.Join(errWriting, err)
-				}
+				// A failed flush is ignored, as Caddy's
+				// maxLatencyWriter does: a writer chain that cannot
+				// flush (http.ErrNotSupported) still gets the whole
+				// body, and a gone client fails the next Write.
+				_ = rc.Flush()
 			}
 		}
 		if rerr == io.EOF {

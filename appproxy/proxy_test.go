@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -516,5 +517,42 @@ func TestUnaskedSwitchingProtocolsSendsNothingOfTheApps(t *testing.T) {
 	}
 	if rec.Code != http.StatusOK || len(rec.Header()) != 0 || rec.Body.Len() != 0 {
 		t.Errorf("client got %d, headers %v, body %q; want Caddy's empty 200", rec.Code, rec.Header(), rec.Body)
+	}
+}
+
+// noFlushWriter is a ResponseWriter chain that cannot flush.
+type noFlushWriter struct {
+	h    http.Header
+	code int
+	body strings.Builder
+}
+
+func (w *noFlushWriter) Header() http.Header         { return w.h }
+func (w *noFlushWriter) WriteHeader(code int)        { w.code = code }
+func (w *noFlushWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+
+// A stream is copied whole to a writer that cannot flush: as Caddy's
+// maxLatencyWriter, a failed flush is no reason to abort the response.
+func TestStreamToAWriterThatCannotFlush(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: two\n\n")
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	w := &noFlushWriter{h: make(http.Header)}
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("aborted: %v", v)
+			}
+		}()
+		err = p.ServeHTTP(w, httptest.NewRequest("GET", "http://web.test/", nil))
+	}()
+	if err != nil || w.code != 200 || w.body.String() != "data: one\n\ndata: two\n\n" {
+		t.Errorf("status %d, body %q, error %v", w.code, w.body.String(), err)
 	}
 }
