@@ -162,6 +162,9 @@ func (p *Proxy) tryAgain(r *http.Request, start time.Time, proxyErr error, now b
 	if !noTarget && !p.cfg.IsDialError(proxyErr) && r.Method != http.MethodGet {
 		return false
 	}
+	if r.Context().Err() != nil {
+		return false // the client went away: nobody waits for an answer
+	}
 	if now || p.cfg.TryInterval <= 0 {
 		return true
 	}

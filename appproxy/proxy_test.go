@@ -556,3 +556,21 @@ func TestStreamToAWriterThatCannotFlush(t *testing.T) {
 		t.Errorf("status %d, body %q, error %v", w.code, w.body.String(), err)
 	}
 }
+
+// With no wait between attempts (TryInterval 0), a request whose client
+// went away is not tried again: the client is gone, nothing waits for
+// the answer.
+func TestNoIntervalStopsWhenTheClientIsGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var asked atomic.Int32
+	p := newProxy(t, func() []string {
+		if asked.Add(1) == 2 {
+			cancel()
+		}
+		return nil
+	}, func(c *Config) { c.TryDuration, c.TryInterval = time.Second, 0 })
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
+	if err != nil || resp.StatusCode != 499 || asked.Load() != 2 {
+		t.Fatalf("status %d, error %v, asked for targets %d times (want 2)", resp.StatusCode, err, asked.Load())
+	}
+}
