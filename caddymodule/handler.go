@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,6 +108,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.provision(ctx, app)
+}
+
+// provision sets up the proxy paths for app (Provision without the
+// lookup of the berth app, which a unit test cannot load).
+func (h *Handler) provision(ctx caddy.Context, app *App) error {
 	h.app = app
 	if err := checkProxy(h.Proxy); err != nil {
 		return err
@@ -140,9 +145,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.proxy = &reverseproxy.Handler{
-		Transport:           &countingTransport{HTTPTransport: transport, app: app},
-		DynamicUpstreamsRaw: json.RawMessage(`{"source":"berth"}`),
-		StreamCloseDelay:    h.StreamCloseDelay,
+		Transport: &countingTransport{HTTPTransport: transport, app: app},
+		// The berth upstream source, given directly rather than loaded
+		// as the module (`{"source":"berth"}`), whose Provision would
+		// look the app up again.
+		DynamicUpstreams: &Upstreams{app: app},
+		StreamCloseDelay: h.StreamCloseDelay,
 		LoadBalancing: &reverseproxy.LoadBalancing{
 			TryDuration: h.TryDuration,
 			TryInterval: caddy.Duration(tryInterval),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -106,5 +107,39 @@ func TestHandlerProxyOption(t *testing.T) {
 		case h.Proxy != tc.want:
 			t.Errorf("%q: proxy %q, want %q", tc.in, h.Proxy, tc.want)
 		}
+	}
+}
+
+// App requests go through Berth's own proxy (appproxy) unless the site
+// says `proxy caddy`; Caddy's handler is there for upgrades either way.
+func TestHandlerUsesBerthsProxyByDefault(t *testing.T) {
+	// Caddy's handler provisions with a loaded config (it asks for the
+	// events app): an empty one, admin endpoint off, not saved to disk.
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true,"config":{"persist":false}}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	for _, tc := range []struct {
+		in   string
+		lean bool
+	}{
+		{in: "berth", lean: true},
+		{in: "berth {\n\tproxy berth\n}", lean: true},
+		{in: "berth {\n\tproxy caddy\n}", lean: false},
+	} {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.in)); err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.ActiveContext())
+		if err := h.provision(ctx, &App{}); err != nil {
+			cancel()
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if (h.lean != nil) != tc.lean || h.proxy == nil {
+			t.Errorf("%q: Berth's proxy set %v (want %v), Caddy's handler set %v", tc.in, h.lean != nil, tc.lean, h.proxy != nil)
+		}
+		h.Cleanup()
+		cancel()
 	}
 }
