@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +161,9 @@ func (p *Proxy) tryAgain(r *http.Request, start time.Time, proxyErr error, now b
 	noTarget := errors.As(proxyErr, &he) && errors.Is(he.Err, ErrNoTarget)
 	if !noTarget && !p.cfg.IsDialError(proxyErr) && r.Method != http.MethodGet {
 		return false
+	}
+	if r.Context().Err() != nil {
+		return false // the client went away: nobody waits for an answer
 	}
 	if now || p.cfg.TryInterval <= 0 {
 		return true
@@ -302,15 +306,24 @@ func (p *Proxy) prepare(r *http.Request, ctx context.Context) *http.Request {
 	// The Host header goes to the app unchanged (out.Host is r.Host).
 	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0 || len(r.Trailer) > 0) {
 		if len(r.Trailer) > 0 {
-			// The server fills r.Trailer's values when the body ends;
-			// the transport sends out.Trailer after the body, so they
-			// share the map (Caddy copies it at EOF).
+			// Trailers need chunked framing upstream.
 			out.ContentLength = -1
 			out.Header.Del("Content-Length")
 		}
+		// The upstream request has its own trailer map, filled when
+		// the client's body ends (Caddy's requestBodyWithTrailers):
+		// the server fills r.Trailer only at EOF, and only with the
+		// announced keys before then, so sharing it would lose the
+		// trailers a client sends without a Trailer header (r.Trailer
+		// is nil then); the transport sends out.Trailer after the
+		// body.
+		out.Trailer = r.Trailer.Clone()
+		if out.Trailer == nil {
+			out.Trailer = make(http.Header)
+		}
 		// A failed dial must not close the client's body: the next
 		// attempt sends it (Caddy's bodyNopCloserIfNotRead).
-		out.Body = &keepBodyIfUnread{ReadCloser: r.Body}
+		out.Body = &keepBodyIfUnread{ReadCloser: &bodyWithTrailers{ReadCloser: r.Body, from: r, to: out.Trailer}}
 	}
 	if out.ContentLength == 0 {
 		out.Body = nil // golang/go#16036: a nil body lets the transport retry
@@ -459,6 +472,15 @@ func (p *Proxy) roundTrip(w http.ResponseWriter, r, out *http.Request, a *attemp
 func finalize(w http.ResponseWriter, res *http.Response) error {
 	incremental := caddyhttp.IsIncremental(res.Header)
 	stripHopByHopHeaders(res.Header)
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// Not asked for (upgrades go to Caddy's handler): nothing to
+		// switch to. Caddy's handleUpgradeResponse refuses the
+		// mismatched protocol before touching the response: none of
+		// the app's headers, no Via, nothing written (the server then
+		// sends an empty 200).
+		res.Body.Close()
+		return nil
+	}
 	h := w.Header()
 	delete(h, "Server") // Caddy's own: the app's, if any, is sent
 	var prefix string
@@ -476,12 +498,6 @@ func finalize(w http.ResponseWriter, res *http.Response) error {
 			keys = append(keys, k)
 		}
 		h.Add("Trailer", strings.Join(keys, ", "))
-	}
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		// Not asked for (upgrades go to Caddy's handler): nothing to
-		// switch to. Caddy answers this with nothing written either.
-		res.Body.Close()
-		return nil
 	}
 	w.WriteHeader(res.StatusCode)
 	err := copyBody(w, res.Body, flushAtOnce(res, incremental))
@@ -554,9 +570,11 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 				return io.ErrShortWrite
 			}
 			if flush {
-				if err := rc.Flush(); err != nil {
-					return errors.Join(errWriting, err)
-				}
+				// A failed flush is ignored, as Caddy's
+				// maxLatencyWriter does: a writer chain that cannot
+				// flush (http.ErrNotSupported) still gets the whole
+				// body, and a gone client fails the next Write.
+				_ = rc.Flush()
 			}
 		}
 		if rerr == io.EOF {
@@ -566,6 +584,28 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 			return rerr
 		}
 	}
+}
+
+// bodyWithTrailers copies the client's trailers into the upstream
+// request's own map when the body ends (Caddy's requestBodyWithTrailers):
+// the server fills the client request's Trailer only then, and the
+// transport writes the upstream's after the last read.
+type bodyWithTrailers struct {
+	io.ReadCloser
+	from *http.Request
+	to   http.Header
+}
+
+func (b *bodyWithTrailers) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && b.from != nil {
+		clear(b.to)
+		for k, vv := range b.from.Trailer {
+			b.to[k] = slices.Clone(vv)
+		}
+		b.from = nil // a second EOF copies nothing again
+	}
+	return n, err
 }
 
 // keepBodyIfUnread keeps the client's body open when the transport

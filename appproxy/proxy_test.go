@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -346,28 +347,62 @@ func TestEventStreamIsFlushedAtOnce(t *testing.T) {
 	close(more)
 }
 
-// A request counts against its target until the response body is done.
+// A request counts against its target until the response body is done:
+// the app sends its headers and part of its body, then waits; while the
+// client reads that part the request still counts, and only once the
+// body is done does it stop counting.
 func TestInFlightCountsUntilTheBodyIsDone(t *testing.T) {
 	var counted atomic.Int32
-	var during int32
+	more := make(chan struct{})
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		during = counted.Load()
-		io.WriteString(w, "body")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-more
+		io.WriteString(w, "rest")
 	}))
 	defer app.Close()
-	var gotAddr string
+	defer func() {
+		select {
+		case <-more:
+		default:
+			close(more)
+		}
+	}()
+	var gotAddr atomic.Value
 	p := newProxy(t, func() []string { return []string{addr(app)} }, func(c *Config) {
 		c.InFlight = func(a string) func() {
-			gotAddr = a
+			gotAddr.Store(a)
 			counted.Add(1)
 			return func() { counted.Add(-1) }
 		}
 	})
-	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+	served := make(chan error, 1)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served <- p.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	resp, err := http.Get(front.URL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if during != 1 || counted.Load() != 0 || gotAddr != addr(app) {
-		t.Errorf("in flight while serving %d, after %d, address %q", during, counted.Load(), gotAddr)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "first\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	if n := counted.Load(); n != 1 {
+		t.Errorf("in flight while the client reads the body: %d, want 1", n)
+	}
+	close(more)
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "rest" {
+		t.Fatalf("read %q, %v", rest, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.Load(); n != 0 || gotAddr.Load() != addr(app) {
+		t.Errorf("in flight after the body: %d, address %v", n, gotAddr.Load())
 	}
 }
 
@@ -422,5 +457,120 @@ func TestClientGoneWhileHeldIs499(t *testing.T) {
 	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
 	if err != nil || resp.StatusCode != 499 {
 		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+}
+
+// Trailers the client sends without announcing them in a Trailer header
+// reach the app, as with Caddy (requestBodyWithTrailers): the upstream
+// request has its own trailer map, filled when the body ends.
+func TestUnannouncedRequestTrailersReachTheApp(t *testing.T) {
+	got := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- string(body) + " " + r.Trailer.Get("X-Sum")
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := p.ServeHTTP(w, r); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer front.Close()
+	conn, err := net.Dial("tcp", addr(front))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s := <-got; s != "abc 1" {
+		t.Errorf("the app got body and X-Sum trailer %q, want %q", s, "abc 1")
+	}
+}
+
+// An app that answers 101 to a request that asked for no upgrade gets
+// nothing of its response to the client: as Caddy, none of its headers
+// (a Set-Cookie), no Via, nothing written.
+func TestUnaskedSwitchingProtocolsSendsNothingOfTheApps(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n" +
+			"Set-Cookie: session=app\r\nX-App: yes\r\n\r\n")
+		bw.Flush()
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	rec := httptest.NewRecorder()
+	if err := p.ServeHTTP(rec, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || len(rec.Header()) != 0 || rec.Body.Len() != 0 {
+		t.Errorf("client got %d, headers %v, body %q; want Caddy's empty 200", rec.Code, rec.Header(), rec.Body)
+	}
+}
+
+// noFlushWriter is a ResponseWriter chain that cannot flush.
+type noFlushWriter struct {
+	h    http.Header
+	code int
+	body strings.Builder
+}
+
+func (w *noFlushWriter) Header() http.Header         { return w.h }
+func (w *noFlushWriter) WriteHeader(code int)        { w.code = code }
+func (w *noFlushWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+
+// A stream is copied whole to a writer that cannot flush: as Caddy's
+// maxLatencyWriter, a failed flush is no reason to abort the response.
+func TestStreamToAWriterThatCannotFlush(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: two\n\n")
+	}))
+	defer app.Close()
+	p := newProxy(t, func() []string { return []string{addr(app)} }, nil)
+	w := &noFlushWriter{h: make(http.Header)}
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("aborted: %v", v)
+			}
+		}()
+		err = p.ServeHTTP(w, httptest.NewRequest("GET", "http://web.test/", nil))
+	}()
+	if err != nil || w.code != 200 || w.body.String() != "data: one\n\ndata: two\n\n" {
+		t.Errorf("status %d, body %q, error %v", w.code, w.body.String(), err)
+	}
+}
+
+// With no wait between attempts (TryInterval 0), a request whose client
+// went away is not tried again: the client is gone, nothing waits for
+// the answer.
+func TestNoIntervalStopsWhenTheClientIsGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var asked atomic.Int32
+	p := newProxy(t, func() []string {
+		if asked.Add(1) == 2 {
+			cancel()
+		}
+		return nil
+	}, func(c *Config) { c.TryDuration, c.TryInterval = time.Second, 0 })
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
+	if err != nil || resp.StatusCode != 499 || asked.Load() != 2 {
+		t.Fatalf("status %d, error %v, asked for targets %d times (want 2)", resp.StatusCode, err, asked.Load())
 	}
 }

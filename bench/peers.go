@@ -115,8 +115,11 @@ const goProxyEnv = "BERTH_BENCH_GOPROXY"
 // what Caddy's server costs a Berth route.
 func runGoProxy(spec string) {
 	var listen, upstream, kind string
-	if _, err := fmt.Sscan(spec, &listen, &upstream, &kind); err != nil && kind != "" {
-		fmt.Fprintln(os.Stderr, "goproxy:", err)
+	// The third word is optional: Sscan's error for its absence is
+	// expected, but the listen address and the upstream are not.
+	fmt.Sscan(spec, &listen, &upstream, &kind)
+	if listen == "" || upstream == "" {
+		fmt.Fprintf(os.Stderr, "goproxy: %s=%q: want \"LISTEN UPSTREAM [appproxy]\"\n", goProxyEnv, spec)
 		os.Exit(2)
 	}
 	if kind == "appproxy" {

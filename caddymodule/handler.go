@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,6 +108,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.provision(ctx, app)
+}
+
+// provision sets up the proxy paths for app (Provision without the
+// lookup of the berth app, which a unit test cannot load).
+func (h *Handler) provision(ctx caddy.Context, app *App) error {
 	h.app = app
 	if err := checkProxy(h.Proxy); err != nil {
 		return err
@@ -140,9 +145,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.proxy = &reverseproxy.Handler{
-		Transport:           &countingTransport{HTTPTransport: transport, app: app},
-		DynamicUpstreamsRaw: json.RawMessage(`{"source":"berth"}`),
-		StreamCloseDelay:    h.StreamCloseDelay,
+		Transport: &countingTransport{HTTPTransport: transport, app: app},
+		// The berth upstream source, given directly rather than loaded
+		// as the module (`{"source":"berth"}`), whose Provision would
+		// look the app up again.
+		DynamicUpstreams: &Upstreams{app: app},
+		StreamCloseDelay: h.StreamCloseDelay,
 		LoadBalancing: &reverseproxy.LoadBalancing{
 			TryDuration: h.TryDuration,
 			TryInterval: caddy.Duration(tryInterval),
@@ -231,11 +239,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	watch := &headerWatch{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	// proxied is set once the proxy returns: a deferred observe that
+	// finds it unset runs for a response the proxy aborted half way.
+	var proxied bool
 	if h.Metrics == nil || *h.Metrics {
 		// The app's name is the routing table's, never the Host's: the
 		// metrics' labels stay bounded by the apps there are.
 		if c := h.app.core.Load(); c != nil {
-			defer observe(c.metrics.App(route.App), watch, time.Now(), &err)
+			defer observe(c.metrics.App(route.App), watch, r, time.Now(), &err, &proxied)
 		}
 	}
 	if h.lean != nil && !appproxy.IsUpgrade(r) {
@@ -243,6 +254,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		err = h.proxy.ServeHTTP(watch, r, next)
 	}
+	proxied = true
 	var he caddyhttp.HandlerError
 	if err == nil || watch.wrote || !errors.As(err, &he) {
 		return err
@@ -262,7 +274,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // observe counts a proxied request in its app's metrics: the status
 // code sent (or the one Caddy sends for the error returned), how long it
 // took, and whether the proxy failed to complete it with a container.
-func observe(m *appmetrics.App, watch *headerWatch, start time.Time, errp *error) {
+// With proxied unset, the proxy did not return: both paths abort a
+// response whose body failed half way (panic(http.ErrAbortHandler))
+// after sending the app's status, so the status sent says nothing; it
+// counts as what it is, an upstream failure (502), unless the client
+// went away (Caddy's 499: a failed write to it aborts too).
+func observe(m *appmetrics.App, watch *headerWatch, r *http.Request, start time.Time, errp *error, proxied *bool) {
+	if !*proxied {
+		code := http.StatusBadGateway
+		if r.Context().Err() != nil {
+			code = 499
+		} else {
+			m.UpstreamError()
+		}
+		m.Observe(code, time.Since(start))
+		return
+	}
 	code := watch.status
 	var he caddyhttp.HandlerError
 	if err := *errp; err != nil {

@@ -7,7 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-paas/berth/appmetrics"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -107,4 +112,115 @@ func TestHandlerProxyOption(t *testing.T) {
 			t.Errorf("%q: proxy %q, want %q", tc.in, h.Proxy, tc.want)
 		}
 	}
+}
+
+// App requests go through Berth's own proxy (appproxy) unless the site
+// says `proxy caddy`; Caddy's handler is there for upgrades either way.
+func TestHandlerUsesBerthsProxyByDefault(t *testing.T) {
+	// Caddy's handler provisions with a loaded config (it asks for the
+	// events app): an empty one, admin endpoint off, not saved to disk.
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true,"config":{"persist":false}}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	for _, tc := range []struct {
+		in   string
+		lean bool
+	}{
+		{in: "berth", lean: true},
+		{in: "berth {\n\tproxy berth\n}", lean: true},
+		{in: "berth {\n\tproxy caddy\n}", lean: false},
+	} {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.in)); err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.ActiveContext())
+		if err := h.provision(ctx, &App{}); err != nil {
+			cancel()
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if (h.lean != nil) != tc.lean || h.proxy == nil {
+			t.Errorf("%q: Berth's proxy set %v (want %v), Caddy's handler set %v", tc.in, h.lean != nil, tc.lean, h.proxy != nil)
+		}
+		h.Cleanup()
+		cancel()
+	}
+}
+
+// A response the proxy aborts half way (the app's body failed after its
+// 200 was sent) counts as an upstream error with a 502, not as a 200;
+// one aborted because the client went away counts as Caddy's 499.
+func TestObserveCountsAnAbortedResponseAsTheAppsFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		abort      bool
+		clientGone bool
+		code       string
+		upstream   float64
+	}{
+		{name: "served", code: "200"},
+		{name: "app's body failed", abort: true, code: "502", upstream: 1},
+		{name: "client went away", abort: true, clientGone: true, code: "499"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := appmetrics.New()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.clientGone {
+				cancel()
+			}
+			r := httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx)
+			// As ServeHTTP: observe deferred, the proxy's 200 written,
+			// then the abort.
+			func() {
+				defer func() {
+					if v := recover(); v != nil && v != http.ErrAbortHandler {
+						panic(v)
+					}
+				}()
+				var err error
+				var proxied bool
+				watch := &headerWatch{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: httptest.NewRecorder()}}
+				defer observe(set.App("web"), watch, r, time.Now(), &err, &proxied)
+				watch.WriteHeader(http.StatusOK)
+				if tc.abort {
+					panic(http.ErrAbortHandler)
+				}
+				proxied = true
+			}()
+			codes, upstream := gatherAppMetrics(t, set)
+			if len(codes) != 1 || codes[tc.code] != 1 || upstream != tc.upstream {
+				t.Errorf("requests by code %v, upstream errors %v; want one %s, %v", codes, upstream, tc.code, tc.upstream)
+			}
+		})
+	}
+}
+
+// gatherAppMetrics reads the requests by code and the upstream errors
+// the metrics endpoint would show.
+func gatherAppMetrics(t *testing.T, set *appmetrics.Set) (codes map[string]float64, upstream float64) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(set)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes = map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "berth_app_requests_total":
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "code" {
+						codes[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			case "berth_app_upstream_errors_total":
+				upstream += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return codes, upstream
 }
