@@ -34,3 +34,13 @@ func (r *Registry) Follow(h Hooks) {
 		}
 	})
 }
+
+// Follow registers the settings' hooks: a destroyed app's settings and
+// logins go.
+func (s *Settings) Follow(h Hooks) {
+	h.OnAppDestroyed(func(_ context.Context, app string) {
+		if err := s.forget(app); err != nil {
+			slog.Warn("registry: removing a destroyed app's settings", "app", app, "error", err)
+		}
+	})
+}

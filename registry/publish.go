@@ -88,24 +88,30 @@ func (r *Registry) tagDigest(ctx context.Context, app, tag string) (string, erro
 	return desc.Digest.String(), nil
 }
 
-// push tags imageID as the repository's tag on Berth's engine, pushes it
-// with Berth's push credential, and removes the engine's tag and digest
-// reference again: the image stays berth/APP:vN's alone, which the
-// releases' retention removes as before.
+// push tags imageID as the repository's tag on Berth's engine and pushes
+// it with Berth's push credential (pushImage).
 func (r *Registry) push(ctx context.Context, app, tag, imageID string) (string, error) {
-	if r.engine == nil {
-		return "", errors.New("the registry has no engine to push with")
-	}
-	target := r.Repo(app) + ":" + tag
-	if _, err := r.engine.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: target}); err != nil {
-		return "", fmt.Errorf("tagging the image for Berth's registry: %w", err)
-	}
-	defer r.engine.ImageRemove(context.WithoutCancel(ctx), target, client.ImageRemoveOptions{})
 	auth, err := encodeAuth(registry.AuthConfig{Username: pushUser, Password: r.pushPass, ServerAddress: r.host})
 	if err != nil {
 		return "", err
 	}
-	res, err := r.engine.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: auth})
+	return pushImage(ctx, r.engine, imageID, r.Repo(app), tag, auth)
+}
+
+// pushImage tags imageID as repo:tag on engine, pushes it with auth,
+// and removes the engine's tag and digest reference again: the image
+// stays berth/APP:vN's alone, which the releases' retention removes as
+// before. It returns the pushed manifest's digest.
+func pushImage(ctx context.Context, engine Engine, imageID, repo, tag, auth string) (string, error) {
+	if engine == nil {
+		return "", errors.New("no engine to push with")
+	}
+	target := repo + ":" + tag
+	if _, err := engine.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: target}); err != nil {
+		return "", fmt.Errorf("tagging the image as %s: %w", target, err)
+	}
+	defer engine.ImageRemove(context.WithoutCancel(ctx), target, client.ImageRemoveOptions{})
+	res, err := engine.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("pushing %s: %w", target, err)
 	}
@@ -115,7 +121,7 @@ func (r *Registry) push(ctx context.Context, app, tag, imageID string) (string, 
 			return "", fmt.Errorf("pushing %s: %w", target, err)
 		}
 		if m.Error != nil {
-			return "", fmt.Errorf("pushing %s: %s (does the engine trust the registry's certificate? see docs/SCALING.md)", target, m.Error.Message)
+			return "", fmt.Errorf("pushing %s: %s (does the engine trust the registry's certificate, and are the credentials right? see docs/SCALING.md)", target, m.Error.Message)
 		}
 		if m.Aux != nil {
 			var aux struct{ Digest string }
@@ -127,7 +133,7 @@ func (r *Registry) push(ctx context.Context, app, tag, imageID string) (string, 
 	if !strings.HasPrefix(dgst, "sha256:") {
 		return "", fmt.Errorf("pushing %s: the engine reported no digest", target)
 	}
-	r.engine.ImageRemove(context.WithoutCancel(ctx), r.Repo(app)+"@"+dgst, client.ImageRemoveOptions{})
+	engine.ImageRemove(context.WithoutCancel(ctx), repo+"@"+dgst, client.ImageRemoveOptions{})
 	return dgst, nil
 }
 
