@@ -235,24 +235,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	if a.Registry != "" {
-		host, port := a.Registry, ""
-		if h, p, err := net.SplitHostPort(a.Registry); err == nil {
-			host, port = h, p
+		reg, err := normalRegistry(a.Registry, a.Dashboard)
+		if err != nil {
+			return err
 		}
-		if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
-			return fmt.Errorf("berth: registry %q: the port must be a number from 1 to 65535 (Caddy's HTTPS port as the nodes reach it)", a.Registry)
-		}
-		host = routing.NormalizeHost(host)
-		if err := platform.ValidateDomain(host); err != nil {
-			return fmt.Errorf("berth: registry: %w (give the host name the swarm's nodes reach Berth at, and :PORT when Caddy's HTTPS port is not 443)", err)
-		}
-		if host == a.Dashboard {
-			return fmt.Errorf("berth: registry %q: the dashboard answers on that host; give the registry a name of its own", a.Registry)
-		}
-		a.Registry = host
-		if port != "" {
-			a.Registry = net.JoinHostPort(host, port)
-		}
+		a.Registry = reg
 	}
 	if a.DashboardSession < 0 {
 		return fmt.Errorf("berth: dashboard_session must be positive (leave it out for %s)", dashboard.DefaultSessionTTL)
@@ -303,6 +290,29 @@ func (a *App) wildcardCertsPerDomain() int {
 		return DefaultWildcardCertsPerDomain
 	}
 	return *a.WildcardCertsPerDomain
+}
+
+// normalRegistry checks the registry option (HOST[:PORT]) and returns
+// it in normal form (a lowercase host, no trailing dot).
+func normalRegistry(reg, dashboard string) (string, error) {
+	host, port := reg, ""
+	if h, p, err := net.SplitHostPort(reg); err == nil {
+		host, port = h, p
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return "", fmt.Errorf("berth: registry %q: the port must be a number from 1 to 65535 (Caddy's HTTPS port as the nodes reach it)", reg)
+	}
+	host = routing.NormalizeHost(host)
+	if err := platform.ValidateDomain(host); err != nil {
+		return "", fmt.Errorf("berth: registry: %w (give the host name the swarm's nodes reach Berth at, and :PORT when Caddy's HTTPS port is not 443)", err)
+	}
+	if host == dashboard {
+		return "", fmt.Errorf("berth: registry %q: the dashboard answers on that host; give the registry a name of its own", reg)
+	}
+	if port != "" {
+		return net.JoinHostPort(host, port), nil
+	}
+	return host, nil
 }
 
 // reservedHosts are the hosts Berth answers on itself, which no app may
