@@ -13,6 +13,7 @@ import (
 type Hooks interface {
 	OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error)
 	OnAppDestroyed(f func(ctx context.Context, app string))
+	OnAppRenamed(f func(ctx context.Context, from, to string))
 }
 
 // Follow registers the registry's hooks: after a rollout (and after the
@@ -36,8 +37,13 @@ func (r *Registry) Follow(h Hooks) {
 }
 
 // Follow registers the settings' hooks: a destroyed app's settings and
-// logins go.
+// logins go, a renamed app's move with it.
 func (s *Settings) Follow(h Hooks) {
+	h.OnAppRenamed(func(_ context.Context, from, to string) {
+		if err := s.move(from, to); err != nil {
+			slog.Warn("registry: moving a renamed app's settings", "from", from, "to", to, "error", err)
+		}
+	})
 	h.OnAppDestroyed(func(_ context.Context, app string) {
 		if err := s.forget(app); err != nil {
 			slog.Warn("registry: removing a destroyed app's settings", "app", app, "error", err)

@@ -330,3 +330,20 @@ func (s *Settings) Publish(ctx context.Context, app string, version int, imageID
 	}
 	return repo + "@" + dgst, auth, nil
 }
+
+// move gives a renamed app's settings to its new name.
+func (s *Settings) move(from, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.read()
+	if err != nil {
+		return err
+	}
+	sc, ok := d.Apps[from]
+	if !ok {
+		return nil
+	}
+	delete(d.Apps, from)
+	d.Apps[to] = sc
+	return s.write(d)
+}

@@ -126,3 +126,19 @@ func TestADestroyedAppsSettingsGo(t *testing.T) {
 		t.Fatalf("settings after forget: %s", b)
 	}
 }
+
+func TestARenamedAppKeepsItsSettings(t *testing.T) {
+	s := newSettings(t, nil, nil)
+	ctx := context.Background()
+	if err := s.SetServer(ctx, "a", "registry.example.com/team"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.move("a", "c"); err != nil {
+		t.Fatal(err)
+	}
+	s.apps = fakeApps{"c": true}
+	r, err := s.Report(ctx, "c")
+	if err != nil || r.Server != "registry.example.com/team" {
+		t.Fatalf("c's report %+v %v", r, err)
+	}
+}
