@@ -132,7 +132,8 @@ func (a *App) newCore() (*core, error) {
 	}
 	// registry:set and registry:login: a user's registry instead of
 	// Berth's (with or without Berth's); the swarm scheduler publishes
-	// through them. The core's apps are set below (New needs them).
+	// through them. Their app core is filled in once platform.New made
+	// it: the swarm scheduler, made inside platform.New, needs them first.
 	var registryApps struct{ registry.Apps }
 	registrySettings := registry.NewSettings(registry.SettingsConfig{Dir: filepath.Join(a.StateDir, "registry"), Apps: &registryApps, Own: c.registry, Engine: swarmAPI})
 	// A name that stops being routed loses its cached certificate at once,
