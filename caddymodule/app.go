@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -117,6 +118,13 @@ type App struct {
 	// Dashboard is the host the web dashboard answers on (package
 	// dashboard); empty (the default) turns it off. No app can take it.
 	Dashboard string `json:"dashboard,omitempty"`
+	// Registry is HOST[:PORT] of Berth's own OCI registry (package
+	// registry), which swarm apps' releases are pushed to and the
+	// swarm's nodes pull from, served through Caddy's HTTPS on that host;
+	// PORT is Caddy's HTTPS port when it is not 443. Empty (the
+	// default): none, and swarm tasks run the release's image by ID,
+	// which only the manager has.
+	Registry string `json:"registry,omitempty"`
 	// DashboardSession is how long a dashboard session lasts. Default:
 	// dashboard.DefaultSessionTTL (12h).
 	DashboardSession caddy.Duration `json:"dashboard_session,omitempty"`
@@ -226,6 +234,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("berth: dashboard: %w", err)
 		}
 	}
+	if a.Registry != "" {
+		reg, err := normalRegistry(a.Registry, a.Dashboard)
+		if err != nil {
+			return err
+		}
+		a.Registry = reg
+	}
 	if a.DashboardSession < 0 {
 		return fmt.Errorf("berth: dashboard_session must be positive (leave it out for %s)", dashboard.DefaultSessionTTL)
 	}
@@ -277,13 +292,45 @@ func (a *App) wildcardCertsPerDomain() int {
 	return *a.WildcardCertsPerDomain
 }
 
-// reservedHosts are the hosts Berth answers on itself, which no app may
-// take: the dashboard's.
-func (a *App) reservedHosts() []string {
-	if a.Dashboard == "" {
-		return nil
+// normalRegistry checks the registry option (HOST[:PORT]) and returns
+// it in normal form (a lowercase host, no trailing dot).
+func normalRegistry(reg, dashboard string) (string, error) {
+	host, port := reg, ""
+	if h, p, err := net.SplitHostPort(reg); err == nil {
+		host, port = h, p
 	}
-	return []string{a.Dashboard}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return "", fmt.Errorf("berth: registry %q: the port must be a number from 1 to 65535 (Caddy's HTTPS port as the nodes reach it)", reg)
+	}
+	host = routing.NormalizeHost(host)
+	if err := platform.ValidateDomain(host); err != nil {
+		return "", fmt.Errorf("berth: registry: %w (give the host name the swarm's nodes reach Berth at, and :PORT when Caddy's HTTPS port is not 443)", err)
+	}
+	if host == dashboard {
+		return "", fmt.Errorf("berth: registry %q: the dashboard answers on that host; give the registry a name of its own", reg)
+	}
+	if port != "" {
+		return net.JoinHostPort(host, port), nil
+	}
+	return host, nil
+}
+
+// reservedHosts are the hosts Berth answers on itself, which no app may
+// take: the dashboard's and the registry's.
+func (a *App) reservedHosts() []string {
+	var hosts []string
+	if a.Dashboard != "" {
+		hosts = append(hosts, a.Dashboard)
+	}
+	// And the registry's (its host name, whatever its port).
+	if a.Registry != "" {
+		h := a.Registry
+		if n, _, err := net.SplitHostPort(h); err == nil {
+			h = n
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // sshLimits are the SSH server's limits from the config.

@@ -47,6 +47,7 @@ func init() {
 //			build_cache_max 10GiB  # or none
 //			dashboard berth.example.com  # the web dashboard; default: off
 //			dashboard_session 12h
+//			registry registry.example.com  # Berth's registry for swarm apps' images; default: off
 //			wildcard_certs_per_hour 20   # new on-demand certificates under one wildcard domain
 //			wildcard_certs_max 500       # new names under one wildcard domain in 7 days
 //			wildcard_certs_per_domain 40 # new names under the wildcards of one registered domain in 7 days
@@ -211,6 +212,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			target = &app.HerokuishImage
 		case "dashboard":
 			target = &app.Dashboard
+		case "registry":
+			target = &app.Registry
 		case "tcp_ports":
 			target = &app.TCPPorts
 		default:
@@ -220,7 +223,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				continue
 			}
-			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, tcp_ports, tcp_max_connections, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
+			return nil, d.Errf("unknown berth option %q (known: domain, ssh, authorized_keys, host_key, docker_host, state_dir, herokuish_image, dashboard, dashboard_session, registry, tcp_ports, tcp_max_connections, max_log_lines, wildcard_certs_per_hour, wildcard_certs_max, wildcard_certs_per_domain, formation_check_interval, formation_check_revivals, proxy_read_timeout, ssh_login_grace_time, ssh_max_startups, ssh_max_startups_per_ip, ssh_idle_timeout, ssh_max_sessions_per_key, ssh_max_sessions_per_admin_key, %s)", opt, strings.Join(limitOptions, ", "))
 		}
 		if !d.NextArg() {
 			return nil, d.Errf("%s needs a value", opt)

@@ -145,6 +145,30 @@ func TestDashboardOptions(t *testing.T) {
 	}
 }
 
+func TestRegistryOption(t *testing.T) {
+	app, err := parseBerthBlock("registry Registry.Example.com.:8443")
+	if err != nil || app.Registry != "Registry.Example.com.:8443" {
+		t.Fatalf("%v %q", err, app.Registry)
+	}
+	got, err := normalRegistry(app.Registry, "")
+	if err != nil || got != "registry.example.com:8443" {
+		t.Fatalf("normal form %q %v", got, err)
+	}
+	if hosts := (&App{Registry: got, Dashboard: "dash.example.com"}).reservedHosts(); len(hosts) != 2 || hosts[1] != "registry.example.com" {
+		t.Errorf("reserved hosts %v", hosts)
+	}
+	for reg, want := range map[string]string{
+		"registry.example.com:0":     "the port must be a number",
+		"registry.example.com:https": "the port must be a number",
+		"registry_example":           "is not a domain name",
+		"dash.example.com":           "the dashboard answers on that host",
+	} {
+		if _, err := normalRegistry(reg, "dash.example.com"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", reg, err, want)
+		}
+	}
+}
+
 func TestWildcardCertsOptions(t *testing.T) {
 	parse := parseBerthBlock
 	app, err := parse("wildcard_certs_per_hour 0\nwildcard_certs_max 3")

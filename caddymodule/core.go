@@ -34,6 +34,7 @@ import (
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
+	"github.com/berth-paas/berth/registry"
 	"github.com/berth-paas/berth/routes"
 	"github.com/berth-paas/berth/routing"
 	"github.com/berth-paas/berth/scheduler/dockerlocal"
@@ -72,6 +73,8 @@ type core struct {
 	// dashboard is the web dashboard; its host is the config's (Start),
 	// its sessions outlive a reload.
 	dashboard *dashboard.Dashboard
+	// registry is Berth's registry (nil: the config names none).
+	registry *registry.Registry
 	// hostKey is the SSH host key's public half, for ssh-keys:host (set
 	// by Start: the SSH server is pooled apart from the core).
 	hostKey atomic.Pointer[gossh.PublicKey]
@@ -118,6 +121,21 @@ func (a *App) newCore() (*core, error) {
 		}
 	}()
 	c := &core{dockerHost: a.DockerHost, docker: dc, swarmAPI: swarmAPI, table: routing.New(), metrics: appmetrics.New()}
+	// Berth's registry, when the config names its host: swarm apps'
+	// images are pushed there, through this engine, for every node.
+	if a.Registry != "" {
+		c.registry, err = registry.New(ctx, registry.Config{Dir: filepath.Join(a.StateDir, "registry"), Host: a.Registry, Engine: swarmAPI, Log: a.log})
+		if err != nil {
+			dc.Close()
+			return nil, err
+		}
+	}
+	// registry:set and registry:login: a user's registry instead of
+	// Berth's (with or without Berth's); the swarm scheduler publishes
+	// through them. Their app core is filled in once platform.New made
+	// it: the swarm scheduler, made inside platform.New, needs them first.
+	var registryApps struct{ registry.Apps }
+	registrySettings := registry.NewSettings(registry.SettingsConfig{Dir: filepath.Join(a.StateDir, "registry"), Apps: &registryApps, Own: c.registry, Engine: swarmAPI})
 	// A name that stops being routed loses its cached certificate at once,
 	// so its next handshake goes to the permission module, which refuses
 	// it (see caddyCertCache in certs.go). A custom certificate that named
@@ -183,7 +201,7 @@ func (a *App) newCore() (*core, error) {
 			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 			sched = selector.New(deps, st, map[string]platform.Scheduler{
 				selector.DockerLocal: c.scheduler,
-				selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance}),
+				selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings}),
 			})
 			return sched
 		},
@@ -241,6 +259,14 @@ func (a *App) newCore() (*core, error) {
 	// Old releases and the build cache are pruned after each rollout and
 	// build from here on.
 	diskUse := disk.New(disk.Config{Apps: c.platform, Globals: globals, Hooks: c.platform.Hooks(), Engine: dc, Builds: deploys, Logger: a.log})
+	// The registry's images of releases no longer kept go after the
+	// retention above (registered after disk's on purpose: the hooks run
+	// in order).
+	if c.registry != nil {
+		c.registry.Follow(c.platform.Hooks())
+	}
+	registryApps.Apps = c.platform
+	registrySettings.Follow(c.platform.Hooks())
 	// An app's buildpack cache volume goes with the app, and with its
 	// old name on a rename (a cache is cheap to lose: the next build
 	// makes it again).
@@ -268,7 +294,7 @@ func (a *App) newCore() (*core, error) {
 	svc.SetLogger(a.log)
 	renames := platform.NewRenamer(c.platform)
 	c.backend = &commands.Backend{Platform: c.platform, Globals: globals, Renames: renames, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
-		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SwarmSettings: swarm.NewSettings(c.platform), SSHHostKey: func() gossh.PublicKey {
+		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SwarmSettings: swarm.NewSettings(c.platform), Registry: registrySettings, SSHHostKey: func() gossh.PublicKey {
 			if k := c.hostKey.Load(); k != nil {
 				return *k
 			}
@@ -353,6 +379,7 @@ func (c *core) Destruct() error {
 	c.platform.Close()
 	c.docker.Close()
 	c.swarmAPI.Close()
+	c.registry.Close()
 	return err
 }
 

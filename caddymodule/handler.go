@@ -217,6 +217,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.dashboard.ServeHTTP(w, r)
 		return nil
 	}
+	// So is the registry's: swarm apps' images for the swarm's nodes.
+	if c := h.app.core.Load(); c != nil && c.registry.Serves(r.Host) {
+		c.registry.ServeHTTP(w, r)
+		return nil
+	}
 	route, ok := table.Match(r.Host)
 	if !ok || route.Disabled { // a disabled app's hosts are its, unserved
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

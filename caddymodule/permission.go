@@ -59,6 +59,9 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if c != nil && c.dashboard.ServesNormal(n) {
 		return nil // the dashboard gets HTTPS like any app
 	}
+	if c != nil && c.registry.Serves(n.String()) {
+		return nil // and the registry, which is served over HTTPS only
+	}
 	route, wild, ok := table.MatchWildcardNormal(n)
 	if !ok {
 		return fmt.Errorf("%.300s: %w: no Berth app answers on it", name, caddytls.ErrPermissionDenied)

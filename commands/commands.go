@@ -25,6 +25,7 @@ import (
 	"github.com/berth-paas/berth/oneoff"
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/pssettings"
+	"github.com/berth-paas/berth/registry"
 	"github.com/berth-paas/berth/scheduler/selector"
 	"github.com/berth-paas/berth/scheduler/swarm"
 	"github.com/berth-paas/berth/services"
@@ -112,6 +113,9 @@ type Backend struct {
 	// SwarmSettings are the swarm scheduler's settings of each app
 	// (scheduler-swarm:set, scheduler-swarm:report).
 	SwarmSettings *swarm.Settings
+	// Registry keeps where swarm apps' images go (registry:set,
+	// registry:login, registry:report).
+	Registry *registry.Settings
 	// Keys are the keys added with ssh-keys:add (admin and deploy keys),
 	// which the SSH door and the dashboard check callers against.
 	Keys *keys.Keys
@@ -173,7 +177,7 @@ func init() {
 		keyCommands, renameCommands, reportCommands, lifecycleCommands, buildCommands, gitCommands,
 		networkCommands, storageCommands, resourceCommands, tlsCommands, serviceCommands, builderCommands, buildpacksCommands,
 		builderDockerfileCommands, dokkuCommands, proxyCommands, dashboardCommands, configImportCommands, appsSetCommands,
-		schedulerCommands, schedulerSwarmCommands)
+		schedulerCommands, schedulerSwarmCommands, registryCommands)
 	slices.SortFunc(table, func(a, b command) int { return strings.Compare(a.name, b.name) })
 }
 

@@ -25,6 +25,10 @@ func redact(args []string) string {
 		command = args[at]
 	}
 	config := command == "config:set"
+	// registry:login's password belongs on stdin (the command refuses
+	// it in the line), but a line that has one must not log it: every
+	// word after APP|SERVER and SERVER|USER is hidden.
+	login, positional := command == "registry:login", 0
 	run := command == "run" || command == "run:detached"
 	assignment := func(a string) string {
 		if k, _, ok := strings.Cut(a, "="); ok {
@@ -72,6 +76,11 @@ func redact(args []string) string {
 		}
 		if config && i > at {
 			out[i] = assignment(a)
+		}
+		if login && i > at {
+			if positional++; positional > 2 {
+				out[i] = "***"
+			}
 		}
 	}
 	return strings.Join(out, " ")

@@ -24,6 +24,10 @@ func TestRedact(t *testing.T) {
 		{[]string{"run:detached", "--env=TOKEN=s3cret", "web", "sleep", "1"}, "run:detached --env=TOKEN=*** web sleep 1"},
 		{[]string{"--app", "web", "run", "-eTOKEN=s3cret", "env"}, "--app web run -eTOKEN=*** env"},
 		{[]string{"--app", "web", "--rm", "run:detached", "-e=TOKEN=s3cret", "env"}, "--app web --rm run:detached -e=TOKEN=*** env"},
+		// registry:login's password, were it given in the line.
+		{[]string{"registry:login", "web", "reg.example.com", "me", "s3cret"}, "registry:login web reg.example.com *** ***"},
+		{[]string{"registry:login", "--global", "reg.example.com", "me", "s3cret"}, "registry:login --global reg.example.com me ***"},
+		{[]string{"registry:login", "web", "--password-stdin", "reg.example.com", "me"}, "registry:login web --password-stdin reg.example.com ***"},
 		{[]string{"git-receive-pack", "'web'"}, "git-receive-pack 'web'"},
 		{[]string{"git:sync", "web", "https://user:T0KEN@host/web.git", "main"}, "git:sync web https://***@host/web.git main"},
 	} {

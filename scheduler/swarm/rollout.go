@@ -37,8 +37,12 @@ func (s *Scheduler) create(ctx context.Context, a *platform.App, rel platform.Re
 	if err != nil {
 		return "", err
 	}
+	img, err := s.image(ctx, a, rel, gen)
+	if err != nil {
+		return "", err
+	}
 	spec, err := serviceSpec(serviceInput{
-		App: a, Release: rel, Type: typ, Gen: gen, Replicas: replicas, Instance: s.instance(),
+		App: a, Release: rel, Image: img.ref, Type: typ, Gen: gen, Replicas: replicas, Instance: s.instance(),
 		Env: s.env(a, rel, typ+".1"), Host: host,
 		RestartPolicy: platform.RestartPolicyOf(a, s.apps.ProcessGlobals()),
 		StopTimeout:   platform.StopTimeoutOf(a, s.apps.ProcessGlobals()),
@@ -46,7 +50,7 @@ func (s *Scheduler) create(ctx context.Context, a *platform.App, rel platform.Re
 	if err != nil {
 		return "", err
 	}
-	res, err := s.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
+	res, err := s.api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, EncodedRegistryAuth: img.auth})
 	if err != nil {
 		return "", fmt.Errorf("creating the swarm service %s: %w", spec.Name, err)
 	}

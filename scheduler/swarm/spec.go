@@ -5,6 +5,7 @@ package swarm
 // host options), so that it is tested without Docker.
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -31,8 +32,11 @@ const (
 
 // serviceInput is what a service spec is made of.
 type serviceInput struct {
-	App      *platform.App
-	Release  platform.Release
+	App     *platform.App
+	Release platform.Release
+	// Image is the reference the tasks run ("": the release's image ID,
+	// see taskImage), a registry's by digest (image.go).
+	Image    string
 	Type     string
 	Gen      int
 	Replicas int
@@ -99,7 +103,7 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 	}
 	useInit := true
 	cs := &swarm.ContainerSpec{
-		Image:  taskImage(rel),
+		Image:  cmp.Or(in.Image, taskImage(rel)),
 		Env:    taskEnv(in.Env, in.Host.Env, in.Type),
 		Labels: docker.BlankLabels(),
 		// As docker-local's --init: PID 1 forwards SIGTERM to the app and

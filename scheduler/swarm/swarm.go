@@ -108,12 +108,17 @@ type Config struct {
 	// Instance is this Berth's ID (known once the core identified
 	// itself, after the scheduler is made).
 	Instance func() string
+	// Images puts each release's image where every node pulls it from
+	// (Berth's registry, package registry); nil: the tasks run the
+	// release's image by ID, on the manager only (image.go).
+	Images Images
 }
 
 // Scheduler runs apps as Swarm services. Make it with New.
 type Scheduler struct {
 	api            API
 	instance       func() string
+	images         Images
 	apps           platform.SchedulerApps
 	table          *routing.Table
 	routes         *routes.Controller
@@ -175,7 +180,7 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		api: cfg.API, instance: cfg.Instance,
+		api: cfg.API, instance: cfg.Instance, images: cfg.Images,
 		apps: deps.Apps, table: deps.Table, routes: deps.Routes, specs: deps.Specs, log: log,
 		save: deps.Save, env: deps.Env, hosts: deps.Hosts, checkHost: deps.CheckHost,
 		checkFormation: deps.CheckFormation, rolledOut: deps.RolledOut,
