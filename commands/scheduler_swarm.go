@@ -34,10 +34,10 @@ func schedulerSwarmSet(ctx context.Context, p *Backend, args []string, out IO) e
 		return err
 	}
 	if len(kept) == 0 {
-		fmt.Fprintf(out.Stderr, "-----> Cleared the placement of %s: its tasks may run on any node from the next deploy (ps:restart %s)\n", app, app)
+		fmt.Fprintf(out.Stderr, "-----> Cleared the placement of %s: its tasks may run on any node from the next deploy (ps:restart %s) or a scale that makes new services\n", app, app)
 		return nil
 	}
-	fmt.Fprintf(out.Stderr, "-----> Set the placement of %s to %s; it applies from the next deploy (ps:restart %s)\n", app, strings.Join(kept, " "), app)
+	fmt.Fprintf(out.Stderr, "-----> Set the placement of %s to %s; it applies from the next deploy (ps:restart %s) and to the services a scale makes\n", app, strings.Join(kept, " "), app)
 	return nil
 }
 

@@ -78,6 +78,7 @@ func (r *Renamer) copyApp(ctx context.Context, from, to string, move bool, log i
 	dst.LastDeploy = nil
 	dst.Config = maps.Clone(src.Config)
 	dst.Formation = maps.Clone(src.Formation)
+	dst.SwarmPlacement = slices.Clone(src.SwarmPlacement)
 	// Container settings come along; the copies share nothing with the
 	// original's.
 	dst.Storage = slices.Clone(src.Storage)

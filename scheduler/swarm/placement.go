@@ -7,7 +7,10 @@ package swarm
 // the app's lock, so that rename and clone carry them and destroy drops
 // them with no hook of this package's), and put on the services of the
 // app's next rollout: each generation is a service of its own, so a
-// change applies from the next deploy (ps:restart), as scheduler:set's.
+// change applies to the services Berth makes next: a deploy (ps:restart),
+// and also a scale-down (a new generation) or a scale of a process type
+// that had no service; a scale-up of a running type adds tasks to its
+// existing service, under the constraints it was made with.
 //
 // They are checked when set, not when the next deploy creates a service:
 // a constraint Swarm would refuse (its syntax: KEY==VALUE or KEY!=VALUE,
