@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
@@ -47,23 +48,55 @@ func (s *Scheduler) nodes(ctx context.Context) (map[string]node, error) {
 }
 
 // currentTasks are the tasks of a's current generation's services, every
-// one Swarm still keeps (its task history), by service.
+// one Swarm still keeps (its task history), by service. A read-only
+// question, asked of the manager for a's services alone: ps:report, logs,
+// enter and the metrics sampler (every app, every 30 s) call it, and
+// neither list every task of the swarm nor replace the view the poller
+// routes from (look's setView would drop the checked marks and queue
+// behind the rollouts' looks).
 func (s *Scheduler) currentTasks(ctx context.Context, a *platform.App) ([]service, map[string][]swarm.Task, error) {
-	v, err := s.active(ctx)
+	info, err := s.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	svcs := v.of(a.Name, a.Generation)
+	if info.Info.Swarm.LocalNodeState != swarm.LocalNodeStateActive || !info.Info.Swarm.ControlAvailable {
+		return nil, nil, errNotSwarm
+	}
+	want := map[string]string{
+		docker.LabelInstance:   s.instance(),
+		docker.LabelApp:        a.Name,
+		docker.LabelGeneration: strconv.Itoa(a.Generation),
+	}
+	f := client.Filters{}
+	for k, v := range want {
+		f.Add("label", k+"="+v)
+	}
+	res, err := s.api.ServiceList(ctx, client.ServiceListOptions{Filters: f})
+	if err != nil {
+		return nil, nil, err
+	}
+	var svcs []service
 	tasks := map[string][]swarm.Task{}
-	for _, sv := range svcs {
-		f := client.Filters{}
-		f.Add("service", sv.id)
-		res, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: f})
+	for _, sv := range res.Items {
+		l := sv.Spec.Labels
+		if l[docker.LabelInstance] != want[docker.LabelInstance] || l[docker.LabelApp] != want[docker.LabelApp] ||
+			l[docker.LabelGeneration] != want[docker.LabelGeneration] {
+			continue // the filter's job; kept honest here too
+		}
+		x := service{id: sv.ID, name: sv.Spec.Name, app: a.Name, typ: l[docker.LabelProcess], gen: a.Generation}
+		if m := sv.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+			x.replicas = int(*m.Replicas)
+		}
+		tf := client.Filters{}
+		tf.Add("service", sv.ID)
+		tr, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: tf})
 		if err != nil {
 			return nil, nil, err
 		}
-		tasks[sv.id] = res.Items
+		svcs = append(svcs, x)
+		tasks[sv.ID] = tr.Items
 	}
+	slices.SortFunc(svcs, func(x, y service) int { return strings.Compare(x.typ, y.typ) })
 	return svcs, tasks, nil
 }
 

@@ -25,16 +25,32 @@ type tasksAPI struct {
 	nodes []swarm.Node
 	logs  map[string]string
 	asked []client.TaskLogsOptions
+	// wide counts the task lists not limited to one service.
+	wide int
 }
 
 func (f *tasksAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
 	return client.SystemInfoResult{Info: system.Info{Swarm: swarm.Info{NodeID: "here", LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true}}}, nil
 }
-func (f *tasksAPI) ServiceList(context.Context, client.ServiceListOptions) (client.ServiceListResult, error) {
-	return client.ServiceListResult{Items: f.svcs}, nil
+func (f *tasksAPI) ServiceList(_ context.Context, o client.ServiceListOptions) (client.ServiceListResult, error) {
+	var out client.ServiceListResult
+next:
+	for _, sv := range f.svcs {
+		for kv := range o.Filters["label"] {
+			k, v, _ := strings.Cut(kv, "=")
+			if sv.Spec.Labels[k] != v {
+				continue next
+			}
+		}
+		out.Items = append(out.Items, sv)
+	}
+	return out, nil
 }
 func (f *tasksAPI) TaskList(_ context.Context, o client.TaskListOptions) (client.TaskListResult, error) {
 	var out client.TaskListResult
+	if len(o.Filters["service"]) != 1 {
+		f.wide++
+	}
 	for _, t := range f.tasks {
 		if o.Filters["service"] != nil && !o.Filters["service"][t.ServiceID] {
 			continue
@@ -193,5 +209,25 @@ func TestEnterTargetOnAnotherNodeSaysWhichNode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "worker.1 of blog runs on the swarm node worker-1 (10.0.0.2)") ||
 		!strings.Contains(err.Error(), "enter works only for tasks on the Berth server") {
 		t.Fatalf("enter worker: %v", err)
+	}
+}
+
+// ps:report (and the metrics sampler, every app every 30 s) asks the
+// manager about the app's services alone, and leaves the view the poller
+// routes from as it was: a checked task keeps taking traffic.
+func TestStatusesLeaveTheRoutingViewAlone(t *testing.T) {
+	s, api := newTasks()
+	routed := view{active: true, services: []service{{id: "w3", app: "blog", typ: "web", gen: 3,
+		tasks: []task{{id: "seen", slot: 1, state: swarm.TaskStateRunning, addr: "10.0.0.1:30009"}}}}}
+	s.setView(routed)
+	s.markChecked("seen")
+	if _, err := s.Statuses(context.Background(), blog); err != nil {
+		t.Fatal(err)
+	}
+	if got, runs := s.Targets("blog", 3); !runs || len(got) != 1 || got[0].ID != "seen" {
+		t.Fatalf("targets after ps:report: %+v (runs %v)", got, runs)
+	}
+	if api.wide != 0 {
+		t.Fatalf("%d task lists of the whole swarm", api.wide)
 	}
 }
