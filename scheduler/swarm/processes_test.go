@@ -27,6 +27,9 @@ type tasksAPI struct {
 	asked []client.TaskLogsOptions
 	// wide counts the task lists not limited to one service.
 	wide int
+	// hang are the tasks whose logs never answer (until ctx ends, as the
+	// HTTP client ends a body's read).
+	hang map[string]bool
 }
 
 func (f *tasksAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -68,8 +71,13 @@ func (f *tasksAPI) NodeList(context.Context, client.NodeListOptions) (client.Nod
 
 // TaskLogs multiplexes the task's output on stdout, as Docker does for a
 // service without a TTY.
-func (f *tasksAPI) TaskLogs(_ context.Context, id string, o client.TaskLogsOptions) (client.TaskLogsResult, error) {
+func (f *tasksAPI) TaskLogs(ctx context.Context, id string, o client.TaskLogsOptions) (client.TaskLogsResult, error) {
 	f.asked = append(f.asked, o)
+	if f.hang[id] {
+		pr, pw := io.Pipe()
+		context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+		return pr, nil
+	}
 	var buf bytes.Buffer
 	for _, line := range strings.SplitAfter(f.logs[id], "\n") {
 		if line == "" {
@@ -229,5 +237,105 @@ func TestStatusesLeaveTheRoutingViewAlone(t *testing.T) {
 	}
 	if api.wide != 0 {
 		t.Fatalf("%d task lists of the whole swarm", api.wide)
+	}
+}
+
+func taskByID(api *tasksAPI, id string) *swarm.Task {
+	for i := range api.tasks {
+		if api.tasks[i].ID == id {
+			return &api.tasks[i]
+		}
+	}
+	panic(id)
+}
+
+func streamOf(t *testing.T, streams []platform.LogStream, typ string, index int) platform.LogStream {
+	t.Helper()
+	for _, st := range streams {
+		if st.Type == typ && st.Index == index {
+			return st
+		}
+	}
+	t.Fatalf("no stream of %s.%d among %d", typ, index, len(streams))
+	return platform.LogStream{}
+}
+
+// A slot whose task crashed and that Swarm gave up on (on-failure's
+// attempts spent) still shows that task's output: why it crashed.
+func TestLogStreamsShowATaskSwarmGaveUpOn(t *testing.T) {
+	s, api := newTasks()
+	k1 := taskByID(api, "k1")
+	k1.DesiredState, k1.Status.State = swarm.TaskStateShutdown, swarm.TaskStateFailed
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "worker", 1).Stream(context.Background(), -1, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2026-01-01T00:00:03.000000000Z worker\n" {
+		t.Fatalf("worker's output %q", out.String())
+	}
+}
+
+// While the task that replaces a crashed one has no container yet, the
+// slot shows the crashed one's output.
+func TestLogStreamsShowTheCrashedTaskUntilItsReplacementStarts(t *testing.T) {
+	s, api := newTasks()
+	taskByID(api, "t2").Status.ContainerStatus = nil
+	api.logs["t2old"] = "2026-01-01T00:00:00.500000000Z panic: boom\n"
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "web", 2).Stream(context.Background(), -1, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2026-01-01T00:00:00.500000000Z panic: boom\n" {
+		t.Fatalf("web.2's output %q", out.String())
+	}
+}
+
+// Without -t, a task whose logs do not answer ends with an error that
+// names it, rather than holding logs (and the others' lines) forever.
+func TestLogStreamsWithoutFollowGiveUpOnATaskThatDoesNotAnswer(t *testing.T) {
+	old := LogsDeadline
+	LogsDeadline = 10 * time.Millisecond
+	t.Cleanup(func() { LogsDeadline = old })
+	s, api := newTasks()
+	api.hang = map[string]bool{"k1": true}
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's own bound, far beyond the deadline: a stream that never
+	// ends fails here rather than hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = streamOf(t, streams, "worker", 1).Stream(ctx, -1, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "task k1 (worker.1) did not answer") {
+		t.Fatalf("hanging task: %v", err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "web", 1).Stream(ctx, -1, false, &out); err != nil || out.Len() == 0 {
+		t.Fatalf("web.1: %q, %v", out.String(), err)
+	}
+}
+
+// enter web takes a web task that runs on the Berth server's node, even
+// when web.1 runs on another.
+func TestEnterTargetPrefersATaskOnThisNode(t *testing.T) {
+	s, api := newTasks()
+	taskByID(api, "t1").NodeID = "far"
+	taskByID(api, "t2").Status.State = swarm.TaskStateRunning
+	for _, process := range []string{"", "web"} {
+		if id, err := s.EnterTarget(context.Background(), blog, process); err != nil || id != "c-t2" {
+			t.Fatalf("enter %q: %q, %v", process, id, err)
+		}
+	}
+	if _, err := s.EnterTarget(context.Background(), blog, "web.1"); err == nil || !strings.Contains(err.Error(), "web.1 of blog runs on the swarm node worker-1") {
+		t.Fatalf("enter web.1: %v", err)
 	}
 }
