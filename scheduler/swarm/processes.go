@@ -140,6 +140,20 @@ func (s *Scheduler) Statuses(ctx context.Context, a *platform.App) ([]platform.P
 			out = append(out, taskStatus(a, sv, ts, nodes))
 		}
 	}
+	// The formation's types whose service is not there at all (removed
+	// behind Berth's back) are part of the picture too, as docker-local's
+	// containers that are gone (platform.FormationGaps).
+	if rel, ok := a.CurrentRelease(); ok {
+		for _, typ := range platform.TypesToRun(rel, a.Formation) {
+			if slices.ContainsFunc(svcs, func(sv service) bool { return sv.typ == typ }) {
+				continue
+			}
+			for slot := 1; slot <= a.Formation[typ]; slot++ {
+				out = append(out, platform.ProcessStatus{Name: fmt.Sprintf("%s.%d", serviceName(a.Name, typ, a.Generation), slot), Type: typ, Index: slot,
+					Release: a.Current, State: "missing", Detail: "no service"})
+			}
+		}
+	}
 	return out, nil
 }
 

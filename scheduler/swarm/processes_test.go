@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +338,22 @@ func TestEnterTargetPrefersATaskOnThisNode(t *testing.T) {
 	}
 	if _, err := s.EnterTarget(context.Background(), blog, "web.1"); err == nil || !strings.Contains(err.Error(), "web.1 of blog runs on the swarm node worker-1") {
 		t.Fatalf("enter web.1: %v", err)
+	}
+}
+
+// A formation type whose service is gone (removed behind Berth's back)
+// shows as missing, as docker-local's missing containers do.
+func TestStatusesSayATypeWithoutItsServiceIsMissing(t *testing.T) {
+	s, api := newTasks()
+	api.svcs = slices.DeleteFunc(api.svcs, func(sv swarm.Service) bool { return sv.ID == "k3" })
+	a := *blog
+	a.Releases = []platform.Release{{Version: 7, Processes: map[string]string{"web": "serve", "worker": "work"}}}
+	got, err := s.Statuses(context.Background(), &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got, func(p platform.ProcessStatus) bool { return p.Type == "worker" })
+	if i < 0 || got[i].State != "missing" || got[i].Name != "blog_worker_3.1" || got[i].Index != 1 {
+		t.Fatalf("statuses %+v", got)
 	}
 }
