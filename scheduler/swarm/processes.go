@@ -297,13 +297,62 @@ func (s *Scheduler) LogStreams(ctx context.Context, a *platform.App) ([]platform
 		if i < 0 {
 			continue // no task started yet (pending, assigned): no output to read
 		}
-		id, dyno := sl.tasks[i].ID, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)
+		t := sl.tasks[i]
+		id, dyno := t.ID, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)
+		// A task Swarm no longer wants running writes nothing more:
+		// following it would wait for ever (Swarm's follow of a task
+		// does not end with it).
+		live := t.DesiredState == swarm.TaskStateRunning
 		out = append(out, platform.LogStream{Type: sl.sv.typ, Index: sl.index,
 			Stream: func(ctx context.Context, tail int, follow bool, w io.Writer) error {
-				return streamTask(ctx, logs, id, dyno, tail, follow, w)
+				if !follow || !live {
+					return streamTask(ctx, logs, id, dyno, tail, false, w)
+				}
+				// Followed until the poller sees the task leave (a
+				// rollout's retirement, Swarm's replacement of a task
+				// that crashed): Swarm's stream of it stays open.
+				ctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go s.endWhenGone(ctx, id, PollInterval, cancel)
+				return streamTask(ctx, logs, id, dyno, tail, true, w)
 			}})
 	}
 	return out, nil
+}
+
+// endWhenGone calls end once the poller's view, having held task id,
+// no longer does (the view holds the tasks Swarm wants running): it looks
+// every PollInterval (every) until ctx ends.
+func (s *Scheduler) endWhenGone(ctx context.Context, id string, every time.Duration, end func()) {
+	seen := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		if s.inView(id) {
+			seen = true
+		} else if seen {
+			end()
+			return
+		}
+	}
+}
+
+// inView says whether the poller's last look saw task id running or
+// about to.
+func (s *Scheduler) inView(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sv := range s.view.services {
+		for _, t := range sv.tasks {
+			if t.id == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // streamTask copies task id's output (dyno's) to w; without follow, for

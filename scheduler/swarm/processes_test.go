@@ -357,3 +357,34 @@ func TestStatusesSayATypeWithoutItsServiceIsMissing(t *testing.T) {
 		t.Fatalf("statuses %+v", got)
 	}
 }
+
+// logs -t of a task ends once the poller sees the task leave (a rollout
+// retired it, Swarm replaced it): Swarm's follow of it stays open.
+func TestLogStreamsFollowEndsWhenTheTaskLeavesTheView(t *testing.T) {
+	old := PollInterval
+	PollInterval = 5 * time.Millisecond
+	t.Cleanup(func() { PollInterval = old })
+	s, api := newTasks()
+	api.hang = map[string]bool{"k1": true}
+	k1 := view{active: true, services: []service{{id: "k3", app: "blog", typ: "worker", gen: 3,
+		tasks: []task{{id: "k1", slot: 1, state: swarm.TaskStateRunning}}}}}
+	s.setView(k1)
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- streamOf(t, streams, "worker", 1).Stream(ctx, -1, true, io.Discard) }()
+	// The stream runs on while the task is there.
+	select {
+	case err := <-ended:
+		t.Fatalf("the stream of a task still running ended: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.setView(view{active: true})
+	if err := <-ended; err != nil || ctx.Err() != nil {
+		t.Fatalf("stream ended with %v (the test's bound: %v)", err, ctx.Err())
+	}
+}
