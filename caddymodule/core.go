@@ -198,10 +198,12 @@ func (a *App) newCore() (*core, error) {
 		// Provision) or swarm.
 		Scheduler: func(deps platform.SchedulerDeps) platform.Scheduler {
 			routeCtl = deps.Routes
-			c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
-			sched = selector.New(deps, st, map[string]platform.Scheduler{
-				selector.DockerLocal: c.scheduler,
-				selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings}),
+			sched = selector.Build(deps, st, func(deps platform.SchedulerDeps) map[string]platform.Scheduler {
+				c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
+				return map[string]platform.Scheduler{
+					selector.DockerLocal: c.scheduler,
+					selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings}),
+				}
 			})
 			return sched
 		},

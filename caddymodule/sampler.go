@@ -55,7 +55,11 @@ func (s *containerSampler) sample(ctx context.Context, apps []string, addUsage f
 		seen := map[string]docker.Usage{}
 		for _, p := range procs {
 			n[[2]string{p.Type, p.State}]++
-			if p.State != "running" {
+			// A swarm task (Node set) is no container of Berth's engine,
+			// and may run on another node: its count is all the sampler
+			// keeps (Docker's stats would ask for a container by a name
+			// the engine does not have).
+			if p.State != "running" || p.Node != "" {
 				continue
 			}
 			u, err := s.usage(ctx, p.Name)

@@ -133,3 +133,25 @@ func TestSamplerGivesEachContainer(t *testing.T) {
 		t.Errorf("memory = %d, want the sum of both", got.Memory)
 	}
 }
+
+// A swarm app's tasks are counted, and Docker's stats are not asked for
+// them: they are no containers of Berth's engine.
+func TestSamplerCountsSwarmTasksWithoutStats(t *testing.T) {
+	asked := 0
+	s := containerSampler{
+		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
+			return []platform.ProcessStatus{{Name: "blog_web_3.1", Type: "web", State: "running", Node: "worker-1"}}, nil
+		},
+		usage: func(ctx context.Context, name string) (docker.Usage, error) {
+			asked++
+			return docker.Usage{}, nil
+		},
+	}
+	out := s.sample(context.Background(), []string{"blog"}, func(string, appmetrics.Usage) {})
+	if len(out) != 1 || out[0].N != 1 || out[0].State != "running" {
+		t.Fatalf("counts %+v", out)
+	}
+	if asked != 0 {
+		t.Fatalf("stats asked %d times for a swarm task", asked)
+	}
+}

@@ -77,11 +77,16 @@ func (p *Processes) LogStreams(context.Context, *platform.App) ([]platform.LogSt
 		text := p.Output[dyno]
 		out = append(out, platform.LogStream{Type: typ, Index: n, Stream: func(_ context.Context, tail int, follow bool, w io.Writer) error {
 			p.note(fmt.Sprintf("logs %s tail=%d follow=%t", dyno, tail, follow))
-			lines := strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n")
+			// Whole lines, each with its newline, as Docker writes them:
+			// nothing at all for tail 0.
+			lines := strings.SplitAfter(text, "\n")
+			if lines[len(lines)-1] == "" {
+				lines = lines[:len(lines)-1]
+			}
 			if tail >= 0 && tail < len(lines) {
 				lines = lines[len(lines)-tail:]
 			}
-			_, err := io.WriteString(w, strings.Join(lines, "")+"\n")
+			_, err := io.WriteString(w, strings.Join(lines, ""))
 			return err
 		}})
 	}

@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/berth-paas/berth/platform"
 	"github.com/berth-paas/berth/routing"
@@ -84,6 +85,26 @@ type Selector struct {
 	// order is scheds' names, the default first, for the calls that go
 	// to every scheduler (Run, Close, Remove).
 	order []string
+	// moving are the apps whose rollout moves them to another scheduler
+	// now, by name: what their route served when the rollout's switch
+	// saved the record (Build's Save).
+	moving sync.Map // app name → *move
+}
+
+// move is what an app's route served before its rollout onto another
+// scheduler switched it: the old scheduler's targets, to drain.
+type move struct {
+	mu       sync.Mutex
+	targets  []string
+	switched bool
+}
+
+func (m *move) add(targets []string) {
+	for _, t := range targets {
+		if !slices.Contains(m.targets, t) {
+			m.targets = append(m.targets, t)
+		}
+	}
 }
 
 // New returns a selector over scheds (by name; DockerLocal must be
@@ -107,6 +128,44 @@ func New(deps platform.SchedulerDeps, st store.Store, scheds map[string]platform
 }
 
 var _ platform.Scheduler = (*Selector)(nil)
+
+// Build is New for schedulers made by scheds from the deps it is given:
+// their Save tells the selector when a rollout's switch saves the record
+// (the route moves right after), so that a move to another scheduler
+// drains the targets the old one served at that moment, not only those
+// it served when the rollout began (which can take minutes, and the old
+// scheduler replaces a crashed container meanwhile).
+func Build(deps platform.SchedulerDeps, st store.Store, scheds func(deps platform.SchedulerDeps) map[string]platform.Scheduler) *Selector {
+	var s *Selector
+	sub := deps
+	if save := deps.Save; save != nil {
+		sub.Save = func(ctx context.Context, a *platform.App) error {
+			s.saving(a)
+			return save(ctx, a)
+		}
+	}
+	s = New(deps, st, scheds(sub))
+	return s
+}
+
+// saving notes, at the first save of a moving app's rollout (its
+// switch), the targets its route serves: the old scheduler's.
+func (s *Selector) saving(a *platform.App) {
+	v, ok := s.moving.Load(a.Name)
+	if !ok || s.table == nil {
+		return
+	}
+	m := v.(*move)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.switched {
+		return
+	}
+	m.switched = true
+	if r, ok := s.table.App(a.Name); ok {
+		m.add(r.Targets)
+	}
+}
 
 // globals are the global process settings (wait-to-retire's).
 func (s *Selector) globals() platform.ProcessGlobals {
@@ -161,12 +220,17 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 	}
 	prev, prevRan, ranBefore := running(a), a.SchedulerRan, a.Current != 0
 	// What the old scheduler's processes serve before the route moves:
-	// the targets to drain before they are removed.
-	var oldTargets []string
+	// the targets to drain before they are removed. Read now, and again
+	// when the rollout's switch saves the record (saving), for the
+	// targets that appeared in between.
+	var m *move
 	if s.table != nil && prev != name {
+		m = &move{}
 		if r, ok := s.table.App(a.Name); ok {
-			oldTargets = slices.Clone(r.Targets)
+			m.add(r.Targets)
 		}
+		s.moving.Store(a.Name, m)
+		defer s.moving.CompareAndDelete(a.Name, m)
 	}
 	// Noted before the rollout, so that the record its switch saves says
 	// which scheduler runs the new generation: from that moment on, the
@@ -190,7 +254,11 @@ func (s *Selector) Rollout(ctx context.Context, a *platform.App, rel platform.Re
 		// Requests the old processes were serving when the route moved
 		// finish first, as a rollout drains its own old processes: the
 		// routing table's in-flight counts, up to wait-to-retire.
-		if s.table != nil {
+		if m != nil {
+			s.moving.CompareAndDelete(a.Name, m)
+			m.mu.Lock()
+			oldTargets := slices.Clone(m.targets)
+			m.mu.Unlock()
 			limit := platform.WaitToRetireOf(a, s.globals())
 			if !health.Drain(cleanup, &s.table.InFlight, oldTargets, limit, log) {
 				fmt.Fprintf(log, " !     requests still in flight after wait-to-retire (%s); removing anyway\n", limit)

@@ -59,7 +59,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	platform.DrainDelay = 0
+	noDrainDelay(t)
 	r := &rig{st: &store.Files{Dir: t.TempDir()}}
 	deps := platform.SchedulerDeps{Save: func(context.Context, *platform.App) error { r.saves++; return nil }}
 	r.sel = selector.New(deps, r.st, map[string]platform.Scheduler{

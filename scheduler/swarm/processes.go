@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/swarm"
@@ -47,23 +49,55 @@ func (s *Scheduler) nodes(ctx context.Context) (map[string]node, error) {
 }
 
 // currentTasks are the tasks of a's current generation's services, every
-// one Swarm still keeps (its task history), by service.
+// one Swarm still keeps (its task history), by service. A read-only
+// question, asked of the manager for a's services alone: ps:report, logs,
+// enter and the metrics sampler (every app, every 30 s) call it, and
+// neither list every task of the swarm nor replace the view the poller
+// routes from (look's setView would drop the checked marks and queue
+// behind the rollouts' looks).
 func (s *Scheduler) currentTasks(ctx context.Context, a *platform.App) ([]service, map[string][]swarm.Task, error) {
-	v, err := s.active(ctx)
+	info, err := s.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	svcs := v.of(a.Name, a.Generation)
+	if info.Info.Swarm.LocalNodeState != swarm.LocalNodeStateActive || !info.Info.Swarm.ControlAvailable {
+		return nil, nil, errNotSwarm
+	}
+	want := map[string]string{
+		docker.LabelInstance:   s.instance(),
+		docker.LabelApp:        a.Name,
+		docker.LabelGeneration: strconv.Itoa(a.Generation),
+	}
+	f := client.Filters{}
+	for k, v := range want {
+		f.Add("label", k+"="+v)
+	}
+	res, err := s.api.ServiceList(ctx, client.ServiceListOptions{Filters: f})
+	if err != nil {
+		return nil, nil, err
+	}
+	var svcs []service
 	tasks := map[string][]swarm.Task{}
-	for _, sv := range svcs {
-		f := client.Filters{}
-		f.Add("service", sv.id)
-		res, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: f})
+	for _, sv := range res.Items {
+		l := sv.Spec.Labels
+		if l[docker.LabelInstance] != want[docker.LabelInstance] || l[docker.LabelApp] != want[docker.LabelApp] ||
+			l[docker.LabelGeneration] != want[docker.LabelGeneration] {
+			continue // the filter's job; kept honest here too
+		}
+		x := service{id: sv.ID, name: sv.Spec.Name, app: a.Name, typ: l[docker.LabelProcess], gen: a.Generation}
+		if m := sv.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+			x.replicas = int(*m.Replicas)
+		}
+		tf := client.Filters{}
+		tf.Add("service", sv.ID)
+		tr, err := s.api.TaskList(ctx, client.TaskListOptions{Filters: tf})
 		if err != nil {
 			return nil, nil, err
 		}
-		tasks[sv.id] = res.Items
+		svcs = append(svcs, x)
+		tasks[sv.ID] = tr.Items
 	}
+	slices.SortFunc(svcs, func(x, y service) int { return strings.Compare(x.typ, y.typ) })
 	return svcs, tasks, nil
 }
 
@@ -106,21 +140,26 @@ func (s *Scheduler) Statuses(ctx context.Context, a *platform.App) ([]platform.P
 			out = append(out, taskStatus(a, sv, ts, nodes))
 		}
 	}
+	// The formation's types whose service is not there at all (removed
+	// behind Berth's back) are part of the picture too, as docker-local's
+	// containers that are gone (platform.FormationGaps).
+	if rel, ok := a.CurrentRelease(); ok {
+		for _, typ := range platform.TypesToRun(rel, a.Formation) {
+			if slices.ContainsFunc(svcs, func(sv service) bool { return sv.typ == typ }) {
+				continue
+			}
+			for slot := 1; slot <= a.Formation[typ]; slot++ {
+				out = append(out, platform.ProcessStatus{Name: fmt.Sprintf("%s.%d", serviceName(a.Name, typ, a.Generation), slot), Type: typ, Index: slot,
+					Release: a.Current, State: "missing", Detail: "no service"})
+			}
+		}
+	}
 	return out, nil
 }
 
 // taskStatus is slot's line of ps:report, ts its tasks.
 func taskStatus(a *platform.App, sv service, ts []swarm.Task, nodes map[string]node) platform.ProcessStatus {
-	// The newest first; the one Swarm wants running, if any, before it.
-	slices.SortFunc(ts, func(x, y swarm.Task) int {
-		if xr, yr := x.DesiredState == swarm.TaskStateRunning, y.DesiredState == swarm.TaskStateRunning; xr != yr {
-			if xr {
-				return -1
-			}
-			return 1
-		}
-		return y.CreatedAt.Compare(x.CreatedAt)
-	})
+	slices.SortFunc(ts, preferred)
 	t := ts[0]
 	// Every service of the current generation runs the current release.
 	st := platform.ProcessStatus{
@@ -162,6 +201,19 @@ func taskStatus(a *platform.App, sv service, ts []swarm.Task, nodes map[string]n
 	return st
 }
 
+// preferred orders a slot's tasks as ps:report, logs and enter choose
+// among them: the one Swarm wants running, if any, first; then the
+// newest.
+func preferred(x, y swarm.Task) int {
+	if xr, yr := x.DesiredState == swarm.TaskStateRunning, y.DesiredState == swarm.TaskStateRunning; xr != yr {
+		if xr {
+			return -1
+		}
+		return 1
+	}
+	return y.CreatedAt.Compare(x.CreatedAt)
+}
+
 func lastFailure(ts []swarm.Task) string {
 	t := ts[0]
 	why := t.Status.Err
@@ -178,92 +230,176 @@ func shortID(id string) string {
 	return id
 }
 
-// runningTasks are the tasks of a's current generation Swarm wants
-// running, of process ("web" or "web.2"; "" for all), in dyno order.
-func (s *Scheduler) runningTasks(ctx context.Context, a *platform.App, process string) ([]service, []swarm.Task, error) {
-	svcs, tasks, err := s.currentTasks(ctx, a)
-	if err != nil {
-		return nil, nil, err
-	}
-	var outS []service
-	var outT []swarm.Task
-	for _, sv := range svcs {
-		for _, t := range tasks[sv.id] {
-			dyno := fmt.Sprintf("%s.%d", sv.typ, t.Slot)
-			if t.DesiredState != swarm.TaskStateRunning || process != "" && process != sv.typ && process != dyno {
-				continue
-			}
-			outS, outT = append(outS, sv), append(outT, t)
-		}
-	}
-	idx := make([]int, len(outT))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(i, j int) int {
-		if c := strings.Compare(outS[i].typ, outS[j].typ); c != 0 {
-			return c
-		}
-		return outT[i].Slot - outT[j].Slot
-	})
-	s2, t2 := make([]service, len(idx)), make([]swarm.Task, len(idx))
-	for k, i := range idx {
-		s2[k], t2[k] = outS[i], outT[i]
-	}
-	return s2, t2, nil
+// slot is one slot of a service of a's current generation and the tasks
+// Swarm still keeps of it, in preferred order.
+type slot struct {
+	sv    service
+	index int
+	tasks []swarm.Task
 }
 
-// LogStreams are the outputs of the tasks of a's current generation that
-// Swarm wants running, each read through the manager (Docker's task
-// logs, the path of docker service logs), wherever the task runs. A task
-// Swarm replaced is a new task: the old one's output is not among them.
+// slots are the slots of a's current generation of process ("web" or
+// "web.2"; "" for all) that have tasks, in dyno order.
+func (s *Scheduler) slots(ctx context.Context, a *platform.App, process string) ([]slot, error) {
+	svcs, tasks, err := s.currentTasks(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	var out []slot
+	for _, sv := range svcs {
+		bySlot := map[int][]swarm.Task{}
+		for _, t := range tasks[sv.id] {
+			dyno := fmt.Sprintf("%s.%d", sv.typ, t.Slot)
+			if process != "" && process != sv.typ && process != dyno {
+				continue
+			}
+			bySlot[t.Slot] = append(bySlot[t.Slot], t)
+		}
+		for _, i := range slices.Sorted(maps.Keys(bySlot)) {
+			ts := bySlot[i]
+			slices.SortFunc(ts, preferred)
+			out = append(out, slot{sv: sv, index: i, tasks: ts})
+		}
+	}
+	slices.SortStableFunc(out, func(x, y slot) int {
+		if c := strings.Compare(x.sv.typ, y.sv.typ); c != 0 {
+			return c
+		}
+		return x.index - y.index
+	})
+	return out, nil
+}
+
+// LogsDeadline is how long logs without -t waits for one task's output:
+// Swarm's task logs are known to hang (moby#41733, moby#33183), and a
+// task that does not answer must not keep the others' lines from the user.
+var LogsDeadline = 30 * time.Second
+
+// LogStreams are the outputs of a's current generation, one per slot,
+// each read through the manager (Docker's task logs, the path of docker
+// service logs), wherever the task runs. A slot's stream is its task
+// Swarm wants running when that one has a container, else its newest task
+// that had one: a task that crashed and that Swarm gave up on (or is
+// about to restart) still shows why, as docker-local shows an exited
+// container's output.
 func (s *Scheduler) LogStreams(ctx context.Context, a *platform.App) ([]platform.LogStream, error) {
 	logs, ok := s.api.(LogsAPI)
 	if !ok {
 		return nil, fmt.Errorf("this Berth's swarm client cannot read task logs")
 	}
-	svcs, ts, err := s.runningTasks(ctx, a, "")
+	slots, err := s.slots(ctx, a, "")
 	if err != nil {
 		return nil, err
 	}
 	var out []platform.LogStream
-	for i, t := range ts {
-		if containerOf(t) == "" {
-			continue // not started yet (pending, assigned): no output to read
+	for _, sl := range slots {
+		i := slices.IndexFunc(sl.tasks, func(t swarm.Task) bool { return containerOf(t) != "" })
+		if i < 0 {
+			continue // no task started yet (pending, assigned): no output to read
 		}
-		id := t.ID
-		out = append(out, platform.LogStream{Type: svcs[i].typ, Index: t.Slot,
+		t := sl.tasks[i]
+		id, dyno := t.ID, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)
+		// A task Swarm no longer wants running writes nothing more:
+		// following it would wait for ever (Swarm's follow of a task
+		// does not end with it).
+		live := t.DesiredState == swarm.TaskStateRunning
+		out = append(out, platform.LogStream{Type: sl.sv.typ, Index: sl.index,
 			Stream: func(ctx context.Context, tail int, follow bool, w io.Writer) error {
-				tl := "all"
-				if tail >= 0 {
-					tl = strconv.Itoa(tail)
+				if !follow || !live {
+					return streamTask(ctx, logs, id, dyno, tail, false, w)
 				}
-				rc, err := logs.TaskLogs(ctx, id, client.TaskLogsOptions{
-					ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: follow, Tail: tl,
-				})
-				if err != nil {
-					return fmt.Errorf("swarm: logs of task %s: %w", shortID(id), err)
-				}
-				defer rc.Close()
-				_, err = stdcopy.StdCopy(w, w, rc)
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
+				// Followed until the poller sees the task leave (a
+				// rollout's retirement, Swarm's replacement of a task
+				// that crashed): Swarm's stream of it stays open.
+				ctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go s.endWhenGone(ctx, id, PollInterval, cancel)
+				return streamTask(ctx, logs, id, dyno, tail, true, w)
 			}})
 	}
 	return out, nil
 }
 
-// EnterTarget is the container of the first running task of process
-// among a's current generation, when that task runs on the Berth
-// server's node: Berth reaches only its own engine's containers. A task
-// on another node is refused with the node's name.
+// endWhenGone calls end once the poller's view, having held task id,
+// no longer does (the view holds the tasks Swarm wants running): it looks
+// every PollInterval (every) until ctx ends.
+func (s *Scheduler) endWhenGone(ctx context.Context, id string, every time.Duration, end func()) {
+	seen := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		if s.inView(id) {
+			seen = true
+		} else if seen {
+			end()
+			return
+		}
+	}
+}
+
+// inView says whether the poller's last look saw task id running or
+// about to.
+func (s *Scheduler) inView(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sv := range s.view.services {
+		for _, t := range sv.tasks {
+			if t.id == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// streamTask copies task id's output (dyno's) to w; without follow, for
+// LogsDeadline at most.
+func streamTask(ctx context.Context, logs LogsAPI, id, dyno string, tail int, follow bool, w io.Writer) error {
+	outer := ctx
+	if !follow {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, LogsDeadline)
+		defer cancel()
+	}
+	tl := "all"
+	if tail >= 0 {
+		tl = strconv.Itoa(tail)
+	}
+	rc, err := logs.TaskLogs(ctx, id, client.TaskLogsOptions{
+		ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: follow, Tail: tl,
+	})
+	if err == nil {
+		defer rc.Close()
+		// A body read that hangs ends with ctx only if something closes
+		// the body: the HTTP client does, a reader of another kind may not.
+		stop := context.AfterFunc(ctx, func() { rc.Close() })
+		defer stop()
+		_, err = stdcopy.StdCopy(w, w, rc)
+	}
+	switch {
+	case outer.Err() != nil:
+		return nil // the caller ended it
+	case ctx.Err() != nil:
+		return fmt.Errorf("task %s (%s) did not answer within %s: Swarm's task logs hang at times (moby#41733); the other processes' lines are above, and docker service logs on the Berth server reads that task's", shortID(id), dyno, LogsDeadline)
+	case err != nil:
+		return fmt.Errorf("swarm: logs of task %s (%s): %w", shortID(id), dyno, err)
+	}
+	return nil
+}
+
+// EnterTarget is the container of a running task of process among a's
+// current generation that runs on the Berth server's node: Berth reaches
+// only its own engine's containers. For a type, any of its slots whose
+// task runs here will do; only when none does is it refused, with the
+// node of the first.
 func (s *Scheduler) EnterTarget(ctx context.Context, a *platform.App, process string) (string, error) {
 	if process == "" {
 		process = "web"
 	}
-	svcs, ts, err := s.runningTasks(ctx, a, process)
+	slots, err := s.slots(ctx, a, process)
 	if err != nil {
 		return "", err
 	}
@@ -272,27 +408,33 @@ func (s *Scheduler) EnterTarget(ctx context.Context, a *platform.App, process st
 		return "", err
 	}
 	here := info.Info.Swarm.NodeID
-	for i, t := range ts {
-		if t.Status.State != swarm.TaskStateRunning {
+	var far *swarm.Task
+	var farDyno string
+	for _, sl := range slots {
+		t := sl.tasks[0]
+		if t.DesiredState != swarm.TaskStateRunning || t.Status.State != swarm.TaskStateRunning || containerOf(t) == "" {
 			continue
 		}
-		if t.NodeID != here {
-			nodes, err := s.nodes(ctx)
-			if err != nil {
-				return "", err
-			}
-			name := nodes[t.NodeID].name
-			if name == "" {
-				name = t.NodeID
-			}
-			return "", fmt.Errorf("%s.%d of %s runs on the swarm node %s (%s), not on the Berth server: enter works only for tasks on the Berth server's node (on that node, docker exec -it %s sh)",
-				svcs[i].typ, t.Slot, a.Name, name, nodes[t.NodeID].addr, shortID(containerOf(t)))
+		if t.NodeID == here {
+			return containerOf(t), nil
 		}
-		if id := containerOf(t); id != "" {
-			return id, nil
+		if far == nil {
+			far, farDyno = &t, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)
 		}
 	}
-	return "", fmt.Errorf("%s has no running %s task", a.Name, process)
+	if far == nil {
+		return "", fmt.Errorf("%s has no running %s task", a.Name, process)
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := nodes[far.NodeID].name
+	if name == "" {
+		name = far.NodeID
+	}
+	return "", fmt.Errorf("%s of %s runs on the swarm node %s (%s), not on the Berth server: enter works only for tasks on the Berth server's node (on that node, docker exec -it %s sh)",
+		farDyno, a.Name, name, nodes[far.NodeID].addr, shortID(containerOf(*far)))
 }
 
 func containerOf(t swarm.Task) string {

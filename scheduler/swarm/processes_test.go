@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,16 +26,35 @@ type tasksAPI struct {
 	nodes []swarm.Node
 	logs  map[string]string
 	asked []client.TaskLogsOptions
+	// wide counts the task lists not limited to one service.
+	wide int
+	// hang are the tasks whose logs never answer (until ctx ends, as the
+	// HTTP client ends a body's read).
+	hang map[string]bool
 }
 
 func (f *tasksAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
 	return client.SystemInfoResult{Info: system.Info{Swarm: swarm.Info{NodeID: "here", LocalNodeState: swarm.LocalNodeStateActive, ControlAvailable: true}}}, nil
 }
-func (f *tasksAPI) ServiceList(context.Context, client.ServiceListOptions) (client.ServiceListResult, error) {
-	return client.ServiceListResult{Items: f.svcs}, nil
+func (f *tasksAPI) ServiceList(_ context.Context, o client.ServiceListOptions) (client.ServiceListResult, error) {
+	var out client.ServiceListResult
+next:
+	for _, sv := range f.svcs {
+		for kv := range o.Filters["label"] {
+			k, v, _ := strings.Cut(kv, "=")
+			if sv.Spec.Labels[k] != v {
+				continue next
+			}
+		}
+		out.Items = append(out.Items, sv)
+	}
+	return out, nil
 }
 func (f *tasksAPI) TaskList(_ context.Context, o client.TaskListOptions) (client.TaskListResult, error) {
 	var out client.TaskListResult
+	if len(o.Filters["service"]) != 1 {
+		f.wide++
+	}
 	for _, t := range f.tasks {
 		if o.Filters["service"] != nil && !o.Filters["service"][t.ServiceID] {
 			continue
@@ -52,8 +72,13 @@ func (f *tasksAPI) NodeList(context.Context, client.NodeListOptions) (client.Nod
 
 // TaskLogs multiplexes the task's output on stdout, as Docker does for a
 // service without a TTY.
-func (f *tasksAPI) TaskLogs(_ context.Context, id string, o client.TaskLogsOptions) (client.TaskLogsResult, error) {
+func (f *tasksAPI) TaskLogs(ctx context.Context, id string, o client.TaskLogsOptions) (client.TaskLogsResult, error) {
 	f.asked = append(f.asked, o)
+	if f.hang[id] {
+		pr, pw := io.Pipe()
+		context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+		return pr, nil
+	}
 	var buf bytes.Buffer
 	for _, line := range strings.SplitAfter(f.logs[id], "\n") {
 		if line == "" {
@@ -193,5 +218,173 @@ func TestEnterTargetOnAnotherNodeSaysWhichNode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "worker.1 of blog runs on the swarm node worker-1 (10.0.0.2)") ||
 		!strings.Contains(err.Error(), "enter works only for tasks on the Berth server") {
 		t.Fatalf("enter worker: %v", err)
+	}
+}
+
+// ps:report (and the metrics sampler, every app every 30 s) asks the
+// manager about the app's services alone, and leaves the view the poller
+// routes from as it was: a checked task keeps taking traffic.
+func TestStatusesLeaveTheRoutingViewAlone(t *testing.T) {
+	s, api := newTasks()
+	routed := view{active: true, services: []service{{id: "w3", app: "blog", typ: "web", gen: 3,
+		tasks: []task{{id: "seen", slot: 1, state: swarm.TaskStateRunning, addr: "10.0.0.1:30009"}}}}}
+	s.setView(routed)
+	s.markChecked("seen")
+	if _, err := s.Statuses(context.Background(), blog); err != nil {
+		t.Fatal(err)
+	}
+	if got, runs := s.Targets("blog", 3); !runs || len(got) != 1 || got[0].ID != "seen" {
+		t.Fatalf("targets after ps:report: %+v (runs %v)", got, runs)
+	}
+	if api.wide != 0 {
+		t.Fatalf("%d task lists of the whole swarm", api.wide)
+	}
+}
+
+func taskByID(api *tasksAPI, id string) *swarm.Task {
+	for i := range api.tasks {
+		if api.tasks[i].ID == id {
+			return &api.tasks[i]
+		}
+	}
+	panic(id)
+}
+
+func streamOf(t *testing.T, streams []platform.LogStream, typ string, index int) platform.LogStream {
+	t.Helper()
+	for _, st := range streams {
+		if st.Type == typ && st.Index == index {
+			return st
+		}
+	}
+	t.Fatalf("no stream of %s.%d among %d", typ, index, len(streams))
+	return platform.LogStream{}
+}
+
+// A slot whose task crashed and that Swarm gave up on (on-failure's
+// attempts spent) still shows that task's output: why it crashed.
+func TestLogStreamsShowATaskSwarmGaveUpOn(t *testing.T) {
+	s, api := newTasks()
+	k1 := taskByID(api, "k1")
+	k1.DesiredState, k1.Status.State = swarm.TaskStateShutdown, swarm.TaskStateFailed
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "worker", 1).Stream(context.Background(), -1, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2026-01-01T00:00:03.000000000Z worker\n" {
+		t.Fatalf("worker's output %q", out.String())
+	}
+}
+
+// While the task that replaces a crashed one has no container yet, the
+// slot shows the crashed one's output.
+func TestLogStreamsShowTheCrashedTaskUntilItsReplacementStarts(t *testing.T) {
+	s, api := newTasks()
+	taskByID(api, "t2").Status.ContainerStatus = nil
+	api.logs["t2old"] = "2026-01-01T00:00:00.500000000Z panic: boom\n"
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "web", 2).Stream(context.Background(), -1, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "2026-01-01T00:00:00.500000000Z panic: boom\n" {
+		t.Fatalf("web.2's output %q", out.String())
+	}
+}
+
+// Without -t, a task whose logs do not answer ends with an error that
+// names it, rather than holding logs (and the others' lines) forever.
+func TestLogStreamsWithoutFollowGiveUpOnATaskThatDoesNotAnswer(t *testing.T) {
+	old := LogsDeadline
+	LogsDeadline = 10 * time.Millisecond
+	t.Cleanup(func() { LogsDeadline = old })
+	s, api := newTasks()
+	api.hang = map[string]bool{"k1": true}
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test's own bound, far beyond the deadline: a stream that never
+	// ends fails here rather than hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = streamOf(t, streams, "worker", 1).Stream(ctx, -1, false, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "task k1 (worker.1) did not answer") {
+		t.Fatalf("hanging task: %v", err)
+	}
+	var out bytes.Buffer
+	if err := streamOf(t, streams, "web", 1).Stream(ctx, -1, false, &out); err != nil || out.Len() == 0 {
+		t.Fatalf("web.1: %q, %v", out.String(), err)
+	}
+}
+
+// enter web takes a web task that runs on the Berth server's node, even
+// when web.1 runs on another.
+func TestEnterTargetPrefersATaskOnThisNode(t *testing.T) {
+	s, api := newTasks()
+	taskByID(api, "t1").NodeID = "far"
+	taskByID(api, "t2").Status.State = swarm.TaskStateRunning
+	for _, process := range []string{"", "web"} {
+		if id, err := s.EnterTarget(context.Background(), blog, process); err != nil || id != "c-t2" {
+			t.Fatalf("enter %q: %q, %v", process, id, err)
+		}
+	}
+	if _, err := s.EnterTarget(context.Background(), blog, "web.1"); err == nil || !strings.Contains(err.Error(), "web.1 of blog runs on the swarm node worker-1") {
+		t.Fatalf("enter web.1: %v", err)
+	}
+}
+
+// A formation type whose service is gone (removed behind Berth's back)
+// shows as missing, as docker-local's missing containers do.
+func TestStatusesSayATypeWithoutItsServiceIsMissing(t *testing.T) {
+	s, api := newTasks()
+	api.svcs = slices.DeleteFunc(api.svcs, func(sv swarm.Service) bool { return sv.ID == "k3" })
+	a := *blog
+	a.Releases = []platform.Release{{Version: 7, Processes: map[string]string{"web": "serve", "worker": "work"}}}
+	got, err := s.Statuses(context.Background(), &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got, func(p platform.ProcessStatus) bool { return p.Type == "worker" })
+	if i < 0 || got[i].State != "missing" || got[i].Name != "blog_worker_3.1" || got[i].Index != 1 {
+		t.Fatalf("statuses %+v", got)
+	}
+}
+
+// logs -t of a task ends once the poller sees the task leave (a rollout
+// retired it, Swarm replaced it): Swarm's follow of it stays open.
+func TestLogStreamsFollowEndsWhenTheTaskLeavesTheView(t *testing.T) {
+	old := PollInterval
+	PollInterval = 5 * time.Millisecond
+	t.Cleanup(func() { PollInterval = old })
+	s, api := newTasks()
+	api.hang = map[string]bool{"k1": true}
+	k1 := view{active: true, services: []service{{id: "k3", app: "blog", typ: "worker", gen: 3,
+		tasks: []task{{id: "k1", slot: 1, state: swarm.TaskStateRunning}}}}}
+	s.setView(k1)
+	streams, err := s.LogStreams(context.Background(), blog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- streamOf(t, streams, "worker", 1).Stream(ctx, -1, true, io.Discard) }()
+	// The stream runs on while the task is there.
+	select {
+	case err := <-ended:
+		t.Fatalf("the stream of a task still running ended: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.setView(view{active: true})
+	if err := <-ended; err != nil || ctx.Err() != nil {
+		t.Fatalf("stream ended with %v (the test's bound: %v)", err, ctx.Err())
 	}
 }
