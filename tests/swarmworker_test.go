@@ -26,7 +26,8 @@ import (
 // tasks' host-mode ports are reached at that address, as a second server's
 // would be. The namespace has a route to the manager's address and to
 // nothing else: the worker contacts only addresses the test made (no
-// default route, no DNS; a pull of anything fails at once).
+// default route, no DNS; a pull from anywhere but Berth's registry at the
+// manager's address, swarmworker registry, fails at once).
 //
 // The engine and everything it starts (containerd, shims, the tasks) run
 // in a cgroup of the harness's own (--cgroup-parent for the tasks), so
@@ -120,7 +121,7 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 		inst := ts.Value(instanceKey{}).(*instance)
 		c := &inst.config
 		if c.TLS != berthtest.PlainHTTP {
-			ts.Fatalf("swarmworker registry: the script's Caddyfile serves HTTPS already; the registry's site is for a plain-HTTP one")
+			ts.Fatalf("swarmworker registry: the script's Caddyfile serves HTTPS already (tls-internal or pebble start); the registry's own site is added to a plain-HTTP one")
 		}
 		var port int
 		ts.Check(inst.ports.Take(&port))
