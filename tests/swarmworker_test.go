@@ -26,7 +26,8 @@ import (
 // tasks' host-mode ports are reached at that address, as a second server's
 // would be. The namespace has a route to the manager's address and to
 // nothing else: the worker contacts only addresses the test made (no
-// default route, no DNS; a pull of anything fails at once).
+// default route, no DNS; a pull from anywhere but Berth's registry at the
+// manager's address, swarmworker registry, fails at once).
 //
 // The engine and everything it starts (containerd, shims, the tasks) run
 // in a cgroup of the harness's own (--cgroup-parent for the tasks), so
@@ -44,6 +45,7 @@ type swarmWorker struct {
 	managerEnv         []string
 	managerIP          string
 	bridgeAddr         string // the worker's default bridge, inside its namespace
+	registry           string // HOST:PORT of Berth's registry (swarmworker registry)
 	cut                bool   // the partition's rules are in place
 	cleanedUp, created bool
 }
@@ -62,15 +64,21 @@ type swarmWorkerKey struct{}
 //	                             MANAGER_TASKS and WORKER_TASKS: regular
 //	                             expressions of the addresses of each
 //	                             node's tasks (its engine's bridge).
-//	swarmworker loadimage IMAGE...
-//	                             copy images from the manager's engine to
-//	                             the worker's (docker save | docker load).
-//	                             A STAND-IN for Berth's own registry (issue
-//	                             18, being built): until nodes pull each
-//	                             release from it, a worker has only what
-//	                             is loaded here. Services name the image
-//	                             by ID (sha256:...), which a load keeps,
-//	                             so the worker resolves it locally.
+//	swarmworker registry         before berth start: Berth's registry at an
+//	                             address both engines reach, the host's
+//	                             on the manager's bridge (the only one the
+//	                             worker's namespace has a route to), on a
+//	                             port of the script's: a Caddy site of its
+//	                             own bound there, with a certificate of
+//	                             Caddy's local CA (tls internal), and the
+//	                             berth option registry HOST:PORT. Sets
+//	                             REGISTRY (HOST:PORT).
+//	swarmworker trust            after berth start: both engines trust the
+//	                             registry's certificate as a user's would,
+//	                             Caddy's local CA root in
+//	                             /etc/docker/certs.d/HOST:PORT/ca.crt (read
+//	                             at each push and pull; removed at the
+//	                             script's end).
 //	swarmworker cut              drop every packet between the host and
 //	                             the worker (iptables on the host's end of
 //	                             the veth pair): the server is gone from
@@ -88,7 +96,7 @@ type swarmWorkerKey struct{}
 // pair and the namespace deleted.
 func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: swarmworker start|loadimage IMAGE...|cut|kill")
+		ts.Fatalf("usage: swarmworker start|registry|trust|cut|kill")
 	}
 	w, _ := ts.Value(swarmWorkerKey{}).(*swarmWorker)
 	if w == nil {
@@ -106,22 +114,55 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 		w.created = true
 		ts.Defer(w.cleanUp)
 		ts.Check(w.start(ts, e))
-	case "loadimage":
+	case "registry":
 		if !w.created || w.cmd == nil {
-			ts.Fatalf("swarmworker loadimage: no running worker (swarmworker start)")
+			ts.Fatalf("swarmworker registry: no running worker (swarmworker start)")
 		}
-		if len(args) < 2 {
-			ts.Fatalf("usage: swarmworker loadimage IMAGE...")
+		inst := ts.Value(instanceKey{}).(*instance)
+		c := &inst.config
+		if c.TLS != berthtest.PlainHTTP {
+			ts.Fatalf("swarmworker registry: the script's Caddyfile serves HTTPS already (tls-internal or pebble start); the registry's own site is added to a plain-HTTP one")
 		}
-		for _, img := range args[1:] {
-			save := exec.Command("docker", "save", img)
-			save.Env = w.managerEnv
-			load := exec.Command("docker", "load", "-q")
-			load.Env = w.env()
-			if err := berthtest.Pipe(save, load); err != nil {
-				ts.Fatalf("swarmworker loadimage %s: %v", img, err)
+		var port int
+		ts.Check(inst.ports.Take(&port))
+		w.registry = net.JoinHostPort(w.managerIP, strconv.Itoa(port))
+		// No redirects: Caddy would listen on port 80 for them. No trust
+		// store: the machine's is not the test's (trust writes certs.d).
+		c.Global = append(c.Global, "skip_install_trust", "auto_https disable_redirects")
+		c.Extra += fmt.Sprintf("https://%s {\n\tbind %s\n\ttls internal\n\tberth\n}\n", w.registry, w.managerIP)
+		c.Options = append(c.Options, "registry "+w.registry)
+		ts.Check(inst.writeCaddyfile())
+		ts.Setenv("REGISTRY", w.registry)
+	case "trust":
+		if w.registry == "" {
+			ts.Fatalf("swarmworker trust: swarmworker registry and berth start first")
+		}
+		inst := ts.Value(instanceKey{}).(*instance)
+		root, err := os.ReadFile(filepath.Join(inst.caddy.Dir, "home", "data", "caddy", "pki", "authorities", "local", "root.crt"))
+		if err != nil {
+			ts.Fatalf("swarmworker trust: Caddy's local CA root (berth start first): %v", err)
+		}
+		dir := filepath.Join("/etc/docker/certs.d", w.registry)
+		if _, err := os.Stat(dir); err == nil {
+			ts.Fatalf("swarmworker trust: %s exists already (another run's?): not the test's to replace", dir)
+		}
+		// Clean-up takes the directory, and its parents that it made
+		// (os.Remove takes an empty directory only).
+		var made []string
+		for d := dir; d != "/"; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); err == nil {
+				break
 			}
+			made = append(made, d)
 		}
+		ts.Defer(func() {
+			os.RemoveAll(dir)
+			for _, d := range made {
+				os.Remove(d)
+			}
+		})
+		ts.Check(os.MkdirAll(dir, 0o755))
+		ts.Check(os.WriteFile(filepath.Join(dir, "ca.crt"), root, 0o644))
 	case "cut":
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker cut: no running worker")

@@ -58,6 +58,9 @@ type Caddyfile struct {
 	// certificate Caddy manages from the start, as the README's DNS-01
 	// setup does (with the internal CA, which needs no DNS provider).
 	Wildcard string
+	// Global are more lines of the global options block, each as a user
+	// writes it (skip_install_trust), for the sites in Extra.
+	Global []string
 	// Extra is appended as it is: more sites (the benchmark's static
 	// reverse_proxy sites beside Berth's).
 	Extra string
@@ -90,6 +93,9 @@ func (c Caddyfile) String() string {
 	}
 	if c.TLS != PlainHTTP {
 		b.WriteString("\ton_demand_tls {\n\t\tpermission berth\n\t}\n")
+	}
+	for _, g := range c.Global {
+		fmt.Fprintf(&b, "\t%s\n", g)
 	}
 	fmt.Fprintf(&b, "\tberth {\n\t\tdomain %s\n\t\tssh 127.0.0.1:%d\n\t\tauthorized_keys %s\n\t\tstate_dir %s\n",
 		strings.Join(c.Domains, " "), c.SSHPort, c.AuthorizedKeys, c.StateDir)
