@@ -167,8 +167,13 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker cut: no running worker")
 		}
-		ts.Check(w.partition("-I"))
+		if w.cut {
+			ts.Fatalf("swarmworker cut: the worker is cut off already")
+		}
+		// Marked first: clean-up deletes whichever rule went in, even
+		// when the second insert fails.
 		w.cut = true
+		ts.Check(w.partition("-I"))
 	case "kill":
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker kill: no running worker")
@@ -221,6 +226,16 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	var err error
 	if w.hostIP, w.workerIP, err = workerNet(); err != nil {
 		return err
+	}
+	// A leftover of a run that did not clean up (a suite timeout), or
+	// another run at once, holds the address: the join would fail in a
+	// way that does not say so.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && (ipn.IP.String() == w.hostIP || ipn.IP.String() == w.workerIP) {
+				return fmt.Errorf("swarmworker: %s is in use here (a worker of another run, or one left behind: ip link show; ip netns list); set BERTH_TEST_SWARM_WORKER_NET to a free /30", ipn.IP)
+			}
+		}
 	}
 	w.managerEnv = e.env()
 	w.managerIP, _, _ = strings.Cut(e.bridgeAddr, "/")
@@ -275,7 +290,12 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 		// host-mode ports go through docker-proxy, as on the manager.
 		"--bip", w.bridgeAddr,
 		"--default-address-pool", "base=" + envOr("BERTH_TEST_SWARM_WORKER_POOL", "172.29.0.0/16") + ",size=24",
-		"--iptables=false", "--ip-masq=false", "--cgroup-parent", w.cgroup}...)
+		"--iptables=false", "--ip-masq=false", "--cgroup-parent", w.cgroup,
+		// cgroupfs whatever the host runs: with systemd as PID 1 on
+		// cgroup v2, dockerd would pick the systemd driver, which refuses a
+		// parent that is no ".slice" (and would put the tasks outside the
+		// harness's cgroup, where kill and clean-up would miss them).
+		"--exec-opt", "native.cgroupdriver=cgroupfs"}...)
 	logf, err := os.OpenFile(filepath.Join(w.dir, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -440,17 +460,22 @@ func (w *swarmWorker) killAll() error {
 }
 
 // partition adds (-I) or deletes (-D) the rules that drop the traffic of
-// the host's end of the veth pair, both ways.
+// the host's end of the veth pair, both ways. A delete tries every rule,
+// whatever the others did (clean-up, after a cut that went half in).
 func (w *swarmWorker) partition(op string) error {
+	var first error
 	for _, args := range [][]string{
 		{op, "INPUT", "-i", w.hostIf, "-j", "DROP"},
 		{op, "OUTPUT", "-o", w.hostIf, "-j", "DROP"},
 	} {
-		if err := runCmd("iptables", args...); err != nil {
-			return fmt.Errorf("swarmworker: %w", err)
+		if err := runCmd("iptables", args...); err != nil && first == nil {
+			first = fmt.Errorf("swarmworker: %w", err)
+			if op != "-D" {
+				return first
+			}
 		}
 	}
-	return nil
+	return first
 }
 
 func (w *swarmWorker) cleanUp() {
@@ -488,8 +513,13 @@ func (w *swarmWorker) cleanUp() {
 		}
 		os.RemoveAll(w.dir)
 	}
-	// The cgroups, deepest first.
+	// The cgroups, deepest first; none before start named the worker's
+	// (an empty name would walk the hierarchy's root: every cgroup of the
+	// machine).
 	for _, h := range cgroupHierarchies() {
+		if w.cgroup == "" {
+			break
+		}
 		var dirs []string
 		filepath.WalkDir(filepath.Join(h, w.cgroup), func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
