@@ -42,9 +42,15 @@ func (r *Registry) Repo(app string) string { return r.host + "/" + repoPrefix + 
 var versionTag = regexp.MustCompile(`^v[1-9][0-9]*$`)
 
 // Publish puts version's image (imageID, on Berth's engine) into app's
-// repository as tag vVERSION, unless the tag is there already (a release
-// never changes its image), and issues a pull credential for the service
-// generation gen (running is the generation that serves now).
+// repository as tag vVERSION, and issues a pull credential for the
+// service generation gen (running is the generation that serves now).
+//
+// It pushes every time, even when the tag is there: a tag's name says
+// nothing of its image (a failed rollout's version is used again by the
+// next deploy, NextVersion; an app destroyed or renamed may leave its
+// name's tags to the next app of that name), and the engine sends only
+// the blobs the registry lacks, so a push of an image already there
+// costs a few HEAD requests and the manifest.
 func (r *Registry) Publish(ctx context.Context, app string, version int, imageID string, gen, running int) (ref, auth string, err error) {
 	img, err := r.publish(ctx, app, version, imageID, gen, running)
 	return img.Ref, img.Auth, err
@@ -54,11 +60,9 @@ func (r *Registry) publish(ctx context.Context, app string, version int, imageID
 	r.gc.RLock()
 	defer r.gc.RUnlock()
 	tag := "v" + strconv.Itoa(version)
-	dgst, err := r.tagDigest(ctx, app, tag)
+	dgst, err := r.push(ctx, app, tag, imageID)
 	if err != nil {
-		if dgst, err = r.push(ctx, app, tag, imageID); err != nil {
-			return Image{}, err
-		}
+		return Image{}, err
 	}
 	pass, err := r.issuePull(app, gen, running)
 	if err != nil {
@@ -69,23 +73,6 @@ func (r *Registry) publish(ctx context.Context, app string, version int, imageID
 		return Image{}, err
 	}
 	return Image{Ref: r.Repo(app) + "@" + dgst, Auth: auth}, nil
-}
-
-// tagDigest is the digest app's tag names in the storage.
-func (r *Registry) tagDigest(ctx context.Context, app, tag string) (string, error) {
-	named, err := reference.WithName(repoPrefix + app)
-	if err != nil {
-		return "", err
-	}
-	repo, err := r.ns.Repository(ctx, named)
-	if err != nil {
-		return "", err
-	}
-	desc, err := repo.Tags(ctx).Get(ctx, tag)
-	if err != nil {
-		return "", err
-	}
-	return desc.Digest.String(), nil
 }
 
 // push tags imageID as the repository's tag on Berth's engine and pushes
@@ -165,17 +152,16 @@ func (r *Registry) Prune(ctx context.Context, app string, keep []int, running in
 	return r.collect(ctx)
 }
 
-// Forget removes every tag and credential of app (destroyed), and
-// collects the storage.
+// Forget removes every tag and credential of app (destroyed, or the
+// old name of a renamed app), and collects the storage. The tags go even
+// when the credentials cannot, and the other way round.
 func (r *Registry) Forget(ctx context.Context, app string) error {
-	if err := r.revokePull(app, 0, true); err != nil {
-		return err
-	}
+	errCreds := r.revokePull(app, 0, true)
 	removed, err := r.untag(ctx, app, func(string) bool { return false })
-	if err != nil || removed == 0 {
-		return err
+	if err == nil && removed > 0 {
+		err = r.collect(ctx)
 	}
-	return r.collect(ctx)
+	return errors.Join(errCreds, err)
 }
 
 // untag removes app's tags that keep refuses, and says how many.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-paas/berth/platform"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
@@ -241,7 +242,7 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 	}
 }
 
-func TestPublishPushesOnceAndNamesTheImageByDigest(t *testing.T) {
+func TestPublishNamesTheImageByDigest(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	ref, auth, err := s.reg.Publish(ctx, "app", 1, "sha256:one", 1, 0)
@@ -255,15 +256,86 @@ func TestPublishPushesOnceAndNamesTheImageByDigest(t *testing.T) {
 	if err != nil || again != ref {
 		t.Fatalf("second publish: %q %v, want %q", again, err, ref)
 	}
-	if s.engine.pushes != 1 {
-		t.Fatalf("%d pushes, want 1 (the tag was there)", s.engine.pushes)
-	}
 	if len(s.engine.images) != 0 {
 		t.Fatalf("the engine keeps the registry's references %v", s.engine.images)
 	}
 	a := pullAuth(t, auth)
 	if a.Username != "pull/app" || a.ServerAddress != s.reg.Host() {
 		t.Fatalf("auth %+v", a)
+	}
+}
+
+// layerOf is the layer digest of the manifest ref names (the fake
+// engine's images have one layer: their image ID).
+func (s *server) layerOf(t *testing.T, ref string) string {
+	t.Helper()
+	name, d, _ := strings.Cut(strings.TrimPrefix(ref, s.reg.Host()+"/"), "@")
+	code, _, b := s.do(t, "GET", "/v2/"+name+"/manifests/"+d, pushUser, s.reg.pushPass, nil)
+	if code != http.StatusOK {
+		t.Fatalf("manifest %s: %d", ref, code)
+	}
+	var m struct{ Layers []struct{ Digest string } }
+	if err := json.Unmarshal(b, &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("manifest %s: %s %v", ref, b, err)
+	}
+	return m.Layers[0].Digest
+}
+
+// A failed rollout's version is used again by the next deploy
+// (NextVersion): the fixed build, published as the same vN, must be what
+// the services run, not the broken image the tag named.
+func TestAVersionPublishedAgainWithAnotherImageNamesTheNewImage(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	if _, _, err := s.reg.Publish(ctx, "app", 2, "sha256:broken", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.reg.Publish(ctx, "app", 2, "sha256:fixed", 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.layerOf(t, ref), digestOf([]byte("sha256:fixed")); got != want {
+		t.Fatalf("v2 published again names layer %s, want the fixed image's %s", got, want)
+	}
+}
+
+// hooks records the registry's hooks, for a test to run them.
+type hooks struct {
+	rolledOut func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error
+	destroyed func(ctx context.Context, app string)
+	renamed   func(ctx context.Context, from, to string)
+}
+
+func (h *hooks) OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error) {
+	h.rolledOut = f
+}
+func (h *hooks) OnAppDestroyed(f func(ctx context.Context, app string))    { h.destroyed = f }
+func (h *hooks) OnAppRenamed(f func(ctx context.Context, from, to string)) { h.renamed = f }
+
+// A renamed app's old name keeps neither images nor credentials: a new
+// app given that name later must not get the old app's image, nor the
+// old services' credential read the new app's.
+func TestARenameForgetsTheOldNamesImagesAndCredentials(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	var h hooks
+	s.reg.Follow(&h)
+	ref, auth, _ := s.reg.Publish(ctx, "old", 1, "sha256:old", 1, 0)
+	s.reg.Publish(ctx, "new", 1, "sha256:old", 1, 0) // the rename's rollout under the new name
+	if h.renamed == nil {
+		t.Fatal("the registry does not follow renames")
+	}
+	h.renamed(ctx, "old", "new")
+	a := pullAuth(t, auth)
+	if code, _, _ := s.do(t, "GET", "/v2/", a.Username, a.Password, nil); code != http.StatusUnauthorized {
+		t.Fatalf("old's credential after the rename: %d, want 401", code)
+	}
+	if code, _, _ := s.do(t, "GET", "/v2/berth/old/manifests/v1", pushUser, s.reg.pushPass, nil); code != http.StatusNotFound {
+		t.Fatalf("berth/old:v1 after the rename: %d, want 404", code)
+	}
+	_, d, _ := strings.Cut(ref, "@")
+	if !s.blobExists(d) {
+		t.Fatal("the manifest berth/new still names is gone")
 	}
 }
 
