@@ -57,8 +57,13 @@ func (r *Registry) Publish(ctx context.Context, app string, version int, imageID
 }
 
 func (r *Registry) publish(ctx context.Context, app string, version int, imageID string, gen, running int) (Image, error) {
-	r.gc.RLock()
-	defer r.gc.RUnlock()
+	// Shared with other publishes, exclusive of a collection (collect):
+	// a blob pushed but not yet named by the manifest would look unused.
+	// Not r.gc: the push's own requests take that one (ServeHTTP), and a
+	// collection waiting for it between two of them would wait for the
+	// push while the push waits for it.
+	r.pub.RLock()
+	defer r.pub.RUnlock()
 	tag := "v" + strconv.Itoa(version)
 	dgst, err := r.push(ctx, app, tag, imageID)
 	if err != nil {
@@ -194,8 +199,13 @@ func (r *Registry) untag(ctx context.Context, app string, keep func(tag string) 
 
 // collect deletes the manifests no tag names and the blobs no manifest
 // needs (distribution's mark and sweep), with the registry quiesced: no
-// request or push runs meanwhile, so no half-pushed image loses a blob.
+// publish (r.pub) and no request (r.gc) runs meanwhile, so no
+// half-pushed image loses a blob. It takes r.pub first: a publish holds
+// it across its push's requests, which each take r.gc, so the other
+// order would deadlock.
 func (r *Registry) collect(ctx context.Context) error {
+	r.pub.Lock()
+	defer r.pub.Unlock()
 	r.gc.Lock()
 	defer r.gc.Unlock()
 	err := storage.MarkAndSweep(ctx, r.driver, r.ns, storage.GCOpts{RemoveUntagged: true, Quiet: true})

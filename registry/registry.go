@@ -96,10 +96,14 @@ type Registry struct {
 	pushPass string
 	pushSum  [32]byte
 
-	// gc quiesces the registry for a garbage collection: every request
-	// and every Publish hold it shared, the collection exclusively (a
-	// blob uploaded but not yet named by a manifest would look unused).
-	gc sync.RWMutex
+	// pub and gc quiesce the registry for a garbage collection (a blob
+	// uploaded but not yet named by a manifest would look unused): every
+	// Publish holds pub shared for its whole push, every request gc
+	// shared, and the collection takes pub then gc exclusively. Two
+	// locks, not one: a push's requests come back through ServeHTTP, and
+	// a collection waiting on one lock held across the push would make
+	// them wait behind it (RWMutex lets no reader past a waiting writer).
+	pub, gc sync.RWMutex
 
 	// mu guards the credentials file.
 	mu sync.Mutex

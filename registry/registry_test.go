@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-paas/berth/platform"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -151,6 +152,8 @@ type fakeEngine struct {
 	srv    *httptest.Server
 	images map[string]string // tag → image ID
 	pushes int
+	// beforePush, when set, runs at the start of each ImagePush.
+	beforePush func()
 }
 
 func (e *fakeEngine) ImageTag(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
@@ -165,6 +168,9 @@ func (e *fakeEngine) ImageRemove(_ context.Context, ref string, _ client.ImageRe
 
 func (e *fakeEngine) ImagePush(_ context.Context, ref string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
 	e.pushes++
+	if e.beforePush != nil {
+		e.beforePush()
+	}
 	b, err := base64.URLEncoding.DecodeString(o.RegistryAuth)
 	if err != nil {
 		return nil, err
@@ -296,6 +302,43 @@ func TestAVersionPublishedAgainWithAnotherImageNamesTheNewImage(t *testing.T) {
 	}
 	if got, want := s.layerOf(t, ref), digestOf([]byte("sha256:fixed")); got != want {
 		t.Fatalf("v2 published again names layer %s, want the fixed image's %s", got, want)
+	}
+}
+
+// A collection started while a publish pushes (another app's rollout,
+// a destroy) must not hang the push: the push's requests go through the
+// handler, which must not wait behind the collection while the
+// collection waits for the push.
+func TestACollectionDuringAPushHangsNothing(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	collected := make(chan error, 1)
+	s.engine.beforePush = func() {
+		s.engine.beforePush = nil
+		go func() { collected <- s.reg.collect(ctx) }()
+		time.Sleep(200 * time.Millisecond) // the collection waits for its lock by now
+	}
+	published := make(chan error, 1)
+	go func() {
+		_, _, err := s.reg.Publish(ctx, "app", 1, "sha256:one", 1, 0)
+		published <- err
+	}()
+	for _, ch := range []chan error{published, collected} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			// Not t.Fatal nor panic: the cleanup's test server Close
+			// would wait for the hung request forever, with the message
+			// never shown.
+			fmt.Fprintln(os.Stderr, "FAIL: TestACollectionDuringAPushHangsNothing: the publish and the collection hang (deadlock)")
+			os.Exit(1)
+		}
+	}
+	if code, _, _ := s.do(t, "GET", "/v2/berth/app/manifests/v1", pushUser, s.reg.pushPass, nil); code != http.StatusOK {
+		t.Fatalf("the published image after the collection: %d", code)
 	}
 }
 
