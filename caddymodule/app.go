@@ -351,6 +351,13 @@ func (a *App) unchangeable(c *core) error {
 	if c.dockerHost != a.DockerHost {
 		return fmt.Errorf("berth: docker_host changed from %q to %q; restart Caddy for that to take effect", c.dockerHost, a.DockerHost)
 	}
+	// The registry is made with the core (its storage, its push
+	// credential, the swarm scheduler's images): a reload that kept the
+	// old one would serve its host while the routing table, following
+	// the new config, no longer reserves it for Berth.
+	if was := c.registry.Host(); was != a.Registry {
+		return fmt.Errorf("berth: registry changed from %q to %q; restart Caddy for that to take effect", was, a.Registry)
+	}
 	return nil
 }
 
