@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/distribution/reference"
@@ -211,6 +212,13 @@ func (r *Registry) collect(ctx context.Context) error {
 	err := storage.MarkAndSweep(ctx, r.driver, r.ns, storage.GCOpts{RemoveUntagged: true, Quiet: true})
 	if err != nil {
 		return fmt.Errorf("collecting the registry's storage: %w", err)
+	}
+	// Unfinished uploads (a push cut off) keep their data in the
+	// repositories' _uploads until purged; distribution's own purging
+	// goroutine is off (New). An error here loses nothing: the next
+	// collection tries again.
+	if _, errs := storage.PurgeUploads(ctx, r.driver, time.Now().Add(-r.uploadAge), true); len(errs) > 0 {
+		r.log.Warn("registry: purging unfinished uploads", "error", errors.Join(errs...))
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -105,6 +106,10 @@ type Registry struct {
 	// them wait behind it (RWMutex lets no reader past a waiting writer).
 	pub, gc sync.RWMutex
 
+	// uploadAge is how old an unfinished upload is when a collection
+	// purges it (an hour: no push of Berth's takes that long).
+	uploadAge time.Duration
+
 	// mu guards the credentials file.
 	mu sync.Mutex
 }
@@ -131,8 +136,9 @@ func New(ctx context.Context, cfg Config) (r *Registry, err error) {
 			"delete": configuration.Parameters{"enabled": false},
 			// The filesystem has nothing to redirect to.
 			"redirect": configuration.Parameters{"disable": true},
-			// Unfinished uploads are purged by Berth's collection (gc),
-			// not by a goroutine of distribution's own.
+			// Unfinished uploads an hour old are purged by Berth's
+			// collection (collect: PurgeUploads), not by a goroutine of
+			// distribution's own.
 			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 		},
 	}
@@ -151,7 +157,7 @@ func New(ctx context.Context, cfg Config) (r *Registry, err error) {
 	}
 	push := randomToken()
 	return &Registry{dir: cfg.Dir, host: cfg.Host, engine: cfg.Engine, log: cfg.Log,
-		app: app, driver: drv, ns: ns, pushPass: push, pushSum: sha256.Sum256([]byte(push))}, nil
+		app: app, driver: drv, ns: ns, pushPass: push, pushSum: sha256.Sum256([]byte(push)), uploadAge: time.Hour}, nil
 }
 
 // Close stops distribution's app.

@@ -555,3 +555,34 @@ func TestAnAppWithNothingPushedPrunesQuietly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An upload started and never finished (a push cut off) is purged by
+// the next collection once it is older than the registry's upload age.
+func TestACollectionPurgesUnfinishedUploads(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	if _, _, err := s.reg.Publish(ctx, "other", 1, "sha256:other", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", s.srv.URL+"/v2/berth/app/blobs/uploads/", nil)
+	req.SetBasicAuth(pushUser, s.reg.pushPass)
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting an upload: %d", res.StatusCode)
+	}
+	uploads := filepath.Join(s.dir, "storage", "docker", "registry", "v2", "repositories", "berth", "app", "_uploads")
+	if ents, err := os.ReadDir(uploads); err != nil || len(ents) != 1 {
+		t.Fatalf("the started upload is not stored: %v %v", ents, err)
+	}
+	s.reg.uploadAge = 0 // any upload started before the collection is old enough
+	if err := s.reg.collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(uploads); len(ents) != 0 {
+		t.Fatalf("unfinished uploads after the collection: %v", ents)
+	}
+}
