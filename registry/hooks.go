@@ -38,9 +38,10 @@ func (r *Registry) Follow(h Hooks) {
 }
 
 // forgetApp is Forget, tried twice (a hook has no one to return an
-// error to). What is left is reported: Publish never reuses a tag
-// without pushing, so a leftover tag serves no later app of the name,
-// but a leftover pull credential reads the name's repository.
+// error to). What is left is reported: Publish uses a tag only when it
+// names the image published, so a leftover tag serves no later app of
+// the name another image, but a leftover pull credential reads the
+// name's repository.
 func (r *Registry) forgetApp(ctx context.Context, app, what string) {
 	ctx = context.WithoutCancel(ctx)
 	err := r.Forget(ctx, app)

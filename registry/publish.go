@@ -46,12 +46,13 @@ var versionTag = regexp.MustCompile(`^v[1-9][0-9]*$`)
 // repository as tag vVERSION, and issues a pull credential for the
 // service generation gen (running is the generation that serves now).
 //
-// It pushes every time, even when the tag is there: a tag's name says
-// nothing of its image (a failed rollout's version is used again by the
-// next deploy, NextVersion; an app destroyed or renamed may leave its
-// name's tags to the next app of that name), and the engine sends only
-// the blobs the registry lacks, so a push of an image already there
-// costs a few HEAD requests and the manifest.
+// A tag already there is used only when it names this very image
+// (imageOf): a tag's name says nothing of its image (a failed rollout's
+// version is used again by the next deploy, NextVersion; an app
+// destroyed or renamed may have left its name's tags). Otherwise the
+// image is pushed, the tag moving to it. Not pushing what is there
+// already spares the engine a push it may not be able to make (its copy
+// of the image pruned: the tasks run elsewhere).
 func (r *Registry) Publish(ctx context.Context, app string, version int, imageID string, gen, running int) (ref, auth string, err error) {
 	img, err := r.publish(ctx, app, version, imageID, gen, running)
 	return img.Ref, img.Auth, err
@@ -66,9 +67,12 @@ func (r *Registry) publish(ctx context.Context, app string, version int, imageID
 	r.pub.RLock()
 	defer r.pub.RUnlock()
 	tag := "v" + strconv.Itoa(version)
-	dgst, err := r.push(ctx, app, tag, imageID)
-	if err != nil {
-		return Image{}, err
+	dgst, ok := r.imageOf(ctx, app, tag, imageID)
+	if !ok {
+		var err error
+		if dgst, err = r.push(ctx, app, tag, imageID); err != nil {
+			return Image{}, err
+		}
 	}
 	pass, err := r.issuePull(app, gen, running)
 	if err != nil {
@@ -79,6 +83,46 @@ func (r *Registry) publish(ctx context.Context, app string, version int, imageID
 		return Image{}, err
 	}
 	return Image{Ref: r.Repo(app) + "@" + dgst, Auth: auth}, nil
+}
+
+// imageOf returns the manifest digest app's tag names, when that
+// manifest is imageID's: the engine's image ID is its config's digest
+// (the classic image store) or its manifest's own (the containerd
+// store). Anything else (no tag, another image, an unreadable manifest)
+// is not.
+func (r *Registry) imageOf(ctx context.Context, app, tag, imageID string) (string, bool) {
+	named, err := reference.WithName(repoPrefix + app)
+	if err != nil {
+		return "", false
+	}
+	repo, err := r.ns.Repository(ctx, named)
+	if err != nil {
+		return "", false
+	}
+	desc, err := repo.Tags(ctx).Get(ctx, tag)
+	if err != nil {
+		return "", false
+	}
+	if desc.Digest.String() == imageID {
+		return imageID, true
+	}
+	ms, err := repo.Manifests(ctx)
+	if err != nil {
+		return "", false
+	}
+	m, err := ms.Get(ctx, desc.Digest)
+	if err != nil {
+		return "", false
+	}
+	_, payload, err := m.Payload()
+	if err != nil {
+		return "", false
+	}
+	var body struct{ Config struct{ Digest string } }
+	if json.Unmarshal(payload, &body) != nil || body.Config.Digest != imageID {
+		return "", false
+	}
+	return desc.Digest.String(), true
 }
 
 // push tags imageID as the repository's tag on Berth's engine and pushes

@@ -119,7 +119,12 @@ func (s *server) upload(t *testing.T, repo, user, pass string, blob []byte) stri
 // repo:tag, and returns its manifest's digest.
 func (s *server) pushImage(t *testing.T, repo, tag, user, pass, content string) string {
 	t.Helper()
-	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}`)
+	return s.pushImageConfig(t, repo, tag, user, pass, content, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}`))
+}
+
+// pushImageConfig is pushImage with config as the image's config blob.
+func (s *server) pushImageConfig(t *testing.T, repo, tag, user, pass, content string, config []byte) string {
+	t.Helper()
 	layer := []byte(content)
 	cd := s.upload(t, repo, user, pass, config)
 	ld := s.upload(t, repo, user, pass, layer)
@@ -154,6 +159,22 @@ type fakeEngine struct {
 	pushes int
 	// beforePush, when set, runs at the start of each ImagePush.
 	beforePush func()
+	// configs are config blobs by image ID, for images whose ID is
+	// their config's digest, as the engine's are (imageConfig); others
+	// get a config of the fake's.
+	configs map[string][]byte
+}
+
+// imageConfig makes an image (its config blob and ID, the config's
+// digest) the engine pushes as the real one would.
+func (e *fakeEngine) imageConfig(name string) string {
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"name":"` + name + `"}}}`)
+	if e.configs == nil {
+		e.configs = map[string][]byte{}
+	}
+	id := digestOf(config)
+	e.configs[id] = config
+	return id
 }
 
 func (e *fakeEngine) ImageTag(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
@@ -186,7 +207,12 @@ func (e *fakeEngine) ImagePush(_ context.Context, ref string, o client.ImagePush
 	host := strings.TrimPrefix(e.srv.URL, "https://")
 	name, tag, _ := strings.Cut(strings.TrimPrefix(ref, host+"/"), ":")
 	s := &server{srv: e.srv}
-	d := s.pushImage(e.t, name, tag, auth.Username, auth.Password, id)
+	var d string
+	if config, ok := e.configs[id]; ok {
+		d = s.pushImageConfig(e.t, name, tag, auth.Username, auth.Password, id, config)
+	} else {
+		d = s.pushImage(e.t, name, tag, auth.Username, auth.Password, id)
+	}
 	aux := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q,"Size":1}`, tag, d))
 	return pushResponse{msgs: []jsonstream.Message{{Status: "pushed"}, {Aux: &aux}}}, nil
 }
@@ -271,6 +297,27 @@ func TestPublishNamesTheImageByDigest(t *testing.T) {
 	}
 }
 
+// A release published again (a rollback, a config change, a service
+// created anew) whose tag names its image already is not pushed again:
+// the engine may no longer have the image (pruned: the tasks run on
+// other nodes).
+func TestAnImageItsTagNamesAlreadyIsNotPushedAgain(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	id := s.engine.imageConfig("one")
+	ref, _, err := s.reg.Publish(ctx, "app", 1, id, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := s.reg.Publish(ctx, "app", 1, id, 2, 1)
+	if err != nil || again != ref {
+		t.Fatalf("second publish: %q %v, want %q", again, err, ref)
+	}
+	if s.engine.pushes != 1 {
+		t.Fatalf("%d pushes, want 1 (the tag names the image)", s.engine.pushes)
+	}
+}
+
 // layerOf is the layer digest of the manifest ref names (the fake
 // engine's images have one layer: their image ID).
 func (s *server) layerOf(t *testing.T, ref string) string {
@@ -293,14 +340,15 @@ func (s *server) layerOf(t *testing.T, ref string) string {
 func TestAVersionPublishedAgainWithAnotherImageNamesTheNewImage(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
-	if _, _, err := s.reg.Publish(ctx, "app", 2, "sha256:broken", 1, 0); err != nil {
+	broken, fixed := s.engine.imageConfig("broken"), s.engine.imageConfig("fixed")
+	if _, _, err := s.reg.Publish(ctx, "app", 2, broken, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	ref, _, err := s.reg.Publish(ctx, "app", 2, "sha256:fixed", 2, 0)
+	ref, _, err := s.reg.Publish(ctx, "app", 2, fixed, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.layerOf(t, ref), digestOf([]byte("sha256:fixed")); got != want {
+	if got, want := s.layerOf(t, ref), digestOf([]byte(fixed)); got != want {
 		t.Fatalf("v2 published again names layer %s, want the fixed image's %s", got, want)
 	}
 }
