@@ -345,6 +345,22 @@ func (a *App) sshLimits() gitrecv.Limits {
 	}.WithDefaults()
 }
 
+// unchangeable refuses a config that changes what the core (pooled
+// across reloads) was made with and cannot change while it runs.
+func (a *App) unchangeable(c *core) error {
+	if c.dockerHost != a.DockerHost {
+		return fmt.Errorf("berth: docker_host changed from %q to %q; restart Caddy for that to take effect", c.dockerHost, a.DockerHost)
+	}
+	// The registry is made with the core (its storage, its push
+	// credential, the swarm scheduler's images): a reload that kept the
+	// old one would serve its host while the routing table, following
+	// the new config, no longer reserves it for Berth.
+	if was := c.registry.Host(); was != a.Registry {
+		return fmt.Errorf("berth: registry changed from %q to %q; restart Caddy for that to take effect", was, a.Registry)
+	}
+	return nil
+}
+
 // Start takes the core and the SSH server from their pools (creating them
 // on first use), and points them at this config.
 func (a *App) Start() error {
@@ -356,9 +372,9 @@ func (a *App) Start() error {
 		return fmt.Errorf("berth: %w", err)
 	}
 	c := val.(*core)
-	if c.dockerHost != a.DockerHost {
+	if err := a.unchangeable(c); err != nil {
 		cores.Delete(coreKey)
-		return fmt.Errorf("berth: docker_host changed from %q to %q; restart Caddy for that to take effect", c.dockerHost, a.DockerHost)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -78,11 +78,12 @@ func (caddyCertificates) Served(host string) (certs.ServedCert, bool) { return s
 func (caddyCertificates) CustomServed() bool                          { return managers.Load() > 0 }
 
 // GetCertificate returns the custom certificate of the app that the
-// handshake's server name routes to, or nil. The dashboard's host is
-// Berth's own, as in the handler and the permission: an app's wildcard
-// over it (whose custom certificate its deploy key may have added) must
-// not get its handshakes (the table refuses it too: SetReserved). A
-// disabled app serves nothing, so it shows no certificate.
+// handshake's server name routes to, or nil. The dashboard's and the
+// registry's hosts are Berth's own, as in the handler and the
+// permission: an app's wildcard over them (whose custom certificate its
+// deploy key may have added) must not get their handshakes (the table
+// refuses them too: SetReserved). A disabled app serves nothing, so it
+// shows no certificate.
 func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := routing.NormalizeHost(hello.ServerName)
 	if name == "" {
@@ -93,7 +94,7 @@ func (m *Certificates) GetCertificate(ctx context.Context, hello *tls.ClientHell
 		return nil, err
 	}
 	c := m.app.core.Load()
-	if c == nil || c.dashboard.Serves(name) {
+	if c == nil || c.dashboard.Serves(name) || c.registry.Serves(name) {
 		return nil, nil
 	}
 	route, ok := table.Match(name)

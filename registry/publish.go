@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/distribution/reference"
@@ -42,20 +43,33 @@ func (r *Registry) Repo(app string) string { return r.host + "/" + repoPrefix + 
 var versionTag = regexp.MustCompile(`^v[1-9][0-9]*$`)
 
 // Publish puts version's image (imageID, on Berth's engine) into app's
-// repository as tag vVERSION, unless the tag is there already (a release
-// never changes its image), and issues a pull credential for the service
-// generation gen (running is the generation that serves now).
+// repository as tag vVERSION, and issues a pull credential for the
+// service generation gen (running is the generation that serves now).
+//
+// A tag already there is used only when it names this very image
+// (imageOf): a tag's name says nothing of its image (a failed rollout's
+// version is used again by the next deploy, NextVersion; an app
+// destroyed or renamed may have left its name's tags). Otherwise the
+// image is pushed, the tag moving to it. Not pushing what is there
+// already spares the engine a push it may not be able to make (its copy
+// of the image pruned: the tasks run elsewhere).
 func (r *Registry) Publish(ctx context.Context, app string, version int, imageID string, gen, running int) (ref, auth string, err error) {
 	img, err := r.publish(ctx, app, version, imageID, gen, running)
 	return img.Ref, img.Auth, err
 }
 
 func (r *Registry) publish(ctx context.Context, app string, version int, imageID string, gen, running int) (Image, error) {
-	r.gc.RLock()
-	defer r.gc.RUnlock()
+	// Shared with other publishes, exclusive of a collection (collect):
+	// a blob pushed but not yet named by the manifest would look unused.
+	// Not r.gc: the push's own requests take that one (ServeHTTP), and a
+	// collection waiting for it between two of them would wait for the
+	// push while the push waits for it.
+	r.pub.RLock()
+	defer r.pub.RUnlock()
 	tag := "v" + strconv.Itoa(version)
-	dgst, err := r.tagDigest(ctx, app, tag)
-	if err != nil {
+	dgst, ok := r.imageOf(ctx, app, tag, imageID)
+	if !ok {
+		var err error
 		if dgst, err = r.push(ctx, app, tag, imageID); err != nil {
 			return Image{}, err
 		}
@@ -71,21 +85,44 @@ func (r *Registry) publish(ctx context.Context, app string, version int, imageID
 	return Image{Ref: r.Repo(app) + "@" + dgst, Auth: auth}, nil
 }
 
-// tagDigest is the digest app's tag names in the storage.
-func (r *Registry) tagDigest(ctx context.Context, app, tag string) (string, error) {
+// imageOf returns the manifest digest app's tag names, when that
+// manifest is imageID's: the engine's image ID is its config's digest
+// (the classic image store) or its manifest's own (the containerd
+// store). Anything else (no tag, another image, an unreadable manifest)
+// is not.
+func (r *Registry) imageOf(ctx context.Context, app, tag, imageID string) (string, bool) {
 	named, err := reference.WithName(repoPrefix + app)
 	if err != nil {
-		return "", err
+		return "", false
 	}
 	repo, err := r.ns.Repository(ctx, named)
 	if err != nil {
-		return "", err
+		return "", false
 	}
 	desc, err := repo.Tags(ctx).Get(ctx, tag)
 	if err != nil {
-		return "", err
+		return "", false
 	}
-	return desc.Digest.String(), nil
+	if desc.Digest.String() == imageID {
+		return imageID, true
+	}
+	ms, err := repo.Manifests(ctx)
+	if err != nil {
+		return "", false
+	}
+	m, err := ms.Get(ctx, desc.Digest)
+	if err != nil {
+		return "", false
+	}
+	_, payload, err := m.Payload()
+	if err != nil {
+		return "", false
+	}
+	var body struct{ Config struct{ Digest string } }
+	if json.Unmarshal(payload, &body) != nil || body.Config.Digest != imageID {
+		return "", false
+	}
+	return desc.Digest.String(), true
 }
 
 // push tags imageID as the repository's tag on Berth's engine and pushes
@@ -165,17 +202,16 @@ func (r *Registry) Prune(ctx context.Context, app string, keep []int, running in
 	return r.collect(ctx)
 }
 
-// Forget removes every tag and credential of app (destroyed), and
-// collects the storage.
+// Forget removes every tag and credential of app (destroyed, or the
+// old name of a renamed app), and collects the storage. The tags go even
+// when the credentials cannot, and the other way round.
 func (r *Registry) Forget(ctx context.Context, app string) error {
-	if err := r.revokePull(app, 0, true); err != nil {
-		return err
-	}
+	errCreds := r.revokePull(app, 0, true)
 	removed, err := r.untag(ctx, app, func(string) bool { return false })
-	if err != nil || removed == 0 {
-		return err
+	if err == nil && removed > 0 {
+		err = r.collect(ctx)
 	}
-	return r.collect(ctx)
+	return errors.Join(errCreds, err)
 }
 
 // untag removes app's tags that keep refuses, and says how many.
@@ -208,13 +244,25 @@ func (r *Registry) untag(ctx context.Context, app string, keep func(tag string) 
 
 // collect deletes the manifests no tag names and the blobs no manifest
 // needs (distribution's mark and sweep), with the registry quiesced: no
-// request or push runs meanwhile, so no half-pushed image loses a blob.
+// publish (r.pub) and no request (r.gc) runs meanwhile, so no
+// half-pushed image loses a blob. It takes r.pub first: a publish holds
+// it across its push's requests, which each take r.gc, so the other
+// order would deadlock.
 func (r *Registry) collect(ctx context.Context) error {
+	r.pub.Lock()
+	defer r.pub.Unlock()
 	r.gc.Lock()
 	defer r.gc.Unlock()
 	err := storage.MarkAndSweep(ctx, r.driver, r.ns, storage.GCOpts{RemoveUntagged: true, Quiet: true})
 	if err != nil {
 		return fmt.Errorf("collecting the registry's storage: %w", err)
+	}
+	// Unfinished uploads (a push cut off) keep their data in the
+	// repositories' _uploads until purged; distribution's own purging
+	// goroutine is off (New). An error here loses nothing: the next
+	// collection tries again.
+	if _, errs := storage.PurgeUploads(ctx, r.driver, time.Now().Add(-r.uploadAge), true); len(errs) > 0 {
+		r.log.Warn("registry: purging unfinished uploads", "error", errors.Join(errs...))
 	}
 	return nil
 }

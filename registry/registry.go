@@ -44,6 +44,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -96,10 +97,18 @@ type Registry struct {
 	pushPass string
 	pushSum  [32]byte
 
-	// gc quiesces the registry for a garbage collection: every request
-	// and every Publish hold it shared, the collection exclusively (a
-	// blob uploaded but not yet named by a manifest would look unused).
-	gc sync.RWMutex
+	// pub and gc quiesce the registry for a garbage collection (a blob
+	// uploaded but not yet named by a manifest would look unused): every
+	// Publish holds pub shared for its whole push, every request gc
+	// shared, and the collection takes pub then gc exclusively. Two
+	// locks, not one: a push's requests come back through ServeHTTP, and
+	// a collection waiting on one lock held across the push would make
+	// them wait behind it (RWMutex lets no reader past a waiting writer).
+	pub, gc sync.RWMutex
+
+	// uploadAge is how old an unfinished upload is when a collection
+	// purges it (an hour: no push of Berth's takes that long).
+	uploadAge time.Duration
 
 	// mu guards the credentials file.
 	mu sync.Mutex
@@ -127,8 +136,9 @@ func New(ctx context.Context, cfg Config) (r *Registry, err error) {
 			"delete": configuration.Parameters{"enabled": false},
 			// The filesystem has nothing to redirect to.
 			"redirect": configuration.Parameters{"disable": true},
-			// Unfinished uploads are purged by Berth's collection (gc),
-			// not by a goroutine of distribution's own.
+			// Unfinished uploads an hour old are purged by Berth's
+			// collection (collect: PurgeUploads), not by a goroutine of
+			// distribution's own.
 			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 		},
 	}
@@ -147,7 +157,7 @@ func New(ctx context.Context, cfg Config) (r *Registry, err error) {
 	}
 	push := randomToken()
 	return &Registry{dir: cfg.Dir, host: cfg.Host, engine: cfg.Engine, log: cfg.Log,
-		app: app, driver: drv, ns: ns, pushPass: push, pushSum: sha256.Sum256([]byte(push))}, nil
+		app: app, driver: drv, ns: ns, pushPass: push, pushSum: sha256.Sum256([]byte(push)), uploadAge: time.Hour}, nil
 }
 
 // Close stops distribution's app.

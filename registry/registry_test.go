@@ -17,7 +17,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-paas/berth/platform"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
@@ -117,7 +119,12 @@ func (s *server) upload(t *testing.T, repo, user, pass string, blob []byte) stri
 // repo:tag, and returns its manifest's digest.
 func (s *server) pushImage(t *testing.T, repo, tag, user, pass, content string) string {
 	t.Helper()
-	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}`)
+	return s.pushImageConfig(t, repo, tag, user, pass, content, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}`))
+}
+
+// pushImageConfig is pushImage with config as the image's config blob.
+func (s *server) pushImageConfig(t *testing.T, repo, tag, user, pass, content string, config []byte) string {
+	t.Helper()
 	layer := []byte(content)
 	cd := s.upload(t, repo, user, pass, config)
 	ld := s.upload(t, repo, user, pass, layer)
@@ -150,6 +157,24 @@ type fakeEngine struct {
 	srv    *httptest.Server
 	images map[string]string // tag → image ID
 	pushes int
+	// beforePush, when set, runs at the start of each ImagePush.
+	beforePush func()
+	// configs are config blobs by image ID, for images whose ID is
+	// their config's digest, as the engine's are (imageConfig); others
+	// get a config of the fake's.
+	configs map[string][]byte
+}
+
+// imageConfig makes an image (its config blob and ID, the config's
+// digest) the engine pushes as the real one would.
+func (e *fakeEngine) imageConfig(name string) string {
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"name":"` + name + `"}}}`)
+	if e.configs == nil {
+		e.configs = map[string][]byte{}
+	}
+	id := digestOf(config)
+	e.configs[id] = config
+	return id
 }
 
 func (e *fakeEngine) ImageTag(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
@@ -164,6 +189,9 @@ func (e *fakeEngine) ImageRemove(_ context.Context, ref string, _ client.ImageRe
 
 func (e *fakeEngine) ImagePush(_ context.Context, ref string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
 	e.pushes++
+	if e.beforePush != nil {
+		e.beforePush()
+	}
 	b, err := base64.URLEncoding.DecodeString(o.RegistryAuth)
 	if err != nil {
 		return nil, err
@@ -179,7 +207,12 @@ func (e *fakeEngine) ImagePush(_ context.Context, ref string, o client.ImagePush
 	host := strings.TrimPrefix(e.srv.URL, "https://")
 	name, tag, _ := strings.Cut(strings.TrimPrefix(ref, host+"/"), ":")
 	s := &server{srv: e.srv}
-	d := s.pushImage(e.t, name, tag, auth.Username, auth.Password, id)
+	var d string
+	if config, ok := e.configs[id]; ok {
+		d = s.pushImageConfig(e.t, name, tag, auth.Username, auth.Password, id, config)
+	} else {
+		d = s.pushImage(e.t, name, tag, auth.Username, auth.Password, id)
+	}
 	aux := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q,"Size":1}`, tag, d))
 	return pushResponse{msgs: []jsonstream.Message{{Status: "pushed"}, {Aux: &aux}}}, nil
 }
@@ -241,7 +274,7 @@ func TestPlainHTTPIsRefused(t *testing.T) {
 	}
 }
 
-func TestPublishPushesOnceAndNamesTheImageByDigest(t *testing.T) {
+func TestPublishNamesTheImageByDigest(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	ref, auth, err := s.reg.Publish(ctx, "app", 1, "sha256:one", 1, 0)
@@ -255,15 +288,145 @@ func TestPublishPushesOnceAndNamesTheImageByDigest(t *testing.T) {
 	if err != nil || again != ref {
 		t.Fatalf("second publish: %q %v, want %q", again, err, ref)
 	}
-	if s.engine.pushes != 1 {
-		t.Fatalf("%d pushes, want 1 (the tag was there)", s.engine.pushes)
-	}
 	if len(s.engine.images) != 0 {
 		t.Fatalf("the engine keeps the registry's references %v", s.engine.images)
 	}
 	a := pullAuth(t, auth)
 	if a.Username != "pull/app" || a.ServerAddress != s.reg.Host() {
 		t.Fatalf("auth %+v", a)
+	}
+}
+
+// A release published again (a rollback, a config change, a service
+// created anew) whose tag names its image already is not pushed again:
+// the engine may no longer have the image (pruned: the tasks run on
+// other nodes).
+func TestAnImageItsTagNamesAlreadyIsNotPushedAgain(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	id := s.engine.imageConfig("one")
+	ref, _, err := s.reg.Publish(ctx, "app", 1, id, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := s.reg.Publish(ctx, "app", 1, id, 2, 1)
+	if err != nil || again != ref {
+		t.Fatalf("second publish: %q %v, want %q", again, err, ref)
+	}
+	if s.engine.pushes != 1 {
+		t.Fatalf("%d pushes, want 1 (the tag names the image)", s.engine.pushes)
+	}
+}
+
+// layerOf is the layer digest of the manifest ref names (the fake
+// engine's images have one layer: their image ID).
+func (s *server) layerOf(t *testing.T, ref string) string {
+	t.Helper()
+	name, d, _ := strings.Cut(strings.TrimPrefix(ref, s.reg.Host()+"/"), "@")
+	code, _, b := s.do(t, "GET", "/v2/"+name+"/manifests/"+d, pushUser, s.reg.pushPass, nil)
+	if code != http.StatusOK {
+		t.Fatalf("manifest %s: %d", ref, code)
+	}
+	var m struct{ Layers []struct{ Digest string } }
+	if err := json.Unmarshal(b, &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("manifest %s: %s %v", ref, b, err)
+	}
+	return m.Layers[0].Digest
+}
+
+// A failed rollout's version is used again by the next deploy
+// (NextVersion): the fixed build, published as the same vN, must be what
+// the services run, not the broken image the tag named.
+func TestAVersionPublishedAgainWithAnotherImageNamesTheNewImage(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	broken, fixed := s.engine.imageConfig("broken"), s.engine.imageConfig("fixed")
+	if _, _, err := s.reg.Publish(ctx, "app", 2, broken, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.reg.Publish(ctx, "app", 2, fixed, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.layerOf(t, ref), digestOf([]byte(fixed)); got != want {
+		t.Fatalf("v2 published again names layer %s, want the fixed image's %s", got, want)
+	}
+}
+
+// A collection started while a publish pushes (another app's rollout,
+// a destroy) must not hang the push: the push's requests go through the
+// handler, which must not wait behind the collection while the
+// collection waits for the push.
+func TestACollectionDuringAPushHangsNothing(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	collected := make(chan error, 1)
+	s.engine.beforePush = func() {
+		s.engine.beforePush = nil
+		go func() { collected <- s.reg.collect(ctx) }()
+		time.Sleep(200 * time.Millisecond) // the collection waits for its lock by now
+	}
+	published := make(chan error, 1)
+	go func() {
+		_, _, err := s.reg.Publish(ctx, "app", 1, "sha256:one", 1, 0)
+		published <- err
+	}()
+	for _, ch := range []chan error{published, collected} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			// Not t.Fatal nor panic: the cleanup's test server Close
+			// would wait for the hung request forever, with the message
+			// never shown.
+			fmt.Fprintln(os.Stderr, "FAIL: TestACollectionDuringAPushHangsNothing: the publish and the collection hang (deadlock)")
+			os.Exit(1)
+		}
+	}
+	if code, _, _ := s.do(t, "GET", "/v2/berth/app/manifests/v1", pushUser, s.reg.pushPass, nil); code != http.StatusOK {
+		t.Fatalf("the published image after the collection: %d", code)
+	}
+}
+
+// hooks records the registry's hooks, for a test to run them.
+type hooks struct {
+	rolledOut func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error
+	destroyed func(ctx context.Context, app string)
+	renamed   func(ctx context.Context, from, to string)
+}
+
+func (h *hooks) OnRolledOut(f func(ctx context.Context, a *platform.App, save func() error, log io.Writer) error) {
+	h.rolledOut = f
+}
+func (h *hooks) OnAppDestroyed(f func(ctx context.Context, app string))    { h.destroyed = f }
+func (h *hooks) OnAppRenamed(f func(ctx context.Context, from, to string)) { h.renamed = f }
+
+// A renamed app's old name keeps neither images nor credentials: a new
+// app given that name later must not get the old app's image, nor the
+// old services' credential read the new app's.
+func TestARenameForgetsTheOldNamesImagesAndCredentials(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	var h hooks
+	s.reg.Follow(&h)
+	ref, auth, _ := s.reg.Publish(ctx, "old", 1, "sha256:old", 1, 0)
+	s.reg.Publish(ctx, "new", 1, "sha256:old", 1, 0) // the rename's rollout under the new name
+	if h.renamed == nil {
+		t.Fatal("the registry does not follow renames")
+	}
+	h.renamed(ctx, "old", "new")
+	a := pullAuth(t, auth)
+	if code, _, _ := s.do(t, "GET", "/v2/", a.Username, a.Password, nil); code != http.StatusUnauthorized {
+		t.Fatalf("old's credential after the rename: %d, want 401", code)
+	}
+	if code, _, _ := s.do(t, "GET", "/v2/berth/old/manifests/v1", pushUser, s.reg.pushPass, nil); code != http.StatusNotFound {
+		t.Fatalf("berth/old:v1 after the rename: %d, want 404", code)
+	}
+	_, d, _ := strings.Cut(ref, "@")
+	if !s.blobExists(d) {
+		t.Fatal("the manifest berth/new still names is gone")
 	}
 }
 
@@ -438,5 +601,36 @@ func TestAnAppWithNothingPushedPrunesQuietly(t *testing.T) {
 	s := newServer(t)
 	if err := s.reg.Prune(context.Background(), "local", []int{1}, 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An upload started and never finished (a push cut off) is purged by
+// the next collection once it is older than the registry's upload age.
+func TestACollectionPurgesUnfinishedUploads(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	if _, _, err := s.reg.Publish(ctx, "other", 1, "sha256:other", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", s.srv.URL+"/v2/berth/app/blobs/uploads/", nil)
+	req.SetBasicAuth(pushUser, s.reg.pushPass)
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting an upload: %d", res.StatusCode)
+	}
+	uploads := filepath.Join(s.dir, "storage", "docker", "registry", "v2", "repositories", "berth", "app", "_uploads")
+	if ents, err := os.ReadDir(uploads); err != nil || len(ents) != 1 {
+		t.Fatalf("the started upload is not stored: %v %v", ents, err)
+	}
+	s.reg.uploadAge = 0 // any upload started before the collection is old enough
+	if err := s.reg.collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(uploads); len(ents) != 0 {
+		t.Fatalf("unfinished uploads after the collection: %v", ents)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/store"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 )
@@ -99,11 +100,13 @@ func (s *Settings) write(d settingsDoc) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return err
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// Synced before the rename, and the rename synced: a power cut
+	// leaves the old document or the new one, never an empty file.
+	if err := store.ReplaceFile(s.path, b); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.path)
+	store.SyncDir(filepath.Dir(s.path)) // best effort: the document is whole either way
+	return nil
 }
 
 // change changes app's scope ("" the global one) under the lock.
