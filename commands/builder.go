@@ -3,8 +3,10 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/berth-paas/berth/buildconfig"
 )
 
 // builderCommands choose how apps are built (Dokku's builder plugin).
@@ -75,33 +77,20 @@ func builderReport(ctx context.Context, p *Backend, args []string, out IO) error
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if single {
-			return writeJSON(out, reports[0])
-		}
-		return writeJSON(out, reports)
-	}
-	for _, r := range reports {
-		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-		if r.App == "" {
-			fmt.Fprintf(out.Stdout, "=====> Global builder information\n")
-		} else {
-			fmt.Fprintf(out.Stdout, "=====> %s builder information\n", r.App)
-			fmt.Fprintf(tw, "Builder build dir:\t%s\n", r.BuildDir)
-			fmt.Fprintf(tw, "Builder computed build dir:\t%s\n", r.ComputedBuildDir)
-			fmt.Fprintf(tw, "Builder computed selected:\t%s\n", r.ComputedSelected)
-			fmt.Fprintf(tw, "Builder detected:\t%s\n", r.Detected)
-			fmt.Fprintf(tw, "Builder detected reason:\t%s\n", strings.ReplaceAll(r.DetectedWhy, "\n", " "))
-		}
-		fmt.Fprintf(tw, "Builder global build dir:\t%s\n", r.GlobalBuildDir)
-		fmt.Fprintf(tw, "Builder global selected:\t%s\n", r.GlobalSelected)
-		if r.App != "" {
-			fmt.Fprintf(tw, "Builder last used:\t%s\n", r.LastBuilder)
-			fmt.Fprintf(tw, "Builder selected:\t%s\n", r.Selected)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeReports(out, reports, single, asJSON, "builder", func(r buildconfig.BuilderReport) string { return r.App },
+		func(tw io.Writer, r buildconfig.BuilderReport) {
+			if r.App != "" {
+				fmt.Fprintf(tw, "Builder build dir:\t%s\n", r.BuildDir)
+				fmt.Fprintf(tw, "Builder computed build dir:\t%s\n", r.ComputedBuildDir)
+				fmt.Fprintf(tw, "Builder computed selected:\t%s\n", r.ComputedSelected)
+				fmt.Fprintf(tw, "Builder detected:\t%s\n", r.Detected)
+				fmt.Fprintf(tw, "Builder detected reason:\t%s\n", strings.ReplaceAll(r.DetectedWhy, "\n", " "))
+			}
+			fmt.Fprintf(tw, "Builder global build dir:\t%s\n", r.GlobalBuildDir)
+			fmt.Fprintf(tw, "Builder global selected:\t%s\n", r.GlobalSelected)
+			if r.App != "" {
+				fmt.Fprintf(tw, "Builder last used:\t%s\n", r.LastBuilder)
+				fmt.Fprintf(tw, "Builder selected:\t%s\n", r.Selected)
+			}
+		})
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/berth-paas/berth/applogs"
 	"github.com/berth-paas/berth/appspec"
@@ -303,6 +304,32 @@ func parseFlags(args []string, valued ...string) (pos []string, flags map[string
 // asks for: the global one, one app's, or every app's (no argument), with
 // global and app reading one. single says a lone report was asked for,
 // which --format json writes as an object rather than an array.
+// writeReports prints gathered reports as Dokku's report commands do:
+// JSON (one object for one app's report, else a list), or for each a
+// "=====> APP NAME information" header ("Global NAME information" for the
+// global one, appOf giving "") and its rows, tab-aligned.
+func writeReports[R any](out IO, reports []R, single, asJSON bool, name string, appOf func(R) string, rows func(io.Writer, R)) error {
+	if asJSON {
+		if single {
+			return writeJSON(out, reports[0])
+		}
+		return writeJSON(out, reports)
+	}
+	for _, r := range reports {
+		if app := appOf(r); app == "" {
+			fmt.Fprintf(out.Stdout, "=====> Global %s information\n", name)
+		} else {
+			fmt.Fprintf(out.Stdout, "=====> %s %s information\n", app, name)
+		}
+		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
+		rows(tw, r)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func gatherReports[R any](ctx context.Context, p *Backend, pos []string, global bool,
 	globalReport func(context.Context) (R, error), appReport func(context.Context, string) (R, error)) (reports []R, single bool, err error) {
 	switch {

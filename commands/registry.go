@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/berth-paas/berth/registry"
+	"io"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/berth-paas/berth/registry"
 )
 
 // registryCommands choose where swarm apps' images are pushed for the
@@ -116,28 +117,13 @@ func registryReport(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if single {
-			return writeJSON(out, reports[0])
-		}
-		return writeJSON(out, reports)
-	}
-	for _, r := range reports {
-		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-		if r.App == "" {
-			fmt.Fprintf(out.Stdout, "=====> Global registry information\n")
-		} else {
-			fmt.Fprintf(out.Stdout, "=====> %s registry information\n", r.App)
-		}
-		fmt.Fprintf(tw, "Registry computed server:\t%s\n", r.ComputedServer)
-		fmt.Fprintf(tw, "Registry global server:\t%s\n", r.GlobalServer)
-		if r.App != "" {
-			fmt.Fprintf(tw, "Registry server:\t%s\n", r.Server)
-		}
-		fmt.Fprintf(tw, "Registry logins:\t%s\n", strings.Join(r.Logins, " "))
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeReports(out, reports, single, asJSON, "registry", func(r registry.Report) string { return r.App },
+		func(tw io.Writer, r registry.Report) {
+			fmt.Fprintf(tw, "Registry computed server:\t%s\n", r.ComputedServer)
+			fmt.Fprintf(tw, "Registry global server:\t%s\n", r.GlobalServer)
+			if r.App != "" {
+				fmt.Fprintf(tw, "Registry server:\t%s\n", r.Server)
+			}
+			fmt.Fprintf(tw, "Registry logins:\t%s\n", strings.Join(r.Logins, " "))
+		})
 }

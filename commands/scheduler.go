@@ -3,8 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/berth-paas/berth/scheduler/selector"
 )
@@ -63,28 +63,13 @@ func schedulerReport(ctx context.Context, p *Backend, args []string, out IO) err
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if single {
-			return writeJSON(out, reports[0])
-		}
-		return writeJSON(out, reports)
-	}
-	for _, r := range reports {
-		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-		if r.App == "" {
-			fmt.Fprintf(out.Stdout, "=====> Global scheduler information\n")
-		} else {
-			fmt.Fprintf(out.Stdout, "=====> %s scheduler information\n", r.App)
-		}
-		fmt.Fprintf(tw, "Scheduler computed selected:\t%s\n", r.ComputedSelected)
-		fmt.Fprintf(tw, "Scheduler global selected:\t%s\n", r.GlobalSelected)
-		if r.App != "" {
-			fmt.Fprintf(tw, "Scheduler selected:\t%s\n", r.Selected)
-			fmt.Fprintf(tw, "Scheduler running:\t%s\n", r.Running)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeReports(out, reports, single, asJSON, "scheduler", func(r selector.Report) string { return r.App },
+		func(tw io.Writer, r selector.Report) {
+			fmt.Fprintf(tw, "Scheduler computed selected:\t%s\n", r.ComputedSelected)
+			fmt.Fprintf(tw, "Scheduler global selected:\t%s\n", r.GlobalSelected)
+			if r.App != "" {
+				fmt.Fprintf(tw, "Scheduler selected:\t%s\n", r.Selected)
+				fmt.Fprintf(tw, "Scheduler running:\t%s\n", r.Running)
+			}
+		})
 }
