@@ -64,20 +64,8 @@ func builderSet(ctx context.Context, p *Backend, args []string, out IO) error {
 }
 
 func builderReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	_, global := flags["global"]
-	reports, single, err := gatherReports(ctx, p, pos, global, p.Build.GlobalBuilderReport, p.Build.BuilderReport)
-	if err != nil {
-		return err
-	}
-	return writeReports(out, reports, single, asJSON, "builder", func(r buildconfig.BuilderReport) string { return r.App },
+	return reportCommand(ctx, p, args, out, "builder", p.Build.GlobalBuilderReport, p.Build.BuilderReport,
+		func(r buildconfig.BuilderReport) string { return r.App },
 		func(tw io.Writer, r buildconfig.BuilderReport) {
 			if r.App != "" {
 				fmt.Fprintf(tw, "Builder build dir:\t%s\n", r.BuildDir)

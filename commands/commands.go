@@ -304,6 +304,29 @@ func parseFlags(args []string, valued ...string) (pos []string, flags map[string
 // asks for: the global one, one app's, or every app's (no argument), with
 // global and app reading one. single says a lone report was asked for,
 // which --format json writes as an object rather than an array.
+// reportCommand is a Dokku report command over global and per-app
+// settings (builder:report, scheduler:report, registry:report): APP,
+// --global or nothing (every app), --format json; the reports are
+// gathered and written as writeReports does.
+func reportCommand[R any](ctx context.Context, p *Backend, args []string, out IO, name string,
+	globalReport func(context.Context) (R, error), appReport func(context.Context, string) (R, error),
+	appOf func(R) string, rows func(io.Writer, R)) error {
+	pos, flags, err := parseFlags(args, "format")
+	if err != nil {
+		return err
+	}
+	asJSON, err := wantsJSON(flags)
+	if err != nil {
+		return err
+	}
+	_, global := flags["global"]
+	reports, single, err := gatherReports(ctx, p, pos, global, globalReport, appReport)
+	if err != nil {
+		return err
+	}
+	return writeReports(out, reports, single, asJSON, name, appOf, rows)
+}
+
 // writeReports prints gathered reports as Dokku's report commands do:
 // JSON (one object for one app's report, else a list), or for each a
 // "=====> APP NAME information" header ("Global NAME information" for the

@@ -88,7 +88,7 @@ func registryLogin(ctx context.Context, p *Backend, args []string, out IO) error
 }
 
 func registryLogout(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, global, err := setArgs(args)
+	pos, _, err := setArgs(args) // --global: pos[0] is "", the global login
 	if err != nil {
 		return err
 	}
@@ -98,26 +98,13 @@ func registryLogout(ctx context.Context, p *Backend, args []string, out IO) erro
 	if err := p.Registry.Logout(ctx, pos[0], pos[1]); err != nil {
 		return err
 	}
-	_ = global
 	fmt.Fprintf(out.Stderr, "-----> Forgot the login for %s\n", pos[1])
 	return nil
 }
 
 func registryReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	_, global := flags["global"]
-	reports, single, err := gatherReports(ctx, p, pos, global, func(ctx context.Context) (registry.Report, error) { return p.Registry.Report(ctx, "") }, p.Registry.Report)
-	if err != nil {
-		return err
-	}
-	return writeReports(out, reports, single, asJSON, "registry", func(r registry.Report) string { return r.App },
+	return reportCommand(ctx, p, args, out, "registry", func(ctx context.Context) (registry.Report, error) { return p.Registry.Report(ctx, "") }, p.Registry.Report,
+		func(r registry.Report) string { return r.App },
 		func(tw io.Writer, r registry.Report) {
 			fmt.Fprintf(tw, "Registry computed server:\t%s\n", r.ComputedServer)
 			fmt.Fprintf(tw, "Registry global server:\t%s\n", r.GlobalServer)

@@ -50,20 +50,8 @@ func schedulerSet(ctx context.Context, p *Backend, args []string, out IO) error 
 }
 
 func schedulerReport(ctx context.Context, p *Backend, args []string, out IO) error {
-	pos, flags, err := parseFlags(args, "format")
-	if err != nil {
-		return err
-	}
-	asJSON, err := wantsJSON(flags)
-	if err != nil {
-		return err
-	}
-	_, global := flags["global"]
-	reports, single, err := gatherReports(ctx, p, pos, global, p.Scheduler.GlobalReport, p.Scheduler.Report)
-	if err != nil {
-		return err
-	}
-	return writeReports(out, reports, single, asJSON, "scheduler", func(r selector.Report) string { return r.App },
+	return reportCommand(ctx, p, args, out, "scheduler", p.Scheduler.GlobalReport, p.Scheduler.Report,
+		func(r selector.Report) string { return r.App },
 		func(tw io.Writer, r selector.Report) {
 			fmt.Fprintf(tw, "Scheduler computed selected:\t%s\n", r.ComputedSelected)
 			fmt.Fprintf(tw, "Scheduler global selected:\t%s\n", r.GlobalSelected)

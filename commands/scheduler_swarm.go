@@ -3,8 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/berth-paas/berth/scheduler/swarm"
 )
@@ -59,19 +59,8 @@ func schedulerSwarmReport(ctx context.Context, p *Backend, args []string, out IO
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if single {
-			return writeJSON(out, reports[0])
-		}
-		return writeJSON(out, reports)
-	}
-	for _, r := range reports {
-		tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(out.Stdout, "=====> %s scheduler-swarm information\n", r.App)
-		fmt.Fprintf(tw, "Scheduler swarm placement:\t%s\n", strings.Join(r.Placement, " "))
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeReports(out, reports, single, asJSON, "scheduler-swarm", func(r swarm.Report) string { return r.App },
+		func(tw io.Writer, r swarm.Report) {
+			fmt.Fprintf(tw, "Scheduler swarm placement:\t%s\n", strings.Join(r.Placement, " "))
+		})
 }
