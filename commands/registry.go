@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -75,11 +76,13 @@ func registryLogin(ctx context.Context, p *Backend, args []string, out IO) error
 		return usageError{"give --password-stdin, SERVER and USER (the password on stdin)"}
 	}
 	line, err := bufio.NewReader(out.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) { // a password without a final newline is read to EOF
+		return fmt.Errorf("reading the password from stdin: %w", err)
+	}
 	password := strings.TrimRight(line, "\r\n")
 	if password == "" {
 		return usageError{"no password on stdin: echo \"$PASSWORD\" | ssh berth@HOST registry:login --password-stdin ... SERVER USER"}
 	}
-	_ = err // a password without a final newline is read to EOF
 	if err := p.Registry.Login(ctx, app, pos[0], pos[1], password); err != nil {
 		return err
 	}
