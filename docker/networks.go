@@ -47,9 +47,37 @@ func (c *NetworkAPI) SetNetwork(name string) { c.network = name }
 // (networkMu), CheckDuplicate on old engines, and after creating, a look
 // for duplicates that every racer resolves the same way (healNetwork).
 func (c *NetworkAPI) EnsureNetwork(ctx context.Context) error {
+	return c.ensureNetwork(ctx, c.network, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: map[string]string{"berth.managed": "true"},
+	})
+}
+
+// Overlay is the name of Berth's attachable overlay network (the bridge
+// network's name and "-overlay": berth-overlay): the datastores linked to
+// swarm apps join it beside Berth's bridge, and those apps' tasks join
+// it, on whichever node they run.
+func (c *NetworkAPI) Overlay() string { return c.network + "-overlay" }
+
+// EnsureOverlay creates Berth's attachable overlay network unless it
+// exists. It needs the engine to be a swarm manager. Racing creators (two
+// links at once, two Berths) end with one network, as EnsureNetwork's do:
+// the swarm's store refuses a second swarm network of one name, and a
+// racer that lost takes the refusal as success.
+func (c *NetworkAPI) EnsureOverlay(ctx context.Context) error {
+	return c.ensureNetwork(ctx, c.Overlay(), client.NetworkCreateOptions{
+		Driver:     "overlay",
+		Attachable: true,
+		Labels:     map[string]string{"berth.managed": "true"},
+	})
+}
+
+// ensureNetwork creates the network name with opts unless one of that
+// name exists, and heals the duplicates racing creators left.
+func (c *NetworkAPI) ensureNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) error {
 	networkMu.Lock()
 	defer networkMu.Unlock()
-	nets, err := c.networksNamed(ctx, c.network)
+	nets, err := c.networksNamed(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -57,15 +85,12 @@ func (c *NetworkAPI) EnsureNetwork(ctx context.Context) error {
 		return nil
 	}
 	if len(nets) == 0 {
-		_, err := c.createNetworkChecked(ctx, c.network, client.NetworkCreateOptions{
-			Driver: "bridge",
-			Labels: map[string]string{"berth.managed": "true"},
-		})
+		_, err := c.createNetworkChecked(ctx, name, opts)
 		if err != nil && !isDuplicateNetwork(err) { // another process created it first
-			return fmt.Errorf("docker: create network %s: %w", c.network, err)
+			return fmt.Errorf("docker: create network %s: %w", name, err)
 		}
 	}
-	return c.healNetwork(ctx, c.network)
+	return c.healNetwork(ctx, name)
 }
 
 // networkMu serialises the network creation of all Clients of this
@@ -209,6 +234,16 @@ func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error
 			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
 		}
 		return fmt.Errorf("docker: connect container %s to network %s: %w", id, a.Network, err)
+	}
+	return nil
+}
+
+// Disconnect takes a container off a network; one that is not on it, or
+// a network or container that is gone, is left as it is.
+func (c *NetworkAPI) Disconnect(ctx context.Context, id, network string) error {
+	_, err := c.api.NetworkDisconnect(ctx, network, client.NetworkDisconnectOptions{Container: id})
+	if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is not connected") {
+		return fmt.Errorf("docker: disconnect container %s from network %s: %w", id, network, err)
 	}
 	return nil
 }
