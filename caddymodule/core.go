@@ -182,6 +182,10 @@ func (a *App) newCore() (*core, error) {
 	// sched is the scheduler the platform runs apps on (New makes it); the
 	// deploy pipeline rolls out on the same one.
 	var sched platform.Scheduler
+	// The datastores (made below, with the platform) say which networks
+	// a swarm app's services join: Berth's overlay when it links one.
+	var svc *services.Manager
+	swarmNetworks := func(ctx context.Context, app string) ([]string, error) { return svc.SwarmNetworks(ctx, app) }
 	c.platform = platform.New(platform.Config{
 		Hosts:         c.hosts,
 		Store:         st,
@@ -202,7 +206,7 @@ func (a *App) newCore() (*core, error) {
 				c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 				return map[string]platform.Scheduler{
 					selector.DockerLocal: c.scheduler,
-					selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings}),
+					selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings, Networks: swarmNetworks}),
 				}
 			})
 			return sched
@@ -292,7 +296,7 @@ func (a *App) newCore() (*core, error) {
 		return nil, err
 	}
 	// Datastores first, so apps that link one find it running.
-	svc := services.New(c.platform, dc, deploys)
+	svc = services.New(c.platform, dc, deploys)
 	svc.SetLogger(a.log)
 	renames := platform.NewRenamer(c.platform)
 	c.backend = &commands.Backend{Platform: c.platform, Globals: globals, Renames: renames, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,

@@ -102,5 +102,6 @@ func (m *Manager) recreate(ctx context.Context, t *Type, s *Service) error {
 	if err := m.docker.StartExisting(ctx, name); err != nil {
 		return err
 	}
+	m.followOverlay(ctx, t, s) // a new container is on Berth's bridge only
 	return m.waitReady(ctx, t, s, 2*time.Minute)
 }

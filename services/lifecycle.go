@@ -250,11 +250,13 @@ func (m *Manager) ensureRunning(ctx context.Context, t *Type, s *Service) error 
 	} else if err != nil {
 		return err
 	} else if c.Running {
+		m.followOverlay(ctx, t, s)
 		return m.waitReady(ctx, t, s, 2*time.Minute)
 	}
 	if err := m.docker.StartExisting(ctx, name); err != nil {
 		return err
 	}
+	m.followOverlay(ctx, t, s)
 	return m.waitReady(ctx, t, s, 2*time.Minute)
 }
 

@@ -54,18 +54,25 @@ func (m *Manager) Link(ctx context.Context, t *Type, name, app, alias string, lo
 		}
 	}
 	url := t.URL(s)
+	// The link is recorded before the config changes: a swarm app's
+	// rollout of the new config asks which datastores the app links
+	// (SwarmNetworks) to put its tasks on their network.
+	s.Links = append(s.Links, Link{App: app, Var: v})
+	if err := m.save(ctx, t, s); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(log, "-----> Setting %s on %s\n", v, app)
 	err = m.config.SetConfig(ctx, app, map[string]string{v: url}, nil, false, log)
 	// A rollout that failed after the config was stored leaves the var
-	// set: record the link so that unlink can take it away.
+	// set: the link stays recorded so that unlink can take it away.
 	if err != nil {
 		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != url {
+			s.Links = s.Links[:len(s.Links)-1]
+			if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
+				m.log.Warn("forgetting a link whose config change failed", "service", name, "app", app, "error", serr)
+			}
 			return "", err
 		}
-	}
-	s.Links = append(s.Links, Link{App: app, Var: v})
-	if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
-		return "", serr
 	}
 	return v, err
 }
@@ -84,7 +91,15 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 	if i < 0 {
 		return fmt.Errorf("%s service %s is not linked to %s", t.Name, name, app)
 	}
-	v := s.Links[i].Var
+	link := s.Links[i]
+	v := link.Var
+	// The link is forgotten before the config changes: a swarm app's
+	// rollout of the new config then leaves the datastores' network
+	// unless another link keeps it there (SwarmNetworks).
+	s.Links = slices.Delete(s.Links, i, i+1)
+	if err := m.save(ctx, t, s); err != nil {
+		return err
+	}
 	fmt.Fprintf(log, "-----> Unsetting %s on %s\n", v, app)
 	err = m.config.SetConfig(ctx, app, nil, []string{v}, false, log)
 	if errors.Is(err, platform.ErrAppNotFound) {
@@ -94,13 +109,17 @@ func (m *Manager) Unlink(ctx context.Context, t *Type, name, app string, log io.
 		err = nil
 	} else if err != nil {
 		if now, cerr := m.config.Config(ctx, app); cerr != nil || now[v] != "" {
+			// The var is still set: so is the link.
+			s.Links = append(s.Links, link)
+			if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
+				m.log.Warn("recording again a link whose unlink failed", "service", name, "app", app, "error", serr)
+			}
 			return err
 		}
 	}
-	s.Links = slices.Delete(s.Links, i, i+1)
-	if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
-		return serr
-	}
+	// The app's tasks left the overlay with the rollout; the datastore
+	// leaves it when no swarm app links it any more.
+	m.followOverlay(context.WithoutCancel(ctx), t, s)
 	return err
 }
 
@@ -140,6 +159,9 @@ func (m *Manager) relink(ctx context.Context, app, to string, clone bool) {
 				}
 				s.Links = links
 				err = m.save(ctx, t, s)
+				if err == nil && to == "" {
+					m.followOverlay(ctx, t, s) // a destroyed swarm app's link
+				}
 			}
 			unlock()
 			if err != nil {

@@ -41,8 +41,14 @@ func (s *Scheduler) create(ctx context.Context, a *platform.App, rel platform.Re
 	if err != nil {
 		return "", err
 	}
+	var nets []string
+	if s.networks != nil {
+		if nets, err = s.networks(ctx, a.Name); err != nil {
+			return "", err
+		}
+	}
 	spec, err := serviceSpec(serviceInput{
-		App: a, Release: rel, Image: img.ref, Type: typ, Gen: gen, Replicas: replicas, Instance: s.instance(),
+		App: a, Release: rel, Image: img.ref, Networks: nets, Type: typ, Gen: gen, Replicas: replicas, Instance: s.instance(),
 		Env: s.env(a, rel, typ+".1"), Host: host,
 		RestartPolicy: platform.RestartPolicyOf(a, s.apps.ProcessGlobals()),
 		StopTimeout:   platform.StopTimeoutOf(a, s.apps.ProcessGlobals()),

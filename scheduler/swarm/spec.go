@@ -36,7 +36,10 @@ type serviceInput struct {
 	Release platform.Release
 	// Image is the reference the tasks run ("": the release's image ID,
 	// see taskImage), a registry's by digest (image.go).
-	Image    string
+	Image string
+	// Networks are the networks the tasks join (Config.Networks), each
+	// beside the bridge that publishes their port.
+	Networks []string
 	Type     string
 	Gen      int
 	Replicas int
@@ -151,6 +154,7 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 			RestartPolicy: restart,
 			Resources:     resources(in.Host),
 			LogDriver:     logDriver(in.Host),
+			Networks:      attachments(in.Networks),
 		},
 		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
 		// What Swarm itself updates (a node drained, a spec changed by
@@ -173,6 +177,17 @@ func serviceSpec(in serviceInput) (swarm.ServiceSpec, error) {
 		},
 	}
 	return spec, nil
+}
+
+// attachments are the tasks' networks in Swarm's terms. A task on an
+// overlay network still publishes its port in host mode (through the
+// node's docker_gwbridge), so Caddy reaches it as before.
+func attachments(nets []string) []swarm.NetworkAttachmentConfig {
+	var out []swarm.NetworkAttachmentConfig
+	for _, n := range nets {
+		out = append(out, swarm.NetworkAttachmentConfig{Target: n})
+	}
+	return out
 }
 
 // taskImage is the image a task runs: the release's image ID. Swarm's

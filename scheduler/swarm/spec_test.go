@@ -67,6 +67,25 @@ func TestEachTaskPublishesTheAppsPortInHostModeOnAPortTheEngineChooses(t *testin
 	}
 }
 
+func TestTheTasksJoinTheNetworksTheyAreGivenAndStillPublishInHostMode(t *testing.T) {
+	spec, _ := serviceSpec(input())
+	if len(spec.TaskTemplate.Networks) != 0 {
+		t.Fatalf("an app that links no datastore joins %v", spec.TaskTemplate.Networks)
+	}
+	in := input()
+	in.Networks = []string{"berth-overlay"}
+	spec, err := serviceSpec(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := spec.TaskTemplate.Networks; len(n) != 1 || n[0].Target != "berth-overlay" {
+		t.Fatalf("networks %+v, want berth-overlay", n)
+	}
+	if p := spec.EndpointSpec.Ports; len(p) != 1 || p[0].PublishMode != swarm.PortConfigPublishModeHost {
+		t.Fatalf("ports %+v, want the app's port in host mode", p)
+	}
+}
+
 func TestTheEnvironmentNamesEachTasksDynoAndQuotesTemplates(t *testing.T) {
 	spec, _ := serviceSpec(input())
 	env := spec.TaskTemplate.ContainerSpec.Env

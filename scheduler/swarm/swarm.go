@@ -112,6 +112,10 @@ type Config struct {
 	// (Berth's registry, package registry); nil: the tasks run the
 	// release's image by ID, on the manager only (image.go).
 	Images Images
+	// Networks are the networks an app's services join (package
+	// services: Berth's overlay when the app links a datastore, so
+	// that its tasks reach the datastore from any node); nil: none.
+	Networks func(ctx context.Context, app string) ([]string, error)
 }
 
 // Scheduler runs apps as Swarm services. Make it with New.
@@ -119,6 +123,7 @@ type Scheduler struct {
 	api            API
 	instance       func() string
 	images         Images
+	networks       func(ctx context.Context, app string) ([]string, error)
 	apps           platform.SchedulerApps
 	table          *routing.Table
 	routes         *routes.Controller
@@ -180,7 +185,7 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		api: cfg.API, instance: cfg.Instance, images: cfg.Images,
+		api: cfg.API, instance: cfg.Instance, images: cfg.Images, networks: cfg.Networks,
 		apps: deps.Apps, table: deps.Table, routes: deps.Routes, specs: deps.Specs, log: log,
 		save: deps.Save, env: deps.Env, hosts: deps.Hosts, checkHost: deps.CheckHost,
 		checkFormation: deps.CheckFormation, rolledOut: deps.RolledOut,
