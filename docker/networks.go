@@ -86,8 +86,14 @@ func (c *NetworkAPI) ensureNetwork(ctx context.Context, name string, opts client
 	}
 	if len(nets) == 0 {
 		_, err := c.createNetworkChecked(ctx, name, opts)
-		if err != nil && !isDuplicateNetwork(err) { // another process created it first
-			return fmt.Errorf("docker: create network %s: %w", name, err)
+		if err != nil && !isDuplicateNetwork(err) {
+			// Another process may have created it first, and not every
+			// engine says so as a conflict: a swarm manager answers 500,
+			// "name conflicts with an existing object". The network being
+			// there now is the answer, whatever the error said.
+			if now, lerr := c.networksNamed(ctx, name); lerr != nil || len(now) == 0 {
+				return fmt.Errorf("docker: create network %s: %w", name, err)
+			}
 		}
 	}
 	return c.healNetwork(ctx, name)

@@ -124,6 +124,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"freeport":           cmdFreePort,
 			"herokuishimage":     cmdHerokuishImage,
 			"privdockerd":        cmdPrivateDockerd,
+			"ensure-overlay":     cmdEnsureOverlay,
 			"swarmworker":        cmdSwarmWorker,
 			"cnbbuilder":         cmdCNBBuilder,
 			"engine-socket-mode": cmdEngineSocketMode,

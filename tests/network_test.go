@@ -13,15 +13,19 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/berth-paas/berth/docker"
 )
 
 // envEnsureNetwork makes the test binary a racer: it calls EnsureNetwork
 // for the network it names at the time envEnsureAt says, and exits.
+// With envEnsureOverlay set, it makes sure of that network's overlay
+// (EnsureOverlay) instead.
 const (
 	envEnsureNetwork = "BERTH_TEST_ENSURE_NETWORK"
 	envEnsureAt      = "BERTH_TEST_ENSURE_AT"
+	envEnsureOverlay = "BERTH_TEST_ENSURE_OVERLAY"
 )
 
 func ensureNetworkChild(name string) int {
@@ -36,11 +40,50 @@ func ensureNetworkChild(name string) int {
 	if at, err := strconv.ParseInt(os.Getenv(envEnsureAt), 10, 64); err == nil {
 		time.Sleep(time.Until(time.Unix(0, at)))
 	}
-	if err := dc.EnsureNetwork(ctx); err != nil {
+	ensure := dc.EnsureNetwork
+	if os.Getenv(envEnsureOverlay) != "" {
+		ensure = dc.EnsureOverlay
+	}
+	if err := ensure(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// cmdEnsureOverlay starts N processes that each make sure of Berth's
+// overlay network (berth-overlay) on the script's engine, a swarm
+// manager, all at the same moment, as several Berths (or a Berth and an
+// admin's script) on a fresh swarm would; each must succeed, and one
+// network must be left.
+//
+//	ensure-overlay N
+func cmdEnsureOverlay(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: ensure-overlay N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	at := time.Now().Add(2 * time.Second).UnixNano()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([][]byte, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+ts.Getenv("DOCKER_HOST"), envEnsureNetwork+"=berth", envEnsureOverlay+"=1",
+				envEnsureAt+"="+strconv.FormatInt(at, 10))
+			outs[i], errs[i] = cmd.CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			ts.Fatalf("racer %d: %v: %s", i, errs[i], outs[i])
+		}
+	}
 }
 
 // networkIDs lists the networks called exactly name.
