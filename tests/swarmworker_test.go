@@ -263,6 +263,13 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 		nsx("link", "set", w.nsIf, "up"),
 		nsx("link", "set", "lo", "up"),
 		nsx("route", "add", w.managerIP+"/32", "via", w.hostIP),
+		// The host reaches the worker from the manager's address, the
+		// one Swarm advertises, not the veth's own: the worker's overlay
+		// (VXLAN) has static forwarding entries naming the manager's
+		// address, and the kernel drops a VXLAN packet whose outer
+		// source differs from a static entry's (it never moves one),
+		// so replies from the datastores' overlay would never arrive.
+		{"route", "replace", w.workerIP + "/32", "dev", w.hostIf, "src", w.managerIP},
 	} {
 		if err := runCmd("ip", args...); err != nil {
 			return fmt.Errorf("swarmworker: %w (the suite runs as root)", err)
