@@ -40,6 +40,10 @@
 // docker-local containers of the app; ps:report, logs and enter reach
 // them through this scheduler (platform.Processes, processes.go).
 //
+// The tasks of an app that links a datastore join Berth's overlay network,
+// which the datastore joins too (Config.Networks, package services), so
+// the link's URL works from any node; they still publish in host mode.
+//
 // Placement constraints are the app's (scheduler-swarm:set, placement.go).
 // Not yet (docs/SCALING.md): a registry for nodes other than the
 // manager, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
