@@ -58,12 +58,19 @@ type Config struct {
 	// with any method) from other transport errors. Default: Caddy's
 	// reverseproxy.DialError, which its transport's dialer returns.
 	IsDialError func(error) bool
+	// FailDuration is how long a target whose dial failed is left out
+	// of every request's choice while another target is there (passive
+	// health: a dead node's tasks cost one dial, not one per request).
+	// 0: DefaultFailDuration; negative: off.
+	FailDuration time.Duration
 }
 
 // Proxy proxies requests to app containers. It is safe for concurrent
 // use.
 type Proxy struct {
 	cfg Config
+	// health is nil when FailDuration is negative.
+	health *health
 }
 
 // New returns a proxy with cfg.
@@ -74,7 +81,14 @@ func New(cfg Config) *Proxy {
 			return errors.As(err, &de)
 		}
 	}
-	return &Proxy{cfg: cfg}
+	p := &Proxy{cfg: cfg}
+	if cfg.FailDuration == 0 {
+		cfg.FailDuration = DefaultFailDuration
+	}
+	if cfg.FailDuration > 0 {
+		p.health = &health{fail: cfg.FailDuration}
+	}
+	return p
 }
 
 // ErrNoTarget is the cause of a 503: the app had no ready target for
@@ -105,7 +119,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		tried    triedSet
 	)
 	for {
-		target, ok := tried.choose(p.cfg.Targets(r))
+		target, marked, ok := tried.choose(p.cfg.Targets(r), p.health)
 		if !ok {
 			if proxyErr == nil {
 				proxyErr = caddyhttp.Error(http.StatusServiceUnavailable, ErrNoTarget)
@@ -117,6 +131,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		err := p.roundTrip(w, r, out, a, target)
 		if err == nil {
+			if marked {
+				p.health.markUp(target) // a probe that got through
+			}
 			return nil
 		}
 		if errors.Is(err, context.Canceled) {
@@ -128,6 +145,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		dial := p.cfg.IsDialError(err)
 		if dial {
 			tried.add(target)
+			if p.health != nil {
+				// Every other request skips it now, rather than wait
+				// for its own dial to fail (a dead node's tasks).
+				p.health.markDown(target)
+			}
+		} else if marked {
+			p.health.markUp(target) // the dial worked
 		}
 		// A failed dial sent nothing: another target that was not
 		// tried yet is tried at once (nginx's proxy_next_upstream).
@@ -240,16 +264,67 @@ func (s *triedSet) hasUntried(targets []string) bool {
 
 // choose picks a target at random (Caddy's default selection policy),
 // among those not tried yet when there are any: a retry after a failed
-// dial goes to another container.
-func (s *triedSet) choose(targets []string) (string, bool) {
-	switch len(targets) {
-	case 0:
-		return "", false
-	case 1:
-		return targets[0], true
+// dial goes to another container. While h marks targets down, it picks
+// among the untried ones that are not; a target whose mark ran out goes
+// to one request at a time (a probe). With none of those left, the old
+// rule applies to all, marked or not: a marked target is still tried
+// rather than fail a request it might serve. marked says the target
+// chosen was marked (its fate is for the caller to record).
+func (s *triedSet) choose(targets []string, h *health) (target string, marked, ok bool) {
+	if len(targets) == 0 {
+		return "", false, false
+	}
+	if h.none() {
+		t := s.pick(targets)
+		return t, false, true
+	}
+	at := now()
+	for {
+		n := 0
+		for _, t := range targets {
+			if !s.has(t) {
+				if st, _, _ := h.state(t, at); st != down {
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			break
+		}
+		k := rand.IntN(n)
+		for _, t := range targets {
+			if s.has(t) {
+				continue
+			}
+			st, m, d := h.state(t, at)
+			if st == down {
+				continue
+			}
+			if k > 0 {
+				k--
+				continue
+			}
+			if st == up {
+				return t, false, true
+			}
+			if h.claim(m, d, at) {
+				return t, true, true
+			}
+			break // another request probes it: down now, count again
+		}
+	}
+	t := s.pick(targets)
+	st, _, _ := h.state(t, at)
+	return t, st != up, true
+}
+
+// pick is choose without passive health.
+func (s *triedSet) pick(targets []string) string {
+	if len(targets) == 1 {
+		return targets[0]
 	}
 	if s.n == 0 {
-		return targets[rand.IntN(len(targets))], true
+		return targets[rand.IntN(len(targets))]
 	}
 	untried := 0
 	for _, t := range targets {
@@ -258,18 +333,18 @@ func (s *triedSet) choose(targets []string) (string, bool) {
 		}
 	}
 	if untried == 0 {
-		return targets[rand.IntN(len(targets))], true
+		return targets[rand.IntN(len(targets))]
 	}
 	k := rand.IntN(untried)
 	for _, t := range targets {
 		if !s.has(t) {
 			if k == 0 {
-				return t, true
+				return t
 			}
 			k--
 		}
 	}
-	return targets[0], true // not reached
+	return targets[0] // not reached
 }
 
 // hopHeaders are Caddy's: removed from both directions.

@@ -85,6 +85,15 @@ const (
 	DefaultProxyReadTimeout = 60 * time.Second
 	// tryInterval is the wait between attempts while a request is held.
 	tryInterval = 100 * time.Millisecond
+	// dialTimeout bounds a dial to a container or task (Caddy's default:
+	// 3 s). A dial that works takes one round trip (under a millisecond
+	// on a bridge or a LAN); Linux resends a lost SYN after 1 s, so 1.5 s
+	// still lets one be lost on a path of up to 500 ms. A dial to a node
+	// cut off the network never answers: each one costs this long, and a
+	// request that meets three dead targets in a row still fits in
+	// DefaultTryDuration (measured with 3 s: two in a row, 6 s, failed
+	// requests; docs/SCALING.md).
+	dialTimeout = 1500 * time.Millisecond
 )
 
 // The proxy paths (the handler's proxy option).
@@ -140,7 +149,7 @@ func (h *Handler) provision(ctx caddy.Context, app *App) error {
 	// host sees; nginx's keepalive cache is per worker and unbounded in
 	// this sense (it closes above its own count too).
 	transport := &reverseproxy.HTTPTransport{KeepAlive: &reverseproxy.KeepAlive{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024},
-		ResponseHeaderTimeout: caddy.Duration(readTimeout)}
+		DialTimeout: caddy.Duration(dialTimeout), ResponseHeaderTimeout: caddy.Duration(readTimeout)}
 	if err := transport.Provision(ctx); err != nil {
 		return err
 	}

@@ -382,6 +382,12 @@ type loadRun struct {
 	// firstFail and lastFail bound the failures in time: load stop
 	// prints the window (a node lost: how long requests failed).
 	firstFail, lastFail time.Time
+	// mark is when load mark ran (zero: it did not). Requests are
+	// counted by when they began: after the mark, or before it and not
+	// done yet (in flight at the mark: a node lost then may fail them).
+	mark                     time.Time
+	after, afterFailed       int
+	inFlight, inFlightFailed int
 }
 
 // Load bounds: the generator stops by itself after these.
@@ -396,6 +402,11 @@ const (
 //	load start HOST REGEXP   start 4 workers sending GET / in a loop; a
 //	                         response that is not 200 with a body matching
 //	                         REGEXP, or an error, counts as failed
+//	load mark                note the time: load stop then also prints
+//	                         "after the mark: requests N failed F" for the
+//	                         requests begun after it, and "in flight at the
+//	                         mark: requests N failed F" for those begun
+//	                         before it and done after it
 //	load stop                stop them, and print to stdout
 //	                         "requests N failed F" and a count per body
 func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
@@ -413,6 +424,19 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		l := startLoad(inst, args[1], re)
 		inst.load = l
 		ts.Defer(l.halt)
+	case "mark":
+		l := inst.load
+		if l == nil || len(args) != 1 {
+			ts.Fatalf("usage: load mark (while a load runs)")
+		}
+		l.mu.Lock()
+		if !l.mark.IsZero() {
+			l.mu.Unlock()
+			ts.Fatalf("load mark: marked already")
+		}
+		l.mark = time.Now()
+		l.mu.Unlock()
+		fmt.Fprintf(ts.Stdout(), "load marked at %s\n", l.mark.Format("15:04:05.000"))
 	case "stop":
 		l := inst.load
 		if l == nil {
@@ -421,6 +445,10 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		inst.load = nil
 		l.halt()
 		fmt.Fprintf(ts.Stdout(), "requests %d failed %d\n", l.total, l.failed)
+		if !l.mark.IsZero() {
+			fmt.Fprintf(ts.Stdout(), "after the mark: requests %d failed %d\n", l.after, l.afterFailed)
+			fmt.Fprintf(ts.Stdout(), "in flight at the mark: requests %d failed %d\n", l.inFlight, l.inFlightFailed)
+		}
 		for _, body := range slices.Sorted(maps.Keys(l.bodies)) {
 			fmt.Fprintf(ts.Stdout(), "body %q: %d\n", body, l.bodies[body])
 		}
@@ -464,17 +492,22 @@ func startLoad(inst *instance, host string, want *regexp.Regexp) *loadRun {
 				if over || time.Now().After(deadline) {
 					return
 				}
+				began := time.Now()
 				status, body, err := getWith(client, inst, host)
 				l.mu.Lock()
 				l.total++
+				failed := true
+				when := began.Format("15:04:05.000") + "-" + time.Now().Format("15:04:05.000")
 				switch {
 				case err != nil:
-					l.fail(fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
+					l.fail(fmt.Sprintf("%s: %v", when, err))
 				case status != 200 || !want.MatchString(body):
-					l.fail(fmt.Sprintf("%s: status %d body %q", time.Now().Format("15:04:05.000"), status, body))
+					l.fail(fmt.Sprintf("%s: status %d body %q", when, status, body))
 				default:
+					failed = false
 					l.bodies[strings.TrimSpace(body)]++
 				}
+				l.count(began, failed)
 				l.mu.Unlock()
 			}
 		}()
@@ -491,6 +524,24 @@ func startLoad(inst *instance, host string, want *regexp.Regexp) *loadRun {
 func (l *loadRun) halt() {
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
+}
+
+// count files a request begun at began by the mark (l.mu held); one
+// done before the mark was made is in neither count.
+func (l *loadRun) count(began time.Time, failed bool) {
+	switch {
+	case l.mark.IsZero():
+	case began.Before(l.mark):
+		l.inFlight++
+		if failed {
+			l.inFlightFailed++
+		}
+	default:
+		l.after++
+		if failed {
+			l.afterFailed++
+		}
+	}
 }
 
 func (l *loadRun) fail(what string) {

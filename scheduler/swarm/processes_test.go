@@ -388,3 +388,37 @@ func TestLogStreamsFollowEndsWhenTheTaskLeavesTheView(t *testing.T) {
 		t.Fatalf("stream ended with %v (the test's bound: %v)", err, ctx.Err())
 	}
 }
+
+// A task whose node Swarm reports down leaves the route at the next
+// look, before Swarm's orchestrator stops wanting it (about a second
+// later, measured): nothing reaches a node that stopped its heartbeats.
+func TestTasksOfANodeReportedDownAreNotRouted(t *testing.T) {
+	s, api := newTasks()
+	api.tasks = append(api.tasks, swarm.Task{ID: "t3", ServiceID: "w3", NodeID: "far", Slot: 3, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStateRunning, PortStatus: swarm.PortStatus{Ports: []swarm.PortConfig{
+			{PublishMode: swarm.PortConfigPublishModeHost, TargetPort: 5000, PublishedPort: 30003}}}}})
+	s.markChecked("t1", "t3")
+	addrs := func() []string {
+		if _, err := s.look(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := s.Targets("blog", 3)
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.Addr)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := addrs(); !slices.Equal(got, []string{"10.0.0.1:30001", "10.0.0.2:30003"}) {
+		t.Fatalf("targets with both nodes ready: %v", got)
+	}
+	api.nodes[1].Status.State = swarm.NodeStateDown
+	if got := addrs(); !slices.Equal(got, []string{"10.0.0.1:30001"}) {
+		t.Fatalf("targets with the far node down: %v, want the near node's task only", got)
+	}
+	api.nodes[1].Status.State = swarm.NodeStateReady
+	if got := addrs(); !slices.Equal(got, []string{"10.0.0.1:30001", "10.0.0.2:30003"}) {
+		t.Fatalf("targets once the far node is back: %v", got)
+	}
+}

@@ -173,12 +173,17 @@ type service struct {
 
 // task is a task Swarm wants running.
 type task struct {
-	id      string
-	slot    int
-	state   swarm.TaskState
-	addr    string // node address and published port; "" until both are known
-	since   time.Time
-	message string
+	id    string
+	slot  int
+	state swarm.TaskState
+	addr  string // node address and published port; "" until both are known
+	// nodeDown: Swarm reports the task's node down (its heartbeats
+	// stopped). Swarm still wants the task running until its orchestrator
+	// moves it (about a second later), but nothing reaches it: it leaves
+	// the route at once.
+	nodeDown bool
+	since    time.Time
+	message  string
 }
 
 // New returns the scheduler of the platform that gives it deps, and
@@ -245,8 +250,10 @@ func (s *Scheduler) look(ctx context.Context) (view, error) {
 			return view{}, err
 		}
 		addrOf := map[string]string{}
+		down := map[string]bool{}
 		for _, n := range nodes.Items {
 			addrOf[n.ID] = nodeAddr(n)
+			down[n.ID] = n.Status.State == swarm.NodeStateDown
 		}
 		tf := client.Filters{}
 		tf.Add("desired-state", "running")
@@ -259,7 +266,9 @@ func (s *Scheduler) look(ctx context.Context) (view, error) {
 			if !ok {
 				continue
 			}
-			v.services[i].tasks = append(v.services[i].tasks, taskOf(t, addrOf[t.NodeID]))
+			x := taskOf(t, addrOf[t.NodeID])
+			x.nodeDown = down[t.NodeID]
+			v.services[i].tasks = append(v.services[i].tasks, x)
 		}
 	}
 	s.setView(v)
@@ -327,7 +336,7 @@ func (s *Scheduler) Targets(app string, generation int) ([]routes.Target, bool) 
 			continue
 		}
 		for _, t := range sv.tasks {
-			if t.state == swarm.TaskStateRunning && t.addr != "" && s.checked[t.id] {
+			if t.state == swarm.TaskStateRunning && t.addr != "" && !t.nodeDown && s.checked[t.id] {
 				out = append(out, routes.Target{ID: t.id, Addr: t.addr})
 			}
 		}
@@ -446,7 +455,7 @@ func (s *Scheduler) fingerprints(v view) map[string]string {
 	for _, sv := range v.services {
 		fp := out[sv.app]
 		for _, t := range sv.tasks {
-			fp += fmt.Sprintf("%s/%s/%s/%v;", t.id, t.state, t.addr, s.checked[t.id])
+			fp += fmt.Sprintf("%s/%s/%s/%v/%v;", t.id, t.state, t.addr, s.checked[t.id], t.nodeDown)
 		}
 		out[sv.app] = fp
 	}
