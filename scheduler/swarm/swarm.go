@@ -112,13 +112,25 @@ type Config struct {
 	// (Berth's registry, package registry); nil: the tasks run the
 	// release's image by ID, on the manager only (image.go).
 	Images Images
+	// NodeEngines reach the engines of the other nodes (enter, the
+	// figures of their tasks); nil: none is reached.
+	NodeEngines *NodeEngines
+	// Local is Berth's own engine, which reads the figures of the tasks
+	// on the Berth server's node; nil: none are read.
+	Local interface {
+		Usage(ctx context.Context, nameOrID string) (docker.Usage, error)
+	}
 }
 
 // Scheduler runs apps as Swarm services. Make it with New.
 type Scheduler struct {
-	api            API
-	instance       func() string
-	images         Images
+	api         API
+	instance    func() string
+	images      Images
+	nodeEngines *NodeEngines
+	local       interface {
+		Usage(ctx context.Context, nameOrID string) (docker.Usage, error)
+	}
 	apps           platform.SchedulerApps
 	table          *routing.Table
 	routes         *routes.Controller
@@ -180,7 +192,7 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		api: cfg.API, instance: cfg.Instance, images: cfg.Images,
+		api: cfg.API, instance: cfg.Instance, images: cfg.Images, nodeEngines: cfg.NodeEngines, local: cfg.Local,
 		apps: deps.Apps, table: deps.Table, routes: deps.Routes, specs: deps.Specs, log: log,
 		save: deps.Save, env: deps.Env, hosts: deps.Hosts, checkHost: deps.CheckHost,
 		checkFormation: deps.CheckFormation, rolledOut: deps.RolledOut,
