@@ -40,9 +40,9 @@
 // docker-local containers of the app; ps:report, logs and enter reach
 // them through this scheduler (platform.Processes, processes.go).
 //
-// Placement constraints are the app's (scheduler-swarm:set, placement.go).
-// Not yet (docs/SCALING.md): a registry for nodes other than the
-// manager, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
+// Placement constraints are the app's (scheduler-swarm:set, placement.go);
+// the other nodes' engines, for enter and ps:report's figures of their
+// tasks, are global settings (nodeengine.go). A scale-down is a new generation (Scale): Swarm picks which
 // tasks a lower replica count stops only as it stops them.
 package swarm
 
