@@ -15,7 +15,7 @@ import (
 // value; none unsets it).
 var schedulerSwarmCommands = []command{
 	{adminScope, "scheduler-swarm:set", "scheduler-swarm:set APP placement [CONSTRAINT...] | --global node-engine NODE [tcp://HOST:PORT --tls-dir DIR|--plain-tcp]", "Set where the app's swarm tasks may run: Swarm's placement constraints (node.role==manager, node.labels.zone!=b, ...; none: any node), from the next deploy (ps:restart). --global node-engine: the Docker engine endpoint of another swarm node (TLS client files ca.pem, cert.pem, key.pem in DIR; plain TCP only with --plain-tcp, on a private network), for enter and ps:report's figures of the tasks there; no endpoint removes it. Admin only, as scheduler:set", schedulerSwarmSet},
-	{appScope, "scheduler-swarm:report", "scheduler-swarm:report [APP] [--format json]", "Show the app's swarm settings (no APP: every app; an admin's --global instead of APP: the node engines)", schedulerSwarmReport},
+	{appScope, "scheduler-swarm:report", "scheduler-swarm:report APP|--global [--format json]", "Show the app's swarm settings (no APP: every app; --global, admin only: the node engines)", schedulerSwarmReport},
 }
 
 func schedulerSwarmSet(ctx context.Context, p *Backend, args []string, out IO) error {
