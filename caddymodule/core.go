@@ -52,8 +52,10 @@ type core struct {
 	docker     *docker.Client
 	// swarmAPI is the swarm scheduler's client of the same engine.
 	swarmAPI io.Closer
-	table    *routing.Table
-	platform *platform.Platform
+	// nodeEngines are the clients of the other swarm nodes' engines.
+	nodeEngines *swarm.NodeEngines
+	table       *routing.Table
+	platform    *platform.Platform
 	// scheduler runs the apps' containers for the platform; its
 	// formation check follows the config (Provision).
 	scheduler *dockerlocal.Scheduler
@@ -186,6 +188,9 @@ func (a *App) newCore() (*core, error) {
 	// a swarm app's services join: Berth's overlay when it links one.
 	var svc *services.Manager
 	swarmNetworks := func(ctx context.Context, app string) ([]string, error) { return svc.SwarmNetworks(ctx, app) }
+	// The engines of the swarm's other nodes (scheduler-swarm:set
+	// --global node-engine): enter and the figures of their tasks.
+	c.nodeEngines = swarm.NewNodeEngines(st, swarmAPI)
 	c.platform = platform.New(platform.Config{
 		Hosts:         c.hosts,
 		Store:         st,
@@ -206,7 +211,7 @@ func (a *App) newCore() (*core, error) {
 				c.scheduler = dockerlocal.New(deps, dockerlocal.Config{FormationCheckInterval: -1, MaxRevivals: -1})
 				return map[string]platform.Scheduler{
 					selector.DockerLocal: c.scheduler,
-					selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings, Networks: swarmNetworks}),
+					selector.Swarm:       swarm.New(deps, swarm.Config{API: swarmAPI, Instance: dc.Instance, Images: registrySettings, Networks: swarmNetworks, NodeEngines: c.nodeEngines, Local: dc}),
 				}
 			})
 			return sched
@@ -300,7 +305,7 @@ func (a *App) newCore() (*core, error) {
 	svc.SetLogger(a.log)
 	renames := platform.NewRenamer(c.platform)
 	c.backend = &commands.Backend{Platform: c.platform, Globals: globals, Renames: renames, Deploy: deploys, AppSpec: appSpec, Services: svc, Certs: c.certs, Keys: sshKeys, OneOff: oneOffs, Logs: appLogs, Metrics: c.metrics, Processes: processes, Disk: diskUse, Build: buildSettings, Domains: c.domains, TCP: c.tcp,
-		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SwarmSettings: swarm.NewSettings(c.platform), Registry: registrySettings, SSHHostKey: func() gossh.PublicKey {
+		Scheduler: selector.NewSettings(selector.Config{Store: st, Apps: c.platform}), SwarmSettings: swarm.NewSettings(c.platform, c.nodeEngines), Registry: registrySettings, SSHHostKey: func() gossh.PublicKey {
 			if k := c.hostKey.Load(); k != nil {
 				return *k
 			}
@@ -365,6 +370,17 @@ func (a *App) newCore() (*core, error) {
 			return rep.Processes, err
 		},
 		usage: c.docker.Usage,
+		// A swarm app's tasks: each read from its node's engine.
+		taskUsages: func(ctx context.Context, app string) (map[string]docker.Usage, error) {
+			a, err := c.platform.App(ctx, app)
+			if err != nil {
+				return nil, err
+			}
+			if pr := platform.ProcessesOf(sched, a); pr != nil {
+				return pr.Usages(ctx, a)
+			}
+			return nil, nil
+		},
 	}
 	// stopMetrics returns once the sampler has: Destruct closes the
 	// Docker client and the platform it uses next.
@@ -385,6 +401,7 @@ func (c *core) Destruct() error {
 	c.platform.Close()
 	c.docker.Close()
 	c.swarmAPI.Close()
+	c.nodeEngines.Close()
 	c.registry.Close()
 	return err
 }

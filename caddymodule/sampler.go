@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/berth-paas/berth/appmetrics"
@@ -18,6 +19,10 @@ import (
 type containerSampler struct {
 	report func(ctx context.Context, app string) ([]platform.ProcessStatus, error)
 	usage  func(ctx context.Context, container string) (docker.Usage, error)
+	// taskUsages are the figures of an app's processes that are not
+	// containers of Berth's engine (swarm tasks, each read from its own
+	// node's engine), by process name; nil: none.
+	taskUsages func(ctx context.Context, app string) (map[string]docker.Usage, error)
 
 	counts map[string][]appmetrics.ContainerCount // by app
 	prev   map[string]map[string]docker.Usage     // by app, then container
@@ -53,16 +58,30 @@ func (s *containerSampler) sample(ctx context.Context, apps []string, addUsage f
 		var sum appmetrics.Usage
 		running := 0
 		seen := map[string]docker.Usage{}
+		// A swarm task (Node set) is no container of Berth's engine, and
+		// may run on another node: its figures come from its scheduler,
+		// which reads each task's own engine, once per app.
+		var tasks map[string]docker.Usage
+		tasksRead := false
 		for _, p := range procs {
 			n[[2]string{p.Type, p.State}]++
-			// A swarm task (Node set) is no container of Berth's engine,
-			// and may run on another node: its count is all the sampler
-			// keeps (Docker's stats would ask for a container by a name
-			// the engine does not have).
-			if p.State != "running" || p.Node != "" {
+			if p.State != "running" {
 				continue
 			}
-			u, err := s.usage(ctx, p.Name)
+			var u docker.Usage
+			var err error
+			if p.Node != "" {
+				if !tasksRead && s.taskUsages != nil {
+					tasks, _ = s.taskUsages(ctx, app)
+				}
+				tasksRead = true
+				var ok bool
+				if u, ok = tasks[p.Name]; !ok {
+					err = errNoFigures
+				}
+			} else {
+				u, err = s.usage(ctx, p.Name)
+			}
 			if err != nil {
 				if old, ok := s.prev[app][p.Name]; ok {
 					seen[p.Name] = old // its baseline stays for next time
@@ -101,6 +120,9 @@ func (s *containerSampler) sample(ctx context.Context, apps []string, addUsage f
 	}
 	return out
 }
+
+// errNoFigures: a task whose engine Berth does not reach.
+var errNoFigures = errors.New("no figures of this task")
 
 // startSampler runs run in a goroutine until the returned stop is
 // called; stop returns once run has (Destruct must not leave a sampler

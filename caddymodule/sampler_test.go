@@ -155,3 +155,33 @@ func TestSamplerCountsSwarmTasksWithoutStats(t *testing.T) {
 		t.Fatalf("stats asked %d times for a swarm task", asked)
 	}
 }
+
+// A swarm app's task figures come from its scheduler (each task's own
+// node's engine), once per app per tick; a task it has none of gives none.
+func TestSamplerGivesSwarmTasksTheirSchedulersFigures(t *testing.T) {
+	asked := 0
+	s := containerSampler{
+		report: func(ctx context.Context, app string) ([]platform.ProcessStatus, error) {
+			return []platform.ProcessStatus{
+				{Name: "blog_web_3.1", Type: "web", Index: 1, State: "running", Node: "worker-1"},
+				{Name: "blog_web_3.2", Type: "web", Index: 2, State: "running", Node: "worker-2"},
+			}, nil
+		},
+		usage: func(ctx context.Context, name string) (docker.Usage, error) {
+			t.Errorf("Berth's engine asked for %s", name)
+			return docker.Usage{}, nil
+		},
+		taskUsages: func(ctx context.Context, app string) (map[string]docker.Usage, error) {
+			asked++
+			return map[string]docker.Usage{"blog_web_3.1": {CPU: time.Second, Memory: 5 << 20, Read: time.Now()}}, nil
+		},
+	}
+	var got appmetrics.Usage
+	s.sample(context.Background(), []string{"blog"}, func(_ string, u appmetrics.Usage) { got = u })
+	if asked != 1 {
+		t.Fatalf("task figures asked %d times; want once per app", asked)
+	}
+	if len(got.Containers) != 1 || got.Containers[0].Name != "blog_web_3.1" || got.Memory != 5<<20 {
+		t.Fatalf("usage %+v", got)
+	}
+}

@@ -23,12 +23,16 @@ func (r *Runner) Enter(ctx context.Context, app, process string, cmd []string, s
 	}
 	if pr := platform.ProcessesOf(r.sched, a); pr != nil {
 		// Another scheduler's process (a swarm task): it names the
-		// container on this engine, or says where the task runs.
-		id, err := pr.EnterTarget(ctx, a, process)
+		// container and its engine (this one, or its node's), or says
+		// why Berth cannot reach it.
+		t, err := pr.EnterTarget(ctx, a, process)
 		if err != nil {
 			return 1, err
 		}
-		return r.engine.ExecAttached(ctx, id, cmd, nil, s)
+		if t.Engine != nil {
+			return t.Engine.ExecAttached(ctx, t.Container, cmd, nil, s)
+		}
+		return r.engine.ExecAttached(ctx, t.Container, cmd, nil, s)
 	}
 	cs, err := routes.AppContainers(ctx, r.engine, app, docker.LabelGeneration+"="+strconv.Itoa(a.Generation))
 	if err != nil {

@@ -37,7 +37,7 @@ func remoteRunner(t *testing.T, procs *fakeprocs.Processes) (*Runner, string) {
 func TestEnterExecsInTheContainerAnotherSchedulerNames(t *testing.T) {
 	procs := &fakeprocs.Processes{}
 	r, task := remoteRunner(t, procs)
-	procs.Target = task
+	procs.Target = platform.ExecTarget{Container: task}
 	if _, err := r.Enter(context.Background(), "blog", "web.2", []string{"ls", "/"}, docker.Streams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +47,33 @@ func TestEnterExecsInTheContainerAnotherSchedulerNames(t *testing.T) {
 	engine := r.engine.(interface{ Calls() []string })
 	if !slices.Contains(engine.Calls(), "Exec "+task+" ls /") {
 		t.Fatalf("engine calls %v", engine.Calls())
+	}
+}
+
+// nodeEngine is another node's engine: it notes the execs it runs.
+type nodeEngine struct{ calls []string }
+
+func (n *nodeEngine) ExecAttached(_ context.Context, id string, cmd, _ []string, _ docker.Streams) (int, error) {
+	n.calls = append(n.calls, "Exec "+id+" "+strings.Join(cmd, " "))
+	return 3, nil
+}
+
+func TestEnterExecsOnTheEngineAnotherSchedulerNames(t *testing.T) {
+	// A task of another node: the exec goes to that node's engine, not
+	// to Berth's (which has no such container).
+	node := &nodeEngine{}
+	r, _ := remoteRunner(t, &fakeprocs.Processes{Target: platform.ExecTarget{Container: "c0ffee", Engine: node}})
+	code, err := r.Enter(context.Background(), "blog", "web.2", []string{"ls", "/"}, docker.Streams{})
+	if err != nil || code != 3 {
+		t.Fatalf("code %d, err %v; want the node's exit code 3", code, err)
+	}
+	if !slices.Equal(node.calls, []string{"Exec c0ffee ls /"}) {
+		t.Fatalf("node engine calls %v", node.calls)
+	}
+	for _, c := range r.engine.(interface{ Calls() []string }).Calls() {
+		if strings.HasPrefix(c, "Exec ") {
+			t.Fatalf("exec'd on Berth's engine: %s", c)
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package platform
 import (
 	"context"
 	"io"
+
+	"github.com/berth-paas/berth/docker"
 )
 
 // Processes is what a scheduler whose processes are not containers of
@@ -19,10 +21,27 @@ type Processes interface {
 	// LogStreams are the output of a's running processes of its current
 	// generation, one per process.
 	LogStreams(ctx context.Context, a *App) ([]LogStream, error)
-	// EnterTarget is the ID of a container on Berth's engine that runs
-	// process ("web" or "web.2"; the first of the type) of a's current
-	// generation, for enter's exec; a clear error when it runs elsewhere.
-	EnterTarget(ctx context.Context, a *App, process string) (string, error)
+	// EnterTarget is the container that runs process ("web" or "web.2";
+	// the first of the type) of a's current generation, and the engine
+	// it is on, for enter's exec; a clear error when no engine Berth
+	// reaches has it.
+	EnterTarget(ctx context.Context, a *App, process string) (ExecTarget, error)
+	// Usages are the resource use of a's running processes of its
+	// current generation, by their ProcessStatus.Name, for ps:report's
+	// figures; a process whose engine Berth does not reach is left out.
+	Usages(ctx context.Context, a *App) (map[string]docker.Usage, error)
+}
+
+// ExecTarget is a container to exec in and the engine it is on.
+type ExecTarget struct {
+	Container string
+	// Engine is the container's engine; nil: Berth's own.
+	Engine Execer
+}
+
+// Execer runs a command in a container (docker.Client's ExecAttached).
+type Execer interface {
+	ExecAttached(ctx context.Context, id string, cmd, env []string, s docker.Streams) (int, error)
 }
 
 // LogStream is one process's output.

@@ -60,7 +60,11 @@ type swarmWorkerKey struct{}
 //	                             and privdockerd swarm first). Sets
 //	                             WORKER_DOCKER_HOST, WORKER_ADDR (its
 //	                             address, where its tasks' ports are
-//	                             reached), WORKER_NODE (its node ID), and
+//	                             reached), WORKER_NODE (its node ID),
+//	                             WORKER_ENGINE (its engine's TCP endpoint,
+//	                             TLS with client certificates) and
+//	                             WORKER_TLS_DIR (the client's ca.pem,
+//	                             cert.pem, key.pem),
 //	                             MANAGER_TASKS and WORKER_TASKS: regular
 //	                             expressions of the addresses of each
 //	                             node's tasks (its engine's bridge).
@@ -249,6 +253,13 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 		return err
 	}
 	w.sock = filepath.Join(w.dir, "docker.sock")
+	// The engine also listens on TCP at the worker's address, with TLS
+	// (dockerd --tlsverify, certificates of the test's own CA): the
+	// endpoint a node's owner opens for Berth's node-engine setting.
+	serverTLS, clientTLS := filepath.Join(w.dir, "tls"), filepath.Join(w.dir, "client")
+	if err := workerTLS(w.workerIP, serverTLS, clientTLS); err != nil {
+		return fmt.Errorf("swarmworker: TLS files: %w", err)
+	}
 
 	// The node's network: a namespace, a veth pair, a route to the
 	// manager's address only.
@@ -292,6 +303,8 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	cmd := exec.Command("sh", []string{"-c", script, "sh", "nsenter", "--net=/var/run/netns/" + w.ns, "--",
 		"dockerd", "--data-root", filepath.Join(w.dir, "data"), "--exec-root", filepath.Join(w.dir, "exec"),
 		"--pidfile", filepath.Join(w.dir, "dockerd.pid"), "-H", "unix://" + w.sock,
+		"-H", "tcp://" + w.workerIP + ":2376", "--tlsverify", "--tlscacert", filepath.Join(serverTLS, "ca.pem"),
+		"--tlscert", filepath.Join(serverTLS, "server-cert.pem"), "--tlskey", filepath.Join(serverTLS, "server-key.pem"),
 		// Its own bridge addresses, apart from the manager's (a task's
 		// address says which node it is on), and no iptables rules:
 		// host-mode ports go through docker-proxy, as on the manager.
@@ -368,6 +381,8 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	ts.Setenv("WORKER_DOCKER_HOST", "unix://"+w.sock)
 	ts.Setenv("WORKER_ADDR", w.workerIP)
 	ts.Setenv("WORKER_NODE", w.nodeID)
+	ts.Setenv("WORKER_ENGINE", "tcp://"+w.workerIP+":2376")
+	ts.Setenv("WORKER_TLS_DIR", clientTLS)
 	// Which node a task is on, by its address: the default bridge of its
 	// node's engine (both /24s), as regular expressions.
 	ts.Setenv("MANAGER_TASKS", netPrefixRE(e.bridgeAddr))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
 )
 
@@ -41,8 +42,10 @@ type Processes struct {
 	// Output is each process's ("web.1") output, lines "TIMESTAMP text".
 	Output map[string]string
 	// Target and TargetErr are EnterTarget's answer.
-	Target    string
+	Target    platform.ExecTarget
 	TargetErr error
+	// Usage is what Usages returns.
+	Usage map[string]docker.Usage
 	// Asked are the calls made: "statuses", "logs web.1 tail=N follow=B",
 	// "enter PROCESS".
 	Asked []string
@@ -93,7 +96,12 @@ func (p *Processes) LogStreams(context.Context, *platform.App) ([]platform.LogSt
 	return out, nil
 }
 
-func (p *Processes) EnterTarget(_ context.Context, _ *platform.App, process string) (string, error) {
+func (p *Processes) EnterTarget(_ context.Context, _ *platform.App, process string) (platform.ExecTarget, error) {
 	p.note("enter " + process)
 	return p.Target, p.TargetErr
+}
+
+func (p *Processes) Usages(context.Context, *platform.App) (map[string]docker.Usage, error) {
+	p.note("usages")
+	return maps.Clone(p.Usage), nil
 }

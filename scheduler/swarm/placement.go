@@ -22,6 +22,7 @@ package swarm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"regexp"
@@ -101,16 +102,35 @@ type Apps interface {
 	UpdateApp(ctx context.Context, app string, change func(*platform.App) error) error
 }
 
-// Settings are the swarm scheduler's settings of each app
-// (scheduler-swarm:set, scheduler-swarm:report). Make them with
-// NewSettings.
-type Settings struct{ apps Apps }
+// Settings are the swarm scheduler's settings (scheduler-swarm:set,
+// scheduler-swarm:report): each app's placement, and the global node
+// engines (nodeengine.go). Make them with NewSettings.
+type Settings struct {
+	apps  Apps
+	nodes *NodeEngines
+}
 
-// NewSettings returns the settings kept on apps' records.
-func NewSettings(apps Apps) *Settings { return &Settings{apps: apps} }
+// NewSettings returns the settings kept on apps' records, and the node
+// engines of nodes (nil: none can be set).
+func NewSettings(apps Apps, nodes *NodeEngines) *Settings {
+	return &Settings{apps: apps, nodes: nodes}
+}
 
-// Properties are the properties scheduler-swarm:set takes.
-var Properties = []string{"placement"}
+// Properties are the properties scheduler-swarm:set takes of an app;
+// GlobalProperties those it takes with --global.
+var (
+	Properties       = []string{"placement"}
+	GlobalProperties = []string{"node-engine"}
+)
+
+// SetNodeEngine is scheduler-swarm:set --global node-engine NODE
+// [ENDPOINT (--tls-dir DIR | --plain-tcp)] (NodeEngines.Set).
+func (s *Settings) SetNodeEngine(ctx context.Context, node, endpoint, tlsDir string, plainTCP bool) (NodeEngine, error) {
+	if s.nodes == nil {
+		return NodeEngine{}, fmt.Errorf("this Berth has no swarm scheduler to set node engines of")
+	}
+	return s.nodes.Set(ctx, node, endpoint, tlsDir, plainTCP)
+}
 
 // Set sets property of app (scheduler-swarm:set APP placement C...): the
 // constraints, each checked; none clears them. It returns what was kept.
@@ -133,12 +153,43 @@ func (s *Settings) Set(ctx context.Context, app, property string, values []strin
 	return cs, err
 }
 
-// Report is scheduler-swarm:report's.
+// Report is scheduler-swarm:report's: an app's (App set), or the global
+// one (App empty).
 type Report struct {
 	App string `json:"app"`
 	// Placement are the constraints the app's next rollout puts on its
 	// services (none: any node).
 	Placement []string `json:"placement"`
+	// NodeEngines are the engines Berth reaches the other nodes at (the
+	// global report).
+	NodeEngines []NodeEngine `json:"node_engines"`
+}
+
+// MarshalJSON writes an app's report as {app, placement} and the global
+// one as {node_engines}: neither has the other's fields.
+func (r Report) MarshalJSON() ([]byte, error) {
+	if r.App == "" {
+		return json.Marshal(struct {
+			NodeEngines []NodeEngine `json:"node_engines"`
+		}{r.NodeEngines})
+	}
+	return json.Marshal(struct {
+		App       string   `json:"app"`
+		Placement []string `json:"placement"`
+	}{r.App, r.Placement})
+}
+
+// GlobalReport is the global report: the node engines.
+func (s *Settings) GlobalReport(ctx context.Context) (Report, error) {
+	r := Report{NodeEngines: []NodeEngine{}}
+	if s.nodes == nil {
+		return r, nil
+	}
+	l, err := s.nodes.List(ctx)
+	if l != nil {
+		r.NodeEngines = l
+	}
+	return r, err
 }
 
 // Report is app's report.

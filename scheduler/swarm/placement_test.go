@@ -95,7 +95,7 @@ func (f placementApps) UpdateApp(_ context.Context, name string, change func(*pl
 
 func TestABadConstraintLeavesTheAppsPlacementAsItWas(t *testing.T) {
 	apps := placementApps{"blog": {Name: "blog", SwarmPlacement: []string{"node.role==manager"}}}
-	s := NewSettings(apps)
+	s := NewSettings(apps, nil)
 	if _, err := s.Set(context.Background(), "blog", "placement", []string{"node.labels.zone==a", "node.role==boss"}); err == nil {
 		t.Fatal("a bad constraint was accepted")
 	}

@@ -391,50 +391,128 @@ func streamTask(ctx context.Context, logs LogsAPI, id, dyno string, tail int, fo
 }
 
 // EnterTarget is the container of a running task of process among a's
-// current generation that runs on the Berth server's node: Berth reaches
-// only its own engine's containers. For a type, any of its slots whose
-// task runs here will do; only when none does is it refused, with the
-// node of the first.
-func (s *Scheduler) EnterTarget(ctx context.Context, a *platform.App, process string) (string, error) {
+// current generation, and its engine: Berth's own for a task on the Berth
+// server's node, else the engine of the task's node when its endpoint is
+// set (scheduler-swarm:set --global node-engine, nodeengine.go), once
+// that engine says the container is the task's. For a type, a slot whose
+// task runs here is preferred (no second connection), then the first
+// whose node Berth reaches; when it reaches none, the error says which
+// node runs the task and the setting that would reach it.
+func (s *Scheduler) EnterTarget(ctx context.Context, a *platform.App, process string) (platform.ExecTarget, error) {
 	if process == "" {
 		process = "web"
 	}
 	slots, err := s.slots(ctx, a, process)
 	if err != nil {
-		return "", err
+		return platform.ExecTarget{}, err
 	}
 	info, err := s.api.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return "", err
+		return platform.ExecTarget{}, err
 	}
 	here := info.Info.Swarm.NodeID
-	var far *swarm.Task
-	var farDyno string
+	type farTask struct {
+		t    swarm.Task
+		dyno string
+	}
+	var far []farTask
 	for _, sl := range slots {
 		t := sl.tasks[0]
 		if t.DesiredState != swarm.TaskStateRunning || t.Status.State != swarm.TaskStateRunning || containerOf(t) == "" {
 			continue
 		}
 		if t.NodeID == here {
-			return containerOf(t), nil
+			return platform.ExecTarget{Container: containerOf(t)}, nil
 		}
-		if far == nil {
-			far, farDyno = &t, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)
-		}
+		far = append(far, farTask{t, fmt.Sprintf("%s.%d", sl.sv.typ, sl.index)})
 	}
-	if far == nil {
-		return "", fmt.Errorf("%s has no running %s task", a.Name, process)
+	if len(far) == 0 {
+		return platform.ExecTarget{}, fmt.Errorf("%s has no running %s task", a.Name, process)
 	}
 	nodes, err := s.nodes(ctx)
 	if err != nil {
-		return "", err
+		return platform.ExecTarget{}, err
 	}
-	name := nodes[far.NodeID].name
+	for _, f := range far {
+		cli, ok, err := s.nodeEngines.Client(ctx, f.t.NodeID)
+		if !ok {
+			continue
+		}
+		if err != nil {
+			return platform.ExecTarget{}, fmt.Errorf("%s of %s runs on the swarm node %s: %w", f.dyno, a.Name, nodes[f.t.NodeID].name, err)
+		}
+		id := containerOf(f.t)
+		task, err := cli.SwarmTaskOf(ctx, id)
+		if err != nil {
+			return platform.ExecTarget{}, fmt.Errorf("%s of %s: its container %s on the swarm node %s: %w", f.dyno, a.Name, shortID(id), nodes[f.t.NodeID].name, err)
+		}
+		if task != f.t.ID {
+			return platform.ExecTarget{}, fmt.Errorf("%s of %s: the container %s on the engine set for node %s is not its task's (it runs task %q, not %s); check that engine's endpoint (scheduler-swarm:report --global)", f.dyno, a.Name, shortID(id), nodes[f.t.NodeID].name, task, shortID(f.t.ID))
+		}
+		return platform.ExecTarget{Container: id, Engine: cli}, nil
+	}
+	f := far[0]
+	nd := nodes[f.t.NodeID]
+	name := nd.name
 	if name == "" {
-		name = far.NodeID
+		name = f.t.NodeID
 	}
-	return "", fmt.Errorf("%s of %s runs on the swarm node %s (%s), not on the Berth server: enter works only for tasks on the Berth server's node (on that node, docker exec -it %s sh)",
-		farDyno, a.Name, name, nodes[far.NodeID].addr, shortID(containerOf(*far)))
+	return platform.ExecTarget{}, fmt.Errorf("%s of %s runs on the swarm node %s (%s), whose Docker engine Berth does not reach: an admin names it with scheduler-swarm:set --global node-engine %s tcp://%s:2376 --tls-dir DIR (ca.pem, cert.pem, key.pem; that node's dockerd listening there with --tlsverify); or, on that node, docker exec -it %s sh",
+		f.dyno, a.Name, name, nd.addr, name, nd.addr, shortID(containerOf(f.t)))
+}
+
+// Usages are the resource use of a's running tasks of its current
+// generation, by ps:report's names of them (APP_TYPE_GEN.SLOT), each read
+// from its own node's engine: Berth's for the Berth server's node, the
+// node engine setting's for the others. A task whose node has no engine
+// set, or whose engine does not answer, is left out (its figures say "no
+// samples yet"), as is a task on an engine that does not say it runs it.
+func (s *Scheduler) Usages(ctx context.Context, a *platform.App) (map[string]docker.Usage, error) {
+	slots, err := s.slots(ctx, a, "")
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	here := info.Info.Swarm.NodeID
+	out := map[string]docker.Usage{}
+	for _, sl := range slots {
+		t := sl.tasks[0]
+		id := containerOf(t)
+		if t.DesiredState != swarm.TaskStateRunning || t.Status.State != swarm.TaskStateRunning || id == "" {
+			continue
+		}
+		name := fmt.Sprintf("%s.%d", sl.sv.name, sl.index)
+		var eng interface {
+			Usage(context.Context, string) (docker.Usage, error)
+		}
+		if t.NodeID == here {
+			if s.local == nil {
+				continue
+			}
+			eng = s.local
+		} else {
+			cli, ok, err := s.nodeEngines.Client(ctx, t.NodeID)
+			if !ok || err != nil {
+				if err != nil {
+					s.log.Warn("swarm: a node's engine, for its tasks' figures", "app", a.Name, "task", name, "error", err)
+				}
+				continue
+			}
+			if task, err := cli.SwarmTaskOf(ctx, id); err != nil || task != t.ID {
+				continue
+			}
+			eng = cli
+		}
+		u, err := eng.Usage(ctx, id)
+		if err != nil {
+			continue
+		}
+		out[name] = u
+	}
+	return out, nil
 }
 
 func containerOf(t swarm.Task) string {

@@ -202,9 +202,9 @@ func TestLogStreamsReadEachRunningTaskThroughTheManager(t *testing.T) {
 
 func TestEnterTargetIsTheContainerOfATaskOnThisNode(t *testing.T) {
 	s, _ := newTasks()
-	id, err := s.EnterTarget(context.Background(), blog, "")
-	if err != nil || id != "c-t1" {
-		t.Fatalf("enter web: %q, %v", id, err)
+	tg, err := s.EnterTarget(context.Background(), blog, "")
+	if err != nil || tg.Container != "c-t1" || tg.Engine != nil {
+		t.Fatalf("enter web: %+v, %v; want c-t1 on Berth's engine", tg, err)
 	}
 	// web.2 is not running yet.
 	if _, err := s.EnterTarget(context.Background(), blog, "web.2"); err == nil || err.Error() != "blog has no running web.2 task" {
@@ -212,11 +212,11 @@ func TestEnterTargetIsTheContainerOfATaskOnThisNode(t *testing.T) {
 	}
 }
 
-func TestEnterTargetOnAnotherNodeSaysWhichNode(t *testing.T) {
+func TestEnterTargetOnAnotherNodeWithoutItsEngineSaysWhichNodeAndTheSetting(t *testing.T) {
 	s, _ := newTasks()
 	_, err := s.EnterTarget(context.Background(), blog, "worker")
-	if err == nil || !strings.Contains(err.Error(), "worker.1 of blog runs on the swarm node worker-1 (10.0.0.2)") ||
-		!strings.Contains(err.Error(), "enter works only for tasks on the Berth server") {
+	if err == nil || !strings.Contains(err.Error(), "worker.1 of blog runs on the swarm node worker-1 (10.0.0.2), whose Docker engine Berth does not reach") ||
+		!strings.Contains(err.Error(), "scheduler-swarm:set --global node-engine worker-1 tcp://10.0.0.2:2376 --tls-dir DIR") {
 		t.Fatalf("enter worker: %v", err)
 	}
 }
@@ -332,8 +332,8 @@ func TestEnterTargetPrefersATaskOnThisNode(t *testing.T) {
 	taskByID(api, "t1").NodeID = "far"
 	taskByID(api, "t2").Status.State = swarm.TaskStateRunning
 	for _, process := range []string{"", "web"} {
-		if id, err := s.EnterTarget(context.Background(), blog, process); err != nil || id != "c-t2" {
-			t.Fatalf("enter %q: %q, %v", process, id, err)
+		if tg, err := s.EnterTarget(context.Background(), blog, process); err != nil || tg.Container != "c-t2" || tg.Engine != nil {
+			t.Fatalf("enter %q: %+v, %v", process, tg, err)
 		}
 	}
 	if _, err := s.EnterTarget(context.Background(), blog, "web.1"); err == nil || !strings.Contains(err.Error(), "web.1 of blog runs on the swarm node worker-1") {

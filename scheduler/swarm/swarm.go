@@ -44,9 +44,9 @@
 // which the datastore joins too (Config.Networks, package services), so
 // the link's URL works from any node; they still publish in host mode.
 //
-// Placement constraints are the app's (scheduler-swarm:set, placement.go).
-// Not yet (docs/SCALING.md): a registry for nodes other than the
-// manager, ps:report's figures. A scale-down is a new generation (Scale): Swarm picks which
+// Placement constraints are the app's (scheduler-swarm:set, placement.go);
+// the other nodes' engines, for enter and ps:report's figures of their
+// tasks, are global settings (nodeengine.go). A scale-down is a new generation (Scale): Swarm picks which
 // tasks a lower replica count stops only as it stops them.
 package swarm
 
@@ -120,14 +120,26 @@ type Config struct {
 	// services: Berth's overlay when the app links a datastore, so
 	// that its tasks reach the datastore from any node); nil: none.
 	Networks func(ctx context.Context, app string) ([]string, error)
+	// NodeEngines reach the engines of the other nodes (enter, the
+	// figures of their tasks); nil: none is reached.
+	NodeEngines *NodeEngines
+	// Local is Berth's own engine, which reads the figures of the tasks
+	// on the Berth server's node; nil: none are read.
+	Local interface {
+		Usage(ctx context.Context, nameOrID string) (docker.Usage, error)
+	}
 }
 
 // Scheduler runs apps as Swarm services. Make it with New.
 type Scheduler struct {
-	api            API
-	instance       func() string
-	images         Images
-	networks       func(ctx context.Context, app string) ([]string, error)
+	api         API
+	instance    func() string
+	images      Images
+	networks    func(ctx context.Context, app string) ([]string, error)
+	nodeEngines *NodeEngines
+	local       interface {
+		Usage(ctx context.Context, nameOrID string) (docker.Usage, error)
+	}
 	apps           platform.SchedulerApps
 	table          *routing.Table
 	routes         *routes.Controller
@@ -194,7 +206,7 @@ func New(deps platform.SchedulerDeps, cfg Config) *Scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		api: cfg.API, instance: cfg.Instance, images: cfg.Images, networks: cfg.Networks,
+		api: cfg.API, instance: cfg.Instance, images: cfg.Images, networks: cfg.Networks, nodeEngines: cfg.NodeEngines, local: cfg.Local,
 		apps: deps.Apps, table: deps.Table, routes: deps.Routes, specs: deps.Specs, log: log,
 		save: deps.Save, env: deps.Env, hosts: deps.Hosts, checkHost: deps.CheckHost,
 		checkFormation: deps.CheckFormation, rolledOut: deps.RolledOut,
