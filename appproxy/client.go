@@ -185,12 +185,12 @@ var errHeaderTooLarge = errors.New("appproxy: the app's response header is too l
 // sent nothing may be retried with any method.
 type countWriter struct {
 	nc net.Conn
-	n  int64
+	n  atomic.Int64 // atomic: a request's body is written from a goroutine
 }
 
 func (w *countWriter) Write(p []byte) (int, error) {
 	n, err := w.nc.Write(p)
-	w.n += int64(n)
+	w.n.Add(int64(n))
 	return n, err
 }
 
@@ -378,7 +378,9 @@ func (e *roundTripError) retryable(req *http.Request) bool {
 	if e.nothingWritten && e.bodyUnread {
 		return true
 	}
-	if !e.noResponse || (req.Body != nil && req.Body != http.NoBody) {
+	// An app that did not answer in time is not a stale connection:
+	// waiting for it again would double proxy_read_timeout.
+	if !e.noResponse || e.Timeout() || (req.Body != nil && req.Body != http.NoBody) {
 		return false
 	}
 	switch req.Method {
@@ -421,7 +423,7 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		pc.broken.Store(true)
 		return nil, e
 	}
-	pc.cw.n = 0
+	pc.cw.n.Store(0)
 	pc.lr.limit = c.maxHeaderBytes
 	var body *trackedBody
 	var wrote chan error
@@ -443,7 +445,7 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 			err = pc.bw.Flush()
 		}
 		if err != nil {
-			return fail(&roundTripError{err: err, nothingWritten: pc.cw.n == 0, bodyUnread: true})
+			return fail(&roundTripError{err: err, nothingWritten: pc.cw.n.Load() == 0, bodyUnread: true})
 		}
 		setHeaderDeadline()
 	} else {
@@ -486,7 +488,7 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		if werr := writeErr(); werr != nil {
 			err = werr
 		}
-		return fail(&roundTripError{err: c.headerErr(err), nothingWritten: pc.cw.n == 0, noResponse: true, bodyUnread: bodyUnread()})
+		return fail(&roundTripError{err: c.headerErr(err), nothingWritten: pc.cw.n.Load() == 0, noResponse: true, bodyUnread: bodyUnread()})
 	}
 	var res *http.Response
 	for n1xx := 0; ; n1xx++ {

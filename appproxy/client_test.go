@@ -2,6 +2,7 @@ package appproxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -283,5 +284,36 @@ func TestClientClosesConnectionsIdleTooLong(t *testing.T) {
 			t.Fatalf("%d connections still idle after the idle timeout", n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An app that does not begin its answer within the response-header
+// timeout gets a timeout (a 504), and the request is not sent again on
+// a new connection even though its connection was a reused one.
+func TestClientHeaderTimeoutIsNotRetried(t *testing.T) {
+	var slow atomic.Int32
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slow.Add(1)
+			time.Sleep(300 * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer app.Close()
+	c := NewClient(ClientConfig{ResponseHeaderTimeout: 50 * time.Millisecond})
+	defer c.CloseIdle()
+	res, err := c.RoundTrip(httptest.NewRequest("GET", "http://web.test/", nil), addr(app), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	_, err = c.RoundTrip(httptest.NewRequest("GET", "http://web.test/slow", nil), addr(app), nil)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("error %v, want a timeout", err)
+	}
+	if n := slow.Load(); n != 1 {
+		t.Errorf("the app got the request %d times, want 1", n)
 	}
 }
