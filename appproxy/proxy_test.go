@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,8 +58,19 @@ func newProxy(t *testing.T, targets func() []string, mod func(*Config)) *Proxy {
 	if mod != nil {
 		mod(&cfg)
 	}
+	// The berth handler's setup: appproxy's own client with the
+	// transport's settings (the transport alone with goTransport).
+	if tr, ok := cfg.Transport.(*http.Transport); ok && cfg.Client == nil && !goTransport {
+		cfg.Client = ClientFromTransport(tr)
+		t.Cleanup(cfg.Client.CloseIdle)
+	}
 	return New(cfg)
 }
+
+// goTransport runs the tests through Go's transport instead of
+// appproxy's client (APPPROXY_GO_TRANSPORT=1 go test): the path bench/
+// compares the client with.
+var goTransport = os.Getenv("APPPROXY_GO_TRANSPORT") != ""
 
 // serve runs r through p as the berth handler does and returns the
 // response and the error p returned.

@@ -122,12 +122,20 @@ func runGoProxy(spec string) {
 		fmt.Fprintf(os.Stderr, "goproxy: %s=%q: want \"LISTEN UPSTREAM [appproxy]\"\n", goProxyEnv, spec)
 		os.Exit(2)
 	}
-	if kind == "appproxy" {
+	if kind == "appproxy" || kind == "appproxy-gotransport" {
 		debug.SetGCPercent(200) // caddymodule/gc.go's default
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
+		// As the berth handler: appproxy's own client with the
+		// transport's settings; "appproxy-gotransport" keeps Go's
+		// transport, to price the client in the same run.
+		var client *appproxy.Client
+		if kind == "appproxy" {
+			client = appproxy.ClientFromTransport(tr)
+		}
 		p := appproxy.New(appproxy.Config{
 			Transport: tr,
+			Client:    client,
 			Targets:   func(*http.Request) []string { return []string{upstream} },
 		})
 		ln, err := net.Listen("tcp", listen)

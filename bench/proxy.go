@@ -90,6 +90,10 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 	if err != nil {
 		return err
 	}
+	leanGoPort, err := e.startGoProxy(streamUp, "appproxy-gotransport")
+	if err != nil {
+		return err
+	}
 
 	type proxyCase struct {
 		app   int
@@ -117,6 +121,7 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 				target{name: "nginx (2 workers, keepalive upstream)", url: fmt.Sprintf("http://127.0.0.1:%d%s", nginxPort, pc.path), host: a.Name + ".nginx.test", want: want(a)},
 				target{name: "Go httputil.ReverseProxy", url: fmt.Sprintf("http://127.0.0.1:%d%s", goPort, pc.path), host: a.Name + ".go.test", want: want(a)},
 				target{name: "appproxy in net/http, no Caddy", url: fmt.Sprintf("http://127.0.0.1:%d%s", leanPort, pc.path), host: a.Name + ".lean.test", want: want(a)},
+				target{name: "the same with Go's http.Transport", url: fmt.Sprintf("http://127.0.0.1:%d%s", leanGoPort, pc.path), host: a.Name + ".lean.test", want: want(a)},
 			)
 		}
 		d := direct(i)
@@ -152,7 +157,8 @@ func benchProxy(ctx context.Context, e *env, cfg config, rep *report) error {
 		rep.add(bench, "req/s: Berth route vs the same without metrics", f0(berth.rps()), f0(noMetrics.rps()), ratio(berth.rps(), noMetrics.rps()))
 		rep.add(bench, "p99 latency: Berth vs the same without metrics", ms(berth.p(99)), ms(noMetrics.p(99)), ratio(float64(berth.p(99)), float64(noMetrics.p(99))))
 		if peers {
-			ngx, gop, lean := stats[4], stats[5], stats[6]
+			ngx, gop, lean, leanGo := stats[4], stats[5], stats[6], stats[7]
+			rep.add(bench, "req/s: appproxy's client vs Go's http.Transport (both without Caddy)", f0(lean.rps()), f0(leanGo.rps()), ratio(lean.rps(), leanGo.rps()))
 			rep.add(bench, "req/s: Berth route (metrics off) vs Berth's proxy without Caddy's server", f0(noMetrics.rps()), f0(lean.rps()), ratio(noMetrics.rps(), lean.rps()))
 			rep.add(bench, "req/s: Berth's proxy without Caddy vs nginx", f0(lean.rps()), f0(ngx.rps()), ratio(lean.rps(), ngx.rps()))
 			rep.add(bench, "req/s: Berth route vs nginx", f0(berth.rps()), f0(ngx.rps()), ratio(berth.rps(), ngx.rps()))

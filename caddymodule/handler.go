@@ -62,8 +62,10 @@ type Handler struct {
 
 	app   *App
 	proxy *reverseproxy.Handler
-	// lean is Berth's own proxy; nil with `proxy caddy`.
-	lean *appproxy.Proxy
+	// lean is Berth's own proxy, client its upstream connections; nil
+	// with `proxy caddy`.
+	lean   *appproxy.Proxy
+	client *appproxy.Client
 }
 
 // CaddyModule returns the Caddy module information.
@@ -169,11 +171,14 @@ func (h *Handler) provision(ctx caddy.Context, app *App) error {
 		return err
 	}
 	if h.Proxy == ProxyBerth {
-		// The same *http.Transport as Caddy's path: one pool of idle
-		// connections, the same dialer (its DialError tells a failed
-		// dial) and ResponseHeaderTimeout.
+		// appproxy's own client (issue 16: Go's transport was most of
+		// its cost) with the settings of Caddy's transport: the same
+		// dialer (its DialError tells a failed dial), timeouts and
+		// idle counts. Its pool is its own.
+		h.client = appproxy.ClientFromTransport(transport.Transport)
 		h.lean = appproxy.New(appproxy.Config{
 			Transport:   transport.Transport,
+			Client:      h.client,
 			Targets:     h.targets,
 			InFlight:    h.inFlight,
 			TryDuration: time.Duration(h.TryDuration),
@@ -208,6 +213,9 @@ func (h *Handler) inFlight(addr string) func() {
 
 // Cleanup releases the inner proxy.
 func (h *Handler) Cleanup() error {
+	if h.client != nil {
+		h.client.CloseIdle()
+	}
 	if h.proxy != nil {
 		return h.proxy.Cleanup()
 	}
