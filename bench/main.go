@@ -16,8 +16,13 @@
 //	deploy    git push → new version serving vs a plain docker build of
 //	          the same context; failed requests under load over the
 //	          deploys, a caddy reload, and the gap of a caddy stop + run
-//	rebuild   the build of an unchanged app vs its first build, with
-//	          BuildKit and with the classic builder (issue 13)
+//	rebuild   the build of an unchanged app and of one with a changed
+//	          source file vs its first build, with BuildKit, the
+//	          classic builder and herokuish (issues 13 and 16)
+//	pack      the same with the pack builder (CNB, its cache volume)
+//	serving   a new app's git push → its host answering 200 through
+//	          Berth vs a plain docker build (and build + run) of the
+//	          same kind of context (issue 16)
 //
 // Run them all, from the module's root:
 //
@@ -26,7 +31,7 @@
 // That prints a Markdown table and writes it, with the date, the machine
 // and the command, into BENCHMARKS.md between its markers. Flags:
 //
-//	-run proxy,converge,scale,lookup,git,deploy,rebuild   run a subset (a subset writes no file unless -o is given)
+//	-run proxy,converge,scale,lookup,git,deploy,pack,rebuild,serving   run a subset (a subset writes no file unless -o is given)
 //	-quick                          scale every count and duration down (writes no file unless -o)
 //	-o FILE                         write the results into FILE
 //
@@ -96,7 +101,7 @@ func quickConfig() config {
 	}
 }
 
-var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack", "rebuild"}
+var allBenchmarks = []string{"proxy", "converge", "scale", "lookup", "git", "deploy", "pack", "rebuild", "serving"}
 
 func main() {
 	if spec := os.Getenv(goProxyEnv); spec != "" {
@@ -201,6 +206,7 @@ func run(cfg config, selected []string, full bool, out, command string) (code in
 		"deploy":   benchDeploy,
 		"pack":     benchPack,
 		"rebuild":  benchRebuild,
+		"serving":  benchServing,
 		"converge": benchConverge,
 		"scale":    benchScale,
 		"lookup":   benchLookup,

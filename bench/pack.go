@@ -94,7 +94,7 @@ func benchPack(ctx context.Context, e *env, cfg config, rep *report) error {
 		depsMB = 32
 	}
 	for _, mb := range []int{0, depsMB} {
-		if err := packRounds(ctx, e, src, b.sshPort, rounds, mb, ssh, sshCmd, rep); err != nil {
+		if err := packRounds(ctx, e, src, b.sshPort, rounds, mb, ssh, sshCmd, git, rep); err != nil {
 			return err
 		}
 	}
@@ -103,11 +103,13 @@ func benchPack(ctx context.Context, e *env, cfg config, rep *report) error {
 }
 
 // packRounds builds rounds new apps, each first with an empty cache (git
-// push) and then unchanged with its cache volume filled (ps:rebuild); the
+// push), then unchanged with its cache volume filled (ps:rebuild), then
+// with one changed source file (git push of a commit that changes
+// index.html); the
 // test buildpack's deps layer costs mb MB of work to make (BP_DEPS_MB).
-func packRounds(ctx context.Context, e *env, src string, sshPort, rounds, mb int, ssh func(...string) (string, error), sshCmd func(context.Context, ...string) *exec.Cmd, rep *report) error {
-	var cold, warm, coldServer, warmServer []time.Duration
-	hits := 0
+func packRounds(ctx context.Context, e *env, src string, sshPort, rounds, mb int, ssh func(...string) (string, error), sshCmd func(context.Context, ...string) *exec.Cmd, git func(...string) (string, error), rep *report) error {
+	var cold, warm, changed, coldServer, warmServer, changedServer []time.Duration
+	hits, changedHits := 0, 0
 	for i := 1; i <= rounds; i++ {
 		app := fmt.Sprintf("pack-bench-%d-%d", mb, i)
 		e.defer_("remove "+app, func() {
@@ -137,8 +139,27 @@ func packRounds(ctx context.Context, e *env, src string, sshPort, rounds, mb int
 		if strings.Contains(out, "cache hit: deps layer") {
 			hits++
 		}
-		progress("pack %d MB %d/%d: first build: creator %s (deploy %s), unchanged rebuild: creator %s (deploy %s)", mb, i, rounds,
-			cold[i-1].Round(time.Millisecond), coldServer[i-1].Round(time.Millisecond), warm[i-1].Round(time.Millisecond), warmServer[i-1].Round(time.Millisecond))
+		// One changed source file, pushed: the cache volume is filled.
+		if err := os.WriteFile(filepath.Join(src, "index.html"), []byte(fmt.Sprintf("pack bench, %s changed\n", app)), 0o644); err != nil {
+			return err
+		}
+		if _, err := git("commit", "-q", "-am", "one file changed for "+app); err != nil {
+			return err
+		}
+		push = exec.CommandContext(ctx, "git", "push", fmt.Sprintf("ssh://berth@127.0.0.1:%d/%s", sshPort, app), "main")
+		push.Dir, push.Env = src, e.gitEnv()
+		out, d, err = buildTime(push)
+		if err != nil || d == 0 {
+			return fmt.Errorf("git push %s (one file changed): %v (creator timed %s)\n%s", app, err, d, out)
+		}
+		changed = append(changed, d)
+		changedServer = append(changedServer, deployTime(out))
+		if strings.Contains(out, "cache hit: deps layer") {
+			changedHits++
+		}
+		progress("pack %d MB %d/%d: first build: creator %s (deploy %s), unchanged rebuild: creator %s (deploy %s), one file changed: creator %s (deploy %s)", mb, i, rounds,
+			cold[i-1].Round(time.Millisecond), coldServer[i-1].Round(time.Millisecond), warm[i-1].Round(time.Millisecond), warmServer[i-1].Round(time.Millisecond),
+			changed[i-1].Round(time.Millisecond), changedServer[i-1].Round(time.Millisecond))
 		if _, err := ssh("apps:destroy", app, "--force"); err != nil {
 			return err
 		}
@@ -154,9 +175,15 @@ func packRounds(ctx context.Context, e *env, src string, sshPort, rounds, mb int
 	rep.add("pack", "the same, the whole deploy as Berth times it (\"Deployed ... in\"; the rebuild also drains and retires the first build's container)",
 		med(warmServer).Round(time.Millisecond).String(), med(coldServer).Round(time.Millisecond).String(),
 		fmt.Sprintf("%.2fx", float64(med(warmServer))/float64(med(coldServer))))
-	rep.add("pack", "rebuilds that restored the cached layer (cache hit in the log)", fmt.Sprintf("%d of %d", hits, rounds), "", "")
-	if hits != rounds {
-		rep.warn("pack: %d of %d rebuilds showed no cache hit", rounds-hits, rounds)
+	rep.add("pack", fmt.Sprintf("%s: the creator's time, a push of one changed source file (index.html; cache volume filled) vs first build, median of %d", what, rounds),
+		med(changed).Round(time.Millisecond).String(), med(cold).Round(time.Millisecond).String(),
+		fmt.Sprintf("%.2fx", float64(med(changed))/float64(med(cold))))
+	rep.add("pack", "the same, the whole deploy as Berth times it",
+		med(changedServer).Round(time.Millisecond).String(), med(coldServer).Round(time.Millisecond).String(),
+		fmt.Sprintf("%.2fx", float64(med(changedServer))/float64(med(coldServer))))
+	rep.add("pack", "rebuilds that restored the cached layer (cache hit in the log): unchanged, one file changed", fmt.Sprintf("%d of %d, %d of %d", hits, rounds, changedHits, rounds), "", "")
+	if hits != rounds || changedHits != rounds {
+		rep.warn("pack: %d of %d unchanged rebuilds and %d of %d changed ones showed no cache hit", rounds-hits, rounds, rounds-changedHits, rounds)
 	}
 	return nil
 }

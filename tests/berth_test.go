@@ -134,6 +134,8 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"browser-config":     cmdBrowserConfig,
 			"browser-pages":      cmdBrowserPages,
 			"tcp":                cmdTCP,
+			"ws":                 cmdWS,
+			"wsappimage":         cmdWSAppImage,
 		},
 	}
 }

@@ -21,7 +21,7 @@ fi
 mkdir -p "$root/bin" "$root/tmp/buildpacks" "$root/etc/profile.d" "$root/app"
 chmod 1777 "$root/tmp"
 cp "$busybox" "$root/bin/busybox"
-for applet in sh cat cp cut echo env grep head httpd ls mkdir mv nc rm sed sleep sort tr true false wget xargs; do
+for applet in sh cat cp cut echo env grep head httpd ls mkdir mv nc rm sed sha256sum sleep sort tr true false wget xargs; do
 	ln -s busybox "$root/bin/$applet"
 done
 for f in build start exec; do
