@@ -463,6 +463,21 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 			}
 			if err == nil {
 				setHeaderDeadline()
+			} else {
+				// The app has the request's headers and part of its
+				// body and waits for the rest, which will never come
+				// (a malformed chunk, a body over request_body's
+				// max_size): without this the caller would wait in
+				// Peek with no deadline armed. Closing the connection
+				// ends that wait at once, as Go's transport does on a
+				// write error; a response already begun keeps its
+				// connection until its body's Close, which does not
+				// reuse it.
+				deadlineMu.Lock()
+				if !headerDone.Load() {
+					pc.nc.Close()
+				}
+				deadlineMu.Unlock()
 			}
 			wrote <- err
 		}()
@@ -515,12 +530,12 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		}
 		pc.lr.limit = c.maxHeaderBytes
 	}
+	deadlineMu.Lock()
+	headerDone.Store(true)
 	if c.responseHeaderTimeout > 0 {
-		deadlineMu.Lock()
-		headerDone.Store(true)
 		pc.nc.SetReadDeadline(time.Time{})
-		deadlineMu.Unlock()
 	}
+	deadlineMu.Unlock()
 	pc.lr.limit = noLimit
 	reuse := !res.Close && !req.Close && res.StatusCode != http.StatusSwitchingProtocols
 	rb := &respBody{rc: res.Body, pc: pc, c: c, stop: stop, reuse: reuse, wrote: wrote, reqBody: body}
@@ -573,6 +588,12 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 func (b *trackedBody) Close() error {
 	b.mu.Lock()
 	detached := b.detached
+	// A closed body cannot be sent again: Request.Write closes it when
+	// the write fails, even with nothing read, so a retry must not
+	// count it untouched.
+	if !detached {
+		b.touched = true
+	}
 	b.mu.Unlock()
 	if detached {
 		return nil

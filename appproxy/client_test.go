@@ -317,3 +317,36 @@ func TestClientHeaderTimeoutIsNotRetried(t *testing.T) {
 		t.Errorf("the app got the request %d times, want 1", n)
 	}
 }
+
+// A client body that breaks halfway (here a malformed chunk) leaves the
+// app waiting for the rest of it: the round trip must end at once with
+// an error (the client gets a 502), not wait in the response's read
+// with no deadline armed.
+func TestClientBodyThatBreaksHalfwayEndsTheRoundTrip(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		io.WriteString(w, "ok")
+	}))
+	defer app.Close()
+	p, _ := clientProxy(t, addr(app), ClientConfig{ResponseHeaderTimeout: 60 * time.Second})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := p.ServeHTTP(w, r); err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer front.Close()
+	nc, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, "POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no response within 5 s to a request whose body broke halfway: %v", err)
+	}
+	if !strings.Contains(line, "502") {
+		t.Errorf("response %q, want a 502", line)
+	}
+}
