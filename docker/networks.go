@@ -260,6 +260,11 @@ func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error
 		EndpointConfig: &network.EndpointSettings{Aliases: a.Aliases},
 	})
 	if err != nil && !strings.Contains(err.Error(), "already exists in network") {
+		if cerrdefs.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "no such container") {
+			// The container went (a datastore's, re-made meanwhile): the
+			// network is there; the caller's container ID is stale.
+			return fmt.Errorf("docker: container %s no longer exists, so it cannot join network %s (it was removed or made again meanwhile; retry): %w", id, a.Network, err)
+		}
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
 		}

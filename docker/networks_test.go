@@ -59,3 +59,20 @@ func TestEnsureOverlayRefusesAnotherKindOfNetwork(t *testing.T) {
 		}
 	}
 }
+
+// Connect tells a container that is gone from a network that is.
+func TestConnectTellsAGoneContainerFromAMissingNetwork(t *testing.T) {
+	for msg, want := range map[string]string{
+		"No such container: c1":           "container c1 no longer exists",
+		"network berth-overlay not found": "network berth-overlay does not exist",
+	} {
+		c := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"message":"` + msg + `"}`))
+		})
+		err := c.Connect(context.Background(), "c1", Attachment{Network: "berth-overlay"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("engine says %q: got %v, want %q", msg, err, want)
+		}
+	}
+}
