@@ -176,7 +176,9 @@ func checkTLSDir(dir string) error {
 		return fmt.Errorf("--tls-dir %q: give an absolute path on the Berth server", dir)
 	}
 	for _, f := range []string{docker.TLSCAFile, docker.TLSCertFile, docker.TLSKeyFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		// Read, not only found: a file Berth cannot read (its mode, a
+		// directory of that name) fails here rather than at each dial.
+		if _, err := os.ReadFile(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("--tls-dir %s: no readable %s (the directory holds ca.pem, cert.pem and key.pem, as DOCKER_CERT_PATH does): %v", dir, f, err)
 		}
 	}

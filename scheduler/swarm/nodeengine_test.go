@@ -290,4 +290,23 @@ func TestNodeEngineCheckHasATimeout(t *testing.T) {
 	}
 }
 
+// --tls-dir's files are read when set: a key.pem that is a directory is
+// refused then.
+func TestCheckTLSDirReadsTheFiles(t *testing.T) {
+	dir := tlsDir(t)
+	if err := checkTLSDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "key.pem")
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(key, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTLSDir(dir); err == nil || !strings.Contains(err.Error(), "no readable key.pem") {
+		t.Fatalf("key.pem a directory: %v", err)
+	}
+}
+
 var _ platform.Execer = (*fakeNode)(nil)
