@@ -64,12 +64,36 @@ func (c *NetworkAPI) Overlay() string { return c.network + "-overlay" }
 // links at once, two Berths) end with one network, as EnsureNetwork's do:
 // the swarm's store refuses a second swarm network of one name, and a
 // racer that lost takes the refusal as success.
+// A network of that name that is not an attachable swarm overlay (one
+// made by hand, a bridge left from elsewhere) is refused: swarm tasks and
+// datastores could not meet on it.
 func (c *NetworkAPI) EnsureOverlay(ctx context.Context) error {
-	return c.ensureNetwork(ctx, c.Overlay(), client.NetworkCreateOptions{
+	name := c.Overlay()
+	if err := c.ensureNetwork(ctx, name, client.NetworkCreateOptions{
 		Driver:     "overlay",
 		Attachable: true,
 		Labels:     map[string]string{"berth.managed": "true"},
-	})
+	}); err != nil {
+		return err
+	}
+	nets, err := c.networksNamed(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if n.Driver != "overlay" || n.Scope != "swarm" || !n.Attachable {
+			return fmt.Errorf("docker: the network %s (%s) is not Berth's overlay: it has driver %q, scope %q, attachable %v, where Berth needs an attachable swarm overlay; remove it (docker network rm %s, once nothing uses it) and Berth makes its own at the next swarm rollout or link",
+				name, shortNetID(n.ID), n.Driver, n.Scope, n.Attachable, name)
+		}
+	}
+	return nil
+}
+
+func shortNetID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // ensureNetwork creates the network name with opts unless one of that
@@ -236,6 +260,11 @@ func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error
 		EndpointConfig: &network.EndpointSettings{Aliases: a.Aliases},
 	})
 	if err != nil && !strings.Contains(err.Error(), "already exists in network") {
+		if cerrdefs.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "no such container") {
+			// The container went (a datastore's, re-made meanwhile): the
+			// network is there; the caller's container ID is stale.
+			return fmt.Errorf("docker: container %s no longer exists, so it cannot join network %s (it was removed or made again meanwhile; retry): %w", id, a.Network, err)
+		}
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
 		}

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -26,7 +28,13 @@ const (
 // (DOCKER_HOST, DOCKER_CERT_PATH are Berth's own engine's). The client
 // is for exec and stats: it stamps and lists no container.
 func ConnectNode(ctx context.Context, endpoint, certDir string) (*Client, error) {
-	opts := []client.Opt{client.WithHost(endpoint)}
+	// No proxy: client.WithHost gives a tcp endpoint a transport that
+	// honours HTTP(S)_PROXY, which would send the engine's API (root on
+	// its node) through whatever proxy Berth's environment names. Given
+	// after WithHost, this transport replaces that one; the TLS option
+	// below then configures it.
+	tr := &http.Transport{Proxy: nil, DialContext: nodeDial, MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second}
+	opts := []client.Opt{client.WithHost(endpoint), client.WithHTTPClient(&http.Client{Transport: tr})}
 	if certDir != "" {
 		opts = append(opts, client.WithTLSClientConfig(filepath.Join(certDir, TLSCAFile),
 			filepath.Join(certDir, TLSCertFile), filepath.Join(certDir, TLSKeyFile)))
@@ -43,6 +51,9 @@ func ConnectNode(ctx context.Context, endpoint, certDir string) (*Client, error)
 	}
 	return newClient(&conn{api: api, network: DefaultNetwork}), nil
 }
+
+// nodeDial dials a node's engine (a variable for the tests).
+var nodeDial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 
 // SwarmNodeID is the swarm node the engine is ("" when it is in no
 // swarm): who answers at an address, checked before Berth execs there.

@@ -71,6 +71,10 @@ func (m *Manager) Link(ctx context.Context, t *Type, name, app, alias string, lo
 			if serr := m.save(context.WithoutCancel(ctx), t, s); serr != nil {
 				m.log.Warn("forgetting a link whose config change failed", "service", name, "app", app, "error", serr)
 			}
+			// The rollout may have put the datastore on the overlay
+			// (SwarmNetworks); with the link gone it leaves unless
+			// another swarm app links it.
+			m.followOverlay(context.WithoutCancel(ctx), t, s)
 			return "", err
 		}
 	}

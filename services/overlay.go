@@ -11,6 +11,9 @@ import (
 	"slices"
 
 	"github.com/berth-paas/berth/docker"
+	"github.com/berth-paas/berth/platform"
+	"github.com/berth-paas/berth/scheduler/selector"
+	"github.com/berth-paas/berth/store"
 )
 
 // SwarmNetworks are the networks the swarm services of app join besides
@@ -62,12 +65,25 @@ func (m *Manager) joinOverlay(ctx context.Context, name string) error {
 	return nil
 }
 
-// swarmLinked reports whether a swarm app is linked to s: an app whose
-// current generation another scheduler than docker-local runs
-// (SchedulerRan, which only swarm sets).
+// swarmLinked reports whether a swarm app is linked to s: one whose
+// selected scheduler is swarm (its next rollout, which asks SwarmNetworks,
+// goes there) or whose current generation runs on swarm (SchedulerRan,
+// which only swarm sets). An app that is switching to swarm counts before
+// its rollout saves SchedulerRan. When an app's record or settings cannot
+// be read, the answer is yes: a datastore left on the overlay for nothing
+// costs nothing, one taken off it cuts a swarm app off its data.
 func (m *Manager) swarmLinked(ctx context.Context, s *Service) bool {
+	return swarmLinked(ctx, s, m.p.App, m.store)
+}
+
+func swarmLinked(ctx context.Context, s *Service, app func(context.Context, string) (*platform.App, error), st store.Store) bool {
 	for _, l := range s.Links {
-		if a, err := m.p.App(ctx, l.App); err == nil && a.SchedulerRan != "" {
+		a, err := app(ctx, l.App)
+		if err != nil || a.SchedulerRan != "" {
+			return true
+		}
+		sel, err := selector.SelectedIn(ctx, st, a)
+		if err != nil || sel == selector.Swarm {
 			return true
 		}
 	}

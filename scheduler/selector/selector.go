@@ -178,10 +178,17 @@ func (s *Selector) globals() platform.ProcessGlobals {
 // Selected is the scheduler a's next rollout runs on: its own, else the
 // global one, else docker-local.
 func (s *Selector) Selected(ctx context.Context, a *platform.App) (string, error) {
+	return SelectedIn(ctx, s.store, a)
+}
+
+// SelectedIn is Selected with the settings of st, for the packages that
+// ask without a Selector (a datastore asks whether a linked app is
+// becoming a swarm app).
+func SelectedIn(ctx context.Context, st store.Store, a *platform.App) (string, error) {
 	if a.Scheduler != "" {
 		return a.Scheduler, nil
 	}
-	g, err := loadGlobal(ctx, s.store)
+	g, err := loadGlobal(ctx, st)
 	if err != nil {
 		return "", err
 	}

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-paas/berth/docker"
 	"github.com/berth-paas/berth/platform"
@@ -83,6 +84,29 @@ type NodeEngines struct {
 
 	mu      sync.Mutex
 	clients map[string]nodeClient // by node ID
+	// opening serialises the opening of one node's client (by node ID):
+	// a dial and a check take up to seconds, done outside mu so that a
+	// dead engine stalls no call about another node.
+	opening map[string]*sync.Mutex
+	// failed is each node's last failed opening, given again until its
+	// time is up instead of a new dial: a dead engine would otherwise
+	// cost every enter and every metrics sample its full timeout.
+	failed map[string]nodeFailure
+	now    func() time.Time
+}
+
+// retryAfter is how long a node engine that could not be reached is
+// not tried again (the error is returned meanwhile).
+const retryAfter = 30 * time.Second
+
+// nodeCheckTimeout bounds the question "which node are you" asked of an
+// engine that answered its ping.
+var nodeCheckTimeout = 10 * time.Second
+
+type nodeFailure struct {
+	cfg   NodeEngine
+	err   error
+	until time.Time
 }
 
 type nodeClient struct {
@@ -94,6 +118,7 @@ type nodeClient struct {
 // manager is api.
 func NewNodeEngines(st store.Store, api API) *NodeEngines {
 	return &NodeEngines{store: st, api: api, clients: map[string]nodeClient{},
+		opening: map[string]*sync.Mutex{}, failed: map[string]nodeFailure{}, now: time.Now,
 		connect: func(ctx context.Context, endpoint, certDir string) (NodeClient, error) {
 			return docker.ConnectNode(ctx, endpoint, certDir)
 		}}
@@ -151,7 +176,9 @@ func checkTLSDir(dir string) error {
 		return fmt.Errorf("--tls-dir %q: give an absolute path on the Berth server", dir)
 	}
 	for _, f := range []string{docker.TLSCAFile, docker.TLSCertFile, docker.TLSKeyFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		// Read, not only found: a file Berth cannot read (its mode, a
+		// directory of that name) fails here rather than at each dial.
+		if _, err := os.ReadFile(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("--tls-dir %s: no readable %s (the directory holds ca.pem, cert.pem and key.pem, as DOCKER_CERT_PATH does): %v", dir, f, err)
 		}
 	}
@@ -262,7 +289,9 @@ func (e *NodeEngines) open(ctx context.Context, cfg NodeEngine) (NodeClient, err
 	if err != nil {
 		return nil, fmt.Errorf("the engine of node %s: %w", cfg.name(), err)
 	}
-	got, err := cli.SwarmNodeID(ctx)
+	checkCtx, cancel := context.WithTimeout(ctx, nodeCheckTimeout)
+	got, err := cli.SwarmNodeID(checkCtx)
+	cancel()
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("the engine of node %s at %s: %w", cfg.name(), cfg.Endpoint, err)
@@ -281,8 +310,10 @@ func (n NodeEngine) name() string {
 	return n.Hostname + " (" + shortID(n.Node) + ")"
 }
 
-// drop closes the client of node, if one is open. Under e.mu.
+// drop closes the client of node, if one is open, and forgets its last
+// failure. Under e.mu.
 func (e *NodeEngines) drop(node string) {
+	delete(e.failed, node)
 	if c, ok := e.clients[node]; ok {
 		c.cli.Close()
 		delete(e.clients, node)
@@ -290,33 +321,88 @@ func (e *NodeEngines) drop(node string) {
 }
 
 // Client returns the client of node's engine; ok is false when no
-// engine is set for node.
+// engine is set for node. A client is opened outside e.mu (one opening
+// per node at a time), so an engine that does not answer delays only the
+// calls about its own node; a failed opening is returned again, with no
+// new dial, for retryAfter.
 func (e *NodeEngines) Client(ctx context.Context, node string) (cli NodeClient, ok bool, err error) {
 	if e == nil {
 		return nil, false, nil
 	}
+	cfg, cli, ok, err := e.cached(ctx, node)
+	if cli != nil || !ok || err != nil {
+		return cli, ok, err
+	}
+	e.mu.Lock()
+	lock := e.opening[node]
+	if lock == nil {
+		lock = &sync.Mutex{}
+		e.opening[node] = lock
+	}
+	e.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	// Another call may have opened it, or failed, while this one waited.
+	if cfg, cli, ok, err = e.cached(ctx, node); cli != nil || !ok || err != nil {
+		return cli, ok, err
+	}
+	cli, err = e.open(ctx, cfg)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The setting may have changed during the opening: keep the result
+	// only for the setting that is still there.
+	d, rerr := e.read(ctx)
+	if rerr != nil {
+		if cli != nil {
+			cli.Close()
+		}
+		return nil, false, rerr
+	}
+	i := slices.IndexFunc(d.Nodes, func(n NodeEngine) bool { return n.Node == node })
+	if i < 0 || d.Nodes[i] != cfg {
+		if cli != nil {
+			cli.Close()
+		}
+		return nil, i >= 0, fmt.Errorf("the engine setting of node %s changed while Berth connected to it; try again", cfg.name())
+	}
+	if err != nil {
+		// A caller that gave up (its context ended) says nothing of the engine.
+		if ctx.Err() == nil {
+			e.failed[node] = nodeFailure{cfg: cfg, err: err, until: e.now().Add(retryAfter)}
+		}
+		return nil, true, err
+	}
+	e.drop(node)
+	e.clients[node] = nodeClient{cfg: cfg, cli: cli}
+	return cli, true, nil
+}
+
+// cached is node's setting and, when one is kept for that setting, its
+// client or its recent failure; cli is nil and err nil when the client
+// is to be opened.
+func (e *NodeEngines) cached(ctx context.Context, node string) (cfg NodeEngine, cli NodeClient, ok bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d, err := e.read(ctx)
 	if err != nil {
-		return nil, false, err
+		return cfg, nil, false, err
 	}
 	i := slices.IndexFunc(d.Nodes, func(n NodeEngine) bool { return n.Node == node })
 	if i < 0 {
 		e.drop(node)
-		return nil, false, nil
+		return cfg, nil, false, nil
 	}
-	cfg := d.Nodes[i]
+	cfg = d.Nodes[i]
 	if c, ok := e.clients[node]; ok && c.cfg == cfg {
-		return c.cli, true, nil
+		return cfg, c.cli, true, nil
 	}
-	e.drop(node)
-	cli, err = e.open(ctx, cfg)
-	if err != nil {
-		return nil, true, err
+	if f, ok := e.failed[node]; ok && f.cfg == cfg {
+		if now := e.now(); now.Before(f.until) {
+			return cfg, nil, true, fmt.Errorf("%w (Berth tries that engine again in %s, at %s UTC, or at once after scheduler-swarm:set --global node-engine)",
+				f.err, f.until.Sub(now).Round(time.Second), f.until.UTC().Format(time.TimeOnly))
+		}
 	}
-	e.clients[node] = nodeClient{cfg: cfg, cli: cli}
-	return cli, true, nil
+	return cfg, nil, true, nil
 }
 
 // Close closes the clients.

@@ -20,6 +20,7 @@ type fakeNode struct {
 	id     string
 	tasks  map[string]string // container → task
 	closed bool
+	hang   bool // SwarmNodeID answers only when its context ends
 }
 
 func (f *fakeNode) ExecAttached(context.Context, string, []string, []string, docker.Streams) (int, error) {
@@ -31,7 +32,13 @@ func (f *fakeNode) Usage(_ context.Context, id string) (docker.Usage, error) {
 	}
 	return docker.Usage{CPU: time.Second, Memory: 42 << 20, Read: time.Now()}, nil
 }
-func (f *fakeNode) SwarmNodeID(context.Context) (string, error) { return f.id, nil }
+func (f *fakeNode) SwarmNodeID(ctx context.Context) (string, error) {
+	if f.hang {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	return f.id, nil
+}
 func (f *fakeNode) SwarmTaskOf(_ context.Context, id string) (string, error) {
 	t, ok := f.tasks[id]
 	if !ok {
@@ -170,6 +177,135 @@ func TestNodeEnginePlainTCPOnlyWhenAskedFor(t *testing.T) {
 	l, err := ne.List(context.Background())
 	if err != nil || len(l) != 1 || l[0] != kept {
 		t.Fatalf("list %v, %v", l, err)
+	}
+}
+
+// setEngines writes the node engine settings as Set would keep them.
+func setEngines(t *testing.T, ne *NodeEngines, nodes ...NodeEngine) {
+	t.Helper()
+	if err := ne.write(context.Background(), nodeEnginesDoc{Nodes: nodes}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A node engine that does not answer delays the calls about its own node
+// only: not enter or the figures of a task on another node.
+func TestNodeEngineThatHangsDoesNotStallOtherNodes(t *testing.T) {
+	_, _, ne, _ := withNodeEngines(t)
+	far := &fakeNode{id: "far"}
+	dialing, release := make(chan struct{}), make(chan struct{})
+	ne.connect = func(_ context.Context, endpoint, _ string) (NodeClient, error) {
+		if endpoint == "tcp://10.0.0.9:2376" {
+			close(dialing)
+			<-release
+			return nil, errors.New("i/o timeout")
+		}
+		return far, nil
+	}
+	setEngines(t, ne, NodeEngine{Node: "dead", Endpoint: "tcp://10.0.0.9:2376", PlainTCP: true},
+		NodeEngine{Node: "far", Endpoint: "tcp://10.0.0.2:2376", PlainTCP: true})
+	deadDone := make(chan error)
+	go func() {
+		_, _, err := ne.Client(context.Background(), "dead")
+		deadDone <- err
+	}()
+	<-dialing
+	farDone := make(chan error, 1)
+	go func() {
+		cli, ok, err := ne.Client(context.Background(), "far")
+		if err == nil && (!ok || cli != NodeClient(far)) {
+			err = errors.New("not the far node's client")
+		}
+		farDone <- err
+	}()
+	select {
+	case err := <-farDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the far node's client waits for the dead node's dial")
+	}
+	close(release)
+	if err := <-deadDone; err == nil {
+		t.Fatal("the dead node's client opened")
+	}
+}
+
+// A failed opening is remembered: the error comes back, saying when the
+// engine is tried again, with no new dial until then.
+func TestNodeEngineFailureIsRememberedForAWhile(t *testing.T) {
+	_, _, ne, _ := withNodeEngines(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ne.now = func() time.Time { return now }
+	dials := 0
+	ne.connect = func(context.Context, string, string) (NodeClient, error) {
+		dials++
+		return nil, errors.New("connection refused")
+	}
+	setEngines(t, ne, NodeEngine{Node: "dead", Endpoint: "tcp://10.0.0.9:2376", PlainTCP: true})
+	for i := 0; i < 3; i++ {
+		_, ok, err := ne.Client(context.Background(), "dead")
+		if !ok || err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("attempt %d: ok %v, %v", i, ok, err)
+		}
+		if i > 0 && !strings.Contains(err.Error(), "again in 30s, at 03:04:35 UTC") {
+			t.Fatalf("attempt %d does not say when the engine is retried: %v", i, err)
+		}
+	}
+	if dials != 1 {
+		t.Fatalf("%d dials in 3 calls within %s", dials, retryAfter)
+	}
+	now = now.Add(retryAfter)
+	if _, _, err := ne.Client(context.Background(), "dead"); err == nil || dials != 2 {
+		t.Fatalf("after %s: %d dials, %v", retryAfter, dials, err)
+	}
+	// A new setting is tried at once.
+	setEngines(t, ne, NodeEngine{Node: "dead", Endpoint: "tcp://10.0.0.10:2376", PlainTCP: true})
+	if _, _, err := ne.Client(context.Background(), "dead"); err == nil || dials != 3 {
+		t.Fatalf("after a new setting: %d dials, %v", dials, err)
+	}
+}
+
+// An engine that answers its ping but not the question of which node it
+// is does not hold the caller past nodeCheckTimeout.
+func TestNodeEngineCheckHasATimeout(t *testing.T) {
+	_, _, ne, engines := withNodeEngines(t)
+	engines["tcp://10.0.0.2:2376"].hang = true
+	defer func(d time.Duration) { nodeCheckTimeout = d }(nodeCheckTimeout)
+	nodeCheckTimeout = 50 * time.Millisecond
+	setEngines(t, ne, NodeEngine{Node: "far", Endpoint: "tcp://10.0.0.2:2376", PlainTCP: true})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := ne.Client(context.Background(), "far")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the check's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node check has no timeout")
+	}
+}
+
+// --tls-dir's files are read when set: a key.pem that is a directory is
+// refused then.
+func TestCheckTLSDirReadsTheFiles(t *testing.T) {
+	dir := tlsDir(t)
+	if err := checkTLSDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "key.pem")
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(key, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTLSDir(dir); err == nil || !strings.Contains(err.Error(), "no readable key.pem") {
+		t.Fatalf("key.pem a directory: %v", err)
 	}
 }
 

@@ -1,0 +1,78 @@
+package docker
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+)
+
+// fakeEngine is an engine API that answers handle's paths (the version
+// prefix cut off).
+func fakeEngine(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, path string)) *NetworkAPI {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		path := r.URL.Path
+		if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v") && i > 0 {
+			path = path[i+1:]
+		}
+		handle(w, r, path)
+	}))
+	t.Cleanup(srv.Close)
+	api, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersion("1.44"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	return &NetworkAPI{conn: &conn{api: api, network: "berth"}}
+}
+
+// A network named berth-overlay that is not an attachable swarm overlay
+// is not taken for Berth's.
+func TestEnsureOverlayRefusesAnotherKindOfNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		net  string
+		want string // "" for success
+	}{
+		{`{"Name":"berth-overlay","Id":"n1","Driver":"overlay","Scope":"swarm","Attachable":true}`, ""},
+		{`{"Name":"berth-overlay","Id":"n1","Driver":"bridge","Scope":"local","Attachable":false}`, `driver "bridge"`},
+		{`{"Name":"berth-overlay","Id":"n1","Driver":"overlay","Scope":"swarm","Attachable":false}`, "attachable false"},
+	} {
+		c := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+			if path == "/networks" && r.Method == http.MethodGet {
+				w.Write([]byte("[" + tc.net + "]"))
+				return
+			}
+			t.Errorf("unexpected %s %s", r.Method, path)
+			http.Error(w, `{"message":"unexpected"}`, http.StatusInternalServerError)
+		})
+		err := c.EnsureOverlay(context.Background())
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.net, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "docker network rm berth-overlay")):
+			t.Errorf("%s: got %v, want an error with %q saying to remove it", tc.net, err, tc.want)
+		}
+	}
+}
+
+// Connect tells a container that is gone from a network that is.
+func TestConnectTellsAGoneContainerFromAMissingNetwork(t *testing.T) {
+	for msg, want := range map[string]string{
+		"No such container: c1":           "container c1 no longer exists",
+		"network berth-overlay not found": "network berth-overlay does not exist",
+	} {
+		c := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"message":"` + msg + `"}`))
+		})
+		err := c.Connect(context.Background(), "c1", Attachment{Network: "berth-overlay"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("engine says %q: got %v, want %q", msg, err, want)
+		}
+	}
+}
