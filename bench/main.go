@@ -17,8 +17,8 @@
 //	          the same context; failed requests under load over the
 //	          deploys, a caddy reload, and the gap of a caddy stop + run
 //	rebuild   the build of an unchanged app and of one with a changed
-//	          source file vs its first build, with BuildKit, the
-//	          classic builder and herokuish (issues 13 and 16)
+//	          source file vs its first build, with BuildKit and
+//	          herokuish (issues 13 and 16)
 //	pack      the same with the pack builder (CNB, its cache volume)
 //	serving   a new app's git push → its host answering 200 through
 //	          Berth vs a plain docker build (and build + run) of the

@@ -38,17 +38,57 @@ func ensureNetworkChild(name string) int {
 	defer dc.Close()
 	dc.SetNetwork(name)
 	if at, err := strconv.ParseInt(os.Getenv(envEnsureAt), 10, 64); err == nil {
+		if time.Now().UnixNano() > at {
+			// Reached the start line after the others may have begun: no race.
+			fmt.Printf("late %d\n", time.Now().UnixNano()-at)
+		}
 		time.Sleep(time.Until(time.Unix(0, at)))
 	}
 	ensure := dc.EnsureNetwork
 	if os.Getenv(envEnsureOverlay) != "" {
 		ensure = dc.EnsureOverlay
 	}
-	if err := ensure(ctx); err != nil {
+	fmt.Printf("span %d", time.Now().UnixNano())
+	err = ensure(ctx)
+	fmt.Printf(" %d\n", time.Now().UnixNano())
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// checkRaced fails unless the racers' calls overlapped: each reached the
+// start line before the agreed moment, and the last one began before the
+// first one ended. Without that the test passes without a race (a
+// loaded machine starting the processes late).
+func checkRaced(outs [][]byte) error {
+	var lastStart, firstEnd int64
+	for i, out := range outs {
+		var start, end int64
+		found := false
+		for _, line := range strings.Split(string(out), "\n") {
+			if late, ok := strings.CutPrefix(line, "late "); ok {
+				return fmt.Errorf("racer %d reached the start line %s ns after the agreed moment: no race; widen the start delay", i, late)
+			}
+			if _, err := fmt.Sscanf(line, "span %d %d", &start, &end); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("racer %d reported no start and end: %s", i, out)
+		}
+		if i == 0 || start > lastStart {
+			lastStart = start
+		}
+		if i == 0 || end < firstEnd {
+			firstEnd = end
+		}
+	}
+	if lastStart >= firstEnd {
+		return fmt.Errorf("the racers' calls did not overlap: the last began %s after the first ended", time.Duration(lastStart-firstEnd))
+	}
+	return nil
 }
 
 // cmdEnsureOverlay starts N processes that each make sure of Berth's
@@ -64,7 +104,7 @@ func cmdEnsureOverlay(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	n, err := strconv.Atoi(args[0])
 	ts.Check(err)
-	at := time.Now().Add(2 * time.Second).UnixNano()
+	at := time.Now().Add(4 * time.Second).UnixNano()
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	outs := make([][]byte, n)
@@ -84,6 +124,7 @@ func cmdEnsureOverlay(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("racer %d: %v: %s", i, errs[i], outs[i])
 		}
 	}
+	ts.Check(checkRaced(outs))
 }
 
 // networkIDs lists the networks called exactly name.
@@ -152,6 +193,9 @@ func TestEnsureNetworkRace(t *testing.T) {
 			t.Errorf("racer %d: %v: %s", i, errs[i], outs[i])
 		}
 	}
+	if err := checkRaced(outs); err != nil {
+		t.Error(err)
+	}
 	if ids := networkIDs(t, api, name); len(ids) != 1 {
 		t.Fatalf("%d racers made %d networks named %s, want 1: %v", racers, len(ids), name, ids)
 	}
@@ -207,5 +251,28 @@ func TestEnsureNetworkHealsDuplicates(t *testing.T) {
 	}
 	if ids := networkIDs(t, api, name); len(ids) != 1 || ids[0] != used {
 		t.Fatalf("after EnsureNetwork the networks named %s are %v, want only %s (the one with a container)", name, ids, used)
+	}
+}
+
+// TestCheckRaced: calls that did not overlap, or a racer that came late,
+// fail the race tests instead of passing them without a race.
+func TestCheckRaced(t *testing.T) {
+	for _, c := range []struct {
+		outs []string
+		ok   bool
+	}{
+		{[]string{"span 10 30\n", "span 20 40\n"}, true},
+		{[]string{"span 10 20\n", "span 20 40\n"}, false},
+		{[]string{"span 30 40\n", "span 10 20\n"}, false},
+		{[]string{"late 5\nspan 10 30\n", "span 20 40\n"}, false},
+		{[]string{"span 10 30\n", "error\n"}, false},
+	} {
+		var outs [][]byte
+		for _, o := range c.outs {
+			outs = append(outs, []byte(o))
+		}
+		if err := checkRaced(outs); (err == nil) != c.ok {
+			t.Errorf("checkRaced(%q) = %v, want ok %v", c.outs, err, c.ok)
+		}
 	}
 }

@@ -167,6 +167,9 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 		})
 		ts.Check(os.MkdirAll(dir, 0o755))
 		ts.Check(os.WriteFile(filepath.Join(dir, "ca.crt"), root, 0o644))
+		// Whose it is, for a later run's removeStaleWorkers (Docker reads
+		// only *.crt, *.cert and *.key here).
+		ts.Check(os.WriteFile(filepath.Join(dir, "berth-test.owner"), []byte(ownerRecord(os.Getpid())), 0o644))
 	case "cut":
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker cut: no running worker")
@@ -231,6 +234,9 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	if w.hostIP, w.workerIP, err = workerNet(); err != nil {
 		return err
 	}
+	// Sets of runs that were killed (a timeout panic, SIGKILL) and so
+	// never ran their clean-up; a live run's set is left alone.
+	removeStaleWorkers(ts.Logf)
 	// A leftover of a run that did not clean up (a suite timeout), or
 	// another run at once, holds the address: the join would fail in a
 	// way that does not say so.
@@ -247,6 +253,12 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 	w.ns = "berthsw" + w.id
 	w.hostIf, w.nsIf = "bswh"+w.id, "bsww"+w.id
 	w.cgroup = "/berth-sw-" + w.id
+	if err := os.MkdirAll(swarmOwnerDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(swarmOwnerDir, w.id), []byte(ownerRecord(os.Getpid())), 0o644); err != nil {
+		return err
+	}
 	w.bridgeAddr = envOr("BERTH_TEST_SWARM_WORKER_BRIDGE", "172.31.251.1/24")
 	// Short: the socket's path must fit a unix socket address.
 	if w.dir, err = os.MkdirTemp("", "berth-sw-"); err != nil {
@@ -559,6 +571,7 @@ func (w *swarmWorker) cleanUp() {
 	}
 	if w.ns != "" {
 		exec.Command("ip", "netns", "del", w.ns).Run()
+		os.Remove(filepath.Join(swarmOwnerDir, w.id))
 	}
 }
 

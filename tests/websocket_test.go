@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -174,10 +175,15 @@ func cmdWS(ts *testscript.TestScript, neg bool, args []string) {
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				ts.Fatalf("websocket %s is still open after %d s", args[1], secs)
-			case err != nil:
+			case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+				// The peer went away (its container stopped): the only
+				// ways a connection ends without a close frame.
 				ts.Logf("websocket %s ended after %s: %v", args[1], time.Since(start).Round(time.Millisecond), err)
 				fmt.Fprintln(ts.Stdout(), "closed without a close frame")
 				return
+			case err != nil:
+				// A malformed frame or a local error is a failure, not an end.
+				ts.Fatalf("websocket %s: reading after %s: %v", args[1], time.Since(start).Round(time.Millisecond), err)
 			}
 			ts.Logf("websocket %s: a frame of opcode %#x while waiting for the end", args[1], op)
 		}
