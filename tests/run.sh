@@ -91,40 +91,6 @@ else
 			iptables "$1" FORWARD -d "$pool" -j ACCEPT &&
 			iptables -t nat "$1" POSTROUTING -s "$pool" ! -d "$pool" -j MASQUERADE
 	}
-	# The swarm worker sets (tests/swarmworker_stale_test.go) of test
-	# binaries that were killed before their clean-up: each set's owner
-	# file says "PID STARTTIME"; one whose process is gone is removed
-	# (netns berthswID and its processes, veth bswhID, iptables rules,
-	# cgroup /berth-sw-ID). A live run's set is left alone.
-	remove_dead_swarmworkers() {
-		local f id pid start now d
-		for f in /run/berth-test-swarmworker/*; do
-			[ -f "$f" ] || continue
-			id=${f##*/}
-			[[ $id =~ ^[0-9]{1,5}$ ]] || continue
-			read -r pid start <"$f" || continue
-			now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $20}')
-			[ "$now" != "$start" ] || continue
-			for p in $(ip netns pids "berthsw$id" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-			for d in /sys/fs/cgroup/berth-sw-$id /sys/fs/cgroup/*/berth-sw-$id; do
-				[ -d "$d" ] || continue
-				find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-				sleep 1
-				find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-			done
-			while iptables -D INPUT -i "bswh$id" -j DROP 2>/dev/null; do :; done
-			while iptables -D OUTPUT -o "bswh$id" -j DROP 2>/dev/null; do :; done
-			ip link del "bswh$id" 2>/dev/null || true
-			ip netns del "berthsw$id" 2>/dev/null || true
-			rm -f "$f"
-		done
-		for f in /etc/docker/certs.d/*/berth-test.owner; do
-			[ -f "$f" ] || continue
-			read -r pid start <"$f" || continue
-			now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $20}')
-			[ "$now" = "$start" ] || rm -rf "${f%/*}"
-		done
-	}
 	stop_engine() {
 		trap - EXIT INT TERM
 		echo "==> removing the private Docker engine"
@@ -139,7 +105,6 @@ else
 		ip -4 -o addr show 2>/dev/null | awk -v p="$prefix." '$2 ~ /^br-/ && index($4, p) == 1 {print $2}' |
 			while read -r dev; do ip link del "$dev" 2>/dev/null || true; done
 		fw -D 2>/dev/null || true
-		remove_dead_swarmworkers
 		umount -R "$engine/data" "$engine/exec" 2>/dev/null || true
 		rm -rf "$engine" 2>/dev/null || true
 	}
