@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -76,17 +77,51 @@ func (c *NetworkAPI) EnsureOverlay(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	nets, err := c.networksNamed(ctx, name)
+	nets, err := c.waitAllocated(ctx, name)
 	if err != nil {
 		return err
 	}
 	for _, n := range nets {
-		if n.Driver != "overlay" || n.Scope != "swarm" || !n.Attachable {
+		// A swarm network the manager has stored but its allocator has
+		// not yet handled lists with no driver (the engine reads the
+		// driver from the allocation, not from the request): a creator
+		// that lists right after creating sees that. Only swarm makes
+		// swarm-scoped networks, and Berth asked for an overlay, so an
+		// empty driver there is Berth's overlay on its way.
+		driverOK := n.Driver == "overlay" || (n.Driver == "" && n.Scope == "swarm")
+		if !driverOK || n.Scope != "swarm" || !n.Attachable {
 			return fmt.Errorf("docker: the network %s (%s) is not Berth's overlay: it has driver %q, scope %q, attachable %v, where Berth needs an attachable swarm overlay; remove it (docker network rm %s, once nothing uses it) and Berth makes its own at the next swarm rollout or link",
 				name, shortNetID(n.ID), n.Driver, n.Scope, n.Attachable, name)
 		}
 	}
 	return nil
+}
+
+// overlayAllocationWait bounds how long EnsureOverlay waits for the swarm
+// to allocate an overlay just created (milliseconds on an idle manager).
+var overlayAllocationWait = 10 * time.Second
+
+// waitAllocated lists the networks called name until none is a swarm
+// network still waiting for its allocation (listed with no driver), or
+// overlayAllocationWait has passed: containers connected to it and tasks
+// placed on it meet a network ready for them.
+func (c *NetworkAPI) waitAllocated(ctx context.Context, name string) ([]network.Summary, error) {
+	deadline := time.Now().Add(overlayAllocationWait)
+	for {
+		nets, err := c.networksNamed(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		pending := slices.ContainsFunc(nets, func(n network.Summary) bool { return n.Driver == "" && n.Scope == "swarm" })
+		if !pending || time.Now().After(deadline) {
+			return nets, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func shortNetID(id string) string {

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -34,11 +35,18 @@ func fakeEngine(t *testing.T, handle func(w http.ResponseWriter, r *http.Request
 // A network named berth-overlay that is not an attachable swarm overlay
 // is not taken for Berth's.
 func TestEnsureOverlayRefusesAnotherKindOfNetwork(t *testing.T) {
+	defer func(w time.Duration) { overlayAllocationWait = w }(overlayAllocationWait)
+	overlayAllocationWait = 0
 	for _, tc := range []struct {
 		net  string
 		want string // "" for success
 	}{
 		{`{"Name":"berth-overlay","Id":"n1","Driver":"overlay","Scope":"swarm","Attachable":true}`, ""},
+		// Just created and still not allocated when the wait ends: no
+		// driver yet, but swarm-scoped, so Berth's (CI's failure at
+		// 16627af refused it).
+		{`{"Name":"berth-overlay","Id":"n1","Driver":"","Scope":"swarm","Attachable":true}`, ""},
+		{`{"Name":"berth-overlay","Id":"n1","Driver":"","Scope":"local","Attachable":true}`, `driver ""`},
 		{`{"Name":"berth-overlay","Id":"n1","Driver":"bridge","Scope":"local","Attachable":false}`, `driver "bridge"`},
 		{`{"Name":"berth-overlay","Id":"n1","Driver":"overlay","Scope":"swarm","Attachable":false}`, "attachable false"},
 	} {
@@ -74,5 +82,32 @@ func TestConnectTellsAGoneContainerFromAMissingNetwork(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("engine says %q: got %v, want %q", msg, err, want)
 		}
+	}
+}
+
+// EnsureOverlay waits for the swarm to allocate an overlay it lists with
+// no driver yet (just created), so that what connects to it next meets a
+// network ready for it.
+func TestEnsureOverlayWaitsForTheAllocation(t *testing.T) {
+	lists := 0
+	c := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+		if path != "/networks" || r.Method != http.MethodGet {
+			t.Errorf("unexpected %s %s", r.Method, path)
+			http.Error(w, `{"message":"unexpected"}`, http.StatusInternalServerError)
+			return
+		}
+		lists++
+		driver := ""
+		if lists > 3 {
+			driver = "overlay"
+		}
+		w.Write([]byte(`[{"Name":"berth-overlay","Id":"n1","Driver":"` + driver + `","Scope":"swarm","Attachable":true}]`))
+	})
+	if err := c.EnsureOverlay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// One list to find it exists (ensureNetwork), then until allocated.
+	if lists != 4 {
+		t.Errorf("listed %d times, want 4 (until the driver showed)", lists)
 	}
 }
