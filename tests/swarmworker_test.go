@@ -298,6 +298,15 @@ func (w *swarmWorker) start(ts *testscript.TestScript, e *privateEngine) error {
 			return fmt.Errorf("swarmworker: %w (the suite runs as root)", err)
 		}
 	}
+	// Nothing towards the worker is masqueraded: a host whose other rules
+	// masquerade the manager's addresses (../shared/fresh-dockerd.sh
+	// masquerades 172.30.0.0/15, which holds the manager's bridge, for
+	// every other destination) would rewrite the VXLAN packets' outer
+	// source to the veth's own address, and the worker's kernel drops
+	// them as above: the datastores' overlay dead, everything else fine.
+	if err := runCmd("iptables", w.noMasquerade("-I")...); err != nil {
+		return fmt.Errorf("swarmworker: %w", err)
+	}
 
 	// The engine, in the namespace (nsenter --net only: ip netns exec
 	// would also remount /sys, without the cgroup mounts dockerd needs)
@@ -512,6 +521,12 @@ func (w *swarmWorker) partition(op string) error {
 	return first
 }
 
+// noMasquerade is the iptables rule, added (-I) or deleted (-D), that
+// keeps the NAT table's POSTROUTING rules off packets to the worker.
+func (w *swarmWorker) noMasquerade(op string) []string {
+	return []string{"-t", "nat", op, "POSTROUTING", "-o", w.hostIf, "-j", "ACCEPT"}
+}
+
 func (w *swarmWorker) cleanUp() {
 	if w.cleanedUp {
 		return
@@ -567,6 +582,7 @@ func (w *swarmWorker) cleanUp() {
 		}
 	}
 	if w.hostIf != "" {
+		exec.Command("iptables", w.noMasquerade("-D")...).Run()
 		exec.Command("ip", "link", "del", w.hostIf).Run()
 	}
 	if w.ns != "" {
