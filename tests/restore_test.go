@@ -2,9 +2,11 @@ package tests
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,14 @@ type privateEngine struct {
 	dir, sock, bridge, pool, bridgeAddr string
 	cmd                                 *exec.Cmd
 	exited                              chan struct{}
+	// networkBridges are the Linux bridges of the engine's networks,
+	// listed each time it is stopped: dockerd leaves them behind, with
+	// their routes, which would keep their addresses from every later
+	// engine on the machine. tearDown removes them, except any that
+	// was there before the engine (docker_gwbridge of the machine's own
+	// engine, were it a swarm node: dockerd would take it as its own).
+	networkBridges []string
+	linksBefore    map[string]bool
 }
 
 type privateEngineKey struct{}
@@ -155,6 +165,14 @@ func (e *privateEngine) setUp(ts *testscript.TestScript) error {
 	e.pool = envOr("BERTH_TEST_DOCKERD_POOL", "172.30.0.0/16")
 	e.bridgeAddr = envOr("BERTH_TEST_DOCKERD_BRIDGE", "172.31.250.1/24")
 	e.bridge = fmt.Sprintf("brtpd%d", os.Getpid()%1000000)
+	links, err := net.Interfaces()
+	if err != nil {
+		return fmt.Errorf("privdockerd: listing the network interfaces: %w", err)
+	}
+	e.linksBefore = map[string]bool{}
+	for _, l := range links {
+		e.linksBefore[l.Name] = true
+	}
 	ts.Defer(e.tearDown)
 	for _, args := range [][]string{
 		// A MAC address of its own, as Docker gives the bridges it makes:
@@ -187,6 +205,7 @@ func (e *privateEngine) stop() error {
 	if e.cmd == nil {
 		return fmt.Errorf("privdockerd: not running")
 	}
+	e.listNetworkBridges()
 	e.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-e.exited:
@@ -205,9 +224,45 @@ func (e *privateEngine) tearDown() {
 		e.stop()
 	}
 	exec.Command("ip", "link", "del", e.bridge).Run()
+	for _, br := range e.networkBridges {
+		if !e.linksBefore[br] {
+			exec.Command("ip", "link", "del", br).Run()
+		}
+	}
 	e.firewall("-D")
 	exec.Command("umount", "-R", filepath.Join(e.dir, "data"), filepath.Join(e.dir, "exec")).Run()
 	os.RemoveAll(e.dir)
+}
+
+// listNetworkBridges adds the bridges of the running engine's bridge
+// networks (docker_gwbridge included) to networkBridges: a network's
+// bridge is named by its com.docker.network.bridge.name option, or else
+// br- and the first 12 characters of its ID.
+func (e *privateEngine) listNetworkBridges() {
+	ls := exec.Command("docker", "network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge")
+	ls.Env = e.env()
+	ids, err := ls.Output()
+	if err != nil || len(strings.Fields(string(ids))) == 0 {
+		return
+	}
+	inspect := exec.Command("docker", append([]string{"network", "inspect", "--format",
+		`{{.Id}} {{with index .Options "com.docker.network.bridge.name"}}{{.}}{{end}}`}, strings.Fields(string(ids))...)...)
+	inspect.Env = e.env()
+	out, err := inspect.Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2:
+			e.networkBridges = append(e.networkBridges, f[1])
+		case len(f) == 1 && len(f[0]) >= 12:
+			e.networkBridges = append(e.networkBridges, "br-"+f[0][:12])
+		}
+	}
+	slices.Sort(e.networkBridges)
+	e.networkBridges = slices.Compact(e.networkBridges)
 }
 
 func (e *privateEngine) logTail() string {
