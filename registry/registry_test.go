@@ -217,6 +217,25 @@ func (e *fakeEngine) ImagePush(_ context.Context, ref string, o client.ImagePush
 	return pushResponse{msgs: []jsonstream.Message{{Status: "pushed"}, {Aux: &aux}}}, nil
 }
 
+// RegistryLogin asks the registry's API base with the login, as dockerd
+// does: an answer other than 200 is a refusal.
+func (e *fakeEngine) RegistryLogin(_ context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/", nil)
+	if err != nil {
+		return client.RegistryLoginResult{}, err
+	}
+	req.SetBasicAuth(o.Username, o.Password)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		return client.RegistryLoginResult{}, err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return client.RegistryLoginResult{}, fmt.Errorf("login attempt to %s/v2/ failed with status: %s", e.srv.URL, res.Status)
+	}
+	return client.RegistryLoginResult{}, nil
+}
+
 type pushResponse struct {
 	io.ReadCloser
 	msgs []jsonstream.Message

@@ -22,11 +22,21 @@ import (
 	"github.com/berth-paas/berth/store"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client"
 )
 
 // Apps is what the settings need of the app core (*platform.Platform).
 type Apps interface {
 	App(ctx context.Context, name string) (*platform.App, error)
+}
+
+// LoginEngine is what the settings ask of Berth's Docker engine
+// (*client.Client is one): the push to a user's registry (Engine), and
+// the check of a login before it is kept (RegistryLogin: the engine's
+// own `docker login`, from the host that pushes).
+type LoginEngine interface {
+	Engine
+	RegistryLogin(ctx context.Context, options client.RegistryLoginOptions) (client.RegistryLoginResult, error)
 }
 
 // Settings are the registry settings. Make them with NewSettings.
@@ -35,7 +45,7 @@ type Settings struct {
 	apps Apps
 	// own is Berth's registry, nil when the config names none.
 	own    *Registry
-	engine Engine
+	engine LoginEngine
 	mu     sync.Mutex
 }
 
@@ -46,8 +56,9 @@ type SettingsConfig struct {
 	Apps Apps
 	// Own is Berth's registry (nil: none configured).
 	Own *Registry
-	// Engine is Berth's engine, which pushes to a user's registry.
-	Engine Engine
+	// Engine is Berth's engine, which checks a login and pushes to a
+	// user's registry.
+	Engine LoginEngine
 }
 
 // NewSettings returns the settings kept in cfg.Dir.
@@ -170,7 +181,9 @@ func (s *Settings) SetServer(ctx context.Context, app, value string) error {
 }
 
 // Login keeps the credentials app's images are pushed and pulled with
-// at server ("" app: every app's).
+// at server ("" app: every app's), once the registry has accepted them
+// (as Dokku's `docker login` does): a wrong password found at the next
+// deploy would fail a push far from the command that caused it.
 func (s *Settings) Login(ctx context.Context, app, server, user, password string) error {
 	host, _, _ := strings.Cut(strings.TrimSuffix(server, "/"), "/")
 	if err := CheckServer(host); err != nil {
@@ -178,6 +191,17 @@ func (s *Settings) Login(ctx context.Context, app, server, user, password string
 	}
 	if user == "" || password == "" {
 		return errors.New("registry:login needs a user name and a password (on stdin: --password-stdin)")
+	}
+	if app != "" {
+		if _, err := s.apps.App(ctx, app); err != nil {
+			return err
+		}
+	}
+	if s.engine == nil {
+		return errors.New("no engine to check the login with")
+	}
+	if _, err := s.engine.RegistryLogin(ctx, client.RegistryLoginOptions{ServerAddress: host, Username: user, Password: password}); err != nil {
+		return fmt.Errorf("%s refused the login of %s, which is not kept: %w (check the user name and password, and that the engine reaches the registry over HTTPS with a certificate it trusts)", host, user, err)
 	}
 	return s.change(ctx, app, func(sc *scope) error {
 		if sc.Logins == nil {
@@ -318,13 +342,23 @@ func (s *Settings) Publish(ctx context.Context, app string, version int, imageID
 		return s.own.Publish(ctx, app, version, imageID, gen, running)
 	}
 	host, _, _ := strings.Cut(server, "/")
+	// Without a login the push still carries an auth (an empty one):
+	// the engine refuses a push with none ("missing X-Registry-Auth"),
+	// which would fail a registry that takes anonymous pushes. The
+	// services get none.
+	a := registry.AuthConfig{ServerAddress: host}
 	if ok {
-		if auth, err = encodeAuth(registry.AuthConfig{Username: l.Username, Password: l.Password, ServerAddress: host}); err != nil {
-			return "", "", err
-		}
+		a.Username, a.Password = l.Username, l.Password
+	}
+	pushAuth, err := encodeAuth(a)
+	if err != nil {
+		return "", "", err
+	}
+	if ok {
+		auth = pushAuth
 	}
 	repo := server + "/" + app
-	dgst, err := pushImage(ctx, s.engine, imageID, repo, "v"+strconv.Itoa(version), auth)
+	dgst, err := pushImage(ctx, s.engine, imageID, repo, "v"+strconv.Itoa(version), pushAuth)
 	if err != nil {
 		if !ok {
 			err = fmt.Errorf("%w (no registry:login for %s: registry:login %s %s USER --password-stdin)", err, host, app, host)

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/berth-paas/berth/platform"
+	"github.com/moby/moby/client"
 )
 
 type fakeApps map[string]bool
@@ -21,7 +23,14 @@ func (f fakeApps) App(_ context.Context, name string) (*platform.App, error) {
 	return &platform.App{Name: name}, nil
 }
 
-func newSettings(t *testing.T, own *Registry, engine Engine) *Settings {
+// acceptingEngine accepts every login, and pushes nothing.
+type acceptingEngine struct{ LoginEngine }
+
+func (acceptingEngine) RegistryLogin(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+	return client.RegistryLoginResult{}, nil
+}
+
+func newSettings(t *testing.T, own *Registry, engine LoginEngine) *Settings {
 	t.Helper()
 	return NewSettings(SettingsConfig{Dir: t.TempDir(), Apps: fakeApps{"a": true, "b": true}, Own: own, Engine: engine})
 }
@@ -75,6 +84,13 @@ func TestAUsersRegistryGetsThePushWithItsLogin(t *testing.T) {
 	if a := pullAuth(t, auth); a.Username != pushUser || a.Password != srv.reg.pushPass {
 		t.Fatalf("the service's auth is not the login's: %+v", a.Username)
 	}
+	// A wrong password is refused, and the kept login stays.
+	if err := s.Login(ctx, "", srv.reg.Host(), pushUser, "wrong"); err == nil || !strings.Contains(err.Error(), "not kept") {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if _, auth, err := s.Publish(ctx, "a", 3, "sha256:x", 1, 0); err != nil || pullAuth(t, auth).Password != srv.reg.pushPass {
+		t.Fatalf("after a refused login the push used another password: %v", err)
+	}
 	// Another app without a server of its own still goes to Berth's (none
 	// here).
 	if ref, _, _ := s.Publish(ctx, "b", 1, "sha256:y", 1, 0); ref != "" {
@@ -82,8 +98,15 @@ func TestAUsersRegistryGetsThePushWithItsLogin(t *testing.T) {
 	}
 }
 
+func TestALoginForAnUnknownAppIsRefused(t *testing.T) {
+	s := newSettings(t, nil, acceptingEngine{})
+	if err := s.Login(context.Background(), "nope", "registry.example.com", "me", "pw"); err == nil {
+		t.Fatal("login kept for an app that does not exist")
+	}
+}
+
 func TestTheReportShowsNoPassword(t *testing.T) {
-	s := newSettings(t, nil, nil)
+	s := newSettings(t, nil, acceptingEngine{})
 	ctx := context.Background()
 	if err := s.Login(ctx, "a", "registry.example.com", "me", "s3cret-token"); err != nil {
 		t.Fatal(err)
@@ -99,7 +122,7 @@ func TestTheReportShowsNoPassword(t *testing.T) {
 }
 
 func TestTheSettingsFileIsTheOwnersOnly(t *testing.T) {
-	s := newSettings(t, nil, nil)
+	s := newSettings(t, nil, acceptingEngine{})
 	if err := s.Login(context.Background(), "", "registry.example.com", "me", "pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +136,7 @@ func TestTheSettingsFileIsTheOwnersOnly(t *testing.T) {
 }
 
 func TestADestroyedAppsSettingsGo(t *testing.T) {
-	s := newSettings(t, nil, nil)
+	s := newSettings(t, nil, acceptingEngine{})
 	ctx := context.Background()
 	if err := s.Login(ctx, "a", "registry.example.com", "me", "pw"); err != nil {
 		t.Fatal(err)
@@ -140,5 +163,47 @@ func TestARenamedAppKeepsItsSettings(t *testing.T) {
 	r, err := s.Report(ctx, "c")
 	if err != nil || r.Server != "registry.example.com/team" {
 		t.Fatalf("c's report %+v %v", r, err)
+	}
+}
+
+// refusingEngine records the auth of each push, which the registry
+// refuses.
+type refusingEngine struct {
+	acceptingEngine
+	auths []string
+}
+
+func (*refusingEngine) ImageTag(context.Context, client.ImageTagOptions) (client.ImageTagResult, error) {
+	return client.ImageTagResult{}, nil
+}
+
+func (*refusingEngine) ImageRemove(context.Context, string, client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+	return client.ImageRemoveResult{}, nil
+}
+
+func (e *refusingEngine) ImagePush(_ context.Context, _ string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
+	e.auths = append(e.auths, o.RegistryAuth)
+	return nil, errors.New("unauthorized: authentication required")
+}
+
+// Without a login the push still carries an auth, an empty one (the
+// engine refuses a push with none, which would fail a registry that
+// takes anonymous pushes), and its failure says what to run.
+func TestAPushWithoutALoginCarriesAnEmptyAuth(t *testing.T) {
+	e := &refusingEngine{}
+	s := newSettings(t, nil, e)
+	ctx := context.Background()
+	if err := s.SetServer(ctx, "a", "registry.example.com/team"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.Publish(ctx, "a", 1, "sha256:x", 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "no registry:login for registry.example.com: registry:login a registry.example.com USER --password-stdin") {
+		t.Fatalf("error %v", err)
+	}
+	if len(e.auths) != 1 {
+		t.Fatalf("%d pushes", len(e.auths))
+	}
+	if a := pullAuth(t, e.auths[0]); a.ServerAddress != "registry.example.com" || a.Username != "" || a.Password != "" {
+		t.Fatalf("push auth %+v", a)
 	}
 }
