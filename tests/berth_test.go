@@ -136,6 +136,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"tcp":                cmdTCP,
 			"ws":                 cmdWS,
 			"wsappimage":         cmdWSAppImage,
+			"userregistry":       cmdUserRegistry,
 		},
 	}
 }

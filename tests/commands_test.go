@@ -37,6 +37,8 @@ type instance struct {
 	caddy berthtest.Caddy
 	load  *loadRun
 	acme  *acmeEnv // set by pebble start
+	// userRegistry is set by userregistry start (userregistry_test.go).
+	userRegistry *userRegistry
 }
 
 type instanceKey struct{}
