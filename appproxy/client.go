@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -45,6 +46,7 @@ type Client struct {
 	idleTimeout           time.Duration
 	readBufSize           int
 	writeBufSize          int
+	unackedTimeout        time.Duration
 
 	mu      sync.Mutex
 	idle    map[string][]*conn // per target, most recently used last
@@ -74,7 +76,25 @@ type ClientConfig struct {
 	// ReadBufferSize and WriteBufferSize size each connection's
 	// buffers (default 4 KiB, Go's).
 	ReadBufferSize, WriteBufferSize int
+	// UnackedTimeout ends a connection when what was sent on it has gone
+	// unacknowledged this long (Linux's TCP_USER_TIMEOUT; elsewhere
+	// nothing). Default DefaultUnackedTimeout; negative: the kernel's
+	// own (about 15 minutes of retransmissions).
+	UnackedTimeout time.Duration
 }
+
+// DefaultUnackedTimeout bounds a request sent on a kept-alive connection
+// to a host that vanished (a swarm node that lost power or its link):
+// it is not a dial, so neither the dial timeout nor the passive health
+// notices it, and without a bound it waits for proxy_read_timeout (60 s
+// by default) and fails. With it, the request fails with ErrUnreachable
+// after 3 s, the target leaves the choice as a failed dial's does, and
+// a GET is tried on another target within the try duration (5 s). A
+// host that is there acknowledges within milliseconds, even when its
+// app is slow, stopped or paused (the kernel answers): 3 s is about
+// four retransmissions on a LAN. Connections that carry a request body
+// go without it (see roundTrip).
+const DefaultUnackedTimeout = 3 * time.Second
 
 // NewClient returns a client with cfg's settings.
 func NewClient(cfg ClientConfig) *Client {
@@ -87,6 +107,7 @@ func NewClient(cfg ClientConfig) *Client {
 		idleTimeout:           cfg.IdleTimeout,
 		readBufSize:           cfg.ReadBufferSize,
 		writeBufSize:          cfg.WriteBufferSize,
+		unackedTimeout:        cfg.UnackedTimeout,
 		idle:                  make(map[string][]*conn),
 	}
 	if c.dial == nil {
@@ -106,6 +127,9 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	if c.writeBufSize <= 0 {
 		c.writeBufSize = 4 << 10
+	}
+	if c.unackedTimeout == 0 {
+		c.unackedTimeout = DefaultUnackedTimeout
 	}
 	return c
 }
@@ -158,6 +182,9 @@ type conn struct {
 	idleAt time.Time
 	used   bool // served a request before: a failure may be a stale connection
 	broken atomic.Bool
+	// unackedBound: the connection has the client's unacked timeout
+	// (setUnackedTimeout), until it carries a request body.
+	unackedBound bool
 }
 
 // limitReader limits the bytes the response's header may take, as Go's
@@ -216,6 +243,9 @@ func (c *Client) get(ctx context.Context, target string, fresh bool) (*conn, err
 		return nil, err
 	}
 	pc := &conn{nc: nc, target: target}
+	if c.unackedTimeout > 0 {
+		pc.unackedBound = setUnackedTimeout(nc, c.unackedTimeout) == nil
+	}
 	pc.lr.nc = nc
 	pc.cw.nc = nc
 	pc.br = bufio.NewReaderSize(&pc.lr, c.readBufSize)
@@ -361,6 +391,18 @@ type roundTripError struct {
 func (e *roundTripError) Error() string { return e.err.Error() }
 func (e *roundTripError) Unwrap() error { return e.err }
 
+// ErrUnreachable is a round trip's failure (errors.Is) when the
+// target's host stopped acknowledging what was sent for the unacked
+// timeout (the kernel's ETIMEDOUT): the host is gone, not just its app.
+// The app may have acted on the request before it went, so only what
+// may be sent twice is tried again, on another target.
+var ErrUnreachable = errors.New("appproxy: the app's host stopped acknowledging (gone from the network?)")
+
+// Is makes a kernel ETIMEDOUT an ErrUnreachable.
+func (e *roundTripError) Is(target error) bool {
+	return target == ErrUnreachable && errors.Is(e.err, syscall.ETIMEDOUT)
+}
+
 // Timeout keeps a timeout a net.Error for statusError (504).
 func (e *roundTripError) Timeout() bool {
 	var ne net.Error
@@ -449,6 +491,15 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		}
 		setHeaderDeadline()
 	} else {
+		// An app that reads a body slowly (an upload written to a slow
+		// disk) closes its receive window, and the kernel counts the
+		// time the window stays shut against the unacked timeout: a
+		// connection that carries a body goes back to the kernel's own
+		// bound for good (one syscall, on the first body only).
+		if pc.unackedBound {
+			setUnackedTimeout(pc.nc, 0)
+			pc.unackedBound = false
+		}
 		// The body is written from a goroutine: an app may answer (a
 		// 413, a redirect) before reading it all, and the caller must
 		// hear it.

@@ -151,21 +151,49 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		proxyErr = err
 		dial := p.cfg.IsDialError(err)
-		if dial {
+		// A host that stopped acknowledging (a kept-alive connection to
+		// a node that vanished) is as gone as one whose dial failed.
+		unreachable := errors.Is(err, ErrUnreachable)
+		if dial || unreachable {
 			tried.add(target)
 			if p.health != nil {
 				// Every other request skips it now, rather than wait
 				// for its own dial to fail (a dead node's tasks).
 				p.health.markDown(target)
 			}
+			if unreachable {
+				// The host is gone, not one port of it: every target
+				// on it (a swarm node's tasks share its address) is
+				// skipped too, or a request could meet two of them in
+				// a row, 3 s each, past the try duration.
+				p.skipHost(r, target, &tried)
+			}
 		} else if marked {
 			p.health.markUp(target) // the dial worked
 		}
 		// A failed dial sent nothing: another target that was not
-		// tried yet is tried at once (nginx's proxy_next_upstream).
-		untried := dial && tried.hasUntried(p.cfg.Targets(r))
+		// tried yet is tried at once (nginx's proxy_next_upstream); so
+		// is a GET whose target's host vanished under it (tryAgain
+		// retries no other method after a round trip began).
+		untried := (dial || unreachable) && tried.hasUntried(p.cfg.Targets(r))
 		if !p.tryAgain(r, start, proxyErr, untried) {
 			return p.giveUp(w, r, proxyErr)
+		}
+	}
+}
+
+// skipHost marks every target on gone's host tried and down.
+func (p *Proxy) skipHost(r *http.Request, gone string, tried *triedSet) {
+	host, _, err := net.SplitHostPort(gone)
+	if err != nil {
+		return
+	}
+	for _, t := range p.cfg.Targets(r) {
+		if h, _, err := net.SplitHostPort(t); err == nil && h == host && t != gone {
+			tried.add(t)
+			if p.health != nil {
+				p.health.markDown(t)
+			}
 		}
 	}
 }

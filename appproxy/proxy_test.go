@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -584,5 +585,79 @@ func TestNoIntervalStopsWhenTheClientIsGone(t *testing.T) {
 	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
 	if err != nil || resp.StatusCode != 499 || asked.Load() != 2 {
 		t.Fatalf("status %d, error %v, asked for targets %d times (want 2)", resp.StatusCode, err, asked.Load())
+	}
+}
+
+// vanishedConn is a connection to a host that vanished: what is written
+// goes into the kernel's buffer, and the read ends as the unacked
+// timeout ends it (ETIMEDOUT).
+type vanishedConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c vanishedConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return len(p), nil
+}
+
+func (c vanishedConn) Read([]byte) (int, error) {
+	return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}
+}
+
+// proxyWithVanished is a proxy whose targets are two ports of the host
+// "vanished" (each a vanishedConn) and the live app's address.
+func proxyWithVanished(t *testing.T, live string, writes *atomic.Int32, dials *atomic.Int32) *Proxy {
+	dialer := &net.Dialer{}
+	c := NewClient(ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
+		if !strings.HasPrefix(a, "vanished:") {
+			return dialer.DialContext(ctx, network, a)
+		}
+		dials.Add(1)
+		mine, theirs := net.Pipe()
+		t.Cleanup(func() { theirs.Close() })
+		return vanishedConn{Conn: mine, writes: writes}, nil
+	}})
+	t.Cleanup(c.CloseIdle)
+	targets := []string{"vanished:1", "vanished:2"}
+	if live != "" {
+		targets = append(targets, live)
+	}
+	return New(Config{Client: c, Targets: func(*http.Request) []string { return targets },
+		TryDuration: 2 * time.Second, TryInterval: time.Hour})
+}
+
+// A GET whose target's host stopped acknowledging is tried at once on
+// another target, and the vanished host's targets are skipped from then
+// on, as a failed dial's target is: one connection to the host in all;
+// the same failure of a POST is not sent again (the app may have acted
+// on it): a 504.
+func TestUnreachableHostIsSkippedAndAGETTriedElsewhere(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "live") }))
+	defer app.Close()
+	var writes, dials atomic.Int32
+	p := proxyWithVanished(t, addr(app), &writes, &dials)
+	for i := range 20 {
+		// A second at most: only a retry at once (TryInterval is an
+		// hour) serves in time.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil).WithContext(ctx))
+		cancel()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %d: status %d, error %v", i, resp.StatusCode, err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("the vanished host was dialed %d times, want 1 (then skipped)", n)
+	}
+
+	var postWrites, postDials atomic.Int32
+	p = proxyWithVanished(t, "", &postWrites, &postDials)
+	_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("x")))
+	if status(t, err) != http.StatusGatewayTimeout || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("POST: %v", err)
+	}
+	if n := postDials.Load(); n != 1 {
+		t.Errorf("POST sent %d times, want 1", n)
 	}
 }

@@ -1,0 +1,71 @@
+//go:build linux
+
+package appproxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// unackedTimeoutOf reads c's one idle connection's TCP_USER_TIMEOUT in
+// milliseconds.
+func unackedTimeoutOf(t *testing.T, c *Client, target string) int {
+	t.Helper()
+	c.mu.Lock()
+	cs := c.idle[target]
+	c.mu.Unlock()
+	if len(cs) != 1 {
+		t.Fatalf("%d idle connections, want 1", len(cs))
+	}
+	rc, err := cs[0].nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int
+	var gerr error
+	rc.Control(func(fd uintptr) { ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return ms
+}
+
+// A connection to an app has the unacked timeout (what ends a request
+// on a kept-alive connection to a vanished host) until it carries a
+// request body, which a slow reader may keep unacknowledged longer.
+func TestClientBoundsUnacknowledgedDataUntilABody(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer app.Close()
+	p, c := clientProxy(t, addr(app), ClientConfig{})
+	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if ms := unackedTimeoutOf(t, c, addr(app)); ms != int(DefaultUnackedTimeout.Milliseconds()) {
+		t.Fatalf("TCP_USER_TIMEOUT %d ms after a GET, want %d", ms, DefaultUnackedTimeout.Milliseconds())
+	}
+	if _, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("body"))); err != nil {
+		t.Fatal(err)
+	}
+	if ms := unackedTimeoutOf(t, c, addr(app)); ms != 0 {
+		t.Fatalf("TCP_USER_TIMEOUT %d ms after a body, want the kernel's (0)", ms)
+	}
+}
+
+// Negative: the kernel's own bound from the start.
+func TestClientUnackedTimeoutOff(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer app.Close()
+	p, c := clientProxy(t, addr(app), ClientConfig{UnackedTimeout: -1})
+	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if ms := unackedTimeoutOf(t, c, addr(app)); ms != 0 {
+		t.Fatalf("TCP_USER_TIMEOUT %d ms, want 0", ms)
+	}
+}
