@@ -137,6 +137,7 @@ func scriptParams(dir string, files []string) testscript.Params {
 			"ws":                 cmdWS,
 			"wsappimage":         cmdWSAppImage,
 			"userregistry":       cmdUserRegistry,
+			"wsappbin":           cmdWSAppBin,
 		},
 	}
 }

@@ -390,6 +390,9 @@ type loadRun struct {
 	mark                     time.Time
 	after, afterFailed       int
 	inFlight, inFlightFailed int
+	// slowestAfter is the longest a request begun after the mark took
+	// (a measurement: how long a lost node held requests up).
+	slowestAfter time.Duration
 }
 
 // Load bounds: the generator stops by itself after these.
@@ -450,6 +453,7 @@ func cmdLoad(ts *testscript.TestScript, neg bool, args []string) {
 		if !l.mark.IsZero() {
 			fmt.Fprintf(ts.Stdout(), "after the mark: requests %d failed %d\n", l.after, l.afterFailed)
 			fmt.Fprintf(ts.Stdout(), "in flight at the mark: requests %d failed %d\n", l.inFlight, l.inFlightFailed)
+			fmt.Fprintf(ts.Stdout(), "slowest after the mark: %s\n", l.slowestAfter.Round(time.Millisecond))
 		}
 		for _, body := range slices.Sorted(maps.Keys(l.bodies)) {
 			fmt.Fprintf(ts.Stdout(), "body %q: %d\n", body, l.bodies[body])
@@ -543,6 +547,7 @@ func (l *loadRun) count(began time.Time, failed bool) {
 		if failed {
 			l.afterFailed++
 		}
+		l.slowestAfter = max(l.slowestAfter, time.Since(began))
 	}
 }
 

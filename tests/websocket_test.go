@@ -57,6 +57,19 @@ func cmdWSAppImage(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(wsAppImage.err)
 }
 
+// cmdWSAppBin builds wsapp/ static into the script's PATH (Go's build
+// cache makes it quick after the first): an app binary for a script's
+// own Dockerfile, one that keeps its connections alive (Go's server),
+// where busybox httpd closes each.
+//
+//	wsappbin PATH
+func cmdWSAppBin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: wsappbin PATH")
+	}
+	ts.Check(berthtest.GoBuild(moduleRoot, ts.MkAbs(args[0]), "./tests/wsapp", nil, "CGO_ENABLED=0"))
+}
+
 // wsConns are the websockets scripts hold open by name (ws open).
 var wsConns sync.Map // "script-pointer name" → *wsConn
 
