@@ -96,6 +96,14 @@ type ClientConfig struct {
 // go without it (see roundTrip).
 const DefaultUnackedTimeout = 3 * time.Second
 
+// keepAliveIdle is how long a connection with the unacked timeout goes
+// without a byte from the app before the kernel probes it (Caddy's
+// dialer: 15 s): a request in flight when its host vanished, all of it
+// acknowledged, fails about keepAliveIdle + 1 s after it was sent, and
+// a GET goes to another target (ServeHTTP). Idle connections are probed
+// as often: one small packet and its answer per connection every 5 s.
+const keepAliveIdle = 5 * time.Second
+
 // NewClient returns a client with cfg's settings.
 func NewClient(cfg ClientConfig) *Client {
 	c := &Client{

@@ -176,6 +176,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		// is a GET whose target's host vanished under it (tryAgain
 		// retries no other method after a round trip began).
 		untried := (dial || unreachable) && tried.hasUntried(p.cfg.Targets(r))
+		if unreachable && untried && r.Method == http.MethodGet && p.cfg.TryDuration > 0 && r.Context().Err() == nil {
+			// Even past the try duration: a GET that was in flight when
+			// its host vanished is found out by the kernel's probes
+			// seconds later, the client still waits, and the answer it
+			// waits for cannot come. Each round skips one host, so this
+			// ends.
+			continue
+		}
 		if !p.tryAgain(r, start, proxyErr, untried) {
 			return p.giveUp(w, r, proxyErr)
 		}

@@ -607,7 +607,7 @@ func (c vanishedConn) Read([]byte) (int, error) {
 
 // proxyWithVanished is a proxy whose targets are two ports of the host
 // "vanished" (each a vanishedConn) and the live app's address.
-func proxyWithVanished(t *testing.T, live string, writes *atomic.Int32, dials *atomic.Int32) *Proxy {
+func proxyWithVanished(t *testing.T, live string, writes *atomic.Int32, dials *atomic.Int32, try time.Duration) *Proxy {
 	dialer := &net.Dialer{}
 	c := NewClient(ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
 		if !strings.HasPrefix(a, "vanished:") {
@@ -624,7 +624,7 @@ func proxyWithVanished(t *testing.T, live string, writes *atomic.Int32, dials *a
 		targets = append(targets, live)
 	}
 	return New(Config{Client: c, Targets: func(*http.Request) []string { return targets },
-		TryDuration: 2 * time.Second, TryInterval: time.Hour})
+		TryDuration: try, TryInterval: time.Hour})
 }
 
 // A GET whose target's host stopped acknowledging is tried at once on
@@ -636,7 +636,7 @@ func TestUnreachableHostIsSkippedAndAGETTriedElsewhere(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "live") }))
 	defer app.Close()
 	var writes, dials atomic.Int32
-	p := proxyWithVanished(t, addr(app), &writes, &dials)
+	p := proxyWithVanished(t, addr(app), &writes, &dials, 2*time.Second)
 	for i := range 20 {
 		// A second at most: only a retry at once (TryInterval is an
 		// hour) serves in time.
@@ -652,12 +652,40 @@ func TestUnreachableHostIsSkippedAndAGETTriedElsewhere(t *testing.T) {
 	}
 
 	var postWrites, postDials atomic.Int32
-	p = proxyWithVanished(t, "", &postWrites, &postDials)
+	p = proxyWithVanished(t, "", &postWrites, &postDials, 2*time.Second)
 	_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("x")))
 	if status(t, err) != http.StatusGatewayTimeout || !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("POST: %v", err)
 	}
 	if n := postDials.Load(); n != 1 {
 		t.Errorf("POST sent %d times, want 1", n)
+	}
+}
+
+// A GET found unreachable after the try duration (in flight when its
+// host vanished: the kernel's probes tell seconds later) still goes to
+// another target; a POST does not.
+func TestUnreachableGETIsTriedElsewhereEvenPastTheTryDuration(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "live") }))
+	defer app.Close()
+	for _, method := range []string{"GET", "POST"} {
+		var writes, dials atomic.Int32
+		// A nanosecond: every failure comes after it.
+		p := proxyWithVanished(t, addr(app), &writes, &dials, time.Nanosecond)
+		for i := 0; dials.Load() == 0 && i < 100; i++ {
+			resp, err := serve(p, httptest.NewRequest(method, "http://web.test/", nil))
+			if dials.Load() == 0 {
+				continue // the live app was chosen first
+			}
+			switch {
+			case method == "GET" && (err != nil || resp.StatusCode != 200):
+				t.Fatalf("GET: status %d, error %v", resp.StatusCode, err)
+			case method == "POST" && !errors.Is(err, ErrUnreachable):
+				t.Fatalf("POST: %v, want ErrUnreachable (not sent again)", err)
+			}
+		}
+		if dials.Load() != 1 {
+			t.Fatalf("%s: the vanished host was dialed %d times, want 1", method, dials.Load())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +17,12 @@ import (
 // unackedTimeoutOf reads c's one idle connection's TCP_USER_TIMEOUT in
 // milliseconds.
 func unackedTimeoutOf(t *testing.T, c *Client, target string) int {
+	t.Helper()
+	return sockoptOf(t, c, target, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+}
+
+// sockoptOf reads an integer socket option of c's one idle connection.
+func sockoptOf(t *testing.T, c *Client, target string, level, opt int) int {
 	t.Helper()
 	c.mu.Lock()
 	cs := c.idle[target]
@@ -29,7 +36,7 @@ func unackedTimeoutOf(t *testing.T, c *Client, target string) int {
 	}
 	var ms int
 	var gerr error
-	rc.Control(func(fd uintptr) { ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT) })
+	rc.Control(func(fd uintptr) { ms, gerr = unix.GetsockoptInt(int(fd), level, opt) })
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
@@ -48,6 +55,17 @@ func TestClientBoundsUnacknowledgedDataUntilABody(t *testing.T) {
 	}
 	if ms := unackedTimeoutOf(t, c, addr(app)); ms != int(DefaultUnackedTimeout.Milliseconds()) {
 		t.Fatalf("TCP_USER_TIMEOUT %d ms after a GET, want %d", ms, DefaultUnackedTimeout.Milliseconds())
+	}
+	// Probed after keepAliveIdle without a byte from the app, every
+	// second: a request in flight when the host vanished ends too.
+	for opt, want := range map[[2]int]int{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE}:   1,
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE}:  int(keepAliveIdle / time.Second),
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL}: 1,
+	} {
+		if got := sockoptOf(t, c, addr(app), opt[0], opt[1]); got != want {
+			t.Errorf("socket option %v is %d, want %d", opt, got, want)
+		}
 	}
 	if _, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("body"))); err != nil {
 		t.Fatal(err)
