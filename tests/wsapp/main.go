@@ -1,9 +1,12 @@
 // Command wsapp is the websocket app of the end-to-end suite
-// (testdata/websocket.txtar). It is built static and imported as the image
+// (testdata/websocket.txtar), and the app that keeps its connections
+// alive in serial/scheduler_swarm_nodes_cut.txtar (wsappbin). It is built static and imported as the image
 // berth-test/wsapp (no registry is reachable); an app's Dockerfile builds
 // FROM it and sets WS_VERSION. It listens on $PORT and serves:
 //
 //	/     "wsapp WS_VERSION", a plain page for the checks and the scripts
+//	/slow?s=N  "wsapp WS_VERSION slow" after N seconds (node loss: a
+//	      request in flight when its node vanished)
 //	/ws   a websocket (RFC 6455, by hand: the suite adds no dependency)
 //	      that answers each text message with "WS_VERSION: MESSAGE",
 //	      each binary message with the same bytes, a ping with a pong
@@ -24,6 +27,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -36,6 +40,17 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "wsapp %s\n", version)
+	})
+	// /slow?s=N answers after N seconds (at most 60): a request in
+	// flight for a while, for the node-loss script.
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("s"))
+		if err != nil || n < 0 || n > 60 {
+			http.Error(w, "s=SECONDS (0 to 60)", http.StatusBadRequest)
+			return
+		}
+		time.Sleep(time.Duration(n) * time.Second)
+		fmt.Fprintf(w, "wsapp %s slow\n", version)
 	})
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { serveWS(w, r, version) })
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
