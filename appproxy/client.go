@@ -88,21 +88,25 @@ type ClientConfig struct {
 // it is not a dial, so neither the dial timeout nor the passive health
 // notices it, and without a bound it waits for proxy_read_timeout (60 s
 // by default) and fails. With it, the request fails with ErrUnreachable
-// after 3 s, the target leaves the choice as a failed dial's does, and
-// a GET is tried on another target within the try duration (5 s). A
-// host that is there acknowledges within milliseconds, even when its
-// app is slow, stopped or paused (the kernel answers): 3 s is about
-// four retransmissions on a LAN. Connections that carry a request body
-// go without it (see roundTrip).
-const DefaultUnackedTimeout = 3 * time.Second
+// after 4 s, every target on the host leaves the choice as a failed
+// dial's does, and a GET is tried on another target. A host that is
+// there acknowledges within milliseconds (its kernel answers, whatever
+// its app is doing), but for a connection that its app's full accept
+// queue dropped: 4 s is about five retransmissions on a LAN.
+// Connections go without it while they carry a request body (see
+// roundTrip).
+const DefaultUnackedTimeout = 4 * time.Second
 
 // keepAliveIdle is how long a connection with the unacked timeout goes
-// without a byte from the app before the kernel probes it (Caddy's
-// dialer: 15 s): a request in flight when its host vanished, all of it
-// acknowledged, fails about keepAliveIdle + 1 s after it was sent, and
-// a GET goes to another target (ServeHTTP). Idle connections are probed
-// as often: one small packet and its answer per connection every 5 s.
-const keepAliveIdle = 5 * time.Second
+// without a byte from the app before the kernel probes it, then every
+// second (Caddy's dialer: after 15 s, every 30 s). A request in flight
+// when its host vanished, all of it acknowledged, sends nothing more, so
+// only the probes find it out: the kernel ends the connection once the
+// app's host has been silent for the unacked timeout with a probe out,
+// so three probes in a row must go unanswered (at 1, 2 and 3 s), and a
+// GET goes to another target (ServeHTTP). The cost: a probe and its
+// answer per idle connection a second.
+const keepAliveIdle = 1 * time.Second
 
 // NewClient returns a client with cfg's settings.
 func NewClient(cfg ClientConfig) *Client {
@@ -191,8 +195,9 @@ type conn struct {
 	used   bool // served a request before: a failure may be a stale connection
 	broken atomic.Bool
 	// unackedBound: the connection has the client's unacked timeout
-	// (setUnackedTimeout), until it carries a request body.
-	unackedBound bool
+	// (setUnackedTimeout); bodyUnbound: it was taken off for a request
+	// body, and goes back on when the connection is idle again (put).
+	unackedBound, bodyUnbound bool
 }
 
 // limitReader limits the bytes the response's header may take, as Go's
@@ -298,6 +303,12 @@ func (c *Client) put(pc *conn) {
 	}
 	pc.used = true
 	pc.idleAt = time.Now()
+	if pc.bodyUnbound {
+		// The body is written and the answer read: nothing of it can
+		// sit behind a shut window now.
+		pc.unackedBound = setUnackedTimeout(pc.nc, c.unackedTimeout) == nil
+		pc.bodyUnbound = false
+	}
 	c.mu.Lock()
 	cs := c.idle[pc.target]
 	if c.closed || len(cs) >= c.maxIdlePerTarget || (c.maxIdle > 0 && c.nIdle >= c.maxIdle) {
@@ -501,12 +512,12 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 	} else {
 		// An app that reads a body slowly (an upload written to a slow
 		// disk) closes its receive window, and the kernel counts the
-		// time the window stays shut against the unacked timeout: a
-		// connection that carries a body goes back to the kernel's own
-		// bound for good (one syscall, on the first body only).
+		// time the window stays shut against the unacked timeout: while
+		// a connection carries a body it has the kernel's own bound
+		// (a syscall here and one in put, for requests with a body).
 		if pc.unackedBound {
-			setUnackedTimeout(pc.nc, 0)
-			pc.unackedBound = false
+			pc.unackedBound = setUnackedTimeout(pc.nc, 0) != nil
+			pc.bodyUnbound = !pc.unackedBound
 		}
 		// The body is written from a goroutine: an app may answer (a
 		// 413, a redirect) before reading it all, and the caller must

@@ -15,12 +15,12 @@ import (
 // may go unacknowledged before the kernel ends the connection with
 // ETIMEDOUT. With d > 0 it also has the kernel probe the connection
 // after keepAliveIdle without a byte from the app, every second
-// (SO_KEEPALIVE): a request the app's host acknowledged and then
-// vanished sends nothing more, so without probes only
-// proxy_read_timeout would end it; with them it ends d after the first
-// unanswered probe. A host that is there answers a probe from its
-// kernel, however long its app takes. d == 0 restores the kernel's own
-// bound and leaves the probes.
+// (SO_KEEPALIVE). With TCP_USER_TIMEOUT set the kernel ignores the probe
+// count: it ends the connection at the first probe tick at which the
+// app's host has been silent for d with a probe out (Linux's
+// tcp_keepalive_timer), so d must leave room for several probes after
+// keepAliveIdle. d == 0 restores the kernel's own bound (and its probe
+// count) and leaves the probes.
 func setUnackedTimeout(nc net.Conn, d time.Duration) error {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {

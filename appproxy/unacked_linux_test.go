@@ -3,7 +3,9 @@
 package appproxy
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,31 +32,55 @@ func sockoptOf(t *testing.T, c *Client, target string, level, opt int) int {
 	if len(cs) != 1 {
 		t.Fatalf("%d idle connections, want 1", len(cs))
 	}
-	rc, err := cs[0].nc.(syscall.Conn).SyscallConn()
+	return connSockopt(t, cs[0].nc, level, opt)
+}
+
+// connSockopt reads an integer socket option of nc.
+func connSockopt(t *testing.T, nc net.Conn, level, opt int) int {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ms int
+	var v int
 	var gerr error
-	rc.Control(func(fd uintptr) { ms, gerr = unix.GetsockoptInt(int(fd), level, opt) })
+	rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), level, opt) })
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
-	return ms
+	return v
 }
 
 // A connection to an app has the unacked timeout (what ends a request
-// on a kept-alive connection to a vanished host) until it carries a
-// request body, which a slow reader may keep unacknowledged longer.
-func TestClientBoundsUnacknowledgedDataUntilABody(t *testing.T) {
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+// on a kept-alive connection to a vanished host) and keepalive probes,
+// but not while it carries a request body, which a slow reader may keep
+// unacknowledged longer; idle again, it has the timeout back.
+func TestClientBoundsUnacknowledgedDataButNotABody(t *testing.T) {
+	inBody := make(chan struct{})
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == "POST" {
+			inBody <- struct{}{}
+			<-release
+		}
+	}))
 	defer app.Close()
-	p, c := clientProxy(t, addr(app), ClientConfig{})
+	var conns []net.Conn
+	dialer := &net.Dialer{}
+	p, c := clientProxy(t, addr(app), ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
+		nc, err := dialer.DialContext(ctx, network, a)
+		if err == nil {
+			conns = append(conns, nc)
+		}
+		return nc, err
+	}})
+	want := int(DefaultUnackedTimeout.Milliseconds())
 	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if ms := unackedTimeoutOf(t, c, addr(app)); ms != int(DefaultUnackedTimeout.Milliseconds()) {
-		t.Fatalf("TCP_USER_TIMEOUT %d ms after a GET, want %d", ms, DefaultUnackedTimeout.Milliseconds())
+	if ms := unackedTimeoutOf(t, c, addr(app)); ms != want {
+		t.Fatalf("TCP_USER_TIMEOUT %d ms after a GET, want %d", ms, want)
 	}
 	// Probed after keepAliveIdle without a byte from the app, every
 	// second: a request in flight when the host vanished ends too.
@@ -67,11 +93,24 @@ func TestClientBoundsUnacknowledgedDataUntilABody(t *testing.T) {
 			t.Errorf("socket option %v is %d, want %d", opt, got, want)
 		}
 	}
-	if _, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("body"))); err != nil {
+	done := make(chan error, 1)
+	go func() {
+		_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("body")))
+		done <- err
+	}()
+	<-inBody
+	if len(conns) != 1 {
+		t.Fatalf("%d connections dialed, want 1 (the GET's, reused)", len(conns))
+	}
+	if ms := connSockopt(t, conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != 0 {
+		t.Errorf("TCP_USER_TIMEOUT %d ms while a body is carried, want the kernel's (0)", ms)
+	}
+	close(release)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if ms := unackedTimeoutOf(t, c, addr(app)); ms != 0 {
-		t.Fatalf("TCP_USER_TIMEOUT %d ms after a body, want the kernel's (0)", ms)
+	if ms := unackedTimeoutOf(t, c, addr(app)); ms != want {
+		t.Fatalf("TCP_USER_TIMEOUT %d ms once idle after the body, want %d", ms, want)
 	}
 }
 
