@@ -106,9 +106,10 @@ func cmdUserRegistry(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func startUserRegistry(ts *testscript.TestScript, root, user, pass string) (*userRegistry, *net.TCPAddr, error) {
-	// distribution logs every request at info through logrus's standard
-	// logger; the script's own log is enough.
-	logrus.SetLevel(logrus.ErrorLevel)
+	// distribution logs every request at info, and the 404s of a push's
+	// blob checks as errors, through logrus's standard logger (into the
+	// suite's output); userregistry log is the script's record.
+	logrus.SetLevel(logrus.FatalLevel)
 	conf := &configuration.Configuration{
 		Storage: configuration.Storage{
 			"filesystem":  configuration.Parameters{"rootdirectory": root},
