@@ -165,7 +165,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				// The host is gone, not one port of it: every target
 				// on it (a swarm node's tasks share its address) is
 				// skipped too, or a request could meet two of them in
-				// a row, 3 s each, past the try duration.
+				// a row, 4 s each, past the try duration.
 				p.skipHost(r, target, &tried)
 			}
 		} else if marked {
