@@ -146,30 +146,7 @@ func cmdSwarmWorker(ts *testscript.TestScript, neg bool, args []string) {
 		if err != nil {
 			ts.Fatalf("swarmworker trust: Caddy's local CA root (berth start first): %v", err)
 		}
-		dir := filepath.Join("/etc/docker/certs.d", w.registry)
-		if _, err := os.Stat(dir); err == nil {
-			ts.Fatalf("swarmworker trust: %s exists already (another run's?): not the test's to replace", dir)
-		}
-		// Clean-up takes the directory, and its parents that it made
-		// (os.Remove takes an empty directory only).
-		var made []string
-		for d := dir; d != "/"; d = filepath.Dir(d) {
-			if _, err := os.Stat(d); err == nil {
-				break
-			}
-			made = append(made, d)
-		}
-		ts.Defer(func() {
-			os.RemoveAll(dir)
-			for _, d := range made {
-				os.Remove(d)
-			}
-		})
-		ts.Check(os.MkdirAll(dir, 0o755))
-		ts.Check(os.WriteFile(filepath.Join(dir, "ca.crt"), root, 0o644))
-		// Whose it is, for a later run's removeStaleWorkers (Docker reads
-		// only *.crt, *.cert and *.key here).
-		ts.Check(os.WriteFile(filepath.Join(dir, "berth-test.owner"), []byte(ownerRecord(os.Getpid())), 0o644))
+		ts.Check(trustRegistry(ts, w.registry, root))
 	case "cut":
 		if !w.created || w.cmd == nil {
 			ts.Fatalf("swarmworker cut: no running worker")
@@ -598,4 +575,40 @@ func (w *swarmWorker) logTail() string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// trustRegistry has every engine of the machine (the worker's too: it
+// reads the same /etc/docker) trust the registry at hostPort with the
+// root caPEM, as a user trusts a registry of a private CA:
+// /etc/docker/certs.d/HOST:PORT/ca.crt, which Docker reads at each push,
+// pull and login. The script's clean-up removes it.
+func trustRegistry(ts *testscript.TestScript, hostPort string, caPEM []byte) error {
+	dir := filepath.Join("/etc/docker/certs.d", hostPort)
+	if _, err := os.Stat(dir); err == nil {
+		return fmt.Errorf("%s exists already (another run's?): not the test's to replace", dir)
+	}
+	// Clean-up takes the directory, and its parents that it made
+	// (os.Remove takes an empty directory only).
+	var made []string
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+	}
+	ts.Defer(func() {
+		os.RemoveAll(dir)
+		for _, d := range made {
+			os.Remove(d)
+		}
+	})
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o644); err != nil {
+		return err
+	}
+	// Whose it is, for a later run's removeStaleWorkers (Docker reads
+	// only *.crt, *.cert and *.key here).
+	return os.WriteFile(filepath.Join(dir, "berth-test.owner"), []byte(ownerRecord(os.Getpid())), 0o644)
 }
