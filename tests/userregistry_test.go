@@ -3,14 +3,17 @@ package tests
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/berth-paas/berth/internal/berthtest"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -73,6 +76,16 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 //	                                   without TLS), its storage under
 //	                                   $WORK/userregistry; $USER_REGISTRY is
 //	                                   localhost:PORT
+//	userregistry start -tls USER PASSWORD
+//	                                   serve it over HTTPS at the host's
+//	                                   address on the private engine's
+//	                                   bridge (privdockerd start first), the
+//	                                   one a swarm worker's namespace has a
+//	                                   route to, with a certificate of a CA
+//	                                   of the script's own that the engines
+//	                                   trust through /etc/docker/certs.d (as
+//	                                   a user trusts a private CA);
+//	                                   $USER_REGISTRY is IP:PORT
 //	userregistry log                   print each request so far, one line
 //	                                   "METHOD PATH STATUS USER" ("-" no auth)
 func cmdUserRegistry(ts *testscript.TestScript, neg bool, args []string) {
@@ -81,17 +94,42 @@ func cmdUserRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	switch args[0] {
 	case "start":
+		useTLS := len(args) > 1 && args[1] == "-tls"
+		if useTLS {
+			args = slices.Delete(args, 1, 2)
+		}
 		if len(args) != 3 {
-			ts.Fatalf("usage: userregistry start USER PASSWORD")
+			ts.Fatalf("usage: userregistry start [-tls] USER PASSWORD")
 		}
 		inst := ts.Value(instanceKey{}).(*instance)
 		if inst.userRegistry != nil {
 			ts.Fatalf("userregistry: already started")
 		}
-		u, addr, err := startUserRegistry(ts, filepath.Join(ts.Getenv("WORK"), "userregistry"), args[1], args[2])
+		root := filepath.Join(ts.Getenv("WORK"), "userregistry")
+		if !useTLS {
+			u, addr, err := startUserRegistry(ts, root, "127.0.0.1", nil, args[1], args[2])
+			ts.Check(err)
+			inst.userRegistry = u
+			ts.Setenv("USER_REGISTRY", "localhost:"+strconv.Itoa(addr.Port))
+			return
+		}
+		e, _ := ts.Value(privateEngineKey{}).(*privateEngine)
+		if e == nil || e.cmd == nil {
+			ts.Fatalf("userregistry start -tls: privdockerd start first (the registry listens on the host's address on its bridge)")
+		}
+		ip, _, _ := strings.Cut(e.bridgeAddr, "/")
+		ca, err := berthtest.NewCA("berth test user registry CA")
+		ts.Check(err)
+		certPEM, keyPEM, err := ca.IssueCN(ip, nil, []net.IP{net.ParseIP(ip)})
+		ts.Check(err)
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		ts.Check(err)
+		u, addr, err := startUserRegistry(ts, root, ip, &tls.Config{Certificates: []tls.Certificate{cert}}, args[1], args[2])
 		ts.Check(err)
 		inst.userRegistry = u
-		ts.Setenv("USER_REGISTRY", "localhost:"+strconv.Itoa(addr.Port))
+		hostPort := net.JoinHostPort(ip, strconv.Itoa(addr.Port))
+		ts.Check(trustRegistry(ts, hostPort, ca.CertPEM))
+		ts.Setenv("USER_REGISTRY", hostPort)
 	case "log":
 		u := ts.Value(instanceKey{}).(*instance).userRegistry
 		if u == nil {
@@ -105,7 +143,9 @@ func cmdUserRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func startUserRegistry(ts *testscript.TestScript, root, user, pass string) (*userRegistry, *net.TCPAddr, error) {
+// startUserRegistry serves the registry on ip (a port of the kernel's
+// choosing), over TLS when tlsConf is not nil.
+func startUserRegistry(ts *testscript.TestScript, root, ip string, tlsConf *tls.Config, user, pass string) (*userRegistry, *net.TCPAddr, error) {
 	// distribution logs every request at info, and the 404s of a push's
 	// blob checks as errors, through logrus's standard logger (into the
 	// suite's output); userregistry log is the script's record.
@@ -119,9 +159,13 @@ func startUserRegistry(ts *testscript.TestScript, root, user, pass string) (*use
 	}
 	conf.HTTP.Secret = "user-registry-test-secret"
 	u := &userRegistry{app: handlers.NewApp(context.Background(), conf), user: user, pass: pass}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return nil, nil, err
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	srv := &http.Server{Handler: u}
 	go srv.Serve(ln)
@@ -129,5 +173,5 @@ func startUserRegistry(ts *testscript.TestScript, root, user, pass string) (*use
 		srv.Close()
 		u.app.Shutdown()
 	})
-	return u, ln.Addr().(*net.TCPAddr), nil
+	return u, addr, nil
 }
