@@ -97,6 +97,12 @@ type ClientConfig struct {
 // roundTrip).
 const DefaultUnackedTimeout = 4 * time.Second
 
+// smallBody is the largest request body, by its Content-Length, that is
+// sent with the unacked timeout on: far below the receive buffer a Linux
+// socket starts with (tcp_rmem's default, 128 KiB), and above the
+// initial receive window of even a small MSS (10 segments).
+const smallBody = 16 << 10
+
 // keepAliveIdle is how long a connection with the unacked timeout goes
 // without a byte from the app before the kernel probes it, then every
 // second (Caddy's dialer: after 15 s, every 30 s). A request in flight
@@ -514,8 +520,12 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		// disk) closes its receive window, and the kernel counts the
 		// time the window stays shut against the unacked timeout: while
 		// a connection carries a body it has the kernel's own bound
-		// (a syscall here and one in put, for requests with a body).
-		if pc.unackedBound {
+		// (a syscall here and one in put). Not for a body of known
+		// length up to smallBody: the app's kernel takes it into the
+		// socket's receive buffer and acknowledges it whether or not
+		// the app reads, so no shut window can hold it, and most
+		// requests with a body (forms, JSON) skip the two syscalls.
+		if pc.unackedBound && !(req.ContentLength > 0 && req.ContentLength <= smallBody) {
 			pc.unackedBound = setUnackedTimeout(pc.nc, 0) != nil
 			pc.bodyUnbound = !pc.unackedBound
 		}

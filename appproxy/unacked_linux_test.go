@@ -95,7 +95,9 @@ func TestClientBoundsUnacknowledgedDataButNotABody(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", strings.NewReader("body")))
+		// Of no known length (chunked): the kernel's bound while it is
+		// carried.
+		_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", io.MultiReader(strings.NewReader("body"))))
 		done <- err
 	}()
 	<-inBody
@@ -124,5 +126,56 @@ func TestClientUnackedTimeoutOff(t *testing.T) {
 	}
 	if ms := unackedTimeoutOf(t, c, addr(app)); ms != 0 {
 		t.Fatalf("TCP_USER_TIMEOUT %d ms, want 0", ms)
+	}
+}
+
+// While a body is carried, by its length: one of known length up to
+// smallBody keeps the timeout (the app's kernel acknowledges it whether
+// or not the app reads it), a larger one or one of no known length has
+// the kernel's bound.
+func TestClientUnackedTimeoutWhileABodyIsCarried(t *testing.T) {
+	want := int(DefaultUnackedTimeout.Milliseconds())
+	for _, tc := range []struct {
+		name string
+		body func() io.Reader
+		want int
+	}{
+		{"small, known length", func() io.Reader { return strings.NewReader("name=berth") }, want},
+		{"at smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody)) }, want},
+		{"over smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody+1)) }, 0},
+		{"no known length", func() io.Reader { return io.MultiReader(strings.NewReader("name=berth")) }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inBody := make(chan struct{})
+			release := make(chan struct{})
+			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				inBody <- struct{}{}
+				<-release
+			}))
+			defer app.Close()
+			var conns []net.Conn
+			dialer := &net.Dialer{}
+			p, _ := clientProxy(t, addr(app), ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
+				nc, err := dialer.DialContext(ctx, network, a)
+				if err == nil {
+					conns = append(conns, nc)
+				}
+				return nc, err
+			}})
+			done := make(chan error, 1)
+			go func() {
+				_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", tc.body()))
+				done <- err
+			}()
+			<-inBody
+			if ms := connSockopt(t, conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != tc.want {
+				t.Errorf("TCP_USER_TIMEOUT %d ms while the body is carried, want %d", ms, tc.want)
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
