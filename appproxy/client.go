@@ -93,14 +93,18 @@ type ClientConfig struct {
 // there acknowledges within milliseconds (its kernel answers, whatever
 // its app is doing), but for a connection that its app's full accept
 // queue dropped: 4 s is about five retransmissions on a LAN.
-// Connections go without it while they carry a request body (see
+// Connections go without it while they carry a request body, but for a
+// small one on a connection that served a request before (see
 // roundTrip).
 const DefaultUnackedTimeout = 4 * time.Second
 
 // smallBody is the largest request body, by its Content-Length, that is
-// sent with the unacked timeout on: far below the receive buffer a Linux
-// socket starts with (tcp_rmem's default, 128 KiB), and above the
-// initial receive window of even a small MSS (10 segments).
+// sent with the unacked timeout on (on a connection that served a
+// request before): well within the receive window of a Linux socket
+// with the default buffers (tcp_rmem's 128 KiB, 87 KiB before Linux
+// 4.20, about half of it offered as window). An app that shrinks its
+// receive buffer below it (SO_RCVBUF) and reads a body slowly would see
+// the request fail as unreachable after the unacked timeout.
 const smallBody = 16 << 10
 
 // keepAliveIdle is how long a connection with the unacked timeout goes
@@ -521,11 +525,17 @@ func (c *Client) roundTrip(ctx context.Context, pc *conn, req *http.Request, got
 		// time the window stays shut against the unacked timeout: while
 		// a connection carries a body it has the kernel's own bound
 		// (a syscall here and one in put). Not for a body of known
-		// length up to smallBody: the app's kernel takes it into the
-		// socket's receive buffer and acknowledges it whether or not
-		// the app reads, so no shut window can hold it, and most
-		// requests with a body (forms, JSON) skip the two syscalls.
-		if pc.unackedBound && !(req.ContentLength > 0 && req.ContentLength <= smallBody) {
+		// length up to smallBody on a connection that served a request
+		// before: the app's kernel takes it into the socket's receive
+		// buffer, emptied by the last exchange, and acknowledges it
+		// whether or not the app reads, so no shut window can hold it,
+		// and most requests with a body (forms, JSON) skip the two
+		// syscalls. A new connection may sit in the app's accept queue,
+		// or have been dropped from a full one, and nothing sent on it
+		// is acknowledged until the app accepts it: a slow accept must
+		// not fail a request that is not sent twice.
+		small := pc.used && req.ContentLength > 0 && req.ContentLength <= smallBody
+		if pc.unackedBound && !small {
 			pc.unackedBound = setUnackedTimeout(pc.nc, 0) != nil
 			pc.bodyUnbound = !pc.unackedBound
 		}

@@ -130,28 +130,34 @@ func TestClientUnackedTimeoutOff(t *testing.T) {
 }
 
 // While a body is carried, by its length: one of known length up to
-// smallBody keeps the timeout (the app's kernel acknowledges it whether
-// or not the app reads it), a larger one or one of no known length has
-// the kernel's bound.
+// smallBody on a connection that served a request before keeps the
+// timeout (the app's kernel acknowledges it whether or not the app reads
+// it), a larger one, one of no known length, or any on a new connection
+// (which may wait in the app's accept queue, unacknowledged) has the
+// kernel's bound.
 func TestClientUnackedTimeoutWhileABodyIsCarried(t *testing.T) {
 	want := int(DefaultUnackedTimeout.Milliseconds())
 	for _, tc := range []struct {
-		name string
-		body func() io.Reader
-		want int
+		name   string
+		body   func() io.Reader
+		reused bool
+		want   int
 	}{
-		{"small, known length", func() io.Reader { return strings.NewReader("name=berth") }, want},
-		{"at smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody)) }, want},
-		{"over smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody+1)) }, 0},
-		{"no known length", func() io.Reader { return io.MultiReader(strings.NewReader("name=berth")) }, 0},
+		{"small, known length", func() io.Reader { return strings.NewReader("name=berth") }, true, want},
+		{"at smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody)) }, true, want},
+		{"over smallBody", func() io.Reader { return strings.NewReader(strings.Repeat("x", smallBody+1)) }, true, 0},
+		{"no known length", func() io.Reader { return io.MultiReader(strings.NewReader("name=berth")) }, true, 0},
+		{"small, on a new connection", func() io.Reader { return strings.NewReader("name=berth") }, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inBody := make(chan struct{})
 			release := make(chan struct{})
 			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
-				inBody <- struct{}{}
-				<-release
+				if r.Method == "POST" {
+					inBody <- struct{}{}
+					<-release
+				}
 			}))
 			defer app.Close()
 			var conns []net.Conn
@@ -163,12 +169,20 @@ func TestClientUnackedTimeoutWhileABodyIsCarried(t *testing.T) {
 				}
 				return nc, err
 			}})
+			if tc.reused {
+				if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			done := make(chan error, 1)
 			go func() {
 				_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", tc.body()))
 				done <- err
 			}()
 			<-inBody
+			if len(conns) != 1 {
+				t.Fatalf("%d connections dialed, want 1", len(conns))
+			}
 			if ms := connSockopt(t, conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != tc.want {
 				t.Errorf("TCP_USER_TIMEOUT %d ms while the body is carried, want %d", ms, tc.want)
 			}
