@@ -50,10 +50,12 @@ func BenchmarkProxy(b *testing.B) {
 // BenchmarkUnackedTimeout prices the unacked timeout and its keepalive
 // probes (DefaultUnackedTimeout) against the kernel's bounds
 // (UnackedTimeout -1), per kind of request: a GET on a kept-alive
-// connection (no socket option per request), a POST with a body (the
-// timeout taken off for the body and put back: two setsockopt calls per
-// request) and a GET on a new connection each time (the app closes it:
-// the options set on every dial). The ratio that matters is "on" against
+// connection (no socket option per request), a POST with a small body of
+// known length (none either: such a body keeps the timeout on a
+// connection that served a request before), a POST with a chunked body
+// (the timeout taken off for the body and put back: two setsockopt calls
+// per request) and a GET on a new connection each time (the app closes
+// it: the options set on every dial). The ratio that matters is "on" against
 // "off" of the same kind, from one run with -count so that they
 // alternate:
 //
@@ -73,6 +75,7 @@ func BenchmarkUnackedTimeout(b *testing.B) {
 	}{
 		{"get-kept-alive", "GET", "/", ""},
 		{"post-body", "POST", "/", `{"name":"berth","size":64}`},
+		{"post-chunked", "POST", "/", `{"name":"berth","size":64}`},
 		{"get-new-connection", "GET", "/close", ""},
 	}
 	for _, k := range kinds {
@@ -92,6 +95,9 @@ func BenchmarkUnackedTimeout(b *testing.B) {
 						var body io.Reader
 						if k.body != "" {
 							body = strings.NewReader(k.body)
+						}
+						if k.name == "post-chunked" {
+							body = io.MultiReader(body) // no known length
 						}
 						r := httptest.NewRequest(k.method, "http://web.test"+k.path, body)
 						r.RemoteAddr = "192.0.2.1:1234"
