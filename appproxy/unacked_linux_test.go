@@ -56,30 +56,13 @@ func connSockopt(t *testing.T, nc net.Conn, level, opt int) int {
 // but not while it carries a request body, which a slow reader may keep
 // unacknowledged longer; idle again, it has the timeout back.
 func TestClientBoundsUnacknowledgedDataButNotABody(t *testing.T) {
-	inBody := make(chan struct{})
-	release := make(chan struct{})
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if r.Method == "POST" {
-			inBody <- struct{}{}
-			<-release
-		}
-	}))
-	defer app.Close()
-	var conns []net.Conn
-	dialer := &net.Dialer{}
-	p, c := clientProxy(t, addr(app), ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
-		nc, err := dialer.DialContext(ctx, network, a)
-		if err == nil {
-			conns = append(conns, nc)
-		}
-		return nc, err
-	}})
+	h := newBodyHolder(t)
+	p, c, app := h.p, h.c, h.target
 	want := int(DefaultUnackedTimeout.Milliseconds())
 	if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if ms := unackedTimeoutOf(t, c, addr(app)); ms != want {
+	if ms := unackedTimeoutOf(t, c, app); ms != want {
 		t.Fatalf("TCP_USER_TIMEOUT %d ms after a GET, want %d", ms, want)
 	}
 	// Probed after keepAliveIdle without a byte from the app, every
@@ -89,7 +72,7 @@ func TestClientBoundsUnacknowledgedDataButNotABody(t *testing.T) {
 		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE}:  int(keepAliveIdle / time.Second),
 		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL}: 1,
 	} {
-		if got := sockoptOf(t, c, addr(app), opt[0], opt[1]); got != want {
+		if got := sockoptOf(t, c, app, opt[0], opt[1]); got != want {
 			t.Errorf("socket option %v is %d, want %d", opt, got, want)
 		}
 	}
@@ -100,18 +83,18 @@ func TestClientBoundsUnacknowledgedDataButNotABody(t *testing.T) {
 		_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", io.MultiReader(strings.NewReader("body"))))
 		done <- err
 	}()
-	<-inBody
-	if len(conns) != 1 {
-		t.Fatalf("%d connections dialed, want 1 (the GET's, reused)", len(conns))
+	<-h.inBody
+	if len(h.conns) != 1 {
+		t.Fatalf("%d connections dialed, want 1 (the GET's, reused)", len(h.conns))
 	}
-	if ms := connSockopt(t, conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != 0 {
+	if ms := connSockopt(t, h.conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != 0 {
 		t.Errorf("TCP_USER_TIMEOUT %d ms while a body is carried, want the kernel's (0)", ms)
 	}
-	close(release)
+	close(h.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if ms := unackedTimeoutOf(t, c, addr(app)); ms != want {
+	if ms := unackedTimeoutOf(t, c, app); ms != want {
 		t.Fatalf("TCP_USER_TIMEOUT %d ms once idle after the body, want %d", ms, want)
 	}
 }
@@ -150,46 +133,73 @@ func TestClientUnackedTimeoutWhileABodyIsCarried(t *testing.T) {
 		{"small, on a new connection", func() io.Reader { return strings.NewReader("name=berth") }, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inBody := make(chan struct{})
-			release := make(chan struct{})
-			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.Copy(io.Discard, r.Body)
-				if r.Method == "POST" {
-					inBody <- struct{}{}
-					<-release
-				}
-			}))
-			defer app.Close()
-			var conns []net.Conn
-			dialer := &net.Dialer{}
-			p, _ := clientProxy(t, addr(app), ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
-				nc, err := dialer.DialContext(ctx, network, a)
-				if err == nil {
-					conns = append(conns, nc)
-				}
-				return nc, err
-			}})
+			h := newBodyHolder(t)
 			if tc.reused {
-				if _, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
+				if _, err := serve(h.p, httptest.NewRequest("GET", "http://web.test/", nil)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			done := make(chan error, 1)
 			go func() {
-				_, err := serve(p, httptest.NewRequest("POST", "http://web.test/", tc.body()))
+				_, err := serve(h.p, httptest.NewRequest("POST", "http://web.test/", tc.body()))
 				done <- err
 			}()
-			<-inBody
-			if len(conns) != 1 {
-				t.Fatalf("%d connections dialed, want 1", len(conns))
+			<-h.inBody
+			if len(h.conns) != 1 {
+				t.Fatalf("%d connections dialed, want 1", len(h.conns))
 			}
-			if ms := connSockopt(t, conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != tc.want {
+			if ms := connSockopt(t, h.conns[0], unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ms != tc.want {
 				t.Errorf("TCP_USER_TIMEOUT %d ms while the body is carried, want %d", ms, tc.want)
 			}
-			close(release)
+			close(h.release)
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
+}
+
+// bodyHolder is an app that holds each POST, its body read, until
+// release is closed, so that a test reads a connection's options while
+// it carries a body; and a proxy to it that keeps the connections it
+// dials.
+type bodyHolder struct {
+	p       *Proxy
+	c       *Client
+	target  string
+	conns   []net.Conn
+	inBody  chan struct{}
+	release chan struct{}
+}
+
+func newBodyHolder(t *testing.T) *bodyHolder {
+	t.Helper()
+	h := &bodyHolder{inBody: make(chan struct{}), release: make(chan struct{})}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == "POST" {
+			h.inBody <- struct{}{}
+			<-h.release
+		}
+	}))
+	t.Cleanup(app.Close)
+	h.target = addr(app)
+	dialer := &net.Dialer{}
+	h.p, h.c = clientProxy(t, h.target, ClientConfig{Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
+		nc, err := dialer.DialContext(ctx, network, a)
+		if err == nil {
+			h.conns = append(h.conns, nc)
+		}
+		return nc, err
+	}})
+	// A test that failed with a POST held lets it go, or app.Close
+	// would wait for it.
+	t.Cleanup(func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+	})
+	return h
 }
