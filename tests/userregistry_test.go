@@ -105,30 +105,34 @@ func cmdUserRegistry(ts *testscript.TestScript, neg bool, args []string) {
 		if inst.userRegistry != nil {
 			ts.Fatalf("userregistry: already started")
 		}
-		root := filepath.Join(ts.Getenv("WORK"), "userregistry")
-		if !useTLS {
-			u, addr, err := startUserRegistry(ts, root, "127.0.0.1", nil, args[1], args[2])
+		// Plain HTTP on localhost (Docker trusts it), or HTTPS at the
+		// private engine's bridge address with a CA the engines trust.
+		ip, host := "127.0.0.1", "localhost"
+		var ca *berthtest.CA
+		var tlsConf *tls.Config
+		if useTLS {
+			e, _ := ts.Value(privateEngineKey{}).(*privateEngine)
+			if e == nil || e.cmd == nil {
+				ts.Fatalf("userregistry start -tls: privdockerd start first (the registry listens on the host's address on its bridge)")
+			}
+			ip, _, _ = strings.Cut(e.bridgeAddr, "/")
+			host = ip
+			var err error
+			ca, err = berthtest.NewCA("berth test user registry CA")
 			ts.Check(err)
-			inst.userRegistry = u
-			ts.Setenv("USER_REGISTRY", "localhost:"+strconv.Itoa(addr.Port))
-			return
+			certPEM, keyPEM, err := ca.IssueCN(ip, nil, []net.IP{net.ParseIP(ip)})
+			ts.Check(err)
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
+			ts.Check(err)
+			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
-		e, _ := ts.Value(privateEngineKey{}).(*privateEngine)
-		if e == nil || e.cmd == nil {
-			ts.Fatalf("userregistry start -tls: privdockerd start first (the registry listens on the host's address on its bridge)")
-		}
-		ip, _, _ := strings.Cut(e.bridgeAddr, "/")
-		ca, err := berthtest.NewCA("berth test user registry CA")
-		ts.Check(err)
-		certPEM, keyPEM, err := ca.IssueCN(ip, nil, []net.IP{net.ParseIP(ip)})
-		ts.Check(err)
-		cert, err := tls.X509KeyPair(certPEM, keyPEM)
-		ts.Check(err)
-		u, addr, err := startUserRegistry(ts, root, ip, &tls.Config{Certificates: []tls.Certificate{cert}}, args[1], args[2])
+		u, addr, err := startUserRegistry(ts, filepath.Join(ts.Getenv("WORK"), "userregistry"), ip, tlsConf, args[1], args[2])
 		ts.Check(err)
 		inst.userRegistry = u
-		hostPort := net.JoinHostPort(ip, strconv.Itoa(addr.Port))
-		ts.Check(trustRegistry(ts, hostPort, ca.CertPEM))
+		hostPort := net.JoinHostPort(host, strconv.Itoa(addr.Port))
+		if ca != nil {
+			ts.Check(trustRegistry(ts, hostPort, ca.CertPEM))
+		}
 		ts.Setenv("USER_REGISTRY", hostPort)
 	case "log":
 		u := ts.Value(instanceKey{}).(*instance).userRegistry
