@@ -72,11 +72,12 @@ func BenchmarkUnackedTimeout(b *testing.B) {
 	defer app.Close()
 	kinds := []struct {
 		name, method, path, body string
+		chunked                  bool // the body of no known length
 	}{
-		{"get-kept-alive", "GET", "/", ""},
-		{"post-body", "POST", "/", `{"name":"berth","size":64}`},
-		{"post-chunked", "POST", "/", `{"name":"berth","size":64}`},
-		{"get-new-connection", "GET", "/close", ""},
+		{"get-kept-alive", "GET", "/", "", false},
+		{"post-body", "POST", "/", `{"name":"berth","size":64}`, false},
+		{"post-chunked", "POST", "/", `{"name":"berth","size":64}`, true},
+		{"get-new-connection", "GET", "/close", "", false},
 	}
 	for _, k := range kinds {
 		for _, timeout := range []struct {
@@ -96,8 +97,8 @@ func BenchmarkUnackedTimeout(b *testing.B) {
 						if k.body != "" {
 							body = strings.NewReader(k.body)
 						}
-						if k.name == "post-chunked" {
-							body = io.MultiReader(body) // no known length
+						if k.chunked {
+							body = io.MultiReader(body)
 						}
 						r := httptest.NewRequest(k.method, "http://web.test"+k.path, body)
 						r.RemoteAddr = "192.0.2.1:1234"
