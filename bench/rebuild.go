@@ -86,12 +86,8 @@ func benchRebuild(ctx context.Context, e *env, cfg config, rep *report) error {
 			startMark: "-----> Running /build in " + herokuishImage, endMark: "-----> Starting web.1 of",
 			files: herokuishApp, change: "index.html", config: []string{fmt.Sprintf("DEPS_MB=%d", herokuishDepsMB)}},
 	} {
-		b, err := e.newBerth(kind.name)
+		b, err := e.newBerth(kind.name, kind.options...)
 		if err != nil {
-			return err
-		}
-		b.options = kind.options
-		if err := b.writeCaddyfile(""); err != nil {
 			return err
 		}
 		if _, err := e.start(b); err != nil {

@@ -205,7 +205,7 @@ func (e *env) measureStart(b *caddyProc, apps []appSpec, window time.Duration) (
 // app record; not pushed), and measures Caddy's memory and Berth's
 // reconcile on start against an empty start.
 func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
-	b0, err := e.newBerth("scale-empty")
+	b0, err := e.newBerth("scale-empty", noDriftCheck)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 		return err
 	}
 
-	b, err := e.newBerth("scale")
+	b, err := e.newBerth("scale", noDriftCheck)
 	if err != nil {
 		return err
 	}
