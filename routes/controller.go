@@ -198,6 +198,10 @@ func (c *Controller) watch(ctx context.Context, events <-chan docker.Event, errs
 				continue
 			}
 			if app := ev.Labels[docker.LabelApp]; app != "" {
+				// With Caddy's debug option on, each event and the route
+				// it led to (Refresh's line) are in the log, timed: how a
+				// slow convergence is traced to its cause.
+				c.log.Debug("container event", "app", app, "action", ev.Action, "container", ev.ContainerID)
 				switch {
 				case goingAway[ev.Action] && !signalOnly(ev):
 					c.dropTarget(app, ev.ContainerID)
@@ -399,7 +403,11 @@ func (c *Controller) Refresh(ctx context.Context, app string) error {
 		return nil
 	}
 	c.table.SetHostsDisabled(app, a.Hosts, a.Disabled)
-	c.table.SetTargetsFrom(app, c.liveLocked(cands), remote)
+	live := c.liveLocked(cands)
+	c.table.SetTargetsFrom(app, live, remote)
+	// Targets left out of live are hidden (a start waiting for its
+	// checks) or reported going away.
+	c.log.Debug("routes refreshed", "app", app, "targets", live, "running", len(cands))
 	return nil
 }
 

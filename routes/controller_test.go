@@ -149,7 +149,8 @@ func newBedWith(t *testing.T, interval time.Duration, wrap func(*apps) routes.Ap
 	table := routing.New()
 	var logMu sync.Mutex
 	var log strings.Builder
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, nil))
+	// Debug: the trace lines of events and refreshes are checked too.
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var core routes.Apps = a
 	if wrap != nil {
 		core = wrap(a)

@@ -243,3 +243,15 @@ func TestKillThatStopsTheContainerDropsTheAddress(t *testing.T) {
 		b.eventually("the killed container leaves the route", func() bool { return len(b.targets("blog")) == 0 })
 	}
 }
+
+// At debug level each event and the route its refresh wrote are logged,
+// so that a slow convergence can be traced (Caddy's debug option): a
+// start leaves a line with the container and one with its address.
+func TestStartEventAndItsRouteAreLoggedAtDebug(t *testing.T) {
+	b := newBed(t)
+	id, addr := b.start("blog", 1, nil)
+	b.eventually("the start and its route are logged", func() bool {
+		return b.logged(`msg="container event" app=blog action=start container=`+id) == 1 &&
+			b.logged(`msg="routes refreshed" app=blog targets=[`+addr+`] running=1`) > 0
+	})
+}
