@@ -217,6 +217,9 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 			res.early++
 			conv = 0
 		}
+		if b.traceSlow > 0 && conv >= b.traceSlow {
+			b.printTrace(fmt.Sprintf("%s: event %d took %s (the container itself %s)", label, i, ms(conv), ms(direct.at.Sub(evAt))), evAt, evAt.Add(conv))
+		}
 		res.conv = append(res.conv, conv)
 		res.evAt = append(res.evAt, evAt)
 		res.direct = append(res.direct, direct.at.Sub(evAt))
@@ -238,6 +241,12 @@ func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
 	b, err := e.newBerth("converge", noDriftCheck)
 	if err != nil {
 		return err
+	}
+	if cfg.traceSlow > 0 {
+		b.global, b.traceSlow = []string{"debug"}, cfg.traceSlow
+		if err := b.writeCaddyfile(""); err != nil {
+			return err
+		}
 	}
 	conv := appSpec{Name: "bench-conv", Image: httpdImage, Port: 5000}
 	stream := appSpec{Name: "bench-stream", Image: streamImage, Port: 5000}

@@ -80,6 +80,10 @@ type config struct {
 	benchtime   string // for bench/table_test.go
 	lookupN     string // -benchtime for routing's BenchmarkLookup
 	pprofDir    string // if set, profile the Berth caddy under load into this dir
+	// traceSlow, if set, runs the convergence benchmark's Berth with
+	// Caddy's debug log and prints its lines for each event slower than
+	// this (the event, the refreshes, the route written).
+	traceSlow time.Duration
 }
 
 func fullConfig() config {
@@ -117,6 +121,7 @@ func main() {
 	proxyDur := flag.Duration("proxy-dur", 0, "duration of one proxy load round (default 5s, -quick 1s)")
 	conc := flag.Int("conc", 0, "load generator connections per proxy target (default 16)")
 	pprofDir := flag.String("pprof", "", "take CPU and allocation profiles of the Berth caddy under load into this directory")
+	traceSlow := flag.Duration("trace-slow", 0, "converge: run Berth with Caddy's debug log and print Berth's log lines for every event slower than this (e.g. 250ms)")
 	flag.StringVar(&benchSubnet, "subnet", "", "create Berth's network with this subnet (e.g. 10.107.128.0/17) when the bench creates it: an engine whose address pool hands out /24s fits only ~250 app containers")
 	flag.Parse()
 
@@ -140,6 +145,7 @@ func main() {
 		cfg.proxyDur = *proxyDur
 	}
 	cfg.pprofDir = *pprofDir
+	cfg.traceSlow = *traceSlow
 	if *conc > 0 {
 		cfg.conc = *conc
 	}
@@ -155,7 +161,7 @@ func main() {
 		}
 		selected = append(selected, name)
 	}
-	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0 && *conc == 0
+	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0 && *conc == 0 && *traceSlow == 0
 	command := "go run ./bench"
 	if len(os.Args) > 1 {
 		command += " " + strings.Join(os.Args[1:], " ")

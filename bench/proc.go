@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,9 @@ type caddyProc struct {
 	stateDir  string
 	keys      string
 	options   []string // more lines of the berth block ("build_memory none")
+	global    []string // more lines of the global options block ("debug")
+	// traceSlow: converge events slower than this get printTrace.
+	traceSlow time.Duration
 }
 
 // newBerth prepares a Berth caddy in its own directory, with its state
@@ -82,7 +86,7 @@ func (p *caddyProc) writeCaddyfile(staticSites string) error {
 	cf := berthtest.Caddyfile{
 		AdminPort: p.adminPort, HTTPPort: p.httpPort, SSHPort: p.sshPort,
 		Domains: []string{benchDomain}, AuthorizedKeys: p.keys, StateDir: p.stateDir,
-		Options: p.options,
+		Options: p.options, Global: p.global,
 	}
 	if staticSites != "" {
 		cf.Extra = fmt.Sprintf(staticSites, p.static)
@@ -219,4 +223,45 @@ func pidOf(comm string) int {
 		}
 	}
 	return 0
+}
+
+// printTrace prints, under title, the caddy's log lines from 3 s before
+// at (a convergence event: the stop that came before it, and anything
+// the formation check did) to 200 ms after until, each with its time
+// relative to at. With Caddy's debug option on, Berth logs each
+// container event it applies and each route a refresh writes
+// (routes.Controller), so a slow event shows which step was late.
+func (p *caddyProc) printTrace(title string, at, until time.Time) {
+	progress("  trace of %s (ms from the start event, Berth's log):", title)
+	data, err := os.ReadFile(p.LogPath())
+	if err != nil {
+		progress("    cannot read the log: %v", err)
+		return
+	}
+	from, to := at.Add(-3*time.Second), until.Add(200*time.Millisecond)
+	for _, line := range strings.Split(string(data), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) != nil {
+			continue
+		}
+		ts, ok := entry["ts"].(float64)
+		if !ok {
+			continue
+		}
+		t := time.Unix(0, int64(ts*1e9))
+		if t.Before(from) || t.After(to) {
+			continue
+		}
+		msg, _ := entry["msg"].(string)
+		var attrs []string
+		for k, v := range entry {
+			switch k {
+			case "ts", "msg", "level", "logger":
+				continue
+			}
+			attrs = append(attrs, fmt.Sprintf("%s=%v", k, v))
+		}
+		slices.Sort(attrs)
+		progress("    %+8.1f %s %s", float64(t.Sub(at))/float64(time.Millisecond), msg, strings.Join(attrs, " "))
+	}
 }
