@@ -238,16 +238,15 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 // caddy-docker-proxy follows containers). It also checks whether
 // long-lived streams survive each kind of change.
 func benchConverge(ctx context.Context, e *env, cfg config, rep *report) error {
-	b, err := e.newBerth("converge", noDriftCheck)
+	var global []string
+	if cfg.traceSlow > 0 {
+		global = []string{"debug"} // the log lines printTrace shows
+	}
+	b, err := e.newBerthWithGlobal("converge", global, noDriftCheck)
 	if err != nil {
 		return err
 	}
-	if cfg.traceSlow > 0 {
-		b.global, b.traceSlow = []string{"debug"}, cfg.traceSlow
-		if err := b.writeCaddyfile(""); err != nil {
-			return err
-		}
-	}
+	b.traceSlow = cfg.traceSlow
 	conv := appSpec{Name: "bench-conv", Image: httpdImage, Port: 5000}
 	stream := appSpec{Name: "bench-stream", Image: streamImage, Port: 5000}
 	ids, err := e.runApps(ctx, b.stateDir, []appSpec{conv, stream})

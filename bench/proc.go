@@ -38,7 +38,13 @@ type caddyProc struct {
 // dir, ports and a Caddyfile (see writeCaddyfile) whose berth block has
 // options as more lines.
 func (e *env) newBerth(name string, options ...string) (*caddyProc, error) {
-	p := &caddyProc{name: name, options: options}
+	return e.newBerthWithGlobal(name, nil, options...)
+}
+
+// newBerthWithGlobal is newBerth with more lines of the Caddyfile's
+// global options block (converge's "debug"), written with the rest.
+func (e *env) newBerthWithGlobal(name string, global []string, options ...string) (*caddyProc, error) {
+	p := &caddyProc{name: name, options: options, global: global}
 	if err := e.ports.Take(&p.adminPort, &p.httpPort, &p.sshPort, &p.static); err != nil {
 		return nil, err
 	}
