@@ -67,6 +67,11 @@ type Config struct {
 	// health: a dead node's tasks cost one dial, not one per request).
 	// 0: DefaultFailDuration; negative: off.
 	FailDuration time.Duration
+	// AttemptFailed, when set, is told of every attempt that failed:
+	// its target, its error and how long it took. For a debug log: a
+	// request that is slow to find its app shows there as the refused
+	// dials or the slow attempts behind it.
+	AttemptFailed func(r *http.Request, target string, err error, took time.Duration)
 }
 
 // Proxy proxies requests to app containers. It is safe for concurrent
@@ -137,7 +142,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			}
 			continue
 		}
+		var began time.Time
+		if p.cfg.AttemptFailed != nil {
+			began = time.Now() // not paid on the hot path without the hook
+		}
 		err := p.roundTrip(w, r, out, a, target)
+		if err != nil && p.cfg.AttemptFailed != nil {
+			p.cfg.AttemptFailed(r, target, err, time.Since(began))
+		}
 		if err == nil {
 			if marked {
 				p.health.markUp(target) // a probe that got through

@@ -234,6 +234,47 @@ func TestDialFailureRetriesAnotherTargetWithTheBody(t *testing.T) {
 	}
 }
 
+// Each failed attempt is told to AttemptFailed with its target and its
+// error; the attempt that served the request is not.
+func TestAttemptFailedHearsOfTheRefusedDial(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer app.Close()
+	dead := refused(t)
+	type failure struct {
+		target string
+		err    error
+	}
+	var failures []failure
+	// The dead target alone at first, the live one beside it after the
+	// first attempt: the request meets exactly one refused dial.
+	var tried atomic.Bool
+	p := newProxy(t, func() []string {
+		if !tried.Load() {
+			return []string{dead}
+		}
+		return []string{dead, addr(app)}
+	}, func(c *Config) {
+		c.AttemptFailed = func(_ *http.Request, target string, err error, took time.Duration) {
+			tried.Store(true)
+			if took <= 0 {
+				t.Errorf("attempt on %s took %s", target, took)
+			}
+			failures = append(failures, failure{target, err})
+		}
+	})
+	resp, err := serve(p, httptest.NewRequest("GET", "http://web.test/", nil))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, error %v", resp.StatusCode, err)
+	}
+	if len(failures) != 1 || failures[0].target != dead {
+		t.Fatalf("failed attempts %v, want one on %s", failures, dead)
+	}
+	var de reverseproxy.DialError
+	if !errors.As(failures[0].err, &de) {
+		t.Errorf("the failed attempt's error %v is not the dial's", failures[0].err)
+	}
+}
+
 // Only refused targets: a 502 that says so once TryDuration is over.
 func TestAllTargetsRefuse502(t *testing.T) {
 	p := newProxy(t, func() []string { return []string{refused(t)} }, func(c *Config) { c.TryDuration = 200 * time.Millisecond })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -176,16 +177,32 @@ func (h *Handler) provision(ctx caddy.Context, app *App) error {
 		// dialer (its DialError tells a failed dial), timeouts and
 		// idle counts. Its pool is its own.
 		h.client = appproxy.ClientFromTransport(transport.Transport)
-		h.lean = appproxy.New(appproxy.Config{
+		cfg := appproxy.Config{
 			Transport:   transport.Transport,
 			Client:      h.client,
 			Targets:     h.targets,
 			InFlight:    h.inFlight,
 			TryDuration: time.Duration(h.TryDuration),
 			TryInterval: tryInterval,
-		})
+		}
+		cfg.AttemptFailed = attemptLogger(app.log)
+		h.lean = appproxy.New(cfg)
 	}
 	return nil
+}
+
+// attemptLogger logs each failed proxy attempt (a dial the app refused,
+// a container gone under a request) with its duration at debug level:
+// what a request that was slow to reach a new container met on the way.
+// It is nil, and the proxy pays nothing, when log does not log debug
+// lines (Caddy's `debug` global option turns them on).
+func attemptLogger(log *slog.Logger) func(r *http.Request, target string, err error, took time.Duration) {
+	if log == nil || !log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil
+	}
+	return func(r *http.Request, target string, err error, took time.Duration) {
+		log.Debug("proxy attempt failed", "host", r.Host, "target", target, "took", took, "error", err)
+	}
 }
 
 // targets are the ready containers of the app r's Host names (none for

@@ -1,7 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -145,6 +148,26 @@ func TestHandlerUsesBerthsProxyByDefault(t *testing.T) {
 		}
 		h.Cleanup()
 		cancel()
+	}
+}
+
+// With debug lines on, each failed proxy attempt is logged with its
+// host, target, duration and error; without them there is no hook.
+func TestAttemptLoggerOnlyAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	if f := attemptLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))); f != nil {
+		t.Error("a hook without debug lines: the proxy would time every attempt for nothing")
+	}
+	f := attemptLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if f == nil {
+		t.Fatal("no hook with debug lines on")
+	}
+	f(httptest.NewRequest("GET", "http://web.test/", nil), "10.0.0.7:5000", errors.New("connection refused"), 3*time.Millisecond)
+	line := buf.String()
+	for _, want := range []string{`msg="proxy attempt failed"`, "host=web.test", "target=10.0.0.7:5000", "took=3ms", `error="connection refused"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line %q lacks %s", line, want)
+		}
 	}
 }
 
