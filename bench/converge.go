@@ -219,6 +219,8 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 		}
 		if b.traceSlow > 0 && conv >= b.traceSlow {
 			b.printTrace(fmt.Sprintf("%s: event %d took %s (the container itself %s)", label, i, ms(conv), ms(direct.at.Sub(evAt))), evAt, evAt.Add(conv))
+			printTries("Berth poller", viaBerth.tries, evAt)
+			printTries("direct poller", direct.tries, evAt)
 		}
 		res.conv = append(res.conv, conv)
 		res.evAt = append(res.evAt, evAt)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -138,6 +140,49 @@ type polled struct {
 	// app's container answered for t's host. sample is one of them.
 	wrong  int
 	sample string
+	// tries are the requests that were answered or failed before the
+	// poll ended, in no order (-trace-slow prints them).
+	tries []pollTry
+}
+
+// pollTry is one request of a poll: when it was sent, when it ended and
+// how ("200", "status 503", "timeout", "refused" or the error).
+type pollTry struct {
+	sent, done time.Time
+	outcome    string
+}
+
+// printTries prints a poll's requests in the order they were sent,
+// consecutive ones that ended alike as one line: sent from and to (ms
+// from at), how many, how, and their longest time.
+func printTries(who string, tries []pollTry, at time.Time) {
+	tries = slices.Clone(tries)
+	slices.SortFunc(tries, func(a, b pollTry) int { return a.sent.Compare(b.sent) })
+	progress("    %s's requests (ms from the start event):", who)
+	msFrom := func(t time.Time) float64 { return float64(t.Sub(at)) / float64(time.Millisecond) }
+	for i := 0; i < len(tries); {
+		j, longest := i, time.Duration(0)
+		for ; j < len(tries) && tries[j].outcome == tries[i].outcome; j++ {
+			longest = max(longest, tries[j].done.Sub(tries[j].sent))
+		}
+		progress("      sent %+8.1f .. %+8.1f: %4d × %s (longest %s)", msFrom(tries[i].sent), msFrom(tries[j-1].sent), j-i, tries[i].outcome, ms(longest))
+		i = j
+	}
+}
+
+// tryOutcome names a poll request's end in a few words.
+func tryOutcome(status int, err error) string {
+	switch {
+	case err == nil:
+		return fmt.Sprintf("status %d", status)
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout"):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return err.Error()
 }
 
 // pollFirstOK sends a GET to t every `every` (each request on its own,
@@ -168,14 +213,21 @@ func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeou
 				if t.host != "" {
 					req.Host = t.host
 				}
+				sent := time.Now()
 				resp, err := c.Do(req)
 				if err != nil {
 					lastErr.Store(err.Error())
+					mu.Lock()
+					res.tries = append(res.tries, pollTry{sent, time.Now(), tryOutcome(0, err)})
+					mu.Unlock()
 					return
 				}
 				body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 				resp.Body.Close()
 				at := time.Now()
+				mu.Lock()
+				res.tries = append(res.tries, pollTry{sent, at, tryOutcome(resp.StatusCode, err)})
+				mu.Unlock()
 				if err == nil && resp.StatusCode == http.StatusOK {
 					if strings.Contains(string(body), t.want) {
 						select {
