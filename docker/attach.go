@@ -62,7 +62,7 @@ func (c *ContainerAPI) RunAttached(ctx context.Context, spec RunSpec, s Streams)
 	defer att.Close()
 	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return 1, fmt.Errorf("docker: start one-off container: %w", err)
+		return 1, fmt.Errorf("docker: start one-off container: %w", explainBridgeFull(err))
 	}
 	resize := func(size [2]uint) {
 		c.api.ContainerResize(ctx, id, client.ContainerResizeOptions{Width: size[0], Height: size[1]})

@@ -120,7 +120,7 @@ func (c *ContainerAPI) Run(ctx context.Context, spec RunSpec) (string, error) {
 func (c *ContainerAPI) Start(ctx context.Context, id string) error {
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		c.Remove(context.WithoutCancel(ctx), id)
-		return fmt.Errorf("docker: start container %s: %w", id, err)
+		return fmt.Errorf("docker: start container %s: %w", id, explainBridgeFull(err))
 	}
 	return nil
 }

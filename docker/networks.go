@@ -287,6 +287,24 @@ func (c *NetworkAPI) createNetworkChecked(ctx context.Context, name string, opts
 	return "", fmt.Errorf("engine answered %s: %s", resp.Status, msg)
 }
 
+// MaxBridgeContainers is how many containers one Docker bridge network
+// holds: it is one Linux bridge, whose ports are numbered 1 to 1,023
+// (BR_MAX_PORTS is 1,024, port 0 unused). The next one fails to start
+// with "exchange full" (ENFILE), measured with the scale benchmark on
+// 2026-12-02: the 1,024th app container of one network was refused.
+const MaxBridgeContainers = 1023
+
+// explainBridgeFull says what Docker's "exchange full" means when a
+// container cannot join a bridge network that already holds
+// MaxBridgeContainers; other errors are returned as they are.
+func explainBridgeFull(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "exchange full") {
+		return err
+	}
+	return fmt.Errorf("%w: the network is full (a Docker bridge network holds at most %d containers, Linux's limit per bridge); "+
+		"scale processes down (ps:scale) or destroy unused apps and one-off containers to make room, or run more apps on another host", err, MaxBridgeContainers)
+}
+
 // Connect joins a container to a network under the attachment's aliases;
 // one that is already joined is left as it is.
 func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error {
@@ -303,7 +321,7 @@ func (c *NetworkAPI) Connect(ctx context.Context, id string, a Attachment) error
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("docker: network %s does not exist (create it with network:create %s, or change the app's network:set)", a.Network, a.Network)
 		}
-		return fmt.Errorf("docker: connect container %s to network %s: %w", id, a.Network, err)
+		return fmt.Errorf("docker: connect container %s to network %s: %w", id, a.Network, explainBridgeFull(err))
 	}
 	return nil
 }

@@ -85,6 +85,60 @@ func TestConnectTellsAGoneContainerFromAMissingNetwork(t *testing.T) {
 	}
 }
 
+// A network that holds a Linux bridge's most containers refuses the next
+// with "exchange full" (the engine's words, from the scale benchmark's
+// 1,024th container): the error says the network is full and what to do,
+// and keeps the engine's message. Other failures are not dressed up.
+func TestConnectSaysAFullBridgeIsFull(t *testing.T) {
+	for msg, full := range map[string]bool{
+		"failed to create endpoint web.web.1 on network berth: adding interface veth0c8d0b2 to bridge br-b5ae0f3468ff failed: exchange full": true,
+		"failed to create endpoint web.web.1 on network berth: address already in use":                                                       false,
+	} {
+		c := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"message":"` + msg + `"}`))
+		})
+		err := c.Connect(context.Background(), "c1", Attachment{Network: "berth"})
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Fatalf("engine says %q: got %v, want its message kept", msg, err)
+		}
+		said := strings.Contains(err.Error(), "the network is full") && strings.Contains(err.Error(), "1023 containers") && strings.Contains(err.Error(), "ps:scale")
+		if said != full {
+			t.Errorf("engine says %q: got %v; saying the network is full: %v, want %v", msg, err, said, full)
+		}
+	}
+}
+
+// A deploy's container that finds Berth's network full fails to start
+// with the same explanation, and is removed again.
+func TestStartSaysAFullBridgeIsFull(t *testing.T) {
+	const msg = "failed to create endpoint web.web.1 on network berth: adding interface veth1 to bridge br-1 failed: exchange full"
+	var removed bool
+	n := fakeEngine(t, func(w http.ResponseWriter, r *http.Request, path string) {
+		switch {
+		case path == "/containers/c1/start":
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"message":"` + msg + `"}`))
+		case path == "/containers/c1/json":
+			w.Write([]byte(`{"Id":"c1","Config":{"Labels":{}}}`))
+		case path == "/containers/c1" && r.Method == http.MethodDelete:
+			removed = true
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			t.Errorf("unexpected %s %s", r.Method, path)
+			http.Error(w, `{"message":"unexpected"}`, http.StatusInternalServerError)
+		}
+	})
+	c := &ContainerAPI{conn: n.conn, networks: n}
+	err := c.Start(context.Background(), "c1")
+	if err == nil || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), "the network is full") {
+		t.Fatalf("got %v, want the engine's message and that the network is full", err)
+	}
+	if !removed {
+		t.Error("the container that could not start was left behind")
+	}
+}
+
 // EnsureOverlay waits for the swarm to allocate an overlay it lists with
 // no driver yet (just created), so that what connects to it next meets a
 // network ready for it.

@@ -98,7 +98,7 @@ func (c *ContainerAPI) runToExit(ctx context.Context, id string, output io.Write
 	// start is not missed.
 	wait := c.api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return 0, fmt.Errorf("docker: start the %s: %w", what, err)
+		return 0, fmt.Errorf("docker: start the %s: %w", what, explainBridgeFull(err))
 	}
 	if output != nil {
 		logs, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})

@@ -126,7 +126,7 @@ func (c *ContainerAPI) CreateService(ctx context.Context, spec ServiceSpec) (str
 // place if it fails (a service's container is its configuration).
 func (c *ContainerAPI) StartExisting(ctx context.Context, id string) error {
 	if _, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("docker: start container %s: %w", id, err)
+		return fmt.Errorf("docker: start container %s: %w", id, explainBridgeFull(err))
 	}
 	return nil
 }
