@@ -56,6 +56,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-paas/berth/docker"
 )
 
 // config holds the counts and durations of one run.
@@ -160,6 +162,13 @@ func main() {
 			os.Exit(2)
 		}
 		selected = append(selected, name)
+	}
+	if slices.Contains(selected, "scale") && cfg.scaleApps+scaleExtraContainers > docker.MaxBridgeContainers {
+		// Found 29 minutes into a run of -apps 2000: the 1,024th
+		// container of one network is refused ("exchange full").
+		fmt.Fprintf(os.Stderr, "-apps %d: the scale benchmark runs each app's container on Berth's network, one bridge, which holds at most %d containers (and %d of the benchmark's own): use -apps %d or fewer, or run only converge, whose apps are registered without containers\n",
+			cfg.scaleApps, docker.MaxBridgeContainers, scaleExtraContainers, docker.MaxBridgeContainers-scaleExtraContainers)
+		os.Exit(2)
 	}
 	full := !cfg.quick && len(selected) == len(allBenchmarks) && *events == 0 && *apps == 0 && *gitMB == 0 && *proxyRounds == 0 && *proxyDur == 0 && *conc == 0 && *traceSlow == 0
 	command := "go run ./bench"

@@ -33,6 +33,11 @@ func (r staleResult) perTrial() string {
 	return strings.Join(parts, ", ")
 }
 
+// scaleExtraContainers is how many containers scale puts on Berth's
+// network beside the apps' at most: one trial's intruders (occupyServing
+// makes up to 8 until one takes the address).
+const scaleExtraContainers = 8
+
 // staleRoutes stops app's container `phase` after a tick of Berth's
 // reconcile ticker (which began at started), lets an intruder take its
 // address, and counts the requests for the app's host that the intruder
