@@ -97,6 +97,9 @@ type convResult struct {
 	failures           int
 	firstErr           string
 	took               time.Duration
+	// overflowEvents are the events in which the app's kernel dropped
+	// connections from a full accept queue (overflows of them in all).
+	overflowEvents, overflows int64
 }
 
 // restarts restarts app's container n times and times each start event
@@ -217,8 +220,16 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 			res.early++
 			conv = 0
 		}
+		// The app's accept queue overflowed: the pollers' connections
+		// came faster than it accepted them, and the dropped ones wait
+		// for their SYN to be sent again.
+		overflows, oerr := e.listenOverflows(ctx, id)
+		if oerr == nil && overflows > 0 {
+			res.overflowEvents++
+			res.overflows += overflows
+		}
 		if b.traceSlow > 0 && conv >= b.traceSlow {
-			b.printTrace(fmt.Sprintf("%s: event %d took %s (the container itself %s)", label, i, ms(conv), ms(direct.at.Sub(evAt))), evAt, evAt.Add(conv))
+			b.printTrace(fmt.Sprintf("%s: event %d took %s (the container itself %s; the app's listen overflows %d %v)", label, i, ms(conv), ms(direct.at.Sub(evAt)), overflows, oerr), evAt, evAt.Add(conv))
 			printTries("Berth poller", viaBerth.tries, evAt)
 			printTries("direct poller", direct.tries, evAt)
 		}
@@ -228,9 +239,9 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 		res.apiRet = append(res.apiRet, returned.Sub(evAt))
 	}
 	res.took = time.Since(began)
-	progress("  %s: %d events in %s: Berth p50 %s p99 %s; container itself p50 %s p99 %s; not routed in %s: %d; answered by another container: %d; failures %d",
+	progress("  %s: %d events in %s: Berth p50 %s p99 %s; container itself p50 %s p99 %s; not routed in %s: %d; answered by another container: %d; failures %d; events with listen overflows %d (%d in all)",
 		label, len(res.conv), res.took.Round(time.Second), ms(pct(res.conv, 50)), ms(pct(res.conv, 99)),
-		ms(pct(res.direct, 50)), ms(pct(res.direct, 99)), pollLimit, res.timeouts, res.wrong, res.failures)
+		ms(pct(res.direct, 50)), ms(pct(res.direct, 99)), pollLimit, res.timeouts, res.wrong, res.failures, res.overflowEvents, res.overflows)
 	return res
 }
 

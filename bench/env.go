@@ -410,6 +410,39 @@ func (e *env) containerIP(ctx context.Context, id string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("container %s has no address on network %s", id, berthNetwork)
 }
 
+// listenOverflows reads TcpExt's ListenOverflows in the network namespace
+// of container id's process: the connections its kernel dropped because
+// the app's accept queue was full (busybox httpd listens with a backlog
+// of 9). Counted since the container last started: each start gets a new
+// namespace.
+func (e *env) listenOverflows(ctx context.Context, id string) (int64, error) {
+	res, err := e.dc.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return 0, err
+	}
+	if res.Container.State == nil || res.Container.State.Pid == 0 {
+		return 0, fmt.Errorf("container %s is not running", id)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/netstat", res.Container.State.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Pairs of lines: "TcpExt: names..." then "TcpExt: values...".
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
+			continue
+		}
+		for k, name := range names {
+			if name == "ListenOverflows" {
+				return strconv.ParseInt(values[k], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no TcpExt ListenOverflows in /proc/%d/net/netstat", res.Container.State.Pid)
+}
+
 // record is app's record (platform.App, the type Berth itself reads, so
 // the two cannot drift) with one current release, as a first deploy
 // leaves it: generation 1, formation web=1. Berth removes containers
