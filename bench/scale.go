@@ -104,11 +104,17 @@ type startMeasure struct {
 	firstHTTP    time.Duration // process start → first HTTP response (any status)
 	berthStarted time.Duration // process start → the "berth started" log entry
 	allOK        time.Duration // process start → every app host answered 200 with its body
-	rssKB        int64
-	hwmKB        int64
-	cpuIdle      time.Duration // Caddy's CPU time over the idle window
-	dockerdIdle  time.Duration // dockerd's CPU time over the same window
-	window       time.Duration
+	// failedTries counts the requests of that poll that did not get the
+	// app's 200 (each tried again); slowest is its longest request that
+	// did. None failed and a short slowest: every host was routed at its
+	// first request, and allOK is how fast 16 pollers go round them.
+	failedTries int
+	slowest     time.Duration
+	rssKB       int64
+	hwmKB       int64
+	cpuIdle     time.Duration // Caddy's CPU time over the idle window
+	dockerdIdle time.Duration // dockerd's CPU time over the same window
+	window      time.Duration
 }
 
 // measureStart starts b and times it until every app answers through it,
@@ -165,6 +171,7 @@ func (e *env) measureStart(b *caddyProc, apps []appSpec, window time.Duration) (
 						return
 					}
 					t := target{url: base, host: apps[i].Name + "." + benchDomain, want: apps[i].Name}
+					sent := time.Now()
 					if get(hc, t) == nil {
 						at := time.Now()
 						mu.Lock()
@@ -172,9 +179,13 @@ func (e *env) measureStart(b *caddyProc, apps []appSpec, window time.Duration) (
 						if at.After(last) {
 							last = at
 						}
+						m.slowest = max(m.slowest, at.Sub(sent))
 						mu.Unlock()
 						continue
 					}
+					mu.Lock()
+					m.failedTries++
+					mu.Unlock()
 					queue <- i
 					time.Sleep(5 * time.Millisecond)
 				}
@@ -320,7 +331,7 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 	}
 	rows := [][]string{}
 	for _, m := range []startMeasure{empty, full} {
-		rows = append(rows, []string{fmt.Sprint(m.apps), ms(m.listening), ms(m.firstHTTP), ms(m.berthStarted), ms(m.allOK),
+		rows = append(rows, []string{fmt.Sprint(m.apps), ms(m.listening), ms(m.firstHTTP), ms(m.berthStarted), ms(m.allOK), fmt.Sprint(m.failedTries), ms(m.slowest),
 			mib(m.rssKB), mib(m.hwmKB), cpuPct(m.cpuIdle, m.window), cpuPct(m.dockerdIdle, m.window)})
 	}
 	rep.section("Scale", fmt.Sprintf(
@@ -332,7 +343,7 @@ func benchScale(ctx context.Context, e *env, cfg config, rep *report) error {
 			"Memory is read from /proc/PID/status 2 s after that; CPU from /proc/PID/stat over an idle window with no requests, which "+
 			"includes at least one of Berth's periodic reconciles (every 15 s).\n\n",
 		n, n, created.Round(time.Second), n)+
-		table([]string{"apps", "ports accept", "first HTTP response", "\"berth started\" logged", "all answer 200", "VmRSS", "VmHWM", "idle Caddy CPU", "dockerd CPU"}, rows)+
+		table([]string{"apps", "ports accept", "first HTTP response", "\"berth started\" logged", "all answer 200", "requests that failed (tried again)", "slowest request", "VmRSS", "VmHWM", "idle Caddy CPU", "dockerd CPU"}, rows)+
 		fmt.Sprintf("\nWith the %d apps running, restarts (`docker stop`, `docker start`) of one of them, timed as in the convergence benchmark:\n\n", n)+
 		table(convHeader, [][]string{convRow(conv)})+
 		fmt.Sprintf("\nThe events that took over 1 s, each with the time since the last tick of Berth's 15 s reconcile ticker when its start event came "+
