@@ -102,6 +102,20 @@ type convResult struct {
 	overflowEvents, overflows int64
 }
 
+// berthPollInFlight bounds the requests a convergence event's poll has
+// in flight through Berth. Each is a new connection from Berth to the
+// app (busybox httpd closes every connection after its answer), and one
+// given up at 50 ms leaves its connection in the app's accept queue until
+// busybox accepts it. With 64 in flight, a request every millisecond, the
+// 9-deep queue of busybox (its httpd listens with a backlog of 9) filled
+// whenever it accepted slower than that, and new connections then waited
+// for Linux's SYN retry: the 300-700 ms "slow events" of the runs before
+// 2026-12-02 18:00, traced to it (BENCHMARKS.md). 4 keeps the flood below
+// the backlog; the price is a coarser poll while Berth holds requests
+// for a route not yet written (a fresh request every ~12 ms then, not
+// every 1 ms).
+const berthPollInFlight = 4
+
 // restarts restarts app's container n times and times each start event
 // to the first request Berth proxies to it. With newIP, a filler
 // container takes the stopped container's address first (the e2e suite's
@@ -150,11 +164,13 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 		}
 		w.drain()
 		pollCtx, cancel := context.WithCancel(ctx)
-		poll := func(t target, ch chan<- polled) {
-			ch <- pollFirstOK(pollCtx, pollC, t, time.Millisecond, 50*time.Millisecond, time.Now().Add(pollLimit))
+		poll := func(t target, inFlight int32, ch chan<- polled) {
+			ch <- pollFirstOK(pollCtx, pollC, t, time.Millisecond, 50*time.Millisecond, inFlight, time.Now().Add(pollLimit))
 		}
 		berthCh, directCh := make(chan polled, 1), make(chan polled, 1)
-		go poll(berth, berthCh)
+		// Through Berth, at most berthPollInFlight at a time: each one
+		// is a new connection to the app (see berthPollInFlight).
+		go poll(berth, berthPollInFlight, berthCh)
 		_, err = e.dc.ContainerStart(ctx, id, client.ContainerStartOptions{})
 		returned := time.Now()
 		if err == nil {
@@ -169,7 +185,7 @@ func (e *env) restarts(ctx context.Context, w *startWatcher, b *caddyProc, id st
 				if ip != before {
 					res.newIP++
 				}
-				go poll(target{url: fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, uint16(app.Port))), want: app.Name}, directCh)
+				go poll(target{url: fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, uint16(app.Port))), want: app.Name}, 64, directCh)
 			}
 		}
 		var evAt time.Time
@@ -632,7 +648,7 @@ func timeReloads(p *caddyProc, convDial, streamDial string, others, n int) (relo
 			return res, err
 		}
 		t := target{url: fmt.Sprintf("http://127.0.0.1:%d/", p.httpPort), host: "conv.static.test", want: body}
-		r := pollFirstOK(context.Background(), c, t, time.Millisecond, 2*time.Second, time.Now().Add(15*time.Second))
+		r := pollFirstOK(context.Background(), c, t, time.Millisecond, 2*time.Second, 64, time.Now().Add(15*time.Second))
 		if r.err != nil {
 			return res, r.err
 		}

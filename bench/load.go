@@ -186,11 +186,11 @@ func tryOutcome(status int, err error) string {
 }
 
 // pollFirstOK sends a GET to t every `every` (each request on its own,
-// cancelled after reqTimeout, at most 64 in flight) until one answers 200
-// with the wanted body, and returns when that answer arrived. It gives up
-// at the deadline. Polling starts at once, so it can be started before the
-// event it waits for.
-func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeout time.Duration, deadline time.Time) polled {
+// cancelled after reqTimeout, at most maxInFlight in flight) until one
+// answers 200 with the wanted body, and returns when that answer arrived.
+// It gives up at the deadline. Polling starts at once, so it can be
+// started before the event it waits for.
+func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeout time.Duration, maxInFlight int32, deadline time.Time) polled {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	found := make(chan time.Time, 1)
@@ -203,7 +203,7 @@ func pollFirstOK(ctx context.Context, c *http.Client, t target, every, reqTimeou
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
-		if inflight.Load() < 64 {
+		if inflight.Load() < maxInFlight {
 			inflight.Add(1)
 			go func() {
 				defer inflight.Add(-1)
